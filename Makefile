@@ -1,0 +1,48 @@
+# tapstack — see README.md. `make test` is the test command; `make demo` shows it working.
+CARGO ?= cargo
+PREFIX ?= /usr/local
+RELEASE := target/release
+
+.PHONY: all build c-tests test unit-test net-test compare demo bench install deps clean
+
+all: build
+
+build:
+	$(CARGO) build --release --workspace
+	$(MAKE) -C c-tests
+
+c-tests:
+	$(MAKE) -C c-tests
+
+# Installs the Debian packages the tests, the demo and the benchmarks use (idempotent).
+deps:
+	scripts/install-deps.sh
+
+# THE test command: unit tests (no root), then network tests in private namespaces.
+test: deps build unit-test net-test compare
+
+unit-test:
+	$(CARGO) test --release --workspace
+
+net-test:
+	tests/net/run-all.sh
+
+compare:
+	c-tests/compare.sh
+
+demo: deps build
+	scripts/demo.sh
+
+bench: deps build
+	bench/run.sh
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
+	install -m 0755 $(RELEASE)/libtapstack_preload.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(RELEASE)/tapstack-host $(DESTDIR)$(PREFIX)/bin/
+	sed 's|^TAPSTACK_LIB_DEFAULT=.*|TAPSTACK_LIB_DEFAULT=$(PREFIX)/lib/libtapstack_preload.so|' scripts/tapstack > $(DESTDIR)$(PREFIX)/bin/tapstack
+	chmod 0755 $(DESTDIR)$(PREFIX)/bin/tapstack
+
+clean:
+	$(CARGO) clean
+	$(MAKE) -C c-tests clean

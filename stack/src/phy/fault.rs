@@ -1,0 +1,1 @@
+//! Fault injection (`TAPSTACK_FAULTS`): seeded loss, duplication, reordering, corruption.

@@ -1,0 +1,1 @@
+//! A deterministic in-memory link between devices, driven by a virtual clock, for tests.

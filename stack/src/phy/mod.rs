@@ -1,0 +1,22 @@
+//! Devices: how frames enter and leave the stack.
+//!
+//! The core only sees the [`Device`] trait. `tap` is the real device, `pcap` records frames,
+//! `fault` injects loss/duplication/reordering/corruption (`TAPSTACK_FAULTS`), and `link` joins
+//! two stacks in memory for deterministic tests.
+pub mod fault;
+pub mod link;
+pub mod pcap;
+pub mod tap;
+
+use crate::time::Instant;
+
+/// A link-layer device carrying Ethernet II frames.
+pub trait Device {
+    /// The largest IP datagram (not frame) the link carries, e.g. 1500.
+    fn mtu(&self) -> usize;
+    /// Copies one received frame into `buf` and returns its length, or `None` if nothing is
+    /// waiting. Never blocks.
+    fn receive(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize>;
+    /// Sends one complete frame. A device that cannot send drops it (and counts it).
+    fn transmit(&mut self, now: Instant, frame: &[u8]);
+}

@@ -1,0 +1,1 @@
+//! pcap capture of every frame sent and received (`TAPSTACK_PCAP`).

@@ -1,0 +1,1 @@
+//! The Linux TAP device (IFF_TAP | IFF_NO_PI), opened close-on-exec and nonblocking.

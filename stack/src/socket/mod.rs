@@ -1,0 +1,30 @@
+//! Sockets: TCP (`tcp/`, split by concern like Linux's tcp_input/tcp_output/tcp_timer) and UDP.
+//!
+//! Each protocol is a self-contained sans-IO engine that takes transport segments with their
+//! IPv4 addresses (`process`) and hands out segments to send (`dispatch`); `crate::stack::Stack`
+//! wraps them in IPv4 and Ethernet.
+pub mod tcp;
+pub mod udp;
+
+/// Readiness of one socket, as poll(2) reports it.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// POLLIN: data, EOF, a pending connection (listener), or an error to read.
+    pub readable: bool,
+    /// POLLOUT: send buffer space (connected), or a finished non-blocking connect.
+    pub writable: bool,
+    /// POLLRDHUP: the peer sent FIN.
+    pub read_hup: bool,
+    /// POLLHUP: both directions closed (or reset).
+    pub hup: bool,
+    /// POLLERR: a pending error (SO_ERROR).
+    pub error: bool,
+}
+
+/// Which directions `shutdown` closes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    Read,
+    Write,
+    Both,
+}

@@ -28,18 +28,18 @@ impl UdpStack {
     /// Input: one UDP datagram (IPv4 payload). Returns false if no socket is bound to the
     /// destination port, so the caller answers ICMP port unreachable.
     pub fn process(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, datagram: &[u8]) -> bool {
-        todo!()
+        false
     }
     /// Output: every queued datagram as `emit(src, dst, udp_header+payload)` with checksum.
     pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8])) {
-        todo!()
+        
     }
     /// ICMP unreachable quoting a datagram we sent: ECONNREFUSED on a connected socket.
     pub fn icmp_unreachable(&mut self, local: SocketAddrV4, remote: SocketAddrV4, code: u8) {
         todo!()
     }
     pub fn take_changed(&mut self, out: &mut Vec<UdpHandle>) {
-        todo!()
+        
     }
     pub fn socket(&mut self) -> UdpHandle {
         todo!()

@@ -170,32 +170,32 @@ impl TcpStack {
     /// here; malformed segments are dropped and counted. Answers (ACK, RST, SYN-ACK) are queued
     /// for the next `dispatch`.
     pub fn process(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8]) {
-        todo!()
+        
     }
     /// Output: runs due timers and hands every segment ready to send to `emit(src, dst, bytes)`,
     /// the bytes being a complete TCP header+payload with a valid checksum.
     pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8])) {
-        todo!()
+        
     }
     /// When `dispatch` must next be called even if nothing arrives (None: no timer pending).
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
-        todo!()
+        None
     }
     /// An ICMP destination unreachable quoting a segment we sent from `local` to `remote`.
     /// `code` is the ICMP code (2 protocol, 3 port, 0/1 net/host...). Hard errors abort a
     /// connection in SYN-SENT (ECONNREFUSED/EHOSTUNREACH); others are remembered as soft errors.
     pub fn icmp_unreachable(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4, code: u8) {
-        todo!()
+        
     }
     /// Handles whose readiness may have changed since the last call (data arrived, buffer space
     /// freed, state changed, error); the caller wakes waiters for them.
     pub fn take_changed(&mut self, out: &mut Vec<TcpHandle>) {
-        todo!()
+        
     }
     /// True while any connection still has unsent or unacknowledged data or an unsent FIN
     /// (used to drain at process exit).
     pub fn has_pending_output(&self) -> bool {
-        todo!()
+        false
     }
 
     // ---- user-facing side (the socket calls) ----

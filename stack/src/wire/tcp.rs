@@ -1,0 +1,1 @@
+//! tcp (to be written by its owner)

@@ -19,4 +19,8 @@ pub trait Device {
     fn receive(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize>;
     /// Sends one complete frame. A device that cannot send drops it (and counts it).
     fn transmit(&mut self, now: Instant, frame: &[u8]);
+    /// When the device itself next needs attention (e.g. a delayed frame in a fault injector).
+    fn poll_at(&self) -> Option<Instant> {
+        None
+    }
 }

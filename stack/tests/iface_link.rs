@@ -284,6 +284,8 @@ fn udp_to_closed_port_gets_port_unreachable() {
     assert_eq!(n.b.stats().udp_no_socket, 1);
     assert_eq!(n.b.stats().icmp_unreachable_sent, 1);
     assert_eq!(n.a.stats().icmp_unreachable_received, 1);
+    // A matched the quote to a datagram of its own and handed it to UDP
+    assert_eq!(n.a.stats().icmp_ignored, 0);
     let sent = n.db.sent.borrow();
     let icmp = sent.iter().find(|f| f.len() > 34 && f[12..14] == [8, 0] && f[23] == 1).unwrap();
     assert_eq!((icmp[34], icmp[35]), (3, 3));
@@ -371,4 +373,48 @@ fn routes_and_no_route() {
     assert_eq!(n.a.arp_lookup(n.now, B_IP), Some(B_MAC));
     assert_eq!(n.b.stats().ip_not_for_us, 1);
     assert_eq!(n.a.stats().no_route, 1);
+}
+
+#[test]
+fn ping_self_and_broadcast() {
+    let mut n = Net::new();
+    // our own address is delivered locally, without the link
+    n.a.ping(n.now, A_IP, 3, 1, &[7; 3000]);
+    n.run_for(Duration::from_millis(10));
+    let r = n.a.take_ping_replies();
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].from, r[0].payload_len), (A_IP, 3000));
+    assert!(n.da.sent.borrow().is_empty());
+    // a broadcast echo goes out as an Ethernet broadcast, and is ignored like Linux does
+    n.a.ping(n.now, Ipv4Addr::new(10, 0, 0, 255), 3, 2, b"");
+    n.run_for(Duration::from_millis(10));
+    assert_eq!(n.da.sent.borrow()[0][..6], BROADCAST);
+    assert_eq!(n.a.stats().arp_requests_sent, 0);
+    assert_eq!((n.b.stats().icmp_echo_answered, n.b.stats().icmp_ignored), (0, 1));
+}
+
+#[test]
+fn arp_probe_answered_and_conflict_counted() {
+    let mut n = Net::new();
+    let arp = |spa: Ipv4Addr, sha: [u8; 6]| {
+        let a = tapstack::wire::arp::ArpRepr {
+            operation: tapstack::wire::arp::Operation::Request,
+            source_hardware_addr: sha,
+            source_protocol_addr: spa,
+            target_hardware_addr: [0; 6],
+            target_protocol_addr: B_IP,
+        };
+        EthernetRepr { src_addr: sha, dst_addr: BROADCAST, ethertype: EtherType::Arp }.build(&a.to_bytes())
+    };
+    // RFC 5227 probe (sender 0.0.0.0): answered, not learned
+    n.inject_to_b(arp(Ipv4Addr::UNSPECIFIED, [2, 0, 0, 0, 0, 0x77]));
+    // someone claiming B's own address: counted, not answered
+    n.inject_to_b(arp(B_IP, [2, 0, 0, 0, 0, 0x78]));
+    n.run_for(Duration::from_millis(10));
+    let s = n.b.stats();
+    assert_eq!((s.arp_requests_answered, s.arp_conflict), (1, 1));
+    assert_eq!(n.b.arp_lookup(n.now, Ipv4Addr::UNSPECIFIED), None);
+    let sent = n.db.sent.borrow();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0][..6], [2, 0, 0, 0, 0, 0x77]);
 }

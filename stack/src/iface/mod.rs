@@ -114,6 +114,10 @@ impl Interface {
         // Broadcasts go to the Ethernet broadcast address without ARP (RFC 1122 3.3.6).
         let (next_hop, dst_mac) = if self.is_broadcast(dst) {
             (dst, Some(ethernet::BROADCAST))
+        } else if dst.is_multicast() {
+            // RFC 1112 6.4: 01:00:5e + the low 23 bits of the group.
+            let o = dst.octets();
+            (dst, Some([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]))
         } else {
             match self.routes.next_hop(dst) {
                 Some(h) => (h, None),

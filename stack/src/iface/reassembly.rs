@@ -109,8 +109,8 @@ impl Reassembler {
                 },
             );
         } else {
-            let d = &self.datagrams[&key];
-            if !d.poisoned && d.charged + FRAGMENT_OVERHEAD + payload.len() + self.bytes - d.charged > MAX_BYTES {
+            let poisoned = self.datagrams.get(&key).map(|d| d.poisoned).unwrap_or(true);
+            if !poisoned && self.bytes + FRAGMENT_OVERHEAD + payload.len() > MAX_BYTES {
                 self.make_room_except(key, FRAGMENT_OVERHEAD + payload.len(), stats);
             }
         }

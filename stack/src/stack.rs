@@ -212,6 +212,16 @@ impl Stack {
         self.iface.routes.add(prefix, len, gw);
     }
 
+    /// Removes the route `prefix/len`; returns whether it existed.
+    pub fn remove_route(&mut self, prefix: Ipv4Addr, len: u8) -> bool {
+        self.iface.routes.remove(prefix, len)
+    }
+
+    /// The routing table, for diagnostics.
+    pub fn routes(&self) -> Vec<crate::iface::route::Route> {
+        self.iface.routes.iter().copied().collect()
+    }
+
     /// The next hop for `dst` (None: no route), for diagnostics.
     pub fn route_lookup(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
         self.iface.routes.next_hop(dst)

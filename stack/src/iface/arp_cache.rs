@@ -99,7 +99,8 @@ impl ArpCache {
         self.pending.contains_key(&ip)
     }
 
-    /// Queues a datagram (a complete IPv4 packet) until `ip` resolves.
+    /// Queues a datagram (a complete IPv4 packet after room for the Ethernet header) until `ip`
+    /// resolves.
     pub fn enqueue(&mut self, now: Instant, ip: Ipv4Addr, datagram: Vec<u8>) -> Enqueued {
         if let Some(p) = self.pending.get_mut(&ip) {
             let mut r = Enqueued::Queued;

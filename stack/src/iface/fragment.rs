@@ -14,15 +14,28 @@ pub enum FragError {
 }
 
 /// Splits `payload` under `repr` into datagrams of at most `mtu` bytes, handing each complete
-/// datagram (header + payload) to `out`. Returns the number of datagrams (1 if it fits).
-pub fn fragment(repr: &Ipv4Repr, payload: &[u8], mtu: usize, out: &mut dyn FnMut(Vec<u8>)) -> Result<usize, FragError> {
+/// datagram (header + payload) to `out`, preceded by `headroom` zero bytes (room for a link
+/// header, so the frame needs no second copy). Returns the number of datagrams (1 if it fits).
+pub fn fragment(
+    repr: &Ipv4Repr,
+    payload: &[u8],
+    mtu: usize,
+    headroom: usize,
+    out: &mut dyn FnMut(Vec<u8>),
+) -> Result<usize, FragError> {
+    let build = |r: &Ipv4Repr, data: &[u8]| {
+        let mut v = vec![0u8; headroom + HEADER_LEN + data.len()];
+        r.emit(&mut v[headroom..]);
+        v[headroom + HEADER_LEN..].copy_from_slice(data);
+        v
+    };
     if HEADER_LEN + payload.len() > MAX_DATAGRAM {
         return Err(FragError::TooBig);
     }
     let mut r = *repr;
     r.payload_len = payload.len();
     if HEADER_LEN + payload.len() <= mtu {
-        out(r.build(payload));
+        out(build(&r, payload));
         return Ok(1);
     }
     if repr.dont_frag {
@@ -41,7 +54,7 @@ pub fn fragment(repr: &Ipv4Repr, payload: &[u8], mtu: usize, out: &mut dyn FnMut
         r.frag_offset = (base + off) as u16;
         r.more_frags = !last || repr.more_frags;
         r.payload_len = end - off;
-        out(r.build(&payload[off..end]));
+        out(build(&r, &payload[off..end]));
         n += 1;
         off = end;
     }
@@ -59,7 +72,7 @@ mod tests {
         let r = Ipv4Repr::new(Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1), 1, 0, 42);
         let payload: Vec<u8> = (0..4008u32).map(|i| i as u8).collect();
         let mut frags = Vec::new();
-        assert_eq!(fragment(&r, &payload, 1500, &mut |d| frags.push(d)), Ok(3));
+        assert_eq!(fragment(&r, &payload, 1500, 0, &mut |d| frags.push(d)), Ok(3));
         let mut joined = Vec::new();
         for (i, f) in frags.iter().enumerate() {
             assert!(f.len() <= 1500);
@@ -75,15 +88,18 @@ mod tests {
         }
         assert_eq!(joined, payload);
         let mut n = 0;
-        assert_eq!(fragment(&r, &payload[..1480], 1500, &mut |_| n += 1), Ok(1));
-        assert_eq!(fragment(&r, &vec![0; 65516], 1500, &mut |_| ()), Err(FragError::TooBig));
-        assert_eq!(fragment(&r, &payload, 27, &mut |_| ()), Err(FragError::MtuTooSmall));
+        assert_eq!(fragment(&r, &payload[..1480], 1500, 14, &mut |d| {
+            assert_eq!(d.len(), 14 + 1500);
+            n += 1
+        }), Ok(1));
+        assert_eq!(fragment(&r, &vec![0; 65516], 1500, 0, &mut |_| ()), Err(FragError::TooBig));
+        assert_eq!(fragment(&r, &payload, 27, 0, &mut |_| ()), Err(FragError::MtuTooSmall));
         let mut df = r;
         df.dont_frag = true;
-        assert_eq!(fragment(&df, &payload, 1500, &mut |_| ()), Err(FragError::DontFragment));
+        assert_eq!(fragment(&df, &payload, 1500, 0, &mut |_| ()), Err(FragError::DontFragment));
         // an odd MTU rounds the fragment payload down to a multiple of 8
         frags.clear();
-        fragment(&r, &payload, 1001, &mut |d| frags.push(d)).unwrap();
+        fragment(&r, &payload, 1001, 0, &mut |d| frags.push(d)).unwrap();
         assert_eq!(frags[0].len(), 20 + 976);
     }
 }

@@ -91,6 +91,8 @@ impl Interface {
             };
             self.stats.arp_requests_answered += 1;
             self.queue_frame(sha, EtherType::Arp, &reply.to_bytes());
+        } else if repr.operation == Operation::Request {
+            self.stats.arp_ignored += 1;
         }
     }
 

@@ -129,7 +129,7 @@ impl Interface {
         };
         repr.ident = self.next_ident();
         let mut datagrams = Vec::new();
-        match fragment::fragment(&repr, payload, self.mtu, &mut |d| datagrams.push(d)) {
+        match fragment::fragment(&repr, payload, self.mtu, ethernet::HEADER_LEN, &mut |d| datagrams.push(d)) {
             Ok(n) => {
                 if n > 1 {
                     self.stats.ip_fragments_out += n as u64;
@@ -143,7 +143,7 @@ impl Interface {
         let dst_mac = dst_mac.or_else(|| self.arp.lookup(now, next_hop));
         for d in datagrams {
             match dst_mac {
-                Some(mac) => self.queue_frame(mac, EtherType::Ipv4, &d),
+                Some(mac) => self.queue_prepared(mac, EtherType::Ipv4, d),
                 None => self.enqueue_for_arp(now, next_hop, d),
             }
         }
@@ -180,11 +180,22 @@ impl Interface {
         self.tx.push_back(eth.build(payload));
     }
 
+    /// Queues `frame`, whose first `ethernet::HEADER_LEN` bytes are room for the header.
+    fn queue_prepared(&mut self, dst: MacAddr, ethertype: EtherType, mut frame: Vec<u8>) {
+        if self.tx.len() >= MAX_TX_QUEUE {
+            self.stats.tx_dropped += 1;
+            return;
+        }
+        let eth = EthernetRepr { src_addr: self.mac, dst_addr: dst, ethertype };
+        eth.emit(&mut ethernet::Frame::new_unchecked(&mut frame[..]));
+        self.tx.push_back(frame);
+    }
+
     /// Sends the datagrams that waited for `ip` to resolve to `mac`.
     pub(crate) fn learned(&mut self, now: Instant, ip: Ipv4Addr, mac: MacAddr) {
         let queued = self.arp.fill(now, ip, mac);
         for d in queued {
-            self.queue_frame(mac, EtherType::Ipv4, &d);
+            self.queue_prepared(mac, EtherType::Ipv4, d);
         }
     }
 

@@ -89,7 +89,7 @@ impl Reassembler {
         let end = start + payload.len();
         // RFC 791: every fragment but the last carries a multiple of 8 bytes; nothing may end
         // past 65535 ("ping of death"); an empty non-final fragment is meaningless.
-        let invalid = end > MAX_PAYLOAD || (repr.more_frags && (payload.len() % 8 != 0 || payload.is_empty()));
+        let invalid = end > MAX_PAYLOAD || (repr.more_frags && (!payload.len().is_multiple_of(8) || payload.is_empty()));
         if !self.datagrams.contains_key(&key) {
             if invalid {
                 stats.ip_fragments_discarded += 1;

@@ -154,12 +154,34 @@ fn kernel_pings_stack_and_stack_pings_kernel() {
     ready_rx.recv_timeout(std::time::Duration::from_secs(10)).expect("stack thread did not start");
     std::thread::sleep(std::time::Duration::from_millis(300));
 
+    // Capture the kernel's view of the link, if tcpdump is installed, to check every checksum.
+    let pcap = std::env::temp_dir().join(format!("{}.pcap", ns.0));
+    let pcap_s = pcap.to_string_lossy().to_string();
+    let mut capture = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "tcpdump", "-U", "-n", "-i", TAP, "-w", &pcap_s])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok();
+    if capture.is_some() {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
     let small = sh(&ns.0, &["ping", "-c", "20", "-i", "0.05", "-W", "2", "10.0.0.2"]);
     let big = sh(&ns.0, &["ping", "-c", "5", "-i", "0.2", "-W", "2", "-s", "4000", "10.0.0.2"]);
     let neigh = sh(&ns.0, &["ip", "neigh", "show", "10.0.0.2", "dev", TAP]);
     std::thread::sleep(std::time::Duration::from_millis(3500 - 300)); // let the stack's pings finish
     stop.store(true, Ordering::Relaxed);
     let (stats, replies) = worker.join().expect("stack thread panicked");
+    let mut dump = String::new();
+    if let Some(c) = capture.as_mut() {
+        // `ip netns exec` execs tcpdump, so this PID is tcpdump's: stop it cleanly.
+        // SAFETY: kill on the PID of a child we spawned and have not reaped.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let _ = c.wait();
+        let out = Command::new("tcpdump").args(["-r", &pcap_s, "-n", "-vv"]).output();
+        dump = out.map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or_default();
+        let _ = std::fs::remove_file(&pcap);
+        eprintln!("capture: {} lines, {} echo replies", dump.lines().count(), dump.matches("ICMP echo reply").count());
+    }
 
     assert_eq!(received(&small), 20, "{}\n{stats:?}", String::from_utf8_lossy(&small.stdout));
     assert_eq!(received(&big), 5, "{}\n{stats:?}", String::from_utf8_lossy(&big.stdout));
@@ -170,4 +192,8 @@ fn kernel_pings_stack_and_stack_pings_kernel() {
     assert!(stats.icmp_echo_answered >= 25, "{stats:?}");
     assert!(stats.ip_reassembled >= 5 && stats.ip_fragments_out >= 15, "{stats:?}");
     assert_eq!((stats.ip_bad_checksum, stats.icmp_bad_checksum, stats.ip_reassembly_dropped), (0, 0, 0));
+    if capture.is_some() {
+        assert!(dump.contains("ICMP echo reply"), "capture saw no replies:\n{dump}");
+        assert!(!dump.contains("bad cksum") && !dump.contains("wrong"), "bad checksums in capture:\n{dump}");
+    }
 }

@@ -109,8 +109,13 @@ impl Interface {
             self.loopback.push_back(LocalDatagram { src, dst, protocol, payload: payload.to_vec() });
             return;
         }
+        if dst.is_unspecified() {
+            self.stats.no_route += 1;
+            return;
+        }
         let mut repr = Ipv4Repr::new(src, dst, protocol, payload.len(), 0);
-        repr.ttl = DEFAULT_TTL;
+        // RFC 1112 6.1: multicast defaults to TTL 1 (stays on the link).
+        repr.ttl = if dst.is_multicast() { 1 } else { DEFAULT_TTL };
         // Broadcasts go to the Ethernet broadcast address without ARP (RFC 1122 3.3.6).
         let (next_hop, dst_mac) = if self.is_broadcast(dst) {
             (dst, Some(ethernet::BROADCAST))

@@ -69,6 +69,8 @@ pub struct Stats {
     pub icmp_unreachable_received: u64,
     pub icmp_time_exceeded_sent: u64,
     pub icmp_time_exceeded_received: u64,
+    /// ICMP redirects that installed a host route.
+    pub icmp_redirects_applied: u64,
     /// ICMP errors not sent because RFC 1122 3.2.2 forbids them.
     pub icmp_error_suppressed: u64,
     pub icmp_rate_limited: u64,

@@ -418,3 +418,31 @@ fn arp_probe_answered_and_conflict_counted() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0][..6], [2, 0, 0, 0, 0, 0x77]);
 }
+
+#[test]
+fn icmp_redirect_from_current_gateway_installs_host_route() {
+    use tapstack::wire::icmpv4::{Icmpv4Repr, Quoted};
+    let mut n = Net::new();
+    let far = Ipv4Addr::new(192, 168, 9, 9);
+    // B is A's gateway for 192.168/16
+    n.a.add_route(Ipv4Addr::new(192, 168, 0, 0), 16, Some(B_IP));
+    let redirect = |from: Ipv4Addr, gw: Ipv4Addr| {
+        let quoted = Ipv4Repr::new(A_IP, far, 17, 8, 1);
+        let icmp = Icmpv4Repr::Redirect { code: 1, gateway: gw, quoted: Quoted { header: quoted, data: &[0; 8] } }.to_bytes();
+        let ip = Ipv4Repr::new(from, A_IP, 1, icmp.len(), 9);
+        EthernetRepr { src_addr: B_MAC, dst_addr: A_MAC, ethertype: EtherType::Ipv4 }.build(&ip.build(&icmp))
+    };
+    // from a host that is not our gateway for that destination: ignored
+    n.db.tx.borrow_mut().push_back(redirect(Ipv4Addr::new(10, 0, 0, 9), Ipv4Addr::new(10, 0, 0, 3)));
+    // towards a gateway off our subnet: ignored
+    n.db.tx.borrow_mut().push_back(redirect(B_IP, Ipv4Addr::new(10, 9, 0, 3)));
+    n.run_for(Duration::from_millis(1));
+    assert_eq!(n.a.route_lookup(far), Some(B_IP));
+    assert_eq!(n.a.stats().icmp_ignored, 2);
+    // from the gateway in use: a host route via 10.0.0.3
+    n.db.tx.borrow_mut().push_back(redirect(B_IP, Ipv4Addr::new(10, 0, 0, 3)));
+    n.run_for(Duration::from_millis(1));
+    assert_eq!(n.a.route_lookup(far), Some(Ipv4Addr::new(10, 0, 0, 3)));
+    assert_eq!(n.a.route_lookup(Ipv4Addr::new(192, 168, 9, 10)), Some(B_IP));
+    assert_eq!(n.a.stats().icmp_redirects_applied, 1);
+}

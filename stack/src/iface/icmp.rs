@@ -58,7 +58,29 @@ impl Interface {
                 // Soft error only (RFC 1122 4.2.3.9); nothing to abort.
                 self.stats.icmp_time_exceeded_received += 1;
             }
+            Icmpv4Repr::Redirect { gateway, quoted, .. } => self.redirect(ip.src_addr, gateway, &quoted),
         }
+    }
+
+    /// RFC 1122 3.2.2.2: a host MUST update its route on a redirect. Accepted only from the
+    /// gateway we currently use for the quoted destination, about a datagram we sent, towards a
+    /// gateway on our subnet; it installs a host route (RFC 1122 3.3.1.2).
+    fn redirect(&mut self, from: Ipv4Addr, gateway: Ipv4Addr, q: &Quoted<'_>) {
+        let dst = q.header.dst_addr;
+        let current = self.routes.lookup(dst).and_then(|r| r.gateway);
+        let on_link = self.routes.lookup(gateway).map(|r| r.gateway.is_none()).unwrap_or(false);
+        let sane = current == Some(from)
+            && self.is_local(q.header.src_addr)
+            && on_link
+            && gateway != self.addr
+            && !gateway.is_unspecified()
+            && !self.is_broadcast(gateway)
+            && !gateway.is_multicast();
+        if !sane || !self.routes.add(dst, 32, Some(gateway)) {
+            self.stats.icmp_ignored += 1;
+            return;
+        }
+        self.stats.icmp_redirects_applied += 1;
     }
 
     /// RFC 1122 3.2.2.1 / 4.2.3.9: hands an unreachable to the transport that sent the quoted

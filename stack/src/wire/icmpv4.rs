@@ -1,5 +1,7 @@
 //! ICMPv4 (RFC 792): a zero-copy [`Packet`] view and an [`Icmpv4Repr`] for echo request/reply,
 //! destination unreachable and time exceeded, whose `parse` and `emit` are exact inverses.
+use std::net::Ipv4Addr;
+
 use super::checksum;
 use super::ipv4::{self, Ipv4Repr};
 use super::WireError;
@@ -11,6 +13,7 @@ pub const HEADER_LEN: usize = 8;
 pub mod msg_type {
     pub const ECHO_REPLY: u8 = 0;
     pub const DST_UNREACHABLE: u8 = 3;
+    pub const REDIRECT: u8 = 5;
     pub const ECHO_REQUEST: u8 = 8;
     pub const TIME_EXCEEDED: u8 = 11;
     /// True for the error messages that must never trigger another ICMP error (RFC 1122 3.2.2).
@@ -101,6 +104,8 @@ pub enum Icmpv4Repr<'a> {
     DstUnreachable { code: u8, next_hop_mtu: u16, quoted: Quoted<'a> },
     /// Type 11; code 0 TTL exceeded in transit, 1 fragment reassembly time exceeded.
     TimeExceeded { code: u8, quoted: Quoted<'a> },
+    /// Type 5 (RFC 792, RFC 1122 3.2.2.2): send datagrams for the quoted destination to `gateway`.
+    Redirect { code: u8, gateway: Ipv4Addr, quoted: Quoted<'a> },
 }
 
 impl<'a> Icmpv4Repr<'a> {
@@ -126,6 +131,11 @@ impl<'a> Icmpv4Repr<'a> {
             (msg_type::TIME_EXCEEDED, code) if code <= 1 => {
                 Ok(Icmpv4Repr::TimeExceeded { code, quoted: parse_quoted(data)? })
             }
+            (msg_type::REDIRECT, code) if code <= 3 => {
+                let b = &buf[4..8];
+                let gateway = Ipv4Addr::new(b[0], b[1], b[2], b[3]);
+                Ok(Icmpv4Repr::Redirect { code, gateway, quoted: parse_quoted(data)? })
+            }
             _ => Err(WireError::Unsupported),
         }
     }
@@ -134,7 +144,9 @@ impl<'a> Icmpv4Repr<'a> {
         HEADER_LEN
             + match self {
                 Icmpv4Repr::EchoRequest { data, .. } | Icmpv4Repr::EchoReply { data, .. } => data.len(),
-                Icmpv4Repr::DstUnreachable { quoted, .. } | Icmpv4Repr::TimeExceeded { quoted, .. } => {
+                Icmpv4Repr::DstUnreachable { quoted, .. }
+                | Icmpv4Repr::TimeExceeded { quoted, .. }
+                | Icmpv4Repr::Redirect { quoted, .. } => {
                     ipv4::HEADER_LEN + quoted.data.len()
                 }
             }
@@ -169,6 +181,12 @@ impl<'a> Icmpv4Repr<'a> {
                 b[1] = code;
                 emit_quoted(&quoted, &mut b[HEADER_LEN..]);
             }
+            Icmpv4Repr::Redirect { code, gateway, quoted } => {
+                b[0] = msg_type::REDIRECT;
+                b[1] = code;
+                b[4..8].copy_from_slice(&gateway.octets());
+                emit_quoted(&quoted, &mut b[HEADER_LEN..]);
+            }
         }
         let c = checksum::checksum(b);
         b[2..4].copy_from_slice(&c.to_be_bytes());
@@ -197,7 +215,6 @@ fn emit_quoted(q: &Quoted<'_>, buf: &mut [u8]) {
 mod tests {
     use super::*;
     use crate::wire::ipv4::tests::{PING, PONG};
-    use std::net::Ipv4Addr;
 
     #[test]
     fn parse_captured_ping_and_reply() {
@@ -221,6 +238,7 @@ mod tests {
             Icmpv4Repr::DstUnreachable { code: 3, next_hop_mtu: 0, quoted: Quoted { header: h, data: &data } },
             Icmpv4Repr::DstUnreachable { code: 4, next_hop_mtu: 1400, quoted: Quoted { header: h, data: &data } },
             Icmpv4Repr::TimeExceeded { code: 1, quoted: Quoted { header: h, data: &data[..4] } },
+            Icmpv4Repr::Redirect { code: 1, gateway: Ipv4Addr::new(10, 0, 0, 3), quoted: Quoted { header: h, data: &data } },
         ] {
             let b = r.to_bytes();
             let p = Packet::new_checked(&b[..]).unwrap();

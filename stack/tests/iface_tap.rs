@@ -119,7 +119,11 @@ fn kernel_pings_stack_and_stack_pings_kernel() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let path = format!("/var/run/netns/{}", ns.0);
+    let path = ["/run/netns", "/var/run/netns"]
+        .iter()
+        .map(|d| format!("{d}/{}", ns.0))
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("netns file");
     let stop2 = stop.clone();
     let worker = std::thread::spawn(move || {
         // Join the namespace on this thread only, then attach to its TAP.

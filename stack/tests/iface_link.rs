@@ -189,6 +189,10 @@ fn arp_timeout_drops_queued_packets() {
     n.a.ping(n.now, ghost, 1, 1, b"x");
     n.a.ping(n.now, ghost, 1, 2, b"y");
     let start = n.now;
+    // poll reports the ARP retry as its next deadline
+    let next = n.a.poll(n.now, &mut n.da);
+    assert_eq!(next, Some(start + Duration::from_secs(1)));
+    assert_eq!(n.a.poll_at(n.now), next);
     n.run_for(Duration::from_millis(2500));
     assert_eq!(n.a.stats().arp_requests_sent, 3);
     assert_eq!(n.a.stats().arp_resolution_failed, 0);

@@ -16,6 +16,8 @@ pub const MAX_TRIES: u32 = 3;
 pub const MAX_QUEUED_PER_HOP: usize = 128;
 /// Next hops being resolved at the same time.
 pub const MAX_PENDING_HOPS: usize = 64;
+/// Bytes queued over all unresolved next hops.
+pub const MAX_QUEUED_BYTES: usize = 1024 * 1024;
 /// Resolved entries kept; the entry closest to expiry is evicted beyond this.
 pub const MAX_ENTRIES: usize = 1024;
 
@@ -60,6 +62,7 @@ pub struct ArpTimers {
 pub struct ArpCache {
     entries: HashMap<Ipv4Addr, Entry>,
     pending: HashMap<Ipv4Addr, Pending>,
+    queued_bytes: usize,
 }
 
 impl ArpCache {
@@ -78,7 +81,9 @@ impl ArpCache {
             self.evict(now);
         }
         self.entries.insert(ip, Entry { mac, expires_at: now + ENTRY_LIFETIME });
-        self.pending.remove(&ip).map(|p| p.queue).unwrap_or_default()
+        let q = self.pending.remove(&ip).map(|p| p.queue).unwrap_or_default();
+        self.queued_bytes -= q.iter().map(Vec::len).sum::<usize>();
+        q
     }
 
     /// RFC 826 merge step: updates `ip` only if it already has a valid entry. Returns whether it
@@ -102,18 +107,25 @@ impl ArpCache {
     /// Queues a datagram (a complete IPv4 packet after room for the Ethernet header) until `ip`
     /// resolves.
     pub fn enqueue(&mut self, now: Instant, ip: Ipv4Addr, datagram: Vec<u8>) -> Enqueued {
+        if self.queued_bytes + datagram.len() > MAX_QUEUED_BYTES {
+            return Enqueued::Dropped;
+        }
         if let Some(p) = self.pending.get_mut(&ip) {
             let mut r = Enqueued::Queued;
             if p.queue.len() >= MAX_QUEUED_PER_HOP {
-                p.queue.pop_front();
+                if let Some(old) = p.queue.pop_front() {
+                    self.queued_bytes -= old.len();
+                }
                 r = Enqueued::QueuedDroppedOldest;
             }
+            self.queued_bytes += datagram.len();
             p.queue.push_back(datagram);
             return r;
         }
         if self.pending.len() >= MAX_PENDING_HOPS {
             return Enqueued::Dropped;
         }
+        self.queued_bytes += datagram.len();
         let mut queue = VecDeque::new();
         queue.push_back(datagram);
         self.pending.insert(ip, Pending { tries: 1, next_retry: now + RETRY_INTERVAL, queue });
@@ -141,6 +153,7 @@ impl ArpCache {
             if let Some(p) = self.pending.remove(&ip) {
                 t.failed += 1;
                 t.dropped += p.queue.len() as u64;
+                self.queued_bytes -= p.queue.iter().map(Vec::len).sum::<usize>();
             }
         }
         t.retry.sort();
@@ -150,6 +163,11 @@ impl ArpCache {
     /// When `poll` next has work (a retry or a timeout).
     pub fn poll_at(&self) -> Option<Instant> {
         self.pending.values().map(|p| p.next_retry).min()
+    }
+
+    /// Bytes of datagrams waiting for resolution.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
     }
 
     /// Number of valid and expired-but-not-yet-purged entries.
@@ -221,9 +239,20 @@ mod tests {
         for i in 0..MAX_QUEUED_PER_HOP + 3 {
             c.enqueue(Instant::ZERO, IP, vec![i as u8]);
         }
+        assert_eq!(c.queued_bytes(), MAX_QUEUED_PER_HOP);
         let q = c.fill(Instant::ZERO, IP, MAC);
         assert_eq!(q.len(), MAX_QUEUED_PER_HOP);
         assert_eq!(q[0], vec![3]);
+        assert_eq!(c.queued_bytes(), 0);
+        let big = vec![0u8; MAX_QUEUED_BYTES / 2];
+        assert_eq!(c.enqueue(Instant::ZERO, IP, big.clone()), Enqueued::SendRequest);
+        assert_eq!(c.enqueue(Instant::ZERO, IP, big.clone()), Enqueued::Queued);
+        assert_eq!(c.enqueue(Instant::ZERO, IP, vec![1]), Enqueued::Dropped);
+        let t = c.poll(Instant::from_secs(10));
+        assert_eq!(t.retry.len(), 1);
+        c.poll(Instant::from_secs(20));
+        assert_eq!(c.poll(Instant::from_secs(30)).dropped, 2);
+        assert_eq!(c.queued_bytes(), 0);
         for i in 0..MAX_PENDING_HOPS as u32 {
             assert_eq!(c.enqueue(Instant::ZERO, Ipv4Addr::from(0x0a01_0000 + i), vec![]), Enqueued::SendRequest);
         }

@@ -229,6 +229,33 @@ impl Stack {
         self.iface.routes.next_hop(dst)
     }
 
+    /// IP_TTL / IP_TOS for the socket of `protocol` (6 or 17) bound to `local_port`: datagrams
+    /// whose source port is `local_port` carry them. `IpOpts::default()` removes the override.
+    pub fn set_ip_opts(&mut self, protocol: u8, local_port: u16, opts: crate::iface::IpOpts) {
+        if opts == crate::iface::IpOpts::default() {
+            self.iface.ip_opts.remove(&(protocol, local_port));
+        } else {
+            self.iface.ip_opts.insert((protocol, local_port), opts);
+        }
+    }
+
+    /// The IP_TTL / IP_TOS override for (`protocol`, `local_port`), if any.
+    pub fn ip_opts(&self, protocol: u8, local_port: u16) -> crate::iface::IpOpts {
+        self.iface.ip_opts.get(&(protocol, local_port)).copied().unwrap_or_default()
+    }
+
+    /// The TTL of datagrams without an override (64 by default, like Linux's ip_default_ttl).
+    pub fn default_ttl(&self) -> u8 {
+        self.iface.default_ttl
+    }
+
+    /// Sets the default TTL (0 is ignored: RFC 1122 3.2.1.7 forbids sending TTL 0).
+    pub fn set_default_ttl(&mut self, ttl: u8) {
+        if ttl != 0 {
+            self.iface.default_ttl = ttl;
+        }
+    }
+
     /// Sends a raw IPv4 payload with protocol `proto` to `dst` (tests and tools; sockets use
     /// the TCP and UDP engines).
     pub fn send_ip(&mut self, now: Instant, dst: Ipv4Addr, proto: u8, payload: &[u8]) {

@@ -450,3 +450,31 @@ fn icmp_redirect_from_current_gateway_installs_host_route() {
     assert_eq!(n.a.route_lookup(Ipv4Addr::new(192, 168, 9, 10)), Some(B_IP));
     assert_eq!(n.a.stats().icmp_redirects_applied, 1);
 }
+
+#[test]
+fn per_socket_ttl_and_tos() {
+    use tapstack::iface::IpOpts;
+    let mut n = Net::new();
+    n.a.ping(n.now, B_IP, 1, 1, b""); // resolve B first
+    n.run_for(Duration::from_millis(1));
+    n.a.set_ip_opts(17, 5353, IpOpts { ttl: Some(33), tos: Some(0x10) });
+    assert_eq!(n.a.ip_opts(17, 5353).ttl, Some(33));
+    let udp = |sport: u16| {
+        let mut u = sport.to_be_bytes().to_vec();
+        u.extend_from_slice(&[0, 9, 0, 8, 0, 0]);
+        u
+    };
+    n.a.send_ip(n.now, B_IP, 17, &udp(5353));
+    n.a.send_ip(n.now, B_IP, 17, &udp(5354));
+    n.a.set_ip_opts(17, 5353, IpOpts::default());
+    n.a.set_default_ttl(0);
+    assert_eq!(n.a.default_ttl(), 64);
+    n.a.send_ip(n.now, B_IP, 17, &udp(5353));
+    n.run_for(Duration::from_millis(1));
+    let sent = n.da.sent.borrow();
+    let udp_frames: Vec<_> = sent.iter().filter(|f| f.len() >= 34 && f[12..14] == [8, 0] && f[23] == 17).collect();
+    assert_eq!(udp_frames.len(), 3);
+    assert_eq!((udp_frames[0][22], udp_frames[0][15]), (33, 0x10));
+    assert_eq!((udp_frames[1][22], udp_frames[1][15]), (64, 0));
+    assert_eq!((udp_frames[2][22], udp_frames[2][15]), (64, 0));
+}

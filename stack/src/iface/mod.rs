@@ -10,7 +10,7 @@ mod input;
 pub mod reassembly;
 pub mod route;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
 use crate::stack::{PingReply, Stats};
@@ -56,6 +56,16 @@ pub struct Interface {
     pub(crate) stats: Stats,
     pub(crate) pings: Vec<PingReply>,
     pub(crate) icmp_limiter: TokenBucket,
+    /// Per-socket IP_TTL / IP_TOS, keyed by (protocol, local port).
+    pub(crate) ip_opts: HashMap<(u8, u16), IpOpts>,
+    pub(crate) default_ttl: u8,
+}
+
+/// IP header fields a socket may set (IP_TTL, IP_TOS).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct IpOpts {
+    pub ttl: Option<u8>,
+    pub tos: Option<u8>,
 }
 
 impl Interface {
@@ -74,6 +84,8 @@ impl Interface {
             stats: Stats::default(),
             pings: Vec::new(),
             icmp_limiter: TokenBucket::new(ICMP_BURST, ICMP_PER_SEC),
+            ip_opts: HashMap::new(),
+            default_ttl: DEFAULT_TTL,
         }
     }
 
@@ -115,7 +127,14 @@ impl Interface {
         }
         let mut repr = Ipv4Repr::new(src, dst, protocol, payload.len(), 0);
         // RFC 1112 6.1: multicast defaults to TTL 1 (stays on the link).
-        repr.ttl = if dst.is_multicast() { 1 } else { DEFAULT_TTL };
+        repr.ttl = if dst.is_multicast() { 1 } else { self.default_ttl };
+        if !self.ip_opts.is_empty() && (protocol == ipv4::protocol::TCP || protocol == ipv4::protocol::UDP) && payload.len() >= 2 {
+            let port = u16::from_be_bytes([payload[0], payload[1]]);
+            if let Some(o) = self.ip_opts.get(&(protocol, port)) {
+                repr.ttl = o.ttl.unwrap_or(repr.ttl);
+                repr.dscp_ecn = o.tos.unwrap_or(repr.dscp_ecn);
+            }
+        }
         // Broadcasts go to the Ethernet broadcast address without ARP (RFC 1122 3.3.6).
         let (next_hop, dst_mac) = if self.is_broadcast(dst) {
             (dst, Some(ethernet::BROADCAST))

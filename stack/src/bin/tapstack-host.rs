@@ -119,7 +119,7 @@ fn print_stats(rt: &Runtime) {
 fn serve(rt: &Runtime, sigs: &libc::sigset_t) -> i32 {
     loop {
         if let Some(sig) = take_signal(sigs, Duration::from_secs(1)) {
-            eprintln!("tapstack-host: signal {sig}, stopping");
+            println!("tapstack-host: signal {sig}, stopping");
             rt.stop();
             print_stats(rt);
             return 0;

@@ -14,6 +14,7 @@ const IFNAMSIZ: usize = 16;
 /// `_IOW('T', 202, int)`
 const TUNSETIFF: u64 = 0x4004_54ca;
 const SIOCGIFINDEX: u64 = 0x8933;
+const SIOCGIFFLAGS: u64 = 0x8913;
 const IFF_TAP: i16 = 0x0002;
 const IFF_NO_PI: i16 = 0x1000;
 
@@ -61,6 +62,31 @@ fn ifindex(name: &str) -> Result<i32, i32> {
     r.map(|_| i32::from_ne_bytes([req.data[0], req.data[1], req.data[2], req.data[3]]))
 }
 
+/// The interface flags of `name` (SIOCGIFFLAGS).
+fn ifflags(name: &str) -> Result<i16, i32> {
+    let s = sys::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)?;
+    let mut req = IfReq::new(name);
+    // SAFETY: req is a valid ifreq for SIOCGIFFLAGS.
+    let r = unsafe { sys::ioctl(s, SIOCGIFFLAGS, &mut req as *mut IfReq as *mut libc::c_void) };
+    let _ = sys::close(s);
+    r.map(|_| i16::from_ne_bytes([req.data[0], req.data[1]]))
+}
+
+/// After TUNSETIFF the carrier comes on, but the kernel activates the interface's transmit
+/// queue asynchronously (linkwatch): frames it sends before that (e.g. the answer to our first
+/// ARP request) are dropped. If the interface is administratively up, wait (at most `limit`)
+/// until it reports IFF_RUNNING.
+fn wait_running(name: &str, limit: std::time::Duration) {
+    let start = std::time::Instant::now();
+    while let Ok(flags) = ifflags(name) {
+        let (up, running) = (flags & libc::IFF_UP as i16 != 0, flags & libc::IFF_RUNNING as i16 != 0);
+        if !up || running || start.elapsed() >= limit {
+            return;
+        }
+        let _ = sys::ppoll(&mut [], Some(std::time::Duration::from_millis(1)));
+    }
+}
+
 impl TapDevice {
     /// Opens the existing TAP interface `name`; `mtu` is the IP MTU reported to the stack.
     /// Errors are one line naming the cause: no /dev/net/tun, no such device, not a TAP
@@ -104,6 +130,7 @@ impl TapDevice {
                 e => format!("TAP device {name}: TUNSETIFF failed: {}", strerror(e)),
             });
         }
+        wait_running(name, std::time::Duration::from_millis(500));
         Ok(TapDevice { fd, name: name.to_string(), mtu, stats: TapStats::default() })
     }
 

@@ -18,6 +18,9 @@
 //! earlier than the one the thread sleeps until, the thread is kicked (it then runs the event
 //! hook). The event hook only ever runs on the stack thread.
 //!
+//! Locks are not reentrant: while holding a guard, do not call `lock`, `set_event_hook`,
+//! `stats` or `drain` on the same runtime (use `wait` to block with the guard).
+//!
 //! # fork
 //! After `fork()` the child has a copy of the `Runtime` but **no stack thread**, and shares the
 //! TAP descriptor with the parent. The child must not lock the runtime (the parent's thread may

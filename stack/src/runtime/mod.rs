@@ -16,7 +16,11 @@
 //! `Stack::poll` inline in the caller's thread, so a segment queued by `send` is on the wire
 //! before `send` returns. If that inline round received frames, or moved the next deadline
 //! earlier than the one the thread sleeps until, the thread is kicked (it then runs the event
-//! hook). The event hook only ever runs on the stack thread.
+//! hook). The event hook only ever runs on the stack thread: after every round in which frames
+//! moved or a timer fired, after an inline round that received frames, and after
+//! [`Runtime::request_hook`]. Changes caused by socket calls alone (no frame, no timer) reach
+//! `wait`ers at once (every dirty guard release notifies) but reach the hook only at the next
+//! such round; call `request_hook` when another thread must learn of them through the hook.
 //!
 //! Locks are not reentrant: while holding a guard, do not call `lock`, `set_event_hook`,
 //! `stats` or `drain` on the same runtime (use `wait` to block with the guard).
@@ -269,6 +273,13 @@ impl Runtime {
         self.inner.lock().hook = Some(hook);
     }
 
+    /// Asks the stack thread to run the event hook soon even if no frame moves (e.g. after a
+    /// socket call changed readiness without network activity). Costs one eventfd write.
+    pub fn request_hook(&self) {
+        self.hook_pending.store(true, Ordering::SeqCst);
+        self.kick();
+    }
+
     /// Waits with the stack unlocked until the stack thread reports progress or `deadline`
     /// passes (None: no deadline). Returns false on timeout. Spurious wakeups are allowed.
     ///
@@ -398,9 +409,9 @@ impl RuntimeGuard<'_> {
         let rt = self.rt;
         let r = self.inner.round(rt.now());
         rt.inline_rounds.fetch_add(1, Ordering::Relaxed);
-        if r.rx > 0 || r.tx > 0 {
-            rt.cond.notify_all();
-        }
+        // A socket call may have changed what another thread waits for (even without frames);
+        // notifying with no waiter is nearly free, a spurious wakeup is allowed.
+        rt.cond.notify_all();
         let next = r.next.map_or(NO_DEADLINE, |t| t.total_micros());
         if r.rx > 0 {
             rt.hook_pending.store(true, Ordering::SeqCst);

@@ -107,6 +107,11 @@ impl PcapWriter {
         Ok(PcapWriter { fd, write_errors: 0, records: 0 })
     }
 
+    /// The file's descriptor.
+    pub fn raw_fd(&self) -> i32 {
+        self.fd
+    }
+
     /// Records `frame` with an explicit timestamp.
     pub fn write_frame_at(&mut self, secs: u32, micros: u32, frame: &[u8]) {
         match sys::write_all(self.fd, &record(secs, micros, frame)) {

@@ -158,6 +158,9 @@ pub struct Runtime {
     owner_pid: i32,
     tap_fd: i32,
     kick_fd: i32,
+    pcap_fd: Option<i32>,
+    /// False once the stack thread has exited (stopped, or died of a panic).
+    alive: AtomicBool,
     /// The stack thread's current wake-up deadline (micros on our clock, NO_DEADLINE if none).
     sleep_until: AtomicU64,
     /// An inline round received frames: the thread must run the event hook.
@@ -189,8 +192,10 @@ impl Runtime {
         let tap_fd = tap.raw_fd();
         // Wire order: TAP <- pcap (what really crossed the wire) <- faults <- trace <- meter.
         let mut dev = DynDevice(Box::new(tap));
+        let mut pcap_fd = None;
         if let Some(path) = &config.pcap {
             let w = PcapWriter::create(path).map_err(RuntimeError)?;
+            pcap_fd = Some(w.raw_fd());
             dev = DynDevice(Box::new(PcapDevice::new(dev, w)));
         }
         if let Some(fc) = faults {
@@ -218,6 +223,8 @@ impl Runtime {
             owner_pid: sys::getpid(),
             tap_fd,
             kick_fd,
+            pcap_fd,
+            alive: AtomicBool::new(true),
             sleep_until: AtomicU64::new(0),
             hook_pending: AtomicBool::new(false),
             stop: AtomicBool::new(false),
@@ -229,7 +236,14 @@ impl Runtime {
         let rt2 = Arc::clone(&rt);
         // The thread inherits a mask with every asynchronous signal blocked.
         let old = sys::block_async_signals();
-        let spawned = std::thread::Builder::new().name("tapstack".into()).spawn(move || rt2.run());
+        let spawned = std::thread::Builder::new().name("tapstack".into()).spawn(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt2.run()));
+            rt2.alive.store(false, Ordering::SeqCst);
+            rt2.cond.notify_all();
+            if r.is_err() {
+                let _ = sys::write_all(2, b"tapstack: the stack thread panicked; networking has stopped\n");
+            }
+        });
         sys::restore_sigmask(old);
         let handle = spawned.map_err(|e| RuntimeError(format!("cannot start the stack thread: {e}")))?;
         *rt.thread.lock() = Some(handle);
@@ -255,6 +269,20 @@ impl Runtime {
     /// documentation: a child must not lock the runtime).
     pub fn is_owner_process(&self) -> bool {
         sys::getpid() == self.owner_pid
+    }
+
+    /// False once the stack thread has exited ([`Runtime::stop`], or a panic in the stack):
+    /// nothing moves any more except through inline rounds of socket calls.
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::SeqCst)
+    }
+
+    /// The descriptors the runtime itself owns (TAP, kick eventfd, pcap file). The shim must
+    /// protect them: a program's close()/dup2() onto one of them must not reach the kernel.
+    pub fn owned_fds(&self) -> Vec<i32> {
+        let mut v = vec![self.tap_fd, self.kick_fd];
+        v.extend(self.pcap_fd);
+        v
     }
 
     pub fn lock(&self) -> RuntimeGuard<'_> {
@@ -387,8 +415,6 @@ impl Runtime {
                 self.kicks.fetch_add(1, Ordering::Relaxed);
             }
         }
-        // Wake anyone still waiting so they notice the stop.
-        self.cond.notify_all();
     }
 }
 

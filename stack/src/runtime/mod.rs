@@ -471,3 +471,6 @@ impl core::ops::DerefMut for RuntimeGuard<'_> {
 fn mac_string(m: &[u8; 6]) -> String {
     format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
 }
+
+#[cfg(test)]
+mod tests;

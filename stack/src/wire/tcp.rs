@@ -120,6 +120,14 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 }
 
+impl<'a, T: AsRef<[u8]> + ?Sized> TcpPacket<&'a T> {
+    /// The payload with the lifetime of the underlying buffer.
+    pub fn payload_ref(&self) -> &'a [u8] {
+        let b: &'a [u8] = self.buffer.as_ref();
+        &b[self.header_len().min(b.len())..]
+    }
+}
+
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     fn put16(&mut self, at: usize, v: u16) {
         self.buffer.as_mut()[at..at + 2].copy_from_slice(&v.to_be_bytes());
@@ -211,7 +219,7 @@ impl<'a> TcpRepr<'a> {
     }
 
     /// Parses a checked packet. Malformed options give `WireError::Malformed`, never a panic.
-    pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &'a TcpPacket<&'a T>) -> Result<TcpRepr<'a>, WireError> {
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &TcpPacket<&'a T>) -> Result<TcpRepr<'a>, WireError> {
         packet.check_len()?;
         let raw = packet.flags();
         let mut r = TcpRepr {
@@ -222,7 +230,7 @@ impl<'a> TcpRepr<'a> {
             flags: raw & !flags::ACK,
             window: packet.window_len(),
             urgent: packet.urgent_at(),
-            payload: packet.payload(),
+            payload: packet.payload_ref(),
             ..TcpRepr::default()
         };
         if r.src_port == 0 || r.dst_port == 0 {

@@ -91,9 +91,7 @@ impl RingBuffer {
         }
         self.head = (self.head + n) % self.buf.len();
         self.len -= n;
-        if self.len == 0 {
-            self.head = 0;
-        }
+        // (head is not reset when empty: uncommitted out-of-order bytes live past it.)
         n
     }
     /// Reads and removes up to `out.len()` bytes.

@@ -44,6 +44,13 @@ impl Tcb {
             TcpState::SynSent => return self.input_syn_sent(now, cfg, seg, rsts),
             _ => {}
         }
+        // Simultaneous open: the peer's SYN-ACK repeats the SYN we already took; trim it.
+        let mut trimmed = *seg;
+        if self.state == TcpState::SynReceived && seg.syn() && seg.ack.is_some() && SeqNum(seg.seq) + 1 == self.rcv_nxt {
+            trimmed.flags &= !crate::wire::tcp::flags::SYN;
+            trimmed.seq = seg.seq.wrapping_add(1);
+        }
+        let seg = &trimmed;
         let seq = SeqNum(seg.seq);
         let seg_len = seg.segment_len();
 

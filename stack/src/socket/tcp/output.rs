@@ -243,9 +243,10 @@ impl Tcb {
                     if !self.nodelay && self.snd_nxt > self.snd_una {
                         break;
                     }
-                } else if !(len == wnd_avail && len >= (self.max_snd_wnd as usize / 2).max(1)) {
-                    break; // sender SWS avoidance / congestion limited: wait for ACKs
+                } else if len < wnd_avail || len == 0 {
+                    break; // congestion limited: wait for ACKs rather than send a runt
                 }
+                // Window limited: send what fits (as Linux does; the receiver avoids SWS).
             }
             let mut fl = if fin { flags::FIN } else { 0 };
             if self.snd_nxt + len == data_end && len > 0 {

@@ -27,6 +27,8 @@ mod tcb;
 mod timer;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_link;
 
 use input::Rst;
 use listener::Listener;

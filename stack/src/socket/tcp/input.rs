@@ -314,17 +314,10 @@ impl Tcb {
             if self.snd_nxt < ack {
                 self.snd_nxt = ack;
             }
-            if self.high_rxt < ack {
-                self.high_rxt = ack;
-            }
             self.scoreboard.prune(ack);
-            while let Some(&(_, e, _)) = self.rexmit_log.front() {
-                if e <= ack {
-                    self.rexmit_log.pop_front();
-                } else {
-                    break;
-                }
-            }
+            self.sent.prune(ack);
+            self.tlp_used = false;
+            self.pto_at = None;
             if let Some((s, t)) = self.rtt_probe {
                 if ack >= s {
                     self.rtt.sample(now - t);
@@ -338,7 +331,6 @@ impl Tcb {
                 if ack >= self.recover {
                     self.in_recovery = false;
                     self.dupacks = 0;
-                    self.rexmit_log.clear();
                     let flight = self.snd_max.since(self.snd_una) as u32;
                     self.cc.on_recovery_exit(flight);
                 } else {
@@ -359,43 +351,8 @@ impl Tcb {
         {
             // RFC 5681 duplicate ACK (or one carrying new SACK information).
             self.dupacks += 1;
-            if !self.in_recovery {
-                let mss = self.eff_mss();
-                let sack_lost = self.sack_ok && self.scoreboard.sacked_bytes() >= 3 * mss;
-                let fresh = ack > self.recover || self.recover == self.iss;
-                if (self.dupacks >= 3 || sack_lost) && fresh {
-                    self.enter_recovery();
-                }
-            }
         }
-        self.detect_lost_rexmit(now);
-    }
-
-    /// RFC 6582 3.2 step 2 / RFC 6675 5 step 4.
-    fn enter_recovery(&mut self) {
-        self.in_recovery = true;
-        self.recover = self.snd_max;
-        let flight = self.snd_max.since(self.snd_una) as u32;
-        self.cc.on_fast_loss(flight);
-        self.rexmit_head = true;
-        self.high_rxt = self.snd_una;
-        self.rexmit_log.clear();
-        self.rtt_probe = None;
-        self.counters.fast_retransmits += 1;
-    }
-
-    /// A retransmission that was not acknowledged within about one RTT, while later data was,
-    /// was lost again: retransmit it without waiting for the RTO (in the spirit of RFC 8985).
-    fn detect_lost_rexmit(&mut self, now: Instant) {
-        if !self.in_recovery || !self.rtt.has_sample {
-            return;
-        }
-        let Some(&(s, e, t)) = self.rexmit_log.front() else { return };
-        let wait = self.rtt.srtt + self.rtt.srtt / 4 + crate::time::Duration::from_millis(2);
-        if s <= self.snd_una && self.snd_una < e && now - t > wait {
-            self.rexmit_log.pop_front();
-            self.rexmit_head = true;
-        }
+        self.check_loss(now);
     }
 
     /// Stores in-window data in the receive ring, reassembling out-of-order pieces.

@@ -20,6 +20,7 @@ mod input;
 pub mod isn;
 mod listener;
 mod output;
+mod rack;
 mod rtt;
 mod sack;
 pub mod seq;

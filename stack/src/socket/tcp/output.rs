@@ -86,6 +86,10 @@ impl Tcb {
         TcpPacket::new_unchecked(&mut e.buf[..]).fill_checksum(src, dst);
         (e.emit)(src, dst, e.buf);
         self.counters.segs_out += 1;
+        let occupied = len + (fl & flags::FIN != 0) as usize;
+        if occupied > 0 && !syn {
+            self.sent.on_send(seq, seq + occupied, now);
+        }
         if has_ack {
             let adv = if syn { wnd.min(65535) } else { wnd.min(65535) << self.rcv_wscale };
             let edge = self.rcv_nxt + adv as usize;
@@ -167,41 +171,61 @@ impl Tcb {
             self.send_segment(now, e, self.snd_una - 1, 0, 0);
         }
 
-        // Fast retransmit / NewReno partial ACK / lost retransmission: the head segment.
+        // Fast retransmit / NewReno partial ACK: the head segment.
         if self.rexmit_head && self.snd_una < self.snd_max {
             self.rexmit_head = false;
             let len = self.data_end().since(self.snd_una).min(mss);
             let fin = self.fin_seq().is_some_and(|f| self.snd_una + len == f);
             if len > 0 || fin {
-                let sent = self.send_segment(now, e, self.snd_una, len, if fin { flags::FIN } else { 0 });
+                self.send_segment(now, e, self.snd_una, len, if fin { flags::FIN } else { 0 });
                 self.counters.retransmits += 1;
-                let end = self.snd_una + sent + (fin && sent == len) as usize;
-                self.high_rxt = self.high_rxt.max(end);
-                self.rexmit_log.push_back((self.snd_una, end, now));
                 self.arm_rto(now);
             }
         }
         self.rexmit_head = false;
 
-        // RFC 6675 5 step 4: retransmit SACK holes while the pipe has room.
+        // RFC 6675 5 step 4: retransmit lost holes while the pipe has room.
         if self.in_recovery && self.sack_ok {
             let cwnd = self.cc.cwnd as usize;
-            while self.pipe() + mss <= cwnd && self.rexmit_log.len() < 4096 {
-                let from = self.high_rxt.max(self.snd_una);
-                let Some((s, he)) = self.scoreboard.next_hole(from) else { break };
+            let mut from = self.snd_una;
+            let mut n = 0;
+            while n < 4096 && self.pipe(now) + mss <= cwnd {
+                n += 1;
+                let Some((s, he)) = self.next_lost(now, from) else { break };
                 let len = he.since(s).min(mss).min(self.data_end().since(s));
-                if len == 0 {
+                let fin = len == 0 && self.fin_seq() == Some(s);
+                if len == 0 && !fin {
                     break;
                 }
-                let sent = self.send_segment(now, e, s, len, 0);
-                if sent == 0 {
-                    break;
-                }
+                let sent = self.send_segment(now, e, s, len, if fin { flags::FIN } else { 0 });
                 self.counters.retransmits += 1;
-                self.high_rxt = s + sent;
-                self.rexmit_log.push_back((s, s + sent, now));
                 self.arm_rto(now);
+                from = s + sent.max(1);
             }
+        }
+
+        // Tail loss probe (RFC 8985 7.3): new data if possible, else the last segment again.
+        if self.tlp_pending {
+            self.tlp_pending = false;
+            let unsent = self.data_end().since(self.snd_nxt);
+            let wnd_avail = (self.snd_una + self.snd_wnd as usize).since(self.snd_nxt);
+            if unsent > 0 && wnd_avail > 0 && self.snd_nxt == self.snd_max {
+                let len = unsent.min(mss).min(wnd_avail);
+                let seq = self.snd_nxt;
+                let sent = self.send_segment(now, e, seq, len, flags::PSH);
+                self.counters.bytes_sent += sent as u64;
+                self.snd_nxt = seq + sent;
+                self.snd_max = self.snd_max.max(self.snd_nxt);
+            } else if self.snd_una < self.snd_max {
+                let end = self.snd_max;
+                let fin = self.fin_seq().is_some_and(|f| f + 1 == end);
+                let data_end = if fin { end - 1 } else { end };
+                let s = self.snd_una.max(data_end - mss.min(data_end.since(self.snd_una)));
+                let len = data_end.since(s);
+                self.send_segment(now, e, s, len, if fin { flags::FIN } else { 0 });
+                self.counters.retransmits += 1;
+            }
+            self.arm_rto(now);
         }
 
         // New data (or go-back-N resend after an RTO).
@@ -224,7 +248,7 @@ impl Tcb {
                 break;
             }
             let limited = if !self.in_recovery && self.dupacks <= 2 { self.dupacks as usize * mss } else { 0 };
-            let cwnd_avail = (self.cc.cwnd as usize + limited).saturating_sub(self.pipe());
+            let cwnd_avail = (self.cc.cwnd as usize + limited).saturating_sub(self.pipe(now));
             let wnd_avail = (self.snd_una + self.snd_wnd as usize).since(self.snd_nxt);
             let mut len = unsent.min(mss).min(cwnd_avail).min(wnd_avail);
             let is_retx = self.snd_nxt < self.snd_max;
@@ -258,6 +282,7 @@ impl Tcb {
             if is_retx {
                 self.counters.retransmits += 1;
             } else {
+                self.pto_at = None;
                 self.counters.bytes_sent += sent as u64;
                 if self.rtt_probe.is_none() && self.backoff == 0 && !self.in_recovery {
                     self.rtt_probe = Some((seq + sent + fin_sent as usize, now));
@@ -281,6 +306,23 @@ impl Tcb {
             }
         } else if self.snd_wnd > 0 {
             self.persist_at = None;
+        }
+
+        // RACK reorder timer and tail loss probe timer.
+        self.rack_at = if self.sack_ok && !self.scoreboard.is_empty() { self.rack_deadline(now) } else { None };
+        if self.sack_ok && self.rtt.has_sample && !self.in_recovery && self.snd_una != self.snd_max && !self.tlp_used {
+            if self.pto_at.is_none() {
+                let mut pto = (self.rtt.srtt * 2).max(crate::time::Duration::from_millis(2));
+                if self.snd_max.since(self.snd_una) <= mss + 1 {
+                    pto += crate::time::Duration::from_millis(200); // RFC 8985 WCDelAckT
+                }
+                let at = now + pto;
+                if self.rto_at.map_or(true, |r| at < r) {
+                    self.pto_at = Some(at);
+                }
+            }
+        } else {
+            self.pto_at = None;
         }
 
         if self.ack_now {

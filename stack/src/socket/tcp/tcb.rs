@@ -120,10 +120,15 @@ pub struct Tcb {
     pub in_recovery: bool,
     /// RFC 6582 recover.
     pub recover: SeqNum,
-    /// RFC 6675 HighRxt.
-    pub high_rxt: SeqNum,
-    /// Retransmitted ranges in the current recovery and when (lost-retransmission detection).
-    pub rexmit_log: std::collections::VecDeque<(SeqNum, SeqNum, Instant)>,
+    /// When each outstanding segment was last sent (RACK-style loss detection).
+    pub sent: super::rack::SentLog,
+    /// RACK reorder timer.
+    pub rack_at: Option<Instant>,
+    /// Tail loss probe timer (RFC 8985 7).
+    pub pto_at: Option<Instant>,
+    pub tlp_pending: bool,
+    /// One probe per tail: cleared when snd_una advances.
+    pub tlp_used: bool,
 
     pub nodelay: bool,
     pub linger: Option<Duration>,
@@ -209,8 +214,11 @@ impl Tcb {
             dupacks: 0,
             in_recovery: false,
             recover: SeqNum(0),
-            high_rxt: SeqNum(0),
-            rexmit_log: Default::default(),
+            sent: Default::default(),
+            rack_at: None,
+            pto_at: None,
+            tlp_pending: false,
+            tlp_used: false,
             nodelay: false,
             linger: None,
             counters: TcpInfo::default(),
@@ -245,7 +253,6 @@ impl Tcb {
         self.snd_max = self.iss;
         self.tx_base = self.iss + 1;
         self.recover = self.iss;
-        self.high_rxt = self.iss;
         self.ts_offset = iss.rotate_left(13);
     }
 
@@ -289,17 +296,13 @@ impl Tcb {
         }
     }
     /// In-flight estimate ("pipe", RFC 6675 section 4 simplified).
-    pub fn pipe(&self) -> usize {
+    pub fn pipe(&self, now: Instant) -> usize {
         if !self.in_recovery {
             return self.snd_nxt.since(self.snd_una);
         }
         let out = self.snd_max.since(self.snd_una);
         if self.sack_ok && !self.scoreboard.is_empty() {
-            let sacked = self.scoreboard.sacked_bytes();
-            let hi = self.scoreboard.highest().unwrap_or(self.snd_una);
-            let from = self.high_rxt.max(self.snd_una);
-            let lost = if hi > from { hi.since(from) - self.scoreboard.sacked_in(from, hi) } else { 0 };
-            out.saturating_sub(sacked + lost)
+            self.sack_pipe(now)
         } else {
             out.saturating_sub(self.dupacks as usize * self.eff_mss())
         }
@@ -362,6 +365,8 @@ impl Tcb {
         self.delack_at = None;
         self.keep_at = None;
         self.timewait_at = None;
+        self.rack_at = None;
+        self.pto_at = None;
         self.ack_now = false;
         self.changed = true;
     }
@@ -370,6 +375,8 @@ impl Tcb {
         self.set_state(TcpState::TimeWait);
         self.timewait_at = Some(now + msl * 2);
         self.rto_at = None;
+        self.rack_at = None;
+        self.pto_at = None;
         self.persist_at = None;
         self.keep_at = None;
     }

@@ -22,6 +22,8 @@ impl Tcb {
         let t = earliest(self.rto_at, self.delack_at);
         let t = earliest(t, self.persist_at);
         let t = earliest(t, self.timewait_at);
+        let t = earliest(t, self.rack_at);
+        let t = earliest(t, self.pto_at);
         earliest(t, self.keepalive_at())
     }
 
@@ -44,6 +46,19 @@ impl Tcb {
             self.rto_at = None;
             self.on_rto(now, cfg);
             fired = true;
+        }
+        if self.rack_at.is_some_and(|t| t <= now) {
+            self.rack_at = None;
+            self.check_loss(now);
+            fired = true;
+        }
+        if self.pto_at.is_some_and(|t| t <= now) {
+            self.pto_at = None;
+            if !self.in_recovery && self.snd_una != self.snd_max && !self.tlp_used {
+                self.tlp_pending = true;
+                self.tlp_used = true;
+                fired = true;
+            }
         }
         if self.persist_at.is_some_and(|t| t <= now) {
             self.persist_at = None;
@@ -71,6 +86,12 @@ impl Tcb {
         }
         self.retries += 1;
         self.counters.rto_expirations += 1;
+        if std::env::var("TCP_DBG").is_ok() {
+            eprintln!("RTO {} una {} max {} out {} rec {} dup {} sacked {} hi {:?} recs {} tlp {} cwnd {} wnd {} rto {:?} fin {}",
+                self.local.port(), self.snd_una.0, self.snd_max.0, self.snd_max.since(self.snd_una), self.in_recovery, self.dupacks,
+                self.scoreboard.sacked_bytes(), self.scoreboard.highest().map(|h| h.since(self.snd_una)), self.sent.len(),
+                self.tlp_used, self.cc.cwnd, self.snd_wnd, self.rtt.rto, self.fin_queued);
+        }
         let syn = matches!(self.state, TcpState::SynSent | TcpState::SynReceived);
         let limit = if syn { cfg.syn_retries } else { cfg.max_retries };
         if self.retries > limit {
@@ -90,9 +111,10 @@ impl Tcb {
         self.dupacks = 0;
         self.recover = self.snd_max;
         self.rexmit_head = false;
-        self.rexmit_log.clear();
+        self.tlp_pending = false;
+        self.pto_at = None;
+        self.rack_at = None;
         // Go back N from snd_una (SACKed ranges are skipped when resending).
         self.snd_nxt = self.snd_una;
-        self.high_rxt = self.snd_una;
     }
 }

@@ -296,6 +296,9 @@ impl Tcb {
             }
         }
         let new_sack = self.sack_ok && self.scoreboard.update(self.snd_una.max(ack), self.snd_max, &seg.sack);
+        if self.sack_ok && ack <= self.snd_max {
+            self.rack_update(ack, &seg.sack);
+        }
 
         if ack > self.snd_una {
             let acked = ack.since(self.snd_una);

@@ -115,60 +115,102 @@ impl Tcb {
             self.rtt.rto
         }
     }
-    fn rec_lost(&self, r: &Rec, now: Instant, hi: SeqNum, wait: Duration) -> bool {
-        now >= r.sent + wait || (r.retx == 0 && self.scoreboard.sacked_in(r.end, hi) >= 3 * self.eff_mss())
+    /// The first un-SACKed piece of record `r` at or after `from`.
+    fn unsacked_piece(&self, r: &Rec, from: SeqNum) -> Option<(SeqNum, SeqNum)> {
+        let mut s = r.start.max(from);
+        if let Some(e) = self.scoreboard.sacked_end(s) {
+            s = e;
+        }
+        if s >= r.end {
+            return None;
+        }
+        let e = self.scoreboard.next_sacked(s).map_or(r.end, |n| n.min(r.end));
+        Some((s, e))
     }
-    /// The next lost, un-SACKed piece at or after `from` (below the highest SACKed byte).
+    /// Is the (un-SACKed) record lost? Below the highest SACK: outstanding for `wait`, or three
+    /// segments SACKed above it (RFC 6675 IsLost). Anywhere: sent before a segment that was
+    /// since delivered, and outstanding for `wait` (RFC 8985 6.2).
+    fn rec_lost(&self, r: &Rec, s: SeqNum, now: Instant, hi: Option<SeqNum>, wait: Duration) -> bool {
+        let aged = now >= r.sent + wait;
+        if let Some(hi) = hi {
+            if s < hi && (aged || (r.retx == 0 && self.scoreboard.sacked_in(r.end, hi) >= 3 * self.eff_mss())) {
+                return true;
+            }
+        }
+        aged && self.rack_xmit.is_some_and(|x| r.sent < x)
+    }
+    /// Whether a record can ever become lost by time (so the reorder timer should watch it).
+    fn rec_watched(&self, r: &Rec, s: SeqNum, hi: Option<SeqNum>) -> bool {
+        hi.is_some_and(|hi| s < hi) || self.rack_xmit.is_some_and(|x| r.sent < x)
+    }
+    /// The next lost, un-SACKed piece at or after `from`.
     pub fn next_lost(&self, now: Instant, from: SeqNum) -> Option<(SeqNum, SeqNum)> {
-        let hi = self.scoreboard.highest()?;
+        let hi = self.scoreboard.highest();
+        if hi.is_none() && self.rack_xmit.is_none() {
+            return None;
+        }
         let wait = self.rack_wait();
-        let mut at = from.max(self.snd_una);
-        while let Some((hs, he)) = self.scoreboard.next_hole(at) {
-            for r in self.sent.overlapping(hs, he) {
-                if self.rec_lost(r, now, hi, wait) {
-                    let (s, e) = (r.start.max(hs).max(at), r.end.min(he));
-                    if e > s {
-                        return Some((s, e));
-                    }
+        let from = from.max(self.snd_una);
+        for r in self.sent.overlapping(from, self.snd_max) {
+            if let Some((s, e)) = self.unsacked_piece(r, from) {
+                if self.rec_lost(r, s, now, hi, wait) {
+                    return Some((s, e));
                 }
             }
-            at = he;
         }
         None
     }
-    /// RFC 6675 pipe with time-based loss marking: data above the highest SACK plus hole data
-    /// not (yet) deemed lost.
+    /// RFC 6675 pipe with time-based loss marking: un-SACKed data not deemed lost.
     pub fn sack_pipe(&self, now: Instant) -> usize {
-        let Some(hi) = self.scoreboard.highest() else { return self.snd_max.since(self.snd_una) };
+        let hi = self.scoreboard.highest();
         let wait = self.rack_wait();
-        let mut p = self.snd_max.since(hi);
-        let mut at = self.snd_una;
-        while let Some((hs, he)) = self.scoreboard.next_hole(at) {
-            for r in self.sent.overlapping(hs, he) {
-                if !self.rec_lost(r, now, hi, wait) {
-                    p += r.end.min(he).since(r.start.max(hs));
+        let mut p = 0;
+        for r in self.sent.overlapping(self.snd_una, self.snd_max) {
+            let mut at = r.start;
+            while let Some((s, e)) = self.unsacked_piece(r, at) {
+                if !self.rec_lost(r, s, now, hi, wait) {
+                    p += e.since(s);
                 }
+                at = e;
             }
-            at = he;
         }
         p
     }
-    /// When the earliest hole segment not yet deemed lost will be (the RACK reorder timer).
+    /// When the earliest watched segment not yet deemed lost will be (the RACK reorder timer).
     pub fn rack_deadline(&self, now: Instant) -> Option<Instant> {
-        let hi = self.scoreboard.highest()?;
+        let hi = self.scoreboard.highest();
+        if hi.is_none() && self.rack_xmit.is_none() {
+            return None;
+        }
         let wait = self.rack_wait();
-        let mut at = self.snd_una;
         let mut best: Option<Instant> = None;
-        while let Some((hs, he)) = self.scoreboard.next_hole(at) {
-            for r in self.sent.overlapping(hs, he) {
-                if !self.rec_lost(r, now, hi, wait) {
+        for r in self.sent.overlapping(self.snd_una, self.snd_max) {
+            if let Some((s, _)) = self.unsacked_piece(r, r.start) {
+                if self.rec_watched(r, s, hi) && !self.rec_lost(r, s, now, hi, wait) {
                     let t = r.sent + wait;
                     best = Some(best.map_or(t, |b| b.min(t)));
                 }
             }
-            at = he;
         }
         best
+    }
+    /// RACK.xmit_ts: the latest send time of a segment just acknowledged or SACKed.
+    pub fn rack_update(&mut self, acked_upto: SeqNum, sack: &[Option<(u32, u32)>; 4]) {
+        let mut x = self.rack_xmit;
+        for r in self.sent.overlapping(self.snd_una, acked_upto) {
+            if r.end <= acked_upto {
+                x = Some(x.map_or(r.sent, |v| v.max(r.sent)));
+            }
+        }
+        for &(l, rr) in sack.iter().flatten() {
+            let (l, rr) = (SeqNum(l), SeqNum(rr));
+            for r in self.sent.overlapping(l, rr) {
+                if r.start >= l && r.end <= rr {
+                    x = Some(x.map_or(r.sent, |v| v.max(r.sent)));
+                }
+            }
+        }
+        self.rack_xmit = x;
     }
     /// Enters fast recovery if duplicate ACKs or SACK/time evidence show a loss.
     pub fn check_loss(&mut self, now: Instant) {

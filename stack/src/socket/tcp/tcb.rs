@@ -122,6 +122,8 @@ pub struct Tcb {
     pub recover: SeqNum,
     /// When each outstanding segment was last sent (RACK-style loss detection).
     pub sent: super::rack::SentLog,
+    /// RACK.xmit_ts (RFC 8985): latest send time among delivered segments.
+    pub rack_xmit: Option<Instant>,
     /// RACK reorder timer.
     pub rack_at: Option<Instant>,
     /// Tail loss probe timer (RFC 8985 7).
@@ -215,6 +217,7 @@ impl Tcb {
             in_recovery: false,
             recover: SeqNum(0),
             sent: Default::default(),
+            rack_xmit: None,
             rack_at: None,
             pto_at: None,
             tlp_pending: false,

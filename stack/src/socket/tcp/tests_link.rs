@@ -138,3 +138,19 @@ fn harsh_link_recovers_mostly_by_fast_retransmit() {
         assert!(fr > 2 * rto, "seed {seed}: fast {fr} rto {rto}");
     }
 }
+
+/// The full-size run (32 MiB each way); the tcptest suite runs the same in `make test`.
+#[test]
+#[ignore = "long in debug builds; run with --release -- --ignored"]
+fn harsh_link_32mib_each_way() {
+    let t = std::time::Instant::now();
+    let o = bulk(32 << 20, harsh(11), Duration::from_secs(3600));
+    eprintln!(
+        "32 MiB: {:.1}s virtual, {:?} wall, fast {} rto {} rexmit {}",
+        o.virtual_secs,
+        t.elapsed(),
+        o.a.fast_retransmits + o.b.fast_retransmits,
+        o.a.rto_expirations + o.b.rto_expirations,
+        o.a.retransmits + o.b.retransmits
+    );
+}

@@ -86,12 +86,6 @@ impl Tcb {
         }
         self.retries += 1;
         self.counters.rto_expirations += 1;
-        if std::env::var("TCP_DBG").is_ok() {
-            eprintln!("RTO {} una {} max {} out {} rec {} dup {} sacked {} hi {:?} recs {} tlp {} cwnd {} wnd {} rto {:?} fin {}",
-                self.local.port(), self.snd_una.0, self.snd_max.0, self.snd_max.since(self.snd_una), self.in_recovery, self.dupacks,
-                self.scoreboard.sacked_bytes(), self.scoreboard.highest().map(|h| h.since(self.snd_una)), self.sent.len(),
-                self.tlp_used, self.cc.cwnd, self.snd_wnd, self.rtt.rto, self.fin_queued);
-        }
         let syn = matches!(self.state, TcpState::SynSent | TcpState::SynReceived);
         let limit = if syn { cfg.syn_retries } else { cfg.max_retries };
         if self.retries > limit {
@@ -114,6 +108,7 @@ impl Tcb {
         self.tlp_pending = false;
         self.pto_at = None;
         self.rack_at = None;
+        self.rack_xmit = None;
         // Go back N from snd_una (SACKed ranges are skipped when resending).
         self.snd_nxt = self.snd_una;
     }

@@ -107,7 +107,9 @@ impl Tcb {
                     let e = if self.active { Some(Error::ConnectionRefused) } else { None };
                     self.terminate(e);
                 }
-                TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2 | TcpState::CloseWait => {
+                // Linux tcp_reset: EPIPE once the peer's FIN was seen, else ECONNRESET.
+                TcpState::CloseWait => self.terminate(Some(Error::BrokenPipe)),
+                TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2 => {
                     self.terminate(Some(Error::ConnectionReset))
                 }
                 _ => self.terminate(None),

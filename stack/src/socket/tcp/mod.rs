@@ -626,7 +626,7 @@ impl TcpStack {
         let t = self.user(h)?;
         match t.state {
             TcpState::Closed => {}
-            TcpState::Listen => return Err(Error::InvalidInput),
+            TcpState::Listen => return Err(Error::AlreadyConnected), // Linux: EISCONN
             TcpState::SynSent | TcpState::SynReceived => return Err(Error::Already),
             _ => return Err(Error::AlreadyConnected),
         }
@@ -683,7 +683,8 @@ impl TcpStack {
         match t.state {
             TcpState::Established | TcpState::CloseWait => {}
             TcpState::SynSent | TcpState::SynReceived => return Err(Error::WouldBlock),
-            _ => return Err(if t.ever_connected { Error::BrokenPipe } else { Error::NotConnected }),
+            // Linux sk_stream_wait_connect: EPIPE on a closed or listening socket.
+            _ => return Err(Error::BrokenPipe),
         }
         if data.is_empty() {
             return Ok(0);
@@ -870,6 +871,24 @@ impl TcpStack {
             }
         }
         Ok(())
+    }
+    /// getsockopt(): the current value of the option of the kind passed (its value is ignored).
+    pub fn get_option(&self, h: TcpHandle, kind: TcpOption) -> Result<TcpOption> {
+        let t = self.user(h)?;
+        Ok(match kind {
+            TcpOption::NoDelay(_) => TcpOption::NoDelay(t.nodelay),
+            TcpOption::KeepAlive(_) => TcpOption::KeepAlive(t.keepalive.on),
+            TcpOption::KeepIdle(_) => TcpOption::KeepIdle(t.keepalive.idle),
+            TcpOption::KeepIntvl(_) => TcpOption::KeepIntvl(t.keepalive.intvl),
+            TcpOption::KeepCnt(_) => TcpOption::KeepCnt(t.keepalive.cnt),
+            TcpOption::Linger(_) => TcpOption::Linger(t.linger),
+            TcpOption::RecvBuffer(_) => TcpOption::RecvBuffer(if t.rx.capacity() > 0 { t.rx.capacity() } else { t.want_rx }),
+            TcpOption::SendBuffer(_) => TcpOption::SendBuffer(if t.tx.capacity() > 0 { t.tx.capacity() } else { t.want_tx }),
+        })
+    }
+    /// SO_REUSEADDR as set.
+    pub fn reuse_addr(&self, h: TcpHandle) -> Result<bool> {
+        Ok(self.user(h)?.reuse_addr)
     }
     pub fn state(&self, h: TcpHandle) -> Result<TcpState> {
         Ok(self.user(h)?.state)

@@ -91,7 +91,7 @@ impl Tcb {
             self.sent.on_send(seq, seq + occupied, now);
         }
         if has_ack {
-            let adv = if syn { wnd.min(65535) } else { wnd.min(65535) << self.rcv_wscale };
+            let adv = if syn { wnd.min(65535) } else { (wnd >> self.rcv_wscale).min(65535) << self.rcv_wscale };
             let edge = self.rcv_nxt + adv as usize;
             if edge > self.rcv_adv {
                 self.rcv_adv = edge;

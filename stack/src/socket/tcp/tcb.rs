@@ -311,27 +311,26 @@ impl Tcb {
         }
     }
 
+    /// Readiness as Linux's tcp_poll computes it.
     pub fn readiness(&self) -> Readiness {
-        let mut r = Readiness::default();
+        let mut r = Readiness { error: self.error.is_some(), ..Readiness::default() };
         if let Some(l) = &self.listener {
             r.readable = !l.accept_queue.is_empty();
-            r.error = self.error.is_some();
             return r;
         }
-        r.error = self.error.is_some();
-        let eof = self.peer_fin || self.rx_shut || self.reset;
-        r.readable = self.rx.len() > 0 || eof || r.error;
-        r.read_hup = self.peer_fin || self.reset;
-        let wr = matches!(self.state, TcpState::Established | TcpState::CloseWait) && !self.fin_queued;
-        let queued = self.tx.len();
-        r.writable = (wr && self.tx.free() > 0 && self.tx.free() >= queued / 2) || r.error || (self.reset && !wr);
-        r.hup = (self.state == TcpState::Closed && self.ever_connected)
-            || self.reset
-            || (eof && self.fin_queued)
-            || (self.state == TcpState::Closed && !self.active);
-        if self.state == TcpState::Closed && !self.ever_connected && !self.active {
-            // Never-connected socket: Linux reports POLLOUT|POLLHUP.
-            r.writable = true;
+        let closed = self.state == TcpState::Closed;
+        let rcv_shut = self.peer_fin || self.rx_shut || self.reset || (closed && self.ever_connected);
+        let snd_shut = self.fin_queued || self.reset || (closed && self.ever_connected);
+        r.hup = (rcv_shut && snd_shut) || closed;
+        if rcv_shut {
+            r.readable = true;
+            r.read_hup = true;
+        }
+        if !matches!(self.state, TcpState::SynSent | TcpState::SynReceived) {
+            if !self.rx.is_empty() && !self.rx_shut {
+                r.readable = true;
+            }
+            r.writable = snd_shut || self.tx.capacity() == 0 || (self.tx.free() > 0 && self.tx.free() >= self.tx.len() / 2);
         }
         r
     }

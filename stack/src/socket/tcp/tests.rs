@@ -472,3 +472,84 @@ fn challenge_ack_for_in_window_rst() {
     assert_eq!(p.b.state(s), Ok(TcpState::Established));
     assert_eq!(p.a.state(c), Ok(TcpState::Established));
 }
+
+#[test]
+fn advertised_window_never_exceeds_buffer() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    let d = pattern(600_000, 7);
+    let got = transfer(&mut p, true, c, s, &d, Duration::from_secs(30));
+    assert!(got == d);
+    for seg in p.log.iter().filter(|s| s.src == B) {
+        let r = seg.repr();
+        if !r.syn() {
+            assert!((r.window as usize) << 3 <= 256 * 1024, "window {} too large", r.window);
+        }
+    }
+    // A receiver that does not read: the sender stops at exactly the buffer size.
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(p.a.send(p.now, c, &d), Ok(256 * 1024));
+    p.run_for(Duration::from_secs(2));
+    // Receiver SWS avoidance (RFC 1122 4.2.3.3): the last sub-MSS space is not offered.
+    let q = p.b.recv_queue(s);
+    assert!(q > 256 * 1024 - 1460 && q <= 256 * 1024, "{q}");
+    assert_eq!(p.a.send_queue(c), 256 * 1024 - q);
+    assert_eq!(p.a.info(c).unwrap().snd_wnd, 0);
+    assert_eq!(p.a.info(c).unwrap().snd_wnd, 0);
+}
+
+#[test]
+fn linux_errnos_and_poll_bits() {
+    let mut p = Pair::new();
+    let fresh = p.a.socket();
+    assert_eq!(p.a.send(p.now, fresh, b"x"), Err(Error::BrokenPipe));
+    let mut buf = [0u8; 4];
+    assert_eq!(p.a.recv(p.now, fresh, &mut buf), Err(Error::NotConnected));
+    let r = p.a.readiness(fresh);
+    assert!(r.writable && r.hup && !r.readable);
+    let (c, l, s) = p.connect(80);
+    assert_eq!(p.b.connect(p.now, l, SocketAddrV4::new(A, 1)), Err(Error::AlreadyConnected));
+    assert_eq!(p.b.send(p.now, l, b"x"), Err(Error::BrokenPipe));
+    // Peer FIN, then our shutdown(WR): POLLIN|POLLOUT|POLLRDHUP|POLLHUP.
+    p.a.shutdown(p.now, c, Shutdown::Write).unwrap();
+    p.run_for(Duration::from_millis(50));
+    let mut ch = Vec::new();
+    p.b.take_changed(&mut ch);
+    p.b.shutdown(p.now, s, Shutdown::Write).unwrap();
+    p.b.take_changed(&mut ch);
+    assert!(ch.contains(&s));
+    let r = p.b.readiness(s);
+    assert!(r.readable && r.writable && r.read_hup && r.hup && !r.error, "{r:?}");
+    assert_eq!(p.a.get_option(c, TcpOption::NoDelay(true)), Ok(TcpOption::NoDelay(false)));
+}
+
+#[test]
+fn rst_in_close_wait_gives_epipe() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    p.a.close(p.now, c);
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.b.state(s), Ok(TcpState::CloseWait));
+    // A's socket is gone: its stack answers B's data with RST.
+    p.b.send(p.now, s, b"hello").unwrap();
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.b.state(s), Ok(TcpState::Closed));
+    assert_eq!(p.b.send(p.now, s, b"x"), Err(Error::BrokenPipe));
+    assert_eq!(p.b.send(p.now, s, b"x"), Err(Error::BrokenPipe));
+}
+
+#[test]
+fn accepted_socket_inherits_options() {
+    let mut p = Pair::new();
+    let l = p.b.socket();
+    p.b.set_option(l, TcpOption::NoDelay(true)).unwrap();
+    p.b.set_option(l, TcpOption::KeepAlive(true)).unwrap();
+    p.b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    p.b.listen(l, 4).unwrap();
+    let c = p.a.socket();
+    p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+    p.run_for(Duration::from_millis(50));
+    let s = p.b.accept(l).unwrap();
+    assert_eq!(p.b.get_option(s, TcpOption::NoDelay(false)), Ok(TcpOption::NoDelay(true)));
+    assert_eq!(p.b.get_option(s, TcpOption::KeepAlive(false)), Ok(TcpOption::KeepAlive(true)));
+}

@@ -30,6 +30,8 @@ mod timer;
 mod tests;
 #[cfg(test)]
 mod tests_link;
+#[cfg(test)]
+mod tests_segments;
 
 use input::Rst;
 use listener::Listener;
@@ -459,23 +461,22 @@ impl TcpStack {
         let _ = now;
         let Some(&id) = self.conns.get(&(local, remote)) else { return };
         let t = self.socks.get_mut(&id).unwrap();
+        // Linux icmp_err_convert; code 4 (fragmentation needed) is path MTU, not an error.
         let err = match code {
-            2..=4 => Error::ConnectionRefused,
-            0 | 6 | 9 | 11 => Error::NetUnreachable,
+            4 => return,
+            0 | 6 | 11 => Error::NetUnreachable,
+            2 | 3 | 9 | 10 => Error::ConnectionRefused,
+            5 => Error::NotSupported,
             _ => Error::HostUnreachable,
         };
-        if t.state == TcpState::SynSent && matches!(code, 2 | 3) {
-            t.terminate(Some(err));
-            t.reset = false;
-            self.after_event(id);
-        } else if t.state == TcpState::SynSent && t.retries > 0 {
-            t.terminate(Some(err));
-            t.reset = false;
+        if matches!(t.state, TcpState::SynSent | TcpState::SynReceived) {
+            // Linux tcp_v4_err: an ICMP error during the handshake aborts it.
+            let e = if t.parent.is_some() { None } else { Some(err) };
+            t.terminate(e);
             self.after_event(id);
         } else if !t.orphan {
-            // RFC 1122 4.2.3.9: soft error, remembered.
-            t.error = Some(err);
-            t.changed = true;
+            // RFC 1122 4.2.3.9: a soft error, reported by SO_ERROR only.
+            t.soft_error = Some(err);
         }
     }
     /// Handles whose readiness may have changed since the last call (data arrived, buffer space
@@ -902,7 +903,7 @@ impl TcpStack {
     /// SO_ERROR: returns and clears the pending error.
     pub fn take_error(&mut self, h: TcpHandle) -> Option<crate::error::Error> {
         let t = self.user_mut(h).ok()?;
-        let e = t.error.take();
+        let e = t.error.take().or_else(|| t.soft_error.take());
         if e.is_some() {
             t.changed = true;
         }

@@ -86,6 +86,8 @@ pub struct Tcb {
     /// shutdown(Read).
     pub rx_shut: bool,
     pub error: Option<Error>,
+    /// ICMP soft error (RFC 1122 4.2.3.9), reported by SO_ERROR only.
+    pub soft_error: Option<Error>,
     /// Connection was reset/aborted: send gives EPIPE.
     pub reset: bool,
     pub ever_connected: bool,
@@ -187,6 +189,7 @@ impl Tcb {
             peer_fin: false,
             rx_shut: false,
             error: None,
+            soft_error: None,
             reset: false,
             ever_connected: false,
             ack_now: false,

@@ -43,6 +43,7 @@ impl CongestionControl {
         self.mss = mss.max(64) as u32;
         self.cwnd = 10 * self.mss;
     }
+    #[allow(dead_code)]
     pub fn in_slow_start(&self) -> bool {
         self.cwnd < self.ssthresh
     }

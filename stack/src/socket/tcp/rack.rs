@@ -22,15 +22,19 @@ pub struct SentLog {
 }
 
 impl SentLog {
+    #[allow(dead_code)]
     pub fn clear(&mut self) {
         self.recs.clear();
     }
+    #[allow(dead_code)]
     pub fn len(&self) -> usize {
         self.recs.len()
     }
+    #[allow(dead_code)]
     pub fn back(&self) -> Option<&Rec> {
         self.recs.back()
     }
+    #[allow(dead_code)]
     pub fn front(&self) -> Option<&Rec> {
         self.recs.front()
     }

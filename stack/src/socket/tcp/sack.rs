@@ -11,6 +11,7 @@ pub struct Scoreboard {
 }
 
 impl Scoreboard {
+    #[allow(dead_code)]
     pub fn clear(&mut self) {
         self.blocks.clear();
     }
@@ -77,6 +78,7 @@ impl Scoreboard {
     }
     /// The first un-SACKed range at or after `from` that lies below the highest SACKed byte
     /// (RFC 6675 holes, considered lost).
+    #[allow(dead_code)]
     pub fn next_hole(&self, from: SeqNum) -> Option<(SeqNum, SeqNum)> {
         let mut at = from;
         for &(s, e) in &self.blocks {

@@ -42,6 +42,9 @@ impl Dir {
 /// A test hook deciding, for each frame offered to the link, whether it is dropped (`true`).
 pub type DropFilter = Box<dyn FnMut(Dir, Instant, &[u8]) -> bool>;
 
+/// A test hook seeing every frame offered to the link (before impairment), e.g. a tracer.
+pub type Monitor = Box<dyn FnMut(Dir, Instant, &[u8])>;
+
 /// Counters of one direction of a link (on top of the impairer's own).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LinkStats {
@@ -71,6 +74,7 @@ struct Inner {
     stats: [LinkStats; 2],
     up: bool,
     filter: Option<DropFilter>,
+    monitor: Option<Monitor>,
     capture: Option<Capture>,
 }
 
@@ -105,6 +109,7 @@ impl Link {
                 stats: Default::default(),
                 up: true,
                 filter: None,
+                monitor: None,
                 capture: None,
             })),
         }
@@ -150,6 +155,11 @@ impl Link {
         self.inner.borrow_mut().filter = filter;
     }
 
+    /// Installs (or removes) a hook called with every frame offered to the link.
+    pub fn set_monitor(&self, monitor: Option<Monitor>) {
+        self.inner.borrow_mut().monitor = monitor;
+    }
+
     /// Counters of one direction.
     pub fn stats(&self, dir: Dir) -> LinkStats {
         let i = self.inner.borrow();
@@ -179,6 +189,9 @@ impl Inner {
         let d = dir.index();
         self.stats[d].frames_in += 1;
         self.stats[d].bytes_in += frame.len() as u64;
+        if let Some(m) = &mut self.monitor {
+            m(dir, now, frame);
+        }
         if let Some(cap) = &mut self.capture {
             if cap.only.is_none_or(|o| o == dir) {
                 let us = now.total_micros();
@@ -315,6 +328,9 @@ mod tests {
         a.transmit(Instant::ZERO, &frame(3, 60));
         link.set_up(true);
         link.set_filter(Some(Box::new(|dir, _, f| dir == Dir::AToB && f[14] % 2 == 0)));
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let s2 = seen.clone();
+        link.set_monitor(Some(Box::new(move |dir, _, f| s2.borrow_mut().push((dir, f[14])))));
         for tag in 4..8 {
             a.transmit(Instant::ZERO, &frame(tag, 60));
             b.transmit(Instant::ZERO, &frame(tag, 60));
@@ -322,6 +338,8 @@ mod tests {
         assert_eq!(drain(&mut b, Instant::ZERO), vec![5, 7]);
         assert_eq!(drain(&mut a, Instant::ZERO), vec![4, 5, 6, 7]);
         assert_eq!(link.stats(Dir::AToB).filtered, 3);
+        assert_eq!(seen.borrow().len(), 8, "the monitor sees dropped frames too");
+        assert_eq!(seen.borrow()[1], (Dir::BToA, 4));
     }
 
     #[test]

@@ -217,9 +217,18 @@ impl Pattern {
     }
     /// Index of the first byte of `data` that differs from the stream at `offset`.
     pub fn mismatch(&self, offset: u64, data: &[u8]) -> Option<usize> {
-        let mut exp = vec![0u8; data.len()];
-        self.fill(offset, &mut exp);
-        exp.iter().zip(data).position(|(a, b)| a != b)
+        let mut i = 0;
+        while i < data.len() {
+            let pos = offset + i as u64;
+            let w = self.word(pos / 8);
+            let start = (pos % 8) as usize;
+            let n = (8 - start).min(data.len() - i);
+            if w[start..start + n] != data[i..i + n] {
+                return (0..n).map(|j| i + j).find(|&k| data[k] != w[start + k - i]);
+            }
+            i += n;
+        }
+        None
     }
 }
 
@@ -230,19 +239,24 @@ pub struct Source {
     pub total: u64,
     pub sent: u64,
     pub shut: bool,
+    /// Pattern bytes from stream offset `buf_at`, generated once and offered until accepted.
     buf: Vec<u8>,
+    buf_at: u64,
 }
 
 impl Source {
     pub fn new(pattern: Pattern, total: u64) -> Source {
-        Source { pattern, total, sent: 0, shut: false, buf: vec![0; 64 * 1024] }
+        Source { pattern, total, sent: 0, shut: false, buf: Vec::new(), buf_at: 0 }
     }
-    /// The next chunk to offer (empty when everything was accepted).
+    /// The next bytes to offer (empty when everything was accepted).
     pub fn chunk(&mut self) -> &[u8] {
-        let n = ((self.total - self.sent) as usize).min(self.buf.len());
-        let (pattern, sent) = (self.pattern, self.sent);
-        pattern.fill(sent, &mut self.buf[..n]);
-        &self.buf[..n]
+        if self.sent >= self.buf_at + self.buf.len() as u64 {
+            let n = ((self.total - self.sent) as usize).min(64 * 1024);
+            self.buf.resize(n, 0);
+            self.buf_at = self.sent;
+            self.pattern.fill(self.sent, &mut self.buf);
+        }
+        &self.buf[(self.sent - self.buf_at) as usize..]
     }
     pub fn done(&self) -> bool {
         self.sent == self.total

@@ -5,7 +5,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/scripts/netns-lib.sh"
 netns_require_root
-LIB=$ROOT/target/release/libtapstack_preload.so
+LIB=${TAPSTACK_LIB:-$ROOT/target/release/libtapstack_preload.so}
 [ -r "$LIB" ] || { echo "FAIL: $LIB is not built (make build)"; exit 1; }
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
 WORK=$(mktemp -d)
@@ -41,7 +41,7 @@ while True:
 c.close()
 EOF
 cat > "$WORK/echo_cli.py" <<'EOF'
-import os, socket, sys, time
+import os, socket, sys, threading, time
 data = os.urandom(2 << 20)
 for i in range(50):
     try:
@@ -49,13 +49,16 @@ for i in range(50):
     except OSError:
         time.sleep(0.1)
 c.settimeout(30)
-c.sendall(data); c.shutdown(socket.SHUT_WR)
+def send():
+    c.sendall(data); c.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send); t.start()  # read while sending: buffers are finite
 got = bytearray()
 while True:
     b = c.recv(65536)
     if not b:
         break
     got += b
+t.join()
 print("echo ok" if bytes(got) == data else "echo MISMATCH %d/%d" % (len(got), len(data)))
 EOF
 netns_bg "$NS" "$PY" "$WORK/echo_srv.py" 10.0.0.1 9000

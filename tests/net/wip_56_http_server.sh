@@ -5,7 +5,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/scripts/netns-lib.sh"
 netns_require_root
-LIB=$ROOT/target/release/libtapstack_preload.so
+LIB=${TAPSTACK_LIB:-$ROOT/target/release/libtapstack_preload.so}
 [ -r "$LIB" ] || { echo "FAIL: $LIB is not built (make build)"; exit 1; }
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
 WORK=$(mktemp -d)

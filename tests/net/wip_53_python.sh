@@ -74,3 +74,51 @@ rc=0; wait $spid || rc=$?
 [ $rc = 0 ] || { echo "FAIL: shimmed echo server exited with $rc"; exit 1; }
 [ "$out" = "echo ok" ] || { echo "FAIL: shimmed echo server: $out"; exit 1; }
 echo "ok: shimmed python echo server, 2 MiB round trip with a kernel client"
+
+# asyncio: epoll, non-blocking connect completed through EPOLLOUT + SO_ERROR, non-blocking I/O.
+cat > "$WORK/aio.py" <<'EOF'
+import asyncio, hashlib, os, sys
+data = os.urandom(1 << 20)
+async def handle(r, w):
+    while True:
+        b = await r.read(65536)
+        if not b:
+            break
+        w.write(b); await w.drain()
+    w.close()
+async def client(host, port):
+    r, w = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
+    async def send():
+        w.write(data); await w.drain(); w.write_eof()
+    t = asyncio.ensure_future(send())
+    got = await asyncio.wait_for(r.read(-1), 30)
+    await t; w.close()
+    return got == data
+async def main():
+    mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    if mode == "server":
+        srv = await asyncio.start_server(handle, host, port)
+        async with srv:
+            await asyncio.sleep(float(sys.argv[4]))
+    else:
+        ok = await client(host, port)
+        # refused connection reported as ConnectionRefusedError
+        try:
+            await asyncio.wait_for(asyncio.open_connection(host, 9), 10); refused = False
+        except ConnectionRefusedError:
+            refused = True
+        print("aio ok" if ok and refused else "aio FAIL echo=%s refused=%s" % (ok, refused))
+asyncio.run(main())
+EOF
+netns_bg "$NS" "$PY" "$WORK/aio.py" server 10.0.0.1 9200 60
+netns_wait_port "$NS" 9200
+out=$(ts 60 "$PY" "$WORK/aio.py" client 10.0.0.1 9200)
+[ "$out" = "aio ok" ] || { echo "FAIL: asyncio client through tapstack: $out"; exit 1; }
+echo "ok: asyncio (epoll) client through tapstack: echo and ConnectionRefusedError"
+ts 60 "$PY" "$WORK/aio.py" server 10.0.0.2 9201 8 &
+spid=$!
+sleep 1
+out=$(timeout 60 ip netns exec "$NS" "$PY" "$WORK/aio.py" client 10.0.0.2 9201 || true)
+kill $spid 2>/dev/null || true; wait $spid 2>/dev/null || true
+[ "$out" = "aio ok" ] || { echo "FAIL: asyncio server through tapstack: $out"; exit 1; }
+echo "ok: asyncio (epoll) server through tapstack, kernel client"

@@ -209,7 +209,7 @@ impl Sock {
 
 impl Drop for Sock {
     fn drop(&mut self) {
-        crate::rt::release(self.proto);
+        crate::rt::release(self.proto, &self.sig);
     }
 }
 

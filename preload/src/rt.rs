@@ -147,8 +147,9 @@ pub(crate) fn register(proto: Proto, sig: &Arc<Sig>) {
 }
 
 /// The last descriptor of a socket went away: close it in the engine (graceful, continues in
-/// the background; drained at exit).
-pub(crate) fn release(proto: Proto) {
+/// the background; drained at exit). The registry entry goes only if it is still this socket's
+/// (the engine may hand the same handle number to a new socket right after the close).
+pub(crate) fn release(proto: Proto, sig: &Arc<Sig>) {
     if in_forked_child() {
         return;
     }
@@ -159,10 +160,13 @@ pub(crate) fn release(proto: Proto) {
         Proto::Tcp(h) => g.tcp.close(now, h),
         Proto::Udp(h) => g.udp.close(h),
     }
-    drop(g);
+    // Lock order everywhere: stack, then registry (the event hook runs with the stack locked).
     if let Some(reg) = REGISTRY.lock().as_mut() {
-        reg.remove(&proto.key());
+        if reg.get(&proto.key()).is_some_and(|s| Arc::ptr_eq(s, sig)) {
+            reg.remove(&proto.key());
+        }
     }
+    drop(g);
 }
 
 /// Runs `f` until it stops returning WouldBlock: at once if `nonblock`, else waiting for the

@@ -154,6 +154,8 @@ pub struct Opts {
     /// As set by the user (getsockopt reports twice this, like Linux).
     pub rcvbuf: Option<usize>,
     pub sndbuf: Option<usize>,
+    pub ip_ttl: c_int,
+    pub ip_tos: c_int,
 }
 
 impl Default for Opts {
@@ -172,6 +174,8 @@ impl Default for Opts {
             keepcnt: 9,
             rcvbuf: None,
             sndbuf: None,
+            ip_ttl: 64,
+            ip_tos: 0,
         }
     }
 }

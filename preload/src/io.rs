@@ -8,6 +8,9 @@ use std::net::SocketAddrV4;
 
 use libc::{c_int, c_void, iovec, msghdr, off_t, size_t, sockaddr, socklen_t, ssize_t};
 
+use tapstack::socket::tcp::TcpState;
+use tapstack::Error;
+
 use crate::fdtable::Proto;
 use crate::socket::{read_addr, write_addr};
 use crate::{fail, ours_or, real, ret_size, rt, Ctx};
@@ -66,6 +69,15 @@ fn do_recv(c: &Ctx, buf: &mut [u8], flags: c_int) -> Result<(usize, RecvInfo), c
     }
 }
 
+/// Linux gives EPIPE (and SIGPIPE) for send on a socket that is not connected (closed or
+/// listening): sk_stream_wait_connect.
+fn unconnected_send_errno(c: &Ctx, h: tapstack::socket::tcp::TcpHandle) -> c_int {
+    match c.rt.lock().tcp.state(h) {
+        Ok(TcpState::Closed) | Ok(TcpState::Listen) | Err(_) => libc::EPIPE,
+        _ => libc::ENOTCONN,
+    }
+}
+
 fn raise_sigpipe(e: c_int, flags: c_int) {
     if e == libc::EPIPE && flags & libc::MSG_NOSIGNAL == 0 {
         // SAFETY: raise is not one of our hooks; it signals the calling thread like the kernel.
@@ -90,8 +102,13 @@ fn do_send(c: &Ctx, data: &[u8], flags: c_int, to: Option<SocketAddrV4>) -> Resu
                         // Zero-length send: only the connection checks.
                         return g.tcp.send(now, h, data);
                     }
+                    if matches!(g.tcp.state(h), Ok(TcpState::SynSent) | Ok(TcpState::SynReceived)) {
+                        // Linux waits for the handshake (or EAGAIN when non-blocking).
+                        return Err(Error::WouldBlock);
+                    }
                     g.tcp.send(now, h, &data[sent..])
-                });
+                })
+                .map_err(|e| if e == libc::ENOTCONN { unconnected_send_errno(c, h) } else { e });
                 match r {
                     Ok(n) => {
                         sent += n;

@@ -129,14 +129,26 @@ unsafe fn set_opt(c: &Ctx, level: c_int, name: c_int, val: *const c_void, len: s
             c.s.opts.lock().linger = v;
             engine(c, TcpOption::Linger(v.map(|s| Duration::from_secs(s as u64))))?;
         }
+        (libc::IPPROTO_IP, libc::IP_TTL) => {
+            let v = get_int(val, len)?;
+            // Linux: -1 restores the default; otherwise 1..=255.
+            c.s.opts.lock().ip_ttl = match v {
+                -1 => 64,
+                1..=255 => v,
+                _ => return Err(libc::EINVAL),
+            };
+        }
+        (libc::IPPROTO_IP, libc::IP_TOS) => {
+            // Stored and reported (the stack sends TOS 0).
+            c.s.opts.lock().ip_tos = get_int(val, len)? & 0xff;
+        }
         (libc::SOL_SOCKET, libc::SO_PRIORITY)
         | (libc::SOL_SOCKET, libc::SO_OOBINLINE)
         | (libc::SOL_SOCKET, libc::SO_RCVLOWAT)
         | (libc::SOL_SOCKET, libc::SO_TIMESTAMP)
         | (libc::SOL_SOCKET, libc::SO_MARK)
         | (libc::SOL_SOCKET, libc::SO_ZEROCOPY)
-        | (libc::IPPROTO_IP, libc::IP_TOS)
-        | (libc::IPPROTO_IP, libc::IP_TTL)
+
         | (libc::IPPROTO_IP, libc::IP_RECVERR)
         | (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER)
         | (libc::IPPROTO_IP, libc::IP_PKTINFO)
@@ -277,8 +289,8 @@ unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mu
             let b = std::slice::from_raw_parts(&l as *const libc::linger as *const u8, std::mem::size_of::<libc::linger>());
             return put_bytes(b, val, len);
         }
-        (libc::IPPROTO_IP, libc::IP_TOS) => 0,
-        (libc::IPPROTO_IP, libc::IP_TTL) => 64,
+        (libc::IPPROTO_IP, libc::IP_TOS) => o.ip_tos,
+        (libc::IPPROTO_IP, libc::IP_TTL) => o.ip_ttl,
         (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::ENOPROTOOPT),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => o.nodelay as c_int,
         (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => o.keepidle,

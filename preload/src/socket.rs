@@ -6,7 +6,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use libc::{c_int, sockaddr, sockaddr_in, socklen_t};
-use tapstack::socket::tcp::TcpState;
+use std::time::Duration;
+
+use tapstack::socket::tcp::{TcpOption, TcpState};
 use tapstack::socket::Shutdown;
 use tapstack::Error;
 
@@ -157,7 +159,34 @@ unsafe fn do_accept(c: &Ctx, addr: *mut sockaddr, len: *mut socklen_t, flags: c_
     let timeout = c.s.opts.lock().rcvtimeo;
     let h = rt::block_on(c.rt, c.s.is_nonblock(), timeout, |g, _| g.tcp.accept(lh))?;
     let peer = c.rt.lock().tcp.remote_addr(h).unwrap_or_else(unspecified);
+    // Like Linux, the accepted socket inherits the listener's socket options.
+    let opts = c.s.opts.lock().clone();
+    {
+        let mut g = c.rt.lock();
+        let o = &opts;
+        let mut set = |opt| {
+            let _ = g.tcp.set_option(h, opt);
+        };
+        if o.nodelay {
+            set(TcpOption::NoDelay(true));
+        }
+        if o.keepalive {
+            set(TcpOption::KeepAlive(true));
+        }
+        set(TcpOption::KeepIdle(Duration::from_secs(o.keepidle as u64)));
+        set(TcpOption::KeepIntvl(Duration::from_secs(o.keepintvl as u64)));
+        set(TcpOption::KeepCnt(o.keepcnt as u32));
+        if let Some(l) = o.linger {
+            set(TcpOption::Linger(Some(Duration::from_secs(l as u64))));
+        }
+        if let Some(b) = o.sndbuf {
+            set(TcpOption::SendBuffer(b));
+        }
+    }
     let nfd = new_fd(c.rt, Proto::Tcp(h), flags & libc::SOCK_NONBLOCK != 0)?;
+    if let Some(s) = crate::fdtable::sock(nfd) {
+        *s.opts.lock() = opts;
+    }
     write_addr(peer, addr, len);
     Ok(nfd)
 }
@@ -189,6 +218,9 @@ unsafe fn connect_tcp(c: &Ctx, addr: *const sockaddr, len: socklen_t) -> Result<
     let rt = c.rt;
     let mut g = rt.lock();
     let now = rt.now();
+    if g.tcp.state(h) == Ok(TcpState::Listen) {
+        return Err(libc::EISCONN);
+    }
     match g.tcp.connect(now, h, remote) {
         Ok(()) => {}
         // The first connect() after a non-blocking connect completed reports success (Linux).

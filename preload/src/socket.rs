@@ -287,6 +287,11 @@ pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
         }
     };
     drop(g);
+    if r.is_ok() {
+        // Our own shutdown changes readiness now: an EPOLLET waiter must see the edge even
+        // before the stack thread reports the change.
+        c.s.sig.notify();
+    }
     ret_int(r.map(|_| 0))
 }
 

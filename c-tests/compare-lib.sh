@@ -40,7 +40,7 @@ cl_shim_prefix() {
 
 topo_setup() {
   local t=$1
-  SRV_ENV=(); CLI_ENV=(); SRV_SHIM=0; CLI_SHIM=0
+  SRV_ENV=(); CLI_ENV=(); SRV_SHIM=0; CLI_SHIM=0; CL_TAPS=()
   case $t in
     kk)
       netns_make SRV_NS kks || return 1
@@ -52,25 +52,25 @@ topo_setup() {
       ip -n "$CLI_NS" link set vc0 up
       HOST=10.0.0.1;;
     tk|kt)
-      local ns
-      netns_make ns "$t" || return 1
-      netns_tap "$ns" tap0 10.0.0.1/24 || return 1
-      SRV_NS=$ns; CLI_NS=$ns
+      netns_make TOPO_NS "$t" || return 1
+      netns_tap "$TOPO_NS" tap0 10.0.0.1/24 || return 1
+      CL_TAPS=(tap0)
+      SRV_NS=$TOPO_NS; CLI_NS=$TOPO_NS
       local shim=(TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 TAPSTACK_GW=10.0.0.1
                   TAPSTACK_MAC=02:00:00:00:00:02)
       if [ "$t" = tk ]; then CLI_SHIM=1; CLI_ENV=("${shim[@]}"); HOST=10.0.0.1
       else SRV_SHIM=1; SRV_ENV=("${shim[@]}"); HOST=10.0.0.2; fi;;
     tt)
-      local ns
-      netns_make ns tt || return 1
-      ip -n "$ns" link add br0 type bridge || return 1
-      ip -n "$ns" link set br0 up
+      netns_make TOPO_NS tt || return 1
+      ip -n "$TOPO_NS" link add br0 type bridge || return 1
+      ip -n "$TOPO_NS" link set br0 up
       local tap
       for tap in tap0 tap1; do
-        netns_tap "$ns" "$tap" "" || return 1
-        ip -n "$ns" link set "$tap" master br0 || return 1
+        netns_tap "$TOPO_NS" "$tap" "" || return 1
+        ip -n "$TOPO_NS" link set "$tap" master br0 || return 1
       done
-      SRV_NS=$ns; CLI_NS=$ns; SRV_SHIM=1; CLI_SHIM=1; HOST=10.0.0.2
+      CL_TAPS=(tap0 tap1)
+      SRV_NS=$TOPO_NS; CLI_NS=$TOPO_NS; SRV_SHIM=1; CLI_SHIM=1; HOST=10.0.0.2
       SRV_ENV=(TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 TAPSTACK_GW=none
                TAPSTACK_MAC=02:00:00:00:00:02)
       CLI_ENV=(TAPSTACK_TAP=tap1 TAPSTACK_ADDR=10.0.0.3/24 TAPSTACK_GW=none
@@ -121,6 +121,17 @@ cl_wait() {
   _NETNS_PIDS=("${keep[@]}")
 }
 
+# Frames the shimmed processes wrote into the topology's TAP devices so far (0 without TAPs).
+# A run that is "the same" as the kernel's but never touched a TAP did not go through tapstack.
+cl_tap_frames() {
+  local tap sum=0 n
+  for tap in "${CL_TAPS[@]}"; do
+    n=$(ip netns exec "$SRV_NS" cat "/sys/class/net/$tap/statistics/rx_packets" 2>/dev/null || echo 0)
+    sum=$((sum + n))
+  done
+  echo "$sum"
+}
+
 # cl_pair DIR "SERVER ARGV" "CLIENT ARGV": runs one server/client pair in the current topology.
 # @HOST in the client's arguments becomes $HOST. The server gets "-R readyfile". Writes
 # DIR/out (the compared text: exit statuses and both stdouts), DIR/srv.err and DIR/cli.err.
@@ -134,6 +145,8 @@ cl_pair() {
   local sargv cargv
   read -r -a sargv <<<"$srv"
   read -r -a cargv <<<"${cli//@HOST/$HOST}"
+  local frames0
+  frames0=$(cl_tap_frames)
   cl_start srv "$dir/srv.out" "$dir/srv.err" "${sargv[@]}" -R "$ready"
   local spid=$CL_PID i src crc
   for ((i = 0; i < CL_READY_WAIT * 20; i++)); do
@@ -156,5 +169,6 @@ cl_pair() {
     echo "--- client exit $crc"
     cat "$dir/cli.out"
   } >"$dir/out"
+  CL_TAP_FRAMES=$(( $(cl_tap_frames) - frames0 ))
   [ "$src" = 0 ] && [ "$crc" = 0 ]
 }

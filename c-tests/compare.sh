@@ -77,6 +77,8 @@ for t in "${TOPOS[@]}"; do
     if cl_pair "$dir" "$srv" "$cli"; then ok=1; else ok=0; fi
     if [ "$t" = kk ]; then
       if [ $ok = 1 ]; then STATUS[$name,$t]=ok; else STATUS[$name,$t]=error; fi
+    elif [ ${#CL_TAPS[@]} -gt 0 ] && [ "$CL_TAP_FRAMES" -le 0 ]; then
+      STATUS[$name,$t]="error(no-tap-traffic)"   # the shim did not carry this run
     elif cmp -s "$dir/out" "$OUT/kk/$name/out"; then
       STATUS[$name,$t]=same
     elif [ $ok = 0 ]; then
@@ -84,7 +86,8 @@ for t in "${TOPOS[@]}"; do
     else
       STATUS[$name,$t]=different
     fi
-    printf '   %-18s %-10s %3ss\n' "$name" "${STATUS[$name,$t]}" $((SECONDS - start))
+    frames=""; [ ${#CL_TAPS[@]} -gt 0 ] && frames="  ${CL_TAP_FRAMES} frames through TAP"
+    printf '   %-18s %-22s %3ss%s\n' "$name" "${STATUS[$name,$t]}" $((SECONDS - start)) "$frames"
   done
   netns_cleanup
 done
@@ -92,14 +95,14 @@ done
 # The table.
 echo
 printf '%-18s' program
-for t in "${TOPOS[@]}"; do printf ' %-20s' "$(topo_label "$t")"; done
+for t in "${TOPOS[@]}"; do printf ' %-22s' "$(topo_label "$t")"; done
 echo
 fail=0
 for name in "${NAMES[@]}"; do
   printf '%-18s' "$name"
   for t in "${TOPOS[@]}"; do
     s=${STATUS[$name,$t]:-n/a}
-    printf ' %-20s' "$s"
+    printf ' %-22s' "$s"
     case $s in ok|same) ;; *) fail=1;; esac
   done
   echo

@@ -12,7 +12,7 @@
 
 CL_ROOT=${CL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 CL_BIN=$CL_ROOT/c-tests/bin
-CL_LIB=${TAPSTACK_PRELOAD_LIB:-$CL_ROOT/target/release/libtapstack_preload.so}
+CL_LIB=${TAPSTACK_LIB:-$CL_ROOT/target/release/libtapstack_preload.so}
 CL_LAUNCHER=$CL_ROOT/scripts/tapstack
 CL_STEP_TIMEOUT=${CL_STEP_TIMEOUT:-90}   # seconds any one process may run
 CL_SERVER_GRACE=${CL_SERVER_GRACE:-20}   # seconds a server may outlive its client
@@ -32,7 +32,7 @@ cl_shim_available() { [ -f "$CL_LIB" ]; }
 # plain LD_PRELOAD is the fallback while the launcher does not exist.
 cl_shim_prefix() {
   if [ -x "$CL_LAUNCHER" ] && [ -z "${CL_NO_LAUNCHER:-}" ]; then
-    echo "$CL_LAUNCHER"
+    echo "env TAPSTACK_LIB=$CL_LIB $CL_LAUNCHER"
   else
     echo "env LD_PRELOAD=$CL_LIB"
   fi
@@ -93,7 +93,11 @@ cl_start() {
   if [ "$side" = srv ]; then ns=$SRV_NS; shim=$SRV_SHIM; envs=("${SRV_ENV[@]}")
   else ns=$CLI_NS; shim=$CLI_SHIM; envs=("${CLI_ENV[@]}"); fi
   local pre=()
-  if [ "$shim" = 1 ]; then read -r -a pre <<<"$(cl_shim_prefix)"; fi
+  if [ "$shim" = 1 ]; then
+    read -r -a pre <<<"$(cl_shim_prefix)"
+    # COMPARE_PCAP=1: every shimmed process writes its frames next to its output.
+    [ -n "${COMPARE_PCAP:-}" ] && envs+=("TAPSTACK_PCAP=${out%.out}.pcap")
+  fi
   timeout -k 5 "$CL_STEP_TIMEOUT" ip netns exec "$ns" env "${envs[@]}" "${pre[@]}" \
     "$CL_BIN/$prog" "$@" >"$out" 2>"$err" </dev/null &
   CL_PID=$!

@@ -9,6 +9,8 @@
 #   COMPARE_PROGRAMS    comma list of case names to run (default: all)
 #   COMPARE_OUT         directory for the outputs (default: a temporary directory, removed
 #                       unless something differs)
+#   COMPARE_PCAP=1      shimmed processes write TAPSTACK_PCAP files beside their outputs
+# Other TAPSTACK_* variables (TAPSTACK_LOG, TAPSTACK_FAULTS...) reach the shimmed processes.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"

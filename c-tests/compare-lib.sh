@@ -14,8 +14,8 @@ CL_ROOT=${CL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 CL_BIN=$CL_ROOT/c-tests/bin
 CL_LIB=${TAPSTACK_LIB:-$CL_ROOT/target/release/libtapstack_preload.so}
 CL_LAUNCHER=$CL_ROOT/scripts/tapstack
-CL_STEP_TIMEOUT=${CL_STEP_TIMEOUT:-90}   # seconds any one process may run
-CL_SERVER_GRACE=${CL_SERVER_GRACE:-20}   # seconds a server may outlive its client
+CL_STEP_TIMEOUT=${CL_STEP_TIMEOUT:-70}   # seconds any one process may run (programs: -w 60)
+CL_SERVER_GRACE=${CL_SERVER_GRACE:-15}   # seconds a server may outlive its client
 CL_READY_WAIT=${CL_READY_WAIT:-15}       # seconds to wait for a server's ready file
 
 topo_label() {

@@ -1,6 +1,7 @@
-/* bulk_send (-c HOST | -l) -p PORT [-m MIB | -b BYTES] [-s SEED] [-t]: sends a seeded
- * pseudo-random stream of the given size, closes right after the last write, and prints the
- * byte count and SHA-256 of the stream. With -t (bench) the payload is a constant buffer and
+/* bulk_send [noclose] (-c HOST | -l) -p PORT [-m MIB | -b BYTES] [-s SEED] [-t]: sends a
+ * seeded pseudo-random stream of the given size, closes right after the last write (with
+ * "noclose": never closes, just returns from main, so exit() must deliver the data), and prints
+ * the byte count and SHA-256 of the stream. With -t (bench) the payload is a constant buffer and
  * nothing is hashed, so the sender costs as little CPU as possible. */
 #include "common.h"
 #include "bulk_io.h"
@@ -33,7 +34,8 @@ int main(int argc, char **argv) {
         if (write_all(fd, buf, len) < 0) DIE("write");
         sent += (long long)len;
     }
-    if (close(fd) < 0) DIE("close");
+    int noclose = o.role && strcmp(o.role, "noclose") == 0;
+    if (!noclose && close(fd) < 0) DIE("close");
     printf("sent %lld bytes\n", sent);
     if (!o.timing) {
         char hex[65];

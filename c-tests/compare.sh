@@ -32,6 +32,8 @@ CASES=(
   "echo|tcp_echo_server -p 7001|tcp_echo_client -c @HOST -p 7001 -n 400 -M 16384 -s 7"
   "bulk_up|bulk_recv -l -p 7002|bulk_send -c @HOST -p 7002 -m 16 -s 3"
   "bulk_down|bulk_send -l -p 7003 -m 16 -s 4|bulk_recv -c @HOST -p 7003"
+  "exit_flush_srv|bulk_send noclose -l -p 7013 -m 4 -s 6|bulk_recv -c @HOST -p 7013"
+  "exit_flush_cli|bulk_recv -l -p 7014|bulk_send noclose -c @HOST -p 7014 -m 4 -s 8"
   "half_close|half_close server -p 7004|half_close client -c @HOST -p 7004 -b 300000 -s 5"
   "many_conns|many_conns server -p 7005 -k 200|many_conns client -c @HOST -p 7005 -k 200"
   "nonblock|nonblock server -p 7006|nonblock client -c @HOST -p 7006"

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -59,6 +60,16 @@ static int server(const struct opts *o) {
 static int client(const struct opts *o) {
     int fd = tcp_connect(o->host, o->port);
     static uint8_t buf[8192];
+    /* SO_RCVTIMEO: a read with nothing to read gives up with EAGAIN after the timeout. */
+    struct timeval tv = { 0, 200000 };
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) DIE("SO_RCVTIMEO");
+    uint64_t t0 = now_ns();
+    long r = read(fd, buf, 1);
+    uint64_t waited = now_ns() - t0;
+    printf("read with SO_RCVTIMEO 200 ms: %s, waited 150..2000 ms: %s\n", res(r),
+           waited >= 150000000ull && waited <= 2000000000ull ? "yes" : "no");
+    tv.tv_usec = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) DIE("SO_RCVTIMEO");
     if (write(fd, "g", 1) != 1) DIE("write g");
     int avail = 0;
     for (int i = 0; i < 500 && avail < 1000; i++) {  /* up to 5 s */
@@ -66,7 +77,7 @@ static int client(const struct opts *o) {
         if (avail < 1000) sleep_ms(10);
     }
     printf("FIONREAD with 1000 queued: %d\n", avail);
-    long r = recv(fd, buf, 10, MSG_PEEK);
+    r = recv(fd, buf, 10, MSG_PEEK);
     printf("recv MSG_PEEK 10: %ld, content %s\n", r, r == 10 && check_pat(buf, 0, 10) ? "ok" : "bad");
     ioctl(fd, FIONREAD, &avail);
     printf("FIONREAD after peek: %d\n", avail);

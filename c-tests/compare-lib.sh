@@ -152,7 +152,7 @@ cl_pair() {
   local frames0
   frames0=$(cl_tap_frames)
   cl_start srv "$dir/srv.out" "$dir/srv.err" "${sargv[@]}" -R "$ready"
-  local spid=$CL_PID i src crc
+  local spid=$CL_PID i src crc t0=$EPOCHREALTIME tc=""
   for ((i = 0; i < CL_READY_WAIT * 20; i++)); do
     [ -e "$ready" ] && break
     kill -0 "$spid" 2>/dev/null || break
@@ -161,6 +161,7 @@ cl_pair() {
   if [ -e "$ready" ]; then
     cl_start cli "$dir/cli.out" "$dir/cli.err" "${cargv[@]}"
     cl_wait "$CL_PID" $((CL_STEP_TIMEOUT + 10)); crc=$CL_RC
+    tc=$EPOCHREALTIME
     cl_wait "$spid" "$CL_SERVER_GRACE"; src=$CL_RC
   else
     crc="not started (server not ready)"
@@ -174,5 +175,8 @@ cl_pair() {
     cat "$dir/cli.out"
   } >"$dir/out"
   CL_TAP_FRAMES=$(( $(cl_tap_frames) - frames0 ))
+  # Wall times (diagnostics only, never compared): client exit, server exit after start.
+  CL_TIMES=$(awk -v a="$t0" -v c="${tc:-$t0}" -v e="$EPOCHREALTIME" \
+    'BEGIN { printf "client %.1fs, server %.1fs", c - a, e - a }')
   [ "$src" = 0 ] && [ "$crc" = 0 ]
 }

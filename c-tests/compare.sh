@@ -78,7 +78,6 @@ for t in "${TOPOS[@]}"; do
     IFS='|' read -r name srv cli <<<"$c"
     want_case "$name" || continue
     dir=$OUT/$t/$name
-    start=$SECONDS
     if cl_pair "$dir" "$srv" "$cli"; then ok=1; else ok=0; fi
     if [ "$t" = kk ]; then
       if [ $ok = 1 ]; then STATUS[$name,$t]=ok; else STATUS[$name,$t]=error; fi
@@ -91,8 +90,9 @@ for t in "${TOPOS[@]}"; do
     else
       STATUS[$name,$t]=different
     fi
-    frames=""; [ ${#CL_TAPS[@]} -gt 0 ] && frames="  ${CL_TAP_FRAMES} frames through TAP"
-    printf '   %-18s %-22s %3ss%s\n' "$name" "${STATUS[$name,$t]}" $((SECONDS - start)) "$frames"
+    frames="  ($CL_TIMES"; [ ${#CL_TAPS[@]} -gt 0 ] && frames+=", ${CL_TAP_FRAMES} frames through TAP"
+    frames+=")"
+    printf '   %-18s %-22s%s\n' "$name" "${STATUS[$name,$t]}" "$frames"
   done
   netns_cleanup
 done

@@ -30,6 +30,7 @@ got=$(head -c 1234567 /dev/zero | tr '\0' 'q' | c-tests/bin/sha256_stream | cut 
 # so no case meets another's TIME_WAIT.
 CASES=(
   "echo|tcp_echo_server -p 7001|tcp_echo_client -c @HOST -p 7001 -n 400 -M 16384 -s 7"
+  "duplex|tcp_echo_server -p 7015|duplex_client -c @HOST -p 7015 -m 8 -s 9"
   "bulk_up|bulk_recv -l -p 7002|bulk_send -c @HOST -p 7002 -m 16 -s 3"
   "bulk_down|bulk_send -l -p 7003 -m 16 -s 4|bulk_recv -c @HOST -p 7003"
   "exit_flush_srv|bulk_send noclose -l -p 7013 -m 4 -s 6|bulk_recv -c @HOST -p 7013"

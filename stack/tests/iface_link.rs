@@ -296,10 +296,13 @@ fn udp_to_closed_port_gets_port_unreachable() {
     // broadcast UDP to a closed port is never answered (RFC 1122 3.2.2)
     drop(sent);
     n.a.send_ip(n.now, Ipv4Addr::new(10, 0, 0, 255), 17, &u);
+    // nor is an unknown protocol sent to a broadcast address
+    n.a.send_ip(n.now, Ipv4Addr::new(10, 0, 0, 255), 253, b"x");
     n.run_for(Duration::from_millis(10));
-    assert_eq!(n.b.stats().udp_no_socket, 2);
+    assert_eq!(n.b.stats().ip_unknown_protocol, 1);
     assert_eq!(n.b.stats().icmp_unreachable_sent, 1);
     assert_eq!(n.b.stats().icmp_error_suppressed, 1);
+    assert_eq!(n.a.stats().icmp_unreachable_received, 1);
 }
 
 #[test]
@@ -477,4 +480,31 @@ fn per_socket_ttl_and_tos() {
     assert_eq!((udp_frames[0][22], udp_frames[0][15]), (33, 0x10));
     assert_eq!((udp_frames[1][22], udp_frames[1][15]), (64, 0));
     assert_eq!((udp_frames[2][22], udp_frames[2][15]), (64, 0));
+}
+
+#[test]
+fn udp_through_the_stack_fragmented_and_refused() {
+    use std::net::SocketAddrV4;
+    let mut n = Net::new();
+    let sb = n.b.udp.socket();
+    n.b.udp.bind(sb, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7000)).unwrap();
+    let sa = n.a.udp.socket();
+    n.a.udp.connect(sa, Some(SocketAddrV4::new(B_IP, 7000))).unwrap();
+    let big: Vec<u8> = (0..30000u32).map(|i| (i % 253) as u8).collect();
+    n.a.udp.send_to(sa, &big, None).unwrap();
+    // queued UDP output makes poll_at "now"
+    assert_eq!(n.a.poll_at(n.now), Some(n.now));
+    n.run_for(Duration::from_millis(10));
+    let mut buf = vec![0; 65536];
+    let m = n.b.udp.recv_from(sb, &mut buf, false).unwrap();
+    assert_eq!((m.len, m.from), (30000, SocketAddrV4::new(A_IP, m.from.port())));
+    assert_eq!(&buf[..30000], &big[..]);
+    assert_eq!((n.a.stats().ip_fragments_out, n.b.stats().ip_reassembled), (21, 1));
+    // a connected socket learns ECONNREFUSED from the port unreachable our IP layer surfaces
+    let sc = n.a.udp.socket();
+    n.a.udp.connect(sc, Some(SocketAddrV4::new(B_IP, 7001))).unwrap();
+    n.a.udp.send_to(sc, b"hi", None).unwrap();
+    n.run_for(Duration::from_millis(10));
+    assert_eq!(n.b.stats().icmp_unreachable_sent, 1);
+    assert_eq!(n.a.udp.recv_from(sc, &mut buf, false), Err(tapstack::Error::ConnectionRefused));
 }

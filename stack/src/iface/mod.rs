@@ -146,6 +146,7 @@ impl Interface {
             match self.routes.next_hop(dst) {
                 Some(h) => (h, None),
                 None => {
+                    tracing::trace!(target: "tapstack::ip", %dst, "no route");
                     self.stats.no_route += 1;
                     return;
                 }
@@ -159,7 +160,8 @@ impl Interface {
                     self.stats.ip_fragments_out += n as u64;
                 }
             }
-            Err(_) => {
+            Err(e) => {
+                tracing::debug!(target: "tapstack::ip", %dst, len = payload.len(), "cannot send: {e:?}");
                 self.stats.ip_too_big += 1;
                 return;
             }
@@ -226,12 +228,18 @@ impl Interface {
     /// ARP retries and timeouts, reassembly timeouts.
     pub fn poll_timers(&mut self, now: Instant) {
         let t = self.arp.poll(now);
+        if t.failed > 0 {
+            tracing::debug!(target: "tapstack::arp", failed = t.failed, dropped = t.dropped, "ARP resolution timed out");
+        }
         for ip in t.retry {
             self.send_arp_request(ip);
         }
         self.stats.arp_resolution_failed += t.failed;
         self.stats.arp_queue_dropped += t.dropped;
         let expired = self.reasm.expire(now, &mut self.stats);
+        if !expired.is_empty() {
+            tracing::debug!(target: "tapstack::ip", count = expired.len(), "reassembly timed out");
+        }
         for (header, data) in expired {
             // RFC 1122 3.3.2: time exceeded (code 1) if the first fragment had arrived.
             self.icmp_time_exceeded(now, &header, &data);

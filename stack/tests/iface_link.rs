@@ -147,6 +147,25 @@ fn arp_resolution_and_one_ping() {
 }
 
 #[test]
+fn busy_neighbour_is_refreshed_by_unicast_before_expiry() {
+    let mut n = Net::new();
+    // a ping every second for 3 minutes: the entry never expires, and after the first broadcast
+    // only unicast requests re-confirm it
+    for seq in 0..180u16 {
+        n.a.ping(n.now, B_IP, 1, seq, b"");
+        n.run_for(Duration::from_secs(1));
+    }
+    assert_eq!(n.a.take_ping_replies().len(), 180);
+    let sent = n.da.sent.borrow();
+    let arp: Vec<_> = sent.iter().filter(|f| f[12..14] == [8, 6]).collect();
+    let broadcasts = arp.iter().filter(|f| f[..6] == BROADCAST).count();
+    assert_eq!(broadcasts, 1, "only the first resolution is broadcast");
+    assert!(arp.len() >= 3 && arp.len() <= 6, "{} unicast refreshes", arp.len() - 1);
+    assert!(arp.iter().skip(1).all(|f| f[..6] == B_MAC));
+    assert_eq!(n.a.stats().arp_resolution_failed, 0);
+}
+
+#[test]
 fn ping_20_times() {
     let mut n = Net::new();
     for seq in 0..20u16 {

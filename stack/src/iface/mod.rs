@@ -166,7 +166,18 @@ impl Interface {
                 return;
             }
         }
-        let dst_mac = dst_mac.or_else(|| self.arp.lookup(now, next_hop));
+        let dst_mac = match dst_mac {
+            Some(m) => Some(m),
+            None => match self.arp.lookup_for_send(now, next_hop) {
+                Some((mac, refresh)) => {
+                    if refresh {
+                        self.send_arp_request_to(next_hop, mac);
+                    }
+                    Some(mac)
+                }
+                None => None,
+            },
+        };
         for d in datagrams {
             match dst_mac {
                 Some(mac) => self.queue_prepared(mac, EtherType::Ipv4, d),
@@ -185,6 +196,11 @@ impl Interface {
 
     /// Broadcasts "who has `target`? tell <our address>" (RFC 826).
     pub(crate) fn send_arp_request(&mut self, target: Ipv4Addr) {
+        self.send_arp_request_to(target, ethernet::BROADCAST);
+    }
+
+    /// Sends "who has `target`?" to `dst` (broadcast to resolve, unicast to re-confirm an entry).
+    pub(crate) fn send_arp_request_to(&mut self, target: Ipv4Addr, dst: MacAddr) {
         let arp = ArpRepr {
             operation: Operation::Request,
             source_hardware_addr: self.mac,
@@ -193,7 +209,7 @@ impl Interface {
             target_protocol_addr: target,
         };
         self.stats.arp_requests_sent += 1;
-        self.queue_frame(ethernet::BROADCAST, EtherType::Arp, &arp.to_bytes());
+        self.queue_frame(dst, EtherType::Arp, &arp.to_bytes());
     }
 
     /// Wraps `payload` in Ethernet and queues it for the device.

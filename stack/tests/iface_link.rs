@@ -527,3 +527,39 @@ fn udp_through_the_stack_fragmented_and_refused() {
     assert_eq!(n.b.stats().icmp_unreachable_sent, 1);
     assert_eq!(n.a.udp.recv_from(sc, &mut buf, false), Err(tapstack::Error::ConnectionRefused));
 }
+
+#[test]
+fn tcp_and_udp_to_our_own_address() {
+    use std::net::SocketAddrV4;
+    let mut n = Net::new();
+    // UDP: a datagram to ourselves, then ECONNREFUSED from a closed local port
+    let s1 = n.a.udp.socket();
+    n.a.udp.bind(s1, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 6000)).unwrap();
+    let s2 = n.a.udp.socket();
+    n.a.udp.connect(s2, Some(SocketAddrV4::new(A_IP, 6000))).unwrap();
+    n.a.udp.send_to(s2, b"self", None).unwrap();
+    let s3 = n.a.udp.socket();
+    n.a.udp.connect(s3, Some(SocketAddrV4::new(A_IP, 6001))).unwrap();
+    n.a.udp.send_to(s3, b"nobody", None).unwrap();
+    n.run_for(Duration::from_millis(10));
+    let mut buf = [0u8; 64];
+    assert_eq!(n.a.udp.recv_from(s1, &mut buf, false).unwrap().len, 4);
+    assert_eq!(n.a.udp.recv_from(s3, &mut buf, false), Err(tapstack::Error::ConnectionRefused));
+    // TCP: connect to a listener on our own address and exchange data
+    let l = n.a.tcp.socket();
+    n.a.tcp.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9000)).unwrap();
+    n.a.tcp.listen(l, 4).unwrap();
+    let c = n.a.tcp.socket();
+    let now = n.now;
+    n.a.tcp.connect(now, c, SocketAddrV4::new(A_IP, 9000)).unwrap();
+    n.run_for(Duration::from_millis(10));
+    let s = n.a.tcp.accept(l).expect("accepted a connection to ourselves");
+    let now = n.now;
+    assert_eq!(n.a.tcp.send(now, c, b"hello me").unwrap(), 8);
+    n.run_for(Duration::from_millis(100));
+    let now = n.now;
+    assert_eq!(n.a.tcp.recv(now, s, &mut buf).unwrap(), 8);
+    assert_eq!(&buf[..8], b"hello me");
+    // nothing of this touched the link
+    assert!(n.da.sent.borrow().is_empty());
+}

@@ -98,6 +98,9 @@ impl Tcb {
 
         // Second: RST (RFC 5961 3.2).
         if seg.rst() {
+            if self.state == TcpState::TimeWait {
+                return; // RFC 1337: no TIME-WAIT assassination
+            }
             if seq != self.rcv_nxt {
                 self.ack_now = true; // challenge ACK
                 return;

@@ -346,8 +346,8 @@ impl Tcb {
         i.rto = self.rtt.backed_off(self.backoff);
         i.cwnd = self.cc.cwnd;
         i.ssthresh = self.cc.ssthresh;
-        // Negotiated MSS (RFC 9293 3.7.1); segments carry eff_mss() payload bytes after options.
-        i.snd_mss = self.snd_mss.min(self.rcv_mss.max(536));
+        // Like Linux tcpi_snd_mss: payload bytes per full segment (MSS less the timestamp option).
+        i.snd_mss = self.eff_mss() as u16;
         i.rcv_mss = self.rcv_mss;
         i.snd_wnd = self.snd_wnd;
         i.rcv_wnd = self.rcv_adv.since(self.rcv_nxt) as u32;

@@ -180,7 +180,7 @@ fn handshake_negotiates_options() {
     let ia = p.a.info(c).unwrap();
     assert!(ia.timestamps && ia.sack);
     assert_eq!((ia.wscale_snd, ia.wscale_rcv), (3, 3));
-    assert_eq!(ia.snd_mss, 1460);
+    assert_eq!(ia.snd_mss, 1448);
     assert_eq!(p.b.state(s), Ok(TcpState::Established));
     assert_eq!(p.b.remote_addr(s), p.a.local_addr(c));
     assert!(p.a.readiness(c).writable);

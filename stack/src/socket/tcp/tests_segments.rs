@@ -143,7 +143,7 @@ fn syn_ack_carries_our_options_and_echoes_theirs() {
     ack.timestamp = Some((556, sa.ts.unwrap().0));
     h.feed(&ack);
     let c = h.s.accept(l).unwrap();
-    assert_eq!(h.s.info(c).unwrap().snd_mss, 1400);
+    assert_eq!(h.s.info(c).unwrap().snd_mss, 1388, "peer MSS less 12 bytes of timestamps");
     assert_eq!(h.s.info(c).unwrap().wscale_snd, 7);
 }
 
@@ -319,4 +319,36 @@ fn time_wait_acks_fin_retransmission_then_expires() {
     // Afterwards the tuple is closed: RST.
     h.feed(&h.seg(1002, Some(iss + 2), 0));
     assert_eq!(h.out()[0].flags, flags::RST);
+}
+
+#[test]
+fn time_wait_ignores_rst() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(false, false);
+    h.s.shutdown(h.now, c, Shutdown::Write).unwrap();
+    h.out();
+    h.feed(&h.seg(1001, Some(iss + 2), flags::FIN));
+    h.out();
+    assert_eq!(h.s.state(c), Ok(TcpState::TimeWait));
+    // A duplicate FIN is ACKed; the peer (already closed) answers RST: RFC 1337 says keep waiting.
+    h.feed(&h.seg(1002, None, flags::RST));
+    assert_eq!(h.s.state(c), Ok(TcpState::TimeWait));
+    assert!(h.out().is_empty());
+}
+
+#[test]
+fn acks_after_an_rto_carry_snd_max() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(false, false);
+    h.s.send(h.now, c, &[1u8; 3 * 1460]).unwrap();
+    assert_eq!(h.out().len(), 3);
+    let o = h.advance(Duration::from_millis(250)); // RTO: go back to snd_una
+    assert_eq!((o.len(), o[0].seq), (1, iss + 1));
+    // Data from the peer is ACKed with SEQ = SND.MAX, which the peer finds acceptable.
+    let mut d = h.seg(1001, Some(iss + 1), flags::PSH);
+    d.payload = b"x";
+    h.feed(&d);
+    h.feed(&h.seg(1001, None, flags::SYN)); // challenge ACK: immediate
+    let o = h.out();
+    assert_eq!(o.last().unwrap().seq, iss + 1 + 3 * 1460, "{o:?}");
 }

@@ -54,10 +54,11 @@ impl Tcb {
         let seq = SeqNum(seg.seq);
         let seg_len = seg.segment_len();
 
-        // RFC 7323 5.3 PAWS.
-        if self.ts_ok && !seg.rst() {
+        // RFC 7323 5.3 PAWS, with Linux's one-tick tolerance; pure ACKs are exempt (a reordered
+        // ACK is harmless and its SACK blocks are useful).
+        if self.ts_ok && !seg.rst() && seg_len > 0 {
             if let Some((tsval, _)) = seg.timestamp {
-                if (tsval.wrapping_sub(self.ts_recent) as i32) < 0 && self.state != TcpState::SynReceived {
+                if (self.ts_recent.wrapping_sub(tsval) as i32) > 1 && self.state != TcpState::SynReceived {
                     self.ack_now = true;
                     return;
                 }
@@ -91,7 +92,7 @@ impl Tcb {
         }
         // RFC 7323 4.3: remember the timestamp of in-order segments.
         if let Some((tsval, _)) = seg.timestamp {
-            if self.ts_ok && seq <= self.rcv_nxt {
+            if self.ts_ok && seq <= self.rcv_nxt && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
                 self.ts_recent = tsval;
             }
         }

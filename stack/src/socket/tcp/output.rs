@@ -96,6 +96,7 @@ impl Tcb {
             if edge > self.rcv_adv {
                 self.rcv_adv = edge;
             }
+            self.rcv_wup = self.rcv_nxt;
             self.ack_now = false;
             self.delack_at = None;
             self.segs_unacked = 0;

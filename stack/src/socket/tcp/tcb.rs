@@ -58,6 +58,10 @@ pub struct Tcb {
     pub rcv_nxt: SeqNum,
     /// Right edge of the last advertised window.
     pub rcv_adv: SeqNum,
+    /// RCV.NXT when we last advertised a window (Linux rcv_wup).
+    pub rcv_wup: SeqNum,
+    /// Last rate-limited out-of-window / challenge ACK.
+    pub last_oow_ack: Option<Instant>,
 
     // RFC 7323 / RFC 2018 options.
     pub snd_wscale: u8,
@@ -171,6 +175,8 @@ impl Tcb {
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
+            rcv_wup: SeqNum(0),
+            last_oow_ack: None,
             snd_wscale: 0,
             rcv_wscale: 0,
             ts_ok: false,

@@ -286,7 +286,11 @@ fn challenge_acks_for_syn_and_bad_ack() {
     h.feed(&h.seg(1500, None, flags::SYN));
     let o = h.out();
     assert_eq!((o[0].flags, o[0].seq, o[0].ack), (0, iss + 1, Some(1001)));
-    // RST with exact sequence number resets; ACK for unsent data is answered with an ACK.
+    // Challenge ACKs are rate-limited (one per 500 ms): a second SYN at once gets nothing.
+    h.feed(&h.seg(1600, None, flags::SYN));
+    assert!(h.out().is_empty());
+    // ACK for unsent data is answered with an ACK.
+    h.now += Duration::from_millis(500);
     h.feed(&h.seg(1001, Some(iss + 100), 0));
     let o = h.out();
     assert_eq!((o[0].flags, o[0].ack), (0, Some(1001)));

@@ -378,3 +378,62 @@ fn paws_drops_old_duplicates_only() {
     h.feed(&old);
     assert_eq!(h.s.recv_queue(c), 6);
 }
+
+#[test]
+fn simultaneous_open_segment_by_segment() {
+    let mut h = H::new();
+    let c = h.s.socket();
+    h.s.bind(c, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.connect(h.now, c, SocketAddrV4::new(PEER, PP)).unwrap();
+    let o = h.out();
+    let iss = o[0].seq;
+    assert_eq!((o[0].flags, o[0].ack), (flags::SYN, None));
+    // The peer's own SYN crosses ours: SYN-RECEIVED, SYN-ACK with the same ISN.
+    let mut syn = h.seg(5000, None, flags::SYN);
+    syn.mss = Some(1460);
+    h.feed(&syn);
+    assert_eq!(h.s.state(c), Ok(TcpState::SynReceived));
+    let o = h.out();
+    assert_eq!((o[0].flags, o[0].seq, o[0].ack), (flags::SYN, iss, Some(5001)));
+    // The peer's SYN-ACK (its SYN repeated, our SYN acknowledged) completes it.
+    h.feed(&h.seg(5000, Some(iss + 1), flags::SYN));
+    assert_eq!(h.s.state(c), Ok(TcpState::Established));
+    assert!(h.s.readiness(c).writable);
+}
+
+#[test]
+fn simultaneous_close_segment_by_segment() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(false, false);
+    h.s.shutdown(h.now, c, Shutdown::Write).unwrap();
+    let o = h.out();
+    assert_eq!((o[0].flags, o[0].seq, o[0].ack), (flags::FIN, iss + 1, Some(1001)));
+    // The peer's FIN crosses ours (it has not seen our FIN): CLOSING, and we ACK it.
+    h.feed(&h.seg(1001, Some(iss + 1), flags::FIN));
+    assert_eq!(h.s.state(c), Ok(TcpState::Closing));
+    let o = h.out();
+    assert_eq!((o[0].flags, o[0].seq, o[0].ack), (0, iss + 2, Some(1002)));
+    // Its ACK of our FIN: TIME-WAIT.
+    h.feed(&h.seg(1002, Some(iss + 2), 0));
+    assert_eq!(h.s.state(c), Ok(TcpState::TimeWait));
+    assert!(h.out().is_empty());
+}
+
+#[test]
+fn full_backlog_drops_syns_silently() {
+    let mut h = H::new();
+    let l = h.s.socket();
+    h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.listen(l, 1).unwrap();
+    h.feed(&h.seg(1000, None, flags::SYN));
+    assert_eq!(h.out().len(), 1);
+    let mut syn2 = h.seg(3000, None, flags::SYN);
+    syn2.src_port = PP + 1;
+    h.feed(&syn2);
+    assert!(h.out().is_empty(), "no SYN-ACK and no RST: the client retries");
+    assert_eq!(h.s.stats().listen_overflows, 1);
+    // A retransmitted SYN for the half-open connection gets the SYN-ACK again.
+    h.feed(&h.seg(1000, None, flags::SYN));
+    let o = h.out();
+    assert_eq!((o.len(), o[0].flags, o[0].ack), (1, flags::SYN, Some(1001)));
+}

@@ -642,3 +642,25 @@ fn bind_conflicts_follow_linux() {
     p.b.bind(n, SocketAddrV4::new(B, 8080)).unwrap();
     p.b.listen(n, 1).unwrap();
 }
+
+#[test]
+fn shutdown_read_on_listener_stops_it() {
+    let mut p = Pair::new();
+    let l = p.b.socket();
+    p.b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    p.b.listen(l, 4).unwrap();
+    let c = p.a.socket();
+    p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.b.shutdown(p.now, l, Shutdown::Write), Ok(()));
+    assert_eq!(p.b.state(l), Ok(TcpState::Listen));
+    let mut ch = Vec::new();
+    p.b.take_changed(&mut ch);
+    assert_eq!(p.b.shutdown(p.now, l, Shutdown::Read), Ok(()));
+    p.b.take_changed(&mut ch);
+    assert!(ch.contains(&l));
+    assert_eq!(p.b.accept(l), Err(Error::InvalidInput));
+    assert!(p.b.readiness(l).hup);
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.a.take_error(c), Some(Error::ConnectionReset), "unaccepted connection reset");
+}

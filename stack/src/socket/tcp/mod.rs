@@ -33,6 +33,8 @@ mod tests;
 mod tests_link;
 #[cfg(test)]
 mod tests_segments;
+#[cfg(test)]
+mod tests_fuzz;
 
 use input::Rst;
 use listener::Listener;

@@ -490,7 +490,6 @@ pub unsafe extern "C" fn freeaddrinfo(mut ai: *mut addrinfo) {
 #[no_mangle]
 pub extern "C" fn gai_strerror(code: c_int) -> *const c_char {
     let s: &'static [u8] = match code {
-        0 => b"Success\0",
         libc::EAI_BADFLAGS => b"Bad value for ai_flags\0",
         libc::EAI_NONAME => b"Name or service not known\0",
         libc::EAI_AGAIN => b"Temporary failure in name resolution\0",
@@ -502,7 +501,7 @@ pub extern "C" fn gai_strerror(code: c_int) -> *const c_char {
         EAI_ADDRFAMILY => b"Address family for hostname not supported\0",
         libc::EAI_MEMORY => b"Memory allocation failure\0",
         libc::EAI_SYSTEM => b"System error\0",
-        libc::EAI_OVERFLOW => b"Argument buffer overflow\0",
+        // glibc has no text for EAI_OVERFLOW (-12) or 0: "Unknown error".
         -100 => b"Processing request in progress\0",
         -101 => b"Request canceled\0",
         -102 => b"Request not canceled\0",
@@ -732,9 +731,6 @@ unsafe fn gni(
         }
         _ => return Err(libc::EAI_FAMILY),
     };
-    if host.is_null() && serv.is_null() {
-        return Err(libc::EAI_NONAME);
-    }
     if !host.is_null() && hostlen > 0 {
         let numeric = v4.map(|a| a.to_string()).unwrap_or_else(|| v6.map(|a| a.to_string()).unwrap_or_default());
         let name = if flags & libc::NI_NUMERICHOST != 0 {

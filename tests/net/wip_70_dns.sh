@@ -130,3 +130,16 @@ tcpdump -nn -r "$WORK/tc.pcap" 'tcp and dst host 10.0.0.1 and dst port 53 and tc
 tcpdump -nn -r "$WORK/tc.pcap" 'udp and src port 53' 2>/dev/null | grep -q '|' \
   || echo "note: tcpdump did not flag the UDP answer as truncated"
 echo "ok: truncated UDP answer retried over tapstack TCP (60 addresses)"
+
+# 8. The getaddrinfo family gives exactly glibc's answers: hints, EAI_* codes, services,
+#    numeric forms, hosts file, getnameinfo, gethostbyname(_r), and a DNS name (files.test).
+GAI=$ROOT/c-tests/bin/udp_gai
+if [ -x "$GAI" ]; then
+  in_ns "$GAI" files.test > "$WORK/gai.kernel"
+  CMD=("$GAI" files.test)
+  ts 60 env > "$WORK/gai.tapstack"
+  diff "$WORK/gai.kernel" "$WORK/gai.tapstack" || { echo "FAIL: getaddrinfo family differs from glibc (above)"; exit 1; }
+  echo "ok: udp_gai: $(wc -l < "$WORK/gai.kernel") lines identical to glibc"
+else
+  echo "FAIL: $GAI not built (make c-tests)"; exit 1
+fi

@@ -61,6 +61,12 @@ grep -q 'query\[A\] files.test from 10.0.0.2' "$WORK/dnsmasq.log" || { echo "FAI
 if grep -q 'AAAA' "$WORK/q.txt"; then echo "FAIL: AAAA query sent (IPv4 only)"; exit 1; fi
 echo "ok: curl http://files.test:8000/file resolved over tapstack UDP ($(wc -l < "$WORK/q.txt") query), sha256 equal"
 
+# 1b. wget resolves the same way.
+CMD=(wget -q -T 30 -t 1 -O "$WORK/wget.out" http://files.test:8000/file)
+ts 90 env
+[ "$(sha "$WORK/wget.out")" = "$want" ] || { echo "FAIL: wget by name: sha256 differs"; exit 1; }
+echo "ok: wget http://files.test:8000/file through tapstack, sha256 equal"
+
 # 2. TAPSTACK_DNS overrides resolv.conf (which now names a dead server); CNAME-free second name.
 printf 'nameserver 10.0.0.77\n' > "$NSETC/resolv.conf"
 CMD=(curl -sS --max-time 60 -o "$WORK/curl2.out" http://www.files.test:8000/file)

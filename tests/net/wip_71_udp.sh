@@ -52,3 +52,38 @@ echo "ok: kernel UDP client <-> tapstack server: $N datagrams each way, byte for
 #    surfaces as ECONNREFUSED (connected socket only).
 ts 30 "$BIN/udp_refused" 10.0.0.1 9999 | tee "$WORK/r2"
 echo "ok: tapstack UDP socket connected to a closed kernel port: ECONNREFUSED"
+
+# 4. Unmodified programs over tapstack UDP: nc -u both ways, iperf3 -u against the kernel.
+if command -v nc >/dev/null; then
+  netns_bg "$NS" sh -c "timeout 20 nc -u -l -W 1 10.0.0.1 9100 > '$WORK/nc1'"
+  npid=$NETNS_LAST_PID
+  for _ in $(seq 1 50); do in_ns ss -Hlun 'sport = :9100' | grep -q . && break; sleep 0.1; done
+  printf 'hello over tapstack udp\n' | ts 20 nc -u -w 1 10.0.0.1 9100 || true
+  for _ in $(seq 1 50); do grep -q hello "$WORK/nc1" 2>/dev/null && break; sleep 0.1; done
+  kill "$npid" 2>/dev/null || true
+  grep -qx 'hello over tapstack udp' "$WORK/nc1" || { echo "FAIL: nc -u client: kernel got '$(cat "$WORK/nc1")'"; exit 1; }
+  echo "ok: tapstack nc -u -> kernel nc -u -l"
+  # -W 1: exit after one datagram (the stack and its TAP go away with the process).
+  ts 20 sh -c "nc -u -l -W 1 10.0.0.2 9101 > '$WORK/nc2'" &
+  tpid=$!
+  for _ in $(seq 1 60); do
+    printf 'hello from the kernel\n' | in_ns nc -u -w 0 10.0.0.2 9101 2>/dev/null || true
+    grep -q hello "$WORK/nc2" 2>/dev/null && break; sleep 0.25
+  done
+  wait "$tpid" || true
+  grep -q 'hello from the kernel' "$WORK/nc2" || { echo "FAIL: nc -u server under tapstack got nothing"; exit 1; }
+  echo "ok: kernel nc -u -> tapstack nc -u -l"
+fi
+if command -v iperf3 >/dev/null; then
+  netns_bg "$NS" iperf3 -s -1 -B 10.0.0.1 -p 5299
+  netns_wait_port "$NS" 5299
+  ts 60 iperf3 -c 10.0.0.1 -p 5299 -u -b 20M -l 1400 -t 2 --json > "$WORK/iperf.json" || { echo "FAIL: iperf3 -u"; exit 1; }
+  python3 - "$WORK/iperf.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+s = j["end"]["sum"]
+assert s["packets"] > 1000, s
+assert s["lost_percent"] < 5, s
+print("ok: iperf3 -u through tapstack: %d datagrams, %.2f%% lost, %.1f Mbit/s" % (s["packets"], s["lost_percent"], s["bits_per_second"] / 1e6))
+PY
+fi

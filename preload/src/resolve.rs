@@ -405,7 +405,8 @@ unsafe fn gai(
                     return Err(EAI_ADDRFAMILY);
                 }
                 (Addrs::V6(vec![a6]), n.to_string())
-            } else if flags & libc::AI_NUMERICHOST != 0 {
+            } else if flags & libc::AI_NUMERICHOST != 0 || n.contains(':') || n.contains('%') {
+                // Not numeric, and not a host name either (e.g. a scoped IPv6 literal).
                 return Err(libc::EAI_NONAME);
             } else {
                 let ans = resolve_name(n).map_err(gai_error)?;

@@ -52,6 +52,11 @@ echo "ok: kernel UDP client <-> tapstack server: $N datagrams each way, byte for
 #    surfaces as ECONNREFUSED (connected socket only).
 ts 30 "$BIN/udp_refused" 10.0.0.1 9999 | tee "$WORK/r2"
 echo "ok: tapstack UDP socket connected to a closed kernel port: ECONNREFUSED"
+# Same program on the kernel stack alone: identical output (poll bits, errnos, once only).
+in_ns timeout 30 "$BIN/udp_refused" 10.0.0.1 9999 > "$WORK/r3"
+diff "$WORK/r3" "$WORK/r2" || { echo "FAIL: udp_refused differs between the kernel and tapstack"; exit 1; }
+diff "$WORK/r3" "$WORK/r1" || { echo "FAIL: udp_refused (kernel -> tapstack port) differs"; exit 1; }
+echo "ok: udp_refused output identical to the kernel's"
 
 # 4. Unmodified programs over tapstack UDP: nc -u both ways, iperf3 -u against the kernel.
 if command -v nc >/dev/null; then

@@ -1,0 +1,87 @@
+//! dup, dup2, dup3, close. Duplicates of a tapstack descriptor are real duplicates of its
+//! eventfd that map to the same socket; the socket closes when its last descriptor does.
+//! dup2/dup3 onto a tapstack descriptor release that socket first (like the kernel's implicit
+//! close). These bookkeeping paths run even when re-entered, so the table never goes stale.
+use libc::c_int;
+
+use crate::fdtable::{install, uninstall, EPOLLS, MAX_FDS, SOCKS};
+use crate::{fail, real};
+
+#[no_mangle]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    if SOCKS.contains(fd) {
+        if let Some(s) = uninstall(fd) {
+            let r = real::sys_close(fd);
+            // The socket's engine close (if this was its last descriptor) happens here.
+            drop(s);
+            return if r < 0 { fail(-r) } else { 0 };
+        }
+    }
+    if EPOLLS.contains(fd) {
+        drop(EPOLLS.replace(fd, None));
+    }
+    real::close(fd)
+}
+
+/// Maps a freshly made duplicate `nfd` of `old` like `old`.
+fn mirror(old: c_int, nfd: c_int) -> c_int {
+    if nfd < 0 {
+        return nfd;
+    }
+    if let Some(s) = SOCKS.get(old) {
+        if nfd as usize >= MAX_FDS {
+            real::sys_close(nfd);
+            return fail(libc::EMFILE);
+        }
+        install(nfd, &s);
+    }
+    if let Some(e) = EPOLLS.get(old) {
+        drop(EPOLLS.replace(nfd, Some(e)));
+    }
+    nfd
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
+    if !SOCKS.contains(fd) && !EPOLLS.contains(fd) {
+        return real::dup(fd);
+    }
+    mirror(fd, real::dup(fd))
+}
+
+/// dup2/dup3: `real` performs the kernel call once `new`'s old mapping is out of the way.
+unsafe fn dup_onto(old: c_int, new: c_int, real_call: impl FnOnce() -> c_int) -> c_int {
+    if !SOCKS.contains(old) && !EPOLLS.contains(old) && !SOCKS.contains(new) && !EPOLLS.contains(new) {
+        return real_call();
+    }
+    if old == new {
+        return real_call();
+    }
+    // Unmap `new` before the kernel reuses the number, so no signal lands in the new file.
+    let prev = uninstall(new);
+    let prev_ep = EPOLLS.replace(new, None);
+    let r = real_call();
+    if r < 0 {
+        // Nothing changed in the kernel: restore the mapping.
+        if let Some(p) = &prev {
+            install(new, p);
+        }
+        if let Some(e) = prev_ep {
+            drop(EPOLLS.replace(new, Some(e)));
+        }
+        return r;
+    }
+    let r = mirror(old, r);
+    drop(prev);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    dup_onto(old, new, || real::dup2(old, new))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    dup_onto(old, new, || real::dup3(old, new, flags))
+}

@@ -1,0 +1,413 @@
+//! getsockopt, setsockopt, fcntl, fcntl64, ioctl on tapstack sockets.
+//!
+//! Options the engine implements are passed to it (`TcpOption`); the rest that Linux accepts
+//! harmlessly (IP_TOS, SO_PRIORITY...) are accepted and ignored; unknown ones give ENOPROTOOPT.
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use libc::{c_int, c_ulong, c_void, socklen_t};
+use tapstack::socket::tcp::{TcpInfo, TcpOption, TcpState};
+use tapstack::Error;
+
+use crate::fdtable::{install, Proto, MAX_FDS};
+use crate::{fail, ours_or, real, Ctx};
+
+unsafe fn get_int(val: *const c_void, len: socklen_t) -> Result<c_int, c_int> {
+    if val.is_null() {
+        return Err(libc::EFAULT);
+    }
+    if (len as usize) < std::mem::size_of::<c_int>() {
+        return Err(libc::EINVAL);
+    }
+    Ok(std::ptr::read_unaligned(val as *const c_int))
+}
+
+unsafe fn get_timeval(val: *const c_void, len: socklen_t) -> Result<Option<Duration>, c_int> {
+    if val.is_null() {
+        return Err(libc::EFAULT);
+    }
+    if (len as usize) < std::mem::size_of::<libc::timeval>() {
+        return Err(libc::EINVAL);
+    }
+    let tv = std::ptr::read_unaligned(val as *const libc::timeval);
+    if tv.tv_usec < 0 || tv.tv_usec >= 1_000_000 {
+        return Err(libc::EDOM);
+    }
+    if tv.tv_sec < 0 || (tv.tv_sec == 0 && tv.tv_usec == 0) {
+        return Ok(None);
+    }
+    Ok(Some(Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64)))
+}
+
+/// Copies `bytes` to a user (val, len) pair, truncated to `*len`, like the kernel.
+unsafe fn put_bytes(bytes: &[u8], val: *mut c_void, len: *mut socklen_t) -> Result<(), c_int> {
+    if val.is_null() || len.is_null() {
+        return Err(libc::EFAULT);
+    }
+    if (*len as i32) < 0 {
+        return Err(libc::EINVAL);
+    }
+    let n = (*len as usize).min(bytes.len());
+    std::ptr::copy_nonoverlapping(bytes.as_ptr(), val as *mut u8, n);
+    *len = n as socklen_t;
+    Ok(())
+}
+
+unsafe fn put_int(v: c_int, val: *mut c_void, len: *mut socklen_t) -> Result<(), c_int> {
+    put_bytes(&v.to_ne_bytes(), val, len)
+}
+
+fn timeval_bytes(d: Option<Duration>) -> Vec<u8> {
+    let d = d.unwrap_or(Duration::ZERO);
+    let tv = libc::timeval { tv_sec: d.as_secs() as libc::time_t, tv_usec: d.subsec_micros() as libc::suseconds_t };
+    // SAFETY: timeval is plain old data.
+    unsafe { std::slice::from_raw_parts(&tv as *const libc::timeval as *const u8, std::mem::size_of::<libc::timeval>()).to_vec() }
+}
+
+fn engine(c: &Ctx, opt: TcpOption) -> Result<(), c_int> {
+    match c.s.proto {
+        Proto::Tcp(h) => c.rt.lock().tcp.set_option(h, opt).map_err(Error::errno),
+        Proto::Udp(_) => Ok(()),
+    }
+}
+
+unsafe fn set_opt(c: &Ctx, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> Result<(), c_int> {
+    let tcp = c.s.is_tcp();
+    match (level, name) {
+        (libc::SOL_SOCKET, libc::SO_RCVTIMEO) => c.s.opts.lock().rcvtimeo = get_timeval(val, len)?,
+        (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => c.s.opts.lock().sndtimeo = get_timeval(val, len)?,
+        (libc::SOL_SOCKET, libc::SO_REUSEADDR) | (libc::SOL_SOCKET, libc::SO_REUSEPORT) => {
+            let on = get_int(val, len)? != 0;
+            {
+                let mut o = c.s.opts.lock();
+                if name == libc::SO_REUSEADDR {
+                    o.reuseaddr = on;
+                } else {
+                    o.reuseport = on;
+                }
+            }
+            if let Proto::Tcp(h) = c.s.proto {
+                let o = c.s.opts.lock().clone();
+                c.rt.lock().tcp.set_reuse_addr(h, o.reuseaddr || o.reuseport).map_err(Error::errno)?;
+            }
+        }
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => {
+            let on = get_int(val, len)? != 0;
+            c.s.opts.lock().keepalive = on;
+            engine(c, TcpOption::KeepAlive(on))?;
+        }
+        (libc::SOL_SOCKET, libc::SO_BROADCAST) => {
+            let on = get_int(val, len)? != 0;
+            c.s.opts.lock().broadcast = on;
+            if let Proto::Udp(h) = c.s.proto {
+                c.rt.lock().udp.set_broadcast(h, on).map_err(Error::errno)?;
+            }
+        }
+        (libc::SOL_SOCKET, libc::SO_RCVBUF) | (libc::SOL_SOCKET, libc::SO_SNDBUF) => {
+            // Linux doubles the request (bookkeeping overhead) and clamps; we keep the request.
+            let v = get_int(val, len)?.max(1024) as usize;
+            if name == libc::SO_RCVBUF {
+                c.s.opts.lock().rcvbuf = Some(v);
+                match c.s.proto {
+                    Proto::Tcp(_) => engine(c, TcpOption::RecvBuffer(v))?,
+                    Proto::Udp(h) => c.rt.lock().udp.set_recv_buffer(h, v).map_err(Error::errno)?,
+                }
+            } else {
+                c.s.opts.lock().sndbuf = Some(v);
+                engine(c, TcpOption::SendBuffer(v))?;
+            }
+        }
+        (libc::SOL_SOCKET, libc::SO_LINGER) => {
+            if val.is_null() {
+                return Err(libc::EFAULT);
+            }
+            if (len as usize) < std::mem::size_of::<libc::linger>() {
+                return Err(libc::EINVAL);
+            }
+            let l = std::ptr::read_unaligned(val as *const libc::linger);
+            let v = (l.l_onoff != 0).then_some(l.l_linger.max(0));
+            c.s.opts.lock().linger = v;
+            engine(c, TcpOption::Linger(v.map(|s| Duration::from_secs(s as u64))))?;
+        }
+        (libc::IPPROTO_IP, libc::IP_TTL) => {
+            let v = get_int(val, len)?;
+            // Linux: -1 restores the default; otherwise 1..=255.
+            c.s.opts.lock().ip_ttl = match v {
+                -1 => 64,
+                1..=255 => v,
+                _ => return Err(libc::EINVAL),
+            };
+        }
+        (libc::IPPROTO_IP, libc::IP_TOS) => {
+            // Stored and reported (the stack sends TOS 0).
+            c.s.opts.lock().ip_tos = get_int(val, len)? & 0xff;
+        }
+        (libc::SOL_SOCKET, libc::SO_PRIORITY)
+        | (libc::SOL_SOCKET, libc::SO_OOBINLINE)
+        | (libc::SOL_SOCKET, libc::SO_RCVLOWAT)
+        | (libc::SOL_SOCKET, libc::SO_TIMESTAMP)
+        | (libc::SOL_SOCKET, libc::SO_MARK)
+        | (libc::SOL_SOCKET, libc::SO_ZEROCOPY)
+
+        | (libc::IPPROTO_IP, libc::IP_RECVERR)
+        | (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER)
+        | (libc::IPPROTO_IP, libc::IP_PKTINFO)
+        | (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL)
+        | (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP) => {
+            get_int(val, len)?;
+        }
+        (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::ENOPROTOOPT),
+        (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
+            let on = get_int(val, len)? != 0;
+            c.s.opts.lock().nodelay = on;
+            engine(c, TcpOption::NoDelay(on))?;
+        }
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) | (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => {
+            let v = get_int(val, len)?;
+            if !(1..=32767).contains(&v) {
+                return Err(libc::EINVAL);
+            }
+            let d = Duration::from_secs(v as u64);
+            if name == libc::TCP_KEEPIDLE {
+                c.s.opts.lock().keepidle = v;
+                engine(c, TcpOption::KeepIdle(d))?;
+            } else {
+                c.s.opts.lock().keepintvl = v;
+                engine(c, TcpOption::KeepIntvl(d))?;
+            }
+        }
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => {
+            let v = get_int(val, len)?;
+            if !(1..=127).contains(&v) {
+                return Err(libc::EINVAL);
+            }
+            c.s.opts.lock().keepcnt = v;
+            engine(c, TcpOption::KeepCnt(v as u32))?;
+        }
+        (libc::IPPROTO_TCP, libc::TCP_MAXSEG)
+        | (libc::IPPROTO_TCP, libc::TCP_QUICKACK)
+        | (libc::IPPROTO_TCP, libc::TCP_CORK)
+        | (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT)
+        | (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT)
+        | (libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT) => {
+            get_int(val, len)?;
+        }
+        (libc::SOL_SOCKET, _) | (libc::IPPROTO_IP, _) | (libc::IPPROTO_TCP, _) | (libc::IPPROTO_UDP, _) => {
+            return Err(libc::ENOPROTOOPT)
+        }
+        _ => return Err(libc::ENOPROTOOPT),
+    }
+    Ok(())
+}
+
+/// Linux `TCP_*` state numbers (include/net/tcp_states.h).
+fn linux_state(s: Option<TcpState>) -> u8 {
+    match s {
+        Some(TcpState::Established) => 1,
+        Some(TcpState::SynSent) => 2,
+        Some(TcpState::SynReceived) => 3,
+        Some(TcpState::FinWait1) => 4,
+        Some(TcpState::FinWait2) => 5,
+        Some(TcpState::TimeWait) => 6,
+        Some(TcpState::Closed) | None => 7,
+        Some(TcpState::CloseWait) => 8,
+        Some(TcpState::LastAck) => 9,
+        Some(TcpState::Listen) => 10,
+        Some(TcpState::Closing) => 11,
+    }
+}
+
+/// `struct tcp_info` as Linux lays it out (include/uapi/linux/tcp.h), the fields we have.
+fn tcp_info_bytes(i: &TcpInfo, unacked_bytes: usize) -> [u8; 240] {
+    let mut b = [0u8; 240];
+    let mss = (i.snd_mss.max(1)) as u32;
+    let put32 = |b: &mut [u8; 240], off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+    let put64 = |b: &mut [u8; 240], off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+    b[0] = linux_state(i.state);
+    b[2] = i.backoff.min(255) as u8; // tcpi_retransmits: current consecutive retransmissions
+    b[4] = i.backoff.min(255) as u8;
+    b[5] = (i.timestamps as u8) | ((i.sack as u8) << 1) | (((i.wscale_snd | i.wscale_rcv) != 0) as u8) << 2;
+    b[6] = (i.wscale_snd & 0xf) | ((i.wscale_rcv & 0xf) << 4);
+    put32(&mut b, 8, i.rto.as_micros() as u32);
+    put32(&mut b, 16, i.snd_mss as u32);
+    put32(&mut b, 20, i.rcv_mss as u32);
+    put32(&mut b, 24, (unacked_bytes as u32).div_ceil(mss));
+    put32(&mut b, 60, i.snd_mss as u32 + 40);
+    put32(&mut b, 68, i.srtt.as_micros() as u32);
+    put32(&mut b, 72, i.rttvar.as_micros() as u32);
+    put32(&mut b, 76, if i.ssthresh >= u32::MAX / 2 { 0x7fff_ffff } else { i.ssthresh / mss });
+    put32(&mut b, 80, i.cwnd / mss);
+    put32(&mut b, 84, i.rcv_mss as u32);
+    put32(&mut b, 100, i.retransmits as u32);
+    put64(&mut b, 120, i.bytes_acked);
+    put64(&mut b, 128, i.bytes_received);
+    put32(&mut b, 136, i.segs_out as u32);
+    put32(&mut b, 140, i.segs_in as u32);
+    put64(&mut b, 200, i.bytes_sent);
+    put32(&mut b, 228, i.snd_wnd);
+    put32(&mut b, 232, i.rcv_wnd);
+    b
+}
+
+unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> Result<(), c_int> {
+    if len.is_null() {
+        return Err(libc::EFAULT);
+    }
+    let o = c.s.opts.lock().clone();
+    let tcp = c.s.is_tcp();
+    let v: c_int = match (level, name) {
+        (libc::SOL_SOCKET, libc::SO_ERROR) => {
+            let mut g = c.rt.lock();
+            let e = match c.s.proto {
+                Proto::Tcp(h) => g.tcp.take_error(h),
+                Proto::Udp(h) => g.udp.take_error(h),
+            };
+            drop(g);
+            if e.is_some() {
+                c.s.connecting.store(false, Ordering::Relaxed);
+            }
+            e.map(Error::errno).unwrap_or(0)
+        }
+        (libc::SOL_SOCKET, libc::SO_TYPE) => if tcp { libc::SOCK_STREAM } else { libc::SOCK_DGRAM },
+        (libc::SOL_SOCKET, libc::SO_DOMAIN) => libc::AF_INET,
+        (libc::SOL_SOCKET, libc::SO_PROTOCOL) => if tcp { libc::IPPROTO_TCP } else { libc::IPPROTO_UDP },
+        (libc::SOL_SOCKET, libc::SO_ACCEPTCONN) => c.s.listening.load(Ordering::Relaxed) as c_int,
+        (libc::SOL_SOCKET, libc::SO_REUSEADDR) => o.reuseaddr as c_int,
+        (libc::SOL_SOCKET, libc::SO_REUSEPORT) => o.reuseport as c_int,
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => o.keepalive as c_int,
+        (libc::SOL_SOCKET, libc::SO_BROADCAST) => o.broadcast as c_int,
+        (libc::SOL_SOCKET, libc::SO_RCVBUF) => (2 * o.rcvbuf.unwrap_or(if tcp { 131072 } else { 106496 })) as c_int,
+        (libc::SOL_SOCKET, libc::SO_SNDBUF) => (2 * o.sndbuf.unwrap_or(if tcp { 8192 } else { 106496 })) as c_int,
+        (libc::SOL_SOCKET, libc::SO_PRIORITY) | (libc::SOL_SOCKET, libc::SO_OOBINLINE) => 0,
+        (libc::SOL_SOCKET, libc::SO_RCVLOWAT) => 1,
+        (libc::SOL_SOCKET, libc::SO_RCVTIMEO) | (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => {
+            let d = if name == libc::SO_RCVTIMEO { o.rcvtimeo } else { o.sndtimeo };
+            return put_bytes(&timeval_bytes(d), val, len);
+        }
+        (libc::SOL_SOCKET, libc::SO_LINGER) => {
+            let l = libc::linger { l_onoff: o.linger.is_some() as c_int, l_linger: o.linger.unwrap_or(0) };
+            let b = std::slice::from_raw_parts(&l as *const libc::linger as *const u8, std::mem::size_of::<libc::linger>());
+            return put_bytes(b, val, len);
+        }
+        (libc::IPPROTO_IP, libc::IP_TOS) => o.ip_tos,
+        (libc::IPPROTO_IP, libc::IP_TTL) => o.ip_ttl,
+        (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::ENOPROTOOPT),
+        (libc::IPPROTO_TCP, libc::TCP_NODELAY) => o.nodelay as c_int,
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => o.keepidle,
+        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => o.keepintvl,
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => o.keepcnt,
+        (libc::IPPROTO_TCP, libc::TCP_MAXSEG) | (libc::IPPROTO_TCP, libc::TCP_INFO) => {
+            let Proto::Tcp(h) = c.s.proto else { return Err(libc::ENOPROTOOPT) };
+            let g = c.rt.lock();
+            let info = g.tcp.info(h).map_err(Error::errno)?;
+            let unacked = g.tcp.send_queue(h);
+            drop(g);
+            if name == libc::TCP_MAXSEG {
+                let mss = if info.snd_mss == 0 { g_default_mss(c) } else { info.snd_mss as c_int };
+                mss
+            } else {
+                return put_bytes(&tcp_info_bytes(&info, unacked), val, len);
+            }
+        }
+        (libc::IPPROTO_TCP, libc::TCP_CONGESTION) => {
+            return put_bytes(b"cubic\0", val, len);
+        }
+        _ => return Err(libc::ENOPROTOOPT),
+    };
+    put_int(v, val, len)
+}
+
+fn g_default_mss(c: &Ctx) -> c_int {
+    c.rt.lock().tcp.config().mss as c_int
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
+    let c = ours_or!(fd, real::setsockopt(fd, level, name, val, len));
+    match set_opt(&c, level, name, val, len) {
+        Ok(()) => 0,
+        Err(e) => fail(e),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int {
+    let c = ours_or!(fd, real::getsockopt(fd, level, name, val, len));
+    match get_opt(&c, level, name, val, len) {
+        Ok(()) => 0,
+        Err(e) => fail(e),
+    }
+}
+
+/// fcntl on a tapstack descriptor. O_NONBLOCK is ours (the eventfd itself stays non-blocking);
+/// FD_CLOEXEC lives on the real descriptor; F_DUPFD* duplicate the eventfd and share the socket.
+unsafe fn do_fcntl(c: &Ctx, fd: c_int, cmd: c_int, arg: c_ulong, f64: bool) -> c_int {
+    let realf = |cmd: c_int, arg: c_ulong| if f64 { real::fcntl64(fd, cmd, arg) } else { real::fcntl(fd, cmd, arg) };
+    match cmd {
+        libc::F_GETFL => libc::O_RDWR | if c.s.is_nonblock() { libc::O_NONBLOCK } else { 0 },
+        libc::F_SETFL => {
+            c.s.nonblock.store(arg as c_int & libc::O_NONBLOCK != 0, Ordering::Relaxed);
+            0
+        }
+        libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => {
+            let nfd = realf(cmd, arg);
+            if nfd >= 0 {
+                if nfd as usize >= MAX_FDS {
+                    real::sys_close(nfd);
+                    return fail(libc::EMFILE);
+                }
+                install(nfd, &c.s);
+            }
+            nfd
+        }
+        libc::F_GETFD | libc::F_SETFD => realf(cmd, arg),
+        libc::F_GETOWN | libc::F_SETOWN | 10 | 11 => 0, // 10, 11: F_SETSIG, F_GETSIG
+        _ => fail(libc::EINVAL),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+    let c = ours_or!(fd, real::fcntl(fd, cmd, arg));
+    do_fcntl(&c, fd, cmd, arg, false)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+    let c = ours_or!(fd, real::fcntl64(fd, cmd, arg));
+    do_fcntl(&c, fd, cmd, arg, true)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_int {
+    let c = ours_or!(fd, real::ioctl(fd, req, arg));
+    if arg.is_null() {
+        return fail(libc::EFAULT);
+    }
+    match req {
+        libc::FIONBIO => {
+            let on = std::ptr::read_unaligned(arg as *const c_int) != 0;
+            c.s.nonblock.store(on, Ordering::Relaxed);
+            0
+        }
+        libc::FIONREAD | libc::TIOCOUTQ => {
+            let g = c.rt.lock();
+            let n = match (c.s.proto, req) {
+                (Proto::Tcp(h), libc::FIONREAD) => {
+                    if c.s.listening.load(Ordering::Relaxed) {
+                        drop(g);
+                        return fail(libc::EINVAL);
+                    }
+                    g.tcp.recv_queue(h)
+                }
+                (Proto::Tcp(h), _) => g.tcp.send_queue(h),
+                (Proto::Udp(h), libc::FIONREAD) => g.udp.recv_queue(h),
+                (Proto::Udp(_), _) => 0,
+            };
+            drop(g);
+            std::ptr::write_unaligned(arg as *mut c_int, n.min(c_int::MAX as usize) as c_int);
+            0
+        }
+        _ => fail(libc::ENOTTY),
+    }
+}

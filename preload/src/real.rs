@@ -1,0 +1,150 @@
+//! The libc functions the shim replaces, reached through `dlsym(RTLD_NEXT, name)` once and
+//! cached in an atomic (design notes section 1). Variadic ones (`fcntl`, `ioctl`) are called
+//! through variadic function pointers, so the real function sees a proper C varargs call.
+#![allow(clippy::too_many_arguments)]
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use libc::{
+    c_int, c_long, c_uint, c_ulong, c_void, epoll_event, fd_set, iovec, msghdr, nfds_t, off_t, pollfd,
+    size_t, sigset_t, sockaddr, socklen_t, ssize_t, timespec, timeval,
+};
+
+/// Resolves `name` (NUL-terminated) in the next object after us; aborts with a message if
+/// libc lacks it (only possible for a function the program itself just called).
+#[cold]
+fn resolve(cache: &AtomicUsize, name: &'static str) -> usize {
+    // SAFETY: name is NUL-terminated; dlsym is thread-safe.
+    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) } as usize;
+    if p == 0 {
+        crate::eprint_raw(&format!("tapstack: libc has no {}", name.trim_end_matches('\0')));
+        // SAFETY: abort never returns.
+        unsafe { libc::abort() }
+    }
+    cache.store(p, Ordering::Release);
+    p
+}
+
+macro_rules! real {
+    ($( fn $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {
+        $(
+            #[inline]
+            pub unsafe fn $name($($arg: $ty),*) -> $ret {
+                static CACHE: AtomicUsize = AtomicUsize::new(0);
+                let mut p = CACHE.load(Ordering::Acquire);
+                if p == 0 {
+                    p = resolve(&CACHE, concat!(stringify!($name), "\0"));
+                }
+                let f: unsafe extern "C" fn($($ty),*) -> $ret = std::mem::transmute(p);
+                f($($arg),*)
+            }
+        )*
+    };
+}
+
+macro_rules! real_variadic {
+    ($( fn $name:ident ( $a:ident : $at:ty, $b:ident : $bt:ty, $c:ident : $ct:ty ) -> $ret:ty; )*) => {
+        $(
+            /// Called as the C variadic function it is, with one variadic argument.
+            #[inline]
+            pub unsafe fn $name($a: $at, $b: $bt, $c: $ct) -> $ret {
+                static CACHE: AtomicUsize = AtomicUsize::new(0);
+                let mut p = CACHE.load(Ordering::Acquire);
+                if p == 0 {
+                    p = resolve(&CACHE, concat!(stringify!($name), "\0"));
+                }
+                let f: unsafe extern "C" fn($at, $bt, ...) -> $ret = std::mem::transmute(p);
+                f($a, $b, $c)
+            }
+        )*
+    };
+}
+
+real! {
+    fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int;
+    fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
+    fn listen(fd: c_int, backlog: c_int) -> c_int;
+    fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
+    fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int;
+    fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
+    fn shutdown(fd: c_int, how: c_int) -> c_int;
+    fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
+    fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
+
+    fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t;
+    fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t;
+    fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t;
+    fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t;
+    fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t;
+    fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t;
+    fn sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, len: socklen_t) -> ssize_t;
+    fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t;
+    fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t;
+    fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t;
+    fn sendfile(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t;
+    fn sendfile64(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t;
+    fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t;
+    fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int) -> ssize_t;
+    fn __recvfrom_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t;
+
+    fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int;
+    fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int;
+
+    fn dup(fd: c_int) -> c_int;
+    fn dup2(old: c_int, new: c_int) -> c_int;
+    fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
+    fn close(fd: c_int) -> c_int;
+
+    fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int;
+    fn ppoll(fds: *mut pollfd, n: nfds_t, ts: *const timespec, mask: *const sigset_t) -> c_int;
+    fn __poll_chk(fds: *mut pollfd, n: nfds_t, timeout: c_int, fdslen: size_t) -> c_int;
+    fn select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int;
+    fn pselect(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, ts: *const timespec, mask: *const sigset_t) -> c_int;
+
+    fn epoll_create(size: c_int) -> c_int;
+    fn epoll_create1(flags: c_int) -> c_int;
+    fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int;
+    fn epoll_wait(epfd: c_int, evs: *mut epoll_event, max: c_int, timeout: c_int) -> c_int;
+    fn epoll_pwait(epfd: c_int, evs: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int;
+}
+
+real_variadic! {
+    fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int;
+    fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int;
+    fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_int;
+}
+
+// ---- raw syscalls for the shim's own I/O (never a hooked libc name) ----
+
+/// eventfd2(0, EFD_CLOEXEC | EFD_NONBLOCK): the kernel descriptor reserved for one socket.
+pub fn eventfd() -> c_int {
+    // SAFETY: plain syscall with integer arguments.
+    unsafe { libc::syscall(libc::SYS_eventfd2, 0 as c_uint, (libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) as c_long) as c_int }
+}
+
+/// Adds 1 to an eventfd counter.
+pub fn eventfd_signal(fd: c_int) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a live u64.
+    unsafe {
+        libc::syscall(libc::SYS_write, fd, &one as *const u64, 8usize);
+    }
+}
+
+/// Resets an eventfd counter (non-blocking read).
+pub fn eventfd_drain(fd: c_int) {
+    let mut v: u64 = 0;
+    // SAFETY: reads 8 bytes into a live u64.
+    unsafe {
+        libc::syscall(libc::SYS_read, fd, &mut v as *mut u64, 8usize);
+    }
+}
+
+pub fn sys_close(fd: c_int) -> c_int {
+    // SAFETY: plain syscall.
+    unsafe { libc::syscall(libc::SYS_close, fd) as c_int }
+}
+
+pub fn sys_getpid() -> c_int {
+    // SAFETY: plain syscall.
+    unsafe { libc::syscall(libc::SYS_getpid) as c_int }
+}

@@ -1,0 +1,235 @@
+//! The runtime as the shim sees it: started lazily on the first AF_INET socket (never from a
+//! constructor), the event hook that signals per-socket eventfds, the bounded drain at exit and
+//! fork handling.
+//!
+//! Fork: a child forked after the stack started has no stack thread and must never drive the
+//! parent's connections. In such a child every inherited tapstack descriptor fails with EBADF
+//! (and one line on stderr) except `close`, which just releases the descriptor; new AF_INET
+//! sockets fail with ENETDOWN. A child that calls exec gets a fresh shim (all our descriptors
+//! are close-on-exec). A child forked before the first socket starts its own stack as usual.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
+
+use libc::c_int;
+use once_cell::sync::OnceCell;
+use parking_lot::Mutex;
+use tapstack::config::Config;
+use tapstack::runtime::{Runtime, RuntimeGuard};
+use tapstack::socket::Shutdown;
+use tapstack::Error;
+
+use crate::fdtable::{Proto, Sig, EPOLLS, SOCKS};
+
+static RT: OnceCell<Result<Arc<Runtime>, (c_int, String)>> = OnceCell::new();
+/// Handle -> signalling state, for the event hook.
+static REGISTRY: Mutex<Option<HashMap<u64, Arc<Sig>>>> = Mutex::new(None);
+static LINGER_MS: once_cell::sync::OnceCell<u64> = OnceCell::new();
+static FORKED_CHILD: AtomicBool = AtomicBool::new(false);
+static START_PID: AtomicI32 = AtomicI32::new(0);
+static WARNED_FORK: AtomicBool = AtomicBool::new(false);
+
+/// The process's runtime, started on first use; None if it cannot start (the reason was
+/// printed once) or if this is a child forked after it started. Used by `resolve.rs` too.
+#[allow(dead_code)] // used by resolve.rs (UDP/DNS)
+pub(crate) fn runtime() -> Option<&'static Arc<Runtime>> {
+    start().ok()
+}
+
+/// Like `runtime`, with the errno socket() should fail with.
+pub(crate) fn start() -> Result<&'static Arc<Runtime>, c_int> {
+    if in_forked_child() {
+        warn_fork();
+        return Err(libc::ENETDOWN);
+    }
+    match RT.get_or_init(init) {
+        Ok(rt) => Ok(rt),
+        Err((e, _)) => Err(*e),
+    }
+}
+
+/// The runtime if it already runs (never starts it).
+pub(crate) fn running() -> Option<&'static Arc<Runtime>> {
+    if in_forked_child() {
+        return None;
+    }
+    match RT.get() {
+        Some(Ok(rt)) => Some(rt),
+        _ => None,
+    }
+}
+
+pub(crate) fn in_forked_child() -> bool {
+    FORKED_CHILD.load(Ordering::Relaxed)
+}
+
+fn warn_fork() {
+    if !WARNED_FORK.swap(true, Ordering::Relaxed) {
+        crate::eprint_raw(&format!(
+            "tapstack: pid {}: this process was forked after its parent started the stack; \
+             inherited tapstack sockets only support close(), new ones cannot be created",
+            crate::real::sys_getpid()
+        ));
+    }
+}
+
+/// EBADF for any use of an inherited socket in a forked child (with the one-line warning).
+pub(crate) fn child_errno() -> c_int {
+    warn_fork();
+    libc::EBADF
+}
+
+fn init() -> Result<Arc<Runtime>, (c_int, String)> {
+    let _guard = crate::ShimGuard::enter();
+    let fail = |e: c_int, msg: String| {
+        crate::eprint_raw(&msg);
+        Err((e, msg))
+    };
+    let cfg = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => return fail(libc::EINVAL, format!("tapstack: bad configuration: {e}")),
+    };
+    let linger = cfg.linger_ms;
+    let tap = cfg.tap.clone();
+    let rt = match std::panic::catch_unwind(move || Runtime::start(cfg)) {
+        Ok(Ok(rt)) => rt,
+        Ok(Err(e)) => {
+            let lower = e.0.to_ascii_lowercase();
+            let errno = if lower.contains("permission") || lower.contains("not permitted") {
+                libc::EACCES
+            } else {
+                libc::ENETDOWN
+            };
+            return fail(errno, format!("tapstack: cannot start the stack on TAP {tap:?}: {e}"));
+        }
+        Err(_) => return fail(libc::ENETDOWN, "tapstack: the stack failed to start (internal panic)".into()),
+    };
+    let _ = LINGER_MS.set(linger);
+    *REGISTRY.lock() = Some(HashMap::new());
+    let mut tcp_changed = Vec::new();
+    let mut udp_changed = Vec::new();
+    rt.set_event_hook(Box::new(move |stack| {
+        stack.tcp.take_changed(&mut tcp_changed);
+        stack.udp.take_changed(&mut udp_changed);
+        if tcp_changed.is_empty() && udp_changed.is_empty() {
+            return;
+        }
+        let reg = REGISTRY.lock();
+        if let Some(reg) = reg.as_ref() {
+            for h in tcp_changed.drain(..) {
+                if let Some(s) = reg.get(&Proto::Tcp(h).key()) {
+                    s.notify();
+                }
+            }
+            for h in udp_changed.drain(..) {
+                if let Some(s) = reg.get(&Proto::Udp(h).key()) {
+                    s.notify();
+                }
+            }
+        }
+        tcp_changed.clear();
+        udp_changed.clear();
+    }));
+    START_PID.store(crate::real::sys_getpid(), Ordering::Relaxed);
+    // SAFETY: registering plain extern "C" functions.
+    unsafe {
+        libc::atexit(exit_drain);
+        libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
+    }
+    Ok(rt)
+}
+
+/// Registers a new socket's signalling state (call right after creating the handle).
+pub(crate) fn register(proto: Proto, sig: &Arc<Sig>) {
+    if let Some(reg) = REGISTRY.lock().as_mut() {
+        reg.insert(proto.key(), sig.clone());
+    }
+}
+
+/// The last descriptor of a socket went away: close it in the engine (graceful, continues in
+/// the background; drained at exit). The registry entry goes only if it is still this socket's
+/// (the engine may hand the same handle number to a new socket right after the close).
+pub(crate) fn release(proto: Proto, sig: &Arc<Sig>) {
+    if in_forked_child() {
+        return;
+    }
+    let Some(rt) = running() else { return };
+    let mut g = rt.lock();
+    let now = rt.now();
+    match proto {
+        Proto::Tcp(h) => g.tcp.close(now, h),
+        Proto::Udp(h) => g.udp.close(h),
+    }
+    // Lock order everywhere: stack, then registry (the event hook runs with the stack locked).
+    if let Some(reg) = REGISTRY.lock().as_mut() {
+        if reg.get(&proto.key()).is_some_and(|s| Arc::ptr_eq(s, sig)) {
+            reg.remove(&proto.key());
+        }
+    }
+    drop(g);
+}
+
+/// Runs `f` until it stops returning WouldBlock: at once if `nonblock`, else waiting for the
+/// stack thread's progress until `timeout` (then EAGAIN, as Linux does for SO_RCVTIMEO).
+/// Waits are free of EINTR; a signal handler runs and the wait continues.
+pub(crate) fn block_on<T>(
+    rt: &Runtime,
+    nonblock: bool,
+    timeout: Option<std::time::Duration>,
+    mut f: impl FnMut(&mut RuntimeGuard<'_>, tapstack::Instant) -> Result<T, Error>,
+) -> Result<T, c_int> {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let mut g = rt.lock();
+    loop {
+        let now = rt.now();
+        match f(&mut g, now) {
+            Err(Error::WouldBlock) if !nonblock => {
+                if !rt.wait(&mut g, deadline) && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                    let now = rt.now();
+                    return f(&mut g, now).map_err(|e| e.errno());
+                }
+            }
+            r => return r.map_err(|e| e.errno()),
+        }
+    }
+}
+
+/// At exit: shut down the sending side of every connection still open (as the kernel does
+/// when the process's descriptors close) and wait, bounded by TAPSTACK_LINGER, until queued
+/// data is acknowledged and FINs are sent.
+extern "C" fn exit_drain() {
+    if in_forked_child() || START_PID.load(Ordering::Relaxed) != crate::real::sys_getpid() {
+        return;
+    }
+    let Some(rt) = running() else { return };
+    let _guard = crate::ShimGuard::enter();
+    let keys: Vec<u64> = REGISTRY.lock().as_ref().map(|r| r.keys().copied().collect()).unwrap_or_default();
+    {
+        let mut g = rt.lock();
+        let now = rt.now();
+        for k in keys {
+            if k >> 32 == 0 {
+                let h = tapstack::socket::tcp::TcpHandle(k as u32);
+                let _ = g.tcp.shutdown(now, h, Shutdown::Write);
+            }
+        }
+    }
+    let ms = LINGER_MS.get().copied().unwrap_or(5000);
+    rt.drain(std::time::Duration::from_millis(ms));
+}
+
+extern "C" fn fork_prepare() {
+    SOCKS.lock_for_fork();
+    EPOLLS.lock_for_fork();
+}
+extern "C" fn fork_parent() {
+    EPOLLS.unlock_after_fork();
+    SOCKS.unlock_after_fork();
+}
+extern "C" fn fork_child() {
+    EPOLLS.unlock_after_fork();
+    SOCKS.unlock_after_fork();
+    if matches!(RT.get(), Some(Ok(_))) {
+        FORKED_CHILD.store(true, Ordering::Relaxed);
+    }
+}

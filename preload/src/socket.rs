@@ -1,0 +1,336 @@
+//! socket, bind, listen, accept, accept4, connect, shutdown, getsockname, getpeername.
+//! AF_INET SOCK_STREAM (TCP) and SOCK_DGRAM (UDP) become tapstack sockets; everything else
+//! (AF_UNIX, AF_INET6, AF_NETLINK, raw sockets) goes to libc untouched.
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use libc::{c_int, sockaddr, sockaddr_in, socklen_t};
+use std::time::Duration;
+
+use tapstack::socket::tcp::{TcpOption, TcpState};
+use tapstack::socket::Shutdown;
+use tapstack::Error;
+
+use crate::fdtable::{install, Proto, Sock, MAX_FDS};
+use crate::{fail, ours_or, real, ret_int, rt, Ctx};
+
+const SIN_LEN: socklen_t = std::mem::size_of::<sockaddr_in>() as socklen_t;
+
+/// Reads an AF_INET address given to bind/connect/sendto (EFAULT, EINVAL, EAFNOSUPPORT as Linux).
+pub(crate) unsafe fn read_addr(addr: *const sockaddr, len: socklen_t) -> Result<SocketAddrV4, c_int> {
+    if addr.is_null() {
+        return Err(libc::EFAULT);
+    }
+    if len < std::mem::size_of::<libc::sa_family_t>() as socklen_t {
+        return Err(libc::EINVAL);
+    }
+    let family = (*addr).sa_family as c_int;
+    if family != libc::AF_INET {
+        return Err(if family == libc::AF_UNSPEC { libc::EAFNOSUPPORT } else { libc::EAFNOSUPPORT });
+    }
+    if len < SIN_LEN {
+        return Err(libc::EINVAL);
+    }
+    let sin = std::ptr::read_unaligned(addr as *const sockaddr_in);
+    Ok(SocketAddrV4::new(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)), u16::from_be(sin.sin_port)))
+}
+
+/// Writes `a` to a user (addr, len) pair, truncating like the kernel and reporting the full size.
+pub(crate) unsafe fn write_addr(a: SocketAddrV4, addr: *mut sockaddr, len: *mut socklen_t) {
+    if addr.is_null() || len.is_null() {
+        return;
+    }
+    let sin = sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: a.port().to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
+        sin_zero: [0; 8],
+    };
+    let n = (*len).min(SIN_LEN) as usize;
+    std::ptr::copy_nonoverlapping(&sin as *const sockaddr_in as *const u8, addr as *mut u8, n);
+    *len = SIN_LEN;
+}
+
+fn unspecified() -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)
+}
+
+/// Reserves the kernel descriptor for a new socket and maps it; closes the handle on failure.
+fn new_fd(rt: &tapstack::runtime::Runtime, proto: Proto, nonblock: bool) -> Result<c_int, c_int> {
+    let efd = real::eventfd();
+    let err = if efd < 0 {
+        Some(crate::errno())
+    } else if efd as usize >= MAX_FDS {
+        real::sys_close(efd);
+        Some(libc::EMFILE)
+    } else {
+        None
+    };
+    if let Some(e) = err {
+        let mut g = rt.lock();
+        let now = rt.now();
+        match proto {
+            Proto::Tcp(h) => g.tcp.abort(now, h),
+            Proto::Udp(h) => g.udp.close(h),
+        }
+        return Err(e);
+    }
+    let s = Arc::new(Sock::new(proto, nonblock));
+    rt::register(proto, &s.sig);
+    install(efd, &s);
+    Ok(efd)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    let base = ty & 0xf;
+    let flags = ty & !0xf;
+    let tcp = base == libc::SOCK_STREAM && (protocol == 0 || protocol == libc::IPPROTO_TCP);
+    let udp = base == libc::SOCK_DGRAM && (protocol == 0 || protocol == libc::IPPROTO_UDP);
+    if domain != libc::AF_INET || !(tcp || udp) || flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
+        return real::socket(domain, ty, protocol);
+    }
+    let Some(_guard) = crate::ShimGuard::enter() else { return real::socket(domain, ty, protocol) };
+    let rt = match rt::start() {
+        Ok(rt) => rt,
+        Err(e) => return fail(e),
+    };
+    let proto = {
+        let mut g = rt.lock();
+        if tcp {
+            Proto::Tcp(g.tcp.socket())
+        } else {
+            Proto::Udp(g.udp.socket())
+        }
+    };
+    ret_int(new_fd(rt, proto, flags & libc::SOCK_NONBLOCK != 0))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    let c = ours_or!(fd, real::bind(fd, addr, len));
+    let a = match read_addr(addr, len) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let mut g = c.rt.lock();
+    let r = match c.s.proto {
+        Proto::Tcp(h) => g.tcp.bind(h, a),
+        Proto::Udp(h) => g.udp.bind(h, a),
+    };
+    drop(g);
+    ret_int(r.map(|_| 0).map_err(Error::errno))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
+    let c = ours_or!(fd, real::listen(fd, backlog));
+    let Proto::Tcp(h) = c.s.proto else { return fail(libc::EOPNOTSUPP) };
+    // Like Linux: a negative or huge backlog is clamped (somaxconn 4096).
+    let backlog = backlog.clamp(1, 4096) as usize;
+    let r = c.rt.lock().tcp.listen(h, backlog);
+    if r.is_ok() {
+        c.s.listening.store(true, Ordering::Relaxed);
+    }
+    ret_int(r.map(|_| 0).map_err(Error::errno))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    let c = ours_or!(fd, real::accept(fd, addr, len));
+    ret_int(do_accept(&c, addr, len, 0))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
+    let c = ours_or!(fd, real::accept4(fd, addr, len, flags));
+    ret_int(do_accept(&c, addr, len, flags))
+}
+
+unsafe fn do_accept(c: &Ctx, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> Result<c_int, c_int> {
+    if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
+        return Err(libc::EINVAL);
+    }
+    let Proto::Tcp(lh) = c.s.proto else { return Err(libc::EOPNOTSUPP) };
+    if !addr.is_null() && len.is_null() {
+        return Err(libc::EFAULT);
+    }
+    let timeout = c.s.opts.lock().rcvtimeo;
+    let h = rt::block_on(c.rt, c.s.is_nonblock(), timeout, |g, _| g.tcp.accept(lh))?;
+    let peer = c.rt.lock().tcp.remote_addr(h).unwrap_or_else(unspecified);
+    // Like Linux, the accepted socket inherits the listener's socket options.
+    let opts = c.s.opts.lock().clone();
+    {
+        let mut g = c.rt.lock();
+        let o = &opts;
+        let mut set = |opt| {
+            let _ = g.tcp.set_option(h, opt);
+        };
+        if o.nodelay {
+            set(TcpOption::NoDelay(true));
+        }
+        if o.keepalive {
+            set(TcpOption::KeepAlive(true));
+        }
+        set(TcpOption::KeepIdle(Duration::from_secs(o.keepidle as u64)));
+        set(TcpOption::KeepIntvl(Duration::from_secs(o.keepintvl as u64)));
+        set(TcpOption::KeepCnt(o.keepcnt as u32));
+        if let Some(l) = o.linger {
+            set(TcpOption::Linger(Some(Duration::from_secs(l as u64))));
+        }
+        if let Some(b) = o.sndbuf {
+            set(TcpOption::SendBuffer(b));
+        }
+    }
+    let nfd = new_fd(c.rt, Proto::Tcp(h), flags & libc::SOCK_NONBLOCK != 0)?;
+    if let Some(s) = crate::fdtable::sock(nfd) {
+        *s.opts.lock() = opts;
+    }
+    write_addr(peer, addr, len);
+    Ok(nfd)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    let c = ours_or!(fd, real::connect(fd, addr, len));
+    match c.s.proto {
+        Proto::Tcp(_) => ret_int(connect_tcp(&c, addr, len)),
+        Proto::Udp(h) => {
+            let remote = if !addr.is_null() && len >= 2 && (*addr).sa_family as c_int == libc::AF_UNSPEC {
+                None
+            } else {
+                match read_addr(addr, len) {
+                    Ok(a) => Some(a),
+                    Err(e) => return fail(e),
+                }
+            };
+            let r = c.rt.lock().udp.connect(h, remote);
+            ret_int(r.map(|_| 0).map_err(Error::errno))
+        }
+    }
+}
+
+unsafe fn connect_tcp(c: &Ctx, addr: *const sockaddr, len: socklen_t) -> Result<c_int, c_int> {
+    let Proto::Tcp(h) = c.s.proto else { return Err(libc::EINVAL) };
+    let remote = read_addr(addr, len)?;
+    let nonblock = c.s.is_nonblock();
+    let rt = c.rt;
+    let mut g = rt.lock();
+    let now = rt.now();
+    if g.tcp.state(h) == Ok(TcpState::Listen) {
+        return Err(libc::EISCONN);
+    }
+    match g.tcp.connect(now, h, remote) {
+        Ok(()) => {}
+        // The first connect() after a non-blocking connect completed reports success (Linux).
+        Err(Error::AlreadyConnected) if c.s.connecting.swap(false, Ordering::Relaxed) => return Ok(0),
+        Err(Error::Already) if !nonblock => {}
+        Err(e) => {
+            if c.s.connecting.load(Ordering::Relaxed) && e != Error::Already {
+                // A failed non-blocking connect: the error is reported once, here or via SO_ERROR.
+                c.s.connecting.store(false, Ordering::Relaxed);
+                if let Some(pending) = g.tcp.take_error(h) {
+                    return Err(pending.errno());
+                }
+            }
+            return Err(e.errno());
+        }
+    }
+    if nonblock {
+        c.s.connecting.store(true, Ordering::Relaxed);
+        return Err(libc::EINPROGRESS);
+    }
+    // Blocking: wait for the handshake, bounded by SO_SNDTIMEO like Linux.
+    let timeout = c.s.opts.lock().sndtimeo;
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        match g.tcp.state(h) {
+            Ok(TcpState::SynSent) | Ok(TcpState::SynReceived) => {
+                if !rt.wait(&mut g, deadline) && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                    c.s.connecting.store(true, Ordering::Relaxed);
+                    return Err(libc::EINPROGRESS);
+                }
+            }
+            Ok(TcpState::Closed) | Err(_) => {
+                return Err(g.tcp.take_error(h).map(Error::errno).unwrap_or(libc::ECONNREFUSED));
+            }
+            Ok(_) => {
+                if let Some(e) = g.tcp.take_error(h) {
+                    return Err(e.errno());
+                }
+                return Ok(0);
+            }
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
+    let c = ours_or!(fd, real::shutdown(fd, how));
+    let how = match how {
+        libc::SHUT_RD => Shutdown::Read,
+        libc::SHUT_WR => Shutdown::Write,
+        libc::SHUT_RDWR => Shutdown::Both,
+        _ => return fail(libc::EINVAL),
+    };
+    let mut g = c.rt.lock();
+    let now = c.rt.now();
+    let r = match c.s.proto {
+        Proto::Tcp(h) => g.tcp.shutdown(now, h, how).map_err(Error::errno),
+        Proto::Udp(h) => {
+            if g.udp.remote_addr(h).is_some() {
+                Ok(())
+            } else {
+                Err(libc::ENOTCONN)
+            }
+        }
+    };
+    drop(g);
+    if r.is_ok() {
+        // Our own shutdown changes readiness now: an EPOLLET waiter must see the edge even
+        // before the stack thread reports the change.
+        c.s.sig.notify();
+    }
+    ret_int(r.map(|_| 0))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    let c = ours_or!(fd, real::getsockname(fd, addr, len));
+    if addr.is_null() || len.is_null() {
+        return fail(libc::EFAULT);
+    }
+    let g = c.rt.lock();
+    let a = match c.s.proto {
+        Proto::Tcp(h) => g.tcp.local_addr(h),
+        Proto::Udp(h) => g.udp.local_addr(h),
+    };
+    drop(g);
+    write_addr(a.unwrap_or_else(unspecified), addr, len);
+    0
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    let c = ours_or!(fd, real::getpeername(fd, addr, len));
+    if addr.is_null() || len.is_null() {
+        return fail(libc::EFAULT);
+    }
+    let g = c.rt.lock();
+    let a = match c.s.proto {
+        Proto::Tcp(h) => match g.tcp.state(h) {
+            Ok(TcpState::Closed) | Ok(TcpState::Listen) | Ok(TcpState::SynSent) | Err(_) => None,
+            _ => g.tcp.remote_addr(h),
+        },
+        Proto::Udp(h) => g.udp.remote_addr(h),
+    };
+    drop(g);
+    match a {
+        Some(a) => {
+            write_addr(a, addr, len);
+            0
+        }
+        None => fail(libc::ENOTCONN),
+    }
+}

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# python3 through tapstack: urllib download, socket echo as client and as server.
+# Kernel side: TAP tap0 10.0.0.1/24 inside a private namespace. tapstack side: 10.0.0.2.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/scripts/netns-lib.sh"
+netns_require_root
+LIB=${TAPSTACK_LIB:-$ROOT/target/release/libtapstack_preload.so}
+[ -r "$LIB" ] || { echo "FAIL: $LIB is not built (make build)"; exit 1; }
+PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
+WORK=$(mktemp -d)
+trap 'netns_cleanup; rm -rf "$WORK"' EXIT
+netns_make NS t53
+netns_tap "$NS" tap0 10.0.0.1/24
+# in_ns CMD...: kernel stack inside the namespace. ts SECS CMD...: through tapstack, bounded.
+in_ns() { ip netns exec "$NS" "$@"; }
+ts() { local t=$1; shift; timeout -k 5 "$t" ip netns exec "$NS" env TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 \
+        TAPSTACK_GW=10.0.0.1 TAPSTACK_LINGER="${TAPSTACK_LINGER:-5000}" TAPSTACK_LIB="$LIB" "$ROOT/scripts/tapstack" "$@"; }
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+head -c 8M /dev/urandom > "$WORK/file"
+want=$(sha "$WORK/file")
+netns_bg "$NS" "$PY" -m http.server --bind 10.0.0.1 --directory "$WORK" 8000
+netns_wait_port "$NS" 8000
+got=$(ts 60 "$PY" -c '
+import hashlib, urllib.request
+print(hashlib.sha256(urllib.request.urlopen("http://10.0.0.1:8000/file", timeout=30).read()).hexdigest())')
+[ "$got" = "$want" ] || { echo "FAIL: urllib: sha256 '$got' != $want"; exit 1; }
+echo "ok: python3 urllib downloaded 8 MiB through tapstack"
+
+cat > "$WORK/echo_srv.py" <<'EOF'
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(4)
+c, _ = s.accept()
+while True:
+    b = c.recv(65536)
+    if not b:
+        break
+    c.sendall(b)
+c.close()
+EOF
+cat > "$WORK/echo_cli.py" <<'EOF'
+import os, socket, sys, threading, time
+data = os.urandom(2 << 20)
+for i in range(50):
+    try:
+        c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10); break
+    except OSError:
+        time.sleep(0.1)
+c.settimeout(30)
+def send():
+    c.sendall(data); c.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send); t.start()  # read while sending: buffers are finite
+got = bytearray()
+while True:
+    b = c.recv(65536)
+    if not b:
+        break
+    got += b
+t.join()
+print("echo ok" if bytes(got) == data else "echo MISMATCH %d/%d" % (len(got), len(data)))
+EOF
+netns_bg "$NS" "$PY" "$WORK/echo_srv.py" 10.0.0.1 9000
+netns_wait_port "$NS" 9000
+out=$(ts 60 "$PY" "$WORK/echo_cli.py" 10.0.0.1 9000)
+[ "$out" = "echo ok" ] || { echo "FAIL: shimmed echo client: $out"; exit 1; }
+echo "ok: shimmed python echo client, 2 MiB round trip with a kernel server"
+
+ts 60 "$PY" "$WORK/echo_srv.py" 10.0.0.2 9001 &
+spid=$!
+out=$(timeout 60 ip netns exec "$NS" "$PY" "$WORK/echo_cli.py" 10.0.0.2 9001)
+rc=0; wait $spid || rc=$?
+[ $rc = 0 ] || { echo "FAIL: shimmed echo server exited with $rc"; exit 1; }
+[ "$out" = "echo ok" ] || { echo "FAIL: shimmed echo server: $out"; exit 1; }
+echo "ok: shimmed python echo server, 2 MiB round trip with a kernel client"
+
+# asyncio: epoll, non-blocking connect completed through EPOLLOUT + SO_ERROR, non-blocking I/O.
+cat > "$WORK/aio.py" <<'EOF'
+import asyncio, hashlib, os, sys
+data = os.urandom(1 << 20)
+async def handle(r, w):
+    while True:
+        b = await r.read(65536)
+        if not b:
+            break
+        w.write(b); await w.drain()
+    w.close()
+async def client(host, port):
+    r, w = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
+    async def send():
+        w.write(data); await w.drain(); w.write_eof()
+    t = asyncio.ensure_future(send())
+    got = await asyncio.wait_for(r.read(-1), 30)
+    await t; w.close()
+    return got == data
+async def main():
+    mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    if mode == "server":
+        srv = await asyncio.start_server(handle, host, port)
+        async with srv:
+            await asyncio.sleep(float(sys.argv[4]))
+    else:
+        ok = await client(host, port)
+        # refused connection reported as ConnectionRefusedError
+        try:
+            await asyncio.wait_for(asyncio.open_connection(host, 9), 10); refused = False
+        except ConnectionRefusedError:
+            refused = True
+        print("aio ok" if ok and refused else "aio FAIL echo=%s refused=%s" % (ok, refused))
+asyncio.run(main())
+EOF
+netns_bg "$NS" "$PY" "$WORK/aio.py" server 10.0.0.1 9200 60
+netns_wait_port "$NS" 9200
+out=$(ts 60 "$PY" "$WORK/aio.py" client 10.0.0.1 9200)
+[ "$out" = "aio ok" ] || { echo "FAIL: asyncio client through tapstack: $out"; exit 1; }
+echo "ok: asyncio (epoll) client through tapstack: echo and ConnectionRefusedError"
+ts 60 "$PY" "$WORK/aio.py" server 10.0.0.2 9201 8 &
+spid=$!
+sleep 1
+out=$(timeout 60 ip netns exec "$NS" "$PY" "$WORK/aio.py" client 10.0.0.2 9201 || true)
+kill $spid 2>/dev/null || true; wait $spid 2>/dev/null || true
+[ "$out" = "aio ok" ] || { echo "FAIL: asyncio server through tapstack: $out"; exit 1; }
+echo "ok: asyncio (epoll) server through tapstack, kernel client"

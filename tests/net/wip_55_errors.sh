@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# errors through tapstack as the kernel gives them: refused, unanswered, reset mid-transfer.
+# Kernel side: TAP tap0 10.0.0.1/24 inside a private namespace. tapstack side: 10.0.0.2.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/scripts/netns-lib.sh"
+netns_require_root
+LIB=${TAPSTACK_LIB:-$ROOT/target/release/libtapstack_preload.so}
+[ -r "$LIB" ] || { echo "FAIL: $LIB is not built (make build)"; exit 1; }
+PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
+WORK=$(mktemp -d)
+trap 'netns_cleanup; rm -rf "$WORK"' EXIT
+netns_make NS t55
+netns_tap "$NS" tap0 10.0.0.1/24
+# in_ns CMD...: kernel stack inside the namespace. ts SECS CMD...: through tapstack, bounded.
+in_ns() { ip netns exec "$NS" "$@"; }
+ts() { local t=$1; shift; timeout -k 5 "$t" ip netns exec "$NS" env TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 \
+        TAPSTACK_GW=10.0.0.1 TAPSTACK_LINGER="${TAPSTACK_LINGER:-5000}" TAPSTACK_LIB="$LIB" "$ROOT/scripts/tapstack" "$@"; }
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# 1. closed port: curl reports "Connection refused".
+out=$(ts 20 curl -sS -v --max-time 10 http://10.0.0.1:9/ 2>&1 || true)
+echo "$out" | grep -q "Connection refused" || { echo "FAIL: closed port: curl said: $out"; exit 1; }
+echo "ok: closed port -> Connection refused"
+
+# 2. nobody answers (no ARP reply for 10.0.0.77): fails within --connect-timeout.
+start=$(date +%s%N)
+rc=0; ts 20 curl -sS --connect-timeout 2 http://10.0.0.77/ >/dev/null 2>"$WORK/err" || rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$rc" = 28 ] || { echo "FAIL: unanswered address: curl exit $rc (want 28): $(cat "$WORK/err")"; exit 1; }
+[ "$ms" -lt 6000 ] || { echo "FAIL: unanswered address took $ms ms with --connect-timeout 2"; exit 1; }
+echo "ok: unanswered address -> curl timed out after $ms ms (--connect-timeout 2)"
+
+# 3. peer reset mid-transfer: a kernel server sends some data then closes with SO_LINGER 0.
+cat > "$WORK/rst.py" <<'EOF'
+import socket, struct, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.0.0.1", 9100)); s.listen(1)
+c, _ = s.accept()
+c.sendall(b"x" * 100000)
+time.sleep(0.5)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+c.close()
+EOF
+netns_bg "$NS" "$PY" "$WORK/rst.py"
+netns_wait_port "$NS" 9100
+out=$(ts 30 "$PY" -c '
+import errno, socket, time
+c = socket.create_connection(("10.0.0.1", 9100), timeout=20)
+time.sleep(1.0)
+try:
+    while True:
+        b = c.recv(65536)
+        if not b:
+            print("EOF"); break
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno))')
+[ "$out" = "ECONNRESET" ] || { echo "FAIL: reset mid-transfer: client saw $out"; exit 1; }
+echo "ok: peer reset mid-transfer -> ECONNRESET"

@@ -294,19 +294,16 @@ fn smoltcp_client_to_our_server(faults: (Option<FaultConfig>, Option<FaultConfig
 }
 
 #[test]
-#[ignore = "PENDING: Stack and TcpStack are todo!() stubs on main"]
 fn our_client_smoltcp_server_clean() {
     our_client_to_smoltcp_server((None, None), 1, 8 * MIB);
 }
 
 #[test]
-#[ignore = "PENDING: Stack and TcpStack are todo!() stubs on main"]
 fn smoltcp_client_our_server_clean() {
     smoltcp_client_to_our_server((None, None), 2, 8 * MIB);
 }
 
 #[test]
-#[ignore = "PENDING: Stack and TcpStack are todo!() stubs on main"]
 fn our_client_smoltcp_server_impaired() {
     for seed in [3, 4] {
         our_client_to_smoltcp_server(impaired(seed), seed, 4 * MIB);
@@ -314,7 +311,6 @@ fn our_client_smoltcp_server_impaired() {
 }
 
 #[test]
-#[ignore = "PENDING: Stack and TcpStack are todo!() stubs on main"]
 fn smoltcp_client_our_server_impaired() {
     for seed in [5, 6] {
         smoltcp_client_to_our_server(impaired(seed), seed, 4 * MIB);

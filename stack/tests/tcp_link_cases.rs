@@ -579,3 +579,58 @@ fn simultaneous_rto_after_lost_acks() {
         sim.b.tcp().info(hb)
     );
 }
+
+#[test]
+fn sequence_numbers_wrap_around() {
+    // RFC 9293 3.4: all sequence arithmetic is modulo 2^32. Open connections until A's ISN falls
+    // within 6 MiB below 2^32 (about 1 in 700 ISNs), then move 8 MiB each way under loss and
+    // reordering, so A's send sequence (and B's receive sequence) wraps mid-transfer.
+    let cfg = FaultConfig { loss: 0.02, reorder: 0.02, delay: Duration::from_millis(1), seed: 91, ..Default::default() };
+    let mut sim = stack_pair(Link::symmetric(1500, cfg), 91);
+    let l = sim.b.tcp().socket();
+    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8600)).unwrap();
+    sim.b.tcp().listen(l, 8).unwrap();
+    let syn_seq = std::rc::Rc::new(std::cell::Cell::new(None::<u32>));
+    let s2 = syn_seq.clone();
+    sim.link.add_monitor(Box::new(move |dir, _, f| {
+        if dir == Dir::AToB && is_tcp(f) && tcp_flags(f) & 0x12 == 0x02 {
+            let ihl = (f[14] & 15) as usize * 4;
+            let t = &f[14 + ihl..];
+            s2.set(Some(u32::from_be_bytes([t[4], t[5], t[6], t[7]])));
+        }
+    }));
+    let near = |isn: u32| (u32::MAX - 6 * MIB as u32..u32::MAX - MIB as u32).contains(&isn);
+    let mut found = None;
+    for _ in 0..20_000 {
+        syn_seq.set(None);
+        let c = sim.a.tcp().socket();
+        let now = sim.now;
+        sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 8600)).unwrap();
+        sim.run_until(Duration::from_millis(1), |s| s.a.tcp().state(c) != Ok(TcpState::SynSent) && syn_seq.get().is_some());
+        if syn_seq.get().is_some_and(near) {
+            found = Some(c);
+            break;
+        }
+        let now = sim.now;
+        sim.a.tcp().abort(now, c);
+        // Drop the server's half of it too.
+        while let Ok(h) = sim.b.tcp().accept(l) {
+            let now = sim.now;
+            sim.b.tcp().abort(now, h);
+        }
+        sim.advance(Duration::from_millis(3));
+    }
+    let ha = found.expect("no ISN near 2^32 in 20000 connections: are ISNs uniform?");
+    let isn = syn_seq.get().unwrap();
+    let mut hb = None;
+    let ok = sim.run_until(Duration::from_secs(30), |s| {
+        if hb.is_none() {
+            hb = s.b.tcp().accept(l).ok();
+        }
+        hb.is_some() && s.a.tcp().state(ha) == Ok(TcpState::Established)
+    });
+    assert!(ok, "handshake");
+    eprintln!("A's ISN {isn:#x}: wraps after {} bytes", u32::MAX - isn);
+    let r = transfer_both_ways(&mut sim, ha, hb.unwrap(), 8 * MIB, 91, Duration::from_secs(3600));
+    assert!(r.info_a.bytes_acked >= 8 * MIB);
+}

@@ -1,8 +1,9 @@
 //! dup, dup2, dup3, close. Duplicates of a tapstack descriptor are real duplicates of its
 //! eventfd that map to the same socket; the socket closes when its last descriptor does.
 //! dup2/dup3 onto a tapstack descriptor release that socket first (like the kernel's implicit
-//! close). These bookkeeping paths run even when re-entered, so the table never goes stale.
-use libc::c_int;
+//! close). close_range closes our sockets in the range through `close`. fstat reports S_IFSOCK
+//! for our descriptors, as for a kernel socket. These bookkeeping paths run even when re-entered, so the table never goes stale.
+use libc::{c_int, c_uint};
 
 use crate::fdtable::{install, uninstall, EPOLLS, MAX_FDS, SOCKS};
 use crate::{fail, real};
@@ -84,4 +85,43 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     dup_onto(old, new, || real::dup3(old, new, flags))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+    // CLOSE_RANGE_CLOEXEC only marks descriptors; CLOSE_RANGE_UNSHARE first unshares the table,
+    // after which our closes would still act on the right (now private) table.
+    const CLOSE_RANGE_CLOEXEC: c_int = 1 << 2;
+    if flags & CLOSE_RANGE_CLOEXEC == 0 && first <= last {
+        let hi = (last as usize).min(MAX_FDS - 1);
+        for fd in (first as usize)..=hi {
+            if SOCKS.contains(fd as c_int) || EPOLLS.contains(fd as c_int) {
+                close(fd as c_int);
+            }
+        }
+    }
+    real::close_range(first, last, flags)
+}
+
+/// st_mode as a kernel socket's: S_IFSOCK | 0777.
+fn as_socket_mode(mode: libc::mode_t) -> libc::mode_t {
+    (mode & !libc::S_IFMT) | libc::S_IFSOCK | 0o777
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fstat(fd: c_int, st: *mut libc::stat) -> c_int {
+    let r = real::fstat(fd, st);
+    if r == 0 && SOCKS.contains(fd) && !st.is_null() {
+        (*st).st_mode = as_socket_mode((*st).st_mode);
+    }
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fstat64(fd: c_int, st: *mut libc::stat64) -> c_int {
+    let r = real::fstat64(fd, st);
+    if r == 0 && SOCKS.contains(fd) && !st.is_null() {
+        (*st).st_mode = as_socket_mode((*st).st_mode);
+    }
+    r
 }

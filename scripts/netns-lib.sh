@@ -68,3 +68,75 @@ netns_wait_port() {
   echo "nothing listens on port $port in $ns after 10 s" >&2
   return 1
 }
+
+# ---- additions for tests that run tapstack-host (issue 3) ----
+#   netns_tmpdir VAR                 # a temporary directory in $VAR, removed on exit
+#   netns_deadline SECS              # the whole script is terminated (and cleaned up) after SECS
+#   netns_wait_grep FILE REGEX [S]   # wait (bounded, default 10 s) until FILE has a line matching
+#   netns_stop PID [S]               # SIGTERM, wait up to S s (default 10); returns its exit status
+#   tapstack_host_bin                # sets TAPSTACK_HOST to target/release/tapstack-host (or fails)
+#   netns_host_start NS OUT ERR [VAR=VALUE...]  # tapstack-host in NS, waits for "up on";
+#                                    # PID in $NETNS_LAST_PID
+_NETNS_TMP=()
+_netns_cleanup_more() {
+  local d
+  for d in "${_NETNS_TMP[@]}"; do rm -rf -- "$d"; done
+  _NETNS_TMP=()
+}
+trap 'netns_cleanup; _netns_cleanup_more' EXIT
+
+netns_tmpdir() {
+  local __var=$1 d
+  d=$(mktemp -d /tmp/tapstack-test.XXXXXX) || return 1
+  _NETNS_TMP+=("$d")
+  printf -v "$__var" '%s' "$d"
+}
+
+netns_deadline() {
+  local secs=$1 me=$$
+  ( sleep "$secs"; echo "DEADLINE: test exceeded ${secs}s" >&2; kill -TERM "$me" ) >/dev/null 2>&1 &
+  _NETNS_PIDS+=("$!")
+}
+
+netns_wait_grep() {
+  local file=$1 re=$2 secs=${3:-10} i
+  for ((i = 0; i < secs * 10; i++)); do
+    grep -qE -- "$re" "$file" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "timed out after ${secs}s waiting for /$re/ in $file" >&2
+  return 1
+}
+
+netns_stop() {
+  local pid=$1 secs=${2:-10} i rc
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < secs * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "process $pid did not exit within ${secs}s of SIGTERM" >&2
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  wait "$pid"; rc=$?
+  return $rc
+}
+
+tapstack_host_bin() {
+  local root
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  TAPSTACK_HOST=$root/target/release/tapstack-host
+  if ! [ -x "$TAPSTACK_HOST" ]; then
+    echo "FATAL: $TAPSTACK_HOST not built (run: cargo build --release)" >&2
+    exit 1
+  fi
+}
+
+netns_host_start() {
+  local ns=$1 out=$2 err=$3; shift 3
+  [ -n "${TAPSTACK_HOST:-}" ] || tapstack_host_bin
+  netns_bg "$ns" env "$@" "$TAPSTACK_HOST" >"$out" 2>"$err"
+  if ! netns_wait_grep "$out" '^tapstack-host: up on' 10; then
+    echo "tapstack-host did not come up; stderr:" >&2
+    cat "$err" >&2
+    return 1
+  fi
+}

@@ -7,6 +7,7 @@ pub mod config;
 pub mod dns;
 pub mod error;
 pub mod iface;
+pub mod log;
 pub mod phy;
 pub mod runtime;
 pub mod socket;

@@ -3,10 +3,12 @@
 use std::net::Ipv4Addr;
 
 use crate::config::Config;
+use crate::iface::Interface;
 use crate::phy::Device;
-use crate::socket::tcp::TcpStack;
+use crate::socket::tcp::{TcpConfig, TcpStack};
 use crate::socket::udp::UdpStack;
-use crate::time::Instant;
+use crate::time::{earliest, Instant};
+use crate::wire::ipv4::protocol;
 
 /// An ICMP echo reply received for a ping the stack sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,64 +25,241 @@ pub struct PingReply {
 pub struct Stats {
     pub rx_frames: u64,
     pub tx_frames: u64,
+    /// Ethernet destination neither our MAC nor broadcast.
     pub rx_not_for_us: u64,
+    /// Truncated or inconsistent frames and packets at any layer.
     pub rx_malformed: u64,
+    /// EtherType other than IPv4 and ARP.
+    pub rx_unknown_ethertype: u64,
     pub arp_requests_answered: u64,
+    pub arp_requests_sent: u64,
+    /// Next hops whose ARP resolution timed out.
     pub arp_resolution_failed: u64,
+    /// Datagrams dropped while waiting for ARP (timeout or full queue).
+    pub arp_queue_dropped: u64,
+    /// ARP packets for other hardware/protocol types or operations.
+    pub arp_unsupported: u64,
+    /// ARP packets neither for us nor refreshing a known neighbour.
+    pub arp_ignored: u64,
+    /// ARP packets from another host claiming our address.
+    pub arp_conflict: u64,
     pub ip_bad_checksum: u64,
+    /// Source address broadcast, multicast or loopback (RFC 1122 3.2.1.3).
+    pub ip_bad_src: u64,
     pub ip_not_for_us: u64,
     pub ip_unknown_protocol: u64,
     pub ip_fragments_in: u64,
     pub ip_reassembled: u64,
+    /// Datagrams given up during reassembly (overlap, invalid, timeout, eviction).
     pub ip_reassembly_dropped: u64,
+    pub ip_reassembly_overlap: u64,
+    pub ip_reassembly_timeout: u64,
+    pub ip_reassembly_evicted: u64,
+    /// Single fragments discarded (duplicates, invalid, part of a dropped datagram).
+    pub ip_fragments_discarded: u64,
     pub ip_fragments_out: u64,
+    /// Outgoing datagrams over 65535 bytes.
+    pub ip_too_big: u64,
     pub icmp_echo_answered: u64,
+    pub icmp_echo_sent: u64,
+    pub icmp_bad_checksum: u64,
+    /// ICMP messages of unsupported types or not matching anything of ours.
+    pub icmp_ignored: u64,
     pub icmp_unreachable_sent: u64,
     pub icmp_unreachable_received: u64,
+    pub icmp_time_exceeded_sent: u64,
+    pub icmp_time_exceeded_received: u64,
+    /// ICMP redirects that installed a host route.
+    pub icmp_redirects_applied: u64,
+    /// ICMP errors not sent because RFC 1122 3.2.2 forbids them.
+    pub icmp_error_suppressed: u64,
+    pub icmp_rate_limited: u64,
+    /// UDP datagrams to a port with no socket (answered with port unreachable).
+    pub udp_no_socket: u64,
     pub no_route: u64,
+    /// Frames or local datagrams dropped because a queue was full.
+    pub tx_dropped: u64,
 }
 
 pub struct Stack {
     pub tcp: TcpStack,
     pub udp: UdpStack,
+    iface: Interface,
+    mtu: usize,
+    rx_buf: Vec<u8>,
 }
 
-#[allow(unused_variables)]
+/// Frames taken from the device per `poll` before yielding (the rest wait for the next poll).
+const MAX_RX_PER_POLL: usize = 1024;
+/// Rounds of dispatch + local delivery per poll (a local exchange needs a few).
+const LOOPBACK_ROUNDS: usize = 8;
+
+/// SplitMix64, to derive independent values from one seed.
+fn splitmix(x: &mut u64) -> u64 {
+    *x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 impl Stack {
     /// A stack with the addresses, MAC and MTU of `config`; `seed` feeds ISN secret and ports.
     pub fn new(config: &Config, seed: u64) -> Stack {
-        todo!()
+        let mut s = seed;
+        let mut tc = TcpConfig::new(config.addr, config.mtu);
+        tc.isn_secret[..8].copy_from_slice(&splitmix(&mut s).to_le_bytes());
+        tc.isn_secret[8..].copy_from_slice(&splitmix(&mut s).to_le_bytes());
+        tc.seed = splitmix(&mut s);
+        let udp_seed = splitmix(&mut s);
+        let ip_seed = splitmix(&mut s);
+        Stack {
+            tcp: TcpStack::new(tc),
+            udp: UdpStack::new(config.addr, udp_seed),
+            iface: Interface::new(config.mac, config.addr, config.prefix_len, config.gateway, config.mtu, ip_seed),
+            mtu: config.mtu,
+            rx_buf: vec![0u8; 65536 + 64],
+        }
     }
+
     /// Processes one received Ethernet frame (answers are queued, sent by `poll`).
     pub fn receive_frame(&mut self, now: Instant, frame: &[u8]) {
-        todo!()
+        self.iface.receive_frame(now, frame, &mut self.tcp, &mut self.udp);
     }
+
     /// Receives every frame waiting on `dev`, runs timers (ARP, reassembly, TCP), dispatches
     /// socket output and transmits. Returns when it next needs to run absent input.
     pub fn poll(&mut self, now: Instant, dev: &mut dyn Device) -> Option<Instant> {
-        todo!()
+        self.iface.mtu = self.mtu.min(dev.mtu()).max(68);
+        let mut rx = 0;
+        while rx < MAX_RX_PER_POLL {
+            let Some(n) = dev.receive(now, &mut self.rx_buf) else { break };
+            let n = n.min(self.rx_buf.len());
+            self.iface.receive_frame(now, &self.rx_buf[..n], &mut self.tcp, &mut self.udp);
+            rx += 1;
+        }
+        self.iface.poll_timers(now);
+        for _ in 0..LOOPBACK_ROUNDS {
+            self.dispatch(now);
+            if self.iface.loopback.is_empty() {
+                break;
+            }
+            self.iface.deliver_loopback(now, &mut self.tcp, &mut self.udp, super::iface::MAX_LOOPBACK_QUEUE);
+        }
+        while let Some(frame) = self.iface.tx.pop_front() {
+            dev.transmit(now, &frame);
+            self.iface.stats.tx_frames += 1;
+        }
+        let next = earliest(self.poll_at(now), dev.poll_at());
+        if rx >= MAX_RX_PER_POLL {
+            return Some(now);
+        }
+        next
     }
+
+    /// Hands every segment TCP and UDP have ready to IP output.
+    fn dispatch(&mut self, now: Instant) {
+        let iface = &mut self.iface;
+        self.tcp.dispatch(now, &mut |src, dst, seg| iface.send_ip(now, src, dst, protocol::TCP, seg));
+        self.udp.dispatch(now, &mut |src, dst, dgram| iface.send_ip(now, src, dst, protocol::UDP, dgram));
+    }
+
     /// The next deadline without doing any work.
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
-        todo!()
+        earliest(self.iface.poll_at(now), self.tcp.poll_at(now))
     }
+
     /// Queues an ICMP echo request (resolving the next hop with ARP as needed).
     pub fn ping(&mut self, now: Instant, dst: Ipv4Addr, ident: u16, seq: u16, payload: &[u8]) {
-        todo!()
+        self.iface.send_echo_request(now, dst, ident, seq, payload);
     }
+
     /// Echo replies received since the last call.
     pub fn take_ping_replies(&mut self) -> Vec<PingReply> {
-        todo!()
+        std::mem::take(&mut self.iface.pings)
     }
+
     pub fn stats(&self) -> &Stats {
-        todo!()
+        &self.iface.stats
     }
+
     /// The interface address.
     pub fn addr(&self) -> Ipv4Addr {
-        todo!()
+        self.iface.addr
     }
+
+    /// The interface prefix length.
+    pub fn prefix_len(&self) -> u8 {
+        self.iface.prefix_len
+    }
+
+    /// The interface MAC address.
+    pub fn mac(&self) -> [u8; 6] {
+        self.iface.mac
+    }
+
+    /// The IP MTU in use.
+    pub fn mtu(&self) -> usize {
+        self.iface.mtu
+    }
+
     /// ARP cache lookup (for tests and diagnostics).
     pub fn arp_lookup(&self, now: Instant, ip: Ipv4Addr) -> Option<[u8; 6]> {
-        todo!()
+        self.iface.arp.lookup(now, ip)
+    }
+
+    /// Adds (or replaces) the route `prefix/len` via `gw` (None: on-link). Ignored if `len > 32`
+    /// or the table is full.
+    pub fn add_route(&mut self, prefix: Ipv4Addr, len: u8, gw: Option<Ipv4Addr>) {
+        self.iface.routes.add(prefix, len, gw);
+    }
+
+    /// Removes the route `prefix/len`; returns whether it existed.
+    pub fn remove_route(&mut self, prefix: Ipv4Addr, len: u8) -> bool {
+        self.iface.routes.remove(prefix, len)
+    }
+
+    /// The routing table, for diagnostics.
+    pub fn routes(&self) -> Vec<crate::iface::route::Route> {
+        self.iface.routes.iter().copied().collect()
+    }
+
+    /// The next hop for `dst` (None: no route), for diagnostics.
+    pub fn route_lookup(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.iface.routes.next_hop(dst)
+    }
+
+    /// IP_TTL / IP_TOS for the socket of `protocol` (6 or 17) bound to `local_port`: datagrams
+    /// whose source port is `local_port` carry them. `IpOpts::default()` removes the override.
+    pub fn set_ip_opts(&mut self, protocol: u8, local_port: u16, opts: crate::iface::IpOpts) {
+        if opts == crate::iface::IpOpts::default() {
+            self.iface.ip_opts.remove(&(protocol, local_port));
+        } else {
+            self.iface.ip_opts.insert((protocol, local_port), opts);
+        }
+    }
+
+    /// The IP_TTL / IP_TOS override for (`protocol`, `local_port`), if any.
+    pub fn ip_opts(&self, protocol: u8, local_port: u16) -> crate::iface::IpOpts {
+        self.iface.ip_opts.get(&(protocol, local_port)).copied().unwrap_or_default()
+    }
+
+    /// The TTL of datagrams without an override (64 by default, like Linux's ip_default_ttl).
+    pub fn default_ttl(&self) -> u8 {
+        self.iface.default_ttl
+    }
+
+    /// Sets the default TTL (0 is ignored: RFC 1122 3.2.1.7 forbids sending TTL 0).
+    pub fn set_default_ttl(&mut self, ttl: u8) {
+        if ttl != 0 {
+            self.iface.default_ttl = ttl;
+        }
+    }
+
+    /// Sends a raw IPv4 payload with protocol `proto` to `dst` (tests and tools; sockets use
+    /// the TCP and UDP engines).
+    pub fn send_ip(&mut self, now: Instant, dst: Ipv4Addr, proto: u8, payload: &[u8]) {
+        let src = self.iface.addr;
+        self.iface.send_ip(now, src, dst, proto, payload);
     }
 }

@@ -1,1 +1,298 @@
 //! The interface: ARP cache, routing table, IPv4 fragmentation/reassembly, IP dispatch.
+//!
+//! [`Interface`] holds the link and network layer state of one host. Input (`input.rs`) parses
+//! Ethernet, ARP, IPv4 and ICMP and hands transport payloads to the TCP/UDP engines; output
+//! (this file) routes, fragments, resolves next hops and queues frames for the device.
+pub mod arp_cache;
+pub mod fragment;
+mod icmp;
+mod input;
+pub mod reassembly;
+pub mod route;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::Ipv4Addr;
+
+use crate::stack::{PingReply, Stats};
+use crate::time::{earliest, Duration, Instant};
+use crate::wire::arp::{ArpRepr, Operation};
+use crate::wire::ethernet::{self, EtherType, EthernetRepr, MacAddr};
+use crate::wire::ipv4::{self, Ipv4Repr};
+use arp_cache::{ArpCache, Enqueued};
+use reassembly::Reassembler;
+use route::Routes;
+
+/// Frames waiting for the device; beyond this new frames are dropped (`tx_dropped`).
+pub const MAX_TX_QUEUE: usize = 8192;
+/// Datagrams addressed to ourselves waiting for local delivery.
+pub const MAX_LOOPBACK_QUEUE: usize = 1024;
+/// Echo replies kept until `take_ping_replies`.
+pub const MAX_PING_REPLIES: usize = 1024;
+/// TTL of datagrams we originate (Linux's default).
+pub const DEFAULT_TTL: u8 = 64;
+
+/// A datagram for one of our own addresses, delivered without touching the link.
+#[derive(Debug)]
+pub(crate) struct LocalDatagram {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub protocol: u8,
+    pub payload: Vec<u8>,
+}
+
+/// Link and network layer state of one host.
+#[derive(Debug)]
+pub struct Interface {
+    pub(crate) mac: MacAddr,
+    pub(crate) addr: Ipv4Addr,
+    pub(crate) prefix_len: u8,
+    pub(crate) mtu: usize,
+    pub(crate) routes: Routes,
+    pub(crate) arp: ArpCache,
+    pub(crate) reasm: Reassembler,
+    pub(crate) ident: u16,
+    pub(crate) tx: VecDeque<Vec<u8>>,
+    pub(crate) loopback: VecDeque<LocalDatagram>,
+    pub(crate) stats: Stats,
+    pub(crate) pings: Vec<PingReply>,
+    pub(crate) icmp_limiter: TokenBucket,
+    /// Per-socket IP_TTL / IP_TOS, keyed by (protocol, local port).
+    pub(crate) ip_opts: HashMap<(u8, u16), IpOpts>,
+    pub(crate) default_ttl: u8,
+}
+
+/// IP header fields a socket may set (IP_TTL, IP_TOS).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct IpOpts {
+    pub ttl: Option<u8>,
+    pub tos: Option<u8>,
+}
+
+impl Interface {
+    pub fn new(mac: MacAddr, addr: Ipv4Addr, prefix_len: u8, gateway: Option<Ipv4Addr>, mtu: usize, seed: u64) -> Self {
+        Interface {
+            mac,
+            addr,
+            prefix_len: prefix_len.min(32),
+            mtu: mtu.clamp(68, ipv4::MAX_DATAGRAM),
+            routes: Routes::new(addr, prefix_len, gateway),
+            arp: ArpCache::new(),
+            reasm: Reassembler::new(),
+            ident: (seed ^ (seed >> 16) ^ (seed >> 32)) as u16,
+            tx: VecDeque::new(),
+            loopback: VecDeque::new(),
+            stats: Stats::default(),
+            pings: Vec::new(),
+            icmp_limiter: TokenBucket::new(ICMP_BURST, ICMP_PER_SEC),
+            ip_opts: HashMap::new(),
+            default_ttl: DEFAULT_TTL,
+        }
+    }
+
+    /// Our subnet's directed broadcast address, if the prefix has one.
+    pub fn subnet_broadcast(&self) -> Option<Ipv4Addr> {
+        ipv4::subnet_broadcast(self.addr, self.prefix_len)
+    }
+
+    /// True if `a` is a broadcast address on this interface (limited or directed).
+    pub fn is_broadcast(&self, a: Ipv4Addr) -> bool {
+        a.is_broadcast() || Some(a) == self.subnet_broadcast()
+    }
+
+    /// True if `a` is one of ours (the interface address or loopback).
+    pub fn is_local(&self, a: Ipv4Addr) -> bool {
+        a == self.addr || a.is_loopback()
+    }
+
+    fn next_ident(&mut self) -> u16 {
+        self.ident = self.ident.wrapping_add(1);
+        self.ident
+    }
+
+    /// IP output (RFC 1122 3.3): wraps `payload` in an IPv4 header from `src` to `dst`, routes it,
+    /// fragments it to the MTU and hands it to ARP and the link. Drops are counted.
+    pub fn send_ip(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload: &[u8]) {
+        let src = if src.is_unspecified() { self.addr } else { src };
+        if self.is_local(dst) {
+            if self.loopback.len() >= MAX_LOOPBACK_QUEUE {
+                self.stats.tx_dropped += 1;
+                return;
+            }
+            self.loopback.push_back(LocalDatagram { src, dst, protocol, payload: payload.to_vec() });
+            return;
+        }
+        if dst.is_unspecified() {
+            self.stats.no_route += 1;
+            return;
+        }
+        let mut repr = Ipv4Repr::new(src, dst, protocol, payload.len(), 0);
+        // RFC 1112 6.1: multicast defaults to TTL 1 (stays on the link).
+        repr.ttl = if dst.is_multicast() { 1 } else { self.default_ttl };
+        if !self.ip_opts.is_empty() && (protocol == ipv4::protocol::TCP || protocol == ipv4::protocol::UDP) && payload.len() >= 2 {
+            let port = u16::from_be_bytes([payload[0], payload[1]]);
+            if let Some(o) = self.ip_opts.get(&(protocol, port)) {
+                repr.ttl = o.ttl.unwrap_or(repr.ttl);
+                repr.dscp_ecn = o.tos.unwrap_or(repr.dscp_ecn);
+            }
+        }
+        // Broadcasts go to the Ethernet broadcast address without ARP (RFC 1122 3.3.6).
+        let (next_hop, dst_mac) = if self.is_broadcast(dst) {
+            (dst, Some(ethernet::BROADCAST))
+        } else if dst.is_multicast() {
+            // RFC 1112 6.4: 01:00:5e + the low 23 bits of the group.
+            let o = dst.octets();
+            (dst, Some([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]))
+        } else {
+            match self.routes.next_hop(dst) {
+                Some(h) => (h, None),
+                None => {
+                    self.stats.no_route += 1;
+                    return;
+                }
+            }
+        };
+        repr.ident = self.next_ident();
+        let mut datagrams = Vec::new();
+        match fragment::fragment(&repr, payload, self.mtu, ethernet::HEADER_LEN, &mut |d| datagrams.push(d)) {
+            Ok(n) => {
+                if n > 1 {
+                    self.stats.ip_fragments_out += n as u64;
+                }
+            }
+            Err(_) => {
+                self.stats.ip_too_big += 1;
+                return;
+            }
+        }
+        let dst_mac = dst_mac.or_else(|| self.arp.lookup(now, next_hop));
+        for d in datagrams {
+            match dst_mac {
+                Some(mac) => self.queue_prepared(mac, EtherType::Ipv4, d),
+                None => self.enqueue_for_arp(now, next_hop, d),
+            }
+        }
+    }
+
+    fn enqueue_for_arp(&mut self, now: Instant, next_hop: Ipv4Addr, datagram: Vec<u8>) {
+        match self.arp.enqueue(now, next_hop, datagram) {
+            Enqueued::SendRequest => self.send_arp_request(next_hop),
+            Enqueued::Queued => {}
+            Enqueued::QueuedDroppedOldest | Enqueued::Dropped => self.stats.arp_queue_dropped += 1,
+        }
+    }
+
+    /// Broadcasts "who has `target`? tell <our address>" (RFC 826).
+    pub(crate) fn send_arp_request(&mut self, target: Ipv4Addr) {
+        let arp = ArpRepr {
+            operation: Operation::Request,
+            source_hardware_addr: self.mac,
+            source_protocol_addr: self.addr,
+            target_hardware_addr: [0; 6],
+            target_protocol_addr: target,
+        };
+        self.stats.arp_requests_sent += 1;
+        self.queue_frame(ethernet::BROADCAST, EtherType::Arp, &arp.to_bytes());
+    }
+
+    /// Wraps `payload` in Ethernet and queues it for the device.
+    pub(crate) fn queue_frame(&mut self, dst: MacAddr, ethertype: EtherType, payload: &[u8]) {
+        if self.tx.len() >= MAX_TX_QUEUE {
+            self.stats.tx_dropped += 1;
+            return;
+        }
+        let eth = EthernetRepr { src_addr: self.mac, dst_addr: dst, ethertype };
+        self.tx.push_back(eth.build(payload));
+    }
+
+    /// Queues `frame`, whose first `ethernet::HEADER_LEN` bytes are room for the header.
+    fn queue_prepared(&mut self, dst: MacAddr, ethertype: EtherType, mut frame: Vec<u8>) {
+        if self.tx.len() >= MAX_TX_QUEUE {
+            self.stats.tx_dropped += 1;
+            return;
+        }
+        let eth = EthernetRepr { src_addr: self.mac, dst_addr: dst, ethertype };
+        eth.emit(&mut ethernet::Frame::new_unchecked(&mut frame[..]));
+        self.tx.push_back(frame);
+    }
+
+    /// Sends the datagrams that waited for `ip` to resolve to `mac`.
+    pub(crate) fn learned(&mut self, now: Instant, ip: Ipv4Addr, mac: MacAddr) {
+        let queued = self.arp.fill(now, ip, mac);
+        for d in queued {
+            self.queue_prepared(mac, EtherType::Ipv4, d);
+        }
+    }
+
+    /// ARP retries and timeouts, reassembly timeouts.
+    pub fn poll_timers(&mut self, now: Instant) {
+        let t = self.arp.poll(now);
+        for ip in t.retry {
+            self.send_arp_request(ip);
+        }
+        self.stats.arp_resolution_failed += t.failed;
+        self.stats.arp_queue_dropped += t.dropped;
+        let expired = self.reasm.expire(now, &mut self.stats);
+        for (header, data) in expired {
+            // RFC 1122 3.3.2: time exceeded (code 1) if the first fragment had arrived.
+            self.icmp_time_exceeded(now, &header, &data);
+        }
+    }
+
+    /// The earliest timer of the interface; `now` if frames or local datagrams are waiting.
+    pub fn poll_at(&self, now: Instant) -> Option<Instant> {
+        if !self.tx.is_empty() || !self.loopback.is_empty() {
+            return Some(now);
+        }
+        earliest(self.arp.poll_at(), self.reasm.poll_at())
+    }
+}
+
+/// Token bucket limiting the ICMP errors we generate (RFC 1812 4.3.2.8, RFC 1122 3.2.2).
+#[derive(Debug, Clone)]
+pub(crate) struct TokenBucket {
+    tokens: u64,
+    burst: u64,
+    per_sec: u64,
+    last: Option<Instant>,
+}
+
+/// Like Linux's icmp_msgs_burst / icmp_msgs_per_sec.
+const ICMP_BURST: u64 = 50;
+const ICMP_PER_SEC: u64 = 1000;
+
+impl TokenBucket {
+    fn new(burst: u64, per_sec: u64) -> Self {
+        TokenBucket { tokens: burst * 1_000_000, burst, per_sec, last: None }
+    }
+
+    /// Takes one token if available. Tokens are kept in millionths.
+    pub(crate) fn take(&mut self, now: Instant) -> bool {
+        if let Some(last) = self.last {
+            let dt = now.saturating_since(last).min(Duration::from_secs(10)).as_micros() as u64;
+            self.tokens = (self.tokens + dt * self.per_sec).min(self.burst * 1_000_000);
+        }
+        self.last = Some(now);
+        if self.tokens >= 1_000_000 {
+            self.tokens -= 1_000_000;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bucket() {
+        let mut b = TokenBucket::new(3, 10);
+        let t = Instant::from_secs(1);
+        assert!(b.take(t) && b.take(t) && b.take(t));
+        assert!(!b.take(t));
+        assert!(!b.take(t + Duration::from_millis(50)));
+        assert!(b.take(t + Duration::from_millis(150)));
+        assert!(b.take(t + Duration::from_secs(100)));
+    }
+}

@@ -1,9 +1,15 @@
 //! UDP (RFC 768, RFC 1122 4.1). CONTRACT for `stack.rs` and the shim; the UDP owner fills it in.
+//!
+//! A `UdpStack` holds every UDP socket of one host: bind (explicit or ephemeral), connect
+//! (default peer and source filter), bounded receive queues (drops counted), pending ICMP
+//! errors on connected sockets (RFC 1122 4.1.3.3), SO_BROADCAST, and readiness for poll.
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::socket::Readiness;
 use crate::time::Instant;
+use crate::wire::udp as wire;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UdpHandle(pub u32);
@@ -16,76 +22,507 @@ pub struct RecvMeta {
     pub from: SocketAddrV4,
 }
 
-pub struct UdpStack {
-    local_addr: Ipv4Addr,
+/// Counters of the UDP layer (Linux's /proc/net/snmp Udp: line, roughly).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct UdpStats {
+    pub in_datagrams: u64,
+    pub no_ports: u64,
+    pub in_errors: u64,
+    pub in_csum_errors: u64,
+    pub rcvbuf_errors: u64,
+    pub out_datagrams: u64,
 }
 
-#[allow(unused_variables)]
+/// Linux's default net.core.rmem_default / wmem_default.
+pub const DEFAULT_BUFFER: usize = 212_992;
+/// Per-datagram accounting overhead in the receive buffer (Linux charges skb truesize).
+const DATAGRAM_OVERHEAD: usize = 768;
+/// Linux's ip_local_port_range default.
+const EPHEMERAL: core::ops::RangeInclusive<u16> = 32768..=60999;
+
+struct Datagram {
+    from: SocketAddrV4,
+    data: Vec<u8>,
+}
+
+struct Socket {
+    /// Bound address (0.0.0.0 = any) and port (0 = unbound).
+    local: SocketAddrV4,
+    /// True if the address was set by bind(), not implied by connect().
+    addr_bound: bool,
+    remote: Option<SocketAddrV4>,
+    broadcast: bool,
+    rx: VecDeque<Datagram>,
+    rx_bytes: usize,
+    rx_limit: usize,
+    tx_bytes: usize,
+    tx_limit: usize,
+    error: Option<Error>,
+}
+
+impl Socket {
+    fn new() -> Socket {
+        Socket {
+            local: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+            addr_bound: false,
+            remote: None,
+            broadcast: false,
+            rx: VecDeque::new(),
+            rx_bytes: 0,
+            rx_limit: DEFAULT_BUFFER,
+            tx_bytes: 0,
+            tx_limit: DEFAULT_BUFFER,
+            error: None,
+        }
+    }
+    /// Demux score (Linux's compute_score): None if the socket does not accept the datagram.
+    fn score(&self, src: SocketAddrV4, dst: SocketAddrV4, bcast: bool) -> Option<u8> {
+        if self.local.port() != dst.port() {
+            return None;
+        }
+        let mut score = 0;
+        let la = *self.local.ip();
+        if !la.is_unspecified() {
+            if la != *dst.ip() && !(bcast && la.is_broadcast()) {
+                return None;
+            }
+            score += 2;
+        }
+        if let Some(r) = self.remote {
+            if r != src {
+                return None;
+            }
+            score += 4;
+        }
+        Some(score)
+    }
+}
+
+struct TxDatagram {
+    handle: u32,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    datagram: Vec<u8>,
+}
+
+pub struct UdpStack {
+    local_addr: Ipv4Addr,
+    prefix_len: u8,
+    rng: u64,
+    next_handle: u32,
+    sockets: BTreeMap<u32, Socket>,
+    /// Bound port -> sockets on it (demux and bind conflicts without scanning every socket).
+    ports: BTreeMap<u16, Vec<u32>>,
+    ephemeral: (u16, u16),
+    tx: VecDeque<TxDatagram>,
+    changed: BTreeSet<u32>,
+    stats: UdpStats,
+}
+
+/// splitmix64: a small seeded generator for ephemeral ports.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// ICMP destination unreachable code -> the errno Linux reports (icmp_err_convert).
+fn icmp_error(code: u8) -> Option<Error> {
+    match code {
+        0 | 6 | 9 | 11 => Some(Error::NetUnreachable),
+        1 | 7 | 10 | 12 | 13 => Some(Error::HostUnreachable),
+        2 | 3 => Some(Error::ConnectionRefused),
+        5 => Some(Error::NotSupported),
+        _ => None, // 4 (fragmentation needed) is PMTU information, not an error for UDP.
+    }
+}
+
 impl UdpStack {
     pub fn new(local_addr: Ipv4Addr, seed: u64) -> UdpStack {
-        UdpStack { local_addr }
+        UdpStack {
+            local_addr,
+            prefix_len: 32,
+            rng: seed ^ 0x5544_5050_0000_0000,
+            next_handle: 1,
+            sockets: BTreeMap::new(),
+            ports: BTreeMap::new(),
+            ephemeral: (*EPHEMERAL.start(), *EPHEMERAL.end()),
+            tx: VecDeque::new(),
+            changed: BTreeSet::new(),
+            stats: UdpStats::default(),
+        }
     }
+
+    /// Tells the engine the interface prefix length so that the subnet broadcast address is
+    /// recognised (SO_BROADCAST checks, no ICMP errors for broadcasts). Default /32.
+    pub fn set_prefix_len(&mut self, prefix_len: u8) {
+        self.prefix_len = prefix_len.min(32);
+    }
+
+    /// True for 255.255.255.255 and the directed broadcast of our subnet.
+    pub fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
+        if ip.is_broadcast() {
+            return true;
+        }
+        if self.prefix_len >= 31 {
+            return false;
+        }
+        let mask = u32::MAX << (32 - self.prefix_len as u32);
+        let a = u32::from(self.local_addr);
+        u32::from(ip) == (a & mask) | !mask
+    }
+
+    /// The ephemeral port range (ip_local_port_range), default 32768..=60999.
+    pub fn set_ephemeral_range(&mut self, range: core::ops::RangeInclusive<u16>) {
+        if !range.is_empty() && *range.start() > 0 {
+            self.ephemeral = (*range.start(), *range.end());
+        }
+    }
+
+    fn sockets_on(&self, port: u16) -> impl Iterator<Item = (u32, &Socket)> + '_ {
+        self.ports.get(&port).into_iter().flatten().filter_map(|h| self.sockets.get(h).map(|s| (*h, s)))
+    }
+
+    fn set_port(&mut self, h: u32, port: u16) {
+        if let Some(s) = self.sockets.get_mut(&h) {
+            s.local.set_port(port);
+            self.ports.entry(port).or_default().push(h);
+        }
+    }
+
+    pub fn stats(&self) -> UdpStats {
+        self.stats
+    }
+
     /// Input: one UDP datagram (IPv4 payload). Returns false if no socket is bound to the
     /// destination port, so the caller answers ICMP port unreachable.
     pub fn process(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, datagram: &[u8]) -> bool {
-        false
+        let _ = now;
+        let packet = match wire::Packet::new_checked(datagram) {
+            Ok(p) => p,
+            Err(_) => {
+                self.stats.in_errors += 1;
+                return true;
+            }
+        };
+        let repr = match wire::Repr::parse(&packet, src, dst) {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.in_errors += 1;
+                if e == crate::wire::WireError::Checksum {
+                    self.stats.in_csum_errors += 1;
+                }
+                return true; // malformed: dropped silently, never an ICMP error
+            }
+        };
+        let from = SocketAddrV4::new(src, repr.src_port);
+        let to = SocketAddrV4::new(dst, repr.dst_port);
+        let bcast = self.is_broadcast(dst) || dst.is_multicast();
+        let targets: Vec<u32> = if bcast {
+            // Broadcasts go to every matching socket (RFC 1122 4.1.3.5 leaves it open; Linux does this).
+            self.sockets_on(to.port()).filter(|(_, s)| s.score(from, to, true).is_some()).map(|(h, _)| h).collect()
+        } else {
+            let best = self
+                .sockets_on(to.port())
+                .filter_map(|(h, s)| s.score(from, to, false).map(|sc| (sc, h)))
+                .max_by_key(|&(sc, h)| (sc, core::cmp::Reverse(h)));
+            best.map(|(_, h)| vec![h]).unwrap_or_default()
+        };
+        if targets.is_empty() {
+            self.stats.no_ports += 1;
+            // RFC 1122 4.1.3.1: no ICMP error for broadcast or multicast destinations.
+            return bcast;
+        }
+        let payload = packet.payload();
+        for h in targets {
+            let s = self.sockets.get_mut(&h).expect("target exists");
+            let cost = payload.len() + DATAGRAM_OVERHEAD;
+            if s.rx_bytes + cost > s.rx_limit && !s.rx.is_empty() {
+                self.stats.rcvbuf_errors += 1;
+                continue;
+            }
+            s.rx_bytes += cost;
+            s.rx.push_back(Datagram { from, data: payload.to_vec() });
+            self.stats.in_datagrams += 1;
+            self.changed.insert(h);
+        }
+        true
     }
+
     /// Output: every queued datagram as `emit(src, dst, udp_header+payload)` with checksum.
     pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8])) {
-        
+        let _ = now;
+        while let Some(d) = self.tx.pop_front() {
+            emit(d.src, d.dst, &d.datagram);
+            self.stats.out_datagrams += 1;
+            if let Some(s) = self.sockets.get_mut(&d.handle) {
+                let was_writable = s.tx_bytes < s.tx_limit;
+                s.tx_bytes = s.tx_bytes.saturating_sub(d.datagram.len());
+                if !was_writable {
+                    self.changed.insert(d.handle);
+                }
+            }
+        }
     }
+
+    /// True while datagrams wait for `dispatch`.
+    pub fn has_pending_output(&self) -> bool {
+        !self.tx.is_empty()
+    }
+
     /// ICMP unreachable quoting a datagram we sent: ECONNREFUSED on a connected socket.
+    /// RFC 1122 4.1.3.3: pass it to the application; like Linux, only connected sockets
+    /// (whose peer is `remote`) see it, unconnected ones ignore it.
     pub fn icmp_unreachable(&mut self, local: SocketAddrV4, remote: SocketAddrV4, code: u8) {
-        let _ = self.local_addr;
+        let Some(err) = icmp_error(code) else { return };
+        let hit = self.sockets_on(local.port()).find(|(_, s)| {
+            (s.local.ip().is_unspecified() || s.local.ip() == local.ip()) && s.remote == Some(remote)
+        });
+        if let Some((h, _)) = hit {
+            self.sockets.get_mut(&h).expect("indexed socket exists").error = Some(err);
+            self.changed.insert(h);
+        }
     }
+
     pub fn take_changed(&mut self, out: &mut Vec<UdpHandle>) {
-        
+        out.extend(self.changed.iter().map(|&h| UdpHandle(h)));
+        self.changed.clear();
     }
+
     pub fn socket(&mut self) -> UdpHandle {
-        todo!()
+        let h = self.next_handle;
+        self.next_handle = self.next_handle.wrapping_add(1).max(1);
+        self.sockets.insert(h, Socket::new());
+        UdpHandle(h)
     }
+
+    fn get(&self, h: UdpHandle) -> Result<&Socket> {
+        self.sockets.get(&h.0).ok_or(Error::BadHandle)
+    }
+    fn get_mut(&mut self, h: UdpHandle) -> Result<&mut Socket> {
+        self.sockets.get_mut(&h.0).ok_or(Error::BadHandle)
+    }
+
+    /// True if binding `addr:port` would clash with another socket (no SO_REUSEADDR).
+    fn in_use(&self, except: u32, addr: Ipv4Addr, port: u16) -> bool {
+        self.sockets_on(port).any(|(h, s)| {
+            h != except && (s.local.ip().is_unspecified() || addr.is_unspecified() || *s.local.ip() == addr)
+        })
+    }
+
+    /// A free ephemeral port, from a seeded random start (RFC 6056 algorithm 1 style).
+    fn ephemeral(&mut self, except: u32, addr: Ipv4Addr) -> Result<u16> {
+        let (lo, hi) = self.ephemeral;
+        let span = (hi - lo) as u64 + 1;
+        let start = splitmix(&mut self.rng) % span;
+        for i in 0..span {
+            let port = lo + ((start + i) % span) as u16;
+            if !self.in_use(except, addr, port) {
+                return Ok(port);
+            }
+        }
+        Err(Error::AddrInUse)
+    }
+
+    fn autobind(&mut self, h: UdpHandle) -> Result<()> {
+        let s = self.get(h)?;
+        if s.local.port() != 0 {
+            return Ok(());
+        }
+        let addr = *s.local.ip();
+        let port = self.ephemeral(h.0, addr)?;
+        self.set_port(h.0, port);
+        Ok(())
+    }
+
     pub fn bind(&mut self, h: UdpHandle, local: SocketAddrV4) -> Result<()> {
-        todo!()
+        let s = self.get(h)?;
+        if s.local.port() != 0 {
+            return Err(Error::InvalidInput); // already bound
+        }
+        let addr = *local.ip();
+        if !(addr.is_unspecified() || addr == self.local_addr || self.is_broadcast(addr) || addr.is_multicast()) {
+            return Err(Error::AddrNotAvailable);
+        }
+        let port = if local.port() == 0 {
+            self.ephemeral(h.0, addr)?
+        } else if self.in_use(h.0, addr, local.port()) {
+            return Err(Error::AddrInUse);
+        } else {
+            local.port()
+        };
+        let s = self.get_mut(h)?;
+        s.local.set_ip(addr);
+        s.addr_bound = !addr.is_unspecified();
+        self.set_port(h.0, port);
+        Ok(())
     }
+
     /// connect(): default destination and source filter; port 0 address 0.0.0.0 (AF_UNSPEC) disconnects.
     pub fn connect(&mut self, h: UdpHandle, remote: Option<SocketAddrV4>) -> Result<()> {
-        todo!()
+        let remote = remote.filter(|r| !(r.ip().is_unspecified() && r.port() == 0));
+        let Some(remote) = remote else {
+            // AF_UNSPEC: dissolve the association; an address implied by connect() is undone.
+            let s = self.get_mut(h)?;
+            s.remote = None;
+            if !s.addr_bound {
+                s.local.set_ip(Ipv4Addr::UNSPECIFIED);
+            }
+            return Ok(());
+        };
+        let bcast = self.is_broadcast(*remote.ip());
+        let s = self.get(h)?;
+        if bcast && !s.broadcast {
+            return Err(Error::PermissionDenied);
+        }
+        self.autobind(h)?;
+        let local_addr = self.local_addr;
+        let s = self.get_mut(h)?;
+        // Connecting to 0.0.0.0 means this host (Linux); keep it as given.
+        s.remote = Some(remote);
+        if s.local.ip().is_unspecified() {
+            s.local.set_ip(local_addr);
+        }
+        s.error = None;
+        Ok(())
     }
+
     /// sendto()/send(): `dst` None uses the connected peer (ENOTCONN if none); EMSGSIZE over 65507.
     pub fn send_to(&mut self, h: UdpHandle, data: &[u8], dst: Option<SocketAddrV4>) -> Result<usize> {
-        todo!()
+        let s = self.get_mut(h)?;
+        if let Some(e) = s.error.take() {
+            // Linux reports a pending ICMP error on the next send as well (sock_error).
+            return Err(e);
+        }
+        let dst = match dst.or(s.remote) {
+            Some(d) => d,
+            None => return Err(if dst.is_none() { Error::NotConnected } else { Error::InvalidInput }),
+        };
+        if dst.port() == 0 {
+            return Err(Error::InvalidInput);
+        }
+        if data.len() > wire::MAX_PAYLOAD {
+            return Err(Error::MessageTooLong);
+        }
+        let broadcast = s.broadcast;
+        if self.is_broadcast(*dst.ip()) && !broadcast {
+            return Err(Error::PermissionDenied);
+        }
+        let s = self.get(h)?;
+        if s.tx_bytes >= s.tx_limit {
+            return Err(Error::WouldBlock);
+        }
+        self.autobind(h)?;
+        let src_ip = match *self.get(h)?.local.ip() {
+            a if a.is_unspecified() || a.is_broadcast() || a.is_multicast() => self.local_addr,
+            a => a,
+        };
+        let dst_ip = if dst.ip().is_unspecified() { self.local_addr } else { *dst.ip() };
+        let s = self.get_mut(h)?;
+        let datagram = wire::build(src_ip, dst_ip, s.local.port(), dst.port(), data);
+        s.tx_bytes += datagram.len();
+        self.tx.push_back(TxDatagram { handle: h.0, src: src_ip, dst: dst_ip, datagram });
+        Ok(data.len())
     }
+
     /// recvfrom(): WouldBlock if the queue is empty; a pending error (ECONNREFUSED) first.
     pub fn recv_from(&mut self, h: UdpHandle, buf: &mut [u8], peek: bool) -> Result<RecvMeta> {
-        todo!()
+        let s = self.get_mut(h)?;
+        if let Some(e) = s.error.take() {
+            return Err(e);
+        }
+        let d = s.rx.front().ok_or(Error::WouldBlock)?;
+        let copied = d.data.len().min(buf.len());
+        buf[..copied].copy_from_slice(&d.data[..copied]);
+        let meta = RecvMeta { copied, len: d.data.len(), from: d.from };
+        if !peek {
+            let d = s.rx.pop_front().expect("front exists");
+            s.rx_bytes = s.rx_bytes.saturating_sub(d.data.len() + DATAGRAM_OVERHEAD);
+        }
+        Ok(meta)
     }
+
     pub fn close(&mut self, h: UdpHandle) {
-        todo!()
+        // Datagrams already sent by the application still leave (like Linux).
+        if let Some(s) = self.sockets.remove(&h.0) {
+            self.changed.remove(&h.0);
+            let port = s.local.port();
+            if let Some(v) = self.ports.get_mut(&port) {
+                v.retain(|&x| x != h.0);
+                if v.is_empty() {
+                    self.ports.remove(&port);
+                }
+            }
+        }
     }
+
     pub fn set_broadcast(&mut self, h: UdpHandle, on: bool) -> Result<()> {
-        todo!()
+        self.get_mut(h)?.broadcast = on;
+        Ok(())
     }
+
+    /// SO_RCVBUF: like Linux, the value is doubled (bookkeeping overhead), minimum 2304.
     pub fn set_recv_buffer(&mut self, h: UdpHandle, bytes: usize) -> Result<()> {
-        todo!()
+        self.get_mut(h)?.rx_limit = bytes.saturating_mul(2).max(2304);
+        Ok(())
     }
+
+    /// SO_SNDBUF: doubled like Linux, minimum 4608.
+    pub fn set_send_buffer(&mut self, h: UdpHandle, bytes: usize) -> Result<()> {
+        self.get_mut(h)?.tx_limit = bytes.saturating_mul(2).max(4608);
+        Ok(())
+    }
+
+    /// The effective (doubled) SO_RCVBUF value, for getsockopt.
+    pub fn recv_buffer(&self, h: UdpHandle) -> Result<usize> {
+        Ok(self.get(h)?.rx_limit)
+    }
+    pub fn send_buffer(&self, h: UdpHandle) -> Result<usize> {
+        Ok(self.get(h)?.tx_limit)
+    }
+    pub fn broadcast(&self, h: UdpHandle) -> Result<bool> {
+        Ok(self.get(h)?.broadcast)
+    }
+
     pub fn readiness(&self, h: UdpHandle) -> Readiness {
-        todo!()
+        let Ok(s) = self.get(h) else {
+            return Readiness { error: true, hup: true, ..Readiness::default() };
+        };
+        Readiness {
+            readable: !s.rx.is_empty() || s.error.is_some(),
+            writable: s.tx_bytes < s.tx_limit,
+            read_hup: false,
+            hup: false,
+            error: s.error.is_some(),
+        }
     }
+
     pub fn take_error(&mut self, h: UdpHandle) -> Option<crate::error::Error> {
-        todo!()
+        self.get_mut(h).ok()?.error.take()
     }
+
+    /// getsockname(): 0.0.0.0:0 for an unbound socket, as Linux reports.
     pub fn local_addr(&self, h: UdpHandle) -> Option<SocketAddrV4> {
-        todo!()
+        self.get(h).ok().map(|s| s.local)
     }
+
     pub fn remote_addr(&self, h: UdpHandle) -> Option<SocketAddrV4> {
-        todo!()
+        self.get(h).ok()?.remote
     }
+
     /// FIONREAD: size of the next datagram (0 if none), as Linux reports for UDP.
     pub fn recv_queue(&self, h: UdpHandle) -> usize {
-        todo!()
+        self.get(h).ok().and_then(|s| s.rx.front()).map_or(0, |d| d.data.len())
     }
+
     /// Datagrams dropped because the receive queue was full.
     pub fn drops(&self) -> u64 {
-        todo!()
+        self.stats.rcvbuf_errors
     }
 }
+
+#[cfg(test)]
+#[path = "udp_tests.rs"]
+mod tests;

@@ -5,11 +5,40 @@
 //! CONTRACT (used by `stack.rs`, the preload shim and the tests; keep the signatures):
 //! a `TcpStack` owns every TCP control block of one host. The IP layer feeds it segments with
 //! `process` and collects segments to send with `dispatch`; time is always passed in.
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::socket::{Readiness, Shutdown};
 use crate::time::{Duration, Instant};
+use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
+
+mod assembler;
+mod buffer;
+mod congestion;
+mod demux;
+mod input;
+pub mod isn;
+mod listener;
+mod output;
+mod rack;
+mod rtt;
+mod sack;
+pub mod seq;
+mod tcb;
+mod timer;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_link;
+#[cfg(test)]
+mod tests_segments;
+
+use input::Rst;
+use listener::Listener;
+use output::Emitter;
+use seq::SeqNum;
+use tcb::Tcb;
 
 /// Identifies one user-visible TCP socket of a `TcpStack`. Stale handles give `Error::BadHandle`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -148,20 +177,64 @@ pub enum TcpOption {
     SendBuffer(usize),
 }
 
-/// Every TCP control block of one host: listeners, connections, the port table.
-///
-/// (Skeleton: the TCP owner replaces these bodies; the signatures are the contract.)
-pub struct TcpStack {
-    config: TcpConfig,
+/// Drop and event counters of a `TcpStack`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TcpStats {
+    pub rx_segments: u64,
+    pub rx_malformed: u64,
+    pub rx_bad_checksum: u64,
+    /// Segments for which no connection or listener exists (answered with RST).
+    pub rx_no_socket: u64,
+    pub rsts_sent: u64,
+    /// SYNs dropped because a listener's backlog was full.
+    pub listen_overflows: u64,
 }
 
-#[allow(unused_variables)]
+/// Every TCP control block of one host: listeners, connections, the port table.
+pub struct TcpStack {
+    config: TcpConfig,
+    /// All control blocks by handle number (ordered: deterministic dispatch).
+    socks: BTreeMap<u32, Tcb>,
+    next_id: u32,
+    /// (local, remote) -> handle number, for synchronized and half-open connections.
+    conns: HashMap<(SocketAddrV4, SocketAddrV4), u32>,
+    /// RSTs answering segments without a connection.
+    rsts: Vec<Rst>,
+    stats: TcpStats,
+    rng: u64,
+    scratch: Vec<u8>,
+}
+
+/// Upper bound on queued RSTs (excess are dropped, like Linux's rate limit).
+const MAX_QUEUED_RST: usize = 1024;
+
 impl TcpStack {
     pub fn new(config: TcpConfig) -> TcpStack {
-        TcpStack { config }
+        let rng = config.seed ^ 0x9e37_79b9_7f4a_7c15;
+        TcpStack {
+            config,
+            socks: BTreeMap::new(),
+            next_id: 1,
+            conns: HashMap::new(),
+            rsts: Vec::new(),
+            stats: TcpStats::default(),
+            rng: rng.max(1),
+            scratch: Vec::with_capacity(2048),
+        }
     }
     pub fn config(&self) -> &TcpConfig {
         &self.config
+    }
+    /// Drop and event counters.
+    pub fn stats(&self) -> &TcpStats {
+        &self.stats
+    }
+
+    fn user(&self, h: TcpHandle) -> Result<&Tcb> {
+        self.socks.get(&h.0).filter(|t| !t.orphan && t.parent.is_none()).ok_or(Error::BadHandle)
+    }
+    fn user_mut(&mut self, h: TcpHandle) -> Result<&mut Tcb> {
+        self.socks.get_mut(&h.0).filter(|t| !t.orphan && t.parent.is_none()).ok_or(Error::BadHandle)
     }
 
     // ---- IP-facing side ----
@@ -170,115 +243,526 @@ impl TcpStack {
     /// here; malformed segments are dropped and counted. Answers (ACK, RST, SYN-ACK) are queued
     /// for the next `dispatch`.
     pub fn process(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8]) {
-        
+        self.stats.rx_segments += 1;
+        let Ok(pkt) = TcpPacket::new_checked(segment) else {
+            self.stats.rx_malformed += 1;
+            return;
+        };
+        if !pkt.verify_checksum(src, dst) {
+            self.stats.rx_bad_checksum += 1;
+            return;
+        }
+        let Ok(seg) = TcpRepr::parse(&pkt) else {
+            self.stats.rx_malformed += 1;
+            return;
+        };
+        if src.is_broadcast() || src.is_multicast() || dst.is_broadcast() || dst.is_multicast() {
+            self.stats.rx_malformed += 1;
+            return;
+        }
+        let local = SocketAddrV4::new(dst, seg.dst_port);
+        let remote = SocketAddrV4::new(src, seg.src_port);
+        if let Some(&id) = self.conns.get(&(local, remote)) {
+            let has_listener = self.find_listener(local).is_some();
+            let tcb = self.socks.get_mut(&id).expect("conns entry without tcb");
+            // RFC 9293 3.10.7.4 / RFC 6191: a new SYN may reopen a TIME-WAIT connection.
+            let reopen = tcb.state == TcpState::TimeWait
+                && seg.syn()
+                && seg.ack.is_none()
+                && !seg.rst()
+                && SeqNum(seg.seq) > tcb.rcv_nxt
+                && has_listener;
+            if reopen {
+                self.remove(id);
+            } else {
+                tcb.input(now, &self.config, &seg, &mut self.rsts);
+                tcb.pending = true;
+                self.after_event(id);
+                return;
+            }
+        }
+        if let Some(lid) = self.find_listener(local) {
+            self.listen_input(now, lid, local, remote, &seg);
+            return;
+        }
+        self.stats.rx_no_socket += 1;
+        if !seg.rst() && self.rsts.len() < MAX_QUEUED_RST {
+            self.rsts.push(Rst::answer(local, remote, &seg));
+        }
     }
+
     /// Output: runs due timers and hands every segment ready to send to `emit(src, dst, bytes)`,
     /// the bytes being a complete TCP header+payload with a valid checksum.
     pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8])) {
-        
+        let mut e = Emitter { buf: &mut self.scratch, emit };
+        for r in self.rsts.drain(..) {
+            let repr = TcpRepr {
+                src_port: r.local.port(),
+                dst_port: r.remote.port(),
+                seq: r.seq,
+                ack: r.ack,
+                flags: flags::RST,
+                ..TcpRepr::default()
+            };
+            e.send(*r.local.ip(), *r.remote.ip(), &repr);
+            self.stats.rsts_sent += 1;
+        }
+        let mut touched = Vec::new();
+        for (&id, t) in self.socks.iter_mut() {
+            let due = t.next_timer().is_some_and(|d| d <= now);
+            if due && t.on_timers(now, &self.config) {
+                t.pending = true;
+            }
+            if t.pending {
+                t.pending = false;
+                t.output(now, &self.config, &mut e);
+                touched.push(id);
+            }
+        }
+        for id in touched {
+            self.after_event(id);
+        }
     }
     /// When `dispatch` must next be called even if nothing arrives (None: no timer pending).
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
-        None
+        if !self.rsts.is_empty() {
+            return Some(now);
+        }
+        let mut at = None;
+        for t in self.socks.values() {
+            if t.pending {
+                return Some(now);
+            }
+            at = crate::time::earliest(at, t.next_timer());
+        }
+        at
     }
     /// An ICMP destination unreachable quoting a segment we sent from `local` to `remote`.
     /// `code` is the ICMP code (2 protocol, 3 port, 0/1 net/host...). Hard errors abort a
     /// connection in SYN-SENT (ECONNREFUSED/EHOSTUNREACH); others are remembered as soft errors.
     pub fn icmp_unreachable(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4, code: u8) {
-        
+        let _ = now;
+        let Some(&id) = self.conns.get(&(local, remote)) else { return };
+        let t = self.socks.get_mut(&id).unwrap();
+        // Linux icmp_err_convert; code 4 (fragmentation needed) is path MTU, not an error.
+        let err = match code {
+            4 => return,
+            0 | 6 | 11 => Error::NetUnreachable,
+            2 | 3 | 9 | 10 => Error::ConnectionRefused,
+            5 => Error::NotSupported,
+            _ => Error::HostUnreachable,
+        };
+        if matches!(t.state, TcpState::SynSent | TcpState::SynReceived) {
+            // Linux tcp_v4_err: an ICMP error during the handshake aborts it.
+            let e = if t.parent.is_some() { None } else { Some(err) };
+            t.terminate(e);
+            self.after_event(id);
+        } else if !t.orphan {
+            // RFC 1122 4.2.3.9: a soft error, reported by SO_ERROR only.
+            t.soft_error = Some(err);
+        }
     }
     /// Handles whose readiness may have changed since the last call (data arrived, buffer space
     /// freed, state changed, error); the caller wakes waiters for them.
     pub fn take_changed(&mut self, out: &mut Vec<TcpHandle>) {
-        
+        for (&id, t) in self.socks.iter_mut() {
+            if t.changed {
+                t.changed = false;
+                if !t.orphan && t.parent.is_none() {
+                    out.push(TcpHandle(id));
+                }
+            }
+        }
     }
     /// True while any connection still has unsent or unacknowledged data or an unsent FIN
     /// (used to drain at process exit).
     pub fn has_pending_output(&self) -> bool {
-        false
+        !self.rsts.is_empty()
+            || self.socks.values().any(|t| {
+                t.send_rst
+                    || (!matches!(t.state, TcpState::Closed | TcpState::Listen | TcpState::TimeWait)
+                        && (!t.tx.is_empty() || (t.fin_queued && !t.fin_acked)))
+            })
     }
 
     // ---- user-facing side (the socket calls) ----
 
     /// socket(): a new closed socket.
     pub fn socket(&mut self) -> TcpHandle {
-        todo!()
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut t = Tcb::new(&self.config, Instant::ZERO);
+        t.local = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+        self.socks.insert(id, t);
+        TcpHandle(id)
     }
+
     /// bind(): port 0 picks an ephemeral port; EADDRINUSE unless SO_REUSEADDR semantics allow.
     pub fn bind(&mut self, h: TcpHandle, local: SocketAddrV4) -> Result<()> {
-        todo!()
+        let t = self.user(h)?;
+        if t.bound || t.state != TcpState::Closed {
+            return Err(Error::InvalidInput);
+        }
+        let ip = *local.ip();
+        if !(ip.is_unspecified() || ip == self.config.local_addr) {
+            return Err(Error::AddrNotAvailable);
+        }
+        let reuse = t.reuse_addr;
+        let port = if local.port() == 0 {
+            self.ephemeral_port(h.0, None)?
+        } else {
+            if self.bind_conflict(h.0, local, reuse) {
+                return Err(Error::AddrInUse);
+            }
+            local.port()
+        };
+        let t = self.user_mut(h)?;
+        t.local = SocketAddrV4::new(ip, port);
+        t.bound = true;
+        Ok(())
     }
     /// SO_REUSEADDR.
     pub fn set_reuse_addr(&mut self, h: TcpHandle, on: bool) -> Result<()> {
-        todo!()
+        self.user_mut(h)?.reuse_addr = on;
+        Ok(())
     }
     /// listen(): backlog bounds half-open plus not-yet-accepted connections.
     pub fn listen(&mut self, h: TcpHandle, backlog: usize) -> Result<()> {
-        todo!()
+        let t = self.user(h)?;
+        match t.state {
+            TcpState::Listen => {
+                let t = self.user_mut(h)?;
+                t.listener.as_mut().unwrap().backlog = backlog.clamp(1, 4096);
+                return Ok(());
+            }
+            TcpState::Closed => {}
+            _ => return Err(Error::InvalidInput),
+        }
+        if !t.bound {
+            self.bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
+        }
+        let t = self.user(h)?;
+        let local = t.local;
+        let clash = self.socks.iter().any(|(&oid, o)| {
+            oid != h.0
+                && o.state == TcpState::Listen
+                && o.local.port() == local.port()
+                && (o.local.ip().is_unspecified() || local.ip().is_unspecified() || o.local.ip() == local.ip())
+        });
+        if clash {
+            return Err(Error::AddrInUse);
+        }
+        let t = self.user_mut(h)?;
+        t.listener = Some(Listener::new(backlog));
+        t.set_state(TcpState::Listen);
+        Ok(())
     }
     /// accept(): an established connection, or WouldBlock.
     pub fn accept(&mut self, h: TcpHandle) -> Result<TcpHandle> {
-        todo!()
+        let t = self.user_mut(h)?;
+        let Some(l) = t.listener.as_mut() else { return Err(Error::InvalidInput) };
+        let Some(child) = l.accept_queue.pop_front() else { return Err(Error::WouldBlock) };
+        if let Some(c) = self.socks.get_mut(&child) {
+            c.parent = None;
+            c.changed = true;
+        }
+        Ok(TcpHandle(child))
     }
     /// connect(): sends SYN and returns Ok at once; completion shows in `state`/`readiness`,
     /// failure in `take_error`. EISCONN / EALREADY / EINVAL as Linux.
     pub fn connect(&mut self, now: Instant, h: TcpHandle, remote: SocketAddrV4) -> Result<()> {
-        todo!()
+        let t = self.user(h)?;
+        match t.state {
+            TcpState::Closed => {}
+            TcpState::Listen => return Err(Error::AlreadyConnected), // Linux: EISCONN
+            TcpState::SynSent | TcpState::SynReceived => return Err(Error::Already),
+            _ => return Err(Error::AlreadyConnected),
+        }
+        if remote.ip().is_unspecified() || remote.ip().is_broadcast() || remote.ip().is_multicast() {
+            return Err(if remote.ip().is_unspecified() { Error::ConnectionRefused } else { Error::NetUnreachable });
+        }
+        let local = if t.bound {
+            let l = SocketAddrV4::new(self.config.local_addr, t.local.port());
+            if let Some(&other) = self.conns.get(&(l, remote)) {
+                if self.socks.get(&other).is_some_and(|o| o.state == TcpState::TimeWait) {
+                    self.remove(other);
+                } else {
+                    return Err(Error::AddrNotAvailable);
+                }
+            }
+            l
+        } else {
+            SocketAddrV4::new(self.config.local_addr, self.ephemeral_port(h.0, Some(remote))?)
+        };
+        let iss = isn::isn(&self.config.isn_secret, local, remote, now);
+        let cfg = self.config.clone();
+        let t = self.user_mut(h)?;
+        // Fresh control block state (a socket may connect again after a failure).
+        let keep = (t.reuse_addr, t.nodelay, t.keepalive.clone(), t.linger, t.want_rx, t.want_tx);
+        let mut n = Tcb::new(&cfg, now);
+        (n.reuse_addr, n.nodelay, n.keepalive, n.linger, n.want_rx, n.want_tx) = keep;
+        n.local = local;
+        n.remote = remote;
+        n.bound = true;
+        n.active = true;
+        n.alloc_buffers(n.want_rx, n.want_tx);
+        n.init_send(iss);
+        n.state = TcpState::SynSent;
+        n.pending = true;
+        n.changed = true;
+        *t = n;
+        self.conns.insert((local, remote), h.0);
+        Ok(())
     }
     /// send(): copies as much as fits into the send buffer; WouldBlock if none fits; EPIPE after
     /// shutdown(Write) or peer reset (ECONNRESET first if the reset is unreported).
     pub fn send(&mut self, now: Instant, h: TcpHandle, data: &[u8]) -> Result<usize> {
-        todo!()
+        let _ = now;
+        let t = self.user_mut(h)?;
+        if t.reset {
+            if let Some(e) = t.error.take() {
+                return Err(e);
+            }
+            return Err(Error::BrokenPipe);
+        }
+        if t.fin_queued {
+            return Err(Error::BrokenPipe);
+        }
+        match t.state {
+            TcpState::Established | TcpState::CloseWait => {}
+            TcpState::SynSent | TcpState::SynReceived => return Err(Error::WouldBlock),
+            // Linux sk_stream_wait_connect: EPIPE on a closed or listening socket.
+            _ => return Err(Error::BrokenPipe),
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = t.tx.enqueue(data);
+        if n == 0 {
+            return Err(Error::WouldBlock);
+        }
+        t.pending = true;
+        Ok(n)
     }
     /// recv(): Ok(0) at end of stream; WouldBlock if nothing yet; a pending error first.
     pub fn recv(&mut self, now: Instant, h: TcpHandle, buf: &mut [u8]) -> Result<usize> {
-        todo!()
+        let _ = now;
+        let t = self.user_mut(h)?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if !t.rx.is_empty() && !t.rx_shut {
+            let before = t.rcv_adv.since(t.rcv_nxt);
+            let n = t.rx.dequeue(buf);
+            // Window update (RFC 1122 4.2.3.3): once the window can grow by enough.
+            let cap = t.rx.capacity();
+            if t.synchronized() && !t.peer_fin {
+                let now_free = t.rx.free();
+                let step = (cap / 2).min(2 * t.rcv_mss as usize);
+                if now_free >= before + step && before < cap / 2 {
+                    t.ack_now = true;
+                    t.pending = true;
+                }
+            }
+            return Ok(n);
+        }
+        if let Some(e) = t.error.take() {
+            return Err(e);
+        }
+        if t.peer_fin || t.rx_shut || t.reset {
+            return Ok(0);
+        }
+        match t.state {
+            TcpState::Closed | TcpState::Listen => Err(Error::NotConnected),
+            _ => Err(Error::WouldBlock),
+        }
     }
     /// MSG_PEEK.
     pub fn peek(&self, h: TcpHandle, buf: &mut [u8]) -> Result<usize> {
-        todo!()
+        let t = self.user(h)?;
+        if !t.rx.is_empty() && !t.rx_shut {
+            return Ok(t.rx.read_at(0, buf));
+        }
+        if let Some(e) = t.error {
+            return Err(e);
+        }
+        if t.peer_fin || t.rx_shut || t.reset {
+            return Ok(0);
+        }
+        match t.state {
+            TcpState::Closed | TcpState::Listen => Err(Error::NotConnected),
+            _ => Err(Error::WouldBlock),
+        }
     }
     /// shutdown(): Write sends FIN after queued data; Read discards further input.
     pub fn shutdown(&mut self, now: Instant, h: TcpHandle, how: Shutdown) -> Result<()> {
-        todo!()
+        let _ = now;
+        let t = self.user_mut(h)?;
+        match t.state {
+            TcpState::Closed | TcpState::Listen => return Err(Error::NotConnected),
+            TcpState::SynSent => {
+                t.terminate(None);
+                let id = h.0;
+                self.after_event(id);
+                return Ok(());
+            }
+            _ => {}
+        }
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            t.rx_shut = true;
+            let n = t.rx.len();
+            t.rx.discard(n);
+            t.changed = true;
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            Self::queue_fin(t);
+        }
+        Ok(())
     }
+
     /// close(): releases the handle. Graceful close continues in the background (FIN, TIME_WAIT);
     /// RST instead if unread data remains or linger is 0. A listener resets its unaccepted queue.
     pub fn close(&mut self, now: Instant, h: TcpHandle) {
-        todo!()
+        let Ok(t) = self.user(h) else { return };
+        if t.state == TcpState::Listen {
+            let children: Vec<u32> = t.listener.as_ref().map(|l| l.children().collect()).unwrap_or_default();
+            for c in children {
+                if let Some(ct) = self.socks.get_mut(&c) {
+                    ct.orphan = true;
+                    ct.send_rst = true;
+                    ct.pending = true;
+                    ct.parent = None;
+                }
+            }
+            self.remove(h.0);
+            return;
+        }
+        let abortive = !t.rx.is_empty() || t.linger == Some(Duration::ZERO);
+        if abortive {
+            self.abort(now, h);
+            return;
+        }
+        let msl = self.config.msl;
+        let t = self.user_mut(h).unwrap();
+        match t.state {
+            TcpState::Closed | TcpState::SynSent => {
+                self.remove(h.0);
+                return;
+            }
+            _ => {}
+        }
+        t.orphan = true;
+        Self::queue_fin(t);
+        if t.state == TcpState::FinWait2 && t.timewait_at.is_none() {
+            t.timewait_at = Some(now + msl * 2);
+        }
     }
     /// Abortive close: RST now, handle released.
     pub fn abort(&mut self, now: Instant, h: TcpHandle) {
-        todo!()
+        let _ = now;
+        let Ok(t) = self.user_mut(h) else { return };
+        match t.state {
+            TcpState::Closed | TcpState::Listen | TcpState::SynSent | TcpState::TimeWait => {
+                if t.state == TcpState::Listen {
+                    self.close(now, h);
+                } else {
+                    self.remove(h.0);
+                }
+            }
+            _ => {
+                t.orphan = true;
+                t.send_rst = true;
+                t.pending = true;
+            }
+        }
     }
     pub fn set_option(&mut self, h: TcpHandle, opt: TcpOption) -> Result<()> {
-        todo!()
+        let t = self.user_mut(h)?;
+        match opt {
+            TcpOption::NoDelay(on) => {
+                t.nodelay = on;
+                t.pending = true;
+            }
+            TcpOption::KeepAlive(on) => t.keepalive.on = on,
+            TcpOption::KeepIdle(d) => t.keepalive.idle = d.max(Duration::from_secs(1)),
+            TcpOption::KeepIntvl(d) => t.keepalive.intvl = d.max(Duration::from_secs(1)),
+            TcpOption::KeepCnt(n) => t.keepalive.cnt = n.max(1),
+            TcpOption::Linger(l) => t.linger = l,
+            TcpOption::RecvBuffer(n) => {
+                let n = n.clamp(4096, 64 << 20);
+                t.want_rx = n;
+                if t.rx.capacity() > 0 && t.assembler.is_empty() && n <= (65535usize << t.rcv_wscale) {
+                    t.rx.grow(n);
+                }
+            }
+            TcpOption::SendBuffer(n) => {
+                let n = n.clamp(4096, 64 << 20);
+                t.want_tx = n;
+                if t.tx.capacity() > 0 {
+                    t.tx.grow(n);
+                }
+            }
+        }
+        Ok(())
+    }
+    /// getsockopt(): the current value of the option of the kind passed (its value is ignored).
+    pub fn get_option(&self, h: TcpHandle, kind: TcpOption) -> Result<TcpOption> {
+        let t = self.user(h)?;
+        Ok(match kind {
+            TcpOption::NoDelay(_) => TcpOption::NoDelay(t.nodelay),
+            TcpOption::KeepAlive(_) => TcpOption::KeepAlive(t.keepalive.on),
+            TcpOption::KeepIdle(_) => TcpOption::KeepIdle(t.keepalive.idle),
+            TcpOption::KeepIntvl(_) => TcpOption::KeepIntvl(t.keepalive.intvl),
+            TcpOption::KeepCnt(_) => TcpOption::KeepCnt(t.keepalive.cnt),
+            TcpOption::Linger(_) => TcpOption::Linger(t.linger),
+            TcpOption::RecvBuffer(_) => TcpOption::RecvBuffer(if t.rx.capacity() > 0 { t.rx.capacity() } else { t.want_rx }),
+            TcpOption::SendBuffer(_) => TcpOption::SendBuffer(if t.tx.capacity() > 0 { t.tx.capacity() } else { t.want_tx }),
+        })
+    }
+    /// SO_REUSEADDR as set.
+    pub fn reuse_addr(&self, h: TcpHandle) -> Result<bool> {
+        Ok(self.user(h)?.reuse_addr)
     }
     pub fn state(&self, h: TcpHandle) -> Result<TcpState> {
-        todo!()
+        Ok(self.user(h)?.state)
     }
     pub fn readiness(&self, h: TcpHandle) -> Readiness {
-        todo!()
+        match self.user(h) {
+            Ok(t) => t.readiness(),
+            Err(_) => Readiness { hup: true, error: true, ..Readiness::default() },
+        }
     }
     /// SO_ERROR: returns and clears the pending error.
     pub fn take_error(&mut self, h: TcpHandle) -> Option<crate::error::Error> {
-        todo!()
+        let t = self.user_mut(h).ok()?;
+        let e = t.error.take().or_else(|| t.soft_error.take());
+        if e.is_some() {
+            t.changed = true;
+        }
+        e
     }
     pub fn local_addr(&self, h: TcpHandle) -> Option<SocketAddrV4> {
-        todo!()
+        self.user(h).ok().filter(|t| t.bound).map(|t| t.local)
     }
     pub fn remote_addr(&self, h: TcpHandle) -> Option<SocketAddrV4> {
-        todo!()
+        self.user(h)
+            .ok()
+            .filter(|t| !matches!(t.state, TcpState::Closed | TcpState::Listen) || (t.ever_connected && t.remote.port() != 0))
+            .map(|t| t.remote)
     }
     /// FIONREAD: bytes ready to read.
     pub fn recv_queue(&self, h: TcpHandle) -> usize {
-        todo!()
+        self.user(h).map(|t| if t.rx_shut { 0 } else { t.rx.len() }).unwrap_or(0)
     }
     /// TIOCOUTQ: bytes not yet acknowledged.
     pub fn send_queue(&self, h: TcpHandle) -> usize {
-        todo!()
+        self.user(h).map(|t| t.tx.len()).unwrap_or(0)
     }
     pub fn info(&self, h: TcpHandle) -> Result<TcpInfo> {
-        todo!()
+        Ok(self.user(h)?.info())
+    }
+    /// Number of control blocks (user sockets, unaccepted children, orphans in FIN/TIME-WAIT).
+    pub fn control_blocks(&self) -> usize {
+        self.socks.len()
     }
 }

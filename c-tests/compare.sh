@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Runs every c-tests client/server pair in each topology and compares the output with the
+# kernel<->kernel reference (see compare-lib.sh for the topologies). Prints a table
+# program x topology -> same/different/error, a diff for each difference, and exits nonzero on
+# any difference or error.
+#
+# Environment:
+#   COMPARE_TOPOLOGIES  all (default) | kernel | comma list of kk,tk,kt,tt
+#   COMPARE_PROGRAMS    comma list of case names to run (default: all)
+#   COMPARE_OUT         directory for the outputs (default: a temporary directory, removed
+#                       unless something differs)
+#   COMPARE_PCAP=1      shimmed processes write TAPSTACK_PCAP files beside their outputs
+# Other TAPSTACK_* variables (TAPSTACK_LOG, TAPSTACK_FAULTS...) reach the shimmed processes.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=../scripts/netns-lib.sh
+source scripts/netns-lib.sh
+# shellcheck source=compare-lib.sh
+source c-tests/compare-lib.sh
+netns_require_root
+make -s -C c-tests >/dev/null || { echo "c-tests do not build" >&2; exit 1; }
+
+# Self-check of the SHA-256 every program prints.
+want=$(head -c 1234567 /dev/zero | tr '\0' 'q' | sha256sum | cut -d' ' -f1)
+got=$(head -c 1234567 /dev/zero | tr '\0' 'q' | c-tests/bin/sha256_stream | cut -d' ' -f1)
+[ "$want" = "$got" ] || { echo "sha256 self-check failed: $got != $want" >&2; exit 1; }
+
+# Cases: name | server argv | client argv (@HOST = the server's address). Ports differ per case
+# so no case meets another's TIME_WAIT.
+CASES=(
+  "echo|tcp_echo_server -p 7001|tcp_echo_client -c @HOST -p 7001 -n 400 -M 16384 -s 7"
+  "duplex|tcp_echo_server -p 7015|duplex_client -c @HOST -p 7015 -m 8 -s 9"
+  "bulk_up|bulk_recv -l -p 7002|bulk_send -c @HOST -p 7002 -m 16 -s 3"
+  "bulk_down|bulk_send -l -p 7003 -m 16 -s 4|bulk_recv -c @HOST -p 7003"
+  "exit_flush_srv|bulk_send noclose -l -p 7013 -m 4 -s 6|bulk_recv -c @HOST -p 7013"
+  "exit_flush_cli|bulk_recv -l -p 7014|bulk_send noclose -c @HOST -p 7014 -m 4 -s 8"
+  "half_close|half_close server -p 7004|half_close client -c @HOST -p 7004 -b 300000 -s 5"
+  "many_conns|many_conns server -p 7005 -k 200|many_conns client -c @HOST -p 7005 -k 200"
+  "nonblock|nonblock server -p 7006|nonblock client -c @HOST -p 7006"
+  "select_poll_epoll|select_poll_epoll server -p 7007|select_poll_epoll client -c @HOST -p 7007"
+  "errors|errors server -p 7008|errors client -c @HOST -p 7008"
+  "sockopts|sockopts server -p 7009|sockopts client -c @HOST -p 7009"
+  "pingpong|pingpong server -p 7010|pingpong client -c @HOST -p 7010 -n 2000"
+  "accept_rate|accept_rate server -p 7011|accept_rate client -c @HOST -p 7011 -n 300"
+  "io_variants|io_variants server -p 7012|io_variants client -c @HOST -p 7012"
+)
+
+case ${COMPARE_TOPOLOGIES:-all} in
+  all) TOPOS=(kk tk kt tt);;
+  kernel) TOPOS=(kk);;
+  *) IFS=, read -r -a TOPOS <<<"$COMPARE_TOPOLOGIES"
+     [ "${TOPOS[0]}" = kk ] || TOPOS=(kk "${TOPOS[@]}");;   # the reference always runs
+esac
+want_case() {
+  [ -z "${COMPARE_PROGRAMS:-}" ] && return 0
+  [[ ",$COMPARE_PROGRAMS," == *",$1,"* ]]
+}
+
+if [ -n "${COMPARE_OUT:-}" ]; then OUT=$COMPARE_OUT; mkdir -p "$OUT"; KEEP=1
+else OUT=$(mktemp -d /tmp/compare.XXXXXX); KEEP=0; fi
+
+declare -A STATUS
+NAMES=()
+for c in "${CASES[@]}"; do
+  name=${c%%|*}
+  want_case "$name" && NAMES+=("$name")
+done
+[ ${#NAMES[@]} -gt 0 ] || { echo "no case matches COMPARE_PROGRAMS=$COMPARE_PROGRAMS" >&2; exit 1; }
+
+for t in "${TOPOS[@]}"; do
+  echo "== $(topo_label "$t")"
+  if ! topo_setup "$t"; then
+    for name in "${NAMES[@]}"; do STATUS[$name,$t]="error(setup)"; done
+    netns_cleanup
+    continue
+  fi
+  for c in "${CASES[@]}"; do
+    IFS='|' read -r name srv cli <<<"$c"
+    want_case "$name" || continue
+    dir=$OUT/$t/$name
+    if cl_pair "$dir" "$srv" "$cli"; then ok=1; else ok=0; fi
+    if [ "$t" = kk ]; then
+      if [ $ok = 1 ]; then STATUS[$name,$t]=ok; else STATUS[$name,$t]=error; fi
+    elif [ ${#CL_TAPS[@]} -gt 0 ] && [ "$CL_TAP_FRAMES" -le 0 ]; then
+      STATUS[$name,$t]="error(no-tap-traffic)"   # the shim did not carry this run
+    elif cmp -s "$dir/out" "$OUT/kk/$name/out"; then
+      STATUS[$name,$t]=same
+    elif [ $ok = 0 ]; then
+      STATUS[$name,$t]=error
+    else
+      STATUS[$name,$t]=different
+    fi
+    frames="  ($CL_TIMES"; [ ${#CL_TAPS[@]} -gt 0 ] && frames+=", ${CL_TAP_FRAMES} frames through TAP"
+    frames+=")"
+    printf '   %-18s %-22s%s\n' "$name" "${STATUS[$name,$t]}" "$frames"
+  done
+  netns_cleanup
+done
+
+# The table.
+echo
+printf '%-18s' program
+for t in "${TOPOS[@]}"; do printf ' %-22s' "$(topo_label "$t")"; done
+echo
+fail=0
+for name in "${NAMES[@]}"; do
+  printf '%-18s' "$name"
+  for t in "${TOPOS[@]}"; do
+    s=${STATUS[$name,$t]:-n/a}
+    printf ' %-22s' "$s"
+    case $s in ok|same) ;; *) fail=1;; esac
+  done
+  echo
+done
+
+# Details of everything that is not the same.
+for name in "${NAMES[@]}"; do
+  for t in "${TOPOS[@]}"; do
+    s=${STATUS[$name,$t]:-n/a}
+    case $s in ok|same|n/a) continue;; esac
+    dir=$OUT/$t/$name
+    echo
+    echo "##### $name in $(topo_label "$t"): $s"
+    if [ "$t" != kk ] && [ -f "$dir/out" ] && [ -f "$OUT/kk/$name/out" ]; then
+      diff -u --label "kernel<->kernel" --label "$(topo_label "$t")" "$OUT/kk/$name/out" "$dir/out" | head -n 60
+    elif [ -f "$dir/out" ]; then
+      head -n 40 "$dir/out"
+    fi
+    for side in srv cli; do
+      if [ -s "$dir/$side.err" ]; then echo "-- $side stderr (last lines):"; tail -n 15 "$dir/$side.err"; fi
+    done
+  done
+done
+
+if [ $fail = 0 ]; then
+  echo; echo "compare: all ${#NAMES[@]} programs agree in ${#TOPOS[@]} topologies"
+  [ $KEEP = 1 ] || rm -rf "$OUT"
+  exit 0
+fi
+echo; echo "compare: FAILED (outputs kept in $OUT)"
+exit 1

@@ -1,0 +1,172 @@
+/* nonblock server -p PORT | nonblock client -c HOST -p PORT
+ * Non-blocking sockets step by step, printing errno names and poll flags:
+ *  client: non-blocking connect to a closed port (EINPROGRESS, POLLOUT|POLLERR.., SO_ERROR
+ *  ECONNREFUSED), then to the server (EINPROGRESS, POLLOUT, SO_ERROR 0, EISCONN on a second
+ *  connect), EAGAIN on an empty read (also MSG_DONTWAIT on a blocking socket), a ping/pong,
+ *  filling the send buffer to EAGAIN, POLLOUT once the server drains it, EOF.
+ *  server: non-blocking listener (EAGAIN from accept with nothing pending, POLLIN when a
+ *  connection waits), accepted socket not inheriting O_NONBLOCK, ping/pong, drains the fill
+ *  after a pause, reports the byte count back and closes. */
+#include "common.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static short wait_fd(int fd, short events, int timeout_ms) {
+    struct pollfd p = { .fd = fd, .events = events };
+    int n;
+    do n = poll(&p, 1, timeout_ms); while (n < 0 && errno == EINTR);
+    if (n < 0) DIE("poll");
+    return n == 0 ? 0 : p.revents;
+}
+
+static int so_error(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) DIE("SO_ERROR");
+    return err;
+}
+
+static const char *res(ssize_t r) { return r < 0 ? errno_name(errno) : "OK"; }
+
+static int server(const struct opts *o) {
+    char fl[128];
+    int lfd = tcp_listener(o->port, 4);
+    set_nonblock(lfd, 1);
+    int fd = accept(lfd, NULL, NULL);
+    printf("server: accept with nothing pending: %s\n", fd < 0 ? errno_name(errno) : "a connection?!");
+    signal_ready(o);
+    short re = wait_fd(lfd, POLLIN, 10000);
+    printf("server: listener poll: %s\n", poll_flags(re, fl, sizeof fl));
+    fd = accept(lfd, NULL, NULL);
+    if (fd < 0) DIE("accept");
+    printf("server: accepted socket O_NONBLOCK: %s\n", fcntl(fd, F_GETFL) & O_NONBLOCK ? "yes" : "no");
+    char buf[65536];
+    if (read_full(fd, buf, 4) != 4 || memcmp(buf, "ping", 4) != 0) die("expected ping", 0);
+    if (write_all(fd, "pong", 4) < 0) DIE("write pong");
+    if (read_full(fd, buf, 1) != 1 || buf[0] != 'f') die("expected f", 0);
+    sleep_ms(500); /* let the client fill every buffer */
+    long long total = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf, sizeof buf);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) DIE("read fill");
+        if (r == 0) break;
+        total += r;
+    }
+    char count[32];
+    snprintf(count, sizeof count, "%020lld", total);
+    if (write_all(fd, count, 20) < 0) DIE("write count");
+    printf("server: ping/pong, fill drained to EOF, count sent\n");
+    close(fd);
+    close(lfd);
+    return 0;
+}
+
+static int client(const struct opts *o) {
+    char fl[128];
+    struct sockaddr_in sa;
+    /* 1. A closed port. */
+    make_addr(&sa, o->host, o->port + 1);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0) DIE("socket");
+    int r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    printf("closed port: connect %s\n", res(r));
+    printf("closed port: poll POLLOUT: %s\n", poll_flags(wait_fd(fd, POLLOUT, 5000), fl, sizeof fl));
+    int e1 = so_error(fd), e2 = so_error(fd);
+    printf("closed port: SO_ERROR %s, then %s\n", errno_name(e1), errno_name(e2));
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof peer;
+    r = getpeername(fd, (struct sockaddr *)&peer, &plen);
+    printf("closed port: getpeername %s\n", res(r));
+    close(fd);
+
+    /* 2. The server. */
+    make_addr(&sa, o->host, o->port);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) DIE("socket");
+    set_nonblock(fd, 1);
+    r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    printf("connect: %s\n", res(r));
+    printf("poll POLLOUT: %s\n", poll_flags(wait_fd(fd, POLLOUT, 5000), fl, sizeof fl));
+    printf("SO_ERROR: %s\n", errno_name(so_error(fd)));
+    r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    printf("second connect: %s\n", res(r));
+    r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    printf("third connect: %s\n", res(r));
+    plen = sizeof peer;
+    r = getpeername(fd, (struct sockaddr *)&peer, &plen);
+    printf("getpeername: %s\n", res(r));
+
+    /* 3. Empty reads. */
+    char buf[65536];
+    ssize_t n = read(fd, buf, sizeof buf);
+    printf("empty read: %s\n", n < 0 ? errno_name(errno) : "data?!");
+    set_nonblock(fd, 0);
+    n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    printf("empty recv MSG_DONTWAIT on blocking socket: %s\n", n < 0 ? errno_name(errno) : "data?!");
+    set_nonblock(fd, 1);
+
+    /* 4. Ping/pong. */
+    n = write(fd, "ping", 4);
+    printf("write ping: %zd\n", n);
+    long got = 0;
+    while (got < 4) {
+        short re = wait_fd(fd, POLLIN, 5000);
+        if (!(re & POLLIN)) die("no pong within 5 s", 0);
+        n = read(fd, buf + got, (size_t)(4 - got));
+        if (n <= 0) die("pong read failed", n < 0 ? errno : 0);
+        got += n;
+    }
+    printf("pong: %s\n", memcmp(buf, "pong", 4) == 0 ? "ok" : "bad");
+    n = read(fd, buf, sizeof buf);
+    printf("read after pong: %s\n", n < 0 ? errno_name(errno) : "data?!");
+
+    /* 5. Fill until EAGAIN while the server does not read. */
+    if (write(fd, "f", 1) != 1) DIE("write f");
+    memset(buf, 'z', sizeof buf);
+    long long filled = 0;
+    int saw_eagain = 0;
+    while (filled < (256ll << 20)) {
+        n = write(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) { saw_eagain = errno == EAGAIN; if (!saw_eagain) DIE("write fill"); break; }
+        filled += n;
+    }
+    printf("fill: %s\n", saw_eagain ? "EAGAIN" : "never blocked");
+    printf("poll POLLOUT right after EAGAIN: %s\n", poll_flags(wait_fd(fd, POLLOUT, 0), fl, sizeof fl));
+    short re = wait_fd(fd, POLLOUT, 10000);
+    printf("poll POLLOUT while the server drains: %s\n", poll_flags(re, fl, sizeof fl));
+    if (shutdown(fd, SHUT_WR) < 0) DIE("shutdown");
+
+    /* 6. The server's count, then EOF. */
+    got = 0;
+    while (got < 20) {
+        re = wait_fd(fd, POLLIN, 10000);
+        if (!(re & POLLIN)) die("no count within 10 s", 0);
+        n = read(fd, buf + got, (size_t)(20 - got));
+        if (n <= 0) die("count read failed", n < 0 ? errno : 0);
+        got += n;
+    }
+    buf[20] = 0;
+    printf("server received every byte: %s\n", atoll(buf) == filled + 0 ? "yes" : "no");
+    re = wait_fd(fd, POLLIN | POLLRDHUP, 10000);
+    printf("poll after server close: %s\n", poll_flags(re, fl, sizeof fl));
+    n = read(fd, buf, sizeof buf);
+    printf("read: %s\n", n == 0 ? "EOF" : n < 0 ? errno_name(errno) : "data?!");
+    close(fd);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    struct opts o;
+    opts_parse(&o, argc, argv, "usage: nonblock server -p PORT | client -c HOST -p PORT");
+    if (o.role && o.role[0] == 's') return server(&o);
+    if (o.role && o.role[0] == 'c' && o.host) return client(&o);
+    die("role must be 'server' or 'client -c HOST'", 0);
+    return 2;
+}

@@ -1,0 +1,183 @@
+//! Input: Ethernet II demux, ARP (RFC 826 packet reception), IPv4 validation and filtering
+//! (RFC 791, RFC 1122 3.2.1), reassembly and transport demux.
+use std::net::Ipv4Addr;
+
+use super::Interface;
+use crate::socket::tcp::TcpStack;
+use crate::socket::udp::UdpStack;
+use crate::time::Instant;
+use crate::wire::arp::{self, ArpRepr, Operation};
+use crate::wire::ethernet::{self, EtherType, Frame};
+use crate::wire::icmpv4::unreachable;
+use crate::wire::ipv4::{self, protocol, Ipv4Repr};
+use crate::wire::WireError;
+
+impl Interface {
+    /// Processes one received Ethernet frame; answers are queued in `self.tx`.
+    pub fn receive_frame(&mut self, now: Instant, frame: &[u8], tcp: &mut TcpStack, udp: &mut UdpStack) {
+        self.stats.rx_frames += 1;
+        let f = match Frame::new_checked(frame) {
+            Ok(f) => f,
+            Err(_) => {
+                self.stats.rx_malformed += 1;
+                return;
+            }
+        };
+        let dst = f.dst_addr();
+        if dst != self.mac && dst != ethernet::BROADCAST {
+            self.stats.rx_not_for_us += 1;
+            return;
+        }
+        if !ethernet::is_unicast(&f.src_addr()) {
+            // RFC 1812 / 802.3: a group address is never a valid source.
+            self.stats.rx_malformed += 1;
+            return;
+        }
+        match f.ethertype() {
+            EtherType::Arp => self.receive_arp(now, f.payload()),
+            EtherType::Ipv4 => self.receive_ipv4(now, f.payload(), tcp, udp),
+            EtherType::Unknown(_) => self.stats.rx_unknown_ethertype += 1,
+        }
+    }
+
+    /// RFC 826 "Packet Reception", with the merge rule: an existing entry for the sender is
+    /// updated whatever the target; a new entry is created only if we are the target. So a
+    /// gratuitous ARP refreshes a neighbour we know and never adds one.
+    fn receive_arp(&mut self, now: Instant, payload: &[u8]) {
+        let repr = match arp::Packet::new_checked(payload).and_then(|p| ArpRepr::parse(&p)) {
+            Ok(r) => r,
+            Err(WireError::Unsupported) => {
+                self.stats.arp_unsupported += 1;
+                return;
+            }
+            Err(_) => {
+                self.stats.rx_malformed += 1;
+                return;
+            }
+        };
+        let spa = repr.source_protocol_addr;
+        let sha = repr.source_hardware_addr;
+        let for_us = repr.target_protocol_addr == self.addr;
+        if spa == self.addr {
+            // Someone else claims our address (or our own frame looped back).
+            self.stats.arp_conflict += 1;
+            return;
+        }
+        // Never learn nonsense: group or our own MAC, unspecified or broadcast senders (RFC 5227
+        // probes have sender 0.0.0.0 and are answered but not learned).
+        let learnable = ethernet::is_unicast(&sha)
+            && sha != self.mac
+            && !spa.is_unspecified()
+            && !ipv4::is_multicast_or_broadcast(spa)
+            && !self.is_broadcast(spa);
+        let merged = learnable && self.arp.update_existing(now, spa, sha);
+        if !for_us {
+            if !merged {
+                self.stats.arp_ignored += 1;
+            }
+            return;
+        }
+        if learnable && !merged {
+            // `learned` also sends the datagrams that were waiting for this neighbour.
+            self.learned(now, spa, sha);
+        }
+        if repr.operation == Operation::Request && ethernet::is_unicast(&sha) && sha != self.mac {
+            let reply = ArpRepr {
+                operation: Operation::Reply,
+                source_hardware_addr: self.mac,
+                source_protocol_addr: self.addr,
+                target_hardware_addr: sha,
+                target_protocol_addr: spa,
+            };
+            self.stats.arp_requests_answered += 1;
+            self.queue_frame(sha, EtherType::Arp, &reply.to_bytes());
+        } else if repr.operation == Operation::Request {
+            self.stats.arp_ignored += 1;
+        }
+    }
+
+    /// IPv4 input (RFC 1122 3.2.1): validates, filters by destination, reassembles, demuxes.
+    fn receive_ipv4(&mut self, now: Instant, payload: &[u8], tcp: &mut TcpStack, udp: &mut UdpStack) {
+        let packet = match ipv4::Packet::new_checked(payload) {
+            Ok(p) => p,
+            Err(_) => {
+                self.stats.rx_malformed += 1;
+                return;
+            }
+        };
+        let repr = match Ipv4Repr::parse(&packet) {
+            Ok(r) => r,
+            Err(WireError::Checksum) => {
+                self.stats.ip_bad_checksum += 1;
+                return;
+            }
+            Err(_) => {
+                self.stats.rx_malformed += 1;
+                return;
+            }
+        };
+        // RFC 1122 3.2.1.3: silently discard datagrams from a source that is not one host.
+        let src = repr.src_addr;
+        if ipv4::is_multicast_or_broadcast(src) || self.is_broadcast(src) || src.is_loopback() {
+            self.stats.ip_bad_src += 1;
+            return;
+        }
+        let dst = repr.dst_addr;
+        if dst != self.addr && !self.is_broadcast(dst) {
+            self.stats.ip_not_for_us += 1;
+            return;
+        }
+        // RFC 1122 3.2.1.7: a host must not discard a datagram only because its TTL is below 2.
+        if repr.more_frags || repr.frag_offset != 0 {
+            self.stats.ip_fragments_in += 1;
+            let whole = self.reasm.add(now, &repr, packet.payload(), &mut self.stats);
+            if let Some((header, data)) = whole {
+                self.deliver(now, &header, &data, tcp, udp);
+            }
+            return;
+        }
+        self.deliver(now, &repr, packet.payload(), tcp, udp);
+    }
+
+    /// Transport demux (protocol 1, 6, 17) of a whole datagram addressed to us.
+    pub(crate) fn deliver(&mut self, now: Instant, repr: &Ipv4Repr, payload: &[u8], tcp: &mut TcpStack, udp: &mut UdpStack) {
+        match repr.protocol {
+            protocol::ICMP => self.receive_icmp(now, repr, payload, tcp, udp),
+            protocol::TCP => {
+                // TCP never uses broadcast (RFC 1122 4.2.3.10).
+                if self.is_broadcast(repr.dst_addr) {
+                    self.stats.ip_not_for_us += 1;
+                    return;
+                }
+                tcp.process(now, repr.src_addr, repr.dst_addr, payload);
+            }
+            protocol::UDP => {
+                if !udp.process(now, repr.src_addr, repr.dst_addr, payload) {
+                    self.stats.udp_no_socket += 1;
+                    self.icmp_dst_unreachable(now, repr, payload, unreachable::PORT);
+                }
+            }
+            _ => {
+                self.stats.ip_unknown_protocol += 1;
+                self.icmp_dst_unreachable(now, repr, payload, unreachable::PROTOCOL);
+            }
+        }
+    }
+
+    /// Delivers the datagrams we sent to ourselves (at most `limit`); returns how many.
+    pub fn deliver_loopback(&mut self, now: Instant, tcp: &mut TcpStack, udp: &mut UdpStack, limit: usize) -> usize {
+        let mut n = 0;
+        while n < limit {
+            let Some(d) = self.loopback.pop_front() else { break };
+            let repr = Ipv4Repr::new(d.src, d.dst, d.protocol, d.payload.len(), 0);
+            self.deliver(now, &repr, &d.payload, tcp, udp);
+            n += 1;
+        }
+        n
+    }
+
+    /// For tests and diagnostics: is `a` one of the addresses we accept datagrams for?
+    pub fn accepts(&self, a: Ipv4Addr) -> bool {
+        a == self.addr || self.is_broadcast(a)
+    }
+}

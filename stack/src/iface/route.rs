@@ -1,0 +1,115 @@
+//! The routing table (RFC 1122 3.3.1): the on-link subnet, a default gateway and extra routes,
+//! chosen by longest prefix match.
+use std::net::Ipv4Addr;
+
+use crate::wire::ipv4::mask;
+
+/// Most routes a table holds (the on-link and default routes included).
+pub const MAX_ROUTES: usize = 256;
+
+/// `prefix/len` reached directly (`gateway` None) or through `gateway`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub prefix: Ipv4Addr,
+    pub len: u8,
+    pub gateway: Option<Ipv4Addr>,
+}
+
+impl Route {
+    fn matches(&self, dst: Ipv4Addr) -> bool {
+        let m = mask(self.len);
+        u32::from(dst) & m == u32::from(self.prefix) & m
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Routes {
+    routes: Vec<Route>,
+}
+
+impl Routes {
+    /// The on-link route for `addr/prefix_len` and, if given, a default route via `gateway`.
+    pub fn new(addr: Ipv4Addr, prefix_len: u8, gateway: Option<Ipv4Addr>) -> Routes {
+        let mut r = Routes::default();
+        let len = prefix_len.min(32);
+        r.add(Ipv4Addr::from(u32::from(addr) & mask(len)), len, None);
+        if let Some(gw) = gateway {
+            r.add(Ipv4Addr::UNSPECIFIED, 0, Some(gw));
+        }
+        r
+    }
+
+    /// Adds a route, replacing one with the same prefix and length. Returns false if the table is
+    /// full or `len > 32`.
+    pub fn add(&mut self, prefix: Ipv4Addr, len: u8, gateway: Option<Ipv4Addr>) -> bool {
+        if len > 32 {
+            return false;
+        }
+        let prefix = Ipv4Addr::from(u32::from(prefix) & mask(len));
+        if let Some(r) = self.routes.iter_mut().find(|r| r.prefix == prefix && r.len == len) {
+            r.gateway = gateway;
+            return true;
+        }
+        if self.routes.len() >= MAX_ROUTES {
+            return false;
+        }
+        self.routes.push(Route { prefix, len, gateway });
+        true
+    }
+
+    /// Removes the route for `prefix/len`; returns whether one existed.
+    pub fn remove(&mut self, prefix: Ipv4Addr, len: u8) -> bool {
+        let prefix = Ipv4Addr::from(u32::from(prefix) & mask(len));
+        let n = self.routes.len();
+        self.routes.retain(|r| !(r.prefix == prefix && r.len == len));
+        n != self.routes.len()
+    }
+
+    /// The most specific route for `dst`.
+    pub fn lookup(&self, dst: Ipv4Addr) -> Option<&Route> {
+        self.routes.iter().filter(|r| r.matches(dst)).max_by_key(|r| r.len)
+    }
+
+    /// The next hop for `dst`: its gateway, or `dst` itself when on-link.
+    pub fn next_hop(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.lookup(dst).map(|r| r.gateway.unwrap_or(dst))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(a: u8, b: u8, c: u8, d: u8) -> Ipv4Addr {
+        Ipv4Addr::new(a, b, c, d)
+    }
+
+    #[test]
+    fn longest_prefix() {
+        let mut r = Routes::new(ip(10, 0, 0, 2), 24, Some(ip(10, 0, 0, 1)));
+        assert_eq!(r.next_hop(ip(10, 0, 0, 9)), Some(ip(10, 0, 0, 9)));
+        assert_eq!(r.next_hop(ip(8, 8, 8, 8)), Some(ip(10, 0, 0, 1)));
+        assert!(r.add(ip(192, 168, 7, 99), 16, Some(ip(10, 0, 0, 254))));
+        assert!(r.add(ip(192, 168, 7, 0), 24, Some(ip(10, 0, 0, 253))));
+        assert_eq!(r.next_hop(ip(192, 168, 7, 1)), Some(ip(10, 0, 0, 253)));
+        assert_eq!(r.next_hop(ip(192, 168, 8, 1)), Some(ip(10, 0, 0, 254)));
+        assert!(r.add(ip(192, 168, 7, 5), 32, None));
+        assert_eq!(r.next_hop(ip(192, 168, 7, 5)), Some(ip(192, 168, 7, 5)));
+        assert!(r.remove(ip(192, 168, 0, 0), 16));
+        assert_eq!(r.next_hop(ip(192, 168, 8, 1)), Some(ip(10, 0, 0, 1)));
+        assert!(!r.add(ip(1, 2, 3, 4), 33, None));
+    }
+
+    #[test]
+    fn no_default() {
+        let r = Routes::new(ip(10, 0, 0, 2), 24, None);
+        assert_eq!(r.next_hop(ip(10, 0, 1, 1)), None);
+        assert_eq!(r.next_hop(ip(10, 0, 0, 255)), Some(ip(10, 0, 0, 255)));
+        let r = Routes::new(ip(10, 0, 0, 2), 0, None);
+        assert_eq!(r.next_hop(ip(1, 1, 1, 1)), Some(ip(1, 1, 1, 1)));
+    }
+}

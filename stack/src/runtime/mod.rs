@@ -1,0 +1,476 @@
+//! The runtime: a `Stack` driven by a real device (TAP), a monotonic clock and a background
+//! thread. CONTRACT for the shim and `tapstack-host`.
+//!
+//! All of the runtime's own I/O (TAP, eventfd, poll, pcap, logs) uses raw `libc::syscall` (see
+//! [`sys`]), never the libc wrappers that the preload shim hooks (read, write, poll, close,
+//! ioctl, fcntl...). Locks are parking_lot (futex syscalls), the clock is `std::time::Instant`
+//! (clock_gettime through the vDSO, which the shim does not hook).
+//!
+//! # Threads and latency
+//! One background thread ("tapstack") loops: lock the stack, `Stack::poll` (receive, timers,
+//! transmit), run the event hook, unlock, notify waiters, then sleep in `ppoll` on the TAP
+//! descriptor and a kick eventfd until the next deadline. Its signals are blocked, so a signal
+//! handler never runs on it while it holds the lock.
+//!
+//! A [`RuntimeGuard`] that was used mutably (a socket call) flushes when dropped: it runs one
+//! `Stack::poll` inline in the caller's thread, so a segment queued by `send` is on the wire
+//! before `send` returns. If that inline round received frames, or moved the next deadline
+//! earlier than the one the thread sleeps until, the thread is kicked (it then runs the event
+//! hook). The event hook only ever runs on the stack thread: after every round in which frames
+//! moved or a timer fired, after an inline round that received frames, and after
+//! [`Runtime::request_hook`]. Changes caused by socket calls alone (no frame, no timer) reach
+//! `wait`ers at once (every dirty guard release notifies) but reach the hook only at the next
+//! such round; call `request_hook` when another thread must learn of them through the hook.
+//!
+//! Locks are not reentrant: while holding a guard, do not call `lock`, `set_event_hook`,
+//! `stats` or `drain` on the same runtime (use `wait` to block with the guard).
+//!
+//! # fork
+//! After `fork()` the child has a copy of the `Runtime` but **no stack thread**, and shares the
+//! TAP descriptor with the parent. The child must not lock the runtime (the parent's thread may
+//! have held the lock at the moment of the fork, so `lock()` could block forever) and must not
+//! touch the TAP: inherited tapstack sockets are the parent's. [`Runtime::is_owner_process`]
+//! tells the shim which side of a fork it is on; a child wanting the network can `exec` (every
+//! runtime descriptor is close-on-exec, so nothing leaks) and start a fresh stack.
+pub mod sys;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::config::Config;
+use crate::phy::fault::{FaultConfig, FaultDevice};
+use crate::phy::pcap::{PcapDevice, PcapWriter};
+use crate::phy::tap::TapDevice;
+use crate::phy::Device;
+use crate::stack::Stack;
+use crate::time::{earliest, Instant};
+
+/// Why a runtime could not start: one line, naming the cause (no /dev/net/tun, no such
+/// device, device busy, permission denied, bad configuration).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeError(pub String);
+
+impl core::fmt::Display for RuntimeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for RuntimeError {}
+
+/// An owned, type-erased device (so the wrappers can be stacked as configured).
+struct DynDevice(Box<dyn Device + Send>);
+
+impl Device for DynDevice {
+    fn mtu(&self) -> usize {
+        self.0.mtu()
+    }
+    fn receive(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.0.receive(now, buf)
+    }
+    fn transmit(&mut self, now: Instant, frame: &[u8]) {
+        self.0.transmit(now, frame)
+    }
+    fn poll_at(&self) -> Option<Instant> {
+        self.0.poll_at()
+    }
+}
+
+/// The outermost device: counts frames so a round knows whether anything happened.
+struct Meter {
+    inner: DynDevice,
+    rx: u64,
+    tx: u64,
+}
+
+impl Device for Meter {
+    fn mtu(&self) -> usize {
+        self.inner.mtu()
+    }
+    fn receive(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let n = self.inner.receive(now, buf)?;
+        self.rx += 1;
+        Some(n)
+    }
+    fn transmit(&mut self, now: Instant, frame: &[u8]) {
+        self.tx += 1;
+        self.inner.transmit(now, frame)
+    }
+    fn poll_at(&self) -> Option<Instant> {
+        self.inner.poll_at()
+    }
+}
+
+type EventHook = Box<dyn FnMut(&mut Stack) + Send>;
+
+struct Inner {
+    stack: Stack,
+    dev: Meter,
+    hook: Option<EventHook>,
+}
+
+/// What one `Stack::poll` round did.
+struct Round {
+    rx: u64,
+    tx: u64,
+    next: Option<Instant>,
+}
+
+impl Inner {
+    fn round(&mut self, now: Instant) -> Round {
+        let (rx0, tx0) = (self.dev.rx, self.dev.tx);
+        let next = self.stack.poll(now, &mut self.dev);
+        Round { rx: self.dev.rx - rx0, tx: self.dev.tx - tx0, next: earliest(next, self.dev.poll_at()) }
+    }
+    fn run_hook(&mut self) {
+        if let Some(mut h) = self.hook.take() {
+            h(&mut self.stack);
+            if self.hook.is_none() {
+                self.hook = Some(h);
+            }
+        }
+    }
+}
+
+const NO_DEADLINE: u64 = u64::MAX;
+
+/// Frame and round counters of the runtime itself (the stack keeps its own `Stats`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeStats {
+    pub rx_frames: u64,
+    pub tx_frames: u64,
+    /// Rounds run by the stack thread.
+    pub thread_rounds: u64,
+    /// Rounds run inline when a guard was released.
+    pub inline_rounds: u64,
+    /// Times the stack thread was woken through its eventfd.
+    pub kicks: u64,
+}
+
+/// A running stack. Lock it to make socket calls; dropping the guard transmits what the calls
+/// queued and wakes the background thread if its next deadline moved earlier.
+pub struct Runtime {
+    inner: Mutex<Inner>,
+    cond: Condvar,
+    epoch: std::time::Instant,
+    config: Config,
+    owner_pid: i32,
+    tap_fd: i32,
+    kick_fd: i32,
+    pcap_fd: Option<i32>,
+    /// False once the stack thread has exited (stopped, or died of a panic).
+    alive: AtomicBool,
+    /// The stack thread's current wake-up deadline (micros on our clock, NO_DEADLINE if none).
+    sleep_until: AtomicU64,
+    /// An inline round received frames: the thread must run the event hook.
+    hook_pending: AtomicBool,
+    stop: AtomicBool,
+    thread_rounds: AtomicU64,
+    inline_rounds: AtomicU64,
+    kicks: AtomicU64,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Exclusive access to the stack. Derefs to `Stack`.
+pub struct RuntimeGuard<'a> {
+    rt: &'a Runtime,
+    inner: MutexGuard<'a, Inner>,
+    /// Set by `deref_mut`: a socket call may have queued output.
+    dirty: bool,
+}
+
+impl Runtime {
+    /// Opens the TAP device named in `config`, installs logging/pcap/faults, starts the thread.
+    pub fn start(config: Config) -> Result<Arc<Runtime>, RuntimeError> {
+        crate::log::init(&config).map_err(RuntimeError)?;
+        let faults = match config.faults.as_deref() {
+            Some(spec) => Some(FaultConfig::parse(spec).map_err(RuntimeError)?),
+            None => None,
+        };
+        let tap = TapDevice::open(&config.tap, config.mtu).map_err(RuntimeError)?;
+        let tap_fd = tap.raw_fd();
+        // Wire order: TAP <- pcap (what really crossed the wire) <- faults <- trace <- meter.
+        let mut dev = DynDevice(Box::new(tap));
+        let mut pcap_fd = None;
+        if let Some(path) = &config.pcap {
+            let w = PcapWriter::create(path).map_err(RuntimeError)?;
+            pcap_fd = Some(w.raw_fd());
+            dev = DynDevice(Box::new(PcapDevice::new(dev, w)));
+        }
+        if let Some(fc) = faults {
+            dev = DynDevice(Box::new(FaultDevice::new(dev, fc)));
+        }
+        if config.trace {
+            dev = DynDevice(Box::new(crate::log::TraceDevice::new(dev)));
+        }
+        let kick_fd = sys::eventfd().map_err(|e| RuntimeError(format!("eventfd: {}", crate::phy::tap::strerror(e))))?;
+        let stack = Stack::new(&config, sys::random_u64());
+        tracing::info!(
+            target: "tapstack::runtime",
+            "started on {} addr {}/{} mac {} mtu {}",
+            config.tap,
+            config.addr,
+            config.prefix_len,
+            mac_string(&config.mac),
+            config.mtu
+        );
+        let rt = Arc::new(Runtime {
+            inner: Mutex::new(Inner { stack, dev: Meter { inner: dev, rx: 0, tx: 0 }, hook: None }),
+            cond: Condvar::new(),
+            epoch: std::time::Instant::now(),
+            config,
+            owner_pid: sys::getpid(),
+            tap_fd,
+            kick_fd,
+            pcap_fd,
+            alive: AtomicBool::new(true),
+            sleep_until: AtomicU64::new(0),
+            hook_pending: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            thread_rounds: AtomicU64::new(0),
+            inline_rounds: AtomicU64::new(0),
+            kicks: AtomicU64::new(0),
+            thread: Mutex::new(None),
+        });
+        let rt2 = Arc::clone(&rt);
+        // The thread inherits a mask with every asynchronous signal blocked.
+        let old = sys::block_async_signals();
+        let spawned = std::thread::Builder::new().name("tapstack".into()).spawn(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt2.run()));
+            rt2.alive.store(false, Ordering::SeqCst);
+            rt2.cond.notify_all();
+            if r.is_err() {
+                let _ = sys::write_all(2, b"tapstack: the stack thread panicked; networking has stopped\n");
+            }
+        });
+        sys::restore_sigmask(old);
+        let handle = spawned.map_err(|e| RuntimeError(format!("cannot start the stack thread: {e}")))?;
+        *rt.thread.lock() = Some(handle);
+        Ok(rt)
+    }
+
+    /// The current time on the runtime's monotonic clock.
+    pub fn now(&self) -> Instant {
+        Instant::from_micros(self.epoch.elapsed().as_micros().min(u64::MAX as u128 - 1) as u64)
+    }
+
+    /// Converts a time on the runtime's clock to a `std::time::Instant` (for `wait` deadlines).
+    pub fn to_std(&self, t: Instant) -> std::time::Instant {
+        self.epoch + std::time::Duration::from_micros(t.total_micros())
+    }
+
+    /// The configuration the runtime was started with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// True in the process that started the runtime, false in a forked child (see the module
+    /// documentation: a child must not lock the runtime).
+    pub fn is_owner_process(&self) -> bool {
+        sys::getpid() == self.owner_pid
+    }
+
+    /// False once the stack thread has exited ([`Runtime::stop`], or a panic in the stack):
+    /// nothing moves any more except through inline rounds of socket calls.
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::SeqCst)
+    }
+
+    /// The descriptors the runtime itself owns (TAP, kick eventfd, pcap file). The shim must
+    /// protect them: a program's close()/dup2() onto one of them must not reach the kernel.
+    pub fn owned_fds(&self) -> Vec<i32> {
+        let mut v = vec![self.tap_fd, self.kick_fd];
+        v.extend(self.pcap_fd);
+        v
+    }
+
+    pub fn lock(&self) -> RuntimeGuard<'_> {
+        RuntimeGuard { rt: self, inner: self.inner.lock(), dirty: false }
+    }
+
+    /// Like `lock`, but gives up after `timeout` (e.g. for a signal handler or an exit path).
+    pub fn try_lock_for(&self, timeout: std::time::Duration) -> Option<RuntimeGuard<'_>> {
+        let inner = self.inner.try_lock_for(timeout)?;
+        Some(RuntimeGuard { rt: self, inner, dirty: false })
+    }
+
+    /// Registers a callback the stack thread calls (with the stack locked) after every round in
+    /// which anything happened; the shim uses it to signal per-socket eventfds.
+    pub fn set_event_hook(&self, hook: Box<dyn FnMut(&mut Stack) + Send>) {
+        self.inner.lock().hook = Some(hook);
+    }
+
+    /// Asks the stack thread to run the event hook soon even if no frame moves (e.g. after a
+    /// socket call changed readiness without network activity). Costs one eventfd write.
+    pub fn request_hook(&self) {
+        self.hook_pending.store(true, Ordering::SeqCst);
+        self.kick();
+    }
+
+    /// Waits with the stack unlocked until the stack thread reports progress or `deadline`
+    /// passes (None: no deadline). Returns false on timeout. Spurious wakeups are allowed.
+    ///
+    /// Output the guard's socket calls queued is flushed first; if that flush itself received
+    /// frames, returns true at once (the caller re-checks its condition).
+    pub fn wait(&self, guard: &mut RuntimeGuard<'_>, deadline: Option<std::time::Instant>) -> bool {
+        if guard.flush() {
+            return true;
+        }
+        match deadline {
+            None => {
+                self.cond.wait(&mut guard.inner);
+                true
+            }
+            Some(d) => !self.cond.wait_until(&mut guard.inner, d).timed_out(),
+        }
+    }
+
+    /// Blocks up to `timeout` until no connection has pending output (exit drain). Returns at
+    /// once in a forked child.
+    pub fn drain(&self, timeout: std::time::Duration) {
+        if !self.is_owner_process() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        let mut g = self.lock();
+        while g.tcp.has_pending_output() {
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
+            self.wait(&mut g, Some(deadline));
+        }
+    }
+
+    /// Stops the stack thread (frames are no longer processed) and waits for it to finish.
+    /// Used by `tapstack-host` and tests; the shim's stack lives as long as the process.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.kick();
+        let handle = self.thread.lock().take();
+        if let Some(h) = handle {
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
+    }
+
+    /// Runtime-level counters.
+    pub fn stats(&self) -> RuntimeStats {
+        let g = self.inner.lock();
+        RuntimeStats {
+            rx_frames: g.dev.rx,
+            tx_frames: g.dev.tx,
+            thread_rounds: self.thread_rounds.load(Ordering::Relaxed),
+            inline_rounds: self.inline_rounds.load(Ordering::Relaxed),
+            kicks: self.kicks.load(Ordering::Relaxed),
+        }
+    }
+
+    fn kick(&self) {
+        sys::eventfd_signal(self.kick_fd);
+    }
+
+    /// The stack thread.
+    fn run(&self) {
+        let mut fds = [
+            libc::pollfd { fd: self.tap_fd, events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: self.kick_fd, events: libc::POLLIN, revents: 0 },
+        ];
+        let mut timer_fired = true;
+        let mut busy_rounds = 0u32;
+        while !self.stop.load(Ordering::SeqCst) {
+            let mut g = self.inner.lock();
+            let now = self.now();
+            let r = g.round(now);
+            self.thread_rounds.fetch_add(1, Ordering::Relaxed);
+            let progress = r.rx > 0 || r.tx > 0 || timer_fired;
+            if progress || self.hook_pending.swap(false, Ordering::SeqCst) {
+                g.run_hook();
+            }
+            // A hook (or the round) may have queued work that is due now.
+            let next = earliest(r.next, g.stack.poll_at(now));
+            self.sleep_until.store(next.map_or(NO_DEADLINE, |t| t.total_micros()), Ordering::SeqCst);
+            drop(g);
+            if progress {
+                self.cond.notify_all();
+            }
+            let mut timeout = next.map(|t| t.saturating_since(self.now()));
+            if timeout == Some(std::time::Duration::ZERO) {
+                // Guard against a deadline that never moves: at most 64 back-to-back rounds.
+                busy_rounds += 1;
+                if busy_rounds > 64 {
+                    timeout = Some(std::time::Duration::from_millis(1));
+                    busy_rounds = 0;
+                }
+            } else {
+                busy_rounds = 0;
+            }
+            fds[0].revents = 0;
+            fds[1].revents = 0;
+            let ready = sys::ppoll(&mut fds, timeout).unwrap_or(0);
+            timer_fired = ready == 0 && timeout.is_some();
+            if fds[1].revents & libc::POLLIN != 0 {
+                sys::eventfd_drain(self.kick_fd);
+                self.kicks.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _ = sys::close(self.kick_fd);
+    }
+}
+
+impl RuntimeGuard<'_> {
+    /// Runs one inline round if a socket call may have queued output. Returns true if it
+    /// received frames (readiness may have changed). See the module documentation.
+    fn flush(&mut self) -> bool {
+        if !self.dirty {
+            return false;
+        }
+        self.dirty = false;
+        let rt = self.rt;
+        let r = self.inner.round(rt.now());
+        rt.inline_rounds.fetch_add(1, Ordering::Relaxed);
+        // A socket call may have changed what another thread waits for (even without frames);
+        // notifying with no waiter is nearly free, a spurious wakeup is allowed.
+        rt.cond.notify_all();
+        let next = r.next.map_or(NO_DEADLINE, |t| t.total_micros());
+        if r.rx > 0 {
+            rt.hook_pending.store(true, Ordering::SeqCst);
+            rt.kick();
+        } else if next < rt.sleep_until.load(Ordering::SeqCst) {
+            rt.kick();
+        }
+        r.rx > 0
+    }
+}
+
+impl Drop for RuntimeGuard<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+impl core::ops::Deref for RuntimeGuard<'_> {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.inner.stack
+    }
+}
+impl core::ops::DerefMut for RuntimeGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Stack {
+        self.dirty = true;
+        &mut self.inner.stack
+    }
+}
+
+fn mac_string(m: &[u8; 6]) -> String {
+    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+}
+
+#[cfg(test)]
+mod tests;

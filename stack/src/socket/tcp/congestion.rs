@@ -1,0 +1,163 @@
+//! Congestion control: slow start and congestion avoidance (RFC 5681) with NewReno recovery
+//! bookkeeping done by the caller (RFC 6582), and CUBIC (RFC 9438, the default). Windows are in
+//! bytes.
+use super::Congestion;
+use crate::time::{Duration, Instant};
+
+/// CUBIC constants (RFC 9438 4.1, 4.2).
+const C: f64 = 0.4;
+const BETA: f64 = 0.7;
+
+#[derive(Clone, Debug)]
+pub struct CongestionControl {
+    pub algo: Congestion,
+    pub cwnd: u32,
+    pub ssthresh: u32,
+    mss: u32,
+    /// Reno congestion-avoidance byte counter (RFC 5681 3.1, appropriate byte counting).
+    ca_acked: u32,
+    // CUBIC state, in segments and seconds.
+    w_max: f64,
+    k: f64,
+    epoch: Option<Instant>,
+    w_est: f64,
+}
+
+impl CongestionControl {
+    /// Initial window of 10 segments (RFC 6928), ssthresh unbounded.
+    pub fn new(algo: Congestion, mss: u16) -> CongestionControl {
+        let mss = mss.max(64) as u32;
+        CongestionControl {
+            algo,
+            cwnd: 10 * mss,
+            ssthresh: u32::MAX,
+            mss,
+            ca_acked: 0,
+            w_max: 0.0,
+            k: 0.0,
+            epoch: None,
+            w_est: 0.0,
+        }
+    }
+    pub fn set_mss(&mut self, mss: u16) {
+        self.mss = mss.max(64) as u32;
+        self.cwnd = 10 * self.mss;
+    }
+    #[allow(dead_code)]
+    pub fn in_slow_start(&self) -> bool {
+        self.cwnd < self.ssthresh
+    }
+    /// New data `acked` bytes acknowledged outside recovery.
+    pub fn on_ack(&mut self, now: Instant, acked: u32, srtt: Duration) {
+        if self.cwnd < self.ssthresh {
+            // RFC 5681 3.1 with RFC 3465 L = 2.
+            self.cwnd = self.cwnd.saturating_add(acked.min(2 * self.mss));
+            return;
+        }
+        match self.algo {
+            Congestion::Reno => self.reno_ca(acked),
+            Congestion::Cubic => self.cubic_ca(now, acked, srtt),
+        }
+    }
+    fn reno_ca(&mut self, acked: u32) {
+        self.ca_acked = self.ca_acked.saturating_add(acked);
+        if self.ca_acked >= self.cwnd {
+            self.ca_acked -= self.cwnd;
+            self.cwnd = self.cwnd.saturating_add(self.mss);
+        }
+    }
+    /// RFC 9438 4.2 - 4.4.
+    fn cubic_ca(&mut self, now: Instant, acked: u32, srtt: Duration) {
+        let mss = self.mss as f64;
+        let cwnd = self.cwnd as f64 / mss;
+        let epoch = match self.epoch {
+            Some(e) => e,
+            None => {
+                self.epoch = Some(now);
+                if self.w_max <= cwnd {
+                    self.k = 0.0;
+                    self.w_max = cwnd;
+                } else {
+                    self.k = ((self.w_max - cwnd) / C).cbrt();
+                }
+                self.w_est = cwnd;
+                now
+            }
+        };
+        let t = (now - epoch).as_secs_f64();
+        let rtt = srtt.as_secs_f64().max(0.001);
+        let w = |t: f64| C * (t - self.k).powi(3) + self.w_max;
+        let target = w(t + rtt).clamp(cwnd, 1.5 * cwnd);
+        let segs = acked as f64 / mss;
+        let alpha = if self.w_est >= self.w_max { 1.0 } else { 3.0 * (1.0 - BETA) / (1.0 + BETA) };
+        self.w_est += alpha * segs / cwnd;
+        let next = if w(t) < self.w_est {
+            self.w_est.max(cwnd)
+        } else {
+            cwnd + (target - cwnd) / cwnd * segs
+        };
+        self.cwnd = ((next * mss) as u32).max(self.cwnd).max(2 * self.mss);
+    }
+    fn reduce(&mut self, flight: u32) -> u32 {
+        match self.algo {
+            Congestion::Reno => (flight / 2).max(2 * self.mss),
+            Congestion::Cubic => {
+                let cwnd = self.cwnd as f64 / self.mss as f64;
+                // Fast convergence (RFC 9438 4.7).
+                self.w_max = if cwnd < self.w_max { cwnd * (1.0 + BETA) / 2.0 } else { cwnd };
+                self.epoch = None;
+                ((self.cwnd.min(flight.max(self.mss)) as f64 * BETA) as u32).max(2 * self.mss)
+            }
+        }
+    }
+    /// Entering fast recovery (three duplicate ACKs / SACK loss): ssthresh and cwnd drop.
+    pub fn on_fast_loss(&mut self, flight: u32) {
+        self.ssthresh = self.reduce(flight);
+        self.cwnd = self.ssthresh;
+        self.ca_acked = 0;
+    }
+    /// Retransmission timeout (RFC 5681 eq. 4): cwnd to one segment.
+    pub fn on_rto(&mut self, flight: u32, first: bool) {
+        if first {
+            self.ssthresh = self.reduce(flight);
+        }
+        self.cwnd = self.mss;
+        self.ca_acked = 0;
+    }
+    /// Leaving recovery (RFC 6582 3.2 step 3): cwnd = min(ssthresh, flight + mss).
+    pub fn on_recovery_exit(&mut self, flight: u32) {
+        self.cwnd = self.ssthresh.min(flight.saturating_add(self.mss)).max(2 * self.mss);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn reno_slow_start_then_linear() {
+        let mut c = CongestionControl::new(Congestion::Reno, 1000);
+        assert_eq!(c.cwnd, 10_000);
+        c.on_ack(Instant::ZERO, 1000, Duration::from_millis(10));
+        assert_eq!(c.cwnd, 11_000);
+        c.on_fast_loss(20_000);
+        assert_eq!((c.ssthresh, c.cwnd), (10_000, 10_000));
+        for _ in 0..10 {
+            c.on_ack(Instant::ZERO, 1000, Duration::from_millis(10));
+        }
+        assert_eq!(c.cwnd, 11_000);
+        c.on_rto(11_000, true);
+        assert_eq!((c.ssthresh, c.cwnd), (5_500, 1000));
+    }
+    #[test]
+    fn cubic_backs_off_by_beta_and_regrows() {
+        let mut c = CongestionControl::new(Congestion::Cubic, 1000);
+        c.on_fast_loss(100_000);
+        assert_eq!(c.cwnd, 7_000); // min(cwnd, flight) * 0.7
+        let mut now = Instant::ZERO;
+        for _ in 0..2000 {
+            now += Duration::from_millis(10);
+            c.on_ack(now, 1000, Duration::from_millis(10));
+        }
+        assert!(c.cwnd > 10_000, "{}", c.cwnd);
+    }
+}

@@ -1,0 +1,332 @@
+//! Segment output: SYN/SYN-ACK, MSS segmentation with Nagle (RFC 896) and sender SWS avoidance
+//! (RFC 9293 3.8.6.2.1), congestion and flow control, fast retransmit and SACK hole
+//! retransmission (RFC 6675), persist probes, piggybacked ACKs and window updates.
+use std::net::Ipv4Addr;
+
+use super::seq::SeqNum;
+use super::tcb::Tcb;
+use super::{TcpConfig, TcpState};
+use crate::time::Instant;
+use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
+
+/// Where segments go: a reusable scratch buffer and the caller's sink.
+pub struct Emitter<'a> {
+    pub buf: &'a mut Vec<u8>,
+    pub emit: &'a mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]),
+}
+
+impl Emitter<'_> {
+    /// Emits `repr` (payload included) with a valid checksum.
+    pub fn send(&mut self, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr) {
+        self.buf.clear();
+        self.buf.resize(repr.buffer_len(), 0);
+        repr.emit(self.buf, src, dst);
+        (self.emit)(src, dst, self.buf);
+    }
+}
+
+impl Tcb {
+    /// Builds and emits one segment starting at `seq` with up to `len` bytes of the send
+    /// buffer. Returns the payload bytes actually sent (SACK blocks may shorten it).
+    fn send_segment(&mut self, now: Instant, e: &mut Emitter, seq: SeqNum, len: usize, fl: u8) -> usize {
+        let syn = fl & flags::SYN != 0;
+        let has_ack = self.state != TcpState::SynSent;
+        let wnd = self.rcv_window();
+        let mut repr = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: seq.0,
+            ack: has_ack.then_some(self.rcv_nxt.0),
+            flags: fl,
+            window: if syn { wnd.min(65535) as u16 } else { (wnd >> self.rcv_wscale).min(65535) as u16 },
+            ..TcpRepr::default()
+        };
+        if syn {
+            repr.mss = Some(self.rcv_mss);
+            if self.active && self.state == TcpState::SynSent {
+                repr.window_scale = Some(self.rcv_wscale);
+                repr.sack_permitted = true;
+                repr.timestamp = Some((self.ts_now(now), 0));
+            } else {
+                // SYN-ACK: echo what the peer offered.
+                if self.snd_wscale > 0 || self.rcv_wscale > 0 {
+                    repr.window_scale = Some(self.rcv_wscale);
+                }
+                repr.sack_permitted = self.sack_ok;
+                if self.ts_ok {
+                    repr.timestamp = Some((self.ts_now(now), self.ts_recent));
+                }
+            }
+        } else {
+            if self.ts_ok {
+                repr.timestamp = Some((self.ts_now(now), self.ts_recent));
+            }
+            if self.sack_ok && !self.assembler.is_empty() && fl & flags::RST == 0 {
+                repr.sack = self.assembler.sack_blocks(if self.ts_ok { 3 } else { 4 });
+            }
+        }
+        let opt_extra = repr.options_len().saturating_sub(if self.ts_ok { 12 } else { 0 });
+        let len = if syn { 0 } else { len.min(self.eff_mss().saturating_sub(opt_extra)) };
+        let mut fl = fl;
+        if len > 0 && fl & flags::FIN != 0 && seq + len != self.data_end() {
+            fl &= !flags::FIN; // shortened: the FIN goes later
+        }
+        repr.flags = fl;
+        let hl = repr.header_len();
+        e.buf.clear();
+        e.buf.resize(hl + len, 0);
+        repr.emit_header(e.buf);
+        if len > 0 {
+            let off = seq.since(self.tx_base);
+            let (a, b) = self.tx.slices(off, len);
+            e.buf[hl..hl + a.len()].copy_from_slice(a);
+            e.buf[hl + a.len()..hl + a.len() + b.len()].copy_from_slice(b);
+        }
+        let (src, dst) = (*self.local.ip(), *self.remote.ip());
+        TcpPacket::new_unchecked(&mut e.buf[..]).fill_checksum(src, dst);
+        (e.emit)(src, dst, e.buf);
+        self.counters.segs_out += 1;
+        let occupied = len + (fl & flags::FIN != 0) as usize;
+        if occupied > 0 && !syn {
+            self.sent.on_send(seq, seq + occupied, now);
+        }
+        if has_ack {
+            let adv = if syn { wnd.min(65535) } else { (wnd >> self.rcv_wscale).min(65535) << self.rcv_wscale };
+            let edge = self.rcv_nxt + adv as usize;
+            if edge > self.rcv_adv {
+                self.rcv_adv = edge;
+            }
+            self.ack_now = false;
+            self.delack_at = None;
+            self.segs_unacked = 0;
+        }
+        len + (fl & flags::FIN != 0) as usize * 0
+    }
+
+    /// Arms the retransmission timer if it is not running (RFC 6298 5.1).
+    fn arm_rto(&mut self, now: Instant) {
+        if self.rto_at.is_none() {
+            self.rto_at = Some(now + self.rtt.backed_off(self.backoff));
+        }
+    }
+
+    /// Sends whatever this connection has to send now.
+    pub fn output(&mut self, now: Instant, cfg: &TcpConfig, e: &mut Emitter) {
+        let _ = cfg;
+        if self.send_rst {
+            self.send_rst = false;
+            let seq = self.snd_nxt.max(self.snd_max);
+            let mut r = TcpRepr {
+                src_port: self.local.port(),
+                dst_port: self.remote.port(),
+                seq: seq.0,
+                ack: Some(self.rcv_nxt.0),
+                flags: flags::RST,
+                ..TcpRepr::default()
+            };
+            if self.state == TcpState::SynSent {
+                r.ack = None;
+            }
+            e.send(*self.local.ip(), *self.remote.ip(), &r);
+            self.counters.segs_out += 1;
+            self.terminate(None);
+            return;
+        }
+        match self.state {
+            TcpState::Closed | TcpState::Listen => return,
+            TcpState::SynSent | TcpState::SynReceived => {
+                if self.snd_nxt == self.iss {
+                    let fl = if self.state == TcpState::SynSent { flags::SYN } else { flags::SYN };
+                    if self.snd_max != self.iss {
+                        self.counters.retransmits += 1;
+                    } else if self.backoff == 0 {
+                        self.rtt_probe = Some((self.iss + 1, now));
+                    }
+                    self.send_segment(now, e, self.iss, 0, fl);
+                    self.snd_nxt = self.iss + 1;
+                    self.snd_max = self.snd_nxt.max(self.snd_max);
+                    self.arm_rto(now);
+                } else if self.ack_now && self.state == TcpState::SynReceived {
+                    self.send_segment(now, e, self.snd_nxt, 0, 0);
+                }
+                return;
+            }
+            TcpState::TimeWait | TcpState::FinWait2 | TcpState::CloseWait
+                if self.tx.is_empty() && !(self.fin_queued && !self.fin_acked) =>
+            {
+                if self.probe {
+                    self.probe = false;
+                    self.send_segment(now, e, self.snd_una - 1, 0, 0);
+                } else if self.ack_now {
+                    self.send_segment(now, e, self.snd_nxt, 0, 0);
+                }
+                return;
+            }
+            _ => {}
+        }
+        let mss = self.eff_mss();
+        if self.probe {
+            // Zero-window or keepalive probe: an old sequence number elicits an ACK.
+            self.probe = false;
+            self.send_segment(now, e, self.snd_una - 1, 0, 0);
+        }
+
+        // Fast retransmit / NewReno partial ACK: the head segment.
+        if self.rexmit_head && self.snd_una < self.snd_max {
+            self.rexmit_head = false;
+            let len = self.data_end().since(self.snd_una).min(mss);
+            let fin = self.fin_seq().is_some_and(|f| self.snd_una + len == f);
+            if len > 0 || fin {
+                self.send_segment(now, e, self.snd_una, len, if fin { flags::FIN } else { 0 });
+                self.counters.retransmits += 1;
+                self.arm_rto(now);
+            }
+        }
+        self.rexmit_head = false;
+
+        // RFC 6675 5 step 4: retransmit lost holes while the pipe has room.
+        if self.in_recovery && self.sack_ok {
+            let cwnd = self.cc.cwnd as usize;
+            let mut from = self.snd_una;
+            let mut n = 0;
+            while n < 4096 && self.pipe(now) + mss <= cwnd {
+                n += 1;
+                let Some((s, he)) = self.next_lost(now, from) else { break };
+                let len = he.since(s).min(mss).min(self.data_end().since(s));
+                let fin = len == 0 && self.fin_seq() == Some(s);
+                if len == 0 && !fin {
+                    break;
+                }
+                let sent = self.send_segment(now, e, s, len, if fin { flags::FIN } else { 0 });
+                self.counters.retransmits += 1;
+                self.arm_rto(now);
+                from = s + sent.max(1);
+            }
+        }
+
+        // Tail loss probe (RFC 8985 7.3): new data if possible, else the last segment again.
+        if self.tlp_pending {
+            self.tlp_pending = false;
+            let unsent = self.data_end().since(self.snd_nxt);
+            let wnd_avail = (self.snd_una + self.snd_wnd as usize).since(self.snd_nxt);
+            if unsent > 0 && wnd_avail > 0 && self.snd_nxt == self.snd_max {
+                let len = unsent.min(mss).min(wnd_avail);
+                let seq = self.snd_nxt;
+                let sent = self.send_segment(now, e, seq, len, flags::PSH);
+                self.counters.bytes_sent += sent as u64;
+                self.snd_nxt = seq + sent;
+                self.snd_max = self.snd_max.max(self.snd_nxt);
+            } else if self.snd_una < self.snd_max {
+                let end = self.snd_max;
+                let fin = self.fin_seq().is_some_and(|f| f + 1 == end);
+                let data_end = if fin { end - 1 } else { end };
+                let s = self.snd_una.max(data_end - mss.min(data_end.since(self.snd_una)));
+                let len = data_end.since(s);
+                self.send_segment(now, e, s, len, if fin { flags::FIN } else { 0 });
+                self.counters.retransmits += 1;
+            }
+            self.arm_rto(now);
+        }
+
+        // New data (or go-back-N resend after an RTO).
+        let may_send =
+            matches!(self.state, TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck);
+        let mut guard = 0;
+        while may_send && guard < 100_000 {
+            guard += 1;
+            let data_end = self.data_end();
+            let fin_seq = self.fin_seq();
+            if self.snd_nxt < self.snd_max {
+                if let Some(end) = self.scoreboard.sacked_end(self.snd_nxt) {
+                    self.snd_nxt = end.min(self.snd_max);
+                    continue;
+                }
+            }
+            let unsent = data_end.since(self.snd_nxt);
+            let fin_pending = fin_seq.is_some_and(|f| self.snd_nxt <= f);
+            if unsent == 0 && !fin_pending {
+                break;
+            }
+            let limited = if !self.in_recovery && self.dupacks <= 2 { self.dupacks as usize * mss } else { 0 };
+            let cwnd_avail = (self.cc.cwnd as usize + limited).saturating_sub(self.pipe(now));
+            let wnd_avail = (self.snd_una + self.snd_wnd as usize).since(self.snd_nxt);
+            let mut len = unsent.min(mss).min(cwnd_avail).min(wnd_avail);
+            let is_retx = self.snd_nxt < self.snd_max;
+            if is_retx {
+                if let Some(ns) = self.scoreboard.next_sacked(self.snd_nxt) {
+                    len = len.min(ns.since(self.snd_nxt));
+                }
+            }
+            let fin = fin_pending && len == unsent;
+            if (len == 0 && !fin) || (len == 0 && cwnd_avail == 0) {
+                break;
+            }
+            if len < mss && !fin && !is_retx {
+                if len == unsent {
+                    // Nagle: a small segment waits while data is unacknowledged.
+                    if !self.nodelay && self.snd_nxt > self.snd_una {
+                        break;
+                    }
+                } else if len < wnd_avail || len == 0 {
+                    break; // congestion limited: wait for ACKs rather than send a runt
+                }
+                // Window limited: send what fits (as Linux does; the receiver avoids SWS).
+            }
+            let mut fl = if fin { flags::FIN } else { 0 };
+            if self.snd_nxt + len == data_end && len > 0 {
+                fl |= flags::PSH;
+            }
+            let seq = self.snd_nxt;
+            let sent = self.send_segment(now, e, seq, len, fl);
+            let fin_sent = fin && sent == len;
+            if is_retx {
+                self.counters.retransmits += 1;
+            } else {
+                self.pto_at = None;
+                self.counters.bytes_sent += sent as u64;
+                if self.rtt_probe.is_none() && self.backoff == 0 && !self.in_recovery {
+                    self.rtt_probe = Some((seq + sent + fin_sent as usize, now));
+                }
+            }
+            self.snd_nxt = seq + sent + fin_sent as usize;
+            if self.snd_nxt > self.snd_max {
+                self.snd_max = self.snd_nxt;
+            }
+            self.arm_rto(now);
+            if sent == 0 && !fin_sent {
+                break;
+            }
+        }
+
+        // Persist timer (RFC 9293 3.8.6.1): zero window, data waiting, nothing in flight.
+        if self.snd_wnd == 0 && self.data_end() > self.snd_nxt && self.snd_una == self.snd_max {
+            if self.persist_at.is_none() {
+                let d = self.rtt.backed_off(self.persist_backoff).max(cfg.rto_min);
+                self.persist_at = Some(now + d);
+            }
+        } else if self.snd_wnd > 0 {
+            self.persist_at = None;
+        }
+
+        // RACK reorder timer and tail loss probe timer.
+        self.rack_at = if self.sack_ok && !self.scoreboard.is_empty() { self.rack_deadline(now) } else { None };
+        if self.sack_ok && self.rtt.has_sample && !self.in_recovery && self.snd_una != self.snd_max && !self.tlp_used {
+            if self.pto_at.is_none() {
+                let mut pto = (self.rtt.srtt * 2).max(crate::time::Duration::from_millis(2));
+                if self.snd_max.since(self.snd_una) <= mss + 1 {
+                    pto += crate::time::Duration::from_millis(200); // RFC 8985 WCDelAckT
+                }
+                let at = now + pto;
+                if self.rto_at.map_or(true, |r| at < r) {
+                    self.pto_at = Some(at);
+                }
+            }
+        } else {
+            self.pto_at = None;
+        }
+
+        if self.ack_now {
+            self.send_segment(now, e, self.snd_nxt, 0, 0);
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Sender-side SACK scoreboard (RFC 2018, RFC 6675): which ranges above `snd_una` the peer
+//! reported holding, so recovery retransmits only the holes.
+use super::seq::SeqNum;
+
+const MAX_BLOCKS: usize = 64;
+
+#[derive(Default, Debug, Clone)]
+pub struct Scoreboard {
+    /// Disjoint sorted SACKed ranges above `snd_una`.
+    blocks: Vec<(SeqNum, SeqNum)>,
+}
+
+impl Scoreboard {
+    #[allow(dead_code)]
+    pub fn clear(&mut self) {
+        self.blocks.clear();
+    }
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+    /// Folds in the SACK blocks of an ACK; ignores blocks outside `(snd_una, snd_max]`.
+    /// Returns true if newly SACKed data was reported.
+    pub fn update(&mut self, snd_una: SeqNum, snd_max: SeqNum, sack: &[Option<(u32, u32)>; 4]) -> bool {
+        let mut new = false;
+        for &(l, r) in sack.iter().flatten() {
+            let (l, r) = (SeqNum(l).max(snd_una), SeqNum(r));
+            if r <= l || r > snd_max {
+                continue;
+            }
+            let before = self.sacked_bytes();
+            self.insert(l, r);
+            new |= self.sacked_bytes() != before;
+        }
+        new
+    }
+    fn insert(&mut self, start: SeqNum, end: SeqNum) {
+        let i = self.blocks.iter().position(|&(_, e)| e >= start).unwrap_or(self.blocks.len());
+        let mut j = i;
+        let (mut s, mut e) = (start, end);
+        while j < self.blocks.len() && self.blocks[j].0 <= e {
+            s = s.min(self.blocks[j].0);
+            e = e.max(self.blocks[j].1);
+            j += 1;
+        }
+        if i == j && self.blocks.len() >= MAX_BLOCKS {
+            return;
+        }
+        self.blocks.splice(i..j, [(s, e)]);
+    }
+    /// Forgets what `snd_una` now covers.
+    pub fn prune(&mut self, snd_una: SeqNum) {
+        let n = self.blocks.iter().take_while(|&&(_, e)| e <= snd_una).count();
+        self.blocks.drain(..n);
+        if let Some(b) = self.blocks.first_mut() {
+            if b.0 < snd_una {
+                b.0 = snd_una;
+            }
+        }
+    }
+    pub fn sacked_bytes(&self) -> usize {
+        self.blocks.iter().map(|&(s, e)| e.since(s)).sum()
+    }
+    /// SACKed bytes inside `[from, to)`.
+    pub fn sacked_in(&self, from: SeqNum, to: SeqNum) -> usize {
+        self.blocks.iter().map(|&(s, e)| e.min(to).since(s.max(from))).sum()
+    }
+    /// Highest SACKed sequence (end of the last block).
+    pub fn highest(&self) -> Option<SeqNum> {
+        self.blocks.last().map(|b| b.1)
+    }
+    /// If `seq` is inside a SACKed block, that block's end.
+    pub fn sacked_end(&self, seq: SeqNum) -> Option<SeqNum> {
+        self.blocks.iter().find(|&&(s, e)| s <= seq && seq < e).map(|b| b.1)
+    }
+    /// Start of the next SACKed block after `seq`, if any.
+    pub fn next_sacked(&self, seq: SeqNum) -> Option<SeqNum> {
+        self.blocks.iter().find(|&&(s, _)| s > seq).map(|b| b.0)
+    }
+    /// The first un-SACKed range at or after `from` that lies below the highest SACKed byte
+    /// (RFC 6675 holes, considered lost).
+    #[allow(dead_code)]
+    pub fn next_hole(&self, from: SeqNum) -> Option<(SeqNum, SeqNum)> {
+        let mut at = from;
+        for &(s, e) in &self.blocks {
+            if e <= at {
+                continue;
+            }
+            if s > at {
+                return Some((at, s));
+            }
+            at = e;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn holes_and_pruning() {
+        let mut sb = Scoreboard::default();
+        let una = SeqNum(1000);
+        let max = SeqNum(10_000);
+        assert!(sb.update(una, max, &[Some((3000, 4000)), Some((5000, 6000)), Some((20_000, 30_000)), None]));
+        assert!(!sb.update(una, max, &[Some((3000, 4000)), None, None, None]));
+        assert_eq!(sb.sacked_bytes(), 2000);
+        assert_eq!(sb.highest(), Some(SeqNum(6000)));
+        assert_eq!(sb.next_hole(una), Some((SeqNum(1000), SeqNum(3000))));
+        assert_eq!(sb.next_hole(SeqNum(3500)), Some((SeqNum(4000), SeqNum(5000))));
+        assert_eq!(sb.next_hole(SeqNum(5500)), None);
+        assert_eq!(sb.sacked_end(SeqNum(3500)), Some(SeqNum(4000)));
+        assert_eq!(sb.sacked_in(SeqNum(3500), SeqNum(5500)), 1000);
+        sb.update(una, max, &[Some((4000, 5000)), None, None, None]);
+        assert_eq!(sb.next_hole(SeqNum(3000)), None);
+        sb.prune(SeqNum(3500));
+        assert_eq!(sb.sacked_bytes(), 2500);
+        sb.prune(SeqNum(6000));
+        assert!(sb.is_empty());
+    }
+}

@@ -1,0 +1,555 @@
+//! Scenario tests: two `TcpStack`s joined by an in-memory link under a virtual clock, plus
+//! hand-built segments fed to one stack with its exact answers checked.
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use super::*;
+use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
+
+const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+fn cfg(addr: Ipv4Addr, seed: u64) -> TcpConfig {
+    let mut c = TcpConfig::new(addr, 1500);
+    c.seed = seed;
+    c.isn_secret = [seed as u8; 16];
+    c
+}
+
+/// A captured segment.
+#[derive(Clone, Debug)]
+pub struct Seg {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub bytes: Vec<u8>,
+}
+impl Seg {
+    pub fn repr(&self) -> TcpRepr<'_> {
+        let p = TcpPacket::new_checked(&self.bytes[..]).unwrap();
+        assert!(p.verify_checksum(self.src, self.dst));
+        TcpRepr::parse(&p).unwrap()
+    }
+}
+
+/// Two stacks and a link with one-way `delay`; `drop` decides per segment (true = lost).
+pub struct Pair {
+    pub a: TcpStack,
+    pub b: TcpStack,
+    pub now: Instant,
+    pub delay: Duration,
+    queue: VecDeque<(Instant, Seg)>,
+    pub drop: Box<dyn FnMut(&Seg) -> bool>,
+    pub log: Vec<Seg>,
+}
+
+impl Pair {
+    pub fn new() -> Pair {
+        Pair::with(cfg(A, 1), cfg(B, 2))
+    }
+    pub fn with(ca: TcpConfig, cb: TcpConfig) -> Pair {
+        Pair {
+            a: TcpStack::new(ca),
+            b: TcpStack::new(cb),
+            now: Instant::from_secs(1),
+            delay: Duration::from_millis(5),
+            queue: VecDeque::new(),
+            drop: Box::new(|_| false),
+            log: Vec::new(),
+        }
+    }
+    fn flush(&mut self) {
+        let now = self.now;
+        let mut out = Vec::new();
+        self.a.dispatch(now, &mut |s, d, b| out.push(Seg { src: s, dst: d, bytes: b.to_vec() }));
+        self.b.dispatch(now, &mut |s, d, b| out.push(Seg { src: s, dst: d, bytes: b.to_vec() }));
+        for s in out {
+            self.log.push(s.clone());
+            if !(self.drop)(&s) {
+                self.queue.push_back((now + self.delay, s));
+            }
+        }
+    }
+    /// Advances virtual time by one event (delivery or timer), at most to `limit`.
+    pub fn step(&mut self, limit: Instant) -> bool {
+        self.flush();
+        let next = [self.queue.front().map(|q| q.0), self.a.poll_at(self.now), self.b.poll_at(self.now)]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(t) = next else { return false };
+        if t > limit {
+            self.now = limit;
+            return false;
+        }
+        self.now = self.now.max(t);
+        while self.queue.front().is_some_and(|q| q.0 <= self.now) {
+            let (_, s) = self.queue.pop_front().unwrap();
+            if s.dst == B {
+                self.b.process(self.now, s.src, s.dst, &s.bytes);
+            } else {
+                self.a.process(self.now, s.src, s.dst, &s.bytes);
+            }
+        }
+        true
+    }
+    pub fn run_for(&mut self, d: Duration) {
+        let limit = self.now + d;
+        while self.step(limit) {}
+        self.now = self.now.max(limit);
+        self.flush();
+    }
+    pub fn run_until(&mut self, max: Duration, mut f: impl FnMut(&mut Pair) -> bool) -> bool {
+        let limit = self.now + max;
+        loop {
+            if f(self) {
+                return true;
+            }
+            if !self.step(limit) {
+                return f(self);
+            }
+        }
+    }
+    /// B listens on `port`, A connects; returns (a_conn, b_listener, b_conn).
+    pub fn connect(&mut self, port: u16) -> (TcpHandle, TcpHandle, TcpHandle) {
+        let l = self.b.socket();
+        self.b.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).unwrap();
+        self.b.listen(l, 8).unwrap();
+        let c = self.a.socket();
+        self.a.connect(self.now, c, SocketAddrV4::new(B, port)).unwrap();
+        let mut acc = None;
+        assert!(self.run_until(Duration::from_secs(10), |p| {
+            if acc.is_none() {
+                acc = p.b.accept(l).ok();
+            }
+            acc.is_some() && p.a.state(c) == Ok(TcpState::Established)
+        }));
+        (c, l, acc.unwrap())
+    }
+}
+
+/// Moves `data` from `tx` side to `rx` side, reading as it arrives; returns what was read.
+fn transfer(p: &mut Pair, a_to_b: bool, h_tx: TcpHandle, h_rx: TcpHandle, data: &[u8], max: Duration) -> Vec<u8> {
+    let mut sent = 0;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let limit = p.now + max;
+    while got.len() < data.len() && p.now < limit {
+        let now = p.now;
+        let (tx, rx) = if a_to_b { (&mut p.a, &mut p.b) } else { (&mut p.b, &mut p.a) };
+        if sent < data.len() {
+            if let Ok(n) = tx.send(now, h_tx, &data[sent..]) {
+                sent += n;
+            }
+        }
+        while let Ok(n) = rx.recv(now, h_rx, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        if !p.step(limit) && got.len() < data.len() && p.a.poll_at(p.now).is_none() && p.b.poll_at(p.now).is_none() {
+            break;
+        }
+    }
+    got
+}
+
+fn pattern(n: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2654435761).max(1);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn handshake_negotiates_options() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    let syn = p.log[0].repr();
+    assert!(syn.syn() && syn.ack.is_none());
+    assert_eq!(syn.mss, Some(1460));
+    assert_eq!(syn.window_scale, Some(3));
+    assert!(syn.sack_permitted && syn.timestamp.is_some());
+    let synack = p.log[1].repr();
+    assert!(synack.syn() && synack.ack == Some(syn.seq.wrapping_add(1)));
+    let ia = p.a.info(c).unwrap();
+    assert!(ia.timestamps && ia.sack);
+    assert_eq!((ia.wscale_snd, ia.wscale_rcv), (3, 3));
+    assert_eq!(ia.snd_mss, 1460);
+    assert_eq!(p.b.state(s), Ok(TcpState::Established));
+    assert_eq!(p.b.remote_addr(s), p.a.local_addr(c));
+    assert!(p.a.readiness(c).writable);
+}
+
+#[test]
+fn isns_are_unpredictable_per_tuple() {
+    let mut p = Pair::new();
+    let (c1, _, _) = p.connect(80);
+    let a1 = p.log[0].repr().seq;
+    let c2 = p.a.socket();
+    p.a.connect(p.now, c2, SocketAddrV4::new(B, 80)).unwrap();
+    p.run_for(Duration::from_millis(50));
+    let a2 = p.log.iter().filter(|s| s.src == A).map(|s| s.repr()).filter(|r| r.syn()).nth(1).unwrap().seq;
+    assert_ne!(a1.wrapping_add(1), a2);
+    assert_ne!(p.a.local_addr(c1), p.a.local_addr(c2));
+}
+
+#[test]
+fn data_both_ways_and_close() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    let d1 = pattern(300_000, 1);
+    let got = transfer(&mut p, true, c, s, &d1, Duration::from_secs(30));
+    assert!(got == d1, "a->b {} of {}", got.len(), d1.len());
+    let d2 = pattern(200_000, 2);
+    let got = transfer(&mut p, false, s, c, &d2, Duration::from_secs(30));
+    assert!(got == d2);
+    // A closes, then B: A goes through FIN-WAIT-2 to TIME-WAIT.
+    p.a.shutdown(p.now, c, Shutdown::Write).unwrap();
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(p.a.state(c), Ok(TcpState::FinWait2));
+    assert_eq!(p.b.state(s), Ok(TcpState::CloseWait));
+    let mut buf = [0u8; 10];
+    assert_eq!(p.b.recv(p.now, s, &mut buf), Ok(0));
+    assert!(p.b.readiness(s).read_hup);
+    // Half-close: B may still send.
+    assert_eq!(p.b.send(p.now, s, b"late"), Ok(4));
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(p.a.recv(p.now, c, &mut buf), Ok(4));
+    p.b.close(p.now, s);
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(p.a.state(c), Ok(TcpState::TimeWait));
+    assert_eq!(p.a.recv(p.now, c, &mut buf), Ok(0));
+    assert!(p.a.readiness(c).hup);
+    assert!(!p.a.has_pending_output() && !p.b.has_pending_output());
+    assert_eq!(p.b.control_blocks(), 1); // only the listener remains
+    let i = p.a.info(c).unwrap();
+    assert_eq!(i.bytes_acked, 300_000);
+    assert_eq!(i.bytes_received, 200_004);
+    assert_eq!(i.retransmits, 0);
+}
+
+#[test]
+fn time_wait_lasts_two_msl() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    p.a.close(p.now, c);
+    p.run_for(Duration::from_millis(50));
+    p.b.close(p.now, s);
+    let t0 = p.now;
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.a.control_blocks(), 1, "orphan in TIME-WAIT");
+    p.run_for(Duration::from_secs(59));
+    assert_eq!(p.a.control_blocks(), 1);
+    p.run_for(Duration::from_secs(2));
+    assert_eq!(p.a.control_blocks(), 0);
+    assert!(p.now - t0 >= Duration::from_secs(60));
+}
+
+#[test]
+fn simultaneous_close() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    p.a.shutdown(p.now, c, Shutdown::Write).unwrap();
+    p.b.shutdown(p.now, s, Shutdown::Write).unwrap();
+    p.run_for(Duration::from_millis(2));
+    assert_eq!(p.a.state(c), Ok(TcpState::FinWait1));
+    p.run_for(Duration::from_millis(6));
+    assert_eq!(p.a.state(c), Ok(TcpState::Closing));
+    p.run_for(Duration::from_millis(20));
+    assert_eq!(p.a.state(c), Ok(TcpState::TimeWait));
+    assert_eq!(p.b.state(s), Ok(TcpState::TimeWait));
+}
+
+#[test]
+fn simultaneous_open() {
+    let mut p = Pair::new();
+    let a = p.a.socket();
+    let b = p.b.socket();
+    p.a.bind(a, SocketAddrV4::new(A, 5000)).unwrap();
+    p.b.bind(b, SocketAddrV4::new(B, 6000)).unwrap();
+    p.a.connect(p.now, a, SocketAddrV4::new(B, 6000)).unwrap();
+    p.b.connect(p.now, b, SocketAddrV4::new(A, 5000)).unwrap();
+    p.run_for(Duration::from_millis(2));
+    assert_eq!(p.a.state(a), Ok(TcpState::SynSent));
+    p.run_for(Duration::from_millis(4));
+    assert_eq!(p.a.state(a), Ok(TcpState::SynReceived));
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.a.state(a), Ok(TcpState::Established));
+    assert_eq!(p.b.state(b), Ok(TcpState::Established));
+    let d = pattern(10_000, 3);
+    assert_eq!(transfer(&mut p, true, a, b, &d, Duration::from_secs(5)), d);
+}
+
+#[test]
+fn rst_to_closed_port_refuses() {
+    let mut p = Pair::new();
+    let c = p.a.socket();
+    p.a.connect(p.now, c, SocketAddrV4::new(B, 9)).unwrap();
+    p.run_for(Duration::from_millis(50));
+    let rst = p.log[1].repr();
+    assert!(rst.rst() && rst.ack == Some(p.log[0].repr().seq.wrapping_add(1)) && rst.seq == 0);
+    assert_eq!(p.a.state(c), Ok(TcpState::Closed));
+    assert!(p.a.readiness(c).error && p.a.readiness(c).writable);
+    assert_eq!(p.a.take_error(c), Some(Error::ConnectionRefused));
+    assert_eq!(p.a.take_error(c), None);
+    assert_eq!(p.b.stats().rx_no_socket, 1);
+}
+
+#[test]
+fn connect_times_out() {
+    let mut p = Pair::new();
+    p.drop = Box::new(|_| true);
+    let c = p.a.socket();
+    p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+    p.run_for(Duration::from_secs(200));
+    assert_eq!(p.a.take_error(c), Some(Error::TimedOut));
+    // 1 + 6 SYNs at 0, 1, 3, 7, 15, 31, 63 s; the failure at 127 s.
+    let syn_times: Vec<_> = p.log.iter().filter(|s| s.src == A).map(|s| s.repr().seq).collect();
+    assert_eq!(syn_times.len(), 7);
+}
+
+#[test]
+fn retransmission_after_dropped_segment() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    let mut n = 0;
+    p.drop = Box::new(move |s| {
+        if s.src == A && s.bytes.len() > 100 {
+            n += 1;
+            return n == 3;
+        }
+        false
+    });
+    let d = pattern(5000, 4);
+    let got = transfer(&mut p, true, c, s, &d, Duration::from_secs(10));
+    assert_eq!(got, d);
+    let i = p.a.info(c).unwrap();
+    assert_eq!(i.retransmits, 1);
+    assert_eq!(i.rto_expirations, 1, "a lone tail loss is recovered by RTO");
+}
+
+#[test]
+fn fast_retransmit_on_dup_acks() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    let mut n = 0;
+    p.drop = Box::new(move |s| {
+        if s.src == A && s.bytes.len() > 100 {
+            n += 1;
+            return n == 20;
+        }
+        false
+    });
+    let d = pattern(400_000, 5);
+    let got = transfer(&mut p, true, c, s, &d, Duration::from_secs(10));
+    if got != d {
+        let i = p.a.info(c).unwrap();
+        let first = got.iter().zip(&d).position(|(x, y)| x != y);
+        panic!("got {} of {}; first diff {:?}; {:?}; b {:?}", got.len(), d.len(), first, i, p.b.info(s).unwrap());
+    }
+    let i = p.a.info(c).unwrap();
+    assert_eq!((i.fast_retransmits, i.rto_expirations, i.retransmits), (1, 0, 1));
+}
+
+#[test]
+fn zero_window_and_persist_probe() {
+    let mut c1 = cfg(B, 2);
+    c1.rx_buffer = 8192;
+    let mut p = Pair::with(cfg(A, 1), c1);
+    let (c, _l, s) = p.connect(80);
+    let d = pattern(20_000, 6);
+    assert_eq!(p.a.send(p.now, c, &d), Ok(20_000));
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(p.b.recv_queue(s), 8192);
+    assert_eq!(p.a.info(c).unwrap().snd_wnd, 0);
+    // Lose the window update B sends after the read: only the persist probe can recover.
+    p.drop = Box::new(|s| s.src == B);
+    let mut buf = vec![0u8; 8192];
+    assert_eq!(p.b.recv(p.now, s, &mut buf), Ok(8192));
+    p.run_for(Duration::from_millis(50));
+    p.drop = Box::new(|_| false);
+    let before = p.log.len();
+    p.run_for(Duration::from_secs(2));
+    let probes =
+        p.log[before..].iter().filter(|s| s.src == A).map(|s| s.repr()).filter(|r| r.payload.is_empty()).count();
+    assert!(probes >= 1);
+    assert!(p.b.recv_queue(s) > 0, "window reopened by the probe");
+    let got = transfer(&mut p, true, c, s, &[], Duration::from_millis(1));
+    let _ = got;
+}
+
+#[test]
+fn listen_backlog_bounds_connections() {
+    let mut p = Pair::new();
+    let l = p.b.socket();
+    p.b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    p.b.listen(l, 2).unwrap();
+    let cs: Vec<_> = (0..4)
+        .map(|_| {
+            let c = p.a.socket();
+            p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+            c
+        })
+        .collect();
+    p.run_for(Duration::from_millis(100));
+    let est = cs.iter().filter(|&&c| p.a.state(c) == Ok(TcpState::Established)).count();
+    assert_eq!(est, 2);
+    assert_eq!(p.b.stats().listen_overflows, 2);
+    assert!(p.b.readiness(l).readable);
+    let s1 = p.b.accept(l).unwrap();
+    let _s2 = p.b.accept(l).unwrap();
+    assert_eq!(p.b.accept(l), Err(Error::WouldBlock));
+    // Retransmitted SYNs get in once the queue has room.
+    p.run_for(Duration::from_secs(3));
+    let est = cs.iter().filter(|&&c| p.a.state(c) == Ok(TcpState::Established)).count();
+    assert_eq!(est, 4);
+    assert_eq!(p.b.state(s1), Ok(TcpState::Established));
+}
+
+#[test]
+fn nagle_coalesces_small_writes_nodelay_does_not() {
+    for nodelay in [false, true] {
+        let mut p = Pair::new();
+        let (c, _l, s) = p.connect(80);
+        p.a.set_option(c, TcpOption::NoDelay(nodelay)).unwrap();
+        let before = p.log.iter().filter(|s| s.src == A).count();
+        for i in 0..10u8 {
+            p.a.send(p.now, c, &[i; 10]).unwrap();
+            p.flush();
+            p.step(p.now + Duration::from_micros(100));
+        }
+        p.run_for(Duration::from_millis(200));
+        let data_segs = p.log.iter().filter(|s| s.src == A).skip(before).filter(|s| s.bytes.len() > 32 + 0).filter(|s| !s.repr().payload.is_empty()).count();
+        if nodelay {
+            assert_eq!(data_segs, 10);
+        } else {
+            assert_eq!(data_segs, 2, "first write alone, the rest coalesced");
+        }
+        assert_eq!(p.b.recv_queue(s), 100);
+    }
+}
+
+#[test]
+fn close_with_unread_data_sends_rst() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    p.a.send(p.now, c, b"unread").unwrap();
+    p.run_for(Duration::from_millis(100));
+    p.b.close(p.now, s);
+    p.run_for(Duration::from_millis(100));
+    assert!(p.log.iter().any(|s| s.src == B && s.repr().rst()));
+    assert_eq!(p.a.state(c), Ok(TcpState::Closed));
+    let mut buf = [0u8; 4];
+    assert_eq!(p.a.recv(p.now, c, &mut buf), Err(Error::ConnectionReset));
+    assert_eq!(p.a.send(p.now, c, b"x"), Err(Error::BrokenPipe));
+    assert!(p.a.readiness(c).hup);
+}
+
+#[test]
+fn challenge_ack_for_in_window_rst() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    let i = p.b.info(s).unwrap();
+    let _ = i;
+    // Find B's rcv_nxt from A's last segment.
+    let last = p.log.iter().rev().find(|s| s.src == A).unwrap().clone();
+    let last_a = last.repr();
+    let seq = last_a.seq.wrapping_add(1000); // in window, not exact
+    let r = TcpRepr { src_port: last_a.src_port, dst_port: 80, seq, flags: flags::RST, ..Default::default() };
+    let mut b = vec![0u8; r.buffer_len()];
+    r.emit(&mut b, A, B);
+    let before = p.log.len();
+    p.b.process(p.now, A, B, &b);
+    p.flush();
+    let ans = p.log[before].repr();
+    assert!(!ans.rst() && ans.ack == Some(last_a.seq) && ans.payload.is_empty());
+    assert_eq!(p.b.state(s), Ok(TcpState::Established));
+    assert_eq!(p.a.state(c), Ok(TcpState::Established));
+}
+
+#[test]
+fn advertised_window_never_exceeds_buffer() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    let d = pattern(600_000, 7);
+    let got = transfer(&mut p, true, c, s, &d, Duration::from_secs(30));
+    assert!(got == d);
+    for seg in p.log.iter().filter(|s| s.src == B) {
+        let r = seg.repr();
+        if !r.syn() {
+            assert!((r.window as usize) << 3 <= 256 * 1024, "window {} too large", r.window);
+        }
+    }
+    // A receiver that does not read: the sender stops at exactly the buffer size.
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(p.a.send(p.now, c, &d), Ok(256 * 1024));
+    p.run_for(Duration::from_secs(2));
+    // Receiver SWS avoidance (RFC 1122 4.2.3.3): the last sub-MSS space is not offered.
+    let q = p.b.recv_queue(s);
+    assert!(q > 256 * 1024 - 1460 && q <= 256 * 1024, "{q}");
+    assert_eq!(p.a.send_queue(c), 256 * 1024 - q);
+    assert_eq!(p.a.info(c).unwrap().snd_wnd, 0);
+    assert_eq!(p.a.info(c).unwrap().snd_wnd, 0);
+}
+
+#[test]
+fn linux_errnos_and_poll_bits() {
+    let mut p = Pair::new();
+    let fresh = p.a.socket();
+    assert_eq!(p.a.send(p.now, fresh, b"x"), Err(Error::BrokenPipe));
+    let mut buf = [0u8; 4];
+    assert_eq!(p.a.recv(p.now, fresh, &mut buf), Err(Error::NotConnected));
+    let r = p.a.readiness(fresh);
+    assert!(r.writable && r.hup && !r.readable);
+    let (c, l, s) = p.connect(80);
+    assert_eq!(p.b.connect(p.now, l, SocketAddrV4::new(A, 1)), Err(Error::AlreadyConnected));
+    assert_eq!(p.b.send(p.now, l, b"x"), Err(Error::BrokenPipe));
+    // Peer FIN, then our shutdown(WR): POLLIN|POLLOUT|POLLRDHUP|POLLHUP.
+    p.a.shutdown(p.now, c, Shutdown::Write).unwrap();
+    p.run_for(Duration::from_millis(50));
+    let mut ch = Vec::new();
+    p.b.take_changed(&mut ch);
+    p.b.shutdown(p.now, s, Shutdown::Write).unwrap();
+    p.b.take_changed(&mut ch);
+    assert!(ch.contains(&s));
+    let r = p.b.readiness(s);
+    assert!(r.readable && r.writable && r.read_hup && r.hup && !r.error, "{r:?}");
+    assert_eq!(p.a.get_option(c, TcpOption::NoDelay(true)), Ok(TcpOption::NoDelay(false)));
+}
+
+#[test]
+fn rst_in_close_wait_gives_epipe() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    p.a.close(p.now, c);
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.b.state(s), Ok(TcpState::CloseWait));
+    // A's socket is gone: its stack answers B's data with RST.
+    p.b.send(p.now, s, b"hello").unwrap();
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.b.state(s), Ok(TcpState::Closed));
+    assert_eq!(p.b.send(p.now, s, b"x"), Err(Error::BrokenPipe));
+    assert_eq!(p.b.send(p.now, s, b"x"), Err(Error::BrokenPipe));
+}
+
+#[test]
+fn accepted_socket_inherits_options() {
+    let mut p = Pair::new();
+    let l = p.b.socket();
+    p.b.set_option(l, TcpOption::NoDelay(true)).unwrap();
+    p.b.set_option(l, TcpOption::KeepAlive(true)).unwrap();
+    p.b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    p.b.listen(l, 4).unwrap();
+    let c = p.a.socket();
+    p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+    p.run_for(Duration::from_millis(50));
+    let s = p.b.accept(l).unwrap();
+    assert_eq!(p.b.get_option(s, TcpOption::NoDelay(false)), Ok(TcpOption::NoDelay(true)));
+    assert_eq!(p.b.get_option(s, TcpOption::KeepAlive(false)), Ok(TcpOption::KeepAlive(true)));
+}

@@ -1,0 +1,322 @@
+//! Scenario tests that feed one `TcpStack` hand-built segments and check the exact segments it
+//! answers with (handshake and options, RST to a closed port, SACK after a hole, fast
+//! retransmit, RTO backoff, zero-window probes, challenge ACKs, TIME-WAIT).
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use super::*;
+use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
+
+const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
+const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const PP: u16 = 40000;
+
+/// An owned copy of a segment the stack sent.
+#[derive(Clone, Debug, PartialEq)]
+struct Out {
+    seq: u32,
+    ack: Option<u32>,
+    flags: u8,
+    window: u16,
+    mss: Option<u16>,
+    ws: Option<u8>,
+    sack_perm: bool,
+    sack: Vec<(u32, u32)>,
+    ts: Option<(u32, u32)>,
+    len: usize,
+    at: Instant,
+}
+
+struct H {
+    s: TcpStack,
+    now: Instant,
+}
+
+impl H {
+    fn new() -> H {
+        let mut c = TcpConfig::new(US, 1500);
+        c.isn_secret = [3; 16];
+        H { s: TcpStack::new(c), now: Instant::from_secs(10) }
+    }
+    fn feed(&mut self, r: &TcpRepr) {
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut b, PEER, US);
+        self.s.process(self.now, PEER, US, &b);
+    }
+    fn out(&mut self) -> Vec<Out> {
+        let mut v = Vec::new();
+        let at = self.now;
+        self.s.dispatch(self.now, &mut |src, dst, b| {
+            assert_eq!((src, dst), (US, PEER));
+            let p = TcpPacket::new_checked(b).unwrap();
+            assert!(p.verify_checksum(src, dst));
+            let r = TcpRepr::parse(&p).unwrap();
+            v.push(Out {
+                seq: r.seq,
+                ack: r.ack,
+                flags: r.flags,
+                window: r.window,
+                mss: r.mss,
+                ws: r.window_scale,
+                sack_perm: r.sack_permitted,
+                sack: r.sack.iter().flatten().copied().collect(),
+                ts: r.timestamp,
+                len: r.payload.len(),
+                at,
+            });
+        });
+        v
+    }
+    /// Runs timers until `d` from now, collecting everything sent.
+    fn advance(&mut self, d: Duration) -> Vec<Out> {
+        let end = self.now + d;
+        let mut all = self.out();
+        while let Some(t) = self.s.poll_at(self.now) {
+            if t > end {
+                break;
+            }
+            self.now = self.now.max(t);
+            all.extend(self.out());
+        }
+        self.now = end;
+        all.extend(self.out());
+        all
+    }
+    fn seg(&self, seq: u32, ack: Option<u32>, fl: u8) -> TcpRepr<'static> {
+        TcpRepr { src_port: PP, dst_port: 80, seq, ack, flags: fl, window: 65535, ..TcpRepr::default() }
+    }
+    /// Listener on 80 and an established connection with `peer_opts` in the SYN.
+    /// Returns (listener, conn, our iss).
+    fn established(&mut self, sack: bool, ts: bool) -> (TcpHandle, TcpHandle, u32) {
+        let l = self.s.socket();
+        self.s.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+        self.s.listen(l, 4).unwrap();
+        let mut syn = self.seg(1000, None, flags::SYN);
+        syn.mss = Some(1460);
+        syn.window_scale = Some(0);
+        syn.sack_permitted = sack;
+        syn.timestamp = ts.then_some((100, 0));
+        self.feed(&syn);
+        let sa = self.out();
+        assert_eq!(sa.len(), 1);
+        let iss = sa[0].seq;
+        let mut ack = self.seg(1001, Some(iss.wrapping_add(1)), 0);
+        ack.timestamp = ts.then_some((101, sa[0].ts.map_or(0, |t| t.0)));
+        self.feed(&ack);
+        let c = self.s.accept(l).unwrap();
+        assert!(self.out().is_empty());
+        (l, c, iss)
+    }
+}
+
+#[test]
+fn syn_ack_carries_our_options_and_echoes_theirs() {
+    let mut h = H::new();
+    let l = h.s.socket();
+    h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.listen(l, 4).unwrap();
+    let mut syn = h.seg(1000, None, flags::SYN);
+    syn.mss = Some(1400);
+    syn.window_scale = Some(7);
+    syn.sack_permitted = true;
+    syn.timestamp = Some((555, 0));
+    h.feed(&syn);
+    let o = h.out();
+    assert_eq!(o.len(), 1);
+    let sa = &o[0];
+    assert_eq!(sa.flags, flags::SYN);
+    assert_eq!(sa.ack, Some(1001));
+    assert_eq!((sa.mss, sa.ws, sa.sack_perm), (Some(1460), Some(3), true));
+    assert_eq!(sa.ts.map(|t| t.1), Some(555));
+    assert_eq!(sa.window, 65535); // never scaled in a SYN
+    assert_eq!(sa.len, 0);
+    // A SYN without options gets a SYN-ACK without WS/SACK/TS.
+    let mut syn2 = syn;
+    syn2.src_port = PP + 1;
+    syn2.window_scale = None;
+    syn2.sack_permitted = false;
+    syn2.timestamp = None;
+    h.feed(&syn2);
+    let o = h.out();
+    assert_eq!((o[0].mss, o[0].ws, o[0].sack_perm, o[0].ts), (Some(1460), None, false, None));
+    // Completing the first handshake makes it acceptable; the peer's MSS is honoured.
+    let mut ack = h.seg(1001, Some(sa.seq.wrapping_add(1)), 0);
+    ack.timestamp = Some((556, sa.ts.unwrap().0));
+    h.feed(&ack);
+    let c = h.s.accept(l).unwrap();
+    assert_eq!(h.s.info(c).unwrap().snd_mss, 1400);
+    assert_eq!(h.s.info(c).unwrap().wscale_snd, 7);
+}
+
+#[test]
+fn rst_answers_for_closed_ports() {
+    let mut h = H::new();
+    h.feed(&h.seg(1000, None, flags::SYN));
+    let o = h.out();
+    assert_eq!((o[0].seq, o[0].ack, o[0].flags), (0, Some(1001), flags::RST));
+    h.feed(&h.seg(1000, Some(5000), 0));
+    let o = h.out();
+    assert_eq!((o[0].seq, o[0].ack, o[0].flags), (5000, None, flags::RST));
+    // A segment with data and FIN: ack covers both.
+    let mut d = h.seg(7, None, flags::FIN);
+    d.payload = b"abc";
+    h.feed(&d);
+    assert_eq!(h.out()[0].ack, Some(7 + 4));
+    // Never a RST for a RST.
+    h.feed(&h.seg(9, None, flags::RST));
+    assert!(h.out().is_empty());
+    assert_eq!(h.s.stats().rx_no_socket, 4);
+}
+
+#[test]
+fn sack_blocks_after_a_hole_and_delayed_ack() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(true, false);
+    let data = vec![7u8; 1000];
+    let mut s1 = h.seg(1001, Some(iss + 1), flags::PSH);
+    s1.payload = &data;
+    h.feed(&s1);
+    assert!(h.out().is_empty(), "first segment: delayed ACK");
+    let o = h.advance(Duration::from_millis(40));
+    assert_eq!(o.len(), 1);
+    assert_eq!((o[0].ack, o[0].sack.len()), (Some(2001), 0));
+    // Skip 2001..3001, send 3001..4001: immediate duplicate ACK with a SACK block.
+    let mut s3 = s1;
+    s3.seq = 3001;
+    h.feed(&s3);
+    let o = h.out();
+    assert_eq!(o.len(), 1);
+    assert_eq!((o[0].ack, o[0].sack.clone()), (Some(2001), vec![(3001, 4001)]));
+    let mut s5 = s1;
+    s5.seq = 5001;
+    h.feed(&s5);
+    let o = h.out();
+    assert_eq!(o[0].sack, vec![(5001, 6001), (3001, 4001)], "most recent block first");
+    // Filling the first hole: ACK at once, remaining block reported.
+    let mut s2 = s1;
+    s2.seq = 2001;
+    h.feed(&s2);
+    let o = h.out();
+    assert_eq!((o[0].ack, o[0].sack.clone()), (Some(4001), vec![(5001, 6001)]));
+    assert_eq!(h.s.recv_queue(c), 3000);
+    // Window reflects buffered bytes (scale 3).
+    assert_eq!(o[0].window as usize, (256 * 1024 - 3000) >> 3);
+}
+
+#[test]
+fn three_duplicate_acks_trigger_fast_retransmit() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(false, false);
+    let data = vec![1u8; 10 * 1460];
+    assert_eq!(h.s.send(h.now, c, &data), Ok(data.len()));
+    let o = h.out();
+    assert_eq!(o.len(), 10, "initial window of 10 segments");
+    assert!(o.iter().all(|s| s.len == 1460));
+    let seq2 = iss.wrapping_add(1 + 1460);
+    // Segment 2 lost: one new ACK then three duplicates (each for a later segment).
+    h.now += Duration::from_millis(10);
+    h.feed(&h.seg(1001, Some(seq2), 0));
+    let o = h.out();
+    assert!(o.iter().all(|s| s.seq != seq2));
+    for i in 0..3 {
+        h.feed(&h.seg(1001, Some(seq2), 0));
+        let o = h.out();
+        if i < 2 {
+            assert!(o.iter().all(|s| s.seq != seq2), "no retransmission before the third duplicate");
+        } else {
+            assert_eq!(o[0].seq, seq2, "fast retransmit of the missing segment: {o:?}");
+            assert_eq!(o[0].len, 1460);
+        }
+    }
+    let i = h.s.info(c).unwrap();
+    assert_eq!((i.fast_retransmits, i.retransmits, i.rto_expirations), (1, 1, 0));
+    assert!(i.ssthresh < 15 * 1460);
+}
+
+#[test]
+fn rto_backs_off_exponentially_then_aborts() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(false, false);
+    h.s.send(h.now, c, b"hello").unwrap();
+    let t0 = h.now;
+    let o = h.out();
+    assert_eq!((o[0].seq, o[0].len), (iss + 1, 5));
+    let o = h.advance(Duration::from_secs(3000));
+    let times: Vec<u64> = o.iter().filter(|s| s.len == 5).map(|s| (s.at - t0).as_millis() as u64).collect();
+    // RTO 200 ms (the handshake RTT sample was ~0) doubling, capped at 60 s; 15 retries.
+    let mut expect = Vec::new();
+    let (mut t, mut r) = (0u64, 200u64);
+    for _ in 0..15 {
+        t += r;
+        expect.push(t);
+        r = (r * 2).min(60_000);
+    }
+    assert_eq!(times, expect);
+    assert_eq!(h.s.take_error(c), Some(Error::TimedOut));
+    assert_eq!(h.s.state(c), Ok(TcpState::Closed));
+    assert_eq!(h.s.info(c).unwrap().rto_expirations, 16);
+}
+
+#[test]
+fn zero_window_probes_back_off() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(false, false);
+    // The peer acknowledges our (empty) state with a zero window.
+    let mut z = h.seg(1001, Some(iss + 1), 0);
+    z.window = 0;
+    h.feed(&z);
+    h.s.send(h.now, c, &[5u8; 3000]).unwrap();
+    let t0 = h.now;
+    let o = h.advance(Duration::from_millis(1700));
+    assert!(o.iter().all(|s| s.len == 0), "no data into a zero window");
+    let probes: Vec<_> = o.iter().map(|s| ((s.at - t0).as_millis(), s.seq)).collect();
+    assert_eq!(probes, vec![(200, iss), (600, iss), (1400, iss)], "probes at snd_una-1 with backoff");
+    // The window opens: data flows at once.
+    h.feed(&h.seg(1001, Some(iss + 1), 0));
+    let o = h.out();
+    assert_eq!(o.iter().map(|s| s.len).collect::<Vec<_>>(), vec![1460, 1460], "Nagle holds the 80-byte tail");
+    h.feed(&h.seg(1001, Some(iss + 1 + 2920), 0));
+    assert_eq!(h.out()[0].len, 80);
+}
+
+#[test]
+fn challenge_acks_for_syn_and_bad_ack() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(false, false);
+    // SYN on an established connection (RFC 5961 4.2): ACK, not RST, connection kept.
+    h.feed(&h.seg(1500, None, flags::SYN));
+    let o = h.out();
+    assert_eq!((o[0].flags, o[0].seq, o[0].ack), (0, iss + 1, Some(1001)));
+    // RST with exact sequence number resets; ACK for unsent data is answered with an ACK.
+    h.feed(&h.seg(1001, Some(iss + 100), 0));
+    let o = h.out();
+    assert_eq!((o[0].flags, o[0].ack), (0, Some(1001)));
+    assert_eq!(h.s.state(c), Ok(TcpState::Established));
+    h.feed(&h.seg(1001, None, flags::RST));
+    assert_eq!(h.s.state(c), Ok(TcpState::Closed));
+    assert_eq!(h.s.take_error(c), Some(Error::ConnectionReset));
+}
+
+#[test]
+fn time_wait_acks_fin_retransmission_then_expires() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(false, false);
+    h.s.close(h.now, c);
+    let o = h.out();
+    assert_eq!((o[0].flags, o[0].seq), (flags::FIN, iss + 1));
+    // Peer ACKs our FIN and sends its own.
+    h.feed(&h.seg(1001, Some(iss + 2), flags::FIN));
+    let o = h.out();
+    assert_eq!((o[0].flags, o[0].ack), (0, Some(1002)));
+    h.now += Duration::from_secs(30);
+    // Retransmitted FIN: ACK again, 2*MSL restarts.
+    h.feed(&h.seg(1001, Some(iss + 2), flags::FIN));
+    assert_eq!(h.out()[0].ack, Some(1002));
+    let o = h.advance(Duration::from_secs(59));
+    assert!(o.is_empty());
+    assert_eq!(h.s.control_blocks(), 2, "listener + TIME-WAIT");
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.s.control_blocks(), 1);
+    // Afterwards the tuple is closed: RST.
+    h.feed(&h.seg(1002, Some(iss + 2), 0));
+    assert_eq!(h.out()[0].flags, flags::RST);
+}

@@ -1,0 +1,595 @@
+//! Test harness: two hosts on an in-memory [`Link`] driven by a virtual clock.
+//!
+//! Time never comes from the OS: [`Sim::run_until`] polls both hosts, lets the test act (send,
+//! receive), then jumps the clock to the earliest deadline of the hosts and the link. Every run is
+//! reproducible from the stack seeds and the link's fault seeds.
+//!
+//! Debugging: `TAPSTACK_TEST_PCAP=/tmp/x.pcap` records the link of every `Sim` created (the last
+//! one wins) for Wireshark/tcpdump; `TAPSTACK_TEST_TRACE=200` prints the last 200 frames, one
+//! line each, when a test panics.
+#![allow(dead_code)]
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use tapstack::config::Config;
+use tapstack::error::Error;
+use tapstack::phy::fault::FaultConfig;
+use tapstack::phy::link::{Dir, Link, LinkEnd};
+use tapstack::socket::tcp::{TcpHandle, TcpInfo, TcpStack, TcpState};
+use tapstack::socket::Shutdown;
+use tapstack::time::{earliest, Duration, Instant};
+use tapstack::Stack;
+
+pub const A_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+pub const B_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+pub const A_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+pub const B_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+
+/// The configuration of a test host at `ip/24` with `mac`, no gateway.
+pub fn host_config(ip: Ipv4Addr, mac: [u8; 6], mtu: usize) -> Config {
+    let m = mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
+    let vars = [
+        ("TAPSTACK_ADDR", format!("{ip}/24")),
+        ("TAPSTACK_MAC", m),
+        ("TAPSTACK_MTU", mtu.to_string()),
+        ("TAPSTACK_GW", "none".to_string()),
+    ];
+    Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).expect("test config")
+}
+
+/// The impairments the issue asks for: 10% loss, 5% reordering, 1% duplication, 0.1% corruption.
+pub fn harsh(seed: u64, delay_ms: u64) -> FaultConfig {
+    FaultConfig {
+        loss: 0.10,
+        reorder: 0.05,
+        dup: 0.01,
+        corrupt: 0.001,
+        delay: Duration::from_millis(delay_ms),
+        reorder_delay: Duration::from_millis(3),
+        seed,
+        ..Default::default()
+    }
+}
+
+/// Anything attached to one end of the link that the clock loop drives.
+pub trait Host {
+    /// Receive what is due, run timers, transmit.
+    fn poll(&mut self, now: Instant);
+    /// The host's next own deadline (the link's are counted separately).
+    fn poll_at(&mut self, now: Instant) -> Option<Instant>;
+}
+
+/// One of our stacks on one end of the link.
+pub struct Node {
+    pub stack: Stack,
+    pub dev: LinkEnd,
+}
+
+impl Node {
+    pub fn new(ip: Ipv4Addr, mac: [u8; 6], dev: LinkEnd, seed: u64) -> Node {
+        use tapstack::phy::Device;
+        let cfg = host_config(ip, mac, dev.mtu());
+        Node { stack: Stack::new(&cfg, seed), dev }
+    }
+    pub fn tcp(&mut self) -> &mut TcpStack {
+        &mut self.stack.tcp
+    }
+}
+
+impl Host for Node {
+    fn poll(&mut self, now: Instant) {
+        self.stack.poll(now, &mut self.dev);
+    }
+    fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        self.stack.poll_at(now)
+    }
+}
+
+/// Two hosts on a link and the virtual clock.
+pub struct Sim<A: Host, B: Host> {
+    pub now: Instant,
+    pub link: Link,
+    pub a: A,
+    pub b: B,
+    /// Clock-loop iterations so far (a cost measure).
+    pub iterations: u64,
+    /// Last frames, printed if the test panics (`TAPSTACK_TEST_TRACE=<frames>`).
+    pub trace: Option<Trace>,
+}
+
+impl<A: Host, B: Host> Drop for Sim<A, B> {
+    fn drop(&mut self) {
+        if let (true, Some(t)) = (std::thread::panicking(), &self.trace) {
+            eprintln!("---- last frames on the link (virtual time {:?}) ----\n{}", self.now, t.dump());
+        }
+    }
+}
+
+/// Iterations at one instant with no frame moving before the loop is declared a livelock.
+const SPIN_LIMIT: u32 = 10_000;
+
+impl<A: Host, B: Host> Sim<A, B> {
+    pub fn new(link: Link, a: A, b: B) -> Self {
+        if let Some(p) = std::env::var_os("TAPSTACK_TEST_PCAP") {
+            link.capture_pcap(std::path::Path::new(&p), None).expect("TAPSTACK_TEST_PCAP");
+        }
+        let trace = std::env::var("TAPSTACK_TEST_TRACE").ok().and_then(|v| v.parse().ok()).map(|n| Trace::attach(&link, n));
+        // Start at 1 s rather than 0 so "time zero" never looks special to the stacks.
+        Sim { now: Instant::from_secs(1), link, a, b, iterations: 0, trace }
+    }
+
+    fn frames_offered(&self) -> u64 {
+        self.link.stats(Dir::AToB).frames_in + self.link.stats(Dir::BToA).frames_in
+    }
+
+    /// Polls both hosts at the current instant.
+    pub fn poll(&mut self) {
+        self.a.poll(self.now);
+        self.b.poll(self.now);
+        self.iterations += 1;
+    }
+
+    /// The earliest deadline of both hosts and the link.
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        let now = self.now;
+        earliest(earliest(self.a.poll_at(now), self.b.poll_at(now)), self.link.poll_at())
+    }
+
+    /// Runs the clock loop until `cond` (called after every poll; it may act on the hosts)
+    /// returns true, or `limit` of virtual time passes (false). Panics on a livelock: a deadline
+    /// that stays at "now" while no frame moves.
+    pub fn run_until(&mut self, limit: Duration, mut cond: impl FnMut(&mut Self) -> bool) -> bool {
+        let end = self.now + limit;
+        let mut spins = 0u32;
+        let mut offered = self.frames_offered();
+        loop {
+            self.poll();
+            if cond(self) {
+                return true;
+            }
+            match self.next_deadline() {
+                Some(t) if t <= self.now => {
+                    let o = self.frames_offered();
+                    if o == offered {
+                        spins += 1;
+                        assert!(
+                            spins < SPIN_LIMIT,
+                            "livelock at {:?}: a deadline stays at now ({t:?}) but nothing is sent",
+                            self.now
+                        );
+                    } else {
+                        spins = 0;
+                        offered = o;
+                    }
+                }
+                Some(t) if t <= end => {
+                    self.now = t;
+                    spins = 0;
+                }
+                _ => {
+                    // Nothing due before the limit: let the clock run out and look once more.
+                    self.now = end;
+                    self.poll();
+                    return cond(self);
+                }
+            }
+        }
+    }
+
+    /// Lets `d` of virtual time pass (hosts polled at every deadline).
+    pub fn advance(&mut self, d: Duration) {
+        self.run_until(d, |_| false);
+    }
+}
+
+/// Two of our stacks, A = 10.0.0.1 and B = 10.0.0.2, on `link`.
+pub fn stack_pair(link: Link, seed: u64) -> Sim<Node, Node> {
+    let a = Node::new(A_IP, A_MAC, link.a(), seed.wrapping_mul(2).wrapping_add(1));
+    let b = Node::new(B_IP, B_MAC, link.b(), seed.wrapping_mul(2).wrapping_add(2));
+    Sim::new(link, a, b)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeded data streams, checked byte for byte without keeping copies.
+
+/// An endless pseudo-random byte stream: byte `i` depends only on `(seed, i)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Pattern(pub u64);
+
+impl Pattern {
+    fn word(&self, k: u64) -> [u8; 8] {
+        let mut z = self.0 ^ k.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)).to_le_bytes()
+    }
+    /// Fills `buf` with the stream's bytes from `offset`.
+    pub fn fill(&self, offset: u64, buf: &mut [u8]) {
+        let mut i = 0;
+        while i < buf.len() {
+            let pos = offset + i as u64;
+            let w = self.word(pos / 8);
+            let start = (pos % 8) as usize;
+            let n = (8 - start).min(buf.len() - i);
+            buf[i..i + n].copy_from_slice(&w[start..start + n]);
+            i += n;
+        }
+    }
+    /// Index of the first byte of `data` that differs from the stream at `offset`.
+    pub fn mismatch(&self, offset: u64, data: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        while i < data.len() {
+            let pos = offset + i as u64;
+            let w = self.word(pos / 8);
+            let start = (pos % 8) as usize;
+            let n = (8 - start).min(data.len() - i);
+            if w[start..start + n] != data[i..i + n] {
+                return (0..n).map(|j| i + j).find(|&k| data[k] != w[start + k - i]);
+            }
+            i += n;
+        }
+        None
+    }
+}
+
+/// The sending half of a test flow: writes `total` bytes of a pattern, then shuts down writing.
+#[derive(Debug)]
+pub struct Source {
+    pub pattern: Pattern,
+    pub total: u64,
+    pub sent: u64,
+    pub shut: bool,
+    /// Pattern bytes from stream offset `buf_at`, generated once and offered until accepted.
+    buf: Vec<u8>,
+    buf_at: u64,
+}
+
+impl Source {
+    pub fn new(pattern: Pattern, total: u64) -> Source {
+        Source { pattern, total, sent: 0, shut: false, buf: Vec::new(), buf_at: 0 }
+    }
+    /// The next bytes to offer (empty when everything was accepted).
+    pub fn chunk(&mut self) -> &[u8] {
+        if self.sent >= self.buf_at + self.buf.len() as u64 {
+            let n = ((self.total - self.sent) as usize).min(64 * 1024);
+            self.buf.resize(n, 0);
+            self.buf_at = self.sent;
+            self.pattern.fill(self.sent, &mut self.buf);
+        }
+        &self.buf[(self.sent - self.buf_at) as usize..]
+    }
+    pub fn done(&self) -> bool {
+        self.sent == self.total
+    }
+}
+
+/// The receiving half: checks every byte against the pattern, tracks stalls.
+#[derive(Debug)]
+pub struct Sink {
+    pub pattern: Pattern,
+    pub expected: u64,
+    pub received: u64,
+    pub eof: bool,
+    /// When the last byte arrived (or the flow started).
+    pub last_progress: Instant,
+    /// Longest wait between two deliveries of new bytes.
+    pub max_stall: Duration,
+    /// Where the longest stall ended.
+    pub max_stall_at: Instant,
+}
+
+impl Sink {
+    pub fn new(pattern: Pattern, expected: u64, now: Instant) -> Sink {
+        Sink {
+            pattern,
+            expected,
+            received: 0,
+            eof: false,
+            last_progress: now,
+            max_stall: Duration::ZERO,
+            max_stall_at: now,
+        }
+    }
+    /// Accounts for `data` read at `now`; panics on the first wrong byte or excess byte.
+    pub fn accept(&mut self, now: Instant, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        assert!(
+            self.received + data.len() as u64 <= self.expected,
+            "received {} bytes beyond the {} sent",
+            self.received + data.len() as u64 - self.expected,
+            self.expected
+        );
+        if let Some(i) = self.pattern.mismatch(self.received, data) {
+            panic!(
+                "byte {} of the stream differs (read of {} bytes at {:?}, stream {:#x})",
+                self.received + i as u64,
+                data.len(),
+                now,
+                self.pattern.0
+            );
+        }
+        self.received += data.len() as u64;
+        let stall = now.saturating_since(self.last_progress);
+        if stall > self.max_stall {
+            self.max_stall = stall;
+            self.max_stall_at = now;
+        }
+        self.last_progress = now;
+    }
+    pub fn complete(&self) -> bool {
+        self.eof && self.received == self.expected
+    }
+}
+
+/// One end of a bidirectional test connection on one of our stacks.
+#[derive(Debug)]
+pub struct Flow {
+    pub h: TcpHandle,
+    pub src: Source,
+    pub sink: Sink,
+    /// Send FIN only after the peer's FIN arrived (the peer is the active closer).
+    pub fin_after_eof: bool,
+    rbuf: Vec<u8>,
+}
+
+impl Flow {
+    pub fn new(h: TcpHandle, send: Source, recv: Sink) -> Flow {
+        Flow { h, src: send, sink: recv, fin_after_eof: false, rbuf: vec![0; 64 * 1024] }
+    }
+
+    /// Writes what fits, shuts down writing after the last byte, reads what is there.
+    /// Panics on any error other than WouldBlock.
+    pub fn pump(&mut self, tcp: &mut TcpStack, now: Instant) {
+        while !self.src.done() {
+            let h = self.h;
+            match tcp.send(now, h, self.src.chunk()) {
+                Ok(0) => break,
+                Ok(n) => self.src.sent += n as u64,
+                Err(Error::WouldBlock) => break,
+                Err(e) => panic!("send on {h:?} at {now:?} after {} bytes: {e}", self.src.sent),
+            }
+        }
+        if self.src.done() && !self.src.shut && (self.sink.eof || !self.fin_after_eof) {
+            tcp.shutdown(now, self.h, Shutdown::Write).expect("shutdown(Write)");
+            self.src.shut = true;
+        }
+        while !self.sink.eof {
+            match tcp.recv(now, self.h, &mut self.rbuf) {
+                Ok(0) => self.sink.eof = true,
+                Ok(n) => self.sink.accept(now, &self.rbuf[..n]),
+                Err(Error::WouldBlock) => break,
+                Err(e) => panic!("recv on {:?} at {now:?} after {} bytes: {e}", self.h, self.sink.received),
+            }
+        }
+        if self.src.done() && !self.src.shut && self.sink.eof {
+            tcp.shutdown(now, self.h, Shutdown::Write).expect("shutdown(Write)");
+            self.src.shut = true;
+        }
+    }
+
+    pub fn done(&self) -> bool {
+        self.src.shut && self.sink.complete()
+    }
+}
+
+/// Listens on B at `port`, connects from A, runs until both ends are established.
+/// Returns (A's handle, B's accepted handle, B's listener).
+pub fn connect_pair(sim: &mut Sim<Node, Node>, port: u16) -> (TcpHandle, TcpHandle, TcpHandle) {
+    let l = sim.b.tcp().socket();
+    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).expect("bind");
+    sim.b.tcp().listen(l, 8).expect("listen");
+    let c = sim.a.tcp().socket();
+    let now = sim.now;
+    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, port)).expect("connect");
+    let mut acc = None;
+    let ok = sim.run_until(Duration::from_secs(120), |s| {
+        if acc.is_none() {
+            match s.b.tcp().accept(l) {
+                Ok(h) => acc = Some(h),
+                Err(Error::WouldBlock) => {}
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+        acc.is_some() && s.a.tcp().state(c) == Ok(TcpState::Established)
+    });
+    assert!(ok, "handshake did not complete: client {:?}, error {:?}", sim.a.tcp().state(c), sim.a.tcp().take_error(c));
+    (c, acc.unwrap(), l)
+}
+
+/// When each end was first seen in TIME_WAIT and in CLOSED.
+#[derive(Debug, Default)]
+pub struct CloseWatch {
+    pub time_wait: [Option<Instant>; 2],
+    pub closed: [Option<Instant>; 2],
+}
+
+impl CloseWatch {
+    pub fn observe(&mut self, now: Instant, states: [TcpState; 2]) {
+        for i in 0..2 {
+            if states[i] == TcpState::TimeWait && self.time_wait[i].is_none() {
+                self.time_wait[i] = Some(now);
+            }
+            if states[i] == TcpState::Closed && self.closed[i].is_none() {
+                self.closed[i] = Some(now);
+            }
+        }
+    }
+}
+
+/// What a bidirectional transfer measured.
+#[derive(Debug)]
+pub struct TransferReport {
+    pub elapsed: Duration,
+    pub info_a: TcpInfo,
+    pub info_b: TcpInfo,
+    pub stall_a: Duration,
+    pub stall_b: Duration,
+    pub close: CloseWatch,
+}
+
+fn states(sim: &mut Sim<Node, Node>, ha: TcpHandle, hb: TcpHandle) -> [TcpState; 2] {
+    [sim.a.tcp().state(ha).expect("state A"), sim.b.tcp().state(hb).expect("state B")]
+}
+
+/// Moves `bytes` each way at once over an established connection, checks every byte, closes
+/// both directions with FIN and checks TIME_WAIT (at least one end, for 2*MSL) then CLOSED.
+pub fn transfer_both_ways(sim: &mut Sim<Node, Node>, ha: TcpHandle, hb: TcpHandle, bytes: u64, seed: u64, limit: Duration) -> TransferReport {
+    let (pa, pb) = (Pattern(seed ^ 0xa5a5), Pattern(seed ^ 0x5a5a_0000));
+    let start = sim.now;
+    let mut fa = Flow::new(ha, Source::new(pa, bytes), Sink::new(pb, bytes, start));
+    let mut fb = Flow::new(hb, Source::new(pb, bytes), Sink::new(pa, bytes, start));
+    let mut watch = CloseWatch::default();
+    let finished = sim.run_until(limit, |s| {
+        let now = s.now;
+        fa.pump(s.a.tcp(), now);
+        fb.pump(s.b.tcp(), now);
+        watch.observe(now, states(s, ha, hb));
+        fa.done() && fb.done() && s.a.tcp().send_queue(ha) == 0 && s.b.tcp().send_queue(hb) == 0
+    });
+    let info_a = sim.a.tcp().info(ha).expect("info A");
+    let info_b = sim.b.tcp().info(hb).expect("info B");
+    assert!(
+        finished,
+        "transfer of {bytes} B each way unfinished after {:?}: A sent {} got {} eof {}; B sent {} got {} eof {}\nA {info_a:?}\nB {info_b:?}\nlink {:?}\n{:?}",
+        sim.now.saturating_since(start),
+        fa.src.sent,
+        fa.sink.received,
+        fa.sink.eof,
+        fb.src.sent,
+        fb.sink.received,
+        fb.sink.eof,
+        sim.link.stats(Dir::AToB),
+        sim.link.stats(Dir::BToA),
+    );
+    let elapsed = sim.now.saturating_since(start);
+    // Both FINs are acknowledged once the last ACK gets through; then no end waits for an ACK
+    // of its FIN (FIN_WAIT_1, CLOSING, LAST_ACK): the active closer(s) in TIME_WAIT.
+    let two_msl = sim.a.tcp().config().msl * 2;
+    let ok = sim.run_until(two_msl + Duration::from_secs(60), |s| {
+        let st = states(s, ha, hb);
+        watch.observe(s.now, st);
+        st.iter().all(|&x| x == TcpState::Closed)
+    });
+    let st = states(sim, ha, hb);
+    assert!(ok, "connection did not reach CLOSED on both ends: {st:?}, {watch:?}");
+    assert!(watch.time_wait.iter().any(Option::is_some), "no end went through TIME_WAIT: {watch:?}");
+    for i in 0..2 {
+        if let (Some(tw), Some(cl)) = (watch.time_wait[i], watch.closed[i]) {
+            let waited = cl.saturating_since(tw);
+            assert!(waited >= two_msl, "end {i}: TIME_WAIT lasted {waited:?} < 2*MSL = {two_msl:?}");
+            assert!(waited <= two_msl + Duration::from_secs(30), "end {i}: TIME_WAIT lasted {waited:?}");
+        }
+    }
+    let now = sim.now;
+    sim.a.tcp().close(now, ha);
+    sim.b.tcp().close(now, hb);
+    TransferReport { elapsed, info_a, info_b, stall_a: fa.sink.max_stall, stall_b: fb.sink.max_stall, close: watch }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Segment traces for bug reports.
+
+/// A one-line summary of an Ethernet frame: ARP, or IPv4 + TCP header fields and options.
+pub fn describe_frame(dir: Dir, now: Instant, f: &[u8]) -> String {
+    let arrow = if dir == Dir::AToB { "A>B" } else { "B>A" };
+    let t = now.total_micros();
+    let head = format!("{:>6}.{:06} {arrow}", t / 1_000_000, t % 1_000_000);
+    if f.len() < 14 {
+        return format!("{head} runt {}", f.len());
+    }
+    match u16::from_be_bytes([f[12], f[13]]) {
+        0x0806 => return format!("{head} ARP op {}", f.get(21).copied().unwrap_or(0)),
+        0x0800 => {}
+        et => return format!("{head} ethertype {et:#06x}"),
+    }
+    let ip = &f[14..];
+    if ip.len() < 20 {
+        return format!("{head} short IPv4");
+    }
+    let ihl = (ip[0] & 15) as usize * 4;
+    let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
+    let frag = u16::from_be_bytes([ip[6], ip[7]]);
+    let (src, dst) = (Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]), Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]));
+    if ip[9] != 6 || frag & 0x3fff != 0 || ip.len() < ihl + 20 || total < ihl + 20 || total > ip.len() {
+        return format!("{head} IPv4 {src}>{dst} proto {} len {total} frag {frag:#x}", ip[9]);
+    }
+    let tcp = &ip[ihl..total];
+    let port = |i: usize| u16::from_be_bytes([tcp[i], tcp[i + 1]]);
+    let word = |i: usize| u32::from_be_bytes([tcp[i], tcp[i + 1], tcp[i + 2], tcp[i + 3]]);
+    let doff = ((tcp[12] >> 4) as usize * 4).clamp(20, tcp.len());
+    let fl = tcp[13];
+    let flags: String = [(0x02, 'S'), (0x10, '.'), (0x08, 'P'), (0x01, 'F'), (0x04, 'R'), (0x20, 'U')]
+        .iter()
+        .filter(|(b, _)| fl & b != 0)
+        .map(|(_, c)| *c)
+        .collect();
+    let mut opts = String::new();
+    let o = &tcp[20..doff];
+    let mut i = 0;
+    while i < o.len() {
+        match o[i] {
+            0 => break,
+            1 => i += 1,
+            k => {
+                let len = o.get(i + 1).copied().unwrap_or(0) as usize;
+                if len < 2 || i + len > o.len() {
+                    opts.push_str(" badopt");
+                    break;
+                }
+                let v = &o[i + 2..i + len];
+                let be32 = |j: usize| u32::from_be_bytes([v[j], v[j + 1], v[j + 2], v[j + 3]]);
+                match (k, len) {
+                    (2, 4) => opts.push_str(&format!(" mss={}", u16::from_be_bytes([v[0], v[1]]))),
+                    (3, 3) => opts.push_str(&format!(" ws={}", v[0])),
+                    (4, 2) => opts.push_str(" sackOK"),
+                    (8, 10) => opts.push_str(&format!(" ts={}/{}", be32(0), be32(4))),
+                    (5, _) => {
+                        opts.push_str(" sack");
+                        for b in v.chunks_exact(8) {
+                            let (l, r) = (u32::from_be_bytes([b[0], b[1], b[2], b[3]]), u32::from_be_bytes([b[4], b[5], b[6], b[7]]));
+                            opts.push_str(&format!(" {l}-{r}"));
+                        }
+                    }
+                    _ => opts.push_str(&format!(" opt{k}")),
+                }
+                i += len;
+            }
+        }
+    }
+    format!(
+        "{head} {}>{} [{flags}] seq {} ack {} win {} len {}{opts}",
+        port(0),
+        port(2),
+        word(4),
+        word(8),
+        port(14),
+        tcp.len() - doff
+    )
+}
+
+/// The last frames offered to the link, as one-line summaries.
+#[derive(Clone, Default)]
+pub struct Trace {
+    lines: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<String>>>,
+}
+
+impl Trace {
+    /// Records the last `keep` frames of `link` (replaces any other monitor).
+    pub fn attach(link: &Link, keep: usize) -> Trace {
+        let t = Trace::default();
+        let lines = t.lines.clone();
+        link.set_monitor(Some(Box::new(move |dir, now, f| {
+            let mut l = lines.borrow_mut();
+            if l.len() == keep {
+                l.pop_front();
+            }
+            l.push_back(describe_frame(dir, now, f));
+        })));
+        t
+    }
+    pub fn dump(&self) -> String {
+        self.lines.borrow().iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+}

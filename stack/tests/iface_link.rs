@@ -1,0 +1,480 @@
+//! Two `Stack`s joined by an in-memory Ethernet link, driven by a virtual clock: ARP, ping,
+//! fragmentation both ways, ARP timeouts, reassembly overlap and timeout, ICMP unreachable.
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::rc::Rc;
+
+use tapstack::config::Config;
+use tapstack::phy::Device;
+use tapstack::time::{Duration, Instant};
+use tapstack::wire::checksum;
+use tapstack::wire::ethernet::{EtherType, EthernetRepr, BROADCAST};
+use tapstack::wire::ipv4::Ipv4Repr;
+use tapstack::Stack;
+
+type Queue = Rc<RefCell<VecDeque<Vec<u8>>>>;
+
+/// One end of a point-to-point in-memory link: frames `transmit`ted appear on the peer's `rx`.
+struct End {
+    rx: Queue,
+    tx: Queue,
+    mtu: usize,
+    /// Every frame this end sent, for inspection.
+    sent: Rc<RefCell<Vec<Vec<u8>>>>,
+}
+
+impl Device for End {
+    fn mtu(&self) -> usize {
+        self.mtu
+    }
+    fn receive(&mut self, _now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let f = self.rx.borrow_mut().pop_front()?;
+        let n = f.len().min(buf.len());
+        buf[..n].copy_from_slice(&f[..n]);
+        Some(n)
+    }
+    fn transmit(&mut self, _now: Instant, frame: &[u8]) {
+        self.sent.borrow_mut().push(frame.to_vec());
+        self.tx.borrow_mut().push_back(frame.to_vec());
+    }
+}
+
+const A_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const B_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const A_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const B_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+fn config(addr: &str, mac: &str) -> Config {
+    let vars = [("TAPSTACK_ADDR", addr.to_string()), ("TAPSTACK_MAC", mac.to_string()), ("TAPSTACK_GW", "none".into())];
+    Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap()
+}
+
+struct Net {
+    a: Stack,
+    b: Stack,
+    da: End,
+    db: End,
+    now: Instant,
+}
+
+impl Net {
+    fn new() -> Net {
+        let ab: Queue = Default::default();
+        let ba: Queue = Default::default();
+        let da = End { rx: ba.clone(), tx: ab.clone(), mtu: 1500, sent: Default::default() };
+        let db = End { rx: ab, tx: ba, mtu: 1500, sent: Default::default() };
+        Net {
+            a: Stack::new(&config("10.0.0.1/24", "02:00:00:00:00:01"), 1),
+            b: Stack::new(&config("10.0.0.2/24", "02:00:00:00:00:02"), 2),
+            da,
+            db,
+            now: Instant::from_secs(1000),
+        }
+    }
+
+    /// Polls both stacks until the link is quiet and no deadline falls before `until`, jumping
+    /// virtual time to each deadline. Bounded.
+    fn run_until(&mut self, until: Instant) {
+        for _ in 0..10_000 {
+            let na = self.a.poll(self.now, &mut self.da);
+            let nb = self.b.poll(self.now, &mut self.db);
+            if !self.da.rx.borrow().is_empty() || !self.db.rx.borrow().is_empty() {
+                continue;
+            }
+            let next = [na, nb].into_iter().flatten().filter(|t| *t > self.now).min();
+            match next {
+                Some(t) if t <= until => self.now = t,
+                _ => {
+                    self.now = self.now.max(until);
+                    let _ = self.a.poll(self.now, &mut self.da);
+                    let _ = self.b.poll(self.now, &mut self.db);
+                    if self.da.rx.borrow().is_empty() && self.db.rx.borrow().is_empty() {
+                        return;
+                    }
+                }
+            }
+        }
+        panic!("link never went quiet");
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let t = self.now + d;
+        self.run_until(t);
+    }
+
+    /// Injects a frame into B as if A had sent it.
+    fn inject_to_b(&mut self, frame: Vec<u8>) {
+        self.da.tx.borrow_mut().push_back(frame);
+    }
+}
+
+fn ip_frame(repr: &Ipv4Repr, payload: &[u8], dst_mac: [u8; 6]) -> Vec<u8> {
+    let eth = EthernetRepr { src_addr: A_MAC, dst_addr: dst_mac, ethertype: EtherType::Ipv4 };
+    eth.build(&repr.build(payload))
+}
+
+fn echo_request(ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+    let mut m = vec![8, 0, 0, 0];
+    m.extend_from_slice(&ident.to_be_bytes());
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(data);
+    let c = checksum::checksum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    m
+}
+
+#[test]
+fn arp_resolution_and_one_ping() {
+    let mut n = Net::new();
+    assert_eq!(n.a.arp_lookup(n.now, B_IP), None);
+    n.a.ping(n.now, B_IP, 7, 1, b"hello");
+    n.run_for(Duration::from_millis(10));
+    assert_eq!(n.a.arp_lookup(n.now, B_IP), Some(B_MAC));
+    // B learned A from A's request targeting it (RFC 826), without asking
+    assert_eq!(n.b.arp_lookup(n.now, A_IP), Some(A_MAC));
+    assert_eq!(n.b.stats().arp_requests_sent, 0);
+    let r = n.a.take_ping_replies();
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].from, r[0].ident, r[0].seq, r[0].payload_len), (B_IP, 7, 1, 5));
+    assert_eq!(n.b.stats().icmp_echo_answered, 1);
+    assert_eq!(n.b.stats().arp_requests_answered, 1);
+    assert_eq!(n.a.mac(), A_MAC);
+    assert_eq!(n.b.addr(), B_IP);
+    // the entry expires after 60 s without traffic
+    n.run_for(Duration::from_secs(61));
+    assert_eq!(n.a.arp_lookup(n.now, B_IP), None);
+}
+
+#[test]
+fn ping_20_times() {
+    let mut n = Net::new();
+    for seq in 0..20u16 {
+        n.a.ping(n.now, B_IP, 99, seq, &[seq as u8; 56]);
+        n.run_for(Duration::from_secs(1));
+    }
+    let r = n.a.take_ping_replies();
+    assert_eq!(r.iter().map(|p| p.seq).collect::<Vec<_>>(), (0..20).collect::<Vec<_>>());
+    assert!(r.iter().all(|p| p.payload_len == 56 && p.from == B_IP));
+    assert_eq!(n.b.stats().icmp_echo_answered, 20);
+    // one ARP exchange only: the cache served the other 19
+    assert_eq!(n.a.stats().arp_requests_sent, 1);
+}
+
+#[test]
+fn ping_4000_bytes_fragmented_both_ways() {
+    let mut n = Net::new();
+    let data: Vec<u8> = (0..4000u32).map(|i| (i * 7) as u8).collect();
+    for seq in 0..5 {
+        n.a.ping(n.now, B_IP, 1, seq, &data);
+        n.run_for(Duration::from_millis(100));
+    }
+    let r = n.a.take_ping_replies();
+    assert_eq!(r.len(), 5);
+    assert!(r.iter().all(|p| p.payload_len == 4000));
+    for s in [n.a.stats(), n.b.stats()] {
+        assert_eq!(s.ip_fragments_out, 15, "{s:?}");
+        assert_eq!(s.ip_fragments_in, 15);
+        assert_eq!(s.ip_reassembled, 5);
+        assert_eq!(s.ip_reassembly_dropped, 0);
+    }
+    // every frame on the wire fits the MTU
+    assert!(n.da.sent.borrow().iter().chain(n.db.sent.borrow().iter()).all(|f| f.len() <= 1514));
+}
+
+#[test]
+fn arp_timeout_drops_queued_packets() {
+    let mut n = Net::new();
+    let ghost = Ipv4Addr::new(10, 0, 0, 77);
+    n.a.ping(n.now, ghost, 1, 1, b"x");
+    n.a.ping(n.now, ghost, 1, 2, b"y");
+    let start = n.now;
+    // poll reports the ARP retry as its next deadline
+    let next = n.a.poll(n.now, &mut n.da);
+    assert_eq!(next, Some(start + Duration::from_secs(1)));
+    assert_eq!(n.a.poll_at(n.now), next);
+    n.run_for(Duration::from_millis(2500));
+    assert_eq!(n.a.stats().arp_requests_sent, 3);
+    assert_eq!(n.a.stats().arp_resolution_failed, 0);
+    n.run_for(Duration::from_secs(2));
+    let s = n.a.stats();
+    assert_eq!((s.arp_requests_sent, s.arp_resolution_failed, s.arp_queue_dropped), (3, 1, 2));
+    assert!(n.now >= start + Duration::from_secs(3));
+    // B saw three broadcasts not for it and ignored them
+    assert_eq!(n.b.stats().arp_ignored, 3);
+    assert_eq!(n.b.arp_lookup(n.now, A_IP), None);
+    assert!(n.a.take_ping_replies().is_empty());
+}
+
+#[test]
+fn reassembly_overlap_drops_datagram() {
+    let mut n = Net::new();
+    let msg = echo_request(5, 5, &[0xab; 40]);
+    let mut h = Ipv4Repr::new(A_IP, B_IP, 1, 24, 0x1234);
+    h.more_frags = true;
+    n.inject_to_b(ip_frame(&h, &msg[..24], B_MAC));
+    let mut h2 = h;
+    h2.frag_offset = 16; // overlaps bytes 16..24
+    h2.more_frags = false;
+    h2.payload_len = msg.len() - 16;
+    n.inject_to_b(ip_frame(&h2, &msg[16..], B_MAC));
+    n.run_for(Duration::from_millis(10));
+    let s = n.b.stats();
+    assert_eq!((s.ip_fragments_in, s.ip_reassembly_overlap, s.ip_reassembly_dropped, s.ip_reassembled), (2, 1, 1, 0));
+    assert_eq!(s.icmp_echo_answered, 0);
+    // a clean retransmission with a new ident goes through
+    h.ident = 0x1235;
+    h2.ident = 0x1235;
+    h2.frag_offset = 24;
+    h2.payload_len = msg.len() - 24;
+    n.inject_to_b(ip_frame(&h, &msg[..24], B_MAC));
+    n.inject_to_b(ip_frame(&h2, &msg[24..], B_MAC));
+    n.run_for(Duration::from_millis(10));
+    assert_eq!(n.b.stats().icmp_echo_answered, 1);
+    assert_eq!(n.a.take_ping_replies().len(), 1);
+}
+
+#[test]
+fn reassembly_timeout_sends_time_exceeded() {
+    let mut n = Net::new();
+    let msg = echo_request(5, 5, &[1; 40]);
+    let mut h = Ipv4Repr::new(A_IP, B_IP, 1, 24, 0x4321);
+    h.more_frags = true;
+    n.inject_to_b(ip_frame(&h, &msg[..24], B_MAC));
+    n.run_for(Duration::from_secs(29));
+    assert_eq!(n.b.stats().ip_reassembly_timeout, 0);
+    n.run_for(Duration::from_secs(2));
+    let s = n.b.stats();
+    assert_eq!((s.ip_reassembly_timeout, s.ip_reassembly_dropped, s.icmp_time_exceeded_sent), (1, 1, 1));
+    assert_eq!(n.a.stats().icmp_time_exceeded_received, 1);
+    // the late last fragment starts a new, never-completing datagram
+    let mut h2 = h;
+    h2.more_frags = false;
+    h2.frag_offset = 24;
+    h2.payload_len = msg.len() - 24;
+    n.inject_to_b(ip_frame(&h2, &msg[24..], B_MAC));
+    n.run_for(Duration::from_secs(31));
+    assert_eq!(n.b.stats().ip_reassembly_timeout, 2);
+    // no first fragment: no time exceeded this time (RFC 1122 3.3.2)
+    assert_eq!(n.b.stats().icmp_time_exceeded_sent, 1);
+    assert_eq!(n.b.stats().icmp_echo_answered, 0);
+}
+
+#[test]
+fn unknown_protocol_gets_protocol_unreachable() {
+    let mut n = Net::new();
+    n.a.send_ip(n.now, B_IP, 253, b"experimental");
+    n.run_for(Duration::from_millis(10));
+    assert_eq!(n.b.stats().ip_unknown_protocol, 1);
+    assert_eq!(n.b.stats().icmp_unreachable_sent, 1);
+    assert_eq!(n.a.stats().icmp_unreachable_received, 1);
+    // the error quotes our datagram: check the code and the quoted header on the wire
+    let sent = n.db.sent.borrow();
+    let icmp = sent.iter().find(|f| f.len() > 34 && f[12..14] == [8, 0] && f[23] == 1).expect("ICMP from B");
+    assert_eq!((icmp[34], icmp[35]), (3, 2));
+    assert_eq!(icmp[42 + 9], 253); // quoted protocol
+    assert_eq!(&icmp[42 + 20..42 + 20 + 12], b"experimental");
+}
+
+#[test]
+fn udp_to_closed_port_gets_port_unreachable() {
+    let mut n = Net::new();
+    // UDP 40000 -> 9 with a valid checksum
+    let mut u = vec![0x9c, 0x40, 0, 9, 0, 12, 0, 0, b'a', b'b', b'c', b'd'];
+    let c = checksum::transport(A_IP, B_IP, 17, &u);
+    u[6..8].copy_from_slice(&c.to_be_bytes());
+    n.a.send_ip(n.now, B_IP, 17, &u);
+    n.run_for(Duration::from_millis(10));
+    assert_eq!(n.b.stats().udp_no_socket, 1);
+    assert_eq!(n.b.stats().icmp_unreachable_sent, 1);
+    assert_eq!(n.a.stats().icmp_unreachable_received, 1);
+    // A matched the quote to a datagram of its own and handed it to UDP
+    assert_eq!(n.a.stats().icmp_ignored, 0);
+    let sent = n.db.sent.borrow();
+    let icmp = sent.iter().find(|f| f.len() > 34 && f[12..14] == [8, 0] && f[23] == 1).unwrap();
+    assert_eq!((icmp[34], icmp[35]), (3, 3));
+    // broadcast UDP to a closed port is never answered (RFC 1122 3.2.2)
+    drop(sent);
+    n.a.send_ip(n.now, Ipv4Addr::new(10, 0, 0, 255), 17, &u);
+    n.run_for(Duration::from_millis(10));
+    // (UdpStack::process claims broadcasts itself, so the IP layer never sees a closed port)
+    assert_eq!(n.b.stats().icmp_unreachable_sent, 1);
+    assert_eq!(n.a.stats().icmp_unreachable_received, 1);
+}
+
+#[test]
+fn icmp_errors_are_rate_limited() {
+    let mut n = Net::new();
+    n.a.ping(n.now, B_IP, 1, 1, b""); // resolve first: the ARP queue holds only 128
+    n.run_for(Duration::from_millis(1));
+    for _ in 0..200 {
+        n.a.send_ip(n.now, B_IP, 253, b"x");
+    }
+    n.run_for(Duration::from_millis(1));
+    let s = n.b.stats();
+    assert_eq!(s.ip_unknown_protocol, 200);
+    assert!(s.icmp_unreachable_sent >= 50 && s.icmp_unreachable_sent < 200, "{s:?}");
+    assert_eq!(s.icmp_unreachable_sent + s.icmp_rate_limited, 200);
+}
+
+#[test]
+fn frames_not_for_us_and_garbage_are_counted() {
+    let mut n = Net::new();
+    let h = Ipv4Repr::new(A_IP, B_IP, 1, 8, 1);
+    n.inject_to_b(ip_frame(&h, &echo_request(1, 1, &[]), [2, 0, 0, 0, 0, 9]));
+    n.inject_to_b(vec![1, 2, 3]);
+    let mut bad = ip_frame(&h, &echo_request(1, 1, &[]), B_MAC);
+    bad[14 + 8] ^= 1; // TTL flipped, checksum now wrong
+    n.inject_to_b(bad);
+    let other = Ipv4Repr::new(A_IP, Ipv4Addr::new(10, 0, 0, 3), 1, 8, 1);
+    n.inject_to_b(ip_frame(&other, &echo_request(1, 1, &[]), B_MAC));
+    let eth = EthernetRepr { src_addr: A_MAC, dst_addr: BROADCAST, ethertype: EtherType::Unknown(0x86dd) };
+    n.inject_to_b(eth.build(&[0; 40]));
+    n.run_for(Duration::from_millis(10));
+    let s = n.b.stats();
+    assert_eq!(s.rx_frames, 5);
+    assert_eq!((s.rx_not_for_us, s.rx_malformed, s.ip_bad_checksum, s.ip_not_for_us, s.rx_unknown_ethertype), (1, 1, 1, 1, 1));
+    assert_eq!(s.icmp_echo_answered, 0);
+    assert_eq!(s.tx_frames, 0);
+}
+
+#[test]
+fn gratuitous_arp_only_updates_known_entries() {
+    let mut n = Net::new();
+    let garp = |mac: [u8; 6]| {
+        let arp = tapstack::wire::arp::ArpRepr {
+            operation: tapstack::wire::arp::Operation::Request,
+            source_hardware_addr: mac,
+            source_protocol_addr: A_IP,
+            target_hardware_addr: [0; 6],
+            target_protocol_addr: A_IP,
+        };
+        EthernetRepr { src_addr: mac, dst_addr: BROADCAST, ethertype: EtherType::Arp }.build(&arp.to_bytes())
+    };
+    n.inject_to_b(garp([2, 0, 0, 0, 0, 0x55]));
+    n.run_for(Duration::from_millis(10));
+    assert_eq!(n.b.arp_lookup(n.now, A_IP), None);
+    // once B knows A, a gratuitous ARP moves the entry
+    n.a.ping(n.now, B_IP, 1, 1, b"");
+    n.run_for(Duration::from_millis(10));
+    assert_eq!(n.b.arp_lookup(n.now, A_IP), Some(A_MAC));
+    n.inject_to_b(garp([2, 0, 0, 0, 0, 0x66]));
+    n.run_for(Duration::from_millis(10));
+    assert_eq!(n.b.arp_lookup(n.now, A_IP), Some([2, 0, 0, 0, 0, 0x66]));
+}
+
+#[test]
+fn routes_and_no_route() {
+    let mut n = Net::new();
+    let far = Ipv4Addr::new(192, 168, 9, 9);
+    n.a.ping(n.now, far, 1, 1, b"");
+    assert_eq!(n.a.stats().no_route, 1);
+    // a route via B: A resolves B's MAC and sends the datagram there; B drops it (not a router)
+    n.a.add_route(Ipv4Addr::new(192, 168, 0, 0), 16, Some(B_IP));
+    assert_eq!(n.a.route_lookup(far), Some(B_IP));
+    n.a.ping(n.now, far, 1, 2, b"");
+    n.run_for(Duration::from_millis(10));
+    assert_eq!(n.a.arp_lookup(n.now, B_IP), Some(B_MAC));
+    assert_eq!(n.b.stats().ip_not_for_us, 1);
+    assert_eq!(n.a.stats().no_route, 1);
+}
+
+#[test]
+fn ping_self_and_broadcast() {
+    let mut n = Net::new();
+    // our own address is delivered locally, without the link
+    n.a.ping(n.now, A_IP, 3, 1, &[7; 3000]);
+    n.run_for(Duration::from_millis(10));
+    let r = n.a.take_ping_replies();
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].from, r[0].payload_len), (A_IP, 3000));
+    assert!(n.da.sent.borrow().is_empty());
+    // a broadcast echo goes out as an Ethernet broadcast, and is ignored like Linux does
+    n.a.ping(n.now, Ipv4Addr::new(10, 0, 0, 255), 3, 2, b"");
+    n.run_for(Duration::from_millis(10));
+    assert_eq!(n.da.sent.borrow()[0][..6], BROADCAST);
+    assert_eq!(n.a.stats().arp_requests_sent, 0);
+    assert_eq!((n.b.stats().icmp_echo_answered, n.b.stats().icmp_ignored), (0, 1));
+}
+
+#[test]
+fn arp_probe_answered_and_conflict_counted() {
+    let mut n = Net::new();
+    let arp = |spa: Ipv4Addr, sha: [u8; 6]| {
+        let a = tapstack::wire::arp::ArpRepr {
+            operation: tapstack::wire::arp::Operation::Request,
+            source_hardware_addr: sha,
+            source_protocol_addr: spa,
+            target_hardware_addr: [0; 6],
+            target_protocol_addr: B_IP,
+        };
+        EthernetRepr { src_addr: sha, dst_addr: BROADCAST, ethertype: EtherType::Arp }.build(&a.to_bytes())
+    };
+    // RFC 5227 probe (sender 0.0.0.0): answered, not learned
+    n.inject_to_b(arp(Ipv4Addr::UNSPECIFIED, [2, 0, 0, 0, 0, 0x77]));
+    // someone claiming B's own address: counted, not answered
+    n.inject_to_b(arp(B_IP, [2, 0, 0, 0, 0, 0x78]));
+    n.run_for(Duration::from_millis(10));
+    let s = n.b.stats();
+    assert_eq!((s.arp_requests_answered, s.arp_conflict), (1, 1));
+    assert_eq!(n.b.arp_lookup(n.now, Ipv4Addr::UNSPECIFIED), None);
+    let sent = n.db.sent.borrow();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0][..6], [2, 0, 0, 0, 0, 0x77]);
+}
+
+#[test]
+fn icmp_redirect_from_current_gateway_installs_host_route() {
+    use tapstack::wire::icmpv4::{Icmpv4Repr, Quoted};
+    let mut n = Net::new();
+    let far = Ipv4Addr::new(192, 168, 9, 9);
+    // B is A's gateway for 192.168/16
+    n.a.add_route(Ipv4Addr::new(192, 168, 0, 0), 16, Some(B_IP));
+    let redirect = |from: Ipv4Addr, gw: Ipv4Addr| {
+        let quoted = Ipv4Repr::new(A_IP, far, 17, 8, 1);
+        let icmp = Icmpv4Repr::Redirect { code: 1, gateway: gw, quoted: Quoted { header: quoted, data: &[0; 8] } }.to_bytes();
+        let ip = Ipv4Repr::new(from, A_IP, 1, icmp.len(), 9);
+        EthernetRepr { src_addr: B_MAC, dst_addr: A_MAC, ethertype: EtherType::Ipv4 }.build(&ip.build(&icmp))
+    };
+    // from a host that is not our gateway for that destination: ignored
+    n.db.tx.borrow_mut().push_back(redirect(Ipv4Addr::new(10, 0, 0, 9), Ipv4Addr::new(10, 0, 0, 3)));
+    // towards a gateway off our subnet: ignored
+    n.db.tx.borrow_mut().push_back(redirect(B_IP, Ipv4Addr::new(10, 9, 0, 3)));
+    n.run_for(Duration::from_millis(1));
+    assert_eq!(n.a.route_lookup(far), Some(B_IP));
+    assert_eq!(n.a.stats().icmp_ignored, 2);
+    // from the gateway in use: a host route via 10.0.0.3
+    n.db.tx.borrow_mut().push_back(redirect(B_IP, Ipv4Addr::new(10, 0, 0, 3)));
+    n.run_for(Duration::from_millis(1));
+    assert_eq!(n.a.route_lookup(far), Some(Ipv4Addr::new(10, 0, 0, 3)));
+    assert_eq!(n.a.route_lookup(Ipv4Addr::new(192, 168, 9, 10)), Some(B_IP));
+    assert_eq!(n.a.stats().icmp_redirects_applied, 1);
+}
+
+#[test]
+fn per_socket_ttl_and_tos() {
+    use tapstack::iface::IpOpts;
+    let mut n = Net::new();
+    n.a.ping(n.now, B_IP, 1, 1, b""); // resolve B first
+    n.run_for(Duration::from_millis(1));
+    n.a.set_ip_opts(17, 5353, IpOpts { ttl: Some(33), tos: Some(0x10) });
+    assert_eq!(n.a.ip_opts(17, 5353).ttl, Some(33));
+    let udp = |sport: u16| {
+        let mut u = sport.to_be_bytes().to_vec();
+        u.extend_from_slice(&[0, 9, 0, 8, 0, 0]);
+        u
+    };
+    n.a.send_ip(n.now, B_IP, 17, &udp(5353));
+    n.a.send_ip(n.now, B_IP, 17, &udp(5354));
+    n.a.set_ip_opts(17, 5353, IpOpts::default());
+    n.a.set_default_ttl(0);
+    assert_eq!(n.a.default_ttl(), 64);
+    n.a.send_ip(n.now, B_IP, 17, &udp(5353));
+    n.run_for(Duration::from_millis(1));
+    let sent = n.da.sent.borrow();
+    let udp_frames: Vec<_> = sent.iter().filter(|f| f.len() >= 34 && f[12..14] == [8, 0] && f[23] == 17).collect();
+    assert_eq!(udp_frames.len(), 3);
+    assert_eq!((udp_frames[0][22], udp_frames[0][15]), (33, 0x10));
+    assert_eq!((udp_frames[1][22], udp_frames[1][15]), (64, 0));
+    assert_eq!((udp_frames[2][22], udp_frames[2][15]), (64, 0));
+}

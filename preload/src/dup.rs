@@ -10,6 +10,11 @@ use crate::{fail, real};
 
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    if crate::rt::is_runtime_fd(fd) {
+        // The TAP (or the runtime's eventfd/pcap file): the program never got this number from
+        // us and must not take the network down with a blanket close; pretend it is closed.
+        return 0;
+    }
     if SOCKS.contains(fd) {
         if let Some(s) = uninstall(fd) {
             let r = real::sys_close(fd);
@@ -52,11 +57,19 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
 
 /// dup2/dup3: `real` performs the kernel call once `new`'s old mapping is out of the way.
 unsafe fn dup_onto(old: c_int, new: c_int, real_call: impl FnOnce() -> c_int) -> c_int {
-    if !SOCKS.contains(old) && !EPOLLS.contains(old) && !SOCKS.contains(new) && !EPOLLS.contains(new) {
+    if !SOCKS.contains(old)
+        && !EPOLLS.contains(old)
+        && !SOCKS.contains(new)
+        && !EPOLLS.contains(new)
+        && !crate::rt::is_runtime_fd(new)
+    {
         return real_call();
     }
     if old == new {
         return real_call();
+    }
+    if crate::rt::is_runtime_fd(new) {
+        return fail(libc::EBUSY);
     }
     // Unmap `new` before the kernel reuses the number, so no signal lands in the new file.
     let prev = uninstall(new);
@@ -100,7 +113,25 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
             }
         }
     }
-    real::close_range(first, last, flags)
+    // Close around the runtime's own descriptors.
+    let mut lo = first;
+    for fd in crate::rt::runtime_fds() {
+        let fd = fd as c_uint;
+        if fd < lo || fd > last {
+            continue;
+        }
+        if fd > lo && real::close_range(lo, fd - 1, flags) < 0 {
+            return -1;
+        }
+        if fd == c_uint::MAX {
+            return 0;
+        }
+        lo = fd + 1;
+    }
+    if lo > last {
+        return 0;
+    }
+    real::close_range(lo, last, flags)
 }
 
 /// st_mode as a kernel socket's: S_IFSOCK | 0777.

@@ -104,13 +104,20 @@ fn fragmented_pings_survive_loss_duplication_and_reordering() {
 
 #[test]
 fn corruption_is_caught_by_checksums() {
-    let cfg = FaultConfig { corrupt: 0.05, protect: 14, delay: Duration::from_millis(1), seed: 5, ..Default::default() };
+    let cfg =
+        FaultConfig { corrupt: 0.05, protect: 14, delay: Duration::from_millis(1), seed: 5, ..Default::default() };
     let (a, b, seqs) = run(cfg, 200, 4000);
     // corrupted replies never surface: every reply counted had the right size (asserted in run)
     // and the damaged ones were dropped by a checksum (or an inconsistent header)
     let caught: u64 = [a.stats(), b.stats()]
         .iter()
-        .map(|s| s.ip_bad_checksum + s.icmp_bad_checksum + s.rx_malformed + s.ip_reassembly_dropped + s.ip_fragments_discarded)
+        .map(|s| {
+            s.ip_bad_checksum
+                + s.icmp_bad_checksum
+                + s.rx_malformed
+                + s.ip_reassembly_dropped
+                + s.ip_fragments_discarded
+        })
         .sum();
     assert!(caught > 0, "A {:?}\nB {:?}", a.stats(), b.stats());
     assert!(seqs.len() >= 100 && seqs.len() < 200, "{} answered", seqs.len());

@@ -352,10 +352,15 @@ fn frames_not_for_us_and_garbage_are_counted() {
     n.inject_to_b(ip_frame(&other, &echo_request(1, 1, &[]), B_MAC));
     let eth = EthernetRepr { src_addr: A_MAC, dst_addr: BROADCAST, ethertype: EtherType::Unknown(0x86dd) };
     n.inject_to_b(eth.build(&[0; 40]));
+    // a unicast IP datagram in a link-layer broadcast (RFC 1122 3.3.6)
+    n.inject_to_b(ip_frame(&h, &echo_request(1, 1, &[]), BROADCAST));
     n.run_for(Duration::from_millis(10));
     let s = n.b.stats();
-    assert_eq!(s.rx_frames, 5);
-    assert_eq!((s.rx_not_for_us, s.rx_malformed, s.ip_bad_checksum, s.ip_not_for_us, s.rx_unknown_ethertype), (1, 1, 1, 1, 1));
+    assert_eq!(s.rx_frames, 6);
+    assert_eq!(
+        (s.rx_not_for_us, s.rx_malformed, s.ip_bad_checksum, s.ip_not_for_us, s.rx_unknown_ethertype),
+        (1, 1, 1, 2, 1)
+    );
     assert_eq!(s.icmp_echo_answered, 0);
     assert_eq!(s.tx_frames, 0);
 }
@@ -454,7 +459,8 @@ fn icmp_redirect_from_current_gateway_installs_host_route() {
     n.a.add_route(Ipv4Addr::new(192, 168, 0, 0), 16, Some(B_IP));
     let redirect = |from: Ipv4Addr, gw: Ipv4Addr| {
         let quoted = Ipv4Repr::new(A_IP, far, 17, 8, 1);
-        let icmp = Icmpv4Repr::Redirect { code: 1, gateway: gw, quoted: Quoted { header: quoted, data: &[0; 8] } }.to_bytes();
+        let icmp =
+            Icmpv4Repr::Redirect { code: 1, gateway: gw, quoted: Quoted { header: quoted, data: &[0; 8] } }.to_bytes();
         let ip = Ipv4Repr::new(from, A_IP, 1, icmp.len(), 9);
         EthernetRepr { src_addr: B_MAC, dst_addr: A_MAC, ethertype: EtherType::Ipv4 }.build(&ip.build(&icmp))
     };

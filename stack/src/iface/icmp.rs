@@ -15,7 +15,14 @@ use crate::wire::WireError;
 const MAX_ERROR_DATAGRAM: usize = 576;
 
 impl Interface {
-    pub(crate) fn receive_icmp(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], tcp: &mut TcpStack, udp: &mut UdpStack) {
+    pub(crate) fn receive_icmp(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        tcp: &mut TcpStack,
+        udp: &mut UdpStack,
+    ) {
         let repr = match icmpv4::Packet::new_checked(payload).and_then(|p| Icmpv4Repr::parse(&p)) {
             Ok(r) => r,
             Err(WireError::Checksum) => {

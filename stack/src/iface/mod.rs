@@ -128,7 +128,10 @@ impl Interface {
         let mut repr = Ipv4Repr::new(src, dst, protocol, payload.len(), 0);
         // RFC 1112 6.1: multicast defaults to TTL 1 (stays on the link).
         repr.ttl = if dst.is_multicast() { 1 } else { self.default_ttl };
-        if !self.ip_opts.is_empty() && (protocol == ipv4::protocol::TCP || protocol == ipv4::protocol::UDP) && payload.len() >= 2 {
+        if !self.ip_opts.is_empty()
+            && (protocol == ipv4::protocol::TCP || protocol == ipv4::protocol::UDP)
+            && payload.len() >= 2
+        {
             let port = u16::from_be_bytes([payload[0], payload[1]]);
             if let Some(o) = self.ip_opts.get(&(protocol, port)) {
                 repr.ttl = o.ttl.unwrap_or(repr.ttl);

@@ -1,5 +1,11 @@
 //! `Stack`: one host. Ethernet/ARP/IPv4/ICMP (`iface`) plus the TCP and UDP engines.
-//! CONTRACT for the runtime, the shim and tests; the foundation owner fills it in.
+//! CONTRACT for the runtime, the shim and tests.
+//!
+//! Input: `receive_frame` (or `poll`, which drains the device) parses Ethernet, answers ARP,
+//! validates and reassembles IPv4, answers ICMP and hands segments to `tcp.process` /
+//! `udp.process`. Output: `poll` runs the ARP and reassembly timers, collects what TCP and UDP
+//! have to send (`dispatch`), routes, fragments and resolves it, and transmits every queued
+//! frame. Datagrams to our own address are delivered locally without touching the device.
 use std::net::Ipv4Addr;
 
 use crate::config::Config;

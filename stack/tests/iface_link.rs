@@ -569,3 +569,33 @@ fn tcp_and_udp_to_our_own_address() {
     // nothing of this touched the link
     assert!(n.da.sent.borrow().is_empty());
 }
+
+#[test]
+fn arp_failure_is_host_unreachable_for_tcp_and_udp() {
+    use std::net::SocketAddrV4;
+    use tapstack::socket::tcp::TcpState;
+    let mut n = Net::new();
+    let ghost = Ipv4Addr::new(10, 0, 0, 77);
+    let c = n.a.tcp.socket();
+    let now = n.now;
+    n.a.tcp.connect(now, c, SocketAddrV4::new(ghost, 80)).unwrap();
+    let u = n.a.udp.socket();
+    n.a.udp.connect(u, Some(SocketAddrV4::new(ghost, 53))).unwrap();
+    n.a.udp.send_to(u, b"query", None).unwrap();
+    let start = n.now;
+    n.run_for(Duration::from_millis(10));
+    // SYN and datagram wait for ARP: output is pending (the exit drain waits for it)
+    assert!(n.a.has_pending_output());
+    n.run_for(Duration::from_secs(2));
+    assert_eq!(n.a.tcp.take_error(c), None);
+    n.run_for(Duration::from_secs(2));
+    // like Linux (ipv4_link_failure): three requests a second apart, then EHOSTUNREACH
+    assert_eq!(n.a.tcp.take_error(c), Some(tapstack::Error::HostUnreachable));
+    assert_eq!(n.a.tcp.state(c), Ok(TcpState::Closed));
+    let mut buf = [0u8; 16];
+    assert_eq!(n.a.udp.recv_from(u, &mut buf, false), Err(tapstack::Error::HostUnreachable));
+    let s = n.a.stats();
+    assert_eq!((s.arp_requests_sent, s.arp_resolution_failed, s.arp_failure_reported), (3, 1, 2));
+    assert!(n.now - start < Duration::from_secs(5));
+    assert!(!n.a.has_pending_output());
+}

@@ -176,3 +176,33 @@ fn runtime_over_a_real_tap() {
     assert_eq!(recs.len() as u64, total.rx_frames + total.tx_frames);
     assert!(recs.len() >= 2 * (3 + 6));
 }
+
+/// The runtime's own I/O must never go through the libc wrappers the preload shim hooks
+/// (a hooked `write` from the stack thread would re-enter the shim). Scans the non-test part of
+/// every runtime-side source file for calls to them.
+#[test]
+fn runtime_io_never_calls_hooked_libc_wrappers() {
+    let files = [
+        ("runtime/mod.rs", include_str!("mod.rs")),
+        ("runtime/sys.rs", include_str!("sys.rs")),
+        ("phy/tap.rs", include_str!("../phy/tap.rs")),
+        ("phy/pcap.rs", include_str!("../phy/pcap.rs")),
+        ("log.rs", include_str!("../log.rs")),
+    ];
+    let hooked = [
+        "read", "write", "readv", "writev", "close", "poll", "ppoll", "select", "ioctl", "fcntl", "socket", "open",
+        "openat", "eventfd", "dup", "dup2", "send", "recv", "epoll_wait",
+    ];
+    let forbidden_std = ["std::fs::", "std::io::stderr", "std::io::stdout", "eprintln!", "println!", "eprint!", "print!"];
+    for (name, src) in files {
+        let code = src.split("#[cfg(test)]").next().unwrap();
+        for f in hooked {
+            let pat = format!("libc::{f}(");
+            assert!(!code.contains(&pat), "{name} calls the hooked wrapper {pat}");
+        }
+        for p in forbidden_std {
+            assert!(!code.contains(p), "{name} uses {p}, which writes through hooked libc wrappers");
+        }
+        assert!(code.contains("sys::") || name == "runtime/sys.rs", "{name}: expected raw syscalls");
+    }
+}

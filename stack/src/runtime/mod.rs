@@ -31,7 +31,9 @@
 //! have held the lock at the moment of the fork, so `lock()` could block forever) and must not
 //! touch the TAP: inherited tapstack sockets are the parent's. [`Runtime::is_owner_process`]
 //! tells the shim which side of a fork it is on; a child wanting the network can `exec` (every
-//! runtime descriptor is close-on-exec, so nothing leaks) and start a fresh stack.
+//! runtime descriptor is close-on-exec, so nothing leaks) and start a fresh stack. A child that
+//! does not exec should call [`Runtime::forget_in_child`] (e.g. from a `pthread_atfork` child
+//! handler) to drop its copies of the TAP and other runtime descriptors.
 pub mod sys;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -161,6 +163,8 @@ pub struct Runtime {
     pcap_fd: Option<i32>,
     /// False once the stack thread has exited (stopped, or died of a panic).
     alive: AtomicBool,
+    /// Set by `forget_in_child`.
+    forgotten: AtomicBool,
     /// The stack thread's current wake-up deadline (micros on our clock, NO_DEADLINE if none).
     sleep_until: AtomicU64,
     /// An inline round received frames: the thread must run the event hook.
@@ -225,6 +229,7 @@ impl Runtime {
             kick_fd,
             pcap_fd,
             alive: AtomicBool::new(true),
+            forgotten: AtomicBool::new(false),
             sleep_until: AtomicU64::new(0),
             hook_pending: AtomicBool::new(false),
             stop: AtomicBool::new(false),
@@ -275,6 +280,20 @@ impl Runtime {
     /// nothing moves any more except through inline rounds of socket calls.
     pub fn is_alive(&self) -> bool {
         self.alive.load(Ordering::SeqCst)
+    }
+
+    /// For a forked child (e.g. from a `pthread_atfork` child handler): closes the child's copies
+    /// of the runtime's descriptors (TAP, kick eventfd, pcap), so that a long-lived child that
+    /// never execs neither keeps the TAP attached after the parent exits (the next process would
+    /// find it busy) nor can read the parent's frames. Raw `close` only, no lock taken: safe
+    /// right after `fork`. Does nothing in the owner process. Idempotent.
+    pub fn forget_in_child(&self) {
+        if self.is_owner_process() || self.forgotten.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        for fd in [Some(self.tap_fd), Some(self.kick_fd), self.pcap_fd].into_iter().flatten() {
+            let _ = sys::close(fd);
+        }
     }
 
     /// The descriptors the runtime itself owns (TAP, kick eventfd, pcap file). The shim must

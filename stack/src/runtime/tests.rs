@@ -158,15 +158,24 @@ fn runtime_over_a_real_tap() {
     // SAFETY: the child calls only async-signal-safe functions before _exit.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        let code = if rt.is_owner_process() { 1 } else { 0 };
+        // SAFETY: F_GETFD on an integer: EBADF once the descriptor is closed.
+        let open = |fd: i32| unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFD) } >= 0;
+        let fds = rt.owned_fds();
+        let before = fds.iter().all(|&fd| open(fd));
+        rt.forget_in_child();
+        let after = fds.iter().any(|&fd| open(fd));
+        let code = if rt.is_owner_process() || !before || after { 1 } else { 0 };
         // SAFETY: terminate the child immediately.
         unsafe { libc::_exit(code) };
     }
     let mut status = 0;
     // SAFETY: waiting for our own child.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child saw itself as owner");
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child: owner check or forget_in_child failed");
     assert!(rt.is_owner_process());
+    // The parent's runtime is unaffected by the child dropping its copies.
+    rt.forget_in_child();
+    assert!(stack_ping(&rt, 50, Duration::from_secs(2)).is_some(), "parent lost its TAP after the fork");
 
     rt.stop();
     assert!(!rt.is_alive());

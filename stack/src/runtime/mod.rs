@@ -165,6 +165,8 @@ pub struct Runtime {
     alive: AtomicBool,
     /// Set by `forget_in_child`.
     forgotten: AtomicBool,
+    /// The TAP reported an error condition (interface deleted): no longer polled.
+    tap_gone: AtomicBool,
     /// The stack thread's current wake-up deadline (micros on our clock, NO_DEADLINE if none).
     sleep_until: AtomicU64,
     /// An inline round received frames: the thread must run the event hook.
@@ -230,6 +232,7 @@ impl Runtime {
             pcap_fd,
             alive: AtomicBool::new(true),
             forgotten: AtomicBool::new(false),
+            tap_gone: AtomicBool::new(false),
             sleep_until: AtomicU64::new(0),
             hook_pending: AtomicBool::new(false),
             stop: AtomicBool::new(false),
@@ -294,6 +297,12 @@ impl Runtime {
         for fd in [Some(self.tap_fd), Some(self.kick_fd), self.pcap_fd].into_iter().flatten() {
             let _ = sys::close(fd);
         }
+    }
+
+    /// True once the TAP descriptor reported an error (e.g. the interface was deleted): frames
+    /// no longer move. Reported once on stderr.
+    pub fn tap_gone(&self) -> bool {
+        self.tap_gone.load(Ordering::SeqCst)
     }
 
     /// The descriptors the runtime itself owns (TAP, kick eventfd, pcap file). The shim must
@@ -429,6 +438,15 @@ impl Runtime {
             fds[1].revents = 0;
             let ready = sys::ppoll(&mut fds, timeout).unwrap_or(0);
             timer_fired = ready == 0 && timeout.is_some();
+            if fds[0].revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                // A detached TAP (interface deleted) polls as POLLERR forever: stop polling it
+                // rather than spin. Timers and the kick eventfd keep working.
+                fds[0].fd = -1;
+                self.tap_gone.store(true, Ordering::SeqCst);
+                let msg = format!("tapstack: TAP device {} is gone (interface deleted?); no more frames\n", self.config.tap);
+                let _ = sys::write_all(2, msg.as_bytes());
+                tracing::error!(target: "tapstack::runtime", "TAP device {} reported an error; stopped polling it", self.config.tap);
+            }
             if fds[1].revents & libc::POLLIN != 0 {
                 sys::eventfd_drain(self.kick_fd);
                 self.kicks.fetch_add(1, Ordering::Relaxed);

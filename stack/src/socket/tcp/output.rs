@@ -175,8 +175,11 @@ impl Tcb {
         // Fast retransmit / NewReno partial ACK: the head segment.
         if self.rexmit_head && self.snd_una < self.snd_max {
             self.rexmit_head = false;
-            let len = self.data_end().since(self.snd_una).min(mss);
-            let fin = self.fin_seq().is_some_and(|f| self.snd_una + len == f);
+            // Only what was sent before: never new data beyond SND.MAX (the peer's ACK of it
+            // would be for "unsent" data and be dropped).
+            let sent_before = self.snd_max.since(self.snd_una);
+            let len = self.data_end().since(self.snd_una).min(mss).min(sent_before);
+            let fin = self.fin_seq().is_some_and(|f| self.snd_una + len == f && f < self.snd_max);
             if len > 0 || fin {
                 self.send_segment(now, e, self.snd_una, len, if fin { flags::FIN } else { 0 });
                 self.counters.retransmits += 1;

@@ -437,3 +437,25 @@ fn full_backlog_drops_syns_silently() {
     let o = h.out();
     assert_eq!((o.len(), o[0].flags, o[0].ack), (1, flags::SYN, Some(1001)));
 }
+
+#[test]
+fn fast_retransmit_never_sends_beyond_snd_max() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(false, false);
+    let mut w = h.seg(1001, Some(iss + 1), 0);
+    w.window = 1000;
+    h.feed(&w);
+    h.s.set_option(c, TcpOption::NoDelay(true)).unwrap();
+    h.s.send(h.now, c, &[1u8; 1000]).unwrap();
+    assert_eq!(h.out().iter().map(|s| s.len).sum::<usize>(), 1000);
+    h.s.send(h.now, c, &[2u8; 5000]).unwrap(); // queued: the window is full
+    assert!(h.out().is_empty());
+    h.s.recv(h.now, c, &mut [0u8; 1]).ok();
+    // Three duplicate ACKs (same window): the retransmission covers only what was sent.
+    for _ in 0..3 {
+        h.feed(&w);
+    }
+    let o = h.out();
+    assert_eq!(o.len(), 1, "{o:?}");
+    assert_eq!((o[0].seq, o[0].len), (iss + 1, 1000));
+}

@@ -318,7 +318,9 @@ impl TcpStack {
             if t.pending {
                 t.pending = false;
                 t.output(now, &self.config, &mut e);
-                touched.push(id);
+                if t.state == TcpState::Closed || t.parent.is_some() {
+                    touched.push(id); // (no allocation in the common case)
+                }
             }
         }
         for id in touched {

@@ -41,7 +41,7 @@ impl Tcb {
                 }
                 return;
             }
-            TcpState::SynSent => return self.input_syn_sent(now, cfg, seg, rsts),
+            TcpState::SynSent => return self.input_syn_sent(now, seg, rsts),
             _ => {}
         }
         // Simultaneous open: the peer's SYN-ACK repeats the SYN we already took; trim it.
@@ -207,7 +207,7 @@ impl Tcb {
         self.check_fin(now, cfg);
     }
 
-    fn input_syn_sent(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr, rsts: &mut Vec<Rst>) {
+    fn input_syn_sent(&mut self, now: Instant, seg: &TcpRepr, rsts: &mut Vec<Rst>) {
         if let Some(a) = seg.ack {
             let a = SeqNum(a);
             if a <= self.iss || a > self.snd_max {
@@ -254,7 +254,6 @@ impl Tcb {
             if self.fin_queued {
                 self.set_state(TcpState::FinWait1);
             }
-            let _ = cfg;
         } else {
             // Simultaneous open (RFC 9293 3.5 figure 8): SYN-ACK with our ISN.
             self.set_state(TcpState::SynReceived);

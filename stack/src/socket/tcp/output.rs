@@ -101,7 +101,7 @@ impl Tcb {
             self.delack_at = None;
             self.segs_unacked = 0;
         }
-        len + (fl & flags::FIN != 0) as usize * 0
+        len
     }
 
     /// Arms the retransmission timer if it is not running (RFC 6298 5.1).
@@ -113,7 +113,6 @@ impl Tcb {
 
     /// Sends whatever this connection has to send now.
     pub fn output(&mut self, now: Instant, cfg: &TcpConfig, e: &mut Emitter) {
-        let _ = cfg;
         if self.send_rst {
             self.send_rst = false;
             let seq = self.snd_nxt.max(self.snd_max);
@@ -137,7 +136,7 @@ impl Tcb {
             TcpState::Closed | TcpState::Listen => return,
             TcpState::SynSent | TcpState::SynReceived => {
                 if self.snd_nxt == self.iss {
-                    let fl = if self.state == TcpState::SynSent { flags::SYN } else { flags::SYN };
+                    let fl = flags::SYN; // with ACK in SYN-RECEIVED (send_segment adds it)
                     if self.snd_max != self.iss {
                         self.counters.retransmits += 1;
                     } else if self.backoff == 0 {

@@ -146,19 +146,21 @@ impl TcpStack {
         let span = (hi.max(lo) - lo) as u64 + 1;
         let start = self.rand() % span;
         let ip = self.config.local_addr;
+        // Ports that rule a candidate out, gathered once (O(sockets + span), not their product):
+        // for connect() listeners and bound-only sockets (the 4-tuple is checked separately);
+        // for bind(0) every bound port.
+        let taken: std::collections::HashSet<u16> = self
+            .socks
+            .iter()
+            .filter(|(&oid, o)| {
+                oid != id && o.bound && (remote.is_none() || matches!(o.state, TcpState::Listen | TcpState::Closed))
+            })
+            .map(|(_, o)| o.local.port())
+            .collect();
         for i in 0..span {
             let port = lo + ((start + i) % span) as u16;
-            let local = SocketAddrV4::new(ip, port);
-            let free = match remote {
-                // connect(): the 4-tuple must be unused and no listener or bound-only socket there.
-                Some(r) => {
-                    !self.conns.contains_key(&(local, r))
-                        && !self.socks.iter().any(|(&oid, o)| {
-                            oid != id && o.bound && o.local.port() == port && matches!(o.state, TcpState::Listen | TcpState::Closed)
-                        })
-                }
-                None => !self.socks.iter().any(|(&oid, o)| oid != id && o.bound && o.local.port() == port),
-            };
+            let free = !taken.contains(&port)
+                && remote.is_none_or(|r| !self.conns.contains_key(&(SocketAddrV4::new(ip, port), r)));
             if free {
                 return Ok(port);
             }

@@ -22,14 +22,9 @@ impl TcpStack {
     }
 
     pub(super) fn find_listener(&self, local: SocketAddrV4) -> Option<u32> {
-        self.socks
-            .iter()
-            .find(|(_, t)| {
-                t.state == TcpState::Listen
-                    && t.local.port() == local.port()
-                    && (t.local.ip().is_unspecified() || t.local.ip() == local.ip())
-            })
-            .map(|(&id, _)| id)
+        let &id = self.listen_ports.get(&local.port())?;
+        let t = self.socks.get(&id)?;
+        (t.state == TcpState::Listen && (t.local.ip().is_unspecified() || t.local.ip() == local.ip())).then_some(id)
     }
 
     /// RFC 9293 3.10.7.2: a segment for a listening socket.
@@ -85,6 +80,7 @@ impl TcpStack {
         lst.half_open.push(id);
         self.socks.insert(id, c);
         self.conns.insert((local, remote), id);
+        self.note(id);
     }
 
     /// Bookkeeping after input or timers changed a connection's state.
@@ -98,6 +94,7 @@ impl TcpStack {
                         if !lst.accept_queue.contains(&id) {
                             lst.established(id);
                             l.changed = true;
+                            self.note(p);
                         }
                     }
                 }
@@ -121,6 +118,12 @@ impl TcpStack {
             let key = (t.local, t.remote);
             if self.conns.get(&key) == Some(&id) {
                 self.conns.remove(&key);
+            }
+            if let Some(k) = t.timer_key {
+                self.timers.remove(&(k, id));
+            }
+            if self.listen_ports.get(&t.local.port()) == Some(&id) {
+                self.listen_ports.remove(&t.local.port());
             }
             if let Some(p) = t.parent {
                 if let Some(l) = self.socks.get_mut(&p).and_then(|l| l.listener.as_mut()) {

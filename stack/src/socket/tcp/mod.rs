@@ -5,7 +5,7 @@
 //! CONTRACT (used by `stack.rs`, the preload shim and the tests; keep the signatures):
 //! a `TcpStack` owns every TCP control block of one host. The IP layer feeds it segments with
 //! `process` and collects segments to send with `dispatch`; time is always passed in.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::error::{Error, Result};
@@ -205,6 +205,15 @@ pub struct TcpStack {
     stats: TcpStats,
     rng: u64,
     scratch: Vec<u8>,
+    /// Control blocks touched since the last `dispatch` (may have output or changed readiness).
+    dirty: Vec<u32>,
+    /// Timer index: (deadline, handle), so dispatch and poll_at cost O(log n), not O(n).
+    timers: BTreeSet<(Instant, u32)>,
+    /// Handles whose readiness changed during `dispatch`, for `take_changed`.
+    changed_ids: Vec<u32>,
+    /// Listening socket per port.
+    listen_ports: HashMap<u16, u32>,
+    work: Vec<u32>,
 }
 
 /// Upper bound on queued RSTs (excess are dropped, like Linux's rate limit).
@@ -222,6 +231,11 @@ impl TcpStack {
             stats: TcpStats::default(),
             rng: rng.max(1),
             scratch: Vec::with_capacity(2048),
+            dirty: Vec::new(),
+            timers: BTreeSet::new(),
+            changed_ids: Vec::new(),
+            listen_ports: HashMap::new(),
+            work: Vec::new(),
         }
     }
     pub fn config(&self) -> &TcpConfig {
@@ -279,6 +293,7 @@ impl TcpStack {
             } else {
                 tcb.input(now, &self.config, &seg, &mut self.rsts);
                 tcb.pending = true;
+                self.note(id);
                 self.after_event(id);
                 return;
             }
@@ -309,37 +324,91 @@ impl TcpStack {
             e.send(*r.local.ip(), *r.remote.ip(), &repr);
             self.stats.rsts_sent += 1;
         }
-        let mut touched = Vec::new();
-        for (&id, t) in self.socks.iter_mut() {
-            let due = t.next_timer().is_some_and(|d| d <= now);
-            if due && t.on_timers(now, &self.config) {
-                t.pending = true;
+        // Due timers, then everything touched since the last call.
+        let mut work = std::mem::take(&mut self.work);
+        while let Some(&(at, id)) = self.timers.first() {
+            if at > now {
+                break;
             }
+            self.timers.pop_first();
+            if let Some(t) = self.socks.get_mut(&id) {
+                t.timer_key = None;
+                if t.on_timers(now, &self.config) {
+                    t.pending = true;
+                }
+                work.push(id);
+            }
+        }
+        work.append(&mut self.dirty);
+        for &id in &work {
+            let Some(t) = self.socks.get_mut(&id) else { continue };
+            t.queued = false;
             if t.pending {
                 t.pending = false;
                 t.output(now, &self.config, &mut e);
-                if t.state == TcpState::Closed || t.parent.is_some() {
-                    touched.push(id); // (no allocation in the common case)
+            }
+            let next = t.next_timer();
+            if next != t.timer_key {
+                if let Some(old) = t.timer_key {
+                    self.timers.remove(&(old, id));
                 }
+                if let Some(n) = next {
+                    self.timers.insert((n, id));
+                }
+                t.timer_key = next;
+            }
+            if t.changed {
+                self.changed_ids.push(id);
             }
         }
-        for id in touched {
-            self.after_event(id);
+        for &id in &work {
+            if self.socks.get(&id).is_some_and(|t| t.state == TcpState::Closed || t.parent.is_some()) {
+                self.after_event(id);
+            }
+        }
+        work.clear();
+        self.work = work;
+        if !self.dirty.is_empty() {
+            // after_event touched listeners: index their timers too (no output needed).
+            let d = std::mem::take(&mut self.dirty);
+            for id in d {
+                if let Some(t) = self.socks.get_mut(&id) {
+                    t.queued = false;
+                    if t.changed {
+                        self.changed_ids.push(id);
+                    }
+                    if t.pending {
+                        t.queued = true;
+                        self.dirty.push(id);
+                    }
+                }
+            }
         }
     }
     /// When `dispatch` must next be called even if nothing arrives (None: no timer pending).
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
-        if !self.rsts.is_empty() {
+        if !self.rsts.is_empty() || !self.dirty.is_empty() {
             return Some(now);
         }
-        let mut at = None;
-        for t in self.socks.values() {
-            if t.pending {
-                return Some(now);
-            }
-            at = crate::time::earliest(at, t.next_timer());
+        self.timers.first().map(|&(t, _)| t.max(now))
+    }
+
+    /// Queues `id` only if a call left something to send (calls made in a loop, like recv
+    /// returning WouldBlock, must not keep `poll_at` at now).
+    fn settle(&mut self, id: u32) {
+        if self.socks.get(&id).is_some_and(|t| t.pending) {
+            self.note(id);
         }
-        at
+    }
+
+    /// Queues control block `id` for the next `dispatch` (output, timer re-index, readiness).
+    fn note(&mut self, id: u32) {
+        if let Some(t) = self.socks.get_mut(&id) {
+            if !t.queued {
+                t.queued = true;
+                self.dirty.push(id);
+            }
+        }
     }
     /// An ICMP destination unreachable quoting a segment we sent from `local` to `remote`.
     /// `code` is the ICMP code (2 protocol, 3 port, 0/1 net/host...). Hard errors abort a
@@ -347,6 +416,7 @@ impl TcpStack {
     pub fn icmp_unreachable(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4, code: u8) {
         let _ = now;
         let Some(&id) = self.conns.get(&(local, remote)) else { return };
+        self.note(id);
         let t = self.socks.get_mut(&id).unwrap();
         // Linux icmp_err_convert; code 4 (fragmentation needed) is path MTU, not an error.
         let err = match code {
@@ -369,14 +439,21 @@ impl TcpStack {
     /// Handles whose readiness may have changed since the last call (data arrived, buffer space
     /// freed, state changed, error); the caller wakes waiters for them.
     pub fn take_changed(&mut self, out: &mut Vec<TcpHandle>) {
-        for (&id, t) in self.socks.iter_mut() {
-            if t.changed {
-                t.changed = false;
-                if !t.orphan && t.parent.is_none() {
-                    out.push(TcpHandle(id));
+        // Candidates: what dispatch saw change, and what was touched since.
+        let mut ids = std::mem::take(&mut self.changed_ids);
+        ids.extend_from_slice(&self.dirty);
+        for &id in &ids {
+            if let Some(t) = self.socks.get_mut(&id) {
+                if t.changed {
+                    t.changed = false;
+                    if !t.orphan && t.parent.is_none() {
+                        out.push(TcpHandle(id));
+                    }
                 }
             }
         }
+        ids.clear();
+        self.changed_ids = ids;
     }
     /// True while any connection still has unsent or unacknowledged data or an unsent FIN
     /// (used to drain at process exit).
@@ -456,6 +533,8 @@ impl TcpStack {
         if clash {
             return Err(Error::AddrInUse);
         }
+        self.listen_ports.insert(local.port(), h.0);
+        self.note(h.0);
         let t = self.user_mut(h)?;
         t.listener = Some(Listener::new(backlog));
         t.set_state(TcpState::Listen);
@@ -463,6 +542,11 @@ impl TcpStack {
     }
     /// accept(): an established connection, or WouldBlock.
     pub fn accept(&mut self, h: TcpHandle) -> Result<TcpHandle> {
+        let r = self.accept_inner(h);
+        self.settle(h.0);
+        r
+    }
+    fn accept_inner(&mut self, h: TcpHandle) -> Result<TcpHandle> {
         let t = self.user_mut(h)?;
         let Some(l) = t.listener.as_mut() else { return Err(Error::InvalidInput) };
         let Some(child) = l.accept_queue.pop_front() else { return Err(Error::WouldBlock) };
@@ -470,6 +554,7 @@ impl TcpStack {
             c.parent = None;
             c.changed = true;
         }
+        self.note(child);
         Ok(TcpHandle(child))
     }
     /// connect(): sends SYN and returns Ok at once; completion shows in `state`/`readiness`,
@@ -516,11 +601,17 @@ impl TcpStack {
         n.changed = true;
         *t = n;
         self.conns.insert((local, remote), h.0);
+        self.note(h.0);
         Ok(())
     }
     /// send(): copies as much as fits into the send buffer; WouldBlock if none fits; EPIPE after
     /// shutdown(Write) or peer reset (ECONNRESET first if the reset is unreported).
     pub fn send(&mut self, now: Instant, h: TcpHandle, data: &[u8]) -> Result<usize> {
+        let r = self.send_inner(now, h, data);
+        self.settle(h.0);
+        r
+    }
+    fn send_inner(&mut self, now: Instant, h: TcpHandle, data: &[u8]) -> Result<usize> {
         let _ = now;
         let t = self.user_mut(h)?;
         if t.reset {
@@ -550,6 +641,11 @@ impl TcpStack {
     }
     /// recv(): Ok(0) at end of stream; WouldBlock if nothing yet; a pending error first.
     pub fn recv(&mut self, now: Instant, h: TcpHandle, buf: &mut [u8]) -> Result<usize> {
+        let r = self.recv_inner(now, h, buf);
+        self.settle(h.0);
+        r
+    }
+    fn recv_inner(&mut self, now: Instant, h: TcpHandle, buf: &mut [u8]) -> Result<usize> {
         let _ = now;
         let t = self.user_mut(h)?;
         if buf.is_empty() {
@@ -600,6 +696,7 @@ impl TcpStack {
     }
     /// shutdown(): Write sends FIN after queued data; Read discards further input.
     pub fn shutdown(&mut self, now: Instant, h: TcpHandle, how: Shutdown) -> Result<()> {
+        self.note(h.0);
         let _ = now;
         let t = self.user_mut(h)?;
         match t.state {
@@ -634,6 +731,7 @@ impl TcpStack {
     /// close(): releases the handle. Graceful close continues in the background (FIN, TIME_WAIT);
     /// RST instead if unread data remains or linger is 0. A listener resets its unaccepted queue.
     pub fn close(&mut self, now: Instant, h: TcpHandle) {
+        self.note(h.0);
         let Ok(t) = self.user(h) else { return };
         if t.state == TcpState::Listen {
             self.stop_listening(h.0);
@@ -666,6 +764,11 @@ impl TcpStack {
         let children: Vec<u32> = t.listener.take().map(|l| l.children().collect()).unwrap_or_default();
         t.set_state(TcpState::Closed);
         t.changed = true;
+        let port = t.local.port();
+        if self.listen_ports.get(&port) == Some(&id) {
+            self.listen_ports.remove(&port);
+        }
+        self.note(id);
         for c in children {
             if let Some(ct) = self.socks.get_mut(&c) {
                 ct.orphan = true;
@@ -673,11 +776,13 @@ impl TcpStack {
                 ct.pending = true;
                 ct.parent = None;
             }
+            self.note(c);
         }
     }
 
     /// Abortive close: RST now, handle released.
     pub fn abort(&mut self, now: Instant, h: TcpHandle) {
+        self.note(h.0);
         let _ = now;
         let Ok(t) = self.user_mut(h) else { return };
         match t.state {
@@ -696,6 +801,11 @@ impl TcpStack {
         }
     }
     pub fn set_option(&mut self, h: TcpHandle, opt: TcpOption) -> Result<()> {
+        let r = self.set_option_inner(h, opt);
+        self.note(h.0); // timers (keepalive) may change
+        r
+    }
+    fn set_option_inner(&mut self, h: TcpHandle, opt: TcpOption) -> Result<()> {
         let t = self.user_mut(h)?;
         match opt {
             TcpOption::NoDelay(on) => {
@@ -753,6 +863,11 @@ impl TcpStack {
     }
     /// SO_ERROR: returns and clears the pending error.
     pub fn take_error(&mut self, h: TcpHandle) -> Option<crate::error::Error> {
+        let r = self.take_error_inner(h);
+        self.settle(h.0);
+        r
+    }
+    fn take_error_inner(&mut self, h: TcpHandle) -> Option<crate::error::Error> {
         let t = self.user_mut(h).ok()?;
         let e = t.error.take().or_else(|| t.soft_error.take());
         if e.is_some() {

@@ -145,6 +145,10 @@ pub struct Tcb {
     pub changed: bool,
     /// Something may be ready to send (checked by `dispatch`).
     pub pending: bool,
+    /// In the stack's dirty list.
+    pub queued: bool,
+    /// This block's entry in the stack's timer index.
+    pub timer_key: Option<Instant>,
     /// SO_RCVBUF / SO_SNDBUF for buffers not yet allocated.
     pub want_rx: usize,
     pub want_tx: usize,
@@ -236,6 +240,8 @@ impl Tcb {
             counters: TcpInfo::default(),
             changed: false,
             pending: false,
+            queued: false,
+            timer_key: None,
             want_rx: cfg.rx_buffer,
             want_tx: cfg.tx_buffer,
         }

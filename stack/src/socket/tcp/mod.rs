@@ -284,6 +284,7 @@ impl TcpStack {
             let tcb = self.socks.get_mut(&id).expect("conns entry without tcb");
             // RFC 9293 3.10.7.4 / RFC 6191: a new SYN may reopen a TIME-WAIT connection.
             let reopen = tcb.state == TcpState::TimeWait
+                && tcb.orphan
                 && seg.syn()
                 && seg.ack.is_none()
                 && !seg.rst()

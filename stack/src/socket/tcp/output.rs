@@ -66,7 +66,9 @@ impl Tcb {
             }
         }
         let opt_extra = repr.options_len().saturating_sub(if self.ts_ok { 12 } else { 0 });
-        let len = if syn { 0 } else { len.min(self.eff_mss().saturating_sub(opt_extra)) };
+        // Never more than the send buffer holds from `seq` on (defensive: callers bound it).
+        let avail = if seq >= self.tx_base { self.tx.len().saturating_sub(seq.since(self.tx_base)) } else { 0 };
+        let len = if syn { 0 } else { len.min(self.eff_mss().saturating_sub(opt_extra)).min(avail) };
         let mut fl = fl;
         if len > 0 && fl & flags::FIN != 0 && seq + len != self.data_end() {
             fl &= !flags::FIN; // shortened: the FIN goes later

@@ -459,3 +459,24 @@ fn fast_retransmit_never_sends_beyond_snd_max() {
     assert_eq!(o.len(), 1, "{o:?}");
     assert_eq!((o[0].seq, o[0].len), (iss + 1, 1000));
 }
+
+#[test]
+fn new_syn_reopens_an_orphaned_time_wait() {
+    let mut h = H::new();
+    let (l, c, iss) = h.established(false, false);
+    h.s.close(h.now, c);
+    h.out();
+    h.feed(&h.seg(1001, Some(iss + 2), flags::FIN));
+    h.out();
+    assert_eq!(h.s.control_blocks(), 2, "listener + TIME-WAIT");
+    // RFC 9293 3.10.7.4 / RFC 6191: a SYN above the old RCV.NXT starts a new incarnation.
+    h.now += Duration::from_secs(1);
+    h.feed(&h.seg(90_000, None, flags::SYN));
+    let o = h.out();
+    assert_eq!((o.len(), o[0].flags, o[0].ack), (1, flags::SYN, Some(90_001)), "{o:?}");
+    h.feed(&h.seg(90_001, Some(o[0].seq.wrapping_add(1)), 0));
+    assert!(h.s.accept(l).is_ok());
+    // An old SYN (below RCV.NXT) on a TIME-WAIT gets a (rate-limited) ACK instead.
+    let c2 = h.s.accept(l).err();
+    assert_eq!(c2, Some(Error::WouldBlock));
+}

@@ -17,6 +17,9 @@ pub struct Rst {
     pub ack: Option<u32>,
 }
 
+/// Most bytes one ACK may acknowledge when a burst is processed at once.
+const STRETCH_ACK_MAX: usize = 64 * 1024;
+
 impl Rst {
     /// The RST answering `seg` (RFC 9293 3.10.7.1): seq = SEG.ACK if ACK set, else
     /// seq 0 and ACK = SEG.SEQ + SEG.LEN.
@@ -418,7 +421,16 @@ impl Tcb {
                     self.segs_unacked += 1;
                 }
                 if self.segs_unacked >= 2 {
+                    // RFC 5681 4.2 asks for an ACK every second full-sized segment. When a burst
+                    // arrives before the next dispatch, one ACK may cover at most 64 KiB (as
+                    // Linux's GRO): the peer's ACK clock is kept without an ACK per two
+                    // segments, which would cost a device write each.
+                    let base = self.ack_points.last().copied().unwrap_or(self.rcv_wup);
+                    if self.rcv_nxt.since(base) >= STRETCH_ACK_MAX && self.ack_points.len() < 64 {
+                        self.ack_points.push(self.rcv_nxt);
+                    }
                     self.ack_now = true;
+                    self.segs_unacked = 0;
                 } else if self.delack_at.is_none() {
                     self.delack_at = Some(now + cfg.delayed_ack.min(crate::time::Duration::from_millis(200)));
                 }

@@ -102,8 +102,39 @@ impl Tcb {
             self.ack_now = false;
             self.delack_at = None;
             self.segs_unacked = 0;
+            self.ack_points.clear();
         }
         len
+    }
+
+    /// Pure ACKs for the points owed inside one burst (see `ack_points`), oldest first. Each
+    /// advertises the final ACK's right edge (capped at the buffer size).
+    fn send_ack_points(&mut self, now: Instant, e: &mut Emitter) {
+        if self.ack_points.is_empty() {
+            return;
+        }
+        let points = std::mem::take(&mut self.ack_points);
+        let edge = self.rcv_adv.max(self.rcv_nxt + self.rcv_window() as usize);
+        for &p in &points {
+            if p >= self.rcv_nxt {
+                break; // the final ACK covers it
+            }
+            let bytes = edge.since(p).min(self.rx.capacity()) as u32;
+            let wnd = (bytes >> self.rcv_wscale).min(65535) as u16;
+            let r = TcpRepr {
+                src_port: self.local.port(),
+                dst_port: self.remote.port(),
+                seq: self.snd_max.0,
+                ack: Some(p.0),
+                window: wnd,
+                timestamp: self.ts_ok.then(|| (self.ts_now(now), self.ts_recent)),
+                ..TcpRepr::default()
+            };
+            e.send(*self.local.ip(), *self.remote.ip(), &r);
+            self.counters.segs_out += 1;
+        }
+        self.ack_points = points;
+        self.ack_points.clear();
     }
 
     /// Arms the retransmission timer if it is not running (RFC 6298 5.1).
@@ -156,6 +187,7 @@ impl Tcb {
             TcpState::TimeWait | TcpState::FinWait2 | TcpState::CloseWait
                 if self.tx.is_empty() && !(self.fin_queued && !self.fin_acked) =>
             {
+                self.send_ack_points(now, e);
                 if self.probe {
                     self.probe = false;
                     self.send_segment(now, e, self.snd_una - 1, 0, 0);
@@ -167,6 +199,7 @@ impl Tcb {
             _ => {}
         }
         let mss = self.eff_mss();
+        self.send_ack_points(now, e);
         if self.probe {
             // Zero-window or keepalive probe: an old sequence number elicits an ACK.
             self.probe = false;

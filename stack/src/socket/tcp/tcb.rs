@@ -101,6 +101,9 @@ pub struct Tcb {
     pub delack_at: Option<Instant>,
     /// Full-sized segments received since our last ACK.
     pub segs_unacked: u32,
+    /// Earlier ACK points owed within one burst (each after two full segments), sent before the
+    /// final ACK so the peer's ACK clock is kept.
+    pub ack_points: Vec<SeqNum>,
     pub send_rst: bool,
     /// Retransmit the segment at snd_una regardless of cwnd (fast retransmit, partial ACK).
     pub rexmit_head: bool,
@@ -205,6 +208,7 @@ impl Tcb {
             ack_now: false,
             delack_at: None,
             segs_unacked: 0,
+            ack_points: Vec::new(),
             send_rst: false,
             rexmit_head: false,
             probe: false,

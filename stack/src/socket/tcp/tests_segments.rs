@@ -480,3 +480,31 @@ fn new_syn_reopens_an_orphaned_time_wait() {
     let c2 = h.s.accept(l).err();
     assert_eq!(c2, Some(Error::WouldBlock));
 }
+
+#[test]
+fn a_burst_in_one_poll_gets_an_ack_per_64_kib() {
+    let mut h = H::new();
+    let (_l, _c, iss) = h.established(false, false);
+    let data = vec![3u8; 1460];
+    for i in 0..100u32 {
+        let mut d = h.seg(1001 + i * 1460, Some(iss + 1), 0);
+        d.payload = &data;
+        h.feed(&d);
+    }
+    let o = h.out();
+    let acks: Vec<u32> = o.iter().map(|s| s.ack.unwrap().wrapping_sub(1001) / 1460).collect();
+    // 46 segments is the first even count past 64 KiB.
+    assert_eq!(acks, vec![46, 92, 100], "{o:?}");
+    // Every ACK's right edge is the same or further right (the window never shrinks).
+    let edges: Vec<u32> = o.iter().map(|s| s.ack.unwrap().wrapping_add((s.window as u32) << 3)).collect();
+    assert!(edges.windows(2).all(|w| w[1] >= w[0]), "{edges:?}");
+    // Segments arriving one per poll are ACKed every second segment.
+    let mut n = 0;
+    for i in 100..110u32 {
+        let mut d = h.seg(1001 + i * 1460, Some(iss + 1), 0);
+        d.payload = &data;
+        h.feed(&d);
+        n += h.out().len();
+    }
+    assert_eq!(n, 5);
+}

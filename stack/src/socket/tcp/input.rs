@@ -180,8 +180,9 @@ impl Tcb {
         if !seg.payload.is_empty() {
             match self.state {
                 TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2 => {
-                    if self.orphan {
-                        // Data for a closed socket: Linux answers RST (RFC 2525 2.17).
+                    if self.orphan && seq + seg.payload.len() > self.rcv_nxt {
+                        // New data for a closed socket: Linux answers RST (RFC 2525 2.17);
+                        // a duplicate of data already received is only ACKed.
                         self.send_rst = true;
                         return;
                     }

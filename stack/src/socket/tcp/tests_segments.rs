@@ -508,3 +508,28 @@ fn a_burst_in_one_poll_gets_an_ack_per_64_kib() {
     }
     assert_eq!(n, 5);
 }
+
+#[test]
+fn closed_socket_resets_on_new_data_only() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(false, false);
+    let mut d = h.seg(1001, Some(iss + 1), flags::PSH);
+    d.payload = b"abcd";
+    h.feed(&d);
+    let mut buf = [0u8; 8];
+    assert_eq!(h.s.recv(h.now, c, &mut buf), Ok(4));
+    h.s.close(h.now, c);
+    let o = h.advance(Duration::from_millis(50));
+    assert!(o.iter().any(|s| s.flags == flags::FIN));
+    // A retransmission of data already delivered: ACK, no RST.
+    h.feed(&d);
+    let o = h.out();
+    assert!(o.iter().all(|s| s.flags & flags::RST == 0), "{o:?}");
+    // New data after close(): RST.
+    let mut d2 = d;
+    d2.seq = 1005;
+    h.feed(&d2);
+    let o = h.out();
+    assert!(o.iter().any(|s| s.flags & flags::RST != 0), "{o:?}");
+    assert_eq!(h.s.control_blocks(), 1);
+}

@@ -319,6 +319,8 @@ impl Tcb {
             let fin_sent = fin && sent == len;
             if is_retx {
                 self.counters.retransmits += 1;
+                // A resend cut at other boundaries may run past SND.MAX: those bytes are new.
+                self.counters.bytes_sent += (seq + sent).since(self.snd_max) as u64;
             } else {
                 self.pto_at = None;
                 self.counters.bytes_sent += sent as u64;

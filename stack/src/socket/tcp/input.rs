@@ -272,7 +272,7 @@ impl Tcb {
     /// (RFC 5961 7, Linux tcp_oow_rate_limited): two ends must not ping-pong ACKs.
     fn oow_ack(&mut self, now: Instant) {
         let limit = crate::time::Duration::from_millis(500);
-        if self.last_oow_ack.map_or(true, |t| now - t >= limit) {
+        if self.last_oow_ack.is_none_or(|t| now - t >= limit) {
             self.last_oow_ack = Some(now);
             self.ack_now = true;
         }

@@ -185,7 +185,7 @@ impl Tcb {
                 return;
             }
             TcpState::TimeWait | TcpState::FinWait2 | TcpState::CloseWait
-                if self.tx.is_empty() && !(self.fin_queued && !self.fin_acked) =>
+                if self.tx.is_empty() && (!self.fin_queued || self.fin_acked) =>
             {
                 self.send_ack_points(now, e);
                 if self.probe {
@@ -296,7 +296,7 @@ impl Tcb {
                 }
             }
             let fin = fin_pending && len == unsent;
-            if (len == 0 && !fin) || (len == 0 && cwnd_avail == 0) {
+            if len == 0 && (!fin || cwnd_avail == 0) {
                 break;
             }
             if len < mss && !fin && !is_retx {
@@ -357,7 +357,7 @@ impl Tcb {
                     pto += crate::time::Duration::from_millis(200); // RFC 8985 WCDelAckT
                 }
                 let at = now + pto;
-                if self.rto_at.map_or(true, |r| at < r) {
+                if self.rto_at.is_none_or(|r| at < r) {
                     self.pto_at = Some(at);
                 }
             }

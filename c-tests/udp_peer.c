@@ -7,7 +7,7 @@
  *
  * Datagram i (client->server) and reply i (server->client) have sizes and contents derived
  * from (SEED, i, direction); the first 8 bytes carry i and the direction. A lost datagram or
- * reply is resent after a timeout (counted and printed); duplicates are answered again.
+ * reply is resent after 250 ms (counted and printed); duplicates are answered again.
  * The client uses connect/send/recv and sendmsg/recvmsg alternately, the server
  * recvfrom/sendto and recvmsg/sendmsg, with poll() for timeouts. Exit 0 only if every
  * datagram of both directions arrived intact. Self-contained (no common.c symbols). */
@@ -191,7 +191,7 @@ static int run_client(const char *host, int port) {
             if (w != (ssize_t)len) udp_die("send");
             if (tries == 0) bytes_out += len;
             int got = 0;
-            while (udp_wait(fd, 1000)) {
+            while (udp_wait(fd, 250)) {
                 ssize_t n;
                 if (seq & 1) {
                     struct iovec iov = {.iov_base = buf, .iov_len = 65536};

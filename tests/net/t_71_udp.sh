@@ -71,6 +71,89 @@ wait "$kpid" || { echo "FAIL: kernel udp_peer server (faulty link) exited with $
 grep -q "^client: 500 datagrams each way verified" "$WORK/c3" || { echo "FAIL: faulty link run"; exit 1; }
 echo "ok: 500 datagrams each way intact over a lossy/corrupting link ($(grep -o '[0-9]* resent' "$WORK/c3"))"
 
+# 3c. Socket-API details from Python, checked on the kernel first (validates the script), then
+#     through tapstack: SO_BROADCAST/EACCES (subnet and limited broadcast), 65,507-byte
+#     datagrams (EMSGSIZE above), select, FIONREAD, MSG_PEEK, MSG_TRUNC, getsockname/getpeername.
+cat > "$WORK/udp_echo.py" <<'PY'
+# UDP echo server: binds 0.0.0.0:PORT (so it also gets broadcasts), echoes every datagram.
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.settimeout(1)
+end = time.time() + float(sys.argv[2])
+while time.time() < end:
+    try:
+        d, a = s.recvfrom(70000)
+    except socket.timeout:
+        continue
+    s.sendto(d, a)
+PY
+cat > "$WORK/udp_api.py" <<'PY'
+# Socket-API checks of UDP (run under the kernel and under tapstack; both must pass).
+import os, select, socket, struct, sys, fcntl, termios, errno
+peer = (sys.argv[1], int(sys.argv[2]))
+bcast = sys.argv[3]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+for dst in (bcast, "255.255.255.255"):
+    try:
+        s.sendto(b"x", (dst, peer[1]))
+        raise SystemExit("broadcast without SO_BROADCAST was allowed: " + dst)
+    except PermissionError:
+        pass
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.sendto(b"bcast", (bcast, peer[1]))
+data, addr = s.recvfrom(100)
+assert data == b"bcast" and addr[1] == peer[1], (data, addr)
+big = os.urandom(65507)
+s.sendto(big, peer)
+data, addr = s.recvfrom(70000)
+assert data == big and addr == peer, (len(data), addr)
+try:
+    s.sendto(b"y" * 65508, peer)
+    raise SystemExit("65508-byte datagram was accepted")
+except OSError as e:
+    assert e.errno == errno.EMSGSIZE, e
+s.sendto(b"0123456789", peer)
+r, _, _ = select.select([s], [], [], 5)
+assert r == [s], "select did not report the echo"
+n = struct.unpack("i", fcntl.ioctl(s, termios.FIONREAD, b"\0\0\0\0"))[0]
+assert n == 10, n
+assert s.recv(4, socket.MSG_PEEK) == b"0123"
+data, anc, flags, addr = s.recvmsg(4)
+assert data == b"0123" and flags & socket.MSG_TRUNC and addr == peer, (data, flags, addr)
+n = struct.unpack("i", fcntl.ioctl(s, termios.FIONREAD, b"\0\0\0\0"))[0]
+assert n == 0, n
+s.setblocking(False)
+try:
+    s.recv(10)
+    raise SystemExit("recv on an empty socket did not block")
+except BlockingIOError:
+    pass
+s.close()
+# getsockname after an implicit bind; connect + getpeername; AF_UNSPEC disconnect.
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.connect(peer)
+assert c.getpeername() == peer
+host, port = c.getsockname()
+assert port >= 1024 and host != "0.0.0.0", (host, port)
+c.send(b"ping")
+c.settimeout(5)
+assert c.recv(10) == b"ping"
+c.close()
+print("udp api ok")
+PY
+PY3=/usr/bin/python3; [ -x "$PY3" ] || PY3=$(command -v python3)
+netns_bg "$NS" "$PY3" "$WORK/udp_echo.py" 9200 60
+for _ in $(seq 1 50); do in_ns ss -Hlun 'sport = :9200' | grep -q . && break; sleep 0.1; done
+in_ns ip route add default dev tap0 2>/dev/null || true   # a route for 255.255.255.255
+in_ns timeout 30 "$PY3" "$WORK/udp_api.py" 10.0.0.1 9200 10.0.0.255 | grep -q 'udp api ok' \
+  || { echo "FAIL: udp_api.py does not pass on the kernel itself"; exit 1; }
+ts 30 "$PY3" "$WORK/udp_api.py" 10.0.0.1 9200 10.0.0.255 | grep -q 'udp api ok' \
+  || { echo "FAIL: udp_api.py through tapstack"; exit 1; }
+echo "ok: python UDP API details (broadcast, 65507 bytes, FIONREAD, PEEK, TRUNC) through tapstack"
+
 # 4. Unmodified programs over tapstack UDP: nc -u both ways, iperf3 -u against the kernel.
 if command -v nc >/dev/null; then
   netns_bg "$NS" sh -c "timeout 20 nc -u -l -W 1 10.0.0.1 9100 > '$WORK/nc1'"

@@ -104,53 +104,67 @@ fn resolve_name(name: &str) -> Result<Answer, ResolveError> {
     dns_lookup(name)
 }
 
+/// The socket of the query in flight.
+enum QuerySock {
+    /// A tapstack UDP socket (every nameserver reachable through the TAP).
+    Tap(tapstack::socket::udp::UdpHandle),
+    /// A kernel UDP socket (raw syscalls) for a loopback nameserver such as systemd-resolved's
+    /// 127.0.0.53: loopback never leaves the host, so it cannot be reached through the TAP.
+    Kernel(c_int),
+}
+
 /// DNS over tapstack UDP (and TCP after TC), bounded by the lookup's timeouts.
 fn dns_lookup(name: &str) -> Result<Answer, ResolveError> {
-    let Some(rt) = crate::rt::runtime() else {
-        return Err(ResolveError::TryAgain); // the reason was printed when the stack failed
-    };
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let dns: Vec<Ipv4Addr> = env("TAPSTACK_DNS")
         .map(|s| s.split(',').filter_map(|p| p.trim().parse().ok()).collect())
         .unwrap_or_default();
     let conf = names::resolver_conf(&read_file("/etc/resolv.conf").unwrap_or_default(), env, &dns);
     let mut lookup = Lookup::new(name, &conf, random_u64());
-    let mut sock = None;
+    // The lookup's own clock (independent of the runtime, which may not be needed at all).
+    let epoch = std::time::Instant::now();
+    let clock = || tapstack::Instant::from_micros(epoch.elapsed().as_micros() as u64);
+    let to_std = |t: tapstack::Instant| epoch + std::time::Duration::from_micros(t.total_micros());
+    let mut sock: Option<QuerySock> = None;
     let mut buf = vec![0u8; 65536];
     let result = loop {
-        let now = rt.now();
+        let now = clock();
         match lookup.poll(now) {
             Action::Done(r) => break r,
             Action::SendUdp { server, query } => {
-                let mut g = rt.lock();
-                if let Some(h) = sock.take() {
-                    g.udp.close(h);
-                }
-                // A fresh socket (fresh random port) per query; connect() filters the source
-                // and turns ICMP port unreachable into ECONNREFUSED.
-                let h = g.udp.socket();
-                sock = Some(h);
-                let sent = g.udp.connect(h, Some(server)).and_then(|_| g.udp.send_to(h, &query, None));
-                drop(g); // transmits
+                close_query_sock(sock.take());
+                let sent = if server.ip().is_loopback() {
+                    kernel_udp_send(server, &query).map(|fd| sock = Some(QuerySock::Kernel(fd)))
+                } else {
+                    let Some(rt) = crate::rt::runtime() else {
+                        break Err(ResolveError::TryAgain); // the reason was printed at start-up
+                    };
+                    let mut g = rt.lock();
+                    // A fresh socket (fresh random port) per query; connect() filters the
+                    // source and turns ICMP port unreachable into ECONNREFUSED.
+                    let h = g.udp.socket();
+                    sock = Some(QuerySock::Tap(h));
+                    let r = g.udp.connect(h, Some(server)).and_then(|_| g.udp.send_to(h, &query, None));
+                    drop(g); // transmits
+                    r.map(|_| ()).map_err(|_| ())
+                };
                 if sent.is_err() {
                     lookup.on_unreachable(now);
                 }
             }
             Action::SendTcp { server, query } => {
-                let deadline = now + conf.timeout;
-                match tcp_exchange(rt, server, &query, deadline) {
-                    Some(resp) => {
-                        if !lookup.on_tcp(rt.now(), &resp) {
-                            lookup.on_tcp_failed(rt.now());
-                        }
-                    }
-                    None => lookup.on_tcp_failed(rt.now()),
+                let rt = crate::rt::runtime().filter(|_| !server.ip().is_loopback());
+                let resp = rt.and_then(|rt| tcp_exchange(rt, server, &query, to_std(now + conf.timeout)));
+                match resp {
+                    Some(resp) if lookup.on_tcp(clock(), &resp) => {}
+                    _ => lookup.on_tcp_failed(clock()),
                 }
             }
-            Action::Wait(deadline) => {
-                let mut g = rt.lock();
-                let mut progressed = false;
-                if let Some(h) = sock {
+            Action::Wait(deadline) => match sock {
+                Some(QuerySock::Tap(h)) => {
+                    let Some(rt) = crate::rt::runtime() else { break Err(ResolveError::TryAgain) };
+                    let mut g = rt.lock();
+                    let mut progressed = false;
                     loop {
                         match g.udp.recv_from(h, &mut buf, false) {
                             Ok(m) => {
@@ -167,21 +181,108 @@ fn dns_lookup(name: &str) -> Result<Answer, ResolveError> {
                             }
                         }
                     }
-                }
-                if !progressed {
-                    let now = rt.now();
-                    if now < deadline {
-                        let std_deadline = std::time::Instant::now() + (deadline - now);
-                        rt.wait(&mut g, Some(std_deadline));
+                    if !progressed && clock() < deadline {
+                        rt.wait(&mut g, Some(to_std(deadline)));
                     }
                 }
-            }
+                Some(QuerySock::Kernel(fd)) => {
+                    kernel_udp_wait(fd, deadline.saturating_since(clock()));
+                    loop {
+                        match kernel_udp_recv(fd, &mut buf) {
+                            Ok(Some((from, n))) => {
+                                if lookup.on_udp(now, from, &buf[..n]) {
+                                    break;
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(()) => {
+                                lookup.on_unreachable(now);
+                                break;
+                            }
+                        }
+                    }
+                }
+                None => std::thread::sleep(deadline.saturating_since(clock())),
+            },
         }
     };
-    if let Some(h) = sock {
-        rt.lock().udp.close(h);
-    }
+    close_query_sock(sock);
     result
+}
+
+fn close_query_sock(s: Option<QuerySock>) {
+    match s {
+        Some(QuerySock::Tap(h)) => {
+            if let Some(rt) = crate::rt::running() {
+                rt.lock().udp.close(h);
+            }
+        }
+        Some(QuerySock::Kernel(fd)) => {
+            // SAFETY: closing a descriptor this lookup opened.
+            unsafe { libc::syscall(libc::SYS_close, fd) };
+        }
+        None => {}
+    }
+}
+
+/// A connected, non-blocking kernel UDP socket to `server` with `query` sent on it.
+fn kernel_udp_send(server: SocketAddrV4, query: &[u8]) -> Result<c_int, ()> {
+    let sa = sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: server.port().to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(server.ip().octets()) },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: raw syscalls (never the hooked wrappers) on a socket this function owns.
+    unsafe {
+        let ty = libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+        let fd = libc::syscall(libc::SYS_socket, libc::AF_INET, ty, 0) as c_int;
+        if fd < 0 {
+            return Err(());
+        }
+        let salen = core::mem::size_of::<sockaddr_in>() as socklen_t;
+        let ok = libc::syscall(libc::SYS_connect, fd, &sa as *const sockaddr_in, salen) == 0
+            && libc::syscall(libc::SYS_sendto, fd, query.as_ptr(), query.len(), 0, ptr::null::<sockaddr>(), 0) >= 0;
+        if !ok {
+            libc::syscall(libc::SYS_close, fd);
+            return Err(());
+        }
+        Ok(fd)
+    }
+}
+
+/// Waits up to `d` for `fd` to become readable (ppoll; EINTR just ends the wait early).
+fn kernel_udp_wait(fd: c_int, d: std::time::Duration) {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    let ts = libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as libc::c_long };
+    // SAFETY: one pollfd and a timespec, both live for the call.
+    unsafe {
+        libc::syscall(libc::SYS_ppoll, &mut p as *mut libc::pollfd, 1, &ts as *const libc::timespec, ptr::null::<u8>(), 0);
+    }
+}
+
+/// One datagram from `fd`: Ok(None) if none is queued, Err on ECONNREFUSED and other errors.
+fn kernel_udp_recv(fd: c_int, buf: &mut [u8]) -> Result<Option<(SocketAddrV4, usize)>, ()> {
+    let mut sa: sockaddr_in = unsafe { core::mem::zeroed() };
+    let mut salen = core::mem::size_of::<sockaddr_in>() as socklen_t;
+    // SAFETY: buffer and address are live and sized as passed.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_recvfrom,
+            fd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+            &mut sa as *mut sockaddr_in,
+            &mut salen as *mut socklen_t,
+        )
+    };
+    if n < 0 {
+        let e = crate::errno();
+        return if e == libc::EAGAIN || e == libc::EINTR { Ok(None) } else { Err(()) };
+    }
+    let from = SocketAddrV4::new(Ipv4Addr::from(sa.sin_addr.s_addr.to_ne_bytes()), u16::from_be(sa.sin_port));
+    Ok(Some((from, n as usize)))
 }
 
 /// One DNS exchange over tapstack TCP (RFC 1035 4.2.2 / RFC 7766): connect, send the
@@ -190,7 +291,7 @@ fn tcp_exchange(
     rt: &tapstack::runtime::Runtime,
     server: SocketAddrV4,
     query: &[u8],
-    deadline: tapstack::Instant,
+    deadline: std::time::Instant,
 ) -> Option<Vec<u8>> {
     use tapstack::socket::tcp::TcpState;
     let mut out = Vec::with_capacity(query.len() + 2);
@@ -204,7 +305,7 @@ fn tcp_exchange(
     let mut ok = g.tcp.connect(rt.now(), h, server).is_ok();
     while ok {
         let now = rt.now();
-        if now >= deadline || g.tcp.take_error(h).is_some() {
+        if std::time::Instant::now() >= deadline || g.tcp.take_error(h).is_some() {
             ok = false;
             break;
         }
@@ -248,8 +349,7 @@ fn tcp_exchange(
             }
         }
         if !progressed {
-            let std_deadline = std::time::Instant::now() + (deadline - rt.now());
-            rt.wait(&mut g, Some(std_deadline));
+            rt.wait(&mut g, Some(deadline));
         }
     }
     let now = rt.now();

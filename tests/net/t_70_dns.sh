@@ -164,3 +164,17 @@ print("threads ok", len(res))
 ')
 ts 90 env | grep -q 'threads ok 64' || { echo "FAIL: concurrent getaddrinfo"; exit 1; }
 echo "ok: 64 concurrent lookups on 16 threads"
+
+# 10. A loopback nameserver (like systemd-resolved's 127.0.0.53) cannot be reached through the
+#     TAP: the resolver asks it over a kernel socket instead, and the answer is still used.
+in_ns ip addr add 127.0.0.53/8 dev lo 2>/dev/null || true
+netns_bg "$NS" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
+  --addn-hosts="$WORK/dns-hosts" --local=/test/ --bind-interfaces --listen-address=127.0.0.53 \
+  --port=53 --user=root --pid-file="$WORK/dnsmasq-lo.pid" --log-queries --log-facility="$WORK/dnsmasq-lo.log"
+for _ in $(seq 1 100); do in_ns ss -Hlun 'src 127.0.0.53 and sport = :53' | grep -q . && break; sleep 0.1; done
+printf 'nameserver 127.0.0.53\noptions timeout:2 attempts:2\n' > "$NSETC/resolv.conf"
+CMD=(curl -sS --max-time 60 -o "$WORK/curl10.out" http://files.test:8000/file)
+ts 90 env
+[ "$(sha "$WORK/curl10.out")" = "$want" ] || { echo "FAIL: loopback nameserver: download differs"; exit 1; }
+grep -q 'query\[A\] files.test from 127.0.0.1' "$WORK/dnsmasq-lo.log" || { echo "FAIL: the loopback server saw no query"; exit 1; }
+echo "ok: loopback nameserver 127.0.0.53 asked over a kernel socket; curl by name works"

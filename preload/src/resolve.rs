@@ -32,8 +32,7 @@ const NI_FLAGS_KNOWN: c_int = libc::NI_NUMERICHOST
     | libc::NI_DGRAM
     | 0x20 /* NI_IDN */;
 
-/// glibc's EAI_ADDRFAMILY (not in the libc crate).
-const EAI_ADDRFAMILY: c_int = -9;
+use tapstack::dns::names::EAI_ADDRFAMILY;
 
 // h_errno values (netdb.h).
 const HOST_NOT_FOUND: c_int = 1;
@@ -376,34 +375,6 @@ fn gai_error(e: ResolveError) -> c_int {
     }
 }
 
-/// (socktype, protocol) pairs for the hints and service, in glibc's order.
-fn socktypes(socktype: c_int, protocol: c_int, service: Option<&str>) -> Result<Vec<(c_int, c_int)>, c_int> {
-    let named_service = service.is_some_and(|s| names::numeric_port(s).is_none());
-    if socktype == libc::SOCK_RAW && service.is_some() {
-        return Err(libc::EAI_SERVICE); // raw sockets have no ports
-    }
-    let all = [
-        (libc::SOCK_STREAM, libc::IPPROTO_TCP),
-        (libc::SOCK_DGRAM, libc::IPPROTO_UDP),
-        (libc::SOCK_RAW, 0),
-    ];
-    let v: Vec<(c_int, c_int)> = all
-        .iter()
-        .copied()
-        .filter(|&(t, p)| (socktype == 0 || socktype == t) && (protocol == 0 || protocol == p || t == libc::SOCK_RAW))
-        .filter(|&(t, _)| !(t == libc::SOCK_RAW && socktype == 0 && (named_service || protocol != 0)))
-        .map(|(t, p)| if t == libc::SOCK_RAW && protocol != 0 { (t, protocol) } else { (t, p) })
-        .collect();
-    if v.is_empty() {
-        return Err(if socktype != 0 && !all.iter().any(|&(t, _)| t == socktype) {
-            libc::EAI_SOCKTYPE
-        } else {
-            libc::EAI_SERVICE
-        });
-    }
-    Ok(v)
-}
-
 /// Resolves `service` for one socktype: its port, or None if the service does not exist for
 /// that protocol.
 fn service_port(service: Option<&str>, socktype: c_int, svcs: &Services) -> Option<u16> {
@@ -476,7 +447,7 @@ unsafe fn gai(
     if named_service && flags & libc::AI_NUMERICSERV != 0 {
         return Err(libc::EAI_NONAME);
     }
-    let types = socktypes(socktype, protocol, service)?;
+    let types = names::socktypes(socktype, protocol, service)?;
     let svcs = if named_service { services() } else { Services::default() };
     let ports: Vec<(c_int, c_int, u16)> =
         types.iter().filter_map(|&(t, p)| service_port(service, t, &svcs).map(|port| (t, p, port))).collect();
@@ -590,28 +561,7 @@ pub unsafe extern "C" fn freeaddrinfo(mut ai: *mut addrinfo) {
 /// gai_strerror(3) with glibc's messages.
 #[no_mangle]
 pub extern "C" fn gai_strerror(code: c_int) -> *const c_char {
-    let s: &'static [u8] = match code {
-        libc::EAI_BADFLAGS => b"Bad value for ai_flags\0",
-        libc::EAI_NONAME => b"Name or service not known\0",
-        libc::EAI_AGAIN => b"Temporary failure in name resolution\0",
-        libc::EAI_FAIL => b"Non-recoverable failure in name resolution\0",
-        libc::EAI_NODATA => b"No address associated with hostname\0",
-        libc::EAI_FAMILY => b"ai_family not supported\0",
-        libc::EAI_SOCKTYPE => b"ai_socktype not supported\0",
-        libc::EAI_SERVICE => b"Servname not supported for ai_socktype\0",
-        EAI_ADDRFAMILY => b"Address family for hostname not supported\0",
-        libc::EAI_MEMORY => b"Memory allocation failure\0",
-        libc::EAI_SYSTEM => b"System error\0",
-        // glibc has no text for EAI_OVERFLOW (-12) or 0: "Unknown error".
-        -100 => b"Processing request in progress\0",
-        -101 => b"Request canceled\0",
-        -102 => b"Request not canceled\0",
-        -103 => b"All requests done\0",
-        -104 => b"Interrupted by a signal\0",
-        -105 => b"Parameter string not correctly encoded\0",
-        _ => b"Unknown error\0",
-    };
-    s.as_ptr() as *const c_char
+    names::gai_message(code).as_ptr() as *const c_char
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -59,7 +59,8 @@ impl ResolvConf {
                     }
                 }
                 Some("domain") => {
-                    c.search = words.next().map(|d| vec![d.trim_end_matches('.').to_string()]).unwrap_or_default();
+                    let d = words.next().map(|d| d.trim_end_matches('.').to_string()).filter(|d| !d.is_empty());
+                    c.search = d.into_iter().collect();
                 }
                 Some("search") => {
                     c.search = words.take(6).map(|d| d.trim_end_matches('.').to_string()).filter(|d| !d.is_empty()).collect();

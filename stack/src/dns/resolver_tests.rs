@@ -57,6 +57,10 @@ fn resolv_conf_parsing() {
     assert_eq!(d.search, vec!["y.example"], "last of domain/search wins");
     assert_eq!((d.timeout, d.ndots, d.attempts), (Duration::from_secs(1), 15, 2));
     assert_eq!(ResolvConf::parse("").servers(), vec![Ipv4Addr::LOCALHOST]);
+    // "search ." / "domain ." (systemd) mean no search list.
+    assert!(ResolvConf::parse("search .\n").search.is_empty());
+    assert!(ResolvConf::parse("domain .\n").search.is_empty());
+    assert_eq!(ResolvConf::parse("nameserver ::1\n").servers(), vec![Ipv4Addr::LOCALHOST]);
 }
 
 #[test]

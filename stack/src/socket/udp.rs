@@ -76,14 +76,15 @@ impl Socket {
         }
     }
     /// Demux score (Linux's compute_score): None if the socket does not accept the datagram.
-    fn score(&self, src: SocketAddrV4, dst: SocketAddrV4, bcast: bool) -> Option<u8> {
+    fn score(&self, src: SocketAddrV4, dst: SocketAddrV4) -> Option<u8> {
         if self.local.port() != dst.port() {
             return None;
         }
         let mut score = 0;
         let la = *self.local.ip();
         if !la.is_unspecified() {
-            if la != *dst.ip() && !(bcast && la.is_broadcast()) {
+            // Exact match, broadcasts included (Linux __udp_is_mcast_sock).
+            if la != *dst.ip() {
                 return None;
             }
             score += 2;
@@ -222,11 +223,11 @@ impl UdpStack {
         let bcast = self.is_broadcast(dst) || dst.is_multicast();
         let targets: Vec<u32> = if bcast {
             // Broadcasts go to every matching socket (RFC 1122 4.1.3.5 leaves it open; Linux does this).
-            self.sockets_on(to.port()).filter(|(_, s)| s.score(from, to, true).is_some()).map(|(h, _)| h).collect()
+            self.sockets_on(to.port()).filter(|(_, s)| s.score(from, to).is_some()).map(|(h, _)| h).collect()
         } else {
             let best = self
                 .sockets_on(to.port())
-                .filter_map(|(h, s)| s.score(from, to, false).map(|sc| (sc, h)))
+                .filter_map(|(h, s)| s.score(from, to).map(|sc| (sc, h)))
                 .max_by_key(|&(sc, h)| (sc, core::cmp::Reverse(h)));
             best.map(|(_, h)| vec![h]).unwrap_or_default()
         };

@@ -309,6 +309,15 @@ fn broadcast_needs_so_broadcast() {
     assert!(b.process(T, A, bc, &w::build(A, bc, 1, 67, b"d")));
     assert!(b.process(T, A, Ipv4Addr::BROADCAST, &w::build(A, Ipv4Addr::BROADCAST, 1, 68, b"e")));
     assert_eq!((b.recv_queue(x), b.recv_queue(y)), (1, 1));
+    // A socket bound to an address receives only datagrams to exactly that address.
+    let z = b.socket();
+    b.bind(z, sa(B, 69)).unwrap();
+    assert!(b.process(T, A, bc, &w::build(A, bc, 1, 69, b"f")), "broadcast: never ICMP");
+    assert_eq!(b.recv_queue(z), 0);
+    let zb = b.socket();
+    b.bind(zb, sa(bc, 70)).unwrap();
+    assert!(b.process(T, A, bc, &w::build(A, bc, 1, 70, b"g")));
+    assert_eq!(b.recv_queue(zb), 1);
 }
 
 #[test]

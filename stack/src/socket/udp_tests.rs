@@ -344,3 +344,29 @@ fn send_buffer_backpressure_and_changed() {
     a.close(s);
     assert!(a.readiness(s).error);
 }
+
+#[test]
+fn reuse_addr_shares_a_port() {
+    let mut b = UdpStack::new(B, 2);
+    let (x, y, z) = (b.socket(), b.socket(), b.socket());
+    b.bind(x, sa(Ipv4Addr::UNSPECIFIED, 5201)).unwrap();
+    b.set_reuse_addr(y, true).unwrap();
+    assert_eq!(b.bind(y, sa(Ipv4Addr::UNSPECIFIED, 5201)), Err(Error::AddrInUse), "both must set it");
+    b.close(x);
+    let x = b.socket();
+    b.set_reuse_addr(x, true).unwrap();
+    b.bind(x, sa(Ipv4Addr::UNSPECIFIED, 5201)).unwrap();
+    // iperf3's UDP server: the first socket connects to its client, a new one listens.
+    b.connect(x, Some(sa(A, 40000))).unwrap();
+    b.bind(y, sa(Ipv4Addr::UNSPECIFIED, 5201)).unwrap();
+    assert_eq!(b.bind(z, sa(Ipv4Addr::UNSPECIFIED, 5201)), Err(Error::AddrInUse));
+    assert!(b.process(T, A, B, &w::build(A, B, 40000, 5201, b"stream")));
+    assert!(b.process(T, A, B, &w::build(A, B, 40001, 5201, b"new")));
+    assert_eq!((b.recv_queue(x), b.recv_queue(y)), (6, 3));
+    // Two unconnected sharers: the most recently bound one receives.
+    let y2 = b.socket();
+    b.set_reuse_addr(y2, true).unwrap();
+    b.bind(y2, sa(Ipv4Addr::UNSPECIFIED, 5201)).unwrap();
+    assert!(b.process(T, A, B, &w::build(A, B, 40002, 5201, b"later")));
+    assert_eq!((b.recv_queue(y), b.recv_queue(y2)), (3, 5));
+}

@@ -124,8 +124,13 @@ int main(int argc, char **argv) {
     struct gai_case nohints = {"10.0.0.1", "80", 0, 0, 0, 0};
     show_gai(&nohints, 0);
     if (argc > 1) {
-        struct gai_case named = {argv[1], "80", AI_CANONNAME, AF_INET, SOCK_STREAM, 0};
-        show_gai(&named, 1);
+        struct gai_case named[] = {
+            {argv[1], "80", AI_CANONNAME, AF_INET, SOCK_STREAM, 0},
+            {argv[1], "80", 0, AF_UNSPEC, SOCK_STREAM, 0},
+            {argv[1], "80", 0, AF_INET6, SOCK_STREAM, 0},
+            {argv[1], "80", AI_V4MAPPED, AF_INET6, SOCK_STREAM, 0},
+        };
+        for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) show_gai(&named[i], 1);
     }
 
     show_gni("10.0.0.1", 80, NI_NUMERICHOST | NI_NUMERICSERV, 256, 64);

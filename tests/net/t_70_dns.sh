@@ -144,6 +144,7 @@ if [ -x "$GAI" ]; then
   in_ns "$GAI" files.test > "$WORK/gai.kernel"
   CMD=("$GAI" files.test)
   ts 60 env > "$WORK/gai.tapstack"
+  grep -A1 "^getaddrinfo(files.test" "$WORK/gai.kernel" || true
   diff "$WORK/gai.kernel" "$WORK/gai.tapstack" || { echo "FAIL: getaddrinfo family differs from glibc (above)"; exit 1; }
   echo "ok: udp_gai: $(wc -l < "$WORK/gai.kernel") lines identical to glibc"
 else

@@ -491,13 +491,13 @@ unsafe fn gai(
         }
     };
     let canon = if flags & libc::AI_CANONNAME != 0 { Some(canon) } else { None };
-    Ok(build_list(&addrs, &ports, canon))
+    build_list(&addrs, &ports, canon).ok_or(libc::EAI_MEMORY)
 }
 
 /// Builds the result list in glibc's layout: each entry one malloc block (addrinfo followed
 /// by its sockaddr), ai_canonname a separate malloc'd string, so glibc's freeaddrinfo and
 /// ours free it alike.
-unsafe fn build_list(addrs: &Addrs, ports: &[(c_int, c_int, u16)], canon: Option<String>) -> *mut addrinfo {
+unsafe fn build_list(addrs: &Addrs, ports: &[(c_int, c_int, u16)], canon: Option<String>) -> Option<*mut addrinfo> {
     let mut head: *mut addrinfo = ptr::null_mut();
     let mut tail: *mut *mut addrinfo = &mut head;
     let n = match addrs {
@@ -513,7 +513,7 @@ unsafe fn build_list(addrs: &Addrs, ports: &[(c_int, c_int, u16)], canon: Option
             let block = libc::calloc(1, core::mem::size_of::<addrinfo>() + salen) as *mut addrinfo;
             if block.is_null() {
                 freeaddrinfo(head);
-                return ptr::null_mut();
+                return None;
             }
             let sa = (block as *mut u8).add(core::mem::size_of::<addrinfo>());
             match addrs {
@@ -538,13 +538,17 @@ unsafe fn build_list(addrs: &Addrs, ports: &[(c_int, c_int, u16)], canon: Option
             if head.is_null() {
                 if let Some(c) = canon.as_ref().and_then(|c| CString::new(c.as_str()).ok()) {
                     (*block).ai_canonname = libc::strdup(c.as_ptr());
+                    if (*block).ai_canonname.is_null() {
+                        libc::free(block as *mut libc::c_void);
+                        return None;
+                    }
                 }
             }
             *tail = block;
             tail = &mut (*block).ai_next;
         }
     }
-    head
+    Some(head)
 }
 
 /// freeaddrinfo(3): the same walk as glibc's (so lists from either are freed correctly).

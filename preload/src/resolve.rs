@@ -112,14 +112,23 @@ enum QuerySock {
     Kernel(c_int),
 }
 
-/// DNS over tapstack UDP (and TCP after TC), bounded by the lookup's timeouts.
-fn dns_lookup(name: &str) -> Result<Answer, ResolveError> {
+/// The resolver settings: /etc/resolv.conf, LOCALDOMAIN, RES_OPTIONS, TAPSTACK_DNS.
+fn resolver_conf() -> tapstack::dns::ResolvConf {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let dns: Vec<Ipv4Addr> = env("TAPSTACK_DNS")
         .map(|s| s.split(',').filter_map(|p| p.trim().parse().ok()).collect())
         .unwrap_or_default();
-    let conf = names::resolver_conf(&read_file("/etc/resolv.conf").unwrap_or_default(), env, &dns);
-    let mut lookup = Lookup::new(name, &conf, random_u64());
+    names::resolver_conf(&read_file("/etc/resolv.conf").unwrap_or_default(), env, &dns)
+}
+
+/// DNS A lookup of `name` over tapstack.
+fn dns_lookup(name: &str) -> Result<Answer, ResolveError> {
+    let conf = resolver_conf();
+    dns_run(Lookup::new(name, &conf, random_u64()), &conf)
+}
+
+/// Runs one lookup over tapstack UDP (and TCP after TC), bounded by its timeouts.
+fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answer, ResolveError> {
     // The lookup's own clock (independent of the runtime, which may not be needed at all).
     let epoch = std::time::Instant::now();
     let clock = || tapstack::Instant::from_micros(epoch.elapsed().as_micros() as u64);
@@ -732,6 +741,20 @@ pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut 
 // ---------------------------------------------------------------------------------------------
 // getnameinfo
 
+/// The local domain as glibc's getnameinfo finds it: what follows the first dot of the host
+/// name, or of the host name's canonical name in the hosts file.
+fn local_domain() -> Option<String> {
+    // SAFETY: uname fills a plain struct.
+    let mut u: libc::utsname = unsafe { core::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return None;
+    }
+    // SAFETY: nodename is NUL-terminated by uname.
+    let node = unsafe { CStr::from_ptr(u.nodename.as_ptr()) }.to_string_lossy().into_owned();
+    let full = if node.contains('.') { node } else { hosts().lookup(&node)?.canonical };
+    full.split_once('.').map(|(_, d)| d.to_string()).filter(|d| !d.is_empty())
+}
+
 /// Copies `s` with its NUL into (buf, len); EAI_OVERFLOW if it does not fit.
 unsafe fn put(buf: *mut c_char, len: socklen_t, s: &str) -> Result<(), c_int> {
     if s.len() + 1 > len as usize {
@@ -788,20 +811,33 @@ unsafe fn gni(
     };
     if !host.is_null() && hostlen > 0 {
         let numeric = v4.map(|a| a.to_string()).unwrap_or_else(|| v6.map(|a| a.to_string()).unwrap_or_default());
-        let name = if flags & libc::NI_NUMERICHOST != 0 {
-            None
-        } else {
-            v4.and_then(|a| hosts().reverse(a).map(str::to_string))
+        let mut failure = ResolveError::NotFound;
+        let name = match v4 {
+            Some(_) if flags & libc::NI_NUMERICHOST != 0 => None,
+            Some(a) => match hosts().reverse(a) {
+                Some(n) => Some(n.to_string()),
+                // Then a PTR query over tapstack, as glibc asks DNS after the hosts file.
+                None => {
+                    let conf = resolver_conf();
+                    dns_run(Lookup::reverse(a, &conf, random_u64()), &conf).map(|a| a.canonical).map_err(|e| failure = e).ok()
+                }
+            },
+            None => None,
         };
         let text = match name {
             Some(mut n) => {
+                // glibc: cut ".<local domain>" only (nrl_domainname), never any other suffix.
                 if flags & libc::NI_NOFQDN != 0 {
-                    if let Some(i) = n.find('.') {
-                        n.truncate(i);
+                    if let Some(d) = local_domain() {
+                        if let Some(i) = n.find(&d).filter(|&i| i > 0 && n.as_bytes()[i - 1] == b'.') {
+                            n.truncate(i - 1);
+                        }
                     }
                 }
                 n
             }
+            // glibc reports a temporary DNS failure as such, even without NI_NAMEREQD.
+            None if failure == ResolveError::TryAgain => return Err(libc::EAI_AGAIN),
             None if flags & libc::NI_NAMEREQD != 0 => return Err(libc::EAI_NONAME),
             None => numeric,
         };

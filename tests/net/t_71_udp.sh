@@ -66,7 +66,7 @@ netns_bg "$NS" timeout 240 "$BIN/udp_peer" server 9002 500 "$((SEED + 2))" 8000
 kpid=$NETNS_LAST_PID
 for _ in $(seq 1 50); do in_ns ss -Hlun 'sport = :9002' | grep -q . && break; sleep 0.1; done
 ts 240 env TAPSTACK_FAULTS="loss=0.005,dup=0.01,reorder=0.02,corrupt=0.005,seed=$SEED" \
-  "$BIN/udp_peer" client 10.0.0.1 9002 500 "$((SEED + 2))" 8000 | tee "$WORK/c3"
+  "$BIN/udp_peer" client 10.0.0.1 9002 500 "$((SEED + 2))" 8000 2>&1 | tee "$WORK/c3"
 wait "$kpid" || { echo "FAIL: kernel udp_peer server (faulty link) exited with $?"; exit 1; }
 grep -q "^client: 500 datagrams each way verified" "$WORK/c3" || { echo "FAIL: faulty link run"; exit 1; }
 echo "ok: 500 datagrams each way intact over a lossy/corrupting link ($(grep -o '[0-9]* resent' "$WORK/c3"))"

@@ -710,7 +710,11 @@ thread_local! {
 
 unsafe fn ghbn(name: *const c_char, af: c_int) -> *mut hostent {
     HOSTENT.with(|cell| {
-        let mut guard = cell.borrow_mut();
+        // Re-entered on this thread (a signal handler): no result rather than a panic.
+        let Ok(mut guard) = cell.try_borrow_mut() else {
+            set_h_errno(NO_RECOVERY);
+            return ptr::null_mut();
+        };
         let (he, buf) = &mut *guard;
         let mut size = 1024;
         loop {

@@ -551,3 +551,7 @@ impl UdpStack {
 #[cfg(test)]
 #[path = "udp_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "udp_interop.rs"]
+mod interop;

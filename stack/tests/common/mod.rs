@@ -495,7 +495,9 @@ pub fn transfer_both_ways(sim: &mut Sim<Node, Node>, ha: TcpHandle, hb: TcpHandl
                 waited >= two_msl || rst_in,
                 "end {i}: TIME_WAIT lasted {waited:?} < 2*MSL = {two_msl:?} without an RST"
             );
-            assert!(waited <= two_msl + Duration::from_secs(30), "end {i}: TIME_WAIT lasted {waited:?}");
+            // Each retransmitted FIN from the peer restarts TIME_WAIT (RFC 9293 3.10.7.4), so
+            // under heavy loss it may last a good deal longer, but not forever.
+            assert!(waited <= two_msl * 3, "end {i}: TIME_WAIT lasted {waited:?}");
         }
     }
     let now = sim.now;

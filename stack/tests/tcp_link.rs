@@ -152,7 +152,6 @@ fn sweep_one(seed: u64, mib: u64) {
 }
 
 #[test]
-#[ignore = "see tcp-findings F3: seed 116 deadlocks after RTO (pure ACKs carry the rewound snd_nxt)"]
 fn harsh_8mib_both_ways_twenty_seeds() {
     // Breadth: many seeds, smaller transfers, delays from 0 to 4 ms, MTUs 576..9000.
     // TAPSTACK_TEST_SEEDS=a..b widens the sweep (and TAPSTACK_TEST_MIB the size) when hunting.
@@ -167,7 +166,7 @@ fn harsh_8mib_both_ways_twenty_seeds() {
 }
 
 #[test]
-#[ignore = "see tcp-findings F3 and F4: seeds that deadlocked (MTU 9000 ones: head retransmission beyond snd_max)"]
+#[ignore = "see tcp-findings F4: MTU 9000 seeds deadlock (head retransmission sends bytes beyond snd_max)"]
 fn harsh_8mib_regression_seeds() {
     for seed in [116, 290, 310, 350, 370, 390, 401, 430, 470] {
         sweep_one(seed, 8);

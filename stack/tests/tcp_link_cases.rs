@@ -548,7 +548,6 @@ fn tcp_payload_len(f: &[u8]) -> usize {
 }
 
 #[test]
-#[ignore = "see tcp-findings F3: after simultaneous RTOs both ends drop each other's ACKs (ACK war)"]
 fn simultaneous_rto_after_lost_acks() {
     // Both ends send one initial window at the same instant; every pure ACK is lost for the next
     // 500 ms, so both ends time out together although each has received all the peer's data.

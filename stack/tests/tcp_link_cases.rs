@@ -633,3 +633,131 @@ fn sequence_numbers_wrap_around() {
     let r = transfer_both_ways(&mut sim, ha, hb.unwrap(), 8 * MIB, 91, Duration::from_secs(3600));
     assert!(r.info_a.bytes_acked >= 8 * MIB);
 }
+
+#[test]
+fn simultaneous_close_both_time_wait() {
+    // RFC 9293 3.6 figure 13: both ends close at the same instant; the FINs cross on a 5 ms
+    // link, both pass through CLOSING and both end in TIME_WAIT, then CLOSED.
+    let cfg = FaultConfig { delay: Duration::from_millis(5), ..Default::default() };
+    let mut sim = stack_pair(Link::symmetric(1500, cfg), 92);
+    let (ha, hb, _) = connect_pair(&mut sim, 8700);
+    sim.advance(Duration::from_millis(100));
+    let now = sim.now;
+    sim.a.tcp().shutdown(now, ha, tapstack::socket::Shutdown::Write).unwrap();
+    sim.b.tcp().shutdown(now, hb, tapstack::socket::Shutdown::Write).unwrap();
+    let mut seen = Vec::new();
+    let ok = sim.run_until(Duration::from_secs(5), |s| {
+        let st = (s.a.tcp().state(ha).unwrap(), s.b.tcp().state(hb).unwrap());
+        if seen.last() != Some(&st) {
+            seen.push(st);
+        }
+        st == (TcpState::TimeWait, TcpState::TimeWait)
+    });
+    assert!(ok, "states went {seen:?}");
+    assert!(seen.iter().any(|&(a, b)| a == TcpState::Closing && b == TcpState::Closing), "{seen:?}");
+    let entered = sim.now;
+    let two_msl = sim.a.tcp().config().msl * 2;
+    let ok = sim.run_until(two_msl + Duration::from_secs(1), |s| {
+        s.a.tcp().state(ha) == Ok(TcpState::Closed) && s.b.tcp().state(hb) == Ok(TcpState::Closed)
+    });
+    assert!(ok && sim.now - entered >= two_msl - Duration::from_millis(10), "closed after {:?}", sim.now - entered);
+}
+
+#[test]
+fn client_sends_and_closes_before_accept() {
+    // An HTTP/1.0-style client connects, writes its request and closes before the server calls
+    // accept: the accepted socket must still deliver every byte, then end of stream.
+    let cfg = FaultConfig { delay: Duration::from_millis(1), loss: 0.02, seed: 93, ..Default::default() };
+    let mut sim = stack_pair(Link::symmetric(1500, cfg), 93);
+    let l = sim.b.tcp().socket();
+    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8800)).unwrap();
+    sim.b.tcp().listen(l, 4).unwrap();
+    let c = sim.a.tcp().socket();
+    let now = sim.now;
+    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 8800)).unwrap();
+    let bytes = 100_000u64;
+    let mut src = Source::new(Pattern(93), bytes);
+    let ok = sim.run_until(Duration::from_secs(60), |s| {
+        let now = s.now;
+        if s.a.tcp().state(c) == Ok(TcpState::Established) {
+            fill(s.a.tcp(), now, c, &mut src);
+            if src.done() && !src.shut {
+                s.a.tcp().close(now, c);
+                src.shut = true;
+            }
+        }
+        src.shut
+    });
+    assert!(ok, "client could not write its request: sent {}", src.sent);
+    // Let the FIN arrive, still without accepting.
+    sim.advance(Duration::from_secs(2));
+    let h = sim.b.tcp().accept(l).expect("connection queued on the listener");
+    let mut sink = Sink::new(Pattern(93), bytes, sim.now);
+    let ok = sim.run_until(Duration::from_secs(60), |s| drain(s.b.tcp(), s.now, h, &mut sink));
+    assert!(ok && sink.complete(), "server read {} of {bytes} (eof {})", sink.received, sink.eof);
+}
+
+#[test]
+fn listener_close_resets_unaccepted_connections() {
+    let mut sim = stack_pair(Link::new(1500, None, None), 94);
+    let l = sim.b.tcp().socket();
+    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8900)).unwrap();
+    sim.b.tcp().listen(l, 4).unwrap();
+    let cs: Vec<_> = (0..3)
+        .map(|_| {
+            let c = sim.a.tcp().socket();
+            let now = sim.now;
+            sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 8900)).unwrap();
+            c
+        })
+        .collect();
+    sim.advance(Duration::from_millis(100));
+    for &c in &cs {
+        assert_eq!(sim.a.tcp().state(c), Ok(TcpState::Established));
+    }
+    let now = sim.now;
+    sim.b.tcp().close(now, l);
+    sim.advance(Duration::from_millis(100));
+    for &c in &cs {
+        let mut buf = [0u8; 4];
+        let now = sim.now;
+        assert_eq!(sim.a.tcp().recv(now, c, &mut buf), Err(Error::ConnectionReset), "client {c:?}");
+    }
+    // The port is free again.
+    let l2 = sim.b.tcp().socket();
+    assert_eq!(sim.b.tcp().bind(l2, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8900)), Ok(()));
+}
+
+#[test]
+fn small_socket_buffers_under_loss() {
+    use tapstack::socket::tcp::TcpOption;
+    // SO_RCVBUF/SO_SNDBUF of 8 KiB on both ends (set before connecting): windows of a few
+    // segments, frequent window updates, 2% loss.
+    let cfg = FaultConfig { loss: 0.02, reorder: 0.02, delay: Duration::from_millis(2), seed: 95, ..Default::default() };
+    let mut sim = stack_pair(Link::symmetric(1500, cfg), 95);
+    let l = sim.b.tcp().socket();
+    for o in [TcpOption::RecvBuffer(8192), TcpOption::SendBuffer(8192)] {
+        sim.b.tcp().set_option(l, o).unwrap();
+    }
+    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9000)).unwrap();
+    sim.b.tcp().listen(l, 4).unwrap();
+    let c = sim.a.tcp().socket();
+    for o in [TcpOption::RecvBuffer(8192), TcpOption::SendBuffer(8192)] {
+        sim.a.tcp().set_option(c, o).unwrap();
+    }
+    let now = sim.now;
+    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 9000)).unwrap();
+    let mut hb = None;
+    let ok = sim.run_until(Duration::from_secs(30), |s| {
+        if hb.is_none() {
+            hb = s.b.tcp().accept(l).ok();
+        }
+        hb.is_some() && s.a.tcp().state(c) == Ok(TcpState::Established)
+    });
+    assert!(ok);
+    let hb = hb.unwrap();
+    let info = sim.a.tcp().info(c).unwrap();
+    assert!(info.snd_wnd <= 16 * 1024, "peer's window should reflect its 8 KiB buffer: {info:?}");
+    let r = transfer_both_ways(&mut sim, c, hb, MIB, 95, Duration::from_secs(600));
+    assert!(r.info_a.bytes_acked >= MIB);
+}

@@ -582,3 +582,64 @@ fn partial_ack_with_short_tail_segment() {
     eprintln!("dropped segments of {:?} bytes", dropped.borrow());
     assert!(ok, "B got {} of {bytes}; A {:?}", sink.received, sim.a.tcp().info(ha));
 }
+
+#[test]
+fn delayed_ack_rules() {
+    // RFC 1122 4.2.3.2 / RFC 5681 4.2: an ACK at least for every second full-sized segment, and
+    // a lone segment acknowledged within the delayed-ACK timeout (never above 500 ms; ours is
+    // configured at most 200 ms).
+    // 100 Mbit/s: segments arrive one by one (120 us apart), as on a real wire, rather than
+    // in bursts processed by a single poll.
+    let cfg = FaultConfig { delay: Duration::from_millis(10), rate: Some(100_000_000 / 8), ..Default::default() };
+    let mut sim = stack_pair(Link::symmetric(1500, cfg), 97);
+    let (ha, hb, _) = connect_pair(&mut sim, 9200);
+    sim.advance(Duration::from_millis(500));
+    let counts = std::rc::Rc::new(std::cell::RefCell::new((0u32, 0u32, Vec::new())));
+    let c2 = counts.clone();
+    sim.link.add_monitor(Box::new(move |dir, now, f| {
+        if !is_tcp(f) {
+            return;
+        }
+        let mut c = c2.borrow_mut();
+        match (dir, tcp_payload_len(f)) {
+            (Dir::AToB, n) if n > 0 => {
+                c.0 += 1;
+                c.2.push((now, 'D'));
+            }
+            (Dir::BToA, 0) => {
+                c.1 += 1;
+                c.2.push((now, 'A'));
+            }
+            _ => {}
+        }
+    }));
+    // One lone 100-byte segment: acknowledged after at most the delayed-ACK timeout.
+    let now = sim.now;
+    sim.a.tcp().send(now, ha, &[5u8; 100]).unwrap();
+    sim.advance(Duration::from_secs(1));
+    let delack = sim.b.tcp().config().delayed_ack;
+    {
+        let c = counts.borrow();
+        let d = c.2.iter().find(|e| e.1 == 'D').expect("data segment").0;
+        let a = c.2.iter().find(|e| e.1 == 'A').expect("no ACK for a lone segment within 1 s").0;
+        let wait = a - d - Duration::from_millis(10);
+        assert!(wait <= delack + Duration::from_millis(1) && delack <= Duration::from_millis(200), "ACK after {wait:?}");
+    }
+    let mut buf = [0u8; 100];
+    let now = sim.now;
+    assert_eq!(sim.b.tcp().recv(now, hb, &mut buf), Ok(100));
+    // Bulk data A to B (B only acknowledges): at least one ACK per two full segments.
+    *counts.borrow_mut() = (0, 0, Vec::new());
+    let bytes = 2 * MIB;
+    let mut src = Source::new(Pattern(97), bytes);
+    let mut sink = Sink::new(Pattern(97), bytes, sim.now);
+    let ok = sim.run_until(Duration::from_secs(60), |s| {
+        let now = s.now;
+        fill(s.a.tcp(), now, ha, &mut src);
+        drain(s.b.tcp(), now, hb, &mut sink);
+        sink.received == bytes
+    });
+    assert!(ok);
+    let (data, acks, _) = counts.borrow().clone();
+    assert!(acks * 20 >= data * 9, "{acks} ACKs for {data} data segments");
+}

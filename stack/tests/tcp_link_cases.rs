@@ -643,3 +643,54 @@ fn delayed_ack_rules() {
     let (data, acks, _) = counts.borrow().clone();
     assert!(acks * 20 >= data * 9, "{acks} ACKs for {data} data segments");
 }
+
+#[test]
+fn many_connections_under_harsh_impairments() {
+    // 12 connections at once, 1 MiB each way on each, sharing a 50 Mbit/s link with the issue's
+    // harsh impairments and a 64 KiB bottleneck queue; then all close. Every byte checked.
+    for seed in [98u64, 99] {
+        let mut cfg = harsh(seed, 3);
+        cfg.rate = Some(50_000_000 / 8);
+        cfg.queue_limit = 64 * 1024;
+        let mut sim = stack_pair(Link::symmetric(1500, cfg), seed);
+        let l = sim.b.tcp().socket();
+        sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9300)).unwrap();
+        sim.b.tcp().listen(l, 16).unwrap();
+        let n = 12u64;
+        let bytes = MIB;
+        let mut clients = Vec::new();
+        for i in 0..n {
+            let c = sim.a.tcp().socket();
+            let now = sim.now;
+            sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 9300)).unwrap();
+            clients.push(Flow::new(c, Source::new(Pattern(seed * 100 + i), bytes), Sink::new(Pattern(seed * 1000 + i), bytes, sim.now)));
+        }
+        let mut servers: Vec<Flow> = Vec::new();
+        let ok = sim.run_until(Duration::from_secs(3600), |s| {
+            let now = s.now;
+            while let Ok(h) = s.b.tcp().accept(l) {
+                let peer = s.b.tcp().remote_addr(h).expect("peer");
+                let i = clients.iter().position(|c| s.a.tcp().local_addr(c.h).map(|a| a.port()) == Some(peer.port())).expect("peer port");
+                servers.push(Flow::new(h, Source::new(Pattern(seed * 1000 + i as u64), bytes), Sink::new(Pattern(seed * 100 + i as u64), bytes, now)));
+            }
+            for c in clients.iter_mut() {
+                if s.a.tcp().state(c.h) != Ok(TcpState::SynSent) {
+                    c.pump(s.a.tcp(), now);
+                }
+            }
+            for f in servers.iter_mut() {
+                f.pump(s.b.tcp(), now);
+            }
+            servers.len() == n as usize && clients.iter().all(Flow::done) && servers.iter().all(Flow::done)
+        });
+        let done = clients.iter().filter(|c| c.done()).count();
+        assert!(ok, "seed {seed}: {done} of {n} clients done, {} accepted", servers.len());
+        // Everything winds down to CLOSED (TIME_WAIT included) and the tables empty out.
+        let ok = sim.run_until(Duration::from_secs(600), |s| {
+            clients.iter().all(|c| s.a.tcp().state(c.h) == Ok(TcpState::Closed))
+                && servers.iter().all(|f| s.b.tcp().state(f.h) == Ok(TcpState::Closed))
+        });
+        assert!(ok, "seed {seed}: not all closed");
+        assert!(!sim.a.tcp().has_pending_output() && !sim.b.tcp().has_pending_output());
+    }
+}

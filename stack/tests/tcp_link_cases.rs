@@ -694,3 +694,27 @@ fn many_connections_under_harsh_impairments() {
         assert!(!sim.a.tcp().has_pending_output() && !sim.b.tcp().has_pending_output());
     }
 }
+
+#[test]
+fn peers_mss_is_honoured() {
+    // A is configured for a 9000-byte MTU, B for 1500, on a link carrying jumbo frames: each
+    // side must send segments no larger than the MSS the other announced (RFC 9293 3.7.1).
+    let link = Link::new(9000, None, None);
+    let largest = std::rc::Rc::new(std::cell::RefCell::new([0usize; 2]));
+    let l2 = largest.clone();
+    link.add_monitor(Box::new(move |dir, _, f| {
+        let mut l = l2.borrow_mut();
+        let i = (dir == Dir::AToB) as usize;
+        l[i] = l[i].max(f.len());
+    }));
+    let a = Node::with_mtu(A_IP, A_MAC, link.a(), 101, 9000);
+    let b = Node::with_mtu(B_IP, B_MAC, link.b(), 102, 1500);
+    let mut sim = Sim::new(link, a, b);
+    let (ha, hb, _) = connect_pair(&mut sim, 9400);
+    let r = transfer_both_ways(&mut sim, ha, hb, MIB, 100, Duration::from_secs(60));
+    let [to_a, to_b] = *largest.borrow();
+    assert!(to_b <= 1514, "A sent a {to_b}-byte frame to a peer with MSS 1460");
+    assert!(to_b >= 1500, "A never sent a full-sized segment ({to_b})");
+    assert!(to_a <= 1514, "B sent a {to_a}-byte frame with its 1500-byte MTU");
+    assert_eq!(r.info_a.rcv_mss.max(r.info_b.rcv_mss), 8960, "{:?} {:?}", r.info_a, r.info_b);
+}

@@ -71,6 +71,10 @@ impl Node {
         let cfg = host_config(ip, mac, dev.mtu());
         Node { stack: Stack::new(&cfg, seed), dev }
     }
+    /// A stack configured for IP MTU `mtu`, whatever the link carries.
+    pub fn with_mtu(ip: Ipv4Addr, mac: [u8; 6], dev: LinkEnd, seed: u64, mtu: usize) -> Node {
+        Node { stack: Stack::new(&host_config(ip, mac, mtu), seed), dev }
+    }
     pub fn tcp(&mut self) -> &mut TcpStack {
         &mut self.stack.tcp
     }
@@ -354,10 +358,6 @@ impl Flow {
                 Err(e) => panic!("send on {h:?} at {now:?} after {} bytes: {e}", self.src.sent),
             }
         }
-        if self.src.done() && !self.src.shut && (self.sink.eof || !self.fin_after_eof) {
-            tcp.shutdown(now, self.h, Shutdown::Write).expect("shutdown(Write)");
-            self.src.shut = true;
-        }
         while !self.sink.eof {
             match tcp.recv(now, self.h, &mut self.rbuf) {
                 Ok(0) => self.sink.eof = true,
@@ -366,7 +366,7 @@ impl Flow {
                 Err(e) => panic!("recv on {:?} at {now:?} after {} bytes: {e}", self.h, self.sink.received),
             }
         }
-        if self.src.done() && !self.src.shut && self.sink.eof {
+        if self.src.done() && !self.src.shut && (self.sink.eof || !self.fin_after_eof) {
             tcp.shutdown(now, self.h, Shutdown::Write).expect("shutdown(Write)");
             self.src.shut = true;
         }

@@ -91,6 +91,7 @@ fn harsh_transfer(seed: u64, delay_ms: u64, rate: Option<u64>) {
     let (ha, hb, _) = connect_pair(&mut sim, 6000 + seed as u16);
     let r = transfer_both_ways(&mut sim, ha, hb, 32 * MIB, seed, Duration::from_secs(4 * 3600));
     summary(&format!("harsh seed {seed}"), &r);
+    eprintln!("  {} clock-loop iterations", sim.iterations);
     check_counters(&r, 32 * MIB);
     let (ab, ba) = (sim.link.stats(Dir::AToB), sim.link.stats(Dir::BToA));
     eprintln!("  link A->B {:?}\n  link B->A {:?}", ab.faults, ba.faults);

@@ -113,6 +113,12 @@ impl<A: Host, B: Host> Drop for Sim<A, B> {
 
 /// Iterations at one instant with no frame moving before the loop is declared a livelock.
 const SPIN_LIMIT: u32 = 10_000;
+/// Frames sent at one single instant before the loop is declared a packet storm (a 32 MiB
+/// transfer over a zero-delay link needs about 50,000).
+const STORM_LIMIT: u64 = 2_000_000;
+/// Clock-loop iterations in one `run_until` before it is declared a timer storm (a 32 MiB
+/// transfer each way under harsh impairments takes about 100,000).
+const ITERATION_LIMIT: u64 = 20_000_000;
 
 impl<A: Host, B: Host> Sim<A, B> {
     pub fn new(link: Link, a: A, b: B) -> Self {
@@ -149,7 +155,14 @@ impl<A: Host, B: Host> Sim<A, B> {
         let end = self.now + limit;
         let mut spins = 0u32;
         let mut offered = self.frames_offered();
+        let mut instant_start = offered;
+        let first_iteration = self.iterations;
         loop {
+            assert!(
+                self.iterations - first_iteration < ITERATION_LIMIT,
+                "timer storm: {ITERATION_LIMIT} clock-loop iterations by {:?}",
+                self.now
+            );
             self.poll();
             if cond(self) {
                 return true;
@@ -167,11 +180,18 @@ impl<A: Host, B: Host> Sim<A, B> {
                     } else {
                         spins = 0;
                         offered = o;
+                        assert!(
+                            o - instant_start < STORM_LIMIT,
+                            "packet storm: {} frames at the single instant {:?}",
+                            o - instant_start,
+                            self.now
+                        );
                     }
                 }
                 Some(t) if t <= end => {
                     self.now = t;
                     spins = 0;
+                    instant_start = self.frames_offered();
                 }
                 _ => {
                     // Nothing due before the limit: let the clock run out and look once more.

@@ -95,6 +95,13 @@ fn harsh_transfer(seed: u64, delay_ms: u64, rate: Option<u64>) {
     check_counters(&r, 32 * MIB);
     let (ab, ba) = (sim.link.stats(Dir::AToB), sim.link.stats(Dir::BToA));
     eprintln!("  link A->B {:?}\n  link B->A {:?}", ab.faults, ba.faults);
+    // Every corrupted frame (one flipped bit past the Ethernet header) was caught by a checksum
+    // and counted: the IPv4 header checksum or the TCP checksum detects any single-bit error.
+    for (name, node, corrupted) in [("B", &sim.b, ab.faults.corrupted), ("A", &sim.a, ba.faults.corrupted)] {
+        let (ip, tcp) = (node.stack.stats(), node.stack.tcp.stats());
+        let caught = ip.ip_bad_checksum + ip.rx_malformed + ip.ip_not_for_us + tcp.rx_bad_checksum + tcp.rx_malformed;
+        assert!(caught >= corrupted, "{name}: {corrupted} corrupted frames in, {caught} caught: {ip:?} {tcp:?}");
+    }
     // The impairments really happened (in both directions), and were survived.
     for s in [&ab, &ba] {
         assert!(s.faults.lost > 1000 && s.faults.corrupted > 5 && s.faults.duplicated > 100, "{s:?}");

@@ -22,7 +22,7 @@ head -c 1M /dev/urandom > "$WORK/payload"
 want=$(sha "$WORK/payload")
 
 # 1. shimmed client -> kernel listener; `nc -N` exits right after writing: the exit drain delivers.
-netns_bg "$NS" sh -c "nc -l 10.0.0.1 7001 > '$WORK/recv1'"
+netns_bg "$NS" sh -c "exec nc -l 10.0.0.1 7001 > '$WORK/recv1'"
 lpid=$NETNS_LAST_PID
 netns_wait_port "$NS" 7001
 ts 30 nc -N 10.0.0.1 7001 < "$WORK/payload"
@@ -32,7 +32,7 @@ got=$(sha "$WORK/recv1")
 echo "ok: tapstack nc -N delivered 1 MiB to a kernel listener before exiting"
 
 # 2. small write then immediate exit (printf | nc -N).
-netns_bg "$NS" sh -c "nc -l 10.0.0.1 7002 > '$WORK/recv2'"
+netns_bg "$NS" sh -c "exec nc -l 10.0.0.1 7002 > '$WORK/recv2'"
 lpid=$NETNS_LAST_PID
 netns_wait_port "$NS" 7002
 printf 'data' | ts 30 nc -N 10.0.0.1 7002
@@ -54,3 +54,11 @@ rc=0; wait $spid || rc=$?
 got=$(sha "$WORK/recv3")
 [ "$got" = "$want" ] || { echo "FAIL: server: got $(stat -c %s "$WORK/recv3") bytes, sha256 differs"; exit 1; }
 echo "ok: tapstack nc -l received 1 MiB from a kernel client"
+
+# 4. UDP: shimmed `nc -u` client -> kernel `nc -u -l` (SOCK_DGRAM through tapstack's UDP).
+netns_bg "$NS" sh -c "exec nc -u -l 10.0.0.1 7004 > '$WORK/recv4'"
+sleep 0.3
+printf 'udp datagram through tapstack\n' | ts 10 nc -u -w 1 10.0.0.1 7004 || true
+for _ in $(seq 1 30); do [ -s "$WORK/recv4" ] && break; sleep 0.1; done
+[ "$(cat "$WORK/recv4")" = "udp datagram through tapstack" ] || { echo "FAIL: nc -u: listener got '$(cat "$WORK/recv4")'"; exit 1; }
+echo "ok: tapstack nc -u delivered a datagram to a kernel UDP listener"

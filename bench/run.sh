@@ -163,6 +163,12 @@ for m in "${METRICS[@]}"; do
     "$(echo ${VAL[$key,kk]:-} | tr ' ' ',')" "$(echo ${VAL[$key,tk]:-} | tr ' ' ',')" >>"$json"
 done
 printf '\n  ]\n}\n' >>"$json"
+{
+  echo
+  echo "RSS is the client process's peak resident set (VmHWM). Under the kernel the sockets' memory"
+  echo "is kernel memory outside the process, so the memory rows compare what the process pays,"
+  echo "not the total. The TAP ceiling is one writer of 1514-byte frames into the device, no stack."
+} >>"$md"
 echo
 cat "$md"
 cp "$md" "$RESULTS/latest.md"

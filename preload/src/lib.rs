@@ -18,6 +18,7 @@ pub(crate) mod io;
 pub(crate) mod opts;
 pub(crate) mod poll;
 pub(crate) mod real;
+mod resolve;
 pub(crate) mod rt;
 pub(crate) mod socket;
 

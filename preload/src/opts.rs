@@ -292,9 +292,8 @@ unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mu
                 Proto::Udp(h) => g.udp.take_error(h),
             };
             drop(g);
-            if e.is_some() {
-                c.s.connecting.store(false, Ordering::Relaxed);
-            }
+            // (A failed non-blocking connect stays "connecting": the next connect() gives
+            // ECONNABORTED, as in Linux, before a new attempt is possible.)
             e.map(Error::errno).unwrap_or(0)
         }
         (libc::SOL_SOCKET, libc::SO_TYPE) => if tcp { libc::SOCK_STREAM } else { libc::SOCK_DGRAM },

@@ -240,8 +240,14 @@ unsafe fn connect_tcp(c: &Ctx, addr: *const sockaddr, len: socklen_t) -> Result<
     }
     let mut g = rt.lock();
     let now = rt.now();
-    if g.tcp.state(h) == Ok(TcpState::Listen) {
+    let state = g.tcp.state(h);
+    if state == Ok(TcpState::Listen) {
         return Err(libc::EISCONN);
+    }
+    if state == Ok(TcpState::Closed) && c.s.connecting.swap(false, Ordering::Relaxed) {
+        // A non-blocking connect that failed: connect() reports the failure (Linux
+        // sock_error), ECONNABORTED if SO_ERROR already consumed it, instead of a new attempt.
+        return Err(g.tcp.take_error(h).map(Error::errno).unwrap_or(libc::ECONNABORTED));
     }
     match g.tcp.connect(now, h, remote) {
         Ok(()) => {}

@@ -132,7 +132,9 @@ fn do_send(c: &Ctx, data: &[u8], flags: c_int, to: Option<SocketAddrV4>) -> Resu
                 drop(g);
                 crate::opts::apply_ip_opts(c.rt, &c.s);
             }
+            // Linux: EDESTADDRREQ for send() on an unconnected datagram socket.
             rt::block_on(c.rt, nb, timeout, |g, _| g.udp.send_to(h, data, to))
+                .map_err(|e| if e == libc::ENOTCONN && to.is_none() { libc::EDESTADDRREQ } else { e })
         }
     };
     if let Err(e) = r {

@@ -304,8 +304,15 @@ unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mu
         (libc::SOL_SOCKET, libc::SO_REUSEPORT) => o.reuseport as c_int,
         (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => o.keepalive as c_int,
         (libc::SOL_SOCKET, libc::SO_BROADCAST) => o.broadcast as c_int,
-        (libc::SOL_SOCKET, libc::SO_RCVBUF) => (2 * o.rcvbuf.unwrap_or(if tcp { 131072 } else { 106496 })) as c_int,
-        (libc::SOL_SOCKET, libc::SO_SNDBUF) => (2 * o.sndbuf.unwrap_or(if tcp { 8192 } else { 106496 })) as c_int,
+        // Defaults as Linux reports them: tcp_rmem[1] (not doubled), wmem/rmem_default doubled.
+        (libc::SOL_SOCKET, libc::SO_RCVBUF) => match o.rcvbuf {
+            Some(v) => (2 * v).min(c_int::MAX as usize) as c_int,
+            None => if tcp { 131072 } else { 212992 },
+        },
+        (libc::SOL_SOCKET, libc::SO_SNDBUF) => match o.sndbuf {
+            Some(v) => (2 * v).min(c_int::MAX as usize) as c_int,
+            None => if tcp { 16384 } else { 212992 },
+        },
         (libc::SOL_SOCKET, libc::SO_PRIORITY) | (libc::SOL_SOCKET, libc::SO_OOBINLINE) => 0,
         (libc::SOL_SOCKET, libc::SO_RCVLOWAT) => 1,
         (libc::SOL_SOCKET, libc::SO_RCVTIMEO) | (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => {
@@ -319,7 +326,9 @@ unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mu
         }
         (libc::IPPROTO_IP, libc::IP_TOS) => o.ip_tos,
         (libc::IPPROTO_IP, libc::IP_TTL) => o.ip_ttl,
-        (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::ENOPROTOOPT),
+        // getsockopt at another transport's level: EOPNOTSUPP (setsockopt: ENOPROTOOPT), as Linux.
+        (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::EOPNOTSUPP),
+        (libc::IPPROTO_UDP, _) if tcp => return Err(libc::EOPNOTSUPP),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => o.nodelay as c_int,
         (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => o.keepidle,
         (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => o.keepintvl,

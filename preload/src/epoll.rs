@@ -217,3 +217,28 @@ pub unsafe extern "C" fn epoll_pwait(epfd: c_int, evs: *mut epoll_event, max: c_
         None => real::epoll_pwait(epfd, evs, max, timeout, mask),
     }
 }
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait2(
+    epfd: c_int,
+    evs: *mut epoll_event,
+    max: c_int,
+    ts: *const libc::timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    // Our wait works in milliseconds: round a timeout up so it never ends early.
+    let timeout = if ts.is_null() {
+        -1
+    } else {
+        let t = &*ts;
+        if t.tv_sec < 0 || t.tv_nsec < 0 || t.tv_nsec >= 1_000_000_000 {
+            return real::epoll_pwait2(epfd, evs, max, ts, mask);
+        }
+        let ms = (t.tv_sec as i128) * 1000 + (t.tv_nsec as i128 + 999_999) / 1_000_000;
+        ms.min(c_int::MAX as i128) as c_int
+    };
+    match wait_impl(epfd, evs, max, timeout, mask) {
+        Some(r) => r,
+        None => real::epoll_pwait2(epfd, evs, max, ts, mask),
+    }
+}

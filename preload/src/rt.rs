@@ -225,18 +225,20 @@ extern "C" fn exit_drain() {
         return;
     }
     let Some(rt) = running() else { return };
-    let _guard = crate::ShimGuard::enter();
+    // exit() from a signal handler that interrupted one of our hooks on this thread: the
+    // stack lock may be ours already; skip rather than deadlock.
+    let Some(_guard) = crate::ShimGuard::enter() else { return };
     let keys: Vec<u64> = REGISTRY.lock().as_ref().map(|r| r.keys().copied().collect()).unwrap_or_default();
     // Bounded: exit may run while another thread is inside a socket call.
-    if let Some(mut g) = rt.try_lock_for(std::time::Duration::from_secs(1)) {
-        let now = rt.now();
-        for k in keys {
-            if k >> 32 == 0 {
-                let h = tapstack::socket::tcp::TcpHandle(k as u32);
-                let _ = g.tcp.shutdown(now, h, Shutdown::Write);
-            }
+    let Some(mut g) = rt.try_lock_for(std::time::Duration::from_secs(1)) else { return };
+    let now = rt.now();
+    for k in keys {
+        if k >> 32 == 0 {
+            let h = tapstack::socket::tcp::TcpHandle(k as u32);
+            let _ = g.tcp.shutdown(now, h, Shutdown::Write);
         }
     }
+    drop(g);
     let ms = LINGER_MS.get().copied().unwrap_or(5000);
     rt.drain(std::time::Duration::from_millis(ms));
 }

@@ -79,6 +79,7 @@ echo "ok: shimmed python echo server, 2 MiB round trip with a kernel client"
 cat > "$WORK/aio.py" <<'EOF'
 import asyncio, hashlib, os, sys
 data = os.urandom(1 << 20)
+done = None
 async def handle(r, w):
     while True:
         b = await r.read(65536)
@@ -86,8 +87,14 @@ async def handle(r, w):
             break
         w.write(b); await w.drain()
     w.close()
+    done.set()
 async def client(host, port):
-    r, w = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
+    for _ in range(50):  # the server may still be starting
+        try:
+            r, w = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
+            break
+        except ConnectionRefusedError:
+            await asyncio.sleep(0.2)
     async def send():
         w.write(data); await w.drain(); w.write_eof()
     t = asyncio.ensure_future(send())
@@ -96,10 +103,15 @@ async def client(host, port):
     return got == data
 async def main():
     mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    if mode == "server":
+    if mode == "server":  # serves until one client is done, at most argv[4] seconds
+        global done
+        done = asyncio.Event()
         srv = await asyncio.start_server(handle, host, port)
         async with srv:
-            await asyncio.sleep(float(sys.argv[4]))
+            try:
+                await asyncio.wait_for(done.wait(), float(sys.argv[4]))
+            except asyncio.TimeoutError:
+                pass
     else:
         ok = await client(host, port)
         # refused connection reported as ConnectionRefusedError
@@ -110,14 +122,13 @@ async def main():
         print("aio ok" if ok and refused else "aio FAIL echo=%s refused=%s" % (ok, refused))
 asyncio.run(main())
 EOF
-netns_bg "$NS" "$PY" "$WORK/aio.py" server 10.0.0.1 9200 60
+netns_bg "$NS" "$PY" "$WORK/aio.py" server 10.0.0.1 9200 50
 netns_wait_port "$NS" 9200
 out=$(ts 60 "$PY" "$WORK/aio.py" client 10.0.0.1 9200)
 [ "$out" = "aio ok" ] || { echo "FAIL: asyncio client through tapstack: $out"; exit 1; }
 echo "ok: asyncio (epoll) client through tapstack: echo and ConnectionRefusedError"
-ts 60 "$PY" "$WORK/aio.py" server 10.0.0.2 9201 8 &
+ts 60 "$PY" "$WORK/aio.py" server 10.0.0.2 9201 50 &
 spid=$!
-sleep 1
 out=$(timeout 60 ip netns exec "$NS" "$PY" "$WORK/aio.py" client 10.0.0.2 9201 || true)
 kill $spid 2>/dev/null || true; wait $spid 2>/dev/null || true
 [ "$out" = "aio ok" ] || { echo "FAIL: asyncio server through tapstack: $out"; exit 1; }

@@ -87,6 +87,7 @@ async def handle(r, w):
             break
         w.write(b); await w.drain()
     w.close()
+    await w.wait_closed()  # asyncio's own buffer is flushed before the server may exit
     done.set()
 async def client(host, port):
     for _ in range(50):  # the server may still be starting

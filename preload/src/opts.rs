@@ -342,8 +342,11 @@ unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mu
             let unacked = g.tcp.send_queue(h);
             drop(g);
             if name == libc::TCP_MAXSEG {
-                let mss = if info.snd_mss == 0 { g_default_mss(c) } else { info.snd_mss as c_int };
-                mss
+                if info.snd_mss == 0 {
+                    g_default_mss(c)
+                } else {
+                    info.snd_mss as c_int
+                }
             } else {
                 return put_bytes(&tcp_info_bytes(&info, unacked), val, len);
             }

@@ -27,7 +27,7 @@ pub(crate) unsafe fn read_addr(addr: *const sockaddr, len: socklen_t) -> Result<
     }
     let family = (*addr).sa_family as c_int;
     if family != libc::AF_INET {
-        return Err(if family == libc::AF_UNSPEC { libc::EAFNOSUPPORT } else { libc::EAFNOSUPPORT });
+        return Err(libc::EAFNOSUPPORT);
     }
     if len < SIN_LEN {
         return Err(libc::EINVAL);

@@ -88,6 +88,10 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     let flags = ty & !0xf;
     let tcp = base == libc::SOCK_STREAM && (protocol == 0 || protocol == libc::IPPROTO_TCP);
     let udp = base == libc::SOCK_DGRAM && (protocol == 0 || protocol == libc::IPPROTO_UDP);
+    if domain == libc::AF_INET && base == libc::SOCK_STREAM && protocol == 262 {
+        // IPPROTO_MPTCP: a kernel MPTCP socket would bypass tapstack; programs fall back to TCP.
+        return fail(libc::EPROTONOSUPPORT);
+    }
     if domain != libc::AF_INET || !(tcp || udp) || flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
         return real::socket(domain, ty, protocol);
     }

@@ -17,6 +17,16 @@ in_ns() { ip netns exec "$NS" "$@"; }
 ts() { local t=$1; shift; timeout -k 5 "$t" ip netns exec "$NS" env TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 \
         TAPSTACK_GW=10.0.0.1 TAPSTACK_LINGER="${TAPSTACK_LINGER:-5000}" TAPSTACK_LIB="$LIB" "$ROOT/scripts/tapstack" "$@"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+# Proof that traffic went through tapstack: only tapstack writes frames into tap0 (the kernel's
+# rx), and what the kernel sends to 10.0.0.2 leaves through tap0 (its tx). Without the shim a
+# program would reach 10.0.0.1 over the kernel's own loopback and these counters would not move.
+tap_bytes() { in_ns cat "/sys/class/net/tap0/statistics/$1_bytes"; }
+# crossed rx|tx MIN BEFORE WHAT: at least MIN bytes crossed tap0 in that direction since BEFORE.
+crossed() {
+  local d=$(( $(tap_bytes "$1") - $3 ))
+  [ "$d" -ge "$2" ] || { echo "FAIL: $4: only $d bytes crossed tap0 ($1), expected >= $2 (not through tapstack?)"; exit 1; }
+  echo "   $4: $d bytes crossed tap0 (kernel $1)"
+}
 
 # 1. One TAP syscall per frame, no duplicate transmissions: strace a shimmed curl and count
 #    write()s on /dev/net/tun against the frames the kernel received on tap0.
@@ -73,10 +83,12 @@ for _ in $(seq 1 50); do kill -0 "$lpid" 2>/dev/null || break; sleep 0.1; done
 echo "ok: fork: child gets EBADF/ENETDOWN, parent's connection intact"
 
 # 4. A blanket close (os.closerange) does not take the stack down.
+tx0=$(tap_bytes tx)
 out=$(ts 30 "$PY" -c '
 import os, socket, urllib.request
 socket.socket().close()                 # the stack is running now
 os.closerange(3, 1024)
 print(len(urllib.request.urlopen("http://10.0.0.1:8000/f", timeout=20).read()))')
 [ "$out" = "2097152" ] || { echo "FAIL: after closerange: $out"; exit 1; }
+crossed tx 2097152 "$tx0" "download after closerange"
 echo "ok: closerange(3, 1024) spares the stack's own descriptors"

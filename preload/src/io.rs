@@ -41,13 +41,13 @@ fn do_recv(c: &Ctx, buf: &mut [u8], flags: c_int) -> Result<(usize, RecvInfo), c
                 return Ok((0, RecvInfo { from: None, full_len: 0 }));
             }
             if peek {
-                let n = rt::block_on(c.rt, nb, timeout, |g, _| g.tcp.peek(h, buf))?;
+                let n = rt::block_on(c, nb, timeout, |g, _| g.tcp.peek(h, buf))?;
                 return Ok((n, RecvInfo { from: None, full_len: n }));
             }
             let waitall = flags & libc::MSG_WAITALL != 0 && !nb;
             let mut got = 0;
             loop {
-                let r = rt::block_on(c.rt, nb, timeout, |g, now| g.tcp.recv(now, h, &mut buf[got..]));
+                let r = rt::block_on(c, nb, timeout, |g, now| g.tcp.recv(now, h, &mut buf[got..]));
                 match r {
                     Ok(0) => break,
                     Ok(n) => {
@@ -63,7 +63,7 @@ fn do_recv(c: &Ctx, buf: &mut [u8], flags: c_int) -> Result<(usize, RecvInfo), c
             Ok((got, RecvInfo { from: None, full_len: got }))
         }
         Proto::Udp(h) => {
-            let m = rt::block_on(c.rt, nb, timeout, |g, _| g.udp.recv_from(h, buf, peek))?;
+            let m = rt::block_on(c, nb, timeout, |g, _| g.udp.recv_from(h, buf, peek))?;
             Ok((m.copied, RecvInfo { from: Some(m.from), full_len: m.len }))
         }
     }
@@ -97,7 +97,7 @@ fn do_send(c: &Ctx, data: &[u8], flags: c_int, to: Option<SocketAddrV4>) -> Resu
         Proto::Tcp(h) => {
             let mut sent = 0;
             loop {
-                let r = rt::block_on(c.rt, nb, timeout, |g, now| {
+                let r = rt::block_on(c, nb, timeout, |g, now| {
                     if data.is_empty() {
                         // Zero-length send: only the connection checks.
                         return g.tcp.send(now, h, data);
@@ -133,7 +133,7 @@ fn do_send(c: &Ctx, data: &[u8], flags: c_int, to: Option<SocketAddrV4>) -> Resu
                 crate::opts::apply_ip_opts(c.rt, &c.s);
             }
             // Linux: EDESTADDRREQ for send() on an unconnected datagram socket.
-            rt::block_on(c.rt, nb, timeout, |g, _| g.udp.send_to(h, data, to))
+            rt::block_on(c, nb, timeout, |g, _| g.udp.send_to(h, data, to))
                 .map_err(|e| if e == libc::ENOTCONN && to.is_none() { libc::EDESTADDRREQ } else { e })
         }
     };

@@ -164,7 +164,7 @@ unsafe fn do_accept(c: &Ctx, addr: *mut sockaddr, len: *mut socklen_t, flags: c_
         return Err(libc::EFAULT);
     }
     let timeout = c.s.opts.lock().rcvtimeo;
-    let h = rt::block_on(c.rt, c.s.is_nonblock(), timeout, |g, _| g.tcp.accept(lh))?;
+    let h = rt::block_on(c, c.s.is_nonblock(), timeout, |g, _| g.tcp.accept(lh))?;
     let peer = c.rt.lock().tcp.remote_addr(h).unwrap_or_else(unspecified);
     // Like Linux, the accepted socket inherits the listener's socket options.
     let opts = c.s.opts.lock().clone();
@@ -273,16 +273,25 @@ unsafe fn connect_tcp(c: &Ctx, addr: *const sockaddr, len: socklen_t) -> Result<
         c.s.connecting.store(true, Ordering::Relaxed);
         return Err(libc::EINPROGRESS);
     }
-    // Blocking: wait for the handshake, bounded by SO_SNDTIMEO like Linux.
+    // Blocking: wait for the handshake, bounded by SO_SNDTIMEO like Linux. A signal handler
+    // interrupts it with EINTR (the connection goes on in the background, as in Linux).
     let timeout = c.s.opts.lock().sndtimeo;
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    c.s.sig.armed.store(true, Ordering::Release);
     loop {
         match g.tcp.state(h) {
             Ok(TcpState::SynSent) | Ok(TcpState::SynReceived) => {
-                if !rt.wait(&mut g, deadline) && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
                     c.s.connecting.store(true, Ordering::Relaxed);
                     return Err(libc::EINPROGRESS);
                 }
+                drop(g);
+                if let Err(e) = rt::wait_change(&c.s.sig, c.fd, deadline, timeout.is_some()) {
+                    c.s.connecting.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+                c.s.sig.drain(c.fd);
+                g = rt.lock();
             }
             Ok(TcpState::Closed) | Err(_) => {
                 return Err(g.tcp.take_error(h).map(Error::errno).unwrap_or(libc::ECONNREFUSED));

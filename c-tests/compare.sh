@@ -44,6 +44,7 @@ CASES=(
   "pingpong|pingpong server -p 7010|pingpong client -c @HOST -p 7010 -n 2000"
   "accept_rate|accept_rate server -p 7011|accept_rate client -c @HOST -p 7011 -n 300"
   "io_variants|io_variants server -p 7012|io_variants client -c @HOST -p 7012"
+  "misc_calls|misc_calls server -p 7016|misc_calls client -c @HOST -p 7016"
 )
 
 case ${COMPARE_TOPOLOGIES:-all} in

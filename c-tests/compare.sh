@@ -45,6 +45,7 @@ CASES=(
   "accept_rate|accept_rate server -p 7011|accept_rate client -c @HOST -p 7011 -n 300"
   "io_variants|io_variants server -p 7012|io_variants client -c @HOST -p 7012"
   "misc_calls|misc_calls server -p 7016|misc_calls client -c @HOST -p 7016"
+  "signals|signals server -p 7019|signals client -c @HOST -p 7019"
   "unreachable|unreachable server -p 7018|unreachable client -c @HOST -p 7018"
   "multi_stream|multi_stream server -p 7017 -k 16|multi_stream client -c @HOST -p 7017 -k 16 -b 524288 -s 21"
 )

@@ -45,9 +45,17 @@ CASES=(
   "accept_rate|accept_rate server -p 7011|accept_rate client -c @HOST -p 7011 -n 300"
   "io_variants|io_variants server -p 7012|io_variants client -c @HOST -p 7012"
   "misc_calls|misc_calls server -p 7016|misc_calls client -c @HOST -p 7016"
-  "signals|signals server -p 7019|signals client -c @HOST -p 7019"
+  "signals|signals server -p 7019 -w 15|signals client -c @HOST -p 7019 -w 15"
   "unreachable|unreachable server -p 7018|unreachable client -c @HOST -p 7018"
   "multi_stream|multi_stream server -p 7017 -k 16|multi_stream client -c @HOST -p 7017 -k 16 -b 524288 -s 21"
+)
+
+# Open tapstack bugs that a case is known to show (like #[ignore = "reason"] in Rust): such a
+# case prints "known-diff" instead of failing the run, and says so when it starts to agree.
+# COMPARE_STRICT=1 makes known differences fail too. Remove an entry when the bug is fixed.
+declare -A KNOWN=(
+  [signals]="shim: a signal during a blocking read gives 0 instead of EINTR (requests.md)"
+  [unreachable]="no EHOSTUNREACH when ARP resolution fails (requests.md)"
 )
 
 case ${COMPARE_TOPOLOGIES:-all} in
@@ -90,6 +98,8 @@ for t in "${TOPOS[@]}"; do
       STATUS[$name,$t]="error(no-tap-traffic)"   # the shim did not carry this run
     elif cmp -s "$dir/out" "$OUT/kk/$name/out"; then
       STATUS[$name,$t]=same
+    elif [ -n "${KNOWN[$name]:-}" ] && [ -z "${COMPARE_STRICT:-}" ]; then
+      STATUS[$name,$t]=known-diff
     elif [ $ok = 0 ]; then
       STATUS[$name,$t]=error
     else
@@ -113,7 +123,7 @@ for name in "${NAMES[@]}"; do
   for t in "${TOPOS[@]}"; do
     s=${STATUS[$name,$t]:-n/a}
     printf ' %-22s' "$s"
-    case $s in ok|same) ;; *) fail=1;; esac
+    case $s in ok|same|known-diff) ;; *) fail=1;; esac
   done
   echo
 done
@@ -123,6 +133,7 @@ for name in "${NAMES[@]}"; do
   for t in "${TOPOS[@]}"; do
     s=${STATUS[$name,$t]:-n/a}
     case $s in ok|same|n/a) continue;; esac
+    [ "$s" = known-diff ] && echo && echo "(known: ${KNOWN[$name]})"
     dir=$OUT/$t/$name
     echo
     echo "##### $name in $(topo_label "$t"): $s"
@@ -135,6 +146,17 @@ for name in "${NAMES[@]}"; do
       if [ -s "$dir/$side.err" ]; then echo "-- $side stderr (last lines):"; tail -n 15 "$dir/$side.err"; fi
     done
   done
+done
+
+for name in "${NAMES[@]}"; do
+  [ -n "${KNOWN[$name]:-}" ] || continue
+  all_same=1; any=0
+  for t in "${TOPOS[@]}"; do
+    [ "$t" = kk ] && continue
+    any=1
+    [ "${STATUS[$name,$t]:-}" = same ] || all_same=0
+  done
+  [ $any = 1 ] && [ $all_same = 1 ] && echo "note: $name now agrees everywhere; remove it from KNOWN in c-tests/compare.sh"
 done
 
 if [ $fail = 0 ]; then

@@ -19,7 +19,7 @@ deps:
 	scripts/install-deps.sh
 
 # THE test command: unit tests (no root), then network tests in private namespaces.
-test: deps build unit-test net-test
+test: deps build unit-test net-test compare
 
 unit-test:
 	$(CARGO) test --release --workspace

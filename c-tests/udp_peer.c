@@ -1,7 +1,8 @@
 /* udp_peer: a UDP client and server that exchange N datagrams of seeded random sizes (up to
  * MAX bytes, so most are IP-fragmented) in lock-step, each direction checked byte for byte.
  *
- *   udp_peer server PORT [N SEED MAX]       bind 0.0.0.0:PORT, answer until N datagrams seen
+ *   udp_peer server PORT [N SEED MAX]       bind 0.0.0.0:PORT (prints "server: ready"), answer
+ *                                           until the client's end marker
  *   udp_peer client HOST PORT [N SEED MAX]  connect(), send N datagrams, check N replies
  *
  * Datagram i (client->server) and reply i (server->client) have sizes and contents derived
@@ -107,6 +108,7 @@ static int run_server(int port) {
     struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     me.sin_addr.s_addr = htonl(INADDR_ANY);
     if (bind(fd, (struct sockaddr *)&me, sizeof me) < 0) udp_die("bind");
+    printf("server: ready on port %d\n", port);
     uint8_t *buf = malloc(65536), *out = malloc(65536), *scratch = malloc(65536);
     if (!buf || !out || !scratch) udp_die("malloc");
     long expect = 0, dups = 0;

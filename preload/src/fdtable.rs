@@ -156,6 +156,8 @@ pub struct Opts {
     pub sndbuf: Option<usize>,
     pub ip_ttl: c_int,
     pub ip_tos: c_int,
+    /// IP_TTL or IP_TOS was set: the stack carries them for this socket's local port.
+    pub ip_opts_set: bool,
 }
 
 impl Default for Opts {
@@ -176,6 +178,7 @@ impl Default for Opts {
             sndbuf: None,
             ip_ttl: 64,
             ip_tos: 0,
+            ip_opts_set: false,
         }
     }
 }

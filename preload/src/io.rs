@@ -121,7 +121,19 @@ fn do_send(c: &Ctx, data: &[u8], flags: c_int, to: Option<SocketAddrV4>) -> Resu
                 }
             }
         }
-        Proto::Udp(h) => rt::block_on(c.rt, nb, timeout, |g, _| g.udp.send_to(h, data, to)),
+        Proto::Udp(h) => {
+            if c.s.opts.lock().ip_opts_set {
+                // An unbound socket gets its port on this first send: bind it first so the
+                // datagram already carries IP_TTL/IP_TOS.
+                let mut g = c.rt.lock();
+                if g.udp.local_addr(h).is_none_or(|a| a.port() == 0) {
+                    let _ = g.udp.bind(h, SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0));
+                }
+                drop(g);
+                crate::opts::apply_ip_opts(c.rt, &c.s);
+            }
+            rt::block_on(c.rt, nb, timeout, |g, _| g.udp.send_to(h, data, to))
+        }
     };
     if let Err(e) = r {
         raise_sigpipe(e, flags);

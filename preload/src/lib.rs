@@ -18,6 +18,7 @@ pub(crate) mod io;
 pub(crate) mod opts;
 pub(crate) mod poll;
 pub(crate) mod real;
+mod resolve;
 pub(crate) mod rt;
 pub(crate) mod socket;
 
@@ -116,7 +117,9 @@ pub(crate) fn lookup(fd: c_int) -> Lookup {
         return Lookup::Err(rt::child_errno());
     }
     match rt::running() {
-        Some(rt) => Lookup::Ours(Ctx { s, rt, _guard: guard }),
+        Some(rt) if rt.is_alive() => Lookup::Ours(Ctx { s, rt, _guard: guard }),
+        // The stack thread is gone (stopped or panicked): nothing would ever complete.
+        Some(_) => Lookup::Err(libc::ENETDOWN),
         None => Lookup::Err(libc::EBADF),
     }
 }

@@ -9,7 +9,7 @@ use libc::{c_int, c_ulong, c_void, socklen_t};
 use tapstack::socket::tcp::{TcpInfo, TcpOption, TcpState};
 use tapstack::Error;
 
-use crate::fdtable::{install, Proto, MAX_FDS};
+use crate::fdtable::{install, Proto, Sock, MAX_FDS};
 use crate::{fail, ours_or, real, Ctx};
 
 unsafe fn get_int(val: *const c_void, len: socklen_t) -> Result<c_int, c_int> {
@@ -132,15 +132,25 @@ unsafe fn set_opt(c: &Ctx, level: c_int, name: c_int, val: *const c_void, len: s
         (libc::IPPROTO_IP, libc::IP_TTL) => {
             let v = get_int(val, len)?;
             // Linux: -1 restores the default; otherwise 1..=255.
-            c.s.opts.lock().ip_ttl = match v {
-                -1 => 64,
-                1..=255 => v,
-                _ => return Err(libc::EINVAL),
-            };
+            {
+                let mut o = c.s.opts.lock();
+                o.ip_ttl = match v {
+                    -1 => 64,
+                    1..=255 => v,
+                    _ => return Err(libc::EINVAL),
+                };
+                o.ip_opts_set = true;
+            }
+            apply_ip_opts(c.rt, &c.s);
         }
         (libc::IPPROTO_IP, libc::IP_TOS) => {
-            // Stored and reported (the stack sends TOS 0).
-            c.s.opts.lock().ip_tos = get_int(val, len)? & 0xff;
+            let v = get_int(val, len)? & 0xff;
+            {
+                let mut o = c.s.opts.lock();
+                o.ip_tos = v;
+                o.ip_opts_set = true;
+            }
+            apply_ip_opts(c.rt, &c.s);
         }
         (libc::SOL_SOCKET, libc::SO_PRIORITY)
         | (libc::SOL_SOCKET, libc::SO_OOBINLINE)
@@ -198,6 +208,25 @@ unsafe fn set_opt(c: &Ctx, level: c_int, name: c_int, val: *const c_void, len: s
         _ => return Err(libc::ENOPROTOOPT),
     }
     Ok(())
+}
+
+/// Hands IP_TTL/IP_TOS to the stack for the socket's local port (once it has one: called
+/// again after bind, connect, accept and a UDP send). Connections sharing a local port (a
+/// listener's accepted sockets) share the setting.
+pub(crate) fn apply_ip_opts(rt: &tapstack::runtime::Runtime, s: &Sock) {
+    let o = s.opts.lock().clone();
+    if !o.ip_opts_set {
+        return;
+    }
+    let mut g = rt.lock();
+    let (proto, local) = match s.proto {
+        Proto::Tcp(h) => (6u8, g.tcp.local_addr(h)),
+        Proto::Udp(h) => (17u8, g.udp.local_addr(h)),
+    };
+    if let Some(port) = local.map(|a| a.port()).filter(|&p| p != 0) {
+        let opts = tapstack::iface::IpOpts { ttl: Some(o.ip_ttl as u8), tos: Some(o.ip_tos as u8) };
+        g.set_ip_opts(proto, port, opts);
+    }
 }
 
 /// Linux `TCP_*` state numbers (include/net/tcp_states.h).

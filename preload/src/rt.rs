@@ -28,6 +28,25 @@ static LINGER_MS: once_cell::sync::OnceCell<u64> = OnceCell::new();
 static FORKED_CHILD: AtomicBool = AtomicBool::new(false);
 static START_PID: AtomicI32 = AtomicI32::new(0);
 static WARNED_FORK: AtomicBool = AtomicBool::new(false);
+/// The runtime's own descriptors (TAP, kick eventfd, pcap), -1 when unused: a program's
+/// close()/dup2()/close_range() must never reach them.
+static OWNED: [AtomicI32; 4] = [const { AtomicI32::new(-1) }; 4];
+
+/// True if `fd` belongs to the runtime of this process (never in a forked child).
+#[inline]
+pub(crate) fn is_runtime_fd(fd: c_int) -> bool {
+    fd >= 0 && !in_forked_child() && OWNED.iter().any(|o| o.load(Ordering::Relaxed) == fd)
+}
+
+/// The runtime's descriptors, sorted (for close_range).
+pub(crate) fn runtime_fds() -> Vec<c_int> {
+    if in_forked_child() {
+        return Vec::new();
+    }
+    let mut v: Vec<c_int> = OWNED.iter().map(|o| o.load(Ordering::Relaxed)).filter(|&f| f >= 0).collect();
+    v.sort_unstable();
+    v
+}
 
 /// The process's runtime, started on first use; None if it cannot start (the reason was
 /// printed once) or if this is a child forked after it started. Used by `resolve.rs` too.
@@ -43,7 +62,8 @@ pub(crate) fn start() -> Result<&'static Arc<Runtime>, c_int> {
         return Err(libc::ENETDOWN);
     }
     match RT.get_or_init(init) {
-        Ok(rt) => Ok(rt),
+        Ok(rt) if rt.is_alive() => Ok(rt),
+        Ok(_) => Err(libc::ENETDOWN),
         Err((e, _)) => Err(*e),
     }
 }
@@ -130,6 +150,9 @@ fn init() -> Result<Arc<Runtime>, (c_int, String)> {
         tcp_changed.clear();
         udp_changed.clear();
     }));
+    for (slot, fd) in OWNED.iter().zip(rt.owned_fds()) {
+        slot.store(fd, Ordering::Relaxed);
+    }
     START_PID.store(crate::real::sys_getpid(), Ordering::Relaxed);
     // SAFETY: registering plain extern "C" functions.
     unsafe {
@@ -204,8 +227,8 @@ extern "C" fn exit_drain() {
     let Some(rt) = running() else { return };
     let _guard = crate::ShimGuard::enter();
     let keys: Vec<u64> = REGISTRY.lock().as_ref().map(|r| r.keys().copied().collect()).unwrap_or_default();
-    {
-        let mut g = rt.lock();
+    // Bounded: exit may run while another thread is inside a socket call.
+    if let Some(mut g) = rt.try_lock_for(std::time::Duration::from_secs(1)) {
         let now = rt.now();
         for k in keys {
             if k >> 32 == 0 {

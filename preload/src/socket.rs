@@ -120,6 +120,9 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
         Proto::Udp(h) => g.udp.bind(h, a),
     };
     drop(g);
+    if r.is_ok() {
+        crate::opts::apply_ip_opts(c.rt, &c.s);
+    }
     ret_int(r.map(|_| 0).map_err(Error::errno))
 }
 
@@ -186,6 +189,7 @@ unsafe fn do_accept(c: &Ctx, addr: *mut sockaddr, len: *mut socklen_t, flags: c_
     let nfd = new_fd(c.rt, Proto::Tcp(h), flags & libc::SOCK_NONBLOCK != 0)?;
     if let Some(s) = crate::fdtable::sock(nfd) {
         *s.opts.lock() = opts;
+        crate::opts::apply_ip_opts(c.rt, &s);
     }
     write_addr(peer, addr, len);
     Ok(nfd)
@@ -195,7 +199,13 @@ unsafe fn do_accept(c: &Ctx, addr: *mut sockaddr, len: *mut socklen_t, flags: c_
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let c = ours_or!(fd, real::connect(fd, addr, len));
     match c.s.proto {
-        Proto::Tcp(_) => ret_int(connect_tcp(&c, addr, len)),
+        Proto::Tcp(_) => {
+            let r = connect_tcp(&c, addr, len);
+            if matches!(r, Ok(_) | Err(libc::EINPROGRESS)) {
+                crate::opts::apply_ip_opts(c.rt, &c.s);
+            }
+            ret_int(r)
+        }
         Proto::Udp(h) => {
             let remote = if !addr.is_null() && len >= 2 && (*addr).sa_family as c_int == libc::AF_UNSPEC {
                 None
@@ -206,6 +216,9 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
                 }
             };
             let r = c.rt.lock().udp.connect(h, remote);
+            if r.is_ok() {
+                crate::opts::apply_ip_opts(c.rt, &c.s);
+            }
             ret_int(r.map(|_| 0).map_err(Error::errno))
         }
     }
@@ -216,6 +229,15 @@ unsafe fn connect_tcp(c: &Ctx, addr: *const sockaddr, len: socklen_t) -> Result<
     let remote = read_addr(addr, len)?;
     let nonblock = c.s.is_nonblock();
     let rt = c.rt;
+    if c.s.opts.lock().ip_opts_set {
+        // The SYN must already carry IP_TTL/IP_TOS: take the ephemeral port first.
+        let mut g = rt.lock();
+        if g.tcp.state(h) == Ok(TcpState::Closed) && g.tcp.local_addr(h).is_none_or(|a| a.port() == 0) {
+            let _ = g.tcp.bind(h, unspecified());
+        }
+        drop(g);
+        crate::opts::apply_ip_opts(rt, &c.s);
+    }
     let mut g = rt.lock();
     let now = rt.now();
     if g.tcp.state(h) == Ok(TcpState::Listen) {

@@ -113,9 +113,11 @@ impl Stack {
         tc.seed = splitmix(&mut s);
         let udp_seed = splitmix(&mut s);
         let ip_seed = splitmix(&mut s);
+        let mut udp = UdpStack::new(config.addr, udp_seed);
+        udp.set_prefix_len(config.prefix_len);
         Stack {
             tcp: TcpStack::new(tc),
-            udp: UdpStack::new(config.addr, udp_seed),
+            udp,
             iface: Interface::new(config.mac, config.addr, config.prefix_len, config.gateway, config.mtu, ip_seed),
             mtu: config.mtu,
             rx_buf: vec![0u8; 65536 + 64],
@@ -166,6 +168,9 @@ impl Stack {
 
     /// The next deadline without doing any work.
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
+        if self.udp.has_pending_output() {
+            return Some(now);
+        }
         earliest(self.iface.poll_at(now), self.tcp.poll_at(now))
     }
 

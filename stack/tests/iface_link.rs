@@ -147,6 +147,25 @@ fn arp_resolution_and_one_ping() {
 }
 
 #[test]
+fn busy_neighbour_is_refreshed_by_unicast_before_expiry() {
+    let mut n = Net::new();
+    // a ping every second for 3 minutes: the entry never expires, and after the first broadcast
+    // only unicast requests re-confirm it
+    for seq in 0..180u16 {
+        n.a.ping(n.now, B_IP, 1, seq, b"");
+        n.run_for(Duration::from_secs(1));
+    }
+    assert_eq!(n.a.take_ping_replies().len(), 180);
+    let sent = n.da.sent.borrow();
+    let arp: Vec<_> = sent.iter().filter(|f| f[12..14] == [8, 6]).collect();
+    let broadcasts = arp.iter().filter(|f| f[..6] == BROADCAST).count();
+    assert_eq!(broadcasts, 1, "only the first resolution is broadcast");
+    assert!(arp.len() >= 3 && arp.len() <= 6, "{} unicast refreshes", arp.len() - 1);
+    assert!(arp.iter().skip(1).all(|f| f[..6] == B_MAC));
+    assert_eq!(n.a.stats().arp_resolution_failed, 0);
+}
+
+#[test]
 fn ping_20_times() {
     let mut n = Net::new();
     for seq in 0..20u16 {
@@ -296,9 +315,12 @@ fn udp_to_closed_port_gets_port_unreachable() {
     // broadcast UDP to a closed port is never answered (RFC 1122 3.2.2)
     drop(sent);
     n.a.send_ip(n.now, Ipv4Addr::new(10, 0, 0, 255), 17, &u);
+    // nor is an unknown protocol sent to a broadcast address
+    n.a.send_ip(n.now, Ipv4Addr::new(10, 0, 0, 255), 253, b"x");
     n.run_for(Duration::from_millis(10));
-    // (UdpStack::process claims broadcasts itself, so the IP layer never sees a closed port)
+    assert_eq!(n.b.stats().ip_unknown_protocol, 1);
     assert_eq!(n.b.stats().icmp_unreachable_sent, 1);
+    assert_eq!(n.b.stats().icmp_error_suppressed, 1);
     assert_eq!(n.a.stats().icmp_unreachable_received, 1);
 }
 
@@ -477,4 +499,67 @@ fn per_socket_ttl_and_tos() {
     assert_eq!((udp_frames[0][22], udp_frames[0][15]), (33, 0x10));
     assert_eq!((udp_frames[1][22], udp_frames[1][15]), (64, 0));
     assert_eq!((udp_frames[2][22], udp_frames[2][15]), (64, 0));
+}
+
+#[test]
+fn udp_through_the_stack_fragmented_and_refused() {
+    use std::net::SocketAddrV4;
+    let mut n = Net::new();
+    let sb = n.b.udp.socket();
+    n.b.udp.bind(sb, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7000)).unwrap();
+    let sa = n.a.udp.socket();
+    n.a.udp.connect(sa, Some(SocketAddrV4::new(B_IP, 7000))).unwrap();
+    let big: Vec<u8> = (0..30000u32).map(|i| (i % 253) as u8).collect();
+    n.a.udp.send_to(sa, &big, None).unwrap();
+    // queued UDP output makes poll_at "now"
+    assert_eq!(n.a.poll_at(n.now), Some(n.now));
+    n.run_for(Duration::from_millis(10));
+    let mut buf = vec![0; 65536];
+    let m = n.b.udp.recv_from(sb, &mut buf, false).unwrap();
+    assert_eq!((m.len, m.from), (30000, SocketAddrV4::new(A_IP, m.from.port())));
+    assert_eq!(&buf[..30000], &big[..]);
+    assert_eq!((n.a.stats().ip_fragments_out, n.b.stats().ip_reassembled), (21, 1));
+    // a connected socket learns ECONNREFUSED from the port unreachable our IP layer surfaces
+    let sc = n.a.udp.socket();
+    n.a.udp.connect(sc, Some(SocketAddrV4::new(B_IP, 7001))).unwrap();
+    n.a.udp.send_to(sc, b"hi", None).unwrap();
+    n.run_for(Duration::from_millis(10));
+    assert_eq!(n.b.stats().icmp_unreachable_sent, 1);
+    assert_eq!(n.a.udp.recv_from(sc, &mut buf, false), Err(tapstack::Error::ConnectionRefused));
+}
+
+#[test]
+fn tcp_and_udp_to_our_own_address() {
+    use std::net::SocketAddrV4;
+    let mut n = Net::new();
+    // UDP: a datagram to ourselves, then ECONNREFUSED from a closed local port
+    let s1 = n.a.udp.socket();
+    n.a.udp.bind(s1, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 6000)).unwrap();
+    let s2 = n.a.udp.socket();
+    n.a.udp.connect(s2, Some(SocketAddrV4::new(A_IP, 6000))).unwrap();
+    n.a.udp.send_to(s2, b"self", None).unwrap();
+    let s3 = n.a.udp.socket();
+    n.a.udp.connect(s3, Some(SocketAddrV4::new(A_IP, 6001))).unwrap();
+    n.a.udp.send_to(s3, b"nobody", None).unwrap();
+    n.run_for(Duration::from_millis(10));
+    let mut buf = [0u8; 64];
+    assert_eq!(n.a.udp.recv_from(s1, &mut buf, false).unwrap().len, 4);
+    assert_eq!(n.a.udp.recv_from(s3, &mut buf, false), Err(tapstack::Error::ConnectionRefused));
+    // TCP: connect to a listener on our own address and exchange data
+    let l = n.a.tcp.socket();
+    n.a.tcp.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9000)).unwrap();
+    n.a.tcp.listen(l, 4).unwrap();
+    let c = n.a.tcp.socket();
+    let now = n.now;
+    n.a.tcp.connect(now, c, SocketAddrV4::new(A_IP, 9000)).unwrap();
+    n.run_for(Duration::from_millis(10));
+    let s = n.a.tcp.accept(l).expect("accepted a connection to ourselves");
+    let now = n.now;
+    assert_eq!(n.a.tcp.send(now, c, b"hello me").unwrap(), 8);
+    n.run_for(Duration::from_millis(100));
+    let now = n.now;
+    assert_eq!(n.a.tcp.recv(now, s, &mut buf).unwrap(), 8);
+    assert_eq!(&buf[..8], b"hello me");
+    // nothing of this touched the link
+    assert!(n.da.sent.borrow().is_empty());
 }

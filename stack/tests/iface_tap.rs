@@ -167,7 +167,14 @@ fn kernel_pings_stack_and_stack_pings_kernel() {
         .spawn()
         .ok();
     if capture.is_some() {
-        std::thread::sleep(std::time::Duration::from_millis(500));
+        // tcpdump writes the pcap header once it listens; wait for it (bounded).
+        for _ in 0..100 {
+            if std::fs::metadata(&pcap).map(|m| m.len() >= 24).unwrap_or(false) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
     let small = sh(&ns.0, &["ping", "-c", "20", "-i", "0.05", "-W", "2", "10.0.0.2"]);
     let big = sh(&ns.0, &["ping", "-c", "5", "-i", "0.2", "-W", "2", "-s", "4000", "10.0.0.2"]);

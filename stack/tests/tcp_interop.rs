@@ -170,8 +170,8 @@ impl SmolFlow {
     }
 }
 
-fn new_sim(a_to_b: Option<FaultConfig>, b_to_a: Option<FaultConfig>, seed: u64) -> Sim<Node, SmolNode> {
-    let link = Link::new(1500, a_to_b, b_to_a);
+fn new_sim_mtu(a_to_b: Option<FaultConfig>, b_to_a: Option<FaultConfig>, seed: u64, mtu: usize) -> Sim<Node, SmolNode> {
+    let link = Link::new(mtu, a_to_b, b_to_a);
     let a = Node::new(A_IP, A_MAC, link.a(), seed);
     let b = SmolNode::new(B_IP, B_MAC, link.b(), seed, Instant::from_secs(1));
     Sim::new(link, a, b)
@@ -251,9 +251,13 @@ fn exchange(sim: &mut Sim<Node, SmolNode>, ours: TcpHandle, theirs: SocketHandle
 }
 
 fn our_client_to_smoltcp_server(faults: (Option<FaultConfig>, Option<FaultConfig>), seed: u64, bytes: u64) {
+    our_client_to_smoltcp_server_buf(faults, seed, bytes, 256 * 1024, 1500)
+}
+
+fn our_client_to_smoltcp_server_buf(faults: (Option<FaultConfig>, Option<FaultConfig>), seed: u64, bytes: u64, buf: usize, mtu: usize) {
     let impaired = faults.0.is_some();
-    let mut sim = new_sim(faults.0, faults.1, seed);
-    let srv = sim.b.tcp_socket(256 * 1024);
+    let mut sim = new_sim_mtu(faults.0, faults.1, seed, mtu);
+    let srv = sim.b.tcp_socket(buf);
     sim.b.sock(srv).listen(8080).unwrap();
     let c = sim.a.tcp().socket();
     let now = sim.now;
@@ -266,12 +270,16 @@ fn our_client_to_smoltcp_server(faults: (Option<FaultConfig>, Option<FaultConfig
 }
 
 fn smoltcp_client_to_our_server(faults: (Option<FaultConfig>, Option<FaultConfig>), seed: u64, bytes: u64) {
+    smoltcp_client_to_our_server_buf(faults, seed, bytes, 256 * 1024, 1500)
+}
+
+fn smoltcp_client_to_our_server_buf(faults: (Option<FaultConfig>, Option<FaultConfig>), seed: u64, bytes: u64, buf: usize, mtu: usize) {
     let impaired = faults.0.is_some();
-    let mut sim = new_sim(faults.0, faults.1, seed);
+    let mut sim = new_sim_mtu(faults.0, faults.1, seed, mtu);
     let l = sim.a.tcp().socket();
     sim.a.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8080)).unwrap();
     sim.a.tcp().listen(l, 4).unwrap();
-    let cli = sim.b.tcp_socket(256 * 1024);
+    let cli = sim.b.tcp_socket(buf);
     let cx = sim.b.iface.context();
     sim.b.sockets.get_mut::<stcp::Socket>(cli).connect(cx, (IpAddress::v4(10, 0, 0, 1), 8080), 49152).unwrap();
     let mut acc = None;
@@ -294,31 +302,47 @@ fn smoltcp_client_to_our_server(faults: (Option<FaultConfig>, Option<FaultConfig
 }
 
 #[test]
-#[ignore = "PENDING: Stack and TcpStack are todo!() stubs on main"]
 fn our_client_smoltcp_server_clean() {
     our_client_to_smoltcp_server((None, None), 1, 8 * MIB);
 }
 
 #[test]
-#[ignore = "PENDING: Stack and TcpStack are todo!() stubs on main"]
 fn smoltcp_client_our_server_clean() {
     smoltcp_client_to_our_server((None, None), 2, 8 * MIB);
 }
 
+/// Seeds for the impaired tests; `TAPSTACK_TEST_SEEDS=a..b` widens the sweep when hunting.
+fn seeds(default: std::ops::Range<u64>) -> std::ops::Range<u64> {
+    std::env::var("TAPSTACK_TEST_SEEDS")
+        .ok()
+        .and_then(|v| v.split_once("..").and_then(|(a, b)| Some(a.parse::<u64>().ok()?..b.parse::<u64>().ok()?)))
+        .unwrap_or(default)
+}
+
 #[test]
-#[ignore = "PENDING: Stack and TcpStack are todo!() stubs on main"]
 fn our_client_smoltcp_server_impaired() {
-    for seed in [3, 4] {
+    for seed in seeds(3..5) {
+        eprintln!("seed {seed}");
         our_client_to_smoltcp_server(impaired(seed), seed, 4 * MIB);
     }
 }
 
 #[test]
-#[ignore = "PENDING: Stack and TcpStack are todo!() stubs on main"]
 fn smoltcp_client_our_server_impaired() {
-    for seed in [5, 6] {
+    for seed in seeds(5..7) {
+        eprintln!("seed {seed}");
         smoltcp_client_to_our_server(impaired(seed), seed, 4 * MIB);
     }
+}
+
+#[test]
+fn small_smoltcp_buffers_and_mtu_576() {
+    // 4 KiB smoltcp buffers (no window scaling, windows below one 1460-byte MSS at times) and a
+    // 576-byte MTU: our sender must respect tiny windows, our receiver small segments.
+    our_client_to_smoltcp_server_buf((None, None), 7, MIB, 4096, 576);
+    smoltcp_client_to_our_server_buf((None, None), 8, MIB, 4096, 576);
+    our_client_to_smoltcp_server_buf(impaired(9), 9, MIB / 2, 4096, 1500);
+    smoltcp_client_to_our_server_buf(impaired(10), 10, MIB / 2, 4096, 1500);
 }
 
 /// Harness self-check, independent of our TCP: smoltcp to smoltcp over the same link, clock

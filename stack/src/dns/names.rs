@@ -89,12 +89,13 @@ impl Services {
     }
 }
 
-/// A numeric service as getaddrinfo accepts it (decimal, at most 65535).
+/// A numeric service as glibc's getaddrinfo reads it: decimal digits only, converted with
+/// strtoul (saturating) and truncated to 16 bits by htons ("65536" is port 0).
 pub fn numeric_port(s: &str) -> Option<u16> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    s.parse::<u16>().ok()
+    Some(s.parse::<u64>().unwrap_or(u64::MAX) as u16)
 }
 
 /// Resolver settings: resolv.conf text, then glibc's environment overrides (`LOCALDOMAIN`
@@ -144,7 +145,8 @@ mod tests {
         assert_eq!(s.name(81, "tcp"), None);
         assert_eq!(Services::builtin().port("domain", "udp"), Some(53));
         assert_eq!(numeric_port("8080"), Some(8080));
-        assert_eq!(numeric_port("65536"), None);
+        assert_eq!(numeric_port("65536"), Some(0));
+        assert_eq!(numeric_port("99999999999999999999999"), Some(0xffff));
         assert_eq!(numeric_port("-1"), None);
         assert_eq!(numeric_port("http"), None);
     }

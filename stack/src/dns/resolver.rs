@@ -137,10 +137,9 @@ impl Hosts {
         Hosts { entries }
     }
 
-    /// Every address listed for `name` (case-insensitive, trailing dot ignored), in file
-    /// order, with the canonical name (first name of the first matching line).
+    /// Every address listed for `name` (case-insensitive; like glibc, "name." does not match
+    /// "name"), in file order, with the canonical name (first name of the first matching line).
     pub fn lookup(&self, name: &str) -> Option<Answer> {
-        let name = name.trim_end_matches('.');
         let mut ans: Option<Answer> = None;
         for (ip, names) in &self.entries {
             if names.iter().any(|n| n.eq_ignore_ascii_case(name)) {

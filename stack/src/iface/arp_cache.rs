@@ -16,6 +16,9 @@ pub const MAX_TRIES: u32 = 3;
 pub const MAX_QUEUED_PER_HOP: usize = 128;
 /// Next hops being resolved at the same time.
 pub const MAX_PENDING_HOPS: usize = 64;
+/// An entry in use this close to expiry is re-confirmed with a unicast request (like Linux's
+/// NUD_PROBE), so a busy flow never stalls behind a fresh broadcast resolution.
+pub const REFRESH_BEFORE: Duration = Duration::from_secs(10);
 /// Bytes queued over all unresolved next hops.
 pub const MAX_QUEUED_BYTES: usize = 1024 * 1024;
 /// Resolved entries kept; the entry closest to expiry is evicted beyond this.
@@ -25,6 +28,8 @@ pub const MAX_ENTRIES: usize = 1024;
 struct Entry {
     mac: MacAddr,
     expires_at: Instant,
+    /// When we last sent a unicast refresh request for this entry.
+    refreshed_at: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -80,7 +85,7 @@ impl ArpCache {
         if !self.entries.contains_key(&ip) && self.entries.len() >= MAX_ENTRIES {
             self.evict(now);
         }
-        self.entries.insert(ip, Entry { mac, expires_at: now + ENTRY_LIFETIME });
+        self.entries.insert(ip, Entry { mac, expires_at: now + ENTRY_LIFETIME, refreshed_at: None });
         let q = self.pending.remove(&ip).map(|p| p.queue).unwrap_or_default();
         self.queued_bytes -= q.iter().map(Vec::len).sum::<usize>();
         q
@@ -93,10 +98,23 @@ impl ArpCache {
             Some(e) if e.expires_at > now => {
                 e.mac = mac;
                 e.expires_at = now + ENTRY_LIFETIME;
+                e.refreshed_at = None;
                 true
             }
             _ => false,
         }
+    }
+
+    /// The MAC for `ip` when sending to it, and whether a unicast refresh request should go out
+    /// now (the entry is in use within `REFRESH_BEFORE` of expiry; at most one per second).
+    pub fn lookup_for_send(&mut self, now: Instant, ip: Ipv4Addr) -> Option<(MacAddr, bool)> {
+        let e = self.entries.get_mut(&ip).filter(|e| e.expires_at > now)?;
+        let due = e.expires_at.saturating_since(now) <= REFRESH_BEFORE
+            && e.refreshed_at.map(|t| now.saturating_since(t) >= RETRY_INTERVAL).unwrap_or(true);
+        if due {
+            e.refreshed_at = Some(now);
+        }
+        Some((e.mac, due))
     }
 
     /// True if a request for `ip` is outstanding.
@@ -211,6 +229,22 @@ mod tests {
         assert!(!c.update_existing(t0 + ENTRY_LIFETIME, IP, MAC));
         assert!(c.update_existing(t0 + Duration::from_secs(59), IP, [2, 0, 0, 0, 0, 9]));
         assert_eq!(c.lookup(t0 + Duration::from_secs(100), IP), Some([2, 0, 0, 0, 0, 9]));
+    }
+
+    #[test]
+    fn refresh_before_expiry() {
+        let mut c = ArpCache::new();
+        let t0 = Instant::from_secs(1);
+        c.fill(t0, IP, MAC);
+        assert_eq!(c.lookup_for_send(t0 + Duration::from_secs(49), IP), Some((MAC, false)));
+        let t = t0 + Duration::from_secs(50);
+        assert_eq!(c.lookup_for_send(t, IP), Some((MAC, true)));
+        assert_eq!(c.lookup_for_send(t + Duration::from_millis(500), IP), Some((MAC, false)));
+        assert_eq!(c.lookup_for_send(t + Duration::from_secs(1), IP), Some((MAC, true)));
+        // the answer refreshes the entry for a full lifetime
+        assert!(c.update_existing(t + Duration::from_secs(2), IP, MAC));
+        assert_eq!(c.lookup_for_send(t + Duration::from_secs(3), IP), Some((MAC, false)));
+        assert_eq!(c.lookup(t + Duration::from_secs(61), IP), Some(MAC));
     }
 
     #[test]

@@ -51,6 +51,7 @@ impl Interface {
                 self.pings.push(PingReply { from: ip.src_addr, ident, seq: seq_no, payload_len: data.len(), at: now });
             }
             Icmpv4Repr::DstUnreachable { code, quoted, .. } => {
+                tracing::debug!(target: "tapstack::icmp", from = %ip.src_addr, code, about = %quoted.header.dst_addr, "destination unreachable");
                 self.stats.icmp_unreachable_received += 1;
                 self.surface_error(now, code, &quoted, tcp, udp);
             }
@@ -80,6 +81,7 @@ impl Interface {
             self.stats.icmp_ignored += 1;
             return;
         }
+        tracing::debug!(target: "tapstack::icmp", %dst, %gateway, "redirect: host route installed");
         self.stats.icmp_redirects_applied += 1;
     }
 

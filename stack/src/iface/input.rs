@@ -60,6 +60,7 @@ impl Interface {
         let for_us = repr.target_protocol_addr == self.addr;
         if spa == self.addr {
             // Someone else claims our address (or our own frame looped back).
+            tracing::debug!(target: "tapstack::arp", mac = %ethernet::fmt_mac(&sha), "another host claims our address");
             self.stats.arp_conflict += 1;
             return;
         }
@@ -78,6 +79,7 @@ impl Interface {
             return;
         }
         if learnable && !merged {
+            tracing::trace!(target: "tapstack::arp", ip = %spa, mac = %ethernet::fmt_mac(&sha), "learned");
             // `learned` also sends the datagrams that were waiting for this neighbour.
             self.learned(now, spa, sha);
         }

@@ -146,6 +146,7 @@ impl Interface {
             match self.routes.next_hop(dst) {
                 Some(h) => (h, None),
                 None => {
+                    tracing::trace!(target: "tapstack::ip", %dst, "no route");
                     self.stats.no_route += 1;
                     return;
                 }
@@ -159,12 +160,24 @@ impl Interface {
                     self.stats.ip_fragments_out += n as u64;
                 }
             }
-            Err(_) => {
+            Err(e) => {
+                tracing::debug!(target: "tapstack::ip", %dst, len = payload.len(), "cannot send: {e:?}");
                 self.stats.ip_too_big += 1;
                 return;
             }
         }
-        let dst_mac = dst_mac.or_else(|| self.arp.lookup(now, next_hop));
+        let dst_mac = match dst_mac {
+            Some(m) => Some(m),
+            None => match self.arp.lookup_for_send(now, next_hop) {
+                Some((mac, refresh)) => {
+                    if refresh {
+                        self.send_arp_request_to(next_hop, mac);
+                    }
+                    Some(mac)
+                }
+                None => None,
+            },
+        };
         for d in datagrams {
             match dst_mac {
                 Some(mac) => self.queue_prepared(mac, EtherType::Ipv4, d),
@@ -183,6 +196,11 @@ impl Interface {
 
     /// Broadcasts "who has `target`? tell <our address>" (RFC 826).
     pub(crate) fn send_arp_request(&mut self, target: Ipv4Addr) {
+        self.send_arp_request_to(target, ethernet::BROADCAST);
+    }
+
+    /// Sends "who has `target`?" to `dst` (broadcast to resolve, unicast to re-confirm an entry).
+    pub(crate) fn send_arp_request_to(&mut self, target: Ipv4Addr, dst: MacAddr) {
         let arp = ArpRepr {
             operation: Operation::Request,
             source_hardware_addr: self.mac,
@@ -191,7 +209,7 @@ impl Interface {
             target_protocol_addr: target,
         };
         self.stats.arp_requests_sent += 1;
-        self.queue_frame(ethernet::BROADCAST, EtherType::Arp, &arp.to_bytes());
+        self.queue_frame(dst, EtherType::Arp, &arp.to_bytes());
     }
 
     /// Wraps `payload` in Ethernet and queues it for the device.
@@ -226,12 +244,18 @@ impl Interface {
     /// ARP retries and timeouts, reassembly timeouts.
     pub fn poll_timers(&mut self, now: Instant) {
         let t = self.arp.poll(now);
+        if t.failed > 0 {
+            tracing::debug!(target: "tapstack::arp", failed = t.failed, dropped = t.dropped, "ARP resolution timed out");
+        }
         for ip in t.retry {
             self.send_arp_request(ip);
         }
         self.stats.arp_resolution_failed += t.failed;
         self.stats.arp_queue_dropped += t.dropped;
         let expired = self.reasm.expire(now, &mut self.stats);
+        if !expired.is_empty() {
+            tracing::debug!(target: "tapstack::ip", count = expired.len(), "reassembly timed out");
+        }
         for (header, data) in expired {
             // RFC 1122 3.3.2: time exceeded (code 1) if the first fragment had arrived.
             self.icmp_time_exceeded(now, &header, &data);

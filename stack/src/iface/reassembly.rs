@@ -130,6 +130,7 @@ impl Reassembler {
                 return None;
             }
             Err(v) => {
+                tracing::debug!(target: "tapstack::ip", src = %key.src, ident = key.ident, "fragments dropped: {v:?}");
                 if v == Verdict::Overlap {
                     stats.ip_reassembly_overlap += 1;
                 } else {

@@ -74,7 +74,7 @@ struct Inner {
     stats: [LinkStats; 2],
     up: bool,
     filter: Option<DropFilter>,
-    monitor: Option<Monitor>,
+    monitors: Vec<Monitor>,
     capture: Option<Capture>,
 }
 
@@ -109,7 +109,7 @@ impl Link {
                 stats: Default::default(),
                 up: true,
                 filter: None,
-                monitor: None,
+                monitors: Vec::new(),
                 capture: None,
             })),
         }
@@ -155,9 +155,15 @@ impl Link {
         self.inner.borrow_mut().filter = filter;
     }
 
-    /// Installs (or removes) a hook called with every frame offered to the link.
+    /// Replaces every monitor with `monitor` (or none): a hook called with every frame offered
+    /// to the link.
     pub fn set_monitor(&self, monitor: Option<Monitor>) {
-        self.inner.borrow_mut().monitor = monitor;
+        self.inner.borrow_mut().monitors = monitor.into_iter().collect();
+    }
+
+    /// Adds a monitor next to those already installed.
+    pub fn add_monitor(&self, monitor: Monitor) {
+        self.inner.borrow_mut().monitors.push(monitor);
     }
 
     /// Counters of one direction.
@@ -189,7 +195,7 @@ impl Inner {
         let d = dir.index();
         self.stats[d].frames_in += 1;
         self.stats[d].bytes_in += frame.len() as u64;
-        if let Some(m) = &mut self.monitor {
+        for m in &mut self.monitors {
             m(dir, now, frame);
         }
         if let Some(cap) = &mut self.capture {
@@ -340,6 +346,11 @@ mod tests {
         assert_eq!(link.stats(Dir::AToB).filtered, 3);
         assert_eq!(seen.borrow().len(), 8, "the monitor sees dropped frames too");
         assert_eq!(seen.borrow()[1], (Dir::BToA, 4));
+        let count = Rc::new(RefCell::new(0));
+        let c2 = count.clone();
+        link.add_monitor(Box::new(move |_, _, _| *c2.borrow_mut() += 1));
+        a.transmit(Instant::ZERO, &frame(9, 60));
+        assert_eq!((seen.borrow().len(), *count.borrow()), (9, 1));
     }
 
     #[test]

@@ -79,7 +79,6 @@ fn stack_ping(rt: &Runtime, seq: u16, timeout: Duration) -> Option<Duration> {
 }
 
 #[test]
-#[ignore = "needs the foundation Stack (Stack::new is todo!() until it lands on main)"]
 fn runtime_over_a_real_tap() {
     if !can_run() {
         return;

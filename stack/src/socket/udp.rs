@@ -486,12 +486,14 @@ impl UdpStack {
         Ok(self.get(h)?.broadcast)
     }
 
+    /// As Linux's udp_poll/datagram_poll: POLLIN only for a queued datagram, POLLERR for a
+    /// pending error (which recv_from then returns), POLLOUT while the send queue has room.
     pub fn readiness(&self, h: UdpHandle) -> Readiness {
         let Ok(s) = self.get(h) else {
             return Readiness { error: true, hup: true, ..Readiness::default() };
         };
         Readiness {
-            readable: !s.rx.is_empty() || s.error.is_some(),
+            readable: !s.rx.is_empty(),
             writable: s.tx_bytes < s.tx_limit,
             read_hup: false,
             hup: false,

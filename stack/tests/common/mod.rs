@@ -95,6 +95,8 @@ pub struct Sim<A: Host, B: Host> {
     pub iterations: u64,
     /// Last frames, printed if the test panics (`TAPSTACK_TEST_TRACE=<frames>`).
     pub trace: Option<Trace>,
+    /// Longest clock step, for tests whose application acts on its own schedule.
+    pub tick: Option<Duration>,
 }
 
 impl<A: Host, B: Host> Drop for Sim<A, B> {
@@ -115,7 +117,7 @@ impl<A: Host, B: Host> Sim<A, B> {
         }
         let trace = std::env::var("TAPSTACK_TEST_TRACE").ok().and_then(|v| v.parse().ok()).map(|n| Trace::attach(&link, n));
         // Start at 1 s rather than 0 so "time zero" never looks special to the stacks.
-        Sim { now: Instant::from_secs(1), link, a, b, iterations: 0, trace }
+        Sim { now: Instant::from_secs(1), link, a, b, iterations: 0, trace, tick: None }
     }
 
     fn frames_offered(&self) -> u64 {
@@ -132,7 +134,8 @@ impl<A: Host, B: Host> Sim<A, B> {
     /// The earliest deadline of both hosts and the link.
     pub fn next_deadline(&mut self) -> Option<Instant> {
         let now = self.now;
-        earliest(earliest(self.a.poll_at(now), self.b.poll_at(now)), self.link.poll_at())
+        let t = earliest(earliest(self.a.poll_at(now), self.b.poll_at(now)), self.link.poll_at());
+        earliest(t, self.tick.map(|d| now + d))
     }
 
     /// Runs the clock loop until `cond` (called after every poll; it may act on the hosts)
@@ -441,6 +444,14 @@ pub fn transfer_both_ways(sim: &mut Sim<Node, Node>, ha: TcpHandle, hb: TcpHandl
     let mut fa = Flow::new(ha, Source::new(pa, bytes), Sink::new(pb, bytes, start));
     let mut fb = Flow::new(hb, Source::new(pb, bytes), Sink::new(pa, bytes, start));
     let mut watch = CloseWatch::default();
+    // RSTs on the link, by direction: a TIME_WAIT may legitimately end early on an RST.
+    let rsts: std::rc::Rc<std::cell::RefCell<[Vec<Instant>; 2]>> = Default::default();
+    let r2 = rsts.clone();
+    sim.link.add_monitor(Box::new(move |dir, now, f| {
+        if is_tcp(f) && tcp_flags(f) & 0x04 != 0 {
+            r2.borrow_mut()[(dir == Dir::AToB) as usize].push(now);
+        }
+    }));
     let finished = sim.run_until(limit, |s| {
         let now = s.now;
         fa.pump(s.a.tcp(), now);
@@ -478,7 +489,12 @@ pub fn transfer_both_ways(sim: &mut Sim<Node, Node>, ha: TcpHandle, hb: TcpHandl
     for i in 0..2 {
         if let (Some(tw), Some(cl)) = (watch.time_wait[i], watch.closed[i]) {
             let waited = cl.saturating_since(tw);
-            assert!(waited >= two_msl, "end {i}: TIME_WAIT lasted {waited:?} < 2*MSL = {two_msl:?}");
+            // Index 0 is A: RSTs towards A travel B-to-A (stored at index 0).
+            let rst_in = rsts.borrow()[i].iter().any(|&t| t >= tw && t <= cl);
+            assert!(
+                waited >= two_msl || rst_in,
+                "end {i}: TIME_WAIT lasted {waited:?} < 2*MSL = {two_msl:?} without an RST"
+            );
             assert!(waited <= two_msl + Duration::from_secs(30), "end {i}: TIME_WAIT lasted {waited:?}");
         }
     }
@@ -486,6 +502,44 @@ pub fn transfer_both_ways(sim: &mut Sim<Node, Node>, ha: TcpHandle, hb: TcpHandl
     sim.a.tcp().close(now, ha);
     sim.b.tcp().close(now, hb);
     TransferReport { elapsed, info_a, info_b, stall_a: fa.sink.max_stall, stall_b: fb.sink.max_stall, close: watch }
+}
+
+/// True for frames carrying TCP (EtherType IPv4, protocol 6).
+pub fn is_tcp(frame: &[u8]) -> bool {
+    frame.len() >= 34 && frame[12..14] == [0x08, 0x00] && frame[23] == 6
+}
+
+/// The TCP flags byte of a TCP frame (IPv4 header without options).
+pub fn tcp_flags(frame: &[u8]) -> u8 {
+    let ihl = (frame[14] & 15) as usize * 4;
+    frame.get(14 + ihl + 13).copied().unwrap_or(0)
+}
+
+/// Reads everything available on `h` into `sink`; true at end of stream.
+pub fn drain(tcp: &mut TcpStack, now: Instant, h: TcpHandle, sink: &mut Sink) -> bool {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match tcp.recv(now, h, &mut buf) {
+            Ok(0) => {
+                sink.eof = true;
+                return true;
+            }
+            Ok(n) => sink.accept(now, &buf[..n]),
+            Err(Error::WouldBlock) => return false,
+            Err(e) => panic!("recv: {e}"),
+        }
+    }
+}
+
+/// Offers `src`'s next bytes until the send buffer is full; panics on errors but WouldBlock.
+pub fn fill(tcp: &mut TcpStack, now: Instant, h: TcpHandle, src: &mut Source) {
+    while !src.done() {
+        match tcp.send(now, h, src.chunk()) {
+            Ok(0) | Err(Error::WouldBlock) => break,
+            Ok(n) => src.sent += n as u64,
+            Err(e) => panic!("send on {h:?} after {} bytes: {e}", src.sent),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -576,17 +630,17 @@ pub struct Trace {
 }
 
 impl Trace {
-    /// Records the last `keep` frames of `link` (replaces any other monitor).
+    /// Records the last `keep` frames of `link`.
     pub fn attach(link: &Link, keep: usize) -> Trace {
         let t = Trace::default();
         let lines = t.lines.clone();
-        link.set_monitor(Some(Box::new(move |dir, now, f| {
+        link.add_monitor(Box::new(move |dir, now, f| {
             let mut l = lines.borrow_mut();
             if l.len() == keep {
                 l.pop_front();
             }
             l.push_back(describe_frame(dir, now, f));
-        })));
+        }));
         t
     }
     pub fn dump(&self) -> String {

@@ -70,6 +70,7 @@ impl TcpStack {
         c.irs = SeqNum(seg.seq);
         c.rcv_nxt = c.irs + 1;
         c.rcv_adv = c.rcv_nxt;
+        c.rcv_wup = c.rcv_nxt;
         c.take_syn_options(seg);
         c.cc.set_mss(c.eff_mss() as u16);
         c.snd_wnd = seg.window as u32;

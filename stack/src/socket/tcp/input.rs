@@ -54,52 +54,57 @@ impl Tcb {
         let seq = SeqNum(seg.seq);
         let seg_len = seg.segment_len();
 
-        // RFC 7323 5.3 PAWS.
-        if self.ts_ok && !seg.rst() {
+        // RFC 7323 5.3 PAWS, with Linux's one-tick tolerance; pure ACKs are exempt (a reordered
+        // ACK is harmless and its SACK blocks are useful).
+        if self.ts_ok && !seg.rst() && seg_len > 0 {
             if let Some((tsval, _)) = seg.timestamp {
-                if (tsval.wrapping_sub(self.ts_recent) as i32) < 0 && self.state != TcpState::SynReceived {
+                if (self.ts_recent.wrapping_sub(tsval) as i32) > 1 && self.state != TcpState::SynReceived {
                     self.ack_now = true;
                     return;
                 }
             }
         }
 
-        // First: sequence number acceptability (RFC 9293 3.10.7.4 table).
+        if self.state == TcpState::SynReceived && seg.syn() && seg.ack.is_none() && seq + 1 == self.rcv_nxt {
+            // Retransmitted SYN: send the SYN-ACK again.
+            self.snd_nxt = self.iss;
+            return;
+        }
+        // First: sequence number acceptability (RFC 9293 3.10.7.4), in Linux's form
+        // (tcp_sequence): the segment may start as far back as RCV.NXT at our last
+        // advertisement, so a slightly old ACK still updates SND.UNA; wholly duplicate data is
+        // trimmed later and answered with a duplicate ACK.
         let wnd = self.rx.free().max(self.rcv_adv.since(self.rcv_nxt));
         let wnd = if self.rx_shut { self.rx.capacity() } else { wnd };
-        let end = self.rcv_nxt + wnd;
-        let acceptable = match (seg_len, wnd) {
-            (0, 0) => seq == self.rcv_nxt,
-            (0, _) => seq.in_range(self.rcv_nxt, end),
-            (_, 0) => false,
-            (n, _) => seq.in_range(self.rcv_nxt, end) || (seq + (n - 1)).in_range(self.rcv_nxt, end),
-        };
+        let acceptable = seq + seg_len >= self.rcv_wup.min(self.rcv_nxt) && seq <= self.rcv_nxt + wnd;
         if !acceptable {
             if seg.rst() {
-                return;
-            }
-            if self.state == TcpState::SynReceived && seg.syn() && seq + 1 == self.rcv_nxt {
-                // Retransmitted SYN: send the SYN-ACK again.
-                self.snd_nxt = self.iss;
                 return;
             }
             if self.state == TcpState::TimeWait && seg.fin() {
                 self.timewait_at = Some(now + cfg.msl * 2);
             }
-            self.ack_now = true;
+            if seg_len > 0 && !seg.syn() {
+                self.ack_now = true; // duplicate data: the duplicate ACK matters to the sender
+            } else {
+                self.oow_ack(now);
+            }
             return;
         }
         // RFC 7323 4.3: remember the timestamp of in-order segments.
         if let Some((tsval, _)) = seg.timestamp {
-            if self.ts_ok && seq <= self.rcv_nxt {
+            if self.ts_ok && seq <= self.rcv_nxt && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
                 self.ts_recent = tsval;
             }
         }
 
         // Second: RST (RFC 5961 3.2).
         if seg.rst() {
+            if self.state == TcpState::TimeWait {
+                return; // RFC 1337: no TIME-WAIT assassination
+            }
             if seq != self.rcv_nxt {
-                self.ack_now = true; // challenge ACK
+                self.oow_ack(now); // challenge ACK
                 return;
             }
             match self.state {
@@ -119,7 +124,7 @@ impl Tcb {
 
         // Fourth: SYN in a synchronized state (RFC 5961 4.2): challenge ACK.
         if seg.syn() {
-            self.ack_now = true;
+            self.oow_ack(now);
             return;
         }
 
@@ -143,12 +148,12 @@ impl Tcb {
             }
         }
         if ack > self.snd_max {
-            self.ack_now = true; // RFC 5961 5.2: ACK of unsent data
+            self.oow_ack(now); // RFC 5961 5.2: ACK of unsent data
             return;
         }
         let max_wnd = self.max_snd_wnd.max(65535) as usize;
         if ack < self.snd_una - max_wnd {
-            self.ack_now = true; // challenge ACK
+            self.oow_ack(now); // challenge ACK
             return;
         }
         self.process_ack(now, seg, seq, ack);
@@ -225,6 +230,7 @@ impl Tcb {
         self.irs = seq;
         self.rcv_nxt = seq + 1;
         self.rcv_adv = self.rcv_nxt;
+        self.rcv_wup = self.rcv_nxt;
         self.take_syn_options(seg);
         self.cc.set_mss(self.eff_mss() as u16);
         if let Some(a) = seg.ack {
@@ -256,6 +262,16 @@ impl Tcb {
             self.snd_wl1 = seq;
             self.snd_nxt = self.iss;
             self.rto_at = None;
+        }
+    }
+
+    /// An ACK answering an out-of-window or challenge-worthy segment, at most one per 500 ms
+    /// (RFC 5961 7, Linux tcp_oow_rate_limited): two ends must not ping-pong ACKs.
+    fn oow_ack(&mut self, now: Instant) {
+        let limit = crate::time::Duration::from_millis(500);
+        if self.last_oow_ack.map_or(true, |t| now - t >= limit) {
+            self.last_oow_ack = Some(now);
+            self.ack_now = true;
         }
     }
 

@@ -33,6 +33,8 @@ mod tests;
 mod tests_link;
 #[cfg(test)]
 mod tests_segments;
+#[cfg(test)]
+mod tests_fuzz;
 
 use input::Rst;
 use listener::Listener;
@@ -599,7 +601,14 @@ impl TcpStack {
         let _ = now;
         let t = self.user_mut(h)?;
         match t.state {
-            TcpState::Closed | TcpState::Listen => return Err(Error::NotConnected),
+            TcpState::Closed => return Err(Error::NotConnected),
+            // Linux inet_shutdown: SHUT_RD on a listener stops it (waking accept), SHUT_WR is a no-op.
+            TcpState::Listen => {
+                if how != Shutdown::Write {
+                    self.stop_listening(h.0);
+                }
+                return Ok(());
+            }
             TcpState::SynSent => {
                 t.terminate(None);
                 let id = h.0;
@@ -625,15 +634,7 @@ impl TcpStack {
     pub fn close(&mut self, now: Instant, h: TcpHandle) {
         let Ok(t) = self.user(h) else { return };
         if t.state == TcpState::Listen {
-            let children: Vec<u32> = t.listener.as_ref().map(|l| l.children().collect()).unwrap_or_default();
-            for c in children {
-                if let Some(ct) = self.socks.get_mut(&c) {
-                    ct.orphan = true;
-                    ct.send_rst = true;
-                    ct.pending = true;
-                    ct.parent = None;
-                }
-            }
+            self.stop_listening(h.0);
             self.remove(h.0);
             return;
         }
@@ -657,6 +658,22 @@ impl TcpStack {
             t.timewait_at = Some(now + msl * 2);
         }
     }
+    /// A listener stops: its unaccepted connections are reset (Linux inet_csk_listen_stop).
+    fn stop_listening(&mut self, id: u32) {
+        let Some(t) = self.socks.get_mut(&id) else { return };
+        let children: Vec<u32> = t.listener.take().map(|l| l.children().collect()).unwrap_or_default();
+        t.set_state(TcpState::Closed);
+        t.changed = true;
+        for c in children {
+            if let Some(ct) = self.socks.get_mut(&c) {
+                ct.orphan = true;
+                ct.send_rst = true;
+                ct.pending = true;
+                ct.parent = None;
+            }
+        }
+    }
+
     /// Abortive close: RST now, handle released.
     pub fn abort(&mut self, now: Instant, h: TcpHandle) {
         let _ = now;

@@ -96,6 +96,7 @@ impl Tcb {
             if edge > self.rcv_adv {
                 self.rcv_adv = edge;
             }
+            self.rcv_wup = self.rcv_nxt;
             self.ack_now = false;
             self.delack_at = None;
             self.segs_unacked = 0;
@@ -147,7 +148,7 @@ impl Tcb {
                     self.snd_max = self.snd_nxt.max(self.snd_max);
                     self.arm_rto(now);
                 } else if self.ack_now && self.state == TcpState::SynReceived {
-                    self.send_segment(now, e, self.snd_nxt, 0, 0);
+                    self.send_segment(now, e, self.snd_max, 0, 0);
                 }
                 return;
             }
@@ -158,7 +159,7 @@ impl Tcb {
                     self.probe = false;
                     self.send_segment(now, e, self.snd_una - 1, 0, 0);
                 } else if self.ack_now {
-                    self.send_segment(now, e, self.snd_nxt, 0, 0);
+                    self.send_segment(now, e, self.snd_max, 0, 0);
                 }
                 return;
             }
@@ -326,7 +327,9 @@ impl Tcb {
         }
 
         if self.ack_now {
-            self.send_segment(now, e, self.snd_nxt, 0, 0);
+            // SND.MAX, not a rewound snd_nxt: an ACK must be acceptable to the peer (RFC 9293
+            // 3.10.7.4), or two ends both backing off after RTOs drop each other's ACKs.
+            self.send_segment(now, e, self.snd_max, 0, 0);
         }
     }
 }

@@ -58,6 +58,10 @@ pub struct Tcb {
     pub rcv_nxt: SeqNum,
     /// Right edge of the last advertised window.
     pub rcv_adv: SeqNum,
+    /// RCV.NXT when we last advertised a window (Linux rcv_wup).
+    pub rcv_wup: SeqNum,
+    /// Last rate-limited out-of-window / challenge ACK.
+    pub last_oow_ack: Option<Instant>,
 
     // RFC 7323 / RFC 2018 options.
     pub snd_wscale: u8,
@@ -171,6 +175,8 @@ impl Tcb {
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
+            rcv_wup: SeqNum(0),
+            last_oow_ack: None,
             snd_wscale: 0,
             rcv_wscale: 0,
             ts_ok: false,
@@ -346,8 +352,8 @@ impl Tcb {
         i.rto = self.rtt.backed_off(self.backoff);
         i.cwnd = self.cc.cwnd;
         i.ssthresh = self.cc.ssthresh;
-        // Negotiated MSS (RFC 9293 3.7.1); segments carry eff_mss() payload bytes after options.
-        i.snd_mss = self.snd_mss.min(self.rcv_mss.max(536));
+        // Like Linux tcpi_snd_mss: payload bytes per full segment (MSS less the timestamp option).
+        i.snd_mss = self.eff_mss() as u16;
         i.rcv_mss = self.rcv_mss;
         i.snd_wnd = self.snd_wnd;
         i.rcv_wnd = self.rcv_adv.since(self.rcv_nxt) as u32;

@@ -180,7 +180,7 @@ fn handshake_negotiates_options() {
     let ia = p.a.info(c).unwrap();
     assert!(ia.timestamps && ia.sack);
     assert_eq!((ia.wscale_snd, ia.wscale_rcv), (3, 3));
-    assert_eq!(ia.snd_mss, 1460);
+    assert_eq!(ia.snd_mss, 1448);
     assert_eq!(p.b.state(s), Ok(TcpState::Established));
     assert_eq!(p.b.remote_addr(s), p.a.local_addr(c));
     assert!(p.a.readiness(c).writable);
@@ -552,4 +552,115 @@ fn accepted_socket_inherits_options() {
     let s = p.b.accept(l).unwrap();
     assert_eq!(p.b.get_option(s, TcpOption::NoDelay(false)), Ok(TcpOption::NoDelay(true)));
     assert_eq!(p.b.get_option(s, TcpOption::KeepAlive(false)), Ok(TcpOption::KeepAlive(true)));
+}
+
+#[test]
+fn keepalive_probes_then_times_out() {
+    let mut p = Pair::new();
+    let (c, _l, _s) = p.connect(80);
+    p.a.set_option(c, TcpOption::KeepAlive(true)).unwrap();
+    p.a.set_option(c, TcpOption::KeepIdle(Duration::from_secs(10))).unwrap();
+    p.a.set_option(c, TcpOption::KeepIntvl(Duration::from_secs(2))).unwrap();
+    p.a.set_option(c, TcpOption::KeepCnt(3)).unwrap();
+    let before = p.log.len();
+    p.run_for(Duration::from_secs(25));
+    // The peer answers each probe, so the connection lives on.
+    let probes = p.log[before..].iter().filter(|s| s.src == A).count();
+    assert!(probes >= 2, "{probes} probes");
+    assert_eq!(p.a.state(c), Ok(TcpState::Established));
+    // Peer vanishes: 3 unanswered probes 2 s apart after the idle time, then ETIMEDOUT.
+    p.drop = Box::new(|_| true);
+    p.run_for(Duration::from_secs(30));
+    assert_eq!(p.a.state(c), Ok(TcpState::Closed));
+    assert_eq!(p.a.take_error(c), Some(Error::TimedOut));
+}
+
+#[test]
+fn icmp_unreachable_aborts_connect_and_is_soft_later() {
+    let mut p = Pair::new();
+    p.drop = Box::new(|_| true);
+    let c = p.a.socket();
+    p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+    p.run_for(Duration::from_millis(10));
+    let local = p.a.local_addr(c).unwrap();
+    p.a.icmp_unreachable(p.now, local, SocketAddrV4::new(B, 80), 1);
+    assert_eq!(p.a.state(c), Ok(TcpState::Closed));
+    assert_eq!(p.a.take_error(c), Some(Error::HostUnreachable));
+    // Established: a soft error for SO_ERROR only; recv is unaffected.
+    p.drop = Box::new(|_| false);
+    let (c, _l, _s) = p.connect(81);
+    let (local, remote) = (p.a.local_addr(c).unwrap(), p.a.remote_addr(c).unwrap());
+    p.a.icmp_unreachable(p.now, local, remote, 1);
+    p.a.icmp_unreachable(p.now, local, remote, 4); // fragmentation needed: not an error
+    let mut buf = [0u8; 4];
+    assert_eq!(p.a.recv(p.now, c, &mut buf), Err(Error::WouldBlock));
+    assert_eq!(p.a.take_error(c), Some(Error::HostUnreachable));
+    assert_eq!(p.a.state(c), Ok(TcpState::Established));
+}
+
+#[test]
+fn exit_drain_and_linger_zero() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    p.a.send(p.now, c, &pattern(100_000, 9)).unwrap();
+    p.a.close(p.now, c);
+    assert!(p.a.has_pending_output());
+    p.run_until(Duration::from_secs(5), |p| !p.a.has_pending_output());
+    assert!(!p.a.has_pending_output());
+    assert_eq!(p.b.recv_queue(s), 100_000);
+    // linger 0: RST at once, peer sees ECONNRESET.
+    let (c, _l2, s) = p.connect(81);
+    p.a.set_option(c, TcpOption::Linger(Some(Duration::ZERO))).unwrap();
+    p.a.close(p.now, c);
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.b.take_error(s), Some(Error::ConnectionReset));
+    assert_eq!(p.a.state(c), Err(Error::BadHandle));
+}
+
+#[test]
+fn bind_conflicts_follow_linux() {
+    let mut p = Pair::new();
+    let x = p.a.socket();
+    p.a.bind(x, SocketAddrV4::new(A, 7000)).unwrap();
+    let y = p.a.socket();
+    assert_eq!(p.a.bind(y, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7000)), Err(Error::AddrInUse));
+    assert_eq!(p.a.bind(y, SocketAddrV4::new(Ipv4Addr::new(1, 2, 3, 4), 7001)), Err(Error::AddrNotAvailable));
+    p.a.bind(y, SocketAddrV4::new(A, 0)).unwrap();
+    let port = p.a.local_addr(y).unwrap().port();
+    assert!((32768..=60999).contains(&port));
+    assert_eq!(p.a.bind(y, SocketAddrV4::new(A, 7002)), Err(Error::InvalidInput));
+    // A server restarting while its old connection sits in TIME-WAIT needs SO_REUSEADDR.
+    let (c, l, s) = p.connect(8080);
+    p.b.close(p.now, s);
+    p.run_for(Duration::from_millis(50));
+    p.a.close(p.now, c);
+    p.b.close(p.now, l);
+    p.run_for(Duration::from_millis(50));
+    let n = p.b.socket();
+    assert_eq!(p.b.bind(n, SocketAddrV4::new(B, 8080)), Err(Error::AddrInUse));
+    p.b.set_reuse_addr(n, true).unwrap();
+    p.b.bind(n, SocketAddrV4::new(B, 8080)).unwrap();
+    p.b.listen(n, 1).unwrap();
+}
+
+#[test]
+fn shutdown_read_on_listener_stops_it() {
+    let mut p = Pair::new();
+    let l = p.b.socket();
+    p.b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    p.b.listen(l, 4).unwrap();
+    let c = p.a.socket();
+    p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.b.shutdown(p.now, l, Shutdown::Write), Ok(()));
+    assert_eq!(p.b.state(l), Ok(TcpState::Listen));
+    let mut ch = Vec::new();
+    p.b.take_changed(&mut ch);
+    assert_eq!(p.b.shutdown(p.now, l, Shutdown::Read), Ok(()));
+    p.b.take_changed(&mut ch);
+    assert!(ch.contains(&l));
+    assert_eq!(p.b.accept(l), Err(Error::InvalidInput));
+    assert!(p.b.readiness(l).hup);
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.a.take_error(c), Some(Error::ConnectionReset), "unaccepted connection reset");
 }

@@ -143,7 +143,7 @@ fn syn_ack_carries_our_options_and_echoes_theirs() {
     ack.timestamp = Some((556, sa.ts.unwrap().0));
     h.feed(&ack);
     let c = h.s.accept(l).unwrap();
-    assert_eq!(h.s.info(c).unwrap().snd_mss, 1400);
+    assert_eq!(h.s.info(c).unwrap().snd_mss, 1388, "peer MSS less 12 bytes of timestamps");
     assert_eq!(h.s.info(c).unwrap().wscale_snd, 7);
 }
 
@@ -286,7 +286,11 @@ fn challenge_acks_for_syn_and_bad_ack() {
     h.feed(&h.seg(1500, None, flags::SYN));
     let o = h.out();
     assert_eq!((o[0].flags, o[0].seq, o[0].ack), (0, iss + 1, Some(1001)));
-    // RST with exact sequence number resets; ACK for unsent data is answered with an ACK.
+    // Challenge ACKs are rate-limited (one per 500 ms): a second SYN at once gets nothing.
+    h.feed(&h.seg(1600, None, flags::SYN));
+    assert!(h.out().is_empty());
+    // ACK for unsent data is answered with an ACK.
+    h.now += Duration::from_millis(500);
     h.feed(&h.seg(1001, Some(iss + 100), 0));
     let o = h.out();
     assert_eq!((o[0].flags, o[0].ack), (0, Some(1001)));
@@ -319,4 +323,117 @@ fn time_wait_acks_fin_retransmission_then_expires() {
     // Afterwards the tuple is closed: RST.
     h.feed(&h.seg(1002, Some(iss + 2), 0));
     assert_eq!(h.out()[0].flags, flags::RST);
+}
+
+#[test]
+fn time_wait_ignores_rst() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(false, false);
+    h.s.shutdown(h.now, c, Shutdown::Write).unwrap();
+    h.out();
+    h.feed(&h.seg(1001, Some(iss + 2), flags::FIN));
+    h.out();
+    assert_eq!(h.s.state(c), Ok(TcpState::TimeWait));
+    // A duplicate FIN is ACKed; the peer (already closed) answers RST: RFC 1337 says keep waiting.
+    h.feed(&h.seg(1002, None, flags::RST));
+    assert_eq!(h.s.state(c), Ok(TcpState::TimeWait));
+    assert!(h.out().is_empty());
+}
+
+#[test]
+fn acks_after_an_rto_carry_snd_max() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(false, false);
+    h.s.send(h.now, c, &[1u8; 3 * 1460]).unwrap();
+    assert_eq!(h.out().len(), 3);
+    let o = h.advance(Duration::from_millis(250)); // RTO: go back to snd_una
+    assert_eq!((o.len(), o[0].seq), (1, iss + 1));
+    // Data from the peer is ACKed with SEQ = SND.MAX, which the peer finds acceptable.
+    let mut d = h.seg(1001, Some(iss + 1), flags::PSH);
+    d.payload = b"x";
+    h.feed(&d);
+    h.feed(&h.seg(1001, None, flags::SYN)); // challenge ACK: immediate
+    let o = h.out();
+    assert_eq!(o.last().unwrap().seq, iss + 1 + 3 * 1460, "{o:?}");
+}
+
+#[test]
+fn paws_drops_old_duplicates_only() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(true, true);
+    let mut d = h.seg(1001, Some(iss + 1), flags::PSH);
+    d.payload = b"new";
+    d.timestamp = Some((1000, 0));
+    h.feed(&d);
+    assert_eq!(h.s.recv_queue(c), 3);
+    // An old duplicate (TSval far behind TS.Recent) carrying new sequence space is dropped.
+    let mut old = d;
+    old.seq = 1004;
+    old.payload = b"old";
+    old.timestamp = Some((900, 0));
+    h.feed(&old);
+    assert_eq!(h.s.recv_queue(c), 3);
+    // One tick of reordering is tolerated.
+    old.timestamp = Some((999, 0));
+    h.feed(&old);
+    assert_eq!(h.s.recv_queue(c), 6);
+}
+
+#[test]
+fn simultaneous_open_segment_by_segment() {
+    let mut h = H::new();
+    let c = h.s.socket();
+    h.s.bind(c, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.connect(h.now, c, SocketAddrV4::new(PEER, PP)).unwrap();
+    let o = h.out();
+    let iss = o[0].seq;
+    assert_eq!((o[0].flags, o[0].ack), (flags::SYN, None));
+    // The peer's own SYN crosses ours: SYN-RECEIVED, SYN-ACK with the same ISN.
+    let mut syn = h.seg(5000, None, flags::SYN);
+    syn.mss = Some(1460);
+    h.feed(&syn);
+    assert_eq!(h.s.state(c), Ok(TcpState::SynReceived));
+    let o = h.out();
+    assert_eq!((o[0].flags, o[0].seq, o[0].ack), (flags::SYN, iss, Some(5001)));
+    // The peer's SYN-ACK (its SYN repeated, our SYN acknowledged) completes it.
+    h.feed(&h.seg(5000, Some(iss + 1), flags::SYN));
+    assert_eq!(h.s.state(c), Ok(TcpState::Established));
+    assert!(h.s.readiness(c).writable);
+}
+
+#[test]
+fn simultaneous_close_segment_by_segment() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(false, false);
+    h.s.shutdown(h.now, c, Shutdown::Write).unwrap();
+    let o = h.out();
+    assert_eq!((o[0].flags, o[0].seq, o[0].ack), (flags::FIN, iss + 1, Some(1001)));
+    // The peer's FIN crosses ours (it has not seen our FIN): CLOSING, and we ACK it.
+    h.feed(&h.seg(1001, Some(iss + 1), flags::FIN));
+    assert_eq!(h.s.state(c), Ok(TcpState::Closing));
+    let o = h.out();
+    assert_eq!((o[0].flags, o[0].seq, o[0].ack), (0, iss + 2, Some(1002)));
+    // Its ACK of our FIN: TIME-WAIT.
+    h.feed(&h.seg(1002, Some(iss + 2), 0));
+    assert_eq!(h.s.state(c), Ok(TcpState::TimeWait));
+    assert!(h.out().is_empty());
+}
+
+#[test]
+fn full_backlog_drops_syns_silently() {
+    let mut h = H::new();
+    let l = h.s.socket();
+    h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.listen(l, 1).unwrap();
+    h.feed(&h.seg(1000, None, flags::SYN));
+    assert_eq!(h.out().len(), 1);
+    let mut syn2 = h.seg(3000, None, flags::SYN);
+    syn2.src_port = PP + 1;
+    h.feed(&syn2);
+    assert!(h.out().is_empty(), "no SYN-ACK and no RST: the client retries");
+    assert_eq!(h.s.stats().listen_overflows, 1);
+    // A retransmitted SYN for the half-open connection gets the SYN-ACK again.
+    h.feed(&h.seg(1000, None, flags::SYN));
+    let o = h.out();
+    assert_eq!((o.len(), o[0].flags, o[0].ack), (1, flags::SYN, Some(1001)));
 }

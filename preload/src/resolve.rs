@@ -1,0 +1,766 @@
+//! Name resolution through tapstack: getaddrinfo, freeaddrinfo, gai_strerror, gethostbyname,
+//! gethostbyname_r, gethostbyname2, gethostbyname2_r, getnameinfo.
+//!
+//! glibc's resolver makes its socket calls inside libc, out of LD_PRELOAD's reach, so these
+//! replace it. Order: numeric hosts (never DNS), then the hosts file (`TAPSTACK_HOSTS` or
+//! /etc/hosts), then DNS A queries over tapstack UDP to `TAPSTACK_DNS` or resolv.conf's
+//! nameservers, driven by `tapstack::dns::Lookup` with the stack locked only around socket
+//! calls; a truncated answer is retried over tapstack TCP. IPv4 only: AAAA gives no address.
+//! Hints and EAI_* codes follow glibc. Thread-safe: each lookup owns its sockets.
+use std::ffi::{CStr, CString};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::ptr;
+
+use libc::{addrinfo, c_char, c_int, hostent, sockaddr, sockaddr_in, sockaddr_in6, socklen_t};
+use tapstack::dns::names::{self, Services};
+use tapstack::dns::{Action, Answer, Hosts, Lookup, ResolveError};
+use tapstack::Error;
+
+const AI_FLAGS_KNOWN: c_int = libc::AI_PASSIVE
+    | libc::AI_CANONNAME
+    | libc::AI_NUMERICHOST
+    | libc::AI_V4MAPPED
+    | libc::AI_ALL
+    | libc::AI_ADDRCONFIG
+    | libc::AI_NUMERICSERV
+    | 0x0040 /* AI_IDN */
+    | 0x0080 /* AI_CANONIDN */;
+const NI_FLAGS_KNOWN: c_int = libc::NI_NUMERICHOST
+    | libc::NI_NUMERICSERV
+    | libc::NI_NOFQDN
+    | libc::NI_NAMEREQD
+    | libc::NI_DGRAM
+    | 0x20 /* NI_IDN */;
+
+/// glibc's EAI_ADDRFAMILY (not in the libc crate).
+const EAI_ADDRFAMILY: c_int = -9;
+
+// h_errno values (netdb.h).
+const HOST_NOT_FOUND: c_int = 1;
+const TRY_AGAIN: c_int = 2;
+const NO_RECOVERY: c_int = 3;
+const NO_DATA: c_int = 4;
+
+extern "C" {
+    fn __h_errno_location() -> *mut c_int;
+}
+
+fn set_h_errno(v: c_int) {
+    // SAFETY: glibc returns the calling thread's h_errno slot.
+    unsafe { *__h_errno_location() = v }
+}
+
+/// Reads a whole (small) file with raw syscalls, never through the hooked libc wrappers.
+fn read_file(path: &str) -> Option<String> {
+    let c = CString::new(path).ok()?;
+    // SAFETY: plain syscalls on a NUL-terminated path and a live buffer.
+    unsafe {
+        let fd = libc::syscall(libc::SYS_openat, libc::AT_FDCWD, c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) as c_int;
+        if fd < 0 {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = libc::syscall(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len());
+            if n < 0 && *libc::__errno_location() == libc::EINTR {
+                continue;
+            }
+            if n <= 0 || out.len() > (4 << 20) {
+                break;
+            }
+            out.extend_from_slice(&buf[..n as usize]);
+        }
+        libc::syscall(libc::SYS_close, fd);
+        Some(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+fn hosts() -> Hosts {
+    let path = std::env::var("TAPSTACK_HOSTS").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "/etc/hosts".into());
+    Hosts::parse(&read_file(&path).unwrap_or_default())
+}
+
+fn services() -> Services {
+    read_file("/etc/services").map(|t| Services::parse(&t)).unwrap_or_else(Services::builtin)
+}
+
+fn random_u64() -> u64 {
+    let mut v = 0u64;
+    // SAFETY: getrandom writes at most 8 bytes into v.
+    let n = unsafe { libc::syscall(libc::SYS_getrandom, &mut v as *mut u64, 8usize, 0) };
+    if n != 8 {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        v = (t as u64) ^ ((std::process::id() as u64) << 40) ^ (&v as *const u64 as u64);
+    }
+    v
+}
+
+/// The host part: hosts file, then DNS over tapstack.
+fn resolve_name(name: &str) -> Result<Answer, ResolveError> {
+    if let Some(a) = hosts().lookup(name) {
+        return Ok(a);
+    }
+    dns_lookup(name)
+}
+
+/// DNS over tapstack UDP (and TCP after TC), bounded by the lookup's timeouts.
+fn dns_lookup(name: &str) -> Result<Answer, ResolveError> {
+    let Some(rt) = crate::rt::runtime() else {
+        return Err(ResolveError::TryAgain); // the reason was printed when the stack failed
+    };
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let dns: Vec<Ipv4Addr> = env("TAPSTACK_DNS")
+        .map(|s| s.split(',').filter_map(|p| p.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    let conf = names::resolver_conf(&read_file("/etc/resolv.conf").unwrap_or_default(), env, &dns);
+    let mut lookup = Lookup::new(name, &conf, random_u64());
+    let mut sock = None;
+    let mut buf = vec![0u8; 65536];
+    let result = loop {
+        let now = rt.now();
+        match lookup.poll(now) {
+            Action::Done(r) => break r,
+            Action::SendUdp { server, query } => {
+                let mut g = rt.lock();
+                if let Some(h) = sock.take() {
+                    g.udp.close(h);
+                }
+                // A fresh socket (fresh random port) per query; connect() filters the source
+                // and turns ICMP port unreachable into ECONNREFUSED.
+                let h = g.udp.socket();
+                sock = Some(h);
+                let sent = g.udp.connect(h, Some(server)).and_then(|_| g.udp.send_to(h, &query, None));
+                drop(g); // transmits
+                if sent.is_err() {
+                    lookup.on_unreachable(now);
+                }
+            }
+            Action::SendTcp { server, query } => {
+                let deadline = now + conf.timeout;
+                match tcp_exchange(rt, server, &query, deadline) {
+                    Some(resp) => {
+                        if !lookup.on_tcp(rt.now(), &resp) {
+                            lookup.on_tcp_failed(rt.now());
+                        }
+                    }
+                    None => lookup.on_tcp_failed(rt.now()),
+                }
+            }
+            Action::Wait(deadline) => {
+                let mut g = rt.lock();
+                let mut progressed = false;
+                if let Some(h) = sock {
+                    loop {
+                        match g.udp.recv_from(h, &mut buf, false) {
+                            Ok(m) => {
+                                if m.copied == m.len && lookup.on_udp(now, m.from, &buf[..m.copied]) {
+                                    progressed = true;
+                                    break;
+                                }
+                            }
+                            Err(Error::WouldBlock) => break,
+                            Err(_) => {
+                                lookup.on_unreachable(now);
+                                progressed = true;
+                                break;
+                            }
+                        }
+                    }
+                }
+                if !progressed {
+                    let now = rt.now();
+                    if now < deadline {
+                        let std_deadline = std::time::Instant::now() + (deadline - now);
+                        rt.wait(&mut g, Some(std_deadline));
+                    }
+                }
+            }
+        }
+    };
+    if let Some(h) = sock {
+        rt.lock().udp.close(h);
+    }
+    result
+}
+
+/// One DNS exchange over tapstack TCP (RFC 1035 4.2.2 / RFC 7766): connect, send the
+/// length-prefixed query, read one length-prefixed answer. None on any failure or timeout.
+fn tcp_exchange(
+    rt: &tapstack::runtime::Runtime,
+    server: SocketAddrV4,
+    query: &[u8],
+    deadline: tapstack::Instant,
+) -> Option<Vec<u8>> {
+    use tapstack::socket::tcp::TcpState;
+    let mut out = Vec::with_capacity(query.len() + 2);
+    out.extend_from_slice(&(query.len() as u16).to_be_bytes());
+    out.extend_from_slice(query);
+    let mut g = rt.lock();
+    let h = g.tcp.socket();
+    let mut sent = 0usize;
+    let mut resp: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut ok = g.tcp.connect(rt.now(), h, server).is_ok();
+    while ok {
+        let now = rt.now();
+        if now >= deadline || g.tcp.take_error(h).is_some() {
+            ok = false;
+            break;
+        }
+        let state = g.tcp.state(h).unwrap_or(TcpState::Closed);
+        if state == TcpState::Closed {
+            ok = false;
+            break;
+        }
+        let mut progressed = false;
+        if state != TcpState::SynSent && state != TcpState::SynReceived {
+            while sent < out.len() {
+                match g.tcp.send(now, h, &out[sent..]) {
+                    Ok(n) if n > 0 => {
+                        sent += n;
+                        progressed = true;
+                    }
+                    _ => break,
+                }
+            }
+            match g.tcp.recv(now, h, &mut buf) {
+                Ok(0) => {
+                    ok = false; // EOF before a whole answer
+                    break;
+                }
+                Ok(n) => {
+                    resp.extend_from_slice(&buf[..n]);
+                    progressed = true;
+                }
+                Err(Error::WouldBlock) => {}
+                Err(_) => {
+                    ok = false;
+                    break;
+                }
+            }
+            if resp.len() >= 2 {
+                let want = u16::from_be_bytes([resp[0], resp[1]]) as usize + 2;
+                if resp.len() >= want {
+                    resp.truncate(want);
+                    break;
+                }
+            }
+        }
+        if !progressed {
+            let std_deadline = std::time::Instant::now() + (deadline - rt.now());
+            rt.wait(&mut g, Some(std_deadline));
+        }
+    }
+    let now = rt.now();
+    g.tcp.close(now, h);
+    drop(g);
+    ok.then(|| resp.split_off(2))
+}
+
+// ---------------------------------------------------------------------------------------------
+// getaddrinfo
+
+/// The addresses a getaddrinfo call produces, before they become C structures.
+enum Addrs {
+    V4(Vec<Ipv4Addr>),
+    V6(Vec<Ipv6Addr>),
+}
+
+fn gai_error(e: ResolveError) -> c_int {
+    match e {
+        ResolveError::NotFound => libc::EAI_NONAME,
+        ResolveError::NoData => libc::EAI_NODATA,
+        ResolveError::TryAgain => libc::EAI_AGAIN,
+        ResolveError::Fail => libc::EAI_FAIL,
+    }
+}
+
+/// (socktype, protocol) pairs for the hints and service, in glibc's order.
+fn socktypes(socktype: c_int, protocol: c_int, service: Option<&str>) -> Result<Vec<(c_int, c_int)>, c_int> {
+    let named_service = service.is_some_and(|s| names::numeric_port(s).is_none());
+    if socktype == libc::SOCK_RAW && service.is_some() {
+        return Err(libc::EAI_SERVICE); // raw sockets have no ports
+    }
+    let all = [
+        (libc::SOCK_STREAM, libc::IPPROTO_TCP),
+        (libc::SOCK_DGRAM, libc::IPPROTO_UDP),
+        (libc::SOCK_RAW, 0),
+    ];
+    let v: Vec<(c_int, c_int)> = all
+        .iter()
+        .copied()
+        .filter(|&(t, p)| (socktype == 0 || socktype == t) && (protocol == 0 || protocol == p || t == libc::SOCK_RAW))
+        .filter(|&(t, _)| !(t == libc::SOCK_RAW && socktype == 0 && (named_service || protocol != 0)))
+        .map(|(t, p)| if t == libc::SOCK_RAW && protocol != 0 { (t, protocol) } else { (t, p) })
+        .collect();
+    if v.is_empty() {
+        return Err(if socktype != 0 && !all.iter().any(|&(t, _)| t == socktype) {
+            libc::EAI_SOCKTYPE
+        } else {
+            libc::EAI_SERVICE
+        });
+    }
+    Ok(v)
+}
+
+/// Resolves `service` for one socktype: its port, or None if the service does not exist for
+/// that protocol.
+fn service_port(service: Option<&str>, socktype: c_int, svcs: &Services) -> Option<u16> {
+    let Some(s) = service else { return Some(0) };
+    if let Some(p) = names::numeric_port(s) {
+        return Some(p);
+    }
+    match socktype {
+        libc::SOCK_STREAM => svcs.port(s, "tcp"),
+        libc::SOCK_DGRAM => svcs.port(s, "udp"),
+        _ => None,
+    }
+}
+
+unsafe fn opt_str<'a>(p: *const c_char) -> Result<Option<&'a str>, c_int> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    CStr::from_ptr(p).to_str().map(Some).map_err(|_| libc::EAI_NONAME)
+}
+
+/// getaddrinfo(3) for IPv4 (and numeric IPv6) through tapstack.
+#[no_mangle]
+pub unsafe extern "C" fn getaddrinfo(
+    node: *const c_char,
+    service: *const c_char,
+    hints: *const addrinfo,
+    res: *mut *mut addrinfo,
+) -> c_int {
+    let _guard = crate::ShimGuard::enter();
+    if res.is_null() {
+        return libc::EAI_SYSTEM;
+    }
+    *res = ptr::null_mut();
+    let (flags, family, socktype, protocol) = if hints.is_null() {
+        (libc::AI_V4MAPPED | libc::AI_ADDRCONFIG, libc::AF_UNSPEC, 0, 0)
+    } else {
+        let h = &*hints;
+        (h.ai_flags, h.ai_family, h.ai_socktype, h.ai_protocol)
+    };
+    match gai(node, service, flags, family, socktype, protocol) {
+        Ok(list) => {
+            *res = list;
+            0
+        }
+        Err(e) => e,
+    }
+}
+
+unsafe fn gai(
+    node: *const c_char,
+    service: *const c_char,
+    flags: c_int,
+    family: c_int,
+    socktype: c_int,
+    protocol: c_int,
+) -> Result<*mut addrinfo, c_int> {
+    if flags & !AI_FLAGS_KNOWN != 0 || (flags & libc::AI_CANONNAME != 0 && node.is_null()) {
+        return Err(libc::EAI_BADFLAGS);
+    }
+    if node.is_null() && service.is_null() {
+        return Err(libc::EAI_NONAME);
+    }
+    if family != libc::AF_UNSPEC && family != libc::AF_INET && family != libc::AF_INET6 {
+        return Err(libc::EAI_FAMILY);
+    }
+    let node = opt_str(node)?;
+    let service = opt_str(service)?;
+    let named_service = service.is_some_and(|s| names::numeric_port(s).is_none());
+    if named_service && flags & libc::AI_NUMERICSERV != 0 {
+        return Err(libc::EAI_NONAME);
+    }
+    let types = socktypes(socktype, protocol, service)?;
+    let svcs = if named_service { services() } else { Services::default() };
+    let ports: Vec<(c_int, c_int, u16)> =
+        types.iter().filter_map(|&(t, p)| service_port(service, t, &svcs).map(|port| (t, p, port))).collect();
+    if ports.is_empty() {
+        return Err(libc::EAI_SERVICE);
+    }
+    // The host part.
+    let (addrs, canon): (Addrs, String) = match node {
+        None => {
+            let passive = flags & libc::AI_PASSIVE != 0;
+            if family == libc::AF_INET6 {
+                (Addrs::V6(vec![if passive { Ipv6Addr::UNSPECIFIED } else { Ipv6Addr::LOCALHOST }]), String::new())
+            } else {
+                (Addrs::V4(vec![if passive { Ipv4Addr::UNSPECIFIED } else { Ipv4Addr::LOCALHOST }]), String::new())
+            }
+        }
+        Some(n) => {
+            if let Some(a) = names::inet_aton(n) {
+                match family {
+                    libc::AF_INET6 if flags & libc::AI_V4MAPPED != 0 => (Addrs::V6(vec![a.to_ipv6_mapped()]), n.to_string()),
+                    libc::AF_INET6 => return Err(EAI_ADDRFAMILY),
+                    _ => (Addrs::V4(vec![a]), n.to_string()),
+                }
+            } else if let Ok(a6) = n.parse::<Ipv6Addr>() {
+                if family == libc::AF_INET {
+                    return Err(EAI_ADDRFAMILY);
+                }
+                (Addrs::V6(vec![a6]), n.to_string())
+            } else if flags & libc::AI_NUMERICHOST != 0 || n.contains(':') || n.contains('%') {
+                // Not numeric, and not a host name either (e.g. a scoped IPv6 literal).
+                return Err(libc::EAI_NONAME);
+            } else {
+                let ans = resolve_name(n).map_err(gai_error)?;
+                match family {
+                    // No IPv6 yet: the name exists but has no AAAA for us.
+                    libc::AF_INET6 if flags & libc::AI_V4MAPPED == 0 => return Err(libc::EAI_NODATA),
+                    libc::AF_INET6 => (Addrs::V6(ans.addrs.iter().map(|a| a.to_ipv6_mapped()).collect()), ans.canonical),
+                    _ => (Addrs::V4(ans.addrs), ans.canonical),
+                }
+            }
+        }
+    };
+    let canon = if flags & libc::AI_CANONNAME != 0 { Some(canon) } else { None };
+    Ok(build_list(&addrs, &ports, canon))
+}
+
+/// Builds the result list in glibc's layout: each entry one malloc block (addrinfo followed
+/// by its sockaddr), ai_canonname a separate malloc'd string, so glibc's freeaddrinfo and
+/// ours free it alike.
+unsafe fn build_list(addrs: &Addrs, ports: &[(c_int, c_int, u16)], canon: Option<String>) -> *mut addrinfo {
+    let mut head: *mut addrinfo = ptr::null_mut();
+    let mut tail: *mut *mut addrinfo = &mut head;
+    let n = match addrs {
+        Addrs::V4(v) => v.len(),
+        Addrs::V6(v) => v.len(),
+    };
+    for i in 0..n {
+        for &(t, p, port) in ports {
+            let (fam, salen) = match addrs {
+                Addrs::V4(_) => (libc::AF_INET, core::mem::size_of::<sockaddr_in>()),
+                Addrs::V6(_) => (libc::AF_INET6, core::mem::size_of::<sockaddr_in6>()),
+            };
+            let block = libc::calloc(1, core::mem::size_of::<addrinfo>() + salen) as *mut addrinfo;
+            if block.is_null() {
+                freeaddrinfo(head);
+                return ptr::null_mut();
+            }
+            let sa = (block as *mut u8).add(core::mem::size_of::<addrinfo>());
+            match addrs {
+                Addrs::V4(v) => {
+                    let s = sa as *mut sockaddr_in;
+                    (*s).sin_family = libc::AF_INET as libc::sa_family_t;
+                    (*s).sin_port = port.to_be();
+                    (*s).sin_addr.s_addr = u32::from_ne_bytes(v[i].octets());
+                }
+                Addrs::V6(v) => {
+                    let s = sa as *mut sockaddr_in6;
+                    (*s).sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                    (*s).sin6_port = port.to_be();
+                    (*s).sin6_addr.s6_addr = v[i].octets();
+                }
+            }
+            (*block).ai_family = fam;
+            (*block).ai_socktype = t;
+            (*block).ai_protocol = p;
+            (*block).ai_addrlen = salen as socklen_t;
+            (*block).ai_addr = sa as *mut sockaddr;
+            if head.is_null() {
+                if let Some(c) = canon.as_ref().and_then(|c| CString::new(c.as_str()).ok()) {
+                    (*block).ai_canonname = libc::strdup(c.as_ptr());
+                }
+            }
+            *tail = block;
+            tail = &mut (*block).ai_next;
+        }
+    }
+    head
+}
+
+/// freeaddrinfo(3): the same walk as glibc's (so lists from either are freed correctly).
+#[no_mangle]
+pub unsafe extern "C" fn freeaddrinfo(mut ai: *mut addrinfo) {
+    while !ai.is_null() {
+        let next = (*ai).ai_next;
+        libc::free((*ai).ai_canonname as *mut libc::c_void);
+        libc::free(ai as *mut libc::c_void);
+        ai = next;
+    }
+}
+
+/// gai_strerror(3) with glibc's messages.
+#[no_mangle]
+pub extern "C" fn gai_strerror(code: c_int) -> *const c_char {
+    let s: &'static [u8] = match code {
+        libc::EAI_BADFLAGS => b"Bad value for ai_flags\0",
+        libc::EAI_NONAME => b"Name or service not known\0",
+        libc::EAI_AGAIN => b"Temporary failure in name resolution\0",
+        libc::EAI_FAIL => b"Non-recoverable failure in name resolution\0",
+        libc::EAI_NODATA => b"No address associated with hostname\0",
+        libc::EAI_FAMILY => b"ai_family not supported\0",
+        libc::EAI_SOCKTYPE => b"ai_socktype not supported\0",
+        libc::EAI_SERVICE => b"Servname not supported for ai_socktype\0",
+        EAI_ADDRFAMILY => b"Address family for hostname not supported\0",
+        libc::EAI_MEMORY => b"Memory allocation failure\0",
+        libc::EAI_SYSTEM => b"System error\0",
+        // glibc has no text for EAI_OVERFLOW (-12) or 0: "Unknown error".
+        -100 => b"Processing request in progress\0",
+        -101 => b"Request canceled\0",
+        -102 => b"Request not canceled\0",
+        -103 => b"All requests done\0",
+        -104 => b"Interrupted by a signal\0",
+        -105 => b"Parameter string not correctly encoded\0",
+        _ => b"Unknown error\0",
+    };
+    s.as_ptr() as *const c_char
+}
+
+// ---------------------------------------------------------------------------------------------
+// gethostbyname family
+
+/// Resolves for the gethostbyname family: Ok(canonical name, addresses) or an h_errno value.
+unsafe fn hostent_lookup(name: *const c_char, af: c_int) -> Result<(String, Vec<Ipv4Addr>), c_int> {
+    if name.is_null() {
+        return Err(HOST_NOT_FOUND);
+    }
+    let Ok(n) = CStr::from_ptr(name).to_str() else { return Err(HOST_NOT_FOUND) };
+    if af != libc::AF_INET {
+        // No IPv6: numeric v6 or any name gives no address of that family.
+        return Err(if af == libc::AF_INET6 { NO_DATA } else { NO_RECOVERY });
+    }
+    if let Some(a) = names::inet_aton(n) {
+        return Ok((n.to_string(), vec![a]));
+    }
+    match resolve_name(n) {
+        Ok(a) => Ok((a.canonical, a.addrs)),
+        Err(ResolveError::NotFound) => Err(HOST_NOT_FOUND),
+        Err(ResolveError::NoData) => Err(NO_DATA),
+        Err(ResolveError::TryAgain) => Err(TRY_AGAIN),
+        Err(ResolveError::Fail) => Err(NO_RECOVERY),
+    }
+}
+
+/// Lays out a hostent's strings and arrays inside `buf` (gethostbyname_r's contract).
+/// Returns false if `buf` is too small.
+unsafe fn fill_hostent(ret: *mut hostent, buf: *mut c_char, buflen: usize, name: &str, addrs: &[Ipv4Addr]) -> bool {
+    let ptr_sz = core::mem::size_of::<*mut c_char>();
+    let base = buf as usize;
+    let aligned = (base + ptr_sz - 1) & !(ptr_sz - 1);
+    let pad = aligned - base;
+    let need = pad + ptr_sz /* aliases: NULL */ + ptr_sz * (addrs.len() + 1) + 4 * addrs.len() + name.len() + 1;
+    if buf.is_null() || buflen < need {
+        return false;
+    }
+    let aliases = aligned as *mut *mut c_char;
+    *aliases = ptr::null_mut();
+    let list = (aligned + ptr_sz) as *mut *mut c_char;
+    let data = (aligned + ptr_sz * (addrs.len() + 2)) as *mut u8;
+    for (i, a) in addrs.iter().enumerate() {
+        let p = data.add(4 * i);
+        ptr::copy_nonoverlapping(a.octets().as_ptr(), p, 4);
+        *list.add(i) = p as *mut c_char;
+    }
+    *list.add(addrs.len()) = ptr::null_mut();
+    let name_at = data.add(4 * addrs.len());
+    ptr::copy_nonoverlapping(name.as_ptr(), name_at, name.len());
+    *name_at.add(name.len()) = 0;
+    (*ret).h_name = name_at as *mut c_char;
+    (*ret).h_aliases = aliases;
+    (*ret).h_addrtype = libc::AF_INET;
+    (*ret).h_length = 4;
+    (*ret).h_addr_list = list;
+    true
+}
+
+unsafe fn ghbn_r(
+    name: *const c_char,
+    af: c_int,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: usize,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    let _guard = crate::ShimGuard::enter();
+    if !result.is_null() {
+        *result = ptr::null_mut();
+    }
+    let set_h = |v: c_int| {
+        if !h_errnop.is_null() {
+            *h_errnop = v;
+        }
+    };
+    match hostent_lookup(name, af) {
+        Ok((canon, addrs)) => {
+            if ret.is_null() || !fill_hostent(ret, buf, buflen, &canon, &addrs) {
+                set_h(NO_RECOVERY);
+                return libc::ERANGE;
+            }
+            if !result.is_null() {
+                *result = ret;
+            }
+            set_h(0);
+            0
+        }
+        Err(h) => {
+            set_h(h);
+            if h == TRY_AGAIN {
+                libc::EAGAIN
+            } else {
+                libc::ENOENT
+            }
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname_r(
+    name: *const c_char,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: usize,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    ghbn_r(name, libc::AF_INET, ret, buf, buflen, result, h_errnop)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname2_r(
+    name: *const c_char,
+    af: c_int,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: usize,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    ghbn_r(name, af, ret, buf, buflen, result, h_errnop)
+}
+
+thread_local! {
+    /// gethostbyname's static result (per thread: strictly safer than glibc's one buffer).
+    static HOSTENT: core::cell::RefCell<(hostent, Vec<u8>)> = core::cell::RefCell::new((
+        hostent { h_name: ptr::null_mut(), h_aliases: ptr::null_mut(), h_addrtype: 0, h_length: 0, h_addr_list: ptr::null_mut() },
+        Vec::new(),
+    ));
+}
+
+unsafe fn ghbn(name: *const c_char, af: c_int) -> *mut hostent {
+    HOSTENT.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let (he, buf) = &mut *guard;
+        let mut size = 1024;
+        loop {
+            buf.resize(size, 0);
+            let mut result = ptr::null_mut();
+            let mut h = 0;
+            let r = ghbn_r(name, af, he, buf.as_mut_ptr() as *mut c_char, size, &mut result, &mut h);
+            if r == libc::ERANGE && size < (1 << 20) {
+                size *= 4;
+                continue;
+            }
+            set_h_errno(h);
+            return result;
+        }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
+    ghbn(name, libc::AF_INET)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
+    ghbn(name, af)
+}
+
+// ---------------------------------------------------------------------------------------------
+// getnameinfo
+
+/// Copies `s` with its NUL into (buf, len); EAI_OVERFLOW if it does not fit.
+unsafe fn put(buf: *mut c_char, len: socklen_t, s: &str) -> Result<(), c_int> {
+    if s.len() + 1 > len as usize {
+        return Err(libc::EAI_OVERFLOW);
+    }
+    ptr::copy_nonoverlapping(s.as_ptr(), buf as *mut u8, s.len());
+    *buf.add(s.len()) = 0;
+    Ok(())
+}
+
+/// getnameinfo(3): numeric or hosts-file names (no PTR queries), services(5) names.
+#[no_mangle]
+pub unsafe extern "C" fn getnameinfo(
+    sa: *const sockaddr,
+    salen: socklen_t,
+    host: *mut c_char,
+    hostlen: socklen_t,
+    serv: *mut c_char,
+    servlen: socklen_t,
+    flags: c_int,
+) -> c_int {
+    let _guard = crate::ShimGuard::enter();
+    match gni(sa, salen, host, hostlen, serv, servlen, flags) {
+        Ok(()) => 0,
+        Err(e) => e,
+    }
+}
+
+unsafe fn gni(
+    sa: *const sockaddr,
+    salen: socklen_t,
+    host: *mut c_char,
+    hostlen: socklen_t,
+    serv: *mut c_char,
+    servlen: socklen_t,
+    flags: c_int,
+) -> Result<(), c_int> {
+    if flags & !NI_FLAGS_KNOWN != 0 {
+        return Err(libc::EAI_BADFLAGS);
+    }
+    if sa.is_null() || (salen as usize) < core::mem::size_of::<libc::sa_family_t>() {
+        return Err(libc::EAI_FAMILY);
+    }
+    let (v4, v6, port) = match (*sa).sa_family as c_int {
+        libc::AF_INET if salen as usize >= core::mem::size_of::<sockaddr_in>() => {
+            let s = &*(sa as *const sockaddr_in);
+            (Some(Ipv4Addr::from(s.sin_addr.s_addr.to_ne_bytes())), None, u16::from_be(s.sin_port))
+        }
+        libc::AF_INET6 if salen as usize >= core::mem::size_of::<sockaddr_in6>() => {
+            let s = &*(sa as *const sockaddr_in6);
+            (None, Some(Ipv6Addr::from(s.sin6_addr.s6_addr)), u16::from_be(s.sin6_port))
+        }
+        _ => return Err(libc::EAI_FAMILY),
+    };
+    if !host.is_null() && hostlen > 0 {
+        let numeric = v4.map(|a| a.to_string()).unwrap_or_else(|| v6.map(|a| a.to_string()).unwrap_or_default());
+        let name = if flags & libc::NI_NUMERICHOST != 0 {
+            None
+        } else {
+            v4.and_then(|a| hosts().reverse(a).map(str::to_string))
+        };
+        let text = match name {
+            Some(mut n) => {
+                if flags & libc::NI_NOFQDN != 0 {
+                    if let Some(i) = n.find('.') {
+                        n.truncate(i);
+                    }
+                }
+                n
+            }
+            None if flags & libc::NI_NAMEREQD != 0 => return Err(libc::EAI_NONAME),
+            None => numeric,
+        };
+        put(host, hostlen, &text)?;
+    }
+    if !serv.is_null() && servlen > 0 {
+        let proto = if flags & libc::NI_DGRAM != 0 { "udp" } else { "tcp" };
+        let text = if flags & libc::NI_NUMERICSERV != 0 {
+            port.to_string()
+        } else {
+            services().name(port, proto).map(str::to_string).unwrap_or_else(|| port.to_string())
+        };
+        put(serv, servlen, &text)?;
+    }
+    Ok(())
+}

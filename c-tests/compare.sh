@@ -26,8 +26,8 @@ want=$(head -c 1234567 /dev/zero | tr '\0' 'q' | sha256sum | cut -d' ' -f1)
 got=$(head -c 1234567 /dev/zero | tr '\0' 'q' | c-tests/bin/sha256_stream | cut -d' ' -f1)
 [ "$want" = "$got" ] || { echo "sha256 self-check failed: $got != $want" >&2; exit 1; }
 
-# Cases: name | server argv | client argv (@HOST = the server's address). Ports differ per case
-# so no case meets another's TIME_WAIT.
+# Cases: name | server argv | client argv (@HOST = the server's address) [| flags, see cl_pair in
+# compare-lib.sh]. Ports differ per case so no case meets another's TIME_WAIT.
 CASES=(
   "echo|tcp_echo_server -p 7001|tcp_echo_client -c @HOST -p 7001 -n 400 -M 16384 -s 7"
   "duplex|tcp_echo_server -p 7015|duplex_client -c @HOST -p 7015 -m 8 -s 9"
@@ -48,6 +48,7 @@ CASES=(
   "signals|signals server -p 7019 -w 15|signals client -c @HOST -p 7019 -w 15"
   "unreachable|unreachable server -p 7018|unreachable client -c @HOST -p 7018"
   "multi_stream|multi_stream server -p 7017 -k 16|multi_stream client -c @HOST -p 7017 -k 16 -b 524288 -s 21"
+  "udp_peer|udp_peer server 7020 2000 72 8000|udp_peer client @HOST 7020 2000 72 8000|ready=stdout mask=s/ on port [0-9]+//; s/, [0-9]+ (resent|stale replies|duplicates)//g"
 )
 
 # Open tapstack bugs that a case is known to show (like #[ignore = "reason"] in Rust): such a
@@ -88,10 +89,10 @@ for t in "${TOPOS[@]}"; do
     continue
   fi
   for c in "${CASES[@]}"; do
-    IFS='|' read -r name srv cli <<<"$c"
+    IFS='|' read -r name srv cli flags <<<"$c"
     want_case "$name" || continue
     dir=$OUT/$t/$name
-    if cl_pair "$dir" "$srv" "$cli"; then ok=1; else ok=0; fi
+    if cl_pair "$dir" "$srv" "$cli" "$flags"; then ok=1; else ok=0; fi
     if [ "$t" = kk ]; then
       if [ $ok = 1 ]; then STATUS[$name,$t]=ok; else STATUS[$name,$t]=error; fi
     elif [ ${#CL_TAPS[@]} -gt 0 ] && [ "$CL_TAP_FRAMES" -le 0 ]; then

@@ -354,15 +354,16 @@ impl Runtime {
         }
     }
 
-    /// Blocks up to `timeout` until no connection has pending output and no UDP datagram waits
-    /// for dispatch (exit drain). Returns at once in a forked child.
+    /// Blocks up to `timeout` until nothing waits to leave (`Stack::has_pending_output`: TCP
+    /// data or FIN unacknowledged, UDP datagrams, frames, datagrams awaiting ARP): the exit
+    /// drain. Returns at once in a forked child.
     pub fn drain(&self, timeout: std::time::Duration) {
         if !self.is_owner_process() {
             return;
         }
         let deadline = std::time::Instant::now() + timeout;
         let mut g = self.lock();
-        while g.tcp.has_pending_output() || g.udp.has_pending_output() {
+        while g.has_pending_output() {
             if std::time::Instant::now() >= deadline {
                 break;
             }

@@ -154,6 +154,21 @@ fn runtime_over_a_real_tap() {
     rt.drain(Duration::from_secs(5));
     assert!(t0.elapsed() < Duration::from_secs(1));
 
+    // drain covers a UDP datagram to a neighbour not yet resolved (ARP in flight).
+    let o = ns_run(&ns.0, &["ip", "addr", "add", "10.0.0.3/24", "dev", TAP]);
+    assert!(o.status.success());
+    {
+        let mut g = rt.lock();
+        let h = g.udp.socket();
+        let dst = std::net::SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 3), 9);
+        assert_eq!(g.udp.send_to(h, b"drain me", Some(dst)), Ok(8));
+        g.udp.close(h);
+    }
+    let t0 = StdInstant::now();
+    rt.drain(Duration::from_secs(5));
+    assert!(t0.elapsed() < Duration::from_secs(3), "drain took {:?}", t0.elapsed());
+    assert!(!rt.lock().has_pending_output());
+
     // A forked child knows it is not the owner (it only calls getpid and _exit).
     // SAFETY: the child calls only async-signal-safe functions before _exit.
     let pid = unsafe { libc::fork() };
@@ -183,6 +198,11 @@ fn runtime_over_a_real_tap() {
     let recs = crate::phy::pcap::parse(&std::fs::read(&pcap).unwrap()).unwrap();
     std::fs::remove_file(&pcap).ok();
     assert_eq!(recs.len() as u64, total.rx_frames + total.tx_frames);
+    // The drained datagram is on the wire: IPv4, UDP, to 10.0.0.3.
+    assert!(
+        recs.iter().any(|r| r.data.len() >= 34 && r.data[12..14] == [8, 0] && r.data[23] == 17 && r.data[30..34] == [10, 0, 0, 3]),
+        "no UDP datagram to 10.0.0.3 in the capture"
+    );
     assert!(recs.len() >= 2 * (3 + 6));
 }
 

@@ -301,8 +301,10 @@ impl Tcb {
             }
             if len < mss && !fin && !is_retx {
                 if len == unsent {
-                    // Nagle: a small segment waits while data is unacknowledged.
-                    if !self.nodelay && self.snd_nxt > self.snd_una {
+                    // Nagle (RFC 896) with Minshall's refinement, as Linux: a small segment
+                    // waits only while an earlier *small* segment is unacknowledged, so the
+                    // tail of a large write is not held for a delayed ACK.
+                    if !self.nodelay && self.snd_sml > self.snd_una && self.snd_sml <= self.snd_nxt {
                         break;
                     }
                 } else if len < wnd_avail || len == 0 {
@@ -317,6 +319,9 @@ impl Tcb {
             let seq = self.snd_nxt;
             let sent = self.send_segment(now, e, seq, len, fl);
             let fin_sent = fin && sent == len;
+            if sent > 0 && sent < mss {
+                self.snd_sml = seq + sent; // Minshall: end of the last small segment
+            }
             if is_retx {
                 self.counters.retransmits += 1;
                 // A resend cut at other boundaries may run past SND.MAX: those bytes are new.

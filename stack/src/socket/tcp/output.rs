@@ -355,7 +355,10 @@ impl Tcb {
 
         // RACK reorder timer and tail loss probe timer.
         self.rack_at = if self.sack_ok && !self.scoreboard.is_empty() { self.rack_deadline(now) } else { None };
-        if self.sack_ok && self.rtt.has_sample && !self.in_recovery && self.snd_una != self.snd_max && !self.tlp_used {
+        // RFC 8985 7.2: no probe while in loss recovery (fast recovery, or after an RTO until
+        // SND.UNA passes the point it was taken at).
+        let recovering = self.in_recovery || self.backoff > 0 || self.snd_una < self.recover;
+        if self.sack_ok && self.rtt.has_sample && !recovering && self.snd_una != self.snd_max && !self.tlp_used {
             if self.pto_at.is_none() {
                 let mut pto = (self.rtt.srtt * 2).max(crate::time::Duration::from_millis(2));
                 if self.snd_max.since(self.snd_una) <= mss + 1 {

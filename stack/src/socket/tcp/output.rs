@@ -301,8 +301,10 @@ impl Tcb {
             }
             if len < mss && !fin && !is_retx {
                 if len == unsent {
-                    // Nagle: a small segment waits while data is unacknowledged.
-                    if !self.nodelay && self.snd_nxt > self.snd_una {
+                    // Nagle (RFC 896) with Minshall's refinement, as Linux: a small segment
+                    // waits only while an earlier *small* segment is unacknowledged, so the
+                    // tail of a large write is not held for a delayed ACK.
+                    if !self.nodelay && self.snd_sml > self.snd_una && self.snd_sml <= self.snd_nxt {
                         break;
                     }
                 } else if len < wnd_avail || len == 0 {
@@ -317,6 +319,9 @@ impl Tcb {
             let seq = self.snd_nxt;
             let sent = self.send_segment(now, e, seq, len, fl);
             let fin_sent = fin && sent == len;
+            if sent > 0 && sent < mss {
+                self.snd_sml = seq + sent; // Minshall: end of the last small segment
+            }
             if is_retx {
                 self.counters.retransmits += 1;
                 // A resend cut at other boundaries may run past SND.MAX: those bytes are new.
@@ -350,7 +355,10 @@ impl Tcb {
 
         // RACK reorder timer and tail loss probe timer.
         self.rack_at = if self.sack_ok && !self.scoreboard.is_empty() { self.rack_deadline(now) } else { None };
-        if self.sack_ok && self.rtt.has_sample && !self.in_recovery && self.snd_una != self.snd_max && !self.tlp_used {
+        // RFC 8985 7.2: no probe while in loss recovery (fast recovery, or after an RTO until
+        // SND.UNA passes the point it was taken at).
+        let recovering = self.in_recovery || self.backoff > 0 || self.snd_una < self.recover;
+        if self.sack_ok && self.rtt.has_sample && !recovering && self.snd_una != self.snd_max && !self.tlp_used {
             if self.pto_at.is_none() {
                 let mut pto = (self.rtt.srtt * 2).max(crate::time::Duration::from_millis(2));
                 if self.snd_max.since(self.snd_una) <= mss + 1 {

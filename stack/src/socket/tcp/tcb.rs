@@ -46,6 +46,8 @@ pub struct Tcb {
     pub snd_nxt: SeqNum,
     /// Highest sequence ever sent (snd_nxt is rewound on RTO).
     pub snd_max: SeqNum,
+    /// End of the last sub-MSS segment sent (Minshall's Nagle, Linux snd_sml).
+    pub snd_sml: SeqNum,
     /// Peer's window in bytes (scaled).
     pub snd_wnd: u32,
     pub max_snd_wnd: u32,
@@ -174,6 +176,7 @@ impl Tcb {
             snd_una: SeqNum(0),
             snd_nxt: SeqNum(0),
             snd_max: SeqNum(0),
+            snd_sml: SeqNum(0),
             snd_wnd: 0,
             max_snd_wnd: 0,
             snd_wl1: SeqNum(0),
@@ -273,6 +276,7 @@ impl Tcb {
         self.snd_una = self.iss;
         self.snd_nxt = self.iss;
         self.snd_max = self.iss;
+        self.snd_sml = self.iss;
         self.tx_base = self.iss + 1;
         self.recover = self.iss;
         self.ts_offset = iss.rotate_left(13);

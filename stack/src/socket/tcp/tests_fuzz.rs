@@ -166,3 +166,104 @@ proptest! {
         prop_assert!(s.control_blocks() <= 1, "{} control blocks left", s.control_blocks());
     }
 }
+
+/// Random application behaviour on both ends of an impaired link: whatever arrives is a prefix
+/// of what was sent, nothing panics, and every control block eventually goes away.
+mod apps {
+    use super::*;
+    use crate::phy::fault::{FaultConfig, Impairer};
+
+    const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    struct End {
+        s: TcpStack,
+        h: Option<TcpHandle>,
+        sent: Vec<u8>,
+        got: Vec<u8>,
+        closed: bool,
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+        #[test]
+        fn random_apps_over_a_lossy_link(ops in proptest::collection::vec((any::<bool>(), 0u8..10, 1usize..20_000, 0u16..400), 1..80),
+                                         loss in 0.0f64..0.2, seed in any::<u64>()) {
+            let mk = |ip, s| { let mut c = TcpConfig::new(ip, 1500); c.isn_secret = [s; 16]; c.seed = s as u64; TcpStack::new(c) };
+            let mut a = End { s: mk(A, 1), h: None, sent: vec![], got: vec![], closed: false };
+            let mut b = End { s: mk(B, 2), h: None, sent: vec![], got: vec![], closed: false };
+            let fc = FaultConfig { loss, reorder: 0.05, dup: 0.02, delay: Duration::from_millis(3), seed, ..FaultConfig::default() };
+            let mut ab = Impairer::new(fc.clone());
+            let mut ba = Impairer::new(FaultConfig { seed: seed ^ 1, ..fc });
+            let mut now = Instant::from_secs(1);
+            let l = b.s.socket();
+            b.s.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+            b.s.listen(l, 2).unwrap();
+            let c = a.s.socket();
+            a.s.connect(now, c, SocketAddrV4::new(B, 80)).unwrap();
+            a.h = Some(c);
+            let pattern: Vec<u8> = (0..40_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+            let mut buf = vec![0u8; 16384];
+            for (on_a, op, n, wait) in ops {
+                if b.h.is_none() {
+                    b.h = b.s.accept(l).ok();
+                }
+                let e = if on_a { &mut a } else { &mut b };
+                if let Some(h) = e.h {
+                    match op {
+                        0..=3 => {
+                            let off = e.sent.len() % 20_000;
+                            if let Ok(k) = e.s.send(now, h, &pattern[off..off + n]) {
+                                e.sent.extend_from_slice(&pattern[off..off + k]);
+                            }
+                        }
+                        4..=6 => {
+                            while let Ok(k) = e.s.recv(now, h, &mut buf) {
+                                if k == 0 { break; }
+                                e.got.extend_from_slice(&buf[..k]);
+                            }
+                        }
+                        7 => { let _ = e.s.shutdown(now, h, Shutdown::Write); }
+                        8 => { if !e.closed { e.s.close(now, h); e.closed = true; e.h = None; } }
+                        _ => { let _ = e.s.set_option(h, TcpOption::NoDelay(n % 2 == 0)); }
+                    }
+                }
+                // Run the network for `wait` ms.
+                let end = now + Duration::from_millis(wait as u64);
+                for _ in 0..100_000 {
+                    a.s.dispatch(now, &mut |_, _, seg| ab.submit(now, seg.to_vec()));
+                    b.s.dispatch(now, &mut |_, _, seg| ba.submit(now, seg.to_vec()));
+                    let next = [ab.next_due(), ba.next_due(), a.s.poll_at(now), b.s.poll_at(now)].into_iter().flatten().min();
+                    match next { Some(t) if t <= end => now = now.max(t), _ => break }
+                    while let Some(p) = ab.pop_due(now) { b.s.process(now, A, B, &p); }
+                    while let Some(p) = ba.pop_due(now) { a.s.process(now, B, A, &p); }
+                }
+                now = now.max(end);
+            }
+            // Drain what is readable, then check integrity: received == a prefix of sent.
+            for e in [&mut a, &mut b] {
+                if let Some(h) = e.h {
+                    while let Ok(k) = e.s.recv(now, h, &mut buf) {
+                        if k == 0 { break; }
+                        e.got.extend_from_slice(&buf[..k]);
+                    }
+                }
+            }
+            prop_assert!(a.sent.starts_with(&b.got), "B got {} bytes not a prefix of A's {}", b.got.len(), a.sent.len());
+            prop_assert!(b.sent.starts_with(&a.got), "A got {} bytes not a prefix of B's {}", a.got.len(), b.sent.len());
+            // Close everything; within 10 virtual minutes every control block is gone.
+            for e in [&mut a, &mut b] { if let Some(h) = e.h.take() { e.s.close(now, h); } }
+            b.s.close(now, l);
+            let end = now + Duration::from_secs(600);
+            for _ in 0..1_000_000 {
+                a.s.dispatch(now, &mut |_, _, seg| ab.submit(now, seg.to_vec()));
+                b.s.dispatch(now, &mut |_, _, seg| ba.submit(now, seg.to_vec()));
+                let next = [ab.next_due(), ba.next_due(), a.s.poll_at(now), b.s.poll_at(now)].into_iter().flatten().min();
+                match next { Some(t) if t <= end => now = now.max(t), _ => break }
+                while let Some(p) = ab.pop_due(now) { b.s.process(now, A, B, &p); }
+                while let Some(p) = ba.pop_due(now) { a.s.process(now, B, A, &p); }
+            }
+            prop_assert_eq!(a.s.control_blocks() + b.s.control_blocks(), 0);
+        }
+    }
+}

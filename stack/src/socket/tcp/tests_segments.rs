@@ -273,9 +273,8 @@ fn zero_window_probes_back_off() {
     // The window opens: data flows at once.
     h.feed(&h.seg(1001, Some(iss + 1), 0));
     let o = h.out();
-    assert_eq!(o.iter().map(|s| s.len).collect::<Vec<_>>(), vec![1460, 1460], "Nagle holds the 80-byte tail");
-    h.feed(&h.seg(1001, Some(iss + 1 + 2920), 0));
-    assert_eq!(h.out()[0].len, 80);
+    // Minshall's Nagle: the tail of the write goes at once (no small segment is in flight).
+    assert_eq!(o.iter().map(|s| s.len).collect::<Vec<_>>(), vec![1460, 1460, 80]);
 }
 
 #[test]
@@ -532,4 +531,25 @@ fn closed_socket_resets_on_new_data_only() {
     let o = h.out();
     assert!(o.iter().any(|s| s.flags & flags::RST != 0), "{o:?}");
     assert_eq!(h.s.control_blocks(), 1);
+}
+
+#[test]
+fn no_tail_loss_probe_after_an_rto() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(true, true);
+    // A second RTT sample (100 ms) after the handshake's ~0: SRTT 12.5 ms, RTO 200 ms.
+    h.s.send(h.now, c, b"one").unwrap();
+    h.out();
+    h.now += Duration::from_millis(100);
+    let mut a = h.seg(1001, Some(iss + 4), 0);
+    a.timestamp = Some((200, 0));
+    h.feed(&a);
+    h.out();
+    h.s.send(h.now, c, b"two").unwrap();
+    let t0 = h.now;
+    let o = h.advance(Duration::from_secs(3));
+    let times: Vec<u128> = o.iter().filter(|s| s.len == 3).map(|s| (s.at - t0).as_millis()).collect();
+    // The original, then RTOs doubling from 200 ms. After the first RTO a PTO (2*SRTT + 200 ms
+    // = 225 ms) would fall before the 400 ms backed-off RTO: RFC 8985 7.2 forbids it.
+    assert_eq!(times, vec![0, 200, 600, 1400, 3000]);
 }

@@ -246,3 +246,61 @@ fn listener_close_resets_unaccepted_connections() {
     assert_eq!(sim.b.tcp().bind(l2, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8900)), Ok(()));
 }
 
+
+#[test]
+fn readiness_through_a_connection_lifecycle() {
+    use tapstack::socket::Readiness;
+    // poll(2) as Linux's tcp_poll reports it, at each step of a connection's life.
+    let cfg = FaultConfig { delay: Duration::from_millis(2), ..Default::default() };
+    let mut sim = stack_pair(Link::symmetric(1500, cfg), 120);
+    let l = sim.b.tcp().socket();
+    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9500)).unwrap();
+    sim.b.tcp().listen(l, 4).unwrap();
+    assert_eq!(sim.b.tcp().readiness(l), Readiness::default(), "idle listener");
+    let c = sim.a.tcp().socket();
+    let now = sim.now;
+    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 9500)).unwrap();
+    let r = sim.a.tcp().readiness(c);
+    assert!(!r.writable && !r.readable && !r.error, "connecting: {r:?}");
+    sim.advance(Duration::from_millis(50));
+    assert!(sim.b.tcp().readiness(l).readable, "listener with a pending connection");
+    let h = sim.b.tcp().accept(l).unwrap();
+    assert!(!sim.b.tcp().readiness(l).readable, "listener after accept");
+    let r = sim.a.tcp().readiness(c);
+    assert!(r.writable && !r.readable && !r.read_hup && !r.hup, "established, no data: {r:?}");
+    // Data arrives: readable.
+    let now = sim.now;
+    sim.b.tcp().send(now, h, b"hello").unwrap();
+    sim.advance(Duration::from_millis(50));
+    assert!(sim.a.tcp().readiness(c).readable);
+    let mut buf = [0u8; 16];
+    let now = sim.now;
+    assert_eq!(sim.a.tcp().recv(now, c, &mut buf), Ok(5));
+    assert!(!sim.a.tcp().readiness(c).readable, "drained");
+    // Peer's FIN: readable (EOF) and POLLRDHUP, still writable (half-close).
+    let now = sim.now;
+    sim.b.tcp().shutdown(now, h, tapstack::socket::Shutdown::Write).unwrap();
+    sim.advance(Duration::from_millis(50));
+    let r = sim.a.tcp().readiness(c);
+    assert!(r.readable && r.read_hup && r.writable && !r.hup, "after peer FIN: {r:?}");
+    assert_eq!(sim.a.tcp().recv(sim.now, c, &mut buf), Ok(0));
+    // Our FIN too: both directions closed, POLLHUP.
+    let now = sim.now;
+    sim.a.tcp().shutdown(now, c, tapstack::socket::Shutdown::Write).unwrap();
+    sim.advance(Duration::from_millis(50));
+    let r = sim.a.tcp().readiness(c);
+    assert!(r.hup && r.readable, "both directions shut: {r:?}");
+    // A reset connection: POLLERR (and POLLHUP, POLLIN) until the error is read.
+    let c2 = sim.a.tcp().socket();
+    let now = sim.now;
+    sim.a.tcp().connect(now, c2, SocketAddrV4::new(B_IP, 9500)).unwrap();
+    sim.advance(Duration::from_millis(50));
+    let h2 = sim.b.tcp().accept(l).unwrap();
+    let now = sim.now;
+    sim.b.tcp().abort(now, h2);
+    sim.advance(Duration::from_millis(50));
+    let r = sim.a.tcp().readiness(c2);
+    assert!(r.error && r.hup && r.readable, "after RST: {r:?}");
+    assert_eq!(sim.a.tcp().take_error(c2), Some(Error::ConnectionReset));
+    assert!(!sim.a.tcp().readiness(c2).error, "SO_ERROR read clears POLLERR");
+}

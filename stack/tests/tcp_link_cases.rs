@@ -190,7 +190,10 @@ fn keepalive_detects_a_dead_peer() {
     assert!(took <= Duration::from_secs(20), "gave up after {took:?}, expected about 10 + 3*2 s");
     let mut buf = [0u8; 4];
     let now = sim.now;
-    let r = if err.is_some() { Err(err.unwrap()) } else { sim.a.tcp().recv(now, ha, &mut buf) };
+    let r = match err {
+        Some(e) => Err(e),
+        None => sim.a.tcp().recv(now, ha, &mut buf),
+    };
     assert_eq!(r, Err(Error::TimedOut));
     let _ = hb;
 }
@@ -292,7 +295,7 @@ fn nagle_coalesces_small_writes_and_nodelay_does_not() {
                 let n = s.a.tcp().send(now, ha, &src.chunk()[..10]).unwrap();
                 assert_eq!(n, 10);
                 src.sent += 10;
-                next_write = next_write + Duration::from_micros(100);
+                next_write += Duration::from_micros(100);
             }
             drain(s.b.tcp(), now, hb, &mut sink);
             if sink.received == 2000 && last_byte_at.is_none() {

@@ -430,11 +430,11 @@ pub struct CloseWatch {
 
 impl CloseWatch {
     pub fn observe(&mut self, now: Instant, states: [TcpState; 2]) {
-        for i in 0..2 {
-            if states[i] == TcpState::TimeWait && self.time_wait[i].is_none() {
+        for (i, st) in states.into_iter().enumerate() {
+            if st == TcpState::TimeWait && self.time_wait[i].is_none() {
                 self.time_wait[i] = Some(now);
             }
-            if states[i] == TcpState::Closed && self.closed[i].is_none() {
+            if st == TcpState::Closed && self.closed[i].is_none() {
                 self.closed[i] = Some(now);
             }
         }

@@ -405,13 +405,6 @@ fn heavy_loss_30pct_still_completes() {
     }
 }
 
-/// TCP payload length of a TCP frame (IPv4 header without options).
-fn tcp_payload_len(f: &[u8]) -> usize {
-    let ihl = (f[14] & 15) as usize * 4;
-    let total = u16::from_be_bytes([f[16], f[17]]) as usize;
-    let doff = (f[14 + ihl + 12] >> 4) as usize * 4;
-    total.saturating_sub(ihl + doff)
-}
 
 #[test]
 fn simultaneous_rto_after_lost_acks() {

@@ -537,6 +537,14 @@ pub fn tcp_flags(frame: &[u8]) -> u8 {
     frame.get(14 + ihl + 13).copied().unwrap_or(0)
 }
 
+/// TCP payload length of a TCP frame.
+pub fn tcp_payload_len(f: &[u8]) -> usize {
+    let ihl = (f[14] & 15) as usize * 4;
+    let total = u16::from_be_bytes([f[16], f[17]]) as usize;
+    let doff = f.get(14 + ihl + 12).map_or(0, |b| (b >> 4) as usize * 4);
+    total.saturating_sub(ihl + doff)
+}
+
 /// Reads everything available on `h` into `sink`; true at end of stream.
 pub fn drain(tcp: &mut TcpStack, now: Instant, h: TcpHandle, sink: &mut Sink) -> bool {
     let mut buf = vec![0u8; 64 * 1024];

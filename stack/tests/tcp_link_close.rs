@@ -1,6 +1,7 @@
 //! Closing TCP connections between two of our stacks on the in-memory link (virtual clock):
 //! half-close, simultaneous close, TIME_WAIT, resets on abort and on close with unread data,
-//! listener close, data and FIN before accept.
+//! listener close, data and FIN before accept, reading after FIN; poll readiness through a
+//! connection's life; RTO timing on a quiet link.
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddrV4};

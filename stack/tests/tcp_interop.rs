@@ -430,3 +430,38 @@ fn our_sender_to_slow_smoltcp_reader() {
     let now = sim.now;
     sim.a.tcp().close(now, c);
 }
+
+#[test]
+fn our_sender_to_smoltcp_under_harsh_impairments() {
+    // One way only (smoltcp's own sender cannot recover well): 4 MiB from us to smoltcp under
+    // the harsh impairments. Our loss recovery against a receiver we did not write.
+    for seed in [13u64, 14] {
+        let mut back = harsh(seed ^ 0xff, 2);
+        back.seed = seed.wrapping_mul(31);
+        let mut sim = new_sim_mtu(Some(harsh(seed, 2)), Some(back), seed, 1500);
+        let srv = sim.b.tcp_socket(256 * 1024);
+        sim.b.sock(srv).listen(8082).unwrap();
+        let c = sim.a.tcp().socket();
+        let now = sim.now;
+        sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 8082)).unwrap();
+        let ok = sim.run_until(Duration::from_secs(120), |s| s.a.tcp().state(c) == Ok(TcpState::Established));
+        assert!(ok, "handshake");
+        let bytes = 4 * MIB;
+        let start = sim.now;
+        let mut fo = Flow::new(c, Source::new(Pattern(seed), bytes), Sink::new(Pattern(0), 0, start));
+        let mut ft = SmolFlow::new(srv, Source::new(Pattern(0), 0), Sink::new(Pattern(seed), bytes, start));
+        ft.fin_after_eof = true;
+        let ok = sim.run_until(Duration::from_secs(3600), |s| {
+            let now = s.now;
+            fo.pump(s.a.tcp(), now);
+            ft.pump(&mut s.b, now);
+            ft.sink.complete() && fo.sink.eof
+        });
+        let info = sim.a.tcp().info(c).unwrap();
+        assert!(ok, "seed {seed}: smoltcp got {} of {bytes}; ours {info:?}", ft.sink.received);
+        eprintln!("seed {seed}: {:?} virtual, retx {} fast {} rto {}", sim.now - start, info.retransmits, info.fast_retransmits, info.rto_expirations);
+        assert!(info.fast_retransmits > info.rto_expirations, "{info:?}");
+        let ok = sim.run_until(Duration::from_secs(300), |s| s.a.tcp().state(c) == Ok(TcpState::Closed));
+        assert!(ok, "ours did not close: {:?}", sim.a.tcp().state(c));
+    }
+}

@@ -190,7 +190,10 @@ fn keepalive_detects_a_dead_peer() {
     assert!(took <= Duration::from_secs(20), "gave up after {took:?}, expected about 10 + 3*2 s");
     let mut buf = [0u8; 4];
     let now = sim.now;
-    let r = if err.is_some() { Err(err.unwrap()) } else { sim.a.tcp().recv(now, ha, &mut buf) };
+    let r = match err {
+        Some(e) => Err(e),
+        None => sim.a.tcp().recv(now, ha, &mut buf),
+    };
     assert_eq!(r, Err(Error::TimedOut));
     let _ = hb;
 }
@@ -292,7 +295,7 @@ fn nagle_coalesces_small_writes_and_nodelay_does_not() {
                 let n = s.a.tcp().send(now, ha, &src.chunk()[..10]).unwrap();
                 assert_eq!(n, 10);
                 src.sent += 10;
-                next_write = next_write + Duration::from_micros(100);
+                next_write += Duration::from_micros(100);
             }
             drain(s.b.tcp(), now, hb, &mut sink);
             if sink.received == 2000 && last_byte_at.is_none() {
@@ -402,13 +405,6 @@ fn heavy_loss_30pct_still_completes() {
     }
 }
 
-/// TCP payload length of a TCP frame (IPv4 header without options).
-fn tcp_payload_len(f: &[u8]) -> usize {
-    let ihl = (f[14] & 15) as usize * 4;
-    let total = u16::from_be_bytes([f[16], f[17]]) as usize;
-    let doff = (f[14 + ihl + 12] >> 4) as usize * 4;
-    total.saturating_sub(ihl + doff)
-}
 
 #[test]
 fn simultaneous_rto_after_lost_acks() {
@@ -717,4 +713,40 @@ fn peers_mss_is_honoured() {
     assert!(to_b >= 1500, "A never sent a full-sized segment ({to_b})");
     assert!(to_a <= 1514, "B sent a {to_a}-byte frame with its 1500-byte MTU");
     assert_eq!(r.info_a.rcv_mss.max(r.info_b.rcv_mss), 8960, "{:?} {:?}", r.info_a, r.info_b);
+}
+
+#[test]
+fn every_readiness_change_is_reported() {
+    // The runtime wakes blocked callers only for handles `take_changed` reports: any readiness
+    // change made by the stack itself (segments in, timers) must be reported, or a poll()er
+    // could sleep forever. Checked after every clock step of a lossy transfer and its close.
+    let cfg = FaultConfig { loss: 0.03, reorder: 0.02, delay: Duration::from_millis(2), seed: 121, ..Default::default() };
+    let mut sim = stack_pair(Link::symmetric(1500, cfg), 121);
+    let (ha, hb, _) = connect_pair(&mut sim, 9600);
+    let bytes = MIB;
+    let mut fa = Flow::new(ha, Source::new(Pattern(1), bytes), Sink::new(Pattern(2), bytes, sim.now));
+    let mut fb = Flow::new(hb, Source::new(Pattern(2), bytes), Sink::new(Pattern(1), bytes, sim.now));
+    let (mut last_a, mut last_b) = (sim.a.tcp().readiness(ha), sim.b.tcp().readiness(hb));
+    let mut changed = Vec::new();
+    let mut checks = 0u32;
+    let ok = sim.run_until(Duration::from_secs(600), |s| {
+        let now = s.now;
+        for (tcp, h, last, name) in [(s.a.tcp(), ha, &mut last_a, "A"), (s.b.tcp(), hb, &mut last_b, "B")] {
+            changed.clear();
+            tcp.take_changed(&mut changed);
+            let r = tcp.readiness(h);
+            if r != *last {
+                checks += 1;
+                assert!(changed.contains(&h), "{name} at {now:?}: readiness {last:?} -> {r:?} not reported by take_changed");
+            }
+        }
+        fa.pump(s.a.tcp(), now);
+        fb.pump(s.b.tcp(), now);
+        last_a = s.a.tcp().readiness(ha);
+        last_b = s.b.tcp().readiness(hb);
+        let st = (s.a.tcp().state(ha).unwrap(), s.b.tcp().state(hb).unwrap());
+        fa.done() && fb.done() && st.0 == TcpState::Closed && st.1 == TcpState::Closed
+    });
+    assert!(ok, "A got {} B got {}", fa.sink.received, fb.sink.received);
+    assert!(checks > 50, "only {checks} readiness changes seen");
 }

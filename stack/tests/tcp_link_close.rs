@@ -1,6 +1,7 @@
 //! Closing TCP connections between two of our stacks on the in-memory link (virtual clock):
 //! half-close, simultaneous close, TIME_WAIT, resets on abort and on close with unread data,
-//! listener close, data and FIN before accept.
+//! listener close, data and FIN before accept, reading after FIN; poll readiness through a
+//! connection's life; RTO timing on a quiet link.
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -246,3 +247,117 @@ fn listener_close_resets_unaccepted_connections() {
     assert_eq!(sim.b.tcp().bind(l2, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8900)), Ok(()));
 }
 
+
+#[test]
+fn readiness_through_a_connection_lifecycle() {
+    use tapstack::socket::Readiness;
+    // poll(2) as Linux's tcp_poll reports it, at each step of a connection's life.
+    let cfg = FaultConfig { delay: Duration::from_millis(2), ..Default::default() };
+    let mut sim = stack_pair(Link::symmetric(1500, cfg), 120);
+    let l = sim.b.tcp().socket();
+    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9500)).unwrap();
+    sim.b.tcp().listen(l, 4).unwrap();
+    assert_eq!(sim.b.tcp().readiness(l), Readiness::default(), "idle listener");
+    let c = sim.a.tcp().socket();
+    let now = sim.now;
+    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 9500)).unwrap();
+    let r = sim.a.tcp().readiness(c);
+    assert!(!r.writable && !r.readable && !r.error, "connecting: {r:?}");
+    sim.advance(Duration::from_millis(50));
+    assert!(sim.b.tcp().readiness(l).readable, "listener with a pending connection");
+    let h = sim.b.tcp().accept(l).unwrap();
+    assert!(!sim.b.tcp().readiness(l).readable, "listener after accept");
+    let r = sim.a.tcp().readiness(c);
+    assert!(r.writable && !r.readable && !r.read_hup && !r.hup, "established, no data: {r:?}");
+    // Data arrives: readable.
+    let now = sim.now;
+    sim.b.tcp().send(now, h, b"hello").unwrap();
+    sim.advance(Duration::from_millis(50));
+    assert!(sim.a.tcp().readiness(c).readable);
+    let mut buf = [0u8; 16];
+    let now = sim.now;
+    assert_eq!(sim.a.tcp().recv(now, c, &mut buf), Ok(5));
+    assert!(!sim.a.tcp().readiness(c).readable, "drained");
+    // Peer's FIN: readable (EOF) and POLLRDHUP, still writable (half-close).
+    let now = sim.now;
+    sim.b.tcp().shutdown(now, h, tapstack::socket::Shutdown::Write).unwrap();
+    sim.advance(Duration::from_millis(50));
+    let r = sim.a.tcp().readiness(c);
+    assert!(r.readable && r.read_hup && r.writable && !r.hup, "after peer FIN: {r:?}");
+    assert_eq!(sim.a.tcp().recv(sim.now, c, &mut buf), Ok(0));
+    // Our FIN too: both directions closed, POLLHUP.
+    let now = sim.now;
+    sim.a.tcp().shutdown(now, c, tapstack::socket::Shutdown::Write).unwrap();
+    sim.advance(Duration::from_millis(50));
+    let r = sim.a.tcp().readiness(c);
+    assert!(r.hup && r.readable, "both directions shut: {r:?}");
+    // A reset connection: POLLERR (and POLLHUP, POLLIN) until the error is read.
+    let c2 = sim.a.tcp().socket();
+    let now = sim.now;
+    sim.a.tcp().connect(now, c2, SocketAddrV4::new(B_IP, 9500)).unwrap();
+    sim.advance(Duration::from_millis(50));
+    let h2 = sim.b.tcp().accept(l).unwrap();
+    let now = sim.now;
+    sim.b.tcp().abort(now, h2);
+    sim.advance(Duration::from_millis(50));
+    let r = sim.a.tcp().readiness(c2);
+    assert!(r.error && r.hup && r.readable, "after RST: {r:?}");
+    assert_eq!(sim.a.tcp().take_error(c2), Some(Error::ConnectionReset));
+    assert!(!sim.a.tcp().readiness(c2).error, "SO_ERROR read clears POLLERR");
+}
+
+#[test]
+fn rto_follows_the_measured_rtt_and_backs_off() {
+    // RFC 6298: with a steady 300 ms RTT the RTO settles at SRTT + max(G, 4*RTTVAR) (above the
+    // 200 ms minimum); a lost lone segment is resent one RTO after it was sent, and a lost
+    // resend after twice that (5.5). Not a closing test, but it needs the same quiet link.
+    let cfg = FaultConfig { delay: Duration::from_millis(150), ..Default::default() };
+    let mut sim = stack_pair(Link::symmetric(1500, cfg), 122);
+    let l = sim.b.tcp().socket();
+    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9700)).unwrap();
+    sim.b.tcp().listen(l, 4).unwrap();
+    let c = sim.a.tcp().socket();
+    let now = sim.now;
+    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 9700)).unwrap();
+    sim.advance(Duration::from_secs(2));
+    let h = sim.b.tcp().accept(l).unwrap();
+    // Twenty request/response rounds to train the estimator.
+    let mut buf = [0u8; 64];
+    for _ in 0..20 {
+        let now = sim.now;
+        sim.a.tcp().send(now, c, b"ping").unwrap();
+        let ok = sim.run_until(Duration::from_secs(5), |s| s.b.tcp().recv(s.now, h, &mut buf) == Ok(4));
+        assert!(ok);
+        let now = sim.now;
+        sim.b.tcp().send(now, h, b"pong").unwrap();
+        let ok = sim.run_until(Duration::from_secs(5), |s| s.a.tcp().recv(s.now, c, &mut buf) == Ok(4));
+        assert!(ok);
+    }
+    let info = sim.a.tcp().info(c).unwrap();
+    let srtt = info.srtt.as_millis();
+    assert!((295..=340).contains(&srtt), "srtt {:?} for a 300 ms RTT", info.srtt);
+    assert!(info.rto >= info.srtt && info.rto <= info.srtt + info.rttvar * 4 + Duration::from_millis(210), "{info:?}");
+    // Lose the next data segment and its first resend; record when A sends them.
+    let sends = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let s2 = sends.clone();
+    sim.link.set_filter(Some(Box::new(move |dir, now, f| {
+        if dir == Dir::AToB && is_tcp(f) && tcp_payload_len(f) > 0 {
+            s2.borrow_mut().push(now);
+            return s2.borrow().len() <= 2;
+        }
+        false
+    })));
+    let now = sim.now;
+    sim.a.tcp().send(now, c, b"lost").unwrap();
+    let ok = sim.run_until(Duration::from_secs(30), |s| s.b.tcp().recv(s.now, h, &mut buf) == Ok(4));
+    assert!(ok, "never delivered: {:?}", sim.a.tcp().info(c));
+    let t = sends.borrow().clone();
+    assert!(t.len() >= 3, "{t:?}");
+    let (first, second) = (t[1] - t[0], t[2] - t[1]);
+    eprintln!("srtt {:?} rttvar {:?} rto {:?}: resends after {first:?} then {second:?}", info.srtt, info.rttvar, info.rto);
+    let rto = info.rto;
+    let tol = Duration::from_millis(20);
+    // A tail loss probe (RFC 8985) may resend earlier than the RTO; never later.
+    assert!(first <= rto + tol && first >= Duration::from_millis(200), "first resend after {first:?}, RTO {rto:?}");
+    assert!(second + tol >= first * 2 || second + tol >= rto, "second resend after {second:?} (first {first:?}): no backoff");
+}

@@ -430,11 +430,11 @@ pub struct CloseWatch {
 
 impl CloseWatch {
     pub fn observe(&mut self, now: Instant, states: [TcpState; 2]) {
-        for i in 0..2 {
-            if states[i] == TcpState::TimeWait && self.time_wait[i].is_none() {
+        for (i, st) in states.into_iter().enumerate() {
+            if st == TcpState::TimeWait && self.time_wait[i].is_none() {
                 self.time_wait[i] = Some(now);
             }
-            if states[i] == TcpState::Closed && self.closed[i].is_none() {
+            if st == TcpState::Closed && self.closed[i].is_none() {
                 self.closed[i] = Some(now);
             }
         }
@@ -535,6 +535,14 @@ pub fn is_tcp(frame: &[u8]) -> bool {
 pub fn tcp_flags(frame: &[u8]) -> u8 {
     let ihl = (frame[14] & 15) as usize * 4;
     frame.get(14 + ihl + 13).copied().unwrap_or(0)
+}
+
+/// TCP payload length of a TCP frame.
+pub fn tcp_payload_len(f: &[u8]) -> usize {
+    let ihl = (f[14] & 15) as usize * 4;
+    let total = u16::from_be_bytes([f[16], f[17]]) as usize;
+    let doff = f.get(14 + ihl + 12).map_or(0, |b| (b >> 4) as usize * 4);
+    total.saturating_sub(ihl + doff)
 }
 
 /// Reads everything available on `h` into `sink`; true at end of stream.

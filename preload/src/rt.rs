@@ -192,9 +192,42 @@ pub(crate) fn release(proto: Proto, sig: &Arc<Sig>) {
     drop(g);
 }
 
-/// Longest single kernel wait while blocked; bounds the cost of a wakeup another thread
-/// consumed (the readiness is re-checked after every slice).
+/// Longest single kernel wait on a socket's shared eventfd (fallback only); bounds the cost of
+/// a wakeup another thread consumed (the readiness is re-checked after every slice).
 const WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(200);
+/// Longest single kernel wait on the thread's own wait eventfd (no wakeup can be lost there;
+/// this is only a safety net).
+const OWN_SLICE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a blocked thread waits on: its own eventfd registered on the socket (`own`), or, if
+/// it has none, the socket's shared eventfd.
+pub(crate) struct WaitOn<'a> {
+    fd: c_int,
+    own: bool,
+    sig: &'a Sig,
+    _reg: Option<crate::fdtable::Waiter<'a>>,
+}
+
+impl<'a> WaitOn<'a> {
+    /// Registers this thread on the socket (before the caller checks readiness).
+    pub(crate) fn new(sig: &'a Sig, sock_fd: c_int) -> WaitOn<'a> {
+        match wait_fd() {
+            Some(fd) => WaitOn { fd, own: true, sig, _reg: Some(crate::fdtable::Waiter::new(sig, fd)) },
+            None => {
+                sig.armed.store(true, Ordering::Release);
+                WaitOn { fd: sock_fd, own: false, sig, _reg: None }
+            }
+        }
+    }
+    /// Resets the wakeup before the caller looks at the socket again.
+    pub(crate) fn reset(&self) {
+        if self.own {
+            crate::real::eventfd_drain(self.fd);
+        } else {
+            self.sig.drain(self.fd);
+        }
+    }
+}
 
 #[repr(C)]
 struct KernelSigaction {
@@ -225,21 +258,44 @@ pub(crate) fn restart_signals() -> u64 {
 
 thread_local! {
     /// This thread's signalfd for the SA_RESTART signals (-1 until needed).
-    static SIGFD: SigFd = const { SigFd(std::cell::Cell::new(-1)) };
+    static SIGFD: OwnFd = const { OwnFd(std::cell::Cell::new(-1)) };
+    /// This thread's wait eventfd (-1 until needed), signalled by `Sig::notify`.
+    static WAITFD: OwnFd = const { OwnFd(std::cell::Cell::new(-1)) };
 }
-struct SigFd(std::cell::Cell<c_int>);
-impl Drop for SigFd {
+/// A descriptor the shim owns for one thread; protected from the program, closed at thread exit.
+struct OwnFd(std::cell::Cell<c_int>);
+impl Drop for OwnFd {
     fn drop(&mut self) {
-        if self.0.get() >= 0 {
-            crate::real::sys_close(self.0.get());
+        let fd = self.0.replace(-1);
+        if fd >= 0 {
+            crate::fdtable::mark_internal(fd, false);
+            crate::real::sys_close(fd);
         }
     }
+}
+
+/// This thread's wait eventfd (None if none can be made: then waits fall back to slices).
+pub(crate) fn wait_fd() -> Option<c_int> {
+    WAITFD
+        .try_with(|c| {
+            if c.0.get() < 0 {
+                let fd = crate::real::eventfd();
+                if fd < 0 {
+                    return None;
+                }
+                crate::fdtable::mark_internal(fd, true);
+                c.0.set(fd);
+            }
+            Some(c.0.get())
+        })
+        .ok()
+        .flatten()
 }
 
 /// This thread's signalfd watching `mask` (created or updated; re-created if the program closed
 /// the descriptor under us). None if signalfd is unavailable.
 fn signalfd_for(mask: u64) -> Option<c_int> {
-    SIGFD.with(|c| {
+    SIGFD.try_with(|c| {
         let flags = (libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) as libc::c_long;
         let cur = c.0.get();
         if cur >= 0 {
@@ -251,9 +307,15 @@ fn signalfd_for(mask: u64) -> Option<c_int> {
         }
         // SAFETY: creates a signalfd from a mask on the stack.
         let fd = unsafe { libc::syscall(libc::SYS_signalfd4, -1, &mask as *const u64, 8usize, flags) } as c_int;
+        if cur >= 0 {
+            crate::fdtable::mark_internal(cur, false);
+        }
         c.0.set(fd.max(-1));
+        crate::fdtable::mark_internal(fd, true);
         (fd >= 0).then_some(fd)
     })
+    .ok()
+    .flatten()
 }
 
 /// Waits with the stack unlocked until socket `sig` (descriptor `fd`) may have changed, a
@@ -266,15 +328,15 @@ fn signalfd_for(mask: u64) -> Option<c_int> {
 ///   interrupts the ppoll itself and the call fails with EINTR.
 /// Ok means "re-check".
 pub(crate) fn wait_change(
-    sig: &Sig,
-    fd: c_int,
+    w: &WaitOn,
     deadline: Option<std::time::Instant>,
     has_timeout: bool,
     restart: u64,
 ) -> Result<(), c_int> {
-    sig.armed.store(true, Ordering::Release);
+    let fd = w.fd;
     let now = std::time::Instant::now();
-    let slice = deadline.map(|d| d.saturating_duration_since(now)).unwrap_or(WAIT_SLICE).min(WAIT_SLICE);
+    let cap = if w.own { OWN_SLICE } else { WAIT_SLICE };
+    let slice = deadline.map(|d| d.saturating_duration_since(now)).unwrap_or(cap).min(cap);
     let ts = libc::timespec { tv_sec: slice.as_secs() as libc::time_t, tv_nsec: slice.subsec_nanos() as libc::c_long };
     let mut fds = [
         libc::pollfd { fd, events: libc::POLLIN, revents: 0 },
@@ -319,14 +381,12 @@ pub(crate) fn block_on<T>(
 ) -> Result<T, c_int> {
     let rt = c.rt;
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
-    if !nonblock {
-        c.s.sig.armed.store(true, Ordering::Release);
-    }
+    let waiter = (!nonblock).then(|| WaitOn::new(&c.s.sig, c.fd));
     let mut restart: Option<u64> = None;
     loop {
-        if !nonblock {
-            // Reset the eventfd before looking, so a change after the look wakes the wait.
-            c.s.sig.drain(c.fd);
+        if let Some(w) = &waiter {
+            // Reset the wakeup before looking, so a change after the look wakes the wait.
+            w.reset();
         }
         let r = {
             let mut g = rt.lock();
@@ -339,7 +399,9 @@ pub(crate) fn block_on<T>(
                     return Err(libc::EAGAIN);
                 }
                 let r = *restart.get_or_insert_with(restart_signals);
-                wait_change(&c.s.sig, c.fd, deadline, timeout.is_some(), r)?;
+                if let Some(w) = &waiter {
+                    wait_change(w, deadline, timeout.is_some(), r)?;
+                }
             }
             r => return r.map_err(|e| e.errno()),
         }

@@ -445,7 +445,10 @@ extern "C" fn fork_parent() {
 extern "C" fn fork_child() {
     EPOLLS.unlock_after_fork();
     SOCKS.unlock_after_fork();
-    if matches!(RT.get(), Some(Ok(_))) {
+    if let Some(Ok(rt)) = RT.get() {
         FORKED_CHILD.store(true, Ordering::Relaxed);
+        // Close the child's copies of the TAP, kick eventfd and pcap (raw close, no lock), so a
+        // long-lived child does not keep the TAP attached after the parent exits.
+        rt.forget_in_child();
     }
 }

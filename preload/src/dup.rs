@@ -10,7 +10,7 @@ use crate::{fail, real};
 
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    if crate::rt::is_runtime_fd(fd) {
+    if crate::rt::is_runtime_fd(fd) || crate::fdtable::is_internal(fd) {
         // The TAP (or the runtime's eventfd/pcap file): the program never got this number from
         // us and must not take the network down with a blanket close; pretend it is closed.
         return 0;
@@ -62,13 +62,14 @@ unsafe fn dup_onto(old: c_int, new: c_int, real_call: impl FnOnce() -> c_int) ->
         && !SOCKS.contains(new)
         && !EPOLLS.contains(new)
         && !crate::rt::is_runtime_fd(new)
+        && !crate::fdtable::is_internal(new)
     {
         return real_call();
     }
     if old == new {
         return real_call();
     }
-    if crate::rt::is_runtime_fd(new) {
+    if crate::rt::is_runtime_fd(new) || crate::fdtable::is_internal(new) {
         return fail(libc::EBUSY);
     }
     // Unmap `new` before the kernel reuses the number, so no signal lands in the new file.
@@ -115,7 +116,13 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
     }
     // Close around the runtime's own descriptors.
     let mut lo = first;
-    for fd in crate::rt::runtime_fds() {
+    let mut protected = crate::rt::runtime_fds();
+    if first <= last {
+        protected.extend(crate::fdtable::internal_in(first, last));
+    }
+    protected.sort_unstable();
+    protected.dedup();
+    for fd in protected {
         let fd = fd as c_uint;
         if fd < lo || fd > last {
             continue;

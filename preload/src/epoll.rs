@@ -19,7 +19,9 @@ use crate::{fail, real, rt};
 
 const TAG: u64 = 0x7461_7073_0000_0000; // "taps"
 const TAG_MASK: u64 = 0xffff_ffff_0000_0000;
-const SLICE: Duration = Duration::from_millis(200);
+/// Longest single kernel wait (re-checks stack readiness after it; it bounds the delay when
+/// another thread waiting on the same epoll instance consumed a socket's wakeup).
+const SLICE: Duration = Duration::from_millis(1000);
 
 struct Reg {
     fd: c_int,

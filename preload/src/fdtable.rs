@@ -115,12 +115,21 @@ pub struct Sig {
     pub armed: AtomicBool,
     /// Bumped on every change: edge detection for EPOLLET.
     pub gen: AtomicU64,
+    /// Per-thread wait eventfds of the threads blocked on this socket (or polling it): each
+    /// gets its own wakeup, so no waiter can consume another's.
+    pub waiters: Mutex<Vec<c_int>>,
 }
 
 impl Sig {
     /// Called by the stack thread when the socket's readiness may have changed.
     pub fn notify(&self) {
         self.gen.fetch_add(1, Ordering::AcqRel);
+        {
+            let w = self.waiters.lock();
+            for &fd in w.iter() {
+                crate::real::eventfd_signal(fd);
+            }
+        }
         if self.armed.load(Ordering::Acquire) && !self.signalled.swap(true, Ordering::AcqRel) {
             let efds = self.efds.lock();
             if let Some(&fd) = efds.first() {
@@ -221,6 +230,53 @@ impl Drop for Sock {
 }
 
 pub static SOCKS: FdTable<Sock> = FdTable::new();
+
+/// Descriptors the shim itself owns (per-thread wait eventfds and signalfds): a program's
+/// close()/dup2()/close_range() must not reach them (one bit per descriptor).
+static INTERNAL: [std::sync::atomic::AtomicU64; MAX_FDS / 64] = [const { std::sync::atomic::AtomicU64::new(0) }; MAX_FDS / 64];
+
+pub fn mark_internal(fd: c_int, on: bool) {
+    if fd < 0 || fd as usize >= MAX_FDS {
+        return;
+    }
+    let (w, b) = (fd as usize / 64, 1u64 << (fd as usize % 64));
+    if on {
+        INTERNAL[w].fetch_or(b, Ordering::AcqRel);
+    } else {
+        INTERNAL[w].fetch_and(!b, Ordering::AcqRel);
+    }
+}
+
+#[inline]
+pub fn is_internal(fd: c_int) -> bool {
+    fd >= 0 && (fd as usize) < MAX_FDS && INTERNAL[fd as usize / 64].load(Ordering::Acquire) & (1u64 << (fd as usize % 64)) != 0
+}
+
+/// The shim's own descriptors in [first, last] (for close_range).
+pub fn internal_in(first: u32, last: u32) -> Vec<c_int> {
+    let hi = (last as usize).min(MAX_FDS - 1);
+    (first as usize..=hi).filter(|&f| is_internal(f as c_int)).map(|f| f as c_int).collect()
+}
+
+/// Registers a thread's wait eventfd on a socket for as long as it lives.
+pub struct Waiter<'a> {
+    sig: &'a Sig,
+    fd: c_int,
+}
+impl<'a> Waiter<'a> {
+    pub fn new(sig: &'a Sig, fd: c_int) -> Waiter<'a> {
+        sig.waiters.lock().push(fd);
+        Waiter { sig, fd }
+    }
+}
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        let mut w = self.sig.waiters.lock();
+        if let Some(i) = w.iter().position(|&f| f == self.fd) {
+            w.swap_remove(i);
+        }
+    }
+}
 pub static EPOLLS: FdTable<crate::epoll::EpollSet> = FdTable::new();
 
 /// The socket behind `fd`, if it is one of ours.

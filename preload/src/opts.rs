@@ -86,9 +86,10 @@ unsafe fn set_opt(c: &Ctx, level: c_int, name: c_int, val: *const c_void, len: s
                     o.reuseport = on;
                 }
             }
-            if let Proto::Tcp(h) = c.s.proto {
-                let o = c.s.opts.lock().clone();
-                c.rt.lock().tcp.set_reuse_addr(h, o.reuseaddr || o.reuseport).map_err(Error::errno)?;
+            let o = c.s.opts.lock().clone();
+            match c.s.proto {
+                Proto::Tcp(h) => c.rt.lock().tcp.set_reuse_addr(h, o.reuseaddr || o.reuseport).map_err(Error::errno)?,
+                Proto::Udp(h) => c.rt.lock().udp.set_reuse_addr(h, o.reuseaddr || o.reuseport).map_err(Error::errno)?,
             }
         }
         (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => {
@@ -114,7 +115,10 @@ unsafe fn set_opt(c: &Ctx, level: c_int, name: c_int, val: *const c_void, len: s
                 }
             } else {
                 c.s.opts.lock().sndbuf = Some(v);
-                engine(c, TcpOption::SendBuffer(v))?;
+                match c.s.proto {
+                    Proto::Tcp(_) => engine(c, TcpOption::SendBuffer(v))?,
+                    Proto::Udp(h) => c.rt.lock().udp.set_send_buffer(h, v).map_err(Error::errno)?,
+                }
             }
         }
         (libc::SOL_SOCKET, libc::SO_LINGER) => {
@@ -307,6 +311,14 @@ unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mu
         (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => o.keepalive as c_int,
         (libc::SOL_SOCKET, libc::SO_BROADCAST) => o.broadcast as c_int,
         // Defaults as Linux reports them: tcp_rmem[1] (not doubled), wmem/rmem_default doubled.
+        (libc::SOL_SOCKET, libc::SO_RCVBUF) | (libc::SOL_SOCKET, libc::SO_SNDBUF) if !tcp => {
+            // The UDP engine reports its buffer sizes as Linux does (doubled).
+            let Proto::Udp(h) = c.s.proto else { return Err(libc::EINVAL) };
+            let g = c.rt.lock();
+            let v = if name == libc::SO_RCVBUF { g.udp.recv_buffer(h) } else { g.udp.send_buffer(h) };
+            drop(g);
+            v.map_err(Error::errno)?.min(c_int::MAX as usize) as c_int
+        }
         (libc::SOL_SOCKET, libc::SO_RCVBUF) => match o.rcvbuf {
             Some(v) => (2 * v).min(c_int::MAX as usize) as c_int,
             None => if tcp { 131072 } else { 212992 },

@@ -19,6 +19,8 @@ use crate::fdtable::{Proto, Sock, SOCKS};
 use crate::{fail, real, rt};
 
 const SLICE: Duration = Duration::from_millis(200);
+/// Safety-net slice when waiting on the thread's own eventfd (no wakeup can be lost there).
+const OWN_SLICE: Duration = Duration::from_secs(5);
 
 /// poll(2) bits for a readiness, as tcp_poll/udp_poll set them.
 pub(crate) fn poll_bits(r: Readiness) -> i16 {
@@ -82,18 +84,38 @@ pub(crate) unsafe fn poll_mixed(
     };
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut is_ours = vec![usize::MAX; user.len()];
-    for (k, (i, s)) in ours.iter().enumerate() {
+    for (k, (i, _)) in ours.iter().enumerate() {
         is_ours[*i] = k;
-        s.sig.armed.store(true, Ordering::Release);
     }
     let mut tmp: Vec<pollfd> = user.to_vec();
-    for (i, _) in ours {
-        tmp[*i].events = libc::POLLIN;
+    // Preferably this thread's own wait eventfd, registered on each of our sockets (no other
+    // thread can consume its wakeups); else the sockets' shared eventfds, in slices.
+    let own = rt::wait_fd();
+    let _regs: Vec<crate::fdtable::Waiter<'_>> = match own {
+        Some(w) => ours.iter().map(|(_, s)| crate::fdtable::Waiter::new(&s.sig, w)).collect(),
+        None => Vec::new(),
+    };
+    for (i, s) in ours {
+        if own.is_some() {
+            tmp[*i].fd = -1; // ignored by the kernel; readiness comes from the stack
+        } else {
+            s.sig.armed.store(true, Ordering::Release);
+            tmp[*i].events = libc::POLLIN;
+        }
     }
+    if let Some(w) = own {
+        tmp.push(pollfd { fd: w, events: libc::POLLIN, revents: 0 });
+    }
+    let cap = if own.is_some() { OWN_SLICE } else { SLICE };
     let mut ours_rev = vec![0i16; ours.len()];
     loop {
-        for (i, s) in ours {
-            s.sig.drain(user[*i].fd);
+        match own {
+            Some(w) => crate::real::eventfd_drain(w),
+            None => {
+                for (i, s) in ours {
+                    s.sig.drain(user[*i].fd);
+                }
+            }
         }
         {
             let g = rt.lock();
@@ -106,8 +128,8 @@ pub(crate) unsafe fn poll_mixed(
         let slice = if nready > 0 {
             Duration::ZERO
         } else {
-            let rem = deadline.map(|d| d.saturating_duration_since(Instant::now())).unwrap_or(SLICE);
-            rem.min(SLICE)
+            let rem = deadline.map(|d| d.saturating_duration_since(Instant::now())).unwrap_or(cap);
+            rem.min(cap)
         };
         for t in tmp.iter_mut() {
             t.revents = 0;

@@ -192,61 +192,178 @@ pub(crate) fn release(proto: Proto, sig: &Arc<Sig>) {
     drop(g);
 }
 
-/// Longest single kernel wait while blocked; bounds the cost of a wakeup another thread
-/// consumed (the readiness is re-checked after every slice).
+/// Longest single kernel wait on a socket's shared eventfd (fallback only); bounds the cost of
+/// a wakeup another thread consumed (the readiness is re-checked after every slice).
 const WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(200);
+/// Longest single kernel wait on the thread's own wait eventfd (no wakeup can be lost there;
+/// this is only a safety net).
+const OWN_SLICE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// After a signal handler interrupted a blocking call: should the call fail with EINTR
-/// (signal(7))? Yes if the socket has a timeout (SO_RCVTIMEO/SO_SNDTIMEO: never restarted),
-/// or if a handler installed without SA_RESTART exists (we cannot tell which signal ran, so
-/// any such handler counts; synchronous fault signals and glibc's internal 32/33 are ignored).
-fn eintr_after_signal(has_timeout: bool) -> bool {
-    if has_timeout {
-        return true;
+/// What a blocked thread waits on: its own eventfd registered on the socket (`own`), or, if
+/// it has none, the socket's shared eventfd.
+pub(crate) struct WaitOn<'a> {
+    fd: c_int,
+    own: bool,
+    sig: &'a Sig,
+    _reg: Option<crate::fdtable::Waiter<'a>>,
+}
+
+impl<'a> WaitOn<'a> {
+    /// Registers this thread on the socket (before the caller checks readiness).
+    pub(crate) fn new(sig: &'a Sig, sock_fd: c_int) -> WaitOn<'a> {
+        match wait_fd() {
+            Some(fd) => WaitOn { fd, own: true, sig, _reg: Some(crate::fdtable::Waiter::new(sig, fd)) },
+            None => {
+                sig.armed.store(true, Ordering::Release);
+                WaitOn { fd: sock_fd, own: false, sig, _reg: None }
+            }
+        }
     }
-    #[repr(C)]
-    struct KernelSigaction {
-        handler: usize,
-        flags: u64,
-        restorer: usize,
-        mask: u64,
+    /// Resets the wakeup before the caller looks at the socket again.
+    pub(crate) fn reset(&self) {
+        if self.own {
+            crate::real::eventfd_drain(self.fd);
+        } else {
+            self.sig.drain(self.fd);
+        }
     }
-    const SA_RESTART: u64 = 0x1000_0000;
+}
+
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+const SA_RESTART: u64 = 0x1000_0000;
+
+/// The signals whose handler was installed with SA_RESTART (bit sig-1), read from the kernel
+/// once per blocking call that has to wait.
+pub(crate) fn restart_signals() -> u64 {
+    let mut set = 0u64;
     for sig in 1..=64 {
-        if matches!(sig, libc::SIGKILL | libc::SIGSTOP | libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP | libc::SIGSYS | 32 | 33) {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
         let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
         // SAFETY: queries (never changes) one signal's disposition into a local struct.
         let r = unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, std::ptr::null::<KernelSigaction>(), &mut old, 8usize) };
-        if r == 0 && old.handler > 1 && old.flags & SA_RESTART == 0 {
-            return true;
+        if r == 0 && old.handler > 1 && old.flags & SA_RESTART != 0 {
+            set |= 1u64 << (sig - 1);
         }
     }
-    false
+    set
+}
+
+thread_local! {
+    /// This thread's signalfd for the SA_RESTART signals (-1 until needed).
+    static SIGFD: OwnFd = const { OwnFd(std::cell::Cell::new(-1)) };
+    /// This thread's wait eventfd (-1 until needed), signalled by `Sig::notify`.
+    static WAITFD: OwnFd = const { OwnFd(std::cell::Cell::new(-1)) };
+}
+/// A descriptor the shim owns for one thread; protected from the program, closed at thread exit.
+struct OwnFd(std::cell::Cell<c_int>);
+impl Drop for OwnFd {
+    fn drop(&mut self) {
+        let fd = self.0.replace(-1);
+        if fd >= 0 {
+            crate::fdtable::mark_internal(fd, false);
+            crate::real::sys_close(fd);
+        }
+    }
+}
+
+/// This thread's wait eventfd (None if none can be made: then waits fall back to slices).
+pub(crate) fn wait_fd() -> Option<c_int> {
+    WAITFD
+        .try_with(|c| {
+            if c.0.get() < 0 {
+                let fd = crate::real::eventfd();
+                if fd < 0 {
+                    return None;
+                }
+                crate::fdtable::mark_internal(fd, true);
+                c.0.set(fd);
+            }
+            Some(c.0.get())
+        })
+        .ok()
+        .flatten()
+}
+
+/// This thread's signalfd watching `mask` (created or updated; re-created if the program closed
+/// the descriptor under us). None if signalfd is unavailable.
+fn signalfd_for(mask: u64) -> Option<c_int> {
+    SIGFD.try_with(|c| {
+        let flags = (libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) as libc::c_long;
+        let cur = c.0.get();
+        if cur >= 0 {
+            // SAFETY: updates the mask of our own signalfd (EINVAL/EBADF if it is not ours any more).
+            let r = unsafe { libc::syscall(libc::SYS_signalfd4, cur, &mask as *const u64, 8usize, flags) };
+            if r >= 0 {
+                return Some(cur);
+            }
+        }
+        // SAFETY: creates a signalfd from a mask on the stack.
+        let fd = unsafe { libc::syscall(libc::SYS_signalfd4, -1, &mask as *const u64, 8usize, flags) } as c_int;
+        if cur >= 0 {
+            crate::fdtable::mark_internal(cur, false);
+        }
+        c.0.set(fd.max(-1));
+        crate::fdtable::mark_internal(fd, true);
+        (fd >= 0).then_some(fd)
+    })
+    .ok()
+    .flatten()
 }
 
 /// Waits with the stack unlocked until socket `sig` (descriptor `fd`) may have changed, a
-/// slice ends or `deadline` passes, in a kernel `ppoll` on the socket's eventfd so a signal
-/// handler interrupts it as it would interrupt the kernel's own socket wait.
-/// Err(EINTR) when the call must fail (see `eintr_after_signal`); Ok otherwise (re-check).
+/// slice ends or `deadline` passes, in a kernel `ppoll` on the socket's eventfd, so a signal
+/// handler runs during the wait as it would during the kernel's own socket wait (signal(7)):
+/// - with a timeout set (SO_RCVTIMEO/SO_SNDTIMEO) any handler makes the call fail with EINTR;
+/// - otherwise the SA_RESTART signals (`restart`, see `restart_signals`) are blocked for the
+///   wait and watched through a signalfd: when one arrives the wait ends, its handler runs as
+///   the original mask comes back, and the call goes on (restarted); any other handler
+///   interrupts the ppoll itself and the call fails with EINTR.
+/// Ok means "re-check".
 pub(crate) fn wait_change(
-    sig: &Sig,
-    fd: c_int,
+    w: &WaitOn,
     deadline: Option<std::time::Instant>,
     has_timeout: bool,
+    restart: u64,
 ) -> Result<(), c_int> {
-    sig.armed.store(true, Ordering::Release);
+    let fd = w.fd;
     let now = std::time::Instant::now();
-    let slice = deadline.map(|d| d.saturating_duration_since(now)).unwrap_or(WAIT_SLICE).min(WAIT_SLICE);
+    let cap = if w.own { OWN_SLICE } else { WAIT_SLICE };
+    let slice = deadline.map(|d| d.saturating_duration_since(now)).unwrap_or(cap).min(cap);
     let ts = libc::timespec { tv_sec: slice.as_secs() as libc::time_t, tv_nsec: slice.subsec_nanos() as libc::c_long };
-    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-    // SAFETY: one pollfd and a timespec on the stack; real ppoll (not our hook).
-    let r = unsafe { crate::real::ppoll(&mut p, 1, &ts, std::ptr::null()) };
-    if r < 0 && crate::errno() == libc::EINTR && eintr_after_signal(has_timeout) {
+    let mut fds = [
+        libc::pollfd { fd, events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 },
+    ];
+    let mut cur: u64 = 0;
+    // SAFETY: reads this thread's signal mask into a local.
+    let have_mask = !has_timeout
+        && restart != 0
+        && unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, std::ptr::null::<u64>(), &mut cur, 8usize) } == 0;
+    let watch = restart & !cur;
+    let wait_mask: u64 = cur | watch;
+    let mut n = 1;
+    if have_mask && watch != 0 {
+        if let Some(sfd) = signalfd_for(watch) {
+            fds[1].fd = sfd;
+            n = 2;
+        }
+    }
+    let mask_ptr = if n == 2 { &wait_mask as *const u64 as *const libc::sigset_t } else { std::ptr::null() };
+    // SAFETY: pollfds and timespec on the stack; a kernel-sized (8-byte) mask, which glibc's
+    // ppoll passes through; real ppoll (not our hook).
+    let r = unsafe { crate::real::ppoll(fds.as_mut_ptr(), n as libc::nfds_t, &ts, mask_ptr) };
+    if r < 0 && crate::errno() == libc::EINTR {
         return Err(libc::EINTR);
     }
-    if r > 0 && p.revents & libc::POLLNVAL != 0 {
+    if r > 0 && fds[0].revents & libc::POLLNVAL != 0 {
         // The descriptor was closed under us by another thread: do not spin.
         std::thread::sleep(slice.min(std::time::Duration::from_millis(10)));
     }
@@ -264,13 +381,12 @@ pub(crate) fn block_on<T>(
 ) -> Result<T, c_int> {
     let rt = c.rt;
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
-    if !nonblock {
-        c.s.sig.armed.store(true, Ordering::Release);
-    }
+    let waiter = (!nonblock).then(|| WaitOn::new(&c.s.sig, c.fd));
+    let mut restart: Option<u64> = None;
     loop {
-        if !nonblock {
-            // Reset the eventfd before looking, so a change after the look wakes the wait.
-            c.s.sig.drain(c.fd);
+        if let Some(w) = &waiter {
+            // Reset the wakeup before looking, so a change after the look wakes the wait.
+            w.reset();
         }
         let r = {
             let mut g = rt.lock();
@@ -282,7 +398,10 @@ pub(crate) fn block_on<T>(
                 if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
                     return Err(libc::EAGAIN);
                 }
-                wait_change(&c.s.sig, c.fd, deadline, timeout.is_some())?;
+                let r = *restart.get_or_insert_with(restart_signals);
+                if let Some(w) = &waiter {
+                    wait_change(w, deadline, timeout.is_some(), r)?;
+                }
             }
             r => return r.map_err(|e| e.errno()),
         }
@@ -326,7 +445,10 @@ extern "C" fn fork_parent() {
 extern "C" fn fork_child() {
     EPOLLS.unlock_after_fork();
     SOCKS.unlock_after_fork();
-    if matches!(RT.get(), Some(Ok(_))) {
+    if let Some(Ok(rt)) = RT.get() {
         FORKED_CHILD.store(true, Ordering::Relaxed);
+        // Close the child's copies of the TAP, kick eventfd and pcap (raw close, no lock), so a
+        // long-lived child does not keep the TAP attached after the parent exits.
+        rt.forget_in_child();
     }
 }

@@ -277,7 +277,8 @@ unsafe fn connect_tcp(c: &Ctx, addr: *const sockaddr, len: socklen_t) -> Result<
     // interrupts it with EINTR (the connection goes on in the background, as in Linux).
     let timeout = c.s.opts.lock().sndtimeo;
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
-    c.s.sig.armed.store(true, Ordering::Release);
+    let waiter = rt::WaitOn::new(&c.s.sig, c.fd);
+    let mut restart: Option<u64> = None;
     loop {
         match g.tcp.state(h) {
             Ok(TcpState::SynSent) | Ok(TcpState::SynReceived) => {
@@ -286,11 +287,12 @@ unsafe fn connect_tcp(c: &Ctx, addr: *const sockaddr, len: socklen_t) -> Result<
                     return Err(libc::EINPROGRESS);
                 }
                 drop(g);
-                if let Err(e) = rt::wait_change(&c.s.sig, c.fd, deadline, timeout.is_some()) {
+                let r = *restart.get_or_insert_with(rt::restart_signals);
+                if let Err(e) = rt::wait_change(&waiter, deadline, timeout.is_some(), r) {
                     c.s.connecting.store(true, Ordering::Relaxed);
                     return Err(e);
                 }
-                c.s.sig.drain(c.fd);
+                waiter.reset();
                 g = rt.lock();
             }
             Ok(TcpState::Closed) | Err(_) => {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim process lifecycle: one TAP syscall per frame, exec, fork, blanket close.
+# shim process lifecycle: one TAP syscall per frame, exec, fork, blanket close, signals.
 # Kernel side: TAP tap0 10.0.0.1/24 inside a private namespace. tapstack side: 10.0.0.2.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -92,3 +92,26 @@ print(len(urllib.request.urlopen("http://10.0.0.1:8000/f", timeout=20).read()))'
 [ "$out" = "2097152" ] || { echo "FAIL: after closerange: $out"; exit 1; }
 crossed tx 2097152 "$tx0" "download after closerange"
 echo "ok: closerange(3, 1024) spares the stack's own descriptors"
+
+# 5. A signal handler interrupts a blocked socket call (signal(7)): Ctrl-C (SIGINT) stops a
+#    Python program blocked in recv() on a tapstack socket at once.
+netns_bg "$NS" "$PY" -c '
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.0.0.1", 7003)); s.listen(1); c, _ = s.accept(); time.sleep(30)'
+netns_wait_port "$NS" 7003
+out=$(ts 20 "$PY" -c '
+import os, signal, socket, threading, time
+c = socket.create_connection(("10.0.0.1", 7003))
+threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+t = time.time()
+try:
+    c.recv(10)
+    print("recv returned")
+except KeyboardInterrupt:
+    print("interrupted after %.1f s" % (time.time() - t))')
+case "$out" in
+  "interrupted after 0."[4-9]" s"|"interrupted after 1."[0-5]" s") ;;
+  *) echo "FAIL: SIGINT during a blocking recv: $out"; exit 1;;
+esac
+echo "ok: SIGINT interrupts a blocking recv() ($out)"

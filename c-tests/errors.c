@@ -18,12 +18,21 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t sigpipes;
 static void on_sigpipe(int sig) { (void)sig; sigpipes++; }
 
 static const char *res(long r) { return r < 0 ? errno_name(errno) : "OK"; }
+
+/* Bounds every blocking read of the client: a lost RST (TAPSTACK_FAULTS) must give a
+ * difference, not a hang. Changes nothing when the RST arrives. */
+static int bounded(int fd) {
+    struct timeval tv = { 6, 0 };
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) DIE("SO_RCVTIMEO");
+    return fd;
+}
 
 static short wait_fd(int fd, short events, int timeout_ms) {
     struct pollfd p = { .fd = fd, .events = events };
@@ -98,7 +107,7 @@ static int client(const struct opts *o) {
     close(s);
 
     /* Connection 1: reset by the peer. */
-    s = tcp_connect(o->host, o->port);
+    s = bounded(tcp_connect(o->host, o->port));
     if (write(s, "R", 1) != 1) DIE("write R");
     printf("reset: poll: %s\n", poll_flags(wait_fd(s, POLLIN, 5000), fl, sizeof fl));
     printf("reset: read: %s\n", res(read(s, b, sizeof b)));
@@ -112,7 +121,7 @@ static int client(const struct opts *o) {
     close(s);
 
     /* Connection 2: EPIPE after the peer closed. */
-    s = tcp_connect(o->host, o->port);
+    s = bounded(tcp_connect(o->host, o->port));
     if (write(s, "C", 1) != 1) DIE("write C");
     r = read(s, b, sizeof b);
     printf("peer closed: read: %s\n", r == 0 ? "EOF" : res(r));
@@ -128,7 +137,7 @@ static int client(const struct opts *o) {
     close(s);
 
     /* Connection 2b: close with unread data -> RST. */
-    s = tcp_connect(o->host, o->port);
+    s = bounded(tcp_connect(o->host, o->port));
     if (write(s, "U123456789", 10) != 10) DIE("write U");
     printf("unread data: poll: %s\n", poll_flags(wait_fd(s, POLLIN, 5000), fl, sizeof fl));
     r = read(s, b, sizeof b);
@@ -138,7 +147,7 @@ static int client(const struct opts *o) {
     wrong_state();
 
     /* Connection 3: done. */
-    s = tcp_connect(o->host, o->port);
+    s = bounded(tcp_connect(o->host, o->port));
     if (write(s, "E", 1) != 1) DIE("write E");
     r = read(s, b, sizeof b);
     printf("done: %s\n", r == 0 ? "EOF" : res(r));

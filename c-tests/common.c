@@ -29,6 +29,8 @@ static long parse_long(const char *s, const char *usage) {
 }
 
 void opts_parse(struct opts *o, int argc, char **argv, const char *usage) {
+    /* Line-buffered: whatever was printed survives a watchdog exit, for the diff. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     memset(o, 0, sizeof *o);
     o->port = 7000;
     o->n = -1;

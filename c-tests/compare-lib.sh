@@ -136,11 +136,17 @@ cl_tap_frames() {
   echo "$sum"
 }
 
-# cl_pair DIR "SERVER ARGV" "CLIENT ARGV": runs one server/client pair in the current topology.
-# @HOST in the client's arguments becomes $HOST. The server gets "-R readyfile". Writes
-# DIR/out (the compared text: exit statuses and both stdouts), DIR/srv.err and DIR/cli.err.
+# cl_pair DIR "SERVER ARGV" "CLIENT ARGV" [FLAGS]: runs one server/client pair in the current
+# topology. @HOST in the client's arguments becomes $HOST. The server gets "-R readyfile" (with
+# FLAGS "ready=stdout": it is ready once its stdout has a line containing "ready", for programs
+# with their own argument syntax). FLAGS "mask=SED" (last) applies `sed -E SED` to the compared
+# text, for counts that legitimately vary (retransmissions). Writes DIR/out (the compared
+# text: exit statuses and both stdouts), DIR/srv.err and DIR/cli.err.
 cl_pair() {
-  local dir=$1 srv=$2 cli=$3
+  local dir=$1 srv=$2 cli=$3 flags=${4:-}
+  local stdout_ready=0 mask=""
+  [[ $flags == *ready=stdout* ]] && stdout_ready=1
+  [[ $flags == *mask=* ]] && mask=${flags#*mask=}
   mkdir -p "$dir"
   local ready=$dir/ready
   rm -f "$ready"
@@ -151,9 +157,14 @@ cl_pair() {
   read -r -a cargv <<<"${cli//@HOST/$HOST}"
   local frames0
   frames0=$(cl_tap_frames)
-  cl_start srv "$dir/srv.out" "$dir/srv.err" "${sargv[@]}" -R "$ready"
+  if [ $stdout_ready = 1 ]; then
+    cl_start srv "$dir/srv.out" "$dir/srv.err" "${sargv[@]}"
+  else
+    cl_start srv "$dir/srv.out" "$dir/srv.err" "${sargv[@]}" -R "$ready"
+  fi
   local spid=$CL_PID i src crc t0=$EPOCHREALTIME tc=""
   for ((i = 0; i < CL_READY_WAIT * 20; i++)); do
+    [ $stdout_ready = 1 ] && grep -q ready "$dir/srv.out" 2>/dev/null && : >"$ready"
     [ -e "$ready" ] && break
     kill -0 "$spid" 2>/dev/null || break
     sleep 0.05
@@ -174,6 +185,7 @@ cl_pair() {
     echo "--- client exit $crc"
     cat "$dir/cli.out"
   } >"$dir/out"
+  if [ -n "$mask" ]; then sed -E -i "$mask" "$dir/out"; fi
   CL_TAP_FRAMES=$(( $(cl_tap_frames) - frames0 ))
   # Wall times (diagnostics only, never compared): client exit, server exit after start.
   CL_TIMES=$(awk -v a="$t0" -v c="${tc:-$t0}" -v e="$EPOCHREALTIME" \

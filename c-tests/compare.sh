@@ -26,8 +26,8 @@ want=$(head -c 1234567 /dev/zero | tr '\0' 'q' | sha256sum | cut -d' ' -f1)
 got=$(head -c 1234567 /dev/zero | tr '\0' 'q' | c-tests/bin/sha256_stream | cut -d' ' -f1)
 [ "$want" = "$got" ] || { echo "sha256 self-check failed: $got != $want" >&2; exit 1; }
 
-# Cases: name | server argv | client argv (@HOST = the server's address). Ports differ per case
-# so no case meets another's TIME_WAIT.
+# Cases: name | server argv | client argv (@HOST = the server's address) [| flags, see cl_pair in
+# compare-lib.sh]. Ports differ per case so no case meets another's TIME_WAIT.
 CASES=(
   "echo|tcp_echo_server -p 7001|tcp_echo_client -c @HOST -p 7001 -n 400 -M 16384 -s 7"
   "duplex|tcp_echo_server -p 7015|duplex_client -c @HOST -p 7015 -m 8 -s 9"
@@ -44,6 +44,19 @@ CASES=(
   "pingpong|pingpong server -p 7010|pingpong client -c @HOST -p 7010 -n 2000"
   "accept_rate|accept_rate server -p 7011|accept_rate client -c @HOST -p 7011 -n 300"
   "io_variants|io_variants server -p 7012|io_variants client -c @HOST -p 7012"
+  "misc_calls|misc_calls server -p 7016|misc_calls client -c @HOST -p 7016"
+  "signals|signals server -p 7019 -w 15|signals client -c @HOST -p 7019 -w 15"
+  "unreachable|unreachable server -p 7018|unreachable client -c @HOST -p 7018"
+  "multi_stream|multi_stream server -p 7017 -k 16|multi_stream client -c @HOST -p 7017 -k 16 -b 524288 -s 21"
+  "udp_peer|udp_peer server 7020 2000 72 8000|udp_peer client @HOST 7020 2000 72 8000|ready=stdout mask=s/ on port [0-9]+//; s/, [0-9]+ (resent|stale replies|duplicates)//g"
+)
+
+# Open tapstack bugs that a case is known to show (like #[ignore = "reason"] in Rust): such a
+# case prints "known-diff" instead of failing the run, and says so when it starts to agree.
+# COMPARE_STRICT=1 makes known differences fail too. Remove an entry when the bug is fixed.
+declare -A KNOWN=(
+  [signals]="shim: a signal during a blocking read gives 0 instead of EINTR (requests.md)"
+  [unreachable]="no EHOSTUNREACH when ARP resolution fails (requests.md)"
 )
 
 case ${COMPARE_TOPOLOGIES:-all} in
@@ -76,16 +89,18 @@ for t in "${TOPOS[@]}"; do
     continue
   fi
   for c in "${CASES[@]}"; do
-    IFS='|' read -r name srv cli <<<"$c"
+    IFS='|' read -r name srv cli flags <<<"$c"
     want_case "$name" || continue
     dir=$OUT/$t/$name
-    if cl_pair "$dir" "$srv" "$cli"; then ok=1; else ok=0; fi
+    if cl_pair "$dir" "$srv" "$cli" "$flags"; then ok=1; else ok=0; fi
     if [ "$t" = kk ]; then
       if [ $ok = 1 ]; then STATUS[$name,$t]=ok; else STATUS[$name,$t]=error; fi
     elif [ ${#CL_TAPS[@]} -gt 0 ] && [ "$CL_TAP_FRAMES" -le 0 ]; then
       STATUS[$name,$t]="error(no-tap-traffic)"   # the shim did not carry this run
     elif cmp -s "$dir/out" "$OUT/kk/$name/out"; then
       STATUS[$name,$t]=same
+    elif [ -n "${KNOWN[$name]:-}" ] && [ -z "${COMPARE_STRICT:-}" ]; then
+      STATUS[$name,$t]=known-diff
     elif [ $ok = 0 ]; then
       STATUS[$name,$t]=error
     else
@@ -109,7 +124,7 @@ for name in "${NAMES[@]}"; do
   for t in "${TOPOS[@]}"; do
     s=${STATUS[$name,$t]:-n/a}
     printf ' %-22s' "$s"
-    case $s in ok|same) ;; *) fail=1;; esac
+    case $s in ok|same|known-diff) ;; *) fail=1;; esac
   done
   echo
 done
@@ -119,6 +134,7 @@ for name in "${NAMES[@]}"; do
   for t in "${TOPOS[@]}"; do
     s=${STATUS[$name,$t]:-n/a}
     case $s in ok|same|n/a) continue;; esac
+    [ "$s" = known-diff ] && echo && echo "(known: ${KNOWN[$name]})"
     dir=$OUT/$t/$name
     echo
     echo "##### $name in $(topo_label "$t"): $s"
@@ -131,6 +147,17 @@ for name in "${NAMES[@]}"; do
       if [ -s "$dir/$side.err" ]; then echo "-- $side stderr (last lines):"; tail -n 15 "$dir/$side.err"; fi
     done
   done
+done
+
+for name in "${NAMES[@]}"; do
+  [ -n "${KNOWN[$name]:-}" ] || continue
+  all_same=1; any=0
+  for t in "${TOPOS[@]}"; do
+    [ "$t" = kk ] && continue
+    any=1
+    [ "${STATUS[$name,$t]:-}" = same ] || all_same=0
+  done
+  [ $any = 1 ] && [ $all_same = 1 ] && echo "note: $name now agrees everywhere; remove it from KNOWN in c-tests/compare.sh"
 done
 
 if [ $fail = 0 ]; then

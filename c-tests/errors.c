@@ -6,6 +6,8 @@
  *  - connection 2: the server reads 'C' and closes (FIN); the client reads EOF, writes once
  *    (accepted, the peer answers RST), then gets EPIPE with MSG_NOSIGNAL (no signal) and EPIPE
  *    with SIGPIPE on a plain write;
+ *  - connection 2b: the server reads 1 of 10 bytes and closes: unread data makes it send RST
+ *    (RFC 2525 2.17), the client sees ECONNRESET;
  *  - calls in the wrong state (no peer needed);
  *  - connection 3: tells the server it may exit (so a shimmed server's stack lives until the
  *    client has finished with everything above). */
@@ -125,6 +127,14 @@ static int client(const struct opts *o) {
     printf("peer closed: send: %s, SIGPIPE %d\n", res(r), (int)sigpipes);
     close(s);
 
+    /* Connection 2b: close with unread data -> RST. */
+    s = tcp_connect(o->host, o->port);
+    if (write(s, "U123456789", 10) != 10) DIE("write U");
+    printf("unread data: poll: %s\n", poll_flags(wait_fd(s, POLLIN, 5000), fl, sizeof fl));
+    r = read(s, b, sizeof b);
+    printf("unread data: read: %s\n", r == 0 ? "EOF" : res(r));
+    close(s);
+
     wrong_state();
 
     /* Connection 3: done. */
@@ -140,11 +150,12 @@ static int server(const struct opts *o) {
     int lfd = tcp_listener(o->port, 4);
     signal_ready(o);
     char c;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         int fd = accept(lfd, NULL, NULL);
         if (fd < 0) DIE("accept");
         if (read_full(fd, &c, 1) != 1) die("no command", errno);
         printf("server: command %c\n", c);
+        if (c == 'U') sleep_ms(100); /* the other 9 bytes arrive and stay unread */
         if (c == 'R') {
             struct linger l = { 1, 0 };
             if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l) < 0) DIE("SO_LINGER");

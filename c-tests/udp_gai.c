@@ -1,7 +1,8 @@
 /* udp_gai: prints what getaddrinfo / getnameinfo / gethostbyname(_r) return for a fixed set of
  * inputs that need no DNS (numeric hosts, services, hints, error codes, "localhost" from the
  * hosts file). Run once on glibc and once under tapstack: the outputs must be identical.
- * Optional argument: a name to resolve (printed too), e.g. one served by a test DNS server.
+ * Optional arguments: a name to resolve and an address to look up in reverse (PTR), e.g. ones
+ * served by a test DNS server.
  * Self-contained (no common.c symbols). */
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -124,8 +125,13 @@ int main(int argc, char **argv) {
     struct gai_case nohints = {"10.0.0.1", "80", 0, 0, 0, 0};
     show_gai(&nohints, 0);
     if (argc > 1) {
-        struct gai_case named = {argv[1], "80", AI_CANONNAME, AF_INET, SOCK_STREAM, 0};
-        show_gai(&named, 1);
+        struct gai_case named[] = {
+            {argv[1], "80", AI_CANONNAME, AF_INET, SOCK_STREAM, 0},
+            {argv[1], "80", 0, AF_UNSPEC, SOCK_STREAM, 0},
+            {argv[1], "80", 0, AF_INET6, SOCK_STREAM, 0},
+            {argv[1], "80", AI_V4MAPPED, AF_INET6, SOCK_STREAM, 0},
+        };
+        for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) show_gai(&named[i], 1);
     }
 
     show_gni("10.0.0.1", 80, NI_NUMERICHOST | NI_NUMERICSERV, 256, 64);
@@ -139,6 +145,13 @@ int main(int argc, char **argv) {
     show_gni("10.0.0.1", 12345, NI_NUMERICHOST, 256, 64);
     show_gni("10.0.0.1", 80, 0x4000, 256, 64);
     show_gni("10.0.0.1", 80, NI_NUMERICHOST, 0, 0);
+    if (argc > 2) { /* reverse lookups (PTR over DNS): argv[2] has a PTR record, 10.0.0.77 not */
+        show_gni(argv[2], 80, NI_NUMERICSERV, 256, 64);
+        show_gni(argv[2], 80, NI_NUMERICSERV | NI_NOFQDN, 256, 64);
+        show_gni(argv[2], 80, NI_NAMEREQD, 256, 64);
+        show_gni("10.0.0.77", 80, NI_NUMERICSERV, 256, 64);
+        show_gni("10.0.0.77", 80, NI_NAMEREQD, 256, 64);
+    }
 
     show_hostent("gethostbyname(10.0.0.1)", gethostbyname("10.0.0.1"));
     show_hostent("gethostbyname(localhost)", gethostbyname("localhost"));

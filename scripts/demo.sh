@@ -28,12 +28,17 @@ echo "   sha256 $want"
 
 say "3. An unmodified curl fetches it through tapstack (every TCP segment built by our stack)"
 echo "   \$ tapstack curl -o got.bin http://10.0.0.1:8000/file.bin"
+rx0=$(ip netns exec "$NS" cat /sys/class/net/tap0/statistics/rx_packets)
+tx0=$(ip netns exec "$NS" cat /sys/class/net/tap0/statistics/tx_packets)
 start=$(date +%s%N)
 timeout -k 5 120 ip netns exec "$NS" env TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 TAPSTACK_GW=10.0.0.1 \
   TAPSTACK_LIB="$LIB" "$ROOT/scripts/tapstack" curl -sS --max-time 100 -o "$WORK/got.bin" http://10.0.0.1:8000/file.bin
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 got=$(sha256sum "$WORK/got.bin" | cut -d' ' -f1)
+rx=$(( $(ip netns exec "$NS" cat /sys/class/net/tap0/statistics/rx_packets) - rx0 ))
+tx=$(( $(ip netns exec "$NS" cat /sys/class/net/tap0/statistics/tx_packets) - tx0 ))
 echo "   $(stat -c %s "$WORK/got.bin") bytes in $ms ms; sha256 $got"
+echo "   on tap0 the kernel received $rx frames built by tapstack (SYN, ACKs, FIN) and sent $tx"
 
 say "4. Verdict"
 if [ "$got" = "$want" ]; then

@@ -73,7 +73,21 @@ pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut e
     if op != libc::EPOLL_CTL_DEL && ev.is_null() {
         return fail(libc::EFAULT);
     }
-    let set = set_for(epfd);
+    // The tapstack side of this epoll instance; created only by a successful ADD, so a bad
+    // epfd never gets an entry.
+    let set = match (EPOLLS.get(epfd), op) {
+        (Some(s), _) => s,
+        (None, libc::EPOLL_CTL_ADD) => {
+            let mut kev = epoll_event { events: libc::EPOLLIN as u32, u64: TAG | fd as u32 as u64 };
+            if real::epoll_ctl(epfd, op, fd, &mut kev) < 0 {
+                return -1;
+            }
+            real::epoll_ctl(epfd, libc::EPOLL_CTL_DEL, fd, &mut kev);
+            set_for(epfd)
+        }
+        // MOD/DEL of a socket never added here: the kernel gives EBADF/EINVAL/ENOENT.
+        (None, _) => return real::epoll_ctl(epfd, op, fd, ev),
+    };
     let mut regs = set.regs.lock();
     // Forget registrations whose descriptor was closed (the kernel dropped them too).
     regs.retain(|r| r.sock.strong_count() > 0 && SOCKS.get(r.fd).is_some_and(|s| Weak::ptr_eq(&r.sock, &Arc::downgrade(&s))));
@@ -215,5 +229,30 @@ pub unsafe extern "C" fn epoll_pwait(epfd: c_int, evs: *mut epoll_event, max: c_
     match wait_impl(epfd, evs, max, timeout, mask) {
         Some(r) => r,
         None => real::epoll_pwait(epfd, evs, max, timeout, mask),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait2(
+    epfd: c_int,
+    evs: *mut epoll_event,
+    max: c_int,
+    ts: *const libc::timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    // Our wait works in milliseconds: round a timeout up so it never ends early.
+    let timeout = if ts.is_null() {
+        -1
+    } else {
+        let t = &*ts;
+        if t.tv_sec < 0 || t.tv_nsec < 0 || t.tv_nsec >= 1_000_000_000 {
+            return real::epoll_pwait2(epfd, evs, max, ts, mask);
+        }
+        let ms = (t.tv_sec as i128) * 1000 + (t.tv_nsec as i128 + 999_999) / 1_000_000;
+        ms.min(c_int::MAX as i128) as c_int
+    };
+    match wait_impl(epfd, evs, max, timeout, mask) {
+        Some(r) => r,
+        None => real::epoll_pwait2(epfd, evs, max, ts, mask),
     }
 }

@@ -6,7 +6,7 @@
 //! send, with the partial count, as Linux). EPIPE raises SIGPIPE unless MSG_NOSIGNAL.
 use std::net::SocketAddrV4;
 
-use libc::{c_int, c_void, iovec, msghdr, off_t, size_t, sockaddr, socklen_t, ssize_t};
+use libc::{c_int, c_uint, c_void, iovec, msghdr, off_t, size_t, sockaddr, socklen_t, ssize_t};
 
 use tapstack::socket::tcp::TcpState;
 use tapstack::Error;
@@ -41,13 +41,13 @@ fn do_recv(c: &Ctx, buf: &mut [u8], flags: c_int) -> Result<(usize, RecvInfo), c
                 return Ok((0, RecvInfo { from: None, full_len: 0 }));
             }
             if peek {
-                let n = rt::block_on(c.rt, nb, timeout, |g, _| g.tcp.peek(h, buf))?;
+                let n = rt::block_on(c, nb, timeout, |g, _| g.tcp.peek(h, buf))?;
                 return Ok((n, RecvInfo { from: None, full_len: n }));
             }
             let waitall = flags & libc::MSG_WAITALL != 0 && !nb;
             let mut got = 0;
             loop {
-                let r = rt::block_on(c.rt, nb, timeout, |g, now| g.tcp.recv(now, h, &mut buf[got..]));
+                let r = rt::block_on(c, nb, timeout, |g, now| g.tcp.recv(now, h, &mut buf[got..]));
                 match r {
                     Ok(0) => break,
                     Ok(n) => {
@@ -63,7 +63,7 @@ fn do_recv(c: &Ctx, buf: &mut [u8], flags: c_int) -> Result<(usize, RecvInfo), c
             Ok((got, RecvInfo { from: None, full_len: got }))
         }
         Proto::Udp(h) => {
-            let m = rt::block_on(c.rt, nb, timeout, |g, _| g.udp.recv_from(h, buf, peek))?;
+            let m = rt::block_on(c, nb, timeout, |g, _| g.udp.recv_from(h, buf, peek))?;
             Ok((m.copied, RecvInfo { from: Some(m.from), full_len: m.len }))
         }
     }
@@ -97,7 +97,7 @@ fn do_send(c: &Ctx, data: &[u8], flags: c_int, to: Option<SocketAddrV4>) -> Resu
         Proto::Tcp(h) => {
             let mut sent = 0;
             loop {
-                let r = rt::block_on(c.rt, nb, timeout, |g, now| {
+                let r = rt::block_on(c, nb, timeout, |g, now| {
                     if data.is_empty() {
                         // Zero-length send: only the connection checks.
                         return g.tcp.send(now, h, data);
@@ -132,7 +132,9 @@ fn do_send(c: &Ctx, data: &[u8], flags: c_int, to: Option<SocketAddrV4>) -> Resu
                 drop(g);
                 crate::opts::apply_ip_opts(c.rt, &c.s);
             }
-            rt::block_on(c.rt, nb, timeout, |g, _| g.udp.send_to(h, data, to))
+            // Linux: EDESTADDRREQ for send() on an unconnected datagram socket.
+            rt::block_on(c, nb, timeout, |g, _| g.udp.send_to(h, data, to))
+                .map_err(|e| if e == libc::ENOTCONN && to.is_none() { libc::EDESTADDRREQ } else { e })
         }
     };
     if let Err(e) = r {
@@ -322,50 +324,101 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssi
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     let c = ours_or!(fd, real::sendmsg(fd, msg, flags));
+    ret_size(sendmsg_ours(&c, msg, flags))
+}
+
+/// recvmsg on one of our sockets: fills msg_name (UDP), msg_flags (MSG_TRUNC), no control data.
+unsafe fn recvmsg_ours(c: &Ctx, msg: *mut msghdr, flags: c_int) -> Result<usize, c_int> {
     if msg.is_null() {
-        return fail(libc::EFAULT);
+        return Err(libc::EFAULT);
+    }
+    let m = &mut *msg;
+    let cnt = m.msg_iovlen.min(c_int::MAX as usize) as c_int;
+    let (n, info) = recv_iov(c, m.msg_iov, cnt, flags)?;
+    m.msg_controllen = 0;
+    m.msg_flags = 0;
+    match info.from {
+        Some(a) if !m.msg_name.is_null() => {
+            let mut len = m.msg_namelen;
+            write_addr(a, m.msg_name as *mut sockaddr, &mut len);
+            m.msg_namelen = len;
+        }
+        _ => m.msg_namelen = 0,
+    }
+    if info.full_len > n {
+        m.msg_flags |= libc::MSG_TRUNC;
+    }
+    Ok(if flags & libc::MSG_TRUNC != 0 && !c.s.is_tcp() { info.full_len } else { n })
+}
+
+unsafe fn sendmsg_ours(c: &Ctx, msg: *const msghdr, flags: c_int) -> Result<usize, c_int> {
+    if msg.is_null() {
+        return Err(libc::EFAULT);
     }
     let m = &*msg;
     let to = if m.msg_name.is_null() || c.s.is_tcp() {
         None
     } else {
-        match read_addr(m.msg_name as *const sockaddr, m.msg_namelen) {
-            Ok(a) => Some(a),
-            Err(e) => return fail(e),
-        }
+        Some(read_addr(m.msg_name as *const sockaddr, m.msg_namelen)?)
     };
     let cnt = m.msg_iovlen.min(c_int::MAX as usize) as c_int;
-    ret_size(gather(m.msg_iov, cnt).and_then(|d| do_send(&c, &d, flags, to)))
+    gather(m.msg_iov, cnt).and_then(|d| do_send(c, &d, flags, to))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     let c = ours_or!(fd, real::recvmsg(fd, msg, flags));
-    if msg.is_null() {
+    ret_size(recvmsg_ours(&c, msg, flags))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> c_int {
+    let c = ours_or!(fd, real::sendmmsg(fd, v, n, flags));
+    if v.is_null() && n > 0 {
         return fail(libc::EFAULT);
     }
-    let m = &mut *msg;
-    let cnt = m.msg_iovlen.min(c_int::MAX as usize) as c_int;
-    match recv_iov(&c, m.msg_iov, cnt, flags) {
-        Ok((n, info)) => {
-            m.msg_controllen = 0;
-            m.msg_flags = 0;
-            match info.from {
-                Some(a) if !m.msg_name.is_null() => {
-                    let mut len = m.msg_namelen;
-                    write_addr(a, m.msg_name as *mut sockaddr, &mut len);
-                    m.msg_namelen = len;
-                }
-                _ => m.msg_namelen = 0,
+    let n = n.min(libc::UIO_MAXIOV as c_uint);
+    let mut done = 0;
+    for i in 0..n as usize {
+        let e = &mut *v.add(i);
+        match sendmsg_ours(&c, &e.msg_hdr, flags) {
+            Ok(k) => {
+                e.msg_len = k as c_uint;
+                done += 1;
             }
-            if info.full_len > n {
-                m.msg_flags |= libc::MSG_TRUNC;
-            }
-            let r = if flags & libc::MSG_TRUNC != 0 && !c.s.is_tcp() { info.full_len } else { n };
-            r as ssize_t
+            Err(err) if done == 0 => return fail(err),
+            Err(_) => break,
         }
-        Err(e) => fail(e),
     }
+    done
+}
+
+/// recvmmsg: the first message as the flags say, the rest only if already there
+/// (MSG_WAITFORONE is what a blocking socket gives anyway after the first).
+#[no_mangle]
+pub unsafe extern "C" fn recvmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int, ts: *mut libc::timespec) -> c_int {
+    let c = ours_or!(fd, real::recvmmsg(fd, v, n, flags, ts));
+    if v.is_null() && n > 0 {
+        return fail(libc::EFAULT);
+    }
+    const MSG_WAITFORONE: c_int = 0x10000;
+    let mut done = 0;
+    for i in 0..n.min(libc::UIO_MAXIOV as c_uint) as usize {
+        let e = &mut *v.add(i);
+        let f = if done == 0 { flags & !MSG_WAITFORONE } else { (flags & !MSG_WAITFORONE) | libc::MSG_DONTWAIT };
+        match recvmsg_ours(&c, &mut e.msg_hdr, f) {
+            Ok(k) => {
+                e.msg_len = k as c_uint;
+                done += 1;
+                if c.s.is_tcp() {
+                    break;
+                }
+            }
+            Err(err) if done == 0 => return fail(err),
+            Err(_) => break,
+        }
+    }
+    done
 }
 
 /// sendfile to a tapstack socket: reads the file with pread (raw syscalls) and sends; the

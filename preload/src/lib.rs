@@ -93,6 +93,8 @@ pub(crate) fn eprint_raw(msg: &str) {
 /// (Field order matters: the socket reference drops before the guard.)
 pub(crate) struct Ctx {
     pub s: std::sync::Arc<fdtable::Sock>,
+    /// The descriptor of this call (one of the socket's eventfds).
+    pub fd: c_int,
     pub rt: &'static std::sync::Arc<tapstack::runtime::Runtime>,
     _guard: ShimGuard,
 }
@@ -117,7 +119,7 @@ pub(crate) fn lookup(fd: c_int) -> Lookup {
         return Lookup::Err(rt::child_errno());
     }
     match rt::running() {
-        Some(rt) if rt.is_alive() => Lookup::Ours(Ctx { s, rt, _guard: guard }),
+        Some(rt) if rt.is_alive() => Lookup::Ours(Ctx { s, fd, rt, _guard: guard }),
         // The stack thread is gone (stopped or panicked): nothing would ever complete.
         Some(_) => Lookup::Err(libc::ENETDOWN),
         None => Lookup::Err(libc::EBADF),

@@ -246,36 +246,38 @@ fn linux_state(s: Option<TcpState>) -> u8 {
     }
 }
 
-/// `struct tcp_info` as Linux lays it out (include/uapi/linux/tcp.h), the fields we have.
-fn tcp_info_bytes(i: &TcpInfo, unacked_bytes: usize) -> [u8; 240] {
-    let mut b = [0u8; 240];
+/// `struct tcp_info` (include/uapi/linux/tcp.h, through libc's definition), the fields we have.
+fn tcp_info_bytes(i: &TcpInfo, unacked_bytes: usize) -> Vec<u8> {
+    // SAFETY: tcp_info is plain old data; all-zero is a valid value.
+    let mut t: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mss = (i.snd_mss.max(1)) as u32;
-    let put32 = |b: &mut [u8; 240], off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_ne_bytes());
-    let put64 = |b: &mut [u8; 240], off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_ne_bytes());
-    b[0] = linux_state(i.state);
-    b[2] = i.backoff.min(255) as u8; // tcpi_retransmits: current consecutive retransmissions
-    b[4] = i.backoff.min(255) as u8;
-    b[5] = (i.timestamps as u8) | ((i.sack as u8) << 1) | (((i.wscale_snd | i.wscale_rcv) != 0) as u8) << 2;
-    b[6] = (i.wscale_snd & 0xf) | ((i.wscale_rcv & 0xf) << 4);
-    put32(&mut b, 8, i.rto.as_micros() as u32);
-    put32(&mut b, 16, i.snd_mss as u32);
-    put32(&mut b, 20, i.rcv_mss as u32);
-    put32(&mut b, 24, (unacked_bytes as u32).div_ceil(mss));
-    put32(&mut b, 60, i.snd_mss as u32 + 40);
-    put32(&mut b, 68, i.srtt.as_micros() as u32);
-    put32(&mut b, 72, i.rttvar.as_micros() as u32);
-    put32(&mut b, 76, if i.ssthresh >= u32::MAX / 2 { 0x7fff_ffff } else { i.ssthresh / mss });
-    put32(&mut b, 80, i.cwnd / mss);
-    put32(&mut b, 84, i.rcv_mss as u32);
-    put32(&mut b, 100, i.retransmits as u32);
-    put64(&mut b, 120, i.bytes_acked);
-    put64(&mut b, 128, i.bytes_received);
-    put32(&mut b, 136, i.segs_out as u32);
-    put32(&mut b, 140, i.segs_in as u32);
-    put64(&mut b, 200, i.bytes_sent);
-    put32(&mut b, 228, i.snd_wnd);
-    put32(&mut b, 232, i.rcv_wnd);
-    b
+    let us = |d: Duration| d.as_micros().min(u32::MAX as u128) as u32;
+    t.tcpi_state = linux_state(i.state);
+    t.tcpi_retransmits = i.backoff.min(255) as u8; // current consecutive retransmissions
+    t.tcpi_backoff = i.backoff.min(255) as u8;
+    t.tcpi_options = (i.timestamps as u8) | ((i.sack as u8) << 1) | ((((i.wscale_snd | i.wscale_rcv) != 0) as u8) << 2);
+    t.tcpi_snd_rcv_wscale = (i.wscale_snd & 0xf) | ((i.wscale_rcv & 0xf) << 4);
+    t.tcpi_rto = us(i.rto);
+    t.tcpi_snd_mss = i.snd_mss as u32;
+    t.tcpi_rcv_mss = i.rcv_mss as u32;
+    t.tcpi_unacked = (unacked_bytes.min(u32::MAX as usize) as u32).div_ceil(mss);
+    t.tcpi_pmtu = i.snd_mss as u32 + 40;
+    t.tcpi_rtt = us(i.srtt);
+    t.tcpi_rttvar = us(i.rttvar);
+    t.tcpi_snd_ssthresh = if i.ssthresh >= u32::MAX / 2 { 0x7fff_ffff } else { i.ssthresh / mss };
+    t.tcpi_snd_cwnd = i.cwnd / mss;
+    t.tcpi_advmss = i.rcv_mss as u32;
+    t.tcpi_total_retrans = i.retransmits.min(u32::MAX as u64) as u32;
+    t.tcpi_bytes_acked = i.bytes_acked;
+    t.tcpi_bytes_received = i.bytes_received;
+    t.tcpi_segs_out = i.segs_out as u32;
+    t.tcpi_segs_in = i.segs_in as u32;
+    t.tcpi_bytes_sent = i.bytes_sent;
+    t.tcpi_snd_wnd = i.snd_wnd;
+    t.tcpi_rcv_wnd = i.rcv_wnd;
+    t.tcpi_total_rto = i.rto_expirations.min(u16::MAX as u64) as u16;
+    // SAFETY: reading the bytes of a plain struct.
+    unsafe { std::slice::from_raw_parts(&t as *const libc::tcp_info as *const u8, std::mem::size_of::<libc::tcp_info>()).to_vec() }
 }
 
 unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> Result<(), c_int> {
@@ -292,9 +294,8 @@ unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mu
                 Proto::Udp(h) => g.udp.take_error(h),
             };
             drop(g);
-            if e.is_some() {
-                c.s.connecting.store(false, Ordering::Relaxed);
-            }
+            // (A failed non-blocking connect stays "connecting": the next connect() gives
+            // ECONNABORTED, as in Linux, before a new attempt is possible.)
             e.map(Error::errno).unwrap_or(0)
         }
         (libc::SOL_SOCKET, libc::SO_TYPE) => if tcp { libc::SOCK_STREAM } else { libc::SOCK_DGRAM },
@@ -305,8 +306,15 @@ unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mu
         (libc::SOL_SOCKET, libc::SO_REUSEPORT) => o.reuseport as c_int,
         (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => o.keepalive as c_int,
         (libc::SOL_SOCKET, libc::SO_BROADCAST) => o.broadcast as c_int,
-        (libc::SOL_SOCKET, libc::SO_RCVBUF) => (2 * o.rcvbuf.unwrap_or(if tcp { 131072 } else { 106496 })) as c_int,
-        (libc::SOL_SOCKET, libc::SO_SNDBUF) => (2 * o.sndbuf.unwrap_or(if tcp { 8192 } else { 106496 })) as c_int,
+        // Defaults as Linux reports them: tcp_rmem[1] (not doubled), wmem/rmem_default doubled.
+        (libc::SOL_SOCKET, libc::SO_RCVBUF) => match o.rcvbuf {
+            Some(v) => (2 * v).min(c_int::MAX as usize) as c_int,
+            None => if tcp { 131072 } else { 212992 },
+        },
+        (libc::SOL_SOCKET, libc::SO_SNDBUF) => match o.sndbuf {
+            Some(v) => (2 * v).min(c_int::MAX as usize) as c_int,
+            None => if tcp { 16384 } else { 212992 },
+        },
         (libc::SOL_SOCKET, libc::SO_PRIORITY) | (libc::SOL_SOCKET, libc::SO_OOBINLINE) => 0,
         (libc::SOL_SOCKET, libc::SO_RCVLOWAT) => 1,
         (libc::SOL_SOCKET, libc::SO_RCVTIMEO) | (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => {
@@ -320,7 +328,9 @@ unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mu
         }
         (libc::IPPROTO_IP, libc::IP_TOS) => o.ip_tos,
         (libc::IPPROTO_IP, libc::IP_TTL) => o.ip_ttl,
-        (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::ENOPROTOOPT),
+        // getsockopt at another transport's level: EOPNOTSUPP (setsockopt: ENOPROTOOPT), as Linux.
+        (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::EOPNOTSUPP),
+        (libc::IPPROTO_UDP, _) if tcp => return Err(libc::EOPNOTSUPP),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => o.nodelay as c_int,
         (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => o.keepidle,
         (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => o.keepintvl,
@@ -332,8 +342,11 @@ unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mu
             let unacked = g.tcp.send_queue(h);
             drop(g);
             if name == libc::TCP_MAXSEG {
-                let mss = if info.snd_mss == 0 { g_default_mss(c) } else { info.snd_mss as c_int };
-                mss
+                if info.snd_mss == 0 {
+                    g_default_mss(c)
+                } else {
+                    info.snd_mss as c_int
+                }
             } else {
                 return put_bytes(&tcp_info_bytes(&info, unacked), val, len);
             }

@@ -193,6 +193,18 @@ pub unsafe extern "C" fn ppoll(fds: *mut pollfd, nfds: nfds_t, ts: *const timesp
     }
 }
 
+#[no_mangle]
+pub unsafe extern "C" fn __ppoll_chk(fds: *mut pollfd, nfds: nfds_t, ts: *const timespec, mask: *const sigset_t, fdslen: size_t) -> c_int {
+    if (fdslen / std::mem::size_of::<pollfd>()) < nfds as usize {
+        libc::abort();
+    }
+    let Ok(timeout) = ts_timeout(ts) else { return real::__ppoll_chk(fds, nfds, ts, mask, fdslen) };
+    match poll_impl(fds, nfds, timeout, mask) {
+        Some(r) => r,
+        None => real::__ppoll_chk(fds, nfds, ts, mask, fdslen),
+    }
+}
+
 /// select/pselect: converted to a poll set when one of our sockets is in it (Linux's
 /// POLLIN_SET/POLLOUT_SET/POLLEX_SET mapping).
 unsafe fn select_impl(

@@ -32,8 +32,7 @@ const NI_FLAGS_KNOWN: c_int = libc::NI_NUMERICHOST
     | libc::NI_DGRAM
     | 0x20 /* NI_IDN */;
 
-/// glibc's EAI_ADDRFAMILY (not in the libc crate).
-const EAI_ADDRFAMILY: c_int = -9;
+use tapstack::dns::names::EAI_ADDRFAMILY;
 
 // h_errno values (netdb.h).
 const HOST_NOT_FOUND: c_int = 1;
@@ -104,53 +103,76 @@ fn resolve_name(name: &str) -> Result<Answer, ResolveError> {
     dns_lookup(name)
 }
 
-/// DNS over tapstack UDP (and TCP after TC), bounded by the lookup's timeouts.
-fn dns_lookup(name: &str) -> Result<Answer, ResolveError> {
-    let Some(rt) = crate::rt::runtime() else {
-        return Err(ResolveError::TryAgain); // the reason was printed when the stack failed
-    };
+/// The socket of the query in flight.
+enum QuerySock {
+    /// A tapstack UDP socket (every nameserver reachable through the TAP).
+    Tap(tapstack::socket::udp::UdpHandle),
+    /// A kernel UDP socket (raw syscalls) for a loopback nameserver such as systemd-resolved's
+    /// 127.0.0.53: loopback never leaves the host, so it cannot be reached through the TAP.
+    Kernel(c_int),
+}
+
+/// The resolver settings: /etc/resolv.conf, LOCALDOMAIN, RES_OPTIONS, TAPSTACK_DNS.
+fn resolver_conf() -> tapstack::dns::ResolvConf {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let dns: Vec<Ipv4Addr> = env("TAPSTACK_DNS")
         .map(|s| s.split(',').filter_map(|p| p.trim().parse().ok()).collect())
         .unwrap_or_default();
-    let conf = names::resolver_conf(&read_file("/etc/resolv.conf").unwrap_or_default(), env, &dns);
-    let mut lookup = Lookup::new(name, &conf, random_u64());
-    let mut sock = None;
+    names::resolver_conf(&read_file("/etc/resolv.conf").unwrap_or_default(), env, &dns)
+}
+
+/// DNS A lookup of `name` over tapstack.
+fn dns_lookup(name: &str) -> Result<Answer, ResolveError> {
+    let conf = resolver_conf();
+    dns_run(Lookup::new(name, &conf, random_u64()), &conf)
+}
+
+/// Runs one lookup over tapstack UDP (and TCP after TC), bounded by its timeouts.
+fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answer, ResolveError> {
+    // The lookup's own clock (independent of the runtime, which may not be needed at all).
+    let epoch = std::time::Instant::now();
+    let clock = || tapstack::Instant::from_micros(epoch.elapsed().as_micros() as u64);
+    let to_std = |t: tapstack::Instant| epoch + std::time::Duration::from_micros(t.total_micros());
+    let mut sock: Option<QuerySock> = None;
     let mut buf = vec![0u8; 65536];
     let result = loop {
-        let now = rt.now();
+        let now = clock();
         match lookup.poll(now) {
             Action::Done(r) => break r,
             Action::SendUdp { server, query } => {
-                let mut g = rt.lock();
-                if let Some(h) = sock.take() {
-                    g.udp.close(h);
-                }
-                // A fresh socket (fresh random port) per query; connect() filters the source
-                // and turns ICMP port unreachable into ECONNREFUSED.
-                let h = g.udp.socket();
-                sock = Some(h);
-                let sent = g.udp.connect(h, Some(server)).and_then(|_| g.udp.send_to(h, &query, None));
-                drop(g); // transmits
+                close_query_sock(sock.take());
+                let sent = if server.ip().is_loopback() {
+                    kernel_udp_send(server, &query).map(|fd| sock = Some(QuerySock::Kernel(fd)))
+                } else {
+                    let Some(rt) = crate::rt::runtime() else {
+                        break Err(ResolveError::TryAgain); // the reason was printed at start-up
+                    };
+                    let mut g = rt.lock();
+                    // A fresh socket (fresh random port) per query; connect() filters the
+                    // source and turns ICMP port unreachable into ECONNREFUSED.
+                    let h = g.udp.socket();
+                    sock = Some(QuerySock::Tap(h));
+                    let r = g.udp.connect(h, Some(server)).and_then(|_| g.udp.send_to(h, &query, None));
+                    drop(g); // transmits
+                    r.map(|_| ()).map_err(|_| ())
+                };
                 if sent.is_err() {
                     lookup.on_unreachable(now);
                 }
             }
             Action::SendTcp { server, query } => {
-                let deadline = now + conf.timeout;
-                match tcp_exchange(rt, server, &query, deadline) {
-                    Some(resp) => {
-                        if !lookup.on_tcp(rt.now(), &resp) {
-                            lookup.on_tcp_failed(rt.now());
-                        }
-                    }
-                    None => lookup.on_tcp_failed(rt.now()),
+                let rt = crate::rt::runtime().filter(|_| !server.ip().is_loopback());
+                let resp = rt.and_then(|rt| tcp_exchange(rt, server, &query, to_std(now + conf.timeout)));
+                match resp {
+                    Some(resp) if lookup.on_tcp(clock(), &resp) => {}
+                    _ => lookup.on_tcp_failed(clock()),
                 }
             }
-            Action::Wait(deadline) => {
-                let mut g = rt.lock();
-                let mut progressed = false;
-                if let Some(h) = sock {
+            Action::Wait(deadline) => match sock {
+                Some(QuerySock::Tap(h)) => {
+                    let Some(rt) = crate::rt::runtime() else { break Err(ResolveError::TryAgain) };
+                    let mut g = rt.lock();
+                    let mut progressed = false;
                     loop {
                         match g.udp.recv_from(h, &mut buf, false) {
                             Ok(m) => {
@@ -167,21 +189,108 @@ fn dns_lookup(name: &str) -> Result<Answer, ResolveError> {
                             }
                         }
                     }
-                }
-                if !progressed {
-                    let now = rt.now();
-                    if now < deadline {
-                        let std_deadline = std::time::Instant::now() + (deadline - now);
-                        rt.wait(&mut g, Some(std_deadline));
+                    if !progressed && clock() < deadline {
+                        rt.wait(&mut g, Some(to_std(deadline)));
                     }
                 }
-            }
+                Some(QuerySock::Kernel(fd)) => {
+                    kernel_udp_wait(fd, deadline.saturating_since(clock()));
+                    loop {
+                        match kernel_udp_recv(fd, &mut buf) {
+                            Ok(Some((from, n))) => {
+                                if lookup.on_udp(now, from, &buf[..n]) {
+                                    break;
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(()) => {
+                                lookup.on_unreachable(now);
+                                break;
+                            }
+                        }
+                    }
+                }
+                None => std::thread::sleep(deadline.saturating_since(clock())),
+            },
         }
     };
-    if let Some(h) = sock {
-        rt.lock().udp.close(h);
-    }
+    close_query_sock(sock);
     result
+}
+
+fn close_query_sock(s: Option<QuerySock>) {
+    match s {
+        Some(QuerySock::Tap(h)) => {
+            if let Some(rt) = crate::rt::running() {
+                rt.lock().udp.close(h);
+            }
+        }
+        Some(QuerySock::Kernel(fd)) => {
+            // SAFETY: closing a descriptor this lookup opened.
+            unsafe { libc::syscall(libc::SYS_close, fd) };
+        }
+        None => {}
+    }
+}
+
+/// A connected, non-blocking kernel UDP socket to `server` with `query` sent on it.
+fn kernel_udp_send(server: SocketAddrV4, query: &[u8]) -> Result<c_int, ()> {
+    let sa = sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: server.port().to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(server.ip().octets()) },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: raw syscalls (never the hooked wrappers) on a socket this function owns.
+    unsafe {
+        let ty = libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+        let fd = libc::syscall(libc::SYS_socket, libc::AF_INET, ty, 0) as c_int;
+        if fd < 0 {
+            return Err(());
+        }
+        let salen = core::mem::size_of::<sockaddr_in>() as socklen_t;
+        let ok = libc::syscall(libc::SYS_connect, fd, &sa as *const sockaddr_in, salen) == 0
+            && libc::syscall(libc::SYS_sendto, fd, query.as_ptr(), query.len(), 0, ptr::null::<sockaddr>(), 0) >= 0;
+        if !ok {
+            libc::syscall(libc::SYS_close, fd);
+            return Err(());
+        }
+        Ok(fd)
+    }
+}
+
+/// Waits up to `d` for `fd` to become readable (ppoll; EINTR just ends the wait early).
+fn kernel_udp_wait(fd: c_int, d: std::time::Duration) {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    let ts = libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as libc::c_long };
+    // SAFETY: one pollfd and a timespec, both live for the call.
+    unsafe {
+        libc::syscall(libc::SYS_ppoll, &mut p as *mut libc::pollfd, 1, &ts as *const libc::timespec, ptr::null::<u8>(), 0);
+    }
+}
+
+/// One datagram from `fd`: Ok(None) if none is queued, Err on ECONNREFUSED and other errors.
+fn kernel_udp_recv(fd: c_int, buf: &mut [u8]) -> Result<Option<(SocketAddrV4, usize)>, ()> {
+    let mut sa: sockaddr_in = unsafe { core::mem::zeroed() };
+    let mut salen = core::mem::size_of::<sockaddr_in>() as socklen_t;
+    // SAFETY: buffer and address are live and sized as passed.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_recvfrom,
+            fd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+            &mut sa as *mut sockaddr_in,
+            &mut salen as *mut socklen_t,
+        )
+    };
+    if n < 0 {
+        let e = crate::errno();
+        return if e == libc::EAGAIN || e == libc::EINTR { Ok(None) } else { Err(()) };
+    }
+    let from = SocketAddrV4::new(Ipv4Addr::from(sa.sin_addr.s_addr.to_ne_bytes()), u16::from_be(sa.sin_port));
+    Ok(Some((from, n as usize)))
 }
 
 /// One DNS exchange over tapstack TCP (RFC 1035 4.2.2 / RFC 7766): connect, send the
@@ -190,7 +299,7 @@ fn tcp_exchange(
     rt: &tapstack::runtime::Runtime,
     server: SocketAddrV4,
     query: &[u8],
-    deadline: tapstack::Instant,
+    deadline: std::time::Instant,
 ) -> Option<Vec<u8>> {
     use tapstack::socket::tcp::TcpState;
     let mut out = Vec::with_capacity(query.len() + 2);
@@ -204,7 +313,7 @@ fn tcp_exchange(
     let mut ok = g.tcp.connect(rt.now(), h, server).is_ok();
     while ok {
         let now = rt.now();
-        if now >= deadline || g.tcp.take_error(h).is_some() {
+        if std::time::Instant::now() >= deadline || g.tcp.take_error(h).is_some() {
             ok = false;
             break;
         }
@@ -248,8 +357,7 @@ fn tcp_exchange(
             }
         }
         if !progressed {
-            let std_deadline = std::time::Instant::now() + (deadline - rt.now());
-            rt.wait(&mut g, Some(std_deadline));
+            rt.wait(&mut g, Some(deadline));
         }
     }
     let now = rt.now();
@@ -274,34 +382,6 @@ fn gai_error(e: ResolveError) -> c_int {
         ResolveError::TryAgain => libc::EAI_AGAIN,
         ResolveError::Fail => libc::EAI_FAIL,
     }
-}
-
-/// (socktype, protocol) pairs for the hints and service, in glibc's order.
-fn socktypes(socktype: c_int, protocol: c_int, service: Option<&str>) -> Result<Vec<(c_int, c_int)>, c_int> {
-    let named_service = service.is_some_and(|s| names::numeric_port(s).is_none());
-    if socktype == libc::SOCK_RAW && service.is_some() {
-        return Err(libc::EAI_SERVICE); // raw sockets have no ports
-    }
-    let all = [
-        (libc::SOCK_STREAM, libc::IPPROTO_TCP),
-        (libc::SOCK_DGRAM, libc::IPPROTO_UDP),
-        (libc::SOCK_RAW, 0),
-    ];
-    let v: Vec<(c_int, c_int)> = all
-        .iter()
-        .copied()
-        .filter(|&(t, p)| (socktype == 0 || socktype == t) && (protocol == 0 || protocol == p || t == libc::SOCK_RAW))
-        .filter(|&(t, _)| !(t == libc::SOCK_RAW && socktype == 0 && (named_service || protocol != 0)))
-        .map(|(t, p)| if t == libc::SOCK_RAW && protocol != 0 { (t, protocol) } else { (t, p) })
-        .collect();
-    if v.is_empty() {
-        return Err(if socktype != 0 && !all.iter().any(|&(t, _)| t == socktype) {
-            libc::EAI_SOCKTYPE
-        } else {
-            libc::EAI_SERVICE
-        });
-    }
-    Ok(v)
 }
 
 /// Resolves `service` for one socktype: its port, or None if the service does not exist for
@@ -376,7 +456,7 @@ unsafe fn gai(
     if named_service && flags & libc::AI_NUMERICSERV != 0 {
         return Err(libc::EAI_NONAME);
     }
-    let types = socktypes(socktype, protocol, service)?;
+    let types = names::socktypes(socktype, protocol, service)?;
     let svcs = if named_service { services() } else { Services::default() };
     let ports: Vec<(c_int, c_int, u16)> =
         types.iter().filter_map(|&(t, p)| service_port(service, t, &svcs).map(|port| (t, p, port))).collect();
@@ -420,13 +500,13 @@ unsafe fn gai(
         }
     };
     let canon = if flags & libc::AI_CANONNAME != 0 { Some(canon) } else { None };
-    Ok(build_list(&addrs, &ports, canon))
+    build_list(&addrs, &ports, canon).ok_or(libc::EAI_MEMORY)
 }
 
 /// Builds the result list in glibc's layout: each entry one malloc block (addrinfo followed
 /// by its sockaddr), ai_canonname a separate malloc'd string, so glibc's freeaddrinfo and
 /// ours free it alike.
-unsafe fn build_list(addrs: &Addrs, ports: &[(c_int, c_int, u16)], canon: Option<String>) -> *mut addrinfo {
+unsafe fn build_list(addrs: &Addrs, ports: &[(c_int, c_int, u16)], canon: Option<String>) -> Option<*mut addrinfo> {
     let mut head: *mut addrinfo = ptr::null_mut();
     let mut tail: *mut *mut addrinfo = &mut head;
     let n = match addrs {
@@ -442,7 +522,7 @@ unsafe fn build_list(addrs: &Addrs, ports: &[(c_int, c_int, u16)], canon: Option
             let block = libc::calloc(1, core::mem::size_of::<addrinfo>() + salen) as *mut addrinfo;
             if block.is_null() {
                 freeaddrinfo(head);
-                return ptr::null_mut();
+                return None;
             }
             let sa = (block as *mut u8).add(core::mem::size_of::<addrinfo>());
             match addrs {
@@ -467,13 +547,17 @@ unsafe fn build_list(addrs: &Addrs, ports: &[(c_int, c_int, u16)], canon: Option
             if head.is_null() {
                 if let Some(c) = canon.as_ref().and_then(|c| CString::new(c.as_str()).ok()) {
                     (*block).ai_canonname = libc::strdup(c.as_ptr());
+                    if (*block).ai_canonname.is_null() {
+                        libc::free(block as *mut libc::c_void);
+                        return None;
+                    }
                 }
             }
             *tail = block;
             tail = &mut (*block).ai_next;
         }
     }
-    head
+    Some(head)
 }
 
 /// freeaddrinfo(3): the same walk as glibc's (so lists from either are freed correctly).
@@ -490,28 +574,7 @@ pub unsafe extern "C" fn freeaddrinfo(mut ai: *mut addrinfo) {
 /// gai_strerror(3) with glibc's messages.
 #[no_mangle]
 pub extern "C" fn gai_strerror(code: c_int) -> *const c_char {
-    let s: &'static [u8] = match code {
-        libc::EAI_BADFLAGS => b"Bad value for ai_flags\0",
-        libc::EAI_NONAME => b"Name or service not known\0",
-        libc::EAI_AGAIN => b"Temporary failure in name resolution\0",
-        libc::EAI_FAIL => b"Non-recoverable failure in name resolution\0",
-        libc::EAI_NODATA => b"No address associated with hostname\0",
-        libc::EAI_FAMILY => b"ai_family not supported\0",
-        libc::EAI_SOCKTYPE => b"ai_socktype not supported\0",
-        libc::EAI_SERVICE => b"Servname not supported for ai_socktype\0",
-        EAI_ADDRFAMILY => b"Address family for hostname not supported\0",
-        libc::EAI_MEMORY => b"Memory allocation failure\0",
-        libc::EAI_SYSTEM => b"System error\0",
-        // glibc has no text for EAI_OVERFLOW (-12) or 0: "Unknown error".
-        -100 => b"Processing request in progress\0",
-        -101 => b"Request canceled\0",
-        -102 => b"Request not canceled\0",
-        -103 => b"All requests done\0",
-        -104 => b"Interrupted by a signal\0",
-        -105 => b"Parameter string not correctly encoded\0",
-        _ => b"Unknown error\0",
-    };
-    s.as_ptr() as *const c_char
+    names::gai_message(code).as_ptr() as *const c_char
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -647,7 +710,11 @@ thread_local! {
 
 unsafe fn ghbn(name: *const c_char, af: c_int) -> *mut hostent {
     HOSTENT.with(|cell| {
-        let mut guard = cell.borrow_mut();
+        // Re-entered on this thread (a signal handler): no result rather than a panic.
+        let Ok(mut guard) = cell.try_borrow_mut() else {
+            set_h_errno(NO_RECOVERY);
+            return ptr::null_mut();
+        };
         let (he, buf) = &mut *guard;
         let mut size = 1024;
         loop {
@@ -677,6 +744,20 @@ pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut 
 
 // ---------------------------------------------------------------------------------------------
 // getnameinfo
+
+/// The local domain as glibc's getnameinfo finds it: what follows the first dot of the host
+/// name, or of the host name's canonical name in the hosts file.
+fn local_domain() -> Option<String> {
+    // SAFETY: uname fills a plain struct.
+    let mut u: libc::utsname = unsafe { core::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return None;
+    }
+    // SAFETY: nodename is NUL-terminated by uname.
+    let node = unsafe { CStr::from_ptr(u.nodename.as_ptr()) }.to_string_lossy().into_owned();
+    let full = if node.contains('.') { node } else { hosts().lookup(&node)?.canonical };
+    full.split_once('.').map(|(_, d)| d.to_string()).filter(|d| !d.is_empty())
+}
 
 /// Copies `s` with its NUL into (buf, len); EAI_OVERFLOW if it does not fit.
 unsafe fn put(buf: *mut c_char, len: socklen_t, s: &str) -> Result<(), c_int> {
@@ -734,20 +815,33 @@ unsafe fn gni(
     };
     if !host.is_null() && hostlen > 0 {
         let numeric = v4.map(|a| a.to_string()).unwrap_or_else(|| v6.map(|a| a.to_string()).unwrap_or_default());
-        let name = if flags & libc::NI_NUMERICHOST != 0 {
-            None
-        } else {
-            v4.and_then(|a| hosts().reverse(a).map(str::to_string))
+        let mut failure = ResolveError::NotFound;
+        let name = match v4 {
+            Some(_) if flags & libc::NI_NUMERICHOST != 0 => None,
+            Some(a) => match hosts().reverse(a) {
+                Some(n) => Some(n.to_string()),
+                // Then a PTR query over tapstack, as glibc asks DNS after the hosts file.
+                None => {
+                    let conf = resolver_conf();
+                    dns_run(Lookup::reverse(a, &conf, random_u64()), &conf).map(|a| a.canonical).map_err(|e| failure = e).ok()
+                }
+            },
+            None => None,
         };
         let text = match name {
             Some(mut n) => {
+                // glibc: cut ".<local domain>" only (nrl_domainname), never any other suffix.
                 if flags & libc::NI_NOFQDN != 0 {
-                    if let Some(i) = n.find('.') {
-                        n.truncate(i);
+                    if let Some(d) = local_domain() {
+                        if let Some(i) = n.find(&d).filter(|&i| i > 0 && n.as_bytes()[i - 1] == b'.') {
+                            n.truncate(i - 1);
+                        }
                     }
                 }
                 n
             }
+            // glibc reports a temporary DNS failure as such, even without NI_NAMEREQD.
+            None if failure == ResolveError::TryAgain => return Err(libc::EAI_AGAIN),
             None if flags & libc::NI_NAMEREQD != 0 => return Err(libc::EAI_NONAME),
             None => numeric,
         };

@@ -192,25 +192,97 @@ pub(crate) fn release(proto: Proto, sig: &Arc<Sig>) {
     drop(g);
 }
 
-/// Runs `f` until it stops returning WouldBlock: at once if `nonblock`, else waiting for the
-/// stack thread's progress until `timeout` (then EAGAIN, as Linux does for SO_RCVTIMEO).
-/// Waits are free of EINTR; a signal handler runs and the wait continues.
+/// Longest single kernel wait while blocked; bounds the cost of a wakeup another thread
+/// consumed (the readiness is re-checked after every slice).
+const WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// After a signal handler interrupted a blocking call: should the call fail with EINTR
+/// (signal(7))? Yes if the socket has a timeout (SO_RCVTIMEO/SO_SNDTIMEO: never restarted),
+/// or if a handler installed without SA_RESTART exists (we cannot tell which signal ran, so
+/// any such handler counts; synchronous fault signals and glibc's internal 32/33 are ignored).
+fn eintr_after_signal(has_timeout: bool) -> bool {
+    if has_timeout {
+        return true;
+    }
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    const SA_RESTART: u64 = 0x1000_0000;
+    for sig in 1..=64 {
+        if matches!(sig, libc::SIGKILL | libc::SIGSTOP | libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP | libc::SIGSYS | 32 | 33) {
+            continue;
+        }
+        let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
+        // SAFETY: queries (never changes) one signal's disposition into a local struct.
+        let r = unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, std::ptr::null::<KernelSigaction>(), &mut old, 8usize) };
+        if r == 0 && old.handler > 1 && old.flags & SA_RESTART == 0 {
+            return true;
+        }
+    }
+    false
+}
+
+/// Waits with the stack unlocked until socket `sig` (descriptor `fd`) may have changed, a
+/// slice ends or `deadline` passes, in a kernel `ppoll` on the socket's eventfd so a signal
+/// handler interrupts it as it would interrupt the kernel's own socket wait.
+/// Err(EINTR) when the call must fail (see `eintr_after_signal`); Ok otherwise (re-check).
+pub(crate) fn wait_change(
+    sig: &Sig,
+    fd: c_int,
+    deadline: Option<std::time::Instant>,
+    has_timeout: bool,
+) -> Result<(), c_int> {
+    sig.armed.store(true, Ordering::Release);
+    let now = std::time::Instant::now();
+    let slice = deadline.map(|d| d.saturating_duration_since(now)).unwrap_or(WAIT_SLICE).min(WAIT_SLICE);
+    let ts = libc::timespec { tv_sec: slice.as_secs() as libc::time_t, tv_nsec: slice.subsec_nanos() as libc::c_long };
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one pollfd and a timespec on the stack; real ppoll (not our hook).
+    let r = unsafe { crate::real::ppoll(&mut p, 1, &ts, std::ptr::null()) };
+    if r < 0 && crate::errno() == libc::EINTR && eintr_after_signal(has_timeout) {
+        return Err(libc::EINTR);
+    }
+    if r > 0 && p.revents & libc::POLLNVAL != 0 {
+        // The descriptor was closed under us by another thread: do not spin.
+        std::thread::sleep(slice.min(std::time::Duration::from_millis(10)));
+    }
+    Ok(())
+}
+
+/// Runs `f` until it stops returning WouldBlock: at once if `nonblock`, else waiting (see
+/// `wait_change`) until `timeout` (then EAGAIN, as Linux does for SO_RCVTIMEO). A signal
+/// handler without SA_RESTART (or any, with a timeout set) makes the call fail with EINTR.
 pub(crate) fn block_on<T>(
-    rt: &Runtime,
+    c: &crate::Ctx,
     nonblock: bool,
     timeout: Option<std::time::Duration>,
     mut f: impl FnMut(&mut RuntimeGuard<'_>, tapstack::Instant) -> Result<T, Error>,
 ) -> Result<T, c_int> {
+    let rt = c.rt;
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
-    let mut g = rt.lock();
+    if !nonblock {
+        c.s.sig.armed.store(true, Ordering::Release);
+    }
     loop {
-        let now = rt.now();
-        match f(&mut g, now) {
+        if !nonblock {
+            // Reset the eventfd before looking, so a change after the look wakes the wait.
+            c.s.sig.drain(c.fd);
+        }
+        let r = {
+            let mut g = rt.lock();
+            let now = rt.now();
+            f(&mut g, now)
+        };
+        match r {
             Err(Error::WouldBlock) if !nonblock => {
-                if !rt.wait(&mut g, deadline) && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                    let now = rt.now();
-                    return f(&mut g, now).map_err(|e| e.errno());
+                if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                    return Err(libc::EAGAIN);
                 }
+                wait_change(&c.s.sig, c.fd, deadline, timeout.is_some())?;
             }
             r => return r.map_err(|e| e.errno()),
         }
@@ -225,18 +297,20 @@ extern "C" fn exit_drain() {
         return;
     }
     let Some(rt) = running() else { return };
-    let _guard = crate::ShimGuard::enter();
+    // exit() from a signal handler that interrupted one of our hooks on this thread: the
+    // stack lock may be ours already; skip rather than deadlock.
+    let Some(_guard) = crate::ShimGuard::enter() else { return };
     let keys: Vec<u64> = REGISTRY.lock().as_ref().map(|r| r.keys().copied().collect()).unwrap_or_default();
     // Bounded: exit may run while another thread is inside a socket call.
-    if let Some(mut g) = rt.try_lock_for(std::time::Duration::from_secs(1)) {
-        let now = rt.now();
-        for k in keys {
-            if k >> 32 == 0 {
-                let h = tapstack::socket::tcp::TcpHandle(k as u32);
-                let _ = g.tcp.shutdown(now, h, Shutdown::Write);
-            }
+    let Some(mut g) = rt.try_lock_for(std::time::Duration::from_secs(1)) else { return };
+    let now = rt.now();
+    for k in keys {
+        if k >> 32 == 0 {
+            let h = tapstack::socket::tcp::TcpHandle(k as u32);
+            let _ = g.tcp.shutdown(now, h, Shutdown::Write);
         }
     }
+    drop(g);
     let ms = LINGER_MS.get().copied().unwrap_or(5000);
     rt.drain(std::time::Duration::from_millis(ms));
 }

@@ -27,7 +27,7 @@ pub(crate) unsafe fn read_addr(addr: *const sockaddr, len: socklen_t) -> Result<
     }
     let family = (*addr).sa_family as c_int;
     if family != libc::AF_INET {
-        return Err(if family == libc::AF_UNSPEC { libc::EAFNOSUPPORT } else { libc::EAFNOSUPPORT });
+        return Err(libc::EAFNOSUPPORT);
     }
     if len < SIN_LEN {
         return Err(libc::EINVAL);
@@ -88,6 +88,10 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     let flags = ty & !0xf;
     let tcp = base == libc::SOCK_STREAM && (protocol == 0 || protocol == libc::IPPROTO_TCP);
     let udp = base == libc::SOCK_DGRAM && (protocol == 0 || protocol == libc::IPPROTO_UDP);
+    if domain == libc::AF_INET && base == libc::SOCK_STREAM && protocol == 262 {
+        // IPPROTO_MPTCP: a kernel MPTCP socket would bypass tapstack; programs fall back to TCP.
+        return fail(libc::EPROTONOSUPPORT);
+    }
     if domain != libc::AF_INET || !(tcp || udp) || flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
         return real::socket(domain, ty, protocol);
     }
@@ -160,7 +164,7 @@ unsafe fn do_accept(c: &Ctx, addr: *mut sockaddr, len: *mut socklen_t, flags: c_
         return Err(libc::EFAULT);
     }
     let timeout = c.s.opts.lock().rcvtimeo;
-    let h = rt::block_on(c.rt, c.s.is_nonblock(), timeout, |g, _| g.tcp.accept(lh))?;
+    let h = rt::block_on(c, c.s.is_nonblock(), timeout, |g, _| g.tcp.accept(lh))?;
     let peer = c.rt.lock().tcp.remote_addr(h).unwrap_or_else(unspecified);
     // Like Linux, the accepted socket inherits the listener's socket options.
     let opts = c.s.opts.lock().clone();
@@ -240,8 +244,14 @@ unsafe fn connect_tcp(c: &Ctx, addr: *const sockaddr, len: socklen_t) -> Result<
     }
     let mut g = rt.lock();
     let now = rt.now();
-    if g.tcp.state(h) == Ok(TcpState::Listen) {
+    let state = g.tcp.state(h);
+    if state == Ok(TcpState::Listen) {
         return Err(libc::EISCONN);
+    }
+    if state == Ok(TcpState::Closed) && c.s.connecting.swap(false, Ordering::Relaxed) {
+        // A non-blocking connect that failed: connect() reports the failure (Linux
+        // sock_error), ECONNABORTED if SO_ERROR already consumed it, instead of a new attempt.
+        return Err(g.tcp.take_error(h).map(Error::errno).unwrap_or(libc::ECONNABORTED));
     }
     match g.tcp.connect(now, h, remote) {
         Ok(()) => {}
@@ -263,16 +273,25 @@ unsafe fn connect_tcp(c: &Ctx, addr: *const sockaddr, len: socklen_t) -> Result<
         c.s.connecting.store(true, Ordering::Relaxed);
         return Err(libc::EINPROGRESS);
     }
-    // Blocking: wait for the handshake, bounded by SO_SNDTIMEO like Linux.
+    // Blocking: wait for the handshake, bounded by SO_SNDTIMEO like Linux. A signal handler
+    // interrupts it with EINTR (the connection goes on in the background, as in Linux).
     let timeout = c.s.opts.lock().sndtimeo;
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    c.s.sig.armed.store(true, Ordering::Release);
     loop {
         match g.tcp.state(h) {
             Ok(TcpState::SynSent) | Ok(TcpState::SynReceived) => {
-                if !rt.wait(&mut g, deadline) && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
                     c.s.connecting.store(true, Ordering::Relaxed);
                     return Err(libc::EINPROGRESS);
                 }
+                drop(g);
+                if let Err(e) = rt::wait_change(&c.s.sig, c.fd, deadline, timeout.is_some()) {
+                    c.s.connecting.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+                c.s.sig.drain(c.fd);
+                g = rt.lock();
             }
             Ok(TcpState::Closed) | Err(_) => {
                 return Err(g.tcp.take_error(h).map(Error::errno).unwrap_or(libc::ECONNREFUSED));

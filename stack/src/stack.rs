@@ -1,5 +1,11 @@
 //! `Stack`: one host. Ethernet/ARP/IPv4/ICMP (`iface`) plus the TCP and UDP engines.
-//! CONTRACT for the runtime, the shim and tests; the foundation owner fills it in.
+//! CONTRACT for the runtime, the shim and tests.
+//!
+//! Input: `receive_frame` (or `poll`, which drains the device) parses Ethernet, answers ARP,
+//! validates and reassembles IPv4, answers ICMP and hands segments to `tcp.process` /
+//! `udp.process`. Output: `poll` runs the ARP and reassembly timers, collects what TCP and UDP
+//! have to send (`dispatch`), routes, fragments and resolves it, and transmits every queued
+//! frame. Datagrams to our own address are delivered locally without touching the device.
 use std::net::Ipv4Addr;
 
 use crate::config::Config;
@@ -37,6 +43,8 @@ pub struct Stats {
     pub arp_resolution_failed: u64,
     /// Datagrams dropped while waiting for ARP (timeout or full queue).
     pub arp_queue_dropped: u64,
+    /// Flows told "host unreachable" because ARP gave up on their next hop.
+    pub arp_failure_reported: u64,
     /// ARP packets for other hardware/protocol types or operations.
     pub arp_unsupported: u64,
     /// ARP packets neither for us nor refreshing a known neighbour.
@@ -140,7 +148,7 @@ impl Stack {
             self.iface.receive_frame(now, &self.rx_buf[..n], &mut self.tcp, &mut self.udp);
             rx += 1;
         }
-        self.iface.poll_timers(now);
+        self.iface.poll_timers(now, &mut self.tcp, &mut self.udp);
         for _ in 0..LOOPBACK_ROUNDS {
             self.dispatch(now);
             if self.iface.loopback.is_empty() {
@@ -164,6 +172,12 @@ impl Stack {
         let iface = &mut self.iface;
         self.tcp.dispatch(now, &mut |src, dst, seg| iface.send_ip(now, src, dst, protocol::TCP, seg));
         self.udp.dispatch(now, &mut |src, dst, dgram| iface.send_ip(now, src, dst, protocol::UDP, dgram));
+    }
+
+    /// True while anything is waiting to leave: TCP data or FIN not yet acknowledged, UDP
+    /// datagrams, frames not yet transmitted, datagrams waiting for ARP (for the exit drain).
+    pub fn has_pending_output(&self) -> bool {
+        self.tcp.has_pending_output() || self.udp.has_pending_output() || self.iface.has_pending_output()
     }
 
     /// The next deadline without doing any work.

@@ -352,10 +352,15 @@ fn frames_not_for_us_and_garbage_are_counted() {
     n.inject_to_b(ip_frame(&other, &echo_request(1, 1, &[]), B_MAC));
     let eth = EthernetRepr { src_addr: A_MAC, dst_addr: BROADCAST, ethertype: EtherType::Unknown(0x86dd) };
     n.inject_to_b(eth.build(&[0; 40]));
+    // a unicast IP datagram in a link-layer broadcast (RFC 1122 3.3.6)
+    n.inject_to_b(ip_frame(&h, &echo_request(1, 1, &[]), BROADCAST));
     n.run_for(Duration::from_millis(10));
     let s = n.b.stats();
-    assert_eq!(s.rx_frames, 5);
-    assert_eq!((s.rx_not_for_us, s.rx_malformed, s.ip_bad_checksum, s.ip_not_for_us, s.rx_unknown_ethertype), (1, 1, 1, 1, 1));
+    assert_eq!(s.rx_frames, 6);
+    assert_eq!(
+        (s.rx_not_for_us, s.rx_malformed, s.ip_bad_checksum, s.ip_not_for_us, s.rx_unknown_ethertype),
+        (1, 1, 1, 2, 1)
+    );
     assert_eq!(s.icmp_echo_answered, 0);
     assert_eq!(s.tx_frames, 0);
 }
@@ -454,7 +459,8 @@ fn icmp_redirect_from_current_gateway_installs_host_route() {
     n.a.add_route(Ipv4Addr::new(192, 168, 0, 0), 16, Some(B_IP));
     let redirect = |from: Ipv4Addr, gw: Ipv4Addr| {
         let quoted = Ipv4Repr::new(A_IP, far, 17, 8, 1);
-        let icmp = Icmpv4Repr::Redirect { code: 1, gateway: gw, quoted: Quoted { header: quoted, data: &[0; 8] } }.to_bytes();
+        let icmp =
+            Icmpv4Repr::Redirect { code: 1, gateway: gw, quoted: Quoted { header: quoted, data: &[0; 8] } }.to_bytes();
         let ip = Ipv4Repr::new(from, A_IP, 1, icmp.len(), 9);
         EthernetRepr { src_addr: B_MAC, dst_addr: A_MAC, ethertype: EtherType::Ipv4 }.build(&ip.build(&icmp))
     };
@@ -562,4 +568,34 @@ fn tcp_and_udp_to_our_own_address() {
     assert_eq!(&buf[..8], b"hello me");
     // nothing of this touched the link
     assert!(n.da.sent.borrow().is_empty());
+}
+
+#[test]
+fn arp_failure_is_host_unreachable_for_tcp_and_udp() {
+    use std::net::SocketAddrV4;
+    use tapstack::socket::tcp::TcpState;
+    let mut n = Net::new();
+    let ghost = Ipv4Addr::new(10, 0, 0, 77);
+    let c = n.a.tcp.socket();
+    let now = n.now;
+    n.a.tcp.connect(now, c, SocketAddrV4::new(ghost, 80)).unwrap();
+    let u = n.a.udp.socket();
+    n.a.udp.connect(u, Some(SocketAddrV4::new(ghost, 53))).unwrap();
+    n.a.udp.send_to(u, b"query", None).unwrap();
+    let start = n.now;
+    n.run_for(Duration::from_millis(10));
+    // SYN and datagram wait for ARP: output is pending (the exit drain waits for it)
+    assert!(n.a.has_pending_output());
+    n.run_for(Duration::from_secs(2));
+    assert_eq!(n.a.tcp.take_error(c), None);
+    n.run_for(Duration::from_secs(2));
+    // like Linux (ipv4_link_failure): three requests a second apart, then EHOSTUNREACH
+    assert_eq!(n.a.tcp.take_error(c), Some(tapstack::Error::HostUnreachable));
+    assert_eq!(n.a.tcp.state(c), Ok(TcpState::Closed));
+    let mut buf = [0u8; 16];
+    assert_eq!(n.a.udp.recv_from(u, &mut buf, false), Err(tapstack::Error::HostUnreachable));
+    let s = n.a.stats();
+    assert_eq!((s.arp_requests_sent, s.arp_resolution_failed, s.arp_failure_reported), (3, 1, 2));
+    assert!(n.now - start < Duration::from_secs(5));
+    assert!(!n.a.has_pending_output());
 }

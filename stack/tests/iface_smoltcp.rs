@@ -76,7 +76,8 @@ fn smoltcp_answers_our_arp_and_pings() {
     let mut ours = Stack::new(&cfg, 9);
     let mut link = SEnd::default();
     let smac = EthernetAddress([2, 0, 0, 0, 0, 1]);
-    let mut theirs = SIface::new(SConfig::new(HardwareAddress::Ethernet(smac)), &mut link, smoltcp::time::Instant::ZERO);
+    let mut theirs =
+        SIface::new(SConfig::new(HardwareAddress::Ethernet(smac)), &mut link, smoltcp::time::Instant::ZERO);
     theirs.update_ip_addrs(|a| a.push(IpCidr::new(IpAddress::v4(10, 0, 0, 1), 24)).unwrap());
     let mut sockets = SocketSet::new(vec![]);
 

@@ -101,17 +101,26 @@ fn received(out: &std::process::Output) -> u32 {
 #[test]
 fn kernel_pings_stack_and_stack_pings_kernel() {
     let ci = std::env::var("CI").map(|v| v == "true").unwrap_or(false);
+    let cannot_run = |why: &str| {
+        assert!(!ci, "CI=true but this network test cannot run: {why}");
+        eprintln!("SKIP kernel_pings_stack_and_stack_pings_kernel: {why}");
+    };
     // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let tools = Command::new("ip").arg("-V").output().is_ok() && Command::new("ping").arg("-V").output().is_ok();
-    if !root || !tools {
-        assert!(!ci, "CI=true but this network test cannot run (root: {root}, ip/ping present: {tools})");
-        eprintln!("SKIP kernel_pings_stack_and_stack_pings_kernel: needs root, ip and ping");
-        return;
+    if unsafe { libc::geteuid() } != 0 {
+        return cannot_run("needs root");
+    }
+    if Command::new("ip").arg("-V").output().is_err() || Command::new("ping").arg("-V").output().is_err() {
+        return cannot_run("needs ip and ping (make deps)");
+    }
+    if !std::path::Path::new("/dev/net/tun").exists() {
+        return cannot_run("no /dev/net/tun");
     }
     let ns = Netns(format!("tsfnd{}", std::process::id()));
-    let st = Command::new("ip").args(["netns", "add", &ns.0]).status().unwrap();
-    assert!(st.success(), "ip netns add failed");
+    let added = Command::new("ip").args(["netns", "add", &ns.0]).output();
+    if !added.as_ref().map(|o| o.status.success()).unwrap_or(false) {
+        let err = added.map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string()).unwrap_or_default();
+        return cannot_run(&format!("ip netns add failed: {err}"));
+    }
     must(&ns.0, &["ip", "tuntap", "add", "dev", TAP, "mode", "tap"]);
     let _ = sh(&ns.0, &["sysctl", "-qw", &format!("net.ipv6.conf.{TAP}.disable_ipv6=1")]);
     must(&ns.0, &["ip", "addr", "add", "10.0.0.1/24", "dev", TAP]);

@@ -386,3 +386,47 @@ fn harness_self_check_smoltcp_to_smoltcp() {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.accept(t0, &data[40..])));
     assert!(r.is_err(), "corrupted byte not detected");
 }
+
+#[test]
+fn our_sender_to_slow_smoltcp_reader() {
+    // smoltcp's application reads 4 KiB every 200 ms from a 16 KiB buffer: its window keeps
+    // closing. Our sender must probe the zero window (persist timer) and resume on window
+    // updates, with 2% loss on both directions (lost window updates included).
+    let (f1, f2) = impaired(12);
+    let mut sim = new_sim_mtu(f1, f2, 12, 1500);
+    let srv = sim.b.tcp_socket(16 * 1024);
+    sim.b.sock(srv).listen(8081).unwrap();
+    let c = sim.a.tcp().socket();
+    let now = sim.now;
+    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 8081)).unwrap();
+    let bytes = 256 * 1024;
+    let mut src = Source::new(Pattern(12), bytes);
+    let mut sink = Sink::new(Pattern(12), bytes, sim.now);
+    let mut next_read = sim.now;
+    let mut buf = vec![0u8; 4096];
+    sim.tick = Some(Duration::from_millis(50));
+    let ok = sim.run_until(Duration::from_secs(600), |s| {
+        let now = s.now;
+        if s.a.tcp().state(c) == Ok(TcpState::Established) {
+            fill(s.a.tcp(), now, c, &mut src);
+        }
+        if now >= next_read {
+            next_read = now + Duration::from_millis(200);
+            let sock = s.b.sock(srv);
+            if sock.may_recv() {
+                if let Ok(n) = sock.recv_slice(&mut buf) {
+                    sink.accept(now, &buf[..n]);
+                }
+            }
+        }
+        sink.received == bytes
+    });
+    let info = sim.a.tcp().info(c).unwrap();
+    assert!(ok, "smoltcp read {} of {bytes}; ours {info:?}", sink.received);
+    eprintln!("slow reader: {:?} virtual, max stall {:?}, ours {info:?}", sim.now - Instant::from_secs(1), sink.max_stall);
+    // 64 reads of 4 KiB at 5 per second need about 13 s; a stall beyond a few seconds means the
+    // sender waited on a lost window update instead of probing.
+    assert!(sink.max_stall < Duration::from_secs(5), "stall {:?}", sink.max_stall);
+    let now = sim.now;
+    sim.a.tcp().close(now, c);
+}

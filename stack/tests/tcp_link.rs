@@ -59,10 +59,11 @@ fn clean_link_transfer_both_ways() {
         assert_eq!(info.retransmits, 0, "no loss, no retransmission: {info:?}");
         assert_eq!(info.rto_expirations, 0, "{info:?}");
     }
-    // Nothing was lost, so nothing more than a handful of frames beyond data and ACKs:
-    // every link counter must agree with zero impairment.
-    let s = sim.link.stats(Dir::AToB);
-    assert_eq!(s.faults.lost + s.faults.corrupted + s.oversize, 0);
+    // The link itself lost, corrupted or refused nothing, in either direction.
+    for d in [Dir::AToB, Dir::BToA] {
+        let s = sim.link.stats(d);
+        assert_eq!(s.faults.lost + s.faults.corrupted + s.faults.queue_drops + s.oversize, 0, "{s:?}");
+    }
 }
 
 #[test]
@@ -91,9 +92,17 @@ fn harsh_transfer(seed: u64, delay_ms: u64, rate: Option<u64>) {
     let (ha, hb, _) = connect_pair(&mut sim, 6000 + seed as u16);
     let r = transfer_both_ways(&mut sim, ha, hb, 32 * MIB, seed, Duration::from_secs(4 * 3600));
     summary(&format!("harsh seed {seed}"), &r);
+    eprintln!("  {} clock-loop iterations", sim.iterations);
     check_counters(&r, 32 * MIB);
     let (ab, ba) = (sim.link.stats(Dir::AToB), sim.link.stats(Dir::BToA));
     eprintln!("  link A->B {:?}\n  link B->A {:?}", ab.faults, ba.faults);
+    // Every corrupted frame (one flipped bit past the Ethernet header) was caught by a checksum
+    // and counted: the IPv4 header checksum or the TCP checksum detects any single-bit error.
+    for (name, node, corrupted) in [("B", &sim.b, ab.faults.corrupted), ("A", &sim.a, ba.faults.corrupted)] {
+        let (ip, tcp) = (node.stack.stats(), node.stack.tcp.stats());
+        let caught = ip.ip_bad_checksum + ip.rx_malformed + ip.ip_not_for_us + tcp.rx_bad_checksum + tcp.rx_malformed;
+        assert!(caught >= corrupted, "{name}: {corrupted} corrupted frames in, {caught} caught: {ip:?} {tcp:?}");
+    }
     // The impairments really happened (in both directions), and were survived.
     for s in [&ab, &ba] {
         assert!(s.faults.lost > 1000 && s.faults.corrupted > 5 && s.faults.duplicated > 100, "{s:?}");
@@ -140,8 +149,18 @@ fn harsh_32mib_both_ways_seed_4_slow_link() {
     check_counters(&r, 32 * MIB);
 }
 
+/// One run of the breadth sweep: harsh impairments, delay `seed % 5` ms, MTU by `seed % 4`.
+fn sweep_one(seed: u64, mib: u64) {
+    let mtu = [1500, 576, 9000, 1280][seed as usize % 4];
+    eprintln!("seed {seed} mtu {mtu} delay {} ms", seed % 5);
+    let mut sim = stack_pair(Link::symmetric(mtu, harsh(seed, seed % 5)), seed);
+    let (ha, hb, _) = connect_pair(&mut sim, 6100 + (seed % 1000) as u16);
+    let r = transfer_both_ways(&mut sim, ha, hb, mib * MIB, seed, Duration::from_secs(4 * 3600));
+    check_counters(&r, mib * MIB);
+    assert_eq!(sim.link.stats(Dir::AToB).oversize + sim.link.stats(Dir::BToA).oversize, 0, "mtu {mtu}");
+}
+
 #[test]
-#[ignore = "see tcp-findings F3: seed 116 deadlocks after RTO (pure ACKs carry the rewound snd_nxt)"]
 fn harsh_8mib_both_ways_twenty_seeds() {
     // Breadth: many seeds, smaller transfers, delays from 0 to 4 ms, MTUs 576..9000.
     // TAPSTACK_TEST_SEEDS=a..b widens the sweep (and TAPSTACK_TEST_MIB the size) when hunting.
@@ -151,13 +170,29 @@ fn harsh_8mib_both_ways_twenty_seeds() {
         .unwrap_or(100..120);
     let mib = std::env::var("TAPSTACK_TEST_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
     for seed in seeds {
-        let mtu = [1500, 576, 9000, 1280][seed as usize % 4];
-        eprintln!("seed {seed} mtu {mtu} delay {} ms", seed % 5);
-        let mut sim = stack_pair(Link::symmetric(mtu, harsh(seed, seed % 5)), seed);
-        let (ha, hb, _) = connect_pair(&mut sim, 6100 + seed as u16);
-        let r = transfer_both_ways(&mut sim, ha, hb, mib * MIB, seed, Duration::from_secs(4 * 3600));
-        check_counters(&r, mib * MIB);
-        assert_eq!(sim.link.stats(Dir::AToB).oversize + sim.link.stats(Dir::BToA).oversize, 0, "mtu {mtu}");
+        sweep_one(seed, mib);
+    }
+}
+
+#[test]
+#[ignore = "see tcp-findings F4: MTU 9000 seeds deadlock (head retransmission sends bytes beyond snd_max)"]
+fn harsh_8mib_regression_seeds() {
+    for seed in [116, 290, 310, 350, 370, 390, 401, 430, 470] {
+        sweep_one(seed, 8);
+    }
+}
+
+#[test]
+#[ignore = "see tcp-findings F7: bytes_sent misses new data sent by go-back-N resends"]
+fn info_byte_counters_are_consistent() {
+    // Every byte acknowledged was sent first: bytes_sent (new data, counted once) can never be
+    // below bytes_acked, and after a complete transfer both equal the bytes written.
+    let mut sim = stack_pair(Link::symmetric(1500, harsh(5, 1)), 5);
+    let (ha, hb, _) = connect_pair(&mut sim, 6005);
+    let r = transfer_both_ways(&mut sim, ha, hb, 8 * MIB, 5, Duration::from_secs(3600));
+    for (name, info) in [("A", &r.info_a), ("B", &r.info_b)] {
+        assert!(info.bytes_sent >= info.bytes_acked, "{name}: bytes_sent < bytes_acked: {info:?}");
+        assert_eq!((info.bytes_sent, info.bytes_acked, info.bytes_received), (8 * MIB, 8 * MIB, 8 * MIB), "{name}");
     }
 }
 
@@ -301,4 +336,24 @@ fn syn_to_absent_host_fails() {
     });
     assert!(done, "connect still pending after 600 s: {:?}", sim.a.tcp().state(c));
     assert!(matches!(err, Some(Error::TimedOut) | Some(Error::HostUnreachable)), "{err:?}");
+}
+
+#[test]
+#[ignore = "see tcp-findings F6: ARP failure is not reported to TCP (Linux: EHOSTUNREACH after ~3 s)"]
+fn connect_to_absent_host_is_host_unreachable_like_linux() {
+    // Linux: the neighbour entry fails after 3 unanswered ARP probes, the queued SYN is dropped
+    // with a local ICMP host unreachable (ipv4_link_failure), and tcp_v4_err aborts the
+    // SYN-SENT connection: connect fails with EHOSTUNREACH ("No route to host") after ~3 s.
+    let cfg = FaultConfig { loss: 1.0, ..Default::default() };
+    let mut sim = stack_pair(Link::new(1500, Some(cfg), None), 44);
+    let c = sim.a.tcp().socket();
+    let now = sim.now;
+    sim.a.tcp().connect(now, c, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 77), 80)).expect("connect");
+    let mut err = None;
+    let done = sim.run_until(Duration::from_secs(10), |s| {
+        err = s.a.tcp().take_error(c);
+        err.is_some()
+    });
+    assert!(done, "no error 10 s after connecting to an absent on-link host: {:?}", sim.a.tcp().state(c));
+    assert_eq!(err, Some(Error::HostUnreachable));
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 3: clear one-line errors (exit 2) for: no such device, device busy, not a TAP device,
-# no permission, malformed TAPSTACK_* values. ("No /dev/net/tun" cannot be simulated safely
+# no permission, malformed TAPSTACK_* values; a TAP deleted under a running host (exit 1). ("No /dev/net/tun" cannot be simulated safely
 # and is covered by the message table in phy/tap.rs only.)
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/netns-lib.sh"
@@ -65,6 +65,20 @@ expect_err 'device busy'
 timeout 20 ip netns exec "$NS" ping -n -c 2 -i 0.2 -W 2 10.0.0.2 >"$T/ping"
 grep -q '^2 packets transmitted, 2 received' "$T/ping"
 netns_stop "$HOST" 10
+
+echo "== the TAP interface deleted under a running host: one line, exit 1 (no spinning)"
+ip -n "$NS" tuntap add dev tapdel mode tap
+ip -n "$NS" link set tapdel up
+netns_host_start "$NS" "$T/d.out" "$T/d.err" "${BASE[@]}" TAPSTACK_TAP=tapdel
+HOST=$NETNS_LAST_PID
+ip -n "$NS" link del tapdel
+rc=0
+for _ in $(seq 1 50); do kill -0 "$HOST" 2>/dev/null || break; sleep 0.1; done
+wait "$HOST" || rc=$?
+echo "exit $rc: $(cat "$T/d.err")"
+[ "$rc" -eq 1 ]
+[ "$(wc -l <"$T/d.err")" -eq 1 ]
+grep -q '^tapstack: TAP device tapdel is gone' "$T/d.err"
 
 echo "== permission denied (unprivileged user)"
 cp "$TAPSTACK_HOST" "$T/tapstack-host"

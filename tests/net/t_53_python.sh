@@ -17,15 +17,27 @@ in_ns() { ip netns exec "$NS" "$@"; }
 ts() { local t=$1; shift; timeout -k 5 "$t" ip netns exec "$NS" env TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 \
         TAPSTACK_GW=10.0.0.1 TAPSTACK_LINGER="${TAPSTACK_LINGER:-5000}" TAPSTACK_LIB="$LIB" "$ROOT/scripts/tapstack" "$@"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+# Proof that traffic went through tapstack: only tapstack writes frames into tap0 (the kernel's
+# rx), and what the kernel sends to 10.0.0.2 leaves through tap0 (its tx). Without the shim a
+# program would reach 10.0.0.1 over the kernel's own loopback and these counters would not move.
+tap_bytes() { in_ns cat "/sys/class/net/tap0/statistics/$1_bytes"; }
+# crossed rx|tx MIN BEFORE WHAT: at least MIN bytes crossed tap0 in that direction since BEFORE.
+crossed() {
+  local d=$(( $(tap_bytes "$1") - $3 ))
+  [ "$d" -ge "$2" ] || { echo "FAIL: $4: only $d bytes crossed tap0 ($1), expected >= $2 (not through tapstack?)"; exit 1; }
+  echo "   $4: $d bytes crossed tap0 (kernel $1)"
+}
 
 head -c 8M /dev/urandom > "$WORK/file"
 want=$(sha "$WORK/file")
 netns_bg "$NS" "$PY" -m http.server --bind 10.0.0.1 --directory "$WORK" 8000
 netns_wait_port "$NS" 8000
+tx0=$(tap_bytes tx)
 got=$(ts 60 "$PY" -c '
 import hashlib, urllib.request
 print(hashlib.sha256(urllib.request.urlopen("http://10.0.0.1:8000/file", timeout=30).read()).hexdigest())')
 [ "$got" = "$want" ] || { echo "FAIL: urllib: sha256 '$got' != $want"; exit 1; }
+crossed tx 8388608 "$tx0" "urllib download"
 echo "ok: python3 urllib downloaded 8 MiB through tapstack"
 
 cat > "$WORK/echo_srv.py" <<'EOF'
@@ -63,22 +75,27 @@ print("echo ok" if bytes(got) == data else "echo MISMATCH %d/%d" % (len(got), le
 EOF
 netns_bg "$NS" "$PY" "$WORK/echo_srv.py" 10.0.0.1 9000
 netns_wait_port "$NS" 9000
+rx0=$(tap_bytes rx); tx0=$(tap_bytes tx)
 out=$(ts 60 "$PY" "$WORK/echo_cli.py" 10.0.0.1 9000)
 [ "$out" = "echo ok" ] || { echo "FAIL: shimmed echo client: $out"; exit 1; }
+crossed rx 2097152 "$rx0" "echo client out"; crossed tx 2097152 "$tx0" "echo client back"
 echo "ok: shimmed python echo client, 2 MiB round trip with a kernel server"
 
+rx0=$(tap_bytes rx); tx0=$(tap_bytes tx)
 ts 60 "$PY" "$WORK/echo_srv.py" 10.0.0.2 9001 &
 spid=$!
 out=$(timeout 60 ip netns exec "$NS" "$PY" "$WORK/echo_cli.py" 10.0.0.2 9001)
 rc=0; wait $spid || rc=$?
 [ $rc = 0 ] || { echo "FAIL: shimmed echo server exited with $rc"; exit 1; }
 [ "$out" = "echo ok" ] || { echo "FAIL: shimmed echo server: $out"; exit 1; }
+crossed tx 2097152 "$tx0" "echo server in"; crossed rx 2097152 "$rx0" "echo server out"
 echo "ok: shimmed python echo server, 2 MiB round trip with a kernel client"
 
 # asyncio: epoll, non-blocking connect completed through EPOLLOUT + SO_ERROR, non-blocking I/O.
 cat > "$WORK/aio.py" <<'EOF'
 import asyncio, hashlib, os, sys
 data = os.urandom(1 << 20)
+done = None
 async def handle(r, w):
     while True:
         b = await r.read(65536)
@@ -86,8 +103,15 @@ async def handle(r, w):
             break
         w.write(b); await w.drain()
     w.close()
+    await w.wait_closed()  # asyncio's own buffer is flushed before the server may exit
+    done.set()
 async def client(host, port):
-    r, w = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
+    for _ in range(50):  # the server may still be starting
+        try:
+            r, w = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
+            break
+        except ConnectionRefusedError:
+            await asyncio.sleep(0.2)
     async def send():
         w.write(data); await w.drain(); w.write_eof()
     t = asyncio.ensure_future(send())
@@ -96,10 +120,15 @@ async def client(host, port):
     return got == data
 async def main():
     mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    if mode == "server":
+    if mode == "server":  # serves until one client is done, at most argv[4] seconds
+        global done
+        done = asyncio.Event()
         srv = await asyncio.start_server(handle, host, port)
         async with srv:
-            await asyncio.sleep(float(sys.argv[4]))
+            try:
+                await asyncio.wait_for(done.wait(), float(sys.argv[4]))
+            except asyncio.TimeoutError:
+                pass
     else:
         ok = await client(host, port)
         # refused connection reported as ConnectionRefusedError
@@ -110,15 +139,18 @@ async def main():
         print("aio ok" if ok and refused else "aio FAIL echo=%s refused=%s" % (ok, refused))
 asyncio.run(main())
 EOF
-netns_bg "$NS" "$PY" "$WORK/aio.py" server 10.0.0.1 9200 60
+netns_bg "$NS" "$PY" "$WORK/aio.py" server 10.0.0.1 9200 50
 netns_wait_port "$NS" 9200
+rx0=$(tap_bytes rx); tx0=$(tap_bytes tx)
 out=$(ts 60 "$PY" "$WORK/aio.py" client 10.0.0.1 9200)
 [ "$out" = "aio ok" ] || { echo "FAIL: asyncio client through tapstack: $out"; exit 1; }
+crossed rx 1048576 "$rx0" "asyncio client out"; crossed tx 1048576 "$tx0" "asyncio client back"
 echo "ok: asyncio (epoll) client through tapstack: echo and ConnectionRefusedError"
-ts 60 "$PY" "$WORK/aio.py" server 10.0.0.2 9201 8 &
+rx0=$(tap_bytes rx); tx0=$(tap_bytes tx)
+ts 60 "$PY" "$WORK/aio.py" server 10.0.0.2 9201 50 &
 spid=$!
-sleep 1
 out=$(timeout 60 ip netns exec "$NS" "$PY" "$WORK/aio.py" client 10.0.0.2 9201 || true)
 kill $spid 2>/dev/null || true; wait $spid 2>/dev/null || true
 [ "$out" = "aio ok" ] || { echo "FAIL: asyncio server through tapstack: $out"; exit 1; }
+crossed tx 1048576 "$tx0" "asyncio server in"; crossed rx 1048576 "$rx0" "asyncio server out"
 echo "ok: asyncio (epoll) server through tapstack, kernel client"

@@ -17,18 +17,32 @@ in_ns() { ip netns exec "$NS" "$@"; }
 ts() { local t=$1; shift; timeout -k 5 "$t" ip netns exec "$NS" env TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 \
         TAPSTACK_GW=10.0.0.1 TAPSTACK_LINGER="${TAPSTACK_LINGER:-5000}" TAPSTACK_LIB="$LIB" "$ROOT/scripts/tapstack" "$@"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+# Proof that traffic went through tapstack: only tapstack writes frames into tap0 (the kernel's
+# rx), and what the kernel sends to 10.0.0.2 leaves through tap0 (its tx). Without the shim a
+# program would reach 10.0.0.1 over the kernel's own loopback and these counters would not move.
+tap_bytes() { in_ns cat "/sys/class/net/tap0/statistics/$1_bytes"; }
+# crossed rx|tx MIN BEFORE WHAT: at least MIN bytes crossed tap0 in that direction since BEFORE.
+crossed() {
+  local d=$(( $(tap_bytes "$1") - $3 ))
+  [ "$d" -ge "$2" ] || { echo "FAIL: $4: only $d bytes crossed tap0 ($1), expected >= $2 (not through tapstack?)"; exit 1; }
+  echo "   $4: $d bytes crossed tap0 (kernel $1)"
+}
 
 # 1. closed port: curl reports "Connection refused".
+rx0=$(tap_bytes rx)
 out=$(ts 20 curl -sS -v --max-time 10 http://10.0.0.1:9/ 2>&1 || true)
 echo "$out" | grep -q "Connection refused" || { echo "FAIL: closed port: curl said: $out"; exit 1; }
+crossed rx 54 "$rx0" "SYN to the closed port"
 echo "ok: closed port -> Connection refused"
 
 # 2. nobody answers (no ARP reply for 10.0.0.77): fails within --connect-timeout.
+rx0=$(tap_bytes rx)
 start=$(date +%s%N)
 rc=0; ts 20 curl -sS --connect-timeout 2 http://10.0.0.77/ >/dev/null 2>"$WORK/err" || rc=$?
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 [ "$rc" = 28 ] || { echo "FAIL: unanswered address: curl exit $rc (want 28): $(cat "$WORK/err")"; exit 1; }
 [ "$ms" -lt 6000 ] || { echo "FAIL: unanswered address took $ms ms with --connect-timeout 2"; exit 1; }
+crossed rx 42 "$rx0" "ARP requests for 10.0.0.77"
 echo "ok: unanswered address -> curl timed out after $ms ms (--connect-timeout 2)"
 
 # 3. peer reset mid-transfer: a kernel server sends some data then closes with SO_LINGER 0.
@@ -44,6 +58,7 @@ c.close()
 EOF
 netns_bg "$NS" "$PY" "$WORK/rst.py"
 netns_wait_port "$NS" 9100
+tx0=$(tap_bytes tx)
 out=$(ts 30 "$PY" -c '
 import errno, socket, time
 c = socket.create_connection(("10.0.0.1", 9100), timeout=20)
@@ -56,4 +71,5 @@ try:
 except OSError as e:
     print(errno.errorcode.get(e.errno, e.errno))')
 [ "$out" = "ECONNRESET" ] || { echo "FAIL: reset mid-transfer: client saw $out"; exit 1; }
+crossed tx 100000 "$tx0" "data before the reset"
 echo "ok: peer reset mid-transfer -> ECONNRESET"

@@ -17,9 +17,20 @@ in_ns() { ip netns exec "$NS" "$@"; }
 ts() { local t=$1; shift; timeout -k 5 "$t" ip netns exec "$NS" env TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 \
         TAPSTACK_GW=10.0.0.1 TAPSTACK_LINGER="${TAPSTACK_LINGER:-5000}" TAPSTACK_LIB="$LIB" "$ROOT/scripts/tapstack" "$@"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+# Proof that traffic went through tapstack: only tapstack writes frames into tap0 (the kernel's
+# rx), and what the kernel sends to 10.0.0.2 leaves through tap0 (its tx). Without the shim a
+# program would reach 10.0.0.1 over the kernel's own loopback and these counters would not move.
+tap_bytes() { in_ns cat "/sys/class/net/tap0/statistics/$1_bytes"; }
+# crossed rx|tx MIN BEFORE WHAT: at least MIN bytes crossed tap0 in that direction since BEFORE.
+crossed() {
+  local d=$(( $(tap_bytes "$1") - $3 ))
+  [ "$d" -ge "$2" ] || { echo "FAIL: $4: only $d bytes crossed tap0 ($1), expected >= $2 (not through tapstack?)"; exit 1; }
+  echo "   $4: $d bytes crossed tap0 (kernel $1)"
+}
 
 head -c 16M /dev/urandom > "$WORK/served"
 want=$(sha "$WORK/served")
+rx0=$(tap_bytes rx)
 ts 120 "$PY" -m http.server --bind 10.0.0.2 --directory "$WORK" 8080 >/dev/null 2>&1 &
 spid=$!
 ok=0
@@ -31,4 +42,5 @@ kill $spid 2>/dev/null || true; wait $spid 2>/dev/null || true
 [ $ok = 1 ] || { echo "FAIL: kernel curl could not fetch from the shimmed server: $(cat "$WORK/err")"; exit 1; }
 got=$(sha "$WORK/got")
 [ "$got" = "$want" ] || { echo "FAIL: sha256 differs ($(stat -c %s "$WORK/got") bytes)"; exit 1; }
+crossed rx 16777216 "$rx0" "served file"
 echo "ok: kernel curl fetched 16 MiB from tapstack python3 -m http.server, sha256 equal"

@@ -30,6 +30,11 @@ in_ns() { ip netns exec "$NS" "$@"; }
 ts() { local t=$1; shift; timeout -k 5 "$t" ip netns exec "$NS" env TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 \
         TAPSTACK_GW=10.0.0.1 TAPSTACK_LIB="$LIB" "$@" "$ROOT/scripts/tapstack" "${CMD[@]}"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+# Frames the kernel's tap0 received (= sent by tapstack): a step that a non-intercepted program
+# could pass on the namespace's kernel stack must also show traffic through tapstack.
+tap_rx() { in_ns cat /sys/class/net/tap0/statistics/rx_packets; }
+mark() { MARK=$(tap_rx); }
+crossed() { local d=$(( $(tap_rx) - MARK )); [ "$d" -ge "$1" ] || { echo "FAIL: $2: only $d frames crossed tap0 (not through tapstack?)"; exit 1; }; }
 
 printf '10.0.0.1 files.test\n10.0.0.1 www.files.test\n' > "$WORK/dns-hosts"
 # big.test: 60 addresses, an answer over 512 bytes: dnsmasq truncates (TC) over UDP.
@@ -63,7 +68,9 @@ echo "ok: curl http://files.test:8000/file resolved over tapstack UDP ($(wc -l <
 
 # 1b. wget resolves the same way.
 CMD=(wget -q -T 30 -t 1 -O "$WORK/wget.out" http://files.test:8000/file)
+mark
 ts 90 env
+crossed 10 "wget"
 [ "$(sha "$WORK/wget.out")" = "$want" ] || { echo "FAIL: wget by name: sha256 differs"; exit 1; }
 echo "ok: wget http://files.test:8000/file through tapstack, sha256 equal"
 
@@ -119,7 +126,9 @@ except socket.gaierror as e:
     assert e.errno == socket.EAI_NONAME, e
 print("python ok")
 ')
+mark
 ts 60 env | grep -q 'python ok' || { echo "FAIL: python resolver checks"; exit 1; }
+crossed 3 "python resolver checks"
 echo "ok: python getaddrinfo/gethostbyname through tapstack"
 
 # 7. A truncated (TC) UDP answer is retried over tapstack TCP: all 60 addresses arrive.
@@ -141,9 +150,12 @@ echo "ok: truncated UDP answer retried over tapstack TCP (60 addresses)"
 #    numeric forms, hosts file, getnameinfo, gethostbyname(_r), and a DNS name (files.test).
 GAI=$ROOT/c-tests/bin/udp_gai
 if [ -x "$GAI" ]; then
-  in_ns "$GAI" files.test > "$WORK/gai.kernel"
-  CMD=("$GAI" files.test)
+  in_ns "$GAI" files.test 10.0.0.1 > "$WORK/gai.kernel"
+  CMD=("$GAI" files.test 10.0.0.1)
+  mark
   ts 60 env > "$WORK/gai.tapstack"
+  crossed 3 "udp_gai"
+  grep -A1 "^getaddrinfo(files.test\|^getnameinfo(10.0.0.[17]*:80, flags=0x[28]," "$WORK/gai.kernel" || true
   diff "$WORK/gai.kernel" "$WORK/gai.tapstack" || { echo "FAIL: getaddrinfo family differs from glibc (above)"; exit 1; }
   echo "ok: udp_gai: $(wc -l < "$WORK/gai.kernel") lines identical to glibc"
 else
@@ -162,5 +174,23 @@ with cf.ThreadPoolExecutor(16) as ex:
 assert all(r == ["10.0.0.1"] for r in res), res
 print("threads ok", len(res))
 ')
+mark
 ts 90 env | grep -q 'threads ok 64' || { echo "FAIL: concurrent getaddrinfo"; exit 1; }
+crossed 64 "concurrent getaddrinfo"
 echo "ok: 64 concurrent lookups on 16 threads"
+
+# 10. A loopback nameserver (like systemd-resolved's 127.0.0.53) cannot be reached through the
+#     TAP: the resolver asks it over a kernel socket instead, and the answer is still used.
+in_ns ip addr add 127.0.0.53/8 dev lo 2>/dev/null || true
+netns_bg "$NS" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
+  --addn-hosts="$WORK/dns-hosts" --local=/test/ --bind-interfaces --listen-address=127.0.0.53 \
+  --port=53 --user=root --pid-file="$WORK/dnsmasq-lo.pid" --log-queries --log-facility="$WORK/dnsmasq-lo.log"
+for _ in $(seq 1 100); do in_ns ss -Hlun 'src 127.0.0.53 and sport = :53' | grep -q . && break; sleep 0.1; done
+printf 'nameserver 127.0.0.53\noptions timeout:2 attempts:2\n' > "$NSETC/resolv.conf"
+CMD=(curl -sS --max-time 60 -o "$WORK/curl10.out" http://files.test:8000/file)
+mark
+ts 90 env
+crossed 10 "curl with a loopback nameserver"
+[ "$(sha "$WORK/curl10.out")" = "$want" ] || { echo "FAIL: loopback nameserver: download differs"; exit 1; }
+grep -q 'query\[A\] files.test from 127.0.0.1' "$WORK/dnsmasq-lo.log" || { echo "FAIL: the loopback server saw no query"; exit 1; }
+echo "ok: loopback nameserver 127.0.0.53 asked over a kernel socket; curl by name works"

@@ -7,7 +7,8 @@
 //! tapstack-host --ping ADDR [-c N] [-s SIZE] [-i SECS] [-W SECS]
 //!                                       ping ADDR from the stack, like ping(8)
 //! ```
-//! Exit status: 0 served / at least one reply; 1 no reply; 2 bad usage, configuration or device.
+//! Exit status: 0 served / at least one reply; 1 no reply, or the TAP device went away; 2 bad
+//! usage, configuration or device.
 use std::net::Ipv4Addr;
 use std::process::exit;
 use std::time::Duration;
@@ -118,6 +119,11 @@ fn print_stats(rt: &Runtime) {
 
 fn serve(rt: &Runtime, sigs: &libc::sigset_t) -> i32 {
     loop {
+        if rt.tap_gone() {
+            rt.stop();
+            print_stats(rt);
+            return 1;
+        }
         if let Some(sig) = take_signal(sigs, Duration::from_secs(1)) {
             println!("tapstack-host: signal {sig}, stopping");
             rt.stop();

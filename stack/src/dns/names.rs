@@ -116,6 +116,56 @@ pub fn resolver_conf(resolv_conf: &str, env: impl Fn(&str) -> Option<String>, dn
     c
 }
 
+/// glibc's EAI_ADDRFAMILY (not in the libc crate).
+pub const EAI_ADDRFAMILY: i32 = -9;
+
+/// gai_strerror(3)'s text for `code`, NUL-terminated, exactly as glibc words it (glibc has no
+/// text for 0 or EAI_OVERFLOW: "Unknown error").
+pub fn gai_message(code: i32) -> &'static [u8] {
+    match code {
+        libc::EAI_BADFLAGS => b"Bad value for ai_flags\0",
+        libc::EAI_NONAME => b"Name or service not known\0",
+        libc::EAI_AGAIN => b"Temporary failure in name resolution\0",
+        libc::EAI_FAIL => b"Non-recoverable failure in name resolution\0",
+        libc::EAI_NODATA => b"No address associated with hostname\0",
+        libc::EAI_FAMILY => b"ai_family not supported\0",
+        libc::EAI_SOCKTYPE => b"ai_socktype not supported\0",
+        libc::EAI_SERVICE => b"Servname not supported for ai_socktype\0",
+        EAI_ADDRFAMILY => b"Address family for hostname not supported\0",
+        libc::EAI_MEMORY => b"Memory allocation failure\0",
+        libc::EAI_SYSTEM => b"System error\0",
+        -100 => b"Processing request in progress\0",
+        -101 => b"Request canceled\0",
+        -102 => b"Request not canceled\0",
+        -103 => b"All requests done\0",
+        -104 => b"Interrupted by a signal\0",
+        -105 => b"Parameter string not correctly encoded\0",
+        _ => b"Unknown error\0",
+    }
+}
+
+/// The (socktype, protocol) pairs getaddrinfo returns per address for the hints and service,
+/// in glibc's order (stream/TCP, datagram/UDP, raw); an EAI_* code if none fits.
+pub fn socktypes(socktype: i32, protocol: i32, service: Option<&str>) -> Result<Vec<(i32, i32)>, i32> {
+    let named_service = service.is_some_and(|s| numeric_port(s).is_none());
+    if socktype == libc::SOCK_RAW && service.is_some() {
+        return Err(libc::EAI_SERVICE); // raw sockets have no ports
+    }
+    let all = [(libc::SOCK_STREAM, libc::IPPROTO_TCP), (libc::SOCK_DGRAM, libc::IPPROTO_UDP), (libc::SOCK_RAW, 0)];
+    let v: Vec<(i32, i32)> = all
+        .iter()
+        .copied()
+        .filter(|&(t, p)| (socktype == 0 || socktype == t) && (protocol == 0 || protocol == p || t == libc::SOCK_RAW))
+        .filter(|&(t, _)| !(t == libc::SOCK_RAW && socktype == 0 && (named_service || protocol != 0)))
+        .map(|(t, p)| if t == libc::SOCK_RAW && protocol != 0 { (t, protocol) } else { (t, p) })
+        .collect();
+    if v.is_empty() {
+        let known = all.iter().any(|&(t, _)| t == socktype);
+        return Err(if socktype != 0 && !known { libc::EAI_SOCKTYPE } else { libc::EAI_SERVICE });
+    }
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +214,30 @@ mod tests {
         assert_eq!((c.timeout.as_secs(), c.attempts), (1, 1));
         let c = resolver_conf("nameserver 1.1.1.1\n", |_| None, &[]);
         assert_eq!(c.nameservers, vec![Ipv4Addr::new(1, 1, 1, 1)]);
+    }
+
+    #[test]
+    fn socktype_table() {
+        use libc::{IPPROTO_TCP as TCP, IPPROTO_UDP as UDP, SOCK_DGRAM as DG, SOCK_RAW as RAW, SOCK_STREAM as ST};
+        assert_eq!(socktypes(0, 0, Some("80")), Ok(vec![(ST, TCP), (DG, UDP), (RAW, 0)]));
+        assert_eq!(socktypes(0, 0, None), Ok(vec![(ST, TCP), (DG, UDP), (RAW, 0)]));
+        assert_eq!(socktypes(0, 0, Some("http")), Ok(vec![(ST, TCP), (DG, UDP)]));
+        assert_eq!(socktypes(ST, 0, Some("80")), Ok(vec![(ST, TCP)]));
+        assert_eq!(socktypes(0, UDP, Some("80")), Ok(vec![(DG, UDP)]));
+        assert_eq!(socktypes(RAW, 0, None), Ok(vec![(RAW, 0)]));
+        assert_eq!(socktypes(RAW, 0, Some("80")), Err(libc::EAI_SERVICE));
+        assert_eq!(socktypes(99, 0, Some("80")), Err(libc::EAI_SOCKTYPE));
+        assert_eq!(socktypes(ST, UDP, Some("80")), Err(libc::EAI_SERVICE));
+    }
+
+    #[test]
+    fn gai_messages() {
+        assert_eq!(gai_message(libc::EAI_NONAME), b"Name or service not known\0");
+        assert_eq!(gai_message(libc::EAI_AGAIN), b"Temporary failure in name resolution\0");
+        assert_eq!(gai_message(0), b"Unknown error\0");
+        assert_eq!(gai_message(libc::EAI_OVERFLOW), b"Unknown error\0");
+        for c in -110..5 {
+            assert_eq!(gai_message(c).last(), Some(&0), "{c}");
+        }
     }
 }

@@ -59,7 +59,8 @@ impl ResolvConf {
                     }
                 }
                 Some("domain") => {
-                    c.search = words.next().map(|d| vec![d.trim_end_matches('.').to_string()]).unwrap_or_default();
+                    let d = words.next().map(|d| d.trim_end_matches('.').to_string()).filter(|d| !d.is_empty());
+                    c.search = d.into_iter().collect();
                 }
                 Some("search") => {
                     c.search = words.take(6).map(|d| d.trim_end_matches('.').to_string()).filter(|d| !d.is_empty()).collect();
@@ -207,6 +208,8 @@ struct Outstanding {
 /// One resolution of one name to IPv4 addresses.
 pub struct Lookup {
     conf: ResolvConf,
+    /// TYPE_A (forward) or TYPE_PTR (reverse).
+    qtype: u16,
     servers: Vec<Ipv4Addr>,
     candidates: Vec<Name>,
     cand: usize,
@@ -219,6 +222,8 @@ pub struct Lookup {
     result: Option<Result<Answer, ResolveError>>,
     got_nodata: bool,
     got_servfail: bool,
+    /// The address of a reverse lookup.
+    reverse_of: Option<Ipv4Addr>,
     /// Whether the last failed try of this candidate was a timeout (vs. an error answer).
     last_timed_out: bool,
 }
@@ -249,6 +254,7 @@ impl Lookup {
         let result = if valid { None } else { Some(Err(ResolveError::NotFound)) };
         Lookup {
             conf: conf.clone(),
+            qtype: wire::TYPE_A,
             servers,
             candidates,
             cand: 0,
@@ -260,8 +266,20 @@ impl Lookup {
             result,
             got_nodata: false,
             got_servfail: false,
+            reverse_of: None,
             last_timed_out: false,
         }
+    }
+
+    /// A reverse lookup (RFC 1035 3.5): the PTR record of `d.c.b.a.in-addr.arpa`, no search
+    /// list. On success the answer's `canonical` is the host name and `addrs` holds `ip`.
+    pub fn reverse(ip: Ipv4Addr, conf: &ResolvConf, seed: u64) -> Lookup {
+        let o = ip.octets();
+        let name = format!("{}.{}.{}.{}.in-addr.arpa.", o[3], o[2], o[1], o[0]);
+        let mut l = Lookup::new(&name, conf, seed);
+        l.qtype = wire::TYPE_PTR;
+        l.reverse_of = Some(ip);
+        l
     }
 
     /// The name currently being queried (for logs).
@@ -298,7 +316,7 @@ impl Lookup {
             let idx = (self.first_server + self.tries as usize) % self.servers.len();
             let server = SocketAddrV4::new(self.servers[idx], DNS_PORT);
             let id = splitmix(&mut self.rng) as u16;
-            let query = wire::build_query(id, &qname, wire::TYPE_A);
+            let query = wire::build_query(id, &qname, self.qtype);
             self.outstanding =
                 Some(Outstanding { id, server, question: qname, deadline: now + self.conf.timeout, tcp: false });
             return Action::SendUdp { server, query };
@@ -346,7 +364,7 @@ impl Lookup {
             && h.qr
             && h.opcode == 0
             && qs.len() == 1
-            && qs[0].qtype == wire::TYPE_A
+            && qs[0].qtype == self.qtype
             && qs[0].qclass == wire::CLASS_IN
             && qs[0].name.eq_ignore_case(&o.question)
     }
@@ -363,7 +381,7 @@ impl Lookup {
             let o = self.outstanding.as_mut().expect("checked above");
             o.tcp = true;
             o.deadline = now + self.conf.timeout;
-            let query = wire::build_query(o.id, &o.question, wire::TYPE_A);
+            let query = wire::build_query(o.id, &o.question, self.qtype);
             self.next = Some(Action::SendTcp { server: o.server, query });
             return true;
         }
@@ -408,17 +426,48 @@ impl Lookup {
             Err(_) => return self.fail_try(false),
         };
         match m.header.rcode {
-            wire::RCODE_NOERROR => match follow_chain(&m, &o.question) {
-                Some(a) if !a.addrs.is_empty() => self.result = Some(Ok(a)),
-                _ => {
-                    self.got_nodata = true;
-                    self.next_candidate();
-                }
+            wire::RCODE_NOERROR => match self.reverse_of {
+                Some(ip) => match follow_ptr(&m, &o.question) {
+                    Some(host) => self.result = Some(Ok(Answer { canonical: host, addrs: vec![ip], ttl: 0 })),
+                    None => {
+                        self.got_nodata = true;
+                        self.next_candidate();
+                    }
+                },
+                None => self.answer_a(&m, &o.question),
             },
             wire::RCODE_NXDOMAIN => self.next_candidate(),
             _ => self.fail_try(false), // SERVFAIL, NOTIMP, REFUSED, FORMERR: next server
         }
     }
+
+    fn answer_a(&mut self, m: &Message, qname: &Name) {
+        match follow_chain(m, qname) {
+            Some(a) if !a.addrs.is_empty() => self.result = Some(Ok(a)),
+            _ => {
+                self.got_nodata = true;
+                self.next_candidate();
+            }
+        }
+    }
+}
+
+/// The PTR target for `qname` (after CNAMEs, RFC 2317 delegations use them), without the
+/// trailing dot. None if there is none or the chain is too long.
+pub fn follow_ptr(m: &Message, qname: &Name) -> Option<String> {
+    let mut name = qname.clone();
+    for _ in 0..=MAX_CNAME_CHAIN {
+        let mut next = None;
+        for r in m.answers.iter().filter(|r| r.class == wire::CLASS_IN && r.name.eq_ignore_case(&name)) {
+            match (&r.data, r.rtype) {
+                (RData::Name(t), wire::TYPE_PTR) => return Some(t.to_string()),
+                (RData::Name(t), wire::TYPE_CNAME) => next = Some(t.clone()),
+                _ => {}
+            }
+        }
+        name = next?;
+    }
+    None
 }
 
 /// Follows CNAMEs from `qname` through the answer section and collects the A records of the

@@ -57,6 +57,10 @@ fn resolv_conf_parsing() {
     assert_eq!(d.search, vec!["y.example"], "last of domain/search wins");
     assert_eq!((d.timeout, d.ndots, d.attempts), (Duration::from_secs(1), 15, 2));
     assert_eq!(ResolvConf::parse("").servers(), vec![Ipv4Addr::LOCALHOST]);
+    // "search ." / "domain ." (systemd) mean no search list.
+    assert!(ResolvConf::parse("search .\n").search.is_empty());
+    assert!(ResolvConf::parse("domain .\n").search.is_empty());
+    assert_eq!(ResolvConf::parse("nameserver ::1\n").servers(), vec![Ipv4Addr::LOCALHOST]);
 }
 
 #[test]
@@ -289,4 +293,32 @@ fn invalid_names_never_queried() {
         let mut l = Lookup::new(n, &conf(&[NS1]), 1);
         assert_eq!(l.poll(Instant::ZERO), Action::Done(Err(ResolveError::NotFound)), "{n:?}");
     }
+}
+
+#[test]
+fn reverse_lookup() {
+    let mut l = Lookup::reverse(Ipv4Addr::new(10, 0, 0, 1), &ResolvConf { search: vec!["x".into()], ..conf(&[NS1]) }, 4);
+    let t = Instant::ZERO;
+    let (_, q) = expect_udp(l.poll(t));
+    assert_eq!(q.questions[0].name.to_string(), "1.0.0.10.in-addr.arpa", "no search list");
+    assert_eq!(q.questions[0].qtype, wire::TYPE_PTR);
+    // An A-type answer to a PTR question is not ours.
+    let mut qa = q.clone();
+    qa.questions[0].qtype = wire::TYPE_A;
+    assert!(!l.on_udp(t, sa(NS1), &reply(&qa, 0, vec![], false)));
+    let ptr = Record {
+        name: Name::from_dotted("1.0.0.10.in-addr.arpa").unwrap(),
+        rtype: wire::TYPE_PTR,
+        class: wire::CLASS_IN,
+        ttl: 5,
+        data: RData::Name(Name::from_dotted("files.test").unwrap()),
+    };
+    assert!(l.on_udp(t, sa(NS1), &reply(&q, 0, vec![ptr], false)));
+    let want = Answer { canonical: "files.test".into(), addrs: vec![NS1], ttl: 0 };
+    assert_eq!(l.poll(t), Action::Done(Ok(want)));
+    // NXDOMAIN: not found.
+    let mut l = Lookup::reverse(Ipv4Addr::new(10, 0, 0, 9), &conf(&[NS1]), 5);
+    let (_, q) = expect_udp(l.poll(t));
+    l.on_udp(t, sa(NS1), &reply(&q, wire::RCODE_NXDOMAIN, vec![], false));
+    assert_eq!(l.poll(t), Action::Done(Err(ResolveError::NotFound)));
 }

@@ -110,7 +110,7 @@ fn malformed_names() {
     let mut ok = Vec::new();
     for l in [63usize, 63, 63, 61] {
         ok.push(l as u8);
-        ok.extend(std::iter::repeat(b'b').take(l));
+        ok.extend(std::iter::repeat_n(b'b', l));
     }
     ok.push(0);
     let m = Message::parse(&with_answer_name(&ok)).unwrap();

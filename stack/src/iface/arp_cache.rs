@@ -61,6 +61,8 @@ pub struct ArpTimers {
     pub failed: u64,
     /// Datagrams dropped with them.
     pub dropped: u64,
+    /// Those datagrams (with their link-header room), so the sender can be told.
+    pub dropped_datagrams: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, Default)]
@@ -172,6 +174,7 @@ impl ArpCache {
                 t.failed += 1;
                 t.dropped += p.queue.len() as u64;
                 self.queued_bytes -= p.queue.iter().map(Vec::len).sum::<usize>();
+                t.dropped_datagrams.extend(p.queue);
             }
         }
         t.retry.sort();
@@ -181,6 +184,11 @@ impl ArpCache {
     /// When `poll` next has work (a retry or a timeout).
     pub fn poll_at(&self) -> Option<Instant> {
         self.pending.values().map(|p| p.next_retry).min()
+    }
+
+    /// True if datagrams are waiting for a resolution.
+    pub fn has_queued(&self) -> bool {
+        self.pending.values().any(|p| !p.queue.is_empty())
     }
 
     /// Bytes of datagrams waiting for resolution.

@@ -88,10 +88,13 @@ mod tests {
         }
         assert_eq!(joined, payload);
         let mut n = 0;
-        assert_eq!(fragment(&r, &payload[..1480], 1500, 14, &mut |d| {
-            assert_eq!(d.len(), 14 + 1500);
-            n += 1
-        }), Ok(1));
+        assert_eq!(
+            fragment(&r, &payload[..1480], 1500, 14, &mut |d| {
+                assert_eq!(d.len(), 14 + 1500);
+                n += 1
+            }),
+            Ok(1)
+        );
         assert_eq!(fragment(&r, &vec![0; 65516], 1500, 0, &mut |_| ()), Err(FragError::TooBig));
         assert_eq!(fragment(&r, &payload, 27, 0, &mut |_| ()), Err(FragError::MtuTooSmall));
         let mut df = r;

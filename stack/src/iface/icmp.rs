@@ -7,7 +7,8 @@ use crate::socket::tcp::TcpStack;
 use crate::socket::udp::UdpStack;
 use crate::stack::PingReply;
 use crate::time::Instant;
-use crate::wire::icmpv4::{self, msg_type, Icmpv4Repr, Quoted};
+use crate::wire::ethernet;
+use crate::wire::icmpv4::{self, msg_type, unreachable, Icmpv4Repr, Quoted};
 use crate::wire::ipv4::{self, protocol, Ipv4Repr};
 use crate::wire::WireError;
 
@@ -15,7 +16,14 @@ use crate::wire::WireError;
 const MAX_ERROR_DATAGRAM: usize = 576;
 
 impl Interface {
-    pub(crate) fn receive_icmp(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], tcp: &mut TcpStack, udp: &mut UdpStack) {
+    pub(crate) fn receive_icmp(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        tcp: &mut TcpStack,
+        udp: &mut UdpStack,
+    ) {
         let repr = match icmpv4::Packet::new_checked(payload).and_then(|p| Icmpv4Repr::parse(&p)) {
             Ok(r) => r,
             Err(WireError::Checksum) => {
@@ -100,6 +108,32 @@ impl Interface {
             protocol::TCP => tcp.icmp_unreachable(now, local, remote, code),
             protocol::UDP => udp.icmp_unreachable(local, remote, code),
             _ => self.stats.icmp_ignored += 1,
+        }
+    }
+
+    /// Reports datagrams ARP could not deliver (each `ethernet::HEADER_LEN` bytes of room, then
+    /// the IPv4 datagram) to their sender as a local host unreachable, once per flow: UDP
+    /// datagrams, and TCP SYNs (a connect() in SYN-SENT then fails with EHOSTUNREACH). Other TCP
+    /// segments are left to TCP's own retransmission timeout.
+    pub(crate) fn report_link_failure(&mut self, now: Instant, dropped: &[Vec<u8>], tcp: &mut TcpStack, udp: &mut UdpStack) {
+        let mut seen: Vec<(u8, [u8; 4])> = Vec::new();
+        for d in dropped {
+            let Some(bytes) = d.get(ethernet::HEADER_LEN..) else { continue };
+            let Ok(p) = ipv4::Packet::new_checked(bytes) else { continue };
+            let Ok(header) = Ipv4Repr::parse(&p) else { continue };
+            let data = p.payload();
+            // TCP flags: SYN without ACK.
+            let syn = header.protocol == protocol::TCP && data.len() >= 20 && data[13] & 0x12 == 0x02;
+            if !(syn || header.protocol == protocol::UDP) || header.frag_offset != 0 || data.len() < 4 {
+                continue;
+            }
+            let key = (header.protocol, [data[0], data[1], data[2], data[3]]);
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            self.stats.arp_failure_reported += 1;
+            self.surface_error(now, unreachable::HOST, &Quoted { header, data }, tcp, udp);
         }
     }
 

@@ -35,7 +35,7 @@ impl Interface {
         }
         match f.ethertype() {
             EtherType::Arp => self.receive_arp(now, f.payload()),
-            EtherType::Ipv4 => self.receive_ipv4(now, f.payload(), tcp, udp),
+            EtherType::Ipv4 => self.receive_ipv4(now, f.payload(), dst == ethernet::BROADCAST, tcp, udp),
             EtherType::Unknown(_) => self.stats.rx_unknown_ethertype += 1,
         }
     }
@@ -99,7 +99,14 @@ impl Interface {
     }
 
     /// IPv4 input (RFC 1122 3.2.1): validates, filters by destination, reassembles, demuxes.
-    fn receive_ipv4(&mut self, now: Instant, payload: &[u8], tcp: &mut TcpStack, udp: &mut UdpStack) {
+    fn receive_ipv4(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+        link_broadcast: bool,
+        tcp: &mut TcpStack,
+        udp: &mut UdpStack,
+    ) {
         let packet = match ipv4::Packet::new_checked(payload) {
             Ok(p) => p,
             Err(_) => {
@@ -125,7 +132,8 @@ impl Interface {
             return;
         }
         let dst = repr.dst_addr;
-        if dst != self.addr && !self.is_broadcast(dst) {
+        // RFC 1122 3.3.6: a unicast datagram in a link-layer broadcast is discarded too.
+        if (dst != self.addr && !self.is_broadcast(dst)) || (link_broadcast && !self.is_broadcast(dst)) {
             self.stats.ip_not_for_us += 1;
             return;
         }
@@ -142,7 +150,14 @@ impl Interface {
     }
 
     /// Transport demux (protocol 1, 6, 17) of a whole datagram addressed to us.
-    pub(crate) fn deliver(&mut self, now: Instant, repr: &Ipv4Repr, payload: &[u8], tcp: &mut TcpStack, udp: &mut UdpStack) {
+    pub(crate) fn deliver(
+        &mut self,
+        now: Instant,
+        repr: &Ipv4Repr,
+        payload: &[u8],
+        tcp: &mut TcpStack,
+        udp: &mut UdpStack,
+    ) {
         match repr.protocol {
             protocol::ICMP => self.receive_icmp(now, repr, payload, tcp, udp),
             protocol::TCP => {

@@ -13,6 +13,8 @@ pub mod route;
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
+use crate::socket::tcp::TcpStack;
+use crate::socket::udp::UdpStack;
 use crate::stack::{PingReply, Stats};
 use crate::time::{earliest, Duration, Instant};
 use crate::wire::arp::{ArpRepr, Operation};
@@ -128,7 +130,10 @@ impl Interface {
         let mut repr = Ipv4Repr::new(src, dst, protocol, payload.len(), 0);
         // RFC 1112 6.1: multicast defaults to TTL 1 (stays on the link).
         repr.ttl = if dst.is_multicast() { 1 } else { self.default_ttl };
-        if !self.ip_opts.is_empty() && (protocol == ipv4::protocol::TCP || protocol == ipv4::protocol::UDP) && payload.len() >= 2 {
+        if !self.ip_opts.is_empty()
+            && (protocol == ipv4::protocol::TCP || protocol == ipv4::protocol::UDP)
+            && payload.len() >= 2
+        {
             let port = u16::from_be_bytes([payload[0], payload[1]]);
             if let Some(o) = self.ip_opts.get(&(protocol, port)) {
                 repr.ttl = o.ttl.unwrap_or(repr.ttl);
@@ -241,9 +246,12 @@ impl Interface {
         }
     }
 
-    /// ARP retries and timeouts, reassembly timeouts.
-    pub fn poll_timers(&mut self, now: Instant) {
+    /// ARP retries and timeouts, reassembly timeouts. When ARP gives up on a next hop, the
+    /// senders of dropped SYNs and UDP datagrams are told "host unreachable" (code 1), as Linux
+    /// does through ipv4_link_failure(): a connect() in SYN-SENT fails with EHOSTUNREACH.
+    pub fn poll_timers(&mut self, now: Instant, tcp: &mut TcpStack, udp: &mut UdpStack) {
         let t = self.arp.poll(now);
+        self.report_link_failure(now, &t.dropped_datagrams, tcp, udp);
         if t.failed > 0 {
             tracing::debug!(target: "tapstack::arp", failed = t.failed, dropped = t.dropped, "ARP resolution timed out");
         }
@@ -260,6 +268,11 @@ impl Interface {
             // RFC 1122 3.3.2: time exceeded (code 1) if the first fragment had arrived.
             self.icmp_time_exceeded(now, &header, &data);
         }
+    }
+
+    /// True while frames, local datagrams or datagrams awaiting ARP resolution are queued.
+    pub fn has_pending_output(&self) -> bool {
+        !self.tx.is_empty() || !self.loopback.is_empty() || self.arp.has_queued()
     }
 
     /// The earliest timer of the interface; `now` if frames or local datagrams are waiting.

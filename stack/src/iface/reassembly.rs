@@ -83,13 +83,20 @@ impl Reassembler {
 
     /// Adds one fragment (`repr` its header, `payload` its data). Returns the whole datagram's
     /// header (offset 0, MF clear, full payload length) and payload when it completes.
-    pub fn add(&mut self, now: Instant, repr: &Ipv4Repr, payload: &[u8], stats: &mut Stats) -> Option<(Ipv4Repr, Vec<u8>)> {
+    pub fn add(
+        &mut self,
+        now: Instant,
+        repr: &Ipv4Repr,
+        payload: &[u8],
+        stats: &mut Stats,
+    ) -> Option<(Ipv4Repr, Vec<u8>)> {
         let key = Key { src: repr.src_addr, dst: repr.dst_addr, protocol: repr.protocol, ident: repr.ident };
         let start = repr.frag_offset as usize;
         let end = start + payload.len();
         // RFC 791: every fragment but the last carries a multiple of 8 bytes; nothing may end
         // past 65535 ("ping of death"); an empty non-final fragment is meaningless.
-        let invalid = end > MAX_PAYLOAD || (repr.more_frags && (!payload.len().is_multiple_of(8) || payload.is_empty()));
+        let invalid =
+            end > MAX_PAYLOAD || (repr.more_frags && (!payload.len().is_multiple_of(8) || payload.is_empty()));
         if !self.datagrams.contains_key(&key) {
             if invalid {
                 stats.ip_fragments_discarded += 1;

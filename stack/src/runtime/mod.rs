@@ -31,7 +31,9 @@
 //! have held the lock at the moment of the fork, so `lock()` could block forever) and must not
 //! touch the TAP: inherited tapstack sockets are the parent's. [`Runtime::is_owner_process`]
 //! tells the shim which side of a fork it is on; a child wanting the network can `exec` (every
-//! runtime descriptor is close-on-exec, so nothing leaks) and start a fresh stack.
+//! runtime descriptor is close-on-exec, so nothing leaks) and start a fresh stack. A child that
+//! does not exec should call [`Runtime::forget_in_child`] (e.g. from a `pthread_atfork` child
+//! handler) to drop its copies of the TAP and other runtime descriptors.
 pub mod sys;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -164,6 +166,10 @@ pub struct Runtime {
     pcap_fd: Option<i32>,
     /// False once the stack thread has exited (stopped, or died of a panic).
     alive: AtomicBool,
+    /// Set by `forget_in_child`.
+    forgotten: AtomicBool,
+    /// The TAP reported an error condition (interface deleted): no longer polled.
+    tap_gone: AtomicBool,
     /// The stack thread's current wake-up deadline (micros on our clock, NO_DEADLINE if none).
     sleep_until: AtomicU64,
     /// An inline round received frames: the thread must run the event hook.
@@ -229,6 +235,8 @@ impl Runtime {
             kick_fd,
             pcap_fd,
             alive: AtomicBool::new(true),
+            forgotten: AtomicBool::new(false),
+            tap_gone: AtomicBool::new(false),
             sleep_until: AtomicU64::new(0),
             hook_pending: AtomicBool::new(false),
             stop: AtomicBool::new(false),
@@ -281,6 +289,26 @@ impl Runtime {
         self.alive.load(Ordering::SeqCst)
     }
 
+    /// For a forked child (e.g. from a `pthread_atfork` child handler): closes the child's copies
+    /// of the runtime's descriptors (TAP, kick eventfd, pcap), so that a long-lived child that
+    /// never execs neither keeps the TAP attached after the parent exits (the next process would
+    /// find it busy) nor can read the parent's frames. Raw `close` only, no lock taken: safe
+    /// right after `fork`. Does nothing in the owner process. Idempotent.
+    pub fn forget_in_child(&self) {
+        if self.is_owner_process() || self.forgotten.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        for fd in [Some(self.tap_fd), Some(self.kick_fd), self.pcap_fd].into_iter().flatten() {
+            let _ = sys::close(fd);
+        }
+    }
+
+    /// True once the TAP descriptor reported an error (e.g. the interface was deleted): frames
+    /// no longer move. Reported once on stderr.
+    pub fn tap_gone(&self) -> bool {
+        self.tap_gone.load(Ordering::SeqCst)
+    }
+
     /// The descriptors the runtime itself owns (TAP, kick eventfd, pcap file). The shim must
     /// protect them: a program's close()/dup2() onto one of them must not reach the kernel.
     pub fn owned_fds(&self) -> Vec<i32> {
@@ -330,15 +358,15 @@ impl Runtime {
         }
     }
 
-    /// Blocks up to `timeout` until no connection has pending output (exit drain). Returns at
-    /// once in a forked child.
+    /// Blocks up to `timeout` until no connection has pending output and no UDP datagram waits
+    /// for dispatch (exit drain). Returns at once in a forked child.
     pub fn drain(&self, timeout: std::time::Duration) {
         if !self.is_owner_process() {
             return;
         }
         let deadline = std::time::Instant::now() + timeout;
         let mut g = self.lock();
-        while g.tcp.has_pending_output() {
+        while g.tcp.has_pending_output() || g.udp.has_pending_output() {
             if std::time::Instant::now() >= deadline {
                 break;
             }
@@ -414,6 +442,15 @@ impl Runtime {
             fds[1].revents = 0;
             let ready = sys::ppoll(&mut fds, timeout).unwrap_or(0);
             timer_fired = ready == 0 && timeout.is_some();
+            if fds[0].revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                // A detached TAP (interface deleted) polls as POLLERR forever: stop polling it
+                // rather than spin. Timers and the kick eventfd keep working.
+                fds[0].fd = -1;
+                self.tap_gone.store(true, Ordering::SeqCst);
+                let msg = format!("tapstack: TAP device {} is gone (interface deleted?); no more frames\n", self.config.tap);
+                let _ = sys::write_all(2, msg.as_bytes());
+                tracing::error!(target: "tapstack::runtime", "TAP device {} reported an error; stopped polling it", self.config.tap);
+            }
             if fds[1].revents & libc::POLLIN != 0 {
                 sys::eventfd_drain(self.kick_fd);
                 self.kicks.fetch_add(1, Ordering::Relaxed);

@@ -52,6 +52,11 @@ struct Socket {
     addr_bound: bool,
     remote: Option<SocketAddrV4>,
     broadcast: bool,
+    /// SO_REUSEADDR/SO_REUSEPORT: may share its port with other sockets that also set it.
+    reuse: bool,
+    /// Order of binding: among equally specific sockets the newest bound one receives
+    /// (Linux adds sockets at the head of the port's hash chain).
+    bind_seq: u64,
     rx: VecDeque<Datagram>,
     rx_bytes: usize,
     rx_limit: usize,
@@ -67,6 +72,8 @@ impl Socket {
             addr_bound: false,
             remote: None,
             broadcast: false,
+            reuse: false,
+            bind_seq: 0,
             rx: VecDeque::new(),
             rx_bytes: 0,
             rx_limit: DEFAULT_BUFFER,
@@ -76,14 +83,15 @@ impl Socket {
         }
     }
     /// Demux score (Linux's compute_score): None if the socket does not accept the datagram.
-    fn score(&self, src: SocketAddrV4, dst: SocketAddrV4, bcast: bool) -> Option<u8> {
+    fn score(&self, src: SocketAddrV4, dst: SocketAddrV4) -> Option<u8> {
         if self.local.port() != dst.port() {
             return None;
         }
         let mut score = 0;
         let la = *self.local.ip();
         if !la.is_unspecified() {
-            if la != *dst.ip() && !(bcast && la.is_broadcast()) {
+            // Exact match, broadcasts included (Linux __udp_is_mcast_sock).
+            if la != *dst.ip() {
                 return None;
             }
             score += 2;
@@ -114,6 +122,7 @@ pub struct UdpStack {
     /// Bound port -> sockets on it (demux and bind conflicts without scanning every socket).
     ports: BTreeMap<u16, Vec<u32>>,
     ephemeral: (u16, u16),
+    bind_seq: u64,
     tx: VecDeque<TxDatagram>,
     changed: BTreeSet<u32>,
     stats: UdpStats,
@@ -149,6 +158,7 @@ impl UdpStack {
             sockets: BTreeMap::new(),
             ports: BTreeMap::new(),
             ephemeral: (*EPHEMERAL.start(), *EPHEMERAL.end()),
+            bind_seq: 0,
             tx: VecDeque::new(),
             changed: BTreeSet::new(),
             stats: UdpStats::default(),
@@ -186,7 +196,9 @@ impl UdpStack {
     }
 
     fn set_port(&mut self, h: u32, port: u16) {
+        self.bind_seq += 1;
         if let Some(s) = self.sockets.get_mut(&h) {
+            s.bind_seq = self.bind_seq;
             s.local.set_port(port);
             self.ports.entry(port).or_default().push(h);
         }
@@ -222,12 +234,13 @@ impl UdpStack {
         let bcast = self.is_broadcast(dst) || dst.is_multicast();
         let targets: Vec<u32> = if bcast {
             // Broadcasts go to every matching socket (RFC 1122 4.1.3.5 leaves it open; Linux does this).
-            self.sockets_on(to.port()).filter(|(_, s)| s.score(from, to, true).is_some()).map(|(h, _)| h).collect()
+            self.sockets_on(to.port()).filter(|(_, s)| s.score(from, to).is_some()).map(|(h, _)| h).collect()
         } else {
             let best = self
                 .sockets_on(to.port())
-                .filter_map(|(h, s)| s.score(from, to, false).map(|sc| (sc, h)))
-                .max_by_key(|&(sc, h)| (sc, core::cmp::Reverse(h)));
+                .filter_map(|(h, s)| s.score(from, to).map(|sc| (sc, s.bind_seq, h)))
+                .max_by_key(|&(sc, seq, _)| (sc, seq))
+                .map(|(sc, _, h)| (sc, h));
             best.map(|(_, h)| vec![h]).unwrap_or_default()
         };
         if targets.is_empty() {
@@ -305,21 +318,26 @@ impl UdpStack {
         self.sockets.get_mut(&h.0).ok_or(Error::BadHandle)
     }
 
-    /// True if binding `addr:port` would clash with another socket (no SO_REUSEADDR).
+    /// True if binding `addr:port` would clash with another socket: overlapping addresses,
+    /// unless both set SO_REUSEADDR (Linux udp_lib_lport_inuse).
     fn in_use(&self, except: u32, addr: Ipv4Addr, port: u16) -> bool {
+        let reuse = self.sockets.get(&except).is_some_and(|s| s.reuse);
         self.sockets_on(port).any(|(h, s)| {
-            h != except && (s.local.ip().is_unspecified() || addr.is_unspecified() || *s.local.ip() == addr)
+            h != except
+                && !(reuse && s.reuse)
+                && (s.local.ip().is_unspecified() || addr.is_unspecified() || *s.local.ip() == addr)
         })
     }
 
     /// A free ephemeral port, from a seeded random start (RFC 6056 algorithm 1 style).
-    fn ephemeral(&mut self, except: u32, addr: Ipv4Addr) -> Result<u16> {
+    fn ephemeral(&mut self, except: u32) -> Result<u16> {
         let (lo, hi) = self.ephemeral;
         let span = (hi - lo) as u64 + 1;
         let start = splitmix(&mut self.rng) % span;
         for i in 0..span {
             let port = lo + ((start + i) % span) as u16;
-            if !self.in_use(except, addr, port) {
+            // Never shared, even with SO_REUSEADDR (Linux skips every port in use).
+            if !self.sockets_on(port).any(|(h, _)| h != except) {
                 return Ok(port);
             }
         }
@@ -327,12 +345,10 @@ impl UdpStack {
     }
 
     fn autobind(&mut self, h: UdpHandle) -> Result<()> {
-        let s = self.get(h)?;
-        if s.local.port() != 0 {
+        if self.get(h)?.local.port() != 0 {
             return Ok(());
         }
-        let addr = *s.local.ip();
-        let port = self.ephemeral(h.0, addr)?;
+        let port = self.ephemeral(h.0)?;
         self.set_port(h.0, port);
         Ok(())
     }
@@ -347,7 +363,7 @@ impl UdpStack {
             return Err(Error::AddrNotAvailable);
         }
         let port = if local.port() == 0 {
-            self.ephemeral(h.0, addr)?
+            self.ephemeral(h.0)?
         } else if self.in_use(h.0, addr, local.port()) {
             return Err(Error::AddrInUse);
         } else {
@@ -463,6 +479,13 @@ impl UdpStack {
         Ok(())
     }
 
+    /// SO_REUSEADDR / SO_REUSEPORT: sockets that all set it may bind the same address and port
+    /// (a datagram goes to the most specific, then the most recently bound, socket).
+    pub fn set_reuse_addr(&mut self, h: UdpHandle, on: bool) -> Result<()> {
+        self.get_mut(h)?.reuse = on;
+        Ok(())
+    }
+
     /// SO_RCVBUF: like Linux, the value is doubled (bookkeeping overhead), minimum 2304.
     pub fn set_recv_buffer(&mut self, h: UdpHandle, bytes: usize) -> Result<()> {
         self.get_mut(h)?.rx_limit = bytes.saturating_mul(2).max(2304);
@@ -528,3 +551,7 @@ impl UdpStack {
 #[cfg(test)]
 #[path = "udp_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "udp_interop.rs"]
+mod interop;

@@ -309,6 +309,15 @@ fn broadcast_needs_so_broadcast() {
     assert!(b.process(T, A, bc, &w::build(A, bc, 1, 67, b"d")));
     assert!(b.process(T, A, Ipv4Addr::BROADCAST, &w::build(A, Ipv4Addr::BROADCAST, 1, 68, b"e")));
     assert_eq!((b.recv_queue(x), b.recv_queue(y)), (1, 1));
+    // A socket bound to an address receives only datagrams to exactly that address.
+    let z = b.socket();
+    b.bind(z, sa(B, 69)).unwrap();
+    assert!(b.process(T, A, bc, &w::build(A, bc, 1, 69, b"f")), "broadcast: never ICMP");
+    assert_eq!(b.recv_queue(z), 0);
+    let zb = b.socket();
+    b.bind(zb, sa(bc, 70)).unwrap();
+    assert!(b.process(T, A, bc, &w::build(A, bc, 1, 70, b"g")));
+    assert_eq!(b.recv_queue(zb), 1);
 }
 
 #[test]
@@ -334,4 +343,134 @@ fn send_buffer_backpressure_and_changed() {
     // Stale handle readiness reports an error.
     a.close(s);
     assert!(a.readiness(s).error);
+}
+
+#[test]
+fn reuse_addr_shares_a_port() {
+    let mut b = UdpStack::new(B, 2);
+    let (x, y, z) = (b.socket(), b.socket(), b.socket());
+    b.bind(x, sa(Ipv4Addr::UNSPECIFIED, 5201)).unwrap();
+    b.set_reuse_addr(y, true).unwrap();
+    assert_eq!(b.bind(y, sa(Ipv4Addr::UNSPECIFIED, 5201)), Err(Error::AddrInUse), "both must set it");
+    b.close(x);
+    let x = b.socket();
+    b.set_reuse_addr(x, true).unwrap();
+    b.bind(x, sa(Ipv4Addr::UNSPECIFIED, 5201)).unwrap();
+    // iperf3's UDP server: the first socket connects to its client, a new one listens.
+    b.connect(x, Some(sa(A, 40000))).unwrap();
+    b.bind(y, sa(Ipv4Addr::UNSPECIFIED, 5201)).unwrap();
+    assert_eq!(b.bind(z, sa(Ipv4Addr::UNSPECIFIED, 5201)), Err(Error::AddrInUse));
+    assert!(b.process(T, A, B, &w::build(A, B, 40000, 5201, b"stream")));
+    assert!(b.process(T, A, B, &w::build(A, B, 40001, 5201, b"new")));
+    assert_eq!((b.recv_queue(x), b.recv_queue(y)), (6, 3));
+    // Two unconnected sharers: the most recently bound one receives.
+    let y2 = b.socket();
+    b.set_reuse_addr(y2, true).unwrap();
+    b.bind(y2, sa(Ipv4Addr::UNSPECIFIED, 5201)).unwrap();
+    assert!(b.process(T, A, B, &w::build(A, B, 40002, 5201, b"later")));
+    assert_eq!((b.recv_queue(y), b.recv_queue(y2)), (3, 5));
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Socket,
+        Bind(usize, u8, u16),
+        Connect(usize, Option<(u8, u16)>),
+        Send(usize, u16, Option<(u8, u16)>),
+        Recv(usize, u16, bool),
+        Close(usize),
+        Input(Vec<u8>, u8),
+        Icmp(usize, u8),
+        Opt(usize, bool, u32),
+        Dispatch,
+    }
+
+    fn ip(n: u8) -> Ipv4Addr {
+        match n % 4 {
+            0 => Ipv4Addr::UNSPECIFIED,
+            1 => B,
+            2 => Ipv4Addr::BROADCAST,
+            _ => A,
+        }
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            Just(Op::Socket),
+            (0..8usize, any::<u8>(), 0..6u16).prop_map(|(h, a, p)| Op::Bind(h, a, 5000 + p)),
+            (0..8usize, proptest::option::of((any::<u8>(), 0..4u16))).prop_map(|(h, r)| Op::Connect(h, r)),
+            (0..8usize, 0..2000u16, proptest::option::of((any::<u8>(), 0..4u16))).prop_map(|(h, n, d)| Op::Send(h, n, d)),
+            (0..8usize, 0..100u16, any::<bool>()).prop_map(|(h, n, p)| Op::Recv(h, n, p)),
+            (0..8usize).prop_map(Op::Close),
+            (proptest::collection::vec(any::<u8>(), 0..64), any::<u8>()).prop_map(|(b, d)| Op::Input(b, d)),
+            (0..8usize, 0..16u8).prop_map(|(h, c)| Op::Icmp(h, c)),
+            (0..8usize, any::<bool>(), any::<u32>()).prop_map(|(h, b, v)| Op::Opt(h, b, v)),
+            Just(Op::Dispatch),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        /// Any sequence of calls and inputs: no panic, queues bounded, FIONREAD consistent.
+        #[test]
+        fn api_and_input_sequences_are_total(ops in proptest::collection::vec(op(), 1..60)) {
+            let mut u = UdpStack::new(B, 9);
+            u.set_prefix_len(24);
+            let mut hs: Vec<UdpHandle> = Vec::new();
+            let pick = |hs: &Vec<UdpHandle>, i: usize| hs.get(i % hs.len().max(1)).copied().unwrap_or(UdpHandle(999));
+            let mut buf = vec![0u8; 4096];
+            for o in ops {
+                match o {
+                    Op::Socket => hs.push(u.socket()),
+                    Op::Bind(h, a, p) => { let _ = u.bind(pick(&hs, h), sa(ip(a), p)); }
+                    Op::Connect(h, r) => { let _ = u.connect(pick(&hs, h), r.map(|(a, p)| sa(ip(a), 5000 + p))); }
+                    Op::Send(h, n, d) => {
+                        let data = vec![7u8; n as usize];
+                        let _ = u.send_to(pick(&hs, h), &data, d.map(|(a, p)| sa(ip(a), 5000 + p)));
+                    }
+                    Op::Recv(h, n, peek) => {
+                        let h = pick(&hs, h);
+                        let next = u.recv_queue(h);
+                        if let Ok(m) = u.recv_from(h, &mut buf[..n as usize], peek) {
+                            prop_assert_eq!(m.len, next);
+                            prop_assert_eq!(m.copied, next.min(n as usize));
+                        }
+                    }
+                    Op::Close(h) => u.close(pick(&hs, h)),
+                    Op::Input(mut b, d) => {
+                        // Half the time a well-formed datagram to one of the ports in use.
+                        if d % 2 == 0 {
+                            b = w::build(A, B, 4000 + (d as u16 % 3), 5000 + (d as u16 % 6), &b);
+                        }
+                        u.process(T, A, if d % 5 == 0 { Ipv4Addr::new(10, 0, 0, 255) } else { B }, &b);
+                    }
+                    Op::Icmp(h, c) => {
+                        let h = pick(&hs, h);
+                        if let (Some(l), Some(r)) = (u.local_addr(h), u.remote_addr(h)) {
+                            u.icmp_unreachable(l, r, c);
+                        }
+                    }
+                    Op::Opt(h, b, v) => {
+                        let h = pick(&hs, h);
+                        let _ = u.set_broadcast(h, b);
+                        let _ = u.set_reuse_addr(h, !b);
+                        let _ = u.set_recv_buffer(h, (v % 100_000) as usize);
+                    }
+                    Op::Dispatch => { out(&mut u); }
+                }
+            }
+            for h in &hs {
+                if let Ok(limit) = u.recv_buffer(*h) {
+                    let s = &u.sockets[&h.0];
+                    prop_assert!(s.rx_bytes <= limit.max(s.rx.front().map_or(0, |d| d.data.len() + DATAGRAM_OVERHEAD)) || s.rx.len() <= 1);
+                }
+            }
+            let mut ch = Vec::new();
+            u.take_changed(&mut ch);
+        }
+    }
 }

@@ -160,9 +160,8 @@ mod tests {
     use super::*;
 
     // An ARP request captured on a real LAN: broadcast, from 52:54:00:12:34:56.
-    const CAPTURED: [u8; 16] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x08, 0x06, 0x00, 0x01,
-    ];
+    const CAPTURED: [u8; 16] =
+        [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x08, 0x06, 0x00, 0x01];
 
     #[test]
     fn parse_known_bytes() {
@@ -177,7 +176,11 @@ mod tests {
 
     #[test]
     fn roundtrip() {
-        let r = EthernetRepr { src_addr: [2, 0, 0, 0, 0, 1], dst_addr: [2, 0, 0, 0, 0, 2], ethertype: EtherType::Unknown(0x86dd) };
+        let r = EthernetRepr {
+            src_addr: [2, 0, 0, 0, 0, 1],
+            dst_addr: [2, 0, 0, 0, 0, 2],
+            ethertype: EtherType::Unknown(0x86dd),
+        };
         let bytes = r.build(&[1, 2, 3]);
         assert_eq!(bytes.len(), 17);
         let f = Frame::new_checked(&bytes[..]).unwrap();

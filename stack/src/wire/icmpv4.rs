@@ -98,14 +98,33 @@ pub struct Quoted<'a> {
 /// An ICMPv4 message this stack sends or understands.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Icmpv4Repr<'a> {
-    EchoRequest { ident: u16, seq_no: u16, data: &'a [u8] },
-    EchoReply { ident: u16, seq_no: u16, data: &'a [u8] },
+    EchoRequest {
+        ident: u16,
+        seq_no: u16,
+        data: &'a [u8],
+    },
+    EchoReply {
+        ident: u16,
+        seq_no: u16,
+        data: &'a [u8],
+    },
     /// Type 3. `next_hop_mtu` is meaningful only for code 4 (RFC 1191) and zero otherwise.
-    DstUnreachable { code: u8, next_hop_mtu: u16, quoted: Quoted<'a> },
+    DstUnreachable {
+        code: u8,
+        next_hop_mtu: u16,
+        quoted: Quoted<'a>,
+    },
     /// Type 11; code 0 TTL exceeded in transit, 1 fragment reassembly time exceeded.
-    TimeExceeded { code: u8, quoted: Quoted<'a> },
+    TimeExceeded {
+        code: u8,
+        quoted: Quoted<'a>,
+    },
     /// Type 5 (RFC 792, RFC 1122 3.2.2.2): send datagrams for the quoted destination to `gateway`.
-    Redirect { code: u8, gateway: Ipv4Addr, quoted: Quoted<'a> },
+    Redirect {
+        code: u8,
+        gateway: Ipv4Addr,
+        quoted: Quoted<'a>,
+    },
 }
 
 impl<'a> Icmpv4Repr<'a> {
@@ -146,9 +165,7 @@ impl<'a> Icmpv4Repr<'a> {
                 Icmpv4Repr::EchoRequest { data, .. } | Icmpv4Repr::EchoReply { data, .. } => data.len(),
                 Icmpv4Repr::DstUnreachable { quoted, .. }
                 | Icmpv4Repr::TimeExceeded { quoted, .. }
-                | Icmpv4Repr::Redirect { quoted, .. } => {
-                    ipv4::HEADER_LEN + quoted.data.len()
-                }
+                | Icmpv4Repr::Redirect { quoted, .. } => ipv4::HEADER_LEN + quoted.data.len(),
             }
     }
 
@@ -238,7 +255,11 @@ mod tests {
             Icmpv4Repr::DstUnreachable { code: 3, next_hop_mtu: 0, quoted: Quoted { header: h, data: &data } },
             Icmpv4Repr::DstUnreachable { code: 4, next_hop_mtu: 1400, quoted: Quoted { header: h, data: &data } },
             Icmpv4Repr::TimeExceeded { code: 1, quoted: Quoted { header: h, data: &data[..4] } },
-            Icmpv4Repr::Redirect { code: 1, gateway: Ipv4Addr::new(10, 0, 0, 3), quoted: Quoted { header: h, data: &data } },
+            Icmpv4Repr::Redirect {
+                code: 1,
+                gateway: Ipv4Addr::new(10, 0, 0, 3),
+                quoted: Quoted { header: h, data: &data },
+            },
         ] {
             let b = r.to_bytes();
             let p = Packet::new_checked(&b[..]).unwrap();

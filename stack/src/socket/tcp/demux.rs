@@ -22,14 +22,9 @@ impl TcpStack {
     }
 
     pub(super) fn find_listener(&self, local: SocketAddrV4) -> Option<u32> {
-        self.socks
-            .iter()
-            .find(|(_, t)| {
-                t.state == TcpState::Listen
-                    && t.local.port() == local.port()
-                    && (t.local.ip().is_unspecified() || t.local.ip() == local.ip())
-            })
-            .map(|(&id, _)| id)
+        let &id = self.listen_ports.get(&local.port())?;
+        let t = self.socks.get(&id)?;
+        (t.state == TcpState::Listen && (t.local.ip().is_unspecified() || t.local.ip() == local.ip())).then_some(id)
     }
 
     /// RFC 9293 3.10.7.2: a segment for a listening socket.
@@ -85,6 +80,7 @@ impl TcpStack {
         lst.half_open.push(id);
         self.socks.insert(id, c);
         self.conns.insert((local, remote), id);
+        self.note(id);
     }
 
     /// Bookkeeping after input or timers changed a connection's state.
@@ -98,6 +94,7 @@ impl TcpStack {
                         if !lst.accept_queue.contains(&id) {
                             lst.established(id);
                             l.changed = true;
+                            self.note(p);
                         }
                     }
                 }
@@ -121,6 +118,12 @@ impl TcpStack {
             let key = (t.local, t.remote);
             if self.conns.get(&key) == Some(&id) {
                 self.conns.remove(&key);
+            }
+            if let Some(k) = t.timer_key {
+                self.timers.remove(&(k, id));
+            }
+            if self.listen_ports.get(&t.local.port()) == Some(&id) {
+                self.listen_ports.remove(&t.local.port());
             }
             if let Some(p) = t.parent {
                 if let Some(l) = self.socks.get_mut(&p).and_then(|l| l.listener.as_mut()) {
@@ -146,19 +149,21 @@ impl TcpStack {
         let span = (hi.max(lo) - lo) as u64 + 1;
         let start = self.rand() % span;
         let ip = self.config.local_addr;
+        // Ports that rule a candidate out, gathered once (O(sockets + span), not their product):
+        // for connect() listeners and bound-only sockets (the 4-tuple is checked separately);
+        // for bind(0) every bound port.
+        let taken: std::collections::HashSet<u16> = self
+            .socks
+            .iter()
+            .filter(|(&oid, o)| {
+                oid != id && o.bound && (remote.is_none() || matches!(o.state, TcpState::Listen | TcpState::Closed))
+            })
+            .map(|(_, o)| o.local.port())
+            .collect();
         for i in 0..span {
             let port = lo + ((start + i) % span) as u16;
-            let local = SocketAddrV4::new(ip, port);
-            let free = match remote {
-                // connect(): the 4-tuple must be unused and no listener or bound-only socket there.
-                Some(r) => {
-                    !self.conns.contains_key(&(local, r))
-                        && !self.socks.iter().any(|(&oid, o)| {
-                            oid != id && o.bound && o.local.port() == port && matches!(o.state, TcpState::Listen | TcpState::Closed)
-                        })
-                }
-                None => !self.socks.iter().any(|(&oid, o)| oid != id && o.bound && o.local.port() == port),
-            };
+            let free = !taken.contains(&port)
+                && remote.is_none_or(|r| !self.conns.contains_key(&(SocketAddrV4::new(ip, port), r)));
             if free {
                 return Ok(port);
             }

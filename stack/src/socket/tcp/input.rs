@@ -17,6 +17,9 @@ pub struct Rst {
     pub ack: Option<u32>,
 }
 
+/// Most bytes one ACK may acknowledge when a burst is processed at once.
+const STRETCH_ACK_MAX: usize = 64 * 1024;
+
 impl Rst {
     /// The RST answering `seg` (RFC 9293 3.10.7.1): seq = SEG.ACK if ACK set, else
     /// seq 0 and ACK = SEG.SEQ + SEG.LEN.
@@ -41,7 +44,7 @@ impl Tcb {
                 }
                 return;
             }
-            TcpState::SynSent => return self.input_syn_sent(now, cfg, seg, rsts),
+            TcpState::SynSent => return self.input_syn_sent(now, seg, rsts),
             _ => {}
         }
         // Simultaneous open: the peer's SYN-ACK repeats the SYN we already took; trim it.
@@ -177,8 +180,9 @@ impl Tcb {
         if !seg.payload.is_empty() {
             match self.state {
                 TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2 => {
-                    if self.orphan {
-                        // Data for a closed socket: Linux answers RST (RFC 2525 2.17).
+                    if self.orphan && seq + seg.payload.len() > self.rcv_nxt {
+                        // New data for a closed socket: Linux answers RST (RFC 2525 2.17);
+                        // a duplicate of data already received is only ACKed.
                         self.send_rst = true;
                         return;
                     }
@@ -207,7 +211,7 @@ impl Tcb {
         self.check_fin(now, cfg);
     }
 
-    fn input_syn_sent(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr, rsts: &mut Vec<Rst>) {
+    fn input_syn_sent(&mut self, now: Instant, seg: &TcpRepr, rsts: &mut Vec<Rst>) {
         if let Some(a) = seg.ack {
             let a = SeqNum(a);
             if a <= self.iss || a > self.snd_max {
@@ -254,7 +258,6 @@ impl Tcb {
             if self.fin_queued {
                 self.set_state(TcpState::FinWait1);
             }
-            let _ = cfg;
         } else {
             // Simultaneous open (RFC 9293 3.5 figure 8): SYN-ACK with our ISN.
             self.set_state(TcpState::SynReceived);
@@ -269,7 +272,7 @@ impl Tcb {
     /// (RFC 5961 7, Linux tcp_oow_rate_limited): two ends must not ping-pong ACKs.
     fn oow_ack(&mut self, now: Instant) {
         let limit = crate::time::Duration::from_millis(500);
-        if self.last_oow_ack.map_or(true, |t| now - t >= limit) {
+        if self.last_oow_ack.is_none_or(|t| now - t >= limit) {
             self.last_oow_ack = Some(now);
             self.ack_now = true;
         }
@@ -419,7 +422,16 @@ impl Tcb {
                     self.segs_unacked += 1;
                 }
                 if self.segs_unacked >= 2 {
+                    // RFC 5681 4.2 asks for an ACK every second full-sized segment. When a burst
+                    // arrives before the next dispatch, one ACK may cover at most 64 KiB (as
+                    // Linux's GRO): the peer's ACK clock is kept without an ACK per two
+                    // segments, which would cost a device write each.
+                    let base = self.ack_points.last().copied().unwrap_or(self.rcv_wup);
+                    if self.rcv_nxt.since(base) >= STRETCH_ACK_MAX && self.ack_points.len() < 64 {
+                        self.ack_points.push(self.rcv_nxt);
+                    }
                     self.ack_now = true;
+                    self.segs_unacked = 0;
                 } else if self.delack_at.is_none() {
                     self.delack_at = Some(now + cfg.delayed_ack.min(crate::time::Duration::from_millis(200)));
                 }

@@ -5,7 +5,7 @@
 //! CONTRACT (used by `stack.rs`, the preload shim and the tests; keep the signatures):
 //! a `TcpStack` owns every TCP control block of one host. The IP layer feeds it segments with
 //! `process` and collects segments to send with `dispatch`; time is always passed in.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::error::{Error, Result};
@@ -15,6 +15,7 @@ use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 
 mod assembler;
 mod buffer;
+mod calls;
 mod congestion;
 mod demux;
 mod input;
@@ -205,6 +206,15 @@ pub struct TcpStack {
     stats: TcpStats,
     rng: u64,
     scratch: Vec<u8>,
+    /// Control blocks touched since the last `dispatch` (may have output or changed readiness).
+    dirty: Vec<u32>,
+    /// Timer index: (deadline, handle), so dispatch and poll_at cost O(log n), not O(n).
+    timers: BTreeSet<(Instant, u32)>,
+    /// Handles whose readiness changed during `dispatch`, for `take_changed`.
+    changed_ids: Vec<u32>,
+    /// Listening socket per port.
+    listen_ports: HashMap<u16, u32>,
+    work: Vec<u32>,
 }
 
 /// Upper bound on queued RSTs (excess are dropped, like Linux's rate limit).
@@ -222,6 +232,11 @@ impl TcpStack {
             stats: TcpStats::default(),
             rng: rng.max(1),
             scratch: Vec::with_capacity(2048),
+            dirty: Vec::new(),
+            timers: BTreeSet::new(),
+            changed_ids: Vec::new(),
+            listen_ports: HashMap::new(),
+            work: Vec::new(),
         }
     }
     pub fn config(&self) -> &TcpConfig {
@@ -269,6 +284,7 @@ impl TcpStack {
             let tcb = self.socks.get_mut(&id).expect("conns entry without tcb");
             // RFC 9293 3.10.7.4 / RFC 6191: a new SYN may reopen a TIME-WAIT connection.
             let reopen = tcb.state == TcpState::TimeWait
+                && tcb.orphan
                 && seg.syn()
                 && seg.ack.is_none()
                 && !seg.rst()
@@ -279,6 +295,7 @@ impl TcpStack {
             } else {
                 tcb.input(now, &self.config, &seg, &mut self.rsts);
                 tcb.pending = true;
+                self.note(id);
                 self.after_event(id);
                 return;
             }
@@ -309,35 +326,91 @@ impl TcpStack {
             e.send(*r.local.ip(), *r.remote.ip(), &repr);
             self.stats.rsts_sent += 1;
         }
-        let mut touched = Vec::new();
-        for (&id, t) in self.socks.iter_mut() {
-            let due = t.next_timer().is_some_and(|d| d <= now);
-            if due && t.on_timers(now, &self.config) {
-                t.pending = true;
+        // Due timers, then everything touched since the last call.
+        let mut work = std::mem::take(&mut self.work);
+        while let Some(&(at, id)) = self.timers.first() {
+            if at > now {
+                break;
             }
+            self.timers.pop_first();
+            if let Some(t) = self.socks.get_mut(&id) {
+                t.timer_key = None;
+                if t.on_timers(now, &self.config) {
+                    t.pending = true;
+                }
+                work.push(id);
+            }
+        }
+        work.append(&mut self.dirty);
+        for &id in &work {
+            let Some(t) = self.socks.get_mut(&id) else { continue };
+            t.queued = false;
             if t.pending {
                 t.pending = false;
                 t.output(now, &self.config, &mut e);
-                touched.push(id);
+            }
+            let next = t.next_timer();
+            if next != t.timer_key {
+                if let Some(old) = t.timer_key {
+                    self.timers.remove(&(old, id));
+                }
+                if let Some(n) = next {
+                    self.timers.insert((n, id));
+                }
+                t.timer_key = next;
+            }
+            if t.changed {
+                self.changed_ids.push(id);
             }
         }
-        for id in touched {
-            self.after_event(id);
+        for &id in &work {
+            if self.socks.get(&id).is_some_and(|t| t.state == TcpState::Closed || t.parent.is_some()) {
+                self.after_event(id);
+            }
+        }
+        work.clear();
+        self.work = work;
+        if !self.dirty.is_empty() {
+            // after_event touched listeners: index their timers too (no output needed).
+            let d = std::mem::take(&mut self.dirty);
+            for id in d {
+                if let Some(t) = self.socks.get_mut(&id) {
+                    t.queued = false;
+                    if t.changed {
+                        self.changed_ids.push(id);
+                    }
+                    if t.pending {
+                        t.queued = true;
+                        self.dirty.push(id);
+                    }
+                }
+            }
         }
     }
     /// When `dispatch` must next be called even if nothing arrives (None: no timer pending).
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
-        if !self.rsts.is_empty() {
+        if !self.rsts.is_empty() || !self.dirty.is_empty() {
             return Some(now);
         }
-        let mut at = None;
-        for t in self.socks.values() {
-            if t.pending {
-                return Some(now);
-            }
-            at = crate::time::earliest(at, t.next_timer());
+        self.timers.first().map(|&(t, _)| t.max(now))
+    }
+
+    /// Queues `id` only if a call left something to send (calls made in a loop, like recv
+    /// returning WouldBlock, must not keep `poll_at` at now).
+    fn settle(&mut self, id: u32) {
+        if self.socks.get(&id).is_some_and(|t| t.pending) {
+            self.note(id);
         }
-        at
+    }
+
+    /// Queues control block `id` for the next `dispatch` (output, timer re-index, readiness).
+    fn note(&mut self, id: u32) {
+        if let Some(t) = self.socks.get_mut(&id) {
+            if !t.queued {
+                t.queued = true;
+                self.dirty.push(id);
+            }
+        }
     }
     /// An ICMP destination unreachable quoting a segment we sent from `local` to `remote`.
     /// `code` is the ICMP code (2 protocol, 3 port, 0/1 net/host...). Hard errors abort a
@@ -345,6 +418,7 @@ impl TcpStack {
     pub fn icmp_unreachable(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4, code: u8) {
         let _ = now;
         let Some(&id) = self.conns.get(&(local, remote)) else { return };
+        self.note(id);
         let t = self.socks.get_mut(&id).unwrap();
         // Linux icmp_err_convert; code 4 (fragmentation needed) is path MTU, not an error.
         let err = match code {
@@ -367,14 +441,21 @@ impl TcpStack {
     /// Handles whose readiness may have changed since the last call (data arrived, buffer space
     /// freed, state changed, error); the caller wakes waiters for them.
     pub fn take_changed(&mut self, out: &mut Vec<TcpHandle>) {
-        for (&id, t) in self.socks.iter_mut() {
-            if t.changed {
-                t.changed = false;
-                if !t.orphan && t.parent.is_none() {
-                    out.push(TcpHandle(id));
+        // Candidates: what dispatch saw change, and what was touched since.
+        let mut ids = std::mem::take(&mut self.changed_ids);
+        ids.extend_from_slice(&self.dirty);
+        for &id in &ids {
+            if let Some(t) = self.socks.get_mut(&id) {
+                if t.changed {
+                    t.changed = false;
+                    if !t.orphan && t.parent.is_none() {
+                        out.push(TcpHandle(id));
+                    }
                 }
             }
         }
+        ids.clear();
+        self.changed_ids = ids;
     }
     /// True while any connection still has unsent or unacknowledged data or an unsent FIN
     /// (used to drain at process exit).
@@ -454,6 +535,8 @@ impl TcpStack {
         if clash {
             return Err(Error::AddrInUse);
         }
+        self.listen_ports.insert(local.port(), h.0);
+        self.note(h.0);
         let t = self.user_mut(h)?;
         t.listener = Some(Listener::new(backlog));
         t.set_state(TcpState::Listen);
@@ -461,14 +544,9 @@ impl TcpStack {
     }
     /// accept(): an established connection, or WouldBlock.
     pub fn accept(&mut self, h: TcpHandle) -> Result<TcpHandle> {
-        let t = self.user_mut(h)?;
-        let Some(l) = t.listener.as_mut() else { return Err(Error::InvalidInput) };
-        let Some(child) = l.accept_queue.pop_front() else { return Err(Error::WouldBlock) };
-        if let Some(c) = self.socks.get_mut(&child) {
-            c.parent = None;
-            c.changed = true;
-        }
-        Ok(TcpHandle(child))
+        let r = self.accept_inner(h);
+        self.settle(h.0);
+        r
     }
     /// connect(): sends SYN and returns Ok at once; completion shows in `state`/`readiness`,
     /// failure in `take_error`. EISCONN / EALREADY / EINVAL as Linux.
@@ -514,70 +592,21 @@ impl TcpStack {
         n.changed = true;
         *t = n;
         self.conns.insert((local, remote), h.0);
+        self.note(h.0);
         Ok(())
     }
     /// send(): copies as much as fits into the send buffer; WouldBlock if none fits; EPIPE after
     /// shutdown(Write) or peer reset (ECONNRESET first if the reset is unreported).
     pub fn send(&mut self, now: Instant, h: TcpHandle, data: &[u8]) -> Result<usize> {
-        let _ = now;
-        let t = self.user_mut(h)?;
-        if t.reset {
-            if let Some(e) = t.error.take() {
-                return Err(e);
-            }
-            return Err(Error::BrokenPipe);
-        }
-        if t.fin_queued {
-            return Err(Error::BrokenPipe);
-        }
-        match t.state {
-            TcpState::Established | TcpState::CloseWait => {}
-            TcpState::SynSent | TcpState::SynReceived => return Err(Error::WouldBlock),
-            // Linux sk_stream_wait_connect: EPIPE on a closed or listening socket.
-            _ => return Err(Error::BrokenPipe),
-        }
-        if data.is_empty() {
-            return Ok(0);
-        }
-        let n = t.tx.enqueue(data);
-        if n == 0 {
-            return Err(Error::WouldBlock);
-        }
-        t.pending = true;
-        Ok(n)
+        let r = self.send_inner(now, h, data);
+        self.settle(h.0);
+        r
     }
     /// recv(): Ok(0) at end of stream; WouldBlock if nothing yet; a pending error first.
     pub fn recv(&mut self, now: Instant, h: TcpHandle, buf: &mut [u8]) -> Result<usize> {
-        let _ = now;
-        let t = self.user_mut(h)?;
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        if !t.rx.is_empty() && !t.rx_shut {
-            let before = t.rcv_adv.since(t.rcv_nxt);
-            let n = t.rx.dequeue(buf);
-            // Window update (RFC 1122 4.2.3.3): once the window can grow by enough.
-            let cap = t.rx.capacity();
-            if t.synchronized() && !t.peer_fin {
-                let now_free = t.rx.free();
-                let step = (cap / 2).min(2 * t.rcv_mss as usize);
-                if now_free >= before + step && before < cap / 2 {
-                    t.ack_now = true;
-                    t.pending = true;
-                }
-            }
-            return Ok(n);
-        }
-        if let Some(e) = t.error.take() {
-            return Err(e);
-        }
-        if t.peer_fin || t.rx_shut || t.reset {
-            return Ok(0);
-        }
-        match t.state {
-            TcpState::Closed | TcpState::Listen => Err(Error::NotConnected),
-            _ => Err(Error::WouldBlock),
-        }
+        let r = self.recv_inner(now, h, buf);
+        self.settle(h.0);
+        r
     }
     /// MSG_PEEK.
     pub fn peek(&self, h: TcpHandle, buf: &mut [u8]) -> Result<usize> {
@@ -598,6 +627,7 @@ impl TcpStack {
     }
     /// shutdown(): Write sends FIN after queued data; Read discards further input.
     pub fn shutdown(&mut self, now: Instant, h: TcpHandle, how: Shutdown) -> Result<()> {
+        self.note(h.0);
         let _ = now;
         let t = self.user_mut(h)?;
         match t.state {
@@ -632,6 +662,7 @@ impl TcpStack {
     /// close(): releases the handle. Graceful close continues in the background (FIN, TIME_WAIT);
     /// RST instead if unread data remains or linger is 0. A listener resets its unaccepted queue.
     pub fn close(&mut self, now: Instant, h: TcpHandle) {
+        self.note(h.0);
         let Ok(t) = self.user(h) else { return };
         if t.state == TcpState::Listen {
             self.stop_listening(h.0);
@@ -658,24 +689,10 @@ impl TcpStack {
             t.timewait_at = Some(now + msl * 2);
         }
     }
-    /// A listener stops: its unaccepted connections are reset (Linux inet_csk_listen_stop).
-    fn stop_listening(&mut self, id: u32) {
-        let Some(t) = self.socks.get_mut(&id) else { return };
-        let children: Vec<u32> = t.listener.take().map(|l| l.children().collect()).unwrap_or_default();
-        t.set_state(TcpState::Closed);
-        t.changed = true;
-        for c in children {
-            if let Some(ct) = self.socks.get_mut(&c) {
-                ct.orphan = true;
-                ct.send_rst = true;
-                ct.pending = true;
-                ct.parent = None;
-            }
-        }
-    }
 
     /// Abortive close: RST now, handle released.
     pub fn abort(&mut self, now: Instant, h: TcpHandle) {
+        self.note(h.0);
         let _ = now;
         let Ok(t) = self.user_mut(h) else { return };
         match t.state {
@@ -694,33 +711,9 @@ impl TcpStack {
         }
     }
     pub fn set_option(&mut self, h: TcpHandle, opt: TcpOption) -> Result<()> {
-        let t = self.user_mut(h)?;
-        match opt {
-            TcpOption::NoDelay(on) => {
-                t.nodelay = on;
-                t.pending = true;
-            }
-            TcpOption::KeepAlive(on) => t.keepalive.on = on,
-            TcpOption::KeepIdle(d) => t.keepalive.idle = d.max(Duration::from_secs(1)),
-            TcpOption::KeepIntvl(d) => t.keepalive.intvl = d.max(Duration::from_secs(1)),
-            TcpOption::KeepCnt(n) => t.keepalive.cnt = n.max(1),
-            TcpOption::Linger(l) => t.linger = l,
-            TcpOption::RecvBuffer(n) => {
-                let n = n.clamp(4096, 64 << 20);
-                t.want_rx = n;
-                if t.rx.capacity() > 0 && t.assembler.is_empty() && n <= (65535usize << t.rcv_wscale) {
-                    t.rx.grow(n);
-                }
-            }
-            TcpOption::SendBuffer(n) => {
-                let n = n.clamp(4096, 64 << 20);
-                t.want_tx = n;
-                if t.tx.capacity() > 0 {
-                    t.tx.grow(n);
-                }
-            }
-        }
-        Ok(())
+        let r = self.set_option_inner(h, opt);
+        self.note(h.0); // timers (keepalive) may change
+        r
     }
     /// getsockopt(): the current value of the option of the kind passed (its value is ignored).
     pub fn get_option(&self, h: TcpHandle, kind: TcpOption) -> Result<TcpOption> {
@@ -751,12 +744,9 @@ impl TcpStack {
     }
     /// SO_ERROR: returns and clears the pending error.
     pub fn take_error(&mut self, h: TcpHandle) -> Option<crate::error::Error> {
-        let t = self.user_mut(h).ok()?;
-        let e = t.error.take().or_else(|| t.soft_error.take());
-        if e.is_some() {
-            t.changed = true;
-        }
-        e
+        let r = self.take_error_inner(h);
+        self.settle(h.0);
+        r
     }
     pub fn local_addr(&self, h: TcpHandle) -> Option<SocketAddrV4> {
         self.user(h).ok().filter(|t| t.bound).map(|t| t.local)

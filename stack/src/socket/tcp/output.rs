@@ -66,7 +66,9 @@ impl Tcb {
             }
         }
         let opt_extra = repr.options_len().saturating_sub(if self.ts_ok { 12 } else { 0 });
-        let len = if syn { 0 } else { len.min(self.eff_mss().saturating_sub(opt_extra)) };
+        // Never more than the send buffer holds from `seq` on (defensive: callers bound it).
+        let avail = if seq >= self.tx_base { self.tx.len().saturating_sub(seq.since(self.tx_base)) } else { 0 };
+        let len = if syn { 0 } else { len.min(self.eff_mss().saturating_sub(opt_extra)).min(avail) };
         let mut fl = fl;
         if len > 0 && fl & flags::FIN != 0 && seq + len != self.data_end() {
             fl &= !flags::FIN; // shortened: the FIN goes later
@@ -100,8 +102,39 @@ impl Tcb {
             self.ack_now = false;
             self.delack_at = None;
             self.segs_unacked = 0;
+            self.ack_points.clear();
         }
-        len + (fl & flags::FIN != 0) as usize * 0
+        len
+    }
+
+    /// Pure ACKs for the points owed inside one burst (see `ack_points`), oldest first. Each
+    /// advertises the final ACK's right edge (capped at the buffer size).
+    fn send_ack_points(&mut self, now: Instant, e: &mut Emitter) {
+        if self.ack_points.is_empty() {
+            return;
+        }
+        let points = std::mem::take(&mut self.ack_points);
+        let edge = self.rcv_adv.max(self.rcv_nxt + self.rcv_window() as usize);
+        for &p in &points {
+            if p >= self.rcv_nxt {
+                break; // the final ACK covers it
+            }
+            let bytes = edge.since(p).min(self.rx.capacity()) as u32;
+            let wnd = (bytes >> self.rcv_wscale).min(65535) as u16;
+            let r = TcpRepr {
+                src_port: self.local.port(),
+                dst_port: self.remote.port(),
+                seq: self.snd_max.0,
+                ack: Some(p.0),
+                window: wnd,
+                timestamp: self.ts_ok.then(|| (self.ts_now(now), self.ts_recent)),
+                ..TcpRepr::default()
+            };
+            e.send(*self.local.ip(), *self.remote.ip(), &r);
+            self.counters.segs_out += 1;
+        }
+        self.ack_points = points;
+        self.ack_points.clear();
     }
 
     /// Arms the retransmission timer if it is not running (RFC 6298 5.1).
@@ -113,7 +146,6 @@ impl Tcb {
 
     /// Sends whatever this connection has to send now.
     pub fn output(&mut self, now: Instant, cfg: &TcpConfig, e: &mut Emitter) {
-        let _ = cfg;
         if self.send_rst {
             self.send_rst = false;
             let seq = self.snd_nxt.max(self.snd_max);
@@ -137,7 +169,7 @@ impl Tcb {
             TcpState::Closed | TcpState::Listen => return,
             TcpState::SynSent | TcpState::SynReceived => {
                 if self.snd_nxt == self.iss {
-                    let fl = if self.state == TcpState::SynSent { flags::SYN } else { flags::SYN };
+                    let fl = flags::SYN; // with ACK in SYN-RECEIVED (send_segment adds it)
                     if self.snd_max != self.iss {
                         self.counters.retransmits += 1;
                     } else if self.backoff == 0 {
@@ -153,8 +185,9 @@ impl Tcb {
                 return;
             }
             TcpState::TimeWait | TcpState::FinWait2 | TcpState::CloseWait
-                if self.tx.is_empty() && !(self.fin_queued && !self.fin_acked) =>
+                if self.tx.is_empty() && (!self.fin_queued || self.fin_acked) =>
             {
+                self.send_ack_points(now, e);
                 if self.probe {
                     self.probe = false;
                     self.send_segment(now, e, self.snd_una - 1, 0, 0);
@@ -166,6 +199,7 @@ impl Tcb {
             _ => {}
         }
         let mss = self.eff_mss();
+        self.send_ack_points(now, e);
         if self.probe {
             // Zero-window or keepalive probe: an old sequence number elicits an ACK.
             self.probe = false;
@@ -175,8 +209,11 @@ impl Tcb {
         // Fast retransmit / NewReno partial ACK: the head segment.
         if self.rexmit_head && self.snd_una < self.snd_max {
             self.rexmit_head = false;
-            let len = self.data_end().since(self.snd_una).min(mss);
-            let fin = self.fin_seq().is_some_and(|f| self.snd_una + len == f);
+            // Only what was sent before: never new data beyond SND.MAX (the peer's ACK of it
+            // would be for "unsent" data and be dropped).
+            let sent_before = self.snd_max.since(self.snd_una);
+            let len = self.data_end().since(self.snd_una).min(mss).min(sent_before);
+            let fin = self.fin_seq().is_some_and(|f| self.snd_una + len == f && f < self.snd_max);
             if len > 0 || fin {
                 self.send_segment(now, e, self.snd_una, len, if fin { flags::FIN } else { 0 });
                 self.counters.retransmits += 1;
@@ -259,7 +296,7 @@ impl Tcb {
                 }
             }
             let fin = fin_pending && len == unsent;
-            if (len == 0 && !fin) || (len == 0 && cwnd_avail == 0) {
+            if len == 0 && (!fin || cwnd_avail == 0) {
                 break;
             }
             if len < mss && !fin && !is_retx {
@@ -282,6 +319,8 @@ impl Tcb {
             let fin_sent = fin && sent == len;
             if is_retx {
                 self.counters.retransmits += 1;
+                // A resend cut at other boundaries may run past SND.MAX: those bytes are new.
+                self.counters.bytes_sent += (seq + sent).since(self.snd_max) as u64;
             } else {
                 self.pto_at = None;
                 self.counters.bytes_sent += sent as u64;
@@ -318,7 +357,7 @@ impl Tcb {
                     pto += crate::time::Duration::from_millis(200); // RFC 8985 WCDelAckT
                 }
                 let at = now + pto;
-                if self.rto_at.map_or(true, |r| at < r) {
+                if self.rto_at.is_none_or(|r| at < r) {
                     self.pto_at = Some(at);
                 }
             }

@@ -26,7 +26,7 @@ impl RttEstimator {
             self.rttvar = r / 2;
             self.has_sample = true;
         } else {
-            let diff = if self.srtt > r { self.srtt - r } else { r - self.srtt };
+            let diff = self.srtt.abs_diff(r);
             self.rttvar = (self.rttvar * 3 + diff) / 4;
             self.srtt = (self.srtt * 7 + r) / 8;
         }

@@ -101,6 +101,9 @@ pub struct Tcb {
     pub delack_at: Option<Instant>,
     /// Full-sized segments received since our last ACK.
     pub segs_unacked: u32,
+    /// Earlier ACK points owed within one burst (each after two full segments), sent before the
+    /// final ACK so the peer's ACK clock is kept.
+    pub ack_points: Vec<SeqNum>,
     pub send_rst: bool,
     /// Retransmit the segment at snd_una regardless of cwnd (fast retransmit, partial ACK).
     pub rexmit_head: bool,
@@ -145,6 +148,10 @@ pub struct Tcb {
     pub changed: bool,
     /// Something may be ready to send (checked by `dispatch`).
     pub pending: bool,
+    /// In the stack's dirty list.
+    pub queued: bool,
+    /// This block's entry in the stack's timer index.
+    pub timer_key: Option<Instant>,
     /// SO_RCVBUF / SO_SNDBUF for buffers not yet allocated.
     pub want_rx: usize,
     pub want_tx: usize,
@@ -201,6 +208,7 @@ impl Tcb {
             ack_now: false,
             delack_at: None,
             segs_unacked: 0,
+            ack_points: Vec::new(),
             send_rst: false,
             rexmit_head: false,
             probe: false,
@@ -236,6 +244,8 @@ impl Tcb {
             counters: TcpInfo::default(),
             changed: false,
             pending: false,
+            queued: false,
+            timer_key: None,
             want_rx: cfg.rx_buffer,
             want_tx: cfg.tx_buffer,
         }

@@ -664,3 +664,32 @@ fn shutdown_read_on_listener_stops_it() {
     p.run_for(Duration::from_millis(50));
     assert_eq!(p.a.take_error(c), Some(Error::ConnectionReset), "unaccepted connection reset");
 }
+
+#[test]
+fn many_short_connections_leave_time_wait_behind() {
+    let mut p = Pair::new();
+    let l = p.b.socket();
+    p.b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    p.b.listen(l, 64).unwrap();
+    let mut ports = std::collections::HashSet::new();
+    for i in 0..300u32 {
+        let c = p.a.socket();
+        p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+        ports.insert(p.a.local_addr(c).unwrap().port());
+        p.run_for(Duration::from_millis(15));
+        let s = p.b.accept(l).unwrap();
+        p.a.send(p.now, c, &i.to_be_bytes()).unwrap();
+        p.a.close(p.now, c);
+        p.run_for(Duration::from_millis(15));
+        let mut buf = [0u8; 8];
+        assert_eq!(p.b.recv(p.now, s, &mut buf), Ok(4));
+        assert_eq!(buf[..4], i.to_be_bytes());
+        p.b.close(p.now, s);
+        p.run_for(Duration::from_millis(15));
+    }
+    assert_eq!(ports.len(), 300, "each connection got its own ephemeral port");
+    assert_eq!(p.a.control_blocks(), 300, "the active closer keeps TIME-WAIT");
+    assert_eq!(p.b.control_blocks(), 1);
+    p.run_for(Duration::from_secs(61));
+    assert_eq!(p.a.control_blocks(), 0);
+}

@@ -165,3 +165,13 @@ fn clean_64mib_each_way_cpu() {
     eprintln!("64 MiB each way: {:?} wall ({:.0} MiB/s per direction incl. test copies), {:.2}s virtual", wall, 64.0 / wall.as_secs_f64(), o.virtual_secs);
     assert_eq!(o.a.retransmits + o.b.retransmits, 0);
 }
+
+#[test]
+fn byte_counters_are_consistent_after_losses() {
+    let o = bulk(1 << 20, harsh(5), Duration::from_secs(3600));
+    for i in [&o.a, &o.b] {
+        assert_eq!(i.bytes_acked, 1 << 20);
+        assert_eq!(i.bytes_received, 1 << 20);
+        assert!(i.bytes_sent >= i.bytes_acked && i.bytes_sent <= i.bytes_acked + 1, "{i:?}");
+    }
+}

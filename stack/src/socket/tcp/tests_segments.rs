@@ -437,3 +437,99 @@ fn full_backlog_drops_syns_silently() {
     let o = h.out();
     assert_eq!((o.len(), o[0].flags, o[0].ack), (1, flags::SYN, Some(1001)));
 }
+
+#[test]
+fn fast_retransmit_never_sends_beyond_snd_max() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(false, false);
+    let mut w = h.seg(1001, Some(iss + 1), 0);
+    w.window = 1000;
+    h.feed(&w);
+    h.s.set_option(c, TcpOption::NoDelay(true)).unwrap();
+    h.s.send(h.now, c, &[1u8; 1000]).unwrap();
+    assert_eq!(h.out().iter().map(|s| s.len).sum::<usize>(), 1000);
+    h.s.send(h.now, c, &[2u8; 5000]).unwrap(); // queued: the window is full
+    assert!(h.out().is_empty());
+    h.s.recv(h.now, c, &mut [0u8; 1]).ok();
+    // Three duplicate ACKs (same window): the retransmission covers only what was sent.
+    for _ in 0..3 {
+        h.feed(&w);
+    }
+    let o = h.out();
+    assert_eq!(o.len(), 1, "{o:?}");
+    assert_eq!((o[0].seq, o[0].len), (iss + 1, 1000));
+}
+
+#[test]
+fn new_syn_reopens_an_orphaned_time_wait() {
+    let mut h = H::new();
+    let (l, c, iss) = h.established(false, false);
+    h.s.close(h.now, c);
+    h.out();
+    h.feed(&h.seg(1001, Some(iss + 2), flags::FIN));
+    h.out();
+    assert_eq!(h.s.control_blocks(), 2, "listener + TIME-WAIT");
+    // RFC 9293 3.10.7.4 / RFC 6191: a SYN above the old RCV.NXT starts a new incarnation.
+    h.now += Duration::from_secs(1);
+    h.feed(&h.seg(90_000, None, flags::SYN));
+    let o = h.out();
+    assert_eq!((o.len(), o[0].flags, o[0].ack), (1, flags::SYN, Some(90_001)), "{o:?}");
+    h.feed(&h.seg(90_001, Some(o[0].seq.wrapping_add(1)), 0));
+    assert!(h.s.accept(l).is_ok());
+    // An old SYN (below RCV.NXT) on a TIME-WAIT gets a (rate-limited) ACK instead.
+    let c2 = h.s.accept(l).err();
+    assert_eq!(c2, Some(Error::WouldBlock));
+}
+
+#[test]
+fn a_burst_in_one_poll_gets_an_ack_per_64_kib() {
+    let mut h = H::new();
+    let (_l, _c, iss) = h.established(false, false);
+    let data = vec![3u8; 1460];
+    for i in 0..100u32 {
+        let mut d = h.seg(1001 + i * 1460, Some(iss + 1), 0);
+        d.payload = &data;
+        h.feed(&d);
+    }
+    let o = h.out();
+    let acks: Vec<u32> = o.iter().map(|s| s.ack.unwrap().wrapping_sub(1001) / 1460).collect();
+    // 46 segments is the first even count past 64 KiB.
+    assert_eq!(acks, vec![46, 92, 100], "{o:?}");
+    // Every ACK's right edge is the same or further right (the window never shrinks).
+    let edges: Vec<u32> = o.iter().map(|s| s.ack.unwrap().wrapping_add((s.window as u32) << 3)).collect();
+    assert!(edges.windows(2).all(|w| w[1] >= w[0]), "{edges:?}");
+    // Segments arriving one per poll are ACKed every second segment.
+    let mut n = 0;
+    for i in 100..110u32 {
+        let mut d = h.seg(1001 + i * 1460, Some(iss + 1), 0);
+        d.payload = &data;
+        h.feed(&d);
+        n += h.out().len();
+    }
+    assert_eq!(n, 5);
+}
+
+#[test]
+fn closed_socket_resets_on_new_data_only() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(false, false);
+    let mut d = h.seg(1001, Some(iss + 1), flags::PSH);
+    d.payload = b"abcd";
+    h.feed(&d);
+    let mut buf = [0u8; 8];
+    assert_eq!(h.s.recv(h.now, c, &mut buf), Ok(4));
+    h.s.close(h.now, c);
+    let o = h.advance(Duration::from_millis(50));
+    assert!(o.iter().any(|s| s.flags == flags::FIN));
+    // A retransmission of data already delivered: ACK, no RST.
+    h.feed(&d);
+    let o = h.out();
+    assert!(o.iter().all(|s| s.flags & flags::RST == 0), "{o:?}");
+    // New data after close(): RST.
+    let mut d2 = d;
+    d2.seq = 1005;
+    h.feed(&d2);
+    let o = h.out();
+    assert!(o.iter().any(|s| s.flags & flags::RST != 0), "{o:?}");
+    assert_eq!(h.s.control_blocks(), 1);
+}

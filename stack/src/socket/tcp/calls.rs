@@ -1,0 +1,137 @@
+//! Bodies of the socket calls whose public wrappers in `mod.rs` also schedule the control
+//! block for `dispatch` (send, recv, accept, options, SO_ERROR, stopping a listener).
+use super::{TcpHandle, TcpOption, TcpStack, TcpState};
+use crate::error::{Error, Result};
+use crate::time::{Duration, Instant};
+
+impl TcpStack {
+    pub(super) fn send_inner(&mut self, now: Instant, h: TcpHandle, data: &[u8]) -> Result<usize> {
+        let _ = now;
+        let t = self.user_mut(h)?;
+        if t.reset {
+            if let Some(e) = t.error.take() {
+                return Err(e);
+            }
+            return Err(Error::BrokenPipe);
+        }
+        if t.fin_queued {
+            return Err(Error::BrokenPipe);
+        }
+        match t.state {
+            TcpState::Established | TcpState::CloseWait => {}
+            TcpState::SynSent | TcpState::SynReceived => return Err(Error::WouldBlock),
+            // Linux sk_stream_wait_connect: EPIPE on a closed or listening socket.
+            _ => return Err(Error::BrokenPipe),
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = t.tx.enqueue(data);
+        if n == 0 {
+            return Err(Error::WouldBlock);
+        }
+        t.pending = true;
+        Ok(n)
+    }
+    pub(super) fn recv_inner(&mut self, now: Instant, h: TcpHandle, buf: &mut [u8]) -> Result<usize> {
+        let _ = now;
+        let t = self.user_mut(h)?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if !t.rx.is_empty() && !t.rx_shut {
+            let before = t.rcv_adv.since(t.rcv_nxt);
+            let n = t.rx.dequeue(buf);
+            // Window update (RFC 1122 4.2.3.3): once the window can grow by enough.
+            let cap = t.rx.capacity();
+            if t.synchronized() && !t.peer_fin {
+                let now_free = t.rx.free();
+                let step = (cap / 2).min(2 * t.rcv_mss as usize);
+                if now_free >= before + step && before < cap / 2 {
+                    t.ack_now = true;
+                    t.pending = true;
+                }
+            }
+            return Ok(n);
+        }
+        if let Some(e) = t.error.take() {
+            return Err(e);
+        }
+        if t.peer_fin || t.rx_shut || t.reset {
+            return Ok(0);
+        }
+        match t.state {
+            TcpState::Closed | TcpState::Listen => Err(Error::NotConnected),
+            _ => Err(Error::WouldBlock),
+        }
+    }
+    pub(super) fn set_option_inner(&mut self, h: TcpHandle, opt: TcpOption) -> Result<()> {
+        let t = self.user_mut(h)?;
+        match opt {
+            TcpOption::NoDelay(on) => {
+                t.nodelay = on;
+                t.pending = true;
+            }
+            TcpOption::KeepAlive(on) => t.keepalive.on = on,
+            TcpOption::KeepIdle(d) => t.keepalive.idle = d.max(Duration::from_secs(1)),
+            TcpOption::KeepIntvl(d) => t.keepalive.intvl = d.max(Duration::from_secs(1)),
+            TcpOption::KeepCnt(n) => t.keepalive.cnt = n.max(1),
+            TcpOption::Linger(l) => t.linger = l,
+            TcpOption::RecvBuffer(n) => {
+                let n = n.clamp(4096, 64 << 20);
+                t.want_rx = n;
+                if t.rx.capacity() > 0 && t.assembler.is_empty() && n <= (65535usize << t.rcv_wscale) {
+                    t.rx.grow(n);
+                }
+            }
+            TcpOption::SendBuffer(n) => {
+                let n = n.clamp(4096, 64 << 20);
+                t.want_tx = n;
+                if t.tx.capacity() > 0 {
+                    t.tx.grow(n);
+                }
+            }
+        }
+        Ok(())
+    }
+    pub(super) fn take_error_inner(&mut self, h: TcpHandle) -> Option<crate::error::Error> {
+        let t = self.user_mut(h).ok()?;
+        let e = t.error.take().or_else(|| t.soft_error.take());
+        if e.is_some() {
+            t.changed = true;
+        }
+        e
+    }
+    pub(super) fn accept_inner(&mut self, h: TcpHandle) -> Result<TcpHandle> {
+        let t = self.user_mut(h)?;
+        let Some(l) = t.listener.as_mut() else { return Err(Error::InvalidInput) };
+        let Some(child) = l.accept_queue.pop_front() else { return Err(Error::WouldBlock) };
+        if let Some(c) = self.socks.get_mut(&child) {
+            c.parent = None;
+            c.changed = true;
+        }
+        self.note(child);
+        Ok(TcpHandle(child))
+    }
+    /// A listener stops: its unaccepted connections are reset (Linux inet_csk_listen_stop).
+    pub(super) fn stop_listening(&mut self, id: u32) {
+        let Some(t) = self.socks.get_mut(&id) else { return };
+        let children: Vec<u32> = t.listener.take().map(|l| l.children().collect()).unwrap_or_default();
+        t.set_state(TcpState::Closed);
+        t.changed = true;
+        let port = t.local.port();
+        if self.listen_ports.get(&port) == Some(&id) {
+            self.listen_ports.remove(&port);
+        }
+        self.note(id);
+        for c in children {
+            if let Some(ct) = self.socks.get_mut(&c) {
+                ct.orphan = true;
+                ct.send_rst = true;
+                ct.pending = true;
+                ct.parent = None;
+            }
+            self.note(c);
+        }
+    }
+}

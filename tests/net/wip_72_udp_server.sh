@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# iperf3 as a UDP server under tapstack (kernel iperf3 client, -u). iperf3's UDP server connects
+# its first UDP socket to the client and binds a second one to the same port with SO_REUSEADDR.
+# WIP: passes once the shim forwards SO_REUSEADDR to UdpStack::set_reuse_addr (requests.md).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/scripts/netns-lib.sh"
+netns_require_root
+LIB=${TAPSTACK_LIB:-$ROOT/target/release/libtapstack_preload.so}
+[ -r "$LIB" ] || { echo "FAIL: $LIB is not built (make build)"; exit 1; }
+command -v iperf3 >/dev/null || { echo "FAIL: iperf3 is not installed (make deps)"; exit 1; }
+WORK=$(mktemp -d)
+trap 'netns_cleanup; rm -rf "$WORK"' EXIT
+netns_make NS t72
+netns_tap "$NS" tap0 10.0.0.1/24
+in_ns() { ip netns exec "$NS" "$@"; }
+ts() { local t=$1; shift; timeout -k 5 "$t" ip netns exec "$NS" env TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 \
+        TAPSTACK_GW=10.0.0.1 TAPSTACK_LIB="$LIB" "$ROOT/scripts/tapstack" "$@"; }
+
+# -4: iperf3's server otherwise asks for an AF_INET6 (dual-stack) socket, which is the kernel's.
+ts 60 iperf3 -4 -s -1 -p 5203 > "$WORK/server.log" 2>&1 &
+spid=$!
+ok=0
+for _ in $(seq 1 50); do
+  if in_ns timeout 30 iperf3 -c 10.0.0.2 -p 5203 -u -b 20M -l 1400 -t 2 --json > "$WORK/client.json" 2>/dev/null; then ok=1; break; fi
+  grep -q 'error' "$WORK/server.log" && break
+  sleep 0.2
+done
+wait "$spid" || true
+[ "$ok" = 1 ] || { echo "FAIL: iperf3 -u against a tapstack iperf3 server"; cat "$WORK/server.log"; exit 1; }
+python3 - "$WORK/client.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["end"]["sum"]
+assert s["packets"] > 1000 and s["lost_percent"] < 5, s
+print("ok: kernel iperf3 -u -> tapstack iperf3 server: %d datagrams, %.2f%% lost" % (s["packets"], s["lost_percent"]))
+PY

@@ -110,6 +110,8 @@ struct Inner {
     stack: Stack,
     dev: Meter,
     hook: Option<EventHook>,
+    /// Writes out the TAP's coalesced TCP super-frame at the end of every round.
+    tx_flush: crate::phy::tap::TxFlush,
 }
 
 /// What one `Stack::poll` round did.
@@ -123,6 +125,7 @@ impl Inner {
     fn round(&mut self, now: Instant) -> Round {
         let (rx0, tx0) = (self.dev.rx, self.dev.tx);
         let next = self.stack.poll(now, &mut self.dev);
+        self.tx_flush.flush();
         Round { rx: self.dev.rx - rx0, tx: self.dev.tx - tx0, next: earliest(next, self.dev.poll_at()) }
     }
     fn run_hook(&mut self) {
@@ -194,7 +197,8 @@ impl Runtime {
             Some(spec) => Some(FaultConfig::parse(spec).map_err(RuntimeError)?),
             None => None,
         };
-        let tap = TapDevice::open(&config.tap, config.mtu).map_err(RuntimeError)?;
+        let mut tap = TapDevice::open(&config.tap, config.mtu).map_err(RuntimeError)?;
+        let tx_flush = tap.enable_tx_batching();
         let tap_fd = tap.raw_fd();
         // Wire order: TAP <- pcap (what really crossed the wire) <- faults <- trace <- meter.
         let mut dev = DynDevice(Box::new(tap));
@@ -222,7 +226,7 @@ impl Runtime {
             config.mtu
         );
         let rt = Arc::new(Runtime {
-            inner: Mutex::new(Inner { stack, dev: Meter { inner: dev, rx: 0, tx: 0 }, hook: None }),
+            inner: Mutex::new(Inner { stack, dev: Meter { inner: dev, rx: 0, tx: 0 }, hook: None, tx_flush }),
             cond: Condvar::new(),
             epoch: std::time::Instant::now(),
             config,

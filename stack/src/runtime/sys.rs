@@ -46,6 +46,38 @@ pub fn write(fd: i32, buf: &[u8]) -> Result<usize, i32> {
     }
 }
 
+/// readv(2) into two buffers (a header, then the rest). EINTR is retried.
+pub fn readv2(fd: i32, a: &mut [u8], b: &mut [u8]) -> Result<usize, i32> {
+    let iov = [
+        libc::iovec { iov_base: a.as_mut_ptr() as *mut c_void, iov_len: a.len() },
+        libc::iovec { iov_base: b.as_mut_ptr() as *mut c_void, iov_len: b.len() },
+    ];
+    loop {
+        // SAFETY: both iovecs describe writable buffers that outlive the call.
+        let r = unsafe { libc::syscall(libc::SYS_readv, fd as c_long, iov.as_ptr() as c_long, 2 as c_long) };
+        match check(r) {
+            Err(libc::EINTR) => continue,
+            x => return x,
+        }
+    }
+}
+
+/// writev(2) of two buffers as one record (a TAP frame with its header). EINTR is retried.
+pub fn writev2(fd: i32, a: &[u8], b: &[u8]) -> Result<usize, i32> {
+    let iov = [
+        libc::iovec { iov_base: a.as_ptr() as *mut c_void, iov_len: a.len() },
+        libc::iovec { iov_base: b.as_ptr() as *mut c_void, iov_len: b.len() },
+    ];
+    loop {
+        // SAFETY: both iovecs describe readable buffers that outlive the call.
+        let r = unsafe { libc::syscall(libc::SYS_writev, fd as c_long, iov.as_ptr() as c_long, 2 as c_long) };
+        match check(r) {
+            Err(libc::EINTR) => continue,
+            x => return x,
+        }
+    }
+}
+
 /// Writes all of `buf` (short writes continued, EINTR retried).
 pub fn write_all(fd: i32, mut buf: &[u8]) -> Result<(), i32> {
     while !buf.is_empty() {

@@ -2,16 +2,26 @@
 use std::net::Ipv4Addr;
 
 /// One's-complement sum of `data` (odd trailing byte padded with zero), not yet folded.
+///
+/// The sum is independent of byte order (RFC 1071 section 2(B)): the bulk is added as native
+/// 32-bit halves of 64-bit loads into four independent accumulators, folded to 16 bits and
+/// swapped to network order once at the end; only the tail (< 32 bytes) goes 16 bits at a time.
 pub fn sum(data: &[u8]) -> u32 {
-    let mut acc: u64 = 0;
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        acc += u16::from_be_bytes([c[0], c[1]]) as u64
-            + u16::from_be_bytes([c[2], c[3]]) as u64
-            + u16::from_be_bytes([c[4], c[5]]) as u64
-            + u16::from_be_bytes([c[6], c[7]]) as u64;
+    let mut a = [0u64; 4];
+    let mut blocks = data.chunks_exact(32);
+    for b in &mut blocks {
+        for (i, acc) in a.iter_mut().enumerate() {
+            let w = u64::from_ne_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+            // Each step adds at most 2^33: no overflow below 2^30 blocks (32 GiB).
+            *acc += (w & 0xffff_ffff) + (w >> 32);
+        }
     }
-    let rest = chunks.remainder();
+    let mut native = fold64(a[0] + a[1]) as u64 + fold64(a[2] + a[3]) as u64;
+    while native > 0xffff {
+        native = (native & 0xffff) + (native >> 16);
+    }
+    let mut acc: u64 = if cfg!(target_endian = "little") { (native as u16).swap_bytes() as u64 } else { native };
+    let rest = blocks.remainder();
     let mut pairs = rest.chunks_exact(2);
     for c in &mut pairs {
         acc += u16::from_be_bytes([c[0], c[1]]) as u64;
@@ -72,6 +82,24 @@ mod tests {
         let d = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
         assert_eq!(fold(&[sum(&d)]), 0xddf2);
         assert_eq!(checksum(&d), !0xddf2);
+    }
+    #[test]
+    fn wide_sum_matches_naive_sum() {
+        // Every length and alignment around the 32-byte blocks, and long runs of 0xff (carries).
+        let naive = |v: &[u8]| {
+            let s: u64 = v.chunks(2).map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u64).sum();
+            fold(&[(s & 0xffff_ffff) as u32, (s >> 32) as u32])
+        };
+        let data: Vec<u8> = (0..4200u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        for off in 0..9 {
+            for n in (0..200).chain([1447, 1448, 1460, 4000]) {
+                let v = &data[off..off + n];
+                assert_eq!(fold(&[sum(v)]), naive(v), "off {off} len {n}");
+            }
+        }
+        let ff = vec![0xffu8; 70_001];
+        assert_eq!(fold(&[sum(&ff)]), naive(&ff));
+        assert_eq!(fold(&[sum(&[0u8; 64])]), 0);
     }
     #[test]
     fn known_ipv4_header() {

@@ -421,7 +421,10 @@ impl Tcb {
                 if full {
                     self.segs_unacked += 1;
                 }
-                if self.segs_unacked >= 2 {
+                // Also by bytes, as Linux (__tcp_ack_snd_check): more than one full segment's
+                // worth unacknowledged, e.g. one coalesced (GRO/offload) super-segment.
+                let seg_mss = (self.rcv_mss as usize).saturating_sub(if self.ts_ok { 12 } else { 0 }).max(1);
+                if self.segs_unacked >= 2 || self.rcv_nxt.since(self.rcv_wup) > seg_mss {
                     // RFC 5681 4.2 asks for an ACK every second full-sized segment. When a burst
                     // arrives before the next dispatch, one ACK may cover at most 64 KiB (as
                     // Linux's GRO): the peer's ACK clock is kept without an ACK per two

@@ -492,8 +492,8 @@ fn a_burst_in_one_poll_gets_an_ack_per_64_kib() {
     }
     let o = h.out();
     let acks: Vec<u32> = o.iter().map(|s| s.ack.unwrap().wrapping_sub(1001) / 1460).collect();
-    // 46 segments is the first even count past 64 KiB.
-    assert_eq!(acks, vec![46, 92, 100], "{o:?}");
+    // 45 segments (65,700 bytes) is the first count past 64 KiB.
+    assert_eq!(acks, vec![45, 90, 100], "{o:?}");
     // Every ACK's right edge is the same or further right (the window never shrinks).
     let edges: Vec<u32> = o.iter().map(|s| s.ack.unwrap().wrapping_add((s.window as u32) << 3)).collect();
     assert!(edges.windows(2).all(|w| w[1] >= w[0]), "{edges:?}");
@@ -552,4 +552,23 @@ fn no_tail_loss_probe_after_an_rto() {
     // The original, then RTOs doubling from 200 ms. After the first RTO a PTO (2*SRTT + 200 ms
     // = 225 ms) would fall before the 400 ms backed-off RTO: RFC 8985 7.2 forbids it.
     assert_eq!(times, vec![0, 200, 600, 1400, 3000]);
+}
+
+#[test]
+fn a_coalesced_super_segment_is_acked_at_once() {
+    let mut h = H::new();
+    let (_l, _c, iss) = h.established(false, false);
+    // One 64 KiB segment (what the TAP delivers after the kernel's GRO/TSO): more than one
+    // full segment's worth, so no delayed ACK (Linux __tcp_ack_snd_check).
+    let data = vec![9u8; 65000];
+    let mut d = h.seg(1001, Some(iss + 1), flags::PSH);
+    d.payload = &data;
+    h.feed(&d);
+    let o = h.out();
+    assert_eq!((o.len(), o[0].ack), (1, Some(1001 + 65000)));
+    // One small segment still waits for the delayed-ACK timer.
+    let mut d2 = h.seg(66001, Some(iss + 1), flags::PSH);
+    d2.payload = b"x";
+    h.feed(&d2);
+    assert!(h.out().is_empty());
 }

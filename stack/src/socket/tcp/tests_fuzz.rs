@@ -79,7 +79,7 @@ proptest! {
         s.connect(now, c, SocketAddrV4::new(PEER, 5000)).unwrap();
         // Learn our ISNs from what we send, to aim near valid sequence numbers.
         let mut our_seq: u32 = 0;
-        let mut capture = |s: &mut TcpStack, now: Instant, our: &mut u32| {
+        let capture = |s: &mut TcpStack, now: Instant, our: &mut u32| {
             s.dispatch(now, &mut |_, _, b| {
                 if let Ok(p) = crate::wire::tcp::TcpPacket::new_checked(b) {
                     *our = p.seq_number();

@@ -2,7 +2,8 @@
 # Where the time goes: `perf record -g` on the shimmed client of a bulk transfer over the TAP
 # (tapstack client <-> kernel server), then the top of `perf report` by DSO and symbol, and
 # `strace -c`-style syscall counts per MiB. Writes bench/results/profile-<dir>.txt.
-# Usage: bench/profile.sh [up|down] [MIB]   (up = client sending; default up 256)
+# Usage: bench/profile.sh [up|down|conn] [MIB]   (up = client sending; conn = accept_rate for
+# 3 s; default up 256)
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -16,7 +17,8 @@ MIB=${2:-256}
 case $DIR in
   up) SRV="bulk_recv -l -p 7300 -t"; CLI=(bulk_send -c 10.0.0.1 -p 7300 -m "$MIB" -t);;
   down) SRV="bulk_send -l -p 7300 -m $MIB -t"; CLI=(bulk_recv -c 10.0.0.1 -p 7300 -t);;
-  *) echo "usage: bench/profile.sh [up|down] [MIB]" >&2; exit 2;;
+  conn) SRV="accept_rate server -p 7300 -t"; CLI=(accept_rate client -c 10.0.0.1 -p 7300 -T 3 -t);;
+  *) echo "usage: bench/profile.sh [up|down|conn] [MIB]" >&2; exit 2;;
 esac
 topo_setup tk || exit 1
 WORK=$(mktemp -d /tmp/profile.XXXXXX)
@@ -39,8 +41,8 @@ run_client() {  # run_client PREFIX...: the shimmed client under PREFIX (perf or
   echo "# bench/profile.sh $DIR $MIB ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, Linux $(uname -r))"
   echo "# shimmed client: ${CLI[*]}"
   run_client perf record -g -o "$WORK/perf.data" --
-  echo "# throughput (receiver side):"
-  cat "$WORK/srv.out" "$WORK/cli.out" | grep mib_per_s
+  echo "# throughput:"
+  cat "$WORK/srv.out" "$WORK/cli.out" | grep -E 'mib_per_s|conn_per_s' 
   echo
   echo "## perf report --no-children --sort dso,symbol (top 45)"
   perf report -i "$WORK/perf.data" --stdio --no-children --sort dso,symbol -g none 2>/dev/null |

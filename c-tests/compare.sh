@@ -55,7 +55,6 @@ CASES=(
 # case prints "known-diff" instead of failing the run, and says so when it starts to agree.
 # COMPARE_STRICT=1 makes known differences fail too. Remove an entry when the bug is fixed.
 declare -A KNOWN=(
-  [signals]="shim: SA_RESTART judged from all handlers, not the signal delivered; epoll_wait gives 0, not EINTR (requests.md)"
 )
 
 case ${COMPARE_TOPOLOGIES:-all} in

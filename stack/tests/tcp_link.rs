@@ -337,7 +337,6 @@ fn syn_to_absent_host_fails() {
 }
 
 #[test]
-#[ignore = "see tcp-findings F6: ARP failure is not reported to TCP (Linux: EHOSTUNREACH after ~3 s)"]
 fn connect_to_absent_host_is_host_unreachable_like_linux() {
     // Linux: the neighbour entry fails after 3 unanswered ARP probes, the queued SYN is dropped
     // with a local ICMP host unreachable (ipv4_link_failure), and tcp_v4_err aborts the

@@ -397,9 +397,24 @@ impl Flow {
     }
 }
 
+/// Pings B from A until a reply arrives (at most 50 tries), so both ARP caches are warm: under
+/// heavy loss an unanswered ARP would otherwise fail the first SYN with EHOSTUNREACH, as on
+/// Linux, before TCP is even involved.
+pub fn warm_arp(sim: &mut Sim<Node, Node>) {
+    for seq in 0..50u16 {
+        let now = sim.now;
+        sim.a.stack.ping(now, B_IP, 0x7e57, seq, b"arp");
+        if sim.run_until(Duration::from_secs(2), |s| !s.a.stack.take_ping_replies().is_empty()) {
+            return;
+        }
+    }
+    panic!("no ping reply from B in 50 tries");
+}
+
 /// Listens on B at `port`, connects from A, runs until both ends are established.
 /// Returns (A's handle, B's accepted handle, B's listener).
 pub fn connect_pair(sim: &mut Sim<Node, Node>, port: u16) -> (TcpHandle, TcpHandle, TcpHandle) {
+    warm_arp(sim);
     let l = sim.b.tcp().socket();
     sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).expect("bind");
     sim.b.tcp().listen(l, 8).expect("listen");

@@ -1,21 +1,11 @@
 #!/usr/bin/env bash
 # iperf3 as a UDP server under tapstack (kernel iperf3 client, -u). iperf3's UDP server connects
 # its first UDP socket to the client and binds a second one to the same port with SO_REUSEADDR.
-# WIP: passes once the shim forwards SO_REUSEADDR to UdpStack::set_reuse_addr (requests.md).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-. "$ROOT/scripts/netns-lib.sh"
-netns_require_root
-LIB=${TAPSTACK_LIB:-$ROOT/target/release/libtapstack_preload.so}
-[ -r "$LIB" ] || { echo "FAIL: $LIB is not built (make build)"; exit 1; }
+. "$ROOT/tests/net/shim-lib.sh"
+shim_setup t72
 command -v iperf3 >/dev/null || { echo "FAIL: iperf3 is not installed (make deps)"; exit 1; }
-WORK=$(mktemp -d)
-trap 'netns_cleanup; rm -rf "$WORK"' EXIT
-netns_make NS t72
-netns_tap "$NS" tap0 10.0.0.1/24
-in_ns() { ip netns exec "$NS" "$@"; }
-ts() { local t=$1; shift; timeout -k 5 "$t" ip netns exec "$NS" env TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 \
-        TAPSTACK_GW=10.0.0.1 TAPSTACK_LIB="$LIB" "$ROOT/scripts/tapstack" "$@"; }
 
 # -4: iperf3's server otherwise asks for an AF_INET6 (dual-stack) socket, which is the kernel's.
 ts 60 iperf3 -4 -s -1 -p 5203 > "$WORK/server.log" 2>&1 &

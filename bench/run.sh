@@ -146,7 +146,7 @@ for m in "${METRICS[@]}"; do
   s=$(echo "${VAL[$key,tk]:-}" | median)
   ratio=""
   if [ -n "$k" ] && [ -n "$s" ]; then
-    ratio=$(awk -v a="$s" -v b="$k" 'BEGIN { if (b + 0 == 0) print ""; else printf "%.2f", a / b }')
+    ratio=$(awk -v a="$s" -v b="$k" 'BEGIN { if (b + 0 <= 0) print ""; else printf "%.2f", a / b }')
   fi
   note() { local f=${FAILS[$1,$2]:-0}; [ "$f" -gt 0 ] && echo " ($f failed)"; }
   if [[ $key == tap_* ]]; then   # a property of the device: one figure, no ratio

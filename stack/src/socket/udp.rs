@@ -552,6 +552,3 @@ impl UdpStack {
 #[path = "udp_tests.rs"]
 mod tests;
 
-#[cfg(test)]
-#[path = "udp_interop.rs"]
-mod interop;

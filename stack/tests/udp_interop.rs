@@ -1,71 +1,19 @@
 //! Interop: our Stack's UDP against smoltcp's UDP on one in-memory Ethernet link. smoltcp
 //! accepts our datagrams only if header, length and checksum are right; its echoes must pass
 //! our checks; its ICMP port unreachable must become ECONNREFUSED on a connected socket.
-use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use smoltcp::iface::{Config as SConfig, Interface as SIface, SocketSet};
-use smoltcp::phy::{self, Device as SDevice, DeviceCapabilities, Medium};
 use smoltcp::socket::udp as sudp;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
 
-use crate::config::Config;
-use crate::error::Error;
-use crate::phy::Device;
-use crate::time::{Duration, Instant};
-use crate::Stack;
+use tapstack::config::Config;
+use tapstack::error::Error;
+use tapstack::time::{Duration, Instant};
+use tapstack::Stack;
 
-#[derive(Default)]
-struct SEnd {
-    rx: VecDeque<Vec<u8>>,
-    tx: VecDeque<Vec<u8>>,
-}
-struct SRx(Vec<u8>);
-struct STx<'a>(&'a mut VecDeque<Vec<u8>>);
-impl phy::RxToken for SRx {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
-    }
-}
-impl phy::TxToken for STx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut b = vec![0; len];
-        let r = f(&mut b);
-        self.0.push_back(b);
-        r
-    }
-}
-impl SDevice for SEnd {
-    type RxToken<'a> = SRx;
-    type TxToken<'a> = STx<'a>;
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut c = DeviceCapabilities::default();
-        c.max_transmission_unit = 1514;
-        c.medium = Medium::Ethernet;
-        c
-    }
-    fn receive(&mut self, _t: smoltcp::time::Instant) -> Option<(SRx, STx<'_>)> {
-        let f = self.rx.pop_front()?;
-        Some((SRx(f), STx(&mut self.tx)))
-    }
-    fn transmit(&mut self, _t: smoltcp::time::Instant) -> Option<STx<'_>> {
-        Some(STx(&mut self.tx))
-    }
-}
-struct OurEnd<'a>(&'a mut SEnd);
-impl Device for OurEnd<'_> {
-    fn mtu(&self) -> usize {
-        1500
-    }
-    fn receive(&mut self, _now: Instant, buf: &mut [u8]) -> Option<usize> {
-        let f = self.0.tx.pop_front()?;
-        buf[..f.len()].copy_from_slice(&f);
-        Some(f.len())
-    }
-    fn transmit(&mut self, _now: Instant, frame: &[u8]) {
-        self.0.rx.push_back(frame.to_vec());
-    }
-}
+mod smol;
+use smol::{OurEnd, SEnd};
 
 #[test]
 fn udp_echo_with_smoltcp_and_port_unreachable() {

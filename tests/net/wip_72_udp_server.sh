@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # iperf3 as a UDP server under tapstack (kernel iperf3 client, -u). iperf3's UDP server connects
 # its first UDP socket to the client and binds a second one to the same port with SO_REUSEADDR.
-# WIP (not run by run-all.sh): passed 4 of 5 runs on 2026-11-25; once the client JSON had no
+# WIP (not run by run-all.sh): passed 6 of 7 runs on 2026-11-25; once the client JSON had no
 # end.sum after the tapstack server hung until its 60 s timeout. Promote to t_72 once explained.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

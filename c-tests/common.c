@@ -402,3 +402,13 @@ uint64_t percentile_u64(uint64_t *sorted, size_t n, double p) {
     if (idx >= n) idx = n - 1;
     return sorted[idx];
 }
+
+int run_role(int argc, char **argv, const char *usage, int (*server)(const struct opts *),
+             int (*client)(const struct opts *)) {
+    struct opts o;
+    opts_parse(&o, argc, argv, usage);
+    if (o.role && o.role[0] == 's') return server(&o);
+    if (o.role && o.role[0] == 'c' && o.host) return client(&o);
+    die("role must be 'server' or 'client -c HOST'", 0);
+    return 2;
+}

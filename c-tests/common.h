@@ -40,6 +40,9 @@ struct opts {
 };
 
 void opts_parse(struct opts *o, int argc, char **argv, const char *usage);
+/* Parses the options and runs `server` (role "server") or `client` (role "client -c HOST"). */
+int run_role(int argc, char **argv, const char *usage, int (*server)(const struct opts *),
+             int (*client)(const struct opts *));
 
 /* Fatal error: message (+ errno name if errnum != 0) on stderr, exit 2. */
 void die(const char *what, int errnum);

@@ -150,10 +150,5 @@ static int client(const struct opts *o) {
 }
 
 int main(int argc, char **argv) {
-    struct opts o;
-    opts_parse(&o, argc, argv, "usage: io_variants server -p PORT | client -c HOST -p PORT");
-    if (o.role && o.role[0] == 's') return server(&o);
-    if (o.role && o.role[0] == 'c' && o.host) return client(&o);
-    die("role must be 'server' or 'client -c HOST'", 0);
-    return 2;
+    return run_role(argc, argv, "usage: io_variants server -p PORT | client -c HOST -p PORT", server, client);
 }

@@ -92,7 +92,9 @@ pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut e
     };
     let mut regs = set.regs.lock();
     // Forget registrations whose descriptor was closed (the kernel dropped them too).
-    regs.retain(|r| r.sock.strong_count() > 0 && SOCKS.get(r.fd).is_some_and(|s| Weak::ptr_eq(&r.sock, &Arc::downgrade(&s))));
+    regs.retain(|r| {
+        r.sock.strong_count() > 0 && SOCKS.get(r.fd).is_some_and(|s| Weak::ptr_eq(&r.sock, &Arc::downgrade(&s)))
+    });
     let pos = regs.iter().position(|r| r.fd == fd);
     match op {
         libc::EPOLL_CTL_ADD => {
@@ -172,7 +174,13 @@ fn collect_ours(set: &EpollSet, out: &mut Vec<epoll_event>, max: usize) {
     drop(socks);
 }
 
-unsafe fn wait_impl(epfd: c_int, evs: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> Option<c_int> {
+unsafe fn wait_impl(
+    epfd: c_int,
+    evs: *mut epoll_event,
+    max: c_int,
+    timeout: c_int,
+    mask: *const sigset_t,
+) -> Option<c_int> {
     if !EPOLLS.contains(epfd) || max <= 0 || evs.is_null() {
         return None;
     }
@@ -227,7 +235,13 @@ pub unsafe extern "C" fn epoll_wait(epfd: c_int, evs: *mut epoll_event, max: c_i
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn epoll_pwait(epfd: c_int, evs: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int {
+pub unsafe extern "C" fn epoll_pwait(
+    epfd: c_int,
+    evs: *mut epoll_event,
+    max: c_int,
+    timeout: c_int,
+    mask: *const sigset_t,
+) -> c_int {
     match wait_impl(epfd, evs, max, timeout, mask) {
         Some(r) => r,
         None => real::epoll_pwait(epfd, evs, max, timeout, mask),

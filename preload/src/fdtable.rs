@@ -233,7 +233,8 @@ pub static SOCKS: FdTable<Sock> = FdTable::new();
 
 /// Descriptors the shim itself owns (per-thread wait eventfds and signalfds): a program's
 /// close()/dup2()/close_range() must not reach them (one bit per descriptor).
-static INTERNAL: [std::sync::atomic::AtomicU64; MAX_FDS / 64] = [const { std::sync::atomic::AtomicU64::new(0) }; MAX_FDS / 64];
+static INTERNAL: [std::sync::atomic::AtomicU64; MAX_FDS / 64] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; MAX_FDS / 64];
 
 pub fn mark_internal(fd: c_int, on: bool) {
     if fd < 0 || fd as usize >= MAX_FDS {
@@ -249,7 +250,9 @@ pub fn mark_internal(fd: c_int, on: bool) {
 
 #[inline]
 pub fn is_internal(fd: c_int) -> bool {
-    fd >= 0 && (fd as usize) < MAX_FDS && INTERNAL[fd as usize / 64].load(Ordering::Acquire) & (1u64 << (fd as usize % 64)) != 0
+    fd >= 0
+        && (fd as usize) < MAX_FDS
+        && INTERNAL[fd as usize / 64].load(Ordering::Acquire) & (1u64 << (fd as usize % 64)) != 0
 }
 
 /// The shim's own descriptors in [first, last] (for close_range).

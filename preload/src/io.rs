@@ -133,8 +133,13 @@ fn do_send(c: &Ctx, data: &[u8], flags: c_int, to: Option<SocketAddrV4>) -> Resu
                 crate::opts::apply_ip_opts(c.rt, &c.s);
             }
             // Linux: EDESTADDRREQ for send() on an unconnected datagram socket.
-            rt::block_on(c, nb, timeout, |g, _| g.udp.send_to(h, data, to))
-                .map_err(|e| if e == libc::ENOTCONN && to.is_none() { libc::EDESTADDRREQ } else { e })
+            rt::block_on(c, nb, timeout, |g, _| g.udp.send_to(h, data, to)).map_err(|e| {
+                if e == libc::ENOTCONN && to.is_none() {
+                    libc::EDESTADDRREQ
+                } else {
+                    e
+                }
+            })
         }
     };
     if let Err(e) = r {
@@ -163,7 +168,14 @@ unsafe fn slice<'a>(buf: *const c_void, n: size_t) -> Result<&'a [u8], c_int> {
     Ok(std::slice::from_raw_parts(buf as *const u8, n))
 }
 
-unsafe fn recv_into(c: &Ctx, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> Result<usize, c_int> {
+unsafe fn recv_into(
+    c: &Ctx,
+    buf: *mut c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> Result<usize, c_int> {
     let b = slice_mut(buf, n)?;
     let (copied, info) = do_recv(c, b, flags)?;
     match info.from {
@@ -208,7 +220,14 @@ pub unsafe extern "C" fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, bufl
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t {
+pub unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> ssize_t {
     let c = ours_or!(fd, real::recvfrom(fd, buf, n, flags, addr, len));
     ret_size(recv_into(&c, buf, n, flags, addr, len))
 }
@@ -243,7 +262,14 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, len: socklen_t) -> ssize_t {
+pub unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+) -> ssize_t {
     let c = ours_or!(fd, real::sendto(fd, buf, n, flags, addr, len));
     let to = if addr.is_null() || c.s.is_tcp() {
         None
@@ -396,7 +422,13 @@ pub unsafe extern "C" fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, f
 /// recvmmsg: the first message as the flags say, the rest only if already there
 /// (MSG_WAITFORONE is what a blocking socket gives anyway after the first).
 #[no_mangle]
-pub unsafe extern "C" fn recvmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int, ts: *mut libc::timespec) -> c_int {
+pub unsafe extern "C" fn recvmmsg(
+    fd: c_int,
+    v: *mut libc::mmsghdr,
+    n: c_uint,
+    flags: c_int,
+    ts: *mut libc::timespec,
+) -> c_int {
     let c = ours_or!(fd, real::recvmmsg(fd, v, n, flags, ts));
     if v.is_null() && n > 0 {
         return fail(libc::EFAULT);

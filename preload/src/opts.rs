@@ -61,7 +61,10 @@ fn timeval_bytes(d: Option<Duration>) -> Vec<u8> {
     let d = d.unwrap_or(Duration::ZERO);
     let tv = libc::timeval { tv_sec: d.as_secs() as libc::time_t, tv_usec: d.subsec_micros() as libc::suseconds_t };
     // SAFETY: timeval is plain old data.
-    unsafe { std::slice::from_raw_parts(&tv as *const libc::timeval as *const u8, std::mem::size_of::<libc::timeval>()).to_vec() }
+    unsafe {
+        std::slice::from_raw_parts(&tv as *const libc::timeval as *const u8, std::mem::size_of::<libc::timeval>())
+            .to_vec()
+    }
 }
 
 fn engine(c: &Ctx, opt: TcpOption) -> Result<(), c_int> {
@@ -162,7 +165,6 @@ unsafe fn set_opt(c: &Ctx, level: c_int, name: c_int, val: *const c_void, len: s
         | (libc::SOL_SOCKET, libc::SO_TIMESTAMP)
         | (libc::SOL_SOCKET, libc::SO_MARK)
         | (libc::SOL_SOCKET, libc::SO_ZEROCOPY)
-
         | (libc::IPPROTO_IP, libc::IP_RECVERR)
         | (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER)
         | (libc::IPPROTO_IP, libc::IP_PKTINFO)
@@ -281,7 +283,10 @@ fn tcp_info_bytes(i: &TcpInfo, unacked_bytes: usize) -> Vec<u8> {
     t.tcpi_rcv_wnd = i.rcv_wnd;
     t.tcpi_total_rto = i.rto_expirations.min(u16::MAX as u64) as u16;
     // SAFETY: reading the bytes of a plain struct.
-    unsafe { std::slice::from_raw_parts(&t as *const libc::tcp_info as *const u8, std::mem::size_of::<libc::tcp_info>()).to_vec() }
+    unsafe {
+        std::slice::from_raw_parts(&t as *const libc::tcp_info as *const u8, std::mem::size_of::<libc::tcp_info>())
+            .to_vec()
+    }
 }
 
 unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> Result<(), c_int> {
@@ -302,9 +307,21 @@ unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mu
             // ECONNABORTED, as in Linux, before a new attempt is possible.)
             e.map(Error::errno).unwrap_or(0)
         }
-        (libc::SOL_SOCKET, libc::SO_TYPE) => if tcp { libc::SOCK_STREAM } else { libc::SOCK_DGRAM },
+        (libc::SOL_SOCKET, libc::SO_TYPE) => {
+            if tcp {
+                libc::SOCK_STREAM
+            } else {
+                libc::SOCK_DGRAM
+            }
+        }
         (libc::SOL_SOCKET, libc::SO_DOMAIN) => libc::AF_INET,
-        (libc::SOL_SOCKET, libc::SO_PROTOCOL) => if tcp { libc::IPPROTO_TCP } else { libc::IPPROTO_UDP },
+        (libc::SOL_SOCKET, libc::SO_PROTOCOL) => {
+            if tcp {
+                libc::IPPROTO_TCP
+            } else {
+                libc::IPPROTO_UDP
+            }
+        }
         (libc::SOL_SOCKET, libc::SO_ACCEPTCONN) => c.s.listening.load(Ordering::Relaxed) as c_int,
         (libc::SOL_SOCKET, libc::SO_REUSEADDR) => o.reuseaddr as c_int,
         (libc::SOL_SOCKET, libc::SO_REUSEPORT) => o.reuseport as c_int,
@@ -321,11 +338,23 @@ unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mu
         }
         (libc::SOL_SOCKET, libc::SO_RCVBUF) => match o.rcvbuf {
             Some(v) => (2 * v).min(c_int::MAX as usize) as c_int,
-            None => if tcp { 131072 } else { 212992 },
+            None => {
+                if tcp {
+                    131072
+                } else {
+                    212992
+                }
+            }
         },
         (libc::SOL_SOCKET, libc::SO_SNDBUF) => match o.sndbuf {
             Some(v) => (2 * v).min(c_int::MAX as usize) as c_int,
-            None => if tcp { 16384 } else { 212992 },
+            None => {
+                if tcp {
+                    16384
+                } else {
+                    212992
+                }
+            }
         },
         (libc::SOL_SOCKET, libc::SO_PRIORITY) | (libc::SOL_SOCKET, libc::SO_OOBINLINE) => 0,
         (libc::SOL_SOCKET, libc::SO_RCVLOWAT) => 1,
@@ -335,7 +364,8 @@ unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mu
         }
         (libc::SOL_SOCKET, libc::SO_LINGER) => {
             let l = libc::linger { l_onoff: o.linger.is_some() as c_int, l_linger: o.linger.unwrap_or(0) };
-            let b = std::slice::from_raw_parts(&l as *const libc::linger as *const u8, std::mem::size_of::<libc::linger>());
+            let b =
+                std::slice::from_raw_parts(&l as *const libc::linger as *const u8, std::mem::size_of::<libc::linger>());
             return put_bytes(b, val, len);
         }
         (libc::IPPROTO_IP, libc::IP_TOS) => o.ip_tos,
@@ -385,7 +415,13 @@ pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int {
+pub unsafe extern "C" fn getsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *mut c_void,
+    len: *mut socklen_t,
+) -> c_int {
     let c = ours_or!(fd, real::getsockopt(fd, level, name, val, len));
     match get_opt(&c, level, name, val, len) {
         Ok(()) => 0,

@@ -159,7 +159,12 @@ pub(crate) unsafe fn poll_mixed(
     }
 }
 
-unsafe fn poll_impl(fds: *mut pollfd, nfds: nfds_t, timeout: Option<Duration>, sigmask: *const sigset_t) -> Option<c_int> {
+unsafe fn poll_impl(
+    fds: *mut pollfd,
+    nfds: nfds_t,
+    timeout: Option<Duration>,
+    sigmask: *const sigset_t,
+) -> Option<c_int> {
     if fds.is_null() || nfds == 0 {
         return None;
     }
@@ -216,7 +221,13 @@ pub unsafe extern "C" fn ppoll(fds: *mut pollfd, nfds: nfds_t, ts: *const timesp
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __ppoll_chk(fds: *mut pollfd, nfds: nfds_t, ts: *const timespec, mask: *const sigset_t, fdslen: size_t) -> c_int {
+pub unsafe extern "C" fn __ppoll_chk(
+    fds: *mut pollfd,
+    nfds: nfds_t,
+    ts: *const timespec,
+    mask: *const sigset_t,
+    fdslen: size_t,
+) -> c_int {
     if (fdslen / std::mem::size_of::<pollfd>()) < nfds as usize {
         libc::abort();
     }

@@ -5,8 +5,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use libc::{
-    c_int, c_long, c_uint, c_ulong, c_void, epoll_event, fd_set, iovec, msghdr, nfds_t, off_t, pollfd,
-    size_t, sigset_t, sockaddr, socklen_t, ssize_t, timespec, timeval,
+    c_int, c_long, c_uint, c_ulong, c_void, epoll_event, fd_set, iovec, msghdr, nfds_t, off_t, pollfd, sigset_t,
+    size_t, sockaddr, socklen_t, ssize_t, timespec, timeval,
 };
 
 /// Resolves `name` (NUL-terminated) in the next object after us; aborts with a message if
@@ -125,7 +125,9 @@ real_variadic! {
 /// eventfd2(0, EFD_CLOEXEC | EFD_NONBLOCK): the kernel descriptor reserved for one socket.
 pub fn eventfd() -> c_int {
     // SAFETY: plain syscall with integer arguments.
-    unsafe { libc::syscall(libc::SYS_eventfd2, 0 as c_uint, (libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) as c_long) as c_int }
+    unsafe {
+        libc::syscall(libc::SYS_eventfd2, 0 as c_uint, (libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) as c_long) as c_int
+    }
 }
 
 /// Adds 1 to an eventfd counter.

@@ -115,9 +115,8 @@ enum QuerySock {
 /// The resolver settings: /etc/resolv.conf, LOCALDOMAIN, RES_OPTIONS, TAPSTACK_DNS.
 fn resolver_conf() -> tapstack::dns::ResolvConf {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    let dns: Vec<Ipv4Addr> = env("TAPSTACK_DNS")
-        .map(|s| s.split(',').filter_map(|p| p.trim().parse().ok()).collect())
-        .unwrap_or_default();
+    let dns: Vec<Ipv4Addr> =
+        env("TAPSTACK_DNS").map(|s| s.split(',').filter_map(|p| p.trim().parse().ok()).collect()).unwrap_or_default();
     names::resolver_conf(&read_file("/etc/resolv.conf").unwrap_or_default(), env, &dns)
 }
 
@@ -265,7 +264,14 @@ fn kernel_udp_wait(fd: c_int, d: std::time::Duration) {
     let ts = libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as libc::c_long };
     // SAFETY: one pollfd and a timespec, both live for the call.
     unsafe {
-        libc::syscall(libc::SYS_ppoll, &mut p as *mut libc::pollfd, 1, &ts as *const libc::timespec, ptr::null::<u8>(), 0);
+        libc::syscall(
+            libc::SYS_ppoll,
+            &mut p as *mut libc::pollfd,
+            1,
+            &ts as *const libc::timespec,
+            ptr::null::<u8>(),
+            0,
+        );
     }
 }
 
@@ -476,7 +482,9 @@ unsafe fn gai(
         Some(n) => {
             if let Some(a) = names::inet_aton(n) {
                 match family {
-                    libc::AF_INET6 if flags & libc::AI_V4MAPPED != 0 => (Addrs::V6(vec![a.to_ipv6_mapped()]), n.to_string()),
+                    libc::AF_INET6 if flags & libc::AI_V4MAPPED != 0 => {
+                        (Addrs::V6(vec![a.to_ipv6_mapped()]), n.to_string())
+                    }
                     libc::AF_INET6 => return Err(EAI_ADDRFAMILY),
                     _ => (Addrs::V4(vec![a]), n.to_string()),
                 }
@@ -493,7 +501,9 @@ unsafe fn gai(
                 match family {
                     // No IPv6 yet: the name exists but has no AAAA for us.
                     libc::AF_INET6 if flags & libc::AI_V4MAPPED == 0 => return Err(libc::EAI_NODATA),
-                    libc::AF_INET6 => (Addrs::V6(ans.addrs.iter().map(|a| a.to_ipv6_mapped()).collect()), ans.canonical),
+                    libc::AF_INET6 => {
+                        (Addrs::V6(ans.addrs.iter().map(|a| a.to_ipv6_mapped()).collect()), ans.canonical)
+                    }
                     _ => (Addrs::V4(ans.addrs), ans.canonical),
                 }
             }
@@ -823,7 +833,10 @@ unsafe fn gni(
                 // Then a PTR query over tapstack, as glibc asks DNS after the hosts file.
                 None => {
                     let conf = resolver_conf();
-                    dns_run(Lookup::reverse(a, &conf, random_u64()), &conf).map(|a| a.canonical).map_err(|e| failure = e).ok()
+                    dns_run(Lookup::reverse(a, &conf, random_u64()), &conf)
+                        .map(|a| a.canonical)
+                        .map_err(|e| failure = e)
+                        .ok()
                 }
             },
             None => None,

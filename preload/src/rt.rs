@@ -248,7 +248,9 @@ pub(crate) fn restart_signals() -> u64 {
         }
         let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
         // SAFETY: queries (never changes) one signal's disposition into a local struct.
-        let r = unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, std::ptr::null::<KernelSigaction>(), &mut old, 8usize) };
+        let r = unsafe {
+            libc::syscall(libc::SYS_rt_sigaction, sig, std::ptr::null::<KernelSigaction>(), &mut old, 8usize)
+        };
         if r == 0 && old.handler > 1 && old.flags & SA_RESTART != 0 {
             set |= 1u64 << (sig - 1);
         }
@@ -295,27 +297,28 @@ pub(crate) fn wait_fd() -> Option<c_int> {
 /// This thread's signalfd watching `mask` (created or updated; re-created if the program closed
 /// the descriptor under us). None if signalfd is unavailable.
 fn signalfd_for(mask: u64) -> Option<c_int> {
-    SIGFD.try_with(|c| {
-        let flags = (libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) as libc::c_long;
-        let cur = c.0.get();
-        if cur >= 0 {
-            // SAFETY: updates the mask of our own signalfd (EINVAL/EBADF if it is not ours any more).
-            let r = unsafe { libc::syscall(libc::SYS_signalfd4, cur, &mask as *const u64, 8usize, flags) };
-            if r >= 0 {
-                return Some(cur);
+    SIGFD
+        .try_with(|c| {
+            let flags = (libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) as libc::c_long;
+            let cur = c.0.get();
+            if cur >= 0 {
+                // SAFETY: updates the mask of our own signalfd (EINVAL/EBADF if it is not ours any more).
+                let r = unsafe { libc::syscall(libc::SYS_signalfd4, cur, &mask as *const u64, 8usize, flags) };
+                if r >= 0 {
+                    return Some(cur);
+                }
             }
-        }
-        // SAFETY: creates a signalfd from a mask on the stack.
-        let fd = unsafe { libc::syscall(libc::SYS_signalfd4, -1, &mask as *const u64, 8usize, flags) } as c_int;
-        if cur >= 0 {
-            crate::fdtable::mark_internal(cur, false);
-        }
-        c.0.set(fd.max(-1));
-        crate::fdtable::mark_internal(fd, true);
-        (fd >= 0).then_some(fd)
-    })
-    .ok()
-    .flatten()
+            // SAFETY: creates a signalfd from a mask on the stack.
+            let fd = unsafe { libc::syscall(libc::SYS_signalfd4, -1, &mask as *const u64, 8usize, flags) } as c_int;
+            if cur >= 0 {
+                crate::fdtable::mark_internal(cur, false);
+            }
+            c.0.set(fd.max(-1));
+            crate::fdtable::mark_internal(fd, true);
+            (fd >= 0).then_some(fd)
+        })
+        .ok()
+        .flatten()
 }
 
 /// Waits with the stack unlocked until socket `sig` (descriptor `fd`) may have changed, a
@@ -346,7 +349,9 @@ pub(crate) fn wait_change(
     // SAFETY: reads this thread's signal mask into a local.
     let have_mask = !has_timeout
         && restart != 0
-        && unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, std::ptr::null::<u64>(), &mut cur, 8usize) } == 0;
+        && unsafe {
+            libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, std::ptr::null::<u64>(), &mut cur, 8usize)
+        } == 0;
     let watch = restart & !cur;
     let wait_mask: u64 = cur | watch;
     let mut n = 1;

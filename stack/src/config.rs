@@ -57,22 +57,21 @@ impl Config {
         }
         let (addr, prefix_len) = match val("TAPSTACK_ADDR") {
             None => (Ipv4Addr::new(10, 0, 0, 2), 24),
-            Some(s) => parse_cidr(&s)
-                .ok_or_else(|| ConfigError(format!("TAPSTACK_ADDR: expected a.b.c.d/len, got {s:?}")))?,
+            Some(s) => {
+                parse_cidr(&s).ok_or_else(|| ConfigError(format!("TAPSTACK_ADDR: expected a.b.c.d/len, got {s:?}")))?
+            }
         };
         let gateway = match val("TAPSTACK_GW").as_deref() {
             None => Some(Ipv4Addr::new(10, 0, 0, 1)),
             Some("none") => None,
-            Some(s) => Some(
-                s.parse()
-                    .map_err(|_| ConfigError(format!("TAPSTACK_GW: expected a.b.c.d or none, got {s:?}")))?,
-            ),
+            Some(s) => {
+                Some(s.parse().map_err(|_| ConfigError(format!("TAPSTACK_GW: expected a.b.c.d or none, got {s:?}")))?)
+            }
         };
         let mac = match val("TAPSTACK_MAC") {
             None => random_mac(),
-            Some(s) => parse_mac(&s).ok_or_else(|| {
-                ConfigError(format!("TAPSTACK_MAC: expected a unicast xx:xx:xx:xx:xx:xx, got {s:?}"))
-            })?,
+            Some(s) => parse_mac(&s)
+                .ok_or_else(|| ConfigError(format!("TAPSTACK_MAC: expected a unicast xx:xx:xx:xx:xx:xx, got {s:?}")))?,
         };
         let mtu = match val("TAPSTACK_MTU") {
             None => 1500,
@@ -91,9 +90,9 @@ impl Config {
         };
         let linger_ms = match val("TAPSTACK_LINGER") {
             None => 5000,
-            Some(s) => s
-                .parse()
-                .map_err(|_| ConfigError(format!("TAPSTACK_LINGER: expected milliseconds, got {s:?}")))?,
+            Some(s) => {
+                s.parse().map_err(|_| ConfigError(format!("TAPSTACK_LINGER: expected milliseconds, got {s:?}")))?
+            }
         };
         let trace = matches!(val("TAPSTACK_TRACE").as_deref(), Some(v) if v != "0" && v != "false");
         Ok(Config {
@@ -139,10 +138,8 @@ fn random_mac() -> [u8; 6] {
     // SAFETY: getrandom writes at most b.len() bytes into b.
     let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
     if n != b.len() as isize {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0) as u64
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+            as u64
             ^ (std::process::id() as u64) << 32;
         b.copy_from_slice(&t.to_le_bytes()[..6]);
     }
@@ -168,8 +165,9 @@ mod tests {
     }
     #[test]
     fn explicit_and_errors() {
-        let c = cfg(&[("TAPSTACK_ADDR", "192.168.5.9/16"), ("TAPSTACK_MAC", "02:00:00:00:00:05"), ("TAPSTACK_GW", "none")])
-            .unwrap();
+        let c =
+            cfg(&[("TAPSTACK_ADDR", "192.168.5.9/16"), ("TAPSTACK_MAC", "02:00:00:00:00:05"), ("TAPSTACK_GW", "none")])
+                .unwrap();
         assert_eq!((c.addr, c.prefix_len, c.gateway), (Ipv4Addr::new(192, 168, 5, 9), 16, None));
         assert_eq!(c.mac, [2, 0, 0, 0, 0, 5]);
         for (k, v) in [

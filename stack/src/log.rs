@@ -116,7 +116,11 @@ pub fn summarize(frame: &[u8]) -> String {
                             u32::from_be_bytes([l4[8], l4[9], l4[10], l4[11]])
                         );
                     } else if p[9] == 17 && l4.len() >= 8 {
-                        s += &format!(" {} > {}", u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]));
+                        s += &format!(
+                            " {} > {}",
+                            u16::from_be_bytes([l4[0], l4[1]]),
+                            u16::from_be_bytes([l4[2], l4[3]])
+                        );
                     }
                 }
             }
@@ -176,7 +180,10 @@ mod tests {
         let mut arp = vec![0xff; 6];
         arp.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x06]);
         arp.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2]);
-        assert_eq!(summarize(&arp), "02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff ARP who-has 10.0.0.2 tell 10.0.0.1 (42 bytes)");
+        assert_eq!(
+            summarize(&arp),
+            "02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff ARP who-has 10.0.0.2 tell 10.0.0.1 (42 bytes)"
+        );
         let mut ip = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
         ip.extend_from_slice(&[0x45, 0, 0, 28, 0, 7, 0x20, 0, 64, 1, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
         ip.extend_from_slice(&[8, 0, 0, 0, 0, 1, 0, 3]);

@@ -202,7 +202,15 @@ fn impaired(seed: u64) -> (Option<FaultConfig>, Option<FaultConfig>) {
 /// retransmission timer on any ACK in CLOSE-WAIT and on entering CLOSING (socket/tcp.rs,
 /// `process`), so a loss after our FIN would stall its sending half forever. Under loss smoltcp
 /// must therefore be the active closer.
-fn exchange(sim: &mut Sim<Node, SmolNode>, ours: TcpHandle, theirs: SocketHandle, bytes: u64, seed: u64, fin_after_eof: bool, limit: Duration) {
+fn exchange(
+    sim: &mut Sim<Node, SmolNode>,
+    ours: TcpHandle,
+    theirs: SocketHandle,
+    bytes: u64,
+    seed: u64,
+    fin_after_eof: bool,
+    limit: Duration,
+) {
     let (po, pt) = (Pattern(seed ^ 0x1111), Pattern(seed ^ 0x2222_0000));
     let start = sim.now;
     let mut fo = Flow::new(ours, Source::new(po, bytes), Sink::new(pt, bytes, start));
@@ -254,7 +262,13 @@ fn our_client_to_smoltcp_server(faults: (Option<FaultConfig>, Option<FaultConfig
     our_client_to_smoltcp_server_buf(faults, seed, bytes, 256 * 1024, 1500)
 }
 
-fn our_client_to_smoltcp_server_buf(faults: (Option<FaultConfig>, Option<FaultConfig>), seed: u64, bytes: u64, buf: usize, mtu: usize) {
+fn our_client_to_smoltcp_server_buf(
+    faults: (Option<FaultConfig>, Option<FaultConfig>),
+    seed: u64,
+    bytes: u64,
+    buf: usize,
+    mtu: usize,
+) {
     let impaired = faults.0.is_some();
     let mut sim = new_sim_mtu(faults.0, faults.1, seed, mtu);
     let srv = sim.b.tcp_socket(buf);
@@ -265,7 +279,13 @@ fn our_client_to_smoltcp_server_buf(faults: (Option<FaultConfig>, Option<FaultCo
     let ok = sim.run_until(Duration::from_secs(60), |s| {
         s.a.tcp().state(c) == Ok(TcpState::Established) && s.b.sock(srv).state() == stcp::State::Established
     });
-    assert!(ok, "handshake: ours {:?} err {:?}, smoltcp {}", sim.a.tcp().state(c), sim.a.tcp().take_error(c), sim.b.sock(srv).state());
+    assert!(
+        ok,
+        "handshake: ours {:?} err {:?}, smoltcp {}",
+        sim.a.tcp().state(c),
+        sim.a.tcp().take_error(c),
+        sim.b.sock(srv).state()
+    );
     exchange(&mut sim, c, srv, bytes, seed, impaired, Duration::from_secs(3600));
 }
 
@@ -273,7 +293,13 @@ fn smoltcp_client_to_our_server(faults: (Option<FaultConfig>, Option<FaultConfig
     smoltcp_client_to_our_server_buf(faults, seed, bytes, 256 * 1024, 1500)
 }
 
-fn smoltcp_client_to_our_server_buf(faults: (Option<FaultConfig>, Option<FaultConfig>), seed: u64, bytes: u64, buf: usize, mtu: usize) {
+fn smoltcp_client_to_our_server_buf(
+    faults: (Option<FaultConfig>, Option<FaultConfig>),
+    seed: u64,
+    bytes: u64,
+    buf: usize,
+    mtu: usize,
+) {
     let impaired = faults.0.is_some();
     let mut sim = new_sim_mtu(faults.0, faults.1, seed, mtu);
     let l = sim.a.tcp().socket();
@@ -374,7 +400,15 @@ fn harness_self_check_smoltcp_to_smoltcp() {
         fb.pump(&mut s.b, now);
         fa.sink.received == bytes && fb.sink.received == bytes
     });
-    assert!(ok, "at {:?}: a {fa:?} {}\nb {fb:?} {}", sim.now, sim.a.sock(cli).state(), sim.b.sock(srv).state(), fa = (fa.src.sent, fa.sink.received), fb = (fb.src.sent, fb.sink.received));
+    assert!(
+        ok,
+        "at {:?}: a {fa:?} {}\nb {fb:?} {}",
+        sim.now,
+        sim.a.sock(cli).state(),
+        sim.b.sock(srv).state(),
+        fa = (fa.src.sent, fa.sink.received),
+        fb = (fb.src.sent, fb.sink.received)
+    );
     let s = sim.link.stats(Dir::AToB);
     assert!(s.faults.lost > 0 && s.faults.corrupted + s.faults.duplicated + s.faults.reordered > 0, "{s:?}");
     // The checker really checks: a flipped byte is caught.
@@ -423,7 +457,11 @@ fn our_sender_to_slow_smoltcp_reader() {
     });
     let info = sim.a.tcp().info(c).unwrap();
     assert!(ok, "smoltcp read {} of {bytes}; ours {info:?}", sink.received);
-    eprintln!("slow reader: {:?} virtual, max stall {:?}, ours {info:?}", sim.now - Instant::from_secs(1), sink.max_stall);
+    eprintln!(
+        "slow reader: {:?} virtual, max stall {:?}, ours {info:?}",
+        sim.now - Instant::from_secs(1),
+        sink.max_stall
+    );
     // 64 reads of 4 KiB at 5 per second need about 13 s; a stall beyond a few seconds means the
     // sender waited on a lost window update instead of probing.
     assert!(sink.max_stall < Duration::from_secs(5), "stall {:?}", sink.max_stall);
@@ -459,7 +497,13 @@ fn our_sender_to_smoltcp_under_harsh_impairments() {
         });
         let info = sim.a.tcp().info(c).unwrap();
         assert!(ok, "seed {seed}: smoltcp got {} of {bytes}; ours {info:?}", ft.sink.received);
-        eprintln!("seed {seed}: {:?} virtual, retx {} fast {} rto {}", sim.now - start, info.retransmits, info.fast_retransmits, info.rto_expirations);
+        eprintln!(
+            "seed {seed}: {:?} virtual, retx {} fast {} rto {}",
+            sim.now - start,
+            info.retransmits,
+            info.fast_retransmits,
+            info.rto_expirations
+        );
         assert!(info.fast_retransmits > info.rto_expirations, "{info:?}");
         let ok = sim.run_until(Duration::from_secs(300), |s| s.a.tcp().state(c) == Ok(TcpState::Closed));
         assert!(ok, "ours did not close: {:?}", sim.a.tcp().state(c));

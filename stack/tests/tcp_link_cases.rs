@@ -67,7 +67,12 @@ fn zero_window_persist_and_lost_window_update() {
         sink.received == bytes
     });
     assert_eq!(dropped.get(), 1, "no window update was sent");
-    assert!(ok, "flow did not resume after a lost window update: {} of {bytes} bytes; A {:?}", sink.received, sim.a.tcp().info(ha));
+    assert!(
+        ok,
+        "flow did not resume after a lost window update: {} of {bytes} bytes; A {:?}",
+        sink.received,
+        sim.a.tcp().info(ha)
+    );
 }
 
 #[test]
@@ -94,8 +99,15 @@ fn small_mtu_and_many_connections() {
         while let Ok(h) = s.b.tcp().accept(l) {
             // Which client is it? Match by the peer's port.
             let peer = s.b.tcp().remote_addr(h).expect("accepted socket has a peer");
-            let i = clients.iter().position(|c| s.a.tcp().local_addr(c.h).map(|a| a.port()) == Some(peer.port())).expect("unknown peer port");
-            servers.push(Flow::new(h, Source::new(Pattern(200 + i as u64), bytes), Sink::new(Pattern(100 + i as u64), bytes, now)));
+            let i = clients
+                .iter()
+                .position(|c| s.a.tcp().local_addr(c.h).map(|a| a.port()) == Some(peer.port()))
+                .expect("unknown peer port");
+            servers.push(Flow::new(
+                h,
+                Source::new(Pattern(200 + i as u64), bytes),
+                Sink::new(Pattern(100 + i as u64), bytes, now),
+            ));
         }
         for c in clients.iter_mut() {
             if s.a.tcp().state(c.h) != Ok(TcpState::SynSent) {
@@ -339,7 +351,12 @@ fn listen_backlog_bounds_pending_connections() {
         }
         accepted.len() == 6
     });
-    assert!(ok, "accepted {} of 6; clients {:?}", accepted.len(), cs.iter().map(|&c| sim.a.tcp().state(c)).collect::<Vec<_>>());
+    assert!(
+        ok,
+        "accepted {} of 6; clients {:?}",
+        accepted.len(),
+        cs.iter().map(|&c| sim.a.tcp().state(c)).collect::<Vec<_>>()
+    );
     for &c in &cs {
         assert_eq!(sim.a.tcp().state(c), Ok(TcpState::Established));
     }
@@ -350,7 +367,11 @@ fn short_outages_during_bidirectional_transfer() {
     // Both directions cut at once for 0.3..3 s while data flows both ways: frames already on
     // the wire still arrive, their ACKs do not, both ends time out and retransmit. Recovery must
     // follow the first RTO after the link returns (tcp-findings F3 was a deadlock here).
-    for (i, (cut_ms, delay_ms)) in [(300u64, 1u64), (1000, 1), (2000, 5), (3000, 5), (700, 10), (1500, 2), (1000, 30), (2000, 50)].into_iter().enumerate() {
+    for (i, (cut_ms, delay_ms)) in
+        [(300u64, 1u64), (1000, 1), (2000, 5), (3000, 5), (700, 10), (1500, 2), (1000, 30), (2000, 50)]
+            .into_iter()
+            .enumerate()
+    {
         let cfg = FaultConfig { delay: Duration::from_millis(delay_ms), seed: 70 + i as u64, ..Default::default() };
         let mut sim = stack_pair(Link::symmetric(1500, cfg), 70 + i as u64);
         let (ha, hb, _) = connect_pair(&mut sim, 8300 + i as u16);
@@ -405,7 +426,6 @@ fn heavy_loss_30pct_still_completes() {
     }
 }
 
-
 #[test]
 fn simultaneous_rto_after_lost_acks() {
     // Both ends send one initial window at the same instant; every pure ACK is lost for the next
@@ -443,7 +463,8 @@ fn sequence_numbers_wrap_around() {
     // RFC 9293 3.4: all sequence arithmetic is modulo 2^32. Open connections until A's ISN falls
     // within 6 MiB below 2^32 (about 1 in 700 ISNs), then move 8 MiB each way under loss and
     // reordering, so A's send sequence (and B's receive sequence) wraps mid-transfer.
-    let cfg = FaultConfig { loss: 0.02, reorder: 0.02, delay: Duration::from_millis(1), seed: 91, ..Default::default() };
+    let cfg =
+        FaultConfig { loss: 0.02, reorder: 0.02, delay: Duration::from_millis(1), seed: 91, ..Default::default() };
     let mut sim = stack_pair(Link::symmetric(1500, cfg), 91);
     let l = sim.b.tcp().socket();
     sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8600)).unwrap();
@@ -464,7 +485,9 @@ fn sequence_numbers_wrap_around() {
         let c = sim.a.tcp().socket();
         let now = sim.now;
         sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 8600)).unwrap();
-        sim.run_until(Duration::from_millis(1), |s| s.a.tcp().state(c) != Ok(TcpState::SynSent) && syn_seq.get().is_some());
+        sim.run_until(Duration::from_millis(1), |s| {
+            s.a.tcp().state(c) != Ok(TcpState::SynSent) && syn_seq.get().is_some()
+        });
         if syn_seq.get().is_some_and(near) {
             found = Some(c);
             break;
@@ -498,7 +521,8 @@ fn small_socket_buffers_under_loss() {
     use tapstack::socket::tcp::TcpOption;
     // SO_RCVBUF/SO_SNDBUF of 8 KiB on both ends (set before connecting): windows of a few
     // segments, frequent window updates, 2% loss.
-    let cfg = FaultConfig { loss: 0.02, reorder: 0.02, delay: Duration::from_millis(2), seed: 95, ..Default::default() };
+    let cfg =
+        FaultConfig { loss: 0.02, reorder: 0.02, delay: Duration::from_millis(2), seed: 95, ..Default::default() };
     let mut sim = stack_pair(Link::symmetric(1500, cfg), 95);
     let l = sim.b.tcp().socket();
     for o in [TcpOption::RecvBuffer(8192), TcpOption::SendBuffer(8192)] {
@@ -619,7 +643,10 @@ fn delayed_ack_rules() {
         let d = c.2.iter().find(|e| e.1 == 'D').expect("data segment").0;
         let a = c.2.iter().find(|e| e.1 == 'A').expect("no ACK for a lone segment within 1 s").0;
         let wait = a - d - Duration::from_millis(10);
-        assert!(wait <= delack + Duration::from_millis(1) && delack <= Duration::from_millis(200), "ACK after {wait:?}");
+        assert!(
+            wait <= delack + Duration::from_millis(1) && delack <= Duration::from_millis(200),
+            "ACK after {wait:?}"
+        );
     }
     let mut buf = [0u8; 100];
     let now = sim.now;
@@ -659,15 +686,26 @@ fn many_connections_under_harsh_impairments() {
             let c = sim.a.tcp().socket();
             let now = sim.now;
             sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 9300)).unwrap();
-            clients.push(Flow::new(c, Source::new(Pattern(seed * 100 + i), bytes), Sink::new(Pattern(seed * 1000 + i), bytes, sim.now)));
+            clients.push(Flow::new(
+                c,
+                Source::new(Pattern(seed * 100 + i), bytes),
+                Sink::new(Pattern(seed * 1000 + i), bytes, sim.now),
+            ));
         }
         let mut servers: Vec<Flow> = Vec::new();
         let ok = sim.run_until(Duration::from_secs(3600), |s| {
             let now = s.now;
             while let Ok(h) = s.b.tcp().accept(l) {
                 let peer = s.b.tcp().remote_addr(h).expect("peer");
-                let i = clients.iter().position(|c| s.a.tcp().local_addr(c.h).map(|a| a.port()) == Some(peer.port())).expect("peer port");
-                servers.push(Flow::new(h, Source::new(Pattern(seed * 1000 + i as u64), bytes), Sink::new(Pattern(seed * 100 + i as u64), bytes, now)));
+                let i = clients
+                    .iter()
+                    .position(|c| s.a.tcp().local_addr(c.h).map(|a| a.port()) == Some(peer.port()))
+                    .expect("peer port");
+                servers.push(Flow::new(
+                    h,
+                    Source::new(Pattern(seed * 1000 + i as u64), bytes),
+                    Sink::new(Pattern(seed * 100 + i as u64), bytes, now),
+                ));
             }
             for c in clients.iter_mut() {
                 if s.a.tcp().state(c.h) != Ok(TcpState::SynSent) {
@@ -720,7 +758,8 @@ fn every_readiness_change_is_reported() {
     // The runtime wakes blocked callers only for handles `take_changed` reports: any readiness
     // change made by the stack itself (segments in, timers) must be reported, or a poll()er
     // could sleep forever. Checked after every clock step of a lossy transfer and its close.
-    let cfg = FaultConfig { loss: 0.03, reorder: 0.02, delay: Duration::from_millis(2), seed: 121, ..Default::default() };
+    let cfg =
+        FaultConfig { loss: 0.03, reorder: 0.02, delay: Duration::from_millis(2), seed: 121, ..Default::default() };
     let mut sim = stack_pair(Link::symmetric(1500, cfg), 121);
     let (ha, hb, _) = connect_pair(&mut sim, 9600);
     let bytes = MIB;
@@ -737,7 +776,10 @@ fn every_readiness_change_is_reported() {
             let r = tcp.readiness(h);
             if r != *last {
                 checks += 1;
-                assert!(changed.contains(&h), "{name} at {now:?}: readiness {last:?} -> {r:?} not reported by take_changed");
+                assert!(
+                    changed.contains(&h),
+                    "{name} at {now:?}: readiness {last:?} -> {r:?} not reported by take_changed"
+                );
             }
         }
         fa.pump(s.a.tcp(), now);

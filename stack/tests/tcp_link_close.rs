@@ -47,7 +47,11 @@ fn half_close_then_reverse_transfer() {
         }
         a.sink.complete()
     });
-    assert!(ok, "A got {} of {resp} (eof {}), B got {} (eof {})", a.sink.received, a.sink.eof, b_sink.received, b_sink.eof);
+    assert!(
+        ok,
+        "A got {} of {resp} (eof {}), B got {} (eof {})",
+        a.sink.received, a.sink.eof, b_sink.received, b_sink.eof
+    );
     assert!(saw_close_wait, "B was never in CLOSE_WAIT after A's FIN");
     assert!(b_sink.complete());
     // A is the active closer: TIME_WAIT; B: LAST_ACK then CLOSED.
@@ -247,7 +251,6 @@ fn listener_close_resets_unaccepted_connections() {
     assert_eq!(sim.b.tcp().bind(l2, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8900)), Ok(()));
 }
 
-
 #[test]
 fn readiness_through_a_connection_lifecycle() {
     use tapstack::socket::Readiness;
@@ -354,10 +357,16 @@ fn rto_follows_the_measured_rtt_and_backs_off() {
     let t = sends.borrow().clone();
     assert!(t.len() >= 3, "{t:?}");
     let (first, second) = (t[1] - t[0], t[2] - t[1]);
-    eprintln!("srtt {:?} rttvar {:?} rto {:?}: resends after {first:?} then {second:?}", info.srtt, info.rttvar, info.rto);
+    eprintln!(
+        "srtt {:?} rttvar {:?} rto {:?}: resends after {first:?} then {second:?}",
+        info.srtt, info.rttvar, info.rto
+    );
     let rto = info.rto;
     let tol = Duration::from_millis(20);
     // A tail loss probe (RFC 8985) may resend earlier than the RTO; never later.
     assert!(first <= rto + tol && first >= Duration::from_millis(200), "first resend after {first:?}, RTO {rto:?}");
-    assert!(second + tol >= first * 2 || second + tol >= rto, "second resend after {second:?} (first {first:?}): no backoff");
+    assert!(
+        second + tol >= first * 2 || second + tol >= rto,
+        "second resend after {second:?} (first {first:?}): no backoff"
+    );
 }

@@ -22,7 +22,8 @@ fn udp_echo_with_smoltcp_and_port_unreachable() {
     let mut ours = Stack::new(&cfg, 5);
     let mut link = SEnd::default();
     let smac = EthernetAddress([2, 0, 0, 0, 0, 1]);
-    let mut theirs = SIface::new(SConfig::new(HardwareAddress::Ethernet(smac)), &mut link, smoltcp::time::Instant::ZERO);
+    let mut theirs =
+        SIface::new(SConfig::new(HardwareAddress::Ethernet(smac)), &mut link, smoltcp::time::Instant::ZERO);
     theirs.update_ip_addrs(|a| a.push(IpCidr::new(IpAddress::v4(10, 0, 0, 1), 24)).unwrap());
     let rx = sudp::PacketBuffer::new(vec![sudp::PacketMetadata::EMPTY; 64], vec![0; 65536]);
     let tx = sudp::PacketBuffer::new(vec![sudp::PacketMetadata::EMPTY; 64], vec![0; 65536]);

@@ -180,7 +180,19 @@ mod tests {
         assert_eq!(inet_aton("0177.0.0.01"), ip(127, 0, 0, 1));
         assert_eq!(inet_aton("1"), ip(0, 0, 0, 1));
         assert_eq!(inet_aton("255.255.255.255"), ip(255, 255, 255, 255));
-        for bad in ["", "1.2.3.4.5", "256.1.1.1", "1.2.3.256", "1.2.65536", "08.1.1.1", "a.b.c.d", "1..2", "1.2.3.4 ", "files.test", "4294967296"] {
+        for bad in [
+            "",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "1.2.3.256",
+            "1.2.65536",
+            "08.1.1.1",
+            "a.b.c.d",
+            "1..2",
+            "1.2.3.4 ",
+            "files.test",
+            "4294967296",
+        ] {
             assert_eq!(inet_aton(bad), None, "{bad:?}");
         }
     }
@@ -208,7 +220,8 @@ mod tests {
             "LOCALDOMAIN" => Some("lab.test".to_string()),
             _ => None,
         };
-        let c = resolver_conf("nameserver 1.1.1.1\nsearch corp\noptions timeout:4\n", env, &[Ipv4Addr::new(10, 0, 0, 1)]);
+        let c =
+            resolver_conf("nameserver 1.1.1.1\nsearch corp\noptions timeout:4\n", env, &[Ipv4Addr::new(10, 0, 0, 1)]);
         assert_eq!(c.nameservers, vec![Ipv4Addr::new(10, 0, 0, 1)]);
         assert_eq!(c.search, vec!["lab.test"]);
         assert_eq!((c.timeout.as_secs(), c.attempts), (1, 1));

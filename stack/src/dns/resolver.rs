@@ -63,7 +63,8 @@ impl ResolvConf {
                     c.search = d.into_iter().collect();
                 }
                 Some("search") => {
-                    c.search = words.take(6).map(|d| d.trim_end_matches('.').to_string()).filter(|d| !d.is_empty()).collect();
+                    c.search =
+                        words.take(6).map(|d| d.trim_end_matches('.').to_string()).filter(|d| !d.is_empty()).collect();
                 }
                 Some("options") => {
                     for opt in words {
@@ -187,11 +188,17 @@ pub enum ResolveError {
 pub enum Action {
     /// Send `query` in one datagram to `server` (port 53) from a fresh random source port,
     /// then hand every datagram received on that socket to `on_udp`.
-    SendUdp { server: SocketAddrV4, query: Vec<u8> },
+    SendUdp {
+        server: SocketAddrV4,
+        query: Vec<u8>,
+    },
     /// Connect over TCP to `server`, send `query` with a 2-byte length prefix (RFC 1035
     /// 4.2.2), read one length-prefixed response and give it to `on_tcp` (or call
     /// `on_tcp_failed`). Issued after a truncated (TC) UDP answer.
-    SendTcp { server: SocketAddrV4, query: Vec<u8> },
+    SendTcp {
+        server: SocketAddrV4,
+        query: Vec<u8>,
+    },
     /// Wait for input until this instant, then call `poll` again.
     Wait(Instant),
     Done(Result<Answer, ResolveError>),

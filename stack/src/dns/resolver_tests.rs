@@ -28,7 +28,13 @@ fn reply(q: &Message, rcode: u8, answers: Vec<Record>, tc: bool) -> Vec<u8> {
 }
 
 fn a(name: &str, ip: [u8; 4], ttl: u32) -> Record {
-    Record { name: Name::from_dotted(name).unwrap(), rtype: wire::TYPE_A, class: wire::CLASS_IN, ttl, data: RData::A(ip.into()) }
+    Record {
+        name: Name::from_dotted(name).unwrap(),
+        rtype: wire::TYPE_A,
+        class: wire::CLASS_IN,
+        ttl,
+        data: RData::A(ip.into()),
+    }
 }
 fn cname(name: &str, target: &str) -> Record {
     Record {
@@ -297,7 +303,8 @@ fn invalid_names_never_queried() {
 
 #[test]
 fn reverse_lookup() {
-    let mut l = Lookup::reverse(Ipv4Addr::new(10, 0, 0, 1), &ResolvConf { search: vec!["x".into()], ..conf(&[NS1]) }, 4);
+    let mut l =
+        Lookup::reverse(Ipv4Addr::new(10, 0, 0, 1), &ResolvConf { search: vec!["x".into()], ..conf(&[NS1]) }, 4);
     let t = Instant::ZERO;
     let (_, q) = expect_udp(l.poll(t));
     assert_eq!(q.questions[0].name.to_string(), "1.0.0.10.in-addr.arpa", "no search list");

@@ -115,7 +115,13 @@ impl Interface {
     /// the IPv4 datagram) to their sender as a local host unreachable, once per flow: UDP
     /// datagrams, and TCP SYNs (a connect() in SYN-SENT then fails with EHOSTUNREACH). Other TCP
     /// segments are left to TCP's own retransmission timeout.
-    pub(crate) fn report_link_failure(&mut self, now: Instant, dropped: &[Vec<u8>], tcp: &mut TcpStack, udp: &mut UdpStack) {
+    pub(crate) fn report_link_failure(
+        &mut self,
+        now: Instant,
+        dropped: &[Vec<u8>],
+        tcp: &mut TcpStack,
+        udp: &mut UdpStack,
+    ) {
         let mut seen: Vec<(u8, [u8; 4])> = Vec::new();
         for d in dropped {
             let Some(bytes) = d.get(ethernet::HEADER_LEN..) else { continue };

@@ -56,9 +56,8 @@ impl FaultConfig {
     pub fn parse(spec: &str) -> Result<FaultConfig, String> {
         let mut c = FaultConfig::default();
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (k, v) = item
-                .split_once('=')
-                .ok_or_else(|| format!("TAPSTACK_FAULTS: expected key=value, got {item:?}"))?;
+            let (k, v) =
+                item.split_once('=').ok_or_else(|| format!("TAPSTACK_FAULTS: expected key=value, got {item:?}"))?;
             let bad = || format!("TAPSTACK_FAULTS: bad value for {k}: {v:?}");
             let prob = |v: &str| v.parse::<f64>().ok().filter(|p| (0.0..=1.0).contains(p)).ok_or_else(bad);
             match k {
@@ -323,7 +322,8 @@ mod tests {
 
     #[test]
     fn parse_spec() {
-        let c = FaultConfig::parse("loss=0.1, dup=0.01,reorder=0.05,corrupt=0.001,delay=5ms,rate=8mbit,seed=9").unwrap();
+        let c =
+            FaultConfig::parse("loss=0.1, dup=0.01,reorder=0.05,corrupt=0.001,delay=5ms,rate=8mbit,seed=9").unwrap();
         assert_eq!((c.loss, c.dup, c.reorder, c.corrupt), (0.1, 0.01, 0.05, 0.001));
         assert_eq!((c.delay, c.rate, c.seed), (Duration::from_millis(5), Some(1_000_000), 9));
         assert!(FaultConfig::parse("loss=2").is_err());
@@ -375,7 +375,8 @@ mod tests {
         assert_eq!(imp.pop_due(t0 + Duration::from_millis(110)).unwrap()[0], 1);
         assert_eq!(imp.pop_due(t0 + Duration::from_millis(210)).unwrap()[0], 2);
 
-        let mut imp = Impairer::new(FaultConfig { reorder: 1.0, reorder_delay: Duration::from_millis(5), ..Default::default() });
+        let mut imp =
+            Impairer::new(FaultConfig { reorder: 1.0, reorder_delay: Duration::from_millis(5), ..Default::default() });
         imp.submit(t0, vec![1]);
         let mut imp2 = Impairer::new(FaultConfig::default());
         imp2.submit(t0, vec![2]);

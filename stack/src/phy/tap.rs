@@ -138,9 +138,9 @@ impl TapDevice {
             let _ = sys::close(fd);
             return Err(match e {
                 libc::EBUSY => format!("TAP device {name}: device busy (another process has it open)"),
-                libc::EPERM | libc::EACCES => format!(
-                    "TAP device {name}: permission denied (needs CAP_NET_ADMIN or a TAP owned by this user)"
-                ),
+                libc::EPERM | libc::EACCES => {
+                    format!("TAP device {name}: permission denied (needs CAP_NET_ADMIN or a TAP owned by this user)")
+                }
                 libc::EINVAL => format!("TAP device {name}: not a TAP device (a TUN or other interface?)"),
                 e => format!("TAP device {name}: TUNSETIFF failed: {}", strerror(e)),
             });
@@ -475,7 +475,8 @@ mod tests {
         let mut out = Vec::new();
         let mut b = vec![0u8; 70_000];
         // SAFETY: b is writable for its length; MSG_DONTWAIT never blocks.
-        while let n @ 1.. = unsafe { libc::recv(fd, b.as_mut_ptr() as *mut libc::c_void, b.len(), libc::MSG_DONTWAIT) } {
+        while let n @ 1.. = unsafe { libc::recv(fd, b.as_mut_ptr() as *mut libc::c_void, b.len(), libc::MSG_DONTWAIT) }
+        {
             out.push(b[..n as usize].to_vec());
         }
         out

@@ -448,7 +448,8 @@ impl Runtime {
                 // rather than spin. Timers and the kick eventfd keep working.
                 fds[0].fd = -1;
                 self.tap_gone.store(true, Ordering::SeqCst);
-                let msg = format!("tapstack: TAP device {} is gone (interface deleted?); no more frames\n", self.config.tap);
+                let msg =
+                    format!("tapstack: TAP device {} is gone (interface deleted?); no more frames\n", self.config.tap);
                 let _ = sys::write_all(2, msg.as_bytes());
                 tracing::error!(target: "tapstack::runtime", "TAP device {} reported an error; stopped polling it", self.config.tap);
             }

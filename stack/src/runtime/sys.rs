@@ -100,7 +100,13 @@ pub fn open(path: &CStr, flags: i32, mode: u32) -> Result<i32, i32> {
     loop {
         // SAFETY: path is NUL-terminated.
         let r = unsafe {
-            libc::syscall(libc::SYS_openat, libc::AT_FDCWD as c_long, path.as_ptr() as c_long, flags as c_long, mode as c_long)
+            libc::syscall(
+                libc::SYS_openat,
+                libc::AT_FDCWD as c_long,
+                path.as_ptr() as c_long,
+                flags as c_long,
+                mode as c_long,
+            )
         };
         match check(r) {
             Err(libc::EINTR) => continue,
@@ -120,7 +126,8 @@ pub unsafe fn ioctl(fd: i32, req: u64, arg: *mut c_void) -> Result<usize, i32> {
 /// socket(2).
 pub fn socket(domain: i32, ty: i32, proto: i32) -> Result<i32, i32> {
     // SAFETY: plain syscall on integers.
-    check(unsafe { libc::syscall(libc::SYS_socket, domain as c_long, ty as c_long, proto as c_long) }).map(|fd| fd as i32)
+    check(unsafe { libc::syscall(libc::SYS_socket, domain as c_long, ty as c_long, proto as c_long) })
+        .map(|fd| fd as i32)
 }
 
 /// eventfd2(2): a counter descriptor, close-on-exec and nonblocking.
@@ -155,7 +162,14 @@ pub fn ppoll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> Result<usiz
     let tsp = ts.as_ref().map_or(core::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: fds is a valid array of pollfd; tsp is null or points to a live timespec.
     let r = unsafe {
-        libc::syscall(libc::SYS_ppoll, fds.as_mut_ptr() as c_long, fds.len() as c_long, tsp as c_long, 0 as c_long, 0 as c_long)
+        libc::syscall(
+            libc::SYS_ppoll,
+            fds.as_mut_ptr() as c_long,
+            fds.len() as c_long,
+            tsp as c_long,
+            0 as c_long,
+            0 as c_long,
+        )
     };
     match check(r) {
         Err(libc::EINTR) => Ok(0),
@@ -171,7 +185,8 @@ pub fn random_u64() -> u64 {
     if r == 8 {
         return u64::from_ne_bytes(b);
     }
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let t =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
     t ^ ((getpid() as u64) << 32) ^ 0x9e37_79b9_7f4a_7c15
 }
 
@@ -207,7 +222,13 @@ pub fn block_async_signals() -> u64 {
 pub fn restore_sigmask(old: u64) {
     // SAFETY: old is an 8-byte kernel sigset_t.
     unsafe {
-        libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK as c_long, &old as *const u64 as c_long, 0 as c_long, 8 as c_long)
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK as c_long,
+            &old as *const u64 as c_long,
+            0 as c_long,
+            8 as c_long,
+        )
     };
 }
 

@@ -200,7 +200,10 @@ fn runtime_over_a_real_tap() {
     assert_eq!(recs.len() as u64, total.rx_frames + total.tx_frames);
     // The drained datagram is on the wire: IPv4, UDP, to 10.0.0.3.
     assert!(
-        recs.iter().any(|r| r.data.len() >= 34 && r.data[12..14] == [8, 0] && r.data[23] == 17 && r.data[30..34] == [10, 0, 0, 3]),
+        recs.iter().any(|r| r.data.len() >= 34
+            && r.data[12..14] == [8, 0]
+            && r.data[23] == 17
+            && r.data[30..34] == [10, 0, 0, 3]),
         "no UDP datagram to 10.0.0.3 in the capture"
     );
     assert!(recs.len() >= 2 * (3 + 6));
@@ -219,10 +222,28 @@ fn runtime_io_never_calls_hooked_libc_wrappers() {
         ("log.rs", include_str!("../log.rs")),
     ];
     let hooked = [
-        "read", "write", "readv", "writev", "close", "poll", "ppoll", "select", "ioctl", "fcntl", "socket", "open",
-        "openat", "eventfd", "dup", "dup2", "send", "recv", "epoll_wait",
+        "read",
+        "write",
+        "readv",
+        "writev",
+        "close",
+        "poll",
+        "ppoll",
+        "select",
+        "ioctl",
+        "fcntl",
+        "socket",
+        "open",
+        "openat",
+        "eventfd",
+        "dup",
+        "dup2",
+        "send",
+        "recv",
+        "epoll_wait",
     ];
-    let forbidden_std = ["std::fs::", "std::io::stderr", "std::io::stdout", "eprintln!", "println!", "eprint!", "print!"];
+    let forbidden_std =
+        ["std::fs::", "std::io::stderr", "std::io::stdout", "eprintln!", "println!", "eprint!", "print!"];
     for (name, src) in files {
         let code = src.split("#[cfg(test)]").next().unwrap();
         for f in hooked {

@@ -290,9 +290,9 @@ impl UdpStack {
     /// (whose peer is `remote`) see it, unconnected ones ignore it.
     pub fn icmp_unreachable(&mut self, local: SocketAddrV4, remote: SocketAddrV4, code: u8) {
         let Some(err) = icmp_error(code) else { return };
-        let hit = self.sockets_on(local.port()).find(|(_, s)| {
-            (s.local.ip().is_unspecified() || s.local.ip() == local.ip()) && s.remote == Some(remote)
-        });
+        let hit = self
+            .sockets_on(local.port())
+            .find(|(_, s)| (s.local.ip().is_unspecified() || s.local.ip() == local.ip()) && s.remote == Some(remote));
         if let Some((h, _)) = hit {
             self.sockets.get_mut(&h).expect("indexed socket exists").error = Some(err);
             self.changed.insert(h);
@@ -551,4 +551,3 @@ impl UdpStack {
 #[cfg(test)]
 #[path = "udp_tests.rs"]
 mod tests;
-

@@ -403,7 +403,8 @@ mod fuzz {
             Just(Op::Socket),
             (0..8usize, any::<u8>(), 0..6u16).prop_map(|(h, a, p)| Op::Bind(h, a, 5000 + p)),
             (0..8usize, proptest::option::of((any::<u8>(), 0..4u16))).prop_map(|(h, r)| Op::Connect(h, r)),
-            (0..8usize, 0..2000u16, proptest::option::of((any::<u8>(), 0..4u16))).prop_map(|(h, n, d)| Op::Send(h, n, d)),
+            (0..8usize, 0..2000u16, proptest::option::of((any::<u8>(), 0..4u16)))
+                .prop_map(|(h, n, d)| Op::Send(h, n, d)),
             (0..8usize, 0..100u16, any::<bool>()).prop_map(|(h, n, p)| Op::Recv(h, n, p)),
             (0..8usize).prop_map(Op::Close),
             (proptest::collection::vec(any::<u8>(), 0..64), any::<u8>()).prop_map(|(b, d)| Op::Input(b, d)),

@@ -443,13 +443,13 @@ mod tests {
         r.emit_header(&mut base);
         base[12] = 6 << 4; // 24-byte header
         let cases: &[&[u8]] = &[
-            &[1, 2, 4, 1],       // MSS truncated by the header end
-            &[2, 3, 1, 1],       // MSS wrong length
-            &[3, 2, 0, 0],       // WS wrong length
-            &[8, 1, 0, 0],       // length < 2
-            &[5, 4, 0, 0],       // SACK too short
-            &[99, 9, 0, 0],      // unknown option longer than header
-            &[1, 1, 1, 2],       // NOP then kind with missing length
+            &[1, 2, 4, 1],  // MSS truncated by the header end
+            &[2, 3, 1, 1],  // MSS wrong length
+            &[3, 2, 0, 0],  // WS wrong length
+            &[8, 1, 0, 0],  // length < 2
+            &[5, 4, 0, 0],  // SACK too short
+            &[99, 9, 0, 0], // unknown option longer than header
+            &[1, 1, 1, 2],  // NOP then kind with missing length
         ];
         for c in cases {
             let mut b = base.clone();

@@ -152,11 +152,7 @@ impl Repr {
         if !packet.verify_checksum(src, dst) {
             return Err(WireError::Checksum);
         }
-        Ok(Repr {
-            src_port: packet.src_port(),
-            dst_port: packet.dst_port(),
-            payload_len: packet.payload().len(),
-        })
+        Ok(Repr { src_port: packet.src_port(), dst_port: packet.dst_port(), payload_len: packet.payload().len() })
     }
 
     /// Header plus payload length.

@@ -125,7 +125,8 @@ impl<A: Host, B: Host> Sim<A, B> {
         if let Some(p) = std::env::var_os("TAPSTACK_TEST_PCAP") {
             link.capture_pcap(std::path::Path::new(&p), None).expect("TAPSTACK_TEST_PCAP");
         }
-        let trace = std::env::var("TAPSTACK_TEST_TRACE").ok().and_then(|v| v.parse().ok()).map(|n| Trace::attach(&link, n));
+        let trace =
+            std::env::var("TAPSTACK_TEST_TRACE").ok().and_then(|v| v.parse().ok()).map(|n| Trace::attach(&link, n));
         // Start at 1 s rather than 0 so "time zero" never looks special to the stacks.
         Sim { now: Instant::from_secs(1), link, a, b, iterations: 0, trace, tick: None }
     }
@@ -473,7 +474,14 @@ fn states(sim: &mut Sim<Node, Node>, ha: TcpHandle, hb: TcpHandle) -> [TcpState;
 
 /// Moves `bytes` each way at once over an established connection, checks every byte, closes
 /// both directions with FIN and checks TIME_WAIT (at least one end, for 2*MSL) then CLOSED.
-pub fn transfer_both_ways(sim: &mut Sim<Node, Node>, ha: TcpHandle, hb: TcpHandle, bytes: u64, seed: u64, limit: Duration) -> TransferReport {
+pub fn transfer_both_ways(
+    sim: &mut Sim<Node, Node>,
+    ha: TcpHandle,
+    hb: TcpHandle,
+    bytes: u64,
+    seed: u64,
+    limit: Duration,
+) -> TransferReport {
     let (pa, pb) = (Pattern(seed ^ 0xa5a5), Pattern(seed ^ 0x5a5a_0000));
     let start = sim.now;
     let mut fa = Flow::new(ha, Source::new(pa, bytes), Sink::new(pb, bytes, start));
@@ -647,7 +655,10 @@ pub fn describe_frame(dir: Dir, now: Instant, f: &[u8]) -> String {
                     (5, _) => {
                         opts.push_str(" sack");
                         for b in v.chunks_exact(8) {
-                            let (l, r) = (u32::from_be_bytes([b[0], b[1], b[2], b[3]]), u32::from_be_bytes([b[4], b[5], b[6], b[7]]));
+                            let (l, r) = (
+                                u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+                                u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+                            );
                             opts.push_str(&format!(" {l}-{r}"));
                         }
                     }

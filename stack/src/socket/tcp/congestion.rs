@@ -91,11 +91,7 @@ impl CongestionControl {
         let segs = acked as f64 / mss;
         let alpha = if self.w_est >= self.w_max { 1.0 } else { 3.0 * (1.0 - BETA) / (1.0 + BETA) };
         self.w_est += alpha * segs / cwnd;
-        let next = if w(t) < self.w_est {
-            self.w_est.max(cwnd)
-        } else {
-            cwnd + (target - cwnd) / cwnd * segs
-        };
+        let next = if w(t) < self.w_est { self.w_est.max(cwnd) } else { cwnd + (target - cwnd) / cwnd * segs };
         self.cwnd = ((next * mss) as u32).max(self.cwnd).max(2 * self.mss);
     }
     fn reduce(&mut self, flight: u32) -> u32 {

@@ -28,7 +28,14 @@ impl TcpStack {
     }
 
     /// RFC 9293 3.10.7.2: a segment for a listening socket.
-    pub(super) fn listen_input(&mut self, now: Instant, lid: u32, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpRepr) {
+    pub(super) fn listen_input(
+        &mut self,
+        now: Instant,
+        lid: u32,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr,
+    ) {
         if seg.rst() {
             return;
         }
@@ -185,5 +192,4 @@ impl TcpStack {
             _ => {} // SYN-RECEIVED: FIN-WAIT-1 once established
         }
     }
-
 }

@@ -49,7 +49,8 @@ impl Tcb {
         }
         // Simultaneous open: the peer's SYN-ACK repeats the SYN we already took; trim it.
         let mut trimmed = *seg;
-        if self.state == TcpState::SynReceived && seg.syn() && seg.ack.is_some() && SeqNum(seg.seq) + 1 == self.rcv_nxt {
+        if self.state == TcpState::SynReceived && seg.syn() && seg.ack.is_some() && SeqNum(seg.seq) + 1 == self.rcv_nxt
+        {
             trimmed.flags &= !crate::wire::tcp::flags::SYN;
             trimmed.seq = seg.seq.wrapping_add(1);
         }

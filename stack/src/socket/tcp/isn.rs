@@ -8,12 +8,7 @@ use crate::time::Instant;
 pub fn siphash24(key: &[u8; 16], data: &[u8]) -> u64 {
     let k0 = u64::from_le_bytes(key[0..8].try_into().unwrap());
     let k1 = u64::from_le_bytes(key[8..16].try_into().unwrap());
-    let mut v = [
-        k0 ^ 0x736f6d6570736575,
-        k1 ^ 0x646f72616e646f6d,
-        k0 ^ 0x6c7967656e657261,
-        k1 ^ 0x7465646279746573,
-    ];
+    let mut v = [k0 ^ 0x736f6d6570736575, k1 ^ 0x646f72616e646f6d, k0 ^ 0x6c7967656e657261, k1 ^ 0x7465646279746573];
     fn round(v: &mut [u64; 4]) {
         v[0] = v[0].wrapping_add(v[1]);
         v[1] = v[1].rotate_left(13);

@@ -27,15 +27,15 @@ mod rtt;
 mod sack;
 pub mod seq;
 mod tcb;
-mod timer;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fuzz;
 #[cfg(test)]
 mod tests_link;
 #[cfg(test)]
 mod tests_segments;
-#[cfg(test)]
-mod tests_fuzz;
+mod timer;
 
 use input::Rst;
 use listener::Listener;
@@ -725,8 +725,12 @@ impl TcpStack {
             TcpOption::KeepIntvl(_) => TcpOption::KeepIntvl(t.keepalive.intvl),
             TcpOption::KeepCnt(_) => TcpOption::KeepCnt(t.keepalive.cnt),
             TcpOption::Linger(_) => TcpOption::Linger(t.linger),
-            TcpOption::RecvBuffer(_) => TcpOption::RecvBuffer(if t.rx.capacity() > 0 { t.rx.capacity() } else { t.want_rx }),
-            TcpOption::SendBuffer(_) => TcpOption::SendBuffer(if t.tx.capacity() > 0 { t.tx.capacity() } else { t.want_tx }),
+            TcpOption::RecvBuffer(_) => {
+                TcpOption::RecvBuffer(if t.rx.capacity() > 0 { t.rx.capacity() } else { t.want_rx })
+            }
+            TcpOption::SendBuffer(_) => {
+                TcpOption::SendBuffer(if t.tx.capacity() > 0 { t.tx.capacity() } else { t.want_tx })
+            }
         })
     }
     /// SO_REUSEADDR as set.
@@ -754,7 +758,9 @@ impl TcpStack {
     pub fn remote_addr(&self, h: TcpHandle) -> Option<SocketAddrV4> {
         self.user(h)
             .ok()
-            .filter(|t| !matches!(t.state, TcpState::Closed | TcpState::Listen) || (t.ever_connected && t.remote.port() != 0))
+            .filter(|t| {
+                !matches!(t.state, TcpState::Closed | TcpState::Listen) || (t.ever_connected && t.remote.port() != 0)
+            })
             .map(|t| t.remote)
     }
     /// FIONREAD: bytes ready to read.

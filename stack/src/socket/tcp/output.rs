@@ -267,8 +267,10 @@ impl Tcb {
         }
 
         // New data (or go-back-N resend after an RTO).
-        let may_send =
-            matches!(self.state, TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck);
+        let may_send = matches!(
+            self.state,
+            TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck
+        );
         let mut guard = 0;
         while may_send && guard < 100_000 {
             guard += 1;

@@ -17,7 +17,14 @@ pub struct RttEstimator {
 
 impl RttEstimator {
     pub fn new(initial: Duration, min: Duration, max: Duration) -> RttEstimator {
-        RttEstimator { srtt: Duration::ZERO, rttvar: Duration::ZERO, rto: initial.clamp(min, max), has_sample: false, min, max }
+        RttEstimator {
+            srtt: Duration::ZERO,
+            rttvar: Duration::ZERO,
+            rto: initial.clamp(min, max),
+            has_sample: false,
+            min,
+            max,
+        }
     }
     /// RFC 6298 2.2 / 2.3: folds in one measurement `r`.
     pub fn sample(&mut self, r: Duration) {

@@ -10,13 +10,25 @@ impl SeqNum {
     /// Distance `self - earlier` as an unsigned count; 0 if `earlier` is after `self`.
     pub fn since(self, earlier: SeqNum) -> usize {
         let d = self.0.wrapping_sub(earlier.0) as i32;
-        if d < 0 { 0 } else { d as usize }
+        if d < 0 {
+            0
+        } else {
+            d as usize
+        }
     }
     pub fn max(self, o: SeqNum) -> SeqNum {
-        if self >= o { self } else { o }
+        if self >= o {
+            self
+        } else {
+            o
+        }
     }
     pub fn min(self, o: SeqNum) -> SeqNum {
-        if self <= o { self } else { o }
+        if self <= o {
+            self
+        } else {
+            o
+        }
     }
     /// `lo <= self < hi`.
     pub fn in_range(self, lo: SeqNum, hi: SeqNum) -> bool {

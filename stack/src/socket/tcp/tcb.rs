@@ -353,7 +353,8 @@ impl Tcb {
             if !self.rx.is_empty() && !self.rx_shut {
                 r.readable = true;
             }
-            r.writable = snd_shut || self.tx.capacity() == 0 || (self.tx.free() > 0 && self.tx.free() >= self.tx.len() / 2);
+            r.writable =
+                snd_shut || self.tx.capacity() == 0 || (self.tx.free() > 0 && self.tx.free() >= self.tx.len() / 2);
         }
         r
     }

@@ -426,7 +426,14 @@ fn nagle_coalesces_small_writes_nodelay_does_not() {
             p.step(p.now + Duration::from_micros(100));
         }
         p.run_for(Duration::from_millis(200));
-        let data_segs = p.log.iter().filter(|s| s.src == A).skip(before).filter(|s| s.bytes.len() > 32 + 0).filter(|s| !s.repr().payload.is_empty()).count();
+        let data_segs = p
+            .log
+            .iter()
+            .filter(|s| s.src == A)
+            .skip(before)
+            .filter(|s| s.bytes.len() > 32 + 0)
+            .filter(|s| !s.repr().payload.is_empty())
+            .count();
         if nodelay {
             assert_eq!(data_segs, 10);
         } else {

@@ -29,38 +29,47 @@ struct Fuzz {
 }
 
 fn fuzz() -> impl Strategy<Value = Fuzz> {
-    ((
-        prop_oneof![Just(40000u16), Just(40001), Just(5000), Just(5000), any::<u16>().prop_map(|p| p.max(1))],
-        prop_oneof![Just(80u16), Just(81), Just(5001), Just(5001)],
-        prop_oneof![-2i32..3, -3000i32..3000, any::<i32>()],
-        proptest::option::of(prop_oneof![-1i32..3, -3000i32..3000, any::<i32>()]),
-        prop_oneof![Just(0u8), Just(0x08), Just(0x01), Just(0x09), any::<u8>()],
-        any::<u16>(),
-        proptest::option::of(any::<u16>()),
-        proptest::option::of(any::<u8>()),
-        any::<bool>()),
-        (proptest::collection::vec((-5000i32..5000, any::<u16>()), 0..4),
-        proptest::option::of((any::<u32>(), any::<u32>())),
-        prop_oneof![Just(0usize), 1usize..1500],
-        0u16..3000,
-        any::<u8>()),
+    (
+        (
+            prop_oneof![Just(40000u16), Just(40001), Just(5000), Just(5000), any::<u16>().prop_map(|p| p.max(1))],
+            prop_oneof![Just(80u16), Just(81), Just(5001), Just(5001)],
+            prop_oneof![-2i32..3, -3000i32..3000, any::<i32>()],
+            proptest::option::of(prop_oneof![-1i32..3, -3000i32..3000, any::<i32>()]),
+            prop_oneof![Just(0u8), Just(0x08), Just(0x01), Just(0x09), any::<u8>()],
+            any::<u16>(),
+            proptest::option::of(any::<u16>()),
+            proptest::option::of(any::<u8>()),
+            any::<bool>(),
+        ),
+        (
+            proptest::collection::vec((-5000i32..5000, any::<u16>()), 0..4),
+            proptest::option::of((any::<u32>(), any::<u32>())),
+            prop_oneof![Just(0usize), 1usize..1500],
+            0u16..3000,
+            any::<u8>(),
+        ),
     )
-        .prop_map(|((sport, dport, seq_off, ack_off, flags, window, mss, ws, sack_perm), (sack, ts, len, advance_ms, action))| Fuzz {
-            sport,
-            dport,
-            seq_off,
-            ack_off,
-            flags,
-            window,
-            mss,
-            ws,
-            sack_perm,
-            sack,
-            ts,
-            len,
-            advance_ms,
-            action,
-        })
+        .prop_map(
+            |(
+                (sport, dport, seq_off, ack_off, flags, window, mss, ws, sack_perm),
+                (sack, ts, len, advance_ms, action),
+            )| Fuzz {
+                sport,
+                dport,
+                seq_off,
+                ack_off,
+                flags,
+                window,
+                mss,
+                ws,
+                sack_perm,
+                sack,
+                ts,
+                len,
+                advance_ms,
+                action,
+            },
+        )
 }
 
 proptest! {

@@ -106,7 +106,11 @@ pub fn bulk(n: usize, fault: FaultConfig, max: Duration) -> Outcome {
     assert_eq!(ra.len(), n, "b->a bytes; a {:?}\nb {:?}", a.info(ha), b.info(hb));
     assert_eq!(rb.len(), n, "a->b bytes; a {:?}\nb {:?}", a.info(ha), b.info(hb));
     assert!(ra == db && rb == da, "content differs");
-    Outcome { a: a.info(ha).unwrap(), b: b.info(hb).unwrap(), virtual_secs: (now - Instant::from_secs(1)).as_secs_f64() }
+    Outcome {
+        a: a.info(ha).unwrap(),
+        b: b.info(hb).unwrap(),
+        virtual_secs: (now - Instant::from_secs(1)).as_secs_f64(),
+    }
 }
 
 fn harsh(seed: u64) -> FaultConfig {
@@ -124,7 +128,11 @@ fn harsh(seed: u64) -> FaultConfig {
 
 #[test]
 fn clean_link_is_fast() {
-    let o = bulk(4 << 20, FaultConfig { delay: Duration::from_millis(5), ..FaultConfig::default() }, Duration::from_secs(60));
+    let o = bulk(
+        4 << 20,
+        FaultConfig { delay: Duration::from_millis(5), ..FaultConfig::default() },
+        Duration::from_secs(60),
+    );
     assert_eq!(o.a.retransmits + o.b.retransmits, 0);
     assert!(o.virtual_secs < 5.0, "{}", o.virtual_secs);
 }
@@ -134,7 +142,11 @@ fn harsh_link_recovers_mostly_by_fast_retransmit() {
     for seed in [1, 2, 3] {
         let o = bulk(2 << 20, harsh(seed), Duration::from_secs(3600));
         let (fr, rto) = (o.a.fast_retransmits + o.b.fast_retransmits, o.a.rto_expirations + o.b.rto_expirations);
-        eprintln!("seed {seed}: {:.1}s virtual, fast {fr}, rto {rto}, rexmit {}", o.virtual_secs, o.a.retransmits + o.b.retransmits);
+        eprintln!(
+            "seed {seed}: {:.1}s virtual, fast {fr}, rto {rto}, rexmit {}",
+            o.virtual_secs,
+            o.a.retransmits + o.b.retransmits
+        );
         assert!(fr > 2 * rto, "seed {seed}: fast {fr} rto {rto}");
     }
 }
@@ -160,9 +172,18 @@ fn harsh_link_32mib_each_way() {
 #[ignore = "benchmark-like; run with --release -- --ignored"]
 fn clean_64mib_each_way_cpu() {
     let t = std::time::Instant::now();
-    let o = bulk(64 << 20, FaultConfig { delay: Duration::from_micros(50), ..FaultConfig::default() }, Duration::from_secs(600));
+    let o = bulk(
+        64 << 20,
+        FaultConfig { delay: Duration::from_micros(50), ..FaultConfig::default() },
+        Duration::from_secs(600),
+    );
     let wall = t.elapsed();
-    eprintln!("64 MiB each way: {:?} wall ({:.0} MiB/s per direction incl. test copies), {:.2}s virtual", wall, 64.0 / wall.as_secs_f64(), o.virtual_secs);
+    eprintln!(
+        "64 MiB each way: {:?} wall ({:.0} MiB/s per direction incl. test copies), {:.2}s virtual",
+        wall,
+        64.0 / wall.as_secs_f64(),
+        o.virtual_secs
+    );
     assert_eq!(o.a.retransmits + o.b.retransmits, 0);
 }
 

@@ -35,8 +35,6 @@ impl Tcb {
     /// Handles one segment for this connection.
     pub fn input(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr, rsts: &mut Vec<Rst>) {
         self.counters.segs_in += 1;
-        self.last_rx = now;
-        self.keepalive.probes = 0;
         match self.state {
             TcpState::Closed | TcpState::Listen => {
                 if !seg.rst() {
@@ -137,6 +135,7 @@ impl Tcb {
         let ack = SeqNum(ack);
         if self.state == TcpState::SynReceived {
             if self.snd_una < ack && ack <= self.snd_max {
+                self.syn_rto_fallback();
                 self.set_state(TcpState::Established);
                 self.ever_connected = true;
                 self.snd_wnd = (seg.window as u32) << self.snd_wscale;
@@ -251,8 +250,10 @@ impl Tcb {
             self.snd_wl1 = seq;
             self.snd_wl2 = a;
             self.rto_at = None;
+            self.syn_rto_fallback();
             self.backoff = 0;
             self.retries = 0;
+            self.last_rx = now;
             self.set_state(TcpState::Established);
             self.ever_connected = true;
             self.ack_now = true;
@@ -302,6 +303,13 @@ impl Tcb {
     /// fast retransmit (RFC 5681 3.2) and NewReno partial ACKs (RFC 6582).
     fn process_ack(&mut self, now: Instant, seg: &TcpRepr, seq: SeqNum, ack: SeqNum) {
         let mut window_changed = false;
+        if ack >= self.snd_una {
+            // The peer is alive (Linux tcp_ack: icsk_probes_out, rcv_tstamp). Only acceptable
+            // segments count: junk outside the window must not keep a dead peer's keepalive.
+            self.probes_out = 0;
+            self.last_rx = now;
+            self.keepalive.probes = 0;
+        }
         if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
             let w = (seg.window as u32) << self.snd_wscale;
             window_changed = w != self.snd_wnd;

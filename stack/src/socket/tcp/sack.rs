@@ -11,7 +11,6 @@ pub struct Scoreboard {
 }
 
 impl Scoreboard {
-    #[allow(dead_code)]
     pub fn clear(&mut self) {
         self.blocks.clear();
     }

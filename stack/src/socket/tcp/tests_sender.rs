@@ -1,0 +1,64 @@
+//! Regression tests for the sender of issue 11: SACK reneging, sender SWS avoidance,
+//! congestion window validation, RACK, timestamps and the crossed SYN-ACK.
+use super::tests_segments::{Out, H};
+use super::*;
+
+const MSS: u32 = 1460;
+
+fn data_segs(o: &[Out]) -> Vec<(u32, usize)> {
+    o.iter().filter(|s| s.len > 0).map(|s| (s.seq, s.len)).collect()
+}
+
+#[test]
+fn sacked_data_is_resent_after_an_rto_if_the_receiver_reneged() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(true, false);
+    h.s.send(h.now, c, &[3u8; 10 * MSS as usize]).unwrap();
+    assert_eq!(h.out().len(), 10);
+    let s = |k: u32| iss + 1 + k * MSS;
+    // Segment 0 lost, 1..10 SACKed; then silence until the retransmission timer fires.
+    let mut a = h.seg(1001, Some(s(0)), 0);
+    a.sack = [Some((s(1), s(10))), None, None, None];
+    h.feed(&a);
+    let mut rto = 0;
+    while rto == 0 {
+        h.advance(Duration::from_millis(50));
+        rto = h.s.info(c).unwrap().rto_expirations;
+    }
+    // The receiver reneged (RFC 2018 8): it acknowledges segment 0 and reports no SACK.
+    h.now += Duration::from_millis(10);
+    h.feed(&h.seg(1001, Some(s(1)), 0));
+    let o = h.out();
+    assert!(data_segs(&o).contains(&(s(1), MSS as usize)), "segment 1 resent at once: {o:?}");
+}
+
+#[test]
+fn no_runt_into_a_small_window_opening() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(false, false);
+    let s = |k: u32| iss + 1 + k * MSS;
+    h.s.send(h.now, c, &[3u8; 40 * MSS as usize]).unwrap();
+    assert_eq!(h.out().len(), 10);
+    // Nine segments acknowledged; the window's right edge moves only 100 bytes past SND.MAX.
+    h.now += Duration::from_millis(10);
+    let mut a = h.seg(1001, Some(s(9)), 0);
+    a.window = (MSS + 100) as u16;
+    h.feed(&a);
+    let o = h.out();
+    assert!(data_segs(&o).is_empty(), "RFC 9293 3.8.6.2.1: no 100-byte segment: {o:?}");
+    // Everything acknowledged, window 1560: one full segment, not the 100-byte tail.
+    h.now += Duration::from_millis(10);
+    let mut a = h.seg(1001, Some(s(10)), 0);
+    a.window = (MSS + 100) as u16;
+    h.feed(&a);
+    assert_eq!(data_segs(&h.out()), vec![(s(10), MSS as usize)]);
+    // Acknowledged with a 100-byte window and nothing in flight: nothing at once, then the
+    // override (persist) timer sends what fits.
+    h.now += Duration::from_millis(10);
+    let mut a = h.seg(1001, Some(s(11)), 0);
+    a.window = 100;
+    h.feed(&a);
+    assert!(data_segs(&h.out()).is_empty());
+    let o = h.advance(Duration::from_secs(1));
+    assert_eq!(data_segs(&o)[0], (s(11), 100), "{o:?}");
+}

@@ -93,12 +93,6 @@ impl Tcb {
             }
             return;
         }
-        // RFC 7323 4.3: remember the timestamp of in-order segments.
-        if let Some((tsval, _)) = seg.timestamp {
-            if self.ts_ok && seq <= self.rcv_nxt && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
-                self.ts_recent = tsval;
-            }
-        }
 
         // Second: RST (RFC 5961 3.2).
         if seg.rst() {
@@ -158,6 +152,14 @@ impl Tcb {
         if ack < self.snd_una - max_wnd {
             self.oow_ack(now); // challenge ACK
             return;
+        }
+        // RFC 7323 4.3, once the segment is known valid (Linux tcp_replace_ts_recent): take
+        // TSval if the segment starts at or before Last.ACK.sent, so that with delayed ACKs
+        // the echo is the earliest unacknowledged segment's.
+        if let Some((tsval, _)) = seg.timestamp {
+            if self.ts_ok && seq <= self.rcv_wup && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
+                self.ts_recent = tsval;
+            }
         }
         self.process_ack(now, seg, seq, ack);
 

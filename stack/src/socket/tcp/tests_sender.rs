@@ -2,6 +2,7 @@
 //! congestion window validation, RACK, timestamps and the crossed SYN-ACK.
 use super::tests_segments::{Out, H};
 use super::*;
+use crate::wire::tcp::flags;
 
 const MSS: u32 = 1460;
 
@@ -61,4 +62,35 @@ fn no_runt_into_a_small_window_opening() {
     assert!(data_segs(&h.out()).is_empty());
     let o = h.advance(Duration::from_secs(1));
     assert_eq!(data_segs(&o)[0], (s(11), 100), "{o:?}");
+}
+
+#[test]
+fn ts_recent_follows_last_ack_sent_and_valid_segments_only() {
+    let mut h = H::new();
+    let (_l, _c, iss) = h.established(true, true);
+    // Two small segments before our delayed ACK: RFC 7323 4.3 echoes the earlier TSval
+    // (SEG.SEQ <= Last.ACK.sent), so the peer's RTT sample covers the delay.
+    let mut d = h.seg(1001, Some(iss + 1), flags::PSH);
+    d.payload = &[1u8; 100];
+    d.timestamp = Some((200, 0));
+    h.feed(&d);
+    let mut d2 = h.seg(1101, Some(iss + 1), flags::PSH);
+    d2.payload = &[2u8; 100];
+    d2.timestamp = Some((300, 0));
+    h.feed(&d2);
+    assert!(h.out().is_empty());
+    let o = h.advance(Duration::from_millis(100));
+    assert_eq!((o.len(), o[0].ack, o[0].ts.map(|t| t.1)), (1, Some(1201), Some(200)), "{o:?}");
+    // An in-window segment that fails validation (ACK of unsent data) does not move TS.Recent.
+    h.now += Duration::from_secs(1);
+    let mut bad = h.seg(1201, Some(iss + 5000), 0);
+    bad.timestamp = Some((900_000, 0));
+    h.feed(&bad);
+    let o = h.out();
+    assert_eq!(o[0].ts.map(|t| t.1), Some(200), "the challenge ACK echoes the last valid TSval: {o:?}");
+    let mut ok = h.seg(1201, Some(iss + 1), 0);
+    ok.timestamp = Some((400, 0));
+    ok.payload = b"x";
+    h.feed(&ok);
+    assert_eq!(h.advance(Duration::from_millis(100))[0].ts.map(|t| t.1), Some(400));
 }

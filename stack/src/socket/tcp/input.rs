@@ -46,6 +46,8 @@ impl Tcb {
             _ => {}
         }
         // Simultaneous open: the peer's SYN-ACK repeats the SYN we already took; trim it.
+        // A SYN's window field is never scaled (RFC 7323 2.2), a crossed SYN-ACK's included.
+        let wscale = if seg.syn() { 0 } else { self.snd_wscale };
         let mut trimmed = *seg;
         if self.state == TcpState::SynReceived && seg.syn() && seg.ack.is_some() && SeqNum(seg.seq) + 1 == self.rcv_nxt
         {
@@ -132,7 +134,7 @@ impl Tcb {
                 self.syn_rto_fallback();
                 self.set_state(TcpState::Established);
                 self.ever_connected = true;
-                self.snd_wnd = (seg.window as u32) << self.snd_wscale;
+                self.snd_wnd = (seg.window as u32) << wscale;
                 self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
                 self.snd_wl1 = seq;
                 self.snd_wl2 = ack;
@@ -161,7 +163,7 @@ impl Tcb {
                 self.ts_recent = tsval;
             }
         }
-        self.process_ack(now, seg, seq, ack);
+        self.process_ack(now, seg, seq, ack, wscale);
 
         match self.state {
             TcpState::FinWait1 if self.fin_acked => {
@@ -303,7 +305,7 @@ impl Tcb {
 
     /// RFC 9293 3.10.7.4 fifth step for synchronized states, plus RTT, congestion control,
     /// fast retransmit (RFC 5681 3.2) and NewReno partial ACKs (RFC 6582).
-    fn process_ack(&mut self, now: Instant, seg: &TcpRepr, seq: SeqNum, ack: SeqNum) {
+    fn process_ack(&mut self, now: Instant, seg: &TcpRepr, seq: SeqNum, ack: SeqNum, wscale: u8) {
         let mut window_changed = false;
         if ack >= self.snd_una {
             // The peer is alive (Linux tcp_ack: icsk_probes_out, rcv_tstamp). Only acceptable
@@ -313,7 +315,7 @@ impl Tcb {
             self.keepalive.probes = 0;
         }
         if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
-            let w = (seg.window as u32) << self.snd_wscale;
+            let w = (seg.window as u32) << wscale;
             window_changed = w != self.snd_wnd;
             if w > self.snd_wnd {
                 self.changed = true;

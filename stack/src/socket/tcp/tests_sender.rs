@@ -1,6 +1,8 @@
 //! Regression tests for the sender of issue 11: SACK reneging, sender SWS avoidance,
 //! congestion window validation, RACK, timestamps and the crossed SYN-ACK.
-use super::tests_segments::{Out, H};
+use std::net::SocketAddrV4;
+
+use super::tests_segments::{Out, H, PEER, PP, US};
 use super::*;
 use crate::wire::tcp::flags;
 
@@ -93,4 +95,26 @@ fn ts_recent_follows_last_ack_sent_and_valid_segments_only() {
     ok.payload = b"x";
     h.feed(&ok);
     assert_eq!(h.advance(Duration::from_millis(100))[0].ts.map(|t| t.1), Some(400));
+}
+
+#[test]
+fn crossed_syn_ack_window_is_not_scaled() {
+    let mut h = H::new();
+    let c = h.s.socket();
+    h.s.bind(c, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.connect(h.now, c, SocketAddrV4::new(PEER, PP)).unwrap();
+    let iss = h.out()[0].seq;
+    let mut syn = h.seg(5000, None, flags::SYN);
+    syn.mss = Some(1460);
+    syn.window_scale = Some(7);
+    h.feed(&syn);
+    h.out();
+    // The peer's SYN-ACK: its window field is never scaled (RFC 7323 2.2).
+    let mut sa = h.seg(5000, Some(iss + 1), flags::SYN);
+    sa.window = 1000;
+    sa.window_scale = Some(7);
+    sa.mss = Some(1460);
+    h.feed(&sa);
+    assert_eq!(h.s.state(c), Ok(TcpState::Established));
+    assert_eq!(h.s.info(c).unwrap().snd_wnd, 1000);
 }

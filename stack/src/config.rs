@@ -121,7 +121,7 @@ fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
 
 fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let mut mac = [0u8; 6];
-    let mut parts = s.split(|c| c == ':' || c == '-');
+    let mut parts = s.split([':', '-']);
     for b in mac.iter_mut() {
         let p = parts.next()?;
         if p.len() != 2 {

@@ -22,19 +22,15 @@ pub struct SentLog {
 }
 
 impl SentLog {
-    #[allow(dead_code)]
-    pub fn clear(&mut self) {
-        self.recs.clear();
-    }
-    #[allow(dead_code)]
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.recs.len()
     }
-    #[allow(dead_code)]
+    #[cfg(test)]
     pub fn back(&self) -> Option<&Rec> {
         self.recs.back()
     }
-    #[allow(dead_code)]
+    #[cfg(test)]
     pub fn front(&self) -> Option<&Rec> {
         self.recs.front()
     }
@@ -83,27 +79,6 @@ impl SentLog {
     pub fn overlapping(&self, from: SeqNum, to: SeqNum) -> impl Iterator<Item = &Rec> {
         let i = self.recs.partition_point(|r| r.end <= from);
         self.recs.range(i..).take_while(move |r| r.start < to)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn records_retransmissions_and_prunes() {
-        let mut l = SentLog::default();
-        let t = Instant::from_millis;
-        l.on_send(SeqNum(100), SeqNum(200), t(1));
-        l.on_send(SeqNum(200), SeqNum(300), t(2));
-        l.on_send(SeqNum(300), SeqNum(400), t(3));
-        l.on_send(SeqNum(200), SeqNum(300), t(10));
-        let v: Vec<_> = l.overlapping(SeqNum(150), SeqNum(301)).map(|r| (r.start.0, r.sent, r.retx)).collect();
-        assert_eq!(v, vec![(100, t(1), 0), (200, t(10), 1), (300, t(3), 0)]);
-        l.on_send(SeqNum(350), SeqNum(450), t(11));
-        assert_eq!(l.back().unwrap().start, SeqNum(400));
-        l.prune(SeqNum(250));
-        assert_eq!(l.front().unwrap().start, SeqNum(250));
-        assert_eq!(l.len(), 3);
     }
 }
 
@@ -240,5 +215,26 @@ impl Tcb {
         self.rtt_probe = None;
         self.pto_at = None;
         self.counters.fast_retransmits += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn records_retransmissions_and_prunes() {
+        let mut l = SentLog::default();
+        let t = Instant::from_millis;
+        l.on_send(SeqNum(100), SeqNum(200), t(1));
+        l.on_send(SeqNum(200), SeqNum(300), t(2));
+        l.on_send(SeqNum(300), SeqNum(400), t(3));
+        l.on_send(SeqNum(200), SeqNum(300), t(10));
+        let v: Vec<_> = l.overlapping(SeqNum(150), SeqNum(301)).map(|r| (r.start.0, r.sent, r.retx)).collect();
+        assert_eq!(v, vec![(100, t(1), 0), (200, t(10), 1), (300, t(3), 0)]);
+        l.on_send(SeqNum(350), SeqNum(450), t(11));
+        assert_eq!(l.back().unwrap().start, SeqNum(400));
+        l.prune(SeqNum(250));
+        assert_eq!(l.front().unwrap().start, SeqNum(250));
+        assert_eq!(l.len(), 3);
     }
 }

@@ -2,12 +2,12 @@
 //!
 //! The device must already exist (tests create it with `ip tuntap add dev tap0 mode tap`): we
 //! check with SIOCGIFINDEX first, because TUNSETIFF on an unknown name would silently create a
-//! new, unconfigured interface. All I/O is raw syscalls (see `runtime::sys`), never the libc
+//! new, unconfigured interface. All I/O is raw syscalls (see `crate::sys`), never the libc
 //! wrappers the preload shim hooks.
 use std::ffi::CString;
 
 use super::Device;
-use crate::runtime::sys;
+use crate::sys::{self, strerror, IfReq};
 use crate::time::Instant;
 
 const IFNAMSIZ: usize = 16;
@@ -26,21 +26,6 @@ const TUN_F_TSO4: u64 = 0x02;
 /// csum_start, csum_offset; the 16-bit fields in the host's byte order.
 const VNET_HDR_LEN: usize = 10;
 const VNET_F_NEEDS_CSUM: u8 = 1;
-
-/// `struct ifreq`: a name and a 24-byte union (flags or ifindex at its start).
-#[repr(C)]
-struct IfReq {
-    name: [u8; IFNAMSIZ],
-    data: [u8; 24],
-}
-
-impl IfReq {
-    fn new(name: &str) -> IfReq {
-        let mut r = IfReq { name: [0; IFNAMSIZ], data: [0; 24] };
-        r.name[..name.len()].copy_from_slice(name.as_bytes());
-        r
-    }
-}
 
 /// Counters of the TAP device's own failures.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -71,8 +56,7 @@ pub struct TapDevice {
 fn ifindex(name: &str) -> Result<i32, i32> {
     let s = sys::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)?;
     let mut req = IfReq::new(name);
-    // SAFETY: req is a valid ifreq for SIOCGIFINDEX.
-    let r = unsafe { sys::ioctl(s, SIOCGIFINDEX, &mut req as *mut IfReq as *mut libc::c_void) };
+    let r = sys::ioctl_ifreq(s, SIOCGIFINDEX, &mut req);
     let _ = sys::close(s);
     r.map(|_| i32::from_ne_bytes([req.data[0], req.data[1], req.data[2], req.data[3]]))
 }
@@ -81,8 +65,7 @@ fn ifindex(name: &str) -> Result<i32, i32> {
 fn ifflags(name: &str) -> Result<i16, i32> {
     let s = sys::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)?;
     let mut req = IfReq::new(name);
-    // SAFETY: req is a valid ifreq for SIOCGIFFLAGS.
-    let r = unsafe { sys::ioctl(s, SIOCGIFFLAGS, &mut req as *mut IfReq as *mut libc::c_void) };
+    let r = sys::ioctl_ifreq(s, SIOCGIFFLAGS, &mut req);
     let _ = sys::close(s);
     r.map(|_| i16::from_ne_bytes([req.data[0], req.data[1]]))
 }
@@ -132,8 +115,7 @@ impl TapDevice {
         };
         let mut req = IfReq::new(name);
         req.data[..2].copy_from_slice(&(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR).to_ne_bytes());
-        // SAFETY: req is a valid ifreq for TUNSETIFF.
-        let r = unsafe { sys::ioctl(fd, TUNSETIFF, &mut req as *mut IfReq as *mut libc::c_void) };
+        let r = sys::ioctl_ifreq(fd, TUNSETIFF, &mut req);
         if let Err(e) = r {
             let _ = sys::close(fd);
             return Err(match e {
@@ -147,8 +129,8 @@ impl TapDevice {
         }
         // Receive offloads: the kernel's TCP then sends through the TAP without segmenting
         // (one read per 64 KiB instead of one per MSS). If refused, frames stay MTU-sized.
-        // SAFETY: TUNSETOFFLOAD takes its argument by value.
-        let _ = unsafe { sys::ioctl(fd, TUNSETOFFLOAD, (TUN_F_CSUM | TUN_F_TSO4) as *mut libc::c_void) };
+        // TUNSETOFFLOAD takes its argument by value.
+        let _ = sys::ioctl_value(fd, TUNSETOFFLOAD, (TUN_F_CSUM | TUN_F_TSO4) as usize);
         wait_running(name, std::time::Duration::from_millis(500));
         Ok(TapDevice { fd, name: name.to_string(), mtu, stats: TapStats::default(), vnet: true, batch: None })
     }
@@ -408,11 +390,6 @@ impl TxBatch {
     }
 }
 
-/// A short description of an errno, without calling into libc's locale machinery.
-pub(crate) fn strerror(e: i32) -> String {
-    std::io::Error::from_raw_os_error(e).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,19 +442,15 @@ mod tests {
 
     /// A batch writing into one end of a datagram socketpair; returns it and the other end.
     fn batch() -> (TxBatch, i32) {
-        let mut fds = [0i32; 2];
-        // SAFETY: fds has room for two descriptors.
-        assert_eq!(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr()) }, 0);
-        (TxBatch::new(fds[0], true), fds[1])
+        let (a, b) = sys::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0).unwrap();
+        (TxBatch::new(a, true), b)
     }
 
     fn records(fd: i32) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let mut b = vec![0u8; 70_000];
-        // SAFETY: b is writable for its length; MSG_DONTWAIT never blocks.
-        while let n @ 1.. = unsafe { libc::recv(fd, b.as_mut_ptr() as *mut libc::c_void, b.len(), libc::MSG_DONTWAIT) }
-        {
-            out.push(b[..n as usize].to_vec());
+        while let Ok((n @ 1.., _)) = sys::recvfrom_v4(fd, &mut b, libc::MSG_DONTWAIT) {
+            out.push(b[..n].to_vec());
         }
         out
     }

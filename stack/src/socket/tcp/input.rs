@@ -379,7 +379,9 @@ impl Tcb {
                 }
             } else {
                 self.dupacks = 0;
-                self.cc.on_ack(now, acked as u32, self.rtt.srtt);
+                if self.cc.is_cwnd_limited() {
+                    self.cc.on_ack(now, acked as u32, self.rtt.srtt);
+                }
             }
             self.changed = true;
         } else if ack == self.snd_una

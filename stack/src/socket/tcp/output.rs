@@ -91,6 +91,9 @@ impl Tcb {
         let occupied = len + (fl & flags::FIN != 0) as usize;
         if occupied > 0 && !syn {
             self.sent.on_send(seq, seq + occupied, now);
+            if seq + occupied > self.snd_max {
+                self.last_send = Some(now); // new data (Linux lsndtime)
+            }
         }
         if has_ack {
             let adv = if syn { wnd.min(65535) } else { (wnd >> self.rcv_wscale).min(65535) << self.rcv_wscale };
@@ -291,7 +294,16 @@ impl Tcb {
             self.state,
             TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck
         );
+        if may_send && self.snd_una == self.snd_max && self.data_end() > self.snd_nxt {
+            // Restart after idle (RFC 5681 4.1, Linux tcp_slow_start_after_idle_check).
+            if let Some(t) = self.last_send.filter(|&t| now - t > self.rtt.rto) {
+                self.cc.restart(now - t, self.rtt.rto);
+                self.last_send = Some(now);
+            }
+        }
         let mut guard = 0;
+        let mut sent_any = false;
+        let mut cwnd_stop = false;
         while may_send && guard < 100_000 {
             guard += 1;
             let data_end = self.data_end();
@@ -323,6 +335,7 @@ impl Tcb {
                 }
             }
             let fin = fin_pending && len == unsent;
+            cwnd_stop = cwnd_avail < unsent.min(mss).min(wnd_avail);
             if len == 0 && (!fin || cwnd_avail == 0) {
                 break;
             }
@@ -370,9 +383,16 @@ impl Tcb {
                 self.snd_max = self.snd_nxt;
             }
             self.arm_rto(now);
+            sent_any = true;
             if sent == 0 && !fin_sent {
                 break;
             }
+        }
+        if sent_any || cwnd_stop {
+            // RFC 7661: cwnd grows only if it, not the application or the peer, limits sending.
+            let pipe = self.pipe(now);
+            let limited = cwnd_stop || pipe + mss > self.cc.cwnd as usize;
+            self.cc.validate(self.snd_una, self.snd_nxt, pipe as u32, limited);
         }
 
         // Persist timer (RFC 9293 3.8.6.1 and the SWS override timeout of 3.8.6.2.1; Linux

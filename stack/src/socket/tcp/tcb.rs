@@ -123,6 +123,8 @@ pub struct Tcb {
     pub keepalive: KeepAlive,
     pub keep_at: Option<Instant>,
     pub last_rx: Instant,
+    /// When data was last sent (Linux lsndtime), for the restart after idle.
+    pub last_send: Option<Instant>,
     pub timewait_at: Option<Instant>,
 
     pub rtt: RttEstimator,
@@ -232,6 +234,7 @@ impl Tcb {
             },
             keep_at: None,
             last_rx: now,
+            last_send: None,
             timewait_at: None,
             rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
             rtt_probe: None,

@@ -118,3 +118,53 @@ fn crossed_syn_ack_window_is_not_scaled() {
     assert_eq!(h.s.state(c), Ok(TcpState::Established));
     assert_eq!(h.s.info(c).unwrap().snd_wnd, 1000);
 }
+
+/// Acknowledges everything sent (an ACK per two segments), one round trip (10 ms) at a time,
+/// until nothing more is sent. Returns the largest flight seen (segments).
+fn ack_every_flight(h: &mut H) -> usize {
+    let mut most = 0;
+    let mut flight = data_segs(&h.out());
+    while !flight.is_empty() {
+        most = most.max(flight.len());
+        h.now += Duration::from_millis(10);
+        let mut next = Vec::new();
+        for (i, &(seq, len)) in flight.iter().enumerate() {
+            if i % 2 == 1 || i + 1 == flight.len() {
+                h.feed(&h.seg(1001, Some(seq.wrapping_add(len as u32)), 0));
+                next.extend(data_segs(&h.out()));
+            }
+        }
+        flight = next;
+    }
+    most
+}
+
+#[test]
+fn cwnd_does_not_grow_while_the_application_limits_sending() {
+    let mut h = H::new();
+    let (_l, c, _iss) = h.established(false, false);
+    let iw = h.s.info(c).unwrap().cwnd;
+    for _ in 0..40 {
+        h.s.send(h.now, c, &[1u8; 500]).unwrap();
+        ack_every_flight(&mut h);
+        h.now += Duration::from_millis(40);
+    }
+    // RFC 7661 / Linux tcp_is_cwnd_limited: 500 bytes in flight never tested a 10-segment cwnd.
+    assert_eq!(h.s.info(c).unwrap().cwnd, iw);
+    // Bulk data does grow it.
+    h.s.send(h.now, c, &vec![2u8; 100 * MSS as usize]).unwrap();
+    ack_every_flight(&mut h);
+    assert!(h.s.info(c).unwrap().cwnd > 2 * iw, "{:?}", h.s.info(c));
+}
+
+#[test]
+fn cwnd_restarts_after_idle() {
+    let mut h = H::new();
+    let (_l, c, _iss) = h.established(false, false);
+    h.s.send(h.now, c, &vec![2u8; 200 * MSS as usize]).unwrap();
+    assert!(ack_every_flight(&mut h) > 30);
+    // Idle for longer than an RTO (RFC 5681 4.1): the next burst starts from the initial window.
+    h.now += Duration::from_secs(5);
+    h.s.send(h.now, c, &vec![3u8; 100 * MSS as usize]).unwrap();
+    assert_eq!(data_segs(&h.out()).len(), 10);
+}

@@ -77,7 +77,7 @@ impl CongestionControl {
         let mut cwnd = self.cwnd;
         let mut left = idle;
         while left > rto && cwnd > restart {
-            left = left - rto;
+            left -= rto;
             cwnd >>= 1;
         }
         self.cwnd = cwnd.max(restart);

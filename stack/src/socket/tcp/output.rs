@@ -277,6 +277,7 @@ impl Tcb {
                 self.counters.bytes_sent += sent as u64;
                 self.snd_nxt = seq + sent;
                 self.snd_max = self.snd_max.max(self.snd_nxt);
+                (self.tlp_high, self.tlp_retrans) = (Some(self.snd_nxt), false);
             } else if self.snd_una < self.snd_max {
                 let end = self.snd_max;
                 let fin = self.fin_seq().is_some_and(|f| f + 1 == end);
@@ -285,6 +286,7 @@ impl Tcb {
                 let len = data_end.since(s);
                 self.send_segment(now, e, s, len, if fin { flags::FIN } else { 0 });
                 self.counters.retransmits += 1;
+                (self.tlp_high, self.tlp_retrans) = (Some(self.snd_max), true);
             }
             self.arm_rto(now);
         }
@@ -417,7 +419,8 @@ impl Tcb {
         // RFC 8985 7.2: no probe while in loss recovery (fast recovery, or after an RTO until
         // SND.UNA passes the point it was taken at).
         let recovering = self.in_recovery || self.backoff > 0 || self.snd_una < self.recover;
-        if self.sack_ok && self.rtt.has_sample && !recovering && self.snd_una != self.snd_max && !self.tlp_used {
+        let probe_ok = !self.tlp_used && self.tlp_high.is_none(); // one episode at a time
+        if self.sack_ok && self.rtt.has_sample && !recovering && self.snd_una != self.snd_max && probe_ok {
             if self.pto_at.is_none() {
                 let mut pto = (self.rtt.srtt * 2).max(crate::time::Duration::from_millis(2));
                 if self.snd_max.since(self.snd_una) <= mss + 1 {

@@ -54,7 +54,7 @@ impl Tcb {
         }
         if self.pto_at.is_some_and(|t| t <= now) {
             self.pto_at = None;
-            if !self.in_recovery && self.snd_una != self.snd_max && !self.tlp_used {
+            if !self.in_recovery && self.snd_una != self.snd_max && !self.tlp_used && self.tlp_high.is_none() {
                 self.tlp_pending = true;
                 self.tlp_used = true;
                 fired = true;
@@ -135,6 +135,7 @@ impl Tcb {
         self.pto_at = None;
         self.rack_at = None;
         self.rack_xmit = None;
+        self.tlp_high = None;
         // The receiver may have reneged (RFC 2018 8, RFC 6675 5.1): forget what it SACKed, so
         // going back N from snd_una resends everything; its next ACKs SACK again what it holds.
         self.scoreboard.clear();

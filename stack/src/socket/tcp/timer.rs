@@ -106,13 +106,22 @@ impl Tcb {
 
     /// RFC 6298 5.4-5.7 and RFC 5681 3.1 on a retransmission timeout.
     fn on_rto(&mut self, now: Instant, cfg: &TcpConfig) {
-        let _ = now;
         if self.snd_una == self.snd_max {
             return;
         }
-        self.retries += 1;
         self.counters.rto_expirations += 1;
         let syn = matches!(self.state, TcpState::SynSent | TcpState::SynReceived);
+        if self.snd_wnd == 0 && !syn && !self.orphan {
+            // The peer shrank its window to zero: the head resent is a window probe (Linux
+            // tcp_retransmit_timer), not counted as a retry. A peer that answers is probed for
+            // ever; silence for twice the maximum RTO aborts (tcp_rtx_probe0_timed_out).
+            if now - self.last_rx > cfg.rto_max * 2 {
+                self.terminate(Some(Error::TimedOut));
+                return;
+            }
+        } else {
+            self.retries += 1;
+        }
         let limit = if syn { cfg.syn_retries } else { self.retry_limit(cfg) };
         if self.retries > limit {
             let e = if self.state == TcpState::SynReceived && !self.active { None } else { Some(Error::TimedOut) };

@@ -21,6 +21,18 @@ impl TcpStack {
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
+    /// A handle number no live control block uses: the counter wraps after 2^32 sockets and
+    /// skips 0 and numbers still in use (a long-lived socket must never be replaced).
+    pub(super) fn alloc_id(&mut self) -> u32 {
+        loop {
+            let id = self.next_id;
+            self.next_id = self.next_id.wrapping_add(1);
+            if id != 0 && !self.socks.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
     pub(super) fn find_listener(&self, local: SocketAddrV4) -> Option<u32> {
         let &id = self.listen_ports.get(&local.port())?;
         let t = self.socks.get(&id)?;
@@ -82,8 +94,8 @@ impl TcpStack {
         c.state = TcpState::SynReceived;
         c.counters.segs_in = 1;
         c.pending = true;
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.alloc_id();
+        let lst = self.socks.get_mut(&lid).unwrap().listener.as_mut().unwrap();
         lst.half_open.push(id);
         self.socks.insert(id, c);
         self.conns.insert((local, remote), id);

@@ -32,6 +32,8 @@ mod tests;
 #[cfg(test)]
 mod tests_fuzz;
 #[cfg(test)]
+mod tests_harden;
+#[cfg(test)]
 mod tests_link;
 #[cfg(test)]
 mod tests_segments;
@@ -472,8 +474,7 @@ impl TcpStack {
 
     /// socket(): a new closed socket.
     pub fn socket(&mut self) -> TcpHandle {
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.alloc_id();
         let mut t = Tcb::new(&self.config, Instant::ZERO);
         t.local = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
         self.socks.insert(id, t);

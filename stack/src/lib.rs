@@ -3,6 +3,7 @@
 //! The protocol core (`wire`, `iface`, `socket`, `dns`, `stack`) is sans-IO: frames go in and out
 //! through [`phy::Device`] and time is passed in as [`time::Instant`]. The [`runtime`] module wraps
 //! it with a TAP device, a background thread and a real clock.
+pub mod client;
 pub mod config;
 pub mod dns;
 pub mod error;

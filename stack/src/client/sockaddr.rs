@@ -58,6 +58,9 @@ pub struct SockInfo {
 pub enum Target {
     /// An IPv4 endpoint: AF_INET, an IPv4-mapped address, or `::` on a dual-stack socket's bind.
     V4(SocketAddrV4),
+    /// `::ffff:0.0.0.0` given to bind: the IPv4 wildcard, reported back as `::ffff:0.0.0.0`
+    /// (where `::` is reported as `::`).
+    MappedAny(u16),
     /// `::1` (or `::` as a destination, "connect to any means loopback"): tapstack's loopback,
     /// served as 127.0.0.1 and reported back as `::1`.
     Loopback6(u16),
@@ -143,13 +146,15 @@ fn is_multicast(a: &Ipv6Addr) -> bool {
 /// Translates the address a program gives to bind, connect or sendto (`b`: the bytes read
 /// from the user, `None` when there is none) into what the IPv4 engine should do, or the
 /// errno Linux returns for it on this socket.
-pub fn parse(s: SockInfo, op: Op, b: Option<&[u8]>) -> Result<Target, i32> {
+/// `ifindex_exists` answers whether a network interface has that index (a bind to a
+/// link-local address names one through sin6_scope_id).
+pub fn parse(s: SockInfo, op: Op, b: Option<&[u8]>, ifindex_exists: &dyn Fn(u32) -> bool) -> Result<Target, i32> {
     let Some(b) = b else {
         return Ok(Target::Unspec);
     };
     match s.domain {
         Domain::Inet => parse_inet(s, op, b),
-        Domain::Inet6 => parse_inet6(s, op, b),
+        Domain::Inet6 => parse_inet6(s, op, b, ifindex_exists),
     }
 }
 
@@ -205,7 +210,7 @@ fn udp4_dest(b: &[u8]) -> Result<Target, i32> {
 }
 
 /// An AF_INET6 socket: inet6_bind, tcp_v6_connect, ip6_datagram_connect, udpv6_sendmsg.
-fn parse_inet6(s: SockInfo, op: Op, b: &[u8]) -> Result<Target, i32> {
+fn parse_inet6(s: SockInfo, op: Op, b: &[u8], ifindex_exists: &dyn Fn(u32) -> bool) -> Result<Target, i32> {
     match op {
         Op::Bind => {
             if b.len() < SIN6_LEN_RFC2133 {
@@ -221,7 +226,11 @@ fn parse_inet6(s: SockInfo, op: Op, b: &[u8]) -> Result<Target, i32> {
             }
             if let Some(v) = mapped_v4(&a) {
                 // Binding a v4-mapped address on a v6-only socket makes no sense (EINVAL).
-                return if s.v6only { Err(EINVAL) } else { Ok(Target::V4(SocketAddrV4::new(v, p))) };
+                return match (s.v6only, v.is_unspecified()) {
+                    (true, _) => Err(EINVAL),
+                    (false, true) => Ok(Target::MappedAny(p)),
+                    (false, false) => Ok(Target::V4(SocketAddrV4::new(v, p))),
+                };
             }
             if a.is_unspecified() {
                 return Ok(if s.v6only {
@@ -234,9 +243,13 @@ fn parse_inet6(s: SockInfo, op: Op, b: &[u8]) -> Result<Target, i32> {
                 return Ok(Target::Loopback6(p));
             }
             if needs_scope_id(&a) {
-                // Without a scope the binder must name an interface; with one, the address
-                // is not on it. (Linux gives ENODEV for an index no interface has.)
-                return Err(if scope_id(b) == 0 { EINVAL } else { libc::EADDRNOTAVAIL });
+                // Without a scope the binder must name an interface; with one, the interface
+                // must exist (ENODEV) and the address is not on it.
+                return Err(match scope_id(b) {
+                    0 => EINVAL,
+                    i if !ifindex_exists(i) => libc::ENODEV,
+                    _ => libc::EADDRNOTAVAIL,
+                });
             }
             if is_multicast(&a) {
                 return Ok(Target::V6Only(a, p));
@@ -332,10 +345,19 @@ impl Encoded {
     }
 }
 
+/// How an AF_INET6 socket reports IPv4 names: see [`encode`].
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Style {
+    /// The socket reached the loopback through `::1`: 127.0.0.1 is `::1`.
+    pub loopback6: bool,
+    /// The socket was bound to `::ffff:0.0.0.0`: 0.0.0.0 is that, not `::`.
+    pub mapped_any: bool,
+}
+
 /// Encodes `n` for a socket of `domain`. On AF_INET6 an IPv4 name is reported IPv4-mapped,
 /// except 0.0.0.0 (a dual-stack socket bound to, or not yet bound beyond, `::`) which is `::`,
-/// and 127.0.0.1 on a socket that reached the loopback through `::1` (`loopback6`) which is `::1`.
-pub fn encode(domain: Domain, n: Name, loopback6: bool) -> Encoded {
+/// and 127.0.0.1 on a socket that reached the loopback through `::1` which is `::1` (`style`).
+pub fn encode(domain: Domain, n: Name, style: Style) -> Encoded {
     let mut buf = [0u8; SIN6_LEN];
     match (domain, n) {
         (Domain::Inet, Name::V4(a)) => {
@@ -351,8 +373,8 @@ pub fn encode(domain: Domain, n: Name, loopback6: bool) -> Encoded {
         }
         (Domain::Inet6, n) => {
             let (ip, port) = match n {
-                Name::V4(a) if a.ip().is_unspecified() => (Ipv6Addr::UNSPECIFIED, a.port()),
-                Name::V4(a) if loopback6 && *a.ip() == Ipv4Addr::LOCALHOST => (Ipv6Addr::LOCALHOST, a.port()),
+                Name::V4(a) if a.ip().is_unspecified() && !style.mapped_any => (Ipv6Addr::UNSPECIFIED, a.port()),
+                Name::V4(a) if style.loopback6 && *a.ip() == Ipv4Addr::LOCALHOST => (Ipv6Addr::LOCALHOST, a.port()),
                 Name::V4(a) => (a.ip().to_ipv6_mapped(), a.port()),
                 Name::V6(ip, port) => (ip, port),
             };

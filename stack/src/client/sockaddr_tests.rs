@@ -30,7 +30,7 @@ fn run(s: SockInfo, op: Op, b: Option<&[u8]>, len: u32) -> Result<Target, i32> {
     let n = user_len(op, b.is_none(), len, false)?;
     let mut buf = b.map(|b| b.to_vec()).unwrap_or_default();
     buf.resize(SOCKADDR_STORAGE, 0);
-    parse(s, op, n.map(|n| &buf[..n]))
+    parse(s, op, n.map(|n| &buf[..n]), &|i| i == 1)
 }
 
 fn v4t(a: &str, p: u16) -> Result<Target, i32> {
@@ -70,13 +70,14 @@ fn inet6_bind_matches_linux() {
                 assert_eq!(mapped(M), v4t("10.0.0.2", 7));
                 // Not ours: the engine's bind gives EADDRNOTAVAIL, as Linux.
                 assert_eq!(mapped("::ffff:10.0.0.9"), v4t("10.0.0.9", 7));
-                assert_eq!(mapped("::ffff:0.0.0.0"), v4t("0.0.0.0", 7));
+                assert_eq!(mapped("::ffff:0.0.0.0"), Ok(Target::MappedAny(7)));
                 assert_eq!(mapped("::ffff:127.0.0.1"), v4t("127.0.0.1", 7));
             }
             assert_eq!(mapped("2001:db8::1"), Err(EADDRNOTAVAIL));
             assert_eq!(mapped("::1"), Ok(Target::Loopback6(7)));
             assert_eq!(mapped("fe80::1"), Err(EINVAL));
             assert_eq!(run(s, Op::Bind, Some(&sin6(AF_INET6, 7, "fe80::1", 1)), 28), Err(EADDRNOTAVAIL));
+            assert_eq!(run(s, Op::Bind, Some(&sin6(AF_INET6, 7, "fe80::1", 99)), 28), Err(libc::ENODEV));
             assert_eq!(mapped("ff02::1"), Err(EINVAL));
             let gm = "ff0e::1".parse().unwrap();
             assert_eq!(mapped("ff0e::1"), if kind == Kind::Stream { Err(EINVAL) } else { Ok(Target::V6Only(gm, 7)) });
@@ -193,7 +194,7 @@ fn sendmsg_name_is_clamped_not_refused() {
 #[test]
 fn encode_and_truncate_like_linux() {
     // getsockname of an AF_INET6 socket bound to ::ffff:10.0.0.2:4321 (bytes from Linux).
-    let e = encode(Domain::Inet6, Name::V4("10.0.0.2:4321".parse().unwrap()), false);
+    let e = encode(Domain::Inet6, Name::V4("10.0.0.2:4321".parse().unwrap()), Style::default());
     let want = "0a0010e10000000000000000000000000000ffff0a00000200000000";
     let hex: String = e.bytes().iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(hex, want);
@@ -201,16 +202,23 @@ fn encode_and_truncate_like_linux() {
         assert_eq!(copy_out_len(e.len, ul), Ok((copy, 28)));
     }
     assert_eq!(copy_out_len(e.len, -1i32 as u32), Err(EINVAL));
-    let any = encode(Domain::Inet6, Name::V4("0.0.0.0:4322".parse().unwrap()), false);
+    let any = encode(Domain::Inet6, Name::V4("0.0.0.0:4322".parse().unwrap()), Style::default());
     assert_eq!(&any.bytes()[8..24], &[0u8; 16]);
-    let lo = encode(Domain::Inet6, Name::V4("127.0.0.1:9".parse().unwrap()), true);
+    let many = encode(
+        Domain::Inet6,
+        Name::V4("0.0.0.0:4323".parse().unwrap()),
+        Style { mapped_any: true, ..Style::default() },
+    );
+    assert_eq!(&many.bytes()[8..24], &Ipv4Addr::UNSPECIFIED.to_ipv6_mapped().octets());
+    let lo =
+        encode(Domain::Inet6, Name::V4("127.0.0.1:9".parse().unwrap()), Style { loopback6: true, ..Style::default() });
     assert_eq!(&lo.bytes()[8..24], &Ipv6Addr::LOCALHOST.octets());
-    let lo4 = encode(Domain::Inet6, Name::V4("127.0.0.1:9".parse().unwrap()), false);
+    let lo4 = encode(Domain::Inet6, Name::V4("127.0.0.1:9".parse().unwrap()), Style::default());
     assert_eq!(
         mapped_v4(&Ipv6Addr::from(<[u8; 16]>::try_from(&lo4.bytes()[8..24]).unwrap())),
         Some(Ipv4Addr::LOCALHOST)
     );
-    let v4 = encode(Domain::Inet, Name::V4("10.0.0.2:80".parse().unwrap()), false);
+    let v4 = encode(Domain::Inet, Name::V4("10.0.0.2:80".parse().unwrap()), Style::default());
     assert_eq!(v4.len, SIN_LEN);
     assert_eq!(&v4.bytes()[..8], &[2, 0, 0, 80, 10, 0, 0, 2]);
 }

@@ -425,16 +425,31 @@ fn full_backlog_drops_syns_silently() {
     h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
     h.s.listen(l, 1).unwrap();
     h.feed(&h.seg(1000, None, flags::SYN));
-    assert_eq!(h.out().len(), 1);
+    let sa = h.out();
+    assert_eq!(sa.len(), 1);
+    // Half-open connections do not count against the backlog (they are in the SYN queue).
     let mut syn2 = h.seg(3000, None, flags::SYN);
     syn2.src_port = PP + 1;
     h.feed(&syn2);
-    assert!(h.out().is_empty(), "no SYN-ACK and no RST: the client retries");
-    assert_eq!(h.s.stats().listen_overflows, 1);
-    // A retransmitted SYN for the half-open connection gets the SYN-ACK again.
+    assert_eq!(h.out().len(), 1);
+    // A retransmitted SYN gets the SYN-ACK again, at most once per 500 ms.
     h.feed(&h.seg(1000, None, flags::SYN));
     let o = h.out();
-    assert_eq!((o.len(), o[0].flags, o[0].ack), (1, flags::SYN, Some(1001)));
+    assert_eq!((o.len(), o[0].flags, o[0].ack, o[0].seq), (1, flags::SYN, Some(1001), sa[0].seq));
+    h.feed(&h.seg(1000, None, flags::SYN));
+    assert!(h.out().is_empty(), "rate-limited");
+    h.now += Duration::from_millis(500);
+    h.feed(&h.seg(1000, None, flags::SYN));
+    assert_eq!(h.out().len(), 1);
+    // The first completes; the accept queue (backlog 1) is then full: a new SYN is dropped
+    // without an answer (the client retries).
+    h.feed(&h.seg(1001, Some(sa[0].seq.wrapping_add(1)), 0));
+    assert!(h.s.readiness(l).readable);
+    let mut syn3 = h.seg(5000, None, flags::SYN);
+    syn3.src_port = PP + 2;
+    h.feed(&syn3);
+    assert!(h.out().is_empty(), "no SYN-ACK and no RST");
+    assert_eq!(h.s.stats().listen_overflows, 1);
 }
 
 #[test]

@@ -204,11 +204,7 @@ fn encode_and_truncate_like_linux() {
     assert_eq!(copy_out_len(e.len, -1i32 as u32), Err(EINVAL));
     let any = encode(Domain::Inet6, Name::V4("0.0.0.0:4322".parse().unwrap()), Style::default());
     assert_eq!(&any.bytes()[8..24], &[0u8; 16]);
-    let many = encode(
-        Domain::Inet6,
-        Name::V4("0.0.0.0:4323".parse().unwrap()),
-        Style { mapped_any: true, ..Style::default() },
-    );
+    let many = encode(Domain::Inet6, Name::V4("0.0.0.0:4323".parse().unwrap()), Style { mapped_any: true });
     assert_eq!(&many.bytes()[8..24], &Ipv4Addr::UNSPECIFIED.to_ipv6_mapped().octets());
     let lo = encode(Domain::Inet6, Name::V4(loopback6(9)), Style::default());
     assert_eq!(&lo.bytes()[8..24], &Ipv6Addr::LOCALHOST.octets());

@@ -10,12 +10,13 @@
 //! parameters. On x86_64 (System V) a variadic call passes its integer arguments exactly as a
 //! fixed-signature call does: the first six in rdi, rsi, rdx, rcx, r8, r9, the seventh on the
 //! stack at 8(%rsp) on entry (%al, the count of vector registers, is ignored by a non-variadic
-//! callee). On aarch64 Linux (AAPCS64, not Apple's variant) variadic integer arguments travel in
-//! x0-x7 like named ones. A caller passing fewer arguments leaves the remaining registers (and
+//! callee). A caller passing fewer arguments leaves the remaining registers (and
 //! the caller-owned stack slot, always mapped) with values we read but never use for a call
 //! that does not take them, which is what glibc's own `syscall()` does. Other targets do not
-//! export the hook, so libc's `syscall` runs untouched there.
-#![cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+//! export the hook, so libc's `syscall` runs untouched there (aarch64 Linux passes variadic
+//! integers like named ones too, but its system-call table lacks dup2 & co.: a port needs its
+//! own number list).
+#![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
 use libc::{c_int, c_long, c_uint, c_ulong, c_void, iovec, mmsghdr, msghdr, sockaddr, socklen_t, timespec};
 

@@ -432,7 +432,7 @@ impl TcpStack {
         }
         for &id in &work {
             match self.socks.get(&id) {
-                Some(t) if t.state == TcpState::TimeWait && t.orphan => self.to_timewait(id, now),
+                Some(t) if t.state == TcpState::TimeWait && t.orphan => self.enter_tw_record(id, now),
                 Some(t) if t.state == TcpState::Closed || t.parent.is_some() => self.after_event(id),
                 _ => {}
             }

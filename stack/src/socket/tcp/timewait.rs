@@ -115,7 +115,7 @@ impl TcpStack {
         (SocketAddrV4::new(self.config.local_addr, k as u16), remote)
     }
     /// An orphan in TIME-WAIT: its control block becomes a record (or goes, if the cap bites).
-    pub(super) fn to_timewait(&mut self, id: u32, now: Instant) {
+    pub(super) fn enter_tw_record(&mut self, id: u32, now: Instant) {
         let Some(t) = self.socks.get(&id) else { return };
         if !(t.orphan && t.state == TcpState::TimeWait) {
             return;

@@ -74,7 +74,7 @@ impl Pair {
                 self.a.process(self.now, s, A, &b);
             }
         }
-        self.now = self.now + d;
+        self.now += d;
     }
 }
 
@@ -154,7 +154,7 @@ fn fifty_thousand_spoofed_syns_allocate_no_connection_buffers() {
         p.b.process(p.now, src, B, &buf);
         if i % 500 == 499 {
             p.b.dispatch(p.now, &mut |_, _, _| {});
-            p.now = p.now + Duration::from_millis(1);
+            p.now += Duration::from_millis(1);
         }
     }
     let grown = live() - base;

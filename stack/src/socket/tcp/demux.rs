@@ -66,6 +66,9 @@ impl TcpStack {
     /// Frees a control block.
     pub(super) fn remove(&mut self, id: u32) {
         if let Some(t) = self.socks.remove(&id) {
+            if t.orphan {
+                self.orphans -= 1;
+            }
             let key = (t.local, t.remote);
             if self.conns.get(&key) == Some(&id) {
                 self.conns.remove(&key);
@@ -95,7 +98,7 @@ impl TcpStack {
                 && o.local.port() == addr.port()
                 && (o.local.ip().is_unspecified() || addr.ip().is_unspecified() || o.local.ip() == addr.ip())
                 && !(reuse && o.state != TcpState::Listen && (o.reuse_addr || o.state == TcpState::TimeWait))
-        })
+        }) || (!reuse && self.tw_holds_port(addr.port()))
     }
 
     /// A free port for `id`: for bind(0) (`conn` None) or for a connection from `conn.0` to `conn.1`.
@@ -119,7 +122,10 @@ impl TcpStack {
         for i in 0..span {
             let port = lo + ((start + i) % span) as u16;
             let free = !taken.contains(&port)
-                && remote.is_none_or(|r| !self.conns.contains_key(&(SocketAddrV4::new(ip, port), r)));
+                && remote.is_none_or(|r| {
+                    let k = (SocketAddrV4::new(ip, port), r);
+                    !self.conns.contains_key(&k) && !self.tw_exists(k)
+                });
             if free {
                 return Ok(port);
             }

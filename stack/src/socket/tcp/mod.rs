@@ -40,6 +40,10 @@ mod tests_harden;
 mod tests_link;
 #[cfg(test)]
 mod tests_segments;
+#[cfg(test)]
+mod tests_sender;
+#[cfg(test)]
+mod tests_timers;
 mod timer;
 mod timewait;
 
@@ -103,6 +107,9 @@ pub struct TcpConfig {
     pub max_retries: u32,
     /// SYN retransmissions before connect fails with ETIMEDOUT (6).
     pub syn_retries: u32,
+    /// Retransmissions or unanswered window probes before an orphaned connection (closed by
+    /// the application) is dropped: Linux tcp_orphan_retries (sysctl 0 means 8).
+    pub orphan_retries: u32,
     /// Congestion control for new connections.
     pub congestion: Congestion,
     /// Secret key for RFC 6528 ISNs (random per stack in production, fixed in tests).
@@ -141,6 +148,7 @@ impl TcpConfig {
             msl: Duration::from_secs(30),
             max_retries: 15,
             syn_retries: 6,
+            orphan_retries: 8,
             congestion: Congestion::Cubic,
             isn_secret: [0; 16],
             ephemeral_ports: (32768, 60999),

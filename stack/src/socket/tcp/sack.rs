@@ -13,6 +13,10 @@ pub struct Scoreboard {
 }
 
 impl Scoreboard {
+    pub fn clear(&mut self) {
+        self.blocks.clear();
+        self.suffix.clear();
+    }
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
     }

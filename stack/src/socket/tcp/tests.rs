@@ -366,7 +366,11 @@ fn zero_window_and_persist_probe() {
     let (c, _l, s) = p.connect(80);
     let d = pattern(20_000, 6);
     assert_eq!(p.a.send(p.now, c, &d), Ok(20_000));
+    // Five full segments, then the 952-byte rest of the window only when the persist
+    // (SWS override) timer fires: sender SWS avoidance sends no runt while data is in flight.
     p.run_for(Duration::from_millis(100));
+    assert_eq!(p.b.recv_queue(s), 5 * 1448);
+    p.run_for(Duration::from_millis(400));
     assert_eq!(p.b.recv_queue(s), 8192);
     assert_eq!(p.a.info(c).unwrap().snd_wnd, 0);
     // Lose the window update B sends after the read: only the persist probe can recover.

@@ -101,11 +101,13 @@ impl TcpStack {
         }) || (!reuse && self.tw_holds_port(addr.port()))
     }
 
-    pub(super) fn ephemeral_port(&mut self, id: u32, remote: Option<SocketAddrV4>) -> Result<u16> {
+    /// A free port for `id`: for bind(0) (`conn` None) or for a connection from `conn.0` to `conn.1`.
+    pub(super) fn ephemeral_port(&mut self, id: u32, conn: Option<(std::net::Ipv4Addr, SocketAddrV4)>) -> Result<u16> {
+        let remote = conn.map(|c| c.1);
         let (lo, hi) = self.config.ephemeral_ports;
         let span = (hi.max(lo) - lo) as u64 + 1;
         let start = self.rand() % span;
-        let ip = self.config.local_addr;
+        let ip = conn.map_or(self.config.local_addr, |c| c.0);
         // Ports that rule a candidate out, gathered once (O(sockets + span), not their product):
         // for connect() listeners and bound-only sockets (the 4-tuple is checked separately);
         // for bind(0) every bound port.

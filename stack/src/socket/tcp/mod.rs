@@ -575,7 +575,8 @@ impl TcpStack {
             return Err(Error::InvalidInput);
         }
         let ip = *local.ip();
-        if !(ip.is_unspecified() || ip == self.config.local_addr) {
+        // Ours: the interface address and the loopback network 127.0.0.0/8.
+        if !(ip.is_unspecified() || ip == self.config.local_addr || ip.is_loopback()) {
             return Err(Error::AddrNotAvailable);
         }
         let reuse = t.reuse_addr;
@@ -650,8 +651,17 @@ impl TcpStack {
         if remote.ip().is_unspecified() || remote.ip().is_broadcast() || remote.ip().is_multicast() {
             return Err(if remote.ip().is_unspecified() { Error::ConnectionRefused } else { Error::NetUnreachable });
         }
+        // The source address: the bound one, else what the route to `remote` gives.
+        let own = self.config.local_addr;
+        let src_ip = match *t.local.ip() {
+            a if t.bound && !a.is_unspecified() => a,
+            _ => crate::iface::source_for(own, *remote.ip()),
+        };
+        if !crate::iface::source_reaches(own, src_ip, *remote.ip()) {
+            return Err(Error::InvalidInput);
+        }
         let local = if t.bound {
-            let l = SocketAddrV4::new(self.config.local_addr, t.local.port());
+            let l = SocketAddrV4::new(src_ip, t.local.port());
             self.tw_remove((l, remote)); // RFC 6191-like reuse, as for a TIME-WAIT block below
             if let Some(&other) = self.conns.get(&(l, remote)) {
                 if self.socks.get(&other).is_some_and(|o| o.state == TcpState::TimeWait) {
@@ -662,7 +672,7 @@ impl TcpStack {
             }
             l
         } else {
-            SocketAddrV4::new(self.config.local_addr, self.ephemeral_port(h.0, Some(remote))?)
+            SocketAddrV4::new(src_ip, self.ephemeral_port(h.0, Some((src_ip, remote)))?)
         };
         let iss = isn::isn(&self.config.isn_secret, local, remote, now);
         let cfg = self.config.clone();

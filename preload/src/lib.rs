@@ -21,6 +21,7 @@ pub(crate) mod real;
 mod resolve;
 pub(crate) mod rt;
 pub(crate) mod socket;
+pub(crate) mod svc;
 
 use std::cell::Cell;
 

@@ -407,6 +407,9 @@ fn g_default_mss(c: &Ctx) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
+    if let Some(r) = crate::svc::route::setsockopt(fd, level, name, val, len) {
+        return r;
+    }
     let c = ours_or!(fd, real::setsockopt(fd, level, name, val, len));
     match set_opt(&c, level, name, val, len) {
         Ok(()) => 0,
@@ -422,6 +425,9 @@ pub unsafe extern "C" fn getsockopt(
     val: *mut c_void,
     len: *mut socklen_t,
 ) -> c_int {
+    if let Some(r) = crate::svc::route::getsockopt(fd, level, name, val, len) {
+        return r;
+    }
     let c = ours_or!(fd, real::getsockopt(fd, level, name, val, len));
     match get_opt(&c, level, name, val, len) {
         Ok(()) => 0,
@@ -458,12 +464,26 @@ unsafe fn do_fcntl(c: &Ctx, fd: c_int, cmd: c_int, arg: c_ulong, f64: bool) -> c
 
 #[no_mangle]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+    if crate::svc::kind(fd) != 0 {
+        let r = real::fcntl(fd, cmd, arg);
+        if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
+            crate::svc::mirror(fd, r);
+        }
+        return r;
+    }
     let c = ours_or!(fd, real::fcntl(fd, cmd, arg));
     do_fcntl(&c, fd, cmd, arg, false)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+    if crate::svc::kind(fd) != 0 {
+        let r = real::fcntl64(fd, cmd, arg);
+        if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
+            crate::svc::mirror(fd, r);
+        }
+        return r;
+    }
     let c = ours_or!(fd, real::fcntl64(fd, cmd, arg));
     do_fcntl(&c, fd, cmd, arg, true)
 }

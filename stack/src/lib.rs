@@ -10,6 +10,7 @@ pub mod iface;
 pub mod log;
 pub mod phy;
 pub mod runtime;
+pub mod service;
 pub mod socket;
 pub mod stack;
 pub mod time;

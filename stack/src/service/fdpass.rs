@@ -1,0 +1,274 @@
+//! Raw system calls the service and the shim both need: socketpairs, records with one passed
+//! descriptor (SCM_RIGHTS), peer credentials, fstat identity. Straight `libc::syscall`, never a
+//! libc wrapper the shim hooks; errors come back as `Err(errno)`; nothing writes errno except
+//! the syscall itself (the shim saves and restores errno around its hooks).
+use libc::{c_long, c_void};
+
+fn ret(r: c_long) -> Result<usize, i32> {
+    if r < 0 {
+        Err(crate::runtime::sys::errno())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// socketpair(AF_UNIX, ty | SOCK_CLOEXEC).
+pub fn socketpair(ty: i32) -> Result<(i32, i32), i32> {
+    let mut fds = [0i32; 2];
+    // SAFETY: fds is a writable array of two ints.
+    ret(unsafe {
+        libc::syscall(
+            libc::SYS_socketpair,
+            libc::AF_UNIX as c_long,
+            (ty | libc::SOCK_CLOEXEC) as c_long,
+            0 as c_long,
+            fds.as_mut_ptr() as c_long,
+        )
+    })?;
+    Ok((fds[0], fds[1]))
+}
+
+/// Sends one record `buf` with descriptor `fd` (if any) attached. EINTR retried.
+pub fn send_with_fd(sock: i32, buf: &[u8], fd: Option<i32>, flags: i32) -> Result<usize, i32> {
+    let mut iov = libc::iovec { iov_base: buf.as_ptr() as *mut c_void, iov_len: buf.len() };
+    let mut cbuf = [0u64; 4]; // CMSG_SPACE(sizeof(int)) = 24 bytes, aligned
+                              // SAFETY: msghdr is plain data; zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if let Some(fd) = fd {
+        // SAFETY: the control buffer is large and aligned enough for one int's cmsg.
+        unsafe {
+            msg.msg_control = cbuf.as_mut_ptr() as *mut c_void;
+            msg.msg_controllen = libc::CMSG_SPACE(4) as usize;
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN(4) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut i32, fd);
+        }
+    }
+    loop {
+        // SAFETY: msg points to live iovec and control buffers.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_sendmsg,
+                sock as c_long,
+                &msg as *const libc::msghdr as c_long,
+                (flags | libc::MSG_NOSIGNAL) as c_long,
+            )
+        };
+        match ret(r) {
+            Err(libc::EINTR) => continue,
+            x => return x,
+        }
+    }
+}
+
+/// Receives one record into `buf`; returns its length and the descriptor passed with it
+/// (close-on-exec). Extra descriptors (a misbehaving peer) are closed. EINTR is returned
+/// (the caller decides), so a signal can interrupt a wait.
+pub fn recv_with_fd(sock: i32, buf: &mut [u8], flags: i32) -> Result<(usize, Option<i32>), i32> {
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut c_void, iov_len: buf.len() };
+    let mut cbuf = [0u64; 16];
+    // SAFETY: msghdr is plain data.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr() as *mut c_void;
+    msg.msg_controllen = std::mem::size_of_val(&cbuf);
+    // SAFETY: msg points to live buffers.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_recvmsg,
+            sock as c_long,
+            &mut msg as *mut libc::msghdr as c_long,
+            (flags | libc::MSG_CMSG_CLOEXEC) as c_long,
+        )
+    };
+    let n = ret(r)?;
+    let mut got = None;
+    // SAFETY: walking the control messages the kernel wrote into cbuf.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(c) as *const i32;
+                let count = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / 4;
+                for i in 0..count {
+                    let fd = std::ptr::read_unaligned(data.add(i));
+                    if got.is_none() {
+                        got = Some(fd);
+                    } else {
+                        let _ = crate::runtime::sys::close(fd);
+                    }
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n, got))
+}
+
+/// (st_dev, st_ino) of a descriptor: how the service recognises the sockets it made.
+pub fn identity(fd: i32) -> Result<(u64, u64), i32> {
+    // SAFETY: stat is plain data; the kernel fills it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: st is writable.
+    ret(unsafe { libc::syscall(libc::SYS_fstat, fd as c_long, &mut st as *mut libc::stat as c_long) })?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// SO_PEERCRED of a Unix socket: (pid, uid).
+pub fn peer_cred(fd: i32) -> Result<(i32, u32), i32> {
+    // SAFETY: ucred is plain data.
+    let mut cr: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: cr/len are writable and sized.
+    ret(unsafe {
+        libc::syscall(
+            libc::SYS_getsockopt,
+            fd as c_long,
+            libc::SOL_SOCKET as c_long,
+            libc::SO_PEERCRED as c_long,
+            &mut cr as *mut libc::ucred as c_long,
+            &mut len as *mut libc::socklen_t as c_long,
+        )
+    })?;
+    Ok((cr.pid, cr.uid))
+}
+
+/// getsockopt for an int option.
+pub fn getsockopt_int(fd: i32, level: i32, name: i32) -> Result<i32, i32> {
+    let mut v: i32 = 0;
+    let mut len = 4 as libc::socklen_t;
+    // SAFETY: v/len are writable.
+    ret(unsafe {
+        libc::syscall(
+            libc::SYS_getsockopt,
+            fd as c_long,
+            level as c_long,
+            name as c_long,
+            &mut v as *mut i32 as c_long,
+            &mut len as *mut libc::socklen_t as c_long,
+        )
+    })?;
+    Ok(v)
+}
+
+/// setsockopt for an int option.
+pub fn setsockopt_int(fd: i32, level: i32, name: i32, v: i32) -> Result<(), i32> {
+    // SAFETY: v is readable for 4 bytes.
+    ret(unsafe {
+        libc::syscall(
+            libc::SYS_setsockopt,
+            fd as c_long,
+            level as c_long,
+            name as c_long,
+            &v as *const i32 as c_long,
+            4 as c_long,
+        )
+    })
+    .map(|_| ())
+}
+
+/// send(2) with flags (MSG_DONTWAIT | MSG_NOSIGNAL added). EINTR retried.
+pub fn send(fd: i32, buf: &[u8], flags: i32) -> Result<usize, i32> {
+    loop {
+        // SAFETY: buf is readable.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_sendto,
+                fd as c_long,
+                buf.as_ptr() as c_long,
+                buf.len() as c_long,
+                (flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) as c_long,
+                0 as c_long,
+                0 as c_long,
+            )
+        };
+        match ret(r) {
+            Err(libc::EINTR) => continue,
+            x => return x,
+        }
+    }
+}
+
+/// recv(2) with flags (MSG_DONTWAIT added). EINTR retried.
+pub fn recv(fd: i32, buf: &mut [u8], flags: i32) -> Result<usize, i32> {
+    loop {
+        // SAFETY: buf is writable.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_recvfrom,
+                fd as c_long,
+                buf.as_mut_ptr() as c_long,
+                buf.len() as c_long,
+                (flags | libc::MSG_DONTWAIT) as c_long,
+                0 as c_long,
+                0 as c_long,
+            )
+        };
+        match ret(r) {
+            Err(libc::EINTR) => continue,
+            x => return x,
+        }
+    }
+}
+
+/// shutdown(2).
+pub fn shutdown(fd: i32, how: i32) -> Result<(), i32> {
+    // SAFETY: plain syscall.
+    ret(unsafe { libc::syscall(libc::SYS_shutdown, fd as c_long, how as c_long) }).map(|_| ())
+}
+
+/// An abstract AF_UNIX address `\0name` and its length.
+pub fn abstract_addr(name: &str) -> (libc::sockaddr_un, libc::socklen_t) {
+    // SAFETY: sockaddr_un is plain data.
+    let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    a.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let b = name.as_bytes();
+    let n = b.len().min(a.sun_path.len() - 1);
+    for (i, &c) in b[..n].iter().enumerate() {
+        a.sun_path[1 + i] = c as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + 1 + n;
+    (a, len as libc::socklen_t)
+}
+
+/// connect(2) to the abstract name (a SOCK_SEQPACKET | SOCK_CLOEXEC socket is made).
+pub fn connect_abstract(name: &str) -> Result<i32, i32> {
+    let fd = crate::runtime::sys::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0)?;
+    let (a, len) = abstract_addr(name);
+    // SAFETY: a is a valid sockaddr_un of length len.
+    let r = unsafe {
+        libc::syscall(libc::SYS_connect, fd as c_long, &a as *const libc::sockaddr_un as c_long, len as c_long)
+    };
+    if let Err(e) = ret(r) {
+        let _ = crate::runtime::sys::close(fd);
+        return Err(e);
+    }
+    Ok(fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn pass_descriptor() {
+        let (x, y) = socketpair(libc::SOCK_SEQPACKET).unwrap();
+        let (p, q) = socketpair(libc::SOCK_STREAM).unwrap();
+        let id = identity(q).unwrap();
+        send_with_fd(x, b"hello", Some(q), 0).unwrap();
+        let mut buf = [0u8; 16];
+        let (n, fd) = recv_with_fd(y, &mut buf, 0).unwrap();
+        assert_eq!(&buf[..n], b"hello");
+        let fd = fd.unwrap();
+        assert_ne!(fd, q);
+        assert_eq!(identity(fd).unwrap(), id);
+        assert_eq!(peer_cred(x).unwrap().0, crate::runtime::sys::getpid());
+        for f in [x, y, p, q, fd] {
+            crate::runtime::sys::close(f).unwrap();
+        }
+    }
+}

@@ -91,6 +91,8 @@ pub struct Sock {
     pub reason: i32,
     /// The program did shutdown(SHUT_RD)/(SHUT_RDWR): POLLHUP on `a` is not a close.
     pub prog_shut_rd: bool,
+    /// The connection was established once (a later Closed is a reset or an end).
+    pub was_connected: bool,
     /// Current epoll interest of `a`.
     pub interest: u32,
     /// Removed from epoll while the engine cannot take what `a` has (HUP would spin).
@@ -121,6 +123,7 @@ impl Sock {
             eof_to_a: false,
             reason: 0,
             prog_shut_rd: false,
+            was_connected: false,
             interest: 0,
             parked: false,
         }
@@ -217,11 +220,22 @@ fn pump_tcp_out(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scr
         return;
     }
     loop {
+        let st = stack.tcp.state(h);
+        if matches!(st, Ok(TcpState::SynSent) | Ok(TcpState::SynReceived)) {
+            return;
+        }
+        if matches!(st, Ok(TcpState::Closed) | Err(_)) && stack.tcp.recv_queue(h) == 0 {
+            // Nothing more to read. A pending error (refused, reset, timeout) stays for
+            // SO_ERROR and for the reason of the program's next 0 read (`Op::Reason`).
+            if s.was_connected {
+                let _ = fdpass::shutdown(s.a, libc::SHUT_RDWR);
+                s.eof_to_a = true;
+            }
+            return;
+        }
+        s.was_connected = true;
         match stack.tcp.recv(now, h, scratch) {
             Ok(0) => {
-                if matches!(stack.tcp.state(h), Ok(TcpState::Closed) | Err(_)) && s.reason == 0 {
-                    // A connection that never was (or ended before we looked): nothing to say.
-                }
                 let _ = fdpass::shutdown(s.a, libc::SHUT_WR);
                 s.eof_to_a = true;
                 return;

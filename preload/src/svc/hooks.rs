@@ -253,9 +253,10 @@ pub(crate) unsafe fn shutdown(fd: c_int, how: c_int) -> c_int {
     match call(&m, fd) {
         Ok(_) => {
             let k = super::kind(fd);
-            if k == KIND_TCP {
-                // The FIN follows the data the program already wrote: shut the pair itself.
-                libc::syscall(libc::SYS_shutdown, fd, how);
+            if k == KIND_TCP && (how == libc::SHUT_WR || how == libc::SHUT_RDWR) {
+                // The FIN follows the data the program already wrote: shut the pair's write
+                // side itself (the read side is the service's: it ends `a`'s writing).
+                libc::syscall(libc::SYS_shutdown, fd, libc::SHUT_WR);
             }
             e.ok(0)
         }

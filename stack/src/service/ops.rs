@@ -261,8 +261,14 @@ impl Service {
                     }
                     _ => {
                         if how != Shutdown::Write {
+                            // Reads on the program's end now return 0: end `a`'s write side
+                            // (never the program's read side, so POLLHUP on `a` stays "closed").
                             let _ = stack.tcp.shutdown(now, h, Shutdown::Read);
-                            s.prog_shut_rd = true;
+                            s.rx = super::sock::Pending::default();
+                            if !s.eof_to_a {
+                                let _ = fdpass::shutdown(s.a, libc::SHUT_WR);
+                                s.eof_to_a = true;
+                            }
                         }
                     }
                 }

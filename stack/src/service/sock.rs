@@ -89,8 +89,6 @@ pub struct Sock {
     pub eof_to_a: bool,
     /// Why the program's read returned 0 (errno), 0 for a plain end of stream.
     pub reason: i32,
-    /// The program did shutdown(SHUT_RD)/(SHUT_RDWR): POLLHUP on `a` is not a close.
-    pub prog_shut_rd: bool,
     /// The connection was established once (a later Closed is a reset or an end).
     pub was_connected: bool,
     /// Current epoll interest of `a`.
@@ -122,7 +120,6 @@ impl Sock {
             fin_sent: false,
             eof_to_a: false,
             reason: 0,
-            prog_shut_rd: false,
             was_connected: false,
             interest: 0,
             parked: false,
@@ -144,7 +141,7 @@ impl Sock {
 
     /// True once the program is gone and nothing remains to move: the service forgets it.
     pub fn finished(&self) -> bool {
-        self.a_hup && !self.prog_shut_rd && (self.a_eof || self.listening) && self.tx.is_empty()
+        self.a_hup && (self.a_eof || self.listening) && self.tx.is_empty()
     }
 }
 
@@ -228,7 +225,7 @@ fn pump_tcp_out(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scr
             // Nothing more to read. A pending error (refused, reset, timeout) stays for
             // SO_ERROR and for the reason of the program's next 0 read (`Op::Reason`).
             if s.was_connected {
-                let _ = fdpass::shutdown(s.a, libc::SHUT_RDWR);
+                let _ = fdpass::shutdown(s.a, libc::SHUT_WR);
                 s.eof_to_a = true;
             }
             return;
@@ -257,9 +254,10 @@ fn pump_tcp_out(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scr
             }
             Err(Error::WouldBlock) | Err(Error::NotConnected) => return,
             Err(e) => {
-                // Reset, timeout, refused: the program reads EOF and asks why; writes get EPIPE.
+                // Reset, timeout, refused: the program reads EOF and asks why (`Op::Reason`).
+                // Only `a`'s write side is shut: POLLHUP on `a` keeps meaning "closed".
                 s.reason = e.errno();
-                let _ = fdpass::shutdown(s.a, libc::SHUT_RDWR);
+                let _ = fdpass::shutdown(s.a, libc::SHUT_WR);
                 s.eof_to_a = true;
                 return;
             }

@@ -490,6 +490,13 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_int {
+    let k = crate::svc::kind(fd);
+    if k != 0 {
+        if req == libc::FIONREAD && k != crate::svc::KIND_TCP && k != crate::svc::KIND_TCP_LISTEN {
+            return crate::svc::hooks::udp_fionread(fd, arg);
+        }
+        return real::ioctl(fd, req, arg);
+    }
     let c = ours_or!(fd, real::ioctl(fd, req, arg));
     if arg.is_null() {
         return fail(libc::EFAULT);

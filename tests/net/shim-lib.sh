@@ -30,3 +30,4 @@ crossed() {
   [ "$d" -ge "$2" ] || { echo "FAIL: $4: only $d bytes crossed tap0 ($1), expected >= $2 (not through tapstack?)"; exit 1; }
   echo "   $4: $d bytes crossed tap0 (kernel $1)"
 }
+

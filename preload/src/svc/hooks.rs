@@ -307,6 +307,9 @@ pub(crate) unsafe fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *cons
         m.data = std::slice::from_raw_parts(val as *const u8, n).to_vec();
     }
     let r = call(&m, fd);
+    if r.is_ok() && level == libc::SOL_SOCKET && name == libc::SO_BROADCAST && len >= 4 {
+        super::set_broadcast(fd, std::ptr::read_unaligned(val as *const c_int) != 0);
+    }
     finish(&e, r, || crate::real::setsockopt(fd, level, name, val, len))
 }
 
@@ -372,6 +375,16 @@ pub(crate) unsafe fn udp_send(
     let e = Errno::save();
     if to.is_none() && super::kind(fd) != KIND_UDP_CONNECTED {
         return err(libc::EDESTADDRREQ);
+    }
+    let total: usize = (0..cnt).map(|i| (*iov.add(i)).iov_len).sum();
+    if total > 65507 {
+        return err(libc::EMSGSIZE);
+    }
+    if let Some(d) = to {
+        let b = d.ip().is_broadcast() || Some(*d.ip()) == super::subnet_broadcast();
+        if b && !super::broadcast_ok(fd) {
+            return err(libc::EACCES);
+        }
     }
     let hdr = proto::udp_hdr(to);
     let mut v: Vec<iovec> = Vec::with_capacity(cnt + 1);
@@ -461,4 +474,25 @@ pub(crate) unsafe fn udp_dest(addr: *const sockaddr, len: socklen_t) -> Result<O
         return Ok(None);
     }
     read_addr(addr, len).map(Some)
+}
+
+/// ioctl(FIONREAD) on a UDP socket: the size of the next datagram (without our header).
+pub(crate) unsafe fn udp_fionread(fd: c_int, arg: *mut c_void) -> c_int {
+    let e = Errno::save();
+    if arg.is_null() {
+        return err(libc::EFAULT);
+    }
+    let mut h = [0u8; UDP_HDR];
+    let r = libc::syscall(
+        libc::SYS_recvfrom,
+        fd,
+        h.as_mut_ptr(),
+        h.len(),
+        libc::MSG_PEEK | libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+        0usize,
+        0usize,
+    );
+    let n = if r < 0 { 0 } else { (r as usize).saturating_sub(UDP_HDR) };
+    std::ptr::write_unaligned(arg as *mut c_int, n as c_int);
+    e.ok(0)
 }

@@ -6,6 +6,7 @@
 //! holds: reads, writes, poll/select/epoll, O_NONBLOCK, SO_RCVTIMEO, fork, dup, exec and close
 //! are the kernel's own. The shim only translates the socket calls (connect, bind, accept,
 //! options, names...) into control requests, and adds/strips the datagram header on UDP.
+pub(crate) mod dns;
 pub(crate) mod hooks;
 pub(crate) mod route;
 mod spawn;
@@ -28,6 +29,18 @@ const NOT_OURS: i32 = -1;
 
 /// fd -> kind (0: not a service socket as far as we know). One load per lookup.
 static KINDS: [AtomicU8; MAX_FDS] = [const { AtomicU8::new(0) }; MAX_FDS];
+
+/// fd -> SO_BROADCAST set (UDP: the shim refuses broadcast sends without it, as Linux).
+static BCAST: [AtomicU8; MAX_FDS] = [const { AtomicU8::new(0) }; MAX_FDS];
+
+pub(crate) fn broadcast_ok(fd: c_int) -> bool {
+    fd >= 0 && (fd as usize) < MAX_FDS && BCAST[fd as usize].load(Ordering::Relaxed) != 0
+}
+pub(crate) fn set_broadcast(fd: c_int, on: bool) {
+    if fd >= 0 && (fd as usize) < MAX_FDS {
+        BCAST[fd as usize].store(on as u8, Ordering::Relaxed);
+    }
+}
 
 static MODE: AtomicU8 = AtomicU8::new(0); // 0 unknown, 1 in-process, 2 service
 
@@ -63,6 +76,7 @@ pub(crate) fn set_kind(fd: c_int, k: u8) {
 pub(crate) fn forget(fd: c_int) {
     if kind(fd) != 0 {
         set_kind(fd, 0);
+        set_broadcast(fd, false);
     }
 }
 
@@ -70,6 +84,7 @@ pub(crate) fn forget(fd: c_int) {
 pub(crate) fn mirror(old: c_int, new: c_int) {
     if new >= 0 && new != old {
         set_kind(new, kind(old));
+        set_broadcast(new, broadcast_ok(old));
     }
 }
 
@@ -252,4 +267,17 @@ pub(crate) fn probe(fd: c_int) -> u8 {
 pub(crate) fn stats() -> Option<String> {
     let (r, _) = request(&Msg::new(Op::Stats), None).ok()?;
     String::from_utf8(r.data).ok()
+}
+
+/// The subnet broadcast address of this host (from TAPSTACK_ADDR), for the SO_BROADCAST check.
+pub(crate) fn subnet_broadcast() -> Option<std::net::Ipv4Addr> {
+    static B: once_cell::sync::OnceCell<Option<std::net::Ipv4Addr>> = once_cell::sync::OnceCell::new();
+    *B.get_or_init(|| {
+        let c = tapstack::config::Config::from_env().ok()?;
+        if c.prefix_len >= 31 {
+            return None;
+        }
+        let mask = u32::MAX << (32 - c.prefix_len as u32);
+        Some(std::net::Ipv4Addr::from(u32::from(c.addr) | !mask))
+    })
 }

@@ -262,3 +262,32 @@ pub(crate) unsafe fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags
     }
     Some(done)
 }
+
+/// After the kernel's poll: a UDP socket whose next record is an error (ICMP unreachable on a
+/// connected socket) polls as POLLERR, as Linux reports a pending socket error, not POLLIN.
+pub(crate) unsafe fn fix_poll(fds: *mut libc::pollfd, n: libc::nfds_t) {
+    if fds.is_null() || !super::enabled() {
+        return;
+    }
+    let saved = crate::errno();
+    for p in std::slice::from_raw_parts_mut(fds, n as usize) {
+        let k = kind(p.fd);
+        if k == 0 || !is_udp(k) || p.revents & libc::POLLIN == 0 {
+            continue;
+        }
+        let mut h = [0u8; tapstack::service::proto::UDP_HDR];
+        let r = libc::syscall(
+            libc::SYS_recvfrom,
+            p.fd,
+            h.as_mut_ptr(),
+            h.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            0usize,
+            0usize,
+        );
+        if r as usize == h.len() && tapstack::service::proto::udp_hdr_error(&h).is_some() {
+            p.revents = (p.revents & !(libc::POLLIN | libc::POLLRDNORM)) | libc::POLLERR;
+        }
+    }
+    crate::set_errno(saved);
+}

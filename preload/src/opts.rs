@@ -492,7 +492,7 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
 pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_int {
     let k = crate::svc::kind(fd);
     if k != 0 {
-        if req == libc::FIONREAD && k != crate::svc::KIND_TCP && k != crate::svc::KIND_TCP_LISTEN {
+        if req == libc::FIONREAD && crate::svc::is_udp(k) {
             return crate::svc::hooks::udp_fionread(fd, arg);
         }
         return real::ioctl(fd, req, arg);

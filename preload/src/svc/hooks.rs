@@ -7,7 +7,7 @@ use std::net::SocketAddrV4;
 use libc::{c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 use tapstack::service::proto::{self, Msg, Op, UDP_HDR};
 
-use super::{ask, request, set_kind, KIND_TCP, KIND_TCP_LISTEN, KIND_UDP, KIND_UDP_CONNECTED};
+use super::{ask, request, set_kind, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP, KIND_UDP_CONNECTED};
 use crate::socket::{read_addr, write_addr};
 use crate::{errno, set_errno};
 
@@ -58,7 +58,7 @@ pub(crate) fn socket(kind: u8, flags: c_int) -> c_int {
                 return err(libc::EMFILE);
             }
             set_fd_flags(fd, flags);
-            set_kind(fd, kind);
+            set_kind(fd, if kind == KIND_TCP { KIND_TCP_NEW } else { kind });
             e.ok(fd)
         }
         Ok((r, passed)) => {
@@ -210,7 +210,13 @@ pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -
         Err(x) => return err(x),
     };
     m.set_addr(a);
-    match call(&m, fd) {
+    let first = call(&m, fd);
+    if matches!(first, Ok(_) | Err(Some(libc::EINPROGRESS)) | Err(Some(libc::EALREADY)) | Err(Some(libc::EISCONN)))
+        && k != KIND_TCP_LISTEN
+    {
+        set_kind(fd, KIND_TCP);
+    }
+    match first {
         Ok(_) => return e.ok(0),
         Err(None) => return crate::real::connect(fd, addr, len),
         Err(Some(libc::EINPROGRESS)) if !is_nonblock(fd) => {}
@@ -359,9 +365,26 @@ pub(crate) fn after_read(fd: c_int, r: ssize_t, asked: usize) -> ssize_t {
     }
 }
 
-/// Reads on a listener give ENOTCONN (Linux), never the accept tokens.
+/// Reads on a listener or a socket never connected give ENOTCONN (Linux), never the accept
+/// tokens.
 pub(crate) fn listener_read() -> ssize_t {
     err(libc::ENOTCONN)
+}
+
+/// Sends on a listener or a socket never connected: EPIPE, and SIGPIPE unless MSG_NOSIGNAL.
+pub(crate) fn unconnected_send(flags: c_int) -> ssize_t {
+    if flags & libc::MSG_NOSIGNAL == 0 {
+        // SAFETY: raise is not one of our hooks; the kernel signals the calling thread.
+        unsafe { libc::raise(libc::SIGPIPE) };
+    }
+    err(libc::EPIPE)
+}
+
+/// Peeks whether the connection has an error pending (for poll's POLLERR).
+pub(crate) fn error_pending(fd: c_int) -> bool {
+    let mut m = Msg::new(Op::Reason);
+    m.b = 1;
+    matches!(call(&m, fd), Err(Some(x)) if x > 0)
 }
 
 /// send/sendto/sendmsg/write on a UDP socket: one record, header + data.

@@ -20,7 +20,13 @@ use tapstack::service::proto::{self, Msg, Op};
 
 use crate::fdtable::MAX_FDS;
 
-pub(crate) use proto::{KIND_TCP, KIND_TCP_LISTEN, KIND_UDP};
+pub(crate) use proto::{KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP};
+
+/// A UDP kind (the others are TCP: new, connected, listening).
+#[inline]
+pub(crate) fn is_udp(k: u8) -> bool {
+    k == KIND_UDP || k == KIND_UDP_CONNECTED
+}
 /// A UDP socket with a default destination (send() without an address is allowed).
 pub(crate) const KIND_UDP_CONNECTED: u8 = 4;
 

@@ -4,7 +4,7 @@
 use libc::{c_int, c_uint, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
 use super::hooks;
-use super::{kind, probe, KIND_TCP, KIND_TCP_LISTEN};
+use super::{is_udp, kind, probe, KIND_TCP};
 use crate::{real, ShimGuard};
 
 /// The kind of `fd` for a socket call (identifying an inherited descriptor), with the
@@ -34,10 +34,6 @@ fn data_call(fd: c_int) -> Option<(u8, ShimGuard)> {
         return None;
     }
     Some((k, ShimGuard::enter()?))
-}
-
-fn is_udp(k: u8) -> bool {
-    k != KIND_TCP && k != KIND_TCP_LISTEN
 }
 
 pub(crate) unsafe fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> Option<c_int> {
@@ -111,7 +107,7 @@ pub(crate) unsafe fn recv(
             }
             hooks::after_read(fd, r, n)
         }
-        KIND_TCP_LISTEN => hooks::listener_read(),
+        k if !is_udp(k) => hooks::listener_read(),
         _ => hooks::udp_recv(fd, buf, n, flags, addr, len),
     })
 }
@@ -126,7 +122,7 @@ pub(crate) unsafe fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<s
             let r = real::readv(fd, iov, cnt);
             hooks::after_read(fd, r, iov_len(iov, cnt))
         }
-        KIND_TCP_LISTEN => hooks::listener_read(),
+        k if !is_udp(k) => hooks::listener_read(),
         _ => hooks::udp_recvmsg(fd, &mut m, 0),
     })
 }
@@ -149,14 +145,14 @@ pub(crate) unsafe fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> Optio
             let asked = if msg.is_null() { 0 } else { iov_len((*msg).msg_iov, (*msg).msg_iovlen as c_int) };
             hooks::after_read(fd, r, asked)
         }
-        KIND_TCP_LISTEN => hooks::listener_read(),
+        k if !is_udp(k) => hooks::listener_read(),
         _ => hooks::udp_recvmsg(fd, msg, flags),
     })
 }
 
 pub(crate) unsafe fn recvmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> Option<c_int> {
     let (k, _g) = data_call(fd)?;
-    if k == KIND_TCP || k == KIND_TCP_LISTEN {
+    if !is_udp(k) {
         return None;
     }
     const MSG_WAITFORONE: c_int = 0x10000;
@@ -189,7 +185,10 @@ pub(crate) unsafe fn send(
     len: socklen_t,
 ) -> Option<ssize_t> {
     let (k, _g) = data_call(fd)?;
-    if k == KIND_TCP || k == KIND_TCP_LISTEN {
+    if k != KIND_TCP && !is_udp(k) {
+        return Some(hooks::unconnected_send(flags));
+    }
+    if k == KIND_TCP {
         if addr.is_null() {
             return None;
         }
@@ -208,7 +207,10 @@ pub(crate) unsafe fn send(
 
 pub(crate) unsafe fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<ssize_t> {
     let (k, _g) = data_call(fd)?;
-    if k == KIND_TCP || k == KIND_TCP_LISTEN {
+    if k != KIND_TCP && !is_udp(k) {
+        return Some(hooks::unconnected_send(0));
+    }
+    if k == KIND_TCP {
         return None;
     }
     Some(hooks::udp_send(fd, iov, cnt.max(0) as usize, 0, None))
@@ -220,7 +222,10 @@ pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> Opt
         return None;
     }
     let m = &*msg;
-    if k == KIND_TCP || k == KIND_TCP_LISTEN {
+    if k != KIND_TCP && !is_udp(k) {
+        return Some(hooks::unconnected_send(flags));
+    }
+    if k == KIND_TCP {
         if m.msg_name.is_null() {
             return None;
         }
@@ -241,7 +246,7 @@ pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> Opt
 
 pub(crate) unsafe fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> Option<c_int> {
     let k = kind(fd);
-    if k == 0 || k == KIND_TCP || k == KIND_TCP_LISTEN {
+    if k == 0 || !is_udp(k) {
         return None;
     }
     let mut done = 0;
@@ -272,6 +277,15 @@ pub(crate) unsafe fn fix_poll(fds: *mut libc::pollfd, n: libc::nfds_t) {
     let saved = crate::errno();
     for p in std::slice::from_raw_parts_mut(fds, n as usize) {
         let k = kind(p.fd);
+        if k == KIND_TCP && p.revents & libc::POLLHUP != 0 {
+            // A connection that ended with an error polls POLLERR too, as Linux.
+            if let Some(_g) = ShimGuard::enter() {
+                if hooks::error_pending(p.fd) {
+                    p.revents |= libc::POLLERR;
+                }
+            }
+            continue;
+        }
         if k == 0 || !is_udp(k) || p.revents & libc::POLLIN == 0 {
             continue;
         }

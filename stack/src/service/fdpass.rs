@@ -267,8 +267,70 @@ mod tests {
         assert_ne!(fd, q);
         assert_eq!(identity(fd).unwrap(), id);
         assert_eq!(peer_cred(x).unwrap().0, crate::runtime::sys::getpid());
-        for f in [x, y, p, q, fd] {
+        let nl = sock_diag_socket().unwrap();
+        let ino = identity(p).unwrap().1;
+        assert_eq!(unix_peer_alive(nl, ino), Some(true));
+        for f in [x, y, q, fd] {
             crate::runtime::sys::close(f).unwrap();
         }
+        assert_eq!(unix_peer_alive(nl, ino), Some(false));
+        crate::runtime::sys::close(p).unwrap();
+        crate::runtime::sys::close(nl).unwrap();
     }
+}
+
+/// Is the peer of the Unix socket with inode `ino` still open? Asked through sock_diag
+/// (UDIAG_SHOW_PEER reports the peer's inode, 0 once every descriptor of the peer is closed).
+/// `nl` is a NETLINK_SOCK_DIAG socket. None if the kernel could not say.
+pub fn unix_peer_alive(nl: i32, ino: u64) -> Option<bool> {
+    let mut req = [0u8; 16 + 24];
+    let len = req.len() as u32;
+    req[0..4].copy_from_slice(&len.to_ne_bytes());
+    req[4..6].copy_from_slice(&20u16.to_ne_bytes()); // SOCK_DIAG_BY_FAMILY
+    req[6..8].copy_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes());
+    req[16] = libc::AF_UNIX as u8;
+    req[20..24].copy_from_slice(&u32::MAX.to_ne_bytes()); // all states
+    req[24..28].copy_from_slice(&(ino as u32).to_ne_bytes());
+    req[28..32].copy_from_slice(&4u32.to_ne_bytes()); // UDIAG_SHOW_PEER
+    req[32..40].copy_from_slice(&[0xff; 8]); // no cookie
+    send(nl, &req, 0).ok()?;
+    let mut buf = [0u8; 512];
+    let mut n = 0;
+    for _ in 0..100 {
+        match recv(nl, &mut buf, 0) {
+            Ok(k) => {
+                n = k;
+                break;
+            }
+            Err(libc::EAGAIN) => std::thread::sleep(std::time::Duration::from_micros(50)),
+            Err(_) => return None,
+        }
+    }
+    if n < 16 + 16 {
+        return None;
+    }
+    let ty = u16::from_ne_bytes([buf[4], buf[5]]);
+    if ty != 20 {
+        return None; // NLMSG_ERROR: no such socket (then it is gone too, but say nothing)
+    }
+    let mut off = 16 + 16;
+    let end = (u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize).min(n);
+    while off + 4 <= end {
+        let alen = u16::from_ne_bytes([buf[off], buf[off + 1]]) as usize;
+        let aty = u16::from_ne_bytes([buf[off + 2], buf[off + 3]]);
+        if alen < 4 {
+            break;
+        }
+        if aty == 2 && off + 8 <= end {
+            let peer = u32::from_ne_bytes([buf[off + 4], buf[off + 5], buf[off + 6], buf[off + 7]]);
+            return Some(peer != 0);
+        }
+        off += (alen + 3) & !3;
+    }
+    Some(false)
+}
+
+/// A NETLINK_SOCK_DIAG socket for [`unix_peer_alive`].
+pub fn sock_diag_socket() -> Result<i32, i32> {
+    crate::runtime::sys::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 4)
 }

@@ -81,6 +81,11 @@ pub struct Service {
     dirty: Vec<usize>,
     idle_since: Option<std::time::Instant>,
     tap_gone: bool,
+    /// Dead sockets whose program end may still be open: (slot, inode of `a`).
+    zombies: Vec<(usize, u64)>,
+    /// NETLINK_SOCK_DIAG socket to ask whether a zombie's program end is closed.
+    diag_fd: i32,
+    next_sweep: std::time::Instant,
 }
 
 /// Why the service could not start; `Busy` means another service already serves this TAP.
@@ -128,6 +133,9 @@ impl Service {
             dirty: Vec::new(),
             idle_since: None,
             tap_gone: false,
+            zombies: Vec::new(),
+            diag_fd: fdpass::sock_diag_socket().unwrap_or(-1),
+            next_sweep: std::time::Instant::now(),
         };
         s.ep_add(s.tap_fd, libc::EPOLLIN as u32, T_TAP);
         s.ep_add(s.attach_fd, libc::EPOLLIN as u32, T_ATTACH);
@@ -165,7 +173,12 @@ impl Service {
                 tracing::info!(target: "tapstack::service", "idle: exiting");
                 return 0;
             }
+            self.sweep_zombies();
             let mut timeout = next.map(|t| t.saturating_since(self.now()));
+            if !self.zombies.is_empty() {
+                let d = self.next_sweep.saturating_duration_since(std::time::Instant::now());
+                timeout = Some(timeout.map_or(d, |t| t.min(d)));
+            }
             if self.idle_since.is_some() {
                 timeout = Some(timeout.map_or(self.opts.idle, |t| t.min(self.opts.idle)));
             }
@@ -345,10 +358,34 @@ impl Service {
         self.pump(i, now);
     }
 
+    /// Every 250 ms while there are dead sockets: forgets those whose program end is closed.
+    fn sweep_zombies(&mut self) {
+        if self.zombies.is_empty() || std::time::Instant::now() < self.next_sweep {
+            return;
+        }
+        self.next_sweep = std::time::Instant::now() + Duration::from_millis(250);
+        let now = self.now();
+        let mut keep = Vec::new();
+        for (i, ino) in std::mem::take(&mut self.zombies) {
+            if fdpass::unix_peer_alive(self.diag_fd, ino) == Some(true) {
+                keep.push((i, ino));
+                continue;
+            }
+            if let Some(mut s) = self.socks.get_mut(i).and_then(|s| s.take()) {
+                sock::close(&mut self.stack, now, &mut s, false);
+                self.forget(i, s);
+            }
+        }
+        self.zombies = keep;
+    }
+
     /// Moves everything that can move for socket `i`, then updates its epoll interest or
     /// forgets it when the program is gone.
     fn pump(&mut self, i: usize, now: Instant) {
         let Some(s) = self.socks.get_mut(i).and_then(|s| s.as_mut()) else { return };
+        if s.parked && s.dead {
+            return; // a zombie: only the sweep looks at it
+        }
         let mut reset = false;
         if let Err(e) = sock::pump_in(&mut self.stack, now, s, &mut self.scratch) {
             // ECONNRESET: the program closed its end with data unread.
@@ -365,6 +402,22 @@ impl Service {
             let mut s = self.socks[i].take().expect("present");
             sock::close(&mut self.stack, now, &mut s, reset);
             self.forget(i, s);
+            return;
+        }
+        if s.dead {
+            // The connection is over: the program's reads end, its writes get EPIPE; `a`
+            // leaves epoll (its HUP would spin) and the sweep watches for the program's close.
+            let _ = fdpass::shutdown(s.a, libc::SHUT_RDWR);
+            let was_parked = std::mem::replace(&mut s.parked, true);
+            let a = s.a;
+            if !was_parked {
+                self.ep_del(a);
+            }
+            let ino = fdpass::identity(a).map(|x| x.1).unwrap_or(0);
+            self.zombies.push((i, ino));
+            if self.zombies.len() == 1 {
+                self.next_sweep = std::time::Instant::now() + Duration::from_millis(250);
+            }
             return;
         }
         let want = s.wanted();

@@ -8,7 +8,7 @@ use crate::Error;
 
 use super::fdpass;
 use super::opts;
-use super::proto::{Msg, Op, KIND_TCP, KIND_TCP_LISTEN, KIND_UDP};
+use super::proto::{Msg, Op, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP};
 use super::sock::{Hold, Proto};
 use super::Service;
 
@@ -45,6 +45,13 @@ impl Service {
                 let mut r = Msg::reply(op, 0);
                 r.kind = match s.proto {
                     Proto::Tcp(_) if s.listening => KIND_TCP_LISTEN,
+                    Proto::Tcp(h)
+                        if !s.was_connected
+                            && s.hold.is_none()
+                            && self.stack.tcp.state(h) == Ok(crate::socket::tcp::TcpState::Closed) =>
+                    {
+                        KIND_TCP_NEW
+                    }
                     Proto::Tcp(_) => KIND_TCP,
                     Proto::Udp(_) => KIND_UDP,
                 };
@@ -310,10 +317,16 @@ impl Service {
                 Err(e) => Msg::reply(op, e),
             },
             (Op::Reason, p) => {
-                let mut e = std::mem::take(&mut s.reason);
+                // b = 1: only look (poll's POLLERR), do not consume.
+                let peek = m.b == 1;
+                let mut e = if peek { s.reason } else { std::mem::take(&mut s.reason) };
                 if e == 0 {
                     if let Proto::Tcp(h) = p {
-                        if let Some(x) = stack.tcp.take_error(h) {
+                        if peek {
+                            if stack.tcp.readiness(h).error {
+                                e = libc::EIO; // some error is pending: that is all poll needs
+                            }
+                        } else if let Some(x) = stack.tcp.take_error(h) {
                             e = x.errno();
                         }
                     }

@@ -78,6 +78,8 @@ pub const KIND_TCP: u8 = 1;
 pub const KIND_UDP: u8 = 2;
 /// A TCP socket that is listening (Ident replies; the shim's accept needs to know).
 pub const KIND_TCP_LISTEN: u8 = 3;
+/// A TCP socket never connected nor listening (reads ENOTCONN, sends EPIPE, as Linux).
+pub const KIND_TCP_NEW: u8 = 5;
 
 /// One message.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -91,6 +91,10 @@ pub struct Sock {
     pub reason: i32,
     /// The connection was established once (a later Closed is a reset or an end).
     pub was_connected: bool,
+    /// The connection is over (reset, refused, timed out, or both directions closed): `a` is
+    /// shut down both ways (the program reads EOF, its writes fail with EPIPE) and out of
+    /// epoll; the service waits for the program's close through sock_diag.
+    pub dead: bool,
     /// Current epoll interest of `a`.
     pub interest: u32,
     /// Removed from epoll while the engine cannot take what `a` has (HUP would spin).
@@ -121,6 +125,7 @@ impl Sock {
             eof_to_a: false,
             reason: 0,
             was_connected: false,
+            dead: false,
             interest: 0,
             parked: false,
         }
@@ -192,6 +197,11 @@ fn pump_tcp_out(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scr
                 super::set_pair_buffer(hold.b);
                 let _ = crate::runtime::sys::close(hold.b);
                 s.hold = None;
+                if matches!(stack.tcp.state(h), Ok(TcpState::Closed) | Err(_)) {
+                    // Refused, unreachable, timed out: the error waits for SO_ERROR.
+                    s.dead = true;
+                    return;
+                }
             }
         }
     }
@@ -214,6 +224,9 @@ fn pump_tcp_out(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scr
         return;
     }
     if s.eof_to_a {
+        if s.was_connected && matches!(stack.tcp.state(h), Ok(TcpState::Closed) | Err(_)) {
+            s.dead = true;
+        }
         return;
     }
     loop {
@@ -225,8 +238,8 @@ fn pump_tcp_out(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scr
             // Nothing more to read. A pending error (refused, reset, timeout) stays for
             // SO_ERROR and for the reason of the program's next 0 read (`Op::Reason`).
             if s.was_connected {
-                let _ = fdpass::shutdown(s.a, libc::SHUT_WR);
                 s.eof_to_a = true;
+                s.dead = true;
             }
             return;
         }
@@ -255,10 +268,9 @@ fn pump_tcp_out(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scr
             Err(Error::WouldBlock) | Err(Error::NotConnected) => return,
             Err(e) => {
                 // Reset, timeout, refused: the program reads EOF and asks why (`Op::Reason`).
-                // Only `a`'s write side is shut: POLLHUP on `a` keeps meaning "closed".
                 s.reason = e.errno();
-                let _ = fdpass::shutdown(s.a, libc::SHUT_WR);
                 s.eof_to_a = true;
+                s.dead = true;
                 return;
             }
         }

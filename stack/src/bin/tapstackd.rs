@@ -37,8 +37,7 @@ fn main() {
     };
     let idle = std::env::var("TAPSTACK_IDLE_MS").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(2000);
     // SIGPIPE: a program that vanished must not kill the service (writes get EPIPE).
-    // SAFETY: setting a signal disposition at startup, before any thread exists.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    tapstack::service::fdpass::ignore_sigpipe();
     let tap = cfg.tap.clone();
     let mut svc = match Service::new(cfg, Options { persist, idle: Duration::from_millis(idle) }) {
         Ok(s) => s,

@@ -1,15 +1,27 @@
-//! Raw system calls the service and the shim both need: socketpairs, records with one passed
-//! descriptor (SCM_RIGHTS), peer credentials, fstat identity. Straight `libc::syscall`, never a
-//! libc wrapper the shim hooks; errors come back as `Err(errno)`; nothing writes errno except
-//! the syscall itself (the shim saves and restores errno around its hooks).
+//! Raw system calls the service and the shim both need beyond `crate::sys`: socketpairs,
+//! records with one passed descriptor (SCM_RIGHTS), peer credentials, fstat identity, sock_diag,
+//! epoll. All go through `crate::sys::syscall` (never a libc wrapper the shim hooks, never
+//! errno): errors come back as `Err(errno)`. Like `sys`, a leaf allowed `unsafe` code; every
+//! block states what makes it sound.
+#![allow(unsafe_code)]
 use libc::{c_long, c_void};
 
-fn ret(r: c_long) -> Result<usize, i32> {
-    if r < 0 {
-        Err(crate::runtime::sys::errno())
-    } else {
-        Ok(r as usize)
+use crate::sys::syscall;
+
+fn ret(r: Result<usize, i32>) -> Result<usize, i32> {
+    r
+}
+
+/// `syscall` with up to six integer arguments (pointers passed as usize by the callers).
+///
+/// # Safety
+/// As `crate::sys::syscall`: the arguments must be what the kernel expects for `nr`.
+unsafe fn sc(nr: c_long, args: &[i64]) -> Result<usize, i32> {
+    let mut v = [0usize; 6];
+    for (d, &a) in v.iter_mut().zip(args) {
+        *d = a as usize;
     }
+    syscall(nr, &v[..args.len().min(6)])
 }
 
 /// socketpair(AF_UNIX, ty | SOCK_CLOEXEC).
@@ -17,13 +29,7 @@ pub fn socketpair(ty: i32) -> Result<(i32, i32), i32> {
     let mut fds = [0i32; 2];
     // SAFETY: fds is a writable array of two ints.
     ret(unsafe {
-        libc::syscall(
-            libc::SYS_socketpair,
-            libc::AF_UNIX as c_long,
-            (ty | libc::SOCK_CLOEXEC) as c_long,
-            0 as c_long,
-            fds.as_mut_ptr() as c_long,
-        )
+        sc(libc::SYS_socketpair, &[(libc::AF_UNIX) as i64, ((ty | libc::SOCK_CLOEXEC)) as i64, (0) as i64, (fds.as_mut_ptr()) as i64])
     })?;
     Ok((fds[0], fds[1]))
 }
@@ -51,12 +57,7 @@ pub fn send_with_fd(sock: i32, buf: &[u8], fd: Option<i32>, flags: i32) -> Resul
     loop {
         // SAFETY: msg points to live iovec and control buffers.
         let r = unsafe {
-            libc::syscall(
-                libc::SYS_sendmsg,
-                sock as c_long,
-                &msg as *const libc::msghdr as c_long,
-                (flags | libc::MSG_NOSIGNAL) as c_long,
-            )
+            sc(libc::SYS_sendmsg, &[(sock) as i64, (&msg as *const libc::msghdr) as i64, ((flags | libc::MSG_NOSIGNAL)) as i64])
         };
         match ret(r) {
             Err(libc::EINTR) => continue,
@@ -79,12 +80,7 @@ pub fn recv_with_fd(sock: i32, buf: &mut [u8], flags: i32) -> Result<(usize, Opt
     msg.msg_controllen = std::mem::size_of_val(&cbuf);
     // SAFETY: msg points to live buffers.
     let r = unsafe {
-        libc::syscall(
-            libc::SYS_recvmsg,
-            sock as c_long,
-            &mut msg as *mut libc::msghdr as c_long,
-            (flags | libc::MSG_CMSG_CLOEXEC) as c_long,
-        )
+        sc(libc::SYS_recvmsg, &[(sock) as i64, (&mut msg as *mut libc::msghdr) as i64, ((flags | libc::MSG_CMSG_CLOEXEC)) as i64])
     };
     let n = ret(r)?;
     let mut got = None;
@@ -100,7 +96,7 @@ pub fn recv_with_fd(sock: i32, buf: &mut [u8], flags: i32) -> Result<(usize, Opt
                     if got.is_none() {
                         got = Some(fd);
                     } else {
-                        let _ = crate::runtime::sys::close(fd);
+                        let _ = crate::sys::close(fd);
                     }
                 }
             }
@@ -115,7 +111,7 @@ pub fn identity(fd: i32) -> Result<(u64, u64), i32> {
     // SAFETY: stat is plain data; the kernel fills it.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: st is writable.
-    ret(unsafe { libc::syscall(libc::SYS_fstat, fd as c_long, &mut st as *mut libc::stat as c_long) })?;
+    ret(unsafe { sc(libc::SYS_fstat, &[(fd) as i64, (&mut st as *mut libc::stat) as i64]) })?;
     Ok((st.st_dev, st.st_ino))
 }
 
@@ -126,14 +122,7 @@ pub fn peer_cred(fd: i32) -> Result<(i32, u32), i32> {
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: cr/len are writable and sized.
     ret(unsafe {
-        libc::syscall(
-            libc::SYS_getsockopt,
-            fd as c_long,
-            libc::SOL_SOCKET as c_long,
-            libc::SO_PEERCRED as c_long,
-            &mut cr as *mut libc::ucred as c_long,
-            &mut len as *mut libc::socklen_t as c_long,
-        )
+        sc(libc::SYS_getsockopt, &[(fd) as i64, (libc::SOL_SOCKET) as i64, (libc::SO_PEERCRED) as i64, (&mut cr as *mut libc::ucred) as i64, (&mut len as *mut libc::socklen_t) as i64])
     })?;
     Ok((cr.pid, cr.uid))
 }
@@ -144,14 +133,7 @@ pub fn getsockopt_int(fd: i32, level: i32, name: i32) -> Result<i32, i32> {
     let mut len = 4 as libc::socklen_t;
     // SAFETY: v/len are writable.
     ret(unsafe {
-        libc::syscall(
-            libc::SYS_getsockopt,
-            fd as c_long,
-            level as c_long,
-            name as c_long,
-            &mut v as *mut i32 as c_long,
-            &mut len as *mut libc::socklen_t as c_long,
-        )
+        sc(libc::SYS_getsockopt, &[(fd) as i64, (level) as i64, (name) as i64, (&mut v as *mut i32) as i64, (&mut len as *mut libc::socklen_t) as i64])
     })?;
     Ok(v)
 }
@@ -160,14 +142,7 @@ pub fn getsockopt_int(fd: i32, level: i32, name: i32) -> Result<i32, i32> {
 pub fn setsockopt_int(fd: i32, level: i32, name: i32, v: i32) -> Result<(), i32> {
     // SAFETY: v is readable for 4 bytes.
     ret(unsafe {
-        libc::syscall(
-            libc::SYS_setsockopt,
-            fd as c_long,
-            level as c_long,
-            name as c_long,
-            &v as *const i32 as c_long,
-            4 as c_long,
-        )
+        sc(libc::SYS_setsockopt, &[(fd) as i64, (level) as i64, (name) as i64, (&v as *const i32) as i64, (4) as i64])
     })
     .map(|_| ())
 }
@@ -177,15 +152,7 @@ pub fn send(fd: i32, buf: &[u8], flags: i32) -> Result<usize, i32> {
     loop {
         // SAFETY: buf is readable.
         let r = unsafe {
-            libc::syscall(
-                libc::SYS_sendto,
-                fd as c_long,
-                buf.as_ptr() as c_long,
-                buf.len() as c_long,
-                (flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) as c_long,
-                0 as c_long,
-                0 as c_long,
-            )
+            sc(libc::SYS_sendto, &[(fd) as i64, (buf.as_ptr()) as i64, (buf.len()) as i64, ((flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)) as i64, (0) as i64, (0) as i64])
         };
         match ret(r) {
             Err(libc::EINTR) => continue,
@@ -199,15 +166,7 @@ pub fn recv(fd: i32, buf: &mut [u8], flags: i32) -> Result<usize, i32> {
     loop {
         // SAFETY: buf is writable.
         let r = unsafe {
-            libc::syscall(
-                libc::SYS_recvfrom,
-                fd as c_long,
-                buf.as_mut_ptr() as c_long,
-                buf.len() as c_long,
-                (flags | libc::MSG_DONTWAIT) as c_long,
-                0 as c_long,
-                0 as c_long,
-            )
+            sc(libc::SYS_recvfrom, &[(fd) as i64, (buf.as_mut_ptr()) as i64, (buf.len()) as i64, ((flags | libc::MSG_DONTWAIT)) as i64, (0) as i64, (0) as i64])
         };
         match ret(r) {
             Err(libc::EINTR) => continue,
@@ -219,7 +178,7 @@ pub fn recv(fd: i32, buf: &mut [u8], flags: i32) -> Result<usize, i32> {
 /// shutdown(2).
 pub fn shutdown(fd: i32, how: i32) -> Result<(), i32> {
     // SAFETY: plain syscall.
-    ret(unsafe { libc::syscall(libc::SYS_shutdown, fd as c_long, how as c_long) }).map(|_| ())
+    ret(unsafe { sc(libc::SYS_shutdown, &[(fd) as i64, (how) as i64]) }).map(|_| ())
 }
 
 /// An abstract AF_UNIX address `\0name` and its length.
@@ -238,14 +197,14 @@ pub fn abstract_addr(name: &str) -> (libc::sockaddr_un, libc::socklen_t) {
 
 /// connect(2) to the abstract name (a SOCK_SEQPACKET | SOCK_CLOEXEC socket is made).
 pub fn connect_abstract(name: &str) -> Result<i32, i32> {
-    let fd = crate::runtime::sys::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0)?;
+    let fd = crate::sys::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0)?;
     let (a, len) = abstract_addr(name);
     // SAFETY: a is a valid sockaddr_un of length len.
     let r = unsafe {
-        libc::syscall(libc::SYS_connect, fd as c_long, &a as *const libc::sockaddr_un as c_long, len as c_long)
+        sc(libc::SYS_connect, &[(fd) as i64, (&a as *const libc::sockaddr_un) as i64, (len) as i64])
     };
     if let Err(e) = ret(r) {
-        let _ = crate::runtime::sys::close(fd);
+        let _ = crate::sys::close(fd);
         return Err(e);
     }
     Ok(fd)
@@ -266,16 +225,16 @@ mod tests {
         let fd = fd.unwrap();
         assert_ne!(fd, q);
         assert_eq!(identity(fd).unwrap(), id);
-        assert_eq!(peer_cred(x).unwrap().0, crate::runtime::sys::getpid());
+        assert_eq!(peer_cred(x).unwrap().0, crate::sys::getpid());
         let nl = sock_diag_socket().unwrap();
         let ino = identity(p).unwrap().1;
         assert_eq!(unix_peer_alive(nl, ino), Some(true));
         for f in [x, y, q, fd] {
-            crate::runtime::sys::close(f).unwrap();
+            crate::sys::close(f).unwrap();
         }
         assert_eq!(unix_peer_alive(nl, ino), Some(false));
-        crate::runtime::sys::close(p).unwrap();
-        crate::runtime::sys::close(nl).unwrap();
+        crate::sys::close(p).unwrap();
+        crate::sys::close(nl).unwrap();
     }
 }
 
@@ -332,5 +291,77 @@ pub fn unix_peer_alive(nl: i32, ino: u64) -> Option<bool> {
 
 /// A NETLINK_SOCK_DIAG socket for [`unix_peer_alive`].
 pub fn sock_diag_socket() -> Result<i32, i32> {
-    crate::runtime::sys::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 4)
+    crate::sys::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 4)
+}
+
+// ---- for the service loop ----
+
+/// epoll_create1(EPOLL_CLOEXEC).
+pub fn epoll_create() -> Result<i32, i32> {
+    // SAFETY: integers only.
+    unsafe { sc(libc::SYS_epoll_create1, &[libc::EPOLL_CLOEXEC as i64]) }.map(|f| f as i32)
+}
+
+/// epoll_ctl(op, fd, {events, token}).
+pub fn epoll_ctl(ep: i32, op: i32, fd: i32, events: u32, token: u64) -> Result<(), i32> {
+    let mut ev = libc::epoll_event { events, u64: token };
+    // SAFETY: ev is a live epoll_event.
+    unsafe { sc(libc::SYS_epoll_ctl, &[ep as i64, op as i64, fd as i64, &mut ev as *mut libc::epoll_event as i64]) }
+        .map(|_| ())
+}
+
+/// epoll_wait (as epoll_pwait without a mask); EINTR is `Ok(0)`.
+pub fn epoll_wait(ep: i32, events: &mut [libc::epoll_event], timeout_ms: i32) -> Result<usize, i32> {
+    // SAFETY: events is a writable array of its length.
+    match unsafe {
+        sc(
+            libc::SYS_epoll_pwait,
+            &[ep as i64, events.as_mut_ptr() as i64, events.len() as i64, timeout_ms as i64, 0, 8],
+        )
+    } {
+        Err(libc::EINTR) => Ok(0),
+        r => r,
+    }
+}
+
+/// accept4(fd, NULL, NULL, flags).
+pub fn accept4(fd: i32, flags: i32) -> Result<i32, i32> {
+    // SAFETY: no address out-parameters.
+    unsafe { sc(libc::SYS_accept4, &[fd as i64, 0, 0, flags as i64]) }.map(|f| f as i32)
+}
+
+/// fcntl(F_SETFL, O_NONBLOCK | O_RDWR).
+pub fn set_nonblock(fd: i32) -> Result<(), i32> {
+    // SAFETY: integers only.
+    unsafe { sc(libc::SYS_fcntl, &[fd as i64, libc::F_SETFL as i64, (libc::O_NONBLOCK | libc::O_RDWR) as i64]) }
+        .map(|_| ())
+}
+
+/// getuid(2).
+pub fn getuid() -> u32 {
+    // SAFETY: no arguments.
+    unsafe { sc(libc::SYS_getuid, &[]) }.unwrap_or(u32::MAX as usize) as u32
+}
+
+/// bind(fd, \0name) + listen(fd, backlog).
+pub fn bind_listen_abstract(fd: i32, name: &str, backlog: i32) -> Result<(), i32> {
+    let (a, len) = abstract_addr(name);
+    // SAFETY: a is a valid sockaddr_un of length len.
+    unsafe { sc(libc::SYS_bind, &[fd as i64, &a as *const libc::sockaddr_un as i64, len as i64]) }?;
+    // SAFETY: integers only.
+    unsafe { sc(libc::SYS_listen, &[fd as i64, backlog as i64]) }.map(|_| ())
+}
+
+/// Ignores SIGPIPE (rt_sigaction with SIG_IGN): a vanished program must not kill the service.
+pub fn ignore_sigpipe() {
+    #[repr(C)]
+    struct Act {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let act = Act { handler: 1, flags: 0, restorer: 0, mask: 0 }; // SIG_IGN
+    // SAFETY: a kernel sigaction struct on the stack; no old action wanted.
+    let _ = unsafe { sc(libc::SYS_rt_sigaction, &[libc::SIGPIPE as i64, &act as *const Act as i64, 0, 8]) };
 }

@@ -102,14 +102,9 @@ impl Service {
         let attach_fd = bind_attach(&cfg.tap)?;
         crate::log::init(&cfg).map_err(StartError::Failed)?;
         let opened = open_device(&cfg).map_err(|RuntimeError(e)| StartError::Failed(e))?;
-        // SAFETY: plain epoll_create1.
-        let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if epfd < 0 {
-            return Err(StartError::Failed("epoll_create1 failed".into()));
-        }
-        let stack = Stack::new(&cfg, crate::runtime::sys::random_u64());
-        // SAFETY: plain getuid.
-        let uid = unsafe { libc::getuid() };
+        let epfd = fdpass::epoll_create().map_err(|e| StartError::Failed(format!("epoll: {}", crate::sys::strerror(e))))?;
+        let stack = Stack::new(&cfg, crate::sys::random_u64());
+        let uid = fdpass::getuid();
         let s = Service {
             cfg,
             stack,
@@ -148,19 +143,13 @@ impl Service {
     }
 
     fn ep_add(&self, fd: i32, events: u32, token: u64) {
-        let mut ev = libc::epoll_event { events, u64: token };
-        // SAFETY: ev is a valid epoll_event.
-        unsafe { libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        let _ = fdpass::epoll_ctl(self.epfd, libc::EPOLL_CTL_ADD, fd, events, token);
     }
     fn ep_mod(&self, fd: i32, events: u32, token: u64) {
-        let mut ev = libc::epoll_event { events, u64: token };
-        // SAFETY: ev is a valid epoll_event.
-        unsafe { libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_MOD, fd, &mut ev) };
+        let _ = fdpass::epoll_ctl(self.epfd, libc::EPOLL_CTL_MOD, fd, events, token);
     }
     fn ep_del(&self, fd: i32) {
-        let mut ev = libc::epoll_event { events: 0, u64: 0 };
-        // SAFETY: ev is a valid epoll_event (ignored by DEL).
-        unsafe { libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_DEL, fd, &mut ev) };
+        let _ = fdpass::epoll_ctl(self.epfd, libc::EPOLL_CTL_DEL, fd, 0, 0);
     }
 
     /// Runs until idle for the grace period (unless persistent). Returns the exit status.
@@ -187,12 +176,8 @@ impl Service {
                 Some(d) if d.is_zero() => 0,
                 Some(d) => (d.as_micros().div_ceil(1000)).min(i32::MAX as u128) as i32,
             };
-            // SAFETY: events is a valid array of its length.
-            let n = unsafe { libc::epoll_wait(self.epfd, events.as_mut_ptr(), events.len() as i32, ms) };
-            if n < 0 {
-                continue; // EINTR
-            }
-            for ev in &events[..n as usize] {
+            let n = fdpass::epoll_wait(self.epfd, &mut events, ms).unwrap_or(0);
+            for ev in &events[..n] {
                 let (e, tok) = (ev.events, ev.u64);
                 match tok & T_MASK {
                     T_TAP => {
@@ -264,18 +249,7 @@ impl Service {
 
     fn accept_clients(&mut self) {
         loop {
-            // SAFETY: accept4 with no address out-parameters.
-            let fd = unsafe {
-                libc::accept4(
-                    self.attach_fd,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                )
-            };
-            if fd < 0 {
-                return;
-            }
+            let Ok(fd) = fdpass::accept4(self.attach_fd, libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) else { return };
             match fdpass::peer_cred(fd) {
                 Ok((pid, uid)) if uid == self.uid || uid == 0 => {
                     self.clients.insert(fd, pid);
@@ -283,8 +257,7 @@ impl Service {
                 }
                 _ => {
                     tracing::warn!(target: "tapstack::service", "refused a client of another user");
-                    // SAFETY: closing the descriptor we just accepted.
-                    unsafe { libc::close(fd) };
+                    let _ = crate::sys::close(fd);
                 }
             }
         }
@@ -293,8 +266,7 @@ impl Service {
     fn drop_client(&mut self, fd: i32) {
         self.ep_del(fd);
         self.clients.remove(&fd);
-        // SAFETY: closing our own descriptor.
-        unsafe { libc::close(fd) };
+        let _ = crate::sys::close(fd);
     }
 
     fn client_ready(&mut self, fd: i32, events: u32) {
@@ -303,7 +275,7 @@ impl Service {
             match fdpass::recv_with_fd(fd, &mut buf, libc::MSG_DONTWAIT) {
                 Ok((0, f)) => {
                     if let Some(f) = f {
-                        let _ = crate::runtime::sys::close(f);
+                        let _ = crate::sys::close(f);
                     }
                     self.drop_client(fd);
                     return;
@@ -315,14 +287,14 @@ impl Service {
                     };
                     if let Some(f) = passed {
                         if !self.kept(f) {
-                            let _ = crate::runtime::sys::close(f);
+                            let _ = crate::sys::close(f);
                         }
                     }
                     let (msg, out_fd) = reply;
                     let r = fdpass::send_with_fd(fd, &msg.encode(), out_fd, libc::MSG_DONTWAIT);
                     if let Some(f) = out_fd {
                         // The client has its own copy now (or is gone).
-                        let _ = crate::runtime::sys::close(f);
+                        let _ = crate::sys::close(f);
                     }
                     if r.is_err() {
                         self.drop_client(fd);
@@ -447,7 +419,7 @@ impl Service {
         if !s.parked {
             self.ep_del(s.a);
         }
-        let _ = crate::runtime::sys::close(s.a);
+        let _ = crate::sys::close(s.a);
         self.by_ident.remove(&s.ident);
         match s.proto {
             Proto::Tcp(h) => {
@@ -509,10 +481,10 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
-        // SAFETY: closing our own descriptors.
-        unsafe {
-            libc::close(self.epfd);
-            libc::close(self.attach_fd);
+        let _ = crate::sys::close(self.epfd);
+        let _ = crate::sys::close(self.attach_fd);
+        if self.diag_fd >= 0 {
+            let _ = crate::sys::close(self.diag_fd);
         }
     }
 }
@@ -520,25 +492,17 @@ impl Drop for Service {
 /// Binds and listens on `\0tapstack.<tap>`; EADDRINUSE means another service is there.
 fn bind_attach(tap: &str) -> Result<i32, StartError> {
     let name = proto::attach_name(tap);
-    // SAFETY: plain socket().
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) };
-    if fd < 0 {
-        return Err(StartError::Failed("cannot create the attach socket".into()));
+    let fd = crate::sys::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0)
+        .map_err(|e| StartError::Failed(format!("cannot create the attach socket: {}", crate::sys::strerror(e))))?;
+    match fdpass::bind_listen_abstract(fd, &name, 512) {
+        Ok(()) => Ok(fd),
+        Err(e) => {
+            let _ = crate::sys::close(fd);
+            Err(if e == libc::EADDRINUSE {
+                StartError::Busy
+            } else {
+                StartError::Failed(format!("cannot bind @{name}: {}", crate::sys::strerror(e)))
+            })
+        }
     }
-    let (a, len) = fdpass::abstract_addr(&name);
-    // SAFETY: a is a valid sockaddr_un of length len.
-    let r = unsafe { libc::bind(fd, &a as *const libc::sockaddr_un as *const libc::sockaddr, len) };
-    if r < 0 {
-        let e = crate::runtime::sys::errno();
-        // SAFETY: closing our own descriptor.
-        unsafe { libc::close(fd) };
-        return Err(if e == libc::EADDRINUSE {
-            StartError::Busy
-        } else {
-            StartError::Failed(format!("cannot bind @{name}: errno {e}"))
-        });
-    }
-    // SAFETY: plain listen().
-    unsafe { libc::listen(fd, 512) };
-    Ok(fd)
 }

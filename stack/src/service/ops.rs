@@ -83,13 +83,12 @@ impl Service {
             Ok(p) => p,
             Err(e) => return fail(self, e),
         };
-        // SAFETY: plain fcntl on our own descriptor.
-        unsafe { libc::fcntl(a, libc::F_SETFL, libc::O_NONBLOCK) };
+        let _ = fdpass::set_nonblock(a);
         super::set_pair_buffer(a);
         super::set_pair_buffer(b);
         if let Err(e) = self.install(proto, a, b) {
-            let _ = crate::runtime::sys::close(a);
-            let _ = crate::runtime::sys::close(b);
+            let _ = crate::sys::close(a);
+            let _ = crate::sys::close(b);
             return fail(self, e);
         }
         let mut r = Msg::reply(m.op, 0);
@@ -134,15 +133,14 @@ impl Service {
                 return (Msg::reply(op, e), None);
             }
         };
-        // SAFETY: plain fcntl on our own descriptor.
-        unsafe { libc::fcntl(a, libc::F_SETFL, libc::O_NONBLOCK) };
+        let _ = fdpass::set_nonblock(a);
         super::set_pair_buffer(a);
         super::set_pair_buffer(b);
         let c = match self.install(Proto::Tcp(h), a, b) {
             Ok(c) => c,
             Err(e) => {
-                let _ = crate::runtime::sys::close(a);
-                let _ = crate::runtime::sys::close(b);
+                let _ = crate::sys::close(a);
+                let _ = crate::sys::close(b);
                 self.stack.tcp.abort(now, h);
                 return (Msg::reply(op, e), None);
             }

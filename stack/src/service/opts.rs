@@ -225,41 +225,52 @@ pub fn linux_state(s: Option<TcpState>) -> u8 {
     }
 }
 
-/// `struct tcp_info` (include/uapi/linux/tcp.h, through libc's definition), the fields we have.
+/// `struct tcp_info` (include/uapi/linux/tcp.h) as bytes, the fields we have, at the offsets
+/// of the uapi layout; as long as the C library's `struct tcp_info` (fields past it dropped).
 pub fn tcp_info_bytes(i: &TcpInfo, unacked_bytes: usize) -> Vec<u8> {
-    // SAFETY: tcp_info is plain old data; all-zero is a valid value.
-    let mut t: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut t = vec![0u8; std::mem::size_of::<libc::tcp_info>()];
+    let u8_at = |t: &mut Vec<u8>, o: usize, v: u8| {
+        if o < t.len() {
+            t[o] = v;
+        }
+    };
+    let put = |t: &mut Vec<u8>, o: usize, b: &[u8]| {
+        if o + b.len() <= t.len() {
+            t[o..o + b.len()].copy_from_slice(b);
+        }
+    };
     let mss = (i.snd_mss.max(1)) as u32;
     let us = |d: Duration| d.as_micros().min(u32::MAX as u128) as u32;
-    t.tcpi_state = linux_state(i.state);
-    t.tcpi_retransmits = i.backoff.min(255) as u8;
-    t.tcpi_backoff = i.backoff.min(255) as u8;
-    t.tcpi_options = (i.timestamps as u8) | ((i.sack as u8) << 1) | ((((i.wscale_snd | i.wscale_rcv) != 0) as u8) << 2);
-    t.tcpi_snd_rcv_wscale = (i.wscale_snd & 0xf) | ((i.wscale_rcv & 0xf) << 4);
-    t.tcpi_rto = us(i.rto);
-    t.tcpi_snd_mss = i.snd_mss as u32;
-    t.tcpi_rcv_mss = i.rcv_mss as u32;
-    t.tcpi_unacked = (unacked_bytes.min(u32::MAX as usize) as u32).div_ceil(mss);
-    t.tcpi_pmtu = i.snd_mss as u32 + 40;
-    t.tcpi_rtt = us(i.srtt);
-    t.tcpi_rttvar = us(i.rttvar);
-    t.tcpi_snd_ssthresh = if i.ssthresh >= u32::MAX / 2 { 0x7fff_ffff } else { i.ssthresh / mss };
-    t.tcpi_snd_cwnd = i.cwnd / mss;
-    t.tcpi_advmss = i.rcv_mss as u32;
-    t.tcpi_total_retrans = i.retransmits.min(u32::MAX as u64) as u32;
-    t.tcpi_bytes_acked = i.bytes_acked;
-    t.tcpi_bytes_received = i.bytes_received;
-    t.tcpi_segs_out = i.segs_out as u32;
-    t.tcpi_segs_in = i.segs_in as u32;
-    t.tcpi_bytes_sent = i.bytes_sent;
-    t.tcpi_snd_wnd = i.snd_wnd;
-    t.tcpi_rcv_wnd = i.rcv_wnd;
-    t.tcpi_total_rto = i.rto_expirations.min(u16::MAX as u64) as u16;
-    // SAFETY: reading the bytes of a plain struct.
-    unsafe {
-        std::slice::from_raw_parts(&t as *const libc::tcp_info as *const u8, std::mem::size_of::<libc::tcp_info>())
-            .to_vec()
+    u8_at(&mut t, 0, linux_state(i.state));
+    u8_at(&mut t, 2, i.backoff.min(255) as u8); // retransmits: current consecutive ones
+    u8_at(&mut t, 4, i.backoff.min(255) as u8);
+    u8_at(&mut t, 5, (i.timestamps as u8) | ((i.sack as u8) << 1) | ((((i.wscale_snd | i.wscale_rcv) != 0) as u8) << 2));
+    u8_at(&mut t, 6, (i.wscale_snd & 0xf) | ((i.wscale_rcv & 0xf) << 4));
+    let u32s: [(usize, u32); 13] = [
+        (8, us(i.rto)),
+        (16, i.snd_mss as u32),
+        (20, i.rcv_mss as u32),
+        (24, (unacked_bytes.min(u32::MAX as usize) as u32).div_ceil(mss)),
+        (60, i.snd_mss as u32 + 40),
+        (68, us(i.srtt)),
+        (72, us(i.rttvar)),
+        (76, if i.ssthresh >= u32::MAX / 2 { 0x7fff_ffff } else { i.ssthresh / mss }),
+        (80, i.cwnd / mss),
+        (84, i.rcv_mss as u32),
+        (100, i.retransmits.min(u32::MAX as u64) as u32),
+        (136, i.segs_out as u32),
+        (140, i.segs_in as u32),
+    ];
+    for (o, v) in u32s {
+        put(&mut t, o, &v.to_ne_bytes());
     }
+    put(&mut t, 120, &i.bytes_acked.to_ne_bytes());
+    put(&mut t, 128, &i.bytes_received.to_ne_bytes());
+    put(&mut t, 200, &i.bytes_sent.to_ne_bytes());
+    put(&mut t, 228, &i.snd_wnd.to_ne_bytes());
+    put(&mut t, 232, &i.rcv_wnd.to_ne_bytes());
+    put(&mut t, 240, &(i.rto_expirations.min(u16::MAX as u64) as u16).to_ne_bytes());
+    t
 }
 
 fn i(v: i32) -> Vec<u8> {

@@ -195,7 +195,7 @@ fn pump_tcp_out(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scr
                     }
                 }
                 super::set_pair_buffer(hold.b);
-                let _ = crate::runtime::sys::close(hold.b);
+                let _ = crate::sys::close(hold.b);
                 s.hold = None;
                 if matches!(stack.tcp.state(h), Ok(TcpState::Closed) | Err(_)) {
                     // Refused, unreachable, timed out: the error waits for SO_ERROR.
@@ -404,6 +404,6 @@ pub fn close(stack: &mut Stack, now: Instant, s: &mut Sock, reset: bool) {
         Proto::Udp(h) => stack.udp.close(h),
     }
     if let Some(hold) = s.hold.take() {
-        let _ = crate::runtime::sys::close(hold.b);
+        let _ = crate::sys::close(hold.b);
     }
 }

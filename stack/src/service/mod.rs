@@ -235,6 +235,10 @@ impl Service {
     }
 
     fn idle_expired(&mut self) -> bool {
+        if self.tap_gone && self.clients.is_empty() {
+            // The TAP was deleted (its namespace too, usually): nothing can move any more.
+            return true;
+        }
         let idle = self.clients.is_empty()
             && self.by_ident.is_empty()
             && self.socks.iter().all(|s| s.is_none())
@@ -393,9 +397,9 @@ impl Service {
             return;
         }
         let want = s.wanted();
-        if s.a_hup && !s.tx.is_empty() {
-            // The engine cannot take the rest yet and HUP would wake us forever: park until
-            // the engine reports progress.
+        if s.a_hup {
+            // The program is gone but the engine cannot take the rest yet, and HUP would wake
+            // us forever: park until the engine reports progress.
             if !s.parked {
                 s.parked = true;
                 let a = s.a;

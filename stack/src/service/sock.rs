@@ -146,7 +146,7 @@ impl Sock {
 
     /// True once the program is gone and nothing remains to move: the service forgets it.
     pub fn finished(&self) -> bool {
-        self.a_hup && (self.a_eof || self.listening) && self.tx.is_empty()
+        self.a_hup && (self.listening || self.hold.is_some() || (self.a_eof && self.tx.is_empty()))
     }
 }
 

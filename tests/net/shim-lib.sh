@@ -55,11 +55,20 @@ ts_procs() {
   done
 }
 # svc_pid [TAP]: PID of the service of TAP (default tap0) in $NS: the process that listens on the
-# abstract Unix socket @tapstack.TAP. Empty when there is none.
+# abstract Unix socket @tapstack.TAP, else a process in $NS whose executable is named tapstack*
+# without the shim loaded. Empty when there is none.
 SVC_SOCK_PREFIX=${SVC_SOCK_PREFIX:-@tapstack.}
 svc_pid() {
-  in_ns ss -Hxlp 2>/dev/null | awk -v n="$SVC_SOCK_PREFIX${1:-tap0}" '$5 == n' \
-    | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2
+  local pid p
+  pid=$(in_ns ss -Hxlp 2>/dev/null | awk -v n="$SVC_SOCK_PREFIX${1:-tap0}" '$5 == n' \
+    | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2)
+  if [ -z "$pid" ]; then
+    for p in $(ip netns pids "$NS" 2>/dev/null); do
+      grep -q libtapstack_preload "/proc/$p/maps" 2>/dev/null && continue
+      case "$(readlink "/proc/$p/exe" 2>/dev/null)" in */tapstack*) pid=$p; break;; esac
+    done
+  fi
+  echo "$pid"
 }
 # svc_fds PID: descriptors the service holds (each tapstack socket is one; a freed socket is
 # one fewer).

@@ -70,6 +70,9 @@ svc_pid() {
   fi
   echo "$pid"
 }
+# alive PID: the process exists and is not a zombie (a daemon reparented to a PID 1 that does
+# not reap stays a zombie: it has exited).
+alive() { [ -d "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 # svc_fds PID: descriptors the service holds (each tapstack socket is one; a freed socket is
 # one fewer).
 svc_fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }

@@ -6,6 +6,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/net/shim-lib.sh"
+export TAPSTACK_MODE=${TAPSTACK_MODE:-service}   # the shared stack of issue 10 (opt-in while it lands)
 for t in nginx ab curl; do command -v "$t" >/dev/null || { echo "FAIL: $t is not installed (make deps)"; exit 1; }; done
 shim_setup t80
 chmod 755 "$WORK"
@@ -34,7 +35,7 @@ http {
 }
 CONF
 rx0=$(tap_bytes rx); tx0=$(tap_bytes tx)
-ts 240 nginx -c "$WORK/nginx.conf" -e "$WORK/logs/error.log" > "$WORK/nginx.out" 2>&1 &
+ts 150 nginx -c "$WORK/nginx.conf" -e "$WORK/logs/error.log" > "$WORK/nginx.out" 2>&1 &
 npid=$!
 _NETNS_PIDS+=("$npid")
 ok=0
@@ -55,7 +56,7 @@ done
 echo "   nginx master $master with $workers workers, all shimmed"
 in_ns ss -Hltn 'sport = :8080' | grep -q . && { echo "FAIL: a kernel socket listens on :8080 (nginx is not on tapstack)"; exit 1; }
 
-in_ns timeout 180 ab -q -n 5000 -c 50 -s 30 http://10.0.0.2:8080/f > "$WORK/ab.out" 2>&1 || {
+in_ns timeout 90 ab -q -n 5000 -c 50 -s 10 http://10.0.0.2:8080/f > "$WORK/ab.out" 2>&1 || {
   echo "FAIL: ab exited $?"; tail -20 "$WORK/ab.out"; tail -20 "$WORK/logs/error.log"; exit 1; }
 grep -E 'Complete requests|Failed requests|Non-2xx|Requests per second|Document Length' "$WORK/ab.out" | sed 's/^/   /'
 grep -Eq '^Complete requests: +5000$' "$WORK/ab.out" || { echo "FAIL: not 5000 complete requests"; exit 1; }

@@ -5,6 +5,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/net/shim-lib.sh"
+export TAPSTACK_MODE=${TAPSTACK_MODE:-service}   # the shared stack of issue 10 (opt-in while it lands)
 shim_setup t83
 
 head -c 2M /dev/urandom > "$WORK/file"

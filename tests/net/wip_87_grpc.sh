@@ -7,6 +7,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/net/shim-lib.sh"
+export TAPSTACK_MODE=${TAPSTACK_MODE:-service}   # the shared stack of issue 10 (opt-in while it lands)
 shim_setup t87
 "$PY" -c 'import grpc' 2>/dev/null || { echo "FAIL: python3 grpcio is not installed (make deps)"; exit 1; }
 

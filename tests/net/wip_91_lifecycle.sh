@@ -11,6 +11,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/net/shim-lib.sh"
+export TAPSTACK_MODE=${TAPSTACK_MODE:-service}   # the shared stack of issue 10 (opt-in while it lands)
 shim_setup t91
 
 cat > "$WORK/k.py" <<'PY'
@@ -79,7 +80,7 @@ touch "$WORK/exit1"
 wait "$p1" || { echo "FAIL: the shimmed program failed"; cat "$WORK/p1.err"; exit 1; }
 t0=$(date +%s%N)
 no_leftovers "$SVC_GRACE_WAIT" "after the last program exited"
-kill -0 "$svc" 2>/dev/null && { echo "FAIL: service $svc still alive"; exit 1; }
+alive "$svc" && { echo "FAIL: service $svc still alive"; exit 1; }
 echo "ok: the service exited $(( ($(date +%s%N) - t0) / 1000000 )) ms after the last program"
 
 # ---- 2. SIGKILL of shimmed clients mid-transfer ----

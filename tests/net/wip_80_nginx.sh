@@ -39,7 +39,8 @@ ts 150 nginx -c "$WORK/nginx.conf" -e "$WORK/logs/error.log" > "$WORK/nginx.out"
 npid=$!
 _NETNS_PIDS+=("$npid")
 ok=0
-for _ in $(seq 1 100); do
+end=$((SECONDS + 20))
+while [ $SECONDS -lt $end ]; do
   if in_ns curl -s --max-time 2 -o "$WORK/first" http://10.0.0.2:8080/f 2>/dev/null; then ok=1; break; fi
   kill -0 "$npid" 2>/dev/null || break
   sleep 0.1

@@ -29,7 +29,10 @@ pub fn socketpair(ty: i32) -> Result<(i32, i32), i32> {
     let mut fds = [0i32; 2];
     // SAFETY: fds is a writable array of two ints.
     ret(unsafe {
-        sc(libc::SYS_socketpair, &[(libc::AF_UNIX) as i64, ((ty | libc::SOCK_CLOEXEC)) as i64, (0) as i64, (fds.as_mut_ptr()) as i64])
+        sc(
+            libc::SYS_socketpair,
+            &[(libc::AF_UNIX) as i64, (ty | libc::SOCK_CLOEXEC) as i64, (0) as i64, (fds.as_mut_ptr()) as i64],
+        )
     })?;
     Ok((fds[0], fds[1]))
 }
@@ -57,7 +60,10 @@ pub fn send_with_fd(sock: i32, buf: &[u8], fd: Option<i32>, flags: i32) -> Resul
     loop {
         // SAFETY: msg points to live iovec and control buffers.
         let r = unsafe {
-            sc(libc::SYS_sendmsg, &[(sock) as i64, (&msg as *const libc::msghdr) as i64, ((flags | libc::MSG_NOSIGNAL)) as i64])
+            sc(
+                libc::SYS_sendmsg,
+                &[(sock) as i64, (&msg as *const libc::msghdr) as i64, (flags | libc::MSG_NOSIGNAL) as i64],
+            )
         };
         match ret(r) {
             Err(libc::EINTR) => continue,
@@ -80,7 +86,10 @@ pub fn recv_with_fd(sock: i32, buf: &mut [u8], flags: i32) -> Result<(usize, Opt
     msg.msg_controllen = std::mem::size_of_val(&cbuf);
     // SAFETY: msg points to live buffers.
     let r = unsafe {
-        sc(libc::SYS_recvmsg, &[(sock) as i64, (&mut msg as *mut libc::msghdr) as i64, ((flags | libc::MSG_CMSG_CLOEXEC)) as i64])
+        sc(
+            libc::SYS_recvmsg,
+            &[(sock) as i64, (&mut msg as *mut libc::msghdr) as i64, (flags | libc::MSG_CMSG_CLOEXEC) as i64],
+        )
     };
     let n = ret(r)?;
     let mut got = None;
@@ -122,7 +131,16 @@ pub fn peer_cred(fd: i32) -> Result<(i32, u32), i32> {
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: cr/len are writable and sized.
     ret(unsafe {
-        sc(libc::SYS_getsockopt, &[(fd) as i64, (libc::SOL_SOCKET) as i64, (libc::SO_PEERCRED) as i64, (&mut cr as *mut libc::ucred) as i64, (&mut len as *mut libc::socklen_t) as i64])
+        sc(
+            libc::SYS_getsockopt,
+            &[
+                (fd) as i64,
+                (libc::SOL_SOCKET) as i64,
+                (libc::SO_PEERCRED) as i64,
+                (&mut cr as *mut libc::ucred) as i64,
+                (&mut len as *mut libc::socklen_t) as i64,
+            ],
+        )
     })?;
     Ok((cr.pid, cr.uid))
 }
@@ -133,7 +151,16 @@ pub fn getsockopt_int(fd: i32, level: i32, name: i32) -> Result<i32, i32> {
     let mut len = 4 as libc::socklen_t;
     // SAFETY: v/len are writable.
     ret(unsafe {
-        sc(libc::SYS_getsockopt, &[(fd) as i64, (level) as i64, (name) as i64, (&mut v as *mut i32) as i64, (&mut len as *mut libc::socklen_t) as i64])
+        sc(
+            libc::SYS_getsockopt,
+            &[
+                (fd) as i64,
+                (level) as i64,
+                (name) as i64,
+                (&mut v as *mut i32) as i64,
+                (&mut len as *mut libc::socklen_t) as i64,
+            ],
+        )
     })?;
     Ok(v)
 }
@@ -152,7 +179,17 @@ pub fn send(fd: i32, buf: &[u8], flags: i32) -> Result<usize, i32> {
     loop {
         // SAFETY: buf is readable.
         let r = unsafe {
-            sc(libc::SYS_sendto, &[(fd) as i64, (buf.as_ptr()) as i64, (buf.len()) as i64, ((flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)) as i64, (0) as i64, (0) as i64])
+            sc(
+                libc::SYS_sendto,
+                &[
+                    (fd) as i64,
+                    (buf.as_ptr()) as i64,
+                    (buf.len()) as i64,
+                    (flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) as i64,
+                    (0) as i64,
+                    (0) as i64,
+                ],
+            )
         };
         match ret(r) {
             Err(libc::EINTR) => continue,
@@ -166,7 +203,17 @@ pub fn recv(fd: i32, buf: &mut [u8], flags: i32) -> Result<usize, i32> {
     loop {
         // SAFETY: buf is writable.
         let r = unsafe {
-            sc(libc::SYS_recvfrom, &[(fd) as i64, (buf.as_mut_ptr()) as i64, (buf.len()) as i64, ((flags | libc::MSG_DONTWAIT)) as i64, (0) as i64, (0) as i64])
+            sc(
+                libc::SYS_recvfrom,
+                &[
+                    (fd) as i64,
+                    (buf.as_mut_ptr()) as i64,
+                    (buf.len()) as i64,
+                    (flags | libc::MSG_DONTWAIT) as i64,
+                    (0) as i64,
+                    (0) as i64,
+                ],
+            )
         };
         match ret(r) {
             Err(libc::EINTR) => continue,
@@ -200,9 +247,7 @@ pub fn connect_abstract(name: &str) -> Result<i32, i32> {
     let fd = crate::sys::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0)?;
     let (a, len) = abstract_addr(name);
     // SAFETY: a is a valid sockaddr_un of length len.
-    let r = unsafe {
-        sc(libc::SYS_connect, &[(fd) as i64, (&a as *const libc::sockaddr_un) as i64, (len) as i64])
-    };
+    let r = unsafe { sc(libc::SYS_connect, &[(fd) as i64, (&a as *const libc::sockaddr_un) as i64, (len) as i64]) };
     if let Err(e) = ret(r) {
         let _ = crate::sys::close(fd);
         return Err(e);
@@ -362,6 +407,6 @@ pub fn ignore_sigpipe() {
         mask: u64,
     }
     let act = Act { handler: 1, flags: 0, restorer: 0, mask: 0 }; // SIG_IGN
-    // SAFETY: a kernel sigaction struct on the stack; no old action wanted.
+                                                                  // SAFETY: a kernel sigaction struct on the stack; no old action wanted.
     let _ = unsafe { sc(libc::SYS_rt_sigaction, &[libc::SIGPIPE as i64, &act as *const Act as i64, 0, 8]) };
 }

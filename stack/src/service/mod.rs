@@ -66,7 +66,10 @@ pub struct Service {
     epfd: i32,
     attach_fd: i32,
     uid: u32,
-    clients: HashMap<i32, i32>,
+    /// Control connections: fd -> trusted (same user or root, or proved it holds one of our
+    /// sockets: a descriptor is a capability its holder was handed, e.g. nginx workers that
+    /// dropped privileges after inheriting the listener).
+    clients: HashMap<i32, bool>,
     socks: Vec<Option<Sock>>,
     free: Vec<usize>,
     by_ident: HashMap<(u64, u64), usize>,
@@ -102,7 +105,8 @@ impl Service {
         let attach_fd = bind_attach(&cfg.tap)?;
         crate::log::init(&cfg).map_err(StartError::Failed)?;
         let opened = open_device(&cfg).map_err(|RuntimeError(e)| StartError::Failed(e))?;
-        let epfd = fdpass::epoll_create().map_err(|e| StartError::Failed(format!("epoll: {}", crate::sys::strerror(e))))?;
+        let epfd =
+            fdpass::epoll_create().map_err(|e| StartError::Failed(format!("epoll: {}", crate::sys::strerror(e))))?;
         let stack = Stack::new(&cfg, crate::sys::random_u64());
         let uid = fdpass::getuid();
         let s = Service {
@@ -255,12 +259,11 @@ impl Service {
         loop {
             let Ok(fd) = fdpass::accept4(self.attach_fd, libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) else { return };
             match fdpass::peer_cred(fd) {
-                Ok((pid, uid)) if uid == self.uid || uid == 0 => {
-                    self.clients.insert(fd, pid);
+                Ok((_, uid)) => {
+                    self.clients.insert(fd, uid == self.uid || uid == 0);
                     self.ep_add(fd, libc::EPOLLIN as u32, T_CLIENT | fd as u64);
                 }
-                _ => {
-                    tracing::warn!(target: "tapstack::service", "refused a client of another user");
+                Err(_) => {
                     let _ = crate::sys::close(fd);
                 }
             }
@@ -285,8 +288,16 @@ impl Service {
                     return;
                 }
                 Ok((n, passed)) => {
+                    if self.clients.get(&fd) == Some(&false) && self.lookup(passed).is_some() {
+                        self.clients.insert(fd, true);
+                    }
                     let reply = match proto::Msg::decode(&buf[..n]) {
-                        Ok(m) => self.request(m, passed),
+                        Ok(m) if self.clients.get(&fd) == Some(&true) => self.request(m, passed),
+                        Ok(m) => {
+                            // Another user that holds none of our sockets: nothing to do here.
+                            tracing::warn!(target: "tapstack::service", "refused a request from another user");
+                            (proto::Msg::reply(m.op, libc::EACCES), None)
+                        }
                         Err(_) => (proto::Msg::reply(0, libc::EINVAL), None),
                     };
                     if let Some(f) = passed {

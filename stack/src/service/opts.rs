@@ -244,7 +244,11 @@ pub fn tcp_info_bytes(i: &TcpInfo, unacked_bytes: usize) -> Vec<u8> {
     u8_at(&mut t, 0, linux_state(i.state));
     u8_at(&mut t, 2, i.backoff.min(255) as u8); // retransmits: current consecutive ones
     u8_at(&mut t, 4, i.backoff.min(255) as u8);
-    u8_at(&mut t, 5, (i.timestamps as u8) | ((i.sack as u8) << 1) | ((((i.wscale_snd | i.wscale_rcv) != 0) as u8) << 2));
+    u8_at(
+        &mut t,
+        5,
+        (i.timestamps as u8) | ((i.sack as u8) << 1) | ((((i.wscale_snd | i.wscale_rcv) != 0) as u8) << 2),
+    );
     u8_at(&mut t, 6, (i.wscale_snd & 0xf) | ((i.wscale_rcv & 0xf) << 4));
     let u32s: [(usize, u32); 13] = [
         (8, us(i.rto)),

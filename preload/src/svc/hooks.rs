@@ -380,6 +380,17 @@ pub(crate) fn unconnected_send(flags: c_int) -> ssize_t {
     err(libc::EPIPE)
 }
 
+/// The pair refused a write (EPIPE): the connection's pending error if it has one (ECONNRESET
+/// after a reset, reported once, as Linux), ECONNRESET if the service itself is gone, else EPIPE
+/// with SIGPIPE unless MSG_NOSIGNAL.
+pub(crate) fn broken_pipe(fd: c_int, flags: c_int) -> ssize_t {
+    match call(&Msg::new(Op::Reason), fd) {
+        Err(Some(libc::ENETDOWN)) => err(libc::ECONNRESET),
+        Err(Some(x)) if x > 0 => err(x),
+        _ => unconnected_send(flags),
+    }
+}
+
 /// Peeks whether the connection has an error pending (for poll's POLLERR).
 pub(crate) fn error_pending(fd: c_int) -> bool {
     let mut m = Msg::new(Op::Reason);

@@ -73,14 +73,32 @@ pub(crate) fn kind(fd: c_int) -> u8 {
 
 pub(crate) fn set_kind(fd: c_int, k: u8) {
     if fd >= 0 && (fd as usize) < MAX_FDS {
+        table_owner(); // the first socket names the owner
         KINDS[fd as usize].store(k, Ordering::Relaxed);
+    }
+}
+
+/// The process whose descriptor table the tables describe. A child made with vfork (or
+/// posix_spawn, clone(CLONE_VM)) shares our memory but not our descriptors until it execs: its
+/// close/dup2 must not touch the tables. A fork child gets its own copy (the atfork handler
+/// makes it the owner).
+static OWNER: AtomicI32 = AtomicI32::new(0);
+
+fn table_owner() -> bool {
+    let me = sys_getpid();
+    match OWNER.load(Ordering::Relaxed) {
+        0 => {
+            OWNER.store(me, Ordering::Relaxed);
+            true
+        }
+        o => o == me,
     }
 }
 
 /// A descriptor was closed (or is about to be reused).
 #[inline]
 pub(crate) fn forget(fd: c_int) {
-    if kind(fd) != 0 {
+    if kind(fd) != 0 && table_owner() {
         set_kind(fd, 0);
         set_broadcast(fd, false);
     }
@@ -88,7 +106,7 @@ pub(crate) fn forget(fd: c_int) {
 
 /// `new` became a duplicate of `old`.
 pub(crate) fn mirror(old: c_int, new: c_int) {
-    if new >= 0 && new != old {
+    if new >= 0 && new != old && (kind(old) != 0 || kind(new) != 0) && table_owner() {
         set_kind(new, kind(old));
         set_broadcast(new, broadcast_ok(old));
     }
@@ -116,6 +134,7 @@ extern "C" fn fork_parent() {
 extern "C" fn fork_child() {
     // SAFETY: locked by fork_prepare before the fork; the child's copy is ours alone.
     unsafe { CTL.force_unlock() };
+    OWNER.store(sys_getpid(), Ordering::Relaxed);
     // The child's copy of the channel is shared with the parent: never use it (closed lazily).
 }
 
@@ -234,7 +253,13 @@ pub(crate) fn service_pid() -> c_int {
 pub(crate) fn ask(m: &Msg, fd: c_int) -> Result<(Msg, Option<c_int>), Option<c_int>> {
     match request(m, Some(fd)) {
         Ok((r, _)) if r.a == NOT_OURS => {
+            let was = kind(fd);
             forget(fd);
+            if was != 0 {
+                // Ours, but the service does not know it: the service that made it died
+                // (the one answering was started since). The socket is gone with it.
+                return Err(Some(libc::ENETDOWN));
+            }
             Err(None)
         }
         Ok(x) => Ok(x),

@@ -189,10 +189,10 @@ pub(crate) unsafe fn send(
         return Some(hooks::unconnected_send(flags));
     }
     if k == KIND_TCP {
-        if addr.is_null() {
-            return None;
-        }
-        return Some(real::send(fd, buf, n, flags));
+        // The kernel's own send on the pair, but EPIPE decided here (an address is ignored,
+        // as Linux does for TCP).
+        let r = real::send(fd, buf, n, flags | libc::MSG_NOSIGNAL);
+        return Some(if r < 0 && crate::errno() == libc::EPIPE { hooks::broken_pipe(fd, flags) } else { r });
     }
     let to = match hooks::udp_dest(addr, len) {
         Ok(t) => t,
@@ -211,7 +211,11 @@ pub(crate) unsafe fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<
         return Some(hooks::unconnected_send(0));
     }
     if k == KIND_TCP {
-        return None;
+        let mut m: msghdr = std::mem::zeroed();
+        m.msg_iov = iov as *mut iovec;
+        m.msg_iovlen = cnt.max(0) as usize;
+        let r = real::sendmsg(fd, &m, libc::MSG_NOSIGNAL);
+        return Some(if r < 0 && crate::errno() == libc::EPIPE { hooks::broken_pipe(fd, 0) } else { r });
     }
     Some(hooks::udp_send(fd, iov, cnt.max(0) as usize, 0, None))
 }
@@ -226,13 +230,11 @@ pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> Opt
         return Some(hooks::unconnected_send(flags));
     }
     if k == KIND_TCP {
-        if m.msg_name.is_null() {
-            return None;
-        }
         let mut c = *m;
         c.msg_name = std::ptr::null_mut();
         c.msg_namelen = 0;
-        return Some(real::sendmsg(fd, &c, flags));
+        let r = real::sendmsg(fd, &c, flags | libc::MSG_NOSIGNAL);
+        return Some(if r < 0 && crate::errno() == libc::EPIPE { hooks::broken_pipe(fd, flags) } else { r });
     }
     let to = match hooks::udp_dest(m.msg_name as *const sockaddr, m.msg_namelen) {
         Ok(t) => t,

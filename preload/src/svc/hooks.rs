@@ -139,7 +139,12 @@ pub(crate) unsafe fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t
             return -1; // errno from the kernel (EAGAIN, EINTR...)
         }
         if n == 0 {
-            return err(libc::EINVAL); // the listener was shut down
+            // The service's end is closed: the service died (ENETDOWN), or the listener was
+            // shut down (EINVAL, as Linux).
+            return match call(&Msg::new(Op::Reason), fd) {
+                Err(Some(libc::ENETDOWN)) => err(libc::ENETDOWN),
+                _ => err(libc::EINVAL),
+            };
         }
         match ask(&Msg::new(Op::Accept), fd) {
             Ok((r, Some(nfd))) if r.a == 0 => {
@@ -223,25 +228,43 @@ pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -
         Err(Some(x)) => return err(x),
     }
     // Blocking: wait natively until the program's end turns writable (the service takes its
-    // filler out when the handshake ends), bounded by SO_SNDTIMEO; a signal interrupts it.
+    // filler out when the handshake ends), bounded by SO_SNDTIMEO. Signals as Linux: with a
+    // timeout set any handler interrupts (EINTR); otherwise a handler installed with SA_RESTART
+    // runs and the wait goes on (those signals are blocked during the wait and watched through
+    // a signalfd, so they are handled between two waits), any other handler gives EINTR.
     let timeout = sndtimeo(fd);
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let restart = if timeout.is_none() { crate::rt::restart_signals() } else { 0 };
+    let mut cur: u64 = 0;
+    // SAFETY: reads this thread's signal mask into a local.
+    libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, std::ptr::null::<u64>(), &mut cur, 8usize);
+    let watch = restart & !cur;
+    let sfd = if watch != 0 { crate::rt::signalfd_for(watch) } else { None };
+    let wait_mask: u64 = cur | watch;
     loop {
-        let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+        let mut p = [
+            libc::pollfd { fd, events: libc::POLLOUT, revents: 0 },
+            libc::pollfd { fd: sfd.unwrap_or(-1), events: libc::POLLIN, revents: 0 },
+        ];
         let ts = deadline.map(|d| {
             let r = d.saturating_duration_since(std::time::Instant::now());
             libc::timespec { tv_sec: r.as_secs() as libc::time_t, tv_nsec: r.subsec_nanos() as libc::c_long }
         });
         let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
-        let n = libc::syscall(libc::SYS_ppoll, &mut p as *mut libc::pollfd, 1, tsp, 0usize, 8usize);
-        if n < 0 {
+        let (n, mask) = if sfd.is_some() { (2, &wait_mask as *const u64) } else { (1, std::ptr::null()) };
+        let r = libc::syscall(libc::SYS_ppoll, p.as_mut_ptr(), n, tsp, mask, 8usize);
+        if r < 0 {
             if errno() == libc::EINTR {
                 return err(libc::EINTR);
             }
             return -1;
         }
-        if n == 0 {
+        if r == 0 {
             return err(libc::EINPROGRESS); // SO_SNDTIMEO expired, as Linux reports it
+        }
+        if p[0].revents == 0 {
+            // Only an SA_RESTART signal: its handler ran as the mask came back; wait again.
+            continue;
         }
         match call(&m, fd) {
             Ok(_) => return e.ok(0),

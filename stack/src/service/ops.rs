@@ -263,6 +263,11 @@ impl Service {
                         if let Err(e) = stack.tcp.shutdown(now, h, how) {
                             return err(e);
                         }
+                        if s.listening && how != Shutdown::Write && !s.eof_to_a {
+                            // Wakes every accept() blocked on the listener (EINVAL, as Linux).
+                            let _ = fdpass::shutdown(s.a, libc::SHUT_WR);
+                            s.eof_to_a = true;
+                        }
                     }
                     _ => {
                         if how != Shutdown::Write {

@@ -31,7 +31,7 @@ pub fn socketpair(ty: i32) -> Result<(i32, i32), i32> {
     ret(unsafe {
         sc(
             libc::SYS_socketpair,
-            &[(libc::AF_UNIX) as i64, (ty | libc::SOCK_CLOEXEC) as i64, (0) as i64, (fds.as_mut_ptr()) as i64],
+            &[(libc::AF_UNIX) as i64, (ty | libc::SOCK_CLOEXEC) as i64, 0, (fds.as_mut_ptr()) as i64],
         )
     })?;
     Ok((fds[0], fds[1]))
@@ -62,7 +62,7 @@ pub fn send_with_fd(sock: i32, buf: &[u8], fd: Option<i32>, flags: i32) -> Resul
         let r = unsafe {
             sc(
                 libc::SYS_sendmsg,
-                &[(sock) as i64, (&msg as *const libc::msghdr) as i64, (flags | libc::MSG_NOSIGNAL) as i64],
+                &[sock as i64, (&msg as *const libc::msghdr) as i64, (flags | libc::MSG_NOSIGNAL) as i64],
             )
         };
         match ret(r) {
@@ -88,7 +88,7 @@ pub fn recv_with_fd(sock: i32, buf: &mut [u8], flags: i32) -> Result<(usize, Opt
     let r = unsafe {
         sc(
             libc::SYS_recvmsg,
-            &[(sock) as i64, (&mut msg as *mut libc::msghdr) as i64, (flags | libc::MSG_CMSG_CLOEXEC) as i64],
+            &[sock as i64, (&mut msg as *mut libc::msghdr) as i64, (flags | libc::MSG_CMSG_CLOEXEC) as i64],
         )
     };
     let n = ret(r)?;
@@ -120,7 +120,7 @@ pub fn identity(fd: i32) -> Result<(u64, u64), i32> {
     // SAFETY: stat is plain data; the kernel fills it.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: st is writable.
-    ret(unsafe { sc(libc::SYS_fstat, &[(fd) as i64, (&mut st as *mut libc::stat) as i64]) })?;
+    ret(unsafe { sc(libc::SYS_fstat, &[fd as i64, (&mut st as *mut libc::stat) as i64]) })?;
     Ok((st.st_dev, st.st_ino))
 }
 
@@ -134,7 +134,7 @@ pub fn peer_cred(fd: i32) -> Result<(i32, u32), i32> {
         sc(
             libc::SYS_getsockopt,
             &[
-                (fd) as i64,
+                fd as i64,
                 (libc::SOL_SOCKET) as i64,
                 (libc::SO_PEERCRED) as i64,
                 (&mut cr as *mut libc::ucred) as i64,
@@ -154,9 +154,9 @@ pub fn getsockopt_int(fd: i32, level: i32, name: i32) -> Result<i32, i32> {
         sc(
             libc::SYS_getsockopt,
             &[
-                (fd) as i64,
-                (level) as i64,
-                (name) as i64,
+                fd as i64,
+                level as i64,
+                name as i64,
                 (&mut v as *mut i32) as i64,
                 (&mut len as *mut libc::socklen_t) as i64,
             ],
@@ -168,10 +168,8 @@ pub fn getsockopt_int(fd: i32, level: i32, name: i32) -> Result<i32, i32> {
 /// setsockopt for an int option.
 pub fn setsockopt_int(fd: i32, level: i32, name: i32, v: i32) -> Result<(), i32> {
     // SAFETY: v is readable for 4 bytes.
-    ret(unsafe {
-        sc(libc::SYS_setsockopt, &[(fd) as i64, (level) as i64, (name) as i64, (&v as *const i32) as i64, (4) as i64])
-    })
-    .map(|_| ())
+    ret(unsafe { sc(libc::SYS_setsockopt, &[fd as i64, level as i64, name as i64, (&v as *const i32) as i64, 4]) })
+        .map(|_| ())
 }
 
 /// send(2) with flags (MSG_DONTWAIT | MSG_NOSIGNAL added). EINTR retried.
@@ -182,12 +180,12 @@ pub fn send(fd: i32, buf: &[u8], flags: i32) -> Result<usize, i32> {
             sc(
                 libc::SYS_sendto,
                 &[
-                    (fd) as i64,
+                    fd as i64,
                     (buf.as_ptr()) as i64,
                     (buf.len()) as i64,
                     (flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) as i64,
-                    (0) as i64,
-                    (0) as i64,
+                    0,
+                    0,
                 ],
             )
         };
@@ -205,14 +203,7 @@ pub fn recv(fd: i32, buf: &mut [u8], flags: i32) -> Result<usize, i32> {
         let r = unsafe {
             sc(
                 libc::SYS_recvfrom,
-                &[
-                    (fd) as i64,
-                    (buf.as_mut_ptr()) as i64,
-                    (buf.len()) as i64,
-                    (flags | libc::MSG_DONTWAIT) as i64,
-                    (0) as i64,
-                    (0) as i64,
-                ],
+                &[fd as i64, (buf.as_mut_ptr()) as i64, (buf.len()) as i64, (flags | libc::MSG_DONTWAIT) as i64, 0, 0],
             )
         };
         match ret(r) {
@@ -225,7 +216,7 @@ pub fn recv(fd: i32, buf: &mut [u8], flags: i32) -> Result<usize, i32> {
 /// shutdown(2).
 pub fn shutdown(fd: i32, how: i32) -> Result<(), i32> {
     // SAFETY: plain syscall.
-    ret(unsafe { sc(libc::SYS_shutdown, &[(fd) as i64, (how) as i64]) }).map(|_| ())
+    ret(unsafe { sc(libc::SYS_shutdown, &[fd as i64, how as i64]) }).map(|_| ())
 }
 
 /// An abstract AF_UNIX address `\0name` and its length.
@@ -247,40 +238,12 @@ pub fn connect_abstract(name: &str) -> Result<i32, i32> {
     let fd = crate::sys::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0)?;
     let (a, len) = abstract_addr(name);
     // SAFETY: a is a valid sockaddr_un of length len.
-    let r = unsafe { sc(libc::SYS_connect, &[(fd) as i64, (&a as *const libc::sockaddr_un) as i64, (len) as i64]) };
+    let r = unsafe { sc(libc::SYS_connect, &[fd as i64, (&a as *const libc::sockaddr_un) as i64, len as i64]) };
     if let Err(e) = ret(r) {
         let _ = crate::sys::close(fd);
         return Err(e);
     }
     Ok(fd)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn pass_descriptor() {
-        let (x, y) = socketpair(libc::SOCK_SEQPACKET).unwrap();
-        let (p, q) = socketpair(libc::SOCK_STREAM).unwrap();
-        let id = identity(q).unwrap();
-        send_with_fd(x, b"hello", Some(q), 0).unwrap();
-        let mut buf = [0u8; 16];
-        let (n, fd) = recv_with_fd(y, &mut buf, 0).unwrap();
-        assert_eq!(&buf[..n], b"hello");
-        let fd = fd.unwrap();
-        assert_ne!(fd, q);
-        assert_eq!(identity(fd).unwrap(), id);
-        assert_eq!(peer_cred(x).unwrap().0, crate::sys::getpid());
-        let nl = sock_diag_socket().unwrap();
-        let ino = identity(p).unwrap().1;
-        assert_eq!(unix_peer_alive(nl, ino), Some(true));
-        for f in [x, y, q, fd] {
-            crate::sys::close(f).unwrap();
-        }
-        assert_eq!(unix_peer_alive(nl, ino), Some(false));
-        crate::sys::close(p).unwrap();
-        crate::sys::close(nl).unwrap();
-    }
 }
 
 /// Is the peer of the Unix socket with inode `ino` still open? Asked through sock_diag
@@ -409,4 +372,32 @@ pub fn ignore_sigpipe() {
     let act = Act { handler: 1, flags: 0, restorer: 0, mask: 0 }; // SIG_IGN
                                                                   // SAFETY: a kernel sigaction struct on the stack; no old action wanted.
     let _ = unsafe { sc(libc::SYS_rt_sigaction, &[libc::SIGPIPE as i64, &act as *const Act as i64, 0, 8]) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn pass_descriptor() {
+        let (x, y) = socketpair(libc::SOCK_SEQPACKET).unwrap();
+        let (p, q) = socketpair(libc::SOCK_STREAM).unwrap();
+        let id = identity(q).unwrap();
+        send_with_fd(x, b"hello", Some(q), 0).unwrap();
+        let mut buf = [0u8; 16];
+        let (n, fd) = recv_with_fd(y, &mut buf, 0).unwrap();
+        assert_eq!(&buf[..n], b"hello");
+        let fd = fd.unwrap();
+        assert_ne!(fd, q);
+        assert_eq!(identity(fd).unwrap(), id);
+        assert_eq!(peer_cred(x).unwrap().0, crate::sys::getpid());
+        let nl = sock_diag_socket().unwrap();
+        let ino = identity(p).unwrap().1;
+        assert_eq!(unix_peer_alive(nl, ino), Some(true));
+        for f in [x, y, q, fd] {
+            crate::sys::close(f).unwrap();
+        }
+        assert_eq!(unix_peer_alive(nl, ino), Some(false));
+        crate::sys::close(p).unwrap();
+        crate::sys::close(nl).unwrap();
+    }
 }

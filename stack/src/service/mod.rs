@@ -184,13 +184,12 @@ impl Service {
             for ev in &events[..n] {
                 let (e, tok) = (ev.events, ev.u64);
                 match tok & T_MASK {
-                    T_TAP => {
-                        if e & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0 {
-                            self.ep_del(self.tap_fd);
-                            self.tap_gone = true;
-                            tracing::error!(target: "tapstack::service", "TAP {} is gone", self.cfg.tap);
-                        }
+                    T_TAP if e & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0 => {
+                        self.ep_del(self.tap_fd);
+                        self.tap_gone = true;
+                        tracing::error!(target: "tapstack::service", "TAP {} is gone", self.cfg.tap);
                     }
+                    T_TAP => {}
                     T_ATTACH => self.accept_clients(),
                     T_CLIENT => self.client_ready((tok & !T_MASK) as i32, e),
                     T_SOCK => self.sock_event((tok & !T_MASK) as usize, e),

@@ -495,6 +495,17 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_i
         if req == libc::FIONREAD && crate::svc::is_udp(k) {
             return crate::svc::hooks::udp_fionread(fd, arg);
         }
+        if k == crate::svc::KIND_TCP_LISTEN && matches!(req, libc::FIONREAD | libc::TIOCOUTQ | 0x894b) {
+            return crate::fail(libc::EINVAL); // Linux: no queues on a listener (checked first)
+        }
+        if req == 0x8905 /* SIOCATMARK */ && crate::svc::is_udp(k) {
+            return crate::fail(libc::ENOTTY); // Linux: no SIOCATMARK on UDP sockets
+        }
+        const SIOCOUTQNSD: c_ulong = 0x894b;
+        if req == SIOCOUTQNSD && !crate::svc::is_udp(k) {
+            // Bytes not yet sent: what still waits in the pair (SIOCOUTQ of the program's end).
+            return real::ioctl(fd, libc::TIOCOUTQ, arg);
+        }
         return real::ioctl(fd, req, arg);
     }
     let c = ours_or!(fd, real::ioctl(fd, req, arg));

@@ -224,7 +224,8 @@ pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -
     match first {
         Ok(_) => return e.ok(0),
         Err(None) => return crate::real::connect(fd, addr, len),
-        Err(Some(libc::EINPROGRESS)) if !is_nonblock(fd) => {}
+        // Blocking: wait for this attempt, or for the one a signal interrupted (EALREADY).
+        Err(Some(libc::EINPROGRESS)) | Err(Some(libc::EALREADY)) if !is_nonblock(fd) => {}
         Err(Some(x)) => return err(x),
     }
     // Blocking: wait natively until the program's end turns writable (the service takes its

@@ -384,6 +384,10 @@ impl Service {
         if s.a_hup && s.listening {
             s.a_eof = true;
         }
+        if s.both_shut() && s.a_eof && s.tx.is_empty() && !s.dead && !reset {
+            // Nothing can move any more either way: wait for the program's close (sweep).
+            s.dead = true;
+        }
         if s.finished() || reset {
             let mut s = self.socks[i].take().expect("present");
             sock::close(&mut self.stack, now, &mut s, reset);

@@ -270,6 +270,9 @@ impl Service {
                         }
                     }
                     _ => {
+                        if how != Shutdown::Read {
+                            s.prog_shut_wr = true;
+                        }
                         if how != Shutdown::Write {
                             // Reads on the program's end now return 0: end `a`'s write side
                             // (never the program's read side, so POLLHUP on `a` stays "closed").

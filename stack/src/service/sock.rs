@@ -89,6 +89,8 @@ pub struct Sock {
     pub eof_to_a: bool,
     /// Why the program's read returned 0 (errno), 0 for a plain end of stream.
     pub reason: i32,
+    /// The program shut down its writing (through the shim's shutdown()).
+    pub prog_shut_wr: bool,
     /// The connection was established once (a later Closed is a reset or an end).
     pub was_connected: bool,
     /// The connection is over (reset, refused, timed out, or both directions closed): `a` is
@@ -124,6 +126,7 @@ impl Sock {
             fin_sent: false,
             eof_to_a: false,
             reason: 0,
+            prog_shut_wr: false,
             was_connected: false,
             dead: false,
             interest: 0,
@@ -146,7 +149,14 @@ impl Sock {
 
     /// True once the program is gone and nothing remains to move: the service forgets it.
     pub fn finished(&self) -> bool {
-        self.a_hup && (self.listening || self.hold.is_some() || (self.a_eof && self.tx.is_empty()))
+        self.a_hup && !self.both_shut() && (self.listening || self.hold.is_some() || (self.a_eof && self.tx.is_empty()))
+    }
+
+    /// Both directions are shut (the program's shutdown(SHUT_WR), which the shim reported, and
+    /// our end of `a` after the peer's FIN): POLLHUP on `a` no longer means "closed", so the
+    /// close is learnt through sock_diag (the socket becomes `dead` once nothing is left to move).
+    pub fn both_shut(&self) -> bool {
+        self.prog_shut_wr && self.eof_to_a
     }
 }
 
@@ -344,7 +354,7 @@ fn pump_tcp_in(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scra
             Err(e) => return Err(e),
         }
     }
-    if s.a_eof && s.tx.is_empty() && !s.fin_sent && !s.a_hup {
+    if s.a_eof && s.tx.is_empty() && !s.fin_sent {
         // The program shut down writing: FIN after the data.
         let _ = stack.tcp.shutdown(now, h, crate::socket::Shutdown::Write);
         s.fin_sent = true;

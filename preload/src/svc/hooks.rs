@@ -7,8 +7,8 @@ use std::net::SocketAddrV4;
 use libc::{c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 use tapstack::service::proto::{self, Msg, Op, UDP_HDR};
 
+use super::addr::{read_addr, write_addr};
 use super::{ask, request, set_kind, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP, KIND_UDP_CONNECTED};
-use crate::socket::{read_addr, write_addr};
 use crate::{errno, set_errno};
 
 /// Saves errno at entry; `ok` restores it, `err` sets the call's errno.

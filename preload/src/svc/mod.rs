@@ -6,6 +6,7 @@
 //! holds: reads, writes, poll/select/epoll, O_NONBLOCK, SO_RCVTIMEO, fork, dup, exec and close
 //! are the kernel's own. The shim only translates the socket calls (connect, bind, accept,
 //! options, names...) into control requests, and adds/strips the datagram header on UDP.
+pub(crate) mod addr;
 pub(crate) mod dns;
 pub(crate) mod hooks;
 pub(crate) mod route;

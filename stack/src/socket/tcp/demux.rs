@@ -6,6 +6,9 @@ use super::input::Rst;
 use super::seq::SeqNum;
 use super::tcb::Tcb;
 use super::{isn, TcpStack, TcpState, MAX_QUEUED_RST};
+
+/// Counters of RFC 6056 algorithm 4 (Linux: INET_TABLE_PERTURB_SIZE, 65536).
+pub(super) const PORT_BUCKETS: usize = 256;
 use crate::error::{Error, Result};
 use crate::time::Instant;
 use crate::wire::tcp::TcpRepr;
@@ -69,6 +72,7 @@ impl TcpStack {
         c.parent = Some(lid);
         c.alloc_buffers(c.want_rx, c.want_tx);
         c.init_send(isn::isn(&cfg.isn_secret, local, remote, now));
+        c.ts_offset = isn::ts_offset(&cfg.isn_secret, *local.ip(), *remote.ip());
         c.irs = SeqNum(seg.seq);
         c.rcv_nxt = c.irs + 1;
         c.rcv_adv = c.rcv_nxt;
@@ -151,11 +155,24 @@ impl TcpStack {
         })
     }
 
+    /// A free local port. For connect() (`remote` given): RFC 6056 algorithm 4 (double-hash,
+    /// as Linux): a keyed-hash start per destination plus a per-bucket counter, then in order,
+    /// skipping ports bound by listeners or bound-only sockets and ports whose 4-tuple is in use
+    /// (TIME-WAIT included). Consecutive connections to one server get consecutive ports, so a
+    /// port comes back to that server only after the whole range, long after its TIME-WAIT.
+    /// For bind(0): a random start, then in order, skipping every bound port.
     pub(super) fn ephemeral_port(&mut self, id: u32, remote: Option<SocketAddrV4>) -> Result<u16> {
         let (lo, hi) = self.config.ephemeral_ports;
         let span = (hi.max(lo) - lo) as u64 + 1;
-        let start = self.rand() % span;
         let ip = self.config.local_addr;
+        let (start, bucket) = match remote {
+            Some(r) => {
+                let (f, g) = isn::port_offsets(&self.config.isn_secret, ip, r);
+                let b = g % PORT_BUCKETS;
+                (f as u64 + self.port_perturb[b] as u64, Some(b))
+            }
+            None => (self.rand(), None),
+        };
         // Ports that rule a candidate out, gathered once (O(sockets + span), not their product):
         // for connect() listeners and bound-only sockets (the 4-tuple is checked separately);
         // for bind(0) every bound port.
@@ -172,6 +189,10 @@ impl TcpStack {
             let free = !taken.contains(&port)
                 && remote.is_none_or(|r| !self.conns.contains_key(&(SocketAddrV4::new(ip, port), r)));
             if free {
+                if let Some(b) = bucket {
+                    // RFC 6056 3.3.4: table[index] = table[index] + i + 1.
+                    self.port_perturb[b] = self.port_perturb[b].wrapping_add(i as u16 + 1);
+                }
                 return Ok(port);
             }
         }

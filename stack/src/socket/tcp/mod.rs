@@ -34,6 +34,8 @@ mod tests_fuzz;
 #[cfg(test)]
 mod tests_link;
 #[cfg(test)]
+mod tests_ports;
+#[cfg(test)]
 mod tests_segments;
 mod timer;
 
@@ -215,6 +217,8 @@ pub struct TcpStack {
     /// Listening socket per port.
     listen_ports: HashMap<u16, u32>,
     work: Vec<u32>,
+    /// RFC 6056 algorithm 4 counters (ephemeral port selection for connect).
+    port_perturb: Vec<u16>,
 }
 
 /// Upper bound on queued RSTs (excess are dropped, like Linux's rate limit).
@@ -237,6 +241,7 @@ impl TcpStack {
             changed_ids: Vec::new(),
             listen_ports: HashMap::new(),
             work: Vec::new(),
+            port_perturb: vec![0; demux::PORT_BUCKETS],
         }
     }
     pub fn config(&self) -> &TcpConfig {
@@ -575,6 +580,7 @@ impl TcpStack {
             SocketAddrV4::new(self.config.local_addr, self.ephemeral_port(h.0, Some(remote))?)
         };
         let iss = isn::isn(&self.config.isn_secret, local, remote, now);
+        let ts_offset = isn::ts_offset(&self.config.isn_secret, *local.ip(), *remote.ip());
         let cfg = self.config.clone();
         let t = self.user_mut(h)?;
         // Fresh control block state (a socket may connect again after a failure).
@@ -587,6 +593,7 @@ impl TcpStack {
         n.active = true;
         n.alloc_buffers(n.want_rx, n.want_tx);
         n.init_send(iss);
+        n.ts_offset = ts_offset;
         n.state = TcpState::SynSent;
         n.pending = true;
         n.changed = true;

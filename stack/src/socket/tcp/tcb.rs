@@ -279,7 +279,6 @@ impl Tcb {
         self.snd_sml = self.iss;
         self.tx_base = self.iss + 1;
         self.recover = self.iss;
-        self.ts_offset = iss.rotate_left(13);
     }
 
     pub fn synchronized(&self) -> bool {

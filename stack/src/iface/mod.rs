@@ -157,6 +157,10 @@ impl Interface {
                 }
             }
         };
+        // RFC 1191: TCP segments carry DF, so a smaller link on the path answers "fragmentation
+        // needed" and TCP lowers its MSS (Linux's IP_PMTUDISC_WANT default; TCP never needs
+        // fragmenting, its segments are sized to the MTU).
+        repr.dont_frag = protocol == ipv4::protocol::TCP && payload.len() + ipv4::HEADER_LEN <= self.mtu;
         repr.ident = self.next_ident();
         let mut datagrams = Vec::new();
         match fragment::fragment(&repr, payload, self.mtu, ethernet::HEADER_LEN, &mut |d| datagrams.push(d)) {

@@ -63,6 +63,8 @@ struct Socket {
     tx_bytes: usize,
     tx_limit: usize,
     error: Option<Error>,
+    /// IP_RECVERR queue.
+    errq: crate::socket::errqueue::ErrQueue,
 }
 
 impl Socket {
@@ -80,6 +82,7 @@ impl Socket {
             tx_bytes: 0,
             tx_limit: DEFAULT_BUFFER,
             error: None,
+            errq: Default::default(),
         }
     }
     /// Demux score (Linux's compute_score): None if the socket does not accept the datagram.
@@ -135,17 +138,6 @@ fn splitmix(state: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-/// ICMP destination unreachable code -> the errno Linux reports (icmp_err_convert).
-fn icmp_error(code: u8) -> Option<Error> {
-    match code {
-        0 | 6 | 9 | 11 => Some(Error::NetUnreachable),
-        1 | 7 | 10 | 12 | 13 => Some(Error::HostUnreachable),
-        2 | 3 => Some(Error::ConnectionRefused),
-        5 => Some(Error::NotSupported),
-        _ => None, // 4 (fragmentation needed) is PMTU information, not an error for UDP.
-    }
 }
 
 impl UdpStack {
@@ -285,18 +277,19 @@ impl UdpStack {
         !self.tx.is_empty()
     }
 
-    /// ICMP unreachable quoting a datagram we sent: ECONNREFUSED on a connected socket.
-    /// RFC 1122 4.1.3.3: pass it to the application; like Linux, only connected sockets
-    /// (whose peer is `remote`) see it, unconnected ones ignore it.
+    /// ICMP destination unreachable `code` quoting a datagram we sent from `local` to `remote`
+    /// (no quote: see `icmp_error`). Without IP_RECVERR only connected sockets see it.
     pub fn icmp_unreachable(&mut self, local: SocketAddrV4, remote: SocketAddrV4, code: u8) {
-        let Some(err) = icmp_error(code) else { return };
-        let hit = self
-            .sockets_on(local.port())
-            .find(|(_, s)| (s.local.ip().is_unspecified() || s.local.ip() == local.ip()) && s.remote == Some(remote));
-        if let Some((h, _)) = hit {
-            self.sockets.get_mut(&h).expect("indexed socket exists").error = Some(err);
-            self.changed.insert(h);
-        }
+        let r = crate::socket::errqueue::IcmpReport {
+            icmp_type: 3,
+            icmp_code: code,
+            info: 0,
+            offender: *remote.ip(),
+            local,
+            remote,
+            quoted: &[],
+        };
+        self.icmp_error(&r);
     }
 
     pub fn take_changed(&mut self, out: &mut Vec<UdpHandle>) {
@@ -520,7 +513,7 @@ impl UdpStack {
             writable: s.tx_bytes < s.tx_limit,
             read_hup: false,
             hup: false,
-            error: s.error.is_some(),
+            error: s.error.is_some() || !s.errq.is_empty(),
         }
     }
 
@@ -547,6 +540,9 @@ impl UdpStack {
         self.stats.rcvbuf_errors
     }
 }
+
+#[path = "udp_err.rs"]
+mod err;
 
 #[cfg(test)]
 #[path = "udp_tests.rs"]

@@ -283,7 +283,7 @@ pub unsafe extern "C" fn sendto(
 }
 
 /// Total length of an iovec array (EINVAL for a bad count or an overflowing total).
-unsafe fn iov_total(iov: *const iovec, cnt: c_int) -> Result<usize, c_int> {
+pub(crate) unsafe fn iov_total(iov: *const iovec, cnt: c_int) -> Result<usize, c_int> {
     if !(0..=libc::UIO_MAXIOV).contains(&cnt) {
         return Err(libc::EINVAL);
     }
@@ -307,7 +307,7 @@ unsafe fn gather(iov: *const iovec, cnt: c_int) -> Result<Vec<u8>, c_int> {
     Ok(v)
 }
 
-unsafe fn scatter(iov: *const iovec, cnt: c_int, mut data: &[u8]) {
+pub(crate) unsafe fn scatter(iov: *const iovec, cnt: c_int, mut data: &[u8]) {
     for i in 0..cnt as usize {
         if data.is_empty() {
             break;
@@ -394,6 +394,9 @@ unsafe fn sendmsg_ours(c: &Ctx, msg: *const msghdr, flags: c_int) -> Result<usiz
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     let c = ours_or!(fd, real::recvmsg(fd, msg, flags));
+    if flags & libc::MSG_ERRQUEUE != 0 {
+        return ret_size(crate::errq::recvmsg_errqueue(&c, msg, flags));
+    }
     ret_size(recvmsg_ours(&c, msg, flags))
 }
 

@@ -165,13 +165,14 @@ unsafe fn set_opt(c: &Ctx, level: c_int, name: c_int, val: *const c_void, len: s
         | (libc::SOL_SOCKET, libc::SO_TIMESTAMP)
         | (libc::SOL_SOCKET, libc::SO_MARK)
         | (libc::SOL_SOCKET, libc::SO_ZEROCOPY)
-        | (libc::IPPROTO_IP, libc::IP_RECVERR)
+        | (libc::IPPROTO_IP, libc::IP_RECVTTL)
         | (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER)
         | (libc::IPPROTO_IP, libc::IP_PKTINFO)
         | (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL)
         | (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP) => {
             get_int(val, len)?;
         }
+        (libc::IPPROTO_IP, libc::IP_RECVERR) => crate::errq::set_recverr(c, get_int(val, len)? != 0)?,
         (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::ENOPROTOOPT),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
             let on = get_int(val, len)? != 0;
@@ -370,6 +371,7 @@ unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mu
         }
         (libc::IPPROTO_IP, libc::IP_TOS) => o.ip_tos,
         (libc::IPPROTO_IP, libc::IP_TTL) => o.ip_ttl,
+        (libc::IPPROTO_IP, libc::IP_RECVERR) => crate::errq::recverr(c)?,
         // getsockopt at another transport's level: EOPNOTSUPP (setsockopt: ENOPROTOOPT), as Linux.
         (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::EOPNOTSUPP),
         (libc::IPPROTO_UDP, _) if tcp => return Err(libc::EOPNOTSUPP),

@@ -121,7 +121,7 @@ fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
 
 fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let mut mac = [0u8; 6];
-    let mut parts = s.split(|c| c == ':' || c == '-');
+    let mut parts = s.split([':', '-']);
     for b in mac.iter_mut() {
         let p = parts.next()?;
         if p.len() != 2 {
@@ -135,9 +135,7 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
 /// A random locally administered unicast MAC (02:xx:...).
 fn random_mac() -> [u8; 6] {
     let mut b = [0u8; 6];
-    // SAFETY: getrandom writes at most b.len() bytes into b.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    if n != b.len() as isize {
+    if crate::sys::getrandom(&mut b) != Ok(b.len()) {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
             as u64
             ^ (std::process::id() as u64) << 32;

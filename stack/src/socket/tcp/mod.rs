@@ -26,6 +26,7 @@ mod output;
 mod rack;
 mod rtt;
 mod sack;
+mod sentlog;
 pub mod seq;
 mod tcb;
 #[cfg(test)]

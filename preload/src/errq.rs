@@ -26,6 +26,14 @@ struct SockExtendedErr {
     ee_data: u32,
 }
 
+/// A raw socket (SOCK_RAW) goes to the kernel, so its traffic bypasses tapstack: say so once.
+pub(crate) fn note_raw_socket() {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        crate::eprint_raw("tapstack: raw sockets are not served by tapstack; this one is the kernel's");
+    }
+}
+
 /// setsockopt(IP_RECVERR).
 pub(crate) fn set_recverr(c: &Ctx, on: bool) -> Result<(), c_int> {
     let mut g = c.rt.lock();

@@ -173,6 +173,8 @@ unsafe fn set_opt(c: &Ctx, level: c_int, name: c_int, val: *const c_void, len: s
             get_int(val, len)?;
         }
         (libc::IPPROTO_IP, libc::IP_RECVERR) => crate::errq::set_recverr(c, get_int(val, len)? != 0)?,
+        // IP options on replies (ping sets none): accepted, like Linux, up to 40 bytes.
+        (libc::IPPROTO_IP, libc::IP_RETOPTS) if len <= 40 => {}
         (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::ENOPROTOOPT),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
             let on = get_int(val, len)? != 0;
@@ -228,6 +230,7 @@ pub(crate) fn apply_ip_opts(rt: &tapstack::runtime::Runtime, s: &Sock) {
     let mut g = rt.lock();
     let (proto, local) = match s.proto {
         Proto::Tcp(h) => (6u8, g.tcp.local_addr(h)),
+        Proto::Udp(h) if g.udp.is_ping(h) => (1u8, g.udp.local_addr(h)),
         Proto::Udp(h) => (17u8, g.udp.local_addr(h)),
     };
     if let Some(port) = local.map(|a| a.port()).filter(|&p| p != 0) {

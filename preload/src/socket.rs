@@ -88,11 +88,16 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     let flags = ty & !0xf;
     let tcp = base == libc::SOCK_STREAM && (protocol == 0 || protocol == libc::IPPROTO_TCP);
     let udp = base == libc::SOCK_DGRAM && (protocol == 0 || protocol == libc::IPPROTO_UDP);
+    // ICMP datagram ("ping") sockets live in the UDP engine (tapstack::socket::udp ping).
+    let ping = base == libc::SOCK_DGRAM && protocol == libc::IPPROTO_ICMP;
+    if domain == libc::AF_INET && base == libc::SOCK_RAW {
+        crate::errq::note_raw_socket();
+    }
     if domain == libc::AF_INET && base == libc::SOCK_STREAM && protocol == 262 {
         // IPPROTO_MPTCP: a kernel MPTCP socket would bypass tapstack; programs fall back to TCP.
         return fail(libc::EPROTONOSUPPORT);
     }
-    if domain != libc::AF_INET || !(tcp || udp) || flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
+    if domain != libc::AF_INET || !(tcp || udp || ping) || flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
         return real::socket(domain, ty, protocol);
     }
     let Some(_guard) = crate::ShimGuard::enter() else { return real::socket(domain, ty, protocol) };
@@ -104,6 +109,8 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
         let mut g = rt.lock();
         if tcp {
             Proto::Tcp(g.tcp.socket())
+        } else if ping {
+            Proto::Udp(g.udp.ping_socket())
         } else {
             Proto::Udp(g.udp.socket())
         }

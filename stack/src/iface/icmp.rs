@@ -53,6 +53,10 @@ impl Interface {
                 self.send_ip(now, ip.dst_addr, ip.src_addr, protocol::ICMP, &reply.to_bytes());
             }
             Icmpv4Repr::EchoReply { ident, seq_no, data } => {
+                // An ICMP datagram socket with this identifier takes it (else the stack's own ping).
+                if udp.echo_reply(ip.src_addr, ip.dst_addr, payload) {
+                    return;
+                }
                 if self.pings.len() >= MAX_PING_REPLIES {
                     self.stats.icmp_ignored += 1;
                     return;
@@ -129,6 +133,16 @@ impl Interface {
         match q.header.protocol {
             protocol::TCP => _ = tcp.icmp_error(now, &r),
             protocol::UDP => _ = udp.icmp_error(&r),
+            // Our echo request (ICMP datagram sockets): identifier as the port, peer port 0.
+            protocol::ICMP if q.data.len() >= 8 && q.data[0] == msg_type::ECHO_REQUEST => {
+                let ident = u16::from_be_bytes([q.data[4], q.data[5]]);
+                let r = IcmpReport {
+                    local: SocketAddrV4::new(q.header.src_addr, ident),
+                    remote: SocketAddrV4::new(q.header.dst_addr, 0),
+                    ..r
+                };
+                _ = udp.ping_error(&r)
+            }
             _ => self.stats.icmp_ignored += 1,
         }
     }

@@ -65,6 +65,8 @@ struct Socket {
     error: Option<Error>,
     /// IP_RECVERR queue.
     errq: crate::socket::errqueue::ErrQueue,
+    /// An ICMP datagram ("ping") socket; its port is the echo identifier.
+    ping: bool,
 }
 
 impl Socket {
@@ -83,6 +85,7 @@ impl Socket {
             tx_limit: DEFAULT_BUFFER,
             error: None,
             errq: Default::default(),
+            ping: false,
         }
     }
     /// Demux score (Linux's compute_score): None if the socket does not accept the datagram.
@@ -127,6 +130,8 @@ pub struct UdpStack {
     ephemeral: (u16, u16),
     bind_seq: u64,
     tx: VecDeque<TxDatagram>,
+    /// Echo requests of ICMP datagram sockets (`udp_ping.rs`).
+    tx_icmp: VecDeque<TxDatagram>,
     changed: BTreeSet<u32>,
     stats: UdpStats,
 }
@@ -152,6 +157,7 @@ impl UdpStack {
             ephemeral: (*EPHEMERAL.start(), *EPHEMERAL.end()),
             bind_seq: 0,
             tx: VecDeque::new(),
+            tx_icmp: VecDeque::new(),
             changed: BTreeSet::new(),
             stats: UdpStats::default(),
         }
@@ -183,8 +189,18 @@ impl UdpStack {
         }
     }
 
+    /// The UDP sockets bound to `port`.
     fn sockets_on(&self, port: u16) -> impl Iterator<Item = (u32, &Socket)> + '_ {
-        self.ports.get(&port).into_iter().flatten().filter_map(|h| self.sockets.get(h).map(|s| (*h, s)))
+        self.sockets_of(port, false)
+    }
+    /// The UDP sockets (`ping` false) or ICMP datagram sockets (true) bound to `port`.
+    fn sockets_of(&self, port: u16, ping: bool) -> impl Iterator<Item = (u32, &Socket)> + '_ {
+        self.ports
+            .get(&port)
+            .into_iter()
+            .flatten()
+            .filter_map(|h| self.sockets.get(h).map(|s| (*h, s)))
+            .filter(move |(_, s)| s.ping == ping)
     }
 
     fn set_port(&mut self, h: u32, port: u16) {
@@ -274,7 +290,7 @@ impl UdpStack {
 
     /// True while datagrams wait for `dispatch`.
     pub fn has_pending_output(&self) -> bool {
-        !self.tx.is_empty()
+        !self.tx.is_empty() || !self.tx_icmp.is_empty()
     }
 
     /// ICMP destination unreachable `code` quoting a datagram we sent from `local` to `remote`
@@ -315,7 +331,8 @@ impl UdpStack {
     /// unless both set SO_REUSEADDR (Linux udp_lib_lport_inuse).
     fn in_use(&self, except: u32, addr: Ipv4Addr, port: u16) -> bool {
         let reuse = self.sockets.get(&except).is_some_and(|s| s.reuse);
-        self.sockets_on(port).any(|(h, s)| {
+        let ping = self.sockets.get(&except).is_some_and(|s| s.ping);
+        self.sockets_of(port, ping).any(|(h, s)| {
             h != except
                 && !(reuse && s.reuse)
                 && (s.local.ip().is_unspecified() || addr.is_unspecified() || *s.local.ip() == addr)
@@ -327,10 +344,11 @@ impl UdpStack {
         let (lo, hi) = self.ephemeral;
         let span = (hi - lo) as u64 + 1;
         let start = splitmix(&mut self.rng) % span;
+        let ping = self.sockets.get(&except).is_some_and(|s| s.ping);
         for i in 0..span {
             let port = lo + ((start + i) % span) as u16;
             // Never shared, even with SO_REUSEADDR (Linux skips every port in use).
-            if !self.sockets_on(port).any(|(h, _)| h != except) {
+            if !self.sockets_of(port, ping).any(|(h, _)| h != except) {
                 return Ok(port);
             }
         }
@@ -404,6 +422,9 @@ impl UdpStack {
         if let Some(e) = s.error.take() {
             // Linux reports a pending ICMP error on the next send as well (sock_error).
             return Err(e);
+        }
+        if s.ping {
+            return self.ping_send(h, data, dst);
         }
         let dst = match dst.or(s.remote) {
             Some(d) => d,
@@ -543,6 +564,8 @@ impl UdpStack {
 
 #[path = "udp_err.rs"]
 mod err;
+#[path = "udp_ping.rs"]
+mod ping;
 
 #[cfg(test)]
 #[path = "udp_tests.rs"]

@@ -44,6 +44,37 @@ pub(crate) fn set_recverr(c: &Ctx, on: bool) -> Result<(), c_int> {
     r.map_err(Error::errno)
 }
 
+/// setsockopt(IP_RECVTTL): UDP sockets accept it (no TTL is recorded for their datagrams
+/// yet); ICMP datagram sockets then report each echo reply's TTL (ping prints it).
+pub(crate) fn set_recv_ttl(c: &Ctx, on: bool) -> Result<(), c_int> {
+    match c.s.proto {
+        Proto::Udp(h) => c.rt.lock().udp.set_recv_ttl(h, on).map_err(Error::errno),
+        Proto::Tcp(_) => Ok(()),
+    }
+}
+
+/// recvmsg's control data: one SOL_IP/IP_TTL message (an int) when `ttl` is known and fits,
+/// else none (MSG_CTRUNC if it did not fit).
+pub(crate) unsafe fn put_ttl_cmsg(m: &mut msghdr, ttl: Option<u8>) {
+    let Some(ttl) = ttl else {
+        m.msg_controllen = 0;
+        return;
+    };
+    let (space, len) = (libc::CMSG_SPACE(4) as usize, libc::CMSG_LEN(4) as usize);
+    if m.msg_control.is_null() || m.msg_controllen < space {
+        m.msg_controllen = 0;
+        m.msg_flags |= libc::MSG_CTRUNC;
+        return;
+    }
+    let hdr = libc::cmsghdr { cmsg_len: len as _, cmsg_level: libc::SOL_IP, cmsg_type: libc::IP_TTL };
+    let p = m.msg_control as *mut u8;
+    std::ptr::write_bytes(p, 0, space);
+    std::ptr::copy_nonoverlapping(&hdr as *const _ as *const u8, p, std::mem::size_of_val(&hdr));
+    let v = ttl as c_int;
+    std::ptr::copy_nonoverlapping(&v as *const c_int as *const u8, p.add(len - 4), 4);
+    m.msg_controllen = space;
+}
+
 /// getsockopt(IP_RECVERR).
 pub(crate) fn recverr(c: &Ctx) -> Result<c_int, c_int> {
     let g = c.rt.lock();

@@ -26,6 +26,8 @@ fn nonblock(c: &Ctx, flags: c_int) -> bool {
 struct RecvInfo {
     from: Option<SocketAddrV4>,
     full_len: usize,
+    /// IP_RECVTTL: the datagram's TTL (ICMP datagram sockets).
+    ttl: Option<u8>,
 }
 
 fn do_recv(c: &Ctx, buf: &mut [u8], flags: c_int) -> Result<(usize, RecvInfo), c_int> {
@@ -38,11 +40,11 @@ fn do_recv(c: &Ctx, buf: &mut [u8], flags: c_int) -> Result<(usize, RecvInfo), c
     match c.s.proto {
         Proto::Tcp(h) => {
             if buf.is_empty() {
-                return Ok((0, RecvInfo { from: None, full_len: 0 }));
+                return Ok((0, RecvInfo { from: None, full_len: 0, ttl: None }));
             }
             if peek {
                 let n = rt::block_on(c, nb, timeout, |g, _| g.tcp.peek(h, buf))?;
-                return Ok((n, RecvInfo { from: None, full_len: n }));
+                return Ok((n, RecvInfo { from: None, full_len: n, ttl: None }));
             }
             let waitall = flags & libc::MSG_WAITALL != 0 && !nb;
             let mut got = 0;
@@ -60,11 +62,11 @@ fn do_recv(c: &Ctx, buf: &mut [u8], flags: c_int) -> Result<(usize, RecvInfo), c
                     Err(_) => break,
                 }
             }
-            Ok((got, RecvInfo { from: None, full_len: got }))
+            Ok((got, RecvInfo { from: None, full_len: got, ttl: None }))
         }
         Proto::Udp(h) => {
             let m = rt::block_on(c, nb, timeout, |g, _| g.udp.recv_from(h, buf, peek))?;
-            Ok((m.copied, RecvInfo { from: Some(m.from), full_len: m.len }))
+            Ok((m.copied, RecvInfo { from: Some(m.from), full_len: m.len, ttl: m.ttl }))
         }
     }
 }
@@ -361,8 +363,8 @@ unsafe fn recvmsg_ours(c: &Ctx, msg: *mut msghdr, flags: c_int) -> Result<usize,
     let m = &mut *msg;
     let cnt = m.msg_iovlen.min(c_int::MAX as usize) as c_int;
     let (n, info) = recv_iov(c, m.msg_iov, cnt, flags)?;
-    m.msg_controllen = 0;
     m.msg_flags = 0;
+    crate::errq::put_ttl_cmsg(m, info.ttl);
     match info.from {
         Some(a) if !m.msg_name.is_null() => {
             let mut len = m.msg_namelen;

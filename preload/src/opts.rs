@@ -165,7 +165,6 @@ unsafe fn set_opt(c: &Ctx, level: c_int, name: c_int, val: *const c_void, len: s
         | (libc::SOL_SOCKET, libc::SO_TIMESTAMP)
         | (libc::SOL_SOCKET, libc::SO_MARK)
         | (libc::SOL_SOCKET, libc::SO_ZEROCOPY)
-        | (libc::IPPROTO_IP, libc::IP_RECVTTL)
         | (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER)
         | (libc::IPPROTO_IP, libc::IP_PKTINFO)
         | (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL)
@@ -173,6 +172,7 @@ unsafe fn set_opt(c: &Ctx, level: c_int, name: c_int, val: *const c_void, len: s
             get_int(val, len)?;
         }
         (libc::IPPROTO_IP, libc::IP_RECVERR) => crate::errq::set_recverr(c, get_int(val, len)? != 0)?,
+        (libc::IPPROTO_IP, libc::IP_RECVTTL) => crate::errq::set_recv_ttl(c, get_int(val, len)? != 0)?,
         // IP options on replies (ping sets none): accepted, like Linux, up to 40 bytes.
         (libc::IPPROTO_IP, libc::IP_RETOPTS) if len <= 40 => {}
         (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::ENOPROTOOPT),

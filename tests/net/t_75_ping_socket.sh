@@ -22,6 +22,7 @@ rx_before=$(tap_bytes rx)
 TAPSTACK_PCAP=$WORK/p.pcap ts 30 ping -c 3 -i 0.2 -W 2 10.0.0.1 > "$WORK/ping" 2> "$WORK/ping.err"
 cat "$WORK/ping" "$WORK/ping.err"
 grep -q '3 packets transmitted, 3 received' "$WORK/ping" || { echo "FAIL: ping 10.0.0.1"; exit 1; }
+[ "$(grep -c 'icmp_seq=[0-9]* ttl=64 ' "$WORK/ping")" -eq 3 ] || { echo "FAIL: no TTL (IP_RECVTTL) in the replies"; exit 1; }
 crossed rx 250 "$rx_before" "3 echo requests"
 req=$(tcpdump -nr "$WORK/p.pcap" 'src 10.0.0.2 and dst 10.0.0.1 and icmp[0] = 8' 2>/dev/null | wc -l)
 rep=$(tcpdump -nr "$WORK/p.pcap" 'src 10.0.0.1 and dst 10.0.0.2 and icmp[0] = 0' 2>/dev/null | wc -l)
@@ -29,8 +30,9 @@ rep=$(tcpdump -nr "$WORK/p.pcap" 'src 10.0.0.1 and dst 10.0.0.2 and icmp[0] = 0'
 ! grep -q 'raw sockets' "$WORK/ping.err" || { echo "FAIL: ping fell back to a raw socket"; exit 1; }
 
 # 2. Through the router, and an error read from the error queue (TTL 1: time exceeded).
-ts 30 ping -c 2 -i 0.2 -W 2 10.0.1.2 | grep -q '2 packets transmitted, 2 received' || {
-  echo "FAIL: ping through the router"; exit 1; }
+ts 30 ping -c 2 -i 0.2 -W 2 10.0.1.2 > "$WORK/ping2"
+grep -q '2 packets transmitted, 2 received' "$WORK/ping2" && grep -q 'ttl=63 ' "$WORK/ping2" || {
+  cat "$WORK/ping2"; echo "FAIL: ping through the router"; exit 1; }
 out=$(ts 30 ping -c 1 -t 1 -W 2 10.0.1.2 2>&1 || true)
 echo "$out"
 echo "$out" | grep -Eq 'From 10\.0\.0\.1.*(Time to live exceeded|TTL exceeded)' || {

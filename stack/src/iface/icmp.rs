@@ -54,7 +54,7 @@ impl Interface {
             }
             Icmpv4Repr::EchoReply { ident, seq_no, data } => {
                 // An ICMP datagram socket with this identifier takes it (else the stack's own ping).
-                if udp.echo_reply(ip.src_addr, ip.dst_addr, payload) {
+                if udp.echo_reply(ip.src_addr, ip.dst_addr, ip.ttl, payload) {
                     return;
                 }
                 if self.pings.len() >= MAX_PING_REPLIES {

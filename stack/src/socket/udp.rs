@@ -20,6 +20,8 @@ pub struct RecvMeta {
     pub copied: usize,
     pub len: usize,
     pub from: SocketAddrV4,
+    /// The datagram's IP TTL, when known and IP_RECVTTL is on (ICMP datagram sockets).
+    pub ttl: Option<u8>,
 }
 
 /// Counters of the UDP layer (Linux's /proc/net/snmp Udp: line, roughly).
@@ -43,6 +45,8 @@ const EPHEMERAL: core::ops::RangeInclusive<u16> = 32768..=60999;
 struct Datagram {
     from: SocketAddrV4,
     data: Vec<u8>,
+    /// IP TTL it arrived with (None: not recorded).
+    ttl: Option<u8>,
 }
 
 struct Socket {
@@ -67,6 +71,8 @@ struct Socket {
     errq: crate::socket::errqueue::ErrQueue,
     /// An ICMP datagram ("ping") socket; its port is the echo identifier.
     ping: bool,
+    /// IP_RECVTTL.
+    recv_ttl: bool,
 }
 
 impl Socket {
@@ -86,6 +92,7 @@ impl Socket {
             error: None,
             errq: Default::default(),
             ping: false,
+            recv_ttl: false,
         }
     }
     /// Demux score (Linux's compute_score): None if the socket does not accept the datagram.
@@ -265,7 +272,7 @@ impl UdpStack {
                 continue;
             }
             s.rx_bytes += cost;
-            s.rx.push_back(Datagram { from, data: payload.to_vec() });
+            s.rx.push_back(Datagram { from, data: payload.to_vec(), ttl: None });
             self.stats.in_datagrams += 1;
             self.changed.insert(h);
         }
@@ -466,7 +473,8 @@ impl UdpStack {
         let d = s.rx.front().ok_or(Error::WouldBlock)?;
         let copied = d.data.len().min(buf.len());
         buf[..copied].copy_from_slice(&d.data[..copied]);
-        let meta = RecvMeta { copied, len: d.data.len(), from: d.from };
+        let ttl = d.ttl.filter(|_| s.recv_ttl);
+        let meta = RecvMeta { copied, len: d.data.len(), from: d.from, ttl };
         if !peek {
             let d = s.rx.pop_front().expect("front exists");
             s.rx_bytes = s.rx_bytes.saturating_sub(d.data.len() + DATAGRAM_OVERHEAD);

@@ -25,6 +25,12 @@ impl UdpStack {
         h
     }
 
+    /// IP_RECVTTL: `recv_from` reports the TTL of echo replies (ICMP datagram sockets).
+    pub fn set_recv_ttl(&mut self, h: UdpHandle, on: bool) -> Result<()> {
+        self.get_mut(h)?.recv_ttl = on;
+        Ok(())
+    }
+
     /// True for an ICMP datagram socket.
     pub fn is_ping(&self, h: UdpHandle) -> bool {
         self.sockets.get(&h.0).is_some_and(|s| s.ping)
@@ -90,7 +96,7 @@ impl UdpStack {
 
     /// An echo reply (`icmp`: the whole ICMP message, checksum verified) from `src` to `dst`:
     /// queued on the ping socket whose identifier it carries. False if there is none.
-    pub fn echo_reply(&mut self, src: Ipv4Addr, dst: Ipv4Addr, icmp: &[u8]) -> bool {
+    pub fn echo_reply(&mut self, src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, icmp: &[u8]) -> bool {
         if icmp.len() < 8 {
             return false;
         }
@@ -104,7 +110,7 @@ impl UdpStack {
             return true;
         }
         s.rx_bytes += cost;
-        s.rx.push_back(Datagram { from, data: icmp.to_vec() });
+        s.rx.push_back(Datagram { from, data: icmp.to_vec(), ttl: Some(ttl) });
         self.changed.insert(h);
         true
     }
@@ -184,14 +190,15 @@ mod tests {
         reply[2..4].copy_from_slice(&[0, 0]);
         let c = checksum::checksum(&reply);
         reply[2..4].copy_from_slice(&c.to_be_bytes());
-        assert!(u.echo_reply(PEER, US, &reply));
+        u.set_recv_ttl(p, true).unwrap();
+        assert!(u.echo_reply(PEER, US, 63, &reply));
         let mut other = reply.clone();
         other[4] ^= 0xff;
-        assert!(!u.echo_reply(PEER, US, &other), "another identifier");
+        assert!(!u.echo_reply(PEER, US, 63, &other), "another identifier");
         assert!(u.readiness(p).readable && !u.readiness(udp).readable);
         let mut buf = [0u8; 64];
         let r = u.recv_from(p, &mut buf, false).unwrap();
-        assert_eq!((r.copied, r.from), (9, SocketAddrV4::new(PEER, 0)));
+        assert_eq!((r.copied, r.from, r.ttl), (9, SocketAddrV4::new(PEER, 0), Some(63)));
         assert_eq!(&buf[..9], &reply[..]);
     }
 

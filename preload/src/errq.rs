@@ -10,7 +10,6 @@ use tapstack::Error;
 
 use crate::fdtable::Proto;
 use crate::io::{iov_total, scatter};
-use crate::socket::write_addr;
 use crate::Ctx;
 
 /// linux/errqueue.h `struct sock_extended_err`.
@@ -151,7 +150,7 @@ pub(crate) unsafe fn recvmsg_errqueue(c: &Ctx, msg: *mut msghdr, flags: c_int) -
         m.msg_namelen = 0;
     } else {
         let mut len = m.msg_namelen;
-        write_addr(e.dst, m.msg_name as *mut sockaddr, &mut len);
+        let _ = crate::dual::write_peer(&c.s, e.dst, m.msg_name as *mut sockaddr, &mut len);
         m.msg_namelen = len;
     }
     // put_cmsg: no room for the header -> MSG_CTRUNC and nothing; else as much as fits.

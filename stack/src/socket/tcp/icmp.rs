@@ -44,10 +44,21 @@ impl TcpStack {
     /// sequence number outside snd_una..=snd_max, so a forged error that only knows the 4-tuple
     /// cannot abort a connection nor shrink its MSS.
     pub fn icmp_error(&mut self, now: Instant, r: &IcmpReport<'_>) -> bool {
-        let Some(&id) = self.conns.get(&(r.local, r.remote)) else { return false };
         let Some((errno, _hard)) = r.errno() else { return false };
         let Some(seq) = r.quoted.get(4..8) else { return false };
         let seq = SeqNum(u32::from_be_bytes([seq[0], seq[1], seq[2], seq[3]]));
+        if let Some(req) = self.reqs.get(&(r.local, r.remote)) {
+            // Linux tcp_req_err: only an error quoting our SYN-ACK's ISN drops the request.
+            if SeqNum(req.iss) != seq {
+                self.stats.icmp_out_of_window += 1;
+                return false;
+            }
+            if !r.frag_needed() {
+                self.drop_req((r.local, r.remote));
+            }
+            return true;
+        }
+        let Some(&id) = self.conns.get(&(r.local, r.remote)) else { return false };
         let t = self.socks.get_mut(&id).expect("conns entry without tcb");
         if matches!(t.state, TcpState::TimeWait | TcpState::Closed | TcpState::Listen)
             || seq < t.snd_una

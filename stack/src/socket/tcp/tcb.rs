@@ -122,6 +122,8 @@ pub struct Tcb {
     pub retries: u32,
     pub persist_at: Option<Instant>,
     pub persist_backoff: u32,
+    /// Window probes sent since the last acceptable ACK (Linux icsk_probes_out).
+    pub probes_out: u32,
     pub keepalive: KeepAlive,
     pub keep_at: Option<Instant>,
     pub last_rx: Instant,
@@ -226,6 +228,7 @@ impl Tcb {
             retries: 0,
             persist_at: None,
             persist_backoff: 0,
+            probes_out: 0,
             keepalive: KeepAlive {
                 on: false,
                 idle: Duration::from_secs(7200),

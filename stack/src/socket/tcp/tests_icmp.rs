@@ -130,3 +130,30 @@ fn fragmentation_needed_lowers_mss_and_data_gets_through() {
     p.run_for(Duration::from_millis(50));
     assert_eq!(p.a.info(c2).unwrap().snd_mss, 1240 - 12);
 }
+
+/// A half-open request (SYN queue, no control block yet): an error must quote the SYN-ACK's
+/// ISN to drop it (Linux tcp_req_err); a forged one leaves it, and its SYN-ACKs, alone.
+#[test]
+fn request_records_drop_only_on_errors_quoting_the_synack() {
+    let mut p = Pair::new();
+    let l = p.b.socket();
+    p.b.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 83)).unwrap();
+    p.b.listen(l, 8).unwrap();
+    // A's SYN gets through; everything B sends is lost.
+    p.drop = Box::new(|s: &Seg| s.src == B);
+    let c = p.a.socket();
+    p.a.connect(p.now, c, SocketAddrV4::new(B, 83)).unwrap();
+    p.run_for(Duration::from_millis(20));
+    p.a.abort(p.now, c); // no SYN retransmissions: B's SYN-ACKs now come from its request only
+    let synack = p.log.iter().find(|s| s.src == B && s.repr().syn()).expect("SYN-ACK").clone();
+    let iss = synack.repr().seq;
+    let (local, remote) = (SocketAddrV4::new(B, 83), SocketAddrV4::new(A, synack.repr().dst_port));
+    let synacks = |p: &Pair| p.log.iter().filter(|s| s.src == B && s.repr().syn()).count();
+    assert!(!p.b.icmp_error(p.now, &report(local, remote, 3, 1, 0, &quote(local, remote, iss.wrapping_add(9)))));
+    p.run_for(Duration::from_secs(2));
+    let before = synacks(&p);
+    assert!(before >= 2, "the request lives on and retransmits its SYN-ACK");
+    assert!(p.b.icmp_error(p.now, &report(local, remote, 3, 1, 0, &quote(local, remote, iss))));
+    p.run_for(Duration::from_secs(10));
+    assert_eq!(synacks(&p), before, "dropped: no more SYN-ACKs");
+}

@@ -69,6 +69,9 @@ impl TcpStack {
     /// Frees a control block.
     pub(super) fn remove(&mut self, id: u32) {
         if let Some(t) = self.socks.remove(&id) {
+            if t.orphan {
+                self.orphans -= 1;
+            }
             let key = (t.local, t.remote);
             if self.conns.get(&key) == Some(&id) {
                 self.conns.remove(&key);
@@ -98,19 +101,21 @@ impl TcpStack {
                 && o.local.port() == addr.port()
                 && (o.local.ip().is_unspecified() || addr.ip().is_unspecified() || o.local.ip() == addr.ip())
                 && !(reuse && o.state != TcpState::Listen && (o.reuse_addr || o.state == TcpState::TimeWait))
-        })
+        }) || (!reuse && self.tw_holds_port(addr.port()))
     }
 
-    /// A free local port. For connect() (`remote` given): RFC 6056 algorithm 4 (double-hash,
-    /// as Linux): a keyed-hash start per destination plus a per-bucket counter, then in order,
-    /// skipping ports bound by listeners or bound-only sockets and ports whose 4-tuple is in use
-    /// (TIME-WAIT included). Consecutive connections to one server get consecutive ports, so a
-    /// port comes back to that server only after the whole range, long after its TIME-WAIT.
-    /// For bind(0): a random start, then in order, skipping every bound port.
-    pub(super) fn ephemeral_port(&mut self, id: u32, remote: Option<SocketAddrV4>) -> Result<u16> {
+    /// A free local port for `id`: for bind(0) (`conn` None) or for a connection from `conn.0`
+    /// to `conn.1`. For a connection: RFC 6056 algorithm 4 (double-hash, as Linux): a keyed-hash
+    /// start per destination plus a per-bucket counter, then in order, skipping ports bound by
+    /// listeners or bound-only sockets and ports whose 4-tuple is in use (TIME-WAIT included).
+    /// Consecutive connections to one server get consecutive ports, so a port comes back to that
+    /// server only after the whole range, long after its TIME-WAIT. For bind(0): a random
+    /// start, then in order, skipping every bound port.
+    pub(super) fn ephemeral_port(&mut self, id: u32, conn: Option<(std::net::Ipv4Addr, SocketAddrV4)>) -> Result<u16> {
+        let remote = conn.map(|c| c.1);
         let (lo, hi) = self.config.ephemeral_ports;
         let span = (hi.max(lo) - lo) as u64 + 1;
-        let ip = self.config.local_addr;
+        let ip = conn.map_or(self.config.local_addr, |c| c.0);
         let (start, bucket) = match remote {
             Some(r) => {
                 let (f, g) = isn::port_offsets(&self.config.isn_secret, ip, r);
@@ -133,7 +138,10 @@ impl TcpStack {
         for i in 0..span {
             let port = lo + ((start + i) % span) as u16;
             let free = !taken.contains(&port)
-                && remote.is_none_or(|r| !self.conns.contains_key(&(SocketAddrV4::new(ip, port), r)));
+                && remote.is_none_or(|r| {
+                    let k = (SocketAddrV4::new(ip, port), r);
+                    !self.conns.contains_key(&k) && !self.tw_exists(k)
+                });
             if free {
                 if let Some(b) = bucket {
                     // RFC 6056 3.3.4: table[index] = table[index] + i + 1.

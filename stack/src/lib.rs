@@ -13,6 +13,7 @@ pub mod runtime;
 pub mod socket;
 pub mod stack;
 pub mod time;
+pub mod trace;
 pub mod wire;
 
 pub use error::{Error, Result};

@@ -160,6 +160,7 @@ impl Stack {
             dev.transmit(now, &frame);
             self.iface.stats.tx_frames += 1;
         }
+        self.tcp.trace_flush();
         let next = earliest(self.poll_at(now), dev.poll_at());
         if rx >= MAX_RX_PER_POLL {
             return Some(now);
@@ -196,6 +197,11 @@ impl Stack {
     /// Echo replies received since the last call.
     pub fn take_ping_replies(&mut self) -> Vec<PingReply> {
         std::mem::take(&mut self.iface.pings)
+    }
+
+    /// Installs (or removes) the sink receiving every TCP trace event (see `crate::trace`).
+    pub fn set_tracer(&mut self, sink: Option<Box<dyn crate::trace::TraceSink>>) {
+        self.tcp.set_tracer(sink);
     }
 
     pub fn stats(&self) -> &Stats {

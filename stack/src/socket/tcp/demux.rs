@@ -79,6 +79,8 @@ impl TcpStack {
         c.max_snd_wnd = c.snd_wnd;
         c.snd_wl1 = c.irs;
         c.snd_wl2 = c.iss;
+        c.tr = self.tracer.is_some().then(Box::default);
+        c.tr_state(TcpState::Listen, TcpState::SynReceived);
         c.state = TcpState::SynReceived;
         c.counters.segs_in = 1;
         c.pending = true;
@@ -88,6 +90,7 @@ impl TcpStack {
         self.socks.insert(id, c);
         self.conns.insert((local, remote), id);
         self.note(id);
+        self.trace_drain(now, id);
     }
 
     /// Bookkeeping after input or timers changed a connection's state.

@@ -276,6 +276,7 @@ impl Tcb {
         if self.last_oow_ack.is_none_or(|t| now - t >= limit) {
             self.last_oow_ack = Some(now);
             self.ack_now = true;
+            self.tr_ack_why(crate::trace::Reason::ChallengeAck);
         }
     }
 
@@ -445,6 +446,7 @@ impl Tcb {
                 self.rx.write_at(self.rx.len() + off, data);
             }
             self.ack_now = true; // out of order: duplicate ACK with SACK at once
+            self.tr_ack_why(crate::trace::Reason::DupAck);
         }
     }
 

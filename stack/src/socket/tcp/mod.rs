@@ -36,6 +36,7 @@ mod tests_link;
 #[cfg(test)]
 mod tests_segments;
 mod timer;
+mod trace;
 
 use input::Rst;
 use listener::Listener;
@@ -215,6 +216,8 @@ pub struct TcpStack {
     /// Listening socket per port.
     listen_ports: HashMap<u16, u32>,
     work: Vec<u32>,
+    /// Trace sink (`crate::trace`); None: tracing off.
+    tracer: Option<Box<dyn crate::trace::TraceSink>>,
 }
 
 /// Upper bound on queued RSTs (excess are dropped, like Linux's rate limit).
@@ -237,6 +240,7 @@ impl TcpStack {
             changed_ids: Vec::new(),
             listen_ports: HashMap::new(),
             work: Vec::new(),
+            tracer: None,
         }
     }
     pub fn config(&self) -> &TcpConfig {
@@ -279,6 +283,9 @@ impl TcpStack {
         }
         let local = SocketAddrV4::new(dst, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
+        if self.tracer.is_some() {
+            self.trace_in(now, local, remote, &seg);
+        }
         if let Some(&id) = self.conns.get(&(local, remote)) {
             let has_listener = self.find_listener(local).is_some();
             let tcb = self.socks.get_mut(&id).expect("conns entry without tcb");
@@ -295,6 +302,7 @@ impl TcpStack {
             } else {
                 tcb.input(now, &self.config, &seg, &mut self.rsts);
                 tcb.pending = true;
+                trace::drain(&mut self.tracer, tcb, now);
                 self.note(id);
                 self.after_event(id);
                 return;
@@ -325,6 +333,9 @@ impl TcpStack {
             };
             e.send(*r.local.ip(), *r.remote.ip(), &repr);
             self.stats.rsts_sent += 1;
+            if let Some(s) = &mut self.tracer {
+                s.event(&trace::rst_event(now, *r.local.ip(), *r.remote.ip(), &repr));
+            }
         }
         // Due timers, then everything touched since the last call.
         let mut work = std::mem::take(&mut self.work);
@@ -349,6 +360,7 @@ impl TcpStack {
                 t.pending = false;
                 t.output(now, &self.config, &mut e);
             }
+            trace::drain(&mut self.tracer, t, now);
             let next = t.next_timer();
             if next != t.timer_key {
                 if let Some(old) = t.timer_key {
@@ -476,6 +488,7 @@ impl TcpStack {
         self.next_id += 1;
         let mut t = Tcb::new(&self.config, Instant::ZERO);
         t.local = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+        t.tr = self.new_trace();
         self.socks.insert(id, t);
         TcpHandle(id)
     }
@@ -576,6 +589,7 @@ impl TcpStack {
         };
         let iss = isn::isn(&self.config.isn_secret, local, remote, now);
         let cfg = self.config.clone();
+        let tr = self.new_trace();
         let t = self.user_mut(h)?;
         // Fresh control block state (a socket may connect again after a failure).
         let keep = (t.reuse_addr, t.nodelay, t.keepalive.clone(), t.linger, t.want_rx, t.want_tx);
@@ -587,6 +601,8 @@ impl TcpStack {
         n.active = true;
         n.alloc_buffers(n.want_rx, n.want_tx);
         n.init_send(iss);
+        n.tr = tr;
+        n.tr_state(t.state, TcpState::SynSent);
         n.state = TcpState::SynSent;
         n.pending = true;
         n.changed = true;

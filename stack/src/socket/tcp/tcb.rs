@@ -157,6 +157,8 @@ pub struct Tcb {
     /// SO_RCVBUF / SO_SNDBUF for buffers not yet allocated.
     pub want_rx: usize,
     pub want_tx: usize,
+    /// Trace state while the stack has a trace sink (see `trace.rs`).
+    pub tr: Option<Box<super::trace::TcbTrace>>,
 }
 
 impl Tcb {
@@ -251,6 +253,7 @@ impl Tcb {
             timer_key: None,
             want_rx: cfg.rx_buffer,
             want_tx: cfg.tx_buffer,
+            tr: None,
         }
     }
 
@@ -288,6 +291,7 @@ impl Tcb {
     pub fn set_state(&mut self, s: TcpState) {
         if self.state != s {
             tracing::trace!(local = %self.local, remote = %self.remote, "tcp {:?} -> {:?}", self.state, s);
+            self.tr_state(self.state, s);
             self.state = s;
             self.changed = true;
         }

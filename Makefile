@@ -3,7 +3,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 RELEASE := target/release
 
-.PHONY: all build c-tests test unit-test net-test compare demo bench install deps clean
+.PHONY: all build c-tests lint test unit-test net-test compare demo bench install deps clean
 
 all: build
 
@@ -17,6 +17,11 @@ c-tests:
 # Installs the Debian packages the tests, the demo and the benchmarks use (idempotent).
 deps:
 	scripts/install-deps.sh
+
+# Format and lint gate (CI runs it before `make test`).
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # THE test command: unit tests (no root), then network tests in private namespaces.
 test: deps build unit-test net-test compare

@@ -712,10 +712,10 @@ pub unsafe extern "C" fn gethostbyname2_r(
 
 thread_local! {
     /// gethostbyname's static result (per thread: strictly safer than glibc's one buffer).
-    static HOSTENT: core::cell::RefCell<(hostent, Vec<u8>)> = core::cell::RefCell::new((
+    static HOSTENT: core::cell::RefCell<(hostent, Vec<u8>)> = const { core::cell::RefCell::new((
         hostent { h_name: ptr::null_mut(), h_aliases: ptr::null_mut(), h_addrtype: 0, h_length: 0, h_addr_list: ptr::null_mut() },
         Vec::new(),
-    ));
+    )) };
 }
 
 unsafe fn ghbn(name: *const c_char, af: c_int) -> *mut hostent {

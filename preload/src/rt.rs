@@ -50,7 +50,6 @@ pub(crate) fn runtime_fds() -> Vec<c_int> {
 
 /// The process's runtime, started on first use; None if it cannot start (the reason was
 /// printed once) or if this is a child forked after it started. Used by `resolve.rs` too.
-#[allow(dead_code)] // used by resolve.rs (UDP/DNS)
 pub(crate) fn runtime() -> Option<&'static Arc<Runtime>> {
     start().ok()
 }
@@ -329,6 +328,7 @@ fn signalfd_for(mask: u64) -> Option<c_int> {
 ///   wait and watched through a signalfd: when one arrives the wait ends, its handler runs as
 ///   the original mask comes back, and the call goes on (restarted); any other handler
 ///   interrupts the ppoll itself and the call fails with EINTR.
+///
 /// Ok means "re-check".
 pub(crate) fn wait_change(
     w: &WaitOn,

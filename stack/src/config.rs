@@ -145,9 +145,7 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
 /// A random locally administered unicast MAC (02:xx:...).
 fn random_mac() -> [u8; 6] {
     let mut b = [0u8; 6];
-    // SAFETY: getrandom writes at most b.len() bytes into b.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    if n != b.len() as isize {
+    if crate::sys::getrandom(&mut b) != Ok(b.len()) {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
             as u64
             ^ (std::process::id() as u64) << 32;

@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
 use crate::phy::Device;
-use crate::runtime::sys;
+use crate::sys;
 use crate::time::Instant;
 
 /// A `std::io::Write` that writes to fd 2 with raw syscalls; each formatted event is one write.

@@ -9,12 +9,15 @@
 //! ```
 //! Exit status: 0 served / at least one reply; 1 no reply, or the TAP device went away; 2 bad
 //! usage, configuration or device.
+#![deny(unsafe_code)]
+
 use std::net::Ipv4Addr;
 use std::process::exit;
 use std::time::Duration;
 
 use tapstack::config::Config;
 use tapstack::runtime::Runtime;
+use tapstack::sys::{self, SigSet};
 
 const USAGE: &str = "usage: tapstack-host [--ping ADDR [-c COUNT] [-s SIZE] [-i INTERVAL] [-W TIMEOUT]]";
 
@@ -90,25 +93,15 @@ fn parse_args() -> Option<PingArgs> {
 }
 
 /// Blocks SIGINT and SIGTERM (before any thread starts) so they can be taken with sigtimedwait.
-fn block_term_signals() -> libc::sigset_t {
-    // SAFETY: plain libc signal-set manipulation on a local set.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
+fn block_term_signals() -> SigSet {
+    let set = sys::sigset(&[libc::SIGINT, libc::SIGTERM]);
+    let _ = sys::sigprocmask(libc::SIG_BLOCK, Some(set));
+    set
 }
 
 /// Waits up to `timeout` for SIGINT/SIGTERM; returns the signal number, if one came.
-fn take_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
-    let ts =
-        libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as libc::c_long };
-    // SAFETY: set and ts are valid; no siginfo requested.
-    let r = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
-    (r > 0).then_some(r)
+fn take_signal(set: &SigSet, timeout: Duration) -> Option<i32> {
+    sys::sigtimedwait(*set, timeout).ok().flatten()
 }
 
 fn print_stats(rt: &Runtime) {
@@ -118,7 +111,7 @@ fn print_stats(rt: &Runtime) {
     println!("{:#?}", rt.stats());
 }
 
-fn serve(rt: &Runtime, sigs: &libc::sigset_t) -> i32 {
+fn serve(rt: &Runtime, sigs: &SigSet) -> i32 {
     loop {
         if rt.tap_gone() {
             rt.stop();
@@ -177,7 +170,7 @@ impl PingState {
     }
 }
 
-fn ping(rt: &Runtime, sigs: &libc::sigset_t, p: &PingArgs) -> i32 {
+fn ping(rt: &Runtime, sigs: &SigSet, p: &PingArgs) -> i32 {
     let payload: Vec<u8> = (0..p.size).map(|i| (i % 251) as u8).collect();
     println!("PING {} {}({}) bytes of data.", p.dst, p.size, p.size + 28);
     let mut st = PingState {

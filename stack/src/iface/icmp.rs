@@ -2,10 +2,10 @@
 //! generated (rate limited, never about an ICMP error, a broadcast or a non-initial fragment).
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use super::stats::PingReply;
 use super::{Interface, MAX_PING_REPLIES};
 use crate::socket::tcp::TcpStack;
 use crate::socket::udp::UdpStack;
-use crate::stack::PingReply;
 use crate::time::Instant;
 use crate::wire::ethernet;
 use crate::wire::icmpv4::{self, msg_type, unreachable, Icmpv4Repr, Quoted};

@@ -9,13 +9,13 @@ mod icmp;
 mod input;
 pub mod reassembly;
 pub mod route;
+pub mod stats;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
 use crate::socket::tcp::TcpStack;
 use crate::socket::udp::UdpStack;
-use crate::stack::{PingReply, Stats};
 use crate::time::{earliest, Duration, Instant};
 use crate::wire::arp::{ArpRepr, Operation};
 use crate::wire::ethernet::{self, EtherType, EthernetRepr, MacAddr};
@@ -23,6 +23,7 @@ use crate::wire::ipv4::{self, Ipv4Repr};
 use arp_cache::{ArpCache, Enqueued};
 use reassembly::Reassembler;
 use route::Routes;
+use stats::{PingReply, Stats};
 
 /// Frames waiting for the device; beyond this new frames are dropped (`tx_dropped`).
 pub const MAX_TX_QUEUE: usize = 8192;

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use crate::stack::Stats;
+use super::stats::Stats;
 use crate::time::{Duration, Instant};
 use crate::wire::ipv4::{Ipv4Repr, HEADER_LEN, MAX_DATAGRAM};
 

@@ -1,9 +1,11 @@
 //! Devices: how frames enter and leave the stack.
 //!
-//! The core only sees the [`Device`] trait. `tap` is the real device, `pcap` records frames,
+//! The core only sees the [`Device`] trait. `tap` is the real device (`gso` joins its outgoing
+//! TCP segments into offloaded super-frames), `pcap` records frames,
 //! `fault` injects loss/duplication/reordering/corruption (`TAPSTACK_FAULTS`), and `link` joins
 //! two stacks in memory for deterministic tests.
 pub mod fault;
+pub mod gso;
 pub mod link;
 pub mod pcap;
 pub mod tap;

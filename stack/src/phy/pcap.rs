@@ -8,7 +8,7 @@ use std::ffi::CString;
 use std::path::Path;
 
 use super::Device;
-use crate::runtime::sys;
+use crate::sys;
 use crate::time::Instant;
 
 /// pcap global-header magic for microsecond timestamps.
@@ -99,10 +99,10 @@ impl PcapWriter {
         let c = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| format!("TAPSTACK_PCAP: path {path:?} contains a NUL byte"))?;
         let fd = sys::open(&c, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC, 0o644)
-            .map_err(|e| format!("TAPSTACK_PCAP: cannot create {}: {}", path.display(), super::tap::strerror(e)))?;
+            .map_err(|e| format!("TAPSTACK_PCAP: cannot create {}: {}", path.display(), sys::strerror(e)))?;
         sys::write_all(fd, &global_header()).map_err(|e| {
             let _ = sys::close(fd);
-            format!("TAPSTACK_PCAP: cannot write {}: {}", path.display(), super::tap::strerror(e))
+            format!("TAPSTACK_PCAP: cannot write {}: {}", path.display(), sys::strerror(e))
         })?;
         Ok(PcapWriter { fd, write_errors: 0, records: 0 })
     }

@@ -34,7 +34,6 @@
 //! runtime descriptor is close-on-exec, so nothing leaks) and start a fresh stack. A child that
 //! does not exec should call [`Runtime::forget_in_child`] (e.g. from a `pthread_atfork` child
 //! handler) to drop its copies of the TAP and other runtime descriptors.
-pub mod sys;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -47,6 +46,7 @@ use crate::phy::pcap::{PcapDevice, PcapWriter};
 use crate::phy::tap::TapDevice;
 use crate::phy::Device;
 use crate::stack::Stack;
+use crate::sys;
 use crate::time::{earliest, Instant};
 
 /// Why a runtime could not start: one line, naming the cause (no /dev/net/tun, no such
@@ -216,7 +216,7 @@ impl Runtime {
         if config.trace {
             dev = DynDevice(Box::new(crate::log::TraceDevice::new(dev)));
         }
-        let kick_fd = sys::eventfd().map_err(|e| RuntimeError(format!("eventfd: {}", crate::phy::tap::strerror(e))))?;
+        let kick_fd = sys::eventfd().map_err(|e| RuntimeError(format!("eventfd: {}", sys::strerror(e))))?;
         let mut stack = Stack::new(&config, sys::random_u64());
         let trace_fd = install_tracer(&config, &mut stack)?;
         tracing::info!(
@@ -540,11 +540,7 @@ fn install_tracer(config: &Config, stack: &mut Stack) -> Result<Option<i32>, Run
                 .map_err(|_| RuntimeError(format!("TAPSTACK_TRACE_FILE: path {path:?} contains a NUL byte")))?;
             let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC;
             let fd = sys::open(&c, flags, 0o644).map_err(|e| {
-                RuntimeError(format!(
-                    "TAPSTACK_TRACE_FILE: cannot create {}: {}",
-                    path.display(),
-                    crate::phy::tap::strerror(e)
-                ))
+                RuntimeError(format!("TAPSTACK_TRACE_FILE: cannot create {}: {}", path.display(), sys::strerror(e)))
             })?;
             Some(fd)
         }

@@ -30,8 +30,7 @@ fn ns_run(ns: &str, args: &[&str]) -> std::process::Output {
 
 fn can_run() -> bool {
     let ci = std::env::var("CI").map(|v| v == "true").unwrap_or(false);
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = crate::sys::geteuid() == 0;
     let tools = Command::new("ip").arg("-V").output().is_ok() && Command::new("ping").arg("-V").output().is_ok();
     if !root || !tools {
         assert!(!ci, "CI=true but the runtime TAP test cannot run (root: {root}, ip/ping: {tools})");
@@ -48,8 +47,7 @@ fn start_in(ns: &str, vars: Vec<(&'static str, String)>) -> Result<Arc<Runtime>,
     std::thread::spawn(move || {
         use std::os::fd::AsRawFd;
         let f = std::fs::File::open(&path).expect("open netns");
-        // SAFETY: a valid netns descriptor; affects only this thread.
-        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        crate::sys::setns(f.as_raw_fd(), libc::CLONE_NEWNET).expect("setns");
         let cfg = Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
         Runtime::start(cfg)
     })
@@ -170,22 +168,18 @@ fn runtime_over_a_real_tap() {
     assert!(!rt.lock().has_pending_output());
 
     // A forked child knows it is not the owner (it only calls getpid and _exit).
-    // SAFETY: the child calls only async-signal-safe functions before _exit.
-    let pid = unsafe { libc::fork() };
+    let pid = crate::sys::test_support::fork();
     if pid == 0 {
-        // SAFETY: F_GETFD on an integer: EBADF once the descriptor is closed.
-        let open = |fd: i32| unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFD) } >= 0;
+        // F_GETFD fails with EBADF once the descriptor is closed.
+        let open = |fd: i32| crate::sys::fcntl(fd, libc::F_GETFD, 0).is_ok();
         let fds = rt.owned_fds();
         let before = fds.iter().all(|&fd| open(fd));
         rt.forget_in_child();
         let after = fds.iter().any(|&fd| open(fd));
         let code = if rt.is_owner_process() || !before || after { 1 } else { 0 };
-        // SAFETY: terminate the child immediately.
-        unsafe { libc::_exit(code) };
+        crate::sys::exit_now(code);
     }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    let status = crate::sys::waitpid(pid).expect("wait for the child");
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child: owner check or forget_in_child failed");
     assert!(rt.is_owner_process());
     // The parent's runtime is unaffected by the child dropping its copies.
@@ -216,7 +210,7 @@ fn runtime_over_a_real_tap() {
 fn runtime_io_never_calls_hooked_libc_wrappers() {
     let files = [
         ("runtime/mod.rs", include_str!("mod.rs")),
-        ("runtime/sys.rs", include_str!("sys.rs")),
+        ("sys.rs", include_str!("../sys.rs")),
         ("phy/tap.rs", include_str!("../phy/tap.rs")),
         ("phy/pcap.rs", include_str!("../phy/pcap.rs")),
         ("log.rs", include_str!("../log.rs")),
@@ -253,6 +247,6 @@ fn runtime_io_never_calls_hooked_libc_wrappers() {
         for p in forbidden_std {
             assert!(!code.contains(p), "{name} uses {p}, which writes through hooked libc wrappers");
         }
-        assert!(code.contains("sys::") || name == "runtime/sys.rs", "{name}: expected raw syscalls");
+        assert!(code.contains("sys::") || name == "sys.rs", "{name}: expected raw syscalls");
     }
 }

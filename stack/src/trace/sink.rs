@@ -3,7 +3,7 @@
 //! every poll round, or when the buffer grows past 64 KiB.
 use super::ladder::{Ladder, LadderOpts};
 use super::{TraceEvent, TraceSink};
-use crate::runtime::sys;
+use crate::sys;
 
 /// What `TAPSTACK_TRACE` asks for (besides the per-frame log, `TAPSTACK_TRACE=1`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

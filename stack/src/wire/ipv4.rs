@@ -164,6 +164,20 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 }
 
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    pub fn set_total_len(&mut self, v: u16) {
+        self.buffer.as_mut()[2..4].copy_from_slice(&v.to_be_bytes());
+    }
+    /// Recomputes the header checksum (options included).
+    pub fn fill_checksum(&mut self) {
+        let hl = self.header_len();
+        let b = self.buffer.as_mut();
+        b[10..12].copy_from_slice(&[0, 0]);
+        let c = checksum::checksum(&b[..hl]);
+        b[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+}
+
 /// An IPv4 header without options. `frag_offset` is in bytes (a multiple of 8).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Ipv4Repr {
@@ -306,6 +320,20 @@ pub(crate) mod tests {
             r.emit(&mut h);
             assert_eq!(h, pkt[..20]);
         }
+    }
+
+    #[test]
+    fn set_total_len_and_fill_checksum() {
+        let mut b = PING.to_vec();
+        let mut p = Packet::new_unchecked(&mut b[..]);
+        p.set_total_len(30);
+        assert!(!p.verify_checksum());
+        p.fill_checksum();
+        assert!(p.verify_checksum());
+        assert_eq!(p.total_len(), 30);
+        p.set_total_len(PING.len() as u16);
+        p.fill_checksum();
+        assert_eq!(b, PING.to_vec(), "the original checksum comes back");
     }
 
     #[test]

@@ -256,7 +256,7 @@ impl<'a> TcpRepr<'a> {
                 (opt::MSS, 4) => r.mss = Some(u16::from_be_bytes([body[0], body[1]])),
                 (opt::WS, 3) => r.window_scale = Some(body[0]),
                 (opt::SACK_PERM, 2) => r.sack_permitted = true,
-                (opt::SACK, _) if len >= 10 && (len - 2) % 8 == 0 => {
+                (opt::SACK, _) if len >= 10 && (len - 2).is_multiple_of(8) => {
                     for b in body.chunks_exact(8) {
                         if nsack < 4 {
                             let l = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);

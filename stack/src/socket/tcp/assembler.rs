@@ -17,7 +17,7 @@ impl Assembler {
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }
-    #[allow(dead_code)]
+    #[cfg(test)]
     pub fn ranges(&self) -> &[(SeqNum, SeqNum)] {
         &self.ranges
     }
@@ -77,11 +77,6 @@ impl Assembler {
             }
         }
         out
-    }
-    #[allow(dead_code)]
-    pub fn clear(&mut self) {
-        self.ranges.clear();
-        self.recent = None;
     }
 }
 

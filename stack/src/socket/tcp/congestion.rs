@@ -43,10 +43,6 @@ impl CongestionControl {
         self.mss = mss.max(64) as u32;
         self.cwnd = 10 * self.mss;
     }
-    #[allow(dead_code)]
-    pub fn in_slow_start(&self) -> bool {
-        self.cwnd < self.ssthresh
-    }
     /// New data `acked` bytes acknowledged outside recovery.
     pub fn on_ack(&mut self, now: Instant, acked: u32, srtt: Duration) {
         if self.cwnd < self.ssthresh {

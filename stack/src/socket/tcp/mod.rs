@@ -25,6 +25,7 @@ mod output;
 mod rack;
 mod rtt;
 mod sack;
+mod sentlog;
 pub mod seq;
 mod tcb;
 #[cfg(test)]

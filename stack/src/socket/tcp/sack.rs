@@ -11,10 +11,6 @@ pub struct Scoreboard {
 }
 
 impl Scoreboard {
-    #[allow(dead_code)]
-    pub fn clear(&mut self) {
-        self.blocks.clear();
-    }
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
     }
@@ -78,7 +74,7 @@ impl Scoreboard {
     }
     /// The first un-SACKed range at or after `from` that lies below the highest SACKed byte
     /// (RFC 6675 holes, considered lost).
-    #[allow(dead_code)]
+    #[cfg(test)]
     pub fn next_hole(&self, from: SeqNum) -> Option<(SeqNum, SeqNum)> {
         let mut at = from;
         for &(s, e) in &self.blocks {

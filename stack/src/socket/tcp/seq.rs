@@ -75,7 +75,8 @@ mod tests {
         let a = SeqNum(u32::MAX - 5);
         let b = a + 10;
         assert_eq!(b.0, 4);
-        assert!(a < b && b > a);
+        assert!(a < b);
+        assert!(b > a);
         assert_eq!(b.since(a), 10);
         assert_eq!(a.since(b), 0);
         assert_eq!(b - a, 10);

@@ -132,7 +132,7 @@ pub struct Tcb {
     /// RFC 6582 recover.
     pub recover: SeqNum,
     /// When each outstanding segment was last sent (RACK-style loss detection).
-    pub sent: super::rack::SentLog,
+    pub sent: super::sentlog::SentLog,
     /// RACK.xmit_ts (RFC 8985): latest send time among delivered segments.
     pub rack_xmit: Option<Instant>,
     /// RACK reorder timer.

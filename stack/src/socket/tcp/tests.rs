@@ -431,7 +431,7 @@ fn nagle_coalesces_small_writes_nodelay_does_not() {
             .iter()
             .filter(|s| s.src == A)
             .skip(before)
-            .filter(|s| s.bytes.len() > 32 + 0)
+            .filter(|s| s.bytes.len() > 32)
             .filter(|s| !s.repr().payload.is_empty())
             .count();
         if nodelay {

@@ -155,20 +155,6 @@ impl Ladder {
             }
         }
         let (bs, ba) = if abs { (0, 0) } else { (base_seq.unwrap_or(0), base_ack.unwrap_or(0)) };
-        let seq = s.seq.wrapping_sub(bs);
-        let mut label =
-            format!("{} {}:{}({})", flag_string(s.flags, s.ack.is_some()), seq, seq.wrapping_add(s.len), s.len);
-        if let Some(a) = s.ack {
-            let _ = write!(label, " ack {}", a.wrapping_sub(ba));
-        }
-        let _ = write!(label, " win {}", s.window);
-        if !s.sack.is_empty() && !abs {
-            let (l, r) = s.sack[0];
-            let _ = write!(label, " sack {}-{}", l.wrapping_sub(ba), r.wrapping_sub(ba));
-            if s.sack.len() > 1 {
-                let _ = write!(label, "+{}", s.sack.len() - 1);
-            }
-        }
         let special = s.flags & (flags::SYN | flags::FIN | flags::RST) != 0 || s.reason != Reason::None;
         let synced =
             !matches!(c.state, TcpState::Closed | TcpState::Listen | TcpState::SynSent | TcpState::SynReceived);
@@ -190,6 +176,20 @@ impl Ladder {
             c.shown_in_run += 1;
         } else {
             self.flush_run(key, out);
+        }
+        let seq = s.seq.wrapping_sub(bs);
+        let mut label =
+            format!("{} {}:{}({})", flag_string(s.flags, s.ack.is_some()), seq, seq.wrapping_add(s.len), s.len);
+        if let Some(a) = s.ack {
+            let _ = write!(label, " ack {}", a.wrapping_sub(ba));
+        }
+        let _ = write!(label, " win {}", s.window);
+        if !s.sack.is_empty() && !abs {
+            let (l, r) = s.sack[0];
+            let _ = write!(label, " sack {}-{}", l.wrapping_sub(ba), r.wrapping_sub(ba));
+            if s.sack.len() > 1 {
+                let _ = write!(label, "+{}", s.sack.len() - 1);
+            }
         }
         let body = arrow(dir, &label);
         self.row(key, at, &body, s.reason.label(), out);

@@ -11,6 +11,7 @@ pub mod config;
 pub mod dns;
 pub mod error;
 pub mod iface;
+pub mod inspect;
 pub mod log;
 pub mod phy;
 pub mod runtime;

@@ -330,6 +330,7 @@ impl Tcb {
                 self.tx.discard(n);
                 self.tx_base += n;
                 self.counters.bytes_acked += n as u64;
+                self.delivery.on_ack(now, self.counters.bytes_acked, self.rtt.srtt);
             }
             if let Some(f) = self.fin_seq() {
                 if ack > f {

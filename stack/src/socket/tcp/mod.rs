@@ -19,6 +19,7 @@ mod calls;
 mod congestion;
 mod demux;
 mod input;
+mod inspect;
 pub mod isn;
 mod listener;
 mod output;
@@ -162,6 +163,8 @@ pub struct TcpInfo {
     pub wscale_rcv: u8,
     pub timestamps: bool,
     pub sack: bool,
+    /// Bytes acknowledged per second over about the last round trip (`ss -i` delivery_rate).
+    pub delivery_rate: u64,
 }
 
 /// Per-socket options (setsockopt).

@@ -157,6 +157,8 @@ pub struct Tcb {
     /// SO_RCVBUF / SO_SNDBUF for buffers not yet allocated.
     pub want_rx: usize,
     pub want_tx: usize,
+    /// Delivery-rate estimate (`ss -i`).
+    pub delivery: super::inspect::DeliveryRate,
     /// Trace state while the stack has a trace sink (see `trace.rs`).
     pub tr: Option<Box<super::trace::TcbTrace>>,
 }
@@ -253,6 +255,7 @@ impl Tcb {
             timer_key: None,
             want_rx: cfg.rx_buffer,
             want_tx: cfg.tx_buffer,
+            delivery: Default::default(),
             tr: None,
         }
     }
@@ -381,6 +384,7 @@ impl Tcb {
         i.wscale_rcv = self.rcv_wscale;
         i.timestamps = self.ts_ok;
         i.sack = self.sack_ok;
+        i.delivery_rate = self.delivery.rate;
         i
     }
 

@@ -34,6 +34,8 @@ pub struct ConnPlot {
     pub bytes: u64,
     pub retransmissions: usize,
     pub duration: f64,
+    /// Time window drawn (seconds from the connection's first event); None: everything.
+    pub window_t: Option<(f64, f64)>,
 }
 
 #[derive(Default)]
@@ -170,6 +172,34 @@ fn build(name: String, raw: Raw, dir: Option<&str>) -> ConnPlot {
     c
 }
 
+impl ConnPlot {
+    /// The same connection restricted to `[t0, t1]` seconds (a zoom); step lines keep the value
+    /// they had at `t0`.
+    pub fn zoom(&self, t0: f64, t1: f64) -> ConnPlot {
+        let inside = |t: f64| t >= t0 && t <= t1;
+        let steps = |v: &[(f64, f64)]| {
+            let mut out: Vec<(f64, f64)> = v.iter().rev().find(|p| p.0 < t0).map(|p| (t0, p.1)).into_iter().collect();
+            out.extend(v.iter().copied().filter(|p| inside(p.0)));
+            out
+        };
+        let mut cc: Vec<_> = self.cc.iter().rev().find(|p| p.0 < t0).map(|p| (t0, p.1, p.2, p.3)).into_iter().collect();
+        cc.extend(self.cc.iter().copied().filter(|p| inside(p.0)));
+        ConnPlot {
+            name: self.name.clone(),
+            dir: self.dir.clone(),
+            data: self.data.iter().filter(|d| inside(d.t)).cloned().collect(),
+            acks: steps(&self.acks),
+            window: steps(&self.window),
+            sacks: self.sacks.iter().copied().filter(|s| inside(s.0)).collect(),
+            cc,
+            bytes: self.bytes,
+            retransmissions: self.data.iter().filter(|d| inside(d.t) && d.retransmission).count(),
+            duration: self.duration,
+            window_t: Some((t0, t1)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,5 +234,10 @@ not json
         // Forced direction: nothing came in.
         let (cs, _) = parse(EVS, Some("in"));
         assert!(cs[0].data.is_empty());
+        let (cs, _) = parse(EVS, None);
+        let z = cs[0].zoom(0.0015, 0.0035);
+        assert_eq!(z.data.len(), 1);
+        assert_eq!(z.retransmissions, 1);
+        assert_eq!(z.acks[0], (0.0015, 1.0), "the ACK line enters the window at its value");
     }
 }

@@ -66,15 +66,16 @@ where
     DB::ErrorType: 'static,
 {
     let (top, bottom) = area.split_vertically(HEIGHT * 62 / 100);
-    let tmax = c.duration.max(c.data.last().map_or(0.0, |d| d.t)).max(1e-3) * 1.02;
-    let ymax = c
-        .data
-        .iter()
-        .map(|d| d.end)
-        .chain(c.window.iter().map(|w| w.1))
-        .chain(c.acks.iter().map(|a| a.1))
-        .fold(1.0f64, f64::max)
-        * 1.03;
+    let (tmin, tmax) = c.window_t.unwrap_or((0.0, c.duration.max(c.data.last().map_or(0.0, |d| d.t)).max(1e-3) * 1.02));
+    let ys = || c.data.iter().map(|d| d.end).chain(c.window.iter().map(|w| w.1)).chain(c.acks.iter().map(|a| a.1));
+    let ymax = ys().fold(1.0f64, f64::max);
+    let ymin = if c.window_t.is_some() {
+        c.data.iter().map(|d| d.start).chain(c.acks.iter().map(|a| a.1)).fold(ymax, f64::min)
+    } else {
+        0.0
+    };
+    let pad = (ymax - ymin).max(1.0) * 0.03;
+    let (ymin, ymax) = ((ymin - pad).max(0.0), ymax + pad);
     let title = format!(
         "{}  data {} ({}), {} segments, {} retransmitted, {:.3} s",
         c.name,
@@ -89,7 +90,7 @@ where
         .margin(12)
         .x_label_area_size(34)
         .y_label_area_size(80)
-        .build_cartesian_2d(0f64..tmax, 0f64..ymax)?;
+        .build_cartesian_2d(tmin..tmax, ymin..ymax)?;
     ch.configure_mesh()
         .x_desc("time (s)")
         .y_desc("sequence number (bytes from ISN)")
@@ -132,8 +133,8 @@ where
         .x_label_area_size(34)
         .y_label_area_size(80)
         .right_y_label_area_size(60)
-        .build_cartesian_2d(0f64..tmax, 0f64..cmax)?
-        .set_secondary_coord(0f64..tmax, 0f64..rmax);
+        .build_cartesian_2d(tmin..tmax, 0f64..cmax)?
+        .set_secondary_coord(tmin..tmax, 0f64..rmax);
     ch.configure_mesh()
         .x_desc("time (s)")
         .y_desc("cwnd, ssthresh")

@@ -12,7 +12,8 @@ const USAGE: &str = "usage: tapstack plot EVENTS.jsonl [-o OUT.svg | -d DIR] [--
   -o OUT.svg     one SVG with every connection (default: EVENTS with .svg)
   -d DIR         one SVG per connection in DIR
   --conn TEXT    only connections whose \"local -> remote\" contains TEXT
-  --dir in|out   plot this data direction (default: the one that carried more bytes)";
+  --dir in|out   plot this data direction (default: the one that carried more bytes)
+  --time A..B    only seconds A to B of each connection (a zoom)";
 
 struct Args {
     input: PathBuf,
@@ -20,12 +21,13 @@ struct Args {
     dir_out: Option<PathBuf>,
     conn: Option<String>,
     dir: Option<String>,
+    time: Option<(f64, f64)>,
 }
 
 fn args() -> Result<Args, String> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_env();
-    let (mut input, mut out, mut dir_out, mut conn, mut dir) = (None, None, None, None, None);
+    let (mut input, mut out, mut dir_out, mut conn, mut dir, mut time) = (None, None, None, None, None, None);
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Short('o') | Long("output") => out = Some(PathBuf::from(p.value().map_err(|e| e.to_string())?)),
@@ -38,6 +40,16 @@ fn args() -> Result<Args, String> {
                 }
                 dir = Some(d);
             }
+            Long("time") => {
+                let v = p.value().map_err(|e| e.to_string())?.string().map_err(|_| "bad --time")?;
+                let (a, b) = v.split_once("..").ok_or("--time: expected A..B (seconds)")?;
+                let (a, b): (f64, f64) =
+                    (a.parse().map_err(|_| "--time: bad A")?, b.parse().map_err(|_| "--time: bad B")?);
+                if b <= a {
+                    return Err("--time: B must be after A".into());
+                }
+                time = Some((a, b));
+            }
             Short('h') | Long("help") => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -47,7 +59,7 @@ fn args() -> Result<Args, String> {
         }
     }
     let input = input.ok_or("missing EVENTS file")?;
-    Ok(Args { input, out, dir_out, conn, dir })
+    Ok(Args { input, out, dir_out, conn, dir, time })
 }
 
 fn file_name(conn: &str) -> String {
@@ -63,6 +75,9 @@ fn run() -> Result<(), String> {
     }
     if let Some(f) = &a.conn {
         conns.retain(|c| c.name.contains(f.as_str()));
+    }
+    if let Some((a, b)) = a.time {
+        conns = conns.iter().map(|c| c.zoom(a, b)).collect();
     }
     if conns.is_empty() {
         return Err(format!("{}: no TCP connection in the events", a.input.display()));

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # What tracing costs the TCP engine (issue 13). Builds stack/examples/trace_cost.rs twice: from
-# this tree, and (tracer lines removed) from BASE (default: main), then runs, interleaved,
+# this tree, and (tracer lines removed) from BASE (default: where this branch left main), then
+# runs, interleaved,
 # ROUNDS times each: base (no trace hooks at all), this tree with tracing off, with the ladder,
 # with JSON events. Two TcpStacks in memory, MIB MiB one way; prints the medians in MiB/s.
 #   bench/trace-cost.sh [MIB] [ROUNDS]      (defaults 256 and 9)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-MIB=${1:-256}; ROUNDS=${2:-9}; BASE=${BASE:-main}
+MIB=${1:-256}; ROUNDS=${2:-9}; BASE=${BASE:-$(git -C "$ROOT" merge-base HEAD main)}
 B=$(mktemp -d /tmp/tapstack-trace-base.XXXXXX)
 trap 'rm -rf "$B"' EXIT
 cd "$ROOT"

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # What tracing costs the TCP engine (issue 13). Builds stack/examples/trace_cost.rs twice: from
 # this tree, and (tracer lines removed) from BASE (default: where this branch left main), then
-# runs, interleaved,
-# ROUNDS times each: base (no trace hooks at all), this tree with tracing off, with the ladder,
-# with JSON events. Two TcpStacks in memory, MIB MiB one way; prints the medians in MiB/s.
+# runs, interleaved, ROUNDS times each: base (no trace hooks at all), this tree with tracing off,
+# with the ladder, with JSON events. Two TcpStacks in memory, MIB MiB one way; prints the medians in MiB/s.
 #   bench/trace-cost.sh [MIB] [ROUNDS]      (defaults 256 and 9)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +27,7 @@ med() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)
 echo "trace cost: two TcpStacks in memory, $MIB MiB one way, median of $ROUNDS interleaved runs (MiB/s)"
 echo "| build | tracing | MiB/s | runs |"
 echo "|---|---|---:|---|"
-echo "| $BASE ($(git rev-parse --short "$BASE")) | (no hooks) | $(echo "${r[base]}" | med) | ${r[base]# } |"
+echo "| base $(git rev-parse --short "$BASE") | (no hooks) | $(echo "${r[base]}" | med) | ${r[base]# } |"
 for m in off ladder events; do
   echo "| trace ($(git rev-parse --short HEAD)) | $m | $(echo "${r[$m]}" | med) | ${r[$m]# } |"
 done

@@ -1,14 +1,15 @@
 //! Devices: how frames enter and leave the stack.
 //!
 //! The core only sees the [`Device`] trait. `tap` is the real device (`gso` joins its outgoing
-//! TCP segments into offloaded super-frames), `pcap` records frames,
-//! `fault` injects loss/duplication/reordering/corruption (`TAPSTACK_FAULTS`), and `link` joins
-//! two stacks in memory for deterministic tests.
+//! TCP segments into offloaded super-frames), `pcap` records frames, `fault` injects
+//! loss/duplication/reordering/corruption (`TAPSTACK_FAULTS`), `trace` logs every frame
+//! (`TAPSTACK_TRACE`), and `link` joins two stacks in memory for deterministic tests.
 pub mod fault;
 pub mod gso;
 pub mod link;
 pub mod pcap;
 pub mod tap;
+pub mod trace;
 
 use crate::time::Instant;
 

@@ -214,7 +214,7 @@ impl Runtime {
             dev = DynDevice(Box::new(FaultDevice::new(dev, fc)));
         }
         if config.trace {
-            dev = DynDevice(Box::new(crate::log::TraceDevice::new(dev)));
+            dev = DynDevice(Box::new(crate::phy::trace::TraceDevice::new(dev)));
         }
         let kick_fd = sys::eventfd().map_err(|e| RuntimeError(format!("eventfd: {}", sys::strerror(e))))?;
         let mut stack = Stack::new(&config, sys::random_u64());

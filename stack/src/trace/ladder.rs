@@ -12,8 +12,8 @@
 //! letters, `.` = ACK), `seq:end(len)`, ack, window in bytes, and the stack's reason in the
 //! right margin (retransmissions say "retransmit"). Handshake options go on the row below the
 //! SYN. Sequence numbers are relative to each side's ISN unless `abs`. Runs of ordinary
-//! segments once synchronized are summarised after the first few rows ("... 812 segments,
-//! 1.1 MiB ...") unless `all`.
+//! segments once synchronized (delayed ACKs and window updates included) are summarised after
+//! the first few rows ("... 812 segments, 1.1 MiB ...") unless `all`.
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::net::SocketAddrV4;
@@ -155,7 +155,10 @@ impl Ladder {
             }
         }
         let (bs, ba) = if abs { (0, 0) } else { (base_seq.unwrap_or(0), base_ack.unwrap_or(0)) };
-        let special = s.flags & (flags::SYN | flags::FIN | flags::RST) != 0 || s.reason != Reason::None;
+        // Routine ACK reasons do not interrupt a summarised run (a bulk download sends a window
+        // update per read); retransmissions, probes and the rest always get their row.
+        let minor = matches!(s.reason, Reason::None | Reason::DelayedAck | Reason::WindowUpdate);
+        let special = s.flags & (flags::SYN | flags::FIN | flags::RST) != 0 || !minor;
         let synced =
             !matches!(c.state, TcpState::Closed | TcpState::Listen | TcpState::SynSent | TcpState::SynReceived);
         let plain = !special && synced && !self.opts.all;

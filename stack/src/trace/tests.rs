@@ -78,6 +78,12 @@ impl Wire {
 /// A (traced if `trace`) connects to B:80, sends `n` bytes in `chunk`-byte writes, then both
 /// close. Returns the wire and A's events.
 fn run(n: usize, chunk: usize, trace: bool, nodelay: bool, drop: Drop) -> (Wire, Vec<TraceEvent>) {
+    let (w, sink) = run_sink(n, chunk, trace, nodelay, drop);
+    let evs = sink.0.lock().clone();
+    (w, evs)
+}
+
+fn run_sink(n: usize, chunk: usize, trace: bool, nodelay: bool, drop: Drop) -> (Wire, VecSink) {
     let mut w = Wire::new(drop);
     let sink = VecSink::default();
     if trace {
@@ -127,8 +133,7 @@ fn run(n: usize, chunk: usize, trace: bool, nodelay: bool, drop: Drop) -> (Wire,
         w.advance();
     }
     assert_eq!(got, n, "all data delivered");
-    let evs = sink.0.lock().clone();
-    (w, evs)
+    (w, sink)
 }
 
 fn segs(evs: &[TraceEvent]) -> Vec<(Dir, &Segment)> {
@@ -189,6 +194,25 @@ fn handshake_data_and_close_events() {
     // Every event is stamped with the connection and non-decreasing times.
     assert!(evs.iter().all(|e| e.local.ip() == &A && e.remote == SocketAddrV4::new(B, 80)));
     assert!(evs.windows(2).all(|w| w[0].at <= w[1].at));
+}
+
+#[test]
+fn time_wait_entered_and_left() {
+    let (mut w, sink) = run_sink(10_000, 10_000, true, false, Box::new(|_, _| false));
+    let end = w.now + Duration::from_secs(61);
+    while w.now < end {
+        w.step();
+        w.advance();
+    }
+    let evs = sink.0.lock().clone();
+    let tw = evs.iter().position(|e| e.kind == TraceKind::State { from: TcpState::FinWait2, to: TcpState::TimeWait });
+    let left = evs.iter().position(|e| e.kind == TraceKind::State { from: TcpState::TimeWait, to: TcpState::Closed });
+    let (tw, left) = (tw.unwrap(), left.unwrap());
+    assert_eq!(evs[left - 1].kind, TraceKind::Timer(TimerKind::TimeWait));
+    let held = evs[left].at.total_micros() - evs[tw].at.total_micros();
+    assert!((60_000_000..60_100_000).contains(&held), "2*MSL: {held} us");
+    let text = render_all(LadderOpts::default(), &evs);
+    assert!(text.trim_end().ends_with("[TIME-WAIT -> CLOSED]                       |"), "{text}");
 }
 
 #[test]

@@ -156,9 +156,10 @@ impl Ladder {
         }
         let (bs, ba) = if abs { (0, 0) } else { (base_seq.unwrap_or(0), base_ack.unwrap_or(0)) };
         // Routine ACK reasons do not interrupt a summarised run (a bulk download sends a window
-        // update per read); retransmissions, probes and the rest always get their row.
+        // update per read); retransmissions, probes, ACKs carrying SACK blocks (the duplicate
+        // ACKs of a loss) and the rest always get their row.
         let minor = matches!(s.reason, Reason::None | Reason::DelayedAck | Reason::WindowUpdate);
-        let special = s.flags & (flags::SYN | flags::FIN | flags::RST) != 0 || !minor;
+        let special = s.flags & (flags::SYN | flags::FIN | flags::RST) != 0 || !minor || !s.sack.is_empty();
         let synced =
             !matches!(c.state, TcpState::Closed | TcpState::Listen | TcpState::SynSent | TcpState::SynReceived);
         let plain = !special && synced && !self.opts.all;
@@ -187,15 +188,18 @@ impl Ladder {
             let _ = write!(label, " ack {}", a.wrapping_sub(ba));
         }
         let _ = write!(label, " win {}", s.window);
-        if !s.sack.is_empty() && !abs {
-            let (l, r) = s.sack[0];
-            let _ = write!(label, " sack {}-{}", l.wrapping_sub(ba), r.wrapping_sub(ba));
-            if s.sack.len() > 1 {
-                let _ = write!(label, "+{}", s.sack.len() - 1);
+        // SACK blocks (the first, and how many more) go in the margin.
+        let mut why = s.reason.label().to_string();
+        if let Some(&(l, r)) = s.sack.first() {
+            if why.is_empty() {
+                why = format!("sack {}-{}", l.wrapping_sub(ba), r.wrapping_sub(ba));
+                if s.sack.len() > 1 {
+                    let _ = write!(why, " +{}", s.sack.len() - 1);
+                }
             }
         }
         let body = arrow(dir, &label);
-        self.row(key, at, &body, s.reason.label(), out);
+        self.row(key, at, &body, &why, out);
         if syn {
             let mut o = Vec::new();
             if let Some(m) = s.mss {

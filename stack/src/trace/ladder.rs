@@ -90,6 +90,9 @@ impl Ladder {
 
     /// Renders `ev`, appending complete lines (each ending in '\n') to `out`.
     pub fn event(&mut self, ev: &TraceEvent, out: &mut String) {
+        if ev.remote.port() == 0 {
+            return; // a listener's own state changes: no ladder
+        }
         let key = (ev.local, ev.remote);
         self.conns.entry(key).or_insert_with(|| Conn {
             start: ev.at,

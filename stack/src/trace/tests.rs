@@ -376,3 +376,67 @@ fn trace_spec_parsing() {
         assert!(r.label().len() <= 17);
     }
 }
+
+#[test]
+fn server_side_and_time_wait_record() {
+    // B (server) traced: its half-open connection lives in the SYN queue, not in a control
+    // block; A closes first (orphan), so its TIME-WAIT is a record, not a control block.
+    let mut w = Wire::new(Box::new(|_, _| false));
+    let (sa, sb) = (VecSink::default(), VecSink::default());
+    w.a.set_tracer(Some(Box::new(sa.clone())));
+    w.b.set_tracer(Some(Box::new(sb.clone())));
+    let l = w.b.socket();
+    w.b.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    w.b.listen(l, 4).unwrap();
+    let h = w.a.socket();
+    w.a.connect(w.now, h, SocketAddrV4::new(B, 80)).unwrap();
+    let (mut hb, mut sent, mut closed) = (None, false, false);
+    let mut buf = [0u8; 8192];
+    let end = w.now + Duration::from_secs(70);
+    while w.now < end {
+        w.step();
+        if hb.is_none() {
+            hb = w.b.accept(l).ok();
+        }
+        if !sent && w.a.state(h) == Ok(TcpState::Established) {
+            w.a.send(w.now, h, &[1u8; 5000]).unwrap();
+            w.a.close(w.now, h);
+            sent = true;
+        }
+        if let (Some(hb), false) = (hb, closed) {
+            while let Ok(k) = w.b.recv(w.now, hb, &mut buf) {
+                if k == 0 {
+                    w.b.close(w.now, hb);
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        w.step();
+        w.advance();
+    }
+    let all = sb.0.lock().clone();
+    assert_eq!(all[0].kind, TraceKind::State { from: TcpState::Closed, to: TcpState::Listen }, "the listener");
+    let eb: Vec<TraceEvent> = all.into_iter().filter(|e| e.remote.port() != 0).collect();
+    let sg = segs(&eb);
+    assert_eq!((sg[0].0, sg[0].1.flags), (Dir::In, flags::SYN));
+    assert_eq!((sg[1].0, sg[1].1.flags & flags::SYN, sg[1].1.mss), (Dir::Out, flags::SYN, Some(1460)));
+    assert_eq!(sg[1].1.ack, Some(sg[0].1.seq.wrapping_add(1)));
+    use TcpState::*;
+    assert_eq!(
+        states(&eb),
+        vec![
+            (Listen, SynReceived),
+            (SynReceived, Established),
+            (Established, CloseWait),
+            (CloseWait, LastAck),
+            (LastAck, Closed)
+        ]
+    );
+    let text = render_all(LadderOpts::default(), &eb);
+    assert!(text.contains("|<- S 0:0(0) win 65535 ") || text.contains(" S 0:0(0) win 65535 -|"), "{text}");
+    assert!(text.contains("|- S. 0:0(0) ack 1 win "), "{text}");
+    let ea = sa.0.lock().clone();
+    let last: Vec<&TraceKind> = ea.iter().rev().take(2).map(|e| &e.kind).collect();
+    assert_eq!(last, vec![&TraceKind::State { from: TimeWait, to: Closed }, &TraceKind::Timer(TimerKind::TimeWait)]);
+}

@@ -28,16 +28,25 @@ mod rtt;
 mod sack;
 mod sentlog;
 pub mod seq;
+mod syncookie;
+mod synq;
 mod tcb;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_fuzz;
 #[cfg(test)]
+mod tests_harden;
+#[cfg(test)]
 mod tests_link;
 #[cfg(test)]
 mod tests_segments;
+#[cfg(test)]
+mod tests_sender;
+#[cfg(test)]
+mod tests_timers;
 mod timer;
+mod timewait;
 mod trace;
 
 use input::Rst;
@@ -100,6 +109,9 @@ pub struct TcpConfig {
     pub max_retries: u32,
     /// SYN retransmissions before connect fails with ETIMEDOUT (6).
     pub syn_retries: u32,
+    /// Retransmissions or unanswered window probes before an orphaned connection (closed by
+    /// the application) is dropped: Linux tcp_orphan_retries (sysctl 0 means 8).
+    pub orphan_retries: u32,
     /// Congestion control for new connections.
     pub congestion: Congestion,
     /// Secret key for RFC 6528 ISNs (random per stack in production, fixed in tests).
@@ -108,6 +120,19 @@ pub struct TcpConfig {
     pub ephemeral_ports: (u16, u16),
     /// Seed for ephemeral port choice and other randomness.
     pub seed: u64,
+    /// Half-open connections (request records) per listener before SYN cookies answer
+    /// (Linux tcp_max_syn_backlog; default 256). listen()'s backlog bounds only the accept queue.
+    pub max_syn_backlog: usize,
+    /// Answer SYNs with SYN cookies when the SYN queue is full (Linux tcp_syncookies=1).
+    pub syncookies: bool,
+    /// SYN-ACK retransmissions for a request before it is dropped (Linux tcp_synack_retries 5).
+    pub synack_retries: u32,
+    /// Most TIME-WAIT records (Linux tcp_max_tw_buckets); beyond it connections close without
+    /// TIME-WAIT (counted in `tw_overflows`). Default 32768 (about 5 MiB).
+    pub max_tw_buckets: usize,
+    /// Most orphaned connections (closed by the user, not yet done, TIME-WAIT excluded; Linux
+    /// tcp_max_orphans): close() beyond it resets the connection (`orphan_overflows`). Default 4096.
+    pub max_orphans: usize,
 }
 
 impl TcpConfig {
@@ -125,10 +150,16 @@ impl TcpConfig {
             msl: Duration::from_secs(30),
             max_retries: 15,
             syn_retries: 6,
+            orphan_retries: 8,
             congestion: Congestion::Cubic,
             isn_secret: [0; 16],
             ephemeral_ports: (32768, 60999),
             seed: 0,
+            max_syn_backlog: 256,
+            syncookies: true,
+            synack_retries: 5,
+            max_tw_buckets: 32768,
+            max_orphans: 4096,
         }
     }
 }
@@ -194,8 +225,20 @@ pub struct TcpStats {
     /// Segments for which no connection or listener exists (answered with RST).
     pub rx_no_socket: u64,
     pub rsts_sent: u64,
-    /// SYNs dropped because a listener's backlog was full.
+    /// SYNs or handshake-completing ACKs dropped because a listener's accept queue was full.
     pub listen_overflows: u64,
+    /// SYN-ACKs sent with a SYN cookie (the SYN queue was full).
+    pub syncookies_sent: u64,
+    /// ACKs whose SYN cookie was valid (a connection was made from it).
+    pub syncookies_recv: u64,
+    /// ACKs to a listener whose SYN cookie was invalid (answered with RST).
+    pub syncookies_failed: u64,
+    /// SYNs dropped for a full SYN queue (cookies off) or a full SYN-ACK queue.
+    pub syn_queue_drops: u64,
+    /// Connections that closed without TIME-WAIT because `max_tw_buckets` records existed.
+    pub tw_overflows: u64,
+    /// close() calls that reset the connection because `max_orphans` orphans existed.
+    pub orphan_overflows: u64,
 }
 
 /// Every TCP control block of one host: listeners, connections, the port table.
@@ -222,6 +265,18 @@ pub struct TcpStack {
     work: Vec<u32>,
     /// Trace sink (`crate::trace`); None: tracing off.
     tracer: Option<Box<dyn crate::trace::TraceSink>>,
+    /// The SYN queue: request records of half-open connections of every listener.
+    reqs: HashMap<synq::Key, synq::SynReq>,
+    /// SYN-ACK retransmission deadlines of `reqs`.
+    req_timers: BTreeSet<(Instant, synq::Key)>,
+    /// SYN-ACKs to send at the next `dispatch`.
+    synacks: Vec<synq::SynAck>,
+    /// TIME-WAIT records, their expiry index and the ACKs they owe.
+    tw: HashMap<timewait::TwKey, timewait::TwRec>,
+    tw_timers: BTreeSet<(Instant, timewait::TwKey)>,
+    tw_acks: Vec<timewait::TwKey>,
+    /// Control blocks with `orphan` set.
+    orphans: usize,
 }
 
 /// Upper bound on queued RSTs (excess are dropped, like Linux's rate limit).
@@ -245,6 +300,13 @@ impl TcpStack {
             listen_ports: HashMap::new(),
             work: Vec::new(),
             tracer: None,
+            reqs: HashMap::new(),
+            req_timers: BTreeSet::new(),
+            synacks: Vec::new(),
+            tw: HashMap::new(),
+            tw_timers: BTreeSet::new(),
+            tw_acks: Vec::new(),
+            orphans: 0,
         }
     }
     pub fn config(&self) -> &TcpConfig {
@@ -257,6 +319,9 @@ impl TcpStack {
 
     fn user(&self, h: TcpHandle) -> Result<&Tcb> {
         self.socks.get(&h.0).filter(|t| !t.orphan && t.parent.is_none()).ok_or(Error::BadHandle)
+    }
+    fn user_mut_any(&mut self, id: u32) -> &mut Tcb {
+        self.socks.get_mut(&id).expect("live control block")
     }
     fn user_mut(&mut self, h: TcpHandle) -> Result<&mut Tcb> {
         self.socks.get_mut(&h.0).filter(|t| !t.orphan && t.parent.is_none()).ok_or(Error::BadHandle)
@@ -289,6 +354,12 @@ impl TcpStack {
         let remote = SocketAddrV4::new(src, seg.src_port);
         if self.tracer.is_some() {
             self.trace_in(now, local, remote, &seg);
+        }
+        if self.tw_exists((local, remote)) {
+            let has_listener = self.find_listener(local).is_some();
+            if self.tw_input(now, (local, remote), &seg, has_listener) {
+                return;
+            }
         }
         if let Some(&id) = self.conns.get(&(local, remote)) {
             let has_listener = self.find_listener(local).is_some();
@@ -325,6 +396,10 @@ impl TcpStack {
     /// Output: runs due timers and hands every segment ready to send to `emit(src, dst, bytes)`,
     /// the bytes being a complete TCP header+payload with a valid checksum.
     pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8])) {
+        let mut buf = std::mem::take(&mut self.scratch);
+        self.dispatch_synq(now, &mut Emitter { buf: &mut buf, emit });
+        self.dispatch_tw(now, &mut Emitter { buf: &mut buf, emit });
+        self.scratch = buf;
         let mut e = Emitter { buf: &mut self.scratch, emit };
         for r in self.rsts.drain(..) {
             let repr = TcpRepr {
@@ -338,7 +413,7 @@ impl TcpStack {
             e.send(*r.local.ip(), *r.remote.ip(), &repr);
             self.stats.rsts_sent += 1;
             if let Some(s) = &mut self.tracer {
-                s.event(&trace::rst_event(now, *r.local.ip(), *r.remote.ip(), &repr));
+                s.event(&trace::stack_seg(now, *r.local.ip(), *r.remote.ip(), &repr));
             }
         }
         // Due timers, then everything touched since the last call.
@@ -380,8 +455,10 @@ impl TcpStack {
             }
         }
         for &id in &work {
-            if self.socks.get(&id).is_some_and(|t| t.state == TcpState::Closed || t.parent.is_some()) {
-                self.after_event(id);
+            match self.socks.get(&id) {
+                Some(t) if t.state == TcpState::TimeWait && t.orphan => self.enter_tw_record(id, now),
+                Some(t) if t.state == TcpState::Closed || t.parent.is_some() => self.after_event(id),
+                _ => {}
             }
         }
         work.clear();
@@ -405,10 +482,12 @@ impl TcpStack {
     }
     /// When `dispatch` must next be called even if nothing arrives (None: no timer pending).
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
-        if !self.rsts.is_empty() || !self.dirty.is_empty() {
+        if !self.rsts.is_empty() || !self.dirty.is_empty() || !self.synacks.is_empty() || !self.tw_acks.is_empty() {
             return Some(now);
         }
-        self.timers.first().map(|&(t, _)| t.max(now))
+        let t = self.timers.first().map(|&(t, _)| t.max(now));
+        let t = crate::time::earliest(t, self.tw_timers.first().map(|&(t, _)| t.max(now)));
+        crate::time::earliest(t, self.req_timers.first().map(|&(t, _)| t.max(now)))
     }
 
     /// Queues `id` only if a call left something to send (calls made in a loop, like recv
@@ -433,6 +512,13 @@ impl TcpStack {
     /// connection in SYN-SENT (ECONNREFUSED/EHOSTUNREACH); others are remembered as soft errors.
     pub fn icmp_unreachable(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4, code: u8) {
         let _ = now;
+        if self.reqs.contains_key(&(local, remote)) {
+            // Linux tcp_req_err: an ICMP error drops the request.
+            if code != 4 {
+                self.drop_req((local, remote));
+            }
+            return;
+        }
         let Some(&id) = self.conns.get(&(local, remote)) else { return };
         self.note(id);
         let t = self.socks.get_mut(&id).unwrap();
@@ -477,6 +563,8 @@ impl TcpStack {
     /// (used to drain at process exit).
     pub fn has_pending_output(&self) -> bool {
         !self.rsts.is_empty()
+            || !self.synacks.is_empty()
+            || !self.tw_acks.is_empty()
             || self.socks.values().any(|t| {
                 t.send_rst
                     || (!matches!(t.state, TcpState::Closed | TcpState::Listen | TcpState::TimeWait)
@@ -488,8 +576,7 @@ impl TcpStack {
 
     /// socket(): a new closed socket.
     pub fn socket(&mut self) -> TcpHandle {
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.alloc_id();
         let mut t = Tcb::new(&self.config, Instant::ZERO);
         t.local = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
         t.tr = self.new_trace();
@@ -504,7 +591,8 @@ impl TcpStack {
             return Err(Error::InvalidInput);
         }
         let ip = *local.ip();
-        if !(ip.is_unspecified() || ip == self.config.local_addr) {
+        // Ours: the interface address and the loopback network 127.0.0.0/8.
+        if !(ip.is_unspecified() || ip == self.config.local_addr || ip.is_loopback()) {
             return Err(Error::AddrNotAvailable);
         }
         let reuse = t.reuse_addr;
@@ -526,7 +614,8 @@ impl TcpStack {
         self.user_mut(h)?.reuse_addr = on;
         Ok(())
     }
-    /// listen(): backlog bounds half-open plus not-yet-accepted connections.
+    /// listen(): backlog bounds established, not-yet-accepted connections (half-open ones are
+    /// in the SYN queue, see `TcpConfig::max_syn_backlog`).
     pub fn listen(&mut self, h: TcpHandle, backlog: usize) -> Result<()> {
         let t = self.user(h)?;
         match t.state {
@@ -578,8 +667,18 @@ impl TcpStack {
         if remote.ip().is_unspecified() || remote.ip().is_broadcast() || remote.ip().is_multicast() {
             return Err(if remote.ip().is_unspecified() { Error::ConnectionRefused } else { Error::NetUnreachable });
         }
+        // The source address: the bound one, else what the route to `remote` gives.
+        let own = self.config.local_addr;
+        let src_ip = match *t.local.ip() {
+            a if t.bound && !a.is_unspecified() => a,
+            _ => crate::iface::source_for(own, *remote.ip()),
+        };
+        if !crate::iface::source_reaches(own, src_ip, *remote.ip()) {
+            return Err(Error::InvalidInput);
+        }
         let local = if t.bound {
-            let l = SocketAddrV4::new(self.config.local_addr, t.local.port());
+            let l = SocketAddrV4::new(src_ip, t.local.port());
+            self.tw_remove((l, remote)); // RFC 6191-like reuse, as for a TIME-WAIT block below
             if let Some(&other) = self.conns.get(&(l, remote)) {
                 if self.socks.get(&other).is_some_and(|o| o.state == TcpState::TimeWait) {
                     self.remove(other);
@@ -589,7 +688,7 @@ impl TcpStack {
             }
             l
         } else {
-            SocketAddrV4::new(self.config.local_addr, self.ephemeral_port(h.0, Some(remote))?)
+            SocketAddrV4::new(src_ip, self.ephemeral_port(h.0, Some((src_ip, remote)))?)
         };
         let iss = isn::isn(&self.config.isn_secret, local, remote, now);
         let cfg = self.config.clone();
@@ -695,6 +794,14 @@ impl TcpStack {
             return;
         }
         let msl = self.config.msl;
+        if !matches!(t.state, TcpState::TimeWait | TcpState::Closed | TcpState::SynSent)
+            && self.orphans >= self.config.max_orphans
+        {
+            // Linux tcp_close -> tcp_check_oom: too many orphans, reset instead.
+            self.stats.orphan_overflows += 1;
+            self.abort(now, h);
+            return;
+        }
         let t = self.user_mut(h).unwrap();
         match t.state {
             TcpState::Closed | TcpState::SynSent => {
@@ -704,6 +811,8 @@ impl TcpStack {
             _ => {}
         }
         t.orphan = true;
+        self.orphans += 1;
+        let t = self.user_mut_any(h.0);
         Self::queue_fin(t);
         if t.state == TcpState::FinWait2 && t.timewait_at.is_none() {
             t.timewait_at = Some(now + msl * 2);
@@ -727,6 +836,7 @@ impl TcpStack {
                 t.orphan = true;
                 t.send_rst = true;
                 t.pending = true;
+                self.orphans += 1;
             }
         }
     }
@@ -794,8 +904,13 @@ impl TcpStack {
     pub fn info(&self, h: TcpHandle) -> Result<TcpInfo> {
         Ok(self.user(h)?.info())
     }
-    /// Number of control blocks (user sockets, unaccepted children, orphans in FIN/TIME-WAIT).
+    /// Number of control blocks (user sockets, unaccepted children, orphans in FIN/TIME-WAIT)
+    /// plus request records of half-open connections.
     pub fn control_blocks(&self) -> usize {
-        self.socks.len()
+        self.socks.len() + self.reqs.len() + self.tw.len()
+    }
+    /// Half-open connections in SYN queues (request records).
+    pub fn syn_queue_len(&self) -> usize {
+        self.reqs.len()
     }
 }

@@ -93,6 +93,9 @@ impl Tcb {
         let occupied = len + (fl & flags::FIN != 0) as usize;
         if occupied > 0 && !syn {
             self.sent.on_send(seq, seq + occupied, now);
+            if seq + occupied > self.snd_max {
+                self.last_send = Some(now); // new data (Linux lsndtime)
+            }
         }
         if has_ack {
             let adv = if syn { wnd.min(65535) } else { (wnd >> self.rcv_wscale).min(65535) << self.rcv_wscale };
@@ -138,6 +141,29 @@ impl Tcb {
         }
         self.ack_points = points;
         self.ack_points.clear();
+    }
+
+    /// A persist or keepalive probe (Linux tcp_write_wakeup): new data if the window has room
+    /// for some (the SWS override, RFC 9293 3.8.6.2.1), else an old sequence number that
+    /// elicits an ACK.
+    fn send_probe(&mut self, now: Instant, e: &mut Emitter) {
+        // Data waiting: the persist timer's probe; none: a keepalive.
+        self.tr_why(if self.data_end() > self.snd_nxt { Reason::ZeroWindowProbe } else { Reason::KeepAlive });
+        let unsent = self.data_end().since(self.snd_nxt);
+        let wnd_avail = (self.snd_una + self.snd_wnd as usize).since(self.snd_nxt);
+        if unsent > 0 && wnd_avail > 0 && self.snd_nxt == self.snd_max {
+            let seq = self.snd_nxt;
+            let sent = self.send_segment(now, e, seq, unsent.min(wnd_avail).min(self.eff_mss()), flags::PSH);
+            self.counters.bytes_sent += sent as u64;
+            if sent < self.eff_mss() {
+                self.snd_sml = seq + sent;
+            }
+            self.snd_nxt = seq + sent;
+            self.snd_max = self.snd_nxt;
+            self.arm_rto(now);
+        } else {
+            self.send_segment(now, e, self.snd_una - 1, 0, 0);
+        }
     }
 
     /// Arms the retransmission timer if it is not running (RFC 6298 5.1).
@@ -195,7 +221,7 @@ impl Tcb {
                 self.send_ack_points(now, e);
                 if self.probe {
                     self.probe = false;
-                    self.tr_why(if self.snd_wnd == 0 { Reason::ZeroWindowProbe } else { Reason::KeepAlive });
+                    self.tr_why(Reason::KeepAlive);
                     self.send_segment(now, e, self.snd_una - 1, 0, 0);
                 } else if self.ack_now {
                     self.send_segment(now, e, self.snd_max, 0, 0);
@@ -207,10 +233,8 @@ impl Tcb {
         let mss = self.eff_mss();
         self.send_ack_points(now, e);
         if self.probe {
-            // Zero-window or keepalive probe: an old sequence number elicits an ACK.
             self.probe = false;
-            self.tr_why(if self.snd_wnd == 0 { Reason::ZeroWindowProbe } else { Reason::KeepAlive });
-            self.send_segment(now, e, self.snd_una - 1, 0, 0);
+            self.send_probe(now, e);
         }
 
         // Fast retransmit / NewReno partial ACK: the head segment.
@@ -264,6 +288,7 @@ impl Tcb {
                 self.counters.bytes_sent += sent as u64;
                 self.snd_nxt = seq + sent;
                 self.snd_max = self.snd_max.max(self.snd_nxt);
+                (self.tlp_high, self.tlp_retrans) = (Some(self.snd_nxt), false);
             } else if self.snd_una < self.snd_max {
                 let end = self.snd_max;
                 let fin = self.fin_seq().is_some_and(|f| f + 1 == end);
@@ -273,6 +298,7 @@ impl Tcb {
                 self.tr_why(Reason::TlpRetransmit);
                 self.send_segment(now, e, s, len, if fin { flags::FIN } else { 0 });
                 self.counters.retransmits += 1;
+                (self.tlp_high, self.tlp_retrans) = (Some(self.snd_max), true);
             }
             self.arm_rto(now);
         }
@@ -282,7 +308,16 @@ impl Tcb {
             self.state,
             TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck
         );
+        if may_send && self.snd_una == self.snd_max && self.data_end() > self.snd_nxt {
+            // Restart after idle (RFC 5681 4.1, Linux tcp_slow_start_after_idle_check).
+            if let Some(t) = self.last_send.filter(|&t| now - t > self.rtt.rto) {
+                self.cc.restart(now - t, self.rtt.rto);
+                self.last_send = Some(now);
+            }
+        }
         let mut guard = 0;
+        let mut sent_any = false;
+        let mut cwnd_stop = false;
         while may_send && guard < 100_000 {
             guard += 1;
             let data_end = self.data_end();
@@ -300,15 +335,21 @@ impl Tcb {
             }
             let limited = if !self.in_recovery && self.dupacks <= 2 { self.dupacks as usize * mss } else { 0 };
             let cwnd_avail = (self.cc.cwnd as usize + limited).saturating_sub(self.pipe(now));
-            let wnd_avail = (self.snd_una + self.snd_wnd as usize).since(self.snd_nxt);
-            let mut len = unsent.min(mss).min(cwnd_avail).min(wnd_avail);
             let is_retx = self.snd_nxt < self.snd_max;
+            let mut wnd_avail = (self.snd_una + self.snd_wnd as usize).since(self.snd_nxt);
+            if is_retx && self.snd_nxt == self.snd_una && wnd_avail == 0 {
+                // An RTO into a window shrunk to zero: the head goes anyway and serves as the
+                // zero-window probe (Linux __tcp_retransmit_skb).
+                wnd_avail = mss;
+            }
+            let mut len = unsent.min(mss).min(cwnd_avail).min(wnd_avail);
             if is_retx {
                 if let Some(ns) = self.scoreboard.next_sacked(self.snd_nxt) {
                     len = len.min(ns.since(self.snd_nxt));
                 }
             }
             let fin = fin_pending && len == unsent;
+            cwnd_stop = cwnd_avail < unsent.min(mss).min(wnd_avail);
             if len == 0 && (!fin || cwnd_avail == 0) {
                 break;
             }
@@ -323,8 +364,13 @@ impl Tcb {
                     }
                 } else if len < wnd_avail || len == 0 {
                     break; // congestion limited: wait for ACKs rather than send a runt
+                } else if len * 2 < self.max_snd_wnd as usize {
+                    // Window limited (RFC 9293 3.8.6.2.1 sender SWS avoidance, Fs = 1/2; Linux
+                    // tcp_snd_wnd_test with the MSS bound to half the largest window): wait for
+                    // a larger opening; with nothing in flight the persist timer (the override
+                    // timeout) sends what fits.
+                    break;
                 }
-                // Window limited: send what fits (as Linux does; the receiver avoids SWS).
             }
             let mut fl = if fin { flags::FIN } else { 0 };
             if self.snd_nxt + len == data_end && len > 0 {
@@ -357,19 +403,33 @@ impl Tcb {
                 self.snd_max = self.snd_nxt;
             }
             self.arm_rto(now);
+            sent_any = true;
             if sent == 0 && !fin_sent {
                 break;
             }
         }
+        if sent_any || cwnd_stop {
+            // RFC 7661: cwnd grows only if it, not the application or the peer, limits sending.
+            let pipe = self.pipe(now);
+            let limited = cwnd_stop || pipe + mss > self.cc.cwnd as usize;
+            self.cc.validate(self.snd_una, self.snd_nxt, pipe as u32, limited);
+        }
 
-        // Persist timer (RFC 9293 3.8.6.1): zero window, data waiting, nothing in flight.
-        if self.snd_wnd == 0 && self.data_end() > self.snd_nxt && self.snd_una == self.snd_max {
+        // Persist timer (RFC 9293 3.8.6.1 and the SWS override timeout of 3.8.6.2.1; Linux
+        // tcp_check_probe_timer): data or a FIN waiting, nothing in flight to bring an ACK.
+        let waiting = self.data_end() > self.snd_nxt || self.fin_seq().is_some_and(|f| f >= self.snd_nxt);
+        if may_send && waiting && self.snd_una == self.snd_max {
             if self.persist_at.is_none() {
                 let d = self.rtt.backed_off(self.persist_backoff).max(cfg.rto_min);
                 self.persist_at = Some(now + d);
             }
-        } else if self.snd_wnd > 0 {
+        } else {
             self.persist_at = None;
+        }
+        // Whatever is in flight has a retransmission timer (RFC 6298 5.1), even when the last
+        // timeout found nothing it could send.
+        if self.snd_una < self.snd_max {
+            self.arm_rto(now);
         }
 
         // RACK reorder timer and tail loss probe timer.
@@ -377,7 +437,8 @@ impl Tcb {
         // RFC 8985 7.2: no probe while in loss recovery (fast recovery, or after an RTO until
         // SND.UNA passes the point it was taken at).
         let recovering = self.in_recovery || self.backoff > 0 || self.snd_una < self.recover;
-        if self.sack_ok && self.rtt.has_sample && !recovering && self.snd_una != self.snd_max && !self.tlp_used {
+        let probe_ok = !self.tlp_used && self.tlp_high.is_none(); // one episode at a time
+        if self.sack_ok && self.rtt.has_sample && !recovering && self.snd_una != self.snd_max && probe_ok {
             if self.pto_at.is_none() {
                 let mut pto = (self.rtt.srtt * 2).max(crate::time::Duration::from_millis(2));
                 if self.snd_max.since(self.snd_una) <= mss + 1 {

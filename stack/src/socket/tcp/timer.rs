@@ -60,7 +60,7 @@ impl Tcb {
         }
         if self.pto_at.is_some_and(|t| t <= now) {
             self.pto_at = None;
-            if !self.in_recovery && self.snd_una != self.snd_max && !self.tlp_used {
+            if !self.in_recovery && self.snd_una != self.snd_max && !self.tlp_used && self.tlp_high.is_none() {
                 self.tlp_pending = true;
                 self.tlp_used = true;
                 self.tr_timer(TimerKind::Tlp);
@@ -70,6 +70,14 @@ impl Tcb {
         if self.persist_at.is_some_and(|t| t <= now) {
             self.persist_at = None;
             self.tr_timer(TimerKind::Persist);
+            // Linux tcp_probe_timer: the count restarts with every acceptable ACK (so a peer
+            // that answers is probed for ever, RFC 1122 4.2.2.17); unanswered, give up after
+            // tcp_retries2, or tcp_orphan_retries once the application closed the socket.
+            if self.probes_out >= self.retry_limit(cfg) {
+                self.terminate(Some(Error::TimedOut));
+                return true;
+            }
+            self.probes_out += 1;
             self.persist_backoff = (self.persist_backoff + 1).min(16);
             self.probe = true;
             fired = true;
@@ -87,16 +95,43 @@ impl Tcb {
         fired
     }
 
+    /// RFC 6298 5.7: the handshake completes without an RTT sample after our SYN (or SYN-ACK)
+    /// timed out: the RTO starts at 3 s rather than 1 s (Linux TCP_TIMEOUT_FALLBACK).
+    pub fn syn_rto_fallback(&mut self) {
+        if self.retries > 0 && !self.rtt.has_sample {
+            self.rtt.fallback(crate::time::Duration::from_secs(3));
+        }
+    }
+
+    /// Retransmissions (or unanswered probes) allowed: tcp_retries2, or tcp_orphan_retries for
+    /// an orphan.
+    fn retry_limit(&self, cfg: &TcpConfig) -> u32 {
+        if self.orphan {
+            cfg.orphan_retries.min(cfg.max_retries)
+        } else {
+            cfg.max_retries
+        }
+    }
+
     /// RFC 6298 5.4-5.7 and RFC 5681 3.1 on a retransmission timeout.
     fn on_rto(&mut self, now: Instant, cfg: &TcpConfig) {
-        let _ = now;
         if self.snd_una == self.snd_max {
             return;
         }
-        self.retries += 1;
         self.counters.rto_expirations += 1;
         let syn = matches!(self.state, TcpState::SynSent | TcpState::SynReceived);
-        let limit = if syn { cfg.syn_retries } else { cfg.max_retries };
+        if self.snd_wnd == 0 && !syn && !self.orphan {
+            // The peer shrank its window to zero: the head resent is a window probe (Linux
+            // tcp_retransmit_timer), not counted as a retry. A peer that answers is probed for
+            // ever; silence for twice the maximum RTO aborts (tcp_rtx_probe0_timed_out).
+            if now - self.last_rx > cfg.rto_max * 2 {
+                self.terminate(Some(Error::TimedOut));
+                return;
+            }
+        } else {
+            self.retries += 1;
+        }
+        let limit = if syn { cfg.syn_retries } else { self.retry_limit(cfg) };
         if self.retries > limit {
             let e = if self.state == TcpState::SynReceived && !self.active { None } else { Some(Error::TimedOut) };
             self.terminate(e);
@@ -118,7 +153,10 @@ impl Tcb {
         self.pto_at = None;
         self.rack_at = None;
         self.rack_xmit = None;
-        // Go back N from snd_una (SACKed ranges are skipped when resending).
+        self.tlp_high = None;
+        // The receiver may have reneged (RFC 2018 8, RFC 6675 5.1): forget what it SACKed, so
+        // going back N from snd_una resends everything; its next ACKs SACK again what it holds.
+        self.scoreboard.clear();
         self.snd_nxt = self.snd_una;
     }
 }

@@ -201,6 +201,21 @@ impl TcpStack {
         }
     }
 
+    /// An event of a connection without a control block (SYN queue, TIME-WAIT records).
+    #[inline]
+    pub(super) fn trace_event(&mut self, now: Instant, key: (SocketAddrV4, SocketAddrV4), kind: TraceKind) {
+        if let Some(s) = &mut self.tracer {
+            s.event(&TraceEvent { at: now, local: key.0, remote: key.1, kind });
+        }
+    }
+    /// A segment sent for a connection without a control block.
+    #[inline]
+    pub(super) fn trace_stack_seg(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr) {
+        if let Some(s) = &mut self.tracer {
+            s.event(&stack_seg(now, src, dst, repr));
+        }
+    }
+
     /// Hands control block `id`'s buffered events to the sink.
     #[inline]
     pub(super) fn trace_drain(&mut self, now: Instant, id: u32) {
@@ -210,13 +225,14 @@ impl TcpStack {
     }
 }
 
-/// The RST answering a segment without a connection, as an event.
-pub fn rst_event(now: Instant, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr) -> TraceEvent {
+/// A segment the stack sends for a connection that has no control block (the RST answering a
+/// closed port, a SYN-ACK of the SYN queue, an ACK of a TIME-WAIT record), as an event.
+pub fn stack_seg(now: Instant, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr) -> TraceEvent {
     TraceEvent {
         at: now,
         local: SocketAddrV4::new(src, repr.src_port),
         remote: SocketAddrV4::new(dst, repr.dst_port),
-        kind: TraceKind::Segment(Dir::Out, segment(repr, 0, 0, Reason::None)),
+        kind: TraceKind::Segment(Dir::Out, segment(repr, 0, repr.window as u32, Reason::None)),
     }
 }
 

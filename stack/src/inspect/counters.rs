@@ -43,7 +43,17 @@ fn is_drop(name: &str) -> bool {
     ["malformed", "not_for_us", "unknown", "bad_", "failed", "dropped", "discarded", "too_big", "ignored"]
         .iter()
         .any(|p| name.contains(p))
-        || matches!(name, "no_route" | "udp_no_socket" | "rx_no_socket" | "listen_overflows" | "icmp_rate_limited")
+        || matches!(
+            name,
+            "no_route"
+                | "udp_no_socket"
+                | "rx_no_socket"
+                | "listen_overflows"
+                | "icmp_rate_limited"
+                | "syn_queue_drops"
+                | "tw_overflows"
+                | "orphan_overflows"
+        )
 }
 
 /// The `tapstack stats` text; `all` shows zero counters too.
@@ -64,8 +74,13 @@ pub fn format_stats(c: &Counters, tap: &str, all: bool) -> String {
     );
     let _ = writeln!(
         out,
-        "TCP: {} control blocks, {} in TIME-WAIT; SYN cookies: not implemented (listen overflows {})",
-        c.tcp_control_blocks, c.time_wait, c.tcp.listen_overflows
+        "TCP: {} control blocks, {} in TIME-WAIT; SYN cookies: {} sent, {} valid, {} invalid; listen overflows {}",
+        c.tcp_control_blocks,
+        c.time_wait,
+        c.tcp.syncookies_sent,
+        c.tcp.syncookies_recv,
+        c.tcp.syncookies_failed,
+        c.tcp.listen_overflows
     );
     let groups = [
         ("ip", fields(&format!("{:?}", c.iface))),

@@ -6,7 +6,6 @@ use super::counters::{fields, format_stats};
 use super::*;
 use crate::config::Config;
 use crate::phy::link::Link;
-use crate::socket::Shutdown;
 use crate::stack::Stack;
 use crate::time::{Duration, Instant};
 
@@ -90,8 +89,9 @@ fn ss_table_of_a_transfer() {
     assert!(lt.contains("LISTEN") && lt.contains("0.0.0.0:8000"));
     assert!(SsOpts::parse(["-x"]).is_err() && SsOpts::parse(["foo"]).is_err());
 
-    // Close both ends: the active closer ends in TIME-WAIT, counted by stats.
-    a.tcp.shutdown(now, h, Shutdown::Write).unwrap();
+    // Close both ends: the active closer's TIME-WAIT is a record (no control block), listed and
+    // counted.
+    a.tcp.close(now, h);
     let hb = hb.unwrap();
     let mut buf = vec![0u8; 65536];
     for _ in 0..200 {
@@ -107,11 +107,17 @@ fn ss_table_of_a_transfer() {
     }
     let c = a.counters(now);
     assert_eq!(c.time_wait, 1);
+    let tw = a.socket_table();
+    assert!(tw.iter().any(|e| e.state == Some(TcpState::TimeWait) && e.orphan && e.handle == 0), "{tw:?}");
+    assert!(format_ss(&tw, SsOpts::parse(["-t"]).unwrap()).contains("TIME-WAIT"));
     assert_eq!(c.arp_entries, 1);
     let s = format_stats(&c, "tap0", false);
     eprintln!("{s}");
     assert!(s.starts_with("interface tap0: 10.0.0.2/24 mac 02:00:00:00:00:02 mtu 1500\n"));
-    assert!(s.contains("TCP: 1 control blocks, 1 in TIME-WAIT"));
+    assert!(s.contains(&format!(
+        "TCP: {} control blocks, 1 in TIME-WAIT; SYN cookies: 0 sent, 0 valid, 0 invalid",
+        c.tcp_control_blocks
+    )));
     assert!(s.contains("ARP cache: 1 entries, 0 being resolved"));
     assert!(s.contains(&format!("frames: rx {} tx {}", c.iface.rx_frames, c.iface.tx_frames)));
     assert!(s.contains("drops: none"));

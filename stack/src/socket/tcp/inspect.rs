@@ -2,6 +2,8 @@
 //! connections, not-yet-accepted children, orphans finishing in the background), and the
 //! delivery-rate estimate of `ss -i` (bytes acknowledged per round trip, RFC 9293 has none;
 //! like Linux's tcpi_delivery_rate, measured over about one SRTT).
+use std::net::SocketAddrV4;
+
 use super::tcb::Tcb;
 use super::{TcpStack, TcpState};
 use crate::inspect::{Proto, SockEntry};
@@ -31,13 +33,33 @@ impl DeliveryRate {
 }
 
 impl TcpStack {
-    /// The socket table: every control block, in handle order.
+    /// The socket table: every control block in handle order, then the half-open connections
+    /// of the SYN queue (SYN-RECV) and the TIME-WAIT records (handle 0: no control block).
     pub fn snapshot(&self) -> Vec<SockEntry> {
-        self.socks.iter().map(|(&id, t)| entry(id, t)).collect()
+        let mut v: Vec<SockEntry> = self.socks.iter().map(|(&id, t)| entry(id, t)).collect();
+        let bare = |state, (local, remote): (SocketAddrV4, SocketAddrV4)| SockEntry {
+            proto: Proto::Tcp,
+            handle: 0,
+            state: Some(state),
+            local,
+            remote: Some(remote),
+            recv_q: 0,
+            send_q: 0,
+            orphan: true,
+            owner: None,
+            info: None,
+        };
+        let mut reqs: Vec<_> = self.reqs.keys().copied().collect();
+        reqs.sort();
+        v.extend(reqs.into_iter().map(|k| bare(TcpState::SynReceived, k)));
+        let mut tw: Vec<_> = self.tw.keys().map(|&k| self.key_of(k)).collect();
+        tw.sort();
+        v.extend(tw.into_iter().map(|k| bare(TcpState::TimeWait, k)));
+        v
     }
-    /// Connections in TIME-WAIT.
+    /// Connections in TIME-WAIT (control blocks and records).
     pub fn time_wait_count(&self) -> usize {
-        self.socks.values().filter(|t| t.state == TcpState::TimeWait).count()
+        self.socks.values().filter(|t| t.state == TcpState::TimeWait).count() + self.tw.len()
     }
 }
 

@@ -111,7 +111,7 @@ impl TwRec {
 }
 
 impl TcpStack {
-    fn key_of(&self, k: TwKey) -> Key {
+    pub(super) fn key_of(&self, k: TwKey) -> Key {
         let remote = SocketAddrV4::new(((k >> 32) as u32).into(), (k >> 16) as u16);
         (SocketAddrV4::new(self.config.local_addr, k as u16), remote)
     }

@@ -219,6 +219,10 @@ impl UdpStack {
         }
     }
 
+    /// Every open socket's handle, in order (`tapstack ss`).
+    pub fn handles(&self) -> Vec<UdpHandle> {
+        self.sockets.keys().map(|&h| UdpHandle(h)).collect()
+    }
     pub fn stats(&self) -> UdpStats {
         self.stats
     }

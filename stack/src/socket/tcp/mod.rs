@@ -22,6 +22,7 @@ mod congestion;
 mod demux;
 mod icmp;
 mod input;
+mod inspect;
 pub mod isn;
 mod listener;
 mod output;
@@ -53,6 +54,7 @@ mod tests_sender;
 mod tests_timers;
 mod timer;
 mod timewait;
+mod trace;
 
 use input::Rst;
 
@@ -223,6 +225,8 @@ pub struct TcpStack {
     port_perturb: Vec<u16>,
     /// RFC 1191 path MTU per destination: (MSS it allows, until when).
     pmtu: HashMap<Ipv4Addr, (u16, Instant)>,
+    /// Trace sink (`crate::trace`); None: tracing off.
+    tracer: Option<Box<dyn crate::trace::TraceSink>>,
     /// The SYN queue: request records of half-open connections of every listener.
     reqs: HashMap<synq::Key, synq::SynReq>,
     /// SYN-ACK retransmission deadlines of `reqs`.
@@ -259,6 +263,7 @@ impl TcpStack {
             work: Vec::new(),
             port_perturb: vec![0; demux::PORT_BUCKETS],
             pmtu: HashMap::new(),
+            tracer: None,
             reqs: HashMap::new(),
             req_timers: BTreeSet::new(),
             synacks: Vec::new(),
@@ -311,6 +316,9 @@ impl TcpStack {
         }
         let local = SocketAddrV4::new(dst, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
+        if self.tracer.is_some() {
+            self.trace_in(now, local, remote, &seg);
+        }
         if self.tw_exists((local, remote)) {
             let has_listener = self.find_listener(local).is_some();
             if self.tw_input(now, (local, remote), &seg, has_listener) {
@@ -333,6 +341,7 @@ impl TcpStack {
             } else {
                 tcb.input(now, &self.config, &seg, &mut self.rsts);
                 tcb.pending = true;
+                trace::drain(&mut self.tracer, tcb, now);
                 self.note(id);
                 self.after_event(id);
                 return;
@@ -367,6 +376,9 @@ impl TcpStack {
             };
             e.send(*r.local.ip(), *r.remote.ip(), &repr);
             self.stats.rsts_sent += 1;
+            if let Some(s) = &mut self.tracer {
+                s.event(&trace::stack_seg(now, *r.local.ip(), *r.remote.ip(), &repr));
+            }
         }
         // Due timers, then everything touched since the last call.
         let mut work = std::mem::take(&mut self.work);
@@ -391,6 +403,7 @@ impl TcpStack {
                 t.pending = false;
                 t.output(now, &self.config, &mut e);
             }
+            trace::drain(&mut self.tracer, t, now);
             let next = t.next_timer();
             if next != t.timer_key {
                 if let Some(old) = t.timer_key {
@@ -497,6 +510,7 @@ impl TcpStack {
         let id = self.alloc_id();
         let mut t = Tcb::new(&self.config, Instant::ZERO);
         t.local = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+        t.tr = self.new_trace();
         self.socks.insert(id, t);
         TcpHandle(id)
     }
@@ -541,6 +555,7 @@ impl TcpStack {
         let ts_offset = isn::ts_offset(&self.config.isn_secret, *local.ip(), *remote.ip());
         let cfg = self.config.clone();
         let path_mss = self.path_mss(now, *remote.ip());
+        let tr = self.new_trace();
         let t = self.user_mut(h)?;
         // Fresh control block state (a socket may connect again after a failure).
         let keep = (t.reuse_addr, t.nodelay, t.keepalive.clone(), t.linger, t.want_rx, t.want_tx);
@@ -555,6 +570,8 @@ impl TcpStack {
         n.ts_offset = ts_offset;
         n.mtu_mss = path_mss.unwrap_or(u16::MAX);
         n.errq.enabled = t.errq.enabled;
+        n.tr = tr;
+        n.tr_state(t.state, TcpState::SynSent);
         n.state = TcpState::SynSent;
         n.pending = true;
         n.changed = true;

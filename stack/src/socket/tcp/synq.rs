@@ -12,6 +12,7 @@ use super::seq::SeqNum;
 use super::tcb::Tcb;
 use super::{isn, syncookie, TcpStack, TcpState, MAX_QUEUED_RST};
 use crate::time::{Duration, Instant};
+use crate::trace::TraceKind;
 use crate::wire::tcp::{flags, TcpRepr};
 
 pub type Key = (SocketAddrV4, SocketAddrV4);
@@ -210,6 +211,7 @@ impl TcpStack {
         self.reqs.insert(key, r);
         self.req_timers.insert((r.expires, key));
         self.queue_synack(now, key, &r, None);
+        self.trace_event(now, key, TraceKind::State { from: TcpState::Listen, to: TcpState::SynReceived });
     }
 
     fn queue_rst(&mut self, r: Rst) {
@@ -296,6 +298,7 @@ impl TcpStack {
         c.rtt_probe = rtt.map(|t| (c.iss + 1, t));
         c.state = TcpState::SynReceived;
         c.counters.segs_in = 1;
+        c.tr = self.tracer.is_some().then(Box::default);
         let mut rsts = Vec::new();
         c.input(now, &cfg, seg, &mut rsts);
         for x in rsts {
@@ -309,6 +312,7 @@ impl TcpStack {
         self.socks.insert(id, c);
         self.conns.insert(key, id);
         self.note(id);
+        self.trace_drain(now, id);
         self.after_event(id);
     }
 
@@ -346,6 +350,9 @@ impl TcpStack {
                 ..TcpRepr::default()
             };
             e.send(*s.local.ip(), *s.remote.ip(), &repr);
+            if let Some(t) = &mut self.tracer {
+                t.event(&super::trace::stack_seg(now, *s.local.ip(), *s.remote.ip(), &repr));
+            }
         }
     }
 }

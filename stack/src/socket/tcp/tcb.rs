@@ -172,6 +172,10 @@ pub struct Tcb {
     /// SO_RCVBUF / SO_SNDBUF for buffers not yet allocated.
     pub want_rx: usize,
     pub want_tx: usize,
+    /// Delivery-rate estimate (`ss -i`).
+    pub delivery: super::inspect::DeliveryRate,
+    /// Trace state while the stack has a trace sink (see `trace.rs`).
+    pub tr: Option<Box<super::trace::TcbTrace>>,
 }
 
 impl Tcb {
@@ -274,6 +278,8 @@ impl Tcb {
             timer_key: None,
             want_rx: cfg.rx_buffer,
             want_tx: cfg.tx_buffer,
+            delivery: Default::default(),
+            tr: None,
         }
     }
 
@@ -310,6 +316,7 @@ impl Tcb {
     pub fn set_state(&mut self, s: TcpState) {
         if self.state != s {
             tracing::trace!(local = %self.local, remote = %self.remote, "tcp {:?} -> {:?}", self.state, s);
+            self.tr_state(self.state, s);
             self.state = s;
             self.changed = true;
         }
@@ -399,6 +406,7 @@ impl Tcb {
         i.wscale_rcv = self.rcv_wscale;
         i.timestamps = self.ts_ok;
         i.sack = self.sack_ok;
+        i.delivery_rate = self.delivery.rate;
         i
     }
 

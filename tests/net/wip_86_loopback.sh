@@ -59,13 +59,13 @@ PY
 lo() { in_ns cat "/sys/class/net/lo/statistics/$1_bytes"; }
 for host in 127.0.0.1 10.0.0.2; do
   rx0=$(tap_bytes rx); tx0=$(tap_bytes tx); lo0=$(lo rx)
-  ts 90 "$PY" "$WORK/peer.py" server "$host" > "$WORK/srv.out" 2> "$WORK/srv.err" &
+  ts 40 "$PY" "$WORK/peer.py" server "$host" > "$WORK/srv.out" 2> "$WORK/srv.err" &
   spid=$!
   _NETNS_PIDS+=("$spid")
   netns_wait_grep "$WORK/srv.out" '^ready' 15 || { echo "FAIL: server on $host did not start"; cat "$WORK/srv.err"; exit 1; }
   in_ns ss -Hltn 'sport = :7700' | grep -q . && { echo "FAIL: a kernel socket listens on :7700"; exit 1; }
   in_ns ss -Hlun 'sport = :7700' | grep -q . && { echo "FAIL: a kernel UDP socket is bound to :7700"; exit 1; }
-  cout=$(ts 90 "$PY" "$WORK/peer.py" client "$host" 2> "$WORK/cli.err") || true
+  cout=$(ts 40 "$PY" "$WORK/peer.py" client "$host" 2> "$WORK/cli.err") || true
   rc=0; wait $spid || rc=$?
   srv=$(cat "$WORK/srv.out")
   [ "$srv" = "$(printf 'ready\nserver got 16777216 ok peer %s\nserver udp ping %s' "$host" "$host")" ] && [ $rc = 0 ] \

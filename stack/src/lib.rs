@@ -16,6 +16,7 @@ pub mod inspect;
 pub mod log;
 pub mod phy;
 pub mod runtime;
+pub mod service;
 pub mod socket;
 pub mod stack;
 #[allow(unsafe_code)]

@@ -17,6 +17,7 @@ pub mod fdpass;
 mod ops;
 pub mod opts;
 pub mod proto;
+mod query;
 pub mod sock;
 
 use std::collections::HashMap;

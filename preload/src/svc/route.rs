@@ -288,6 +288,8 @@ pub(crate) unsafe fn fix_poll(fds: *mut libc::pollfd, n: libc::nfds_t) {
                 if hooks::error_pending(p.fd) {
                     p.revents |= libc::POLLERR;
                 }
+                // Both directions shut: writing cannot block, so Linux reports POLLOUT too.
+                p.revents |= p.events & (libc::POLLOUT | libc::POLLWRNORM);
             }
             continue;
         }

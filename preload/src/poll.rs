@@ -203,7 +203,13 @@ pub unsafe extern "C" fn __poll_chk(fds: *mut pollfd, nfds: nfds_t, timeout: c_i
     }
     match poll_impl(fds, nfds, ms_timeout(timeout), std::ptr::null()) {
         Some(r) => r,
-        None => real::__poll_chk(fds, nfds, timeout, fdslen),
+        None => {
+            let r = real::__poll_chk(fds, nfds, timeout, fdslen);
+            if r > 0 {
+                crate::svc::route::fix_poll(fds, nfds);
+            }
+            r
+        }
     }
 }
 
@@ -247,7 +253,13 @@ pub unsafe extern "C" fn __ppoll_chk(
     let Ok(timeout) = ts_timeout(ts) else { return real::__ppoll_chk(fds, nfds, ts, mask, fdslen) };
     match poll_impl(fds, nfds, timeout, mask) {
         Some(r) => r,
-        None => real::__ppoll_chk(fds, nfds, ts, mask, fdslen),
+        None => {
+            let r = real::__ppoll_chk(fds, nfds, ts, mask, fdslen);
+            if r > 0 {
+                crate::svc::route::fix_poll(fds, nfds);
+            }
+            r
+        }
     }
 }
 

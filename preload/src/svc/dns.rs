@@ -24,6 +24,8 @@ pub(crate) fn close(fd: c_int) {
 
 /// A fresh connected non-blocking UDP socket to `server` with `query` sent on it.
 pub(crate) fn udp_send(server: SocketAddrV4, query: &[u8]) -> Result<c_int, ()> {
+    // Held so that libc's syscall() (which the shim interposes) goes straight to the kernel.
+    let _g = crate::ShimGuard::enter();
     let saved = crate::errno();
     let fd = hooks::socket(KIND_UDP, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
     if fd < 0 {
@@ -48,6 +50,8 @@ pub(crate) fn udp_send(server: SocketAddrV4, query: &[u8]) -> Result<c_int, ()> 
 
 /// One datagram: Ok(None) if none is queued, Err on ECONNREFUSED and other errors.
 pub(crate) fn udp_recv(fd: c_int, buf: &mut [u8]) -> Result<Option<(SocketAddrV4, usize)>, ()> {
+    // Held so that libc's syscall() (which the shim interposes) goes straight to the kernel.
+    let _g = crate::ShimGuard::enter();
     let saved = crate::errno();
     // SAFETY: sockaddr_in is plain data.
     let mut from: sockaddr_in = unsafe { std::mem::zeroed() };
@@ -84,6 +88,8 @@ fn wait(fd: c_int, events: i16, deadline: std::time::Instant) -> bool {
 
 /// One DNS exchange over TCP (RFC 7766): connect, length-prefixed query, one answer.
 pub(crate) fn tcp_exchange(server: SocketAddrV4, query: &[u8], deadline: std::time::Instant) -> Option<Vec<u8>> {
+    // Held so that libc's syscall() (which the shim interposes) goes straight to the kernel.
+    let _g = crate::ShimGuard::enter();
     let saved = crate::errno();
     let r = tcp_exchange_inner(server, query, deadline);
     crate::set_errno(saved);

@@ -544,6 +544,8 @@ pub(crate) unsafe fn udp_fionread(fd: c_int, arg: *mut c_void) -> c_int {
     if arg.is_null() {
         return err(libc::EFAULT);
     }
+    // Held so that libc's syscall() (which the shim interposes) goes straight to the kernel.
+    let _g = crate::ShimGuard::enter();
     let mut h = [0u8; UDP_HDR];
     let r = libc::syscall(
         libc::SYS_recvfrom,

@@ -288,12 +288,16 @@ pub(crate) unsafe fn fix_poll(fds: *mut libc::pollfd, n: libc::nfds_t) {
                 if hooks::error_pending(p.fd) {
                     p.revents |= libc::POLLERR;
                 }
+                // Both directions shut: writing cannot block, so Linux reports POLLOUT too.
+                p.revents |= p.events & (libc::POLLOUT | libc::POLLWRNORM);
             }
             continue;
         }
         if k == 0 || !is_udp(k) || p.revents & libc::POLLIN == 0 {
             continue;
         }
+        // Held so that libc's syscall() (which the shim interposes) goes straight to the kernel.
+        let Some(_g) = ShimGuard::enter() else { continue };
         let mut h = [0u8; tapstack::service::proto::UDP_HDR];
         let r = libc::syscall(
             libc::SYS_recvfrom,

@@ -193,7 +193,12 @@ fn pump_tcp_out(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scr
     if let Some(hold) = &s.hold {
         match stack.tcp.state(h) {
             Ok(TcpState::SynSent) | Ok(TcpState::SynReceived) => return,
-            _ => {
+            st => {
+                if matches!(st, Ok(TcpState::Closed) | Err(_)) {
+                    // Failed: shut the pair first, so the program never sees a writable end
+                    // without the hang-up that goes with the failure.
+                    let _ = fdpass::shutdown(s.a, libc::SHUT_RDWR);
+                }
                 // Done (either way): take the filler back out so the program's end turns
                 // writable, which is its POLLOUT for the connect.
                 let mut left = hold.filler;

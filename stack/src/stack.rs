@@ -101,6 +101,7 @@ impl Stack {
         let iface = &mut self.iface;
         self.tcp.dispatch(now, &mut |src, dst, seg| iface.send_ip(now, src, dst, protocol::TCP, seg));
         self.udp.dispatch(now, &mut |src, dst, dgram| iface.send_ip(now, src, dst, protocol::UDP, dgram));
+        self.udp.dispatch_icmp(now, &mut |src, dst, m| iface.send_ip(now, src, dst, protocol::ICMP, m));
     }
 
     /// True while anything is waiting to leave: TCP data or FIN not yet acknowledged, UDP
@@ -207,8 +208,9 @@ impl Stack {
         self.iface.routes.next_hop(dst)
     }
 
-    /// IP_TTL / IP_TOS for the socket of `protocol` (6 or 17) bound to `local_port`: datagrams
-    /// whose source port is `local_port` carry them. `IpOpts::default()` removes the override.
+    /// IP_TTL / IP_TOS for the socket of `protocol` (6 or 17; 1 for an ICMP datagram socket,
+    /// `local_port` then being its echo identifier) bound to `local_port`: datagrams whose
+    /// source port (identifier) is `local_port` carry them. `IpOpts::default()` removes the override.
     pub fn set_ip_opts(&mut self, protocol: u8, local_port: u16, opts: crate::iface::IpOpts) {
         if opts == crate::iface::IpOpts::default() {
             self.iface.ip_opts.remove(&(protocol, local_port));

@@ -36,6 +36,10 @@ mod tests_fuzz;
 mod tests_link;
 #[cfg(test)]
 mod tests_segments;
+#[cfg(test)]
+mod tests_stateful;
+#[cfg(test)]
+mod tests_stateful_inv;
 mod timer;
 
 use input::Rst;

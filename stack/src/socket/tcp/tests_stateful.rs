@@ -12,6 +12,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use proptest::prelude::*;
 
+use super::seq::SeqNum;
 use super::tests_stateful_inv::{check_all_freed, check_gave_up, check_step, later};
 use super::*;
 use crate::wire::tcp::{flags as fl, TcpPacket, TcpRepr};
@@ -173,6 +174,35 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// The byte a peer sends at sequence number `seq` (so any accepted data can be checked).
+fn peer_byte(seq: u32) -> u8 {
+    (seq.wrapping_mul(2_654_435_761) >> 24) as u8
+}
+
+fn peer_bytes(seq: u32, len: usize) -> Vec<u8> {
+    (0..len).map(|i| peer_byte(seq.wrapping_add(i as u32))).collect()
+}
+
+/// Data handed to the application must be exactly what the peer sent at those sequence numbers.
+fn check_peer_bytes(start: u32, got: &[u8]) {
+    for (i, &b) in got.iter().enumerate() {
+        let seq = start.wrapping_add(i as u32);
+        assert_eq!(b, peer_byte(seq), "received byte at seq {seq} is not what the peer sent");
+    }
+    stat("bytes received, checked", got.len());
+}
+
+fn stat(what: &str, n: usize) {
+    if std::env::var("TCP_FUZZ_STATS").is_ok() {
+        *SEEN.lock().entry(what.to_string()).or_default() += n as u64;
+    }
+}
+
+/// The byte the application writes at stream offset `k`.
+fn app_byte(k: usize) -> u8 {
+    ((k as u64).wrapping_mul(0x9E37_79B9) >> 16) as u8
+}
+
 /// What one peer knows of its connection with us.
 #[derive(Clone, Debug, Default)]
 struct Peer {
@@ -197,7 +227,6 @@ struct World {
     peers: Vec<Peer>,
     handles: Vec<TcpHandle>,
     max_buf: usize,
-    payload: Vec<u8>,
     /// Segments the stack sent (for a failure report).
     out: usize,
 }
@@ -219,8 +248,7 @@ impl World {
                 Peer { local, remote, nxt: 1_000_000 * (i as u32 + 1), ts: 100, ..Peer::default() }
             })
             .collect();
-        let payload = (0..3000u32).map(|i| (i * 13) as u8).collect();
-        World { s, now: Instant::from_secs(100), peers, handles: vec![l], max_buf: buf.max(4096), payload, out: 0 }
+        World { s, now: Instant::from_secs(100), peers, handles: vec![l], max_buf: buf.max(4096), out: 0 }
     }
 
     /// Runs the stack's output and teaches the peers what it sent.
@@ -232,6 +260,16 @@ impl World {
             let p = TcpPacket::new_checked(&b[..]).expect("the stack emitted a malformed segment");
             assert!(p.verify_checksum(US, PEER), "the stack emitted a bad checksum");
             let r = TcpRepr::parse(&p).expect("the stack emitted unparsable options");
+            if !r.payload.is_empty() {
+                let key = (SocketAddrV4::new(US, r.src_port), SocketAddrV4::new(PEER, r.dst_port));
+                if let Some(t) = self.s.conns.get(&key).and_then(|id| self.s.socks.get(id)) {
+                    let k = SeqNum(r.seq).since(t.iss + 1);
+                    for (i, &b) in r.payload.iter().enumerate() {
+                        assert_eq!(b, app_byte(k + i), "sent byte at stream offset {} is wrong", k + i);
+                    }
+                    stat("bytes sent, checked", r.payload.len());
+                }
+            }
             let Some(peer) = self.peers.iter_mut().find(|q| q.local == r.src_port && q.remote == r.dst_port) else {
                 continue; // an RST to a port the model does not track
             };
@@ -334,8 +372,8 @@ impl World {
                 r.window = *window;
                 r.flags = if *fin { fl::FIN } else { 0 } | fl::PSH;
                 r.timestamp = Some((p.ts, p.our_ts));
-                let payload = self.payload.clone();
-                r.payload = &payload[..*len as usize];
+                let payload = peer_bytes(r.seq, *len as usize);
+                r.payload = &payload;
                 self.feed(&r, None);
             }
             Op::App(h, c) => {
@@ -354,7 +392,8 @@ impl World {
 
     fn seg(&mut self, g: &Seg) {
         let p = self.peers[g.peer as usize % PEERS].clone();
-        let payload = self.payload.clone();
+        let seq = g.seq.at(p.nxt);
+        let payload = peer_bytes(seq, g.len as usize);
         let mut sack = [None; 4];
         for (i, (o, l)) in g.sack.iter().enumerate() {
             let left = o.at(p.our_max);
@@ -363,7 +402,7 @@ impl World {
         let r = TcpRepr {
             src_port: p.remote,
             dst_port: p.local,
-            seq: g.seq.at(p.nxt),
+            seq,
             ack: (g.flags & fl::ACK != 0).then(|| g.ack.at(p.our_max)),
             flags: g.flags & !fl::ACK,
             window: g.window,
@@ -373,7 +412,7 @@ impl World {
             sack_permitted: g.sack_perm,
             sack,
             timestamp: g.ts.as_ref().map(|o| (o.at(p.ts), p.our_ts)),
-            payload: &payload[..g.len as usize],
+            payload: &payload,
         };
         if r.options_len() > 40 {
             let mut r = r;
@@ -388,16 +427,23 @@ impl World {
         let mut buf = vec![0u8; 4096];
         match *c {
             Call::Send(n) => {
-                let n = n as usize % 3000;
-                let data = self.payload[..n].to_vec();
+                // The bytes at stream offset k are app_byte(k), checked when they go out.
+                let k = self.s.user(h).map(|t| t.data_end().since(t.iss + 1)).unwrap_or(0);
+                let data: Vec<u8> = (0..n as usize % 3000).map(|i| app_byte(k + i)).collect();
                 let _ = self.s.send(now, h, &data);
             }
             Call::Recv(n) => {
                 let n = (n as usize % 4096).max(1);
-                let _ = self.s.recv(now, h, &mut buf[..n]);
+                let start = self.read_start(h);
+                if let (Ok(k), Some(start)) = (self.s.recv(now, h, &mut buf[..n]), start) {
+                    check_peer_bytes(start, &buf[..k]);
+                }
             }
             Call::Peek => {
-                let _ = self.s.peek(h, &mut buf);
+                let start = self.read_start(h);
+                if let (Ok(k), Some(start)) = (self.s.peek(h, &mut buf), start) {
+                    check_peer_bytes(start, &buf[..k]);
+                }
             }
             Call::Close => self.s.close(now, h),
             Call::Shutdown(k) => {
@@ -425,6 +471,12 @@ impl World {
                 let _ = (self.s.readiness(h), self.s.info(h), self.s.state(h));
             }
         }
+    }
+
+    /// Sequence number of the next byte `recv` returns on `h`.
+    fn read_start(&self, h: TcpHandle) -> Option<u32> {
+        let t = self.s.user(h).ok()?;
+        (!t.rx_shut).then(|| (t.rcv_nxt - t.peer_fin as usize - t.rx.len()).0)
     }
 
     /// Lets `d` pass with the peers silent, dispatching at every timer.

@@ -526,7 +526,7 @@ static SEEN: parking_lot::Mutex<std::collections::BTreeMap<String, u64>> =
     parking_lot::Mutex::new(std::collections::BTreeMap::new());
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, max_shrink_iters: 4096, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, max_shrink_iters: 4096, ..ProptestConfig::default() })]
     #[test]
     fn stateful_tcp_fuzz(ops in proptest::collection::vec(op(), 1..200), buf in prop_oneof![Just(4096usize), Just(65536), Just(256 * 1024)]) {
         if let Err(e) = run_ops(&ops, buf) {

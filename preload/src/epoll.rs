@@ -152,7 +152,8 @@ fn collect_ours(set: &EpollSet, out: &mut Vec<epoll_event>, max: usize) {
                 continue;
             }
             let want = r.events | libc::EPOLLERR as u32 | libc::EPOLLHUP as u32;
-            let bits = poll_bits(readiness(&g, s.proto)) as u16 as u32 & want;
+            let rd = crate::dual::readiness_override(s).unwrap_or_else(|| readiness(&g, s.proto));
+            let bits = poll_bits(rd) as u16 as u32 & want;
             if bits == 0 {
                 continue;
             }

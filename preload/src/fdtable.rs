@@ -202,6 +202,8 @@ pub struct Sock {
     /// A non-blocking connect returned EINPROGRESS and no later connect() has seen it finish.
     pub connecting: AtomicBool,
     pub listening: AtomicBool,
+    /// AF_INET6 state (domain, IPPROTO_IPV6 options, virtual binding): see `dual`.
+    pub dual: Mutex<crate::dual::Dual>,
 }
 
 impl Sock {
@@ -213,6 +215,7 @@ impl Sock {
             opts: Mutex::new(Opts::default()),
             connecting: AtomicBool::new(false),
             listening: AtomicBool::new(false),
+            dual: Mutex::new(crate::dual::Dual::default()),
         }
     }
     pub fn is_nonblock(&self) -> bool {

@@ -12,8 +12,7 @@ use tapstack::socket::tcp::TcpState;
 use tapstack::Error;
 
 use crate::fdtable::Proto;
-use crate::socket::{read_addr, write_addr};
-use crate::{fail, ours_or, real, ret_size, rt, Ctx};
+use crate::{dual, fail, ours_or, real, ret_size, rt, Ctx};
 
 /// Reads at most this much per readv/recvmsg gather buffer.
 const GATHER_MAX: usize = 4 << 20;
@@ -179,7 +178,9 @@ unsafe fn recv_into(
     let b = slice_mut(buf, n)?;
     let (copied, info) = do_recv(c, b, flags)?;
     match info.from {
-        Some(a) => write_addr(a, addr, len),
+        Some(a) => {
+            let _ = dual::write_peer(&c.s, a, addr, len);
+        }
         None => {
             if !len.is_null() {
                 *len = 0;
@@ -271,13 +272,9 @@ pub unsafe extern "C" fn sendto(
     len: socklen_t,
 ) -> ssize_t {
     let c = ours_or!(fd, real::sendto(fd, buf, n, flags, addr, len));
-    let to = if addr.is_null() || c.s.is_tcp() {
-        None
-    } else {
-        match read_addr(addr, len) {
-            Ok(a) => Some(a),
-            Err(e) => return fail(e),
-        }
+    let to = match dual::dest(&c.s, addr, len, false) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
     };
     ret_size(slice(buf, n).and_then(|d| do_send(&c, d, flags, to)))
 }
@@ -366,7 +363,7 @@ unsafe fn recvmsg_ours(c: &Ctx, msg: *mut msghdr, flags: c_int) -> Result<usize,
     match info.from {
         Some(a) if !m.msg_name.is_null() => {
             let mut len = m.msg_namelen;
-            write_addr(a, m.msg_name as *mut sockaddr, &mut len);
+            let _ = dual::write_peer(&c.s, a, m.msg_name as *mut sockaddr, &mut len);
             m.msg_namelen = len;
         }
         _ => m.msg_namelen = 0,
@@ -382,11 +379,7 @@ unsafe fn sendmsg_ours(c: &Ctx, msg: *const msghdr, flags: c_int) -> Result<usiz
         return Err(libc::EFAULT);
     }
     let m = &*msg;
-    let to = if m.msg_name.is_null() || c.s.is_tcp() {
-        None
-    } else {
-        Some(read_addr(m.msg_name as *const sockaddr, m.msg_namelen)?)
-    };
+    let to = dual::dest(&c.s, m.msg_name as *const sockaddr, m.msg_namelen, true)?;
     let cnt = m.msg_iovlen.min(c_int::MAX as usize) as c_int;
     gather(m.msg_iov, cnt).and_then(|d| do_send(c, &d, flags, to))
 }

@@ -1,5 +1,5 @@
 //! `libtapstack_preload.so`: interposes the libc socket API so unmodified programs get their
-//! AF_INET sockets from tapstack. One file per family of intercepted calls (like torsocks):
+//! AF_INET and AF_INET6 (dual-stack, `dual`) sockets from tapstack. One file per family of intercepted calls (like torsocks):
 //!
 //! - `real`: the libc functions we replace, reached through `dlsym(RTLD_NEXT)`, cached.
 //! - `rt`: the lazily started runtime, the per-socket eventfd signalling, exit drain, fork.
@@ -11,6 +11,7 @@
 //! from this crate would resolve to our own `read`).
 #![allow(clippy::missing_safety_doc)]
 
+pub(crate) mod dual;
 pub(crate) mod dup;
 pub(crate) mod epoll;
 pub(crate) mod fdtable;

@@ -76,6 +76,9 @@ fn engine(c: &Ctx, opt: TcpOption) -> Result<(), c_int> {
 
 unsafe fn set_opt(c: &Ctx, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> Result<(), c_int> {
     let tcp = c.s.is_tcp();
+    if level == libc::IPPROTO_IPV6 {
+        return crate::dual::set_ipv6_opt(c, name, val, len);
+    }
     match (level, name) {
         (libc::SOL_SOCKET, libc::SO_RCVTIMEO) => c.s.opts.lock().rcvtimeo = get_timeval(val, len)?,
         (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => c.s.opts.lock().sndtimeo = get_timeval(val, len)?,
@@ -314,7 +317,8 @@ unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mu
                 libc::SOCK_DGRAM
             }
         }
-        (libc::SOL_SOCKET, libc::SO_DOMAIN) => libc::AF_INET,
+        (libc::SOL_SOCKET, libc::SO_DOMAIN) => crate::dual::domain(&c.s),
+        (libc::IPPROTO_IPV6, _) => crate::dual::get_ipv6_opt(c, name)?,
         (libc::SOL_SOCKET, libc::SO_PROTOCOL) => {
             if tcp {
                 libc::IPPROTO_TCP

@@ -121,7 +121,8 @@ pub(crate) unsafe fn poll_mixed(
             let g = rt.lock();
             for (k, (i, s)) in ours.iter().enumerate() {
                 let want = user[*i].events | libc::POLLERR | libc::POLLHUP;
-                ours_rev[k] = poll_bits(readiness(&g, s.proto)) & want;
+                let r = crate::dual::readiness_override(s).unwrap_or_else(|| readiness(&g, s.proto));
+                ours_rev[k] = poll_bits(r) & want;
             }
         }
         let nready = ours_rev.iter().filter(|&&r| r != 0).count();

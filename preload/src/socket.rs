@@ -1,11 +1,12 @@
 //! socket, bind, listen, accept, accept4, connect, shutdown, getsockname, getpeername.
-//! AF_INET SOCK_STREAM (TCP) and SOCK_DGRAM (UDP) become tapstack sockets; everything else
-//! (AF_UNIX, AF_INET6, AF_NETLINK, raw sockets) goes to libc untouched.
+//! AF_INET and AF_INET6 SOCK_STREAM (TCP) and SOCK_DGRAM (UDP) become tapstack sockets (AF_INET6
+//! ones dual-stack: see `dual`); everything else (AF_UNIX, AF_NETLINK, raw sockets) goes to
+//! libc untouched.
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use libc::{c_int, sockaddr, sockaddr_in, socklen_t};
+use libc::{c_int, sockaddr, socklen_t};
 use std::time::Duration;
 
 use tapstack::socket::tcp::{TcpOption, TcpState};
@@ -13,44 +14,9 @@ use tapstack::socket::Shutdown;
 use tapstack::Error;
 
 use crate::fdtable::{install, Proto, Sock, MAX_FDS};
-use crate::{fail, ours_or, real, ret_int, rt, Ctx};
+use tapstack::client::sockaddr::{Op, Target};
 
-const SIN_LEN: socklen_t = std::mem::size_of::<sockaddr_in>() as socklen_t;
-
-/// Reads an AF_INET address given to bind/connect/sendto (EFAULT, EINVAL, EAFNOSUPPORT as Linux).
-pub(crate) unsafe fn read_addr(addr: *const sockaddr, len: socklen_t) -> Result<SocketAddrV4, c_int> {
-    if addr.is_null() {
-        return Err(libc::EFAULT);
-    }
-    if len < std::mem::size_of::<libc::sa_family_t>() as socklen_t {
-        return Err(libc::EINVAL);
-    }
-    let family = (*addr).sa_family as c_int;
-    if family != libc::AF_INET {
-        return Err(libc::EAFNOSUPPORT);
-    }
-    if len < SIN_LEN {
-        return Err(libc::EINVAL);
-    }
-    let sin = std::ptr::read_unaligned(addr as *const sockaddr_in);
-    Ok(SocketAddrV4::new(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)), u16::from_be(sin.sin_port)))
-}
-
-/// Writes `a` to a user (addr, len) pair, truncating like the kernel and reporting the full size.
-pub(crate) unsafe fn write_addr(a: SocketAddrV4, addr: *mut sockaddr, len: *mut socklen_t) {
-    if addr.is_null() || len.is_null() {
-        return;
-    }
-    let sin = sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
-        sin_zero: [0; 8],
-    };
-    let n = (*len).min(SIN_LEN) as usize;
-    std::ptr::copy_nonoverlapping(&sin as *const sockaddr_in as *const u8, addr as *mut u8, n);
-    *len = SIN_LEN;
-}
+use crate::{dual, fail, ours_or, real, ret_int, rt, Ctx};
 
 fn unspecified() -> SocketAddrV4 {
     SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)
@@ -88,11 +54,12 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     let flags = ty & !0xf;
     let tcp = base == libc::SOCK_STREAM && (protocol == 0 || protocol == libc::IPPROTO_TCP);
     let udp = base == libc::SOCK_DGRAM && (protocol == 0 || protocol == libc::IPPROTO_UDP);
-    if domain == libc::AF_INET && base == libc::SOCK_STREAM && protocol == 262 {
+    let inet = domain == libc::AF_INET || domain == libc::AF_INET6;
+    if inet && base == libc::SOCK_STREAM && protocol == 262 {
         // IPPROTO_MPTCP: a kernel MPTCP socket would bypass tapstack; programs fall back to TCP.
         return fail(libc::EPROTONOSUPPORT);
     }
-    if domain != libc::AF_INET || !(tcp || udp) || flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
+    if !inet || !(tcp || udp) || flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
         return real::socket(domain, ty, protocol);
     }
     let Some(_guard) = crate::ShimGuard::enter() else { return real::socket(domain, ty, protocol) };
@@ -108,14 +75,24 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
             Proto::Udp(g.udp.socket())
         }
     };
-    ret_int(new_fd(rt, proto, flags & libc::SOCK_NONBLOCK != 0))
+    let fd = new_fd(rt, proto, flags & libc::SOCK_NONBLOCK != 0);
+    if let (Ok(fd), libc::AF_INET6) = (fd, domain) {
+        if let Some(s) = crate::fdtable::sock(fd) {
+            *s.dual.lock() = dual::Dual::inet6();
+        }
+    }
+    ret_int(fd)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let c = ours_or!(fd, real::bind(fd, addr, len));
-    let a = match read_addr(addr, len) {
-        Ok(a) => a,
+    let a = match dual::target(&c.s, Op::Bind, addr, len, false) {
+        Ok(Target::V6Only(ip, port)) => return ret_int(dual::bind_virtual(&c, ip, port).map(|_| 0)),
+        Ok(t) => match dual::engine_addr(&c.s, t) {
+            Some(a) => a,
+            None => return fail(libc::EINVAL),
+        },
         Err(e) => return fail(e),
     };
     let mut g = c.rt.lock();
@@ -136,6 +113,12 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     let Proto::Tcp(h) = c.s.proto else { return fail(libc::EOPNOTSUPP) };
     // Like Linux: a negative or huge backlog is clamped (somaxconn 4096).
     let backlog = backlog.clamp(1, 4096) as usize;
+    if dual::is_virtual(&c.s) {
+        // Bound to an IPv6-only address: listens, and only IPv6 could ever connect.
+        c.s.dual.lock().virt_listening = true;
+        c.s.listening.store(true, Ordering::Relaxed);
+        return 0;
+    }
     let r = c.rt.lock().tcp.listen(h, backlog);
     if r.is_ok() {
         c.s.listening.store(true, Ordering::Relaxed);
@@ -164,6 +147,10 @@ unsafe fn do_accept(c: &Ctx, addr: *mut sockaddr, len: *mut socklen_t, flags: c_
         return Err(libc::EFAULT);
     }
     let timeout = c.s.opts.lock().rcvtimeo;
+    if dual::is_virtual(&c.s) {
+        // A virtual (IPv6-only) listener: no connection ever arrives; wait like an idle one.
+        rt::block_on(c, c.s.is_nonblock(), timeout, |_, _| Err::<(), _>(Error::WouldBlock))?;
+    }
     let h = rt::block_on(c, c.s.is_nonblock(), timeout, |g, _| g.tcp.accept(lh))?;
     let peer = c.rt.lock().tcp.remote_addr(h).unwrap_or_else(unspecified);
     // Like Linux, the accepted socket inherits the listener's socket options.
@@ -193,9 +180,10 @@ unsafe fn do_accept(c: &Ctx, addr: *mut sockaddr, len: *mut socklen_t, flags: c_
     let nfd = new_fd(c.rt, Proto::Tcp(h), flags & libc::SOCK_NONBLOCK != 0)?;
     if let Some(s) = crate::fdtable::sock(nfd) {
         *s.opts.lock() = opts;
+        *s.dual.lock() = c.s.dual.lock().for_accepted();
+        let _ = dual::write_peer(&s, peer, addr, len);
         crate::opts::apply_ip_opts(c.rt, &s);
     }
-    write_addr(peer, addr, len);
     Ok(nfd)
 }
 
@@ -211,13 +199,13 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
             ret_int(r)
         }
         Proto::Udp(h) => {
-            let remote = if !addr.is_null() && len >= 2 && (*addr).sa_family as c_int == libc::AF_UNSPEC {
-                None
-            } else {
-                match read_addr(addr, len) {
-                    Ok(a) => Some(a),
-                    Err(e) => return fail(e),
-                }
+            let remote = match dual::target(&c.s, Op::Connect, addr, len, false) {
+                Ok(Target::Unspec) => None,
+                Ok(t) => match dual::engine_addr(&c.s, t) {
+                    Some(a) => Some(a),
+                    None => return fail(libc::EINVAL),
+                },
+                Err(e) => return fail(e),
             };
             let r = c.rt.lock().udp.connect(h, remote);
             if r.is_ok() {
@@ -230,9 +218,18 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
 
 unsafe fn connect_tcp(c: &Ctx, addr: *const sockaddr, len: socklen_t) -> Result<c_int, c_int> {
     let Proto::Tcp(h) = c.s.proto else { return Err(libc::EINVAL) };
-    let remote = read_addr(addr, len)?;
-    let nonblock = c.s.is_nonblock();
     let rt = c.rt;
+    let remote = match dual::target(&c.s, Op::Connect, addr, len, false)? {
+        // AF_UNSPEC: Linux dissolves the association; on a socket that has none that is a no-op.
+        Target::Unspec => {
+            return match rt.lock().tcp.state(h) {
+                Ok(TcpState::Closed) => Ok(0),
+                _ => Err(libc::EAFNOSUPPORT),
+            }
+        }
+        t => dual::engine_addr(&c.s, t).ok_or(libc::EINVAL)?,
+    };
+    let nonblock = c.s.is_nonblock();
     if c.s.opts.lock().ip_opts_set {
         // The SYN must already carry IP_TTL/IP_TOS: take the ephemeral port first.
         let mut g = rt.lock();
@@ -350,8 +347,7 @@ pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut s
         Proto::Udp(h) => g.udp.local_addr(h),
     };
     drop(g);
-    write_addr(a.unwrap_or_else(unspecified), addr, len);
-    0
+    ret_int(dual::write_name(&c.s, a.unwrap_or_else(unspecified), addr, len).map(|_| 0))
 }
 
 #[no_mangle]
@@ -370,10 +366,7 @@ pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut s
     };
     drop(g);
     match a {
-        Some(a) => {
-            write_addr(a, addr, len);
-            0
-        }
+        Some(a) => ret_int(dual::write_peer(&c.s, a, addr, len).map(|_| 0)),
         None => fail(libc::ENOTCONN),
     }
 }

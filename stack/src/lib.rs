@@ -7,6 +7,7 @@
 //! [`sys`] holds the raw system calls (no errno, no hooked libc wrapper) that `phy`, `log`,
 //! `runtime` and the preload shim use; it is the only module allowed `unsafe` code.
 #![deny(unsafe_code)]
+pub mod client;
 pub mod config;
 pub mod dns;
 pub mod error;

@@ -116,7 +116,10 @@ impl TcpStack {
     /// A listener stops: its unaccepted connections are reset (Linux inet_csk_listen_stop).
     pub(super) fn stop_listening(&mut self, id: u32) {
         let Some(t) = self.socks.get_mut(&id) else { return };
-        let children: Vec<u32> = t.listener.take().map(|l| l.children().collect()).unwrap_or_default();
+        let children: Vec<u32> = t.listener.as_ref().map(|l| l.children().collect()).unwrap_or_default();
+        self.drop_reqs_of(id);
+        let Some(t) = self.socks.get_mut(&id) else { return };
+        t.listener = None;
         t.set_state(TcpState::Closed);
         t.changed = true;
         let port = t.local.port();

@@ -1,14 +1,9 @@
-//! The socket table: 4-tuple demultiplexing, listeners answering SYNs (RFC 9293 3.10.7.2),
-//! control block lifetime, port allocation and bind conflicts (Linux SO_REUSEADDR rules).
+//! The socket table: 4-tuple demultiplexing, control block lifetime, port allocation and bind conflicts (Linux SO_REUSEADDR rules).
 use std::net::SocketAddrV4;
 
-use super::input::Rst;
-use super::seq::SeqNum;
 use super::tcb::Tcb;
-use super::{isn, TcpStack, TcpState, MAX_QUEUED_RST};
+use super::{TcpStack, TcpState};
 use crate::error::{Error, Result};
-use crate::time::Instant;
-use crate::wire::tcp::TcpRepr;
 
 impl TcpStack {
     pub(super) fn rand(&mut self) -> u64 {
@@ -21,73 +16,22 @@ impl TcpStack {
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
+    /// A handle number no live control block uses: the counter wraps after 2^32 sockets and
+    /// skips 0 and numbers still in use (a long-lived socket must never be replaced).
+    pub(super) fn alloc_id(&mut self) -> u32 {
+        loop {
+            let id = self.next_id;
+            self.next_id = self.next_id.wrapping_add(1);
+            if id != 0 && !self.socks.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
     pub(super) fn find_listener(&self, local: SocketAddrV4) -> Option<u32> {
         let &id = self.listen_ports.get(&local.port())?;
         let t = self.socks.get(&id)?;
         (t.state == TcpState::Listen && (t.local.ip().is_unspecified() || t.local.ip() == local.ip())).then_some(id)
-    }
-
-    /// RFC 9293 3.10.7.2: a segment for a listening socket.
-    pub(super) fn listen_input(
-        &mut self,
-        now: Instant,
-        lid: u32,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        seg: &TcpRepr,
-    ) {
-        if seg.rst() {
-            return;
-        }
-        if seg.ack.is_some() {
-            if self.rsts.len() < MAX_QUEUED_RST {
-                self.rsts.push(Rst::answer(local, remote, seg));
-            }
-            return;
-        }
-        if !seg.syn() {
-            return;
-        }
-        let cfg = self.config.clone();
-        let l = self.socks.get_mut(&lid).unwrap();
-        let lst = l.listener.as_mut().unwrap();
-        if lst.full() {
-            lst.overflows += 1;
-            self.stats.listen_overflows += 1;
-            return;
-        }
-        let mut c = Tcb::new(&cfg, now);
-        c.local = local;
-        c.remote = remote;
-        c.bound = true;
-        c.reuse_addr = l.reuse_addr;
-        c.nodelay = l.nodelay;
-        c.keepalive = l.keepalive.clone();
-        c.linger = l.linger;
-        c.want_rx = l.want_rx;
-        c.want_tx = l.want_tx;
-        c.parent = Some(lid);
-        c.alloc_buffers(c.want_rx, c.want_tx);
-        c.init_send(isn::isn(&cfg.isn_secret, local, remote, now));
-        c.irs = SeqNum(seg.seq);
-        c.rcv_nxt = c.irs + 1;
-        c.rcv_adv = c.rcv_nxt;
-        c.rcv_wup = c.rcv_nxt;
-        c.take_syn_options(seg);
-        c.cc.set_mss(c.eff_mss() as u16);
-        c.snd_wnd = seg.window as u32;
-        c.max_snd_wnd = c.snd_wnd;
-        c.snd_wl1 = c.irs;
-        c.snd_wl2 = c.iss;
-        c.state = TcpState::SynReceived;
-        c.counters.segs_in = 1;
-        c.pending = true;
-        let id = self.next_id;
-        self.next_id += 1;
-        lst.half_open.push(id);
-        self.socks.insert(id, c);
-        self.conns.insert((local, remote), id);
-        self.note(id);
     }
 
     /// Bookkeeping after input or timers changed a connection's state.
@@ -131,6 +75,9 @@ impl TcpStack {
             }
             if self.listen_ports.get(&t.local.port()) == Some(&id) {
                 self.listen_ports.remove(&t.local.port());
+            }
+            if t.listener.is_some_and(|l| l.syn_queue > 0) {
+                self.drop_reqs_of(id);
             }
             if let Some(p) = t.parent {
                 if let Some(l) = self.socks.get_mut(&p).and_then(|l| l.listener.as_mut()) {

@@ -35,8 +35,6 @@ impl Tcb {
     /// Handles one segment for this connection.
     pub fn input(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr, rsts: &mut Vec<Rst>) {
         self.counters.segs_in += 1;
-        self.last_rx = now;
-        self.keepalive.probes = 0;
         match self.state {
             TcpState::Closed | TcpState::Listen => {
                 if !seg.rst() {
@@ -48,6 +46,8 @@ impl Tcb {
             _ => {}
         }
         // Simultaneous open: the peer's SYN-ACK repeats the SYN we already took; trim it.
+        // A SYN's window field is never scaled (RFC 7323 2.2), a crossed SYN-ACK's included.
+        let wscale = if seg.syn() { 0 } else { self.snd_wscale };
         let mut trimmed = *seg;
         if self.state == TcpState::SynReceived && seg.syn() && seg.ack.is_some() && SeqNum(seg.seq) + 1 == self.rcv_nxt
         {
@@ -95,12 +95,6 @@ impl Tcb {
             }
             return;
         }
-        // RFC 7323 4.3: remember the timestamp of in-order segments.
-        if let Some((tsval, _)) = seg.timestamp {
-            if self.ts_ok && seq <= self.rcv_nxt && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
-                self.ts_recent = tsval;
-            }
-        }
 
         // Second: RST (RFC 5961 3.2).
         if seg.rst() {
@@ -137,9 +131,10 @@ impl Tcb {
         let ack = SeqNum(ack);
         if self.state == TcpState::SynReceived {
             if self.snd_una < ack && ack <= self.snd_max {
+                self.syn_rto_fallback();
                 self.set_state(TcpState::Established);
                 self.ever_connected = true;
-                self.snd_wnd = (seg.window as u32) << self.snd_wscale;
+                self.snd_wnd = (seg.window as u32) << wscale;
                 self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
                 self.snd_wl1 = seq;
                 self.snd_wl2 = ack;
@@ -160,7 +155,15 @@ impl Tcb {
             self.oow_ack(now); // challenge ACK
             return;
         }
-        self.process_ack(now, seg, seq, ack);
+        // RFC 7323 4.3, once the segment is known valid (Linux tcp_replace_ts_recent): take
+        // TSval if the segment starts at or before Last.ACK.sent, so that with delayed ACKs
+        // the echo is the earliest unacknowledged segment's.
+        if let Some((tsval, _)) = seg.timestamp {
+            if self.ts_ok && seq <= self.rcv_wup && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
+                self.ts_recent = tsval;
+            }
+        }
+        self.process_ack(now, seg, seq, ack, wscale);
 
         match self.state {
             TcpState::FinWait1 if self.fin_acked => {
@@ -251,8 +254,10 @@ impl Tcb {
             self.snd_wl1 = seq;
             self.snd_wl2 = a;
             self.rto_at = None;
+            self.syn_rto_fallback();
             self.backoff = 0;
             self.retries = 0;
+            self.last_rx = now;
             self.set_state(TcpState::Established);
             self.ever_connected = true;
             self.ack_now = true;
@@ -300,10 +305,17 @@ impl Tcb {
 
     /// RFC 9293 3.10.7.4 fifth step for synchronized states, plus RTT, congestion control,
     /// fast retransmit (RFC 5681 3.2) and NewReno partial ACKs (RFC 6582).
-    fn process_ack(&mut self, now: Instant, seg: &TcpRepr, seq: SeqNum, ack: SeqNum) {
+    fn process_ack(&mut self, now: Instant, seg: &TcpRepr, seq: SeqNum, ack: SeqNum, wscale: u8) {
         let mut window_changed = false;
+        if ack >= self.snd_una {
+            // The peer is alive (Linux tcp_ack: icsk_probes_out, rcv_tstamp). Only acceptable
+            // segments count: junk outside the window must not keep a dead peer's keepalive.
+            self.probes_out = 0;
+            self.last_rx = now;
+            self.keepalive.probes = 0;
+        }
         if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
-            let w = (seg.window as u32) << self.snd_wscale;
+            let w = (seg.window as u32) << wscale;
             window_changed = w != self.snd_wnd;
             if w > self.snd_wnd {
                 self.changed = true;

@@ -27,19 +27,27 @@ mod rtt;
 mod sack;
 mod sentlog;
 pub mod seq;
+mod syncookie;
+mod synq;
 mod tcb;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_fuzz;
 #[cfg(test)]
+mod tests_harden;
+#[cfg(test)]
 mod tests_link;
 #[cfg(test)]
 mod tests_segments;
 #[cfg(test)]
+mod tests_sender;
+#[cfg(test)]
 mod tests_stateful;
 #[cfg(test)]
 mod tests_stateful_inv;
+#[cfg(test)]
+mod tests_timers;
 mod timer;
 
 use input::Rst;
@@ -102,6 +110,9 @@ pub struct TcpConfig {
     pub max_retries: u32,
     /// SYN retransmissions before connect fails with ETIMEDOUT (6).
     pub syn_retries: u32,
+    /// Retransmissions or unanswered window probes before an orphaned connection (closed by
+    /// the application) is dropped: Linux tcp_orphan_retries (sysctl 0 means 8).
+    pub orphan_retries: u32,
     /// Congestion control for new connections.
     pub congestion: Congestion,
     /// Secret key for RFC 6528 ISNs (random per stack in production, fixed in tests).
@@ -110,6 +121,13 @@ pub struct TcpConfig {
     pub ephemeral_ports: (u16, u16),
     /// Seed for ephemeral port choice and other randomness.
     pub seed: u64,
+    /// Half-open connections (request records) per listener before SYN cookies answer
+    /// (Linux tcp_max_syn_backlog; default 256). listen()'s backlog bounds only the accept queue.
+    pub max_syn_backlog: usize,
+    /// Answer SYNs with SYN cookies when the SYN queue is full (Linux tcp_syncookies=1).
+    pub syncookies: bool,
+    /// SYN-ACK retransmissions for a request before it is dropped (Linux tcp_synack_retries 5).
+    pub synack_retries: u32,
 }
 
 impl TcpConfig {
@@ -127,10 +145,14 @@ impl TcpConfig {
             msl: Duration::from_secs(30),
             max_retries: 15,
             syn_retries: 6,
+            orphan_retries: 8,
             congestion: Congestion::Cubic,
             isn_secret: [0; 16],
             ephemeral_ports: (32768, 60999),
             seed: 0,
+            max_syn_backlog: 256,
+            syncookies: true,
+            synack_retries: 5,
         }
     }
 }
@@ -194,8 +216,16 @@ pub struct TcpStats {
     /// Segments for which no connection or listener exists (answered with RST).
     pub rx_no_socket: u64,
     pub rsts_sent: u64,
-    /// SYNs dropped because a listener's backlog was full.
+    /// SYNs or handshake-completing ACKs dropped because a listener's accept queue was full.
     pub listen_overflows: u64,
+    /// SYN-ACKs sent with a SYN cookie (the SYN queue was full).
+    pub syncookies_sent: u64,
+    /// ACKs whose SYN cookie was valid (a connection was made from it).
+    pub syncookies_recv: u64,
+    /// ACKs to a listener whose SYN cookie was invalid (answered with RST).
+    pub syncookies_failed: u64,
+    /// SYNs dropped for a full SYN queue (cookies off) or a full SYN-ACK queue.
+    pub syn_queue_drops: u64,
 }
 
 /// Every TCP control block of one host: listeners, connections, the port table.
@@ -220,6 +250,12 @@ pub struct TcpStack {
     /// Listening socket per port.
     listen_ports: HashMap<u16, u32>,
     work: Vec<u32>,
+    /// The SYN queue: request records of half-open connections of every listener.
+    reqs: HashMap<synq::Key, synq::SynReq>,
+    /// SYN-ACK retransmission deadlines of `reqs`.
+    req_timers: BTreeSet<(Instant, synq::Key)>,
+    /// SYN-ACKs to send at the next `dispatch`.
+    synacks: Vec<synq::SynAck>,
 }
 
 /// Upper bound on queued RSTs (excess are dropped, like Linux's rate limit).
@@ -242,6 +278,9 @@ impl TcpStack {
             changed_ids: Vec::new(),
             listen_ports: HashMap::new(),
             work: Vec::new(),
+            reqs: HashMap::new(),
+            req_timers: BTreeSet::new(),
+            synacks: Vec::new(),
         }
     }
     pub fn config(&self) -> &TcpConfig {
@@ -318,6 +357,9 @@ impl TcpStack {
     /// Output: runs due timers and hands every segment ready to send to `emit(src, dst, bytes)`,
     /// the bytes being a complete TCP header+payload with a valid checksum.
     pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8])) {
+        let mut buf = std::mem::take(&mut self.scratch);
+        self.dispatch_synq(now, &mut Emitter { buf: &mut buf, emit });
+        self.scratch = buf;
         let mut e = Emitter { buf: &mut self.scratch, emit };
         for r in self.rsts.drain(..) {
             let repr = TcpRepr {
@@ -394,10 +436,11 @@ impl TcpStack {
     }
     /// When `dispatch` must next be called even if nothing arrives (None: no timer pending).
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
-        if !self.rsts.is_empty() || !self.dirty.is_empty() {
+        if !self.rsts.is_empty() || !self.dirty.is_empty() || !self.synacks.is_empty() {
             return Some(now);
         }
-        self.timers.first().map(|&(t, _)| t.max(now))
+        let t = self.timers.first().map(|&(t, _)| t.max(now));
+        crate::time::earliest(t, self.req_timers.first().map(|&(t, _)| t.max(now)))
     }
 
     /// Queues `id` only if a call left something to send (calls made in a loop, like recv
@@ -422,6 +465,13 @@ impl TcpStack {
     /// connection in SYN-SENT (ECONNREFUSED/EHOSTUNREACH); others are remembered as soft errors.
     pub fn icmp_unreachable(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4, code: u8) {
         let _ = now;
+        if self.reqs.contains_key(&(local, remote)) {
+            // Linux tcp_req_err: an ICMP error drops the request.
+            if code != 4 {
+                self.drop_req((local, remote));
+            }
+            return;
+        }
         let Some(&id) = self.conns.get(&(local, remote)) else { return };
         self.note(id);
         let t = self.socks.get_mut(&id).unwrap();
@@ -466,6 +516,7 @@ impl TcpStack {
     /// (used to drain at process exit).
     pub fn has_pending_output(&self) -> bool {
         !self.rsts.is_empty()
+            || !self.synacks.is_empty()
             || self.socks.values().any(|t| {
                 t.send_rst
                     || (!matches!(t.state, TcpState::Closed | TcpState::Listen | TcpState::TimeWait)
@@ -477,8 +528,7 @@ impl TcpStack {
 
     /// socket(): a new closed socket.
     pub fn socket(&mut self) -> TcpHandle {
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.alloc_id();
         let mut t = Tcb::new(&self.config, Instant::ZERO);
         t.local = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
         self.socks.insert(id, t);
@@ -514,7 +564,8 @@ impl TcpStack {
         self.user_mut(h)?.reuse_addr = on;
         Ok(())
     }
-    /// listen(): backlog bounds half-open plus not-yet-accepted connections.
+    /// listen(): backlog bounds established, not-yet-accepted connections (half-open ones are
+    /// in the SYN queue, see `TcpConfig::max_syn_backlog`).
     pub fn listen(&mut self, h: TcpHandle, backlog: usize) -> Result<()> {
         let t = self.user(h)?;
         match t.state {
@@ -779,8 +830,13 @@ impl TcpStack {
     pub fn info(&self, h: TcpHandle) -> Result<TcpInfo> {
         Ok(self.user(h)?.info())
     }
-    /// Number of control blocks (user sockets, unaccepted children, orphans in FIN/TIME-WAIT).
+    /// Number of control blocks (user sockets, unaccepted children, orphans in FIN/TIME-WAIT)
+    /// plus request records of half-open connections.
     pub fn control_blocks(&self) -> usize {
-        self.socks.len()
+        self.socks.len() + self.reqs.len()
+    }
+    /// Half-open connections in SYN queues (request records).
+    pub fn syn_queue_len(&self) -> usize {
+        self.reqs.len()
     }
 }

@@ -137,6 +137,27 @@ impl Tcb {
         self.ack_points.clear();
     }
 
+    /// A persist or keepalive probe (Linux tcp_write_wakeup): new data if the window has room
+    /// for some (the SWS override, RFC 9293 3.8.6.2.1), else an old sequence number that
+    /// elicits an ACK.
+    fn send_probe(&mut self, now: Instant, e: &mut Emitter) {
+        let unsent = self.data_end().since(self.snd_nxt);
+        let wnd_avail = (self.snd_una + self.snd_wnd as usize).since(self.snd_nxt);
+        if unsent > 0 && wnd_avail > 0 && self.snd_nxt == self.snd_max {
+            let seq = self.snd_nxt;
+            let sent = self.send_segment(now, e, seq, unsent.min(wnd_avail).min(self.eff_mss()), flags::PSH);
+            self.counters.bytes_sent += sent as u64;
+            if sent < self.eff_mss() {
+                self.snd_sml = seq + sent;
+            }
+            self.snd_nxt = seq + sent;
+            self.snd_max = self.snd_nxt;
+            self.arm_rto(now);
+        } else {
+            self.send_segment(now, e, self.snd_una - 1, 0, 0);
+        }
+    }
+
     /// Arms the retransmission timer if it is not running (RFC 6298 5.1).
     fn arm_rto(&mut self, now: Instant) {
         if self.rto_at.is_none() {
@@ -201,9 +222,8 @@ impl Tcb {
         let mss = self.eff_mss();
         self.send_ack_points(now, e);
         if self.probe {
-            // Zero-window or keepalive probe: an old sequence number elicits an ACK.
             self.probe = false;
-            self.send_segment(now, e, self.snd_una - 1, 0, 0);
+            self.send_probe(now, e);
         }
 
         // Fast retransmit / NewReno partial ACK: the head segment.
@@ -289,9 +309,14 @@ impl Tcb {
             }
             let limited = if !self.in_recovery && self.dupacks <= 2 { self.dupacks as usize * mss } else { 0 };
             let cwnd_avail = (self.cc.cwnd as usize + limited).saturating_sub(self.pipe(now));
-            let wnd_avail = (self.snd_una + self.snd_wnd as usize).since(self.snd_nxt);
-            let mut len = unsent.min(mss).min(cwnd_avail).min(wnd_avail);
             let is_retx = self.snd_nxt < self.snd_max;
+            let mut wnd_avail = (self.snd_una + self.snd_wnd as usize).since(self.snd_nxt);
+            if is_retx && self.snd_nxt == self.snd_una && wnd_avail == 0 {
+                // An RTO into a window shrunk to zero: the head goes anyway and serves as the
+                // zero-window probe (Linux __tcp_retransmit_skb).
+                wnd_avail = mss;
+            }
+            let mut len = unsent.min(mss).min(cwnd_avail).min(wnd_avail);
             if is_retx {
                 if let Some(ns) = self.scoreboard.next_sacked(self.snd_nxt) {
                     len = len.min(ns.since(self.snd_nxt));
@@ -311,8 +336,13 @@ impl Tcb {
                     }
                 } else if len < wnd_avail || len == 0 {
                     break; // congestion limited: wait for ACKs rather than send a runt
+                } else if len * 2 < self.max_snd_wnd as usize {
+                    // Window limited (RFC 9293 3.8.6.2.1 sender SWS avoidance, Fs = 1/2; Linux
+                    // tcp_snd_wnd_test with the MSS bound to half the largest window): wait for
+                    // a larger opening; with nothing in flight the persist timer (the override
+                    // timeout) sends what fits.
+                    break;
                 }
-                // Window limited: send what fits (as Linux does; the receiver avoids SWS).
             }
             let mut fl = if fin { flags::FIN } else { 0 };
             if self.snd_nxt + len == data_end && len > 0 {
@@ -345,14 +375,21 @@ impl Tcb {
             }
         }
 
-        // Persist timer (RFC 9293 3.8.6.1): zero window, data waiting, nothing in flight.
-        if self.snd_wnd == 0 && self.data_end() > self.snd_nxt && self.snd_una == self.snd_max {
+        // Persist timer (RFC 9293 3.8.6.1 and the SWS override timeout of 3.8.6.2.1; Linux
+        // tcp_check_probe_timer): data or a FIN waiting, nothing in flight to bring an ACK.
+        let waiting = self.data_end() > self.snd_nxt || self.fin_seq().is_some_and(|f| f >= self.snd_nxt);
+        if may_send && waiting && self.snd_una == self.snd_max {
             if self.persist_at.is_none() {
                 let d = self.rtt.backed_off(self.persist_backoff).max(cfg.rto_min);
                 self.persist_at = Some(now + d);
             }
-        } else if self.snd_wnd > 0 {
+        } else {
             self.persist_at = None;
+        }
+        // Whatever is in flight has a retransmission timer (RFC 6298 5.1), even when the last
+        // timeout found nothing it could send.
+        if self.snd_una < self.snd_max {
+            self.arm_rto(now);
         }
 
         // RACK reorder timer and tail loss probe timer.

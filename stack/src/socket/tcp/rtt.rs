@@ -39,6 +39,12 @@ impl RttEstimator {
         }
         self.rto = (self.srtt + GRANULARITY.max(self.rttvar * 4)).clamp(self.min, self.max);
     }
+    /// Raises the RTO to `d` while no sample was taken (RFC 6298 5.7).
+    pub fn fallback(&mut self, d: Duration) {
+        if !self.has_sample {
+            self.rto = self.rto.max(d).clamp(self.min, self.max);
+        }
+    }
     /// RTO after `backoff` consecutive expirations (RFC 6298 5.5), capped at the maximum.
     pub fn backed_off(&self, backoff: u32) -> Duration {
         let mut r = self.rto;

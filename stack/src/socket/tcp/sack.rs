@@ -11,6 +11,9 @@ pub struct Scoreboard {
 }
 
 impl Scoreboard {
+    pub fn clear(&mut self) {
+        self.blocks.clear();
+    }
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
     }

@@ -118,6 +118,8 @@ pub struct Tcb {
     pub retries: u32,
     pub persist_at: Option<Instant>,
     pub persist_backoff: u32,
+    /// Window probes sent since the last acceptable ACK (Linux icsk_probes_out).
+    pub probes_out: u32,
     pub keepalive: KeepAlive,
     pub keep_at: Option<Instant>,
     pub last_rx: Instant,
@@ -220,6 +222,7 @@ impl Tcb {
             retries: 0,
             persist_at: None,
             persist_backoff: 0,
+            probes_out: 0,
             keepalive: KeepAlive {
                 on: false,
                 idle: Duration::from_secs(7200),
@@ -279,7 +282,12 @@ impl Tcb {
         self.snd_sml = self.iss;
         self.tx_base = self.iss + 1;
         self.recover = self.iss;
-        self.ts_offset = iss.rotate_left(13);
+        self.ts_offset = Self::ts_offset_for(iss);
+    }
+    /// RFC 7323 5.4 timestamp offset of a connection with ISN `iss` (also used for the
+    /// SYN-ACKs of request records and SYN cookies, before a control block exists).
+    pub fn ts_offset_for(iss: u32) -> u32 {
+        iss.rotate_left(13)
     }
 
     pub fn synchronized(&self) -> bool {

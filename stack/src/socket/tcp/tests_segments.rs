@@ -6,43 +6,43 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use super::*;
 use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 
-const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
-const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const PP: u16 = 40000;
+pub(super) const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
+pub(super) const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+pub(super) const PP: u16 = 40000;
 
 /// An owned copy of a segment the stack sent.
 #[derive(Clone, Debug, PartialEq)]
-struct Out {
-    seq: u32,
-    ack: Option<u32>,
-    flags: u8,
-    window: u16,
-    mss: Option<u16>,
-    ws: Option<u8>,
-    sack_perm: bool,
-    sack: Vec<(u32, u32)>,
-    ts: Option<(u32, u32)>,
-    len: usize,
-    at: Instant,
+pub(super) struct Out {
+    pub seq: u32,
+    pub ack: Option<u32>,
+    pub flags: u8,
+    pub window: u16,
+    pub mss: Option<u16>,
+    pub ws: Option<u8>,
+    pub sack_perm: bool,
+    pub sack: Vec<(u32, u32)>,
+    pub ts: Option<(u32, u32)>,
+    pub len: usize,
+    pub at: Instant,
 }
 
-struct H {
-    s: TcpStack,
-    now: Instant,
+pub(super) struct H {
+    pub s: TcpStack,
+    pub now: Instant,
 }
 
 impl H {
-    fn new() -> H {
+    pub(super) fn new() -> H {
         let mut c = TcpConfig::new(US, 1500);
         c.isn_secret = [3; 16];
         H { s: TcpStack::new(c), now: Instant::from_secs(10) }
     }
-    fn feed(&mut self, r: &TcpRepr) {
+    pub(super) fn feed(&mut self, r: &TcpRepr) {
         let mut b = vec![0u8; r.buffer_len()];
         r.emit(&mut b, PEER, US);
         self.s.process(self.now, PEER, US, &b);
     }
-    fn out(&mut self) -> Vec<Out> {
+    pub(super) fn out(&mut self) -> Vec<Out> {
         let mut v = Vec::new();
         let at = self.now;
         self.s.dispatch(self.now, &mut |src, dst, b| {
@@ -67,7 +67,7 @@ impl H {
         v
     }
     /// Runs timers until `d` from now, collecting everything sent.
-    fn advance(&mut self, d: Duration) -> Vec<Out> {
+    pub(super) fn advance(&mut self, d: Duration) -> Vec<Out> {
         let end = self.now + d;
         let mut all = self.out();
         while let Some(t) = self.s.poll_at(self.now) {
@@ -81,12 +81,12 @@ impl H {
         all.extend(self.out());
         all
     }
-    fn seg(&self, seq: u32, ack: Option<u32>, fl: u8) -> TcpRepr<'static> {
+    pub(super) fn seg(&self, seq: u32, ack: Option<u32>, fl: u8) -> TcpRepr<'static> {
         TcpRepr { src_port: PP, dst_port: 80, seq, ack, flags: fl, window: 65535, ..TcpRepr::default() }
     }
     /// Listener on 80 and an established connection with `peer_opts` in the SYN.
     /// Returns (listener, conn, our iss).
-    fn established(&mut self, sack: bool, ts: bool) -> (TcpHandle, TcpHandle, u32) {
+    pub(super) fn established(&mut self, sack: bool, ts: bool) -> (TcpHandle, TcpHandle, u32) {
         let l = self.s.socket();
         self.s.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
         self.s.listen(l, 4).unwrap();
@@ -425,16 +425,31 @@ fn full_backlog_drops_syns_silently() {
     h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
     h.s.listen(l, 1).unwrap();
     h.feed(&h.seg(1000, None, flags::SYN));
-    assert_eq!(h.out().len(), 1);
+    let sa = h.out();
+    assert_eq!(sa.len(), 1);
+    // Half-open connections do not count against the backlog (they are in the SYN queue).
     let mut syn2 = h.seg(3000, None, flags::SYN);
     syn2.src_port = PP + 1;
     h.feed(&syn2);
-    assert!(h.out().is_empty(), "no SYN-ACK and no RST: the client retries");
-    assert_eq!(h.s.stats().listen_overflows, 1);
-    // A retransmitted SYN for the half-open connection gets the SYN-ACK again.
+    assert_eq!(h.out().len(), 1);
+    // A retransmitted SYN gets the SYN-ACK again, at most once per 500 ms.
     h.feed(&h.seg(1000, None, flags::SYN));
     let o = h.out();
-    assert_eq!((o.len(), o[0].flags, o[0].ack), (1, flags::SYN, Some(1001)));
+    assert_eq!((o.len(), o[0].flags, o[0].ack, o[0].seq), (1, flags::SYN, Some(1001), sa[0].seq));
+    h.feed(&h.seg(1000, None, flags::SYN));
+    assert!(h.out().is_empty(), "rate-limited");
+    h.now += Duration::from_millis(500);
+    h.feed(&h.seg(1000, None, flags::SYN));
+    assert_eq!(h.out().len(), 1);
+    // The first completes; the accept queue (backlog 1) is then full: a new SYN is dropped
+    // without an answer (the client retries).
+    h.feed(&h.seg(1001, Some(sa[0].seq.wrapping_add(1)), 0));
+    assert!(h.s.readiness(l).readable);
+    let mut syn3 = h.seg(5000, None, flags::SYN);
+    syn3.src_port = PP + 2;
+    h.feed(&syn3);
+    assert!(h.out().is_empty(), "no SYN-ACK and no RST");
+    assert_eq!(h.s.stats().listen_overflows, 1);
 }
 
 #[test]

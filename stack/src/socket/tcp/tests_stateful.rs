@@ -87,7 +87,8 @@ pub enum Call {
 pub enum Op {
     /// One arbitrary segment.
     Seg(Seg),
-    /// A correct three-way handshake from client peer `n` (options chosen by the bits).
+    /// A correct three-way handshake from client peer `n` (options chosen by the bits; some
+    /// stop after the SYN, some accept at once).
     Handshake(u8, u8),
     /// socket + bind + connect to server peer `n`.
     Connect(u8),
@@ -232,11 +233,12 @@ struct World {
 }
 
 impl World {
-    fn new(buf: usize) -> World {
+    fn new(buf: usize, synq: usize) -> World {
         let mut cfg = TcpConfig::new(US, 1500);
         cfg.isn_secret = [7; 16];
         cfg.rx_buffer = buf;
         cfg.tx_buffer = buf;
+        cfg.max_syn_backlog = synq; // small: SYN cookies answer the SYNs beyond it
         let mut s = TcpStack::new(cfg);
         let l = s.socket();
         s.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, LISTEN_PORT)).unwrap();
@@ -333,6 +335,9 @@ impl World {
                 self.syn_opts(&mut r, *n, *bits);
                 self.feed(&r, None);
                 self.dispatch();
+                if bits & 0x40 != 0 && bits & 0x80 == 0 {
+                    return; // left half-open: fills the SYN queue
+                }
                 let p = &self.peers[i];
                 let mut a = self.base(*n);
                 a.seq = iss.wrapping_add(1);
@@ -495,8 +500,8 @@ impl World {
 }
 
 /// Runs `ops` and checks every invariant; Err names the step that broke one.
-fn run_ops(ops: &[Op], buf: usize) -> std::result::Result<(), String> {
-    let mut w = World::new(buf);
+fn run_ops(ops: &[Op], buf: usize, synq: usize) -> std::result::Result<(), String> {
+    let mut w = World::new(buf, synq);
     for (i, op) in ops.iter().enumerate() {
         w.apply(op);
         w.dispatch();
@@ -508,6 +513,10 @@ fn run_ops(ops: &[Op], buf: usize) -> std::result::Result<(), String> {
             }
         }
     }
+    let st = w.s.stats().clone();
+    stat("syn cookies sent", st.syncookies_sent as usize);
+    stat("syn cookies accepted", st.syncookies_recv as usize);
+    stat("segments malformed", st.rx_malformed as usize);
     // The peers are gone. Connections that owe them anything give up (15 retries with the RTO
     // capped at 60 s is about 15 minutes; SYNs far less).
     w.run(Duration::from_secs(3 * 3600));
@@ -528,8 +537,9 @@ static SEEN: parking_lot::Mutex<std::collections::BTreeMap<String, u64>> =
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, max_shrink_iters: 4096, ..ProptestConfig::default() })]
     #[test]
-    fn stateful_tcp_fuzz(ops in proptest::collection::vec(op(), 1..200), buf in prop_oneof![Just(4096usize), Just(65536), Just(256 * 1024)]) {
-        if let Err(e) = run_ops(&ops, buf) {
+    fn stateful_tcp_fuzz(ops in proptest::collection::vec(op(), 1..200), buf in prop_oneof![Just(4096usize), Just(65536), Just(256 * 1024)],
+                        synq in prop_oneof![Just(1usize), Just(2), Just(256)]) {
+        if let Err(e) = run_ops(&ops, buf, synq) {
             prop_assert!(false, "{}", e);
         }
         if std::env::var("TCP_FUZZ_STATS").is_ok() {

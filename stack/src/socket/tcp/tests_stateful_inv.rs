@@ -2,18 +2,18 @@
 //! end. They read the socket table directly, so they name the internals they rely on here, in
 //! one place.
 //!
-//! Some invariants fail today because of defects that other work on issue 11 is fixing; those
-//! are checked only when named in `TCP_FUZZ_ENFORCE` (comma-separated), so the default test run
-//! stays green while the fix is pending. Turn one on (add it to `ENFORCED`) when its fix lands:
+//! Checks that failed on known defects while their fixes were pending are named, so one can be
+//! left out of the default run (remove it from `ENFORCED`) and still run with
+//! `TCP_FUZZ_ENFORCE=name,...` (or `all`). Both are enforced since the fixes landed:
 //! - `rto-timer`: issue 11 item 2, an RTO with nothing to send (zero window with data in flight,
-//!   or everything in flight SACKed) leaves no timer.
-//! - `persist-limit`: issue 11 item 6, persist probing never gives up on a vanished peer.
+//!   or everything in flight SACKed) left no timer.
+//! - `persist-limit`: issue 11 item 6, persist probing never gave up on a vanished peer.
 use super::seq::SeqNum;
 use super::tcb::Tcb;
 use super::{TcpStack, TcpState, MAX_QUEUED_RST};
 
-/// Known-defect checks enforced by default (add a name when its fix has landed).
-const ENFORCED: &[&str] = &[];
+/// Known-defect checks enforced by default (a name is added when its fix has landed).
+const ENFORCED: &[&str] = &["rto-timer", "persist-limit"];
 
 /// True if the known-defect check `name` is enforced (by `ENFORCED` or `TCP_FUZZ_ENFORCE`).
 pub fn enforced(name: &str) -> bool {
@@ -89,12 +89,13 @@ pub fn check_step(s: &TcpStack, max_buf: usize) -> Result<(), String> {
             return Err(format!("{who}: reassembly ranges or ACK points unbounded"));
         }
         if let Some(l) = &t.listener {
-            if l.half_open.len() + l.accept_queue.len() > l.backlog {
+            if l.accept_queue.len() > l.backlog || l.syn_queue > s.config.max_syn_backlog {
                 return Err(format!(
-                    "{who}: {} + {} children over backlog {}",
-                    l.half_open.len(),
+                    "{who}: accept queue {} over backlog {} or SYN queue {} over {}",
                     l.accept_queue.len(),
-                    l.backlog
+                    l.backlog,
+                    l.syn_queue,
+                    s.config.max_syn_backlog
                 ));
             }
         }
@@ -134,7 +135,23 @@ pub fn check_step(s: &TcpStack, max_buf: usize) -> Result<(), String> {
             ));
         }
     }
-    if s.socks.values().any(|t| t.timer_key.is_some()) && s.poll_at(crate::time::Instant::ZERO).is_none() {
+    // The SYN queue: counted per listener, each request with its SYN-ACK timer.
+    let counted: usize = s.socks.values().filter_map(|t| t.listener.as_ref()).map(|l| l.syn_queue).sum();
+    if counted != s.reqs.len() || s.req_timers.len() != s.reqs.len() {
+        return Err(format!(
+            "SYN queue: {} requests, {} counted by listeners, {} timers",
+            s.reqs.len(),
+            counted,
+            s.req_timers.len()
+        ));
+    }
+    for r in s.reqs.values() {
+        if s.socks.get(&r.listener).and_then(|t| t.listener.as_ref()).is_none() {
+            return Err(format!("a SYN queue request outlives its listener {}", r.listener));
+        }
+    }
+    let timers = s.socks.values().any(|t| t.timer_key.is_some()) || !s.reqs.is_empty();
+    if timers && s.poll_at(crate::time::Instant::ZERO).is_none() {
         return Err("a control block has a timer but poll_at is None".into());
     }
     Ok(())
@@ -169,6 +186,9 @@ pub fn check_gave_up(s: &TcpStack) -> Result<(), String> {
 
 /// After every handle was closed and the peer stayed silent long enough: nothing is left.
 pub fn check_all_freed(s: &TcpStack) -> Result<(), String> {
+    if !s.reqs.is_empty() {
+        return Err(format!("{} SYN queue requests left", s.reqs.len()));
+    }
     for (&id, t) in &s.socks {
         let known = (t.snd_wnd == 0 && t.persist_at.is_some() && !enforced("persist-limit"))
             || (t.timer_key.is_none() && owes(t) && known_rto_defect(t) && !enforced("rto-timer"));

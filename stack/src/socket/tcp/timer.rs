@@ -62,6 +62,14 @@ impl Tcb {
         }
         if self.persist_at.is_some_and(|t| t <= now) {
             self.persist_at = None;
+            // Linux tcp_probe_timer: the count restarts with every acceptable ACK (so a peer
+            // that answers is probed for ever, RFC 1122 4.2.2.17); unanswered, give up after
+            // tcp_retries2, or tcp_orphan_retries once the application closed the socket.
+            if self.probes_out >= self.retry_limit(cfg) {
+                self.terminate(Some(Error::TimedOut));
+                return true;
+            }
+            self.probes_out += 1;
             self.persist_backoff = (self.persist_backoff + 1).min(16);
             self.probe = true;
             fired = true;
@@ -78,6 +86,24 @@ impl Tcb {
         fired
     }
 
+    /// RFC 6298 5.7: the handshake completes without an RTT sample after our SYN (or SYN-ACK)
+    /// timed out: the RTO starts at 3 s rather than 1 s (Linux TCP_TIMEOUT_FALLBACK).
+    pub fn syn_rto_fallback(&mut self) {
+        if self.retries > 0 && !self.rtt.has_sample {
+            self.rtt.fallback(crate::time::Duration::from_secs(3));
+        }
+    }
+
+    /// Retransmissions (or unanswered probes) allowed: tcp_retries2, or tcp_orphan_retries for
+    /// an orphan.
+    fn retry_limit(&self, cfg: &TcpConfig) -> u32 {
+        if self.orphan {
+            cfg.orphan_retries.min(cfg.max_retries)
+        } else {
+            cfg.max_retries
+        }
+    }
+
     /// RFC 6298 5.4-5.7 and RFC 5681 3.1 on a retransmission timeout.
     fn on_rto(&mut self, now: Instant, cfg: &TcpConfig) {
         let _ = now;
@@ -87,7 +113,7 @@ impl Tcb {
         self.retries += 1;
         self.counters.rto_expirations += 1;
         let syn = matches!(self.state, TcpState::SynSent | TcpState::SynReceived);
-        let limit = if syn { cfg.syn_retries } else { cfg.max_retries };
+        let limit = if syn { cfg.syn_retries } else { self.retry_limit(cfg) };
         if self.retries > limit {
             let e = if self.state == TcpState::SynReceived && !self.active { None } else { Some(Error::TimedOut) };
             self.terminate(e);
@@ -109,7 +135,9 @@ impl Tcb {
         self.pto_at = None;
         self.rack_at = None;
         self.rack_xmit = None;
-        // Go back N from snd_una (SACKed ranges are skipped when resending).
+        // The receiver may have reneged (RFC 2018 8, RFC 6675 5.1): forget what it SACKed, so
+        // going back N from snd_una resends everything; its next ACKs SACK again what it holds.
+        self.scoreboard.clear();
         self.snd_nxt = self.snd_una;
     }
 }

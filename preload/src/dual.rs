@@ -1,0 +1,248 @@
+//! AF_INET6 sockets served by tapstack (dual-stack, issue 10): the per-socket state and the
+//! glue between the hooks and the pure translation in `tapstack::client::sockaddr`.
+//!
+//! An AF_INET6 socket is the same engine socket as an AF_INET one; only the addresses differ
+//! at the boundary: IPv4-mapped addresses in, `sockaddr_in6` with mapped addresses out, and
+//! the IPPROTO_IPV6 options. A V6ONLY socket bound to `::` is bound "virtually" (no engine
+//! port: only IPv6, which tapstack does not speak, could reach it), so it never collides with
+//! an IPv4 socket on the same port, as on Linux.
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
+
+use libc::{c_int, c_void, sockaddr, socklen_t};
+use tapstack::client::ipv6opt::{int_arg, Ipv6Opts};
+use tapstack::client::sockaddr::{self as sa, Domain, Kind, Name, Op, SockInfo, Style, Target};
+use tapstack::socket::Readiness;
+
+use crate::fdtable::{Proto, Sock};
+use crate::Ctx;
+
+/// The dual-stack part of a socket.
+#[derive(Clone, Debug)]
+pub struct Dual {
+    pub domain: Domain,
+    pub v6: Ipv6Opts,
+    /// How IPv4 names are reported (`::1` for the loopback reached through `::1`, ...).
+    pub style: Style,
+    /// Bound to an IPv6-only address (V6ONLY `::`): the name, and whether it listens.
+    pub virt: Option<(Ipv6Addr, u16)>,
+    pub virt_listening: bool,
+}
+
+impl Default for Dual {
+    fn default() -> Dual {
+        Dual {
+            domain: Domain::Inet,
+            v6: Ipv6Opts::default(),
+            style: Style::default(),
+            virt: None,
+            virt_listening: false,
+        }
+    }
+}
+
+impl Dual {
+    pub fn inet6() -> Dual {
+        Dual { domain: Domain::Inet6, ..Dual::default() }
+    }
+    /// What an accepted connection inherits from its listener.
+    pub fn for_accepted(&self) -> Dual {
+        Dual { domain: self.domain, v6: self.v6.clone(), style: self.style, virt: None, virt_listening: false }
+    }
+}
+
+fn info(s: &Sock) -> SockInfo {
+    let d = s.dual.lock();
+    SockInfo { domain: d.domain, kind: if s.is_tcp() { Kind::Stream } else { Kind::Dgram }, v6only: d.v6.v6only }
+}
+
+/// Reads and translates the address given to bind/connect/sendto(msg) on `s`.
+///
+/// # Safety
+/// `addr` is NULL or points to `len` readable bytes (the program's promise to the kernel; a
+/// bad pointer faults here instead of giving EFAULT).
+pub(crate) unsafe fn target(
+    s: &Sock,
+    op: Op,
+    addr: *const sockaddr,
+    len: socklen_t,
+    sendmsg: bool,
+) -> Result<Target, c_int> {
+    let n = sa::user_len(op, addr.is_null(), len, sendmsg)?;
+    let mut buf = [0u8; sa::SOCKADDR_STORAGE];
+    let bytes = match n {
+        None => None,
+        Some(n) => {
+            if n > 0 {
+                // SAFETY: the caller's promise above; n <= SOCKADDR_STORAGE = buf.len().
+                std::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), n);
+            }
+            Some(&buf[..n])
+        }
+    };
+    sa::parse(info(s), op, bytes, &ifindex_exists)
+}
+
+/// A network interface of this namespace has index `i` (if_indextoname; its helper socket
+/// goes to libc, we are inside the shim).
+fn ifindex_exists(i: u32) -> bool {
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: name has IF_NAMESIZE bytes, as if_indextoname requires.
+    !unsafe { libc::if_indextoname(i, name.as_mut_ptr()) }.is_null()
+}
+
+/// Where `t` points for the IPv4 engine (marking the `::1` loopback on the socket).
+pub(crate) fn engine_addr(s: &Sock, t: Target) -> Option<SocketAddrV4> {
+    match t {
+        Target::V4(a) => Some(a),
+        Target::MappedAny(p) => {
+            s.dual.lock().style.mapped_any = true;
+            Some(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, p))
+        }
+        Target::Loopback6(p) => {
+            s.dual.lock().style.loopback6 = true;
+            Some(SocketAddrV4::new(Ipv4Addr::LOCALHOST, p))
+        }
+        Target::V6Only(..) | Target::Unspec => None,
+    }
+}
+
+/// A destination for sendto/sendmsg: None = no address given.
+///
+/// # Safety
+/// As [`target`].
+pub(crate) unsafe fn dest(
+    s: &Sock,
+    addr: *const sockaddr,
+    len: socklen_t,
+    sendmsg: bool,
+) -> Result<Option<SocketAddrV4>, c_int> {
+    let t = target(s, Op::SendTo, addr, len, sendmsg)?;
+    Ok(engine_addr(s, t))
+}
+
+/// Writes the name `a` of socket `s` to a user (addr, len) pair with the kernel's truncation
+/// rule (`move_addr_to_user`); EINVAL for a negative length. NULL pointers: nothing written.
+///
+/// # Safety
+/// `addr` (if not NULL) points to `*len` writable bytes and `len` (if not NULL) to a socklen_t.
+pub(crate) unsafe fn write_name(
+    s: &Sock,
+    a: SocketAddrV4,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> Result<(), c_int> {
+    let d = s.dual.lock();
+    let n = match d.virt {
+        Some((ip, port)) => Name::V6(ip, port),
+        None => Name::V4(a),
+    };
+    let e = sa::encode(d.domain, n, d.style);
+    drop(d);
+    write_raw(e.bytes(), addr, len)
+}
+
+/// Writes a peer's address (accept, recvfrom, getpeername): never the socket's virtual name.
+///
+/// # Safety
+/// As [`write_name`].
+pub(crate) unsafe fn write_peer(
+    s: &Sock,
+    a: SocketAddrV4,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> Result<(), c_int> {
+    let d = s.dual.lock();
+    let e = sa::encode(d.domain, Name::V4(a), d.style);
+    drop(d);
+    write_raw(e.bytes(), addr, len)
+}
+
+unsafe fn write_raw(b: &[u8], addr: *mut sockaddr, len: *mut socklen_t) -> Result<(), c_int> {
+    if addr.is_null() || len.is_null() {
+        return Ok(());
+    }
+    let (copy, full) = sa::copy_out_len(b.len(), *len)?;
+    // SAFETY: the caller's promise: *len >= copy writable bytes at addr.
+    std::ptr::copy_nonoverlapping(b.as_ptr(), addr as *mut u8, copy);
+    *len = full;
+    Ok(())
+}
+
+/// bind() of an IPv6-only address: recorded, no engine port. EINVAL if already bound.
+pub(crate) fn bind_virtual(c: &Ctx, ip: Ipv6Addr, port: u16) -> Result<(), c_int> {
+    let bound = {
+        let g = c.rt.lock();
+        match c.s.proto {
+            Proto::Tcp(h) => g.tcp.local_addr(h),
+            Proto::Udp(h) => g.udp.local_addr(h),
+        }
+        .is_some_and(|a| a.port() != 0)
+    };
+    let mut d = c.s.dual.lock();
+    if bound || d.virt.is_some() {
+        return Err(libc::EINVAL);
+    }
+    // Port 0: an ephemeral port of Linux's default range (only IPv6 could ever use it).
+    let port = if port == 0 { ephemeral() } else { port };
+    d.virt = Some((ip, port));
+    Ok(())
+}
+
+fn ephemeral() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed) + crate::real::sys_getpid() as u32;
+    (32768 + n % (60999 - 32768 + 1)) as u16
+}
+
+/// True if `s` is virtually bound (no engine port); its listen is virtual too.
+pub(crate) fn is_virtual(s: &Sock) -> bool {
+    s.dual.lock().virt.is_some()
+}
+
+/// Readiness override: a virtual listener never has a connection to accept.
+pub(crate) fn readiness_override(s: &Sock) -> Option<Readiness> {
+    let d = s.dual.lock();
+    (d.virt.is_some() && d.virt_listening).then(Readiness::default)
+}
+
+/// setsockopt(IPPROTO_IPV6, ...). ENOPROTOOPT on an AF_INET socket, as Linux.
+///
+/// # Safety
+/// `val` is NULL or points to `len` readable bytes.
+pub(crate) unsafe fn set_ipv6_opt(c: &Ctx, name: c_int, val: *const c_void, len: socklen_t) -> Result<(), c_int> {
+    if c.s.dual.lock().domain != Domain::Inet6 {
+        return Err(libc::ENOPROTOOPT);
+    }
+    let v = if val.is_null() || (len as usize) < 4 {
+        None
+    } else {
+        // SAFETY: at least 4 readable bytes (caller).
+        Some(std::ptr::read_unaligned(val as *const [u8; 4]))
+    };
+    let bound = is_virtual(&c.s) || {
+        let g = c.rt.lock();
+        match c.s.proto {
+            Proto::Tcp(h) => g.tcp.local_addr(h),
+            Proto::Udp(h) => g.udp.local_addr(h),
+        }
+        .is_some_and(|a| a.port() != 0)
+    };
+    c.s.dual.lock().v6.set(name, int_arg(v), len, bound)
+}
+
+/// getsockopt(IPPROTO_IPV6, ...) as an int; EOPNOTSUPP on an AF_INET socket, as Linux.
+pub(crate) fn get_ipv6_opt(c: &Ctx, name: c_int) -> Result<c_int, c_int> {
+    let d = c.s.dual.lock();
+    if d.domain != Domain::Inet6 {
+        return Err(libc::EOPNOTSUPP);
+    }
+    d.v6.get(name)
+}
+
+pub(crate) fn domain(s: &Sock) -> c_int {
+    match s.dual.lock().domain {
+        Domain::Inet => libc::AF_INET,
+        Domain::Inet6 => libc::AF_INET6,
+    }
+}

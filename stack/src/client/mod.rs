@@ -1,0 +1,10 @@
+//! Logic of the LD_PRELOAD client (the shim) that needs no process state: pure functions over
+//! bytes and small values, unit-tested here, called by `tapstack-preload`.
+//!
+//! - [`sockaddr`]: raw `sockaddr` buffers of AF_INET and AF_INET6 sockets in and out, with the
+//!   errno Linux gives for each malformed or unsupported address (dual-stack translation).
+//! - [`ipv6opt`]: the IPPROTO_IPV6 socket options of an AF_INET6 socket (IPV6_V6ONLY ...).
+pub mod ipv6opt;
+pub mod sockaddr;
+#[cfg(test)]
+mod sockaddr_tests;

@@ -1,0 +1,147 @@
+//! Hardening tests (issue 11): socket id wrap, SYN queue and SYN cookies, compact TIME-WAIT,
+//! bounded loss-recovery work per ACK.
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use super::tests_segments::{H, PEER, PP, US};
+use super::*;
+use crate::wire::tcp::flags;
+
+#[test]
+fn socket_ids_never_collide_after_wrap() {
+    let mut h = H::new();
+    // A long-lived listener holds a low id.
+    let l = h.s.socket();
+    h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.listen(l, 4).unwrap();
+    let held = h.s.socket();
+    h.s.next_id = u32::MAX - 2;
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..8 {
+        let s = h.s.socket();
+        assert!(s != l && s != held && s.0 != 0, "id {} reused", s.0);
+        assert!(seen.insert(s), "id {} handed out twice", s.0);
+    }
+    assert_eq!(h.s.state(l), Ok(TcpState::Listen), "the listener survived the wrap");
+    assert_eq!(h.s.state(held), Ok(TcpState::Closed));
+    assert_eq!(h.s.control_blocks(), 10);
+    // And the listener still answers SYNs.
+    h.feed(&h.seg(1000, None, flags::SYN));
+    assert_eq!(h.out().len(), 1);
+    let _ = (PEER, PP, Ipv4Addr::UNSPECIFIED);
+}
+
+/// A SYN from `PEER` port `port` with sequence `seq` and Linux's options.
+fn syn(h: &H, port: u16, seq: u32, ts: bool) -> crate::wire::tcp::TcpRepr<'static> {
+    let mut s = h.seg(seq, None, flags::SYN);
+    s.src_port = port;
+    s.mss = Some(1460);
+    s.window_scale = Some(7);
+    s.sack_permitted = true;
+    s.timestamp = ts.then_some((7777, 0));
+    s
+}
+
+/// Sends whatever is queued, to anyone (SYN-ACKs to spoofed hosts included); returns the count.
+fn drain(h: &mut H) -> usize {
+    let mut n = 0;
+    h.s.dispatch(h.now, &mut |_, _, _| n += 1);
+    n
+}
+
+/// Runs timers for `d`, discarding what is sent.
+fn run(h: &mut H, d: Duration) {
+    let end = h.now + d;
+    drain(h);
+    while let Some(t) = h.s.poll_at(h.now).filter(|&t| t <= end) {
+        h.now = h.now.max(t);
+        drain(h);
+    }
+    h.now = end;
+}
+
+fn spoofed_syn(h: &mut H, i: u32) {
+    // From absent hosts: these handshakes never complete.
+    let mut s = syn(h, 1024 + (i % 60000) as u16, i.wrapping_mul(7919), true);
+    s.src_port = 1024 + (i % 60000) as u16;
+    let src = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 1, 0, 0)) + i);
+    let mut b = vec![0u8; s.buffer_len()];
+    s.emit(&mut b, src, US);
+    h.s.process(h.now, src, US, &b);
+}
+
+#[test]
+fn half_open_connections_do_not_lock_out_a_listener() {
+    let mut h = H::new();
+    let l = h.s.socket();
+    h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.listen(l, 5).unwrap();
+    for i in 0..5 {
+        spoofed_syn(&mut h, i);
+    }
+    assert_eq!(drain(&mut h), 5);
+    h.feed(&syn(&h, PP, 1000, true));
+    let sa = h.out();
+    assert_eq!(sa.len(), 1, "the legitimate SYN is answered");
+    let mut ack = h.seg(1001, Some(sa[0].seq.wrapping_add(1)), 0);
+    ack.src_port = PP;
+    ack.timestamp = Some((7778, sa[0].ts.unwrap().0));
+    h.feed(&ack);
+    let c = h.s.accept(l).unwrap();
+    assert_eq!(h.s.state(c), Ok(TcpState::Established));
+    assert_eq!(h.s.syn_queue_len(), 5);
+    assert_eq!(h.s.control_blocks(), 2 + 5, "half-open connections are request records");
+}
+
+#[test]
+fn syn_flood_is_answered_with_cookies_that_restore_the_options() {
+    let mut h = H::new();
+    let l = h.s.socket();
+    h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.listen(l, 128).unwrap();
+    for i in 0..20_000 {
+        spoofed_syn(&mut h, i);
+        if i % 1000 == 999 {
+            assert_eq!(drain(&mut h), 1000, "every SYN answered");
+        }
+    }
+    let max = h.s.config().max_syn_backlog;
+    assert_eq!(h.s.syn_queue_len(), max, "the SYN queue is bounded");
+    assert_eq!(h.s.stats().syncookies_sent, 20_000 - max as u64);
+    assert_eq!(h.s.control_blocks(), 1 + max);
+    // A legitimate client with timestamps gets a cookie and its options survive.
+    for (port, ts) in [(PP, true), (PP + 1, false)] {
+        h.feed(&syn(&h, port, 5000, ts));
+        let sa = h.out();
+        assert_eq!(sa.len(), 1);
+        assert_eq!(sa[0].mss, Some(1460));
+        assert_eq!(sa[0].sack_perm, ts, "SACK only where timestamps can carry it");
+        assert_eq!(sa[0].ws.is_some(), ts);
+        let mut ack = h.seg(5001, Some(sa[0].seq.wrapping_add(1)), 0);
+        ack.src_port = port;
+        ack.window = 1000; // scaled by 7 when the cookie kept the window scale
+        ack.timestamp = sa[0].ts.map(|t| (7778, t.0));
+        h.feed(&ack);
+        let c = h.s.accept(l).unwrap();
+        let i = h.s.info(c).unwrap();
+        assert_eq!((i.state, i.timestamps, i.sack), (Some(TcpState::Established), ts, ts));
+        assert_eq!(i.wscale_snd, if ts { 7 } else { 0 });
+        assert_eq!(i.snd_wnd, if ts { 1000 << 7 } else { 1000 });
+        assert_eq!(i.snd_mss, if ts { 1448 } else { 1460 });
+        // Data flows.
+        assert_eq!(h.s.send(h.now, c, b"hello"), Ok(5));
+        let o = h.out();
+        assert_eq!((o.len(), o[0].len), (1, 5));
+    }
+    assert_eq!(h.s.stats().syncookies_recv, 2);
+    // A forged ACK (no SYN cookie of ours) is reset and counted.
+    let mut bad = h.seg(9001, Some(0x1234_5678), 0);
+    bad.src_port = PP + 2;
+    h.feed(&bad);
+    let o = h.out();
+    assert_eq!((o.len(), o[0].flags), (1, flags::RST));
+    assert_eq!(h.s.stats().syncookies_failed, 1);
+    // Unanswered requests are retransmitted with backoff, then dropped.
+    run(&mut h, Duration::from_secs(120));
+    assert_eq!(h.s.syn_queue_len(), 0);
+    assert_eq!(h.s.control_blocks(), 3);
+}

@@ -9,10 +9,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::error::{Error, Result};
-use crate::socket::{Readiness, Shutdown};
+#[cfg(test)]
+use crate::socket::Shutdown;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 
+mod api;
 mod assembler;
 mod buffer;
 mod calls;
@@ -49,9 +51,11 @@ mod tests_stateful_inv;
 #[cfg(test)]
 mod tests_timers;
 mod timer;
+mod timewait;
 
 use input::Rst;
-use listener::Listener;
+
+pub use api::{TcpInfo, TcpOption};
 use output::Emitter;
 use seq::SeqNum;
 use tcb::Tcb;
@@ -128,6 +132,12 @@ pub struct TcpConfig {
     pub syncookies: bool,
     /// SYN-ACK retransmissions for a request before it is dropped (Linux tcp_synack_retries 5).
     pub synack_retries: u32,
+    /// Most TIME-WAIT records (Linux tcp_max_tw_buckets); beyond it connections close without
+    /// TIME-WAIT (counted in `tw_overflows`). Default 32768 (about 5 MiB).
+    pub max_tw_buckets: usize,
+    /// Most orphaned connections (closed by the user, not yet done, TIME-WAIT excluded; Linux
+    /// tcp_max_orphans): close() beyond it resets the connection (`orphan_overflows`). Default 4096.
+    pub max_orphans: usize,
 }
 
 impl TcpConfig {
@@ -153,58 +163,10 @@ impl TcpConfig {
             max_syn_backlog: 256,
             syncookies: true,
             synack_retries: 5,
+            max_tw_buckets: 32768,
+            max_orphans: 4096,
         }
     }
-}
-
-/// Per-connection counters a user can read (TCP_INFO and tooling).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TcpInfo {
-    pub state: Option<TcpState>,
-    pub srtt: Duration,
-    pub rttvar: Duration,
-    pub rto: Duration,
-    pub cwnd: u32,
-    pub ssthresh: u32,
-    pub snd_mss: u16,
-    pub rcv_mss: u16,
-    pub snd_wnd: u32,
-    pub rcv_wnd: u32,
-    pub bytes_sent: u64,
-    pub bytes_acked: u64,
-    pub bytes_received: u64,
-    pub segs_out: u64,
-    pub segs_in: u64,
-    /// Segments retransmitted, for any reason.
-    pub retransmits: u64,
-    /// Retransmissions triggered by three duplicate ACKs (or SACK).
-    pub fast_retransmits: u64,
-    /// Retransmission timeouts that fired.
-    pub rto_expirations: u64,
-    /// Current consecutive-backoff count.
-    pub backoff: u32,
-    pub wscale_snd: u8,
-    pub wscale_rcv: u8,
-    pub timestamps: bool,
-    pub sack: bool,
-}
-
-/// Per-socket options (setsockopt).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum TcpOption {
-    /// TCP_NODELAY: disable Nagle.
-    NoDelay(bool),
-    /// SO_KEEPALIVE.
-    KeepAlive(bool),
-    /// TCP_KEEPIDLE / TCP_KEEPINTVL (seconds) and TCP_KEEPCNT.
-    KeepIdle(Duration),
-    KeepIntvl(Duration),
-    KeepCnt(u32),
-    /// SO_LINGER: None = off; Some(0) = RST on close.
-    Linger(Option<Duration>),
-    /// SO_RCVBUF / SO_SNDBUF in bytes.
-    RecvBuffer(usize),
-    SendBuffer(usize),
 }
 
 /// Drop and event counters of a `TcpStack`.
@@ -226,6 +188,10 @@ pub struct TcpStats {
     pub syncookies_failed: u64,
     /// SYNs dropped for a full SYN queue (cookies off) or a full SYN-ACK queue.
     pub syn_queue_drops: u64,
+    /// Connections that closed without TIME-WAIT because `max_tw_buckets` records existed.
+    pub tw_overflows: u64,
+    /// close() calls that reset the connection because `max_orphans` orphans existed.
+    pub orphan_overflows: u64,
 }
 
 /// Every TCP control block of one host: listeners, connections, the port table.
@@ -256,6 +222,12 @@ pub struct TcpStack {
     req_timers: BTreeSet<(Instant, synq::Key)>,
     /// SYN-ACKs to send at the next `dispatch`.
     synacks: Vec<synq::SynAck>,
+    /// TIME-WAIT records, their expiry index and the ACKs they owe.
+    tw: HashMap<timewait::TwKey, timewait::TwRec>,
+    tw_timers: BTreeSet<(Instant, timewait::TwKey)>,
+    tw_acks: Vec<timewait::TwKey>,
+    /// Control blocks with `orphan` set.
+    orphans: usize,
 }
 
 /// Upper bound on queued RSTs (excess are dropped, like Linux's rate limit).
@@ -281,6 +253,10 @@ impl TcpStack {
             reqs: HashMap::new(),
             req_timers: BTreeSet::new(),
             synacks: Vec::new(),
+            tw: HashMap::new(),
+            tw_timers: BTreeSet::new(),
+            tw_acks: Vec::new(),
+            orphans: 0,
         }
     }
     pub fn config(&self) -> &TcpConfig {
@@ -293,6 +269,9 @@ impl TcpStack {
 
     fn user(&self, h: TcpHandle) -> Result<&Tcb> {
         self.socks.get(&h.0).filter(|t| !t.orphan && t.parent.is_none()).ok_or(Error::BadHandle)
+    }
+    fn user_mut_any(&mut self, id: u32) -> &mut Tcb {
+        self.socks.get_mut(&id).expect("live control block")
     }
     fn user_mut(&mut self, h: TcpHandle) -> Result<&mut Tcb> {
         self.socks.get_mut(&h.0).filter(|t| !t.orphan && t.parent.is_none()).ok_or(Error::BadHandle)
@@ -323,6 +302,12 @@ impl TcpStack {
         }
         let local = SocketAddrV4::new(dst, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
+        if self.tw_exists((local, remote)) {
+            let has_listener = self.find_listener(local).is_some();
+            if self.tw_input(now, (local, remote), &seg, has_listener) {
+                return;
+            }
+        }
         if let Some(&id) = self.conns.get(&(local, remote)) {
             let has_listener = self.find_listener(local).is_some();
             let tcb = self.socks.get_mut(&id).expect("conns entry without tcb");
@@ -359,6 +344,7 @@ impl TcpStack {
     pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8])) {
         let mut buf = std::mem::take(&mut self.scratch);
         self.dispatch_synq(now, &mut Emitter { buf: &mut buf, emit });
+        self.dispatch_tw(now, &mut Emitter { buf: &mut buf, emit });
         self.scratch = buf;
         let mut e = Emitter { buf: &mut self.scratch, emit };
         for r in self.rsts.drain(..) {
@@ -411,8 +397,10 @@ impl TcpStack {
             }
         }
         for &id in &work {
-            if self.socks.get(&id).is_some_and(|t| t.state == TcpState::Closed || t.parent.is_some()) {
-                self.after_event(id);
+            match self.socks.get(&id) {
+                Some(t) if t.state == TcpState::TimeWait && t.orphan => self.enter_tw_record(id, now),
+                Some(t) if t.state == TcpState::Closed || t.parent.is_some() => self.after_event(id),
+                _ => {}
             }
         }
         work.clear();
@@ -436,10 +424,11 @@ impl TcpStack {
     }
     /// When `dispatch` must next be called even if nothing arrives (None: no timer pending).
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
-        if !self.rsts.is_empty() || !self.dirty.is_empty() || !self.synacks.is_empty() {
+        if !self.rsts.is_empty() || !self.dirty.is_empty() || !self.synacks.is_empty() || !self.tw_acks.is_empty() {
             return Some(now);
         }
         let t = self.timers.first().map(|&(t, _)| t.max(now));
+        let t = crate::time::earliest(t, self.tw_timers.first().map(|&(t, _)| t.max(now)));
         crate::time::earliest(t, self.req_timers.first().map(|&(t, _)| t.max(now)))
     }
 
@@ -517,6 +506,7 @@ impl TcpStack {
     pub fn has_pending_output(&self) -> bool {
         !self.rsts.is_empty()
             || !self.synacks.is_empty()
+            || !self.tw_acks.is_empty()
             || self.socks.values().any(|t| {
                 t.send_rst
                     || (!matches!(t.state, TcpState::Closed | TcpState::Listen | TcpState::TimeWait)
@@ -535,75 +525,6 @@ impl TcpStack {
         TcpHandle(id)
     }
 
-    /// bind(): port 0 picks an ephemeral port; EADDRINUSE unless SO_REUSEADDR semantics allow.
-    pub fn bind(&mut self, h: TcpHandle, local: SocketAddrV4) -> Result<()> {
-        let t = self.user(h)?;
-        if t.bound || t.state != TcpState::Closed {
-            return Err(Error::InvalidInput);
-        }
-        let ip = *local.ip();
-        if !(ip.is_unspecified() || ip == self.config.local_addr) {
-            return Err(Error::AddrNotAvailable);
-        }
-        let reuse = t.reuse_addr;
-        let port = if local.port() == 0 {
-            self.ephemeral_port(h.0, None)?
-        } else {
-            if self.bind_conflict(h.0, local, reuse) {
-                return Err(Error::AddrInUse);
-            }
-            local.port()
-        };
-        let t = self.user_mut(h)?;
-        t.local = SocketAddrV4::new(ip, port);
-        t.bound = true;
-        Ok(())
-    }
-    /// SO_REUSEADDR.
-    pub fn set_reuse_addr(&mut self, h: TcpHandle, on: bool) -> Result<()> {
-        self.user_mut(h)?.reuse_addr = on;
-        Ok(())
-    }
-    /// listen(): backlog bounds established, not-yet-accepted connections (half-open ones are
-    /// in the SYN queue, see `TcpConfig::max_syn_backlog`).
-    pub fn listen(&mut self, h: TcpHandle, backlog: usize) -> Result<()> {
-        let t = self.user(h)?;
-        match t.state {
-            TcpState::Listen => {
-                let t = self.user_mut(h)?;
-                t.listener.as_mut().unwrap().backlog = backlog.clamp(1, 4096);
-                return Ok(());
-            }
-            TcpState::Closed => {}
-            _ => return Err(Error::InvalidInput),
-        }
-        if !t.bound {
-            self.bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
-        }
-        let t = self.user(h)?;
-        let local = t.local;
-        let clash = self.socks.iter().any(|(&oid, o)| {
-            oid != h.0
-                && o.state == TcpState::Listen
-                && o.local.port() == local.port()
-                && (o.local.ip().is_unspecified() || local.ip().is_unspecified() || o.local.ip() == local.ip())
-        });
-        if clash {
-            return Err(Error::AddrInUse);
-        }
-        self.listen_ports.insert(local.port(), h.0);
-        self.note(h.0);
-        let t = self.user_mut(h)?;
-        t.listener = Some(Listener::new(backlog));
-        t.set_state(TcpState::Listen);
-        Ok(())
-    }
-    /// accept(): an established connection, or WouldBlock.
-    pub fn accept(&mut self, h: TcpHandle) -> Result<TcpHandle> {
-        let r = self.accept_inner(h);
-        self.settle(h.0);
-        r
-    }
     /// connect(): sends SYN and returns Ok at once; completion shows in `state`/`readiness`,
     /// failure in `take_error`. EISCONN / EALREADY / EINVAL as Linux.
     pub fn connect(&mut self, now: Instant, h: TcpHandle, remote: SocketAddrV4) -> Result<()> {
@@ -617,8 +538,18 @@ impl TcpStack {
         if remote.ip().is_unspecified() || remote.ip().is_broadcast() || remote.ip().is_multicast() {
             return Err(if remote.ip().is_unspecified() { Error::ConnectionRefused } else { Error::NetUnreachable });
         }
+        // The source address: the bound one, else what the route to `remote` gives.
+        let own = self.config.local_addr;
+        let src_ip = match *t.local.ip() {
+            a if t.bound && !a.is_unspecified() => a,
+            _ => crate::iface::source_for(own, *remote.ip()),
+        };
+        if !crate::iface::source_reaches(own, src_ip, *remote.ip()) {
+            return Err(Error::InvalidInput);
+        }
         let local = if t.bound {
-            let l = SocketAddrV4::new(self.config.local_addr, t.local.port());
+            let l = SocketAddrV4::new(src_ip, t.local.port());
+            self.tw_remove((l, remote)); // RFC 6191-like reuse, as for a TIME-WAIT block below
             if let Some(&other) = self.conns.get(&(l, remote)) {
                 if self.socks.get(&other).is_some_and(|o| o.state == TcpState::TimeWait) {
                     self.remove(other);
@@ -628,7 +559,7 @@ impl TcpStack {
             }
             l
         } else {
-            SocketAddrV4::new(self.config.local_addr, self.ephemeral_port(h.0, Some(remote))?)
+            SocketAddrV4::new(src_ip, self.ephemeral_port(h.0, Some((src_ip, remote)))?)
         };
         let iss = isn::isn(&self.config.isn_secret, local, remote, now);
         let cfg = self.config.clone();
@@ -663,180 +594,5 @@ impl TcpStack {
         let r = self.recv_inner(now, h, buf);
         self.settle(h.0);
         r
-    }
-    /// MSG_PEEK.
-    pub fn peek(&self, h: TcpHandle, buf: &mut [u8]) -> Result<usize> {
-        let t = self.user(h)?;
-        if !t.rx.is_empty() && !t.rx_shut {
-            return Ok(t.rx.read_at(0, buf));
-        }
-        if let Some(e) = t.error {
-            return Err(e);
-        }
-        if t.peer_fin || t.rx_shut || t.reset {
-            return Ok(0);
-        }
-        match t.state {
-            TcpState::Closed | TcpState::Listen => Err(Error::NotConnected),
-            _ => Err(Error::WouldBlock),
-        }
-    }
-    /// shutdown(): Write sends FIN after queued data; Read discards further input.
-    pub fn shutdown(&mut self, now: Instant, h: TcpHandle, how: Shutdown) -> Result<()> {
-        self.note(h.0);
-        let _ = now;
-        let t = self.user_mut(h)?;
-        match t.state {
-            TcpState::Closed => return Err(Error::NotConnected),
-            // Linux inet_shutdown: SHUT_RD on a listener stops it (waking accept), SHUT_WR is a no-op.
-            TcpState::Listen => {
-                if how != Shutdown::Write {
-                    self.stop_listening(h.0);
-                }
-                return Ok(());
-            }
-            TcpState::SynSent => {
-                t.terminate(None);
-                let id = h.0;
-                self.after_event(id);
-                return Ok(());
-            }
-            _ => {}
-        }
-        if matches!(how, Shutdown::Read | Shutdown::Both) {
-            t.rx_shut = true;
-            let n = t.rx.len();
-            t.rx.discard(n);
-            t.changed = true;
-        }
-        if matches!(how, Shutdown::Write | Shutdown::Both) {
-            Self::queue_fin(t);
-        }
-        Ok(())
-    }
-
-    /// close(): releases the handle. Graceful close continues in the background (FIN, TIME_WAIT);
-    /// RST instead if unread data remains or linger is 0. A listener resets its unaccepted queue.
-    pub fn close(&mut self, now: Instant, h: TcpHandle) {
-        self.note(h.0);
-        let Ok(t) = self.user(h) else { return };
-        if t.state == TcpState::Listen {
-            self.stop_listening(h.0);
-            self.remove(h.0);
-            return;
-        }
-        let abortive = !t.rx.is_empty() || t.linger == Some(Duration::ZERO);
-        if abortive {
-            self.abort(now, h);
-            return;
-        }
-        let msl = self.config.msl;
-        let t = self.user_mut(h).unwrap();
-        match t.state {
-            TcpState::Closed | TcpState::SynSent => {
-                self.remove(h.0);
-                return;
-            }
-            _ => {}
-        }
-        t.orphan = true;
-        Self::queue_fin(t);
-        if t.state == TcpState::FinWait2 && t.timewait_at.is_none() {
-            t.timewait_at = Some(now + msl * 2);
-        }
-    }
-
-    /// Abortive close: RST now, handle released.
-    pub fn abort(&mut self, now: Instant, h: TcpHandle) {
-        self.note(h.0);
-        let _ = now;
-        let Ok(t) = self.user_mut(h) else { return };
-        match t.state {
-            TcpState::Closed | TcpState::Listen | TcpState::SynSent | TcpState::TimeWait => {
-                if t.state == TcpState::Listen {
-                    self.close(now, h);
-                } else {
-                    self.remove(h.0);
-                }
-            }
-            _ => {
-                t.orphan = true;
-                t.send_rst = true;
-                t.pending = true;
-            }
-        }
-    }
-    pub fn set_option(&mut self, h: TcpHandle, opt: TcpOption) -> Result<()> {
-        let r = self.set_option_inner(h, opt);
-        self.note(h.0); // timers (keepalive) may change
-        r
-    }
-    /// getsockopt(): the current value of the option of the kind passed (its value is ignored).
-    pub fn get_option(&self, h: TcpHandle, kind: TcpOption) -> Result<TcpOption> {
-        let t = self.user(h)?;
-        Ok(match kind {
-            TcpOption::NoDelay(_) => TcpOption::NoDelay(t.nodelay),
-            TcpOption::KeepAlive(_) => TcpOption::KeepAlive(t.keepalive.on),
-            TcpOption::KeepIdle(_) => TcpOption::KeepIdle(t.keepalive.idle),
-            TcpOption::KeepIntvl(_) => TcpOption::KeepIntvl(t.keepalive.intvl),
-            TcpOption::KeepCnt(_) => TcpOption::KeepCnt(t.keepalive.cnt),
-            TcpOption::Linger(_) => TcpOption::Linger(t.linger),
-            TcpOption::RecvBuffer(_) => {
-                TcpOption::RecvBuffer(if t.rx.capacity() > 0 { t.rx.capacity() } else { t.want_rx })
-            }
-            TcpOption::SendBuffer(_) => {
-                TcpOption::SendBuffer(if t.tx.capacity() > 0 { t.tx.capacity() } else { t.want_tx })
-            }
-        })
-    }
-    /// SO_REUSEADDR as set.
-    pub fn reuse_addr(&self, h: TcpHandle) -> Result<bool> {
-        Ok(self.user(h)?.reuse_addr)
-    }
-    pub fn state(&self, h: TcpHandle) -> Result<TcpState> {
-        Ok(self.user(h)?.state)
-    }
-    pub fn readiness(&self, h: TcpHandle) -> Readiness {
-        match self.user(h) {
-            Ok(t) => t.readiness(),
-            Err(_) => Readiness { hup: true, error: true, ..Readiness::default() },
-        }
-    }
-    /// SO_ERROR: returns and clears the pending error.
-    pub fn take_error(&mut self, h: TcpHandle) -> Option<crate::error::Error> {
-        let r = self.take_error_inner(h);
-        self.settle(h.0);
-        r
-    }
-    pub fn local_addr(&self, h: TcpHandle) -> Option<SocketAddrV4> {
-        self.user(h).ok().filter(|t| t.bound).map(|t| t.local)
-    }
-    pub fn remote_addr(&self, h: TcpHandle) -> Option<SocketAddrV4> {
-        self.user(h)
-            .ok()
-            .filter(|t| {
-                !matches!(t.state, TcpState::Closed | TcpState::Listen) || (t.ever_connected && t.remote.port() != 0)
-            })
-            .map(|t| t.remote)
-    }
-    /// FIONREAD: bytes ready to read.
-    pub fn recv_queue(&self, h: TcpHandle) -> usize {
-        self.user(h).map(|t| if t.rx_shut { 0 } else { t.rx.len() }).unwrap_or(0)
-    }
-    /// TIOCOUTQ: bytes not yet acknowledged.
-    pub fn send_queue(&self, h: TcpHandle) -> usize {
-        self.user(h).map(|t| t.tx.len()).unwrap_or(0)
-    }
-    pub fn info(&self, h: TcpHandle) -> Result<TcpInfo> {
-        Ok(self.user(h)?.info())
-    }
-    /// Number of control blocks (user sockets, unaccepted children, orphans in FIN/TIME-WAIT)
-    /// plus request records of half-open connections.
-    pub fn control_blocks(&self) -> usize {
-        self.socks.len() + self.reqs.len()
-    }
-    /// Half-open connections in SYN queues (request records).
-    pub fn syn_queue_len(&self) -> usize {
-        self.reqs.len()
     }
 }

@@ -145,3 +145,112 @@ fn syn_flood_is_answered_with_cookies_that_restore_the_options() {
     assert_eq!(h.s.syn_queue_len(), 0);
     assert_eq!(h.s.control_blocks(), 3);
 }
+
+fn pair_cfg(addr: Ipv4Addr, f: impl Fn(&mut TcpConfig)) -> TcpConfig {
+    let mut c = TcpConfig::new(addr, 1500);
+    c.isn_secret = [u32::from(addr) as u8; 16];
+    c.seed = u32::from(addr) as u64;
+    f(&mut c);
+    c
+}
+
+#[test]
+fn time_wait_records_are_capped() {
+    let a = pair_cfg(Ipv4Addr::new(10, 0, 0, 1), |c| c.max_tw_buckets = 3);
+    let b = pair_cfg(Ipv4Addr::new(10, 0, 0, 2), |_| {});
+    let mut p = super::tests::Pair::with(a, b);
+    for i in 0..5u16 {
+        let (c, l, s) = p.connect(80 + i);
+        p.a.close(p.now, c);
+        p.run_for(Duration::from_millis(20));
+        p.b.close(p.now, s);
+        p.b.close(p.now, l);
+        p.run_for(Duration::from_millis(20));
+    }
+    assert_eq!(p.a.control_blocks(), 3, "TIME-WAIT records up to the cap");
+    assert_eq!(p.a.stats().tw_overflows, 2);
+    assert_eq!(p.b.control_blocks(), 0);
+    p.run_for(Duration::from_secs(61));
+    assert_eq!(p.a.control_blocks(), 0);
+}
+
+#[test]
+fn orphans_are_capped() {
+    let a = pair_cfg(Ipv4Addr::new(10, 0, 0, 1), |c| c.max_orphans = 2);
+    let b = pair_cfg(Ipv4Addr::new(10, 0, 0, 2), |_| {});
+    let mut p = super::tests::Pair::with(a, b);
+    let l = p.b.socket();
+    p.b.bind(l, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80)).unwrap();
+    p.b.listen(l, 8).unwrap();
+    let mut cs = Vec::new();
+    for _ in 0..4 {
+        let c = p.a.socket();
+        p.a.connect(p.now, c, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80)).unwrap();
+        cs.push(c);
+    }
+    p.run_for(Duration::from_millis(50));
+    // The peer vanishes: FINs are never acknowledged, the orphans linger in FIN-WAIT-1.
+    p.drop = Box::new(|_| true);
+    for &c in &cs {
+        p.a.close(p.now, c);
+    }
+    assert_eq!(p.a.stats().orphan_overflows, 2);
+    let before = p.log.len();
+    p.run_for(Duration::from_millis(10));
+    let rsts = p.log[before..].iter().filter(|s| s.repr().rst()).count();
+    assert_eq!(rsts, 2, "the closes beyond the cap reset their connections");
+    assert_eq!(p.a.control_blocks(), 2);
+}
+
+#[test]
+fn loss_recovery_work_per_ack_is_bounded() {
+    use super::sentlog::WORK;
+    // The hostile pattern of issue 11: peer MSS 64, a 1 MiB send buffer in flight, sparse SACK
+    // blocks on every duplicate ACK.
+    let mut h = H::new();
+    let l = h.s.socket();
+    h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.listen(l, 4).unwrap();
+    let mut s = h.seg(1000, None, flags::SYN);
+    (s.mss, s.window_scale, s.sack_permitted) = (Some(64), Some(7), true);
+    h.feed(&s);
+    let iss = h.out()[0].seq;
+    h.feed(&h.seg(1001, Some(iss.wrapping_add(1)), 0));
+    let c = h.s.accept(l).unwrap();
+    h.s.set_option(c, TcpOption::SendBuffer(1 << 20)).unwrap();
+    let data = vec![7u8; 1 << 20];
+    assert_eq!(h.s.send(h.now, c, &data), Ok(1 << 20));
+    h.s.socks.get_mut(&c.0).unwrap().cc.cwnd = 4 << 20;
+    let sent = h.out();
+    let records = sent.len();
+    assert!(records >= 16_000, "{records} segments in flight");
+    let una = iss.wrapping_add(1);
+    let mut worst = 0;
+    let mut total = 0;
+    for k in 0..40u32 {
+        h.now += Duration::from_millis(1);
+        let mut ack = h.seg(1001, Some(una), 0);
+        let blocks: Vec<(u32, u32)> = (0..4)
+            .map(|j| {
+                let seg_no = 200 + (k * 4 + j) * 97 % 16_000;
+                let l = una.wrapping_add(seg_no * 64);
+                (l, l.wrapping_add(64))
+            })
+            .collect();
+        for (i, b) in blocks.into_iter().enumerate() {
+            ack.sack[i] = Some(b);
+        }
+        let before = WORK.with(|w| w.get());
+        h.feed(&ack);
+        let out = h.out();
+        let work = WORK.with(|w| w.get()) - before;
+        worst = worst.max(work);
+        total += out.len();
+    }
+    assert!(total > 0, "recovery retransmitted something");
+    let info = h.s.info(c).unwrap();
+    assert!(info.fast_retransmits >= 1);
+    eprintln!("{records} records: worst loss-detection work per ACK {worst}");
+    // Linear in the records at most (a few passes), never records x segments sent x blocks.
+    assert!(worst <= 16 * records as u64, "{worst} units of work for one ACK ({records} records)");
+}

@@ -167,7 +167,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0u8..3, any::<u8>()).prop_map(|(n, b)| Op::Handshake(n, b)),
         1 => (3u8..5).prop_map(Op::Connect),
         2 => (3u8..5, any::<u8>()).prop_map(|(n, b)| Op::SynAck(n, b)),
-        6 => (p, prop_oneof![Just(0u16), 1u16..3000], proptest::bool::weighted(0.15), window()).prop_map(|(n, l, f, w)| Op::Data(n, l, f, w)),
+        6 => (p, prop_oneof![Just(0u16), 1u16..3000], proptest::bool::weighted(0.3), window()).prop_map(|(n, l, f, w)| Op::Data(n, l, f, w)),
         8 => (any::<u8>(), call()).prop_map(|(h, c)| Op::App(h, c)),
         2 => (0u16..2000).prop_map(Op::Advance),
         1 => (0u32..4000).prop_map(Op::Jump),
@@ -239,6 +239,11 @@ impl World {
         cfg.rx_buffer = buf;
         cfg.tx_buffer = buf;
         cfg.max_syn_backlog = synq; // small: SYN cookies answer the SYNs beyond it
+        if synq < 256 {
+            // Small caps too: connections close without TIME-WAIT, close() resets.
+            cfg.max_tw_buckets = synq;
+            cfg.max_orphans = synq;
+        }
         let mut s = TcpStack::new(cfg);
         let l = s.socket();
         s.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, LISTEN_PORT)).unwrap();
@@ -511,12 +516,16 @@ fn run_ops(ops: &[Op], buf: usize, synq: usize) -> std::result::Result<(), Strin
             for t in w.s.socks.values() {
                 *seen.entry(format!("{:?}{}", t.state, if t.orphan { " orphan" } else { "" })).or_default() += 1;
             }
+            *seen.entry("TIME-WAIT records (summed over steps)".into()).or_default() += w.s.tw.len() as u64;
         }
     }
     let st = w.s.stats().clone();
     stat("syn cookies sent", st.syncookies_sent as usize);
     stat("syn cookies accepted", st.syncookies_recv as usize);
     stat("segments malformed", st.rx_malformed as usize);
+    stat("TIME-WAIT records left at the end of the ops", w.s.tw.len());
+    stat("TIME-WAIT cap hit", st.tw_overflows as usize);
+    stat("orphan cap hit", st.orphan_overflows as usize);
     // The peers are gone. Connections that owe them anything give up (15 retries with the RTO
     // capped at 60 s is about 15 minutes; SYNs far less).
     w.run(Duration::from_secs(3 * 3600));

@@ -150,7 +150,22 @@ pub fn check_step(s: &TcpStack, max_buf: usize) -> Result<(), String> {
             return Err(format!("a SYN queue request outlives its listener {}", r.listener));
         }
     }
-    let timers = s.socks.values().any(|t| t.timer_key.is_some()) || !s.reqs.is_empty();
+    // TIME-WAIT records and orphans: within their caps, counted right, each record timed.
+    if s.tw.len() > s.config.max_tw_buckets || s.tw_timers.len() != s.tw.len() || !s.tw_acks.is_empty() {
+        return Err(format!(
+            "TIME-WAIT: {} records (cap {}), {} timers, {} ACKs left after dispatch",
+            s.tw.len(),
+            s.config.max_tw_buckets,
+            s.tw_timers.len(),
+            s.tw_acks.len()
+        ));
+    }
+    let orphans = s.socks.values().filter(|t| t.orphan).count();
+    let live = s.socks.values().filter(|t| t.orphan && t.state != TcpState::TimeWait && !t.queued).count();
+    if orphans != s.orphans || live > s.config.max_orphans {
+        return Err(format!("{orphans} orphans, counted {}, {live} live (cap {})", s.orphans, s.config.max_orphans));
+    }
+    let timers = s.socks.values().any(|t| t.timer_key.is_some()) || !s.reqs.is_empty() || !s.tw.is_empty();
     if timers && s.poll_at(crate::time::Instant::ZERO).is_none() {
         return Err("a control block has a timer but poll_at is None".into());
     }
@@ -186,8 +201,8 @@ pub fn check_gave_up(s: &TcpStack) -> Result<(), String> {
 
 /// After every handle was closed and the peer stayed silent long enough: nothing is left.
 pub fn check_all_freed(s: &TcpStack) -> Result<(), String> {
-    if !s.reqs.is_empty() {
-        return Err(format!("{} SYN queue requests left", s.reqs.len()));
+    if !s.reqs.is_empty() || !s.tw.is_empty() {
+        return Err(format!("{} SYN queue requests and {} TIME-WAIT records left", s.reqs.len(), s.tw.len()));
     }
     for (&id, t) in &s.socks {
         let known = (t.snd_wnd == 0 && t.persist_at.is_some() && !enforced("persist-limit"))

@@ -3,7 +3,9 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 RELEASE := target/release
 
-.PHONY: all build c-tests lint test unit-test net-test compare demo bench install deps clean
+.PHONY: all build c-tests lint test unit-test fuzz fuzz-brief net-test compare demo bench install deps clean
+FUZZ_SECONDS ?= 20
+FUZZ_BRIEF_SECONDS ?= 3
 
 all: build
 
@@ -24,10 +26,18 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # THE test command: unit tests (no root), then network tests in private namespaces.
-test: deps build unit-test net-test compare
+test: deps build unit-test fuzz-brief net-test compare
 
 unit-test:
 	$(CARGO) test --release --workspace
+
+# Every parser's fuzz target for FUZZ_SECONDS each (fuzz/; findings go to fuzz/regressions/).
+fuzz:
+	$(CARGO) run --release -p tapstack-fuzz -- --seconds $(FUZZ_SECONDS)
+
+# The same, a few seconds per target (part of `make test`).
+fuzz-brief:
+	$(CARGO) run --release -p tapstack-fuzz -- --seconds $(FUZZ_BRIEF_SECONDS)
 
 net-test:
 	tests/net/run-all.sh

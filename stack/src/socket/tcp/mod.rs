@@ -51,6 +51,10 @@ mod tests_segments;
 #[cfg(test)]
 mod tests_sender;
 #[cfg(test)]
+mod tests_stateful;
+#[cfg(test)]
+mod tests_stateful_inv;
+#[cfg(test)]
 mod tests_timers;
 mod timer;
 mod timewait;

@@ -1,7 +1,9 @@
 //! getsockopt, setsockopt, fcntl, fcntl64, ioctl on tapstack sockets.
 //!
-//! Options the engine implements are passed to it (`TcpOption`); the rest that Linux accepts
-//! harmlessly (IP_TOS, SO_PRIORITY...) are accepted and ignored; unknown ones give ENOPROTOOPT.
+//! Options the engine implements are passed to it (`TcpOption`); IP_TTL and IP_TOS go to the
+//! stack's per-port IP options (`apply_ip_opts`), so outgoing datagrams carry them; the rest that
+//! Linux accepts harmlessly (SO_PRIORITY, TCP_CORK...) are accepted and ignored; unknown ones give
+//! ENOPROTOOPT.
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 

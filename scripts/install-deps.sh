@@ -4,7 +4,7 @@ set -euo pipefail
 need=()
 for pair in ip:iproute2 ping:iputils-ping arping:iputils-arping tcpdump:tcpdump nc:netcat-openbsd \
             iperf3:iperf3 dnsmasq:dnsmasq-base curl:curl wget:wget python3:python3 gcc:gcc \
-            strace:strace sha256sum:coreutils java:default-jdk-headless dig:bind9-dnsutils setpriv:util-linux timeout:coreutils awk:mawk; do
+            strace:strace sha256sum:coreutils java:default-jdk-headless dig:bind9-dnsutils node:nodejs setpriv:util-linux timeout:coreutils awk:mawk; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

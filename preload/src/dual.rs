@@ -21,7 +21,7 @@ use crate::Ctx;
 pub struct Dual {
     pub domain: Domain,
     pub v6: Ipv6Opts,
-    /// How IPv4 names are reported (`::1` for the loopback reached through `::1`, ...).
+    /// How IPv4 names are reported (`::ffff:0.0.0.0` after binding it).
     pub style: Style,
     /// Bound to an IPv6-only address (V6ONLY `::`): the name, and whether it listens.
     pub virt: Option<(Ipv6Addr, u16)>,
@@ -98,10 +98,7 @@ pub(crate) fn engine_addr(s: &Sock, t: Target) -> Option<SocketAddrV4> {
             s.dual.lock().style.mapped_any = true;
             Some(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, p))
         }
-        Target::Loopback6(p) => {
-            s.dual.lock().style.loopback6 = true;
-            Some(SocketAddrV4::new(Ipv4Addr::LOCALHOST, p))
-        }
+        Target::Loopback6(p) => Some(sa::loopback6(p)),
         Target::V6Only(..) | Target::Unspec => None,
     }
 }

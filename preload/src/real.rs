@@ -130,27 +130,26 @@ pub fn eventfd() -> c_int {
     }
 }
 
+// The next three enter the kernel directly (tapstack::sys), not through libc's `syscall()`,
+// which the shim interposes (syscall.rs): the stack thread signals sockets' eventfds outside
+// any hook, and such a write must never be taken for the program's write to the socket.
+
 /// Adds 1 to an eventfd counter.
 pub fn eventfd_signal(fd: c_int) {
-    let one: u64 = 1;
-    // SAFETY: writes 8 bytes from a live u64.
-    unsafe {
-        libc::syscall(libc::SYS_write, fd, &one as *const u64, 8usize);
-    }
+    tapstack::sys::eventfd_signal(fd);
 }
 
 /// Resets an eventfd counter (non-blocking read).
 pub fn eventfd_drain(fd: c_int) {
-    let mut v: u64 = 0;
-    // SAFETY: reads 8 bytes into a live u64.
-    unsafe {
-        libc::syscall(libc::SYS_read, fd, &mut v as *mut u64, 8usize);
-    }
+    tapstack::sys::eventfd_drain(fd);
 }
 
+/// close(2) of one of the shim's own descriptors: 0, or -1 with errno.
 pub fn sys_close(fd: c_int) -> c_int {
-    // SAFETY: plain syscall.
-    unsafe { libc::syscall(libc::SYS_close, fd) as c_int }
+    match tapstack::sys::close(fd) {
+        Ok(()) => 0,
+        Err(e) => crate::fail(e),
+    }
 }
 
 pub fn sys_getpid() -> c_int {

@@ -10,6 +10,13 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 
 use libc::{EAFNOSUPPORT, EFAULT, EINVAL, ENETUNREACH};
 
+pub use crate::iface::LOOPBACK6_STANDIN;
+
+/// The IPv4 endpoint that carries `[::1]:port`.
+pub fn loopback6(port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(LOOPBACK6_STANDIN, port)
+}
+
 pub const AF_UNSPEC: u16 = libc::AF_UNSPEC as u16;
 pub const AF_INET: u16 = libc::AF_INET as u16;
 pub const AF_INET6: u16 = libc::AF_INET6 as u16;
@@ -62,7 +69,7 @@ pub enum Target {
     /// (where `::` is reported as `::`).
     MappedAny(u16),
     /// `::1` (or `::` as a destination, "connect to any means loopback"): tapstack's loopback,
-    /// served as 127.0.0.1 and reported back as `::1`.
+    /// served as [`LOOPBACK6_STANDIN`] and reported back as `::1` (see [`loopback6`]).
     Loopback6(u16),
     /// A local IPv6 address no IPv4 packet can reach (`::` on a V6ONLY socket, a global
     /// multicast group on UDP): the bind succeeds and nothing ever arrives, as on a host
@@ -348,15 +355,13 @@ impl Encoded {
 /// How an AF_INET6 socket reports IPv4 names: see [`encode`].
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Style {
-    /// The socket reached the loopback through `::1`: 127.0.0.1 is `::1`.
-    pub loopback6: bool,
     /// The socket was bound to `::ffff:0.0.0.0`: 0.0.0.0 is that, not `::`.
     pub mapped_any: bool,
 }
 
 /// Encodes `n` for a socket of `domain`. On AF_INET6 an IPv4 name is reported IPv4-mapped,
-/// except 0.0.0.0 (a dual-stack socket bound to, or not yet bound beyond, `::`) which is `::`,
-/// and 127.0.0.1 on a socket that reached the loopback through `::1` which is `::1` (`style`).
+/// except 0.0.0.0 (a dual-stack socket bound to, or not yet bound beyond, `::`) which is `::`
+/// (unless `style.mapped_any`), and [`LOOPBACK6_STANDIN`] which is `::1`.
 pub fn encode(domain: Domain, n: Name, style: Style) -> Encoded {
     let mut buf = [0u8; SIN6_LEN];
     match (domain, n) {
@@ -374,7 +379,7 @@ pub fn encode(domain: Domain, n: Name, style: Style) -> Encoded {
         (Domain::Inet6, n) => {
             let (ip, port) = match n {
                 Name::V4(a) if a.ip().is_unspecified() && !style.mapped_any => (Ipv6Addr::UNSPECIFIED, a.port()),
-                Name::V4(a) if style.loopback6 && *a.ip() == Ipv4Addr::LOCALHOST => (Ipv6Addr::LOCALHOST, a.port()),
+                Name::V4(a) if *a.ip() == LOOPBACK6_STANDIN => (Ipv6Addr::LOCALHOST, a.port()),
                 Name::V4(a) => (a.ip().to_ipv6_mapped(), a.port()),
                 Name::V6(ip, port) => (ip, port),
             };

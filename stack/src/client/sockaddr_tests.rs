@@ -204,15 +204,11 @@ fn encode_and_truncate_like_linux() {
     assert_eq!(copy_out_len(e.len, -1i32 as u32), Err(EINVAL));
     let any = encode(Domain::Inet6, Name::V4("0.0.0.0:4322".parse().unwrap()), Style::default());
     assert_eq!(&any.bytes()[8..24], &[0u8; 16]);
-    let many = encode(
-        Domain::Inet6,
-        Name::V4("0.0.0.0:4323".parse().unwrap()),
-        Style { mapped_any: true, ..Style::default() },
-    );
+    let many = encode(Domain::Inet6, Name::V4("0.0.0.0:4323".parse().unwrap()), Style { mapped_any: true });
     assert_eq!(&many.bytes()[8..24], &Ipv4Addr::UNSPECIFIED.to_ipv6_mapped().octets());
-    let lo =
-        encode(Domain::Inet6, Name::V4("127.0.0.1:9".parse().unwrap()), Style { loopback6: true, ..Style::default() });
+    let lo = encode(Domain::Inet6, Name::V4(loopback6(9)), Style::default());
     assert_eq!(&lo.bytes()[8..24], &Ipv6Addr::LOCALHOST.octets());
+    assert_eq!(&lo.bytes()[2..4], &9u16.to_be_bytes());
     let lo4 = encode(Domain::Inet6, Name::V4("127.0.0.1:9".parse().unwrap()), Style::default());
     assert_eq!(
         mapped_v4(&Ipv6Addr::from(<[u8; 16]>::try_from(&lo4.bytes()[8..24]).unwrap())),

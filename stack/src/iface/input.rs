@@ -188,6 +188,7 @@ impl Interface {
             let Some(d) = self.loopback.pop_front() else { break };
             let repr = Ipv4Repr::new(d.src, d.dst, d.protocol, d.payload.len(), 0);
             self.deliver(now, &repr, &d.payload, tcp, udp);
+            self.stats.loopback_delivered += 1;
             n += 1;
         }
         n

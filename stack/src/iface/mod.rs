@@ -34,6 +34,31 @@ pub const MAX_PING_REPLIES: usize = 1024;
 /// TTL of datagrams we originate (Linux's default).
 pub const DEFAULT_TTL: u8 = 64;
 
+/// The source address a host picks for `dst` when the socket names none (Linux
+/// `inet_select_addr` through the routes): 127.0.0.1 for the loopback network 127.0.0.0/8
+/// (RFC 1122 3.2.1.3 (g): it never appears on a network), the interface address otherwise.
+pub fn source_for(own: Ipv4Addr, dst: Ipv4Addr) -> Ipv4Addr {
+    if dst == LOOPBACK6_STANDIN {
+        dst
+    } else if dst.is_loopback() {
+        Ipv4Addr::LOCALHOST
+    } else {
+        own
+    }
+}
+
+/// Until tapstack speaks IPv6, the IPv6 loopback `::1` is carried as this address of
+/// 127.0.0.0/8 (its own source, like `::1`), so that `::1` and 127.0.0.1 stay distinct as on
+/// Linux: a server on 127.0.0.1 is not reached through `::1`, and a dual-stack server sees a
+/// `::1` client as `::1` (`client::sockaddr` translates it at the socket boundary).
+pub const LOOPBACK6_STANDIN: Ipv4Addr = Ipv4Addr::new(127, 255, 255, 254);
+
+/// Whether a socket bound to `src` may reach `dst`: a loopback source only reaches this host
+/// (Linux gives EINVAL, as the route to another host would carry a martian source).
+pub fn source_reaches(own: Ipv4Addr, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+    !src.is_loopback() || dst.is_loopback() || dst == own || dst.is_unspecified()
+}
+
 /// A datagram for one of our own addresses, delivered without touching the link.
 #[derive(Debug)]
 pub(crate) struct LocalDatagram {
@@ -115,7 +140,7 @@ impl Interface {
     /// IP output (RFC 1122 3.3): wraps `payload` in an IPv4 header from `src` to `dst`, routes it,
     /// fragments it to the MTU and hands it to ARP and the link. Drops are counted.
     pub fn send_ip(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload: &[u8]) {
-        let src = if src.is_unspecified() { self.addr } else { src };
+        let src = if src.is_unspecified() { source_for(self.addr, dst) } else { src };
         if self.is_local(dst) {
             if self.loopback.len() >= MAX_LOOPBACK_QUEUE {
                 self.stats.tx_dropped += 1;

@@ -75,4 +75,7 @@ pub struct Stats {
     pub no_route: u64,
     /// Frames or local datagrams dropped because a queue was full.
     pub tx_dropped: u64,
+    /// Datagrams to our own addresses (127.0.0.0/8, the interface address) delivered through
+    /// the loopback queue, never the device.
+    pub loopback_delivered: u64,
 }

@@ -116,6 +116,8 @@ struct Inner {
 
 /// What one `Stack::poll` round did.
 struct Round {
+    /// Frames received, plus datagrams delivered through the loopback (input all the same:
+    /// sockets may have become readable).
     rx: u64,
     tx: u64,
     next: Option<Instant>,
@@ -123,10 +125,11 @@ struct Round {
 
 impl Inner {
     fn round(&mut self, now: Instant) -> Round {
-        let (rx0, tx0) = (self.dev.rx, self.dev.tx);
+        let (rx0, tx0, lo0) = (self.dev.rx, self.dev.tx, self.stack.stats().loopback_delivered);
         let next = self.stack.poll(now, &mut self.dev);
         self.tx_flush.flush();
-        Round { rx: self.dev.rx - rx0, tx: self.dev.tx - tx0, next: earliest(next, self.dev.poll_at()) }
+        let lo = self.stack.stats().loopback_delivered - lo0;
+        Round { rx: self.dev.rx - rx0 + lo, tx: self.dev.tx - tx0, next: earliest(next, self.dev.poll_at()) }
     }
     fn run_hook(&mut self) {
         if let Some(mut h) = self.hook.take() {

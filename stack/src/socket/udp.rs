@@ -359,7 +359,12 @@ impl UdpStack {
             return Err(Error::InvalidInput); // already bound
         }
         let addr = *local.ip();
-        if !(addr.is_unspecified() || addr == self.local_addr || self.is_broadcast(addr) || addr.is_multicast()) {
+        if !(addr.is_unspecified()
+            || addr == self.local_addr
+            || addr.is_loopback()
+            || self.is_broadcast(addr)
+            || addr.is_multicast())
+        {
             return Err(Error::AddrNotAvailable);
         }
         let port = if local.port() == 0 {
@@ -393,13 +398,16 @@ impl UdpStack {
         if bcast && !s.broadcast {
             return Err(Error::PermissionDenied);
         }
+        if !crate::iface::source_reaches(self.local_addr, *s.local.ip(), *remote.ip()) {
+            return Err(Error::InvalidInput);
+        }
         self.autobind(h)?;
-        let local_addr = self.local_addr;
+        let src = crate::iface::source_for(self.local_addr, *remote.ip());
         let s = self.get_mut(h)?;
         // Connecting to 0.0.0.0 means this host (Linux); keep it as given.
         s.remote = Some(remote);
         if s.local.ip().is_unspecified() {
-            s.local.set_ip(local_addr);
+            s.local.set_ip(src);
         }
         s.error = None;
         Ok(())
@@ -431,11 +439,26 @@ impl UdpStack {
             return Err(Error::WouldBlock);
         }
         self.autobind(h)?;
-        let src_ip = match *self.get(h)?.local.ip() {
-            a if a.is_unspecified() || a.is_broadcast() || a.is_multicast() => self.local_addr,
+        let bound_ip = *self.get(h)?.local.ip();
+        // 0.0.0.0 as a destination means this host: the bound address, else the loopback (Linux).
+        let dst_ip = match *dst.ip() {
+            a if a.is_unspecified()
+                && (bound_ip.is_unspecified() || bound_ip.is_broadcast() || bound_ip.is_multicast()) =>
+            {
+                Ipv4Addr::LOCALHOST
+            }
+            a if a.is_unspecified() => bound_ip,
             a => a,
         };
-        let dst_ip = if dst.ip().is_unspecified() { self.local_addr } else { *dst.ip() };
+        let src_ip = match bound_ip {
+            a if a.is_unspecified() || a.is_broadcast() || a.is_multicast() => {
+                crate::iface::source_for(self.local_addr, dst_ip)
+            }
+            a => a,
+        };
+        if !crate::iface::source_reaches(self.local_addr, src_ip, dst_ip) {
+            return Err(Error::InvalidInput);
+        }
         let s = self.get_mut(h)?;
         let datagram = wire::build(src_ip, dst_ip, s.local.port(), dst.port(), data);
         s.tx_bytes += datagram.len();

@@ -130,6 +130,7 @@ impl TcpStack {
         for c in children {
             if let Some(ct) = self.socks.get_mut(&c) {
                 ct.orphan = true;
+                self.orphans += 1;
                 ct.send_rst = true;
                 ct.pending = true;
                 ct.parent = None;

@@ -1,6 +1,7 @@
 //! Congestion control: slow start and congestion avoidance (RFC 5681) with NewReno recovery
 //! bookkeeping done by the caller (RFC 6582), and CUBIC (RFC 9438, the default). Windows are in
 //! bytes.
+use super::seq::SeqNum;
 use super::Congestion;
 use crate::time::{Duration, Instant};
 
@@ -21,6 +22,14 @@ pub struct CongestionControl {
     k: f64,
     epoch: Option<Instant>,
     w_est: f64,
+    // Congestion window validation (RFC 7661; Linux tcp_cwnd_validate).
+    /// The sender was limited by cwnd (not the application or the peer's window) during the
+    /// current window of data.
+    cwnd_limited: bool,
+    /// Largest flight (bytes) during the current window of data.
+    max_flight: u32,
+    /// The current window of data ends when SND.UNA passes this.
+    usage_seq: SeqNum,
 }
 
 impl CongestionControl {
@@ -37,7 +46,43 @@ impl CongestionControl {
             k: 0.0,
             epoch: None,
             w_est: 0.0,
+            cwnd_limited: false,
+            max_flight: 0,
+            usage_seq: SeqNum(0),
         }
+    }
+    /// After a send attempt: `limited` if cwnd stopped it; `flight` bytes now outstanding.
+    pub fn validate(&mut self, snd_una: SeqNum, snd_nxt: SeqNum, flight: u32, limited: bool) {
+        if snd_una >= self.usage_seq || limited || (!self.cwnd_limited && flight > self.max_flight) {
+            self.cwnd_limited = limited;
+            self.max_flight = flight;
+            self.usage_seq = snd_nxt;
+        }
+    }
+    /// Whether ACKs may grow cwnd (Linux tcp_is_cwnd_limited): in slow start while cwnd is below
+    /// twice the largest recent flight, else only if cwnd limited sending (RFC 7661 4.3).
+    pub fn is_cwnd_limited(&self) -> bool {
+        if self.cwnd < self.ssthresh {
+            self.cwnd < self.max_flight.saturating_mul(2)
+        } else {
+            self.cwnd_limited
+        }
+    }
+    /// Restart after `idle` without sending (RFC 5681 4.1, as Linux tcp_cwnd_restart): cwnd
+    /// halves per RTO idle, down to the initial window at most.
+    pub fn restart(&mut self, idle: Duration, rto: Duration) {
+        let restart = (10 * self.mss).min(self.cwnd);
+        // Linux tcp_current_ssthresh: remember 3/4 of the window used.
+        self.ssthresh = self.ssthresh.max((self.cwnd >> 1) + (self.cwnd >> 2));
+        let mut cwnd = self.cwnd;
+        let mut left = idle;
+        while left > rto && cwnd > restart {
+            left -= rto;
+            cwnd >>= 1;
+        }
+        self.cwnd = cwnd.max(restart);
+        self.epoch = None;
+        self.ca_acked = 0;
     }
     pub fn set_mss(&mut self, mss: u16) {
         self.mss = mss.max(64) as u32;

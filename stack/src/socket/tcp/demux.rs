@@ -66,6 +66,9 @@ impl TcpStack {
     /// Frees a control block.
     pub(super) fn remove(&mut self, id: u32) {
         if let Some(t) = self.socks.remove(&id) {
+            if t.orphan {
+                self.orphans -= 1;
+            }
             let key = (t.local, t.remote);
             if self.conns.get(&key) == Some(&id) {
                 self.conns.remove(&key);
@@ -95,14 +98,16 @@ impl TcpStack {
                 && o.local.port() == addr.port()
                 && (o.local.ip().is_unspecified() || addr.ip().is_unspecified() || o.local.ip() == addr.ip())
                 && !(reuse && o.state != TcpState::Listen && (o.reuse_addr || o.state == TcpState::TimeWait))
-        })
+        }) || (!reuse && self.tw_holds_port(addr.port()))
     }
 
-    pub(super) fn ephemeral_port(&mut self, id: u32, remote: Option<SocketAddrV4>) -> Result<u16> {
+    /// A free port for `id`: for bind(0) (`conn` None) or for a connection from `conn.0` to `conn.1`.
+    pub(super) fn ephemeral_port(&mut self, id: u32, conn: Option<(std::net::Ipv4Addr, SocketAddrV4)>) -> Result<u16> {
+        let remote = conn.map(|c| c.1);
         let (lo, hi) = self.config.ephemeral_ports;
         let span = (hi.max(lo) - lo) as u64 + 1;
         let start = self.rand() % span;
-        let ip = self.config.local_addr;
+        let ip = conn.map_or(self.config.local_addr, |c| c.0);
         // Ports that rule a candidate out, gathered once (O(sockets + span), not their product):
         // for connect() listeners and bound-only sockets (the 4-tuple is checked separately);
         // for bind(0) every bound port.
@@ -117,7 +122,10 @@ impl TcpStack {
         for i in 0..span {
             let port = lo + ((start + i) % span) as u16;
             let free = !taken.contains(&port)
-                && remote.is_none_or(|r| !self.conns.contains_key(&(SocketAddrV4::new(ip, port), r)));
+                && remote.is_none_or(|r| {
+                    let k = (SocketAddrV4::new(ip, port), r);
+                    !self.conns.contains_key(&k) && !self.tw_exists(k)
+                });
             if free {
                 return Ok(port);
             }

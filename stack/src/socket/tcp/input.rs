@@ -329,10 +329,13 @@ impl Tcb {
                 self.persist_backoff = 0;
             }
         }
-        let new_sack = self.sack_ok && self.scoreboard.update(self.snd_una.max(ack), self.snd_max, &seg.sack);
         if self.sack_ok && ack <= self.snd_max {
-            self.rack_update(ack, &seg.sack);
+            let ecr = seg.timestamp.filter(|_| self.ts_ok).map(|t| t.1);
+            self.rack_update(now, ack, &seg.sack, ecr);
         }
+        let new_sack = self.sack_ok && self.scoreboard.update(self.snd_una.max(ack), self.snd_max, &seg.sack);
+        let pure = seg.payload.is_empty() && !seg.syn() && !seg.fin() && !window_changed && !new_sack;
+        self.tlp_process_ack(ack, &seg.sack, ack > self.snd_una, pure);
 
         if ack > self.snd_una {
             let acked = ack.since(self.snd_una);
@@ -379,7 +382,9 @@ impl Tcb {
                 }
             } else {
                 self.dupacks = 0;
-                self.cc.on_ack(now, acked as u32, self.rtt.srtt);
+                if self.cc.is_cwnd_limited() {
+                    self.cc.on_ack(now, acked as u32, self.rtt.srtt);
+                }
             }
             self.changed = true;
         } else if ack == self.snd_una

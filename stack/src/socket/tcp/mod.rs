@@ -44,6 +44,7 @@ mod tests_sender;
 #[cfg(test)]
 mod tests_timers;
 mod timer;
+mod timewait;
 
 use input::Rst;
 use listener::Listener;
@@ -123,6 +124,12 @@ pub struct TcpConfig {
     pub syncookies: bool,
     /// SYN-ACK retransmissions for a request before it is dropped (Linux tcp_synack_retries 5).
     pub synack_retries: u32,
+    /// Most TIME-WAIT records (Linux tcp_max_tw_buckets); beyond it connections close without
+    /// TIME-WAIT (counted in `tw_overflows`). Default 32768 (about 5 MiB).
+    pub max_tw_buckets: usize,
+    /// Most orphaned connections (closed by the user, not yet done, TIME-WAIT excluded; Linux
+    /// tcp_max_orphans): close() beyond it resets the connection (`orphan_overflows`). Default 4096.
+    pub max_orphans: usize,
 }
 
 impl TcpConfig {
@@ -148,6 +155,8 @@ impl TcpConfig {
             max_syn_backlog: 256,
             syncookies: true,
             synack_retries: 5,
+            max_tw_buckets: 32768,
+            max_orphans: 4096,
         }
     }
 }
@@ -221,6 +230,10 @@ pub struct TcpStats {
     pub syncookies_failed: u64,
     /// SYNs dropped for a full SYN queue (cookies off) or a full SYN-ACK queue.
     pub syn_queue_drops: u64,
+    /// Connections that closed without TIME-WAIT because `max_tw_buckets` records existed.
+    pub tw_overflows: u64,
+    /// close() calls that reset the connection because `max_orphans` orphans existed.
+    pub orphan_overflows: u64,
 }
 
 /// Every TCP control block of one host: listeners, connections, the port table.
@@ -251,6 +264,12 @@ pub struct TcpStack {
     req_timers: BTreeSet<(Instant, synq::Key)>,
     /// SYN-ACKs to send at the next `dispatch`.
     synacks: Vec<synq::SynAck>,
+    /// TIME-WAIT records, their expiry index and the ACKs they owe.
+    tw: HashMap<timewait::TwKey, timewait::TwRec>,
+    tw_timers: BTreeSet<(Instant, timewait::TwKey)>,
+    tw_acks: Vec<timewait::TwKey>,
+    /// Control blocks with `orphan` set.
+    orphans: usize,
 }
 
 /// Upper bound on queued RSTs (excess are dropped, like Linux's rate limit).
@@ -276,6 +295,10 @@ impl TcpStack {
             reqs: HashMap::new(),
             req_timers: BTreeSet::new(),
             synacks: Vec::new(),
+            tw: HashMap::new(),
+            tw_timers: BTreeSet::new(),
+            tw_acks: Vec::new(),
+            orphans: 0,
         }
     }
     pub fn config(&self) -> &TcpConfig {
@@ -288,6 +311,9 @@ impl TcpStack {
 
     fn user(&self, h: TcpHandle) -> Result<&Tcb> {
         self.socks.get(&h.0).filter(|t| !t.orphan && t.parent.is_none()).ok_or(Error::BadHandle)
+    }
+    fn user_mut_any(&mut self, id: u32) -> &mut Tcb {
+        self.socks.get_mut(&id).expect("live control block")
     }
     fn user_mut(&mut self, h: TcpHandle) -> Result<&mut Tcb> {
         self.socks.get_mut(&h.0).filter(|t| !t.orphan && t.parent.is_none()).ok_or(Error::BadHandle)
@@ -318,6 +344,12 @@ impl TcpStack {
         }
         let local = SocketAddrV4::new(dst, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
+        if self.tw_exists((local, remote)) {
+            let has_listener = self.find_listener(local).is_some();
+            if self.tw_input(now, (local, remote), &seg, has_listener) {
+                return;
+            }
+        }
         if let Some(&id) = self.conns.get(&(local, remote)) {
             let has_listener = self.find_listener(local).is_some();
             let tcb = self.socks.get_mut(&id).expect("conns entry without tcb");
@@ -354,6 +386,7 @@ impl TcpStack {
     pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8])) {
         let mut buf = std::mem::take(&mut self.scratch);
         self.dispatch_synq(now, &mut Emitter { buf: &mut buf, emit });
+        self.dispatch_tw(now, &mut Emitter { buf: &mut buf, emit });
         self.scratch = buf;
         let mut e = Emitter { buf: &mut self.scratch, emit };
         for r in self.rsts.drain(..) {
@@ -406,8 +439,10 @@ impl TcpStack {
             }
         }
         for &id in &work {
-            if self.socks.get(&id).is_some_and(|t| t.state == TcpState::Closed || t.parent.is_some()) {
-                self.after_event(id);
+            match self.socks.get(&id) {
+                Some(t) if t.state == TcpState::TimeWait && t.orphan => self.enter_tw_record(id, now),
+                Some(t) if t.state == TcpState::Closed || t.parent.is_some() => self.after_event(id),
+                _ => {}
             }
         }
         work.clear();
@@ -431,10 +466,11 @@ impl TcpStack {
     }
     /// When `dispatch` must next be called even if nothing arrives (None: no timer pending).
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
-        if !self.rsts.is_empty() || !self.dirty.is_empty() || !self.synacks.is_empty() {
+        if !self.rsts.is_empty() || !self.dirty.is_empty() || !self.synacks.is_empty() || !self.tw_acks.is_empty() {
             return Some(now);
         }
         let t = self.timers.first().map(|&(t, _)| t.max(now));
+        let t = crate::time::earliest(t, self.tw_timers.first().map(|&(t, _)| t.max(now)));
         crate::time::earliest(t, self.req_timers.first().map(|&(t, _)| t.max(now)))
     }
 
@@ -512,6 +548,7 @@ impl TcpStack {
     pub fn has_pending_output(&self) -> bool {
         !self.rsts.is_empty()
             || !self.synacks.is_empty()
+            || !self.tw_acks.is_empty()
             || self.socks.values().any(|t| {
                 t.send_rst
                     || (!matches!(t.state, TcpState::Closed | TcpState::Listen | TcpState::TimeWait)
@@ -537,7 +574,8 @@ impl TcpStack {
             return Err(Error::InvalidInput);
         }
         let ip = *local.ip();
-        if !(ip.is_unspecified() || ip == self.config.local_addr) {
+        // Ours: the interface address and the loopback network 127.0.0.0/8.
+        if !(ip.is_unspecified() || ip == self.config.local_addr || ip.is_loopback()) {
             return Err(Error::AddrNotAvailable);
         }
         let reuse = t.reuse_addr;
@@ -612,8 +650,18 @@ impl TcpStack {
         if remote.ip().is_unspecified() || remote.ip().is_broadcast() || remote.ip().is_multicast() {
             return Err(if remote.ip().is_unspecified() { Error::ConnectionRefused } else { Error::NetUnreachable });
         }
+        // The source address: the bound one, else what the route to `remote` gives.
+        let own = self.config.local_addr;
+        let src_ip = match *t.local.ip() {
+            a if t.bound && !a.is_unspecified() => a,
+            _ => crate::iface::source_for(own, *remote.ip()),
+        };
+        if !crate::iface::source_reaches(own, src_ip, *remote.ip()) {
+            return Err(Error::InvalidInput);
+        }
         let local = if t.bound {
-            let l = SocketAddrV4::new(self.config.local_addr, t.local.port());
+            let l = SocketAddrV4::new(src_ip, t.local.port());
+            self.tw_remove((l, remote)); // RFC 6191-like reuse, as for a TIME-WAIT block below
             if let Some(&other) = self.conns.get(&(l, remote)) {
                 if self.socks.get(&other).is_some_and(|o| o.state == TcpState::TimeWait) {
                     self.remove(other);
@@ -623,7 +671,7 @@ impl TcpStack {
             }
             l
         } else {
-            SocketAddrV4::new(self.config.local_addr, self.ephemeral_port(h.0, Some(remote))?)
+            SocketAddrV4::new(src_ip, self.ephemeral_port(h.0, Some((src_ip, remote)))?)
         };
         let iss = isn::isn(&self.config.isn_secret, local, remote, now);
         let cfg = self.config.clone();
@@ -726,6 +774,14 @@ impl TcpStack {
             return;
         }
         let msl = self.config.msl;
+        if !matches!(t.state, TcpState::TimeWait | TcpState::Closed | TcpState::SynSent)
+            && self.orphans >= self.config.max_orphans
+        {
+            // Linux tcp_close -> tcp_check_oom: too many orphans, reset instead.
+            self.stats.orphan_overflows += 1;
+            self.abort(now, h);
+            return;
+        }
         let t = self.user_mut(h).unwrap();
         match t.state {
             TcpState::Closed | TcpState::SynSent => {
@@ -735,6 +791,8 @@ impl TcpStack {
             _ => {}
         }
         t.orphan = true;
+        self.orphans += 1;
+        let t = self.user_mut_any(h.0);
         Self::queue_fin(t);
         if t.state == TcpState::FinWait2 && t.timewait_at.is_none() {
             t.timewait_at = Some(now + msl * 2);
@@ -758,6 +816,7 @@ impl TcpStack {
                 t.orphan = true;
                 t.send_rst = true;
                 t.pending = true;
+                self.orphans += 1;
             }
         }
     }
@@ -828,7 +887,7 @@ impl TcpStack {
     /// Number of control blocks (user sockets, unaccepted children, orphans in FIN/TIME-WAIT)
     /// plus request records of half-open connections.
     pub fn control_blocks(&self) -> usize {
-        self.socks.len() + self.reqs.len()
+        self.socks.len() + self.reqs.len() + self.tw.len()
     }
     /// Half-open connections in SYN queues (request records).
     pub fn syn_queue_len(&self) -> usize {

@@ -91,6 +91,9 @@ impl Tcb {
         let occupied = len + (fl & flags::FIN != 0) as usize;
         if occupied > 0 && !syn {
             self.sent.on_send(seq, seq + occupied, now);
+            if seq + occupied > self.snd_max {
+                self.last_send = Some(now); // new data (Linux lsndtime)
+            }
         }
         if has_ack {
             let adv = if syn { wnd.min(65535) } else { (wnd >> self.rcv_wscale).min(65535) << self.rcv_wscale };
@@ -274,6 +277,7 @@ impl Tcb {
                 self.counters.bytes_sent += sent as u64;
                 self.snd_nxt = seq + sent;
                 self.snd_max = self.snd_max.max(self.snd_nxt);
+                (self.tlp_high, self.tlp_retrans) = (Some(self.snd_nxt), false);
             } else if self.snd_una < self.snd_max {
                 let end = self.snd_max;
                 let fin = self.fin_seq().is_some_and(|f| f + 1 == end);
@@ -282,6 +286,7 @@ impl Tcb {
                 let len = data_end.since(s);
                 self.send_segment(now, e, s, len, if fin { flags::FIN } else { 0 });
                 self.counters.retransmits += 1;
+                (self.tlp_high, self.tlp_retrans) = (Some(self.snd_max), true);
             }
             self.arm_rto(now);
         }
@@ -291,7 +296,16 @@ impl Tcb {
             self.state,
             TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck
         );
+        if may_send && self.snd_una == self.snd_max && self.data_end() > self.snd_nxt {
+            // Restart after idle (RFC 5681 4.1, Linux tcp_slow_start_after_idle_check).
+            if let Some(t) = self.last_send.filter(|&t| now - t > self.rtt.rto) {
+                self.cc.restart(now - t, self.rtt.rto);
+                self.last_send = Some(now);
+            }
+        }
         let mut guard = 0;
+        let mut sent_any = false;
+        let mut cwnd_stop = false;
         while may_send && guard < 100_000 {
             guard += 1;
             let data_end = self.data_end();
@@ -323,6 +337,7 @@ impl Tcb {
                 }
             }
             let fin = fin_pending && len == unsent;
+            cwnd_stop = cwnd_avail < unsent.min(mss).min(wnd_avail);
             if len == 0 && (!fin || cwnd_avail == 0) {
                 break;
             }
@@ -370,9 +385,16 @@ impl Tcb {
                 self.snd_max = self.snd_nxt;
             }
             self.arm_rto(now);
+            sent_any = true;
             if sent == 0 && !fin_sent {
                 break;
             }
+        }
+        if sent_any || cwnd_stop {
+            // RFC 7661: cwnd grows only if it, not the application or the peer, limits sending.
+            let pipe = self.pipe(now);
+            let limited = cwnd_stop || pipe + mss > self.cc.cwnd as usize;
+            self.cc.validate(self.snd_una, self.snd_nxt, pipe as u32, limited);
         }
 
         // Persist timer (RFC 9293 3.8.6.1 and the SWS override timeout of 3.8.6.2.1; Linux
@@ -397,7 +419,8 @@ impl Tcb {
         // RFC 8985 7.2: no probe while in loss recovery (fast recovery, or after an RTO until
         // SND.UNA passes the point it was taken at).
         let recovering = self.in_recovery || self.backoff > 0 || self.snd_una < self.recover;
-        if self.sack_ok && self.rtt.has_sample && !recovering && self.snd_una != self.snd_max && !self.tlp_used {
+        let probe_ok = !self.tlp_used && self.tlp_high.is_none(); // one episode at a time
+        if self.sack_ok && self.rtt.has_sample && !recovering && self.snd_una != self.snd_max && probe_ok {
             if self.pto_at.is_none() {
                 let mut pto = (self.rtt.srtt * 2).max(crate::time::Duration::from_millis(2));
                 if self.snd_max.since(self.snd_una) <= mss + 1 {

@@ -11,6 +11,8 @@ pub struct RttEstimator {
     /// Current RTO before backoff.
     pub rto: Duration,
     pub has_sample: bool,
+    /// Smallest round trip seen (RACK.min_RTT, RFC 8985 6.2 step 1).
+    pub min_rtt: Option<Duration>,
     min: Duration,
     max: Duration,
 }
@@ -22,12 +24,14 @@ impl RttEstimator {
             rttvar: Duration::ZERO,
             rto: initial.clamp(min, max),
             has_sample: false,
+            min_rtt: None,
             min,
             max,
         }
     }
     /// RFC 6298 2.2 / 2.3: folds in one measurement `r`.
     pub fn sample(&mut self, r: Duration) {
+        self.note_min(r);
         if !self.has_sample {
             self.srtt = r;
             self.rttvar = r / 2;
@@ -38,6 +42,10 @@ impl RttEstimator {
             self.srtt = (self.srtt * 7 + r) / 8;
         }
         self.rto = (self.srtt + GRANULARITY.max(self.rttvar * 4)).clamp(self.min, self.max);
+    }
+    /// Folds `r` into the minimum RTT only.
+    pub fn note_min(&mut self, r: Duration) {
+        self.min_rtt = Some(self.min_rtt.map_or(r, |m| m.min(r)));
     }
     /// Raises the RTO to `d` while no sample was taken (RFC 6298 5.7).
     pub fn fallback(&mut self, d: Duration) {

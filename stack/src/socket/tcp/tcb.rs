@@ -123,6 +123,8 @@ pub struct Tcb {
     pub keepalive: KeepAlive,
     pub keep_at: Option<Instant>,
     pub last_rx: Instant,
+    /// When data was last sent (Linux lsndtime), for the restart after idle.
+    pub last_send: Option<Instant>,
     pub timewait_at: Option<Instant>,
 
     pub rtt: RttEstimator,
@@ -137,6 +139,13 @@ pub struct Tcb {
     pub sent: super::sentlog::SentLog,
     /// RACK.xmit_ts (RFC 8985): latest send time among delivered segments.
     pub rack_xmit: Option<Instant>,
+    /// RACK.end_seq: end of that segment (breaks ties between segments sent at once).
+    pub rack_end: SeqNum,
+    /// RACK.rtt: round trip of that segment, measured when it was delivered.
+    pub rack_rtt: Option<Duration>,
+    /// TLP.end_seq and TLP.is_retrans (RFC 8985 7.4): an episode whose probe's ACK is awaited.
+    pub tlp_high: Option<SeqNum>,
+    pub tlp_retrans: bool,
     /// RACK reorder timer.
     pub rack_at: Option<Instant>,
     /// Tail loss probe timer (RFC 8985 7).
@@ -232,6 +241,7 @@ impl Tcb {
             },
             keep_at: None,
             last_rx: now,
+            last_send: None,
             timewait_at: None,
             rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
             rtt_probe: None,
@@ -241,6 +251,10 @@ impl Tcb {
             recover: SeqNum(0),
             sent: Default::default(),
             rack_xmit: None,
+            rack_end: SeqNum(0),
+            rack_rtt: None,
+            tlp_high: None,
+            tlp_retrans: false,
             rack_at: None,
             pto_at: None,
             tlp_pending: false,

@@ -242,6 +242,10 @@ mod apps {
                 for _ in 0..100_000 {
                     a.s.dispatch(now, &mut |_, _, seg| ab.submit(now, seg.to_vec()));
                     b.s.dispatch(now, &mut |_, _, seg| ba.submit(now, seg.to_vec()));
+                    // Issue 11 item 2: unacknowledged data or FIN always has a timer.
+                    for st in [&a.s, &b.s] {
+                        prop_assert!(!st.has_pending_output() || st.poll_at(now).is_some(), "data or FIN unacknowledged, no timer");
+                    }
                     let next = [ab.next_due(), ba.next_due(), a.s.poll_at(now), b.s.poll_at(now)].into_iter().flatten().min();
                     match next { Some(t) if t <= end => now = now.max(t), _ => break }
                     while let Some(p) = ab.pop_due(now) { b.s.process(now, A, B, &p); }
@@ -267,6 +271,9 @@ mod apps {
             for _ in 0..1_000_000 {
                 a.s.dispatch(now, &mut |_, _, seg| ab.submit(now, seg.to_vec()));
                 b.s.dispatch(now, &mut |_, _, seg| ba.submit(now, seg.to_vec()));
+                for st in [&a.s, &b.s] {
+                    prop_assert!(!st.has_pending_output() || st.poll_at(now).is_some(), "data or FIN unacknowledged, no timer");
+                }
                 let next = [ab.next_due(), ba.next_due(), a.s.poll_at(now), b.s.poll_at(now)].into_iter().flatten().min();
                 match next { Some(t) if t <= end => now = now.max(t), _ => break }
                 while let Some(p) = ab.pop_due(now) { b.s.process(now, A, B, &p); }

@@ -145,3 +145,59 @@ fn syn_flood_is_answered_with_cookies_that_restore_the_options() {
     assert_eq!(h.s.syn_queue_len(), 0);
     assert_eq!(h.s.control_blocks(), 3);
 }
+
+fn pair_cfg(addr: Ipv4Addr, f: impl Fn(&mut TcpConfig)) -> TcpConfig {
+    let mut c = TcpConfig::new(addr, 1500);
+    c.isn_secret = [u32::from(addr) as u8; 16];
+    c.seed = u32::from(addr) as u64;
+    f(&mut c);
+    c
+}
+
+#[test]
+fn time_wait_records_are_capped() {
+    let a = pair_cfg(Ipv4Addr::new(10, 0, 0, 1), |c| c.max_tw_buckets = 3);
+    let b = pair_cfg(Ipv4Addr::new(10, 0, 0, 2), |_| {});
+    let mut p = super::tests::Pair::with(a, b);
+    for i in 0..5u16 {
+        let (c, l, s) = p.connect(80 + i);
+        p.a.close(p.now, c);
+        p.run_for(Duration::from_millis(20));
+        p.b.close(p.now, s);
+        p.b.close(p.now, l);
+        p.run_for(Duration::from_millis(20));
+    }
+    assert_eq!(p.a.control_blocks(), 3, "TIME-WAIT records up to the cap");
+    assert_eq!(p.a.stats().tw_overflows, 2);
+    assert_eq!(p.b.control_blocks(), 0);
+    p.run_for(Duration::from_secs(61));
+    assert_eq!(p.a.control_blocks(), 0);
+}
+
+#[test]
+fn orphans_are_capped() {
+    let a = pair_cfg(Ipv4Addr::new(10, 0, 0, 1), |c| c.max_orphans = 2);
+    let b = pair_cfg(Ipv4Addr::new(10, 0, 0, 2), |_| {});
+    let mut p = super::tests::Pair::with(a, b);
+    let l = p.b.socket();
+    p.b.bind(l, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80)).unwrap();
+    p.b.listen(l, 8).unwrap();
+    let mut cs = Vec::new();
+    for _ in 0..4 {
+        let c = p.a.socket();
+        p.a.connect(p.now, c, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80)).unwrap();
+        cs.push(c);
+    }
+    p.run_for(Duration::from_millis(50));
+    // The peer vanishes: FINs are never acknowledged, the orphans linger in FIN-WAIT-1.
+    p.drop = Box::new(|_| true);
+    for &c in &cs {
+        p.a.close(p.now, c);
+    }
+    assert_eq!(p.a.stats().orphan_overflows, 2);
+    let before = p.log.len();
+    p.run_for(Duration::from_millis(10));
+    let rsts = p.log[before..].iter().filter(|s| s.repr().rst()).count();
+    assert_eq!(rsts, 2, "the closes beyond the cap reset their connections");
+    assert_eq!(p.a.control_blocks(), 2);
+}

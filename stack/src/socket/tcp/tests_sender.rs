@@ -118,3 +118,163 @@ fn crossed_syn_ack_window_is_not_scaled() {
     assert_eq!(h.s.state(c), Ok(TcpState::Established));
     assert_eq!(h.s.info(c).unwrap().snd_wnd, 1000);
 }
+
+/// Acknowledges everything sent (an ACK per two segments), one round trip (10 ms) at a time,
+/// until nothing more is sent. Returns the largest flight seen (segments).
+fn ack_every_flight(h: &mut H) -> usize {
+    let mut most = 0;
+    let mut flight = data_segs(&h.out());
+    while !flight.is_empty() {
+        most = most.max(flight.len());
+        h.now += Duration::from_millis(10);
+        let mut next = Vec::new();
+        for (i, &(seq, len)) in flight.iter().enumerate() {
+            if i % 2 == 1 || i + 1 == flight.len() {
+                h.feed(&h.seg(1001, Some(seq.wrapping_add(len as u32)), 0));
+                next.extend(data_segs(&h.out()));
+            }
+        }
+        flight = next;
+    }
+    most
+}
+
+#[test]
+fn cwnd_does_not_grow_while_the_application_limits_sending() {
+    let mut h = H::new();
+    let (_l, c, _iss) = h.established(false, false);
+    let iw = h.s.info(c).unwrap().cwnd;
+    for _ in 0..40 {
+        h.s.send(h.now, c, &[1u8; 500]).unwrap();
+        ack_every_flight(&mut h);
+        h.now += Duration::from_millis(40);
+    }
+    // RFC 7661 / Linux tcp_is_cwnd_limited: 500 bytes in flight never tested a 10-segment cwnd.
+    assert_eq!(h.s.info(c).unwrap().cwnd, iw);
+    // Bulk data does grow it.
+    h.s.send(h.now, c, &vec![2u8; 100 * MSS as usize]).unwrap();
+    ack_every_flight(&mut h);
+    assert!(h.s.info(c).unwrap().cwnd > 2 * iw, "{:?}", h.s.info(c));
+}
+
+#[test]
+fn cwnd_restarts_after_idle() {
+    let mut h = H::new();
+    let (_l, c, _iss) = h.established(false, false);
+    h.s.send(h.now, c, &vec![2u8; 200 * MSS as usize]).unwrap();
+    assert!(ack_every_flight(&mut h) > 30);
+    // Idle for longer than an RTO (RFC 5681 4.1): the next burst starts from the initial window.
+    h.now += Duration::from_secs(5);
+    h.s.send(h.now, c, &vec![3u8; 100 * MSS as usize]).unwrap();
+    assert_eq!(data_segs(&h.out()).len(), 10);
+}
+
+/// An established SACK connection (no timestamps) whose handshake took `rtt`.
+fn established_rtt(h: &mut H, rtt: Duration) -> (TcpHandle, u32) {
+    let l = h.s.socket();
+    h.s.bind(l, SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    h.s.listen(l, 4).unwrap();
+    let mut syn = h.seg(1000, None, flags::SYN);
+    syn.mss = Some(1460);
+    syn.window_scale = Some(0);
+    syn.sack_permitted = true;
+    h.feed(&syn);
+    let iss = h.out()[0].seq;
+    h.now += rtt;
+    h.feed(&h.seg(1001, Some(iss + 1), 0));
+    (h.s.accept(l).unwrap(), iss)
+}
+
+#[test]
+fn rack_waits_rack_rtt_plus_a_quarter_of_min_rtt() {
+    let mut h = H::new();
+    let (c, iss) = established_rtt(&mut h, Duration::from_millis(20));
+    // Round trips of 100 ms: SRTT near 90 ms, min_RTT 20 ms.
+    let mut una = iss + 1;
+    for _ in 0..16 {
+        h.s.send(h.now, c, &[1u8; 100]).unwrap();
+        h.out();
+        h.now += Duration::from_millis(100);
+        una += 100;
+        h.feed(&h.seg(1001, Some(una), 0));
+        h.out();
+    }
+    h.s.send(h.now, c, &[2u8; 2 * MSS as usize]).unwrap();
+    let t0 = h.now;
+    assert_eq!(h.out().len(), 2);
+    // The second segment is SACKed after 100 ms: the first is lost once RACK.rtt (100 ms) +
+    // min_RTT / 4 (5 ms) passed since it was sent (RFC 8985 6.2), not 1.25 SRTT.
+    h.now += Duration::from_millis(100);
+    let mut a = h.seg(1001, Some(una), 0);
+    a.sack = [Some((una + MSS, una + 2 * MSS)), None, None, None];
+    h.feed(&a);
+    let o = h.advance(Duration::from_millis(50));
+    let rexmit: Vec<u64> = o.iter().filter(|s| s.seq == una).map(|s| (s.at - t0).as_millis() as u64).collect();
+    assert_eq!(rexmit, vec![105], "{o:?}");
+}
+
+#[test]
+fn rack_ignores_an_ambiguous_ack_of_a_retransmission() {
+    let mut h = H::new();
+    let (c, iss) = established_rtt(&mut h, Duration::from_millis(100));
+    let s = |k: u32| iss + 1 + k * MSS;
+    h.s.send(h.now, c, &[3u8; 4 * MSS as usize]).unwrap();
+    let t0 = h.now;
+    assert_eq!(h.out().len(), 4);
+    // The tail loss probe (2 SRTT) resends the last segment.
+    let o = h.advance(Duration::from_millis(200));
+    assert_eq!(data_segs(&o), vec![(s(3), MSS as usize)], "{o:?}");
+    // 5 ms later (less than min_RTT) an ACK SACKs it: that is the original arriving, so it
+    // says nothing about the third segment, which is only delayed (RFC 8985 6.2 step 2).
+    h.now = t0 + Duration::from_millis(205);
+    let mut a = h.seg(1001, Some(s(2)), 0);
+    a.sack = [Some((s(3), s(4))), None, None, None];
+    h.feed(&a);
+    let o = h.advance(Duration::from_millis(5));
+    assert!(data_segs(&o).is_empty(), "no spurious retransmission of the delayed segment: {o:?}");
+    h.feed(&h.seg(1001, Some(s(4)), 0));
+    assert_eq!(h.s.info(c).unwrap().fast_retransmits, 0);
+}
+
+/// Four segments; the ACK at +100 ms leaves the last two outstanding; the tail loss probe
+/// resends the last one, whose ACK then comes. Returns (conn, end of the probe).
+fn tail_probe_answered(h: &mut H) -> (TcpHandle, u32) {
+    let (_l, c, iss) = h.established(true, false);
+    let s = |k: u32| iss + 1 + k * MSS;
+    h.s.send(h.now, c, &[3u8; 4 * MSS as usize]).unwrap();
+    assert_eq!(h.out().len(), 4);
+    h.now += Duration::from_millis(100);
+    h.feed(&h.seg(1001, Some(s(2)), 0));
+    let o = h.advance(Duration::from_millis(150));
+    assert_eq!(data_segs(&o), vec![(s(3), MSS as usize)], "the probe: {o:?}");
+    h.feed(&h.seg(1001, Some(s(4)), 0));
+    h.out();
+    (c, s(4))
+}
+
+#[test]
+fn a_loss_repaired_by_the_tail_loss_probe_reduces_cwnd() {
+    let mut h = H::new();
+    let (c, end) = tail_probe_answered(&mut h);
+    assert_eq!(h.s.info(c).unwrap().ssthresh, u32::MAX);
+    // No duplicate ACK for the probe followed: the original was lost (RFC 8985 7.4.3).
+    h.s.send(h.now, c, &[4u8; 100]).unwrap();
+    h.out();
+    h.now += Duration::from_millis(10);
+    h.feed(&h.seg(1001, Some(end + 100), 0));
+    let i = h.s.info(c).unwrap();
+    assert!(i.ssthresh < u32::MAX && i.cwnd <= i.ssthresh, "{i:?}");
+}
+
+#[test]
+fn a_redundant_tail_loss_probe_does_not_reduce_cwnd() {
+    let mut h = H::new();
+    let (c, end) = tail_probe_answered(&mut h);
+    // The duplicate ACK the probe itself brings: original and probe both arrived.
+    h.feed(&h.seg(1001, Some(end), 0));
+    h.s.send(h.now, c, &[4u8; 100]).unwrap();
+    h.out();
+    h.now += Duration::from_millis(10);
+    h.feed(&h.seg(1001, Some(end + 100), 0));
+    assert_eq!(h.s.info(c).unwrap().ssthresh, u32::MAX);
+}

@@ -170,3 +170,31 @@ fn keepalive_ignores_unacceptable_segments() {
     assert_eq!(h.s.take_error(c), Some(Error::TimedOut));
     let _ = (Ipv4Addr::UNSPECIFIED, US);
 }
+
+#[test]
+fn rto_probes_into_a_zero_window_live_while_the_peer_answers() {
+    let mut h = H::new();
+    let (_l, c, iss) = h.established(false, false);
+    h.s.send(h.now, c, &[7u8; 3000]).unwrap();
+    h.out();
+    let mut z = h.seg(1001, Some(iss + 1), 0);
+    z.window = 0;
+    h.feed(&z);
+    let t0 = h.now;
+    // Each head probe is answered: window still zero. Linux keeps such a connection.
+    while h.now < t0 + Duration::from_secs(3000) {
+        let o = h.advance(Duration::from_secs(1));
+        if o.iter().any(|s| s.seq == iss + 1 && s.len > 0) {
+            h.feed(&z);
+        }
+    }
+    assert_eq!(h.s.state(c), Ok(TcpState::Established));
+    // Silence: aborted once nothing was heard for 2 * rto_max (Linux tcp_rtx_probe0_timed_out).
+    let t1 = h.now;
+    while h.s.state(c) == Ok(TcpState::Established) && h.now < t1 + Duration::from_secs(1000) {
+        h.advance(Duration::from_secs(1));
+    }
+    assert_eq!(h.s.take_error(c), Some(Error::TimedOut));
+    let waited = (h.now - t1).as_secs();
+    assert!((120..=240).contains(&waited), "{waited} s");
+}

@@ -54,7 +54,7 @@ impl Tcb {
         }
         if self.pto_at.is_some_and(|t| t <= now) {
             self.pto_at = None;
-            if !self.in_recovery && self.snd_una != self.snd_max && !self.tlp_used {
+            if !self.in_recovery && self.snd_una != self.snd_max && !self.tlp_used && self.tlp_high.is_none() {
                 self.tlp_pending = true;
                 self.tlp_used = true;
                 fired = true;
@@ -106,13 +106,22 @@ impl Tcb {
 
     /// RFC 6298 5.4-5.7 and RFC 5681 3.1 on a retransmission timeout.
     fn on_rto(&mut self, now: Instant, cfg: &TcpConfig) {
-        let _ = now;
         if self.snd_una == self.snd_max {
             return;
         }
-        self.retries += 1;
         self.counters.rto_expirations += 1;
         let syn = matches!(self.state, TcpState::SynSent | TcpState::SynReceived);
+        if self.snd_wnd == 0 && !syn && !self.orphan {
+            // The peer shrank its window to zero: the head resent is a window probe (Linux
+            // tcp_retransmit_timer), not counted as a retry. A peer that answers is probed for
+            // ever; silence for twice the maximum RTO aborts (tcp_rtx_probe0_timed_out).
+            if now - self.last_rx > cfg.rto_max * 2 {
+                self.terminate(Some(Error::TimedOut));
+                return;
+            }
+        } else {
+            self.retries += 1;
+        }
         let limit = if syn { cfg.syn_retries } else { self.retry_limit(cfg) };
         if self.retries > limit {
             let e = if self.state == TcpState::SynReceived && !self.active { None } else { Some(Error::TimedOut) };
@@ -135,6 +144,7 @@ impl Tcb {
         self.pto_at = None;
         self.rack_at = None;
         self.rack_xmit = None;
+        self.tlp_high = None;
         // The receiver may have reneged (RFC 2018 8, RFC 6675 5.1): forget what it SACKed, so
         // going back N from snd_una resends everything; its next ACKs SACK again what it holds.
         self.scoreboard.clear();

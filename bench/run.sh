@@ -6,7 +6,9 @@
 # in time (every process runs under `timeout`).
 #
 # Environment: BENCH_RUNS (5), BENCH_BULK_MIB (256), BENCH_PINGPONG_ROUNDS (10000),
-#              BENCH_CONN_SECS (5), BENCH_IDLE_CONNS (1000), BENCH_TOPOLOGIES ("kk tk").
+#              BENCH_CONN_SECS (5), BENCH_IDLE_CONNS (1000), BENCH_TOPOLOGIES ("kk tk ts").
+# Topology ts = tk with TAPSTACK_MODE=service (the shared stack, tapstackd): its figures are
+# reported beside the in-process ones of the same run.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -22,7 +24,7 @@ MIB=${BENCH_BULK_MIB:-256}
 ROUNDS=${BENCH_PINGPONG_ROUNDS:-10000}
 CONN_SECS=${BENCH_CONN_SECS:-5}
 IDLE=${BENCH_IDLE_CONNS:-1000}
-read -r -a TOPOS <<<"${BENCH_TOPOLOGIES:-kk tk}"
+read -r -a TOPOS <<<"${BENCH_TOPOLOGIES:-kk tk ts}"
 CL_STEP_TIMEOUT=${BENCH_STEP_TIMEOUT:-120}
 CL_SERVER_GRACE=10
 WORK=$(mktemp -d /tmp/bench.XXXXXX)
@@ -75,14 +77,19 @@ run_pair() {
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print ""; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
+bench_label() { if [ "$1" = ts ]; then echo "ts-client<->kernel, shared service (tapstackd)"; else topo_label "$1"; fi; }
+
 bench_topo() {
   local t=$1 i
-  echo "== $(topo_label "$t")"
-  if ! topo_setup "$t"; then
+  echo "== $(bench_label "$t")"
+  local setup=$t
+  [ "$t" = ts ] && setup=tk
+  if ! topo_setup "$setup"; then
     echo "   topology unavailable (shim not built?)" >&2
     netns_cleanup
     return
   fi
+  if [ "$t" = ts ]; then CLI_ENV+=(TAPSTACK_MODE=service); fi
   for ((i = 1; i <= RUNS; i++)); do
     echo "   run $i/$RUNS"
     run_pair bulk_up "$t" srv mib_per_s "bulk_recv -l -p @PORT -t" "bulk_send -c @HOST -p @PORT -m $MIB -t"
@@ -98,7 +105,7 @@ bench_topo() {
     else fail rss_per_conn "$t"; fi
   done
   # The device ceiling is the same for both columns: measured once, on the TAP topology.
-  if [ ${#CL_TAPS[@]} -gt 0 ]; then
+  if [ ${#CL_TAPS[@]} -gt 0 ] && [ "$t" != ts ]; then
     for ((i = 1; i <= RUNS; i++)); do
       local out=$WORK/tap_blast.$i
       if timeout 30 ip netns exec "$SRV_NS" "$CL_BIN/tap_blast" -i "${CL_TAPS[0]}" -T 1 >"$out" 2>&1; then
@@ -127,14 +134,23 @@ fi
 DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 CPU=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
 MACHINE="$(nproc) cores ($CPU), Linux $(uname -r)"
+SVC_COL=
+[[ " ${TOPOS[*]} " == *" ts "* ]] && SVC_COL=1
 md=$WORK/latest.md
 json=$WORK/latest.json
 {
   echo "tapstack bench, $DATE, $MACHINE; each figure the median of $RUNS runs"
   echo "(kernel = kernel<->kernel over veth; tapstack = shimmed client over TAP <-> kernel server)"
-  echo
-  echo "| workload | unit | kernel | tapstack | tapstack/kernel |"
-  echo "|---|---|---:|---:|---:|"
+  if [ -n "$SVC_COL" ]; then
+    echo "(service = the same shimmed client on the shared stack, TAPSTACK_MODE=service; service/in-process = its ratio to the tapstack column)"
+    echo
+    echo "| workload | unit | kernel | tapstack | tapstack/kernel | service | service/in-process |"
+    echo "|---|---|---:|---:|---:|---:|---:|"
+  else
+    echo
+    echo "| workload | unit | kernel | tapstack | tapstack/kernel |"
+    echo "|---|---|---:|---:|---:|"
+  fi
 } >"$md"
 {
   printf '{\n  "date": "%s",\n  "machine": "%s",\n  "runs": %s,\n  "metrics": [\n' "$DATE" "$MACHINE" "$RUNS"
@@ -149,18 +165,27 @@ for m in "${METRICS[@]}"; do
     ratio=$(awk -v a="$s" -v b="$k" 'BEGIN { if (b + 0 <= 0) print ""; else printf "%.2f", a / b }')
   fi
   note() { local f=${FAILS[$1,$2]:-0}; [ "$f" -gt 0 ] && echo " ($f failed)"; }
+  v=$(echo "${VAL[$key,ts]:-}" | median)
+  vratio=""
+  if [ -n "$v" ] && [ -n "$s" ]; then
+    vratio=$(awk -v a="$v" -v b="$s" 'BEGIN { if (b + 0 <= 0) print ""; else printf "%.2f", a / b }')
+  fi
+  extra=""
+  [ -n "$SVC_COL" ] && extra=" ${v:-n/a}$(note "$key" ts) | ${vratio:-n/a} |"
+  [ -n "$SVC_COL" ] && [[ $key == tap_* ]] && extra=" - | - |"
   if [[ $key == tap_* ]]; then   # a property of the device: one figure, no ratio
-    printf '| %s | %s | - | %s%s | - |\n' "$label" "$unit" "${s:-n/a}" "$(note "$key" tk)" >>"$md"
+    printf '| %s | %s | - | %s%s | - |%s\n' "$label" "$unit" "${s:-n/a}" "$(note "$key" tk)" "$extra" >>"$md"
   else
-    printf '| %s | %s | %s%s | %s%s | %s |\n' "$label" "$unit" "${k:-n/a}" "$(note "$key" kk)" \
-      "${s:-n/a}" "$(note "$key" tk)" "${ratio:-n/a}" >>"$md"
+    printf '| %s | %s | %s%s | %s%s | %s |%s\n' "$label" "$unit" "${k:-n/a}" "$(note "$key" kk)" \
+      "${s:-n/a}" "$(note "$key" tk)" "${ratio:-n/a}" "$extra" >>"$md"
   fi
   [ $first = 1 ] || printf ',\n' >>"$json"
   first=0
   num() { [ -n "$1" ] && echo "$1" || echo null; }
-  printf '    {"key": "%s", "label": "%s", "unit": "%s", "better": "%s", "kernel": %s, "tapstack": %s, "ratio": %s, "kernel_runs": [%s], "tapstack_runs": [%s]}' \
-    "$key" "$label" "$unit" "$better" "$(num "$k")" "$(num "$s")" "$(num "$ratio")" \
-    "$(echo ${VAL[$key,kk]:-} | tr ' ' ',')" "$(echo ${VAL[$key,tk]:-} | tr ' ' ',')" >>"$json"
+  printf '    {"key": "%s", "label": "%s", "unit": "%s", "better": "%s", "kernel": %s, "tapstack": %s, "ratio": %s, "service": %s, "service_ratio": %s, "kernel_runs": [%s], "tapstack_runs": [%s], "service_runs": [%s]}' \
+    "$key" "$label" "$unit" "$better" "$(num "$k")" "$(num "$s")" "$(num "$ratio")" "$(num "$v")" "$(num "$vratio")" \
+    "$(echo ${VAL[$key,kk]:-} | tr ' ' ',')" "$(echo ${VAL[$key,tk]:-} | tr ' ' ',')" \
+    "$(echo ${VAL[$key,ts]:-} | tr ' ' ',')" >>"$json"
 done
 printf '\n  ]\n}\n' >>"$json"
 {

@@ -17,11 +17,7 @@ cd "$(dirname "$0")/.."
 DOCS=(README.md docs/*.md tests/net/README.md)
 # Names documented ahead of the branch that adds them (allowed missing, reported as pending).
 # Empty this list as the branches land.
-# svc (the shared service tapstackd):
-PENDING=(
-  stack/src/service service stack/src/bin/tapstackd.rs bin/tapstackd.rs preload/src/svc svc
-  TAPSTACK_MODE TAPSTACK_SERVICE TAPSTACK_SERVICE_LOG TAPSTACK_IDLE_MS
-)
+PENDING=()
 declare -A PENDING_SEEN=()
 ROOTS=("" stack/src/ stack/src/socket/ preload/src/ stack/ tests/net/ c-tests/ bench/ scripts/)
 KNOWN_DIRS='^(stack|preload|tests|c-tests|bench|scripts|docs|wire|iface|socket|phy|runtime|service|dns|client|bin|svc|tcp|\.ci|tools|fuzz)/'

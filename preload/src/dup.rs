@@ -15,6 +15,7 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         // us and must not take the network down with a blanket close; pretend it is closed.
         return 0;
     }
+    crate::svc::forget(fd);
     if SOCKS.contains(fd) {
         if let Some(s) = uninstall(fd) {
             let r = real::sys_close(fd);
@@ -50,7 +51,9 @@ fn mirror(old: c_int, nfd: c_int) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     if !SOCKS.contains(fd) && !EPOLLS.contains(fd) {
-        return real::dup(fd);
+        let r = real::dup(fd);
+        crate::svc::mirror(fd, r);
+        return r;
     }
     mirror(fd, real::dup(fd))
 }
@@ -93,12 +96,20 @@ unsafe fn dup_onto(old: c_int, new: c_int, real_call: impl FnOnce() -> c_int) ->
 
 #[no_mangle]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
-    dup_onto(old, new, || real::dup2(old, new))
+    let r = dup_onto(old, new, || real::dup2(old, new));
+    if r >= 0 {
+        crate::svc::mirror(old, r);
+    }
+    r
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
-    dup_onto(old, new, || real::dup3(old, new, flags))
+    let r = dup_onto(old, new, || real::dup3(old, new, flags));
+    if r >= 0 {
+        crate::svc::mirror(old, r);
+    }
+    r
 }
 
 #[no_mangle]
@@ -109,6 +120,7 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
     if flags & CLOSE_RANGE_CLOEXEC == 0 && first <= last {
         let hi = (last as usize).min(MAX_FDS - 1);
         for fd in (first as usize)..=hi {
+            crate::svc::forget(fd as c_int);
             if SOCKS.contains(fd as c_int) || EPOLLS.contains(fd as c_int) {
                 close(fd as c_int);
             }

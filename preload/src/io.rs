@@ -192,12 +192,18 @@ unsafe fn recv_into(
 
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
+    if let Some(r) = crate::svc::route::recv(fd, buf, n, 0, std::ptr::null_mut(), std::ptr::null_mut()) {
+        return r;
+    }
     let c = ours_or!(fd, real::read(fd, buf, n));
     ret_size(recv_into(&c, buf, n, 0, std::ptr::null_mut(), std::ptr::null_mut()))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t {
+    if let Some(r) = crate::svc::route::recv(fd, buf, n.min(buflen), 0, std::ptr::null_mut(), std::ptr::null_mut()) {
+        return r;
+    }
     let c = ours_or!(fd, real::__read_chk(fd, buf, n, buflen));
     if n > buflen {
         libc::abort();
@@ -207,12 +213,19 @@ pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, bufl
 
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
+    if let Some(r) = crate::svc::route::recv(fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()) {
+        return r;
+    }
     let c = ours_or!(fd, real::recv(fd, buf, n, flags));
     ret_size(recv_into(&c, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int) -> ssize_t {
+    if let Some(r) = crate::svc::route::recv(fd, buf, n.min(buflen), flags, std::ptr::null_mut(), std::ptr::null_mut())
+    {
+        return r;
+    }
     let c = ours_or!(fd, real::__recv_chk(fd, buf, n, buflen, flags));
     if n > buflen {
         libc::abort();
@@ -229,6 +242,9 @@ pub unsafe extern "C" fn recvfrom(
     addr: *mut sockaddr,
     len: *mut socklen_t,
 ) -> ssize_t {
+    if let Some(r) = crate::svc::route::recv(fd, buf, n, flags, addr, len) {
+        return r;
+    }
     let c = ours_or!(fd, real::recvfrom(fd, buf, n, flags, addr, len));
     ret_size(recv_into(&c, buf, n, flags, addr, len))
 }
@@ -243,6 +259,9 @@ pub unsafe extern "C" fn __recvfrom_chk(
     addr: *mut sockaddr,
     len: *mut socklen_t,
 ) -> ssize_t {
+    if let Some(r) = crate::svc::route::recv(fd, buf, n.min(buflen), flags, addr, len) {
+        return r;
+    }
     let c = ours_or!(fd, real::__recvfrom_chk(fd, buf, n, buflen, flags, addr, len));
     if n > buflen {
         libc::abort();
@@ -252,12 +271,18 @@ pub unsafe extern "C" fn __recvfrom_chk(
 
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
+    if let Some(r) = crate::svc::route::send(fd, buf, n, 0, std::ptr::null(), 0) {
+        return r;
+    }
     let c = ours_or!(fd, real::write(fd, buf, n));
     ret_size(slice(buf, n).and_then(|d| do_send(&c, d, 0, None)))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
+    if let Some(r) = crate::svc::route::send(fd, buf, n, flags, std::ptr::null(), 0) {
+        return r;
+    }
     let c = ours_or!(fd, real::send(fd, buf, n, flags));
     ret_size(slice(buf, n).and_then(|d| do_send(&c, d, flags, None)))
 }
@@ -271,6 +296,9 @@ pub unsafe extern "C" fn sendto(
     addr: *const sockaddr,
     len: socklen_t,
 ) -> ssize_t {
+    if let Some(r) = crate::svc::route::send(fd, buf, n, flags, addr, len) {
+        return r;
+    }
     let c = ours_or!(fd, real::sendto(fd, buf, n, flags, addr, len));
     let to = match dual::dest(&c.s, addr, len, false) {
         Ok(a) => a,
@@ -334,18 +362,27 @@ unsafe fn recv_iov(c: &Ctx, iov: *const iovec, cnt: c_int, flags: c_int) -> Resu
 
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    if let Some(r) = crate::svc::route::readv(fd, iov, cnt) {
+        return r;
+    }
     let c = ours_or!(fd, real::readv(fd, iov, cnt));
     ret_size(recv_iov(&c, iov, cnt, 0).map(|(n, _)| n))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    if let Some(r) = crate::svc::route::writev(fd, iov, cnt) {
+        return r;
+    }
     let c = ours_or!(fd, real::writev(fd, iov, cnt));
     ret_size(gather(iov, cnt).and_then(|d| do_send(&c, &d, 0, None)))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    if let Some(r) = crate::svc::route::sendmsg(fd, msg, flags) {
+        return r;
+    }
     let c = ours_or!(fd, real::sendmsg(fd, msg, flags));
     ret_size(sendmsg_ours(&c, msg, flags))
 }
@@ -386,12 +423,18 @@ unsafe fn sendmsg_ours(c: &Ctx, msg: *const msghdr, flags: c_int) -> Result<usiz
 
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    if let Some(r) = crate::svc::route::recvmsg(fd, msg, flags) {
+        return r;
+    }
     let c = ours_or!(fd, real::recvmsg(fd, msg, flags));
     ret_size(recvmsg_ours(&c, msg, flags))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> c_int {
+    if let Some(r) = crate::svc::route::sendmmsg(fd, v, n, flags) {
+        return r;
+    }
     let c = ours_or!(fd, real::sendmmsg(fd, v, n, flags));
     if v.is_null() && n > 0 {
         return fail(libc::EFAULT);
@@ -422,6 +465,9 @@ pub unsafe extern "C" fn recvmmsg(
     flags: c_int,
     ts: *mut libc::timespec,
 ) -> c_int {
+    if let Some(r) = crate::svc::route::recvmmsg(fd, v, n, flags) {
+        return r;
+    }
     let c = ours_or!(fd, real::recvmmsg(fd, v, n, flags, ts));
     if v.is_null() && n > 0 {
         return fail(libc::EFAULT);

@@ -22,6 +22,7 @@ pub(crate) mod real;
 mod resolve;
 pub(crate) mod rt;
 pub(crate) mod socket;
+pub(crate) mod svc;
 mod syscall;
 
 use std::cell::Cell;

@@ -413,6 +413,9 @@ fn g_default_mss(c: &Ctx) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
+    if let Some(r) = crate::svc::route::setsockopt(fd, level, name, val, len) {
+        return r;
+    }
     let c = ours_or!(fd, real::setsockopt(fd, level, name, val, len));
     match set_opt(&c, level, name, val, len) {
         Ok(()) => 0,
@@ -428,6 +431,9 @@ pub unsafe extern "C" fn getsockopt(
     val: *mut c_void,
     len: *mut socklen_t,
 ) -> c_int {
+    if let Some(r) = crate::svc::route::getsockopt(fd, level, name, val, len) {
+        return r;
+    }
     let c = ours_or!(fd, real::getsockopt(fd, level, name, val, len));
     match get_opt(&c, level, name, val, len) {
         Ok(()) => 0,
@@ -464,18 +470,50 @@ unsafe fn do_fcntl(c: &Ctx, fd: c_int, cmd: c_int, arg: c_ulong, f64: bool) -> c
 
 #[no_mangle]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+    if crate::svc::kind(fd) != 0 {
+        let r = real::fcntl(fd, cmd, arg);
+        if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
+            crate::svc::mirror(fd, r);
+        }
+        return r;
+    }
     let c = ours_or!(fd, real::fcntl(fd, cmd, arg));
     do_fcntl(&c, fd, cmd, arg, false)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+    if crate::svc::kind(fd) != 0 {
+        let r = real::fcntl64(fd, cmd, arg);
+        if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
+            crate::svc::mirror(fd, r);
+        }
+        return r;
+    }
     let c = ours_or!(fd, real::fcntl64(fd, cmd, arg));
     do_fcntl(&c, fd, cmd, arg, true)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_int {
+    let k = crate::svc::kind(fd);
+    if k != 0 {
+        if req == libc::FIONREAD && crate::svc::is_udp(k) {
+            return crate::svc::hooks::udp_fionread(fd, arg);
+        }
+        if k == crate::svc::KIND_TCP_LISTEN && matches!(req, libc::FIONREAD | libc::TIOCOUTQ | 0x894b) {
+            return crate::fail(libc::EINVAL); // Linux: no queues on a listener (checked first)
+        }
+        if req == 0x8905 /* SIOCATMARK */ && crate::svc::is_udp(k) {
+            return crate::fail(libc::ENOTTY); // Linux: no SIOCATMARK on UDP sockets
+        }
+        const SIOCOUTQNSD: c_ulong = 0x894b;
+        if req == SIOCOUTQNSD && !crate::svc::is_udp(k) {
+            // Bytes not yet sent: what still waits in the pair (SIOCOUTQ of the program's end).
+            return real::ioctl(fd, libc::TIOCOUTQ, arg);
+        }
+        return real::ioctl(fd, req, arg);
+    }
     let c = ours_or!(fd, real::ioctl(fd, req, arg));
     if arg.is_null() {
         return fail(libc::EFAULT);

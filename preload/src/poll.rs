@@ -186,7 +186,13 @@ fn ms_timeout(t: c_int) -> Option<Duration> {
 pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
     match poll_impl(fds, nfds, ms_timeout(timeout), std::ptr::null()) {
         Some(r) => r,
-        None => real::poll(fds, nfds, timeout),
+        None => {
+            let r = real::poll(fds, nfds, timeout);
+            if r > 0 {
+                crate::svc::route::fix_poll(fds, nfds);
+            }
+            r
+        }
     }
 }
 
@@ -217,7 +223,13 @@ pub unsafe extern "C" fn ppoll(fds: *mut pollfd, nfds: nfds_t, ts: *const timesp
     let Ok(timeout) = ts_timeout(ts) else { return real::ppoll(fds, nfds, ts, mask) };
     match poll_impl(fds, nfds, timeout, mask) {
         Some(r) => r,
-        None => real::ppoll(fds, nfds, ts, mask),
+        None => {
+            let r = real::ppoll(fds, nfds, ts, mask);
+            if r > 0 {
+                crate::svc::route::fix_poll(fds, nfds);
+            }
+            r
+        }
     }
 }
 

@@ -110,6 +110,8 @@ enum QuerySock {
     /// A kernel UDP socket (raw syscalls) for a loopback nameserver such as systemd-resolved's
     /// 127.0.0.53: loopback never leaves the host, so it cannot be reached through the TAP.
     Kernel(c_int),
+    /// A UDP socket of the shared stack (`tapstackd`, TAPSTACK_MODE=service).
+    Svc(c_int),
 }
 
 /// The resolver settings: /etc/resolv.conf, LOCALDOMAIN, RES_OPTIONS, TAPSTACK_DNS.
@@ -142,6 +144,8 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
                 close_query_sock(sock.take());
                 let sent = if server.ip().is_loopback() {
                     kernel_udp_send(server, &query).map(|fd| sock = Some(QuerySock::Kernel(fd)))
+                } else if crate::svc::enabled() {
+                    crate::svc::dns::udp_send(server, &query).map(|fd| sock = Some(QuerySock::Svc(fd)))
                 } else {
                     let Some(rt) = crate::rt::runtime() else {
                         break Err(ResolveError::TryAgain); // the reason was printed at start-up
@@ -157,6 +161,15 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
                 };
                 if sent.is_err() {
                     lookup.on_unreachable(now);
+                }
+            }
+            Action::SendTcp { server, query } if crate::svc::enabled() => {
+                let resp = (!server.ip().is_loopback())
+                    .then(|| crate::svc::dns::tcp_exchange(server, &query, to_std(now + conf.timeout)))
+                    .flatten();
+                match resp {
+                    Some(resp) if lookup.on_tcp(clock(), &resp) => {}
+                    _ => lookup.on_tcp_failed(clock()),
                 }
             }
             Action::SendTcp { server, query } => {
@@ -192,6 +205,23 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
                         rt.wait(&mut g, Some(to_std(deadline)));
                     }
                 }
+                Some(QuerySock::Svc(fd)) => {
+                    kernel_udp_wait(fd, deadline.saturating_since(clock()));
+                    loop {
+                        match crate::svc::dns::udp_recv(fd, &mut buf) {
+                            Ok(Some((from, n))) => {
+                                if lookup.on_udp(now, from, &buf[..n]) {
+                                    break;
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(()) => {
+                                lookup.on_unreachable(now);
+                                break;
+                            }
+                        }
+                    }
+                }
                 Some(QuerySock::Kernel(fd)) => {
                     kernel_udp_wait(fd, deadline.saturating_since(clock()));
                     loop {
@@ -224,6 +254,7 @@ fn close_query_sock(s: Option<QuerySock>) {
                 rt.lock().udp.close(h);
             }
         }
+        Some(QuerySock::Svc(fd)) => crate::svc::dns::close(fd),
         Some(QuerySock::Kernel(fd)) => {
             // SAFETY: closing a descriptor this lookup opened.
             unsafe { libc::syscall(libc::SYS_close, fd) };

@@ -295,7 +295,7 @@ pub(crate) fn wait_fd() -> Option<c_int> {
 
 /// This thread's signalfd watching `mask` (created or updated; re-created if the program closed
 /// the descriptor under us). None if signalfd is unavailable.
-fn signalfd_for(mask: u64) -> Option<c_int> {
+pub(crate) fn signalfd_for(mask: u64) -> Option<c_int> {
     SIGFD
         .try_with(|c| {
             let flags = (libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) as libc::c_long;

@@ -63,6 +63,13 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
         return real::socket(domain, ty, protocol);
     }
     let Some(_guard) = crate::ShimGuard::enter() else { return real::socket(domain, ty, protocol) };
+    if crate::svc::enabled() {
+        if domain != libc::AF_INET {
+            // The shared service speaks AF_INET only so far: programs fall back to IPv4.
+            return fail(libc::EAFNOSUPPORT);
+        }
+        return crate::svc::hooks::socket(if tcp { crate::svc::KIND_TCP } else { crate::svc::KIND_UDP }, flags);
+    }
     let rt = match rt::start() {
         Ok(rt) => rt,
         Err(e) => return fail(e),
@@ -86,6 +93,9 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
 
 #[no_mangle]
 pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    if let Some(r) = crate::svc::route::bind(fd, addr, len) {
+        return r;
+    }
     let c = ours_or!(fd, real::bind(fd, addr, len));
     let a = match dual::target(&c.s, Op::Bind, addr, len, false) {
         Ok(Target::V6Only(ip, port)) => return ret_int(dual::bind_virtual(&c, ip, port).map(|_| 0)),
@@ -109,6 +119,9 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
 
 #[no_mangle]
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
+    if let Some(r) = crate::svc::route::listen(fd, backlog) {
+        return r;
+    }
     let c = ours_or!(fd, real::listen(fd, backlog));
     let Proto::Tcp(h) = c.s.proto else { return fail(libc::EOPNOTSUPP) };
     // Like Linux: a negative or huge backlog is clamped (somaxconn 4096).
@@ -128,12 +141,18 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    if let Some(r) = crate::svc::route::accept4(fd, addr, len, 0) {
+        return r;
+    }
     let c = ours_or!(fd, real::accept(fd, addr, len));
     ret_int(do_accept(&c, addr, len, 0))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
+    if let Some(r) = crate::svc::route::accept4(fd, addr, len, flags) {
+        return r;
+    }
     let c = ours_or!(fd, real::accept4(fd, addr, len, flags));
     ret_int(do_accept(&c, addr, len, flags))
 }
@@ -189,6 +208,9 @@ unsafe fn do_accept(c: &Ctx, addr: *mut sockaddr, len: *mut socklen_t, flags: c_
 
 #[no_mangle]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    if let Some(r) = crate::svc::route::connect(fd, addr, len) {
+        return r;
+    }
     let c = ours_or!(fd, real::connect(fd, addr, len));
     match c.s.proto {
         Proto::Tcp(_) => {
@@ -307,6 +329,9 @@ unsafe fn connect_tcp(c: &Ctx, addr: *const sockaddr, len: socklen_t) -> Result<
 
 #[no_mangle]
 pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
+    if let Some(r) = crate::svc::route::shutdown(fd, how) {
+        return r;
+    }
     let c = ours_or!(fd, real::shutdown(fd, how));
     let how = match how {
         libc::SHUT_RD => Shutdown::Read,
@@ -337,6 +362,9 @@ pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    if let Some(r) = crate::svc::route::getname(fd, addr, len, false) {
+        return r;
+    }
     let c = ours_or!(fd, real::getsockname(fd, addr, len));
     if addr.is_null() || len.is_null() {
         return fail(libc::EFAULT);
@@ -352,6 +380,9 @@ pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut s
 
 #[no_mangle]
 pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    if let Some(r) = crate::svc::route::getname(fd, addr, len, true) {
+        return r;
+    }
     let c = ours_or!(fd, real::getpeername(fd, addr, len));
     if addr.is_null() || len.is_null() {
         return fail(libc::EFAULT);

@@ -15,6 +15,7 @@ pub mod iface;
 pub mod log;
 pub mod phy;
 pub mod runtime;
+pub mod service;
 pub mod socket;
 pub mod stack;
 #[allow(unsafe_code)]

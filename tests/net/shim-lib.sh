@@ -10,7 +10,7 @@ shim_setup() {
   [ -r "$LIB" ] || { echo "FAIL: $LIB is not built (make build)"; exit 1; }
   PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
   WORK=$(mktemp -d)
-  trap 'netns_cleanup; rm -rf "$WORK"' EXIT
+  trap 'ns_kill_all; netns_cleanup; rm -rf "$WORK"' EXIT
   netns_make NS "$1"
   netns_tap "$NS" tap0 10.0.0.1/24
 }
@@ -29,4 +29,64 @@ crossed() {
   local d=$(( $(tap_bytes "$1") - $3 ))
   [ "$d" -ge "$2" ] || { echo "FAIL: $4: only $d bytes crossed tap0 ($1), expected >= $2 (not through tapstack?)"; exit 1; }
   echo "   $4: $d bytes crossed tap0 (kernel $1)"
+}
+
+# ---- the shared stack service (issue 10) ----
+# Every process inside $NS was started by this test (the namespace is its own), so the cleanup
+# may end them all by PID: shimmed programs, the service they started, kernel-side servers.
+ns_kill_all() {
+  local pids p
+  [ -n "${NS:-}" ] || return 0
+  pids=$(ip netns pids "$NS" 2>/dev/null) || return 0
+  [ -n "$pids" ] || return 0
+  for p in $pids; do kill "$p" 2>/dev/null || true; done
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    pids=$(ip netns pids "$NS" 2>/dev/null); [ -n "$pids" ] || return 0; sleep 0.1
+  done
+  for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
+}
+# ts_procs: PIDs of tapstack processes in $NS: programs with the shim loaded, and the service
+# (any executable named tapstack*). One per line.
+ts_procs() {
+  local p
+  for p in $(ip netns pids "$NS" 2>/dev/null); do
+    if grep -q libtapstack_preload "/proc/$p/maps" 2>/dev/null; then echo "$p"; continue; fi
+    case "$(readlink "/proc/$p/exe" 2>/dev/null)" in */tapstack*) echo "$p";; esac
+  done
+}
+# svc_pid [TAP]: PID of the service of TAP (default tap0) in $NS: the process that listens on the
+# abstract Unix socket @tapstack.TAP, else a process in $NS whose executable is named tapstack*
+# without the shim loaded. Empty when there is none.
+SVC_SOCK_PREFIX=${SVC_SOCK_PREFIX:-@tapstack.}
+svc_pid() {
+  local pid p
+  pid=$(in_ns ss -Hxlp 2>/dev/null | awk -v n="$SVC_SOCK_PREFIX${1:-tap0}" '$5 == n' \
+    | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2)
+  if [ -z "$pid" ]; then
+    for p in $(ip netns pids "$NS" 2>/dev/null); do
+      grep -q libtapstack_preload "/proc/$p/maps" 2>/dev/null && continue
+      case "$(readlink "/proc/$p/exe" 2>/dev/null)" in */tapstack*) pid=$p; break;; esac
+    done
+  fi
+  echo "$pid"
+}
+# alive PID: the process exists and is not a zombie (a daemon reparented to a PID 1 that does
+# not reap stays a zombie: it has exited).
+alive() { [ -d "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+# svc_fds PID: descriptors the service holds (each tapstack socket is one; a freed socket is
+# one fewer).
+svc_fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+# no_leftovers SECS WHAT: within SECS no tapstack process (program or service) remains in $NS,
+# or the test fails listing them.
+SVC_GRACE_WAIT=${SVC_GRACE_WAIT:-15}
+no_leftovers() {
+  local secs=$1 what=$2 i left
+  for ((i = 0; i < secs * 10; i++)); do
+    left=$(ts_procs)
+    [ -z "$left" ] && { echo "   $what: no tapstack process left after $((i / 10)).$((i % 10)) s"; return 0; }
+    sleep 0.1
+  done
+  echo "FAIL: $what: tapstack processes still running after ${secs}s:"
+  for p in $left; do echo "   $p $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null)"; done
+  exit 1
 }

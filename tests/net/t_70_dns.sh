@@ -139,6 +139,7 @@ addrs = sorted({a[4][0] for a in ai}, key=socket.inet_aton)
 assert addrs == ["10.0.1.%d" % i for i in range(1, 61)], addrs
 print("big ok", len(addrs))
 ')
+svc_idle
 ts 60 env TAPSTACK_PCAP="$WORK/tc.pcap" | grep -q 'big ok 60' || { echo "FAIL: big.test over TCP"; exit 1; }
 tcpdump -nn -r "$WORK/tc.pcap" 'tcp and dst host 10.0.0.1 and dst port 53 and tcp[tcpflags] & tcp-syn != 0' 2>/dev/null \
   | grep -q . || { echo "FAIL: no DNS-over-TCP connection in the pcap"; exit 1; }

@@ -75,6 +75,7 @@ netns_bg "$NS" timeout 240 "$BIN/udp_peer" server 9002 500 "$((SEED + 2))" 8000
 kpid=$NETNS_LAST_PID
 for _ in $(seq 1 50); do in_ns ss -Hlun 'sport = :9002' | grep -q . && break; sleep 0.1; done
 mark
+svc_idle
 ts 240 env TAPSTACK_FAULTS="loss=0.005,dup=0.01,reorder=0.02,corrupt=0.005,seed=$SEED" \
   "$BIN/udp_peer" client 10.0.0.1 9002 500 "$((SEED + 2))" 8000 2>&1 | tee "$WORK/c3"
 wait "$kpid" || { echo "FAIL: kernel udp_peer server (faulty link) exited with $?"; exit 1; }
@@ -161,6 +162,7 @@ for _ in $(seq 1 50); do in_ns ss -Hlun 'sport = :9200' | grep -q . && break; sl
 in_ns ip route add default dev tap0 2>/dev/null || true   # a route for 255.255.255.255
 in_ns timeout 30 "$PY3" "$WORK/udp_api.py" 10.0.0.1 9200 10.0.0.255 | grep -q 'udp api ok' \
   || { echo "FAIL: udp_api.py does not pass on the kernel itself"; exit 1; }
+svc_idle   # the lossy link of 3b belongs to the service that ran it
 mark
 ts 30 "$PY3" "$WORK/udp_api.py" 10.0.0.1 9200 10.0.0.255 | grep -q 'udp api ok' \
   || { echo "FAIL: udp_api.py through tapstack"; exit 1; }

@@ -61,6 +61,42 @@ impl core::fmt::Display for RuntimeError {
 }
 impl std::error::Error for RuntimeError {}
 
+/// The TAP device of a configuration with its wrappers (pcap, faults, trace) stacked as
+/// configured: what the runtime and the service drive.
+pub struct OpenedDevice {
+    pub dev: Box<dyn Device + Send>,
+    /// Writes out the TAP's coalesced TCP super-frame; call after every round.
+    pub tx_flush: crate::phy::tap::TxFlush,
+    pub tap_fd: i32,
+    pub pcap_fd: Option<i32>,
+}
+
+/// Opens the TAP named in `config` and stacks pcap, faults and trace on it.
+pub fn open_device(config: &Config) -> Result<OpenedDevice, RuntimeError> {
+    let faults = match config.faults.as_deref() {
+        Some(spec) => Some(FaultConfig::parse(spec).map_err(RuntimeError)?),
+        None => None,
+    };
+    let mut tap = TapDevice::open(&config.tap, config.mtu).map_err(RuntimeError)?;
+    let tx_flush = tap.enable_tx_batching();
+    let tap_fd = tap.raw_fd();
+    // Wire order: TAP <- pcap (what really crossed the wire) <- faults <- trace <- meter.
+    let mut dev = DynDevice(Box::new(tap));
+    let mut pcap_fd = None;
+    if let Some(path) = &config.pcap {
+        let w = PcapWriter::create(path).map_err(RuntimeError)?;
+        pcap_fd = Some(w.raw_fd());
+        dev = DynDevice(Box::new(PcapDevice::new(dev, w)));
+    }
+    if let Some(fc) = faults {
+        dev = DynDevice(Box::new(FaultDevice::new(dev, fc)));
+    }
+    if config.trace {
+        dev = DynDevice(Box::new(crate::phy::trace::TraceDevice::new(dev)));
+    }
+    Ok(OpenedDevice { dev: dev.0, tx_flush, tap_fd, pcap_fd })
+}
+
 /// An owned, type-erased device (so the wrappers can be stacked as configured).
 struct DynDevice(Box<dyn Device + Send>);
 
@@ -196,27 +232,8 @@ impl Runtime {
     /// Opens the TAP device named in `config`, installs logging/pcap/faults, starts the thread.
     pub fn start(config: Config) -> Result<Arc<Runtime>, RuntimeError> {
         crate::log::init(&config).map_err(RuntimeError)?;
-        let faults = match config.faults.as_deref() {
-            Some(spec) => Some(FaultConfig::parse(spec).map_err(RuntimeError)?),
-            None => None,
-        };
-        let mut tap = TapDevice::open(&config.tap, config.mtu).map_err(RuntimeError)?;
-        let tx_flush = tap.enable_tx_batching();
-        let tap_fd = tap.raw_fd();
-        // Wire order: TAP <- pcap (what really crossed the wire) <- faults <- trace <- meter.
-        let mut dev = DynDevice(Box::new(tap));
-        let mut pcap_fd = None;
-        if let Some(path) = &config.pcap {
-            let w = PcapWriter::create(path).map_err(RuntimeError)?;
-            pcap_fd = Some(w.raw_fd());
-            dev = DynDevice(Box::new(PcapDevice::new(dev, w)));
-        }
-        if let Some(fc) = faults {
-            dev = DynDevice(Box::new(FaultDevice::new(dev, fc)));
-        }
-        if config.trace {
-            dev = DynDevice(Box::new(crate::phy::trace::TraceDevice::new(dev)));
-        }
+        let opened = open_device(&config)?;
+        let (dev, tx_flush, tap_fd, pcap_fd) = (DynDevice(opened.dev), opened.tx_flush, opened.tap_fd, opened.pcap_fd);
         let kick_fd = sys::eventfd().map_err(|e| RuntimeError(format!("eventfd: {}", sys::strerror(e))))?;
         let stack = Stack::new(&config, sys::random_u64());
         tracing::info!(

@@ -245,12 +245,16 @@ impl Tcb {
         }
         self.rexmit_head = false;
 
+        // In recovery the pipe (RFC 6675) is computed once per call, O(records), and kept up to
+        // date as segments go out: never once per segment sent (issue 11 item 3).
+        let mut pipe_kept = self.in_recovery.then(|| self.pipe(now));
+
         // RFC 6675 5 step 4: retransmit lost holes while the pipe has room.
         if self.in_recovery && self.sack_ok {
             let cwnd = self.cc.cwnd as usize;
             let mut from = self.snd_una;
             let mut n = 0;
-            while n < 4096 && self.pipe(now) + mss <= cwnd {
+            while n < 4096 && pipe_kept.unwrap_or(0) + mss <= cwnd {
                 n += 1;
                 let Some((s, he)) = self.next_lost(now, from) else { break };
                 let len = he.since(s).min(mss).min(self.data_end().since(s));
@@ -262,6 +266,7 @@ impl Tcb {
                 self.counters.retransmits += 1;
                 self.arm_rto(now);
                 from = s + sent.max(1);
+                pipe_kept = pipe_kept.map(|p| p + sent.max(1));
             }
         }
 
@@ -322,7 +327,11 @@ impl Tcb {
                 break;
             }
             let limited = if !self.in_recovery && self.dupacks <= 2 { self.dupacks as usize * mss } else { 0 };
-            let cwnd_avail = (self.cc.cwnd as usize + limited).saturating_sub(self.pipe(now));
+            let pipe = match pipe_kept {
+                Some(p) if self.in_recovery => p,
+                _ => self.pipe(now),
+            };
+            let cwnd_avail = (self.cc.cwnd as usize + limited).saturating_sub(pipe);
             let is_retx = self.snd_nxt < self.snd_max;
             let mut wnd_avail = (self.snd_una + self.snd_wnd as usize).since(self.snd_nxt);
             if is_retx && self.snd_nxt == self.snd_una && wnd_avail == 0 {
@@ -381,6 +390,7 @@ impl Tcb {
                 }
             }
             self.snd_nxt = seq + sent + fin_sent as usize;
+            pipe_kept = pipe_kept.map(|p| p + sent + fin_sent as usize);
             if self.snd_nxt > self.snd_max {
                 self.snd_max = self.snd_nxt;
             }

@@ -8,11 +8,14 @@ const MAX_BLOCKS: usize = 64;
 pub struct Scoreboard {
     /// Disjoint sorted SACKed ranges above `snd_una`.
     blocks: Vec<(SeqNum, SeqNum)>,
+    /// suffix[i]: bytes SACKed in blocks i.. (kept with `blocks`, so queries are O(log n)).
+    suffix: Vec<usize>,
 }
 
 impl Scoreboard {
     pub fn clear(&mut self) {
         self.blocks.clear();
+        self.suffix.clear();
     }
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
@@ -45,6 +48,27 @@ impl Scoreboard {
             return;
         }
         self.blocks.splice(i..j, [(s, e)]);
+        self.resum();
+    }
+    fn resum(&mut self) {
+        self.suffix.clear();
+        self.suffix.resize(self.blocks.len() + 1, 0);
+        for i in (0..self.blocks.len()).rev() {
+            self.suffix[i] = self.suffix[i + 1] + self.blocks[i].1.since(self.blocks[i].0);
+        }
+    }
+    /// Index of the first block ending after `seq`.
+    fn first_after(&self, seq: SeqNum) -> usize {
+        super::sentlog::tick(1);
+        self.blocks.partition_point(|&(_, e)| e <= seq)
+    }
+    /// Bytes SACKed at or above `from`.
+    fn sacked_from(&self, from: SeqNum) -> usize {
+        let i = self.first_after(from);
+        match self.blocks.get(i) {
+            Some(&(s, e)) => e.since(s.max(from)) + self.suffix[i + 1],
+            None => 0,
+        }
     }
     /// Forgets what `snd_una` now covers.
     pub fn prune(&mut self, snd_una: SeqNum) {
@@ -55,13 +79,17 @@ impl Scoreboard {
                 b.0 = snd_una;
             }
         }
+        self.resum();
     }
     pub fn sacked_bytes(&self) -> usize {
-        self.blocks.iter().map(|&(s, e)| e.since(s)).sum()
+        self.suffix.first().copied().unwrap_or(0)
     }
     /// SACKed bytes inside `[from, to)`.
     pub fn sacked_in(&self, from: SeqNum, to: SeqNum) -> usize {
-        self.blocks.iter().map(|&(s, e)| e.min(to).since(s.max(from))).sum()
+        if to <= from {
+            return 0;
+        }
+        self.sacked_from(from) - self.sacked_from(to)
     }
     /// Highest SACKed sequence (end of the last block).
     pub fn highest(&self) -> Option<SeqNum> {
@@ -69,11 +97,14 @@ impl Scoreboard {
     }
     /// If `seq` is inside a SACKed block, that block's end.
     pub fn sacked_end(&self, seq: SeqNum) -> Option<SeqNum> {
-        self.blocks.iter().find(|&&(s, e)| s <= seq && seq < e).map(|b| b.1)
+        let i = self.first_after(seq);
+        self.blocks.get(i).filter(|&&(s, _)| s <= seq).map(|b| b.1)
     }
     /// Start of the next SACKed block after `seq`, if any.
     pub fn next_sacked(&self, seq: SeqNum) -> Option<SeqNum> {
-        self.blocks.iter().find(|&&(s, _)| s > seq).map(|b| b.0)
+        super::sentlog::tick(1);
+        let i = self.blocks.partition_point(|&(s, _)| s <= seq);
+        self.blocks.get(i).map(|b| b.0)
     }
     /// The first un-SACKed range at or after `from` that lies below the highest SACKed byte
     /// (RFC 6675 holes, considered lost).

@@ -13,6 +13,21 @@ pub struct Rec {
     pub retx: u32,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Records and SACK blocks visited by loss detection on this thread (tests measure the
+    /// work per ACK with it).
+    pub static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+/// Counts `n` units of loss-detection work (tests only).
+#[inline]
+pub fn tick(n: usize) {
+    #[cfg(test)]
+    WORK.with(|w| w.set(w.get() + n as u64));
+    #[cfg(not(test))]
+    let _ = n;
+}
+
 /// Transmission records covering `[snd_una, snd_max)` in sequence order.
 #[derive(Default, Debug)]
 pub struct SentLog {
@@ -76,7 +91,7 @@ impl SentLog {
     /// Records overlapping `[from, to)`, in order.
     pub fn overlapping(&self, from: SeqNum, to: SeqNum) -> impl Iterator<Item = &Rec> {
         let i = self.recs.partition_point(|r| r.end <= from);
-        self.recs.range(i..).take_while(move |r| r.start < to)
+        self.recs.range(i..).take_while(move |r| r.start < to).inspect(|_| tick(1))
     }
 }
 

@@ -199,7 +199,7 @@ impl TcpStack {
             if r.ts.is_none() {
                 (r.wscale, r.sack) = (None, false); // nowhere to remember them
             }
-            let tsval = Tcb::ts_offset_for(iss).wrapping_add(now.total_millis() as u32);
+            let tsval = Self::ts_offset_for(&secret, key, iss).wrapping_add(now.total_millis() as u32);
             let tsval = syncookie::ts_encode(tsval, r.wscale, r.sack);
             self.stats.syncookies_sent += 1;
             self.queue_synack(now, key, &r, Some(tsval));
@@ -225,7 +225,8 @@ impl TcpStack {
         }
         let want_rx = self.socks.get(&r.listener).map_or(self.config.rx_buffer, |l| l.want_rx);
         let ws = r.wscale.map(|_| wscale_for(want_rx));
-        let tsval = tsval.unwrap_or_else(|| Tcb::ts_offset_for(r.iss).wrapping_add(now.total_millis() as u32));
+        let off = Self::ts_offset_for(&self.config.isn_secret, key, r.iss);
+        let tsval = tsval.unwrap_or_else(|| off.wrapping_add(now.total_millis() as u32));
         self.synacks.push(SynAck {
             local: key.0,
             remote: key.1,
@@ -237,6 +238,15 @@ impl TcpStack {
             sack: r.sack,
             ts: r.ts.map(|t| (tsval, t)),
         });
+    }
+
+    /// RFC 7323 5.4 timestamp offset of the connection `key` with ISN `iss`: the one place
+    /// both the SYN-ACK (request record or cookie, no control block yet) and the control block
+    /// made at completion take it from, so our TSval never jumps back (the peer's PAWS).
+    /// Keep equal to what `connect` uses (today `Tcb::init_send`'s).
+    pub(super) fn ts_offset_for(secret: &[u8; 16], key: Key, iss: u32) -> u32 {
+        let _ = (secret, key);
+        iss.rotate_left(13)
     }
 
     /// Frees a request record.
@@ -272,6 +282,7 @@ impl TcpStack {
         c.parent = Some(lid);
         c.alloc_buffers(c.want_rx, c.want_tx);
         c.init_send(r.iss);
+        c.ts_offset = Self::ts_offset_for(&cfg.isn_secret, key, r.iss); // as in our SYN-ACK
         c.irs = SeqNum(r.irs);
         c.rcv_nxt = c.irs + 1;
         c.rcv_wup = c.rcv_nxt;

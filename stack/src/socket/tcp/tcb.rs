@@ -296,12 +296,7 @@ impl Tcb {
         self.snd_sml = self.iss;
         self.tx_base = self.iss + 1;
         self.recover = self.iss;
-        self.ts_offset = Self::ts_offset_for(iss);
-    }
-    /// RFC 7323 5.4 timestamp offset of a connection with ISN `iss` (also used for the
-    /// SYN-ACKs of request records and SYN cookies, before a control block exists).
-    pub fn ts_offset_for(iss: u32) -> u32 {
-        iss.rotate_left(13)
+        self.ts_offset = iss.rotate_left(13);
     }
 
     pub fn synchronized(&self) -> bool {

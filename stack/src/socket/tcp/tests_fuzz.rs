@@ -194,13 +194,14 @@ mod apps {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
         #[test]
         fn random_apps_over_a_lossy_link(ops in proptest::collection::vec((any::<bool>(), 0u8..10, 1usize..20_000, 0u16..400), 1..80),
-                                         loss in 0.0f64..0.2, seed in any::<u64>()) {
-            let mk = |ip, s| { let mut c = TcpConfig::new(ip, 1500); c.isn_secret = [s; 16]; c.seed = s as u64; TcpStack::new(c) };
-            let mut a = End { s: mk(A, 1), h: None, sent: vec![], got: vec![], closed: false };
-            let mut b = End { s: mk(B, 2), h: None, sent: vec![], got: vec![], closed: false };
+                                         loss in 0.0f64..0.2, seed in any::<u64>(), rx_a in 2048usize..65536, rx_b in 2048usize..65536) {
+            // Receive buffers of 2-64 KiB: zero and small windows happen (persist, SWS, probes).
+            let mk = |ip, s, rx: usize| { let mut c = TcpConfig::new(ip, 1500); c.isn_secret = [s; 16]; c.seed = s as u64; c.rx_buffer = rx; TcpStack::new(c) };
+            let mut a = End { s: mk(A, 1, rx_a), h: None, sent: vec![], got: vec![], closed: false };
+            let mut b = End { s: mk(B, 2, rx_b), h: None, sent: vec![], got: vec![], closed: false };
             let fc = FaultConfig { loss, reorder: 0.05, dup: 0.02, delay: Duration::from_millis(3), seed, ..FaultConfig::default() };
             let mut ab = Impairer::new(fc.clone());
             let mut ba = Impairer::new(FaultConfig { seed: seed ^ 1, ..fc });

@@ -201,3 +201,56 @@ fn orphans_are_capped() {
     assert_eq!(rsts, 2, "the closes beyond the cap reset their connections");
     assert_eq!(p.a.control_blocks(), 2);
 }
+
+#[test]
+fn loss_recovery_work_per_ack_is_bounded() {
+    use super::sentlog::WORK;
+    // The hostile pattern of issue 11: peer MSS 64, a 1 MiB send buffer in flight, sparse SACK
+    // blocks on every duplicate ACK.
+    let mut h = H::new();
+    let l = h.s.socket();
+    h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.listen(l, 4).unwrap();
+    let mut s = h.seg(1000, None, flags::SYN);
+    (s.mss, s.window_scale, s.sack_permitted) = (Some(64), Some(7), true);
+    h.feed(&s);
+    let iss = h.out()[0].seq;
+    h.feed(&h.seg(1001, Some(iss.wrapping_add(1)), 0));
+    let c = h.s.accept(l).unwrap();
+    h.s.set_option(c, TcpOption::SendBuffer(1 << 20)).unwrap();
+    let data = vec![7u8; 1 << 20];
+    assert_eq!(h.s.send(h.now, c, &data), Ok(1 << 20));
+    h.s.socks.get_mut(&c.0).unwrap().cc.cwnd = 4 << 20;
+    let sent = h.out();
+    let records = sent.len();
+    assert!(records >= 16_000, "{records} segments in flight");
+    let una = iss.wrapping_add(1);
+    let mut worst = 0;
+    let mut total = 0;
+    for k in 0..40u32 {
+        h.now += Duration::from_millis(1);
+        let mut ack = h.seg(1001, Some(una), 0);
+        let blocks: Vec<(u32, u32)> = (0..4)
+            .map(|j| {
+                let seg_no = 200 + (k * 4 + j) * 97 % 16_000;
+                let l = una.wrapping_add(seg_no * 64);
+                (l, l.wrapping_add(64))
+            })
+            .collect();
+        for (i, b) in blocks.into_iter().enumerate() {
+            ack.sack[i] = Some(b);
+        }
+        let before = WORK.with(|w| w.get());
+        h.feed(&ack);
+        let out = h.out();
+        let work = WORK.with(|w| w.get()) - before;
+        worst = worst.max(work);
+        total += out.len();
+    }
+    assert!(total > 0, "recovery retransmitted something");
+    let info = h.s.info(c).unwrap();
+    assert!(info.fast_retransmits >= 1);
+    eprintln!("{records} records: worst loss-detection work per ACK {worst}");
+    // Linear in the records at most (a few passes), never records x segments sent x blocks.
+    assert!(worst <= 16 * records as u64, "{worst} units of work for one ACK ({records} records)");
+}

@@ -1,0 +1,556 @@
+//! The socket calls on service sockets. Each returns the C convention (-1 and errno on error)
+//! and leaves errno as it found it on success. Data calls on TCP are the kernel's own (the
+//! hooks only translate a 0 from read into the error the connection ended with); UDP calls
+//! add or strip the datagram header.
+use std::net::SocketAddrV4;
+
+use libc::{c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
+use tapstack::service::proto::{self, Msg, Op, UDP_HDR};
+
+use super::addr::{read_addr, write_addr};
+use super::{ask, request, set_kind, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP, KIND_UDP_CONNECTED};
+use crate::{errno, set_errno};
+
+/// Saves errno at entry; `ok` restores it, `err` sets the call's errno.
+struct Errno(c_int);
+impl Errno {
+    fn save() -> Errno {
+        Errno(errno())
+    }
+    fn ok<T>(&self, v: T) -> T {
+        set_errno(self.0);
+        v
+    }
+}
+fn err<T: From<i8>>(e: c_int) -> T {
+    set_errno(e);
+    T::from(-1)
+}
+
+fn is_nonblock(fd: c_int) -> bool {
+    // SAFETY: raw fcntl(F_GETFL) on a descriptor the program passed.
+    let fl = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) };
+    fl >= 0 && (fl as c_int) & libc::O_NONBLOCK != 0
+}
+
+fn set_fd_flags(fd: c_int, flags: c_int) {
+    // SAFETY: raw fcntl on a descriptor we just received.
+    unsafe {
+        if flags & libc::SOCK_CLOEXEC == 0 {
+            libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFD, 0);
+        }
+        if flags & libc::SOCK_NONBLOCK != 0 {
+            libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFL, libc::O_NONBLOCK | libc::O_RDWR);
+        }
+    }
+}
+
+/// socket(AF_INET, SOCK_STREAM/SOCK_DGRAM | flags).
+pub(crate) fn socket(kind: u8, flags: c_int) -> c_int {
+    let e = Errno::save();
+    let mut m = Msg::new(Op::Socket);
+    m.kind = kind;
+    m.b = flags;
+    match request(&m, None) {
+        Ok((r, Some(fd))) if r.a == 0 => {
+            if fd as usize >= crate::fdtable::MAX_FDS {
+                crate::real::sys_close(fd);
+                return err(libc::EMFILE);
+            }
+            set_fd_flags(fd, flags);
+            set_kind(fd, if kind == KIND_TCP { KIND_TCP_NEW } else { kind });
+            e.ok(fd)
+        }
+        Ok((r, passed)) => {
+            if let Some(f) = passed {
+                crate::real::sys_close(f);
+            }
+            err(if r.a > 0 { r.a } else { libc::EIO })
+        }
+        Err(x) => err(x),
+    }
+}
+
+/// The common shape of a request about `fd`: Ok(reply) if the service answered 0.
+fn call(m: &Msg, fd: c_int) -> Result<Msg, Option<c_int>> {
+    match ask(m, fd) {
+        Ok((r, passed)) => {
+            if let Some(f) = passed {
+                crate::real::sys_close(f);
+            }
+            if r.a == 0 {
+                Ok(r)
+            } else {
+                Err(Some(r.a))
+            }
+        }
+        Err(None) => Err(None),
+        Err(Some(e)) => Err(Some(e)),
+    }
+}
+
+/// Maps `call` to the C convention; `None` (not ours) runs `fallback`.
+fn finish(e: &Errno, r: Result<Msg, Option<c_int>>, fallback: impl FnOnce() -> c_int) -> c_int {
+    match r {
+        Ok(_) => e.ok(0),
+        Err(Some(x)) => err(x),
+        Err(None) => fallback(),
+    }
+}
+
+pub(crate) unsafe fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    let e = Errno::save();
+    let a = match read_addr(addr, len) {
+        Ok(a) => a,
+        Err(x) => return err(x),
+    };
+    let r = call(&Msg::new(Op::Bind).with_addr(a), fd);
+    finish(&e, r, || crate::real::bind(fd, addr, len))
+}
+
+pub(crate) unsafe fn listen(fd: c_int, backlog: c_int) -> c_int {
+    let e = Errno::save();
+    let mut m = Msg::new(Op::Listen);
+    m.a = backlog;
+    let r = call(&m, fd);
+    if r.is_ok() {
+        set_kind(fd, KIND_TCP_LISTEN);
+    }
+    finish(&e, r, || crate::real::listen(fd, backlog))
+}
+
+pub(crate) unsafe fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
+    let e = Errno::save();
+    if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
+        return err(libc::EINVAL);
+    }
+    if super::kind(fd) != KIND_TCP_LISTEN {
+        return err(libc::EINVAL);
+    }
+    if !addr.is_null() && len.is_null() {
+        return err(libc::EFAULT);
+    }
+    loop {
+        // The token: one byte per connection ready, read natively (blocking per O_NONBLOCK
+        // and SO_RCVTIMEO, interrupted by signals as the kernel's accept is).
+        let mut tok = 0u8;
+        let n = libc::syscall(libc::SYS_recvfrom, fd, &mut tok as *mut u8, 1usize, 0, 0usize, 0usize);
+        if n < 0 {
+            return -1; // errno from the kernel (EAGAIN, EINTR...)
+        }
+        if n == 0 {
+            // The service's end is closed: the service died (ENETDOWN), or the listener was
+            // shut down (EINVAL, as Linux).
+            return match call(&Msg::new(Op::Reason), fd) {
+                Err(Some(libc::ENETDOWN)) => err(libc::ENETDOWN),
+                _ => err(libc::EINVAL),
+            };
+        }
+        match ask(&Msg::new(Op::Accept), fd) {
+            Ok((r, Some(nfd))) if r.a == 0 => {
+                if nfd as usize >= crate::fdtable::MAX_FDS {
+                    crate::real::sys_close(nfd);
+                    return err(libc::EMFILE);
+                }
+                set_fd_flags(nfd, flags);
+                set_kind(nfd, KIND_TCP);
+                write_addr(r.addr(), addr, len);
+                return e.ok(nfd);
+            }
+            Ok((r, passed)) => {
+                if let Some(f) = passed {
+                    crate::real::sys_close(f);
+                }
+                if r.a == libc::EAGAIN && !is_nonblock(fd) {
+                    continue; // a token without a connection (a racing process took it)
+                }
+                return err(if r.a > 0 { r.a } else { libc::EIO });
+            }
+            Err(None) => return err(libc::EBADF),
+            Err(Some(x)) => return err(x),
+        }
+    }
+}
+
+/// SO_SNDTIMEO of the program's end (the connect timeout, as for Linux).
+fn sndtimeo(fd: c_int) -> Option<std::time::Duration> {
+    let mut tv = libc::timeval { tv_sec: 0, tv_usec: 0 };
+    let mut l = std::mem::size_of::<libc::timeval>() as socklen_t;
+    // SAFETY: tv/l are writable and sized.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_getsockopt,
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            &mut tv as *mut libc::timeval,
+            &mut l,
+        )
+    };
+    (r == 0 && (tv.tv_sec > 0 || tv.tv_usec > 0))
+        .then(|| std::time::Duration::from_secs(tv.tv_sec as u64) + std::time::Duration::from_micros(tv.tv_usec as u64))
+}
+
+pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    let e = Errno::save();
+    let k = super::kind(fd);
+    let mut m = Msg::new(Op::Connect);
+    if k == KIND_UDP || k == KIND_UDP_CONNECTED {
+        if !addr.is_null() && len >= 2 && (*addr).sa_family as c_int == libc::AF_UNSPEC {
+            m.kind = 1;
+        } else {
+            match read_addr(addr, len) {
+                Ok(a) => m.set_addr(a),
+                Err(x) => return err(x),
+            }
+        }
+        let r = call(&m, fd);
+        if r.is_ok() {
+            set_kind(fd, if m.kind == 1 { KIND_UDP } else { KIND_UDP_CONNECTED });
+        }
+        return finish(&e, r, || crate::real::connect(fd, addr, len));
+    }
+    let a = match read_addr(addr, len) {
+        Ok(a) => a,
+        Err(x) => return err(x),
+    };
+    m.set_addr(a);
+    let first = call(&m, fd);
+    if matches!(first, Ok(_) | Err(Some(libc::EINPROGRESS)) | Err(Some(libc::EALREADY)) | Err(Some(libc::EISCONN)))
+        && k != KIND_TCP_LISTEN
+    {
+        set_kind(fd, KIND_TCP);
+    }
+    match first {
+        Ok(_) => return e.ok(0),
+        Err(None) => return crate::real::connect(fd, addr, len),
+        // Blocking: wait for this attempt, or for the one a signal interrupted (EALREADY).
+        Err(Some(libc::EINPROGRESS)) | Err(Some(libc::EALREADY)) if !is_nonblock(fd) => {}
+        Err(Some(x)) => return err(x),
+    }
+    // Blocking: wait natively until the program's end turns writable (the service takes its
+    // filler out when the handshake ends), bounded by SO_SNDTIMEO. Signals as Linux: with a
+    // timeout set any handler interrupts (EINTR); otherwise a handler installed with SA_RESTART
+    // runs and the wait goes on (those signals are blocked during the wait and watched through
+    // a signalfd, so they are handled between two waits), any other handler gives EINTR.
+    let timeout = sndtimeo(fd);
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let restart = if timeout.is_none() { crate::rt::restart_signals() } else { 0 };
+    let mut cur: u64 = 0;
+    // SAFETY: reads this thread's signal mask into a local.
+    libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, std::ptr::null::<u64>(), &mut cur, 8usize);
+    let watch = restart & !cur;
+    let sfd = if watch != 0 { crate::rt::signalfd_for(watch) } else { None };
+    let wait_mask: u64 = cur | watch;
+    loop {
+        let mut p = [
+            libc::pollfd { fd, events: libc::POLLOUT, revents: 0 },
+            libc::pollfd { fd: sfd.unwrap_or(-1), events: libc::POLLIN, revents: 0 },
+        ];
+        let ts = deadline.map(|d| {
+            let r = d.saturating_duration_since(std::time::Instant::now());
+            libc::timespec { tv_sec: r.as_secs() as libc::time_t, tv_nsec: r.subsec_nanos() as libc::c_long }
+        });
+        let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        let (n, mask) = if sfd.is_some() { (2, &wait_mask as *const u64) } else { (1, std::ptr::null()) };
+        let r = libc::syscall(libc::SYS_ppoll, p.as_mut_ptr(), n, tsp, mask, 8usize);
+        if r < 0 {
+            if errno() == libc::EINTR {
+                return err(libc::EINTR);
+            }
+            return -1;
+        }
+        if r == 0 {
+            return err(libc::EINPROGRESS); // SO_SNDTIMEO expired, as Linux reports it
+        }
+        if p[0].revents == 0 {
+            // Only an SA_RESTART signal: its handler ran as the mask came back; wait again.
+            continue;
+        }
+        match call(&m, fd) {
+            Ok(_) => return e.ok(0),
+            Err(Some(libc::EALREADY)) | Err(Some(libc::EINPROGRESS)) => continue,
+            Err(Some(x)) => return err(x),
+            Err(None) => return err(libc::EBADF),
+        }
+    }
+}
+
+pub(crate) unsafe fn shutdown(fd: c_int, how: c_int) -> c_int {
+    let e = Errno::save();
+    let mut m = Msg::new(Op::Shutdown);
+    m.a = how;
+    match call(&m, fd) {
+        Ok(_) => {
+            let k = super::kind(fd);
+            if k == KIND_TCP && (how == libc::SHUT_WR || how == libc::SHUT_RDWR) {
+                // The FIN follows the data the program already wrote: shut the pair's write
+                // side itself (the read side is the service's: it ends `a`'s writing).
+                libc::syscall(libc::SYS_shutdown, fd, libc::SHUT_WR);
+            }
+            e.ok(0)
+        }
+        Err(Some(x)) => err(x),
+        Err(None) => crate::real::shutdown(fd, how),
+    }
+}
+
+pub(crate) unsafe fn getname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, peer: bool) -> c_int {
+    let e = Errno::save();
+    if addr.is_null() || len.is_null() {
+        return err(libc::EFAULT);
+    }
+    let m = Msg::new(if peer { Op::PeerName } else { Op::SockName });
+    match call(&m, fd) {
+        Ok(r) => {
+            write_addr(r.addr(), addr, len);
+            e.ok(0)
+        }
+        Err(Some(x)) => err(x),
+        Err(None) => {
+            if peer {
+                crate::real::getpeername(fd, addr, len)
+            } else {
+                crate::real::getsockname(fd, addr, len)
+            }
+        }
+    }
+}
+
+fn native_opt(level: c_int, name: c_int) -> bool {
+    level == libc::SOL_SOCKET && (name == libc::SO_RCVTIMEO || name == libc::SO_SNDTIMEO)
+}
+
+pub(crate) unsafe fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
+    if native_opt(level, name) {
+        return crate::real::setsockopt(fd, level, name, val, len);
+    }
+    let e = Errno::save();
+    if val.is_null() && len > 0 {
+        return err(libc::EFAULT);
+    }
+    let mut m = Msg::new(Op::SetOpt);
+    m.a = level;
+    m.b = name;
+    let n = (len as usize).min(proto::MAX_DATA);
+    if n > 0 {
+        m.data = std::slice::from_raw_parts(val as *const u8, n).to_vec();
+    }
+    let r = call(&m, fd);
+    if r.is_ok() && level == libc::SOL_SOCKET && name == libc::SO_BROADCAST && len >= 4 {
+        super::set_broadcast(fd, std::ptr::read_unaligned(val as *const c_int) != 0);
+    }
+    finish(&e, r, || crate::real::setsockopt(fd, level, name, val, len))
+}
+
+pub(crate) unsafe fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int {
+    if native_opt(level, name) {
+        return crate::real::getsockopt(fd, level, name, val, len);
+    }
+    let e = Errno::save();
+    if len.is_null() {
+        return err(libc::EFAULT);
+    }
+    if (*len as i32) < 0 {
+        return err(libc::EINVAL);
+    }
+    let mut m = Msg::new(Op::GetOpt);
+    m.a = level;
+    m.b = name;
+    m.c = *len as i32;
+    match call(&m, fd) {
+        Ok(r) => {
+            if val.is_null() && *len > 0 {
+                return err(libc::EFAULT);
+            }
+            let n = (*len as usize).min(r.data.len());
+            if n > 0 {
+                std::ptr::copy_nonoverlapping(r.data.as_ptr(), val as *mut u8, n);
+            }
+            *len = n as socklen_t;
+            e.ok(0)
+        }
+        Err(Some(x)) => err(x),
+        Err(None) => crate::real::getsockopt(fd, level, name, val, len),
+    }
+}
+
+/// After a native read on a TCP socket returned 0 for a non-empty buffer: the end of stream,
+/// or the error the connection ended with (ECONNRESET, ETIMEDOUT...), reported once.
+pub(crate) fn after_read(fd: c_int, r: ssize_t, asked: usize) -> ssize_t {
+    if r != 0 || asked == 0 {
+        return r;
+    }
+    let e = Errno::save();
+    match call(&Msg::new(Op::Reason), fd) {
+        Ok(_) | Err(None) => e.ok(0),
+        Err(Some(libc::ENETDOWN)) => err(libc::ECONNRESET),
+        Err(Some(x)) => err(x),
+    }
+}
+
+/// Reads on a listener or a socket never connected give ENOTCONN (Linux), never the accept
+/// tokens.
+pub(crate) fn listener_read() -> ssize_t {
+    err(libc::ENOTCONN)
+}
+
+/// Sends on a listener or a socket never connected: EPIPE, and SIGPIPE unless MSG_NOSIGNAL.
+pub(crate) fn unconnected_send(flags: c_int) -> ssize_t {
+    if flags & libc::MSG_NOSIGNAL == 0 {
+        // SAFETY: raise is not one of our hooks; the kernel signals the calling thread.
+        unsafe { libc::raise(libc::SIGPIPE) };
+    }
+    err(libc::EPIPE)
+}
+
+/// The pair refused a write (EPIPE): the connection's pending error if it has one (ECONNRESET
+/// after a reset, reported once, as Linux), ECONNRESET if the service itself is gone, else EPIPE
+/// with SIGPIPE unless MSG_NOSIGNAL.
+pub(crate) fn broken_pipe(fd: c_int, flags: c_int) -> ssize_t {
+    match call(&Msg::new(Op::Reason), fd) {
+        Err(Some(libc::ENETDOWN)) => err(libc::ECONNRESET),
+        Err(Some(x)) if x > 0 => err(x),
+        _ => unconnected_send(flags),
+    }
+}
+
+/// Peeks whether the connection has an error pending (for poll's POLLERR).
+pub(crate) fn error_pending(fd: c_int) -> bool {
+    let mut m = Msg::new(Op::Reason);
+    m.b = 1;
+    matches!(call(&m, fd), Err(Some(x)) if x > 0)
+}
+
+/// send/sendto/sendmsg/write on a UDP socket: one record, header + data.
+pub(crate) unsafe fn udp_send(
+    fd: c_int,
+    iov: *const iovec,
+    cnt: usize,
+    flags: c_int,
+    to: Option<SocketAddrV4>,
+) -> ssize_t {
+    let e = Errno::save();
+    if to.is_none() && super::kind(fd) != KIND_UDP_CONNECTED {
+        return err(libc::EDESTADDRREQ);
+    }
+    let total: usize = (0..cnt).map(|i| (*iov.add(i)).iov_len).sum();
+    if total > 65507 {
+        return err(libc::EMSGSIZE);
+    }
+    if let Some(d) = to {
+        let b = d.ip().is_broadcast() || Some(*d.ip()) == super::subnet_broadcast();
+        if b && !super::broadcast_ok(fd) {
+            return err(libc::EACCES);
+        }
+    }
+    let hdr = proto::udp_hdr(to);
+    let mut v: Vec<iovec> = Vec::with_capacity(cnt + 1);
+    v.push(iovec { iov_base: hdr.as_ptr() as *mut c_void, iov_len: UDP_HDR });
+    for i in 0..cnt {
+        v.push(*iov.add(i));
+    }
+    let mut mh: msghdr = std::mem::zeroed();
+    mh.msg_iov = v.as_mut_ptr();
+    mh.msg_iovlen = v.len();
+    let n = libc::syscall(libc::SYS_sendmsg, fd, &mh as *const msghdr, flags | libc::MSG_NOSIGNAL);
+    if n < 0 {
+        if errno() == libc::EPIPE {
+            return err(libc::ENETDOWN);
+        }
+        return -1;
+    }
+    e.ok((n as usize).saturating_sub(UDP_HDR) as ssize_t)
+}
+
+/// recvmsg on a UDP socket: strips the header into msg_name (or reports the error it carries).
+pub(crate) unsafe fn udp_recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    let e = Errno::save();
+    if msg.is_null() {
+        return err(libc::EFAULT);
+    }
+    let m = &mut *msg;
+    let mut hdr = [0u8; UDP_HDR];
+    let mut v: Vec<iovec> = Vec::with_capacity(m.msg_iovlen + 1);
+    v.push(iovec { iov_base: hdr.as_mut_ptr() as *mut c_void, iov_len: UDP_HDR });
+    for i in 0..m.msg_iovlen {
+        v.push(*m.msg_iov.add(i));
+    }
+    let mut mh: msghdr = std::mem::zeroed();
+    mh.msg_iov = v.as_mut_ptr();
+    mh.msg_iovlen = v.len();
+    let n = libc::syscall(libc::SYS_recvmsg, fd, &mut mh as *mut msghdr, flags);
+    if n < 0 {
+        return -1;
+    }
+    if (n as usize) < UDP_HDR {
+        return err(libc::ECONNRESET); // the service is gone
+    }
+    if let Some(x) = proto::udp_hdr_error(&hdr) {
+        return err(x);
+    }
+    m.msg_controllen = 0;
+    m.msg_flags = mh.msg_flags & libc::MSG_TRUNC;
+    match proto::parse_udp_hdr(&hdr).flatten() {
+        Some(a) if !m.msg_name.is_null() => {
+            let mut l = m.msg_namelen;
+            write_addr(a, m.msg_name as *mut sockaddr, &mut l);
+            m.msg_namelen = l;
+        }
+        _ => m.msg_namelen = 0,
+    }
+    e.ok((n as usize - UDP_HDR) as ssize_t)
+}
+
+/// recv/recvfrom/read on a UDP socket through `udp_recvmsg`.
+pub(crate) unsafe fn udp_recv(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> ssize_t {
+    let mut iov = iovec { iov_base: buf, iov_len: n };
+    let mut m: msghdr = std::mem::zeroed();
+    m.msg_iov = &mut iov;
+    m.msg_iovlen = 1;
+    if !addr.is_null() && !len.is_null() {
+        m.msg_name = addr as *mut c_void;
+        m.msg_namelen = *len;
+    }
+    let r = udp_recvmsg(fd, &mut m, flags);
+    if r >= 0 && !len.is_null() {
+        *len = if addr.is_null() { 0 } else { m.msg_namelen };
+    }
+    r
+}
+
+/// A UDP destination from a (addr, len) pair; None for a null address.
+pub(crate) unsafe fn udp_dest(addr: *const sockaddr, len: socklen_t) -> Result<Option<SocketAddrV4>, c_int> {
+    if addr.is_null() {
+        return Ok(None);
+    }
+    read_addr(addr, len).map(Some)
+}
+
+/// ioctl(FIONREAD) on a UDP socket: the size of the next datagram (without our header).
+pub(crate) unsafe fn udp_fionread(fd: c_int, arg: *mut c_void) -> c_int {
+    let e = Errno::save();
+    if arg.is_null() {
+        return err(libc::EFAULT);
+    }
+    let mut h = [0u8; UDP_HDR];
+    let r = libc::syscall(
+        libc::SYS_recvfrom,
+        fd,
+        h.as_mut_ptr(),
+        h.len(),
+        libc::MSG_PEEK | libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+        0usize,
+        0usize,
+    );
+    let n = if r < 0 { 0 } else { (r as usize).saturating_sub(UDP_HDR) };
+    std::ptr::write_unaligned(arg as *mut c_int, n as c_int);
+    e.ok(0)
+}

@@ -1,0 +1,315 @@
+//! The client side of the shared stack (`tapstackd`, see `tapstack::service`): the descriptor
+//! kinds, the control channel to the service (opened lazily, reopened in a forked child), and
+//! starting the service when nothing listens on the attach point.
+//!
+//! A tapstack socket here is one end of an AF_UNIX socketpair whose other end the service
+//! holds: reads, writes, poll/select/epoll, O_NONBLOCK, SO_RCVTIMEO, fork, dup, exec and close
+//! are the kernel's own. The shim only translates the socket calls (connect, bind, accept,
+//! options, names...) into control requests, and adds/strips the datagram header on UDP.
+pub(crate) mod addr;
+pub(crate) mod dns;
+pub(crate) mod hooks;
+pub(crate) mod route;
+mod spawn;
+
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
+
+use libc::c_int;
+use parking_lot::Mutex;
+use tapstack::service::fdpass;
+use tapstack::service::proto::{self, Msg, Op};
+
+use crate::fdtable::MAX_FDS;
+
+pub(crate) use proto::{KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP};
+
+/// A UDP kind (the others are TCP: new, connected, listening).
+#[inline]
+pub(crate) fn is_udp(k: u8) -> bool {
+    k == KIND_UDP || k == KIND_UDP_CONNECTED
+}
+/// A UDP socket with a default destination (send() without an address is allowed).
+pub(crate) const KIND_UDP_CONNECTED: u8 = 4;
+
+/// Reply `a` for "not one of the service's sockets" (`tapstack::service` ops::NOT_OURS).
+const NOT_OURS: i32 = -1;
+
+/// fd -> kind (0: not a service socket as far as we know). One load per lookup.
+static KINDS: [AtomicU8; MAX_FDS] = [const { AtomicU8::new(0) }; MAX_FDS];
+
+/// fd -> SO_BROADCAST set (UDP: the shim refuses broadcast sends without it, as Linux).
+static BCAST: [AtomicU8; MAX_FDS] = [const { AtomicU8::new(0) }; MAX_FDS];
+
+pub(crate) fn broadcast_ok(fd: c_int) -> bool {
+    fd >= 0 && (fd as usize) < MAX_FDS && BCAST[fd as usize].load(Ordering::Relaxed) != 0
+}
+pub(crate) fn set_broadcast(fd: c_int, on: bool) {
+    if fd >= 0 && (fd as usize) < MAX_FDS {
+        BCAST[fd as usize].store(on as u8, Ordering::Relaxed);
+    }
+}
+
+static MODE: AtomicU8 = AtomicU8::new(0); // 0 unknown, 1 in-process, 2 service
+
+/// True when TAPSTACK_MODE=service (read once).
+pub(crate) fn enabled() -> bool {
+    match MODE.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            let on = std::env::var_os("TAPSTACK_MODE").is_some_and(|v| v == "service");
+            MODE.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+            on
+        }
+    }
+}
+
+#[inline]
+pub(crate) fn kind(fd: c_int) -> u8 {
+    if fd < 0 || fd as usize >= MAX_FDS {
+        return 0;
+    }
+    KINDS[fd as usize].load(Ordering::Relaxed)
+}
+
+pub(crate) fn set_kind(fd: c_int, k: u8) {
+    if fd >= 0 && (fd as usize) < MAX_FDS {
+        table_owner(); // the first socket names the owner
+        KINDS[fd as usize].store(k, Ordering::Relaxed);
+    }
+}
+
+/// The process whose descriptor table the tables describe. A child made with vfork (or
+/// posix_spawn, clone(CLONE_VM)) shares our memory but not our descriptors until it execs: its
+/// close/dup2 must not touch the tables. A fork child gets its own copy (the atfork handler
+/// makes it the owner).
+static OWNER: AtomicI32 = AtomicI32::new(0);
+
+fn table_owner() -> bool {
+    let me = sys_getpid();
+    match OWNER.load(Ordering::Relaxed) {
+        0 => {
+            OWNER.store(me, Ordering::Relaxed);
+            true
+        }
+        o => o == me,
+    }
+}
+
+/// A descriptor was closed (or is about to be reused).
+#[inline]
+pub(crate) fn forget(fd: c_int) {
+    if kind(fd) != 0 && table_owner() {
+        set_kind(fd, 0);
+        set_broadcast(fd, false);
+    }
+}
+
+/// `new` became a duplicate of `old`.
+pub(crate) fn mirror(old: c_int, new: c_int) {
+    if new >= 0 && new != old && (kind(old) != 0 || kind(new) != 0) && table_owner() {
+        set_kind(new, kind(old));
+        set_broadcast(new, broadcast_ok(old));
+    }
+}
+
+struct Ctl {
+    fd: c_int,
+    pid: c_int,
+    service_pid: c_int,
+}
+
+static CTL: Mutex<Ctl> = Mutex::new(Ctl { fd: -1, pid: 0, service_pid: 0 });
+static ATFORK: AtomicBool = AtomicBool::new(false);
+/// The control descriptor in this process (-1: none), for the close/dup2 protection.
+static CTL_FD: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn fork_prepare() {
+    // Hold the channel across fork so the child never inherits it locked mid-request.
+    std::mem::forget(CTL.lock());
+}
+extern "C" fn fork_parent() {
+    // SAFETY: locked by fork_prepare in this thread.
+    unsafe { CTL.force_unlock() };
+}
+extern "C" fn fork_child() {
+    // SAFETY: locked by fork_prepare before the fork; the child's copy is ours alone.
+    unsafe { CTL.force_unlock() };
+    OWNER.store(sys_getpid(), Ordering::Relaxed);
+    // The child's copy of the channel is shared with the parent: never use it (closed lazily).
+}
+
+fn sys_getpid() -> c_int {
+    crate::real::sys_getpid()
+}
+
+/// Opens the control channel, starting the service if nothing listens (retrying ~3 s).
+fn open_channel(c: &mut Ctl, spawn: bool) -> Result<(), c_int> {
+    if !ATFORK.swap(true, Ordering::SeqCst) {
+        // SAFETY: registering plain extern "C" functions.
+        unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child)) };
+    }
+    let pid = sys_getpid();
+    if c.fd >= 0 {
+        if c.pid == pid {
+            return Ok(());
+        }
+        // Inherited from the parent: its connection, not ours.
+        crate::fdtable::mark_internal(c.fd, false);
+        crate::real::sys_close(c.fd);
+        CTL_FD.store(-1, Ordering::Relaxed);
+        c.fd = -1;
+    }
+    let cfg = tapstack::config::Config::from_env().map_err(|e| {
+        crate::eprint_raw(&format!("tapstack: bad configuration: {e}"));
+        libc::EINVAL
+    })?;
+    let name = proto::attach_name(&cfg.tap);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let mut spawned = false;
+    let fd = loop {
+        match fdpass::connect_abstract(&name) {
+            Ok(fd) => break fd,
+            Err(e) if e == libc::ECONNREFUSED || e == libc::ENOENT || e == libc::EAGAIN => {
+                if !spawn {
+                    return Err(libc::ENETDOWN);
+                }
+                if !spawned {
+                    spawned = true;
+                    if let Err(msg) = spawn::start_service() {
+                        crate::eprint_raw(&format!("tapstack: cannot start tapstackd: {msg}"));
+                        return Err(libc::ENETDOWN);
+                    }
+                }
+                if std::time::Instant::now() >= deadline {
+                    crate::eprint_raw(&format!(
+                        "tapstack: tapstackd for TAP {:?} did not come up (set TAPSTACK_SERVICE_LOG to see why)",
+                        cfg.tap
+                    ));
+                    return Err(libc::ENETDOWN);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    // Out of the program's way: a high number, close-on-exec, protected from close/dup2.
+    // SAFETY: raw fcntl on our own descriptor.
+    let hi = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_DUPFD_CLOEXEC, 512) } as c_int;
+    let fd = if hi >= 0 && (hi as usize) < MAX_FDS {
+        crate::real::sys_close(fd);
+        hi
+    } else {
+        fd
+    };
+    crate::fdtable::mark_internal(fd, true);
+    CTL_FD.store(fd, Ordering::Relaxed);
+    c.service_pid = fdpass::peer_cred(fd).map(|(p, _)| p).unwrap_or(0);
+    c.fd = fd;
+    c.pid = pid;
+    Ok(())
+}
+
+/// One request/reply exchange; `fd` names the socket. Err(errno) if the service is gone.
+pub(crate) fn request(m: &Msg, fd: Option<c_int>) -> Result<(Msg, Option<c_int>), c_int> {
+    let mut c = CTL.lock();
+    open_channel(&mut c, true)?;
+    let buf = m.encode();
+    let mut reply = vec![0u8; proto::MAX_MSG];
+    let res = fdpass::send_with_fd(c.fd, &buf, fd, 0).and_then(|_| loop {
+        match fdpass::recv_with_fd(c.fd, &mut reply, 0) {
+            Err(libc::EINTR) => continue,
+            Ok((0, _)) => break Err(libc::ECONNRESET),
+            x => break x,
+        }
+    });
+    match res {
+        Ok((n, passed)) => match Msg::decode(&reply[..n]) {
+            Ok(r) => Ok((r, passed)),
+            Err(_) => Err(libc::EIO),
+        },
+        Err(_) => {
+            // The service died: the next call starts a fresh one.
+            crate::fdtable::mark_internal(c.fd, false);
+            crate::real::sys_close(c.fd);
+            CTL_FD.store(-1, Ordering::Relaxed);
+            c.fd = -1;
+            Err(libc::ENETDOWN)
+        }
+    }
+}
+
+/// The service's pid (0 if no channel yet).
+pub(crate) fn service_pid() -> c_int {
+    let mut c = CTL.lock();
+    if open_channel(&mut c, false).is_err() {
+        return 0;
+    }
+    c.service_pid
+}
+
+/// A request about socket `fd`: Ok(reply) with reply.a the errno (0 = ok); Err(None) if the
+/// descriptor is not a service socket (the caller forgets it and calls libc), Err(Some(e)) if
+/// the service is unreachable.
+pub(crate) fn ask(m: &Msg, fd: c_int) -> Result<(Msg, Option<c_int>), Option<c_int>> {
+    match request(m, Some(fd)) {
+        Ok((r, _)) if r.a == NOT_OURS => {
+            let was = kind(fd);
+            forget(fd);
+            if was != 0 {
+                // Ours, but the service does not know it: the service that made it died
+                // (the one answering was started since). The socket is gone with it.
+                return Err(Some(libc::ENETDOWN));
+            }
+            Err(None)
+        }
+        Ok(x) => Ok(x),
+        Err(e) => Err(Some(e)),
+    }
+}
+
+/// Identifies a descriptor this process did not create (inherited across exec, or received
+/// over SCM_RIGHTS): an AF_UNIX socket whose peer is the service, confirmed by the service.
+pub(crate) fn probe(fd: c_int) -> u8 {
+    if !enabled() || fd < 0 || fd as usize >= MAX_FDS {
+        return 0;
+    }
+    let k = kind(fd);
+    if k != 0 {
+        return k;
+    }
+    if fdpass::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN) != Ok(libc::AF_UNIX) {
+        return 0;
+    }
+    let Ok((peer, _)) = fdpass::peer_cred(fd) else { return 0 };
+    if peer == 0 || peer != service_pid() {
+        return 0;
+    }
+    match request(&Msg::new(Op::Ident), Some(fd)) {
+        Ok((r, _)) if r.a == 0 => {
+            set_kind(fd, r.kind);
+            r.kind
+        }
+        _ => 0,
+    }
+}
+
+/// Counters of the service (for tests).
+#[allow(dead_code)]
+pub(crate) fn stats() -> Option<String> {
+    let (r, _) = request(&Msg::new(Op::Stats), None).ok()?;
+    String::from_utf8(r.data).ok()
+}
+
+/// The subnet broadcast address of this host (from TAPSTACK_ADDR), for the SO_BROADCAST check.
+pub(crate) fn subnet_broadcast() -> Option<std::net::Ipv4Addr> {
+    static B: once_cell::sync::OnceCell<Option<std::net::Ipv4Addr>> = once_cell::sync::OnceCell::new();
+    *B.get_or_init(|| {
+        let c = tapstack::config::Config::from_env().ok()?;
+        if c.prefix_len >= 31 {
+            return None;
+        }
+        let mask = u32::MAX << (32 - c.prefix_len as u32);
+        Some(std::net::Ipv4Addr::from(u32::from(c.addr) | !mask))
+    })
+}

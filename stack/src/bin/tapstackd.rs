@@ -1,0 +1,54 @@
+//! tapstackd: the service that owns one TAP device and its stack, shared by every shimmed
+//! process (see `tapstack::service`). Usually started by the first shimmed process that needs
+//! it; start it by hand in the foreground for debugging:
+//!
+//!     TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 tapstackd [--persist]
+//!
+//! Environment: the TAPSTACK_* configuration (TAPSTACK_TAP, _ADDR, _GW, _MAC, _MTU, _PCAP,
+//! _LOG, _TRACE, _FAULTS...), TAPSTACK_IDLE_MS (grace period before an idle service exits,
+//! default 2000). Exit status: 0 idle exit, 3 another service already serves this TAP,
+//! 1 cannot start.
+use std::time::Duration;
+
+use tapstack::config::Config;
+use tapstack::service::{Options, Service, StartError};
+
+fn main() {
+    let mut persist = false;
+    for a in std::env::args().skip(1) {
+        match a.as_str() {
+            "--persist" => persist = true,
+            "-h" | "--help" => {
+                println!("usage: tapstackd [--persist]   (configuration from TAPSTACK_* variables)");
+                return;
+            }
+            _ => {
+                eprintln!("tapstackd: unknown argument {a:?}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let cfg = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tapstackd: bad configuration: {e}");
+            std::process::exit(1);
+        }
+    };
+    let idle = std::env::var("TAPSTACK_IDLE_MS").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(2000);
+    // SIGPIPE: a program that vanished must not kill the service (writes get EPIPE).
+    tapstack::service::fdpass::ignore_sigpipe();
+    let tap = cfg.tap.clone();
+    let mut svc = match Service::new(cfg, Options { persist, idle: Duration::from_millis(idle) }) {
+        Ok(s) => s,
+        Err(StartError::Busy) => {
+            eprintln!("tapstackd: a service already serves TAP {tap:?}");
+            std::process::exit(3);
+        }
+        Err(StartError::Failed(e)) => {
+            eprintln!("tapstackd: cannot start the stack on TAP {tap:?}: {e}");
+            std::process::exit(1);
+        }
+    };
+    std::process::exit(svc.run());
+}

@@ -1,0 +1,526 @@
+//! `tapstackd`: the one stack of a TAP device (in its network namespace), shared by every
+//! shimmed process. It owns the TAP, the stack (ARP cache, routes, socket table, timers) and
+//! one end of a socketpair per socket; programs hold the other ends, so fork, dup, exec,
+//! SCM_RIGHTS, close-on-exec, poll/select/epoll, blocking, SO_RCVTIMEO and signals are the
+//! kernel's own (docs/runtime.md, "The shared service").
+//!
+//! - `proto`: the control messages (pure, tested).
+//! - `fdpass`: raw syscalls shared with the shim (descriptor passing, credentials).
+//! - `sock`: one socket and the data pump between its pair and the engine.
+//! - `opts`: socket options over the shared stack (pure, tested).
+//! - `ops`: the control requests.
+//!
+//! One thread: an epoll loop over the TAP, the attach socket, the clients' control connections
+//! and every socket's end `a`; the stack's own deadline is the epoll timeout. This module runs
+//! only inside `tapstackd` (never preloaded), so it may call libc directly.
+pub mod fdpass;
+mod ops;
+pub mod opts;
+pub mod proto;
+pub mod sock;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::phy::Device;
+use crate::runtime::{open_device, RuntimeError};
+use crate::socket::tcp::TcpHandle;
+use crate::socket::udp::UdpHandle;
+use crate::stack::Stack;
+use crate::time::{earliest, Instant};
+
+use sock::{Proto, Sock};
+
+/// How the service was started.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Do not exit when idle.
+    pub persist: bool,
+    /// Grace period before an idle service exits.
+    pub idle: Duration,
+}
+
+const T_TAP: u64 = 1 << 60;
+const T_ATTACH: u64 = 2 << 60;
+const T_CLIENT: u64 = 3 << 60;
+const T_SOCK: u64 = 4 << 60;
+const T_MASK: u64 = 0xf << 60;
+
+/// The pair buffer size asked for each end (root may exceed wmem_max with SO_SNDBUFFORCE).
+const PAIR_BUF: i32 = 1 << 20;
+
+/// Sets the send buffer of one end of a pair to the service's standard size.
+pub(crate) fn set_pair_buffer(fd: i32) {
+    if fdpass::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, PAIR_BUF / 2).is_err() {
+        let _ = fdpass::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, PAIR_BUF / 2);
+    }
+}
+
+pub struct Service {
+    cfg: Config,
+    stack: Stack,
+    dev: Box<dyn Device + Send>,
+    tx_flush: crate::phy::tap::TxFlush,
+    tap_fd: i32,
+    epfd: i32,
+    attach_fd: i32,
+    uid: u32,
+    /// Control connections: fd -> trusted (same user or root, or proved it holds one of our
+    /// sockets: a descriptor is a capability its holder was handed, e.g. nginx workers that
+    /// dropped privileges after inheriting the listener).
+    clients: HashMap<i32, bool>,
+    socks: Vec<Option<Sock>>,
+    free: Vec<usize>,
+    by_ident: HashMap<(u64, u64), usize>,
+    by_tcp: HashMap<u32, usize>,
+    by_udp: HashMap<u32, usize>,
+    epoch: std::time::Instant,
+    opts: Options,
+    scratch: Vec<u8>,
+    changed_tcp: Vec<TcpHandle>,
+    changed_udp: Vec<UdpHandle>,
+    /// Sockets to pump after this round.
+    dirty: Vec<usize>,
+    idle_since: Option<std::time::Instant>,
+    tap_gone: bool,
+    /// Dead sockets whose program end may still be open: (slot, inode of `a`).
+    zombies: Vec<(usize, u64)>,
+    /// NETLINK_SOCK_DIAG socket to ask whether a zombie's program end is closed.
+    diag_fd: i32,
+    next_sweep: std::time::Instant,
+}
+
+/// Why the service could not start; `Busy` means another service already serves this TAP.
+#[derive(Debug)]
+pub enum StartError {
+    Busy,
+    Failed(String),
+}
+
+impl Service {
+    /// Binds the attach point first (so racing starters agree: the loser gets `Busy` and
+    /// never touches the TAP), then opens the TAP.
+    pub fn new(cfg: Config, opts: Options) -> Result<Service, StartError> {
+        let attach_fd = bind_attach(&cfg.tap)?;
+        crate::log::init(&cfg).map_err(StartError::Failed)?;
+        let opened = open_device(&cfg).map_err(|RuntimeError(e)| StartError::Failed(e))?;
+        let epfd =
+            fdpass::epoll_create().map_err(|e| StartError::Failed(format!("epoll: {}", crate::sys::strerror(e))))?;
+        let stack = Stack::new(&cfg, crate::sys::random_u64());
+        let uid = fdpass::getuid();
+        let s = Service {
+            cfg,
+            stack,
+            dev: opened.dev,
+            tx_flush: opened.tx_flush,
+            tap_fd: opened.tap_fd,
+            epfd,
+            attach_fd,
+            uid,
+            clients: HashMap::new(),
+            socks: Vec::new(),
+            free: Vec::new(),
+            by_ident: HashMap::new(),
+            by_tcp: HashMap::new(),
+            by_udp: HashMap::new(),
+            epoch: std::time::Instant::now(),
+            opts,
+            scratch: vec![0u8; sock::CHUNK],
+            changed_tcp: Vec::new(),
+            changed_udp: Vec::new(),
+            dirty: Vec::new(),
+            idle_since: None,
+            tap_gone: false,
+            zombies: Vec::new(),
+            diag_fd: fdpass::sock_diag_socket().unwrap_or(-1),
+            next_sweep: std::time::Instant::now(),
+        };
+        s.ep_add(s.tap_fd, libc::EPOLLIN as u32, T_TAP);
+        s.ep_add(s.attach_fd, libc::EPOLLIN as u32, T_ATTACH);
+        tracing::info!(target: "tapstack::service", "serving TAP {} addr {}", s.cfg.tap, s.cfg.addr);
+        Ok(s)
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_micros(self.epoch.elapsed().as_micros().min(u64::MAX as u128 - 1) as u64)
+    }
+
+    fn ep_add(&self, fd: i32, events: u32, token: u64) {
+        let _ = fdpass::epoll_ctl(self.epfd, libc::EPOLL_CTL_ADD, fd, events, token);
+    }
+    fn ep_mod(&self, fd: i32, events: u32, token: u64) {
+        let _ = fdpass::epoll_ctl(self.epfd, libc::EPOLL_CTL_MOD, fd, events, token);
+    }
+    fn ep_del(&self, fd: i32) {
+        let _ = fdpass::epoll_ctl(self.epfd, libc::EPOLL_CTL_DEL, fd, 0, 0);
+    }
+
+    /// Runs until idle for the grace period (unless persistent). Returns the exit status.
+    pub fn run(&mut self) -> i32 {
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+        loop {
+            let now = self.now();
+            let next = self.round(now);
+            if self.idle_expired() {
+                tracing::info!(target: "tapstack::service", "idle: exiting");
+                return 0;
+            }
+            self.sweep_zombies();
+            let mut timeout = next.map(|t| t.saturating_since(self.now()));
+            if !self.zombies.is_empty() {
+                let d = self.next_sweep.saturating_duration_since(std::time::Instant::now());
+                timeout = Some(timeout.map_or(d, |t| t.min(d)));
+            }
+            if self.idle_since.is_some() {
+                timeout = Some(timeout.map_or(self.opts.idle, |t| t.min(self.opts.idle)));
+            }
+            let ms = match timeout {
+                None => -1,
+                Some(d) if d.is_zero() => 0,
+                Some(d) => (d.as_micros().div_ceil(1000)).min(i32::MAX as u128) as i32,
+            };
+            let n = fdpass::epoll_wait(self.epfd, &mut events, ms).unwrap_or(0);
+            for ev in &events[..n] {
+                let (e, tok) = (ev.events, ev.u64);
+                match tok & T_MASK {
+                    T_TAP if e & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0 => {
+                        self.ep_del(self.tap_fd);
+                        self.tap_gone = true;
+                        tracing::error!(target: "tapstack::service", "TAP {} is gone", self.cfg.tap);
+                    }
+                    T_TAP => {}
+                    T_ATTACH => self.accept_clients(),
+                    T_CLIENT => self.client_ready((tok & !T_MASK) as i32, e),
+                    T_SOCK => self.sock_event((tok & !T_MASK) as usize, e),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// One stack round (frames in, timers, frames out), then the engine's news to the programs.
+    /// Returns the next deadline.
+    fn round(&mut self, now: Instant) -> Option<Instant> {
+        let mut next = None;
+        for _ in 0..4 {
+            next = self.stack.poll(now, &mut *self.dev);
+            self.tx_flush.flush();
+            self.stack.tcp.take_changed(&mut self.changed_tcp);
+            self.stack.udp.take_changed(&mut self.changed_udp);
+            for h in std::mem::take(&mut self.changed_tcp) {
+                if let Some(&i) = self.by_tcp.get(&h.0) {
+                    self.dirty.push(i);
+                }
+            }
+            for h in std::mem::take(&mut self.changed_udp) {
+                if let Some(&i) = self.by_udp.get(&h.0) {
+                    self.dirty.push(i);
+                }
+            }
+            if self.dirty.is_empty() {
+                break;
+            }
+            let mut d = std::mem::take(&mut self.dirty);
+            d.sort_unstable();
+            d.dedup();
+            for i in d.drain(..) {
+                self.pump(i, now);
+            }
+            self.dirty = d;
+            if self.stack.poll_at(now).is_none_or(|t| t > now) {
+                // Nothing due (pumping queued no output): sleep.
+                next = earliest(next, self.stack.poll_at(now));
+                break;
+            }
+        }
+        earliest(next, self.dev.poll_at())
+    }
+
+    fn idle_expired(&mut self) -> bool {
+        if self.tap_gone && self.clients.is_empty() {
+            // The TAP was deleted (its namespace too, usually): nothing can move any more.
+            return true;
+        }
+        let idle = self.clients.is_empty()
+            && self.by_ident.is_empty()
+            && self.socks.iter().all(|s| s.is_none())
+            && !self.stack.has_pending_output();
+        if !idle || self.opts.persist {
+            self.idle_since = None;
+            return false;
+        }
+        let since = *self.idle_since.get_or_insert_with(std::time::Instant::now);
+        since.elapsed() >= self.opts.idle
+    }
+
+    fn accept_clients(&mut self) {
+        loop {
+            let Ok(fd) = fdpass::accept4(self.attach_fd, libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) else { return };
+            match fdpass::peer_cred(fd) {
+                Ok((_, uid)) => {
+                    self.clients.insert(fd, uid == self.uid || uid == 0);
+                    self.ep_add(fd, libc::EPOLLIN as u32, T_CLIENT | fd as u64);
+                }
+                Err(_) => {
+                    let _ = crate::sys::close(fd);
+                }
+            }
+        }
+    }
+
+    fn drop_client(&mut self, fd: i32) {
+        self.ep_del(fd);
+        self.clients.remove(&fd);
+        let _ = crate::sys::close(fd);
+    }
+
+    fn client_ready(&mut self, fd: i32, events: u32) {
+        let mut buf = [0u8; proto::MAX_MSG];
+        loop {
+            match fdpass::recv_with_fd(fd, &mut buf, libc::MSG_DONTWAIT) {
+                Ok((0, f)) => {
+                    if let Some(f) = f {
+                        let _ = crate::sys::close(f);
+                    }
+                    self.drop_client(fd);
+                    return;
+                }
+                Ok((n, passed)) => {
+                    if self.clients.get(&fd) == Some(&false) && self.lookup(passed).is_some() {
+                        self.clients.insert(fd, true);
+                    }
+                    let reply = match proto::Msg::decode(&buf[..n]) {
+                        Ok(m) if self.clients.get(&fd) == Some(&true) => self.request(m, passed),
+                        Ok(m) => {
+                            // Another user that holds none of our sockets: nothing to do here.
+                            tracing::warn!(target: "tapstack::service", "refused a request from another user");
+                            (proto::Msg::reply(m.op, libc::EACCES), None)
+                        }
+                        Err(_) => (proto::Msg::reply(0, libc::EINVAL), None),
+                    };
+                    if let Some(f) = passed {
+                        if !self.kept(f) {
+                            let _ = crate::sys::close(f);
+                        }
+                    }
+                    let (msg, out_fd) = reply;
+                    let r = fdpass::send_with_fd(fd, &msg.encode(), out_fd, libc::MSG_DONTWAIT);
+                    if let Some(f) = out_fd {
+                        // The client has its own copy now (or is gone).
+                        let _ = crate::sys::close(f);
+                    }
+                    if r.is_err() {
+                        self.drop_client(fd);
+                        return;
+                    }
+                }
+                Err(libc::EAGAIN) => break,
+                Err(_) => {
+                    self.drop_client(fd);
+                    return;
+                }
+            }
+        }
+        if events & (libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+            self.drop_client(fd);
+        }
+    }
+
+    /// True if descriptor `f` (passed by a client) was kept by a request (a connect's hold).
+    fn kept(&self, f: i32) -> bool {
+        self.socks.iter().flatten().any(|s| s.hold.as_ref().is_some_and(|h| h.b == f))
+    }
+
+    fn sock_event(&mut self, i: usize, e: u32) {
+        let now = self.now();
+        if let Some(s) = self.socks.get_mut(i).and_then(|s| s.as_mut()) {
+            if e & (libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+                s.a_hup = true;
+            }
+        } else {
+            return;
+        }
+        self.pump(i, now);
+    }
+
+    /// Every 250 ms while there are dead sockets: forgets those whose program end is closed.
+    fn sweep_zombies(&mut self) {
+        if self.zombies.is_empty() || std::time::Instant::now() < self.next_sweep {
+            return;
+        }
+        self.next_sweep = std::time::Instant::now() + Duration::from_millis(250);
+        let now = self.now();
+        let mut keep = Vec::new();
+        for (i, ino) in std::mem::take(&mut self.zombies) {
+            if fdpass::unix_peer_alive(self.diag_fd, ino) == Some(true) {
+                keep.push((i, ino));
+                continue;
+            }
+            if let Some(mut s) = self.socks.get_mut(i).and_then(|s| s.take()) {
+                sock::close(&mut self.stack, now, &mut s, false);
+                self.forget(i, s);
+            }
+        }
+        self.zombies = keep;
+    }
+
+    /// Moves everything that can move for socket `i`, then updates its epoll interest or
+    /// forgets it when the program is gone.
+    fn pump(&mut self, i: usize, now: Instant) {
+        let Some(s) = self.socks.get_mut(i).and_then(|s| s.as_mut()) else { return };
+        if s.parked && s.dead {
+            return; // a zombie: only the sweep looks at it
+        }
+        let mut reset = false;
+        if let Err(e) = sock::pump_in(&mut self.stack, now, s, &mut self.scratch) {
+            // ECONNRESET: the program closed its end with data unread.
+            reset = e == libc::ECONNRESET;
+            s.a_hup = true;
+            s.a_eof = true;
+            s.tx = sock::Pending::default();
+        }
+        sock::pump_out(&mut self.stack, now, s, &mut self.scratch);
+        if s.a_hup && s.listening {
+            s.a_eof = true;
+        }
+        if s.both_shut() && s.a_eof && s.tx.is_empty() && !s.dead && !reset {
+            // Nothing can move any more either way: wait for the program's close (sweep).
+            s.dead = true;
+        }
+        if s.finished() || reset {
+            let mut s = self.socks[i].take().expect("present");
+            sock::close(&mut self.stack, now, &mut s, reset);
+            self.forget(i, s);
+            return;
+        }
+        if s.dead {
+            // The connection is over: the program's reads end, its writes get EPIPE; `a`
+            // leaves epoll (its HUP would spin) and the sweep watches for the program's close.
+            let _ = fdpass::shutdown(s.a, libc::SHUT_RDWR);
+            let was_parked = std::mem::replace(&mut s.parked, true);
+            let a = s.a;
+            if !was_parked {
+                self.ep_del(a);
+            }
+            let ino = fdpass::identity(a).map(|x| x.1).unwrap_or(0);
+            self.zombies.push((i, ino));
+            if self.zombies.len() == 1 {
+                self.next_sweep = std::time::Instant::now() + Duration::from_millis(250);
+            }
+            return;
+        }
+        let want = s.wanted();
+        if s.a_hup {
+            // The program is gone but the engine cannot take the rest yet, and HUP would wake
+            // us forever: park until the engine reports progress.
+            if !s.parked {
+                s.parked = true;
+                let a = s.a;
+                self.ep_del(a);
+            }
+            return;
+        }
+        if s.parked {
+            s.parked = false;
+            s.interest = want;
+            let a = s.a;
+            self.ep_add(a, want, T_SOCK | i as u64);
+        } else if want != s.interest {
+            s.interest = want;
+            let a = s.a;
+            self.ep_mod(a, want, T_SOCK | i as u64);
+        }
+    }
+
+    fn forget(&mut self, i: usize, s: Sock) {
+        if !s.parked {
+            self.ep_del(s.a);
+        }
+        let _ = crate::sys::close(s.a);
+        self.by_ident.remove(&s.ident);
+        match s.proto {
+            Proto::Tcp(h) => {
+                self.by_tcp.remove(&h.0);
+            }
+            Proto::Udp(h) => {
+                self.by_udp.remove(&h.0);
+            }
+        }
+        self.free.push(i);
+    }
+
+    /// Registers a new socket whose program end is `b` (kept by the caller to pass out).
+    fn install(&mut self, proto: Proto, a: i32, b: i32) -> Result<usize, i32> {
+        let ident = fdpass::identity(b)?;
+        let s = Sock::new(proto, a, ident);
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.socks[i] = Some(s);
+                i
+            }
+            None => {
+                self.socks.push(Some(s));
+                self.socks.len() - 1
+            }
+        };
+        self.by_ident.insert(ident, i);
+        match proto {
+            Proto::Tcp(h) => self.by_tcp.insert(h.0, i),
+            Proto::Udp(h) => self.by_udp.insert(h.0, i),
+        };
+        let want = self.socks[i].as_ref().map(|s| s.wanted()).unwrap_or(0);
+        if let Some(s) = self.socks[i].as_mut() {
+            s.interest = want;
+        }
+        self.ep_add(a, want, T_SOCK | i as u64);
+        Ok(i)
+    }
+
+    /// The socket a passed descriptor names, if it is one of ours.
+    fn lookup(&self, fd: Option<i32>) -> Option<usize> {
+        let id = fdpass::identity(fd?).ok()?;
+        self.by_ident.get(&id).copied()
+    }
+
+    /// Counters as text (tests and the future socket table query).
+    fn stats_text(&self) -> String {
+        let live = self.socks.iter().flatten().count();
+        format!(
+            "sockets {}\nclients {}\ntcp_control_blocks {}\nrx_frames {}\ntx_frames {}\n",
+            live,
+            self.clients.len(),
+            self.stack.tcp.control_blocks(),
+            self.stack.stats().rx_frames,
+            self.stack.stats().tx_frames
+        )
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = crate::sys::close(self.epfd);
+        let _ = crate::sys::close(self.attach_fd);
+        if self.diag_fd >= 0 {
+            let _ = crate::sys::close(self.diag_fd);
+        }
+    }
+}
+
+/// Binds and listens on `\0tapstack.<tap>`; EADDRINUSE means another service is there.
+fn bind_attach(tap: &str) -> Result<i32, StartError> {
+    let name = proto::attach_name(tap);
+    let fd = crate::sys::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0)
+        .map_err(|e| StartError::Failed(format!("cannot create the attach socket: {}", crate::sys::strerror(e))))?;
+    match fdpass::bind_listen_abstract(fd, &name, 512) {
+        Ok(()) => Ok(fd),
+        Err(e) => {
+            let _ = crate::sys::close(fd);
+            Err(if e == libc::EADDRINUSE {
+                StartError::Busy
+            } else {
+                StartError::Failed(format!("cannot bind @{name}: {}", crate::sys::strerror(e)))
+            })
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! The control requests: each names its socket by the descriptor passed with it, never by an
+//! id, and never blocks (waiting happens natively on the program's end).
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use crate::socket::tcp::{TcpOption, TcpState};
+use crate::socket::Shutdown;
+use crate::Error;
+
+use super::fdpass;
+use super::opts;
+use super::proto::{Msg, Op, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP};
+use super::sock::{Hold, Proto};
+use super::Service;
+
+/// Reply `a` for a descriptor that is not one of the service's sockets.
+pub const NOT_OURS: i32 = -1;
+
+fn unspecified() -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)
+}
+
+impl Service {
+    /// Handles one request; returns the reply and a descriptor to pass with it (closed after).
+    pub(super) fn request(&mut self, m: Msg, fd: Option<i32>) -> (Msg, Option<i32>) {
+        let op = m.op;
+        let Some(o) = m.op() else { return (Msg::reply(op, libc::EINVAL), None) };
+        match o {
+            Op::Socket => return self.op_socket(&m),
+            Op::Stats => {
+                let mut r = Msg::reply(op, 0);
+                r.data = self.stats_text().into_bytes();
+                return (r, None);
+            }
+            _ => {}
+        }
+        let Some(i) = self.lookup(fd) else {
+            let mut r = Msg::reply(op, NOT_OURS);
+            r.kind = 0;
+            return (r, None);
+        };
+        let now = self.now();
+        let r = match o {
+            Op::Ident => {
+                let s = self.socks[i].as_ref().expect("looked up");
+                let mut r = Msg::reply(op, 0);
+                r.kind = match s.proto {
+                    Proto::Tcp(_) if s.listening => KIND_TCP_LISTEN,
+                    Proto::Tcp(h)
+                        if !s.was_connected
+                            && s.hold.is_none()
+                            && self.stack.tcp.state(h) == Ok(crate::socket::tcp::TcpState::Closed) =>
+                    {
+                        KIND_TCP_NEW
+                    }
+                    Proto::Tcp(_) => KIND_TCP,
+                    Proto::Udp(_) => KIND_UDP,
+                };
+                r
+            }
+            Op::Accept => return self.op_accept(i),
+            Op::Connect => self.op_connect(i, &m, fd.expect("looked up")),
+            _ => self.op_simple(i, o, &m),
+        };
+        self.pump(i, now);
+        (r, None)
+    }
+
+    fn op_socket(&mut self, m: &Msg) -> (Msg, Option<i32>) {
+        let (proto, ty) = match m.kind {
+            KIND_TCP => (Proto::Tcp(self.stack.tcp.socket()), libc::SOCK_STREAM),
+            KIND_UDP => (Proto::Udp(self.stack.udp.socket()), libc::SOCK_SEQPACKET),
+            _ => return (Msg::reply(m.op, libc::EINVAL), None),
+        };
+        let fail = |s: &mut Service, e: i32| {
+            let now = s.now();
+            match proto {
+                Proto::Tcp(h) => s.stack.tcp.abort(now, h),
+                Proto::Udp(h) => s.stack.udp.close(h),
+            }
+            (Msg::reply(m.op, e), None)
+        };
+        let (a, b) = match fdpass::socketpair(ty) {
+            Ok(p) => p,
+            Err(e) => return fail(self, e),
+        };
+        let _ = fdpass::set_nonblock(a);
+        super::set_pair_buffer(a);
+        super::set_pair_buffer(b);
+        if let Err(e) = self.install(proto, a, b) {
+            let _ = crate::sys::close(a);
+            let _ = crate::sys::close(b);
+            return fail(self, e);
+        }
+        let mut r = Msg::reply(m.op, 0);
+        r.kind = m.kind;
+        (r, Some(b))
+    }
+
+    fn op_accept(&mut self, i: usize) -> (Msg, Option<i32>) {
+        let op = Op::Accept as u8;
+        let s = self.socks[i].as_mut().expect("looked up");
+        if !s.listening {
+            return (Msg::reply(op, libc::EINVAL), None);
+        }
+        let Some(h) = s.accept_q.pop_front() else { return (Msg::reply(op, libc::EAGAIN), None) };
+        s.tokens = s.tokens.saturating_sub(1);
+        let inherited = s.opts.clone();
+        let peer = self.stack.tcp.remote_addr(h).unwrap_or_else(unspecified);
+        let o = &inherited;
+        let mut set = |opt| {
+            let _ = self.stack.tcp.set_option(h, opt);
+        };
+        if o.nodelay {
+            set(TcpOption::NoDelay(true));
+        }
+        if o.keepalive {
+            set(TcpOption::KeepAlive(true));
+        }
+        set(TcpOption::KeepIdle(std::time::Duration::from_secs(o.keepidle as u64)));
+        set(TcpOption::KeepIntvl(std::time::Duration::from_secs(o.keepintvl as u64)));
+        set(TcpOption::KeepCnt(o.keepcnt as u32));
+        if let Some(l) = o.linger {
+            set(TcpOption::Linger(Some(std::time::Duration::from_secs(l as u64))));
+        }
+        if let Some(b) = o.sndbuf {
+            set(TcpOption::SendBuffer(b));
+        }
+        let now = self.now();
+        let (a, b) = match fdpass::socketpair(libc::SOCK_STREAM) {
+            Ok(p) => p,
+            Err(e) => {
+                self.stack.tcp.abort(now, h);
+                return (Msg::reply(op, e), None);
+            }
+        };
+        let _ = fdpass::set_nonblock(a);
+        super::set_pair_buffer(a);
+        super::set_pair_buffer(b);
+        let c = match self.install(Proto::Tcp(h), a, b) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = crate::sys::close(a);
+                let _ = crate::sys::close(b);
+                self.stack.tcp.abort(now, h);
+                return (Msg::reply(op, e), None);
+            }
+        };
+        if let Some(cs) = self.socks[c].as_mut() {
+            cs.opts = inherited;
+            opts::apply_ip_opts(&mut self.stack, cs.proto, &cs.opts);
+        }
+        self.pump(c, now);
+        self.pump(i, now);
+        let mut r = Msg::reply(op, 0).with_addr(peer);
+        r.kind = KIND_TCP;
+        (r, Some(b))
+    }
+
+    fn op_connect(&mut self, i: usize, m: &Msg, b: i32) -> Msg {
+        let op = m.op;
+        let now = self.now();
+        let stack = &mut self.stack;
+        let s = self.socks[i].as_mut().expect("looked up");
+        let h = match s.proto {
+            Proto::Udp(h) => {
+                let remote = if m.kind == 1 { None } else { Some(m.addr()) };
+                let r = stack.udp.connect(h, remote);
+                if r.is_ok() {
+                    opts::apply_ip_opts(stack, s.proto, &s.opts);
+                }
+                return Msg::reply(op, r.err().map_or(0, Error::errno));
+            }
+            Proto::Tcp(h) => h,
+        };
+        let remote = m.addr();
+        if s.opts.ip_opts_set
+            && stack.tcp.state(h) == Ok(TcpState::Closed)
+            && stack.tcp.local_addr(h).is_none_or(|a| a.port() == 0)
+        {
+            let _ = stack.tcp.bind(h, unspecified());
+            opts::apply_ip_opts(stack, s.proto, &s.opts);
+        }
+        let state = stack.tcp.state(h);
+        if state == Ok(TcpState::Listen) {
+            return Msg::reply(op, libc::EISCONN);
+        }
+        if state == Ok(TcpState::Closed) && s.connecting {
+            s.connecting = false;
+            let e = stack.tcp.take_error(h).map(Error::errno).unwrap_or(libc::ECONNABORTED);
+            return Msg::reply(op, e);
+        }
+        match stack.tcp.connect(now, h, remote) {
+            Ok(()) => {}
+            Err(Error::AlreadyConnected) if s.connecting => {
+                s.connecting = false;
+                return Msg::reply(op, 0);
+            }
+            Err(e) => {
+                if s.connecting && e != Error::Already {
+                    s.connecting = false;
+                    if let Some(p) = stack.tcp.take_error(h) {
+                        return Msg::reply(op, p.errno());
+                    }
+                }
+                return Msg::reply(op, e.errno());
+            }
+        }
+        opts::apply_ip_opts(stack, s.proto, &s.opts);
+        // Stuff the program's end so it is not writable until the handshake ends.
+        let _ = fdpass::setsockopt_int(b, libc::SOL_SOCKET, libc::SO_SNDBUF, 1);
+        let mut filler = 0;
+        let chunk = [0u8; 512];
+        while let Ok(n) = fdpass::send(b, &chunk, 0) {
+            filler += n;
+            if filler > (4 << 20) {
+                break;
+            }
+        }
+        s.hold = Some(Hold { b, filler });
+        s.connecting = true;
+        s.interest = u32::MAX; // re-evaluated by the pump
+        Msg::reply(op, libc::EINPROGRESS)
+    }
+
+    fn op_simple(&mut self, i: usize, o: Op, m: &Msg) -> Msg {
+        let op = m.op;
+        let now = self.now();
+        let stack = &mut self.stack;
+        let s = self.socks[i].as_mut().expect("looked up");
+        let err = |e: Error| Msg::reply(op, e.errno());
+        match (o, s.proto) {
+            (Op::Bind, p) => {
+                let r = match p {
+                    Proto::Tcp(h) => stack.tcp.bind(h, m.addr()),
+                    Proto::Udp(h) => stack.udp.bind(h, m.addr()),
+                };
+                if let Err(e) = r {
+                    return err(e);
+                }
+                opts::apply_ip_opts(stack, p, &s.opts);
+                Msg::reply(op, 0)
+            }
+            (Op::Listen, Proto::Tcp(h)) => {
+                let backlog = m.a.clamp(1, 4096) as usize;
+                if let Err(e) = stack.tcp.listen(h, backlog) {
+                    return err(e);
+                }
+                s.listening = true;
+                s.backlog = backlog;
+                Msg::reply(op, 0)
+            }
+            (Op::Listen, Proto::Udp(_)) => Msg::reply(op, libc::EOPNOTSUPP),
+            (Op::Shutdown, Proto::Tcp(h)) => {
+                let how = match m.a {
+                    libc::SHUT_RD => Shutdown::Read,
+                    libc::SHUT_WR => Shutdown::Write,
+                    libc::SHUT_RDWR => Shutdown::Both,
+                    _ => return Msg::reply(op, libc::EINVAL),
+                };
+                match stack.tcp.state(h) {
+                    Ok(TcpState::Closed) | Err(_) => return Msg::reply(op, libc::ENOTCONN),
+                    Ok(TcpState::Listen) | Ok(TcpState::SynSent) => {
+                        if let Err(e) = stack.tcp.shutdown(now, h, how) {
+                            return err(e);
+                        }
+                        if s.listening && how != Shutdown::Write && !s.eof_to_a {
+                            // Wakes every accept() blocked on the listener (EINVAL, as Linux).
+                            let _ = fdpass::shutdown(s.a, libc::SHUT_WR);
+                            s.eof_to_a = true;
+                        }
+                    }
+                    _ => {
+                        if how != Shutdown::Read {
+                            s.prog_shut_wr = true;
+                        }
+                        if how != Shutdown::Write {
+                            // Reads on the program's end now return 0: end `a`'s write side
+                            // (never the program's read side, so POLLHUP on `a` stays "closed").
+                            let _ = stack.tcp.shutdown(now, h, Shutdown::Read);
+                            s.rx = super::sock::Pending::default();
+                            if !s.eof_to_a {
+                                let _ = fdpass::shutdown(s.a, libc::SHUT_WR);
+                                s.eof_to_a = true;
+                            }
+                        }
+                    }
+                }
+                Msg::reply(op, 0)
+            }
+            (Op::Shutdown, Proto::Udp(h)) => {
+                Msg::reply(op, if stack.udp.remote_addr(h).is_some() { 0 } else { libc::ENOTCONN })
+            }
+            (Op::SockName, p) => {
+                let a = match p {
+                    Proto::Tcp(h) => stack.tcp.local_addr(h),
+                    Proto::Udp(h) => stack.udp.local_addr(h),
+                };
+                Msg::reply(op, 0).with_addr(a.unwrap_or_else(unspecified))
+            }
+            (Op::PeerName, p) => {
+                let a = match p {
+                    Proto::Tcp(h) => match stack.tcp.state(h) {
+                        Ok(TcpState::Closed) | Ok(TcpState::Listen) | Ok(TcpState::SynSent) | Err(_) => None,
+                        _ => stack.tcp.remote_addr(h),
+                    },
+                    Proto::Udp(h) => stack.udp.remote_addr(h),
+                };
+                match a {
+                    Some(a) => Msg::reply(op, 0).with_addr(a),
+                    None => Msg::reply(op, libc::ENOTCONN),
+                }
+            }
+            (Op::SetOpt, p) => {
+                let r = opts::set_opt(stack, p, &mut s.opts, m.a, m.b, &m.data);
+                Msg::reply(op, r.err().unwrap_or(0))
+            }
+            (Op::GetOpt, p) => match opts::get_opt(stack, p, &s.opts, s.listening, m.a, m.b) {
+                Ok(v) => {
+                    let mut r = Msg::reply(op, 0);
+                    r.data = v;
+                    r
+                }
+                Err(e) => Msg::reply(op, e),
+            },
+            (Op::Reason, p) => {
+                // b = 1: only look (poll's POLLERR), do not consume.
+                let peek = m.b == 1;
+                let mut e = if peek { s.reason } else { std::mem::take(&mut s.reason) };
+                if e == 0 {
+                    if let Proto::Tcp(h) = p {
+                        if peek {
+                            if stack.tcp.readiness(h).error {
+                                e = libc::EIO; // some error is pending: that is all poll needs
+                            }
+                        } else if let Some(x) = stack.tcp.take_error(h) {
+                            e = x.errno();
+                        }
+                    }
+                }
+                Msg::reply(op, e)
+            }
+            _ => Msg::reply(op, libc::EINVAL),
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_kinds() {
+    let _ = (KIND_TCP, KIND_UDP, KIND_TCP_LISTEN);
+}

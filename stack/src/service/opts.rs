@@ -1,0 +1,411 @@
+//! Socket options in the service: setsockopt/getsockopt on a socket of the shared stack, from
+//! and to the raw option bytes the program passed (the shim only copies them). Same values and
+//! errors as Linux (and as the in-process shim gave). SO_RCVTIMEO/SO_SNDTIMEO and O_NONBLOCK
+//! never get here: they live on the program's descriptor, where the kernel's own waits honour
+//! them.
+use std::time::Duration;
+
+use crate::socket::tcp::{TcpInfo, TcpOption, TcpState};
+use crate::stack::Stack;
+use crate::Error;
+
+use super::sock::Proto;
+
+/// Per-socket options the service keeps (the engine gets the ones it implements).
+#[derive(Clone, Debug)]
+pub struct Opts {
+    pub reuseaddr: bool,
+    pub reuseport: bool,
+    pub keepalive: bool,
+    pub nodelay: bool,
+    pub broadcast: bool,
+    /// SO_LINGER: Some(seconds) when on.
+    pub linger: Option<i32>,
+    pub keepidle: i32,
+    pub keepintvl: i32,
+    pub keepcnt: i32,
+    /// As set by the user (getsockopt reports twice this, like Linux).
+    pub rcvbuf: Option<usize>,
+    pub sndbuf: Option<usize>,
+    pub ip_ttl: i32,
+    pub ip_tos: i32,
+    /// IP_TTL or IP_TOS was set: the stack carries them for this socket's local port.
+    pub ip_opts_set: bool,
+}
+
+impl Default for Opts {
+    fn default() -> Opts {
+        Opts {
+            reuseaddr: false,
+            reuseport: false,
+            keepalive: false,
+            nodelay: false,
+            broadcast: false,
+            linger: None,
+            keepidle: 7200,
+            keepintvl: 75,
+            keepcnt: 9,
+            rcvbuf: None,
+            sndbuf: None,
+            ip_ttl: 64,
+            ip_tos: 0,
+            ip_opts_set: false,
+        }
+    }
+}
+
+fn int(v: &[u8]) -> Result<i32, i32> {
+    if v.len() < 4 {
+        return Err(libc::EINVAL);
+    }
+    Ok(i32::from_ne_bytes([v[0], v[1], v[2], v[3]]))
+}
+
+fn engine(stack: &mut Stack, p: Proto, opt: TcpOption) -> Result<(), i32> {
+    match p {
+        Proto::Tcp(h) => stack.tcp.set_option(h, opt).map_err(Error::errno),
+        Proto::Udp(_) => Ok(()),
+    }
+}
+
+/// setsockopt(level, name, value).
+pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32, val: &[u8]) -> Result<(), i32> {
+    let tcp = matches!(p, Proto::Tcp(_));
+    match (level, name) {
+        (libc::SOL_SOCKET, libc::SO_REUSEADDR) | (libc::SOL_SOCKET, libc::SO_REUSEPORT) => {
+            let on = int(val)? != 0;
+            if name == libc::SO_REUSEADDR {
+                o.reuseaddr = on;
+            } else {
+                o.reuseport = on;
+            }
+            let r = o.reuseaddr || o.reuseport;
+            match p {
+                Proto::Tcp(h) => stack.tcp.set_reuse_addr(h, r).map_err(Error::errno)?,
+                Proto::Udp(h) => stack.udp.set_reuse_addr(h, r).map_err(Error::errno)?,
+            }
+        }
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => {
+            let on = int(val)? != 0;
+            o.keepalive = on;
+            engine(stack, p, TcpOption::KeepAlive(on))?;
+        }
+        (libc::SOL_SOCKET, libc::SO_BROADCAST) => {
+            let on = int(val)? != 0;
+            o.broadcast = on;
+            if let Proto::Udp(h) = p {
+                stack.udp.set_broadcast(h, on).map_err(Error::errno)?;
+            }
+        }
+        (libc::SOL_SOCKET, libc::SO_RCVBUF) | (libc::SOL_SOCKET, libc::SO_SNDBUF) => {
+            let v = int(val)?.max(1024) as usize;
+            if name == libc::SO_RCVBUF {
+                o.rcvbuf = Some(v);
+                match p {
+                    Proto::Tcp(_) => engine(stack, p, TcpOption::RecvBuffer(v))?,
+                    Proto::Udp(h) => stack.udp.set_recv_buffer(h, v).map_err(Error::errno)?,
+                }
+            } else {
+                o.sndbuf = Some(v);
+                match p {
+                    Proto::Tcp(_) => engine(stack, p, TcpOption::SendBuffer(v))?,
+                    Proto::Udp(h) => stack.udp.set_send_buffer(h, v).map_err(Error::errno)?,
+                }
+            }
+        }
+        (libc::SOL_SOCKET, libc::SO_LINGER) => {
+            if val.len() < 8 {
+                return Err(libc::EINVAL);
+            }
+            let onoff = int(&val[0..4])?;
+            let secs = int(&val[4..8])?;
+            let v = (onoff != 0).then_some(secs.max(0));
+            o.linger = v;
+            engine(stack, p, TcpOption::Linger(v.map(|s| Duration::from_secs(s as u64))))?;
+        }
+        (libc::IPPROTO_IP, libc::IP_TTL) => {
+            let v = int(val)?;
+            o.ip_ttl = match v {
+                -1 => 64,
+                1..=255 => v,
+                _ => return Err(libc::EINVAL),
+            };
+            o.ip_opts_set = true;
+            apply_ip_opts(stack, p, o);
+        }
+        (libc::IPPROTO_IP, libc::IP_TOS) => {
+            o.ip_tos = int(val)? & 0xff;
+            o.ip_opts_set = true;
+            apply_ip_opts(stack, p, o);
+        }
+        (libc::SOL_SOCKET, libc::SO_PRIORITY)
+        | (libc::SOL_SOCKET, libc::SO_OOBINLINE)
+        | (libc::SOL_SOCKET, libc::SO_RCVLOWAT)
+        | (libc::SOL_SOCKET, libc::SO_TIMESTAMP)
+        | (libc::SOL_SOCKET, libc::SO_MARK)
+        | (libc::SOL_SOCKET, libc::SO_ZEROCOPY)
+        | (libc::IPPROTO_IP, libc::IP_RECVERR)
+        | (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER)
+        | (libc::IPPROTO_IP, libc::IP_PKTINFO)
+        | (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL)
+        | (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP) => {
+            int(val)?;
+        }
+        (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::ENOPROTOOPT),
+        (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
+            let on = int(val)? != 0;
+            o.nodelay = on;
+            engine(stack, p, TcpOption::NoDelay(on))?;
+        }
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) | (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => {
+            let v = int(val)?;
+            if !(1..=32767).contains(&v) {
+                return Err(libc::EINVAL);
+            }
+            let d = Duration::from_secs(v as u64);
+            if name == libc::TCP_KEEPIDLE {
+                o.keepidle = v;
+                engine(stack, p, TcpOption::KeepIdle(d))?;
+            } else {
+                o.keepintvl = v;
+                engine(stack, p, TcpOption::KeepIntvl(d))?;
+            }
+        }
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => {
+            let v = int(val)?;
+            if !(1..=127).contains(&v) {
+                return Err(libc::EINVAL);
+            }
+            o.keepcnt = v;
+            engine(stack, p, TcpOption::KeepCnt(v as u32))?;
+        }
+        (libc::IPPROTO_TCP, libc::TCP_MAXSEG)
+        | (libc::IPPROTO_TCP, libc::TCP_QUICKACK)
+        | (libc::IPPROTO_TCP, libc::TCP_CORK)
+        | (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT)
+        | (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT)
+        | (libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT) => {
+            int(val)?;
+        }
+        _ => return Err(libc::ENOPROTOOPT),
+    }
+    Ok(())
+}
+
+/// Hands IP_TTL/IP_TOS to the stack for the socket's local port (once it has one: called
+/// again after bind, connect, accept and a UDP send).
+pub fn apply_ip_opts(stack: &mut Stack, p: Proto, o: &Opts) {
+    if !o.ip_opts_set {
+        return;
+    }
+    let (proto, local) = match p {
+        Proto::Tcp(h) => (6u8, stack.tcp.local_addr(h)),
+        Proto::Udp(h) => (17u8, stack.udp.local_addr(h)),
+    };
+    if let Some(port) = local.map(|a| a.port()).filter(|&p| p != 0) {
+        let opts = crate::iface::IpOpts { ttl: Some(o.ip_ttl as u8), tos: Some(o.ip_tos as u8) };
+        stack.set_ip_opts(proto, port, opts);
+    }
+}
+
+/// Linux `TCP_*` state numbers (include/net/tcp_states.h).
+pub fn linux_state(s: Option<TcpState>) -> u8 {
+    match s {
+        Some(TcpState::Established) => 1,
+        Some(TcpState::SynSent) => 2,
+        Some(TcpState::SynReceived) => 3,
+        Some(TcpState::FinWait1) => 4,
+        Some(TcpState::FinWait2) => 5,
+        Some(TcpState::TimeWait) => 6,
+        Some(TcpState::Closed) | None => 7,
+        Some(TcpState::CloseWait) => 8,
+        Some(TcpState::LastAck) => 9,
+        Some(TcpState::Listen) => 10,
+        Some(TcpState::Closing) => 11,
+    }
+}
+
+/// `struct tcp_info` (include/uapi/linux/tcp.h) as bytes, the fields we have, at the offsets
+/// of the uapi layout; as long as the C library's `struct tcp_info` (fields past it dropped).
+pub fn tcp_info_bytes(i: &TcpInfo, unacked_bytes: usize) -> Vec<u8> {
+    let mut t = vec![0u8; std::mem::size_of::<libc::tcp_info>()];
+    let u8_at = |t: &mut Vec<u8>, o: usize, v: u8| {
+        if o < t.len() {
+            t[o] = v;
+        }
+    };
+    let put = |t: &mut Vec<u8>, o: usize, b: &[u8]| {
+        if o + b.len() <= t.len() {
+            t[o..o + b.len()].copy_from_slice(b);
+        }
+    };
+    let mss = (i.snd_mss.max(1)) as u32;
+    let us = |d: Duration| d.as_micros().min(u32::MAX as u128) as u32;
+    u8_at(&mut t, 0, linux_state(i.state));
+    u8_at(&mut t, 2, i.backoff.min(255) as u8); // retransmits: current consecutive ones
+    u8_at(&mut t, 4, i.backoff.min(255) as u8);
+    u8_at(
+        &mut t,
+        5,
+        (i.timestamps as u8) | ((i.sack as u8) << 1) | ((((i.wscale_snd | i.wscale_rcv) != 0) as u8) << 2),
+    );
+    u8_at(&mut t, 6, (i.wscale_snd & 0xf) | ((i.wscale_rcv & 0xf) << 4));
+    let u32s: [(usize, u32); 13] = [
+        (8, us(i.rto)),
+        (16, i.snd_mss as u32),
+        (20, i.rcv_mss as u32),
+        (24, (unacked_bytes.min(u32::MAX as usize) as u32).div_ceil(mss)),
+        (60, i.snd_mss as u32 + 40),
+        (68, us(i.srtt)),
+        (72, us(i.rttvar)),
+        (76, if i.ssthresh >= u32::MAX / 2 { 0x7fff_ffff } else { i.ssthresh / mss }),
+        (80, i.cwnd / mss),
+        (84, i.rcv_mss as u32),
+        (100, i.retransmits.min(u32::MAX as u64) as u32),
+        (136, i.segs_out as u32),
+        (140, i.segs_in as u32),
+    ];
+    for (o, v) in u32s {
+        put(&mut t, o, &v.to_ne_bytes());
+    }
+    put(&mut t, 120, &i.bytes_acked.to_ne_bytes());
+    put(&mut t, 128, &i.bytes_received.to_ne_bytes());
+    put(&mut t, 200, &i.bytes_sent.to_ne_bytes());
+    put(&mut t, 228, &i.snd_wnd.to_ne_bytes());
+    put(&mut t, 232, &i.rcv_wnd.to_ne_bytes());
+    put(&mut t, 240, &(i.rto_expirations.min(u16::MAX as u64) as u16).to_ne_bytes());
+    t
+}
+
+fn i(v: i32) -> Vec<u8> {
+    v.to_ne_bytes().to_vec()
+}
+
+/// getsockopt(level, name): the value bytes (the shim truncates to the caller's length).
+pub fn get_opt(stack: &mut Stack, p: Proto, o: &Opts, listening: bool, level: i32, name: i32) -> Result<Vec<u8>, i32> {
+    let tcp = matches!(p, Proto::Tcp(_));
+    let v: i32 = match (level, name) {
+        (libc::SOL_SOCKET, libc::SO_ERROR) => {
+            let e = match p {
+                Proto::Tcp(h) => stack.tcp.take_error(h),
+                Proto::Udp(h) => stack.udp.take_error(h),
+            };
+            e.map(Error::errno).unwrap_or(0)
+        }
+        (libc::SOL_SOCKET, libc::SO_TYPE) => {
+            if tcp {
+                libc::SOCK_STREAM
+            } else {
+                libc::SOCK_DGRAM
+            }
+        }
+        (libc::SOL_SOCKET, libc::SO_DOMAIN) => libc::AF_INET,
+        (libc::SOL_SOCKET, libc::SO_PROTOCOL) => {
+            if tcp {
+                libc::IPPROTO_TCP
+            } else {
+                libc::IPPROTO_UDP
+            }
+        }
+        (libc::SOL_SOCKET, libc::SO_ACCEPTCONN) => listening as i32,
+        (libc::SOL_SOCKET, libc::SO_REUSEADDR) => o.reuseaddr as i32,
+        (libc::SOL_SOCKET, libc::SO_REUSEPORT) => o.reuseport as i32,
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => o.keepalive as i32,
+        (libc::SOL_SOCKET, libc::SO_BROADCAST) => o.broadcast as i32,
+        (libc::SOL_SOCKET, libc::SO_RCVBUF) | (libc::SOL_SOCKET, libc::SO_SNDBUF) if !tcp => {
+            let Proto::Udp(h) = p else { return Err(libc::EINVAL) };
+            let v = if name == libc::SO_RCVBUF { stack.udp.recv_buffer(h) } else { stack.udp.send_buffer(h) };
+            v.map_err(Error::errno)?.min(i32::MAX as usize) as i32
+        }
+        (libc::SOL_SOCKET, libc::SO_RCVBUF) => match o.rcvbuf {
+            Some(v) => (2 * v).min(i32::MAX as usize) as i32,
+            None => 131072,
+        },
+        (libc::SOL_SOCKET, libc::SO_SNDBUF) => match o.sndbuf {
+            Some(v) => (2 * v).min(i32::MAX as usize) as i32,
+            None => 16384,
+        },
+        (libc::SOL_SOCKET, libc::SO_PRIORITY) | (libc::SOL_SOCKET, libc::SO_OOBINLINE) => 0,
+        (libc::SOL_SOCKET, libc::SO_RCVLOWAT) => 1,
+        (libc::SOL_SOCKET, libc::SO_LINGER) => {
+            let mut b = i(o.linger.is_some() as i32);
+            b.extend_from_slice(&o.linger.unwrap_or(0).to_ne_bytes());
+            return Ok(b);
+        }
+        (libc::IPPROTO_IP, libc::IP_TOS) => o.ip_tos,
+        (libc::IPPROTO_IP, libc::IP_TTL) => o.ip_ttl,
+        (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::EOPNOTSUPP),
+        (libc::IPPROTO_UDP, _) if tcp => return Err(libc::EOPNOTSUPP),
+        (libc::IPPROTO_TCP, libc::TCP_NODELAY) => o.nodelay as i32,
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => o.keepidle,
+        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => o.keepintvl,
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => o.keepcnt,
+        (libc::IPPROTO_TCP, libc::TCP_MAXSEG) | (libc::IPPROTO_TCP, libc::TCP_INFO) => {
+            let Proto::Tcp(h) = p else { return Err(libc::ENOPROTOOPT) };
+            let info = stack.tcp.info(h).map_err(Error::errno)?;
+            let unacked = stack.tcp.send_queue(h);
+            if name == libc::TCP_MAXSEG {
+                if info.snd_mss == 0 {
+                    stack.tcp.config().mss as i32
+                } else {
+                    info.snd_mss as i32
+                }
+            } else {
+                return Ok(tcp_info_bytes(&info, unacked));
+            }
+        }
+        (libc::IPPROTO_TCP, libc::TCP_CONGESTION) => return Ok(b"cubic\0".to_vec()),
+        _ => return Err(libc::ENOPROTOOPT),
+    };
+    Ok(i(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn stack() -> Stack {
+        let cfg = Config::from_lookup(|_| None).unwrap();
+        Stack::new(&cfg, 1)
+    }
+
+    #[test]
+    fn set_get_tcp() {
+        let mut s = stack();
+        let h = s.tcp.socket();
+        let p = Proto::Tcp(h);
+        let mut o = Opts::default();
+        set_opt(&mut s, p, &mut o, libc::IPPROTO_TCP, libc::TCP_NODELAY, &1i32.to_ne_bytes()).unwrap();
+        assert_eq!(get_opt(&mut s, p, &o, false, libc::IPPROTO_TCP, libc::TCP_NODELAY).unwrap(), i(1));
+        assert_eq!(
+            set_opt(&mut s, p, &mut o, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, &0i32.to_ne_bytes()),
+            Err(libc::EINVAL)
+        );
+        assert_eq!(set_opt(&mut s, p, &mut o, libc::SOL_SOCKET, libc::SO_KEEPALIVE, &[1]), Err(libc::EINVAL));
+        set_opt(&mut s, p, &mut o, libc::SOL_SOCKET, libc::SO_SNDBUF, &4096i32.to_ne_bytes()).unwrap();
+        assert_eq!(get_opt(&mut s, p, &o, false, libc::SOL_SOCKET, libc::SO_SNDBUF).unwrap(), i(8192));
+        assert_eq!(get_opt(&mut s, p, &o, true, libc::SOL_SOCKET, libc::SO_ACCEPTCONN).unwrap(), i(1));
+        assert_eq!(get_opt(&mut s, p, &o, false, libc::SOL_SOCKET, libc::SO_ERROR).unwrap(), i(0));
+        assert_eq!(get_opt(&mut s, p, &o, false, 999, 1), Err(libc::ENOPROTOOPT));
+        let info = get_opt(&mut s, p, &o, false, libc::IPPROTO_TCP, libc::TCP_INFO).unwrap();
+        assert_eq!(info.len(), std::mem::size_of::<libc::tcp_info>());
+        assert_eq!(info[0], 7); // TCP_CLOSE
+    }
+
+    #[test]
+    fn udp_levels() {
+        let mut s = stack();
+        let h = s.udp.socket();
+        let p = Proto::Udp(h);
+        let mut o = Opts::default();
+        assert_eq!(set_opt(&mut s, p, &mut o, libc::IPPROTO_TCP, libc::TCP_NODELAY, &i(1)), Err(libc::ENOPROTOOPT));
+        assert_eq!(get_opt(&mut s, p, &o, false, libc::IPPROTO_TCP, libc::TCP_NODELAY), Err(libc::EOPNOTSUPP));
+        assert_eq!(get_opt(&mut s, p, &o, false, libc::SOL_SOCKET, libc::SO_TYPE).unwrap(), i(libc::SOCK_DGRAM));
+        set_opt(&mut s, p, &mut o, libc::IPPROTO_IP, libc::IP_TTL, &i(-1)).unwrap();
+        assert_eq!(o.ip_ttl, 64);
+        assert_eq!(set_opt(&mut s, p, &mut o, libc::IPPROTO_IP, libc::IP_TTL, &i(300)), Err(libc::EINVAL));
+        let l = get_opt(&mut s, p, &o, false, libc::SOL_SOCKET, libc::SO_LINGER).unwrap();
+        assert_eq!(l.len(), 8);
+    }
+}

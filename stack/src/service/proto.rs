@@ -1,0 +1,245 @@
+//! The control protocol between the shim (client) and `tapstackd` (service): one message per
+//! SOCK_SEQPACKET record, the same shape both ways. A request names the socket it is about by
+//! passing that socket's descriptor with SCM_RIGHTS (never an id); a reply may pass a new
+//! descriptor back the same way (socket, accept).
+//!
+//! Layout (little endian): op u8, kind u8, port u16, ip u32 (IPv4, network order of octets),
+//! a i32, b i32, c i32, then `data` (at most [`MAX_DATA`] bytes). Total: 20-byte header.
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// Header size in bytes.
+pub const HEADER: usize = 20;
+/// Largest payload (option values, statistics text).
+pub const MAX_DATA: usize = 4096;
+/// Largest message on the wire.
+pub const MAX_MSG: usize = HEADER + MAX_DATA;
+
+/// What a request asks. A reply carries the op of its request.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Op {
+    /// New socket of `kind`; reply passes the program's end. `b` = SOCK_* flags.
+    Socket = 1,
+    /// bind(addr).
+    Bind = 2,
+    /// listen(a = backlog).
+    Listen = 3,
+    /// The connection whose token the client just read from the listener; reply: peer address
+    /// and the connection's descriptor.
+    Accept = 4,
+    /// connect(addr); reply a = 0 (connected), EINPROGRESS (wait for POLLOUT) or an errno.
+    /// `kind` = 1 for AF_UNSPEC (UDP disconnect).
+    Connect = 5,
+    /// shutdown(a = how), checked before the shim shuts its end down.
+    Shutdown = 6,
+    /// getsockname; reply address.
+    SockName = 7,
+    /// getpeername; reply address or ENOTCONN.
+    PeerName = 8,
+    /// setsockopt(a = level, b = name, data = value).
+    SetOpt = 9,
+    /// getsockopt(a = level, b = name, c = buffer length); reply data = value.
+    GetOpt = 10,
+    /// Why did a read on this socket return 0: reply a = 0 (end of stream) or the errno.
+    Reason = 11,
+    /// Is this descriptor one of the service's sockets? reply kind (0: no).
+    Ident = 12,
+    /// Service counters as text (tests).
+    Stats = 13,
+    /// ioctl(b = request); reply c = value (FIONREAD, TIOCOUTQ).
+    Ioctl = 14,
+}
+
+impl Op {
+    pub fn from_u8(v: u8) -> Option<Op> {
+        use Op::*;
+        Some(match v {
+            1 => Socket,
+            2 => Bind,
+            3 => Listen,
+            4 => Accept,
+            5 => Connect,
+            6 => Shutdown,
+            7 => SockName,
+            8 => PeerName,
+            9 => SetOpt,
+            10 => GetOpt,
+            11 => Reason,
+            12 => Ident,
+            13 => Stats,
+            14 => Ioctl,
+            _ => return None,
+        })
+    }
+}
+
+/// Socket kinds.
+pub const KIND_TCP: u8 = 1;
+pub const KIND_UDP: u8 = 2;
+/// A TCP socket that is listening (Ident replies; the shim's accept needs to know).
+pub const KIND_TCP_LISTEN: u8 = 3;
+/// A TCP socket never connected nor listening (reads ENOTCONN, sends EPIPE, as Linux).
+pub const KIND_TCP_NEW: u8 = 5;
+
+/// One message.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Msg {
+    pub op: u8,
+    pub kind: u8,
+    pub port: u16,
+    pub ip: [u8; 4],
+    pub a: i32,
+    pub b: i32,
+    pub c: i32,
+    pub data: Vec<u8>,
+}
+
+/// Why a record is not a message.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ProtoError {
+    Short,
+    TooLong,
+}
+
+impl Msg {
+    pub fn new(op: Op) -> Msg {
+        Msg { op: op as u8, ..Msg::default() }
+    }
+    /// A reply to `op` with errno `err` (0 = success).
+    pub fn reply(op: u8, err: i32) -> Msg {
+        Msg { op, a: err, ..Msg::default() }
+    }
+    pub fn with_addr(mut self, a: SocketAddrV4) -> Msg {
+        self.set_addr(a);
+        self
+    }
+    pub fn set_addr(&mut self, a: SocketAddrV4) {
+        self.ip = a.ip().octets();
+        self.port = a.port();
+    }
+    pub fn addr(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::from(self.ip), self.port)
+    }
+    pub fn op(&self) -> Option<Op> {
+        Op::from_u8(self.op)
+    }
+    /// The bytes of one record.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(HEADER + self.data.len());
+        v.push(self.op);
+        v.push(self.kind);
+        v.extend_from_slice(&self.port.to_le_bytes());
+        v.extend_from_slice(&self.ip);
+        v.extend_from_slice(&self.a.to_le_bytes());
+        v.extend_from_slice(&self.b.to_le_bytes());
+        v.extend_from_slice(&self.c.to_le_bytes());
+        v.extend_from_slice(&self.data[..self.data.len().min(MAX_DATA)]);
+        v
+    }
+    /// Parses one record (total: any input gives a message or an error).
+    pub fn decode(b: &[u8]) -> Result<Msg, ProtoError> {
+        if b.len() < HEADER {
+            return Err(ProtoError::Short);
+        }
+        if b.len() > MAX_MSG {
+            return Err(ProtoError::TooLong);
+        }
+        let i32_at = |o: usize| i32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        Ok(Msg {
+            op: b[0],
+            kind: b[1],
+            port: u16::from_le_bytes([b[2], b[3]]),
+            ip: [b[4], b[5], b[6], b[7]],
+            a: i32_at(8),
+            b: i32_at(12),
+            c: i32_at(16),
+            data: b[HEADER..].to_vec(),
+        })
+    }
+}
+
+/// The datagram header the shim adds/strips on UDP sockets (peer address and port): on the way
+/// out the destination (all zero: the connected peer), on the way in the source.
+pub const UDP_HDR: usize = 8;
+
+/// Encodes a UDP datagram header (`flags` bit 0: destination given).
+pub fn udp_hdr(addr: Option<SocketAddrV4>) -> [u8; UDP_HDR] {
+    let mut h = [0u8; UDP_HDR];
+    if let Some(a) = addr {
+        h[0..4].copy_from_slice(&a.ip().octets());
+        h[4..6].copy_from_slice(&a.port().to_be_bytes());
+        h[6] = 1;
+    }
+    h
+}
+
+/// A header that carries an error for the receiver instead of a datagram (ICMP port
+/// unreachable on a connected socket: the next recv fails with ECONNREFUSED).
+pub fn udp_err_hdr(errno: i32) -> [u8; UDP_HDR] {
+    let mut h = [0u8; UDP_HDR];
+    h[0..4].copy_from_slice(&errno.to_le_bytes());
+    h[6] = 2;
+    h
+}
+
+/// The errno of an error header, if it is one.
+pub fn udp_hdr_error(h: &[u8]) -> Option<i32> {
+    (h.len() >= UDP_HDR && h[6] & 2 != 0).then(|| i32::from_le_bytes([h[0], h[1], h[2], h[3]]))
+}
+
+/// Decodes a UDP datagram header.
+pub fn parse_udp_hdr(h: &[u8]) -> Option<Option<SocketAddrV4>> {
+    if h.len() < UDP_HDR {
+        return None;
+    }
+    if h[6] & 1 == 0 {
+        return Some(None);
+    }
+    Some(Some(SocketAddrV4::new(Ipv4Addr::new(h[0], h[1], h[2], h[3]), u16::from_be_bytes([h[4], h[5]]))))
+}
+
+/// The abstract socket name of the service for TAP `tap` (without the leading NUL).
+pub fn attach_name(tap: &str) -> String {
+    format!("tapstack.{tap}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip() {
+        let m = Msg { op: 5, kind: 1, port: 8080, ip: [10, 0, 0, 1], a: -3, b: 7, c: 99, data: b"xyz".to_vec() };
+        assert_eq!(Msg::decode(&m.encode()), Ok(m.clone()));
+        assert_eq!(m.addr(), "10.0.0.1:8080".parse().unwrap());
+        assert_eq!(m.op(), Some(Op::Connect));
+    }
+    #[test]
+    fn total() {
+        assert_eq!(Msg::decode(&[1, 2, 3]), Err(ProtoError::Short));
+        assert_eq!(Msg::decode(&vec![0u8; MAX_MSG + 1]), Err(ProtoError::TooLong));
+        for n in 0..64 {
+            let _ = Msg::decode(&vec![0xffu8; n]);
+        }
+        assert_eq!(Msg::decode(&[0u8; HEADER]).unwrap().op(), None);
+        for v in 1..=14u8 {
+            assert_eq!(Op::from_u8(v).map(|o| o as u8), Some(v));
+        }
+    }
+    #[test]
+    fn data_capped() {
+        let mut m = Msg::new(Op::SetOpt);
+        m.data = vec![1; MAX_DATA + 10];
+        assert_eq!(m.encode().len(), MAX_MSG);
+    }
+    #[test]
+    fn udp_header() {
+        let a: SocketAddrV4 = "10.0.0.2:53".parse().unwrap();
+        assert_eq!(parse_udp_hdr(&udp_hdr(Some(a))), Some(Some(a)));
+        assert_eq!(parse_udp_hdr(&udp_hdr(None)), Some(None));
+        assert_eq!(parse_udp_hdr(&[0; 3]), None);
+        assert_eq!(udp_hdr_error(&udp_err_hdr(111)), Some(111));
+        assert_eq!(udp_hdr_error(&udp_hdr(Some(a))), None);
+        assert_eq!(attach_name("tap0"), "tapstack.tap0");
+    }
+}

@@ -1,0 +1,419 @@
+//! One socket of the shared stack as the service holds it: the engine handle, the service's
+//! end `a` of the socketpair whose other end the program holds, and the data moving between
+//! them. TCP: bytes ride a SOCK_STREAM pair; the service reads `a` only while the TCP send
+//! buffer takes them (the program's write blocks natively = flow control) and writes received
+//! data into `a` only as far as `a` takes it (the window shrinks when the program stops
+//! reading). UDP: a SOCK_SEQPACKET pair, one record per datagram with a `proto::UDP_HDR` header.
+use std::collections::VecDeque;
+use std::net::SocketAddrV4;
+
+use crate::socket::tcp::{TcpHandle, TcpState};
+use crate::socket::udp::UdpHandle;
+use crate::stack::Stack;
+use crate::time::Instant;
+use crate::Error;
+
+use super::fdpass;
+use super::opts::Opts;
+use super::proto::UDP_HDR;
+
+/// Which engine a socket lives in.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Tcp(TcpHandle),
+    Udp(UdpHandle),
+}
+
+/// A connect in progress: the service holds a copy of the program's end, stuffed with
+/// `filler` bytes so it does not poll writable before the handshake ends.
+pub struct Hold {
+    pub b: i32,
+    pub filler: usize,
+}
+
+/// Bytes taken from one side and not yet accepted by the other.
+#[derive(Default)]
+pub struct Pending {
+    pub buf: Vec<u8>,
+    pub off: usize,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.off >= self.buf.len()
+    }
+    pub fn rest(&self) -> &[u8] {
+        &self.buf[self.off..]
+    }
+    pub fn set(&mut self, d: &[u8]) {
+        self.buf.clear();
+        self.buf.extend_from_slice(d);
+        self.off = 0;
+    }
+    pub fn advance(&mut self, n: usize) {
+        self.off += n;
+        if self.is_empty() {
+            self.buf.clear();
+            self.off = 0;
+        }
+    }
+}
+
+pub struct Sock {
+    pub proto: Proto,
+    /// The service's end of the pair.
+    pub a: i32,
+    /// (st_dev, st_ino) of the program's end: how requests name this socket.
+    pub ident: (u64, u64),
+    pub opts: Opts,
+    pub listening: bool,
+    pub backlog: usize,
+    /// Connections taken from the engine, not yet handed to the program.
+    pub accept_q: VecDeque<TcpHandle>,
+    /// Accept tokens written into `a` and not yet redeemed.
+    pub tokens: usize,
+    pub hold: Option<Hold>,
+    /// A non-blocking connect returned EINPROGRESS and no later connect() saw it finish.
+    pub connecting: bool,
+    /// Program -> stack bytes read from `a` that the engine did not take yet.
+    pub tx: Pending,
+    /// Stack -> program bytes the engine gave that `a` did not take yet.
+    pub rx: Pending,
+    /// Read 0 from `a`: the program shut down writing (or closed).
+    pub a_eof: bool,
+    /// `a` reported POLLHUP: every copy of the program's end is closed.
+    pub a_hup: bool,
+    /// We told the engine to send FIN.
+    pub fin_sent: bool,
+    /// We shut `a` down for writing (the program reads EOF).
+    pub eof_to_a: bool,
+    /// Why the program's read returned 0 (errno), 0 for a plain end of stream.
+    pub reason: i32,
+    /// The program shut down its writing (through the shim's shutdown()).
+    pub prog_shut_wr: bool,
+    /// The connection was established once (a later Closed is a reset or an end).
+    pub was_connected: bool,
+    /// The connection is over (reset, refused, timed out, or both directions closed): `a` is
+    /// shut down both ways (the program reads EOF, its writes fail with EPIPE) and out of
+    /// epoll; the service waits for the program's close through sock_diag.
+    pub dead: bool,
+    /// Current epoll interest of `a`.
+    pub interest: u32,
+    /// Removed from epoll while the engine cannot take what `a` has (HUP would spin).
+    pub parked: bool,
+}
+
+/// How much is read from `a` or the engine per step.
+pub const CHUNK: usize = 256 * 1024;
+
+impl Sock {
+    pub fn new(proto: Proto, a: i32, ident: (u64, u64)) -> Sock {
+        Sock {
+            proto,
+            a,
+            ident,
+            opts: Opts::default(),
+            listening: false,
+            backlog: 0,
+            accept_q: VecDeque::new(),
+            tokens: 0,
+            hold: None,
+            connecting: false,
+            tx: Pending::default(),
+            rx: Pending::default(),
+            a_eof: false,
+            a_hup: false,
+            fin_sent: false,
+            eof_to_a: false,
+            reason: 0,
+            prog_shut_wr: false,
+            was_connected: false,
+            dead: false,
+            interest: 0,
+            parked: false,
+        }
+    }
+
+    /// The epoll interest this socket needs now.
+    pub fn wanted(&self) -> u32 {
+        let mut ev = 0u32;
+        let reading = !self.a_eof && self.tx.is_empty() && self.hold.is_none() && !self.listening;
+        if reading {
+            ev |= libc::EPOLLIN as u32;
+        }
+        if !self.rx.is_empty() || (self.listening && self.tokens < self.accept_q.len()) {
+            ev |= libc::EPOLLOUT as u32;
+        }
+        ev
+    }
+
+    /// True once the program is gone and nothing remains to move: the service forgets it.
+    pub fn finished(&self) -> bool {
+        self.a_hup && !self.both_shut() && (self.listening || self.hold.is_some() || (self.a_eof && self.tx.is_empty()))
+    }
+
+    /// Both directions are shut (the program's shutdown(SHUT_WR), which the shim reported, and
+    /// our end of `a` after the peer's FIN): POLLHUP on `a` no longer means "closed", so the
+    /// close is learnt through sock_diag (the socket becomes `dead` once nothing is left to move).
+    pub fn both_shut(&self) -> bool {
+        self.prog_shut_wr && self.eof_to_a
+    }
+}
+
+/// Writes what is pending for the program into `a`. Returns false if `a` is full.
+fn flush_rx(s: &mut Sock) -> bool {
+    while !s.rx.is_empty() {
+        match fdpass::send(s.a, s.rx.rest(), 0) {
+            Ok(n) => s.rx.advance(n),
+            Err(libc::EAGAIN) => return false,
+            Err(_) => {
+                // The program's end is gone: nobody will read it.
+                s.rx = Pending::default();
+                return true;
+            }
+        }
+        if matches!(s.proto, Proto::Udp(_)) {
+            // One record per datagram: a partial send does not exist for SEQPACKET.
+            s.rx = Pending::default();
+        }
+    }
+    true
+}
+
+/// Moves data and state from the engine to the program: finishes a connect, delivers received
+/// bytes, end of stream and errors, queues accept tokens.
+pub fn pump_out(stack: &mut Stack, now: Instant, s: &mut Sock, scratch: &mut [u8]) {
+    match s.proto {
+        Proto::Tcp(h) => pump_tcp_out(stack, now, s, h, scratch),
+        Proto::Udp(h) => pump_udp_out(stack, s, h, scratch),
+    }
+}
+
+fn pump_tcp_out(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scratch: &mut [u8]) {
+    if let Some(hold) = &s.hold {
+        match stack.tcp.state(h) {
+            Ok(TcpState::SynSent) | Ok(TcpState::SynReceived) => return,
+            _ => {
+                // Done (either way): take the filler back out so the program's end turns
+                // writable, which is its POLLOUT for the connect.
+                let mut left = hold.filler;
+                let cap = scratch.len();
+                while left > 0 {
+                    match fdpass::recv(s.a, &mut scratch[..left.min(cap)], 0) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => left -= n,
+                    }
+                }
+                super::set_pair_buffer(hold.b);
+                let _ = crate::sys::close(hold.b);
+                s.hold = None;
+                if matches!(stack.tcp.state(h), Ok(TcpState::Closed) | Err(_)) {
+                    // Refused, unreachable, timed out: the error waits for SO_ERROR.
+                    s.dead = true;
+                    return;
+                }
+            }
+        }
+    }
+    if s.listening {
+        while s.accept_q.len() < s.backlog.max(1) {
+            match stack.tcp.accept(h) {
+                Ok(c) => s.accept_q.push_back(c),
+                Err(_) => break,
+            }
+        }
+        while s.tokens < s.accept_q.len() {
+            match fdpass::send(s.a, &[1], 0) {
+                Ok(_) => s.tokens += 1,
+                Err(_) => break,
+            }
+        }
+        return;
+    }
+    if !flush_rx(s) {
+        return;
+    }
+    if s.eof_to_a {
+        if s.was_connected && matches!(stack.tcp.state(h), Ok(TcpState::Closed) | Err(_)) {
+            s.dead = true;
+        }
+        return;
+    }
+    loop {
+        let st = stack.tcp.state(h);
+        if matches!(st, Ok(TcpState::SynSent) | Ok(TcpState::SynReceived)) {
+            return;
+        }
+        if matches!(st, Ok(TcpState::Closed) | Err(_)) && stack.tcp.recv_queue(h) == 0 {
+            // Nothing more to read. A pending error (refused, reset, timeout) stays for
+            // SO_ERROR and for the reason of the program's next 0 read (`Op::Reason`).
+            if s.was_connected {
+                s.eof_to_a = true;
+                s.dead = true;
+            }
+            return;
+        }
+        s.was_connected = true;
+        match stack.tcp.recv(now, h, scratch) {
+            Ok(0) => {
+                let _ = fdpass::shutdown(s.a, libc::SHUT_WR);
+                s.eof_to_a = true;
+                return;
+            }
+            Ok(n) => {
+                let d = &scratch[..n];
+                match fdpass::send(s.a, d, 0) {
+                    Ok(k) if k == n => continue,
+                    Ok(k) => {
+                        s.rx.set(&d[k..]);
+                        return;
+                    }
+                    Err(libc::EAGAIN) => {
+                        s.rx.set(d);
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            }
+            Err(Error::WouldBlock) | Err(Error::NotConnected) => return,
+            Err(e) => {
+                // Reset, timeout, refused: the program reads EOF and asks why (`Op::Reason`).
+                s.reason = e.errno();
+                s.eof_to_a = true;
+                s.dead = true;
+                return;
+            }
+        }
+    }
+}
+
+fn pump_udp_out(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8]) {
+    if !flush_rx(s) {
+        return;
+    }
+    loop {
+        let m = match stack.udp.recv_from(h, &mut scratch[UDP_HDR..], false) {
+            Ok(m) => m,
+            Err(Error::WouldBlock) | Err(Error::NotConnected) | Err(Error::BadHandle) => return,
+            Err(e) => {
+                let _ = fdpass::send(s.a, &super::proto::udp_err_hdr(e.errno()), 0);
+                continue;
+            }
+        };
+        let hdr = super::proto::udp_hdr(Some(m.from));
+        scratch[..UDP_HDR].copy_from_slice(&hdr);
+        let d = &scratch[..UDP_HDR + m.copied];
+        match fdpass::send(s.a, d, 0) {
+            Ok(_) => {}
+            Err(libc::EAGAIN) => {
+                s.rx.set(d);
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// Moves data from the program into the engine: reads `a` while the engine takes it.
+/// Returns Err(errno) if reading `a` failed (ECONNRESET: closed with unread data).
+pub fn pump_in(stack: &mut Stack, now: Instant, s: &mut Sock, scratch: &mut [u8]) -> Result<(), i32> {
+    match s.proto {
+        Proto::Tcp(h) => pump_tcp_in(stack, now, s, h, scratch),
+        Proto::Udp(h) => pump_udp_in(stack, s, h, scratch),
+    }
+}
+
+fn pump_tcp_in(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scratch: &mut [u8]) -> Result<(), i32> {
+    if s.hold.is_some() || s.listening {
+        if s.listening && s.a_hup {
+            s.a_eof = true;
+        }
+        return Ok(());
+    }
+    loop {
+        if !s.tx.is_empty() {
+            match stack.tcp.send(now, h, s.tx.rest()) {
+                Ok(n) => s.tx.advance(n),
+                Err(Error::WouldBlock) => return Ok(()),
+                Err(_) => s.tx = Pending::default(), // the connection is gone: drop it
+            }
+            if !s.tx.is_empty() {
+                return Ok(());
+            }
+        }
+        if s.a_eof {
+            break;
+        }
+        match fdpass::recv(s.a, scratch, 0) {
+            Ok(0) => {
+                s.a_eof = true;
+                break;
+            }
+            Ok(n) => s.tx.set(&scratch[..n]),
+            Err(libc::EAGAIN) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    if s.a_eof && s.tx.is_empty() && !s.fin_sent {
+        // The program shut down writing: FIN after the data.
+        let _ = stack.tcp.shutdown(now, h, crate::socket::Shutdown::Write);
+        s.fin_sent = true;
+    }
+    Ok(())
+}
+
+fn pump_udp_in(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8]) -> Result<(), i32> {
+    loop {
+        if !s.tx.is_empty() {
+            let (dst, data) = split_udp(s.tx.rest());
+            match stack.udp.send_to(h, data, dst) {
+                Err(Error::WouldBlock) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => {
+                    // Reported through SO_ERROR-like reason (the program's send already returned).
+                    s.reason = e.errno();
+                }
+            }
+            s.tx = Pending::default();
+        }
+        match fdpass::recv(s.a, scratch, 0) {
+            Ok(0) => {
+                s.a_eof = true;
+                return Ok(());
+            }
+            Ok(n) => s.tx.set(&scratch[..n]),
+            Err(libc::EAGAIN) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn split_udp(rec: &[u8]) -> (Option<SocketAddrV4>, &[u8]) {
+    match super::proto::parse_udp_hdr(rec) {
+        Some(dst) => (dst, &rec[UDP_HDR..]),
+        None => (None, &[]),
+    }
+}
+
+/// The program is gone (every copy of its end closed): close the socket as the kernel would.
+/// TCP: RST if data it never read remains (or `reset`), FIN otherwise; a listener resets the
+/// connections it never accepted.
+pub fn close(stack: &mut Stack, now: Instant, s: &mut Sock, reset: bool) {
+    match s.proto {
+        Proto::Tcp(h) => {
+            for c in s.accept_q.drain(..) {
+                stack.tcp.abort(now, c);
+            }
+            let unread = !s.rx.is_empty() || stack.tcp.recv_queue(h) > 0;
+            if reset || (unread && !s.listening) {
+                stack.tcp.abort(now, h);
+            } else {
+                stack.tcp.close(now, h);
+            }
+        }
+        Proto::Udp(h) => stack.udp.close(h),
+    }
+    if let Some(hold) = s.hold.take() {
+        let _ = crate::sys::close(hold.b);
+    }
+}

@@ -1,0 +1,319 @@
+//! The socket calls that need no segment processing of their own (bind, listen, accept,
+//! shutdown, close, abort, options, queries), the per-connection counters (`TcpInfo`) and the
+//! socket options (`TcpOption`). `mod.rs` keeps the stack, its IP-facing side and connect.
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use super::listener::Listener;
+use super::{TcpHandle, TcpStack, TcpState};
+use crate::error::{Error, Result};
+use crate::socket::{Readiness, Shutdown};
+use crate::time::{Duration, Instant};
+
+/// Per-connection counters a user can read (TCP_INFO and tooling).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TcpInfo {
+    pub state: Option<TcpState>,
+    pub srtt: Duration,
+    pub rttvar: Duration,
+    pub rto: Duration,
+    pub cwnd: u32,
+    pub ssthresh: u32,
+    pub snd_mss: u16,
+    pub rcv_mss: u16,
+    pub snd_wnd: u32,
+    pub rcv_wnd: u32,
+    pub bytes_sent: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    pub segs_out: u64,
+    pub segs_in: u64,
+    /// Segments retransmitted, for any reason.
+    pub retransmits: u64,
+    /// Retransmissions triggered by three duplicate ACKs (or SACK).
+    pub fast_retransmits: u64,
+    /// Retransmission timeouts that fired.
+    pub rto_expirations: u64,
+    /// Current consecutive-backoff count.
+    pub backoff: u32,
+    pub wscale_snd: u8,
+    pub wscale_rcv: u8,
+    pub timestamps: bool,
+    pub sack: bool,
+}
+
+/// Per-socket options (setsockopt).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TcpOption {
+    /// TCP_NODELAY: disable Nagle.
+    NoDelay(bool),
+    /// SO_KEEPALIVE.
+    KeepAlive(bool),
+    /// TCP_KEEPIDLE / TCP_KEEPINTVL (seconds) and TCP_KEEPCNT.
+    KeepIdle(Duration),
+    KeepIntvl(Duration),
+    KeepCnt(u32),
+    /// SO_LINGER: None = off; Some(0) = RST on close.
+    Linger(Option<Duration>),
+    /// SO_RCVBUF / SO_SNDBUF in bytes.
+    RecvBuffer(usize),
+    SendBuffer(usize),
+}
+
+impl TcpStack {
+    /// bind(): port 0 picks an ephemeral port; EADDRINUSE unless SO_REUSEADDR semantics allow.
+    pub fn bind(&mut self, h: TcpHandle, local: SocketAddrV4) -> Result<()> {
+        let t = self.user(h)?;
+        if t.bound || t.state != TcpState::Closed {
+            return Err(Error::InvalidInput);
+        }
+        let ip = *local.ip();
+        // Ours: the interface address and the loopback network 127.0.0.0/8.
+        if !(ip.is_unspecified() || ip == self.config.local_addr || ip.is_loopback()) {
+            return Err(Error::AddrNotAvailable);
+        }
+        let reuse = t.reuse_addr;
+        let port = if local.port() == 0 {
+            self.ephemeral_port(h.0, None)?
+        } else {
+            if self.bind_conflict(h.0, local, reuse) {
+                return Err(Error::AddrInUse);
+            }
+            local.port()
+        };
+        let t = self.user_mut(h)?;
+        t.local = SocketAddrV4::new(ip, port);
+        t.bound = true;
+        Ok(())
+    }
+    /// SO_REUSEADDR.
+    pub fn set_reuse_addr(&mut self, h: TcpHandle, on: bool) -> Result<()> {
+        self.user_mut(h)?.reuse_addr = on;
+        Ok(())
+    }
+    /// listen(): backlog bounds established, not-yet-accepted connections (half-open ones are
+    /// in the SYN queue, see `TcpConfig::max_syn_backlog`).
+    pub fn listen(&mut self, h: TcpHandle, backlog: usize) -> Result<()> {
+        let t = self.user(h)?;
+        match t.state {
+            TcpState::Listen => {
+                let t = self.user_mut(h)?;
+                t.listener.as_mut().unwrap().backlog = backlog.clamp(1, 4096);
+                return Ok(());
+            }
+            TcpState::Closed => {}
+            _ => return Err(Error::InvalidInput),
+        }
+        if !t.bound {
+            self.bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
+        }
+        let t = self.user(h)?;
+        let local = t.local;
+        let clash = self.socks.iter().any(|(&oid, o)| {
+            oid != h.0
+                && o.state == TcpState::Listen
+                && o.local.port() == local.port()
+                && (o.local.ip().is_unspecified() || local.ip().is_unspecified() || o.local.ip() == local.ip())
+        });
+        if clash {
+            return Err(Error::AddrInUse);
+        }
+        self.listen_ports.insert(local.port(), h.0);
+        self.note(h.0);
+        let t = self.user_mut(h)?;
+        t.listener = Some(Listener::new(backlog));
+        t.set_state(TcpState::Listen);
+        Ok(())
+    }
+    /// accept(): an established connection, or WouldBlock.
+    pub fn accept(&mut self, h: TcpHandle) -> Result<TcpHandle> {
+        let r = self.accept_inner(h);
+        self.settle(h.0);
+        r
+    }
+    /// MSG_PEEK.
+    pub fn peek(&self, h: TcpHandle, buf: &mut [u8]) -> Result<usize> {
+        let t = self.user(h)?;
+        if !t.rx.is_empty() && !t.rx_shut {
+            return Ok(t.rx.read_at(0, buf));
+        }
+        if let Some(e) = t.error {
+            return Err(e);
+        }
+        if t.peer_fin || t.rx_shut || t.reset {
+            return Ok(0);
+        }
+        match t.state {
+            TcpState::Closed | TcpState::Listen => Err(Error::NotConnected),
+            _ => Err(Error::WouldBlock),
+        }
+    }
+    /// shutdown(): Write sends FIN after queued data; Read discards further input.
+    pub fn shutdown(&mut self, now: Instant, h: TcpHandle, how: Shutdown) -> Result<()> {
+        self.note(h.0);
+        let _ = now;
+        let t = self.user_mut(h)?;
+        match t.state {
+            TcpState::Closed => return Err(Error::NotConnected),
+            // Linux inet_shutdown: SHUT_RD on a listener stops it (waking accept), SHUT_WR is a no-op.
+            TcpState::Listen => {
+                if how != Shutdown::Write {
+                    self.stop_listening(h.0);
+                }
+                return Ok(());
+            }
+            TcpState::SynSent => {
+                t.terminate(None);
+                let id = h.0;
+                self.after_event(id);
+                return Ok(());
+            }
+            _ => {}
+        }
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            t.rx_shut = true;
+            let n = t.rx.len();
+            t.rx.discard(n);
+            t.changed = true;
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            Self::queue_fin(t);
+        }
+        Ok(())
+    }
+
+    /// close(): releases the handle. Graceful close continues in the background (FIN, TIME_WAIT);
+    /// RST instead if unread data remains or linger is 0. A listener resets its unaccepted queue.
+    pub fn close(&mut self, now: Instant, h: TcpHandle) {
+        self.note(h.0);
+        let Ok(t) = self.user(h) else { return };
+        if t.state == TcpState::Listen {
+            self.stop_listening(h.0);
+            self.remove(h.0);
+            return;
+        }
+        let abortive = !t.rx.is_empty() || t.linger == Some(Duration::ZERO);
+        if abortive {
+            self.abort(now, h);
+            return;
+        }
+        let msl = self.config.msl;
+        if !matches!(t.state, TcpState::TimeWait | TcpState::Closed | TcpState::SynSent)
+            && self.orphans >= self.config.max_orphans
+        {
+            // Linux tcp_close -> tcp_check_oom: too many orphans, reset instead.
+            self.stats.orphan_overflows += 1;
+            self.abort(now, h);
+            return;
+        }
+        let t = self.user_mut(h).unwrap();
+        match t.state {
+            TcpState::Closed | TcpState::SynSent => {
+                self.remove(h.0);
+                return;
+            }
+            _ => {}
+        }
+        t.orphan = true;
+        self.orphans += 1;
+        let t = self.user_mut_any(h.0);
+        Self::queue_fin(t);
+        if t.state == TcpState::FinWait2 && t.timewait_at.is_none() {
+            t.timewait_at = Some(now + msl * 2);
+        }
+    }
+
+    /// Abortive close: RST now, handle released.
+    pub fn abort(&mut self, now: Instant, h: TcpHandle) {
+        self.note(h.0);
+        let _ = now;
+        let Ok(t) = self.user_mut(h) else { return };
+        match t.state {
+            TcpState::Closed | TcpState::Listen | TcpState::SynSent | TcpState::TimeWait => {
+                if t.state == TcpState::Listen {
+                    self.close(now, h);
+                } else {
+                    self.remove(h.0);
+                }
+            }
+            _ => {
+                t.orphan = true;
+                t.send_rst = true;
+                t.pending = true;
+                self.orphans += 1;
+            }
+        }
+    }
+    pub fn set_option(&mut self, h: TcpHandle, opt: TcpOption) -> Result<()> {
+        let r = self.set_option_inner(h, opt);
+        self.note(h.0); // timers (keepalive) may change
+        r
+    }
+    /// getsockopt(): the current value of the option of the kind passed (its value is ignored).
+    pub fn get_option(&self, h: TcpHandle, kind: TcpOption) -> Result<TcpOption> {
+        let t = self.user(h)?;
+        Ok(match kind {
+            TcpOption::NoDelay(_) => TcpOption::NoDelay(t.nodelay),
+            TcpOption::KeepAlive(_) => TcpOption::KeepAlive(t.keepalive.on),
+            TcpOption::KeepIdle(_) => TcpOption::KeepIdle(t.keepalive.idle),
+            TcpOption::KeepIntvl(_) => TcpOption::KeepIntvl(t.keepalive.intvl),
+            TcpOption::KeepCnt(_) => TcpOption::KeepCnt(t.keepalive.cnt),
+            TcpOption::Linger(_) => TcpOption::Linger(t.linger),
+            TcpOption::RecvBuffer(_) => {
+                TcpOption::RecvBuffer(if t.rx.capacity() > 0 { t.rx.capacity() } else { t.want_rx })
+            }
+            TcpOption::SendBuffer(_) => {
+                TcpOption::SendBuffer(if t.tx.capacity() > 0 { t.tx.capacity() } else { t.want_tx })
+            }
+        })
+    }
+    /// SO_REUSEADDR as set.
+    pub fn reuse_addr(&self, h: TcpHandle) -> Result<bool> {
+        Ok(self.user(h)?.reuse_addr)
+    }
+    pub fn state(&self, h: TcpHandle) -> Result<TcpState> {
+        Ok(self.user(h)?.state)
+    }
+    pub fn readiness(&self, h: TcpHandle) -> Readiness {
+        match self.user(h) {
+            Ok(t) => t.readiness(),
+            Err(_) => Readiness { hup: true, error: true, ..Readiness::default() },
+        }
+    }
+    /// SO_ERROR: returns and clears the pending error.
+    pub fn take_error(&mut self, h: TcpHandle) -> Option<crate::error::Error> {
+        let r = self.take_error_inner(h);
+        self.settle(h.0);
+        r
+    }
+    pub fn local_addr(&self, h: TcpHandle) -> Option<SocketAddrV4> {
+        self.user(h).ok().filter(|t| t.bound).map(|t| t.local)
+    }
+    pub fn remote_addr(&self, h: TcpHandle) -> Option<SocketAddrV4> {
+        self.user(h)
+            .ok()
+            .filter(|t| {
+                !matches!(t.state, TcpState::Closed | TcpState::Listen) || (t.ever_connected && t.remote.port() != 0)
+            })
+            .map(|t| t.remote)
+    }
+    /// FIONREAD: bytes ready to read.
+    pub fn recv_queue(&self, h: TcpHandle) -> usize {
+        self.user(h).map(|t| if t.rx_shut { 0 } else { t.rx.len() }).unwrap_or(0)
+    }
+    /// TIOCOUTQ: bytes not yet acknowledged.
+    pub fn send_queue(&self, h: TcpHandle) -> usize {
+        self.user(h).map(|t| t.tx.len()).unwrap_or(0)
+    }
+    pub fn info(&self, h: TcpHandle) -> Result<TcpInfo> {
+        Ok(self.user(h)?.info())
+    }
+    /// Number of control blocks (user sockets, unaccepted children, orphans in FIN/TIME-WAIT)
+    /// plus request records of half-open connections.
+    pub fn control_blocks(&self) -> usize {
+        self.socks.len() + self.reqs.len() + self.tw.len()
+    }
+    /// Half-open connections in SYN queues (request records).
+    pub fn syn_queue_len(&self) -> usize {
+        self.reqs.len()
+    }
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# inetd style (issue 10, fork and exec): a shimmed parent accepts, forks, and the child dup2s
+# the connection onto 0 and 1 and execs a program that reads its request from stdin and answers
+# on stdout (sha256sum of everything the client sent; then `sh` reading a line). The parent goes
+# on accepting. Kernel clients get the answers. Kernel side: tap0 10.0.0.1/24; tapstack: 10.0.0.2.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/tests/net/shim-lib.sh"
+export TAPSTACK_MODE=${TAPSTACK_MODE:-service}   # the shared stack of issue 10 (opt-in while it lands)
+shim_setup t84
+
+cat > "$WORK/inetd.py" <<'PY'
+import os, socket, sys
+prog = sys.argv[1:]
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.0.0.2", 7000)); s.listen(8)
+kids = []
+for i in range(3):
+    c, _ = s.accept()
+    pid = os.fork()
+    if pid == 0:
+        s.close()
+        os.dup2(c.fileno(), 0); os.dup2(c.fileno(), 1)
+        c.close()
+        os.execvp(prog[0], prog)
+    kids.append(pid)
+    c.close()
+for k in kids:
+    _, st = os.waitpid(k, 0)
+    if st != 0:
+        print("child exit status", st, file=sys.stderr); sys.exit(1)
+PY
+cat > "$WORK/client.py" <<'PY'
+import hashlib, os, socket, sys
+data = os.urandom(int(sys.argv[1]))
+for _ in range(100):
+    try:
+        c = socket.create_connection(("10.0.0.2", 7000), timeout=30); break
+    except OSError:
+        import time; time.sleep(0.1)
+c.sendall(data); c.shutdown(socket.SHUT_WR)
+got = b""
+while True:
+    b = c.recv(65536)
+    if not b: break
+    got += b
+want = hashlib.sha256(data).hexdigest() + "  -\n"
+print("ok" if got.decode() == want else "bad answer %r (want %r)" % (got, want))
+PY
+tx0=$(tap_bytes tx); rx0=$(tap_bytes rx)
+ts 60 "$PY" "$WORK/inetd.py" sha256sum 2> "$WORK/inetd.err" &
+ipid=$!
+_NETNS_PIDS+=("$ipid")
+for n in 1000 1048576 5; do
+  out=$(in_ns timeout 30 "$PY" "$WORK/client.py" "$n") || true
+  [ "$out" = ok ] || { echo "FAIL: inetd-style sha256sum, $n bytes: $out"; cat "$WORK/inetd.err"; exit 1; }
+done
+rc=0; wait $ipid || rc=$?
+[ $rc = 0 ] || { echo "FAIL: the shimmed inetd exited $rc"; cat "$WORK/inetd.err"; exit 1; }
+crossed tx 1049576 "$tx0" "requests to the exec'd programs"
+crossed rx 195 "$rx0" "answers of the exec'd programs"
+echo "ok: inetd style: accept, fork, dup2 onto 0/1, exec sha256sum: 3 kernel clients answered"
+
+# The same with a shell that reads a line and answers (read(0) and write(1) by sh itself).
+ts 60 "$PY" "$WORK/inetd.py" sh -c 'read -r line; echo "hello $line"; read -r x; echo "bye $x"' 2> "$WORK/inetd2.err" &
+ipid=$!
+_NETNS_PIDS+=("$ipid")
+for i in 1 2 3; do
+  out=""
+  for _ in $(seq 1 50); do
+    out=$(printf 'client%s\nnow\n' "$i" | in_ns timeout 10 nc -N 10.0.0.2 7000 2>/dev/null) && [ -n "$out" ] && break
+    sleep 0.1
+  done
+  [ "$out" = "$(printf 'hello client%s\nbye now' "$i")" ] || { echo "FAIL: inetd-style sh: got '$out'"; cat "$WORK/inetd2.err"; exit 1; }
+done
+rc=0; wait $ipid || rc=$?
+[ $rc = 0 ] || { echo "FAIL: the shimmed inetd (sh) exited $rc"; cat "$WORK/inetd2.err"; exit 1; }
+echo "ok: inetd style with sh reading and answering on the inherited connection"

@@ -8,7 +8,7 @@ for pair in ip:iproute2 ping:iputils-ping arping:iputils-arping tcpdump:tcpdump 
             iperf3:iperf3 dnsmasq:dnsmasq-base curl:curl wget:wget python3:python3 gcc:gcc \
             strace:strace sha256sum:coreutils setpriv:util-linux timeout:coreutils awk:mawk \
             nginx:nginx ab:apache2-utils socat:socat dig:bind9-dnsutils host:bind9-dnsutils \
-            openssl:openssl ss:iproute2 java:default-jdk-headless node:nodejs; do
+            openssl:openssl ss:iproute2 java:default-jdk-headless node:nodejs traceroute:traceroute; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

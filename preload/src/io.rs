@@ -25,6 +25,8 @@ fn nonblock(c: &Ctx, flags: c_int) -> bool {
 struct RecvInfo {
     from: Option<SocketAddrV4>,
     full_len: usize,
+    /// IP_RECVTTL: the datagram's TTL (ICMP datagram sockets).
+    ttl: Option<u8>,
 }
 
 fn do_recv(c: &Ctx, buf: &mut [u8], flags: c_int) -> Result<(usize, RecvInfo), c_int> {
@@ -37,11 +39,11 @@ fn do_recv(c: &Ctx, buf: &mut [u8], flags: c_int) -> Result<(usize, RecvInfo), c
     match c.s.proto {
         Proto::Tcp(h) => {
             if buf.is_empty() {
-                return Ok((0, RecvInfo { from: None, full_len: 0 }));
+                return Ok((0, RecvInfo { from: None, full_len: 0, ttl: None }));
             }
             if peek {
                 let n = rt::block_on(c, nb, timeout, |g, _| g.tcp.peek(h, buf))?;
-                return Ok((n, RecvInfo { from: None, full_len: n }));
+                return Ok((n, RecvInfo { from: None, full_len: n, ttl: None }));
             }
             let waitall = flags & libc::MSG_WAITALL != 0 && !nb;
             let mut got = 0;
@@ -59,11 +61,11 @@ fn do_recv(c: &Ctx, buf: &mut [u8], flags: c_int) -> Result<(usize, RecvInfo), c
                     Err(_) => break,
                 }
             }
-            Ok((got, RecvInfo { from: None, full_len: got }))
+            Ok((got, RecvInfo { from: None, full_len: got, ttl: None }))
         }
         Proto::Udp(h) => {
             let m = rt::block_on(c, nb, timeout, |g, _| g.udp.recv_from(h, buf, peek))?;
-            Ok((m.copied, RecvInfo { from: Some(m.from), full_len: m.len }))
+            Ok((m.copied, RecvInfo { from: Some(m.from), full_len: m.len, ttl: m.ttl }))
         }
     }
 }
@@ -308,7 +310,7 @@ pub unsafe extern "C" fn sendto(
 }
 
 /// Total length of an iovec array (EINVAL for a bad count or an overflowing total).
-unsafe fn iov_total(iov: *const iovec, cnt: c_int) -> Result<usize, c_int> {
+pub(crate) unsafe fn iov_total(iov: *const iovec, cnt: c_int) -> Result<usize, c_int> {
     if !(0..=libc::UIO_MAXIOV).contains(&cnt) {
         return Err(libc::EINVAL);
     }
@@ -332,7 +334,7 @@ unsafe fn gather(iov: *const iovec, cnt: c_int) -> Result<Vec<u8>, c_int> {
     Ok(v)
 }
 
-unsafe fn scatter(iov: *const iovec, cnt: c_int, mut data: &[u8]) {
+pub(crate) unsafe fn scatter(iov: *const iovec, cnt: c_int, mut data: &[u8]) {
     for i in 0..cnt as usize {
         if data.is_empty() {
             break;
@@ -395,8 +397,8 @@ unsafe fn recvmsg_ours(c: &Ctx, msg: *mut msghdr, flags: c_int) -> Result<usize,
     let m = &mut *msg;
     let cnt = m.msg_iovlen.min(c_int::MAX as usize) as c_int;
     let (n, info) = recv_iov(c, m.msg_iov, cnt, flags)?;
-    m.msg_controllen = 0;
     m.msg_flags = 0;
+    crate::errq::put_ttl_cmsg(m, info.ttl);
     match info.from {
         Some(a) if !m.msg_name.is_null() => {
             let mut len = m.msg_namelen;
@@ -427,6 +429,9 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
         return r;
     }
     let c = ours_or!(fd, real::recvmsg(fd, msg, flags));
+    if flags & libc::MSG_ERRQUEUE != 0 {
+        return ret_size(crate::errq::recvmsg_errqueue(&c, msg, flags));
+    }
     ret_size(recvmsg_ours(&c, msg, flags))
 }
 

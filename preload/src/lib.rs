@@ -14,6 +14,7 @@
 pub(crate) mod dual;
 pub(crate) mod dup;
 pub(crate) mod epoll;
+pub(crate) mod errq;
 pub(crate) mod fdtable;
 pub(crate) mod io;
 pub(crate) mod opts;

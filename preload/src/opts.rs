@@ -170,13 +170,16 @@ unsafe fn set_opt(c: &Ctx, level: c_int, name: c_int, val: *const c_void, len: s
         | (libc::SOL_SOCKET, libc::SO_TIMESTAMP)
         | (libc::SOL_SOCKET, libc::SO_MARK)
         | (libc::SOL_SOCKET, libc::SO_ZEROCOPY)
-        | (libc::IPPROTO_IP, libc::IP_RECVERR)
         | (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER)
         | (libc::IPPROTO_IP, libc::IP_PKTINFO)
         | (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL)
         | (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP) => {
             get_int(val, len)?;
         }
+        (libc::IPPROTO_IP, libc::IP_RECVERR) => crate::errq::set_recverr(c, get_int(val, len)? != 0)?,
+        (libc::IPPROTO_IP, libc::IP_RECVTTL) => crate::errq::set_recv_ttl(c, get_int(val, len)? != 0)?,
+        // IP options on replies (ping sets none): accepted, like Linux, up to 40 bytes.
+        (libc::IPPROTO_IP, libc::IP_RETOPTS) if len <= 40 => {}
         (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::ENOPROTOOPT),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
             let on = get_int(val, len)? != 0;
@@ -232,6 +235,7 @@ pub(crate) fn apply_ip_opts(rt: &tapstack::runtime::Runtime, s: &Sock) {
     let mut g = rt.lock();
     let (proto, local) = match s.proto {
         Proto::Tcp(h) => (6u8, g.tcp.local_addr(h)),
+        Proto::Udp(h) if g.udp.is_ping(h) => (1u8, g.udp.local_addr(h)),
         Proto::Udp(h) => (17u8, g.udp.local_addr(h)),
     };
     if let Some(port) = local.map(|a| a.port()).filter(|&p| p != 0) {
@@ -376,6 +380,7 @@ unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mu
         }
         (libc::IPPROTO_IP, libc::IP_TOS) => o.ip_tos,
         (libc::IPPROTO_IP, libc::IP_TTL) => o.ip_ttl,
+        (libc::IPPROTO_IP, libc::IP_RECVERR) => crate::errq::recverr(c)?,
         // getsockopt at another transport's level: EOPNOTSUPP (setsockopt: ENOPROTOOPT), as Linux.
         (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::EOPNOTSUPP),
         (libc::IPPROTO_UDP, _) if tcp => return Err(libc::EOPNOTSUPP),

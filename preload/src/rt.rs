@@ -437,6 +437,7 @@ extern "C" fn exit_drain() {
     drop(g);
     let ms = LINGER_MS.get().copied().unwrap_or(5000);
     rt.drain(std::time::Duration::from_millis(ms));
+    rt.finish_trace();
 }
 
 extern "C" fn fork_prepare() {

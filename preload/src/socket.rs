@@ -54,12 +54,17 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     let flags = ty & !0xf;
     let tcp = base == libc::SOCK_STREAM && (protocol == 0 || protocol == libc::IPPROTO_TCP);
     let udp = base == libc::SOCK_DGRAM && (protocol == 0 || protocol == libc::IPPROTO_UDP);
+    // ICMP datagram ("ping") sockets live in the UDP engine (tapstack::socket::udp ping).
+    let ping = domain == libc::AF_INET && base == libc::SOCK_DGRAM && protocol == libc::IPPROTO_ICMP;
+    if domain == libc::AF_INET && base == libc::SOCK_RAW {
+        crate::errq::note_raw_socket();
+    }
     let inet = domain == libc::AF_INET || domain == libc::AF_INET6;
     if inet && base == libc::SOCK_STREAM && protocol == 262 {
         // IPPROTO_MPTCP: a kernel MPTCP socket would bypass tapstack; programs fall back to TCP.
         return fail(libc::EPROTONOSUPPORT);
     }
-    if !inet || !(tcp || udp) || flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
+    if !inet || !(tcp || udp || ping) || flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
         return real::socket(domain, ty, protocol);
     }
     let Some(_guard) = crate::ShimGuard::enter() else { return real::socket(domain, ty, protocol) };
@@ -78,6 +83,8 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
         let mut g = rt.lock();
         if tcp {
             Proto::Tcp(g.tcp.socket())
+        } else if ping {
+            Proto::Udp(g.udp.ping_socket())
         } else {
             Proto::Udp(g.udp.socket())
         }

@@ -23,8 +23,12 @@ pub struct Config {
     pub pcap: Option<PathBuf>,
     /// `TAPSTACK_LOG`: a tracing filter (e.g. `debug`, `tapstack=trace`); silent if unset.
     pub log: Option<String>,
-    /// `TAPSTACK_TRACE`: log a one-line summary of every frame in and out.
+    /// `TAPSTACK_TRACE=1` (or `frames`): log a one-line summary of every frame in and out.
     pub trace: bool,
+    /// `TAPSTACK_TRACE=ladder[,abs][,all]` / `events`: TCP trace events (see `crate::trace`).
+    pub trace_spec: crate::trace::sink::TraceSpec,
+    /// `TAPSTACK_TRACE_FILE`: where the ladder / events go (default stderr).
+    pub trace_file: Option<PathBuf>,
     /// `TAPSTACK_FAULTS`: fault injection spec, see `phy::fault::FaultConfig::parse`.
     pub faults: Option<String>,
     /// `TAPSTACK_LINGER`: milliseconds to drain unsent data at exit, default 5000.
@@ -94,7 +98,11 @@ impl Config {
                 s.parse().map_err(|_| ConfigError(format!("TAPSTACK_LINGER: expected milliseconds, got {s:?}")))?
             }
         };
-        let trace = matches!(val("TAPSTACK_TRACE").as_deref(), Some(v) if v != "0" && v != "false");
+        let trace_spec = match val("TAPSTACK_TRACE") {
+            None => Default::default(),
+            Some(v) => crate::trace::sink::TraceSpec::parse(&v).map_err(ConfigError)?,
+        };
+        let trace = trace_spec.frames;
         Ok(Config {
             tap,
             addr,
@@ -106,6 +114,8 @@ impl Config {
             pcap: val("TAPSTACK_PCAP").map(PathBuf::from),
             log: val("TAPSTACK_LOG"),
             trace,
+            trace_spec,
+            trace_file: val("TAPSTACK_TRACE_FILE").map(PathBuf::from),
             faults: val("TAPSTACK_FAULTS"),
             linger_ms,
         })
@@ -177,6 +187,7 @@ mod tests {
             ("TAPSTACK_GW", "x"),
             ("TAPSTACK_DNS", "1.2.3"),
             ("TAPSTACK_TAP", "a/b"),
+            ("TAPSTACK_TRACE", "ladder,x"),
         ] {
             let e = cfg(&[(k, v)]).unwrap_err();
             assert!(e.0.starts_with(k), "{e}");

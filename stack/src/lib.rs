@@ -12,6 +12,7 @@ pub mod config;
 pub mod dns;
 pub mod error;
 pub mod iface;
+pub mod inspect;
 pub mod log;
 pub mod phy;
 pub mod runtime;
@@ -21,6 +22,7 @@ pub mod stack;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod time;
+pub mod trace;
 pub mod wire;
 
 pub use error::{Error, Result};

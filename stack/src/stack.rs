@@ -88,6 +88,7 @@ impl Stack {
             dev.transmit(now, &frame);
             self.iface.stats.tx_frames += 1;
         }
+        self.tcp.trace_flush();
         let next = earliest(self.poll_at(now), dev.poll_at());
         if rx >= MAX_RX_PER_POLL {
             return Some(now);
@@ -100,6 +101,7 @@ impl Stack {
         let iface = &mut self.iface;
         self.tcp.dispatch(now, &mut |src, dst, seg| iface.send_ip(now, src, dst, protocol::TCP, seg));
         self.udp.dispatch(now, &mut |src, dst, dgram| iface.send_ip(now, src, dst, protocol::UDP, dgram));
+        self.udp.dispatch_icmp(now, &mut |src, dst, m| iface.send_ip(now, src, dst, protocol::ICMP, m));
     }
 
     /// True while anything is waiting to leave: TCP data or FIN not yet acknowledged, UDP
@@ -124,6 +126,36 @@ impl Stack {
     /// Echo replies received since the last call.
     pub fn take_ping_replies(&mut self) -> Vec<PingReply> {
         std::mem::take(&mut self.iface.pings)
+    }
+
+    /// Counters of every layer for `tapstack stats` (reads only).
+    pub fn counters(&self, now: Instant) -> crate::inspect::counters::Counters {
+        let (arp_entries, arp_pending) = self.iface.arp.counts(now);
+        crate::inspect::counters::Counters {
+            addr: self.iface.addr,
+            prefix_len: self.iface.prefix_len,
+            mac: self.iface.mac,
+            mtu: self.iface.mtu,
+            iface: self.iface.stats.clone(),
+            tcp: self.tcp.stats().clone(),
+            udp: self.udp.stats(),
+            arp_entries,
+            arp_pending,
+            reasm_datagrams: self.iface.reasm.len(),
+            reasm_bytes: self.iface.reasm.bytes(),
+            tcp_control_blocks: self.tcp.control_blocks(),
+            time_wait: self.tcp.time_wait_count(),
+        }
+    }
+
+    /// The socket table for `tapstack ss`: TCP control blocks, then UDP sockets.
+    pub fn socket_table(&self) -> Vec<crate::inspect::SockEntry> {
+        crate::inspect::snapshot::table(&self.tcp, &self.udp)
+    }
+
+    /// Installs (or removes) the sink receiving every TCP trace event (see `crate::trace`).
+    pub fn set_tracer(&mut self, sink: Option<Box<dyn crate::trace::TraceSink>>) {
+        self.tcp.set_tracer(sink);
     }
 
     pub fn stats(&self) -> &Stats {
@@ -176,8 +208,9 @@ impl Stack {
         self.iface.routes.next_hop(dst)
     }
 
-    /// IP_TTL / IP_TOS for the socket of `protocol` (6 or 17) bound to `local_port`: datagrams
-    /// whose source port is `local_port` carry them. `IpOpts::default()` removes the override.
+    /// IP_TTL / IP_TOS for the socket of `protocol` (6 or 17; 1 for an ICMP datagram socket,
+    /// `local_port` then being its echo identifier) bound to `local_port`: datagrams whose
+    /// source port (identifier) is `local_port` carry them. `IpOpts::default()` removes the override.
     pub fn set_ip_opts(&mut self, protocol: u8, local_port: u16, opts: crate::iface::IpOpts) {
         if opts == crate::iface::IpOpts::default() {
             self.iface.ip_opts.remove(&(protocol, local_port));

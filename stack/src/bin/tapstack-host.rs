@@ -115,12 +115,14 @@ fn serve(rt: &Runtime, sigs: &SigSet) -> i32 {
     loop {
         if rt.tap_gone() {
             rt.stop();
+            rt.finish_trace();
             print_stats(rt);
             return 1;
         }
         if let Some(sig) = take_signal(sigs, Duration::from_secs(1)) {
             println!("tapstack-host: signal {sig}, stopping");
             rt.stop();
+            rt.finish_trace();
             print_stats(rt);
             return 0;
         }
@@ -265,6 +267,7 @@ fn main() {
         Some(p) => {
             let code = ping(&rt, &sigs, p);
             rt.stop();
+            rt.finish_trace();
             code
         }
     };

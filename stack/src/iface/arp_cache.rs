@@ -77,6 +77,11 @@ impl ArpCache {
         ArpCache::default()
     }
 
+    /// (valid entries at `now`, next hops being resolved) for `tapstack stats`.
+    pub fn counts(&self, now: Instant) -> (usize, usize) {
+        (self.entries.values().filter(|e| e.expires_at > now).count(), self.pending.len())
+    }
+
     /// The MAC for `ip` if a valid entry exists.
     pub fn lookup(&self, now: Instant, ip: Ipv4Addr) -> Option<MacAddr> {
         self.entries.get(&ip).filter(|e| e.expires_at > now).map(|e| e.mac)

@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::stats::PingReply;
 use super::{Interface, MAX_PING_REPLIES};
+use crate::socket::errqueue::IcmpReport;
 use crate::socket::tcp::TcpStack;
 use crate::socket::udp::UdpStack;
 use crate::time::Instant;
@@ -52,20 +53,26 @@ impl Interface {
                 self.send_ip(now, ip.dst_addr, ip.src_addr, protocol::ICMP, &reply.to_bytes());
             }
             Icmpv4Repr::EchoReply { ident, seq_no, data } => {
+                // An ICMP datagram socket with this identifier takes it (else the stack's own ping).
+                if udp.echo_reply(ip.src_addr, ip.dst_addr, ip.ttl, payload) {
+                    return;
+                }
                 if self.pings.len() >= MAX_PING_REPLIES {
                     self.stats.icmp_ignored += 1;
                     return;
                 }
                 self.pings.push(PingReply { from: ip.src_addr, ident, seq: seq_no, payload_len: data.len(), at: now });
             }
-            Icmpv4Repr::DstUnreachable { code, quoted, .. } => {
+            Icmpv4Repr::DstUnreachable { code, next_hop_mtu, quoted } => {
                 tracing::debug!(target: "tapstack::icmp", from = %ip.src_addr, code, about = %quoted.header.dst_addr, "destination unreachable");
                 self.stats.icmp_unreachable_received += 1;
-                self.surface_error(now, code, &quoted, tcp, udp);
+                let (t, info) = (msg_type::DST_UNREACHABLE, next_hop_mtu as u32);
+                self.surface_error(now, ip.src_addr, t, code, info, &quoted, tcp, udp);
             }
-            Icmpv4Repr::TimeExceeded { .. } => {
-                // Soft error only (RFC 1122 4.2.3.9); nothing to abort.
+            Icmpv4Repr::TimeExceeded { code, quoted } => {
+                // A soft error for connections (RFC 1122 4.2.3.9); traceroute's answer.
                 self.stats.icmp_time_exceeded_received += 1;
+                self.surface_error(now, ip.src_addr, msg_type::TIME_EXCEEDED, code, 0, &quoted, tcp, udp);
             }
             Icmpv4Repr::Redirect { gateway, quoted, .. } => self.redirect(ip.src_addr, gateway, &quoted),
         }
@@ -93,20 +100,49 @@ impl Interface {
         self.stats.icmp_redirects_applied += 1;
     }
 
-    /// RFC 1122 3.2.2.1 / 4.2.3.9: hands an unreachable to the transport that sent the quoted
-    /// datagram, identified by the quoted addresses and the first 4 bytes (ports).
-    fn surface_error(&mut self, now: Instant, code: u8, q: &Quoted<'_>, tcp: &mut TcpStack, udp: &mut UdpStack) {
+    /// RFC 1122 3.2.2.1 / 4.2.3.9: hands an ICMP error from `offender` to the transport that
+    /// sent the quoted datagram, identified by the quoted addresses and the first 4 bytes
+    /// (ports). TCP counts the errors it rejects (`icmp_out_of_window`).
+    #[allow(clippy::too_many_arguments)]
+    fn surface_error(
+        &mut self,
+        now: Instant,
+        offender: Ipv4Addr,
+        icmp_type: u8,
+        code: u8,
+        info: u32,
+        q: &Quoted<'_>,
+        tcp: &mut TcpStack,
+        udp: &mut UdpStack,
+    ) {
         if !self.is_local(q.header.src_addr) || q.data.len() < 4 || q.header.frag_offset != 0 {
             self.stats.icmp_ignored += 1;
             return;
         }
         let sport = u16::from_be_bytes([q.data[0], q.data[1]]);
         let dport = u16::from_be_bytes([q.data[2], q.data[3]]);
-        let local = SocketAddrV4::new(q.header.src_addr, sport);
-        let remote = SocketAddrV4::new(q.header.dst_addr, dport);
+        let r = IcmpReport {
+            icmp_type,
+            icmp_code: code,
+            info,
+            offender,
+            local: SocketAddrV4::new(q.header.src_addr, sport),
+            remote: SocketAddrV4::new(q.header.dst_addr, dport),
+            quoted: q.data,
+        };
         match q.header.protocol {
-            protocol::TCP => tcp.icmp_unreachable(now, local, remote, code),
-            protocol::UDP => udp.icmp_unreachable(local, remote, code),
+            protocol::TCP => _ = tcp.icmp_error(now, &r),
+            protocol::UDP => _ = udp.icmp_error(&r),
+            // Our echo request (ICMP datagram sockets): identifier as the port, peer port 0.
+            protocol::ICMP if q.data.len() >= 8 && q.data[0] == msg_type::ECHO_REQUEST => {
+                let ident = u16::from_be_bytes([q.data[4], q.data[5]]);
+                let r = IcmpReport {
+                    local: SocketAddrV4::new(q.header.src_addr, ident),
+                    remote: SocketAddrV4::new(q.header.dst_addr, 0),
+                    ..r
+                };
+                _ = udp.ping_error(&r)
+            }
             _ => self.stats.icmp_ignored += 1,
         }
     }
@@ -139,7 +175,8 @@ impl Interface {
             }
             seen.push(key);
             self.stats.arp_failure_reported += 1;
-            self.surface_error(now, unreachable::HOST, &Quoted { header, data }, tcp, udp);
+            let (us, t) = (self.addr, msg_type::DST_UNREACHABLE);
+            self.surface_error(now, us, t, unreachable::HOST, 0, &Quoted { header, data }, tcp, udp);
         }
     }
 

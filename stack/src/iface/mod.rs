@@ -156,11 +156,14 @@ impl Interface {
         let mut repr = Ipv4Repr::new(src, dst, protocol, payload.len(), 0);
         // RFC 1112 6.1: multicast defaults to TTL 1 (stays on the link).
         repr.ttl = if dst.is_multicast() { 1 } else { self.default_ttl };
-        if !self.ip_opts.is_empty()
-            && (protocol == ipv4::protocol::TCP || protocol == ipv4::protocol::UDP)
-            && payload.len() >= 2
-        {
-            let port = u16::from_be_bytes([payload[0], payload[1]]);
+        // The socket's key: TCP/UDP source port; an echo request's identifier (ping sockets).
+        let key = match protocol {
+            ipv4::protocol::TCP | ipv4::protocol::UDP if payload.len() >= 2 => Some([payload[0], payload[1]]),
+            ipv4::protocol::ICMP if payload.len() >= 8 && payload[0] == 8 => Some([payload[4], payload[5]]),
+            _ => None,
+        };
+        if let (false, Some(key)) = (self.ip_opts.is_empty(), key) {
+            let port = u16::from_be_bytes(key);
             if let Some(o) = self.ip_opts.get(&(protocol, port)) {
                 repr.ttl = o.ttl.unwrap_or(repr.ttl);
                 repr.dscp_ecn = o.tos.unwrap_or(repr.dscp_ecn);
@@ -183,6 +186,10 @@ impl Interface {
                 }
             }
         };
+        // RFC 1191: TCP segments carry DF, so a smaller link on the path answers "fragmentation
+        // needed" and TCP lowers its MSS (Linux's IP_PMTUDISC_WANT default; TCP never needs
+        // fragmenting, its segments are sized to the MTU).
+        repr.dont_frag = protocol == ipv4::protocol::TCP && payload.len() + ipv4::HEADER_LEN <= self.mtu;
         repr.ident = self.next_ident();
         let mut datagrams = Vec::new();
         match fragment::fragment(&repr, payload, self.mtu, ethernet::HEADER_LEN, &mut |d| datagrams.push(d)) {

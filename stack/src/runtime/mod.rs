@@ -203,6 +203,8 @@ pub struct Runtime {
     tap_fd: i32,
     kick_fd: i32,
     pcap_fd: Option<i32>,
+    /// `TAPSTACK_TRACE_FILE`, when the ladder or events go to a file.
+    trace_fd: Option<i32>,
     /// False once the stack thread has exited (stopped, or died of a panic).
     alive: AtomicBool,
     /// Set by `forget_in_child`.
@@ -235,7 +237,8 @@ impl Runtime {
         let opened = open_device(&config)?;
         let (dev, tx_flush, tap_fd, pcap_fd) = (DynDevice(opened.dev), opened.tx_flush, opened.tap_fd, opened.pcap_fd);
         let kick_fd = sys::eventfd().map_err(|e| RuntimeError(format!("eventfd: {}", sys::strerror(e))))?;
-        let stack = Stack::new(&config, sys::random_u64());
+        let mut stack = Stack::new(&config, sys::random_u64());
+        let trace_fd = install_tracer(&config, &mut stack)?;
         tracing::info!(
             target: "tapstack::runtime",
             "started on {} addr {}/{} mac {} mtu {}",
@@ -254,6 +257,7 @@ impl Runtime {
             tap_fd,
             kick_fd,
             pcap_fd,
+            trace_fd,
             alive: AtomicBool::new(true),
             forgotten: AtomicBool::new(false),
             tap_gone: AtomicBool::new(false),
@@ -318,7 +322,7 @@ impl Runtime {
         if self.is_owner_process() || self.forgotten.swap(true, Ordering::SeqCst) {
             return;
         }
-        for fd in [Some(self.tap_fd), Some(self.kick_fd), self.pcap_fd].into_iter().flatten() {
+        for fd in [Some(self.tap_fd), Some(self.kick_fd), self.pcap_fd, self.trace_fd].into_iter().flatten() {
             let _ = sys::close(fd);
         }
     }
@@ -334,6 +338,7 @@ impl Runtime {
     pub fn owned_fds(&self) -> Vec<i32> {
         let mut v = vec![self.tap_fd, self.kick_fd];
         v.extend(self.pcap_fd);
+        v.extend(self.trace_fd);
         v
     }
 
@@ -405,6 +410,14 @@ impl Runtime {
             if h.thread().id() != std::thread::current().id() {
                 let _ = h.join();
             }
+        }
+    }
+
+    /// Ends the trace (process exit): the ladder's pending summary and buffered events are
+    /// written. Bounded: gives up if the stack stays locked for a second.
+    pub fn finish_trace(&self) {
+        if let Some(mut g) = self.inner.try_lock_for(std::time::Duration::from_secs(1)) {
+            g.stack.tcp.trace_finish();
         }
     }
 
@@ -529,6 +542,34 @@ impl core::ops::DerefMut for RuntimeGuard<'_> {
         self.dirty = true;
         &mut self.inner.stack
     }
+}
+
+/// Installs the trace sink `TAPSTACK_TRACE` asks for (ladder and/or JSON events) writing to
+/// stderr or `TAPSTACK_TRACE_FILE`; returns the file's descriptor. With both ladder and events
+/// and a file, the ladder goes to stderr and the events to the file.
+fn install_tracer(config: &Config, stack: &mut Stack) -> Result<Option<i32>, RuntimeError> {
+    let spec = &config.trace_spec;
+    if !spec.wants_events() {
+        return Ok(None);
+    }
+    let file = match &config.trace_file {
+        None => None,
+        Some(path) => {
+            use std::os::unix::ffi::OsStrExt;
+            let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+                .map_err(|_| RuntimeError(format!("TAPSTACK_TRACE_FILE: path {path:?} contains a NUL byte")))?;
+            let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC;
+            let fd = sys::open(&c, flags, 0o644).map_err(|e| {
+                RuntimeError(format!("TAPSTACK_TRACE_FILE: cannot create {}: {}", path.display(), sys::strerror(e)))
+            })?;
+            Some(fd)
+        }
+    };
+    let out = file.unwrap_or(2);
+    let ladder_fd = if spec.events && file.is_some() { 2 } else { out };
+    let sink = crate::trace::sink::WriterSink::new(spec, ladder_fd, out);
+    stack.set_tracer(Some(Box::new(sink)));
+    Ok(file)
 }
 
 fn mac_string(m: &[u8; 6]) -> String {

@@ -3,6 +3,7 @@
 //! Each protocol is a self-contained sans-IO engine that takes transport segments with their
 //! IPv4 addresses (`process`) and hands out segments to send (`dispatch`); `crate::stack::Stack`
 //! wraps them in IPv4 and Ethernet.
+pub mod errqueue;
 pub mod tcp;
 pub mod udp;
 

@@ -20,6 +20,8 @@ pub struct RecvMeta {
     pub copied: usize,
     pub len: usize,
     pub from: SocketAddrV4,
+    /// The datagram's IP TTL, when known and IP_RECVTTL is on (ICMP datagram sockets).
+    pub ttl: Option<u8>,
 }
 
 /// Counters of the UDP layer (Linux's /proc/net/snmp Udp: line, roughly).
@@ -43,6 +45,8 @@ const EPHEMERAL: core::ops::RangeInclusive<u16> = 32768..=60999;
 struct Datagram {
     from: SocketAddrV4,
     data: Vec<u8>,
+    /// IP TTL it arrived with (None: not recorded).
+    ttl: Option<u8>,
 }
 
 struct Socket {
@@ -63,6 +67,12 @@ struct Socket {
     tx_bytes: usize,
     tx_limit: usize,
     error: Option<Error>,
+    /// IP_RECVERR queue.
+    errq: crate::socket::errqueue::ErrQueue,
+    /// An ICMP datagram ("ping") socket; its port is the echo identifier.
+    ping: bool,
+    /// IP_RECVTTL.
+    recv_ttl: bool,
 }
 
 impl Socket {
@@ -80,6 +90,9 @@ impl Socket {
             tx_bytes: 0,
             tx_limit: DEFAULT_BUFFER,
             error: None,
+            errq: Default::default(),
+            ping: false,
+            recv_ttl: false,
         }
     }
     /// Demux score (Linux's compute_score): None if the socket does not accept the datagram.
@@ -124,6 +137,8 @@ pub struct UdpStack {
     ephemeral: (u16, u16),
     bind_seq: u64,
     tx: VecDeque<TxDatagram>,
+    /// Echo requests of ICMP datagram sockets (`udp_ping.rs`).
+    tx_icmp: VecDeque<TxDatagram>,
     changed: BTreeSet<u32>,
     stats: UdpStats,
 }
@@ -135,17 +150,6 @@ fn splitmix(state: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-/// ICMP destination unreachable code -> the errno Linux reports (icmp_err_convert).
-fn icmp_error(code: u8) -> Option<Error> {
-    match code {
-        0 | 6 | 9 | 11 => Some(Error::NetUnreachable),
-        1 | 7 | 10 | 12 | 13 => Some(Error::HostUnreachable),
-        2 | 3 => Some(Error::ConnectionRefused),
-        5 => Some(Error::NotSupported),
-        _ => None, // 4 (fragmentation needed) is PMTU information, not an error for UDP.
-    }
 }
 
 impl UdpStack {
@@ -160,6 +164,7 @@ impl UdpStack {
             ephemeral: (*EPHEMERAL.start(), *EPHEMERAL.end()),
             bind_seq: 0,
             tx: VecDeque::new(),
+            tx_icmp: VecDeque::new(),
             changed: BTreeSet::new(),
             stats: UdpStats::default(),
         }
@@ -191,8 +196,18 @@ impl UdpStack {
         }
     }
 
+    /// The UDP sockets bound to `port`.
     fn sockets_on(&self, port: u16) -> impl Iterator<Item = (u32, &Socket)> + '_ {
-        self.ports.get(&port).into_iter().flatten().filter_map(|h| self.sockets.get(h).map(|s| (*h, s)))
+        self.sockets_of(port, false)
+    }
+    /// The UDP sockets (`ping` false) or ICMP datagram sockets (true) bound to `port`.
+    fn sockets_of(&self, port: u16, ping: bool) -> impl Iterator<Item = (u32, &Socket)> + '_ {
+        self.ports
+            .get(&port)
+            .into_iter()
+            .flatten()
+            .filter_map(|h| self.sockets.get(h).map(|s| (*h, s)))
+            .filter(move |(_, s)| s.ping == ping)
     }
 
     fn set_port(&mut self, h: u32, port: u16) {
@@ -204,6 +219,10 @@ impl UdpStack {
         }
     }
 
+    /// Every open socket's handle, in order (`tapstack ss`).
+    pub fn handles(&self) -> Vec<UdpHandle> {
+        self.sockets.keys().map(|&h| UdpHandle(h)).collect()
+    }
     pub fn stats(&self) -> UdpStats {
         self.stats
     }
@@ -257,7 +276,7 @@ impl UdpStack {
                 continue;
             }
             s.rx_bytes += cost;
-            s.rx.push_back(Datagram { from, data: payload.to_vec() });
+            s.rx.push_back(Datagram { from, data: payload.to_vec(), ttl: None });
             self.stats.in_datagrams += 1;
             self.changed.insert(h);
         }
@@ -282,21 +301,22 @@ impl UdpStack {
 
     /// True while datagrams wait for `dispatch`.
     pub fn has_pending_output(&self) -> bool {
-        !self.tx.is_empty()
+        !self.tx.is_empty() || !self.tx_icmp.is_empty()
     }
 
-    /// ICMP unreachable quoting a datagram we sent: ECONNREFUSED on a connected socket.
-    /// RFC 1122 4.1.3.3: pass it to the application; like Linux, only connected sockets
-    /// (whose peer is `remote`) see it, unconnected ones ignore it.
+    /// ICMP destination unreachable `code` quoting a datagram we sent from `local` to `remote`
+    /// (no quote: see `icmp_error`). Without IP_RECVERR only connected sockets see it.
     pub fn icmp_unreachable(&mut self, local: SocketAddrV4, remote: SocketAddrV4, code: u8) {
-        let Some(err) = icmp_error(code) else { return };
-        let hit = self
-            .sockets_on(local.port())
-            .find(|(_, s)| (s.local.ip().is_unspecified() || s.local.ip() == local.ip()) && s.remote == Some(remote));
-        if let Some((h, _)) = hit {
-            self.sockets.get_mut(&h).expect("indexed socket exists").error = Some(err);
-            self.changed.insert(h);
-        }
+        let r = crate::socket::errqueue::IcmpReport {
+            icmp_type: 3,
+            icmp_code: code,
+            info: 0,
+            offender: *remote.ip(),
+            local,
+            remote,
+            quoted: &[],
+        };
+        self.icmp_error(&r);
     }
 
     pub fn take_changed(&mut self, out: &mut Vec<UdpHandle>) {
@@ -322,7 +342,8 @@ impl UdpStack {
     /// unless both set SO_REUSEADDR (Linux udp_lib_lport_inuse).
     fn in_use(&self, except: u32, addr: Ipv4Addr, port: u16) -> bool {
         let reuse = self.sockets.get(&except).is_some_and(|s| s.reuse);
-        self.sockets_on(port).any(|(h, s)| {
+        let ping = self.sockets.get(&except).is_some_and(|s| s.ping);
+        self.sockets_of(port, ping).any(|(h, s)| {
             h != except
                 && !(reuse && s.reuse)
                 && (s.local.ip().is_unspecified() || addr.is_unspecified() || *s.local.ip() == addr)
@@ -334,10 +355,11 @@ impl UdpStack {
         let (lo, hi) = self.ephemeral;
         let span = (hi - lo) as u64 + 1;
         let start = splitmix(&mut self.rng) % span;
+        let ping = self.sockets.get(&except).is_some_and(|s| s.ping);
         for i in 0..span {
             let port = lo + ((start + i) % span) as u16;
             // Never shared, even with SO_REUSEADDR (Linux skips every port in use).
-            if !self.sockets_on(port).any(|(h, _)| h != except) {
+            if !self.sockets_of(port, ping).any(|(h, _)| h != except) {
                 return Ok(port);
             }
         }
@@ -420,6 +442,9 @@ impl UdpStack {
             // Linux reports a pending ICMP error on the next send as well (sock_error).
             return Err(e);
         }
+        if s.ping {
+            return self.ping_send(h, data, dst);
+        }
         let dst = match dst.or(s.remote) {
             Some(d) => d,
             None => return Err(if dst.is_none() { Error::NotConnected } else { Error::InvalidInput }),
@@ -475,7 +500,8 @@ impl UdpStack {
         let d = s.rx.front().ok_or(Error::WouldBlock)?;
         let copied = d.data.len().min(buf.len());
         buf[..copied].copy_from_slice(&d.data[..copied]);
-        let meta = RecvMeta { copied, len: d.data.len(), from: d.from };
+        let ttl = d.ttl.filter(|_| s.recv_ttl);
+        let meta = RecvMeta { copied, len: d.data.len(), from: d.from, ttl };
         if !peek {
             let d = s.rx.pop_front().expect("front exists");
             s.rx_bytes = s.rx_bytes.saturating_sub(d.data.len() + DATAGRAM_OVERHEAD);
@@ -543,7 +569,7 @@ impl UdpStack {
             writable: s.tx_bytes < s.tx_limit,
             read_hup: false,
             hup: false,
-            error: s.error.is_some(),
+            error: s.error.is_some() || !s.errq.is_empty(),
         }
     }
 
@@ -570,6 +596,11 @@ impl UdpStack {
         self.stats.rcvbuf_errors
     }
 }
+
+#[path = "udp_err.rs"]
+mod err;
+#[path = "udp_ping.rs"]
+mod ping;
 
 #[cfg(test)]
 #[path = "udp_tests.rs"]

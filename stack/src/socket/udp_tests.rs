@@ -94,7 +94,7 @@ fn exchange_and_sources() {
     assert!(b.readiness(sb).readable);
     let mut buf = [0u8; 64];
     let m = b.recv_from(sb, &mut buf, false).unwrap();
-    assert_eq!(m, RecvMeta { copied: 5, len: 5, from: sa(A, p) });
+    assert_eq!(m, RecvMeta { copied: 5, len: 5, from: sa(A, p), ttl: None });
     assert_eq!(&buf[..5], b"query");
     assert_eq!(b.recv_from(sb, &mut buf, false), Err(Error::WouldBlock));
     assert!(!b.readiness(sb).readable && b.readiness(sb).writable);
@@ -474,4 +474,47 @@ mod fuzz {
             u.take_changed(&mut ch);
         }
     }
+}
+
+#[test]
+fn recverr_queues_icmp_errors_for_unconnected_sockets() {
+    use crate::socket::errqueue::{origin, IcmpReport};
+    let mut b = UdpStack::new(B, 2);
+    let u = b.socket();
+    b.send_to(u, b"probe", Some(sa(A, 33434))).unwrap();
+    let local = b.local_addr(u).unwrap();
+    let local = sa(B, local.port());
+    let mut quoted = w::build(B, A, local.port(), 33434, b"probe");
+    quoted.truncate(8 + 3); // a router may quote only part of the payload
+    let r = |t, code, from| IcmpReport {
+        icmp_type: t,
+        icmp_code: code,
+        info: 0,
+        offender: from,
+        local,
+        remote: sa(A, 33434),
+        quoted: &quoted,
+    };
+    let hop = Ipv4Addr::new(10, 0, 0, 254);
+    // Without IP_RECVERR an unconnected socket ignores it (Linux).
+    assert!(!b.icmp_error(&r(11, 0, hop)));
+    assert_eq!(b.recv_error(u), Err(Error::WouldBlock));
+    b.set_recverr(u, true).unwrap();
+    assert!(b.icmp_error(&r(11, 0, hop)));
+    assert!(b.icmp_error(&r(3, 3, A)));
+    let rd = b.readiness(u);
+    assert!(rd.error && !rd.readable);
+    let e = b.recv_error(u).unwrap();
+    assert_eq!((e.errno, e.origin, e.icmp_type, e.icmp_code), (Error::HostUnreachable, origin::ICMP, 11, 0));
+    assert_eq!((e.offender, e.dst, &e.payload[..]), (Some(hop), sa(A, 33434), &b"pro"[..]));
+    // The pending error follows the queue head (sock_dequeue_err_skb).
+    assert_eq!(b.take_error(u), Some(Error::ConnectionRefused));
+    let e = b.recv_error(u).unwrap();
+    assert_eq!((e.icmp_type, e.icmp_code, e.offender), (3, 3, Some(A)));
+    assert_eq!(b.recv_error(u), Err(Error::WouldBlock));
+    assert!(!b.readiness(u).error);
+    // Turning IP_RECVERR off purges the queue.
+    b.icmp_error(&r(11, 0, hop));
+    b.set_recverr(u, false).unwrap();
+    assert_eq!(b.recv_error(u), Err(Error::WouldBlock));
 }

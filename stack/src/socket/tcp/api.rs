@@ -39,6 +39,8 @@ pub struct TcpInfo {
     pub wscale_rcv: u8,
     pub timestamps: bool,
     pub sack: bool,
+    /// Bytes acknowledged per second over about the last round trip (`ss -i` delivery_rate).
+    pub delivery_rate: u64,
 }
 
 /// Per-socket options (setsockopt).

@@ -49,6 +49,7 @@ impl TcpStack {
                 let step = (cap / 2).min(2 * t.rcv_mss as usize);
                 if now_free >= before + step && before < cap / 2 {
                     t.ack_now = true;
+                    t.tr_ack_why(crate::trace::Reason::WindowUpdate);
                     t.pending = true;
                 }
             }

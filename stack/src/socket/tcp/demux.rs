@@ -2,7 +2,10 @@
 use std::net::SocketAddrV4;
 
 use super::tcb::Tcb;
-use super::{TcpStack, TcpState};
+use super::{isn, TcpStack, TcpState};
+
+/// Counters of RFC 6056 algorithm 4 (Linux: INET_TABLE_PERTURB_SIZE, 65536).
+pub(super) const PORT_BUCKETS: usize = 256;
 use crate::error::{Error, Result};
 
 impl TcpStack {
@@ -101,13 +104,26 @@ impl TcpStack {
         }) || (!reuse && self.tw_holds_port(addr.port()))
     }
 
-    /// A free port for `id`: for bind(0) (`conn` None) or for a connection from `conn.0` to `conn.1`.
+    /// A free local port for `id`: for bind(0) (`conn` None) or for a connection from `conn.0`
+    /// to `conn.1`. For a connection: RFC 6056 algorithm 4 (double-hash, as Linux): a keyed-hash
+    /// start per destination plus a per-bucket counter, then in order, skipping ports bound by
+    /// listeners or bound-only sockets and ports whose 4-tuple is in use (TIME-WAIT included).
+    /// Consecutive connections to one server get consecutive ports, so a port comes back to that
+    /// server only after the whole range, long after its TIME-WAIT. For bind(0): a random
+    /// start, then in order, skipping every bound port.
     pub(super) fn ephemeral_port(&mut self, id: u32, conn: Option<(std::net::Ipv4Addr, SocketAddrV4)>) -> Result<u16> {
         let remote = conn.map(|c| c.1);
         let (lo, hi) = self.config.ephemeral_ports;
         let span = (hi.max(lo) - lo) as u64 + 1;
-        let start = self.rand() % span;
         let ip = conn.map_or(self.config.local_addr, |c| c.0);
+        let (start, bucket) = match remote {
+            Some(r) => {
+                let (f, g) = isn::port_offsets(&self.config.isn_secret, ip, r);
+                let b = g % PORT_BUCKETS;
+                (f as u64 + self.port_perturb[b] as u64, Some(b))
+            }
+            None => (self.rand(), None),
+        };
         // Ports that rule a candidate out, gathered once (O(sockets + span), not their product):
         // for connect() listeners and bound-only sockets (the 4-tuple is checked separately);
         // for bind(0) every bound port.
@@ -127,6 +143,10 @@ impl TcpStack {
                     !self.conns.contains_key(&k) && !self.tw_exists(k)
                 });
             if free {
+                if let Some(b) = bucket {
+                    // RFC 6056 3.3.4: table[index] = table[index] + i + 1.
+                    self.port_perturb[b] = self.port_perturb[b].wrapping_add(i as u16 + 1);
+                }
                 return Ok(port);
             }
         }

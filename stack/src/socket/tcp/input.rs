@@ -281,6 +281,7 @@ impl Tcb {
         if self.last_oow_ack.is_none_or(|t| now - t >= limit) {
             self.last_oow_ack = Some(now);
             self.ack_now = true;
+            self.tr_ack_why(crate::trace::Reason::ChallengeAck);
         }
     }
 
@@ -344,6 +345,7 @@ impl Tcb {
                 self.tx.discard(n);
                 self.tx_base += n;
                 self.counters.bytes_acked += n as u64;
+                self.delivery.on_ack(now, self.counters.bytes_acked, self.rtt.srtt);
             }
             if let Some(f) = self.fin_seq() {
                 if ack > f {
@@ -462,6 +464,7 @@ impl Tcb {
                 self.rx.write_at(self.rx.len() + off, data);
             }
             self.ack_now = true; // out of order: duplicate ACK with SACK at once
+            self.tr_ack_why(crate::trace::Reason::DupAck);
         }
     }
 

@@ -1,5 +1,7 @@
 //! Initial sequence numbers per RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport,
 //! secretkey), M a 4-microsecond clock, F = SipHash-2-4 keyed with the per-stack secret.
+//! The same secret, under distinct derived keys, gives the RFC 7323 5.4 timestamp offset per
+//! address pair and the RFC 6056 algorithm 4 ephemeral port offsets.
 use std::net::SocketAddrV4;
 
 use crate::time::Instant;
@@ -61,6 +63,36 @@ pub fn isn(secret: &[u8; 16], local: SocketAddrV4, remote: SocketAddrV4, now: In
     m.wrapping_add(f)
 }
 
+/// A key for one purpose, derived from the stack secret (so one use cannot reveal another).
+fn derived(secret: &[u8; 16], purpose: u8) -> [u8; 16] {
+    let mut k = *secret;
+    k[15] ^= purpose;
+    k[0] = k[0].wrapping_add(purpose.wrapping_mul(0x9d));
+    k
+}
+
+/// RFC 7323 5.4 (as Linux's secure_tcp_ts_off): the TSval offset of every connection between
+/// `local` and `remote`, a keyed hash of the address pair only. TSval is then one clock per
+/// address pair, so it never goes backwards between successive connections of the same pair
+/// (a server's PAWS check on a reused 4-tuple in TIME-WAIT accepts the new SYN).
+pub fn ts_offset(secret: &[u8; 16], local: std::net::Ipv4Addr, remote: std::net::Ipv4Addr) -> u32 {
+    let mut d = [0u8; 8];
+    d[0..4].copy_from_slice(&local.octets());
+    d[4..8].copy_from_slice(&remote.octets());
+    siphash24(&derived(secret, 1), &d) as u32
+}
+
+/// RFC 6056 3.3.4 (algorithm 4, double-hash port selection, as Linux's __inet_hash_connect):
+/// F, the start offset for connections from `local` to `remote` (the destination's address and
+/// port), and G, the index of the counter that advances it. Both are keyed hashes.
+pub fn port_offsets(secret: &[u8; 16], local: std::net::Ipv4Addr, remote: SocketAddrV4) -> (u32, usize) {
+    let mut d = [0u8; 10];
+    d[0..4].copy_from_slice(&local.octets());
+    d[4..8].copy_from_slice(&remote.ip().octets());
+    d[8..10].copy_from_slice(&remote.port().to_be_bytes());
+    (siphash24(&derived(secret, 2), &d) as u32, siphash24(&derived(secret, 3), &d) as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +116,16 @@ mod tests {
         assert_ne!(isn(&k1, a, b, t), isn(&k1, a, c, t));
         assert_ne!(isn(&k1, a, b, t), isn(&k2, a, b, t));
         assert_eq!(isn(&k1, a, b, t + std::time::Duration::from_micros(40)), isn(&k1, a, b, t).wrapping_add(10));
+    }
+    #[test]
+    fn ts_offset_depends_on_addresses_and_key_only() {
+        let (a, b, c) = (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 3));
+        let k1 = [1u8; 16];
+        assert_eq!(ts_offset(&k1, a, b), ts_offset(&k1, a, b));
+        assert_ne!(ts_offset(&k1, a, b), ts_offset(&k1, a, c));
+        assert_ne!(ts_offset(&k1, a, b), ts_offset(&[2u8; 16], a, b));
+        // Not the ISN's function: the offset is not the ISN's hash term.
+        let isn0 = isn(&k1, SocketAddrV4::new(a, 1000), SocketAddrV4::new(b, 80), Instant::ZERO);
+        assert_ne!(ts_offset(&k1, a, b), isn0);
     }
 }

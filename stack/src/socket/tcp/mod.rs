@@ -19,7 +19,9 @@ mod buffer;
 mod calls;
 mod congestion;
 mod demux;
+mod icmp;
 mod input;
+mod inspect;
 pub mod isn;
 mod listener;
 mod output;
@@ -38,7 +40,11 @@ mod tests_fuzz;
 #[cfg(test)]
 mod tests_harden;
 #[cfg(test)]
+mod tests_icmp;
+#[cfg(test)]
 mod tests_link;
+#[cfg(test)]
+mod tests_ports;
 #[cfg(test)]
 mod tests_segments;
 #[cfg(test)]
@@ -47,6 +53,7 @@ mod tests_sender;
 mod tests_timers;
 mod timer;
 mod timewait;
+mod trace;
 
 use input::Rst;
 
@@ -170,6 +177,8 @@ pub struct TcpStats {
     pub rx_segments: u64,
     pub rx_malformed: u64,
     pub rx_bad_checksum: u64,
+    /// ICMP errors ignored: quoted sequence number outside snd_una..=snd_max (RFC 5927 4.1).
+    pub icmp_out_of_window: u64,
     /// Segments for which no connection or listener exists (answered with RST).
     pub rx_no_socket: u64,
     pub rsts_sent: u64,
@@ -211,6 +220,12 @@ pub struct TcpStack {
     /// Listening socket per port.
     listen_ports: HashMap<u16, u32>,
     work: Vec<u32>,
+    /// RFC 6056 algorithm 4 counters (ephemeral port selection for connect).
+    port_perturb: Vec<u16>,
+    /// RFC 1191 path MTU per destination: (MSS it allows, until when).
+    pmtu: HashMap<Ipv4Addr, (u16, Instant)>,
+    /// Trace sink (`crate::trace`); None: tracing off.
+    tracer: Option<Box<dyn crate::trace::TraceSink>>,
     /// The SYN queue: request records of half-open connections of every listener.
     reqs: HashMap<synq::Key, synq::SynReq>,
     /// SYN-ACK retransmission deadlines of `reqs`.
@@ -245,6 +260,9 @@ impl TcpStack {
             changed_ids: Vec::new(),
             listen_ports: HashMap::new(),
             work: Vec::new(),
+            port_perturb: vec![0; demux::PORT_BUCKETS],
+            pmtu: HashMap::new(),
+            tracer: None,
             reqs: HashMap::new(),
             req_timers: BTreeSet::new(),
             synacks: Vec::new(),
@@ -297,6 +315,9 @@ impl TcpStack {
         }
         let local = SocketAddrV4::new(dst, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
+        if self.tracer.is_some() {
+            self.trace_in(now, local, remote, &seg);
+        }
         if self.tw_exists((local, remote)) {
             let has_listener = self.find_listener(local).is_some();
             if self.tw_input(now, (local, remote), &seg, has_listener) {
@@ -319,6 +340,7 @@ impl TcpStack {
             } else {
                 tcb.input(now, &self.config, &seg, &mut self.rsts);
                 tcb.pending = true;
+                trace::drain(&mut self.tracer, tcb, now);
                 self.note(id);
                 self.after_event(id);
                 return;
@@ -353,6 +375,9 @@ impl TcpStack {
             };
             e.send(*r.local.ip(), *r.remote.ip(), &repr);
             self.stats.rsts_sent += 1;
+            if let Some(s) = &mut self.tracer {
+                s.event(&trace::stack_seg(now, *r.local.ip(), *r.remote.ip(), &repr));
+            }
         }
         // Due timers, then everything touched since the last call.
         let mut work = std::mem::take(&mut self.work);
@@ -377,6 +402,7 @@ impl TcpStack {
                 t.pending = false;
                 t.output(now, &self.config, &mut e);
             }
+            trace::drain(&mut self.tracer, t, now);
             let next = t.next_timer();
             if next != t.timer_key {
                 if let Some(old) = t.timer_key {
@@ -444,39 +470,6 @@ impl TcpStack {
             }
         }
     }
-    /// An ICMP destination unreachable quoting a segment we sent from `local` to `remote`.
-    /// `code` is the ICMP code (2 protocol, 3 port, 0/1 net/host...). Hard errors abort a
-    /// connection in SYN-SENT (ECONNREFUSED/EHOSTUNREACH); others are remembered as soft errors.
-    pub fn icmp_unreachable(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4, code: u8) {
-        let _ = now;
-        if self.reqs.contains_key(&(local, remote)) {
-            // Linux tcp_req_err: an ICMP error drops the request.
-            if code != 4 {
-                self.drop_req((local, remote));
-            }
-            return;
-        }
-        let Some(&id) = self.conns.get(&(local, remote)) else { return };
-        self.note(id);
-        let t = self.socks.get_mut(&id).unwrap();
-        // Linux icmp_err_convert; code 4 (fragmentation needed) is path MTU, not an error.
-        let err = match code {
-            4 => return,
-            0 | 6 | 11 => Error::NetUnreachable,
-            2 | 3 | 9 | 10 => Error::ConnectionRefused,
-            5 => Error::NotSupported,
-            _ => Error::HostUnreachable,
-        };
-        if matches!(t.state, TcpState::SynSent | TcpState::SynReceived) {
-            // Linux tcp_v4_err: an ICMP error during the handshake aborts it.
-            let e = if t.parent.is_some() { None } else { Some(err) };
-            t.terminate(e);
-            self.after_event(id);
-        } else if !t.orphan {
-            // RFC 1122 4.2.3.9: a soft error, reported by SO_ERROR only.
-            t.soft_error = Some(err);
-        }
-    }
     /// Handles whose readiness may have changed since the last call (data arrived, buffer space
     /// freed, state changed, error); the caller wakes waiters for them.
     pub fn take_changed(&mut self, out: &mut Vec<TcpHandle>) {
@@ -516,6 +509,7 @@ impl TcpStack {
         let id = self.alloc_id();
         let mut t = Tcb::new(&self.config, Instant::ZERO);
         t.local = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+        t.tr = self.new_trace();
         self.socks.insert(id, t);
         TcpHandle(id)
     }
@@ -557,7 +551,10 @@ impl TcpStack {
             SocketAddrV4::new(src_ip, self.ephemeral_port(h.0, Some((src_ip, remote)))?)
         };
         let iss = isn::isn(&self.config.isn_secret, local, remote, now);
+        let ts_offset = isn::ts_offset(&self.config.isn_secret, *local.ip(), *remote.ip());
         let cfg = self.config.clone();
+        let path_mss = self.path_mss(now, *remote.ip());
+        let tr = self.new_trace();
         let t = self.user_mut(h)?;
         // Fresh control block state (a socket may connect again after a failure).
         let keep = (t.reuse_addr, t.nodelay, t.keepalive.clone(), t.linger, t.want_rx, t.want_tx);
@@ -569,6 +566,11 @@ impl TcpStack {
         n.active = true;
         n.alloc_buffers(n.want_rx, n.want_tx);
         n.init_send(iss);
+        n.ts_offset = ts_offset;
+        n.mtu_mss = path_mss.unwrap_or(u16::MAX);
+        n.errq.enabled = t.errq.enabled;
+        n.tr = tr;
+        n.tr_state(t.state, TcpState::SynSent);
         n.state = TcpState::SynSent;
         n.pending = true;
         n.changed = true;

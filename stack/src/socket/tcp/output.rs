@@ -7,6 +7,7 @@ use super::seq::SeqNum;
 use super::tcb::Tcb;
 use super::{TcpConfig, TcpState};
 use crate::time::Instant;
+use crate::trace::Reason;
 use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 
 /// Where segments go: a reusable scratch buffer and the caller's sink.
@@ -87,6 +88,7 @@ impl Tcb {
         let (src, dst) = (*self.local.ip(), *self.remote.ip());
         TcpPacket::new_unchecked(&mut e.buf[..]).fill_checksum(src, dst);
         (e.emit)(src, dst, e.buf);
+        self.tr_out(&repr, len);
         self.counters.segs_out += 1;
         let occupied = len + (fl & flags::FIN != 0) as usize;
         if occupied > 0 && !syn {
@@ -134,6 +136,7 @@ impl Tcb {
                 ..TcpRepr::default()
             };
             e.send(*self.local.ip(), *self.remote.ip(), &r);
+            self.tr_out_plain(&r);
             self.counters.segs_out += 1;
         }
         self.ack_points = points;
@@ -144,6 +147,8 @@ impl Tcb {
     /// for some (the SWS override, RFC 9293 3.8.6.2.1), else an old sequence number that
     /// elicits an ACK.
     fn send_probe(&mut self, now: Instant, e: &mut Emitter) {
+        // Data waiting: the persist timer's probe; none: a keepalive.
+        self.tr_why(if self.data_end() > self.snd_nxt { Reason::ZeroWindowProbe } else { Reason::KeepAlive });
         let unsent = self.data_end().since(self.snd_nxt);
         let wnd_avail = (self.snd_una + self.snd_wnd as usize).since(self.snd_nxt);
         if unsent > 0 && wnd_avail > 0 && self.snd_nxt == self.snd_max {
@@ -185,6 +190,7 @@ impl Tcb {
                 r.ack = None;
             }
             e.send(*self.local.ip(), *self.remote.ip(), &r);
+            self.tr_out_plain(&r);
             self.counters.segs_out += 1;
             self.terminate(None);
             return;
@@ -196,6 +202,7 @@ impl Tcb {
                     let fl = flags::SYN; // with ACK in SYN-RECEIVED (send_segment adds it)
                     if self.snd_max != self.iss {
                         self.counters.retransmits += 1;
+                        self.tr_why(Reason::Rto);
                     } else if self.backoff == 0 {
                         self.rtt_probe = Some((self.iss + 1, now));
                     }
@@ -214,6 +221,7 @@ impl Tcb {
                 self.send_ack_points(now, e);
                 if self.probe {
                     self.probe = false;
+                    self.tr_why(Reason::KeepAlive);
                     self.send_segment(now, e, self.snd_una - 1, 0, 0);
                 } else if self.ack_now {
                     self.send_segment(now, e, self.snd_max, 0, 0);
@@ -238,6 +246,7 @@ impl Tcb {
             let len = self.data_end().since(self.snd_una).min(mss).min(sent_before);
             let fin = self.fin_seq().is_some_and(|f| self.snd_una + len == f && f < self.snd_max);
             if len > 0 || fin {
+                self.tr_why(Reason::FastRetransmit);
                 self.send_segment(now, e, self.snd_una, len, if fin { flags::FIN } else { 0 });
                 self.counters.retransmits += 1;
                 self.arm_rto(now);
@@ -262,6 +271,7 @@ impl Tcb {
                 if len == 0 && !fin {
                     break;
                 }
+                self.tr_why(Reason::Rack);
                 let sent = self.send_segment(now, e, s, len, if fin { flags::FIN } else { 0 });
                 self.counters.retransmits += 1;
                 self.arm_rto(now);
@@ -278,6 +288,7 @@ impl Tcb {
             if unsent > 0 && wnd_avail > 0 && self.snd_nxt == self.snd_max {
                 let len = unsent.min(mss).min(wnd_avail);
                 let seq = self.snd_nxt;
+                self.tr_why(Reason::TlpNew);
                 let sent = self.send_segment(now, e, seq, len, flags::PSH);
                 self.counters.bytes_sent += sent as u64;
                 self.snd_nxt = seq + sent;
@@ -289,6 +300,7 @@ impl Tcb {
                 let data_end = if fin { end - 1 } else { end };
                 let s = self.snd_una.max(data_end - mss.min(data_end.since(self.snd_una)));
                 let len = data_end.since(s);
+                self.tr_why(Reason::TlpRetransmit);
                 self.send_segment(now, e, s, len, if fin { flags::FIN } else { 0 });
                 self.counters.retransmits += 1;
                 (self.tlp_high, self.tlp_retrans) = (Some(self.snd_max), true);
@@ -356,6 +368,7 @@ impl Tcb {
                     // waits only while an earlier *small* segment is unacknowledged, so the
                     // tail of a large write is not held for a delayed ACK.
                     if !self.nodelay && self.snd_sml > self.snd_una && self.snd_sml <= self.snd_nxt {
+                        self.tr_nagle_hold();
                         break;
                     }
                 } else if len < wnd_avail || len == 0 {
@@ -373,6 +386,11 @@ impl Tcb {
                 fl |= flags::PSH;
             }
             let seq = self.snd_nxt;
+            if is_retx {
+                self.tr_why(Reason::Rto);
+            } else {
+                self.tr_nagle_sent(len < mss);
+            }
             let sent = self.send_segment(now, e, seq, len, fl);
             let fin_sent = fin && sent == len;
             if sent > 0 && sent < mss {

@@ -12,6 +12,7 @@ use super::seq::SeqNum;
 use super::tcb::Tcb;
 use super::{isn, syncookie, TcpStack, TcpState, MAX_QUEUED_RST};
 use crate::time::{Duration, Instant};
+use crate::trace::TraceKind;
 use crate::wire::tcp::{flags, TcpRepr};
 
 pub type Key = (SocketAddrV4, SocketAddrV4);
@@ -199,7 +200,7 @@ impl TcpStack {
             if r.ts.is_none() {
                 (r.wscale, r.sack) = (None, false); // nowhere to remember them
             }
-            let tsval = Self::ts_offset_for(&secret, key, iss).wrapping_add(now.total_millis() as u32);
+            let tsval = isn::ts_offset(&secret, *local.ip(), *remote.ip()).wrapping_add(now.total_millis() as u32);
             let tsval = syncookie::ts_encode(tsval, r.wscale, r.sack);
             self.stats.syncookies_sent += 1;
             self.queue_synack(now, key, &r, Some(tsval));
@@ -210,6 +211,7 @@ impl TcpStack {
         self.reqs.insert(key, r);
         self.req_timers.insert((r.expires, key));
         self.queue_synack(now, key, &r, None);
+        self.trace_event(now, key, TraceKind::State { from: TcpState::Listen, to: TcpState::SynReceived });
     }
 
     fn queue_rst(&mut self, r: Rst) {
@@ -225,8 +227,8 @@ impl TcpStack {
         }
         let want_rx = self.socks.get(&r.listener).map_or(self.config.rx_buffer, |l| l.want_rx);
         let ws = r.wscale.map(|_| wscale_for(want_rx));
-        let off = Self::ts_offset_for(&self.config.isn_secret, key, r.iss);
-        let tsval = tsval.unwrap_or_else(|| off.wrapping_add(now.total_millis() as u32));
+        let ts_offset = isn::ts_offset(&self.config.isn_secret, *key.0.ip(), *key.1.ip());
+        let tsval = tsval.unwrap_or_else(|| ts_offset.wrapping_add(now.total_millis() as u32));
         self.synacks.push(SynAck {
             local: key.0,
             remote: key.1,
@@ -238,15 +240,6 @@ impl TcpStack {
             sack: r.sack,
             ts: r.ts.map(|t| (tsval, t)),
         });
-    }
-
-    /// RFC 7323 5.4 timestamp offset of the connection `key` with ISN `iss`: the one place
-    /// both the SYN-ACK (request record or cookie, no control block yet) and the control block
-    /// made at completion take it from, so our TSval never jumps back (the peer's PAWS).
-    /// Keep equal to what `connect` uses (today `Tcb::init_send`'s).
-    pub(super) fn ts_offset_for(secret: &[u8; 16], key: Key, iss: u32) -> u32 {
-        let _ = (secret, key);
-        iss.rotate_left(13)
     }
 
     /// Frees a request record.
@@ -282,7 +275,7 @@ impl TcpStack {
         c.parent = Some(lid);
         c.alloc_buffers(c.want_rx, c.want_tx);
         c.init_send(r.iss);
-        c.ts_offset = Self::ts_offset_for(&cfg.isn_secret, key, r.iss); // as in our SYN-ACK
+        c.ts_offset = isn::ts_offset(&cfg.isn_secret, *key.0.ip(), *key.1.ip());
         c.irs = SeqNum(r.irs);
         c.rcv_nxt = c.irs + 1;
         c.rcv_wup = c.rcv_nxt;
@@ -305,6 +298,7 @@ impl TcpStack {
         c.rtt_probe = rtt.map(|t| (c.iss + 1, t));
         c.state = TcpState::SynReceived;
         c.counters.segs_in = 1;
+        c.tr = self.tracer.is_some().then(Box::default);
         let mut rsts = Vec::new();
         c.input(now, &cfg, seg, &mut rsts);
         for x in rsts {
@@ -318,6 +312,7 @@ impl TcpStack {
         self.socks.insert(id, c);
         self.conns.insert(key, id);
         self.note(id);
+        self.trace_drain(now, id);
         self.after_event(id);
     }
 
@@ -355,6 +350,9 @@ impl TcpStack {
                 ..TcpRepr::default()
             };
             e.send(*s.local.ip(), *s.remote.ip(), &repr);
+            if let Some(t) = &mut self.tracer {
+                t.event(&super::trace::stack_seg(now, *s.local.ip(), *s.remote.ip(), &repr));
+            }
         }
     }
 }

@@ -94,6 +94,10 @@ pub struct Tcb {
     pub error: Option<Error>,
     /// ICMP soft error (RFC 1122 4.2.3.9), reported by SO_ERROR only.
     pub soft_error: Option<Error>,
+    /// IP_RECVERR error queue.
+    pub errq: crate::socket::errqueue::ErrQueue,
+    /// MSS the path MTU allows (RFC 1191; u16::MAX until a "fragmentation needed" arrives).
+    pub mtu_mss: u16,
     /// Connection was reset/aborted: send gives EPIPE.
     pub reset: bool,
     pub ever_connected: bool,
@@ -168,6 +172,10 @@ pub struct Tcb {
     /// SO_RCVBUF / SO_SNDBUF for buffers not yet allocated.
     pub want_rx: usize,
     pub want_tx: usize,
+    /// Delivery-rate estimate (`ss -i`).
+    pub delivery: super::inspect::DeliveryRate,
+    /// Trace state while the stack has a trace sink (see `trace.rs`).
+    pub tr: Option<Box<super::trace::TcbTrace>>,
 }
 
 impl Tcb {
@@ -217,6 +225,8 @@ impl Tcb {
             rx_shut: false,
             error: None,
             soft_error: None,
+            errq: Default::default(),
+            mtu_mss: u16::MAX,
             reset: false,
             ever_connected: false,
             ack_now: false,
@@ -268,6 +278,8 @@ impl Tcb {
             timer_key: None,
             want_rx: cfg.rx_buffer,
             want_tx: cfg.tx_buffer,
+            delivery: Default::default(),
+            tr: None,
         }
     }
 
@@ -296,7 +308,6 @@ impl Tcb {
         self.snd_sml = self.iss;
         self.tx_base = self.iss + 1;
         self.recover = self.iss;
-        self.ts_offset = iss.rotate_left(13);
     }
 
     pub fn synchronized(&self) -> bool {
@@ -305,13 +316,14 @@ impl Tcb {
     pub fn set_state(&mut self, s: TcpState) {
         if self.state != s {
             tracing::trace!(local = %self.local, remote = %self.remote, "tcp {:?} -> {:?}", self.state, s);
+            self.tr_state(self.state, s);
             self.state = s;
             self.changed = true;
         }
     }
     /// Payload bytes per segment: the peer's MSS less our fixed options (RFC 9293 3.7.1).
     pub fn eff_mss(&self) -> usize {
-        let mss = self.snd_mss.min(self.rcv_mss.max(536)) as usize;
+        let mss = self.snd_mss.min(self.rcv_mss.max(536)).min(self.mtu_mss) as usize;
         (mss - if self.ts_ok { 12 } else { 0 }).max(64)
     }
     /// Sequence number of our FIN, if queued.
@@ -353,7 +365,7 @@ impl Tcb {
 
     /// Readiness as Linux's tcp_poll computes it.
     pub fn readiness(&self) -> Readiness {
-        let mut r = Readiness { error: self.error.is_some(), ..Readiness::default() };
+        let mut r = Readiness { error: self.error.is_some() || !self.errq.is_empty(), ..Readiness::default() };
         if let Some(l) = &self.listener {
             r.readable = !l.accept_queue.is_empty();
             return r;
@@ -394,6 +406,7 @@ impl Tcb {
         i.wscale_rcv = self.rcv_wscale;
         i.timestamps = self.ts_ok;
         i.sack = self.sack_ok;
+        i.delivery_rate = self.delivery.rate;
         i
     }
 

@@ -591,29 +591,6 @@ fn keepalive_probes_then_times_out() {
 }
 
 #[test]
-fn icmp_unreachable_aborts_connect_and_is_soft_later() {
-    let mut p = Pair::new();
-    p.drop = Box::new(|_| true);
-    let c = p.a.socket();
-    p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
-    p.run_for(Duration::from_millis(10));
-    let local = p.a.local_addr(c).unwrap();
-    p.a.icmp_unreachable(p.now, local, SocketAddrV4::new(B, 80), 1);
-    assert_eq!(p.a.state(c), Ok(TcpState::Closed));
-    assert_eq!(p.a.take_error(c), Some(Error::HostUnreachable));
-    // Established: a soft error for SO_ERROR only; recv is unaffected.
-    p.drop = Box::new(|_| false);
-    let (c, _l, _s) = p.connect(81);
-    let (local, remote) = (p.a.local_addr(c).unwrap(), p.a.remote_addr(c).unwrap());
-    p.a.icmp_unreachable(p.now, local, remote, 1);
-    p.a.icmp_unreachable(p.now, local, remote, 4); // fragmentation needed: not an error
-    let mut buf = [0u8; 4];
-    assert_eq!(p.a.recv(p.now, c, &mut buf), Err(Error::WouldBlock));
-    assert_eq!(p.a.take_error(c), Some(Error::HostUnreachable));
-    assert_eq!(p.a.state(c), Ok(TcpState::Established));
-}
-
-#[test]
 fn exit_drain_and_linger_zero() {
     let mut p = Pair::new();
     let (c, _l, s) = p.connect(80);

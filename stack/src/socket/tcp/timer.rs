@@ -5,6 +5,7 @@ use super::tcb::Tcb;
 use super::{TcpConfig, TcpState};
 use crate::error::Error;
 use crate::time::{earliest, Instant};
+use crate::trace::{Reason, TimerKind};
 
 impl Tcb {
     fn keepalive_at(&self) -> Option<Instant> {
@@ -33,6 +34,7 @@ impl Tcb {
         if self.timewait_at.is_some_and(|t| t <= now) {
             self.timewait_at = None;
             if matches!(self.state, TcpState::TimeWait | TcpState::FinWait2) {
+                self.tr_timer(TimerKind::TimeWait);
                 self.terminate(None);
                 return true;
             }
@@ -40,15 +42,19 @@ impl Tcb {
         if self.delack_at.is_some_and(|t| t <= now) {
             self.delack_at = None;
             self.ack_now = true;
+            self.tr_timer(TimerKind::DelayedAck);
+            self.tr_ack_why(Reason::DelayedAck);
             fired = true;
         }
         if self.rto_at.is_some_and(|t| t <= now) {
             self.rto_at = None;
+            self.tr_timer(TimerKind::Rto);
             self.on_rto(now, cfg);
             fired = true;
         }
         if self.rack_at.is_some_and(|t| t <= now) {
             self.rack_at = None;
+            self.tr_timer(TimerKind::Rack);
             self.check_loss(now);
             fired = true;
         }
@@ -57,11 +63,13 @@ impl Tcb {
             if !self.in_recovery && self.snd_una != self.snd_max && !self.tlp_used && self.tlp_high.is_none() {
                 self.tlp_pending = true;
                 self.tlp_used = true;
+                self.tr_timer(TimerKind::Tlp);
                 fired = true;
             }
         }
         if self.persist_at.is_some_and(|t| t <= now) {
             self.persist_at = None;
+            self.tr_timer(TimerKind::Persist);
             // Linux tcp_probe_timer: the count restarts with every acceptable ACK (so a peer
             // that answers is probed for ever, RFC 1122 4.2.2.17); unanswered, give up after
             // tcp_retries2, or tcp_orphan_retries once the application closed the socket.
@@ -80,6 +88,7 @@ impl Tcb {
                 return true;
             }
             self.keepalive.probes += 1;
+            self.tr_timer(TimerKind::KeepAlive);
             self.probe = true;
             fired = true;
         }

@@ -9,6 +9,7 @@ use super::synq::Key;
 use super::tcb::Tcb;
 use super::{TcpStack, TcpState};
 use crate::time::{Duration, Instant};
+use crate::trace::{TimerKind, TraceKind};
 use crate::wire::tcp::TcpRepr;
 
 /// A record's key: remote address and port, local port (the local address is the stack's).
@@ -110,7 +111,7 @@ impl TwRec {
 }
 
 impl TcpStack {
-    fn key_of(&self, k: TwKey) -> Key {
+    pub(super) fn key_of(&self, k: TwKey) -> Key {
         let remote = SocketAddrV4::new(((k >> 32) as u32).into(), (k >> 16) as u16);
         (SocketAddrV4::new(self.config.local_addr, k as u16), remote)
     }
@@ -210,12 +211,19 @@ impl TcpStack {
             self.tw_timers.pop_first();
             if self.tw.get(&key).is_some_and(|r| r.expires == at) {
                 self.tw.remove(&key);
+                if self.tracing() {
+                    let k = self.key_of(key);
+                    self.trace_event(now, k, TraceKind::Timer(TimerKind::TimeWait));
+                    self.trace_event(now, k, TraceKind::State { from: TcpState::TimeWait, to: TcpState::Closed });
+                }
             }
         }
         for key in std::mem::take(&mut self.tw_acks) {
             if let Some(r) = self.tw.get(&key) {
                 let k = self.key_of(key);
-                e.send(*k.0.ip(), *k.1.ip(), &r.ack(k, now));
+                let ack = r.ack(k, now);
+                e.send(*k.0.ip(), *k.1.ip(), &ack);
+                self.trace_stack_seg(now, *k.0.ip(), *k.1.ip(), &ack);
             }
         }
     }

@@ -1,0 +1,175 @@
+//! IP_RECVERR and recvmsg(MSG_ERRQUEUE): a socket's queued ICMP errors, laid out as Linux's
+//! ip_recv_error does (msg_name = the original destination, data = the original payload, one
+//! SOL_IP/IP_RECVERR control message holding `struct sock_extended_err` followed by the
+//! offender's `sockaddr_in`, MSG_ERRQUEUE in msg_flags). The queue itself lives in the stack
+//! core (`tapstack::socket::errqueue`); these helpers only copy it out.
+use libc::{c_int, msghdr, sockaddr, sockaddr_in};
+
+use tapstack::socket::errqueue::SockError;
+use tapstack::Error;
+
+use crate::fdtable::Proto;
+use crate::io::{iov_total, scatter};
+use crate::Ctx;
+
+/// linux/errqueue.h `struct sock_extended_err`.
+#[repr(C)]
+#[derive(Copy, Clone)]
+struct SockExtendedErr {
+    ee_errno: u32,
+    ee_origin: u8,
+    ee_type: u8,
+    ee_code: u8,
+    ee_pad: u8,
+    ee_info: u32,
+    ee_data: u32,
+}
+
+/// A raw socket (SOCK_RAW) goes to the kernel, so its traffic bypasses tapstack: say so once.
+pub(crate) fn note_raw_socket() {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        crate::eprint_raw("tapstack: raw sockets are not served by tapstack; this one is the kernel's");
+    }
+}
+
+/// setsockopt(IP_RECVERR).
+pub(crate) fn set_recverr(c: &Ctx, on: bool) -> Result<(), c_int> {
+    let mut g = c.rt.lock();
+    let r = match c.s.proto {
+        Proto::Tcp(h) => g.tcp.set_recverr(h, on),
+        Proto::Udp(h) => g.udp.set_recverr(h, on),
+    };
+    r.map_err(Error::errno)
+}
+
+/// setsockopt(IP_RECVTTL): UDP sockets accept it (no TTL is recorded for their datagrams
+/// yet); ICMP datagram sockets then report each echo reply's TTL (ping prints it).
+pub(crate) fn set_recv_ttl(c: &Ctx, on: bool) -> Result<(), c_int> {
+    match c.s.proto {
+        Proto::Udp(h) => c.rt.lock().udp.set_recv_ttl(h, on).map_err(Error::errno),
+        Proto::Tcp(_) => Ok(()),
+    }
+}
+
+/// recvmsg's control data: one SOL_IP/IP_TTL message (an int) when `ttl` is known and fits,
+/// else none (MSG_CTRUNC if it did not fit).
+pub(crate) unsafe fn put_ttl_cmsg(m: &mut msghdr, ttl: Option<u8>) {
+    let Some(ttl) = ttl else {
+        m.msg_controllen = 0;
+        return;
+    };
+    let (space, len) = (libc::CMSG_SPACE(4) as usize, libc::CMSG_LEN(4) as usize);
+    if m.msg_control.is_null() || m.msg_controllen < space {
+        m.msg_controllen = 0;
+        m.msg_flags |= libc::MSG_CTRUNC;
+        return;
+    }
+    let hdr = libc::cmsghdr { cmsg_len: len as _, cmsg_level: libc::SOL_IP, cmsg_type: libc::IP_TTL };
+    let p = m.msg_control as *mut u8;
+    std::ptr::write_bytes(p, 0, space);
+    std::ptr::copy_nonoverlapping(&hdr as *const _ as *const u8, p, std::mem::size_of_val(&hdr));
+    let v = ttl as c_int;
+    std::ptr::copy_nonoverlapping(&v as *const c_int as *const u8, p.add(len - 4), 4);
+    m.msg_controllen = space;
+}
+
+/// getsockopt(IP_RECVERR).
+pub(crate) fn recverr(c: &Ctx) -> Result<c_int, c_int> {
+    let g = c.rt.lock();
+    let r = match c.s.proto {
+        Proto::Tcp(h) => g.tcp.recverr(h),
+        Proto::Udp(h) => g.udp.recverr(h),
+    };
+    r.map(|b| b as c_int).map_err(Error::errno)
+}
+
+/// The control message bytes (header + sock_extended_err + offender), CMSG_SPACE-aligned.
+fn cmsg_bytes(e: &SockError) -> Vec<u8> {
+    let ee = SockExtendedErr {
+        ee_errno: e.errno.errno() as u32,
+        ee_origin: e.origin,
+        ee_type: e.icmp_type,
+        ee_code: e.icmp_code,
+        ee_pad: 0,
+        ee_info: e.info,
+        ee_data: 0,
+    };
+    let off = sockaddr_in {
+        sin_family: if e.offender.is_some() { libc::AF_INET } else { libc::AF_UNSPEC } as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr { s_addr: e.offender.map(|a| u32::from(a).to_be()).unwrap_or(0) },
+        sin_zero: [0; 8],
+    };
+    let ee_len = std::mem::size_of::<SockExtendedErr>();
+    let data_len = ee_len + std::mem::size_of::<sockaddr_in>();
+    // SAFETY: CMSG_* are pure arithmetic on lengths.
+    let (space, len) =
+        unsafe { (libc::CMSG_SPACE(data_len as u32) as usize, libc::CMSG_LEN(data_len as u32) as usize) };
+    let mut out = vec![0u8; space];
+    let hdr = libc::cmsghdr { cmsg_len: len as _, cmsg_level: libc::SOL_IP, cmsg_type: libc::IP_RECVERR };
+    let hl = len - data_len;
+    // SAFETY: plain-old-data structs copied into a buffer sized for them.
+    unsafe {
+        std::ptr::copy_nonoverlapping(&hdr as *const _ as *const u8, out.as_mut_ptr(), std::mem::size_of_val(&hdr));
+        std::ptr::copy_nonoverlapping(&ee as *const _ as *const u8, out.as_mut_ptr().add(hl), ee_len);
+        std::ptr::copy_nonoverlapping(
+            &off as *const _ as *const u8,
+            out.as_mut_ptr().add(hl + ee_len),
+            std::mem::size_of::<sockaddr_in>(),
+        );
+    }
+    out
+}
+
+/// recvmsg(fd, msg, MSG_ERRQUEUE): never blocks (EAGAIN when the queue is empty, as Linux).
+pub(crate) unsafe fn recvmsg_errqueue(c: &Ctx, msg: *mut msghdr, flags: c_int) -> Result<usize, c_int> {
+    if msg.is_null() {
+        return Err(libc::EFAULT);
+    }
+    let m = &mut *msg;
+    let cnt = m.msg_iovlen.min(c_int::MAX as usize) as c_int;
+    iov_total(m.msg_iov, cnt)?;
+    let e = {
+        let mut g = c.rt.lock();
+        let r = match c.s.proto {
+            Proto::Tcp(h) => g.tcp.recv_error(h),
+            Proto::Udp(h) => g.udp.recv_error(h),
+        };
+        r.map_err(Error::errno)?
+    };
+    let _ = flags;
+    scatter(m.msg_iov, cnt, &e.payload);
+    let total: usize = (0..cnt as usize).map(|i| (*m.msg_iov.add(i)).iov_len).sum();
+    let copied = e.payload.len().min(total);
+    m.msg_flags = libc::MSG_ERRQUEUE;
+    if copied < e.payload.len() {
+        m.msg_flags |= libc::MSG_TRUNC;
+    }
+    if m.msg_name.is_null() {
+        m.msg_namelen = 0;
+    } else {
+        let mut len = m.msg_namelen;
+        let _ = crate::dual::write_peer(&c.s, e.dst, m.msg_name as *mut sockaddr, &mut len);
+        m.msg_namelen = len;
+    }
+    // put_cmsg: no room for the header -> MSG_CTRUNC and nothing; else as much as fits.
+    let cm = cmsg_bytes(&e);
+    let hdr_len = libc::CMSG_LEN(0) as usize;
+    if m.msg_control.is_null() || m.msg_controllen < hdr_len {
+        m.msg_flags |= libc::MSG_CTRUNC;
+        m.msg_controllen = 0;
+    } else {
+        let room = m.msg_controllen;
+        let n = cm.len().min(room);
+        std::ptr::copy_nonoverlapping(cm.as_ptr(), m.msg_control as *mut u8, n);
+        if n < cm.len() {
+            m.msg_flags |= libc::MSG_CTRUNC;
+            // The header's cmsg_len says what was copied.
+            let h = m.msg_control as *mut libc::cmsghdr;
+            (*h).cmsg_len = n as _;
+        }
+        m.msg_controllen = n;
+    }
+    Ok(copied)
+}

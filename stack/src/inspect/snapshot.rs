@@ -1,0 +1,25 @@
+//! The socket table of a stack (`Stack::socket_table`).
+use super::{Proto, SockEntry};
+use crate::socket::tcp::TcpStack;
+use crate::socket::udp::UdpStack;
+
+/// TCP control blocks (in handle order), then UDP sockets.
+pub fn table(tcp: &TcpStack, udp: &UdpStack) -> Vec<SockEntry> {
+    let mut v = tcp.snapshot();
+    for h in udp.handles() {
+        let local = udp.local_addr(h).unwrap_or(std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0));
+        v.push(SockEntry {
+            proto: Proto::Udp,
+            handle: h.0,
+            state: None,
+            local,
+            remote: udp.remote_addr(h),
+            recv_q: udp.recv_queue(h),
+            send_q: 0,
+            orphan: false,
+            owner: None,
+            info: None,
+        });
+    }
+    v
+}

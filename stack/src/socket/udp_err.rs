@@ -1,0 +1,57 @@
+//! UDP and ICMP errors (Linux __udp4_lib_err): the socket that sent the quoted datagram gets
+//! the error as a pending error (connected sockets, hard errors; every socket with
+//! IP_RECVERR) and, with IP_RECVERR, an entry in its error queue (recvmsg(MSG_ERRQUEUE)).
+use std::net::SocketAddrV4;
+
+use super::{UdpHandle, UdpStack};
+use crate::error::{Error, Result};
+use crate::socket::errqueue::{IcmpReport, SockError};
+
+impl UdpStack {
+    /// An ICMP error about a datagram from `r.local` to `r.remote`; found like an incoming
+    /// datagram from `r.remote` to `r.local` (Linux looks the socket up the same way). Returns
+    /// false if no socket took it.
+    pub fn icmp_error(&mut self, r: &IcmpReport<'_>) -> bool {
+        let Some((errno, hard)) = r.errno() else { return false };
+        let Some(h) = self.error_target(r.local, r.remote) else { return false };
+        let s = self.sockets.get_mut(&h).expect("indexed socket exists");
+        if s.errq.enabled {
+            // ip_icmp_error: the data read back is the payload after the UDP header.
+            s.errq.push(SockError::from_icmp(r, errno, 8));
+            s.error = Some(errno);
+        } else if hard && !r.frag_needed() && s.remote == Some(r.remote) {
+            // RFC 1122 4.1.3.3; like Linux, without IP_RECVERR only connected sockets see it.
+            s.error = Some(errno);
+        } else {
+            return false;
+        }
+        self.changed.insert(h);
+        true
+    }
+
+    fn error_target(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<u32> {
+        self.sockets_on(local.port())
+            .filter_map(|(h, s)| s.score(remote, local).map(|sc| (sc, s.bind_seq, h)))
+            .max_by_key(|&(sc, seq, _)| (sc, seq))
+            .map(|(_, _, h)| h)
+    }
+
+    /// IP_RECVERR (off: the queue is purged).
+    pub fn set_recverr(&mut self, h: UdpHandle, on: bool) -> Result<()> {
+        self.get_mut(h)?.errq.set_enabled(on);
+        Ok(())
+    }
+    pub fn recverr(&self, h: UdpHandle) -> Result<bool> {
+        Ok(self.get(h)?.errq.enabled)
+    }
+
+    /// recvmsg(MSG_ERRQUEUE): the oldest queued error (EAGAIN if none). As Linux's
+    /// sock_dequeue_err_skb, the pending error becomes the next entry's, or none.
+    pub fn recv_error(&mut self, h: UdpHandle) -> Result<SockError> {
+        let s = self.get_mut(h)?;
+        let e = s.errq.pop().ok_or(Error::WouldBlock)?;
+        s.error = s.errq.front().map(|n| n.errno);
+        self.changed.insert(h.0);
+        Ok(e)
+    }
+}

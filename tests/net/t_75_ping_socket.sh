@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Issue 11 item 10: ICMP datagram sockets (socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP), what
+# ping opens first) are served by tapstack; raw sockets stay with the kernel, said once.
+#   tapstack 10.0.0.2 --tap0-- 10.0.0.1 [NS, router] 10.0.1.1 --veth-- 10.0.1.2 [NS2]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/tests/net/shim-lib.sh"
+shim_setup t75
+netns_deadline 120
+netns_make NS2 t75b
+ip -n "$NS" link add r0 type veth peer name h0 netns "$NS2"
+ip -n "$NS" addr add 10.0.1.1/24 dev r0
+ip -n "$NS" link set r0 up
+ip -n "$NS2" addr add 10.0.1.2/24 dev h0
+ip -n "$NS2" link set h0 up
+ip -n "$NS2" route add default via 10.0.1.1
+in_ns sysctl -qw net.ipv4.ip_forward=1
+in_ns sysctl -qw net.ipv4.icmp_ratelimit=0
+
+# 1. tapstack ping: echo requests leave through tap0 with our address, replies come back.
+rx_before=$(tap_bytes rx)
+TAPSTACK_PCAP=$WORK/p.pcap ts 30 ping -c 3 -i 0.2 -W 2 10.0.0.1 > "$WORK/ping" 2> "$WORK/ping.err"
+cat "$WORK/ping" "$WORK/ping.err"
+grep -q '3 packets transmitted, 3 received' "$WORK/ping" || { echo "FAIL: ping 10.0.0.1"; exit 1; }
+[ "$(grep -c 'icmp_seq=[0-9]* ttl=64 ' "$WORK/ping")" -eq 3 ] || { echo "FAIL: no TTL (IP_RECVTTL) in the replies"; exit 1; }
+crossed rx 250 "$rx_before" "3 echo requests"
+req=$(tcpdump -nr "$WORK/p.pcap" 'src 10.0.0.2 and dst 10.0.0.1 and icmp[0] = 8' 2>/dev/null | wc -l)
+rep=$(tcpdump -nr "$WORK/p.pcap" 'src 10.0.0.1 and dst 10.0.0.2 and icmp[0] = 0' 2>/dev/null | wc -l)
+[ "$req" -eq 3 ] && [ "$rep" -eq 3 ] || { echo "FAIL: pcap has $req requests and $rep replies"; exit 1; }
+! grep -q 'raw sockets' "$WORK/ping.err" || { echo "FAIL: ping fell back to a raw socket"; exit 1; }
+
+# 2. Through the router, and an error read from the error queue (TTL 1: time exceeded).
+ts 30 ping -c 2 -i 0.2 -W 2 10.0.1.2 > "$WORK/ping2"
+grep -q '2 packets transmitted, 2 received' "$WORK/ping2" && grep -q 'ttl=63 ' "$WORK/ping2" || {
+  cat "$WORK/ping2"; echo "FAIL: ping through the router"; exit 1; }
+out=$(ts 30 ping -c 1 -t 1 -W 2 10.0.1.2 2>&1 || true)
+echo "$out"
+echo "$out" | grep -Eq 'From 10\.0\.0\.1.*(Time to live exceeded|TTL exceeded)' || {
+  echo "FAIL: the router's time exceeded did not reach ping"; exit 1; }
+
+# 3. Raw sockets go to the kernel, with one line on stderr however many are opened.
+err=$(ts 30 "$PY" -c '
+import socket
+for _ in range(3):
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP); s.close()
+print("raw ok")' 2>&1 >/dev/null)
+[ "$(echo "$err" | grep -c 'raw sockets are not served by tapstack')" -eq 1 ] || {
+  echo "FAIL: expected one note about raw sockets, got: $err"; exit 1; }
+echo "ok: ping through tapstack's ICMP datagram sockets; raw sockets noted once"

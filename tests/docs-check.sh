@@ -60,6 +60,7 @@ check_path() {
     '' | /* | *'<'* | *'>'* | *'{'* | *'}'* | *'…'* | *'...'* | *'$'* | *'~'* | *NN* | *XX* | target/* | http*) return 0 ;;
   esac
   [[ $t == */* || $t =~ $EXT ]] || return 0
+  [[ ${t##*/} =~ ^[A-Z][A-Z0-9_]*\.[a-z]+$ ]] && return 0   # a placeholder: EVENTS.jsonl, OUT.svg
   if [ "$strict" = 1 ]; then
     [[ $t =~ $KNOWN_DIRS || $t =~ $EXT ]] || return 0
   else

@@ -97,7 +97,11 @@ pub unsafe extern "C" fn syscall(
     let a = [a1, a2, a3, a4, a5, a6];
     match kind(n) {
         Kind::Other => direct(n, a),
-        Kind::OnFd(i) if !SOCKS.contains(a[i as usize - 1] as c_int) => direct(n, a),
+        Kind::OnFd(i)
+            if !SOCKS.contains(a[i as usize - 1] as c_int) && crate::svc::kind(a[i as usize - 1] as c_int) == 0 =>
+        {
+            direct(n, a)
+        }
         Kind::Closing if !closes_ours(n, a) => direct(n, a),
         Kind::Socket | Kind::OnFd(_) | Kind::Closing => ours(n, a),
     }
@@ -105,11 +109,12 @@ pub unsafe extern "C" fn syscall(
 
 /// Whether a close/dup2/dup3/close_range touches a tapstack or shim-owned descriptor.
 fn closes_ours(n: c_long, a: [c_long; 6]) -> bool {
-    let mine = |fd: c_long| SOCKS.contains(fd as c_int) || is_internal(fd as c_int);
+    let mine =
+        |fd: c_long| SOCKS.contains(fd as c_int) || is_internal(fd as c_int) || crate::svc::kind(fd as c_int) != 0;
     match n {
         libc::SYS_close => mine(a[0]),
         libc::SYS_close_range => true, // a range: the hook checks it (rare call)
-        _ => SOCKS.contains(a[0] as c_int) || mine(a[1]),
+        _ => mine(a[0]) || mine(a[1]),
     }
 }
 

@@ -2,6 +2,10 @@
 //! and leaves errno as it found it on success. Data calls on TCP are the kernel's own (the
 //! hooks only translate a 0 from read into the error the connection ended with); UDP calls
 //! add or strip the datagram header.
+//!
+//! Safety (for every `unsafe fn` here): pointers are the program's own arguments, checked for
+//! null where libc's callers rely on it, and otherwise handed unchanged to the kernel (which
+//! answers EFAULT for bad ones); everything else points to locals that outlive the call.
 use std::net::SocketAddrV4;
 
 use libc::{c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};

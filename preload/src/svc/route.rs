@@ -1,6 +1,9 @@
 //! The entry of every hook for service sockets: `None` means "not a service socket, go on"
 //! (one atomic load for the program's other descriptors). Socket calls also identify a
 //! descriptor inherited across exec (`probe`); data calls only look at the table.
+//!
+//! Safety (for every `unsafe fn` here): the arguments are the hooked call's own, passed on
+//! unchanged to `hooks` or to libc with the same contract the program's call has.
 use libc::{c_int, c_uint, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
 use super::hooks;

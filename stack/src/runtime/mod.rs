@@ -547,7 +547,7 @@ impl core::ops::DerefMut for RuntimeGuard<'_> {
 /// Installs the trace sink `TAPSTACK_TRACE` asks for (ladder and/or JSON events) writing to
 /// stderr or `TAPSTACK_TRACE_FILE`; returns the file's descriptor. With both ladder and events
 /// and a file, the ladder goes to stderr and the events to the file.
-fn install_tracer(config: &Config, stack: &mut Stack) -> Result<Option<i32>, RuntimeError> {
+pub(crate) fn install_tracer(config: &Config, stack: &mut Stack) -> Result<Option<i32>, RuntimeError> {
     let spec = &config.trace_spec;
     if !spec.wants_events() {
         return Ok(None);

@@ -17,6 +17,7 @@ pub mod fdpass;
 mod ops;
 pub mod opts;
 pub mod proto;
+mod query;
 pub mod sock;
 
 use std::collections::HashMap;
@@ -107,7 +108,9 @@ impl Service {
         let opened = open_device(&cfg).map_err(|RuntimeError(e)| StartError::Failed(e))?;
         let epfd =
             fdpass::epoll_create().map_err(|e| StartError::Failed(format!("epoll: {}", crate::sys::strerror(e))))?;
-        let stack = Stack::new(&cfg, crate::sys::random_u64());
+        let mut stack = Stack::new(&cfg, crate::sys::random_u64());
+        // TAPSTACK_TRACE=ladder / events: the service draws every connection of the TAP.
+        crate::runtime::install_tracer(&cfg, &mut stack).map_err(|RuntimeError(e)| StartError::Failed(e))?;
         let uid = fdpass::getuid();
         let s = Service {
             cfg,

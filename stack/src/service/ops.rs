@@ -31,6 +31,7 @@ impl Service {
                 r.data = self.stats_text().into_bytes();
                 return (r, None);
             }
+            Op::Sockets | Op::Counters => return (self.query(o, &m), None),
             _ => {}
         }
         let Some(i) = self.lookup(fd) else {

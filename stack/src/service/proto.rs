@@ -48,6 +48,11 @@ pub enum Op {
     Stats = 13,
     /// ioctl(b = request); reply c = value (FIONREAD, TIOCOUTQ).
     Ioctl = 14,
+    /// `tapstack ss`: `data` = ss flags (`-tuna`...), `a` = byte offset; reply `data` = that
+    /// page of the table's text, `c` = its total length.
+    Sockets = 15,
+    /// `tapstack stats`: `b` = 1 for zero counters too, `a` = byte offset; reply as `Sockets`.
+    Counters = 16,
 }
 
 impl Op {
@@ -68,6 +73,8 @@ impl Op {
             12 => Ident,
             13 => Stats,
             14 => Ioctl,
+            15 => Sockets,
+            16 => Counters,
             _ => return None,
         })
     }

@@ -7,7 +7,6 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/net/shim-lib.sh"
-export TAPSTACK_MODE=${TAPSTACK_MODE:-service}   # the shared stack of issue 10 (opt-in while it lands)
 shim_setup t89
 cat > "$WORK/cli.c" <<'C'
 #include <arpa/inet.h>

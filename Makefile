@@ -20,10 +20,12 @@ c-tests:
 deps:
 	scripts/install-deps.sh
 
-# Format and lint gate (CI runs it before `make test`).
+# Format and lint gate (CI runs it before `make test`); docs-check: every path and command the
+# README and docs/ name exists.
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	tests/docs-check.sh
 
 # THE test command: unit tests (no root), then network tests in private namespaces.
 test: deps build unit-test fuzz-brief net-test compare

@@ -1,4 +1,4 @@
-//! epoll_create, epoll_create1, epoll_ctl, epoll_wait, epoll_pwait (design notes section 3).
+//! epoll_create, epoll_create1, epoll_ctl, epoll_wait, epoll_pwait (docs/preload.md, "epoll").
 //!
 //! Kernel descriptors go into the real epoll set untouched. A tapstack socket's eventfd is
 //! added to the real set (level-triggered, with a tagged `data` the program can never produce:

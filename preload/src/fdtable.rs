@@ -1,4 +1,4 @@
-//! Descriptor -> tapstack socket (design notes section 2). Every `read`/`write`/`close` of the
+//! Descriptor -> tapstack socket (see docs/preload.md). Every `read`/`write`/`close` of the
 //! program asks "is this fd ours?", so that question is one atomic load of a slot in a fixed
 //! array indexed by fd, with no lock and no hashing. Only for our own descriptors is a shared
 //! lock taken, to clone the `Arc` safely against a concurrent `close`.

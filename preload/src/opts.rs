@@ -1,7 +1,9 @@
 //! getsockopt, setsockopt, fcntl, fcntl64, ioctl on tapstack sockets.
 //!
-//! Options the engine implements are passed to it (`TcpOption`); the rest that Linux accepts
-//! harmlessly (IP_TOS, SO_PRIORITY...) are accepted and ignored; unknown ones give ENOPROTOOPT.
+//! Options the engine implements are passed to it (`TcpOption`); IP_TTL and IP_TOS go to the
+//! stack's per-port IP options (`apply_ip_opts`), so outgoing datagrams carry them; the rest that
+//! Linux accepts harmlessly (SO_PRIORITY, TCP_CORK...) are accepted and ignored; unknown ones give
+//! ENOPROTOOPT.
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -518,6 +520,11 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_i
         return real::ioctl(fd, req, arg);
     }
     let c = ours_or!(fd, real::ioctl(fd, req, arg));
+    // The request before the argument, as the kernel: FIOCLEX/FIONCLEX take none (Python's
+    // set_inheritable passes NULL); they act on the descriptor, which is ours and real.
+    if req == libc::FIOCLEX || req == libc::FIONCLEX {
+        return real::ioctl(fd, req, arg);
+    }
     if arg.is_null() {
         return fail(libc::EFAULT);
     }

@@ -1,4 +1,4 @@
-//! poll, ppoll, __poll_chk, select, pselect over mixed sets (design notes section 3).
+//! poll, ppoll, __poll_chk, select, pselect over mixed sets (docs/preload.md, "poll/select").
 //! (`__fdelt_chk`, the FD_SET bounds check, needs no hook and passes through.)
 //!
 //! Readiness of tapstack sockets comes from the stack; kernel descriptors are polled by the

@@ -1,5 +1,5 @@
 //! The libc functions the shim replaces, reached through `dlsym(RTLD_NEXT, name)` once and
-//! cached in an atomic (design notes section 1). Variadic ones (`fcntl`, `ioctl`) are called
+//! cached in an atomic (docs/preload.md). Variadic ones (`fcntl`, `ioctl`) are called
 //! through variadic function pointers, so the real function sees a proper C varargs call.
 #![allow(clippy::too_many_arguments)]
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -2,7 +2,7 @@
 //! shimmed process. It owns the TAP, the stack (ARP cache, routes, socket table, timers) and
 //! one end of a socketpair per socket; programs hold the other ends, so fork, dup, exec,
 //! SCM_RIGHTS, close-on-exec, poll/select/epoll, blocking, SO_RCVTIMEO and signals are the
-//! kernel's own (see README, "Architecture").
+//! kernel's own (docs/runtime.md, "The shared service").
 //!
 //! - `proto`: the control messages (pure, tested).
 //! - `fdpass`: raw syscalls shared with the shim (descriptor passing, credentials).

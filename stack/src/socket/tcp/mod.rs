@@ -1,6 +1,5 @@
 //! TCP (RFC 9293), split by concern like Linux: this file holds the public socket API and the
-//! socket table; see the README's architecture section for where input, output, timers and
-//! congestion control live.
+//! socket table; docs/tcp.md says where input, output, timers and congestion control live.
 //!
 //! CONTRACT (used by `stack.rs`, the preload shim and the tests; keep the signatures):
 //! a `TcpStack` owns every TCP control block of one host. The IP layer feeds it segments with

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use libc::{c_int, c_ulong, c_void, socklen_t};
-use tapstack::socket::tcp::{TcpInfo, TcpOption, TcpState};
+use tapstack::socket::tcp::TcpOption;
 use tapstack::Error;
 
 use crate::fdtable::{install, Proto, Sock, MAX_FDS};
@@ -244,60 +244,6 @@ pub(crate) fn apply_ip_opts(rt: &tapstack::runtime::Runtime, s: &Sock) {
     }
 }
 
-/// Linux `TCP_*` state numbers (include/net/tcp_states.h).
-fn linux_state(s: Option<TcpState>) -> u8 {
-    match s {
-        Some(TcpState::Established) => 1,
-        Some(TcpState::SynSent) => 2,
-        Some(TcpState::SynReceived) => 3,
-        Some(TcpState::FinWait1) => 4,
-        Some(TcpState::FinWait2) => 5,
-        Some(TcpState::TimeWait) => 6,
-        Some(TcpState::Closed) | None => 7,
-        Some(TcpState::CloseWait) => 8,
-        Some(TcpState::LastAck) => 9,
-        Some(TcpState::Listen) => 10,
-        Some(TcpState::Closing) => 11,
-    }
-}
-
-/// `struct tcp_info` (include/uapi/linux/tcp.h, through libc's definition), the fields we have.
-fn tcp_info_bytes(i: &TcpInfo, unacked_bytes: usize) -> Vec<u8> {
-    // SAFETY: tcp_info is plain old data; all-zero is a valid value.
-    let mut t: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mss = (i.snd_mss.max(1)) as u32;
-    let us = |d: Duration| d.as_micros().min(u32::MAX as u128) as u32;
-    t.tcpi_state = linux_state(i.state);
-    t.tcpi_retransmits = i.backoff.min(255) as u8; // current consecutive retransmissions
-    t.tcpi_backoff = i.backoff.min(255) as u8;
-    t.tcpi_options = (i.timestamps as u8) | ((i.sack as u8) << 1) | ((((i.wscale_snd | i.wscale_rcv) != 0) as u8) << 2);
-    t.tcpi_snd_rcv_wscale = (i.wscale_snd & 0xf) | ((i.wscale_rcv & 0xf) << 4);
-    t.tcpi_rto = us(i.rto);
-    t.tcpi_snd_mss = i.snd_mss as u32;
-    t.tcpi_rcv_mss = i.rcv_mss as u32;
-    t.tcpi_unacked = (unacked_bytes.min(u32::MAX as usize) as u32).div_ceil(mss);
-    t.tcpi_pmtu = i.snd_mss as u32 + 40;
-    t.tcpi_rtt = us(i.srtt);
-    t.tcpi_rttvar = us(i.rttvar);
-    t.tcpi_snd_ssthresh = if i.ssthresh >= u32::MAX / 2 { 0x7fff_ffff } else { i.ssthresh / mss };
-    t.tcpi_snd_cwnd = i.cwnd / mss;
-    t.tcpi_advmss = i.rcv_mss as u32;
-    t.tcpi_total_retrans = i.retransmits.min(u32::MAX as u64) as u32;
-    t.tcpi_bytes_acked = i.bytes_acked;
-    t.tcpi_bytes_received = i.bytes_received;
-    t.tcpi_segs_out = i.segs_out as u32;
-    t.tcpi_segs_in = i.segs_in as u32;
-    t.tcpi_bytes_sent = i.bytes_sent;
-    t.tcpi_snd_wnd = i.snd_wnd;
-    t.tcpi_rcv_wnd = i.rcv_wnd;
-    t.tcpi_total_rto = i.rto_expirations.min(u16::MAX as u64) as u16;
-    // SAFETY: reading the bytes of a plain struct.
-    unsafe {
-        std::slice::from_raw_parts(&t as *const libc::tcp_info as *const u8, std::mem::size_of::<libc::tcp_info>())
-            .to_vec()
-    }
-}
-
 unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> Result<(), c_int> {
     if len.is_null() {
         return Err(libc::EFAULT);
@@ -401,7 +347,7 @@ unsafe fn get_opt(c: &Ctx, level: c_int, name: c_int, val: *mut c_void, len: *mu
                     info.snd_mss as c_int
                 }
             } else {
-                return put_bytes(&tcp_info_bytes(&info, unacked), val, len);
+                return put_bytes(&tapstack::service::opts::tcp_info_bytes(&info, unacked), val, len);
             }
         }
         (libc::IPPROTO_TCP, libc::TCP_CONGESTION) => {

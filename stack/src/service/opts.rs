@@ -393,6 +393,57 @@ mod tests {
         assert_eq!(info[0], 7); // TCP_CLOSE
     }
 
+    /// Every field written sits at libc's own offset of `struct tcp_info`.
+    #[test]
+    fn tcp_info_layout_matches_libc() {
+        use std::mem::offset_of;
+        let i = TcpInfo {
+            state: Some(TcpState::Established),
+            rto: Duration::from_micros(200_000),
+            srtt: Duration::from_micros(1_234),
+            rttvar: Duration::from_micros(567),
+            snd_mss: 1448,
+            rcv_mss: 1400,
+            cwnd: 10 * 1448,
+            ssthresh: 20 * 1448,
+            retransmits: 3,
+            segs_out: 11,
+            segs_in: 12,
+            bytes_acked: 0x1122_3344_5566,
+            bytes_received: 0x2233_4455_6677,
+            bytes_sent: 0x3344_5566_7788,
+            snd_wnd: 65_535,
+            rcv_wnd: 131_072,
+            rto_expirations: 2,
+            ..TcpInfo::default()
+        };
+        let b = tcp_info_bytes(&i, 2 * 1448);
+        let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap());
+        let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap());
+        type T = libc::tcp_info;
+        assert_eq!(b[offset_of!(T, tcpi_state)], 1);
+        assert_eq!(u32_at(offset_of!(T, tcpi_rto)), 200_000);
+        assert_eq!(u32_at(offset_of!(T, tcpi_snd_mss)), 1448);
+        assert_eq!(u32_at(offset_of!(T, tcpi_rcv_mss)), 1400);
+        assert_eq!(u32_at(offset_of!(T, tcpi_unacked)), 2);
+        assert_eq!(u32_at(offset_of!(T, tcpi_pmtu)), 1488);
+        assert_eq!(u32_at(offset_of!(T, tcpi_rtt)), 1_234);
+        assert_eq!(u32_at(offset_of!(T, tcpi_rttvar)), 567);
+        assert_eq!(u32_at(offset_of!(T, tcpi_snd_ssthresh)), 20);
+        assert_eq!(u32_at(offset_of!(T, tcpi_snd_cwnd)), 10);
+        assert_eq!(u32_at(offset_of!(T, tcpi_advmss)), 1400);
+        assert_eq!(u32_at(offset_of!(T, tcpi_total_retrans)), 3);
+        assert_eq!(u32_at(offset_of!(T, tcpi_segs_out)), 11);
+        assert_eq!(u32_at(offset_of!(T, tcpi_segs_in)), 12);
+        assert_eq!(u64_at(offset_of!(T, tcpi_bytes_acked)), 0x1122_3344_5566);
+        assert_eq!(u64_at(offset_of!(T, tcpi_bytes_received)), 0x2233_4455_6677);
+        assert_eq!(u64_at(offset_of!(T, tcpi_bytes_sent)), 0x3344_5566_7788);
+        assert_eq!(u32_at(offset_of!(T, tcpi_snd_wnd)), 65_535);
+        assert_eq!(u32_at(offset_of!(T, tcpi_rcv_wnd)), 131_072);
+        let o = offset_of!(T, tcpi_total_rto);
+        assert_eq!(u16::from_ne_bytes([b[o], b[o + 1]]), 2);
+    }
+
     #[test]
     fn udp_levels() {
         let mut s = stack();

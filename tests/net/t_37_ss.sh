@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Issue 13: `tapstack ss` and `tapstack stats` read the running service (TAPSTACK_MODE=service):
+# Issue 13: `tapstack ss` and `tapstack stats` read the running service (the shared stack):
 #  - with nothing running, `tapstack ss` says so in one line and fails;
 #  - during a shimmed curl download (rate-limited so it lasts a few seconds), `tapstack ss -ti`
 #    lists the connection with its process (curl and its pid), a non-zero srtt and bytes
 #    received, and `tapstack ss -tl` lists nothing of it; `tapstack stats` shows the frames and
 #    the TCP counters; the download still completes intact (the queries do not disturb it).
+# modes: service (ss and stats read the shared service)
 set -euo pipefail
+export TAPSTACK_MODE=service
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/net/shim-lib.sh"
 shim_setup t37
@@ -22,7 +24,7 @@ echo "no service: rc=$rc: $out"
 head -c 6M /dev/urandom > "$WORK/f"
 netns_bg "$NS" "$PY" -m http.server --bind 10.0.0.1 --directory "$WORK" 8000
 netns_wait_port "$NS" 8000
-TAPSTACK_MODE=service ts 60 curl -sS --limit-rate 1500K -o "$WORK/f.out" http://10.0.0.1:8000/f &
+ts 60 curl -sS --limit-rate 1500K -o "$WORK/f.out" http://10.0.0.1:8000/f &
 CURL=$!
 ok=0
 for _ in $(seq 1 40); do

@@ -56,7 +56,7 @@ os.waitpid(pid, 0)
 c.sendall(b"after")
 c.close()' 2>/dev/null)
 for _ in $(seq 1 50); do kill -0 "$lpid" 2>/dev/null || break; sleep 0.1; done
-if [ "${TAPSTACK_MODE:-}" = service ]; then
+if [ "${TAPSTACK_MODE:-service}" != inprocess ]; then
   # The shared stack: the child uses the inherited connection and makes new sockets.
   [ "$out" = "child send-ok socket-ok" ] || { echo "FAIL: forked child: $out"; exit 1; }
   [ "$(cat "$WORK/forked")" = "before;child;after" ] || {

@@ -5,7 +5,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/net/shim-lib.sh"
-export TAPSTACK_MODE=${TAPSTACK_MODE:-service}   # the shared stack of issue 10 (opt-in while it lands)
+# modes: service (several processes share one TAP: only the shared stack can)
+export TAPSTACK_MODE=service
 shim_setup t83
 
 head -c 2M /dev/urandom > "$WORK/file"

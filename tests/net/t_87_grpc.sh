@@ -7,7 +7,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/net/shim-lib.sh"
-export TAPSTACK_MODE=${TAPSTACK_MODE:-service}   # the shared stack of issue 10 (opt-in while it lands)
+# modes: service (several processes share one TAP: only the shared stack can)
+export TAPSTACK_MODE=service
 shim_setup t87
 "$PY" -c 'import grpc' 2>/dev/null || { echo "FAIL: python3 grpcio is not installed (make deps)"; exit 1; }
 

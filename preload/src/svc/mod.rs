@@ -51,17 +51,24 @@ pub(crate) fn set_broadcast(fd: c_int, on: bool) {
 
 static MODE: AtomicU8 = AtomicU8::new(0); // 0 unknown, 1 in-process, 2 service
 
-/// True when TAPSTACK_MODE=service (read once).
+/// True unless `TAPSTACK_MODE=inprocess` asks for a private stack in this process (read once):
+/// the shared service is the default.
 pub(crate) fn enabled() -> bool {
     match MODE.load(Ordering::Relaxed) {
         1 => false,
         2 => true,
         _ => {
-            let on = std::env::var_os("TAPSTACK_MODE").is_some_and(|v| v == "service");
+            let on = mode_is_service(std::env::var_os("TAPSTACK_MODE").as_deref());
             MODE.store(if on { 2 } else { 1 }, Ordering::Relaxed);
             on
         }
     }
+}
+
+/// The mode a `TAPSTACK_MODE` value names: anything but `inprocess` (or `in-process`) is the
+/// shared service (the launcher rejects other values before the program starts).
+fn mode_is_service(v: Option<&std::ffi::OsStr>) -> bool {
+    !v.is_some_and(|v| v == "inprocess" || v == "in-process")
 }
 
 #[inline]
@@ -312,4 +319,18 @@ pub(crate) fn subnet_broadcast() -> Option<std::net::Ipv4Addr> {
         let mask = u32::MAX << (32 - c.prefix_len as u32);
         Some(std::net::Ipv4Addr::from(u32::from(c.addr) | !mask))
     })
+}
+
+#[cfg(test)]
+mod mode_tests {
+    use super::mode_is_service;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn the_shared_service_is_the_default() {
+        assert!(mode_is_service(None));
+        assert!(mode_is_service(Some(OsStr::new("service"))));
+        assert!(!mode_is_service(Some(OsStr::new("inprocess"))));
+        assert!(!mode_is_service(Some(OsStr::new("in-process"))));
+    }
 }

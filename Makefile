@@ -59,7 +59,7 @@ bench: deps build
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
 	install -m 0755 $(RELEASE)/libtapstack_preload.so $(DESTDIR)$(PREFIX)/lib/
-	install -m 0755 $(RELEASE)/tapstack-host $(RELEASE)/tapstack-plot $(RELEASE)/tapstack-query $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(RELEASE)/tapstackd $(RELEASE)/tapstack-host $(RELEASE)/tapstack-plot $(RELEASE)/tapstack-query $(DESTDIR)$(PREFIX)/bin/
 	sed 's|^TAPSTACK_LIB_DEFAULT=.*|TAPSTACK_LIB_DEFAULT=$(PREFIX)/lib/libtapstack_preload.so|' scripts/tapstack > $(DESTDIR)$(PREFIX)/bin/tapstack
 	chmod 0755 $(DESTDIR)$(PREFIX)/bin/tapstack
 

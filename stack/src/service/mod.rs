@@ -248,7 +248,10 @@ impl Service {
         let idle = self.clients.is_empty()
             && self.by_ident.is_empty()
             && self.socks.iter().all(|s| s.is_none())
-            && !self.stack.has_pending_output();
+            && !self.stack.has_pending_output()
+            // TIME-WAIT over (RFC 9293 3.6.1): a fresh stack on this TAP would answer a
+            // retransmitted FIN with RST, and could reuse the 4-tuple within 2 MSL.
+            && self.stack.tcp.time_wait_count() == 0;
         if !idle || self.opts.persist {
             self.idle_since = None;
             return false;

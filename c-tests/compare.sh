@@ -53,6 +53,7 @@ CASES=(
   "errno_keep|errno_keep server -p 7021|errno_keep client -c @HOST -p 7021"
   "dualstack|dualstack server -p 7023|dualstack client -c @HOST -p 7023"
   "eintr|eintr server -p 7026 -w 30|eintr client -c @HOST -p 7026 -w 30"
+  "stdio_sendfile|stdio_sendfile server -p 7027|stdio_sendfile client -c @HOST -p 7027 -s 11"
   "udp_peer|udp_peer server 7020 300 72 8000|udp_peer client @HOST 7020 300 72 8000|ready=stdout mask=s/ on port [0-9]+//; s/, [0-9]+ (resent|stale replies|duplicates)//g"
 )
 

@@ -196,10 +196,14 @@ run_multi() {
     for ((j = 0; j < ncli; j++)); do
       cl_wait "${cpids[j]}" $((CL_STEP_TIMEOUT + 10))
       v=$(field "$dir/cli$j.out" "$key")
-      if [ "$CL_RC" = 0 ] && [ -n "$v" ]; then sum=$(awk -v a="$sum" -v b="$v" 'BEGIN { print a + b }'); else ok=0; fi
+      if [ "$CL_RC" = 0 ] && [ -n "$v" ]; then sum=$(awk -v a="$sum" -v b="$v" 'BEGIN { print a + b }')
+      else ok=0; echo "   client $j: exit $CL_RC" >&2; fi
     done
   else ok=0; fi
-  for j in "${SPIDS[@]}"; do cl_wait "$j" "$CL_SERVER_GRACE"; [ "$CL_RC" = 0 ] || ok=0; done
+  for j in "${SPIDS[@]}"; do
+    cl_wait "$j" "$CL_SERVER_GRACE"
+    [ "$CL_RC" = 0 ] || { ok=0; echo "   server (pid $j): exit $CL_RC" >&2; }
+  done
   PORT=$((PORT + nsrv + 1))
   if [ ${#CL_TAPS[@]} -gt 0 ] && [ $(( $(cl_tap_frames) - frames0 )) -le 0 ]; then
     echo "   no frame through the TAPs" >&2; ok=0

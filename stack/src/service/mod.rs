@@ -13,6 +13,7 @@
 //! One thread: an epoll loop over the TAP, the attach socket, the clients' control connections
 //! and every socket's end `a`; the stack's own deadline is the epoll timeout. This module runs
 //! only inside `tapstackd` (never preloaded), so it may call libc directly.
+pub mod errq;
 pub mod fdpass;
 mod ops;
 pub mod opts;

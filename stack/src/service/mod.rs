@@ -168,6 +168,8 @@ impl Service {
             let next = self.round(now);
             if self.idle_expired() {
                 tracing::info!(target: "tapstack::service", "idle: exiting");
+                // The ladder's pending summary rows and buffered events (TAPSTACK_TRACE).
+                self.stack.tcp.trace_finish();
                 return 0;
             }
             self.sweep_zombies();

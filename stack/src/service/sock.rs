@@ -370,6 +370,12 @@ fn pump_tcp_in(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scra
 fn pump_udp_in(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8]) -> Result<(), i32> {
     loop {
         if !s.tx.is_empty() {
+            if let Some(e) = stack.udp.take_error(h) {
+                // Linux fails the send with the pending error; the program's send returned
+                // already, so the error goes to its stream (next recv, POLLERR) and the
+                // datagram still leaves rather than vanish unreported.
+                let _ = fdpass::send(s.a, &super::proto::udp_err_hdr(e.errno()), 0);
+            }
             let (dst, data) = split_udp(s.tx.rest());
             match stack.udp.send_to(h, data, dst) {
                 Err(Error::WouldBlock) => return Ok(()),

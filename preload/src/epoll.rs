@@ -270,7 +270,11 @@ unsafe fn untag(
     } else {
         (timeout as u128).saturating_sub(start.elapsed().as_millis()).min(c_int::MAX as u128) as c_int
     };
-    wait_impl(epfd, evs, max, rest, mask).unwrap_or(0)
+    match wait_impl(epfd, evs, max, rest, mask) {
+        Some(r) => r,
+        // The tagged socket left the set meanwhile: the kernel's wait, as the program asked.
+        None => real::epoll_pwait(epfd, evs, max, rest, mask),
+    }
 }
 
 #[no_mangle]

@@ -14,7 +14,8 @@ use crate::{real, svc};
 
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
-    svc::route::recv(fd, buf, n, 0, std::ptr::null_mut(), std::ptr::null_mut()).unwrap_or_else(|| real::read(fd, buf, n))
+    svc::route::recv(fd, buf, n, 0, std::ptr::null_mut(), std::ptr::null_mut())
+        .unwrap_or_else(|| real::read(fd, buf, n))
 }
 
 #[no_mangle]

@@ -160,27 +160,13 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
                 }
             }
             Action::Wait(deadline) => match sock {
-                Some(QuerySock::Svc(fd)) => {
-                    kernel_udp_wait(fd, deadline.saturating_since(clock()));
+                Some(QuerySock::Svc(fd) | QuerySock::Kernel(fd)) => {
+                    let svc = matches!(sock, Some(QuerySock::Svc(_)));
+                    crate::svc::dns::wait(fd, libc::POLLIN, to_std(deadline));
                     loop {
-                        match crate::svc::dns::udp_recv(fd, &mut buf) {
-                            Ok(Some((from, n))) => {
-                                if lookup.on_udp(now, from, &buf[..n]) {
-                                    break;
-                                }
-                            }
-                            Ok(None) => break,
-                            Err(()) => {
-                                lookup.on_unreachable(now);
-                                break;
-                            }
-                        }
-                    }
-                }
-                Some(QuerySock::Kernel(fd)) => {
-                    kernel_udp_wait(fd, deadline.saturating_since(clock()));
-                    loop {
-                        match kernel_udp_recv(fd, &mut buf) {
+                        let r =
+                            if svc { crate::svc::dns::udp_recv(fd, &mut buf) } else { kernel_udp_recv(fd, &mut buf) };
+                        match r {
                             Ok(Some((from, n))) => {
                                 if lookup.on_udp(now, from, &buf[..n]) {
                                     break;
@@ -215,12 +201,7 @@ fn close_query_sock(s: Option<QuerySock>) {
 
 /// A connected, non-blocking kernel UDP socket to `server` with `query` sent on it.
 fn kernel_udp_send(server: SocketAddrV4, query: &[u8]) -> Result<c_int, ()> {
-    let sa = sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: server.port().to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(server.ip().octets()) },
-        sin_zero: [0; 8],
-    };
+    let sa = crate::svc::dns::sin(server);
     // SAFETY: raw syscalls (never the hooked wrappers) on a socket this function owns.
     unsafe {
         let ty = libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
@@ -236,23 +217,6 @@ fn kernel_udp_send(server: SocketAddrV4, query: &[u8]) -> Result<c_int, ()> {
             return Err(());
         }
         Ok(fd)
-    }
-}
-
-/// Waits up to `d` for `fd` to become readable (ppoll; EINTR just ends the wait early).
-fn kernel_udp_wait(fd: c_int, d: std::time::Duration) {
-    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-    let ts = libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as libc::c_long };
-    // SAFETY: one pollfd and a timespec, both live for the call.
-    unsafe {
-        libc::syscall(
-            libc::SYS_ppoll,
-            &mut p as *mut libc::pollfd,
-            1,
-            &ts as *const libc::timespec,
-            ptr::null::<u8>(),
-            0,
-        );
     }
 }
 

@@ -44,11 +44,9 @@ fuzz-brief:
 net-test:
 	tests/net/run-all.sh
 
-# Each C program under the kernel and under both shim modes (the shared service, the default;
-# then the private in-process stack).
+# Each C program under the kernel and under tapstack, compared.
 compare:
 	c-tests/compare.sh
-	TAPSTACK_MODE=inprocess c-tests/compare.sh
 
 demo: deps build
 	scripts/demo.sh

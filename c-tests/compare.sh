@@ -87,7 +87,6 @@ want_case() {
 if [ -n "${COMPARE_OUT:-}" ]; then OUT=$COMPARE_OUT; mkdir -p "$OUT"; KEEP=1
 else OUT=$(mktemp -d /tmp/compare.XXXXXX); KEEP=0; fi
 
-echo "shim mode: ${TAPSTACK_MODE:-service}$([ "${TAPSTACK_MODE:-service}" = service ] && echo ' (the shared stack, tapstackd)')"
 declare -A STATUS
 NAMES=()
 for c in "${CASES[@]}"; do
@@ -176,7 +175,7 @@ for name in "${NAMES[@]}"; do
 done
 
 if [ $fail = 0 ]; then
-  echo; echo "compare (${TAPSTACK_MODE:-service}): all ${#NAMES[@]} programs agree in ${#TOPOS[@]} topologies"
+  echo; echo "compare: all ${#NAMES[@]} programs agree in ${#TOPOS[@]} topologies"
   [ $KEEP = 1 ] || rm -rf "$OUT"
   exit 0
 fi

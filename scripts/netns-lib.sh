@@ -141,11 +141,10 @@ netns_host_start() {
   fi
 }
 
-# svc_idle [NS] [TAP]: with the shared stack (not TAPSTACK_MODE=inprocess), waits (at most 10 s) until no tapstackd
+# svc_idle [NS] [TAP]: waits (at most 10 s) until no tapstackd
 # serves TAP (tap0) in namespace NS ($NS), so the next command starts a fresh one with its own
 # TAPSTACK_* settings (TAPSTACK_PCAP, TAPSTACK_FAULTS... belong to the TAP's service).
 svc_idle() {
-  [ "${TAPSTACK_MODE:-service}" != inprocess ] || return 0
   local ns=${1:-$NS} tap=${2:-tap0} i
   for i in $(seq 1 100); do
     ip netns exec "$ns" ss -xl 2>/dev/null | grep -q "@tapstack\.$tap " || return 0

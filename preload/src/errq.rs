@@ -1,16 +1,11 @@
-//! IP_RECVERR and recvmsg(MSG_ERRQUEUE): a socket's queued ICMP errors, laid out as Linux's
-//! ip_recv_error does (msg_name = the original destination, data = the original payload, one
-//! SOL_IP/IP_RECVERR control message holding `struct sock_extended_err` followed by the
-//! offender's `sockaddr_in`, MSG_ERRQUEUE in msg_flags). The queue itself lives in the stack
-//! core (`tapstack::socket::errqueue`); these helpers only copy it out.
-use libc::{c_int, msghdr, sockaddr, sockaddr_in};
+//! IP_RECVERR and recvmsg(MSG_ERRQUEUE), laid out as Linux's ip_recv_error does (msg_name = the
+//! original destination, data = the original payload, one SOL_IP/IP_RECVERR control message
+//! holding `struct sock_extended_err` followed by the offender's `sockaddr_in`, MSG_ERRQUEUE in
+//! msg_flags), and the IP_TTL control message of IP_RECVTTL. The queue itself lives in the
+//! service (`tapstack::service::errq`, asked by `svc::errq`); these helpers only copy it out.
+use libc::{c_int, iovec, msghdr, sockaddr, sockaddr_in};
 
 use tapstack::service::errq::ErrEntry;
-use tapstack::Error;
-
-use crate::fdtable::Proto;
-use crate::io::{iov_total, scatter};
-use crate::Ctx;
 
 /// linux/errqueue.h `struct sock_extended_err`.
 #[repr(C)]
@@ -23,33 +18,6 @@ struct SockExtendedErr {
     ee_pad: u8,
     ee_info: u32,
     ee_data: u32,
-}
-
-/// A raw socket (SOCK_RAW) goes to the kernel, so its traffic bypasses tapstack: say so once.
-pub(crate) fn note_raw_socket() {
-    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        crate::eprint_raw("tapstack: raw sockets are not served by tapstack; this one is the kernel's");
-    }
-}
-
-/// setsockopt(IP_RECVERR).
-pub(crate) fn set_recverr(c: &Ctx, on: bool) -> Result<(), c_int> {
-    let mut g = c.rt.lock();
-    let r = match c.s.proto {
-        Proto::Tcp(h) => g.tcp.set_recverr(h, on),
-        Proto::Udp(h) => g.udp.set_recverr(h, on),
-    };
-    r.map_err(Error::errno)
-}
-
-/// setsockopt(IP_RECVTTL): UDP sockets accept it (no TTL is recorded for their datagrams
-/// yet); ICMP datagram sockets then report each echo reply's TTL (ping prints it).
-pub(crate) fn set_recv_ttl(c: &Ctx, on: bool) -> Result<(), c_int> {
-    match c.s.proto {
-        Proto::Udp(h) => c.rt.lock().udp.set_recv_ttl(h, on).map_err(Error::errno),
-        Proto::Tcp(_) => Ok(()),
-    }
 }
 
 /// recvmsg's control data: one SOL_IP/IP_TTL message (an int) when `ttl` is known and fits,
@@ -72,16 +40,6 @@ pub(crate) unsafe fn put_ttl_cmsg(m: &mut msghdr, ttl: Option<u8>) {
     let v = ttl as c_int;
     std::ptr::copy_nonoverlapping(&v as *const c_int as *const u8, p.add(len - 4), 4);
     m.msg_controllen = space;
-}
-
-/// getsockopt(IP_RECVERR).
-pub(crate) fn recverr(c: &Ctx) -> Result<c_int, c_int> {
-    let g = c.rt.lock();
-    let r = match c.s.proto {
-        Proto::Tcp(h) => g.tcp.recverr(h),
-        Proto::Udp(h) => g.udp.recverr(h),
-    };
-    r.map(|b| b as c_int).map_err(Error::errno)
 }
 
 /// The control message bytes (header + sock_extended_err + offender), CMSG_SPACE-aligned.
@@ -120,28 +78,6 @@ fn cmsg_bytes(e: &ErrEntry) -> Vec<u8> {
         );
     }
     out
-}
-
-/// recvmsg(fd, msg, MSG_ERRQUEUE): never blocks (EAGAIN when the queue is empty, as Linux).
-pub(crate) unsafe fn recvmsg_errqueue(c: &Ctx, msg: *mut msghdr, flags: c_int) -> Result<usize, c_int> {
-    if msg.is_null() {
-        return Err(libc::EFAULT);
-    }
-    let cnt = (*msg).msg_iovlen.min(c_int::MAX as usize) as c_int;
-    iov_total((*msg).msg_iov, cnt)?;
-    let e = {
-        let mut g = c.rt.lock();
-        let r = match c.s.proto {
-            Proto::Tcp(h) => g.tcp.recv_error(h),
-            Proto::Udp(h) => g.udp.recv_error(h),
-        };
-        r.map_err(Error::errno)?
-    };
-    let _ = flags;
-    let e = ErrEntry::new(&e, 0);
-    Ok(fill_errqueue_msg(&mut *msg, &e, |name, len| {
-        let _ = crate::dual::write_peer(&c.s, e.dst, name, len);
-    }))
 }
 
 /// Lays out one dequeued error in `m` as Linux's ip_recv_error: the payload in the iovecs
@@ -189,4 +125,24 @@ pub(crate) unsafe fn fill_errqueue_msg(
         m.msg_controllen = n;
     }
     copied
+}
+
+/// Copies `data` into the iovec array, in order, as far as it reaches.
+///
+/// # Safety
+/// `iov` points to `cnt` iovecs whose buffers are valid for writes of their `iov_len`.
+unsafe fn scatter(iov: *const iovec, cnt: c_int, mut data: &[u8]) {
+    for i in 0..cnt.max(0) as usize {
+        if data.is_empty() {
+            break;
+        }
+        // SAFETY: i < cnt, and the caller vouches for the array.
+        let e = unsafe { &*iov.add(i) };
+        let n = e.iov_len.min(data.len());
+        if n > 0 {
+            // SAFETY: the buffer holds iov_len >= n bytes; `data` is ours, so no overlap.
+            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), e.iov_base as *mut u8, n) };
+        }
+        data = &data[n..];
+    }
 }

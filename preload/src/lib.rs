@@ -1,27 +1,32 @@
 //! `libtapstack_preload.so`: interposes the libc socket API so unmodified programs get their
-//! AF_INET and AF_INET6 (dual-stack, `dual`) sockets from tapstack. One file per family of intercepted calls (like torsocks):
+//! AF_INET sockets from tapstack's shared stack, `tapstackd` (one per TAP, started on first use;
+//! `tapstack::service`). A tapstack socket is a kernel descriptor, one end of a socketpair
+//! whose other end the service holds, so reads, writes, poll/select/epoll, fork, dup, exec and
+//! close are the kernel's own; the shim translates the socket calls into requests to the
+//! service. One file per family of intercepted calls (like torsocks):
 //!
 //! - `real`: the libc functions we replace, reached through `dlsym(RTLD_NEXT)`, cached.
-//! - `rt`: the lazily started runtime, the per-socket eventfd signalling, exit drain, fork.
-//! - `fdtable`: descriptor -> socket, one atomic load per lookup.
-//! - `socket`, `io`, `opts`, `dup`, `poll`, `epoll`: the hooks themselves.
+//! - `svc`: the client side of the service: descriptor kinds (`tapstack::client::fdtable`), the
+//!   control channel, starting the service, and the socket calls themselves (`svc::hooks`,
+//!   entered through `svc::route`).
+//! - `socket`, `io`, `opts`, `dup`, `poll`: the hooks; each asks `svc::route` and otherwise
+//!   calls the real libc function.
+//! - `resolve`: getaddrinfo and friends, answered from the hosts file and DNS over tapstack.
+//! - `syscall`: libc's `syscall()` for the socket-call numbers on tapstack descriptors.
 //!
 //! Every descriptor that is not a tapstack socket goes straight to the real libc function.
 //! The shim's own I/O uses raw `libc::syscall`, never a hooked name (a call to `libc::read`
-//! from this crate would resolve to our own `read`).
+//! from this crate would resolve to our own `read`). Every `unsafe` block states its invariant.
 #![allow(clippy::missing_safety_doc)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
-pub(crate) mod dual;
 pub(crate) mod dup;
-pub(crate) mod epoll;
 pub(crate) mod errq;
-pub(crate) mod fdtable;
 pub(crate) mod io;
 pub(crate) mod opts;
 pub(crate) mod poll;
 pub(crate) mod real;
 mod resolve;
-pub(crate) mod rt;
 pub(crate) mod socket;
 pub(crate) mod svc;
 mod syscall;
@@ -90,71 +95,5 @@ pub(crate) fn eprint_raw(msg: &str) {
     // SAFETY: writes line.len() bytes from a live buffer to fd 2.
     unsafe {
         libc::syscall(libc::SYS_write, 2, line.as_ptr(), line.len());
-    }
-}
-
-/// A call on one of our descriptors: the socket, the running runtime, the reentrancy guard.
-/// (Field order matters: the socket reference drops before the guard.)
-pub(crate) struct Ctx {
-    pub s: std::sync::Arc<fdtable::Sock>,
-    /// The descriptor of this call (one of the socket's eventfds).
-    pub fd: c_int,
-    pub rt: &'static std::sync::Arc<tapstack::runtime::Runtime>,
-    _guard: ShimGuard,
-}
-
-pub(crate) enum Lookup {
-    /// Not a tapstack descriptor, or re-entered: call the real function.
-    NotOurs,
-    Ours(Ctx),
-    /// Ours but unusable (forked child): fail with this errno.
-    Err(c_int),
-}
-
-/// The fast path every hook starts with: one atomic load for descriptors that are not ours.
-#[inline]
-pub(crate) fn lookup(fd: c_int) -> Lookup {
-    if !fdtable::SOCKS.contains(fd) {
-        return Lookup::NotOurs;
-    }
-    let Some(guard) = ShimGuard::enter() else { return Lookup::NotOurs };
-    let Some(s) = fdtable::sock(fd) else { return Lookup::NotOurs };
-    if rt::in_forked_child() {
-        return Lookup::Err(rt::child_errno());
-    }
-    match rt::running() {
-        Some(rt) if rt.is_alive() => Lookup::Ours(Ctx { s, fd, rt, _guard: guard }),
-        // The stack thread is gone (stopped or panicked): nothing would ever complete.
-        Some(_) => Lookup::Err(libc::ENETDOWN),
-        None => Lookup::Err(libc::EBADF),
-    }
-}
-
-/// `let c = ours_or!(fd, real::read(fd, buf, n));` returns the real call for foreign fds.
-macro_rules! ours_or {
-    ($fd:expr, $real:expr) => {
-        match crate::lookup($fd) {
-            crate::Lookup::NotOurs => return $real,
-            crate::Lookup::Err(e) => return crate::fail(e),
-            crate::Lookup::Ours(c) => c,
-        }
-    };
-}
-pub(crate) use ours_or;
-
-/// Maps a `Result` from the shim's helpers to the C convention.
-#[inline]
-pub(crate) fn ret_int(r: Result<c_int, c_int>) -> c_int {
-    match r {
-        Ok(v) => v,
-        Err(e) => fail(e),
-    }
-}
-
-#[inline]
-pub(crate) fn ret_size(r: Result<usize, c_int>) -> libc::ssize_t {
-    match r {
-        Ok(v) => v as libc::ssize_t,
-        Err(e) => fail(e),
     }
 }

@@ -5,8 +5,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use libc::{
-    c_int, c_long, c_uint, c_ulong, c_void, epoll_event, fd_set, iovec, msghdr, nfds_t, off_t, pollfd, sigset_t,
-    size_t, sockaddr, socklen_t, ssize_t, timespec, timeval,
+    c_int, c_uint, c_ulong, c_void, iovec, msghdr, nfds_t, pollfd, sigset_t, size_t, sockaddr, socklen_t, ssize_t,
+    timespec,
 };
 
 /// Resolves `name` (NUL-terminated) in the next object after us; aborts with a message if
@@ -82,8 +82,6 @@ real! {
     fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> c_int;
     fn recvmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int, ts: *mut timespec) -> c_int;
     fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t;
-    fn sendfile(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t;
-    fn sendfile64(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t;
     fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t;
     fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int) -> ssize_t;
     fn __recvfrom_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t;
@@ -96,22 +94,12 @@ real! {
     fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
     fn close(fd: c_int) -> c_int;
     fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int;
-    fn fstat(fd: c_int, st: *mut libc::stat) -> c_int;
-    fn fstat64(fd: c_int, st: *mut libc::stat64) -> c_int;
 
     fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int;
     fn ppoll(fds: *mut pollfd, n: nfds_t, ts: *const timespec, mask: *const sigset_t) -> c_int;
     fn __poll_chk(fds: *mut pollfd, n: nfds_t, timeout: c_int, fdslen: size_t) -> c_int;
     fn __ppoll_chk(fds: *mut pollfd, n: nfds_t, ts: *const timespec, mask: *const sigset_t, fdslen: size_t) -> c_int;
-    fn select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int;
-    fn pselect(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, ts: *const timespec, mask: *const sigset_t) -> c_int;
 
-    fn epoll_create(size: c_int) -> c_int;
-    fn epoll_create1(flags: c_int) -> c_int;
-    fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int;
-    fn epoll_wait(epfd: c_int, evs: *mut epoll_event, max: c_int, timeout: c_int) -> c_int;
-    fn epoll_pwait(epfd: c_int, evs: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int;
-    fn epoll_pwait2(epfd: c_int, evs: *mut epoll_event, max: c_int, ts: *const timespec, mask: *const sigset_t) -> c_int;
 }
 
 real_variadic! {
@@ -121,28 +109,6 @@ real_variadic! {
 }
 
 // ---- raw syscalls for the shim's own I/O (never a hooked libc name) ----
-
-/// eventfd2(0, EFD_CLOEXEC | EFD_NONBLOCK): the kernel descriptor reserved for one socket.
-pub fn eventfd() -> c_int {
-    // SAFETY: plain syscall with integer arguments.
-    unsafe {
-        libc::syscall(libc::SYS_eventfd2, 0 as c_uint, (libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) as c_long) as c_int
-    }
-}
-
-// The next three enter the kernel directly (tapstack::sys), not through libc's `syscall()`,
-// which the shim interposes (syscall.rs): the stack thread signals sockets' eventfds outside
-// any hook, and such a write must never be taken for the program's write to the socket.
-
-/// Adds 1 to an eventfd counter.
-pub fn eventfd_signal(fd: c_int) {
-    tapstack::sys::eventfd_signal(fd);
-}
-
-/// Resets an eventfd counter (non-blocking read).
-pub fn eventfd_drain(fd: c_int) {
-    tapstack::sys::eventfd_drain(fd);
-}
 
 /// close(2) of one of the shim's own descriptors: 0, or -1 with errno.
 pub fn sys_close(fd: c_int) -> c_int {

@@ -14,7 +14,6 @@ use std::ptr;
 use libc::{addrinfo, c_char, c_int, hostent, sockaddr, sockaddr_in, sockaddr_in6, socklen_t};
 use tapstack::dns::names::{self, Services};
 use tapstack::dns::{Action, Answer, Hosts, Lookup, ResolveError};
-use tapstack::Error;
 
 const AI_FLAGS_KNOWN: c_int = libc::AI_PASSIVE
     | libc::AI_CANONNAME
@@ -105,12 +104,10 @@ fn resolve_name(name: &str) -> Result<Answer, ResolveError> {
 
 /// The socket of the query in flight.
 enum QuerySock {
-    /// A tapstack UDP socket (every nameserver reachable through the TAP).
-    Tap(tapstack::socket::udp::UdpHandle),
     /// A kernel UDP socket (raw syscalls) for a loopback nameserver such as systemd-resolved's
     /// 127.0.0.53: loopback never leaves the host, so it cannot be reached through the TAP.
     Kernel(c_int),
-    /// A UDP socket of the shared stack (`tapstackd`, TAPSTACK_MODE=service).
+    /// A UDP socket of the shared stack (every other nameserver, reached through the TAP).
     Svc(c_int),
 }
 
@@ -144,26 +141,16 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
                 close_query_sock(sock.take());
                 let sent = if server.ip().is_loopback() {
                     kernel_udp_send(server, &query).map(|fd| sock = Some(QuerySock::Kernel(fd)))
-                } else if crate::svc::enabled() {
-                    crate::svc::dns::udp_send(server, &query).map(|fd| sock = Some(QuerySock::Svc(fd)))
                 } else {
-                    let Some(rt) = crate::rt::runtime() else {
-                        break Err(ResolveError::TryAgain); // the reason was printed at start-up
-                    };
-                    let mut g = rt.lock();
                     // A fresh socket (fresh random port) per query; connect() filters the
                     // source and turns ICMP port unreachable into ECONNREFUSED.
-                    let h = g.udp.socket();
-                    sock = Some(QuerySock::Tap(h));
-                    let r = g.udp.connect(h, Some(server)).and_then(|_| g.udp.send_to(h, &query, None));
-                    drop(g); // transmits
-                    r.map(|_| ()).map_err(|_| ())
+                    crate::svc::dns::udp_send(server, &query).map(|fd| sock = Some(QuerySock::Svc(fd)))
                 };
                 if sent.is_err() {
                     lookup.on_unreachable(now);
                 }
             }
-            Action::SendTcp { server, query } if crate::svc::enabled() => {
+            Action::SendTcp { server, query } => {
                 let resp = (!server.ip().is_loopback())
                     .then(|| crate::svc::dns::tcp_exchange(server, &query, to_std(now + conf.timeout)))
                     .flatten();
@@ -172,60 +159,14 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
                     _ => lookup.on_tcp_failed(clock()),
                 }
             }
-            Action::SendTcp { server, query } => {
-                let rt = crate::rt::runtime().filter(|_| !server.ip().is_loopback());
-                let resp = rt.and_then(|rt| tcp_exchange(rt, server, &query, to_std(now + conf.timeout)));
-                match resp {
-                    Some(resp) if lookup.on_tcp(clock(), &resp) => {}
-                    _ => lookup.on_tcp_failed(clock()),
-                }
-            }
             Action::Wait(deadline) => match sock {
-                Some(QuerySock::Tap(h)) => {
-                    let Some(rt) = crate::rt::runtime() else { break Err(ResolveError::TryAgain) };
-                    let mut g = rt.lock();
-                    let mut progressed = false;
+                Some(QuerySock::Svc(fd) | QuerySock::Kernel(fd)) => {
+                    let svc = matches!(sock, Some(QuerySock::Svc(_)));
+                    crate::svc::dns::wait(fd, libc::POLLIN, to_std(deadline));
                     loop {
-                        match g.udp.recv_from(h, &mut buf, false) {
-                            Ok(m) => {
-                                if m.copied == m.len && lookup.on_udp(now, m.from, &buf[..m.copied]) {
-                                    progressed = true;
-                                    break;
-                                }
-                            }
-                            Err(Error::WouldBlock) => break,
-                            Err(_) => {
-                                lookup.on_unreachable(now);
-                                progressed = true;
-                                break;
-                            }
-                        }
-                    }
-                    if !progressed && clock() < deadline {
-                        rt.wait(&mut g, Some(to_std(deadline)));
-                    }
-                }
-                Some(QuerySock::Svc(fd)) => {
-                    kernel_udp_wait(fd, deadline.saturating_since(clock()));
-                    loop {
-                        match crate::svc::dns::udp_recv(fd, &mut buf) {
-                            Ok(Some((from, n))) => {
-                                if lookup.on_udp(now, from, &buf[..n]) {
-                                    break;
-                                }
-                            }
-                            Ok(None) => break,
-                            Err(()) => {
-                                lookup.on_unreachable(now);
-                                break;
-                            }
-                        }
-                    }
-                }
-                Some(QuerySock::Kernel(fd)) => {
-                    kernel_udp_wait(fd, deadline.saturating_since(clock()));
-                    loop {
-                        match kernel_udp_recv(fd, &mut buf) {
+                        let r =
+                            if svc { crate::svc::dns::udp_recv(fd, &mut buf) } else { kernel_udp_recv(fd, &mut buf) };
+                        match r {
                             Ok(Some((from, n))) => {
                                 if lookup.on_udp(now, from, &buf[..n]) {
                                     break;
@@ -249,11 +190,6 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
 
 fn close_query_sock(s: Option<QuerySock>) {
     match s {
-        Some(QuerySock::Tap(h)) => {
-            if let Some(rt) = crate::rt::running() {
-                rt.lock().udp.close(h);
-            }
-        }
         Some(QuerySock::Svc(fd)) => crate::svc::dns::close(fd),
         Some(QuerySock::Kernel(fd)) => {
             // SAFETY: closing a descriptor this lookup opened.
@@ -265,12 +201,7 @@ fn close_query_sock(s: Option<QuerySock>) {
 
 /// A connected, non-blocking kernel UDP socket to `server` with `query` sent on it.
 fn kernel_udp_send(server: SocketAddrV4, query: &[u8]) -> Result<c_int, ()> {
-    let sa = sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: server.port().to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(server.ip().octets()) },
-        sin_zero: [0; 8],
-    };
+    let sa = crate::svc::dns::sin(server);
     // SAFETY: raw syscalls (never the hooked wrappers) on a socket this function owns.
     unsafe {
         let ty = libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
@@ -289,25 +220,9 @@ fn kernel_udp_send(server: SocketAddrV4, query: &[u8]) -> Result<c_int, ()> {
     }
 }
 
-/// Waits up to `d` for `fd` to become readable (ppoll; EINTR just ends the wait early).
-fn kernel_udp_wait(fd: c_int, d: std::time::Duration) {
-    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-    let ts = libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as libc::c_long };
-    // SAFETY: one pollfd and a timespec, both live for the call.
-    unsafe {
-        libc::syscall(
-            libc::SYS_ppoll,
-            &mut p as *mut libc::pollfd,
-            1,
-            &ts as *const libc::timespec,
-            ptr::null::<u8>(),
-            0,
-        );
-    }
-}
-
 /// One datagram from `fd`: Ok(None) if none is queued, Err on ECONNREFUSED and other errors.
 fn kernel_udp_recv(fd: c_int, buf: &mut [u8]) -> Result<Option<(SocketAddrV4, usize)>, ()> {
+    // SAFETY: sockaddr_in is plain data; all zeroes is a valid value.
     let mut sa: sockaddr_in = unsafe { core::mem::zeroed() };
     let mut salen = core::mem::size_of::<sockaddr_in>() as socklen_t;
     // SAFETY: buffer and address are live and sized as passed.
@@ -328,79 +243,6 @@ fn kernel_udp_recv(fd: c_int, buf: &mut [u8]) -> Result<Option<(SocketAddrV4, us
     }
     let from = SocketAddrV4::new(Ipv4Addr::from(sa.sin_addr.s_addr.to_ne_bytes()), u16::from_be(sa.sin_port));
     Ok(Some((from, n as usize)))
-}
-
-/// One DNS exchange over tapstack TCP (RFC 1035 4.2.2 / RFC 7766): connect, send the
-/// length-prefixed query, read one length-prefixed answer. None on any failure or timeout.
-fn tcp_exchange(
-    rt: &tapstack::runtime::Runtime,
-    server: SocketAddrV4,
-    query: &[u8],
-    deadline: std::time::Instant,
-) -> Option<Vec<u8>> {
-    use tapstack::socket::tcp::TcpState;
-    let mut out = Vec::with_capacity(query.len() + 2);
-    out.extend_from_slice(&(query.len() as u16).to_be_bytes());
-    out.extend_from_slice(query);
-    let mut g = rt.lock();
-    let h = g.tcp.socket();
-    let mut sent = 0usize;
-    let mut resp: Vec<u8> = Vec::new();
-    let mut buf = [0u8; 4096];
-    let mut ok = g.tcp.connect(rt.now(), h, server).is_ok();
-    while ok {
-        let now = rt.now();
-        if std::time::Instant::now() >= deadline || g.tcp.take_error(h).is_some() {
-            ok = false;
-            break;
-        }
-        let state = g.tcp.state(h).unwrap_or(TcpState::Closed);
-        if state == TcpState::Closed {
-            ok = false;
-            break;
-        }
-        let mut progressed = false;
-        if state != TcpState::SynSent && state != TcpState::SynReceived {
-            while sent < out.len() {
-                match g.tcp.send(now, h, &out[sent..]) {
-                    Ok(n) if n > 0 => {
-                        sent += n;
-                        progressed = true;
-                    }
-                    _ => break,
-                }
-            }
-            match g.tcp.recv(now, h, &mut buf) {
-                Ok(0) => {
-                    ok = false; // EOF before a whole answer
-                    break;
-                }
-                Ok(n) => {
-                    resp.extend_from_slice(&buf[..n]);
-                    progressed = true;
-                }
-                Err(Error::WouldBlock) => {}
-                Err(_) => {
-                    ok = false;
-                    break;
-                }
-            }
-            if resp.len() >= 2 {
-                let want = u16::from_be_bytes([resp[0], resp[1]]) as usize + 2;
-                if resp.len() >= want {
-                    resp.truncate(want);
-                    break;
-                }
-            }
-        }
-        if !progressed {
-            rt.wait(&mut g, Some(deadline));
-        }
-    }
-    let now = rt.now();
-    g.tcp.close(now, h);
-    drop(g);
-    ok.then(|| resp.split_off(2))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -789,8 +631,9 @@ pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut 
 /// The local domain as glibc's getnameinfo finds it: what follows the first dot of the host
 /// name, or of the host name's canonical name in the hosts file.
 fn local_domain() -> Option<String> {
-    // SAFETY: uname fills a plain struct.
+    // SAFETY: utsname is plain data; all zeroes is a valid value.
     let mut u: libc::utsname = unsafe { core::mem::zeroed() };
+    // SAFETY: uname writes into the live struct it is given.
     if unsafe { libc::uname(&mut u) } != 0 {
         return None;
     }

@@ -20,7 +20,7 @@
 
 use libc::{c_int, c_long, c_uint, c_ulong, c_void, iovec, mmsghdr, msghdr, sockaddr, socklen_t, timespec};
 
-use crate::fdtable::{is_internal, SOCKS};
+use crate::svc::{is_internal, kind as svc_kind};
 
 /// What a system-call number means for us.
 enum Kind {
@@ -31,7 +31,7 @@ enum Kind {
     /// A call whose descriptor is argument `n` (1-based).
     OnFd(u8),
     /// close, dup2, dup3, close_range: also ours when they would close or replace one of our
-    /// descriptors or one the shim owns (its per-thread eventfds), as the libc hooks guard.
+    /// descriptors or one the shim owns (its control channel, per-thread signalfds), as the libc hooks guard.
     Closing,
 }
 
@@ -63,7 +63,6 @@ fn kind(n: c_long) -> Kind {
         | libc::SYS_getpeername
         | libc::SYS_setsockopt
         | libc::SYS_getsockopt => Kind::OnFd(1),
-        libc::SYS_epoll_ctl => Kind::OnFd(3),
         _ => Kind::Other,
     }
 }
@@ -97,11 +96,7 @@ pub unsafe extern "C" fn syscall(
     let a = [a1, a2, a3, a4, a5, a6];
     match kind(n) {
         Kind::Other => direct(n, a),
-        Kind::OnFd(i)
-            if !SOCKS.contains(a[i as usize - 1] as c_int) && crate::svc::kind(a[i as usize - 1] as c_int) == 0 =>
-        {
-            direct(n, a)
-        }
+        Kind::OnFd(i) if svc_kind(a[i as usize - 1] as c_int) == 0 => direct(n, a),
         Kind::Closing if !closes_ours(n, a) => direct(n, a),
         Kind::Socket | Kind::OnFd(_) | Kind::Closing => ours(n, a),
     }
@@ -109,8 +104,7 @@ pub unsafe extern "C" fn syscall(
 
 /// Whether a close/dup2/dup3/close_range touches a tapstack or shim-owned descriptor.
 fn closes_ours(n: c_long, a: [c_long; 6]) -> bool {
-    let mine =
-        |fd: c_long| SOCKS.contains(fd as c_int) || is_internal(fd as c_int) || crate::svc::kind(fd as c_int) != 0;
+    let mine = |fd: c_long| is_internal(fd as c_int) || svc_kind(fd as c_int) != 0;
     match n {
         libc::SYS_close => mine(a[0]),
         libc::SYS_close_range => true, // a range: the hook checks it (rare call)
@@ -164,9 +158,6 @@ unsafe fn ours(n: c_long, a: [c_long; 6]) -> c_long {
         libc::SYS_setsockopt => crate::opts::setsockopt(fd, a2 as c_int, a3 as c_int, p(a4), a5 as socklen_t) as c_long,
         libc::SYS_getsockopt => {
             crate::opts::getsockopt(fd, a2 as c_int, a3 as c_int, p(a4), a5 as *mut socklen_t) as c_long
-        }
-        libc::SYS_epoll_ctl => {
-            crate::epoll::epoll_ctl(fd, a2 as c_int, a3 as c_int, a4 as *mut libc::epoll_event) as c_long
         }
         _ => direct(n, a),
     };

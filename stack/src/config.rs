@@ -31,8 +31,6 @@ pub struct Config {
     pub trace_file: Option<PathBuf>,
     /// `TAPSTACK_FAULTS`: fault injection spec, see `phy::fault::FaultConfig::parse`.
     pub faults: Option<String>,
-    /// `TAPSTACK_LINGER`: milliseconds to drain unsent data at exit, default 5000.
-    pub linger_ms: u64,
 }
 
 /// A malformed or unusable setting, with a message naming the variable.
@@ -92,12 +90,6 @@ impl Config {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|_| ConfigError(format!("TAPSTACK_DNS: expected a.b.c.d[,a.b.c.d], got {s:?}")))?,
         };
-        let linger_ms = match val("TAPSTACK_LINGER") {
-            None => 5000,
-            Some(s) => {
-                s.parse().map_err(|_| ConfigError(format!("TAPSTACK_LINGER: expected milliseconds, got {s:?}")))?
-            }
-        };
         let trace_spec = match val("TAPSTACK_TRACE") {
             None => Default::default(),
             Some(v) => crate::trace::sink::TraceSpec::parse(&v).map_err(ConfigError)?,
@@ -117,7 +109,6 @@ impl Config {
             trace_spec,
             trace_file: val("TAPSTACK_TRACE_FILE").map(PathBuf::from),
             faults: val("TAPSTACK_FAULTS"),
-            linger_ms,
         })
     }
 }

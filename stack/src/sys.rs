@@ -379,21 +379,6 @@ pub fn setns(fd: i32, nstype: i32) -> Result<(), i32> {
     unsafe { syscall(libc::SYS_setns, &[fd as usize, nstype as usize]) }.map(|_| ())
 }
 
-/// wait4(2) for child `pid`; returns its wait status (decode with libc::WIFEXITED...).
-pub fn waitpid(pid: i32) -> Result<i32, i32> {
-    let mut status = 0i32;
-    // SAFETY: status is a live int; no rusage.
-    retry(|| unsafe { syscall(libc::SYS_wait4, &[pid as usize, &mut status as *mut i32 as usize, 0, 0]) })?;
-    Ok(status)
-}
-
-/// exit_group(2): ends the process at once, running no destructors or atexit handlers.
-pub fn exit_now(code: i32) -> ! {
-    // SAFETY: exit_group does not return.
-    let _ = unsafe { syscall(libc::SYS_exit_group, &[code as usize]) };
-    unreachable!("exit_group returned")
-}
-
 // ---- signals ----
 
 /// rt_sigprocmask(2) of the calling thread: `how` (SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK) with
@@ -475,18 +460,6 @@ pub fn sigtimedwait(set: SigSet, timeout: Duration) -> Result<Option<i32>, i32> 
 /// A short description of an errno, without calling into libc's locale machinery.
 pub fn strerror(e: i32) -> String {
     std::io::Error::from_raw_os_error(e).to_string()
-}
-
-/// For the crate's own tests.
-#[cfg(test)]
-pub(crate) mod test_support {
-    /// glibc's fork(3) (it runs the atfork handlers, which a raw clone would skip): 0 in the
-    /// child, the child's pid in the parent. The child of a multithreaded test should do little
-    /// and leave with [`super::exit_now`].
-    pub(crate) fn fork() -> i32 {
-        // SAFETY: test-only; the callers' children only look at descriptors and exit.
-        unsafe { libc::fork() }
-    }
 }
 
 #[cfg(test)]

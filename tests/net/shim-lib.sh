@@ -18,7 +18,7 @@ shim_setup() {
 # in_ns CMD...: kernel stack inside the namespace. ts SECS CMD...: through tapstack, bounded.
 in_ns() { ip netns exec "$NS" "$@"; }
 ts() { local t=$1; shift; timeout -k 5 "$t" ip netns exec "$NS" env TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 \
-        TAPSTACK_GW=10.0.0.1 TAPSTACK_LINGER="${TAPSTACK_LINGER:-5000}" TAPSTACK_LIB="$LIB" "$ROOT/scripts/tapstack" "$@"; }
+        TAPSTACK_GW=10.0.0.1 TAPSTACK_LIB="$LIB" "$ROOT/scripts/tapstack" "$@"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 # Proof that traffic went through tapstack: only tapstack writes frames into tap0 (the kernel's
 # rx), and what the kernel sends to 10.0.0.2 leaves through tap0 (its tx). Without the shim a

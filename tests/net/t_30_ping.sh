@@ -1,5 +1,4 @@
 #!/usr/bin/env bash
-# modes: host (the stack alone, no shim: runs once, not per shim mode)
 # Issue 3: the kernel pings tapstack-host over a TAP device inside a private namespace.
 #  - `ping -c 20 10.0.0.2` gets 20 replies
 #  - `ping -c 5 -s 4000 10.0.0.2` gets 5 replies, fragmented both ways (checked on both sides:

@@ -1,5 +1,4 @@
 #!/usr/bin/env bash
-# modes: host (the stack alone, no shim: runs once, not per shim mode)
 # Issue 3: TAPSTACK_PCAP writes every frame sent and received in pcap format.
 #  - the file opens with `tcpdump -r`, holds exactly the frames the runtime counted, and contains
 #    ARP and ICMP echo in both directions (kernel pings the stack; the stack pings the kernel);

@@ -1,5 +1,4 @@
 #!/usr/bin/env bash
-# modes: host (the stack alone, no shim: runs once, not per shim mode)
 # Issue 3: the stack ARP-resolves 10.0.0.1 and pings it (echo requests from the stack).
 #  - `tapstack-host --ping 10.0.0.1 -c 5` gets 5 replies, exit 0
 #  - `-s 4000`: fragmented both ways, replies complete (kernel reassembled and fragmented)

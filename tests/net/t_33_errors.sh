@@ -1,5 +1,4 @@
 #!/usr/bin/env bash
-# modes: host (the stack alone, no shim: runs once, not per shim mode)
 # Issue 3: clear one-line errors (exit 2) for: no such device, device busy, not a TAP device,
 # no permission, malformed TAPSTACK_* values; a TAP deleted under a running host (exit 1). ("No /dev/net/tun" cannot be simulated safely
 # and is covered by the message table in phy/tap.rs only.)

@@ -1,5 +1,4 @@
 #!/usr/bin/env bash
-# modes: host (the stack alone, no shim: runs once, not per shim mode)
 # Issue 3: ARP and logging.
 #  - `arping -c 3 -I tap0 10.0.0.2` gets 3 replies carrying the stack's MAC
 #  - gratuitous ARP from the kernel side (request and reply forms) breaks nothing, and a

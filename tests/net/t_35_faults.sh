@@ -1,5 +1,4 @@
 #!/usr/bin/env bash
-# modes: host (the stack alone, no shim: runs once, not per shim mode)
 # Runtime wiring of TAPSTACK_FAULTS (phy::fault::FaultDevice between the stack and the TAP):
 #  - delay=50ms on both directions: kernel-measured RTT is >= 100 ms and, because the runtime
 #    wakes for the device's own deadlines (Device::poll_at) instead of waiting for the next

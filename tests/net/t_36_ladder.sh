@@ -124,7 +124,7 @@ else:
 PY
 
 # TAPSTACK_PCAP, _FAULTS and _TRACE belong to the TAP: with the shared service
-# (TAPSTACK_MODE=service) they are the settings of the service, which the run that starts it
+# (one tapstackd per TAP) they are the settings of the service, which the run that starts it
 # gives, and the service writes the ladder and the pcap, finishing both when it exits (its idle
 # grace period after the program). So each run below waits until no tapstack process is left
 # before its output is read and before the next run brings other settings (in-process there is

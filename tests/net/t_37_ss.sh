@@ -5,9 +5,7 @@
 #    lists the connection with its process (curl and its pid), a non-zero srtt and bytes
 #    received, and `tapstack ss -tl` lists nothing of it; `tapstack stats` shows the frames and
 #    the TCP counters; the download still completes intact (the queries do not disturb it).
-# modes: service (ss and stats read the shared service)
 set -euo pipefail
-export TAPSTACK_MODE=service
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/net/shim-lib.sh"
 shim_setup t37

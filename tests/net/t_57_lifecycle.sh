@@ -56,17 +56,11 @@ os.waitpid(pid, 0)
 c.sendall(b"after")
 c.close()' 2>/dev/null)
 for _ in $(seq 1 50); do kill -0 "$lpid" 2>/dev/null || break; sleep 0.1; done
-if [ "${TAPSTACK_MODE:-service}" != inprocess ]; then
-  # The shared stack: the child uses the inherited connection and makes new sockets.
-  [ "$out" = "child send-ok socket-ok" ] || { echo "FAIL: forked child: $out"; exit 1; }
-  [ "$(cat "$WORK/forked")" = "before;child;after" ] || {
-    echo "FAIL: stream after fork: $(cat "$WORK/forked")"; exit 1; }
-  echo "ok: fork: parent and child both use the inherited connection; the child makes sockets"
-else
-  [ "$out" = "child EBADF ENETDOWN" ] || { echo "FAIL: forked child: $out"; exit 1; }
-  [ "$(cat "$WORK/forked")" = "before;after" ] || { echo "FAIL: parent stream after fork: $(cat "$WORK/forked")"; exit 1; }
-  echo "ok: fork: child gets EBADF/ENETDOWN, parent's connection intact"
-fi
+# The child uses the inherited connection and makes new sockets.
+[ "$out" = "child send-ok socket-ok" ] || { echo "FAIL: forked child: $out"; exit 1; }
+[ "$(cat "$WORK/forked")" = "before;child;after" ] || {
+  echo "FAIL: stream after fork: $(cat "$WORK/forked")"; exit 1; }
+echo "ok: fork: parent and child both use the inherited connection; the child makes sockets"
 
 # 4. A blanket close (os.closerange) does not take the stack down.
 tx0=$(tap_bytes tx)

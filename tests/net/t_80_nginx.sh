@@ -6,8 +6,6 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/net/shim-lib.sh"
-# modes: service (several processes share one TAP: only the shared stack can)
-export TAPSTACK_MODE=service
 for t in nginx ab curl; do command -v "$t" >/dev/null || { echo "FAIL: $t is not installed (make deps)"; exit 1; }; done
 shim_setup t80
 chmod 755 "$WORK"

@@ -7,8 +7,6 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/net/shim-lib.sh"
-# modes: service (several processes share one TAP: only the shared stack can)
-export TAPSTACK_MODE=service
 command -v socat >/dev/null || { echo "FAIL: socat is not installed (make deps)"; exit 1; }
 shim_setup t81
 

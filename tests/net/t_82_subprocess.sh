@@ -6,8 +6,6 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/net/shim-lib.sh"
-# modes: service (several processes share one TAP: only the shared stack can)
-export TAPSTACK_MODE=service
 shim_setup t82
 
 head -c 1M /dev/urandom > "$WORK/file"

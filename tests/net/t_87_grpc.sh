@@ -7,8 +7,6 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/net/shim-lib.sh"
-# modes: service (several processes share one TAP: only the shared stack can)
-export TAPSTACK_MODE=service
 shim_setup t87
 "$PY" -c 'import grpc' 2>/dev/null || { echo "FAIL: python3 grpcio is not installed (make deps)"; exit 1; }
 

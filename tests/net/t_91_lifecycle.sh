@@ -14,8 +14,6 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/net/shim-lib.sh"
-# modes: service (several processes share one TAP: only the shared stack can)
-export TAPSTACK_MODE=service
 shim_setup t91
 
 cat > "$WORK/k.py" <<'PY'

@@ -3,12 +3,10 @@
 # installed under a fresh PREFIX (a temporary directory), used from there with no TAPSTACK_LIB
 # or TAPSTACK_SERVICE: a curl download through the installed launcher crosses the TAP (so the
 # shim found the installed tapstackd beside it, in ../bin, and started it) and is byte-exact.
-# modes: service (the installed launcher starts the installed service)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/net/shim-lib.sh"
 shim_setup t93
-export TAPSTACK_MODE=service
 P="$WORK/prefix"
 make -s -C "$ROOT" install PREFIX="$P" >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log"; echo "FAIL: make install"; exit 1; }
 for f in bin/tapstack bin/tapstackd bin/tapstack-query lib/libtapstack_preload.so; do

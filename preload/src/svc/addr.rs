@@ -1,5 +1,5 @@
-//! AF_INET addresses of the service mode's calls (the service speaks IPv4; AF_INET6 sockets are
-//! not served in this mode yet, see docs/runtime.md).
+//! AF_INET addresses of the socket calls (the service speaks IPv4; AF_INET6 sockets are
+//! not served yet, see docs/runtime.md).
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use libc::{c_int, sockaddr, sockaddr_in, socklen_t};

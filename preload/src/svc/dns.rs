@@ -7,7 +7,8 @@ use libc::{c_int, c_void, iovec, sockaddr, sockaddr_in, socklen_t};
 use super::hooks;
 use super::{KIND_TCP, KIND_UDP};
 
-fn sin(a: SocketAddrV4) -> sockaddr_in {
+/// `a` as a `sockaddr_in`.
+pub(crate) fn sin(a: SocketAddrV4) -> sockaddr_in {
     sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: a.port().to_be(),
@@ -77,7 +78,8 @@ pub(crate) fn udp_recv(fd: c_int, buf: &mut [u8]) -> Result<Option<(SocketAddrV4
     Ok(Some((a, n as usize)))
 }
 
-fn wait(fd: c_int, events: i16, deadline: std::time::Instant) -> bool {
+/// Waits until `fd` has one of `events` or `deadline` passes (ppoll; EINTR ends the wait early).
+pub(crate) fn wait(fd: c_int, events: i16, deadline: std::time::Instant) -> bool {
     let d = deadline.saturating_duration_since(std::time::Instant::now());
     let mut p = libc::pollfd { fd, events, revents: 0 };
     let ts = libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as libc::c_long };

@@ -57,7 +57,7 @@ pub(crate) fn socket(kind: u8, flags: c_int) -> c_int {
     m.b = flags;
     match request(&m, None) {
         Ok((r, Some(fd))) if r.a == 0 => {
-            if fd as usize >= crate::fdtable::MAX_FDS {
+            if fd as usize >= tapstack::client::fdtable::MAX_FDS {
                 crate::real::sys_close(fd);
                 return err(libc::EMFILE);
             }
@@ -161,7 +161,7 @@ pub(crate) unsafe fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t
         }
         match ask(&Msg::new(Op::Accept), fd) {
             Ok((r, Some(nfd))) if r.a == 0 => {
-                if nfd as usize >= crate::fdtable::MAX_FDS {
+                if nfd as usize >= tapstack::client::fdtable::MAX_FDS {
                     crate::real::sys_close(nfd);
                     return err(libc::EMFILE);
                 }
@@ -248,12 +248,12 @@ pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -
     // a signalfd, so they are handled between two waits), any other handler gives EINTR.
     let timeout = sndtimeo(fd);
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
-    let restart = if timeout.is_none() { crate::rt::restart_signals() } else { 0 };
+    let restart = if timeout.is_none() { super::signals::restart_signals() } else { 0 };
     let mut cur: u64 = 0;
     // SAFETY: reads this thread's signal mask into a local.
     libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, std::ptr::null::<u64>(), &mut cur, 8usize);
     let watch = restart & !cur;
-    let sfd = if watch != 0 { crate::rt::signalfd_for(watch) } else { None };
+    let sfd = if watch != 0 { super::signals::signalfd_for(watch) } else { None };
     let wait_mask: u64 = cur | watch;
     loop {
         let mut p = [

@@ -11,80 +11,58 @@ pub(crate) mod dns;
 pub(crate) mod errq;
 pub(crate) mod hooks;
 pub(crate) mod route;
+pub(crate) mod signals;
 mod spawn;
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use libc::c_int;
 use parking_lot::Mutex;
+use tapstack::client::fdtable::{FdBits, KindTable, MAX_FDS};
 use tapstack::service::fdpass;
 use tapstack::service::proto::{self, Msg, Op};
 
-use crate::fdtable::MAX_FDS;
-
-pub(crate) use proto::{KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP};
-
-/// A UDP kind (the others are TCP: new, connected, listening).
-#[inline]
-pub(crate) fn is_udp(k: u8) -> bool {
-    k == KIND_UDP || k == KIND_UDP_CONNECTED
-}
-/// A UDP socket with a default destination (send() without an address is allowed).
-pub(crate) const KIND_UDP_CONNECTED: u8 = 4;
+pub(crate) use tapstack::client::fdtable::{
+    is_udp, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP, KIND_UDP_CONNECTED,
+};
 
 /// Reply `a` for "not one of the service's sockets" (`tapstack::service` ops::NOT_OURS).
 const NOT_OURS: i32 = -1;
 
-/// fd -> kind (0: not a service socket as far as we know). One load per lookup.
-static KINDS: [AtomicU8; MAX_FDS] = [const { AtomicU8::new(0) }; MAX_FDS];
+/// fd -> kind (0: not a service socket as far as we know) and SO_BROADCAST. One load per lookup.
+static KINDS: KindTable = KindTable::new();
 
-/// fd -> SO_BROADCAST set (UDP: the shim refuses broadcast sends without it, as Linux).
-static BCAST: [AtomicU8; MAX_FDS] = [const { AtomicU8::new(0) }; MAX_FDS];
+/// The shim's own descriptors (the control channel, per-thread signalfds): a program's
+/// close()/dup2()/close_range() must not reach them.
+static INTERNAL: FdBits = FdBits::new();
+
+pub(crate) fn mark_internal(fd: c_int, on: bool) {
+    INTERNAL.set(fd, on);
+}
+#[inline]
+pub(crate) fn is_internal(fd: c_int) -> bool {
+    INTERNAL.contains(fd)
+}
+/// The shim's own descriptors in [first, last] (for close_range).
+pub(crate) fn internal_in(first: u32, last: u32) -> Vec<c_int> {
+    INTERNAL.members_in(first, last)
+}
 
 pub(crate) fn broadcast_ok(fd: c_int) -> bool {
-    fd >= 0 && (fd as usize) < MAX_FDS && BCAST[fd as usize].load(Ordering::Relaxed) != 0
+    KINDS.broadcast(fd)
 }
 pub(crate) fn set_broadcast(fd: c_int, on: bool) {
-    if fd >= 0 && (fd as usize) < MAX_FDS {
-        BCAST[fd as usize].store(on as u8, Ordering::Relaxed);
-    }
-}
-
-static MODE: AtomicU8 = AtomicU8::new(0); // 0 unknown, 1 in-process, 2 service
-
-/// True unless `TAPSTACK_MODE=inprocess` asks for a private stack in this process (read once):
-/// the shared service is the default.
-pub(crate) fn enabled() -> bool {
-    match MODE.load(Ordering::Relaxed) {
-        1 => false,
-        2 => true,
-        _ => {
-            let on = mode_is_service(std::env::var_os("TAPSTACK_MODE").as_deref());
-            MODE.store(if on { 2 } else { 1 }, Ordering::Relaxed);
-            on
-        }
-    }
-}
-
-/// The mode a `TAPSTACK_MODE` value names: anything but `inprocess` (or `in-process`) is the
-/// shared service (the launcher rejects other values before the program starts).
-fn mode_is_service(v: Option<&std::ffi::OsStr>) -> bool {
-    !v.is_some_and(|v| v == "inprocess" || v == "in-process")
+    KINDS.set_broadcast(fd, on);
 }
 
 #[inline]
 pub(crate) fn kind(fd: c_int) -> u8 {
-    if fd < 0 || fd as usize >= MAX_FDS {
-        return 0;
-    }
-    KINDS[fd as usize].load(Ordering::Relaxed)
+    KINDS.kind(fd)
 }
 
 pub(crate) fn set_kind(fd: c_int, k: u8) {
-    if fd >= 0 && (fd as usize) < MAX_FDS {
-        table_owner(); // the first socket names the owner
-        KINDS[fd as usize].store(k, Ordering::Relaxed);
-    }
+    table_owner(); // the first socket names the owner
+    KINDS.set_kind(fd, k);
 }
 
 /// The process whose descriptor table the tables describe. A child made with vfork (or
@@ -108,16 +86,14 @@ fn table_owner() -> bool {
 #[inline]
 pub(crate) fn forget(fd: c_int) {
     if kind(fd) != 0 && table_owner() {
-        set_kind(fd, 0);
-        set_broadcast(fd, false);
+        KINDS.forget(fd);
     }
 }
 
 /// `new` became a duplicate of `old`.
 pub(crate) fn mirror(old: c_int, new: c_int) {
     if new >= 0 && new != old && (kind(old) != 0 || kind(new) != 0) && table_owner() {
-        set_kind(new, kind(old));
-        set_broadcast(new, broadcast_ok(old));
+        KINDS.mirror(old, new);
     }
 }
 
@@ -163,7 +139,7 @@ fn open_channel(c: &mut Ctl, spawn: bool) -> Result<(), c_int> {
             return Ok(());
         }
         // Inherited from the parent: its connection, not ours.
-        crate::fdtable::mark_internal(c.fd, false);
+        mark_internal(c.fd, false);
         crate::real::sys_close(c.fd);
         CTL_FD.store(-1, Ordering::Relaxed);
         c.fd = -1;
@@ -210,7 +186,7 @@ fn open_channel(c: &mut Ctl, spawn: bool) -> Result<(), c_int> {
     } else {
         fd
     };
-    crate::fdtable::mark_internal(fd, true);
+    mark_internal(fd, true);
     CTL_FD.store(fd, Ordering::Relaxed);
     c.service_pid = fdpass::peer_cred(fd).map(|(p, _)| p).unwrap_or(0);
     c.fd = fd;
@@ -238,7 +214,7 @@ pub(crate) fn request(m: &Msg, fd: Option<c_int>) -> Result<(Msg, Option<c_int>)
         },
         Err(_) => {
             // The service died: the next call starts a fresh one.
-            crate::fdtable::mark_internal(c.fd, false);
+            mark_internal(c.fd, false);
             crate::real::sys_close(c.fd);
             CTL_FD.store(-1, Ordering::Relaxed);
             c.fd = -1;
@@ -279,7 +255,7 @@ pub(crate) fn ask(m: &Msg, fd: c_int) -> Result<(Msg, Option<c_int>), Option<c_i
 /// Identifies a descriptor this process did not create (inherited across exec, or received
 /// over SCM_RIGHTS): an AF_UNIX socket whose peer is the service, confirmed by the service.
 pub(crate) fn probe(fd: c_int) -> u8 {
-    if !enabled() || fd < 0 || fd as usize >= MAX_FDS {
+    if fd < 0 || fd as usize >= MAX_FDS {
         return 0;
     }
     let k = kind(fd);
@@ -320,18 +296,4 @@ pub(crate) fn subnet_broadcast() -> Option<std::net::Ipv4Addr> {
         let mask = u32::MAX << (32 - c.prefix_len as u32);
         Some(std::net::Ipv4Addr::from(u32::from(c.addr) | !mask))
     })
-}
-
-#[cfg(test)]
-mod mode_tests {
-    use super::mode_is_service;
-    use std::ffi::OsStr;
-
-    #[test]
-    fn the_shared_service_is_the_default() {
-        assert!(mode_is_service(None));
-        assert!(mode_is_service(Some(OsStr::new("service"))));
-        assert!(!mode_is_service(Some(OsStr::new("inprocess"))));
-        assert!(!mode_is_service(Some(OsStr::new("in-process"))));
-    }
 }

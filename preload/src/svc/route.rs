@@ -15,13 +15,11 @@ use crate::{real, ShimGuard};
 fn sock_call(fd: c_int) -> Option<(u8, ShimGuard)> {
     let k = if kind(fd) != 0 {
         kind(fd)
-    } else if super::enabled() {
+    } else {
         let g = ShimGuard::enter()?;
         let k = probe(fd);
         drop(g);
         k
-    } else {
-        0
     };
     if k == 0 {
         return None;
@@ -282,7 +280,7 @@ pub(crate) unsafe fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags
 /// After the kernel's poll: a UDP socket whose next record is an error (ICMP unreachable on a
 /// connected socket) polls as POLLERR, as Linux reports a pending socket error, not POLLIN.
 pub(crate) unsafe fn fix_poll(fds: *mut libc::pollfd, n: libc::nfds_t) {
-    if fds.is_null() || !super::enabled() {
+    if fds.is_null() {
         return;
     }
     let saved = crate::errno();

@@ -14,8 +14,9 @@ fn service_path() -> Result<CString, String> {
     if let Some(p) = std::env::var_os("TAPSTACK_SERVICE") {
         return CString::new(p.into_encoded_bytes()).map_err(|_| "bad TAPSTACK_SERVICE".into());
     }
-    // SAFETY: dladdr fills info for an address inside this library.
+    // SAFETY: Dl_info is plain data (pointers may be null); all zeroes is a valid value.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr writes into the live `info`; the address is a function of this library.
     let r = unsafe { libc::dladdr(service_path as *const libc::c_void, &mut info) };
     if r != 0 && !info.dli_fname.is_null() {
         // SAFETY: dli_fname is a NUL-terminated path owned by the loader.

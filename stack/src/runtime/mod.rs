@@ -1,39 +1,25 @@
 //! The runtime: a `Stack` driven by a real device (TAP), a monotonic clock and a background
-//! thread. CONTRACT for the shim and `tapstack-host`.
+//! thread, for `tapstack-host` (the shared service, `tapstack::service`, drives its own loop and
+//! shares [`open_device`] and the trace set-up with it).
 //!
 //! All of the runtime's own I/O (TAP, eventfd, poll, pcap, logs) uses raw `libc::syscall` (see
-//! [`sys`]), never the libc wrappers that the preload shim hooks (read, write, poll, close,
-//! ioctl, fcntl...). Locks are parking_lot (futex syscalls), the clock is `std::time::Instant`
-//! (clock_gettime through the vDSO, which the shim does not hook).
+//! [`sys`]), never libc wrappers. Locks are parking_lot (futex syscalls), the clock is
+//! `std::time::Instant` (clock_gettime through the vDSO).
 //!
 //! # Threads and latency
 //! One background thread ("tapstack") loops: lock the stack, `Stack::poll` (receive, timers,
-//! transmit), run the event hook, unlock, notify waiters, then sleep in `ppoll` on the TAP
-//! descriptor and a kick eventfd until the next deadline. Its signals are blocked, so a signal
-//! handler never runs on it while it holds the lock.
+//! transmit), unlock, notify waiters, then sleep in `ppoll` on the TAP descriptor and a kick
+//! eventfd until the next deadline. Its signals are blocked, so a signal handler never runs on
+//! it while it holds the lock.
 //!
 //! A [`RuntimeGuard`] that was used mutably (a socket call) flushes when dropped: it runs one
 //! `Stack::poll` inline in the caller's thread, so a segment queued by `send` is on the wire
-//! before `send` returns. If that inline round received frames, or moved the next deadline
-//! earlier than the one the thread sleeps until, the thread is kicked (it then runs the event
-//! hook). The event hook only ever runs on the stack thread: after every round in which frames
-//! moved or a timer fired, after an inline round that received frames, and after
-//! [`Runtime::request_hook`]. Changes caused by socket calls alone (no frame, no timer) reach
-//! `wait`ers at once (every dirty guard release notifies) but reach the hook only at the next
-//! such round; call `request_hook` when another thread must learn of them through the hook.
+//! before `send` returns. If that inline round moved the next deadline earlier than the one the
+//! thread sleeps until, the thread is kicked. Every dirty guard release and every round in
+//! which frames moved or a timer fired notifies `wait`ers.
 //!
-//! Locks are not reentrant: while holding a guard, do not call `lock`, `set_event_hook`,
-//! `stats` or `drain` on the same runtime (use `wait` to block with the guard).
-//!
-//! # fork
-//! After `fork()` the child has a copy of the `Runtime` but **no stack thread**, and shares the
-//! TAP descriptor with the parent. The child must not lock the runtime (the parent's thread may
-//! have held the lock at the moment of the fork, so `lock()` could block forever) and must not
-//! touch the TAP: inherited tapstack sockets are the parent's. [`Runtime::is_owner_process`]
-//! tells the shim which side of a fork it is on; a child wanting the network can `exec` (every
-//! runtime descriptor is close-on-exec, so nothing leaks) and start a fresh stack. A child that
-//! does not exec should call [`Runtime::forget_in_child`] (e.g. from a `pthread_atfork` child
-//! handler) to drop its copies of the TAP and other runtime descriptors.
+//! Locks are not reentrant: while holding a guard, do not call `lock` or `stats` on the same
+//! runtime (use `wait` to block with the guard).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -68,7 +54,6 @@ pub struct OpenedDevice {
     /// Writes out the TAP's coalesced TCP super-frame; call after every round.
     pub tx_flush: crate::phy::tap::TxFlush,
     pub tap_fd: i32,
-    pub pcap_fd: Option<i32>,
 }
 
 /// Opens the TAP named in `config` and stacks pcap, faults and trace on it.
@@ -82,10 +67,8 @@ pub fn open_device(config: &Config) -> Result<OpenedDevice, RuntimeError> {
     let tap_fd = tap.raw_fd();
     // Wire order: TAP <- pcap (what really crossed the wire) <- faults <- trace <- meter.
     let mut dev = DynDevice(Box::new(tap));
-    let mut pcap_fd = None;
     if let Some(path) = &config.pcap {
         let w = PcapWriter::create(path).map_err(RuntimeError)?;
-        pcap_fd = Some(w.raw_fd());
         dev = DynDevice(Box::new(PcapDevice::new(dev, w)));
     }
     if let Some(fc) = faults {
@@ -94,7 +77,7 @@ pub fn open_device(config: &Config) -> Result<OpenedDevice, RuntimeError> {
     if config.trace {
         dev = DynDevice(Box::new(crate::phy::trace::TraceDevice::new(dev)));
     }
-    Ok(OpenedDevice { dev: dev.0, tx_flush, tap_fd, pcap_fd })
+    Ok(OpenedDevice { dev: dev.0, tx_flush, tap_fd })
 }
 
 /// An owned, type-erased device (so the wrappers can be stacked as configured).
@@ -140,12 +123,9 @@ impl Device for Meter {
     }
 }
 
-type EventHook = Box<dyn FnMut(&mut Stack) + Send>;
-
 struct Inner {
     stack: Stack,
     dev: Meter,
-    hook: Option<EventHook>,
     /// Writes out the TAP's coalesced TCP super-frame at the end of every round.
     tx_flush: crate::phy::tap::TxFlush,
 }
@@ -166,14 +146,6 @@ impl Inner {
         self.tx_flush.flush();
         let lo = self.stack.stats().loopback_delivered - lo0;
         Round { rx: self.dev.rx - rx0 + lo, tx: self.dev.tx - tx0, next: earliest(next, self.dev.poll_at()) }
-    }
-    fn run_hook(&mut self) {
-        if let Some(mut h) = self.hook.take() {
-            h(&mut self.stack);
-            if self.hook.is_none() {
-                self.hook = Some(h);
-            }
-        }
     }
 }
 
@@ -199,22 +171,14 @@ pub struct Runtime {
     cond: Condvar,
     epoch: std::time::Instant,
     config: Config,
-    owner_pid: i32,
     tap_fd: i32,
     kick_fd: i32,
-    pcap_fd: Option<i32>,
-    /// `TAPSTACK_TRACE_FILE`, when the ladder or events go to a file.
-    trace_fd: Option<i32>,
     /// False once the stack thread has exited (stopped, or died of a panic).
     alive: AtomicBool,
-    /// Set by `forget_in_child`.
-    forgotten: AtomicBool,
     /// The TAP reported an error condition (interface deleted): no longer polled.
     tap_gone: AtomicBool,
     /// The stack thread's current wake-up deadline (micros on our clock, NO_DEADLINE if none).
     sleep_until: AtomicU64,
-    /// An inline round received frames: the thread must run the event hook.
-    hook_pending: AtomicBool,
     stop: AtomicBool,
     thread_rounds: AtomicU64,
     inline_rounds: AtomicU64,
@@ -235,10 +199,10 @@ impl Runtime {
     pub fn start(config: Config) -> Result<Arc<Runtime>, RuntimeError> {
         crate::log::init(&config).map_err(RuntimeError)?;
         let opened = open_device(&config)?;
-        let (dev, tx_flush, tap_fd, pcap_fd) = (DynDevice(opened.dev), opened.tx_flush, opened.tap_fd, opened.pcap_fd);
+        let (dev, tx_flush, tap_fd) = (DynDevice(opened.dev), opened.tx_flush, opened.tap_fd);
         let kick_fd = sys::eventfd().map_err(|e| RuntimeError(format!("eventfd: {}", sys::strerror(e))))?;
         let mut stack = Stack::new(&config, sys::random_u64());
-        let trace_fd = install_tracer(&config, &mut stack)?;
+        install_tracer(&config, &mut stack)?;
         tracing::info!(
             target: "tapstack::runtime",
             "started on {} addr {}/{} mac {} mtu {}",
@@ -249,20 +213,15 @@ impl Runtime {
             config.mtu
         );
         let rt = Arc::new(Runtime {
-            inner: Mutex::new(Inner { stack, dev: Meter { inner: dev, rx: 0, tx: 0 }, hook: None, tx_flush }),
+            inner: Mutex::new(Inner { stack, dev: Meter { inner: dev, rx: 0, tx: 0 }, tx_flush }),
             cond: Condvar::new(),
             epoch: std::time::Instant::now(),
             config,
-            owner_pid: sys::getpid(),
             tap_fd,
             kick_fd,
-            pcap_fd,
-            trace_fd,
             alive: AtomicBool::new(true),
-            forgotten: AtomicBool::new(false),
             tap_gone: AtomicBool::new(false),
             sleep_until: AtomicU64::new(0),
-            hook_pending: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             thread_rounds: AtomicU64::new(0),
             inline_rounds: AtomicU64::new(0),
@@ -291,20 +250,9 @@ impl Runtime {
         Instant::from_micros(self.epoch.elapsed().as_micros().min(u64::MAX as u128 - 1) as u64)
     }
 
-    /// Converts a time on the runtime's clock to a `std::time::Instant` (for `wait` deadlines).
-    pub fn to_std(&self, t: Instant) -> std::time::Instant {
-        self.epoch + std::time::Duration::from_micros(t.total_micros())
-    }
-
     /// The configuration the runtime was started with.
     pub fn config(&self) -> &Config {
         &self.config
-    }
-
-    /// True in the process that started the runtime, false in a forked child (see the module
-    /// documentation: a child must not lock the runtime).
-    pub fn is_owner_process(&self) -> bool {
-        sys::getpid() == self.owner_pid
     }
 
     /// False once the stack thread has exited ([`Runtime::stop`], or a panic in the stack):
@@ -313,56 +261,14 @@ impl Runtime {
         self.alive.load(Ordering::SeqCst)
     }
 
-    /// For a forked child (e.g. from a `pthread_atfork` child handler): closes the child's copies
-    /// of the runtime's descriptors (TAP, kick eventfd, pcap), so that a long-lived child that
-    /// never execs neither keeps the TAP attached after the parent exits (the next process would
-    /// find it busy) nor can read the parent's frames. Raw `close` only, no lock taken: safe
-    /// right after `fork`. Does nothing in the owner process. Idempotent.
-    pub fn forget_in_child(&self) {
-        if self.is_owner_process() || self.forgotten.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        for fd in [Some(self.tap_fd), Some(self.kick_fd), self.pcap_fd, self.trace_fd].into_iter().flatten() {
-            let _ = sys::close(fd);
-        }
-    }
-
     /// True once the TAP descriptor reported an error (e.g. the interface was deleted): frames
     /// no longer move. Reported once on stderr.
     pub fn tap_gone(&self) -> bool {
         self.tap_gone.load(Ordering::SeqCst)
     }
 
-    /// The descriptors the runtime itself owns (TAP, kick eventfd, pcap file). The shim must
-    /// protect them: a program's close()/dup2() onto one of them must not reach the kernel.
-    pub fn owned_fds(&self) -> Vec<i32> {
-        let mut v = vec![self.tap_fd, self.kick_fd];
-        v.extend(self.pcap_fd);
-        v.extend(self.trace_fd);
-        v
-    }
-
     pub fn lock(&self) -> RuntimeGuard<'_> {
         RuntimeGuard { rt: self, inner: self.inner.lock(), dirty: false }
-    }
-
-    /// Like `lock`, but gives up after `timeout` (e.g. for a signal handler or an exit path).
-    pub fn try_lock_for(&self, timeout: std::time::Duration) -> Option<RuntimeGuard<'_>> {
-        let inner = self.inner.try_lock_for(timeout)?;
-        Some(RuntimeGuard { rt: self, inner, dirty: false })
-    }
-
-    /// Registers a callback the stack thread calls (with the stack locked) after every round in
-    /// which anything happened; the shim uses it to signal per-socket eventfds.
-    pub fn set_event_hook(&self, hook: Box<dyn FnMut(&mut Stack) + Send>) {
-        self.inner.lock().hook = Some(hook);
-    }
-
-    /// Asks the stack thread to run the event hook soon even if no frame moves (e.g. after a
-    /// socket call changed readiness without network activity). Costs one eventfd write.
-    pub fn request_hook(&self) {
-        self.hook_pending.store(true, Ordering::SeqCst);
-        self.kick();
     }
 
     /// Waits with the stack unlocked until the stack thread reports progress or `deadline`
@@ -383,25 +289,8 @@ impl Runtime {
         }
     }
 
-    /// Blocks up to `timeout` until nothing waits to leave (`Stack::has_pending_output`: TCP
-    /// data or FIN unacknowledged, UDP datagrams, frames, datagrams awaiting ARP): the exit
-    /// drain. Returns at once in a forked child.
-    pub fn drain(&self, timeout: std::time::Duration) {
-        if !self.is_owner_process() {
-            return;
-        }
-        let deadline = std::time::Instant::now() + timeout;
-        let mut g = self.lock();
-        while g.has_pending_output() {
-            if std::time::Instant::now() >= deadline {
-                break;
-            }
-            self.wait(&mut g, Some(deadline));
-        }
-    }
-
     /// Stops the stack thread (frames are no longer processed) and waits for it to finish.
-    /// Used by `tapstack-host` and tests; the shim's stack lives as long as the process.
+    /// Used by `tapstack-host` and tests.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         self.kick();
@@ -451,10 +340,7 @@ impl Runtime {
             let r = g.round(now);
             self.thread_rounds.fetch_add(1, Ordering::Relaxed);
             let progress = r.rx > 0 || r.tx > 0 || timer_fired;
-            if progress || self.hook_pending.swap(false, Ordering::SeqCst) {
-                g.run_hook();
-            }
-            // A hook (or the round) may have queued work that is due now.
+            // The round may have queued work that is due now.
             let next = earliest(r.next, g.stack.poll_at(now));
             self.sleep_until.store(next.map_or(NO_DEADLINE, |t| t.total_micros()), Ordering::SeqCst);
             drop(g);
@@ -515,10 +401,7 @@ impl RuntimeGuard<'_> {
         // notifying with no waiter is nearly free, a spurious wakeup is allowed.
         rt.cond.notify_all();
         let next = r.next.map_or(NO_DEADLINE, |t| t.total_micros());
-        if r.rx > 0 {
-            rt.hook_pending.store(true, Ordering::SeqCst);
-            rt.kick();
-        } else if next < rt.sleep_until.load(Ordering::SeqCst) {
+        if next < rt.sleep_until.load(Ordering::SeqCst) {
             rt.kick();
         }
         r.rx > 0

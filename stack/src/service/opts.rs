@@ -1,6 +1,6 @@
 //! Socket options in the service: setsockopt/getsockopt on a socket of the shared stack, from
 //! and to the raw option bytes the program passed (the shim only copies them). Same values and
-//! errors as Linux (and as the in-process shim gave). SO_RCVTIMEO/SO_SNDTIMEO and O_NONBLOCK
+//! errors as Linux. SO_RCVTIMEO/SO_SNDTIMEO and O_NONBLOCK
 //! never get here: they live on the program's descriptor, where the kernel's own waits honour
 //! them.
 use std::time::Duration;

@@ -1,0 +1,229 @@
+//! The shim's per-descriptor bookkeeping, indexed by descriptor number with no lock: every hooked
+//! call asks "is this descriptor a tapstack socket?", so that question is one relaxed atomic load.
+//!
+//! - [`KindTable`]: descriptor -> kind of shared-stack socket (`KIND_*`, 0 for "not ours") and
+//!   its SO_BROADCAST flag (the shim refuses broadcast sends without it, as Linux does).
+//! - [`FdBits`]: a set of descriptors (the shim's own control channel and signalfds, which a
+//!   program's close/dup2/close_range must not reach).
+//!
+//! Which process owns the table (a vfork child shares our memory but not our descriptors) is
+//! the shim's business; these types only store.
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+
+pub use crate::service::proto::{KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP};
+
+/// A UDP socket with a default destination (send() without an address is allowed). Known to
+/// the shim only: the service sees a UDP socket that is connected.
+pub const KIND_UDP_CONNECTED: u8 = 4;
+
+/// Descriptors at or above this number are never tapstack sockets (socket() gives EMFILE).
+pub const MAX_FDS: usize = 1 << 16;
+
+/// A UDP kind (the others are TCP: new, connected, listening).
+#[inline]
+pub fn is_udp(k: u8) -> bool {
+    k == KIND_UDP || k == KIND_UDP_CONNECTED
+}
+
+/// The slot of `fd`, None outside `0..MAX_FDS`.
+#[inline]
+fn slot(fd: i32) -> Option<usize> {
+    usize::try_from(fd).ok().filter(|&i| i < MAX_FDS)
+}
+
+const BROADCAST: u8 = 0x80;
+
+/// Descriptor -> kind (low 7 bits) and SO_BROADCAST (high bit).
+pub struct KindTable {
+    slots: [AtomicU8; MAX_FDS],
+}
+
+impl Default for KindTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl KindTable {
+    pub const fn new() -> KindTable {
+        KindTable { slots: [const { AtomicU8::new(0) }; MAX_FDS] }
+    }
+
+    /// The kind of `fd`; 0 if it is not a tapstack socket (or out of range).
+    #[inline]
+    pub fn kind(&self, fd: i32) -> u8 {
+        slot(fd).map_or(0, |i| self.slots[i].load(Ordering::Relaxed) & !BROADCAST)
+    }
+
+    /// Sets the kind of `fd` (0: forget it), keeping its SO_BROADCAST flag unless forgotten.
+    pub fn set_kind(&self, fd: i32, k: u8) {
+        if let Some(i) = slot(fd) {
+            let keep = if k == 0 { 0 } else { self.slots[i].load(Ordering::Relaxed) & BROADCAST };
+            self.slots[i].store((k & !BROADCAST) | keep, Ordering::Relaxed);
+        }
+    }
+
+    /// SO_BROADCAST was set on `fd`.
+    #[inline]
+    pub fn broadcast(&self, fd: i32) -> bool {
+        slot(fd).is_some_and(|i| self.slots[i].load(Ordering::Relaxed) & BROADCAST != 0)
+    }
+
+    pub fn set_broadcast(&self, fd: i32, on: bool) {
+        if let Some(i) = slot(fd) {
+            if on {
+                self.slots[i].fetch_or(BROADCAST, Ordering::Relaxed);
+            } else {
+                self.slots[i].fetch_and(!BROADCAST, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// `fd` was closed: it is nothing any more. True if it was a tapstack socket.
+    pub fn forget(&self, fd: i32) -> bool {
+        slot(fd).is_some_and(|i| self.slots[i].swap(0, Ordering::Relaxed) != 0)
+    }
+
+    /// `new` became a duplicate of `old` (dup, dup2, F_DUPFD): it is whatever `old` is,
+    /// including nothing (dup2 over a tapstack socket replaces it).
+    pub fn mirror(&self, old: i32, new: i32) {
+        if old == new {
+            return;
+        }
+        if let Some(j) = slot(new) {
+            let v = slot(old).map_or(0, |i| self.slots[i].load(Ordering::Relaxed));
+            self.slots[j].store(v, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A set of descriptors, one bit each.
+pub struct FdBits {
+    words: [AtomicU64; MAX_FDS / 64],
+}
+
+impl Default for FdBits {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FdBits {
+    pub const fn new() -> FdBits {
+        FdBits { words: [const { AtomicU64::new(0) }; MAX_FDS / 64] }
+    }
+
+    pub fn set(&self, fd: i32, on: bool) {
+        if let Some(i) = slot(fd) {
+            let (w, b) = (i / 64, 1u64 << (i % 64));
+            if on {
+                self.words[w].fetch_or(b, Ordering::AcqRel);
+            } else {
+                self.words[w].fetch_and(!b, Ordering::AcqRel);
+            }
+        }
+    }
+
+    #[inline]
+    pub fn contains(&self, fd: i32) -> bool {
+        slot(fd).is_some_and(|i| self.words[i / 64].load(Ordering::Acquire) & (1u64 << (i % 64)) != 0)
+    }
+
+    /// The members in `first..=last`, ascending (for close_range).
+    pub fn members_in(&self, first: u32, last: u32) -> Vec<i32> {
+        let hi = (last as usize).min(MAX_FDS - 1);
+        (first as usize..=hi).filter(|&f| self.contains(f as i32)).map(|f| f as i32).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_stored_per_descriptor_and_forgotten() {
+        let t = Box::new(KindTable::new());
+        assert_eq!(t.kind(3), 0);
+        t.set_kind(3, KIND_TCP_NEW);
+        assert_eq!(t.kind(3), KIND_TCP_NEW);
+        assert_eq!(t.kind(4), 0);
+        assert!(t.forget(3));
+        assert!(!t.forget(3));
+        assert_eq!(t.kind(3), 0);
+    }
+
+    #[test]
+    fn out_of_range_descriptors_are_never_ours() {
+        let t = Box::new(KindTable::new());
+        for fd in [-1, i32::MIN, MAX_FDS as i32, i32::MAX] {
+            t.set_kind(fd, KIND_UDP);
+            t.set_broadcast(fd, true);
+            assert_eq!(t.kind(fd), 0);
+            assert!(!t.broadcast(fd));
+            assert!(!t.forget(fd));
+        }
+        t.set_kind(MAX_FDS as i32 - 1, KIND_UDP);
+        assert_eq!(t.kind(MAX_FDS as i32 - 1), KIND_UDP);
+    }
+
+    #[test]
+    fn broadcast_flag_follows_the_socket() {
+        let t = Box::new(KindTable::new());
+        t.set_kind(5, KIND_UDP);
+        t.set_broadcast(5, true);
+        assert!(t.broadcast(5));
+        // Connecting changes the kind, not the option.
+        t.set_kind(5, KIND_UDP_CONNECTED);
+        assert!(t.broadcast(5));
+        assert_eq!(t.kind(5), KIND_UDP_CONNECTED);
+        t.mirror(5, 9);
+        assert!(t.broadcast(9));
+        assert_eq!(t.kind(9), KIND_UDP_CONNECTED);
+        t.set_broadcast(5, false);
+        assert!(!t.broadcast(5));
+        assert!(t.broadcast(9), "a duplicate shares the socket, but the flag was copied at dup");
+        t.forget(9);
+        assert!(!t.broadcast(9));
+    }
+
+    #[test]
+    fn dup_onto_a_socket_replaces_it() {
+        let t = Box::new(KindTable::new());
+        t.set_kind(7, KIND_TCP);
+        t.mirror(1, 7); // dup2(1, 7): fd 7 is now a copy of stdout
+        assert_eq!(t.kind(7), 0);
+        t.set_kind(7, KIND_TCP_LISTEN);
+        t.mirror(7, 7);
+        assert_eq!(t.kind(7), KIND_TCP_LISTEN);
+        t.mirror(-1, 7);
+        assert_eq!(t.kind(7), 0);
+    }
+
+    #[test]
+    fn udp_kinds() {
+        assert!(is_udp(KIND_UDP) && is_udp(KIND_UDP_CONNECTED));
+        assert!(!is_udp(KIND_TCP) && !is_udp(KIND_TCP_NEW) && !is_udp(KIND_TCP_LISTEN) && !is_udp(0));
+        let all = [KIND_TCP, KIND_UDP, KIND_TCP_LISTEN, KIND_UDP_CONNECTED, KIND_TCP_NEW];
+        for (i, a) in all.iter().enumerate() {
+            assert!(*a != 0 && *a & BROADCAST == 0);
+            assert!(all[i + 1..].iter().all(|b| b != a), "kinds are distinct");
+        }
+    }
+
+    #[test]
+    fn fd_bits() {
+        let b = Box::new(FdBits::new());
+        b.set(0, true);
+        b.set(63, true);
+        b.set(64, true);
+        b.set(MAX_FDS as i32 - 1, true);
+        b.set(-3, true);
+        b.set(MAX_FDS as i32, true);
+        assert!(b.contains(0) && b.contains(63) && b.contains(64) && b.contains(MAX_FDS as i32 - 1));
+        assert!(!b.contains(1) && !b.contains(-3) && !b.contains(MAX_FDS as i32));
+        assert_eq!(b.members_in(1, 100), vec![63, 64]);
+        assert_eq!(b.members_in(0, u32::MAX), vec![0, 63, 64, MAX_FDS as i32 - 1]);
+        b.set(63, false);
+        assert_eq!(b.members_in(0, 64), vec![0, 64]);
+    }
+}

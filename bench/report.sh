@@ -2,12 +2,11 @@
 # run) into bench/results/latest.md and latest.json, medians and ratios to the kernel.
 
 # Columns: topology|heading
-COLS=("kk|kernel" "ts|service" "tk|in-process" "sm|smoltcp")
+COLS=("kk|kernel" "ts|tapstack" "sm|smoltcp")
 col_label() {
   case $1 in
     kk) echo "kernel client <-> kernel server (veth)";;
-    ts) echo "tapstack client, shared service (TAPSTACK_MODE=service, tapstackd) <-> kernel (TAP)";;
-    tk) echo "tapstack client, in-process stack (TAPSTACK_MODE=inprocess) <-> kernel (TAP)";;
+    ts) echo "tapstack client (the shared stack, tapstackd) <-> kernel (TAP)";;
     sm) echo "smoltcp client (stack/examples/smolpeer.rs) <-> kernel (TAP)";;
     *) echo "$1";;
   esac
@@ -51,14 +50,13 @@ report() {
   {
     echo "tapstack bench, $date, $machine; each figure the $runs_note; ${ELAPSED} s; load average at the end $load${QUICK:+; QUICK MODE (small sizes, not comparable)}"
     echo
-    echo "Client stacks (the server is always the kernel): kernel = over a veth; service = shimmed client"
-    echo "on the shared stack (TAPSTACK_MODE=service, tapstackd); in-process = shimmed client with its own"
-    echo "stack (TAPSTACK_MODE=inprocess); smoltcp = a smoltcp client (stack/examples/smolpeer.rs) on the"
+    echo "Client stacks (the server is always the kernel): kernel = over a veth; tapstack = shimmed client"
+    echo "on the shared stack (tapstackd); smoltcp = a smoltcp client (stack/examples/smolpeer.rs) on the"
     echo "same TAP. x/kernel = the ratio to the kernel's figure (higher is better for MiB/s and conn/s,"
     echo "lower for us and KiB)."
     echo
-    echo "| workload | unit | kernel | service | service/kernel | in-process | in-process/kernel | smoltcp | smoltcp/kernel |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| workload | unit | kernel | tapstack | tapstack/kernel | smoltcp | smoltcp/kernel |"
+    echo "|---|---|---:|---:|---:|---:|---:|"
   } >"$md"
   printf '{\n  "date": "%s",\n  "machine": "%s",\n  "load_average_end": "%s",\n  "runs": %s,\n  "slow_runs": %s,\n  "seconds": %s,\n  "quick": %s,\n  "metrics": [\n' \
     "$date" "$machine" "$load" "$RUNS" "$SLOW_RUNS" "$ELAPSED" "$([ -n "$QUICK" ] && echo true || echo false)" >"$json"
@@ -101,10 +99,10 @@ report() {
     echo "Parallel streams: one client process with $NSTREAMS threads, one connection each to its own kernel"
     echo "server (bulk_recv/bulk_send), MiB/s summed from all connected to the last done."
     echo "Connections/s of $NPROCS processes: $NPROCS accept_rate clients at once, each against its own server"
-    echo "port, summed (in-process: each process has its own stack and TAP; service: one tapstackd)."
+    echo "port, summed (tapstack: all on one tapstackd)."
     echo "Stack memory: kernel = the client's memory cgroup (the process and the kernel memory of its"
-    echo "sockets; n/a without a writable v1 memory cgroup); service = tapstackd's VmRSS (its socketpairs"
-    echo "to the client are kernel memory, not counted); in-process = the client's VmRSS; each read"
+    echo "sockets; n/a without a writable v1 memory cgroup); tapstack = tapstackd's VmRSS (its socketpairs"
+    echo "to the client are kernel memory, not counted); each read"
     echo "while the connections are held idle (bench/src/idle_conns.c). smoltcp runs bulk and ping-pong"
     echo "only (no sockets API for the other clients). The TAP ceiling is one writer of 1514-byte frames"
     echo "into the device, no stack."

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# `make bench`: the same workloads over four stacks, side by side, with the ratio to the kernel.
+# `make bench`: the same workloads over three stacks, side by side, with the ratio to the kernel.
 #   kernel   = kernel client <-> kernel server over a veth between two namespaces (the reference)
-#   service  = shimmed client, TAPSTACK_MODE=service (the shared stack, tapstackd) over a TAP
-#   in-proc  = shimmed client, TAPSTACK_MODE=inprocess (a stack inside the client) over a TAP
+#   tapstack = shimmed client on the shared stack (tapstackd) over a TAP
 #   smoltcp  = stack/examples/smolpeer.rs (smoltcp on the same TAP), bulk and ping-pong only
 # The server is always the kernel. Every figure is the median of the runs (BENCH_RUNS, 5).
 # Writes the table to stdout, bench/results/latest.md and bench/results/latest.json. Only
@@ -16,7 +15,7 @@
 #   --loaded       only the rows with one core kept busy (= --rows loaded)
 # Environment: BENCH_BULK_MIB (256), BENCH_PINGPONG_ROUNDS (10000), BENCH_CONN_SECS (5),
 #   BENCH_STREAMS (8), BENCH_STREAM_MIB (32 per stream), BENCH_CONN_PROCS (4),
-#   BENCH_IDLE_CONNS (50000), BENCH_IDLE_PORTS (4), BENCH_TOPOLOGIES ("kk ts tk sm").
+#   BENCH_IDLE_CONNS (50000), BENCH_IDLE_PORTS (4), BENCH_TOPOLOGIES ("kk ts sm").
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -63,7 +62,7 @@ if [ "$NOFILE" != unlimited ] && [ "$IDLE" -gt $((NOFILE - 1000)) ]; then
   IDLE=$((NOFILE - 1000))
 fi
 IDLE=$(( IDLE / IDLE_PORTS * IDLE_PORTS ))   # a multiple of the ports
-read -r -a TOPOS <<<"${BENCH_TOPOLOGIES:-kk ts tk sm}"
+read -r -a TOPOS <<<"${BENCH_TOPOLOGIES:-kk ts sm}"
 row() { [[ ",$ROWS," == *",$1,"* ]]; }
 
 netns_require_root
@@ -143,15 +142,9 @@ run_pair() {
   fi
 }
 
-# cli_env J: CLI_ENV and CHOST for client process J. In-process stacks cannot share a TAP:
-# client J > 0 of the in-process topology has its own TAP tapJ (10.0.J.0/24).
+# cli_env J: CLI_ENV and CHOST for client process J (every process shares the one stack).
 cli_env() {
   CLI_ENV=("${BASE_ENV[@]}"); CHOST=$HOST
-  if [ "$CUR" = tk ] && [ "$1" -gt 0 ]; then
-    CLI_ENV=(TAPSTACK_TAP=tap$1 TAPSTACK_ADDR=10.0.$1.2/24 TAPSTACK_GW=10.0.$1.1
-             TAPSTACK_MAC=02:00:00:00:0$1:02 TAPSTACK_MODE=inprocess)
-    CHOST=10.0.$1.1
-  fi
 }
 
 # start_servers DIR N "ARGV with @PORT": N kernel servers on ports PORT+1.., all ready.
@@ -229,7 +222,7 @@ svc_gone() {
 
 # idle_mem TOPO K: K idle connections (K/IDLE_PORTS per server port); MEM = the stack's memory
 # in KiB while they are held (kernel: the client's memory cgroup, process and kernel sockets;
-# service: tapstackd's VmRSS; in-process: the client's VmRSS), HELD = connections held.
+# tapstack: tapstackd's VmRSS), HELD = connections held.
 idle_mem() {
   local topo=$1 k=$2 dir cg="" per i spid pid=""
   MEM=; HELD=
@@ -305,9 +298,6 @@ bench_topo() {
   ip netns exec "$SRV_NS" sysctl -qw net.core.somaxconn=65535 net.ipv4.tcp_max_syn_backlog=65535
   CLI_WRAP=
   case $t in
-    ts) CLI_ENV+=(TAPSTACK_MODE=service);;
-    tk) CLI_ENV+=(TAPSTACK_MODE=inprocess)
-        for ((i = 1; i < NPROCS; i++)); do netns_tap "$TOPO_NS" "tap$i" "10.0.$i.1/24"; CL_TAPS+=("tap$i"); done;;
     sm) CLI_SHIM=0; CLI_WRAP="smolpeer "
         CLI_ENV=(SMOL_TAP=tap0 SMOL_ADDR=10.0.0.2/24 SMOL_GW=10.0.0.1 SMOL_MAC=02:00:00:00:00:02);;
   esac
@@ -342,13 +332,16 @@ bench_topo() {
     fi
     if [ "$i" -le "$SLOW_RUNS" ] && row idle && [ "$t" != sm ]; then idle_run "$t"; fi
   done
-  # The device's ceiling (no stack), measured once per run on the in-process topology's TAP.
-  if [ "$t" = tk ] && row tap; then
+  # The device's ceiling (no stack), measured once per run on the tapstack topology's TAP.
+  if [ "$t" = ts ] && row tap; then
+    # The TAP must be free: end the service this bench started (it stays while its connections
+    # are in TIME-WAIT).
+    local spid; spid=$(svc_pid); [ -n "$spid" ] && kill "$spid" 2>/dev/null; svc_gone
     for ((i = 1; i <= RUNS; i++)); do
       local out=$WORK/tap_blast.$i
       if timeout 30 ip netns exec "$SRV_NS" "$BIN/tap_blast" -i tap0 -T 1 >"$out" 2>&1; then
-        add tap_fps tk "$(field "$out" frames_per_s)"; add tap_mibs tk "$(field "$out" mib_per_s)"
-      else fail tap_fps tk; fail tap_mibs tk; fi
+        add tap_fps ts "$(field "$out" frames_per_s)"; add tap_mibs ts "$(field "$out" mib_per_s)"
+      else fail tap_fps ts; fail tap_mibs ts; fi
     done
   fi
   netns_cleanup

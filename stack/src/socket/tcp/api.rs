@@ -92,6 +92,12 @@ impl TcpStack {
         self.user_mut(h)?.reuse_addr = on;
         Ok(())
     }
+    /// SO_REUSEPORT: sockets that all set it bind one address and port; listeners among them
+    /// share the incoming connections (by a hash of the peer's endpoint).
+    pub fn set_reuse_port(&mut self, h: TcpHandle, on: bool) -> Result<()> {
+        self.user_mut(h)?.reuse_port = on;
+        Ok(())
+    }
     /// listen(): backlog bounds established, not-yet-accepted connections (half-open ones are
     /// in the SYN queue, see `TcpConfig::max_syn_backlog`).
     pub fn listen(&mut self, h: TcpHandle, backlog: usize) -> Result<()> {
@@ -110,16 +116,18 @@ impl TcpStack {
         }
         let t = self.user(h)?;
         let local = t.local;
+        let reuse_port = t.reuse_port;
         let clash = self.socks.iter().any(|(&oid, o)| {
             oid != h.0
                 && o.state == TcpState::Listen
+                && !(reuse_port && o.reuse_port)
                 && o.local.port() == local.port()
                 && (o.local.ip().is_unspecified() || local.ip().is_unspecified() || o.local.ip() == local.ip())
         });
         if clash {
             return Err(Error::AddrInUse);
         }
-        self.listen_ports.insert(local.port(), h.0);
+        self.listen_ports.entry(local.port()).or_default().push(h.0);
         self.note(h.0);
         let t = self.user_mut(h)?;
         t.listener = Some(Listener::new(backlog));
@@ -305,6 +313,10 @@ impl TcpStack {
     /// TIOCOUTQ: bytes not yet acknowledged.
     pub fn send_queue(&self, h: TcpHandle) -> usize {
         self.user(h).map(|t| t.tx.len()).unwrap_or(0)
+    }
+    /// SIOCOUTQNSD: bytes in the send buffer never sent yet (Linux: write_seq - snd_nxt).
+    pub fn unsent_queue(&self, h: TcpHandle) -> usize {
+        self.user(h).map(|t| (t.data_end() - t.snd_max.max(t.tx_base)).max(0) as usize).unwrap_or(0)
     }
     pub fn info(&self, h: TcpHandle) -> Result<TcpInfo> {
         Ok(self.user(h)?.info())

@@ -6,53 +6,41 @@
 //! the IPPROTO_IPV6 options. A V6ONLY socket bound to `::` is bound "virtually" (no engine
 //! port: only IPv6, which tapstack does not speak, could reach it), so it never collides with
 //! an IPv4 socket on the same port, as on Linux.
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{Ipv6Addr, SocketAddrV4};
 
 use libc::{c_int, c_void, sockaddr, socklen_t};
-use tapstack::client::ipv6opt::{int_arg, Ipv6Opts};
-use tapstack::client::sockaddr::{self as sa, Domain, Kind, Name, Op, SockInfo, Style, Target};
+use tapstack::client::ipv6opt::int_arg;
+use tapstack::client::sockaddr::{self as sa, Kind, Op, SockInfo, Target};
 use tapstack::socket::Readiness;
+
+pub use tapstack::client::dual::Dual;
 
 use crate::fdtable::{Proto, Sock};
 use crate::Ctx;
 
-/// The dual-stack part of a socket.
-#[derive(Clone, Debug)]
-pub struct Dual {
-    pub domain: Domain,
-    pub v6: Ipv6Opts,
-    /// How IPv4 names are reported (`::ffff:0.0.0.0` after binding it).
-    pub style: Style,
-    /// Bound to an IPv6-only address (V6ONLY `::`): the name, and whether it listens.
-    pub virt: Option<(Ipv6Addr, u16)>,
-    pub virt_listening: bool,
-}
-
-impl Default for Dual {
-    fn default() -> Dual {
-        Dual {
-            domain: Domain::Inet,
-            v6: Ipv6Opts::default(),
-            style: Style::default(),
-            virt: None,
-            virt_listening: false,
-        }
-    }
-}
-
-impl Dual {
-    pub fn inet6() -> Dual {
-        Dual { domain: Domain::Inet6, ..Dual::default() }
-    }
-    /// What an accepted connection inherits from its listener.
-    pub fn for_accepted(&self) -> Dual {
-        Dual { domain: self.domain, v6: self.v6.clone(), style: self.style, virt: None, virt_listening: false }
-    }
-}
-
 fn info(s: &Sock) -> SockInfo {
-    let d = s.dual.lock();
-    SockInfo { domain: d.domain, kind: if s.is_tcp() { Kind::Stream } else { Kind::Dgram }, v6only: d.v6.v6only }
+    s.dual.lock().info(if s.is_tcp() { Kind::Stream } else { Kind::Dgram })
+}
+
+/// The bytes of a user address (the kernel's copy-in step, `sockaddr::user_len`): None when
+/// there is none, else the buffer and how many bytes of it were read.
+///
+/// # Safety
+/// `addr` is NULL or points to `len` readable bytes (the program's promise to the kernel; a
+/// bad pointer faults here instead of giving EFAULT).
+pub(crate) unsafe fn read_user(
+    op: Op,
+    addr: *const sockaddr,
+    len: socklen_t,
+    sendmsg: bool,
+) -> Result<Option<([u8; sa::SOCKADDR_STORAGE], usize)>, c_int> {
+    let Some(n) = sa::user_len(op, addr.is_null(), len, sendmsg)? else { return Ok(None) };
+    let mut buf = [0u8; sa::SOCKADDR_STORAGE];
+    if n > 0 {
+        // SAFETY: the caller's promise above; n <= SOCKADDR_STORAGE = buf.len().
+        std::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), n);
+    }
+    Ok(Some((buf, n)))
 }
 
 /// Reads and translates the address given to bind/connect/sendto(msg) on `s`.
@@ -67,40 +55,14 @@ pub(crate) unsafe fn target(
     len: socklen_t,
     sendmsg: bool,
 ) -> Result<Target, c_int> {
-    let n = sa::user_len(op, addr.is_null(), len, sendmsg)?;
-    let mut buf = [0u8; sa::SOCKADDR_STORAGE];
-    let bytes = match n {
-        None => None,
-        Some(n) => {
-            if n > 0 {
-                // SAFETY: the caller's promise above; n <= SOCKADDR_STORAGE = buf.len().
-                std::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), n);
-            }
-            Some(&buf[..n])
-        }
-    };
-    sa::parse(info(s), op, bytes, &ifindex_exists)
-}
-
-/// A network interface of this namespace has index `i` (if_indextoname; its helper socket
-/// goes to libc, we are inside the shim).
-fn ifindex_exists(i: u32) -> bool {
-    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: name has IF_NAMESIZE bytes, as if_indextoname requires.
-    !unsafe { libc::if_indextoname(i, name.as_mut_ptr()) }.is_null()
+    let u = read_user(op, addr, len, sendmsg)?;
+    let bytes = u.as_ref().map(|(b, n)| &b[..*n]);
+    sa::parse(info(s), op, bytes, &tapstack::service::fdpass::ifindex_exists)
 }
 
 /// Where `t` points for the IPv4 engine (marking the `::1` loopback on the socket).
 pub(crate) fn engine_addr(s: &Sock, t: Target) -> Option<SocketAddrV4> {
-    match t {
-        Target::V4(a) => Some(a),
-        Target::MappedAny(p) => {
-            s.dual.lock().style.mapped_any = true;
-            Some(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, p))
-        }
-        Target::Loopback6(p) => Some(sa::loopback6(p)),
-        Target::V6Only(..) | Target::Unspec => None,
-    }
+    s.dual.lock().engine_addr(t)
 }
 
 /// A destination for sendto/sendmsg: None = no address given.
@@ -128,13 +90,7 @@ pub(crate) unsafe fn write_name(
     addr: *mut sockaddr,
     len: *mut socklen_t,
 ) -> Result<(), c_int> {
-    let d = s.dual.lock();
-    let n = match d.virt {
-        Some((ip, port)) => Name::V6(ip, port),
-        None => Name::V4(a),
-    };
-    let e = sa::encode(d.domain, n, d.style);
-    drop(d);
+    let e = s.dual.lock().name(a);
     write_raw(e.bytes(), addr, len)
 }
 
@@ -148,13 +104,15 @@ pub(crate) unsafe fn write_peer(
     addr: *mut sockaddr,
     len: *mut socklen_t,
 ) -> Result<(), c_int> {
-    let d = s.dual.lock();
-    let e = sa::encode(d.domain, Name::V4(a), d.style);
-    drop(d);
+    let e = s.dual.lock().peer(a);
     write_raw(e.bytes(), addr, len)
 }
 
-unsafe fn write_raw(b: &[u8], addr: *mut sockaddr, len: *mut socklen_t) -> Result<(), c_int> {
+/// Copies an encoded name out (`move_addr_to_user`).
+///
+/// # Safety
+/// As [`write_name`].
+pub(crate) unsafe fn write_raw(b: &[u8], addr: *mut sockaddr, len: *mut socklen_t) -> Result<(), c_int> {
     if addr.is_null() || len.is_null() {
         return Ok(());
     }
@@ -175,21 +133,14 @@ pub(crate) fn bind_virtual(c: &Ctx, ip: Ipv6Addr, port: u16) -> Result<(), c_int
         }
         .is_some_and(|a| a.port() != 0)
     };
-    let mut d = c.s.dual.lock();
-    if bound || d.virt.is_some() {
-        return Err(libc::EINVAL);
-    }
-    // Port 0: an ephemeral port of Linux's default range (only IPv6 could ever use it).
-    let port = if port == 0 { ephemeral() } else { port };
-    d.virt = Some((ip, port));
-    Ok(())
+    c.s.dual.lock().bind_virtual(bound, ip, port, ephemeral())
 }
 
 fn ephemeral() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed) + crate::real::sys_getpid() as u32;
-    (32768 + n % (60999 - 32768 + 1)) as u16
+    tapstack::client::dual::virtual_ephemeral(n)
 }
 
 /// True if `s` is virtually bound (no engine port); its listen is virtual too.
@@ -208,16 +159,13 @@ pub(crate) fn readiness_override(s: &Sock) -> Option<Readiness> {
 /// # Safety
 /// `val` is NULL or points to `len` readable bytes.
 pub(crate) unsafe fn set_ipv6_opt(c: &Ctx, name: c_int, val: *const c_void, len: socklen_t) -> Result<(), c_int> {
-    if c.s.dual.lock().domain != Domain::Inet6 {
-        return Err(libc::ENOPROTOOPT);
-    }
     let v = if val.is_null() || (len as usize) < 4 {
         None
     } else {
         // SAFETY: at least 4 readable bytes (caller).
         Some(std::ptr::read_unaligned(val as *const [u8; 4]))
     };
-    let bound = is_virtual(&c.s) || {
+    let bound = {
         let g = c.rt.lock();
         match c.s.proto {
             Proto::Tcp(h) => g.tcp.local_addr(h),
@@ -225,21 +173,14 @@ pub(crate) unsafe fn set_ipv6_opt(c: &Ctx, name: c_int, val: *const c_void, len:
         }
         .is_some_and(|a| a.port() != 0)
     };
-    c.s.dual.lock().v6.set(name, int_arg(v), len, bound)
+    c.s.dual.lock().set_opt(name, int_arg(v), len, bound)
 }
 
 /// getsockopt(IPPROTO_IPV6, ...) as an int; EOPNOTSUPP on an AF_INET socket, as Linux.
 pub(crate) fn get_ipv6_opt(c: &Ctx, name: c_int) -> Result<c_int, c_int> {
-    let d = c.s.dual.lock();
-    if d.domain != Domain::Inet6 {
-        return Err(libc::EOPNOTSUPP);
-    }
-    d.v6.get(name)
+    c.s.dual.lock().get_opt(name)
 }
 
 pub(crate) fn domain(s: &Sock) -> c_int {
-    match s.dual.lock().domain {
-        Domain::Inet => libc::AF_INET,
-        Domain::Inet6 => libc::AF_INET6,
-    }
+    s.dual.lock().family()
 }

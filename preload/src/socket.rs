@@ -69,11 +69,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     }
     let Some(_guard) = crate::ShimGuard::enter() else { return real::socket(domain, ty, protocol) };
     if crate::svc::enabled() {
-        if domain != libc::AF_INET {
-            // The shared service speaks AF_INET only so far: programs fall back to IPv4.
-            return fail(libc::EAFNOSUPPORT);
-        }
-        return crate::svc::hooks::socket(if tcp { crate::svc::KIND_TCP } else { crate::svc::KIND_UDP }, flags);
+        return crate::svc::hooks::socket(domain, if tcp { crate::svc::KIND_TCP } else { crate::svc::KIND_UDP }, flags);
     }
     let rt = match rt::start() {
         Ok(rt) => rt,

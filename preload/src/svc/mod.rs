@@ -102,6 +102,7 @@ pub(crate) fn forget(fd: c_int) {
     if kind(fd) != 0 && table_owner() {
         set_kind(fd, 0);
         set_broadcast(fd, false);
+        addr::set_family(fd, 0);
     }
 }
 
@@ -110,6 +111,7 @@ pub(crate) fn mirror(old: c_int, new: c_int) {
     if new >= 0 && new != old && (kind(old) != 0 || kind(new) != 0) && table_owner() {
         set_kind(new, kind(old));
         set_broadcast(new, broadcast_ok(old));
+        addr::set_family(new, addr::family(old));
     }
 }
 
@@ -288,6 +290,7 @@ pub(crate) fn probe(fd: c_int) -> u8 {
     match request(&Msg::new(Op::Ident), Some(fd)) {
         Ok((r, _)) if r.a == 0 => {
             set_kind(fd, r.kind);
+            addr::set_family(fd, r.b);
             r.kind
         }
         _ => 0,

@@ -3,7 +3,10 @@
 //!
 //! - [`sockaddr`]: raw `sockaddr` buffers of AF_INET and AF_INET6 sockets in and out, with the
 //!   errno Linux gives for each malformed or unsupported address (dual-stack translation).
+//! - [`dual`]: the dual-stack state of one socket (family, IPPROTO_IPV6 options, virtual
+//!   binding), shared by the in-process shim and the service.
 //! - [`ipv6opt`]: the IPPROTO_IPV6 socket options of an AF_INET6 socket (IPV6_V6ONLY ...).
+pub mod dual;
 pub mod ipv6opt;
 pub mod sockaddr;
 #[cfg(test)]

@@ -346,6 +346,14 @@ pub fn set_nonblock(fd: i32) -> Result<(), i32> {
 }
 
 /// getuid(2).
+/// A network interface of this namespace has index `i` (if_indextoname; its helper socket is
+/// libc's own, never the shim's hooks).
+pub fn ifindex_exists(i: u32) -> bool {
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: name has IF_NAMESIZE bytes, as if_indextoname requires.
+    !unsafe { libc::if_indextoname(i, name.as_mut_ptr()) }.is_null()
+}
+
 pub fn getuid() -> u32 {
     // SAFETY: no arguments.
     unsafe { sc(libc::SYS_getuid, &[]) }.unwrap_or(u32::MAX as usize) as u32

@@ -24,7 +24,13 @@ pub struct Dual {
 
 impl Default for Dual {
     fn default() -> Dual {
-        Dual { domain: Domain::Inet, v6: Ipv6Opts::default(), style: Style::default(), virt: None, virt_listening: false }
+        Dual {
+            domain: Domain::Inet,
+            v6: Ipv6Opts::default(),
+            style: Style::default(),
+            virt: None,
+            virt_listening: false,
+        }
     }
 }
 

@@ -233,9 +233,16 @@ impl Service {
             self.dirty = d;
             if self.stack.poll_at(now).is_none_or(|t| t > now) {
                 // Nothing due (pumping queued no output): sleep.
-                next = earliest(next, self.stack.poll_at(now));
                 break;
             }
+        }
+        // What the last pumps queued (segments to ourselves over the loopback, window updates)
+        // is due now even when the last poll before them had nothing to do: without this the
+        // loop slept with output pending until some unrelated event woke it (two shimmed
+        // peers over the stack's own address stalled mid-transfer, tests/net/t_86).
+        next = earliest(next, self.stack.poll_at(now));
+        if !self.dirty.is_empty() {
+            next = Some(now);
         }
         earliest(next, self.dev.poll_at())
     }

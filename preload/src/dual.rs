@@ -173,7 +173,8 @@ pub(crate) unsafe fn set_ipv6_opt(c: &Ctx, name: c_int, val: *const c_void, len:
         }
         .is_some_and(|a| a.port() != 0)
     };
-    c.s.dual.lock().set_opt(name, int_arg(v), len, bound)
+    let kind = if c.s.is_tcp() { Kind::Stream } else { Kind::Dgram };
+    c.s.dual.lock().set_opt(kind, name, int_arg(v), len, bound)
 }
 
 /// getsockopt(IPPROTO_IPV6, ...) as an int; EOPNOTSUPP on an AF_INET socket, as Linux.

@@ -98,14 +98,15 @@ impl Dual {
         Ok(())
     }
 
-    /// setsockopt(IPPROTO_IPV6, name): `val` the int argument (`ipv6opt::int_arg`), `optlen`
-    /// as given, `bound`: the engine socket has a local port. ENOPROTOOPT on AF_INET (Linux).
-    pub fn set_opt(&mut self, name: i32, val: i32, optlen: u32, bound: bool) -> Result<(), i32> {
+    /// setsockopt(IPPROTO_IPV6, name) on a socket of `kind`: `val` the int argument
+    /// (`ipv6opt::int_arg`), `optlen` as given, `bound`: the engine socket has a local port.
+    /// ENOPROTOOPT on AF_INET (Linux).
+    pub fn set_opt(&mut self, kind: Kind, name: i32, val: i32, optlen: u32, bound: bool) -> Result<(), i32> {
         if self.domain != Domain::Inet6 {
             return Err(libc::ENOPROTOOPT);
         }
         let bound = bound || self.virt.is_some();
-        self.v6.set(name, val, optlen, bound)
+        self.v6.set_on(kind, name, val, optlen, bound)
     }
 
     /// getsockopt(IPPROTO_IPV6, name) as an int; EOPNOTSUPP on AF_INET (Linux).
@@ -153,19 +154,19 @@ mod tests {
     #[test]
     fn virtual_bind_and_v6only() {
         let mut d = Dual::inet6();
-        assert_eq!(d.set_opt(libc::IPV6_V6ONLY, 1, 4, false), Ok(()));
+        assert_eq!(d.set_opt(Kind::Stream, libc::IPV6_V6ONLY, 1, 4, false), Ok(()));
         assert_eq!(d.get_opt(libc::IPV6_V6ONLY), Ok(1));
         assert_eq!(d.bind_virtual(true, Ipv6Addr::UNSPECIFIED, 5, 40000), Err(libc::EINVAL));
         assert_eq!(d.bind_virtual(false, Ipv6Addr::UNSPECIFIED, 0, 40000), Ok(()));
         assert_eq!(d.virt, Some((Ipv6Addr::UNSPECIFIED, 40000)));
         assert_eq!(d.bind_virtual(false, Ipv6Addr::UNSPECIFIED, 5, 40000), Err(libc::EINVAL));
         // Bound (virtually): V6ONLY can no longer change.
-        assert_eq!(d.set_opt(libc::IPV6_V6ONLY, 0, 4, false), Err(libc::EINVAL));
+        assert_eq!(d.set_opt(Kind::Stream, libc::IPV6_V6ONLY, 0, 4, false), Err(libc::EINVAL));
         let e = d.name(unspecified());
         assert_eq!(u16::from_be_bytes([e.buf[2], e.buf[3]]), 40000);
         assert!(d.for_accepted().virt.is_none());
         let mut d4 = Dual::default();
-        assert_eq!(d4.set_opt(libc::IPV6_V6ONLY, 1, 4, false), Err(libc::ENOPROTOOPT));
+        assert_eq!(d4.set_opt(Kind::Dgram, libc::IPV6_V6ONLY, 1, 4, false), Err(libc::ENOPROTOOPT));
         assert_eq!(d4.get_opt(libc::IPV6_V6ONLY), Err(libc::EOPNOTSUPP));
         assert!((32768..=60999).contains(&virtual_ephemeral(u32::MAX)));
     }

@@ -378,7 +378,7 @@ impl Service {
             }
             (Op::SetOpt, p) if m.a == libc::IPPROTO_IPV6 => {
                 let v = m.data.get(..4).map(|b| [b[0], b[1], b[2], b[3]]);
-                let r = s.dual.set_opt(m.b, int_arg(v), m.c.max(0) as u32, local_port(stack, p));
+                let r = s.dual.set_opt(kind_of(p), m.b, int_arg(v), m.c.max(0) as u32, local_port(stack, p));
                 let mut r = Msg::reply(op, r.err().unwrap_or(0));
                 r.b = family_flags(&s.dual);
                 r
@@ -430,8 +430,15 @@ impl Service {
 
 /// Translates the program's sockaddr bytes for socket `s` (dual-stack, `client::sockaddr`).
 fn translate(s: &super::sock::Sock, op: sa::Op, data: &[u8]) -> Result<Target, i32> {
-    let kind = if matches!(s.proto, Proto::Tcp(_)) { Kind::Stream } else { Kind::Dgram };
-    sa::parse(s.dual.info(kind), op, Some(data), &fdpass::ifindex_exists)
+    sa::parse(s.dual.info(kind_of(s.proto)), op, Some(data), &fdpass::ifindex_exists)
+}
+
+fn kind_of(p: Proto) -> Kind {
+    if matches!(p, Proto::Tcp(_)) {
+        Kind::Stream
+    } else {
+        Kind::Dgram
+    }
 }
 
 /// The engine socket has a local port (bound, or given one by connect/send).

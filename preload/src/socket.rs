@@ -69,7 +69,14 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     }
     let Some(_guard) = crate::ShimGuard::enter() else { return real::socket(domain, ty, protocol) };
     if crate::svc::enabled() {
-        return crate::svc::hooks::socket(domain, if tcp { crate::svc::KIND_TCP } else { crate::svc::KIND_UDP }, flags);
+        let kind = if tcp {
+            crate::svc::KIND_TCP
+        } else if ping {
+            tapstack::service::proto::KIND_PING
+        } else {
+            crate::svc::KIND_UDP
+        };
+        return crate::svc::hooks::socket(domain, kind, flags);
     }
     let rt = match rt::start() {
         Ok(rt) => rt,

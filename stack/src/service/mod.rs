@@ -357,6 +357,23 @@ impl Service {
         self.pump(i, now);
     }
 
+    /// Handles the hang-ups already pending on the programs' ends (sockets closed by their
+    /// programs), in the middle of a request; the other events stay for the loop (level
+    /// triggered). True if there was one.
+    pub(super) fn reap_hangups(&mut self) -> bool {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
+        let n = fdpass::epoll_wait(self.epfd, &mut events, 0).unwrap_or(0);
+        let mut any = false;
+        for ev in &events[..n] {
+            let (e, tok) = (ev.events, ev.u64);
+            if tok & T_MASK == T_SOCK && e & (libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+                self.sock_event((tok & !T_MASK) as usize, e);
+                any = true;
+            }
+        }
+        any
+    }
+
     /// Every 250 ms while there are dead sockets: forgets those whose program end is closed.
     fn sweep_zombies(&mut self) {
         if self.zombies.is_empty() || std::time::Instant::now() < self.next_sweep {

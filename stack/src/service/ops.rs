@@ -68,6 +68,16 @@ impl Service {
             }
             Op::Accept => return self.op_accept(i),
             Op::Connect => self.op_connect(i, &m, fd.expect("looked up")),
+            Op::Bind => {
+                let r = self.op_simple(i, o, &m);
+                // The port may belong to a socket the program already closed (the kernel's
+                // close frees it at once; we learn it from `a`'s hang-up): handle those first.
+                if r.a == libc::EADDRINUSE && self.reap_hangups() && self.socks.get(i).is_some_and(|s| s.is_some()) {
+                    self.op_simple(i, o, &m)
+                } else {
+                    r
+                }
+            }
             Op::ErrQueue => self.op_errqueue(i, &m),
             _ => self.op_simple(i, o, &m),
         };

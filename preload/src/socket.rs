@@ -22,7 +22,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     let flags = ty & !0xf;
     let tcp = base == libc::SOCK_STREAM && (protocol == 0 || protocol == libc::IPPROTO_TCP);
     let udp = base == libc::SOCK_DGRAM && (protocol == 0 || protocol == libc::IPPROTO_UDP);
-    // ICMP datagram ("ping") sockets: not served by the shared stack yet (they get a UDP socket).
+    // ICMP datagram ("ping") sockets (IPPROTO_ICMP, as Linux's net.ipv4.ping_group_range allows).
     let ping = domain == libc::AF_INET && base == libc::SOCK_DGRAM && protocol == libc::IPPROTO_ICMP;
     if domain == libc::AF_INET && base == libc::SOCK_RAW {
         note_raw_socket();
@@ -36,10 +36,6 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
         return real::socket(domain, ty, protocol);
     }
     let Some(_guard) = crate::ShimGuard::enter() else { return real::socket(domain, ty, protocol) };
-    if domain != libc::AF_INET {
-        // The shared stack speaks AF_INET only so far: programs fall back to IPv4.
-        return fail(libc::EAFNOSUPPORT);
-    }
     let kind = if tcp {
         svc::KIND_TCP
     } else if ping {
@@ -47,7 +43,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     } else {
         svc::KIND_UDP
     };
-    svc::hooks::socket(kind, flags)
+    svc::hooks::socket(domain, kind, flags)
 }
 
 #[no_mangle]

@@ -75,3 +75,56 @@ done
 rc=0; wait $ipid || rc=$?
 [ $rc = 0 ] || { echo "FAIL: the shimmed inetd (sh) exited $rc"; cat "$WORK/inetd2.err"; exit 1; }
 echo "ok: inetd style with sh reading and answering on the inherited connection"
+
+# AF_INET6 descriptors inherited across exec keep their family and IPV6_V6ONLY (both live in the
+# service's socket; the exec'd program learns them from it): a dual-stack listener on :: and two
+# UDP sockets (dual-stack, v6-only) handed to a new python through exec.
+cat > "$WORK/parent6.py" <<'PY'
+import socket, subprocess, sys
+l = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("::", 7100)); l.listen(4)
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.bind(("::", 7101))
+v = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+v.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+fds = [l.fileno(), u.fileno(), v.fileno()]
+sys.exit(subprocess.run([sys.executable, sys.argv[1]] + [str(f) for f in fds], pass_fds=fds).returncode)
+PY
+cat > "$WORK/child6.py" <<'PY'
+import socket, sys
+l, u, v = (socket.socket(fileno=int(f)) for f in sys.argv[1:4])
+print("families", l.family.name, u.family.name, v.family.name, flush=True)
+print("listener", l.getsockname(), l.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY), flush=True)
+print("v6only", v.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY), flush=True)
+try:
+    v.sendto(b"x", ("::ffff:10.0.0.1", 9))
+    print("v6only sendto mapped: sent", flush=True)
+except OSError as e:
+    print("v6only sendto mapped:", e.errno == 101 and "ENETUNREACH" or e, flush=True)
+l.settimeout(20); u.settimeout(20)
+c, a = l.accept()
+print("accepted", a[0], a[2:], c.family.name, flush=True)
+c.sendall(b"six\n"); c.close()
+d, a = u.recvfrom(100)
+print("udp", d.decode(), a[0], a[2:], flush=True)
+u.sendto(b"pong", a)
+PY
+ts 60 "$PY" "$WORK/parent6.py" "$WORK/child6.py" > "$WORK/six.out" 2>&1 &
+ipid=$!
+_NETNS_PIDS+=("$ipid")
+got=""
+for _ in $(seq 1 100); do
+  got=$(in_ns timeout 5 nc -N 10.0.0.2 7100 < /dev/null 2>/dev/null) && [ -n "$got" ] && break
+  sleep 0.1
+done
+[ "$got" = six ] || { echo "FAIL: inherited AF_INET6 listener: got '$got'"; cat "$WORK/six.out"; exit 1; }
+pong=$(in_ns "$PY" -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(10)
+s.sendto(b"ping", ("10.0.0.2", 7101)); print(s.recvfrom(10)[0].decode())') || true
+rc=0; wait $ipid || rc=$?
+expect=$(printf '%s\n' "families AF_INET6 AF_INET6 AF_INET6" "listener ('::', 7100, 0, 0) 0" "v6only 1" \
+  "v6only sendto mapped: ENETUNREACH" "accepted ::ffff:10.0.0.1 (0, 0) AF_INET6" "udp ping ::ffff:10.0.0.1 (0, 0)")
+[ "$rc" = 0 ] && [ "$pong" = pong ] && [ "$(cat "$WORK/six.out")" = "$expect" ] || {
+  echo "FAIL: AF_INET6 sockets across exec (rc $rc, pong '$pong'):"; diff <(echo "$expect") "$WORK/six.out"; exit 1; }
+echo "ok: AF_INET6 sockets inherited across exec keep their family and IPV6_V6ONLY (listener, UDP)"

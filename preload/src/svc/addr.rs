@@ -1,51 +1,106 @@
-//! AF_INET addresses of the socket calls (the service speaks IPv4; AF_INET6 sockets are
-//! not served yet, see docs/runtime.md).
-use std::net::{Ipv4Addr, SocketAddrV4};
+//! Addresses of the socket calls, AF_INET and AF_INET6 alike (dual-stack, issue 10).
+//! The service keeps each socket's family and IPV6_V6ONLY and translates bind/connect
+//! addresses and names itself (`tapstack::client::sockaddr`); the shim only copies the user's
+//! bytes in and the encoded names out. UDP destinations and sources ride the data path, so the
+//! shim translates those with the family it caches per descriptor (learnt from socket, accept,
+//! Ident, and a successful IPV6_V6ONLY) in the descriptor table.
+use std::net::SocketAddrV4;
 
-use libc::{c_int, sockaddr, sockaddr_in, socklen_t};
+use libc::{c_int, sockaddr, socklen_t};
+use tapstack::client::sockaddr::{self as sa, Domain, Kind, Name, Op, SockInfo, Style, Target};
+use tapstack::service::proto::{FAM_INET6, FAM_V6ONLY};
 
-const SIN_LEN: socklen_t = std::mem::size_of::<sockaddr_in>() as socklen_t;
-
-/// Reads an AF_INET address given to bind/connect/sendto (EFAULT, EINVAL, EAFNOSUPPORT as Linux).
-///
-/// # Safety
-/// `addr` is null or points to `len` readable bytes.
-pub(crate) unsafe fn read_addr(addr: *const sockaddr, len: socklen_t) -> Result<SocketAddrV4, c_int> {
-    if addr.is_null() {
-        return Err(libc::EFAULT);
-    }
-    if len < std::mem::size_of::<libc::sa_family_t>() as socklen_t {
-        return Err(libc::EINVAL);
-    }
-    // SAFETY: at least the family is readable (checked above).
-    let family = (*addr).sa_family as c_int;
-    if family != libc::AF_INET {
-        return Err(libc::EAFNOSUPPORT);
-    }
-    if len < SIN_LEN {
-        return Err(libc::EINVAL);
-    }
-    // SAFETY: `len` >= sizeof(sockaddr_in) readable bytes; unaligned read of plain data.
-    let sin = std::ptr::read_unaligned(addr as *const sockaddr_in);
-    Ok(SocketAddrV4::new(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)), u16::from_be(sin.sin_port)))
+pub(crate) fn set_family(fd: c_int, flags: i32) {
+    super::set_family(fd, flags);
 }
 
-/// Writes `a` to a user (addr, len) pair, truncating like the kernel and reporting the full size.
+pub(crate) fn family(fd: c_int) -> i32 {
+    super::family(fd)
+}
+
+fn info(fd: c_int, kind: Kind) -> SockInfo {
+    let f = family(fd);
+    let domain = if f & FAM_INET6 != 0 { Domain::Inet6 } else { Domain::Inet };
+    SockInfo { domain, kind, v6only: f & FAM_V6ONLY != 0 }
+}
+
+/// The bytes of a user address (the kernel's copy-in step, `sockaddr::user_len`): None when
+/// there is none, else the buffer and how many bytes of it were read.
+///
+/// # Safety
+/// `addr` is NULL or points to `len` readable bytes (the program's promise to the kernel; a
+/// bad pointer faults here instead of giving EFAULT).
+unsafe fn read_user(
+    op: Op,
+    addr: *const sockaddr,
+    len: socklen_t,
+    sendmsg: bool,
+) -> Result<Option<([u8; sa::SOCKADDR_STORAGE], usize)>, c_int> {
+    let Some(n) = sa::user_len(op, addr.is_null(), len, sendmsg)? else { return Ok(None) };
+    let mut buf = [0u8; sa::SOCKADDR_STORAGE];
+    if n > 0 {
+        // SAFETY: the caller's promise above; n <= SOCKADDR_STORAGE = buf.len().
+        std::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), n);
+    }
+    Ok(Some((buf, n)))
+}
+
+/// Copies an encoded name out (`move_addr_to_user`).
 ///
 /// # Safety
 /// `addr`/`len` are null or point to a buffer of `*len` writable bytes and a writable length.
-pub(crate) unsafe fn write_addr(a: SocketAddrV4, addr: *mut sockaddr, len: *mut socklen_t) {
+unsafe fn write_raw(b: &[u8], addr: *mut sockaddr, len: *mut socklen_t) -> Result<(), c_int> {
     if addr.is_null() || len.is_null() {
-        return;
+        return Ok(());
     }
-    let sin = sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
-        sin_zero: [0; 8],
-    };
-    let n = (*len).min(SIN_LEN) as usize;
-    // SAFETY: the caller's buffer holds *len >= n bytes; sin is n bytes or more.
-    std::ptr::copy_nonoverlapping(&sin as *const sockaddr_in as *const u8, addr as *mut u8, n);
-    *len = SIN_LEN;
+    let (copy, full) = sa::copy_out_len(b.len(), *len)?;
+    // SAFETY: the caller's promise: *len >= copy writable bytes at addr.
+    std::ptr::copy_nonoverlapping(b.as_ptr(), addr as *mut u8, copy);
+    *len = full;
+    Ok(())
+}
+
+/// The user's sockaddr bytes for bind/connect (the kernel's copy-in step: EFAULT, EINVAL).
+///
+/// # Safety
+/// `addr` is null or points to `len` readable bytes.
+pub(crate) unsafe fn user_bytes(op: Op, addr: *const sockaddr, len: socklen_t) -> Result<Vec<u8>, c_int> {
+    Ok(read_user(op, addr, len, false)?.map_or_else(Vec::new, |(b, n)| b[..n].to_vec()))
+}
+
+/// A UDP destination from a (addr, len) pair of sendto/sendmsg on `fd`; None: no address.
+///
+/// # Safety
+/// `addr` is null or points to `len` readable bytes.
+pub(crate) unsafe fn udp_dest(
+    fd: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+    sendmsg: bool,
+) -> Result<Option<SocketAddrV4>, c_int> {
+    let u = read_user(Op::SendTo, addr, len, sendmsg)?;
+    let bytes = u.as_ref().map(|(b, n)| &b[..*n]);
+    let t = sa::parse(info(fd, Kind::Dgram), Op::SendTo, bytes, &tapstack::service::fdpass::ifindex_exists)?;
+    Ok(match t {
+        Target::Unspec => None,
+        t => Some(t.engine().ok_or(libc::EINVAL)?),
+    })
+}
+
+/// Writes the sender `a` of a datagram received on `fd` (recvfrom, recvmsg).
+///
+/// # Safety
+/// `addr`/`len` are null or point to a buffer of `*len` writable bytes and a writable length.
+pub(crate) unsafe fn write_peer(fd: c_int, a: SocketAddrV4, addr: *mut sockaddr, len: *mut socklen_t) {
+    let e = sa::encode(info(fd, Kind::Dgram).domain, Name::V4(a), Style::default());
+    let _ = write_raw(e.bytes(), addr, len);
+}
+
+/// Writes a name the service encoded (getsockname, getpeername, accept); EINVAL for a
+/// negative length.
+///
+/// # Safety
+/// As [`write_peer`].
+pub(crate) unsafe fn write_name(b: &[u8], addr: *mut sockaddr, len: *mut socklen_t) -> Result<(), c_int> {
+    write_raw(b, addr, len)
 }

@@ -28,7 +28,7 @@ pub(crate) fn udp_send(server: SocketAddrV4, query: &[u8]) -> Result<c_int, ()> 
     // Held so that libc's syscall() (which the shim interposes) goes straight to the kernel.
     let _g = crate::ShimGuard::enter();
     let saved = crate::errno();
-    let fd = hooks::socket(KIND_UDP, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+    let fd = hooks::socket(libc::AF_INET, KIND_UDP, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
     if fd < 0 {
         crate::set_errno(saved);
         return Err(());
@@ -99,7 +99,7 @@ pub(crate) fn tcp_exchange(server: SocketAddrV4, query: &[u8], deadline: std::ti
 }
 
 fn tcp_exchange_inner(server: SocketAddrV4, query: &[u8], deadline: std::time::Instant) -> Option<Vec<u8>> {
-    let fd = hooks::socket(KIND_TCP, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+    let fd = hooks::socket(libc::AF_INET, KIND_TCP, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
     if fd < 0 {
         return None;
     }

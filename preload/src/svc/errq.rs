@@ -11,7 +11,7 @@ use libc::{c_int, msghdr, ssize_t};
 use tapstack::service::errq::ErrEntry;
 use tapstack::service::proto::{self, Msg, Op, UDP_HDR};
 
-use super::addr::write_addr;
+use super::addr::write_peer;
 use super::{ask, is_udp, kind};
 use crate::{errno, set_errno};
 
@@ -51,7 +51,7 @@ pub(crate) unsafe fn recvmsg_errqueue(fd: c_int, msg: *mut msghdr, flags: c_int)
             let _ = ask(&m, fd);
         }
     }
-    let n = crate::errq::fill_errqueue_msg(&mut *msg, &e, |name, len| write_addr(e.dst, name, len));
+    let n = crate::errq::fill_errqueue_msg(&mut *msg, &e, |name, len| write_peer(fd, e.dst, name, len));
     set_errno(saved);
     n as ssize_t
 }

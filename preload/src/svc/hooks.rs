@@ -11,7 +11,7 @@ use std::net::SocketAddrV4;
 use libc::{c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 use tapstack::service::proto::{self, Msg, Op, UDP_HDR};
 
-use super::addr::{read_addr, write_addr};
+use super::addr::{set_family, user_bytes, write_name, write_peer};
 use super::{ask, request, set_kind, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP, KIND_UDP_CONNECTED};
 use crate::{errno, set_errno};
 
@@ -49,12 +49,14 @@ fn set_fd_flags(fd: c_int, flags: c_int) {
     }
 }
 
-/// socket(AF_INET, SOCK_STREAM/SOCK_DGRAM | flags); `kind` KIND_PING for an ICMP datagram socket.
-pub(crate) fn socket(kind: u8, flags: c_int) -> c_int {
+/// socket(AF_INET or AF_INET6 = `domain`, SOCK_STREAM/SOCK_DGRAM | flags); `kind` KIND_PING
+/// for an ICMP datagram socket.
+pub(crate) fn socket(domain: c_int, kind: u8, flags: c_int) -> c_int {
     let e = Errno::save();
     let mut m = Msg::new(Op::Socket);
     m.kind = kind;
     m.b = flags;
+    m.c = domain;
     match request(&m, None) {
         Ok((r, Some(fd))) if r.a == 0 => {
             if fd as usize >= tapstack::client::fdtable::MAX_FDS {
@@ -72,6 +74,7 @@ pub(crate) fn socket(kind: u8, flags: c_int) -> c_int {
                     kind
                 },
             );
+            set_family(fd, r.b);
             e.ok(fd)
         }
         Ok((r, passed)) => {
@@ -113,11 +116,12 @@ fn finish(e: &Errno, r: Result<Msg, Option<c_int>>, fallback: impl FnOnce() -> c
 
 pub(crate) unsafe fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let e = Errno::save();
-    let a = match read_addr(addr, len) {
-        Ok(a) => a,
+    let mut m = Msg::new(Op::Bind);
+    m.data = match user_bytes(tapstack::client::sockaddr::Op::Bind, addr, len) {
+        Ok(b) => b,
         Err(x) => return err(x),
     };
-    let r = call(&Msg::new(Op::Bind).with_addr(a), fd);
+    let r = call(&m, fd);
     finish(&e, r, || crate::real::bind(fd, addr, len))
 }
 
@@ -167,7 +171,8 @@ pub(crate) unsafe fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t
                 }
                 set_fd_flags(nfd, flags);
                 set_kind(nfd, KIND_TCP);
-                write_addr(r.addr(), addr, len);
+                set_family(nfd, r.b);
+                let _ = write_name(&r.data, addr, len);
                 return e.ok(nfd);
             }
             Ok((r, passed)) => {
@@ -208,27 +213,21 @@ pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -
     let e = Errno::save();
     let k = super::kind(fd);
     let mut m = Msg::new(Op::Connect);
+    m.data = match user_bytes(tapstack::client::sockaddr::Op::Connect, addr, len) {
+        Ok(b) => b,
+        Err(x) => return err(x),
+    };
     if k == KIND_UDP || k == KIND_UDP_CONNECTED {
-        if !addr.is_null() && len >= 2 && (*addr).sa_family as c_int == libc::AF_UNSPEC {
-            m.kind = 1;
-        } else {
-            match read_addr(addr, len) {
-                Ok(a) => m.set_addr(a),
-                Err(x) => return err(x),
-            }
-        }
         let r = call(&m, fd);
-        if r.is_ok() {
-            set_kind(fd, if m.kind == 1 { KIND_UDP } else { KIND_UDP_CONNECTED });
+        if let Ok(rep) = &r {
+            set_kind(fd, if rep.kind == 1 { KIND_UDP } else { KIND_UDP_CONNECTED });
         }
         return finish(&e, r, || crate::real::connect(fd, addr, len));
     }
-    let a = match read_addr(addr, len) {
-        Ok(a) => a,
-        Err(x) => return err(x),
-    };
-    m.set_addr(a);
     let first = call(&m, fd);
+    if matches!(&first, Ok(rep) if rep.kind == 1) {
+        return e.ok(0); // AF_UNSPEC on a socket never connected: nothing to dissolve
+    }
     if matches!(first, Ok(_) | Err(Some(libc::EINPROGRESS)) | Err(Some(libc::EALREADY)) | Err(Some(libc::EISCONN)))
         && k != KIND_TCP_LISTEN
     {
@@ -315,10 +314,10 @@ pub(crate) unsafe fn getname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t
     }
     let m = Msg::new(if peer { Op::PeerName } else { Op::SockName });
     match call(&m, fd) {
-        Ok(r) => {
-            write_addr(r.addr(), addr, len);
-            e.ok(0)
-        }
+        Ok(r) => match write_name(&r.data, addr, len) {
+            Ok(()) => e.ok(0),
+            Err(x) => err(x),
+        },
         Err(Some(x)) => err(x),
         Err(None) => {
             if peer {
@@ -339,17 +338,22 @@ pub(crate) unsafe fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *cons
         return crate::real::setsockopt(fd, level, name, val, len);
     }
     let e = Errno::save();
-    if val.is_null() && len > 0 {
+    // IPPROTO_IPV6 reads a NULL value as 0 (do_ipv6_setsockopt).
+    if val.is_null() && len > 0 && level != libc::IPPROTO_IPV6 {
         return err(libc::EFAULT);
     }
     let mut m = Msg::new(Op::SetOpt);
     m.a = level;
     m.b = name;
+    m.c = len as i32;
     let n = (len as usize).min(proto::MAX_DATA);
-    if n > 0 {
+    if n > 0 && !val.is_null() {
         m.data = std::slice::from_raw_parts(val as *const u8, n).to_vec();
     }
     let r = call(&m, fd);
+    if let (Ok(rep), libc::IPPROTO_IPV6) = (&r, level) {
+        set_family(fd, rep.b); // IPV6_V6ONLY changes how UDP destinations read
+    }
     if r.is_ok() && level == libc::SOL_SOCKET && name == libc::SO_BROADCAST && len >= 4 {
         super::set_broadcast(fd, std::ptr::read_unaligned(val as *const c_int) != 0);
     }
@@ -507,7 +511,7 @@ pub(crate) unsafe fn udp_recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
     match proto::parse_udp_hdr(&hdr).flatten() {
         Some(a) if !m.msg_name.is_null() => {
             let mut l = m.msg_namelen;
-            write_addr(a, m.msg_name as *mut sockaddr, &mut l);
+            write_peer(fd, a, m.msg_name as *mut sockaddr, &mut l);
             m.msg_namelen = l;
         }
         _ => m.msg_namelen = 0,
@@ -537,14 +541,6 @@ pub(crate) unsafe fn udp_recv(
         *len = if addr.is_null() { 0 } else { m.msg_namelen };
     }
     r
-}
-
-/// A UDP destination from a (addr, len) pair; None for a null address.
-pub(crate) unsafe fn udp_dest(addr: *const sockaddr, len: socklen_t) -> Result<Option<SocketAddrV4>, c_int> {
-    if addr.is_null() {
-        return Ok(None);
-    }
-    read_addr(addr, len).map(Some)
 }
 
 /// ioctl(FIONREAD) on a UDP socket: the size of the next datagram (without our header).

@@ -54,6 +54,13 @@ pub(crate) fn broadcast_ok(fd: c_int) -> bool {
 pub(crate) fn set_broadcast(fd: c_int, on: bool) {
     KINDS.set_broadcast(fd, on);
 }
+/// `proto::family_flags` of the socket at `fd` (0: AF_INET or not ours).
+pub(crate) fn family(fd: c_int) -> i32 {
+    KINDS.family(fd)
+}
+pub(crate) fn set_family(fd: c_int, flags: i32) {
+    KINDS.set_family(fd, flags);
+}
 
 #[inline]
 pub(crate) fn kind(fd: c_int) -> u8 {
@@ -272,6 +279,7 @@ pub(crate) fn probe(fd: c_int) -> u8 {
     match request(&Msg::new(Op::Ident), Some(fd)) {
         Ok((r, _)) if r.a == 0 => {
             set_kind(fd, r.kind);
+            addr::set_family(fd, r.b);
             r.kind
         }
         _ => 0,

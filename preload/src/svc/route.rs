@@ -201,7 +201,7 @@ pub(crate) unsafe fn send(
         let r = real::send(fd, buf, n, flags | libc::MSG_NOSIGNAL);
         return Some(if r < 0 && crate::errno() == libc::EPIPE { hooks::broken_pipe(fd, flags) } else { r });
     }
-    let to = match hooks::udp_dest(addr, len) {
+    let to = match super::addr::udp_dest(fd, addr, len, false) {
         Ok(t) => t,
         Err(e) => {
             crate::set_errno(e);
@@ -243,7 +243,7 @@ pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> Opt
         let r = real::sendmsg(fd, &c, flags | libc::MSG_NOSIGNAL);
         return Some(if r < 0 && crate::errno() == libc::EPIPE { hooks::broken_pipe(fd, flags) } else { r });
     }
-    let to = match hooks::udp_dest(m.msg_name as *const sockaddr, m.msg_namelen) {
+    let to = match super::addr::udp_dest(fd, m.msg_name as *const sockaddr, m.msg_namelen, true) {
         Ok(t) => t,
         Err(e) => {
             crate::set_errno(e);

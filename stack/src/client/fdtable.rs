@@ -1,8 +1,9 @@
 //! The shim's per-descriptor bookkeeping, indexed by descriptor number with no lock: every hooked
 //! call asks "is this descriptor a tapstack socket?", so that question is one relaxed atomic load.
 //!
-//! - [`KindTable`]: descriptor -> kind of shared-stack socket (`KIND_*`, 0 for "not ours") and
-//!   its SO_BROADCAST flag (the shim refuses broadcast sends without it, as Linux does).
+//! - [`KindTable`]: descriptor -> kind of shared-stack socket (`KIND_*`, 0 for "not ours"), its
+//!   SO_BROADCAST flag (the shim refuses broadcast sends without it, as Linux does) and its
+//!   family flags (`proto::FAM_INET6`, `FAM_V6ONLY`: how UDP addresses read and are written).
 //! - [`FdBits`]: a set of descriptors (the shim's own control channel and signalfds, which a
 //!   program's close/dup2/close_range must not reach).
 //!
@@ -32,8 +33,13 @@ fn slot(fd: i32) -> Option<usize> {
 }
 
 const BROADCAST: u8 = 0x80;
+/// The family flags (`proto::family_flags`, two bits) sit at this shift.
+const FAM_SHIFT: u8 = 5;
+const FAM_MASK: u8 = 0x3 << FAM_SHIFT;
+/// Everything but the kind.
+const FLAGS: u8 = BROADCAST | FAM_MASK;
 
-/// Descriptor -> kind (low 7 bits) and SO_BROADCAST (high bit).
+/// Descriptor -> kind (low 5 bits), family flags (bits 5-6) and SO_BROADCAST (high bit).
 pub struct KindTable {
     slots: [AtomicU8; MAX_FDS],
 }
@@ -52,14 +58,28 @@ impl KindTable {
     /// The kind of `fd`; 0 if it is not a tapstack socket (or out of range).
     #[inline]
     pub fn kind(&self, fd: i32) -> u8 {
-        slot(fd).map_or(0, |i| self.slots[i].load(Ordering::Relaxed) & !BROADCAST)
+        slot(fd).map_or(0, |i| self.slots[i].load(Ordering::Relaxed) & !FLAGS)
     }
 
-    /// Sets the kind of `fd` (0: forget it), keeping its SO_BROADCAST flag unless forgotten.
+    /// Sets the kind of `fd` (0: forget it), keeping its flags unless forgotten.
     pub fn set_kind(&self, fd: i32, k: u8) {
         if let Some(i) = slot(fd) {
-            let keep = if k == 0 { 0 } else { self.slots[i].load(Ordering::Relaxed) & BROADCAST };
-            self.slots[i].store((k & !BROADCAST) | keep, Ordering::Relaxed);
+            let keep = if k == 0 { 0 } else { self.slots[i].load(Ordering::Relaxed) & FLAGS };
+            self.slots[i].store((k & !FLAGS) | keep, Ordering::Relaxed);
+        }
+    }
+
+    /// The family flags of `fd` (`proto::family_flags`; 0 for AF_INET or not ours).
+    #[inline]
+    pub fn family(&self, fd: i32) -> i32 {
+        slot(fd).map_or(0, |i| ((self.slots[i].load(Ordering::Relaxed) & FAM_MASK) >> FAM_SHIFT) as i32)
+    }
+
+    /// Sets the family flags of `fd` (only their two low bits are kept).
+    pub fn set_family(&self, fd: i32, flags: i32) {
+        if let Some(i) = slot(fd) {
+            let f = ((flags as u8) << FAM_SHIFT) & FAM_MASK;
+            let _ = self.slots[i].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some((v & !FAM_MASK) | f));
         }
     }
 
@@ -187,6 +207,24 @@ mod tests {
     }
 
     #[test]
+    fn family_flags_follow_the_socket() {
+        use crate::service::proto::{FAM_INET6, FAM_V6ONLY};
+        let t = Box::new(KindTable::new());
+        t.set_kind(4, KIND_UDP);
+        t.set_family(4, FAM_INET6);
+        t.set_broadcast(4, true);
+        assert_eq!(t.family(4), FAM_INET6);
+        t.set_family(4, FAM_INET6 | FAM_V6ONLY);
+        t.set_kind(4, KIND_UDP_CONNECTED);
+        assert_eq!((t.kind(4), t.family(4)), (KIND_UDP_CONNECTED, FAM_INET6 | FAM_V6ONLY));
+        assert!(t.broadcast(4));
+        t.mirror(4, 8);
+        assert_eq!(t.family(8), FAM_INET6 | FAM_V6ONLY);
+        t.forget(4);
+        assert_eq!((t.kind(4), t.family(4)), (0, 0));
+    }
+
+    #[test]
     fn dup_onto_a_socket_replaces_it() {
         let t = Box::new(KindTable::new());
         t.set_kind(7, KIND_TCP);
@@ -205,7 +243,7 @@ mod tests {
         assert!(!is_udp(KIND_TCP) && !is_udp(KIND_TCP_NEW) && !is_udp(KIND_TCP_LISTEN) && !is_udp(0));
         let all = [KIND_TCP, KIND_UDP, KIND_TCP_LISTEN, KIND_UDP_CONNECTED, KIND_TCP_NEW];
         for (i, a) in all.iter().enumerate() {
-            assert!(*a != 0 && *a & BROADCAST == 0);
+            assert!(*a != 0 && *a & FLAGS == 0);
             assert!(all[i + 1..].iter().all(|b| b != a), "kinds are distinct");
         }
     }

@@ -4,6 +4,11 @@
 //! they are checked as Linux checks them, stored and reported back.
 use libc::{EINVAL, ENOPROTOOPT};
 
+use super::sockaddr::Kind;
+
+/// The two ECN bits of the traffic class (RFC 3168 section 5).
+const ECN_MASK: i32 = 3;
+
 /// Linux's default hop limit (net.ipv6.conf.*.hop_limit), reported for "not set" (-1).
 pub const DEFAULT_HOP_LIMIT: i32 = 64;
 
@@ -99,6 +104,19 @@ impl Ipv6Opts {
         Ok(())
     }
 
+    /// [`Ipv6Opts::set`] on a socket of `kind`: a stream socket refuses IPV6_MULTICAST_HOPS
+    /// (ENOPROTOOPT) and keeps the ECN bits out of IPV6_TCLASS (TCP owns them), as Linux.
+    pub fn set_on(&mut self, kind: Kind, name: i32, val: i32, optlen: u32, bound: bool) -> Result<(), i32> {
+        if kind == Kind::Stream && name == libc::IPV6_MULTICAST_HOPS {
+            return Err(ENOPROTOOPT);
+        }
+        self.set(name, val, optlen, bound)?;
+        if kind == Kind::Stream && name == libc::IPV6_TCLASS {
+            self.tclass &= !ECN_MASK;
+        }
+        Ok(())
+    }
+
     /// getsockopt(IPPROTO_IPV6, name) as an int.
     pub fn get(&self, name: i32) -> Result<i32, i32> {
         let hops = |v: i32| if v < 0 { DEFAULT_HOP_LIMIT } else { v };
@@ -161,5 +179,17 @@ mod tests {
         assert_eq!(o.set(libc::IPV6_MULTICAST_LOOP, 2, 4, false), Err(EINVAL));
         assert_eq!(o.set(12345, 0, 4, false), Err(ENOPROTOOPT));
         assert_eq!(o.get(12345), Err(ENOPROTOOPT));
+    }
+
+    #[test]
+    fn stream_sockets_as_linux() {
+        let mut o = Ipv6Opts::default();
+        assert_eq!(o.set_on(Kind::Stream, libc::IPV6_MULTICAST_HOPS, 5, 4, false), Err(ENOPROTOOPT));
+        assert_eq!(o.get(libc::IPV6_MULTICAST_HOPS), Ok(1));
+        assert_eq!(o.set_on(Kind::Stream, libc::IPV6_TCLASS, 0x29, 4, false), Ok(()));
+        assert_eq!(o.get(libc::IPV6_TCLASS), Ok(0x28));
+        assert_eq!(o.set_on(Kind::Dgram, libc::IPV6_MULTICAST_HOPS, 5, 4, false), Ok(()));
+        assert_eq!(o.set_on(Kind::Dgram, libc::IPV6_TCLASS, 1, 4, false), Ok(()));
+        assert_eq!(o.get(libc::IPV6_TCLASS), Ok(1));
     }
 }

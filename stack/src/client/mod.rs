@@ -3,9 +3,12 @@
 //!
 //! - [`sockaddr`]: raw `sockaddr` buffers of AF_INET and AF_INET6 sockets in and out, with the
 //!   errno Linux gives for each malformed or unsupported address (dual-stack translation).
+//! - [`dual`]: the dual-stack state of one socket (family, IPPROTO_IPV6 options, virtual
+//!   binding), kept by the service.
 //! - [`fdtable`]: descriptor -> kind of shared-stack socket, and the set of the shim's own
 //!   descriptors; one atomic load per lookup.
 //! - [`ipv6opt`]: the IPPROTO_IPV6 socket options of an AF_INET6 socket (IPV6_V6ONLY ...).
+pub mod dual;
 pub mod fdtable;
 pub mod ipv6opt;
 pub mod sockaddr;

@@ -79,6 +79,19 @@ pub enum Target {
     Unspec,
 }
 
+impl Target {
+    /// The IPv4 endpoint the engine uses for this target (`::ffff:0.0.0.0` is 0.0.0.0, `::1`
+    /// the loopback stand-in); None for an IPv6-only or absent address.
+    pub fn engine(self) -> Option<SocketAddrV4> {
+        match self {
+            Target::V4(a) => Some(a),
+            Target::MappedAny(p) => Some(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, p)),
+            Target::Loopback6(p) => Some(loopback6(p)),
+            Target::V6Only(..) | Target::Unspec => None,
+        }
+    }
+}
+
 /// The user-memory step of the syscall (`move_addr_to_kernel`, `copy_msghdr_from_user`):
 /// how many bytes of the user's buffer to read, or the errno. `None`: no address at all.
 /// `null`: the pointer is NULL; `len` as the program passed it (socklen_t).

@@ -4,8 +4,8 @@
 //! open (sock_diag). Errors are `Err(errno)`; errno is never touched.
 pub use crate::sys::unix::{
     abstract_addr, accept4, bind_listen_abstract, connect_abstract, epoll_create, epoll_ctl, epoll_wait,
-    getsockopt_int, getuid, identity, ignore_sigpipe, peer_cred, recv, recv_with_fd, send, send_with_fd, set_nonblock,
-    setsockopt_int, shutdown, socketpair,
+    getsockopt_int, getuid, identity, ifindex_exists, ignore_sigpipe, peer_cred, recv, recv_with_fd, send,
+    send_with_fd, set_nonblock, setsockopt_int, shutdown, socketpair,
 };
 
 /// Is the peer of the Unix socket with inode `ino` still open? Asked through sock_diag

@@ -236,9 +236,16 @@ impl Service {
             self.dirty = d;
             if self.stack.poll_at(now).is_none_or(|t| t > now) {
                 // Nothing due (pumping queued no output): sleep.
-                next = earliest(next, self.stack.poll_at(now));
                 break;
             }
+        }
+        // What the last pumps queued (segments to ourselves over the loopback, window updates)
+        // is due now even when the last poll before them had nothing to do: without this the
+        // loop slept with output pending until some unrelated event woke it (two shimmed
+        // peers over the stack's own address stalled mid-transfer, tests/net/t_86).
+        next = earliest(next, self.stack.poll_at(now));
+        if !self.dirty.is_empty() {
+            next = Some(now);
         }
         earliest(next, self.dev.poll_at())
     }
@@ -351,6 +358,23 @@ impl Service {
             return;
         }
         self.pump(i, now);
+    }
+
+    /// Handles the hang-ups already pending on the programs' ends (sockets closed by their
+    /// programs), in the middle of a request; the other events stay for the loop (level
+    /// triggered). True if there was one.
+    pub(super) fn reap_hangups(&mut self) -> bool {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
+        let n = fdpass::epoll_wait(self.epfd, &mut events, 0).unwrap_or(0);
+        let mut any = false;
+        for ev in &events[..n] {
+            let (e, tok) = (ev.events, ev.u64);
+            if tok & T_MASK == T_SOCK && e & (libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+                self.sock_event((tok & !T_MASK) as usize, e);
+                any = true;
+            }
+        }
+        any
     }
 
     /// Every 250 ms while there are dead sockets: forgets those whose program end is closed.

@@ -1,16 +1,23 @@
 //! The control requests: each names its socket by the descriptor passed with it, never by an
 //! id, and never blocks (waiting happens natively on the program's end).
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::client::dual::Dual;
+use crate::client::ipv6opt::int_arg;
+use crate::client::sockaddr::{self as sa, Kind, Target};
 use crate::socket::tcp::{TcpOption, TcpState};
 use crate::socket::Shutdown;
 use crate::Error;
 
 use super::fdpass;
 use super::opts;
-use super::proto::{Msg, Op, KIND_PING, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP};
+use super::proto::{family_flags, Msg, Op, KIND_PING, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP};
 use super::sock::{Hold, Proto};
 use super::Service;
+
+/// Picks the ports of virtual (IPv6-only) bindings.
+static VIRT_SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// Reply `a` for a descriptor that is not one of the service's sockets.
 pub const NOT_OURS: i32 = -1;
@@ -56,10 +63,21 @@ impl Service {
                     Proto::Tcp(_) => KIND_TCP,
                     Proto::Udp(_) => KIND_UDP,
                 };
+                r.b = family_flags(&s.dual);
                 r
             }
             Op::Accept => return self.op_accept(i),
             Op::Connect => self.op_connect(i, &m, fd.expect("looked up")),
+            Op::Bind => {
+                let r = self.op_simple(i, o, &m);
+                // The port may belong to a socket the program already closed (the kernel's
+                // close frees it at once; we learn it from `a`'s hang-up): handle those first.
+                if r.a == libc::EADDRINUSE && self.reap_hangups() && self.socks.get(i).is_some_and(|s| s.is_some()) {
+                    self.op_simple(i, o, &m)
+                } else {
+                    r
+                }
+            }
             Op::ErrQueue => self.op_errqueue(i, &m),
             _ => self.op_simple(i, o, &m),
         };
@@ -89,12 +107,20 @@ impl Service {
         let _ = fdpass::set_nonblock(a);
         super::set_pair_buffer(a);
         super::set_pair_buffer(b);
-        if let Err(e) = self.install(proto, a, b) {
-            let _ = crate::sys::close(a);
-            let _ = crate::sys::close(b);
-            return fail(self, e);
-        }
+        let i = match self.install(proto, a, b) {
+            Ok(i) => i,
+            Err(e) => {
+                let _ = crate::sys::close(a);
+                let _ = crate::sys::close(b);
+                return fail(self, e);
+            }
+        };
+        let dual = Dual::for_family(m.c);
         let mut r = Msg::reply(m.op, 0);
+        r.b = family_flags(&dual);
+        if let Some(s) = self.socks[i].as_mut() {
+            s.dual = dual;
+        }
         r.kind = m.kind;
         (r, Some(b))
     }
@@ -108,6 +134,7 @@ impl Service {
         let Some(h) = s.accept_q.pop_front() else { return (Msg::reply(op, libc::EAGAIN), None) };
         s.tokens = s.tokens.saturating_sub(1);
         let inherited = s.opts.clone();
+        let dual = s.dual.for_accepted();
         let peer = self.stack.tcp.remote_addr(h).unwrap_or_else(unspecified);
         let o = &inherited;
         let mut set = |opt| {
@@ -148,14 +175,18 @@ impl Service {
                 return (Msg::reply(op, e), None);
             }
         };
+        let name = dual.peer(peer);
+        let flags = family_flags(&dual);
         if let Some(cs) = self.socks[c].as_mut() {
+            cs.dual = dual;
             cs.opts = inherited;
             opts::apply_ip_opts(&mut self.stack, cs.proto, &cs.opts);
         }
         self.pump(c, now);
         self.pump(i, now);
-        let mut r = Msg::reply(op, 0).with_addr(peer);
+        let mut r = Msg::reply(op, 0).with_name(peer, &name);
         r.kind = KIND_TCP;
+        r.b = flags;
         (r, Some(b))
     }
 
@@ -164,18 +195,42 @@ impl Service {
         let now = self.now();
         let stack = &mut self.stack;
         let s = self.socks[i].as_mut().expect("looked up");
+        let t = match translate(s, sa::Op::Connect, &m.data) {
+            Ok(t) => t,
+            Err(e) => return Msg::reply(op, e),
+        };
         let h = match s.proto {
             Proto::Udp(h) => {
-                let remote = if m.kind == 1 { None } else { Some(m.addr()) };
+                let remote = match t {
+                    Target::Unspec => None,
+                    t => match s.dual.engine_addr(t) {
+                        Some(a) => Some(a),
+                        None => return Msg::reply(op, libc::EINVAL),
+                    },
+                };
                 let r = stack.udp.connect(h, remote);
                 if r.is_ok() {
                     opts::apply_ip_opts(stack, s.proto, &s.opts);
                 }
-                return Msg::reply(op, r.err().map_or(0, Error::errno));
+                let mut r = Msg::reply(op, r.err().map_or(0, Error::errno));
+                r.kind = remote.is_none() as u8;
+                return r;
             }
             Proto::Tcp(h) => h,
         };
-        let remote = m.addr();
+        let remote = match t {
+            // AF_UNSPEC: Linux dissolves the association; on a socket that has none that is a no-op.
+            Target::Unspec => {
+                let e = if stack.tcp.state(h) == Ok(TcpState::Closed) { 0 } else { libc::EAFNOSUPPORT };
+                let mut r = Msg::reply(op, e);
+                r.kind = 1;
+                return r;
+            }
+            t => match s.dual.engine_addr(t) {
+                Some(a) => a,
+                None => return Msg::reply(op, libc::EINVAL),
+            },
+        };
         if s.opts.ip_opts_set
             && stack.tcp.state(h) == Ok(TcpState::Closed)
             && stack.tcp.local_addr(h).is_none_or(|a| a.port() == 0)
@@ -233,9 +288,21 @@ impl Service {
         let err = |e: Error| Msg::reply(op, e.errno());
         match (o, s.proto) {
             (Op::Bind, p) => {
+                let a = match translate(s, sa::Op::Bind, &m.data) {
+                    Ok(Target::V6Only(ip, port)) => {
+                        let bound = local_port(stack, p);
+                        let eph = crate::client::dual::virtual_ephemeral(VIRT_SEQ.fetch_add(1, Ordering::Relaxed));
+                        return Msg::reply(op, s.dual.bind_virtual(bound, ip, port, eph).err().unwrap_or(0));
+                    }
+                    Ok(t) => match s.dual.engine_addr(t) {
+                        Some(a) => a,
+                        None => return Msg::reply(op, libc::EINVAL),
+                    },
+                    Err(e) => return Msg::reply(op, e),
+                };
                 let r = match p {
-                    Proto::Tcp(h) => stack.tcp.bind(h, m.addr()),
-                    Proto::Udp(h) => stack.udp.bind(h, m.addr()),
+                    Proto::Tcp(h) => stack.tcp.bind(h, a),
+                    Proto::Udp(h) => stack.udp.bind(h, a),
                 };
                 if let Err(e) = r {
                     return err(e);
@@ -245,6 +312,13 @@ impl Service {
             }
             (Op::Listen, Proto::Tcp(h)) => {
                 let backlog = m.a.clamp(1, 4096) as usize;
+                if s.dual.virt.is_some() {
+                    // Bound to an IPv6-only address: listens, and only IPv6 could ever connect.
+                    s.dual.virt_listening = true;
+                    s.listening = true;
+                    s.backlog = backlog;
+                    return Msg::reply(op, 0);
+                }
                 if let Err(e) = stack.tcp.listen(h, backlog) {
                     return err(e);
                 }
@@ -298,7 +372,8 @@ impl Service {
                     Proto::Tcp(h) => stack.tcp.local_addr(h),
                     Proto::Udp(h) => stack.udp.local_addr(h),
                 };
-                Msg::reply(op, 0).with_addr(a.unwrap_or_else(unspecified))
+                let a = a.unwrap_or_else(unspecified);
+                Msg::reply(op, 0).with_name(a, &s.dual.name(a))
             }
             (Op::PeerName, p) => {
                 let a = match p {
@@ -309,8 +384,26 @@ impl Service {
                     Proto::Udp(h) => stack.udp.remote_addr(h),
                 };
                 match a {
-                    Some(a) => Msg::reply(op, 0).with_addr(a),
+                    Some(a) => Msg::reply(op, 0).with_name(a, &s.dual.peer(a)),
                     None => Msg::reply(op, libc::ENOTCONN),
+                }
+            }
+            (Op::SetOpt, p) if m.a == libc::IPPROTO_IPV6 => {
+                let v = m.data.get(..4).map(|b| [b[0], b[1], b[2], b[3]]);
+                let r = s.dual.set_opt(kind_of(p), m.b, int_arg(v), m.c.max(0) as u32, local_port(stack, p));
+                let mut r = Msg::reply(op, r.err().unwrap_or(0));
+                r.b = family_flags(&s.dual);
+                r
+            }
+            (Op::GetOpt, _) if m.a == libc::IPPROTO_IPV6 || (m.a == libc::SOL_SOCKET && m.b == libc::SO_DOMAIN) => {
+                let v = if m.a == libc::SOL_SOCKET { Ok(s.dual.family()) } else { s.dual.get_opt(m.b) };
+                match v {
+                    Ok(v) => {
+                        let mut r = Msg::reply(op, 0);
+                        r.data = v.to_ne_bytes().to_vec();
+                        r
+                    }
+                    Err(e) => Msg::reply(op, e),
                 }
             }
             (Op::SetOpt, p) => {
@@ -345,6 +438,28 @@ impl Service {
             _ => Msg::reply(op, libc::EINVAL),
         }
     }
+}
+
+/// Translates the program's sockaddr bytes for socket `s` (dual-stack, `client::sockaddr`).
+fn translate(s: &super::sock::Sock, op: sa::Op, data: &[u8]) -> Result<Target, i32> {
+    sa::parse(s.dual.info(kind_of(s.proto)), op, Some(data), &fdpass::ifindex_exists)
+}
+
+fn kind_of(p: Proto) -> Kind {
+    if matches!(p, Proto::Tcp(_)) {
+        Kind::Stream
+    } else {
+        Kind::Dgram
+    }
+}
+
+/// The engine socket has a local port (bound, or given one by connect/send).
+fn local_port(stack: &crate::stack::Stack, p: Proto) -> bool {
+    match p {
+        Proto::Tcp(h) => stack.tcp.local_addr(h),
+        Proto::Udp(h) => stack.udp.local_addr(h),
+    }
+    .is_some_and(|a| a.port() != 0)
 }
 
 #[allow(dead_code)]

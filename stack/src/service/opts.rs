@@ -167,7 +167,7 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
         | (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP) => {
             int(val)?;
         }
-        (libc::IPPROTO_IP, libc::IP_RETOPTS) if val.len() <= 40 => {} // accepted, not sent (as in-process)
+        (libc::IPPROTO_IP, libc::IP_RETOPTS) if val.len() <= 40 => {} // accepted, not sent
         (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::ENOPROTOOPT),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
             let on = int(val)? != 0;

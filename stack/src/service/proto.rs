@@ -3,6 +3,12 @@
 //! passing that socket's descriptor with SCM_RIGHTS (never an id); a reply may pass a new
 //! descriptor back the same way (socket, accept).
 //!
+//! Addresses: bind and connect send the program's raw `sockaddr` bytes in `data` (as far as
+//! the kernel would read them), and the service translates them for the socket's family
+//! (`client::sockaddr`, dual-stack); names come back as the `sockaddr_in`/`sockaddr_in6` bytes
+//! to copy out, in `data` (with the engine's IPv4 endpoint in `ip`/`port` too). Replies that
+//! hand out or identify a socket (socket, accept, ident) carry its [`family_flags`] in `b`.
+//!
 //! Layout (little endian): op u8, kind u8, port u16, ip u32 (IPv4, network order of octets),
 //! a i32, b i32, c i32, then `data` (at most [`MAX_DATA`] bytes). Total: 20-byte header.
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -18,25 +24,27 @@ pub const MAX_MSG: usize = HEADER + MAX_DATA;
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Op {
-    /// New socket of `kind`; reply passes the program's end. `b` = SOCK_* flags.
+    /// New socket of `kind`; reply passes the program's end. `b` = SOCK_* flags, `c` = the
+    /// family (AF_INET6, else AF_INET).
     Socket = 1,
-    /// bind(addr).
+    /// bind(data = the user's sockaddr bytes).
     Bind = 2,
     /// listen(a = backlog).
     Listen = 3,
     /// The connection whose token the client just read from the listener; reply: peer address
     /// and the connection's descriptor.
     Accept = 4,
-    /// connect(addr); reply a = 0 (connected), EINPROGRESS (wait for POLLOUT) or an errno.
-    /// `kind` = 1 for AF_UNSPEC (UDP disconnect).
+    /// connect(data = the user's sockaddr bytes); reply a = 0 (connected), EINPROGRESS (wait
+    /// for POLLOUT) or an errno; reply `kind` = 1 when the address was AF_UNSPEC (UDP: the
+    /// association is dissolved).
     Connect = 5,
     /// shutdown(a = how), checked before the shim shuts its end down.
     Shutdown = 6,
-    /// getsockname; reply address.
+    /// getsockname; reply address (`data`: the sockaddr to copy out).
     SockName = 7,
-    /// getpeername; reply address or ENOTCONN.
+    /// getpeername; reply address (as getsockname) or ENOTCONN.
     PeerName = 8,
-    /// setsockopt(a = level, b = name, data = value).
+    /// setsockopt(a = level, b = name, c = optlen as given, data = value).
     SetOpt = 9,
     /// getsockopt(a = level, b = name, c = buffer length); reply data = value.
     GetOpt = 10,
@@ -96,6 +104,24 @@ pub const KIND_TCP_NEW: u8 = 5;
 /// IPPROTO_ICMP); it is a UDP-kind socket (datagram records) afterwards.
 pub const KIND_PING: u8 = 6;
 
+/// [`family_flags`]: the socket is AF_INET6.
+pub const FAM_INET6: i32 = 1;
+/// [`family_flags`]: IPV6_V6ONLY is set.
+pub const FAM_V6ONLY: i32 = 2;
+
+/// What the shim caches about a socket's family (it translates UDP destinations and sources
+/// itself, on the data path): the reply field `b` of socket, accept and ident.
+pub fn family_flags(d: &crate::client::dual::Dual) -> i32 {
+    let mut f = 0;
+    if d.domain == crate::client::sockaddr::Domain::Inet6 {
+        f |= FAM_INET6;
+    }
+    if d.v6.v6only {
+        f |= FAM_V6ONLY;
+    }
+    f
+}
+
 /// One message.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Msg {
@@ -134,6 +160,12 @@ impl Msg {
     }
     pub fn addr(&self) -> SocketAddrV4 {
         SocketAddrV4::new(Ipv4Addr::from(self.ip), self.port)
+    }
+    /// A name to report: the engine's endpoint and the sockaddr bytes the program gets.
+    pub fn with_name(mut self, engine: SocketAddrV4, e: &crate::client::sockaddr::Encoded) -> Msg {
+        self.set_addr(engine);
+        self.data = e.bytes().to_vec();
+        self
     }
     pub fn op(&self) -> Option<Op> {
         Op::from_u8(self.op)
@@ -262,6 +294,25 @@ mod tests {
         let mut m = Msg::new(Op::SetOpt);
         m.data = vec![1; MAX_DATA + 10];
         assert_eq!(m.encode().len(), MAX_MSG);
+    }
+    #[test]
+    fn names_and_families() {
+        use crate::client::dual::Dual;
+        let a: SocketAddrV4 = "10.0.0.1:80".parse().unwrap();
+        let d6 = Dual::inet6();
+        let m = Msg::reply(Op::SockName as u8, 0).with_name(a, &d6.peer(a));
+        let r = Msg::decode(&m.encode()).unwrap();
+        assert_eq!(r.addr(), a);
+        assert_eq!(r.data.len(), 28);
+        assert_eq!(u16::from_ne_bytes([r.data[0], r.data[1]]), libc::AF_INET6 as u16);
+        assert_eq!(&r.data[18..24], &[0xff, 0xff, 10, 0, 0, 1]);
+        let d4 = Dual::default();
+        assert_eq!(Msg::reply(7, 0).with_name(a, &d4.peer(a)).data.len(), 16);
+        assert_eq!(family_flags(&d4), 0);
+        assert_eq!(family_flags(&d6), FAM_INET6);
+        let mut v = Dual::inet6();
+        v.v6.v6only = true;
+        assert_eq!(family_flags(&v), FAM_INET6 | FAM_V6ONLY);
     }
     #[test]
     fn udp_header() {

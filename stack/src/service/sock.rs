@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 
+use crate::client::dual::Dual;
 use crate::socket::tcp::{TcpHandle, TcpState};
 use crate::socket::udp::UdpHandle;
 use crate::stack::Stack;
@@ -66,6 +67,8 @@ pub struct Sock {
     /// (st_dev, st_ino) of the program's end: how requests name this socket.
     pub ident: (u64, u64),
     pub opts: Opts,
+    /// The family, IPPROTO_IPV6 options and virtual binding (dual-stack, `client::dual`).
+    pub dual: Dual,
     pub listening: bool,
     pub backlog: usize,
     /// Connections taken from the engine, not yet handed to the program.
@@ -113,6 +116,7 @@ impl Sock {
             a,
             ident,
             opts: Opts::default(),
+            dual: Dual::default(),
             listening: false,
             backlog: 0,
             accept_q: VecDeque::new(),

@@ -314,3 +314,12 @@ pub fn ignore_sigpipe() {
                                                                   // SAFETY: a kernel sigaction struct on the stack; no old action wanted.
     let _ = unsafe { sc(libc::SYS_rt_sigaction, &[libc::SIGPIPE as i64, &act as *const Act as i64, 0, 8]) };
 }
+
+/// A network interface of this namespace has index `i` (a bind to a link-local IPv6 address
+/// names one in sin6_scope_id). libc's if_indextoname: its helper socket is libc's own, never
+/// the shim's hooks.
+pub fn ifindex_exists(i: u32) -> bool {
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: name has IF_NAMESIZE bytes, as if_indextoname requires.
+    !unsafe { libc::if_indextoname(i, name.as_mut_ptr()) }.is_null()
+}

@@ -3,6 +3,7 @@
 # 127.0.0.1 (TCP), and a UDP datagram each way; then the same over the stack's own address
 # 10.0.0.2. Nothing of it appears on tap0, and it is not the kernel's loopback either: the
 # namespace's lo counters do not move and no kernel socket listens on the port.
+# Then: a port is free again as soon as close() returns, as with the kernel.
 # Kernel side: tap0 10.0.0.1/24; tapstack side: 10.0.0.2.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -76,3 +77,21 @@ for host in 127.0.0.1 10.0.0.2; do
   [ "$dlo" -lt 65536 ] || { echo "FAIL: over $host, the kernel's lo carried $dlo bytes (not tapstack's loopback)"; exit 1; }
   echo "ok: two shimmed processes exchanged 16 MiB each way + UDP over $host inside tapstack (tap0 $drx/$dtx bytes, kernel lo $dlo)"
 done
+
+# close() frees a port at once, as the kernel's does (the service learns a close from the hang-up
+# of its end of the pair; a bind that finds the port taken first handles the hang-ups pending).
+out=$(ts 60 "$PY" -c '
+import socket
+bad = 0
+for i in range(100):
+    for fam, ty, a in ((socket.AF_INET6, socket.SOCK_DGRAM, "::ffff:10.0.0.2"), (socket.AF_INET, socket.SOCK_DGRAM, "10.0.0.2"), (socket.AF_INET, socket.SOCK_STREAM, "0.0.0.0")):
+        s = socket.socket(fam, ty)
+        try:
+            s.bind((a, 7701))
+            if ty == socket.SOCK_STREAM: s.listen(1)
+        except OSError:
+            bad += 1
+        s.close()
+print("rebind failures", bad)' 2>&1) || true
+[ "$out" = "rebind failures 0" ] || { echo "FAIL: bind right after close of the same port: $out"; exit 1; }
+echo "ok: 300 binds of a port just closed (UDP over AF_INET6 and AF_INET, TCP listeners) all succeed"

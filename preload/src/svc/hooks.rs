@@ -12,7 +12,7 @@ use libc::{c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 use tapstack::service::proto::{self, Msg, Op, UDP_HDR};
 
 use super::addr::{read_addr, write_addr};
-use super::{ask, request, set_kind, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP, KIND_UDP_CONNECTED};
+use super::{ask, set_kind, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP, KIND_UDP_CONNECTED};
 use crate::{errno, set_errno};
 
 /// Saves errno at entry; `ok` restores it, `err` sets the call's errno.
@@ -49,27 +49,22 @@ fn set_fd_flags(fd: c_int, flags: c_int) {
     }
 }
 
-/// socket(AF_INET, SOCK_STREAM/SOCK_DGRAM | flags).
+/// socket(AF_INET, SOCK_STREAM/SOCK_DGRAM | flags): the pair is made here, the service told
+/// without a round trip (`super::new_socket`).
 pub(crate) fn socket(kind: u8, flags: c_int) -> c_int {
     let e = Errno::save();
-    let mut m = Msg::new(Op::Socket);
-    m.kind = kind;
-    m.b = flags;
-    match request(&m, None) {
-        Ok((r, Some(fd))) if r.a == 0 => {
+    match super::new_socket(kind, flags) {
+        Ok(fd) => {
             if fd as usize >= crate::fdtable::MAX_FDS {
                 crate::real::sys_close(fd);
                 return err(libc::EMFILE);
             }
-            set_fd_flags(fd, flags);
+            if flags & libc::SOCK_CLOEXEC == 0 {
+                // SAFETY: raw fcntl on the descriptor just made.
+                unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFD, 0) };
+            }
             set_kind(fd, if kind == KIND_TCP { KIND_TCP_NEW } else { kind });
             e.ok(fd)
-        }
-        Ok((r, passed)) => {
-            if let Some(f) = passed {
-                crate::real::sys_close(f);
-            }
-            err(if r.a > 0 { r.a } else { libc::EIO })
         }
         Err(x) => err(x),
     }
@@ -219,6 +214,8 @@ pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -
         Err(x) => return err(x),
     };
     m.set_addr(a);
+    let blocking = !is_nonblock(fd);
+    m.c = blocking as i32;
     let first = call(&m, fd);
     if matches!(first, Ok(_) | Err(Some(libc::EINPROGRESS)) | Err(Some(libc::EALREADY)) | Err(Some(libc::EISCONN)))
         && k != KIND_TCP_LISTEN
@@ -229,7 +226,7 @@ pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -
         Ok(_) => return e.ok(0),
         Err(None) => return crate::real::connect(fd, addr, len),
         // Blocking: wait for this attempt, or for the one a signal interrupted (EALREADY).
-        Err(Some(libc::EINPROGRESS)) | Err(Some(libc::EALREADY)) if !is_nonblock(fd) => {}
+        Err(Some(libc::EINPROGRESS)) | Err(Some(libc::EALREADY)) if blocking => {}
         Err(Some(x)) => return err(x),
     }
     // Blocking: wait natively until the program's end turns writable (the service takes its
@@ -386,6 +383,15 @@ pub(crate) fn after_read(fd: c_int, r: ssize_t, asked: usize) -> ssize_t {
         return r;
     }
     let e = Errno::save();
+    // The service shuts its end both ways when a connection fails (and is gone when it dies):
+    // without a hang-up on ours this is a plain end of stream, no need to ask. (Our own
+    // shutdown(SHUT_WR) gives a hang-up too: then ask.)
+    let mut p = libc::pollfd { fd, events: 0, revents: 0 };
+    // SAFETY: one pollfd on the stack, no wait.
+    let r = unsafe { libc::syscall(libc::SYS_poll, &mut p as *mut libc::pollfd, 1, 0) };
+    if r == 0 {
+        return e.ok(0);
+    }
     match call(&Msg::new(Op::Reason), fd) {
         Ok(_) | Err(None) => e.ok(0),
         Err(Some(libc::ENETDOWN)) => err(libc::ECONNRESET),

@@ -374,6 +374,91 @@ pub fn ignore_sigpipe() {
     let _ = unsafe { sc(libc::SYS_rt_sigaction, &[libc::SIGPIPE as i64, &act as *const Act as i64, 0, 8]) };
 }
 
+/// Sends one record `buf` with up to two descriptors attached (one SCM_RIGHTS message, in
+/// order). EINTR retried.
+pub fn send_with_fds(sock: i32, buf: &[u8], fds: &[i32], flags: i32) -> Result<usize, i32> {
+    let fds = &fds[..fds.len().min(2)];
+    let mut iov = libc::iovec { iov_base: buf.as_ptr() as *mut c_void, iov_len: buf.len() };
+    let mut cbuf = [0u64; 4]; // CMSG_SPACE(2 * sizeof(int)) = 24 bytes, aligned
+                              // SAFETY: msghdr is plain data; zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if !fds.is_empty() {
+        let n = (4 * fds.len()) as u32;
+        // SAFETY: the control buffer is large and aligned enough for two ints' cmsg.
+        unsafe {
+            msg.msg_control = cbuf.as_mut_ptr() as *mut c_void;
+            msg.msg_controllen = libc::CMSG_SPACE(n) as usize;
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN(n) as usize;
+            for (i, &fd) in fds.iter().enumerate() {
+                std::ptr::write_unaligned((libc::CMSG_DATA(c) as *mut i32).add(i), fd);
+            }
+        }
+    }
+    loop {
+        // SAFETY: msg points to live iovec and control buffers.
+        let r = unsafe {
+            sc(
+                libc::SYS_sendmsg,
+                &[sock as i64, (&msg as *const libc::msghdr) as i64, (flags | libc::MSG_NOSIGNAL) as i64],
+            )
+        };
+        match ret(r) {
+            Err(libc::EINTR) => continue,
+            x => return x,
+        }
+    }
+}
+
+/// Receives one record into `buf`; returns its length and the first two descriptors passed
+/// with it, in order (close-on-exec). Further descriptors (a misbehaving peer) are closed.
+/// EINTR is returned.
+pub fn recv_with_fds(sock: i32, buf: &mut [u8], flags: i32) -> Result<(usize, [Option<i32>; 2]), i32> {
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut c_void, iov_len: buf.len() };
+    let mut cbuf = [0u64; 16];
+    // SAFETY: msghdr is plain data.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr() as *mut c_void;
+    msg.msg_controllen = std::mem::size_of_val(&cbuf);
+    // SAFETY: msg points to live buffers.
+    let r = unsafe {
+        sc(
+            libc::SYS_recvmsg,
+            &[sock as i64, (&mut msg as *mut libc::msghdr) as i64, (flags | libc::MSG_CMSG_CLOEXEC) as i64],
+        )
+    };
+    let n = ret(r)?;
+    let mut got = [None, None];
+    let mut k = 0;
+    // SAFETY: walking the control messages the kernel wrote into cbuf.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(c) as *const i32;
+                let count = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / 4;
+                for i in 0..count {
+                    let fd = std::ptr::read_unaligned(data.add(i));
+                    if k < 2 {
+                        got[k] = Some(fd);
+                        k += 1;
+                    } else {
+                        let _ = crate::sys::close(fd);
+                    }
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n, got))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,5 +494,23 @@ mod tests {
         assert_eq!(alive, Some(false));
         crate::sys::close(p).unwrap();
         crate::sys::close(nl).unwrap();
+    }
+    #[test]
+    fn pass_two_descriptors() {
+        let (x, y) = socketpair(libc::SOCK_SEQPACKET).unwrap();
+        let (p, q) = socketpair(libc::SOCK_STREAM).unwrap();
+        let (ip, iq) = (identity(p).unwrap(), identity(q).unwrap());
+        send_with_fds(x, b"two", &[p, q], 0).unwrap();
+        send_with_fds(x, b"none", &[], 0).unwrap();
+        let mut buf = [0u8; 16];
+        let (n, [a, b]) = recv_with_fds(y, &mut buf, 0).unwrap();
+        assert_eq!(&buf[..n], b"two");
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!((identity(a).unwrap(), identity(b).unwrap()), (ip, iq));
+        let (n, fds) = recv_with_fds(y, &mut buf, 0).unwrap();
+        assert_eq!((&buf[..n], fds), (&b"none"[..], [None, None]));
+        for f in [x, y, p, q, a, b] {
+            crate::sys::close(f).unwrap();
+        }
     }
 }

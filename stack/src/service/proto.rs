@@ -28,7 +28,8 @@ pub enum Op {
     /// and the connection's descriptor.
     Accept = 4,
     /// connect(addr); reply a = 0 (connected), EINPROGRESS (wait for POLLOUT) or an errno.
-    /// `kind` = 1 for AF_UNSPEC (UDP disconnect).
+    /// `kind` = 1 for AF_UNSPEC (UDP disconnect). `c` = 1: a blocking connect (TCP), answered
+    /// 0 at once when the handshake ends while the request is served (a peer on the TAP).
     Connect = 5,
     /// shutdown(a = how), checked before the shim shuts its end down.
     Shutdown = 6,
@@ -53,6 +54,11 @@ pub enum Op {
     Sockets = 15,
     /// `tapstack stats`: `b` = 1 for zero counters too, `a` = byte offset; reply as `Sockets`.
     Counters = 16,
+    /// A socket the client made itself, with no reply (socket() does not wait): passes the
+    /// service's end `a`, then the program's end `b` (for its identity; the service closes its
+    /// copy). `kind` and `b` as for `Socket`. If the service cannot take it, the first request
+    /// about the program's end gets the errno.
+    Adopt = 20,
 }
 
 impl Op {
@@ -75,6 +81,7 @@ impl Op {
             14 => Ioctl,
             15 => Sockets,
             16 => Counters,
+            20 => Adopt,
             _ => return None,
         })
     }
@@ -229,7 +236,7 @@ mod tests {
             let _ = Msg::decode(&vec![0xffu8; n]);
         }
         assert_eq!(Msg::decode(&[0u8; HEADER]).unwrap().op(), None);
-        for v in 1..=14u8 {
+        for v in (1..=16u8).chain([20]) {
             assert_eq!(Op::from_u8(v).map(|o| o as u8), Some(v));
         }
     }

@@ -83,6 +83,9 @@ pub struct Sock {
     pub a_eof: bool,
     /// `a` reported POLLHUP: every copy of the program's end is closed.
     pub a_hup: bool,
+    /// The last read of `a` found it empty and epoll has not reported it readable since:
+    /// reading it again would only give EAGAIN.
+    pub a_dry: bool,
     /// We told the engine to send FIN.
     pub fin_sent: bool,
     /// We shut `a` down for writing (the program reads EOF).
@@ -123,6 +126,7 @@ impl Sock {
             rx: Pending::default(),
             a_eof: false,
             a_hup: false,
+            a_dry: false,
             fin_sent: false,
             eof_to_a: false,
             reason: 0,
@@ -349,13 +353,23 @@ fn pump_tcp_in(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scra
         if s.a_eof {
             break;
         }
+        if s.a_dry {
+            return Ok(());
+        }
         match fdpass::recv(s.a, scratch, 0) {
             Ok(0) => {
                 s.a_eof = true;
                 break;
             }
-            Ok(n) => s.tx.set(&scratch[..n]),
-            Err(libc::EAGAIN) => return Ok(()),
+            Ok(n) => {
+                // A short read of a stream emptied it: the next read waits for epoll.
+                s.a_dry = n < scratch.len();
+                s.tx.set(&scratch[..n]);
+            }
+            Err(libc::EAGAIN) => {
+                s.a_dry = true;
+                return Ok(());
+            }
             Err(e) => return Err(e),
         }
     }
@@ -381,13 +395,19 @@ fn pump_udp_in(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8]
             }
             s.tx = Pending::default();
         }
+        if s.a_dry {
+            return Ok(());
+        }
         match fdpass::recv(s.a, scratch, 0) {
             Ok(0) => {
                 s.a_eof = true;
                 return Ok(());
             }
             Ok(n) => s.tx.set(&scratch[..n]),
-            Err(libc::EAGAIN) => return Ok(()),
+            Err(libc::EAGAIN) => {
+                s.a_dry = true;
+                return Ok(());
+            }
             Err(e) => return Err(e),
         }
     }

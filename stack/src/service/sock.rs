@@ -353,7 +353,7 @@ fn pump_tcp_in(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scra
         if s.a_eof {
             break;
         }
-        if s.a_dry {
+        if s.a_dry && !s.a_hup {
             return Ok(());
         }
         match fdpass::recv(s.a, scratch, 0) {
@@ -362,9 +362,20 @@ fn pump_tcp_in(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scra
                 break;
             }
             Ok(n) => {
-                // A short read of a stream emptied it: the next read waits for epoll.
-                s.a_dry = n < scratch.len();
-                s.tx.set(&scratch[..n]);
+                // A short read of a stream emptied it: the next read waits for epoll (unless
+                // the program is gone: then the end of stream is still to be read, and epoll
+                // says nothing more).
+                s.a_dry = n < scratch.len() && !s.a_hup;
+                // Straight into the engine; only what it cannot take yet waits in `tx`.
+                let k = match stack.tcp.send(now, h, &scratch[..n]) {
+                    Ok(k) => k,
+                    Err(Error::WouldBlock) => 0,
+                    Err(_) => n, // the connection is gone: drop it
+                };
+                if k < n {
+                    s.tx.set(&scratch[k..n]);
+                    return Ok(());
+                }
             }
             Err(libc::EAGAIN) => {
                 s.a_dry = true;
@@ -395,7 +406,7 @@ fn pump_udp_in(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8]
             }
             s.tx = Pending::default();
         }
-        if s.a_dry {
+        if s.a_dry && !s.a_hup {
             return Ok(());
         }
         match fdpass::recv(s.a, scratch, 0) {

@@ -6,6 +6,7 @@
 //!
 //! - `proto`: the control messages (pure, tested).
 //! - `fdpass`: raw syscalls shared with the shim (descriptor passing, credentials).
+//! - `gate`: the TAP device, read only when it can have something.
 //! - `sock`: one socket and the data pump between its pair and the engine.
 //! - `opts`: socket options over the shared stack (pure, tested).
 //! - `ops`: the control requests.

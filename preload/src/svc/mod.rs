@@ -310,9 +310,14 @@ pub(crate) fn probe(fd: c_int) -> u8 {
     if fdpass::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN) != Ok(libc::AF_UNIX) {
         return 0;
     }
-    let Ok((peer, _)) = fdpass::peer_cred(fd) else { return 0 };
-    if peer == 0 || peer != service_pid() {
-        return 0;
+    // Marked by the service (the pair may be the program's own making: SO_PEERCRED names the
+    // service only for the ends it made itself).
+    let marked = fdpass::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PRIORITY) == Ok(proto::PROGRAM_END_PRIORITY);
+    if !marked {
+        let Ok((peer, _)) = fdpass::peer_cred(fd) else { return 0 };
+        if peer == 0 || peer != service_pid() {
+            return 0;
+        }
     }
     match request(&Msg::new(Op::Ident), Some(fd)) {
         Ok((r, _)) if r.a == 0 => {

@@ -60,6 +60,11 @@ pub(crate) fn set_pair_buffer(fd: i32) {
     }
 }
 
+/// Marks a program's end so that an exec'd program recognises it (`proto::PROGRAM_END_PRIORITY`).
+pub(crate) fn mark_program_end(b: i32) {
+    let _ = fdpass::setsockopt_int(b, libc::SOL_SOCKET, libc::SO_PRIORITY, proto::PROGRAM_END_PRIORITY);
+}
+
 pub struct Service {
     cfg: Config,
     stack: Stack,

@@ -92,6 +92,7 @@ impl Service {
         let _ = fdpass::set_nonblock(a);
         super::set_pair_buffer(a);
         super::set_pair_buffer(b);
+        super::mark_program_end(b);
         if let Err(e) = self.install(proto, a, b) {
             let _ = crate::sys::close(a);
             let _ = crate::sys::close(b);
@@ -129,6 +130,7 @@ impl Service {
                 let _ = fdpass::set_nonblock(a);
                 super::set_pair_buffer(a);
                 super::set_pair_buffer(b);
+                super::mark_program_end(b);
                 self.install_as(p, a, id.expect("checked")).inspect_err(|_| {
                     let now = self.now();
                     match p {
@@ -190,6 +192,7 @@ impl Service {
         let _ = fdpass::set_nonblock(a);
         super::set_pair_buffer(a);
         super::set_pair_buffer(b);
+        super::mark_program_end(b);
         let c = match self.install(Proto::Tcp(h), a, b) {
             Ok(c) => c,
             Err(e) => {

@@ -95,6 +95,12 @@ pub const KIND_TCP_LISTEN: u8 = 3;
 /// A TCP socket never connected nor listening (reads ENOTCONN, sends EPIPE, as Linux).
 pub const KIND_TCP_NEW: u8 = 5;
 
+/// SO_PRIORITY the service gives every program's end (meaningless on AF_UNIX; the program's
+/// own getsockopt goes to the service): how a process that inherited a descriptor across exec
+/// tells a tapstack socket from its other Unix sockets before asking (`Op::Ident`). The pair
+/// may have been made by the program (`Op::Adopt`), so SO_PEERCRED cannot tell.
+pub const PROGRAM_END_PRIORITY: i32 = 6;
+
 /// One message.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Msg {

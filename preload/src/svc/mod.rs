@@ -8,6 +8,7 @@
 //! options, names...) into control requests, and adds/strips the datagram header on UDP.
 pub(crate) mod addr;
 pub(crate) mod dns;
+pub(crate) mod errq;
 pub(crate) mod hooks;
 pub(crate) mod route;
 mod spawn;
@@ -245,7 +246,7 @@ pub(crate) fn request(m: &Msg, fd: Option<c_int>) -> Result<(Msg, Option<c_int>)
 /// without waiting for an answer (the channel is ordered: the service has it before any later
 /// request). Returns the program's end, made with `SOCK_CLOEXEC` (the caller clears it).
 pub(crate) fn new_socket(kind: u8, flags: c_int) -> Result<c_int, c_int> {
-    let ty = if kind == KIND_UDP { libc::SOCK_SEQPACKET } else { libc::SOCK_STREAM };
+    let ty = if kind == KIND_TCP { libc::SOCK_STREAM } else { libc::SOCK_SEQPACKET };
     // Held across the pair's making so that no fork copies the service's end into a child.
     let mut c = CTL.lock();
     open_channel(&mut c, true)?;

@@ -59,6 +59,10 @@ pub enum Op {
     /// copy). `kind` and `b` as for `Socket`. If the service cannot take it, the first request
     /// about the program's end gets the errno.
     Adopt = 20,
+    /// recvmsg(MSG_ERRQUEUE): the oldest queued ICMP error (`service::errq` encodes it); reply
+    /// a = EAGAIN when the queue is empty. With b = 1: re-arm the pending error (c = errno) on a
+    /// UDP socket, as Linux does after the dequeue when more entries wait.
+    ErrQueue = 40,
 }
 
 impl Op {
@@ -82,6 +86,7 @@ impl Op {
             15 => Sockets,
             16 => Counters,
             20 => Adopt,
+            40 => ErrQueue,
             _ => return None,
         })
     }
@@ -94,6 +99,9 @@ pub const KIND_UDP: u8 = 2;
 pub const KIND_TCP_LISTEN: u8 = 3;
 /// A TCP socket never connected nor listening (reads ENOTCONN, sends EPIPE, as Linux).
 pub const KIND_TCP_NEW: u8 = 5;
+/// Socket requests only: an ICMP datagram ("ping") socket, socket(AF_INET, SOCK_DGRAM,
+/// IPPROTO_ICMP); it is a UDP-kind socket (datagram records) afterwards.
+pub const KIND_PING: u8 = 6;
 
 /// SO_PRIORITY the service gives every program's end (meaningless on AF_UNIX; the program's
 /// own getsockopt goes to the service): how a process that inherited a descriptor across exec
@@ -193,6 +201,21 @@ pub fn udp_hdr(addr: Option<SocketAddrV4>) -> [u8; UDP_HDR] {
     h
 }
 
+/// A received datagram's header with its IP TTL (IP_RECVTTL: ping prints it), in byte 7.
+pub fn udp_hdr_ttl(addr: SocketAddrV4, ttl: Option<u8>) -> [u8; UDP_HDR] {
+    let mut h = udp_hdr(Some(addr));
+    if let Some(t) = ttl {
+        h[6] |= 4;
+        h[7] = t;
+    }
+    h
+}
+
+/// The TTL a received datagram's header carries, if any.
+pub fn parse_udp_ttl(h: &[u8]) -> Option<u8> {
+    (h.len() >= UDP_HDR && h[6] & 4 != 0).then(|| h[7])
+}
+
 /// A header that carries an error for the receiver instead of a datagram (ICMP port
 /// unreachable on a connected socket: the next recv fails with ECONNREFUSED).
 pub fn udp_err_hdr(errno: i32) -> [u8; UDP_HDR] {
@@ -242,9 +265,10 @@ mod tests {
             let _ = Msg::decode(&vec![0xffu8; n]);
         }
         assert_eq!(Msg::decode(&[0u8; HEADER]).unwrap().op(), None);
-        for v in (1..=16u8).chain([20]) {
+        for v in (1..=16u8).chain([20, 40]) {
             assert_eq!(Op::from_u8(v).map(|o| o as u8), Some(v));
         }
+        assert_eq!(Op::from_u8(40), Some(Op::ErrQueue));
     }
     #[test]
     fn data_capped() {
@@ -261,5 +285,9 @@ mod tests {
         assert_eq!(udp_hdr_error(&udp_err_hdr(111)), Some(111));
         assert_eq!(udp_hdr_error(&udp_hdr(Some(a))), None);
         assert_eq!(attach_name("tap0"), "tapstack.tap0");
+        let t = udp_hdr_ttl(a, Some(63));
+        assert_eq!((parse_udp_hdr(&t), parse_udp_ttl(&t)), (Some(Some(a)), Some(63)));
+        assert_eq!(parse_udp_ttl(&udp_hdr_ttl(a, None)), None);
+        assert_eq!(udp_hdr_error(&t), None);
     }
 }

@@ -128,3 +128,32 @@ expect=$(printf '%s\n' "families AF_INET6 AF_INET6 AF_INET6" "listener ('::', 71
 [ "$rc" = 0 ] && [ "$pong" = pong ] && [ "$(cat "$WORK/six.out")" = "$expect" ] || {
   echo "FAIL: AF_INET6 sockets across exec (rc $rc, pong '$pong'):"; diff <(echo "$expect") "$WORK/six.out"; exit 1; }
 echo "ok: AF_INET6 sockets inherited across exec keep their family and IPV6_V6ONLY (listener, UDP)"
+
+# A socket this process made itself (socket() + connect()) and passed across exec: the new
+# program recognises it as a TCP socket (family, peer address) and talks on it.
+in_ns timeout 20 "$PY" -c '
+import socket
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("10.0.0.1", 7001)); l.listen(1)
+c, _ = l.accept(); d = c.recv(10); c.sendall(b"echo:" + d); c.close()' &
+spid=$!
+_NETNS_PIDS+=("$spid")
+sleep 0.3
+out=$(ts 30 "$PY" -c '
+import os, socket, sys, time
+for _ in range(50):
+    s = socket.socket()
+    try:
+        s.connect(("10.0.0.1", 7001)); break
+    except OSError:
+        s.close(); time.sleep(0.1)
+fd = s.fileno(); os.set_inheritable(fd, True)
+os.execv(sys.executable, [sys.executable, "-c", """
+import socket, sys
+s = socket.socket(fileno=int(sys.argv[1]))
+s.sendall(b"hi")
+print(s.family == socket.AF_INET, s.getpeername(), s.recv(20))
+""", str(fd)])' 2>&1) || true
+wait $spid || true
+[ "$out" = "True ('10.0.0.1', 7001) b'echo:hi'" ] || { echo "FAIL: own socket across exec: got '$out'"; exit 1; }
+echo "ok: a socket made with socket() and connect() keeps working, as a TCP socket, after exec"

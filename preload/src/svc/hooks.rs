@@ -12,7 +12,7 @@ use libc::{c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 use tapstack::service::proto::{self, Msg, Op, UDP_HDR};
 
 use super::addr::{set_family, user_bytes, write_name, write_peer};
-use super::{ask, request, set_kind, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP, KIND_UDP_CONNECTED};
+use super::{ask, set_kind, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP, KIND_UDP_CONNECTED};
 use crate::{errno, set_errno};
 
 /// Saves errno at entry; `ok` restores it, `err` sets the call's errno.
@@ -50,20 +50,20 @@ fn set_fd_flags(fd: c_int, flags: c_int) {
 }
 
 /// socket(AF_INET or AF_INET6 = `domain`, SOCK_STREAM/SOCK_DGRAM | flags); `kind` KIND_PING
-/// for an ICMP datagram socket.
+/// for an ICMP datagram socket. The pair is made here, the service told without a round trip
+/// (`super::new_socket`).
 pub(crate) fn socket(domain: c_int, kind: u8, flags: c_int) -> c_int {
     let e = Errno::save();
-    let mut m = Msg::new(Op::Socket);
-    m.kind = kind;
-    m.b = flags;
-    m.c = domain;
-    match request(&m, None) {
-        Ok((r, Some(fd))) if r.a == 0 => {
+    match super::new_socket(domain, kind, flags) {
+        Ok(fd) => {
             if fd as usize >= tapstack::client::fdtable::MAX_FDS {
                 crate::real::sys_close(fd);
                 return err(libc::EMFILE);
             }
-            set_fd_flags(fd, flags);
+            if flags & libc::SOCK_CLOEXEC == 0 {
+                // SAFETY: raw fcntl on the descriptor just made.
+                unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFD, 0) };
+            }
             set_kind(
                 fd,
                 if kind == KIND_TCP {
@@ -74,14 +74,10 @@ pub(crate) fn socket(domain: c_int, kind: u8, flags: c_int) -> c_int {
                     kind
                 },
             );
-            set_family(fd, r.b);
+            // What the service's `Dual::for_family(domain)` reports (IPV6_V6ONLY off, as Linux's
+            // default net.ipv6.bindv6only = 0).
+            set_family(fd, proto::family_flags(&tapstack::client::dual::Dual::for_family(domain)));
             e.ok(fd)
-        }
-        Ok((r, passed)) => {
-            if let Some(f) = passed {
-                crate::real::sys_close(f);
-            }
-            err(if r.a > 0 { r.a } else { libc::EIO })
         }
         Err(x) => err(x),
     }
@@ -224,6 +220,8 @@ pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -
         }
         return finish(&e, r, || crate::real::connect(fd, addr, len));
     }
+    let blocking = !is_nonblock(fd);
+    m.c = blocking as i32;
     let first = call(&m, fd);
     if matches!(&first, Ok(rep) if rep.kind == 1) {
         return e.ok(0); // AF_UNSPEC on a socket never connected: nothing to dissolve
@@ -237,7 +235,7 @@ pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -
         Ok(_) => return e.ok(0),
         Err(None) => return crate::real::connect(fd, addr, len),
         // Blocking: wait for this attempt, or for the one a signal interrupted (EALREADY).
-        Err(Some(libc::EINPROGRESS)) | Err(Some(libc::EALREADY)) if !is_nonblock(fd) => {}
+        Err(Some(libc::EINPROGRESS)) | Err(Some(libc::EALREADY)) if blocking => {}
         Err(Some(x)) => return err(x),
     }
     // Blocking: wait natively until the program's end turns writable (the service takes its
@@ -399,6 +397,15 @@ pub(crate) fn after_read(fd: c_int, r: ssize_t, asked: usize) -> ssize_t {
         return r;
     }
     let e = Errno::save();
+    // The service shuts its end both ways when a connection fails (and is gone when it dies):
+    // without a hang-up on ours this is a plain end of stream, no need to ask. (Our own
+    // shutdown(SHUT_WR) gives a hang-up too: then ask.)
+    let mut p = libc::pollfd { fd, events: 0, revents: 0 };
+    // SAFETY: one pollfd on the stack, no wait.
+    let r = unsafe { libc::syscall(libc::SYS_poll, &mut p as *mut libc::pollfd, 1, 0) };
+    if r == 0 {
+        return e.ok(0);
+    }
     match call(&Msg::new(Op::Reason), fd) {
         Ok(_) | Err(None) => e.ok(0),
         Err(Some(libc::ENETDOWN)) => err(libc::ECONNRESET),

@@ -206,7 +206,7 @@ pub(crate) fn request(m: &Msg, fd: Option<c_int>) -> Result<(Msg, Option<c_int>)
     let mut c = CTL.lock();
     open_channel(&mut c, true)?;
     let buf = m.encode();
-    let mut reply = vec![0u8; proto::MAX_MSG];
+    let mut reply = [0u8; proto::MAX_MSG];
     let res = fdpass::send_with_fd(c.fd, &buf, fd, 0).and_then(|_| loop {
         match fdpass::recv_with_fd(c.fd, &mut reply, 0) {
             Err(libc::EINTR) => continue,
@@ -228,6 +228,34 @@ pub(crate) fn request(m: &Msg, fd: Option<c_int>) -> Result<(Msg, Option<c_int>)
             Err(libc::ENETDOWN)
         }
     }
+}
+
+/// A new socket of `kind` (`Op::Adopt`): the pair is made here and the service's end sent
+/// without waiting for an answer (the channel is ordered: the service has it before any later
+/// request). Returns the program's end, made with `SOCK_CLOEXEC` (the caller clears it).
+pub(crate) fn new_socket(domain: c_int, kind: u8, flags: c_int) -> Result<c_int, c_int> {
+    let ty = if kind == KIND_TCP { libc::SOCK_STREAM } else { libc::SOCK_SEQPACKET };
+    // Held across the pair's making so that no fork copies the service's end into a child.
+    let mut c = CTL.lock();
+    open_channel(&mut c, true)?;
+    // The program's end is the lower number, as the kernel would have given it.
+    let (b, a) = fdpass::socketpair(ty | (flags & libc::SOCK_NONBLOCK))?;
+    let mut m = Msg::new(Op::Adopt);
+    m.kind = kind;
+    m.b = flags;
+    m.c = domain;
+    let sent = fdpass::send_with_fds(c.fd, &m.encode(), &[a, b], 0);
+    crate::real::sys_close(a);
+    if sent.is_err() {
+        crate::real::sys_close(b);
+        // The service died: the next call starts a fresh one.
+        mark_internal(c.fd, false);
+        crate::real::sys_close(c.fd);
+        CTL_FD.store(-1, Ordering::Relaxed);
+        c.fd = -1;
+        return Err(libc::ENETDOWN);
+    }
+    Ok(b)
 }
 
 /// The service's pid (0 if no channel yet).
@@ -272,9 +300,14 @@ pub(crate) fn probe(fd: c_int) -> u8 {
     if fdpass::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN) != Ok(libc::AF_UNIX) {
         return 0;
     }
-    let Ok((peer, _)) = fdpass::peer_cred(fd) else { return 0 };
-    if peer == 0 || peer != service_pid() {
-        return 0;
+    // Marked by the service (the pair may be the program's own making: SO_PEERCRED names the
+    // service only for the ends it made itself).
+    let marked = fdpass::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PRIORITY) == Ok(proto::PROGRAM_END_PRIORITY);
+    if !marked {
+        let Ok((peer, _)) = fdpass::peer_cred(fd) else { return 0 };
+        if peer == 0 || peer != service_pid() {
+            return 0;
+        }
     }
     match request(&Msg::new(Op::Ident), Some(fd)) {
         Ok((r, _)) if r.a == 0 => {

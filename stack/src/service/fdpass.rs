@@ -4,8 +4,8 @@
 //! open (sock_diag). Errors are `Err(errno)`; errno is never touched.
 pub use crate::sys::unix::{
     abstract_addr, accept4, bind_listen_abstract, connect_abstract, epoll_create, epoll_ctl, epoll_wait,
-    getsockopt_int, getuid, identity, ifindex_exists, ignore_sigpipe, peer_cred, recv, recv_with_fd, send,
-    send_with_fd, set_nonblock, setsockopt_int, shutdown, socketpair,
+    getsockopt_int, getuid, identity, ifindex_exists, ignore_sigpipe, peer_cred, recv, recv_with_fd, recv_with_fds,
+    send, send_with_fd, send_with_fds, set_nonblock, setsockopt_int, shutdown, socketpair,
 };
 
 /// Is the peer of the Unix socket with inode `ino` still open? Asked through sock_diag
@@ -99,5 +99,23 @@ mod tests {
         assert_eq!(alive, Some(false));
         crate::sys::close(p).unwrap();
         crate::sys::close(nl).unwrap();
+    }
+    #[test]
+    fn pass_two_descriptors() {
+        let (x, y) = socketpair(libc::SOCK_SEQPACKET).unwrap();
+        let (p, q) = socketpair(libc::SOCK_STREAM).unwrap();
+        let (ip, iq) = (identity(p).unwrap(), identity(q).unwrap());
+        send_with_fds(x, b"two", &[p, q], 0).unwrap();
+        send_with_fds(x, b"none", &[], 0).unwrap();
+        let mut buf = [0u8; 16];
+        let (n, [a, b]) = recv_with_fds(y, &mut buf, 0).unwrap();
+        assert_eq!(&buf[..n], b"two");
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!((identity(a).unwrap(), identity(b).unwrap()), (ip, iq));
+        let (n, fds) = recv_with_fds(y, &mut buf, 0).unwrap();
+        assert_eq!((&buf[..n], fds), (&b"none"[..], [None, None]));
+        for f in [x, y, p, q, a, b] {
+            crate::sys::close(f).unwrap();
+        }
     }
 }

@@ -6,6 +6,7 @@
 //!
 //! - `proto`: the control messages (pure, tested).
 //! - `fdpass`: raw syscalls shared with the shim (descriptor passing, credentials).
+//! - `gate`: the TAP device, read only when it can have something.
 //! - `sock`: one socket and the data pump between its pair and the engine.
 //! - `opts`: socket options over the shared stack (pure, tested).
 //! - `ops`: the control requests.
@@ -15,6 +16,7 @@
 //! only inside `tapstackd` (never preloaded), so it may call libc directly.
 pub mod errq;
 pub mod fdpass;
+mod gate;
 mod ops;
 pub mod opts;
 pub mod proto;
@@ -59,10 +61,15 @@ pub(crate) fn set_pair_buffer(fd: i32) {
     }
 }
 
+/// Marks a program's end so that an exec'd program recognises it (`proto::PROGRAM_END_PRIORITY`).
+pub(crate) fn mark_program_end(b: i32) {
+    let _ = fdpass::setsockopt_int(b, libc::SOL_SOCKET, libc::SO_PRIORITY, proto::PROGRAM_END_PRIORITY);
+}
+
 pub struct Service {
     cfg: Config,
     stack: Stack,
-    dev: Box<dyn Device + Send>,
+    dev: gate::Gate,
     tx_flush: crate::phy::tap::TxFlush,
     tap_fd: i32,
     epfd: i32,
@@ -77,6 +84,8 @@ pub struct Service {
     by_ident: HashMap<(u64, u64), usize>,
     by_tcp: HashMap<u32, usize>,
     by_udp: HashMap<u32, usize>,
+    /// Program ends whose `Op::Adopt` failed -> the errno for the first request about them.
+    failed: HashMap<(u64, u64), i32>,
     epoch: std::time::Instant,
     opts: Options,
     scratch: Vec<u8>,
@@ -116,7 +125,7 @@ impl Service {
         let s = Service {
             cfg,
             stack,
-            dev: opened.dev,
+            dev: gate::Gate::new(opened.dev),
             tx_flush: opened.tx_flush,
             tap_fd: opened.tap_fd,
             epfd,
@@ -128,6 +137,7 @@ impl Service {
             by_ident: HashMap::new(),
             by_tcp: HashMap::new(),
             by_udp: HashMap::new(),
+            failed: HashMap::new(),
             epoch: std::time::Instant::now(),
             opts,
             scratch: vec![0u8; sock::CHUNK],
@@ -195,7 +205,7 @@ impl Service {
                         self.tap_gone = true;
                         tracing::error!(target: "tapstack::service", "TAP {} is gone", self.cfg.tap);
                     }
-                    T_TAP => {}
+                    T_TAP => self.dev.readable(),
                     T_ATTACH => self.accept_clients(),
                     T_CLIENT => self.client_ready((tok & !T_MASK) as i32, e),
                     T_SOCK => self.sock_event((tok & !T_MASK) as usize, e),
@@ -210,8 +220,9 @@ impl Service {
     fn round(&mut self, now: Instant) -> Option<Instant> {
         let mut next = None;
         for _ in 0..4 {
-            next = self.stack.poll(now, &mut *self.dev);
+            next = self.stack.poll(now, &mut self.dev);
             self.tx_flush.flush();
+            self.dev.flushed();
             self.stack.tcp.take_changed(&mut self.changed_tcp);
             self.stack.udp.take_changed(&mut self.changed_udp);
             for h in std::mem::take(&mut self.changed_tcp) {
@@ -294,20 +305,33 @@ impl Service {
     fn client_ready(&mut self, fd: i32, events: u32) {
         let mut buf = [0u8; proto::MAX_MSG];
         loop {
-            match fdpass::recv_with_fd(fd, &mut buf, libc::MSG_DONTWAIT) {
-                Ok((0, f)) => {
-                    if let Some(f) = f {
+            match fdpass::recv_with_fds(fd, &mut buf, libc::MSG_DONTWAIT) {
+                Ok((0, fds)) => {
+                    for f in fds.into_iter().flatten() {
                         let _ = crate::sys::close(f);
                     }
                     self.drop_client(fd);
                     return;
                 }
-                Ok((n, passed)) => {
+                Ok((n, [passed, second])) => {
                     if self.clients.get(&fd) == Some(&false) && self.lookup(passed).is_some() {
                         self.clients.insert(fd, true);
                     }
-                    let reply = match proto::Msg::decode(&buf[..n]) {
-                        Ok(m) if self.clients.get(&fd) == Some(&true) => self.request(m, passed),
+                    let trusted = self.clients.get(&fd) == Some(&true);
+                    let m = proto::Msg::decode(&buf[..n]);
+                    if let Ok(m) = &m {
+                        if m.op() == Some(proto::Op::Adopt) {
+                            // No reply: socket() did not wait.
+                            self.op_adopt(m, passed, second, trusted);
+                            continue;
+                        }
+                    }
+                    if let Some(f) = second {
+                        let _ = crate::sys::close(f);
+                    }
+                    let mut kept = false;
+                    let reply = match m {
+                        Ok(m) if trusted => self.request(m, passed, &mut kept),
                         Ok(m) => {
                             // Another user that holds none of our sockets: nothing to do here.
                             tracing::warn!(target: "tapstack::service", "refused a request from another user");
@@ -316,7 +340,7 @@ impl Service {
                         Err(_) => (proto::Msg::reply(0, libc::EINVAL), None),
                     };
                     if let Some(f) = passed {
-                        if !self.kept(f) {
+                        if !kept {
                             let _ = crate::sys::close(f);
                         }
                     }
@@ -343,16 +367,14 @@ impl Service {
         }
     }
 
-    /// True if descriptor `f` (passed by a client) was kept by a request (a connect's hold).
-    fn kept(&self, f: i32) -> bool {
-        self.socks.iter().flatten().any(|s| s.hold.as_ref().is_some_and(|h| h.b == f))
-    }
-
     fn sock_event(&mut self, i: usize, e: u32) {
         let now = self.now();
         if let Some(s) = self.socks.get_mut(i).and_then(|s| s.as_mut()) {
             if e & (libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
                 s.a_hup = true;
+            }
+            if e & (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+                s.a_dry = false;
             }
         } else {
             return;
@@ -485,7 +507,11 @@ impl Service {
 
     /// Registers a new socket whose program end is `b` (kept by the caller to pass out).
     fn install(&mut self, proto: Proto, a: i32, b: i32) -> Result<usize, i32> {
-        let ident = fdpass::identity(b)?;
+        self.install_as(proto, a, fdpass::identity(b)?)
+    }
+
+    /// `install` with the identity of the program's end already known.
+    fn install_as(&mut self, proto: Proto, a: i32, ident: (u64, u64)) -> Result<usize, i32> {
         let s = Sock::new(proto, a, ident);
         let i = match self.free.pop() {
             Some(i) => {

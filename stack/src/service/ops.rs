@@ -28,7 +28,8 @@ fn unspecified() -> SocketAddrV4 {
 
 impl Service {
     /// Handles one request; returns the reply and a descriptor to pass with it (closed after).
-    pub(super) fn request(&mut self, m: Msg, fd: Option<i32>) -> (Msg, Option<i32>) {
+    /// `kept` is set when the request keeps the passed descriptor (a connect's hold).
+    pub(super) fn request(&mut self, m: Msg, fd: Option<i32>, kept: &mut bool) -> (Msg, Option<i32>) {
         let op = m.op;
         let Some(o) = m.op() else { return (Msg::reply(op, libc::EINVAL), None) };
         match o {
@@ -42,6 +43,10 @@ impl Service {
             _ => {}
         }
         let Some(i) = self.lookup(fd) else {
+            if let Some(e) = fd.and_then(|f| fdpass::identity(f).ok()).and_then(|id| self.failed.remove(&id)) {
+                // A socket() whose `Op::Adopt` failed: its error, once.
+                return (Msg::reply(op, e), None);
+            }
             let mut r = Msg::reply(op, NOT_OURS);
             r.kind = 0;
             return (r, None);
@@ -67,7 +72,7 @@ impl Service {
                 r
             }
             Op::Accept => return self.op_accept(i),
-            Op::Connect => self.op_connect(i, &m, fd.expect("looked up")),
+            Op::Connect => self.op_connect(i, &m, fd.expect("looked up"), kept),
             Op::Bind => {
                 let r = self.op_simple(i, o, &m);
                 // The port may belong to a socket the program already closed (the kernel's
@@ -107,6 +112,7 @@ impl Service {
         let _ = fdpass::set_nonblock(a);
         super::set_pair_buffer(a);
         super::set_pair_buffer(b);
+        super::mark_program_end(b);
         let i = match self.install(proto, a, b) {
             Ok(i) => i,
             Err(e) => {
@@ -123,6 +129,62 @@ impl Service {
         }
         r.kind = m.kind;
         (r, Some(b))
+    }
+
+    /// Takes in a socket the client made (`Op::Adopt`): `a` is the service's end, `b` a copy
+    /// of the program's end (closed here). On failure `a` is closed (the program's end sees
+    /// the hang-up) and the first request about `b` gets the errno.
+    pub(super) fn op_adopt(&mut self, m: &Msg, a: Option<i32>, b: Option<i32>, trusted: bool) {
+        let (Some(a), Some(b)) = (a, b) else {
+            for f in [a, b].into_iter().flatten() {
+                let _ = crate::sys::close(f);
+            }
+            return;
+        };
+        let id = fdpass::identity(b);
+        let r = if !trusted {
+            Err(libc::EACCES)
+        } else if id.is_ok_and(|id| self.by_ident.contains_key(&id)) {
+            Err(libc::EINVAL) // already one of ours: a confused client
+        } else if let Err(e) = id {
+            Err(e)
+        } else {
+            let proto = match m.kind {
+                KIND_TCP => Ok(Proto::Tcp(self.stack.tcp.socket())),
+                KIND_UDP => Ok(Proto::Udp(self.stack.udp.socket())),
+                KIND_PING => Ok(Proto::Udp(self.stack.udp.ping_socket())),
+                _ => Err(libc::EINVAL),
+            };
+            proto.and_then(|p| {
+                let _ = fdpass::set_nonblock(a);
+                super::set_pair_buffer(a);
+                super::set_pair_buffer(b);
+                super::mark_program_end(b);
+                self.install_as(p, a, id.expect("checked"))
+                    .map(|i| {
+                        if let Some(s) = self.socks[i].as_mut() {
+                            s.dual = Dual::for_family(m.c);
+                        }
+                    })
+                    .inspect_err(|_| {
+                        let now = self.now();
+                        match p {
+                            Proto::Tcp(h) => self.stack.tcp.abort(now, h),
+                            Proto::Udp(h) => self.stack.udp.close(h),
+                        }
+                    })
+            })
+        };
+        if let Err(e) = r {
+            let _ = crate::sys::close(a);
+            if let Ok(id) = id {
+                if self.failed.len() >= 256 {
+                    self.failed.clear(); // bounded: an error nobody asked about is dropped
+                }
+                self.failed.insert(id, e);
+            }
+        }
+        let _ = crate::sys::close(b);
     }
 
     fn op_accept(&mut self, i: usize) -> (Msg, Option<i32>) {
@@ -166,6 +228,7 @@ impl Service {
         let _ = fdpass::set_nonblock(a);
         super::set_pair_buffer(a);
         super::set_pair_buffer(b);
+        super::mark_program_end(b);
         let c = match self.install(Proto::Tcp(h), a, b) {
             Ok(c) => c,
             Err(e) => {
@@ -190,7 +253,7 @@ impl Service {
         (r, Some(b))
     }
 
-    fn op_connect(&mut self, i: usize, m: &Msg, b: i32) -> Msg {
+    fn op_connect(&mut self, i: usize, m: &Msg, b: i32, kept: &mut bool) -> Msg {
         let op = m.op;
         let now = self.now();
         let stack = &mut self.stack;
@@ -264,6 +327,12 @@ impl Service {
             }
         }
         opts::apply_ip_opts(stack, s.proto, &s.opts);
+        if m.c == 1 && self.settle_connect(h) {
+            // A blocking connect whose handshake ended while we served it (a peer on the TAP
+            // answers within our own write): connected, nothing to wait for.
+            return Msg::reply(op, 0);
+        }
+        let s = self.socks[i].as_mut().expect("looked up");
         // Stuff the program's end so it is not writable until the handshake ends.
         let _ = fdpass::setsockopt_int(b, libc::SOL_SOCKET, libc::SO_SNDBUF, 1);
         let mut filler = 0;
@@ -275,9 +344,30 @@ impl Service {
             }
         }
         s.hold = Some(Hold { b, filler });
+        *kept = true;
         s.connecting = true;
         s.interest = u32::MAX; // re-evaluated by the pump
         Msg::reply(op, libc::EINPROGRESS)
+    }
+
+    /// Runs stack rounds while `h`'s handshake is in flight and the TAP keeps answering (at
+    /// most three); true once it is synchronized (established or later).
+    fn settle_connect(&mut self, h: crate::socket::tcp::TcpHandle) -> bool {
+        // Round 1 sends the SYN (after ARP if need be), the next ones read what came back.
+        for k in 0..3 {
+            let rx = self.stack.stats().rx_frames;
+            let now = self.now();
+            self.round(now);
+            match self.stack.tcp.state(h) {
+                Ok(TcpState::SynSent) | Ok(TcpState::SynReceived) => {}
+                Ok(TcpState::Closed) | Ok(TcpState::Listen) | Err(_) => return false,
+                Ok(_) => return true,
+            }
+            if k > 0 && self.stack.stats().rx_frames == rx {
+                return false; // nothing came back: a remote peer, wait natively
+            }
+        }
+        false
     }
 
     fn op_simple(&mut self, i: usize, o: Op, m: &Msg) -> Msg {

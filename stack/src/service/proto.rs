@@ -36,7 +36,8 @@ pub enum Op {
     Accept = 4,
     /// connect(data = the user's sockaddr bytes); reply a = 0 (connected), EINPROGRESS (wait
     /// for POLLOUT) or an errno; reply `kind` = 1 when the address was AF_UNSPEC (UDP: the
-    /// association is dissolved).
+    /// association is dissolved). `c` = 1: a blocking connect (TCP), answered 0 at once when
+    /// the handshake ends while the request is served (a peer on the TAP).
     Connect = 5,
     /// shutdown(a = how), checked before the shim shuts its end down.
     Shutdown = 6,
@@ -61,6 +62,11 @@ pub enum Op {
     Sockets = 15,
     /// `tapstack stats`: `b` = 1 for zero counters too, `a` = byte offset; reply as `Sockets`.
     Counters = 16,
+    /// A socket the client made itself, with no reply (socket() does not wait): passes the
+    /// service's end `a`, then the program's end `b` (for its identity; the service closes its
+    /// copy). `kind`, `b` and `c` (the family) as for `Socket`. If the service cannot take it, the first request
+    /// about the program's end gets the errno.
+    Adopt = 20,
     /// recvmsg(MSG_ERRQUEUE): the oldest queued ICMP error (`service::errq` encodes it); reply
     /// a = EAGAIN when the queue is empty. With b = 1: re-arm the pending error (c = errno) on a
     /// UDP socket, as Linux does after the dequeue when more entries wait.
@@ -87,6 +93,7 @@ impl Op {
             14 => Ioctl,
             15 => Sockets,
             16 => Counters,
+            20 => Adopt,
             40 => ErrQueue,
             _ => return None,
         })
@@ -121,6 +128,12 @@ pub fn family_flags(d: &crate::client::dual::Dual) -> i32 {
     }
     f
 }
+
+/// SO_PRIORITY the service gives every program's end (meaningless on AF_UNIX; the program's
+/// own getsockopt goes to the service): how a process that inherited a descriptor across exec
+/// tells a tapstack socket from its other Unix sockets before asking (`Op::Ident`). The pair
+/// may have been made by the program (`Op::Adopt`), so SO_PEERCRED cannot tell.
+pub const PROGRAM_END_PRIORITY: i32 = 6;
 
 /// One message.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -284,7 +297,7 @@ mod tests {
             let _ = Msg::decode(&vec![0xffu8; n]);
         }
         assert_eq!(Msg::decode(&[0u8; HEADER]).unwrap().op(), None);
-        for v in 1..=14u8 {
+        for v in (1..=16u8).chain([20, 40]) {
             assert_eq!(Op::from_u8(v).map(|o| o as u8), Some(v));
         }
         assert_eq!(Op::from_u8(40), Some(Op::ErrQueue));

@@ -86,6 +86,9 @@ pub struct Sock {
     pub a_eof: bool,
     /// `a` reported POLLHUP: every copy of the program's end is closed.
     pub a_hup: bool,
+    /// The last read of `a` found it empty and epoll has not reported it readable since:
+    /// reading it again would only give EAGAIN.
+    pub a_dry: bool,
     /// We told the engine to send FIN.
     pub fin_sent: bool,
     /// We shut `a` down for writing (the program reads EOF).
@@ -127,6 +130,7 @@ impl Sock {
             rx: Pending::default(),
             a_eof: false,
             a_hup: false,
+            a_dry: false,
             fin_sent: false,
             eof_to_a: false,
             reason: 0,
@@ -353,13 +357,34 @@ fn pump_tcp_in(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scra
         if s.a_eof {
             break;
         }
+        if s.a_dry && !s.a_hup {
+            return Ok(());
+        }
         match fdpass::recv(s.a, scratch, 0) {
             Ok(0) => {
                 s.a_eof = true;
                 break;
             }
-            Ok(n) => s.tx.set(&scratch[..n]),
-            Err(libc::EAGAIN) => return Ok(()),
+            Ok(n) => {
+                // A short read of a stream emptied it: the next read waits for epoll (unless
+                // the program is gone: then the end of stream is still to be read, and epoll
+                // says nothing more).
+                s.a_dry = n < scratch.len() && !s.a_hup;
+                // Straight into the engine; only what it cannot take yet waits in `tx`.
+                let k = match stack.tcp.send(now, h, &scratch[..n]) {
+                    Ok(k) => k,
+                    Err(Error::WouldBlock) => 0,
+                    Err(_) => n, // the connection is gone: drop it
+                };
+                if k < n {
+                    s.tx.set(&scratch[k..n]);
+                    return Ok(());
+                }
+            }
+            Err(libc::EAGAIN) => {
+                s.a_dry = true;
+                return Ok(());
+            }
             Err(e) => return Err(e),
         }
     }
@@ -396,13 +421,19 @@ fn pump_udp_in(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8]
             }
             s.tx = Pending::default();
         }
+        if s.a_dry && !s.a_hup {
+            return Ok(());
+        }
         match fdpass::recv(s.a, scratch, 0) {
             Ok(0) => {
                 s.a_eof = true;
                 return Ok(());
             }
             Ok(n) => s.tx.set(&scratch[..n]),
-            Err(libc::EAGAIN) => return Ok(()),
+            Err(libc::EAGAIN) => {
+                s.a_dry = true;
+                return Ok(());
+            }
             Err(e) => return Err(e),
         }
     }

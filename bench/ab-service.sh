@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Interleaved A/B of builds on the tk topology (shimmed client over a TAP, kernel server), for
+# tuning the shared service against the in-process stack. Each round runs every variant once
+# per workload, one after the other, so the machine's drift hits them alike; prints every
+# figure and the medians. Only measures; every process runs under `timeout`.
+#
+# Usage: bench/ab-service.sh [-r ROUNDS] [-w "conn up down pp"] VARIANT...
+#   VARIANT = NAME=DIR:MODE, DIR holding libtapstack_preload.so and tapstackd, MODE service
+#   or inproc. Example: bench/ab-service.sh base=/tmp/base:service new=target/release:service
+#   inproc=target/release:inproc
+# Environment: AB_CONN_SECS (3), AB_MIB (256), AB_ROUNDS_PP (10000).
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+source scripts/netns-lib.sh
+source c-tests/compare-lib.sh
+netns_require_root
+make -s -C c-tests >/dev/null || exit 1
+ROUNDS=5
+WL="conn up pp"
+while getopts "r:w:" o; do
+  case $o in
+    r) ROUNDS=$OPTARG;;
+    w) WL=$OPTARG;;
+    *) exit 2;;
+  esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 1 ] || { echo "usage: bench/ab-service.sh [-r N] [-w WORKLOADS] NAME=DIR:MODE..." >&2; exit 2; }
+SECS=${AB_CONN_SECS:-3}
+MIB=${AB_MIB:-256}
+PPN=${AB_ROUNDS_PP:-10000}
+topo_setup tk || exit 1
+WORK=$(mktemp -d /tmp/ab-service.XXXXXX)
+declare -A V
+PORT=7400
+
+# one VARIANT WORKLOAD: one run; appends the figure to V[name,workload].
+one() {
+  local name=${1%%=*} spec=${1#*=} w=$2 dir mode srv cli key side svc=""
+  dir=${spec%:*}; mode=${spec##*:}
+  dir=$(cd "$dir" && pwd)
+  PORT=$((PORT + 1))
+  case $w in
+    conn) srv="accept_rate server -p $PORT -t"; cli="accept_rate client -c 10.0.0.1 -p $PORT -T $SECS -t"
+          key=conn_per_s; side=cli;;
+    up) srv="bulk_recv -l -p $PORT -t"; cli="bulk_send -c 10.0.0.1 -p $PORT -m $MIB -t"; key=mib_per_s; side=srv;;
+    down) srv="bulk_send -l -p $PORT -m $MIB -t"; cli="bulk_recv -c 10.0.0.1 -p $PORT -t"; key=mib_per_s; side=cli;;
+    pp) srv="pingpong server -p $PORT"; cli="pingpong client -c 10.0.0.1 -p $PORT -n $PPN -t"; key=median_us; side=cli;;
+  esac
+  local env=(TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 TAPSTACK_GW=10.0.0.1 TAPSTACK_MAC=02:00:00:00:00:02)
+  if [ "$mode" = service ]; then
+    env+=(TAPSTACK_MODE=service TAPSTACK_SERVICE="$dir/tapstackd")
+    ip netns exec "$TOPO_NS" env "${env[@]}" timeout 120 "$dir/tapstackd" --persist >"$WORK/svc.log" 2>&1 &
+    svc=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+      ip netns exec "$TOPO_NS" ss -xl 2>/dev/null | grep -q "@tapstack\.tap0 " && break
+      sleep 0.02
+    done
+  fi
+  rm -f "$WORK/ready"
+  read -r -a sargv <<<"$srv"
+  read -r -a cargv <<<"$cli"
+  timeout 120 ip netns exec "$TOPO_NS" "$CL_BIN/${sargv[0]}" "${sargv[@]:1}" -R "$WORK/ready" -w 100 \
+    >"$WORK/srv.out" 2>&1 &
+  local spid=$! i
+  for ((i = 0; i < 200; i++)); do [ -e "$WORK/ready" ] && break; sleep 0.02; done
+  timeout 120 ip netns exec "$TOPO_NS" env "${env[@]}" LD_PRELOAD="$dir/libtapstack_preload.so" \
+    "$CL_BIN/${cargv[0]}" "${cargv[@]:1}" -w 100 >"$WORK/cli.out" 2>&1
+  wait "$spid"
+  if [ -n "$svc" ]; then kill "$svc" 2>/dev/null; wait "$svc" 2>/dev/null; fi
+  local v
+  v=$(awk -v k="$key" '$1 == k { print $2; exit }' "$WORK/$side.out")
+  [ "$w" = pp ] && v="$v/$(awk '$1 == "p99_us" { print $2; exit }' "$WORK/cli.out")"
+  printf '%-10s %-5s %s\n' "$name" "$w" "${v:-FAILED}"
+  V[$name,$w]="${V[$name,$w]:-} ${v:-}"
+}
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
+
+for ((r = 1; r <= ROUNDS; r++)); do
+  for w in $WL; do
+    for v in "$@"; do one "$v" "$w"; done
+  done
+done
+echo "== medians of $ROUNDS rounds (ratio: the median of each round's ratio to the last variant)"
+for w in $WL; do
+  for v in "$@"; do
+    n=${v%%=*}
+    last=${!#}; last=${last%%=*}
+    # ratios COLUMN: this variant's figure over the last variant's, round by round.
+    ratios() {
+      paste -d' ' <(echo "${V[$n,$w]}" | tr ' ' '\n' | grep -v '^$' | cut -d/ -f"$1") \
+        <(echo "${V[$last,$w]}" | tr ' ' '\n' | grep -v '^$' | cut -d/ -f"$1") |
+        awk '$1 != "" && $2 > 0 { printf "%.3f ", $1 / $2 }' | median
+    }
+    if [ "$w" = pp ]; then
+      med=$(echo "${V[$n,$w]}" | tr ' ' '\n' | cut -d/ -f1 | tr '\n' ' ' | median)
+      p99=$(echo "${V[$n,$w]}" | tr ' ' '\n' | grep / | cut -d/ -f2 | tr '\n' ' ' | median)
+      printf '%-10s %-5s median_us %s (ratio %s) p99_us %s (ratio %s)\n' "$n" "$w" "$med" "$(ratios 1)" "$p99" "$(ratios 2)"
+    else
+      printf '%-10s %-5s %s (ratio %s)\n' "$n" "$w" "$(echo "${V[$n,$w]}" | median)" "$(ratios 1)"
+    fi
+  done
+done

@@ -35,26 +35,6 @@ mod synq;
 mod tcb;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_fuzz;
-#[cfg(test)]
-mod tests_harden;
-#[cfg(test)]
-mod tests_icmp;
-#[cfg(test)]
-mod tests_link;
-#[cfg(test)]
-mod tests_ports;
-#[cfg(test)]
-mod tests_segments;
-#[cfg(test)]
-mod tests_sender;
-#[cfg(test)]
-mod tests_stateful;
-#[cfg(test)]
-mod tests_stateful_inv;
-#[cfg(test)]
-mod tests_timers;
 mod timer;
 mod timewait;
 mod trace;

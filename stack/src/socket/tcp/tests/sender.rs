@@ -2,7 +2,7 @@
 //! congestion window validation, RACK, timestamps and the crossed SYN-ACK.
 use std::net::SocketAddrV4;
 
-use super::tests_segments::{Out, H, PEER, PP, US};
+use super::harness::{Out, H, PEER, PP, US};
 use super::*;
 use crate::wire::tcp::flags;
 

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::rc::Rc;
 
-use super::tests::{Pair, Seg};
+use super::harness::{Pair, Seg};
 use super::*;
 use crate::socket::errqueue::{origin, IcmpReport};
 

@@ -2,7 +2,7 @@
 //! unacknowledged, persist gives up like Linux, the RTO after a lost SYN, keepalive.
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use super::tests_segments::{Out, H, PEER, PP, US};
+use super::harness::{Out, H, PEER, PP, US};
 use super::*;
 use crate::wire::tcp::flags;
 

@@ -1,4 +1,4 @@
-//! Invariants the stateful TCP fuzzer (`tests_stateful.rs`) checks after every step and at the
+//! Invariants the stateful TCP fuzzer (`stateful.rs`) checks after every step and at the
 //! end. They read the socket table directly, so they name the internals they rely on here, in
 //! one place.
 //!
@@ -8,9 +8,9 @@
 //! - `rto-timer`: issue 11 item 2, an RTO with nothing to send (zero window with data in flight,
 //!   or everything in flight SACKed) left no timer.
 //! - `persist-limit`: issue 11 item 6, persist probing never gave up on a vanished peer.
-use super::seq::SeqNum;
-use super::tcb::Tcb;
-use super::{TcpStack, TcpState, MAX_QUEUED_RST};
+use crate::socket::tcp::seq::SeqNum;
+use crate::socket::tcp::tcb::Tcb;
+use crate::socket::tcp::{TcpStack, TcpState, MAX_QUEUED_RST};
 
 /// Known-defect checks enforced by default (a name is added when its fix has landed).
 const ENFORCED: &[&str] = &["rto-timer", "persist-limit"];

@@ -5,16 +5,16 @@
 //!
 //! A small peer model learns our sequence numbers from what the stack sends, so offsets like
 //! "exactly RCV.NXT" or "ACK everything" reach deep states. After every step the invariants of
-//! `tests_stateful_inv.rs` hold; at the end, with the peers silent, every connection that owed
+//! `stateful_inv.rs` hold; at the end, with the peers silent, every connection that owed
 //! them data gives up, and once the handles are closed every control block is freed.
 //! `PROPTEST_CASES` scales the run; a failure prints the minimal op sequence.
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use proptest::prelude::*;
 
-use super::seq::SeqNum;
-use super::tests_stateful_inv::{check_all_freed, check_gave_up, check_step, later};
+use super::stateful_inv::{check_all_freed, check_gave_up, check_step, later};
 use super::*;
+use crate::socket::tcp::seq::SeqNum;
 use crate::wire::tcp::{flags as fl, TcpPacket, TcpRepr};
 
 const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
@@ -54,20 +54,20 @@ impl Off {
 
 #[derive(Clone, Debug)]
 pub struct Seg {
-    peer: u8,
+    pub peer: u8,
     /// Raw flag byte (the ACK bit decides whether `ack` is sent).
-    flags: u8,
-    seq: Off,
-    ack: Off,
-    window: u16,
-    mss: Option<u16>,
-    ws: Option<u8>,
-    sack_perm: bool,
-    ts: Option<Off>,
-    sack: Vec<(Off, u16)>,
-    len: u16,
+    pub flags: u8,
+    pub seq: Off,
+    pub ack: Off,
+    pub window: u16,
+    pub mss: Option<u16>,
+    pub ws: Option<u8>,
+    pub sack_perm: bool,
+    pub ts: Option<Off>,
+    pub sack: Vec<(Off, u16)>,
+    pub len: u16,
     /// Raw option bytes replacing the well-formed ones (malformed on purpose, often).
-    raw_opts: Option<Vec<u8>>,
+    pub raw_opts: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug)]
@@ -505,7 +505,7 @@ impl World {
 }
 
 /// Runs `ops` and checks every invariant; Err names the step that broke one.
-fn run_ops(ops: &[Op], buf: usize, synq: usize) -> std::result::Result<(), String> {
+pub(super) fn run_ops(ops: &[Op], buf: usize, synq: usize) -> std::result::Result<(), String> {
     let mut w = World::new(buf, synq);
     for (i, op) in ops.iter().enumerate() {
         w.apply(op);
@@ -554,66 +554,5 @@ proptest! {
         if std::env::var("TCP_FUZZ_STATS").is_ok() {
             eprintln!("{:?}", SEEN.lock());
         }
-    }
-}
-
-/// Minimal sequences the fuzzer found on defects since fixed (issue 11): they fail without the
-/// fix and are kept as fixed cases.
-mod found {
-    use super::*;
-
-    fn ack(peer: u8, ack: Off) -> Op {
-        Op::Seg(Seg {
-            peer,
-            flags: fl::ACK,
-            seq: Off::Exact,
-            ack,
-            window: 0,
-            mss: None,
-            ws: None,
-            sack_perm: false,
-            ts: None,
-            sack: vec![],
-            len: 0,
-            raw_opts: None,
-        })
-    }
-
-    /// Issue 11 item 6: a zero window, one byte queued, the peer vanishes: persist probing
-    /// went on forever.
-    #[test]
-    fn zero_window_then_silence_gives_up() {
-        let ops = [
-            Op::Handshake(1, 128),
-            Op::Connect(3),
-            Op::Handshake(0, 128),
-            Op::Data(1, 0, false, 0),
-            Op::App(34, Call::Send(1)),
-        ];
-        run_ops(&ops, 4096, 256).unwrap();
-    }
-
-    /// Issue 11 item 2: data in flight, then an ACK of all but one byte with a zero window:
-    /// the RTO fired with nothing to send and left no timer.
-    #[test]
-    fn zero_window_with_data_in_flight_keeps_a_timer() {
-        let ops = [
-            Op::Handshake(0, 0),
-            Op::App(0, Call::Accept),
-            Op::App(118, Call::Close),
-            Op::Connect(3),
-            Op::Data(0, 1, false, 0),
-            Op::Handshake(0, 128),
-            Op::Connect(3),
-            Op::Handshake(2, 128),
-            Op::Connect(3),
-            Op::Connect(3),
-            Op::Handshake(1, 0),
-            Op::Handshake(0, 128),
-            Op::App(185, Call::Send(4019)),
-            ack(2, Off::Near(-1)),
-            ack(0, Off::Exact),
-        ];
-        run_ops(&ops, 4096, 256).unwrap();
     }
 }

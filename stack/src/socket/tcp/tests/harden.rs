@@ -2,7 +2,7 @@
 //! bounded loss-recovery work per ACK.
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use super::tests_segments::{H, PEER, PP, US};
+use super::harness::{H, PEER, PP, US};
 use super::*;
 use crate::wire::tcp::flags;
 
@@ -158,7 +158,7 @@ fn pair_cfg(addr: Ipv4Addr, f: impl Fn(&mut TcpConfig)) -> TcpConfig {
 fn time_wait_records_are_capped() {
     let a = pair_cfg(Ipv4Addr::new(10, 0, 0, 1), |c| c.max_tw_buckets = 3);
     let b = pair_cfg(Ipv4Addr::new(10, 0, 0, 2), |_| {});
-    let mut p = super::tests::Pair::with(a, b);
+    let mut p = super::harness::Pair::with(a, b);
     for i in 0..5u16 {
         let (c, l, s) = p.connect(80 + i);
         p.a.close(p.now, c);
@@ -178,7 +178,7 @@ fn time_wait_records_are_capped() {
 fn orphans_are_capped() {
     let a = pair_cfg(Ipv4Addr::new(10, 0, 0, 1), |c| c.max_orphans = 2);
     let b = pair_cfg(Ipv4Addr::new(10, 0, 0, 2), |_| {});
-    let mut p = super::tests::Pair::with(a, b);
+    let mut p = super::harness::Pair::with(a, b);
     let l = p.b.socket();
     p.b.bind(l, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80)).unwrap();
     p.b.listen(l, 8).unwrap();

@@ -219,8 +219,8 @@ impl TcpStack {
         self.orphans += 1;
         let t = self.user_mut_any(h.0);
         Self::queue_fin(t);
-        if t.state == TcpState::FinWait2 && t.timewait_at.is_none() {
-            t.timewait_at = Some(now + msl * 2);
+        if t.state == TcpState::FinWait2 && t.timers.timewait_at.is_none() {
+            t.timers.timewait_at = Some(now + msl * 2);
         }
     }
 
@@ -255,10 +255,10 @@ impl TcpStack {
         let t = self.user(h)?;
         Ok(match kind {
             TcpOption::NoDelay(_) => TcpOption::NoDelay(t.nodelay),
-            TcpOption::KeepAlive(_) => TcpOption::KeepAlive(t.keepalive.on),
-            TcpOption::KeepIdle(_) => TcpOption::KeepIdle(t.keepalive.idle),
-            TcpOption::KeepIntvl(_) => TcpOption::KeepIntvl(t.keepalive.intvl),
-            TcpOption::KeepCnt(_) => TcpOption::KeepCnt(t.keepalive.cnt),
+            TcpOption::KeepAlive(_) => TcpOption::KeepAlive(t.timers.keepalive.on),
+            TcpOption::KeepIdle(_) => TcpOption::KeepIdle(t.timers.keepalive.idle),
+            TcpOption::KeepIntvl(_) => TcpOption::KeepIntvl(t.timers.keepalive.intvl),
+            TcpOption::KeepCnt(_) => TcpOption::KeepCnt(t.timers.keepalive.cnt),
             TcpOption::Linger(_) => TcpOption::Linger(t.linger),
             TcpOption::RecvBuffer(_) => {
                 TcpOption::RecvBuffer(if t.rx.capacity() > 0 { t.rx.capacity() } else { t.want_rx })

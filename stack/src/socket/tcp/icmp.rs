@@ -22,15 +22,15 @@ impl Tcb {
     /// flight were too big and are lost, so resend from snd_una now (no congestion response:
     /// nothing was lost to congestion).
     pub fn pmtu_reduced(&mut self, mss: u16) {
-        if mss >= self.mtu_mss {
+        if mss >= self.opts.mtu_mss {
             return;
         }
-        self.mtu_mss = mss;
-        if self.synchronized() && self.snd_una < self.snd_max {
-            self.snd_nxt = self.snd_una;
+        self.opts.mtu_mss = mss;
+        if self.synchronized() && self.snd.una < self.snd.max {
+            self.snd.nxt = self.snd.una;
             self.in_recovery = false;
             self.dupacks = 0;
-            self.recover = self.snd_max;
+            self.recover = self.snd.max;
             self.rtt_probe = None; // Karn: the resent segments are not timed
             self.rexmit_head = false;
         }
@@ -61,8 +61,8 @@ impl TcpStack {
         let Some(&id) = self.conns.get(&(r.local, r.remote)) else { return false };
         let t = self.socks.get_mut(&id).expect("conns entry without tcb");
         if matches!(t.state, TcpState::TimeWait | TcpState::Closed | TcpState::Listen)
-            || seq < t.snd_una
-            || seq > t.snd_max
+            || seq < t.snd.una
+            || seq > t.snd.max
         {
             self.stats.icmp_out_of_window += 1;
             return false;

@@ -38,6 +38,7 @@ mod tests;
 mod timer;
 mod timewait;
 mod trace;
+mod vars;
 
 use input::Rst;
 
@@ -317,7 +318,7 @@ impl TcpStack {
                 && seg.syn()
                 && seg.ack.is_none()
                 && !seg.rst()
-                && SeqNum(seg.seq) > tcb.rcv_nxt
+                && SeqNum(seg.seq) > tcb.rcv.nxt
                 && has_listener;
             if reopen {
                 self.remove(id);
@@ -541,17 +542,17 @@ impl TcpStack {
         let tr = self.new_trace();
         let t = self.user_mut(h)?;
         // Fresh control block state (a socket may connect again after a failure).
-        let keep = (t.reuse_addr, t.nodelay, t.keepalive.clone(), t.linger, t.want_rx, t.want_tx);
+        let keep = (t.reuse_addr, t.nodelay, t.timers.keepalive.clone(), t.linger, t.want_rx, t.want_tx);
         let mut n = Tcb::new(&cfg, now);
-        (n.reuse_addr, n.nodelay, n.keepalive, n.linger, n.want_rx, n.want_tx) = keep;
+        (n.reuse_addr, n.nodelay, n.timers.keepalive, n.linger, n.want_rx, n.want_tx) = keep;
         n.local = local;
         n.remote = remote;
         n.bound = true;
         n.active = true;
         n.alloc_buffers(n.want_rx, n.want_tx);
         n.init_send(iss);
-        n.ts_offset = ts_offset;
-        n.mtu_mss = path_mss.unwrap_or(u16::MAX);
+        n.opts.ts_offset = ts_offset;
+        n.opts.mtu_mss = path_mss.unwrap_or(u16::MAX);
         n.errq.enabled = t.errq.enabled;
         n.tr = tr;
         n.tr_state(t.state, TcpState::SynSent);

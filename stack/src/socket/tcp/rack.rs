@@ -63,8 +63,8 @@ impl Tcb {
             return None;
         }
         let wait = self.rack_wait();
-        let from = from.max(self.snd_una);
-        for r in self.sent.overlapping(from, self.snd_max) {
+        let from = from.max(self.snd.una);
+        for r in self.sent.overlapping(from, self.snd.max) {
             if let Some((s, e)) = self.unsacked_piece(r, from) {
                 if self.rec_lost(r, s, now, hi, wait) {
                     return Some((s, e));
@@ -78,7 +78,7 @@ impl Tcb {
         let hi = self.scoreboard.highest();
         let wait = self.rack_wait();
         let mut p = 0;
-        for r in self.sent.overlapping(self.snd_una, self.snd_max) {
+        for r in self.sent.overlapping(self.snd.una, self.snd.max) {
             let mut at = r.start;
             while let Some((s, e)) = self.unsacked_piece(r, at) {
                 if !self.rec_lost(r, s, now, hi, wait) {
@@ -97,7 +97,7 @@ impl Tcb {
         }
         let wait = self.rack_wait();
         let mut best: Option<Instant> = None;
-        for r in self.sent.overlapping(self.snd_una, self.snd_max) {
+        for r in self.sent.overlapping(self.snd.una, self.snd.max) {
             if let Some((s, _)) = self.unsacked_piece(r, r.start) {
                 if self.rec_watched(r, s, hi) && !self.rec_lost(r, s, now, hi, wait) {
                     let t = r.sent + wait;
@@ -129,7 +129,7 @@ impl Tcb {
                 best = Some((r.sent, r.end, rtt));
             }
         };
-        for r in self.sent.overlapping(self.snd_una, acked_upto) {
+        for r in self.sent.overlapping(self.snd.una, acked_upto) {
             if r.end <= acked_upto {
                 consider(self, r);
             }
@@ -175,14 +175,14 @@ impl Tcb {
     }
     /// Enters fast recovery if duplicate ACKs or SACK/time evidence show a loss.
     pub fn check_loss(&mut self, now: Instant) {
-        if self.in_recovery || self.snd_una == self.snd_max {
+        if self.in_recovery || self.snd.una == self.snd.max {
             return;
         }
-        let fresh = self.snd_una >= self.recover || self.recover == self.iss;
+        let fresh = self.snd.una >= self.recover || self.recover == self.snd.iss;
         if !fresh {
             return;
         }
-        let sack_lost = self.sack_ok && self.next_lost(now, self.snd_una).is_some();
+        let sack_lost = self.opts.sack_ok && self.next_lost(now, self.snd.una).is_some();
         if self.dupacks >= 3 || sack_lost {
             self.enter_recovery();
         }
@@ -190,8 +190,8 @@ impl Tcb {
     /// RFC 6582 3.2 step 2 / RFC 6675 5 step 4.
     pub fn enter_recovery(&mut self) {
         self.in_recovery = true;
-        self.recover = self.snd_max;
-        let flight = self.snd_max.since(self.snd_una) as u32;
+        self.recover = self.snd.max;
+        let flight = self.snd.max.since(self.snd.una) as u32;
         self.cc.on_fast_loss(flight);
         self.rexmit_head = true;
         self.rtt_probe = None;

@@ -127,7 +127,7 @@ impl TcpStack {
         }
         let key = tw_key((t.local, t.remote));
         let rec = Self::tw_record(t, now, self.config.msl * 2);
-        let owes_ack = t.ack_now || t.delack_at.is_some();
+        let owes_ack = t.ack.now || t.ack.delack_at.is_some();
         self.remove(id);
         if self.tw.len() >= self.config.max_tw_buckets {
             self.stats.tw_overflows += 1;
@@ -141,14 +141,14 @@ impl TcpStack {
     fn tw_record(t: &Tcb, now: Instant, two_msl: Duration) -> TwRec {
         let wnd = t.rcv_window();
         TwRec {
-            snd_nxt: t.snd_max.0,
-            rcv_nxt: t.rcv_nxt.0,
-            ts_recent: t.ts_recent,
-            ts_offset: t.ts_offset,
-            rcv_wnd: wnd.max(t.rcv_adv.since(t.rcv_nxt) as u32),
-            window: (wnd >> t.rcv_wscale).min(65535) as u16,
-            ts_ok: t.ts_ok,
-            expires: t.timewait_at.unwrap_or(now + two_msl),
+            snd_nxt: t.snd.max.0,
+            rcv_nxt: t.rcv.nxt.0,
+            ts_recent: t.opts.ts_recent,
+            ts_offset: t.opts.ts_offset,
+            rcv_wnd: wnd.max(t.rcv.adv.since(t.rcv.nxt) as u32),
+            window: (wnd >> t.opts.rcv_wscale).min(65535) as u16,
+            ts_ok: t.opts.ts_ok,
+            expires: t.timers.timewait_at.unwrap_or(now + two_msl),
             last_ack: Instant::ZERO,
         }
     }

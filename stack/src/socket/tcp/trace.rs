@@ -104,7 +104,7 @@ impl Tcb {
     #[cold]
     fn tr_out_slow(&mut self, repr: &TcpRepr, len: usize, take_reason: bool) {
         let syn = repr.flags & flags::SYN != 0;
-        let window = if syn { repr.window as u32 } else { (repr.window as u32) << self.rcv_wscale };
+        let window = if syn { repr.window as u32 } else { (repr.window as u32) << self.opts.rcv_wscale };
         let Some(t) = &mut self.tr else { return };
         let mut why = Reason::None;
         if take_reason {
@@ -125,7 +125,7 @@ impl Tcb {
             ssthresh: self.cc.ssthresh,
             srtt: self.rtt.srtt,
             rttvar: self.rtt.rttvar,
-            rto: self.rtt.backed_off(self.backoff),
+            rto: self.rtt.backed_off(self.timers.backoff),
         }
     }
 }
@@ -173,7 +173,7 @@ impl TcpStack {
         let mut scale = 0;
         if let Some(t) = id.and_then(|id| self.socks.get_mut(&id)) {
             if !seg.syn() && t.synchronized() {
-                scale = t.snd_wscale;
+                scale = t.opts.snd_wscale;
             }
             if let Some(tr) = &mut t.tr {
                 let s = SeqNum(seg.seq);

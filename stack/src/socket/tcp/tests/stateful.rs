@@ -270,7 +270,7 @@ impl World {
             if !r.payload.is_empty() {
                 let key = (SocketAddrV4::new(US, r.src_port), SocketAddrV4::new(PEER, r.dst_port));
                 if let Some(t) = self.s.conns.get(&key).and_then(|id| self.s.socks.get(id)) {
-                    let k = SeqNum(r.seq).since(t.iss + 1);
+                    let k = SeqNum(r.seq).since(t.snd.iss + 1);
                     for (i, &b) in r.payload.iter().enumerate() {
                         assert_eq!(b, app_byte(k + i), "sent byte at stream offset {} is wrong", k + i);
                     }
@@ -438,7 +438,7 @@ impl World {
         match *c {
             Call::Send(n) => {
                 // The bytes at stream offset k are app_byte(k), checked when they go out.
-                let k = self.s.user(h).map(|t| t.data_end().since(t.iss + 1)).unwrap_or(0);
+                let k = self.s.user(h).map(|t| t.data_end().since(t.snd.iss + 1)).unwrap_or(0);
                 let data: Vec<u8> = (0..n as usize % 3000).map(|i| app_byte(k + i)).collect();
                 let _ = self.s.send(now, h, &data);
             }
@@ -486,7 +486,7 @@ impl World {
     /// Sequence number of the next byte `recv` returns on `h`.
     fn read_start(&self, h: TcpHandle) -> Option<u32> {
         let t = self.s.user(h).ok()?;
-        (!t.rx_shut).then(|| (t.rcv_nxt - t.peer_fin as usize - t.rx.len()).0)
+        (!t.rx_shut).then(|| (t.rcv.nxt - t.peer_fin as usize - t.rx.len()).0)
     }
 
     /// Lets `d` pass with the peers silent, dispatching at every timer.

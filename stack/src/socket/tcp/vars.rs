@@ -1,0 +1,109 @@
+//! Groups of the control block with one owner each (in the spirit of Linux's grouped
+//! `tcp_sock` fields and gVisor's sender/receiver): the send and receive sequence spaces
+//! (RFC 9293 3.3.1), the options negotiated on the SYNs, and the ACKs we owe. Timers are in
+//! `timer.rs` (`Timers`); RACK and TLP state in `rack.rs`.
+use super::seq::SeqNum;
+use crate::time::Instant;
+
+/// Send sequence space (RFC 9293 3.3.1): `snd.una` reads SND.UNA.
+#[derive(Clone, Debug, Default)]
+pub struct SendSeq {
+    /// ISS: initial send sequence number.
+    pub iss: SeqNum,
+    /// SND.UNA: oldest unacknowledged sequence number.
+    pub una: SeqNum,
+    /// SND.NXT: next sequence number to send.
+    pub nxt: SeqNum,
+    /// Highest sequence ever sent (SND.NXT is rewound on RTO; Linux snd_nxt vs. our nxt).
+    pub max: SeqNum,
+    /// End of the last sub-MSS segment sent (Minshall's Nagle, Linux snd_sml).
+    pub sml: SeqNum,
+    /// SND.WND: the peer's window in bytes (scaled).
+    pub wnd: u32,
+    /// Largest window the peer ever offered (Linux max_window).
+    pub max_wnd: u32,
+    /// SND.WL1, SND.WL2: segment sequence and acknowledgment numbers of the last window update.
+    pub wl1: SeqNum,
+    pub wl2: SeqNum,
+    /// Sequence number of the first byte in the send buffer (`tx[0]`).
+    pub tx_base: SeqNum,
+}
+
+impl SendSeq {
+    /// All send variables at a new ISN (RFC 9293 3.10.1).
+    pub fn init(&mut self, iss: u32) {
+        self.iss = SeqNum(iss);
+        self.una = self.iss;
+        self.nxt = self.iss;
+        self.max = self.iss;
+        self.sml = self.iss;
+        self.tx_base = self.iss + 1;
+    }
+}
+
+/// Receive sequence space (RFC 9293 3.3.1): `rcv.nxt` reads RCV.NXT.
+#[derive(Clone, Debug, Default)]
+pub struct RecvSeq {
+    /// IRS: initial receive sequence number.
+    pub irs: SeqNum,
+    /// RCV.NXT: next sequence number expected.
+    pub nxt: SeqNum,
+    /// Right edge of the last advertised window (RCV.NXT + RCV.WND when sent; Linux rcv_wnd).
+    pub adv: SeqNum,
+    /// RCV.NXT when we last advertised a window (Linux rcv_wup).
+    pub wup: SeqNum,
+}
+
+/// Options negotiated on the SYNs (RFC 7323 window scale and timestamps, RFC 2018 SACK) and
+/// the segment sizes (RFC 9293 3.7.1, RFC 1191); Linux keeps them in `rx_opt`.
+#[derive(Clone, Debug)]
+pub struct TcpOpts {
+    pub snd_wscale: u8,
+    pub rcv_wscale: u8,
+    pub ts_ok: bool,
+    /// TS.Recent (RFC 7323 4.3).
+    pub ts_recent: u32,
+    /// Our timestamp clock's offset for this address pair (RFC 7323 5.4).
+    pub ts_offset: u32,
+    pub sack_ok: bool,
+    /// Peer's MSS (what we may send).
+    pub snd_mss: u16,
+    /// Our MSS (advertised).
+    pub rcv_mss: u16,
+    /// MSS the path MTU allows (RFC 1191; u16::MAX until a "fragmentation needed" arrives).
+    pub mtu_mss: u16,
+}
+
+impl TcpOpts {
+    /// Before the SYNs: the RFC 9293 default MSS of 536 to send, `mss` advertised.
+    pub fn new(mss: u16) -> TcpOpts {
+        TcpOpts {
+            snd_wscale: 0,
+            rcv_wscale: 0,
+            ts_ok: false,
+            ts_recent: 0,
+            ts_offset: 0,
+            sack_ok: false,
+            snd_mss: 536,
+            rcv_mss: mss,
+            mtu_mss: u16::MAX,
+        }
+    }
+}
+
+/// The ACKs we owe (RFC 1122 4.2.3.2 delayed ACKs, RFC 5961 rate-limited challenge ACKs);
+/// Linux's `icsk_ack`.
+#[derive(Clone, Debug, Default)]
+pub struct AckState {
+    /// Send an ACK at the next output.
+    pub now: bool,
+    /// Delayed-ACK timer.
+    pub delack_at: Option<Instant>,
+    /// Full-sized segments received since our last ACK.
+    pub segs_unacked: u32,
+    /// Earlier ACK points owed within one burst (each after two full segments), sent before the
+    /// final ACK so the peer's ACK clock is kept.
+    pub points: Vec<super::seq::SeqNum>,
+    /// Last rate-limited out-of-window / challenge ACK.
+    pub last_oow: Option<Instant>,
+}

@@ -1,6 +1,7 @@
 //! Tests of the UDP engine in memory (no Stack needed): datagrams are exchanged by feeding one
 //! engine's `dispatch` output into another's `process`.
 use super::*;
+use crate::socket::Readiness;
 use crate::wire::udp as w;
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);

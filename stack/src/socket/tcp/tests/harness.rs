@@ -8,6 +8,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::ops::{Deref, DerefMut};
 
 use super::*;
+use crate::phy::fault::{FaultConfig, Impairer};
 use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 
 /// The address of the peer a test plays by hand, and ours.
@@ -30,6 +31,8 @@ pub(super) fn cfg(addr: Ipv4Addr, seed: u64) -> TcpConfig {
 /// An owned copy of a segment the stack sent.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct Out {
+    /// Our port.
+    pub sport: u16,
     pub seq: u32,
     pub ack: Option<u32>,
     pub flags: u8,
@@ -101,6 +104,7 @@ impl H {
             assert!(p.verify_checksum(src, dst));
             let r = TcpRepr::parse(&p).unwrap();
             v.push(Out {
+                sport: r.src_port,
                 seq: r.seq,
                 ack: r.ack,
                 flags: r.flags,
@@ -159,7 +163,9 @@ impl H {
 }
 
 /// Two engines, A and B, and a link with one-way `delay`; `drop` decides per segment (true =
-/// lost); `log` keeps every segment sent. The pair's clock drives both ends' clocks.
+/// lost); `log` keeps every segment sent. Or, after [`Pair::impair`], a seeded
+/// `phy::fault::Impairer` each way (loss, reordering, duplication, delay) and no log. The
+/// pair's clock drives both ends' clocks.
 pub(super) struct Pair {
     pub a: H,
     pub b: H,
@@ -168,6 +174,8 @@ pub(super) struct Pair {
     queue: VecDeque<(Instant, Seg)>,
     pub drop: Box<dyn FnMut(&Seg) -> bool>,
     pub log: Vec<Seg>,
+    /// A to B and B to A impairments, replacing `delay`, `drop` and `log`.
+    impaired: Option<Box<(Impairer, Impairer)>>,
 }
 
 impl Pair {
@@ -184,11 +192,21 @@ impl Pair {
             queue: VecDeque::new(),
             drop: Box::new(|_| false),
             log: Vec::new(),
+            impaired: None,
         }
+    }
+    /// Impairs the link: `ab` from A to B, `ba` from B to A.
+    pub fn impair(&mut self, ab: FaultConfig, ba: FaultConfig) {
+        self.impaired = Some(Box::new((Impairer::new(ab), Impairer::new(ba))));
     }
     pub fn flush(&mut self) {
         let now = self.now;
         (self.a.now, self.b.now) = (now, now);
+        if let Some(l) = self.impaired.as_deref_mut() {
+            self.a.s.dispatch(now, &mut |_, _, seg| l.0.submit(now, seg.to_vec()));
+            self.b.s.dispatch(now, &mut |_, _, seg| l.1.submit(now, seg.to_vec()));
+            return;
+        }
         let mut out = Vec::new();
         self.a.s.dispatch(now, &mut |s, d, b| out.push(Seg { src: s, dst: d, bytes: b.to_vec() }));
         self.b.s.dispatch(now, &mut |s, d, b| out.push(Seg { src: s, dst: d, bytes: b.to_vec() }));
@@ -202,7 +220,8 @@ impl Pair {
     /// Advances virtual time by one event (delivery or timer), at most to `limit`.
     pub fn step(&mut self, limit: Instant) -> bool {
         self.flush();
-        let next = [self.queue.front().map(|q| q.0), self.a.poll_at(self.now), self.b.poll_at(self.now)]
+        let (ab, ba) = self.impaired.as_deref().map_or((None, None), |l| (l.0.next_due(), l.1.next_due()));
+        let next = [self.queue.front().map(|q| q.0), ab, ba, self.a.poll_at(self.now), self.b.poll_at(self.now)]
             .into_iter()
             .flatten()
             .min();
@@ -212,6 +231,14 @@ impl Pair {
             return false;
         }
         self.now = self.now.max(t);
+        if let Some(l) = self.impaired.as_deref_mut() {
+            while let Some(p) = l.0.pop_due(self.now) {
+                self.b.s.process(self.now, A, B, &p);
+            }
+            while let Some(p) = l.1.pop_due(self.now) {
+                self.a.s.process(self.now, B, A, &p);
+            }
+        }
         while self.queue.front().is_some_and(|q| q.0 <= self.now) {
             let (_, s) = self.queue.pop_front().unwrap();
             let to = if s.dst == B { &mut self.b.s } else { &mut self.a.s };

@@ -3,31 +3,24 @@
 //! server's TIME-WAIT nor fail its PAWS check.
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use super::harness::{H, PEER, US};
 use super::*;
-use crate::wire::tcp::{TcpPacket, TcpRepr};
+use crate::wire::tcp::flags;
 
-const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const SERVER: Ipv4Addr = PEER;
 
-fn stack() -> TcpStack {
-    let mut c = TcpConfig::new(A, 1500);
+fn stack() -> H {
+    let mut c = TcpConfig::new(US, 1500);
     c.isn_secret = [7; 16];
     c.seed = 7;
-    TcpStack::new(c)
+    H::with(c)
 }
 
-/// The SYNs `s` sends at `now`: (source port, TSval).
-fn syns(s: &mut TcpStack, now: Instant) -> Vec<(u16, u32)> {
-    let mut out = Vec::new();
-    s.dispatch(now, &mut |src, dst, b| {
-        let p = TcpPacket::new_checked(b).unwrap();
-        assert!(p.verify_checksum(src, dst));
-        let r = TcpRepr::parse(&p).unwrap();
-        if r.syn() {
-            out.push((r.src_port, r.timestamp.expect("SYN carries timestamps").0));
-        }
-    });
-    out
+/// The SYNs `h` sends at `now`: (source port, TSval).
+fn syns(h: &mut H, now: Instant) -> Vec<(u16, u32)> {
+    h.now = now;
+    let o = h.out().into_iter().filter(|o| o.flags & flags::SYN != 0);
+    o.map(|o| (o.sport, o.ts.expect("SYN carries timestamps").0)).collect()
 }
 
 #[test]

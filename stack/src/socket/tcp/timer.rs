@@ -4,67 +4,8 @@
 use super::tcb::Tcb;
 use super::{TcpConfig, TcpState};
 use crate::error::Error;
-use crate::time::{earliest, Duration, Instant};
+use crate::time::{earliest, Instant};
 use crate::trace::{Reason, TimerKind};
-
-/// Keepalive settings (RFC 1122 4.2.3.6), Linux defaults.
-#[derive(Clone, Debug)]
-pub struct KeepAlive {
-    pub on: bool,
-    pub idle: Duration,
-    pub intvl: Duration,
-    pub cnt: u32,
-    pub probes: u32,
-}
-
-/// The timers of one connection and their backoff state (Linux's `icsk_timeout` family). The
-/// delayed-ACK timer is with the ACK state, the RACK and tail-loss-probe timers with RACK.
-#[derive(Clone, Debug)]
-pub struct Timers {
-    /// Retransmission timer (RFC 6298).
-    pub rto_at: Option<Instant>,
-    /// Exponential backoff of the RTO (number of doublings).
-    pub backoff: u32,
-    /// Retransmissions of the current head without progress (RFC 9293 3.8.3 R1/R2).
-    pub retries: u32,
-    /// Persist timer (RFC 9293 3.8.6.1) and its backoff.
-    pub persist_at: Option<Instant>,
-    pub persist_backoff: u32,
-    /// Window probes sent since the last acceptable ACK (Linux icsk_probes_out).
-    pub probes_out: u32,
-    pub keepalive: KeepAlive,
-    pub keep_at: Option<Instant>,
-    /// When the last segment arrived (keepalive idle time).
-    pub last_rx: Instant,
-    /// When data was last sent (Linux lsndtime), for the restart after idle.
-    pub last_send: Option<Instant>,
-    /// TIME-WAIT (2*MSL) or the orphaned FIN-WAIT-2 timeout.
-    pub timewait_at: Option<Instant>,
-}
-
-impl Timers {
-    pub fn new(now: Instant) -> Timers {
-        Timers {
-            rto_at: None,
-            backoff: 0,
-            retries: 0,
-            persist_at: None,
-            persist_backoff: 0,
-            probes_out: 0,
-            keepalive: KeepAlive {
-                on: false,
-                idle: Duration::from_secs(7200),
-                intvl: Duration::from_secs(75),
-                cnt: 9,
-                probes: 0,
-            },
-            keep_at: None,
-            last_rx: now,
-            last_send: None,
-            timewait_at: None,
-        }
-    }
-}
 
 impl Tcb {
     fn keepalive_at(&self) -> Option<Instant> {

@@ -109,6 +109,8 @@ pub fn check_step(s: &TcpStack, max_buf: usize) -> Result<(), String> {
                     t.sent.len()
                 ));
             }
+            // The loss-recovery counters agree with the marks, and SACKED with the scoreboard.
+            t.check_marks().map_err(|e| format!("{who}: {e}"))?;
             if t.snd.nxt > t.snd.max || t.snd.una > t.snd.nxt {
                 return Err(format!("{who}: una {:?} nxt {:?} max {:?} out of order", t.snd.una, t.snd.nxt, t.snd.max));
             }

@@ -28,11 +28,11 @@ impl Tcb {
         self.opts.mtu_mss = mss;
         if self.synchronized() && self.snd.una < self.snd.max {
             self.snd.nxt = self.snd.una;
-            self.in_recovery = false;
-            self.dupacks = 0;
-            self.recover = self.snd.max;
+            self.loss.in_recovery = false;
+            self.loss.dupacks = 0;
+            self.loss.recover = self.snd.max;
             self.rtt_probe = None; // Karn: the resent segments are not timed
-            self.rexmit_head = false;
+            self.loss.rexmit_head = false;
         }
         self.pending = true;
     }

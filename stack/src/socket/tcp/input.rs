@@ -353,10 +353,10 @@ impl Tcb {
             if self.snd.nxt < ack {
                 self.snd.nxt = ack;
             }
-            self.scoreboard.prune(ack);
-            self.sent.prune(ack);
-            self.tlp_used = false;
-            self.pto_at = None;
+            self.loss.scoreboard.prune(ack);
+            self.loss.sent.prune(ack);
+            self.rack.tlp_used = false;
+            self.rack.pto_at = None;
             if let Some((s, t)) = self.rtt_probe {
                 if ack >= s {
                     self.rtt.sample(now - t);
@@ -366,21 +366,21 @@ impl Tcb {
             self.timers.backoff = 0;
             self.timers.retries = 0;
             self.timers.rto_at = if self.snd.una == self.snd.max { None } else { Some(now + self.rtt.rto) };
-            if self.in_recovery {
-                if ack >= self.recover {
-                    self.in_recovery = false;
-                    self.dupacks = 0;
+            if self.loss.in_recovery {
+                if ack >= self.loss.recover {
+                    self.loss.in_recovery = false;
+                    self.loss.dupacks = 0;
                     let flight = self.snd.max.since(self.snd.una) as u32;
                     self.cc.on_recovery_exit(flight);
                 } else {
                     // Partial ACK (RFC 6582 3.2 step 4): the next hole is lost too.
-                    if !self.opts.sack_ok || self.scoreboard.is_empty() {
-                        self.rexmit_head = true;
-                        self.dupacks = 0;
+                    if !self.opts.sack_ok || self.loss.scoreboard.is_empty() {
+                        self.loss.rexmit_head = true;
+                        self.loss.dupacks = 0;
                     }
                 }
             } else {
-                self.dupacks = 0;
+                self.loss.dupacks = 0;
                 if self.cc.is_cwnd_limited() {
                     self.cc.on_ack(now, acked as u32, self.rtt.srtt);
                 }
@@ -391,7 +391,7 @@ impl Tcb {
             && ((seg.payload.is_empty() && !seg.syn() && !seg.fin() && !window_changed) || new_sack)
         {
             // RFC 5681 duplicate ACK (or one carrying new SACK information).
-            self.dupacks += 1;
+            self.loss.dupacks += 1;
         }
         self.check_loss(now);
         #[cfg(test)]

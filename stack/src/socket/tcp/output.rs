@@ -92,7 +92,7 @@ impl Tcb {
         self.counters.segs_out += 1;
         let occupied = len + (fl & flags::FIN != 0) as usize;
         if occupied > 0 && !syn {
-            self.sent.on_send(seq, seq + occupied, now);
+            self.loss.sent.on_send(seq, seq + occupied, now);
             if seq + occupied > self.snd.max {
                 self.timers.last_send = Some(now); // new data (Linux lsndtime)
             }
@@ -239,8 +239,8 @@ impl Tcb {
         }
 
         // Fast retransmit / NewReno partial ACK: the head segment.
-        if self.rexmit_head && self.snd.una < self.snd.max {
-            self.rexmit_head = false;
+        if self.loss.rexmit_head && self.snd.una < self.snd.max {
+            self.loss.rexmit_head = false;
             // Only what was sent before: never new data beyond SND.MAX (the peer's ACK of it
             // would be for "unsent" data and be dropped).
             let sent_before = self.snd.max.since(self.snd.una);
@@ -253,7 +253,7 @@ impl Tcb {
                 self.arm_rto(now);
             }
         }
-        self.rexmit_head = false;
+        self.loss.rexmit_head = false;
 
         // Loss marks up to date for `now` (the pipe below is kept by counters, O(1)).
         if self.opts.sack_ok {
@@ -262,13 +262,13 @@ impl Tcb {
 
         // RFC 6675 5 step 4: retransmit lost records (NextSeg, in the order they were marked)
         // while the pipe has room; a record's un-SACKed pieces go together.
-        if self.in_recovery && self.opts.sack_ok {
+        if self.loss.in_recovery && self.opts.sack_ok {
             let cwnd = self.cc.cwnd as usize;
             let mut n = 0;
             while n < 4096 && self.pipe() + mss <= cwnd {
-                let Some(i) = self.sent.next_lost() else { break };
-                let (rs, re) = (self.sent.get(i).start, self.sent.get(i).end);
-                self.sent.pop_lost();
+                let Some(i) = self.loss.sent.next_lost() else { break };
+                let (rs, re) = (self.loss.sent.get(i).start, self.loss.sent.get(i).end);
+                self.loss.sent.pop_lost();
                 let mut at = rs;
                 while let Some((s, he)) = self.unsacked_piece(at, re) {
                     n += 1;
@@ -287,8 +287,8 @@ impl Tcb {
         }
 
         // Tail loss probe (RFC 8985 7.3): new data if possible, else the last segment again.
-        if self.tlp_pending {
-            self.tlp_pending = false;
+        if self.rack.tlp_pending {
+            self.rack.tlp_pending = false;
             let unsent = self.data_end().since(self.snd.nxt);
             let wnd_avail = (self.snd.una + self.snd.wnd as usize).since(self.snd.nxt);
             if unsent > 0 && wnd_avail > 0 && self.snd.nxt == self.snd.max {
@@ -299,7 +299,7 @@ impl Tcb {
                 self.counters.bytes_sent += sent as u64;
                 self.snd.nxt = seq + sent;
                 self.snd.max = self.snd.max.max(self.snd.nxt);
-                (self.tlp_high, self.tlp_retrans) = (Some(self.snd.nxt), false);
+                (self.rack.tlp_end_seq, self.rack.tlp_is_retrans) = (Some(self.snd.nxt), false);
             } else if self.snd.una < self.snd.max {
                 let end = self.snd.max;
                 let fin = self.fin_seq().is_some_and(|f| f + 1 == end);
@@ -309,7 +309,7 @@ impl Tcb {
                 self.tr_why(Reason::TlpRetransmit);
                 self.send_segment(now, e, s, len, if fin { flags::FIN } else { 0 });
                 self.counters.retransmits += 1;
-                (self.tlp_high, self.tlp_retrans) = (Some(self.snd.max), true);
+                (self.rack.tlp_end_seq, self.rack.tlp_is_retrans) = (Some(self.snd.max), true);
             }
             self.arm_rto(now);
         }
@@ -334,7 +334,7 @@ impl Tcb {
             let data_end = self.data_end();
             let fin_seq = self.fin_seq();
             if self.snd.nxt < self.snd.max {
-                if let Some(end) = self.scoreboard.sacked_end(self.snd.nxt) {
+                if let Some(end) = self.loss.scoreboard.sacked_end(self.snd.nxt) {
                     self.snd.nxt = end.min(self.snd.max);
                     continue;
                 }
@@ -344,7 +344,8 @@ impl Tcb {
             if unsent == 0 && !fin_pending {
                 break;
             }
-            let limited = if !self.in_recovery && self.dupacks <= 2 { self.dupacks as usize * mss } else { 0 };
+            let limited =
+                if !self.loss.in_recovery && self.loss.dupacks <= 2 { self.loss.dupacks as usize * mss } else { 0 };
             let pipe = self.pipe();
             let cwnd_avail = (self.cc.cwnd as usize + limited).saturating_sub(pipe);
             let is_retx = self.snd.nxt < self.snd.max;
@@ -356,7 +357,7 @@ impl Tcb {
             }
             let mut len = unsent.min(mss).min(cwnd_avail).min(wnd_avail);
             if is_retx {
-                if let Some(ns) = self.scoreboard.next_sacked(self.snd.nxt) {
+                if let Some(ns) = self.loss.scoreboard.next_sacked(self.snd.nxt) {
                     len = len.min(ns.since(self.snd.nxt));
                 }
             }
@@ -404,9 +405,9 @@ impl Tcb {
                 // A resend cut at other boundaries may run past SND.MAX: those bytes are new.
                 self.counters.bytes_sent += (seq + sent).since(self.snd.max) as u64;
             } else {
-                self.pto_at = None;
+                self.rack.pto_at = None;
                 self.counters.bytes_sent += sent as u64;
-                if self.rtt_probe.is_none() && self.timers.backoff == 0 && !self.in_recovery {
+                if self.rtt_probe.is_none() && self.timers.backoff == 0 && !self.loss.in_recovery {
                     self.rtt_probe = Some((seq + sent + fin_sent as usize, now));
                 }
             }
@@ -445,26 +446,27 @@ impl Tcb {
         }
 
         // RACK reorder timer and tail loss probe timer.
-        self.rack_at = if self.opts.sack_ok && !self.scoreboard.is_empty() { self.detect_loss(now) } else { None };
+        self.rack.reo_at =
+            if self.opts.sack_ok && !self.loss.scoreboard.is_empty() { self.detect_loss(now) } else { None };
         #[cfg(test)]
         self.check_marks().unwrap();
         // RFC 8985 7.2: no probe while in loss recovery (fast recovery, or after an RTO until
         // SND.UNA passes the point it was taken at).
-        let recovering = self.in_recovery || self.timers.backoff > 0 || self.snd.una < self.recover;
-        let probe_ok = !self.tlp_used && self.tlp_high.is_none(); // one episode at a time
+        let recovering = self.loss.in_recovery || self.timers.backoff > 0 || self.snd.una < self.loss.recover;
+        let probe_ok = !self.rack.tlp_used && self.rack.tlp_end_seq.is_none(); // one episode at a time
         if self.opts.sack_ok && self.rtt.has_sample && !recovering && self.snd.una != self.snd.max && probe_ok {
-            if self.pto_at.is_none() {
+            if self.rack.pto_at.is_none() {
                 let mut pto = (self.rtt.srtt * 2).max(crate::time::Duration::from_millis(2));
                 if self.snd.max.since(self.snd.una) <= mss + 1 {
                     pto += crate::time::Duration::from_millis(200); // RFC 8985 WCDelAckT
                 }
                 let at = now + pto;
                 if self.timers.rto_at.is_none_or(|r| at < r) {
-                    self.pto_at = Some(at);
+                    self.rack.pto_at = Some(at);
                 }
             }
         } else {
-            self.pto_at = None;
+            self.rack.pto_at = None;
         }
 
         if self.ack.now {

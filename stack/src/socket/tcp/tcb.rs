@@ -7,9 +7,8 @@ use super::buffer::RingBuffer;
 use super::congestion::CongestionControl;
 use super::listener::Listener;
 use super::rtt::RttEstimator;
-use super::sack::Scoreboard;
 use super::seq::SeqNum;
-use super::vars::{AckState, RecvSeq, SendSeq, TcpOpts, Timers};
+use super::vars::{AckState, LossRecovery, Rack, RecvSeq, SendSeq, TcpOpts, Timers};
 use super::{TcpConfig, TcpInfo, TcpState};
 use crate::error::Error;
 use crate::socket::Readiness;
@@ -43,7 +42,6 @@ pub struct Tcb {
     pub tx: RingBuffer,
     pub rx: RingBuffer,
     pub assembler: Assembler,
-    pub scoreboard: Scoreboard,
 
     /// shutdown(Write)/close: FIN goes after the queued data.
     pub fin_queued: bool,
@@ -67,39 +65,20 @@ pub struct Tcb {
     /// The ACKs we owe.
     pub ack: AckState,
     pub send_rst: bool,
-    /// Retransmit the segment at snd_una regardless of cwnd (fast retransmit, partial ACK).
-    pub rexmit_head: bool,
     /// Send one probe segment (persist/keepalive).
     pub probe: bool,
 
+    /// Retransmission, persist, keepalive and TIME-WAIT timers.
     pub timers: Timers,
 
+    /// Loss recovery: duplicate ACKs, RFC 6582 recovery, the SACK scoreboard, the send log.
+    pub loss: LossRecovery,
+    /// RACK-TLP (RFC 8985).
+    pub rack: Rack,
     pub rtt: RttEstimator,
     /// RFC 6298 timing of one segment: (seq that must be acked, time sent).
     pub rtt_probe: Option<(SeqNum, Instant)>,
     pub cc: CongestionControl,
-    pub dupacks: u32,
-    pub in_recovery: bool,
-    /// RFC 6582 recover.
-    pub recover: SeqNum,
-    /// When each outstanding segment was last sent (RACK-style loss detection).
-    pub sent: super::sentlog::SentLog,
-    /// RACK.xmit_ts (RFC 8985): latest send time among delivered segments.
-    pub rack_xmit: Option<Instant>,
-    /// RACK.end_seq: end of that segment (breaks ties between segments sent at once).
-    pub rack_end: SeqNum,
-    /// RACK.rtt: round trip of that segment, measured when it was delivered.
-    pub rack_rtt: Option<Duration>,
-    /// TLP.end_seq and TLP.is_retrans (RFC 8985 7.4): an episode whose probe's ACK is awaited.
-    pub tlp_high: Option<SeqNum>,
-    pub tlp_retrans: bool,
-    /// RACK reorder timer.
-    pub rack_at: Option<Instant>,
-    /// Tail loss probe timer (RFC 8985 7).
-    pub pto_at: Option<Instant>,
-    pub tlp_pending: bool,
-    /// One probe per tail: cleared when snd_una advances.
-    pub tlp_used: bool,
 
     pub nodelay: bool,
     pub linger: Option<Duration>,
@@ -141,7 +120,6 @@ impl Tcb {
             tx: RingBuffer::new(0),
             rx: RingBuffer::new(0),
             assembler: Assembler::default(),
-            scoreboard: Scoreboard::default(),
             fin_queued: false,
             fin_acked: false,
             rx_fin: None,
@@ -154,25 +132,13 @@ impl Tcb {
             ever_connected: false,
             ack: AckState::default(),
             send_rst: false,
-            rexmit_head: false,
             probe: false,
             timers: Timers::new(now),
+            loss: LossRecovery::default(),
+            rack: Rack::default(),
             rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
             rtt_probe: None,
             cc: CongestionControl::new(cfg.congestion, cfg.mss),
-            dupacks: 0,
-            in_recovery: false,
-            recover: SeqNum(0),
-            sent: Default::default(),
-            rack_xmit: None,
-            rack_end: SeqNum(0),
-            rack_rtt: None,
-            tlp_high: None,
-            tlp_retrans: false,
-            rack_at: None,
-            pto_at: None,
-            tlp_pending: false,
-            tlp_used: false,
             nodelay: false,
             linger: None,
             counters: TcpInfo::default(),
@@ -206,7 +172,7 @@ impl Tcb {
     /// Sets up send variables for a new ISN.
     pub fn init_send(&mut self, iss: u32) {
         self.snd.init(iss);
-        self.recover = self.snd.iss;
+        self.loss.recover = self.snd.iss;
     }
 
     pub fn synchronized(&self) -> bool {
@@ -251,14 +217,14 @@ impl Tcb {
     }
     /// In-flight estimate ("pipe", RFC 6675 section 4): O(1), from the log's counters.
     pub fn pipe(&self) -> usize {
-        if !self.in_recovery {
+        if !self.loss.in_recovery {
             return self.snd.nxt.since(self.snd.una);
         }
         let out = self.snd.max.since(self.snd.una);
-        if self.opts.sack_ok && !self.scoreboard.is_empty() {
+        if self.opts.sack_ok && !self.loss.scoreboard.is_empty() {
             self.sack_pipe()
         } else {
-            out.saturating_sub(self.dupacks as usize * self.eff_mss())
+            out.saturating_sub(self.loss.dupacks as usize * self.eff_mss())
         }
     }
 
@@ -321,8 +287,8 @@ impl Tcb {
         self.ack.delack_at = None;
         self.timers.keep_at = None;
         self.timers.timewait_at = None;
-        self.rack_at = None;
-        self.pto_at = None;
+        self.rack.reo_at = None;
+        self.rack.pto_at = None;
         self.ack.now = false;
         self.changed = true;
     }
@@ -331,8 +297,8 @@ impl Tcb {
         self.set_state(TcpState::TimeWait);
         self.timers.timewait_at = Some(now + msl * 2);
         self.timers.rto_at = None;
-        self.rack_at = None;
-        self.pto_at = None;
+        self.rack.reo_at = None;
+        self.rack.pto_at = None;
         self.timers.persist_at = None;
         self.timers.keep_at = None;
     }

@@ -27,8 +27,8 @@ impl Tcb {
         let t = earliest(self.timers.rto_at, self.ack.delack_at);
         let t = earliest(t, self.timers.persist_at);
         let t = earliest(t, self.timers.timewait_at);
-        let t = earliest(t, self.rack_at);
-        let t = earliest(t, self.pto_at);
+        let t = earliest(t, self.rack.reo_at);
+        let t = earliest(t, self.rack.pto_at);
         earliest(t, self.keepalive_at())
     }
 
@@ -56,17 +56,21 @@ impl Tcb {
             self.on_rto(now, cfg);
             fired = true;
         }
-        if self.rack_at.is_some_and(|t| t <= now) {
-            self.rack_at = None;
+        if self.rack.reo_at.is_some_and(|t| t <= now) {
+            self.rack.reo_at = None;
             self.tr_timer(TimerKind::Rack);
             self.check_loss(now);
             fired = true;
         }
-        if self.pto_at.is_some_and(|t| t <= now) {
-            self.pto_at = None;
-            if !self.in_recovery && self.snd.una != self.snd.max && !self.tlp_used && self.tlp_high.is_none() {
-                self.tlp_pending = true;
-                self.tlp_used = true;
+        if self.rack.pto_at.is_some_and(|t| t <= now) {
+            self.rack.pto_at = None;
+            if !self.loss.in_recovery
+                && self.snd.una != self.snd.max
+                && !self.rack.tlp_used
+                && self.rack.tlp_end_seq.is_none()
+            {
+                self.rack.tlp_pending = true;
+                self.rack.tlp_used = true;
                 self.tr_timer(TimerKind::Tlp);
                 fired = true;
             }
@@ -149,19 +153,19 @@ impl Tcb {
         }
         let flight = self.snd.max.since(self.snd.una) as u32;
         self.cc.on_rto(flight, self.timers.backoff == 1);
-        self.in_recovery = false;
-        self.dupacks = 0;
-        self.recover = self.snd.max;
-        self.rexmit_head = false;
-        self.tlp_pending = false;
-        self.pto_at = None;
-        self.rack_at = None;
-        self.rack_xmit = None;
-        self.tlp_high = None;
+        self.loss.in_recovery = false;
+        self.loss.dupacks = 0;
+        self.loss.recover = self.snd.max;
+        self.loss.rexmit_head = false;
+        self.rack.tlp_pending = false;
+        self.rack.pto_at = None;
+        self.rack.reo_at = None;
+        self.rack.xmit_ts = None;
+        self.rack.tlp_end_seq = None;
         // The receiver may have reneged (RFC 2018 8, RFC 6675 5.1): forget what it SACKed, so
         // going back N from snd_una resends everything; its next ACKs SACK again what it holds.
-        self.scoreboard.clear();
-        self.sent.clear_marks();
+        self.loss.scoreboard.clear();
+        self.loss.sent.clear_marks();
         self.snd.nxt = self.snd.una;
     }
 }

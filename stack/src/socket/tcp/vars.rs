@@ -1,7 +1,10 @@
 //! Groups of the control block with one owner each (in the spirit of Linux's grouped
 //! `tcp_sock` fields and gVisor's sender/receiver): the send and receive sequence spaces
-//! (RFC 9293 3.3.1), the options negotiated on the SYNs, the ACKs we owe, the timers. A leaf:
+//! (RFC 9293 3.3.1), the options negotiated on the SYNs, the ACKs we owe, the timers, loss recovery
+//! and RACK-TLP. A leaf:
 //! it imports nothing from the files that work on the control block (`timer.rs` runs `Timers`).
+use super::sack::Scoreboard;
+use super::sentlog::SentLog;
 use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
 
@@ -165,4 +168,43 @@ impl Timers {
             timewait_at: None,
         }
     }
+}
+
+/// Loss recovery (RFC 5681 3.2 duplicate ACKs, RFC 6582 NewReno recovery, RFC 6675 SACK-based
+/// recovery): what was sent when, what the receiver SACKed, and the recovery episode.
+#[derive(Debug, Default)]
+pub struct LossRecovery {
+    /// Duplicate ACKs in a row.
+    pub dupacks: u32,
+    /// In fast recovery.
+    pub in_recovery: bool,
+    /// RFC 6582 recover: the highest sequence sent when the episode began.
+    pub recover: SeqNum,
+    /// Retransmit the segment at SND.UNA regardless of cwnd (fast retransmit, partial ACK).
+    pub rexmit_head: bool,
+    /// What the receiver SACKed (RFC 2018, RFC 6675).
+    pub scoreboard: Scoreboard,
+    /// When each outstanding segment was last sent (`sentlog.rs`).
+    pub sent: SentLog,
+}
+
+/// RACK-TLP state of one connection (RFC 8985), names from the RFC.
+#[derive(Clone, Debug, Default)]
+pub struct Rack {
+    /// RACK.xmit_ts: latest send time among delivered segments.
+    pub xmit_ts: Option<Instant>,
+    /// RACK.end_seq: end of that segment (breaks ties between segments sent at once).
+    pub end_seq: SeqNum,
+    /// RACK.rtt: round trip of that segment, measured when it was delivered.
+    pub rtt: Option<Duration>,
+    /// TLP.end_seq and TLP.is_retrans (RFC 8985 7.4): an episode whose probe's ACK is awaited.
+    pub tlp_end_seq: Option<SeqNum>,
+    pub tlp_is_retrans: bool,
+    /// RACK reordering timer (RFC 8985 6.2 step 5).
+    pub reo_at: Option<Instant>,
+    /// Tail loss probe timer (RFC 8985 7).
+    pub pto_at: Option<Instant>,
+    pub tlp_pending: bool,
+    /// One probe per tail: cleared when SND.UNA advances.
+    pub tlp_used: bool,
 }

@@ -243,7 +243,7 @@ fn recovery_work_per_ack(sndbuf: usize) -> (usize, u64) {
     let info = h.s.info(c).unwrap();
     assert!(info.fast_retransmits >= 1);
     let t = &h.s.socks[&c.0];
-    t.sent.check().unwrap();
+    t.loss.sent.check().unwrap();
     (records, worst)
 }
 

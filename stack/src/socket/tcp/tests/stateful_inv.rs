@@ -48,7 +48,7 @@ pub fn owes(t: &Tcb) -> bool {
 /// The "RTO with nothing to send" defect (issue 11 item 2): the peer's window is zero with data
 /// in flight, or SACK covers what is in flight.
 pub fn known_rto_defect(t: &Tcb) -> bool {
-    t.snd.wnd == 0 || t.scoreboard.sacked_bytes() > 0
+    t.snd.wnd == 0 || t.loss.scoreboard.sacked_bytes() > 0
 }
 
 /// Checks after a `dispatch`: memory bounded by the configured limits, the timer index
@@ -102,11 +102,11 @@ pub fn check_step(s: &TcpStack, max_buf: usize) -> Result<(), String> {
         if t.synchronized() && t.state != TcpState::TimeWait {
             // In flight: at most the send buffer plus SYN and FIN; one log record per byte at most.
             let flight = t.snd.max.since(t.snd.una);
-            if flight > t.tx.len() + 2 || t.sent.len() > flight + 1 {
+            if flight > t.tx.len() + 2 || t.loss.sent.len() > flight + 1 {
                 return Err(format!(
                     "{who}: {flight} bytes in flight, {} in tx, {} log records",
                     t.tx.len(),
-                    t.sent.len()
+                    t.loss.sent.len()
                 ));
             }
             // The loss-recovery counters agree with the marks, and SACKED with the scoreboard.

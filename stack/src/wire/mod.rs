@@ -4,6 +4,7 @@
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
+pub mod ip;
 pub mod icmpv4;
 pub mod ipv4;
 pub mod tcp;

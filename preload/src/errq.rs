@@ -98,7 +98,7 @@ fn cmsg_bytes(e: &SockError) -> Vec<u8> {
     let off = sockaddr_in {
         sin_family: if e.offender.is_some() { libc::AF_INET } else { libc::AF_UNSPEC } as libc::sa_family_t,
         sin_port: 0,
-        sin_addr: libc::in_addr { s_addr: e.offender.map(|a| u32::from(a).to_be()).unwrap_or(0) },
+        sin_addr: libc::in_addr { s_addr: e.offender.map(|a| u32::from(a.as_v4()).to_be()).unwrap_or(0) },
         sin_zero: [0; 8],
     };
     let ee_len = std::mem::size_of::<SockExtendedErr>();
@@ -150,7 +150,7 @@ pub(crate) unsafe fn recvmsg_errqueue(c: &Ctx, msg: *mut msghdr, flags: c_int) -
         m.msg_namelen = 0;
     } else {
         let mut len = m.msg_namelen;
-        let _ = crate::dual::write_peer(&c.s, e.dst, m.msg_name as *mut sockaddr, &mut len);
+        let _ = crate::dual::write_peer(&c.s, e.dst.into(), m.msg_name as *mut sockaddr, &mut len);
         m.msg_namelen = len;
     }
     // put_cmsg: no room for the header -> MSG_CTRUNC and nothing; else as much as fits.

@@ -155,7 +155,7 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
                     // source and turns ICMP port unreachable into ECONNREFUSED.
                     let h = g.udp.socket();
                     sock = Some(QuerySock::Tap(h));
-                    let r = g.udp.connect(h, Some(server)).and_then(|_| g.udp.send_to(h, &query, None));
+                    let r = g.udp.connect(h, Some(server.into())).and_then(|_| g.udp.send_to(h, &query, None));
                     drop(g); // transmits
                     r.map(|_| ()).map_err(|_| ())
                 };
@@ -188,7 +188,7 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
                     loop {
                         match g.udp.recv_from(h, &mut buf, false) {
                             Ok(m) => {
-                                if m.copied == m.len && lookup.on_udp(now, m.from, &buf[..m.copied]) {
+                                if m.copied == m.len && lookup.on_udp(now, m.from.into(), &buf[..m.copied]) {
                                     progressed = true;
                                     break;
                                 }
@@ -347,7 +347,7 @@ fn tcp_exchange(
     let mut sent = 0usize;
     let mut resp: Vec<u8> = Vec::new();
     let mut buf = [0u8; 4096];
-    let mut ok = g.tcp.connect(rt.now(), h, server).is_ok();
+    let mut ok = g.tcp.connect(rt.now(), h, server.into()).is_ok();
     while ok {
         let now = rt.now();
         if std::time::Instant::now() >= deadline || g.tcp.take_error(h).is_some() {

@@ -305,7 +305,7 @@ fn pump_udp_out(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8
                 continue;
             }
         };
-        let hdr = super::proto::udp_hdr(Some(m.from));
+        let hdr = super::proto::udp_hdr(Some(m.from.into()));
         scratch[..UDP_HDR].copy_from_slice(&hdr);
         let d = &scratch[..UDP_HDR + m.copied];
         match fdpass::send(s.a, d, 0) {
@@ -371,7 +371,7 @@ fn pump_udp_in(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8]
     loop {
         if !s.tx.is_empty() {
             let (dst, data) = split_udp(s.tx.rest());
-            match stack.udp.send_to(h, data, dst) {
+            match stack.udp.send_to(h, data, dst.map(Into::into)) {
                 Err(Error::WouldBlock) => return Ok(()),
                 Ok(_) => {}
                 Err(e) => {

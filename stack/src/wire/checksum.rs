@@ -82,6 +82,7 @@ pub fn verify_transport(src: impl Into<IpAddress>, dst: impl Into<IpAddress>, pr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
     #[test]
     fn rfc1071_example() {
         // RFC 1071 section 3: 00 01 f2 03 f4 f5 f6 f7 sums to ddf2.

@@ -54,6 +54,19 @@ impl IpAddress {
             IpAddress::V4(a) => a.is_broadcast(),
         }
     }
+    /// True for the directed broadcast address of the subnet `own`/`prefix_len` (IPv4; a /31
+    /// or /32 has none).
+    pub fn is_subnet_broadcast(&self, own: IpAddress, prefix_len: u8) -> bool {
+        match (self, own) {
+            (IpAddress::V4(a), IpAddress::V4(own)) => {
+                if prefix_len >= 31 {
+                    return false;
+                }
+                let mask = u32::MAX << (32 - prefix_len as u32);
+                u32::from(*a) == (u32::from(own) & mask) | !mask
+            }
+        }
+    }
     /// Copies the address in network order into `out` and returns its length (4 for IPv4).
     /// Keyed hashes (ISN, SYN cookies, port offsets) feed these bytes.
     pub fn write_bytes(&self, out: &mut [u8]) -> usize {
@@ -87,6 +100,13 @@ impl Hash for IpAddress {
 impl From<Ipv4Addr> for IpAddress {
     fn from(a: Ipv4Addr) -> IpAddress {
         IpAddress::V4(a)
+    }
+}
+
+/// The IPv4 edge: infallible while IPv4 is the only family.
+impl From<IpAddress> for Ipv4Addr {
+    fn from(a: IpAddress) -> Ipv4Addr {
+        a.as_v4()
     }
 }
 
@@ -214,6 +234,9 @@ mod tests {
         assert!(IpAddress::v4(224, 0, 0, 1).is_multicast());
         assert!(IpAddress::v4(255, 255, 255, 255).is_broadcast());
         assert!(!a.is_broadcast() && !a.is_multicast() && !a.is_unspecified());
+        assert!(IpAddress::v4(10, 0, 0, 255).is_subnet_broadcast(a, 24));
+        assert!(!IpAddress::v4(10, 0, 0, 255).is_subnet_broadcast(a, 16));
+        assert!(!IpAddress::v4(10, 0, 0, 3).is_subnet_broadcast(a, 31));
         let mut b = [0u8; 16];
         assert_eq!(a.write_bytes(&mut b), 4);
         assert_eq!(&b[..4], &[10, 0, 0, 2]);

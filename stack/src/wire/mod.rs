@@ -4,8 +4,8 @@
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
-pub mod ip;
 pub mod icmpv4;
+pub mod ip;
 pub mod ipv4;
 pub mod tcp;
 pub mod udp;

@@ -5,7 +5,6 @@
 //! accessor panics. `TcpRepr` is the parsed form; `parse` and `emit` are exact inverses for every
 //! repr (`parse(emit(r)) == r`), and `emit` lays options out the way Linux does.
 use super::ip::IpAddress;
-use std::net::Ipv4Addr;
 
 use super::checksum;
 use super::WireError;
@@ -380,6 +379,7 @@ impl<'a> TcpRepr<'a> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::net::Ipv4Addr;
 
     const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
     const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);

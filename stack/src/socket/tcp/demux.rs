@@ -1,5 +1,5 @@
 //! The socket table: 4-tuple demultiplexing, control block lifetime, port allocation and bind conflicts (Linux SO_REUSEADDR rules).
-use std::net::SocketAddrV4;
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use super::tcb::Tcb;
 use super::{isn, TcpStack, TcpState};
@@ -31,7 +31,7 @@ impl TcpStack {
         }
     }
 
-    pub(super) fn find_listener(&self, local: SocketAddrV4) -> Option<u32> {
+    pub(super) fn find_listener(&self, local: IpEndpoint) -> Option<u32> {
         let &id = self.listen_ports.get(&local.port())?;
         let t = self.socks.get(&id)?;
         (t.state == TcpState::Listen && (t.local.ip().is_unspecified() || t.local.ip() == local.ip())).then_some(id)
@@ -94,7 +94,7 @@ impl TcpStack {
     }
 
     /// True if binding `id` to `addr` conflicts with another socket (Linux SO_REUSEADDR rules).
-    pub(super) fn bind_conflict(&self, id: u32, addr: SocketAddrV4, reuse: bool) -> bool {
+    pub(super) fn bind_conflict(&self, id: u32, addr: IpEndpoint, reuse: bool) -> bool {
         self.socks.iter().any(|(&oid, o)| {
             oid != id
                 && o.bound
@@ -111,7 +111,7 @@ impl TcpStack {
     /// Consecutive connections to one server get consecutive ports, so a port comes back to that
     /// server only after the whole range, long after its TIME-WAIT. For bind(0): a random
     /// start, then in order, skipping every bound port.
-    pub(super) fn ephemeral_port(&mut self, id: u32, conn: Option<(std::net::Ipv4Addr, SocketAddrV4)>) -> Result<u16> {
+    pub(super) fn ephemeral_port(&mut self, id: u32, conn: Option<(IpAddress, IpEndpoint)>) -> Result<u16> {
         let remote = conn.map(|c| c.1);
         let (lo, hi) = self.config.ephemeral_ports;
         let span = (hi.max(lo) - lo) as u64 + 1;
@@ -139,7 +139,7 @@ impl TcpStack {
             let port = lo + ((start + i) % span) as u16;
             let free = !taken.contains(&port)
                 && remote.is_none_or(|r| {
-                    let k = (SocketAddrV4::new(ip, port), r);
+                    let k = (IpEndpoint::new(ip, port), r);
                     !self.conns.contains_key(&k) && !self.tw_exists(k)
                 });
             if free {

@@ -1,15 +1,15 @@
 //! Scenario tests: two `TcpStack`s joined by an in-memory link under a virtual clock, plus
 //! hand-built segments fed to one stack with its exact answers checked.
+use crate::wire::ip::{IpAddress, IpEndpoint};
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::*;
 use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 
-const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const A: IpAddress = IpAddress::v4(10, 0, 0, 1);
+const B: IpAddress = IpAddress::v4(10, 0, 0, 2);
 
-fn cfg(addr: Ipv4Addr, seed: u64) -> TcpConfig {
+fn cfg(addr: IpAddress, seed: u64) -> TcpConfig {
     let mut c = TcpConfig::new(addr, 1500);
     c.seed = seed;
     c.isn_secret = [seed as u8; 16];
@@ -19,8 +19,8 @@ fn cfg(addr: Ipv4Addr, seed: u64) -> TcpConfig {
 /// A captured segment.
 #[derive(Clone, Debug)]
 pub struct Seg {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+    pub src: IpAddress,
+    pub dst: IpAddress,
     pub bytes: Vec<u8>,
 }
 impl Seg {
@@ -112,10 +112,10 @@ impl Pair {
     /// B listens on `port`, A connects; returns (a_conn, b_listener, b_conn).
     pub fn connect(&mut self, port: u16) -> (TcpHandle, TcpHandle, TcpHandle) {
         let l = self.b.socket();
-        self.b.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).unwrap();
+        self.b.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), port)).unwrap();
         self.b.listen(l, 8).unwrap();
         let c = self.a.socket();
-        self.a.connect(self.now, c, SocketAddrV4::new(B, port)).unwrap();
+        self.a.connect(self.now, c, IpEndpoint::new(B, port)).unwrap();
         let mut acc = None;
         assert!(self.run_until(Duration::from_secs(10), |p| {
             if acc.is_none() {
@@ -192,7 +192,7 @@ fn isns_are_unpredictable_per_tuple() {
     let (c1, _, _) = p.connect(80);
     let a1 = p.log[0].repr().seq;
     let c2 = p.a.socket();
-    p.a.connect(p.now, c2, SocketAddrV4::new(B, 80)).unwrap();
+    p.a.connect(p.now, c2, IpEndpoint::new(B, 80)).unwrap();
     p.run_for(Duration::from_millis(50));
     let a2 = p.log.iter().filter(|s| s.src == A).map(|s| s.repr()).filter(|r| r.syn()).nth(1).unwrap().seq;
     assert_ne!(a1.wrapping_add(1), a2);
@@ -271,10 +271,10 @@ fn simultaneous_open() {
     let mut p = Pair::new();
     let a = p.a.socket();
     let b = p.b.socket();
-    p.a.bind(a, SocketAddrV4::new(A, 5000)).unwrap();
-    p.b.bind(b, SocketAddrV4::new(B, 6000)).unwrap();
-    p.a.connect(p.now, a, SocketAddrV4::new(B, 6000)).unwrap();
-    p.b.connect(p.now, b, SocketAddrV4::new(A, 5000)).unwrap();
+    p.a.bind(a, IpEndpoint::new(A, 5000)).unwrap();
+    p.b.bind(b, IpEndpoint::new(B, 6000)).unwrap();
+    p.a.connect(p.now, a, IpEndpoint::new(B, 6000)).unwrap();
+    p.b.connect(p.now, b, IpEndpoint::new(A, 5000)).unwrap();
     p.run_for(Duration::from_millis(2));
     assert_eq!(p.a.state(a), Ok(TcpState::SynSent));
     p.run_for(Duration::from_millis(4));
@@ -290,7 +290,7 @@ fn simultaneous_open() {
 fn rst_to_closed_port_refuses() {
     let mut p = Pair::new();
     let c = p.a.socket();
-    p.a.connect(p.now, c, SocketAddrV4::new(B, 9)).unwrap();
+    p.a.connect(p.now, c, IpEndpoint::new(B, 9)).unwrap();
     p.run_for(Duration::from_millis(50));
     let rst = p.log[1].repr();
     assert!(rst.rst() && rst.ack == Some(p.log[0].repr().seq.wrapping_add(1)) && rst.seq == 0);
@@ -306,7 +306,7 @@ fn connect_times_out() {
     let mut p = Pair::new();
     p.drop = Box::new(|_| true);
     let c = p.a.socket();
-    p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+    p.a.connect(p.now, c, IpEndpoint::new(B, 80)).unwrap();
     p.run_for(Duration::from_secs(200));
     assert_eq!(p.a.take_error(c), Some(Error::TimedOut));
     // 1 + 6 SYNs at 0, 1, 3, 7, 15, 31, 63 s; the failure at 127 s.
@@ -393,12 +393,12 @@ fn zero_window_and_persist_probe() {
 fn listen_backlog_bounds_connections() {
     let mut p = Pair::new();
     let l = p.b.socket();
-    p.b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    p.b.bind(l, IpEndpoint::new(B, 80)).unwrap();
     p.b.listen(l, 2).unwrap();
     let cs: Vec<_> = (0..4)
         .map(|_| {
             let c = p.a.socket();
-            p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+            p.a.connect(p.now, c, IpEndpoint::new(B, 80)).unwrap();
             c
         })
         .collect();
@@ -523,7 +523,7 @@ fn linux_errnos_and_poll_bits() {
     let r = p.a.readiness(fresh);
     assert!(r.writable && r.hup && !r.readable);
     let (c, l, s) = p.connect(80);
-    assert_eq!(p.b.connect(p.now, l, SocketAddrV4::new(A, 1)), Err(Error::AlreadyConnected));
+    assert_eq!(p.b.connect(p.now, l, IpEndpoint::new(A, 1)), Err(Error::AlreadyConnected));
     assert_eq!(p.b.send(p.now, l, b"x"), Err(Error::BrokenPipe));
     // Peer FIN, then our shutdown(WR): POLLIN|POLLOUT|POLLRDHUP|POLLHUP.
     p.a.shutdown(p.now, c, Shutdown::Write).unwrap();
@@ -559,10 +559,10 @@ fn accepted_socket_inherits_options() {
     let l = p.b.socket();
     p.b.set_option(l, TcpOption::NoDelay(true)).unwrap();
     p.b.set_option(l, TcpOption::KeepAlive(true)).unwrap();
-    p.b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    p.b.bind(l, IpEndpoint::new(B, 80)).unwrap();
     p.b.listen(l, 4).unwrap();
     let c = p.a.socket();
-    p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+    p.a.connect(p.now, c, IpEndpoint::new(B, 80)).unwrap();
     p.run_for(Duration::from_millis(50));
     let s = p.b.accept(l).unwrap();
     assert_eq!(p.b.get_option(s, TcpOption::NoDelay(false)), Ok(TcpOption::NoDelay(true)));
@@ -613,14 +613,14 @@ fn exit_drain_and_linger_zero() {
 fn bind_conflicts_follow_linux() {
     let mut p = Pair::new();
     let x = p.a.socket();
-    p.a.bind(x, SocketAddrV4::new(A, 7000)).unwrap();
+    p.a.bind(x, IpEndpoint::new(A, 7000)).unwrap();
     let y = p.a.socket();
-    assert_eq!(p.a.bind(y, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7000)), Err(Error::AddrInUse));
-    assert_eq!(p.a.bind(y, SocketAddrV4::new(Ipv4Addr::new(1, 2, 3, 4), 7001)), Err(Error::AddrNotAvailable));
-    p.a.bind(y, SocketAddrV4::new(A, 0)).unwrap();
+    assert_eq!(p.a.bind(y, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 7000)), Err(Error::AddrInUse));
+    assert_eq!(p.a.bind(y, IpEndpoint::new(IpAddress::v4(1, 2, 3, 4), 7001)), Err(Error::AddrNotAvailable));
+    p.a.bind(y, IpEndpoint::new(A, 0)).unwrap();
     let port = p.a.local_addr(y).unwrap().port();
     assert!((32768..=60999).contains(&port));
-    assert_eq!(p.a.bind(y, SocketAddrV4::new(A, 7002)), Err(Error::InvalidInput));
+    assert_eq!(p.a.bind(y, IpEndpoint::new(A, 7002)), Err(Error::InvalidInput));
     // A server restarting while its old connection sits in TIME-WAIT needs SO_REUSEADDR.
     let (c, l, s) = p.connect(8080);
     p.b.close(p.now, s);
@@ -629,9 +629,9 @@ fn bind_conflicts_follow_linux() {
     p.b.close(p.now, l);
     p.run_for(Duration::from_millis(50));
     let n = p.b.socket();
-    assert_eq!(p.b.bind(n, SocketAddrV4::new(B, 8080)), Err(Error::AddrInUse));
+    assert_eq!(p.b.bind(n, IpEndpoint::new(B, 8080)), Err(Error::AddrInUse));
     p.b.set_reuse_addr(n, true).unwrap();
-    p.b.bind(n, SocketAddrV4::new(B, 8080)).unwrap();
+    p.b.bind(n, IpEndpoint::new(B, 8080)).unwrap();
     p.b.listen(n, 1).unwrap();
 }
 
@@ -639,10 +639,10 @@ fn bind_conflicts_follow_linux() {
 fn shutdown_read_on_listener_stops_it() {
     let mut p = Pair::new();
     let l = p.b.socket();
-    p.b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    p.b.bind(l, IpEndpoint::new(B, 80)).unwrap();
     p.b.listen(l, 4).unwrap();
     let c = p.a.socket();
-    p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+    p.a.connect(p.now, c, IpEndpoint::new(B, 80)).unwrap();
     p.run_for(Duration::from_millis(50));
     assert_eq!(p.b.shutdown(p.now, l, Shutdown::Write), Ok(()));
     assert_eq!(p.b.state(l), Ok(TcpState::Listen));
@@ -661,12 +661,12 @@ fn shutdown_read_on_listener_stops_it() {
 fn many_short_connections_leave_time_wait_behind() {
     let mut p = Pair::new();
     let l = p.b.socket();
-    p.b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    p.b.bind(l, IpEndpoint::new(B, 80)).unwrap();
     p.b.listen(l, 64).unwrap();
     let mut ports = std::collections::HashSet::new();
     for i in 0..300u32 {
         let c = p.a.socket();
-        p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+        p.a.connect(p.now, c, IpEndpoint::new(B, 80)).unwrap();
         ports.insert(p.a.local_addr(c).unwrap().port());
         p.run_for(Duration::from_millis(15));
         let s = p.b.accept(l).unwrap();

@@ -1,14 +1,14 @@
 //! Robustness: arbitrary segments (valid checksums, hostile fields and options) fed to a stack
 //! with a listener and live connections never panic, and resources stay bounded.
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use proptest::prelude::*;
 
 use super::*;
 use crate::wire::tcp::TcpRepr;
 
-const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
-const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const PEER: IpAddress = IpAddress::v4(10, 0, 0, 9);
+const US: IpAddress = IpAddress::v4(10, 0, 0, 2);
 
 #[derive(Debug, Clone)]
 struct Fuzz {
@@ -81,11 +81,11 @@ proptest! {
         let mut s = TcpStack::new(cfg);
         let mut now = Instant::from_secs(1);
         let l = s.socket();
-        s.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+        s.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 80)).unwrap();
         s.listen(l, 4).unwrap();
         let c = s.socket();
-        s.bind(c, SocketAddrV4::new(US, 5001)).unwrap();
-        s.connect(now, c, SocketAddrV4::new(PEER, 5000)).unwrap();
+        s.bind(c, IpEndpoint::new(US, 5001)).unwrap();
+        s.connect(now, c, IpEndpoint::new(PEER, 5000)).unwrap();
         // Learn our ISNs from what we send, to aim near valid sequence numbers.
         let mut our_seq: u32 = 0;
         let capture = |s: &mut TcpStack, now: Instant, our: &mut u32| {
@@ -182,8 +182,8 @@ mod apps {
     use super::*;
     use crate::phy::fault::{FaultConfig, Impairer};
 
-    const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-    const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+    const A: IpAddress = IpAddress::v4(10, 0, 0, 1);
+    const B: IpAddress = IpAddress::v4(10, 0, 0, 2);
 
     struct End {
         s: TcpStack,
@@ -207,10 +207,10 @@ mod apps {
             let mut ba = Impairer::new(FaultConfig { seed: seed ^ 1, ..fc });
             let mut now = Instant::from_secs(1);
             let l = b.s.socket();
-            b.s.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+            b.s.bind(l, IpEndpoint::new(B, 80)).unwrap();
             b.s.listen(l, 2).unwrap();
             let c = a.s.socket();
-            a.s.connect(now, c, SocketAddrV4::new(B, 80)).unwrap();
+            a.s.connect(now, c, IpEndpoint::new(B, 80)).unwrap();
             a.h = Some(c);
             let pattern: Vec<u8> = (0..40_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
             let mut buf = vec![0u8; 16384];

@@ -1,12 +1,12 @@
 //! Bulk transfer both ways through `phy::fault::Impairer` (loss, reordering, duplication,
 //! corruption, delay) under a virtual clock; bytes compared exactly, recovery mode counted.
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use super::*;
 use crate::phy::fault::{FaultConfig, Impairer};
 
-const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const A: IpAddress = IpAddress::v4(10, 0, 0, 1);
+const B: IpAddress = IpAddress::v4(10, 0, 0, 2);
 
 pub struct Outcome {
     pub a: TcpInfo,
@@ -40,10 +40,10 @@ pub fn bulk(n: usize, fault: FaultConfig, max: Duration) -> Outcome {
     let mut ba = Impairer::new(FaultConfig { seed: fault.seed ^ 0xdead, ..fault });
     let mut now = Instant::from_secs(1);
     let l = b.socket();
-    b.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    b.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 80)).unwrap();
     b.listen(l, 4).unwrap();
     let ha = a.socket();
-    a.connect(now, ha, SocketAddrV4::new(B, 80)).unwrap();
+    a.connect(now, ha, IpEndpoint::new(B, 80)).unwrap();
     let mut hb = None;
     let da = data(n, 1);
     let db = data(n, 2);

@@ -1,13 +1,13 @@
 //! Scenario tests that feed one `TcpStack` hand-built segments and check the exact segments it
 //! answers with (handshake and options, RST to a closed port, SACK after a hole, fast
 //! retransmit, RTO backoff, zero-window probes, challenge ACKs, TIME-WAIT).
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use super::*;
 use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 
-pub(super) const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
-pub(super) const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+pub(super) const PEER: IpAddress = IpAddress::v4(10, 0, 0, 9);
+pub(super) const US: IpAddress = IpAddress::v4(10, 0, 0, 2);
 pub(super) const PP: u16 = 40000;
 
 /// An owned copy of a segment the stack sent.
@@ -88,7 +88,7 @@ impl H {
     /// Returns (listener, conn, our iss).
     pub(super) fn established(&mut self, sack: bool, ts: bool) -> (TcpHandle, TcpHandle, u32) {
         let l = self.s.socket();
-        self.s.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+        self.s.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 80)).unwrap();
         self.s.listen(l, 4).unwrap();
         let mut syn = self.seg(1000, None, flags::SYN);
         syn.mss = Some(1460);
@@ -112,7 +112,7 @@ impl H {
 fn syn_ack_carries_our_options_and_echoes_theirs() {
     let mut h = H::new();
     let l = h.s.socket();
-    h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.bind(l, IpEndpoint::new(US, 80)).unwrap();
     h.s.listen(l, 4).unwrap();
     let mut syn = h.seg(1000, None, flags::SYN);
     syn.mss = Some(1400);
@@ -382,8 +382,8 @@ fn paws_drops_old_duplicates_only() {
 fn simultaneous_open_segment_by_segment() {
     let mut h = H::new();
     let c = h.s.socket();
-    h.s.bind(c, SocketAddrV4::new(US, 80)).unwrap();
-    h.s.connect(h.now, c, SocketAddrV4::new(PEER, PP)).unwrap();
+    h.s.bind(c, IpEndpoint::new(US, 80)).unwrap();
+    h.s.connect(h.now, c, IpEndpoint::new(PEER, PP)).unwrap();
     let o = h.out();
     let iss = o[0].seq;
     assert_eq!((o[0].flags, o[0].ack), (flags::SYN, None));
@@ -422,7 +422,7 @@ fn simultaneous_close_segment_by_segment() {
 fn full_backlog_drops_syns_silently() {
     let mut h = H::new();
     let l = h.s.socket();
-    h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.bind(l, IpEndpoint::new(US, 80)).unwrap();
     h.s.listen(l, 1).unwrap();
     h.feed(&h.seg(1000, None, flags::SYN));
     let sa = h.out();

@@ -8,7 +8,7 @@
 //! `tests_stateful_inv.rs` hold; at the end, with the peers silent, every connection that owed
 //! them data gives up, and once the handles are closed every control block is freed.
 //! `PROPTEST_CASES` scales the run; a failure prints the minimal op sequence.
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use proptest::prelude::*;
 
@@ -17,8 +17,8 @@ use super::tests_stateful_inv::{check_all_freed, check_gave_up, check_step, late
 use super::*;
 use crate::wire::tcp::{flags as fl, TcpPacket, TcpRepr};
 
-const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
-const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const PEER: IpAddress = IpAddress::v4(10, 0, 0, 9);
+const US: IpAddress = IpAddress::v4(10, 0, 0, 2);
 /// Peers 0..3 are clients of our listener on port 80; peers 3..5 are servers we connect to.
 const PEERS: usize = 5;
 const LISTEN_PORT: u16 = 80;
@@ -246,7 +246,7 @@ impl World {
         }
         let mut s = TcpStack::new(cfg);
         let l = s.socket();
-        s.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, LISTEN_PORT)).unwrap();
+        s.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), LISTEN_PORT)).unwrap();
         s.listen(l, 3).unwrap();
         let peers = (0..PEERS)
             .map(|i| {
@@ -268,7 +268,7 @@ impl World {
             assert!(p.verify_checksum(US, PEER), "the stack emitted a bad checksum");
             let r = TcpRepr::parse(&p).expect("the stack emitted unparsable options");
             if !r.payload.is_empty() {
-                let key = (SocketAddrV4::new(US, r.src_port), SocketAddrV4::new(PEER, r.dst_port));
+                let key = (IpEndpoint::new(US, r.src_port), IpEndpoint::new(PEER, r.dst_port));
                 if let Some(t) = self.s.conns.get(&key).and_then(|id| self.s.socks.get(id)) {
                     let k = SeqNum(r.seq).since(t.iss + 1);
                     for (i, &b) in r.payload.iter().enumerate() {
@@ -359,8 +359,8 @@ impl World {
                 self.handles.push(h);
                 let (local, remote) = (self.peers[i].local, self.peers[i].remote);
                 let _ = self.s.set_reuse_addr(h, true);
-                if self.s.bind(h, SocketAddrV4::new(US, local)).is_ok() {
-                    let _ = self.s.connect(self.now, h, SocketAddrV4::new(PEER, remote));
+                if self.s.bind(h, IpEndpoint::new(US, local)).is_ok() {
+                    let _ = self.s.connect(self.now, h, IpEndpoint::new(PEER, remote));
                 }
             }
             Op::SynAck(n, bits) => {

@@ -321,7 +321,7 @@ fn smoltcp_client_to_our_server_buf(
     });
     assert!(ok, "handshake: accepted {acc:?}, smoltcp {}", sim.b.sock(cli).state());
     let h = acc.unwrap();
-    assert_eq!(sim.a.tcp().remote_addr(h), Some(SocketAddrV4::new(B_IP, 49152)).map(Into::into));
+    assert_eq!(sim.a.tcp().remote_addr(h), Some(SocketAddrV4::new(B_IP, 49152).into()));
     exchange(&mut sim, h, cli, bytes, seed, impaired, Duration::from_secs(3600));
     let now = sim.now;
     sim.a.tcp().close(now, l);

@@ -24,12 +24,13 @@ done
 [ $ok = 1 ] || { echo "FAIL: the shimmed server never answered"; exit 1; }
 
 # The process that owns tap0 inside our namespace (the shimmed program, or a service).
-nsid=$(in_ns readlink /proc/self/ns/net)
 owner=
-for f in /proc/[0-9]*/fdinfo/*; do
-  grep -qs $'^iff:\ttap0$' "$f" 2>/dev/null || continue
-  p=${f#/proc/}; p=${p%%/*}
-  [ "$(readlink "/proc/$p/ns/net" 2>/dev/null)" = "$nsid" ] && { owner=$p; break; }
+for _ in $(seq 1 20); do
+  for p in $(ip netns pids "$NS"); do
+    grep -qs $'^iff:\ttap0$' /proc/"$p"/fdinfo/* && { owner=$p; break; }
+  done
+  [ -n "$owner" ] && break
+  sleep 0.25
 done
 [ -n "$owner" ] || { echo "FAIL: no process in $NS holds /dev/net/tun for tap0"; exit 1; }
 rss() { awk '/^VmRSS:/ {print int($2/1024)}' "/proc/$owner/status" 2>/dev/null || echo 0; }

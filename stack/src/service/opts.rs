@@ -81,7 +81,10 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
             }
             let r = o.reuseaddr || o.reuseport;
             match p {
-                Proto::Tcp(h) => stack.tcp.set_reuse_addr(h, r).map_err(Error::errno)?,
+                Proto::Tcp(h) => {
+                    stack.tcp.set_reuse_addr(h, r).map_err(Error::errno)?;
+                    stack.tcp.set_reuse_port(h, o.reuseport).map_err(Error::errno)?;
+                }
                 Proto::Udp(h) => stack.udp.set_reuse_addr(h, r).map_err(Error::errno)?,
             }
         }

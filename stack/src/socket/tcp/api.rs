@@ -92,6 +92,12 @@ impl TcpStack {
         self.user_mut(h)?.reuse_addr = on;
         Ok(())
     }
+    /// SO_REUSEPORT: sockets that all set it bind one address and port; listeners among them
+    /// share the incoming connections (by a hash of the peer's endpoint).
+    pub fn set_reuse_port(&mut self, h: TcpHandle, on: bool) -> Result<()> {
+        self.user_mut(h)?.reuse_port = on;
+        Ok(())
+    }
     /// listen(): backlog bounds established, not-yet-accepted connections (half-open ones are
     /// in the SYN queue, see `TcpConfig::max_syn_backlog`).
     pub fn listen(&mut self, h: TcpHandle, backlog: usize) -> Result<()> {
@@ -110,16 +116,18 @@ impl TcpStack {
         }
         let t = self.user(h)?;
         let local = t.local;
+        let reuse_port = t.reuse_port;
         let clash = self.socks.iter().any(|(&oid, o)| {
             oid != h.0
                 && o.state == TcpState::Listen
+                && !(reuse_port && o.reuse_port)
                 && o.local.port() == local.port()
                 && (o.local.ip().is_unspecified() || local.ip().is_unspecified() || o.local.ip() == local.ip())
         });
         if clash {
             return Err(Error::AddrInUse);
         }
-        self.listen_ports.insert(local.port(), h.0);
+        self.listen_ports.entry(local.port()).or_default().push(h.0);
         self.note(h.0);
         let t = self.user_mut(h)?;
         t.listener = Some(Listener::new(backlog));

@@ -124,9 +124,7 @@ impl TcpStack {
         t.set_state(TcpState::Closed);
         t.changed = true;
         let port = t.local.port();
-        if self.listen_ports.get(&port) == Some(&id) {
-            self.listen_ports.remove(&port);
-        }
+        self.unlisten(port, id);
         self.note(id);
         for c in children {
             if let Some(ct) = self.socks.get_mut(&c) {

@@ -31,10 +31,41 @@ impl TcpStack {
         }
     }
 
-    pub(super) fn find_listener(&self, local: IpEndpoint) -> Option<u32> {
-        let &id = self.listen_ports.get(&local.port())?;
-        let t = self.socks.get(&id)?;
-        (t.state == TcpState::Listen && (t.local.ip().is_unspecified() || t.local.ip() == local.ip())).then_some(id)
+    /// The listener for a segment to `local` from `remote`: one bound to `local`'s address before
+    /// one bound to the wildcard (Linux's compute_score); within an SO_REUSEPORT group, the one a
+    /// keyed hash of the remote endpoint picks (Linux's reuseport_select_sock), so every segment
+    /// of a flow (and the ACK of a SYN cookie) meets the same listener.
+    pub(super) fn find_listener(&self, local: IpEndpoint, remote: IpEndpoint) -> Option<u32> {
+        let ids = self.listen_ports.get(&local.port())?;
+        let fits = |id: &u32, exact: bool| {
+            self.socks.get(id).is_some_and(|t| {
+                t.state == TcpState::Listen
+                    && if exact { t.local.ip() == local.ip() } else { t.local.ip().is_unspecified() }
+            })
+        };
+        let exact = ids.iter().any(|id| fits(id, true));
+        let n = ids.iter().filter(|id| fits(id, exact)).count();
+        let k = match n {
+            0 => return None,
+            1 => 0,
+            _ => {
+                let mut b = [0u8; 20];
+                let m = isn::put_endpoint(&mut b, 0, remote);
+                b[m..m + 2].copy_from_slice(&local.port().to_be_bytes());
+                (isn::siphash24(&self.config.isn_secret, &b[..m + 2]) % n as u64) as usize
+            }
+        };
+        ids.iter().copied().filter(|id| fits(id, exact)).nth(k)
+    }
+
+    /// `id` no longer listens on `port`.
+    pub(super) fn unlisten(&mut self, port: u16, id: u32) {
+        if let Some(v) = self.listen_ports.get_mut(&port) {
+            v.retain(|&x| x != id);
+            if v.is_empty() {
+                self.listen_ports.remove(&port);
+            }
+        }
     }
 
     /// Bookkeeping after input or timers changed a connection's state.
@@ -79,8 +110,9 @@ impl TcpStack {
             if let Some(k) = t.timer_key {
                 self.timers.remove(&(k, id));
             }
-            if self.listen_ports.get(&t.local.port()) == Some(&id) {
-                self.listen_ports.remove(&t.local.port());
+            if t.state == TcpState::Listen {
+                let port = t.local.port();
+                self.unlisten(port, id);
             }
             if t.listener.is_some_and(|l| l.syn_queue > 0) {
                 self.drop_reqs_of(id);
@@ -94,10 +126,13 @@ impl TcpStack {
     }
 
     /// True if binding `id` to `addr` conflicts with another socket (Linux SO_REUSEADDR rules).
+    /// Sockets that all set SO_REUSEPORT share the address (Linux: and the same owner).
     pub(super) fn bind_conflict(&self, id: u32, addr: IpEndpoint, reuse: bool) -> bool {
+        let reuse_port = self.socks.get(&id).is_some_and(|t| t.reuse_port);
         self.socks.iter().any(|(&oid, o)| {
             oid != id
                 && o.bound
+                && !(reuse_port && o.reuse_port)
                 && o.local.port() == addr.port()
                 && (o.local.ip().is_unspecified() || addr.ip().is_unspecified() || o.local.ip() == addr.ip())
                 && !(reuse && o.state != TcpState::Listen && (o.reuse_addr || o.state == TcpState::TimeWait))

@@ -46,6 +46,8 @@ mod tests_link;
 #[cfg(test)]
 mod tests_ports;
 #[cfg(test)]
+mod tests_reuseport;
+#[cfg(test)]
 mod tests_segments;
 #[cfg(test)]
 mod tests_sender;
@@ -222,7 +224,8 @@ pub struct TcpStack {
     /// Handles whose readiness changed during `dispatch`, for `take_changed`.
     changed_ids: Vec<u32>,
     /// Listening socket per port.
-    listen_ports: HashMap<u16, u32>,
+    /// Listeners by port (several: other addresses, or an SO_REUSEPORT group), in listen order.
+    listen_ports: HashMap<u16, Vec<u32>>,
     work: Vec<u32>,
     /// RFC 6056 algorithm 4 counters (ephemeral port selection for connect).
     port_perturb: Vec<u16>,
@@ -323,13 +326,13 @@ impl TcpStack {
             self.trace_in(now, local, remote, &seg);
         }
         if self.tw_exists((local, remote)) {
-            let has_listener = self.find_listener(local).is_some();
+            let has_listener = self.find_listener(local, remote).is_some();
             if self.tw_input(now, (local, remote), &seg, has_listener) {
                 return;
             }
         }
         if let Some(&id) = self.conns.get(&(local, remote)) {
-            let has_listener = self.find_listener(local).is_some();
+            let has_listener = self.find_listener(local, remote).is_some();
             let tcb = self.socks.get_mut(&id).expect("conns entry without tcb");
             // RFC 9293 3.10.7.4 / RFC 6191: a new SYN may reopen a TIME-WAIT connection.
             let reopen = tcb.state == TcpState::TimeWait
@@ -350,7 +353,7 @@ impl TcpStack {
                 return;
             }
         }
-        if let Some(lid) = self.find_listener(local) {
+        if let Some(lid) = self.find_listener(local, remote) {
             self.listen_input(now, lid, local, remote, &seg);
             return;
         }

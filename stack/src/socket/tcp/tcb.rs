@@ -31,6 +31,8 @@ pub struct Tcb {
     /// bind() or connect() gave this socket a local port.
     pub bound: bool,
     pub reuse_addr: bool,
+    /// SO_REUSEPORT.
+    pub reuse_port: bool,
     /// Listening socket's queues.
     pub listener: Option<Listener>,
     /// The listener that owns this not-yet-accepted connection.
@@ -187,6 +189,7 @@ impl Tcb {
             remote: unspec,
             bound: false,
             reuse_addr: false,
+            reuse_port: false,
             listener: None,
             parent: None,
             orphan: false,

@@ -14,10 +14,19 @@ use crate::wire::tcp::TcpRepr;
 
 /// A record's key: remote address and port, local port (the local address is the stack's).
 /// Ordered like the 4-tuple (remote address, remote port, local port).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TwKey {
     remote: IpEndpoint,
     local_port: u16,
+}
+
+/// One hasher step (as the packed u64 key this struct replaced): looked up for every segment
+/// while records exist.
+impl std::hash::Hash for TwKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.remote.hash_with(self.local_port, state);
+    }
 }
 
 pub fn tw_key(key: Key) -> TwKey {

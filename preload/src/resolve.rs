@@ -155,7 +155,7 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
                     // source and turns ICMP port unreachable into ECONNREFUSED.
                     let h = g.udp.socket();
                     sock = Some(QuerySock::Tap(h));
-                    let r = g.udp.connect(h, Some(server.into())).and_then(|_| g.udp.send_to(h, &query, None));
+                    let r = g.udp.connect(h, Some(server)).and_then(|_| g.udp.send_to(h, &query, None));
                     drop(g); // transmits
                     r.map(|_| ()).map_err(|_| ())
                 };
@@ -188,7 +188,7 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
                     loop {
                         match g.udp.recv_from(h, &mut buf, false) {
                             Ok(m) => {
-                                if m.copied == m.len && lookup.on_udp(now, m.from.into(), &buf[..m.copied]) {
+                                if m.copied == m.len && lookup.on_udp(now, m.from, &buf[..m.copied]) {
                                     progressed = true;
                                     break;
                                 }

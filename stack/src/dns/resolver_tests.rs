@@ -121,7 +121,7 @@ fn simple_answer() {
     assert_eq!(q.questions[0].name.to_string(), "files.test");
     assert_eq!(l.poll(t0), Action::Wait(t0 + Duration::from_secs(2)));
     assert!(l.on_udp(t0, sa(NS1), &reply(&q, 0, vec![a("files.test", [10, 0, 0, 1], 60)], false)));
-    let want = Answer { canonical: "files.test".into(), addrs: vec![NS1.into()], ttl: 60 };
+    let want = Answer { canonical: "files.test".into(), addrs: vec![NS1], ttl: 60 };
     assert_eq!(l.poll(t0), Action::Done(Ok(want)));
 }
 
@@ -177,8 +177,7 @@ fn cname_chain() {
         a("files.test", [10, 0, 0, 4], 20),
     ];
     l.on_udp(t, sa(NS1), &reply(&q, 0, answers, false));
-    let want =
-        Answer { canonical: "files.test".into(), addrs: vec![NS1.into(), IpAddress::v4(10, 0, 0, 4).into()], ttl: 20 };
+    let want = Answer { canonical: "files.test".into(), addrs: vec![NS1, IpAddress::v4(10, 0, 0, 4)], ttl: 20 };
     assert_eq!(l.poll(t), Action::Done(Ok(want)));
 }
 
@@ -336,7 +335,7 @@ fn reverse_lookup() {
         data: RData::Name(Name::from_dotted("files.test").unwrap()),
     };
     assert!(l.on_udp(t, sa(NS1), &reply(&q, 0, vec![ptr], false)));
-    let want = Answer { canonical: "files.test".into(), addrs: vec![NS1.into()], ttl: 0 };
+    let want = Answer { canonical: "files.test".into(), addrs: vec![NS1], ttl: 0 };
     assert_eq!(l.poll(t), Action::Done(Ok(want)));
     // NXDOMAIN: not found.
     let mut l = Lookup::reverse(IpAddress::v4(10, 0, 0, 9).into(), &conf(&[NS1]), 5);

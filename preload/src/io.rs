@@ -65,7 +65,7 @@ fn do_recv(c: &Ctx, buf: &mut [u8], flags: c_int) -> Result<(usize, RecvInfo), c
         }
         Proto::Udp(h) => {
             let m = rt::block_on(c, nb, timeout, |g, _| g.udp.recv_from(h, buf, peek))?;
-            Ok((m.copied, RecvInfo { from: Some(m.from), full_len: m.len, ttl: m.ttl }))
+            Ok((m.copied, RecvInfo { from: Some(m.from.into()), full_len: m.len, ttl: m.ttl }))
         }
     }
 }
@@ -128,13 +128,13 @@ fn do_send(c: &Ctx, data: &[u8], flags: c_int, to: Option<SocketAddrV4>) -> Resu
                 // datagram already carries IP_TTL/IP_TOS.
                 let mut g = c.rt.lock();
                 if g.udp.local_addr(h).is_none_or(|a| a.port() == 0) {
-                    let _ = g.udp.bind(h, SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0));
+                    let _ = g.udp.bind(h, SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0).into());
                 }
                 drop(g);
                 crate::opts::apply_ip_opts(c.rt, &c.s);
             }
             // Linux: EDESTADDRREQ for send() on an unconnected datagram socket.
-            rt::block_on(c, nb, timeout, |g, _| g.udp.send_to(h, data, to)).map_err(|e| {
+            rt::block_on(c, nb, timeout, |g, _| g.udp.send_to(h, data, to.map(Into::into))).map_err(|e| {
                 if e == libc::ENOTCONN && to.is_none() {
                     libc::EDESTADDRREQ
                 } else {

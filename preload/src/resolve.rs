@@ -143,9 +143,9 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
             Action::SendUdp { server, query } => {
                 close_query_sock(sock.take());
                 let sent = if server.ip().is_loopback() {
-                    kernel_udp_send(server, &query).map(|fd| sock = Some(QuerySock::Kernel(fd)))
+                    kernel_udp_send(server.into(), &query).map(|fd| sock = Some(QuerySock::Kernel(fd)))
                 } else if crate::svc::enabled() {
-                    crate::svc::dns::udp_send(server, &query).map(|fd| sock = Some(QuerySock::Svc(fd)))
+                    crate::svc::dns::udp_send(server.into(), &query).map(|fd| sock = Some(QuerySock::Svc(fd)))
                 } else {
                     let Some(rt) = crate::rt::runtime() else {
                         break Err(ResolveError::TryAgain); // the reason was printed at start-up
@@ -165,7 +165,7 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
             }
             Action::SendTcp { server, query } if crate::svc::enabled() => {
                 let resp = (!server.ip().is_loopback())
-                    .then(|| crate::svc::dns::tcp_exchange(server, &query, to_std(now + conf.timeout)))
+                    .then(|| crate::svc::dns::tcp_exchange(server.into(), &query, to_std(now + conf.timeout)))
                     .flatten();
                 match resp {
                     Some(resp) if lookup.on_tcp(clock(), &resp) => {}
@@ -174,7 +174,7 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
             }
             Action::SendTcp { server, query } => {
                 let rt = crate::rt::runtime().filter(|_| !server.ip().is_loopback());
-                let resp = rt.and_then(|rt| tcp_exchange(rt, server, &query, to_std(now + conf.timeout)));
+                let resp = rt.and_then(|rt| tcp_exchange(rt, server.into(), &query, to_std(now + conf.timeout)));
                 match resp {
                     Some(resp) if lookup.on_tcp(clock(), &resp) => {}
                     _ => lookup.on_tcp_failed(clock()),
@@ -210,7 +210,7 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
                     loop {
                         match crate::svc::dns::udp_recv(fd, &mut buf) {
                             Ok(Some((from, n))) => {
-                                if lookup.on_udp(now, from, &buf[..n]) {
+                                if lookup.on_udp(now, from.into(), &buf[..n]) {
                                     break;
                                 }
                             }
@@ -227,7 +227,7 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
                     loop {
                         match kernel_udp_recv(fd, &mut buf) {
                             Ok(Some((from, n))) => {
-                                if lookup.on_udp(now, from, &buf[..n]) {
+                                if lookup.on_udp(now, from.into(), &buf[..n]) {
                                     break;
                                 }
                             }
@@ -347,7 +347,7 @@ fn tcp_exchange(
     let mut sent = 0usize;
     let mut resp: Vec<u8> = Vec::new();
     let mut buf = [0u8; 4096];
-    let mut ok = g.tcp.connect(rt.now(), h, server).is_ok();
+    let mut ok = g.tcp.connect(rt.now(), h, server.into()).is_ok();
     while ok {
         let now = rt.now();
         if std::time::Instant::now() >= deadline || g.tcp.take_error(h).is_some() {
@@ -533,9 +533,9 @@ unsafe fn gai(
                     // No IPv6 yet: the name exists but has no AAAA for us.
                     libc::AF_INET6 if flags & libc::AI_V4MAPPED == 0 => return Err(libc::EAI_NODATA),
                     libc::AF_INET6 => {
-                        (Addrs::V6(ans.addrs.iter().map(|a| a.to_ipv6_mapped()).collect()), ans.canonical)
+                        (Addrs::V6(ans.addrs.iter().map(|a| a.as_v4().to_ipv6_mapped()).collect()), ans.canonical)
                     }
-                    _ => (Addrs::V4(ans.addrs), ans.canonical),
+                    _ => (Addrs::V4(ans.addrs.iter().map(|a| a.as_v4()).collect()), ans.canonical),
                 }
             }
         }
@@ -635,7 +635,7 @@ unsafe fn hostent_lookup(name: *const c_char, af: c_int) -> Result<(String, Vec<
         return Ok((n.to_string(), vec![a]));
     }
     match resolve_name(n) {
-        Ok(a) => Ok((a.canonical, a.addrs)),
+        Ok(a) => Ok((a.canonical, a.addrs.iter().map(|a| a.as_v4()).collect())),
         Err(ResolveError::NotFound) => Err(HOST_NOT_FOUND),
         Err(ResolveError::NoData) => Err(NO_DATA),
         Err(ResolveError::TryAgain) => Err(TRY_AGAIN),

@@ -121,8 +121,8 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
     };
     let mut g = c.rt.lock();
     let r = match c.s.proto {
-        Proto::Tcp(h) => g.tcp.bind(h, a),
-        Proto::Udp(h) => g.udp.bind(h, a),
+        Proto::Tcp(h) => g.tcp.bind(h, a.into()),
+        Proto::Udp(h) => g.udp.bind(h, a.into()),
     };
     drop(g);
     if r.is_ok() {
@@ -185,7 +185,7 @@ unsafe fn do_accept(c: &Ctx, addr: *mut sockaddr, len: *mut socklen_t, flags: c_
         rt::block_on(c, c.s.is_nonblock(), timeout, |_, _| Err::<(), _>(Error::WouldBlock))?;
     }
     let h = rt::block_on(c, c.s.is_nonblock(), timeout, |g, _| g.tcp.accept(lh))?;
-    let peer = c.rt.lock().tcp.remote_addr(h).unwrap_or_else(unspecified);
+    let peer = c.rt.lock().tcp.remote_addr(h).map_or_else(unspecified, Into::into);
     // Like Linux, the accepted socket inherits the listener's socket options.
     let opts = c.s.opts.lock().clone();
     {
@@ -243,7 +243,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
                 },
                 Err(e) => return fail(e),
             };
-            let r = c.rt.lock().udp.connect(h, remote);
+            let r = c.rt.lock().udp.connect(h, remote.map(Into::into));
             if r.is_ok() {
                 crate::opts::apply_ip_opts(c.rt, &c.s);
             }
@@ -270,7 +270,7 @@ unsafe fn connect_tcp(c: &Ctx, addr: *const sockaddr, len: socklen_t) -> Result<
         // The SYN must already carry IP_TTL/IP_TOS: take the ephemeral port first.
         let mut g = rt.lock();
         if g.tcp.state(h) == Ok(TcpState::Closed) && g.tcp.local_addr(h).is_none_or(|a| a.port() == 0) {
-            let _ = g.tcp.bind(h, unspecified());
+            let _ = g.tcp.bind(h, unspecified().into());
         }
         drop(g);
         crate::opts::apply_ip_opts(rt, &c.s);
@@ -286,7 +286,7 @@ unsafe fn connect_tcp(c: &Ctx, addr: *const sockaddr, len: socklen_t) -> Result<
         // sock_error), ECONNABORTED if SO_ERROR already consumed it, instead of a new attempt.
         return Err(g.tcp.take_error(h).map(Error::errno).unwrap_or(libc::ECONNABORTED));
     }
-    match g.tcp.connect(now, h, remote) {
+    match g.tcp.connect(now, h, remote.into()) {
         Ok(()) => {}
         // The first connect() after a non-blocking connect completed reports success (Linux).
         Err(Error::AlreadyConnected) if c.s.connecting.swap(false, Ordering::Relaxed) => return Ok(0),
@@ -389,7 +389,7 @@ pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut s
         Proto::Udp(h) => g.udp.local_addr(h),
     };
     drop(g);
-    ret_int(dual::write_name(&c.s, a.unwrap_or_else(unspecified), addr, len).map(|_| 0))
+    ret_int(dual::write_name(&c.s, a.map_or_else(unspecified, Into::into), addr, len).map(|_| 0))
 }
 
 #[no_mangle]
@@ -411,7 +411,7 @@ pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut s
     };
     drop(g);
     match a {
-        Some(a) => ret_int(dual::write_peer(&c.s, a, addr, len).map(|_| 0)),
+        Some(a) => ret_int(dual::write_peer(&c.s, a.into(), addr, len).map(|_| 0)),
         None => fail(libc::ENOTCONN),
     }
 }

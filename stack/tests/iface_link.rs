@@ -399,9 +399,9 @@ fn udp_through_the_stack_fragmented_and_refused() {
     use std::net::SocketAddrV4;
     let mut n = Net::new();
     let sb = n.b.udp.socket();
-    n.b.udp.bind(sb, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7000)).unwrap();
+    n.b.udp.bind(sb, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7000).into()).unwrap();
     let sa = n.a.udp.socket();
-    n.a.udp.connect(sa, Some(SocketAddrV4::new(B_IP, 7000))).unwrap();
+    n.a.udp.connect(sa, Some(SocketAddrV4::new(B_IP, 7000).into())).unwrap();
     let big: Vec<u8> = (0..30000u32).map(|i| (i % 253) as u8).collect();
     n.a.udp.send_to(sa, &big, None).unwrap();
     // queued UDP output makes poll_at "now"
@@ -409,12 +409,12 @@ fn udp_through_the_stack_fragmented_and_refused() {
     n.run_for(Duration::from_millis(10));
     let mut buf = vec![0; 65536];
     let m = n.b.udp.recv_from(sb, &mut buf, false).unwrap();
-    assert_eq!((m.len, m.from), (30000, SocketAddrV4::new(A_IP, m.from.port())));
+    assert_eq!((m.len, m.from), (30000, SocketAddrV4::new(A_IP, m.from.port()).into()));
     assert_eq!(&buf[..30000], &big[..]);
     assert_eq!((n.a.stats().ip_fragments_out, n.b.stats().ip_reassembled), (21, 1));
     // a connected socket learns ECONNREFUSED from the port unreachable our IP layer surfaces
     let sc = n.a.udp.socket();
-    n.a.udp.connect(sc, Some(SocketAddrV4::new(B_IP, 7001))).unwrap();
+    n.a.udp.connect(sc, Some(SocketAddrV4::new(B_IP, 7001).into())).unwrap();
     n.a.udp.send_to(sc, b"hi", None).unwrap();
     n.run_for(Duration::from_millis(10));
     assert_eq!(n.b.stats().icmp_unreachable_sent, 1);
@@ -427,12 +427,12 @@ fn tcp_and_udp_to_our_own_address() {
     let mut n = Net::new();
     // UDP: a datagram to ourselves, then ECONNREFUSED from a closed local port
     let s1 = n.a.udp.socket();
-    n.a.udp.bind(s1, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 6000)).unwrap();
+    n.a.udp.bind(s1, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 6000).into()).unwrap();
     let s2 = n.a.udp.socket();
-    n.a.udp.connect(s2, Some(SocketAddrV4::new(A_IP, 6000))).unwrap();
+    n.a.udp.connect(s2, Some(SocketAddrV4::new(A_IP, 6000).into())).unwrap();
     n.a.udp.send_to(s2, b"self", None).unwrap();
     let s3 = n.a.udp.socket();
-    n.a.udp.connect(s3, Some(SocketAddrV4::new(A_IP, 6001))).unwrap();
+    n.a.udp.connect(s3, Some(SocketAddrV4::new(A_IP, 6001).into())).unwrap();
     n.a.udp.send_to(s3, b"nobody", None).unwrap();
     n.run_for(Duration::from_millis(10));
     let mut buf = [0u8; 64];
@@ -440,11 +440,11 @@ fn tcp_and_udp_to_our_own_address() {
     assert_eq!(n.a.udp.recv_from(s3, &mut buf, false), Err(tapstack::Error::ConnectionRefused));
     // TCP: connect to a listener on our own address and exchange data
     let l = n.a.tcp.socket();
-    n.a.tcp.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9000)).unwrap();
+    n.a.tcp.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9000).into()).unwrap();
     n.a.tcp.listen(l, 4).unwrap();
     let c = n.a.tcp.socket();
     let now = n.now;
-    n.a.tcp.connect(now, c, SocketAddrV4::new(A_IP, 9000)).unwrap();
+    n.a.tcp.connect(now, c, SocketAddrV4::new(A_IP, 9000).into()).unwrap();
     n.run_for(Duration::from_millis(10));
     let s = n.a.tcp.accept(l).expect("accepted a connection to ourselves");
     let now = n.now;
@@ -465,9 +465,9 @@ fn arp_failure_is_host_unreachable_for_tcp_and_udp() {
     let ghost = Ipv4Addr::new(10, 0, 0, 77);
     let c = n.a.tcp.socket();
     let now = n.now;
-    n.a.tcp.connect(now, c, SocketAddrV4::new(ghost, 80)).unwrap();
+    n.a.tcp.connect(now, c, SocketAddrV4::new(ghost, 80).into()).unwrap();
     let u = n.a.udp.socket();
-    n.a.udp.connect(u, Some(SocketAddrV4::new(ghost, 53))).unwrap();
+    n.a.udp.connect(u, Some(SocketAddrV4::new(ghost, 53).into())).unwrap();
     n.a.udp.send_to(u, b"query", None).unwrap();
     let start = n.now;
     n.run_for(Duration::from_millis(10));

@@ -82,7 +82,7 @@ fn small_mtu_and_many_connections() {
     let cfg = FaultConfig { loss: 0.01, delay: Duration::from_millis(1), seed: 55, ..Default::default() };
     let mut sim = stack_pair(Link::symmetric(576, cfg), 55);
     let l = sim.b.tcp().socket();
-    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7600)).unwrap();
+    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7600).into()).unwrap();
     sim.b.tcp().listen(l, 32).unwrap();
     let n = 16;
     let bytes = 256 * 1024;
@@ -90,7 +90,7 @@ fn small_mtu_and_many_connections() {
     for i in 0..n {
         let c = sim.a.tcp().socket();
         let now = sim.now;
-        sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 7600)).unwrap();
+        sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 7600).into()).unwrap();
         clients.push(Flow::new(c, Source::new(Pattern(100 + i), bytes), Sink::new(Pattern(200 + i), bytes, sim.now)));
     }
     let mut servers: Vec<Flow> = Vec::new();
@@ -147,12 +147,12 @@ fn simultaneous_open() {
     sim.advance(Duration::from_millis(50));
     let (pa, pb) = (40001, 40002);
     let ha = sim.a.tcp().socket();
-    sim.a.tcp().bind(ha, SocketAddrV4::new(A_IP, pa)).unwrap();
+    sim.a.tcp().bind(ha, SocketAddrV4::new(A_IP, pa).into()).unwrap();
     let hb = sim.b.tcp().socket();
-    sim.b.tcp().bind(hb, SocketAddrV4::new(B_IP, pb)).unwrap();
+    sim.b.tcp().bind(hb, SocketAddrV4::new(B_IP, pb).into()).unwrap();
     let now = sim.now;
-    sim.a.tcp().connect(now, ha, SocketAddrV4::new(B_IP, pb)).unwrap();
-    sim.b.tcp().connect(now, hb, SocketAddrV4::new(A_IP, pa)).unwrap();
+    sim.a.tcp().connect(now, ha, SocketAddrV4::new(B_IP, pb).into()).unwrap();
+    sim.b.tcp().connect(now, hb, SocketAddrV4::new(A_IP, pa).into()).unwrap();
     let mut seen = Vec::new();
     let ok = sim.run_until(Duration::from_secs(30), |s| {
         let st = (s.a.tcp().state(ha).unwrap(), s.b.tcp().state(hb).unwrap());
@@ -219,7 +219,7 @@ fn sequence_numbers_wrap_around() {
         FaultConfig { loss: 0.02, reorder: 0.02, delay: Duration::from_millis(1), seed: 91, ..Default::default() };
     let mut sim = stack_pair(Link::symmetric(1500, cfg), 91);
     let l = sim.b.tcp().socket();
-    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8600)).unwrap();
+    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8600).into()).unwrap();
     sim.b.tcp().listen(l, 8).unwrap();
     let syn_seq = std::rc::Rc::new(std::cell::Cell::new(None::<u32>));
     let s2 = syn_seq.clone();
@@ -236,7 +236,7 @@ fn sequence_numbers_wrap_around() {
         syn_seq.set(None);
         let c = sim.a.tcp().socket();
         let now = sim.now;
-        sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 8600)).unwrap();
+        sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 8600).into()).unwrap();
         sim.run_until(Duration::from_millis(1), |s| {
             s.a.tcp().state(c) != Ok(TcpState::SynSent) && syn_seq.get().is_some()
         });
@@ -280,14 +280,14 @@ fn small_socket_buffers_under_loss() {
     for o in [TcpOption::RecvBuffer(8192), TcpOption::SendBuffer(8192)] {
         sim.b.tcp().set_option(l, o).unwrap();
     }
-    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9000)).unwrap();
+    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9000).into()).unwrap();
     sim.b.tcp().listen(l, 4).unwrap();
     let c = sim.a.tcp().socket();
     for o in [TcpOption::RecvBuffer(8192), TcpOption::SendBuffer(8192)] {
         sim.a.tcp().set_option(c, o).unwrap();
     }
     let now = sim.now;
-    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 9000)).unwrap();
+    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 9000).into()).unwrap();
     let mut hb = None;
     let ok = sim.run_until(Duration::from_secs(30), |s| {
         if hb.is_none() {
@@ -315,11 +315,11 @@ fn partial_ack_with_short_tail_segment() {
     let mut sim = stack_pair(Link::symmetric(1500, cfg), 96);
     let l = sim.b.tcp().socket();
     sim.b.tcp().set_option(l, TcpOption::RecvBuffer(8192)).unwrap();
-    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9100)).unwrap();
+    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9100).into()).unwrap();
     sim.b.tcp().listen(l, 4).unwrap();
     let ha = sim.a.tcp().socket();
     let now = sim.now;
-    sim.a.tcp().connect(now, ha, SocketAddrV4::new(B_IP, 9100)).unwrap();
+    sim.a.tcp().connect(now, ha, SocketAddrV4::new(B_IP, 9100).into()).unwrap();
     let mut hb = None;
     let ok = sim.run_until(Duration::from_secs(10), |s| {
         if hb.is_none() {
@@ -429,7 +429,7 @@ fn many_connections_under_harsh_impairments() {
         cfg.queue_limit = 64 * 1024;
         let mut sim = stack_pair(Link::symmetric(1500, cfg), seed);
         let l = sim.b.tcp().socket();
-        sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9300)).unwrap();
+        sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9300).into()).unwrap();
         sim.b.tcp().listen(l, 16).unwrap();
         let n = 12u64;
         let bytes = MIB;
@@ -437,7 +437,7 @@ fn many_connections_under_harsh_impairments() {
         for i in 0..n {
             let c = sim.a.tcp().socket();
             let now = sim.now;
-            sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 9300)).unwrap();
+            sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 9300).into()).unwrap();
             clients.push(Flow::new(
                 c,
                 Source::new(Pattern(seed * 100 + i), bytes),

@@ -167,11 +167,11 @@ fn client_sends_and_closes_before_accept() {
     let cfg = FaultConfig { delay: Duration::from_millis(1), loss: 0.02, seed: 93, ..Default::default() };
     let mut sim = stack_pair(Link::symmetric(1500, cfg), 93);
     let l = sim.b.tcp().socket();
-    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8800)).unwrap();
+    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8800).into()).unwrap();
     sim.b.tcp().listen(l, 4).unwrap();
     let c = sim.a.tcp().socket();
     let now = sim.now;
-    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 8800)).unwrap();
+    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 8800).into()).unwrap();
     let bytes = 100_000u64;
     let mut src = Source::new(Pattern(93), bytes);
     let ok = sim.run_until(Duration::from_secs(60), |s| {
@@ -198,13 +198,13 @@ fn client_sends_and_closes_before_accept() {
 fn listener_close_resets_unaccepted_connections() {
     let mut sim = stack_pair(Link::new(1500, None, None), 94);
     let l = sim.b.tcp().socket();
-    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8900)).unwrap();
+    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8900).into()).unwrap();
     sim.b.tcp().listen(l, 4).unwrap();
     let cs: Vec<_> = (0..3)
         .map(|_| {
             let c = sim.a.tcp().socket();
             let now = sim.now;
-            sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 8900)).unwrap();
+            sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 8900).into()).unwrap();
             c
         })
         .collect();
@@ -222,7 +222,7 @@ fn listener_close_resets_unaccepted_connections() {
     }
     // The port is free again.
     let l2 = sim.b.tcp().socket();
-    assert_eq!(sim.b.tcp().bind(l2, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8900)), Ok(()));
+    assert_eq!(sim.b.tcp().bind(l2, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8900).into()), Ok(()));
 }
 
 #[test]
@@ -232,12 +232,12 @@ fn readiness_through_a_connection_lifecycle() {
     let cfg = FaultConfig { delay: Duration::from_millis(2), ..Default::default() };
     let mut sim = stack_pair(Link::symmetric(1500, cfg), 120);
     let l = sim.b.tcp().socket();
-    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9500)).unwrap();
+    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9500).into()).unwrap();
     sim.b.tcp().listen(l, 4).unwrap();
     assert_eq!(sim.b.tcp().readiness(l), Readiness::default(), "idle listener");
     let c = sim.a.tcp().socket();
     let now = sim.now;
-    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 9500)).unwrap();
+    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 9500).into()).unwrap();
     let r = sim.a.tcp().readiness(c);
     assert!(!r.writable && !r.readable && !r.error, "connecting: {r:?}");
     sim.advance(Duration::from_millis(50));
@@ -271,7 +271,7 @@ fn readiness_through_a_connection_lifecycle() {
     // A reset connection: POLLERR (and POLLHUP, POLLIN) until the error is read.
     let c2 = sim.a.tcp().socket();
     let now = sim.now;
-    sim.a.tcp().connect(now, c2, SocketAddrV4::new(B_IP, 9500)).unwrap();
+    sim.a.tcp().connect(now, c2, SocketAddrV4::new(B_IP, 9500).into()).unwrap();
     sim.advance(Duration::from_millis(50));
     let h2 = sim.b.tcp().accept(l).unwrap();
     let now = sim.now;
@@ -291,11 +291,11 @@ fn rto_follows_the_measured_rtt_and_backs_off() {
     let cfg = FaultConfig { delay: Duration::from_millis(150), ..Default::default() };
     let mut sim = stack_pair(Link::symmetric(1500, cfg), 122);
     let l = sim.b.tcp().socket();
-    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9700)).unwrap();
+    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9700).into()).unwrap();
     sim.b.tcp().listen(l, 4).unwrap();
     let c = sim.a.tcp().socket();
     let now = sim.now;
-    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 9700)).unwrap();
+    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 9700).into()).unwrap();
     sim.advance(Duration::from_secs(2));
     let h = sim.b.tcp().accept(l).unwrap();
     // Twenty request/response rounds to train the estimator.

@@ -50,10 +50,10 @@ struct Pair {
 }
 impl Pair {
     fn new() -> Pair {
-        let mut ca = TcpConfig::new(A, 1500);
+        let mut ca = TcpConfig::new(A.into(), 1500);
         ca.seed = 1;
         ca.isn_secret = [1; 16];
-        let mut cb = TcpConfig::new(B, 1500);
+        let mut cb = TcpConfig::new(B.into(), 1500);
         cb.isn_secret = [2; 16];
         Pair { a: TcpStack::new(ca), b: TcpStack::new(cb), now: Instant::from_secs(1) }
     }
@@ -68,10 +68,10 @@ impl Pair {
                 break;
             }
             for (s, b) in to_b {
-                self.b.process(self.now, s, B, &b);
+                self.b.process(self.now, s, B.into(), &b);
             }
             for (s, b) in to_a {
-                self.a.process(self.now, s, A, &b);
+                self.a.process(self.now, s, A.into(), &b);
             }
         }
         self.now += d;
@@ -83,7 +83,7 @@ fn ten_thousand_time_wait_connections_cost_under_2_mib() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut p = Pair::new();
     let l = p.b.socket();
-    p.b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    p.b.bind(l, SocketAddrV4::new(B, 80).into()).unwrap();
     p.b.listen(l, 128).unwrap();
     let base = live();
     let mut total = 0;
@@ -91,7 +91,7 @@ fn ten_thousand_time_wait_connections_cost_under_2_mib() {
         let cs: Vec<TcpHandle> = (0..100)
             .map(|_| {
                 let c = p.a.socket();
-                p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+                p.a.connect(p.now, c, SocketAddrV4::new(B, 80).into()).unwrap();
                 c
             })
             .collect();
@@ -130,7 +130,7 @@ fn fifty_thousand_spoofed_syns_allocate_no_connection_buffers() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut p = Pair::new();
     let l = p.b.socket();
-    p.b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    p.b.bind(l, SocketAddrV4::new(B, 80).into()).unwrap();
     p.b.listen(l, 128).unwrap();
     p.run(Duration::ZERO);
     let base = live();
@@ -151,7 +151,7 @@ fn fifty_thousand_spoofed_syns_allocate_no_connection_buffers() {
         };
         buf.resize(syn.buffer_len(), 0);
         syn.emit(&mut buf, src, B);
-        p.b.process(p.now, src, B, &buf);
+        p.b.process(p.now, src.into(), B.into(), &buf);
         if i % 500 == 499 {
             p.b.dispatch(p.now, &mut |_, _, _| {});
             p.now += Duration::from_millis(1);
@@ -163,7 +163,7 @@ fn fifty_thousand_spoofed_syns_allocate_no_connection_buffers() {
     assert!(p.b.stats().syncookies_sent >= 49_000);
     // A real client still gets in.
     let c = p.a.socket();
-    p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+    p.a.connect(p.now, c, SocketAddrV4::new(B, 80).into()).unwrap();
     p.run(Duration::from_millis(1));
     p.run(Duration::ZERO);
     assert_eq!(p.a.state(c), Ok(TcpState::Established));

@@ -108,7 +108,7 @@ impl Service {
         let Some(h) = s.accept_q.pop_front() else { return (Msg::reply(op, libc::EAGAIN), None) };
         s.tokens = s.tokens.saturating_sub(1);
         let inherited = s.opts.clone();
-        let peer = self.stack.tcp.remote_addr(h).unwrap_or_else(unspecified);
+        let peer = self.stack.tcp.remote_addr(h).map_or_else(unspecified, Into::into);
         let o = &inherited;
         let mut set = |opt| {
             let _ = self.stack.tcp.set_option(h, opt);
@@ -167,7 +167,7 @@ impl Service {
         let h = match s.proto {
             Proto::Udp(h) => {
                 let remote = if m.kind == 1 { None } else { Some(m.addr()) };
-                let r = stack.udp.connect(h, remote);
+                let r = stack.udp.connect(h, remote.map(Into::into));
                 if r.is_ok() {
                     opts::apply_ip_opts(stack, s.proto, &s.opts);
                 }
@@ -180,7 +180,7 @@ impl Service {
             && stack.tcp.state(h) == Ok(TcpState::Closed)
             && stack.tcp.local_addr(h).is_none_or(|a| a.port() == 0)
         {
-            let _ = stack.tcp.bind(h, unspecified());
+            let _ = stack.tcp.bind(h, unspecified().into());
             opts::apply_ip_opts(stack, s.proto, &s.opts);
         }
         let state = stack.tcp.state(h);
@@ -192,7 +192,7 @@ impl Service {
             let e = stack.tcp.take_error(h).map(Error::errno).unwrap_or(libc::ECONNABORTED);
             return Msg::reply(op, e);
         }
-        match stack.tcp.connect(now, h, remote) {
+        match stack.tcp.connect(now, h, remote.into()) {
             Ok(()) => {}
             Err(Error::AlreadyConnected) if s.connecting => {
                 s.connecting = false;
@@ -234,8 +234,8 @@ impl Service {
         match (o, s.proto) {
             (Op::Bind, p) => {
                 let r = match p {
-                    Proto::Tcp(h) => stack.tcp.bind(h, m.addr()),
-                    Proto::Udp(h) => stack.udp.bind(h, m.addr()),
+                    Proto::Tcp(h) => stack.tcp.bind(h, m.addr().into()),
+                    Proto::Udp(h) => stack.udp.bind(h, m.addr().into()),
                 };
                 if let Err(e) = r {
                     return err(e);
@@ -298,7 +298,7 @@ impl Service {
                     Proto::Tcp(h) => stack.tcp.local_addr(h),
                     Proto::Udp(h) => stack.udp.local_addr(h),
                 };
-                Msg::reply(op, 0).with_addr(a.unwrap_or_else(unspecified))
+                Msg::reply(op, 0).with_addr(a.map_or_else(unspecified, Into::into))
             }
             (Op::PeerName, p) => {
                 let a = match p {
@@ -309,7 +309,7 @@ impl Service {
                     Proto::Udp(h) => stack.udp.remote_addr(h),
                 };
                 match a {
-                    Some(a) => Msg::reply(op, 0).with_addr(a),
+                    Some(a) => Msg::reply(op, 0).with_addr(a.into()),
                     None => Msg::reply(op, libc::ENOTCONN),
                 }
             }

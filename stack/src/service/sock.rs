@@ -305,7 +305,7 @@ fn pump_udp_out(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8
                 continue;
             }
         };
-        let hdr = super::proto::udp_hdr_ttl(m.from, m.ttl);
+        let hdr = super::proto::udp_hdr_ttl(m.from.into(), m.ttl);
         scratch[..UDP_HDR].copy_from_slice(&hdr);
         let d = &scratch[..UDP_HDR + m.copied];
         match fdpass::send(s.a, d, 0) {
@@ -377,7 +377,7 @@ fn pump_udp_in(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8]
                 let _ = fdpass::send(s.a, &super::proto::udp_err_hdr(e.errno()), 0);
             }
             let (dst, data) = split_udp(s.tx.rest());
-            match stack.udp.send_to(h, data, dst) {
+            match stack.udp.send_to(h, data, dst.map(Into::into)) {
                 Err(Error::WouldBlock) => return Ok(()),
                 Ok(_) if s.opts.ip_opts_set => {
                     // The send may have bound the socket (its port, or a ping identifier): IP_TTL

@@ -1,7 +1,7 @@
 //! UDP socket options (SO_BROADCAST, SO_REUSEADDR, SO_RCVBUF, SO_SNDBUF with Linux's
 //! doubling) and the per-socket queries: readiness as Linux's udp_poll, SO_ERROR, the bound and
 //! connected addresses, FIONREAD.
-use std::net::SocketAddrV4;
+use crate::wire::ip::IpEndpoint;
 
 use super::{UdpHandle, UdpStack};
 use crate::error::Result;
@@ -63,11 +63,11 @@ impl UdpStack {
     }
 
     /// getsockname(): 0.0.0.0:0 for an unbound socket, as Linux reports.
-    pub fn local_addr(&self, h: UdpHandle) -> Option<SocketAddrV4> {
+    pub fn local_addr(&self, h: UdpHandle) -> Option<IpEndpoint> {
         self.get(h).ok().map(|s| s.local)
     }
 
-    pub fn remote_addr(&self, h: UdpHandle) -> Option<SocketAddrV4> {
+    pub fn remote_addr(&self, h: UdpHandle) -> Option<IpEndpoint> {
         self.get(h).ok()?.remote
     }
 

@@ -207,11 +207,11 @@ pub fn warm_arp(sim: &mut Sim<Node, Node>) {
 pub fn connect_pair(sim: &mut Sim<Node, Node>, port: u16) -> (TcpHandle, TcpHandle, TcpHandle) {
     warm_arp(sim);
     let l = sim.b.tcp().socket();
-    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).expect("bind");
+    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into()).expect("bind");
     sim.b.tcp().listen(l, 8).expect("listen");
     let c = sim.a.tcp().socket();
     let now = sim.now;
-    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, port)).expect("connect");
+    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, port).into()).expect("connect");
     let mut acc = None;
     let ok = sim.run_until(Duration::from_secs(120), |s| {
         if acc.is_none() {

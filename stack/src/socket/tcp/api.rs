@@ -1,7 +1,7 @@
 //! The socket calls that need no segment processing of their own (bind, listen, accept,
 //! shutdown, close, abort, options, queries), the per-connection counters (`TcpInfo`) and the
 //! socket options (`TcpOption`). `mod.rs` keeps the stack, its IP-facing side and connect.
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use super::listener::Listener;
 use super::{TcpHandle, TcpStack, TcpState};
@@ -63,7 +63,7 @@ pub enum TcpOption {
 
 impl TcpStack {
     /// bind(): port 0 picks an ephemeral port; EADDRINUSE unless SO_REUSEADDR semantics allow.
-    pub fn bind(&mut self, h: TcpHandle, local: SocketAddrV4) -> Result<()> {
+    pub fn bind(&mut self, h: TcpHandle, local: IpEndpoint) -> Result<()> {
         let t = self.user(h)?;
         if t.bound || t.state != TcpState::Closed {
             return Err(Error::InvalidInput);
@@ -83,7 +83,7 @@ impl TcpStack {
             local.port()
         };
         let t = self.user_mut(h)?;
-        t.local = SocketAddrV4::new(ip, port);
+        t.local = IpEndpoint::new(ip, port);
         t.bound = true;
         Ok(())
     }
@@ -112,7 +112,7 @@ impl TcpStack {
             _ => return Err(Error::InvalidInput),
         }
         if !t.bound {
-            self.bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
+            self.bind(h, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 0))?;
         }
         let t = self.user(h)?;
         let local = t.local;
@@ -295,10 +295,10 @@ impl TcpStack {
         self.settle(h.0);
         r
     }
-    pub fn local_addr(&self, h: TcpHandle) -> Option<SocketAddrV4> {
+    pub fn local_addr(&self, h: TcpHandle) -> Option<IpEndpoint> {
         self.user(h).ok().filter(|t| t.bound).map(|t| t.local)
     }
-    pub fn remote_addr(&self, h: TcpHandle) -> Option<SocketAddrV4> {
+    pub fn remote_addr(&self, h: TcpHandle) -> Option<IpEndpoint> {
         self.user(h)
             .ok()
             .filter(|t| {

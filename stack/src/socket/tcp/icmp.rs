@@ -1,7 +1,7 @@
 //! ICMP errors for TCP (Linux tcp_v4_err): validated against the quoted sequence number
 //! (RFC 5927 4.1), path MTU discovery (RFC 1191), errors during the handshake (abort, and the
 //! IP_RECVERR queue), soft errors afterwards (RFC 1122 4.2.3.9).
-use std::net::Ipv4Addr;
+use crate::wire::ip::IpAddress;
 
 use super::seq::SeqNum;
 use super::tcb::Tcb;
@@ -89,7 +89,7 @@ impl TcpStack {
         true
     }
 
-    fn remember_pmtu(&mut self, now: Instant, dst: Ipv4Addr, mss: u16) {
+    fn remember_pmtu(&mut self, now: Instant, dst: IpAddress, mss: u16) {
         if self.pmtu.len() >= MAX_PMTU_ENTRIES {
             self.pmtu.retain(|_, (_, until)| *until > now);
             if self.pmtu.len() >= MAX_PMTU_ENTRIES {
@@ -100,7 +100,7 @@ impl TcpStack {
     }
 
     /// The MSS the path to `dst` allows, if a "fragmentation needed" taught us one recently.
-    pub fn path_mss(&self, now: Instant, dst: Ipv4Addr) -> Option<u16> {
+    pub fn path_mss(&self, now: Instant, dst: IpAddress) -> Option<u16> {
         self.pmtu.get(&dst).filter(|(_, until)| *until > now).map(|(m, _)| *m)
     }
 

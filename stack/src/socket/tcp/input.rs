@@ -6,13 +6,14 @@ use super::tcb::Tcb;
 use super::{TcpConfig, TcpState};
 use crate::error::Error;
 use crate::time::Instant;
+use crate::wire::ip::IpEndpoint;
 use crate::wire::tcp::TcpRepr;
 
 /// A reset to send for a segment that has no connection to answer it (RFC 9293 3.10.7.1).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Rst {
-    pub local: std::net::SocketAddrV4,
-    pub remote: std::net::SocketAddrV4,
+    pub local: IpEndpoint,
+    pub remote: IpEndpoint,
     pub seq: u32,
     pub ack: Option<u32>,
 }
@@ -23,7 +24,7 @@ const STRETCH_ACK_MAX: usize = 64 * 1024;
 impl Rst {
     /// The RST answering `seg` (RFC 9293 3.10.7.1): seq = SEG.ACK if ACK set, else
     /// seq 0 and ACK = SEG.SEQ + SEG.LEN.
-    pub fn answer(local: std::net::SocketAddrV4, remote: std::net::SocketAddrV4, seg: &TcpRepr) -> Rst {
+    pub fn answer(local: IpEndpoint, remote: IpEndpoint, seg: &TcpRepr) -> Rst {
         match seg.ack {
             Some(a) => Rst { local, remote, seq: a, ack: None },
             None => Rst { local, remote, seq: 0, ack: Some(seg.seq.wrapping_add(seg.segment_len() as u32)) },

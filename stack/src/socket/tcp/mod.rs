@@ -4,8 +4,8 @@
 //! CONTRACT (used by `stack.rs`, the preload shim and the tests; keep the signatures):
 //! a `TcpStack` owns every TCP control block of one host. The IP layer feeds it segments with
 //! `process` and collects segments to send with `dispatch`; time is always passed in.
+use crate::wire::ip::{IpAddress, IpEndpoint};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::error::{Error, Result};
 #[cfg(test)]
@@ -80,7 +80,7 @@ pub enum Congestion {
 #[derive(Clone, Debug)]
 pub struct TcpConfig {
     /// Address used as the source of connections (the interface address).
-    pub local_addr: Ipv4Addr,
+    pub local_addr: IpAddress,
     /// Our MSS: IP MTU minus 40.
     pub mss: u16,
     /// Default receive buffer per connection (at least 256 KiB).
@@ -129,7 +129,7 @@ pub struct TcpConfig {
 
 impl TcpConfig {
     /// Defaults for a host at `local_addr` on a link with IP MTU `mtu`.
-    pub fn new(local_addr: Ipv4Addr, mtu: usize) -> TcpConfig {
+    pub fn new(local_addr: IpAddress, mtu: usize) -> TcpConfig {
         TcpConfig {
             local_addr,
             mss: (mtu.saturating_sub(40)).min(u16::MAX as usize) as u16,
@@ -190,7 +190,7 @@ pub struct TcpStack {
     socks: BTreeMap<u32, Tcb>,
     next_id: u32,
     /// (local, remote) -> handle number, for synchronized and half-open connections.
-    conns: HashMap<(SocketAddrV4, SocketAddrV4), u32>,
+    conns: HashMap<(IpEndpoint, IpEndpoint), u32>,
     /// RSTs answering segments without a connection.
     rsts: Vec<Rst>,
     stats: TcpStats,
@@ -209,7 +209,7 @@ pub struct TcpStack {
     /// RFC 6056 algorithm 4 counters (ephemeral port selection for connect).
     port_perturb: Vec<u16>,
     /// RFC 1191 path MTU per destination: (MSS it allows, until when).
-    pmtu: HashMap<Ipv4Addr, (u16, Instant)>,
+    pmtu: HashMap<IpAddress, (u16, Instant)>,
     /// Trace sink (`crate::trace`); None: tracing off.
     tracer: Option<Box<dyn crate::trace::TraceSink>>,
     /// The SYN queue: request records of half-open connections of every listener.
@@ -281,7 +281,7 @@ impl TcpStack {
     /// Input: one TCP segment (the IPv4 payload) from `src` to `dst`. The checksum is verified
     /// here; malformed segments are dropped and counted. Answers (ACK, RST, SYN-ACK) are queued
     /// for the next `dispatch`.
-    pub fn process(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8]) {
+    pub fn process(&mut self, now: Instant, src: IpAddress, dst: IpAddress, segment: &[u8]) {
         self.stats.rx_segments += 1;
         let Ok(pkt) = TcpPacket::new_checked(segment) else {
             self.stats.rx_malformed += 1;
@@ -299,8 +299,8 @@ impl TcpStack {
             self.stats.rx_malformed += 1;
             return;
         }
-        let local = SocketAddrV4::new(dst, seg.dst_port);
-        let remote = SocketAddrV4::new(src, seg.src_port);
+        let local = IpEndpoint::new(dst, seg.dst_port);
+        let remote = IpEndpoint::new(src, seg.src_port);
         if self.tracer.is_some() {
             self.trace_in(now, local, remote, &seg);
         }
@@ -344,7 +344,7 @@ impl TcpStack {
 
     /// Output: runs due timers and hands every segment ready to send to `emit(src, dst, bytes)`,
     /// the bytes being a complete TCP header+payload with a valid checksum.
-    pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8])) {
+    pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(IpAddress, IpAddress, &[u8])) {
         let mut buf = std::mem::take(&mut self.scratch);
         self.dispatch_synq(now, &mut Emitter { buf: &mut buf, emit });
         self.dispatch_tw(now, &mut Emitter { buf: &mut buf, emit });
@@ -494,7 +494,7 @@ impl TcpStack {
     pub fn socket(&mut self) -> TcpHandle {
         let id = self.alloc_id();
         let mut t = Tcb::new(&self.config, Instant::ZERO);
-        t.local = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+        t.local = IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 0);
         t.tr = self.new_trace();
         self.socks.insert(id, t);
         TcpHandle(id)
@@ -502,7 +502,7 @@ impl TcpStack {
 
     /// connect(): sends SYN and returns Ok at once; completion shows in `state`/`readiness`,
     /// failure in `take_error`. EISCONN / EALREADY / EINVAL as Linux.
-    pub fn connect(&mut self, now: Instant, h: TcpHandle, remote: SocketAddrV4) -> Result<()> {
+    pub fn connect(&mut self, now: Instant, h: TcpHandle, remote: IpEndpoint) -> Result<()> {
         let t = self.user(h)?;
         match t.state {
             TcpState::Closed => {}
@@ -523,7 +523,7 @@ impl TcpStack {
             return Err(Error::InvalidInput);
         }
         let local = if t.bound {
-            let l = SocketAddrV4::new(src_ip, t.local.port());
+            let l = IpEndpoint::new(src_ip, t.local.port());
             self.tw_remove((l, remote)); // RFC 6191-like reuse, as for a TIME-WAIT block below
             if let Some(&other) = self.conns.get(&(l, remote)) {
                 if self.socks.get(&other).is_some_and(|o| o.state == TcpState::TimeWait) {
@@ -534,7 +534,7 @@ impl TcpStack {
             }
             l
         } else {
-            SocketAddrV4::new(src_ip, self.ephemeral_port(h.0, Some((src_ip, remote)))?)
+            IpEndpoint::new(src_ip, self.ephemeral_port(h.0, Some((src_ip, remote)))?)
         };
         let iss = isn::isn(&self.config.isn_secret, local, remote, now);
         let ts_offset = isn::ts_offset(&self.config.isn_secret, *local.ip(), *remote.ip());

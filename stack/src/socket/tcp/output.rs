@@ -1,7 +1,7 @@
 //! Segment output: SYN/SYN-ACK, MSS segmentation with Nagle (RFC 896) and sender SWS avoidance
 //! (RFC 9293 3.8.6.2.1), congestion and flow control, fast retransmit and SACK hole
 //! retransmission (RFC 6675), persist probes, piggybacked ACKs and window updates.
-use std::net::Ipv4Addr;
+use crate::wire::ip::IpAddress;
 
 use super::seq::SeqNum;
 use super::tcb::Tcb;
@@ -13,12 +13,12 @@ use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 /// Where segments go: a reusable scratch buffer and the caller's sink.
 pub struct Emitter<'a> {
     pub buf: &'a mut Vec<u8>,
-    pub emit: &'a mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]),
+    pub emit: &'a mut dyn FnMut(IpAddress, IpAddress, &[u8]),
 }
 
 impl Emitter<'_> {
     /// Emits `repr` (payload included) with a valid checksum.
-    pub fn send(&mut self, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr) {
+    pub fn send(&mut self, src: IpAddress, dst: IpAddress, repr: &TcpRepr) {
         self.buf.clear();
         self.buf.resize(repr.buffer_len(), 0);
         repr.emit(self.buf, src, dst);

@@ -4,7 +4,7 @@
 //! with SYN cookies (`syncookie.rs`, RFC 4987). Duplicate SYNs get the SYN-ACK again at most
 //! once per 500 ms (Linux tcp_check_req); SYN-ACKs are retransmitted with backoff up to
 //! `synack_retries` times.
-use std::net::SocketAddrV4;
+use crate::wire::ip::IpEndpoint;
 
 use super::input::Rst;
 use super::output::Emitter;
@@ -15,7 +15,7 @@ use crate::time::{Duration, Instant};
 use crate::trace::TraceKind;
 use crate::wire::tcp::{flags, TcpRepr};
 
-pub type Key = (SocketAddrV4, SocketAddrV4);
+pub type Key = (IpEndpoint, IpEndpoint);
 
 /// A half-open connection (SYN-RECEIVED) of a listener: what the SYN told us, ~48 bytes.
 #[derive(Copy, Clone, Debug)]
@@ -42,8 +42,8 @@ pub struct SynReq {
 /// A SYN-ACK waiting for `dispatch`.
 #[derive(Copy, Clone, Debug)]
 pub struct SynAck {
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: IpEndpoint,
+    pub remote: IpEndpoint,
     pub iss: u32,
     pub ack: u32,
     pub window: u16,
@@ -74,8 +74,8 @@ impl TcpStack {
         &mut self,
         now: Instant,
         lid: u32,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: IpEndpoint,
+        remote: IpEndpoint,
         seg: &TcpRepr,
     ) {
         let key = (local, remote);

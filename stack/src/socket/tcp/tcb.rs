@@ -1,6 +1,6 @@
 //! The transmission control block (RFC 9293 3.3.1): sequence variables, buffers, options,
 //! timers and counters of one connection, plus small helpers shared by input and output.
-use std::net::SocketAddrV4;
+use crate::wire::ip::IpEndpoint;
 
 use super::assembler::Assembler;
 use super::buffer::RingBuffer;
@@ -16,8 +16,8 @@ use crate::time::{Duration, Instant};
 
 pub struct Tcb {
     pub state: TcpState,
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: IpEndpoint,
+    pub remote: IpEndpoint,
     /// bind() or connect() gave this socket a local port.
     pub bound: bool,
     pub reuse_addr: bool,
@@ -102,7 +102,7 @@ pub struct Tcb {
 
 impl Tcb {
     pub fn new(cfg: &TcpConfig, now: Instant) -> Tcb {
-        let unspec = SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0);
+        let unspec = IpEndpoint::new(cfg.local_addr.unspecified(), 0);
         Tcb {
             state: TcpState::Closed,
             local: unspec,

@@ -3,7 +3,7 @@
 //! remain, enough to ACK a retransmitted FIN (RFC 9293 3.10.7.4), ignore RSTs (RFC 1337) and
 //! let a new SYN reopen the 4-tuple. The number of records is capped (Linux
 //! tcp_max_tw_buckets): beyond it a connection closes without TIME-WAIT, counted.
-use std::net::SocketAddrV4;
+use crate::wire::ip::IpEndpoint;
 
 use super::synq::Key;
 use super::tcb::Tcb;
@@ -13,10 +13,24 @@ use crate::trace::{TimerKind, TraceKind};
 use crate::wire::tcp::TcpRepr;
 
 /// A record's key: remote address and port, local port (the local address is the stack's).
-pub type TwKey = u64;
+/// Ordered like the 4-tuple (remote address, remote port, local port).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TwKey {
+    remote: IpEndpoint,
+    local_port: u16,
+}
+
+/// One hasher step (as the packed u64 key this struct replaced): looked up for every segment
+/// while records exist.
+impl std::hash::Hash for TwKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.remote.hash_with(self.local_port, state);
+    }
+}
 
 pub fn tw_key(key: Key) -> TwKey {
-    (u32::from(*key.1.ip()) as u64) << 32 | (key.1.port() as u64) << 16 | key.0.port() as u64
+    TwKey { remote: key.1, local_port: key.0.port() }
 }
 
 #[derive(Copy, Clone, Debug)]
@@ -112,8 +126,7 @@ impl TwRec {
 
 impl TcpStack {
     pub(super) fn key_of(&self, k: TwKey) -> Key {
-        let remote = SocketAddrV4::new(((k >> 32) as u32).into(), (k >> 16) as u16);
-        (SocketAddrV4::new(self.config.local_addr, k as u16), remote)
+        (IpEndpoint::new(self.config.local_addr, k.local_port), k.remote)
     }
     /// An orphan in TIME-WAIT: its control block becomes a record (or goes, if the cap bites).
     pub(super) fn enter_tw_record(&mut self, id: u32, now: Instant) {
@@ -230,6 +243,6 @@ impl TcpStack {
     /// True if a TIME-WAIT record holds local port `port` (bind conflicts without SO_REUSEADDR).
     /// O(records); only bind() with an explicit port asks.
     pub(super) fn tw_holds_port(&self, port: u16) -> bool {
-        self.tw.keys().any(|&k| k as u16 == port)
+        self.tw.keys().any(|k| k.local_port == port)
     }
 }

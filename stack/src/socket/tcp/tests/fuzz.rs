@@ -1,6 +1,6 @@
 //! Robustness: arbitrary segments (valid checksums, hostile fields and options) fed to a stack
 //! with a listener and live connections never panic, and resources stay bounded.
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use proptest::prelude::*;
 
@@ -79,11 +79,11 @@ proptest! {
         let mut h = H::with(cfg);
         h.now = Instant::from_secs(1);
         let l = h.socket();
-        h.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+        h.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 80)).unwrap();
         h.listen(l, 4).unwrap();
         let c = h.socket();
-        h.bind(c, SocketAddrV4::new(US, 5001)).unwrap();
-        h.s.connect(h.now, c, SocketAddrV4::new(super::harness::PEER, 5000)).unwrap();
+        h.bind(c, IpEndpoint::new(US, 5001)).unwrap();
+        h.s.connect(h.now, c, IpEndpoint::new(super::harness::PEER, 5000)).unwrap();
         // Learn our ISNs from what we send, to aim near valid sequence numbers.
         let mut our_seq: u32 = 0;
         let capture = |h: &mut H, our: &mut u32| {
@@ -216,10 +216,10 @@ mod apps {
             p.impair(fc.clone(), FaultConfig { seed: seed ^ 1, ..fc });
             let (mut a, mut b) = (App::default(), App::default());
             let l = p.b.socket();
-            p.b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+            p.b.bind(l, IpEndpoint::new(B, 80)).unwrap();
             p.b.listen(l, 2).unwrap();
             let c = p.a.socket();
-            p.a.s.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+            p.a.s.connect(p.now, c, IpEndpoint::new(B, 80)).unwrap();
             a.h = Some(c);
             let pattern: Vec<u8> = (0..40_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
             let mut buf = vec![0u8; 16384];

@@ -3,8 +3,8 @@
 //! [`H::out`] what it answered, [`H::advance`] the timers). [`Pair`] joins two `H`s by a link
 //! with a one-way delay and a drop rule, for behaviour that needs a real peer. Tests of two
 //! whole stacks (IP, ARP, the in-memory Ethernet link) live in `stack/tests/` (`common::Sim`).
+use crate::wire::ip::{IpAddress, IpEndpoint};
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddrV4};
 use std::ops::{Deref, DerefMut};
 
 use super::*;
@@ -12,16 +12,16 @@ use crate::phy::fault::{FaultConfig, Impairer};
 use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 
 /// The address of the peer a test plays by hand, and ours.
-pub(super) const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
-pub(super) const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+pub(super) const PEER: IpAddress = IpAddress::v4(10, 0, 0, 9);
+pub(super) const US: IpAddress = IpAddress::v4(10, 0, 0, 2);
 /// The peer's port.
 pub(super) const PP: u16 = 40000;
 /// The two ends of a [`Pair`].
-pub(super) const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-pub(super) const B: Ipv4Addr = US;
+pub(super) const A: IpAddress = IpAddress::v4(10, 0, 0, 1);
+pub(super) const B: IpAddress = US;
 
 /// A configuration at `addr` with its ISN secret and ephemeral port seed from `seed`.
-pub(super) fn cfg(addr: Ipv4Addr, seed: u64) -> TcpConfig {
+pub(super) fn cfg(addr: IpAddress, seed: u64) -> TcpConfig {
     let mut c = TcpConfig::new(addr, 1500);
     c.seed = seed;
     c.isn_secret = [seed as u8; 16];
@@ -49,8 +49,8 @@ pub(super) struct Out {
 /// A captured segment between the two ends of a [`Pair`].
 #[derive(Clone, Debug)]
 pub(super) struct Seg {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+    pub src: IpAddress,
+    pub dst: IpAddress,
     pub bytes: Vec<u8>,
 }
 
@@ -142,7 +142,7 @@ impl H {
     /// Returns (listener, conn, our iss).
     pub(super) fn established(&mut self, sack: bool, ts: bool) -> (TcpHandle, TcpHandle, u32) {
         let l = self.s.socket();
-        self.s.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+        self.s.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 80)).unwrap();
         self.s.listen(l, 4).unwrap();
         let mut syn = self.seg(1000, None, flags::SYN);
         syn.mss = Some(1460);
@@ -266,10 +266,10 @@ impl Pair {
     /// B listens on `port`, A connects; returns (a_conn, b_listener, b_conn).
     pub fn connect(&mut self, port: u16) -> (TcpHandle, TcpHandle, TcpHandle) {
         let l = self.b.socket();
-        self.b.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).unwrap();
+        self.b.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), port)).unwrap();
         self.b.listen(l, 8).unwrap();
         let c = self.a.socket();
-        self.a.s.connect(self.now, c, SocketAddrV4::new(B, port)).unwrap();
+        self.a.s.connect(self.now, c, IpEndpoint::new(B, port)).unwrap();
         let mut acc = None;
         assert!(self.run_until(Duration::from_secs(10), |p| {
             if acc.is_none() {

@@ -1,7 +1,7 @@
 //! Scenario tests that feed one `TcpStack` hand-built segments and check the exact segments it
 //! answers with (handshake and options, RST to a closed port, SACK after a hole, fast
 //! retransmit, RTO backoff, zero-window probes, challenge ACKs, TIME-WAIT).
-use std::net::SocketAddrV4;
+use crate::wire::ip::IpEndpoint;
 
 use super::*;
 use crate::wire::tcp::flags;
@@ -12,7 +12,7 @@ use super::harness::{H, PEER, PP, US};
 fn syn_ack_carries_our_options_and_echoes_theirs() {
     let mut h = H::new();
     let l = h.s.socket();
-    h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.bind(l, IpEndpoint::new(US, 80)).unwrap();
     h.s.listen(l, 4).unwrap();
     let mut syn = h.seg(1000, None, flags::SYN);
     syn.mss = Some(1400);
@@ -282,8 +282,8 @@ fn paws_drops_old_duplicates_only() {
 fn simultaneous_open_segment_by_segment() {
     let mut h = H::new();
     let c = h.s.socket();
-    h.s.bind(c, SocketAddrV4::new(US, 80)).unwrap();
-    h.s.connect(h.now, c, SocketAddrV4::new(PEER, PP)).unwrap();
+    h.s.bind(c, IpEndpoint::new(US, 80)).unwrap();
+    h.s.connect(h.now, c, IpEndpoint::new(PEER, PP)).unwrap();
     let o = h.out();
     let iss = o[0].seq;
     assert_eq!((o[0].flags, o[0].ack), (flags::SYN, None));
@@ -322,7 +322,7 @@ fn simultaneous_close_segment_by_segment() {
 fn full_backlog_drops_syns_silently() {
     let mut h = H::new();
     let l = h.s.socket();
-    h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.bind(l, IpEndpoint::new(US, 80)).unwrap();
     h.s.listen(l, 1).unwrap();
     h.feed(&h.seg(1000, None, flags::SYN));
     let sa = h.out();

@@ -1,6 +1,6 @@
 //! Scenario tests on two engines joined by the harness's `Pair` (virtual clock): negotiated
 //! options, data both ways and close, windows, Linux errnos and poll bits, ports, inherited options.
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use super::*;
 use crate::wire::tcp::{flags, TcpRepr};
@@ -33,7 +33,7 @@ fn isns_are_unpredictable_per_tuple() {
     let (c1, _, _) = p.connect(80);
     let a1 = p.log[0].repr().seq;
     let c2 = p.a.socket();
-    p.a.connect(p.now, c2, SocketAddrV4::new(B, 80)).unwrap();
+    p.a.connect(p.now, c2, IpEndpoint::new(B, 80)).unwrap();
     p.run_for(Duration::from_millis(50));
     let a2 = p.log.iter().filter(|s| s.src == A).map(|s| s.repr()).filter(|r| r.syn()).nth(1).unwrap().seq;
     assert_ne!(a1.wrapping_add(1), a2);
@@ -100,12 +100,12 @@ fn retransmission_after_dropped_segment() {
 fn listen_backlog_bounds_connections() {
     let mut p = Pair::new();
     let l = p.b.socket();
-    p.b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    p.b.bind(l, IpEndpoint::new(B, 80)).unwrap();
     p.b.listen(l, 2).unwrap();
     let cs: Vec<_> = (0..4)
         .map(|_| {
             let c = p.a.socket();
-            p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+            p.a.connect(p.now, c, IpEndpoint::new(B, 80)).unwrap();
             c
         })
         .collect();
@@ -230,7 +230,7 @@ fn linux_errnos_and_poll_bits() {
     let r = p.a.readiness(fresh);
     assert!(r.writable && r.hup && !r.readable);
     let (c, l, s) = p.connect(80);
-    assert_eq!(p.b.connect(p.now, l, SocketAddrV4::new(A, 1)), Err(Error::AlreadyConnected));
+    assert_eq!(p.b.connect(p.now, l, IpEndpoint::new(A, 1)), Err(Error::AlreadyConnected));
     assert_eq!(p.b.send(p.now, l, b"x"), Err(Error::BrokenPipe));
     // Peer FIN, then our shutdown(WR): POLLIN|POLLOUT|POLLRDHUP|POLLHUP.
     p.a.shutdown(p.now, c, Shutdown::Write).unwrap();
@@ -266,10 +266,10 @@ fn accepted_socket_inherits_options() {
     let l = p.b.socket();
     p.b.set_option(l, TcpOption::NoDelay(true)).unwrap();
     p.b.set_option(l, TcpOption::KeepAlive(true)).unwrap();
-    p.b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    p.b.bind(l, IpEndpoint::new(B, 80)).unwrap();
     p.b.listen(l, 4).unwrap();
     let c = p.a.socket();
-    p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+    p.a.connect(p.now, c, IpEndpoint::new(B, 80)).unwrap();
     p.run_for(Duration::from_millis(50));
     let s = p.b.accept(l).unwrap();
     assert_eq!(p.b.get_option(s, TcpOption::NoDelay(false)), Ok(TcpOption::NoDelay(true)));
@@ -299,14 +299,14 @@ fn exit_drain_and_linger_zero() {
 fn bind_conflicts_follow_linux() {
     let mut p = Pair::new();
     let x = p.a.socket();
-    p.a.bind(x, SocketAddrV4::new(A, 7000)).unwrap();
+    p.a.bind(x, IpEndpoint::new(A, 7000)).unwrap();
     let y = p.a.socket();
-    assert_eq!(p.a.bind(y, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7000)), Err(Error::AddrInUse));
-    assert_eq!(p.a.bind(y, SocketAddrV4::new(Ipv4Addr::new(1, 2, 3, 4), 7001)), Err(Error::AddrNotAvailable));
-    p.a.bind(y, SocketAddrV4::new(A, 0)).unwrap();
+    assert_eq!(p.a.bind(y, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 7000)), Err(Error::AddrInUse));
+    assert_eq!(p.a.bind(y, IpEndpoint::new(IpAddress::v4(1, 2, 3, 4), 7001)), Err(Error::AddrNotAvailable));
+    p.a.bind(y, IpEndpoint::new(A, 0)).unwrap();
     let port = p.a.local_addr(y).unwrap().port();
     assert!((32768..=60999).contains(&port));
-    assert_eq!(p.a.bind(y, SocketAddrV4::new(A, 7002)), Err(Error::InvalidInput));
+    assert_eq!(p.a.bind(y, IpEndpoint::new(A, 7002)), Err(Error::InvalidInput));
     // A server restarting while its old connection sits in TIME-WAIT needs SO_REUSEADDR.
     let (c, l, s) = p.connect(8080);
     p.b.close(p.now, s);
@@ -315,9 +315,9 @@ fn bind_conflicts_follow_linux() {
     p.b.close(p.now, l);
     p.run_for(Duration::from_millis(50));
     let n = p.b.socket();
-    assert_eq!(p.b.bind(n, SocketAddrV4::new(B, 8080)), Err(Error::AddrInUse));
+    assert_eq!(p.b.bind(n, IpEndpoint::new(B, 8080)), Err(Error::AddrInUse));
     p.b.set_reuse_addr(n, true).unwrap();
-    p.b.bind(n, SocketAddrV4::new(B, 8080)).unwrap();
+    p.b.bind(n, IpEndpoint::new(B, 8080)).unwrap();
     p.b.listen(n, 1).unwrap();
 }
 
@@ -325,10 +325,10 @@ fn bind_conflicts_follow_linux() {
 fn shutdown_read_on_listener_stops_it() {
     let mut p = Pair::new();
     let l = p.b.socket();
-    p.b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    p.b.bind(l, IpEndpoint::new(B, 80)).unwrap();
     p.b.listen(l, 4).unwrap();
     let c = p.a.socket();
-    p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+    p.a.connect(p.now, c, IpEndpoint::new(B, 80)).unwrap();
     p.run_for(Duration::from_millis(50));
     assert_eq!(p.b.shutdown(p.now, l, Shutdown::Write), Ok(()));
     assert_eq!(p.b.state(l), Ok(TcpState::Listen));
@@ -347,12 +347,12 @@ fn shutdown_read_on_listener_stops_it() {
 fn many_short_connections_leave_time_wait_behind() {
     let mut p = Pair::new();
     let l = p.b.socket();
-    p.b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    p.b.bind(l, IpEndpoint::new(B, 80)).unwrap();
     p.b.listen(l, 64).unwrap();
     let mut ports = std::collections::HashSet::new();
     for i in 0..300u32 {
         let c = p.a.socket();
-        p.a.connect(p.now, c, SocketAddrV4::new(B, 80)).unwrap();
+        p.a.connect(p.now, c, IpEndpoint::new(B, 80)).unwrap();
         ports.insert(p.a.local_addr(c).unwrap().port());
         p.run_for(Duration::from_millis(15));
         let s = p.b.accept(l).unwrap();

@@ -8,7 +8,7 @@
 //! `stateful_inv.rs` hold; at the end, with the peers silent, every connection that owed
 //! them data gives up, and once the handles are closed every control block is freed.
 //! `PROPTEST_CASES` scales the run; a failure prints the minimal op sequence.
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use proptest::prelude::*;
 
@@ -245,7 +245,7 @@ impl World {
         }
         let mut s = TcpStack::new(cfg);
         let l = s.socket();
-        s.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, LISTEN_PORT)).unwrap();
+        s.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), LISTEN_PORT)).unwrap();
         s.listen(l, 3).unwrap();
         let peers = (0..PEERS)
             .map(|i| {
@@ -267,7 +267,7 @@ impl World {
             assert!(p.verify_checksum(US, PEER), "the stack emitted a bad checksum");
             let r = TcpRepr::parse(&p).expect("the stack emitted unparsable options");
             if !r.payload.is_empty() {
-                let key = (SocketAddrV4::new(US, r.src_port), SocketAddrV4::new(PEER, r.dst_port));
+                let key = (IpEndpoint::new(US, r.src_port), IpEndpoint::new(PEER, r.dst_port));
                 if let Some(t) = self.h.s.conns.get(&key).and_then(|id| self.h.s.socks.get(id)) {
                     let k = SeqNum(r.seq).since(t.snd.iss + 1);
                     for (i, &b) in r.payload.iter().enumerate() {
@@ -358,8 +358,8 @@ impl World {
                 self.handles.push(h);
                 let (local, remote) = (self.peers[i].local, self.peers[i].remote);
                 let _ = self.h.s.set_reuse_addr(h, true);
-                if self.h.s.bind(h, SocketAddrV4::new(US, local)).is_ok() {
-                    let _ = self.h.s.connect(self.h.now, h, SocketAddrV4::new(PEER, remote));
+                if self.h.s.bind(h, IpEndpoint::new(US, local)).is_ok() {
+                    let _ = self.h.s.connect(self.h.now, h, IpEndpoint::new(PEER, remote));
                 }
             }
             Op::SynAck(n, bits) => {

@@ -50,8 +50,10 @@ compare:
 demo: deps build
 	scripts/demo.sh
 
+# BENCH_ARGS: e.g. --quick, --runs 3, --slow-runs 3, --loaded (bench/run.sh --help).
 bench: deps build
-	bench/run.sh
+	$(CARGO) build --release -p tapstack --example smolpeer
+	bench/run.sh $(BENCH_ARGS)
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib

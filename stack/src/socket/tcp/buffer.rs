@@ -32,6 +32,7 @@ impl RingBuffer {
         self.cap
     }
     /// Bytes of storage allocated now (at most `capacity`).
+    #[cfg(test)]
     pub fn allocated(&self) -> usize {
         self.buf.capacity()
     }

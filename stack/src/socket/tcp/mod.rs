@@ -25,6 +25,7 @@ mod inspect;
 pub mod isn;
 mod listener;
 mod output;
+mod ports;
 mod rack;
 mod rtt;
 mod sack;
@@ -245,6 +246,10 @@ pub struct TcpStack {
     tw_acks: Vec<timewait::TwKey>,
     /// Control blocks with `orphan` set.
     orphans: usize,
+    /// Local ports held by control blocks and TIME-WAIT records.
+    ports: ports::PortIndex,
+    /// Control blocks that had output left when `dispatch` last handled them.
+    out_busy: BTreeSet<u32>,
 }
 
 /// Upper bound on queued RSTs (excess are dropped, like Linux's rate limit).
@@ -277,6 +282,8 @@ impl TcpStack {
             tw_timers: BTreeSet::new(),
             tw_acks: Vec::new(),
             orphans: 0,
+            ports: ports::PortIndex::default(),
+            out_busy: BTreeSet::new(),
         }
     }
     pub fn config(&self) -> &TcpConfig {
@@ -425,6 +432,7 @@ impl TcpStack {
             }
         }
         for &id in &work {
+            self.track_output(id);
             match self.socks.get(&id) {
                 Some(t) if t.state == TcpState::TimeWait && t.orphan => self.enter_tw_record(id, now),
                 Some(t) if t.state == TcpState::Closed || t.parent.is_some() => self.after_event(id),
@@ -447,6 +455,7 @@ impl TcpStack {
                         self.dirty.push(id);
                     }
                 }
+                self.track_output(id);
             }
         }
     }
@@ -497,16 +506,13 @@ impl TcpStack {
         self.changed_ids = ids;
     }
     /// True while any connection still has unsent or unacknowledged data or an unsent FIN
-    /// (used to drain at process exit).
+    /// (used to drain at process exit). Looks only at the control blocks that had output at the
+    /// last `dispatch` and those touched since, not at every connection.
     pub fn has_pending_output(&self) -> bool {
         !self.rsts.is_empty()
             || !self.synacks.is_empty()
             || !self.tw_acks.is_empty()
-            || self.socks.values().any(|t| {
-                t.send_rst
-                    || (!matches!(t.state, TcpState::Closed | TcpState::Listen | TcpState::TimeWait)
-                        && (!t.tx.is_empty() || (t.fin_queued && !t.fin_acked)))
-            })
+            || self.out_busy.iter().chain(&self.dirty).any(|id| self.socks.get(id).is_some_and(ports::has_output))
     }
 
     // ---- user-facing side (the socket calls) ----
@@ -582,6 +588,7 @@ impl TcpStack {
         n.pending = true;
         n.changed = true;
         *t = n;
+        self.ports.bind(local.port(), h.0); // a no-op if bind() already indexed it
         self.conns.insert((local, remote), h.0);
         self.note(h.0);
         Ok(())

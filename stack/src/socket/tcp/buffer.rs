@@ -4,8 +4,11 @@
 //!
 //! Memory follows use (as Linux charges a socket only for the skbs it holds): `capacity` is the
 //! limit (SO_SNDBUF/SO_RCVBUF, what the window is computed from), but storage is allocated on
-//! demand, doubling up to that limit, and released as soon as the ring holds nothing (no
-//! readable byte and no out-of-order byte past them). An idle connection holds no ring memory.
+//! demand, doubling up to that limit, and released by `trim` when the ring holds nothing (no
+//! readable byte and no out-of-order byte past them). The stack trims the rings of a connection
+//! some time after it was last busy (`memtrim.rs`), not at every moment a ring runs empty: a
+//! bulk receiver's ring empties at every read, and giving the storage back then halves its rate.
+//! An idle connection holds no ring memory.
 
 /// The first allocation (then doubling up to the capacity).
 const MIN_STORAGE: usize = 2048;
@@ -137,12 +140,22 @@ impl RingBuffer {
         self.extent -= n;
         // (head is not reset while out-of-order bytes live past it.)
         if self.extent == 0 {
-            // Nothing stored: give the memory back.
+            self.head = 0;
+        }
+        n
+    }
+    /// Gives the storage back if the ring holds nothing; true if it still holds storage.
+    pub fn trim(&mut self) -> bool {
+        if self.extent == 0 && !self.buf.is_empty() {
             self.last = self.buf.len();
             self.buf = Vec::new();
             self.head = 0;
         }
-        n
+        !self.buf.is_empty()
+    }
+    /// True while storage is allocated.
+    pub fn holds_storage(&self) -> bool {
+        !self.buf.is_empty()
     }
     /// Reads and removes up to `out.len()` bytes.
     pub fn dequeue(&mut self, out: &mut [u8]) -> usize {
@@ -194,15 +207,19 @@ mod tests {
         assert!(r.allocated() >= 100_100 && r.allocated() <= 256 << 10);
         let mut out = vec![0; 200_000];
         assert_eq!(r.dequeue(&mut out), 100_100);
+        assert!(r.allocated() >= 100_100, "kept until trimmed");
+        assert!(!r.trim());
         assert_eq!(r.allocated(), 0, "an empty ring gives its memory back");
         // Out-of-order bytes keep the storage until they are read.
         assert_eq!(r.write_at(5000, b"late"), 4);
         assert!(r.allocated() >= 5004);
+        assert!(r.trim(), "out-of-order bytes keep it");
         assert_eq!(r.write_at(0, &[7; 5000]), 5000);
         r.commit(5004);
         assert_eq!(r.read_at(5000, &mut out[..4]), 4);
         assert_eq!(&out[..4], b"late");
         r.discard(5004);
+        assert!(!r.trim());
         assert_eq!(r.allocated(), 0);
         // Never more than the capacity.
         let mut small = RingBuffer::new(3000);
@@ -289,7 +306,8 @@ mod tests {
                 let mut out = vec![0; len];
                 prop_assert_eq!(r.read_at(0, &mut out), len);
                 prop_assert_eq!(&out[..], &model[..len]);
-                if model.is_empty() { prop_assert_eq!(r.allocated(), 0); }
+                if model.is_empty() { prop_assert!(!r.trim()); prop_assert_eq!(r.allocated(), 0); }
+                else if model.len() % 3 == 0 { prop_assert!(r.trim(), "a ring holding bytes keeps its storage"); }
             }
         }
     }

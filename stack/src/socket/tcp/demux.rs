@@ -105,6 +105,7 @@ impl TcpStack {
                 self.ports.unbind(t.local.port(), id);
             }
             self.out_busy.remove(&id);
+            self.cancel_trim(id);
             if t.orphan {
                 self.orphans -= 1;
             }

@@ -24,6 +24,7 @@ mod input;
 mod inspect;
 pub mod isn;
 mod listener;
+mod memtrim;
 mod output;
 mod ports;
 mod rack;
@@ -250,6 +251,9 @@ pub struct TcpStack {
     ports: ports::PortIndex,
     /// Control blocks that had output left when `dispatch` last handled them.
     out_busy: BTreeSet<u32>,
+    /// Pending checks of ring storage (`memtrim.rs`): (when, handle), and the handles in it.
+    trims: BTreeSet<(Instant, u32)>,
+    trim_ids: HashMap<u32, Instant>,
 }
 
 /// Upper bound on queued RSTs (excess are dropped, like Linux's rate limit).
@@ -284,6 +288,8 @@ impl TcpStack {
             orphans: 0,
             ports: ports::PortIndex::default(),
             out_busy: BTreeSet::new(),
+            trims: BTreeSet::new(),
+            trim_ids: HashMap::new(),
         }
     }
     pub fn config(&self) -> &TcpConfig {
@@ -373,6 +379,7 @@ impl TcpStack {
     /// Output: runs due timers and hands every segment ready to send to `emit(src, dst, bytes)`,
     /// the bytes being a complete TCP header+payload with a valid checksum.
     pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8])) {
+        self.run_trims(now);
         let mut buf = std::mem::take(&mut self.scratch);
         self.dispatch_synq(now, &mut Emitter { buf: &mut buf, emit });
         self.dispatch_tw(now, &mut Emitter { buf: &mut buf, emit });
@@ -433,6 +440,7 @@ impl TcpStack {
         }
         for &id in &work {
             self.track_output(id);
+            self.schedule_trim(id, now);
             match self.socks.get(&id) {
                 Some(t) if t.state == TcpState::TimeWait && t.orphan => self.enter_tw_record(id, now),
                 Some(t) if t.state == TcpState::Closed || t.parent.is_some() => self.after_event(id),
@@ -466,6 +474,7 @@ impl TcpStack {
         }
         let t = self.timers.first().map(|&(t, _)| t.max(now));
         let t = crate::time::earliest(t, self.tw_timers.first().map(|&(t, _)| t.max(now)));
+        let t = crate::time::earliest(t, self.trims.first().map(|&(t, _)| t.max(now)));
         crate::time::earliest(t, self.req_timers.first().map(|&(t, _)| t.max(now)))
     }
 

@@ -53,6 +53,8 @@ CASES=(
   "errno_keep|errno_keep server -p 7021|errno_keep client -c @HOST -p 7021"
   "dualstack|dualstack server -p 7023|dualstack client -c @HOST -p 7023"
   "eintr|eintr server -p 7026 -w 30|eintr client -c @HOST -p 7026 -w 30"
+  "ioctl_fcntl|ioctl_fcntl server -p 7022|ioctl_fcntl client -c @HOST -p 7022"
+  "epoll_threads|epoll_threads server -p 7024|epoll_threads client -c @HOST -p 7024"
   "udp_peer|udp_peer server 7020 300 72 8000|udp_peer client @HOST 7020 300 72 8000|ready=stdout mask=s/ on port [0-9]+//; s/, [0-9]+ (resent|stale replies|duplicates)//g"
 )
 
@@ -61,8 +63,6 @@ CASES=(
 # run only when named in COMPARE_PROGRAMS or with COMPARE_PENDING=1. Move a case into CASES
 # when the work that makes it pass lands.
 PENDING=(
-  "ioctl_fcntl|ioctl_fcntl server -p 7022|ioctl_fcntl client -c @HOST -p 7022"
-  "epoll_threads|epoll_threads server -p 7024|epoll_threads client -c @HOST -p 7024"
 )
 if [ -n "${COMPARE_PENDING:-}" ] || [ -n "${COMPARE_PROGRAMS:-}" ]; then CASES+=("${PENDING[@]}"); fi
 

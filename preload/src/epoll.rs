@@ -227,11 +227,65 @@ unsafe fn wait_impl(
     }
 }
 
+/// After a kernel wait on a set that held no tapstack socket when the wait began: another
+/// thread may have added one meanwhile, whose tagged eventfd woke this one. Tagged events never
+/// reach the program: they become the sockets' own events (with the program's data), and if
+/// nothing is left the wait goes on as ours for the rest of the timeout.
+unsafe fn untag(
+    epfd: c_int,
+    evs: *mut epoll_event,
+    n: c_int,
+    max: c_int,
+    timeout: c_int,
+    mask: *const sigset_t,
+    start: Instant,
+) -> c_int {
+    if n <= 0 || evs.is_null() {
+        return n;
+    }
+    let got = std::slice::from_raw_parts(evs, n as usize);
+    if !got.iter().any(|e| e.u64 & TAG_MASK == TAG) {
+        return n;
+    }
+    let mut out: Vec<epoll_event> = Vec::with_capacity(max as usize);
+    for e in got {
+        let (events, data) = (e.events, e.u64);
+        if data & TAG_MASK == TAG {
+            if let Some(s) = SOCKS.get((data & 0xffff_ffff) as c_int) {
+                s.sig.drain((data & 0xffff_ffff) as c_int);
+            }
+        } else {
+            out.push(epoll_event { events, u64: data });
+        }
+    }
+    if let (Some(set), Some(_g)) = (EPOLLS.get(epfd), crate::ShimGuard::enter()) {
+        collect_ours(&set, &mut out, max as usize);
+    }
+    if !out.is_empty() {
+        std::ptr::copy_nonoverlapping(out.as_ptr(), evs, out.len());
+        return out.len() as c_int;
+    }
+    let rest = if timeout < 0 {
+        -1
+    } else {
+        (timeout as u128).saturating_sub(start.elapsed().as_millis()).min(c_int::MAX as u128) as c_int
+    };
+    match wait_impl(epfd, evs, max, rest, mask) {
+        Some(r) => r,
+        // The tagged socket left the set meanwhile: the kernel's wait, as the program asked.
+        None => real::epoll_pwait(epfd, evs, max, rest, mask),
+    }
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn epoll_wait(epfd: c_int, evs: *mut epoll_event, max: c_int, timeout: c_int) -> c_int {
     match wait_impl(epfd, evs, max, timeout, std::ptr::null()) {
         Some(r) => r,
-        None => real::epoll_wait(epfd, evs, max, timeout),
+        None => {
+            let start = Instant::now();
+            let n = real::epoll_wait(epfd, evs, max, timeout);
+            untag(epfd, evs, n, max, timeout, std::ptr::null(), start)
+        }
     }
 }
 
@@ -245,7 +299,11 @@ pub unsafe extern "C" fn epoll_pwait(
 ) -> c_int {
     match wait_impl(epfd, evs, max, timeout, mask) {
         Some(r) => r,
-        None => real::epoll_pwait(epfd, evs, max, timeout, mask),
+        None => {
+            let start = Instant::now();
+            let n = real::epoll_pwait(epfd, evs, max, timeout, mask);
+            untag(epfd, evs, n, max, timeout, mask, start)
+        }
     }
 }
 
@@ -270,6 +328,10 @@ pub unsafe extern "C" fn epoll_pwait2(
     };
     match wait_impl(epfd, evs, max, timeout, mask) {
         Some(r) => r,
-        None => real::epoll_pwait2(epfd, evs, max, ts, mask),
+        None => {
+            let start = Instant::now();
+            let n = real::epoll_pwait2(epfd, evs, max, ts, mask);
+            untag(epfd, evs, n, max, timeout, mask, start)
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! core (`tapstack::socket::errqueue`); these helpers only copy it out.
 use libc::{c_int, msghdr, sockaddr, sockaddr_in};
 
-use tapstack::socket::errqueue::SockError;
+use tapstack::service::errq::ErrEntry;
 use tapstack::Error;
 
 use crate::fdtable::Proto;
@@ -85,9 +85,9 @@ pub(crate) fn recverr(c: &Ctx) -> Result<c_int, c_int> {
 }
 
 /// The control message bytes (header + sock_extended_err + offender), CMSG_SPACE-aligned.
-fn cmsg_bytes(e: &SockError) -> Vec<u8> {
+fn cmsg_bytes(e: &ErrEntry) -> Vec<u8> {
     let ee = SockExtendedErr {
-        ee_errno: e.errno.errno() as u32,
+        ee_errno: e.errno as u32,
         ee_origin: e.origin,
         ee_type: e.icmp_type,
         ee_code: e.icmp_code,
@@ -127,9 +127,8 @@ pub(crate) unsafe fn recvmsg_errqueue(c: &Ctx, msg: *mut msghdr, flags: c_int) -
     if msg.is_null() {
         return Err(libc::EFAULT);
     }
-    let m = &mut *msg;
-    let cnt = m.msg_iovlen.min(c_int::MAX as usize) as c_int;
-    iov_total(m.msg_iov, cnt)?;
+    let cnt = (*msg).msg_iovlen.min(c_int::MAX as usize) as c_int;
+    iov_total((*msg).msg_iov, cnt)?;
     let e = {
         let mut g = c.rt.lock();
         let r = match c.s.proto {
@@ -139,6 +138,24 @@ pub(crate) unsafe fn recvmsg_errqueue(c: &Ctx, msg: *mut msghdr, flags: c_int) -
         r.map_err(Error::errno)?
     };
     let _ = flags;
+    let e = ErrEntry::new(&e, 0);
+    Ok(fill_errqueue_msg(&mut *msg, &e, |name, len| {
+        let _ = crate::dual::write_peer(&c.s, e.dst, name, len);
+    }))
+}
+
+/// Lays out one dequeued error in `m` as Linux's ip_recv_error: the payload in the iovecs
+/// (MSG_TRUNC if cut), the original destination through `name`, one IP_RECVERR control
+/// message (MSG_CTRUNC if cut), MSG_ERRQUEUE in msg_flags. Returns the bytes copied.
+///
+/// # Safety
+/// `m`'s iovecs, name and control buffer are the program's, valid for their stated lengths.
+pub(crate) unsafe fn fill_errqueue_msg(
+    m: &mut msghdr,
+    e: &ErrEntry,
+    name: impl FnOnce(*mut sockaddr, &mut libc::socklen_t),
+) -> usize {
+    let cnt = m.msg_iovlen.min(c_int::MAX as usize) as c_int;
     scatter(m.msg_iov, cnt, &e.payload);
     let total: usize = (0..cnt as usize).map(|i| (*m.msg_iov.add(i)).iov_len).sum();
     let copied = e.payload.len().min(total);
@@ -150,11 +167,11 @@ pub(crate) unsafe fn recvmsg_errqueue(c: &Ctx, msg: *mut msghdr, flags: c_int) -
         m.msg_namelen = 0;
     } else {
         let mut len = m.msg_namelen;
-        let _ = crate::dual::write_peer(&c.s, e.dst, m.msg_name as *mut sockaddr, &mut len);
+        name(m.msg_name as *mut sockaddr, &mut len);
         m.msg_namelen = len;
     }
     // put_cmsg: no room for the header -> MSG_CTRUNC and nothing; else as much as fits.
-    let cm = cmsg_bytes(&e);
+    let cm = cmsg_bytes(e);
     let hdr_len = libc::CMSG_LEN(0) as usize;
     if m.msg_control.is_null() || m.msg_controllen < hdr_len {
         m.msg_flags |= libc::MSG_CTRUNC;
@@ -171,5 +188,5 @@ pub(crate) unsafe fn recvmsg_errqueue(c: &Ctx, msg: *mut msghdr, flags: c_int) -
         }
         m.msg_controllen = n;
     }
-    Ok(copied)
+    copied
 }

@@ -397,10 +397,21 @@ pub unsafe extern "C" fn getsockopt(
 unsafe fn do_fcntl(c: &Ctx, fd: c_int, cmd: c_int, arg: c_ulong, f64: bool) -> c_int {
     let realf = |cmd: c_int, arg: c_ulong| if f64 { real::fcntl64(fd, cmd, arg) } else { real::fcntl(fd, cmd, arg) };
     match cmd {
-        libc::F_GETFL => libc::O_RDWR | if c.s.is_nonblock() { libc::O_NONBLOCK } else { 0 },
+        // O_NONBLOCK is ours; the other status flags (O_APPEND...) are kept on the eventfd,
+        // which itself stays non-blocking, so F_GETFL gives back what F_SETFL set, as Linux.
+        libc::F_GETFL => {
+            let fl = realf(cmd, arg);
+            if fl < 0 {
+                return fl;
+            }
+            (fl & !libc::O_NONBLOCK) | if c.s.is_nonblock() { libc::O_NONBLOCK } else { 0 }
+        }
         libc::F_SETFL => {
-            c.s.nonblock.store(arg as c_int & libc::O_NONBLOCK != 0, Ordering::Relaxed);
-            0
+            let r = realf(cmd, arg | libc::O_NONBLOCK as c_ulong);
+            if r >= 0 {
+                c.s.nonblock.store(arg as c_int & libc::O_NONBLOCK != 0, Ordering::Relaxed);
+            }
+            r
         }
         libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => {
             let nfd = realf(cmd, arg);
@@ -413,8 +424,8 @@ unsafe fn do_fcntl(c: &Ctx, fd: c_int, cmd: c_int, arg: c_ulong, f64: bool) -> c
             }
             nfd
         }
-        libc::F_GETFD | libc::F_SETFD => realf(cmd, arg),
-        libc::F_GETOWN | libc::F_SETOWN | 10 | 11 => 0, // 10, 11: F_SETSIG, F_GETSIG
+        // The owner and signal belong to the open file (kept, as Linux; SIGIO is not sent).
+        libc::F_GETFD | libc::F_SETFD | libc::F_GETOWN | libc::F_SETOWN | 10 | 11 => realf(cmd, arg), // F_SETSIG, F_GETSIG
         _ => fail(libc::EINVAL),
     }
 }
@@ -471,33 +482,37 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_i
     if req == libc::FIOCLEX || req == libc::FIONCLEX {
         return real::ioctl(fd, req, arg);
     }
+    const SIOCOUTQNSD: c_ulong = 0x894b;
+    const SIOCATMARK: c_ulong = 0x8905;
+    // As the kernel: the request and the socket's state are checked before the argument.
+    let tcp = c.s.is_tcp();
+    match req {
+        libc::FIONBIO | libc::FIONREAD | libc::TIOCOUTQ => {}
+        SIOCOUTQNSD | SIOCATMARK if tcp => {}
+        _ => return fail(libc::ENOTTY), // unknown, or SIOCOUTQNSD/SIOCATMARK on UDP
+    }
+    let listening = tcp && c.s.listening.load(Ordering::Relaxed);
+    if listening && matches!(req, libc::FIONREAD | libc::TIOCOUTQ | SIOCOUTQNSD) {
+        return fail(libc::EINVAL); // no queues on a listener
+    }
     if arg.is_null() {
         return fail(libc::EFAULT);
     }
-    match req {
-        libc::FIONBIO => {
-            let on = std::ptr::read_unaligned(arg as *const c_int) != 0;
-            c.s.nonblock.store(on, Ordering::Relaxed);
-            0
-        }
-        libc::FIONREAD | libc::TIOCOUTQ => {
-            let g = c.rt.lock();
-            let n = match (c.s.proto, req) {
-                (Proto::Tcp(h), libc::FIONREAD) => {
-                    if c.s.listening.load(Ordering::Relaxed) {
-                        drop(g);
-                        return fail(libc::EINVAL);
-                    }
-                    g.tcp.recv_queue(h)
-                }
-                (Proto::Tcp(h), _) => g.tcp.send_queue(h),
-                (Proto::Udp(h), libc::FIONREAD) => g.udp.recv_queue(h),
-                (Proto::Udp(_), _) => 0,
-            };
-            drop(g);
-            std::ptr::write_unaligned(arg as *mut c_int, n.min(c_int::MAX as usize) as c_int);
-            0
-        }
-        _ => fail(libc::ENOTTY),
+    if req == libc::FIONBIO {
+        let on = std::ptr::read_unaligned(arg as *const c_int) != 0;
+        c.s.nonblock.store(on, Ordering::Relaxed);
+        return 0;
     }
+    let g = c.rt.lock();
+    let n = match (c.s.proto, req) {
+        (Proto::Tcp(h), libc::FIONREAD) => g.tcp.recv_queue(h),
+        (Proto::Tcp(h), libc::TIOCOUTQ) => g.tcp.send_queue(h),
+        (Proto::Tcp(h), SIOCOUTQNSD) => g.tcp.unsent_queue(h),
+        (Proto::Tcp(_), _) => 0, // SIOCATMARK: no urgent data is ever marked
+        (Proto::Udp(h), libc::FIONREAD) => g.udp.recv_queue(h),
+        (Proto::Udp(_), _) => 0,
+    };
+    drop(g);
+    std::ptr::write_unaligned(arg as *mut c_int, n.min(c_int::MAX as usize) as c_int);
+    0
 }

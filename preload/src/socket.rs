@@ -73,7 +73,14 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
             // The shared service speaks AF_INET only so far: programs fall back to IPv4.
             return fail(libc::EAFNOSUPPORT);
         }
-        return crate::svc::hooks::socket(if tcp { crate::svc::KIND_TCP } else { crate::svc::KIND_UDP }, flags);
+        let kind = if tcp {
+            crate::svc::KIND_TCP
+        } else if ping {
+            tapstack::service::proto::KIND_PING
+        } else {
+            crate::svc::KIND_UDP
+        };
+        return crate::svc::hooks::socket(kind, flags);
     }
     let rt = match rt::start() {
         Ok(rt) => rt,

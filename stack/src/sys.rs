@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use libc::{c_long, c_void};
 
+pub mod unix;
+
 /// A kernel `sigset_t` for the rt_sig* calls: bit `sig - 1` per signal (64 signals, 8 bytes).
 pub type SigSet = u64;
 const SIGSET_SIZE: usize = 8;

@@ -123,9 +123,18 @@ else:
     print(f"{len(marked)} rows marked as retransmissions, {len(twice)} seen at least twice in the pcap")
 PY
 
+# TAPSTACK_PCAP, _FAULTS and _TRACE belong to the TAP: with the shared service
+# (TAPSTACK_MODE=service) they are the settings of the service, which the run that starts it
+# gives, and the service writes the ladder and the pcap, finishing both when it exits (its idle
+# grace period after the program). So each run below waits until no tapstack process is left
+# before its output is read and before the next run brings other settings (in-process there is
+# nothing to wait for).
+run_done() { no_leftovers "$SVC_GRACE_WAIT" "$1"; }
+
 # 1. Clean link, `tapstack --trace`, ladder to a file.
 TAPSTACK_PCAP="$WORK/clean.pcap" TAPSTACK_TRACE_FILE="$WORK/clean.ladder" \
   ts 60 --trace curl -sS --max-time 50 -o "$WORK/small.out" http://10.0.0.1:8000/small
+run_done "clean run"
 [ "$(sha "$WORK/small.out")" = "$(sha "$WORK/small")" ] || { echo "FAIL: download differs"; exit 1; }
 sed -n '1,14p' "$WORK/clean.ladder"
 echo "   ..."
@@ -135,6 +144,7 @@ tcpdump -nn -S -r "$WORK/clean.pcap" tcp >"$WORK/clean.txt" 2>/dev/null
 awk 'length > 80 { print "FAIL: line over 80 columns: " $0; bad = 1 } END { exit bad }' "$WORK/clean.ladder"
 # TAPSTACK_TRACE=1 still logs frames (and draws no ladder).
 TAPSTACK_TRACE=1 ts 60 curl -sS --max-time 50 -o /dev/null http://10.0.0.1:8000/small 2>"$WORK/frames.err"
+run_done "TAPSTACK_TRACE=1 run"
 grep -q 'out .* IPv4 10.0.0.2 > 10.0.0.1 TCP .* \[S\]' "$WORK/frames.err"
 ! grep -q '^====' "$WORK/frames.err"
 echo "ok: TAPSTACK_TRACE=1 still logs one line per frame"
@@ -147,8 +157,10 @@ for seed in 3 11 29; do
   if ! TAPSTACK_FAULTS="loss=0.06,seed=$seed" TAPSTACK_PCAP="$WORK/loss.pcap" TAPSTACK_TRACE=ladder,events \
        TAPSTACK_TRACE_FILE="$WORK/loss.jsonl" ts 120 curl -sS --max-time 100 -o "$WORK/big.out" \
        http://10.0.0.1:8000/big 2>"$WORK/loss.ladder"; then
+    run_done "lossy run (seed $seed)"
     echo "curl failed with seed $seed:"; tail -n 5 "$WORK/loss.ladder"; continue
   fi
+  run_done "lossy run (seed $seed)"
   [ "$(sha "$WORK/big.out")" = "$(sha "$WORK/big")" ] || { echo "FAIL: lossy download differs"; exit 1; }
   tcpdump -nn -S -r "$WORK/loss.pcap" tcp >"$WORK/loss.txt" 2>/dev/null
   if "$PY" "$WORK/check.py" "$WORK/loss.ladder" "$WORK/loss.txt" loss; then ok=1; break; fi

@@ -49,7 +49,7 @@ fn set_fd_flags(fd: c_int, flags: c_int) {
     }
 }
 
-/// socket(AF_INET, SOCK_STREAM/SOCK_DGRAM | flags).
+/// socket(AF_INET, SOCK_STREAM/SOCK_DGRAM | flags); `kind` KIND_PING for an ICMP datagram socket.
 pub(crate) fn socket(kind: u8, flags: c_int) -> c_int {
     let e = Errno::save();
     let mut m = Msg::new(Op::Socket);
@@ -62,7 +62,16 @@ pub(crate) fn socket(kind: u8, flags: c_int) -> c_int {
                 return err(libc::EMFILE);
             }
             set_fd_flags(fd, flags);
-            set_kind(fd, if kind == KIND_TCP { KIND_TCP_NEW } else { kind });
+            set_kind(
+                fd,
+                if kind == KIND_TCP {
+                    KIND_TCP_NEW
+                } else if kind == proto::KIND_PING {
+                    KIND_UDP
+                } else {
+                    kind
+                },
+            );
             e.ok(fd)
         }
         Ok((r, passed)) => {
@@ -493,8 +502,8 @@ pub(crate) unsafe fn udp_recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
     if let Some(x) = proto::udp_hdr_error(&hdr) {
         return err(x);
     }
-    m.msg_controllen = 0;
     m.msg_flags = mh.msg_flags & libc::MSG_TRUNC;
+    crate::errq::put_ttl_cmsg(m, proto::parse_udp_ttl(&hdr));
     match proto::parse_udp_hdr(&hdr).flatten() {
         Some(a) if !m.msg_name.is_null() => {
             let mut l = m.msg_namelen;

@@ -8,6 +8,7 @@
 //! options, names...) into control requests, and adds/strips the datagram header on UDP.
 pub(crate) mod addr;
 pub(crate) mod dns;
+pub(crate) mod errq;
 pub(crate) mod hooks;
 pub(crate) mod route;
 mod spawn;

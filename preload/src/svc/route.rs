@@ -102,6 +102,9 @@ pub(crate) unsafe fn recv(
     len: *mut socklen_t,
 ) -> Option<ssize_t> {
     let (k, _g) = data_call(fd)?;
+    if flags & libc::MSG_ERRQUEUE != 0 {
+        return Some(super::errq::recv_errqueue(fd, buf, n, flags));
+    }
     Some(match k {
         KIND_TCP => {
             let r = real::recvfrom(fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut());
@@ -139,6 +142,9 @@ unsafe fn iov_len(iov: *const iovec, cnt: c_int) -> usize {
 
 pub(crate) unsafe fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> Option<ssize_t> {
     let (k, _g) = data_call(fd)?;
+    if flags & libc::MSG_ERRQUEUE != 0 {
+        return Some(super::errq::recvmsg_errqueue(fd, msg, flags));
+    }
     Some(match k {
         KIND_TCP => {
             let r = real::recvmsg(fd, msg, flags);

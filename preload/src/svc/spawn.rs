@@ -1,5 +1,6 @@
 //! Starting `tapstackd` from a shimmed process: detached (double fork, setsid), stdio to
-//! /dev/null or TAPSTACK_SERVICE_LOG, without LD_PRELOAD. Racing starters agree through the
+//! /dev/null or TAPSTACK_SERVICE_LOG (stderr stays the program's when TAPSTACK_TRACE asks for
+//! output and no service log is set), without LD_PRELOAD. Racing starters agree through the
 //! attach point: every loser's service finds it bound and exits at once.
 //!
 //! Everything is prepared before forking (paths, argv, environment); the children only make
@@ -29,6 +30,14 @@ fn service_path() -> Result<CString, String> {
     Err("tapstackd not found (set TAPSTACK_SERVICE)".into())
 }
 
+/// True when TAPSTACK_TRACE asks for any output (the service's, see `start_service`).
+fn trace_wanted() -> bool {
+    std::env::var("TAPSTACK_TRACE")
+        .ok()
+        .and_then(|v| tapstack::trace::sink::TraceSpec::parse(&v).ok())
+        .is_some_and(|t| t.wants_events() || t.frames)
+}
+
 /// Starts the service detached. Returns once the intermediate child is reaped.
 pub(super) fn start_service() -> Result<(), String> {
     let path = service_path()?;
@@ -47,6 +56,9 @@ pub(super) fn start_service() -> Result<(), String> {
     let mut envp: Vec<*const c_char> = env.iter().map(|c| c.as_ptr()).collect();
     envp.push(std::ptr::null());
     let argv: [*const c_char; 2] = [path.as_ptr(), std::ptr::null()];
+    // TAPSTACK_TRACE (ladder, events, frames) is drawn by the service: without a service log,
+    // its stderr is the starting program's own, so `tapstack --trace CMD` shows CMD's ladder.
+    let trace_to_stderr = log.as_bytes() == b"/dev/null" && trace_wanted();
     let devnull = c"/dev/null";
     // SAFETY: raw fork; the child only makes raw syscalls on data prepared above, then exits.
     unsafe {
@@ -82,7 +94,9 @@ pub(super) fn start_service() -> Result<(), String> {
             }
             if out >= 0 {
                 libc::syscall(libc::SYS_dup3, out, 1, 0);
-                libc::syscall(libc::SYS_dup3, out, 2, 0);
+                if !trace_to_stderr {
+                    libc::syscall(libc::SYS_dup3, out, 2, 0);
+                }
             }
             // Nothing of the program's (pipes, sockets) may stay open in the service.
             libc::syscall(libc::SYS_close_range, 3 as c_long, !0u32 as c_long, 0 as c_long);

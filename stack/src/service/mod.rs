@@ -13,6 +13,7 @@
 //! One thread: an epoll loop over the TAP, the attach socket, the clients' control connections
 //! and every socket's end `a`; the stack's own deadline is the epoll timeout. This module runs
 //! only inside `tapstackd` (never preloaded), so it may call libc directly.
+pub mod errq;
 pub mod fdpass;
 mod ops;
 pub mod opts;
@@ -167,6 +168,8 @@ impl Service {
             let next = self.round(now);
             if self.idle_expired() {
                 tracing::info!(target: "tapstack::service", "idle: exiting");
+                // The ladder's pending summary rows and buffered events (TAPSTACK_TRACE).
+                self.stack.tcp.trace_finish();
                 return 0;
             }
             self.sweep_zombies();

@@ -8,7 +8,7 @@ use crate::Error;
 
 use super::fdpass;
 use super::opts;
-use super::proto::{Msg, Op, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP};
+use super::proto::{Msg, Op, KIND_PING, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP};
 use super::sock::{Hold, Proto};
 use super::Service;
 
@@ -60,6 +60,7 @@ impl Service {
             }
             Op::Accept => return self.op_accept(i),
             Op::Connect => self.op_connect(i, &m, fd.expect("looked up")),
+            Op::ErrQueue => self.op_errqueue(i, &m),
             _ => self.op_simple(i, o, &m),
         };
         self.pump(i, now);
@@ -70,6 +71,7 @@ impl Service {
         let (proto, ty) = match m.kind {
             KIND_TCP => (Proto::Tcp(self.stack.tcp.socket()), libc::SOCK_STREAM),
             KIND_UDP => (Proto::Udp(self.stack.udp.socket()), libc::SOCK_SEQPACKET),
+            KIND_PING => (Proto::Udp(self.stack.udp.ping_socket()), libc::SOCK_SEQPACKET),
             _ => return (Msg::reply(m.op, libc::EINVAL), None),
         };
         let fail = |s: &mut Service, e: i32| {

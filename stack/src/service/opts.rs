@@ -141,19 +141,33 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
             o.ip_opts_set = true;
             apply_ip_opts(stack, p, o);
         }
+        (libc::IPPROTO_IP, libc::IP_RECVERR) => {
+            let on = int(val)? != 0;
+            match p {
+                Proto::Tcp(h) => stack.tcp.set_recverr(h, on).map_err(Error::errno)?,
+                Proto::Udp(h) => stack.udp.set_recverr(h, on).map_err(Error::errno)?,
+            }
+        }
+        (libc::IPPROTO_IP, libc::IP_RECVTTL) => {
+            // UDP sockets accept it; ICMP datagram sockets then report each echo reply's TTL.
+            let on = int(val)? != 0;
+            if let Proto::Udp(h) = p {
+                stack.udp.set_recv_ttl(h, on).map_err(Error::errno)?;
+            }
+        }
         (libc::SOL_SOCKET, libc::SO_PRIORITY)
         | (libc::SOL_SOCKET, libc::SO_OOBINLINE)
         | (libc::SOL_SOCKET, libc::SO_RCVLOWAT)
         | (libc::SOL_SOCKET, libc::SO_TIMESTAMP)
         | (libc::SOL_SOCKET, libc::SO_MARK)
         | (libc::SOL_SOCKET, libc::SO_ZEROCOPY)
-        | (libc::IPPROTO_IP, libc::IP_RECVERR)
         | (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER)
         | (libc::IPPROTO_IP, libc::IP_PKTINFO)
         | (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL)
         | (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP) => {
             int(val)?;
         }
+        (libc::IPPROTO_IP, libc::IP_RETOPTS) if val.len() <= 40 => {} // accepted, not sent (as in-process)
         (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::ENOPROTOOPT),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
             let on = int(val)? != 0;
@@ -203,6 +217,7 @@ pub fn apply_ip_opts(stack: &mut Stack, p: Proto, o: &Opts) {
     }
     let (proto, local) = match p {
         Proto::Tcp(h) => (6u8, stack.tcp.local_addr(h)),
+        Proto::Udp(h) if stack.udp.is_ping(h) => (1u8, stack.udp.local_addr(h)), // the echo identifier
         Proto::Udp(h) => (17u8, stack.udp.local_addr(h)),
     };
     if let Some(port) = local.map(|a| a.port()).filter(|&p| p != 0) {
@@ -303,13 +318,11 @@ pub fn get_opt(stack: &mut Stack, p: Proto, o: &Opts, listening: bool, level: i3
             }
         }
         (libc::SOL_SOCKET, libc::SO_DOMAIN) => libc::AF_INET,
-        (libc::SOL_SOCKET, libc::SO_PROTOCOL) => {
-            if tcp {
-                libc::IPPROTO_TCP
-            } else {
-                libc::IPPROTO_UDP
-            }
-        }
+        (libc::SOL_SOCKET, libc::SO_PROTOCOL) => match p {
+            Proto::Tcp(_) => libc::IPPROTO_TCP,
+            Proto::Udp(h) if stack.udp.is_ping(h) => libc::IPPROTO_ICMP,
+            Proto::Udp(_) => libc::IPPROTO_UDP,
+        },
         (libc::SOL_SOCKET, libc::SO_ACCEPTCONN) => listening as i32,
         (libc::SOL_SOCKET, libc::SO_REUSEADDR) => o.reuseaddr as i32,
         (libc::SOL_SOCKET, libc::SO_REUSEPORT) => o.reuseport as i32,
@@ -337,6 +350,11 @@ pub fn get_opt(stack: &mut Stack, p: Proto, o: &Opts, listening: bool, level: i3
         }
         (libc::IPPROTO_IP, libc::IP_TOS) => o.ip_tos,
         (libc::IPPROTO_IP, libc::IP_TTL) => o.ip_ttl,
+        (libc::IPPROTO_IP, libc::IP_RECVERR) => match p {
+            Proto::Tcp(h) => stack.tcp.recverr(h),
+            Proto::Udp(h) => stack.udp.recverr(h),
+        }
+        .map_err(Error::errno)? as i32,
         (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::EOPNOTSUPP),
         (libc::IPPROTO_UDP, _) if tcp => return Err(libc::EOPNOTSUPP),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => o.nodelay as i32,

@@ -53,6 +53,10 @@ pub enum Op {
     Sockets = 15,
     /// `tapstack stats`: `b` = 1 for zero counters too, `a` = byte offset; reply as `Sockets`.
     Counters = 16,
+    /// recvmsg(MSG_ERRQUEUE): the oldest queued ICMP error (`service::errq` encodes it); reply
+    /// a = EAGAIN when the queue is empty. With b = 1: re-arm the pending error (c = errno) on a
+    /// UDP socket, as Linux does after the dequeue when more entries wait.
+    ErrQueue = 40,
 }
 
 impl Op {
@@ -75,6 +79,7 @@ impl Op {
             14 => Ioctl,
             15 => Sockets,
             16 => Counters,
+            40 => ErrQueue,
             _ => return None,
         })
     }
@@ -87,6 +92,9 @@ pub const KIND_UDP: u8 = 2;
 pub const KIND_TCP_LISTEN: u8 = 3;
 /// A TCP socket never connected nor listening (reads ENOTCONN, sends EPIPE, as Linux).
 pub const KIND_TCP_NEW: u8 = 5;
+/// Socket requests only: an ICMP datagram ("ping") socket, socket(AF_INET, SOCK_DGRAM,
+/// IPPROTO_ICMP); it is a UDP-kind socket (datagram records) afterwards.
+pub const KIND_PING: u8 = 6;
 
 /// One message.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -180,6 +188,21 @@ pub fn udp_hdr(addr: Option<SocketAddrV4>) -> [u8; UDP_HDR] {
     h
 }
 
+/// A received datagram's header with its IP TTL (IP_RECVTTL: ping prints it), in byte 7.
+pub fn udp_hdr_ttl(addr: SocketAddrV4, ttl: Option<u8>) -> [u8; UDP_HDR] {
+    let mut h = udp_hdr(Some(addr));
+    if let Some(t) = ttl {
+        h[6] |= 4;
+        h[7] = t;
+    }
+    h
+}
+
+/// The TTL a received datagram's header carries, if any.
+pub fn parse_udp_ttl(h: &[u8]) -> Option<u8> {
+    (h.len() >= UDP_HDR && h[6] & 4 != 0).then(|| h[7])
+}
+
 /// A header that carries an error for the receiver instead of a datagram (ICMP port
 /// unreachable on a connected socket: the next recv fails with ECONNREFUSED).
 pub fn udp_err_hdr(errno: i32) -> [u8; UDP_HDR] {
@@ -232,6 +255,7 @@ mod tests {
         for v in 1..=14u8 {
             assert_eq!(Op::from_u8(v).map(|o| o as u8), Some(v));
         }
+        assert_eq!(Op::from_u8(40), Some(Op::ErrQueue));
     }
     #[test]
     fn data_capped() {
@@ -248,5 +272,9 @@ mod tests {
         assert_eq!(udp_hdr_error(&udp_err_hdr(111)), Some(111));
         assert_eq!(udp_hdr_error(&udp_hdr(Some(a))), None);
         assert_eq!(attach_name("tap0"), "tapstack.tap0");
+        let t = udp_hdr_ttl(a, Some(63));
+        assert_eq!((parse_udp_hdr(&t), parse_udp_ttl(&t)), (Some(Some(a)), Some(63)));
+        assert_eq!(parse_udp_ttl(&udp_hdr_ttl(a, None)), None);
+        assert_eq!(udp_hdr_error(&t), None);
     }
 }

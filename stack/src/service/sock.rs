@@ -312,7 +312,7 @@ fn pump_udp_out(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8
                 continue;
             }
         };
-        let hdr = super::proto::udp_hdr(Some(m.from));
+        let hdr = super::proto::udp_hdr_ttl(m.from, m.ttl);
         scratch[..UDP_HDR].copy_from_slice(&hdr);
         let d = &scratch[..UDP_HDR + m.copied];
         match fdpass::send(s.a, d, 0) {
@@ -377,9 +377,20 @@ fn pump_tcp_in(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scra
 fn pump_udp_in(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8]) -> Result<(), i32> {
     loop {
         if !s.tx.is_empty() {
+            if let Some(e) = stack.udp.take_error(h) {
+                // Linux fails the send with the pending error; the program's send returned
+                // already, so the error goes to its stream (next recv, POLLERR) and the
+                // datagram still leaves rather than vanish unreported.
+                let _ = fdpass::send(s.a, &super::proto::udp_err_hdr(e.errno()), 0);
+            }
             let (dst, data) = split_udp(s.tx.rest());
             match stack.udp.send_to(h, data, dst) {
                 Err(Error::WouldBlock) => return Ok(()),
+                Ok(_) if s.opts.ip_opts_set => {
+                    // The send may have bound the socket (its port, or a ping identifier): IP_TTL
+                    // and IP_TOS follow that port.
+                    super::opts::apply_ip_opts(stack, s.proto, &s.opts);
+                }
                 Ok(_) => {}
                 Err(e) => {
                     // Reported through SO_ERROR-like reason (the program's send already returned).

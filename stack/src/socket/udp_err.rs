@@ -45,6 +45,15 @@ impl UdpStack {
         Ok(self.get(h)?.errq.enabled)
     }
 
+    /// The pending error becomes the queue's front entry's errno (none if empty): what
+    /// `recv_error` leaves, for a caller that cleared it in between (the shared service).
+    pub fn rearm_error(&mut self, h: UdpHandle) {
+        if let Ok(s) = self.get_mut(h) {
+            s.error = s.errq.front().map(|n| n.errno);
+            self.changed.insert(h.0);
+        }
+    }
+
     /// recvmsg(MSG_ERRQUEUE): the oldest queued error (EAGAIN if none). As Linux's
     /// sock_dequeue_err_skb, the pending error becomes the next entry's, or none.
     pub fn recv_error(&mut self, h: UdpHandle) -> Result<SockError> {

@@ -317,6 +317,10 @@ impl TcpStack {
     pub fn send_queue(&self, h: TcpHandle) -> usize {
         self.user(h).map(|t| t.tx.len()).unwrap_or(0)
     }
+    /// SIOCOUTQNSD: bytes in the send buffer never sent yet (Linux: write_seq - snd_nxt).
+    pub fn unsent_queue(&self, h: TcpHandle) -> usize {
+        self.user(h).map(|t| (t.data_end() - t.snd_max.max(t.tx_base)).max(0) as usize).unwrap_or(0)
+    }
     pub fn info(&self, h: TcpHandle) -> Result<TcpInfo> {
         Ok(self.user(h)?.info())
     }

@@ -330,11 +330,8 @@ impl Tcb {
                 self.persist_backoff = 0;
             }
         }
-        if self.sack_ok && ack <= self.snd_max {
-            let ecr = seg.timestamp.filter(|_| self.ts_ok).map(|t| t.1);
-            self.rack_update(now, ack, &seg.sack, ecr);
-        }
-        let new_sack = self.sack_ok && self.scoreboard.update(self.snd_una.max(ack), self.snd_max, &seg.sack);
+        let ecr = seg.timestamp.filter(|_| self.ts_ok).map(|t| t.1);
+        let new_sack = self.sack_ok && self.sack_update(now, ack, &seg.sack, ecr, ack <= self.snd_max);
         let pure = seg.payload.is_empty() && !seg.syn() && !seg.fin() && !window_changed && !new_sack;
         self.tlp_process_ack(ack, &seg.sack, ack > self.snd_una, pure);
 
@@ -397,6 +394,8 @@ impl Tcb {
             self.dupacks += 1;
         }
         self.check_loss(now);
+        #[cfg(test)]
+        self.check_marks().unwrap();
     }
 
     /// Stores in-window data in the receive ring, reassembling out-of-order pieces.

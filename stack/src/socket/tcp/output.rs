@@ -254,29 +254,34 @@ impl Tcb {
         }
         self.rexmit_head = false;
 
-        // In recovery the pipe (RFC 6675) is computed once per call, O(records), and kept up to
-        // date as segments go out: never once per segment sent (issue 11 item 3).
-        let mut pipe_kept = self.in_recovery.then(|| self.pipe(now));
+        // Loss marks up to date for `now` (the pipe below is kept by counters, O(1)).
+        if self.sack_ok {
+            self.detect_loss(now);
+        }
 
-        // RFC 6675 5 step 4: retransmit lost holes while the pipe has room.
+        // RFC 6675 5 step 4: retransmit lost records (NextSeg, in the order they were marked)
+        // while the pipe has room; a record's un-SACKed pieces go together.
         if self.in_recovery && self.sack_ok {
             let cwnd = self.cc.cwnd as usize;
-            let mut from = self.snd_una;
             let mut n = 0;
-            while n < 4096 && pipe_kept.unwrap_or(0) + mss <= cwnd {
-                n += 1;
-                let Some((s, he)) = self.next_lost(now, from) else { break };
-                let len = he.since(s).min(mss).min(self.data_end().since(s));
-                let fin = len == 0 && self.fin_seq() == Some(s);
-                if len == 0 && !fin {
-                    break;
+            while n < 4096 && self.pipe() + mss <= cwnd {
+                let Some(i) = self.sent.next_lost() else { break };
+                let (rs, re) = (self.sent.get(i).start, self.sent.get(i).end);
+                self.sent.pop_lost();
+                let mut at = rs;
+                while let Some((s, he)) = self.unsacked_piece(at, re) {
+                    n += 1;
+                    let len = he.since(s).min(mss).min(self.data_end().since(s));
+                    let fin = len == 0 && self.fin_seq() == Some(s);
+                    if len == 0 && !fin {
+                        break;
+                    }
+                    self.tr_why(Reason::Rack);
+                    let sent = self.send_segment(now, e, s, len, if fin { flags::FIN } else { 0 });
+                    self.counters.retransmits += 1;
+                    self.arm_rto(now);
+                    at = s + sent.max(1);
                 }
-                self.tr_why(Reason::Rack);
-                let sent = self.send_segment(now, e, s, len, if fin { flags::FIN } else { 0 });
-                self.counters.retransmits += 1;
-                self.arm_rto(now);
-                from = s + sent.max(1);
-                pipe_kept = pipe_kept.map(|p| p + sent.max(1));
             }
         }
 
@@ -339,10 +344,7 @@ impl Tcb {
                 break;
             }
             let limited = if !self.in_recovery && self.dupacks <= 2 { self.dupacks as usize * mss } else { 0 };
-            let pipe = match pipe_kept {
-                Some(p) if self.in_recovery => p,
-                _ => self.pipe(now),
-            };
+            let pipe = self.pipe();
             let cwnd_avail = (self.cc.cwnd as usize + limited).saturating_sub(pipe);
             let is_retx = self.snd_nxt < self.snd_max;
             let mut wnd_avail = (self.snd_una + self.snd_wnd as usize).since(self.snd_nxt);
@@ -408,7 +410,6 @@ impl Tcb {
                 }
             }
             self.snd_nxt = seq + sent + fin_sent as usize;
-            pipe_kept = pipe_kept.map(|p| p + sent + fin_sent as usize);
             if self.snd_nxt > self.snd_max {
                 self.snd_max = self.snd_nxt;
             }
@@ -420,7 +421,7 @@ impl Tcb {
         }
         if sent_any || cwnd_stop {
             // RFC 7661: cwnd grows only if it, not the application or the peer, limits sending.
-            let pipe = self.pipe(now);
+            let pipe = self.pipe();
             let limited = cwnd_stop || pipe + mss > self.cc.cwnd as usize;
             self.cc.validate(self.snd_una, self.snd_nxt, pipe as u32, limited);
         }
@@ -443,7 +444,9 @@ impl Tcb {
         }
 
         // RACK reorder timer and tail loss probe timer.
-        self.rack_at = if self.sack_ok && !self.scoreboard.is_empty() { self.rack_deadline(now) } else { None };
+        self.rack_at = if self.sack_ok && !self.scoreboard.is_empty() { self.detect_loss(now) } else { None };
+        #[cfg(test)]
+        self.check_marks().unwrap();
         // RFC 8985 7.2: no probe while in loss recovery (fast recovery, or after an RTO until
         // SND.UNA passes the point it was taken at).
         let recovering = self.in_recovery || self.backoff > 0 || self.snd_una < self.recover;

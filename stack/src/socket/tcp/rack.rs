@@ -3,7 +3,7 @@
 //! data is deemed lost once it has been outstanding for RACK.rtt + min_RTT/4 (or, never
 //! retransmitted, when three segments' worth was SACKed above it, RFC 6675 IsLost); lost
 //! retransmissions are found the same way. Also TLP loss detection (RFC 8985 7.4).
-use super::sentlog::Rec;
+use super::sentlog::{self, Rec};
 use super::seq::SeqNum;
 use super::tcb::Tcb;
 use crate::time::{Duration, Instant};
@@ -28,130 +28,128 @@ impl Tcb {
     fn before_rack(&self, r: &Rec) -> bool {
         self.rack_xmit.is_some_and(|x| Self::sent_after(x, self.rack_end, r.sent, r.end))
     }
-    /// The first un-SACKed piece of record `r` at or after `from`.
-    fn unsacked_piece(&self, r: &Rec, from: SeqNum) -> Option<(SeqNum, SeqNum)> {
-        let mut s = r.start.max(from);
+    /// The first un-SACKed piece of `[from, end)`.
+    pub fn unsacked_piece(&self, from: SeqNum, end: SeqNum) -> Option<(SeqNum, SeqNum)> {
+        let mut s = from;
         if let Some(e) = self.scoreboard.sacked_end(s) {
             s = e;
         }
-        if s >= r.end {
+        if s >= end {
             return None;
         }
-        let e = self.scoreboard.next_sacked(s).map_or(r.end, |n| n.min(r.end));
+        let e = self.scoreboard.next_sacked(s).map_or(end, |n| n.min(end));
         Some((s, e))
     }
-    /// Is the (un-SACKed) record lost? Below the highest SACK: outstanding for `wait`, or three
-    /// segments SACKed above it (RFC 6675 IsLost). Anywhere: sent before a segment that was
-    /// since delivered, and outstanding for `wait` (RFC 8985 6.2).
-    fn rec_lost(&self, r: &Rec, s: SeqNum, now: Instant, hi: Option<SeqNum>, wait: Duration) -> bool {
-        let aged = now >= r.sent + wait;
-        if let Some(hi) = hi {
-            if s < hi && (aged || (r.retx == 0 && self.scoreboard.sacked_in(r.end, hi) >= 3 * self.eff_mss())) {
-                return true;
-            }
-        }
-        aged && self.before_rack(r)
-    }
-    /// Whether a record can ever become lost by time (so the reorder timer should watch it).
-    fn rec_watched(&self, r: &Rec, s: SeqNum, hi: Option<SeqNum>) -> bool {
-        hi.is_some_and(|hi| s < hi) || self.before_rack(r)
-    }
-    /// The next lost, un-SACKed piece at or after `from`.
-    pub fn next_lost(&self, now: Instant, from: SeqNum) -> Option<(SeqNum, SeqNum)> {
+    /// Loss detection, marking records lost in the transmission log (`sentlog.rs`), with work
+    /// proportional to the records newly marked, not to those in flight:
+    /// - RFC 6675 IsLost: a record never retransmitted with three segments' worth SACKed above
+    ///   it; one cursor moves up the sequence space.
+    /// - RFC 8985 6.2 (Linux tcp_rack_detect_loss): walking transmissions oldest first, a
+    ///   record sent before a segment since delivered (or below the highest SACK) and
+    ///   outstanding for `rack_wait` is lost; the walk stops at the first that is not.
+    ///
+    /// Returns when the oldest watched transmission will be lost (the RACK reorder timer).
+    pub fn detect_loss(&mut self, now: Instant) -> Option<Instant> {
         let hi = self.scoreboard.highest();
+        if let Some(t) = self.scoreboard.dupthresh_point(3 * self.eff_mss()) {
+            self.sent.mark_dupthresh(self.snd_una, t);
+        }
         if hi.is_none() && self.rack_xmit.is_none() {
             return None;
         }
         let wait = self.rack_wait();
-        let from = from.max(self.snd_una);
-        for r in self.sent.overlapping(from, self.snd_max) {
-            if let Some((s, e)) = self.unsacked_piece(r, from) {
-                if self.rec_lost(r, s, now, hi, wait) {
-                    return Some((s, e));
-                }
+        while let Some(i) = self.sent.timed_front() {
+            let r = *self.sent.get(i);
+            if !(hi.is_some_and(|h| r.start < h) || self.before_rack(&r)) {
+                return None; // sent after everything delivered: the TLP and the RTO watch it
             }
+            if now < r.sent + wait {
+                return Some(r.sent + wait);
+            }
+            self.sent.mark_lost(i);
+            self.sent.pop_timed();
         }
         None
     }
-    /// RFC 6675 pipe with time-based loss marking: un-SACKed data not deemed lost.
-    pub fn sack_pipe(&self, now: Instant) -> usize {
-        let hi = self.scoreboard.highest();
-        let wait = self.rack_wait();
-        let mut p = 0;
-        for r in self.sent.overlapping(self.snd_una, self.snd_max) {
-            let mut at = r.start;
-            while let Some((s, e)) = self.unsacked_piece(r, at) {
-                if !self.rec_lost(r, s, now, hi, wait) {
-                    p += e.since(s);
-                }
-                at = e;
+    /// RFC 6675 pipe from the log's counters (Linux tcp_packets_in_flight): outstanding bytes
+    /// less those SACKed or lost, plus lost ones retransmitted.
+    pub fn sack_pipe(&self) -> usize {
+        self.sent.pipe(self.snd_max.since(self.snd_una))
+    }
+    /// The log's counters agree with its marks and SACKED with the scoreboard (checked after
+    /// every ACK and output in unit tests).
+    #[cfg(test)]
+    pub fn check_marks(&self) -> Result<(), String> {
+        let work = sentlog::WORK.with(|w| w.get()); // the check is not the stack's work
+        self.sent.check()?;
+        let r = self.sent.check_sacked(|a, b| self.scoreboard.sacked_end(a).is_some_and(|e| e >= b));
+        sentlog::WORK.with(|w| w.set(work));
+        r
+    }
+    /// RFC 8985 6.2 step 2 for one newly delivered record (see `sack_update`).
+    fn rack_consider(&self, best: &mut Option<(Instant, SeqNum, Duration)>, now: Instant, r: &Rec, ecr: Option<u32>) {
+        let rtt = now - r.sent;
+        if r.retx > 0 {
+            let older = ecr.is_some_and(|e| (e.wrapping_sub(self.ts_now(r.sent)) as i32) < 0);
+            if older || self.rtt.min_rtt.is_some_and(|m| rtt < m) {
+                return;
             }
         }
-        p
-    }
-    /// When the earliest watched segment not yet deemed lost will be (the RACK reorder timer).
-    pub fn rack_deadline(&self, now: Instant) -> Option<Instant> {
-        let hi = self.scoreboard.highest();
-        if hi.is_none() && self.rack_xmit.is_none() {
-            return None;
+        if best.is_none_or(|(bt, be, _)| Self::sent_after(r.sent, r.end, bt, be)) {
+            *best = Some((r.sent, r.end, rtt));
         }
-        let wait = self.rack_wait();
-        let mut best: Option<Instant> = None;
-        for r in self.sent.overlapping(self.snd_una, self.snd_max) {
-            if let Some((s, _)) = self.unsacked_piece(r, r.start) {
-                if self.rec_watched(r, s, hi) && !self.rec_lost(r, s, now, hi, wait) {
-                    let t = r.sent + wait;
-                    best = Some(best.map_or(t, |b| b.min(t)));
-                }
-            }
-        }
-        best
     }
-    /// RACK_update (RFC 8985 6.2 step 2), before the scoreboard takes this ACK: among the
-    /// segments it newly delivers (cumulatively or by SACK), the most recently sent gives
-    /// RACK.xmit_ts, RACK.end_seq and RACK.rtt. A retransmitted segment whose ACK may be for
-    /// an earlier transmission (TSecr older than the retransmission, or quicker than min_RTT)
-    /// is ambiguous and skipped.
-    pub fn rack_update(&mut self, now: Instant, acked_upto: SeqNum, sack: &[Option<(u32, u32)>; 4], ecr: Option<u32>) {
+    /// The scoreboard takes an ACK's SACK blocks (the records they newly cover are marked
+    /// SACKED: work per newly SACKed record, O(log n) to find it), and, with `rack`, RACK_update
+    /// (RFC 8985 6.2 step 2): among the segments this ACK newly delivers (cumulatively up to
+    /// `acked_upto`, or by SACK), the most recently sent gives RACK.xmit_ts, RACK.end_seq and
+    /// RACK.rtt. A retransmitted segment whose ACK may be for an earlier transmission (TSecr
+    /// older than the retransmission, or quicker than min_RTT) is ambiguous and skipped.
+    /// Returns true if the ACK SACKed new data.
+    pub fn sack_update(
+        &mut self,
+        now: Instant,
+        acked_upto: SeqNum,
+        sack: &[Option<(u32, u32)>; 4],
+        ecr: Option<u32>,
+        rack: bool,
+    ) -> bool {
         let mut best: Option<(Instant, SeqNum, Duration)> = None;
-        let mut consider = |t: &Tcb, r: &Rec| {
-            if t.scoreboard.sacked_end(r.start).is_some_and(|e| e >= r.end) {
-                return; // delivered before
-            }
-            let rtt = now - r.sent;
-            if r.retx > 0 {
-                let older = ecr.is_some_and(|e| (e.wrapping_sub(t.ts_now(r.sent)) as i32) < 0);
-                if older || t.rtt.min_rtt.is_some_and(|m| rtt < m) {
-                    return;
+        if rack {
+            let mut i = self.sent.first_after(self.snd_una);
+            while i < self.sent.len() && self.sent.get(i).end <= acked_upto {
+                let r = *self.sent.get(i);
+                if !r.sacked {
+                    self.rack_consider(&mut best, now, &r, ecr);
                 }
-            }
-            if best.is_none_or(|(bt, be, _)| Self::sent_after(r.sent, r.end, bt, be)) {
-                best = Some((r.sent, r.end, rtt));
-            }
-        };
-        for r in self.sent.overlapping(self.snd_una, acked_upto) {
-            if r.end <= acked_upto {
-                consider(self, r);
+                i += 1;
             }
         }
-        for &(l, rr) in sack.iter().flatten() {
-            let (l, rr) = (SeqNum(l), SeqNum(rr));
-            if rr <= acked_upto {
-                continue; // a D-SACK or stale block
-            }
-            for r in self.sent.overlapping(l, rr) {
-                if r.start >= l && r.end <= rr {
-                    consider(self, r);
+        let mut filled = Vec::new();
+        let new = self.scoreboard.update(self.snd_una.max(acked_upto), self.snd_max, sack, &mut filled);
+        for (l, rr) in filled {
+            let mut i = self.sent.first_after(l);
+            while i < self.sent.len() && self.sent.get(i).start < rr {
+                sentlog::tick(1);
+                let r = *self.sent.get(i);
+                if !r.sacked && self.scoreboard.sacked_end(r.start).is_some_and(|e| e >= r.end) {
+                    if rack {
+                        self.rack_consider(&mut best, now, &r, ecr);
+                    }
+                    self.sent.mark_sacked(i);
                 }
+                i += 1;
             }
         }
-        let Some((t, e, rtt)) = best else { return };
-        self.rtt.note_min(rtt);
-        self.rack_rtt = Some(rtt);
-        if self.rack_xmit.is_none_or(|x| Self::sent_after(t, e, x, self.rack_end)) {
-            self.rack_xmit = Some(t);
-            self.rack_end = e;
+        if let Some((t, e, rtt)) = best {
+            self.rtt.note_min(rtt);
+            self.rack_rtt = Some(rtt);
+            if self.rack_xmit.is_none_or(|x| Self::sent_after(t, e, x, self.rack_end)) {
+                self.rack_xmit = Some(t);
+                self.rack_end = e;
+            }
         }
+        new
     }
     /// TLP loss detection (RFC 8985 7.4.3, as Linux tcp_process_tlp_ack): `advanced` if this
     /// ACK moved SND.UNA, `pure` if it carried nothing else (no data, SACK or window change).
@@ -175,6 +173,9 @@ impl Tcb {
     }
     /// Enters fast recovery if duplicate ACKs or SACK/time evidence show a loss.
     pub fn check_loss(&mut self, now: Instant) {
+        if self.sack_ok {
+            self.detect_loss(now);
+        }
         if self.in_recovery || self.snd_una == self.snd_max {
             return;
         }
@@ -182,7 +183,7 @@ impl Tcb {
         if !fresh {
             return;
         }
-        let sack_lost = self.sack_ok && self.next_lost(now, self.snd_una).is_some();
+        let sack_lost = self.sack_ok && self.sent.lost_unsent() > 0;
         if self.dupacks >= 3 || sack_lost {
             self.enter_recovery();
         }

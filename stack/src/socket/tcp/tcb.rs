@@ -353,14 +353,14 @@ impl Tcb {
             free.max(cur)
         }
     }
-    /// In-flight estimate ("pipe", RFC 6675 section 4 simplified).
-    pub fn pipe(&self, now: Instant) -> usize {
+    /// In-flight estimate ("pipe", RFC 6675 section 4): O(1), from the log's counters.
+    pub fn pipe(&self) -> usize {
         if !self.in_recovery {
             return self.snd_nxt.since(self.snd_una);
         }
         let out = self.snd_max.since(self.snd_una);
         if self.sack_ok && !self.scoreboard.is_empty() {
-            self.sack_pipe(now)
+            self.sack_pipe()
         } else {
             out.saturating_sub(self.dupacks as usize * self.eff_mss())
         }

@@ -109,6 +109,8 @@ pub fn check_step(s: &TcpStack, max_buf: usize) -> Result<(), String> {
                     t.sent.len()
                 ));
             }
+            // The loss-recovery counters agree with the marks, and SACKED with the scoreboard.
+            t.check_marks().map_err(|e| format!("{who}: {e}"))?;
             if t.snd_nxt > t.snd_max || t.snd_una > t.snd_nxt {
                 return Err(format!("{who}: una {:?} nxt {:?} max {:?} out of order", t.snd_una, t.snd_nxt, t.snd_max));
             }

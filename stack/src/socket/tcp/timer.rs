@@ -157,6 +157,7 @@ impl Tcb {
         // The receiver may have reneged (RFC 2018 8, RFC 6675 5.1): forget what it SACKed, so
         // going back N from snd_una resends everything; its next ACKs SACK again what it holds.
         self.scoreboard.clear();
+        self.sent.clear_marks();
         self.snd_nxt = self.snd_una;
     }
 }

@@ -1,0 +1,78 @@
+//! recvmsg(MSG_ERRQUEUE) on service sockets: the service dequeues the oldest ICMP error
+//! (`tapstack::service::errq`) and the shim lays it out as Linux does (`crate::errq`).
+//!
+//! Linux replaces the pending error (sk_err) with the next entry's errno when it dequeues one.
+//! Here the pending error is an error record at the head of the UDP socket's stream: the shim
+//! drops that stale record, then asks the service to re-arm the error when more entries wait.
+//!
+//! Safety (for every `unsafe fn` here): `msg` is the program's own argument, checked for null;
+//! its buffers are written within their stated lengths.
+use libc::{c_int, msghdr, ssize_t};
+use tapstack::service::errq::ErrEntry;
+use tapstack::service::proto::{self, Msg, Op, UDP_HDR};
+
+use super::addr::write_addr;
+use super::{ask, is_udp, kind};
+use crate::{errno, set_errno};
+
+/// recvmsg(fd, msg, MSG_ERRQUEUE) on a service socket; never blocks (EAGAIN when empty).
+pub(crate) unsafe fn recvmsg_errqueue(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    let saved = errno();
+    if msg.is_null() {
+        set_errno(libc::EFAULT);
+        return -1;
+    }
+    let r = match ask(&Msg::new(Op::ErrQueue), fd) {
+        Ok((r, passed)) => {
+            if let Some(f) = passed {
+                crate::real::sys_close(f);
+            }
+            r
+        }
+        Err(None) => return crate::real::recvmsg(fd, msg, flags),
+        Err(Some(e)) => {
+            set_errno(e);
+            return -1;
+        }
+    };
+    if r.a != 0 {
+        set_errno(if r.a > 0 { r.a } else { libc::EIO });
+        return -1;
+    }
+    let Some(e) = ErrEntry::decode(&r) else {
+        set_errno(libc::EIO);
+        return -1;
+    };
+    if is_udp(kind(fd)) {
+        drop_error_record(fd);
+        if e.next_errno != 0 {
+            let mut m = Msg::new(Op::ErrQueue);
+            m.b = 1;
+            let _ = ask(&m, fd);
+        }
+    }
+    let n = crate::errq::fill_errqueue_msg(&mut *msg, &e, |name, len| write_addr(e.dst, name, len));
+    set_errno(saved);
+    n as ssize_t
+}
+
+/// recv/recvfrom(fd, buf, n, MSG_ERRQUEUE): the same without control data.
+pub(crate) unsafe fn recv_errqueue(fd: c_int, buf: *mut libc::c_void, n: usize, flags: c_int) -> ssize_t {
+    let mut iov = libc::iovec { iov_base: buf, iov_len: n };
+    let mut m: msghdr = std::mem::zeroed();
+    m.msg_iov = &mut iov;
+    m.msg_iovlen = 1;
+    recvmsg_errqueue(fd, &mut m, flags)
+}
+
+/// Drops the error record at the head of a UDP socket's stream, if there is one (the caller
+/// holds the shim's guard, so libc's syscall() goes straight to the kernel).
+unsafe fn drop_error_record(fd: c_int) {
+    let mut h = [0u8; UDP_HDR];
+    let peek = |h: &mut [u8; UDP_HDR], f: c_int| {
+        libc::syscall(libc::SYS_recvfrom, fd, h.as_mut_ptr(), UDP_HDR, f | libc::MSG_DONTWAIT, 0usize, 0usize)
+    };
+    if peek(&mut h, libc::MSG_PEEK) as usize == UDP_HDR && proto::udp_hdr_error(&h).is_some() {
+        peek(&mut h, 0);
+    }
+}

@@ -307,7 +307,7 @@ mod tests {
                 prop_assert_eq!(r.read_at(0, &mut out), len);
                 prop_assert_eq!(&out[..], &model[..len]);
                 if model.is_empty() { prop_assert!(!r.trim()); prop_assert_eq!(r.allocated(), 0); }
-                else if model.len() % 3 == 0 { prop_assert!(r.trim(), "a ring holding bytes keeps its storage"); }
+                else if model.len().is_multiple_of(3) { prop_assert!(r.trim(), "a ring holding bytes keeps its storage"); }
             }
         }
     }

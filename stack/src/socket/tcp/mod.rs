@@ -514,16 +514,6 @@ impl TcpStack {
         ids.clear();
         self.changed_ids = ids;
     }
-    /// True while any connection still has unsent or unacknowledged data or an unsent FIN
-    /// (used to drain at process exit). Looks only at the control blocks that had output at the
-    /// last `dispatch` and those touched since, not at every connection.
-    pub fn has_pending_output(&self) -> bool {
-        !self.rsts.is_empty()
-            || !self.synacks.is_empty()
-            || !self.tw_acks.is_empty()
-            || self.out_busy.iter().chain(&self.dirty).any(|id| self.socks.get(id).is_some_and(ports::has_output))
-    }
-
     // ---- user-facing side (the socket calls) ----
 
     /// socket(): a new closed socket.

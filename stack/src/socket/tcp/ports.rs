@@ -58,6 +58,15 @@ pub(super) fn has_output(t: &Tcb) -> bool {
 }
 
 impl TcpStack {
+    /// True while any connection still has unsent or unacknowledged data or an unsent FIN
+    /// (used to drain at process exit). Looks only at the control blocks that had output at the
+    /// last `dispatch` and those touched since, not at every connection.
+    pub fn has_pending_output(&self) -> bool {
+        !self.rsts.is_empty()
+            || !self.synacks.is_empty()
+            || !self.tw_acks.is_empty()
+            || self.out_busy.iter().chain(&self.dirty).any(|id| self.socks.get(id).is_some_and(has_output))
+    }
     /// After `dispatch` handled `id`: remember whether it still has output (`out_busy`). Every
     /// change to what `has_output` reads comes with `note` (socket calls, input, ICMP) or a
     /// timer, so `out_busy` plus `dirty` covers every control block with output.

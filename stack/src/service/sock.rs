@@ -53,6 +53,10 @@ impl Pending {
     pub fn advance(&mut self, n: usize) {
         self.off += n;
         if self.is_empty() {
+            // Memory follows use: a large chunk goes back (an idle socket holds none).
+            if self.buf.capacity() > KEEP {
+                self.buf = Vec::new();
+            }
             self.buf.clear();
             self.off = 0;
         }
@@ -102,6 +106,9 @@ pub struct Sock {
     /// Removed from epoll while the engine cannot take what `a` has (HUP would spin).
     pub parked: bool,
 }
+
+/// Storage a drained `Pending` keeps (more goes back to the allocator).
+const KEEP: usize = 4096;
 
 /// How much is read from `a` or the engine per step.
 pub const CHUNK: usize = 256 * 1024;

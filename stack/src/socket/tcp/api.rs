@@ -85,6 +85,7 @@ impl TcpStack {
         let t = self.user_mut(h)?;
         t.local = IpEndpoint::new(ip, port);
         t.bound = true;
+        self.ports.bind(port, h.0);
         Ok(())
     }
     /// SO_REUSEADDR.
@@ -117,7 +118,9 @@ impl TcpStack {
         let t = self.user(h)?;
         let local = t.local;
         let reuse_port = t.reuse_port;
-        let clash = self.socks.iter().any(|(&oid, o)| {
+        // The listeners of this port (`listen_ports`), not every socket.
+        let clash = self.listen_ports.get(&local.port()).into_iter().flatten().any(|&oid| {
+            let Some(o) = self.socks.get(&oid) else { return false };
             oid != h.0
                 && o.state == TcpState::Listen
                 && !(reuse_port && o.reuse_port)

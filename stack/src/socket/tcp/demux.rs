@@ -100,6 +100,11 @@ impl TcpStack {
     /// Frees a control block.
     pub(super) fn remove(&mut self, id: u32) {
         if let Some(t) = self.socks.remove(&id) {
+            if t.bound {
+                self.ports.unbind(t.local.port(), id);
+            }
+            self.out_busy.remove(&id);
+            self.cancel_trim(id);
             if t.orphan {
                 self.orphans -= 1;
             }
@@ -127,9 +132,11 @@ impl TcpStack {
 
     /// True if binding `id` to `addr` conflicts with another socket (Linux SO_REUSEADDR rules).
     /// Sockets that all set SO_REUSEPORT share the address (Linux: and the same owner).
+    /// Looks at the holders of the port only (`ports`).
     pub(super) fn bind_conflict(&self, id: u32, addr: IpEndpoint, reuse: bool) -> bool {
         let reuse_port = self.socks.get(&id).is_some_and(|t| t.reuse_port);
-        self.socks.iter().any(|(&oid, o)| {
+        self.ports.holders(addr.port()).any(|oid| {
+            let Some(o) = self.socks.get(&oid) else { return false };
             oid != id
                 && o.bound
                 && !(reuse_port && o.reuse_port)
@@ -159,20 +166,20 @@ impl TcpStack {
             }
             None => (self.rand(), None),
         };
-        // Ports that rule a candidate out, gathered once (O(sockets + span), not their product):
-        // for connect() listeners and bound-only sockets (the 4-tuple is checked separately);
-        // for bind(0) every bound port.
-        let taken: std::collections::HashSet<u16> = self
-            .socks
-            .iter()
-            .filter(|(&oid, o)| {
-                oid != id && o.bound && (remote.is_none() || matches!(o.state, TcpState::Listen | TcpState::Closed))
+        // A candidate is ruled out by a holder of the port (`ports`, not a scan of every socket):
+        // for connect() a listener or a bound-only socket (the 4-tuple is checked separately);
+        // for bind(0) any.
+        let taken = |s: &TcpStack, port: u16| {
+            s.ports.holders(port).any(|oid| {
+                oid != id
+                    && s.socks.get(&oid).is_some_and(|o| {
+                        o.bound && (remote.is_none() || matches!(o.state, TcpState::Listen | TcpState::Closed))
+                    })
             })
-            .map(|(_, o)| o.local.port())
-            .collect();
+        };
         for i in 0..span {
             let port = lo + ((start + i) % span) as u16;
-            let free = !taken.contains(&port)
+            let free = !taken(self, port)
                 && remote.is_none_or(|r| {
                     let k = (IpEndpoint::new(ip, port), r);
                     !self.conns.contains_key(&k) && !self.tw_exists(k)

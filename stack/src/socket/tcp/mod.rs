@@ -24,7 +24,9 @@ mod input;
 mod inspect;
 pub mod isn;
 mod listener;
+mod memtrim;
 mod output;
+mod ports;
 mod rack;
 mod rtt;
 mod sack;
@@ -224,6 +226,13 @@ pub struct TcpStack {
     tw_acks: Vec<timewait::TwKey>,
     /// Control blocks with `orphan` set.
     orphans: usize,
+    /// Local ports held by control blocks and TIME-WAIT records.
+    ports: ports::PortIndex,
+    /// Control blocks that had output left when `dispatch` last handled them.
+    out_busy: BTreeSet<u32>,
+    /// Pending checks of ring storage (`memtrim.rs`): (when, handle), and the handles in it.
+    trims: BTreeSet<(Instant, u32)>,
+    trim_ids: HashMap<u32, Instant>,
 }
 
 /// Upper bound on queued RSTs (excess are dropped, like Linux's rate limit).
@@ -256,6 +265,10 @@ impl TcpStack {
             tw_timers: BTreeSet::new(),
             tw_acks: Vec::new(),
             orphans: 0,
+            ports: ports::PortIndex::default(),
+            out_busy: BTreeSet::new(),
+            trims: BTreeSet::new(),
+            trim_ids: HashMap::new(),
         }
     }
     pub fn config(&self) -> &TcpConfig {
@@ -345,6 +358,7 @@ impl TcpStack {
     /// Output: runs due timers and hands every segment ready to send to `emit(src, dst, bytes)`,
     /// the bytes being a complete TCP header+payload with a valid checksum.
     pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(IpAddress, IpAddress, &[u8])) {
+        self.run_trims(now);
         let mut buf = std::mem::take(&mut self.scratch);
         self.dispatch_synq(now, &mut Emitter { buf: &mut buf, emit });
         self.dispatch_tw(now, &mut Emitter { buf: &mut buf, emit });
@@ -404,6 +418,8 @@ impl TcpStack {
             }
         }
         for &id in &work {
+            self.track_output(id);
+            self.schedule_trim(id, now);
             match self.socks.get(&id) {
                 Some(t) if t.state == TcpState::TimeWait && t.orphan => self.enter_tw_record(id, now),
                 Some(t) if t.state == TcpState::Closed || t.parent.is_some() => self.after_event(id),
@@ -426,6 +442,7 @@ impl TcpStack {
                         self.dirty.push(id);
                     }
                 }
+                self.track_output(id);
             }
         }
     }
@@ -436,6 +453,7 @@ impl TcpStack {
         }
         let t = self.timers.first().map(|&(t, _)| t.max(now));
         let t = crate::time::earliest(t, self.tw_timers.first().map(|&(t, _)| t.max(now)));
+        let t = crate::time::earliest(t, self.trims.first().map(|&(t, _)| t.max(now)));
         crate::time::earliest(t, self.req_timers.first().map(|&(t, _)| t.max(now)))
     }
 
@@ -475,19 +493,6 @@ impl TcpStack {
         ids.clear();
         self.changed_ids = ids;
     }
-    /// True while any connection still has unsent or unacknowledged data or an unsent FIN
-    /// (used to drain at process exit).
-    pub fn has_pending_output(&self) -> bool {
-        !self.rsts.is_empty()
-            || !self.synacks.is_empty()
-            || !self.tw_acks.is_empty()
-            || self.socks.values().any(|t| {
-                t.send_rst
-                    || (!matches!(t.state, TcpState::Closed | TcpState::Listen | TcpState::TimeWait)
-                        && (!t.tx.is_empty() || (t.fin_queued && !t.fin_acked)))
-            })
-    }
-
     // ---- user-facing side (the socket calls) ----
 
     /// socket(): a new closed socket.
@@ -561,6 +566,7 @@ impl TcpStack {
         n.pending = true;
         n.changed = true;
         *t = n;
+        self.ports.bind(local.port(), h.0); // a no-op if bind() already indexed it
         self.conns.insert((local, remote), h.0);
         self.note(h.0);
         Ok(())

@@ -310,6 +310,7 @@ impl TcpStack {
         c.pending = true;
         let id = self.alloc_id();
         self.socks.insert(id, c);
+        self.ports.bind(key.0.port(), id);
         self.conns.insert(key, id);
         self.note(id);
         self.trace_drain(now, id);

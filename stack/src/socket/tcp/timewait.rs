@@ -17,7 +17,7 @@ use crate::wire::tcp::TcpRepr;
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TwKey {
     remote: IpEndpoint,
-    local_port: u16,
+    pub(super) local_port: u16,
 }
 
 /// One hasher step (as the packed u64 key this struct replaced): looked up for every segment
@@ -167,13 +167,16 @@ impl TcpStack {
     }
     fn tw_insert(&mut self, key: TwKey, rec: TwRec) {
         self.tw_timers.insert((rec.expires, key));
-        self.tw.insert(key, rec);
+        if self.tw.insert(key, rec).is_none() {
+            self.ports.tw_add(key.local_port);
+        }
     }
     /// Frees a TIME-WAIT record.
     pub(super) fn tw_remove(&mut self, key: Key) {
         let key = tw_key(key);
         if let Some(r) = self.tw.remove(&key) {
             self.tw_timers.remove(&(r.expires, key));
+            self.ports.tw_del(key.local_port);
         }
     }
     /// True if a TIME-WAIT record exists for the 4-tuple.
@@ -224,6 +227,7 @@ impl TcpStack {
             self.tw_timers.pop_first();
             if self.tw.get(&key).is_some_and(|r| r.expires == at) {
                 self.tw.remove(&key);
+                self.ports.tw_del(key.local_port);
                 if self.tracing() {
                     let k = self.key_of(key);
                     self.trace_event(now, k, TraceKind::Timer(TimerKind::TimeWait));
@@ -241,8 +245,7 @@ impl TcpStack {
         }
     }
     /// True if a TIME-WAIT record holds local port `port` (bind conflicts without SO_REUSEADDR).
-    /// O(records); only bind() with an explicit port asks.
     pub(super) fn tw_holds_port(&self, port: u16) -> bool {
-        self.tw.keys().any(|k| k.local_port == port)
+        self.ports.tw_holds(port)
     }
 }

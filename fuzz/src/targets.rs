@@ -249,17 +249,17 @@ fn roundtrip_tcp(r: &TcpRepr) {
 /// Each chunk a TCP segment from 10.0.0.1 to a stack with a listener on port 80 and a
 /// connection from port 5001 in SYN-SENT; the clock advances between segments.
 fn tcp_segments(b: &[u8]) -> u64 {
-    let mut cfg = TcpConfig::new(DST, 1500);
+    let mut cfg = TcpConfig::new(DST.into(), 1500);
     cfg.rx_buffer = 8192;
     cfg.tx_buffer = 8192;
     let mut s = TcpStack::new(cfg);
     let mut now = Instant::from_secs(1);
     let l = s.socket();
-    s.bind(l, std::net::SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    s.bind(l, std::net::SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80).into()).unwrap();
     s.listen(l, 4).unwrap();
     let c = s.socket();
-    s.bind(c, std::net::SocketAddrV4::new(DST, 5001)).unwrap();
-    s.connect(now, c, std::net::SocketAddrV4::new(SRC, 5000)).unwrap();
+    s.bind(c, std::net::SocketAddrV4::new(DST, 5001).into()).unwrap();
+    s.connect(now, c, std::net::SocketAddrV4::new(SRC, 5000).into()).unwrap();
     let mut feat = 0u64;
     let mut out = 0usize;
     let mut buf = [0u8; 2048];
@@ -274,7 +274,7 @@ fn tcp_segments(b: &[u8]) -> u64 {
                 Err(e) => feat |= 1 << (32 + err_code(e)),
             }
         }
-        s.process(now, SRC, DST, seg);
+        s.process(now, SRC.into(), DST.into(), seg);
         s.dispatch(now, &mut |_, _, _| out += 1);
         if let Ok(a) = s.accept(l) {
             let _ = s.send(now, a, &buf[..100]);
@@ -342,7 +342,7 @@ fn stack(b: &[u8]) -> u64 {
         .expect("a valid config");
     let mut s = tapstack::Stack::new(&c, 1);
     let l = s.tcp.socket();
-    s.tcp.bind(l, std::net::SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    s.tcp.bind(l, std::net::SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80).into()).unwrap();
     s.tcp.listen(l, 4).unwrap();
     let mut now = Instant::from_secs(1);
     let mut dev = Sink::default();

@@ -140,11 +140,11 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
             Action::SendUdp { server, query } => {
                 close_query_sock(sock.take());
                 let sent = if server.ip().is_loopback() {
-                    kernel_udp_send(server, &query).map(|fd| sock = Some(QuerySock::Kernel(fd)))
+                    kernel_udp_send(server.into(), &query).map(|fd| sock = Some(QuerySock::Kernel(fd)))
                 } else {
                     // A fresh socket (fresh random port) per query; connect() filters the
                     // source and turns ICMP port unreachable into ECONNREFUSED.
-                    crate::svc::dns::udp_send(server, &query).map(|fd| sock = Some(QuerySock::Svc(fd)))
+                    crate::svc::dns::udp_send(server.into(), &query).map(|fd| sock = Some(QuerySock::Svc(fd)))
                 };
                 if sent.is_err() {
                     lookup.on_unreachable(now);
@@ -152,7 +152,7 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
             }
             Action::SendTcp { server, query } => {
                 let resp = (!server.ip().is_loopback())
-                    .then(|| crate::svc::dns::tcp_exchange(server, &query, to_std(now + conf.timeout)))
+                    .then(|| crate::svc::dns::tcp_exchange(server.into(), &query, to_std(now + conf.timeout)))
                     .flatten();
                 match resp {
                     Some(resp) if lookup.on_tcp(clock(), &resp) => {}
@@ -168,7 +168,7 @@ fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answe
                             if svc { crate::svc::dns::udp_recv(fd, &mut buf) } else { kernel_udp_recv(fd, &mut buf) };
                         match r {
                             Ok(Some((from, n))) => {
-                                if lookup.on_udp(now, from, &buf[..n]) {
+                                if lookup.on_udp(now, from.into(), &buf[..n]) {
                                     break;
                                 }
                             }
@@ -375,9 +375,9 @@ unsafe fn gai(
                     // No IPv6 yet: the name exists but has no AAAA for us.
                     libc::AF_INET6 if flags & libc::AI_V4MAPPED == 0 => return Err(libc::EAI_NODATA),
                     libc::AF_INET6 => {
-                        (Addrs::V6(ans.addrs.iter().map(|a| a.to_ipv6_mapped()).collect()), ans.canonical)
+                        (Addrs::V6(ans.addrs.iter().map(|a| a.as_v4().to_ipv6_mapped()).collect()), ans.canonical)
                     }
-                    _ => (Addrs::V4(ans.addrs), ans.canonical),
+                    _ => (Addrs::V4(ans.addrs.iter().map(|a| a.as_v4()).collect()), ans.canonical),
                 }
             }
         }
@@ -477,7 +477,7 @@ unsafe fn hostent_lookup(name: *const c_char, af: c_int) -> Result<(String, Vec<
         return Ok((n.to_string(), vec![a]));
     }
     match resolve_name(n) {
-        Ok(a) => Ok((a.canonical, a.addrs)),
+        Ok(a) => Ok((a.canonical, a.addrs.iter().map(|a| a.as_v4()).collect())),
         Err(ResolveError::NotFound) => Err(HOST_NOT_FOUND),
         Err(ResolveError::NoData) => Err(NO_DATA),
         Err(ResolveError::TryAgain) => Err(TRY_AGAIN),

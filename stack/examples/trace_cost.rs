@@ -15,8 +15,8 @@ const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 
 fn run(mode: &str, mib: usize) -> f64 {
-    let mut a = TcpStack::new(TcpConfig::new(A, 1500));
-    let mut b = TcpStack::new(TcpConfig::new(B, 1500));
+    let mut a = TcpStack::new(TcpConfig::new(A.into(), 1500));
+    let mut b = TcpStack::new(TcpConfig::new(B.into(), 1500));
     // TRACER BEGIN
     if mode != "off" {
         let spec = tapstack::trace::sink::TraceSpec::parse(mode).expect("mode");
@@ -28,10 +28,10 @@ fn run(mode: &str, mib: usize) -> f64 {
     let _ = mode;
     let mut now = Instant::from_secs(1);
     let l = b.socket();
-    b.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    b.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80).into()).unwrap();
     b.listen(l, 4).unwrap();
     let h = a.socket();
-    a.connect(now, h, SocketAddrV4::new(B, 80)).unwrap();
+    a.connect(now, h, SocketAddrV4::new(B, 80).into()).unwrap();
     let total = mib << 20;
     let chunk = vec![0x5au8; 64 * 1024];
     let mut buf = vec![0u8; 256 * 1024];
@@ -56,13 +56,13 @@ fn run(mode: &str, mib: usize) -> f64 {
                 got += k;
             }
         }
-        a.dispatch(now, &mut |s, d, seg| q.push((true, s, d, seg.to_vec())));
-        b.dispatch(now, &mut |s, d, seg| q.push((false, s, d, seg.to_vec())));
+        a.dispatch(now, &mut |s, d, seg| q.push((true, s.into(), d.into(), seg.to_vec())));
+        b.dispatch(now, &mut |s, d, seg| q.push((false, s.into(), d.into(), seg.to_vec())));
         for (to_b, s, d, seg) in q.drain(..) {
             if to_b {
-                b.process(now, s, d, &seg);
+                b.process(now, s.into(), d.into(), &seg);
             } else {
-                a.process(now, s, d, &seg);
+                a.process(now, s.into(), d.into(), &seg);
             }
         }
         a.trace_flush();

@@ -43,13 +43,13 @@ impl Stack {
     /// A stack with the addresses, MAC and MTU of `config`; `seed` feeds ISN secret and ports.
     pub fn new(config: &Config, seed: u64) -> Stack {
         let mut s = seed;
-        let mut tc = TcpConfig::new(config.addr, config.mtu);
+        let mut tc = TcpConfig::new(config.addr.into(), config.mtu);
         tc.isn_secret[..8].copy_from_slice(&splitmix(&mut s).to_le_bytes());
         tc.isn_secret[8..].copy_from_slice(&splitmix(&mut s).to_le_bytes());
         tc.seed = splitmix(&mut s);
         let udp_seed = splitmix(&mut s);
         let ip_seed = splitmix(&mut s);
-        let mut udp = UdpStack::new(config.addr, udp_seed);
+        let mut udp = UdpStack::new(config.addr.into(), udp_seed);
         udp.set_prefix_len(config.prefix_len);
         Stack {
             tcp: TcpStack::new(tc),
@@ -99,9 +99,11 @@ impl Stack {
     /// Hands every segment TCP and UDP have ready to IP output.
     fn dispatch(&mut self, now: Instant) {
         let iface = &mut self.iface;
-        self.tcp.dispatch(now, &mut |src, dst, seg| iface.send_ip(now, src, dst, protocol::TCP, seg));
-        self.udp.dispatch(now, &mut |src, dst, dgram| iface.send_ip(now, src, dst, protocol::UDP, dgram));
-        self.udp.dispatch_icmp(now, &mut |src, dst, m| iface.send_ip(now, src, dst, protocol::ICMP, m));
+        // The transports hand family-neutral addresses; IPv4 output takes them here.
+        self.tcp.dispatch(now, &mut |src, dst, seg| iface.send_ip(now, src.as_v4(), dst.as_v4(), protocol::TCP, seg));
+        self.udp
+            .dispatch(now, &mut |src, dst, dgram| iface.send_ip(now, src.as_v4(), dst.as_v4(), protocol::UDP, dgram));
+        self.udp.dispatch_icmp(now, &mut |src, dst, m| iface.send_ip(now, src.as_v4(), dst.as_v4(), protocol::ICMP, m));
     }
 
     /// True while anything is waiting to leave: TCP data or FIN not yet acknowledged, UDP

@@ -457,6 +457,22 @@ pub fn sigtimedwait(set: SigSet, timeout: Duration) -> Result<Option<i32>, i32> 
     }
 }
 
+/// Raises this process's soft RLIMIT_NOFILE to its hard limit (the service holds a descriptor
+/// per socket: 50,000 connections need more than the usual soft 1024); returns the soft limit
+/// now in force.
+pub fn raise_nofile_limit() -> Result<u64, i32> {
+    let mut r = [0u64; 2]; // struct rlimit64 { rlim_cur, rlim_max }
+    let res = libc::RLIMIT_NOFILE as usize;
+    // SAFETY: prlimit64(0 = this process, RLIMIT_NOFILE, no new limit, &old) writes 16 bytes.
+    unsafe { syscall(libc::SYS_prlimit64, &[0, res, 0, r.as_mut_ptr() as usize]) }?;
+    if r[0] < r[1] {
+        let new = [r[1], r[1]];
+        // SAFETY: reads the 16-byte new limit, writes nothing.
+        unsafe { syscall(libc::SYS_prlimit64, &[0, res, new.as_ptr() as usize, 0]) }?;
+    }
+    Ok(r[1])
+}
+
 /// A short description of an errno, without calling into libc's locale machinery.
 pub fn strerror(e: i32) -> String {
     std::io::Error::from_raw_os_error(e).to_string()
@@ -465,6 +481,15 @@ pub fn strerror(e: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nofile_soft_limit_rises_to_the_hard_limit() {
+        let got = raise_nofile_limit().unwrap();
+        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes one rlimit.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) }, 0);
+        assert_eq!((r.rlim_cur, got), (r.rlim_max, r.rlim_max));
+    }
 
     /// The thread's errno, read through libc (the thing this module must never change).
     fn errno() -> i32 {

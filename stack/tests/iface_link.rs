@@ -1,128 +1,15 @@
 //! Two `Stack`s joined by an in-memory Ethernet link, driven by a virtual clock: ARP, ping,
 //! fragmentation both ways, ARP timeouts, reassembly overlap and timeout, ICMP unreachable.
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::net::Ipv4Addr;
-use std::rc::Rc;
+mod common;
 
-use tapstack::config::Config;
-use tapstack::phy::Device;
-use tapstack::time::{Duration, Instant};
+use std::net::Ipv4Addr;
+
+use common::net::*;
+use common::{A_IP, A_MAC, B_IP, B_MAC};
+use tapstack::time::Duration;
 use tapstack::wire::checksum;
 use tapstack::wire::ethernet::{EtherType, EthernetRepr, BROADCAST};
 use tapstack::wire::ipv4::Ipv4Repr;
-use tapstack::Stack;
-
-type Queue = Rc<RefCell<VecDeque<Vec<u8>>>>;
-
-/// One end of a point-to-point in-memory link: frames `transmit`ted appear on the peer's `rx`.
-struct End {
-    rx: Queue,
-    tx: Queue,
-    mtu: usize,
-    /// Every frame this end sent, for inspection.
-    sent: Rc<RefCell<Vec<Vec<u8>>>>,
-}
-
-impl Device for End {
-    fn mtu(&self) -> usize {
-        self.mtu
-    }
-    fn receive(&mut self, _now: Instant, buf: &mut [u8]) -> Option<usize> {
-        let f = self.rx.borrow_mut().pop_front()?;
-        let n = f.len().min(buf.len());
-        buf[..n].copy_from_slice(&f[..n]);
-        Some(n)
-    }
-    fn transmit(&mut self, _now: Instant, frame: &[u8]) {
-        self.sent.borrow_mut().push(frame.to_vec());
-        self.tx.borrow_mut().push_back(frame.to_vec());
-    }
-}
-
-const A_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const B_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const A_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
-const B_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
-
-fn config(addr: &str, mac: &str) -> Config {
-    let vars = [("TAPSTACK_ADDR", addr.to_string()), ("TAPSTACK_MAC", mac.to_string()), ("TAPSTACK_GW", "none".into())];
-    Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap()
-}
-
-struct Net {
-    a: Stack,
-    b: Stack,
-    da: End,
-    db: End,
-    now: Instant,
-}
-
-impl Net {
-    fn new() -> Net {
-        let ab: Queue = Default::default();
-        let ba: Queue = Default::default();
-        let da = End { rx: ba.clone(), tx: ab.clone(), mtu: 1500, sent: Default::default() };
-        let db = End { rx: ab, tx: ba, mtu: 1500, sent: Default::default() };
-        Net {
-            a: Stack::new(&config("10.0.0.1/24", "02:00:00:00:00:01"), 1),
-            b: Stack::new(&config("10.0.0.2/24", "02:00:00:00:00:02"), 2),
-            da,
-            db,
-            now: Instant::from_secs(1000),
-        }
-    }
-
-    /// Polls both stacks until the link is quiet and no deadline falls before `until`, jumping
-    /// virtual time to each deadline. Bounded.
-    fn run_until(&mut self, until: Instant) {
-        for _ in 0..10_000 {
-            let na = self.a.poll(self.now, &mut self.da);
-            let nb = self.b.poll(self.now, &mut self.db);
-            if !self.da.rx.borrow().is_empty() || !self.db.rx.borrow().is_empty() {
-                continue;
-            }
-            let next = [na, nb].into_iter().flatten().filter(|t| *t > self.now).min();
-            match next {
-                Some(t) if t <= until => self.now = t,
-                _ => {
-                    self.now = self.now.max(until);
-                    let _ = self.a.poll(self.now, &mut self.da);
-                    let _ = self.b.poll(self.now, &mut self.db);
-                    if self.da.rx.borrow().is_empty() && self.db.rx.borrow().is_empty() {
-                        return;
-                    }
-                }
-            }
-        }
-        panic!("link never went quiet");
-    }
-
-    fn run_for(&mut self, d: Duration) {
-        let t = self.now + d;
-        self.run_until(t);
-    }
-
-    /// Injects a frame into B as if A had sent it.
-    fn inject_to_b(&mut self, frame: Vec<u8>) {
-        self.da.tx.borrow_mut().push_back(frame);
-    }
-}
-
-fn ip_frame(repr: &Ipv4Repr, payload: &[u8], dst_mac: [u8; 6]) -> Vec<u8> {
-    let eth = EthernetRepr { src_addr: A_MAC, dst_addr: dst_mac, ethertype: EtherType::Ipv4 };
-    eth.build(&repr.build(payload))
-}
-
-fn echo_request(ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
-    let mut m = vec![8, 0, 0, 0];
-    m.extend_from_slice(&ident.to_be_bytes());
-    m.extend_from_slice(&seq.to_be_bytes());
-    m.extend_from_slice(data);
-    let c = checksum::checksum(&m);
-    m[2..4].copy_from_slice(&c.to_be_bytes());
-    m
-}
 
 #[test]
 fn arp_resolution_and_one_ping() {
@@ -512,9 +399,9 @@ fn udp_through_the_stack_fragmented_and_refused() {
     use std::net::SocketAddrV4;
     let mut n = Net::new();
     let sb = n.b.udp.socket();
-    n.b.udp.bind(sb, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7000)).unwrap();
+    n.b.udp.bind(sb, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7000).into()).unwrap();
     let sa = n.a.udp.socket();
-    n.a.udp.connect(sa, Some(SocketAddrV4::new(B_IP, 7000))).unwrap();
+    n.a.udp.connect(sa, Some(SocketAddrV4::new(B_IP, 7000).into())).unwrap();
     let big: Vec<u8> = (0..30000u32).map(|i| (i % 253) as u8).collect();
     n.a.udp.send_to(sa, &big, None).unwrap();
     // queued UDP output makes poll_at "now"
@@ -522,12 +409,12 @@ fn udp_through_the_stack_fragmented_and_refused() {
     n.run_for(Duration::from_millis(10));
     let mut buf = vec![0; 65536];
     let m = n.b.udp.recv_from(sb, &mut buf, false).unwrap();
-    assert_eq!((m.len, m.from), (30000, SocketAddrV4::new(A_IP, m.from.port())));
+    assert_eq!((m.len, m.from), (30000, SocketAddrV4::new(A_IP, m.from.port()).into()));
     assert_eq!(&buf[..30000], &big[..]);
     assert_eq!((n.a.stats().ip_fragments_out, n.b.stats().ip_reassembled), (21, 1));
     // a connected socket learns ECONNREFUSED from the port unreachable our IP layer surfaces
     let sc = n.a.udp.socket();
-    n.a.udp.connect(sc, Some(SocketAddrV4::new(B_IP, 7001))).unwrap();
+    n.a.udp.connect(sc, Some(SocketAddrV4::new(B_IP, 7001).into())).unwrap();
     n.a.udp.send_to(sc, b"hi", None).unwrap();
     n.run_for(Duration::from_millis(10));
     assert_eq!(n.b.stats().icmp_unreachable_sent, 1);
@@ -540,12 +427,12 @@ fn tcp_and_udp_to_our_own_address() {
     let mut n = Net::new();
     // UDP: a datagram to ourselves, then ECONNREFUSED from a closed local port
     let s1 = n.a.udp.socket();
-    n.a.udp.bind(s1, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 6000)).unwrap();
+    n.a.udp.bind(s1, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 6000).into()).unwrap();
     let s2 = n.a.udp.socket();
-    n.a.udp.connect(s2, Some(SocketAddrV4::new(A_IP, 6000))).unwrap();
+    n.a.udp.connect(s2, Some(SocketAddrV4::new(A_IP, 6000).into())).unwrap();
     n.a.udp.send_to(s2, b"self", None).unwrap();
     let s3 = n.a.udp.socket();
-    n.a.udp.connect(s3, Some(SocketAddrV4::new(A_IP, 6001))).unwrap();
+    n.a.udp.connect(s3, Some(SocketAddrV4::new(A_IP, 6001).into())).unwrap();
     n.a.udp.send_to(s3, b"nobody", None).unwrap();
     n.run_for(Duration::from_millis(10));
     let mut buf = [0u8; 64];
@@ -553,11 +440,11 @@ fn tcp_and_udp_to_our_own_address() {
     assert_eq!(n.a.udp.recv_from(s3, &mut buf, false), Err(tapstack::Error::ConnectionRefused));
     // TCP: connect to a listener on our own address and exchange data
     let l = n.a.tcp.socket();
-    n.a.tcp.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9000)).unwrap();
+    n.a.tcp.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9000).into()).unwrap();
     n.a.tcp.listen(l, 4).unwrap();
     let c = n.a.tcp.socket();
     let now = n.now;
-    n.a.tcp.connect(now, c, SocketAddrV4::new(A_IP, 9000)).unwrap();
+    n.a.tcp.connect(now, c, SocketAddrV4::new(A_IP, 9000).into()).unwrap();
     n.run_for(Duration::from_millis(10));
     let s = n.a.tcp.accept(l).expect("accepted a connection to ourselves");
     let now = n.now;
@@ -578,9 +465,9 @@ fn arp_failure_is_host_unreachable_for_tcp_and_udp() {
     let ghost = Ipv4Addr::new(10, 0, 0, 77);
     let c = n.a.tcp.socket();
     let now = n.now;
-    n.a.tcp.connect(now, c, SocketAddrV4::new(ghost, 80)).unwrap();
+    n.a.tcp.connect(now, c, SocketAddrV4::new(ghost, 80).into()).unwrap();
     let u = n.a.udp.socket();
-    n.a.udp.connect(u, Some(SocketAddrV4::new(ghost, 53))).unwrap();
+    n.a.udp.connect(u, Some(SocketAddrV4::new(ghost, 53).into())).unwrap();
     n.a.udp.send_to(u, b"query", None).unwrap();
     let start = n.now;
     n.run_for(Duration::from_millis(10));

@@ -49,10 +49,10 @@ fn tcp_exchange(
     n: usize,
 ) -> (SocketAddrV4, SocketAddrV4, SocketAddrV4) {
     let l = o.stack.tcp.socket();
-    o.stack.tcp.bind(l, listen).unwrap();
+    o.stack.tcp.bind(l, listen.into()).unwrap();
     o.stack.tcp.listen(l, 8).unwrap();
     let c = o.stack.tcp.socket();
-    o.stack.tcp.connect(o.now, c, dst).unwrap();
+    o.stack.tcp.connect(o.now, c, dst.into()).unwrap();
     let mut a: Option<TcpHandle> = None;
     let data: Vec<u8> = (0..n).map(|i| (i * 7 + 3) as u8).collect();
     let (mut sent_c, mut sent_a) = (0, 0);
@@ -89,8 +89,11 @@ fn tcp_exchange(
     let s = a.expect("accepted");
     assert_eq!(got_a, data, "client -> server bytes");
     assert_eq!(got_c, data, "server -> client bytes");
-    let names =
-        (o.stack.tcp.local_addr(c).unwrap(), o.stack.tcp.remote_addr(s).unwrap(), o.stack.tcp.local_addr(s).unwrap());
+    let names = (
+        o.stack.tcp.local_addr(c).unwrap().into(),
+        o.stack.tcp.remote_addr(s).unwrap().into(),
+        o.stack.tcp.local_addr(s).unwrap().into(),
+    );
     // Orderly close both ways, still without the device.
     o.stack.tcp.close(o.now, c);
     o.stack.tcp.close(o.now, s);
@@ -131,7 +134,7 @@ fn tcp_over_the_own_address_and_other_loopback_addresses() {
 fn tcp_refused_on_a_closed_loopback_port() {
     let mut o = One::new();
     let c = o.stack.tcp.socket();
-    o.stack.tcp.connect(o.now, c, sa(Ipv4Addr::LOCALHOST, 9)).unwrap();
+    o.stack.tcp.connect(o.now, c, sa(Ipv4Addr::LOCALHOST, 9).into()).unwrap();
     for _ in 0..100 {
         o.step();
     }
@@ -144,19 +147,19 @@ fn tcp_refused_on_a_closed_loopback_port() {
 fn loopback_binds_and_martian_sources() {
     let mut o = One::new();
     let t = o.stack.tcp.socket();
-    assert_eq!(o.stack.tcp.bind(t, sa(Ipv4Addr::new(127, 0, 0, 5), 0)), Ok(()));
+    assert_eq!(o.stack.tcp.bind(t, sa(Ipv4Addr::new(127, 0, 0, 5), 0).into()), Ok(()));
     let t2 = o.stack.tcp.socket();
-    assert_eq!(o.stack.tcp.bind(t2, sa(Ipv4Addr::new(10, 0, 0, 9), 0)), Err(Error::AddrNotAvailable));
+    assert_eq!(o.stack.tcp.bind(t2, sa(Ipv4Addr::new(10, 0, 0, 9), 0).into()), Err(Error::AddrNotAvailable));
     // A socket bound to the loopback cannot reach another host (Linux: EINVAL).
     let t3 = o.stack.tcp.socket();
-    o.stack.tcp.bind(t3, sa(Ipv4Addr::LOCALHOST, 0)).unwrap();
-    assert_eq!(o.stack.tcp.connect(o.now, t3, sa(Ipv4Addr::new(10, 0, 0, 1), 80)), Err(Error::InvalidInput));
+    o.stack.tcp.bind(t3, sa(Ipv4Addr::LOCALHOST, 0).into()).unwrap();
+    assert_eq!(o.stack.tcp.connect(o.now, t3, sa(Ipv4Addr::new(10, 0, 0, 1), 80).into()), Err(Error::InvalidInput));
     let u = o.stack.udp.socket();
-    o.stack.udp.bind(u, sa(Ipv4Addr::LOCALHOST, 0)).unwrap();
-    assert_eq!(o.stack.udp.send_to(u, b"x", Some(sa(Ipv4Addr::new(10, 0, 0, 1), 80))), Err(Error::InvalidInput));
-    assert_eq!(o.stack.udp.connect(u, Some(sa(Ipv4Addr::new(10, 0, 0, 1), 80))), Err(Error::InvalidInput));
+    o.stack.udp.bind(u, sa(Ipv4Addr::LOCALHOST, 0).into()).unwrap();
+    assert_eq!(o.stack.udp.send_to(u, b"x", Some(sa(Ipv4Addr::new(10, 0, 0, 1), 80).into())), Err(Error::InvalidInput));
+    assert_eq!(o.stack.udp.connect(u, Some(sa(Ipv4Addr::new(10, 0, 0, 1), 80).into())), Err(Error::InvalidInput));
     let u2 = o.stack.udp.socket();
-    assert_eq!(o.stack.udp.bind(u2, sa(Ipv4Addr::new(127, 9, 9, 9), 0)), Ok(()));
+    assert_eq!(o.stack.udp.bind(u2, sa(Ipv4Addr::new(127, 9, 9, 9), 0).into()), Ok(()));
     for _ in 0..10 {
         o.step();
     }
@@ -167,17 +170,17 @@ fn loopback_binds_and_martian_sources() {
 fn udp_over_loopback_and_own_address() {
     let mut o = One::new();
     let srv = o.stack.udp.socket();
-    o.stack.udp.bind(srv, sa(Ipv4Addr::UNSPECIFIED, 5353)).unwrap();
+    o.stack.udp.bind(srv, sa(Ipv4Addr::UNSPECIFIED, 5353).into()).unwrap();
     let cli = o.stack.udp.socket();
     let mut buf = [0u8; 64];
     for (dst, want_src) in
         [(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST), (B_IP, B_IP), (Ipv4Addr::UNSPECIFIED, Ipv4Addr::LOCALHOST)]
     {
-        o.stack.udp.send_to(cli, b"ping", Some(sa(dst, 5353))).unwrap();
+        o.stack.udp.send_to(cli, b"ping", Some(sa(dst, 5353).into())).unwrap();
         o.step();
         let m = o.stack.udp.recv_from(srv, &mut buf, false).expect("datagram delivered locally");
         assert_eq!(&buf[..m.copied], b"ping");
-        assert_eq!(*m.from.ip(), want_src, "source for {dst}");
+        assert_eq!(*m.from.ip(), want_src.into(), "source for {dst}");
         o.stack.udp.send_to(srv, b"pong", Some(m.from)).unwrap();
         o.step();
         let r = o.stack.udp.recv_from(cli, &mut buf, false).expect("reply delivered locally");
@@ -186,8 +189,8 @@ fn udp_over_loopback_and_own_address() {
     }
     // Connected to a closed loopback port: ICMP port unreachable comes back as ECONNREFUSED.
     let c = o.stack.udp.socket();
-    o.stack.udp.connect(c, Some(sa(Ipv4Addr::LOCALHOST, 9))).unwrap();
-    assert_eq!(*o.stack.udp.local_addr(c).unwrap().ip(), Ipv4Addr::LOCALHOST);
+    o.stack.udp.connect(c, Some(sa(Ipv4Addr::LOCALHOST, 9).into())).unwrap();
+    assert_eq!(*o.stack.udp.local_addr(c).unwrap().ip(), Ipv4Addr::LOCALHOST.into());
     o.stack.udp.send_to(c, b"x", None).unwrap();
     for _ in 0..3 {
         o.step();
@@ -201,7 +204,7 @@ fn a_loopback_destination_from_the_wire_is_dropped() {
     // RFC 1122 3.2.1.3: 127.x never appears on a network; a frame carrying it is not ours.
     let mut o = One::new();
     let srv = o.stack.udp.socket();
-    o.stack.udp.bind(srv, sa(Ipv4Addr::UNSPECIFIED, 5353)).unwrap();
+    o.stack.udp.bind(srv, sa(Ipv4Addr::UNSPECIFIED, 5353).into()).unwrap();
     // The same datagram to our interface address is delivered (the frame is well formed).
     for (dst, delivered) in [(B_IP, true), (Ipv4Addr::LOCALHOST, false)] {
         let mut udp = vec![0u8; 8 + 4];
@@ -229,10 +232,10 @@ fn the_ipv6_loopback_standin_is_distinct_from_127_0_0_1() {
     let mut o = One::new();
     // A server on 127.0.0.1 is not reached through ::1 (as on Linux) ...
     let l = o.stack.tcp.socket();
-    o.stack.tcp.bind(l, sa(Ipv4Addr::LOCALHOST, 7010)).unwrap();
+    o.stack.tcp.bind(l, sa(Ipv4Addr::LOCALHOST, 7010).into()).unwrap();
     o.stack.tcp.listen(l, 4).unwrap();
     let c = o.stack.tcp.socket();
-    o.stack.tcp.connect(o.now, c, sa(LOOPBACK6_STANDIN, 7010)).unwrap();
+    o.stack.tcp.connect(o.now, c, sa(LOOPBACK6_STANDIN, 7010).into()).unwrap();
     for _ in 0..100 {
         o.step();
     }

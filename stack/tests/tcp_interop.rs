@@ -275,7 +275,7 @@ fn our_client_to_smoltcp_server_buf(
     sim.b.sock(srv).listen(8080).unwrap();
     let c = sim.a.tcp().socket();
     let now = sim.now;
-    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 8080)).unwrap();
+    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 8080).into()).unwrap();
     let ok = sim.run_until(Duration::from_secs(60), |s| {
         s.a.tcp().state(c) == Ok(TcpState::Established) && s.b.sock(srv).state() == stcp::State::Established
     });
@@ -303,7 +303,7 @@ fn smoltcp_client_to_our_server_buf(
     let impaired = faults.0.is_some();
     let mut sim = new_sim_mtu(faults.0, faults.1, seed, mtu);
     let l = sim.a.tcp().socket();
-    sim.a.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8080)).unwrap();
+    sim.a.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8080).into()).unwrap();
     sim.a.tcp().listen(l, 4).unwrap();
     let cli = sim.b.tcp_socket(buf);
     let cx = sim.b.iface.context();
@@ -321,7 +321,7 @@ fn smoltcp_client_to_our_server_buf(
     });
     assert!(ok, "handshake: accepted {acc:?}, smoltcp {}", sim.b.sock(cli).state());
     let h = acc.unwrap();
-    assert_eq!(sim.a.tcp().remote_addr(h), Some(SocketAddrV4::new(B_IP, 49152)));
+    assert_eq!(sim.a.tcp().remote_addr(h), Some(SocketAddrV4::new(B_IP, 49152).into()));
     exchange(&mut sim, h, cli, bytes, seed, impaired, Duration::from_secs(3600));
     let now = sim.now;
     sim.a.tcp().close(now, l);
@@ -432,7 +432,7 @@ fn our_sender_to_slow_smoltcp_reader() {
     sim.b.sock(srv).listen(8081).unwrap();
     let c = sim.a.tcp().socket();
     let now = sim.now;
-    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 8081)).unwrap();
+    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 8081).into()).unwrap();
     let bytes = 256 * 1024;
     let mut src = Source::new(Pattern(12), bytes);
     let mut sink = Sink::new(Pattern(12), bytes, sim.now);
@@ -481,7 +481,7 @@ fn our_sender_to_smoltcp_under_harsh_impairments() {
         sim.b.sock(srv).listen(8082).unwrap();
         let c = sim.a.tcp().socket();
         let now = sim.now;
-        sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 8082)).unwrap();
+        sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 8082).into()).unwrap();
         let ok = sim.run_until(Duration::from_secs(120), |s| s.a.tcp().state(c) == Ok(TcpState::Established));
         assert!(ok, "handshake");
         let bytes = 4 * MIB;

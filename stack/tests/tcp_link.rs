@@ -256,7 +256,7 @@ fn connect_to_closed_port_is_refused() {
     let mut sim = stack_pair(Link::new(1500, None, None), 41);
     let c = sim.a.tcp().socket();
     let now = sim.now;
-    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 9)).expect("connect");
+    sim.a.tcp().connect(now, c, SocketAddrV4::new(B_IP, 9).into()).expect("connect");
     let start = sim.now;
     let mut err = None;
     let done = sim.run_until(Duration::from_secs(10), |s| {
@@ -293,7 +293,7 @@ fn syn_to_silent_host_times_out_after_syn_retries() {
     })));
     let c = sim.a.tcp().socket();
     let start = sim.now;
-    sim.a.tcp().connect(start, c, SocketAddrV4::new(B_IP, 80)).expect("connect");
+    sim.a.tcp().connect(start, c, SocketAddrV4::new(B_IP, 80).into()).expect("connect");
     let mut err = None;
     let done = sim.run_until(Duration::from_secs(600), |s| {
         err = s.a.tcp().take_error(c);
@@ -326,7 +326,7 @@ fn syn_to_absent_host_fails() {
     let mut sim = stack_pair(Link::new(1500, Some(cfg), None), 43);
     let c = sim.a.tcp().socket();
     let now = sim.now;
-    sim.a.tcp().connect(now, c, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 77), 80)).expect("connect");
+    sim.a.tcp().connect(now, c, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 77), 80).into()).expect("connect");
     let mut err = None;
     let done = sim.run_until(Duration::from_secs(600), |s| {
         err = s.a.tcp().take_error(c);
@@ -345,7 +345,7 @@ fn connect_to_absent_host_is_host_unreachable_like_linux() {
     let mut sim = stack_pair(Link::new(1500, Some(cfg), None), 44);
     let c = sim.a.tcp().socket();
     let now = sim.now;
-    sim.a.tcp().connect(now, c, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 77), 80)).expect("connect");
+    sim.a.tcp().connect(now, c, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 77), 80).into()).expect("connect");
     let mut err = None;
     let done = sim.run_until(Duration::from_secs(10), |s| {
         err = s.a.tcp().take_error(c);

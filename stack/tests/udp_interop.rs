@@ -34,7 +34,7 @@ fn udp_echo_with_smoltcp_and_port_unreachable() {
 
     let peer = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 7);
     let h = ours.udp.socket();
-    ours.udp.connect(h, Some(peer)).unwrap();
+    ours.udp.connect(h, Some(peer.into())).unwrap();
     let local = ours.udp.local_addr(h).unwrap();
     let mut now = Instant::from_secs(1);
     let mut step = |ours: &mut Stack, sockets: &mut SocketSet, link: &mut SEnd, now: &mut Instant| {
@@ -56,18 +56,18 @@ fn udp_echo_with_smoltcp_and_port_unreachable() {
         assert_eq!(ours.udp.send_to(h, &data, None), Ok(n));
         step(&mut ours, &mut sockets, &mut link, &mut now);
         let m = ours.udp.recv_from(h, &mut buf, false).unwrap_or_else(|e| panic!("echo of {n} bytes: {e}"));
-        assert_eq!((m.len, m.from), (n, peer));
+        assert_eq!((m.len, m.from), (n, peer.into()));
         assert_eq!(&buf[..n], &data[..], "{n} bytes");
     }
     // smoltcp saw our source port and address.
-    assert_eq!(*local.ip(), Ipv4Addr::new(10, 0, 0, 2));
+    assert_eq!(*local.ip(), Ipv4Addr::new(10, 0, 0, 2).into());
 
     // A closed smoltcp port: smoltcp answers ICMP port unreachable -> ECONNREFUSED (connected only).
     let c = ours.udp.socket();
-    ours.udp.connect(c, Some(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 9))).unwrap();
+    ours.udp.connect(c, Some(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 9).into())).unwrap();
     let u = ours.udp.socket();
     ours.udp.send_to(c, b"anyone?", None).unwrap();
-    ours.udp.send_to(u, b"anyone?", Some(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 9))).unwrap();
+    ours.udp.send_to(u, b"anyone?", Some(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 9).into())).unwrap();
     step(&mut ours, &mut sockets, &mut link, &mut now);
     assert!(ours.udp.readiness(c).error);
     assert_eq!(ours.udp.recv_from(c, &mut buf, false), Err(Error::ConnectionRefused));

@@ -36,6 +36,10 @@ fn main() {
         }
     };
     let idle = std::env::var("TAPSTACK_IDLE_MS").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(2000);
+    // One descriptor per socket: the soft limit (often 1024) would cap the connections.
+    if let Err(e) = tapstack::sys::raise_nofile_limit() {
+        eprintln!("tapstackd: cannot raise RLIMIT_NOFILE: {}", tapstack::sys::strerror(e));
+    }
     // SIGPIPE: a program that vanished must not kill the service (writes get EPIPE).
     tapstack::service::fdpass::ignore_sigpipe();
     let tap = cfg.tap.clone();

@@ -4,7 +4,9 @@
 //!
 //! The caller owns all I/O: it calls `Lookup::poll` and performs the returned `Action`
 //! (send a UDP query, send a TCP query, wait), feeding responses back with `on_udp`/`on_tcp`.
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
+
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use super::wire::{self, Message, Name, RData};
 use crate::time::{Duration, Instant};
@@ -146,8 +148,9 @@ impl Hosts {
         for (ip, names) in &self.entries {
             if names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
                 let a = ans.get_or_insert_with(|| Answer { canonical: names[0].clone(), addrs: Vec::new(), ttl: 0 });
-                if !a.addrs.contains(ip) {
-                    a.addrs.push(*ip);
+                let ip = IpAddress::from(*ip);
+                if !a.addrs.contains(&ip) {
+                    a.addrs.push(ip);
                 }
             }
         }
@@ -165,7 +168,8 @@ impl Hosts {
 pub struct Answer {
     /// The canonical name (end of the CNAME chain), without a trailing dot.
     pub canonical: String,
-    pub addrs: Vec<Ipv4Addr>,
+    /// The addresses, family-neutral (A records today).
+    pub addrs: Vec<IpAddress>,
     /// The smallest TTL along the chain (0 for hosts-file answers).
     pub ttl: u32,
 }
@@ -189,14 +193,14 @@ pub enum Action {
     /// Send `query` in one datagram to `server` (port 53) from a fresh random source port,
     /// then hand every datagram received on that socket to `on_udp`.
     SendUdp {
-        server: SocketAddrV4,
+        server: IpEndpoint,
         query: Vec<u8>,
     },
     /// Connect over TCP to `server`, send `query` with a 2-byte length prefix (RFC 1035
     /// 4.2.2), read one length-prefixed response and give it to `on_tcp` (or call
     /// `on_tcp_failed`). Issued after a truncated (TC) UDP answer.
     SendTcp {
-        server: SocketAddrV4,
+        server: IpEndpoint,
         query: Vec<u8>,
     },
     /// Wait for input until this instant, then call `poll` again.
@@ -206,7 +210,7 @@ pub enum Action {
 
 struct Outstanding {
     id: u16,
-    server: SocketAddrV4,
+    server: IpEndpoint,
     question: Name,
     deadline: Instant,
     tcp: bool,
@@ -321,7 +325,7 @@ impl Lookup {
                 continue;
             };
             let idx = (self.first_server + self.tries as usize) % self.servers.len();
-            let server = SocketAddrV4::new(self.servers[idx], DNS_PORT);
+            let server = IpEndpoint::new(self.servers[idx].into(), DNS_PORT);
             let id = splitmix(&mut self.rng) as u16;
             let query = wire::build_query(id, &qname, self.qtype);
             self.outstanding =
@@ -377,7 +381,7 @@ impl Lookup {
     }
 
     /// A datagram arrived on the query socket. Returns true if it was accepted as the answer.
-    pub fn on_udp(&mut self, now: Instant, from: SocketAddrV4, msg: &[u8]) -> bool {
+    pub fn on_udp(&mut self, now: Instant, from: IpEndpoint, msg: &[u8]) -> bool {
         let Some(o) = &self.outstanding else { return false };
         if o.tcp || from != o.server || !self.matches(msg) {
             return false;
@@ -435,7 +439,7 @@ impl Lookup {
         match m.header.rcode {
             wire::RCODE_NOERROR => match self.reverse_of {
                 Some(ip) => match follow_ptr(&m, &o.question) {
-                    Some(host) => self.result = Some(Ok(Answer { canonical: host, addrs: vec![ip], ttl: 0 })),
+                    Some(host) => self.result = Some(Ok(Answer { canonical: host, addrs: vec![ip.into()], ttl: 0 })),
                     None => {
                         self.got_nodata = true;
                         self.next_candidate();
@@ -496,6 +500,7 @@ pub fn follow_chain(m: &Message, qname: &Name) -> Option<Answer> {
             let ttl = addrs.iter().map(|a| a.1).min().unwrap_or(0).min(ttl);
             let mut out = Vec::new();
             for (a, _) in addrs {
+                let a = IpAddress::from(a);
                 if !out.contains(&a) {
                     out.push(a);
                 }

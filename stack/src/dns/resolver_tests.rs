@@ -1,14 +1,18 @@
 use super::*;
 use crate::dns::wire::{Header, Question, Record};
 
-const NS1: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const NS2: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
+const NS1: IpAddress = IpAddress::v4(10, 0, 0, 1);
+const NS2: IpAddress = IpAddress::v4(10, 0, 0, 3);
 
-fn conf(servers: &[Ipv4Addr]) -> ResolvConf {
-    ResolvConf { nameservers: servers.to_vec(), timeout: Duration::from_secs(2), ..ResolvConf::default() }
+fn conf(servers: &[IpAddress]) -> ResolvConf {
+    ResolvConf {
+        nameservers: servers.iter().map(|a| a.as_v4()).collect(),
+        timeout: Duration::from_secs(2),
+        ..ResolvConf::default()
+    }
 }
 
-fn expect_udp(a: Action) -> (SocketAddrV4, Message) {
+fn expect_udp(a: Action) -> (IpEndpoint, Message) {
     match a {
         Action::SendUdp { server, query } => (server, Message::parse(&query).unwrap()),
         other => panic!("expected SendUdp, got {other:?}"),
@@ -46,8 +50,8 @@ fn cname(name: &str, target: &str) -> Record {
     }
 }
 
-fn sa(ip: Ipv4Addr) -> SocketAddrV4 {
-    SocketAddrV4::new(ip, 53)
+fn sa(ip: IpAddress) -> IpEndpoint {
+    IpEndpoint::new(ip, 53)
 }
 
 #[test]
@@ -56,17 +60,27 @@ fn resolv_conf_parsing() {
         "# comment\nnameserver 10.0.0.1\nnameserver fe80::1\nnameserver 10.0.0.3 ; x\nnameserver 1.1.1.1\nnameserver 8.8.8.8\n\
          domain old.example\nsearch a.example b.example.\noptions ndots:2 timeout:3 attempts:9 rotate bogus:1\n",
     );
-    assert_eq!(c.nameservers, vec![NS1, NS2, Ipv4Addr::new(1, 1, 1, 1)], "IPv4 only, at most 3");
+    assert_eq!(
+        c.nameservers.iter().map(|&a| IpAddress::from(a)).collect::<Vec<_>>(),
+        vec![NS1, NS2, IpAddress::v4(1, 1, 1, 1)],
+        "IPv4 only, at most 3"
+    );
     assert_eq!(c.search, vec!["a.example", "b.example"]);
     assert_eq!((c.ndots, c.timeout, c.attempts, c.rotate), (2, Duration::from_secs(3), 5, true));
     let d = ResolvConf::parse("search x.example\ndomain y.example\noptions timeout:0 ndots:99\n");
     assert_eq!(d.search, vec!["y.example"], "last of domain/search wins");
     assert_eq!((d.timeout, d.ndots, d.attempts), (Duration::from_secs(1), 15, 2));
-    assert_eq!(ResolvConf::parse("").servers(), vec![Ipv4Addr::LOCALHOST]);
+    assert_eq!(
+        ResolvConf::parse("").servers().into_iter().map(IpAddress::from).collect::<Vec<_>>(),
+        vec![IpAddress::v4(127, 0, 0, 1)]
+    );
     // "search ." / "domain ." (systemd) mean no search list.
     assert!(ResolvConf::parse("search .\n").search.is_empty());
     assert!(ResolvConf::parse("domain .\n").search.is_empty());
-    assert_eq!(ResolvConf::parse("nameserver ::1\n").servers(), vec![Ipv4Addr::LOCALHOST]);
+    assert_eq!(
+        ResolvConf::parse("nameserver ::1\n").servers().into_iter().map(IpAddress::from).collect::<Vec<_>>(),
+        vec![IpAddress::v4(127, 0, 0, 1)]
+    );
 }
 
 #[test]
@@ -87,14 +101,14 @@ fn hosts_file() {
     );
     assert!(h.lookup("files.test.").is_none(), "glibc does not strip the dot for files");
     let ans = h.lookup("FILES.test").unwrap();
-    assert_eq!(ans.addrs, vec![NS1, Ipv4Addr::new(10, 0, 0, 5)]);
+    assert_eq!(ans.addrs, vec![NS1, IpAddress::v4(10, 0, 0, 5)]);
     assert_eq!(ans.canonical, "files.test");
     assert_eq!(h.lookup("files").unwrap().addrs, vec![NS1]);
-    assert_eq!(h.lookup("localhost").unwrap().addrs, vec![Ipv4Addr::LOCALHOST]);
+    assert_eq!(h.lookup("localhost").unwrap().addrs, vec![IpAddress::v4(127, 0, 0, 1)]);
     assert!(h.lookup("ip6-localhost").is_none());
     assert!(h.lookup("nope").is_none());
-    assert_eq!(h.reverse(NS1), Some("files.test"));
-    assert_eq!(h.reverse(Ipv4Addr::new(1, 2, 3, 4)), None);
+    assert_eq!(h.reverse(NS1.into()), Some("files.test"));
+    assert_eq!(h.reverse(IpAddress::v4(1, 2, 3, 4).into()), None);
 }
 
 #[test]
@@ -131,7 +145,7 @@ fn invalid_responses_ignored() {
     assert!(!l.on_udp(t, sa(NS1), &reply(&q_wrong, 0, vec![a("files.test", [6, 6, 6, 6], 60)], false)));
     // Wrong source address / port.
     assert!(!l.on_udp(t, sa(NS2), &good));
-    assert!(!l.on_udp(t, SocketAddrV4::new(NS1, 5353), &good));
+    assert!(!l.on_udp(t, IpEndpoint::new(NS1, 5353), &good));
     // Wrong question.
     let mut q_other = q.clone();
     q_other.questions[0].name = Name::from_dotted("evil.test").unwrap();
@@ -163,7 +177,7 @@ fn cname_chain() {
         a("files.test", [10, 0, 0, 4], 20),
     ];
     l.on_udp(t, sa(NS1), &reply(&q, 0, answers, false));
-    let want = Answer { canonical: "files.test".into(), addrs: vec![NS1, Ipv4Addr::new(10, 0, 0, 4)], ttl: 20 };
+    let want = Answer { canonical: "files.test".into(), addrs: vec![NS1, IpAddress::v4(10, 0, 0, 4)], ttl: 20 };
     assert_eq!(l.poll(t), Action::Done(Ok(want)));
 }
 
@@ -304,7 +318,7 @@ fn invalid_names_never_queried() {
 #[test]
 fn reverse_lookup() {
     let mut l =
-        Lookup::reverse(Ipv4Addr::new(10, 0, 0, 1), &ResolvConf { search: vec!["x".into()], ..conf(&[NS1]) }, 4);
+        Lookup::reverse(IpAddress::v4(10, 0, 0, 1).into(), &ResolvConf { search: vec!["x".into()], ..conf(&[NS1]) }, 4);
     let t = Instant::ZERO;
     let (_, q) = expect_udp(l.poll(t));
     assert_eq!(q.questions[0].name.to_string(), "1.0.0.10.in-addr.arpa", "no search list");
@@ -324,7 +338,7 @@ fn reverse_lookup() {
     let want = Answer { canonical: "files.test".into(), addrs: vec![NS1], ttl: 0 };
     assert_eq!(l.poll(t), Action::Done(Ok(want)));
     // NXDOMAIN: not found.
-    let mut l = Lookup::reverse(Ipv4Addr::new(10, 0, 0, 9), &conf(&[NS1]), 5);
+    let mut l = Lookup::reverse(IpAddress::v4(10, 0, 0, 9).into(), &conf(&[NS1]), 5);
     let (_, q) = expect_udp(l.poll(t));
     l.on_udp(t, sa(NS1), &reply(&q, wire::RCODE_NXDOMAIN, vec![], false));
     assert_eq!(l.poll(t), Action::Done(Err(ResolveError::NotFound)));

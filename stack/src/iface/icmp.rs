@@ -54,7 +54,7 @@ impl Interface {
             }
             Icmpv4Repr::EchoReply { ident, seq_no, data } => {
                 // An ICMP datagram socket with this identifier takes it (else the stack's own ping).
-                if udp.echo_reply(ip.src_addr, ip.dst_addr, ip.ttl, payload) {
+                if udp.echo_reply(ip.src_addr.into(), ip.dst_addr.into(), ip.ttl, payload) {
                     return;
                 }
                 if self.pings.len() >= MAX_PING_REPLIES {
@@ -125,9 +125,9 @@ impl Interface {
             icmp_type,
             icmp_code: code,
             info,
-            offender,
-            local: SocketAddrV4::new(q.header.src_addr, sport),
-            remote: SocketAddrV4::new(q.header.dst_addr, dport),
+            offender: offender.into(),
+            local: SocketAddrV4::new(q.header.src_addr, sport).into(),
+            remote: SocketAddrV4::new(q.header.dst_addr, dport).into(),
             quoted: q.data,
         };
         match q.header.protocol {
@@ -137,8 +137,8 @@ impl Interface {
             protocol::ICMP if q.data.len() >= 8 && q.data[0] == msg_type::ECHO_REQUEST => {
                 let ident = u16::from_be_bytes([q.data[4], q.data[5]]);
                 let r = IcmpReport {
-                    local: SocketAddrV4::new(q.header.src_addr, ident),
-                    remote: SocketAddrV4::new(q.header.dst_addr, 0),
+                    local: SocketAddrV4::new(q.header.src_addr, ident).into(),
+                    remote: SocketAddrV4::new(q.header.dst_addr, 0).into(),
                     ..r
                 };
                 _ = udp.ping_error(&r)

@@ -166,10 +166,10 @@ impl Interface {
                     self.stats.ip_not_for_us += 1;
                     return;
                 }
-                tcp.process(now, repr.src_addr, repr.dst_addr, payload);
+                tcp.process(now, repr.src_addr.into(), repr.dst_addr.into(), payload);
             }
             protocol::UDP => {
-                if !udp.process(now, repr.src_addr, repr.dst_addr, payload) {
+                if !udp.process(now, repr.src_addr.into(), repr.dst_addr.into(), payload) {
                     self.stats.udp_no_socket += 1;
                     self.icmp_dst_unreachable(now, repr, payload, unreachable::PORT);
                 }

@@ -19,6 +19,7 @@ use crate::socket::udp::UdpStack;
 use crate::time::{earliest, Duration, Instant};
 use crate::wire::arp::{ArpRepr, Operation};
 use crate::wire::ethernet::{self, EtherType, EthernetRepr, MacAddr};
+use crate::wire::ip::IpAddress;
 use crate::wire::ipv4::{self, Ipv4Repr};
 use arp_cache::{ArpCache, Enqueued};
 use reassembly::Reassembler;
@@ -37,11 +38,11 @@ pub const DEFAULT_TTL: u8 = 64;
 /// The source address a host picks for `dst` when the socket names none (Linux
 /// `inet_select_addr` through the routes): 127.0.0.1 for the loopback network 127.0.0.0/8
 /// (RFC 1122 3.2.1.3 (g): it never appears on a network), the interface address otherwise.
-pub fn source_for(own: Ipv4Addr, dst: Ipv4Addr) -> Ipv4Addr {
-    if dst == LOOPBACK6_STANDIN {
+pub fn source_for(own: IpAddress, dst: IpAddress) -> IpAddress {
+    if dst == IpAddress::V4(LOOPBACK6_STANDIN) {
         dst
     } else if dst.is_loopback() {
-        Ipv4Addr::LOCALHOST
+        dst.loopback()
     } else {
         own
     }
@@ -55,7 +56,7 @@ pub const LOOPBACK6_STANDIN: Ipv4Addr = Ipv4Addr::new(127, 255, 255, 254);
 
 /// Whether a socket bound to `src` may reach `dst`: a loopback source only reaches this host
 /// (Linux gives EINVAL, as the route to another host would carry a martian source).
-pub fn source_reaches(own: Ipv4Addr, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+pub fn source_reaches(own: IpAddress, src: IpAddress, dst: IpAddress) -> bool {
     !src.is_loopback() || dst.is_loopback() || dst == own || dst.is_unspecified()
 }
 
@@ -140,7 +141,7 @@ impl Interface {
     /// IP output (RFC 1122 3.3): wraps `payload` in an IPv4 header from `src` to `dst`, routes it,
     /// fragments it to the MTU and hands it to ARP and the link. Drops are counted.
     pub fn send_ip(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload: &[u8]) {
-        let src = if src.is_unspecified() { source_for(self.addr, dst) } else { src };
+        let src = if src.is_unspecified() { source_for(self.addr.into(), dst.into()).as_v4() } else { src };
         if self.is_local(dst) {
             if self.loopback.len() >= MAX_LOOPBACK_QUEUE {
                 self.stats.tx_dropped += 1;

@@ -2,8 +2,8 @@
 //! its counters) and their formatting, in the spirit of `ss -tuna` / `ss -ti` and `nstat`.
 //! Taking a snapshot reads the stack and changes nothing; formatting is plain text. The
 //! service (`tapstackd`) fills in which process holds each socket ([`SockEntry::owner`]).
+use crate::wire::ip::IpEndpoint;
 use std::fmt::Write;
-use std::net::SocketAddrV4;
 
 use crate::socket::tcp::{TcpInfo, TcpState};
 use crate::trace::state_name;
@@ -26,9 +26,9 @@ pub struct SockEntry {
     pub handle: u32,
     /// TCP state; None for UDP (`UNCONN`, or `ESTAB` when connected, as ss prints).
     pub state: Option<TcpState>,
-    pub local: SocketAddrV4,
+    pub local: IpEndpoint,
     /// Peer, if any (`0.0.0.0:*` otherwise).
-    pub remote: Option<SocketAddrV4>,
+    pub remote: Option<IpEndpoint>,
     /// Bytes received and not read (listeners: connections waiting in accept).
     pub recv_q: usize,
     /// Bytes not yet acknowledged (listeners: the backlog).

@@ -2,12 +2,13 @@
 use super::{Proto, SockEntry};
 use crate::socket::tcp::TcpStack;
 use crate::socket::udp::UdpStack;
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 /// TCP control blocks (in handle order), then UDP sockets.
 pub fn table(tcp: &TcpStack, udp: &UdpStack) -> Vec<SockEntry> {
     let mut v = tcp.snapshot();
     for h in udp.handles() {
-        let local = udp.local_addr(h).unwrap_or(std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0));
+        let local = udp.local_addr(h).unwrap_or(IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 0));
         v.push(SockEntry {
             proto: Proto::Udp,
             handle: h.0,

@@ -1,6 +1,6 @@
 //! The socket table and counters of real stacks (an in-memory link under a virtual clock),
 //! formatted as `ss` and `tapstack stats`.
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use super::counters::{fields, format_stats};
 use super::*;
@@ -22,12 +22,12 @@ fn ss_table_of_a_transfer() {
     let mut b = Stack::new(&cfg("10.0.0.1", "02:00:00:00:00:01"), 2);
     let mut now = Instant::from_secs(1);
     let l = b.tcp.socket();
-    b.tcp.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8000)).unwrap();
+    b.tcp.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 8000)).unwrap();
     b.tcp.listen(l, 16).unwrap();
     let u = a.udp.socket();
-    a.udp.bind(u, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5353)).unwrap();
+    a.udp.bind(u, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 5353)).unwrap();
     let h = a.tcp.socket();
-    a.tcp.connect(now, h, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 8000)).unwrap();
+    a.tcp.connect(now, h, IpEndpoint::new(IpAddress::v4(10, 0, 0, 1), 8000)).unwrap();
     let data = vec![7u8; 300_000];
     let (mut sent, mut hb) = (0, None);
     for _ in 0..2000 {
@@ -55,7 +55,7 @@ fn ss_table_of_a_transfer() {
     let ta = a.socket_table();
     let c = ta.iter().find(|e| e.proto == Proto::Tcp).unwrap();
     assert_eq!(c.state, Some(TcpState::Established));
-    assert_eq!(c.remote, Some(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 8000)));
+    assert_eq!(c.remote, Some(IpEndpoint::new(IpAddress::v4(10, 0, 0, 1), 8000)));
     let info = c.info.as_ref().unwrap();
     assert!(info.bytes_acked > 0 && !info.srtt.is_zero(), "{info:?}");
     assert!(info.delivery_rate > 0, "{info:?}");

@@ -132,7 +132,7 @@ fn runtime_over_a_real_tap() {
         let mut g = rt.lock();
         let h = g.udp.socket();
         let dst = std::net::SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 3), 9);
-        assert_eq!(g.udp.send_to(h, b"drain me", Some(dst)), Ok(8));
+        assert_eq!(g.udp.send_to(h, b"drain me", Some(dst.into())), Ok(8));
         g.udp.close(h);
     }
     let t0 = StdInstant::now();

@@ -43,8 +43,8 @@ impl ErrEntry {
             icmp_type: e.icmp_type,
             icmp_code: e.icmp_code,
             info: e.info,
-            offender: e.offender,
-            dst: e.dst,
+            offender: e.offender.map(Into::into),
+            dst: e.dst.into(),
             payload: e.payload.clone(),
             next_errno,
         }

@@ -197,7 +197,7 @@ impl Service {
         s.tokens = s.tokens.saturating_sub(1);
         let inherited = s.opts.clone();
         let dual = s.dual.for_accepted();
-        let peer = self.stack.tcp.remote_addr(h).unwrap_or_else(unspecified);
+        let peer = self.stack.tcp.remote_addr(h).map_or_else(unspecified, Into::into);
         let o = &inherited;
         let mut set = |opt| {
             let _ = self.stack.tcp.set_option(h, opt);
@@ -271,7 +271,7 @@ impl Service {
                         None => return Msg::reply(op, libc::EINVAL),
                     },
                 };
-                let r = stack.udp.connect(h, remote);
+                let r = stack.udp.connect(h, remote.map(Into::into));
                 if r.is_ok() {
                     opts::apply_ip_opts(stack, s.proto, &s.opts);
                 }
@@ -298,7 +298,7 @@ impl Service {
             && stack.tcp.state(h) == Ok(TcpState::Closed)
             && stack.tcp.local_addr(h).is_none_or(|a| a.port() == 0)
         {
-            let _ = stack.tcp.bind(h, unspecified());
+            let _ = stack.tcp.bind(h, unspecified().into());
             opts::apply_ip_opts(stack, s.proto, &s.opts);
         }
         let state = stack.tcp.state(h);
@@ -310,7 +310,7 @@ impl Service {
             let e = stack.tcp.take_error(h).map(Error::errno).unwrap_or(libc::ECONNABORTED);
             return Msg::reply(op, e);
         }
-        match stack.tcp.connect(now, h, remote) {
+        match stack.tcp.connect(now, h, remote.into()) {
             Ok(()) => {}
             Err(Error::AlreadyConnected) if s.connecting => {
                 s.connecting = false;
@@ -391,8 +391,8 @@ impl Service {
                     Err(e) => return Msg::reply(op, e),
                 };
                 let r = match p {
-                    Proto::Tcp(h) => stack.tcp.bind(h, a),
-                    Proto::Udp(h) => stack.udp.bind(h, a),
+                    Proto::Tcp(h) => stack.tcp.bind(h, a.into()),
+                    Proto::Udp(h) => stack.udp.bind(h, a.into()),
                 };
                 if let Err(e) = r {
                     return err(e);
@@ -462,7 +462,7 @@ impl Service {
                     Proto::Tcp(h) => stack.tcp.local_addr(h),
                     Proto::Udp(h) => stack.udp.local_addr(h),
                 };
-                let a = a.unwrap_or_else(unspecified);
+                let a = a.map_or_else(unspecified, Into::into);
                 Msg::reply(op, 0).with_name(a, &s.dual.name(a))
             }
             (Op::PeerName, p) => {
@@ -474,7 +474,10 @@ impl Service {
                     Proto::Udp(h) => stack.udp.remote_addr(h),
                 };
                 match a {
-                    Some(a) => Msg::reply(op, 0).with_name(a, &s.dual.peer(a)),
+                    Some(a) => {
+                        let a = a.into();
+                        Msg::reply(op, 0).with_name(a, &s.dual.peer(a))
+                    }
                     None => Msg::reply(op, libc::ENOTCONN),
                 }
             }

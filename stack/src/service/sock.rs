@@ -54,6 +54,10 @@ impl Pending {
     pub fn advance(&mut self, n: usize) {
         self.off += n;
         if self.is_empty() {
+            // Memory follows use: a large chunk goes back (an idle socket holds none).
+            if self.buf.capacity() > KEEP {
+                self.buf = Vec::new();
+            }
             self.buf.clear();
             self.off = 0;
         }
@@ -108,6 +112,9 @@ pub struct Sock {
     /// Removed from epoll while the engine cannot take what `a` has (HUP would spin).
     pub parked: bool,
 }
+
+/// Storage a drained `Pending` keeps (more goes back to the allocator).
+const KEEP: usize = 4096;
 
 /// How much is read from `a` or the engine per step.
 pub const CHUNK: usize = 256 * 1024;
@@ -313,7 +320,7 @@ fn pump_udp_out(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8
                 continue;
             }
         };
-        let hdr = super::proto::udp_hdr_ttl(m.from, m.ttl);
+        let hdr = super::proto::udp_hdr_ttl(m.from.into(), m.ttl);
         scratch[..UDP_HDR].copy_from_slice(&hdr);
         let d = &scratch[..UDP_HDR + m.copied];
         match fdpass::send(s.a, d, 0) {
@@ -406,7 +413,7 @@ fn pump_udp_in(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8]
                 let _ = fdpass::send(s.a, &super::proto::udp_err_hdr(e.errno()), 0);
             }
             let (dst, data) = split_udp(s.tx.rest());
-            match stack.udp.send_to(h, data, dst) {
+            match stack.udp.send_to(h, data, dst.map(Into::into)) {
                 Err(Error::WouldBlock) => return Ok(()),
                 Ok(_) if s.opts.ip_opts_set => {
                     // The send may have bound the socket (its port, or a ping identifier): IP_TTL

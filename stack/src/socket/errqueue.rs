@@ -1,8 +1,8 @@
 //! ICMP errors reported to sockets: what the IP layer hands a transport (`IcmpReport`), and the
 //! per-socket error queue that Linux keeps when IP_RECVERR is set (`ErrQueue` of `SockError`,
 //! read with recvmsg(MSG_ERRQUEUE); ip(7), RFC 1122 4.1.3.3 and 4.2.3.9).
+use crate::wire::ip::{IpAddress, IpEndpoint};
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::error::Error;
 
@@ -20,10 +20,10 @@ pub struct IcmpReport<'a> {
     /// Next-hop MTU for "fragmentation needed" (RFC 1191), else 0.
     pub info: u32,
     /// The host that sent the ICMP message (SO_EE_OFFENDER).
-    pub offender: Ipv4Addr,
+    pub offender: IpAddress,
     /// Source (ours) and destination of the quoted datagram, ports from its transport header.
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: IpEndpoint,
+    pub remote: IpEndpoint,
     /// The quoted transport header and whatever of its payload the ICMP message carried.
     pub quoted: &'a [u8],
 }
@@ -59,8 +59,8 @@ pub struct SockError {
     pub icmp_code: u8,
     pub info: u32,
     /// None for local errors (Linux then fills the offender with AF_UNSPEC).
-    pub offender: Option<Ipv4Addr>,
-    pub dst: SocketAddrV4,
+    pub offender: Option<IpAddress>,
+    pub dst: IpEndpoint,
     pub payload: Vec<u8>,
 }
 
@@ -140,9 +140,9 @@ mod tests {
             icmp_type: t,
             icmp_code: c,
             info: 0,
-            offender: Ipv4Addr::new(10, 0, 0, 1),
-            local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 5000),
-            remote: SocketAddrV4::new(Ipv4Addr::new(10, 0, 1, 2), 33434),
+            offender: IpAddress::v4(10, 0, 0, 1),
+            local: IpEndpoint::new(IpAddress::v4(10, 0, 0, 2), 5000),
+            remote: IpEndpoint::new(IpAddress::v4(10, 0, 1, 2), 33434),
             quoted: &[0x13, 0x88, 0x82, 0x9a, 0, 12, 0, 0, b'h', b'i'],
         }
     }

@@ -1,8 +1,11 @@
 //! Sockets: TCP (`tcp/`, split by concern like Linux's tcp_input/tcp_output/tcp_timer) and UDP.
 //!
 //! Each protocol is a self-contained sans-IO engine that takes transport segments with their
-//! IPv4 addresses (`process`) and hands out segments to send (`dispatch`); `crate::stack::Stack`
-//! wraps them in IPv4 and Ethernet.
+//! family-neutral addresses (`process`, `crate::wire::ip::IpAddress`) and hands out segments to
+//! send (`dispatch`); `crate::stack::Stack` wraps them in IPv4 and Ethernet. Sockets are named by
+//! `crate::wire::ip::IpEndpoint`.
+#[cfg(test)]
+mod endpoint_tests;
 pub mod errqueue;
 pub mod tcp;
 pub mod udp;

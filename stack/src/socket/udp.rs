@@ -3,11 +3,10 @@
 //! A `UdpStack` holds every UDP socket of one host: bind (explicit or ephemeral), connect
 //! (default peer and source filter), bounded receive queues (drops counted), pending ICMP
 //! errors on connected sockets (RFC 1122 4.1.3.3), SO_BROADCAST, and readiness for poll.
+use crate::wire::ip::{IpAddress, IpEndpoint};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::error::{Error, Result};
-use crate::socket::Readiness;
 use crate::time::Instant;
 use crate::wire::udp as wire;
 
@@ -19,7 +18,7 @@ pub struct UdpHandle(pub u32);
 pub struct RecvMeta {
     pub copied: usize,
     pub len: usize,
-    pub from: SocketAddrV4,
+    pub from: IpEndpoint,
     /// The datagram's IP TTL, when known and IP_RECVTTL is on (ICMP datagram sockets).
     pub ttl: Option<u8>,
 }
@@ -43,7 +42,7 @@ const DATAGRAM_OVERHEAD: usize = 768;
 const EPHEMERAL: core::ops::RangeInclusive<u16> = 32768..=60999;
 
 struct Datagram {
-    from: SocketAddrV4,
+    from: IpEndpoint,
     data: Vec<u8>,
     /// IP TTL it arrived with (None: not recorded).
     ttl: Option<u8>,
@@ -51,10 +50,10 @@ struct Datagram {
 
 struct Socket {
     /// Bound address (0.0.0.0 = any) and port (0 = unbound).
-    local: SocketAddrV4,
+    local: IpEndpoint,
     /// True if the address was set by bind(), not implied by connect().
     addr_bound: bool,
-    remote: Option<SocketAddrV4>,
+    remote: Option<IpEndpoint>,
     broadcast: bool,
     /// SO_REUSEADDR/SO_REUSEPORT: may share its port with other sockets that also set it.
     reuse: bool,
@@ -78,7 +77,7 @@ struct Socket {
 impl Socket {
     fn new() -> Socket {
         Socket {
-            local: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+            local: IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 0),
             addr_bound: false,
             remote: None,
             broadcast: false,
@@ -96,7 +95,7 @@ impl Socket {
         }
     }
     /// Demux score (Linux's compute_score): None if the socket does not accept the datagram.
-    fn score(&self, src: SocketAddrV4, dst: SocketAddrV4) -> Option<u8> {
+    fn score(&self, src: IpEndpoint, dst: IpEndpoint) -> Option<u8> {
         if self.local.port() != dst.port() {
             return None;
         }
@@ -121,13 +120,13 @@ impl Socket {
 
 struct TxDatagram {
     handle: u32,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+    src: IpAddress,
+    dst: IpAddress,
     datagram: Vec<u8>,
 }
 
 pub struct UdpStack {
-    local_addr: Ipv4Addr,
+    local_addr: IpAddress,
     prefix_len: u8,
     rng: u64,
     next_handle: u32,
@@ -153,7 +152,7 @@ fn splitmix(state: &mut u64) -> u64 {
 }
 
 impl UdpStack {
-    pub fn new(local_addr: Ipv4Addr, seed: u64) -> UdpStack {
+    pub fn new(local_addr: IpAddress, seed: u64) -> UdpStack {
         UdpStack {
             local_addr,
             prefix_len: 32,
@@ -177,16 +176,8 @@ impl UdpStack {
     }
 
     /// True for 255.255.255.255 and the directed broadcast of our subnet.
-    pub fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
-        if ip.is_broadcast() {
-            return true;
-        }
-        if self.prefix_len >= 31 {
-            return false;
-        }
-        let mask = u32::MAX << (32 - self.prefix_len as u32);
-        let a = u32::from(self.local_addr);
-        u32::from(ip) == (a & mask) | !mask
+    pub fn is_broadcast(&self, ip: IpAddress) -> bool {
+        ip.is_broadcast() || ip.is_subnet_broadcast(self.local_addr, self.prefix_len)
     }
 
     /// The ephemeral port range (ip_local_port_range), default 32768..=60999.
@@ -229,7 +220,7 @@ impl UdpStack {
 
     /// Input: one UDP datagram (IPv4 payload). Returns false if no socket is bound to the
     /// destination port, so the caller answers ICMP port unreachable.
-    pub fn process(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, datagram: &[u8]) -> bool {
+    pub fn process(&mut self, now: Instant, src: IpAddress, dst: IpAddress, datagram: &[u8]) -> bool {
         let _ = now;
         let packet = match wire::Packet::new_checked(datagram) {
             Ok(p) => p,
@@ -248,8 +239,8 @@ impl UdpStack {
                 return true; // malformed: dropped silently, never an ICMP error
             }
         };
-        let from = SocketAddrV4::new(src, repr.src_port);
-        let to = SocketAddrV4::new(dst, repr.dst_port);
+        let from = IpEndpoint::new(src, repr.src_port);
+        let to = IpEndpoint::new(dst, repr.dst_port);
         let bcast = self.is_broadcast(dst) || dst.is_multicast();
         let targets: Vec<u32> = if bcast {
             // Broadcasts go to every matching socket (RFC 1122 4.1.3.5 leaves it open; Linux does this).
@@ -284,7 +275,7 @@ impl UdpStack {
     }
 
     /// Output: every queued datagram as `emit(src, dst, udp_header+payload)` with checksum.
-    pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8])) {
+    pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(IpAddress, IpAddress, &[u8])) {
         let _ = now;
         while let Some(d) = self.tx.pop_front() {
             emit(d.src, d.dst, &d.datagram);
@@ -306,7 +297,7 @@ impl UdpStack {
 
     /// ICMP destination unreachable `code` quoting a datagram we sent from `local` to `remote`
     /// (no quote: see `icmp_error`). Without IP_RECVERR only connected sockets see it.
-    pub fn icmp_unreachable(&mut self, local: SocketAddrV4, remote: SocketAddrV4, code: u8) {
+    pub fn icmp_unreachable(&mut self, local: IpEndpoint, remote: IpEndpoint, code: u8) {
         let r = crate::socket::errqueue::IcmpReport {
             icmp_type: 3,
             icmp_code: code,
@@ -340,7 +331,7 @@ impl UdpStack {
 
     /// True if binding `addr:port` would clash with another socket: overlapping addresses,
     /// unless both set SO_REUSEADDR (Linux udp_lib_lport_inuse).
-    fn in_use(&self, except: u32, addr: Ipv4Addr, port: u16) -> bool {
+    fn in_use(&self, except: u32, addr: IpAddress, port: u16) -> bool {
         let reuse = self.sockets.get(&except).is_some_and(|s| s.reuse);
         let ping = self.sockets.get(&except).is_some_and(|s| s.ping);
         self.sockets_of(port, ping).any(|(h, s)| {
@@ -375,7 +366,7 @@ impl UdpStack {
         Ok(())
     }
 
-    pub fn bind(&mut self, h: UdpHandle, local: SocketAddrV4) -> Result<()> {
+    pub fn bind(&mut self, h: UdpHandle, local: IpEndpoint) -> Result<()> {
         let s = self.get(h)?;
         if s.local.port() != 0 {
             return Err(Error::InvalidInput); // already bound
@@ -404,14 +395,14 @@ impl UdpStack {
     }
 
     /// connect(): default destination and source filter; port 0 address 0.0.0.0 (AF_UNSPEC) disconnects.
-    pub fn connect(&mut self, h: UdpHandle, remote: Option<SocketAddrV4>) -> Result<()> {
+    pub fn connect(&mut self, h: UdpHandle, remote: Option<IpEndpoint>) -> Result<()> {
         let remote = remote.filter(|r| !(r.ip().is_unspecified() && r.port() == 0));
         let Some(remote) = remote else {
             // AF_UNSPEC: dissolve the association; an address implied by connect() is undone.
             let s = self.get_mut(h)?;
             s.remote = None;
             if !s.addr_bound {
-                s.local.set_ip(Ipv4Addr::UNSPECIFIED);
+                s.local.set_ip(IpAddress::v4(0, 0, 0, 0));
             }
             return Ok(());
         };
@@ -436,7 +427,7 @@ impl UdpStack {
     }
 
     /// sendto()/send(): `dst` None uses the connected peer (ENOTCONN if none); EMSGSIZE over 65507.
-    pub fn send_to(&mut self, h: UdpHandle, data: &[u8], dst: Option<SocketAddrV4>) -> Result<usize> {
+    pub fn send_to(&mut self, h: UdpHandle, data: &[u8], dst: Option<IpEndpoint>) -> Result<usize> {
         let s = self.get_mut(h)?;
         if let Some(e) = s.error.take() {
             // Linux reports a pending ICMP error on the next send as well (sock_error).
@@ -470,7 +461,7 @@ impl UdpStack {
             a if a.is_unspecified()
                 && (bound_ip.is_unspecified() || bound_ip.is_broadcast() || bound_ip.is_multicast()) =>
             {
-                Ipv4Addr::LOCALHOST
+                IpAddress::v4(127, 0, 0, 1)
             }
             a if a.is_unspecified() => bound_ip,
             a => a,
@@ -522,83 +513,12 @@ impl UdpStack {
             }
         }
     }
-
-    pub fn set_broadcast(&mut self, h: UdpHandle, on: bool) -> Result<()> {
-        self.get_mut(h)?.broadcast = on;
-        Ok(())
-    }
-
-    /// SO_REUSEADDR / SO_REUSEPORT: sockets that all set it may bind the same address and port
-    /// (a datagram goes to the most specific, then the most recently bound, socket).
-    pub fn set_reuse_addr(&mut self, h: UdpHandle, on: bool) -> Result<()> {
-        self.get_mut(h)?.reuse = on;
-        Ok(())
-    }
-
-    /// SO_RCVBUF: like Linux, the value is doubled (bookkeeping overhead), minimum 2304.
-    pub fn set_recv_buffer(&mut self, h: UdpHandle, bytes: usize) -> Result<()> {
-        self.get_mut(h)?.rx_limit = bytes.saturating_mul(2).max(2304);
-        Ok(())
-    }
-
-    /// SO_SNDBUF: doubled like Linux, minimum 4608.
-    pub fn set_send_buffer(&mut self, h: UdpHandle, bytes: usize) -> Result<()> {
-        self.get_mut(h)?.tx_limit = bytes.saturating_mul(2).max(4608);
-        Ok(())
-    }
-
-    /// The effective (doubled) SO_RCVBUF value, for getsockopt.
-    pub fn recv_buffer(&self, h: UdpHandle) -> Result<usize> {
-        Ok(self.get(h)?.rx_limit)
-    }
-    pub fn send_buffer(&self, h: UdpHandle) -> Result<usize> {
-        Ok(self.get(h)?.tx_limit)
-    }
-    pub fn broadcast(&self, h: UdpHandle) -> Result<bool> {
-        Ok(self.get(h)?.broadcast)
-    }
-
-    /// As Linux's udp_poll/datagram_poll: POLLIN only for a queued datagram, POLLERR for a
-    /// pending error (which recv_from then returns), POLLOUT while the send queue has room.
-    pub fn readiness(&self, h: UdpHandle) -> Readiness {
-        let Ok(s) = self.get(h) else {
-            return Readiness { error: true, hup: true, ..Readiness::default() };
-        };
-        Readiness {
-            readable: !s.rx.is_empty(),
-            writable: s.tx_bytes < s.tx_limit,
-            read_hup: false,
-            hup: false,
-            error: s.error.is_some() || !s.errq.is_empty(),
-        }
-    }
-
-    pub fn take_error(&mut self, h: UdpHandle) -> Option<crate::error::Error> {
-        self.get_mut(h).ok()?.error.take()
-    }
-
-    /// getsockname(): 0.0.0.0:0 for an unbound socket, as Linux reports.
-    pub fn local_addr(&self, h: UdpHandle) -> Option<SocketAddrV4> {
-        self.get(h).ok().map(|s| s.local)
-    }
-
-    pub fn remote_addr(&self, h: UdpHandle) -> Option<SocketAddrV4> {
-        self.get(h).ok()?.remote
-    }
-
-    /// FIONREAD: size of the next datagram (0 if none), as Linux reports for UDP.
-    pub fn recv_queue(&self, h: UdpHandle) -> usize {
-        self.get(h).ok().and_then(|s| s.rx.front()).map_or(0, |d| d.data.len())
-    }
-
-    /// Datagrams dropped because the receive queue was full.
-    pub fn drops(&self) -> u64 {
-        self.stats.rcvbuf_errors
-    }
 }
 
 #[path = "udp_err.rs"]
 mod err;
+#[path = "udp_opts.rs"]
+mod opts;
 #[path = "udp_ping.rs"]
 mod ping;
 

@@ -1,7 +1,7 @@
 //! UDP and ICMP errors (Linux __udp4_lib_err): the socket that sent the quoted datagram gets
 //! the error as a pending error (connected sockets, hard errors; every socket with
 //! IP_RECVERR) and, with IP_RECVERR, an entry in its error queue (recvmsg(MSG_ERRQUEUE)).
-use std::net::SocketAddrV4;
+use crate::wire::ip::IpEndpoint;
 
 use super::{UdpHandle, UdpStack};
 use crate::error::{Error, Result};
@@ -29,7 +29,7 @@ impl UdpStack {
         true
     }
 
-    fn error_target(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<u32> {
+    fn error_target(&self, local: IpEndpoint, remote: IpEndpoint) -> Option<u32> {
         self.sockets_on(local.port())
             .filter_map(|(h, s)| s.score(remote, local).map(|sc| (sc, s.bind_seq, h)))
             .max_by_key(|&(sc, seq, _)| (sc, seq))

@@ -4,7 +4,7 @@
 //! The application writes an ICMP echo request (type 8, code 0, at least the 8-byte header);
 //! the identifier is replaced by the socket's and the checksum computed. Echo replies carrying
 //! that identifier are read back whole (ICMP header + data) from (source, port 0).
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use super::{Datagram, Socket, TxDatagram, UdpHandle, UdpStack, DATAGRAM_OVERHEAD};
 use crate::error::{Error, Result};
@@ -38,7 +38,7 @@ impl UdpStack {
 
     /// sendto() on a ping socket: EINVAL unless `data` is an echo request header (+ data),
     /// EMSGSIZE over 65515 bytes, EACCES to a broadcast without SO_BROADCAST.
-    pub(super) fn ping_send(&mut self, h: UdpHandle, data: &[u8], dst: Option<SocketAddrV4>) -> Result<usize> {
+    pub(super) fn ping_send(&mut self, h: UdpHandle, data: &[u8], dst: Option<IpEndpoint>) -> Result<usize> {
         let s = self.get(h)?;
         let Some(dst) = dst.or(s.remote) else { return Err(Error::NotConnected) };
         if data.len() < 8 || data[0] != 8 || data[1] != 0 {
@@ -72,7 +72,7 @@ impl UdpStack {
     }
 
     /// Output of ping sockets: every queued echo request as `emit(src, dst, icmp_message)`.
-    pub fn dispatch_icmp(&mut self, now: Instant, emit: &mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8])) {
+    pub fn dispatch_icmp(&mut self, now: Instant, emit: &mut dyn FnMut(IpAddress, IpAddress, &[u8])) {
         let _ = now;
         while let Some(d) = self.tx_icmp.pop_front() {
             emit(d.src, d.dst, &d.datagram);
@@ -87,7 +87,7 @@ impl UdpStack {
     }
 
     /// The ping socket for echo identifier `ident` and the peer `remote` (port 0), if any.
-    fn ping_target(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<u32> {
+    fn ping_target(&self, local: IpEndpoint, remote: IpEndpoint) -> Option<u32> {
         self.sockets_of(local.port(), true)
             .filter_map(|(h, s)| ping_score(s, remote, local).map(|sc| (sc, s.bind_seq, h)))
             .max_by_key(|&(sc, seq, _)| (sc, seq))
@@ -96,13 +96,13 @@ impl UdpStack {
 
     /// An echo reply (`icmp`: the whole ICMP message, checksum verified) from `src` to `dst`:
     /// queued on the ping socket whose identifier it carries. False if there is none.
-    pub fn echo_reply(&mut self, src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, icmp: &[u8]) -> bool {
+    pub fn echo_reply(&mut self, src: IpAddress, dst: IpAddress, ttl: u8, icmp: &[u8]) -> bool {
         if icmp.len() < 8 {
             return false;
         }
         let ident = u16::from_be_bytes([icmp[4], icmp[5]]);
-        let from = SocketAddrV4::new(src, 0);
-        let Some(h) = self.ping_target(SocketAddrV4::new(dst, ident), from) else { return false };
+        let from = IpEndpoint::new(src, 0);
+        let Some(h) = self.ping_target(IpEndpoint::new(dst, ident), from) else { return false };
         let s = self.sockets.get_mut(&h).expect("indexed socket exists");
         let cost = icmp.len() + DATAGRAM_OVERHEAD;
         if s.rx_bytes + cost > s.rx_limit && !s.rx.is_empty() {
@@ -135,7 +135,7 @@ impl UdpStack {
 }
 
 /// Like `Socket::score` for a ping socket: the peer's port does not matter.
-fn ping_score(s: &Socket, from: SocketAddrV4, to: SocketAddrV4) -> Option<u8> {
+fn ping_score(s: &Socket, from: IpEndpoint, to: IpEndpoint) -> Option<u8> {
     if s.local.port() != to.port() {
         return None;
     }
@@ -159,15 +159,15 @@ fn ping_score(s: &Socket, from: SocketAddrV4, to: SocketAddrV4) -> Option<u8> {
 mod tests {
     use super::*;
 
-    const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-    const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const US: IpAddress = IpAddress::v4(10, 0, 0, 2);
+    const PEER: IpAddress = IpAddress::v4(10, 0, 0, 1);
 
     #[test]
     fn echo_request_out_reply_in() {
         let mut u = UdpStack::new(US, 1);
         let p = u.ping_socket();
         assert!(u.is_ping(p));
-        let dst = Some(SocketAddrV4::new(PEER, 0));
+        let dst = Some(IpEndpoint::new(PEER, 0));
         assert_eq!(u.send_to(p, &[0, 0, 0, 0, 0, 0, 0, 1], dst), Err(Error::InvalidInput), "not an echo request");
         assert_eq!(u.send_to(p, &[8, 0, 0], dst), Err(Error::InvalidInput), "short");
         assert_eq!(u.send_to(p, &[8, 0, 0, 0, 0x12, 0x34, 0, 1, b'x'], None), Err(Error::NotConnected));
@@ -184,7 +184,7 @@ mod tests {
         assert_eq!(checksum::checksum(m), 0);
         // A UDP socket on the same number is another space: it gets no replies.
         let udp = u.socket();
-        u.bind(udp, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, ident)).unwrap();
+        u.bind(udp, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), ident)).unwrap();
         let mut reply = m.clone();
         reply[0] = 0;
         reply[2..4].copy_from_slice(&[0, 0]);
@@ -198,7 +198,7 @@ mod tests {
         assert!(u.readiness(p).readable && !u.readiness(udp).readable);
         let mut buf = [0u8; 64];
         let r = u.recv_from(p, &mut buf, false).unwrap();
-        assert_eq!((r.copied, r.from, r.ttl), (9, SocketAddrV4::new(PEER, 0), Some(63)));
+        assert_eq!((r.copied, r.from, r.ttl), (9, IpEndpoint::new(PEER, 0), Some(63)));
         assert_eq!(&buf[..9], &reply[..]);
     }
 
@@ -206,16 +206,16 @@ mod tests {
     fn errors_quoting_our_echo_request() {
         let mut u = UdpStack::new(US, 1);
         let p = u.ping_socket();
-        u.send_to(p, &[8, 0, 0, 0, 0, 0, 0, 1], Some(SocketAddrV4::new(PEER, 0))).unwrap();
-        let local = SocketAddrV4::new(US, u.local_addr(p).unwrap().port());
+        u.send_to(p, &[8, 0, 0, 0, 0, 0, 0, 1], Some(IpEndpoint::new(PEER, 0))).unwrap();
+        let local = IpEndpoint::new(US, u.local_addr(p).unwrap().port());
         let quoted = [8u8, 0, 0, 0, 0, 0, 0, 1];
         let r = IcmpReport {
             icmp_type: 11,
             icmp_code: 0,
             info: 0,
-            offender: Ipv4Addr::new(10, 0, 0, 254),
+            offender: IpAddress::v4(10, 0, 0, 254),
             local,
-            remote: SocketAddrV4::new(PEER, 0),
+            remote: IpEndpoint::new(PEER, 0),
             quoted: &quoted,
         };
         assert!(!u.ping_error(&r), "soft, unconnected, no IP_RECVERR");

@@ -1,18 +1,19 @@
 //! Tests of the UDP engine in memory (no Stack needed): datagrams are exchanged by feeding one
 //! engine's `dispatch` output into another's `process`.
 use super::*;
+use crate::socket::Readiness;
 use crate::wire::udp as w;
 
-const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const A: IpAddress = IpAddress::v4(10, 0, 0, 2);
+const B: IpAddress = IpAddress::v4(10, 0, 0, 1);
 const T: Instant = Instant::ZERO;
 
-fn sa(ip: Ipv4Addr, port: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(ip, port)
+fn sa(ip: IpAddress, port: u16) -> IpEndpoint {
+    IpEndpoint::new(ip, port)
 }
 
 /// Everything `u` has queued, as (src, dst, datagram).
-fn out(u: &mut UdpStack) -> Vec<(Ipv4Addr, Ipv4Addr, Vec<u8>)> {
+fn out(u: &mut UdpStack) -> Vec<(IpAddress, IpAddress, Vec<u8>)> {
     let mut v = Vec::new();
     u.dispatch(T, &mut |s, d, b| v.push((s, d, b.to_vec())));
     v
@@ -26,12 +27,12 @@ fn deliver(from: &mut UdpStack, to: &mut UdpStack) -> Vec<bool> {
 fn bind_explicit_and_ephemeral() {
     let mut u = UdpStack::new(A, 1);
     let s1 = u.socket();
-    u.bind(s1, sa(Ipv4Addr::UNSPECIFIED, 5000)).unwrap();
-    assert_eq!(u.local_addr(s1), Some(sa(Ipv4Addr::UNSPECIFIED, 5000)));
+    u.bind(s1, sa(IpAddress::v4(0, 0, 0, 0), 5000)).unwrap();
+    assert_eq!(u.local_addr(s1), Some(sa(IpAddress::v4(0, 0, 0, 0), 5000)));
     assert_eq!(u.bind(s1, sa(A, 5001)), Err(Error::InvalidInput), "second bind");
     let s2 = u.socket();
     assert_eq!(u.bind(s2, sa(A, 5000)), Err(Error::AddrInUse));
-    assert_eq!(u.bind(s2, sa(Ipv4Addr::new(10, 9, 9, 9), 5002)), Err(Error::AddrNotAvailable));
+    assert_eq!(u.bind(s2, sa(IpAddress::v4(10, 9, 9, 9), 5002)), Err(Error::AddrNotAvailable));
     u.bind(s2, sa(A, 0)).unwrap();
     let p = u.local_addr(s2).unwrap().port();
     assert!(EPHEMERAL.contains(&p));
@@ -47,7 +48,7 @@ fn bind_explicit_and_ephemeral() {
     assert!(distinct.len() > 10, "{distinct:?}");
     // Unbound socket: 0.0.0.0:0; stale handle: BadHandle.
     let s3 = u.socket();
-    assert_eq!(u.local_addr(s3), Some(sa(Ipv4Addr::UNSPECIFIED, 0)));
+    assert_eq!(u.local_addr(s3), Some(sa(IpAddress::v4(0, 0, 0, 0), 0)));
     u.close(s3);
     assert_eq!(u.bind(s3, sa(A, 1)), Err(Error::BadHandle));
     assert_eq!(u.send_to(s3, b"x", Some(sa(B, 1))), Err(Error::BadHandle));
@@ -77,7 +78,7 @@ fn ephemeral_exhaustion_is_addr_in_use() {
 fn exchange_and_sources() {
     let (mut a, mut b) = (UdpStack::new(A, 1), UdpStack::new(B, 2));
     let sb = b.socket();
-    b.bind(sb, sa(Ipv4Addr::UNSPECIFIED, 53)).unwrap();
+    b.bind(sb, sa(IpAddress::v4(0, 0, 0, 0), 53)).unwrap();
     let sa_ = a.socket();
     assert_eq!(a.send_to(sa_, b"query", Some(sa(B, 53))), Ok(5));
     let p = a.local_addr(sa_).unwrap().port();
@@ -146,7 +147,7 @@ fn connect_filters_and_defaults() {
     let p = local.port();
     assert!(b.process(T, A, B, &w::build(A, B, 4000, p, b"ok")));
     assert!(!b.process(T, A, B, &w::build(A, B, 4001, p, b"no")));
-    let other = Ipv4Addr::new(10, 0, 0, 7);
+    let other = IpAddress::v4(10, 0, 0, 7);
     assert!(!b.process(T, other, B, &w::build(other, B, 4000, p, b"no")));
     let mut buf = [0u8; 8];
     let m = b.recv_from(s, &mut buf, false).unwrap();
@@ -158,10 +159,10 @@ fn connect_filters_and_defaults() {
     // AF_UNSPEC disconnects: source filter gone, implied address undone, port kept.
     b.connect(s, None).unwrap();
     assert_eq!(b.remote_addr(s), None);
-    assert_eq!(b.local_addr(s), Some(sa(Ipv4Addr::UNSPECIFIED, p)));
+    assert_eq!(b.local_addr(s), Some(sa(IpAddress::v4(0, 0, 0, 0), p)));
     assert!(b.process(T, other, B, &w::build(other, B, 4000, p, b"any")));
     b.connect(s, Some(sa(A, 1))).unwrap();
-    b.connect(s, Some(sa(Ipv4Addr::UNSPECIFIED, 0))).unwrap();
+    b.connect(s, Some(sa(IpAddress::v4(0, 0, 0, 0), 0))).unwrap();
     assert_eq!(b.remote_addr(s), None);
     assert_eq!(b.send_to(s, b"x", None), Err(Error::NotConnected));
 }
@@ -170,11 +171,11 @@ fn connect_filters_and_defaults() {
 fn demux_prefers_connected_and_specific() {
     let mut b = UdpStack::new(B, 2);
     let wild = b.socket();
-    b.bind(wild, sa(Ipv4Addr::UNSPECIFIED, 7000)).unwrap();
+    b.bind(wild, sa(IpAddress::v4(0, 0, 0, 0), 7000)).unwrap();
     // A connected socket sharing the port needs its own bind; emulate via a different port
     // then check the score order with two sockets on distinct ports instead.
     let conn = b.socket();
-    b.bind(conn, sa(Ipv4Addr::UNSPECIFIED, 7001)).unwrap();
+    b.bind(conn, sa(IpAddress::v4(0, 0, 0, 0), 7001)).unwrap();
     b.connect(conn, Some(sa(A, 1))).unwrap();
     assert!(b.process(T, A, B, &w::build(A, B, 1, 7000, b"w")));
     assert!(b.process(T, A, B, &w::build(A, B, 1, 7001, b"c")));
@@ -182,7 +183,7 @@ fn demux_prefers_connected_and_specific() {
     // Datagrams to another local address than ours are not for a socket bound to B.
     let spec = b.socket();
     b.bind(spec, sa(B, 7002)).unwrap();
-    let x = Ipv4Addr::new(10, 0, 0, 99);
+    let x = IpAddress::v4(10, 0, 0, 99);
     assert!(!b.process(T, A, x, &w::build(A, x, 1, 7002, b"?")));
 }
 
@@ -288,8 +289,8 @@ fn broadcast_needs_so_broadcast() {
     let mut a = UdpStack::new(A, 1);
     a.set_prefix_len(24);
     let s = a.socket();
-    let bc = Ipv4Addr::new(10, 0, 0, 255);
-    for dst in [Ipv4Addr::BROADCAST, bc] {
+    let bc = IpAddress::v4(10, 0, 0, 255);
+    for dst in [IpAddress::v4(255, 255, 255, 255), bc] {
         assert_eq!(a.send_to(s, b"x", Some(sa(dst, 67))), Err(Error::PermissionDenied));
         assert_eq!(a.connect(s, Some(sa(dst, 67))), Err(Error::PermissionDenied));
     }
@@ -303,11 +304,16 @@ fn broadcast_needs_so_broadcast() {
     b.set_prefix_len(24);
     assert!(b.process(T, A, bc, &w::build(A, bc, 1, 67, b"d")));
     let (x, y) = (b.socket(), b.socket());
-    b.bind(x, sa(Ipv4Addr::UNSPECIFIED, 67)).unwrap();
-    b.bind(y, sa(Ipv4Addr::BROADCAST, 67)).unwrap_err(); // same port, wildcard clash
-    b.bind(y, sa(Ipv4Addr::BROADCAST, 68)).unwrap();
+    b.bind(x, sa(IpAddress::v4(0, 0, 0, 0), 67)).unwrap();
+    b.bind(y, sa(IpAddress::v4(255, 255, 255, 255), 67)).unwrap_err(); // same port, wildcard clash
+    b.bind(y, sa(IpAddress::v4(255, 255, 255, 255), 68)).unwrap();
     assert!(b.process(T, A, bc, &w::build(A, bc, 1, 67, b"d")));
-    assert!(b.process(T, A, Ipv4Addr::BROADCAST, &w::build(A, Ipv4Addr::BROADCAST, 1, 68, b"e")));
+    assert!(b.process(
+        T,
+        A,
+        IpAddress::v4(255, 255, 255, 255),
+        &w::build(A, IpAddress::v4(255, 255, 255, 255), 1, 68, b"e")
+    ));
     assert_eq!((b.recv_queue(x), b.recv_queue(y)), (1, 1));
     // A socket bound to an address receives only datagrams to exactly that address.
     let z = b.socket();
@@ -349,24 +355,24 @@ fn send_buffer_backpressure_and_changed() {
 fn reuse_addr_shares_a_port() {
     let mut b = UdpStack::new(B, 2);
     let (x, y, z) = (b.socket(), b.socket(), b.socket());
-    b.bind(x, sa(Ipv4Addr::UNSPECIFIED, 5201)).unwrap();
+    b.bind(x, sa(IpAddress::v4(0, 0, 0, 0), 5201)).unwrap();
     b.set_reuse_addr(y, true).unwrap();
-    assert_eq!(b.bind(y, sa(Ipv4Addr::UNSPECIFIED, 5201)), Err(Error::AddrInUse), "both must set it");
+    assert_eq!(b.bind(y, sa(IpAddress::v4(0, 0, 0, 0), 5201)), Err(Error::AddrInUse), "both must set it");
     b.close(x);
     let x = b.socket();
     b.set_reuse_addr(x, true).unwrap();
-    b.bind(x, sa(Ipv4Addr::UNSPECIFIED, 5201)).unwrap();
+    b.bind(x, sa(IpAddress::v4(0, 0, 0, 0), 5201)).unwrap();
     // iperf3's UDP server: the first socket connects to its client, a new one listens.
     b.connect(x, Some(sa(A, 40000))).unwrap();
-    b.bind(y, sa(Ipv4Addr::UNSPECIFIED, 5201)).unwrap();
-    assert_eq!(b.bind(z, sa(Ipv4Addr::UNSPECIFIED, 5201)), Err(Error::AddrInUse));
+    b.bind(y, sa(IpAddress::v4(0, 0, 0, 0), 5201)).unwrap();
+    assert_eq!(b.bind(z, sa(IpAddress::v4(0, 0, 0, 0), 5201)), Err(Error::AddrInUse));
     assert!(b.process(T, A, B, &w::build(A, B, 40000, 5201, b"stream")));
     assert!(b.process(T, A, B, &w::build(A, B, 40001, 5201, b"new")));
     assert_eq!((b.recv_queue(x), b.recv_queue(y)), (6, 3));
     // Two unconnected sharers: the most recently bound one receives.
     let y2 = b.socket();
     b.set_reuse_addr(y2, true).unwrap();
-    b.bind(y2, sa(Ipv4Addr::UNSPECIFIED, 5201)).unwrap();
+    b.bind(y2, sa(IpAddress::v4(0, 0, 0, 0), 5201)).unwrap();
     assert!(b.process(T, A, B, &w::build(A, B, 40002, 5201, b"later")));
     assert_eq!((b.recv_queue(y), b.recv_queue(y2)), (3, 5));
 }
@@ -389,11 +395,11 @@ mod fuzz {
         Dispatch,
     }
 
-    fn ip(n: u8) -> Ipv4Addr {
+    fn ip(n: u8) -> IpAddress {
         match n % 4 {
-            0 => Ipv4Addr::UNSPECIFIED,
+            0 => IpAddress::v4(0, 0, 0, 0),
             1 => B,
-            2 => Ipv4Addr::BROADCAST,
+            2 => IpAddress::v4(255, 255, 255, 255),
             _ => A,
         }
     }
@@ -447,7 +453,7 @@ mod fuzz {
                         if d % 2 == 0 {
                             b = w::build(A, B, 4000 + (d as u16 % 3), 5000 + (d as u16 % 6), &b);
                         }
-                        u.process(T, A, if d % 5 == 0 { Ipv4Addr::new(10, 0, 0, 255) } else { B }, &b);
+                        u.process(T, A, if d % 5 == 0 { IpAddress::v4(10, 0, 0, 255) } else { B }, &b);
                     }
                     Op::Icmp(h, c) => {
                         let h = pick(&hs, h);
@@ -495,7 +501,7 @@ fn recverr_queues_icmp_errors_for_unconnected_sockets() {
         remote: sa(A, 33434),
         quoted: &quoted,
     };
-    let hop = Ipv4Addr::new(10, 0, 0, 254);
+    let hop = IpAddress::v4(10, 0, 0, 254);
     // Without IP_RECVERR an unconnected socket ignores it (Linux).
     assert!(!b.icmp_error(&r(11, 0, hop)));
     assert_eq!(b.recv_error(u), Err(Error::WouldBlock));

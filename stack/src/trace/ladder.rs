@@ -14,9 +14,9 @@
 //! SYN. Sequence numbers are relative to each side's ISN unless `abs`. Runs of ordinary
 //! segments once synchronized (delayed ACKs and window updates included) are summarised after
 //! the first few rows ("... 812 segments, 1.1 MiB ...") unless `all`.
+use crate::wire::ip::IpEndpoint;
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::net::SocketAddrV4;
 
 use super::{flag_string, state_name, Dir, Reason, Segment, TimerKind, TraceEvent, TraceKind};
 use crate::socket::tcp::TcpState;
@@ -62,9 +62,9 @@ struct Conn {
 /// The renderer: feed events, collect lines.
 pub struct Ladder {
     opts: LadderOpts,
-    conns: HashMap<(SocketAddrV4, SocketAddrV4), Conn>,
+    conns: HashMap<(IpEndpoint, IpEndpoint), Conn>,
     /// Connection of the last row written (a header line when it changes).
-    last: Option<(SocketAddrV4, SocketAddrV4)>,
+    last: Option<(IpEndpoint, IpEndpoint)>,
 }
 
 fn fmt_bytes(b: u64) -> String {
@@ -137,11 +137,11 @@ impl Ladder {
         }
     }
 
-    fn conn(&mut self, key: (SocketAddrV4, SocketAddrV4)) -> &mut Conn {
+    fn conn(&mut self, key: (IpEndpoint, IpEndpoint)) -> &mut Conn {
         self.conns.get_mut(&key).expect("connection registered")
     }
 
-    fn segment(&mut self, key: (SocketAddrV4, SocketAddrV4), at: Instant, dir: Dir, s: &Segment, out: &mut String) {
+    fn segment(&mut self, key: (IpEndpoint, IpEndpoint), at: Instant, dir: Dir, s: &Segment, out: &mut String) {
         let abs = self.opts.abs;
         let c = self.conn(key);
         let syn = s.flags & flags::SYN != 0;
@@ -231,7 +231,7 @@ impl Ladder {
         }
     }
 
-    fn flush_if_old(&mut self, key: (SocketAddrV4, SocketAddrV4), at: Instant, out: &mut String) {
+    fn flush_if_old(&mut self, key: (IpEndpoint, IpEndpoint), at: Instant, out: &mut String) {
         let old = self
             .conns
             .get(&key)
@@ -243,7 +243,7 @@ impl Ladder {
     }
 
     /// Writes the summary of the run of hidden rows, if any.
-    fn flush_run(&mut self, key: (SocketAddrV4, SocketAddrV4), out: &mut String) {
+    fn flush_run(&mut self, key: (IpEndpoint, IpEndpoint), out: &mut String) {
         let Some(c) = self.conns.get_mut(&key) else { return };
         let r = std::mem::take(&mut c.run);
         let Some(first) = r.first else { return };
@@ -253,7 +253,7 @@ impl Ladder {
         self.row(key, first, &rail(&text), &side, out);
     }
 
-    fn row(&mut self, key: (SocketAddrV4, SocketAddrV4), at: Instant, body: &str, why: &str, out: &mut String) {
+    fn row(&mut self, key: (IpEndpoint, IpEndpoint), at: Instant, body: &str, why: &str, out: &mut String) {
         if self.last != Some(key) {
             self.header(key, out);
         }
@@ -269,7 +269,7 @@ impl Ladder {
         out.push('\n');
     }
 
-    fn header(&mut self, key: (SocketAddrV4, SocketAddrV4), out: &mut String) {
+    fn header(&mut self, key: (IpEndpoint, IpEndpoint), out: &mut String) {
         let (l, r) = key;
         let mode = if self.opts.abs { "absolute" } else { "relative" };
         let title = format!("==== {l} -> {r} ({mode} seq/ack) ");

@@ -9,7 +9,7 @@
 //! Renderers are pure: [`ladder::Ladder`] draws each connection as a ladder diagram
 //! (`TAPSTACK_TRACE=ladder`), [`json`] writes one JSON object per event
 //! (`TAPSTACK_TRACE=events`). [`sink::WriterSink`] connects them to a file descriptor.
-use std::net::SocketAddrV4;
+use crate::wire::ip::IpEndpoint;
 
 use crate::socket::tcp::TcpState;
 use crate::time::{Duration, Instant};
@@ -213,8 +213,8 @@ pub enum TraceKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceEvent {
     pub at: Instant,
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: IpEndpoint,
+    pub remote: IpEndpoint,
     pub kind: TraceKind,
 }
 

@@ -1,7 +1,7 @@
 //! Trace events from two TCP stacks joined by an in-memory wire (5 ms each way, virtual clock),
 //! the ladder and JSON renderings of them, and tracing changing nothing on the wire.
+use crate::wire::ip::{IpAddress, IpEndpoint};
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::ladder::{render_all, LadderOpts};
 use super::*;
@@ -9,8 +9,8 @@ use crate::socket::tcp::{TcpConfig, TcpHandle, TcpOption, TcpStack};
 use crate::socket::Shutdown;
 use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 
-const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const A: IpAddress = IpAddress::v4(10, 0, 0, 2);
+const B: IpAddress = IpAddress::v4(10, 0, 0, 1);
 const DELAY: Duration = Duration::from_millis(5);
 
 type Drop = Box<dyn FnMut(bool, &TcpRepr) -> bool>;
@@ -20,7 +20,7 @@ struct Wire {
     b: TcpStack,
     now: Instant,
     /// (deliver at, to b?, src, dst, bytes)
-    q: VecDeque<(Instant, bool, Ipv4Addr, Ipv4Addr, Vec<u8>)>,
+    q: VecDeque<(Instant, bool, IpAddress, IpAddress, Vec<u8>)>,
     /// Every segment put on the wire (a->b true), for comparing runs.
     log: Vec<(bool, Vec<u8>)>,
     drop: Drop,
@@ -90,11 +90,11 @@ fn run_sink(n: usize, chunk: usize, trace: bool, nodelay: bool, drop: Drop) -> (
         w.a.set_tracer(Some(Box::new(sink.clone())));
     }
     let l = w.b.socket();
-    w.b.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    w.b.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 80)).unwrap();
     w.b.listen(l, 4).unwrap();
     let h = w.a.socket();
     w.a.set_option(h, TcpOption::NoDelay(nodelay)).unwrap();
-    w.a.connect(w.now, h, SocketAddrV4::new(B, 80)).unwrap();
+    w.a.connect(w.now, h, IpEndpoint::new(B, 80)).unwrap();
     let data: Vec<u8> = (0..n).map(|i| (i * 7 % 251) as u8).collect();
     let (mut sent, mut got, mut hb, mut closed_b) = (0, 0, None::<TcpHandle>, false);
     let mut buf = vec![0u8; 65536];
@@ -192,7 +192,7 @@ fn handshake_data_and_close_events() {
     assert!(cc.iter().any(|c| c.srtt >= Duration::from_millis(9) && c.srtt <= Duration::from_millis(11)), "{cc:?}");
     assert!(cc.last().unwrap().cwnd > cc[0].cwnd, "slow start grew cwnd");
     // Every event is stamped with the connection and non-decreasing times.
-    assert!(evs.iter().all(|e| e.local.ip() == &A && e.remote == SocketAddrV4::new(B, 80)));
+    assert!(evs.iter().all(|e| e.local.ip() == &A && e.remote == IpEndpoint::new(B, 80)));
     assert!(evs.windows(2).all(|w| w[0].at <= w[1].at));
 }
 
@@ -386,10 +386,10 @@ fn server_side_and_time_wait_record() {
     w.a.set_tracer(Some(Box::new(sa.clone())));
     w.b.set_tracer(Some(Box::new(sb.clone())));
     let l = w.b.socket();
-    w.b.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    w.b.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 80)).unwrap();
     w.b.listen(l, 4).unwrap();
     let h = w.a.socket();
-    w.a.connect(w.now, h, SocketAddrV4::new(B, 80)).unwrap();
+    w.a.connect(w.now, h, IpEndpoint::new(B, 80)).unwrap();
     let (mut hb, mut sent, mut closed) = (None, false, false);
     let mut buf = [0u8; 8192];
     let end = w.now + Duration::from_secs(70);

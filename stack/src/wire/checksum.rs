@@ -1,5 +1,5 @@
 //! The Internet checksum (RFC 1071) and the IPv4 pseudo-header (RFC 768, RFC 9293 3.1).
-use std::net::Ipv4Addr;
+use super::ip::IpAddress;
 
 /// One's-complement sum of `data` (odd trailing byte padded with zero), not yet folded.
 ///
@@ -53,29 +53,36 @@ pub fn checksum(data: &[u8]) -> u16 {
     !fold(&[sum(data)])
 }
 
-/// Partial sum of the IPv4 pseudo-header for a transport segment of `len` bytes.
-pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: u32) -> u32 {
-    let mut b = [0u8; 12];
-    b[0..4].copy_from_slice(&src.octets());
-    b[4..8].copy_from_slice(&dst.octets());
-    b[9] = protocol;
-    b[10..12].copy_from_slice(&(len as u16).to_be_bytes());
-    sum(&b)
+/// Partial sum of the pseudo-header for a transport segment of `len` bytes: the IPv4 one
+/// (RFC 768, RFC 9293 3.1) for IPv4 endpoints.
+#[inline]
+pub fn pseudo_header(src: impl Into<IpAddress>, dst: impl Into<IpAddress>, protocol: u8, len: u32) -> u32 {
+    match (src.into(), dst.into()) {
+        (IpAddress::V4(src), IpAddress::V4(dst)) => {
+            let mut b = [0u8; 12];
+            b[0..4].copy_from_slice(&src.octets());
+            b[4..8].copy_from_slice(&dst.octets());
+            b[9] = protocol;
+            b[10..12].copy_from_slice(&(len as u16).to_be_bytes());
+            sum(&b)
+        }
+    }
 }
 
 /// Checksum of a transport segment (TCP/UDP header with zeroed checksum field + payload).
-pub fn transport(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, segment: &[u8]) -> u16 {
+pub fn transport(src: impl Into<IpAddress>, dst: impl Into<IpAddress>, protocol: u8, segment: &[u8]) -> u16 {
     !fold(&[pseudo_header(src, dst, protocol, segment.len() as u32), sum(segment)])
 }
 
 /// True if a received transport segment (checksum field included) verifies.
-pub fn verify_transport(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, segment: &[u8]) -> bool {
+pub fn verify_transport(src: impl Into<IpAddress>, dst: impl Into<IpAddress>, protocol: u8, segment: &[u8]) -> bool {
     fold(&[pseudo_header(src, dst, protocol, segment.len() as u32), sum(segment)]) == 0xffff
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
     #[test]
     fn rfc1071_example() {
         // RFC 1071 section 3: 00 01 f2 03 f4 f5 f6 f7 sums to ddf2.

@@ -5,6 +5,7 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmpv4;
+pub mod ip;
 pub mod ipv4;
 pub mod tcp;
 pub mod udp;

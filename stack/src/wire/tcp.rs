@@ -4,7 +4,7 @@
 //! `TcpPacket` is a zero-copy view: `new_checked` validates the data offset once, after which no
 //! accessor panics. `TcpRepr` is the parsed form; `parse` and `emit` are exact inverses for every
 //! repr (`parse(emit(r)) == r`), and `emit` lays options out the way Linux does.
-use std::net::Ipv4Addr;
+use super::ip::IpAddress;
 
 use super::checksum;
 use super::WireError;
@@ -115,7 +115,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         &self.buffer.as_ref()[self.header_len()..]
     }
     /// True if the checksum (with the IPv4 pseudo-header) verifies.
-    pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+    pub fn verify_checksum(&self, src: impl Into<IpAddress>, dst: impl Into<IpAddress>) -> bool {
         checksum::verify_transport(src, dst, PROTOCOL, self.buffer.as_ref())
     }
 }
@@ -171,7 +171,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
         &mut self.buffer.as_mut()[hl..]
     }
     /// Computes and stores the checksum over the whole buffer (header and payload).
-    pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+    pub fn fill_checksum(&mut self, src: impl Into<IpAddress>, dst: impl Into<IpAddress>) {
         self.set_checksum(0);
         let c = checksum::transport(src, dst, PROTOCOL, self.buffer.as_ref());
         self.set_checksum(c);
@@ -368,7 +368,7 @@ impl<'a> TcpRepr<'a> {
     }
 
     /// Emits header, payload and checksum into `buf` (exactly `buffer_len()` bytes long).
-    pub fn emit(&self, buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
+    pub fn emit(&self, buf: &mut [u8], src: impl Into<IpAddress>, dst: impl Into<IpAddress>) {
         let hl = self.emit_header(buf);
         buf[hl..hl + self.payload.len()].copy_from_slice(self.payload);
         TcpPacket::new_unchecked(&mut buf[..hl + self.payload.len()]).fill_checksum(src, dst);
@@ -379,6 +379,7 @@ impl<'a> TcpRepr<'a> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::net::Ipv4Addr;
 
     const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
     const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);

@@ -8,7 +8,7 @@
 //! |     Length      |    Checksum     |
 //! +--------+--------+--------+--------+
 //! ```
-use std::net::Ipv4Addr;
+use super::ip::IpAddress;
 
 use super::checksum;
 use super::WireError;
@@ -95,7 +95,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// RFC 768: verifies the checksum over the pseudo-header; a zero field means "none sent"
     /// and is accepted (RFC 1122 4.1.3.4).
-    pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+    pub fn verify_checksum(&self, src: impl Into<IpAddress>, dst: impl Into<IpAddress>) -> bool {
         if self.checksum() == 0 {
             return true;
         }
@@ -125,7 +125,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         &mut self.buffer.as_mut()[HEADER_LEN..len]
     }
     /// Computes and stores the checksum; a computed 0 is sent as 0xffff (RFC 768).
-    pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+    pub fn fill_checksum(&mut self, src: impl Into<IpAddress>, dst: impl Into<IpAddress>) {
         self.set_checksum(0);
         let len = self.len() as usize;
         let c = checksum::transport(src, dst, PROTOCOL, &self.buffer.as_ref()[..len]);
@@ -144,7 +144,11 @@ pub struct Repr {
 impl Repr {
     /// Parses and checks a datagram sent from `src` to `dst`. Destination port 0 is malformed
     /// (RFC 768 reserves it); a bad checksum is `WireError::Checksum`.
-    pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>, src: Ipv4Addr, dst: Ipv4Addr) -> Result<Repr, WireError> {
+    pub fn parse<T: AsRef<[u8]>>(
+        packet: &Packet<T>,
+        src: impl Into<IpAddress>,
+        dst: impl Into<IpAddress>,
+    ) -> Result<Repr, WireError> {
         packet.check_len()?;
         if packet.dst_port() == 0 {
             return Err(WireError::Malformed);
@@ -163,7 +167,12 @@ impl Repr {
     /// Writes the header into `packet` (whose buffer holds at least `buffer_len()` bytes, with
     /// the payload already in place or written via `payload_mut` before `fill_checksum`), and
     /// fills the checksum.
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>, src: Ipv4Addr, dst: Ipv4Addr) {
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut Packet<T>,
+        src: impl Into<IpAddress>,
+        dst: impl Into<IpAddress>,
+    ) {
         packet.set_src_port(self.src_port);
         packet.set_dst_port(self.dst_port);
         packet.set_len(self.buffer_len() as u16);
@@ -173,7 +182,13 @@ impl Repr {
 
 /// Builds a complete datagram (header + payload, checksum filled). `payload` must be at most
 /// `MAX_PAYLOAD` bytes.
-pub fn build(src: Ipv4Addr, dst: Ipv4Addr, src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
+pub fn build(
+    src: impl Into<IpAddress>,
+    dst: impl Into<IpAddress>,
+    src_port: u16,
+    dst_port: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     debug_assert!(payload.len() <= MAX_PAYLOAD);
     let repr = Repr { src_port, dst_port, payload_len: payload.len() };
     let mut buf = vec![0u8; repr.buffer_len()];
@@ -185,6 +200,7 @@ pub fn build(src: Ipv4Addr, dst: Ipv4Addr, src_port: u16, dst_port: u16, payload
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
     const SRC: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
     const DST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 2);
 

@@ -1,7 +1,7 @@
 //! The socket calls that need no segment processing of their own (bind, listen, accept,
 //! shutdown, close, abort, options, queries), the per-connection counters (`TcpInfo`) and the
 //! socket options (`TcpOption`). `mod.rs` keeps the stack, its IP-facing side and connect.
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use super::listener::Listener;
 use super::{TcpHandle, TcpStack, TcpState};
@@ -63,7 +63,7 @@ pub enum TcpOption {
 
 impl TcpStack {
     /// bind(): port 0 picks an ephemeral port; EADDRINUSE unless SO_REUSEADDR semantics allow.
-    pub fn bind(&mut self, h: TcpHandle, local: SocketAddrV4) -> Result<()> {
+    pub fn bind(&mut self, h: TcpHandle, local: IpEndpoint) -> Result<()> {
         let t = self.user(h)?;
         if t.bound || t.state != TcpState::Closed {
             return Err(Error::InvalidInput);
@@ -83,8 +83,9 @@ impl TcpStack {
             local.port()
         };
         let t = self.user_mut(h)?;
-        t.local = SocketAddrV4::new(ip, port);
+        t.local = IpEndpoint::new(ip, port);
         t.bound = true;
+        self.ports.bind(port, h.0);
         Ok(())
     }
     /// SO_REUSEADDR.
@@ -112,12 +113,14 @@ impl TcpStack {
             _ => return Err(Error::InvalidInput),
         }
         if !t.bound {
-            self.bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
+            self.bind(h, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 0))?;
         }
         let t = self.user(h)?;
         let local = t.local;
         let reuse_port = t.reuse_port;
-        let clash = self.socks.iter().any(|(&oid, o)| {
+        // The listeners of this port (`listen_ports`), not every socket.
+        let clash = self.listen_ports.get(&local.port()).into_iter().flatten().any(|&oid| {
+            let Some(o) = self.socks.get(&oid) else { return false };
             oid != h.0
                 && o.state == TcpState::Listen
                 && !(reuse_port && o.reuse_port)
@@ -227,8 +230,8 @@ impl TcpStack {
         self.orphans += 1;
         let t = self.user_mut_any(h.0);
         Self::queue_fin(t);
-        if t.state == TcpState::FinWait2 && t.timewait_at.is_none() {
-            t.timewait_at = Some(now + msl * 2);
+        if t.state == TcpState::FinWait2 && t.timers.timewait_at.is_none() {
+            t.timers.timewait_at = Some(now + msl * 2);
         }
     }
 
@@ -263,10 +266,10 @@ impl TcpStack {
         let t = self.user(h)?;
         Ok(match kind {
             TcpOption::NoDelay(_) => TcpOption::NoDelay(t.nodelay),
-            TcpOption::KeepAlive(_) => TcpOption::KeepAlive(t.keepalive.on),
-            TcpOption::KeepIdle(_) => TcpOption::KeepIdle(t.keepalive.idle),
-            TcpOption::KeepIntvl(_) => TcpOption::KeepIntvl(t.keepalive.intvl),
-            TcpOption::KeepCnt(_) => TcpOption::KeepCnt(t.keepalive.cnt),
+            TcpOption::KeepAlive(_) => TcpOption::KeepAlive(t.timers.keepalive.on),
+            TcpOption::KeepIdle(_) => TcpOption::KeepIdle(t.timers.keepalive.idle),
+            TcpOption::KeepIntvl(_) => TcpOption::KeepIntvl(t.timers.keepalive.intvl),
+            TcpOption::KeepCnt(_) => TcpOption::KeepCnt(t.timers.keepalive.cnt),
             TcpOption::Linger(_) => TcpOption::Linger(t.linger),
             TcpOption::RecvBuffer(_) => {
                 TcpOption::RecvBuffer(if t.rx.capacity() > 0 { t.rx.capacity() } else { t.want_rx })
@@ -295,10 +298,10 @@ impl TcpStack {
         self.settle(h.0);
         r
     }
-    pub fn local_addr(&self, h: TcpHandle) -> Option<SocketAddrV4> {
+    pub fn local_addr(&self, h: TcpHandle) -> Option<IpEndpoint> {
         self.user(h).ok().filter(|t| t.bound).map(|t| t.local)
     }
-    pub fn remote_addr(&self, h: TcpHandle) -> Option<SocketAddrV4> {
+    pub fn remote_addr(&self, h: TcpHandle) -> Option<IpEndpoint> {
         self.user(h)
             .ok()
             .filter(|t| {
@@ -316,7 +319,7 @@ impl TcpStack {
     }
     /// SIOCOUTQNSD: bytes in the send buffer never sent yet (Linux: write_seq - snd_nxt).
     pub fn unsent_queue(&self, h: TcpHandle) -> usize {
-        self.user(h).map(|t| (t.data_end() - t.snd_max.max(t.tx_base)).max(0) as usize).unwrap_or(0)
+        self.user(h).map(|t| (t.data_end() - t.snd.max.max(t.snd.tx_base)).max(0) as usize).unwrap_or(0)
     }
     pub fn info(&self, h: TcpHandle) -> Result<TcpInfo> {
         Ok(self.user(h)?.info())

@@ -1,19 +1,43 @@
-//! Fixed-capacity byte ring used for the send and receive buffers. Bytes past `len` may be
-//! written (`write_at`) before they become readable (`commit`), which is how out-of-order data
-//! is stored in place (no per-segment allocation).
+//! Byte ring used for the send and receive buffers. Bytes past `len` may be written
+//! (`write_at`) before they become readable (`commit`), which is how out-of-order data is stored
+//! in place (no per-segment allocation).
+//!
+//! Memory follows use (as Linux charges a socket only for the skbs it holds): `capacity` is the
+//! limit (SO_SNDBUF/SO_RCVBUF, what the window is computed from), but storage is allocated on
+//! demand, doubling up to that limit, and released by `trim` when the ring holds nothing (no
+//! readable byte and no out-of-order byte past them). The stack trims the rings of a connection
+//! some time after it was last busy (`memtrim.rs`), not at every moment a ring runs empty: a
+//! bulk receiver's ring empties at every read, and giving the storage back then halves its rate.
+//! An idle connection holds no ring memory.
+
+/// The first allocation (then doubling up to the capacity).
+const MIN_STORAGE: usize = 2048;
 
 pub struct RingBuffer {
+    /// Storage: `buf.len()` <= `cap`; grows on demand, empty when the ring holds nothing.
     buf: Vec<u8>,
+    /// The logical capacity (the limit).
+    cap: usize,
     head: usize,
     len: usize,
+    /// Bytes stored past `head`, out-of-order ones included (>= len).
+    extent: usize,
+    /// The storage size when it was last released: the next allocation starts there, so a
+    /// busy connection whose ring keeps emptying allocates once per refill, not log2 times.
+    last: usize,
 }
 
 impl RingBuffer {
     pub fn new(capacity: usize) -> RingBuffer {
-        RingBuffer { buf: vec![0; capacity], head: 0, len: 0 }
+        RingBuffer { buf: Vec::new(), cap: capacity, head: 0, len: 0, extent: 0, last: 0 }
     }
     pub fn capacity(&self) -> usize {
-        self.buf.len()
+        self.cap
+    }
+    /// Bytes of storage allocated now (at most `capacity`).
+    #[cfg(test)]
+    pub fn allocated(&self) -> usize {
+        self.buf.capacity()
     }
     pub fn len(&self) -> usize {
         self.len
@@ -22,17 +46,31 @@ impl RingBuffer {
         self.len == 0
     }
     pub fn free(&self) -> usize {
-        self.buf.len() - self.len
+        self.cap - self.len
     }
-    /// Grows the capacity (keeps content). Shrinking is not supported (ignored).
+    /// Raises the capacity (keeps content). Lowering it is not supported (ignored).
     pub fn grow(&mut self, capacity: usize) {
-        if capacity <= self.buf.len() {
+        self.cap = self.cap.max(capacity);
+    }
+    /// Makes the storage at least `need` bytes (<= cap), laid out from `head` = 0.
+    fn reserve(&mut self, need: usize) {
+        let old = self.buf.len();
+        if need <= old {
             return;
         }
-        let mut nb = vec![0; capacity];
-        let n = self.buf.len();
-        for (i, b) in nb.iter_mut().enumerate().take(n) {
-            *b = self.buf[(self.head + i) % n];
+        let mut size = old.max(MIN_STORAGE).max(self.last);
+        while size < need {
+            size *= 2;
+        }
+        let size = size.min(self.cap);
+        let mut nb = vec![0; size];
+        if old > 0 {
+            // Everything stored (out-of-order bytes too) keeps its offset from head.
+            let keep = self.extent.min(old);
+            let start = self.head % old;
+            let first = keep.min(old - start);
+            nb[..first].copy_from_slice(&self.buf[start..start + first]);
+            nb[first..keep].copy_from_slice(&self.buf[..keep - first]);
         }
         self.buf = nb;
         self.head = 0;
@@ -47,20 +85,28 @@ impl RingBuffer {
     /// Writes `data` at `offset` bytes past the read position (offset >= len for
     /// not-yet-committed data); clipped at capacity. Returns bytes written.
     pub fn write_at(&mut self, offset: usize, data: &[u8]) -> usize {
-        let cap = self.buf.len();
-        if offset >= cap {
+        if offset >= self.cap {
             return 0;
         }
-        let n = data.len().min(cap - offset);
-        let start = (self.head + offset) % cap;
-        let first = n.min(cap - start);
+        let n = data.len().min(self.cap - offset);
+        if n == 0 {
+            return 0;
+        }
+        self.reserve(offset + n);
+        let size = self.buf.len();
+        let start = (self.head + offset) % size;
+        let first = n.min(size - start);
         self.buf[start..start + first].copy_from_slice(&data[..first]);
         self.buf[..n - first].copy_from_slice(&data[first..n]);
+        self.extent = self.extent.max(offset + n);
         n
     }
     /// Makes `n` more bytes (written with `write_at`) readable.
     pub fn commit(&mut self, n: usize) {
-        self.len = (self.len + n).min(self.buf.len());
+        let len = (self.len + n).min(self.cap);
+        self.reserve(len);
+        self.len = len;
+        self.extent = self.extent.max(len);
     }
     /// Copies up to `out.len()` bytes starting `offset` past the read position.
     pub fn read_at(&self, offset: usize, out: &mut [u8]) -> usize {
@@ -77,22 +123,39 @@ impl RingBuffer {
         if offset >= self.len {
             return (&[], &[]);
         }
-        let cap = self.buf.len();
+        let size = self.buf.len();
         let n = len.min(self.len - offset);
-        let start = (self.head + offset) % cap;
-        let first = n.min(cap - start);
+        let start = (self.head + offset) % size;
+        let first = n.min(size - start);
         (&self.buf[start..start + first], &self.buf[..n - first])
     }
     /// Removes up to `n` bytes from the front.
     pub fn discard(&mut self, n: usize) -> usize {
         let n = n.min(self.len);
-        if self.buf.is_empty() {
+        if n == 0 {
             return 0;
         }
         self.head = (self.head + n) % self.buf.len();
         self.len -= n;
-        // (head is not reset when empty: uncommitted out-of-order bytes live past it.)
+        self.extent -= n;
+        // (head is not reset while out-of-order bytes live past it.)
+        if self.extent == 0 {
+            self.head = 0;
+        }
         n
+    }
+    /// Gives the storage back if the ring holds nothing; true if it still holds storage.
+    pub fn trim(&mut self) -> bool {
+        if self.extent == 0 && !self.buf.is_empty() {
+            self.last = self.buf.len();
+            self.buf = Vec::new();
+            self.head = 0;
+        }
+        !self.buf.is_empty()
+    }
+    /// True while storage is allocated.
+    pub fn holds_storage(&self) -> bool {
+        !self.buf.is_empty()
     }
     /// Reads and removes up to `out.len()` bytes.
     pub fn dequeue(&mut self, out: &mut [u8]) -> usize {
@@ -132,5 +195,120 @@ mod tests {
         assert_eq!(r.capacity(), 16);
         assert_eq!(r.dequeue(&mut all), 3);
         assert_eq!(&all[..3], b"abc");
+    }
+
+    #[test]
+    fn storage_follows_use() {
+        let mut r = RingBuffer::new(256 << 10);
+        assert_eq!(r.allocated(), 0, "nothing allocated before data");
+        r.enqueue(&[1; 100]);
+        assert!(r.allocated() >= 100 && r.allocated() <= MIN_STORAGE);
+        r.enqueue(&[2; 100_000]);
+        assert!(r.allocated() >= 100_100 && r.allocated() <= 256 << 10);
+        let mut out = vec![0; 200_000];
+        assert_eq!(r.dequeue(&mut out), 100_100);
+        assert!(r.allocated() >= 100_100, "kept until trimmed");
+        assert!(!r.trim());
+        assert_eq!(r.allocated(), 0, "an empty ring gives its memory back");
+        // Out-of-order bytes keep the storage until they are read.
+        assert_eq!(r.write_at(5000, b"late"), 4);
+        assert!(r.allocated() >= 5004);
+        assert!(r.trim(), "out-of-order bytes keep it");
+        assert_eq!(r.write_at(0, &[7; 5000]), 5000);
+        r.commit(5004);
+        assert_eq!(r.read_at(5000, &mut out[..4]), 4);
+        assert_eq!(&out[..4], b"late");
+        r.discard(5004);
+        assert!(!r.trim());
+        assert_eq!(r.allocated(), 0);
+        // Never more than the capacity.
+        let mut small = RingBuffer::new(3000);
+        assert_eq!(small.enqueue(&[1; 5000]), 3000);
+        assert_eq!(small.allocated(), 3000);
+    }
+
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Enqueue(usize),
+        WriteAt(usize, usize),
+        Commit(usize),
+        Discard(usize),
+        Grow(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0usize..9000).prop_map(Op::Enqueue),
+            (0usize..12000, 0usize..3000).prop_map(|(o, n)| Op::WriteAt(o, n)),
+            (0usize..4000).prop_map(Op::Commit),
+            (0usize..9000).prop_map(Op::Discard),
+            (0usize..20000).prop_map(Op::Grow),
+        ]
+    }
+
+    proptest! {
+        /// The ring against a model: a byte vector indexed from the read position.
+        #[test]
+        fn ring_matches_a_model(cap in 1usize..10000, ops in proptest::collection::vec(op(), 1..60)) {
+            let mut r = RingBuffer::new(cap);
+            let mut model: Vec<u8> = Vec::new(); // bytes from the read position; [..len] readable
+            let mut written: Vec<bool> = Vec::new(); // which of them were written
+            let mut len = 0usize;
+            let mut cap = cap;
+            let mut fill = 0u8;
+            for op in ops {
+                fill = fill.wrapping_add(1);
+                match op {
+                    Op::Enqueue(n) => {
+                        let data = vec![fill; n];
+                        let w = r.enqueue(&data);
+                        prop_assert_eq!(w, n.min(cap - len));
+                        if model.len() < len + w { model.resize(len + w, 0); written.resize(len + w, false); }
+                        model[len..len + w].copy_from_slice(&data[..w]);
+                        written[len..len + w].iter_mut().for_each(|b| *b = true);
+                        len += w;
+                    }
+                    Op::WriteAt(o, n) => {
+                        let o = len + o % 4000;
+                        let data = vec![fill; n];
+                        let w = r.write_at(o, &data);
+                        prop_assert_eq!(w, if o >= cap { 0 } else { n.min(cap - o) });
+                        if w > 0 {
+                            if model.len() < o + w { model.resize(o + w, 0); written.resize(o + w, false); }
+                            model[o..o + w].copy_from_slice(&data[..w]);
+                            written[o..o + w].iter_mut().for_each(|b| *b = true);
+                        }
+                    }
+                    Op::Commit(n) => {
+                        // Only bytes written before become readable here (as TCP commits).
+                        let run = written[len..].iter().take_while(|&&b| b).count();
+                        let n = n.min(run).min(cap - len);
+                        r.commit(n);
+                        len += n;
+                    }
+                    Op::Discard(n) => {
+                        let d = r.discard(n);
+                        prop_assert_eq!(d, n.min(len));
+                        model.drain(..d);
+                        written.drain(..d);
+                        len -= d;
+                    }
+                    Op::Grow(c) => {
+                        r.grow(c);
+                        cap = cap.max(c);
+                    }
+                }
+                prop_assert_eq!(r.len(), len);
+                prop_assert_eq!(r.capacity(), cap);
+                prop_assert!(r.allocated() <= cap);
+                let mut out = vec![0; len];
+                prop_assert_eq!(r.read_at(0, &mut out), len);
+                prop_assert_eq!(&out[..], &model[..len]);
+                if model.is_empty() { prop_assert!(!r.trim()); prop_assert_eq!(r.allocated(), 0); }
+                else if model.len().is_multiple_of(3) { prop_assert!(r.trim(), "a ring holding bytes keeps its storage"); }
+            }
+        }
     }
 }

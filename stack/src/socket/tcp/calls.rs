@@ -40,15 +40,15 @@ impl TcpStack {
             return Ok(0);
         }
         if !t.rx.is_empty() && !t.rx_shut {
-            let before = t.rcv_adv.since(t.rcv_nxt);
+            let before = t.rcv.adv.since(t.rcv.nxt);
             let n = t.rx.dequeue(buf);
             // Window update (RFC 1122 4.2.3.3): once the window can grow by enough.
             let cap = t.rx.capacity();
             if t.synchronized() && !t.peer_fin {
                 let now_free = t.rx.free();
-                let step = (cap / 2).min(2 * t.rcv_mss as usize);
+                let step = (cap / 2).min(2 * t.opts.rcv_mss as usize);
                 if now_free >= before + step && before < cap / 2 {
-                    t.ack_now = true;
+                    t.ack.now = true;
                     t.tr_ack_why(crate::trace::Reason::WindowUpdate);
                     t.pending = true;
                 }
@@ -73,15 +73,15 @@ impl TcpStack {
                 t.nodelay = on;
                 t.pending = true;
             }
-            TcpOption::KeepAlive(on) => t.keepalive.on = on,
-            TcpOption::KeepIdle(d) => t.keepalive.idle = d.max(Duration::from_secs(1)),
-            TcpOption::KeepIntvl(d) => t.keepalive.intvl = d.max(Duration::from_secs(1)),
-            TcpOption::KeepCnt(n) => t.keepalive.cnt = n.max(1),
+            TcpOption::KeepAlive(on) => t.timers.keepalive.on = on,
+            TcpOption::KeepIdle(d) => t.timers.keepalive.idle = d.max(Duration::from_secs(1)),
+            TcpOption::KeepIntvl(d) => t.timers.keepalive.intvl = d.max(Duration::from_secs(1)),
+            TcpOption::KeepCnt(n) => t.timers.keepalive.cnt = n.max(1),
             TcpOption::Linger(l) => t.linger = l,
             TcpOption::RecvBuffer(n) => {
                 let n = n.clamp(4096, 64 << 20);
                 t.want_rx = n;
-                if t.rx.capacity() > 0 && t.assembler.is_empty() && n <= (65535usize << t.rcv_wscale) {
+                if t.rx.capacity() > 0 && t.assembler.is_empty() && n <= (65535usize << t.opts.rcv_wscale) {
                     t.rx.grow(n);
                 }
             }

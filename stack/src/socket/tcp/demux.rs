@@ -1,5 +1,5 @@
 //! The socket table: 4-tuple demultiplexing, control block lifetime, port allocation and bind conflicts (Linux SO_REUSEADDR rules).
-use std::net::SocketAddrV4;
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use super::tcb::Tcb;
 use super::{isn, TcpStack, TcpState};
@@ -35,7 +35,7 @@ impl TcpStack {
     /// one bound to the wildcard (Linux's compute_score); within an SO_REUSEPORT group, the one a
     /// keyed hash of the remote endpoint picks (Linux's reuseport_select_sock), so every segment
     /// of a flow (and the ACK of a SYN cookie) meets the same listener.
-    pub(super) fn find_listener(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<u32> {
+    pub(super) fn find_listener(&self, local: IpEndpoint, remote: IpEndpoint) -> Option<u32> {
         let ids = self.listen_ports.get(&local.port())?;
         let fits = |id: &u32, exact: bool| {
             self.socks.get(id).is_some_and(|t| {
@@ -49,11 +49,10 @@ impl TcpStack {
             0 => return None,
             1 => 0,
             _ => {
-                let mut b = [0u8; 8];
-                b[..4].copy_from_slice(&remote.ip().octets());
-                b[4..6].copy_from_slice(&remote.port().to_be_bytes());
-                b[6..].copy_from_slice(&local.port().to_be_bytes());
-                (isn::siphash24(&self.config.isn_secret, &b) % n as u64) as usize
+                let mut b = [0u8; 20];
+                let m = isn::put_endpoint(&mut b, 0, remote);
+                b[m..m + 2].copy_from_slice(&local.port().to_be_bytes());
+                (isn::siphash24(&self.config.isn_secret, &b[..m + 2]) % n as u64) as usize
             }
         };
         ids.iter().copied().filter(|id| fits(id, exact)).nth(k)
@@ -101,6 +100,11 @@ impl TcpStack {
     /// Frees a control block.
     pub(super) fn remove(&mut self, id: u32) {
         if let Some(t) = self.socks.remove(&id) {
+            if t.bound {
+                self.ports.unbind(t.local.port(), id);
+            }
+            self.out_busy.remove(&id);
+            self.cancel_trim(id);
             if t.orphan {
                 self.orphans -= 1;
             }
@@ -128,9 +132,11 @@ impl TcpStack {
 
     /// True if binding `id` to `addr` conflicts with another socket (Linux SO_REUSEADDR rules).
     /// Sockets that all set SO_REUSEPORT share the address (Linux: and the same owner).
-    pub(super) fn bind_conflict(&self, id: u32, addr: SocketAddrV4, reuse: bool) -> bool {
+    /// Looks at the holders of the port only (`ports`).
+    pub(super) fn bind_conflict(&self, id: u32, addr: IpEndpoint, reuse: bool) -> bool {
         let reuse_port = self.socks.get(&id).is_some_and(|t| t.reuse_port);
-        self.socks.iter().any(|(&oid, o)| {
+        self.ports.holders(addr.port()).any(|oid| {
+            let Some(o) = self.socks.get(&oid) else { return false };
             oid != id
                 && o.bound
                 && !(reuse_port && o.reuse_port)
@@ -147,7 +153,7 @@ impl TcpStack {
     /// Consecutive connections to one server get consecutive ports, so a port comes back to that
     /// server only after the whole range, long after its TIME-WAIT. For bind(0): a random
     /// start, then in order, skipping every bound port.
-    pub(super) fn ephemeral_port(&mut self, id: u32, conn: Option<(std::net::Ipv4Addr, SocketAddrV4)>) -> Result<u16> {
+    pub(super) fn ephemeral_port(&mut self, id: u32, conn: Option<(IpAddress, IpEndpoint)>) -> Result<u16> {
         let remote = conn.map(|c| c.1);
         let (lo, hi) = self.config.ephemeral_ports;
         let span = (hi.max(lo) - lo) as u64 + 1;
@@ -160,22 +166,22 @@ impl TcpStack {
             }
             None => (self.rand(), None),
         };
-        // Ports that rule a candidate out, gathered once (O(sockets + span), not their product):
-        // for connect() listeners and bound-only sockets (the 4-tuple is checked separately);
-        // for bind(0) every bound port.
-        let taken: std::collections::HashSet<u16> = self
-            .socks
-            .iter()
-            .filter(|(&oid, o)| {
-                oid != id && o.bound && (remote.is_none() || matches!(o.state, TcpState::Listen | TcpState::Closed))
+        // A candidate is ruled out by a holder of the port (`ports`, not a scan of every socket):
+        // for connect() a listener or a bound-only socket (the 4-tuple is checked separately);
+        // for bind(0) any.
+        let taken = |s: &TcpStack, port: u16| {
+            s.ports.holders(port).any(|oid| {
+                oid != id
+                    && s.socks.get(&oid).is_some_and(|o| {
+                        o.bound && (remote.is_none() || matches!(o.state, TcpState::Listen | TcpState::Closed))
+                    })
             })
-            .map(|(_, o)| o.local.port())
-            .collect();
+        };
         for i in 0..span {
             let port = lo + ((start + i) % span) as u16;
-            let free = !taken.contains(&port)
+            let free = !taken(self, port)
                 && remote.is_none_or(|r| {
-                    let k = (SocketAddrV4::new(ip, port), r);
+                    let k = (IpEndpoint::new(ip, port), r);
                     !self.conns.contains_key(&k) && !self.tw_exists(k)
                 });
             if free {

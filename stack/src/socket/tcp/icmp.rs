@@ -1,7 +1,7 @@
 //! ICMP errors for TCP (Linux tcp_v4_err): validated against the quoted sequence number
 //! (RFC 5927 4.1), path MTU discovery (RFC 1191), errors during the handshake (abort, and the
 //! IP_RECVERR queue), soft errors afterwards (RFC 1122 4.2.3.9).
-use std::net::Ipv4Addr;
+use crate::wire::ip::IpAddress;
 
 use super::seq::SeqNum;
 use super::tcb::Tcb;
@@ -22,17 +22,17 @@ impl Tcb {
     /// flight were too big and are lost, so resend from snd_una now (no congestion response:
     /// nothing was lost to congestion).
     pub fn pmtu_reduced(&mut self, mss: u16) {
-        if mss >= self.mtu_mss {
+        if mss >= self.opts.mtu_mss {
             return;
         }
-        self.mtu_mss = mss;
-        if self.synchronized() && self.snd_una < self.snd_max {
-            self.snd_nxt = self.snd_una;
-            self.in_recovery = false;
-            self.dupacks = 0;
-            self.recover = self.snd_max;
+        self.opts.mtu_mss = mss;
+        if self.synchronized() && self.snd.una < self.snd.max {
+            self.snd.nxt = self.snd.una;
+            self.loss.in_recovery = false;
+            self.loss.dupacks = 0;
+            self.loss.recover = self.snd.max;
             self.rtt_probe = None; // Karn: the resent segments are not timed
-            self.rexmit_head = false;
+            self.loss.rexmit_head = false;
         }
         self.pending = true;
     }
@@ -61,8 +61,8 @@ impl TcpStack {
         let Some(&id) = self.conns.get(&(r.local, r.remote)) else { return false };
         let t = self.socks.get_mut(&id).expect("conns entry without tcb");
         if matches!(t.state, TcpState::TimeWait | TcpState::Closed | TcpState::Listen)
-            || seq < t.snd_una
-            || seq > t.snd_max
+            || seq < t.snd.una
+            || seq > t.snd.max
         {
             self.stats.icmp_out_of_window += 1;
             return false;
@@ -89,7 +89,7 @@ impl TcpStack {
         true
     }
 
-    fn remember_pmtu(&mut self, now: Instant, dst: Ipv4Addr, mss: u16) {
+    fn remember_pmtu(&mut self, now: Instant, dst: IpAddress, mss: u16) {
         if self.pmtu.len() >= MAX_PMTU_ENTRIES {
             self.pmtu.retain(|_, (_, until)| *until > now);
             if self.pmtu.len() >= MAX_PMTU_ENTRIES {
@@ -100,7 +100,7 @@ impl TcpStack {
     }
 
     /// The MSS the path to `dst` allows, if a "fragmentation needed" taught us one recently.
-    pub fn path_mss(&self, now: Instant, dst: Ipv4Addr) -> Option<u16> {
+    pub fn path_mss(&self, now: Instant, dst: IpAddress) -> Option<u16> {
         self.pmtu.get(&dst).filter(|(_, until)| *until > now).map(|(m, _)| *m)
     }
 

@@ -2,7 +2,7 @@
 //! connections, not-yet-accepted children, orphans finishing in the background), and the
 //! delivery-rate estimate of `ss -i` (bytes acknowledged per round trip, RFC 9293 has none;
 //! like Linux's tcpi_delivery_rate, measured over about one SRTT).
-use std::net::SocketAddrV4;
+use crate::wire::ip::IpEndpoint;
 
 use super::tcb::Tcb;
 use super::{TcpStack, TcpState};
@@ -37,7 +37,7 @@ impl TcpStack {
     /// of the SYN queue (SYN-RECV) and the TIME-WAIT records (handle 0: no control block).
     pub fn snapshot(&self) -> Vec<SockEntry> {
         let mut v: Vec<SockEntry> = self.socks.iter().map(|(&id, t)| entry(id, t)).collect();
-        let bare = |state, (local, remote): (SocketAddrV4, SocketAddrV4)| SockEntry {
+        let bare = |state, (local, remote): (IpEndpoint, IpEndpoint)| SockEntry {
             proto: Proto::Tcp,
             handle: 0,
             state: Some(state),

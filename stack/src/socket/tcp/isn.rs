@@ -2,7 +2,7 @@
 //! secretkey), M a 4-microsecond clock, F = SipHash-2-4 keyed with the per-stack secret.
 //! The same secret, under distinct derived keys, gives the RFC 7323 5.4 timestamp offset per
 //! address pair and the RFC 6056 algorithm 4 ephemeral port offsets.
-use std::net::SocketAddrV4;
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use crate::time::Instant;
 
@@ -51,14 +51,20 @@ pub fn siphash24(key: &[u8; 16], data: &[u8]) -> u64 {
     v[0] ^ v[1] ^ v[2] ^ v[3]
 }
 
+/// Appends `e`'s address and port (network order) to `d` at `n`; returns the new length.
+/// For IPv4 the bytes are ip(4) port(2), as before the endpoints were family-neutral.
+pub(super) fn put_endpoint(d: &mut [u8], n: usize, e: IpEndpoint) -> usize {
+    let n = n + e.addr.write_bytes(&mut d[n..]);
+    d[n..n + 2].copy_from_slice(&e.port.to_be_bytes());
+    n + 2
+}
+
 /// RFC 6528 ISN for the connection `local` <-> `remote` at `now`.
-pub fn isn(secret: &[u8; 16], local: SocketAddrV4, remote: SocketAddrV4, now: Instant) -> u32 {
-    let mut d = [0u8; 12];
-    d[0..4].copy_from_slice(&local.ip().octets());
-    d[4..6].copy_from_slice(&local.port().to_be_bytes());
-    d[6..10].copy_from_slice(&remote.ip().octets());
-    d[10..12].copy_from_slice(&remote.port().to_be_bytes());
-    let f = siphash24(secret, &d) as u32;
+pub fn isn(secret: &[u8; 16], local: IpEndpoint, remote: IpEndpoint, now: Instant) -> u32 {
+    let mut d = [0u8; 36];
+    let mut n = put_endpoint(&mut d, 0, local);
+    n = put_endpoint(&mut d, n, remote);
+    let f = siphash24(secret, &d[..n]) as u32;
     let m = (now.total_micros() / 4) as u32;
     m.wrapping_add(f)
 }
@@ -75,28 +81,26 @@ fn derived(secret: &[u8; 16], purpose: u8) -> [u8; 16] {
 /// `local` and `remote`, a keyed hash of the address pair only. TSval is then one clock per
 /// address pair, so it never goes backwards between successive connections of the same pair
 /// (a server's PAWS check on a reused 4-tuple in TIME-WAIT accepts the new SYN).
-pub fn ts_offset(secret: &[u8; 16], local: std::net::Ipv4Addr, remote: std::net::Ipv4Addr) -> u32 {
-    let mut d = [0u8; 8];
-    d[0..4].copy_from_slice(&local.octets());
-    d[4..8].copy_from_slice(&remote.octets());
-    siphash24(&derived(secret, 1), &d) as u32
+pub fn ts_offset(secret: &[u8; 16], local: IpAddress, remote: IpAddress) -> u32 {
+    let mut d = [0u8; 32];
+    let n = local.write_bytes(&mut d);
+    let n = n + remote.write_bytes(&mut d[n..]);
+    siphash24(&derived(secret, 1), &d[..n]) as u32
 }
 
 /// RFC 6056 3.3.4 (algorithm 4, double-hash port selection, as Linux's __inet_hash_connect):
 /// F, the start offset for connections from `local` to `remote` (the destination's address and
 /// port), and G, the index of the counter that advances it. Both are keyed hashes.
-pub fn port_offsets(secret: &[u8; 16], local: std::net::Ipv4Addr, remote: SocketAddrV4) -> (u32, usize) {
-    let mut d = [0u8; 10];
-    d[0..4].copy_from_slice(&local.octets());
-    d[4..8].copy_from_slice(&remote.ip().octets());
-    d[8..10].copy_from_slice(&remote.port().to_be_bytes());
-    (siphash24(&derived(secret, 2), &d) as u32, siphash24(&derived(secret, 3), &d) as usize)
+pub fn port_offsets(secret: &[u8; 16], local: IpAddress, remote: IpEndpoint) -> (u32, usize) {
+    let mut d = [0u8; 34];
+    let n = local.write_bytes(&mut d);
+    let n = put_endpoint(&mut d, n, remote);
+    (siphash24(&derived(secret, 2), &d[..n]) as u32, siphash24(&derived(secret, 3), &d[..n]) as usize)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
     #[test]
     fn siphash_reference_vectors() {
         // From the SipHash paper: key 00..0f, message 00..0e (15 bytes).
@@ -107,9 +111,9 @@ mod tests {
     }
     #[test]
     fn isn_depends_on_tuple_key_and_clock() {
-        let a = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 1000);
-        let b = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
-        let c = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 81);
+        let a = IpEndpoint::new(IpAddress::v4(10, 0, 0, 1), 1000);
+        let b = IpEndpoint::new(IpAddress::v4(10, 0, 0, 2), 80);
+        let c = IpEndpoint::new(IpAddress::v4(10, 0, 0, 2), 81);
         let k1 = [1u8; 16];
         let k2 = [2u8; 16];
         let t = Instant::from_secs(1);
@@ -119,13 +123,13 @@ mod tests {
     }
     #[test]
     fn ts_offset_depends_on_addresses_and_key_only() {
-        let (a, b, c) = (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 3));
+        let (a, b, c) = (IpAddress::v4(10, 0, 0, 2), IpAddress::v4(10, 0, 0, 1), IpAddress::v4(10, 0, 0, 3));
         let k1 = [1u8; 16];
         assert_eq!(ts_offset(&k1, a, b), ts_offset(&k1, a, b));
         assert_ne!(ts_offset(&k1, a, b), ts_offset(&k1, a, c));
         assert_ne!(ts_offset(&k1, a, b), ts_offset(&[2u8; 16], a, b));
         // Not the ISN's function: the offset is not the ISN's hash term.
-        let isn0 = isn(&k1, SocketAddrV4::new(a, 1000), SocketAddrV4::new(b, 80), Instant::ZERO);
+        let isn0 = isn(&k1, IpEndpoint::new(a, 1000), IpEndpoint::new(b, 80), Instant::ZERO);
         assert_ne!(ts_offset(&k1, a, b), isn0);
     }
 }

@@ -4,8 +4,8 @@
 //! CONTRACT (used by `stack.rs`, the preload shim and the tests; keep the signatures):
 //! a `TcpStack` owns every TCP control block of one host. The IP layer feeds it segments with
 //! `process` and collects segments to send with `dispatch`; time is always passed in.
+use crate::wire::ip::{IpAddress, IpEndpoint};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::error::{Error, Result};
 #[cfg(test)]
@@ -24,7 +24,9 @@ mod input;
 mod inspect;
 pub mod isn;
 mod listener;
+mod memtrim;
 mod output;
+mod ports;
 mod rack;
 mod rtt;
 mod sack;
@@ -35,31 +37,10 @@ mod synq;
 mod tcb;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_fuzz;
-#[cfg(test)]
-mod tests_harden;
-#[cfg(test)]
-mod tests_icmp;
-#[cfg(test)]
-mod tests_link;
-#[cfg(test)]
-mod tests_ports;
-#[cfg(test)]
-mod tests_reuseport;
-#[cfg(test)]
-mod tests_segments;
-#[cfg(test)]
-mod tests_sender;
-#[cfg(test)]
-mod tests_stateful;
-#[cfg(test)]
-mod tests_stateful_inv;
-#[cfg(test)]
-mod tests_timers;
 mod timer;
 mod timewait;
 mod trace;
+mod vars;
 
 use input::Rst;
 
@@ -101,7 +82,7 @@ pub enum Congestion {
 #[derive(Clone, Debug)]
 pub struct TcpConfig {
     /// Address used as the source of connections (the interface address).
-    pub local_addr: Ipv4Addr,
+    pub local_addr: IpAddress,
     /// Our MSS: IP MTU minus 40.
     pub mss: u16,
     /// Default receive buffer per connection (at least 256 KiB).
@@ -150,7 +131,7 @@ pub struct TcpConfig {
 
 impl TcpConfig {
     /// Defaults for a host at `local_addr` on a link with IP MTU `mtu`.
-    pub fn new(local_addr: Ipv4Addr, mtu: usize) -> TcpConfig {
+    pub fn new(local_addr: IpAddress, mtu: usize) -> TcpConfig {
         TcpConfig {
             local_addr,
             mss: (mtu.saturating_sub(40)).min(u16::MAX as usize) as u16,
@@ -211,7 +192,7 @@ pub struct TcpStack {
     socks: BTreeMap<u32, Tcb>,
     next_id: u32,
     /// (local, remote) -> handle number, for synchronized and half-open connections.
-    conns: HashMap<(SocketAddrV4, SocketAddrV4), u32>,
+    conns: HashMap<(IpEndpoint, IpEndpoint), u32>,
     /// RSTs answering segments without a connection.
     rsts: Vec<Rst>,
     stats: TcpStats,
@@ -230,7 +211,7 @@ pub struct TcpStack {
     /// RFC 6056 algorithm 4 counters (ephemeral port selection for connect).
     port_perturb: Vec<u16>,
     /// RFC 1191 path MTU per destination: (MSS it allows, until when).
-    pmtu: HashMap<Ipv4Addr, (u16, Instant)>,
+    pmtu: HashMap<IpAddress, (u16, Instant)>,
     /// Trace sink (`crate::trace`); None: tracing off.
     tracer: Option<Box<dyn crate::trace::TraceSink>>,
     /// The SYN queue: request records of half-open connections of every listener.
@@ -245,6 +226,13 @@ pub struct TcpStack {
     tw_acks: Vec<timewait::TwKey>,
     /// Control blocks with `orphan` set.
     orphans: usize,
+    /// Local ports held by control blocks and TIME-WAIT records.
+    ports: ports::PortIndex,
+    /// Control blocks that had output left when `dispatch` last handled them.
+    out_busy: BTreeSet<u32>,
+    /// Pending checks of ring storage (`memtrim.rs`): (when, handle), and the handles in it.
+    trims: BTreeSet<(Instant, u32)>,
+    trim_ids: HashMap<u32, Instant>,
 }
 
 /// Upper bound on queued RSTs (excess are dropped, like Linux's rate limit).
@@ -277,6 +265,10 @@ impl TcpStack {
             tw_timers: BTreeSet::new(),
             tw_acks: Vec::new(),
             orphans: 0,
+            ports: ports::PortIndex::default(),
+            out_busy: BTreeSet::new(),
+            trims: BTreeSet::new(),
+            trim_ids: HashMap::new(),
         }
     }
     pub fn config(&self) -> &TcpConfig {
@@ -302,7 +294,7 @@ impl TcpStack {
     /// Input: one TCP segment (the IPv4 payload) from `src` to `dst`. The checksum is verified
     /// here; malformed segments are dropped and counted. Answers (ACK, RST, SYN-ACK) are queued
     /// for the next `dispatch`.
-    pub fn process(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8]) {
+    pub fn process(&mut self, now: Instant, src: IpAddress, dst: IpAddress, segment: &[u8]) {
         self.stats.rx_segments += 1;
         let Ok(pkt) = TcpPacket::new_checked(segment) else {
             self.stats.rx_malformed += 1;
@@ -320,8 +312,8 @@ impl TcpStack {
             self.stats.rx_malformed += 1;
             return;
         }
-        let local = SocketAddrV4::new(dst, seg.dst_port);
-        let remote = SocketAddrV4::new(src, seg.src_port);
+        let local = IpEndpoint::new(dst, seg.dst_port);
+        let remote = IpEndpoint::new(src, seg.src_port);
         if self.tracer.is_some() {
             self.trace_in(now, local, remote, &seg);
         }
@@ -340,7 +332,7 @@ impl TcpStack {
                 && seg.syn()
                 && seg.ack.is_none()
                 && !seg.rst()
-                && SeqNum(seg.seq) > tcb.rcv_nxt
+                && SeqNum(seg.seq) > tcb.rcv.nxt
                 && has_listener;
             if reopen {
                 self.remove(id);
@@ -365,7 +357,8 @@ impl TcpStack {
 
     /// Output: runs due timers and hands every segment ready to send to `emit(src, dst, bytes)`,
     /// the bytes being a complete TCP header+payload with a valid checksum.
-    pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8])) {
+    pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(IpAddress, IpAddress, &[u8])) {
+        self.run_trims(now);
         let mut buf = std::mem::take(&mut self.scratch);
         self.dispatch_synq(now, &mut Emitter { buf: &mut buf, emit });
         self.dispatch_tw(now, &mut Emitter { buf: &mut buf, emit });
@@ -425,6 +418,8 @@ impl TcpStack {
             }
         }
         for &id in &work {
+            self.track_output(id);
+            self.schedule_trim(id, now);
             match self.socks.get(&id) {
                 Some(t) if t.state == TcpState::TimeWait && t.orphan => self.enter_tw_record(id, now),
                 Some(t) if t.state == TcpState::Closed || t.parent.is_some() => self.after_event(id),
@@ -447,6 +442,7 @@ impl TcpStack {
                         self.dirty.push(id);
                     }
                 }
+                self.track_output(id);
             }
         }
     }
@@ -457,6 +453,7 @@ impl TcpStack {
         }
         let t = self.timers.first().map(|&(t, _)| t.max(now));
         let t = crate::time::earliest(t, self.tw_timers.first().map(|&(t, _)| t.max(now)));
+        let t = crate::time::earliest(t, self.trims.first().map(|&(t, _)| t.max(now)));
         crate::time::earliest(t, self.req_timers.first().map(|&(t, _)| t.max(now)))
     }
 
@@ -496,26 +493,13 @@ impl TcpStack {
         ids.clear();
         self.changed_ids = ids;
     }
-    /// True while any connection still has unsent or unacknowledged data or an unsent FIN
-    /// (used to drain at process exit).
-    pub fn has_pending_output(&self) -> bool {
-        !self.rsts.is_empty()
-            || !self.synacks.is_empty()
-            || !self.tw_acks.is_empty()
-            || self.socks.values().any(|t| {
-                t.send_rst
-                    || (!matches!(t.state, TcpState::Closed | TcpState::Listen | TcpState::TimeWait)
-                        && (!t.tx.is_empty() || (t.fin_queued && !t.fin_acked)))
-            })
-    }
-
     // ---- user-facing side (the socket calls) ----
 
     /// socket(): a new closed socket.
     pub fn socket(&mut self) -> TcpHandle {
         let id = self.alloc_id();
         let mut t = Tcb::new(&self.config, Instant::ZERO);
-        t.local = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+        t.local = IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 0);
         t.tr = self.new_trace();
         self.socks.insert(id, t);
         TcpHandle(id)
@@ -523,7 +507,7 @@ impl TcpStack {
 
     /// connect(): sends SYN and returns Ok at once; completion shows in `state`/`readiness`,
     /// failure in `take_error`. EISCONN / EALREADY / EINVAL as Linux.
-    pub fn connect(&mut self, now: Instant, h: TcpHandle, remote: SocketAddrV4) -> Result<()> {
+    pub fn connect(&mut self, now: Instant, h: TcpHandle, remote: IpEndpoint) -> Result<()> {
         let t = self.user(h)?;
         match t.state {
             TcpState::Closed => {}
@@ -544,7 +528,7 @@ impl TcpStack {
             return Err(Error::InvalidInput);
         }
         let local = if t.bound {
-            let l = SocketAddrV4::new(src_ip, t.local.port());
+            let l = IpEndpoint::new(src_ip, t.local.port());
             self.tw_remove((l, remote)); // RFC 6191-like reuse, as for a TIME-WAIT block below
             if let Some(&other) = self.conns.get(&(l, remote)) {
                 if self.socks.get(&other).is_some_and(|o| o.state == TcpState::TimeWait) {
@@ -555,7 +539,7 @@ impl TcpStack {
             }
             l
         } else {
-            SocketAddrV4::new(src_ip, self.ephemeral_port(h.0, Some((src_ip, remote)))?)
+            IpEndpoint::new(src_ip, self.ephemeral_port(h.0, Some((src_ip, remote)))?)
         };
         let iss = isn::isn(&self.config.isn_secret, local, remote, now);
         let ts_offset = isn::ts_offset(&self.config.isn_secret, *local.ip(), *remote.ip());
@@ -564,17 +548,17 @@ impl TcpStack {
         let tr = self.new_trace();
         let t = self.user_mut(h)?;
         // Fresh control block state (a socket may connect again after a failure).
-        let keep = (t.reuse_addr, t.nodelay, t.keepalive.clone(), t.linger, t.want_rx, t.want_tx);
+        let keep = (t.reuse_addr, t.nodelay, t.timers.keepalive.clone(), t.linger, t.want_rx, t.want_tx);
         let mut n = Tcb::new(&cfg, now);
-        (n.reuse_addr, n.nodelay, n.keepalive, n.linger, n.want_rx, n.want_tx) = keep;
+        (n.reuse_addr, n.nodelay, n.timers.keepalive, n.linger, n.want_rx, n.want_tx) = keep;
         n.local = local;
         n.remote = remote;
         n.bound = true;
         n.active = true;
         n.alloc_buffers(n.want_rx, n.want_tx);
         n.init_send(iss);
-        n.ts_offset = ts_offset;
-        n.mtu_mss = path_mss.unwrap_or(u16::MAX);
+        n.opts.ts_offset = ts_offset;
+        n.opts.mtu_mss = path_mss.unwrap_or(u16::MAX);
         n.errq.enabled = t.errq.enabled;
         n.tr = tr;
         n.tr_state(t.state, TcpState::SynSent);
@@ -582,6 +566,7 @@ impl TcpStack {
         n.pending = true;
         n.changed = true;
         *t = n;
+        self.ports.bind(local.port(), h.0); // a no-op if bind() already indexed it
         self.conns.insert((local, remote), h.0);
         self.note(h.0);
         Ok(())

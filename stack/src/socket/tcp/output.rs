@@ -1,7 +1,7 @@
 //! Segment output: SYN/SYN-ACK, MSS segmentation with Nagle (RFC 896) and sender SWS avoidance
 //! (RFC 9293 3.8.6.2.1), congestion and flow control, fast retransmit and SACK hole
 //! retransmission (RFC 6675), persist probes, piggybacked ACKs and window updates.
-use std::net::Ipv4Addr;
+use crate::wire::ip::IpAddress;
 
 use super::seq::SeqNum;
 use super::tcb::Tcb;
@@ -13,12 +13,12 @@ use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 /// Where segments go: a reusable scratch buffer and the caller's sink.
 pub struct Emitter<'a> {
     pub buf: &'a mut Vec<u8>,
-    pub emit: &'a mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]),
+    pub emit: &'a mut dyn FnMut(IpAddress, IpAddress, &[u8]),
 }
 
 impl Emitter<'_> {
     /// Emits `repr` (payload included) with a valid checksum.
-    pub fn send(&mut self, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr) {
+    pub fn send(&mut self, src: IpAddress, dst: IpAddress, repr: &TcpRepr) {
         self.buf.clear();
         self.buf.resize(repr.buffer_len(), 0);
         repr.emit(self.buf, src, dst);
@@ -37,38 +37,38 @@ impl Tcb {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
             seq: seq.0,
-            ack: has_ack.then_some(self.rcv_nxt.0),
+            ack: has_ack.then_some(self.rcv.nxt.0),
             flags: fl,
-            window: if syn { wnd.min(65535) as u16 } else { (wnd >> self.rcv_wscale).min(65535) as u16 },
+            window: if syn { wnd.min(65535) as u16 } else { (wnd >> self.opts.rcv_wscale).min(65535) as u16 },
             ..TcpRepr::default()
         };
         if syn {
-            repr.mss = Some(self.rcv_mss);
+            repr.mss = Some(self.opts.rcv_mss);
             if self.active && self.state == TcpState::SynSent {
-                repr.window_scale = Some(self.rcv_wscale);
+                repr.window_scale = Some(self.opts.rcv_wscale);
                 repr.sack_permitted = true;
                 repr.timestamp = Some((self.ts_now(now), 0));
             } else {
                 // SYN-ACK: echo what the peer offered.
-                if self.snd_wscale > 0 || self.rcv_wscale > 0 {
-                    repr.window_scale = Some(self.rcv_wscale);
+                if self.opts.snd_wscale > 0 || self.opts.rcv_wscale > 0 {
+                    repr.window_scale = Some(self.opts.rcv_wscale);
                 }
-                repr.sack_permitted = self.sack_ok;
-                if self.ts_ok {
-                    repr.timestamp = Some((self.ts_now(now), self.ts_recent));
+                repr.sack_permitted = self.opts.sack_ok;
+                if self.opts.ts_ok {
+                    repr.timestamp = Some((self.ts_now(now), self.opts.ts_recent));
                 }
             }
         } else {
-            if self.ts_ok {
-                repr.timestamp = Some((self.ts_now(now), self.ts_recent));
+            if self.opts.ts_ok {
+                repr.timestamp = Some((self.ts_now(now), self.opts.ts_recent));
             }
-            if self.sack_ok && !self.assembler.is_empty() && fl & flags::RST == 0 {
-                repr.sack = self.assembler.sack_blocks(if self.ts_ok { 3 } else { 4 });
+            if self.opts.sack_ok && !self.assembler.is_empty() && fl & flags::RST == 0 {
+                repr.sack = self.assembler.sack_blocks(if self.opts.ts_ok { 3 } else { 4 });
             }
         }
-        let opt_extra = repr.options_len().saturating_sub(if self.ts_ok { 12 } else { 0 });
+        let opt_extra = repr.options_len().saturating_sub(if self.opts.ts_ok { 12 } else { 0 });
         // Never more than the send buffer holds from `seq` on (defensive: callers bound it).
-        let avail = if seq >= self.tx_base { self.tx.len().saturating_sub(seq.since(self.tx_base)) } else { 0 };
+        let avail = if seq >= self.snd.tx_base { self.tx.len().saturating_sub(seq.since(self.snd.tx_base)) } else { 0 };
         let len = if syn { 0 } else { len.min(self.eff_mss().saturating_sub(opt_extra)).min(avail) };
         let mut fl = fl;
         if len > 0 && fl & flags::FIN != 0 && seq + len != self.data_end() {
@@ -80,7 +80,7 @@ impl Tcb {
         e.buf.resize(hl + len, 0);
         repr.emit_header(e.buf);
         if len > 0 {
-            let off = seq.since(self.tx_base);
+            let off = seq.since(self.snd.tx_base);
             let (a, b) = self.tx.slices(off, len);
             e.buf[hl..hl + a.len()].copy_from_slice(a);
             e.buf[hl + a.len()..hl + a.len() + b.len()].copy_from_slice(b);
@@ -92,22 +92,23 @@ impl Tcb {
         self.counters.segs_out += 1;
         let occupied = len + (fl & flags::FIN != 0) as usize;
         if occupied > 0 && !syn {
-            self.sent.on_send(seq, seq + occupied, now);
-            if seq + occupied > self.snd_max {
-                self.last_send = Some(now); // new data (Linux lsndtime)
+            self.loss.sent.on_send(seq, seq + occupied, now);
+            if seq + occupied > self.snd.max {
+                self.timers.last_send = Some(now); // new data (Linux lsndtime)
             }
         }
         if has_ack {
-            let adv = if syn { wnd.min(65535) } else { (wnd >> self.rcv_wscale).min(65535) << self.rcv_wscale };
-            let edge = self.rcv_nxt + adv as usize;
-            if edge > self.rcv_adv {
-                self.rcv_adv = edge;
+            let adv =
+                if syn { wnd.min(65535) } else { (wnd >> self.opts.rcv_wscale).min(65535) << self.opts.rcv_wscale };
+            let edge = self.rcv.nxt + adv as usize;
+            if edge > self.rcv.adv {
+                self.rcv.adv = edge;
             }
-            self.rcv_wup = self.rcv_nxt;
-            self.ack_now = false;
-            self.delack_at = None;
-            self.segs_unacked = 0;
-            self.ack_points.clear();
+            self.rcv.wup = self.rcv.nxt;
+            self.ack.now = false;
+            self.ack.delack_at = None;
+            self.ack.segs_unacked = 0;
+            self.ack.points.clear();
         }
         len
     }
@@ -115,32 +116,32 @@ impl Tcb {
     /// Pure ACKs for the points owed inside one burst (see `ack_points`), oldest first. Each
     /// advertises the final ACK's right edge (capped at the buffer size).
     fn send_ack_points(&mut self, now: Instant, e: &mut Emitter) {
-        if self.ack_points.is_empty() {
+        if self.ack.points.is_empty() {
             return;
         }
-        let points = std::mem::take(&mut self.ack_points);
-        let edge = self.rcv_adv.max(self.rcv_nxt + self.rcv_window() as usize);
+        let points = std::mem::take(&mut self.ack.points);
+        let edge = self.rcv.adv.max(self.rcv.nxt + self.rcv_window() as usize);
         for &p in &points {
-            if p >= self.rcv_nxt {
+            if p >= self.rcv.nxt {
                 break; // the final ACK covers it
             }
             let bytes = edge.since(p).min(self.rx.capacity()) as u32;
-            let wnd = (bytes >> self.rcv_wscale).min(65535) as u16;
+            let wnd = (bytes >> self.opts.rcv_wscale).min(65535) as u16;
             let r = TcpRepr {
                 src_port: self.local.port(),
                 dst_port: self.remote.port(),
-                seq: self.snd_max.0,
+                seq: self.snd.max.0,
                 ack: Some(p.0),
                 window: wnd,
-                timestamp: self.ts_ok.then(|| (self.ts_now(now), self.ts_recent)),
+                timestamp: self.opts.ts_ok.then(|| (self.ts_now(now), self.opts.ts_recent)),
                 ..TcpRepr::default()
             };
             e.send(*self.local.ip(), *self.remote.ip(), &r);
             self.tr_out_plain(&r);
             self.counters.segs_out += 1;
         }
-        self.ack_points = points;
-        self.ack_points.clear();
+        self.ack.points = points;
+        self.ack.points.clear();
     }
 
     /// A persist or keepalive probe (Linux tcp_write_wakeup): new data if the window has room
@@ -148,28 +149,28 @@ impl Tcb {
     /// elicits an ACK.
     fn send_probe(&mut self, now: Instant, e: &mut Emitter) {
         // Data waiting: the persist timer's probe; none: a keepalive.
-        self.tr_why(if self.data_end() > self.snd_nxt { Reason::ZeroWindowProbe } else { Reason::KeepAlive });
-        let unsent = self.data_end().since(self.snd_nxt);
-        let wnd_avail = (self.snd_una + self.snd_wnd as usize).since(self.snd_nxt);
-        if unsent > 0 && wnd_avail > 0 && self.snd_nxt == self.snd_max {
-            let seq = self.snd_nxt;
+        self.tr_why(if self.data_end() > self.snd.nxt { Reason::ZeroWindowProbe } else { Reason::KeepAlive });
+        let unsent = self.data_end().since(self.snd.nxt);
+        let wnd_avail = (self.snd.una + self.snd.wnd as usize).since(self.snd.nxt);
+        if unsent > 0 && wnd_avail > 0 && self.snd.nxt == self.snd.max {
+            let seq = self.snd.nxt;
             let sent = self.send_segment(now, e, seq, unsent.min(wnd_avail).min(self.eff_mss()), flags::PSH);
             self.counters.bytes_sent += sent as u64;
             if sent < self.eff_mss() {
-                self.snd_sml = seq + sent;
+                self.snd.sml = seq + sent;
             }
-            self.snd_nxt = seq + sent;
-            self.snd_max = self.snd_nxt;
+            self.snd.nxt = seq + sent;
+            self.snd.max = self.snd.nxt;
             self.arm_rto(now);
         } else {
-            self.send_segment(now, e, self.snd_una - 1, 0, 0);
+            self.send_segment(now, e, self.snd.una - 1, 0, 0);
         }
     }
 
     /// Arms the retransmission timer if it is not running (RFC 6298 5.1).
     fn arm_rto(&mut self, now: Instant) {
-        if self.rto_at.is_none() {
-            self.rto_at = Some(now + self.rtt.backed_off(self.backoff));
+        if self.timers.rto_at.is_none() {
+            self.timers.rto_at = Some(now + self.rtt.backed_off(self.timers.backoff));
         }
     }
 
@@ -177,12 +178,12 @@ impl Tcb {
     pub fn output(&mut self, now: Instant, cfg: &TcpConfig, e: &mut Emitter) {
         if self.send_rst {
             self.send_rst = false;
-            let seq = self.snd_nxt.max(self.snd_max);
+            let seq = self.snd.nxt.max(self.snd.max);
             let mut r = TcpRepr {
                 src_port: self.local.port(),
                 dst_port: self.remote.port(),
                 seq: seq.0,
-                ack: Some(self.rcv_nxt.0),
+                ack: Some(self.rcv.nxt.0),
                 flags: flags::RST,
                 ..TcpRepr::default()
             };
@@ -198,20 +199,20 @@ impl Tcb {
         match self.state {
             TcpState::Closed | TcpState::Listen => return,
             TcpState::SynSent | TcpState::SynReceived => {
-                if self.snd_nxt == self.iss {
+                if self.snd.nxt == self.snd.iss {
                     let fl = flags::SYN; // with ACK in SYN-RECEIVED (send_segment adds it)
-                    if self.snd_max != self.iss {
+                    if self.snd.max != self.snd.iss {
                         self.counters.retransmits += 1;
                         self.tr_why(Reason::Rto);
-                    } else if self.backoff == 0 {
-                        self.rtt_probe = Some((self.iss + 1, now));
+                    } else if self.timers.backoff == 0 {
+                        self.rtt_probe = Some((self.snd.iss + 1, now));
                     }
-                    self.send_segment(now, e, self.iss, 0, fl);
-                    self.snd_nxt = self.iss + 1;
-                    self.snd_max = self.snd_nxt.max(self.snd_max);
+                    self.send_segment(now, e, self.snd.iss, 0, fl);
+                    self.snd.nxt = self.snd.iss + 1;
+                    self.snd.max = self.snd.nxt.max(self.snd.max);
                     self.arm_rto(now);
-                } else if self.ack_now && self.state == TcpState::SynReceived {
-                    self.send_segment(now, e, self.snd_max, 0, 0);
+                } else if self.ack.now && self.state == TcpState::SynReceived {
+                    self.send_segment(now, e, self.snd.max, 0, 0);
                 }
                 return;
             }
@@ -222,9 +223,9 @@ impl Tcb {
                 if self.probe {
                     self.probe = false;
                     self.tr_why(Reason::KeepAlive);
-                    self.send_segment(now, e, self.snd_una - 1, 0, 0);
-                } else if self.ack_now {
-                    self.send_segment(now, e, self.snd_max, 0, 0);
+                    self.send_segment(now, e, self.snd.una - 1, 0, 0);
+                } else if self.ack.now {
+                    self.send_segment(now, e, self.snd.max, 0, 0);
                 }
                 return;
             }
@@ -238,36 +239,36 @@ impl Tcb {
         }
 
         // Fast retransmit / NewReno partial ACK: the head segment.
-        if self.rexmit_head && self.snd_una < self.snd_max {
-            self.rexmit_head = false;
+        if self.loss.rexmit_head && self.snd.una < self.snd.max {
+            self.loss.rexmit_head = false;
             // Only what was sent before: never new data beyond SND.MAX (the peer's ACK of it
             // would be for "unsent" data and be dropped).
-            let sent_before = self.snd_max.since(self.snd_una);
-            let len = self.data_end().since(self.snd_una).min(mss).min(sent_before);
-            let fin = self.fin_seq().is_some_and(|f| self.snd_una + len == f && f < self.snd_max);
+            let sent_before = self.snd.max.since(self.snd.una);
+            let len = self.data_end().since(self.snd.una).min(mss).min(sent_before);
+            let fin = self.fin_seq().is_some_and(|f| self.snd.una + len == f && f < self.snd.max);
             if len > 0 || fin {
                 self.tr_why(Reason::FastRetransmit);
-                self.send_segment(now, e, self.snd_una, len, if fin { flags::FIN } else { 0 });
+                self.send_segment(now, e, self.snd.una, len, if fin { flags::FIN } else { 0 });
                 self.counters.retransmits += 1;
                 self.arm_rto(now);
             }
         }
-        self.rexmit_head = false;
+        self.loss.rexmit_head = false;
 
         // Loss marks up to date for `now` (the pipe below is kept by counters, O(1)).
-        if self.sack_ok {
+        if self.opts.sack_ok {
             self.detect_loss(now);
         }
 
         // RFC 6675 5 step 4: retransmit lost records (NextSeg, in the order they were marked)
         // while the pipe has room; a record's un-SACKed pieces go together.
-        if self.in_recovery && self.sack_ok {
+        if self.loss.in_recovery && self.opts.sack_ok {
             let cwnd = self.cc.cwnd as usize;
             let mut n = 0;
             while n < 4096 && self.pipe() + mss <= cwnd {
-                let Some(i) = self.sent.next_lost() else { break };
-                let (rs, re) = (self.sent.get(i).start, self.sent.get(i).end);
-                self.sent.pop_lost();
+                let Some(i) = self.loss.sent.next_lost() else { break };
+                let (rs, re) = (self.loss.sent.get(i).start, self.loss.sent.get(i).end);
+                self.loss.sent.pop_lost();
                 let mut at = rs;
                 while let Some((s, he)) = self.unsacked_piece(at, re) {
                     n += 1;
@@ -286,29 +287,29 @@ impl Tcb {
         }
 
         // Tail loss probe (RFC 8985 7.3): new data if possible, else the last segment again.
-        if self.tlp_pending {
-            self.tlp_pending = false;
-            let unsent = self.data_end().since(self.snd_nxt);
-            let wnd_avail = (self.snd_una + self.snd_wnd as usize).since(self.snd_nxt);
-            if unsent > 0 && wnd_avail > 0 && self.snd_nxt == self.snd_max {
+        if self.rack.tlp_pending {
+            self.rack.tlp_pending = false;
+            let unsent = self.data_end().since(self.snd.nxt);
+            let wnd_avail = (self.snd.una + self.snd.wnd as usize).since(self.snd.nxt);
+            if unsent > 0 && wnd_avail > 0 && self.snd.nxt == self.snd.max {
                 let len = unsent.min(mss).min(wnd_avail);
-                let seq = self.snd_nxt;
+                let seq = self.snd.nxt;
                 self.tr_why(Reason::TlpNew);
                 let sent = self.send_segment(now, e, seq, len, flags::PSH);
                 self.counters.bytes_sent += sent as u64;
-                self.snd_nxt = seq + sent;
-                self.snd_max = self.snd_max.max(self.snd_nxt);
-                (self.tlp_high, self.tlp_retrans) = (Some(self.snd_nxt), false);
-            } else if self.snd_una < self.snd_max {
-                let end = self.snd_max;
+                self.snd.nxt = seq + sent;
+                self.snd.max = self.snd.max.max(self.snd.nxt);
+                (self.rack.tlp_end_seq, self.rack.tlp_is_retrans) = (Some(self.snd.nxt), false);
+            } else if self.snd.una < self.snd.max {
+                let end = self.snd.max;
                 let fin = self.fin_seq().is_some_and(|f| f + 1 == end);
                 let data_end = if fin { end - 1 } else { end };
-                let s = self.snd_una.max(data_end - mss.min(data_end.since(self.snd_una)));
+                let s = self.snd.una.max(data_end - mss.min(data_end.since(self.snd.una)));
                 let len = data_end.since(s);
                 self.tr_why(Reason::TlpRetransmit);
                 self.send_segment(now, e, s, len, if fin { flags::FIN } else { 0 });
                 self.counters.retransmits += 1;
-                (self.tlp_high, self.tlp_retrans) = (Some(self.snd_max), true);
+                (self.rack.tlp_end_seq, self.rack.tlp_is_retrans) = (Some(self.snd.max), true);
             }
             self.arm_rto(now);
         }
@@ -318,11 +319,11 @@ impl Tcb {
             self.state,
             TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck
         );
-        if may_send && self.snd_una == self.snd_max && self.data_end() > self.snd_nxt {
+        if may_send && self.snd.una == self.snd.max && self.data_end() > self.snd.nxt {
             // Restart after idle (RFC 5681 4.1, Linux tcp_slow_start_after_idle_check).
-            if let Some(t) = self.last_send.filter(|&t| now - t > self.rtt.rto) {
+            if let Some(t) = self.timers.last_send.filter(|&t| now - t > self.rtt.rto) {
                 self.cc.restart(now - t, self.rtt.rto);
-                self.last_send = Some(now);
+                self.timers.last_send = Some(now);
             }
         }
         let mut guard = 0;
@@ -332,31 +333,32 @@ impl Tcb {
             guard += 1;
             let data_end = self.data_end();
             let fin_seq = self.fin_seq();
-            if self.snd_nxt < self.snd_max {
-                if let Some(end) = self.scoreboard.sacked_end(self.snd_nxt) {
-                    self.snd_nxt = end.min(self.snd_max);
+            if self.snd.nxt < self.snd.max {
+                if let Some(end) = self.loss.scoreboard.sacked_end(self.snd.nxt) {
+                    self.snd.nxt = end.min(self.snd.max);
                     continue;
                 }
             }
-            let unsent = data_end.since(self.snd_nxt);
-            let fin_pending = fin_seq.is_some_and(|f| self.snd_nxt <= f);
+            let unsent = data_end.since(self.snd.nxt);
+            let fin_pending = fin_seq.is_some_and(|f| self.snd.nxt <= f);
             if unsent == 0 && !fin_pending {
                 break;
             }
-            let limited = if !self.in_recovery && self.dupacks <= 2 { self.dupacks as usize * mss } else { 0 };
+            let limited =
+                if !self.loss.in_recovery && self.loss.dupacks <= 2 { self.loss.dupacks as usize * mss } else { 0 };
             let pipe = self.pipe();
             let cwnd_avail = (self.cc.cwnd as usize + limited).saturating_sub(pipe);
-            let is_retx = self.snd_nxt < self.snd_max;
-            let mut wnd_avail = (self.snd_una + self.snd_wnd as usize).since(self.snd_nxt);
-            if is_retx && self.snd_nxt == self.snd_una && wnd_avail == 0 {
+            let is_retx = self.snd.nxt < self.snd.max;
+            let mut wnd_avail = (self.snd.una + self.snd.wnd as usize).since(self.snd.nxt);
+            if is_retx && self.snd.nxt == self.snd.una && wnd_avail == 0 {
                 // An RTO into a window shrunk to zero: the head goes anyway and serves as the
                 // zero-window probe (Linux __tcp_retransmit_skb).
                 wnd_avail = mss;
             }
             let mut len = unsent.min(mss).min(cwnd_avail).min(wnd_avail);
             if is_retx {
-                if let Some(ns) = self.scoreboard.next_sacked(self.snd_nxt) {
-                    len = len.min(ns.since(self.snd_nxt));
+                if let Some(ns) = self.loss.scoreboard.next_sacked(self.snd.nxt) {
+                    len = len.min(ns.since(self.snd.nxt));
                 }
             }
             let fin = fin_pending && len == unsent;
@@ -369,13 +371,13 @@ impl Tcb {
                     // Nagle (RFC 896) with Minshall's refinement, as Linux: a small segment
                     // waits only while an earlier *small* segment is unacknowledged, so the
                     // tail of a large write is not held for a delayed ACK.
-                    if !self.nodelay && self.snd_sml > self.snd_una && self.snd_sml <= self.snd_nxt {
+                    if !self.nodelay && self.snd.sml > self.snd.una && self.snd.sml <= self.snd.nxt {
                         self.tr_nagle_hold();
                         break;
                     }
                 } else if len < wnd_avail || len == 0 {
                     break; // congestion limited: wait for ACKs rather than send a runt
-                } else if len * 2 < self.max_snd_wnd as usize {
+                } else if len * 2 < self.snd.max_wnd as usize {
                     // Window limited (RFC 9293 3.8.6.2.1 sender SWS avoidance, Fs = 1/2; Linux
                     // tcp_snd_wnd_test with the MSS bound to half the largest window): wait for
                     // a larger opening; with nothing in flight the persist timer (the override
@@ -384,10 +386,10 @@ impl Tcb {
                 }
             }
             let mut fl = if fin { flags::FIN } else { 0 };
-            if self.snd_nxt + len == data_end && len > 0 {
+            if self.snd.nxt + len == data_end && len > 0 {
                 fl |= flags::PSH;
             }
-            let seq = self.snd_nxt;
+            let seq = self.snd.nxt;
             if is_retx {
                 self.tr_why(Reason::Rto);
             } else {
@@ -396,22 +398,22 @@ impl Tcb {
             let sent = self.send_segment(now, e, seq, len, fl);
             let fin_sent = fin && sent == len;
             if sent > 0 && sent < mss {
-                self.snd_sml = seq + sent; // Minshall: end of the last small segment
+                self.snd.sml = seq + sent; // Minshall: end of the last small segment
             }
             if is_retx {
                 self.counters.retransmits += 1;
                 // A resend cut at other boundaries may run past SND.MAX: those bytes are new.
-                self.counters.bytes_sent += (seq + sent).since(self.snd_max) as u64;
+                self.counters.bytes_sent += (seq + sent).since(self.snd.max) as u64;
             } else {
-                self.pto_at = None;
+                self.rack.pto_at = None;
                 self.counters.bytes_sent += sent as u64;
-                if self.rtt_probe.is_none() && self.backoff == 0 && !self.in_recovery {
+                if self.rtt_probe.is_none() && self.timers.backoff == 0 && !self.loss.in_recovery {
                     self.rtt_probe = Some((seq + sent + fin_sent as usize, now));
                 }
             }
-            self.snd_nxt = seq + sent + fin_sent as usize;
-            if self.snd_nxt > self.snd_max {
-                self.snd_max = self.snd_nxt;
+            self.snd.nxt = seq + sent + fin_sent as usize;
+            if self.snd.nxt > self.snd.max {
+                self.snd.max = self.snd.nxt;
             }
             self.arm_rto(now);
             sent_any = true;
@@ -423,53 +425,54 @@ impl Tcb {
             // RFC 7661: cwnd grows only if it, not the application or the peer, limits sending.
             let pipe = self.pipe();
             let limited = cwnd_stop || pipe + mss > self.cc.cwnd as usize;
-            self.cc.validate(self.snd_una, self.snd_nxt, pipe as u32, limited);
+            self.cc.validate(self.snd.una, self.snd.nxt, pipe as u32, limited);
         }
 
         // Persist timer (RFC 9293 3.8.6.1 and the SWS override timeout of 3.8.6.2.1; Linux
         // tcp_check_probe_timer): data or a FIN waiting, nothing in flight to bring an ACK.
-        let waiting = self.data_end() > self.snd_nxt || self.fin_seq().is_some_and(|f| f >= self.snd_nxt);
-        if may_send && waiting && self.snd_una == self.snd_max {
-            if self.persist_at.is_none() {
-                let d = self.rtt.backed_off(self.persist_backoff).max(cfg.rto_min);
-                self.persist_at = Some(now + d);
+        let waiting = self.data_end() > self.snd.nxt || self.fin_seq().is_some_and(|f| f >= self.snd.nxt);
+        if may_send && waiting && self.snd.una == self.snd.max {
+            if self.timers.persist_at.is_none() {
+                let d = self.rtt.backed_off(self.timers.persist_backoff).max(cfg.rto_min);
+                self.timers.persist_at = Some(now + d);
             }
         } else {
-            self.persist_at = None;
+            self.timers.persist_at = None;
         }
         // Whatever is in flight has a retransmission timer (RFC 6298 5.1), even when the last
         // timeout found nothing it could send.
-        if self.snd_una < self.snd_max {
+        if self.snd.una < self.snd.max {
             self.arm_rto(now);
         }
 
         // RACK reorder timer and tail loss probe timer.
-        self.rack_at = if self.sack_ok && !self.scoreboard.is_empty() { self.detect_loss(now) } else { None };
+        self.rack.reo_at =
+            if self.opts.sack_ok && !self.loss.scoreboard.is_empty() { self.detect_loss(now) } else { None };
         #[cfg(test)]
         self.check_marks().unwrap();
         // RFC 8985 7.2: no probe while in loss recovery (fast recovery, or after an RTO until
         // SND.UNA passes the point it was taken at).
-        let recovering = self.in_recovery || self.backoff > 0 || self.snd_una < self.recover;
-        let probe_ok = !self.tlp_used && self.tlp_high.is_none(); // one episode at a time
-        if self.sack_ok && self.rtt.has_sample && !recovering && self.snd_una != self.snd_max && probe_ok {
-            if self.pto_at.is_none() {
+        let recovering = self.loss.in_recovery || self.timers.backoff > 0 || self.snd.una < self.loss.recover;
+        let probe_ok = !self.rack.tlp_used && self.rack.tlp_end_seq.is_none(); // one episode at a time
+        if self.opts.sack_ok && self.rtt.has_sample && !recovering && self.snd.una != self.snd.max && probe_ok {
+            if self.rack.pto_at.is_none() {
                 let mut pto = (self.rtt.srtt * 2).max(crate::time::Duration::from_millis(2));
-                if self.snd_max.since(self.snd_una) <= mss + 1 {
+                if self.snd.max.since(self.snd.una) <= mss + 1 {
                     pto += crate::time::Duration::from_millis(200); // RFC 8985 WCDelAckT
                 }
                 let at = now + pto;
-                if self.rto_at.is_none_or(|r| at < r) {
-                    self.pto_at = Some(at);
+                if self.timers.rto_at.is_none_or(|r| at < r) {
+                    self.rack.pto_at = Some(at);
                 }
             }
         } else {
-            self.pto_at = None;
+            self.rack.pto_at = None;
         }
 
-        if self.ack_now {
+        if self.ack.now {
             // SND.MAX, not a rewound snd_nxt: an ACK must be acceptable to the peer (RFC 9293
             // 3.10.7.4), or two ends both backing off after RTOs drop each other's ACKs.
-            self.send_segment(now, e, self.snd_max, 0, 0);
+            self.send_segment(now, e, self.snd.max, 0, 0);
         }
     }
 }

@@ -12,7 +12,7 @@ impl Tcb {
     /// A segment outstanding this long with later data delivered is lost (RFC 8985 6.2 step 5):
     /// RACK.rtt plus the reordering window min(min_RTT / 4, SRTT) (step 4).
     pub fn rack_wait(&self) -> Duration {
-        let rtt = match self.rack_rtt {
+        let rtt = match self.rack.rtt {
             Some(r) => r,
             None if self.rtt.has_sample => self.rtt.srtt,
             None => return self.rtt.rto,
@@ -26,18 +26,18 @@ impl Tcb {
     }
     /// Sent before the most recently sent segment known delivered.
     fn before_rack(&self, r: &Rec) -> bool {
-        self.rack_xmit.is_some_and(|x| Self::sent_after(x, self.rack_end, r.sent, r.end))
+        self.rack.xmit_ts.is_some_and(|x| Self::sent_after(x, self.rack.end_seq, r.sent, r.end))
     }
     /// The first un-SACKed piece of `[from, end)`.
     pub fn unsacked_piece(&self, from: SeqNum, end: SeqNum) -> Option<(SeqNum, SeqNum)> {
         let mut s = from;
-        if let Some(e) = self.scoreboard.sacked_end(s) {
+        if let Some(e) = self.loss.scoreboard.sacked_end(s) {
             s = e;
         }
         if s >= end {
             return None;
         }
-        let e = self.scoreboard.next_sacked(s).map_or(end, |n| n.min(end));
+        let e = self.loss.scoreboard.next_sacked(s).map_or(end, |n| n.min(end));
         Some((s, e))
     }
     /// Loss detection, marking records lost in the transmission log (`sentlog.rs`), with work
@@ -50,39 +50,39 @@ impl Tcb {
     ///
     /// Returns when the oldest watched transmission will be lost (the RACK reorder timer).
     pub fn detect_loss(&mut self, now: Instant) -> Option<Instant> {
-        let hi = self.scoreboard.highest();
-        if let Some(t) = self.scoreboard.dupthresh_point(3 * self.eff_mss()) {
-            self.sent.mark_dupthresh(self.snd_una, t);
+        let hi = self.loss.scoreboard.highest();
+        if let Some(t) = self.loss.scoreboard.dupthresh_point(3 * self.eff_mss()) {
+            self.loss.sent.mark_dupthresh(self.snd.una, t);
         }
-        if hi.is_none() && self.rack_xmit.is_none() {
+        if hi.is_none() && self.rack.xmit_ts.is_none() {
             return None;
         }
         let wait = self.rack_wait();
-        while let Some(i) = self.sent.timed_front() {
-            let r = *self.sent.get(i);
+        while let Some(i) = self.loss.sent.timed_front() {
+            let r = *self.loss.sent.get(i);
             if !(hi.is_some_and(|h| r.start < h) || self.before_rack(&r)) {
                 return None; // sent after everything delivered: the TLP and the RTO watch it
             }
             if now < r.sent + wait {
                 return Some(r.sent + wait);
             }
-            self.sent.mark_lost(i);
-            self.sent.pop_timed();
+            self.loss.sent.mark_lost(i);
+            self.loss.sent.pop_timed();
         }
         None
     }
     /// RFC 6675 pipe from the log's counters (Linux tcp_packets_in_flight): outstanding bytes
     /// less those SACKed or lost, plus lost ones retransmitted.
     pub fn sack_pipe(&self) -> usize {
-        self.sent.pipe(self.snd_max.since(self.snd_una))
+        self.loss.sent.pipe(self.snd.max.since(self.snd.una))
     }
     /// The log's counters agree with its marks and SACKED with the scoreboard (checked after
     /// every ACK and output in unit tests).
     #[cfg(test)]
     pub fn check_marks(&self) -> Result<(), String> {
         let work = sentlog::WORK.with(|w| w.get()); // the check is not the stack's work
-        self.sent.check()?;
-        let r = self.sent.check_sacked(|a, b| self.scoreboard.sacked_end(a).is_some_and(|e| e >= b));
+        self.loss.sent.check()?;
+        let r = self.loss.sent.check_sacked(|a, b| self.loss.scoreboard.sacked_end(a).is_some_and(|e| e >= b));
         sentlog::WORK.with(|w| w.set(work));
         r
     }
@@ -116,9 +116,9 @@ impl Tcb {
     ) -> bool {
         let mut best: Option<(Instant, SeqNum, Duration)> = None;
         if rack {
-            let mut i = self.sent.first_after(self.snd_una);
-            while i < self.sent.len() && self.sent.get(i).end <= acked_upto {
-                let r = *self.sent.get(i);
+            let mut i = self.loss.sent.first_after(self.snd.una);
+            while i < self.loss.sent.len() && self.loss.sent.get(i).end <= acked_upto {
+                let r = *self.loss.sent.get(i);
                 if !r.sacked {
                     self.rack_consider(&mut best, now, &r, ecr);
                 }
@@ -126,27 +126,27 @@ impl Tcb {
             }
         }
         let mut filled = Vec::new();
-        let new = self.scoreboard.update(self.snd_una.max(acked_upto), self.snd_max, sack, &mut filled);
+        let new = self.loss.scoreboard.update(self.snd.una.max(acked_upto), self.snd.max, sack, &mut filled);
         for (l, rr) in filled {
-            let mut i = self.sent.first_after(l);
-            while i < self.sent.len() && self.sent.get(i).start < rr {
+            let mut i = self.loss.sent.first_after(l);
+            while i < self.loss.sent.len() && self.loss.sent.get(i).start < rr {
                 sentlog::tick(1);
-                let r = *self.sent.get(i);
-                if !r.sacked && self.scoreboard.sacked_end(r.start).is_some_and(|e| e >= r.end) {
+                let r = *self.loss.sent.get(i);
+                if !r.sacked && self.loss.scoreboard.sacked_end(r.start).is_some_and(|e| e >= r.end) {
                     if rack {
                         self.rack_consider(&mut best, now, &r, ecr);
                     }
-                    self.sent.mark_sacked(i);
+                    self.loss.sent.mark_sacked(i);
                 }
                 i += 1;
             }
         }
         if let Some((t, e, rtt)) = best {
             self.rtt.note_min(rtt);
-            self.rack_rtt = Some(rtt);
-            if self.rack_xmit.is_none_or(|x| Self::sent_after(t, e, x, self.rack_end)) {
-                self.rack_xmit = Some(t);
-                self.rack_end = e;
+            self.rack.rtt = Some(rtt);
+            if self.rack.xmit_ts.is_none_or(|x| Self::sent_after(t, e, x, self.rack.end_seq)) {
+                self.rack.xmit_ts = Some(t);
+                self.rack.end_seq = e;
             }
         }
         new
@@ -154,49 +154,49 @@ impl Tcb {
     /// TLP loss detection (RFC 8985 7.4.3, as Linux tcp_process_tlp_ack): `advanced` if this
     /// ACK moved SND.UNA, `pure` if it carried nothing else (no data, SACK or window change).
     pub fn tlp_process_ack(&mut self, ack: SeqNum, sack: &[Option<(u32, u32)>; 4], advanced: bool, pure: bool) {
-        let Some(high) = self.tlp_high else { return };
+        let Some(high) = self.rack.tlp_end_seq else { return };
         if ack < high {
             return;
         }
         // A D-SACK of the probe: original and probe both arrived.
         let dsack = sack[0].is_some_and(|(l, r)| SeqNum(l) < high && high <= SeqNum(r) && SeqNum(r) <= ack);
-        if !self.tlp_retrans || dsack {
-            self.tlp_high = None;
+        if !self.rack.tlp_is_retrans || dsack {
+            self.rack.tlp_end_seq = None;
         } else if ack > high {
             // The probe repaired a loss: reduce cwnd as for any loss.
-            self.tlp_high = None;
+            self.rack.tlp_end_seq = None;
             let cwnd = self.cc.cwnd;
             self.cc.on_fast_loss(cwnd);
         } else if !advanced && pure {
-            self.tlp_high = None; // a duplicate ACK for the probe: nothing was lost
+            self.rack.tlp_end_seq = None; // a duplicate ACK for the probe: nothing was lost
         }
     }
     /// Enters fast recovery if duplicate ACKs or SACK/time evidence show a loss.
     pub fn check_loss(&mut self, now: Instant) {
-        if self.sack_ok {
+        if self.opts.sack_ok {
             self.detect_loss(now);
         }
-        if self.in_recovery || self.snd_una == self.snd_max {
+        if self.loss.in_recovery || self.snd.una == self.snd.max {
             return;
         }
-        let fresh = self.snd_una >= self.recover || self.recover == self.iss;
+        let fresh = self.snd.una >= self.loss.recover || self.loss.recover == self.snd.iss;
         if !fresh {
             return;
         }
-        let sack_lost = self.sack_ok && self.sent.lost_unsent() > 0;
-        if self.dupacks >= 3 || sack_lost {
+        let sack_lost = self.opts.sack_ok && self.loss.sent.lost_unsent() > 0;
+        if self.loss.dupacks >= 3 || sack_lost {
             self.enter_recovery();
         }
     }
     /// RFC 6582 3.2 step 2 / RFC 6675 5 step 4.
     pub fn enter_recovery(&mut self) {
-        self.in_recovery = true;
-        self.recover = self.snd_max;
-        let flight = self.snd_max.since(self.snd_una) as u32;
+        self.loss.in_recovery = true;
+        self.loss.recover = self.snd.max;
+        let flight = self.snd.max.since(self.snd.una) as u32;
         self.cc.on_fast_loss(flight);
-        self.rexmit_head = true;
+        self.loss.rexmit_head = true;
         self.rtt_probe = None;
-        self.pto_at = None;
+        self.rack.pto_at = None;
         self.counters.fast_retransmits += 1;
     }
 }

@@ -6,7 +6,7 @@
 //! count being minutes; a cookie is valid in the minute it was made and the next. Like Linux,
 //! window scale and SACK-permitted ride in the low 6 bits of our timestamp value (echoed back
 //! in TSecr); without timestamps the connection has neither.
-use std::net::SocketAddrV4;
+use crate::wire::ip::IpEndpoint;
 
 use super::isn::siphash24;
 use crate::time::Instant;
@@ -24,15 +24,13 @@ fn key(secret: &[u8; 16]) -> [u8; 16] {
     k
 }
 
-fn hash(secret: &[u8; 16], local: SocketAddrV4, remote: SocketAddrV4, irs: u32, count: u32) -> u32 {
-    let mut d = [0u8; 20];
-    d[0..4].copy_from_slice(&local.ip().octets());
-    d[4..6].copy_from_slice(&local.port().to_be_bytes());
-    d[6..10].copy_from_slice(&remote.ip().octets());
-    d[10..12].copy_from_slice(&remote.port().to_be_bytes());
-    d[12..16].copy_from_slice(&irs.to_be_bytes());
-    d[16..20].copy_from_slice(&count.to_be_bytes());
-    siphash24(&key(secret), &d) as u32
+fn hash(secret: &[u8; 16], local: IpEndpoint, remote: IpEndpoint, irs: u32, count: u32) -> u32 {
+    let mut d = [0u8; 44];
+    let n = super::isn::put_endpoint(&mut d, 0, local);
+    let n = super::isn::put_endpoint(&mut d, n, remote);
+    d[n..n + 4].copy_from_slice(&irs.to_be_bytes());
+    d[n + 4..n + 8].copy_from_slice(&count.to_be_bytes());
+    siphash24(&key(secret), &d[..n + 8]) as u32
 }
 
 fn minutes(now: Instant) -> u32 {
@@ -43,8 +41,8 @@ fn minutes(now: Instant) -> u32 {
 /// ISN and the MSS it encodes (the largest table entry not above the peer's).
 pub fn make(
     secret: &[u8; 16],
-    local: SocketAddrV4,
-    remote: SocketAddrV4,
+    local: IpEndpoint,
+    remote: IpEndpoint,
     irs: u32,
     peer_mss: u16,
     now: Instant,
@@ -58,8 +56,8 @@ pub fn make(
 /// Checks the ISN `iss` we would have sent for (local, remote, irs); returns the encoded MSS.
 pub fn check(
     secret: &[u8; 16],
-    local: SocketAddrV4,
-    remote: SocketAddrV4,
+    local: IpEndpoint,
+    remote: IpEndpoint,
     irs: u32,
     iss: u32,
     now: Instant,
@@ -95,12 +93,12 @@ pub fn ts_decode(tsecr: u32) -> (Option<u8>, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use crate::wire::ip::IpAddress;
     #[test]
     fn cookies_round_trip_and_expire() {
         let s = [7u8; 16];
-        let l = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
-        let r = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000);
+        let l = IpEndpoint::new(IpAddress::v4(10, 0, 0, 2), 80);
+        let r = IpEndpoint::new(IpAddress::v4(10, 0, 0, 1), 40000);
         let t = Instant::from_secs(960);
         let (iss, mss) = make(&s, l, r, 5000, 1460, t);
         assert_eq!(mss, 1460);
@@ -108,7 +106,7 @@ mod tests {
         assert_eq!(check(&s, l, r, 5000, iss, t + crate::time::Duration::from_secs(100)), Some(1460));
         assert_eq!(check(&s, l, r, 5000, iss, t + crate::time::Duration::from_secs(200)), None, "expired");
         assert_eq!(check(&s, l, r, 5001, iss, t), None, "other peer ISN");
-        assert_eq!(check(&s, l, SocketAddrV4::new(*r.ip(), 40001), 5000, iss, t), None);
+        assert_eq!(check(&s, l, IpEndpoint::new(*r.ip(), 40001), 5000, iss, t), None);
         assert_eq!(check(&s, l, r, 5000, iss ^ 0x100, t), None);
         assert_eq!(make(&s, l, r, 5000, 1400, t).1, 1300);
         assert_eq!(make(&s, l, r, 5000, 100, t).1, 536);

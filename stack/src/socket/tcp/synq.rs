@@ -4,7 +4,7 @@
 //! with SYN cookies (`syncookie.rs`, RFC 4987). Duplicate SYNs get the SYN-ACK again at most
 //! once per 500 ms (Linux tcp_check_req); SYN-ACKs are retransmitted with backoff up to
 //! `synack_retries` times.
-use std::net::SocketAddrV4;
+use crate::wire::ip::IpEndpoint;
 
 use super::input::Rst;
 use super::output::Emitter;
@@ -15,7 +15,7 @@ use crate::time::{Duration, Instant};
 use crate::trace::TraceKind;
 use crate::wire::tcp::{flags, TcpRepr};
 
-pub type Key = (SocketAddrV4, SocketAddrV4);
+pub type Key = (IpEndpoint, IpEndpoint);
 
 /// A half-open connection (SYN-RECEIVED) of a listener: what the SYN told us, ~48 bytes.
 #[derive(Copy, Clone, Debug)]
@@ -42,8 +42,8 @@ pub struct SynReq {
 /// A SYN-ACK waiting for `dispatch`.
 #[derive(Copy, Clone, Debug)]
 pub struct SynAck {
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: IpEndpoint,
+    pub remote: IpEndpoint,
     pub iss: u32,
     pub ack: u32,
     pub window: u16,
@@ -74,8 +74,8 @@ impl TcpStack {
         &mut self,
         now: Instant,
         lid: u32,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: IpEndpoint,
+        remote: IpEndpoint,
         seg: &TcpRepr,
     ) {
         let key = (local, remote);
@@ -269,33 +269,33 @@ impl TcpStack {
         c.bound = true;
         c.reuse_addr = l.reuse_addr;
         c.nodelay = l.nodelay;
-        c.keepalive = l.keepalive.clone();
+        c.timers.keepalive = l.timers.keepalive.clone();
         c.linger = l.linger;
         (c.want_rx, c.want_tx) = (l.want_rx, l.want_tx);
         c.parent = Some(lid);
         c.alloc_buffers(c.want_rx, c.want_tx);
         c.init_send(r.iss);
-        c.ts_offset = isn::ts_offset(&cfg.isn_secret, *key.0.ip(), *key.1.ip());
-        c.irs = SeqNum(r.irs);
-        c.rcv_nxt = c.irs + 1;
-        c.rcv_wup = c.rcv_nxt;
-        c.rcv_adv = c.rcv_nxt + c.want_rx.clamp(1024, 65535);
-        c.snd_mss = r.mss;
+        c.opts.ts_offset = isn::ts_offset(&cfg.isn_secret, *key.0.ip(), *key.1.ip());
+        c.rcv.irs = SeqNum(r.irs);
+        c.rcv.nxt = c.rcv.irs + 1;
+        c.rcv.wup = c.rcv.nxt;
+        c.rcv.adv = c.rcv.nxt + c.want_rx.clamp(1024, 65535);
+        c.opts.snd_mss = r.mss;
         match r.wscale {
-            Some(w) => c.snd_wscale = w,
-            None => (c.snd_wscale, c.rcv_wscale) = (0, 0),
+            Some(w) => c.opts.snd_wscale = w,
+            None => (c.opts.snd_wscale, c.opts.rcv_wscale) = (0, 0),
         }
-        c.ts_ok = r.ts.is_some();
-        c.ts_recent = r.ts.unwrap_or(0);
-        c.sack_ok = r.sack;
+        c.opts.ts_ok = r.ts.is_some();
+        c.opts.ts_recent = r.ts.unwrap_or(0);
+        c.opts.sack_ok = r.sack;
         c.cc.set_mss(c.eff_mss() as u16);
-        c.snd_wnd = r.window as u32;
-        c.max_snd_wnd = c.snd_wnd;
-        c.snd_wl1 = c.irs;
-        c.snd_wl2 = c.iss;
-        c.snd_nxt = c.iss + 1;
-        c.snd_max = c.snd_nxt;
-        c.rtt_probe = rtt.map(|t| (c.iss + 1, t));
+        c.snd.wnd = r.window as u32;
+        c.snd.max_wnd = c.snd.wnd;
+        c.snd.wl1 = c.rcv.irs;
+        c.snd.wl2 = c.snd.iss;
+        c.snd.nxt = c.snd.iss + 1;
+        c.snd.max = c.snd.nxt;
+        c.rtt_probe = rtt.map(|t| (c.snd.iss + 1, t));
         c.state = TcpState::SynReceived;
         c.counters.segs_in = 1;
         c.tr = self.tracer.is_some().then(Box::default);
@@ -310,6 +310,7 @@ impl TcpStack {
         c.pending = true;
         let id = self.alloc_id();
         self.socks.insert(id, c);
+        self.ports.bind(key.0.port(), id);
         self.conns.insert(key, id);
         self.note(id);
         self.trace_drain(now, id);

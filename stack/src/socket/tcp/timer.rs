@@ -9,85 +9,93 @@ use crate::trace::{Reason, TimerKind};
 
 impl Tcb {
     fn keepalive_at(&self) -> Option<Instant> {
-        if !self.keepalive.on
+        if !self.timers.keepalive.on
             || !matches!(self.state, TcpState::Established | TcpState::CloseWait)
-            || self.snd_una != self.snd_max
+            || self.snd.una != self.snd.max
         {
             return None;
         }
-        Some(self.last_rx + self.keepalive.idle + self.keepalive.intvl * self.keepalive.probes)
+        Some(
+            self.timers.last_rx
+                + self.timers.keepalive.idle
+                + self.timers.keepalive.intvl * self.timers.keepalive.probes,
+        )
     }
 
     /// The earliest pending timer.
     pub fn next_timer(&self) -> Option<Instant> {
-        let t = earliest(self.rto_at, self.delack_at);
-        let t = earliest(t, self.persist_at);
-        let t = earliest(t, self.timewait_at);
-        let t = earliest(t, self.rack_at);
-        let t = earliest(t, self.pto_at);
+        let t = earliest(self.timers.rto_at, self.ack.delack_at);
+        let t = earliest(t, self.timers.persist_at);
+        let t = earliest(t, self.timers.timewait_at);
+        let t = earliest(t, self.rack.reo_at);
+        let t = earliest(t, self.rack.pto_at);
         earliest(t, self.keepalive_at())
     }
 
     /// Runs every timer due at `now`. Returns true if any fired.
     pub fn on_timers(&mut self, now: Instant, cfg: &TcpConfig) -> bool {
         let mut fired = false;
-        if self.timewait_at.is_some_and(|t| t <= now) {
-            self.timewait_at = None;
+        if self.timers.timewait_at.is_some_and(|t| t <= now) {
+            self.timers.timewait_at = None;
             if matches!(self.state, TcpState::TimeWait | TcpState::FinWait2) {
                 self.tr_timer(TimerKind::TimeWait);
                 self.terminate(None);
                 return true;
             }
         }
-        if self.delack_at.is_some_and(|t| t <= now) {
-            self.delack_at = None;
-            self.ack_now = true;
+        if self.ack.delack_at.is_some_and(|t| t <= now) {
+            self.ack.delack_at = None;
+            self.ack.now = true;
             self.tr_timer(TimerKind::DelayedAck);
             self.tr_ack_why(Reason::DelayedAck);
             fired = true;
         }
-        if self.rto_at.is_some_and(|t| t <= now) {
-            self.rto_at = None;
+        if self.timers.rto_at.is_some_and(|t| t <= now) {
+            self.timers.rto_at = None;
             self.tr_timer(TimerKind::Rto);
             self.on_rto(now, cfg);
             fired = true;
         }
-        if self.rack_at.is_some_and(|t| t <= now) {
-            self.rack_at = None;
+        if self.rack.reo_at.is_some_and(|t| t <= now) {
+            self.rack.reo_at = None;
             self.tr_timer(TimerKind::Rack);
             self.check_loss(now);
             fired = true;
         }
-        if self.pto_at.is_some_and(|t| t <= now) {
-            self.pto_at = None;
-            if !self.in_recovery && self.snd_una != self.snd_max && !self.tlp_used && self.tlp_high.is_none() {
-                self.tlp_pending = true;
-                self.tlp_used = true;
+        if self.rack.pto_at.is_some_and(|t| t <= now) {
+            self.rack.pto_at = None;
+            if !self.loss.in_recovery
+                && self.snd.una != self.snd.max
+                && !self.rack.tlp_used
+                && self.rack.tlp_end_seq.is_none()
+            {
+                self.rack.tlp_pending = true;
+                self.rack.tlp_used = true;
                 self.tr_timer(TimerKind::Tlp);
                 fired = true;
             }
         }
-        if self.persist_at.is_some_and(|t| t <= now) {
-            self.persist_at = None;
+        if self.timers.persist_at.is_some_and(|t| t <= now) {
+            self.timers.persist_at = None;
             self.tr_timer(TimerKind::Persist);
             // Linux tcp_probe_timer: the count restarts with every acceptable ACK (so a peer
             // that answers is probed for ever, RFC 1122 4.2.2.17); unanswered, give up after
             // tcp_retries2, or tcp_orphan_retries once the application closed the socket.
-            if self.probes_out >= self.retry_limit(cfg) {
+            if self.timers.probes_out >= self.retry_limit(cfg) {
                 self.terminate(Some(Error::TimedOut));
                 return true;
             }
-            self.probes_out += 1;
-            self.persist_backoff = (self.persist_backoff + 1).min(16);
+            self.timers.probes_out += 1;
+            self.timers.persist_backoff = (self.timers.persist_backoff + 1).min(16);
             self.probe = true;
             fired = true;
         }
         if self.keepalive_at().is_some_and(|t| t <= now) {
-            if self.keepalive.probes >= self.keepalive.cnt {
+            if self.timers.keepalive.probes >= self.timers.keepalive.cnt {
                 self.terminate(Some(Error::TimedOut));
                 return true;
             }
-            self.keepalive.probes += 1;
+            self.timers.keepalive.probes += 1;
             self.tr_timer(TimerKind::KeepAlive);
             self.probe = true;
             fired = true;
@@ -98,7 +106,7 @@ impl Tcb {
     /// RFC 6298 5.7: the handshake completes without an RTT sample after our SYN (or SYN-ACK)
     /// timed out: the RTO starts at 3 s rather than 1 s (Linux TCP_TIMEOUT_FALLBACK).
     pub fn syn_rto_fallback(&mut self) {
-        if self.retries > 0 && !self.rtt.has_sample {
+        if self.timers.retries > 0 && !self.rtt.has_sample {
             self.rtt.fallback(crate::time::Duration::from_secs(3));
         }
     }
@@ -115,49 +123,49 @@ impl Tcb {
 
     /// RFC 6298 5.4-5.7 and RFC 5681 3.1 on a retransmission timeout.
     fn on_rto(&mut self, now: Instant, cfg: &TcpConfig) {
-        if self.snd_una == self.snd_max {
+        if self.snd.una == self.snd.max {
             return;
         }
         self.counters.rto_expirations += 1;
         let syn = matches!(self.state, TcpState::SynSent | TcpState::SynReceived);
-        if self.snd_wnd == 0 && !syn && !self.orphan {
+        if self.snd.wnd == 0 && !syn && !self.orphan {
             // The peer shrank its window to zero: the head resent is a window probe (Linux
             // tcp_retransmit_timer), not counted as a retry. A peer that answers is probed for
             // ever; silence for twice the maximum RTO aborts (tcp_rtx_probe0_timed_out).
-            if now - self.last_rx > cfg.rto_max * 2 {
+            if now - self.timers.last_rx > cfg.rto_max * 2 {
                 self.terminate(Some(Error::TimedOut));
                 return;
             }
         } else {
-            self.retries += 1;
+            self.timers.retries += 1;
         }
         let limit = if syn { cfg.syn_retries } else { self.retry_limit(cfg) };
-        if self.retries > limit {
+        if self.timers.retries > limit {
             let e = if self.state == TcpState::SynReceived && !self.active { None } else { Some(Error::TimedOut) };
             self.terminate(e);
             return;
         }
-        self.backoff += 1;
+        self.timers.backoff += 1;
         self.rtt_probe = None; // Karn's rule
         if syn {
-            self.snd_nxt = self.iss;
+            self.snd.nxt = self.snd.iss;
             return;
         }
-        let flight = self.snd_max.since(self.snd_una) as u32;
-        self.cc.on_rto(flight, self.backoff == 1);
-        self.in_recovery = false;
-        self.dupacks = 0;
-        self.recover = self.snd_max;
-        self.rexmit_head = false;
-        self.tlp_pending = false;
-        self.pto_at = None;
-        self.rack_at = None;
-        self.rack_xmit = None;
-        self.tlp_high = None;
+        let flight = self.snd.max.since(self.snd.una) as u32;
+        self.cc.on_rto(flight, self.timers.backoff == 1);
+        self.loss.in_recovery = false;
+        self.loss.dupacks = 0;
+        self.loss.recover = self.snd.max;
+        self.loss.rexmit_head = false;
+        self.rack.tlp_pending = false;
+        self.rack.pto_at = None;
+        self.rack.reo_at = None;
+        self.rack.xmit_ts = None;
+        self.rack.tlp_end_seq = None;
         // The receiver may have reneged (RFC 2018 8, RFC 6675 5.1): forget what it SACKed, so
         // going back N from snd_una resends everything; its next ACKs SACK again what it holds.
-        self.scoreboard.clear();
-        self.sent.clear_marks();
-        self.snd_nxt = self.snd_una;
+        self.loss.scoreboard.clear();
+        self.loss.sent.clear_marks();
+        self.snd.nxt = self.snd.una;
     }
 }

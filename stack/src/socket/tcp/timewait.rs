@@ -3,7 +3,7 @@
 //! remain, enough to ACK a retransmitted FIN (RFC 9293 3.10.7.4), ignore RSTs (RFC 1337) and
 //! let a new SYN reopen the 4-tuple. The number of records is capped (Linux
 //! tcp_max_tw_buckets): beyond it a connection closes without TIME-WAIT, counted.
-use std::net::SocketAddrV4;
+use crate::wire::ip::IpEndpoint;
 
 use super::synq::Key;
 use super::tcb::Tcb;
@@ -13,10 +13,24 @@ use crate::trace::{TimerKind, TraceKind};
 use crate::wire::tcp::TcpRepr;
 
 /// A record's key: remote address and port, local port (the local address is the stack's).
-pub type TwKey = u64;
+/// Ordered like the 4-tuple (remote address, remote port, local port).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TwKey {
+    remote: IpEndpoint,
+    pub(super) local_port: u16,
+}
+
+/// One hasher step (as the packed u64 key this struct replaced): looked up for every segment
+/// while records exist.
+impl std::hash::Hash for TwKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.remote.hash_with(self.local_port, state);
+    }
+}
 
 pub fn tw_key(key: Key) -> TwKey {
-    (u32::from(*key.1.ip()) as u64) << 32 | (key.1.port() as u64) << 16 | key.0.port() as u64
+    TwKey { remote: key.1, local_port: key.0.port() }
 }
 
 #[derive(Copy, Clone, Debug)]
@@ -112,8 +126,7 @@ impl TwRec {
 
 impl TcpStack {
     pub(super) fn key_of(&self, k: TwKey) -> Key {
-        let remote = SocketAddrV4::new(((k >> 32) as u32).into(), (k >> 16) as u16);
-        (SocketAddrV4::new(self.config.local_addr, k as u16), remote)
+        (IpEndpoint::new(self.config.local_addr, k.local_port), k.remote)
     }
     /// An orphan in TIME-WAIT: its control block becomes a record (or goes, if the cap bites).
     pub(super) fn enter_tw_record(&mut self, id: u32, now: Instant) {
@@ -127,7 +140,7 @@ impl TcpStack {
         }
         let key = tw_key((t.local, t.remote));
         let rec = Self::tw_record(t, now, self.config.msl * 2);
-        let owes_ack = t.ack_now || t.delack_at.is_some();
+        let owes_ack = t.ack.now || t.ack.delack_at.is_some();
         self.remove(id);
         if self.tw.len() >= self.config.max_tw_buckets {
             self.stats.tw_overflows += 1;
@@ -141,26 +154,29 @@ impl TcpStack {
     fn tw_record(t: &Tcb, now: Instant, two_msl: Duration) -> TwRec {
         let wnd = t.rcv_window();
         TwRec {
-            snd_nxt: t.snd_max.0,
-            rcv_nxt: t.rcv_nxt.0,
-            ts_recent: t.ts_recent,
-            ts_offset: t.ts_offset,
-            rcv_wnd: wnd.max(t.rcv_adv.since(t.rcv_nxt) as u32),
-            window: (wnd >> t.rcv_wscale).min(65535) as u16,
-            ts_ok: t.ts_ok,
-            expires: t.timewait_at.unwrap_or(now + two_msl),
+            snd_nxt: t.snd.max.0,
+            rcv_nxt: t.rcv.nxt.0,
+            ts_recent: t.opts.ts_recent,
+            ts_offset: t.opts.ts_offset,
+            rcv_wnd: wnd.max(t.rcv.adv.since(t.rcv.nxt) as u32),
+            window: (wnd >> t.opts.rcv_wscale).min(65535) as u16,
+            ts_ok: t.opts.ts_ok,
+            expires: t.timers.timewait_at.unwrap_or(now + two_msl),
             last_ack: Instant::ZERO,
         }
     }
     fn tw_insert(&mut self, key: TwKey, rec: TwRec) {
         self.tw_timers.insert((rec.expires, key));
-        self.tw.insert(key, rec);
+        if self.tw.insert(key, rec).is_none() {
+            self.ports.tw_add(key.local_port);
+        }
     }
     /// Frees a TIME-WAIT record.
     pub(super) fn tw_remove(&mut self, key: Key) {
         let key = tw_key(key);
         if let Some(r) = self.tw.remove(&key) {
             self.tw_timers.remove(&(r.expires, key));
+            self.ports.tw_del(key.local_port);
         }
     }
     /// True if a TIME-WAIT record exists for the 4-tuple.
@@ -211,6 +227,7 @@ impl TcpStack {
             self.tw_timers.pop_first();
             if self.tw.get(&key).is_some_and(|r| r.expires == at) {
                 self.tw.remove(&key);
+                self.ports.tw_del(key.local_port);
                 if self.tracing() {
                     let k = self.key_of(key);
                     self.trace_event(now, k, TraceKind::Timer(TimerKind::TimeWait));
@@ -228,8 +245,7 @@ impl TcpStack {
         }
     }
     /// True if a TIME-WAIT record holds local port `port` (bind conflicts without SO_REUSEADDR).
-    /// O(records); only bind() with an explicit port asks.
     pub(super) fn tw_holds_port(&self, port: u16) -> bool {
-        self.tw.keys().any(|&k| k as u16 == port)
+        self.ports.tw_holds(port)
     }
 }

@@ -3,7 +3,7 @@
 //! of that `Option` when tracing is off. Events a control block produces wait in its buffer and
 //! are stamped with the time and 4-tuple when the stack drains them (right after input, timers
 //! and output), so they reach the sink in the order they happened.
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use super::seq::SeqNum;
 use super::tcb::Tcb;
@@ -104,7 +104,7 @@ impl Tcb {
     #[cold]
     fn tr_out_slow(&mut self, repr: &TcpRepr, len: usize, take_reason: bool) {
         let syn = repr.flags & flags::SYN != 0;
-        let window = if syn { repr.window as u32 } else { (repr.window as u32) << self.rcv_wscale };
+        let window = if syn { repr.window as u32 } else { (repr.window as u32) << self.opts.rcv_wscale };
         let Some(t) = &mut self.tr else { return };
         let mut why = Reason::None;
         if take_reason {
@@ -125,7 +125,7 @@ impl Tcb {
             ssthresh: self.cc.ssthresh,
             srtt: self.rtt.srtt,
             rttvar: self.rtt.rttvar,
-            rto: self.rtt.backed_off(self.backoff),
+            rto: self.rtt.backed_off(self.timers.backoff),
         }
     }
 }
@@ -167,13 +167,13 @@ impl TcpStack {
 
     /// A segment arrived from `remote` for `local` (before it is processed).
     #[cold]
-    pub(super) fn trace_in(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpRepr) {
+    pub(super) fn trace_in(&mut self, now: Instant, local: IpEndpoint, remote: IpEndpoint, seg: &TcpRepr) {
         let id = self.conns.get(&(local, remote)).copied();
         let mut reason = Reason::None;
         let mut scale = 0;
         if let Some(t) = id.and_then(|id| self.socks.get_mut(&id)) {
             if !seg.syn() && t.synchronized() {
-                scale = t.snd_wscale;
+                scale = t.opts.snd_wscale;
             }
             if let Some(tr) = &mut t.tr {
                 let s = SeqNum(seg.seq);
@@ -203,14 +203,14 @@ impl TcpStack {
 
     /// An event of a connection without a control block (SYN queue, TIME-WAIT records).
     #[inline]
-    pub(super) fn trace_event(&mut self, now: Instant, key: (SocketAddrV4, SocketAddrV4), kind: TraceKind) {
+    pub(super) fn trace_event(&mut self, now: Instant, key: (IpEndpoint, IpEndpoint), kind: TraceKind) {
         if let Some(s) = &mut self.tracer {
             s.event(&TraceEvent { at: now, local: key.0, remote: key.1, kind });
         }
     }
     /// A segment sent for a connection without a control block.
     #[inline]
-    pub(super) fn trace_stack_seg(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr) {
+    pub(super) fn trace_stack_seg(&mut self, now: Instant, src: IpAddress, dst: IpAddress, repr: &TcpRepr) {
         if let Some(s) = &mut self.tracer {
             s.event(&stack_seg(now, src, dst, repr));
         }
@@ -227,11 +227,11 @@ impl TcpStack {
 
 /// A segment the stack sends for a connection that has no control block (the RST answering a
 /// closed port, a SYN-ACK of the SYN queue, an ACK of a TIME-WAIT record), as an event.
-pub fn stack_seg(now: Instant, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr) -> TraceEvent {
+pub fn stack_seg(now: Instant, src: IpAddress, dst: IpAddress, repr: &TcpRepr) -> TraceEvent {
     TraceEvent {
         at: now,
-        local: SocketAddrV4::new(src, repr.src_port),
-        remote: SocketAddrV4::new(dst, repr.dst_port),
+        local: IpEndpoint::new(src, repr.src_port),
+        remote: IpEndpoint::new(dst, repr.dst_port),
         kind: TraceKind::Segment(Dir::Out, segment(repr, 0, repr.window as u32, Reason::None)),
     }
 }

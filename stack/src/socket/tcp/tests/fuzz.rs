@@ -1,14 +1,12 @@
 //! Robustness: arbitrary segments (valid checksums, hostile fields and options) fed to a stack
 //! with a listener and live connections never panic, and resources stay bounded.
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use proptest::prelude::*;
 
+use super::harness::{Pair, A, B, H, US};
 use super::*;
 use crate::wire::tcp::TcpRepr;
-
-const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
-const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
 #[derive(Debug, Clone)]
 struct Fuzz {
@@ -78,24 +76,22 @@ proptest! {
     fn hostile_segments_never_panic(segs in proptest::collection::vec(fuzz(), 1..60)) {
         let mut cfg = TcpConfig::new(US, 1500);
         cfg.isn_secret = [1; 16];
-        let mut s = TcpStack::new(cfg);
-        let mut now = Instant::from_secs(1);
-        let l = s.socket();
-        s.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
-        s.listen(l, 4).unwrap();
-        let c = s.socket();
-        s.bind(c, SocketAddrV4::new(US, 5001)).unwrap();
-        s.connect(now, c, SocketAddrV4::new(PEER, 5000)).unwrap();
+        let mut h = H::with(cfg);
+        h.now = Instant::from_secs(1);
+        let l = h.socket();
+        h.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 80)).unwrap();
+        h.listen(l, 4).unwrap();
+        let c = h.socket();
+        h.bind(c, IpEndpoint::new(US, 5001)).unwrap();
+        h.s.connect(h.now, c, IpEndpoint::new(super::harness::PEER, 5000)).unwrap();
         // Learn our ISNs from what we send, to aim near valid sequence numbers.
         let mut our_seq: u32 = 0;
-        let capture = |s: &mut TcpStack, now: Instant, our: &mut u32| {
-            s.dispatch(now, &mut |_, _, b| {
-                if let Ok(p) = crate::wire::tcp::TcpPacket::new_checked(b) {
-                    *our = p.seq_number();
-                }
-            });
+        let capture = |h: &mut H, our: &mut u32| {
+            if let Some(o) = h.out().last() {
+                *our = o.seq;
+            }
         };
-        capture(&mut s, now, &mut our_seq);
+        capture(&mut h, &mut our_seq);
         let peer_base = 1_000_000u32;
         // Complete the handshake so most segments hit an established connection.
         let synack = TcpRepr {
@@ -111,11 +107,9 @@ proptest! {
             timestamp: Some((1, 1)),
             ..TcpRepr::default()
         };
-        let mut b = vec![0u8; synack.buffer_len()];
-        synack.emit(&mut b, PEER, US);
-        s.process(now, PEER, US, &b);
-        capture(&mut s, now, &mut our_seq);
-        prop_assert_eq!(s.state(c), Ok(TcpState::Established));
+        h.feed(&synack);
+        capture(&mut h, &mut our_seq);
+        prop_assert_eq!(h.state(c), Ok(TcpState::Established));
         let payload = vec![0x5au8; 1500];
         let mut buf = vec![0u8; 4096];
         for f in segs {
@@ -142,9 +136,9 @@ proptest! {
             if r.options_len() > 40 {
                 continue;
             }
-            let mut b = vec![0u8; r.buffer_len()];
-            r.emit(&mut b, PEER, US);
-            s.process(now, PEER, US, &b);
+            h.feed(&r);
+            let now = h.now;
+            let s = &mut h.s;
             match f.action % 8 {
                 0 => { let _ = s.send(now, c, &payload[..f.len]); }
                 1 => { let _ = s.recv(now, c, &mut buf); }
@@ -152,8 +146,9 @@ proptest! {
                 3 => { let _ = s.shutdown(now, c, Shutdown::Write); }
                 _ => {}
             }
-            now += Duration::from_millis(f.advance_ms as u64);
-            capture(&mut s, now, &mut our_seq);
+            h.now += Duration::from_millis(f.advance_ms as u64);
+            capture(&mut h, &mut our_seq);
+            let (s, now) = (&mut h.s, h.now);
             let mut ch = Vec::new();
             s.take_changed(&mut ch);
             let _ = s.poll_at(now);
@@ -163,16 +158,16 @@ proptest! {
         }
         // Everything winds down: after a long time only the user's sockets remain.
         for _ in 0..200 {
-            now += Duration::from_secs(5);
-            capture(&mut s, now, &mut our_seq);
+            h.now += Duration::from_secs(5);
+            capture(&mut h, &mut our_seq);
         }
-        s.close(now, c);
-        s.close(now, l);
+        h.s.close(h.now, c);
+        h.s.close(h.now, l);
         for _ in 0..100 {
-            now += Duration::from_secs(5);
-            capture(&mut s, now, &mut our_seq);
+            h.now += Duration::from_secs(5);
+            capture(&mut h, &mut our_seq);
         }
-        prop_assert!(s.control_blocks() <= 1, "{} control blocks left", s.control_blocks());
+        prop_assert!(h.control_blocks() <= 1, "{} control blocks left", h.control_blocks());
     }
 }
 
@@ -180,17 +175,33 @@ proptest! {
 /// of what was sent, nothing panics, and every control block eventually goes away.
 mod apps {
     use super::*;
-    use crate::phy::fault::{FaultConfig, Impairer};
+    use crate::phy::fault::FaultConfig;
 
-    const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-    const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-
-    struct End {
-        s: TcpStack,
+    /// What one end's application did.
+    #[derive(Default)]
+    struct App {
         h: Option<TcpHandle>,
         sent: Vec<u8>,
         got: Vec<u8>,
         closed: bool,
+    }
+
+    /// Runs the network until `end`; Issue 11 item 2: unacknowledged data or FIN always has a timer.
+    fn run(p: &mut Pair, end: Instant) -> std::result::Result<(), TestCaseError> {
+        for _ in 0..1_000_000 {
+            p.flush();
+            for st in [&p.a.s, &p.b.s] {
+                prop_assert!(
+                    !st.has_pending_output() || st.poll_at(p.now).is_some(),
+                    "data or FIN unacknowledged, no timer"
+                );
+            }
+            if !p.step(end) {
+                break;
+            }
+        }
+        p.now = p.now.max(end);
+        Ok(())
     }
 
     proptest! {
@@ -199,65 +210,52 @@ mod apps {
         fn random_apps_over_a_lossy_link(ops in proptest::collection::vec((any::<bool>(), 0u8..10, 1usize..20_000, 0u16..400), 1..80),
                                          loss in 0.0f64..0.2, seed in any::<u64>(), rx_a in 2048usize..65536, rx_b in 2048usize..65536) {
             // Receive buffers of 2-64 KiB: zero and small windows happen (persist, SWS, probes).
-            let mk = |ip, s, rx: usize| { let mut c = TcpConfig::new(ip, 1500); c.isn_secret = [s; 16]; c.seed = s as u64; c.rx_buffer = rx; TcpStack::new(c) };
-            let mut a = End { s: mk(A, 1, rx_a), h: None, sent: vec![], got: vec![], closed: false };
-            let mut b = End { s: mk(B, 2, rx_b), h: None, sent: vec![], got: vec![], closed: false };
+            let mk = |ip, s, rx: usize| { let mut c = TcpConfig::new(ip, 1500); c.isn_secret = [s; 16]; c.seed = s as u64; c.rx_buffer = rx; c };
+            let mut p = Pair::with(mk(A, 1, rx_a), mk(B, 2, rx_b));
             let fc = FaultConfig { loss, reorder: 0.05, dup: 0.02, delay: Duration::from_millis(3), seed, ..FaultConfig::default() };
-            let mut ab = Impairer::new(fc.clone());
-            let mut ba = Impairer::new(FaultConfig { seed: seed ^ 1, ..fc });
-            let mut now = Instant::from_secs(1);
-            let l = b.s.socket();
-            b.s.bind(l, SocketAddrV4::new(B, 80)).unwrap();
-            b.s.listen(l, 2).unwrap();
-            let c = a.s.socket();
-            a.s.connect(now, c, SocketAddrV4::new(B, 80)).unwrap();
+            p.impair(fc.clone(), FaultConfig { seed: seed ^ 1, ..fc });
+            let (mut a, mut b) = (App::default(), App::default());
+            let l = p.b.socket();
+            p.b.bind(l, IpEndpoint::new(B, 80)).unwrap();
+            p.b.listen(l, 2).unwrap();
+            let c = p.a.socket();
+            p.a.s.connect(p.now, c, IpEndpoint::new(B, 80)).unwrap();
             a.h = Some(c);
             let pattern: Vec<u8> = (0..40_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
             let mut buf = vec![0u8; 16384];
             for (on_a, op, n, wait) in ops {
                 if b.h.is_none() {
-                    b.h = b.s.accept(l).ok();
+                    b.h = p.b.accept(l).ok();
                 }
-                let e = if on_a { &mut a } else { &mut b };
+                let now = p.now;
+                let (e, s) = if on_a { (&mut a, &mut p.a.s) } else { (&mut b, &mut p.b.s) };
                 if let Some(h) = e.h {
                     match op {
                         0..=3 => {
                             let off = e.sent.len() % 20_000;
-                            if let Ok(k) = e.s.send(now, h, &pattern[off..off + n]) {
+                            if let Ok(k) = s.send(now, h, &pattern[off..off + n]) {
                                 e.sent.extend_from_slice(&pattern[off..off + k]);
                             }
                         }
                         4..=6 => {
-                            while let Ok(k) = e.s.recv(now, h, &mut buf) {
+                            while let Ok(k) = s.recv(now, h, &mut buf) {
                                 if k == 0 { break; }
                                 e.got.extend_from_slice(&buf[..k]);
                             }
                         }
-                        7 => { let _ = e.s.shutdown(now, h, Shutdown::Write); }
-                        8 => { if !e.closed { e.s.close(now, h); e.closed = true; e.h = None; } }
-                        _ => { let _ = e.s.set_option(h, TcpOption::NoDelay(n % 2 == 0)); }
+                        7 => { let _ = s.shutdown(now, h, Shutdown::Write); }
+                        8 => { if !e.closed { s.close(now, h); e.closed = true; e.h = None; } }
+                        _ => { let _ = s.set_option(h, TcpOption::NoDelay(n % 2 == 0)); }
                     }
                 }
                 // Run the network for `wait` ms.
-                let end = now + Duration::from_millis(wait as u64);
-                for _ in 0..100_000 {
-                    a.s.dispatch(now, &mut |_, _, seg| ab.submit(now, seg.to_vec()));
-                    b.s.dispatch(now, &mut |_, _, seg| ba.submit(now, seg.to_vec()));
-                    // Issue 11 item 2: unacknowledged data or FIN always has a timer.
-                    for st in [&a.s, &b.s] {
-                        prop_assert!(!st.has_pending_output() || st.poll_at(now).is_some(), "data or FIN unacknowledged, no timer");
-                    }
-                    let next = [ab.next_due(), ba.next_due(), a.s.poll_at(now), b.s.poll_at(now)].into_iter().flatten().min();
-                    match next { Some(t) if t <= end => now = now.max(t), _ => break }
-                    while let Some(p) = ab.pop_due(now) { b.s.process(now, A, B, &p); }
-                    while let Some(p) = ba.pop_due(now) { a.s.process(now, B, A, &p); }
-                }
-                now = now.max(end);
+                run(&mut p, now + Duration::from_millis(wait as u64))?;
             }
             // Drain what is readable, then check integrity: received == a prefix of sent.
-            for e in [&mut a, &mut b] {
+            let now = p.now;
+            for (e, s) in [(&mut a, &mut p.a.s), (&mut b, &mut p.b.s)] {
                 if let Some(h) = e.h {
-                    while let Ok(k) = e.s.recv(now, h, &mut buf) {
+                    while let Ok(k) = s.recv(now, h, &mut buf) {
                         if k == 0 { break; }
                         e.got.extend_from_slice(&buf[..k]);
                     }
@@ -266,21 +264,10 @@ mod apps {
             prop_assert!(a.sent.starts_with(&b.got), "B got {} bytes not a prefix of A's {}", b.got.len(), a.sent.len());
             prop_assert!(b.sent.starts_with(&a.got), "A got {} bytes not a prefix of B's {}", a.got.len(), b.sent.len());
             // Close everything; within 10 virtual minutes every control block is gone.
-            for e in [&mut a, &mut b] { if let Some(h) = e.h.take() { e.s.close(now, h); } }
-            b.s.close(now, l);
-            let end = now + Duration::from_secs(600);
-            for _ in 0..1_000_000 {
-                a.s.dispatch(now, &mut |_, _, seg| ab.submit(now, seg.to_vec()));
-                b.s.dispatch(now, &mut |_, _, seg| ba.submit(now, seg.to_vec()));
-                for st in [&a.s, &b.s] {
-                    prop_assert!(!st.has_pending_output() || st.poll_at(now).is_some(), "data or FIN unacknowledged, no timer");
-                }
-                let next = [ab.next_due(), ba.next_due(), a.s.poll_at(now), b.s.poll_at(now)].into_iter().flatten().min();
-                match next { Some(t) if t <= end => now = now.max(t), _ => break }
-                while let Some(p) = ab.pop_due(now) { b.s.process(now, A, B, &p); }
-                while let Some(p) = ba.pop_due(now) { a.s.process(now, B, A, &p); }
-            }
-            prop_assert_eq!(a.s.control_blocks() + b.s.control_blocks(), 0);
+            for (e, s) in [(&mut a, &mut p.a.s), (&mut b, &mut p.b.s)] { if let Some(h) = e.h.take() { s.close(now, h); } }
+            p.b.s.close(now, l);
+            run(&mut p, now + Duration::from_secs(600))?;
+            prop_assert_eq!(p.a.control_blocks() + p.b.control_blocks(), 0);
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Regression tests for the timers of issue 11: a timer always runs while data or a FIN is
 //! unacknowledged, persist gives up like Linux, the RTO after a lost SYN, keepalive.
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
-use super::tests_segments::{Out, H, PEER, PP, US};
+use super::harness::{Out, H, PEER, PP, US};
 use super::*;
 use crate::wire::tcp::flags;
 
@@ -132,7 +132,7 @@ fn orphan_persist_gives_up_after_tcp_orphan_retries() {
 fn rto_is_three_seconds_after_a_lost_syn() {
     let mut h = H::new();
     let c = h.s.socket();
-    h.s.connect(h.now, c, SocketAddrV4::new(PEER, PP)).unwrap();
+    h.s.connect(h.now, c, IpEndpoint::new(PEER, PP)).unwrap();
     let o = h.out();
     let (iss, port) = (o[0].seq, h.s.local_addr(c).unwrap().port());
     // The first SYN is lost; the retransmission 1 s later is answered.
@@ -168,7 +168,7 @@ fn keepalive_ignores_unacceptable_segments() {
     }
     assert_eq!(h.s.state(c), Ok(TcpState::Closed), "keepalive must time out (Linux: rcv_tstamp)");
     assert_eq!(h.s.take_error(c), Some(Error::TimedOut));
-    let _ = (Ipv4Addr::UNSPECIFIED, US);
+    let _ = (IpAddress::v4(0, 0, 0, 0), US);
 }
 
 #[test]

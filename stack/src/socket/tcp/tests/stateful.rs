@@ -5,20 +5,19 @@
 //!
 //! A small peer model learns our sequence numbers from what the stack sends, so offsets like
 //! "exactly RCV.NXT" or "ACK everything" reach deep states. After every step the invariants of
-//! `tests_stateful_inv.rs` hold; at the end, with the peers silent, every connection that owed
+//! `stateful_inv.rs` hold; at the end, with the peers silent, every connection that owed
 //! them data gives up, and once the handles are closed every control block is freed.
 //! `PROPTEST_CASES` scales the run; a failure prints the minimal op sequence.
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use proptest::prelude::*;
 
-use super::seq::SeqNum;
-use super::tests_stateful_inv::{check_all_freed, check_gave_up, check_step, later};
+use super::harness::{H, PEER, US};
+use super::stateful_inv::{check_all_freed, check_gave_up, check_step, later};
 use super::*;
+use crate::socket::tcp::seq::SeqNum;
 use crate::wire::tcp::{flags as fl, TcpPacket, TcpRepr};
 
-const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
-const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 /// Peers 0..3 are clients of our listener on port 80; peers 3..5 are servers we connect to.
 const PEERS: usize = 5;
 const LISTEN_PORT: u16 = 80;
@@ -54,20 +53,20 @@ impl Off {
 
 #[derive(Clone, Debug)]
 pub struct Seg {
-    peer: u8,
+    pub peer: u8,
     /// Raw flag byte (the ACK bit decides whether `ack` is sent).
-    flags: u8,
-    seq: Off,
-    ack: Off,
-    window: u16,
-    mss: Option<u16>,
-    ws: Option<u8>,
-    sack_perm: bool,
-    ts: Option<Off>,
-    sack: Vec<(Off, u16)>,
-    len: u16,
+    pub flags: u8,
+    pub seq: Off,
+    pub ack: Off,
+    pub window: u16,
+    pub mss: Option<u16>,
+    pub ws: Option<u8>,
+    pub sack_perm: bool,
+    pub ts: Option<Off>,
+    pub sack: Vec<(Off, u16)>,
+    pub len: u16,
     /// Raw option bytes replacing the well-formed ones (malformed on purpose, often).
-    raw_opts: Option<Vec<u8>>,
+    pub raw_opts: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug)]
@@ -223,8 +222,8 @@ struct Peer {
 }
 
 struct World {
-    s: TcpStack,
-    now: Instant,
+    /// The engine under test and its clock.
+    h: H,
     peers: Vec<Peer>,
     handles: Vec<TcpHandle>,
     max_buf: usize,
@@ -246,7 +245,7 @@ impl World {
         }
         let mut s = TcpStack::new(cfg);
         let l = s.socket();
-        s.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, LISTEN_PORT)).unwrap();
+        s.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), LISTEN_PORT)).unwrap();
         s.listen(l, 3).unwrap();
         let peers = (0..PEERS)
             .map(|i| {
@@ -255,22 +254,22 @@ impl World {
                 Peer { local, remote, nxt: 1_000_000 * (i as u32 + 1), ts: 100, ..Peer::default() }
             })
             .collect();
-        World { s, now: Instant::from_secs(100), peers, handles: vec![l], max_buf: buf.max(4096), out: 0 }
+        World { h: H { s, now: Instant::from_secs(100) }, peers, handles: vec![l], max_buf: buf.max(4096), out: 0 }
     }
 
     /// Runs the stack's output and teaches the peers what it sent.
     fn dispatch(&mut self) {
         let mut segs: Vec<Vec<u8>> = Vec::new();
-        self.s.dispatch(self.now, &mut |_, _, b| segs.push(b.to_vec()));
+        self.h.s.dispatch(self.h.now, &mut |_, _, b| segs.push(b.to_vec()));
         self.out += segs.len();
         for b in segs {
             let p = TcpPacket::new_checked(&b[..]).expect("the stack emitted a malformed segment");
             assert!(p.verify_checksum(US, PEER), "the stack emitted a bad checksum");
             let r = TcpRepr::parse(&p).expect("the stack emitted unparsable options");
             if !r.payload.is_empty() {
-                let key = (SocketAddrV4::new(US, r.src_port), SocketAddrV4::new(PEER, r.dst_port));
-                if let Some(t) = self.s.conns.get(&key).and_then(|id| self.s.socks.get(id)) {
-                    let k = SeqNum(r.seq).since(t.iss + 1);
+                let key = (IpEndpoint::new(US, r.src_port), IpEndpoint::new(PEER, r.dst_port));
+                if let Some(t) = self.h.s.conns.get(&key).and_then(|id| self.h.s.socks.get(id)) {
+                    let k = SeqNum(r.seq).since(t.snd.iss + 1);
                     for (i, &b) in r.payload.iter().enumerate() {
                         assert_eq!(b, app_byte(k + i), "sent byte at stream offset {} is wrong", k + i);
                     }
@@ -309,7 +308,7 @@ impl World {
             p.fill_checksum(PEER, US);
             b = nb;
         }
-        self.s.process(self.now, PEER, US, &b);
+        self.h.s.process(self.h.now, PEER, US, &b);
     }
 
     fn base(&self, n: u8) -> TcpRepr<'static> {
@@ -355,12 +354,12 @@ impl World {
             }
             Op::Connect(n) => {
                 let i = *n as usize % PEERS;
-                let h = self.s.socket();
+                let h = self.h.s.socket();
                 self.handles.push(h);
                 let (local, remote) = (self.peers[i].local, self.peers[i].remote);
-                let _ = self.s.set_reuse_addr(h, true);
-                if self.s.bind(h, SocketAddrV4::new(US, local)).is_ok() {
-                    let _ = self.s.connect(self.now, h, SocketAddrV4::new(PEER, remote));
+                let _ = self.h.s.set_reuse_addr(h, true);
+                if self.h.s.bind(h, IpEndpoint::new(US, local)).is_ok() {
+                    let _ = self.h.s.connect(self.h.now, h, IpEndpoint::new(PEER, remote));
                 }
             }
             Op::SynAck(n, bits) => {
@@ -391,8 +390,8 @@ impl World {
                 let k = if h & 0x80 != 0 { *h as usize } else { self.handles.len() - 1 - (*h as usize & 3) };
                 self.call(self.handles[k % self.handles.len()], c)
             }
-            Op::Advance(ms) => self.now += Duration::from_millis(*ms as u64),
-            Op::Jump(s) => self.now += Duration::from_secs(*s as u64),
+            Op::Advance(ms) => self.h.now += Duration::from_millis(*ms as u64),
+            Op::Jump(s) => self.h.now += Duration::from_secs(*s as u64),
             Op::Run(ms) => self.run(Duration::from_millis(*ms as u64)),
         }
         for p in &mut self.peers {
@@ -433,35 +432,35 @@ impl World {
     }
 
     fn call(&mut self, h: TcpHandle, c: &Call) {
-        let now = self.now;
+        let now = self.h.now;
         let mut buf = vec![0u8; 4096];
         match *c {
             Call::Send(n) => {
                 // The bytes at stream offset k are app_byte(k), checked when they go out.
-                let k = self.s.user(h).map(|t| t.data_end().since(t.iss + 1)).unwrap_or(0);
+                let k = self.h.s.user(h).map(|t| t.data_end().since(t.snd.iss + 1)).unwrap_or(0);
                 let data: Vec<u8> = (0..n as usize % 3000).map(|i| app_byte(k + i)).collect();
-                let _ = self.s.send(now, h, &data);
+                let _ = self.h.s.send(now, h, &data);
             }
             Call::Recv(n) => {
                 let n = (n as usize % 4096).max(1);
                 let start = self.read_start(h);
-                if let (Ok(k), Some(start)) = (self.s.recv(now, h, &mut buf[..n]), start) {
+                if let (Ok(k), Some(start)) = (self.h.s.recv(now, h, &mut buf[..n]), start) {
                     check_peer_bytes(start, &buf[..k]);
                 }
             }
             Call::Peek => {
                 let start = self.read_start(h);
-                if let (Ok(k), Some(start)) = (self.s.peek(h, &mut buf), start) {
+                if let (Ok(k), Some(start)) = (self.h.s.peek(h, &mut buf), start) {
                     check_peer_bytes(start, &buf[..k]);
                 }
             }
-            Call::Close => self.s.close(now, h),
+            Call::Close => self.h.s.close(now, h),
             Call::Shutdown(k) => {
-                let _ = self.s.shutdown(now, h, [Shutdown::Read, Shutdown::Write, Shutdown::Both][k as usize % 3]);
+                let _ = self.h.s.shutdown(now, h, [Shutdown::Read, Shutdown::Write, Shutdown::Both][k as usize % 3]);
             }
-            Call::Abort => self.s.abort(now, h),
+            Call::Abort => self.h.s.abort(now, h),
             Call::Accept => {
-                if let Ok(a) = self.s.accept(h) {
+                if let Ok(a) = self.h.s.accept(h) {
                     self.handles.push(a);
                 }
             }
@@ -474,68 +473,68 @@ impl World {
                     4 => TcpOption::RecvBuffer((v as usize) % self.max_buf),
                     _ => TcpOption::SendBuffer((v as usize) % self.max_buf),
                 };
-                let _ = self.s.set_option(h, o);
+                let _ = self.h.s.set_option(h, o);
             }
             Call::Error => {
-                let _ = self.s.take_error(h);
-                let _ = (self.s.readiness(h), self.s.info(h), self.s.state(h));
+                let _ = self.h.s.take_error(h);
+                let _ = (self.h.s.readiness(h), self.h.s.info(h), self.h.s.state(h));
             }
         }
     }
 
     /// Sequence number of the next byte `recv` returns on `h`.
     fn read_start(&self, h: TcpHandle) -> Option<u32> {
-        let t = self.s.user(h).ok()?;
-        (!t.rx_shut).then(|| (t.rcv_nxt - t.peer_fin as usize - t.rx.len()).0)
+        let t = self.h.s.user(h).ok()?;
+        (!t.rx_shut).then(|| (t.rcv.nxt - t.peer_fin as usize - t.rx.len()).0)
     }
 
     /// Lets `d` pass with the peers silent, dispatching at every timer.
     fn run(&mut self, d: Duration) {
-        let end = self.now + d;
+        let end = self.h.now + d;
         for _ in 0..100_000 {
             self.dispatch();
-            match self.s.poll_at(self.now) {
-                Some(t) if t <= end => self.now = self.now.max(t),
+            match self.h.s.poll_at(self.h.now) {
+                Some(t) if t <= end => self.h.now = self.h.now.max(t),
                 _ => break,
             }
         }
-        self.now = self.now.max(end);
+        self.h.now = self.h.now.max(end);
         self.dispatch();
     }
 }
 
 /// Runs `ops` and checks every invariant; Err names the step that broke one.
-fn run_ops(ops: &[Op], buf: usize, synq: usize) -> std::result::Result<(), String> {
+pub(super) fn run_ops(ops: &[Op], buf: usize, synq: usize) -> std::result::Result<(), String> {
     let mut w = World::new(buf, synq);
     for (i, op) in ops.iter().enumerate() {
         w.apply(op);
         w.dispatch();
-        check_step(&w.s, w.max_buf).map_err(|e| format!("after step {i} ({op:?}): {e}"))?;
+        check_step(&w.h.s, w.max_buf).map_err(|e| format!("after step {i} ({op:?}): {e}"))?;
         if std::env::var("TCP_FUZZ_STATS").is_ok() {
             let mut seen = SEEN.lock();
-            for t in w.s.socks.values() {
+            for t in w.h.s.socks.values() {
                 *seen.entry(format!("{:?}{}", t.state, if t.orphan { " orphan" } else { "" })).or_default() += 1;
             }
-            *seen.entry("TIME-WAIT records (summed over steps)".into()).or_default() += w.s.tw.len() as u64;
+            *seen.entry("TIME-WAIT records (summed over steps)".into()).or_default() += w.h.s.tw.len() as u64;
         }
     }
-    let st = w.s.stats().clone();
+    let st = w.h.s.stats().clone();
     stat("syn cookies sent", st.syncookies_sent as usize);
     stat("syn cookies accepted", st.syncookies_recv as usize);
     stat("segments malformed", st.rx_malformed as usize);
-    stat("TIME-WAIT records left at the end of the ops", w.s.tw.len());
+    stat("TIME-WAIT records left at the end of the ops", w.h.s.tw.len());
     stat("TIME-WAIT cap hit", st.tw_overflows as usize);
     stat("orphan cap hit", st.orphan_overflows as usize);
     // The peers are gone. Connections that owe them anything give up (15 retries with the RTO
     // capped at 60 s is about 15 minutes; SYNs far less).
     w.run(Duration::from_secs(3 * 3600));
-    check_step(&w.s, w.max_buf).map_err(|e| format!("after silence: {e}"))?;
-    check_gave_up(&w.s).map_err(|e| format!("after 3 silent hours: {e}"))?;
+    check_step(&w.h.s, w.max_buf).map_err(|e| format!("after silence: {e}"))?;
+    check_gave_up(&w.h.s).map_err(|e| format!("after 3 silent hours: {e}"))?;
     for h in w.handles.clone() {
-        w.s.close(w.now, h);
+        w.h.s.close(w.h.now, h);
     }
     w.run(Duration::from_secs(3 * 3600));
-    check_all_freed(&w.s).map_err(|e| format!("3 hours after closing every handle: {e}"))?;
+    check_all_freed(&w.h.s).map_err(|e| format!("3 hours after closing every handle: {e}"))?;
     Ok(())
 }
 
@@ -554,66 +553,5 @@ proptest! {
         if std::env::var("TCP_FUZZ_STATS").is_ok() {
             eprintln!("{:?}", SEEN.lock());
         }
-    }
-}
-
-/// Minimal sequences the fuzzer found on defects since fixed (issue 11): they fail without the
-/// fix and are kept as fixed cases.
-mod found {
-    use super::*;
-
-    fn ack(peer: u8, ack: Off) -> Op {
-        Op::Seg(Seg {
-            peer,
-            flags: fl::ACK,
-            seq: Off::Exact,
-            ack,
-            window: 0,
-            mss: None,
-            ws: None,
-            sack_perm: false,
-            ts: None,
-            sack: vec![],
-            len: 0,
-            raw_opts: None,
-        })
-    }
-
-    /// Issue 11 item 6: a zero window, one byte queued, the peer vanishes: persist probing
-    /// went on forever.
-    #[test]
-    fn zero_window_then_silence_gives_up() {
-        let ops = [
-            Op::Handshake(1, 128),
-            Op::Connect(3),
-            Op::Handshake(0, 128),
-            Op::Data(1, 0, false, 0),
-            Op::App(34, Call::Send(1)),
-        ];
-        run_ops(&ops, 4096, 256).unwrap();
-    }
-
-    /// Issue 11 item 2: data in flight, then an ACK of all but one byte with a zero window:
-    /// the RTO fired with nothing to send and left no timer.
-    #[test]
-    fn zero_window_with_data_in_flight_keeps_a_timer() {
-        let ops = [
-            Op::Handshake(0, 0),
-            Op::App(0, Call::Accept),
-            Op::App(118, Call::Close),
-            Op::Connect(3),
-            Op::Data(0, 1, false, 0),
-            Op::Handshake(0, 128),
-            Op::Connect(3),
-            Op::Handshake(2, 128),
-            Op::Connect(3),
-            Op::Connect(3),
-            Op::Handshake(1, 0),
-            Op::Handshake(0, 128),
-            Op::App(185, Call::Send(4019)),
-            ack(2, Off::Near(-1)),
-            ack(0, Off::Exact),
-        ];
-        run_ops(&ops, 4096, 256).unwrap();
     }
 }

@@ -1,40 +1,33 @@
 //! Issue 11 item 1c: ephemeral ports (RFC 6056 algorithm 4) and the timestamp offset per
 //! address pair (RFC 7323 5.4), so short connections to one server never collide with the
 //! server's TIME-WAIT nor fail its PAWS check.
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
+use super::harness::{H, PEER, US};
 use super::*;
-use crate::wire::tcp::{TcpPacket, TcpRepr};
+use crate::wire::tcp::flags;
 
-const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const SERVER: IpAddress = PEER;
 
-fn stack() -> TcpStack {
-    let mut c = TcpConfig::new(A, 1500);
+fn stack() -> H {
+    let mut c = TcpConfig::new(US, 1500);
     c.isn_secret = [7; 16];
     c.seed = 7;
-    TcpStack::new(c)
+    H::with(c)
 }
 
-/// The SYNs `s` sends at `now`: (source port, TSval).
-fn syns(s: &mut TcpStack, now: Instant) -> Vec<(u16, u32)> {
-    let mut out = Vec::new();
-    s.dispatch(now, &mut |src, dst, b| {
-        let p = TcpPacket::new_checked(b).unwrap();
-        assert!(p.verify_checksum(src, dst));
-        let r = TcpRepr::parse(&p).unwrap();
-        if r.syn() {
-            out.push((r.src_port, r.timestamp.expect("SYN carries timestamps").0));
-        }
-    });
-    out
+/// The SYNs `h` sends at `now`: (source port, TSval).
+fn syns(h: &mut H, now: Instant) -> Vec<(u16, u32)> {
+    h.now = now;
+    let o = h.out().into_iter().filter(|o| o.flags & flags::SYN != 0);
+    o.map(|o| (o.sport, o.ts.expect("SYN carries timestamps").0)).collect()
 }
 
 #[test]
 fn consecutive_connects_to_one_server_get_consecutive_ports() {
     let mut s = stack();
     let now = Instant::from_secs(1);
-    let server = SocketAddrV4::new(SERVER, 80);
+    let server = IpEndpoint::new(SERVER, 80);
     let (lo, hi) = s.config().ephemeral_ports;
     let span = (hi - lo) as u32 + 1;
     let mut ports = Vec::new();
@@ -52,7 +45,7 @@ fn consecutive_connects_to_one_server_get_consecutive_ports() {
     }
     // Another destination starts elsewhere in the range (keyed hash of the destination).
     let h = s.socket();
-    s.connect(now, h, SocketAddrV4::new(SERVER, 81)).unwrap();
+    s.connect(now, h, IpEndpoint::new(SERVER, 81)).unwrap();
     let other = s.local_addr(h).unwrap().port();
     assert!(!ports.contains(&other), "port {other} for another service repeats {ports:?}");
 }
@@ -61,7 +54,7 @@ fn consecutive_connects_to_one_server_get_consecutive_ports() {
 fn connect_skips_a_port_whose_four_tuple_is_in_use() {
     let mut s = stack();
     let now = Instant::from_secs(1);
-    let server = SocketAddrV4::new(SERVER, 80);
+    let server = IpEndpoint::new(SERVER, 80);
     // Find where the sequence to `server` goes next, on a twin stack with the same secret.
     let mut twin = stack();
     let h = twin.socket();
@@ -71,7 +64,7 @@ fn connect_skips_a_port_whose_four_tuple_is_in_use() {
     for p in [first, first + 1] {
         let h = s.socket();
         s.set_reuse_addr(h, true).unwrap();
-        s.bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, p)).unwrap();
+        s.bind(h, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), p)).unwrap();
         s.connect(now, h, server).unwrap();
     }
     let h = s.socket();
@@ -82,7 +75,7 @@ fn connect_skips_a_port_whose_four_tuple_is_in_use() {
 #[test]
 fn tsval_is_monotonic_across_connections_of_one_address_pair() {
     let mut s = stack();
-    let server = SocketAddrV4::new(SERVER, 80);
+    let server = IpEndpoint::new(SERVER, 80);
     let mut now = Instant::from_secs(1);
     let mut last: Option<u32> = None;
     // 300 connections 7 ms apart (over 2 s: the ISN's clock term moves ~500,000 times).
@@ -102,13 +95,13 @@ fn tsval_is_monotonic_across_connections_of_one_address_pair() {
     }
     // The same 4-tuple again (explicit bind, as a port that comes back): still later.
     let h = s.socket();
-    s.bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 40000)).unwrap();
+    s.bind(h, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 40000)).unwrap();
     s.connect(now, h, server).unwrap();
     let t1 = syns(&mut s, now)[0].1;
     s.abort(now, h);
     now += Duration::from_millis(3);
     let h = s.socket();
-    s.bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 40000)).unwrap();
+    s.bind(h, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 40000)).unwrap();
     s.connect(now, h, server).unwrap();
     assert_eq!(syns(&mut s, now)[0].1.wrapping_sub(t1), 3);
 }

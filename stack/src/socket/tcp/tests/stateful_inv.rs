@@ -1,4 +1,4 @@
-//! Invariants the stateful TCP fuzzer (`tests_stateful.rs`) checks after every step and at the
+//! Invariants the stateful TCP fuzzer (`stateful.rs`) checks after every step and at the
 //! end. They read the socket table directly, so they name the internals they rely on here, in
 //! one place.
 //!
@@ -8,9 +8,9 @@
 //! - `rto-timer`: issue 11 item 2, an RTO with nothing to send (zero window with data in flight,
 //!   or everything in flight SACKed) left no timer.
 //! - `persist-limit`: issue 11 item 6, persist probing never gave up on a vanished peer.
-use super::seq::SeqNum;
-use super::tcb::Tcb;
-use super::{TcpStack, TcpState, MAX_QUEUED_RST};
+use crate::socket::tcp::seq::SeqNum;
+use crate::socket::tcp::tcb::Tcb;
+use crate::socket::tcp::{TcpStack, TcpState, MAX_QUEUED_RST};
 
 /// Known-defect checks enforced by default (a name is added when its fix has landed).
 const ENFORCED: &[&str] = &["rto-timer", "persist-limit"];
@@ -39,7 +39,7 @@ fn sending_state(s: TcpState) -> bool {
 /// Unacknowledged data, or data or a FIN not yet sent.
 pub fn owes(t: &Tcb) -> bool {
     let fin_unacked = t.fin_queued && !t.fin_acked;
-    t.snd_una != t.snd_max
+    t.snd.una != t.snd.max
         || !t.tx.is_empty()
         || fin_unacked
         || matches!(t.state, TcpState::SynSent | TcpState::SynReceived)
@@ -48,7 +48,7 @@ pub fn owes(t: &Tcb) -> bool {
 /// The "RTO with nothing to send" defect (issue 11 item 2): the peer's window is zero with data
 /// in flight, or SACK covers what is in flight.
 pub fn known_rto_defect(t: &Tcb) -> bool {
-    t.snd_wnd == 0 || t.scoreboard.sacked_bytes() > 0
+    t.snd.wnd == 0 || t.loss.scoreboard.sacked_bytes() > 0
 }
 
 /// Checks after a `dispatch`: memory bounded by the configured limits, the timer index
@@ -85,7 +85,7 @@ pub fn check_step(s: &TcpStack, max_buf: usize) -> Result<(), String> {
         if t.rx.len() > t.rx.capacity() || t.tx.len() > t.tx.capacity() {
             return Err(format!("{who}: ring over capacity"));
         }
-        if t.assembler.ranges().len() > super::assembler::MAX_RANGES || t.ack_points.len() > 64 {
+        if t.assembler.ranges().len() > super::assembler::MAX_RANGES || t.ack.points.len() > 64 {
             return Err(format!("{who}: reassembly ranges or ACK points unbounded"));
         }
         if let Some(l) = &t.listener {
@@ -101,18 +101,18 @@ pub fn check_step(s: &TcpStack, max_buf: usize) -> Result<(), String> {
         }
         if t.synchronized() && t.state != TcpState::TimeWait {
             // In flight: at most the send buffer plus SYN and FIN; one log record per byte at most.
-            let flight = t.snd_max.since(t.snd_una);
-            if flight > t.tx.len() + 2 || t.sent.len() > flight + 1 {
+            let flight = t.snd.max.since(t.snd.una);
+            if flight > t.tx.len() + 2 || t.loss.sent.len() > flight + 1 {
                 return Err(format!(
                     "{who}: {flight} bytes in flight, {} in tx, {} log records",
                     t.tx.len(),
-                    t.sent.len()
+                    t.loss.sent.len()
                 ));
             }
             // The loss-recovery counters agree with the marks, and SACKED with the scoreboard.
             t.check_marks().map_err(|e| format!("{who}: {e}"))?;
-            if t.snd_nxt > t.snd_max || t.snd_una > t.snd_nxt {
-                return Err(format!("{who}: una {:?} nxt {:?} max {:?} out of order", t.snd_una, t.snd_nxt, t.snd_max));
+            if t.snd.nxt > t.snd.max || t.snd.una > t.snd.nxt {
+                return Err(format!("{who}: una {:?} nxt {:?} max {:?} out of order", t.snd.una, t.snd.nxt, t.snd.max));
             }
         }
         if t.queued {
@@ -127,13 +127,13 @@ pub fn check_step(s: &TcpStack, max_buf: usize) -> Result<(), String> {
             }
             return Err(format!(
                 "{who}: owes the peer (una {:?} nxt {:?} max {:?}, tx {}, fin {}/{}, wnd {}) but no timer",
-                t.snd_una,
-                t.snd_nxt,
-                t.snd_max,
+                t.snd.una,
+                t.snd.nxt,
+                t.snd.max,
                 t.tx.len(),
                 t.fin_queued,
                 t.fin_acked,
-                t.snd_wnd
+                t.snd.wnd
             ));
         }
     }
@@ -179,7 +179,7 @@ pub fn check_step(s: &TcpStack, max_buf: usize) -> Result<(), String> {
 pub fn check_gave_up(s: &TcpStack) -> Result<(), String> {
     for (&id, t) in &s.socks {
         if sending_state(t.state) && owes(t) {
-            if t.snd_wnd == 0 && t.persist_at.is_some() && !enforced("persist-limit") {
+            if t.snd.wnd == 0 && t.timers.persist_at.is_some() && !enforced("persist-limit") {
                 continue;
             }
             if t.timer_key.is_none() && known_rto_defect(t) && !enforced("rto-timer") {
@@ -190,10 +190,10 @@ pub fn check_gave_up(s: &TcpStack) -> Result<(), String> {
                 t.state,
                 t.local,
                 t.remote,
-                t.snd_una,
-                t.snd_max,
+                t.snd.una,
+                t.snd.max,
                 t.tx.len(),
-                t.snd_wnd,
+                t.snd.wnd,
                 t.timer_key
             ));
         }
@@ -207,7 +207,7 @@ pub fn check_all_freed(s: &TcpStack) -> Result<(), String> {
         return Err(format!("{} SYN queue requests and {} TIME-WAIT records left", s.reqs.len(), s.tw.len()));
     }
     for (&id, t) in &s.socks {
-        let known = (t.snd_wnd == 0 && t.persist_at.is_some() && !enforced("persist-limit"))
+        let known = (t.snd.wnd == 0 && t.timers.persist_at.is_some() && !enforced("persist-limit"))
             || (t.timer_key.is_none() && owes(t) && known_rto_defect(t) && !enforced("rto-timer"));
         if known {
             continue;
@@ -218,10 +218,10 @@ pub fn check_all_freed(s: &TcpStack) -> Result<(), String> {
             t.local,
             t.remote,
             t.orphan,
-            t.snd_una,
-            t.snd_max,
+            t.snd.una,
+            t.snd.max,
             t.tx.len(),
-            t.snd_wnd,
+            t.snd.wnd,
             t.timer_key
         ));
     }

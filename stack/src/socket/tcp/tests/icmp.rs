@@ -1,23 +1,23 @@
 //! ICMP errors for TCP (issue 11 item 10): RFC 5927 4.1 validation of the quoted sequence
 //! number, RFC 1191 path MTU discovery, and the IP_RECVERR queue during the handshake.
+use crate::wire::ip::{IpAddress, IpEndpoint};
 use std::cell::RefCell;
-use std::net::{Ipv4Addr, SocketAddrV4};
 use std::rc::Rc;
 
-use super::tests::{Pair, Seg};
+use super::harness::{Pair, Seg};
 use super::*;
 use crate::socket::errqueue::{origin, IcmpReport};
 
-const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const ROUTER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 254);
+const A: IpAddress = IpAddress::v4(10, 0, 0, 1);
+const B: IpAddress = IpAddress::v4(10, 0, 0, 2);
+const ROUTER: IpAddress = IpAddress::v4(10, 0, 0, 254);
 
-fn report(local: SocketAddrV4, remote: SocketAddrV4, t: u8, code: u8, info: u32, quoted: &[u8]) -> IcmpReport<'_> {
+fn report(local: IpEndpoint, remote: IpEndpoint, t: u8, code: u8, info: u32, quoted: &[u8]) -> IcmpReport<'_> {
     IcmpReport { icmp_type: t, icmp_code: code, info, offender: ROUTER, local, remote, quoted }
 }
 
 /// The first 8 bytes of a TCP header from `local` to `remote` with sequence number `seq`.
-fn quote(local: SocketAddrV4, remote: SocketAddrV4, seq: u32) -> [u8; 8] {
+fn quote(local: IpEndpoint, remote: IpEndpoint, seq: u32) -> [u8; 8] {
     let mut q = [0u8; 8];
     q[0..2].copy_from_slice(&local.port().to_be_bytes());
     q[2..4].copy_from_slice(&remote.port().to_be_bytes());
@@ -31,7 +31,7 @@ fn spoofed_unreachable_without_the_sequence_number_does_not_abort_connect() {
     p.drop = Box::new(|_| true);
     let c = p.a.socket();
     p.a.set_recverr(c, true).unwrap();
-    let remote = SocketAddrV4::new(B, 80);
+    let remote = IpEndpoint::new(B, 80);
     p.a.connect(p.now, c, remote).unwrap();
     p.run_for(Duration::from_millis(10));
     let local = p.a.local_addr(c).unwrap();
@@ -126,7 +126,7 @@ fn fragmentation_needed_lowers_mss_and_data_gets_through() {
     assert_eq!(p.a.info(c).unwrap().rto_expirations, 0);
     // A new connection to the same destination starts with the learned MSS.
     let c2 = p.a.socket();
-    p.a.connect(p.now, c2, SocketAddrV4::new(B, 82)).unwrap();
+    p.a.connect(p.now, c2, IpEndpoint::new(B, 82)).unwrap();
     p.run_for(Duration::from_millis(50));
     assert_eq!(p.a.info(c2).unwrap().snd_mss, 1240 - 12);
 }
@@ -137,17 +137,17 @@ fn fragmentation_needed_lowers_mss_and_data_gets_through() {
 fn request_records_drop_only_on_errors_quoting_the_synack() {
     let mut p = Pair::new();
     let l = p.b.socket();
-    p.b.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 83)).unwrap();
+    p.b.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 83)).unwrap();
     p.b.listen(l, 8).unwrap();
     // A's SYN gets through; everything B sends is lost.
     p.drop = Box::new(|s: &Seg| s.src == B);
     let c = p.a.socket();
-    p.a.connect(p.now, c, SocketAddrV4::new(B, 83)).unwrap();
+    p.a.connect(p.now, c, IpEndpoint::new(B, 83)).unwrap();
     p.run_for(Duration::from_millis(20));
     p.a.abort(p.now, c); // no SYN retransmissions: B's SYN-ACKs now come from its request only
     let synack = p.log.iter().find(|s| s.src == B && s.repr().syn()).expect("SYN-ACK").clone();
     let iss = synack.repr().seq;
-    let (local, remote) = (SocketAddrV4::new(B, 83), SocketAddrV4::new(A, synack.repr().dst_port));
+    let (local, remote) = (IpEndpoint::new(B, 83), IpEndpoint::new(A, synack.repr().dst_port));
     let synacks = |p: &Pair| p.log.iter().filter(|s| s.src == B && s.repr().syn()).count();
     assert!(!p.b.icmp_error(p.now, &report(local, remote, 3, 1, 0, &quote(local, remote, iss.wrapping_add(9)))));
     p.run_for(Duration::from_secs(2));

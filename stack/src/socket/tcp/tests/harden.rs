@@ -1,8 +1,8 @@
 //! Hardening tests (issue 11): socket id wrap, SYN queue and SYN cookies, compact TIME-WAIT,
 //! bounded loss-recovery work per ACK.
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
-use super::tests_segments::{H, PEER, PP, US};
+use super::harness::{H, PEER, PP, US};
 use super::*;
 use crate::wire::tcp::flags;
 
@@ -11,7 +11,7 @@ fn socket_ids_never_collide_after_wrap() {
     let mut h = H::new();
     // A long-lived listener holds a low id.
     let l = h.s.socket();
-    h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.bind(l, IpEndpoint::new(US, 80)).unwrap();
     h.s.listen(l, 4).unwrap();
     let held = h.s.socket();
     h.s.next_id = u32::MAX - 2;
@@ -27,7 +27,7 @@ fn socket_ids_never_collide_after_wrap() {
     // And the listener still answers SYNs.
     h.feed(&h.seg(1000, None, flags::SYN));
     assert_eq!(h.out().len(), 1);
-    let _ = (PEER, PP, Ipv4Addr::UNSPECIFIED);
+    let _ = (PEER, PP, IpAddress::v4(0, 0, 0, 0));
 }
 
 /// A SYN from `PEER` port `port` with sequence `seq` and Linux's options.
@@ -63,7 +63,8 @@ fn spoofed_syn(h: &mut H, i: u32) {
     // From absent hosts: these handshakes never complete.
     let mut s = syn(h, 1024 + (i % 60000) as u16, i.wrapping_mul(7919), true);
     s.src_port = 1024 + (i % 60000) as u16;
-    let src = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 1, 0, 0)) + i);
+    let [w, x, y, z] = (0x0a01_0000u32 + i).to_be_bytes(); // 10.1.0.0 + i
+    let src = IpAddress::v4(w, x, y, z);
     let mut b = vec![0u8; s.buffer_len()];
     s.emit(&mut b, src, US);
     h.s.process(h.now, src, US, &b);
@@ -73,7 +74,7 @@ fn spoofed_syn(h: &mut H, i: u32) {
 fn half_open_connections_do_not_lock_out_a_listener() {
     let mut h = H::new();
     let l = h.s.socket();
-    h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.bind(l, IpEndpoint::new(US, 80)).unwrap();
     h.s.listen(l, 5).unwrap();
     for i in 0..5 {
         spoofed_syn(&mut h, i);
@@ -96,7 +97,7 @@ fn half_open_connections_do_not_lock_out_a_listener() {
 fn syn_flood_is_answered_with_cookies_that_restore_the_options() {
     let mut h = H::new();
     let l = h.s.socket();
-    h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.bind(l, IpEndpoint::new(US, 80)).unwrap();
     h.s.listen(l, 128).unwrap();
     for i in 0..20_000 {
         spoofed_syn(&mut h, i);
@@ -146,19 +147,22 @@ fn syn_flood_is_answered_with_cookies_that_restore_the_options() {
     assert_eq!(h.s.control_blocks(), 3);
 }
 
-fn pair_cfg(addr: Ipv4Addr, f: impl Fn(&mut TcpConfig)) -> TcpConfig {
+fn pair_cfg(addr: IpAddress, f: impl Fn(&mut TcpConfig)) -> TcpConfig {
     let mut c = TcpConfig::new(addr, 1500);
-    c.isn_secret = [u32::from(addr) as u8; 16];
-    c.seed = u32::from(addr) as u64;
+    let mut b = [0u8; 16];
+    addr.write_bytes(&mut b);
+    let n = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    c.isn_secret = [n as u8; 16];
+    c.seed = n as u64;
     f(&mut c);
     c
 }
 
 #[test]
 fn time_wait_records_are_capped() {
-    let a = pair_cfg(Ipv4Addr::new(10, 0, 0, 1), |c| c.max_tw_buckets = 3);
-    let b = pair_cfg(Ipv4Addr::new(10, 0, 0, 2), |_| {});
-    let mut p = super::tests::Pair::with(a, b);
+    let a = pair_cfg(IpAddress::v4(10, 0, 0, 1), |c| c.max_tw_buckets = 3);
+    let b = pair_cfg(IpAddress::v4(10, 0, 0, 2), |_| {});
+    let mut p = super::harness::Pair::with(a, b);
     for i in 0..5u16 {
         let (c, l, s) = p.connect(80 + i);
         p.a.close(p.now, c);
@@ -176,16 +180,16 @@ fn time_wait_records_are_capped() {
 
 #[test]
 fn orphans_are_capped() {
-    let a = pair_cfg(Ipv4Addr::new(10, 0, 0, 1), |c| c.max_orphans = 2);
-    let b = pair_cfg(Ipv4Addr::new(10, 0, 0, 2), |_| {});
-    let mut p = super::tests::Pair::with(a, b);
+    let a = pair_cfg(IpAddress::v4(10, 0, 0, 1), |c| c.max_orphans = 2);
+    let b = pair_cfg(IpAddress::v4(10, 0, 0, 2), |_| {});
+    let mut p = super::harness::Pair::with(a, b);
     let l = p.b.socket();
-    p.b.bind(l, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80)).unwrap();
+    p.b.bind(l, IpEndpoint::new(IpAddress::v4(10, 0, 0, 2), 80)).unwrap();
     p.b.listen(l, 8).unwrap();
     let mut cs = Vec::new();
     for _ in 0..4 {
         let c = p.a.socket();
-        p.a.connect(p.now, c, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80)).unwrap();
+        p.a.connect(p.now, c, IpEndpoint::new(IpAddress::v4(10, 0, 0, 2), 80)).unwrap();
         cs.push(c);
     }
     p.run_for(Duration::from_millis(50));
@@ -209,7 +213,7 @@ fn recovery_work_per_ack(sndbuf: usize) -> (usize, u64) {
     use super::sentlog::WORK;
     let mut h = H::new();
     let l = h.s.socket();
-    h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.bind(l, IpEndpoint::new(US, 80)).unwrap();
     h.s.listen(l, 4).unwrap();
     let mut s = h.seg(1000, None, flags::SYN);
     (s.mss, s.window_scale, s.sack_permitted) = (Some(64), Some(7), true);
@@ -243,7 +247,7 @@ fn recovery_work_per_ack(sndbuf: usize) -> (usize, u64) {
     let info = h.s.info(c).unwrap();
     assert!(info.fast_retransmits >= 1);
     let t = &h.s.socks[&c.0];
-    t.sent.check().unwrap();
+    t.loss.sent.check().unwrap();
     (records, worst)
 }
 

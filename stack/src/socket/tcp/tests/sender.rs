@@ -1,8 +1,8 @@
 //! Regression tests for the sender of issue 11: SACK reneging, sender SWS avoidance,
 //! congestion window validation, RACK, timestamps and the crossed SYN-ACK.
-use std::net::SocketAddrV4;
+use crate::wire::ip::IpEndpoint;
 
-use super::tests_segments::{Out, H, PEER, PP, US};
+use super::harness::{Out, H, PEER, PP, US};
 use super::*;
 use crate::wire::tcp::flags;
 
@@ -101,8 +101,8 @@ fn ts_recent_follows_last_ack_sent_and_valid_segments_only() {
 fn crossed_syn_ack_window_is_not_scaled() {
     let mut h = H::new();
     let c = h.s.socket();
-    h.s.bind(c, SocketAddrV4::new(US, 80)).unwrap();
-    h.s.connect(h.now, c, SocketAddrV4::new(PEER, PP)).unwrap();
+    h.s.bind(c, IpEndpoint::new(US, 80)).unwrap();
+    h.s.connect(h.now, c, IpEndpoint::new(PEER, PP)).unwrap();
     let iss = h.out()[0].seq;
     let mut syn = h.seg(5000, None, flags::SYN);
     syn.mss = Some(1460);
@@ -172,7 +172,7 @@ fn cwnd_restarts_after_idle() {
 /// An established SACK connection (no timestamps) whose handshake took `rtt`.
 fn established_rtt(h: &mut H, rtt: Duration) -> (TcpHandle, u32) {
     let l = h.s.socket();
-    h.s.bind(l, SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    h.s.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 80)).unwrap();
     h.s.listen(l, 4).unwrap();
     let mut syn = h.seg(1000, None, flags::SYN);
     syn.mss = Some(1460);

@@ -1,118 +1,18 @@
 //! Scenario tests that feed one `TcpStack` hand-built segments and check the exact segments it
 //! answers with (handshake and options, RST to a closed port, SACK after a hole, fast
 //! retransmit, RTO backoff, zero-window probes, challenge ACKs, TIME-WAIT).
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::wire::ip::IpEndpoint;
 
 use super::*;
-use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
+use crate::wire::tcp::flags;
 
-pub(super) const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
-pub(super) const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-pub(super) const PP: u16 = 40000;
-
-/// An owned copy of a segment the stack sent.
-#[derive(Clone, Debug, PartialEq)]
-pub(super) struct Out {
-    pub seq: u32,
-    pub ack: Option<u32>,
-    pub flags: u8,
-    pub window: u16,
-    pub mss: Option<u16>,
-    pub ws: Option<u8>,
-    pub sack_perm: bool,
-    pub sack: Vec<(u32, u32)>,
-    pub ts: Option<(u32, u32)>,
-    pub len: usize,
-    pub at: Instant,
-}
-
-pub(super) struct H {
-    pub s: TcpStack,
-    pub now: Instant,
-}
-
-impl H {
-    pub(super) fn new() -> H {
-        let mut c = TcpConfig::new(US, 1500);
-        c.isn_secret = [3; 16];
-        H { s: TcpStack::new(c), now: Instant::from_secs(10) }
-    }
-    pub(super) fn feed(&mut self, r: &TcpRepr) {
-        let mut b = vec![0u8; r.buffer_len()];
-        r.emit(&mut b, PEER, US);
-        self.s.process(self.now, PEER, US, &b);
-    }
-    pub(super) fn out(&mut self) -> Vec<Out> {
-        let mut v = Vec::new();
-        let at = self.now;
-        self.s.dispatch(self.now, &mut |src, dst, b| {
-            assert_eq!((src, dst), (US, PEER));
-            let p = TcpPacket::new_checked(b).unwrap();
-            assert!(p.verify_checksum(src, dst));
-            let r = TcpRepr::parse(&p).unwrap();
-            v.push(Out {
-                seq: r.seq,
-                ack: r.ack,
-                flags: r.flags,
-                window: r.window,
-                mss: r.mss,
-                ws: r.window_scale,
-                sack_perm: r.sack_permitted,
-                sack: r.sack.iter().flatten().copied().collect(),
-                ts: r.timestamp,
-                len: r.payload.len(),
-                at,
-            });
-        });
-        v
-    }
-    /// Runs timers until `d` from now, collecting everything sent.
-    pub(super) fn advance(&mut self, d: Duration) -> Vec<Out> {
-        let end = self.now + d;
-        let mut all = self.out();
-        while let Some(t) = self.s.poll_at(self.now) {
-            if t > end {
-                break;
-            }
-            self.now = self.now.max(t);
-            all.extend(self.out());
-        }
-        self.now = end;
-        all.extend(self.out());
-        all
-    }
-    pub(super) fn seg(&self, seq: u32, ack: Option<u32>, fl: u8) -> TcpRepr<'static> {
-        TcpRepr { src_port: PP, dst_port: 80, seq, ack, flags: fl, window: 65535, ..TcpRepr::default() }
-    }
-    /// Listener on 80 and an established connection with `peer_opts` in the SYN.
-    /// Returns (listener, conn, our iss).
-    pub(super) fn established(&mut self, sack: bool, ts: bool) -> (TcpHandle, TcpHandle, u32) {
-        let l = self.s.socket();
-        self.s.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
-        self.s.listen(l, 4).unwrap();
-        let mut syn = self.seg(1000, None, flags::SYN);
-        syn.mss = Some(1460);
-        syn.window_scale = Some(0);
-        syn.sack_permitted = sack;
-        syn.timestamp = ts.then_some((100, 0));
-        self.feed(&syn);
-        let sa = self.out();
-        assert_eq!(sa.len(), 1);
-        let iss = sa[0].seq;
-        let mut ack = self.seg(1001, Some(iss.wrapping_add(1)), 0);
-        ack.timestamp = ts.then_some((101, sa[0].ts.map_or(0, |t| t.0)));
-        self.feed(&ack);
-        let c = self.s.accept(l).unwrap();
-        assert!(self.out().is_empty());
-        (l, c, iss)
-    }
-}
+use super::harness::{H, PEER, PP, US};
 
 #[test]
 fn syn_ack_carries_our_options_and_echoes_theirs() {
     let mut h = H::new();
     let l = h.s.socket();
-    h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.bind(l, IpEndpoint::new(US, 80)).unwrap();
     h.s.listen(l, 4).unwrap();
     let mut syn = h.seg(1000, None, flags::SYN);
     syn.mss = Some(1400);
@@ -382,8 +282,8 @@ fn paws_drops_old_duplicates_only() {
 fn simultaneous_open_segment_by_segment() {
     let mut h = H::new();
     let c = h.s.socket();
-    h.s.bind(c, SocketAddrV4::new(US, 80)).unwrap();
-    h.s.connect(h.now, c, SocketAddrV4::new(PEER, PP)).unwrap();
+    h.s.bind(c, IpEndpoint::new(US, 80)).unwrap();
+    h.s.connect(h.now, c, IpEndpoint::new(PEER, PP)).unwrap();
     let o = h.out();
     let iss = o[0].seq;
     assert_eq!((o[0].flags, o[0].ack), (flags::SYN, None));
@@ -422,7 +322,7 @@ fn simultaneous_close_segment_by_segment() {
 fn full_backlog_drops_syns_silently() {
     let mut h = H::new();
     let l = h.s.socket();
-    h.s.bind(l, SocketAddrV4::new(US, 80)).unwrap();
+    h.s.bind(l, IpEndpoint::new(US, 80)).unwrap();
     h.s.listen(l, 1).unwrap();
     h.feed(&h.seg(1000, None, flags::SYN));
     let sa = h.out();

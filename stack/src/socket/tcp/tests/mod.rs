@@ -1,0 +1,25 @@
+//! TCP engine tests, one file per concern, all on the harness in `harness.rs` (one `TcpStack`
+//! fed hand-built segments, or two joined by a delayed, lossy link; virtual clock).
+//! - `segments.rs`: exact answers to hand-built segments (handshake, RST, SACK, RTO, TIME-WAIT).
+//! - `sessions.rs`: two engines: negotiated options, data and close, windows, errnos, binds.
+//! - `sender.rs`, `timers.rs`: regressions of the sender and of the timers (issue 11).
+//! - `harden.rs`: SYN flood and cookies, TIME-WAIT and orphan caps, bounded loss recovery.
+//! - `icmp.rs`: ICMP errors for TCP; `ports.rs`: ephemeral ports and timestamp offsets;
+//!   `reuseport.rs`: SO_REUSEPORT listeners sharing a port.
+//! - `fuzz.rs`: arbitrary segments; `stateful.rs` (+ `stateful_inv.rs` invariants,
+//!   `stateful_found.rs` minimal cases): the stateful fuzzer.
+use super::*;
+
+mod fuzz;
+mod harden;
+mod harness;
+mod icmp;
+mod ports;
+mod reuseport;
+mod segments;
+mod sender;
+mod sessions;
+mod stateful;
+mod stateful_found;
+mod stateful_inv;
+mod timers;

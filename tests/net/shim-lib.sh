@@ -79,6 +79,32 @@ svc_fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 # no_leftovers SECS WHAT: within SECS no tapstack process (program or service) remains in $NS,
 # or the test fails listing them.
 SVC_GRACE_WAIT=${SVC_GRACE_WAIT:-15}
+# service_done SECS WHAT: as no_leftovers, for a test that needs the service gone before its next
+# run (the service's settings belong to the TAP). The programs have exited; the service exits
+# on its own after its idle grace, except while a connection of ours is in TIME-WAIT (2 MSL =
+# 60 s: our side closed first, RFC 9293 3.6.1). If after SECS only the service is left and
+# every connection it lists is in TIME-WAIT, it is stopped by PID with SIGTERM (a clean stop:
+# trace and pcap complete) and must be gone within 5 s.
+service_done() {
+  local secs=$1 what=$2 i left pid states
+  for ((i = 0; i < secs * 10; i++)); do
+    left=$(ts_procs)
+    [ -z "$left" ] && { echo "   $what: no tapstack process left after $((i / 10)).$((i % 10)) s"; return 0; }
+    sleep 0.1
+  done
+  pid=$(svc_pid)
+  states=$(ip netns exec "$NS" env TAPSTACK_TAP=tap0 "$ROOT/scripts/tapstack" ss -tan 2>/dev/null \
+    | awk 'NR > 1 { print $2 }' | sort -u | tr '\n' ' ')
+  if [ -n "$pid" ] && [ "$left" = "$pid" ] && [ "$states" = "TIME-WAIT " ]; then
+    kill -TERM "$pid"
+    echo "   $what: the service stays for TIME-WAIT; stopped by SIGTERM (pid $pid)"
+    no_leftovers 5 "$what (after SIGTERM)"
+    return 0
+  fi
+  echo "FAIL: $what: tapstack processes still running after ${secs}s (connections: ${states:-none}):"
+  for p in $left; do echo "   $p $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null)"; done
+  exit 1
+}
 no_leftovers() {
   local secs=$1 what=$2 i left
   for ((i = 0; i < secs * 10; i++)); do

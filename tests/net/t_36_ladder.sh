@@ -127,8 +127,9 @@ PY
 # (one tapstackd per TAP) they are the settings of the service, which the run that starts it
 # gives, and the service writes the ladder and the pcap, finishing both when it exits (its idle
 # grace period after the program). So each run below waits until no tapstack process is left
-# before its output is read and before the next run brings other settings.
-run_done() { no_leftovers "$SVC_GRACE_WAIT" "$1"; }
+# before its output is read and before the next run brings other settings (a service that stays
+# for a TIME-WAIT is stopped with SIGTERM, which also completes its outputs).
+run_done() { service_done "$SVC_GRACE_WAIT" "$1"; }
 
 # 1. Clean link, `tapstack --trace`, ladder to a file.
 TAPSTACK_PCAP="$WORK/clean.pcap" TAPSTACK_TRACE_FILE="$WORK/clean.ladder" \

@@ -6,8 +6,8 @@
 //!
 //! Environment: the TAPSTACK_* configuration (TAPSTACK_TAP, _ADDR, _GW, _MAC, _MTU, _PCAP,
 //! _LOG, _TRACE, _FAULTS...), TAPSTACK_IDLE_MS (grace period before an idle service exits,
-//! default 2000). Exit status: 0 idle exit, 3 another service already serves this TAP,
-//! 1 cannot start.
+//! default 2000). SIGTERM, SIGINT and SIGHUP stop it cleanly. Exit status: 0 idle exit or
+//! stopped by a signal, 3 another service already serves this TAP, 1 cannot start.
 use std::time::Duration;
 
 use tapstack::config::Config;
@@ -54,5 +54,9 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // SIGTERM, SIGINT, SIGHUP: a clean stop (trace and pcap complete), as an idle exit.
+    if let Err(e) = svc.stop_on_signals() {
+        eprintln!("tapstackd: cannot watch stop signals: {}", tapstack::sys::strerror(e));
+    }
     std::process::exit(svc.run());
 }

@@ -22,6 +22,7 @@ pub mod opts;
 pub mod proto;
 mod query;
 pub mod sock;
+mod stop;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -49,6 +50,7 @@ const T_TAP: u64 = 1 << 60;
 const T_ATTACH: u64 = 2 << 60;
 const T_CLIENT: u64 = 3 << 60;
 const T_SOCK: u64 = 4 << 60;
+const T_STOP: u64 = 5 << 60;
 const T_MASK: u64 = 0xf << 60;
 
 /// The pair buffer size asked for each end (root may exceed wmem_max with SO_SNDBUFFORCE).
@@ -73,6 +75,8 @@ pub struct Service {
     tx_flush: crate::phy::tap::TxFlush,
     tap_fd: i32,
     epfd: i32,
+    /// The signalfd of SIGTERM/SIGINT/SIGHUP (`stop.rs`), once asked for.
+    stop_fd: Option<i32>,
     attach_fd: i32,
     uid: u32,
     /// Control connections: fd -> trusted (same user or root, or proved it holds one of our
@@ -129,6 +133,7 @@ impl Service {
             tx_flush: opened.tx_flush,
             tap_fd: opened.tap_fd,
             epfd,
+            stop_fd: None,
             attach_fd,
             uid,
             clients: HashMap::new(),
@@ -209,6 +214,11 @@ impl Service {
                     T_ATTACH => self.accept_clients(),
                     T_CLIENT => self.client_ready((tok & !T_MASK) as i32, e),
                     T_SOCK => self.sock_event((tok & !T_MASK) as usize, e),
+                    T_STOP if self.stop_requested() => {
+                        tracing::info!(target: "tapstack::service", "stopped by a signal");
+                        self.stack.tcp.trace_finish();
+                        return 0;
+                    }
                     _ => {}
                 }
             }

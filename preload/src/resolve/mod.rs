@@ -15,9 +15,9 @@ use libc::{addrinfo, c_char, c_int, hostent, sockaddr, sockaddr_in, sockaddr_in6
 use tapstack::dns::names::{self, Services};
 use tapstack::dns::{Action, Answer, Hosts, Lookup, ResolveError};
 
+mod byname;
 mod dns;
 mod gai;
-mod byname;
 mod nameinfo;
 
 use dns::{dns_lookup, dns_run, resolver_conf};

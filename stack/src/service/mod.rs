@@ -7,6 +7,7 @@
 //! - `proto`: the control messages (pure, tested).
 //! - `fdpass`: raw syscalls shared with the shim (descriptor passing, credentials).
 //! - `gate`: the TAP device, read only when it can have something.
+//! - `engine`: which engine (TCP or UDP) a socket lives in.
 //! - `sock`: one socket and the data pump between its pair and the engine.
 //! - `opts`: socket options over the shared stack (pure, tested).
 //! - `ops`: the control requests.
@@ -14,6 +15,7 @@
 //! One thread: an epoll loop over the TAP, the attach socket, the clients' control connections
 //! and every socket's end `a`; the stack's own deadline is the epoll timeout. This module runs
 //! only inside `tapstackd` (never preloaded), so it may call libc directly.
+mod engine;
 pub mod errq;
 pub mod fdpass;
 mod gate;
@@ -34,7 +36,8 @@ use crate::socket::udp::UdpHandle;
 use crate::stack::Stack;
 use crate::time::{earliest, Instant};
 
-use sock::{Proto, Sock};
+use engine::Proto;
+use sock::Sock;
 
 /// How the service was started.
 #[derive(Clone, Debug)]

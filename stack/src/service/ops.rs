@@ -10,10 +10,11 @@ use crate::socket::tcp::{TcpOption, TcpState};
 use crate::socket::Shutdown;
 use crate::Error;
 
+use super::engine::Proto;
 use super::fdpass;
 use super::opts;
 use super::proto::{family_flags, Msg, Op, KIND_PING, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP};
-use super::sock::{Hold, Proto};
+use super::sock::Hold;
 use super::Service;
 
 /// Picks the ports of virtual (IPv6-only) bindings.

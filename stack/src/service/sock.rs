@@ -14,16 +14,10 @@ use crate::stack::Stack;
 use crate::time::Instant;
 use crate::Error;
 
+pub use super::engine::Proto;
 use super::fdpass;
 use super::opts::Opts;
 use super::proto::UDP_HDR;
-
-/// Which engine a socket lives in.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Proto {
-    Tcp(TcpHandle),
-    Udp(UdpHandle),
-}
 
 /// A connect in progress: the service holds a copy of the program's end, stuffed with
 /// `filler` bytes so it does not poll writable before the handshake ends.

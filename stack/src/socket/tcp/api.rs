@@ -315,9 +315,9 @@ impl TcpStack {
         let own = self.config.local_addr;
         let src_ip = match *t.local.ip() {
             a if t.bound && !a.is_unspecified() => a,
-            _ => crate::iface::source_for(own, *remote.ip()),
+            _ => crate::iface::route::source_for(own, *remote.ip()),
         };
-        if !crate::iface::source_reaches(own, src_ip, *remote.ip()) {
+        if !crate::iface::route::source_reaches(own, src_ip, *remote.ip()) {
             return Err(Error::InvalidInput);
         }
         let local = if t.bound {

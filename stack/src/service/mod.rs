@@ -54,16 +54,6 @@ const T_CLIENT: u64 = 3 << 60;
 const T_SOCK: u64 = 4 << 60;
 const T_MASK: u64 = 0xf << 60;
 
-/// The pair buffer size asked for each end (root may exceed wmem_max with SO_SNDBUFFORCE).
-const PAIR_BUF: i32 = 1 << 20;
-
-/// Sets the send buffer of one end of a pair to the service's standard size.
-pub(crate) fn set_pair_buffer(fd: i32) {
-    if fdpass::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, PAIR_BUF / 2).is_err() {
-        let _ = fdpass::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, PAIR_BUF / 2);
-    }
-}
-
 /// Marks a program's end so that an exec'd program recognises it (`proto::PROGRAM_END_PRIORITY`).
 pub(crate) fn mark_program_end(b: i32) {
     let _ = fdpass::setsockopt_int(b, libc::SOL_SOCKET, libc::SO_PRIORITY, proto::PROGRAM_END_PRIORITY);

@@ -111,8 +111,8 @@ impl Service {
             Err(e) => return fail(self, e),
         };
         let _ = fdpass::set_nonblock(a);
-        super::set_pair_buffer(a);
-        super::set_pair_buffer(b);
+        super::sock::set_pair_buffer(a);
+        super::sock::set_pair_buffer(b);
         super::mark_program_end(b);
         let i = match self.install(proto, a, b) {
             Ok(i) => i,
@@ -158,8 +158,8 @@ impl Service {
             };
             proto.and_then(|p| {
                 let _ = fdpass::set_nonblock(a);
-                super::set_pair_buffer(a);
-                super::set_pair_buffer(b);
+                super::sock::set_pair_buffer(a);
+                super::sock::set_pair_buffer(b);
                 super::mark_program_end(b);
                 self.install_as(p, a, id.expect("checked"))
                     .map(|i| {
@@ -227,8 +227,8 @@ impl Service {
             }
         };
         let _ = fdpass::set_nonblock(a);
-        super::set_pair_buffer(a);
-        super::set_pair_buffer(b);
+        super::sock::set_pair_buffer(a);
+        super::sock::set_pair_buffer(b);
         super::mark_program_end(b);
         let c = match self.install(Proto::Tcp(h), a, b) {
             Ok(c) => c,

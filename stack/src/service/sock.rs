@@ -19,6 +19,16 @@ use super::fdpass;
 use super::opts::Opts;
 use super::proto::UDP_HDR;
 
+/// The pair buffer size asked for each end (root may exceed wmem_max with SO_SNDBUFFORCE).
+const PAIR_BUF: i32 = 1 << 20;
+
+/// Sets the send buffer of one end of a pair to the service's standard size.
+pub(crate) fn set_pair_buffer(fd: i32) {
+    if fdpass::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, PAIR_BUF / 2).is_err() {
+        let _ = fdpass::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, PAIR_BUF / 2);
+    }
+}
+
 /// A connect in progress: the service holds a copy of the program's end, stuffed with
 /// `filler` bytes so it does not poll writable before the handshake ends.
 pub struct Hold {
@@ -218,7 +228,7 @@ fn pump_tcp_out(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scr
                         Ok(n) => left -= n,
                     }
                 }
-                super::set_pair_buffer(hold.b);
+                set_pair_buffer(hold.b);
                 let _ = crate::sys::close(hold.b);
                 s.hold = None;
                 if matches!(stack.tcp.state(h), Ok(TcpState::Closed) | Err(_)) {

@@ -7,9 +7,9 @@
 //! This file only declares the parts and re-exports the public API. The parts form layers and
 //! import only from layers below them, so no two files import each other, directly or in a loop:
 //! plain types (`types.rs`, `seq.rs`, the buffers and estimators, `vars.rs`, the records of
-//! `listener.rs`, `timewait.rs`, `ports.rs`); the control block (`tcb.rs`) and the files that
-//! work on it (`input.rs`, `output.rs`, `timer.rs`, `rack.rs`, `trace.rs`...); the socket
-//! table (`table.rs`); the files that work on the table (`demux.rs`, `dispatch.rs`, `api.rs`,
+//! `listener.rs` and `timewait.rs`); the control block (`tcb.rs`) and the files that work on
+//! control blocks (`input.rs`, `output.rs`, `timer.rs`, `rack.rs`, `trace.rs`, `ports.rs`...);
+//! the socket table (`table.rs`); the files that work on the table (`demux.rs`, `dispatch.rs`, `api.rs`,
 //! `synq.rs`, `twtable.rs`...). No part imports from this file.
 
 mod api;

@@ -19,11 +19,11 @@ use crate::socket::udp::UdpStack;
 use crate::time::{earliest, Duration, Instant};
 use crate::wire::arp::{ArpRepr, Operation};
 use crate::wire::ethernet::{self, EtherType, EthernetRepr, MacAddr};
-use crate::wire::ip::IpAddress;
 use crate::wire::ipv4::{self, Ipv4Repr};
 use arp_cache::{ArpCache, Enqueued};
 use reassembly::Reassembler;
 use route::Routes;
+pub use route::{source_for, source_reaches, LOOPBACK6_STANDIN};
 use stats::{PingReply, Stats};
 
 /// Frames waiting for the device; beyond this new frames are dropped (`tx_dropped`).
@@ -34,31 +34,6 @@ pub const MAX_LOOPBACK_QUEUE: usize = 1024;
 pub const MAX_PING_REPLIES: usize = 1024;
 /// TTL of datagrams we originate (Linux's default).
 pub const DEFAULT_TTL: u8 = 64;
-
-/// The source address a host picks for `dst` when the socket names none (Linux
-/// `inet_select_addr` through the routes): 127.0.0.1 for the loopback network 127.0.0.0/8
-/// (RFC 1122 3.2.1.3 (g): it never appears on a network), the interface address otherwise.
-pub fn source_for(own: IpAddress, dst: IpAddress) -> IpAddress {
-    if dst == IpAddress::V4(LOOPBACK6_STANDIN) {
-        dst
-    } else if dst.is_loopback() {
-        dst.loopback()
-    } else {
-        own
-    }
-}
-
-/// Until tapstack speaks IPv6, the IPv6 loopback `::1` is carried as this address of
-/// 127.0.0.0/8 (its own source, like `::1`), so that `::1` and 127.0.0.1 stay distinct as on
-/// Linux: a server on 127.0.0.1 is not reached through `::1`, and a dual-stack server sees a
-/// `::1` client as `::1` (`client::sockaddr` translates it at the socket boundary).
-pub const LOOPBACK6_STANDIN: Ipv4Addr = Ipv4Addr::new(127, 255, 255, 254);
-
-/// Whether a socket bound to `src` may reach `dst`: a loopback source only reaches this host
-/// (Linux gives EINVAL, as the route to another host would carry a martian source).
-pub fn source_reaches(own: IpAddress, src: IpAddress, dst: IpAddress) -> bool {
-    !src.is_loopback() || dst.is_loopback() || dst == own || dst.is_unspecified()
-}
 
 /// A datagram for one of our own addresses, delivered without touching the link.
 #[derive(Debug)]

@@ -12,8 +12,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use crate::socket::errqueue::SockError;
 use crate::Error;
 
+use super::engine::Proto;
 use super::proto::{Msg, Op};
-use super::sock::Proto;
 use super::Service;
 
 /// One dequeued error as the shim needs it (`struct sock_extended_err`, the offender, the

@@ -7,6 +7,7 @@
 //! - `proto`: the control messages (pure, tested).
 //! - `fdpass`: raw syscalls shared with the shim (descriptor passing, credentials).
 //! - `gate`: the TAP device, read only when it can have something.
+//! - `engine`: which engine (TCP or UDP) a socket lives in.
 //! - `sock`: one socket and the data pump between its pair and the engine.
 //! - `opts`: socket options over the shared stack (pure, tested).
 //! - `ops`: the control requests.
@@ -14,6 +15,7 @@
 //! One thread: an epoll loop over the TAP, the attach socket, the clients' control connections
 //! and every socket's end `a`; the stack's own deadline is the epoll timeout. This module runs
 //! only inside `tapstackd` (never preloaded), so it may call libc directly.
+mod engine;
 pub mod errq;
 pub mod fdpass;
 mod gate;
@@ -35,7 +37,8 @@ use crate::socket::udp::UdpHandle;
 use crate::stack::Stack;
 use crate::time::{earliest, Instant};
 
-use sock::{Proto, Sock};
+use engine::Proto;
+use sock::Sock;
 
 /// How the service was started.
 #[derive(Clone, Debug)]
@@ -52,16 +55,6 @@ const T_CLIENT: u64 = 3 << 60;
 const T_SOCK: u64 = 4 << 60;
 const T_STOP: u64 = 5 << 60;
 const T_MASK: u64 = 0xf << 60;
-
-/// The pair buffer size asked for each end (root may exceed wmem_max with SO_SNDBUFFORCE).
-const PAIR_BUF: i32 = 1 << 20;
-
-/// Sets the send buffer of one end of a pair to the service's standard size.
-pub(crate) fn set_pair_buffer(fd: i32) {
-    if fdpass::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, PAIR_BUF / 2).is_err() {
-        let _ = fdpass::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, PAIR_BUF / 2);
-    }
-}
 
 /// Marks a program's end so that an exec'd program recognises it (`proto::PROGRAM_END_PRIORITY`).
 pub(crate) fn mark_program_end(b: i32) {

@@ -10,10 +10,11 @@ use crate::socket::tcp::{TcpOption, TcpState};
 use crate::socket::Shutdown;
 use crate::Error;
 
+use super::engine::Proto;
 use super::fdpass;
 use super::opts;
 use super::proto::{family_flags, Msg, Op, KIND_PING, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP};
-use super::sock::{Hold, Proto};
+use super::sock::Hold;
 use super::Service;
 
 /// Picks the ports of virtual (IPv6-only) bindings.
@@ -110,8 +111,8 @@ impl Service {
             Err(e) => return fail(self, e),
         };
         let _ = fdpass::set_nonblock(a);
-        super::set_pair_buffer(a);
-        super::set_pair_buffer(b);
+        super::sock::set_pair_buffer(a);
+        super::sock::set_pair_buffer(b);
         super::mark_program_end(b);
         let i = match self.install(proto, a, b) {
             Ok(i) => i,
@@ -157,8 +158,8 @@ impl Service {
             };
             proto.and_then(|p| {
                 let _ = fdpass::set_nonblock(a);
-                super::set_pair_buffer(a);
-                super::set_pair_buffer(b);
+                super::sock::set_pair_buffer(a);
+                super::sock::set_pair_buffer(b);
                 super::mark_program_end(b);
                 self.install_as(p, a, id.expect("checked"))
                     .map(|i| {
@@ -226,8 +227,8 @@ impl Service {
             }
         };
         let _ = fdpass::set_nonblock(a);
-        super::set_pair_buffer(a);
-        super::set_pair_buffer(b);
+        super::sock::set_pair_buffer(a);
+        super::sock::set_pair_buffer(b);
         super::mark_program_end(b);
         let c = match self.install(Proto::Tcp(h), a, b) {
             Ok(c) => c,

@@ -9,7 +9,7 @@ use crate::socket::tcp::{TcpInfo, TcpOption, TcpState};
 use crate::stack::Stack;
 use crate::Error;
 
-use super::sock::Proto;
+use super::engine::Proto;
 
 /// Per-socket options the service keeps (the engine gets the ones it implements).
 #[derive(Clone, Debug)]

@@ -14,15 +14,19 @@ use crate::stack::Stack;
 use crate::time::Instant;
 use crate::Error;
 
+pub use super::engine::Proto;
 use super::fdpass;
 use super::opts::Opts;
 use super::proto::UDP_HDR;
 
-/// Which engine a socket lives in.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Proto {
-    Tcp(TcpHandle),
-    Udp(UdpHandle),
+/// The pair buffer size asked for each end (root may exceed wmem_max with SO_SNDBUFFORCE).
+const PAIR_BUF: i32 = 1 << 20;
+
+/// Sets the send buffer of one end of a pair to the service's standard size.
+pub(crate) fn set_pair_buffer(fd: i32) {
+    if fdpass::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, PAIR_BUF / 2).is_err() {
+        let _ = fdpass::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, PAIR_BUF / 2);
+    }
 }
 
 /// A connect in progress: the service holds a copy of the program's end, stuffed with
@@ -224,7 +228,7 @@ fn pump_tcp_out(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scr
                         Ok(n) => left -= n,
                     }
                 }
-                super::set_pair_buffer(hold.b);
+                set_pair_buffer(hold.b);
                 let _ = crate::sys::close(hold.b);
                 s.hold = None;
                 if matches!(stack.tcp.state(h), Ok(TcpState::Closed) | Err(_)) {

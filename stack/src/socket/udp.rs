@@ -411,11 +411,11 @@ impl UdpStack {
         if bcast && !s.broadcast {
             return Err(Error::PermissionDenied);
         }
-        if !crate::iface::source_reaches(self.local_addr, *s.local.ip(), *remote.ip()) {
+        if !crate::iface::route::source_reaches(self.local_addr, *s.local.ip(), *remote.ip()) {
             return Err(Error::InvalidInput);
         }
         self.autobind(h)?;
-        let src = crate::iface::source_for(self.local_addr, *remote.ip());
+        let src = crate::iface::route::source_for(self.local_addr, *remote.ip());
         let s = self.get_mut(h)?;
         // Connecting to 0.0.0.0 means this host (Linux); keep it as given.
         s.remote = Some(remote);
@@ -468,11 +468,11 @@ impl UdpStack {
         };
         let src_ip = match bound_ip {
             a if a.is_unspecified() || a.is_broadcast() || a.is_multicast() => {
-                crate::iface::source_for(self.local_addr, dst_ip)
+                crate::iface::route::source_for(self.local_addr, dst_ip)
             }
             a => a,
         };
-        if !crate::iface::source_reaches(self.local_addr, src_ip, dst_ip) {
+        if !crate::iface::route::source_reaches(self.local_addr, src_ip, dst_ip) {
             return Err(Error::InvalidInput);
         }
         let s = self.get_mut(h)?;

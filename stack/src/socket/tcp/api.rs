@@ -1,65 +1,16 @@
-//! The socket calls that need no segment processing of their own (bind, listen, accept,
-//! shutdown, close, abort, options, queries), the per-connection counters (`TcpInfo`) and the
-//! socket options (`TcpOption`). `mod.rs` keeps the stack, its IP-facing side and connect.
+//! The socket calls: socket, connect, send, recv, bind, listen, accept, shutdown, close,
+//! abort, options and queries (`calls.rs` holds the longer bodies; `TcpInfo` and `TcpOption`
+//! are in `types.rs`).
 use crate::wire::ip::{IpAddress, IpEndpoint};
 
+use super::isn;
 use super::listener::Listener;
-use super::{TcpHandle, TcpStack, TcpState};
+use super::table::TcpStack;
+use super::tcb::Tcb;
+use super::types::{TcpHandle, TcpInfo, TcpOption, TcpState};
 use crate::error::{Error, Result};
 use crate::socket::{Readiness, Shutdown};
 use crate::time::{Duration, Instant};
-
-/// Per-connection counters a user can read (TCP_INFO and tooling).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TcpInfo {
-    pub state: Option<TcpState>,
-    pub srtt: Duration,
-    pub rttvar: Duration,
-    pub rto: Duration,
-    pub cwnd: u32,
-    pub ssthresh: u32,
-    pub snd_mss: u16,
-    pub rcv_mss: u16,
-    pub snd_wnd: u32,
-    pub rcv_wnd: u32,
-    pub bytes_sent: u64,
-    pub bytes_acked: u64,
-    pub bytes_received: u64,
-    pub segs_out: u64,
-    pub segs_in: u64,
-    /// Segments retransmitted, for any reason.
-    pub retransmits: u64,
-    /// Retransmissions triggered by three duplicate ACKs (or SACK).
-    pub fast_retransmits: u64,
-    /// Retransmission timeouts that fired.
-    pub rto_expirations: u64,
-    /// Current consecutive-backoff count.
-    pub backoff: u32,
-    pub wscale_snd: u8,
-    pub wscale_rcv: u8,
-    pub timestamps: bool,
-    pub sack: bool,
-    /// Bytes acknowledged per second over about the last round trip (`ss -i` delivery_rate).
-    pub delivery_rate: u64,
-}
-
-/// Per-socket options (setsockopt).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum TcpOption {
-    /// TCP_NODELAY: disable Nagle.
-    NoDelay(bool),
-    /// SO_KEEPALIVE.
-    KeepAlive(bool),
-    /// TCP_KEEPIDLE / TCP_KEEPINTVL (seconds) and TCP_KEEPCNT.
-    KeepIdle(Duration),
-    KeepIntvl(Duration),
-    KeepCnt(u32),
-    /// SO_LINGER: None = off; Some(0) = RST on close.
-    Linger(Option<Duration>),
-    /// SO_RCVBUF / SO_SNDBUF in bytes.
-    RecvBuffer(usize),
-    SendBuffer(usize),
-}
 
 impl TcpStack {
     /// bind(): port 0 picks an ephemeral port; EADDRINUSE unless SO_REUSEADDR semantics allow.
@@ -332,5 +283,98 @@ impl TcpStack {
     /// Half-open connections in SYN queues (request records).
     pub fn syn_queue_len(&self) -> usize {
         self.reqs.len()
+    }
+}
+
+/// The socket calls that make or move segments (socket, connect, send, recv).
+impl TcpStack {
+    /// socket(): a new closed socket.
+    pub fn socket(&mut self) -> TcpHandle {
+        let id = self.alloc_id();
+        let mut t = Tcb::new(&self.config, Instant::ZERO);
+        t.local = IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 0);
+        t.tr = self.new_trace();
+        self.socks.insert(id, t);
+        TcpHandle(id)
+    }
+
+    /// connect(): sends SYN and returns Ok at once; completion shows in `state`/`readiness`,
+    /// failure in `take_error`. EISCONN / EALREADY / EINVAL as Linux.
+    pub fn connect(&mut self, now: Instant, h: TcpHandle, remote: IpEndpoint) -> Result<()> {
+        let t = self.user(h)?;
+        match t.state {
+            TcpState::Closed => {}
+            TcpState::Listen => return Err(Error::AlreadyConnected), // Linux: EISCONN
+            TcpState::SynSent | TcpState::SynReceived => return Err(Error::Already),
+            _ => return Err(Error::AlreadyConnected),
+        }
+        if remote.ip().is_unspecified() || remote.ip().is_broadcast() || remote.ip().is_multicast() {
+            return Err(if remote.ip().is_unspecified() { Error::ConnectionRefused } else { Error::NetUnreachable });
+        }
+        // The source address: the bound one, else what the route to `remote` gives.
+        let own = self.config.local_addr;
+        let src_ip = match *t.local.ip() {
+            a if t.bound && !a.is_unspecified() => a,
+            _ => crate::iface::route::source_for(own, *remote.ip()),
+        };
+        if !crate::iface::route::source_reaches(own, src_ip, *remote.ip()) {
+            return Err(Error::InvalidInput);
+        }
+        let local = if t.bound {
+            let l = IpEndpoint::new(src_ip, t.local.port());
+            self.tw_remove((l, remote)); // RFC 6191-like reuse, as for a TIME-WAIT block below
+            if let Some(&other) = self.conns.get(&(l, remote)) {
+                if self.socks.get(&other).is_some_and(|o| o.state == TcpState::TimeWait) {
+                    self.remove(other);
+                } else {
+                    return Err(Error::AddrNotAvailable);
+                }
+            }
+            l
+        } else {
+            IpEndpoint::new(src_ip, self.ephemeral_port(h.0, Some((src_ip, remote)))?)
+        };
+        let iss = isn::isn(&self.config.isn_secret, local, remote, now);
+        let ts_offset = isn::ts_offset(&self.config.isn_secret, *local.ip(), *remote.ip());
+        let cfg = self.config.clone();
+        let path_mss = self.path_mss(now, *remote.ip());
+        let tr = self.new_trace();
+        let t = self.user_mut(h)?;
+        // Fresh control block state (a socket may connect again after a failure).
+        let keep = (t.reuse_addr, t.nodelay, t.timers.keepalive.clone(), t.linger, t.want_rx, t.want_tx);
+        let mut n = Tcb::new(&cfg, now);
+        (n.reuse_addr, n.nodelay, n.timers.keepalive, n.linger, n.want_rx, n.want_tx) = keep;
+        n.local = local;
+        n.remote = remote;
+        n.bound = true;
+        n.active = true;
+        n.alloc_buffers(n.want_rx, n.want_tx);
+        n.init_send(iss);
+        n.opts.ts_offset = ts_offset;
+        n.opts.mtu_mss = path_mss.unwrap_or(u16::MAX);
+        n.errq.enabled = t.errq.enabled;
+        n.tr = tr;
+        n.tr_state(t.state, TcpState::SynSent);
+        n.state = TcpState::SynSent;
+        n.pending = true;
+        n.changed = true;
+        *t = n;
+        self.ports.bind(local.port(), h.0); // a no-op if bind() already indexed it
+        self.conns.insert((local, remote), h.0);
+        self.note(h.0);
+        Ok(())
+    }
+    /// send(): copies as much as fits into the send buffer; WouldBlock if none fits; EPIPE after
+    /// shutdown(Write) or peer reset (ECONNRESET first if the reset is unreported).
+    pub fn send(&mut self, now: Instant, h: TcpHandle, data: &[u8]) -> Result<usize> {
+        let r = self.send_inner(now, h, data);
+        self.settle(h.0);
+        r
+    }
+    /// recv(): Ok(0) at end of stream; WouldBlock if nothing yet; a pending error first.
+    pub fn recv(&mut self, now: Instant, h: TcpHandle, buf: &mut [u8]) -> Result<usize> {
+        let r = self.recv_inner(now, h, buf);
+        self.settle(h.0);
+        r
     }
 }

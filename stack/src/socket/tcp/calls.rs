@@ -1,6 +1,7 @@
 //! Bodies of the socket calls whose public wrappers in `mod.rs` also schedule the control
 //! block for `dispatch` (send, recv, accept, options, SO_ERROR, stopping a listener).
-use super::{TcpHandle, TcpOption, TcpStack, TcpState};
+use super::table::TcpStack;
+use super::types::{TcpHandle, TcpOption, TcpState};
 use crate::error::{Error, Result};
 use crate::time::{Duration, Instant};
 

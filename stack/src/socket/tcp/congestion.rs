@@ -2,7 +2,7 @@
 //! bookkeeping done by the caller (RFC 6582), and CUBIC (RFC 9438, the default). Windows are in
 //! bytes.
 use super::seq::SeqNum;
-use super::Congestion;
+use super::types::Congestion;
 use crate::time::{Duration, Instant};
 
 /// CUBIC constants (RFC 9438 4.1, 4.2).

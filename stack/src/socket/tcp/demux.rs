@@ -1,12 +1,18 @@
-//! The socket table: 4-tuple demultiplexing, control block lifetime, port allocation and bind conflicts (Linux SO_REUSEADDR rules).
+//! The socket table's input side: `TcpStack::process` takes a segment from the IP layer to its
+//! TIME-WAIT record, connection or listener (RST when none); 4-tuple demultiplexing, control
+//! block lifetime, port allocation and bind conflicts (Linux SO_REUSEADDR rules).
 use crate::wire::ip::{IpAddress, IpEndpoint};
 
+use super::input::{Rst, MAX_QUEUED_RST};
+use super::isn;
+use super::seq::SeqNum;
+use super::table::{TcpStack, PORT_BUCKETS};
 use super::tcb::Tcb;
-use super::{isn, TcpStack, TcpState};
-
-/// Counters of RFC 6056 algorithm 4 (Linux: INET_TABLE_PERTURB_SIZE, 65536).
-pub(super) const PORT_BUCKETS: usize = 256;
+use super::trace;
+use super::types::TcpState;
 use crate::error::{Error, Result};
+use crate::time::Instant;
+use crate::wire::tcp::{TcpPacket, TcpRepr};
 
 impl TcpStack {
     pub(super) fn rand(&mut self) -> u64 {
@@ -207,6 +213,70 @@ impl TcpStack {
             TcpState::Established => t.set_state(TcpState::FinWait1),
             TcpState::CloseWait => t.set_state(TcpState::LastAck),
             _ => {} // SYN-RECEIVED: FIN-WAIT-1 once established
+        }
+    }
+
+    /// Input: one TCP segment (the IPv4 payload) from `src` to `dst`. The checksum is verified
+    /// here; malformed segments are dropped and counted. Answers (ACK, RST, SYN-ACK) are queued
+    /// for the next `dispatch`.
+    pub fn process(&mut self, now: Instant, src: IpAddress, dst: IpAddress, segment: &[u8]) {
+        self.stats.rx_segments += 1;
+        let Ok(pkt) = TcpPacket::new_checked(segment) else {
+            self.stats.rx_malformed += 1;
+            return;
+        };
+        if !pkt.verify_checksum(src, dst) {
+            self.stats.rx_bad_checksum += 1;
+            return;
+        }
+        let Ok(seg) = TcpRepr::parse(&pkt) else {
+            self.stats.rx_malformed += 1;
+            return;
+        };
+        if src.is_broadcast() || src.is_multicast() || dst.is_broadcast() || dst.is_multicast() {
+            self.stats.rx_malformed += 1;
+            return;
+        }
+        let local = IpEndpoint::new(dst, seg.dst_port);
+        let remote = IpEndpoint::new(src, seg.src_port);
+        if self.tracer.is_some() {
+            self.trace_in(now, local, remote, &seg);
+        }
+        if self.tw_exists((local, remote)) {
+            let has_listener = self.find_listener(local, remote).is_some();
+            if self.tw_input(now, (local, remote), &seg, has_listener) {
+                return;
+            }
+        }
+        if let Some(&id) = self.conns.get(&(local, remote)) {
+            let has_listener = self.find_listener(local, remote).is_some();
+            let tcb = self.socks.get_mut(&id).expect("conns entry without tcb");
+            // RFC 9293 3.10.7.4 / RFC 6191: a new SYN may reopen a TIME-WAIT connection.
+            let reopen = tcb.state == TcpState::TimeWait
+                && tcb.orphan
+                && seg.syn()
+                && seg.ack.is_none()
+                && !seg.rst()
+                && SeqNum(seg.seq) > tcb.rcv.nxt
+                && has_listener;
+            if reopen {
+                self.remove(id);
+            } else {
+                tcb.input(now, &self.config, &seg, &mut self.rsts);
+                tcb.pending = true;
+                trace::drain(&mut self.tracer, tcb, now);
+                self.note(id);
+                self.after_event(id);
+                return;
+            }
+        }
+        if let Some(lid) = self.find_listener(local, remote) {
+            self.listen_input(now, lid, local, remote, &seg);
+            return;
+        }
+        self.stats.rx_no_socket += 1;
+        if !seg.rst() && self.rsts.len() < MAX_QUEUED_RST {
+            self.rsts.push(Rst::answer(local, remote, &seg));
         }
     }
 }

@@ -4,8 +4,9 @@
 use crate::wire::ip::IpAddress;
 
 use super::seq::SeqNum;
+use super::table::TcpStack;
 use super::tcb::Tcb;
-use super::{TcpHandle, TcpStack, TcpState};
+use super::types::{TcpHandle, TcpState};
 use crate::error::{Error, Result};
 use crate::socket::errqueue::{IcmpReport, SockError};
 use crate::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! RFC 2018 SACK processing. Listeners and closed ports are handled in `mod.rs`.
 use super::seq::SeqNum;
 use super::tcb::Tcb;
-use super::{TcpConfig, TcpState};
+use super::types::{TcpConfig, TcpState};
 use crate::error::Error;
 use crate::time::Instant;
 use crate::wire::ip::IpEndpoint;
@@ -19,6 +19,8 @@ pub struct Rst {
 }
 
 /// Most bytes one ACK may acknowledge when a burst is processed at once.
+/// Upper bound on queued RSTs (excess are dropped, like Linux's rate limit).
+pub(super) const MAX_QUEUED_RST: usize = 1024;
 const STRETCH_ACK_MAX: usize = 64 * 1024;
 
 impl Rst {

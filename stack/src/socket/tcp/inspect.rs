@@ -1,36 +1,13 @@
 //! What `tapstack ss` reads from the TCP engine: one `SockEntry` per control block (listeners,
 //! connections, not-yet-accepted children, orphans finishing in the background), and the
 //! delivery-rate estimate of `ss -i` (bytes acknowledged per round trip, RFC 9293 has none;
-//! like Linux's tcpi_delivery_rate, measured over about one SRTT).
+//! like Linux's tcpi_delivery_rate, measured over about one SRTT; `vars.rs` holds the sample).
 use crate::wire::ip::IpEndpoint;
 
+use super::table::TcpStack;
 use super::tcb::Tcb;
-use super::{TcpStack, TcpState};
+use super::types::TcpState;
 use crate::inspect::{Proto, SockEntry};
-use crate::time::{Duration, Instant};
-
-/// Delivery-rate sampling: bytes acknowledged over a window of at least one SRTT (1 ms min).
-#[derive(Clone, Debug, Default)]
-pub struct DeliveryRate {
-    start: Option<(Instant, u64)>,
-    /// Bytes per second over the last completed window.
-    pub rate: u64,
-}
-
-impl DeliveryRate {
-    /// `acked_total` bytes acknowledged so far at `now`.
-    pub fn on_ack(&mut self, now: Instant, acked_total: u64, srtt: Duration) {
-        let Some((t0, b0)) = self.start else {
-            self.start = Some((now, acked_total));
-            return;
-        };
-        let dt = now.saturating_since(t0);
-        if dt >= srtt.max(Duration::from_millis(1)) {
-            self.rate = ((acked_total - b0) as f64 / dt.as_secs_f64()) as u64;
-            self.start = Some((now, acked_total));
-        }
-    }
-}
 
 impl TcpStack {
     /// The socket table: every control block in handle order, then the half-open connections

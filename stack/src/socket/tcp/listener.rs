@@ -1,9 +1,12 @@
 //! Listening sockets. As in Linux, half-open connections live in a separate SYN queue of
 //! compact request records (`synq.rs`, bounded by `TcpConfig::max_syn_backlog`, SYN cookies
 //! beyond it); listen()'s backlog bounds only established connections waiting for accept().
+//! The SYN queue's records (`SynReq`, `SynAck`) are defined here, below the socket table that
+//! holds them; `synq.rs` runs the queue.
 use std::collections::VecDeque;
 
 use crate::time::Instant;
+use crate::wire::ip::IpEndpoint;
 
 #[derive(Debug, Default)]
 pub struct Listener {
@@ -42,6 +45,45 @@ impl Listener {
     pub fn children(&self) -> impl Iterator<Item = u32> + '_ {
         self.accept_queue.iter().copied()
     }
+}
+
+/// A SYN queue key: (local, remote) endpoints.
+pub type Key = (IpEndpoint, IpEndpoint);
+
+/// A half-open connection (SYN-RECEIVED) of a listener: what the SYN told us, ~48 bytes.
+#[derive(Copy, Clone, Debug)]
+pub struct SynReq {
+    pub listener: u32,
+    pub iss: u32,
+    pub irs: u32,
+    /// The peer's TSval (TS.Recent), if it sent timestamps.
+    pub ts: Option<u32>,
+    pub mss: u16,
+    /// The peer's SYN window (never scaled).
+    pub window: u16,
+    pub wscale: Option<u8>,
+    pub sack: bool,
+    pub retries: u8,
+    /// First SYN-ACK sent at (RTT sample if never retransmitted).
+    pub sent: Instant,
+    /// Next SYN-ACK retransmission.
+    pub expires: Instant,
+    /// Last SYN-ACK sent for a duplicate SYN (rate limit).
+    pub last_dup: Option<Instant>,
+}
+
+/// A SYN-ACK waiting for `dispatch`.
+#[derive(Copy, Clone, Debug)]
+pub struct SynAck {
+    pub local: IpEndpoint,
+    pub remote: IpEndpoint,
+    pub iss: u32,
+    pub ack: u32,
+    pub window: u16,
+    pub mss: u16,
+    pub wscale: Option<u8>,
+    pub sack: bool,
+    pub ts: Option<(u32, u32)>,
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! every read; freeing and reallocating it then cost about 40% of the receive rate). Each
 //! control block `dispatch` handles while it holds ring storage gets one pending check; the
 //! check frees what is empty and comes back while storage remains.
-use super::TcpStack;
+use super::table::TcpStack;
 use crate::time::{Duration, Instant};
 
 /// How long a connection keeps the storage of its empty rings after `dispatch` last handled it.
@@ -51,7 +51,8 @@ impl TcpStack {
 mod tests {
     use crate::wire::ip::{IpAddress, IpEndpoint};
 
-    use super::super::{TcpConfig, TcpStack};
+    use super::super::table::TcpStack;
+    use super::super::types::TcpConfig;
     use super::TRIM_AFTER;
     use crate::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@ use crate::wire::ip::IpAddress;
 
 use super::seq::SeqNum;
 use super::tcb::Tcb;
-use super::{TcpConfig, TcpState};
+use super::types::{TcpConfig, TcpState};
 use crate::time::Instant;
 use crate::trace::Reason;
 use crate::wire::tcp::{flags, TcpPacket, TcpRepr};

@@ -7,51 +7,17 @@
 use crate::wire::ip::IpEndpoint;
 
 use super::input::Rst;
+use super::input::MAX_QUEUED_RST;
+use super::listener::{Key, SynAck, SynReq};
 use super::output::Emitter;
 use super::seq::SeqNum;
+use super::table::TcpStack;
 use super::tcb::Tcb;
-use super::{isn, syncookie, TcpStack, TcpState, MAX_QUEUED_RST};
+use super::types::TcpState;
+use super::{isn, syncookie};
 use crate::time::{Duration, Instant};
 use crate::trace::TraceKind;
 use crate::wire::tcp::{flags, TcpRepr};
-
-pub type Key = (IpEndpoint, IpEndpoint);
-
-/// A half-open connection (SYN-RECEIVED) of a listener: what the SYN told us, ~48 bytes.
-#[derive(Copy, Clone, Debug)]
-pub struct SynReq {
-    pub listener: u32,
-    pub iss: u32,
-    pub irs: u32,
-    /// The peer's TSval (TS.Recent), if it sent timestamps.
-    pub ts: Option<u32>,
-    pub mss: u16,
-    /// The peer's SYN window (never scaled).
-    pub window: u16,
-    pub wscale: Option<u8>,
-    pub sack: bool,
-    pub retries: u8,
-    /// First SYN-ACK sent at (RTT sample if never retransmitted).
-    pub sent: Instant,
-    /// Next SYN-ACK retransmission.
-    pub expires: Instant,
-    /// Last SYN-ACK sent for a duplicate SYN (rate limit).
-    pub last_dup: Option<Instant>,
-}
-
-/// A SYN-ACK waiting for `dispatch`.
-#[derive(Copy, Clone, Debug)]
-pub struct SynAck {
-    pub local: IpEndpoint,
-    pub remote: IpEndpoint,
-    pub iss: u32,
-    pub ack: u32,
-    pub window: u16,
-    pub mss: u16,
-    pub wscale: Option<u8>,
-    pub sack: bool,
-    pub ts: Option<(u32, u32)>,
-}
 
 /// Upper bound on SYN-ACKs queued between two dispatches (excess is dropped and counted).
 const MAX_QUEUED_SYNACK: usize = 4096;

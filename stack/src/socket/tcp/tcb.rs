@@ -8,8 +8,8 @@ use super::congestion::CongestionControl;
 use super::listener::Listener;
 use super::rtt::RttEstimator;
 use super::seq::SeqNum;
-use super::vars::{AckState, LossRecovery, Rack, RecvSeq, SendSeq, TcpOpts, Timers};
-use super::{TcpConfig, TcpInfo, TcpState};
+use super::types::{TcpConfig, TcpInfo, TcpState};
+use super::vars::{AckState, DeliveryRate, LossRecovery, Rack, RecvSeq, SendSeq, TcbTrace, TcpOpts, Timers};
 use crate::error::Error;
 use crate::socket::Readiness;
 use crate::time::{Duration, Instant};
@@ -95,9 +95,9 @@ pub struct Tcb {
     pub want_rx: usize,
     pub want_tx: usize,
     /// Delivery-rate estimate (`ss -i`).
-    pub delivery: super::inspect::DeliveryRate,
+    pub delivery: DeliveryRate,
     /// Trace state while the stack has a trace sink (see `trace.rs`).
-    pub tr: Option<Box<super::trace::TcbTrace>>,
+    pub tr: Option<Box<TcbTrace>>,
 }
 
 impl Tcb {

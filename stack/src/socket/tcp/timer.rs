@@ -2,7 +2,7 @@
 //! the retry limits), delayed ACK (RFC 1122 4.2.3.2), persist (RFC 9293 3.8.6.1), keepalive
 //! (RFC 1122 4.2.3.6), TIME-WAIT and the orphaned FIN-WAIT-2 timeout.
 use super::tcb::Tcb;
-use super::{TcpConfig, TcpState};
+use super::types::{TcpConfig, TcpState};
 use crate::error::Error;
 use crate::time::{earliest, Instant};
 use crate::trace::{Reason, TimerKind};

@@ -6,26 +6,13 @@
 use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use super::seq::SeqNum;
+use super::table::TcpStack;
 use super::tcb::Tcb;
-use super::{TcpStack, TcpState};
+use super::types::TcpState;
+use super::vars::TcbTrace;
 use crate::time::Instant;
 use crate::trace::{CcState, Dir, Reason, Segment, TimerKind, TraceEvent, TraceKind, TraceSink};
 use crate::wire::tcp::{flags, TcpRepr};
-
-/// Per-connection trace state (only allocated while tracing).
-#[derive(Default)]
-pub struct TcbTrace {
-    events: Vec<TraceKind>,
-    /// Reason of the next segment `send_segment` emits.
-    why: Reason,
-    /// Reason of the next pure ACK (set where an ACK is requested for a reason).
-    ack_why: Reason,
-    /// Nagle held a small segment back (the next small one is its release).
-    nagle_held: bool,
-    last_cc: CcState,
-    /// Highest sequence number received from the peer (retransmission inference).
-    hi_rcv: Option<SeqNum>,
-}
 
 /// A `Segment` event from a header and its payload length.
 pub fn segment(repr: &TcpRepr, len: usize, window: u32, reason: Reason) -> Segment {

@@ -1,12 +1,14 @@
 //! Groups of the control block with one owner each (in the spirit of Linux's grouped
 //! `tcp_sock` fields and gVisor's sender/receiver): the send and receive sequence spaces
 //! (RFC 9293 3.3.1), the options negotiated on the SYNs, the ACKs we owe, the timers, loss recovery
-//! and RACK-TLP. A leaf:
+//! and RACK-TLP, the delivery-rate sample (`inspect.rs` reads it) and the trace buffer
+//! (`trace.rs` fills it). A leaf:
 //! it imports nothing from the files that work on the control block (`timer.rs` runs `Timers`).
 use super::sack::Scoreboard;
 use super::sentlog::SentLog;
 use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
+use crate::trace::{CcState, Reason, TraceKind};
 
 /// Send sequence space (RFC 9293 3.3.1): `snd.una` reads SND.UNA.
 #[derive(Clone, Debug, Default)]
@@ -207,4 +209,42 @@ pub struct Rack {
     pub tlp_pending: bool,
     /// One probe per tail: cleared when SND.UNA advances.
     pub tlp_used: bool,
+}
+
+/// Delivery-rate sampling: bytes acknowledged over a window of at least one SRTT (1 ms min).
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryRate {
+    start: Option<(Instant, u64)>,
+    /// Bytes per second over the last completed window.
+    pub rate: u64,
+}
+
+impl DeliveryRate {
+    /// `acked_total` bytes acknowledged so far at `now`.
+    pub fn on_ack(&mut self, now: Instant, acked_total: u64, srtt: Duration) {
+        let Some((t0, b0)) = self.start else {
+            self.start = Some((now, acked_total));
+            return;
+        };
+        let dt = now.saturating_since(t0);
+        if dt >= srtt.max(Duration::from_millis(1)) {
+            self.rate = ((acked_total - b0) as f64 / dt.as_secs_f64()) as u64;
+            self.start = Some((now, acked_total));
+        }
+    }
+}
+
+/// Per-connection trace state (only allocated while tracing).
+#[derive(Default)]
+pub struct TcbTrace {
+    pub(super) events: Vec<TraceKind>,
+    /// Reason of the next segment `send_segment` emits.
+    pub(super) why: Reason,
+    /// Reason of the next pure ACK (set where an ACK is requested for a reason).
+    pub(super) ack_why: Reason,
+    /// Nagle held a small segment back (the next small one is its release).
+    pub(super) nagle_held: bool,
+    pub(super) last_cc: CcState,
+    /// Highest sequence number received from the peer (retransmission inference).
+    pub(super) hi_rcv: Option<SeqNum>,
 }

@@ -9,6 +9,21 @@
 //! - `fuzz.rs`: arbitrary segments; `stateful.rs` (+ `stateful_inv.rs` invariants,
 //!   `stateful_found.rs` minimal cases): the stateful fuzzer.
 use super::*;
+// What the engine files share, in scope for every test file (`use super::*`).
+#[allow(unused_imports)]
+use super::{input::Rst, output::Emitter, seq::SeqNum, tcb::Tcb};
+#[allow(unused_imports)]
+use crate::error::{Error, Result};
+#[allow(unused_imports)]
+use crate::socket::Shutdown;
+#[allow(unused_imports)]
+use crate::time::{Duration, Instant};
+#[allow(unused_imports)]
+use crate::wire::ip::{IpAddress, IpEndpoint};
+#[allow(unused_imports)]
+use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
+#[allow(unused_imports)]
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 mod fuzz;
 mod harden;

@@ -8,9 +8,10 @@
 //! - `rto-timer`: issue 11 item 2, an RTO with nothing to send (zero window with data in flight,
 //!   or everything in flight SACKed) left no timer.
 //! - `persist-limit`: issue 11 item 6, persist probing never gave up on a vanished peer.
+use crate::socket::tcp::input::MAX_QUEUED_RST;
 use crate::socket::tcp::seq::SeqNum;
 use crate::socket::tcp::tcb::Tcb;
-use crate::socket::tcp::{TcpStack, TcpState, MAX_QUEUED_RST};
+use crate::socket::tcp::{TcpStack, TcpState};
 
 /// Known-defect checks enforced by default (a name is added when its fix has landed).
 const ENFORCED: &[&str] = &["rto-timer", "persist-limit"];

@@ -1,0 +1,158 @@
+//! The socket table's output side (`TcpStack::dispatch`): runs due timers, sends queued RSTs,
+//! SYN-ACKs and TIME-WAIT ACKs, then the output of every control block touched since the last
+//! call; keeps the timer index and the index of control blocks with output left
+//! (`has_pending_output`); reports readiness changes (`take_changed`).
+use super::output::Emitter;
+use super::ports::has_output;
+use super::table::TcpStack;
+use super::trace;
+use super::types::{TcpHandle, TcpState};
+use crate::time::Instant;
+use crate::wire::ip::IpAddress;
+use crate::wire::tcp::{flags, TcpRepr};
+
+impl TcpStack {
+    /// Output: runs due timers and hands every segment ready to send to `emit(src, dst, bytes)`,
+    /// the bytes being a complete TCP header+payload with a valid checksum.
+    pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(IpAddress, IpAddress, &[u8])) {
+        self.run_trims(now);
+        let mut buf = std::mem::take(&mut self.scratch);
+        self.dispatch_synq(now, &mut Emitter { buf: &mut buf, emit });
+        self.dispatch_tw(now, &mut Emitter { buf: &mut buf, emit });
+        self.scratch = buf;
+        let mut e = Emitter { buf: &mut self.scratch, emit };
+        for r in self.rsts.drain(..) {
+            let repr = TcpRepr {
+                src_port: r.local.port(),
+                dst_port: r.remote.port(),
+                seq: r.seq,
+                ack: r.ack,
+                flags: flags::RST,
+                ..TcpRepr::default()
+            };
+            e.send(*r.local.ip(), *r.remote.ip(), &repr);
+            self.stats.rsts_sent += 1;
+            if let Some(s) = &mut self.tracer {
+                s.event(&trace::stack_seg(now, *r.local.ip(), *r.remote.ip(), &repr));
+            }
+        }
+        // Due timers, then everything touched since the last call.
+        let mut work = std::mem::take(&mut self.work);
+        while let Some(&(at, id)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.pop_first();
+            if let Some(t) = self.socks.get_mut(&id) {
+                t.timer_key = None;
+                if t.on_timers(now, &self.config) {
+                    t.pending = true;
+                }
+                work.push(id);
+            }
+        }
+        work.append(&mut self.dirty);
+        for &id in &work {
+            let Some(t) = self.socks.get_mut(&id) else { continue };
+            t.queued = false;
+            if t.pending {
+                t.pending = false;
+                t.output(now, &self.config, &mut e);
+            }
+            trace::drain(&mut self.tracer, t, now);
+            let next = t.next_timer();
+            if next != t.timer_key {
+                if let Some(old) = t.timer_key {
+                    self.timers.remove(&(old, id));
+                }
+                if let Some(n) = next {
+                    self.timers.insert((n, id));
+                }
+                t.timer_key = next;
+            }
+            if t.changed {
+                self.changed_ids.push(id);
+            }
+        }
+        for &id in &work {
+            self.track_output(id);
+            self.schedule_trim(id, now);
+            match self.socks.get(&id) {
+                Some(t) if t.state == TcpState::TimeWait && t.orphan => self.enter_tw_record(id, now),
+                Some(t) if t.state == TcpState::Closed || t.parent.is_some() => self.after_event(id),
+                _ => {}
+            }
+        }
+        work.clear();
+        self.work = work;
+        if !self.dirty.is_empty() {
+            // after_event touched listeners: index their timers too (no output needed).
+            let d = std::mem::take(&mut self.dirty);
+            for id in d {
+                if let Some(t) = self.socks.get_mut(&id) {
+                    t.queued = false;
+                    if t.changed {
+                        self.changed_ids.push(id);
+                    }
+                    if t.pending {
+                        t.queued = true;
+                        self.dirty.push(id);
+                    }
+                }
+                self.track_output(id);
+            }
+        }
+    }
+    /// When `dispatch` must next be called even if nothing arrives (None: no timer pending).
+    pub fn poll_at(&self, now: Instant) -> Option<Instant> {
+        if !self.rsts.is_empty() || !self.dirty.is_empty() || !self.synacks.is_empty() || !self.tw_acks.is_empty() {
+            return Some(now);
+        }
+        let t = self.timers.first().map(|&(t, _)| t.max(now));
+        let t = crate::time::earliest(t, self.tw_timers.first().map(|&(t, _)| t.max(now)));
+        let t = crate::time::earliest(t, self.trims.first().map(|&(t, _)| t.max(now)));
+        crate::time::earliest(t, self.req_timers.first().map(|&(t, _)| t.max(now)))
+    }
+
+    /// Handles whose readiness may have changed since the last call (data arrived, buffer space
+    /// freed, state changed, error); the caller wakes waiters for them.
+    pub fn take_changed(&mut self, out: &mut Vec<TcpHandle>) {
+        // Candidates: what dispatch saw change, and what was touched since.
+        let mut ids = std::mem::take(&mut self.changed_ids);
+        ids.extend_from_slice(&self.dirty);
+        for &id in &ids {
+            if let Some(t) = self.socks.get_mut(&id) {
+                if t.changed {
+                    t.changed = false;
+                    if !t.orphan && t.parent.is_none() {
+                        out.push(TcpHandle(id));
+                    }
+                }
+            }
+        }
+        ids.clear();
+        self.changed_ids = ids;
+    }
+    /// True while any connection still has unsent or unacknowledged data or an unsent FIN
+    /// (used to drain at process exit). Looks only at the control blocks that had output at the
+    /// last `dispatch` and those touched since, not at every connection.
+    pub fn has_pending_output(&self) -> bool {
+        !self.rsts.is_empty()
+            || !self.synacks.is_empty()
+            || !self.tw_acks.is_empty()
+            || self.out_busy.iter().chain(&self.dirty).any(|id| self.socks.get(id).is_some_and(has_output))
+    }
+    /// After `dispatch` handled `id`: remember whether it still has output (`out_busy`). Every
+    /// change to what `has_output` reads comes with `note` (socket calls, input, ICMP) or a
+    /// timer, so `out_busy` plus `dirty` covers every control block with output.
+    pub(super) fn track_output(&mut self, id: u32) {
+        match self.socks.get(&id) {
+            Some(t) if has_output(t) => {
+                self.out_busy.insert(id);
+            }
+            _ => {
+                self.out_busy.remove(&id);
+            }
+        }
+    }
+}

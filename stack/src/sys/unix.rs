@@ -38,80 +38,18 @@ pub fn socketpair(ty: i32) -> Result<(i32, i32), i32> {
 
 /// Sends one record `buf` with descriptor `fd` (if any) attached. EINTR retried.
 pub fn send_with_fd(sock: i32, buf: &[u8], fd: Option<i32>, flags: i32) -> Result<usize, i32> {
-    let mut iov = libc::iovec { iov_base: buf.as_ptr() as *mut c_void, iov_len: buf.len() };
-    let mut cbuf = [0u64; 4]; // CMSG_SPACE(sizeof(int)) = 24 bytes, aligned
-                              // SAFETY: msghdr is plain data; zero is a valid value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    if let Some(fd) = fd {
-        // SAFETY: the control buffer is large and aligned enough for one int's cmsg.
-        unsafe {
-            msg.msg_control = cbuf.as_mut_ptr() as *mut c_void;
-            msg.msg_controllen = libc::CMSG_SPACE(4) as usize;
-            let c = libc::CMSG_FIRSTHDR(&msg);
-            (*c).cmsg_level = libc::SOL_SOCKET;
-            (*c).cmsg_type = libc::SCM_RIGHTS;
-            (*c).cmsg_len = libc::CMSG_LEN(4) as usize;
-            std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut i32, fd);
-        }
-    }
-    loop {
-        // SAFETY: msg points to live iovec and control buffers.
-        let r = unsafe {
-            sc(
-                libc::SYS_sendmsg,
-                &[sock as i64, (&msg as *const libc::msghdr) as i64, (flags | libc::MSG_NOSIGNAL) as i64],
-            )
-        };
-        match ret(r) {
-            Err(libc::EINTR) => continue,
-            x => return x,
-        }
-    }
+    send_with_fds(sock, buf, fd.as_slice(), flags)
 }
 
 /// Receives one record into `buf`; returns its length and the descriptor passed with it
 /// (close-on-exec). Extra descriptors (a misbehaving peer) are closed. EINTR is returned
 /// (the caller decides), so a signal can interrupt a wait.
 pub fn recv_with_fd(sock: i32, buf: &mut [u8], flags: i32) -> Result<(usize, Option<i32>), i32> {
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut c_void, iov_len: buf.len() };
-    let mut cbuf = [0u64; 16];
-    // SAFETY: msghdr is plain data.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr() as *mut c_void;
-    msg.msg_controllen = std::mem::size_of_val(&cbuf);
-    // SAFETY: msg points to live buffers.
-    let r = unsafe {
-        sc(
-            libc::SYS_recvmsg,
-            &[sock as i64, (&mut msg as *mut libc::msghdr) as i64, (flags | libc::MSG_CMSG_CLOEXEC) as i64],
-        )
-    };
-    let n = ret(r)?;
-    let mut got = None;
-    // SAFETY: walking the control messages the kernel wrote into cbuf.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(c) as *const i32;
-                let count = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / 4;
-                for i in 0..count {
-                    let fd = std::ptr::read_unaligned(data.add(i));
-                    if got.is_none() {
-                        got = Some(fd);
-                    } else {
-                        let _ = super::close(fd);
-                    }
-                }
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
+    let (n, [first, extra]) = recv_with_fds(sock, buf, flags)?;
+    if let Some(fd) = extra {
+        let _ = super::close(fd);
     }
-    Ok((n, got))
+    Ok((n, first))
 }
 
 /// Sends one record `buf` with up to two descriptors attached (one SCM_RIGHTS message, in

@@ -213,10 +213,17 @@ run_multi() {
 svc_pid() {
   ip netns exec "$CLI_NS" ss -Hxlp 2>/dev/null | awk '/@tapstack\.tap0 / { if (match($0, /pid=[0-9]+/)) { print substr($0, RSTART + 4, RLENGTH - 4); exit } }'
 }
-# Waits (at most 10 s) until no tapstackd serves tap0, so the next client starts a fresh one.
+# Waits (at most 4 s: its idle grace is 2 s) until no tapstackd serves tap0, so the next client
+# starts a fresh one.
+# A service that stays (its connections in TIME-WAIT for 2 MSL = 60 s after the client closed
+# first, as the connection-rate rows leave thousands) is the bench's own: it is stopped by its
+# PID with SIGTERM (a clean stop) and waited for once more.
 svc_gone() {
-  local i
-  for ((i = 0; i < 100; i++)); do [ -z "$(svc_pid)" ] && return 0; sleep 0.1; done
+  local i pid
+  for ((i = 0; i < 40; i++)); do [ -z "$(svc_pid)" ] && return 0; sleep 0.1; done
+  pid=$(svc_pid)
+  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
+  for ((i = 0; i < 50; i++)); do [ -z "$(svc_pid)" ] && return 0; sleep 0.1; done
   return 1
 }
 

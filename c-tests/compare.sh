@@ -55,6 +55,7 @@ CASES=(
   "eintr|eintr server -p 7026 -w 30|eintr client -c @HOST -p 7026 -w 30"
   "stdio_sendfile|stdio_sendfile server -p 7027|stdio_sendfile client -c @HOST -p 7027 -s 11"
   "ioctl_fcntl|ioctl_fcntl server -p 7022|ioctl_fcntl client -c @HOST -p 7022"
+  "sandbox_io|sandbox_io server -p 7029 -b 300000 -w 20|sandbox_io client -c @HOST -p 7029 -b 300000 -s 13 -w 20"
   "epoll_threads|epoll_threads server -p 7024|epoll_threads client -c @HOST -p 7024"
   "udp_peer|udp_peer server 7020 300 72 8000|udp_peer client @HOST 7020 300 72 8000|ready=stdout mask=s/ on port [0-9]+//; s/, [0-9]+ (resent|stale replies|duplicates)//g"
 )

@@ -9,6 +9,7 @@
 #include "common.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -120,6 +121,12 @@ static void client(const struct opts *o) {
     printf("get unknown SOL_SOCKET option: %s\n", res(getsockopt(s, SOL_SOCKET, 9999, &v, &len)));
     len = sizeof v;
     printf("get unknown IPPROTO_TCP option: %s\n", res(getsockopt(s, IPPROTO_TCP, 9999, &v, &len)));
+
+    /* Not bound to a device: an empty name (sshd asks it of every connection). */
+    char dev[IFNAMSIZ + 1] = "junk";
+    len = sizeof dev - 1;
+    int rc = getsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, dev, &len);
+    printf("get SO_BINDTODEVICE: %s, length %u\n", res(rc), rc == 0 ? (unsigned)len : 0u);
 
     names(s, "before connect:", NULL, 0);
     struct sockaddr_in sa;

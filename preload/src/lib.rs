@@ -13,6 +13,7 @@
 //!   calls the real libc function.
 //! - `resolve`: getaddrinfo and friends, answered from the hosts file and DNS over tapstack.
 //! - `syscall`: libc's `syscall()` for the socket-call numbers on tapstack descriptors.
+//! - `sandbox`: prctl and seccomp: a program in a seccomp sandbox gets write(2) for write().
 //!
 //! Every descriptor that is not a tapstack socket goes straight to the real libc function.
 //! The shim's own I/O uses raw `libc::syscall`, never a hooked name (a call to `libc::read`
@@ -27,6 +28,7 @@ pub(crate) mod opts;
 pub(crate) mod poll;
 pub(crate) mod real;
 mod resolve;
+pub(crate) mod sandbox;
 pub(crate) mod socket;
 pub(crate) mod svc;
 mod syscall;

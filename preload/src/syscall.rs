@@ -95,6 +95,11 @@ pub unsafe extern "C" fn syscall(
 ) -> c_long {
     let a = [a1, a2, a3, a4, a5, a6];
     match kind(n) {
+        Kind::Other if n == libc::SYS_seccomp || n == libc::SYS_prctl => {
+            let r = direct(n, a);
+            crate::sandbox::note(n, &a, r != -1);
+            r
+        }
         Kind::Other => direct(n, a),
         Kind::OnFd(i) if svc_kind(a[i as usize - 1] as c_int) == 0 => direct(n, a),
         Kind::Closing if !closes_ours(n, a) => direct(n, a),

@@ -343,6 +343,8 @@ pub fn get_opt(stack: &mut Stack, p: Proto, o: &Opts, listening: bool, level: i3
         },
         (libc::SOL_SOCKET, libc::SO_PRIORITY) | (libc::SOL_SOCKET, libc::SO_OOBINLINE) => 0,
         (libc::SOL_SOCKET, libc::SO_RCVLOWAT) => 1,
+        // Never bound to a device: the empty name, length 0 (Linux sock_getbindtodevice).
+        (libc::SOL_SOCKET, libc::SO_BINDTODEVICE) => return Ok(Vec::new()),
         (libc::SOL_SOCKET, libc::SO_LINGER) => {
             let mut b = i(o.linger.is_some() as i32);
             b.extend_from_slice(&o.linger.unwrap_or(0).to_ne_bytes());
@@ -408,6 +410,7 @@ mod tests {
         assert_eq!(get_opt(&mut s, p, &o, false, libc::SOL_SOCKET, libc::SO_SNDBUF).unwrap(), i(8192));
         assert_eq!(get_opt(&mut s, p, &o, true, libc::SOL_SOCKET, libc::SO_ACCEPTCONN).unwrap(), i(1));
         assert_eq!(get_opt(&mut s, p, &o, false, libc::SOL_SOCKET, libc::SO_ERROR).unwrap(), i(0));
+        assert_eq!(get_opt(&mut s, p, &o, false, libc::SOL_SOCKET, libc::SO_BINDTODEVICE).unwrap(), Vec::<u8>::new());
         assert_eq!(get_opt(&mut s, p, &o, false, 999, 1), Err(libc::ENOPROTOOPT));
         let info = get_opt(&mut s, p, &o, false, libc::IPPROTO_TCP, libc::TCP_INFO).unwrap();
         assert_eq!(info.len(), std::mem::size_of::<libc::tcp_info>());

@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # Interleaved A/B of builds on the tk topology (shimmed client over a TAP, kernel server), for
-# tuning the shared service against the in-process stack. Each round runs every variant once
+# tuning the shared service (tapstackd) of one build against another's. Each round runs every variant once
 # per workload, one after the other, so the machine's drift hits them alike; prints every
 # figure and the medians. Only measures; every process runs under `timeout`.
 #
 # Usage: bench/ab-service.sh [-r ROUNDS] [-w "conn up down pp"] VARIANT...
-#   VARIANT = NAME=DIR:MODE, DIR holding libtapstack_preload.so and tapstackd, MODE service
-#   or inproc. Example: bench/ab-service.sh base=/tmp/base:service new=target/release:service
-#   inproc=target/release:inproc
+#   VARIANT = NAME=DIR, DIR holding libtapstack_preload.so and tapstackd (a build). Ratios are
+#   to the last variant. Example: bench/ab-service.sh new=target/release base=/tmp/base
 # Environment: AB_CONN_SECS (3), AB_MIB (256), AB_ROUNDS_PP (10000).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,7 +25,7 @@ while getopts "r:w:" o; do
   esac
 done
 shift $((OPTIND - 1))
-[ $# -ge 1 ] || { echo "usage: bench/ab-service.sh [-r N] [-w WORKLOADS] NAME=DIR:MODE..." >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: bench/ab-service.sh [-r N] [-w WORKLOADS] NAME=DIR..." >&2; exit 2; }
 SECS=${AB_CONN_SECS:-3}
 MIB=${AB_MIB:-256}
 PPN=${AB_ROUNDS_PP:-10000}
@@ -37,9 +36,8 @@ PORT=7400
 
 # one VARIANT WORKLOAD: one run; appends the figure to V[name,workload].
 one() {
-  local name=${1%%=*} spec=${1#*=} w=$2 dir mode srv cli key side svc=""
-  dir=${spec%:*}; mode=${spec##*:}
-  dir=$(cd "$dir" && pwd)
+  local name=${1%%=*} w=$2 dir srv cli key side svc=""
+  dir=$(cd "${1#*=}" && pwd)
   PORT=$((PORT + 1))
   case $w in
     conn) srv="accept_rate server -p $PORT -t"; cli="accept_rate client -c 10.0.0.1 -p $PORT -T $SECS -t"
@@ -49,16 +47,15 @@ one() {
     pp) srv="pingpong server -p $PORT"; cli="pingpong client -c 10.0.0.1 -p $PORT -n $PPN -t"; key=median_us; side=cli;;
   esac
   local env=(TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 TAPSTACK_GW=10.0.0.1 TAPSTACK_MAC=02:00:00:00:00:02)
-  if [ "$mode" = service ]; then
-    env+=(TAPSTACK_MODE=service TAPSTACK_SERVICE="$dir/tapstackd")
-    ip netns exec "$TOPO_NS" env "${env[@]}" timeout 120 "$dir/tapstackd" --persist >"$WORK/svc.log" 2>&1 &
-    svc=$!
-    local i
-    for ((i = 0; i < 100; i++)); do
-      ip netns exec "$TOPO_NS" ss -xl 2>/dev/null | grep -q "@tapstack\.tap0 " && break
-      sleep 0.02
-    done
-  fi
+  # This build's service, started here (and ended by its PID after the run).
+  env+=(TAPSTACK_SERVICE="$dir/tapstackd")
+  ip netns exec "$TOPO_NS" env "${env[@]}" timeout 120 "$dir/tapstackd" --persist >"$WORK/svc.log" 2>&1 &
+  svc=$!
+  local i
+  for ((i = 0; i < 100; i++)); do
+    ip netns exec "$TOPO_NS" ss -xl 2>/dev/null | grep -q "@tapstack\.tap0 " && break
+    sleep 0.02
+  done
   rm -f "$WORK/ready"
   read -r -a sargv <<<"$srv"
   read -r -a cargv <<<"$cli"

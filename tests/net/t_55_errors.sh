@@ -51,3 +51,31 @@ except OSError as e:
 [ "$out" = "ECONNRESET" ] || { echo "FAIL: reset mid-transfer: client saw $out"; exit 1; }
 crossed tx 100000 "$tx0" "data before the reset"
 echo "ok: peer reset mid-transfer -> ECONNRESET"
+
+# 4. The stack cannot start (no TAP of that name in the namespace): socket() fails with
+# ENETDOWN at once and one line says why (the service's own reason, read from its report pipe;
+# was: a 3 s wait and "did not come up"). A bad TAPSTACK_* value: EINVAL, said once.
+start=$(date +%s%N)
+out=$(timeout 20 ip netns exec "$NS" env TAPSTACK_TAP=tapnone TAPSTACK_LIB="$LIB" "$ROOT/scripts/tapstack" "$PY" -c '
+import errno, socket
+try:
+    socket.socket(); print("created")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno))' 2>"$WORK/start.err")
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$out" = ENETDOWN ] || { echo "FAIL: no TAP: socket() gave '$out'"; cat "$WORK/start.err"; exit 1; }
+grep -q '^tapstack: cannot start the stack on TAP "tapnone": .*no such device' "$WORK/start.err" \
+  || { echo "FAIL: no TAP: stderr says:"; cat "$WORK/start.err"; exit 1; }
+[ "$ms" -lt 2500 ] || { echo "FAIL: no TAP: socket() took $ms ms"; exit 1; }
+echo "ok: no TAP -> ENETDOWN in $ms ms: $(head -n 1 "$WORK/start.err")"
+out=$(timeout 20 ip netns exec "$NS" env TAPSTACK_ADDR=bogus TAPSTACK_LIB="$LIB" "$ROOT/scripts/tapstack" "$PY" -c '
+import errno, socket
+for _ in range(3):
+    try:
+        socket.socket(); print("created")
+    except OSError as e:
+        print(errno.errorcode.get(e.errno, e.errno))' 2>"$WORK/cfg.err")
+[ "$out" = "$(printf 'EINVAL\nEINVAL\nEINVAL')" ] || { echo "FAIL: bad TAPSTACK_ADDR: socket() gave '$out'"; exit 1; }
+[ "$(grep -c 'bad configuration: TAPSTACK_ADDR' "$WORK/cfg.err")" = 1 ] \
+  || { echo "FAIL: bad TAPSTACK_ADDR: stderr says:"; cat "$WORK/cfg.err"; exit 1; }
+echo "ok: bad TAPSTACK_ADDR -> EINVAL, one line: $(cat "$WORK/cfg.err")"

@@ -152,7 +152,11 @@ fn open_channel(c: &mut Ctl, spawn: bool) -> Result<(), c_int> {
         c.fd = -1;
     }
     let cfg = tapstack::config::Config::from_env().map_err(|e| {
-        crate::eprint_raw(&format!("tapstack: bad configuration: {e}"));
+        // Said once per process: every later socket() fails the same way.
+        static SAID: AtomicBool = AtomicBool::new(false);
+        if !SAID.swap(true, Ordering::Relaxed) {
+            crate::eprint_raw(&format!("tapstack: bad configuration: {e}"));
+        }
         libc::EINVAL
     })?;
     let name = proto::attach_name(&cfg.tap);
@@ -167,8 +171,9 @@ fn open_channel(c: &mut Ctl, spawn: bool) -> Result<(), c_int> {
                 }
                 if !spawned {
                     spawned = true;
-                    if let Err(msg) = spawn::start_service() {
-                        crate::eprint_raw(&format!("tapstack: cannot start tapstackd: {msg}"));
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if let Err(msg) = spawn::start_service(left) {
+                        crate::eprint_raw(&format!("tapstack: {msg}"));
                         return Err(libc::ENETDOWN);
                     }
                 }

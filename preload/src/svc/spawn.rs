@@ -3,6 +3,11 @@
 //! output and no service log is set), without LD_PRELOAD. Racing starters agree through the
 //! attach point: every loser's service finds it bound and exits at once.
 //!
+//! The service reports a failed start (no such TAP, no permission...) through a pipe it finds
+//! as descriptor 3 (`TAPSTACK_SERVICE_REPORT_FD`): the starter reads that one line, or the
+//! end of the pipe once the service is up (or lost a race), instead of waiting for an attach
+//! point that will never come.
+//!
 //! Everything is prepared before forking (paths, argv, environment); the children only make
 //! raw system calls, which is all that is safe after fork in a multi-threaded program.
 use std::ffi::{CStr, CString};
@@ -39,14 +44,70 @@ fn trace_wanted() -> bool {
         .is_some_and(|t| t.wants_events() || t.frames)
 }
 
-/// Starts the service detached. Returns once the intermediate child is reaped.
-pub(super) fn start_service() -> Result<(), String> {
+/// The descriptor on which a starting service reports why it could not start.
+const REPORT_FD: i32 = 3;
+
+/// Starts the service detached and waits (at most `wait`) for its report: Ok once it is up (or
+/// another service won the race), Err(the service's message) if it could not start.
+pub(super) fn start_service(wait: std::time::Duration) -> Result<(), String> {
+    let mut p = [-1i32; 2];
+    // SAFETY: pipe2 writes two descriptors into the live array.
+    if unsafe { libc::syscall(libc::SYS_pipe2, p.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err("pipe failed".into());
+    }
+    let r = fork_service(p[1]);
+    crate::real::sys_close(p[1]);
+    let r = r.and_then(|()| read_report(p[0], wait));
+    crate::real::sys_close(p[0]);
+    r
+}
+
+/// The service's report on `fd`: EOF without a word = started (or not our business: it lost
+/// the race for the attach point to another service, which serves us); a line = its error.
+fn read_report(fd: i32, wait: std::time::Duration) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut msg = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(()); // slow to start: the caller's own deadline decides
+        }
+        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: raw poll on one live pollfd.
+        let n = unsafe { libc::syscall(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, left.as_millis() as c_long) };
+        if n <= 0 {
+            continue; // EINTR or timeout: the deadline check above
+        }
+        // SAFETY: raw read into the live buffer.
+        let r = unsafe { libc::syscall(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len()) };
+        match r {
+            0 => break,
+            r if r > 0 => {
+                msg.extend_from_slice(&buf[..r as usize]);
+                if msg.len() > 4096 {
+                    break;
+                }
+            }
+            _ if crate::errno() == libc::EINTR => {}
+            _ => break,
+        }
+    }
+    if msg.is_empty() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&msg).trim().to_string())
+    }
+}
+
+/// Forks the detached service with `report` (a pipe's write end) as its descriptor 3.
+fn fork_service(report: i32) -> Result<(), String> {
     let path = service_path()?;
     let log = std::env::var_os("TAPSTACK_SERVICE_LOG")
         .map(|p| CString::new(p.into_encoded_bytes()).unwrap_or_else(|_| c"/dev/null".into()))
         .unwrap_or_else(|| c"/dev/null".into());
-    let env: Vec<CString> = std::env::vars_os()
-        .filter(|(k, _)| k != "LD_PRELOAD")
+    let mut env: Vec<CString> = std::env::vars_os()
+        .filter(|(k, _)| k != "LD_PRELOAD" && k != "TAPSTACK_SERVICE_REPORT_FD")
         .filter_map(|(k, v)| {
             let mut b = k.into_encoded_bytes();
             b.push(b'=');
@@ -54,6 +115,7 @@ pub(super) fn start_service() -> Result<(), String> {
             CString::new(b).ok()
         })
         .collect();
+    env.push(CString::new(format!("TAPSTACK_SERVICE_REPORT_FD={REPORT_FD}")).expect("no NUL"));
     let mut envp: Vec<*const c_char> = env.iter().map(|c| c.as_ptr()).collect();
     envp.push(std::ptr::null());
     let argv: [*const c_char; 2] = [path.as_ptr(), std::ptr::null()];
@@ -70,6 +132,9 @@ pub(super) fn start_service() -> Result<(), String> {
         }
         if pid == 0 {
             libc::syscall(libc::SYS_setsid);
+            // The report pipe out of the way of 0-2 (a program that closed stdin may have had
+            // it as descriptor 0, which the redirections below replace).
+            let report = libc::syscall(libc::SYS_fcntl, report as c_long, libc::F_DUPFD as c_long, 16 as c_long);
             let gpid = libc::syscall(
                 libc::SYS_clone,
                 libc::SIGCHLD as c_long,
@@ -99,8 +164,10 @@ pub(super) fn start_service() -> Result<(), String> {
                     libc::syscall(libc::SYS_dup3, out, 2, 0);
                 }
             }
-            // Nothing of the program's (pipes, sockets) may stay open in the service.
-            libc::syscall(libc::SYS_close_range, 3 as c_long, !0u32 as c_long, 0 as c_long);
+            // The report pipe as descriptor 3 (dup3 without O_CLOEXEC: it survives the exec);
+            // nothing else of the program's (pipes, sockets) may stay open in the service.
+            libc::syscall(libc::SYS_dup3, report as c_long, REPORT_FD as c_long, 0 as c_long);
+            libc::syscall(libc::SYS_close_range, (REPORT_FD + 1) as c_long, !0u32 as c_long, 0 as c_long);
             // Signals: the service starts with default dispositions and an empty mask.
             let empty: u64 = 0;
             libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &empty as *const u64, 0, 8);

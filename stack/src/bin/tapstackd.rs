@@ -28,12 +28,19 @@ fn main() {
             }
         }
     }
+    // A shim that started us reads why we could not start from this pipe (its end of file
+    // without a word: we are up, or another service serves the TAP).
+    let report = std::env::var("TAPSTACK_SERVICE_REPORT_FD").ok().and_then(|v| v.parse::<i32>().ok());
+    let fail = |msg: String| -> ! {
+        eprintln!("tapstackd: {msg}");
+        if let Some(fd) = report {
+            let _ = tapstack::sys::write_all(fd, msg.as_bytes());
+        }
+        std::process::exit(1);
+    };
     let cfg = match Config::from_env() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("tapstackd: bad configuration: {e}");
-            std::process::exit(1);
-        }
+        Err(e) => fail(format!("bad configuration: {e}")),
     };
     let idle = std::env::var("TAPSTACK_IDLE_MS").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(2000);
     // One descriptor per socket: the soft limit (often 1024) would cap the connections.
@@ -49,11 +56,11 @@ fn main() {
             eprintln!("tapstackd: a service already serves TAP {tap:?}");
             std::process::exit(3);
         }
-        Err(StartError::Failed(e)) => {
-            eprintln!("tapstackd: cannot start the stack on TAP {tap:?}: {e}");
-            std::process::exit(1);
-        }
+        Err(StartError::Failed(e)) => fail(format!("cannot start the stack on TAP {tap:?}: {e}")),
     };
+    if let Some(fd) = report {
+        let _ = tapstack::sys::close(fd);
+    }
     // SIGTERM, SIGINT, SIGHUP: a clean stop (trace and pcap complete), as an idle exit.
     if let Err(e) = svc.stop_on_signals() {
         eprintln!("tapstackd: cannot watch stop signals: {}", tapstack::sys::strerror(e));

@@ -4,7 +4,8 @@
 //! read and write only), and any other call kills the process (SIGSYS). After that a write()
 //! on a tapstack socket goes to the kernel as write(2) instead of send(MSG_NOSIGNAL): a write
 //! on a connection reset by the peer then gives SIGPIPE + EPIPE where Linux reports ECONNRESET
-//! once (the reason is the service's, which the sandbox cannot ask). read() is read(2) always.
+//! once, and a read() at the end of a failed connection gives 0 where Linux gives its error
+//! (the reason is the service's, which the sandbox cannot ask). read() is read(2) always.
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use libc::{c_int, c_long, c_ulong};

@@ -31,6 +31,7 @@ MIB=${AB_MIB:-256}
 PPN=${AB_ROUNDS_PP:-10000}
 topo_setup tk || exit 1
 WORK=$(mktemp -d /tmp/ab-service.XXXXXX)
+_NETNS_TMP+=("$WORK")   # removed by netns-lib's EXIT trap
 declare -A V
 PORT=7400
 

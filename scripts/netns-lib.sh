@@ -17,6 +17,18 @@ netns_cleanup() {
     for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   done
+  # Whatever still runs inside our namespaces was started by this script (e.g. a tapstackd the
+  # shim started, which outlives its programs while connections are in TIME-WAIT): end it
+  # (SIGTERM, then SIGKILL), so that deleting the namespace leaves nothing behind.
+  local left=()
+  for ns in "${_NETNS_LIST[@]}"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do [ "$pid" != "$$" ] && left+=("$pid"); done
+  done
+  for pid in "${left[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${left[@]}"; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
   for ns in "${_NETNS_LIST[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   _NETNS_PIDS=(); _NETNS_LIST=()
 }

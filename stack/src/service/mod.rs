@@ -23,6 +23,7 @@ mod ops;
 pub mod opts;
 pub mod proto;
 mod query;
+mod reap;
 pub mod sock;
 mod stop;
 
@@ -97,6 +98,9 @@ pub struct Service {
     /// NETLINK_SOCK_DIAG socket to ask whether a zombie's program end is closed.
     diag_fd: i32,
     next_sweep: std::time::Instant,
+    /// Service ends of forgotten sockets, closed once the events at hand are handled (see
+    /// `close_forgotten`).
+    closing: Vec<i32>,
 }
 
 /// Why the service could not start; `Busy` means another service already serves this TAP.
@@ -145,6 +149,7 @@ impl Service {
             idle_since: None,
             tap_gone: false,
             zombies: Vec::new(),
+            closing: Vec::new(),
             diag_fd: fdpass::sock_diag_socket().unwrap_or(-1),
             next_sweep: std::time::Instant::now(),
         };
@@ -181,6 +186,7 @@ impl Service {
                 return 0;
             }
             self.sweep_zombies();
+            self.close_forgotten();
             let mut timeout = next.map(|t| t.saturating_since(self.now()));
             if !self.zombies.is_empty() {
                 let d = self.next_sweep.saturating_duration_since(std::time::Instant::now());
@@ -385,44 +391,6 @@ impl Service {
         self.pump(i, now);
     }
 
-    /// Handles the hang-ups already pending on the programs' ends (sockets closed by their
-    /// programs), in the middle of a request; the other events stay for the loop (level
-    /// triggered). True if there was one.
-    pub(super) fn reap_hangups(&mut self) -> bool {
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
-        let n = fdpass::epoll_wait(self.epfd, &mut events, 0).unwrap_or(0);
-        let mut any = false;
-        for ev in &events[..n] {
-            let (e, tok) = (ev.events, ev.u64);
-            if tok & T_MASK == T_SOCK && e & (libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
-                self.sock_event((tok & !T_MASK) as usize, e);
-                any = true;
-            }
-        }
-        any
-    }
-
-    /// Every 250 ms while there are dead sockets: forgets those whose program end is closed.
-    fn sweep_zombies(&mut self) {
-        if self.zombies.is_empty() || std::time::Instant::now() < self.next_sweep {
-            return;
-        }
-        self.next_sweep = std::time::Instant::now() + Duration::from_millis(250);
-        let now = self.now();
-        let mut keep = Vec::new();
-        for (i, ino) in std::mem::take(&mut self.zombies) {
-            if fdpass::unix_peer_alive(self.diag_fd, ino) == Some(true) {
-                keep.push((i, ino));
-                continue;
-            }
-            if let Some(mut s) = self.socks.get_mut(i).and_then(|s| s.take()) {
-                sock::close(&mut self.stack, now, &mut s, false);
-                self.forget(i, s);
-            }
-        }
-        self.zombies = keep;
-    }
-
     /// Moves everything that can move for socket `i`, then updates its epoll interest or
     /// forgets it when the program is gone.
     fn pump(&mut self, i: usize, now: Instant) {
@@ -489,23 +457,6 @@ impl Service {
             let a = s.a;
             self.ep_mod(a, want, T_SOCK | i as u64);
         }
-    }
-
-    fn forget(&mut self, i: usize, s: Sock) {
-        if !s.parked {
-            self.ep_del(s.a);
-        }
-        let _ = crate::sys::close(s.a);
-        self.by_ident.remove(&s.ident);
-        match s.proto {
-            Proto::Tcp(h) => {
-                self.by_tcp.remove(&h.0);
-            }
-            Proto::Udp(h) => {
-                self.by_udp.remove(&h.0);
-            }
-        }
-        self.free.push(i);
     }
 
     /// Registers a new socket whose program end is `b` (kept by the caller to pass out).

@@ -11,7 +11,7 @@
 #   --quick        development: 1 run, small sizes (32 MiB, 2000 rounds, 1 s, 2000 idle conns)
 #   --runs N       repetitions of every row (BENCH_RUNS, 5)
 #   --slow-runs N  repetitions of the slow rows (idle connections; BENCH_SLOW_RUNS, = runs)
-#   --rows GROUPS  comma list of: base,loaded,streams,conn4,idle,tap (BENCH_ROWS, all)
+#   --rows GROUPS  comma list of: base,loaded,onecpu,streams,conn4,idle,tap (BENCH_ROWS, all)
 #   --loaded       only the rows with one core kept busy (= --rows loaded)
 # Environment: BENCH_BULK_MIB (256), BENCH_PINGPONG_ROUNDS (10000), BENCH_CONN_SECS (5),
 #   BENCH_STREAMS (8), BENCH_STREAM_MIB (32 per stream), BENCH_CONN_PROCS (4),
@@ -36,7 +36,7 @@ SMIB=${BENCH_STREAM_MIB:-32}
 NPROCS=${BENCH_CONN_PROCS:-4}
 IDLE=${BENCH_IDLE_CONNS:-50000}
 IDLE_PORTS=${BENCH_IDLE_PORTS:-4}
-ROWS=${BENCH_ROWS:-base,loaded,streams,conn4,idle,tap}
+ROWS=${BENCH_ROWS:-base,loaded,onecpu,streams,conn4,idle,tap}
 QUICK=
 while [ $# -gt 0 ]; do
   case $1 in
@@ -118,6 +118,21 @@ busy_stop() {
   for p in "${_NETNS_PIDS[@]}"; do [ "$p" = "$BUSY" ] || keep+=("$p"); done
   _NETNS_PIDS=("${keep[@]}")
   BUSY=
+}
+
+# The one-CPU rows: every process of the run (client, server, and the tapstackd the client
+# starts) on CPU 0, for every stack alike. On a VM without guest halt-polling a wake-up of a
+# process on an idle vCPU costs tens of microseconds, so where the scheduler puts the processes
+# decides the free-running latency rows (the kernel's own ping-pong median is ~4.5 us when its two
+# processes share a CPU and ~60 us when they do not); these rows show the stacks' own costs.
+pin_start() {
+  [ "$1" = ts ] && { svc_gone || echo "   tapstackd of an earlier run still up" >&2; }
+  CL_PIN=(taskset -c 0)
+}
+pin_stop() {
+  CL_PIN=()
+  [ "$1" = ts ] && { svc_gone || echo "   pinned tapstackd still up" >&2; }
+  return 0
 }
 
 # run_pair METRIC TOPO SIDE KEY "SERVER ARGV" "CLIENT ARGV": one run of one server/client pair;
@@ -328,6 +343,15 @@ bench_topo() {
         run_pair rtt_median_l "$t" cli median_us "pingpong server -p @PORT" "pingpong client -c @HOST -p @PORT -n $ROUNDS -t"
         if [ -n "$LAST" ]; then add rtt_p99_l "$t" "$(field "$LAST_DIR/cli.out" p99_us)"; else fail rtt_p99_l "$t"; fi
         busy_stop
+      fi
+      if row onecpu; then
+        pin_start "$t"
+        run_pair bulk_up_1 "$t" srv mib_per_s "bulk_recv -l -p @PORT -t" "bulk_send -c @HOST -p @PORT -m $MIB -t"
+        run_pair bulk_down_1 "$t" cli mib_per_s "bulk_send -l -p @PORT -m $MIB -t" "bulk_recv -c @HOST -p @PORT -t"
+        run_pair rtt_median_1 "$t" cli median_us "pingpong server -p @PORT" "pingpong client -c @HOST -p @PORT -n $ROUNDS -t"
+        if [ -n "$LAST" ]; then add rtt_p99_1 "$t" "$(field "$LAST_DIR/cli.out" p99_us)"; else fail rtt_p99_1 "$t"; fi
+        [ "$t" != sm ] && run_pair conn_rate_1 "$t" cli conn_per_s "accept_rate server -p @PORT -t" "accept_rate client -c @HOST -p @PORT -T $CONN_SECS -t"
+        pin_stop "$t"
       fi
       if [ "$t" != sm ]; then
         if row streams; then

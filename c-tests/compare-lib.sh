@@ -38,6 +38,8 @@ cl_shim_prefix() {
   fi
 }
 
+CL_PIN=()
+
 topo_setup() {
   local t=$1
   SRV_ENV=(); CLI_ENV=(); SRV_SHIM=0; CLI_SHIM=0; CL_TAPS=()
@@ -98,7 +100,9 @@ cl_start() {
     # COMPARE_PCAP=1: every shimmed process writes its frames next to its output.
     [ -n "${COMPARE_PCAP:-}" ] && envs+=("TAPSTACK_PCAP=${out%.out}.pcap")
   fi
-  timeout -k 5 "$CL_STEP_TIMEOUT" ip netns exec "$ns" env "${envs[@]}" "${pre[@]}" \
+  # CL_PIN (bench): a prefix such as `taskset -c 0` for every process started, so a tapstackd
+  # the shimmed client starts inherits it.
+  timeout -k 5 "$CL_STEP_TIMEOUT" ip netns exec "$ns" env "${envs[@]}" "${CL_PIN[@]}" "${pre[@]}" \
     "$CL_BIN/$prog" "$@" >"$out" 2>"$err" </dev/null &
   CL_PID=$!
   _NETNS_PIDS+=("$CL_PID")

@@ -73,7 +73,8 @@ impl Stack {
         while rx < MAX_RX_PER_POLL {
             let Some(n) = dev.receive(now, &mut self.rx_buf) else { break };
             let n = n.min(self.rx_buf.len());
-            self.iface.receive_frame(now, &self.rx_buf[..n], &mut self.tcp, &mut self.udp);
+            let ok = dev.rx_checksum_ok();
+            self.iface.receive_frame_offloaded(now, &self.rx_buf[..n], ok, &mut self.tcp, &mut self.udp);
             rx += 1;
         }
         self.iface.poll_timers(now, &mut self.tcp, &mut self.udp);

@@ -15,6 +15,25 @@ use crate::wire::WireError;
 impl Interface {
     /// Processes one received Ethernet frame; answers are queued in `self.tx`.
     pub fn receive_frame(&mut self, now: Instant, frame: &[u8], tcp: &mut TcpStack, udp: &mut UdpStack) {
+        self.receive_frame_offloaded(now, frame, false, tcp, udp);
+    }
+
+    /// `receive_frame` of a frame whose transport checksum the device vouches for
+    /// (`Device::rx_checksum_ok`): TCP does not verify it again.
+    pub fn receive_frame_offloaded(
+        &mut self,
+        now: Instant,
+        frame: &[u8],
+        checksum_ok: bool,
+        tcp: &mut TcpStack,
+        udp: &mut UdpStack,
+    ) {
+        self.rx_checksum_ok = checksum_ok;
+        self.receive_ethernet(now, frame, tcp, udp);
+        self.rx_checksum_ok = false;
+    }
+
+    fn receive_ethernet(&mut self, now: Instant, frame: &[u8], tcp: &mut TcpStack, udp: &mut UdpStack) {
         self.stats.rx_frames += 1;
         let f = match Frame::new_checked(frame) {
             Ok(f) => f,
@@ -140,6 +159,8 @@ impl Interface {
         // RFC 1122 3.2.1.7: a host must not discard a datagram only because its TTL is below 2.
         if repr.more_frags || repr.frag_offset != 0 {
             self.stats.ip_fragments_in += 1;
+            // The device vouched for this fragment only, not for the datagram it completes.
+            self.rx_checksum_ok = false;
             let whole = self.reasm.add(now, &repr, packet.payload(), &mut self.stats);
             if let Some((header, data)) = whole {
                 self.deliver(now, &header, &data, tcp, udp);
@@ -166,7 +187,8 @@ impl Interface {
                     self.stats.ip_not_for_us += 1;
                     return;
                 }
-                tcp.process(now, repr.src_addr.into(), repr.dst_addr.into(), payload);
+                let (src, dst) = (repr.src_addr.into(), repr.dst_addr.into());
+                tcp.process_offloaded(now, src, dst, payload, self.rx_checksum_ok);
             }
             protocol::UDP => {
                 if !udp.process(now, repr.src_addr.into(), repr.dst_addr.into(), payload) {
@@ -197,5 +219,63 @@ impl Interface {
     /// For tests and diagnostics: is `a` one of the addresses we accept datagrams for?
     pub fn accepts(&self, a: Ipv4Addr) -> bool {
         a == self.addr || self.is_broadcast(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iface::fragment::fragment;
+    use crate::socket::tcp::TcpConfig;
+    use crate::wire::tcp::{flags, TcpRepr};
+
+    const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+    const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+    /// The Ethernet frames of a SYN from PEER to a closed port of US whose TCP checksum is
+    /// wrong (as a partial sum left by the kernel looks), cut into fragments of `mtu`.
+    fn bad_syn_frames(mtu: usize) -> Vec<Vec<u8>> {
+        let r = TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            seq: 1000,
+            flags: flags::SYN,
+            window: 65535,
+            ..TcpRepr::default()
+        };
+        let mut seg = vec![0u8; r.buffer_len()];
+        r.emit(&mut seg, PEER, US);
+        seg[16] ^= 0xff;
+        let ip = Ipv4Repr::new(PEER, US, protocol::TCP, seg.len(), 7);
+        let mut frames = Vec::new();
+        fragment(&ip, &seg, mtu, 14, &mut |mut f| {
+            f[..6].copy_from_slice(&MAC);
+            f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+            f[12..14].copy_from_slice(&[0x08, 0x00]);
+            frames.push(f);
+        })
+        .unwrap();
+        frames
+    }
+
+    #[test]
+    fn the_device_vouches_for_a_frame_never_for_a_reassembled_datagram() {
+        let mut iface = Interface::new(MAC, US, 24, None, 1500, 1);
+        let mut tcp = TcpStack::new(TcpConfig::new(US.into(), 1500));
+        let mut udp = UdpStack::new(US.into(), 1);
+        let now = Instant::from_secs(1);
+        for f in bad_syn_frames(28) {
+            iface.receive_frame_offloaded(now, &f, true, &mut tcp, &mut udp);
+        }
+        assert_eq!(tcp.stats().rx_bad_checksum, 1, "the reassembled segment was verified");
+        let whole = bad_syn_frames(1500);
+        assert_eq!(whole.len(), 1);
+        iface.receive_frame(now, &whole[0], &mut tcp, &mut udp);
+        assert_eq!(tcp.stats().rx_bad_checksum, 2, "no device word: verified");
+        iface.receive_frame_offloaded(now, &whole[0], true, &mut tcp, &mut udp);
+        assert_eq!(tcp.stats().rx_bad_checksum, 2, "vouched for: not verified");
+        assert_eq!(tcp.stats().rx_no_socket, 1, "and processed (a SYN to a closed port)");
+        assert!(!iface.rx_checksum_ok, "the device's word holds for one frame only");
     }
 }

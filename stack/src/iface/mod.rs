@@ -63,6 +63,9 @@ pub struct Interface {
     /// Per-socket IP_TTL / IP_TOS, keyed by (protocol, local port).
     pub(crate) ip_opts: HashMap<(u8, u16), IpOpts>,
     pub(crate) default_ttl: u8,
+    /// The device vouches for the transport checksum of the frame being received (set only
+    /// for the duration of `receive_frame_offloaded`).
+    pub(crate) rx_checksum_ok: bool,
 }
 
 /// IP header fields a socket may set (IP_TTL, IP_TOS).
@@ -90,6 +93,7 @@ impl Interface {
             icmp_limiter: TokenBucket::new(ICMP_BURST, ICMP_PER_SEC),
             ip_opts: HashMap::new(),
             default_ttl: DEFAULT_TTL,
+            rx_checksum_ok: false,
         }
     }
 

@@ -22,6 +22,14 @@ pub trait Device {
     fn receive(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize>;
     /// Sends one complete frame. A device that cannot send drops it (and counts it).
     fn transmit(&mut self, now: Instant, frame: &[u8]);
+    /// True if the transport checksum of the frame `receive` last returned is known good, so
+    /// the stack need not verify it: the kernel handed it over locally made (CHECKSUM_PARTIAL:
+    /// never computed, the data never crossed a wire) or already verified (DATA_VALID). Linux
+    /// skips verification alike (`skb_csum_unnecessary`). A device that may alter or reorder
+    /// frames answers false (the default).
+    fn rx_checksum_ok(&self) -> bool {
+        false
+    }
     /// When the device itself next needs attention (e.g. a delayed frame in a fault injector).
     fn poll_at(&self) -> Option<Instant> {
         None

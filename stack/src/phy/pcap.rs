@@ -167,6 +167,9 @@ impl<D: Device> Device for PcapDevice<D> {
         self.writer.write_frame(frame);
         self.inner.transmit(now, frame);
     }
+    fn rx_checksum_ok(&self) -> bool {
+        self.inner.rx_checksum_ok()
+    }
     fn poll_at(&self) -> Option<Instant> {
         self.inner.poll_at()
     }

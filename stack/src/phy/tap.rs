@@ -6,7 +6,7 @@
 //! wrappers the preload shim hooks.
 use std::ffi::CString;
 
-use super::gso::{Coalescer, VnetHdr, NO_OFFLOAD, VNET_F_NEEDS_CSUM, VNET_HDR_LEN};
+use super::gso::{Coalescer, VnetHdr, NO_OFFLOAD, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_HDR_LEN};
 use super::Device;
 use crate::sys::{self, strerror, IfReq};
 use crate::time::Instant;
@@ -47,6 +47,12 @@ pub struct TapDevice {
     vnet: bool,
     /// Transmit coalescing (see [`TxBatch`]), when enabled by [`TapDevice::enable_tx_batching`].
     batch: Option<std::sync::Arc<parking_lot::Mutex<TxBatch>>>,
+    /// Complete partial checksums in `receive` (for wrappers that look at or alter frames:
+    /// pcap, fault injection); off, a partial checksum stays as the kernel left it and only
+    /// `rx_checksum_ok` vouches for the frame.
+    finish_partial: bool,
+    /// The last frame received came with NEEDS_CSUM or DATA_VALID (see `Device::rx_checksum_ok`).
+    rx_ok: bool,
 }
 
 /// The interface index of `name` in the current network namespace (SIOCGIFINDEX).
@@ -129,7 +135,23 @@ impl TapDevice {
         // TUNSETOFFLOAD takes its argument by value.
         let _ = sys::ioctl_value(fd, TUNSETOFFLOAD, (TUN_F_CSUM | TUN_F_TSO4) as usize);
         wait_running(name, std::time::Duration::from_millis(500));
-        Ok(TapDevice { fd, name: name.to_string(), mtu, stats: TapStats::default(), vnet: true, batch: None })
+        Ok(TapDevice {
+            fd,
+            name: name.to_string(),
+            mtu,
+            stats: TapStats::default(),
+            vnet: true,
+            batch: None,
+            finish_partial: true,
+            rx_ok: false,
+        })
+    }
+
+    /// Leaves the partial checksums of locally made frames unfinished (the stack trusts them
+    /// through `rx_checksum_ok`, as Linux does): one pass over every received byte less. Only
+    /// when nothing between the TAP and the stack reads or alters frames (no pcap, no faults).
+    pub fn leave_partial_checksums(&mut self) {
+        self.finish_partial = false;
     }
 
     /// The descriptor, for polling (POLLIN when a frame is waiting).
@@ -168,6 +190,7 @@ impl Device for TapDevice {
     }
 
     fn receive(&mut self, _now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.rx_ok = false;
         let mut hdr = [0u8; VNET_HDR_LEN];
         let r = if self.vnet { sys::readv2(self.fd, &mut hdr, buf) } else { sys::read(self.fd, buf) };
         match r {
@@ -179,16 +202,22 @@ impl Device for TapDevice {
                 let h = VnetHdr::parse(&hdr);
                 if self.vnet && h.flags & VNET_F_NEEDS_CSUM != 0 {
                     // CHECKSUM_PARTIAL: the field holds the pseudo-header sum; finish it over
-                    // csum_start.. (what skb_checksum_help does), so the stack sees a normal frame.
+                    // csum_start.. (what skb_checksum_help does) if anyone looks at the frame.
                     let start = h.csum_start as usize;
                     let field = start + h.csum_offset as usize;
                     if field + 2 > n {
                         self.stats.rx_errors += 1;
                         return None;
                     }
-                    let c = crate::wire::checksum::checksum(&buf[start..n]);
-                    buf[field..field + 2].copy_from_slice(&c.to_be_bytes());
+                    // Only TCP trusts the device (Interface::receive_frame_offloaded); UDP
+                    // and the rest verify, so their sums are finished here.
+                    let ipv4_tcp = n > 23 && buf[12..14] == [0x08, 0x00] && buf[23] == 6;
+                    if self.finish_partial || !ipv4_tcp {
+                        let c = crate::wire::checksum::checksum(&buf[start..n]);
+                        buf[field..field + 2].copy_from_slice(&c.to_be_bytes());
+                    }
                 }
+                self.rx_ok = self.vnet && h.flags & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID) != 0;
                 Some(n)
             }
             Err(libc::EAGAIN) => None,
@@ -197,6 +226,10 @@ impl Device for TapDevice {
                 None
             }
         }
+    }
+
+    fn rx_checksum_ok(&self) -> bool {
+        self.rx_ok
     }
 
     fn transmit(&mut self, _now: Instant, frame: &[u8]) {

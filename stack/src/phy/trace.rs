@@ -103,6 +103,9 @@ impl<D: Device> Device for TraceDevice<D> {
         tracing::trace!(target: "tapstack::frame", "out {}", summarize(frame));
         self.inner.transmit(now, frame);
     }
+    fn rx_checksum_ok(&self) -> bool {
+        self.inner.rx_checksum_ok()
+    }
     fn poll_at(&self) -> Option<Instant> {
         self.inner.poll_at()
     }

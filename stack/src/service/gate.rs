@@ -45,6 +45,9 @@ impl Device for Gate {
         self.sent = true;
         self.inner.transmit(now, frame);
     }
+    fn rx_checksum_ok(&self) -> bool {
+        self.inner.rx_checksum_ok()
+    }
     fn poll_at(&self) -> Option<Instant> {
         self.inner.poll_at()
     }

@@ -220,12 +220,25 @@ impl TcpStack {
     /// here; malformed segments are dropped and counted. Answers (ACK, RST, SYN-ACK) are queued
     /// for the next `dispatch`.
     pub fn process(&mut self, now: Instant, src: IpAddress, dst: IpAddress, segment: &[u8]) {
+        self.process_offloaded(now, src, dst, segment, false);
+    }
+
+    /// `process`, skipping the checksum when the device vouched for it (`checksum_ok`: the
+    /// kernel handed the frame over locally made or verified; see `Device::rx_checksum_ok`).
+    pub fn process_offloaded(
+        &mut self,
+        now: Instant,
+        src: IpAddress,
+        dst: IpAddress,
+        segment: &[u8],
+        checksum_ok: bool,
+    ) {
         self.stats.rx_segments += 1;
         let Ok(pkt) = TcpPacket::new_checked(segment) else {
             self.stats.rx_malformed += 1;
             return;
         };
-        if !pkt.verify_checksum(src, dst) {
+        if !checksum_ok && !pkt.verify_checksum(src, dst) {
             self.stats.rx_bad_checksum += 1;
             return;
         }

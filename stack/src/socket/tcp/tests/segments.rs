@@ -487,3 +487,19 @@ fn a_coalesced_super_segment_is_acked_at_once() {
     h.feed(&d2);
     assert!(h.out().is_empty());
 }
+
+#[test]
+fn a_bad_checksum_is_dropped_unless_the_device_vouched_for_it() {
+    let mut h = H::new();
+    let r = h.seg(1000, None, flags::SYN);
+    let mut b = vec![0u8; r.buffer_len()];
+    r.emit(&mut b, PEER, US);
+    b[16] ^= 0xff; // the checksum field: e.g. the partial sum the kernel leaves (CHECKSUM_PARTIAL)
+    h.s.process(h.now, PEER, US, &b);
+    assert!(h.out().is_empty(), "dropped, not answered");
+    assert_eq!(h.s.stats().rx_bad_checksum, 1);
+    h.s.process_offloaded(h.now, PEER, US, &b, true);
+    let o = h.out();
+    assert_eq!((o[0].ack, o[0].flags), (Some(1001), flags::RST), "processed: no listener, so a RST");
+    assert_eq!(h.s.stats().rx_bad_checksum, 1);
+}

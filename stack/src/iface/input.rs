@@ -209,7 +209,9 @@ impl Interface {
         while n < limit {
             let Some(d) = self.loopback.pop_front() else { break };
             let repr = Ipv4Repr::new(d.src, d.dst, d.protocol, d.payload.len(), 0);
+            self.rx_checksum_ok = d.partial;
             self.deliver(now, &repr, &d.payload, tcp, udp);
+            self.rx_checksum_ok = false;
             self.stats.loopback_delivered += 1;
             n += 1;
         }
@@ -227,7 +229,7 @@ mod tests {
     use super::*;
     use crate::iface::fragment::fragment;
     use crate::socket::tcp::TcpConfig;
-    use crate::wire::tcp::{flags, TcpRepr};
+    use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 
     const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
     const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -277,5 +279,40 @@ mod tests {
         assert_eq!(tcp.stats().rx_bad_checksum, 2, "vouched for: not verified");
         assert_eq!(tcp.stats().rx_no_socket, 1, "and processed (a SYN to a closed port)");
         assert!(!iface.rx_checksum_ok, "the device's word holds for one frame only");
+    }
+
+    #[test]
+    fn partial_tcp_sums_are_trusted_on_the_loopback_and_finished_before_fragmenting() {
+        let mut iface = Interface::new(MAC, US, 24, None, 1500, 1);
+        iface.tx_tcp_partial = true;
+        let mut tcp = TcpStack::new(TcpConfig::new(US.into(), 1500));
+        let mut udp = UdpStack::new(US.into(), 1);
+        let now = Instant::from_secs(1);
+        let partial_seg = |src: Ipv4Addr, dst: Ipv4Addr, payload: &'static [u8]| {
+            let r =
+                TcpRepr { src_port: 40000, dst_port: 80, seq: 1000, flags: flags::SYN, payload, ..TcpRepr::default() };
+            let mut seg = vec![0u8; r.buffer_len()];
+            r.emit(&mut seg, src, dst);
+            TcpPacket::new_unchecked(&mut seg[..]).fill_partial_checksum(src, dst);
+            seg
+        };
+        // A SYN to ourselves with only its pseudo-header sum: over the loopback, trusted.
+        iface.send_ip(now, US, US, protocol::TCP, &partial_seg(US, US, b""));
+        iface.deliver_loopback(now, &mut tcp, &mut udp, 8);
+        assert_eq!((tcp.stats().rx_bad_checksum, tcp.stats().rx_no_socket), (0, 1));
+        // Too big for the link (no DF then): the fragments carry the whole checksum.
+        iface.learned(now, PEER, [2, 0, 0, 0, 0, 1]);
+        static BIG: [u8; 3000] = [7; 3000];
+        iface.send_ip(now, US, PEER, protocol::TCP, &partial_seg(US, PEER, &BIG));
+        let frames: Vec<Vec<u8>> = iface.tx.drain(..).collect();
+        assert!(frames.len() >= 3, "fragmented: {} frames", frames.len());
+        let mut whole = vec![0u8; 20 + 3000];
+        for f in &frames {
+            let ip = ipv4::Packet::new_checked(&f[14..]).unwrap();
+            let off = ip.frag_offset() as usize;
+            whole[off..off + ip.payload().len()].copy_from_slice(ip.payload());
+        }
+        let pkt = TcpPacket::new_checked(&whole[..]).unwrap();
+        assert!(pkt.verify_checksum(US, PEER), "finished before cutting");
     }
 }

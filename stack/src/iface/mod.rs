@@ -11,6 +11,7 @@ pub mod reassembly;
 pub mod route;
 pub mod stats;
 
+use crate::wire::tcp::TcpPacket;
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
@@ -42,6 +43,8 @@ pub(crate) struct LocalDatagram {
     pub dst: Ipv4Addr,
     pub protocol: u8,
     pub payload: Vec<u8>,
+    /// A TCP segment with only its pseudo-header sum (our own, never on a wire: trusted).
+    pub partial: bool,
 }
 
 /// Link and network layer state of one host.
@@ -66,6 +69,9 @@ pub struct Interface {
     /// The device vouches for the transport checksum of the frame being received (set only
     /// for the duration of `receive_frame_offloaded`).
     pub(crate) rx_checksum_ok: bool,
+    /// TCP hands us segments with only the pseudo-header sum (`TcpConfig::tx_partial_checksum`):
+    /// the device finishes it; we finish it ourselves only before cutting fragments.
+    pub(crate) tx_tcp_partial: bool,
 }
 
 /// IP header fields a socket may set (IP_TTL, IP_TOS).
@@ -94,6 +100,7 @@ impl Interface {
             ip_opts: HashMap::new(),
             default_ttl: DEFAULT_TTL,
             rx_checksum_ok: false,
+            tx_tcp_partial: false,
         }
     }
 
@@ -126,7 +133,8 @@ impl Interface {
                 self.stats.tx_dropped += 1;
                 return;
             }
-            self.loopback.push_back(LocalDatagram { src, dst, protocol, payload: payload.to_vec() });
+            let partial = self.tx_tcp_partial && protocol == ipv4::protocol::TCP;
+            self.loopback.push_back(LocalDatagram { src, dst, protocol, payload: payload.to_vec(), partial });
             return;
         }
         if dst.is_unspecified() {
@@ -171,6 +179,16 @@ impl Interface {
         // fragmenting, its segments are sized to the MTU).
         repr.dont_frag = protocol == ipv4::protocol::TCP && payload.len() + ipv4::HEADER_LEN <= self.mtu;
         repr.ident = self.next_ident();
+        let finished;
+        let payload = if self.tx_tcp_partial && protocol == ipv4::protocol::TCP && !repr.dont_frag {
+            // Fragments are not TCP to the device: finish the checksum before cutting.
+            let mut p = payload.to_vec();
+            TcpPacket::new_unchecked(&mut p[..]).fill_checksum(src, dst);
+            finished = p;
+            &finished[..]
+        } else {
+            payload
+        };
         let mut datagrams = Vec::new();
         match fragment::fragment(&repr, payload, self.mtu, ethernet::HEADER_LEN, &mut |d| datagrams.push(d)) {
             Ok(n) => {

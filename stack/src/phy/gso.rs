@@ -117,6 +117,31 @@ fn same_headers(a: &[u8], b: &[u8]) -> bool {
         && ta.options() == tb.options()
 }
 
+/// The header of a frame written alone: NEEDS_CSUM for an unfragmented TCP/IPv4 frame whose
+/// checksum field holds only the pseudo-header sum (`partial_tcp`), else nothing asked.
+pub fn single_header(f: &[u8], partial_tcp: bool) -> [u8; VNET_HDR_LEN] {
+    if !partial_tcp {
+        return NO_OFFLOAD;
+    }
+    let Some(ip) = Frame::new_checked(f).ok().filter(|e| e.ethertype() == EtherType::Ipv4).and_then(|e| {
+        ipv4::Packet::new_checked(e.payload())
+            .ok()
+            .map(|ip| (ip.protocol(), ip.header_len(), ip.more_frags() || ip.frag_offset() != 0))
+    }) else {
+        return NO_OFFLOAD;
+    };
+    match ip {
+        (tcp::PROTOCOL, ihl, false) if f.len() >= ethernet::HEADER_LEN + ihl + tcp::HEADER_LEN => VnetHdr {
+            flags: VNET_F_NEEDS_CSUM,
+            csum_start: (ethernet::HEADER_LEN + ihl) as u16,
+            csum_offset: TCP_CHECKSUM_AT,
+            ..VnetHdr::default()
+        }
+        .emit(),
+        _ => NO_OFFLOAD,
+    }
+}
+
 /// Transmit coalescing (see the module documentation).
 #[derive(Debug)]
 pub struct Coalescer {
@@ -128,6 +153,8 @@ pub struct Coalescer {
     next_seq: u32,
     /// The last segment was short or carried PSH/FIN: nothing more may join.
     closed: bool,
+    /// TCP frames carry only their pseudo-header sum (see [`single_header`]).
+    pub partial_tcp: bool,
 }
 
 impl Default for Coalescer {
@@ -138,7 +165,15 @@ impl Default for Coalescer {
 
 impl Coalescer {
     pub fn new() -> Coalescer {
-        Coalescer { buf: Vec::with_capacity(65_600), frames: 0, hdr_len: 0, gso_size: 0, next_seq: 0, closed: false }
+        Coalescer {
+            buf: Vec::with_capacity(65_600),
+            frames: 0,
+            hdr_len: 0,
+            gso_size: 0,
+            next_seq: 0,
+            closed: false,
+            partial_tcp: false,
+        }
     }
 
     /// True if candidate `f` (`c`) continues the held frame.
@@ -157,7 +192,7 @@ impl Coalescer {
     pub fn push(&mut self, f: &[u8], out: &mut impl FnMut(&[u8; VNET_HDR_LEN], &[u8])) {
         let Some(c) = candidate(f) else {
             self.flush(out);
-            out(&NO_OFFLOAD, f);
+            out(&single_header(f, self.partial_tcp), f);
             return;
         };
         if self.joins(f, &c) {
@@ -179,7 +214,7 @@ impl Coalescer {
     pub fn flush(&mut self, out: &mut impl FnMut(&[u8; VNET_HDR_LEN], &[u8])) {
         match self.frames {
             0 => return,
-            1 => out(&NO_OFFLOAD, &self.buf),
+            1 => out(&single_header(&self.buf, self.partial_tcp), &self.buf),
             _ => {
                 let ip_len = self.buf.len() - ethernet::HEADER_LEN;
                 let mut ip = ipv4::Packet::new_unchecked(&mut self.buf[ethernet::HEADER_LEN..]);
@@ -336,5 +371,54 @@ pub(crate) mod tests {
             b.flush(&mut out.sink());
             assert_eq!(out.take().len(), 2);
         }
+    }
+
+    /// `f` with its TCP checksum field set to the pseudo-header sum only (as the stack leaves
+    /// it under `set_tcp_checksum_offload`).
+    fn partial(mut f: Vec<u8>) -> Vec<u8> {
+        let (s, d) = (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1));
+        TcpPacket::new_unchecked(&mut f[34..]).fill_partial_checksum(s, d);
+        f
+    }
+
+    /// Finishes a NEEDS_CSUM record as the kernel does and checks the TCP checksum.
+    fn finished_ok(rec: &[u8]) -> bool {
+        let (h, f) = rec.split_at(VNET_HDR_LEN);
+        let h = VnetHdr::parse(h.try_into().unwrap());
+        assert_eq!(h.flags, VNET_F_NEEDS_CSUM);
+        let (start, field) = (h.csum_start as usize, (h.csum_start + h.csum_offset) as usize);
+        let mut done = f.to_vec();
+        let c = checksum::checksum(&done[start..]);
+        done[field..field + 2].copy_from_slice(&c.to_be_bytes());
+        let (s, d) = (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1));
+        checksum::verify_transport(s, d, 6, &done[start..])
+    }
+
+    #[test]
+    fn partial_tcp_frames_alone_ask_the_kernel_to_finish_their_checksum() {
+        let (mut b, mut out) = (Coalescer::new(), Out::default());
+        b.partial_tcp = true;
+        // A pure ACK (never a candidate), then a lone data segment (held, flushed alone).
+        let ack = partial(seg(1000, TCP_ACK, 0, 1));
+        assert!(!checksum::verify_transport(Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1), 6, &ack[34..]));
+        b.push(&ack, &mut out.sink());
+        b.push(&partial(seg(1000, TCP_ACK | TCP_PSH, 300, 2)), &mut out.sink());
+        b.flush(&mut out.sink());
+        let r = out.take();
+        assert_eq!(r.len(), 2);
+        for rec in &r {
+            let h = VnetHdr::parse(rec[..VNET_HDR_LEN].try_into().unwrap());
+            assert_eq!((h.gso_type, h.csum_start, h.csum_offset), (0, 34, 16));
+            assert!(finished_ok(rec), "the kernel's sum makes a valid checksum");
+        }
+        // Not TCP, or a fragment: nothing asked, bytes unchanged.
+        let mut udp = seg(1, TCP_ACK, 10, 3);
+        udp[23] = 17;
+        assert_eq!(single_header(&udp, true), NO_OFFLOAD);
+        let mut frag = partial(seg(1, TCP_ACK, 10, 4));
+        frag[20] = 0x20; // MF
+        assert_eq!(single_header(&frag, true), NO_OFFLOAD);
+        // Off: full checksums, nothing asked.
+        assert_eq!(single_header(&seg(1, TCP_ACK, 10, 5), false), NO_OFFLOAD);
     }
 }

@@ -53,6 +53,8 @@ pub struct TapDevice {
     finish_partial: bool,
     /// The last frame received came with NEEDS_CSUM or DATA_VALID (see `Device::rx_checksum_ok`).
     rx_ok: bool,
+    /// TCP frames we transmit carry only the pseudo-header sum; the kernel finishes it.
+    tx_partial: bool,
 }
 
 /// The interface index of `name` in the current network namespace (SIOCGIFINDEX).
@@ -144,6 +146,7 @@ impl TapDevice {
             batch: None,
             finish_partial: true,
             rx_ok: false,
+            tx_partial: false,
         })
     }
 
@@ -152,6 +155,17 @@ impl TapDevice {
     /// when nothing between the TAP and the stack reads or alters frames (no pcap, no faults).
     pub fn leave_partial_checksums(&mut self) {
         self.finish_partial = false;
+    }
+
+    /// TCP frames handed to `transmit` carry only their pseudo-header sum (the stack's
+    /// `set_tcp_checksum_offload`): each goes out with NEEDS_CSUM and the kernel finishes it, as
+    /// it does for super-frames. Needs the virtio_net_hdr; returns whether it is on.
+    pub fn enable_tcp_checksum_offload(&mut self) -> bool {
+        self.tx_partial = self.vnet;
+        if let Some(b) = &self.batch {
+            b.lock().gso.partial_tcp = self.tx_partial;
+        }
+        self.tx_partial
     }
 
     /// The descriptor, for polling (POLLIN when a frame is waiting).
@@ -238,7 +252,11 @@ impl Device for TapDevice {
             b.lock().push(frame);
             return;
         }
-        let r = if self.vnet { sys::writev2(self.fd, &NO_OFFLOAD, frame) } else { sys::write(self.fd, frame) };
+        let r = if self.vnet {
+            sys::writev2(self.fd, &super::gso::single_header(frame, self.tx_partial), frame)
+        } else {
+            sys::write(self.fd, frame)
+        };
         match r {
             Ok(_) => self.stats.tx_frames += 1,
             Err(e) => {

@@ -54,6 +54,8 @@ pub struct OpenedDevice {
     /// Writes out the TAP's coalesced TCP super-frame; call after every round.
     pub tx_flush: crate::phy::tap::TxFlush,
     pub tap_fd: i32,
+    /// The TAP finishes TCP checksums: call `Stack::set_tcp_checksum_offload(true)`.
+    pub tcp_checksum_offload: bool,
 }
 
 /// Opens the TAP named in `config` and stacks pcap, faults and trace on it.
@@ -64,8 +66,12 @@ pub fn open_device(config: &Config) -> Result<OpenedDevice, RuntimeError> {
     };
     let mut tap = TapDevice::open(&config.tap, config.mtu).map_err(RuntimeError)?;
     let tx_flush = tap.enable_tx_batching();
+    // Checksums left to the kernel both ways, unless something between the TAP and the stack
+    // reads or alters frames (a capture must show finished sums; faults may corrupt).
+    let mut tcp_checksum_offload = false;
     if config.pcap.is_none() && faults.is_none() {
         tap.leave_partial_checksums();
+        tcp_checksum_offload = tap.enable_tcp_checksum_offload();
     }
     let tap_fd = tap.raw_fd();
     // Wire order: TAP <- pcap (what really crossed the wire) <- faults <- trace <- meter.
@@ -80,7 +86,7 @@ pub fn open_device(config: &Config) -> Result<OpenedDevice, RuntimeError> {
     if config.trace {
         dev = DynDevice(Box::new(crate::phy::trace::TraceDevice::new(dev)));
     }
-    Ok(OpenedDevice { dev: dev.0, tx_flush, tap_fd })
+    Ok(OpenedDevice { dev: dev.0, tx_flush, tap_fd, tcp_checksum_offload })
 }
 
 /// An owned, type-erased device (so the wrappers can be stacked as configured).
@@ -211,6 +217,7 @@ impl Runtime {
         let (dev, tx_flush, tap_fd) = (DynDevice(opened.dev), opened.tx_flush, opened.tap_fd);
         let kick_fd = sys::eventfd().map_err(|e| RuntimeError(format!("eventfd: {}", sys::strerror(e))))?;
         let mut stack = Stack::new(&config, sys::random_u64());
+        stack.set_tcp_checksum_offload(opened.tcp_checksum_offload);
         install_tracer(&config, &mut stack)?;
         tracing::info!(
             target: "tapstack::runtime",

@@ -120,6 +120,7 @@ impl Service {
         let epfd =
             fdpass::epoll_create().map_err(|e| StartError::Failed(format!("epoll: {}", crate::sys::strerror(e))))?;
         let mut stack = Stack::new(&cfg, crate::sys::random_u64());
+        stack.set_tcp_checksum_offload(opened.tcp_checksum_offload);
         // TAPSTACK_TRACE=ladder / events: the service draws every connection of the TAP.
         crate::runtime::install_tracer(&cfg, &mut stack).map_err(|RuntimeError(e)| StartError::Failed(e))?;
         let uid = fdpass::getuid();

@@ -171,6 +171,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
         &mut self.buffer.as_mut()[hl..]
     }
     /// Computes and stores the checksum over the whole buffer (header and payload).
+    /// Writes only the pseudo-header sum (RFC 9293 3.1) into the checksum field, for a device
+    /// that finishes it over the header and payload (CHECKSUM_PARTIAL: a TAP with offloads).
+    pub fn fill_partial_checksum(&mut self, src: impl Into<IpAddress>, dst: impl Into<IpAddress>) {
+        let len = self.buffer.as_ref().len() as u32;
+        let partial = checksum::fold(&[checksum::pseudo_header(src, dst, PROTOCOL, len)]);
+        self.set_checksum(partial);
+    }
+
     pub fn fill_checksum(&mut self, src: impl Into<IpAddress>, dst: impl Into<IpAddress>) {
         self.set_checksum(0);
         let c = checksum::transport(src, dst, PROTOCOL, self.buffer.as_ref());

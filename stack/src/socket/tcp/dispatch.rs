@@ -17,10 +17,11 @@ impl TcpStack {
     pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(IpAddress, IpAddress, &[u8])) {
         self.run_trims(now);
         let mut buf = std::mem::take(&mut self.scratch);
-        self.dispatch_synq(now, &mut Emitter { buf: &mut buf, emit });
-        self.dispatch_tw(now, &mut Emitter { buf: &mut buf, emit });
+        let partial = self.config.tx_partial_checksum;
+        self.dispatch_synq(now, &mut Emitter { buf: &mut buf, emit, partial });
+        self.dispatch_tw(now, &mut Emitter { buf: &mut buf, emit, partial });
         self.scratch = buf;
-        let mut e = Emitter { buf: &mut self.scratch, emit };
+        let mut e = Emitter { buf: &mut self.scratch, emit, partial };
         for r in self.rsts.drain(..) {
             let repr = TcpRepr {
                 src_port: r.local.port(),

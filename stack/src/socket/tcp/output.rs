@@ -14,14 +14,20 @@ use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 pub struct Emitter<'a> {
     pub buf: &'a mut Vec<u8>,
     pub emit: &'a mut dyn FnMut(IpAddress, IpAddress, &[u8]),
+    /// Leave the checksum to the device (`TcpConfig::tx_partial_checksum`).
+    pub partial: bool,
 }
 
 impl Emitter<'_> {
-    /// Emits `repr` (payload included) with a valid checksum.
+    /// Emits `repr` (payload included) with a valid checksum (or its pseudo-header sum for
+    /// the device to finish).
     pub fn send(&mut self, src: IpAddress, dst: IpAddress, repr: &TcpRepr) {
         self.buf.clear();
         self.buf.resize(repr.buffer_len(), 0);
         repr.emit(self.buf, src, dst);
+        if self.partial {
+            TcpPacket::new_unchecked(&mut self.buf[..]).fill_partial_checksum(src, dst);
+        }
         (self.emit)(src, dst, self.buf);
     }
 }
@@ -86,7 +92,11 @@ impl Tcb {
             e.buf[hl + a.len()..hl + a.len() + b.len()].copy_from_slice(b);
         }
         let (src, dst) = (*self.local.ip(), *self.remote.ip());
-        TcpPacket::new_unchecked(&mut e.buf[..]).fill_checksum(src, dst);
+        if e.partial {
+            TcpPacket::new_unchecked(&mut e.buf[..]).fill_partial_checksum(src, dst);
+        } else {
+            TcpPacket::new_unchecked(&mut e.buf[..]).fill_checksum(src, dst);
+        }
         (e.emit)(src, dst, e.buf);
         self.tr_out(&repr, len);
         self.counters.segs_out += 1;

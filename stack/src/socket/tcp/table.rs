@@ -104,6 +104,11 @@ impl TcpStack {
         &self.config
     }
     /// Drop and event counters.
+    /// See `TcpConfig::tx_partial_checksum`.
+    pub fn set_tx_partial_checksum(&mut self, on: bool) {
+        self.config.tx_partial_checksum = on;
+    }
+
     pub fn stats(&self) -> &TcpStats {
         &self.stats
     }

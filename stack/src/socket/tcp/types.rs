@@ -82,12 +82,16 @@ pub struct TcpConfig {
     /// Most orphaned connections (closed by the user, not yet done, TIME-WAIT excluded; Linux
     /// tcp_max_orphans): close() beyond it resets the connection (`orphan_overflows`). Default 4096.
     pub max_orphans: usize,
+    /// Segments leave with only the pseudo-header sum in the checksum field: the device
+    /// finishes it (Stack::set_tcp_checksum_offload; a TAP with offloads). Off by default.
+    pub tx_partial_checksum: bool,
 }
 
 impl TcpConfig {
     /// Defaults for a host at `local_addr` on a link with IP MTU `mtu`.
     pub fn new(local_addr: IpAddress, mtu: usize) -> TcpConfig {
         TcpConfig {
+            tx_partial_checksum: false,
             local_addr,
             mss: (mtu.saturating_sub(40)).min(u16::MAX as usize) as u16,
             rx_buffer: 256 * 1024,

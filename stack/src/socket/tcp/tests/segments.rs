@@ -503,3 +503,26 @@ fn a_bad_checksum_is_dropped_unless_the_device_vouched_for_it() {
     assert_eq!((o[0].ack, o[0].flags), (Some(1001), flags::RST), "processed: no listener, so a RST");
     assert_eq!(h.s.stats().rx_bad_checksum, 1);
 }
+
+#[test]
+fn segments_leave_their_checksum_to_the_device_when_asked() {
+    let mut h = H::new();
+    let (_, c, _) = h.established(false, false);
+    h.s.set_tx_partial_checksum(true);
+    let now = h.now;
+    assert_eq!(h.s.send(now, c, &[9u8; 3000]).unwrap(), 3000);
+    h.feed(&h.seg(1, None, flags::SYN)); // and a RST for a closed port (Emitter::send)
+    let mut segs = Vec::new();
+    h.s.dispatch(now, &mut |src, dst, b| segs.push((src, dst, b.to_vec())));
+    assert!(segs.len() >= 3, "two data segments and a RST: {}", segs.len());
+    for (src, dst, b) in &segs {
+        let p = TcpPacket::new_checked(&b[..]).unwrap();
+        assert!(!p.verify_checksum(*src, *dst), "not finished");
+        let mut done = b.clone();
+        TcpPacket::new_unchecked(&mut done[..]).fill_checksum(*src, *dst);
+        let full = TcpPacket::new_checked(&done[..]).unwrap().checksum();
+        // What the device adds to the field: the sum of header and payload.
+        let finished = !crate::wire::checksum::fold(&[crate::wire::checksum::sum(b)]);
+        assert_eq!(finished, full);
+    }
+}

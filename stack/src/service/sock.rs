@@ -4,7 +4,8 @@
 //! buffer, only while it has room (the program's write blocks natively = flow control), and
 //! writes received data from the TCP receive buffer into `a` only as far as `a` takes it (the
 //! rest stays in the engine: the window shrinks when the program stops reading); no copy in
-//! between (`send_with`, `recv_with`). UDP: a SOCK_SEQPACKET pair, one record per datagram with a `proto::UDP_HDR` header.
+//! between (`send_with`, `recv_with`). UDP: a SOCK_SEQPACKET pair, one record per datagram
+//! with a `proto::UDP_HDR` header.
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 
@@ -87,10 +88,12 @@ pub struct Sock {
     pub hold: Option<Hold>,
     /// A non-blocking connect returned EINPROGRESS and no later connect() saw it finish.
     pub connecting: bool,
-    /// Program -> stack bytes read from `a` that the engine did not take yet.
+    /// Program -> stack bytes read from `a` that the engine did not take yet (TCP reads `a`
+    /// straight into the engine's send buffer; only bytes that arrive while `a` is read to
+    /// learn whether it ended can land here).
     pub tx: Pending,
-    /// Stack -> program bytes the engine gave that `a` did not take yet (UDP: TCP bytes stay
-    /// in the engine's receive buffer until `a` takes them).
+    /// Stack -> program datagrams the engine gave that `a` did not take yet (UDP; TCP bytes
+    /// stay in the engine's receive buffer until `a` takes them).
     pub rx: Pending,
     /// The engine's send buffer had no room at the last try: `a` is not read (the program's
     /// writes block natively) until the engine reports progress.

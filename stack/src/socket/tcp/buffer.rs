@@ -1,6 +1,7 @@
 //! Byte ring used for the send and receive buffers. Bytes past `len` may be written
 //! (`write_at`) before they become readable (`commit`), which is how out-of-order data is stored
-//! in place (no per-segment allocation).
+//! in place (no per-segment allocation). The send ring is filled in place too: `vacant` gives
+//! its free space, `commit` makes what the caller wrote there readable (`send_with`).
 //!
 //! Memory follows use (as Linux charges a socket only for the skbs it holds): `capacity` is the
 //! limit (SO_SNDBUF/SO_RCVBUF, what the window is computed from), but storage is allocated on

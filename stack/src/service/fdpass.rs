@@ -4,8 +4,9 @@
 //! open (sock_diag). Errors are `Err(errno)`; errno is never touched.
 pub use crate::sys::unix::{
     abstract_addr, accept4, bind_listen_abstract, connect_abstract, epoll_create, epoll_ctl, epoll_wait,
-    getsockopt_int, getuid, identity, ifindex_exists, ignore_sigpipe, peer_cred, recv, recv_with_fd, recv_with_fds,
-    send, send_with_fd, send_with_fds, set_nonblock, setsockopt_int, shutdown, socketpair,
+    getsockopt_int, getuid, identity, ifindex_exists, ignore_sigpipe, peer_cred, recv, recv_vectored, recv_with_fd,
+    recv_with_fds, send, send_vectored, send_with_fd, send_with_fds, set_nonblock, setsockopt_int, shutdown,
+    socketpair, unread,
 };
 
 /// Is the peer of the Unix socket with inode `ino` still open? Asked through sock_diag
@@ -99,6 +100,29 @@ mod tests {
         assert_eq!(alive, Some(false));
         crate::sys::close(p).unwrap();
         crate::sys::close(nl).unwrap();
+    }
+    #[test]
+    fn vectored_stream_io() {
+        let (x, y) = socketpair(libc::SOCK_STREAM).unwrap();
+        assert_eq!(unread(y), Ok(0));
+        assert_eq!(send_vectored(x, b"abc", b"defgh", 0), Ok(8));
+        assert_eq!(send_vectored(x, b"", b"ij", 0), Ok(2));
+        assert_eq!(unread(y), Ok(10));
+        let (mut a, mut b) = ([0u8; 4], [0u8; 4]);
+        assert_eq!(recv_vectored(y, &mut a, &mut b, 0), Ok(8));
+        assert_eq!((&a, &b), (b"abcd", b"efgh"));
+        assert_eq!(unread(y), Ok(2));
+        assert_eq!(recv_vectored(y, &mut a, &mut b, 0), Ok(2));
+        assert_eq!(&a[..2], b"ij");
+        assert_eq!(recv_vectored(y, &mut a, &mut b, 0), Err(libc::EAGAIN), "never blocks");
+        shutdown(x, libc::SHUT_WR).unwrap();
+        assert_eq!(recv_vectored(y, &mut a, &mut b, 0), Ok(0));
+        shutdown(y, libc::SHUT_RD).unwrap();
+        assert_eq!(send_vectored(y, b"", b"", 0), Ok(0));
+        crate::sys::close(x).unwrap();
+        // The peer is gone: EPIPE, no SIGPIPE.
+        assert_eq!(send_vectored(y, b"a", b"b", 0), Err(libc::EPIPE));
+        crate::sys::close(y).unwrap();
     }
     #[test]
     fn pass_two_descriptors() {

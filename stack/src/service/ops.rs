@@ -446,6 +446,7 @@ impl Service {
                             // (never the program's read side, so POLLHUP on `a` stays "closed").
                             let _ = stack.tcp.shutdown(now, h, Shutdown::Read);
                             s.rx = super::sock::Pending::default();
+                            s.a_full = false;
                             if !s.eof_to_a {
                                 let _ = fdpass::shutdown(s.a, libc::SHUT_WR);
                                 s.eof_to_a = true;

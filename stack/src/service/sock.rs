@@ -1,9 +1,11 @@
 //! One socket of the shared stack as the service holds it: the engine handle, the service's
 //! end `a` of the socketpair whose other end the program holds, and the data moving between
-//! them. TCP: bytes ride a SOCK_STREAM pair; the service reads `a` only while the TCP send
-//! buffer takes them (the program's write blocks natively = flow control) and writes received
-//! data into `a` only as far as `a` takes it (the window shrinks when the program stops
-//! reading). UDP: a SOCK_SEQPACKET pair, one record per datagram with a `proto::UDP_HDR` header.
+//! them. TCP: bytes ride a SOCK_STREAM pair; the service reads `a` straight into the TCP send
+//! buffer, only while it has room (the program's write blocks natively = flow control), and
+//! writes received data from the TCP receive buffer into `a` only as far as `a` takes it (the
+//! rest stays in the engine: the window shrinks when the program stops reading); no copy in
+//! between (`send_with`, `recv_with`). UDP: a SOCK_SEQPACKET pair, one record per datagram
+//! with a `proto::UDP_HDR` header.
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 
@@ -86,10 +88,18 @@ pub struct Sock {
     pub hold: Option<Hold>,
     /// A non-blocking connect returned EINPROGRESS and no later connect() saw it finish.
     pub connecting: bool,
-    /// Program -> stack bytes read from `a` that the engine did not take yet.
+    /// Program -> stack bytes read from `a` that the engine did not take yet (TCP reads `a`
+    /// straight into the engine's send buffer; only bytes that arrive while `a` is read to
+    /// learn whether it ended can land here).
     pub tx: Pending,
-    /// Stack -> program bytes the engine gave that `a` did not take yet.
+    /// Stack -> program datagrams the engine gave that `a` did not take yet (UDP; TCP bytes
+    /// stay in the engine's receive buffer until `a` takes them).
     pub rx: Pending,
+    /// The engine's send buffer had no room at the last try: `a` is not read (the program's
+    /// writes block natively) until the engine reports progress.
+    pub tx_full: bool,
+    /// `a` took less than the engine offered at the last try: wait for it to turn writable.
+    pub a_full: bool,
     /// Read 0 from `a`: the program shut down writing (or closed).
     pub a_eof: bool,
     /// `a` reported POLLHUP: every copy of the program's end is closed.
@@ -139,6 +149,8 @@ impl Sock {
             connecting: false,
             tx: Pending::default(),
             rx: Pending::default(),
+            tx_full: false,
+            a_full: false,
             a_eof: false,
             a_hup: false,
             a_dry: false,
@@ -156,11 +168,11 @@ impl Sock {
     /// The epoll interest this socket needs now.
     pub fn wanted(&self) -> u32 {
         let mut ev = 0u32;
-        let reading = !self.a_eof && self.tx.is_empty() && self.hold.is_none() && !self.listening;
+        let reading = !self.a_eof && self.tx.is_empty() && !self.tx_full && self.hold.is_none() && !self.listening;
         if reading {
             ev |= libc::EPOLLIN as u32;
         }
-        if !self.rx.is_empty() || (self.listening && self.tokens < self.accept_q.len()) {
+        if !self.rx.is_empty() || self.a_full || (self.listening && self.tokens < self.accept_q.len()) {
             ev |= libc::EPOLLOUT as u32;
         }
         ev
@@ -209,6 +221,7 @@ pub fn pump_out(stack: &mut Stack, now: Instant, s: &mut Sock, scratch: &mut [u8
 }
 
 fn pump_tcp_out(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scratch: &mut [u8]) {
+    s.a_full = false;
     if let Some(hold) = &s.hold {
         match stack.tcp.state(h) {
             Ok(TcpState::SynSent) | Ok(TcpState::SynReceived) => return,
@@ -278,29 +291,33 @@ fn pump_tcp_out(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scr
             return;
         }
         s.was_connected = true;
-        match stack.tcp.recv(now, h, scratch) {
-            Ok(0) => {
+        // Straight from the engine's receive buffer into `a`: what `a` does not take stays
+        // there (and keeps the window closed) until `a` turns writable.
+        let a = s.a;
+        let mut wrote = None;
+        let r = stack.tcp.recv_with(now, h, CHUNK, |x, y| {
+            let w = fdpass::send_vectored(a, x, y, 0);
+            wrote = Some((w, x.len() + y.len()));
+            match w {
+                Ok(k) => k,
+                Err(libc::EAGAIN) => 0,
+                Err(_) => x.len() + y.len(), // the program's end is gone: nobody will read it
+            }
+        });
+        match (r, wrote) {
+            (Ok(0), None) => {
                 let _ = fdpass::shutdown(s.a, libc::SHUT_WR);
                 s.eof_to_a = true;
                 return;
             }
-            Ok(n) => {
-                let d = &scratch[..n];
-                match fdpass::send(s.a, d, 0) {
-                    Ok(k) if k == n => continue,
-                    Ok(k) => {
-                        s.rx.set(&d[k..]);
-                        return;
-                    }
-                    Err(libc::EAGAIN) => {
-                        s.rx.set(d);
-                        return;
-                    }
-                    Err(_) => return,
-                }
+            (Ok(_), Some((Ok(k), n))) if k == n => continue,
+            (Ok(_), Some((Ok(_) | Err(libc::EAGAIN), _))) => {
+                s.a_full = true;
+                return;
             }
-            Err(Error::WouldBlock) | Err(Error::NotConnected) => return,
-            Err(e) => {
+            (Ok(_), _) => return,
+            (Err(Error::WouldBlock) | Err(Error::NotConnected), _) => return,
+            (Err(e), _) => {
                 // Reset, timeout, refused: the program reads EOF and asks why (`Op::Reason`).
                 s.reason = e.errno();
                 s.eof_to_a = true;
@@ -354,6 +371,7 @@ fn pump_tcp_in(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scra
         }
         return Ok(());
     }
+    s.tx_full = false;
     loop {
         if !s.tx.is_empty() {
             match stack.tcp.send(now, h, s.tx.rest()) {
@@ -371,6 +389,44 @@ fn pump_tcp_in(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scra
         if s.a_dry && !s.a_hup {
             return Ok(());
         }
+        // Straight from `a` into the engine's send buffer, asking it for room for what `a`
+        // holds (the buffer grows to what arrives, as `send` grows it).
+        let held = fdpass::unread(s.a).unwrap_or(0);
+        if held > 0 {
+            let (a, ask) = (s.a, held.min(CHUNK));
+            let mut got = None;
+            let r = stack.tcp.send_with(now, h, ask, |x, y| {
+                let g = fdpass::recv_vectored(a, x, y, 0);
+                got = Some((g, x.len() + y.len()));
+                g.unwrap_or(0)
+            });
+            match (r, got) {
+                (Err(Error::WouldBlock), _) => {
+                    s.tx_full = true;
+                    return Ok(());
+                }
+                (_, Some((Ok(0), _))) => {
+                    s.a_eof = true;
+                    break;
+                }
+                (_, Some((Ok(n), room))) => {
+                    // All it held read: `a` is empty (as a short read says below).
+                    s.a_dry = n >= held && !s.a_hup;
+                    if n == room && room < ask {
+                        // The engine's buffer is full now.
+                        s.tx_full = true;
+                        return Ok(());
+                    }
+                    continue;
+                }
+                (_, Some((Err(libc::EAGAIN), _))) => {
+                    s.a_dry = true;
+                    return Ok(());
+                }
+                (_, Some((Err(e), _))) => return Err(e),
+                (_, None) => {} // the connection is gone: read and drop below
+            }
+        }
         match fdpass::recv(s.a, scratch, 0) {
             Ok(0) => {
                 s.a_eof = true;
@@ -381,7 +437,7 @@ fn pump_tcp_in(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scra
                 // the program is gone: then the end of stream is still to be read, and epoll
                 // says nothing more).
                 s.a_dry = n < scratch.len() && !s.a_hup;
-                // Straight into the engine; only what it cannot take yet waits in `tx`.
+                // Into the engine; only what it cannot take yet waits in `tx`.
                 let k = match stack.tcp.send(now, h, &scratch[..n]) {
                     Ok(k) => k,
                     Err(Error::WouldBlock) => 0,

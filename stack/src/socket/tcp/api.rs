@@ -367,13 +367,51 @@ impl TcpStack {
     /// send(): copies as much as fits into the send buffer; WouldBlock if none fits; EPIPE after
     /// shutdown(Write) or peer reset (ECONNRESET first if the reset is unreported).
     pub fn send(&mut self, now: Instant, h: TcpHandle, data: &[u8]) -> Result<usize> {
-        let r = self.send_inner(now, h, data);
+        self.send_with(now, h, data.len(), |a, b| {
+            a.copy_from_slice(&data[..a.len()]);
+            b.copy_from_slice(&data[a.len()..a.len() + b.len()]);
+            a.len() + b.len()
+        })
+    }
+    /// send() with the caller writing in place (SEND, RFC 9293 3.10.2): `fill` gets the free
+    /// space of the send buffer for up to `max` bytes as two slices (the second one non-empty
+    /// when the ring wraps; the buffer grows on demand to hold them, as for `send` of `max`
+    /// bytes) and returns how many it wrote from their start, first slice first. Those are
+    /// queued as `send` queues its copy. Ok(0) if `max` is 0; WouldBlock (`fill` not called) if
+    /// nothing fits; errors as `send`.
+    pub fn send_with(
+        &mut self,
+        now: Instant,
+        h: TcpHandle,
+        max: usize,
+        fill: impl FnOnce(&mut [u8], &mut [u8]) -> usize,
+    ) -> Result<usize> {
+        let r = self.send_inner(now, h, max, fill);
         self.settle(h.0);
         r
     }
     /// recv(): Ok(0) at end of stream; WouldBlock if nothing yet; a pending error first.
     pub fn recv(&mut self, now: Instant, h: TcpHandle, buf: &mut [u8]) -> Result<usize> {
-        let r = self.recv_inner(now, h, buf);
+        self.recv_with(now, h, buf.len(), |a, b| {
+            buf[..a.len()].copy_from_slice(a);
+            buf[a.len()..a.len() + b.len()].copy_from_slice(b);
+            a.len() + b.len()
+        })
+    }
+    /// recv() with the caller reading in place (RECEIVE, RFC 9293 3.10.4): `take` gets up to
+    /// `max` readable bytes as two slices (the second one non-empty when the ring wraps) and
+    /// returns how many it consumed from their start; those leave the receive buffer as `recv`
+    /// takes its copy (window update, RFC 1122 4.2.3.3). Ok(0) at end of stream, if `max` is 0
+    /// or if `take` consumed nothing; WouldBlock (`take` not called) if nothing yet; errors as
+    /// `recv`.
+    pub fn recv_with(
+        &mut self,
+        now: Instant,
+        h: TcpHandle,
+        max: usize,
+        take: impl FnOnce(&[u8], &[u8]) -> usize,
+    ) -> Result<usize> {
+        let r = self.recv_inner(now, h, max, take);
         self.settle(h.0);
         r
     }

@@ -1,6 +1,7 @@
 //! Byte ring used for the send and receive buffers. Bytes past `len` may be written
 //! (`write_at`) before they become readable (`commit`), which is how out-of-order data is stored
-//! in place (no per-segment allocation).
+//! in place (no per-segment allocation). The send ring is filled in place too: `vacant` gives
+//! its free space, `commit` makes what the caller wrote there readable (`send_with`).
 //!
 //! Memory follows use (as Linux charges a socket only for the skbs it holds): `capacity` is the
 //! limit (SO_SNDBUF/SO_RCVBUF, what the window is computed from), but storage is allocated on
@@ -75,12 +76,33 @@ impl RingBuffer {
         self.buf = nb;
         self.head = 0;
     }
-    /// Appends as much of `data` as fits; returns bytes appended.
+    /// Appends as much of `data` as fits; returns bytes appended (what `send` does).
+    #[cfg(test)]
     pub fn enqueue(&mut self, data: &[u8]) -> usize {
-        let n = data.len().min(self.free());
-        let w = self.write_at(self.len, &data[..n]);
-        self.len += w;
-        w
+        let (a, b) = self.vacant(data.len());
+        let (fa, fb) = (a.len(), b.len());
+        a.copy_from_slice(&data[..fa]);
+        b.copy_from_slice(&data[fa..fa + fb]);
+        self.commit(fa + fb);
+        fa + fb
+    }
+    /// The space for up to `max` more bytes past the readable ones (clipped at capacity), as
+    /// two slices (the second non-empty when the space wraps); the storage grows on demand to
+    /// hold them, as `enqueue` of `max` bytes would grow it. Bytes written at the start of the
+    /// space (first slice first) become readable with `commit`. For a ring without out-of-order
+    /// bytes (the send ring): this space is where they would be.
+    pub fn vacant(&mut self, max: usize) -> (&mut [u8], &mut [u8]) {
+        let n = max.min(self.free());
+        if n == 0 {
+            return (&mut [], &mut []);
+        }
+        self.reserve(self.len + n);
+        let size = self.buf.len();
+        let start = (self.head + self.len) % size;
+        let first = n.min(size - start);
+        // A wrapped part ends before `start` (len + n <= size).
+        let (lo, hi) = self.buf.split_at_mut(start);
+        (&mut hi[..first], &mut lo[..n - first])
     }
     /// Writes `data` at `offset` bytes past the read position (offset >= len for
     /// not-yet-committed data); clipped at capacity. Returns bytes written.
@@ -157,7 +179,8 @@ impl RingBuffer {
     pub fn holds_storage(&self) -> bool {
         !self.buf.is_empty()
     }
-    /// Reads and removes up to `out.len()` bytes.
+    /// Reads and removes up to `out.len()` bytes (what `recv` does).
+    #[cfg(test)]
     pub fn dequeue(&mut self, out: &mut [u8]) -> usize {
         let n = self.read_at(0, out);
         self.discard(n)
@@ -225,6 +248,61 @@ mod tests {
         let mut small = RingBuffer::new(3000);
         assert_eq!(small.enqueue(&[1; 5000]), 3000);
         assert_eq!(small.allocated(), 3000);
+    }
+
+    #[test]
+    fn vacant_space_wraps_and_commits_what_was_written() {
+        let mut r = RingBuffer::new(8);
+        let (a, b) = r.vacant(0);
+        assert!(a.is_empty() && b.is_empty());
+        assert_eq!(r.allocated(), 0, "nothing asked: nothing allocated");
+        assert_eq!(r.enqueue(b"abcdef"), 6);
+        r.discard(4);
+        // Head at 4, two readable bytes: the free space runs 6..8 then 0..4.
+        let (a, b) = r.vacant(100);
+        assert_eq!((a.len(), b.len()), (2, 4));
+        a.copy_from_slice(b"gh");
+        b[..1].copy_from_slice(b"i");
+        r.commit(3); // less than offered
+        assert_eq!(r.len(), 5);
+        let (x, y) = r.slices(0, 8);
+        assert_eq!([x, y].concat(), b"efghi");
+        let (a, b) = r.vacant(2);
+        assert_eq!((a.len(), b.len()), (2, 0), "max bounds the space");
+        a.copy_from_slice(b"jk");
+        r.commit(2);
+        let (a, b) = r.vacant(9);
+        assert_eq!(a.len() + b.len(), 1);
+        a[0] = b'l';
+        r.commit(1);
+        assert_eq!(r.free(), 0);
+        let (a, b) = r.vacant(9);
+        assert!(a.is_empty() && b.is_empty(), "a full ring offers nothing");
+        let mut out = [0u8; 8];
+        assert_eq!(r.dequeue(&mut out), 8);
+        assert_eq!(&out, b"efghijkl");
+    }
+
+    #[test]
+    fn vacant_space_grows_the_storage_on_demand() {
+        let mut r = RingBuffer::new(256 << 10);
+        let (a, b) = r.vacant(100);
+        assert_eq!((a.len(), b.len()), (100, 0));
+        assert_eq!(r.allocated(), MIN_STORAGE, "as enqueue of 100 bytes grows it");
+        r.commit(0);
+        assert_eq!(r.len(), 0);
+        let (a, _) = r.vacant(100);
+        a[..10].copy_from_slice(&[7; 10]);
+        r.commit(10);
+        let (a, b) = r.vacant(100_000);
+        assert_eq!(a.len() + b.len(), 100_000);
+        assert!(r.allocated() >= 100_010 && r.allocated() <= 256 << 10);
+        let (a, b) = r.vacant(1 << 30);
+        assert_eq!(a.len() + b.len(), (256 << 10) - 10, "clipped at the capacity");
+        assert_eq!(r.allocated(), 256 << 10);
+        let mut out = [0u8; 16];
+        assert_eq!(r.read_at(0, &mut out), 10);
+        assert_eq!(&out[..10], &[7; 10]);
     }
 
     use proptest::prelude::*;

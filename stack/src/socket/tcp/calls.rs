@@ -1,4 +1,4 @@
-//! Bodies of the socket calls whose public wrappers in `mod.rs` also schedule the control
+//! Bodies of the socket calls whose public wrappers in `api.rs` also schedule the control
 //! block for `dispatch` (send, recv, accept, options, SO_ERROR, stopping a listener).
 use super::table::TcpStack;
 use super::types::{TcpHandle, TcpOption, TcpState};
@@ -6,7 +6,13 @@ use crate::error::{Error, Result};
 use crate::time::{Duration, Instant};
 
 impl TcpStack {
-    pub(super) fn send_inner(&mut self, now: Instant, h: TcpHandle, data: &[u8]) -> Result<usize> {
+    pub(super) fn send_inner(
+        &mut self,
+        now: Instant,
+        h: TcpHandle,
+        max: usize,
+        fill: impl FnOnce(&mut [u8], &mut [u8]) -> usize,
+    ) -> Result<usize> {
         let _ = now;
         let t = self.user_mut(h)?;
         if t.reset {
@@ -24,25 +30,41 @@ impl TcpStack {
             // Linux sk_stream_wait_connect: EPIPE on a closed or listening socket.
             _ => return Err(Error::BrokenPipe),
         }
-        if data.is_empty() {
+        if max == 0 {
             return Ok(0);
         }
-        let n = t.tx.enqueue(data);
-        if n == 0 {
+        let (a, b) = t.tx.vacant(max);
+        let room = a.len() + b.len();
+        if room == 0 {
             return Err(Error::WouldBlock);
         }
-        t.pending = true;
+        let n = fill(a, b).min(room);
+        t.tx.commit(n);
+        if n > 0 {
+            t.pending = true;
+        }
         Ok(n)
     }
-    pub(super) fn recv_inner(&mut self, now: Instant, h: TcpHandle, buf: &mut [u8]) -> Result<usize> {
+    pub(super) fn recv_inner(
+        &mut self,
+        now: Instant,
+        h: TcpHandle,
+        max: usize,
+        take: impl FnOnce(&[u8], &[u8]) -> usize,
+    ) -> Result<usize> {
         let _ = now;
         let t = self.user_mut(h)?;
-        if buf.is_empty() {
+        if max == 0 {
             return Ok(0);
         }
         if !t.rx.is_empty() && !t.rx_shut {
             let before = t.rcv.adv.since(t.rcv.nxt);
-            let n = t.rx.dequeue(buf);
+            let (a, b) = t.rx.slices(0, max);
+            let n = take(a, b).min(a.len() + b.len());
+            if n == 0 {
+                return Ok(0);
+            }
+            t.rx.discard(n);
             // Window update (RFC 1122 4.2.3.3): once the window can grow by enough.
             let cap = t.rx.capacity();
             if t.synchronized() && !t.peer_fin {

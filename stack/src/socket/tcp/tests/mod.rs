@@ -4,6 +4,7 @@
 //! - `sessions.rs`: two engines: negotiated options, data and close, windows, errnos, binds.
 //! - `sender.rs`, `timers.rs`: regressions of the sender and of the timers (issue 11).
 //! - `harden.rs`: SYN flood and cookies, TIME-WAIT and orphan caps, bounded loss recovery.
+//! - `inplace.rs`: `send_with`/`recv_with`, the caller writing and reading the rings in place.
 //! - `icmp.rs`: ICMP errors for TCP; `ports.rs`: ephemeral ports and timestamp offsets;
 //!   `reuseport.rs`: SO_REUSEPORT listeners sharing a port.
 //! - `fuzz.rs`: arbitrary segments; `stateful.rs` (+ `stateful_inv.rs` invariants,
@@ -29,6 +30,7 @@ mod fuzz;
 mod harden;
 mod harness;
 mod icmp;
+mod inplace;
 mod ports;
 mod reuseport;
 mod segments;

@@ -156,11 +156,26 @@ netns_host_start() {
 # svc_idle [NS] [TAP]: waits (at most 10 s) until no tapstackd
 # serves TAP (tap0) in namespace NS ($NS), so the next command starts a fresh one with its own
 # TAPSTACK_* settings (TAPSTACK_PCAP, TAPSTACK_FAULTS... belong to the TAP's service).
+# A service still up then only for connections in TIME-WAIT (our side closed first: it keeps
+# the 4-tuples for 2 MSL, as a kernel would) is this script's own: ended by its PID (SIGTERM).
 svc_idle() {
-  local ns=${1:-$NS} tap=${2:-tap0} i
+  local ns=${1:-$NS} tap=${2:-tap0} i pid states root
   for i in $(seq 1 100); do
     ip netns exec "$ns" ss -xl 2>/dev/null | grep -q "@tapstack\.$tap " || return 0
     sleep 0.1
   done
-  echo "FAIL: tapstackd for $tap did not exit when idle"; exit 1
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  pid=$(ip netns exec "$ns" ss -Hxlp 2>/dev/null | awk -v t="@tapstack.$tap " \
+    'index($0, t) { if (match($0, /pid=[0-9]+/)) { print substr($0, RSTART + 4, RLENGTH - 4); exit } }')
+  states=$(ip netns exec "$ns" env TAPSTACK_TAP="$tap" "$root/scripts/tapstack" ss -tan 2>/dev/null |
+    awk 'NR > 1 { print $2 }' | sort -u | tr '\n' ' ')
+  if [ -n "$pid" ] && [ "$states" = "TIME-WAIT " ]; then
+    kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 1 50); do
+      ip netns exec "$ns" ss -xl 2>/dev/null | grep -q "@tapstack\.$tap " || {
+        echo "   tapstackd for $tap stayed for TIME-WAIT; stopped by SIGTERM (pid $pid)"; return 0; }
+      sleep 0.1
+    done
+  fi
+  echo "FAIL: tapstackd for $tap did not exit when idle (connections: ${states:-none})"; exit 1
 }

@@ -95,6 +95,7 @@ impl Stack {
         while let Some(frame) = self.iface.tx.pop_front() {
             dev.transmit(now, &frame);
             self.iface.stats.tx_frames += 1;
+            self.iface.recycle(frame);
         }
         self.tcp.trace_flush();
         let next = earliest(self.poll_at(now), dev.poll_at());
@@ -108,7 +109,12 @@ impl Stack {
     fn dispatch(&mut self, now: Instant) {
         let iface = &mut self.iface;
         // The transports hand family-neutral addresses; IPv4 output takes them here.
-        self.tcp.dispatch(now, &mut |src, dst, seg| iface.send_ip(now, src.as_v4(), dst.as_v4(), protocol::TCP, seg));
+        // TCP's segments come behind room for the headers: IP output takes the buffer itself
+        // and leaves a recycled one for the next segment.
+        self.tcp.dispatch_bufs(now, &mut |src, dst, buf| {
+            let frame = std::mem::replace(buf, iface.take_buf());
+            iface.send_ip_frame(now, src.as_v4(), dst.as_v4(), protocol::TCP, frame)
+        });
         self.udp
             .dispatch(now, &mut |src, dst, dgram| iface.send_ip(now, src.as_v4(), dst.as_v4(), protocol::UDP, dgram));
         self.udp.dispatch_icmp(now, &mut |src, dst, m| iface.send_ip(now, src.as_v4(), dst.as_v4(), protocol::ICMP, m));

@@ -93,9 +93,12 @@ impl Stack {
             self.iface.deliver_loopback(now, &mut self.tcp, &mut self.udp, super::iface::MAX_LOOPBACK_QUEUE);
         }
         while let Some(frame) = self.iface.tx.pop_front() {
-            dev.transmit(now, &frame);
+            // The device may keep the frame (no copy); what it hands back is reused.
+            let spare = dev.transmit_buf(now, frame);
             self.iface.stats.tx_frames += 1;
-            self.iface.recycle(frame);
+            if let Some(b) = spare {
+                self.iface.recycle(b);
+            }
         }
         self.tcp.trace_flush();
         let next = earliest(self.poll_at(now), dev.poll_at());

@@ -93,8 +93,12 @@ impl Stack {
             self.iface.deliver_loopback(now, &mut self.tcp, &mut self.udp, super::iface::MAX_LOOPBACK_QUEUE);
         }
         while let Some(frame) = self.iface.tx.pop_front() {
-            dev.transmit(now, &frame);
+            // The device may keep the frame (no copy); what it hands back is reused.
+            let spare = dev.transmit_buf(now, frame);
             self.iface.stats.tx_frames += 1;
+            if let Some(b) = spare {
+                self.iface.recycle(b);
+            }
         }
         self.tcp.trace_flush();
         let next = earliest(self.poll_at(now), dev.poll_at());
@@ -108,7 +112,12 @@ impl Stack {
     fn dispatch(&mut self, now: Instant) {
         let iface = &mut self.iface;
         // The transports hand family-neutral addresses; IPv4 output takes them here.
-        self.tcp.dispatch(now, &mut |src, dst, seg| iface.send_ip(now, src.as_v4(), dst.as_v4(), protocol::TCP, seg));
+        // TCP's segments come behind room for the headers: IP output takes the buffer itself
+        // and leaves a recycled one for the next segment.
+        self.tcp.dispatch_bufs(now, &mut |src, dst, buf| {
+            let frame = std::mem::replace(buf, iface.take_buf());
+            iface.send_ip_frame(now, src.as_v4(), dst.as_v4(), protocol::TCP, frame)
+        });
         self.udp
             .dispatch(now, &mut |src, dst, dgram| iface.send_ip(now, src.as_v4(), dst.as_v4(), protocol::UDP, dgram));
         self.udp.dispatch_icmp(now, &mut |src, dst, m| iface.send_ip(now, src.as_v4(), dst.as_v4(), protocol::ICMP, m));

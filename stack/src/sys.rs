@@ -146,6 +146,20 @@ pub fn writev2(fd: i32, a: &[u8], b: &[u8]) -> Result<usize, i32> {
     retry(|| unsafe { syscall(libc::SYS_writev, &[fd as usize, iov.as_ptr() as usize, 2]) })
 }
 
+/// writev(2) of up to 65 buffers (more: EINVAL). EINTR is retried.
+pub fn writev(fd: i32, bufs: &[&[u8]]) -> Result<usize, i32> {
+    const MAX: usize = 65;
+    if bufs.len() > MAX {
+        return Err(libc::EINVAL);
+    }
+    let mut iov = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; MAX];
+    for (v, b) in iov.iter_mut().zip(bufs) {
+        *v = libc::iovec { iov_base: b.as_ptr() as *mut c_void, iov_len: b.len() };
+    }
+    // SAFETY: the first `bufs.len()` iovecs describe readable buffers that outlive the call.
+    retry(|| unsafe { syscall(libc::SYS_writev, &[fd as usize, iov.as_ptr() as usize, bufs.len()]) })
+}
+
 /// close(2). Never retried (Linux releases the descriptor even when close reports EINTR).
 pub fn close(fd: i32) -> Result<(), i32> {
     // SAFETY: an integer argument.

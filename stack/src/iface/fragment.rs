@@ -24,9 +24,10 @@ pub fn fragment(
     out: &mut dyn FnMut(Vec<u8>),
 ) -> Result<usize, FragError> {
     let build = |r: &Ipv4Repr, data: &[u8]| {
-        let mut v = vec![0u8; headroom + HEADER_LEN + data.len()];
+        let mut v = Vec::with_capacity(headroom + HEADER_LEN + data.len());
+        v.resize(headroom + HEADER_LEN, 0);
         r.emit(&mut v[headroom..]);
-        v[headroom + HEADER_LEN..].copy_from_slice(data);
+        v.extend_from_slice(data);
         v
     };
     if HEADER_LEN + payload.len() > MAX_DATAGRAM {

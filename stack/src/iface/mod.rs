@@ -33,6 +33,13 @@ pub const MAX_TX_QUEUE: usize = 8192;
 pub const MAX_LOOPBACK_QUEUE: usize = 1024;
 /// Echo replies kept until `take_ping_replies`.
 pub const MAX_PING_REPLIES: usize = 1024;
+/// Room left in front of an outgoing payload for the Ethernet and IPv4 headers (no options),
+/// as TCP's emitter leaves it (`send_ip_frame`).
+pub const TX_HEADROOM: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
+const _: () = assert!(TX_HEADROOM == crate::socket::tcp::HEADROOM);
+/// Frame buffers kept for reuse (`Interface::recycle`), and the largest kept.
+const MAX_FREE_BUFS: usize = 256;
+const MAX_FREE_BUF_CAPACITY: usize = 16 * 1024;
 /// TTL of datagrams we originate (Linux's default).
 pub const DEFAULT_TTL: u8 = 64;
 
@@ -59,6 +66,8 @@ pub struct Interface {
     pub(crate) reasm: Reassembler,
     pub(crate) ident: u16,
     pub(crate) tx: VecDeque<Vec<u8>>,
+    /// Buffers of transmitted frames, reused for the next ones (`take_buf`, `recycle`).
+    pub(crate) free_bufs: Vec<Vec<u8>>,
     pub(crate) loopback: VecDeque<LocalDatagram>,
     pub(crate) stats: Stats,
     pub(crate) pings: Vec<PingReply>,
@@ -93,6 +102,7 @@ impl Interface {
             reasm: Reassembler::new(),
             ident: (seed ^ (seed >> 16) ^ (seed >> 32)) as u16,
             tx: VecDeque::new(),
+            free_bufs: Vec::new(),
             loopback: VecDeque::new(),
             stats: Stats::default(),
             pings: Vec::new(),
@@ -127,24 +137,47 @@ impl Interface {
     /// IP output (RFC 1122 3.3): wraps `payload` in an IPv4 header from `src` to `dst`, routes it,
     /// fragments it to the MTU and hands it to ARP and the link. Drops are counted.
     pub fn send_ip(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload: &[u8]) {
+        let mut frame = self.take_buf();
+        frame.reserve(TX_HEADROOM + payload.len());
+        frame.resize(TX_HEADROOM, 0);
+        frame.extend_from_slice(payload);
+        self.send_ip_frame(now, src, dst, protocol, frame);
+    }
+
+    /// `send_ip` for a payload already at `frame[TX_HEADROOM..]`: the Ethernet and IPv4 headers
+    /// are written in place in front of it and the frame is queued without a copy (unless it
+    /// must be fragmented).
+    pub(crate) fn send_ip_frame(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: u8,
+        mut frame: Vec<u8>,
+    ) {
         let src = if src.is_unspecified() { source_for(self.addr.into(), dst.into()).as_v4() } else { src };
         if self.is_local(dst) {
             if self.loopback.len() >= MAX_LOOPBACK_QUEUE {
                 self.stats.tx_dropped += 1;
+                self.recycle(frame);
                 return;
             }
             let partial = self.tx_tcp_partial && protocol == ipv4::protocol::TCP;
-            self.loopback.push_back(LocalDatagram { src, dst, protocol, payload: payload.to_vec(), partial });
+            frame.drain(..TX_HEADROOM);
+            self.loopback.push_back(LocalDatagram { src, dst, protocol, payload: frame, partial });
             return;
         }
         if dst.is_unspecified() {
             self.stats.no_route += 1;
+            self.recycle(frame);
             return;
         }
-        let mut repr = Ipv4Repr::new(src, dst, protocol, payload.len(), 0);
+        let payload_len = frame.len() - TX_HEADROOM;
+        let mut repr = Ipv4Repr::new(src, dst, protocol, payload_len, 0);
         // RFC 1112 6.1: multicast defaults to TTL 1 (stays on the link).
         repr.ttl = if dst.is_multicast() { 1 } else { self.default_ttl };
         // The socket's key: TCP/UDP source port; an echo request's identifier (ping sockets).
+        let payload = &frame[TX_HEADROOM..];
         let key = match protocol {
             ipv4::protocol::TCP | ipv4::protocol::UDP if payload.len() >= 2 => Some([payload[0], payload[1]]),
             ipv4::protocol::ICMP if payload.len() >= 8 && payload[0] == 8 => Some([payload[4], payload[5]]),
@@ -170,6 +203,7 @@ impl Interface {
                 None => {
                     tracing::trace!(target: "tapstack::ip", %dst, "no route");
                     self.stats.no_route += 1;
+                    self.recycle(frame);
                     return;
                 }
             }
@@ -177,31 +211,33 @@ impl Interface {
         // RFC 1191: TCP segments carry DF, so a smaller link on the path answers "fragmentation
         // needed" and TCP lowers its MSS (Linux's IP_PMTUDISC_WANT default; TCP never needs
         // fragmenting, its segments are sized to the MTU).
-        repr.dont_frag = protocol == ipv4::protocol::TCP && payload.len() + ipv4::HEADER_LEN <= self.mtu;
+        let fits = payload_len + ipv4::HEADER_LEN <= self.mtu;
+        repr.dont_frag = protocol == ipv4::protocol::TCP && fits;
         repr.ident = self.next_ident();
-        let finished;
-        let payload = if self.tx_tcp_partial && protocol == ipv4::protocol::TCP && !repr.dont_frag {
-            // Fragments are not TCP to the device: finish the checksum before cutting.
-            let mut p = payload.to_vec();
-            TcpPacket::new_unchecked(&mut p[..]).fill_checksum(src, dst);
-            finished = p;
-            &finished[..]
-        } else {
-            payload
-        };
         let mut datagrams = Vec::new();
-        match fragment::fragment(&repr, payload, self.mtu, ethernet::HEADER_LEN, &mut |d| datagrams.push(d)) {
-            Ok(n) => {
-                if n > 1 {
-                    self.stats.ip_fragments_out += n as u64;
+        let single = if fits {
+            // The common case: the header in place, the frame itself queued.
+            repr.emit(&mut frame[ethernet::HEADER_LEN..TX_HEADROOM]);
+            Some(frame)
+        } else {
+            if self.tx_tcp_partial && protocol == ipv4::protocol::TCP {
+                // Fragments are not TCP to the device: finish the checksum before cutting.
+                TcpPacket::new_unchecked(&mut frame[TX_HEADROOM..]).fill_checksum(src, dst);
+            }
+            let r = fragment::fragment(&repr, &frame[TX_HEADROOM..], self.mtu, ethernet::HEADER_LEN, &mut |d| {
+                datagrams.push(d)
+            });
+            self.recycle(frame);
+            match r {
+                Ok(n) => self.stats.ip_fragments_out += n as u64,
+                Err(e) => {
+                    tracing::debug!(target: "tapstack::ip", %dst, len = payload_len, "cannot send: {e:?}");
+                    self.stats.ip_too_big += 1;
+                    return;
                 }
             }
-            Err(e) => {
-                tracing::debug!(target: "tapstack::ip", %dst, len = payload.len(), "cannot send: {e:?}");
-                self.stats.ip_too_big += 1;
-                return;
-            }
-        }
+            None
+        };
         let dst_mac = match dst_mac {
             Some(m) => Some(m),
             None => match self.arp.lookup_for_send(now, next_hop) {
@@ -214,11 +250,25 @@ impl Interface {
                 None => None,
             },
         };
-        for d in datagrams {
+        for d in single.into_iter().chain(datagrams) {
             match dst_mac {
                 Some(mac) => self.queue_prepared(mac, EtherType::Ipv4, d),
                 None => self.enqueue_for_arp(now, next_hop, d),
             }
+        }
+    }
+
+    /// An empty frame buffer, recycled if one is free (see `recycle`).
+    pub(crate) fn take_buf(&mut self) -> Vec<u8> {
+        self.free_bufs.pop().unwrap_or_default()
+    }
+
+    /// Keeps `frame`'s memory for a later frame (once transmitted or dropped), so a steady
+    /// stream of segments allocates nothing; bounded in count and per-buffer size.
+    pub(crate) fn recycle(&mut self, mut frame: Vec<u8>) {
+        if self.free_bufs.len() < MAX_FREE_BUFS && frame.capacity() <= MAX_FREE_BUF_CAPACITY {
+            frame.clear();
+            self.free_bufs.push(frame);
         }
     }
 
@@ -262,6 +312,7 @@ impl Interface {
     fn queue_prepared(&mut self, dst: MacAddr, ethertype: EtherType, mut frame: Vec<u8>) {
         if self.tx.len() >= MAX_TX_QUEUE {
             self.stats.tx_dropped += 1;
+            self.recycle(frame);
             return;
         }
         let eth = EthernetRepr { src_addr: self.mac, dst_addr: dst, ethertype };

@@ -142,12 +142,20 @@ pub fn single_header(f: &[u8], partial_tcp: bool) -> [u8; VNET_HDR_LEN] {
     }
 }
 
-/// Transmit coalescing (see the module documentation).
+/// Most frames joined into one super-frame (each is one part of the gathered write).
+pub const MAX_PARTS: usize = 64;
+/// Buffers of written frames kept for reuse (`Coalescer::spare`).
+const MAX_SPENT: usize = 128;
+
+/// Transmit coalescing (see the module documentation). The frames are kept as they came, not
+/// copied: the super-frame is handed out as parts (the first frame whole, with its headers
+/// rewritten, then the payload of each other frame) for one gathered write.
 #[derive(Debug)]
 pub struct Coalescer {
-    /// The super-frame so far: the first frame whole, then the payloads of the others.
-    buf: Vec<u8>,
-    frames: usize,
+    /// The frames held so far, in order.
+    held: Vec<Vec<u8>>,
+    /// Length of the super-frame they make.
+    len: usize,
     hdr_len: usize,
     gso_size: usize,
     next_seq: u32,
@@ -155,6 +163,8 @@ pub struct Coalescer {
     closed: bool,
     /// TCP frames carry only their pseudo-header sum (see [`single_header`]).
     pub partial_tcp: bool,
+    /// Buffers of frames written, for the caller to reuse (`spare`).
+    spent: Vec<Vec<u8>>,
 }
 
 impl Default for Coalescer {
@@ -166,64 +176,93 @@ impl Default for Coalescer {
 impl Coalescer {
     pub fn new() -> Coalescer {
         Coalescer {
-            buf: Vec::with_capacity(65_600),
-            frames: 0,
+            held: Vec::with_capacity(MAX_PARTS),
+            len: 0,
             hdr_len: 0,
             gso_size: 0,
             next_seq: 0,
             closed: false,
             partial_tcp: false,
+            spent: Vec::new(),
         }
     }
 
     /// True if candidate `f` (`c`) continues the held frame.
     fn joins(&self, f: &[u8], c: &Candidate) -> bool {
-        self.frames > 0
+        !self.held.is_empty()
             && !self.closed
+            && self.held.len() < MAX_PARTS
             && c.hdr_len == self.hdr_len
             && c.payload_len <= self.gso_size
-            && self.buf.len() + c.payload_len - ethernet::HEADER_LEN <= GSO_MAX_IP_LEN
+            && self.len + c.payload_len - ethernet::HEADER_LEN <= GSO_MAX_IP_LEN
             && c.seq == self.next_seq
-            && same_headers(f, &self.buf)
+            && same_headers(f, &self.held[0])
     }
 
-    /// Takes frame `f`: holds it if it may be joined, else hands what is held and then `f` to
-    /// `out` (a virtio_net_hdr and a frame per record), in order.
-    pub fn push(&mut self, f: &[u8], out: &mut impl FnMut(&[u8; VNET_HDR_LEN], &[u8])) {
-        let Some(c) = candidate(f) else {
+    /// Takes frame `f`: holds (a copy of) it if it may be joined, else hands what is held and
+    /// then `f` to `out` (a virtio_net_hdr and the parts of a frame per record), in order.
+    pub fn push(&mut self, f: &[u8], out: &mut impl FnMut(&[u8; VNET_HDR_LEN], &[&[u8]])) {
+        if candidate(f).is_none() {
             self.flush(out);
-            out(&single_header(f, self.partial_tcp), f);
+            out(&single_header(f, self.partial_tcp), &[f]);
+            return;
+        }
+        let mut v = self.spent.pop().unwrap_or_default();
+        v.clear();
+        v.extend_from_slice(f);
+        self.push_buf(v, out);
+    }
+
+    /// `push` for a frame handed over: held without a copy. Its buffer comes back through
+    /// `spare` once written.
+    pub fn push_buf(&mut self, f: Vec<u8>, out: &mut impl FnMut(&[u8; VNET_HDR_LEN], &[&[u8]])) {
+        let Some(c) = candidate(&f) else {
+            self.flush(out);
+            out(&single_header(&f, self.partial_tcp), &[&f[..]]);
+            self.spend(f);
             return;
         };
-        if self.joins(f, &c) {
-            self.buf.extend_from_slice(&f[c.hdr_len..]);
-            TcpPacket::new_unchecked(&mut self.buf[ETH_IP..]).set_flags(c.flags);
-            self.frames += 1;
+        if self.joins(&f, &c) {
+            TcpPacket::new_unchecked(&mut self.held[0][ETH_IP..]).set_flags(c.flags);
+            self.len += c.payload_len;
         } else {
             self.flush(out);
-            self.buf.extend_from_slice(f);
-            self.frames = 1;
+            self.len = f.len();
             self.hdr_len = c.hdr_len;
             self.gso_size = c.payload_len;
         }
+        self.held.push(f);
         self.next_seq = c.seq.wrapping_add(c.payload_len as u32);
         self.closed = c.payload_len < self.gso_size || c.flags & (flags::PSH | flags::FIN) != 0;
     }
 
+    /// A buffer of a frame already written, if any, for the caller to reuse.
+    pub fn spare(&mut self) -> Option<Vec<u8>> {
+        self.spent.pop()
+    }
+
+    fn spend(&mut self, mut f: Vec<u8>) {
+        if self.spent.len() < MAX_SPENT {
+            f.clear();
+            self.spent.push(f);
+        }
+    }
+
     /// Hands the held frame (if any) to `out`: alone as it was, or joined as a super-frame.
-    pub fn flush(&mut self, out: &mut impl FnMut(&[u8; VNET_HDR_LEN], &[u8])) {
-        match self.frames {
+    pub fn flush(&mut self, out: &mut impl FnMut(&[u8; VNET_HDR_LEN], &[&[u8]])) {
+        match self.held.len() {
             0 => return,
-            1 => out(&single_header(&self.buf, self.partial_tcp), &self.buf),
-            _ => {
-                let ip_len = self.buf.len() - ethernet::HEADER_LEN;
-                let mut ip = ipv4::Packet::new_unchecked(&mut self.buf[ethernet::HEADER_LEN..]);
+            1 => out(&single_header(&self.held[0], self.partial_tcp), &[&self.held[0][..]]),
+            n => {
+                let ip_len = self.len - ethernet::HEADER_LEN;
+                let first = &mut self.held[0];
+                let mut ip = ipv4::Packet::new_unchecked(&mut first[ethernet::HEADER_LEN..]);
                 ip.set_total_len(ip_len as u16);
                 ip.fill_checksum();
                 let (src, dst) = (ip.src_addr(), ip.dst_addr());
                 let tcp_len = (ip_len - ipv4::HEADER_LEN) as u32;
                 let partial = checksum::fold(&[checksum::pseudo_header(src, dst, tcp::PROTOCOL, tcp_len)]);
-                TcpPacket::new_unchecked(&mut self.buf[ETH_IP..]).set_checksum(partial);
+                TcpPacket::new_unchecked(&mut first[ETH_IP..]).set_checksum(partial);
                 let h = VnetHdr {
                     flags: VNET_F_NEEDS_CSUM,
                     gso_type: GSO_TCPV4,
@@ -232,11 +271,20 @@ impl Coalescer {
                     csum_start: ETH_IP as u16,
                     csum_offset: TCP_CHECKSUM_AT,
                 };
-                out(&h.emit(), &self.buf);
+                let mut parts: [&[u8]; MAX_PARTS] = [&[]; MAX_PARTS];
+                parts[0] = &self.held[0][..];
+                for (p, f) in parts[1..n].iter_mut().zip(&self.held[1..]) {
+                    *p = &f[self.hdr_len..];
+                }
+                out(&h.emit(), &parts[..n]);
             }
         }
-        self.buf.clear();
-        self.frames = 0;
+        let mut held = std::mem::take(&mut self.held);
+        for f in held.drain(..) {
+            self.spend(f);
+        }
+        self.held = held;
+        self.len = 0;
         self.closed = false;
     }
 }
@@ -290,8 +338,8 @@ pub(crate) mod tests {
     #[derive(Default)]
     struct Out(Vec<Vec<u8>>);
     impl Out {
-        fn sink(&mut self) -> impl FnMut(&[u8; VNET_HDR_LEN], &[u8]) + '_ {
-            |h, f| self.0.push([&h[..], f].concat())
+        fn sink(&mut self) -> impl FnMut(&[u8; VNET_HDR_LEN], &[&[u8]]) + '_ {
+            |h, parts| self.0.push([&[&h[..]], parts].concat().concat())
         }
         fn take(&mut self) -> Vec<Vec<u8>> {
             std::mem::take(&mut self.0)
@@ -333,6 +381,33 @@ pub(crate) mod tests {
         done[50..52].copy_from_slice(&c.to_be_bytes());
         let (s, d) = (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1));
         assert!(checksum::verify_transport(s, d, 6, &done[34..]));
+    }
+
+    /// Frames handed over are held without a copy and give the records borrowed ones give;
+    /// their buffers come back once written; a super-frame has at most MAX_PARTS parts.
+    #[test]
+    fn owned_frames_give_the_same_records_and_come_back() {
+        let (mut a, mut b, mut oa, mut ob) = (Coalescer::new(), Coalescer::new(), Out::default(), Out::default());
+        let mut frames: Vec<Vec<u8>> =
+            (0..MAX_PARTS as u32 + 6).map(|i| seg(1 + i * 100, TCP_ACK, 100, i as u16)).collect();
+        frames.insert(3, vec![0xff; 42]); // not TCP: written alone, in order
+        frames.push(seg(90_000, TCP_ACK | TCP_PSH, 50, 9));
+        for f in &frames {
+            a.push(f, &mut oa.sink());
+            b.push_buf(f.clone(), &mut ob.sink());
+        }
+        a.flush(&mut oa.sink());
+        b.flush(&mut ob.sink());
+        let (ra, rb) = (oa.take(), ob.take());
+        assert_eq!(ra, rb);
+        assert_eq!(ra.len(), 5, "3 joined, the ARP-like frame, {MAX_PARTS} joined, 3 joined, the last alone");
+        assert_eq!(ra[2].len(), VNET_HDR_LEN + 54 + MAX_PARTS * 100);
+        let mut back = 0;
+        while let Some(v) = b.spare() {
+            assert!(v.is_empty() && v.capacity() >= 42);
+            back += 1;
+        }
+        assert_eq!(back, frames.len());
     }
 
     #[test]

@@ -22,6 +22,13 @@ pub trait Device {
     fn receive(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize>;
     /// Sends one complete frame. A device that cannot send drops it (and counts it).
     fn transmit(&mut self, now: Instant, frame: &[u8]);
+    /// `transmit` of a frame the caller gives up: a device that keeps frames (the TAP's
+    /// transmit batch) takes it without a copy. Returns a buffer the caller may reuse (this
+    /// one, or one the device is done with), if any.
+    fn transmit_buf(&mut self, now: Instant, frame: Vec<u8>) -> Option<Vec<u8>> {
+        self.transmit(now, &frame);
+        Some(frame)
+    }
     /// True if the transport checksum of the frame `receive` last returned is known good, so
     /// the stack need not verify it: the kernel handed it over locally made (CHECKSUM_PARTIAL:
     /// never computed, the data never crossed a wire) or already verified (DATA_VALID). Linux

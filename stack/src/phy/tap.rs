@@ -6,7 +6,7 @@
 //! wrappers the preload shim hooks.
 use std::ffi::CString;
 
-use super::gso::{Coalescer, VnetHdr, NO_OFFLOAD, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_HDR_LEN};
+use super::gso::{Coalescer, VnetHdr, MAX_PARTS, NO_OFFLOAD, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_HDR_LEN};
 use super::Device;
 use crate::sys::{self, strerror, IfReq};
 use crate::time::Instant;
@@ -246,6 +246,21 @@ impl Device for TapDevice {
         self.rx_ok
     }
 
+    /// With batching the frame is held as it is (no copy) and a buffer the batch is done
+    /// with is handed back for reuse.
+    fn transmit_buf(&mut self, now: Instant, frame: Vec<u8>) -> Option<Vec<u8>> {
+        match &self.batch {
+            Some(b) => {
+                self.stats.tx_frames += 1;
+                b.lock().push_buf(frame)
+            }
+            None => {
+                self.transmit(now, &frame);
+                Some(frame)
+            }
+        }
+    }
+
     fn transmit(&mut self, _now: Instant, frame: &[u8]) {
         if let Some(b) = &self.batch {
             self.stats.tx_frames += 1;
@@ -297,24 +312,41 @@ impl TxBatch {
     fn push(&mut self, f: &[u8]) {
         let (fd, vnet, dropped) = (self.fd, self.vnet, &mut self.dropped);
         if !vnet {
-            write_record(fd, vnet, dropped, &NO_OFFLOAD, f);
+            write_record(fd, vnet, dropped, &NO_OFFLOAD, &[f]);
             return;
         }
-        self.gso.push(f, &mut |h, frame| write_record(fd, vnet, dropped, h, frame));
+        self.gso.push(f, &mut |h, parts| write_record(fd, vnet, dropped, h, parts));
+    }
+
+    /// `push` of a frame handed over (held without a copy); returns a buffer to reuse.
+    fn push_buf(&mut self, f: Vec<u8>) -> Option<Vec<u8>> {
+        let (fd, vnet, dropped) = (self.fd, self.vnet, &mut self.dropped);
+        if !vnet {
+            write_record(fd, vnet, dropped, &NO_OFFLOAD, &[&f[..]]);
+            return Some(f);
+        }
+        self.gso.push_buf(f, &mut |h, parts| write_record(fd, vnet, dropped, h, parts));
+        self.gso.spare()
     }
 
     fn flush(&mut self) {
         let (fd, vnet, dropped) = (self.fd, self.vnet, &mut self.dropped);
-        self.gso.flush(&mut |h, frame| write_record(fd, vnet, dropped, h, frame));
+        self.gso.flush(&mut |h, parts| write_record(fd, vnet, dropped, h, parts));
     }
 }
 
-/// Writes one frame (after its virtio_net_hdr if `vnet`); a failure is counted in `dropped`.
-fn write_record(fd: i32, vnet: bool, dropped: &mut u64, hdr: &[u8; VNET_HDR_LEN], frame: &[u8]) {
-    let r = if vnet { sys::writev2(fd, hdr, frame) } else { sys::write(fd, frame) };
+/// Writes one frame given as its `parts` (after its virtio_net_hdr if `vnet`) in one gathered
+/// write; a failure is counted in `dropped`.
+fn write_record(fd: i32, vnet: bool, dropped: &mut u64, hdr: &[u8; VNET_HDR_LEN], parts: &[&[u8]]) {
+    let mut iov: [&[u8]; 1 + MAX_PARTS] = [&[]; 1 + MAX_PARTS];
+    let n = parts.len().min(MAX_PARTS);
+    iov[0] = hdr;
+    iov[1..=n].copy_from_slice(&parts[..n]);
+    let r = sys::writev(fd, if vnet { &iov[..=n] } else { &iov[1..=n] });
     if let Err(e) = r {
         *dropped += 1;
-        tracing::debug!(target: "tapstack::tap", "transmit of {} bytes failed: {}", frame.len(), strerror(e));
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        tracing::debug!(target: "tapstack::tap", "transmit of {len} bytes failed: {}", strerror(e));
     }
 }
 

@@ -102,6 +102,9 @@ impl Device for DynDevice {
     fn transmit(&mut self, now: Instant, frame: &[u8]) {
         self.0.transmit(now, frame)
     }
+    fn transmit_buf(&mut self, now: Instant, frame: Vec<u8>) -> Option<Vec<u8>> {
+        self.0.transmit_buf(now, frame)
+    }
     fn rx_checksum_ok(&self) -> bool {
         self.0.rx_checksum_ok()
     }
@@ -129,6 +132,10 @@ impl Device for Meter {
     fn transmit(&mut self, now: Instant, frame: &[u8]) {
         self.tx += 1;
         self.inner.transmit(now, frame)
+    }
+    fn transmit_buf(&mut self, now: Instant, frame: Vec<u8>) -> Option<Vec<u8>> {
+        self.tx += 1;
+        self.inner.transmit_buf(now, frame)
     }
     fn rx_checksum_ok(&self) -> bool {
         self.inner.rx_checksum_ok()

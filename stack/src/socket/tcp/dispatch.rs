@@ -2,7 +2,7 @@
 //! SYN-ACKs and TIME-WAIT ACKs, then the output of every control block touched since the last
 //! call; keeps the timer index and the index of control blocks with output left
 //! (`has_pending_output`); reports readiness changes (`take_changed`).
-use super::output::Emitter;
+use super::output::{Emitter, HEADROOM};
 use super::ports::has_output;
 use super::table::TcpStack;
 use super::trace;
@@ -13,8 +13,17 @@ use crate::wire::tcp::{flags, TcpRepr};
 
 impl TcpStack {
     /// Output: runs due timers and hands every segment ready to send to `emit(src, dst, bytes)`,
-    /// the bytes being a complete TCP header+payload with a valid checksum.
+    /// the bytes being a complete TCP header+payload with a valid checksum (or only its
+    /// pseudo-header sum under `tx_partial_checksum`).
     pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(IpAddress, IpAddress, &[u8])) {
+        self.dispatch_bufs(now, &mut |src, dst, buf| emit(src, dst, &buf[HEADROOM..]));
+    }
+
+    /// `dispatch` handing over buffers instead of slices: each segment sits at
+    /// `buf[HEADROOM..]` behind room for the link and IP headers, and `emit` may take the `Vec`
+    /// (IP output then fills the headers in place and queues it without copying), leaving
+    /// another one (e.g. recycled) in its place for the next segment.
+    pub fn dispatch_bufs(&mut self, now: Instant, emit: &mut dyn FnMut(IpAddress, IpAddress, &mut Vec<u8>)) {
         self.run_trims(now);
         let mut buf = std::mem::take(&mut self.scratch);
         let partial = self.config.tx_partial_checksum;

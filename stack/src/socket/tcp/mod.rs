@@ -45,5 +45,6 @@ mod twtable;
 mod types;
 mod vars;
 
+pub use output::HEADROOM;
 pub use table::TcpStack;
 pub use types::{Congestion, TcpConfig, TcpHandle, TcpInfo, TcpOption, TcpState, TcpStats};

@@ -10,10 +10,16 @@ use crate::time::Instant;
 use crate::trace::Reason;
 use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 
-/// Where segments go: a reusable scratch buffer and the caller's sink.
+/// Bytes kept free in front of every segment the emitter builds: room for the Ethernet and
+/// IPv4 headers (no options), so IP output fills them in place and moves the buffer on.
+pub const HEADROOM: usize = crate::wire::ethernet::HEADER_LEN + crate::wire::ipv4::HEADER_LEN;
+
+/// Where segments go: a reusable buffer and the caller's sink. The sink gets the buffer with
+/// the segment (TCP header + payload) at `HEADROOM..`; it may take the `Vec` (leaving another,
+/// e.g. a recycled one, in its place).
 pub struct Emitter<'a> {
     pub buf: &'a mut Vec<u8>,
-    pub emit: &'a mut dyn FnMut(IpAddress, IpAddress, &[u8]),
+    pub emit: &'a mut dyn FnMut(IpAddress, IpAddress, &mut Vec<u8>),
     /// Leave the checksum to the device (`TcpConfig::tx_partial_checksum`).
     pub partial: bool,
 }
@@ -23,10 +29,10 @@ impl Emitter<'_> {
     /// the device to finish).
     pub fn send(&mut self, src: IpAddress, dst: IpAddress, repr: &TcpRepr) {
         self.buf.clear();
-        self.buf.resize(repr.buffer_len(), 0);
-        repr.emit(self.buf, src, dst);
+        self.buf.resize(HEADROOM + repr.buffer_len(), 0);
+        repr.emit(&mut self.buf[HEADROOM..], src, dst);
         if self.partial {
-            TcpPacket::new_unchecked(&mut self.buf[..]).fill_partial_checksum(src, dst);
+            TcpPacket::new_unchecked(&mut self.buf[HEADROOM..]).fill_partial_checksum(src, dst);
         }
         (self.emit)(src, dst, self.buf);
     }
@@ -82,20 +88,22 @@ impl Tcb {
         }
         repr.flags = fl;
         let hl = repr.header_len();
+        // Header after the headroom, then the payload appended (never zero-filled first).
         e.buf.clear();
-        e.buf.resize(hl + len, 0);
-        repr.emit_header(e.buf);
+        e.buf.reserve(HEADROOM + hl + len);
+        e.buf.resize(HEADROOM + hl, 0);
+        repr.emit_header(&mut e.buf[HEADROOM..]);
         if len > 0 {
             let off = seq.since(self.snd.tx_base);
             let (a, b) = self.tx.slices(off, len);
-            e.buf[hl..hl + a.len()].copy_from_slice(a);
-            e.buf[hl + a.len()..hl + a.len() + b.len()].copy_from_slice(b);
+            e.buf.extend_from_slice(a);
+            e.buf.extend_from_slice(b);
         }
         let (src, dst) = (*self.local.ip(), *self.remote.ip());
         if e.partial {
-            TcpPacket::new_unchecked(&mut e.buf[..]).fill_partial_checksum(src, dst);
+            TcpPacket::new_unchecked(&mut e.buf[HEADROOM..]).fill_partial_checksum(src, dst);
         } else {
-            TcpPacket::new_unchecked(&mut e.buf[..]).fill_checksum(src, dst);
+            TcpPacket::new_unchecked(&mut e.buf[HEADROOM..]).fill_checksum(src, dst);
         }
         (e.emit)(src, dst, e.buf);
         self.tr_out(&repr, len);

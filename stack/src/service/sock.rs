@@ -98,9 +98,6 @@ pub struct Sock {
     /// The engine's send buffer had no room at the last try: `a` is not read (the program's
     /// writes block natively) until the engine reports progress.
     pub tx_full: bool,
-    /// Bytes the last read of `a` brought: the next read offers twice that (2 KiB at least),
-    /// so the send buffer grows with what arrives without asking `a` first (FIONREAD).
-    pub rd_hint: u32,
     /// `a` took less than the engine offered at the last try: wait for it to turn writable.
     pub a_full: bool,
     /// Read 0 from `a`: the program shut down writing (or closed).
@@ -135,8 +132,6 @@ const KEEP: usize = 4096;
 
 /// How much is read from `a` or the engine per step.
 pub const CHUNK: usize = 256 * 1024;
-/// The least room offered to a read of a program's end (the send buffer's first growth step).
-const RD_MIN: usize = 2048;
 
 impl Sock {
     pub fn new(proto: Proto, a: i32, ident: (u64, u64)) -> Sock {
@@ -155,7 +150,6 @@ impl Sock {
             tx: Pending::default(),
             rx: Pending::default(),
             tx_full: false,
-            rd_hint: 0,
             a_full: false,
             a_eof: false,
             a_hup: false,
@@ -395,11 +389,11 @@ fn pump_tcp_in(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scra
         if s.a_dry && !s.a_hup {
             return Ok(());
         }
-        // Straight from `a` into the engine's send buffer. The room asked for follows what the
-        // last read brought (twice that, 2 KiB at least): the buffer grows with what arrives,
-        // as `send` grows it, without a FIONREAD per read; a read that fills the room reads on.
-        {
-            let (a, ask) = (s.a, (2 * s.rd_hint as usize).clamp(RD_MIN, CHUNK));
+        // Straight from `a` into the engine's send buffer, asking it for room for what `a`
+        // holds (the buffer grows to what arrives, as `send` grows it).
+        let held = fdpass::unread(s.a).unwrap_or(0);
+        if held > 0 {
+            let (a, ask) = (s.a, held.min(CHUNK));
             let mut got = None;
             let r = stack.tcp.send_with(now, h, ask, |x, y| {
                 let g = fdpass::recv_vectored(a, x, y, 0);
@@ -416,9 +410,8 @@ fn pump_tcp_in(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scra
                     break;
                 }
                 (_, Some((Ok(n), room))) => {
-                    s.rd_hint = n as u32;
-                    // A short read of a stream emptied it (as below).
-                    s.a_dry = n < room && !s.a_hup;
+                    // All it held read: `a` is empty (as a short read says below).
+                    s.a_dry = n >= held && !s.a_hup;
                     if n == room && room < ask {
                         // The engine's buffer is full now.
                         s.tx_full = true;

@@ -70,8 +70,10 @@ struct Candidate {
 }
 
 /// `f` as a candidate: IPv4 without options or fragmentation, exactly the frame's length, TCP
-/// with a payload, ACK with at most PSH/FIN.
-fn candidate(f: &[u8]) -> Option<Candidate> {
+/// with a payload, ACK with at most PSH/FIN; with `verify` (the frame carries full checksums),
+/// only if its IP and TCP checksums verify: a super-frame gets fresh sums, so a frame corrupted
+/// on its way here (`TAPSTACK_FAULTS`) must go out alone, for the kernel to drop it.
+fn candidate(f: &[u8], verify: bool) -> Option<Candidate> {
     let eth = Frame::new_checked(f).ok()?;
     if eth.ethertype() != EtherType::Ipv4 {
         return None;
@@ -85,6 +87,9 @@ fn candidate(f: &[u8]) -> Option<Candidate> {
     }
     let t = TcpPacket::new_checked(ip.payload()).ok()?;
     if t.payload().is_empty() || t.flags() & !(flags::PSH | flags::FIN) != flags::ACK {
+        return None;
+    }
+    if verify && !(ip.verify_checksum() && t.verify_checksum(ip.src_addr(), ip.dst_addr())) {
         return None;
     }
     Some(Candidate {
@@ -202,7 +207,7 @@ impl Coalescer {
     /// Takes frame `f`: holds (a copy of) it if it may be joined, else hands what is held and
     /// then `f` to `out` (a virtio_net_hdr and the parts of a frame per record), in order.
     pub fn push(&mut self, f: &[u8], out: &mut impl FnMut(&[u8; VNET_HDR_LEN], &[&[u8]])) {
-        if candidate(f).is_none() {
+        if candidate(f, !self.partial_tcp).is_none() {
             self.flush(out);
             out(&single_header(f, self.partial_tcp), &[f]);
             return;
@@ -216,7 +221,7 @@ impl Coalescer {
     /// `push` for a frame handed over: held without a copy. Its buffer comes back through
     /// `spare` once written.
     pub fn push_buf(&mut self, f: Vec<u8>, out: &mut impl FnMut(&[u8; VNET_HDR_LEN], &[&[u8]])) {
-        let Some(c) = candidate(&f) else {
+        let Some(c) = candidate(&f, !self.partial_tcp) else {
             self.flush(out);
             out(&single_header(&f, self.partial_tcp), &[&f[..]]);
             self.spend(f);
@@ -495,5 +500,37 @@ pub(crate) mod tests {
         assert_eq!(single_header(&frag, true), NO_OFFLOAD);
         // Off: full checksums, nothing asked.
         assert_eq!(single_header(&seg(1, TCP_ACK, 10, 5), false), NO_OFFLOAD);
+    }
+
+    /// With full checksums (a capture or faults between the stack and the TAP), a segment
+    /// whose sums do not verify (corrupted on the way, `TAPSTACK_FAULTS` corrupt=) must reach
+    /// the kernel as it is, to be dropped there: joining it would have the kernel compute a
+    /// fresh, valid checksum over the corrupted bytes, and the corruption would be delivered.
+    #[test]
+    fn corrupted_segments_are_never_joined_nor_resummed() {
+        let (mut b, mut out) = (Coalescer::new(), Out::default());
+        let good = seg(1, TCP_ACK, 100, 1);
+        let mut bad = seg(101, TCP_ACK, 100, 2);
+        bad[80] ^= 0x10; // a payload byte
+        let mut bad_ip = seg(201, TCP_ACK, 100, 3);
+        bad_ip[22] ^= 0x01; // the TTL
+        let after = seg(301, TCP_ACK, 100, 4);
+        for f in [&good, &bad, &bad_ip, &after] {
+            b.push(f, &mut out.sink());
+        }
+        b.flush(&mut out.sink());
+        let r = out.take();
+        assert_eq!(r.len(), 4, "good, bad, bad_ip, after: each alone");
+        for (got, want) in r.iter().zip([&good, &bad, &bad_ip, &after]) {
+            assert_eq!(&got[..VNET_HDR_LEN], &NO_OFFLOAD, "nothing asked of the kernel");
+            assert_eq!(&got[VNET_HDR_LEN..], &want[..], "written unchanged");
+        }
+        // A corrupted segment may not start a super-frame either.
+        b.push(&bad, &mut out.sink());
+        b.push(&seg(201, TCP_ACK, 100, 3), &mut out.sink());
+        b.flush(&mut out.sink());
+        let r = out.take();
+        assert_eq!(r.len(), 2);
+        assert_eq!(&r[0][VNET_HDR_LEN..], &bad[..]);
     }
 }

@@ -238,53 +238,37 @@ pub fn recv(fd: i32, buf: &mut [u8], flags: i32) -> Result<usize, i32> {
 /// recvmsg(2) into two buffers, `a` filled first (a stream read straight into a ring whose
 /// space wraps), MSG_DONTWAIT added. EINTR retried.
 pub fn recv_vectored(fd: i32, a: &mut [u8], b: &mut [u8], flags: i32) -> Result<usize, i32> {
-    let mut iov = [
+    let iov = [
         libc::iovec { iov_base: a.as_mut_ptr() as *mut c_void, iov_len: a.len() },
         libc::iovec { iov_base: b.as_mut_ptr() as *mut c_void, iov_len: b.len() },
     ];
-    // SAFETY: msghdr is plain data.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = iov.as_mut_ptr();
-    msg.msg_iovlen = 2;
-    loop {
-        // SAFETY: msg names two iovecs of writable buffers that outlive the call; no control.
-        let r = unsafe {
-            sc(
-                libc::SYS_recvmsg,
-                &[fd as i64, (&mut msg as *mut libc::msghdr) as i64, (flags | libc::MSG_DONTWAIT) as i64],
-            )
-        };
-        match ret(r) {
-            Err(libc::EINTR) => continue,
-            x => return x,
-        }
-    }
+    // SAFETY: the iovecs name writable buffers that outlive the call.
+    unsafe { msg_two(libc::SYS_recvmsg, fd, iov, flags | libc::MSG_DONTWAIT) }
 }
 
 /// sendmsg(2) of two buffers, `a` first (a stream written straight from a ring whose data
 /// wraps), MSG_DONTWAIT | MSG_NOSIGNAL added. EINTR retried.
 pub fn send_vectored(fd: i32, a: &[u8], b: &[u8], flags: i32) -> Result<usize, i32> {
-    let mut iov = [
+    let iov = [
         libc::iovec { iov_base: a.as_ptr() as *mut c_void, iov_len: a.len() },
         libc::iovec { iov_base: b.as_ptr() as *mut c_void, iov_len: b.len() },
     ];
+    // SAFETY: the iovecs name readable buffers that outlive the call (sendmsg only reads them).
+    unsafe { msg_two(libc::SYS_sendmsg, fd, iov, flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) }
+}
+
+/// recvmsg or sendmsg (`nr`) of two iovecs, no address, no control; EINTR retried.
+///
+/// # Safety
+/// The iovecs must name buffers valid for the call (writable for recvmsg).
+unsafe fn msg_two(nr: i64, fd: i32, mut iov: [libc::iovec; 2], flags: i32) -> Result<usize, i32> {
     // SAFETY: msghdr is plain data.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = iov.as_mut_ptr();
     msg.msg_iovlen = 2;
     loop {
-        // SAFETY: msg names two iovecs of readable buffers that outlive the call (the kernel
-        // only reads them); no address, no control.
-        let r = unsafe {
-            sc(
-                libc::SYS_sendmsg,
-                &[
-                    fd as i64,
-                    (&msg as *const libc::msghdr) as i64,
-                    (flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) as i64,
-                ],
-            )
-        };
+        // SAFETY: msg names the caller's two iovecs, valid per this function's contract.
+        let r = unsafe { sc(nr, &[fd as i64, (&mut msg as *mut libc::msghdr) as i64, flags as i64]) };
         match ret(r) {
             Err(libc::EINTR) => continue,
             x => return x,

@@ -87,6 +87,12 @@ fn retry<T>(mut f: impl FnMut() -> Result<T, i32>) -> Result<T, i32> {
     }
 }
 
+/// sched_yield(2): lets anything else runnable on this CPU run first.
+pub fn sched_yield() {
+    // SAFETY: no arguments, no memory.
+    let _ = unsafe { syscall(libc::SYS_sched_yield, &[]) };
+}
+
 // ---- descriptors and plain I/O ----
 
 /// read(2). EINTR is retried; EAGAIN is returned as `Err(EAGAIN)`.

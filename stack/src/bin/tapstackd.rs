@@ -6,7 +6,8 @@
 //!
 //! Environment: the TAPSTACK_* configuration (TAPSTACK_TAP, _ADDR, _GW, _MAC, _MTU, _PCAP,
 //! _LOG, _TRACE, _FAULTS...), TAPSTACK_IDLE_MS (grace period before an idle service exits,
-//! default 2000). SIGTERM, SIGINT and SIGHUP stop it cleanly. Exit status: 0 idle exit or
+//! default 2000), TAPSTACK_BUSY_POLL_US (how long to poll before sleeping while traffic flows,
+//! default 50, 0 = never). SIGTERM, SIGINT and SIGHUP stop it cleanly. Exit status: 0 idle exit or
 //! stopped by a signal, 3 another service already serves this TAP, 1 cannot start.
 use std::time::Duration;
 
@@ -42,7 +43,18 @@ fn main() {
         Ok(c) => c,
         Err(e) => fail(format!("bad configuration: {e}")),
     };
-    let idle = std::env::var("TAPSTACK_IDLE_MS").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(2000);
+    // A number, or the default when unset; anything else is a bad configuration.
+    let number = |name: &str, default: u64, max: u64| -> u64 {
+        match std::env::var(name) {
+            Err(_) => default,
+            Ok(v) => match v.trim().parse::<u64>() {
+                Ok(n) if n <= max => n,
+                _ => fail(format!("bad configuration: {name}={v:?} (a number from 0 to {max})")),
+            },
+        }
+    };
+    let idle = number("TAPSTACK_IDLE_MS", 2000, u32::MAX as u64);
+    let busy_poll = number("TAPSTACK_BUSY_POLL_US", 50, 1_000_000);
     // One descriptor per socket: the soft limit (often 1024) would cap the connections.
     if let Err(e) = tapstack::sys::raise_nofile_limit() {
         eprintln!("tapstackd: cannot raise RLIMIT_NOFILE: {}", tapstack::sys::strerror(e));
@@ -50,7 +62,10 @@ fn main() {
     // SIGPIPE: a program that vanished must not kill the service (writes get EPIPE).
     tapstack::service::fdpass::ignore_sigpipe();
     let tap = cfg.tap.clone();
-    let mut svc = match Service::new(cfg, Options { persist, idle: Duration::from_millis(idle) }) {
+    let mut svc = match Service::new(
+        cfg,
+        Options { persist, idle: Duration::from_millis(idle), busy_poll: Duration::from_micros(busy_poll) },
+    ) {
         Ok(s) => s,
         Err(StartError::Busy) => {
             eprintln!("tapstackd: a service already serves TAP {tap:?}");

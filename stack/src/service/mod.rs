@@ -48,6 +48,8 @@ pub struct Options {
     pub persist: bool,
     /// Grace period before an idle service exits.
     pub idle: Duration,
+    /// Busy-poll budget (`TAPSTACK_BUSY_POLL_US`, 0 = off): see `Service::wait`.
+    pub busy_poll: Duration,
 }
 
 const T_TAP: u64 = 1 << 60;
@@ -92,6 +94,8 @@ pub struct Service {
     /// Sockets to pump after this round.
     dirty: Vec<usize>,
     idle_since: Option<std::time::Instant>,
+    /// Traffic flows: the last wait found an event within the busy-poll budget (`wait`).
+    hot: bool,
     tap_gone: bool,
     /// Dead sockets whose program end may still be open: (slot, inode of `a`).
     zombies: Vec<(usize, u64)>,
@@ -148,6 +152,7 @@ impl Service {
             changed_udp: Vec::new(),
             dirty: Vec::new(),
             idle_since: None,
+            hot: false,
             tap_gone: false,
             zombies: Vec::new(),
             closing: Vec::new(),
@@ -201,7 +206,7 @@ impl Service {
                 Some(d) if d.is_zero() => 0,
                 Some(d) => (d.as_micros().div_ceil(1000)).min(i32::MAX as u128) as i32,
             };
-            let n = fdpass::epoll_wait(self.epfd, &mut events, ms).unwrap_or(0);
+            let n = self.wait(&mut events, ms);
             for ev in &events[..n] {
                 let (e, tok) = (ev.events, ev.u64);
                 match tok & T_MASK {
@@ -223,6 +228,35 @@ impl Service {
                 }
             }
         }
+    }
+
+    /// Waits up to `ms` for events. While traffic flows (the last wait found an event within
+    /// the busy-poll budget), first polls for up to that budget without sleeping, giving the
+    /// CPU to anything else runnable between polls. A sleeping service costs every frame the
+    /// kernel hands the TAP, and every write of a program, a wake-up (on a VM without
+    /// halt-polling, the exit of a halted vCPU: tens of microseconds), which Linux's busy
+    /// polling (`net.core.busy_poll`) and NAPI's deferred interrupts avoid the same way. Once a
+    /// wait finds nothing within the budget, the next ones sleep at once: a slow or idle flow
+    /// costs no polling.
+    fn wait(&mut self, events: &mut [libc::epoll_event], ms: i32) -> usize {
+        let budget = self.opts.busy_poll;
+        let start = std::time::Instant::now();
+        let limit = if ms >= 0 { budget.min(Duration::from_millis(ms as u64)) } else { budget };
+        if ms != 0 && self.hot && !limit.is_zero() {
+            loop {
+                let n = fdpass::epoll_wait(self.epfd, events, 0).unwrap_or(0);
+                if n > 0 {
+                    return n;
+                }
+                if start.elapsed() >= limit {
+                    break;
+                }
+                crate::sys::sched_yield();
+            }
+        }
+        let n = fdpass::epoll_wait(self.epfd, events, ms).unwrap_or(0);
+        self.hot = n > 0 && start.elapsed() < budget;
+        n
     }
 
     /// One stack round (frames in, timers, frames out), then the engine's news to the programs.

@@ -206,17 +206,29 @@ fn open_channel(c: &mut Ctl, spawn: bool) -> Result<(), c_int> {
     Ok(())
 }
 
+/// How long a request polls for its answer before it sleeps (yielding the CPU between polls),
+/// as glibc's adaptive mutexes spin before they sleep: the service answers most requests
+/// within microseconds (a blocking connect to a peer on the TAP: the handshake is done inside
+/// its own write), and sleeping costs a wake-up, on a VM without halt-polling the exit of a
+/// halted vCPU, tens of microseconds.
+const REPLY_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+
 /// One request/reply exchange; `fd` names the socket. Err(errno) if the service is gone.
 pub(crate) fn request(m: &Msg, fd: Option<c_int>) -> Result<(Msg, Option<c_int>), c_int> {
     let mut c = CTL.lock();
     open_channel(&mut c, true)?;
     let buf = m.encode();
     let mut reply = [0u8; proto::MAX_MSG];
-    let res = fdpass::send_with_fd(c.fd, &buf, fd, 0).and_then(|_| loop {
-        match fdpass::recv_with_fd(c.fd, &mut reply, 0) {
-            Err(libc::EINTR) => continue,
-            Ok((0, _)) => break Err(libc::ECONNRESET),
-            x => break x,
+    let res = fdpass::send_with_fd(c.fd, &buf, fd, 0).and_then(|_| {
+        let start = std::time::Instant::now();
+        loop {
+            let wait = start.elapsed() >= REPLY_SPIN;
+            match fdpass::recv_with_fd(c.fd, &mut reply, if wait { 0 } else { libc::MSG_DONTWAIT }) {
+                Err(libc::EINTR) => continue,
+                Err(libc::EAGAIN) if !wait => tapstack::sys::sched_yield(),
+                Ok((0, _)) => break Err(libc::ECONNRESET),
+                x => break x,
+            }
         }
     });
     match res {

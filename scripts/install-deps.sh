@@ -8,7 +8,8 @@ for pair in ip:iproute2 ping:iputils-ping arping:iputils-arping tcpdump:tcpdump 
             iperf3:iperf3 dnsmasq:dnsmasq-base curl:curl wget:wget python3:python3 gcc:gcc \
             strace:strace sha256sum:coreutils setpriv:util-linux timeout:coreutils awk:mawk \
             nginx:nginx ab:apache2-utils socat:socat dig:bind9-dnsutils host:bind9-dnsutils \
-            openssl:openssl ss:iproute2 java:default-jdk-headless node:nodejs traceroute:traceroute; do
+            openssl:openssl ss:iproute2 java:default-jdk-headless node:nodejs traceroute:traceroute \
+            redis-server:redis-server redis-benchmark:redis-tools; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
@@ -34,7 +35,7 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   echo "install-deps: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  # Packages with a service (nginx) must not start it in the root namespace: the tests start
+  # Packages with a service (nginx, redis-server) must not start it in the root namespace: the tests start
   # their own copies inside their namespaces. policy-rc.d exit 101 = "action forbidden".
   prc=/usr/sbin/policy-rc.d made_prc=0
   if [ ! -e "$prc" ]; then

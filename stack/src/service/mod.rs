@@ -255,7 +255,13 @@ impl Service {
             }
         }
         let n = fdpass::epoll_wait(self.epfd, events, ms).unwrap_or(0);
-        self.hot = n > 0 && start.elapsed() < budget;
+        if n > 0 {
+            self.hot = start.elapsed() < budget;
+        } else if ms < 0 || u128::from(ms.unsigned_abs()) * 1000 >= budget.as_micros() {
+            // Nothing came within the budget. (A wait a timer cut shorter than the budget says
+            // nothing about the traffic: `hot` stays as it was.)
+            self.hot = false;
+        }
         n
     }
 

@@ -22,6 +22,30 @@ fn connect_with_rcvbuf(p: &mut Pair, rcvbuf: usize) -> (TcpHandle, TcpHandle) {
     (c, acc.unwrap())
 }
 
+/// A sends `d[sent..]` on `c` while B reads `s` into `got`, for at most `rounds` rounds of
+/// 20 ms or until all of `d` arrived; returns what B got.
+fn send_rest_and_collect(
+    p: &mut Pair,
+    (c, s): (TcpHandle, TcpHandle),
+    d: &[u8],
+    mut sent: usize,
+    mut got: Vec<u8>,
+    rounds: usize,
+) -> Vec<u8> {
+    for _ in 0..rounds {
+        if let Ok(n) = p.a.send(p.now, c, &d[sent..]) {
+            sent += n;
+        }
+        got.extend(drain(p, s));
+        p.run_for(Duration::from_millis(20));
+        if got.len() == d.len() {
+            break;
+        }
+    }
+    got.extend(drain(p, s));
+    got
+}
+
 /// Everything B can read now, through `recv`.
 fn drain(p: &mut Pair, s: TcpHandle) -> Vec<u8> {
     let mut got = Vec::new();
@@ -99,19 +123,7 @@ fn send_with_offers_the_space_of_a_wrapped_ring_as_two_slices() {
     assert_eq!(k, split.0 + split.1 / 2);
     assert_eq!(p.a.send_queue(c), 256 * 1024 - free + k);
     // The ring is full to `k`; the rest of `d` follows by `send`, and B reads it all in order.
-    let mut sent = 200_000 + k;
-    let mut got = Vec::new();
-    for _ in 0..200 {
-        if let Ok(n) = p.a.send(p.now, c, &d[sent..]) {
-            sent += n;
-        }
-        got.extend(drain(&mut p, s));
-        p.run_for(Duration::from_millis(20));
-        if got.len() == d.len() {
-            break;
-        }
-    }
-    got.extend(drain(&mut p, s));
+    let got = send_rest_and_collect(&mut p, (c, s), &d, 200_000 + k, Vec::new(), 200);
     assert!(got == d, "{} of {}", got.len(), d.len());
 }
 
@@ -175,17 +187,6 @@ fn recv_with_opens_the_window_as_recv_does() {
     p.flush();
     let update = p.log[mark..].iter().filter(|g| g.src == B).map(|g| g.repr()).any(|r| r.window > 0);
     assert!(update, "no window update after recv_with");
-    let mut got = d[..q].to_vec();
-    let mut sent = 256 * 1024;
-    for _ in 0..500 {
-        if let Ok(n) = p.a.send(p.now, c, &d[sent..]) {
-            sent += n;
-        }
-        got.extend(drain(&mut p, s));
-        p.run_for(Duration::from_millis(20));
-        if got.len() == d.len() {
-            break;
-        }
-    }
+    let got = send_rest_and_collect(&mut p, (c, s), &d, 256 * 1024, d[..q].to_vec(), 500);
     assert!(got == d, "{} of {}", got.len(), d.len());
 }

@@ -24,7 +24,7 @@ fn sock_call(fd: c_int) -> Option<(u8, ShimGuard)> {
     if k == 0 {
         return None;
     }
-    Some((k, ShimGuard::enter()?))
+    Some((k, ShimGuard::enter_masked()?))
 }
 
 /// The kind of `fd` for a data call (table only).
@@ -108,9 +108,11 @@ pub(crate) unsafe fn recv(
             // read(): the read system call, as the program asked (a seccomp sandbox may allow
             // read but not recvfrom: OpenSSH's).
             let r = if flags == 0 && addr.is_null() && len.is_null() {
-                real::read(fd, buf, n)
+                crate::native_wait(true, || real::read(fd, buf, n))
             } else {
-                real::recvfrom(fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut())
+                crate::native_wait(true, || {
+                    real::recvfrom(fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut())
+                })
             };
             if r >= 0 && !len.is_null() {
                 *len = 0;
@@ -129,7 +131,7 @@ pub(crate) unsafe fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<s
     m.msg_iovlen = cnt.max(0) as usize;
     Some(match k {
         KIND_TCP => {
-            let r = real::readv(fd, iov, cnt);
+            let r = crate::native_wait(true, || real::readv(fd, iov, cnt));
             hooks::after_read(fd, r, iov_len(iov, cnt))
         }
         k if !is_udp(k) => hooks::listener_read(),
@@ -151,7 +153,7 @@ pub(crate) unsafe fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> Optio
     }
     Some(match k {
         KIND_TCP => {
-            let r = real::recvmsg(fd, msg, flags);
+            let r = crate::native_wait(true, || real::recvmsg(fd, msg, flags));
             if r >= 0 && !msg.is_null() {
                 (*msg).msg_namelen = 0;
             }
@@ -205,9 +207,9 @@ pub(crate) unsafe fn send(
         // The kernel's own send on the pair, but EPIPE decided here (an address is ignored,
         // as Linux does for TCP).
         if flags == 0 && addr.is_null() && crate::sandbox::sandboxed() {
-            return Some(real::write(fd, buf, n));
+            return Some(crate::native_wait(true, || real::write(fd, buf, n)));
         }
-        let r = real::send(fd, buf, n, flags | libc::MSG_NOSIGNAL);
+        let r = crate::native_wait(true, || real::send(fd, buf, n, flags | libc::MSG_NOSIGNAL));
         return Some(if r < 0 && crate::errno() == libc::EPIPE { hooks::broken_pipe(fd, flags) } else { r });
     }
     let to = match super::addr::udp_dest(fd, addr, len, false) {
@@ -231,9 +233,9 @@ pub(crate) unsafe fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<
         m.msg_iov = iov as *mut iovec;
         m.msg_iovlen = cnt.max(0) as usize;
         if crate::sandbox::sandboxed() {
-            return Some(real::writev(fd, iov, cnt));
+            return Some(crate::native_wait(true, || real::writev(fd, iov, cnt)));
         }
-        let r = real::sendmsg(fd, &m, libc::MSG_NOSIGNAL);
+        let r = crate::native_wait(true, || real::sendmsg(fd, &m, libc::MSG_NOSIGNAL));
         return Some(if r < 0 && crate::errno() == libc::EPIPE { hooks::broken_pipe(fd, 0) } else { r });
     }
     Some(hooks::udp_send(fd, iov, cnt.max(0) as usize, 0, None))
@@ -252,7 +254,7 @@ pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> Opt
         let mut c = *m;
         c.msg_name = std::ptr::null_mut();
         c.msg_namelen = 0;
-        let r = real::sendmsg(fd, &c, flags | libc::MSG_NOSIGNAL);
+        let r = crate::native_wait(true, || real::sendmsg(fd, &c, flags | libc::MSG_NOSIGNAL));
         return Some(if r < 0 && crate::errno() == libc::EPIPE { hooks::broken_pipe(fd, flags) } else { r });
     }
     let to = match super::addr::udp_dest(fd, m.msg_name as *const sockaddr, m.msg_namelen, true) {

@@ -74,8 +74,10 @@ impl ShimGuard {
     /// (except during [`native_wait`]): for the calls that talk to the service. The data path
     /// (reads and writes of TCP sockets) does not use it.
     pub(crate) fn enter_masked() -> Option<ShimGuard> {
+        // Held first: a signal between the two would find the thread inside the shim.
+        let held = SignalsHeld::hold();
         let mut g = Self::enter()?;
-        g._held = Some(SignalsHeld::hold());
+        g._held = Some(held);
         Some(g)
     }
 }
@@ -125,19 +127,21 @@ pub(crate) fn program_mask() -> u64 {
 /// function), never through a hooked function such as libc's `syscall()`.
 pub(crate) fn native_wait<T>(unmask: bool, f: impl FnOnce() -> T) -> T {
     // During the wait the mask is the program's own: a handler's calls hold signals afresh.
+    // Open to handlers before the mask comes back (a signal held meanwhile is delivered the
+    // moment it does), closed only after it is blocked again.
+    let prev = WAITING.with(|c| c.replace(true));
     let held = PROGRAM_MASK.with(|c| c.replace(None));
     if let (Some(m), true) = (held, unmask) {
         tapstack::sys::restore_sigmask(m);
     }
-    let prev = WAITING.with(|c| c.replace(true));
     let r = f();
-    WAITING.with(|c| c.set(prev));
     if let Some(m) = held {
         if unmask {
             tapstack::sys::block_async_signals();
         }
         PROGRAM_MASK.with(|c| c.set(Some(m)));
     }
+    WAITING.with(|c| c.set(prev));
     r
 }
 

@@ -585,7 +585,7 @@ pub(crate) unsafe fn udp_fionread(fd: c_int, arg: *mut c_void) -> c_int {
 /// A system call straight to the kernel, never through the hooked `syscall()` (inside
 /// [`crate::native_wait`] a hooked call would be taken for the program's): -1 and errno on
 /// failure, as `syscall()`.
-unsafe fn raw_call(nr: libc::c_long, args: &[usize]) -> libc::c_long {
+pub(crate) unsafe fn raw_call(nr: libc::c_long, args: &[usize]) -> libc::c_long {
     match tapstack::sys::syscall(nr, args) {
         Ok(v) => v as libc::c_long,
         Err(e) => {

@@ -84,8 +84,8 @@ static int server(const struct opts *o) {
 }
 
 static int client(const struct opts *o) {
-    int s = tcp_connect(o->host, o->port);
-    conn = s;
+    /* The signals start before the first socket call (under tapstack that one may start the
+     * shared service). */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_usr1;
@@ -94,6 +94,8 @@ static int client(const struct opts *o) {
     target = pthread_self();
     pthread_t k;
     if (pthread_create(&k, NULL, kicker, NULL) != 0) DIE("pthread_create");
+    int s = tcp_connect(o->host, o->port);
+    conn = s;
     int loops = 3000, bad = 0, echoes = 0;
     for (int i = 0; i < loops; i++) {
         if (cycle() < 0) bad++;

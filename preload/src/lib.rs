@@ -116,6 +116,13 @@ impl Drop for SignalsHeld {
     }
 }
 
+/// True unless the thread is inside the shim outside a wait: a call now would be the shim's
+/// own (see [`ShimGuard::enter`]).
+#[inline]
+pub(crate) fn may_enter() -> bool {
+    !IN_SHIM.with(|c| c.get()) || WAITING.with(|c| c.get())
+}
+
 /// The signal mask the program set (what a wait of the shim must wait with).
 pub(crate) fn program_mask() -> u64 {
     PROGRAM_MASK.with(|c| c.get()).unwrap_or_else(|| tapstack::sys::sigprocmask(libc::SIG_BLOCK, None).unwrap_or(0))

@@ -38,33 +38,118 @@ use std::cell::Cell;
 use libc::c_int;
 
 thread_local! {
-    /// Set while this thread runs shim code; a hook re-entered meanwhile (signal handler,
-    /// allocator callback, our own logging) passes straight to libc.
+    /// Set while this thread runs shim code; a hook re-entered meanwhile (allocator callback,
+    /// our own logging, libc's `syscall()` called by the shim) passes straight to libc.
     static IN_SHIM: Cell<bool> = const { Cell::new(false) };
+    /// Set while the shim waits in the kernel for the program (a blocking read, accept or
+    /// connect): a hook entered meanwhile is a signal handler's call, served as any other.
+    static WAITING: Cell<bool> = const { Cell::new(false) };
+    /// The program's signal mask while a [`ShimGuard::enter_masked`] keeps signals blocked.
+    static PROGRAM_MASK: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
 /// Marks the current thread as inside the shim until dropped.
 pub(crate) struct ShimGuard {
-    prev: bool,
+    prev_waiting: bool,
+    /// Dropped after the flags are restored: a signal that came meanwhile finds them clear.
+    _held: Option<SignalsHeld>,
 }
 
 impl ShimGuard {
-    /// None if the thread is already inside the shim (the caller must pass through).
+    /// None if the thread is already inside the shim (the caller must pass through), unless
+    /// the shim waits for the program there ([`native_wait`]): then this is a signal
+    /// handler's call, and it is served (POSIX lets handlers make socket calls).
     #[inline]
     pub(crate) fn enter() -> Option<ShimGuard> {
-        let prev = IN_SHIM.with(|c| c.replace(true));
-        if prev {
-            None
-        } else {
-            Some(ShimGuard { prev })
+        let was_in = IN_SHIM.with(|c| c.replace(true));
+        let prev_waiting = WAITING.with(|c| c.replace(false));
+        if was_in && !prev_waiting {
+            WAITING.with(|c| c.set(prev_waiting));
+            return None;
         }
+        Some(ShimGuard { prev_waiting, _held: None })
+    }
+
+    /// `enter`, with the program's signals held ([`SignalsHeld`]) until the guard is dropped
+    /// (except during [`native_wait`]): for the calls that talk to the service. The data path
+    /// (reads and writes of TCP sockets) does not use it.
+    pub(crate) fn enter_masked() -> Option<ShimGuard> {
+        // Held first: a signal between the two would find the thread inside the shim.
+        let held = SignalsHeld::hold();
+        let mut g = Self::enter()?;
+        g._held = Some(held);
+        Some(g)
     }
 }
 
 impl Drop for ShimGuard {
     fn drop(&mut self) {
-        IN_SHIM.with(|c| c.set(self.prev));
+        // Back in the wait a signal handler interrupted (both set), or out of the shim.
+        WAITING.with(|c| c.set(self.prev_waiting));
+        IN_SHIM.with(|c| c.set(self.prev_waiting));
     }
+}
+
+/// The program's asynchronous signals blocked until dropped, so that no signal handler runs
+/// while this thread holds the control channel mid-request (a handler's socket call would
+/// wait for it forever) or the shim's bookkeeping is half done. Two system calls; nothing if
+/// already held, or in a seccomp sandbox (which may not allow them).
+pub(crate) struct SignalsHeld(Option<u64>);
+
+impl SignalsHeld {
+    pub(crate) fn hold() -> SignalsHeld {
+        if sandbox::sandboxed() || PROGRAM_MASK.with(|c| c.get()).is_some() {
+            return SignalsHeld(None);
+        }
+        let old = tapstack::sys::block_async_signals();
+        PROGRAM_MASK.with(|c| c.set(Some(old)));
+        SignalsHeld(Some(old))
+    }
+}
+
+impl Drop for SignalsHeld {
+    fn drop(&mut self) {
+        if let Some(old) = self.0 {
+            PROGRAM_MASK.with(|c| c.set(None));
+            tapstack::sys::restore_sigmask(old);
+        }
+    }
+}
+
+/// True unless the thread is inside the shim outside a wait: a call now would be the shim's
+/// own (see [`ShimGuard::enter`]).
+#[inline]
+pub(crate) fn may_enter() -> bool {
+    !IN_SHIM.with(|c| c.get()) || WAITING.with(|c| c.get())
+}
+
+/// The signal mask the program set (what a wait of the shim must wait with).
+pub(crate) fn program_mask() -> u64 {
+    PROGRAM_MASK.with(|c| c.get()).unwrap_or_else(|| tapstack::sys::sigprocmask(libc::SIG_BLOCK, None).unwrap_or(0))
+}
+
+/// Runs `f`, a wait in the kernel on the program's behalf, with hooks open to the program's
+/// signal handlers, and with its signal mask back if `unmask` (else `f` sets it itself, as
+/// ppoll does). `f` must enter the kernel directly (a raw system call or libc's own
+/// function), never through a hooked function such as libc's `syscall()`.
+pub(crate) fn native_wait<T>(unmask: bool, f: impl FnOnce() -> T) -> T {
+    // During the wait the mask is the program's own: a handler's calls hold signals afresh.
+    // Open to handlers before the mask comes back (a signal held meanwhile is delivered the
+    // moment it does), closed only after it is blocked again.
+    let prev = WAITING.with(|c| c.replace(true));
+    let held = PROGRAM_MASK.with(|c| c.replace(None));
+    if let (Some(m), true) = (held, unmask) {
+        tapstack::sys::restore_sigmask(m);
+    }
+    let r = f();
+    if let Some(m) = held {
+        if unmask {
+            tapstack::sys::block_async_signals();
+        }
+        PROGRAM_MASK.with(|c| c.set(Some(m)));
+    }
+    WAITING.with(|c| c.set(prev));
+    r
 }
 
 /// Sets errno.

@@ -35,7 +35,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     if !inet || !(tcp || udp || ping) || flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
         return real::socket(domain, ty, protocol);
     }
-    let Some(_guard) = crate::ShimGuard::enter() else { return real::socket(domain, ty, protocol) };
+    let Some(_guard) = crate::ShimGuard::enter_masked() else { return real::socket(domain, ty, protocol) };
     let kind = if tcp {
         svc::KIND_TCP
     } else if ping {

@@ -83,8 +83,9 @@ pub(crate) fn wait(fd: c_int, events: i16, deadline: std::time::Instant) -> bool
     let d = deadline.saturating_duration_since(std::time::Instant::now());
     let mut p = libc::pollfd { fd, events, revents: 0 };
     let ts = libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as libc::c_long };
-    // SAFETY: one live pollfd and timespec.
-    let n = unsafe { libc::syscall(libc::SYS_ppoll, &mut p as *mut libc::pollfd, 1, &ts, 0usize, 8usize) };
+    let (pp, tp) = (&mut p as *mut libc::pollfd as usize, &ts as *const libc::timespec as usize);
+    // SAFETY: one live pollfd and timespec. A signal handler may make socket calls meanwhile.
+    let n = crate::native_wait(false, || unsafe { hooks::raw_call(libc::SYS_ppoll, &[pp, 1, tp, 0, 8]) });
     n > 0
 }
 

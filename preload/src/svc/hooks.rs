@@ -147,7 +147,8 @@ pub(crate) unsafe fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t
         // The token: one byte per connection ready, read natively (blocking per O_NONBLOCK
         // and SO_RCVTIMEO, interrupted by signals as the kernel's accept is).
         let mut tok = 0u8;
-        let n = libc::syscall(libc::SYS_recvfrom, fd, &mut tok as *mut u8, 1usize, 0, 0usize, 0usize);
+        let tokp = &mut tok as *mut u8 as usize;
+        let n = crate::native_wait(true, || raw_call(libc::SYS_recvfrom, &[fd as usize, tokp, 1, 0, 0, 0]));
         if n < 0 {
             return -1; // errno from the kernel (EAGAIN, EINTR...)
         }
@@ -246,9 +247,8 @@ pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -
     let timeout = sndtimeo(fd);
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
     let restart = if timeout.is_none() { super::signals::restart_signals() } else { 0 };
-    let mut cur: u64 = 0;
-    // SAFETY: reads this thread's signal mask into a local.
-    libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, std::ptr::null::<u64>(), &mut cur, 8usize);
+    // The program's own mask (the shim holds signals while it talks to the service).
+    let cur = crate::program_mask();
     let watch = restart & !cur;
     let sfd = if watch != 0 { super::signals::signalfd_for(watch) } else { None };
     let wait_mask: u64 = cur | watch;
@@ -262,8 +262,10 @@ pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -
             libc::timespec { tv_sec: r.as_secs() as libc::time_t, tv_nsec: r.subsec_nanos() as libc::c_long }
         });
         let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
-        let (n, mask) = if sfd.is_some() { (2, &wait_mask as *const u64) } else { (1, std::ptr::null()) };
-        let r = libc::syscall(libc::SYS_ppoll, p.as_mut_ptr(), n, tsp, mask, 8usize);
+        let n = if sfd.is_some() { 2 } else { 1 };
+        let (pp, mp) = (p.as_mut_ptr() as usize, &wait_mask as *const u64 as usize);
+        // ppoll sets the wait's mask itself (atomically): signals arrive inside the wait only.
+        let r = crate::native_wait(false, || raw_call(libc::SYS_ppoll, &[pp, n, tsp as usize, mp, 8]));
         if r < 0 {
             if errno() == libc::EINTR {
                 return err(libc::EINTR);
@@ -482,7 +484,8 @@ pub(crate) unsafe fn udp_send(
     let mut mh: msghdr = std::mem::zeroed();
     mh.msg_iov = v.as_mut_ptr();
     mh.msg_iovlen = v.len();
-    let n = libc::syscall(libc::SYS_sendmsg, fd, &mh as *const msghdr, flags | libc::MSG_NOSIGNAL);
+    let (mp, f) = (&mh as *const msghdr as usize, (flags | libc::MSG_NOSIGNAL) as usize);
+    let n = crate::native_wait(true, || raw_call(libc::SYS_sendmsg, &[fd as usize, mp, f]));
     if n < 0 {
         if errno() == libc::EPIPE {
             return err(libc::ENETDOWN);
@@ -508,7 +511,8 @@ pub(crate) unsafe fn udp_recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
     let mut mh: msghdr = std::mem::zeroed();
     mh.msg_iov = v.as_mut_ptr();
     mh.msg_iovlen = v.len();
-    let n = libc::syscall(libc::SYS_recvmsg, fd, &mut mh as *mut msghdr, flags);
+    let mp = &mut mh as *mut msghdr as usize;
+    let n = crate::native_wait(true, || raw_call(libc::SYS_recvmsg, &[fd as usize, mp, flags as usize]));
     if n < 0 {
         return -1;
     }
@@ -576,4 +580,17 @@ pub(crate) unsafe fn udp_fionread(fd: c_int, arg: *mut c_void) -> c_int {
     let n = if r < 0 { 0 } else { (r as usize).saturating_sub(UDP_HDR) };
     std::ptr::write_unaligned(arg as *mut c_int, n as c_int);
     e.ok(0)
+}
+
+/// A system call straight to the kernel, never through the hooked `syscall()` (inside
+/// [`crate::native_wait`] a hooked call would be taken for the program's): -1 and errno on
+/// failure, as `syscall()`.
+pub(crate) unsafe fn raw_call(nr: libc::c_long, args: &[usize]) -> libc::c_long {
+    match tapstack::sys::syscall(nr, args) {
+        Ok(v) => v as libc::c_long,
+        Err(e) => {
+            crate::set_errno(e);
+            -1
+        }
+    }
 }

@@ -215,6 +215,7 @@ const REPLY_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 
 /// One request/reply exchange; `fd` names the socket. Err(errno) if the service is gone.
 pub(crate) fn request(m: &Msg, fd: Option<c_int>) -> Result<(Msg, Option<c_int>), c_int> {
+    let _held = crate::SignalsHeld::hold();
     let mut c = CTL.lock();
     open_channel(&mut c, true)?;
     let buf = m.encode();
@@ -253,6 +254,7 @@ pub(crate) fn request(m: &Msg, fd: Option<c_int>) -> Result<(Msg, Option<c_int>)
 pub(crate) fn new_socket(domain: c_int, kind: u8, flags: c_int) -> Result<c_int, c_int> {
     let ty = if kind == KIND_TCP { libc::SOCK_STREAM } else { libc::SOCK_SEQPACKET };
     // Held across the pair's making so that no fork copies the service's end into a child.
+    let _held = crate::SignalsHeld::hold();
     let mut c = CTL.lock();
     open_channel(&mut c, true)?;
     // The program's end is the lower number, as the kernel would have given it.
@@ -277,6 +279,7 @@ pub(crate) fn new_socket(domain: c_int, kind: u8, flags: c_int) -> Result<c_int,
 
 /// The service's pid (0 if no channel yet).
 pub(crate) fn service_pid() -> c_int {
+    let _held = crate::SignalsHeld::hold();
     let mut c = CTL.lock();
     if open_channel(&mut c, false).is_err() {
         return 0;

@@ -24,17 +24,41 @@ fn sock_call(fd: c_int) -> Option<(u8, ShimGuard)> {
     if k == 0 {
         return None;
     }
-    Some((k, ShimGuard::enter()?))
+    Some((k, ShimGuard::enter_masked()?))
 }
 
-/// The kind of `fd` for a data call (table only).
+/// The kind of `fd` for a data call (table only), with the reentrancy guard held, except for
+/// a TCP socket: its reads and writes are the kernel's own on the pair and hold nothing, so
+/// that a signal handler run during one (a blocking read can last) is served like any call.
+/// Their slow paths take the guard themselves (`tcp_after_read`, `tcp_epipe`).
 #[inline]
-fn data_call(fd: c_int) -> Option<(u8, ShimGuard)> {
+fn data_call(fd: c_int) -> Option<(u8, Option<ShimGuard>)> {
     let k = kind(fd);
     if k == 0 {
         return None;
     }
-    Some((k, ShimGuard::enter()?))
+    if k == KIND_TCP {
+        return crate::may_enter().then_some((k, None));
+    }
+    Some((k, Some(ShimGuard::enter()?)))
+}
+
+/// `hooks::after_read`, inside the guard when it has something to do (an end of stream).
+fn tcp_after_read(fd: c_int, r: ssize_t, asked: usize) -> ssize_t {
+    if r != 0 || asked == 0 {
+        return r;
+    }
+    let _g = ShimGuard::enter();
+    hooks::after_read(fd, r, asked)
+}
+
+/// A TCP send's result `r`, with EPIPE decided inside the guard (`hooks::broken_pipe`).
+fn tcp_epipe(fd: c_int, flags: c_int, r: ssize_t) -> ssize_t {
+    if r >= 0 || crate::errno() != libc::EPIPE {
+        return r;
+    }
+    let _g = ShimGuard::enter();
+    hooks::broken_pipe(fd, flags)
 }
 
 pub(crate) unsafe fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> Option<c_int> {
@@ -101,6 +125,7 @@ pub(crate) unsafe fn recv(
 ) -> Option<ssize_t> {
     let (k, _g) = data_call(fd)?;
     if flags & libc::MSG_ERRQUEUE != 0 {
+        let _g = ShimGuard::enter();
         return Some(super::errq::recv_errqueue(fd, buf, n, flags));
     }
     Some(match k {
@@ -115,7 +140,7 @@ pub(crate) unsafe fn recv(
             if r >= 0 && !len.is_null() {
                 *len = 0;
             }
-            hooks::after_read(fd, r, n)
+            tcp_after_read(fd, r, n)
         }
         k if !is_udp(k) => hooks::listener_read(),
         _ => hooks::udp_recv(fd, buf, n, flags, addr, len),
@@ -130,7 +155,7 @@ pub(crate) unsafe fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<s
     Some(match k {
         KIND_TCP => {
             let r = real::readv(fd, iov, cnt);
-            hooks::after_read(fd, r, iov_len(iov, cnt))
+            tcp_after_read(fd, r, iov_len(iov, cnt))
         }
         k if !is_udp(k) => hooks::listener_read(),
         _ => hooks::udp_recvmsg(fd, &mut m, 0),
@@ -147,6 +172,7 @@ unsafe fn iov_len(iov: *const iovec, cnt: c_int) -> usize {
 pub(crate) unsafe fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> Option<ssize_t> {
     let (k, _g) = data_call(fd)?;
     if flags & libc::MSG_ERRQUEUE != 0 {
+        let _g = ShimGuard::enter();
         return Some(super::errq::recvmsg_errqueue(fd, msg, flags));
     }
     Some(match k {
@@ -156,7 +182,7 @@ pub(crate) unsafe fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> Optio
                 (*msg).msg_namelen = 0;
             }
             let asked = if msg.is_null() { 0 } else { iov_len((*msg).msg_iov, (*msg).msg_iovlen as c_int) };
-            hooks::after_read(fd, r, asked)
+            tcp_after_read(fd, r, asked)
         }
         k if !is_udp(k) => hooks::listener_read(),
         _ => hooks::udp_recvmsg(fd, msg, flags),
@@ -208,7 +234,7 @@ pub(crate) unsafe fn send(
             return Some(real::write(fd, buf, n));
         }
         let r = real::send(fd, buf, n, flags | libc::MSG_NOSIGNAL);
-        return Some(if r < 0 && crate::errno() == libc::EPIPE { hooks::broken_pipe(fd, flags) } else { r });
+        return Some(tcp_epipe(fd, flags, r));
     }
     let to = match super::addr::udp_dest(fd, addr, len, false) {
         Ok(t) => t,
@@ -234,7 +260,7 @@ pub(crate) unsafe fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<
             return Some(real::writev(fd, iov, cnt));
         }
         let r = real::sendmsg(fd, &m, libc::MSG_NOSIGNAL);
-        return Some(if r < 0 && crate::errno() == libc::EPIPE { hooks::broken_pipe(fd, 0) } else { r });
+        return Some(tcp_epipe(fd, 0, r));
     }
     Some(hooks::udp_send(fd, iov, cnt.max(0) as usize, 0, None))
 }
@@ -253,7 +279,7 @@ pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> Opt
         c.msg_name = std::ptr::null_mut();
         c.msg_namelen = 0;
         let r = real::sendmsg(fd, &c, flags | libc::MSG_NOSIGNAL);
-        return Some(if r < 0 && crate::errno() == libc::EPIPE { hooks::broken_pipe(fd, flags) } else { r });
+        return Some(tcp_epipe(fd, flags, r));
     }
     let to = match super::addr::udp_dest(fd, m.msg_name as *const sockaddr, m.msg_namelen, true) {
         Ok(t) => t,

@@ -57,6 +57,8 @@ CASES=(
   "ioctl_fcntl|ioctl_fcntl server -p 7022|ioctl_fcntl client -c @HOST -p 7022"
   "sandbox_io|sandbox_io server -p 7029 -b 300000 -w 20|sandbox_io client -c @HOST -p 7029 -b 300000 -s 13 -w 20"
   "epoll_threads|epoll_threads server -p 7024|epoll_threads client -c @HOST -p 7024"
+  "urgent_trunc|urgent_trunc server -p 7031|urgent_trunc client -c @HOST -p 7031"
+  "udp_mmsg|udp_mmsg server 7032|udp_mmsg client @HOST 7032|ready=stdout"
   "udp_peer|udp_peer server 7020 300 72 8000|udp_peer client @HOST 7020 300 72 8000|ready=stdout mask=s/ on port [0-9]+//; s/, [0-9]+ (resent|stale replies|duplicates)//g"
 )
 

@@ -267,7 +267,8 @@ pub(crate) unsafe fn recvmmsg(
                 let left = (end - now_ns()).max(0);
                 let ts = libc::timespec { tv_sec: (left / 1_000_000_000) as _, tv_nsec: (left % 1_000_000_000) as _ };
                 let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-                let r = libc::syscall(libc::SYS_ppoll, &mut p as *mut libc::pollfd, 1, &ts as *const libc::timespec, 0, 8);
+                let r =
+                    libc::syscall(libc::SYS_ppoll, &mut p as *mut libc::pollfd, 1, &ts as *const libc::timespec, 0, 8);
                 if r <= 0 {
                     break;
                 }

@@ -80,10 +80,7 @@ fn retrans_to_secs(retrans: i32) -> i32 {
 }
 
 fn entry(tcp: bool, level: i32, name: i32) -> Option<(i32, Form)> {
-    TABLE
-        .iter()
-        .find(|e| e.0 == level && e.1 == name && (tcp || !e.2))
-        .map(|e| (e.3, e.4))
+    TABLE.iter().find(|e| e.0 == level && e.1 == name && (tcp || !e.2)).map(|e| (e.3, e.4))
 }
 
 impl Kept {

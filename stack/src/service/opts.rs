@@ -193,6 +193,9 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
         (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
             int(val)?;
         }
+        // MSG_ZEROCOPY would promise completions on the error queue that never come: refused
+        // as Linux refuses it on a socket that cannot (the program then copies).
+        (libc::SOL_SOCKET, libc::SO_ZEROCOPY) if int(val)? != 0 => return Err(libc::EOPNOTSUPP),
         _ => {
             // IPPROTO_IP options also take a single byte (do_ip_setsockopt), as mDNS
             // responders pass IP_MULTICAST_TTL and IP_MULTICAST_LOOP.

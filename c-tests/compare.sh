@@ -58,7 +58,9 @@ CASES=(
   "sandbox_io|sandbox_io server -p 7029 -b 300000 -w 20|sandbox_io client -c @HOST -p 7029 -b 300000 -s 13 -w 20"
   "epoll_threads|epoll_threads server -p 7024|epoll_threads client -c @HOST -p 7024"
   "sig_reenter|sig_reenter server -p 7030 -w 30|sig_reenter client -c @HOST -p 7030 -w 30"
-  "sig_longjmp|sig_longjmp server -p 7031 -w 30|sig_longjmp client -c @HOST -p 7031 -w 30"
+  "sig_longjmp|sig_longjmp server -p 7033 -w 30|sig_longjmp client -c @HOST -p 7033 -w 30"
+  "urgent_trunc|urgent_trunc server -p 7031|urgent_trunc client -c @HOST -p 7031"
+  "udp_mmsg|udp_mmsg server 7032|udp_mmsg client @HOST 7032|ready=stdout"
   "udp_peer|udp_peer server 7020 300 72 8000|udp_peer client @HOST 7020 300 72 8000|ready=stdout mask=s/ on port [0-9]+//; s/, [0-9]+ (resent|stale replies|duplicates)//g"
 )
 

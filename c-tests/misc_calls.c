@@ -3,7 +3,8 @@
  *  client: SOCK_CLOEXEC / SOCK_NONBLOCK on socket(), bind to a chosen local port then connect,
  *  sendfile() from a file to the socket, EPOLLONESHOT (one event until re-armed), close()
  *  removing a socket from an epoll set, POLLNVAL for a closed descriptor, zero-length read,
- *  MSG_PEEK|MSG_DONTWAIT on an empty socket, shutdown(SHUT_RDWR).
+ *  MSG_PEEK|MSG_DONTWAIT on an empty socket, shutdown(SHUT_RDWR), connect() to 0.0.0.0 (this
+ *  host) and to a broadcast address (ENETUNREACH).
  *  server: accept4() flags, the listener's port held by a TIME_WAIT connection (bind without
  *  SO_REUSEADDR fails with EADDRINUSE, with it succeeds), then serves a second connection. */
 #include "common.h"
@@ -183,6 +184,42 @@ static int client(const struct opts *o) {
         if (write(s3, "z", 1) != 1) DIE("write z");
         close(s3);
     }
+
+    /* connect() to 0.0.0.0 means this host (Linux: the loopback): it reaches our own listener
+     * on 0.0.0.0 (`curl http://0.0.0.0:8000/`). connect() to the network's broadcast address
+     * (every topology is a /24) fails at once with ENETUNREACH, as to 255.255.255.255. */
+    int l = tcp_listener(0, 1);
+    struct sockaddr_in la;
+    socklen_t ll = sizeof la;
+    if (getsockname(l, (struct sockaddr *)&la, &ll) < 0) DIE("getsockname");
+    struct sockaddr_in any;
+    make_addr(&any, "0.0.0.0", ntohs(la.sin_port));
+    int s4 = tcp_socket();
+    int r4 = connect(s4, (struct sockaddr *)&any, sizeof any);
+    printf("connect to 0.0.0.0 (own listener): %s\n", r4 == 0 ? "connected" : errno_name(errno));
+    struct sockaddr_in pn;
+    socklen_t pl = sizeof pn;
+    if (r4 == 0 && getpeername(s4, (struct sockaddr *)&pn, &pl) == 0)
+        printf("  its peer: %s\n", pn.sin_addr.s_addr == htonl(INADDR_LOOPBACK) ? "127.0.0.1" : "other");
+    int a4 = r4 == 0 ? accept(l, NULL, NULL) : -1;
+    if (a4 >= 0) {
+        char c = 0;
+        printf("  exchange: %s\n", write(s4, "q", 1) == 1 && read(a4, &c, 1) == 1 && c == 'q' ? "ok" : "bad");
+        close(a4);
+    }
+    close(s4);
+    close(l);
+    struct sockaddr_in bc = sa;
+    bc.sin_addr.s_addr = htonl((ntohl(sa.sin_addr.s_addr) & 0xffffff00u) | 0xffu);
+    s4 = tcp_socket();
+    printf("connect to the network's broadcast address: %s\n",
+           connect(s4, (struct sockaddr *)&bc, sizeof bc) == 0 ? "connected" : errno_name(errno));
+    close(s4);
+    bc.sin_addr.s_addr = htonl(INADDR_BROADCAST);
+    s4 = tcp_socket();
+    printf("connect to 255.255.255.255: %s\n",
+           connect(s4, (struct sockaddr *)&bc, sizeof bc) == 0 ? "connected" : errno_name(errno));
+    close(s4);
     return 0;
 }
 

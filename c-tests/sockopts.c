@@ -113,6 +113,27 @@ static void client(const struct opts *o) {
     tv.tv_sec = 0; tv.tv_usec = 0;
     setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 
+    /* Options a program may set and read back though they change nothing observable here:
+     * each reads back as Linux stores it (booleans as 0/1, TCP_DEFER_ACCEPT rounded to the
+     * seconds its SYN-ACK retransmissions cover). */
+    printf("defaults: TCP_CORK %d TCP_USER_TIMEOUT %d TCP_DEFER_ACCEPT %d SO_RCVLOWAT %d SO_OOBINLINE %d "
+           "IP_MTU_DISCOVER %d\n", GETI(s, IPPROTO_TCP, TCP_CORK), GETI(s, IPPROTO_TCP, TCP_USER_TIMEOUT),
+           GETI(s, IPPROTO_TCP, TCP_DEFER_ACCEPT), GETI(s, SOL_SOCKET, SO_RCVLOWAT),
+           GETI(s, SOL_SOCKET, SO_OOBINLINE), GETI(s, IPPROTO_IP, IP_MTU_DISCOVER));
+    SETI(s, IPPROTO_TCP, TCP_CORK, 5);
+    SETI(s, IPPROTO_TCP, TCP_USER_TIMEOUT, 4000);
+    SETI(s, IPPROTO_TCP, TCP_USER_TIMEOUT, -1);
+    SETI(s, IPPROTO_TCP, TCP_DEFER_ACCEPT, 5);
+    SETI(s, SOL_SOCKET, SO_RCVLOWAT, 0);
+    SETI(s, SOL_SOCKET, SO_OOBINLINE, 3);
+    SETI(s, IPPROTO_IP, IP_MTU_DISCOVER, 9);
+    SETI(s, IPPROTO_IP, IP_MULTICAST_TTL, 2);
+    printf("read back: TCP_CORK %d TCP_USER_TIMEOUT %d TCP_DEFER_ACCEPT %d SO_RCVLOWAT %d SO_OOBINLINE %d\n",
+           GETI(s, IPPROTO_TCP, TCP_CORK), GETI(s, IPPROTO_TCP, TCP_USER_TIMEOUT),
+           GETI(s, IPPROTO_TCP, TCP_DEFER_ACCEPT), GETI(s, SOL_SOCKET, SO_RCVLOWAT),
+           GETI(s, SOL_SOCKET, SO_OOBINLINE));
+    SETI(s, IPPROTO_TCP, TCP_CORK, 0);
+
     char one = 1;
     printf("set SO_KEEPALIVE with optlen 1: %s\n", res(setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &one, 1)));
     printf("set TCP_NODELAY with optlen 1: %s\n", res(setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, 1)));

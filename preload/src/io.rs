@@ -126,5 +126,5 @@ pub unsafe extern "C" fn recvmmsg(
     flags: c_int,
     ts: *mut libc::timespec,
 ) -> c_int {
-    svc::route::recvmmsg(fd, v, n, flags).unwrap_or_else(|| real::recvmmsg(fd, v, n, flags, ts))
+    svc::route::recvmmsg(fd, v, n, flags, ts).unwrap_or_else(|| real::recvmmsg(fd, v, n, flags, ts))
 }

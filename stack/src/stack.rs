@@ -44,6 +44,7 @@ impl Stack {
     pub fn new(config: &Config, seed: u64) -> Stack {
         let mut s = seed;
         let mut tc = TcpConfig::new(config.addr.into(), config.mtu);
+        tc.prefix_len = config.prefix_len;
         tc.isn_secret[..8].copy_from_slice(&splitmix(&mut s).to_le_bytes());
         tc.isn_secret[8..].copy_from_slice(&splitmix(&mut s).to_le_bytes());
         tc.seed = splitmix(&mut s);

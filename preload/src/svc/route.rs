@@ -129,6 +129,13 @@ pub(crate) unsafe fn recv(
         return Some(super::errq::recv_errqueue(fd, buf, n, flags));
     }
     Some(match k {
+        KIND_TCP if flags & libc::MSG_TRUNC != 0 => {
+            let r = tcp_trunc(fd, n, flags);
+            if r >= 0 && !len.is_null() {
+                *len = 0;
+            }
+            r
+        }
         KIND_TCP => {
             // read(): the read system call, as the program asked (a seccomp sandbox may allow
             // read but not recvfrom: OpenSSH's).
@@ -176,6 +183,16 @@ pub(crate) unsafe fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> Optio
         return Some(super::errq::recvmsg_errqueue(fd, msg, flags));
     }
     Some(match k {
+        KIND_TCP if flags & libc::MSG_TRUNC != 0 => {
+            let asked = if msg.is_null() { 0 } else { iov_len((*msg).msg_iov, (*msg).msg_iovlen as c_int) };
+            let r = tcp_trunc(fd, asked, flags);
+            if r >= 0 && !msg.is_null() {
+                (*msg).msg_namelen = 0;
+                (*msg).msg_controllen = 0;
+                (*msg).msg_flags = 0;
+            }
+            r
+        }
         KIND_TCP => {
             let r = real::recvmsg(fd, msg, flags);
             if r >= 0 && !msg.is_null() {
@@ -189,29 +206,135 @@ pub(crate) unsafe fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> Optio
     })
 }
 
-pub(crate) unsafe fn recvmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> Option<c_int> {
+/// recv(MSG_TRUNC) on TCP: Linux consumes up to `n` bytes without copying them (with
+/// MSG_PEEK it only counts them) and returns how many; the buffer may be NULL (HAProxy drains a
+/// connection with `recv(fd, NULL, INT_MAX, MSG_TRUNC | MSG_DONTWAIT)`). An AF_UNIX stream
+/// ignores MSG_TRUNC and copies, so the bytes go through a scratch buffer here: the first read
+/// blocks as the program's flags say, the rest only take what is already there (all of it with
+/// MSG_WAITALL), as Linux's tcp_recvmsg.
+unsafe fn tcp_trunc(fd: c_int, n: size_t, flags: c_int) -> ssize_t {
+    /// A peek sees what the pair holds; the service keeps it under 1 MiB (`PAIR_BUF`).
+    const PEEK_MAX: usize = 2 << 20;
+    const CHUNK: usize = 64 << 10;
+    if n == 0 {
+        return 0;
+    }
+    let mut f = flags & !libc::MSG_TRUNC;
+    let peek = f & libc::MSG_PEEK != 0;
+    let cap = n.min(if peek { PEEK_MAX } else { CHUNK });
+    let mut buf = vec![0u8; cap];
+    let saved = crate::errno();
+    let mut done = 0usize;
+    while done < n {
+        let want = (n - done).min(cap);
+        let r = real::recvfrom(fd, buf.as_mut_ptr().cast(), want, f, std::ptr::null_mut(), std::ptr::null_mut());
+        if r < 0 {
+            if done == 0 {
+                return r;
+            }
+            crate::set_errno(saved);
+            break;
+        }
+        if r == 0 {
+            if done == 0 {
+                return tcp_after_read(fd, 0, n);
+            }
+            break;
+        }
+        done += r as usize;
+        if peek || (r as usize) < want {
+            break;
+        }
+        if f & libc::MSG_WAITALL == 0 {
+            f |= libc::MSG_DONTWAIT;
+        }
+    }
+    done as ssize_t
+}
+
+/// recvmmsg on a UDP socket, as Linux's do_recvmmsg: every datagram after the first is waited
+/// for too, unless MSG_WAITFORONE (or MSG_DONTWAIT, O_NONBLOCK) says not to; with a timeout,
+/// no datagram is waited for once it has run out, and what is left of it is written back.
+/// (Linux checks the timeout only after each datagram, so a blocking recvmmsg can outwait it;
+/// here the wait for each later datagram is bounded by what is left of it.)
+pub(crate) unsafe fn recvmmsg(
+    fd: c_int,
+    v: *mut libc::mmsghdr,
+    n: c_uint,
+    flags: c_int,
+    timeout: *mut libc::timespec,
+) -> Option<c_int> {
     let (k, _g) = data_call(fd)?;
     if !is_udp(k) {
         return None;
     }
     const MSG_WAITFORONE: c_int = 0x10000;
+    let end = if timeout.is_null() {
+        None
+    } else {
+        let t = *timeout;
+        if t.tv_sec < 0 || !(0..1_000_000_000).contains(&t.tv_nsec) {
+            crate::set_errno(libc::EINVAL);
+            return Some(-1);
+        }
+        Some(now_ns().saturating_add((t.tv_sec as i128) * 1_000_000_000 + t.tv_nsec as i128))
+    };
+    let saved = crate::errno();
     let mut done = 0;
     for i in 0..n.min(1024) as usize {
         let e = &mut *v.add(i);
-        let f = if done == 0 { flags & !MSG_WAITFORONE } else { (flags & !MSG_WAITFORONE) | libc::MSG_DONTWAIT };
-        let saved = crate::errno();
+        let mut f = flags & !MSG_WAITFORONE;
+        if done > 0 && flags & MSG_WAITFORONE != 0 {
+            f |= libc::MSG_DONTWAIT;
+        }
+        if done > 0 && f & libc::MSG_DONTWAIT == 0 && !nonblocking(fd) {
+            if let Some(end) = end {
+                // Wait for the next datagram only as long as the timeout has left.
+                let left = (end - now_ns()).max(0);
+                let ts = libc::timespec { tv_sec: (left / 1_000_000_000) as _, tv_nsec: (left % 1_000_000_000) as _ };
+                let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+                let r =
+                    libc::syscall(libc::SYS_ppoll, &mut p as *mut libc::pollfd, 1, &ts as *const libc::timespec, 0, 8);
+                if r <= 0 {
+                    break;
+                }
+            }
+        }
         let r = hooks::udp_recvmsg(fd, &mut e.msg_hdr, f);
         if r < 0 {
             if done == 0 {
                 return Some(-1);
             }
-            crate::set_errno(saved);
             break;
         }
         e.msg_len = r as c_uint;
         done += 1;
+        if end.is_some_and(|end| now_ns() >= end) {
+            break;
+        }
     }
+    if let Some(end) = end {
+        let left = (end - now_ns()).max(0);
+        (*timeout).tv_sec = (left / 1_000_000_000) as _;
+        (*timeout).tv_nsec = (left % 1_000_000_000) as _;
+    }
+    crate::set_errno(saved);
     Some(done)
+}
+
+/// O_NONBLOCK is set on `fd` (the raw fcntl: no hooked name).
+fn nonblocking(fd: c_int) -> bool {
+    // SAFETY: F_GETFL reads the descriptor's flags, no memory involved.
+    let fl = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) };
+    fl >= 0 && fl as c_int & libc::O_NONBLOCK != 0
+}
+
+/// CLOCK_MONOTONIC in nanoseconds (the raw system call: no hooked name).
+fn now_ns() -> i128 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: one timespec on the stack.
+    unsafe { libc::syscall(libc::SYS_clock_gettime, libc::CLOCK_MONOTONIC, &mut t as *mut libc::timespec) };
+    t.tv_sec as i128 * 1_000_000_000 + t.tv_nsec as i128
 }
 
 /// write/send/sendto on a UDP socket (TCP: the kernel's own; an address is ignored, as Linux).

@@ -111,6 +111,9 @@ impl Service {
             Err(e) => return fail(self, e),
         };
         let _ = fdpass::set_nonblock(a);
+        if ty == libc::SOCK_STREAM {
+            super::sock::urgent_inline(a);
+        }
         super::sock::set_pair_buffer(a);
         super::sock::set_pair_buffer(b);
         super::mark_program_end(b);
@@ -158,6 +161,9 @@ impl Service {
             };
             proto.and_then(|p| {
                 let _ = fdpass::set_nonblock(a);
+                if matches!(p, Proto::Tcp(_)) {
+                    super::sock::urgent_inline(a);
+                }
                 super::sock::set_pair_buffer(a);
                 super::sock::set_pair_buffer(b);
                 super::mark_program_end(b);
@@ -227,6 +233,7 @@ impl Service {
             }
         };
         let _ = fdpass::set_nonblock(a);
+        super::sock::urgent_inline(a);
         super::sock::set_pair_buffer(a);
         super::sock::set_pair_buffer(b);
         super::mark_program_end(b);

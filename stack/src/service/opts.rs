@@ -11,6 +11,9 @@ use crate::Error;
 
 use super::engine::Proto;
 
+mod kept;
+pub use kept::Kept;
+
 /// Per-socket options the service keeps (the engine gets the ones it implements).
 #[derive(Clone, Debug)]
 pub struct Opts {
@@ -31,6 +34,8 @@ pub struct Opts {
     pub ip_tos: i32,
     /// IP_TTL or IP_TOS was set: the stack carries them for this socket's local port.
     pub ip_opts_set: bool,
+    /// Options accepted without effect, reported back as set (`kept`).
+    pub kept: Kept,
 }
 
 impl Default for Opts {
@@ -50,6 +55,7 @@ impl Default for Opts {
             ip_ttl: 64,
             ip_tos: 0,
             ip_opts_set: false,
+            kept: Kept::default(),
         }
     }
 }
@@ -155,18 +161,6 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
                 stack.udp.set_recv_ttl(h, on).map_err(Error::errno)?;
             }
         }
-        (libc::SOL_SOCKET, libc::SO_PRIORITY)
-        | (libc::SOL_SOCKET, libc::SO_OOBINLINE)
-        | (libc::SOL_SOCKET, libc::SO_RCVLOWAT)
-        | (libc::SOL_SOCKET, libc::SO_TIMESTAMP)
-        | (libc::SOL_SOCKET, libc::SO_MARK)
-        | (libc::SOL_SOCKET, libc::SO_ZEROCOPY)
-        | (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER)
-        | (libc::IPPROTO_IP, libc::IP_PKTINFO)
-        | (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL)
-        | (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP) => {
-            int(val)?;
-        }
         (libc::IPPROTO_IP, libc::IP_RETOPTS) if val.len() <= 40 => {} // accepted, not sent
         (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::ENOPROTOOPT),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
@@ -196,15 +190,27 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
             o.keepcnt = v;
             engine(stack, p, TcpOption::KeepCnt(v as u32))?;
         }
-        (libc::IPPROTO_TCP, libc::TCP_MAXSEG)
-        | (libc::IPPROTO_TCP, libc::TCP_QUICKACK)
-        | (libc::IPPROTO_TCP, libc::TCP_CORK)
-        | (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT)
-        | (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT)
-        | (libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT) => {
+        (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
             int(val)?;
         }
-        _ => return Err(libc::ENOPROTOOPT),
+        // MSG_ZEROCOPY would promise completions on the error queue that never come: refused
+        // as Linux refuses it on a socket that cannot (the program then copies).
+        (libc::SOL_SOCKET, libc::SO_ZEROCOPY) if int(val)? != 0 => return Err(libc::EOPNOTSUPP),
+        _ => {
+            // IPPROTO_IP options also take a single byte (do_ip_setsockopt), as mDNS
+            // responders pass IP_MULTICAST_TTL and IP_MULTICAST_LOOP.
+            let v = match val.len() {
+                1..=3 if level == libc::IPPROTO_IP => Ok(val[0] as i32),
+                _ => int(val),
+            };
+            match o.kept.set(tcp, level, name, v.unwrap_or(0)) {
+                None => return Err(libc::ENOPROTOOPT),
+                Some(r) => {
+                    v?;
+                    r?
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -341,8 +347,6 @@ pub fn get_opt(stack: &mut Stack, p: Proto, o: &Opts, listening: bool, level: i3
             Some(v) => (2 * v).min(i32::MAX as usize) as i32,
             None => 16384,
         },
-        (libc::SOL_SOCKET, libc::SO_PRIORITY) | (libc::SOL_SOCKET, libc::SO_OOBINLINE) => 0,
-        (libc::SOL_SOCKET, libc::SO_RCVLOWAT) => 1,
         // Never bound to a device: the empty name, length 0 (Linux sock_getbindtodevice).
         (libc::SOL_SOCKET, libc::SO_BINDTODEVICE) => return Ok(Vec::new()),
         (libc::SOL_SOCKET, libc::SO_LINGER) => {
@@ -378,7 +382,7 @@ pub fn get_opt(stack: &mut Stack, p: Proto, o: &Opts, listening: bool, level: i3
             }
         }
         (libc::IPPROTO_TCP, libc::TCP_CONGESTION) => return Ok(b"cubic\0".to_vec()),
-        _ => return Err(libc::ENOPROTOOPT),
+        _ => o.kept.get(tcp, level, name).ok_or(libc::ENOPROTOOPT)?,
     };
     Ok(i(v))
 }

@@ -31,6 +31,15 @@ pub(crate) fn set_pair_buffer(fd: i32) {
     }
 }
 
+/// Makes the service's end `a` of a TCP pair read urgent data in line. A program's
+/// `send(MSG_OOB)` puts its byte out of band of the AF_UNIX stream; without SO_OOBINLINE the
+/// service's reads of `a` skip that byte and it would be lost. In line, it reaches the TCP
+/// stream in its place (tapstack sends no urgent pointer: the peer reads it as if it had
+/// SO_OOBINLINE set; RFC 6093 asks new applications not to use urgent data).
+pub(crate) fn urgent_inline(a: i32) {
+    let _ = fdpass::setsockopt_int(a, libc::SOL_SOCKET, libc::SO_OOBINLINE, 1);
+}
+
 /// A connect in progress: the service holds a copy of the program's end, stuffed with
 /// `filler` bytes so it does not poll writable before the handshake ends.
 pub struct Hold {

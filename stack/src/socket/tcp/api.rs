@@ -308,11 +308,27 @@ impl TcpStack {
             TcpState::SynSent | TcpState::SynReceived => return Err(Error::Already),
             _ => return Err(Error::AlreadyConnected),
         }
-        if remote.ip().is_unspecified() || remote.ip().is_broadcast() || remote.ip().is_multicast() {
-            return Err(if remote.ip().is_unspecified() { Error::ConnectionRefused } else { Error::NetUnreachable });
+        let own = self.config.local_addr;
+        // Linux ip_route_output_key_hash_rcu: 0.0.0.0 means this host, the bound address or
+        // else loopback (`curl http://0.0.0.0:8000/` reaches a server listening on 0.0.0.0).
+        let remote = if remote.ip().is_unspecified() {
+            let to = match *t.local.ip() {
+                a if t.bound && !a.is_unspecified() => a,
+                _ => IpAddress::v4(127, 0, 0, 1),
+            };
+            IpEndpoint::new(to, remote.port())
+        } else {
+            remote
+        };
+        // tcp_v4_connect: no connection to a broadcast (limited or this network's directed one)
+        // or multicast address.
+        if remote.ip().is_broadcast()
+            || remote.ip().is_subnet_broadcast(own, self.config.prefix_len)
+            || remote.ip().is_multicast()
+        {
+            return Err(Error::NetUnreachable);
         }
         // The source address: the bound one, else what the route to `remote` gives.
-        let own = self.config.local_addr;
         let src_ip = match *t.local.ip() {
             a if t.bound && !a.is_unspecified() => a,
             _ => crate::iface::route::source_for(own, *remote.ip()),

@@ -38,6 +38,8 @@ pub enum Congestion {
 pub struct TcpConfig {
     /// Address used as the source of connections (the interface address).
     pub local_addr: IpAddress,
+    /// Prefix length of `local_addr`'s network: its directed broadcast is no peer (32: none).
+    pub prefix_len: u8,
     /// Our MSS: IP MTU minus 40.
     pub mss: u16,
     /// Default receive buffer per connection (at least 256 KiB).
@@ -93,6 +95,7 @@ impl TcpConfig {
         TcpConfig {
             tx_partial_checksum: false,
             local_addr,
+            prefix_len: 32,
             mss: (mtu.saturating_sub(40)).min(u16::MAX as usize) as u16,
             rx_buffer: 256 * 1024,
             tx_buffer: 256 * 1024,

@@ -1,0 +1,157 @@
+//! Options Linux accepts that tapstack takes without acting on them (corking, quick ACKs,
+//! user timeouts, urgent data in line, receive low-water marks...): setsockopt keeps the value
+//! as Linux stores it (booleans as 0/1, the same range checks), getsockopt reports it, or
+//! Linux's default before any set. A program reads back what it set, as on Linux, instead of
+//! ENOPROTOOPT for an option its setsockopt was allowed.
+
+/// The kept values of one socket: (level, name, value), a handful at most.
+#[derive(Clone, Debug, Default)]
+pub struct Kept(Vec<(i32, i32, i32)>);
+
+/// How Linux stores a value.
+#[derive(Clone, Copy)]
+enum Form {
+    /// Any int, as given.
+    Raw,
+    /// 0 or 1 (`val ? 1 : 0`).
+    Bool,
+    /// SO_RCVLOWAT: negative means INT_MAX, 0 means 1 (sock_setsockopt; Linux's TCP also caps
+    /// it at half its largest receive buffer, tcp_set_rcvlowat: not done here).
+    LowWater,
+    /// Not negative, else EINVAL (TCP_USER_TIMEOUT).
+    NonNegative,
+    /// 0 ..= 5 (IP_PMTUDISC_DONT .. IP_PMTUDISC_OMIT), else EINVAL.
+    PmtuDisc,
+    /// -1 means 1, else 0 ..= 255 (IP_MULTICAST_TTL); not on a stream socket.
+    McastTtl,
+    /// TCP_DEFER_ACCEPT: seconds, kept as SYN-ACK retransmissions and reported back as the
+    /// seconds they cover (do_tcp_setsockopt, secs_to_retrans and retrans_to_secs).
+    DeferAccept,
+}
+
+/// (level, name, TCP only, Linux's default, form).
+const TABLE: &[(i32, i32, bool, i32, Form)] = &[
+    (libc::SOL_SOCKET, libc::SO_PRIORITY, false, 0, Form::Raw),
+    (libc::SOL_SOCKET, libc::SO_OOBINLINE, false, 0, Form::Bool),
+    (libc::SOL_SOCKET, libc::SO_RCVLOWAT, false, 1, Form::LowWater),
+    (libc::SOL_SOCKET, libc::SO_TIMESTAMP, false, 0, Form::Bool),
+    (libc::SOL_SOCKET, libc::SO_MARK, false, 0, Form::Raw),
+    (libc::SOL_SOCKET, libc::SO_ZEROCOPY, false, 0, Form::Bool),
+    (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, false, libc::IP_PMTUDISC_WANT, Form::PmtuDisc),
+    (libc::IPPROTO_IP, libc::IP_PKTINFO, false, 0, Form::Bool),
+    (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, false, 1, Form::McastTtl),
+    (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, false, 1, Form::Bool),
+    (libc::IPPROTO_TCP, libc::TCP_QUICKACK, true, 1, Form::Bool),
+    (libc::IPPROTO_TCP, libc::TCP_CORK, true, 0, Form::Bool),
+    (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, true, 0, Form::NonNegative),
+    (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, true, 0, Form::Raw),
+    (libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, true, 0, Form::DeferAccept),
+];
+
+/// Linux's TCP_TIMEOUT_INIT and TCP_RTO_MAX in seconds.
+const TIMEOUT_INIT: i32 = 1;
+const RTO_MAX: i32 = 120;
+
+/// Seconds to SYN-ACK retransmissions (secs_to_retrans with timeout 1 s, max 120 s).
+fn secs_to_retrans(secs: i32) -> i32 {
+    if secs <= 0 {
+        return 0;
+    }
+    let (mut res, mut timeout, mut period) = (1, TIMEOUT_INIT, TIMEOUT_INIT);
+    while secs > period && res < 255 {
+        res += 1;
+        timeout = (timeout << 1).min(RTO_MAX);
+        period += timeout;
+    }
+    res
+}
+
+/// Retransmissions back to seconds (retrans_to_secs).
+fn retrans_to_secs(retrans: i32) -> i32 {
+    if retrans <= 0 {
+        return 0;
+    }
+    let (mut timeout, mut period) = (TIMEOUT_INIT, TIMEOUT_INIT);
+    for _ in 1..retrans {
+        timeout = (timeout << 1).min(RTO_MAX);
+        period += timeout;
+    }
+    period
+}
+
+fn entry(tcp: bool, level: i32, name: i32) -> Option<(i32, Form)> {
+    TABLE.iter().find(|e| e.0 == level && e.1 == name && (tcp || !e.2)).map(|e| (e.3, e.4))
+}
+
+impl Kept {
+    /// setsockopt of a kept option: None if (level, name) is not one; else Ok or Linux's errno.
+    pub fn set(&mut self, tcp: bool, level: i32, name: i32, v: i32) -> Option<Result<(), i32>> {
+        let (_, form) = entry(tcp, level, name)?;
+        let stored = match form {
+            Form::Raw => v,
+            Form::Bool => (v != 0) as i32,
+            Form::LowWater if v < 0 => i32::MAX,
+            Form::LowWater => v.max(1),
+            Form::NonNegative if v < 0 => return Some(Err(libc::EINVAL)),
+            Form::NonNegative => v,
+            Form::PmtuDisc if !(0..=5).contains(&v) => return Some(Err(libc::EINVAL)),
+            Form::PmtuDisc => v,
+            Form::McastTtl if tcp => return Some(Err(libc::EINVAL)),
+            Form::McastTtl if v == -1 => 1,
+            Form::McastTtl if !(0..=255).contains(&v) => return Some(Err(libc::EINVAL)),
+            Form::McastTtl => v,
+            Form::DeferAccept => secs_to_retrans(v),
+        };
+        match self.0.iter_mut().find(|e| e.0 == level && e.1 == name) {
+            Some(e) => e.2 = stored,
+            None => self.0.push((level, name, stored)),
+        }
+        Some(Ok(()))
+    }
+
+    /// getsockopt of a kept option: None if (level, name) is not one.
+    pub fn get(&self, tcp: bool, level: i32, name: i32) -> Option<i32> {
+        let (default, form) = entry(tcp, level, name)?;
+        let v = self.0.iter().find(|e| e.0 == level && e.1 == name).map_or(default, |e| e.2);
+        Some(match form {
+            Form::DeferAccept => retrans_to_secs(v),
+            _ => v,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_back_as_linux() {
+        let mut k = Kept::default();
+        assert_eq!(k.get(true, libc::IPPROTO_TCP, libc::TCP_CORK), Some(0));
+        assert_eq!(k.set(true, libc::IPPROTO_TCP, libc::TCP_CORK, 7), Some(Ok(())));
+        assert_eq!(k.get(true, libc::IPPROTO_TCP, libc::TCP_CORK), Some(1));
+        assert_eq!(k.get(true, libc::SOL_SOCKET, libc::SO_RCVLOWAT), Some(1));
+        k.set(true, libc::SOL_SOCKET, libc::SO_RCVLOWAT, 0).unwrap().unwrap();
+        assert_eq!(k.get(true, libc::SOL_SOCKET, libc::SO_RCVLOWAT), Some(1));
+        k.set(false, libc::SOL_SOCKET, libc::SO_RCVLOWAT, -5).unwrap().unwrap();
+        assert_eq!(k.get(false, libc::SOL_SOCKET, libc::SO_RCVLOWAT), Some(i32::MAX));
+        assert_eq!(k.set(true, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, -1), Some(Err(libc::EINVAL)));
+        assert_eq!(k.set(false, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, 6), Some(Err(libc::EINVAL)));
+        assert_eq!(k.set(true, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, 3), Some(Err(libc::EINVAL)));
+        k.set(false, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, -1).unwrap().unwrap();
+        assert_eq!(k.get(false, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL), Some(1));
+        // TCP options are not kept for UDP sockets; unknown options are not kept at all.
+        assert_eq!(k.get(false, libc::IPPROTO_TCP, libc::TCP_CORK), None);
+        assert_eq!(k.set(true, libc::IPPROTO_TCP, libc::TCP_SYNCNT, 3), None);
+    }
+
+    #[test]
+    fn defer_accept_rounds_as_linux() {
+        // Linux 6.x: set 0, 1, 2, 5, 10, 30, 200 seconds, read back 0, 1, 3, 7, 15, 31, 247.
+        let mut k = Kept::default();
+        for (set, got) in [(0, 0), (1, 1), (2, 3), (5, 7), (10, 15), (30, 31), (200, 247)] {
+            k.set(true, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, set).unwrap().unwrap();
+            assert_eq!(k.get(true, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT), Some(got), "set {set}");
+        }
+    }
+}

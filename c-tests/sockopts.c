@@ -133,6 +133,14 @@ static void client(const struct opts *o) {
            GETI(s, IPPROTO_TCP, TCP_DEFER_ACCEPT), GETI(s, SOL_SOCKET, SO_RCVLOWAT),
            GETI(s, SOL_SOCKET, SO_OOBINLINE));
     SETI(s, IPPROTO_TCP, TCP_CORK, 0);
+    printf("defaults: TCP_SYNCNT %d TCP_LINGER2 %d SO_SNDLOWAT %d\n", GETI(s, IPPROTO_TCP, TCP_SYNCNT),
+           GETI(s, IPPROTO_TCP, TCP_LINGER2), GETI(s, SOL_SOCKET, SO_SNDLOWAT));
+    SETI(s, IPPROTO_TCP, TCP_SYNCNT, 0);
+    SETI(s, IPPROTO_TCP, TCP_SYNCNT, 3);
+    SETI(s, IPPROTO_TCP, TCP_LINGER2, 500);
+    SETI(s, SOL_SOCKET, SO_SNDLOWAT, 4);
+    printf("read back: TCP_SYNCNT %d TCP_LINGER2 %d SO_SNDLOWAT %d\n", GETI(s, IPPROTO_TCP, TCP_SYNCNT),
+           GETI(s, IPPROTO_TCP, TCP_LINGER2), GETI(s, SOL_SOCKET, SO_SNDLOWAT));
 
     char one = 1;
     printf("set SO_KEEPALIVE with optlen 1: %s\n", res(setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &one, 1)));

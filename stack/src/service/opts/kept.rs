@@ -27,6 +27,13 @@ enum Form {
     /// TCP_DEFER_ACCEPT: seconds, kept as SYN-ACK retransmissions and reported back as the
     /// seconds they cover (do_tcp_setsockopt, secs_to_retrans and retrans_to_secs).
     DeferAccept,
+    /// TCP_SYNCNT: 1 ..= 127 (MAX_TCP_SYNCNT), else EINVAL.
+    SynCnt,
+    /// TCP_LINGER2: seconds; negative kept as -1, above 120 (TCP_FIN_TIMEOUT_MAX) as 120, 0
+    /// reads back as the default (net.ipv4.tcp_fin_timeout, 60).
+    Linger2,
+    /// Read only (SO_SNDLOWAT: Linux's setsockopt refuses it with ENOPROTOOPT, reads 1).
+    ReadOnly,
 }
 
 /// (level, name, TCP only, Linux's default, form).
@@ -46,7 +53,14 @@ const TABLE: &[(i32, i32, bool, i32, Form)] = &[
     (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, true, 0, Form::NonNegative),
     (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, true, 0, Form::Raw),
     (libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, true, 0, Form::DeferAccept),
+    (libc::IPPROTO_TCP, libc::TCP_SYNCNT, true, 6, Form::SynCnt),
+    (libc::IPPROTO_TCP, libc::TCP_LINGER2, true, 0, Form::Linger2),
+    (libc::SOL_SOCKET, libc::SO_SNDLOWAT, false, 1, Form::ReadOnly),
 ];
+
+/// net.ipv4.tcp_fin_timeout's default and TCP_FIN_TIMEOUT_MAX, in seconds.
+const FIN_TIMEOUT: i32 = 60;
+const FIN_TIMEOUT_MAX: i32 = 120;
 
 /// Linux's TCP_TIMEOUT_INIT and TCP_RTO_MAX in seconds.
 const TIMEOUT_INIT: i32 = 1;
@@ -101,6 +115,10 @@ impl Kept {
             Form::McastTtl if !(0..=255).contains(&v) => return Some(Err(libc::EINVAL)),
             Form::McastTtl => v,
             Form::DeferAccept => secs_to_retrans(v),
+            Form::SynCnt if !(1..=127).contains(&v) => return Some(Err(libc::EINVAL)),
+            Form::SynCnt => v,
+            Form::Linger2 => v.clamp(-1, FIN_TIMEOUT_MAX),
+            Form::ReadOnly => return Some(Err(libc::ENOPROTOOPT)),
         };
         match self.0.iter_mut().find(|e| e.0 == level && e.1 == name) {
             Some(e) => e.2 = stored,
@@ -115,6 +133,7 @@ impl Kept {
         let v = self.0.iter().find(|e| e.0 == level && e.1 == name).map_or(default, |e| e.2);
         Some(match form {
             Form::DeferAccept => retrans_to_secs(v),
+            Form::Linger2 if v == 0 => FIN_TIMEOUT,
             _ => v,
         })
     }
@@ -142,7 +161,25 @@ mod tests {
         assert_eq!(k.get(false, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL), Some(1));
         // TCP options are not kept for UDP sockets; unknown options are not kept at all.
         assert_eq!(k.get(false, libc::IPPROTO_TCP, libc::TCP_CORK), None);
-        assert_eq!(k.set(true, libc::IPPROTO_TCP, libc::TCP_SYNCNT, 3), None);
+        assert_eq!(k.set(true, libc::IPPROTO_TCP, libc::TCP_MAXSEG + 1000, 3), None);
+    }
+
+    #[test]
+    fn syncnt_linger2_sndlowat_as_linux() {
+        let mut k = Kept::default();
+        let tcp = libc::IPPROTO_TCP;
+        assert_eq!(k.get(true, tcp, libc::TCP_SYNCNT), Some(6));
+        assert_eq!(k.set(true, tcp, libc::TCP_SYNCNT, 0), Some(Err(libc::EINVAL)));
+        assert_eq!(k.set(true, tcp, libc::TCP_SYNCNT, 128), Some(Err(libc::EINVAL)));
+        k.set(true, tcp, libc::TCP_SYNCNT, 2).unwrap().unwrap();
+        assert_eq!(k.get(true, tcp, libc::TCP_SYNCNT), Some(2));
+        assert_eq!(k.get(true, tcp, libc::TCP_LINGER2), Some(60));
+        for (set, got) in [(-7, -1), (500, 120), (30, 30), (0, 60)] {
+            k.set(true, tcp, libc::TCP_LINGER2, set).unwrap().unwrap();
+            assert_eq!(k.get(true, tcp, libc::TCP_LINGER2), Some(got), "TCP_LINGER2 {set}");
+        }
+        assert_eq!(k.get(false, libc::SOL_SOCKET, libc::SO_SNDLOWAT), Some(1));
+        assert_eq!(k.set(false, libc::SOL_SOCKET, libc::SO_SNDLOWAT, 5), Some(Err(libc::ENOPROTOOPT)));
     }
 
     #[test]

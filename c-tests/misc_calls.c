@@ -220,6 +220,15 @@ static int client(const struct opts *o) {
     printf("connect to 255.255.255.255: %s\n",
            connect(s4, (struct sockaddr *)&bc, sizeof bc) == 0 ? "connected" : errno_name(errno));
     close(s4);
+    /* udp_sendmsg: destination port 0 is EINVAL, by sendto and by sendmsg. */
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in z = sa;
+    z.sin_port = 0;
+    printf("udp sendto port 0: %s\n", res(sendto(u, "z", 1, 0, (struct sockaddr *)&z, sizeof z)));
+    struct iovec zv = {.iov_base = "z", .iov_len = 1};
+    struct msghdr zm = {.msg_name = &z, .msg_namelen = sizeof z, .msg_iov = &zv, .msg_iovlen = 1};
+    printf("udp sendmsg port 0: %s\n", res(sendmsg(u, &zm, 0)));
+    close(u);
     return 0;
 }
 

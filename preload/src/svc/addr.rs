@@ -8,7 +8,7 @@ use std::net::SocketAddrV4;
 
 use libc::{c_int, sockaddr, socklen_t};
 use tapstack::client::sockaddr::{self as sa, Domain, Kind, Name, Op, SockInfo, Style, Target};
-use tapstack::service::proto::{FAM_INET6, FAM_V6ONLY};
+use tapstack::service::proto::{FAM_INET6, FAM_PING, FAM_V6ONLY};
 
 pub(crate) fn set_family(fd: c_int, flags: i32) {
     super::set_family(fd, flags);
@@ -81,10 +81,15 @@ pub(crate) unsafe fn udp_dest(
     let u = read_user(Op::SendTo, addr, len, sendmsg)?;
     let bytes = u.as_ref().map(|(b, n)| &b[..*n]);
     let t = sa::parse(info(fd, Kind::Dgram), Op::SendTo, bytes, &tapstack::service::fdpass::ifindex_exists)?;
-    Ok(match t {
-        Target::Unspec => None,
-        t => Some(t.engine().ok_or(libc::EINVAL)?),
-    })
+    let dst = match t {
+        Target::Unspec => return Ok(None),
+        t => t.engine().ok_or(libc::EINVAL)?,
+    };
+    // udp_sendmsg: `if (dport == 0) return -EINVAL;` (a ping socket's port is ignored).
+    if dst.port() == 0 && family(fd) & FAM_PING == 0 {
+        return Err(libc::EINVAL);
+    }
+    Ok(Some(dst))
 }
 
 /// Writes the sender `a` of a datagram received on `fd` (recvfrom, recvmsg).

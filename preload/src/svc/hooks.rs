@@ -76,7 +76,8 @@ pub(crate) fn socket(domain: c_int, kind: u8, flags: c_int) -> c_int {
             );
             // What the service's `Dual::for_family(domain)` reports (IPV6_V6ONLY off, as Linux's
             // default net.ipv6.bindv6only = 0).
-            set_family(fd, proto::family_flags(&tapstack::client::dual::Dual::for_family(domain)));
+            let ping = if kind == proto::KIND_PING { proto::FAM_PING } else { 0 };
+            set_family(fd, proto::family_flags(&tapstack::client::dual::Dual::for_family(domain)) | ping);
             e.ok(fd)
         }
         Err(x) => err(x),

@@ -3,7 +3,8 @@
 //!
 //! - [`KindTable`]: descriptor -> kind of shared-stack socket (`KIND_*`, 0 for "not ours"), its
 //!   SO_BROADCAST flag (the shim refuses broadcast sends without it, as Linux does) and its
-//!   family flags (`proto::FAM_INET6`, `FAM_V6ONLY`: how UDP addresses read and are written).
+//!   family flags (`proto::FAM_INET6`, `FAM_V6ONLY`: how UDP addresses read and are written;
+//!   `FAM_PING`: an ICMP datagram socket, which takes destination port 0).
 //! - [`FdBits`]: a set of descriptors (the shim's own control channel and signalfds, which a
 //!   program's close/dup2/close_range must not reach).
 //!
@@ -33,13 +34,13 @@ fn slot(fd: i32) -> Option<usize> {
 }
 
 const BROADCAST: u8 = 0x80;
-/// The family flags (`proto::family_flags`, two bits) sit at this shift.
-const FAM_SHIFT: u8 = 5;
-const FAM_MASK: u8 = 0x3 << FAM_SHIFT;
+/// The family flags (`proto::FAM_*`, three bits) sit at this shift.
+const FAM_SHIFT: u8 = 4;
+const FAM_MASK: u8 = 0x7 << FAM_SHIFT;
 /// Everything but the kind.
 const FLAGS: u8 = BROADCAST | FAM_MASK;
 
-/// Descriptor -> kind (low 5 bits), family flags (bits 5-6) and SO_BROADCAST (high bit).
+/// Descriptor -> kind (low 4 bits), family flags (bits 4-6) and SO_BROADCAST (high bit).
 pub struct KindTable {
     slots: [AtomicU8; MAX_FDS],
 }
@@ -75,7 +76,7 @@ impl KindTable {
         slot(fd).map_or(0, |i| ((self.slots[i].load(Ordering::Relaxed) & FAM_MASK) >> FAM_SHIFT) as i32)
     }
 
-    /// Sets the family flags of `fd` (only their two low bits are kept).
+    /// Sets the family flags of `fd` (only their three low bits are kept).
     pub fn set_family(&self, fd: i32, flags: i32) {
         if let Some(i) = slot(fd) {
             let f = ((flags as u8) << FAM_SHIFT) & FAM_MASK;
@@ -208,8 +209,12 @@ mod tests {
 
     #[test]
     fn family_flags_follow_the_socket() {
-        use crate::service::proto::{FAM_INET6, FAM_V6ONLY};
+        use crate::service::proto::{FAM_INET6, FAM_PING, FAM_V6ONLY};
         let t = Box::new(KindTable::new());
+        t.set_kind(3, KIND_UDP);
+        t.set_family(3, FAM_PING);
+        t.set_kind(3, KIND_UDP_CONNECTED);
+        assert_eq!((t.kind(3), t.family(3)), (KIND_UDP_CONNECTED, FAM_PING));
         t.set_kind(4, KIND_UDP);
         t.set_family(4, FAM_INET6);
         t.set_broadcast(4, true);

@@ -13,7 +13,7 @@ use crate::Error;
 use super::engine::Proto;
 use super::fdpass;
 use super::opts;
-use super::proto::{family_flags, Msg, Op, KIND_PING, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP};
+use super::proto::{family_flags, Msg, Op, FAM_PING, KIND_PING, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP};
 use super::sock::Hold;
 use super::Service;
 
@@ -69,7 +69,7 @@ impl Service {
                     Proto::Tcp(_) => KIND_TCP,
                     Proto::Udp(_) => KIND_UDP,
                 };
-                r.b = family_flags(&s.dual);
+                r.b = family_flags(&s.dual) | ping_flag(&self.stack, s.proto);
                 r
             }
             Op::Accept => return self.op_accept(i),
@@ -494,7 +494,7 @@ impl Service {
                 let v = m.data.get(..4).map(|b| [b[0], b[1], b[2], b[3]]);
                 let r = s.dual.set_opt(kind_of(p), m.b, int_arg(v), m.c.max(0) as u32, local_port(stack, p));
                 let mut r = Msg::reply(op, r.err().unwrap_or(0));
-                r.b = family_flags(&s.dual);
+                r.b = family_flags(&s.dual) | ping_flag(stack, p);
                 r
             }
             (Op::GetOpt, _) if m.a == libc::IPPROTO_IPV6 || (m.a == libc::SOL_SOCKET && m.b == libc::SO_DOMAIN) => {
@@ -562,6 +562,14 @@ fn local_port(stack: &crate::stack::Stack, p: Proto) -> bool {
         Proto::Udp(h) => stack.udp.local_addr(h),
     }
     .is_some_and(|a| a.port() != 0)
+}
+
+/// [`FAM_PING`] for an ICMP datagram socket, else 0 (the family flags of Ident and setsockopt).
+fn ping_flag(stack: &crate::stack::Stack, p: Proto) -> i32 {
+    match p {
+        Proto::Udp(h) if stack.udp.is_ping(h) => FAM_PING,
+        _ => 0,
+    }
 }
 
 #[allow(dead_code)]

@@ -115,6 +115,9 @@ pub const KIND_PING: u8 = 6;
 pub const FAM_INET6: i32 = 1;
 /// [`family_flags`]: IPV6_V6ONLY is set.
 pub const FAM_V6ONLY: i32 = 2;
+/// Also in `b`: an ICMP datagram ("ping") socket, whose destination port is ignored (UDP
+/// refuses port 0 with EINVAL, as Linux's udp_sendmsg; ping_v4_sendmsg does not look).
+pub const FAM_PING: i32 = 4;
 
 /// What the shim caches about a socket's family (it translates UDP destinations and sources
 /// itself, on the data path): the reply field `b` of socket, accept and ident.

@@ -3,8 +3,8 @@
  * stack's buffer sizing (e.g. "SO_RCVBUF >= requested: yes", booleans, errno names):
  * SO_TYPE/SO_PROTOCOL/SO_DOMAIN/SO_ACCEPTCONN/SO_ERROR, SO_RCVBUF, SO_SNDBUF, TCP_NODELAY,
  * SO_KEEPALIVE (+ TCP_KEEPIDLE/INTVL/CNT), SO_LINGER, SO_REUSEADDR, SO_RCVTIMEO, IP_TTL,
- * TCP_MAXSEG, short optlen (EINVAL), unknown options (ENOPROTOOPT); getsockname/getpeername
- * before and after connect; and on the server, what an accepted socket inherits from its
+ * TCP_MAXSEG, IP_MTU (connected: the path MTU; unconnected: ENOTCONN), short optlen (EINVAL),
+ * unknown options (ENOPROTOOPT); getsockname/getpeername before and after connect; and on the server, what an accepted socket inherits from its
  * listener (TCP_NODELAY, SO_KEEPALIVE). */
 #include "common.h"
 
@@ -164,6 +164,11 @@ static void client(const struct opts *o) {
     names(s, "connected:", o->host, o->port);
     int mss = GETI(s, IPPROTO_TCP, TCP_MAXSEG);
     printf("TCP_MAXSEG in (0,1460]: %s\n", mss > 0 && mss <= 1460 ? "yes" : "no");
+    printf("IP_MTU connected: %d\n", GETI(s, IPPROTO_IP, IP_MTU));
+    int fresh = tcp_socket();
+    printf("IP_MTU unconnected: %d\n", GETI(fresh, IPPROTO_IP, IP_MTU));
+    SETI(fresh, IPPROTO_IP, IP_MTU, 1400);
+    close(fresh);
     printf("after connect: SO_KEEPALIVE %d, SO_ERROR %d\n", GETI(s, SOL_SOCKET, SO_KEEPALIVE) != 0,
            GETI(s, SOL_SOCKET, SO_ERROR));
 

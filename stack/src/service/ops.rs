@@ -512,6 +512,10 @@ impl Service {
                 let r = opts::set_opt(stack, p, &mut s.opts, m.a, m.b, &m.data);
                 Msg::reply(op, r.err().unwrap_or(0))
             }
+            (Op::GetOpt, p) if m.a == libc::IPPROTO_IP && m.b == libc::IP_MTU => match opts::ip_mtu(stack, p, now) {
+                Ok(v) => Msg { data: v.to_ne_bytes().to_vec(), ..Msg::reply(op, 0) },
+                Err(e) => Msg::reply(op, e),
+            },
             (Op::GetOpt, p) => match opts::get_opt(stack, p, &s.opts, s.listening, m.a, m.b) {
                 Ok(v) => {
                     let mut r = Msg::reply(op, 0);

@@ -387,6 +387,21 @@ pub fn get_opt(stack: &mut Stack, p: Proto, o: &Opts, listening: bool, level: i3
     Ok(i(v))
 }
 
+/// getsockopt(IP_MTU), Linux ip_sockglue.c: the path MTU to the connected peer (RFC 1191: what a
+/// "fragmentation needed" taught, else the link MTU); ENOTCONN without a peer.
+pub fn ip_mtu(stack: &Stack, p: Proto, now: crate::time::Instant) -> Result<i32, i32> {
+    let peer = match p {
+        Proto::Tcp(h) => match stack.tcp.state(h) {
+            Ok(TcpState::Closed) | Ok(TcpState::Listen) | Err(_) => None,
+            _ => stack.tcp.remote_addr(h),
+        },
+        Proto::Udp(h) => stack.udp.remote_addr(h),
+    };
+    let peer = peer.ok_or(libc::ENOTCONN)?;
+    let path = stack.tcp.path_mss(now, *peer.ip()).map_or(usize::MAX, |m| m as usize + 40);
+    Ok(stack.mtu().min(path).min(i32::MAX as usize) as i32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,6 +410,19 @@ mod tests {
     fn stack() -> Stack {
         let cfg = Config::from_lookup(|_| None).unwrap();
         Stack::new(&cfg, 1)
+    }
+
+    #[test]
+    fn ip_mtu_needs_a_peer() {
+        let mut s = stack();
+        let now = crate::time::Instant::from_millis(1);
+        let t = s.tcp.socket();
+        assert_eq!(ip_mtu(&s, Proto::Tcp(t), now), Err(libc::ENOTCONN));
+        let u = s.udp.socket();
+        assert_eq!(ip_mtu(&s, Proto::Udp(u), now), Err(libc::ENOTCONN));
+        use crate::wire::ip::{IpAddress, IpEndpoint};
+        s.udp.connect(u, Some(IpEndpoint::new(IpAddress::v4(10, 0, 0, 9), 53))).unwrap();
+        assert_eq!(ip_mtu(&s, Proto::Udp(u), now), Ok(1500), "the link MTU (TAPSTACK_MTU default)");
     }
 
     #[test]

@@ -4,8 +4,8 @@
  * SO_TYPE/SO_PROTOCOL/SO_DOMAIN/SO_ACCEPTCONN/SO_ERROR, SO_RCVBUF, SO_SNDBUF, TCP_NODELAY,
  * SO_KEEPALIVE (+ TCP_KEEPIDLE/INTVL/CNT), SO_LINGER, SO_REUSEADDR, SO_RCVTIMEO, IP_TTL,
  * TCP_MAXSEG, IP_MTU (connected: the path MTU; unconnected: ENOTCONN), short optlen (EINVAL),
- * unknown options (ENOPROTOOPT); getsockname/getpeername before and after connect; and on the server, what an accepted socket inherits from its
- * listener (TCP_NODELAY, SO_KEEPALIVE). */
+ * unknown options (ENOPROTOOPT); getsockname/getpeername before and after connect; and on the
+ * server, what an accepted socket inherits from its listener (TCP_NODELAY, SO_KEEPALIVE). */
 #include "common.h"
 
 #include <arpa/inet.h>

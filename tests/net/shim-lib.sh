@@ -115,6 +115,6 @@ no_leftovers() {
   echo "FAIL: $what: tapstack processes still running after ${secs}s:"
   for p in $left; do echo "   $p $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null)"; done
   echo "   the service's connections (diagnostics only):"
-  ip netns exec "$NS" env TAPSTACK_TAP=tap0 "$ROOT/scripts/tapstack" ss -tan 2>&1 | sed 's/^/     /' || true
+  ip netns exec "$NS" env TAPSTACK_TAP=tap0 "$ROOT/scripts/tapstack" ss -tan 2>&1 | sed 's/^/     /'
   exit 1
 }

@@ -152,6 +152,19 @@ pub(crate) fn native_wait<T>(unmask: bool, f: impl FnOnce() -> T) -> T {
     r
 }
 
+/// A system call straight to the kernel, never through the hooked `syscall()` (inside
+/// [`native_wait`] a hooked call would be taken for the program's): the result, or -1 with
+/// errno, as `syscall()`.
+///
+/// # Safety
+/// The arguments must be valid for system call `nr`.
+pub(crate) unsafe fn raw_syscall(nr: libc::c_long, args: &[usize]) -> libc::c_long {
+    match tapstack::sys::syscall(nr, args) {
+        Ok(v) => v as libc::c_long,
+        Err(e) => fail(e),
+    }
+}
+
 /// Sets errno.
 #[inline]
 pub(crate) fn set_errno(e: c_int) {

@@ -73,10 +73,7 @@ fn direct(n: c_long, a: [c_long; 6]) -> c_long {
     let args = a.map(|x| x as usize);
     // SAFETY: the program asked for exactly this system call with these arguments; we pass
     // them on unchanged, as libc's syscall() would.
-    match unsafe { tapstack::sys::syscall(n, &args) } {
-        Ok(v) => v as c_long,
-        Err(e) => crate::fail(e),
-    }
+    unsafe { crate::raw_syscall(n, &args) }
 }
 
 /// # Safety

@@ -85,7 +85,7 @@ pub(crate) fn wait(fd: c_int, events: i16, deadline: std::time::Instant) -> bool
     let ts = libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as libc::c_long };
     let (pp, tp) = (&mut p as *mut libc::pollfd as usize, &ts as *const libc::timespec as usize);
     // SAFETY: one live pollfd and timespec. A signal handler may make socket calls meanwhile.
-    let n = crate::native_wait(false, || unsafe { hooks::raw_call(libc::SYS_ppoll, &[pp, 1, tp, 0, 8]) });
+    let n = crate::native_wait(false, || unsafe { crate::raw_syscall(libc::SYS_ppoll, &[pp, 1, tp, 0, 8]) });
     n > 0
 }
 

@@ -149,7 +149,7 @@ pub(crate) unsafe fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t
         // and SO_RCVTIMEO, interrupted by signals as the kernel's accept is).
         let mut tok = 0u8;
         let tokp = &mut tok as *mut u8 as usize;
-        let n = crate::native_wait(true, || raw_call(libc::SYS_recvfrom, &[fd as usize, tokp, 1, 0, 0, 0]));
+        let n = crate::native_wait(true, || crate::raw_syscall(libc::SYS_recvfrom, &[fd as usize, tokp, 1, 0, 0, 0]));
         if n < 0 {
             return -1; // errno from the kernel (EAGAIN, EINTR...)
         }
@@ -266,7 +266,7 @@ pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -
         let n = if sfd.is_some() { 2 } else { 1 };
         let (pp, mp) = (p.as_mut_ptr() as usize, &wait_mask as *const u64 as usize);
         // ppoll sets the wait's mask itself (atomically): signals arrive inside the wait only.
-        let r = crate::native_wait(false, || raw_call(libc::SYS_ppoll, &[pp, n, tsp as usize, mp, 8]));
+        let r = crate::native_wait(false, || crate::raw_syscall(libc::SYS_ppoll, &[pp, n, tsp as usize, mp, 8]));
         if r < 0 {
             if errno() == libc::EINTR {
                 return err(libc::EINTR);
@@ -486,7 +486,7 @@ pub(crate) unsafe fn udp_send(
     mh.msg_iov = v.as_mut_ptr();
     mh.msg_iovlen = v.len();
     let (mp, f) = (&mh as *const msghdr as usize, (flags | libc::MSG_NOSIGNAL) as usize);
-    let n = crate::native_wait(true, || raw_call(libc::SYS_sendmsg, &[fd as usize, mp, f]));
+    let n = crate::native_wait(true, || crate::raw_syscall(libc::SYS_sendmsg, &[fd as usize, mp, f]));
     if n < 0 {
         if errno() == libc::EPIPE {
             return err(libc::ENETDOWN);
@@ -513,7 +513,7 @@ pub(crate) unsafe fn udp_recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
     mh.msg_iov = v.as_mut_ptr();
     mh.msg_iovlen = v.len();
     let mp = &mut mh as *mut msghdr as usize;
-    let n = crate::native_wait(true, || raw_call(libc::SYS_recvmsg, &[fd as usize, mp, flags as usize]));
+    let n = crate::native_wait(true, || crate::raw_syscall(libc::SYS_recvmsg, &[fd as usize, mp, flags as usize]));
     if n < 0 {
         return -1;
     }
@@ -581,17 +581,4 @@ pub(crate) unsafe fn udp_fionread(fd: c_int, arg: *mut c_void) -> c_int {
     let n = if r < 0 { 0 } else { (r as usize).saturating_sub(UDP_HDR) };
     std::ptr::write_unaligned(arg as *mut c_int, n as c_int);
     e.ok(0)
-}
-
-/// A system call straight to the kernel, never through the hooked `syscall()` (inside
-/// [`crate::native_wait`] a hooked call would be taken for the program's): -1 and errno on
-/// failure, as `syscall()`.
-pub(crate) unsafe fn raw_call(nr: libc::c_long, args: &[usize]) -> libc::c_long {
-    match tapstack::sys::syscall(nr, args) {
-        Ok(v) => v as libc::c_long,
-        Err(e) => {
-            crate::set_errno(e);
-            -1
-        }
-    }
 }

@@ -68,59 +68,54 @@ static pthread_t arm(void) {
     return t;
 }
 
+/* The blocking calls to leave, each on descriptor `fd`. */
+static long do_read(int fd) {
+    char b;
+    return read(fd, &b, 1);
+}
+static long do_accept(int fd) { return accept(fd, NULL, NULL); }
+static long do_connect(int fd) {
+    struct sockaddr_in nobody;
+    make_addr(&nobody, "10.0.0.99", 9);
+    return connect(fd, (struct sockaddr *)&nobody, sizeof nobody);
+}
+
+/* Runs `call(fd)` until SIGUSR1's handler jumps out of it, closes `fd`, then checks that a new
+ * connection echoes. */
+static void jump_out(const struct opts *o, const char *what, long (*call)(int), int fd) {
+    static pthread_t t;
+    if (sigsetjmp(jb, 1) == 0) {
+        t = arm();
+        long r = call(fd);
+        printf("%s: returned %ld (not interrupted)\n", what, r);
+    } else {
+        printf("%s: left by siglongjmp\n", what);
+    }
+    pthread_join(t, NULL);
+    close(fd);
+    printf("after %s: %s\n", what, echo(o));
+}
+
 static int client(const struct opts *o) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_usr1;
     sigaction(SIGUSR1, &sa, NULL);
-    volatile int s = -1, l = -1, c = -1;
-    static pthread_t t;
 
     /* 1. out of a blocking read on a connection whose peer stays silent */
-    s = tcp_connect(o->host, o->port);
+    int s = tcp_connect(o->host, o->port);
     if (write_all(s, "s", 1) < 0) DIE("write");
-    if (sigsetjmp(jb, 1) == 0) {
-        char b;
-        t = arm();
-        long r = read(s, &b, 1);
-        printf("read: returned %ld (not interrupted)\n", r);
-    } else {
-        printf("read: left by siglongjmp\n");
-    }
-    pthread_join(t, NULL);
-    close(s);
-    printf("after read: %s\n", echo(o));
+    jump_out(o, "read", do_read, s);
 
     /* 2. out of a blocking accept nobody connects to */
-    l = tcp_socket();
+    int l = tcp_socket();
     struct sockaddr_in any;
     make_addr(&any, NULL, 0);
     if (bind(l, (struct sockaddr *)&any, sizeof any) < 0 || listen(l, 4) < 0) DIE("listen");
-    if (sigsetjmp(jb, 1) == 0) {
-        t = arm();
-        int r = accept(l, NULL, NULL);
-        printf("accept: returned %d (not interrupted)\n", r);
-    } else {
-        printf("accept: left by siglongjmp\n");
-    }
-    pthread_join(t, NULL);
-    close(l);
-    printf("after accept: %s\n", echo(o));
+    jump_out(o, "accept", do_accept, l);
 
     /* 3. out of a blocking connect that waits for address resolution */
-    c = tcp_socket();
-    struct sockaddr_in nobody;
-    make_addr(&nobody, "10.0.0.99", o->port);
-    if (sigsetjmp(jb, 1) == 0) {
-        t = arm();
-        int r = connect(c, (struct sockaddr *)&nobody, sizeof nobody);
-        printf("connect: returned %d (not interrupted)\n", r);
-    } else {
-        printf("connect: left by siglongjmp\n");
-    }
-    pthread_join(t, NULL);
-    close(c);
-    printf("after connect: %s\n", echo(o));
+    jump_out(o, "connect", do_connect, tcp_socket());
 
     int q = tcp_connect(o->host, o->port);
     if (write_all(q, "q", 1) < 0) DIE("write q");

@@ -4,6 +4,7 @@
 #   netns_tap "$NS" tap0 10.0.0.1/24   # TAP device inside it, kernel side addressed, up
 #   netns_bg "$NS" cmd args...    # background process inside it; killed (by PID) on exit
 #   netns_wait_port "$NS" 8080    # wait until a TCP listener is up (bounded)
+#   netns_wait_udp_port "$NS" 53  # wait until a UDP socket is bound (bounded)
 # Every namespace and process is torn down by an EXIT trap, also when the script fails.
 # Nothing here ever touches the root namespace's interfaces.
 
@@ -78,6 +79,19 @@ netns_wait_port() {
     sleep 0.1
   done
   echo "nothing listens on port $port in $ns after 10 s" >&2
+  return 1
+}
+
+# netns_wait_udp_port NS PORT: wait (bounded, 10 s) until a kernel UDP socket is bound to PORT in
+# NS. A datagram sent before the server's bind() is answered with port unreachable and lost, so a
+# fixed sleep after starting a UDP server is a race on a busy machine.
+netns_wait_udp_port() {
+  local ns=$1 port=$2 i
+  for i in $(seq 1 100); do
+    ip netns exec "$ns" ss -Hlun "sport = :$port" 2>/dev/null | grep -q . && return 0
+    sleep 0.1
+  done
+  echo "no UDP socket is bound to port $port in $ns after 10 s" >&2
   return 1
 }
 

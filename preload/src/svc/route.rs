@@ -139,11 +139,14 @@ pub(crate) unsafe fn recv(
         KIND_TCP => {
             // read(): the read system call, as the program asked (a seccomp sandbox may allow
             // read but not recvfrom: OpenSSH's).
-            let r = if flags == 0 && addr.is_null() && len.is_null() {
-                real::read(fd, buf, n)
-            } else {
-                real::recvfrom(fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut())
-            };
+            let plain = flags == 0 && addr.is_null() && len.is_null();
+            let r = super::spin::read(fd, flags, |extra| {
+                if plain && extra == 0 {
+                    real::read(fd, buf, n)
+                } else {
+                    real::recvfrom(fd, buf, n, flags | extra, std::ptr::null_mut(), std::ptr::null_mut())
+                }
+            });
             if r >= 0 && !len.is_null() {
                 *len = 0;
             }
@@ -323,7 +326,7 @@ pub(crate) unsafe fn recvmmsg(
 }
 
 /// O_NONBLOCK is set on `fd` (the raw fcntl: no hooked name).
-fn nonblocking(fd: c_int) -> bool {
+pub(crate) fn nonblocking(fd: c_int) -> bool {
     // SAFETY: F_GETFL reads the descriptor's flags, no memory involved.
     let fl = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) };
     fl >= 0 && fl as c_int & libc::O_NONBLOCK != 0

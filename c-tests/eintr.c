@@ -12,6 +12,7 @@
 #include "common.h"
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -136,6 +137,18 @@ static int client(const struct opts *o) {
     printf("recvfrom, no SA_RESTART: %s, handler ran %d\n", res(r, b), (int)handled);
     r = recv(s, b, 1, 0);
     printf("recv after the EINTR: %s\n", res(r, b));
+
+    /* poll is never restarted (signal(7)): EINTR even with SA_RESTART; the answer stays. */
+    handler(SIGUSR1, 1);
+    if (write(s, "w", 1) != 1) DIE("write w");
+    t = arm(SIGUSR1);
+    struct pollfd pf = { .fd = s, .events = POLLIN };
+    r = poll(&pf, 1, 5000);
+    pthread_join(t, NULL);
+    printf("poll, SA_RESTART: %s, handler ran %d\n", res(r, NULL), (int)handled);
+    r = recv(s, b, 1, 0);
+    printf("recv after the poll: %s\n", res(r, b));
+    handler(SIGUSR1, 0);
 
     /* accept on our PORT+1; the server connects back 600 ms after 'c'. */
     int l = tcp_listener(o->port + 1, 4);

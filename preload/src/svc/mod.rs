@@ -12,7 +12,7 @@ pub(crate) mod errq;
 pub(crate) mod hooks;
 pub(crate) mod route;
 pub(crate) mod signals;
-mod spin;
+pub(crate) mod spin;
 mod spawn;
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};

@@ -164,7 +164,13 @@ pub(crate) unsafe fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<s
     m.msg_iovlen = cnt.max(0) as usize;
     Some(match k {
         KIND_TCP => {
-            let r = real::readv(fd, iov, cnt);
+            let r = super::spin::read(fd, 0, |extra| {
+                if extra == 0 {
+                    real::readv(fd, iov, cnt)
+                } else {
+                    real::recvmsg(fd, &mut m, extra)
+                }
+            });
             tcp_after_read(fd, r, iov_len(iov, cnt))
         }
         k if !is_udp(k) => hooks::listener_read(),
@@ -197,7 +203,7 @@ pub(crate) unsafe fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> Optio
             r
         }
         KIND_TCP => {
-            let r = real::recvmsg(fd, msg, flags);
+            let r = super::spin::read(fd, flags, |extra| real::recvmsg(fd, msg, flags | extra));
             if r >= 0 && !msg.is_null() {
                 (*msg).msg_namelen = 0;
             }

@@ -29,6 +29,52 @@ thread_local! {
     static HOT: Cell<bool> = const { Cell::new(false) };
 }
 
+/// What [`poll_for`] found.
+enum Polled<R> {
+    /// The call completed: its result and errno.
+    Done(R, c_int),
+    /// Nothing within the budget: sleep in the kernel.
+    Sleep,
+    /// A signal came whose handler (now run) would have interrupted the sleeping call.
+    Interrupted,
+}
+
+/// Polls `now` (Some: the call completed) with the program's signals held, yielding the CPU
+/// between polls, until it completes, the budget is spent or a signal comes. `interrupts(pending)`: those signals would have interrupted the sleeping
+/// call. None if the signals cannot be held here (then the caller sleeps at once).
+fn poll_for<R>(
+    budget: Duration,
+    mut now: impl FnMut() -> Option<R>,
+    interrupts: impl FnOnce(u64) -> bool,
+) -> Polled<R> {
+    let held = crate::SignalsHeld::hold();
+    let Some(program_mask) = held.0 else {
+        return Polled::Sleep;
+    };
+    let start = Instant::now();
+    let pending = loop {
+        tapstack::sys::sched_yield();
+        if let Some(r) = now() {
+            let e = crate::errno();
+            drop(held);
+            return Polled::Done(r, e);
+        }
+        // A signal the sleeping call would have taken ends the poll now.
+        let pending = sigpending() & !program_mask;
+        if pending != 0 || start.elapsed() >= budget {
+            break pending;
+        }
+    };
+    // The handlers of signals that came meanwhile run here, as the mask comes back.
+    drop(held);
+    HOT.with(|h| h.set(false));
+    if pending != 0 && interrupts(pending) {
+        Polled::Interrupted
+    } else {
+        Polled::Sleep
+    }
+}
+
 /// A blocking-capable read of a TCP socket `fd`: `call(extra)` is the program's read with
 /// `extra` (0 or MSG_DONTWAIT) added to its flags. `flags` are the program's own.
 pub(crate) fn read(fd: c_int, flags: c_int, mut call: impl FnMut(c_int) -> ssize_t) -> ssize_t {
@@ -37,7 +83,7 @@ pub(crate) fn read(fd: c_int, flags: c_int, mut call: impl FnMut(c_int) -> ssize
         return call(0);
     }
     if !HOT.with(|h| h.get()) {
-        return timed(budget, call);
+        return timed(budget, || call(0));
     }
     let saved = crate::errno();
     let r = call(libc::MSG_DONTWAIT);
@@ -47,45 +93,59 @@ pub(crate) fn read(fd: c_int, flags: c_int, mut call: impl FnMut(c_int) -> ssize
         }
         return r;
     }
-    let held = crate::SignalsHeld::hold();
-    let Some(program_mask) = held.0 else {
-        drop(held);
-        crate::set_errno(saved);
-        return timed(budget, call);
-    };
-    let start = Instant::now();
-    let pending = loop {
-        tapstack::sys::sched_yield();
+    let attempt = || {
         let r = call(libc::MSG_DONTWAIT);
-        if r >= 0 || crate::errno() != libc::EAGAIN {
-            let e = crate::errno();
-            drop(held);
-            crate::set_errno(if r >= 0 { saved } else { e });
-            return r;
-        }
-        // A signal the sleeping read would have taken ends the poll now.
-        let pending = sigpending() & !program_mask;
-        if pending != 0 || start.elapsed() >= budget {
-            break pending;
-        }
+        (r >= 0 || crate::errno() != libc::EAGAIN).then_some(r)
     };
-    // Sleep, unless a signal came that would have interrupted the sleeping read (its handler
-    // runs when the mask comes back).
-    drop(held);
-    HOT.with(|h| h.set(false));
-    if pending != 0 && interrupts(fd, pending) {
-        crate::set_errno(libc::EINTR);
-        return -1;
+    match poll_for(budget, attempt, |p| interrupts(p, rcvtimeo(fd))) {
+        Polled::Done(r, e) => {
+            crate::set_errno(if r >= 0 { saved } else { e });
+            r
+        }
+        Polled::Interrupted => crate::fail(libc::EINTR),
+        Polled::Sleep => {
+            crate::set_errno(saved);
+            timed(budget, || call(0))
+        }
     }
-    crate::set_errno(saved);
-    timed(budget, call)
 }
 
-/// The blocking read, timed: a read that found its data within `REARM` budgets turns polling on.
-fn timed(budget: Duration, mut call: impl FnMut(c_int) -> ssize_t) -> ssize_t {
-    let t = Instant::now();
+/// poll(2) of `nfds` entries, at least one a TCP socket of ours, with `timeout` ms:
+/// `call(t)` is the program's poll with timeout `t`. A handler interrupts a poll whatever its
+/// SA_RESTART (signal(7)).
+pub(crate) fn wait(timeout: c_int, mut call: impl FnMut(c_int) -> c_int) -> c_int {
+    let budget = *BUDGET;
+    if budget.is_zero() || timeout == 0 || crate::sandbox::sandboxed() {
+        return call(timeout);
+    }
+    if !HOT.with(|h| h.get()) {
+        return timed(budget, || call(timeout));
+    }
     let r = call(0);
-    if r > 0 {
+    if r != 0 {
+        return r;
+    }
+    let start = Instant::now();
+    match poll_for(budget, || Some(call(0)).filter(|&r| r != 0), |p| interrupts(p, true)) {
+        Polled::Done(r, e) => {
+            if r < 0 {
+                crate::set_errno(e);
+            }
+            r
+        }
+        Polled::Interrupted => crate::fail(libc::EINTR),
+        Polled::Sleep => {
+            let left = if timeout < 0 { -1 } else { timeout.saturating_sub(start.elapsed().as_millis() as c_int).max(1) };
+            timed(budget, || call(left))
+        }
+    }
+}
+
+/// The sleeping call, timed: one that completed within `REARM` budgets turns polling on.
+fn timed<R: Default + PartialOrd>(budget: Duration, call: impl FnOnce() -> R) -> R {
+    let t = Instant::now();
+    let r = call();
+    if r > R::default() {
         HOT.with(|h| h.set(t.elapsed() < budget * REARM));
     }
     r
@@ -103,13 +163,12 @@ fn sigpending() -> u64 {
     }
 }
 
-/// One of `set` has a handler that interrupts a sleeping read of `fd` (signal(7)): installed
-/// without SA_RESTART, or any handler when the socket has a receive timeout.
-fn interrupts(fd: c_int, set: u64) -> bool {
+/// One of `set` has a handler that interrupts a sleeping call (signal(7)): installed without
+/// SA_RESTART, or any handler if `always` (a poll, or a read with a receive timeout).
+fn interrupts(set: u64, always: bool) -> bool {
     const SA_RESTART: u64 = 0x1000_0000;
-    let timeout = rcvtimeo(fd);
     (1..=64).filter(|&s| set & (1u64 << (s - 1)) != 0).any(|s| {
-        tapstack::sys::sigaction_get(s).is_ok_and(|a| a.handler > 1 && (timeout || a.flags & SA_RESTART == 0))
+        tapstack::sys::sigaction_get(s).is_ok_and(|a| a.handler > 1 && (always || a.flags & SA_RESTART == 0))
     })
 }
 

@@ -12,8 +12,8 @@ pub(crate) mod errq;
 pub(crate) mod hooks;
 pub(crate) mod route;
 pub(crate) mod signals;
-pub(crate) mod spin;
 mod spawn;
+pub(crate) mod spin;
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 

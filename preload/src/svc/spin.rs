@@ -22,6 +22,9 @@ const REARM: u32 = 4;
 /// A `sched_yield` that took this long gave the CPU to another thread.
 const SHARED_CPU: Duration = Duration::from_micros(5);
 
+/// A budget this long is for a CPU set aside for the program: it polls even when others run.
+const DEDICATED: Duration = Duration::from_millis(1);
+
 static BUDGET: Lazy<Duration> = Lazy::new(|| {
     let us = std::env::var("TAPSTACK_BUSY_POLL_US").ok().and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(50);
     Duration::from_micros(us.min(1_000_000))
@@ -61,7 +64,7 @@ fn poll_for<R>(
         tapstack::sys::sched_yield();
         // The yield ran another thread: this CPU is shared, so a sleep costs a context switch,
         // not a halted vCPU's wake-up, and polling would only take the others' CPU time.
-        let shared = y.elapsed() >= SHARED_CPU;
+        let shared = budget < DEDICATED && y.elapsed() >= SHARED_CPU;
         if let Some(r) = now() {
             let e = crate::errno();
             drop(held);
@@ -143,7 +146,8 @@ pub(crate) fn wait(timeout: c_int, mut call: impl FnMut(c_int) -> c_int) -> c_in
         }
         Polled::Interrupted => crate::fail(libc::EINTR),
         Polled::Sleep => {
-            let left = if timeout < 0 { -1 } else { timeout.saturating_sub(start.elapsed().as_millis() as c_int).max(1) };
+            let left =
+                if timeout < 0 { -1 } else { timeout.saturating_sub(start.elapsed().as_millis() as c_int).max(1) };
             timed(budget, || call(left))
         }
     }
@@ -175,9 +179,9 @@ fn sigpending() -> u64 {
 /// SA_RESTART, or any handler if `always` (a poll, or a read with a receive timeout).
 fn interrupts(set: u64, always: bool) -> bool {
     const SA_RESTART: u64 = 0x1000_0000;
-    (1..=64).filter(|&s| set & (1u64 << (s - 1)) != 0).any(|s| {
-        tapstack::sys::sigaction_get(s).is_ok_and(|a| a.handler > 1 && (always || a.flags & SA_RESTART == 0))
-    })
+    (1..=64)
+        .filter(|&s| set & (1u64 << (s - 1)) != 0)
+        .any(|s| tapstack::sys::sigaction_get(s).is_ok_and(|a| a.handler > 1 && (always || a.flags & SA_RESTART == 0)))
 }
 
 /// SO_RCVTIMEO is set on `fd` (the program's end of the pair carries the program's option).

@@ -19,12 +19,6 @@ use once_cell::sync::Lazy;
 /// A sleep up to this many budgets long still counts as "the data came soon".
 const REARM: u32 = 4;
 
-/// A `sched_yield` that took this long gave the CPU to another thread.
-const SHARED_CPU: Duration = Duration::from_micros(5);
-
-/// A budget this long is for a CPU set aside for the program: it polls even when others run.
-const DEDICATED: Duration = Duration::from_millis(1);
-
 static BUDGET: Lazy<Duration> = Lazy::new(|| {
     let us = std::env::var("TAPSTACK_BUSY_POLL_US").ok().and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(50);
     Duration::from_micros(us.min(1_000_000))
@@ -39,15 +33,14 @@ thread_local! {
 enum Polled<R> {
     /// The call completed: its result and errno.
     Done(R, c_int),
-    /// Nothing within the budget (or the CPU is shared): sleep in the kernel.
+    /// Nothing within the budget: sleep in the kernel.
     Sleep,
     /// A signal came whose handler (now run) would have interrupted the sleeping call.
     Interrupted,
 }
 
 /// Polls `now` (Some: the call completed) with the program's signals held, yielding the CPU
-/// between polls, until it completes, the budget is spent, a yield shows the CPU is shared, or
-/// a signal comes. `interrupts(pending)`: those signals would have interrupted the sleeping
+/// between polls, until it completes, the budget is spent or a signal comes. `interrupts(pending)`: those signals would have interrupted the sleeping
 /// call. None if the signals cannot be held here (then the caller sleeps at once).
 fn poll_for<R>(
     budget: Duration,
@@ -60,11 +53,9 @@ fn poll_for<R>(
     };
     let start = Instant::now();
     let pending = loop {
-        let y = Instant::now();
+        // A thread that wants this CPU runs now (a CPU-bound one for its whole slice, after
+        // which the budget is spent).
         tapstack::sys::sched_yield();
-        // The yield ran another thread: this CPU is shared, so a sleep costs a context switch,
-        // not a halted vCPU's wake-up, and polling would only take the others' CPU time.
-        let shared = budget < DEDICATED && y.elapsed() >= SHARED_CPU;
         if let Some(r) = now() {
             let e = crate::errno();
             drop(held);
@@ -72,7 +63,7 @@ fn poll_for<R>(
         }
         // A signal the sleeping call would have taken ends the poll now.
         let pending = sigpending() & !program_mask;
-        if pending != 0 || shared || start.elapsed() >= budget {
+        if pending != 0 || start.elapsed() >= budget {
             break pending;
         }
     };

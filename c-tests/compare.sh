@@ -53,6 +53,9 @@ CASES=(
   "errno_keep|errno_keep server -p 7021|errno_keep client -c @HOST -p 7021"
   "dualstack|dualstack server -p 7023|dualstack client -c @HOST -p 7023"
   "eintr|eintr server -p 7026 -w 30|eintr client -c @HOST -p 7026 -w 30"
+  # The same with the shim's busy poll of a blocking read as long as it goes (1 s): the
+  # signals land while the read polls (svc/spin.rs), and must act as on a sleeping read.
+  "eintr_poll|eintr server -p 7050 -w 30|eintr client -c @HOST -p 7050 -w 30|env=TAPSTACK_BUSY_POLL_US=1000000"
   "stdio_sendfile|stdio_sendfile server -p 7027|stdio_sendfile client -c @HOST -p 7027 -s 11"
   "ioctl_fcntl|ioctl_fcntl server -p 7022|ioctl_fcntl client -c @HOST -p 7022"
   "sandbox_io|sandbox_io server -p 7029 -b 300000 -w 20|sandbox_io client -c @HOST -p 7029 -b 300000 -s 13 -w 20"

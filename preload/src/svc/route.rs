@@ -139,11 +139,14 @@ pub(crate) unsafe fn recv(
         KIND_TCP => {
             // read(): the read system call, as the program asked (a seccomp sandbox may allow
             // read but not recvfrom: OpenSSH's).
-            let r = if flags == 0 && addr.is_null() && len.is_null() {
-                real::read(fd, buf, n)
-            } else {
-                real::recvfrom(fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut())
-            };
+            let plain = flags == 0 && addr.is_null() && len.is_null();
+            let r = super::spin::read(fd, flags, |extra| {
+                if plain && extra == 0 {
+                    real::read(fd, buf, n)
+                } else {
+                    real::recvfrom(fd, buf, n, flags | extra, std::ptr::null_mut(), std::ptr::null_mut())
+                }
+            });
             if r >= 0 && !len.is_null() {
                 *len = 0;
             }
@@ -161,7 +164,13 @@ pub(crate) unsafe fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<s
     m.msg_iovlen = cnt.max(0) as usize;
     Some(match k {
         KIND_TCP => {
-            let r = real::readv(fd, iov, cnt);
+            let r = super::spin::read(fd, 0, |extra| {
+                if extra == 0 {
+                    real::readv(fd, iov, cnt)
+                } else {
+                    real::recvmsg(fd, &mut m, extra)
+                }
+            });
             tcp_after_read(fd, r, iov_len(iov, cnt))
         }
         k if !is_udp(k) => hooks::listener_read(),
@@ -194,7 +203,7 @@ pub(crate) unsafe fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> Optio
             r
         }
         KIND_TCP => {
-            let r = real::recvmsg(fd, msg, flags);
+            let r = super::spin::read(fd, flags, |extra| real::recvmsg(fd, msg, flags | extra));
             if r >= 0 && !msg.is_null() {
                 (*msg).msg_namelen = 0;
             }
@@ -323,7 +332,7 @@ pub(crate) unsafe fn recvmmsg(
 }
 
 /// O_NONBLOCK is set on `fd` (the raw fcntl: no hooked name).
-fn nonblocking(fd: c_int) -> bool {
+pub(crate) fn nonblocking(fd: c_int) -> bool {
     // SAFETY: F_GETFL reads the descriptor's flags, no memory involved.
     let fl = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) };
     fl >= 0 && fl as c_int & libc::O_NONBLOCK != 0

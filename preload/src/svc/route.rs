@@ -54,6 +54,9 @@ fn tcp_after_read(fd: c_int, r: ssize_t, asked: usize) -> ssize_t {
 
 /// A TCP send's result `r`, with EPIPE decided inside the guard (`hooks::broken_pipe`).
 fn tcp_epipe(fd: c_int, flags: c_int, r: ssize_t) -> ssize_t {
+    if r > 0 {
+        super::spin::sent();
+    }
     if r >= 0 || crate::errno() != libc::EPIPE {
         return r;
     }

@@ -5,7 +5,8 @@
 //! CPU between polls, before it sleeps. A sleeping reader costs every reply a wake-up; on a VM
 //! without halt-polling, the exit of a halted vCPU (tens of microseconds, bench/PERF.md). A
 //! read that had to sleep longer than [`REARM`] budgets turns polling off for the thread until
-//! a read finds its data quickly again, so a slow or idle connection costs no polling.
+//! a read finds its data quickly again, so a slow or idle connection costs no polling; and only
+//! a thread that sent since its last wait polls (it may await an answer), never a reader alone.
 //!
 //! Signals keep their meaning: they are held while the read polls, and if one came that would
 //! have interrupted the sleeping read (a handler without SA_RESTART), the read fails with EINTR
@@ -27,6 +28,21 @@ static BUDGET: Lazy<Duration> = Lazy::new(|| {
 thread_local! {
     /// This thread's reads lately found their data within `REARM` budgets.
     static HOT: Cell<bool> = const { Cell::new(false) };
+    /// This thread sent on a TCP socket of ours since its last wait: it may be waiting for
+    /// the answer to a request. A thread that only receives (a bulk download) never polls:
+    /// its polling would take CPU from the service and the sender that feed it.
+    static SENT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A TCP send of this thread succeeded (`route::tcp_epipe`).
+#[inline]
+pub(crate) fn sent() {
+    SENT.with(|c| c.set(true));
+}
+
+/// Polling is on for this thread's next wait; takes the SENT mark.
+fn polling() -> bool {
+    SENT.with(|c| c.replace(false)) && HOT.with(|h| h.get())
 }
 
 /// What [`poll_for`] found.
@@ -84,7 +100,7 @@ pub(crate) fn read(fd: c_int, flags: c_int, mut call: impl FnMut(c_int) -> ssize
     if budget.is_zero() || flags & (libc::MSG_DONTWAIT | libc::MSG_WAITALL) != 0 || crate::sandbox::sandboxed() {
         return call(0);
     }
-    if !HOT.with(|h| h.get()) {
+    if !polling() {
         return timed(budget, || call(0));
     }
     let saved = crate::errno();
@@ -120,7 +136,7 @@ pub(crate) fn wait(timeout: c_int, mut call: impl FnMut(c_int) -> c_int) -> c_in
     if budget.is_zero() || timeout == 0 || crate::sandbox::sandboxed() {
         return call(timeout);
     }
-    if !HOT.with(|h| h.get()) {
+    if !polling() {
         return timed(budget, || call(timeout));
     }
     let r = call(0);

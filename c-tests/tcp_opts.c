@@ -149,6 +149,21 @@ static int client(const struct opts *o) {
     struct sockaddr_in sa;
     make_addr(&sa, o->host, o->port);
 
+    /* UDP send sizes: above 65535 EMSGSIZE comes first, then the destination port 0 (EINVAL),
+     * then 65508..65535 (EMSGSIZE, too large for one datagram). */
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    if (u < 0) DIE("socket udp");
+    static char big[70000];
+    struct sockaddr_in z = sa;
+    z.sin_port = 0;
+    printf("udp sendto port 0, 70000 bytes: %s\n", res(sendto(u, big, 70000, 0, (struct sockaddr *)&z, sizeof z)));
+    printf("udp sendto port 0, 65508 bytes: %s\n", res(sendto(u, big, 65508, 0, (struct sockaddr *)&z, sizeof z)));
+    printf("udp sendto port 0, 10 bytes: %s\n", res(sendto(u, big, 10, 0, (struct sockaddr *)&z, sizeof z)));
+    printf("udp sendto 65508 bytes: %s\n", res(sendto(u, big, 65508, 0, (struct sockaddr *)&sa, sizeof sa)));
+    printf("udp send 70000 bytes unconnected: %s\n", res(send(u, big, 70000, 0)));
+    printf("udp send 10 bytes unconnected: %s\n", res(send(u, big, 10, 0)));
+    close(u);
+
     /* 1: the server's clamp bounds the window we see. */
     int fd = tcp_connect(o->host, o->port);
     long w = snd_wnd(fd);
@@ -231,20 +246,6 @@ static int client(const struct opts *o) {
     read_reply(fd, "non-blocking MSG_FASTOPEN", 4);
     close(fd);
 
-    /* UDP send sizes: above 65535 EMSGSIZE comes first, then the destination port 0 (EINVAL),
-     * then 65508..65535 (EMSGSIZE, too large for one datagram). */
-    int u = socket(AF_INET, SOCK_DGRAM, 0);
-    if (u < 0) DIE("socket udp");
-    static char big[70000];
-    struct sockaddr_in z = sa;
-    z.sin_port = 0;
-    printf("udp sendto port 0, 70000 bytes: %s\n", res(sendto(u, big, 70000, 0, (struct sockaddr *)&z, sizeof z)));
-    printf("udp sendto port 0, 65508 bytes: %s\n", res(sendto(u, big, 65508, 0, (struct sockaddr *)&z, sizeof z)));
-    printf("udp sendto port 0, 10 bytes: %s\n", res(sendto(u, big, 10, 0, (struct sockaddr *)&z, sizeof z)));
-    printf("udp sendto 65508 bytes: %s\n", res(sendto(u, big, 65508, 0, (struct sockaddr *)&sa, sizeof sa)));
-    printf("udp send 70000 bytes unconnected: %s\n", res(send(u, big, 70000, 0)));
-    printf("udp send 10 bytes unconnected: %s\n", res(send(u, big, 10, 0)));
-    close(u);
     return 0;
 }
 

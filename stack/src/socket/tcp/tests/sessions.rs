@@ -371,3 +371,44 @@ fn many_short_connections_leave_time_wait_behind() {
     p.run_for(Duration::from_secs(61));
     assert_eq!(p.a.control_blocks(), 0);
 }
+
+/// shutdown(Read) as Linux: nothing is sent; queued data and data arriving later stay
+/// readable; an empty queue reads 0 (not WouldBlock); readiness says readable + read hang-up.
+#[test]
+fn shutdown_read_keeps_data_readable() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    p.b.send(p.now, s, b"before").unwrap();
+    p.run_for(Duration::from_millis(50));
+    let sent = p.log.len();
+    assert_eq!(p.a.shutdown(p.now, c, Shutdown::Read), Ok(()));
+    p.run_for(Duration::from_millis(300));
+    assert_eq!(p.log.len(), sent, "SHUT_RD sends nothing");
+    let r = p.a.readiness(c);
+    assert!(r.readable && r.read_hup && !r.hup);
+    let mut buf = [0u8; 64];
+    assert_eq!(p.a.recv(p.now, c, &mut buf), Ok(6));
+    assert_eq!(&buf[..6], b"before");
+    assert_eq!(p.a.recv(p.now, c, &mut buf), Ok(0), "empty after SHUT_RD: 0, not WouldBlock");
+    p.b.send(p.now, s, b"after").unwrap();
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.a.recv(p.now, c, &mut buf), Ok(5), "data arriving after SHUT_RD is queued");
+    assert_eq!(p.b.state(s), Ok(TcpState::Established), "the peer saw no reset");
+}
+
+/// After shutdown(SHUT_RDWR), new data in FIN-WAIT is answered with RST and the connection is
+/// reset (Linux tcp_rcv_state_process, RFC 1122 4.2.2.13).
+#[test]
+fn data_after_shutdown_both_resets() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    assert_eq!(p.a.shutdown(p.now, c, Shutdown::Both), Ok(()));
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.a.state(c), Ok(TcpState::FinWait2));
+    p.b.send(p.now, s, b"late").unwrap();
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.a.state(c), Ok(TcpState::Closed));
+    assert_eq!(p.a.take_error(c), Some(Error::ConnectionReset));
+    // The peer, in CLOSE-WAIT, takes the RST as Linux's tcp_reset does there: EPIPE.
+    assert_eq!(p.b.take_error(s), Some(Error::BrokenPipe), "the peer got a RST");
+}

@@ -44,10 +44,11 @@ pub(super) fn tcp(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, h
             }
             if how != Shutdown::Write {
                 let _ = stack.tcp.shutdown(now, h, Shutdown::Read);
-                if !s.eof_to_a {
+                if !s.eof_to_a && s.hold.is_none() {
                     make_room(s.a, stack.tcp.recv_queue(h));
-                    // No connect is pending on an established socket: the pump never needs
-                    // its scratch buffer (that is only for taking a connect's filler back).
+                    // With no connect's filler to take back (`hold`), the pump needs no
+                    // scratch buffer. (A connect the pump has not finished yet gets the same
+                    // at the next round: the engine marked the socket changed.)
                     super::sock::pump_out(stack, now, s, &mut []);
                 }
             }

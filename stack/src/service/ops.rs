@@ -11,7 +11,7 @@ use crate::Error;
 
 use super::engine::Proto;
 use super::fdpass;
-use super::opts::{self, Opts};
+use super::opts;
 use super::proto::{family_flags, Msg, Op, FAM_PING, KIND_PING, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP};
 use super::sock::Hold;
 use super::Service;
@@ -202,7 +202,8 @@ impl Service {
         let Some(h) = s.accept_q.pop_front() else { return (Msg::reply(op, libc::EAGAIN), None) };
         s.tokens = s.tokens.saturating_sub(1);
         // A listener's TCP_FASTOPEN queue length is its own (the accepted socket reads 0).
-        let inherited = Opts { fastopen: 0, ..s.opts.clone() };
+        let mut inherited = s.opts.clone();
+        inherited.tfo.qlen = 0;
         let dual = s.dual.for_accepted();
         let peer = self.stack.tcp.remote_addr(h).map_or_else(unspecified, Into::into);
         let o = &inherited;

@@ -37,11 +37,8 @@ pub struct Opts {
     pub ip_opts_set: bool,
     /// Options accepted without effect, reported back as set (`kept`).
     pub kept: Kept,
-    /// TCP_FASTOPEN (a listener's queue length; not inherited by accepted sockets),
-    /// TCP_FASTOPEN_CONNECT, TCP_FASTOPEN_NO_COOKIE (`tfo`).
-    pub fastopen: i32,
-    pub fastopen_connect: bool,
-    pub fastopen_no_cookie: bool,
+    /// TCP_FASTOPEN, TCP_FASTOPEN_CONNECT, TCP_FASTOPEN_NO_COOKIE (`tfo`).
+    pub tfo: tfo::Tfo,
 }
 
 impl Default for Opts {
@@ -62,9 +59,7 @@ impl Default for Opts {
             ip_tos: 0,
             ip_opts_set: false,
             kept: Kept::default(),
-            fastopen: 0,
-            fastopen_connect: false,
-            fastopen_no_cookie: false,
+            tfo: tfo::Tfo::default(),
         }
     }
 }
@@ -209,8 +204,8 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
         (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
             int(val)?;
         }
-        (libc::IPPROTO_TCP, _) if tfo::get(stack, tcp_handle(p)?, o, name).is_some() => {
-            tfo::set(stack, tcp_handle(p)?, o, name, int(val)?).unwrap_or(Err(libc::ENOPROTOOPT))?
+        (libc::IPPROTO_TCP, _) if tfo::get(stack, tcp_handle(p)?, &o.tfo, name).is_some() => {
+            tfo::set(stack, tcp_handle(p)?, &mut o.tfo, name, int(val)?).unwrap_or(Err(libc::ENOPROTOOPT))?
         }
         // MSG_ZEROCOPY would promise completions on the error queue that never come: refused
         // as Linux refuses it on a socket that cannot (the program then copies).
@@ -401,8 +396,8 @@ pub fn get_opt(stack: &mut Stack, p: Proto, o: &Opts, listening: bool, level: i3
             }
         }
         (libc::IPPROTO_TCP, libc::TCP_CONGESTION) => return Ok(b"cubic\0".to_vec()),
-        (libc::IPPROTO_TCP, _) if tfo::get(stack, tcp_handle(p)?, o, name).is_some() => {
-            tfo::get(stack, tcp_handle(p)?, o, name).unwrap_or(Err(libc::ENOPROTOOPT))?
+        (libc::IPPROTO_TCP, _) if tfo::get(stack, tcp_handle(p)?, &o.tfo, name).is_some() => {
+            tfo::get(stack, tcp_handle(p)?, &o.tfo, name).unwrap_or(Err(libc::ENOPROTOOPT))?
         }
         _ => o.kept.get(tcp, level, name).ok_or(libc::ENOPROTOOPT)?,
     };

@@ -12,7 +12,16 @@ use crate::socket::tcp::{TcpHandle, TcpOption, TcpState};
 use crate::stack::Stack;
 use crate::Error;
 
-use super::Opts;
+/// The Fast Open options of one socket as set (Linux's defaults: all 0).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tfo {
+    /// TCP_FASTOPEN: a listener's queue length (not inherited by accepted sockets).
+    pub qlen: i32,
+    /// TCP_FASTOPEN_CONNECT.
+    pub connect: bool,
+    /// TCP_FASTOPEN_NO_COOKIE.
+    pub no_cookie: bool,
+}
 
 /// The smallest clamp tcp_set_window_clamp sets (SOCK_MIN_RCVBUF / 2 on Linux 6.x).
 pub const MIN_CLAMP: i32 = 1152;
@@ -21,22 +30,22 @@ pub const MIN_CLAMP: i32 = 1152;
 const SOMAXCONN: i32 = 4096;
 
 /// setsockopt of one of these options: None if `name` is not one.
-pub fn set(stack: &mut Stack, h: TcpHandle, o: &mut Opts, name: i32, v: i32) -> Option<Result<(), i32>> {
+pub fn set(stack: &mut Stack, h: TcpHandle, o: &mut Tfo, name: i32, v: i32) -> Option<Result<(), i32>> {
     let st = stack.tcp.state(h).ok();
     let closed = matches!(st, Some(TcpState::Closed) | None);
     let listen = st == Some(TcpState::Listen);
     let bool_opt = (0..=1).contains(&v);
     Some(match name {
         libc::TCP_FASTOPEN if v >= 0 && (closed || listen) => {
-            o.fastopen = v.min(SOMAXCONN);
+            o.qlen = v.min(SOMAXCONN);
             Ok(())
         }
         libc::TCP_FASTOPEN_CONNECT if bool_opt && closed => {
-            o.fastopen_connect = v == 1;
+            o.connect = v == 1;
             Ok(())
         }
         libc::TCP_FASTOPEN_NO_COOKIE if bool_opt && (closed || listen) => {
-            o.fastopen_no_cookie = v == 1;
+            o.no_cookie = v == 1;
             Ok(())
         }
         libc::TCP_FASTOPEN | libc::TCP_FASTOPEN_CONNECT | libc::TCP_FASTOPEN_NO_COOKIE => Err(libc::EINVAL),
@@ -51,11 +60,11 @@ pub fn set(stack: &mut Stack, h: TcpHandle, o: &mut Opts, name: i32, v: i32) -> 
 }
 
 /// getsockopt of one of these options: None if `name` is not one.
-pub fn get(stack: &Stack, h: TcpHandle, o: &Opts, name: i32) -> Option<Result<i32, i32>> {
+pub fn get(stack: &Stack, h: TcpHandle, o: &Tfo, name: i32) -> Option<Result<i32, i32>> {
     Some(match name {
-        libc::TCP_FASTOPEN => Ok(o.fastopen),
-        libc::TCP_FASTOPEN_CONNECT => Ok(o.fastopen_connect as i32),
-        libc::TCP_FASTOPEN_NO_COOKIE => Ok(o.fastopen_no_cookie as i32),
+        libc::TCP_FASTOPEN => Ok(o.qlen),
+        libc::TCP_FASTOPEN_CONNECT => Ok(o.connect as i32),
+        libc::TCP_FASTOPEN_NO_COOKIE => Ok(o.no_cookie as i32),
         libc::TCP_WINDOW_CLAMP => match stack.tcp.get_option(h, TcpOption::WindowClamp(0)) {
             Ok(TcpOption::WindowClamp(c)) => Ok(c.min(i32::MAX as u32) as i32),
             Ok(_) => Ok(0),
@@ -75,7 +84,7 @@ mod tests {
         let cfg = Config::from_lookup(|_| None).unwrap();
         let mut s = Stack::new(&cfg, 1);
         let h = s.tcp.socket();
-        let mut o = Opts::default();
+        let mut o = Tfo::default();
         assert_eq!(get(&s, h, &o, libc::TCP_WINDOW_CLAMP), Some(Ok(0)));
         assert_eq!(set(&mut s, h, &mut o, libc::TCP_WINDOW_CLAMP, 100), Some(Ok(())));
         assert_eq!(get(&s, h, &o, libc::TCP_WINDOW_CLAMP), Some(Ok(MIN_CLAMP)));

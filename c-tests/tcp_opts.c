@@ -111,6 +111,9 @@ static int server(const struct opts *o) {
     printf("accepted: TCP_FASTOPEN %d\n", geti(fd, TCP_FASTOPEN));
     printf("accepted: TCP_FASTOPEN 1: %s\n", seti(fd, TCP_FASTOPEN, 1));
     printf("accepted: TCP_WINDOW_CLAMP 0: %s\n", seti(fd, TCP_WINDOW_CLAMP, 0));
+    /* The client sends only now: Linux's receive autotuning may raise the clamp once data
+     * flows. */
+    if (write_all(fd, "g", 1) < 0) DIE("write g");
     static uint8_t buf[200000];
     long n = read_full(fd, buf, 100000);
     printf("server: read %ld bytes through the clamped window\n", n);
@@ -171,8 +174,9 @@ static int client(const struct opts *o) {
     /* (Linux's receive autotuning may raise the clamp later: only the handshake is checked.) */
     static uint8_t buf[200000];
     memset(buf, 'x', sizeof buf);
-    if (write_all(fd, buf, 100000) < 0) DIE("write 100000");
     char c = 0;
+    if (read_full(fd, &c, 1) != 1 || c != 'g') die("expected g", errno);
+    if (write_all(fd, buf, 100000) < 0) DIE("write 100000");
     long n = read_full(fd, &c, 1);
     printf("client: 100 kB sent, reply %s\n", n == 1 ? "ok" : "bad");
     info_report("client", fd);

@@ -412,3 +412,34 @@ fn data_after_shutdown_both_resets() {
     // The peer, in CLOSE-WAIT, takes the RST as Linux's tcp_reset does there: EPIPE.
     assert_eq!(p.b.take_error(s), Some(Error::BrokenPipe), "the peer got a RST");
 }
+
+/// TCP_WINDOW_CLAMP set on a listener: the SYN-ACK and every later window the accepted
+/// connection advertises stay within it, through a transfer; the child reads the clamp back.
+#[test]
+fn window_clamp_bounds_every_advertised_window() {
+    let mut p = Pair::new();
+    let l = p.b.socket();
+    p.b.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 80)).unwrap();
+    p.b.set_option(l, TcpOption::WindowClamp(3000)).unwrap();
+    p.b.listen(l, 8).unwrap();
+    let c = p.a.socket();
+    p.a.connect(p.now, c, IpEndpoint::new(B, 80)).unwrap();
+    let mut s = None;
+    assert!(p.run_until(Duration::from_secs(5), |p| {
+        s = s.or_else(|| p.b.accept(l).ok());
+        s.is_some()
+    }));
+    let s = s.unwrap();
+    assert_eq!(p.b.get_option(s, TcpOption::WindowClamp(0)), Ok(TcpOption::WindowClamp(3000)));
+    let data = pattern(200_000, 5);
+    assert_eq!(transfer(&mut p, true, c, s, &data, Duration::from_secs(30)), data);
+    let ws = p.b.info(s).unwrap().wscale_rcv;
+    let mut seen = 0;
+    for seg in p.log.iter().filter(|x| x.src == B) {
+        let r = seg.repr();
+        let w = if r.syn() { r.window as u32 } else { (r.window as u32) << ws };
+        assert!(w <= 3000, "advertised window {w} above the clamp");
+        seen += 1;
+    }
+    assert!(seen > 10);
+}

@@ -7,7 +7,7 @@
 use libc::{c_int, c_uint, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
 use super::hooks;
-use super::{is_udp, kind, probe, KIND_TCP};
+use super::{is_udp, kind, probe, KIND_TCP, KIND_TCP_NEW};
 use crate::{real, ShimGuard};
 
 /// The kind of `fd` for a socket call (identifying an inherited descriptor), with the
@@ -358,7 +358,12 @@ pub(crate) unsafe fn send(
     addr: *const sockaddr,
     len: socklen_t,
 ) -> Option<ssize_t> {
-    let (k, _g) = data_call(fd)?;
+    let (k, g) = data_call(fd)?;
+    if flags & libc::MSG_FASTOPEN != 0 && !is_udp(k) {
+        drop(g);
+        let plain = flags & !libc::MSG_FASTOPEN;
+        return fastopen(fd, k, addr, len, || send(fd, buf, n, plain, std::ptr::null(), 0));
+    }
     if k != KIND_TCP && !is_udp(k) {
         return Some(hooks::unconnected_send(flags));
     }
@@ -371,7 +376,7 @@ pub(crate) unsafe fn send(
         let r = real::send(fd, buf, n, flags | libc::MSG_NOSIGNAL);
         return Some(tcp_epipe(fd, flags, r));
     }
-    let to = match super::addr::udp_dest(fd, addr, len, false) {
+    let to = match super::addr::udp_dest(fd, addr, len, false, n) {
         Ok(t) => t,
         Err(e) => {
             crate::set_errno(e);
@@ -380,6 +385,28 @@ pub(crate) unsafe fn send(
     };
     let iov = iovec { iov_base: buf as *mut c_void, iov_len: n };
     Some(hooks::udp_send(fd, &iov, 1, flags, to))
+}
+
+/// send/sendto/sendmsg(MSG_FASTOPEN) on a TCP socket of kind `k`, as Linux's
+/// tcp_sendmsg_fastopen with net.ipv4.tcp_fastopen = 1: an unconnected socket connects to
+/// `addr` (EINPROGRESS if non-blocking: no cookie, so no data in the SYN), then `send` sends
+/// the data once the handshake is done; a connected one gives EISCONN. (MSG_DONTWAIT on a
+/// blocking socket still waits for the handshake here.)
+unsafe fn fastopen(
+    fd: c_int,
+    k: u8,
+    addr: *const sockaddr,
+    len: socklen_t,
+    send: impl FnOnce() -> Option<ssize_t>,
+) -> Option<ssize_t> {
+    if k != KIND_TCP_NEW {
+        crate::set_errno(libc::EISCONN);
+        return Some(-1);
+    }
+    if connect(fd, addr, len)? < 0 {
+        return Some(-1);
+    }
+    send()
 }
 
 pub(crate) unsafe fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<ssize_t> {
@@ -406,6 +433,14 @@ pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> Opt
         return None;
     }
     let m = &*msg;
+    if flags & libc::MSG_FASTOPEN != 0 && !is_udp(k) {
+        drop(_g);
+        let mut c = *m;
+        c.msg_name = std::ptr::null_mut();
+        c.msg_namelen = 0;
+        let plain = flags & !libc::MSG_FASTOPEN;
+        return fastopen(fd, k, m.msg_name as *const sockaddr, m.msg_namelen, || sendmsg(fd, &c, plain));
+    }
     if k != KIND_TCP && !is_udp(k) {
         return Some(hooks::unconnected_send(flags));
     }
@@ -416,7 +451,8 @@ pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> Opt
         let r = real::sendmsg(fd, &c, flags | libc::MSG_NOSIGNAL);
         return Some(tcp_epipe(fd, flags, r));
     }
-    let to = match super::addr::udp_dest(fd, m.msg_name as *const sockaddr, m.msg_namelen, true) {
+    let total = (0..m.msg_iovlen).map(|i| (*m.msg_iov.add(i)).iov_len).fold(0usize, usize::saturating_add);
+    let to = match super::addr::udp_dest(fd, m.msg_name as *const sockaddr, m.msg_namelen, true, total) {
         Ok(t) => t,
         Err(e) => {
             crate::set_errno(e);

@@ -347,6 +347,12 @@ pub(crate) fn stats() -> Option<String> {
     String::from_utf8(r.data).ok()
 }
 
+/// This host's address (TAPSTACK_ADDR): the source an IP_PKTINFO message may name.
+pub(crate) fn local_addr() -> Option<std::net::Ipv4Addr> {
+    static A: once_cell::sync::OnceCell<Option<std::net::Ipv4Addr>> = once_cell::sync::OnceCell::new();
+    *A.get_or_init(|| tapstack::config::Config::from_env().ok().map(|c| c.addr))
+}
+
 /// The subnet broadcast address of this host (from TAPSTACK_ADDR), for the SO_BROADCAST check.
 pub(crate) fn subnet_broadcast() -> Option<std::net::Ipv4Addr> {
     static B: once_cell::sync::OnceCell<Option<std::net::Ipv4Addr>> = once_cell::sync::OnceCell::new();

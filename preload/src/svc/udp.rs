@@ -32,7 +32,7 @@ pub(crate) unsafe fn udp_sendmsg(fd: c_int, m: &msghdr, flags: c_int, to: Option
 
 /// The source address an IP_PKTINFO control message asks for (Some(0.0.0.0): the route's
 /// choice), with Linux's EINVAL for a malformed control buffer (CMSG_OK), an SOL_IP message of
-/// the wrong length or of a type sendmsg does not take, and a source that is not ours. IP_TTL
+/// the wrong length or of a type sendmsg does not take; ENETUNREACH for a source not ours. IP_TTL
 /// and IP_TOS messages are checked as Linux checks them but not applied; other levels pass.
 unsafe fn control_source(m: &msghdr) -> Result<Option<std::net::Ipv4Addr>, c_int> {
     if m.msg_controllen == 0 || m.msg_control.is_null() {
@@ -66,8 +66,13 @@ unsafe fn control_source(m: &msghdr) -> Result<Option<std::net::Ipv4Addr>, c_int
         }
         off += (len + 7) & !7;
     }
+    // Linux's route lookup (ip_route_output_key_hash): a group, broadcast or 0.x source is
+    // EINVAL, one that is not ours ENETUNREACH.
     match src {
-        Some(a) if !(a.is_unspecified() || a.is_loopback() || Some(a) == super::local_addr()) => Err(libc::EINVAL),
+        Some(a) if a.is_multicast() || a.is_broadcast() || (a.octets()[0] == 0 && !a.is_unspecified()) => {
+            Err(libc::EINVAL)
+        }
+        Some(a) if !(a.is_unspecified() || a.is_loopback() || Some(a) == super::local_addr()) => Err(libc::ENETUNREACH),
         s => Ok(s),
     }
 }

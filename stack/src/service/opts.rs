@@ -234,6 +234,9 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
                         stack.udp.set_multicast_all(h, on).map_err(Error::errno)?
                     }
                     (libc::IP_MULTICAST_TTL, _) => {
+                        if let (Proto::Udp(h), Some(t)) = (p, o.kept.get(tcp, level, name)) {
+                            stack.udp.set_multicast_ttl(h, t as u8).map_err(Error::errno)?;
+                        }
                         o.ip_opts_set = true;
                         apply_ip_opts(stack, p, o);
                     }

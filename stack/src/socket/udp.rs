@@ -83,6 +83,8 @@ struct Socket {
     groups: Vec<std::net::Ipv4Addr>,
     /// IP_MULTICAST_LOOP (default on): its datagrams to a group the host joined come back.
     mc_loop: bool,
+    /// IP_MULTICAST_TTL (default 1): the TTL its looped-back copies arrive with.
+    mc_ttl: u8,
     /// IP_MULTICAST_ALL (default on): it receives every group the host joined, not only its own.
     mc_all: bool,
 }
@@ -107,6 +109,7 @@ impl Socket {
             recv_ttl: false,
             groups: Vec::new(),
             mc_loop: true,
+            mc_ttl: 1,
             mc_all: true,
         }
     }
@@ -529,9 +532,9 @@ impl UdpStack {
             a if a.is_unspecified() => bound_ip,
             a => a,
         };
-        // Linux's route lookup: a given source must be one of ours (EINVAL otherwise).
+        // Linux's route lookup: a given source must be one of ours (ENETUNREACH otherwise).
         if spec_src.is_some_and(|a| !(a.is_unspecified() || a == self.local_addr || a.is_loopback())) {
-            return Err(Error::InvalidInput);
+            return Err(Error::NetUnreachable);
         }
         let src_ip = match spec_src.unwrap_or(bound_ip) {
             a if a.is_unspecified() || a.is_broadcast() || a.is_multicast() => {
@@ -547,8 +550,8 @@ impl UdpStack {
         s.tx_bytes += datagram.len();
         if dst_ip.is_multicast() && s.mc_loop {
             // IP_MULTICAST_LOOP: a copy for this host's own members (Linux ip_mc_output).
-            let from = IpEndpoint::new(src_ip, s.local.port());
-            self.loop_multicast(from, IpEndpoint::new(dst_ip, dst.port()), data);
+            let (from, ttl) = (IpEndpoint::new(src_ip, s.local.port()), s.mc_ttl);
+            self.loop_multicast(from, IpEndpoint::new(dst_ip, dst.port()), data, ttl);
         }
         self.tx.push_back(TxDatagram { handle: h.0, src: src_ip, dst: dst_ip, datagram });
         Ok(data.len())

@@ -109,6 +109,13 @@ impl UdpStack {
         Ok(())
     }
 
+    /// IP_MULTICAST_TTL, for the copies IP_MULTICAST_LOOP delivers (the interface applies it
+    /// to what leaves: `IpOpts::mc_ttl`).
+    pub fn set_multicast_ttl(&mut self, h: UdpHandle, ttl: u8) -> Result<()> {
+        self.get_mut(h)?.mc_ttl = ttl;
+        Ok(())
+    }
+
     pub fn set_multicast_all(&mut self, h: UdpHandle, on: bool) -> Result<()> {
         self.get_mut(h)?.mc_all = on;
         Ok(())
@@ -120,7 +127,7 @@ impl UdpStack {
 
     /// IP_MULTICAST_LOOP: a datagram we send to a group this host joined is also received by
     /// our own sockets on its port (as if it came back from the link).
-    pub(super) fn loop_multicast(&mut self, from: IpEndpoint, to: IpEndpoint, payload: &[u8]) {
+    pub(super) fn loop_multicast(&mut self, from: IpEndpoint, to: IpEndpoint, payload: &[u8], ttl: u8) {
         let group = to.ip().as_v4();
         if !self.host_joined(group) {
             return;
@@ -130,7 +137,7 @@ impl UdpStack {
             .filter(|(_, s)| s.score(from, to).is_some() && s.hears(*to.ip()))
             .map(|(h, _)| h)
             .collect();
-        self.queue_rx(&targets, from, *to.ip(), payload, None, None);
+        self.queue_rx(&targets, from, *to.ip(), payload, Some(ttl), None);
     }
 }
 

@@ -40,7 +40,7 @@ impl Interface {
     /// An IGMP message for us: a query (general, or about one of our groups) is answered with
     /// a report per group concerned; reports and leaves of other hosts change nothing here
     /// (RFC 2236 3's report suppression is optional for IGMPv2 hosts, and Linux does not).
-    pub(crate) fn receive_igmp(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], udp: &UdpStack) {
+    pub(crate) fn receive_igmp(&mut self, now: Instant, _ip: &Ipv4Repr, payload: &[u8], udp: &UdpStack) {
         let repr = match igmp::Packet::new_checked(payload).and_then(|p| Repr::parse(&p)) {
             Ok(r) => r,
             Err(_) => {
@@ -55,10 +55,95 @@ impl Interface {
             } else {
                 udp.host_groups().into_iter().filter(|&g| g == group).collect()
             };
-            let _ = ip;
             for g in asked {
                 self.send_igmp(now, Repr::Report { group: g });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iface::fragment::fragment;
+    use crate::socket::tcp::{TcpConfig, TcpStack};
+    use crate::wire::ipv4::{self, protocol};
+
+    const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+    const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const G: Ipv4Addr = Ipv4Addr::new(239, 7, 3, 6);
+    const MAC: MacAddr = [2, 0, 0, 0, 0, 2];
+
+    /// An Ethernet frame from PEER to `dst` (`dst_mac`) carrying `payload` of `proto`.
+    fn frame(dst: Ipv4Addr, dst_mac: MacAddr, proto: u8, payload: &[u8]) -> Vec<u8> {
+        let ip = Ipv4Repr::new(PEER, dst, proto, payload.len(), 9);
+        let mut out = Vec::new();
+        fragment(&ip, payload, 1500, 14, &mut |mut f| {
+            f[..6].copy_from_slice(&dst_mac);
+            f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+            f[12..14].copy_from_slice(&[0x08, 0x00]);
+            out = f;
+        })
+        .unwrap();
+        out
+    }
+
+    /// The IGMP messages among the frames queued, with their Ethernet and IP destinations.
+    fn sent(iface: &mut Interface) -> Vec<(MacAddr, Ipv4Addr, u8, Repr)> {
+        let mut v = Vec::new();
+        for f in iface.tx.drain(..) {
+            let ip = ipv4::Packet::new_checked(&f[14..]).unwrap();
+            if ip.protocol() == protocol::IGMP {
+                let r = Repr::parse(&igmp::Packet::new_checked(ip.payload()).unwrap()).unwrap();
+                v.push((f[..6].try_into().unwrap(), ip.dst_addr(), ip.ttl(), r));
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn reports_queries_and_group_filter() {
+        let mut iface = Interface::new(MAC, US, 24, None, 1500, 1);
+        let mut tcp = TcpStack::new(TcpConfig::new(US.into(), 1500));
+        let mut udp = UdpStack::new(US.into(), 1);
+        let now = Instant::from_secs(1);
+        let h = udp.socket();
+        udp.bind(h, crate::wire::ip::IpEndpoint::new(crate::wire::ip::IpAddress::v4(0, 0, 0, 0), 7037)).unwrap();
+        let dgram = crate::wire::udp::build(PEER, G, 4000, 7037, b"hi");
+        let to_group = frame(G, group_mac(G), protocol::UDP, &dgram);
+        // Not a member: the group's frame is not for us.
+        iface.receive_frame(now, &to_group, &mut tcp, &mut udp);
+        assert_eq!(iface.stats.rx_not_for_us, 1);
+        udp.join_group(h, G).unwrap();
+        while let Some((g, join)) = udp.take_igmp() {
+            iface.send_igmp(now, if join { Repr::Report { group: g } } else { Repr::Leave { group: g } });
+        }
+        let want = (group_mac(G), G, 1, Repr::Report { group: G });
+        assert_eq!(sent(&mut iface), vec![want], "RFC 2236 3: a report to the group, TTL 1");
+        iface.receive_frame(now, &to_group, &mut tcp, &mut udp);
+        let r = udp.recv_from(h, &mut [0u8; 8], false).unwrap();
+        assert_eq!(r.dst, G.into());
+        // A general query (to all-hosts) is answered for each group; a malformed one counted.
+        let all = crate::socket::udp::ALL_HOSTS;
+        let q = Repr::Query { max_resp: 100, group: Ipv4Addr::UNSPECIFIED }.to_bytes();
+        iface.receive_frame(now, &frame(all, group_mac(all), protocol::IGMP, &q), &mut tcp, &mut udp);
+        assert_eq!(sent(&mut iface), vec![want]);
+        let mut bad = q;
+        bad[4] ^= 1;
+        iface.receive_frame(now, &frame(all, group_mac(all), protocol::IGMP, &bad), &mut tcp, &mut udp);
+        assert_eq!((iface.stats.igmp_in, iface.stats.igmp_bad), (1, 1));
+        // A unicast datagram in a group frame is discarded (RFC 1122 3.3.6).
+        let uni = crate::wire::udp::build(PEER, US, 4000, 7037, b"x");
+        iface.receive_frame(now, &frame(US, group_mac(G), protocol::UDP, &uni), &mut tcp, &mut udp);
+        assert_eq!(udp.recv_from(h, &mut [0u8; 8], false), Err(crate::Error::WouldBlock));
+        // Leaving: a leave to all-routers, and the group's frames are no longer ours.
+        udp.leave_group(h, G).unwrap();
+        let (g, join) = udp.take_igmp().unwrap();
+        assert!(!join);
+        iface.send_igmp(now, Repr::Leave { group: g });
+        let all_routers = igmp::ALL_ROUTERS;
+        assert_eq!(sent(&mut iface), vec![(group_mac(all_routers), all_routers, 1, Repr::Leave { group: G })]);
+        iface.receive_frame(now, &to_group, &mut tcp, &mut udp);
+        assert_eq!(iface.stats.rx_not_for_us, 2);
     }
 }

@@ -27,7 +27,8 @@ impl Interface {
         if dst[..3] != [0x01, 0x00, 0x5e] {
             return false;
         }
-        *dst == group_mac(crate::socket::udp::ALL_HOSTS) || udp.host_groups().into_iter().any(|g| group_mac(g) == *dst)
+        *dst == group_mac(crate::socket::udp::ALL_HOSTS.as_v4())
+            || udp.host_groups().into_iter().any(|g| group_mac(g.as_v4()) == *dst)
     }
 
     /// Sends one IGMP message (TTL 1: multicast's default; `send_ip` maps the group's MAC).
@@ -50,11 +51,12 @@ impl Interface {
         };
         self.stats.igmp_in += 1;
         if let Repr::Query { group, .. } = repr {
-            let asked: Vec<Ipv4Addr> = if group.is_unspecified() {
-                udp.host_groups()
-            } else {
-                udp.host_groups().into_iter().filter(|&g| g == group).collect()
-            };
+            let asked: Vec<Ipv4Addr> = udp
+                .host_groups()
+                .into_iter()
+                .map(|g| g.as_v4())
+                .filter(|&g| group.is_unspecified() || g == group)
+                .collect();
             for g in asked {
                 self.send_igmp(now, Repr::Report { group: g });
             }
@@ -114,8 +116,9 @@ mod tests {
         // Not a member: the group's frame is not for us.
         iface.receive_frame(now, &to_group, &mut tcp, &mut udp);
         assert_eq!(iface.stats.rx_not_for_us, 1);
-        udp.join_group(h, G).unwrap();
+        udp.join_group(h, G.into()).unwrap();
         while let Some((g, join)) = udp.take_igmp() {
+            let g = g.as_v4();
             iface.send_igmp(now, if join { Repr::Report { group: g } } else { Repr::Leave { group: g } });
         }
         let want = (group_mac(G), G, 1, Repr::Report { group: G });
@@ -124,7 +127,7 @@ mod tests {
         let r = udp.recv_from(h, &mut [0u8; 8], false).unwrap();
         assert_eq!(r.dst, G.into());
         // A general query (to all-hosts) is answered for each group; a malformed one counted.
-        let all = crate::socket::udp::ALL_HOSTS;
+        let all = crate::socket::udp::ALL_HOSTS.as_v4();
         let q = Repr::Query { max_resp: 100, group: Ipv4Addr::UNSPECIFIED }.to_bytes();
         iface.receive_frame(now, &frame(all, group_mac(all), protocol::IGMP, &q), &mut tcp, &mut udp);
         assert_eq!(sent(&mut iface), vec![want]);
@@ -137,10 +140,10 @@ mod tests {
         iface.receive_frame(now, &frame(US, group_mac(G), protocol::UDP, &uni), &mut tcp, &mut udp);
         assert_eq!(udp.recv_from(h, &mut [0u8; 8], false), Err(crate::Error::WouldBlock));
         // Leaving: a leave to all-routers, and the group's frames are no longer ours.
-        udp.leave_group(h, G).unwrap();
+        udp.leave_group(h, G.into()).unwrap();
         let (g, join) = udp.take_igmp().unwrap();
         assert!(!join);
-        iface.send_igmp(now, Repr::Leave { group: g });
+        iface.send_igmp(now, Repr::Leave { group: g.as_v4() });
         let all_routers = igmp::ALL_ROUTERS;
         assert_eq!(sent(&mut iface), vec![(group_mac(all_routers), all_routers, 1, Repr::Leave { group: G })]);
         iface.receive_frame(now, &to_group, &mut tcp, &mut udp);

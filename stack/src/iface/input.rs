@@ -153,7 +153,7 @@ impl Interface {
         }
         let dst = repr.dst_addr;
         // RFC 1112 6.2: a group's datagrams only while this host belongs to it.
-        let ours = dst == self.addr || self.is_broadcast(dst) || (dst.is_multicast() && udp.host_joined(dst));
+        let ours = dst == self.addr || self.is_broadcast(dst) || (dst.is_multicast() && udp.host_joined(dst.into()));
         // RFC 1122 3.3.6: a unicast datagram in a link-layer broadcast (or multicast) is
         // discarded too.
         if !ours || (link_broadcast && dst == self.addr) {

@@ -52,12 +52,12 @@ pub fn membership(stack: &mut Stack, p: Proto, join: bool, val: &[u8]) -> Result
         if !ours(stack, &m) {
             return Err(libc::ENODEV);
         }
-        stack.udp.join_group(h, m.group).map_err(Error::errno)
+        stack.udp.join_group(h, m.group.into()).map_err(Error::errno)
     } else {
         if !ours(stack, &m) {
             return Err(libc::EADDRNOTAVAIL);
         }
-        stack.udp.leave_group(h, m.group).map_err(Error::errno)
+        stack.udp.leave_group(h, m.group.into()).map_err(Error::errno)
     }
 }
 

@@ -80,7 +80,7 @@ struct Socket {
     /// IP_RECVTTL.
     recv_ttl: bool,
     /// IP_ADD_MEMBERSHIP: the groups this socket joined (`udp_mcast.rs`).
-    groups: Vec<std::net::Ipv4Addr>,
+    groups: Vec<IpAddress>,
     /// IP_MULTICAST_LOOP (default on): its datagrams to a group the host joined come back.
     mc_loop: bool,
     /// IP_MULTICAST_TTL (default 1): the TTL its looped-back copies arrive with.
@@ -161,8 +161,8 @@ pub struct UdpStack {
     stats: UdpStats,
     /// Host-level group memberships (group -> sockets that joined it) and the IGMP messages
     /// they call for (group, join), taken by the interface (`udp_mcast.rs`).
-    groups: BTreeMap<std::net::Ipv4Addr, u32>,
-    igmp: VecDeque<(std::net::Ipv4Addr, bool)>,
+    groups: BTreeMap<IpAddress, u32>,
+    igmp: VecDeque<(IpAddress, bool)>,
 }
 
 /// splitmix64: a small seeded generator for ephemeral ports.

@@ -3,8 +3,6 @@
 //! IP_DROP_MEMBERSHIP), the host's groups (what the interface accepts and reports with IGMP,
 //! `wire/igmp.rs`), IP_MULTICAST_LOOP and IP_MULTICAST_ALL. The interface resolution of an
 //! `ip_mreq`/`ip_mreqn` (which device) is the caller's: tapstack has one interface.
-use std::net::Ipv4Addr;
-
 use super::{UdpHandle, UdpStack};
 use crate::error::{Error, Result};
 use crate::wire::ip::{IpAddress, IpEndpoint};
@@ -12,7 +10,7 @@ use crate::wire::ip::{IpAddress, IpEndpoint};
 /// Linux's net.ipv4.igmp_max_memberships: groups one socket may join (ENOBUFS beyond).
 pub const MAX_MEMBERSHIPS: usize = 20;
 /// The all-hosts group every host belongs to, never reported (RFC 1112 4, RFC 2236 6).
-pub const ALL_HOSTS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
+pub const ALL_HOSTS: IpAddress = IpAddress::v4(224, 0, 0, 1);
 
 impl super::Socket {
     /// Whether a datagram to `dst` may reach this socket: anything not multicast; a group it
@@ -21,7 +19,7 @@ impl super::Socket {
         if !dst.is_multicast() {
             return true;
         }
-        self.mc_all || self.groups.contains(&dst.as_v4())
+        self.mc_all || self.groups.contains(&dst)
     }
 }
 
@@ -29,7 +27,7 @@ impl UdpStack {
     /// IP_ADD_MEMBERSHIP on our interface: EINVAL for a non-multicast address, EADDRINUSE if
     /// already joined, ENOBUFS past [`MAX_MEMBERSHIPS`]. The host's first member of a group
     /// queues an IGMP membership report.
-    pub fn join_group(&mut self, h: UdpHandle, group: Ipv4Addr) -> Result<()> {
+    pub fn join_group(&mut self, h: UdpHandle, group: IpAddress) -> Result<()> {
         if !group.is_multicast() {
             return Err(Error::InvalidInput);
         }
@@ -51,7 +49,7 @@ impl UdpStack {
 
     /// IP_DROP_MEMBERSHIP: EADDRNOTAVAIL if this socket has not joined `group`. The host's
     /// last member queues an IGMP leave.
-    pub fn leave_group(&mut self, h: UdpHandle, group: Ipv4Addr) -> Result<()> {
+    pub fn leave_group(&mut self, h: UdpHandle, group: IpAddress) -> Result<()> {
         let s = self.get_mut(h)?;
         let Some(i) = s.groups.iter().position(|&g| g == group) else {
             return Err(Error::AddrNotAvailable);
@@ -61,7 +59,7 @@ impl UdpStack {
         Ok(())
     }
 
-    fn host_leave(&mut self, group: Ipv4Addr) {
+    fn host_leave(&mut self, group: IpAddress) {
         if let Some(n) = self.groups.get_mut(&group) {
             *n -= 1;
             if *n == 0 {
@@ -85,22 +83,22 @@ impl UdpStack {
     }
 
     /// The groups `h` joined, in order.
-    pub fn memberships(&self, h: UdpHandle) -> Vec<Ipv4Addr> {
+    pub fn memberships(&self, h: UdpHandle) -> Vec<IpAddress> {
         self.get(h).map(|s| s.groups.clone()).unwrap_or_default()
     }
 
     /// True if some socket of this host joined `group` (the all-hosts group always).
-    pub fn host_joined(&self, group: Ipv4Addr) -> bool {
+    pub fn host_joined(&self, group: IpAddress) -> bool {
         group == ALL_HOSTS || self.groups.contains_key(&group)
     }
 
     /// The groups this host reports (every joined group but all-hosts).
-    pub fn host_groups(&self) -> Vec<Ipv4Addr> {
+    pub fn host_groups(&self) -> Vec<IpAddress> {
         self.groups.keys().copied().filter(|&g| g != ALL_HOSTS).collect()
     }
 
     /// The next IGMP message the memberships call for: (group, true = report, false = leave).
-    pub fn take_igmp(&mut self) -> Option<(Ipv4Addr, bool)> {
+    pub fn take_igmp(&mut self) -> Option<(IpAddress, bool)> {
         self.igmp.pop_front()
     }
 
@@ -128,8 +126,7 @@ impl UdpStack {
     /// IP_MULTICAST_LOOP: a datagram we send to a group this host joined is also received by
     /// our own sockets on its port (as if it came back from the link).
     pub(super) fn loop_multicast(&mut self, from: IpEndpoint, to: IpEndpoint, payload: &[u8], ttl: u8) {
-        let group = to.ip().as_v4();
-        if !self.host_joined(group) {
+        if !self.host_joined(*to.ip()) {
             return;
         }
         let targets: Vec<u32> = self
@@ -146,7 +143,7 @@ mod tests {
     use super::*;
 
     const US: IpAddress = IpAddress::v4(10, 0, 0, 2);
-    const G: Ipv4Addr = Ipv4Addr::new(239, 1, 2, 3);
+    const G: IpAddress = IpAddress::v4(239, 1, 2, 3);
 
     fn ep(a: IpAddress, p: u16) -> IpEndpoint {
         IpEndpoint::new(a, p)
@@ -157,7 +154,7 @@ mod tests {
         let mut u = UdpStack::new(US, 1);
         let a = u.socket();
         let b = u.socket();
-        assert_eq!(u.join_group(a, Ipv4Addr::new(10, 0, 0, 9)), Err(Error::InvalidInput));
+        assert_eq!(u.join_group(a, IpAddress::v4(10, 0, 0, 9)), Err(Error::InvalidInput));
         assert_eq!(u.leave_group(a, G), Err(Error::AddrNotAvailable));
         u.join_group(a, G).unwrap();
         assert_eq!(u.join_group(a, G), Err(Error::AddrInUse));
@@ -171,7 +168,7 @@ mod tests {
         assert_eq!(u.take_igmp(), Some((G, false)), "the last member's close leaves");
         assert!(!u.host_joined(G) && u.host_joined(ALL_HOSTS));
         for i in 0..MAX_MEMBERSHIPS as u8 {
-            u.join_group(a, Ipv4Addr::new(239, 0, 0, i)).unwrap();
+            u.join_group(a, IpAddress::v4(239, 0, 0, i)).unwrap();
         }
         assert_eq!(u.join_group(a, G), Err(Error::NoBufferSpace));
         assert_eq!(u.host_groups().len(), MAX_MEMBERSHIPS);
@@ -190,29 +187,29 @@ mod tests {
         u.set_multicast_all(solo, false).unwrap();
         let peer = IpAddress::v4(10, 0, 0, 1);
         let d = crate::wire::udp::build(peer, G, 4000, 5000, b"hi");
-        assert!(u.process(now, peer, G.into(), &d));
+        assert!(u.process(now, peer, G, &d));
         let mut buf = [0u8; 8];
         let r = u.recv_from(m, &mut buf, false).unwrap();
-        assert_eq!((r.dst, &buf[..2]), (IpAddress::from(G), &b"hi"[..]));
+        assert_eq!((r.dst, &buf[..2]), (G, &b"hi"[..]));
         assert!(u.recv_from(other, &mut buf, false).is_ok(), "IP_MULTICAST_ALL: a non-member on the port hears it");
         assert_eq!(u.recv_from(solo, &mut buf, false), Err(Error::WouldBlock), "IP_MULTICAST_ALL off");
         // Our own datagram to the group comes back (IP_MULTICAST_LOOP), and leaves.
         let s = u.socket();
-        u.send_to(s, b"loop", Some(ep(G.into(), 5000))).unwrap();
+        u.send_to(s, b"loop", Some(ep(G, 5000))).unwrap();
         assert_eq!(u.recv_from(m, &mut buf, false).unwrap().copied, 4);
         let mut out = 0;
         u.dispatch(now, &mut |_, dst, _| {
-            assert_eq!(dst, IpAddress::from(G));
+            assert_eq!(dst, G);
             out += 1
         });
         assert_eq!(out, 1);
         u.set_multicast_loop(s, false).unwrap();
-        u.send_to(s, b"quiet", Some(ep(G.into(), 5000))).unwrap();
+        u.send_to(s, b"quiet", Some(ep(G, 5000))).unwrap();
         assert_eq!(u.recv_from(m, &mut buf, false), Err(Error::WouldBlock), "loop off");
         // Not joined any more: nothing loops back and the interface would not accept it.
         u.leave_group(m, G).unwrap();
         u.set_multicast_loop(s, true).unwrap();
-        u.send_to(s, b"gone", Some(ep(G.into(), 5000))).unwrap();
+        u.send_to(s, b"gone", Some(ep(G, 5000))).unwrap();
         assert_eq!(u.recv_from(m, &mut buf, false), Err(Error::WouldBlock));
     }
 

@@ -349,21 +349,6 @@ impl UdpStack {
         !self.tx.is_empty() || !self.tx_icmp.is_empty() || !self.igmp.is_empty()
     }
 
-    /// ICMP destination unreachable `code` quoting a datagram we sent from `local` to `remote`
-    /// (no quote: see `icmp_error`). Without IP_RECVERR only connected sockets see it.
-    pub fn icmp_unreachable(&mut self, local: IpEndpoint, remote: IpEndpoint, code: u8) {
-        let r = crate::socket::errqueue::IcmpReport {
-            icmp_type: 3,
-            icmp_code: code,
-            info: 0,
-            offender: *remote.ip(),
-            local,
-            remote,
-            quoted: &[],
-        };
-        self.icmp_error(&r);
-    }
-
     pub fn take_changed(&mut self, out: &mut Vec<UdpHandle>) {
         out.extend(self.changed.iter().map(|&h| UdpHandle(h)));
         self.changed.clear();

@@ -8,13 +8,15 @@
  * address from IP_PKTINFO), the server joins (a second join: EADDRINUSE) and answers; the
  * client sends to the group with IP_MULTICAST_TTL 5: the server's member socket and a socket
  * bound to the group address receive it (ipi_addr = the group, TTL 5); the server's own
- * datagram to the group comes back to it (IP_MULTICAST_LOOP) and not once the loop is off; a
+ * datagram to the group comes back to it (IP_MULTICAST_LOOP, on the link's interface, as
+ * Linux's dev_loopback_xmit keeps it) and not once the loop is off; a
  * datagram to the client's group port reaches the client (TTL 1, the default); after
  * IP_DROP_MEMBERSHIP the group's datagrams no longer arrive. Addresses are never printed. */
 #include "common.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -86,7 +88,7 @@ static int receive(int s, const char *who, const char *what, int ms) {
     ssize_t n = recvmsg(s, &m, 0);
     if (n < 0) DIE("recvmsg");
     buf[n] = 0;
-    const char *dst = "?";
+    const char *dst = "?", *ifc = "?";
     int ttl = -1;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
         if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
@@ -95,11 +97,14 @@ static int receive(int s, const char *who, const char *what, int ms) {
             dst = pi.ipi_addr.s_addr == group().s_addr ? "the group" : "unicast";
             if (!own.s_addr) own = pi.ipi_spec_dst;
             if (pi.ipi_spec_dst.s_addr != own.s_addr) dst = "wrong ipi_spec_dst";
+            char name[IF_NAMESIZE];
+            const char *nm = if_indextoname((unsigned)pi.ipi_ifindex, name);
+            ifc = !nm ? "no interface" : strcmp(nm, "lo") ? "the link" : "the loopback";
         }
         if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) memcpy(&ttl, CMSG_DATA(c), sizeof ttl);
     }
     if (!peer.sin_port) peer = from;
-    printf("%s: %s: \"%s\" to %s, TTL %d\n", who, what, buf, dst, ttl);
+    printf("%s: %s: \"%s\" to %s on %s, TTL %d\n", who, what, buf, dst, ifc, ttl);
     return 1;
 }
 

@@ -11,14 +11,8 @@ use super::Interface;
 use crate::socket::udp::UdpStack;
 use crate::time::Instant;
 use crate::wire::ethernet::MacAddr;
-use crate::wire::igmp::{self, Repr};
+use crate::wire::igmp::{self, group_mac, Repr};
 use crate::wire::ipv4::Ipv4Repr;
-
-/// RFC 1112 6.4: the Ethernet address of an IPv4 group, 01:00:5e + its low 23 bits.
-pub fn group_mac(group: Ipv4Addr) -> MacAddr {
-    let o = group.octets();
-    [0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]
-}
 
 impl Interface {
     /// True for the Ethernet address of a group this host belongs to (all-hosts included):
@@ -27,7 +21,7 @@ impl Interface {
         if dst[..3] != [0x01, 0x00, 0x5e] {
             return false;
         }
-        *dst == group_mac(crate::socket::udp::ALL_HOSTS.as_v4())
+        *dst == group_mac(crate::socket::udp::mcast::ALL_HOSTS.as_v4())
             || udp.host_groups().into_iter().any(|g| group_mac(g.as_v4()) == *dst)
     }
 
@@ -127,7 +121,7 @@ mod tests {
         let r = udp.recv_from(h, &mut [0u8; 8], false).unwrap();
         assert_eq!(r.dst, G.into());
         // A general query (to all-hosts) is answered for each group; a malformed one counted.
-        let all = crate::socket::udp::ALL_HOSTS.as_v4();
+        let all = crate::socket::udp::mcast::ALL_HOSTS.as_v4();
         let q = Repr::Query { max_resp: 100, group: Ipv4Addr::UNSPECIFIED }.to_bytes();
         iface.receive_frame(now, &frame(all, group_mac(all), protocol::IGMP, &q), &mut tcp, &mut udp);
         assert_eq!(sent(&mut iface), vec![want]);

@@ -197,7 +197,7 @@ impl Interface {
         let (next_hop, dst_mac) = if self.is_broadcast(dst) {
             (dst, Some(ethernet::BROADCAST))
         } else if dst.is_multicast() {
-            (dst, Some(igmp::group_mac(dst)))
+            (dst, Some(crate::wire::igmp::group_mac(dst)))
         } else {
             match self.routes.next_hop(dst) {
                 Some(h) => (h, None),

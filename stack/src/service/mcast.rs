@@ -9,6 +9,18 @@ use super::engine::Proto;
 use crate::stack::Stack;
 use crate::Error;
 
+/// The kernel's index of the TAP (what if_nametoindex tells the program): IP_PKTINFO's
+/// `ipi_ifindex` and the interface `ip_mreqn` may name. Set once when the service starts.
+static TAP_IFINDEX: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+pub(crate) fn set_tap_ifindex(i: u32) {
+    TAP_IFINDEX.store(i, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub(crate) fn tap_ifindex() -> u32 {
+    TAP_IFINDEX.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// `struct ip_mreqn` (an `ip_mreq` reads with index 0: its second field is the address).
 struct Mreqn {
     group: Ipv4Addr,
@@ -30,7 +42,7 @@ fn mreqn(val: &[u8]) -> Mreqn {
 /// group, which is ours.
 fn ours(stack: &Stack, m: &Mreqn) -> bool {
     if m.ifindex != 0 {
-        return m.ifindex as u32 == super::sock::tap_ifindex();
+        return m.ifindex as u32 == tap_ifindex();
     }
     m.address.is_unspecified() || m.address == stack.addr()
 }
@@ -74,7 +86,7 @@ pub fn multicast_if(stack: &Stack, tcp: bool, val: &[u8]) -> Result<[u8; 4], i32
         _ => (ip_at(val, 0), 0),
     };
     let ok = if ifindex != 0 {
-        ifindex as u32 == super::sock::tap_ifindex()
+        ifindex as u32 == tap_ifindex()
     } else {
         address.is_unspecified() || address == stack.addr() || address.is_loopback()
     };

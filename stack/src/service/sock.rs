@@ -516,29 +516,18 @@ fn pump_udp_in(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8]
     }
 }
 
-/// The kernel's index of the TAP (what if_nametoindex tells the program): IP_PKTINFO's
-/// `ipi_ifindex` and the interface `ip_mreqn` may name. Set once when the service starts.
-static TAP_IFINDEX: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
-pub(crate) fn set_tap_ifindex(i: u32) {
-    TAP_IFINDEX.store(i, std::sync::atomic::Ordering::Relaxed);
-}
-
-pub(crate) fn tap_ifindex() -> u32 {
-    TAP_IFINDEX.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// What recvmsg's control messages need of a datagram, as its socket's options ask (Linux's
-/// ipv4_pktinfo_prepare: a datagram from this host came in on the loopback device, index 1;
-/// `ipi_spec_dst` is the destination when it is our unicast address, else the address a reply
-/// would come from).
+/// ipv4_pktinfo_prepare: a unicast datagram from this host came in on the loopback device,
+/// index 1; `ipi_spec_dst` is the destination when it is our unicast address, else the address
+/// a reply would come from).
 fn rx_info(stack: &Stack, o: &Opts, m: &crate::socket::udp::RecvMeta) -> super::proto::RxInfo {
     let pktinfo = o.pktinfo.then(|| {
         let (src, dst) = (m.from.ip().as_v4(), m.dst.as_v4());
-        let local = src.is_loopback() || src == stack.addr();
+        // (A looped-back copy of our own multicast keeps the outgoing device: dev_loopback_xmit.)
+        let local = (src.is_loopback() || src == stack.addr()) && !dst.is_multicast();
         let unicast = dst == stack.addr() || dst.is_loopback();
         super::proto::PktInfo {
-            ifindex: if local { 1 } else { tap_ifindex() },
+            ifindex: if local { 1 } else { super::mcast::tap_ifindex() },
             spec_dst: if unicast { dst } else { stack.addr() },
             addr: dst,
         }

@@ -579,8 +579,7 @@ impl UdpStack {
 #[path = "udp_err.rs"]
 mod err;
 #[path = "udp_mcast.rs"]
-mod mcast;
-pub use mcast::{ALL_HOSTS, MAX_MEMBERSHIPS};
+pub mod mcast;
 #[path = "udp_opts.rs"]
 mod opts;
 #[path = "udp_ping.rs"]

@@ -22,6 +22,12 @@ pub const LEN: usize = 8;
 /// Where leaves go (RFC 2236 3: the all-routers group).
 pub const ALL_ROUTERS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 2);
 
+/// RFC 1112 6.4: the Ethernet address of an IPv4 group, 01:00:5e + its low 23 bits.
+pub fn group_mac(group: Ipv4Addr) -> super::ethernet::MacAddr {
+    let o = group.octets();
+    [0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]
+}
+
 /// Message types (RFC 2236 2.1).
 pub mod kind {
     pub const QUERY: u8 = 0x11;
@@ -163,6 +169,7 @@ mod tests {
         }
         assert_eq!(Repr::Leave { group: G }.destination(), ALL_ROUTERS);
         assert_eq!(Repr::Report { group: G }.destination(), G);
+        assert_eq!(group_mac(Ipv4Addr::new(239, 129, 2, 3)), [0x01, 0x00, 0x5e, 0x01, 2, 3], "23 bits");
     }
 
     /// The checksum worked by hand (RFC 1071): 0x1600 + 0xef01 + 0x0203 = 0x10704, folded

@@ -4,6 +4,8 @@
 #   netns_tap "$NS" tap0 10.0.0.1/24   # TAP device inside it, kernel side addressed, up
 #   netns_bg "$NS" cmd args...    # background process inside it; killed (by PID) on exit
 #   netns_wait_port "$NS" 8080    # wait until a TCP listener is up (bounded)
+#   netns_wait_udp_port "$NS" 53  # wait until a UDP socket is bound (bounded)
+#   netns_ping "$NS" 5 OUT -i 0.2 10.0.0.2   # kernel ping; every reply must come (bounded)
 # Every namespace and process is torn down by an EXIT trap, also when the script fails.
 # Nothing here ever touches the root namespace's interfaces.
 
@@ -79,6 +81,34 @@ netns_wait_port() {
   done
   echo "nothing listens on port $port in $ns after 10 s" >&2
   return 1
+}
+
+# netns_wait_udp_port NS PORT: wait (bounded, 10 s) until a kernel UDP socket is bound to PORT in
+# NS. A datagram sent before the server's bind() is answered with port unreachable and lost, so a
+# fixed sleep after starting a UDP server is a race on a busy machine.
+netns_wait_udp_port() {
+  local ns=$1 port=$2 i
+  for i in $(seq 1 100); do
+    ip netns exec "$ns" ss -Hlun "sport = :$port" 2>/dev/null | grep -q . && return 0
+    sleep 0.1
+  done
+  echo "no UDP socket is bound to port $port in $ns after 10 s" >&2
+  return 1
+}
+
+# netns_ping NS COUNT OUT ARGS...: the kernel's ping in NS sends COUNT echo requests (ARGS: -i,
+# -s, the address...), output in OUT; succeeds when every one of icmp_seq 1..COUNT got its reply.
+# `ping -c N` alone waits after its last request only max(interval, 2 x the slowest RTT) (200 ms
+# with -i 0.2), so one reply delayed on a busy machine counted as lost; with -w it waits for all
+# N (bounded) and sends a further request only while a reply is outstanding, so OUT may report
+# more than N transmitted.
+netns_ping() {
+  local ns=$1 n=$2 out=$3 i; shift 3
+  timeout 60 ip netns exec "$ns" ping -n -c "$n" -w 30 "$@" >"$out" || true
+  for ((i = 1; i <= n; i++)); do
+    grep -Eq "^[0-9]+ bytes from [^ ]+: icmp_seq=$i " "$out" || {
+      echo "no reply to icmp_seq=$i:" >&2; cat "$out" >&2; return 1; }
+  done
 }
 
 # ---- additions for tests that run tapstack-host (issue 3) ----

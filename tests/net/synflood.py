@@ -2,7 +2,8 @@
 """Spoofed SYN flood for t_58 (run inside the test's namespace only): COUNT SYNs to DST:PORT
 from random sources in 198.18.0.0/15 (RFC 2544 benchmark space, off-link for the stack, so its
 SYN-ACKs go to the gateway and die there), with Linux's SYN options (MSS, SACK-permitted,
-timestamps, window scale). Paced in bursts; bounded in count and time. Prints the count sent."""
+timestamps, window scale). Paced in bursts to finish in about half of SECONDS; bounded in count
+and time. Prints the count sent."""
 import random, socket, struct, sys, time
 
 dst, port, count, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
@@ -27,9 +28,10 @@ def options(tsval):
 
 
 sent = 0
-deadline = time.monotonic() + seconds
+start = time.monotonic()
+deadline = start + seconds
 burst = 100
-interval = seconds / 2 / max(1, count // burst)  # finish in about half the time allowed
+pace = seconds / 2 / count  # finish in about half the time allowed
 while sent < count and time.monotonic() < deadline:
     for _ in range(min(burst, count - sent)):
         src = struct.pack("!I", (198 << 24 | 18 << 16) + rng.randrange(1, 1 << 17))
@@ -44,5 +46,9 @@ while sent < count and time.monotonic() < deadline:
             sent += 1
         except OSError:
             time.sleep(0.001)  # the TAP queue is full: let the stack catch up
-    time.sleep(interval)
+    # Sleep only while ahead of the schedule: a fixed sleep per burst (10 s in all) plus the
+    # time to build the SYNs overran the deadline on a slow or busy machine.
+    ahead = start + sent * pace - time.monotonic()
+    if ahead > 0:
+        time.sleep(ahead)
 print(sent)

@@ -2,7 +2,8 @@
 # Runtime wiring of TAPSTACK_FAULTS (phy::fault::FaultDevice between the stack and the TAP):
 #  - delay=50ms on both directions: kernel-measured RTT is >= 100 ms and, because the runtime
 #    wakes for the device's own deadlines (Device::poll_at) instead of waiting for the next
-#    frame, well under the 500 ms ping interval (< 300 ms)
+#    frame, under the 500 ms ping interval (< 450 ms: a reply held until the next frame takes
+#    >= 500 ms; the margin is for a busy machine)
 #  - loss=0.3: some but not all pings are answered
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/netns-lib.sh"
@@ -21,12 +22,11 @@ netns_host_start "$NS" "$T/out" "$T/err" "${ENV[@]}" TAPSTACK_FAULTS=delay=50ms
 HOST=$NETNS_LAST_PID
 # Warm-up: the first ping also waits for the (equally delayed) ARP exchange.
 timeout 10 ip netns exec "$NS" ping -n -c 1 -W 3 10.0.0.2 >/dev/null || true
-timeout 30 ip netns exec "$NS" ping -n -c 5 -i 0.5 -W 2 10.0.0.2 >"$T/p1" || true
+netns_ping "$NS" 5 "$T/p1" -i 0.5 10.0.0.2 || { cat "$T/p1"; false; }
 cat "$T/p1"
-grep -q '^5 packets transmitted, 5 received' "$T/p1"
 read -r min max < <(awk -F'[/ =]+' '/^rtt/ { print $6, $8 }' "$T/p1")
 echo "rtt min $min ms, max $max ms"
-awk -v a="$min" -v b="$max" 'BEGIN { exit !(a >= 100 && b < 300) }'
+awk -v a="$min" -v b="$max" 'BEGIN { exit !(a >= 100 && b < 450) }'
 netns_stop "$HOST" 10
 
 echo "== loss=0.3"

@@ -146,7 +146,7 @@ awk 'length > 80 { print "FAIL: line over 80 columns: " $0; bad = 1 } END { exit
 TAPSTACK_TRACE=1 ts 60 curl -sS --max-time 50 -o /dev/null http://10.0.0.1:8000/small 2>"$WORK/frames.err"
 run_done "TAPSTACK_TRACE=1 run"
 grep -q 'out .* IPv4 10.0.0.2 > 10.0.0.1 TCP .* \[S\]' "$WORK/frames.err"
-! grep -q '^====' "$WORK/frames.err"
+if grep -q '^====' "$WORK/frames.err"; then echo "FAIL: TAPSTACK_TRACE=1 drew a ladder"; exit 1; fi
 echo "ok: TAPSTACK_TRACE=1 still logs one line per frame"
 
 # 2. Loss both ways: marked retransmissions, seen twice in the pcap (the pcap records a frame

@@ -51,7 +51,7 @@ echo "ok: tapstack nc -l received 1 MiB from a kernel client"
 
 # 4. UDP: shimmed `nc -u` client -> kernel `nc -u -l` (SOCK_DGRAM through tapstack's UDP).
 netns_bg "$NS" sh -c "exec nc -u -l 10.0.0.1 7004 > '$WORK/recv4'"
-sleep 0.3
+netns_wait_udp_port "$NS" 7004
 rx0=$(tap_bytes rx)
 printf 'udp datagram through tapstack\n' | ts 10 nc -u -w 1 10.0.0.1 7004 || true
 for _ in $(seq 1 30); do [ -s "$WORK/recv4" ] && break; sleep 0.1; done

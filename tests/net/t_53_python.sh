@@ -33,10 +33,13 @@ EOF
 cat > "$WORK/echo_cli.py" <<'EOF'
 import os, socket, sys, threading, time
 data = os.urandom(2 << 20)
-for i in range(50):
+end = time.monotonic() + 30  # the server may still be starting (a busy machine: seconds)
+while True:
     try:
         c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10); break
     except OSError:
+        if time.monotonic() > end:
+            raise
         time.sleep(0.1)
 c.settimeout(30)
 def send():
@@ -71,7 +74,7 @@ echo "ok: shimmed python echo server, 2 MiB round trip with a kernel client"
 
 # asyncio: epoll, non-blocking connect completed through EPOLLOUT + SO_ERROR, non-blocking I/O.
 cat > "$WORK/aio.py" <<'EOF'
-import asyncio, hashlib, os, sys
+import asyncio, hashlib, os, sys, time
 data = os.urandom(1 << 20)
 done = None
 async def handle(r, w):
@@ -84,11 +87,14 @@ async def handle(r, w):
     await w.wait_closed()  # asyncio's own buffer is flushed before the server may exit
     done.set()
 async def client(host, port):
-    for _ in range(50):  # the server may still be starting
+    end = time.monotonic() + 30  # the server may still be starting: refused, or (before its
+    while True:                  # stack answers ARP) unreachable or timed out
         try:
             r, w = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
             break
-        except ConnectionRefusedError:
+        except (OSError, asyncio.TimeoutError):
+            if time.monotonic() > end:
+                raise
             await asyncio.sleep(0.2)
     async def send():
         w.write(data); await w.drain(); w.write_eof()

@@ -90,7 +90,7 @@ import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.0.0.1", 9053))
 for _ in range(2):
     d, a = s.recvfrom(100); s.sendto(b"re:" + d, a)'
-sleep 0.3
+netns_wait_udp_port "$NS" 9053
 ts 30 "$PY" -c '
 import socket
 u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.settimeout(5)

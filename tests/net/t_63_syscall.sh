@@ -46,7 +46,7 @@ netns_bg "$NS" "$PY" -c '
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.0.0.1", 9063))
 d, a = s.recvfrom(100); s.sendto(b"re:" + d + (" from %s" % a[0]).encode(), a)'
-sleep 0.3
+netns_wait_udp_port "$NS" 9063
 before=$(tap_bytes rx)
 ts 30 "$PY" -c '
 import ctypes, errno, os, socket, struct

@@ -21,7 +21,7 @@ setTimeout(() => { console.log('timeout'); process.exit(1); }, 10000).unref();
 JS
 ts 30 node "$WORK/srv.js" > "$WORK/srv.out" 2>&1 &
 srv=$!
-for _ in $(seq 100); do grep -q listening "$WORK/srv.out" && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q listening "$WORK/srv.out" && break; sleep 0.1; done   # node starts slowly on a busy machine
 before=$(tap_bytes rx)
 out=$(in_ns curl -sS --max-time 10 http://10.0.0.2:8080/)
 wait $srv || { echo "FAIL: node server"; cat "$WORK/srv.out"; exit 1; }
@@ -34,7 +34,7 @@ netns_bg "$NS" "$PY" -c '
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.0.0.1", 9065))
 d, a = s.recvfrom(100); s.sendto(b"re:" + d, a)'
-sleep 0.3
+netns_wait_udp_port "$NS" 9065
 before=$(tap_bytes rx)
 out=$(ts 30 node "$WORK/udp.js")
 [ "$out" = "reply re:hello from 10.0.0.1" ] || { echo "FAIL: node dgram: '$out'"; exit 1; }

@@ -67,7 +67,12 @@ grep -Eq '^Document Length: +10240 bytes$' "$WORK/ab.out" || { echo "FAIL: wrong
 crossed rx $((5000 * 10240)) "$rx0" "nginx responses"
 crossed tx $((5000 * 80)) "$tx0" "ab requests"
 # Every request was logged once, by a worker, with status 200 and the whole file.
-n=$(grep -c ' 200 10240$' "$WORK/logs/access.log" || true)
+# A worker logs a request after sending its response, so ab may see the last ones first: wait
+# (bounded) for the log to catch up.
+for _ in $(seq 1 50); do
+  n=$(grep -c ' 200 10240$' "$WORK/logs/access.log" || true)
+  [ "$n" -ge 5001 ] && break; sleep 0.1
+done
 [ "$n" -ge 5001 ] || { echo "FAIL: access log has $n complete 200 responses, expected >= 5001"; exit 1; }
 echo "   requests per worker: $(cut -d' ' -f1 "$WORK/logs/access.log" | sort | uniq -c | awk '{printf "%s:%s ", $2, $1}')"
 for p in $(cut -d' ' -f1 "$WORK/logs/access.log" | sort -u); do

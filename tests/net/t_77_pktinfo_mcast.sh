@@ -45,7 +45,9 @@ kill "$dpid" 2>/dev/null || true
 in_ns tcpdump -i tap0 -n -U -w "$WORK/igmp.pcap" igmp 2>/dev/null &
 tpid=$!
 _NETNS_PIDS+=("$tpid")
-sleep 1
+# Capturing once the file holds its header (bounded: 10 s).
+for _ in $(seq 1 100); do [ "$(stat -c %s "$WORK/igmp.pcap" 2>/dev/null || echo 0)" -ge 24 ] && break; sleep 0.1; done
+[ "$(stat -c %s "$WORK/igmp.pcap" 2>/dev/null || echo 0)" -ge 24 ] || { echo "FAIL: tcpdump did not start"; exit 1; }
 cat > "$WORK/recv.py" <<'EOF'
 import socket, struct, sys
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's values, when Python lacks the names
@@ -94,10 +96,15 @@ grep -qx 'kernel-to-group from 10.0.0.1 to 239.7.3.6 ttl 4' "$WORK/got-a" \
   || { echo "FAIL: shimmed member of 239.7.3.6 got: $(cat "$WORK/got-a" 2>/dev/null)"; exit 1; }
 crossed tx 40 "$tx0" "the kernel's datagrams to the group"
 echo "ok: a shimmed member of 239.7.3.6 receives the kernel's datagram to the group (ipi_addr = the group, TTL 4)"
-sleep 1
+# The leave follows the receiver's IP_DROP_MEMBERSHIP; wait for it (bounded: 10 s).
+igmp=""
+for _ in $(seq 1 100); do
+  igmp=$(tcpdump -r "$WORK/igmp.pcap" -n 2>/dev/null || true)
+  echo "$igmp" | grep -q 'igmp leave 239.7.3.6' && break
+  sleep 0.1
+done
 kill "$tpid" 2>/dev/null || true
 wait "$tpid" 2>/dev/null || true
-igmp=$(tcpdump -r "$WORK/igmp.pcap" -n 2>/dev/null || true)
 echo "$igmp" | grep -q '10.0.0.2 > 239.7.3.6: igmp v2 report 239.7.3.6' \
   || { echo "FAIL: the kernel side saw no IGMPv2 report for 239.7.3.6 from 10.0.0.2:"; echo "$igmp"; exit 1; }
 echo "$igmp" | grep -q '10.0.0.2 > 224.0.0.2: igmp leave 239.7.3.6' \

@@ -27,6 +27,10 @@ pub struct Stack {
 
 /// Frames taken from the device per `poll` before yielding (the rest wait for the next poll).
 const MAX_RX_PER_POLL: usize = 1024;
+/// Once a datagram waits for its program, frames taken per `poll` (NAPI's weight): a burst of
+/// datagrams is handed over in parts, so a socket's queue (about 95 full-size datagrams, as
+/// Linux's) does not overflow before its program has had any of them.
+const UDP_RX_BATCH: usize = 64;
 /// Rounds of dispatch + local delivery per poll (a local exchange needs a few).
 const LOOPBACK_ROUNDS: usize = 8;
 
@@ -78,7 +82,12 @@ impl Stack {
     pub fn poll(&mut self, now: Instant, dev: &mut dyn Device) -> Option<Instant> {
         self.iface.mtu = self.mtu.min(dev.mtu()).max(68);
         let mut rx = 0;
+        let mut more = false;
         while rx < MAX_RX_PER_POLL {
+            if rx >= UDP_RX_BATCH && self.udp.has_changed() {
+                more = true;
+                break;
+            }
             let Some(n) = dev.receive(now, &mut self.rx_buf) else { break };
             let n = n.min(self.rx_buf.len());
             let ok = dev.rx_checksum_ok();
@@ -103,7 +112,7 @@ impl Stack {
         }
         self.tcp.trace_flush();
         let next = earliest(self.poll_at(now), dev.poll_at());
-        if rx >= MAX_RX_PER_POLL {
+        if more || rx >= MAX_RX_PER_POLL {
             return Some(now);
         }
         next

@@ -349,6 +349,11 @@ impl UdpStack {
         !self.tx.is_empty() || !self.tx_icmp.is_empty() || !self.igmp.is_empty()
     }
 
+    /// Datagrams (or errors) arrived for a socket since the last `take_changed`.
+    pub fn has_changed(&self) -> bool {
+        !self.changed.is_empty()
+    }
+
     pub fn take_changed(&mut self, out: &mut Vec<UdpHandle>) {
         out.extend(self.changed.iter().map(|&h| UdpHandle(h)));
         self.changed.clear();

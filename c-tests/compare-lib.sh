@@ -94,6 +94,7 @@ cl_start() {
   local ns shim envs=()
   if [ "$side" = srv ]; then ns=$SRV_NS; shim=$SRV_SHIM; envs=("${SRV_ENV[@]}")
   else ns=$CLI_NS; shim=$CLI_SHIM; envs=("${CLI_ENV[@]}"); fi
+  envs+=("${CL_CASE_ENV[@]}")
   local pre=()
   if [ "$shim" = 1 ]; then
     read -r -a pre <<<"$(cl_shim_prefix)"
@@ -143,13 +144,17 @@ cl_tap_frames() {
 # cl_pair DIR "SERVER ARGV" "CLIENT ARGV" [FLAGS]: runs one server/client pair in the current
 # topology. @HOST in the client's arguments becomes $HOST. The server gets "-R readyfile" (with
 # FLAGS "ready=stdout": it is ready once its stdout has a line containing "ready", for programs
-# with their own argument syntax). FLAGS "mask=SED" (last) applies `sed -E SED` to the compared
-# text, for counts that legitimately vary (retransmissions). Writes DIR/out (the compared
-# text: exit statuses and both stdouts), DIR/srv.err and DIR/cli.err.
+# with their own argument syntax). FLAGS "env=NAME=VALUE" sets a variable for both sides (in
+# every topology: the kernel ignores TAPSTACK_*). FLAGS "mask=SED" (last) applies `sed -E SED`
+# to the compared text, for counts that legitimately vary (retransmissions). Writes DIR/out (the
+# compared text: exit statuses and both stdouts), DIR/srv.err and DIR/cli.err.
+CL_CASE_ENV=()
 cl_pair() {
   local dir=$1 srv=$2 cli=$3 flags=${4:-}
   local stdout_ready=0 mask=""
   [[ $flags == *ready=stdout* ]] && stdout_ready=1
+  CL_CASE_ENV=()
+  [[ $flags =~ (^|[ ,])env=([A-Z_]+=[^ ,]*) ]] && CL_CASE_ENV=("${BASH_REMATCH[2]}")
   [[ $flags == *mask=* ]] && mask=${flags#*mask=}
   mkdir -p "$dir"
   local ready=$dir/ready

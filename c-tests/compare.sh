@@ -53,6 +53,9 @@ CASES=(
   "errno_keep|errno_keep server -p 7021|errno_keep client -c @HOST -p 7021"
   "dualstack|dualstack server -p 7023|dualstack client -c @HOST -p 7023"
   "eintr|eintr server -p 7026 -w 30|eintr client -c @HOST -p 7026 -w 30"
+  # The same with the shim's busy poll of a blocking read as long as it goes (1 s): the
+  # signals land while the read polls (svc/spin.rs), and must act as on a sleeping read.
+  "eintr_poll|eintr server -p 7050 -w 30|eintr client -c @HOST -p 7050 -w 30|env=TAPSTACK_BUSY_POLL_US=1000000"
   "stdio_sendfile|stdio_sendfile server -p 7027|stdio_sendfile client -c @HOST -p 7027 -s 11"
   "ioctl_fcntl|ioctl_fcntl server -p 7022|ioctl_fcntl client -c @HOST -p 7022"
   "sandbox_io|sandbox_io server -p 7029 -b 300000 -w 20|sandbox_io client -c @HOST -p 7029 -b 300000 -s 13 -w 20"
@@ -60,6 +63,7 @@ CASES=(
   "sig_reenter|sig_reenter server -p 7030 -w 30|sig_reenter client -c @HOST -p 7030 -w 30"
   "sig_longjmp|sig_longjmp server -p 7033 -w 30|sig_longjmp client -c @HOST -p 7033 -w 30"
   "urgent_trunc|urgent_trunc server -p 7031|urgent_trunc client -c @HOST -p 7031"
+  "tcp_opts|tcp_opts server -p 7034|tcp_opts client -c @HOST -p 7034"
   "udp_mmsg|udp_mmsg server 7032|udp_mmsg client @HOST 7032|ready=stdout"
   "udp_pktinfo|udp_pktinfo server 7034|udp_pktinfo client @HOST 7034|ready=stdout"
   "udp_mcast|udp_mcast server 7035|udp_mcast client @HOST 7035|ready=stdout"

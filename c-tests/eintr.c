@@ -12,10 +12,12 @@
 #include "common.h"
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -136,6 +138,33 @@ static int client(const struct opts *o) {
     printf("recvfrom, no SA_RESTART: %s, handler ran %d\n", res(r, b), (int)handled);
     r = recv(s, b, 1, 0);
     printf("recv after the EINTR: %s\n", res(r, b));
+
+    /* poll is never restarted (signal(7)): EINTR even with SA_RESTART; the answer stays. */
+    handler(SIGUSR1, 1);
+    if (write(s, "w", 1) != 1) DIE("write w");
+    t = arm(SIGUSR1);
+    struct pollfd pf = { .fd = s, .events = POLLIN };
+    r = poll(&pf, 1, 5000);
+    pthread_join(t, NULL);
+    printf("poll, SA_RESTART: %s, handler ran %d\n", res(r, NULL), (int)handled);
+    r = recv(s, b, 1, 0);
+    printf("recv after the poll: %s\n", res(r, b));
+
+    /* epoll_wait likewise (never restarted). */
+    int ep = epoll_create1(0);
+    struct epoll_event ee = { .events = EPOLLIN, .data.fd = s };
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, s, &ee) < 0) DIE("epoll");
+    if (write(s, "w", 1) != 1) DIE("write w");
+    t = arm(SIGUSR1);
+    r = epoll_wait(ep, &ee, 1, 5000);
+    pthread_join(t, NULL);
+    printf("epoll_wait, SA_RESTART: %s, handler ran %d\n", res(r, NULL), (int)handled);
+    r = epoll_wait(ep, &ee, 1, 5000);
+    printf("epoll_wait again: %s\n", res(r, NULL));
+    r = recv(s, b, 1, 0);
+    printf("recv after the epoll_wait: %s\n", res(r, b));
+    close(ep);
+    handler(SIGUSR1, 0);
 
     /* accept on our PORT+1; the server connects back 600 ms after 'c'. */
     int l = tcp_listener(o->port + 1, 4);

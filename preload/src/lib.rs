@@ -9,7 +9,7 @@
 //! - `svc`: the client side of the service: descriptor kinds (`tapstack::client::fdtable`), the
 //!   control channel, starting the service, and the socket calls themselves (`svc::hooks`,
 //!   entered through `svc::route`).
-//! - `socket`, `io`, `opts`, `dup`, `poll`: the hooks; each asks `svc::route` and otherwise
+//! - `socket`, `io`, `opts`, `dup`, `poll`, `epoll`: the hooks; each asks `svc::route` and otherwise
 //!   calls the real libc function.
 //! - `resolve`: getaddrinfo and friends, answered from the hosts file and DNS over tapstack.
 //! - `syscall`: libc's `syscall()` for the socket-call numbers on tapstack descriptors.
@@ -22,6 +22,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub(crate) mod dup;
+pub(crate) mod epoll;
 pub(crate) mod errq;
 pub(crate) mod io;
 pub(crate) mod opts;

@@ -18,14 +18,29 @@ unsafe fn fixed(fds: *mut pollfd, nfds: nfds_t, r: c_int) -> c_int {
     r
 }
 
+/// A TCP socket of ours is among the entries: a wait for it may poll first (`svc::spin`).
+unsafe fn ours(fds: *const pollfd, nfds: nfds_t) -> bool {
+    !fds.is_null() && (0..nfds as usize).any(|i| svc::kind((*fds.add(i)).fd) == svc::KIND_TCP)
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
-    fixed(fds, nfds, real::poll(fds, nfds, timeout))
+    let r = if timeout != 0 && ours(fds, nfds) {
+        svc::spin::wait(timeout, |t| real::poll(fds, nfds, t))
+    } else {
+        real::poll(fds, nfds, timeout)
+    };
+    fixed(fds, nfds, r)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn __poll_chk(fds: *mut pollfd, nfds: nfds_t, timeout: c_int, fdslen: size_t) -> c_int {
-    fixed(fds, nfds, real::__poll_chk(fds, nfds, timeout, fdslen))
+    let r = if timeout != 0 && ours(fds, nfds) {
+        svc::spin::wait(timeout, |t| real::__poll_chk(fds, nfds, t, fdslen))
+    } else {
+        real::__poll_chk(fds, nfds, timeout, fdslen)
+    };
+    fixed(fds, nfds, r)
 }
 
 #[no_mangle]

@@ -4,8 +4,10 @@
 # trip every 2 ms for 1 s. Polling must spare the service most of its sleeps during the round
 # trips (fewer than 85 % of the sleeps without it), the service must sleep while nothing arrives
 # (at most 2 % of a CPU while idle) and must not spin between slow requests (at most 25 %), and
-# every echoed byte must be right. Run with the default budget and with busy polling off (0). Kernel side: tap0
-# 10.0.0.1/24, an echo server; tapstack side 10.0.0.2.
+# every echoed byte must be right. The client's poll() polls as well (the shim's svc/spin.rs): it
+# too must sleep clearly less often, and use at most 40 % of a CPU (Python included) for the slow
+# flow. Run with the default budget and with busy polling off (0). Kernel side: tap0 10.0.0.1/24,
+# an echo server; tapstack side 10.0.0.2.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/net/shim-lib.sh"
@@ -26,6 +28,7 @@ EOF
 cat > "$WORK/cli.py" <<'EOF'
 import os, socket, sys, time
 port, work = int(sys.argv[1]), sys.argv[2]
+open("%s/pid" % work, "w").write(str(os.getpid()))
 def mark(n):
     open("%s/p%d" % (work, n), "w").close()
     for _ in range(1000):
@@ -68,8 +71,11 @@ EOF
 HZ=$(getconf CLK_TCK)
 # ticks PID: user + system CPU time of PID in clock ticks.
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-# phase N: waits (bounded) for the client's marker N; sets TK (the service's ticks), SLEEPS (the
-# times it slept so far: voluntary context switches) and NOW (ns), then lets the client go on.
+# sleeps PID: the times PID's main thread slept so far (voluntary context switches).
+sleeps() { awk '/^voluntary_ctxt_switches/ { print $2 }' "/proc/$1/status"; }
+# phase N: waits (bounded) for the client's marker N; sets TK and CTK (the service's and the
+# client's ticks), SLEEPS and CSLEEPS (the times they slept so far) and NOW (ns), then lets the
+# client go on.
 phase() {
   local i pid
   for ((i = 0; i < 600; i++)); do [ -e "$WORK/p$1" ] && break; sleep 0.05; done
@@ -77,33 +83,36 @@ phase() {
   pid=$(svc_pid)
   [ -n "$pid" ] || { echo "FAIL: no service at phase $1"; exit 1; }
   TK=$(ticks "$pid"); NOW=$(date +%s%N)
-  SLEEPS=$(awk '/^voluntary_ctxt_switches/ { print $2 }' "/proc/$pid/status")
+  SLEEPS=$(sleeps "$pid")
+  CTK=$(ticks "$(cat "$WORK/pid")"); CSLEEPS=$(sleeps "$(cat "$WORK/pid")")
   touch "$WORK/a$1"
 }
 
 port=9200
-declare -A sleeps
+declare -A sleeps csleeps
 for budget in default 0; do
   port=$((port + 1))
-  rm -f "$WORK"/p? "$WORK"/a? "$WORK/out"
+  rm -f "$WORK"/p? "$WORK"/a? "$WORK/out" "$WORK/pid"
   env_bp=(); [ "$budget" = default ] || env_bp=(TAPSTACK_BUSY_POLL_US="$budget")
   netns_bg "$NS" "$PY" "$WORK/srv.py" "$port"
   netns_wait_port "$NS" "$port"
   tx0=$(tap_bytes tx)
   ts 90 env "${env_bp[@]}" "$PY" "$WORK/cli.py" "$port" "$WORK" > "$WORK/out" 2>&1 &
   cli=$!
-  phase 1; t1=$TK; n1=$NOW; sleeps[$budget]=$SLEEPS
-  echo "   busy poll $budget: the service slept ${SLEEPS} times during 5000 back-to-back round trips"
-  phase 2; t2=$TK; n2=$NOW
-  phase 3; t3=$TK; n3=$NOW
+  phase 1; t1=$TK; n1=$NOW; sleeps[$budget]=$SLEEPS; csleeps[$budget]=$CSLEEPS
+  echo "   busy poll $budget: the service slept ${SLEEPS} times during 5000 back-to-back round trips, the client ${CSLEEPS}"
+  phase 2; t2=$TK; n2=$NOW; c2=$CTK
+  phase 3; t3=$TK; n3=$NOW; c3=$CTK
   wait "$cli" || { echo "FAIL: client (busy poll $budget): $(cat "$WORK/out")"; exit 1; }
   grep -q '^ok ' "$WORK/out" || { echo "FAIL: client (busy poll $budget): $(cat "$WORK/out")"; exit 1; }
   crossed tx $((5000 * 64)) "$tx0" "echoes (busy poll $budget)"
   idle_pct=$(( (t2 - t1) * 100 * 1000000000 / HZ / (n2 - n1) ))
   slow_pct=$(( (t3 - t2) * 100 * 1000000000 / HZ / (n3 - n2) ))
-  echo "   busy poll $budget: service CPU ${idle_pct}% while idle, ${slow_pct}% with a round trip every 2 ms"
+  cslow_pct=$(( (c3 - c2) * 100 * 1000000000 / HZ / (n3 - n2) ))
+  echo "   busy poll $budget: service CPU ${idle_pct}% while idle, ${slow_pct}% with a round trip every 2 ms (the client ${cslow_pct}%)"
   [ "$idle_pct" -le 2 ] || { echo "FAIL: busy poll $budget: the service used ${idle_pct}% of a CPU with nothing to do"; exit 1; }
   [ "$slow_pct" -le 25 ] || { echo "FAIL: busy poll $budget: the service used ${slow_pct}% of a CPU for a slow flow"; exit 1; }
+  [ "$cslow_pct" -le 40 ] || { echo "FAIL: busy poll $budget: the client used ${cslow_pct}% of a CPU for a slow flow"; exit 1; }
   echo "ok: busy poll $budget: $(cut -d' ' -f2 "$WORK/out") round trips echoed intact; the service sleeps when idle"
   service_done 5 "busy poll $budget"
 done
@@ -112,3 +121,7 @@ done
 [ $(( sleeps[default] * 100 )) -lt $(( sleeps[0] * 85 )) ] || {
   echo "FAIL: busy polling spared no sleeps: ${sleeps[default]} with it, ${sleeps[0]} without"; exit 1; }
 echo "ok: busy polling: the service slept ${sleeps[default]} times instead of ${sleeps[0]}"
+# The client's poll() polls as well (svc/spin.rs): it sleeps clearly less often too.
+[ $(( csleeps[default] * 100 )) -lt $(( csleeps[0] * 85 )) ] || {
+  echo "FAIL: the client's busy polling spared no sleeps: ${csleeps[default]} with it, ${csleeps[0]} without"; exit 1; }
+echo "ok: busy polling: the client slept ${csleeps[default]} times instead of ${csleeps[0]}"

@@ -68,7 +68,8 @@ pub(crate) unsafe fn user_bytes(op: Op, addr: *const sockaddr, len: socklen_t) -
     Ok(read_user(op, addr, len, false)?.map_or_else(Vec::new, |(b, n)| b[..n].to_vec()))
 }
 
-/// A UDP destination from a (addr, len) pair of sendto/sendmsg on `fd`; None: no address.
+/// A UDP destination from a (addr, len) pair of sendto/sendmsg of `total` bytes on `fd`;
+/// None: no address.
 ///
 /// # Safety
 /// `addr` is null or points to `len` readable bytes.
@@ -77,8 +78,14 @@ pub(crate) unsafe fn udp_dest(
     addr: *const sockaddr,
     len: socklen_t,
     sendmsg: bool,
+    total: usize,
 ) -> Result<Option<SocketAddrV4>, c_int> {
     let u = read_user(Op::SendTo, addr, len, sendmsg)?;
+    // udp_sendmsg and ping_common_sendmsg: `if (len > 0xFFFF) return -EMSGSIZE;` before
+    // looking at the destination (65508..65535 bytes fail later, after the port check).
+    if total > 0xFFFF {
+        return Err(libc::EMSGSIZE);
+    }
     let bytes = u.as_ref().map(|(b, n)| &b[..*n]);
     let t = sa::parse(info(fd, Kind::Dgram), Op::SendTo, bytes, &tapstack::service::fdpass::ifindex_exists)?;
     let dst = match t {

@@ -13,6 +13,7 @@ pub(crate) mod hooks;
 pub(crate) mod route;
 pub(crate) mod signals;
 mod spawn;
+pub(crate) mod spin;
 pub(crate) mod udp;
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};

@@ -7,7 +7,7 @@
 use libc::{c_int, c_uint, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
 use super::hooks;
-use super::{is_udp, kind, probe, KIND_TCP};
+use super::{is_udp, kind, probe, KIND_TCP, KIND_TCP_NEW};
 use crate::{real, ShimGuard};
 
 /// The kind of `fd` for a socket call (identifying an inherited descriptor), with the
@@ -54,6 +54,9 @@ fn tcp_after_read(fd: c_int, r: ssize_t, asked: usize) -> ssize_t {
 
 /// A TCP send's result `r`, with EPIPE decided inside the guard (`hooks::broken_pipe`).
 fn tcp_epipe(fd: c_int, flags: c_int, r: ssize_t) -> ssize_t {
+    if r > 0 {
+        super::spin::sent();
+    }
     if r >= 0 || crate::errno() != libc::EPIPE {
         return r;
     }
@@ -139,11 +142,14 @@ pub(crate) unsafe fn recv(
         KIND_TCP => {
             // read(): the read system call, as the program asked (a seccomp sandbox may allow
             // read but not recvfrom: OpenSSH's).
-            let r = if flags == 0 && addr.is_null() && len.is_null() {
-                real::read(fd, buf, n)
-            } else {
-                real::recvfrom(fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut())
-            };
+            let plain = flags == 0 && addr.is_null() && len.is_null();
+            let r = super::spin::read(fd, flags, |extra| {
+                if plain && extra == 0 {
+                    real::read(fd, buf, n)
+                } else {
+                    real::recvfrom(fd, buf, n, flags | extra, std::ptr::null_mut(), std::ptr::null_mut())
+                }
+            });
             if r >= 0 && !len.is_null() {
                 *len = 0;
             }
@@ -161,7 +167,13 @@ pub(crate) unsafe fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<s
     m.msg_iovlen = cnt.max(0) as usize;
     Some(match k {
         KIND_TCP => {
-            let r = real::readv(fd, iov, cnt);
+            let r = super::spin::read(fd, 0, |extra| {
+                if extra == 0 {
+                    real::readv(fd, iov, cnt)
+                } else {
+                    real::recvmsg(fd, &mut m, extra)
+                }
+            });
             tcp_after_read(fd, r, iov_len(iov, cnt))
         }
         k if !is_udp(k) => hooks::listener_read(),
@@ -194,7 +206,7 @@ pub(crate) unsafe fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> Optio
             r
         }
         KIND_TCP => {
-            let r = real::recvmsg(fd, msg, flags);
+            let r = super::spin::read(fd, flags, |extra| real::recvmsg(fd, msg, flags | extra));
             if r >= 0 && !msg.is_null() {
                 (*msg).msg_namelen = 0;
             }
@@ -323,7 +335,7 @@ pub(crate) unsafe fn recvmmsg(
 }
 
 /// O_NONBLOCK is set on `fd` (the raw fcntl: no hooked name).
-fn nonblocking(fd: c_int) -> bool {
+pub(crate) fn nonblocking(fd: c_int) -> bool {
     // SAFETY: F_GETFL reads the descriptor's flags, no memory involved.
     let fl = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) };
     fl >= 0 && fl as c_int & libc::O_NONBLOCK != 0
@@ -346,7 +358,12 @@ pub(crate) unsafe fn send(
     addr: *const sockaddr,
     len: socklen_t,
 ) -> Option<ssize_t> {
-    let (k, _g) = data_call(fd)?;
+    let (k, g) = data_call(fd)?;
+    if flags & libc::MSG_FASTOPEN != 0 && !is_udp(k) {
+        drop(g);
+        let plain = flags & !libc::MSG_FASTOPEN;
+        return fastopen(fd, k, addr, len, || send(fd, buf, n, plain, std::ptr::null(), 0));
+    }
     if k != KIND_TCP && !is_udp(k) {
         return Some(hooks::unconnected_send(flags));
     }
@@ -359,7 +376,7 @@ pub(crate) unsafe fn send(
         let r = real::send(fd, buf, n, flags | libc::MSG_NOSIGNAL);
         return Some(tcp_epipe(fd, flags, r));
     }
-    let to = match super::addr::udp_dest(fd, addr, len, false) {
+    let to = match super::addr::udp_dest(fd, addr, len, false, n) {
         Ok(t) => t,
         Err(e) => {
             crate::set_errno(e);
@@ -368,6 +385,28 @@ pub(crate) unsafe fn send(
     };
     let iov = iovec { iov_base: buf as *mut c_void, iov_len: n };
     Some(hooks::udp_send(fd, &iov, 1, flags, to))
+}
+
+/// send/sendto/sendmsg(MSG_FASTOPEN) on a TCP socket of kind `k`, as Linux's
+/// tcp_sendmsg_fastopen with net.ipv4.tcp_fastopen = 1: an unconnected socket connects to
+/// `addr` (EINPROGRESS if non-blocking: no cookie, so no data in the SYN), then `send` sends
+/// the data once the handshake is done; a connected one gives EISCONN. (MSG_DONTWAIT on a
+/// blocking socket still waits for the handshake here.)
+unsafe fn fastopen(
+    fd: c_int,
+    k: u8,
+    addr: *const sockaddr,
+    len: socklen_t,
+    send: impl FnOnce() -> Option<ssize_t>,
+) -> Option<ssize_t> {
+    if k != KIND_TCP_NEW {
+        crate::set_errno(libc::EISCONN);
+        return Some(-1);
+    }
+    if connect(fd, addr, len)? < 0 {
+        return Some(-1);
+    }
+    send()
 }
 
 pub(crate) unsafe fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<ssize_t> {
@@ -394,6 +433,14 @@ pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> Opt
         return None;
     }
     let m = &*msg;
+    if flags & libc::MSG_FASTOPEN != 0 && !is_udp(k) {
+        drop(_g);
+        let mut c = *m;
+        c.msg_name = std::ptr::null_mut();
+        c.msg_namelen = 0;
+        let plain = flags & !libc::MSG_FASTOPEN;
+        return fastopen(fd, k, m.msg_name as *const sockaddr, m.msg_namelen, || sendmsg(fd, &c, plain));
+    }
     if k != KIND_TCP && !is_udp(k) {
         return Some(hooks::unconnected_send(flags));
     }
@@ -404,7 +451,8 @@ pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> Opt
         let r = real::sendmsg(fd, &c, flags | libc::MSG_NOSIGNAL);
         return Some(tcp_epipe(fd, flags, r));
     }
-    let to = match super::addr::udp_dest(fd, m.msg_name as *const sockaddr, m.msg_namelen, true) {
+    let total = (0..m.msg_iovlen).map(|i| (*m.msg_iov.add(i)).iov_len).fold(0usize, usize::saturating_add);
+    let to = match super::addr::udp_dest(fd, m.msg_name as *const sockaddr, m.msg_namelen, true, total) {
         Ok(t) => t,
         Err(e) => {
             crate::set_errno(e);

@@ -25,6 +25,7 @@ pub mod opts;
 pub mod proto;
 mod query;
 mod reap;
+mod shut;
 pub mod sock;
 mod stop;
 

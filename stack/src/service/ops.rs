@@ -7,7 +7,6 @@ use crate::client::dual::Dual;
 use crate::client::ipv6opt::int_arg;
 use crate::client::sockaddr::{self as sa, Kind, Target};
 use crate::socket::tcp::{TcpOption, TcpState};
-use crate::socket::Shutdown;
 use crate::Error;
 
 use super::engine::Proto;
@@ -202,7 +201,9 @@ impl Service {
         }
         let Some(h) = s.accept_q.pop_front() else { return (Msg::reply(op, libc::EAGAIN), None) };
         s.tokens = s.tokens.saturating_sub(1);
-        let inherited = s.opts.clone();
+        // A listener's TCP_FASTOPEN queue length is its own (the accepted socket reads 0).
+        let mut inherited = s.opts.clone();
+        inherited.tfo.qlen = 0;
         let dual = s.dual.for_accepted();
         let peer = self.stack.tcp.remote_addr(h).map_or_else(unspecified, Into::into);
         let o = &inherited;
@@ -425,44 +426,7 @@ impl Service {
                 Msg::reply(op, 0)
             }
             (Op::Listen, Proto::Udp(_)) => Msg::reply(op, libc::EOPNOTSUPP),
-            (Op::Shutdown, Proto::Tcp(h)) => {
-                let how = match m.a {
-                    libc::SHUT_RD => Shutdown::Read,
-                    libc::SHUT_WR => Shutdown::Write,
-                    libc::SHUT_RDWR => Shutdown::Both,
-                    _ => return Msg::reply(op, libc::EINVAL),
-                };
-                match stack.tcp.state(h) {
-                    Ok(TcpState::Closed) | Err(_) => return Msg::reply(op, libc::ENOTCONN),
-                    Ok(TcpState::Listen) | Ok(TcpState::SynSent) => {
-                        if let Err(e) = stack.tcp.shutdown(now, h, how) {
-                            return err(e);
-                        }
-                        if s.listening && how != Shutdown::Write && !s.eof_to_a {
-                            // Wakes every accept() blocked on the listener (EINVAL, as Linux).
-                            let _ = fdpass::shutdown(s.a, libc::SHUT_WR);
-                            s.eof_to_a = true;
-                        }
-                    }
-                    _ => {
-                        if how != Shutdown::Read {
-                            s.prog_shut_wr = true;
-                        }
-                        if how != Shutdown::Write {
-                            // Reads on the program's end now return 0: end `a`'s write side
-                            // (never the program's read side, so POLLHUP on `a` stays "closed").
-                            let _ = stack.tcp.shutdown(now, h, Shutdown::Read);
-                            s.rx = super::sock::Pending::default();
-                            s.a_full = false;
-                            if !s.eof_to_a {
-                                let _ = fdpass::shutdown(s.a, libc::SHUT_WR);
-                                s.eof_to_a = true;
-                            }
-                        }
-                    }
-                }
-                Msg::reply(op, 0)
-            }
+            (Op::Shutdown, Proto::Tcp(h)) => super::shut::tcp(stack, now, s, h, m.a, op),
             (Op::Shutdown, Proto::Udp(h)) => {
                 Msg::reply(op, if stack.udp.remote_addr(h).is_some() { 0 } else { libc::ENOTCONN })
             }

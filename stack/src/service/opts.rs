@@ -12,6 +12,7 @@ use crate::Error;
 use super::engine::Proto;
 
 mod kept;
+pub mod tfo;
 pub use kept::Kept;
 
 /// Per-socket options the service keeps (the engine gets the ones it implements).
@@ -41,6 +42,8 @@ pub struct Opts {
     pub recvtos: bool,
     /// IP_MULTICAST_IF's address (Linux's mc_addr, read back by getsockopt).
     pub mc_addr: [u8; 4],
+    /// TCP_FASTOPEN, TCP_FASTOPEN_CONNECT, TCP_FASTOPEN_NO_COOKIE (`tfo`).
+    pub tfo: tfo::Tfo,
 }
 
 impl Default for Opts {
@@ -64,6 +67,7 @@ impl Default for Opts {
             pktinfo: false,
             recvtos: false,
             mc_addr: [0; 4],
+            tfo: tfo::Tfo::default(),
         }
     }
 }
@@ -73,6 +77,13 @@ fn int(v: &[u8]) -> Result<i32, i32> {
         return Err(libc::EINVAL);
     }
     Ok(i32::from_ne_bytes([v[0], v[1], v[2], v[3]]))
+}
+
+fn tcp_handle(p: Proto) -> Result<crate::socket::tcp::TcpHandle, i32> {
+    match p {
+        Proto::Tcp(h) => Ok(h),
+        Proto::Udp(_) => Err(libc::ENOPROTOOPT),
+    }
 }
 
 fn engine(stack: &mut Stack, p: Proto, opt: TcpOption) -> Result<(), i32> {
@@ -204,6 +215,9 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
         }
         (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
             int(val)?;
+        }
+        (libc::IPPROTO_TCP, _) if tfo::get(stack, tcp_handle(p)?, &o.tfo, name).is_some() => {
+            tfo::set(stack, tcp_handle(p)?, &mut o.tfo, name, int(val)?).unwrap_or(Err(libc::ENOPROTOOPT))?
         }
         // MSG_ZEROCOPY would promise completions on the error queue that never come: refused
         // as Linux refuses it on a socket that cannot (the program then copies).
@@ -417,6 +431,9 @@ pub fn get_opt(stack: &mut Stack, p: Proto, o: &Opts, listening: bool, level: i3
             }
         }
         (libc::IPPROTO_TCP, libc::TCP_CONGESTION) => return Ok(b"cubic\0".to_vec()),
+        (libc::IPPROTO_TCP, _) if tfo::get(stack, tcp_handle(p)?, &o.tfo, name).is_some() => {
+            tfo::get(stack, tcp_handle(p)?, &o.tfo, name).unwrap_or(Err(libc::ENOPROTOOPT))?
+        }
         _ => o.kept.get(tcp, level, name).ok_or(libc::ENOPROTOOPT)?,
     };
     Ok(i(v))

@@ -97,7 +97,7 @@ impl TcpStack {
     /// MSG_PEEK.
     pub fn peek(&self, h: TcpHandle, buf: &mut [u8]) -> Result<usize> {
         let t = self.user(h)?;
-        if !t.rx.is_empty() && !t.rx_shut {
+        if !t.rx.is_empty() {
             return Ok(t.rx.read_at(0, buf));
         }
         if let Some(e) = t.error {
@@ -111,7 +111,9 @@ impl TcpStack {
             _ => Err(Error::WouldBlock),
         }
     }
-    /// shutdown(): Write sends FIN after queued data; Read discards further input.
+    /// shutdown(): Write sends FIN after queued data. Read, as Linux (inet_shutdown,
+    /// tcp_recvmsg): nothing is sent, queued and later data stay readable, and an empty queue
+    /// reads 0 instead of blocking.
     pub fn shutdown(&mut self, now: Instant, h: TcpHandle, how: Shutdown) -> Result<()> {
         self.note(h.0);
         let _ = now;
@@ -135,8 +137,6 @@ impl TcpStack {
         }
         if matches!(how, Shutdown::Read | Shutdown::Both) {
             t.rx_shut = true;
-            let n = t.rx.len();
-            t.rx.discard(n);
             t.changed = true;
         }
         if matches!(how, Shutdown::Write | Shutdown::Both) {
@@ -228,6 +228,12 @@ impl TcpStack {
             TcpOption::SendBuffer(_) => {
                 TcpOption::SendBuffer(if t.tx.capacity() > 0 { t.tx.capacity() } else { t.want_tx })
             }
+            // Not set: 0 until the connection has its buffers (Linux: until connect or accept
+            // sizes the window), then the largest window the receive buffer allows.
+            TcpOption::WindowClamp(_) if t.window_clamp == 0 && t.rx.capacity() > 0 => {
+                TcpOption::WindowClamp((t.rx.capacity() as u32).min(65535u32 << t.opts.rcv_wscale))
+            }
+            TcpOption::WindowClamp(_) => TcpOption::WindowClamp(t.window_clamp),
         })
     }
     /// SO_REUSEADDR as set.
@@ -262,7 +268,7 @@ impl TcpStack {
     }
     /// FIONREAD: bytes ready to read.
     pub fn recv_queue(&self, h: TcpHandle) -> usize {
-        self.user(h).map(|t| if t.rx_shut { 0 } else { t.rx.len() }).unwrap_or(0)
+        self.user(h).map(|t| t.rx.len()).unwrap_or(0)
     }
     /// TIOCOUTQ: bytes not yet acknowledged.
     pub fn send_queue(&self, h: TcpHandle) -> usize {
@@ -360,6 +366,7 @@ impl TcpStack {
         let keep = (t.reuse_addr, t.nodelay, t.timers.keepalive.clone(), t.linger, t.want_rx, t.want_tx);
         let mut n = Tcb::new(&cfg, now);
         (n.reuse_addr, n.nodelay, n.timers.keepalive, n.linger, n.want_rx, n.want_tx) = keep;
+        n.window_clamp = t.window_clamp;
         n.local = local;
         n.remote = remote;
         n.bound = true;

@@ -57,7 +57,7 @@ impl TcpStack {
         if max == 0 {
             return Ok(0);
         }
-        if !t.rx.is_empty() && !t.rx_shut {
+        if !t.rx.is_empty() {
             let before = t.rcv.adv.since(t.rcv.nxt);
             let (a, b) = t.rx.slices(0, max);
             let n = take(a, b).min(a.len() + b.len());
@@ -107,6 +107,10 @@ impl TcpStack {
                 if t.rx.capacity() > 0 && t.assembler.is_empty() && n <= (65535usize << t.opts.rcv_wscale) {
                     t.rx.grow(n);
                 }
+            }
+            TcpOption::WindowClamp(n) => {
+                t.window_clamp = n;
+                t.pending = true; // a window update may be due (it never shrinks what was offered)
             }
             TcpOption::SendBuffer(n) => {
                 let n = n.clamp(4096, 64 << 20);

@@ -82,7 +82,6 @@ impl Tcb {
         // advertisement, so a slightly old ACK still updates SND.UNA; wholly duplicate data is
         // trimmed later and answered with a duplicate ACK.
         let wnd = self.rx.free().max(self.rcv.adv.since(self.rcv.nxt));
-        let wnd = if self.rx_shut { self.rx.capacity() } else { wnd };
         let acceptable = seq + seg_len >= self.rcv.wup.min(self.rcv.nxt) && seq <= self.rcv.nxt + wnd;
         if !acceptable {
             if seg.rst() {
@@ -187,9 +186,16 @@ impl Tcb {
         if !seg.payload.is_empty() {
             match self.state {
                 TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2 => {
-                    if self.orphan && seq + seg.payload.len() > self.rcv.nxt {
-                        // New data for a closed socket: Linux answers RST (RFC 2525 2.17);
-                        // a duplicate of data already received is only ACKed.
+                    let reading_shut = self.orphan || (self.rx_shut && self.state != TcpState::Established);
+                    if reading_shut && seq + seg.payload.len() > self.rcv.nxt {
+                        // New data for a closed socket, or after shutdown(SHUT_RDWR) in
+                        // FIN-WAIT: Linux answers RST (RFC 1122 4.2.2.13, RFC 2525 2.17;
+                        // tcp_rcv_state_process) and resets the connection; a duplicate of
+                        // data already received is only ACKed.
+                        if !self.orphan {
+                            self.error = Some(Error::ConnectionReset);
+                            self.reset = true;
+                        }
                         self.send_rst = true;
                         return;
                     }
@@ -414,7 +420,7 @@ impl Tcb {
             data = &data[skip..];
             start = self.rcv.nxt;
         }
-        let room = if self.rx_shut { usize::MAX } else { self.rx.free() };
+        let room = self.rx.free();
         let off = start.since(self.rcv.nxt);
         if off >= room {
             self.ack.now = true;
@@ -426,14 +432,10 @@ impl Tcb {
         let full = data.len() >= self.opts.rcv_mss as usize * 3 / 4 || data.len() >= self.eff_mss();
         if off == 0 {
             let had_ooo = !self.assembler.is_empty();
-            if !self.rx_shut {
-                self.rx.write_at(self.rx.len(), data);
-            }
+            self.rx.write_at(self.rx.len(), data);
             let end = self.assembler.advance(start + data.len());
             let n = end.since(self.rcv.nxt);
-            if !self.rx_shut {
-                self.rx.commit(n);
-            }
+            self.rx.commit(n);
             self.rcv.nxt = end;
             self.counters.bytes_received += n as u64;
             self.changed = true;
@@ -462,7 +464,7 @@ impl Tcb {
                 }
             }
         } else {
-            if !self.rx_shut && self.assembler.add(start, start + data.len()) {
+            if self.assembler.add(start, start + data.len()) {
                 self.rx.write_at(self.rx.len() + off, data);
             }
             self.ack.now = true; // out of order: duplicate ACK with SACK at once

@@ -43,7 +43,7 @@ impl TcpStack {
 fn entry(id: u32, t: &Tcb) -> SockEntry {
     let (recv_q, send_q) = match &t.listener {
         Some(l) => (l.accept_queue.len(), l.backlog),
-        None => (if t.rx_shut { 0 } else { t.rx.len() }, t.tx.len()),
+        None => (t.rx.len(), t.tx.len()),
     };
     let connected = !matches!(t.state, TcpState::Closed | TcpState::Listen) && t.remote.port() != 0;
     SockEntry {

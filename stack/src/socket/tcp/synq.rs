@@ -191,7 +191,9 @@ impl TcpStack {
             self.stats.syn_queue_drops += 1;
             return;
         }
-        let want_rx = self.socks.get(&r.listener).map_or(self.config.rx_buffer, |l| l.want_rx);
+        let l = self.socks.get(&r.listener);
+        let want_rx = l.map_or(self.config.rx_buffer, |l| l.want_rx);
+        let clamp = l.map_or(u32::MAX, |l| l.clamp()) as usize;
         let ws = r.wscale.map(|_| wscale_for(want_rx));
         let ts_offset = isn::ts_offset(&self.config.isn_secret, *key.0.ip(), *key.1.ip());
         let tsval = tsval.unwrap_or_else(|| ts_offset.wrapping_add(now.total_millis() as u32));
@@ -200,7 +202,7 @@ impl TcpStack {
             remote: key.1,
             iss: r.iss,
             ack: r.irs.wrapping_add(1),
-            window: want_rx.clamp(1024, 65535) as u16,
+            window: want_rx.clamp(1024, 65535).min(clamp) as u16,
             mss: self.config.mss,
             wscale: ws,
             sack: r.sack,
@@ -238,6 +240,7 @@ impl TcpStack {
         c.timers.keepalive = l.timers.keepalive.clone();
         c.linger = l.linger;
         (c.want_rx, c.want_tx) = (l.want_rx, l.want_tx);
+        c.window_clamp = l.window_clamp;
         c.parent = Some(lid);
         c.alloc_buffers(c.want_rx, c.want_tx);
         c.init_send(r.iss);
@@ -245,7 +248,7 @@ impl TcpStack {
         c.rcv.irs = SeqNum(r.irs);
         c.rcv.nxt = c.rcv.irs + 1;
         c.rcv.wup = c.rcv.nxt;
-        c.rcv.adv = c.rcv.nxt + c.want_rx.clamp(1024, 65535);
+        c.rcv.adv = c.rcv.nxt + c.want_rx.clamp(1024, 65535).min(c.clamp() as usize);
         c.opts.snd_mss = r.mss;
         match r.wscale {
             Some(w) => c.opts.snd_wscale = w,

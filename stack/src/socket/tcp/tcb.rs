@@ -50,8 +50,11 @@ pub struct Tcb {
     pub rx_fin: Option<SeqNum>,
     /// Peer's FIN consumed: end of stream.
     pub peer_fin: bool,
-    /// shutdown(Read).
+    /// shutdown(Read): as Linux (RCV_SHUTDOWN), data already queued and data arriving later
+    /// stay readable; an empty queue reads 0 instead of blocking.
     pub rx_shut: bool,
+    /// TCP_WINDOW_CLAMP: the advertised window never exceeds it (0: no clamp).
+    pub window_clamp: u32,
     pub error: Option<Error>,
     /// ICMP soft error (RFC 1122 4.2.3.9), reported by SO_ERROR only.
     pub soft_error: Option<Error>,
@@ -125,6 +128,7 @@ impl Tcb {
             rx_fin: None,
             peer_fin: false,
             rx_shut: false,
+            window_clamp: 0,
             error: None,
             soft_error: None,
             errq: Default::default(),
@@ -204,15 +208,22 @@ impl Tcb {
     }
     /// Window we advertise, in bytes (before scaling), RFC 9293 3.8.6.2.2 receiver SWS avoidance.
     pub fn rcv_window(&self) -> u32 {
-        let free = if self.rx_shut { self.rx.capacity() } else { self.rx.free() } as u32;
         let max = 65535u32 << self.opts.rcv_wscale;
-        let free = free.min(max);
+        let free = (self.rx.free() as u32).min(max).min(self.clamp());
         let cur = self.rcv.adv.since(self.rcv.nxt) as u32;
         let step = (self.rx.capacity() as u32 / 2).min(self.opts.rcv_mss as u32);
         if free > cur && free - cur < step {
             cur // do not advertise a tiny increase
         } else {
             free.max(cur)
+        }
+    }
+    /// TCP_WINDOW_CLAMP as a limit (u32::MAX when not set).
+    pub fn clamp(&self) -> u32 {
+        if self.window_clamp == 0 {
+            u32::MAX
+        } else {
+            self.window_clamp
         }
     }
     /// In-flight estimate ("pipe", RFC 6675 section 4): O(1), from the log's counters.
@@ -244,7 +255,7 @@ impl Tcb {
             r.read_hup = true;
         }
         if !matches!(self.state, TcpState::SynSent | TcpState::SynReceived) {
-            if !self.rx.is_empty() && !self.rx_shut {
+            if !self.rx.is_empty() {
                 r.readable = true;
             }
             r.writable =

@@ -197,4 +197,6 @@ pub enum TcpOption {
     /// SO_RCVBUF / SO_SNDBUF in bytes.
     RecvBuffer(usize),
     SendBuffer(usize),
+    /// TCP_WINDOW_CLAMP in bytes (0: none): the largest window advertised.
+    WindowClamp(u32),
 }

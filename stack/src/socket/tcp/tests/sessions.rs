@@ -371,3 +371,75 @@ fn many_short_connections_leave_time_wait_behind() {
     p.run_for(Duration::from_secs(61));
     assert_eq!(p.a.control_blocks(), 0);
 }
+
+/// shutdown(Read) as Linux: nothing is sent; queued data and data arriving later stay
+/// readable; an empty queue reads 0 (not WouldBlock); readiness says readable + read hang-up.
+#[test]
+fn shutdown_read_keeps_data_readable() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    p.b.send(p.now, s, b"before").unwrap();
+    p.run_for(Duration::from_millis(50));
+    let sent = p.log.len();
+    assert_eq!(p.a.shutdown(p.now, c, Shutdown::Read), Ok(()));
+    p.run_for(Duration::from_millis(300));
+    assert_eq!(p.log.len(), sent, "SHUT_RD sends nothing");
+    let r = p.a.readiness(c);
+    assert!(r.readable && r.read_hup && !r.hup);
+    let mut buf = [0u8; 64];
+    assert_eq!(p.a.recv(p.now, c, &mut buf), Ok(6));
+    assert_eq!(&buf[..6], b"before");
+    assert_eq!(p.a.recv(p.now, c, &mut buf), Ok(0), "empty after SHUT_RD: 0, not WouldBlock");
+    p.b.send(p.now, s, b"after").unwrap();
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.a.recv(p.now, c, &mut buf), Ok(5), "data arriving after SHUT_RD is queued");
+    assert_eq!(p.b.state(s), Ok(TcpState::Established), "the peer saw no reset");
+}
+
+/// After shutdown(SHUT_RDWR), new data in FIN-WAIT is answered with RST and the connection is
+/// reset (Linux tcp_rcv_state_process, RFC 1122 4.2.2.13).
+#[test]
+fn data_after_shutdown_both_resets() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    assert_eq!(p.a.shutdown(p.now, c, Shutdown::Both), Ok(()));
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.a.state(c), Ok(TcpState::FinWait2));
+    p.b.send(p.now, s, b"late").unwrap();
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.a.state(c), Ok(TcpState::Closed));
+    assert_eq!(p.a.take_error(c), Some(Error::ConnectionReset));
+    // The peer, in CLOSE-WAIT, takes the RST as Linux's tcp_reset does there: EPIPE.
+    assert_eq!(p.b.take_error(s), Some(Error::BrokenPipe), "the peer got a RST");
+}
+
+/// TCP_WINDOW_CLAMP set on a listener: the SYN-ACK and every later window the accepted
+/// connection advertises stay within it, through a transfer; the child reads the clamp back.
+#[test]
+fn window_clamp_bounds_every_advertised_window() {
+    let mut p = Pair::new();
+    let l = p.b.socket();
+    p.b.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 80)).unwrap();
+    p.b.set_option(l, TcpOption::WindowClamp(3000)).unwrap();
+    p.b.listen(l, 8).unwrap();
+    let c = p.a.socket();
+    p.a.connect(p.now, c, IpEndpoint::new(B, 80)).unwrap();
+    let mut s = None;
+    assert!(p.run_until(Duration::from_secs(5), |p| {
+        s = s.or_else(|| p.b.accept(l).ok());
+        s.is_some()
+    }));
+    let s = s.unwrap();
+    assert_eq!(p.b.get_option(s, TcpOption::WindowClamp(0)), Ok(TcpOption::WindowClamp(3000)));
+    let data = pattern(200_000, 5);
+    assert_eq!(transfer(&mut p, true, c, s, &data, Duration::from_secs(30)), data);
+    let ws = p.b.info(s).unwrap().wscale_rcv;
+    let mut seen = 0;
+    for seg in p.log.iter().filter(|x| x.src == B) {
+        let r = seg.repr();
+        let w = if r.syn() { r.window as u32 } else { (r.window as u32) << ws };
+        assert!(w <= 3000, "advertised window {w} above the clamp");
+        seen += 1;
+    }
+    assert!(seen > 10);
+}

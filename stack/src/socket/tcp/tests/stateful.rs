@@ -485,7 +485,7 @@ impl World {
     /// Sequence number of the next byte `recv` returns on `h`.
     fn read_start(&self, h: TcpHandle) -> Option<u32> {
         let t = self.h.s.user(h).ok()?;
-        (!t.rx_shut).then(|| (t.rcv.nxt - t.peer_fin as usize - t.rx.len()).0)
+        Some((t.rcv.nxt - t.peer_fin as usize - t.rx.len()).0)
     }
 
     /// Lets `d` pass with the peers silent, dispatching at every timer.

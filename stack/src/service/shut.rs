@@ -1,0 +1,75 @@
+//! shutdown() on a TCP socket of the service, as Linux's inet_shutdown and tcp_shutdown.
+//!
+//! SHUT_RD sends nothing to the peer. Linux then keeps delivering: data already queued and
+//! data that arrives later stay readable, and a read returns 0 only when the queue is empty
+//! (tcp_recvmsg looks at RCV_SHUTDOWN only when it copied nothing); poll reports
+//! POLLIN|POLLRDHUP at once. The program reads the pair's end `b`, so the service moves what the
+//! engine holds into `a` (growing `a`'s buffer for it) and shuts `a`'s writing once the
+//! engine's queue is empty: `b` then reads the rest and 0 after it, with POLLIN|POLLRDHUP (the
+//! kernel's AF_UNIX RCV_SHUTDOWN). Data arriving after that stays in the engine unread (the
+//! window closes as on Linux, and close() resets the connection as Linux does with unread
+//! data); the pair cannot carry it past the end of stream it already gave.
+use crate::socket::tcp::{TcpHandle, TcpState};
+use crate::socket::Shutdown;
+use crate::stack::Stack;
+use crate::time::Instant;
+
+use super::fdpass;
+use super::proto::Msg;
+use super::sock::Sock;
+
+/// shutdown(how) on TCP socket `s` (engine handle `h`); the reply to the shim.
+pub(super) fn tcp(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, how: i32, op: u8) -> Msg {
+    let how = match how {
+        libc::SHUT_RD => Shutdown::Read,
+        libc::SHUT_WR => Shutdown::Write,
+        libc::SHUT_RDWR => Shutdown::Both,
+        _ => return Msg::reply(op, libc::EINVAL),
+    };
+    match stack.tcp.state(h) {
+        Ok(TcpState::Closed) | Err(_) => return Msg::reply(op, libc::ENOTCONN),
+        Ok(TcpState::Listen) | Ok(TcpState::SynSent) => {
+            if let Err(e) = stack.tcp.shutdown(now, h, how) {
+                return Msg::reply(op, e.errno());
+            }
+            if s.listening && how != Shutdown::Write && !s.eof_to_a {
+                // Wakes every accept() blocked on the listener (EINVAL, as Linux).
+                let _ = fdpass::shutdown(s.a, libc::SHUT_WR);
+                s.eof_to_a = true;
+            }
+        }
+        _ => {
+            if how != Shutdown::Read {
+                s.prog_shut_wr = true;
+            }
+            if how != Shutdown::Write {
+                let _ = stack.tcp.shutdown(now, h, Shutdown::Read);
+                if !s.eof_to_a && s.hold.is_none() {
+                    make_room(s.a, stack.tcp.recv_queue(h));
+                    // With no connect's filler to take back (`hold`), the pump needs no
+                    // scratch buffer. (A connect the pump has not finished yet gets the same
+                    // at the next round: the engine marked the socket changed.)
+                    super::sock::pump_out(stack, now, s, &mut []);
+                }
+            }
+        }
+    }
+    Msg::reply(op, 0)
+}
+
+/// Grows the send buffer of `a` so that the `queued` bytes still in the engine fit in the pair
+/// now and the program sees its end of stream at once (SO_SNDBUFFORCE, else as far as
+/// SO_SNDBUF allows; what does not fit follows as the program reads, and the end after it).
+fn make_room(a: i32, queued: usize) {
+    if queued == 0 {
+        return;
+    }
+    let Ok(cur) = fdpass::getsockopt_int(a, libc::SOL_SOCKET, libc::SO_SNDBUF) else { return };
+    // The kernel doubles the value set; getsockopt reports the doubled one. Skb overhead is
+    // covered by the margin.
+    let want = (cur as usize).saturating_add(queued.saturating_mul(2)).saturating_add(64 << 10);
+    let v = (want / 2).min(i32::MAX as usize / 2) as i32;
+    if fdpass::setsockopt_int(a, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, v).is_err() {
+        let _ = fdpass::setsockopt_int(a, libc::SOL_SOCKET, libc::SO_SNDBUF, v);
+    }
+}

@@ -1,7 +1,7 @@
 //! IP_RECVERR and recvmsg(MSG_ERRQUEUE), laid out as Linux's ip_recv_error does (msg_name = the
 //! original destination, data = the original payload, one SOL_IP/IP_RECVERR control message
 //! holding `struct sock_extended_err` followed by the offender's `sockaddr_in`, MSG_ERRQUEUE in
-//! msg_flags), and the IP_TTL control message of IP_RECVTTL. The queue itself lives in the
+//! msg_flags). The queue itself lives in the
 //! service (`tapstack::service::errq`, asked by `svc::errq`); these helpers only copy it out.
 use libc::{c_int, iovec, msghdr, sockaddr, sockaddr_in};
 
@@ -18,28 +18,6 @@ struct SockExtendedErr {
     ee_pad: u8,
     ee_info: u32,
     ee_data: u32,
-}
-
-/// recvmsg's control data: one SOL_IP/IP_TTL message (an int) when `ttl` is known and fits,
-/// else none (MSG_CTRUNC if it did not fit).
-pub(crate) unsafe fn put_ttl_cmsg(m: &mut msghdr, ttl: Option<u8>) {
-    let Some(ttl) = ttl else {
-        m.msg_controllen = 0;
-        return;
-    };
-    let (space, len) = (libc::CMSG_SPACE(4) as usize, libc::CMSG_LEN(4) as usize);
-    if m.msg_control.is_null() || m.msg_controllen < space {
-        m.msg_controllen = 0;
-        m.msg_flags |= libc::MSG_CTRUNC;
-        return;
-    }
-    let hdr = libc::cmsghdr { cmsg_len: len as _, cmsg_level: libc::SOL_IP, cmsg_type: libc::IP_TTL };
-    let p = m.msg_control as *mut u8;
-    std::ptr::write_bytes(p, 0, space);
-    std::ptr::copy_nonoverlapping(&hdr as *const _ as *const u8, p, std::mem::size_of_val(&hdr));
-    let v = ttl as c_int;
-    std::ptr::copy_nonoverlapping(&v as *const c_int as *const u8, p.add(len - 4), 4);
-    m.msg_controllen = space;
 }
 
 /// The control message bytes (header + sock_extended_err + offender), CMSG_SPACE-aligned.

@@ -372,7 +372,7 @@ fn per_socket_ttl_and_tos() {
     let mut n = Net::new();
     n.a.ping(n.now, B_IP, 1, 1, b""); // resolve B first
     n.run_for(Duration::from_millis(1));
-    n.a.set_ip_opts(17, 5353, IpOpts { ttl: Some(33), tos: Some(0x10) });
+    n.a.set_ip_opts(17, 5353, IpOpts { ttl: Some(33), tos: Some(0x10), mc_ttl: None });
     assert_eq!(n.a.ip_opts(17, 5353).ttl, Some(33));
     let udp = |sport: u16| {
         let mut u = sport.to_be_bytes().to_vec();

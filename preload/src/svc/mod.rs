@@ -14,6 +14,7 @@ pub(crate) mod route;
 pub(crate) mod signals;
 mod spawn;
 pub(crate) mod spin;
+pub(crate) mod udp;
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
@@ -345,6 +346,12 @@ pub(crate) fn probe(fd: c_int) -> u8 {
 pub(crate) fn stats() -> Option<String> {
     let (r, _) = request(&Msg::new(Op::Stats), None).ok()?;
     String::from_utf8(r.data).ok()
+}
+
+/// This host's address (TAPSTACK_ADDR): the source an IP_PKTINFO message may name.
+pub(crate) fn local_addr() -> Option<std::net::Ipv4Addr> {
+    static A: once_cell::sync::OnceCell<Option<std::net::Ipv4Addr>> = once_cell::sync::OnceCell::new();
+    *A.get_or_init(|| tapstack::config::Config::from_env().ok().map(|c| c.addr))
 }
 
 /// The subnet broadcast address of this host (from TAPSTACK_ADDR), for the SO_BROADCAST check.

@@ -459,7 +459,7 @@ pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> Opt
             return Some(-1);
         }
     };
-    Some(hooks::udp_send(fd, m.msg_iov, m.msg_iovlen, flags, to))
+    Some(hooks::udp_sendmsg(fd, m, flags, to))
 }
 
 pub(crate) unsafe fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> Option<c_int> {

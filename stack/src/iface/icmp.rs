@@ -44,7 +44,7 @@ impl Interface {
             Icmpv4Repr::EchoRequest { ident, seq_no, data } => {
                 // RFC 1122 3.2.2.6: echo requests to a broadcast address may be ignored (Linux
                 // does by default, icmp_echo_ignore_broadcasts).
-                if self.is_broadcast(ip.dst_addr) {
+                if self.is_broadcast(ip.dst_addr) || ip.dst_addr.is_multicast() {
                     self.stats.icmp_ignored += 1;
                     return;
                 }

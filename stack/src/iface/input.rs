@@ -43,7 +43,8 @@ impl Interface {
             }
         };
         let dst = f.dst_addr();
-        if dst != self.mac && dst != ethernet::BROADCAST {
+        let group = dst != self.mac && dst != ethernet::BROADCAST;
+        if group && !self.accepts_group_mac(&dst, udp) {
             self.stats.rx_not_for_us += 1;
             return;
         }
@@ -54,7 +55,7 @@ impl Interface {
         }
         match f.ethertype() {
             EtherType::Arp => self.receive_arp(now, f.payload()),
-            EtherType::Ipv4 => self.receive_ipv4(now, f.payload(), dst == ethernet::BROADCAST, tcp, udp),
+            EtherType::Ipv4 => self.receive_ipv4(now, f.payload(), dst == ethernet::BROADCAST || group, tcp, udp),
             EtherType::Unknown(_) => self.stats.rx_unknown_ethertype += 1,
         }
     }
@@ -151,8 +152,11 @@ impl Interface {
             return;
         }
         let dst = repr.dst_addr;
-        // RFC 1122 3.3.6: a unicast datagram in a link-layer broadcast is discarded too.
-        if (dst != self.addr && !self.is_broadcast(dst)) || (link_broadcast && !self.is_broadcast(dst)) {
+        // RFC 1112 6.2: a group's datagrams only while this host belongs to it.
+        let ours = dst == self.addr || self.is_broadcast(dst) || (dst.is_multicast() && udp.host_joined(dst.into()));
+        // RFC 1122 3.3.6: a unicast datagram in a link-layer broadcast (or multicast) is
+        // discarded too.
+        if !ours || (link_broadcast && dst == self.addr) {
             self.stats.ip_not_for_us += 1;
             return;
         }
@@ -182,16 +186,18 @@ impl Interface {
         match repr.protocol {
             protocol::ICMP => self.receive_icmp(now, repr, payload, tcp, udp),
             protocol::TCP => {
-                // TCP never uses broadcast (RFC 1122 4.2.3.10).
-                if self.is_broadcast(repr.dst_addr) {
+                // TCP never uses broadcast or multicast (RFC 1122 4.2.3.10).
+                if self.is_broadcast(repr.dst_addr) || repr.dst_addr.is_multicast() {
                     self.stats.ip_not_for_us += 1;
                     return;
                 }
                 let (src, dst) = (repr.src_addr.into(), repr.dst_addr.into());
                 tcp.process_offloaded(now, src, dst, payload, self.rx_checksum_ok);
             }
+            protocol::IGMP => self.receive_igmp(now, repr, payload, udp),
             protocol::UDP => {
-                if !udp.process(now, repr.src_addr.into(), repr.dst_addr.into(), payload) {
+                let (ttl, tos) = (Some(repr.ttl), Some(repr.dscp_ecn));
+                if !udp.process_ip(now, repr.src_addr.into(), repr.dst_addr.into(), payload, ttl, tos) {
                     self.stats.udp_no_socket += 1;
                     self.icmp_dst_unreachable(now, repr, payload, unreachable::PORT);
                 }

@@ -6,6 +6,7 @@
 pub mod arp_cache;
 pub mod fragment;
 mod icmp;
+pub mod igmp;
 mod input;
 pub mod reassembly;
 pub mod route;
@@ -83,11 +84,13 @@ pub struct Interface {
     pub(crate) tx_tcp_partial: bool,
 }
 
-/// IP header fields a socket may set (IP_TTL, IP_TOS).
+/// IP header fields a socket may set (IP_TTL, IP_TOS, IP_MULTICAST_TTL).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct IpOpts {
     pub ttl: Option<u8>,
     pub tos: Option<u8>,
+    /// The TTL of its datagrams to a group (Linux's mc_ttl, default 1; IP_TTL does not apply).
+    pub mc_ttl: Option<u8>,
 }
 
 impl Interface {
@@ -186,7 +189,7 @@ impl Interface {
         if let (false, Some(key)) = (self.ip_opts.is_empty(), key) {
             let port = u16::from_be_bytes(key);
             if let Some(o) = self.ip_opts.get(&(protocol, port)) {
-                repr.ttl = o.ttl.unwrap_or(repr.ttl);
+                repr.ttl = if dst.is_multicast() { o.mc_ttl.unwrap_or(repr.ttl) } else { o.ttl.unwrap_or(repr.ttl) };
                 repr.dscp_ecn = o.tos.unwrap_or(repr.dscp_ecn);
             }
         }
@@ -194,9 +197,7 @@ impl Interface {
         let (next_hop, dst_mac) = if self.is_broadcast(dst) {
             (dst, Some(ethernet::BROADCAST))
         } else if dst.is_multicast() {
-            // RFC 1112 6.4: 01:00:5e + the low 23 bits of the group.
-            let o = dst.octets();
-            (dst, Some([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]))
+            (dst, Some(crate::wire::igmp::group_mac(dst)))
         } else {
             match self.routes.next_hop(dst) {
                 Some(h) => (h, None),

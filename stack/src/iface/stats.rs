@@ -78,4 +78,8 @@ pub struct Stats {
     /// Datagrams to our own addresses (127.0.0.0/8, the interface address) delivered through
     /// the loopback queue, never the device.
     pub loopback_delivered: u64,
+    /// IGMP messages received and parsed, malformed ones dropped, and sent (`iface/igmp.rs`).
+    pub igmp_in: u64,
+    pub igmp_bad: u64,
+    pub igmp_sent: u64,
 }

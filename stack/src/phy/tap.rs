@@ -58,7 +58,7 @@ pub struct TapDevice {
 }
 
 /// The interface index of `name` in the current network namespace (SIOCGIFINDEX).
-fn ifindex(name: &str) -> Result<i32, i32> {
+pub fn ifindex(name: &str) -> Result<i32, i32> {
     let s = sys::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)?;
     let mut req = IfReq::new(name);
     let r = sys::ioctl_ifreq(s, SIOCGIFINDEX, &mut req);

@@ -19,6 +19,7 @@ mod engine;
 pub mod errq;
 pub mod fdpass;
 mod gate;
+mod mcast;
 mod ops;
 pub mod opts;
 pub mod proto;
@@ -124,6 +125,7 @@ impl Service {
         let opened = open_device(&cfg).map_err(|RuntimeError(e)| StartError::Failed(e))?;
         let epfd =
             fdpass::epoll_create().map_err(|e| StartError::Failed(format!("epoll: {}", crate::sys::strerror(e))))?;
+        mcast::set_tap_ifindex(crate::phy::tap::ifindex(&cfg.tap).unwrap_or(0).max(0) as u32);
         let mut stack = Stack::new(&cfg, crate::sys::random_u64());
         stack.set_tcp_checksum_offload(opened.tcp_checksum_offload);
         // TAPSTACK_TRACE=ladder / events: the service draws every connection of the TAP.

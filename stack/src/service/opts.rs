@@ -37,6 +37,11 @@ pub struct Opts {
     pub ip_opts_set: bool,
     /// Options accepted without effect, reported back as set (`kept`).
     pub kept: Kept,
+    /// IP_PKTINFO and IP_RECVTOS (kept in `kept` for getsockopt; cached for the data path).
+    pub pktinfo: bool,
+    pub recvtos: bool,
+    /// IP_MULTICAST_IF's address (Linux's mc_addr, read back by getsockopt).
+    pub mc_addr: [u8; 4],
     /// TCP_FASTOPEN, TCP_FASTOPEN_CONNECT, TCP_FASTOPEN_NO_COOKIE (`tfo`).
     pub tfo: tfo::Tfo,
 }
@@ -59,6 +64,9 @@ impl Default for Opts {
             ip_tos: 0,
             ip_opts_set: false,
             kept: Kept::default(),
+            pktinfo: false,
+            recvtos: false,
+            mc_addr: [0; 4],
             tfo: tfo::Tfo::default(),
         }
     }
@@ -173,6 +181,10 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
             }
         }
         (libc::IPPROTO_IP, libc::IP_RETOPTS) if val.len() <= 40 => {} // accepted, not sent
+        (libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP) | (libc::IPPROTO_IP, libc::IP_DROP_MEMBERSHIP) => {
+            super::mcast::membership(stack, p, name == libc::IP_ADD_MEMBERSHIP, val)?
+        }
+        (libc::IPPROTO_IP, libc::IP_MULTICAST_IF) => o.mc_addr = super::mcast::multicast_if(stack, tcp, val)?,
         (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::ENOPROTOOPT),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
             let on = int(val)? != 0;
@@ -224,6 +236,27 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
                     r?
                 }
             }
+            if level == libc::IPPROTO_IP {
+                let on = o.kept.get(tcp, level, name) == Some(1);
+                match (name, p) {
+                    (libc::IP_PKTINFO, _) => o.pktinfo = on,
+                    (libc::IP_RECVTOS, _) => o.recvtos = on,
+                    (libc::IP_MULTICAST_LOOP, Proto::Udp(h)) => {
+                        stack.udp.set_multicast_loop(h, on).map_err(Error::errno)?
+                    }
+                    (libc::IP_MULTICAST_ALL, Proto::Udp(h)) => {
+                        stack.udp.set_multicast_all(h, on).map_err(Error::errno)?
+                    }
+                    (libc::IP_MULTICAST_TTL, _) => {
+                        if let (Proto::Udp(h), Some(t)) = (p, o.kept.get(tcp, level, name)) {
+                            stack.udp.set_multicast_ttl(h, t as u8).map_err(Error::errno)?;
+                        }
+                        o.ip_opts_set = true;
+                        apply_ip_opts(stack, p, o);
+                    }
+                    _ => {}
+                }
+            }
         }
     }
     Ok(())
@@ -241,7 +274,8 @@ pub fn apply_ip_opts(stack: &mut Stack, p: Proto, o: &Opts) {
         Proto::Udp(h) => (17u8, stack.udp.local_addr(h)),
     };
     if let Some(port) = local.map(|a| a.port()).filter(|&p| p != 0) {
-        let opts = crate::iface::IpOpts { ttl: Some(o.ip_ttl as u8), tos: Some(o.ip_tos as u8) };
+        let mc_ttl = o.kept.get(false, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL).unwrap_or(1) as u8;
+        let opts = crate::iface::IpOpts { ttl: Some(o.ip_ttl as u8), tos: Some(o.ip_tos as u8), mc_ttl: Some(mc_ttl) };
         stack.set_ip_opts(proto, port, opts);
     }
 }
@@ -369,6 +403,7 @@ pub fn get_opt(stack: &mut Stack, p: Proto, o: &Opts, listening: bool, level: i3
             return Ok(b);
         }
         (libc::IPPROTO_IP, libc::IP_TOS) => o.ip_tos,
+        (libc::IPPROTO_IP, libc::IP_MULTICAST_IF) => return Ok(o.mc_addr.to_vec()),
         (libc::IPPROTO_IP, libc::IP_TTL) => o.ip_ttl,
         (libc::IPPROTO_IP, libc::IP_RECVERR) => match p {
             Proto::Tcp(h) => stack.tcp.recverr(h),

@@ -221,34 +221,99 @@ impl Msg {
     }
 }
 
-/// The datagram header the shim adds/strips on UDP sockets (peer address and port): on the way
-/// out the destination (all zero: the connected peer), on the way in the source.
-pub const UDP_HDR: usize = 8;
+/// The datagram header the shim adds/strips on UDP sockets. Bytes 0..6: the peer's address
+/// and port (on the way out the destination, all zero: the connected peer; on the way in the
+/// source); 6: flags ([`HDR_ADDR`], [`HDR_ERROR`], [`HDR_TTL`], [`HDR_PKTINFO`], [`HDR_TOS`]);
+/// 7: the TTL (IP_RECVTTL). On the way in, with [`HDR_PKTINFO`] (IP_PKTINFO on), 8..12 the
+/// datagram's destination (`ipi_addr`), 12..16 the local address a reply would come from
+/// (`ipi_spec_dst`), 16..20 the interface index (`ipi_ifindex`, little endian); on the way out
+/// 12..16 the source an IP_PKTINFO control message asked for. 20: the TOS byte (IP_RECVTOS).
+pub const UDP_HDR: usize = 24;
 
-/// Encodes a UDP datagram header (`flags` bit 0: destination given).
+/// Header flags (byte 6).
+pub const HDR_ADDR: u8 = 1;
+pub const HDR_ERROR: u8 = 2;
+pub const HDR_TTL: u8 = 4;
+pub const HDR_PKTINFO: u8 = 8;
+pub const HDR_TOS: u8 = 16;
+
+/// `struct in_pktinfo` as the header carries it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct PktInfo {
+    pub ifindex: u32,
+    pub spec_dst: Ipv4Addr,
+    pub addr: Ipv4Addr,
+}
+
+/// What a received datagram's header says besides its source (recvmsg's control messages).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct RxInfo {
+    pub ttl: Option<u8>,
+    pub tos: Option<u8>,
+    pub pktinfo: Option<PktInfo>,
+}
+
+/// Encodes a UDP datagram header on the way out: the destination (None: the connected peer).
 pub fn udp_hdr(addr: Option<SocketAddrV4>) -> [u8; UDP_HDR] {
     let mut h = [0u8; UDP_HDR];
     if let Some(a) = addr {
         h[0..4].copy_from_slice(&a.ip().octets());
         h[4..6].copy_from_slice(&a.port().to_be_bytes());
-        h[6] = 1;
+        h[6] = HDR_ADDR;
     }
     h
 }
 
-/// A received datagram's header with its IP TTL (IP_RECVTTL: ping prints it), in byte 7.
-pub fn udp_hdr_ttl(addr: SocketAddrV4, ttl: Option<u8>) -> [u8; UDP_HDR] {
-    let mut h = udp_hdr(Some(addr));
-    if let Some(t) = ttl {
-        h[6] |= 4;
+/// `udp_hdr` with the source of an IP_PKTINFO control message (`ipi_spec_dst`).
+pub fn udp_hdr_from(addr: Option<SocketAddrV4>, src: Option<Ipv4Addr>) -> [u8; UDP_HDR] {
+    let mut h = udp_hdr(addr);
+    if let Some(s) = src {
+        h[6] |= HDR_PKTINFO;
+        h[12..16].copy_from_slice(&s.octets());
+    }
+    h
+}
+
+/// The source address an outgoing header asks for, if any.
+pub fn parse_udp_src(h: &[u8]) -> Option<Ipv4Addr> {
+    (h.len() >= UDP_HDR && h[6] & HDR_PKTINFO != 0).then(|| Ipv4Addr::new(h[12], h[13], h[14], h[15]))
+}
+
+/// A received datagram's header: its source and what recvmsg's control messages need.
+pub fn udp_hdr_rx(from: SocketAddrV4, info: &RxInfo) -> [u8; UDP_HDR] {
+    let mut h = udp_hdr(Some(from));
+    if let Some(t) = info.ttl {
+        h[6] |= HDR_TTL;
         h[7] = t;
     }
+    if let Some(p) = info.pktinfo {
+        h[6] |= HDR_PKTINFO;
+        h[8..12].copy_from_slice(&p.addr.octets());
+        h[12..16].copy_from_slice(&p.spec_dst.octets());
+        h[16..20].copy_from_slice(&p.ifindex.to_le_bytes());
+    }
+    if let Some(t) = info.tos {
+        h[6] |= HDR_TOS;
+        h[20] = t;
+    }
     h
 }
 
-/// The TTL a received datagram's header carries, if any.
-pub fn parse_udp_ttl(h: &[u8]) -> Option<u8> {
-    (h.len() >= UDP_HDR && h[6] & 4 != 0).then(|| h[7])
+/// The control-message information of a received datagram's header (all None if short).
+pub fn parse_udp_rx(h: &[u8]) -> RxInfo {
+    if h.len() < UDP_HDR || h[6] & HDR_ERROR != 0 {
+        return RxInfo::default();
+    }
+    let ip = |o: usize| Ipv4Addr::new(h[o], h[o + 1], h[o + 2], h[o + 3]);
+    RxInfo {
+        ttl: (h[6] & HDR_TTL != 0).then(|| h[7]),
+        tos: (h[6] & HDR_TOS != 0).then(|| h[20]),
+        pktinfo: (h[6] & HDR_PKTINFO != 0).then(|| PktInfo {
+            ifindex: u32::from_le_bytes([h[16], h[17], h[18], h[19]]),
+            spec_dst: ip(12),
+            addr: ip(8),
+        }),
+    }
 }
 
 /// A header that carries an error for the receiver instead of a datagram (ICMP port
@@ -256,13 +321,13 @@ pub fn parse_udp_ttl(h: &[u8]) -> Option<u8> {
 pub fn udp_err_hdr(errno: i32) -> [u8; UDP_HDR] {
     let mut h = [0u8; UDP_HDR];
     h[0..4].copy_from_slice(&errno.to_le_bytes());
-    h[6] = 2;
+    h[6] = HDR_ERROR;
     h
 }
 
 /// The errno of an error header, if it is one.
 pub fn udp_hdr_error(h: &[u8]) -> Option<i32> {
-    (h.len() >= UDP_HDR && h[6] & 2 != 0).then(|| i32::from_le_bytes([h[0], h[1], h[2], h[3]]))
+    (h.len() >= UDP_HDR && h[6] & HDR_ERROR != 0).then(|| i32::from_le_bytes([h[0], h[1], h[2], h[3]]))
 }
 
 /// Decodes a UDP datagram header.
@@ -270,7 +335,7 @@ pub fn parse_udp_hdr(h: &[u8]) -> Option<Option<SocketAddrV4>> {
     if h.len() < UDP_HDR {
         return None;
     }
-    if h[6] & 1 == 0 {
+    if h[6] & HDR_ADDR == 0 {
         return Some(None);
     }
     Some(Some(SocketAddrV4::new(Ipv4Addr::new(h[0], h[1], h[2], h[3]), u16::from_be_bytes([h[4], h[5]]))))
@@ -339,9 +404,24 @@ mod tests {
         assert_eq!(udp_hdr_error(&udp_err_hdr(111)), Some(111));
         assert_eq!(udp_hdr_error(&udp_hdr(Some(a))), None);
         assert_eq!(attach_name("tap0"), "tapstack.tap0");
-        let t = udp_hdr_ttl(a, Some(63));
-        assert_eq!((parse_udp_hdr(&t), parse_udp_ttl(&t)), (Some(Some(a)), Some(63)));
-        assert_eq!(parse_udp_ttl(&udp_hdr_ttl(a, None)), None);
+        let info = RxInfo {
+            ttl: Some(63),
+            tos: Some(0xb8),
+            pktinfo: Some(PktInfo {
+                ifindex: 70000,
+                spec_dst: Ipv4Addr::new(10, 0, 0, 2),
+                addr: Ipv4Addr::new(239, 1, 2, 3),
+            }),
+        };
+        let t = udp_hdr_rx(a, &info);
+        assert_eq!((parse_udp_hdr(&t), parse_udp_rx(&t)), (Some(Some(a)), info));
+        assert_eq!(parse_udp_rx(&udp_hdr_rx(a, &RxInfo::default())), RxInfo::default());
+        assert_eq!(parse_udp_rx(&udp_err_hdr(111)), RxInfo::default());
+        assert_eq!(parse_udp_rx(&[0xff; 7]), RxInfo::default());
         assert_eq!(udp_hdr_error(&t), None);
+        let src = Ipv4Addr::new(10, 0, 0, 2);
+        let o = udp_hdr_from(Some(a), Some(src));
+        assert_eq!((parse_udp_hdr(&o), parse_udp_src(&o)), (Some(Some(a)), Some(src)));
+        assert_eq!(parse_udp_src(&udp_hdr(None)), None);
     }
 }

@@ -350,7 +350,7 @@ fn pump_udp_out(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8
                 continue;
             }
         };
-        let hdr = super::proto::udp_hdr_ttl(m.from.into(), m.ttl);
+        let hdr = super::proto::udp_hdr_rx(m.from.into(), &rx_info(stack, &s.opts, &m));
         scratch[..UDP_HDR].copy_from_slice(&hdr);
         let d = &scratch[..UDP_HDR + m.copied];
         match fdpass::send(s.a, d, 0) {
@@ -482,7 +482,8 @@ fn pump_udp_in(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8]
                 let _ = fdpass::send(s.a, &super::proto::udp_err_hdr(e.errno()), 0);
             }
             let (dst, data) = split_udp(s.tx.rest());
-            match stack.udp.send_to(h, data, dst.map(Into::into)) {
+            let src = super::proto::parse_udp_src(s.tx.rest()).map(Into::into);
+            match stack.udp.send_from(h, data, dst.map(Into::into), src) {
                 Err(Error::WouldBlock) => return Ok(()),
                 Ok(_) if s.opts.ip_opts_set => {
                     // The send may have bound the socket (its port, or a ping identifier): IP_TTL
@@ -513,6 +514,25 @@ fn pump_udp_in(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8]
             Err(e) => return Err(e),
         }
     }
+}
+
+/// What recvmsg's control messages need of a datagram, as its socket's options ask (Linux's
+/// ipv4_pktinfo_prepare: a unicast datagram from this host came in on the loopback device,
+/// index 1; `ipi_spec_dst` is the destination when it is our unicast address, else the address
+/// a reply would come from).
+fn rx_info(stack: &Stack, o: &Opts, m: &crate::socket::udp::RecvMeta) -> super::proto::RxInfo {
+    let pktinfo = o.pktinfo.then(|| {
+        let (src, dst) = (m.from.ip().as_v4(), m.dst.as_v4());
+        // (A looped-back copy of our own multicast keeps the outgoing device: dev_loopback_xmit.)
+        let local = (src.is_loopback() || src == stack.addr()) && !dst.is_multicast();
+        let unicast = dst == stack.addr() || dst.is_loopback();
+        super::proto::PktInfo {
+            ifindex: if local { 1 } else { super::mcast::tap_ifindex() },
+            spec_dst: if unicast { dst } else { stack.addr() },
+            addr: dst,
+        }
+    });
+    super::proto::RxInfo { ttl: m.ttl, tos: m.tos.filter(|_| o.recvtos), pktinfo }
 }
 
 fn split_udp(rec: &[u8]) -> (Option<SocketAddrV4>, &[u8]) {

@@ -19,8 +19,12 @@ pub struct RecvMeta {
     pub copied: usize,
     pub len: usize,
     pub from: IpEndpoint,
-    /// The datagram's IP TTL, when known and IP_RECVTTL is on (ICMP datagram sockets).
+    /// The datagram's IP TTL, when known and IP_RECVTTL is on.
     pub ttl: Option<u8>,
+    /// The datagram's destination address (ours, a broadcast or a group: IP_PKTINFO).
+    pub dst: IpAddress,
+    /// The IP TOS byte it arrived with, when known (IP_RECVTOS).
+    pub tos: Option<u8>,
 }
 
 /// Counters of the UDP layer (Linux's /proc/net/snmp Udp: line, roughly).
@@ -46,6 +50,9 @@ struct Datagram {
     data: Vec<u8>,
     /// IP TTL it arrived with (None: not recorded).
     ttl: Option<u8>,
+    /// Its destination address and TOS byte (IP_PKTINFO, IP_RECVTOS).
+    dst: IpAddress,
+    tos: Option<u8>,
 }
 
 struct Socket {
@@ -72,6 +79,14 @@ struct Socket {
     ping: bool,
     /// IP_RECVTTL.
     recv_ttl: bool,
+    /// IP_ADD_MEMBERSHIP: the groups this socket joined (`udp_mcast.rs`).
+    groups: Vec<IpAddress>,
+    /// IP_MULTICAST_LOOP (default on): its datagrams to a group the host joined come back.
+    mc_loop: bool,
+    /// IP_MULTICAST_TTL (default 1): the TTL its looped-back copies arrive with.
+    mc_ttl: u8,
+    /// IP_MULTICAST_ALL (default on): it receives every group the host joined, not only its own.
+    mc_all: bool,
 }
 
 impl Socket {
@@ -92,6 +107,10 @@ impl Socket {
             errq: Default::default(),
             ping: false,
             recv_ttl: false,
+            groups: Vec::new(),
+            mc_loop: true,
+            mc_ttl: 1,
+            mc_all: true,
         }
     }
     /// Demux score (Linux's compute_score): None if the socket does not accept the datagram.
@@ -140,6 +159,10 @@ pub struct UdpStack {
     tx_icmp: VecDeque<TxDatagram>,
     changed: BTreeSet<u32>,
     stats: UdpStats,
+    /// Host-level group memberships (group -> sockets that joined it) and the IGMP messages
+    /// they call for (group, join), taken by the interface (`udp_mcast.rs`).
+    groups: BTreeMap<IpAddress, u32>,
+    igmp: VecDeque<(IpAddress, bool)>,
 }
 
 /// splitmix64: a small seeded generator for ephemeral ports.
@@ -166,6 +189,8 @@ impl UdpStack {
             tx_icmp: VecDeque::new(),
             changed: BTreeSet::new(),
             stats: UdpStats::default(),
+            groups: BTreeMap::new(),
+            igmp: VecDeque::new(),
         }
     }
 
@@ -221,6 +246,19 @@ impl UdpStack {
     /// Input: one UDP datagram (IPv4 payload). Returns false if no socket is bound to the
     /// destination port, so the caller answers ICMP port unreachable.
     pub fn process(&mut self, now: Instant, src: IpAddress, dst: IpAddress, datagram: &[u8]) -> bool {
+        self.process_ip(now, src, dst, datagram, None, None)
+    }
+
+    /// `process` with the IP header's TTL and TOS (IP_RECVTTL, IP_RECVTOS).
+    pub fn process_ip(
+        &mut self,
+        now: Instant,
+        src: IpAddress,
+        dst: IpAddress,
+        datagram: &[u8],
+        ttl: Option<u8>,
+        tos: Option<u8>,
+    ) -> bool {
         let _ = now;
         let packet = match wire::Packet::new_checked(datagram) {
             Ok(p) => p,
@@ -243,8 +281,12 @@ impl UdpStack {
         let to = IpEndpoint::new(dst, repr.dst_port);
         let bcast = self.is_broadcast(dst) || dst.is_multicast();
         let targets: Vec<u32> = if bcast {
-            // Broadcasts go to every matching socket (RFC 1122 4.1.3.5 leaves it open; Linux does this).
-            self.sockets_on(to.port()).filter(|(_, s)| s.score(from, to).is_some()).map(|(h, _)| h).collect()
+            // Broadcasts go to every matching socket (RFC 1122 4.1.3.5 leaves it open; Linux
+            // does this); a group's datagrams to those that may hear it (Linux ip_mc_sf_allow).
+            self.sockets_on(to.port())
+                .filter(|(_, s)| s.score(from, to).is_some() && s.hears(dst))
+                .map(|(h, _)| h)
+                .collect()
         } else {
             let best = self
                 .sockets_on(to.port())
@@ -258,8 +300,21 @@ impl UdpStack {
             // RFC 1122 4.1.3.1: no ICMP error for broadcast or multicast destinations.
             return bcast;
         }
-        let payload = packet.payload();
-        for h in targets {
+        self.queue_rx(&targets, from, dst, packet.payload(), ttl, tos);
+        true
+    }
+
+    /// Queues one received datagram on each of `targets` (drops counted when a queue is full).
+    fn queue_rx(
+        &mut self,
+        targets: &[u32],
+        from: IpEndpoint,
+        dst: IpAddress,
+        payload: &[u8],
+        ttl: Option<u8>,
+        tos: Option<u8>,
+    ) {
+        for &h in targets {
             let s = self.sockets.get_mut(&h).expect("target exists");
             let cost = payload.len() + DATAGRAM_OVERHEAD;
             if s.rx_bytes + cost > s.rx_limit && !s.rx.is_empty() {
@@ -267,11 +322,10 @@ impl UdpStack {
                 continue;
             }
             s.rx_bytes += cost;
-            s.rx.push_back(Datagram { from, data: payload.to_vec(), ttl: None });
+            s.rx.push_back(Datagram { from, data: payload.to_vec(), ttl, dst, tos });
             self.stats.in_datagrams += 1;
             self.changed.insert(h);
         }
-        true
     }
 
     /// Output: every queued datagram as `emit(src, dst, udp_header+payload)` with checksum.
@@ -292,22 +346,7 @@ impl UdpStack {
 
     /// True while datagrams wait for `dispatch`.
     pub fn has_pending_output(&self) -> bool {
-        !self.tx.is_empty() || !self.tx_icmp.is_empty()
-    }
-
-    /// ICMP destination unreachable `code` quoting a datagram we sent from `local` to `remote`
-    /// (no quote: see `icmp_error`). Without IP_RECVERR only connected sockets see it.
-    pub fn icmp_unreachable(&mut self, local: IpEndpoint, remote: IpEndpoint, code: u8) {
-        let r = crate::socket::errqueue::IcmpReport {
-            icmp_type: 3,
-            icmp_code: code,
-            info: 0,
-            offender: *remote.ip(),
-            local,
-            remote,
-            quoted: &[],
-        };
-        self.icmp_error(&r);
+        !self.tx.is_empty() || !self.tx_icmp.is_empty() || !self.igmp.is_empty()
     }
 
     /// Datagrams (or errors) arrived for a socket since the last `take_changed`.
@@ -433,6 +472,18 @@ impl UdpStack {
 
     /// sendto()/send(): `dst` None uses the connected peer (ENOTCONN if none); EMSGSIZE over 65507.
     pub fn send_to(&mut self, h: UdpHandle, data: &[u8], dst: Option<IpEndpoint>) -> Result<usize> {
+        self.send_from(h, data, dst, None)
+    }
+
+    /// `send_to` with the source address of an IP_PKTINFO control message (`ipi_spec_dst`,
+    /// Linux semantics: `Some(0.0.0.0)` lets the route choose even on a bound socket).
+    pub fn send_from(
+        &mut self,
+        h: UdpHandle,
+        data: &[u8],
+        dst: Option<IpEndpoint>,
+        spec_src: Option<IpAddress>,
+    ) -> Result<usize> {
         let s = self.get_mut(h)?;
         if let Some(e) = s.error.take() {
             // Linux reports a pending ICMP error on the next send as well (sock_error).
@@ -471,7 +522,11 @@ impl UdpStack {
             a if a.is_unspecified() => bound_ip,
             a => a,
         };
-        let src_ip = match bound_ip {
+        // Linux's route lookup: a given source must be one of ours (ENETUNREACH otherwise).
+        if spec_src.is_some_and(|a| !(a.is_unspecified() || a == self.local_addr || a.is_loopback())) {
+            return Err(Error::NetUnreachable);
+        }
+        let src_ip = match spec_src.unwrap_or(bound_ip) {
             a if a.is_unspecified() || a.is_broadcast() || a.is_multicast() => {
                 crate::iface::route::source_for(self.local_addr, dst_ip)
             }
@@ -483,6 +538,11 @@ impl UdpStack {
         let s = self.get_mut(h)?;
         let datagram = wire::build(src_ip, dst_ip, s.local.port(), dst.port(), data);
         s.tx_bytes += datagram.len();
+        if dst_ip.is_multicast() && s.mc_loop {
+            // IP_MULTICAST_LOOP: a copy for this host's own members (Linux ip_mc_output).
+            let (from, ttl) = (IpEndpoint::new(src_ip, s.local.port()), s.mc_ttl);
+            self.loop_multicast(from, IpEndpoint::new(dst_ip, dst.port()), data, ttl);
+        }
         self.tx.push_back(TxDatagram { handle: h.0, src: src_ip, dst: dst_ip, datagram });
         Ok(data.len())
     }
@@ -497,7 +557,7 @@ impl UdpStack {
         let copied = d.data.len().min(buf.len());
         buf[..copied].copy_from_slice(&d.data[..copied]);
         let ttl = d.ttl.filter(|_| s.recv_ttl);
-        let meta = RecvMeta { copied, len: d.data.len(), from: d.from, ttl };
+        let meta = RecvMeta { copied, len: d.data.len(), from: d.from, ttl, dst: d.dst, tos: d.tos };
         if !peek {
             let d = s.rx.pop_front().expect("front exists");
             s.rx_bytes = s.rx_bytes.saturating_sub(d.data.len() + DATAGRAM_OVERHEAD);
@@ -507,6 +567,7 @@ impl UdpStack {
 
     pub fn close(&mut self, h: UdpHandle) {
         // Datagrams already sent by the application still leave (like Linux).
+        self.leave_all(h);
         if let Some(s) = self.sockets.remove(&h.0) {
             self.changed.remove(&h.0);
             let port = s.local.port();
@@ -522,6 +583,8 @@ impl UdpStack {
 
 #[path = "udp_err.rs"]
 mod err;
+#[path = "udp_mcast.rs"]
+pub mod mcast;
 #[path = "udp_opts.rs"]
 mod opts;
 #[path = "udp_ping.rs"]

@@ -8,6 +8,14 @@ use crate::error::{Error, Result};
 use crate::socket::errqueue::{IcmpReport, SockError};
 
 impl UdpStack {
+    /// ICMP destination unreachable `code` quoting a datagram we sent from `local` to `remote`
+    /// (no quote: see `icmp_error`). Without IP_RECVERR only connected sockets see it.
+    pub fn icmp_unreachable(&mut self, local: IpEndpoint, remote: IpEndpoint, code: u8) {
+        let r =
+            IcmpReport { icmp_type: 3, icmp_code: code, info: 0, offender: *remote.ip(), local, remote, quoted: &[] };
+        self.icmp_error(&r);
+    }
+
     /// An ICMP error about a datagram from `r.local` to `r.remote`; found like an incoming
     /// datagram from `r.remote` to `r.local` (Linux looks the socket up the same way). Returns
     /// false if no socket took it.

@@ -110,7 +110,7 @@ impl UdpStack {
             return true;
         }
         s.rx_bytes += cost;
-        s.rx.push_back(Datagram { from, data: icmp.to_vec(), ttl: Some(ttl) });
+        s.rx.push_back(Datagram { from, data: icmp.to_vec(), ttl: Some(ttl), dst, tos: None });
         self.changed.insert(h);
         true
     }

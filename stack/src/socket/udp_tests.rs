@@ -95,7 +95,7 @@ fn exchange_and_sources() {
     assert!(b.readiness(sb).readable);
     let mut buf = [0u8; 64];
     let m = b.recv_from(sb, &mut buf, false).unwrap();
-    assert_eq!(m, RecvMeta { copied: 5, len: 5, from: sa(A, p), ttl: None });
+    assert_eq!(m, RecvMeta { copied: 5, len: 5, from: sa(A, p), ttl: None, dst: m.dst, tos: None });
     assert_eq!(&buf[..5], b"query");
     assert_eq!(b.recv_from(sb, &mut buf, false), Err(Error::WouldBlock));
     assert!(!b.readiness(sb).readable && b.readiness(sb).writable);

@@ -13,6 +13,7 @@ pub const MAX_DATAGRAM: usize = 65535;
 /// Protocol numbers (RFC 790 / IANA).
 pub mod protocol {
     pub const ICMP: u8 = 1;
+    pub const IGMP: u8 = 2;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
 }

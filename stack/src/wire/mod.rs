@@ -5,6 +5,7 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmpv4;
+pub mod igmp;
 pub mod ip;
 pub mod ipv4;
 pub mod tcp;

@@ -48,6 +48,8 @@ const TABLE: &[(i32, i32, bool, i32, Form)] = &[
     (libc::IPPROTO_IP, libc::IP_PKTINFO, false, 0, Form::Bool),
     (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, false, 1, Form::McastTtl),
     (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, false, 1, Form::Bool),
+    (libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, false, 1, Form::Bool),
+    (libc::IPPROTO_IP, libc::IP_RECVTOS, false, 0, Form::Bool),
     (libc::IPPROTO_TCP, libc::TCP_QUICKACK, true, 1, Form::Bool),
     (libc::IPPROTO_TCP, libc::TCP_CORK, true, 0, Form::Bool),
     (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, true, 0, Form::NonNegative),

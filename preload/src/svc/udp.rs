@@ -1,0 +1,257 @@
+//! The UDP calls on service sockets: one SOCK_SEQPACKET record per datagram, a
+//! `proto::UDP_HDR` header in front (the destination on the way out, the source and what
+//! recvmsg's control messages need on the way in). C convention and errno as in `hooks.rs`.
+//!
+//! Safety (for every `unsafe fn` here): as `hooks.rs` says.
+use std::net::SocketAddrV4;
+
+use libc::{c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
+use tapstack::service::proto::{self, UDP_HDR};
+
+use super::addr::write_peer;
+use super::hooks::{err, Errno};
+use super::KIND_UDP_CONNECTED;
+use crate::errno;
+
+/// send/sendto/write on a UDP socket: one record, header + data.
+pub(crate) unsafe fn udp_send(
+    fd: c_int,
+    iov: *const iovec,
+    cnt: usize,
+    flags: c_int,
+    to: Option<SocketAddrV4>,
+) -> ssize_t {
+    send_record(fd, iov, cnt, flags, to, None)
+}
+
+/// sendmsg on a UDP socket: `udp_send` with the control messages Linux's ip_cmsg_send reads
+/// (IP_PKTINFO's `ipi_spec_dst` becomes the source address).
+pub(crate) unsafe fn udp_sendmsg(fd: c_int, m: &msghdr, flags: c_int, to: Option<SocketAddrV4>) -> ssize_t {
+    send_record(fd, m.msg_iov, m.msg_iovlen, flags, to, Some(m))
+}
+
+/// The source address an IP_PKTINFO control message asks for (Some(0.0.0.0): the route's
+/// choice), with Linux's EINVAL for a malformed control buffer (CMSG_OK), an SOL_IP message of
+/// the wrong length or of a type sendmsg does not take; ENETUNREACH for a source not ours. IP_TTL
+/// and IP_TOS messages are checked as Linux checks them but not applied; other levels pass.
+unsafe fn control_source(m: &msghdr) -> Result<Option<std::net::Ipv4Addr>, c_int> {
+    if m.msg_controllen == 0 || m.msg_control.is_null() {
+        return Ok(None);
+    }
+    let base = m.msg_control as *const u8;
+    let total = m.msg_controllen;
+    let hdr = std::mem::size_of::<libc::cmsghdr>();
+    let (mut off, mut src) = (0usize, None);
+    while off + hdr <= total {
+        let c = std::ptr::read_unaligned(base.add(off) as *const libc::cmsghdr);
+        let len = c.cmsg_len as usize;
+        if len < hdr || len > total - off {
+            return Err(libc::EINVAL);
+        }
+        let data = base.add(off + libc::CMSG_LEN(0) as usize);
+        if c.cmsg_level == libc::SOL_IP {
+            match c.cmsg_type {
+                libc::IP_PKTINFO if len == libc::CMSG_LEN(12) as usize => {
+                    let a = std::slice::from_raw_parts(data.add(4), 4);
+                    src = Some(std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]));
+                }
+                libc::IP_TTL if len == libc::CMSG_LEN(4) as usize => {
+                    if !(1..=255).contains(&std::ptr::read_unaligned(data as *const c_int)) {
+                        return Err(libc::EINVAL);
+                    }
+                }
+                libc::IP_TOS if len == libc::CMSG_LEN(4) as usize || len == libc::CMSG_LEN(1) as usize => {}
+                _ => return Err(libc::EINVAL),
+            }
+        }
+        off += (len + 7) & !7;
+    }
+    // Linux's route lookup (ip_route_output_key_hash): a group, broadcast or 0.x source is
+    // EINVAL, one that is not ours ENETUNREACH.
+    match src {
+        Some(a) if a.is_multicast() || a.is_broadcast() || (a.octets()[0] == 0 && !a.is_unspecified()) => {
+            Err(libc::EINVAL)
+        }
+        Some(a) if !(a.is_unspecified() || a.is_loopback() || Some(a) == super::local_addr()) => Err(libc::ENETUNREACH),
+        s => Ok(s),
+    }
+}
+
+unsafe fn send_record(
+    fd: c_int,
+    iov: *const iovec,
+    cnt: usize,
+    flags: c_int,
+    to: Option<SocketAddrV4>,
+    msg: Option<&msghdr>,
+) -> ssize_t {
+    let e = Errno::save();
+    if to.is_none() && super::kind(fd) != KIND_UDP_CONNECTED {
+        return err(libc::EDESTADDRREQ);
+    }
+    let total: usize = (0..cnt).map(|i| (*iov.add(i)).iov_len).sum();
+    if total > 65507 {
+        return err(libc::EMSGSIZE);
+    }
+    let src = match msg.map(|m| control_source(m)) {
+        Some(Err(x)) => return err(x),
+        Some(Ok(s)) => s,
+        None => None,
+    };
+    if let Some(d) = to {
+        let b = d.ip().is_broadcast() || Some(*d.ip()) == super::subnet_broadcast();
+        if b && !super::broadcast_ok(fd) {
+            return err(libc::EACCES);
+        }
+    }
+    let hdr = proto::udp_hdr_from(to, src);
+    let mut v: Vec<iovec> = Vec::with_capacity(cnt + 1);
+    v.push(iovec { iov_base: hdr.as_ptr() as *mut c_void, iov_len: UDP_HDR });
+    for i in 0..cnt {
+        v.push(*iov.add(i));
+    }
+    let mut mh: msghdr = std::mem::zeroed();
+    mh.msg_iov = v.as_mut_ptr();
+    mh.msg_iovlen = v.len();
+    let (mp, f) = (&mh as *const msghdr as usize, (flags | libc::MSG_NOSIGNAL) as usize);
+    let n = crate::native_wait(true, || crate::raw_syscall(libc::SYS_sendmsg, &[fd as usize, mp, f]));
+    if n < 0 {
+        if errno() == libc::EPIPE {
+            return err(libc::ENETDOWN);
+        }
+        return -1;
+    }
+    e.ok((n as usize).saturating_sub(UDP_HDR) as ssize_t)
+}
+
+/// recvmsg on a UDP socket: strips the header into msg_name (or reports the error it carries).
+pub(crate) unsafe fn udp_recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    let e = Errno::save();
+    if msg.is_null() {
+        return err(libc::EFAULT);
+    }
+    let m = &mut *msg;
+    let mut hdr = [0u8; UDP_HDR];
+    let mut v: Vec<iovec> = Vec::with_capacity(m.msg_iovlen + 1);
+    v.push(iovec { iov_base: hdr.as_mut_ptr() as *mut c_void, iov_len: UDP_HDR });
+    for i in 0..m.msg_iovlen {
+        v.push(*m.msg_iov.add(i));
+    }
+    let mut mh: msghdr = std::mem::zeroed();
+    mh.msg_iov = v.as_mut_ptr();
+    mh.msg_iovlen = v.len();
+    let mp = &mut mh as *mut msghdr as usize;
+    let n = crate::native_wait(true, || crate::raw_syscall(libc::SYS_recvmsg, &[fd as usize, mp, flags as usize]));
+    if n < 0 {
+        return -1;
+    }
+    if (n as usize) < UDP_HDR {
+        return err(libc::ECONNRESET); // the service is gone
+    }
+    if let Some(x) = proto::udp_hdr_error(&hdr) {
+        return err(x);
+    }
+    m.msg_flags = mh.msg_flags & libc::MSG_TRUNC;
+    put_cmsgs(m, &proto::parse_udp_rx(&hdr));
+    match proto::parse_udp_hdr(&hdr).flatten() {
+        Some(a) if !m.msg_name.is_null() => {
+            let mut l = m.msg_namelen;
+            write_peer(fd, a, m.msg_name as *mut sockaddr, &mut l);
+            m.msg_namelen = l;
+        }
+        _ => m.msg_namelen = 0,
+    }
+    e.ok((n as usize - UDP_HDR) as ssize_t)
+}
+
+/// recv/recvfrom/read on a UDP socket through `udp_recvmsg`.
+pub(crate) unsafe fn udp_recv(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> ssize_t {
+    let mut iov = iovec { iov_base: buf, iov_len: n };
+    let mut m: msghdr = std::mem::zeroed();
+    m.msg_iov = &mut iov;
+    m.msg_iovlen = 1;
+    if !addr.is_null() && !len.is_null() {
+        m.msg_name = addr as *mut c_void;
+        m.msg_namelen = *len;
+    }
+    let r = udp_recvmsg(fd, &mut m, flags);
+    if r >= 0 && !len.is_null() {
+        *len = if addr.is_null() { 0 } else { m.msg_namelen };
+    }
+    r
+}
+
+/// ioctl(FIONREAD) on a UDP socket: the size of the next datagram (without our header).
+pub(crate) unsafe fn udp_fionread(fd: c_int, arg: *mut c_void) -> c_int {
+    let e = Errno::save();
+    if arg.is_null() {
+        return err(libc::EFAULT);
+    }
+    // Held so that libc's syscall() (which the shim interposes) goes straight to the kernel.
+    let _g = crate::ShimGuard::enter();
+    let mut h = [0u8; UDP_HDR];
+    let r = libc::syscall(
+        libc::SYS_recvfrom,
+        fd,
+        h.as_mut_ptr(),
+        h.len(),
+        libc::MSG_PEEK | libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+        0usize,
+        0usize,
+    );
+    let n = if r < 0 { 0 } else { (r as usize).saturating_sub(UDP_HDR) };
+    std::ptr::write_unaligned(arg as *mut c_int, n as c_int);
+    e.ok(0)
+}
+
+/// recvmsg's control messages for one datagram, in Linux's order (ip_cmsg_recv_offset:
+/// IP_PKTINFO, IP_TTL, IP_TOS), each written as Linux's put_cmsg writes it: one that does not
+/// fit whole is cut to the room left and MSG_CTRUNC set; none without room for a header.
+unsafe fn put_cmsgs(m: &mut msghdr, info: &proto::RxInfo) {
+    let mut room = if m.msg_control.is_null() { 0 } else { m.msg_controllen };
+    let mut at = m.msg_control as *mut u8;
+    let mut put = |level: c_int, ty: c_int, data: &[u8]| {
+        let hdr = std::mem::size_of::<libc::cmsghdr>();
+        if room < hdr {
+            m.msg_flags |= libc::MSG_CTRUNC;
+            return;
+        }
+        let mut len = libc::CMSG_LEN(data.len() as u32) as usize;
+        if room < len {
+            m.msg_flags |= libc::MSG_CTRUNC;
+            len = room;
+        }
+        let c = libc::cmsghdr { cmsg_len: len as _, cmsg_level: level, cmsg_type: ty };
+        std::ptr::write_unaligned(at as *mut libc::cmsghdr, c);
+        let body = libc::CMSG_LEN(0) as usize;
+        std::ptr::copy_nonoverlapping(data.as_ptr(), at.add(body), len.saturating_sub(body).min(data.len()));
+        let step = (libc::CMSG_SPACE(data.len() as u32) as usize).min(room);
+        at = at.add(step);
+        room -= step;
+    };
+    if let Some(p) = info.pktinfo {
+        let mut b = [0u8; 12];
+        b[0..4].copy_from_slice(&(p.ifindex as c_int).to_ne_bytes());
+        b[4..8].copy_from_slice(&p.spec_dst.octets());
+        b[8..12].copy_from_slice(&p.addr.octets());
+        put(libc::SOL_IP, libc::IP_PKTINFO, &b);
+    }
+    if let Some(t) = info.ttl {
+        put(libc::SOL_IP, libc::IP_TTL, &(t as c_int).to_ne_bytes());
+    }
+    if let Some(t) = info.tos {
+        put(libc::SOL_IP, libc::IP_TOS, &[t]);
+    }
+    if !m.msg_control.is_null() {
+        m.msg_controllen = at as usize - m.msg_control as usize;
+    } else {
+        m.msg_controllen = 0;
+    }
+}

@@ -1,0 +1,129 @@
+//! IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP and IP_MULTICAST_IF in the service: the `ip_mreq`,
+//! `ip_mreqn` or `in_addr` bytes read as Linux's do_ip_setsockopt reads them, the interface
+//! they name resolved (ip_mc_find_dev; tapstack has one interface, the TAP, named by its
+//! kernel index or our address), then the UDP engine (`socket/udp_mcast.rs`). Not done:
+//! IP_ADD_SOURCE_MEMBERSHIP and the other source filters (ENOPROTOOPT).
+use std::net::Ipv4Addr;
+
+use super::engine::Proto;
+use crate::stack::Stack;
+use crate::Error;
+
+/// The kernel's index of the TAP (what if_nametoindex tells the program): IP_PKTINFO's
+/// `ipi_ifindex` and the interface `ip_mreqn` may name. Set once when the service starts.
+static TAP_IFINDEX: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+pub(crate) fn set_tap_ifindex(i: u32) {
+    TAP_IFINDEX.store(i, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub(crate) fn tap_ifindex() -> u32 {
+    TAP_IFINDEX.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `struct ip_mreqn` (an `ip_mreq` reads with index 0: its second field is the address).
+struct Mreqn {
+    group: Ipv4Addr,
+    address: Ipv4Addr,
+    ifindex: i32,
+}
+
+fn ip_at(v: &[u8], o: usize) -> Ipv4Addr {
+    Ipv4Addr::new(v[o], v[o + 1], v[o + 2], v[o + 3])
+}
+
+/// `val` is at least 8 bytes (an `ip_mreq`); 12 and more hold an `ip_mreqn`.
+fn mreqn(val: &[u8]) -> Mreqn {
+    let ifindex = if val.len() >= 12 { i32::from_ne_bytes([val[8], val[9], val[10], val[11]]) } else { 0 };
+    Mreqn { group: ip_at(val, 0), address: ip_at(val, 4), ifindex }
+}
+
+/// Whether `m` names our interface: by index, by address, or (neither) by the route to the
+/// group, which is ours.
+fn ours(stack: &Stack, m: &Mreqn) -> bool {
+    if m.ifindex != 0 {
+        return m.ifindex as u32 == tap_ifindex();
+    }
+    m.address.is_unspecified() || m.address == stack.addr()
+}
+
+/// IP_ADD_MEMBERSHIP (`join`) or IP_DROP_MEMBERSHIP with Linux's errors: EPROTO on TCP, EINVAL
+/// for a short value or (join) a group that is not multicast, ENODEV (join) or EADDRNOTAVAIL
+/// (drop) for an interface that is not ours, then the engine's (EADDRINUSE, ENOBUFS,
+/// EADDRNOTAVAIL for a group not joined).
+pub fn membership(stack: &mut Stack, p: Proto, join: bool, val: &[u8]) -> Result<(), i32> {
+    let Proto::Udp(h) = p else { return Err(libc::EPROTO) };
+    if val.len() < 8 {
+        return Err(libc::EINVAL);
+    }
+    let m = mreqn(val);
+    if join {
+        if !m.group.is_multicast() {
+            return Err(libc::EINVAL);
+        }
+        if !ours(stack, &m) {
+            return Err(libc::ENODEV);
+        }
+        stack.udp.join_group(h, m.group.into()).map_err(Error::errno)
+    } else {
+        if !ours(stack, &m) {
+            return Err(libc::EADDRNOTAVAIL);
+        }
+        stack.udp.leave_group(h, m.group.into()).map_err(Error::errno)
+    }
+}
+
+/// IP_MULTICAST_IF: an `ip_mreqn`, an `ip_mreq` (its interface address) or an `in_addr`; the
+/// address kept for getsockopt (0.0.0.0 given or for an interface named by index only). EINVAL
+/// on a stream socket or below 4 bytes, EADDRNOTAVAIL for an address or index not ours.
+pub fn multicast_if(stack: &Stack, tcp: bool, val: &[u8]) -> Result<[u8; 4], i32> {
+    if tcp || val.len() < 4 {
+        return Err(libc::EINVAL);
+    }
+    let (address, ifindex) = match val.len() {
+        n if n >= 12 => (ip_at(val, 4), mreqn(val).ifindex),
+        n if n >= 8 => (ip_at(val, 4), 0),
+        _ => (ip_at(val, 0), 0),
+    };
+    let ok = if ifindex != 0 {
+        ifindex as u32 == tap_ifindex()
+    } else {
+        address.is_unspecified() || address == stack.addr() || address.is_loopback()
+    };
+    if !ok {
+        return Err(libc::EADDRNOTAVAIL);
+    }
+    Ok(address.octets())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn mreq(group: [u8; 4], addr: [u8; 4]) -> Vec<u8> {
+        [group, addr].concat()
+    }
+
+    #[test]
+    fn errors_as_linux() {
+        let cfg = Config::from_lookup(|_| None).unwrap();
+        let mut s = Stack::new(&cfg, 1);
+        let us = s.addr().octets();
+        let (u, t) = (Proto::Udp(s.udp.socket()), Proto::Tcp(s.tcp.socket()));
+        let g = [239, 1, 2, 3];
+        assert_eq!(membership(&mut s, t, true, &mreq(g, us)), Err(libc::EPROTO));
+        assert_eq!(membership(&mut s, u, true, &g), Err(libc::EINVAL));
+        assert_eq!(membership(&mut s, u, true, &mreq([10, 0, 0, 1], us)), Err(libc::EINVAL));
+        assert_eq!(membership(&mut s, u, true, &mreq(g, [10, 9, 9, 9])), Err(libc::ENODEV));
+        assert_eq!(membership(&mut s, u, false, &mreq(g, us)), Err(libc::EADDRNOTAVAIL));
+        membership(&mut s, u, true, &mreq(g, [0; 4])).unwrap();
+        assert_eq!(membership(&mut s, u, true, &mreq(g, us)), Err(libc::EADDRINUSE));
+        membership(&mut s, u, false, &mreq(g, us)).unwrap();
+        assert_eq!(multicast_if(&s, true, &us), Err(libc::EINVAL));
+        assert_eq!(multicast_if(&s, false, &us[..3]), Err(libc::EINVAL));
+        assert_eq!(multicast_if(&s, false, &us), Ok(us));
+        assert_eq!(multicast_if(&s, false, &mreq(g, us)), Ok(us), "ip_mreq: its interface address");
+        assert_eq!(multicast_if(&s, false, &[10, 9, 9, 9]), Err(libc::EADDRNOTAVAIL));
+    }
+}

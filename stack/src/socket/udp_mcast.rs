@@ -1,0 +1,232 @@
+//! IPv4 multicast on UDP sockets (RFC 1112 host extensions, Linux's ip_mc_join_group /
+//! ip_mc_leave_group / ip_mc_sf_allow): per-socket memberships (IP_ADD_MEMBERSHIP,
+//! IP_DROP_MEMBERSHIP), the host's groups (what the interface accepts and reports with IGMP,
+//! `wire/igmp.rs`), IP_MULTICAST_LOOP and IP_MULTICAST_ALL. The interface resolution of an
+//! `ip_mreq`/`ip_mreqn` (which device) is the caller's: tapstack has one interface.
+use super::{UdpHandle, UdpStack};
+use crate::error::{Error, Result};
+use crate::wire::ip::{IpAddress, IpEndpoint};
+
+/// Linux's net.ipv4.igmp_max_memberships: groups one socket may join (ENOBUFS beyond).
+pub const MAX_MEMBERSHIPS: usize = 20;
+/// The all-hosts group every host belongs to, never reported (RFC 1112 4, RFC 2236 6).
+pub const ALL_HOSTS: IpAddress = IpAddress::v4(224, 0, 0, 1);
+
+impl super::Socket {
+    /// Whether a datagram to `dst` may reach this socket: anything not multicast; a group it
+    /// joined; any group the host joined while IP_MULTICAST_ALL is on (Linux's default).
+    pub(super) fn hears(&self, dst: IpAddress) -> bool {
+        if !dst.is_multicast() {
+            return true;
+        }
+        self.mc_all || self.groups.contains(&dst)
+    }
+}
+
+impl UdpStack {
+    /// IP_ADD_MEMBERSHIP on our interface: EINVAL for a non-multicast address, EADDRINUSE if
+    /// already joined, ENOBUFS past [`MAX_MEMBERSHIPS`]. The host's first member of a group
+    /// queues an IGMP membership report.
+    pub fn join_group(&mut self, h: UdpHandle, group: IpAddress) -> Result<()> {
+        if !group.is_multicast() {
+            return Err(Error::InvalidInput);
+        }
+        let s = self.get_mut(h)?;
+        if s.groups.contains(&group) {
+            return Err(Error::AddrInUse);
+        }
+        if s.groups.len() >= MAX_MEMBERSHIPS {
+            return Err(Error::NoBufferSpace);
+        }
+        s.groups.push(group);
+        let n = self.groups.entry(group).or_insert(0);
+        *n += 1;
+        if *n == 1 && group != ALL_HOSTS {
+            self.igmp.push_back((group, true));
+        }
+        Ok(())
+    }
+
+    /// IP_DROP_MEMBERSHIP: EADDRNOTAVAIL if this socket has not joined `group`. The host's
+    /// last member queues an IGMP leave.
+    pub fn leave_group(&mut self, h: UdpHandle, group: IpAddress) -> Result<()> {
+        let s = self.get_mut(h)?;
+        let Some(i) = s.groups.iter().position(|&g| g == group) else {
+            return Err(Error::AddrNotAvailable);
+        };
+        s.groups.remove(i);
+        self.host_leave(group);
+        Ok(())
+    }
+
+    fn host_leave(&mut self, group: IpAddress) {
+        if let Some(n) = self.groups.get_mut(&group) {
+            *n -= 1;
+            if *n == 0 {
+                self.groups.remove(&group);
+                if group != ALL_HOSTS {
+                    self.igmp.push_back((group, false));
+                }
+            }
+        }
+    }
+
+    /// Drops every membership of a socket being closed (Linux ip_mc_drop_socket).
+    pub(super) fn leave_all(&mut self, h: UdpHandle) {
+        let groups = match self.get_mut(h) {
+            Ok(s) => std::mem::take(&mut s.groups),
+            Err(_) => return,
+        };
+        for g in groups {
+            self.host_leave(g);
+        }
+    }
+
+    /// The groups `h` joined, in order.
+    pub fn memberships(&self, h: UdpHandle) -> Vec<IpAddress> {
+        self.get(h).map(|s| s.groups.clone()).unwrap_or_default()
+    }
+
+    /// True if some socket of this host joined `group` (the all-hosts group always).
+    pub fn host_joined(&self, group: IpAddress) -> bool {
+        group == ALL_HOSTS || self.groups.contains_key(&group)
+    }
+
+    /// The groups this host reports (every joined group but all-hosts).
+    pub fn host_groups(&self) -> Vec<IpAddress> {
+        self.groups.keys().copied().filter(|&g| g != ALL_HOSTS).collect()
+    }
+
+    /// The next IGMP message the memberships call for: (group, true = report, false = leave).
+    pub fn take_igmp(&mut self) -> Option<(IpAddress, bool)> {
+        self.igmp.pop_front()
+    }
+
+    pub fn set_multicast_loop(&mut self, h: UdpHandle, on: bool) -> Result<()> {
+        self.get_mut(h)?.mc_loop = on;
+        Ok(())
+    }
+
+    /// IP_MULTICAST_TTL, for the copies IP_MULTICAST_LOOP delivers (the interface applies it
+    /// to what leaves: `IpOpts::mc_ttl`).
+    pub fn set_multicast_ttl(&mut self, h: UdpHandle, ttl: u8) -> Result<()> {
+        self.get_mut(h)?.mc_ttl = ttl;
+        Ok(())
+    }
+
+    pub fn set_multicast_all(&mut self, h: UdpHandle, on: bool) -> Result<()> {
+        self.get_mut(h)?.mc_all = on;
+        Ok(())
+    }
+
+    pub fn multicast_all(&self, h: UdpHandle) -> Result<bool> {
+        Ok(self.get(h)?.mc_all)
+    }
+
+    /// IP_MULTICAST_LOOP: a datagram we send to a group this host joined is also received by
+    /// our own sockets on its port (as if it came back from the link).
+    pub(super) fn loop_multicast(&mut self, from: IpEndpoint, to: IpEndpoint, payload: &[u8], ttl: u8) {
+        if !self.host_joined(*to.ip()) {
+            return;
+        }
+        let targets: Vec<u32> = self
+            .sockets_on(to.port())
+            .filter(|(_, s)| s.score(from, to).is_some() && s.hears(*to.ip()))
+            .map(|(h, _)| h)
+            .collect();
+        self.queue_rx(&targets, from, *to.ip(), payload, Some(ttl), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const US: IpAddress = IpAddress::v4(10, 0, 0, 2);
+    const G: IpAddress = IpAddress::v4(239, 1, 2, 3);
+
+    fn ep(a: IpAddress, p: u16) -> IpEndpoint {
+        IpEndpoint::new(a, p)
+    }
+
+    #[test]
+    fn join_leave_errors_and_igmp_as_linux() {
+        let mut u = UdpStack::new(US, 1);
+        let a = u.socket();
+        let b = u.socket();
+        assert_eq!(u.join_group(a, IpAddress::v4(10, 0, 0, 9)), Err(Error::InvalidInput));
+        assert_eq!(u.leave_group(a, G), Err(Error::AddrNotAvailable));
+        u.join_group(a, G).unwrap();
+        assert_eq!(u.join_group(a, G), Err(Error::AddrInUse));
+        u.join_group(b, G).unwrap();
+        assert_eq!(u.take_igmp(), Some((G, true)), "one report for the host's first member");
+        assert_eq!(u.take_igmp(), None);
+        u.leave_group(a, G).unwrap();
+        assert_eq!(u.take_igmp(), None, "b is still a member");
+        assert!(u.host_joined(G));
+        u.close(b);
+        assert_eq!(u.take_igmp(), Some((G, false)), "the last member's close leaves");
+        assert!(!u.host_joined(G) && u.host_joined(ALL_HOSTS));
+        for i in 0..MAX_MEMBERSHIPS as u8 {
+            u.join_group(a, IpAddress::v4(239, 0, 0, i)).unwrap();
+        }
+        assert_eq!(u.join_group(a, G), Err(Error::NoBufferSpace));
+        assert_eq!(u.host_groups().len(), MAX_MEMBERSHIPS);
+    }
+
+    #[test]
+    fn group_datagrams_reach_members_and_loop_back() {
+        let mut u = UdpStack::new(US, 1);
+        let now = crate::time::Instant::from_millis(0);
+        let (m, other, solo) = (u.socket(), u.socket(), u.socket());
+        for &h in &[m, other, solo] {
+            u.set_reuse_addr(h, true).unwrap();
+            u.bind(h, ep(IpAddress::v4(0, 0, 0, 0), 5000)).unwrap();
+        }
+        u.join_group(m, G).unwrap();
+        u.set_multicast_all(solo, false).unwrap();
+        let peer = IpAddress::v4(10, 0, 0, 1);
+        let d = crate::wire::udp::build(peer, G, 4000, 5000, b"hi");
+        assert!(u.process(now, peer, G, &d));
+        let mut buf = [0u8; 8];
+        let r = u.recv_from(m, &mut buf, false).unwrap();
+        assert_eq!((r.dst, &buf[..2]), (G, &b"hi"[..]));
+        assert!(u.recv_from(other, &mut buf, false).is_ok(), "IP_MULTICAST_ALL: a non-member on the port hears it");
+        assert_eq!(u.recv_from(solo, &mut buf, false), Err(Error::WouldBlock), "IP_MULTICAST_ALL off");
+        // Our own datagram to the group comes back (IP_MULTICAST_LOOP), and leaves.
+        let s = u.socket();
+        u.send_to(s, b"loop", Some(ep(G, 5000))).unwrap();
+        assert_eq!(u.recv_from(m, &mut buf, false).unwrap().copied, 4);
+        let mut out = 0;
+        u.dispatch(now, &mut |_, dst, _| {
+            assert_eq!(dst, G);
+            out += 1
+        });
+        assert_eq!(out, 1);
+        u.set_multicast_loop(s, false).unwrap();
+        u.send_to(s, b"quiet", Some(ep(G, 5000))).unwrap();
+        assert_eq!(u.recv_from(m, &mut buf, false), Err(Error::WouldBlock), "loop off");
+        // Not joined any more: nothing loops back and the interface would not accept it.
+        u.leave_group(m, G).unwrap();
+        u.set_multicast_loop(s, true).unwrap();
+        u.send_to(s, b"gone", Some(ep(G, 5000))).unwrap();
+        assert_eq!(u.recv_from(m, &mut buf, false), Err(Error::WouldBlock));
+    }
+
+    #[test]
+    fn pktinfo_source_and_destination() {
+        let mut u = UdpStack::new(US, 1);
+        let now = crate::time::Instant::from_millis(0);
+        let s = u.socket();
+        u.bind(s, ep(IpAddress::v4(0, 0, 0, 0), 53)).unwrap();
+        let peer = IpAddress::v4(10, 0, 0, 1);
+        let d = crate::wire::udp::build(peer, US, 4000, 53, b"q");
+        u.process_ip(now, peer, US, &d, Some(64), Some(0x10));
+        u.set_recv_ttl(s, true).unwrap();
+        let r = u.recv_from(s, &mut [0u8; 4], false).unwrap();
+        assert_eq!((r.dst, r.ttl, r.tos), (US, Some(64), Some(0x10)));
+        u.send_from(s, b"a", Some(ep(peer, 4000)), Some(IpAddress::v4(127, 0, 0, 1))).unwrap_err();
+        u.send_from(s, b"a", Some(ep(peer, 4000)), Some(US)).unwrap();
+        u.dispatch(now, &mut |src, _, _| assert_eq!(src, US));
+    }
+}

@@ -1,16 +1,15 @@
-//! Busy polling of a blocking TCP read, as Linux's `SO_BUSY_POLL` / `net.core.busy_read` does
-//! for a socket whose answer is about to come: while the thread's reads find their data soon
-//! after they start waiting (a request/reply exchange), a read that finds nothing polls the
-//! pair for up to the budget (`TAPSTACK_BUSY_POLL_US`, default 50 us, 0 = off), yielding the
-//! CPU between polls, before it sleeps. A sleeping reader costs every reply a wake-up; on a VM
-//! without halt-polling, the exit of a halted vCPU (tens of microseconds, bench/PERF.md). A
-//! read that had to sleep longer than [`REARM`] budgets turns polling off for the thread until
-//! a read finds its data quickly again, so a slow or idle connection costs no polling; and only
-//! a thread that sent since its last wait polls (it may await an answer), never a reader alone.
+//! Busy polling of a program's wait for a TCP socket of ours (a blocking read, a poll, an
+//! epoll_wait), as Linux's `SO_BUSY_POLL` / `net.core.busy_read` does for a socket whose answer
+//! is about to come: a wait that finds nothing polls for up to the budget
+//! (`TAPSTACK_BUSY_POLL_US`, default 50 us, 0 = off), yielding the CPU between polls, before it
+//! sleeps. A sleeping reader costs every reply a wake-up; on a VM without halt-polling, the exit
+//! of a halted vCPU (tens of microseconds, bench/PERF.md). Only while it pays: the thread sent
+//! since its last wait (it may await an answer; a reader alone never polls), and its last
+//! sleeping wait ended within [`REARM`] budgets (a slow or idle connection never polls).
 //!
-//! Signals keep their meaning: they are held while the read polls, and if one came that would
-//! have interrupted the sleeping read (a handler without SA_RESTART), the read fails with EINTR
-//! after the handler has run, as the kernel's would.
+//! Signals keep their meaning: they are held while the call polls, and if one came that would
+//! have interrupted the sleeping call (signal(7)), the call fails with EINTR after the handler
+//! has run, as the kernel's would.
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
@@ -26,7 +25,7 @@ static BUDGET: Lazy<Duration> = Lazy::new(|| {
 });
 
 thread_local! {
-    /// This thread's reads lately found their data within `REARM` budgets.
+    /// This thread's last sleeping wait found its answer within `REARM` budgets.
     static HOT: Cell<bool> = const { Cell::new(false) };
     /// This thread sent on a TCP socket of ours since its last wait: it may be waiting for
     /// the answer to a request. A thread that only receives (a bulk download) never polls:
@@ -56,8 +55,9 @@ enum Polled<R> {
 }
 
 /// Polls `now` (Some: the call completed) with the program's signals held, yielding the CPU
-/// between polls, until it completes, the budget is spent or a signal comes. `interrupts(pending)`: those signals would have interrupted the sleeping
-/// call. None if the signals cannot be held here (then the caller sleeps at once).
+/// between polls, until it completes, the budget is spent or a signal comes.
+/// `interrupts(pending)`: those signals would have interrupted the sleeping call. Sleep at once
+/// if the signals cannot be held here (a signal handler's own call inside a shim wait).
 fn poll_for<R>(
     budget: Duration,
     mut now: impl FnMut() -> Option<R>,

@@ -74,25 +74,24 @@ netns_bg() {
 }
 
 netns_wait_port() {
-  local ns=$1 port=$2 i
-  for i in $(seq 1 100); do
-    ip netns exec "$ns" ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && return 0
-    sleep 0.1
-  done
-  echo "nothing listens on port $port in $ns after 10 s" >&2
-  return 1
+  _netns_wait_bound "$1" "$2" t "something listening on TCP port"
 }
 
 # netns_wait_udp_port NS PORT: wait (bounded, 10 s) until a kernel UDP socket is bound to PORT in
 # NS. A datagram sent before the server's bind() is answered with port unreachable and lost, so a
 # fixed sleep after starting a UDP server is a race on a busy machine.
 netns_wait_udp_port() {
-  local ns=$1 port=$2 i
+  _netns_wait_bound "$1" "$2" u "a UDP socket bound to port"
+}
+
+# _netns_wait_bound NS PORT t|u WHAT: up to 10 s for a kernel socket of that protocol on PORT.
+_netns_wait_bound() {
+  local ns=$1 port=$2 proto=$3 what=$4 i
   for i in $(seq 1 100); do
-    ip netns exec "$ns" ss -Hlun "sport = :$port" 2>/dev/null | grep -q . && return 0
+    ip netns exec "$ns" ss -Hl"$proto"n "sport = :$port" 2>/dev/null | grep -q . && return 0
     sleep 0.1
   done
-  echo "no UDP socket is bound to port $port in $ns after 10 s" >&2
+  echo "no $what $port in $ns after 10 s" >&2
   return 1
 }
 

@@ -194,6 +194,17 @@ int tcp_listener(int port, int backlog) {
     return fd;
 }
 
+int udp_bound(const char *host, int port, int reuse) {
+    struct sockaddr_in sa;
+    make_addr(&sa, host, port);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) DIE("socket");
+    int one = 1;
+    if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) DIE("SO_REUSEADDR");
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) DIE("bind");
+    return fd;
+}
+
 void signal_ready(const struct opts *o) {
     if (!o->ready_file) return;
     char tmp[4096];

@@ -62,6 +62,8 @@ int tcp_socket(void);
 void make_addr(struct sockaddr_in *sa, const char *host, int port);
 int tcp_connect(const char *host, int port);
 int tcp_listener(int port, int backlog);
+/* A UDP socket bound to host:port (NULL: INADDR_ANY), with SO_REUSEADDR first if reuse. */
+int udp_bound(const char *host, int port, int reuse);
 /* Creates the readiness file (if any) once the listener exists. */
 void signal_ready(const struct opts *o);
 void set_nonblock(int fd, int on);

@@ -51,14 +51,9 @@ static int member(int s, int name, const char *grp, struct in_addr iface, sockle
     return setsockopt(s, IPPROTO_IP, name, &m, len);
 }
 
-static int udp_bound(const char *addr, int port) {
-    int s = socket(AF_INET, SOCK_DGRAM, 0);
-    if (s < 0) DIE("socket");
-    int one = 1;
-    if (setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) DIE("SO_REUSEADDR");
-    struct sockaddr_in a;
-    make_addr(&a, addr, port);
-    if (bind(s, (struct sockaddr *)&a, sizeof a) < 0) DIE("bind");
+/* A socket bound to addr:port (shared with the others on the port), reporting IP_PKTINFO/TTL. */
+static int member_socket(const char *addr, int port) {
+    int s = udp_bound(addr, port, 1);
     if (setint(s, IP_PKTINFO, 1) < 0 || setint(s, IP_RECVTTL, 1) < 0) DIE("IP_PKTINFO");
     return s;
 }
@@ -163,8 +158,8 @@ static void option_errors(void) {
 static int server(int port) {
     const char *w = "server";
     option_errors();
-    int r = udp_bound("0.0.0.0", port);
-    int g = udp_bound(GROUP, port);
+    int r = member_socket("0.0.0.0", port);
+    int g = member_socket(GROUP, port);
     printf("server: ready\n");
     fflush(stdout);
     receive(r, w, "hello", 10000);
@@ -218,7 +213,7 @@ static int client(const char *host, int port) {
     socklen_t l = sizeof a;
     if (getsockname(t, (struct sockaddr *)&a, &l) < 0) DIE("getsockname");
     close(t);
-    int c = udp_bound("0.0.0.0", port + 1);
+    int c = member_socket("0.0.0.0", port + 1);
     own = a.sin_addr;
     printf("%s: join %s\n", w, res(member(c, IP_ADD_MEMBERSHIP, GROUP, own, sizeof(struct ip_mreq))));
     if (setsockopt(c, IPPROTO_IP, IP_MULTICAST_IF, &own, sizeof own) < 0) DIE("IP_MULTICAST_IF");

@@ -20,11 +20,7 @@
 #define TOTAL 12
 
 static int server(int port) {
-    int s = socket(AF_INET, SOCK_DGRAM, 0);
-    if (s < 0) DIE("socket");
-    struct sockaddr_in a;
-    make_addr(&a, "0.0.0.0", port);
-    if (bind(s, (struct sockaddr *)&a, sizeof a) < 0) DIE("bind");
+    int s = udp_bound(NULL, port, 0);
     printf("server: ready\n");
     fflush(stdout);
     for (int i = 0; i < TOTAL; i++) {

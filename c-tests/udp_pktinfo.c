@@ -120,11 +120,7 @@ static void answer(int s, const char *text, struct in_addr src, size_t len, int 
 }
 
 static int server(int port) {
-    int s = socket(AF_INET, SOCK_DGRAM, 0);
-    if (s < 0) DIE("socket");
-    struct sockaddr_in a;
-    make_addr(&a, "0.0.0.0", port);
-    if (bind(s, (struct sockaddr *)&a, sizeof a) < 0) DIE("bind");
+    int s = udp_bound(NULL, port, 0);
     printf("server: IP_PKTINFO %d", getint(s, IP_PKTINFO));
     setint(s, IP_PKTINFO, 5);
     printf(", after set %d\n", getint(s, IP_PKTINFO));

@@ -59,6 +59,17 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_i
     if req == 0x8905 /* SIOCATMARK */ && svc::is_udp(k) {
         return crate::fail(libc::ENOTTY); // Linux: no SIOCATMARK on UDP sockets
     }
+    if req == libc::FIONREAD && k == svc::KIND_TCP && svc::rd_shut(fd) {
+        // After SHUT_RD: what the pair holds and what arrived after its end of stream.
+        let r = real::ioctl(fd, req, arg);
+        if r == 0 && !arg.is_null() {
+            let _g = crate::ShimGuard::enter();
+            let late = svc::hooks::late_queued(fd);
+            let v = arg as *mut c_int;
+            *v = (*v as usize).saturating_add(late).min(c_int::MAX as usize) as c_int;
+        }
+        return r;
+    }
     const SIOCOUTQNSD: c_ulong = 0x894b;
     if req == SIOCOUTQNSD && !svc::is_udp(k) {
         // Bytes not yet sent: what still waits in the pair (SIOCOUTQ of the program's end).

@@ -295,6 +295,9 @@ pub(crate) unsafe fn shutdown(fd: c_int, how: c_int) -> c_int {
     match call(&m, fd) {
         Ok(_) => {
             let k = super::kind(fd);
+            if k == KIND_TCP && how == libc::SHUT_RD {
+                super::set_rd_shut(fd);
+            }
             if k == KIND_TCP && (how == libc::SHUT_WR || how == libc::SHUT_RDWR) {
                 // The FIN follows the data the program already wrote: shut the pair's write
                 // side itself (the read side is the service's: it ends `a`'s writing).
@@ -392,9 +395,11 @@ pub(crate) unsafe fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut 
     }
 }
 
-/// After a native read on a TCP socket returned 0 for a non-empty buffer: the end of stream,
-/// or the error the connection ended with (ECONNRESET, ETIMEDOUT...), reported once.
-pub(crate) fn after_read(fd: c_int, r: ssize_t, asked: usize) -> ssize_t {
+/// After a native read on a TCP socket returned 0 for a non-empty buffer (`asked` bytes into
+/// `dst`): data that arrived after the program's shutdown(SHUT_RD) ([`late_read`]), else the
+/// end of stream, or the error the connection ended with (ECONNRESET, ETIMEDOUT...), reported
+/// once.
+pub(crate) fn after_read(fd: c_int, r: ssize_t, asked: usize, dst: &[libc::iovec], flags: c_int) -> ssize_t {
     if r != 0 || asked == 0 {
         return r;
     }
@@ -403,6 +408,11 @@ pub(crate) fn after_read(fd: c_int, r: ssize_t, asked: usize) -> ssize_t {
         // A seccomp sandbox may kill the request to the service (sshd's allows read and
         // write): a connection that failed reads as a plain end of stream there.
         return e.ok(0);
+    }
+    if !dst.is_empty() && super::rd_shut(fd) {
+        if let Some(n) = late_read(fd, dst, asked, flags) {
+            return e.ok(n);
+        }
     }
     // The service shuts its end both ways when a connection fails (and is gone when it dies):
     // without a hang-up on ours this is a plain end of stream, no need to ask. (Our own
@@ -418,6 +428,41 @@ pub(crate) fn after_read(fd: c_int, r: ssize_t, asked: usize) -> ssize_t {
         Err(Some(libc::ENETDOWN)) => err(libc::ECONNRESET),
         Err(Some(x)) => err(x),
     }
+}
+
+/// Linux keeps data that arrives after shutdown(SHUT_RD) readable, even after a read returned
+/// 0 (tcp_recvmsg looks at RCV_SHUTDOWN only when the queue is empty); the pair has given its
+/// end of stream by then, so the service hands such data over in the reply (`Op::LateRead`,
+/// at most `proto::MAX_DATA` bytes a read). Some(bytes copied into `dst`) if there was any.
+fn late_read(fd: c_int, dst: &[libc::iovec], asked: usize, flags: c_int) -> Option<ssize_t> {
+    let mut m = Msg::new(Op::LateRead);
+    m.a = asked.min(proto::MAX_DATA) as i32;
+    m.b = (flags & libc::MSG_PEEK != 0) as i32;
+    let r = call(&m, fd).ok()?;
+    if r.data.is_empty() {
+        return None;
+    }
+    let mut off = 0;
+    for v in dst {
+        let k = v.iov_len.min(r.data.len() - off);
+        if k > 0 {
+            // SAFETY: the program's own buffer of `iov_len` bytes, as its read call says.
+            unsafe { std::ptr::copy_nonoverlapping(r.data.as_ptr().add(off), v.iov_base as *mut u8, k) };
+        }
+        off += k;
+        if off == r.data.len() {
+            break;
+        }
+    }
+    Some(off as ssize_t)
+}
+
+/// FIONREAD's share of a TCP socket the program shut down for reading: the bytes the service
+/// holds besides what the pair holds (data that arrived after the pair's end of stream).
+pub(crate) fn late_queued(fd: c_int) -> usize {
+    let mut m = Msg::new(Op::LateRead);
+    m.a = 0;
+    call(&m, fd).map_or(0, |r| r.c.max(0) as usize)
 }
 
 /// Reads on a listener or a socket never connected give ENOTCONN (Linux), never the accept

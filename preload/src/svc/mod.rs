@@ -56,6 +56,13 @@ pub(crate) fn broadcast_ok(fd: c_int) -> bool {
 pub(crate) fn set_broadcast(fd: c_int, on: bool) {
     KINDS.set_broadcast(fd, on);
 }
+/// The program shut down reading on TCP socket `fd` (`hooks::after_read` asks for late data).
+pub(crate) fn rd_shut(fd: c_int) -> bool {
+    KINDS.rd_shut(fd)
+}
+pub(crate) fn set_rd_shut(fd: c_int) {
+    KINDS.set_rd_shut(fd);
+}
 /// `proto::family_flags` of the socket at `fd` (0: AF_INET or not ours).
 pub(crate) fn family(fd: c_int) -> i32 {
     KINDS.family(fd)

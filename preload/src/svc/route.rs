@@ -44,12 +44,19 @@ fn data_call(fd: c_int) -> Option<(u8, Option<ShimGuard>)> {
 }
 
 /// `hooks::after_read`, inside the guard when it has something to do (an end of stream).
-fn tcp_after_read(fd: c_int, r: ssize_t, asked: usize) -> ssize_t {
-    if r != 0 || asked == 0 {
+/// `dst`: the read's buffers (`cnt` of them; data that arrived after the program's
+/// shutdown(SHUT_RD) lands there), null for none (MSG_TRUNC).
+unsafe fn tcp_after_read(fd: c_int, r: ssize_t, dst: *const iovec, cnt: usize, flags: c_int) -> ssize_t {
+    if r != 0 {
+        return r;
+    }
+    let v = if dst.is_null() { &[][..] } else { std::slice::from_raw_parts(dst, cnt) };
+    let asked = v.iter().map(|x| x.iov_len).fold(0usize, usize::saturating_add);
+    if asked == 0 {
         return r;
     }
     let _g = ShimGuard::enter();
-    hooks::after_read(fd, r, asked)
+    hooks::after_read(fd, r, asked, v, flags)
 }
 
 /// A TCP send's result `r`, with EPIPE decided inside the guard (`hooks::broken_pipe`).
@@ -153,7 +160,8 @@ pub(crate) unsafe fn recv(
             if r >= 0 && !len.is_null() {
                 *len = 0;
             }
-            tcp_after_read(fd, r, n)
+            let iov = iovec { iov_base: buf, iov_len: n };
+            tcp_after_read(fd, r, &iov, 1, flags)
         }
         k if !is_udp(k) => hooks::listener_read(),
         _ => hooks::udp_recv(fd, buf, n, flags, addr, len),
@@ -174,7 +182,7 @@ pub(crate) unsafe fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<s
                     real::recvmsg(fd, &mut m, extra)
                 }
             });
-            tcp_after_read(fd, r, iov_len(iov, cnt))
+            tcp_after_read(fd, r, iov, cnt.max(0) as usize, 0)
         }
         k if !is_udp(k) => hooks::listener_read(),
         _ => hooks::udp_recvmsg(fd, &mut m, 0),
@@ -210,8 +218,9 @@ pub(crate) unsafe fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> Optio
             if r >= 0 && !msg.is_null() {
                 (*msg).msg_namelen = 0;
             }
-            let asked = if msg.is_null() { 0 } else { iov_len((*msg).msg_iov, (*msg).msg_iovlen as c_int) };
-            tcp_after_read(fd, r, asked)
+            let (iov, cnt) =
+                if msg.is_null() { (std::ptr::null(), 0) } else { ((*msg).msg_iov as *const iovec, (*msg).msg_iovlen) };
+            tcp_after_read(fd, r, iov, cnt, flags)
         }
         k if !is_udp(k) => hooks::listener_read(),
         _ => hooks::udp_recvmsg(fd, msg, flags),
@@ -249,7 +258,8 @@ unsafe fn tcp_trunc(fd: c_int, n: size_t, flags: c_int) -> ssize_t {
         }
         if r == 0 {
             if done == 0 {
-                return tcp_after_read(fd, 0, n);
+                let _g = ShimGuard::enter();
+                return hooks::after_read(fd, 0, n, &[], flags);
             }
             break;
         }

@@ -4,7 +4,9 @@
 //! - [`KindTable`]: descriptor -> kind of shared-stack socket (`KIND_*`, 0 for "not ours"), its
 //!   SO_BROADCAST flag (the shim refuses broadcast sends without it, as Linux does) and its
 //!   family flags (`proto::FAM_INET6`, `FAM_V6ONLY`: how UDP addresses read and are written;
-//!   `FAM_PING`: an ICMP datagram socket, which takes destination port 0).
+//!   `FAM_PING`: an ICMP datagram socket, which takes destination port 0) and, for TCP, whether
+//!   the program shut its reading down (a read's end of stream then asks the service for data
+//!   that arrived since, which Linux keeps readable).
 //! - [`FdBits`]: a set of descriptors (the shim's own control channel and signalfds, which a
 //!   program's close/dup2/close_range must not reach).
 //!
@@ -37,10 +39,13 @@ const BROADCAST: u8 = 0x80;
 /// The family flags (`proto::FAM_*`, three bits) sit at this shift.
 const FAM_SHIFT: u8 = 4;
 const FAM_MASK: u8 = 0x7 << FAM_SHIFT;
+/// shutdown(SHUT_RD) on a TCP socket.
+const RD_SHUT: u8 = 0x08;
 /// Everything but the kind.
-const FLAGS: u8 = BROADCAST | FAM_MASK;
+const FLAGS: u8 = BROADCAST | FAM_MASK | RD_SHUT;
 
-/// Descriptor -> kind (low 4 bits), family flags (bits 4-6) and SO_BROADCAST (high bit).
+/// Descriptor -> kind (low 3 bits), SHUT_RD (bit 3), family flags (bits 4-6) and SO_BROADCAST
+/// (high bit).
 pub struct KindTable {
     slots: [AtomicU8; MAX_FDS],
 }
@@ -97,6 +102,18 @@ impl KindTable {
             } else {
                 self.slots[i].fetch_and(!BROADCAST, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// The program shut down reading on TCP socket `fd` (shutdown(SHUT_RD)).
+    #[inline]
+    pub fn rd_shut(&self, fd: i32) -> bool {
+        slot(fd).is_some_and(|i| self.slots[i].load(Ordering::Relaxed) & RD_SHUT != 0)
+    }
+
+    pub fn set_rd_shut(&self, fd: i32) {
+        if let Some(i) = slot(fd) {
+            self.slots[i].fetch_or(RD_SHUT, Ordering::Relaxed);
         }
     }
 
@@ -205,6 +222,22 @@ mod tests {
         assert!(t.broadcast(9), "a duplicate shares the socket, but the flag was copied at dup");
         t.forget(9);
         assert!(!t.broadcast(9));
+    }
+
+    #[test]
+    fn rd_shut_follows_the_socket() {
+        let t = Box::new(KindTable::new());
+        t.set_kind(6, KIND_TCP);
+        assert!(!t.rd_shut(6));
+        t.set_rd_shut(6);
+        assert!(t.rd_shut(6));
+        assert_eq!(t.kind(6), KIND_TCP, "the flag is not part of the kind");
+        t.mirror(6, 7);
+        assert!(t.rd_shut(7));
+        t.forget(6);
+        assert!(!t.rd_shut(6));
+        t.set_rd_shut(-1);
+        assert!(!t.rd_shut(-1));
     }
 
     #[test]

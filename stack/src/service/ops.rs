@@ -427,6 +427,7 @@ impl Service {
             }
             (Op::Listen, Proto::Udp(_)) => Msg::reply(op, libc::EOPNOTSUPP),
             (Op::Shutdown, Proto::Tcp(h)) => super::shut::tcp(stack, now, s, h, m.a, op),
+            (Op::LateRead, Proto::Tcp(h)) => super::shut::late_read(stack, now, s, h, m),
             (Op::Shutdown, Proto::Udp(h)) => {
                 Msg::reply(op, if stack.udp.remote_addr(h).is_some() { 0 } else { libc::ENOTCONN })
             }

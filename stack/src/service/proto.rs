@@ -62,6 +62,11 @@ pub enum Op {
     Sockets = 15,
     /// `tapstack stats`: `b` = 1 for zero counters too, `a` = byte offset; reply as `Sockets`.
     Counters = 16,
+    /// A read found the end of stream on a TCP socket the program shut down for reading
+    /// (SHUT_RD): reply `data` = up to `a` (at most [`MAX_DATA`]) bytes that arrived since,
+    /// which Linux keeps readable (`b` = 1: MSG_PEEK, left queued); reply `c` = the bytes
+    /// queued before this read (FIONREAD asks with `a` = 0).
+    LateRead = 17,
     /// A socket the client made itself, with no reply (socket() does not wait): passes the
     /// service's end `a`, then the program's end `b` (for its identity; the service closes its
     /// copy). `kind`, `b` and `c` (the family) as for `Socket`. If the service cannot take it, the first request
@@ -93,6 +98,7 @@ impl Op {
             14 => Ioctl,
             15 => Sockets,
             16 => Counters,
+            17 => LateRead,
             20 => Adopt,
             40 => ErrQueue,
             _ => return None,
@@ -365,7 +371,7 @@ mod tests {
             let _ = Msg::decode(&vec![0xffu8; n]);
         }
         assert_eq!(Msg::decode(&[0u8; HEADER]).unwrap().op(), None);
-        for v in (1..=16u8).chain([20, 40]) {
+        for v in (1..=17u8).chain([20, 40]) {
             assert_eq!(Op::from_u8(v).map(|o| o as u8), Some(v));
         }
         assert_eq!(Op::from_u8(40), Some(Op::ErrQueue));

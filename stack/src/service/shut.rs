@@ -6,16 +6,18 @@
 //! POLLIN|POLLRDHUP at once. The program reads the pair's end `b`, so the service moves what the
 //! engine holds into `a` (growing `a`'s buffer for it) and shuts `a`'s writing once the
 //! engine's queue is empty: `b` then reads the rest and 0 after it, with POLLIN|POLLRDHUP (the
-//! kernel's AF_UNIX RCV_SHUTDOWN). Data arriving after that stays in the engine unread (the
-//! window closes as on Linux, and close() resets the connection as Linux does with unread
-//! data); the pair cannot carry it past the end of stream it already gave.
+//! kernel's AF_UNIX RCV_SHUTDOWN). Data arriving after that stays in the engine (the pair
+//! cannot carry it past the end of stream it already gave): the shim, whose read found that
+//! end on a socket it shut down for reading, asks for it with `Op::LateRead` ([`late_read`]),
+//! so that it is read after the 0 as on Linux; unread, it keeps the window closing as on Linux,
+//! and close() resets the connection as Linux does with unread data.
 use crate::socket::tcp::{TcpHandle, TcpState};
 use crate::socket::Shutdown;
 use crate::stack::Stack;
 use crate::time::Instant;
 
 use super::fdpass;
-use super::proto::Msg;
+use super::proto::{Msg, MAX_DATA};
 use super::sock::Sock;
 
 /// shutdown(how) on TCP socket `s` (engine handle `h`); the reply to the shim.
@@ -55,6 +57,29 @@ pub(super) fn tcp(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, h
         }
     }
     Msg::reply(op, 0)
+}
+
+/// `Op::LateRead` on TCP socket `s`: up to `m.a` bytes the engine holds (peeked with
+/// `m.b` = 1) once the pair has given its end of stream, so that nothing overtakes what the
+/// pair still carries; reply `c` = the bytes the engine holds.
+pub(super) fn late_read(stack: &mut Stack, now: Instant, s: &Sock, h: TcpHandle, m: &Msg) -> Msg {
+    let queued = stack.tcp.recv_queue(h);
+    let mut r = Msg::reply(m.op, 0);
+    r.c = queued.min(i32::MAX as usize) as i32;
+    let n = (m.a.max(0) as usize).min(MAX_DATA).min(queued);
+    if !s.eof_to_a || n == 0 {
+        return r;
+    }
+    let mut buf = vec![0u8; n];
+    let got = if m.b == 1 { stack.tcp.peek(h, &mut buf) } else { stack.tcp.recv(now, h, &mut buf) };
+    match got {
+        Ok(k) => {
+            buf.truncate(k);
+            r.data = buf;
+            r
+        }
+        Err(e) => Msg::reply(m.op, e.errno()),
+    }
 }
 
 /// Grows the send buffer of `a` so that the `queued` bytes still in the engine fit in the pair

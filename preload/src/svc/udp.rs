@@ -86,10 +86,15 @@ unsafe fn send_record(
     msg: Option<&msghdr>,
 ) -> ssize_t {
     let e = Errno::save();
+    let total = (0..cnt).map(|i| (*iov.add(i)).iov_len).fold(0usize, usize::saturating_add);
+    // udp_sendmsg: `if (len > 0xFFFF) return -EMSGSIZE;` before it looks for a destination
+    // (writev comes here without `addr::udp_dest`'s check).
+    if total > 0xFFFF {
+        return err(libc::EMSGSIZE);
+    }
     if to.is_none() && super::kind(fd) != KIND_UDP_CONNECTED {
         return err(libc::EDESTADDRREQ);
     }
-    let total: usize = (0..cnt).map(|i| (*iov.add(i)).iov_len).sum();
     if total > 65507 {
         return err(libc::EMSGSIZE);
     }

@@ -207,6 +207,12 @@ fn sndtimeo(fd: c_int) -> Option<std::time::Duration> {
 }
 
 pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    connect_with(fd, addr, len, false)
+}
+
+/// `connect`; `dontwait`: as on a non-blocking socket (the connect of a send with
+/// MSG_DONTWAIT | MSG_FASTOPEN, which Linux's tcp_sendmsg_fastopen makes O_NONBLOCK).
+pub(crate) unsafe fn connect_with(fd: c_int, addr: *const sockaddr, len: socklen_t, dontwait: bool) -> c_int {
     let e = Errno::save();
     let k = super::kind(fd);
     let mut m = Msg::new(Op::Connect);
@@ -221,7 +227,7 @@ pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -
         }
         return finish(&e, r, || crate::real::connect(fd, addr, len));
     }
-    let blocking = !is_nonblock(fd);
+    let blocking = !dontwait && !is_nonblock(fd);
     m.c = blocking as i32;
     let first = call(&m, fd);
     if matches!(&first, Ok(rep) if rep.kind == 1) {

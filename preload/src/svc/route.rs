@@ -372,7 +372,7 @@ pub(crate) unsafe fn send(
     if flags & libc::MSG_FASTOPEN != 0 && !is_udp(k) {
         drop(g);
         let plain = flags & !libc::MSG_FASTOPEN;
-        return fastopen(fd, k, addr, len, || send(fd, buf, n, plain, std::ptr::null(), 0));
+        return fastopen(fd, k, addr, len, flags, || send(fd, buf, n, plain, std::ptr::null(), 0));
     }
     if k != KIND_TCP && !is_udp(k) {
         return Some(hooks::unconnected_send(flags));
@@ -399,21 +399,28 @@ pub(crate) unsafe fn send(
 
 /// send/sendto/sendmsg(MSG_FASTOPEN) on a TCP socket of kind `k`, as Linux's
 /// tcp_sendmsg_fastopen with net.ipv4.tcp_fastopen = 1: an unconnected socket connects to
-/// `addr` (EINPROGRESS if non-blocking: no cookie, so no data in the SYN), then `send` sends
-/// the data once the handshake is done; a connected one gives EISCONN. (MSG_DONTWAIT on a
-/// blocking socket still waits for the handshake here.)
+/// `addr` (no cookie, so no data in the SYN), then `send` sends the data once the handshake is
+/// done; non-blocking (O_NONBLOCK or MSG_DONTWAIT in `flags`) the call returns EINPROGRESS as
+/// soon as the SYN is on its way. A connected socket gives EISCONN.
 unsafe fn fastopen(
     fd: c_int,
     k: u8,
     addr: *const sockaddr,
     len: socklen_t,
+    flags: c_int,
     send: impl FnOnce() -> Option<ssize_t>,
 ) -> Option<ssize_t> {
     if k != KIND_TCP_NEW {
         crate::set_errno(libc::EISCONN);
         return Some(-1);
     }
-    if connect(fd, addr, len)? < 0 {
+    let r = if flags & libc::MSG_DONTWAIT != 0 {
+        let _g = sock_call(fd)?;
+        hooks::connect_with(fd, addr, len, true)
+    } else {
+        connect(fd, addr, len)?
+    };
+    if r < 0 {
         return Some(-1);
     }
     send()
@@ -449,7 +456,7 @@ pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> Opt
         c.msg_name = std::ptr::null_mut();
         c.msg_namelen = 0;
         let plain = flags & !libc::MSG_FASTOPEN;
-        return fastopen(fd, k, m.msg_name as *const sockaddr, m.msg_namelen, || sendmsg(fd, &c, plain));
+        return fastopen(fd, k, m.msg_name as *const sockaddr, m.msg_namelen, flags, || sendmsg(fd, &c, plain));
     }
     if k != KIND_TCP && !is_udp(k) {
         return Some(hooks::unconnected_send(flags));

@@ -7,7 +7,9 @@
 //! plain listener). Without a cookie from the server Linux's Fast Open connect is a plain
 //! handshake (its SYN asks for a cookie, which a server without Fast Open never gives); here
 //! the SYN carries no cookie request, the rest is the same: connect() or sendto(MSG_FASTOPEN)
-//! returns as after any handshake and the data follows.
+//! returns as after any handshake and the data follows; non-blocking (O_NONBLOCK, or
+//! MSG_DONTWAIT on the send) it returns EINPROGRESS once the SYN is on its way (the shim's
+//! `svc::route::fastopen`).
 use crate::socket::tcp::{TcpHandle, TcpOption, TcpState};
 use crate::stack::Stack;
 use crate::Error;

@@ -69,6 +69,7 @@ CASES=(
   "udp_mcast|udp_mcast server 7035|udp_mcast client @HOST 7035|ready=stdout"
   "shut_late|shut_late server -p 7070|shut_late client -c @HOST -p 7070"
   "send_edges|send_edges server -p 7071|send_edges client -c @HOST -p 7071"
+  "mcast_if|mcast_if server -p 7072|mcast_if client -c @HOST -p 7072"
   "udp_peer|udp_peer server 7020 300 72 8000|udp_peer client @HOST 7020 300 72 8000|ready=stdout mask=s/ on port [0-9]+//; s/, [0-9]+ (resent|stale replies|duplicates)//g"
 )
 

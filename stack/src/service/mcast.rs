@@ -6,6 +6,7 @@
 use std::net::Ipv4Addr;
 
 use super::engine::Proto;
+use crate::socket::udp::mcast::McIf;
 use crate::stack::Stack;
 use crate::Error;
 
@@ -73,11 +74,18 @@ pub fn membership(stack: &mut Stack, p: Proto, join: bool, val: &[u8]) -> Result
     }
 }
 
-/// IP_MULTICAST_IF: an `ip_mreqn`, an `ip_mreq` (its interface address) or an `in_addr`; the
-/// address kept for getsockopt (0.0.0.0 given or for an interface named by index only). EINVAL
-/// on a stream socket or below 4 bytes, EADDRNOTAVAIL for an address or index not ours.
-pub fn multicast_if(stack: &Stack, tcp: bool, val: &[u8]) -> Result<[u8; 4], i32> {
-    if tcp || val.len() < 4 {
+/// The loopback device's index in every network namespace (Linux's LOOPBACK_IFINDEX).
+const LOOPBACK_IFINDEX: i32 = 1;
+
+/// IP_MULTICAST_IF (do_ip_setsockopt): an `ip_mreqn`, an `ip_mreq` (its interface address) or
+/// an `in_addr`, naming our interface (its index or address; 0.0.0.0 and index 0: the route's
+/// choice, which is ours) or the loopback (index 1, a 127.x address). The UDP engine sends the
+/// socket's datagrams to groups by it, from its address (`socket/udp_mcast.rs`); the address is
+/// returned to be kept for getsockopt (0.0.0.0 given or for an interface named by index only).
+/// EINVAL on a stream socket or below 4 bytes, EADDRNOTAVAIL for an address or index not ours.
+pub fn multicast_if(stack: &mut Stack, p: Proto, val: &[u8]) -> Result<[u8; 4], i32> {
+    let Proto::Udp(h) = p else { return Err(libc::EINVAL) };
+    if val.len() < 4 {
         return Err(libc::EINVAL);
     }
     let (address, ifindex) = match val.len() {
@@ -85,14 +93,15 @@ pub fn multicast_if(stack: &Stack, tcp: bool, val: &[u8]) -> Result<[u8; 4], i32
         n if n >= 8 => (ip_at(val, 4), 0),
         _ => (ip_at(val, 0), 0),
     };
-    let ok = if ifindex != 0 {
-        ifindex as u32 == tap_ifindex()
-    } else {
-        address.is_unspecified() || address == stack.addr() || address.is_loopback()
+    let loopback = match ifindex {
+        0 if address.is_unspecified() || address == stack.addr() => false,
+        0 if address.is_loopback() => true,
+        0 => return Err(libc::EADDRNOTAVAIL),
+        LOOPBACK_IFINDEX => true,
+        i if i as u32 == tap_ifindex() => false,
+        _ => return Err(libc::EADDRNOTAVAIL),
     };
-    if !ok {
-        return Err(libc::EADDRNOTAVAIL);
-    }
+    stack.udp.set_multicast_if(h, McIf { loopback, addr: address.into() }).map_err(Error::errno)?;
     Ok(address.octets())
 }
 
@@ -120,10 +129,15 @@ mod tests {
         membership(&mut s, u, true, &mreq(g, [0; 4])).unwrap();
         assert_eq!(membership(&mut s, u, true, &mreq(g, us)), Err(libc::EADDRINUSE));
         membership(&mut s, u, false, &mreq(g, us)).unwrap();
-        assert_eq!(multicast_if(&s, true, &us), Err(libc::EINVAL));
-        assert_eq!(multicast_if(&s, false, &us[..3]), Err(libc::EINVAL));
-        assert_eq!(multicast_if(&s, false, &us), Ok(us));
-        assert_eq!(multicast_if(&s, false, &mreq(g, us)), Ok(us), "ip_mreq: its interface address");
-        assert_eq!(multicast_if(&s, false, &[10, 9, 9, 9]), Err(libc::EADDRNOTAVAIL));
+        assert_eq!(multicast_if(&mut s, t, &us), Err(libc::EINVAL));
+        assert_eq!(multicast_if(&mut s, u, &us[..3]), Err(libc::EINVAL));
+        assert_eq!(multicast_if(&mut s, u, &us), Ok(us));
+        assert_eq!(multicast_if(&mut s, u, &mreq(g, us)), Ok(us), "ip_mreq: its interface address");
+        assert_eq!(multicast_if(&mut s, u, &[10, 9, 9, 9]), Err(libc::EADDRNOTAVAIL));
+        assert_eq!(multicast_if(&mut s, u, &[127, 0, 0, 1]), Ok([127, 0, 0, 1]));
+        let lo_index = [[0u8; 4], [0; 4], 1i32.to_ne_bytes()].concat();
+        assert_eq!(multicast_if(&mut s, u, &lo_index), Ok([0; 4]), "ip_mreqn: the loopback by index");
+        let other_index = [[0u8; 4], [0; 4], 77i32.to_ne_bytes()].concat();
+        assert_eq!(multicast_if(&mut s, u, &other_index), Err(libc::EADDRNOTAVAIL));
     }
 }

@@ -87,6 +87,9 @@ struct Socket {
     mc_ttl: u8,
     /// IP_MULTICAST_ALL (default on): it receives every group the host joined, not only its own.
     mc_all: bool,
+    /// IP_MULTICAST_IF: the interface its datagrams to a group leave by and their source
+    /// address (`udp_mcast.rs`).
+    mc_if: mcast::McIf,
 }
 
 impl Socket {
@@ -111,6 +114,7 @@ impl Socket {
             mc_loop: true,
             mc_ttl: 1,
             mc_all: true,
+            mc_if: mcast::McIf::default(),
         }
     }
 }
@@ -419,7 +423,15 @@ impl UdpStack {
         if spec_src.is_some_and(|a| !(a.is_unspecified() || a == self.local_addr || a.is_loopback())) {
             return Err(Error::NetUnreachable);
         }
+        let mc_if = self.get(h)?.mc_if;
+        if dst_ip.is_multicast() && mc_if.loopback {
+            // Out by the loopback interface, where no group was joined: nobody receives it.
+            self.stats.out_datagrams += 1;
+            return Ok(data.len());
+        }
         let src_ip = match spec_src.unwrap_or(bound_ip) {
+            // Linux's udp_sendmsg: a datagram to a group takes IP_MULTICAST_IF's address.
+            a if a.is_unspecified() && dst_ip.is_multicast() && !mc_if.addr.is_unspecified() => mc_if.addr,
             a if a.is_unspecified() || a.is_broadcast() || a.is_multicast() => {
                 crate::iface::route::source_for(self.local_addr, dst_ip)
             }

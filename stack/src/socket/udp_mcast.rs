@@ -7,6 +7,21 @@ use super::{UdpHandle, UdpStack};
 use crate::error::{Error, Result};
 use crate::wire::ip::{IpAddress, IpEndpoint};
 
+/// IP_MULTICAST_IF of a socket (Linux's mc_index and mc_addr): the interface its datagrams to
+/// a group leave by (the link unless `loopback`) and, when not 0.0.0.0, their source address
+/// if the socket is not bound to one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct McIf {
+    pub loopback: bool,
+    pub addr: IpAddress,
+}
+
+impl Default for McIf {
+    fn default() -> McIf {
+        McIf { loopback: false, addr: IpAddress::v4(0, 0, 0, 0) }
+    }
+}
+
 /// Linux's net.ipv4.igmp_max_memberships: groups one socket may join (ENOBUFS beyond).
 pub const MAX_MEMBERSHIPS: usize = 20;
 /// The all-hosts group every host belongs to, never reported (RFC 1112 4, RFC 2236 6).
@@ -100,6 +115,12 @@ impl UdpStack {
     /// The next IGMP message the memberships call for: (group, true = report, false = leave).
     pub fn take_igmp(&mut self) -> Option<(IpAddress, bool)> {
         self.igmp.pop_front()
+    }
+
+    /// IP_MULTICAST_IF, resolved by the caller to an interface (ours or the loopback).
+    pub fn set_multicast_if(&mut self, h: UdpHandle, mc_if: McIf) -> Result<()> {
+        self.get_mut(h)?.mc_if = mc_if;
+        Ok(())
     }
 
     pub fn set_multicast_loop(&mut self, h: UdpHandle, on: bool) -> Result<()> {
@@ -211,6 +232,34 @@ mod tests {
         u.set_multicast_loop(s, true).unwrap();
         u.send_to(s, b"gone", Some(ep(G, 5000))).unwrap();
         assert_eq!(u.recv_from(m, &mut buf, false), Err(Error::WouldBlock));
+    }
+
+    #[test]
+    fn multicast_if_chooses_the_interface_and_source() {
+        let mut u = UdpStack::new(US, 1);
+        let now = crate::time::Instant::from_millis(0);
+        let m = u.socket();
+        u.set_reuse_addr(m, true).unwrap();
+        u.bind(m, ep(IpAddress::v4(0, 0, 0, 0), 5000)).unwrap();
+        u.join_group(m, G).unwrap();
+        let s = u.socket();
+        let lo = McIf { loopback: true, addr: IpAddress::v4(127, 0, 0, 1) };
+        u.set_multicast_if(s, lo).unwrap();
+        assert_eq!(u.send_to(s, b"lo", Some(ep(G, 5000))), Ok(2));
+        let mut out = 0;
+        u.dispatch(now, &mut |_, _, _| out += 1);
+        assert_eq!(out, 0, "the loopback interface: nothing on the link");
+        assert_eq!(u.recv_from(m, &mut [0u8; 8], false), Err(Error::WouldBlock), "nor looped back");
+        assert_eq!(u.stats().out_datagrams, 1);
+        // A unicast datagram is not concerned.
+        u.send_to(s, b"uni", Some(ep(IpAddress::v4(10, 0, 0, 1), 5000))).unwrap();
+        u.dispatch(now, &mut |_, dst, _| assert_eq!(dst, IpAddress::v4(10, 0, 0, 1)));
+        u.set_multicast_if(s, McIf { loopback: false, addr: US }).unwrap();
+        u.send_to(s, b"link", Some(ep(G, 5000))).unwrap();
+        let mut srcs = vec![];
+        u.dispatch(now, &mut |src, _, _| srcs.push(src));
+        assert_eq!(srcs, vec![US]);
+        assert_eq!(u.recv_from(m, &mut [0u8; 8], false).unwrap().from, ep(US, u.local_addr(s).unwrap().port()));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 # 2. Multicast both ways across the TAP (python3 sockets): a shimmed receiver that joined
 #    239.7.3.6 gets the kernel's datagrams to the group (and tcpdump on the kernel side sees its
 #    IGMPv2 report and, when it leaves, the leave); a shimmed sender's datagrams to the group
-#    reach a kernel receiver, with the TTL it set (IP_MULTICAST_TTL).
+#    reach a kernel receiver, with the TTL it set (IP_MULTICAST_TTL); a router's query is
+#    answered with a report within its Max Resp Time (after a random delay).
 # Kernel side: tap0 10.0.0.1/24; tapstack side: 10.0.0.2.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -124,3 +125,61 @@ grep -qx 'tapstack-to-group from 10.0.0.2 to 239.7.3.6 ttl 3' "$WORK/got-b" \
   || { echo "FAIL: kernel member of 239.7.3.6 got: $(cat "$WORK/got-b" 2>/dev/null)"; exit 1; }
 crossed rx 40 "$rx0" "tapstack's datagrams to the group"
 echo "ok: a shimmed sender's datagram to 239.7.3.6 reaches a kernel member with TTL 3 (IP_MULTICAST_TTL)"
+
+# 2c. A router's general query (Max Resp Time 2 s, sent by the kernel side through a raw IGMP
+# socket) is answered by a shimmed member with a report for its group after a random delay
+# within those 2 s (RFC 2236 3): the service wakes for the report's timer.
+cat > "$WORK/hold.py" <<'EOF'
+import os, socket, sys, time
+group, iface, until = sys.argv[1], sys.argv[2], sys.argv[3]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + socket.inet_aton(iface))
+open(until + ".joined", "w").close()
+for _ in range(200):  # until told to leave (bounded: 20 s)
+    if os.path.exists(until):
+        break
+    time.sleep(0.1)
+EOF
+cat > "$WORK/query.py" <<'EOF'
+import socket, struct, sys
+max_resp, iface = int(sys.argv[1]), sys.argv[2]
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xFFFF)
+    return ~(s + (s >> 16)) & 0xFFFF
+m = struct.pack("!BBH4s", 0x11, max_resp, 0, bytes(4))
+m = m[:2] + struct.pack("!H", csum(m)) + m[4:]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(iface))
+s.sendto(m, ("224.0.0.1", 0))
+EOF
+in_ns tcpdump -i tap0 -n -tt -U -w "$WORK/query.pcap" igmp 2>/dev/null &
+tpid=$!
+_NETNS_PIDS+=("$tpid")
+for _ in $(seq 1 100); do [ "$(stat -c %s "$WORK/query.pcap" 2>/dev/null || echo 0)" -ge 24 ] && break; sleep 0.1; done
+[ "$(stat -c %s "$WORK/query.pcap" 2>/dev/null || echo 0)" -ge 24 ] || { echo "FAIL: tcpdump did not start"; exit 1; }
+ts 30 "$PY" "$WORK/hold.py" 239.7.3.9 10.0.0.2 "$WORK/held" &
+hpid=$!
+_NETNS_PIDS+=("$hpid")
+for _ in $(seq 1 100); do [ -e "$WORK/held.joined" ] && break; sleep 0.1; done
+[ -e "$WORK/held.joined" ] || { echo "FAIL: the shimmed member did not join"; exit 1; }
+sleep 0.5  # the join's own report goes first
+in_ns "$PY" "$WORK/query.py" 20 10.0.0.1
+reports=""
+for _ in $(seq 1 40); do  # bounded: 4 s
+  reports=$(tcpdump -r "$WORK/query.pcap" -n -tt 2>/dev/null | grep -E 'igmp (query|v2 report 239\.7\.3\.9)' || true)
+  [ "$(echo "$reports" | grep -c '10.0.0.2 > 239.7.3.9: igmp v2 report')" -ge 2 ] && break
+  sleep 0.1
+done
+: > "$WORK/held"
+wait "$hpid" || true
+kill "$tpid" 2>/dev/null || true
+wait "$tpid" 2>/dev/null || true
+# The query's time, then the first report after it: at most 2 s later (plus 0.5 s of slack).
+echo "$reports" | awk '
+  /igmp query/ && !q { q = $1; next }
+  q && /10\.0\.0\.2 > 239\.7\.3\.9: igmp v2 report/ { d = $1 - q; found = 1; exit }
+  END { if (!found) { print "FAIL: no report for 239.7.3.9 after the query"; exit 1 }
+        if (d < 0 || d > 2.5) { printf "FAIL: the report came %.3f s after the query (Max Resp Time 2 s)\n", d; exit 1 }
+        printf "ok: a query with Max Resp Time 2 s answered after %.3f s (random delay, RFC 2236 3)\n", d }' \
+  || { echo "$reports"; exit 1; }

@@ -1,18 +1,70 @@
 //! The host side of IGMPv2 (RFC 2236 3, RFC 1112 appendix I): membership reports when the
 //! host's first socket joins a group, a leave when its last one leaves, reports again when a
 //! router queries; which multicast frames the interface accepts. The memberships themselves
-//! are the UDP engine's (`socket/udp_mcast.rs`). Simplifications: reports answer a query at
-//! once (RFC 2236 3 asks for a random delay up to Max Resp Time, a SHOULD that spreads many
-//! hosts' reports; here one host answers), sent once (no repeat after the Unsolicited Report
-//! Interval), without the Router Alert option (receivers do not require it).
+//! are the UDP engine's (`socket/udp_mcast.rs`). A query is answered as RFC 2236 3 says: each
+//! group concerned gets a report after a random delay up to the query's Max Resp Time (an
+//! earlier running timer is kept), and a report another host sends for the group meanwhile
+//! cancels ours (Linux's igmp_heard_report). Simplifications: the report on joining is sent
+//! once (no repeat after the Unsolicited Report Interval), without the Router Alert option
+//! (receivers do not require it).
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use super::Interface;
 use crate::socket::udp::UdpStack;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::ethernet::MacAddr;
 use crate::wire::igmp::{self, group_mac, Repr};
 use crate::wire::ipv4::Ipv4Repr;
+
+/// RFC 2236 4: a query with Max Resp Time 0 comes from an IGMPv1 router, which means 10 s.
+const V1_MAX_RESP: u8 = 100;
+
+/// Reports waiting for their delay (RFC 2236 3: a "delay timer" per group).
+#[derive(Debug)]
+pub(crate) struct ReportTimers {
+    due: BTreeMap<Ipv4Addr, Instant>,
+    rng: u64,
+}
+
+impl ReportTimers {
+    pub(crate) fn new(seed: u64) -> ReportTimers {
+        ReportTimers { due: BTreeMap::new(), rng: seed ^ 0x4947_4d50_0000_0001 }
+    }
+
+    /// A delay chosen uniformly in [0, `max_resp` tenths of a second), at millisecond grain
+    /// (Linux: get_random_u32_below(max_delay) jiffies).
+    fn delay(&mut self, max_resp: u8) -> Duration {
+        let tenths = if max_resp == 0 { V1_MAX_RESP } else { max_resp };
+        let span = u64::from(tenths) * 100;
+        // splitmix64
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Duration::from_millis((z ^ (z >> 31)) % span)
+    }
+
+    /// RFC 2236 3: start the group's timer at a random delay, unless one running ends sooner.
+    fn start(&mut self, now: Instant, group: Ipv4Addr, max_resp: u8) {
+        let at = now + self.delay(max_resp);
+        let t = self.due.entry(group).or_insert(at);
+        if at < *t {
+            *t = at;
+        }
+    }
+
+    /// The earliest report due.
+    pub(crate) fn poll_at(&self) -> Option<Instant> {
+        self.due.values().min().copied()
+    }
+
+    /// The group's report is due by `t` (tests).
+    #[cfg(test)]
+    pub(crate) fn due(&self, group: Ipv4Addr) -> Option<Instant> {
+        self.due.get(&group).copied()
+    }
+}
 
 impl Interface {
     /// True for the Ethernet address of a group this host belongs to (all-hosts included):
@@ -32,9 +84,9 @@ impl Interface {
         self.send_ip(now, self.addr, dst, igmp::PROTOCOL, &r.to_bytes());
     }
 
-    /// An IGMP message for us: a query (general, or about one of our groups) is answered with
-    /// a report per group concerned; reports and leaves of other hosts change nothing here
-    /// (RFC 2236 3's report suppression is optional for IGMPv2 hosts, and Linux does not).
+    /// An IGMP message for us: a query (general, or about one of our groups) starts a delayed
+    /// report per group concerned; another host's report for a group cancels ours (RFC 2236 3's
+    /// suppression); leaves change nothing here.
     pub(crate) fn receive_igmp(&mut self, now: Instant, _ip: &Ipv4Repr, payload: &[u8], udp: &UdpStack) {
         let repr = match igmp::Packet::new_checked(payload).and_then(|p| Repr::parse(&p)) {
             Ok(r) => r,
@@ -44,14 +96,29 @@ impl Interface {
             }
         };
         self.stats.igmp_in += 1;
-        if let Repr::Query { group, .. } = repr {
-            let asked: Vec<Ipv4Addr> = udp
-                .host_groups()
-                .into_iter()
-                .map(|g| g.as_v4())
-                .filter(|&g| group.is_unspecified() || g == group)
-                .collect();
-            for g in asked {
+        match repr {
+            Repr::Query { max_resp, group } => {
+                for g in udp.host_groups().into_iter().map(|g| g.as_v4()) {
+                    if group.is_unspecified() || g == group {
+                        self.igmp.start(now, g, max_resp);
+                    }
+                }
+            }
+            Repr::Report { group } | Repr::V1Report { group } => {
+                self.igmp.due.remove(&group);
+            }
+            Repr::Leave { .. } => {}
+        }
+    }
+
+    /// Sends the reports whose delay has run out, for groups the host still belongs to.
+    pub(crate) fn poll_igmp(&mut self, now: Instant, udp: &UdpStack) {
+        while let Some((&g, &at)) = self.igmp.due.iter().min_by_key(|(_, &at)| at) {
+            if at > now {
+                break;
+            }
+            self.igmp.due.remove(&g);
+            if udp.host_joined(g.into()) && g != crate::socket::udp::mcast::ALL_HOSTS.as_v4() {
                 self.send_igmp(now, Repr::Report { group: g });
             }
         }
@@ -97,6 +164,118 @@ mod tests {
         v
     }
 
+    /// One host joined to `groups` (socket bound to port 7037), with its interface.
+    fn host(seed: u64, groups: &[Ipv4Addr]) -> (Interface, TcpStack, UdpStack, crate::socket::udp::UdpHandle) {
+        let mut iface = Interface::new(MAC, US, 24, None, 1500, seed);
+        let tcp = TcpStack::new(TcpConfig::new(US.into(), 1500));
+        let mut udp = UdpStack::new(US.into(), 1);
+        let h = udp.socket();
+        for &g in groups {
+            udp.join_group(h, g.into()).unwrap();
+        }
+        while udp.take_igmp().is_some() {}
+        iface.tx.clear();
+        (iface, tcp, udp, h)
+    }
+
+    fn igmp_frame(dst: Ipv4Addr, r: Repr) -> Vec<u8> {
+        frame(dst, group_mac(dst), protocol::IGMP, &r.to_bytes())
+    }
+
+    /// The reports sent by `iface` while time runs from `from` to `to` in 1 ms steps, with the
+    /// instant each left.
+    fn reports_until(
+        iface: &mut Interface,
+        tcp: &mut TcpStack,
+        udp: &mut UdpStack,
+        from: Instant,
+        to: Instant,
+    ) -> Vec<(Ipv4Addr, Instant)> {
+        let mut out = Vec::new();
+        let mut t = from;
+        while t <= to {
+            iface.poll_timers(t, tcp, udp);
+            for (_, _, _, r) in sent(iface) {
+                if let Repr::Report { group } = r {
+                    out.push((group, t));
+                }
+            }
+            t += Duration::from_millis(1);
+        }
+        out
+    }
+
+    /// RFC 2236 3: a query's reports leave after a random delay below Max Resp Time, not at
+    /// once; different hosts (seeds) pick different delays; a group-specific query concerns
+    /// its group only; Max Resp Time 0 (IGMPv1) means 10 s.
+    #[test]
+    fn query_answered_after_a_random_delay() {
+        const G2: Ipv4Addr = Ipv4Addr::new(239, 7, 3, 8);
+        let all = crate::socket::udp::mcast::ALL_HOSTS.as_v4();
+        let t0 = Instant::from_secs(1);
+        let mut delays = Vec::new();
+        for seed in 1..=8u64 {
+            let (mut iface, mut tcp, mut udp, _) = host(seed, &[G, G2]);
+            let q = igmp_frame(all, Repr::Query { max_resp: 20, group: Ipv4Addr::UNSPECIFIED });
+            iface.receive_frame(t0, &q, &mut tcp, &mut udp);
+            assert!(sent(&mut iface).is_empty(), "no report at once");
+            let r = reports_until(&mut iface, &mut tcp, &mut udp, t0, t0 + Duration::from_secs(3));
+            assert_eq!(r.len(), 2, "one report per group: {r:?}");
+            for (_, at) in &r {
+                assert!(*at < t0 + Duration::from_millis(2000), "within Max Resp Time 2 s");
+                delays.push(*at - t0);
+            }
+        }
+        delays.sort();
+        delays.dedup();
+        assert!(delays.len() >= 12, "random delays, not one fixed value: {delays:?}");
+        // A group-specific query: only that group.
+        let (mut iface, mut tcp, mut udp, _) = host(3, &[G, G2]);
+        iface.receive_frame(t0, &igmp_frame(G2, Repr::Query { max_resp: 10, group: G2 }), &mut tcp, &mut udp);
+        let r = reports_until(&mut iface, &mut tcp, &mut udp, t0, t0 + Duration::from_secs(2));
+        assert_eq!(r.iter().map(|x| x.0).collect::<Vec<_>>(), vec![G2]);
+        // IGMPv1 query (Max Resp Time 0): up to 10 s.
+        let (mut iface, mut tcp, mut udp, _) = host(5, &[G]);
+        iface.receive_frame(
+            t0,
+            &igmp_frame(all, Repr::Query { max_resp: 0, group: Ipv4Addr::UNSPECIFIED }),
+            &mut tcp,
+            &mut udp,
+        );
+        let due = iface.igmp.due(G).expect("timer started");
+        assert!(due >= t0 && due < t0 + Duration::from_secs(10));
+        assert_eq!(iface.poll_at(t0), Some(due), "the interface wakes for it");
+    }
+
+    /// RFC 2236 3: a later query keeps an earlier-ending timer and shortens a later one; another
+    /// host's report cancels ours (Linux's igmp_heard_report); a group left meanwhile is not
+    /// reported.
+    #[test]
+    fn timers_reset_suppressed_and_dropped() {
+        let all = crate::socket::udp::mcast::ALL_HOSTS.as_v4();
+        let t0 = Instant::from_secs(1);
+        let general = |max_resp| igmp_frame(all, Repr::Query { max_resp, group: Ipv4Addr::UNSPECIFIED });
+        let (mut iface, mut tcp, mut udp, h) = host(7, &[G]);
+        iface.receive_frame(t0, &general(100), &mut tcp, &mut udp);
+        let first = iface.igmp.due(G).unwrap();
+        iface.receive_frame(t0, &general(255), &mut tcp, &mut udp);
+        assert!(iface.igmp.due(G).unwrap() <= first, "never later than the running timer");
+        iface.receive_frame(t0, &general(1), &mut tcp, &mut udp);
+        assert!(iface.igmp.due(G).unwrap() < t0 + Duration::from_millis(100), "a shorter Max Resp Time resets it");
+        // Another host's report (v2 or v1) for the group: ours is not sent.
+        iface.receive_frame(t0, &igmp_frame(G, Repr::Report { group: G }), &mut tcp, &mut udp);
+        assert_eq!(iface.igmp.due(G), None);
+        assert!(reports_until(&mut iface, &mut tcp, &mut udp, t0, t0 + Duration::from_secs(1)).is_empty());
+        iface.receive_frame(t0, &general(10), &mut tcp, &mut udp);
+        iface.receive_frame(t0, &igmp_frame(G, Repr::V1Report { group: G }), &mut tcp, &mut udp);
+        assert!(reports_until(&mut iface, &mut tcp, &mut udp, t0, t0 + Duration::from_secs(1)).is_empty());
+        // Left before the timer ran out: no report.
+        iface.receive_frame(t0, &general(10), &mut tcp, &mut udp);
+        udp.leave_group(h, G.into()).unwrap();
+        assert!(reports_until(&mut iface, &mut tcp, &mut udp, t0, t0 + Duration::from_secs(1)).is_empty());
+        assert_eq!(iface.igmp.poll_at(), None);
+    }
+
     #[test]
     fn reports_queries_and_group_filter() {
         let mut iface = Interface::new(MAC, US, 24, None, 1500, 1);
@@ -120,10 +299,12 @@ mod tests {
         iface.receive_frame(now, &to_group, &mut tcp, &mut udp);
         let r = udp.recv_from(h, &mut [0u8; 8], false).unwrap();
         assert_eq!(r.dst, G.into());
-        // A general query (to all-hosts) is answered for each group; a malformed one counted.
+        // A general query (to all-hosts) is answered for each group, within Max Resp Time (10 s
+        // here); a malformed one counted.
         let all = crate::socket::udp::mcast::ALL_HOSTS.as_v4();
         let q = Repr::Query { max_resp: 100, group: Ipv4Addr::UNSPECIFIED }.to_bytes();
         iface.receive_frame(now, &frame(all, group_mac(all), protocol::IGMP, &q), &mut tcp, &mut udp);
+        iface.poll_timers(now + Duration::from_secs(10), &mut tcp, &mut udp);
         assert_eq!(sent(&mut iface), vec![want]);
         let mut bad = q;
         bad[4] ^= 1;

@@ -82,6 +82,8 @@ pub struct Interface {
     /// TCP hands us segments with only the pseudo-header sum (`TcpConfig::tx_partial_checksum`):
     /// the device finishes it; we finish it ourselves only before cutting fragments.
     pub(crate) tx_tcp_partial: bool,
+    /// Membership reports waiting for their random delay (`igmp.rs`).
+    pub(crate) igmp: igmp::ReportTimers,
 }
 
 /// IP header fields a socket may set (IP_TTL, IP_TOS, IP_MULTICAST_TTL).
@@ -114,6 +116,7 @@ impl Interface {
             default_ttl: DEFAULT_TTL,
             rx_checksum_ok: false,
             tx_tcp_partial: false,
+            igmp: igmp::ReportTimers::new(seed),
         }
     }
 
@@ -351,6 +354,7 @@ impl Interface {
             // RFC 1122 3.3.2: time exceeded (code 1) if the first fragment had arrived.
             self.icmp_time_exceeded(now, &header, &data);
         }
+        self.poll_igmp(now, udp);
     }
 
     /// True while frames, local datagrams or datagrams awaiting ARP resolution are queued.
@@ -363,7 +367,7 @@ impl Interface {
         if !self.tx.is_empty() || !self.loopback.is_empty() {
             return Some(now);
         }
-        earliest(self.arp.poll_at(), self.reasm.poll_at())
+        earliest(earliest(self.arp.poll_at(), self.reasm.poll_at()), self.igmp.poll_at())
     }
 }
 

@@ -7,64 +7,12 @@
 //! cancels ours (Linux's igmp_heard_report). Simplifications: the report on joining is sent
 //! once (no repeat after the Unsolicited Report Interval), without the Router Alert option
 //! (receivers do not require it).
-use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
-
 use super::Interface;
 use crate::socket::udp::UdpStack;
-use crate::time::{Duration, Instant};
+use crate::time::Instant;
 use crate::wire::ethernet::MacAddr;
 use crate::wire::igmp::{self, group_mac, Repr};
 use crate::wire::ipv4::Ipv4Repr;
-
-/// RFC 2236 4: a query with Max Resp Time 0 comes from an IGMPv1 router, which means 10 s.
-const V1_MAX_RESP: u8 = 100;
-
-/// Reports waiting for their delay (RFC 2236 3: a "delay timer" per group).
-#[derive(Debug)]
-pub(crate) struct ReportTimers {
-    due: BTreeMap<Ipv4Addr, Instant>,
-    rng: u64,
-}
-
-impl ReportTimers {
-    pub(crate) fn new(seed: u64) -> ReportTimers {
-        ReportTimers { due: BTreeMap::new(), rng: seed ^ 0x4947_4d50_0000_0001 }
-    }
-
-    /// A delay chosen uniformly in [0, `max_resp` tenths of a second), at millisecond grain
-    /// (Linux: get_random_u32_below(max_delay) jiffies).
-    fn delay(&mut self, max_resp: u8) -> Duration {
-        let tenths = if max_resp == 0 { V1_MAX_RESP } else { max_resp };
-        let span = u64::from(tenths) * 100;
-        // splitmix64
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Duration::from_millis((z ^ (z >> 31)) % span)
-    }
-
-    /// RFC 2236 3: start the group's timer at a random delay, unless one running ends sooner.
-    fn start(&mut self, now: Instant, group: Ipv4Addr, max_resp: u8) {
-        let at = now + self.delay(max_resp);
-        let t = self.due.entry(group).or_insert(at);
-        if at < *t {
-            *t = at;
-        }
-    }
-
-    /// The earliest report due.
-    pub(crate) fn poll_at(&self) -> Option<Instant> {
-        self.due.values().min().copied()
-    }
-
-    /// The group's report is due by `t` (tests).
-    #[cfg(test)]
-    pub(crate) fn due(&self, group: Ipv4Addr) -> Option<Instant> {
-        self.due.get(&group).copied()
-    }
-}
 
 impl Interface {
     /// True for the Ethernet address of a group this host belongs to (all-hosts included):
@@ -104,20 +52,14 @@ impl Interface {
                     }
                 }
             }
-            Repr::Report { group } | Repr::V1Report { group } => {
-                self.igmp.due.remove(&group);
-            }
+            Repr::Report { group } | Repr::V1Report { group } => self.igmp.cancel(group),
             Repr::Leave { .. } => {}
         }
     }
 
     /// Sends the reports whose delay has run out, for groups the host still belongs to.
     pub(crate) fn poll_igmp(&mut self, now: Instant, udp: &UdpStack) {
-        while let Some((&g, &at)) = self.igmp.due.iter().min_by_key(|(_, &at)| at) {
-            if at > now {
-                break;
-            }
-            self.igmp.due.remove(&g);
+        while let Some(g) = self.igmp.take_due(now) {
             if udp.host_joined(g.into()) && g != crate::socket::udp::mcast::ALL_HOSTS.as_v4() {
                 self.send_igmp(now, Repr::Report { group: g });
             }
@@ -130,7 +72,9 @@ mod tests {
     use super::*;
     use crate::iface::fragment::fragment;
     use crate::socket::tcp::{TcpConfig, TcpStack};
+    use crate::time::Duration;
     use crate::wire::ipv4::{self, protocol};
+    use std::net::Ipv4Addr;
 
     const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
     const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);

@@ -7,6 +7,7 @@ pub mod arp_cache;
 pub mod fragment;
 mod icmp;
 pub mod igmp;
+mod igmp_timers;
 mod input;
 pub mod reassembly;
 pub mod route;
@@ -83,7 +84,7 @@ pub struct Interface {
     /// the device finishes it; we finish it ourselves only before cutting fragments.
     pub(crate) tx_tcp_partial: bool,
     /// Membership reports waiting for their random delay (`igmp.rs`).
-    pub(crate) igmp: igmp::ReportTimers,
+    pub(crate) igmp: igmp_timers::ReportTimers,
 }
 
 /// IP header fields a socket may set (IP_TTL, IP_TOS, IP_MULTICAST_TTL).
@@ -116,7 +117,7 @@ impl Interface {
             default_ttl: DEFAULT_TTL,
             rx_checksum_ok: false,
             tx_tcp_partial: false,
-            igmp: igmp::ReportTimers::new(seed),
+            igmp: igmp_timers::ReportTimers::new(seed),
         }
     }
 

@@ -6,7 +6,7 @@
 use std::net::Ipv4Addr;
 
 use super::engine::Proto;
-use crate::socket::udp::mcast::McIf;
+use crate::socket::udp::McIf;
 use crate::stack::Stack;
 use crate::Error;
 

@@ -45,6 +45,21 @@ const DATAGRAM_OVERHEAD: usize = 768;
 /// Linux's ip_local_port_range default.
 const EPHEMERAL: core::ops::RangeInclusive<u16> = 32768..=60999;
 
+/// IP_MULTICAST_IF of a socket (Linux's mc_index and mc_addr): the interface its datagrams to
+/// a group leave by (the link unless `loopback`) and, when not 0.0.0.0, their source address
+/// if the socket is not bound to one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct McIf {
+    pub loopback: bool,
+    pub addr: IpAddress,
+}
+
+impl Default for McIf {
+    fn default() -> McIf {
+        McIf { loopback: false, addr: IpAddress::v4(0, 0, 0, 0) }
+    }
+}
+
 struct Datagram {
     from: IpEndpoint,
     data: Vec<u8>,
@@ -89,7 +104,7 @@ struct Socket {
     mc_all: bool,
     /// IP_MULTICAST_IF: the interface its datagrams to a group leave by and their source
     /// address (`udp_mcast.rs`).
-    mc_if: mcast::McIf,
+    mc_if: McIf,
 }
 
 impl Socket {
@@ -114,7 +129,7 @@ impl Socket {
             mc_loop: true,
             mc_ttl: 1,
             mc_all: true,
-            mc_if: mcast::McIf::default(),
+            mc_if: McIf::default(),
         }
     }
 }

@@ -3,24 +3,9 @@
 //! IP_DROP_MEMBERSHIP), the host's groups (what the interface accepts and reports with IGMP,
 //! `wire/igmp.rs`), IP_MULTICAST_LOOP and IP_MULTICAST_ALL. The interface resolution of an
 //! `ip_mreq`/`ip_mreqn` (which device) is the caller's: tapstack has one interface.
-use super::{UdpHandle, UdpStack};
+use super::{McIf, UdpHandle, UdpStack};
 use crate::error::{Error, Result};
 use crate::wire::ip::{IpAddress, IpEndpoint};
-
-/// IP_MULTICAST_IF of a socket (Linux's mc_index and mc_addr): the interface its datagrams to
-/// a group leave by (the link unless `loopback`) and, when not 0.0.0.0, their source address
-/// if the socket is not bound to one.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct McIf {
-    pub loopback: bool,
-    pub addr: IpAddress,
-}
-
-impl Default for McIf {
-    fn default() -> McIf {
-        McIf { loopback: false, addr: IpAddress::v4(0, 0, 0, 0) }
-    }
-}
 
 /// Linux's net.ipv4.igmp_max_memberships: groups one socket may join (ENOBUFS beyond).
 pub const MAX_MEMBERSHIPS: usize = 20;

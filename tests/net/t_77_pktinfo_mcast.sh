@@ -166,7 +166,7 @@ for _ in $(seq 1 100); do [ -e "$WORK/held.joined" ] && break; sleep 0.1; done
 sleep 0.5  # the join's own report goes first
 in_ns "$PY" "$WORK/query.py" 20 10.0.0.1
 reports=""
-for _ in $(seq 1 40); do  # bounded: 4 s
+for _ in $(seq 1 60); do  # bounded: 6 s
   reports=$(tcpdump -r "$WORK/query.pcap" -n -tt 2>/dev/null | grep -E 'igmp (query|v2 report 239\.7\.3\.9)' || true)
   [ "$(echo "$reports" | grep -c '10.0.0.2 > 239.7.3.9: igmp v2 report')" -ge 2 ] && break
   sleep 0.1
@@ -175,11 +175,12 @@ done
 wait "$hpid" || true
 kill "$tpid" 2>/dev/null || true
 wait "$tpid" 2>/dev/null || true
-# The query's time, then the first report after it: at most 2 s later (plus 0.5 s of slack).
+# The query's time, then the first report after it: at most 2 s later (plus 1.5 s of slack for
+# a loaded machine; without the timer's wake-up it would never come).
 echo "$reports" | awk '
   /igmp query/ && !q { q = $1; next }
   q && /10\.0\.0\.2 > 239\.7\.3\.9: igmp v2 report/ { d = $1 - q; found = 1; exit }
   END { if (!found) { print "FAIL: no report for 239.7.3.9 after the query"; exit 1 }
-        if (d < 0 || d > 2.5) { printf "FAIL: the report came %.3f s after the query (Max Resp Time 2 s)\n", d; exit 1 }
+        if (d < 0 || d > 3.5) { printf "FAIL: the report came %.3f s after the query (Max Resp Time 2 s)\n", d; exit 1 }
         printf "ok: a query with Max Resp Time 2 s answered after %.3f s (random delay, RFC 2236 3)\n", d }' \
   || { echo "$reports"; exit 1; }

@@ -279,6 +279,21 @@ pub(crate) fn new_socket(domain: c_int, kind: u8, flags: c_int) -> Result<c_int,
     Ok(b)
 }
 
+/// Before this root process gives up root (`ids`): the service runs (started now, while the
+/// TAP may still be opened). Our channel is then closed: the service takes a channel's
+/// credentials when it connects, and later requests are the new user's (as the kernel checks
+/// the caller's rights at each bind).
+pub(crate) fn before_drop_root() {
+    let _held = crate::SignalsHeld::hold();
+    let mut c = CTL.lock();
+    if open_channel(&mut c, true).is_ok() {
+        mark_internal(c.fd, false);
+        crate::real::sys_close(c.fd);
+        CTL_FD.store(-1, Ordering::Relaxed);
+        c.fd = -1;
+    }
+}
+
 /// The service's pid (0 if no channel yet).
 pub(crate) fn service_pid() -> c_int {
     let _held = crate::SignalsHeld::hold();

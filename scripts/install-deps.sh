@@ -10,12 +10,13 @@ for pair in ip:iproute2 ping:iputils-ping arping:iputils-arping tcpdump:tcpdump 
             nginx:nginx ab:apache2-utils socat:socat dig:bind9-dnsutils host:bind9-dnsutils \
             openssl:openssl ss:iproute2 java:default-jdk-headless node:nodejs traceroute:traceroute \
             redis-server:redis-server redis-benchmark:redis-tools git:git rsync:rsync \
-            memcached:memcached psql:postgresql-client pgbench:postgresql-client vsftpd:vsftpd; do
+            memcached:memcached psql:postgresql-client pgbench:postgresql-client vsftpd:vsftpd \
+            ssh:openssh-client scp:openssh-client; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
 # file:package, for what has no command of its own.
-for pair in /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev; do
+for pair in /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev /usr/sbin/sshd:openssh-server; do
   f=${pair%%:*} pkg=${pair#*:}
   [ -e "$f" ] || need+=("$pkg")
 done

@@ -39,7 +39,7 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   echo "install-deps: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  # Packages with a service (nginx, redis-server) must not start it in the root namespace: the tests start
+  # Packages with a service (nginx, redis-server, memcached, postgresql, vsftpd, openssh-server) must not start it in the root namespace: the tests start
   # their own copies inside their namespaces. policy-rc.d exit 101 = "action forbidden".
   prc=/usr/sbin/policy-rc.d made_prc=0
   if [ ! -e "$prc" ]; then

@@ -316,6 +316,9 @@ fn say(msg: &str) {
 /// credentials when it connects, and later requests are the new user's (as the kernel checks
 /// the caller's rights at each bind).
 pub(crate) fn before_drop_root() {
+    if !table_owner() {
+        return; // a vfork child: our memory is its parent's, the channel too
+    }
     let _held = crate::SignalsHeld::hold();
     let mut c = CTL.lock();
     QUIET.store(true, Ordering::Relaxed);

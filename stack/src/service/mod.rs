@@ -15,6 +15,7 @@
 //! One thread: an epoll loop over the TAP, the attach socket, the clients' control connections
 //! and every socket's end `a`; the stack's own deadline is the epoll timeout. This module runs
 //! only inside `tapstackd` (never preloaded), so it may call libc directly.
+mod bind_rights;
 mod engine;
 pub mod errq;
 pub mod fdpass;

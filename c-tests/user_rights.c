@@ -69,6 +69,14 @@ static int server(const struct opts *o) {
         if ((s = bound("nobody: bind TCP port 1023", SOCK_STREAM, 1023, 0)) >= 0) close(s);
         if ((s = bound("nobody: bind UDP port 53", SOCK_DGRAM, 53, 0)) >= 0) close(s);
         if ((s = bound("nobody: bind TCP port 0", SOCK_STREAM, 0, 0)) >= 0) close(s);
+        {
+            /* A foreign address is checked first: EADDRNOTAVAIL, not EACCES. */
+            int f = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in sa;
+            make_addr(&sa, "10.9.9.9", 80);
+            result("nobody: bind TCP 10.9.9.9:80", bind(f, (struct sockaddr *)&sa, sizeof sa));
+            close(f);
+        }
         if ((s = bound("nobody: join root's SO_REUSEPORT group on PORT", SOCK_STREAM, o->port, 1)) >= 0) close(s);
         int m = bound("nobody: bind PORT+1", SOCK_STREAM, o->port + 1, 0);
         if (m < 0) _exit(1);

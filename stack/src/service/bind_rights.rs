@@ -16,8 +16,23 @@ impl Service {
             sa::Target::MappedAny(p) | sa::Target::Loopback6(p) | sa::Target::V6Only(_, p) => p,
             sa::Target::Unspec => 0,
         };
+        let want = t.engine();
+        if let Some(w) = want {
+            // Linux checks the address first (EADDRNOTAVAIL, the stack's bind says it).
+            let ip = *w.ip();
+            let udp = matches!(s.proto, Proto::Udp(_));
+            let mask = u32::MAX.checked_shl(32 - self.cfg.prefix_len.min(32) as u32).unwrap_or(0);
+            let subnet_bcast = std::net::Ipv4Addr::from(u32::from(self.cfg.addr) | !mask);
+            let local = ip.is_unspecified()
+                || ip == self.cfg.addr
+                || ip.is_loopback()
+                || (udp && (ip.is_multicast() || ip.is_broadcast() || ip == subnet_bcast));
+            if !local {
+                return Ok(());
+            }
+        }
         may_bind(self.peer, port, self.unpriv_port)?;
-        let Some(want) = t.engine() else { return Ok(()) };
+        let Some(want) = want else { return Ok(()) };
         if port == 0 || !s.opts.reuseport {
             return Ok(());
         }

@@ -64,6 +64,11 @@ CASES=(
   "sig_longjmp|sig_longjmp server -p 7033 -w 30|sig_longjmp client -c @HOST -p 7033 -w 30"
   "urgent_trunc|urgent_trunc server -p 7031|urgent_trunc client -c @HOST -p 7031"
   "tcp_opts|tcp_opts server -p 7034|tcp_opts client -c @HOST -p 7034"
+  # A process that gave up root (setuid to nobody, as memcached -u): its sockets, EACCES for a
+  # privileged port, EADDRINUSE for another user's SO_REUSEPORT group.
+  "user_rights|user_rights server -p 7060|user_rights client -c @HOST -p 7060"
+  # Children made by a raw clone(SIGCHLD) (vsftpd's sessions) and by vfork close the listener.
+  "raw_clone|raw_clone server -p 7062|raw_clone client -c @HOST -p 7062"
   "udp_mmsg|udp_mmsg server 7032|udp_mmsg client @HOST 7032|ready=stdout"
   "udp_pktinfo|udp_pktinfo server 7034|udp_pktinfo client @HOST 7034|ready=stdout"
   "udp_mcast|udp_mcast server 7035|udp_mcast client @HOST 7035|ready=stdout"

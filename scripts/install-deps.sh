@@ -9,15 +9,19 @@ for pair in ip:iproute2 ping:iputils-ping arping:iputils-arping tcpdump:tcpdump 
             strace:strace sha256sum:coreutils setpriv:util-linux timeout:coreutils awk:mawk \
             nginx:nginx ab:apache2-utils socat:socat dig:bind9-dnsutils host:bind9-dnsutils \
             openssl:openssl ss:iproute2 java:default-jdk-headless node:nodejs traceroute:traceroute \
-            redis-server:redis-server redis-benchmark:redis-tools git:git rsync:rsync; do
+            redis-server:redis-server redis-benchmark:redis-tools git:git rsync:rsync \
+            memcached:memcached psql:postgresql-client pgbench:postgresql-client vsftpd:vsftpd \
+            ssh:openssh-client scp:openssh-client; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
 # file:package, for what has no command of its own.
-for pair in /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev; do
+for pair in /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev /usr/sbin/sshd:openssh-server; do
   f=${pair%%:*} pkg=${pair#*:}
   [ -e "$f" ] || need+=("$pkg")
 done
+# The PostgreSQL server (its binaries live under a versioned directory).
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
 # python modules: module:package, for Debian's python (the one the tests run, /usr/bin/python3;
 # Debian's packages, not pip: that python is externally managed).
 py=/usr/bin/python3; [ -x "$py" ] || py=python3
@@ -35,7 +39,7 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   echo "install-deps: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  # Packages with a service (nginx, redis-server) must not start it in the root namespace: the tests start
+  # Packages with a service (nginx, redis-server, memcached, postgresql, vsftpd, openssh-server) must not start it in the root namespace: the tests start
   # their own copies inside their namespaces. policy-rc.d exit 101 = "action forbidden".
   prc=/usr/sbin/policy-rc.d made_prc=0
   if [ ! -e "$prc" ]; then

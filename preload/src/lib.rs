@@ -13,6 +13,7 @@
 //!   calls the real libc function.
 //! - `resolve`: getaddrinfo and friends, answered from the hosts file and DNS over tapstack.
 //! - `syscall`: libc's `syscall()` for the socket-call numbers on tapstack descriptors.
+//! - `ids`: setuid and friends: a root program that gives up root first makes sure the service runs.
 //! - `sandbox`: prctl and seccomp: a program in a seccomp sandbox gets write(2) for write().
 //!
 //! Every descriptor that is not a tapstack socket goes straight to the real libc function.
@@ -24,6 +25,7 @@
 pub(crate) mod dup;
 pub(crate) mod epoll;
 pub(crate) mod errq;
+mod ids;
 pub(crate) mod io;
 pub(crate) mod opts;
 pub(crate) mod poll;

@@ -94,8 +94,26 @@ fn table_owner() -> bool {
             OWNER.store(me, Ordering::Relaxed);
             true
         }
-        o => o == me,
+        o if o == me => true,
+        o if own_copy(o, me) => {
+            OWNER.store(me, Ordering::Relaxed);
+            true
+        }
+        _ => false,
     }
+}
+
+/// A process that is not the tables' owner `owner` was made without libc's fork, so no atfork
+/// handler made it the owner: true if it has its own copy of our memory (a raw
+/// `clone(SIGCHLD)` system call, as vsftpd forks each session with CLONE_NEWIPC), false if it
+/// shares the owner's (vfork, posix_spawn: CLONE_VM) or that cannot be told (kcmp(2)
+/// unavailable). An owner we cannot see (it exited, or we are in a new PID namespace) shares
+/// no memory with us.
+fn own_copy(owner: c_int, me: c_int) -> bool {
+    const KCMP_VM: c_int = 1;
+    // SAFETY: kcmp only compares two processes' kernel objects; no memory is passed.
+    let r = unsafe { libc::syscall(libc::SYS_kcmp, me, owner, KCMP_VM, 0, 0) };
+    r > 0 || (r < 0 && crate::errno() == libc::ESRCH)
 }
 
 /// A descriptor was closed (or is about to be reused).
@@ -163,8 +181,8 @@ fn open_channel(c: &mut Ctl, spawn: bool) -> Result<(), c_int> {
     let cfg = tapstack::config::Config::from_env().map_err(|e| {
         // Said once per process: every later socket() fails the same way.
         static SAID: AtomicBool = AtomicBool::new(false);
-        if !SAID.swap(true, Ordering::Relaxed) {
-            crate::eprint_raw(&format!("tapstack: bad configuration: {e}"));
+        if !QUIET.load(Ordering::Relaxed) && !SAID.swap(true, Ordering::Relaxed) {
+            say(&format!("tapstack: bad configuration: {e}"));
         }
         libc::EINVAL
     })?;
@@ -182,12 +200,12 @@ fn open_channel(c: &mut Ctl, spawn: bool) -> Result<(), c_int> {
                     spawned = true;
                     let left = deadline.saturating_duration_since(std::time::Instant::now());
                     if let Err(msg) = spawn::start_service(left) {
-                        crate::eprint_raw(&format!("tapstack: {msg}"));
+                        say(&format!("tapstack: {msg}"));
                         return Err(libc::ENETDOWN);
                     }
                 }
                 if std::time::Instant::now() >= deadline {
-                    crate::eprint_raw(&format!(
+                    say(&format!(
                         "tapstack: tapstackd for TAP {:?} did not come up (set TAPSTACK_SERVICE_LOG to see why)",
                         cfg.tap
                     ));
@@ -226,7 +244,10 @@ const REPLY_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 pub(crate) fn request(m: &Msg, fd: Option<c_int>) -> Result<(Msg, Option<c_int>), c_int> {
     let _held = crate::SignalsHeld::hold();
     let mut c = CTL.lock();
-    open_channel(&mut c, true)?;
+    // A request about a socket needs the service that holds it (its sockets keep it running):
+    // none is started for it (nor a message said) when none answers, e.g. in a process that
+    // moved to another network namespace (vsftpd's session process) or after the service died.
+    open_channel(&mut c, fd.is_none())?;
     let buf = m.encode();
     let mut reply = [0u8; proto::MAX_MSG];
     let res = fdpass::send_with_fd(c.fd, &buf, fd, 0).and_then(|_| {
@@ -286,6 +307,38 @@ pub(crate) fn new_socket(domain: c_int, kind: u8, flags: c_int) -> Result<c_int,
     Ok(b)
 }
 
+/// Set while `before_drop_root` opens the channel: it says nothing on failure (the program's
+/// stderr may be its client's connection, as in vsftpd's session process).
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// A message of `open_channel` on stderr, unless `QUIET`.
+fn say(msg: &str) {
+    if !QUIET.load(Ordering::Relaxed) {
+        crate::eprint_raw(msg);
+    }
+}
+
+/// Before this root process gives up root (`ids`): the service runs (started now, while the
+/// TAP may still be opened). Our channel is then closed: the service takes a channel's
+/// credentials when it connects, and later requests are the new user's (as the kernel checks
+/// the caller's rights at each bind).
+pub(crate) fn before_drop_root() {
+    if !table_owner() {
+        return; // a vfork child: our memory is its parent's, the channel too
+    }
+    let _held = crate::SignalsHeld::hold();
+    let mut c = CTL.lock();
+    QUIET.store(true, Ordering::Relaxed);
+    let r = open_channel(&mut c, true);
+    QUIET.store(false, Ordering::Relaxed);
+    if r.is_ok() {
+        mark_internal(c.fd, false);
+        crate::real::sys_close(c.fd);
+        CTL_FD.store(-1, Ordering::Relaxed);
+        c.fd = -1;
+    }
+}
+
 /// The service's pid (0 if no channel yet).
 pub(crate) fn service_pid() -> c_int {
     let _held = crate::SignalsHeld::hold();
@@ -337,6 +390,16 @@ pub(crate) fn probe(fd: c_int) -> u8 {
         if peer == 0 || peer != service_pid() {
             return 0;
         }
+    }
+    // A socket of the service keeps it running, so none is started here: when none answers
+    // (the program moved to another network namespace, as vsftpd's session process does),
+    // the descriptor stays a plain one whose reads and writes still reach the peer.
+    let up = {
+        let _held = crate::SignalsHeld::hold();
+        open_channel(&mut CTL.lock(), false).is_ok()
+    };
+    if !up {
+        return 0;
     }
     match request(&Msg::new(Op::Ident), Some(fd)) {
         Ok((r, _)) if r.a == 0 => {

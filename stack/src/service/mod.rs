@@ -15,6 +15,7 @@
 //! One thread: an epoll loop over the TAP, the attach socket, the clients' control connections
 //! and every socket's end `a`; the stack's own deadline is the epoll timeout. This module runs
 //! only inside `tapstackd` (never preloaded), so it may call libc directly.
+mod bind_rights;
 mod engine;
 pub mod errq;
 pub mod fdpass;
@@ -22,6 +23,7 @@ mod gate;
 mod mcast;
 mod ops;
 pub mod opts;
+mod perm;
 pub mod proto;
 mod query;
 mod reap;
@@ -76,11 +78,11 @@ pub struct Service {
     /// The signalfd of SIGTERM/SIGINT/SIGHUP (`stop.rs`), once asked for.
     stop_fd: Option<i32>,
     attach_fd: i32,
-    uid: u32,
-    /// Control connections: fd -> trusted (same user or root, or proved it holds one of our
-    /// sockets: a descriptor is a capability its holder was handed, e.g. nginx workers that
-    /// dropped privileges after inheriting the listener).
-    clients: HashMap<i32, bool>,
+    /// Control connections: fd -> its credentials (`perm`).
+    clients: HashMap<i32, perm::Peer>,
+    /// The credentials of the request being served; `ip_unprivileged_port_start`.
+    peer: perm::Peer,
+    unpriv_port: u16,
     socks: Vec<Option<Sock>>,
     free: Vec<usize>,
     by_ident: HashMap<(u64, u64), usize>,
@@ -130,7 +132,6 @@ impl Service {
         stack.set_tcp_checksum_offload(opened.tcp_checksum_offload);
         // TAPSTACK_TRACE=ladder / events: the service draws every connection of the TAP.
         crate::runtime::install_tracer(&cfg, &mut stack).map_err(|RuntimeError(e)| StartError::Failed(e))?;
-        let uid = fdpass::getuid();
         let s = Service {
             cfg,
             stack,
@@ -140,8 +141,9 @@ impl Service {
             epfd,
             stop_fd: None,
             attach_fd,
-            uid,
             clients: HashMap::new(),
+            peer: perm::Peer::SERVICE,
+            unpriv_port: perm::unprivileged_port_start(),
             socks: Vec::new(),
             free: Vec::new(),
             by_ident: HashMap::new(),
@@ -338,8 +340,8 @@ impl Service {
         loop {
             let Ok(fd) = fdpass::accept4(self.attach_fd, libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) else { return };
             match fdpass::peer_cred(fd) {
-                Ok((_, uid)) => {
-                    self.clients.insert(fd, uid == self.uid || uid == 0);
+                Ok((pid, uid)) => {
+                    self.clients.insert(fd, perm::Peer::of(pid, uid));
                     self.ep_add(fd, libc::EPOLLIN as u32, T_CLIENT | fd as u64);
                 }
                 Err(_) => {
@@ -367,15 +369,12 @@ impl Service {
                     return;
                 }
                 Ok((n, [passed, second])) => {
-                    if self.clients.get(&fd) == Some(&false) && self.lookup(passed).is_some() {
-                        self.clients.insert(fd, true);
-                    }
-                    let trusted = self.clients.get(&fd) == Some(&true);
+                    self.peer = self.clients.get(&fd).copied().unwrap_or(perm::Peer::SERVICE);
                     let m = proto::Msg::decode(&buf[..n]);
                     if let Ok(m) = &m {
                         if m.op() == Some(proto::Op::Adopt) {
                             // No reply: socket() did not wait.
-                            self.op_adopt(m, passed, second, trusted);
+                            self.op_adopt(m, passed, second);
                             continue;
                         }
                     }
@@ -384,12 +383,7 @@ impl Service {
                     }
                     let mut kept = false;
                     let reply = match m {
-                        Ok(m) if trusted => self.request(m, passed, &mut kept),
-                        Ok(m) => {
-                            // Another user that holds none of our sockets: nothing to do here.
-                            tracing::warn!(target: "tapstack::service", "refused a request from another user");
-                            (proto::Msg::reply(m.op, libc::EACCES), None)
-                        }
+                        Ok(m) => self.request(m, passed, &mut kept),
                         Err(_) => (proto::Msg::reply(0, libc::EINVAL), None),
                     };
                     if let Some(f) = passed {
@@ -510,7 +504,8 @@ impl Service {
 
     /// `install` with the identity of the program's end already known.
     fn install_as(&mut self, proto: Proto, a: i32, ident: (u64, u64)) -> Result<usize, i32> {
-        let s = Sock::new(proto, a, ident);
+        let mut s = Sock::new(proto, a, ident);
+        s.uid = self.peer.uid;
         let i = match self.free.pop() {
             Some(i) => {
                 self.socks[i] = Some(s);

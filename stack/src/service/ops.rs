@@ -137,7 +137,7 @@ impl Service {
     /// Takes in a socket the client made (`Op::Adopt`): `a` is the service's end, `b` a copy
     /// of the program's end (closed here). On failure `a` is closed (the program's end sees
     /// the hang-up) and the first request about `b` gets the errno.
-    pub(super) fn op_adopt(&mut self, m: &Msg, a: Option<i32>, b: Option<i32>, trusted: bool) {
+    pub(super) fn op_adopt(&mut self, m: &Msg, a: Option<i32>, b: Option<i32>) {
         let (Some(a), Some(b)) = (a, b) else {
             for f in [a, b].into_iter().flatten() {
                 let _ = crate::sys::close(f);
@@ -145,9 +145,7 @@ impl Service {
             return;
         };
         let id = fdpass::identity(b);
-        let r = if !trusted {
-            Err(libc::EACCES)
-        } else if id.is_ok_and(|id| self.by_ident.contains_key(&id)) {
+        let r = if id.is_ok_and(|id| self.by_ident.contains_key(&id)) {
             Err(libc::EINVAL) // already one of ours: a confused client
         } else if let Err(e) = id {
             Err(e)
@@ -382,6 +380,11 @@ impl Service {
     fn op_simple(&mut self, i: usize, o: Op, m: &Msg) -> Msg {
         let op = m.op;
         let now = self.now();
+        if o == Op::Bind {
+            if let Err(e) = self.bind_allowed(i, &m.data) {
+                return Msg::reply(op, e);
+            }
+        }
         let stack = &mut self.stack;
         let s = self.socks[i].as_mut().expect("looked up");
         let err = |e: Error| Msg::reply(op, e.errno());
@@ -512,7 +515,7 @@ impl Service {
 }
 
 /// Translates the program's sockaddr bytes for socket `s` (dual-stack, `client::sockaddr`).
-fn translate(s: &super::sock::Sock, op: sa::Op, data: &[u8]) -> Result<Target, i32> {
+pub(super) fn translate(s: &super::sock::Sock, op: sa::Op, data: &[u8]) -> Result<Target, i32> {
     sa::parse(s.dual.info(kind_of(s.proto)), op, Some(data), &fdpass::ifindex_exists)
 }
 

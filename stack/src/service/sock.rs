@@ -86,6 +86,8 @@ pub struct Sock {
     /// (st_dev, st_ino) of the program's end: how requests name this socket.
     pub ident: (u64, u64),
     pub opts: Opts,
+    /// The user whose process made it (Linux `sk_uid`; SO_REUSEPORT groups, `perm`).
+    pub uid: u32,
     /// The family, IPPROTO_IPV6 options and virtual binding (dual-stack, `client::dual`).
     pub dual: Dual,
     pub listening: bool,
@@ -149,6 +151,7 @@ impl Sock {
             a,
             ident,
             opts: Opts::default(),
+            uid: 0,
             dual: Dual::default(),
             listening: false,
             backlog: 0,

@@ -130,6 +130,9 @@ impl Service {
         mcast::set_tap_ifindex(crate::phy::tap::ifindex(&cfg.tap).unwrap_or(0).max(0) as u32);
         let mut stack = Stack::new(&cfg, crate::sys::random_u64());
         stack.set_tcp_checksum_offload(opened.tcp_checksum_offload);
+        // With busy polling, the ACK ending a program's connect waits up to the budget for its
+        // first bytes (`TcpConfig::handshake_ack_hold`): the server is woken once, not twice.
+        stack.tcp.set_handshake_ack_hold(crate::time::Duration::from_micros(opts.busy_poll.as_micros() as u64));
         // TAPSTACK_TRACE=ladder / events: the service draws every connection of the TAP.
         crate::runtime::install_tracer(&cfg, &mut stack).map_err(|RuntimeError(e)| StartError::Failed(e))?;
         let s = Service {
@@ -198,7 +201,10 @@ impl Service {
             }
             self.sweep_zombies();
             self.close_forgotten();
-            let mut timeout = next.map(|t| t.saturating_since(self.now()));
+            // Those may have served requests (a connect: its SYN's timer, a held ACK).
+            let now = self.now();
+            let next = earliest(next, earliest(self.stack.poll_at(now), self.dev.poll_at()));
+            let mut timeout = next.map(|t| t.saturating_since(now));
             if !self.zombies.is_empty() {
                 let d = self.next_sweep.saturating_duration_since(std::time::Instant::now());
                 timeout = Some(timeout.map_or(d, |t| t.min(d)));
@@ -206,12 +212,7 @@ impl Service {
             if self.idle_since.is_some() {
                 timeout = Some(timeout.map_or(self.opts.idle, |t| t.min(self.opts.idle)));
             }
-            let ms = match timeout {
-                None => -1,
-                Some(d) if d.is_zero() => 0,
-                Some(d) => (d.as_micros().div_ceil(1000)).min(i32::MAX as u128) as i32,
-            };
-            let n = self.wait(&mut events, ms);
+            let n = self.wait(&mut events, timeout);
             for ev in &events[..n] {
                 let (e, tok) = (ev.events, ev.u64);
                 match tok & T_MASK {
@@ -235,7 +236,8 @@ impl Service {
         }
     }
 
-    /// Waits up to `ms` for events. While traffic flows (the last wait found an event within
+    /// Waits up to `timeout` (None: until an event) for events, to the microsecond (a held
+    /// handshake ACK is due within the budget). While traffic flows (the last wait found an event within
     /// the busy-poll budget), first polls for up to that budget without sleeping, giving the
     /// CPU to anything else runnable between polls. A sleeping service costs every frame the
     /// kernel hands the TAP, and every write of a program, a wake-up (on a VM without
@@ -243,11 +245,11 @@ impl Service {
     /// polling (`net.core.busy_poll`) and NAPI's deferred interrupts avoid the same way. Once a
     /// wait finds nothing within the budget, the next ones sleep at once: a slow or idle flow
     /// costs no polling.
-    fn wait(&mut self, events: &mut [libc::epoll_event], ms: i32) -> usize {
+    fn wait(&mut self, events: &mut [libc::epoll_event], timeout: Option<Duration>) -> usize {
         let budget = self.opts.busy_poll;
         let start = std::time::Instant::now();
-        let limit = if ms >= 0 { budget.min(Duration::from_millis(ms as u64)) } else { budget };
-        if ms != 0 && self.hot && !limit.is_zero() {
+        let limit = timeout.map_or(budget, |t| budget.min(t));
+        if timeout != Some(Duration::ZERO) && self.hot && !limit.is_zero() {
             loop {
                 let n = fdpass::epoll_wait(self.epfd, events, 0).unwrap_or(0);
                 if n > 0 {
@@ -258,11 +260,15 @@ impl Service {
                 }
                 crate::sys::sched_yield();
             }
+            if timeout.is_some_and(|t| start.elapsed() >= t) {
+                return 0; // a deadline within the budget came while polling
+            }
         }
-        let n = fdpass::epoll_wait(self.epfd, events, ms).unwrap_or(0);
+        let left = timeout.map(|t| t.saturating_sub(start.elapsed()));
+        let n = fdpass::epoll_wait_for(self.epfd, events, left).unwrap_or(0);
         if n > 0 {
             self.hot = start.elapsed() < budget;
-        } else if ms < 0 || u128::from(ms.unsigned_abs()) * 1000 >= budget.as_micros() {
+        } else if timeout.is_none_or(|t| t >= budget) {
             // Nothing came within the budget. (A wait a timer cut shorter than the budget says
             // nothing about the traffic: `hot` stays as it was.)
             self.hot = false;

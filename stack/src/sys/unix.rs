@@ -345,6 +345,36 @@ pub fn epoll_wait(ep: i32, events: &mut [libc::epoll_event], timeout_ms: i32) ->
     }
 }
 
+/// epoll_pwait2 with a timeout to the nanosecond (None: forever); where the kernel lacks it
+/// (before 5.11), epoll_pwait with the timeout rounded up to a millisecond.
+pub fn epoll_wait_for(
+    ep: i32,
+    events: &mut [libc::epoll_event],
+    timeout: Option<std::time::Duration>,
+) -> Result<usize, i32> {
+    static NO_PWAIT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let ms = |t: std::time::Duration| t.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    let Some(t) = timeout else { return epoll_wait(ep, events, -1) };
+    if NO_PWAIT2.load(std::sync::atomic::Ordering::Relaxed) {
+        return epoll_wait(ep, events, ms(t));
+    }
+    let ts = libc::timespec { tv_sec: t.as_secs().min(i64::MAX as u64) as i64, tv_nsec: t.subsec_nanos() as i64 };
+    // SAFETY: events is a writable array of its length; ts a valid timespec; no signal mask.
+    match unsafe {
+        sc(
+            libc::SYS_epoll_pwait2,
+            &[ep as i64, events.as_mut_ptr() as i64, events.len() as i64, (&ts as *const libc::timespec) as i64, 0, 8],
+        )
+    } {
+        Err(libc::EINTR) => Ok(0),
+        Err(libc::ENOSYS) => {
+            NO_PWAIT2.store(true, std::sync::atomic::Ordering::Relaxed);
+            epoll_wait(ep, events, ms(t))
+        }
+        r => r,
+    }
+}
+
 /// accept4(fd, NULL, NULL, flags).
 pub fn accept4(fd: i32, flags: i32) -> Result<i32, i32> {
     // SAFETY: no address out-parameters.

@@ -361,6 +361,7 @@ impl TcpStack {
         let cfg = self.config.clone();
         let path_mss = self.path_mss(now, *remote.ip());
         let tr = self.new_trace();
+        let may_hold = self.server_first.get(&remote).is_none_or(|&(_, until)| now >= until);
         let t = self.user_mut(h)?;
         // Fresh control block state (a socket may connect again after a failure).
         let keep = (t.reuse_addr, t.nodelay, t.timers.keepalive.clone(), t.linger, t.want_rx, t.want_tx);
@@ -379,6 +380,7 @@ impl TcpStack {
         n.tr = tr;
         n.tr_state(t.state, TcpState::SynSent);
         n.state = TcpState::SynSent;
+        n.ack.may_hold = may_hold;
         n.pending = true;
         n.changed = true;
         *t = n;

@@ -4,7 +4,7 @@
 //! (`has_pending_output`); reports readiness changes (`take_changed`).
 use super::output::{Emitter, HEADROOM};
 use super::ports::has_output;
-use super::table::TcpStack;
+use super::table::{TcpStack, SERVER_FIRST_AFTER, SERVER_FIRST_FOR, SERVER_FIRST_MAX};
 use super::trace;
 use super::types::{TcpHandle, TcpState};
 use crate::time::Instant;
@@ -58,6 +58,19 @@ impl TcpStack {
                 if t.on_timers(now, &self.config) {
                     t.pending = true;
                 }
+                if std::mem::take(&mut t.ack.hold_expired) {
+                    // Its peer may speak first (a banner): after a few such, its next
+                    // connections ACK at once for a while.
+                    if self.server_first.len() >= SERVER_FIRST_MAX {
+                        self.server_first.clear();
+                    }
+                    let e = self.server_first.entry(t.remote).or_insert((0, now));
+                    e.0 += 1;
+                    if e.0 >= SERVER_FIRST_AFTER {
+                        *e = (0, now + SERVER_FIRST_FOR);
+                    }
+                    self.stats.held_acks_expired += 1;
+                }
                 work.push(id);
             }
         }
@@ -68,6 +81,9 @@ impl TcpStack {
             if t.pending {
                 t.pending = false;
                 t.output(now, &self.config, &mut e);
+                if std::mem::take(&mut t.ack.hold_ridden) {
+                    self.server_first.remove(&t.remote);
+                }
             }
             trace::drain(&mut self.tracer, t, now);
             let next = t.next_timer();

@@ -45,7 +45,7 @@ impl Tcb {
                 }
                 return;
             }
-            TcpState::SynSent => return self.input_syn_sent(now, seg, rsts),
+            TcpState::SynSent => return self.input_syn_sent(now, cfg, seg, rsts),
             _ => {}
         }
         // Simultaneous open: the peer's SYN-ACK repeats the SYN we already took; trim it.
@@ -224,7 +224,7 @@ impl Tcb {
         self.check_fin(now, cfg);
     }
 
-    fn input_syn_sent(&mut self, now: Instant, seg: &TcpRepr, rsts: &mut Vec<Rst>) {
+    fn input_syn_sent(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr, rsts: &mut Vec<Rst>) {
         if let Some(a) = seg.ack {
             let a = SeqNum(a);
             if a <= self.snd.iss || a > self.snd.max {
@@ -269,7 +269,14 @@ impl Tcb {
             self.timers.last_rx = now;
             self.set_state(TcpState::Established);
             self.ever_connected = true;
-            self.ack.now = true;
+            if cfg.handshake_ack_hold.is_zero() || !self.ack.may_hold || self.fin_queued {
+                self.ack.now = true;
+            } else {
+                // RFC 9293 3.5 lets the third segment carry data: held briefly, the ACK
+                // leaves with the program's first bytes (any segment sent carries it).
+                self.ack.delack_at = Some(now + cfg.handshake_ack_hold);
+                self.ack.holding = true;
+            }
             if self.fin_queued {
                 self.set_state(TcpState::FinWait1);
             }

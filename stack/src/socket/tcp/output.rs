@@ -125,6 +125,7 @@ impl Tcb {
             self.rcv.wup = self.rcv.nxt;
             self.ack.now = false;
             self.ack.delack_at = None;
+            self.ack.hold_ridden |= std::mem::take(&mut self.ack.holding);
             self.ack.segs_unacked = 0;
             self.ack.points.clear();
         }

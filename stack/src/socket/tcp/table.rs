@@ -41,6 +41,10 @@ pub struct TcpStack {
     pub(super) port_perturb: Vec<u16>,
     /// RFC 1191 path MTU per destination: (MSS it allows, until when).
     pub(super) pmtu: HashMap<IpAddress, (u16, Instant)>,
+    /// Peers whose held handshake ACKs saw no data before the hold ended (they speak first):
+    /// (holds in a row that expired, until when connects to them ACK at once). See
+    /// `TcpConfig::handshake_ack_hold`.
+    pub(super) server_first: HashMap<IpEndpoint, (u8, Instant)>,
     /// Trace sink (`crate::trace`); None: tracing off.
     pub(super) tracer: Option<Box<dyn crate::trace::TraceSink>>,
     /// The SYN queue: request records of half-open connections of every listener.
@@ -64,6 +68,13 @@ pub struct TcpStack {
     pub(super) trim_ids: HashMap<u32, Instant>,
 }
 
+/// Most peers remembered in `server_first` (then forgotten all at once); how many holds in a
+/// row must expire before a peer counts as speaking first, and for how long it does: it is
+/// tried again after that (a program once slow to send must not turn the hold off for good).
+pub(super) const SERVER_FIRST_MAX: usize = 1024;
+pub(super) const SERVER_FIRST_AFTER: u8 = 3;
+pub(super) const SERVER_FIRST_FOR: crate::time::Duration = crate::time::Duration::from_secs(1);
+
 /// Counters of RFC 6056 algorithm 4 (Linux: INET_TABLE_PERTURB_SIZE, 65536).
 pub(super) const PORT_BUCKETS: usize = 256;
 
@@ -86,6 +97,7 @@ impl TcpStack {
             work: Vec::new(),
             port_perturb: vec![0; PORT_BUCKETS],
             pmtu: HashMap::new(),
+            server_first: HashMap::new(),
             tracer: None,
             reqs: HashMap::new(),
             req_timers: BTreeSet::new(),
@@ -107,6 +119,11 @@ impl TcpStack {
     /// See `TcpConfig::tx_partial_checksum`.
     pub fn set_tx_partial_checksum(&mut self, on: bool) {
         self.config.tx_partial_checksum = on;
+    }
+
+    /// See `TcpConfig::handshake_ack_hold`.
+    pub fn set_handshake_ack_hold(&mut self, d: crate::time::Duration) {
+        self.config.handshake_ack_hold = d;
     }
 
     pub fn stats(&self) -> &TcpStats {

@@ -45,6 +45,7 @@ impl Tcb {
         }
         if self.ack.delack_at.is_some_and(|t| t <= now) {
             self.ack.delack_at = None;
+            self.ack.hold_expired = std::mem::take(&mut self.ack.holding);
             self.ack.now = true;
             self.tr_timer(TimerKind::DelayedAck);
             self.tr_ack_why(Reason::DelayedAck);

@@ -87,6 +87,11 @@ pub struct TcpConfig {
     /// Segments leave with only the pseudo-header sum in the checksum field: the device
     /// finishes it (Stack::set_tcp_checksum_offload; a TAP with offloads). Off by default.
     pub tx_partial_checksum: bool,
+    /// How long the ACK that completes an active open may wait for the program's first data
+    /// to ride on it (zero: sent at once, the default). Linux holds it while data is pending
+    /// (tcp_rcv_synsent_state_process: "save one ACK"); a client that writes right after
+    /// connect() then wakes the server once (accept finds the request) instead of twice.
+    pub handshake_ack_hold: Duration,
 }
 
 impl TcpConfig {
@@ -94,6 +99,7 @@ impl TcpConfig {
     pub fn new(local_addr: IpAddress, mtu: usize) -> TcpConfig {
         TcpConfig {
             tx_partial_checksum: false,
+            handshake_ack_hold: Duration::ZERO,
             local_addr,
             prefix_len: 32,
             mss: (mtu.saturating_sub(40)).min(u16::MAX as usize) as u16,
@@ -145,6 +151,8 @@ pub struct TcpStats {
     pub tw_overflows: u64,
     /// close() calls that reset the connection because `max_orphans` orphans existed.
     pub orphan_overflows: u64,
+    /// Held handshake ACKs (`TcpConfig::handshake_ack_hold`) that left alone: no data came.
+    pub held_acks_expired: u64,
 }
 
 /// Per-connection counters a user can read (TCP_INFO and tooling).

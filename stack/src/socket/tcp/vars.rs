@@ -104,6 +104,14 @@ pub struct AckState {
     pub now: bool,
     /// Delayed-ACK timer.
     pub delack_at: Option<Instant>,
+    /// An active open whose handshake ACK may wait for the first data (`handshake_ack_hold`;
+    /// not when its peer was seen to speak first).
+    pub may_hold: bool,
+    /// `delack_at` is that hold; `hold_expired`: it ended with no data (the peer speaks first).
+    pub holding: bool,
+    pub hold_expired: bool,
+    /// The held ACK left with a segment the program sent (it speaks first).
+    pub hold_ridden: bool,
     /// Full-sized segments received since our last ACK.
     pub segs_unacked: u32,
     /// Earlier ACK points owed within one burst (each after two full segments), sent before the

@@ -27,6 +27,7 @@ use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 mod fuzz;
+mod handshake;
 mod harden;
 mod harness;
 mod icmp;

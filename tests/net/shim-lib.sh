@@ -20,6 +20,24 @@ in_ns() { ip netns exec "$NS" "$@"; }
 ts() { local t=$1; shift; timeout -k 5 "$t" ip netns exec "$NS" env TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 \
         TAPSTACK_GW=10.0.0.1 TAPSTACK_LIB="$LIB" "$ROOT/scripts/tapstack" "$@"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+# write_echo_server FILE: a Python TCP echo server (threads, one per connection) on
+# 10.0.0.1:9001, for a kernel-side peer (t_66, t_81).
+write_echo_server() {
+  cat > "$1" <<'PY'
+import socketserver
+class H(socketserver.BaseRequestHandler):
+    def handle(self):
+        while True:
+            b = self.request.recv(65536)
+            if not b:
+                break
+            self.request.sendall(b)
+class S(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+S(("10.0.0.1", 9001), H).serve_forever()
+PY
+}
 # Proof that traffic went through tapstack: only tapstack writes frames into tap0 (the kernel's
 # rx), and what the kernel sends to 10.0.0.2 leaves through tap0 (its tx). Without the shim a
 # program would reach 10.0.0.1 over the kernel's own loopback and these counters would not move.

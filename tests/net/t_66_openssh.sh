@@ -42,20 +42,7 @@ SSHO=(-i "$WORK/id" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null 
 head -c 8000000 /dev/urandom > "$WORK/blob"
 want=$(sha "$WORK/blob")
 same() { [ -f "$1" ] && [ "$(sha "$1")" = "$want" ] || { echo "FAIL: $2: $1 differs from the 8 MB original"; exit 1; }; echo "ok: $2 byte-exact"; }
-cat > "$WORK/echo.py" <<'PY'
-import socketserver
-class H(socketserver.BaseRequestHandler):
-    def handle(self):
-        while True:
-            b = self.request.recv(65536)
-            if not b:
-                break
-            self.request.sendall(b)
-class S(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-S(("10.0.0.1", 9001), H).serve_forever()
-PY
+write_echo_server "$WORK/echo.py"  # a kernel TCP echo server on 10.0.0.1:9001
 cat > "$WORK/echo_client.py" <<'PY'
 import os, socket, sys, threading, time
 N = 2 << 20

@@ -10,20 +10,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 command -v socat >/dev/null || { echo "FAIL: socat is not installed (make deps)"; exit 1; }
 shim_setup t81
 
-cat > "$WORK/echo.py" <<'PY'
-import socketserver
-class H(socketserver.BaseRequestHandler):
-    def handle(self):
-        while True:
-            b = self.request.recv(65536)
-            if not b:
-                break
-            self.request.sendall(b)
-class S(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-S(("10.0.0.1", 9001), H).serve_forever()
-PY
+write_echo_server "$WORK/echo.py"  # a kernel TCP echo server on 10.0.0.1:9001
 cat > "$WORK/clients.py" <<'PY'
 import os, socket, sys, threading, time
 N = 256 * 1024

@@ -20,6 +20,16 @@ in_ns() { ip netns exec "$NS" "$@"; }
 ts() { local t=$1; shift; timeout -k 5 "$t" ip netns exec "$NS" env TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 \
         TAPSTACK_GW=10.0.0.1 TAPSTACK_LIB="$LIB" "$ROOT/scripts/tapstack" "$@"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+# shimmed_as PID USER WHAT: fails unless process PID runs as USER with the shim loaded.
+shimmed_as() {
+  [ "$(awk '/^Uid:/ { print $3 }' "/proc/$1/status")" = "$(id -u "$2")" ] || { echo "FAIL: $3 ($1) does not run as $2"; exit 1; }
+  grep -q libtapstack_preload "/proc/$1/maps" || { echo "FAIL: $3 ($1) runs without the shim"; exit 1; }
+}
+# root_service: sets svc to the service's pid; fails unless it runs as root.
+root_service() {
+  svc=$(svc_pid)
+  [ -n "$svc" ] && [ "$(awk '/^Uid:/ { print $3 }' "/proc/$svc/status")" = 0 ] || { echo "FAIL: no service running as root (pid '${svc}')"; exit 1; }
+}
 # write_echo_server FILE: a Python TCP echo server (threads, one per connection) on
 # 10.0.0.1:9001, for a kernel-side peer (t_66, t_81).
 write_echo_server() {

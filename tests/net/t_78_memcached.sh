@@ -98,10 +98,8 @@ in_ns ss -Hltn 'sport = :11211' | grep -q . && { echo "FAIL: a kernel socket lis
 mc=
 for p in $(ip netns pids "$NS"); do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = memcached ] && mc=$p; done
 [ -n "$mc" ] || { echo "FAIL: no memcached process in the namespace"; exit 1; }
-[ "$(awk '/^Uid:/ { print $3 }' "/proc/$mc/status")" = "$(id -u memcache)" ] || { echo "FAIL: memcached ($mc) does not run as memcache"; exit 1; }
-grep -q libtapstack_preload "/proc/$mc/maps" || { echo "FAIL: memcached runs without the shim"; exit 1; }
-svc=$(svc_pid)
-[ -n "$svc" ] && [ "$(awk '/^Uid:/ { print $3 }' "/proc/$svc/status")" = 0 ] || { echo "FAIL: no service running as root (pid '${svc}')"; exit 1; }
+shimmed_as "$mc" memcache memcached
+root_service
 echo "   memcached pid $mc runs as memcache with the shim; the service (pid $svc) runs as root"
 rx0=$(tap_bytes rx); tx0=$(tap_bytes tx)
 out=$(in_ns timeout 60 "$PY" "$WORK/mc.py" 10.0.0.2 300 8 250) || { echo "FAIL: kernel client of the shimmed memcached: $out"; exit 1; }

@@ -68,10 +68,8 @@ done
 [ $up = 1 ] || { echo "FAIL: the shimmed postgres does not answer:"; tail "$WORK/pg-shim.log"; exit 1; }
 in_ns ss -Hltn 'src 10.0.0.2' | grep -q ':5432' && { echo "FAIL: a kernel socket listens on 10.0.0.2:5432"; exit 1; }
 pm=$(head -n 1 "$WORK/shim/data/postmaster.pid")
-[ "$(awk '/^Uid:/ { print $3 }' "/proc/$pm/status")" = "$(id -u postgres)" ] || { echo "FAIL: postgres ($pm) does not run as postgres"; exit 1; }
-grep -q libtapstack_preload "/proc/$pm/maps" || { echo "FAIL: postgres runs without the shim"; exit 1; }
-svc=$(svc_pid)
-[ -n "$svc" ] && [ "$(awk '/^Uid:/ { print $3 }' "/proc/$svc/status")" = 0 ] || { echo "FAIL: no service running as root"; exit 1; }
+shimmed_as "$pm" postgres postgres
+root_service
 echo "   postgres $pm runs as postgres with the shim; the service it started (pid $svc) runs as root"
 rx0=$(tap_bytes rx); tx0=$(tap_bytes tx)
 exercise 10.0.0.2 kernel

@@ -130,3 +130,10 @@ pub fn sys_getpid() -> c_int {
     // SAFETY: plain syscall.
     unsafe { libc::syscall(libc::SYS_getpid) as c_int }
 }
+
+/// O_NONBLOCK is set on `fd` (the raw fcntl: no hooked name).
+pub(crate) fn nonblocking(fd: c_int) -> bool {
+    // SAFETY: F_GETFL reads the descriptor's flags, no memory involved.
+    let fl = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) };
+    fl >= 0 && fl as c_int & libc::O_NONBLOCK != 0
+}

@@ -309,7 +309,7 @@ pub(crate) unsafe fn recvmmsg(
         if done > 0 && flags & MSG_WAITFORONE != 0 {
             f |= libc::MSG_DONTWAIT;
         }
-        if done > 0 && f & libc::MSG_DONTWAIT == 0 && !nonblocking(fd) {
+        if done > 0 && f & libc::MSG_DONTWAIT == 0 && !crate::real::nonblocking(fd) {
             if let Some(end) = end {
                 // Wait for the next datagram only as long as the timeout has left.
                 let left = (end - now_ns()).max(0);
@@ -342,13 +342,6 @@ pub(crate) unsafe fn recvmmsg(
     }
     crate::set_errno(saved);
     Some(done)
-}
-
-/// O_NONBLOCK is set on `fd` (the raw fcntl: no hooked name).
-pub(crate) fn nonblocking(fd: c_int) -> bool {
-    // SAFETY: F_GETFL reads the descriptor's flags, no memory involved.
-    let fl = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) };
-    fl >= 0 && fl as c_int & libc::O_NONBLOCK != 0
 }
 
 /// CLOCK_MONOTONIC in nanoseconds (the raw system call: no hooked name).

@@ -105,7 +105,7 @@ pub(crate) fn read(fd: c_int, flags: c_int, mut call: impl FnMut(c_int) -> ssize
     }
     let saved = crate::errno();
     let r = call(libc::MSG_DONTWAIT);
-    if r >= 0 || crate::errno() != libc::EAGAIN || super::route::nonblocking(fd) {
+    if r >= 0 || crate::errno() != libc::EAGAIN || crate::real::nonblocking(fd) {
         if r >= 0 {
             crate::set_errno(saved);
         }

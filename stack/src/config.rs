@@ -113,6 +113,51 @@ impl Config {
     }
 }
 
+/// The settings that belong to a TAP's one stack: its service reads them when it starts, and a
+/// program that attaches to a running service gets the service's, whatever its own environment
+/// says (see [`Config::settings_differ`]).
+pub const SERVICE_KEYS: [&str; 6] =
+    ["TAPSTACK_ADDR", "TAPSTACK_GW", "TAPSTACK_MAC", "TAPSTACK_MTU", "TAPSTACK_PCAP", "TAPSTACK_FAULTS"];
+
+impl Config {
+    /// The value of one of [`SERVICE_KEYS`], normalized (so `02:00:00:00:00:0A` and
+    /// `02-00-00-00-00-0a` compare equal); "" for an unset optional one.
+    pub fn setting(&self, key: &str) -> String {
+        match key {
+            "TAPSTACK_ADDR" => format!("{}/{}", self.addr, self.prefix_len),
+            "TAPSTACK_GW" => self.gateway.map_or_else(|| "none".into(), |g| g.to_string()),
+            "TAPSTACK_MAC" => self.mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"),
+            "TAPSTACK_MTU" => self.mtu.to_string(),
+            "TAPSTACK_PCAP" => self.pcap.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            "TAPSTACK_FAULTS" => self.faults.clone().unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+
+    /// The service's settings as `NAME=value` lines (what `tapstackd` answers `Op::Config`).
+    pub fn service_settings(&self) -> String {
+        SERVICE_KEYS.iter().map(|k| format!("{k}={}\n", self.setting(k))).collect()
+    }
+
+    /// The settings this program's environment sets (`is_set`) to something else than the
+    /// running service has (`theirs`, as [`Config::service_settings`] wrote it): (name,
+    /// the service's value, this program's value).
+    pub fn settings_differ(&self, is_set: impl Fn(&str) -> bool, theirs: &str) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for line in theirs.lines() {
+            let Some((k, v)) = line.split_once('=') else { continue };
+            if !SERVICE_KEYS.contains(&k) || !is_set(k) {
+                continue;
+            }
+            let ours = self.setting(k);
+            if ours != v {
+                out.push((k.to_string(), v.to_string(), ours));
+            }
+        }
+        out
+    }
+}
+
 fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
     let (a, l) = s.split_once('/')?;
     let len: u8 = l.parse().ok()?;
@@ -183,5 +228,28 @@ mod tests {
             let e = cfg(&[(k, v)]).unwrap_err();
             assert!(e.0.starts_with(k), "{e}");
         }
+    }
+    #[test]
+    fn settings_differ_names_what_the_program_set_otherwise() {
+        let svc = cfg(&[("TAPSTACK_MAC", "02:00:00:00:00:0A"), ("TAPSTACK_FAULTS", "loss=0.1")]).unwrap();
+        let text = svc.service_settings();
+        assert!(text.contains("TAPSTACK_MAC=02:00:00:00:00:0a\n"), "{text}");
+        assert!(text.contains("TAPSTACK_PCAP=\n"), "{text}");
+        // The same settings, spelled otherwise: nothing to say.
+        let same = cfg(&[("TAPSTACK_MAC", "02-00-00-00-00-0a"), ("TAPSTACK_FAULTS", "loss=0.1")]).unwrap();
+        assert!(same.settings_differ(|_| true, &text).is_empty());
+        // Another fault spec and address: both named, with the service's value first.
+        let other = cfg(&[("TAPSTACK_FAULTS", "delay=5ms"), ("TAPSTACK_ADDR", "10.0.0.9/24")]).unwrap();
+        let set = |k: &str| k == "TAPSTACK_FAULTS" || k == "TAPSTACK_ADDR";
+        let d = other.settings_differ(set, &text);
+        assert_eq!(
+            d,
+            vec![
+                ("TAPSTACK_ADDR".to_string(), "10.0.0.2/24".to_string(), "10.0.0.9/24".to_string()),
+                ("TAPSTACK_FAULTS".to_string(), "loss=0.1".to_string(), "delay=5ms".to_string()),
+            ]
+        );
+        // A setting the program leaves unset (its random MAC) is not a difference.
+        assert!(cfg(&[]).unwrap().settings_differ(|_| false, &text).is_empty());
     }
 }

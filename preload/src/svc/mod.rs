@@ -230,7 +230,49 @@ fn open_channel(c: &mut Ctl, spawn: bool) -> Result<(), c_int> {
     c.service_pid = fdpass::peer_cred(fd).map(|(p, _)| p).unwrap_or(0);
     c.fd = fd;
     c.pid = pid;
+    if !spawned {
+        check_settings(fd, &cfg);
+    }
     Ok(())
+}
+
+/// Attached to a service this process did not start: says on stderr, once per program, which
+/// of the TAP settings its environment sets the service does not have (a TAP has one stack,
+/// set up from the environment of the program that started its service; the others' are not
+/// applied, e.g. a TAPSTACK_FAULTS given while an earlier program's service still runs).
+fn check_settings(fd: c_int, cfg: &tapstack::config::Config) {
+    static CHECKED: AtomicBool = AtomicBool::new(false);
+    let is_set = |k: &str| std::env::var(k).is_ok_and(|v| !v.trim().is_empty());
+    if QUIET.load(Ordering::Relaxed) || !tapstack::config::SERVICE_KEYS.iter().any(|k| is_set(k)) {
+        return;
+    }
+    if CHECKED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    if fdpass::send_with_fd(fd, &Msg::new(Op::Config).encode(), None, 0).is_err() {
+        return;
+    }
+    let mut reply = [0u8; proto::MAX_MSG];
+    let got = loop {
+        match fdpass::recv_with_fd(fd, &mut reply, 0) {
+            Err(libc::EINTR) => continue,
+            x => break x,
+        }
+    };
+    let Ok((n, passed)) = got else { return };
+    if let Some(f) = passed {
+        crate::real::sys_close(f);
+    }
+    let Ok(r) = Msg::decode(&reply[..n]) else { return };
+    let theirs = String::from_utf8_lossy(&r.data);
+    for (k, svc, ours) in cfg.settings_differ(is_set, &theirs) {
+        say(&format!(
+            "tapstack: tapstackd for TAP {:?} runs with {k}={svc:?}, not this program's {ours:?}: a TAP has one \
+             stack, set up when its service starts; it exits TAPSTACK_IDLE_MS after its last program and connection \
+             (TIME-WAIT included: `tapstack ss`)",
+            cfg.tap
+        ));
+    }
 }
 
 /// How long a request polls for its answer before it sleeps (yielding the CPU between polls),

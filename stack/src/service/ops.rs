@@ -40,6 +40,12 @@ impl Service {
                 return (r, None);
             }
             Op::Sockets | Op::Counters => return (self.query(o, &m), None),
+            Op::Config => {
+                let mut r = Msg::reply(op, 0);
+                r.data = self.cfg.service_settings().into_bytes();
+                r.data.truncate(super::proto::MAX_DATA);
+                return (r, None);
+            }
             _ => {}
         }
         let Some(i) = self.lookup(fd) else {

@@ -157,6 +157,14 @@ impl TapDevice {
         self.finish_partial = false;
     }
 
+    /// Frames from the kernel arrive at wire size (one MSS each), not as TCP super-frames: the
+    /// receive offload is turned off (TUN_F_TSO4), so the kernel segments before the TAP, as a
+    /// NIC's wire would. For the fault injector, whose loss, corruption, reordering and rate
+    /// apply per frame: a lost 64 KiB super-frame would be a burst of 45 lost segments.
+    pub fn receive_wire_size(&mut self) {
+        let _ = sys::ioctl_value(self.fd, TUNSETOFFLOAD, TUN_F_CSUM as usize);
+    }
+
     /// TCP frames handed to `transmit` carry only their pseudo-header sum (the stack's
     /// `set_tcp_checksum_offload`): each goes out with NEEDS_CSUM and the kernel finishes it, as
     /// it does for super-frames. Needs the virtio_net_hdr; returns whether it is on.

@@ -73,6 +73,10 @@ pub fn open_device(config: &Config) -> Result<OpenedDevice, RuntimeError> {
         tap.leave_partial_checksums();
         tcp_checksum_offload = tap.enable_tcp_checksum_offload();
     }
+    if faults.is_some() {
+        // Impairments apply per frame: frames as on a wire, not 64 KiB super-frames.
+        tap.receive_wire_size();
+    }
     let tap_fd = tap.raw_fd();
     // Wire order: TAP <- pcap (what really crossed the wire) <- faults <- trace <- meter.
     let mut dev = DynDevice(Box::new(tap));

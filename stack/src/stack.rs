@@ -244,6 +244,26 @@ impl Stack {
         self.iface.routes.next_hop(dst)
     }
 
+    /// The route check of a UDP datagram (or connect) of `h` to `dst` (Linux's
+    /// ip_route_output_key_hash): a group with no route covering it (no default route, say)
+    /// is ENETUNREACH unless the socket names the device (`UdpStack::names_multicast_device`:
+    /// IP_MULTICAST_IF, its own address, IP_PKTINFO's `spec_src`). Unicast is not checked here.
+    pub fn udp_route(
+        &self,
+        h: crate::socket::udp::UdpHandle,
+        dst: crate::wire::ip::IpAddress,
+        spec_src: Option<crate::wire::ip::IpAddress>,
+    ) -> crate::Result<()> {
+        if !dst.is_multicast() || self.iface.routes.lookup(dst.as_v4()).is_some() {
+            return Ok(());
+        }
+        if self.udp.names_multicast_device(h, spec_src)? {
+            Ok(())
+        } else {
+            Err(crate::Error::NetUnreachable)
+        }
+    }
+
     /// IP_TTL / IP_TOS for the socket of `protocol` (6 or 17; 1 for an ICMP datagram socket,
     /// `local_port` then being its echo identifier) bound to `local_port`: datagrams whose
     /// source port (identifier) is `local_port` carry them. `IpOpts::default()` removes the override.

@@ -1,8 +1,9 @@
 //! IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP and IP_MULTICAST_IF in the service: the `ip_mreq`,
 //! `ip_mreqn` or `in_addr` bytes read as Linux's do_ip_setsockopt reads them, the interface
 //! they name resolved (ip_mc_find_dev; tapstack has one interface, the TAP, named by its
-//! kernel index or our address), then the UDP engine (`socket/udp_mcast.rs`). Not done:
-//! IP_ADD_SOURCE_MEMBERSHIP and the other source filters (ENOPROTOOPT).
+//! kernel index or our address), then the UDP engine (`socket/udp_mcast.rs`); whether an
+//! IP_MULTICAST_IF names an interface decides if a group needs a route (`Stack::udp_route`).
+//! Not done: IP_ADD_SOURCE_MEMBERSHIP and the other source filters (ENOPROTOOPT).
 use std::net::Ipv4Addr;
 
 use super::engine::Proto;
@@ -101,7 +102,9 @@ pub fn multicast_if(stack: &mut Stack, p: Proto, val: &[u8]) -> Result<[u8; 4], 
         i if i as u32 == tap_ifindex() => false,
         _ => return Err(libc::EADDRNOTAVAIL),
     };
-    stack.udp.set_multicast_if(h, McIf { loopback, addr: address.into() }).map_err(Error::errno)?;
+    // Linux: index 0 and 0.0.0.0 reset mc_index (the route's choice again); anything else names one.
+    let named = ifindex != 0 || !address.is_unspecified();
+    stack.udp.set_multicast_if(h, McIf { loopback, addr: address.into(), named }).map_err(Error::errno)?;
     Ok(address.octets())
 }
 
@@ -139,5 +142,55 @@ mod tests {
         assert_eq!(multicast_if(&mut s, u, &lo_index), Ok([0; 4]), "ip_mreqn: the loopback by index");
         let other_index = [[0u8; 4], [0; 4], 77i32.to_ne_bytes()].concat();
         assert_eq!(multicast_if(&mut s, u, &other_index), Err(libc::EADDRNOTAVAIL));
+    }
+
+    /// Linux's route lookup for a datagram (or connect) to a group (ip_route_output_key_hash):
+    /// with a default route the group goes by it; with only the on-link /24, ENETUNREACH unless
+    /// the socket names the device (IP_MULTICAST_IF, its own address, IP_PKTINFO's source);
+    /// c-tests/mcast_route.c checks the same against the kernel.
+    #[test]
+    fn group_without_a_route_as_linux() {
+        use crate::wire::ip::{IpAddress, IpEndpoint};
+        let g: IpAddress = Ipv4Addr::new(239, 1, 2, 3).into();
+        let local: IpAddress = Ipv4Addr::new(224, 0, 0, 251).into();
+        let unicast: IpAddress = Ipv4Addr::new(10, 0, 0, 1).into();
+        let with_gw = Stack::new(&Config::from_lookup(|_| None).unwrap(), 1);
+        let mut w = with_gw;
+        let h = w.udp.socket();
+        assert_eq!(w.udp_route(h, g, None), Ok(()), "the default route covers every group");
+        let cfg = Config::from_lookup(|k| (k == "TAPSTACK_GW").then(|| "none".to_string())).unwrap();
+        let mut s = Stack::new(&cfg, 1);
+        let us: IpAddress = s.addr().into();
+        let h = s.udp.socket();
+        let p = Proto::Udp(h);
+        assert_eq!(s.udp_route(h, g, None), Err(Error::NetUnreachable));
+        assert_eq!(s.udp_route(h, local, None), Err(Error::NetUnreachable), "224.0.0.x too");
+        assert_eq!(s.udp_route(h, unicast, None), Ok(()), "unicast is not this check's");
+        assert_eq!(s.udp_route(h, g, Some(IpAddress::v4(0, 0, 0, 0))), Err(Error::NetUnreachable));
+        assert_eq!(s.udp_route(h, g, Some(us)), Ok(()), "IP_PKTINFO's ipi_spec_dst names the device");
+        // IP_MULTICAST_IF: our address, the loopback; 0.0.0.0 goes back to the route's choice.
+        multicast_if(&mut s, p, &us.as_v4().octets()).unwrap();
+        assert_eq!(s.udp_route(h, g, None), Ok(()));
+        multicast_if(&mut s, p, &[0; 4]).unwrap();
+        assert_eq!(s.udp_route(h, g, None), Err(Error::NetUnreachable));
+        multicast_if(&mut s, p, &[127, 0, 0, 1]).unwrap();
+        assert_eq!(s.udp_route(h, g, None), Ok(()));
+        multicast_if(&mut s, p, &mreq([0; 4], [0; 4])).unwrap();
+        assert_eq!(s.udp_route(h, g, None), Err(Error::NetUnreachable));
+        // Bound to 0.0.0.0 or to a group: no source address; to ours (or by connect): one.
+        s.udp.bind(h, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 5000)).unwrap();
+        assert_eq!(s.udp_route(h, g, None), Err(Error::NetUnreachable));
+        let m = s.udp.socket();
+        s.udp.bind(m, IpEndpoint::new(g, 5001)).unwrap();
+        assert_eq!(s.udp_route(m, g, None), Err(Error::NetUnreachable));
+        let b = s.udp.socket();
+        s.udp.bind(b, IpEndpoint::new(us, 0)).unwrap();
+        assert_eq!(s.udp_route(b, g, None), Ok(()));
+        s.udp.connect(h, Some(IpEndpoint::new(unicast, 53))).unwrap();
+        assert_eq!(s.udp_route(h, g, None), Ok(()), "connect set the source address");
+        // A route covering the groups (as the default route does).
+        let c = s.udp.socket();
+        s.add_route(Ipv4Addr::new(224, 0, 0, 0), 4, None);
+        assert_eq!(s.udp_route(c, g, None), Ok(()));
     }
 }

@@ -67,6 +67,9 @@ pub enum Op {
     /// which Linux keeps readable (`b` = 1: MSG_PEEK, left queued); reply `c` = the bytes
     /// queued before this read (FIONREAD asks with `a` = 0).
     LateRead = 17,
+    /// May a UDP datagram to the group in `ip` leave now (the shim asks when it knows no route
+    /// to it)? Reply a = 0, or the errno Linux's route lookup gives (ENETUNREACH).
+    Route = 18,
     /// A socket the client made itself, with no reply (socket() does not wait): passes the
     /// service's end `a`, then the program's end `b` (for its identity; the service closes its
     /// copy). `kind`, `b` and `c` (the family) as for `Socket`. If the service cannot take it, the first request
@@ -99,6 +102,7 @@ impl Op {
             15 => Sockets,
             16 => Counters,
             17 => LateRead,
+            18 => Route,
             20 => Adopt,
             40 => ErrQueue,
             _ => return None,
@@ -371,7 +375,7 @@ mod tests {
             let _ = Msg::decode(&vec![0xffu8; n]);
         }
         assert_eq!(Msg::decode(&[0u8; HEADER]).unwrap().op(), None);
-        for v in (1..=17u8).chain([20, 40]) {
+        for v in (1..=18u8).chain([20, 40]) {
             assert_eq!(Op::from_u8(v).map(|o| o as u8), Some(v));
         }
         assert_eq!(Op::from_u8(40), Some(Op::ErrQueue));

@@ -47,16 +47,18 @@ const EPHEMERAL: core::ops::RangeInclusive<u16> = 32768..=60999;
 
 /// IP_MULTICAST_IF of a socket (Linux's mc_index and mc_addr): the interface its datagrams to
 /// a group leave by (the link unless `loopback`) and, when not 0.0.0.0, their source address
-/// if the socket is not bound to one.
+/// if the socket is not bound to one. `named`: an interface was named at all (mc_index != 0),
+/// so that a datagram to a group needs no route (`udp_mcast.rs`, `names_multicast_device`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct McIf {
     pub loopback: bool,
     pub addr: IpAddress,
+    pub named: bool,
 }
 
 impl Default for McIf {
     fn default() -> McIf {
-        McIf { loopback: false, addr: IpAddress::v4(0, 0, 0, 0) }
+        McIf { loopback: false, addr: IpAddress::v4(0, 0, 0, 0), named: false }
     }
 }
 

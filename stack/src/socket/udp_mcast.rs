@@ -108,6 +108,17 @@ impl UdpStack {
         Ok(())
     }
 
+    /// Whether a datagram of `h` to a group has its device without a route (Linux's
+    /// ip_route_output_key_hash for a multicast destination): an interface named by
+    /// IP_MULTICAST_IF (an oif), or a source address of ours: the socket's own (bound, or set by
+    /// connect), IP_MULTICAST_IF's, or IP_PKTINFO's `spec_src` (the device holding it). A socket
+    /// bound to 0.0.0.0, a broadcast or a group address has none (`inet_saddr` is 0).
+    pub fn names_multicast_device(&self, h: UdpHandle, spec_src: Option<IpAddress>) -> Result<bool> {
+        let s = self.get(h)?;
+        let own = |a: IpAddress| !(a.is_unspecified() || self.is_broadcast(a) || a.is_multicast());
+        Ok(spec_src.is_some_and(own) || s.mc_if.named || own(*s.local.ip()))
+    }
+
     pub fn set_multicast_loop(&mut self, h: UdpHandle, on: bool) -> Result<()> {
         self.get_mut(h)?.mc_loop = on;
         Ok(())
@@ -228,7 +239,7 @@ mod tests {
         u.bind(m, ep(IpAddress::v4(0, 0, 0, 0), 5000)).unwrap();
         u.join_group(m, G).unwrap();
         let s = u.socket();
-        let lo = McIf { loopback: true, addr: IpAddress::v4(127, 0, 0, 1) };
+        let lo = McIf { loopback: true, addr: IpAddress::v4(127, 0, 0, 1), named: true };
         u.set_multicast_if(s, lo).unwrap();
         assert_eq!(u.send_to(s, b"lo", Some(ep(G, 5000))), Ok(2));
         let mut out = 0;
@@ -239,7 +250,7 @@ mod tests {
         // A unicast datagram is not concerned.
         u.send_to(s, b"uni", Some(ep(IpAddress::v4(10, 0, 0, 1), 5000))).unwrap();
         u.dispatch(now, &mut |_, dst, _| assert_eq!(dst, IpAddress::v4(10, 0, 0, 1)));
-        u.set_multicast_if(s, McIf { loopback: false, addr: US }).unwrap();
+        u.set_multicast_if(s, McIf { loopback: false, addr: US, named: true }).unwrap();
         u.send_to(s, b"link", Some(ep(G, 5000))).unwrap();
         let mut srcs = vec![];
         u.dispatch(now, &mut |src, _, _| srcs.push(src));

@@ -122,10 +122,7 @@ impl Stack {
     fn dispatch(&mut self, now: Instant) {
         // Memberships first: a datagram sent right after a join finds the group reported.
         while let Some((group, join)) = self.udp.take_igmp() {
-            let group = group.as_v4();
-            let r =
-                if join { crate::wire::igmp::Repr::Report { group } } else { crate::wire::igmp::Repr::Leave { group } };
-            self.iface.send_igmp(now, r);
+            self.iface.igmp_membership(now, group.as_v4(), join);
         }
         let iface = &mut self.iface;
         // The transports hand family-neutral addresses; IPv4 output takes them here.

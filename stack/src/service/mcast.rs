@@ -3,7 +3,8 @@
 //! they name resolved (ip_mc_find_dev; tapstack has one interface, the TAP, named by its
 //! kernel index or our address), then the UDP engine (`socket/udp_mcast.rs`); whether an
 //! IP_MULTICAST_IF names an interface decides if a group needs a route (`Stack::udp_route`).
-//! Not done: IP_ADD_SOURCE_MEMBERSHIP and the other source filters (ENOPROTOOPT).
+//! IP_ADD_SOURCE_MEMBERSHIP and the other source options (an `ip_mreq_source`) go to the
+//! engine's source filters (`socket/udp_msf.rs`). Not done: IP_MSFILTER, MCAST_* (ENOPROTOOPT).
 use std::net::Ipv4Addr;
 
 use super::engine::Proto;
@@ -75,6 +76,36 @@ pub fn membership(stack: &mut Stack, p: Proto, join: bool, val: &[u8]) -> Result
     }
 }
 
+/// IP_ADD_SOURCE_MEMBERSHIP, IP_DROP_SOURCE_MEMBERSHIP, IP_BLOCK_SOURCE or IP_UNBLOCK_SOURCE
+/// (`name`) with Linux's errors (do_ip_setsockopt, ip_mc_join_group_ssm, ip_mc_source): EINVAL
+/// for a value that is not one `ip_mreq_source` (12 bytes) or a group that is not multicast,
+/// ENODEV for an interface address not ours, then the engine's. On a stream socket Linux joins
+/// as well (IP_ADD_SOURCE_MEMBERSHIP succeeds) and the others find no join they may change
+/// (EINVAL); tapstack keeps no memberships for TCP: the same answers, nothing joined.
+pub fn source_membership(stack: &mut Stack, p: Proto, name: i32, val: &[u8]) -> Result<(), i32> {
+    use crate::socket::udp::msf::SourceOp;
+    if val.len() != 12 {
+        return Err(libc::EINVAL);
+    }
+    let (group, address, source) = (ip_at(val, 0), ip_at(val, 4), ip_at(val, 8));
+    if !group.is_multicast() {
+        return Err(libc::EINVAL);
+    }
+    if !ours(stack, &Mreqn { group, address, ifindex: 0 }) {
+        return Err(libc::ENODEV);
+    }
+    let op = match name {
+        libc::IP_ADD_SOURCE_MEMBERSHIP => SourceOp::AddMembership,
+        libc::IP_DROP_SOURCE_MEMBERSHIP => SourceOp::DropMembership,
+        libc::IP_BLOCK_SOURCE => SourceOp::Block,
+        _ => SourceOp::Unblock,
+    };
+    let Proto::Udp(h) = p else {
+        return if op == SourceOp::AddMembership { Ok(()) } else { Err(libc::EINVAL) };
+    };
+    stack.udp.source_filter(h, group.into(), source.into(), op).map_err(Error::errno)
+}
+
 /// The loopback device's index in every network namespace (Linux's LOOPBACK_IFINDEX).
 const LOOPBACK_IFINDEX: i32 = 1;
 
@@ -142,6 +173,31 @@ mod tests {
         assert_eq!(multicast_if(&mut s, u, &lo_index), Ok([0; 4]), "ip_mreqn: the loopback by index");
         let other_index = [[0u8; 4], [0; 4], 77i32.to_ne_bytes()].concat();
         assert_eq!(multicast_if(&mut s, u, &other_index), Err(libc::EADDRNOTAVAIL));
+    }
+
+    /// The `ip_mreq_source` options as Linux answers them (c-tests/mcast_source.c): the value's
+    /// length, the group, the interface, a stream socket; the engine's errors behind.
+    #[test]
+    fn source_options_as_linux() {
+        use libc::{IP_ADD_SOURCE_MEMBERSHIP as ADD, IP_BLOCK_SOURCE as BLOCK, IP_DROP_SOURCE_MEMBERSHIP as DROP};
+        let cfg = Config::from_lookup(|_| None).unwrap();
+        let mut s = Stack::new(&cfg, 1);
+        let us = s.addr().octets();
+        let (u, t) = (Proto::Udp(s.udp.socket()), Proto::Tcp(s.tcp.socket()));
+        let src = |g: [u8; 4], i: [u8; 4], x: [u8; 4]| [g, i, x].concat();
+        let (g, s1) = ([239, 7, 3, 20], [10, 0, 0, 77]);
+        assert_eq!(source_membership(&mut s, u, ADD, &src(g, us, s1)[..8]), Err(libc::EINVAL));
+        assert_eq!(source_membership(&mut s, u, ADD, &[src(g, us, s1), vec![0; 4]].concat()), Err(libc::EINVAL));
+        assert_eq!(source_membership(&mut s, u, ADD, &src([10, 0, 0, 5], us, s1)), Err(libc::EINVAL));
+        assert_eq!(source_membership(&mut s, u, ADD, &src(g, [10, 9, 9, 9], s1)), Err(libc::ENODEV));
+        assert_eq!(source_membership(&mut s, u, DROP, &src(g, us, s1)), Err(libc::EINVAL), "no join");
+        assert_eq!(source_membership(&mut s, u, ADD, &src(g, us, s1)), Ok(()));
+        assert_eq!(source_membership(&mut s, u, ADD, &src(g, [0; 4], s1)), Err(libc::EADDRNOTAVAIL));
+        assert_eq!(source_membership(&mut s, u, BLOCK, &src(g, us, s1)), Err(libc::EINVAL));
+        assert_eq!(source_membership(&mut s, u, DROP, &src(g, us, s1)), Ok(()));
+        assert!(!s.udp.host_joined(Ipv4Addr::from(g).into()), "the last source dropped: left");
+        assert_eq!(source_membership(&mut s, t, ADD, &src(g, us, s1)), Ok(()), "Linux joins a TCP socket");
+        assert_eq!(source_membership(&mut s, t, BLOCK, &src(g, us, s1)), Err(libc::EINVAL));
     }
 
     /// Linux's route lookup for a datagram (or connect) to a group (ip_route_output_key_hash):

@@ -98,6 +98,8 @@ struct Socket {
     recv_ttl: bool,
     /// IP_ADD_MEMBERSHIP: the groups this socket joined (`udp_mcast.rs`).
     groups: Vec<IpAddress>,
+    /// Source filters of joined groups (`udp_msf.rs`); a group without one is any-source.
+    filters: BTreeMap<IpAddress, msf::McFilter>,
     /// IP_MULTICAST_LOOP (default on): its datagrams to a group the host joined come back.
     mc_loop: bool,
     /// IP_MULTICAST_TTL (default 1): the TTL its looped-back copies arrive with.
@@ -128,6 +130,7 @@ impl Socket {
             ping: false,
             recv_ttl: false,
             groups: Vec::new(),
+            filters: BTreeMap::new(),
             mc_loop: true,
             mc_ttl: 1,
             mc_all: true,
@@ -162,6 +165,9 @@ pub struct UdpStack {
     /// they call for (group, join), taken by the interface (`udp_mcast.rs`).
     groups: BTreeMap<IpAddress, u32>,
     igmp: VecDeque<(IpAddress, bool)>,
+    /// Group -> members of it that have a source filter (`udp_msf.rs`): fewer than its members
+    /// means some member takes any source.
+    filtered: BTreeMap<IpAddress, u32>,
 }
 
 /// splitmix64: a small seeded generator for ephemeral ports.
@@ -190,6 +196,7 @@ impl UdpStack {
             stats: UdpStats::default(),
             groups: BTreeMap::new(),
             igmp: VecDeque::new(),
+            filtered: BTreeMap::new(),
         }
     }
 
@@ -491,6 +498,8 @@ mod err;
 mod input;
 #[path = "udp_mcast.rs"]
 pub mod mcast;
+#[path = "udp_msf.rs"]
+pub mod msf;
 #[path = "udp_opts.rs"]
 mod opts;
 #[path = "udp_ping.rs"]

@@ -13,13 +13,17 @@ pub const MAX_MEMBERSHIPS: usize = 20;
 pub const ALL_HOSTS: IpAddress = IpAddress::v4(224, 0, 0, 1);
 
 impl super::Socket {
-    /// Whether a datagram to `dst` may reach this socket: anything not multicast; a group it
-    /// joined; any group the host joined while IP_MULTICAST_ALL is on (Linux's default).
-    pub(super) fn hears(&self, dst: IpAddress) -> bool {
+    /// Whether a datagram from `src` to `dst` may reach this socket (Linux's ip_mc_sf_allow):
+    /// anything not multicast; a group it joined, as its source filter allows (`udp_msf.rs`);
+    /// any other group the host joined while IP_MULTICAST_ALL is on (Linux's default).
+    pub(super) fn hears(&self, src: IpAddress, dst: IpAddress) -> bool {
         if !dst.is_multicast() {
             return true;
         }
-        self.mc_all || self.groups.contains(&dst)
+        if !self.groups.contains(&dst) {
+            return self.mc_all;
+        }
+        self.filters.get(&dst).is_none_or(|f| f.allows(src))
     }
 }
 
@@ -55,6 +59,9 @@ impl UdpStack {
             return Err(Error::AddrNotAvailable);
         };
         s.groups.remove(i);
+        if s.filters.remove(&group).is_some() {
+            self.unfilter(group);
+        }
         self.host_leave(group);
         Ok(())
     }
@@ -73,10 +80,13 @@ impl UdpStack {
 
     /// Drops every membership of a socket being closed (Linux ip_mc_drop_socket).
     pub(super) fn leave_all(&mut self, h: UdpHandle) {
-        let groups = match self.get_mut(h) {
-            Ok(s) => std::mem::take(&mut s.groups),
+        let (groups, filters) = match self.get_mut(h) {
+            Ok(s) => (std::mem::take(&mut s.groups), std::mem::take(&mut s.filters)),
             Err(_) => return,
         };
+        for g in filters.into_keys() {
+            self.unfilter(g);
+        }
         for g in groups {
             self.host_leave(g);
         }
@@ -143,12 +153,12 @@ impl UdpStack {
     /// IP_MULTICAST_LOOP: a datagram we send to a group this host joined is also received by
     /// our own sockets on its port (as if it came back from the link).
     pub(super) fn loop_multicast(&mut self, from: IpEndpoint, to: IpEndpoint, payload: &[u8], ttl: u8) {
-        if !self.host_joined(*to.ip()) {
+        if !self.host_allows(*from.ip(), *to.ip()) {
             return;
         }
         let targets: Vec<u32> = self
             .sockets_on(to.port())
-            .filter(|(_, s)| s.score(from, to).is_some() && s.hears(*to.ip()))
+            .filter(|(_, s)| s.score(from, to).is_some() && s.hears(*from.ip(), *to.ip()))
             .map(|(h, _)| h)
             .collect();
         self.queue_rx(&targets, from, *to.ip(), payload, Some(ttl), None);

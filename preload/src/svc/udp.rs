@@ -112,7 +112,7 @@ unsafe fn send_record(
         // A group no route covers: Linux's udp_sendmsg fails with ENETUNREACH unless the socket
         // names the device (IP_MULTICAST_IF, its address): the service knows (one round trip,
         // only then). IP_PKTINFO naming an interface or one of our addresses is enough.
-        if d.ip().is_multicast() && !src.is_some_and(|a| !a.is_unspecified()) && !super::routed(*d.ip()) {
+        if d.ip().is_multicast() && src.is_none_or(|a| a.is_unspecified()) && !super::routed(*d.ip()) {
             if ifindex {
                 // The interface's address is the source Linux picks (inet_select_addr), and
                 // tells the service the device is named.

@@ -62,6 +62,26 @@ impl Default for McIf {
     }
 }
 
+/// A socket's source filter for one group (Linux's `sfmode` and `sflist`; `udp_msf.rs`). A
+/// joined group without one is any-source (EXCLUDE mode, no list).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct McFilter {
+    /// INCLUDE mode (else EXCLUDE).
+    include: bool,
+    /// The sources; None until one was set (then a mode may still change).
+    list: Option<Vec<IpAddress>>,
+}
+
+impl McFilter {
+    /// Linux's ip_mc_sf_allow for a socket that joined the group.
+    fn allows(&self, src: IpAddress) -> bool {
+        match &self.list {
+            None => !self.include,
+            Some(l) => self.include == l.contains(&src),
+        }
+    }
+}
+
 struct Datagram {
     from: IpEndpoint,
     data: Vec<u8>,
@@ -99,7 +119,7 @@ struct Socket {
     /// IP_ADD_MEMBERSHIP: the groups this socket joined (`udp_mcast.rs`).
     groups: Vec<IpAddress>,
     /// Source filters of joined groups (`udp_msf.rs`); a group without one is any-source.
-    filters: BTreeMap<IpAddress, msf::McFilter>,
+    filters: BTreeMap<IpAddress, McFilter>,
     /// IP_MULTICAST_LOOP (default on): its datagrams to a group the host joined come back.
     mc_loop: bool,
     /// IP_MULTICAST_TTL (default 1): the TTL its looped-back copies arrive with.

@@ -6,33 +6,13 @@
 //! member then applies its own. Receive side only: the interface speaks IGMPv2, whose
 //! reports carry no sources (an INCLUDE join is reported as a plain join, as Linux does in
 //! IGMPv2 mode).
-use super::{UdpHandle, UdpStack};
+use super::{McFilter, UdpHandle, UdpStack};
 use crate::error::{Error, Result};
 use crate::wire::ip::IpAddress;
 
 /// Linux's net.ipv4.igmp_max_msf: sources one socket's filter for a group may hold (ENOBUFS
 /// beyond).
 pub const MAX_SOURCES: usize = 10;
-
-/// A socket's filter for one group (Linux's `sfmode` and `sflist`). A joined group without
-/// one is any-source (EXCLUDE mode, no list).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(super) struct McFilter {
-    /// INCLUDE mode (else EXCLUDE).
-    include: bool,
-    /// The sources; None until one was set (then a mode may still change).
-    list: Option<Vec<IpAddress>>,
-}
-
-impl McFilter {
-    /// Linux's ip_mc_sf_allow for a socket that joined the group.
-    pub(super) fn allows(&self, src: IpAddress) -> bool {
-        match &self.list {
-            None => !self.include,
-            Some(l) => self.include == l.contains(&src),
-        }
-    }
-}
 
 /// The four source options (do_ip_setsockopt's mode and add/remove for ip_mc_source).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

@@ -4,7 +4,8 @@
  * (ip_route_output_key_hash) fails it with ENETUNREACH unless the socket names the device: an
  * interface set by IP_MULTICAST_IF (by address or index), a source address of ours (the socket
  * bound to it, or set by an earlier connect, or IP_PKTINFO's ipi_spec_dst), or IP_PKTINFO's
- * ipi_ifindex. The same holds for connect() to a group, and for the local groups 224.0.0.x.
+ * ipi_ifindex. The same holds for connect() to a group, and for the local groups 224.0.0.x;
+ * a membership on 0.0.0.0 finds no interface (ENODEV).
  * The server joins 239.7.3.8 on PORT and prints every datagram that reaches it; the client
  * prints each attempt's result. */
 #include "common.h"
@@ -199,6 +200,25 @@ static int client(const struct opts *o) {
     if (bind(s, (struct sockaddr *)&b, sizeof b) < 0) DIE("bind own");
     send_tag(s, "bound to own address", NULL, "bound-own", p);
     printf("client: connect to a local group from it: %s\n", res(connect_group(s, "224.0.0.251", p)));
+    close(s);
+
+    /* A membership on "any interface" looks the group's route up too (ip_mc_find_dev). */
+    s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct ip_mreq mr;
+    inet_pton(AF_INET, GROUP, &mr.imr_multiaddr);
+    mr.imr_interface.s_addr = htonl(INADDR_ANY);
+    printf("client: IP_ADD_MEMBERSHIP on 0.0.0.0: %s\n", res(setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr)));
+    printf("client: IP_DROP_MEMBERSHIP on 0.0.0.0: %s\n", res(setsockopt(s, IPPROTO_IP, IP_DROP_MEMBERSHIP, &mr, sizeof mr)));
+    struct ip_mreq_source ms;
+    memset(&ms, 0, sizeof ms);
+    ms.imr_multiaddr = mr.imr_multiaddr;
+    ms.imr_sourceaddr = srv.sin_addr;
+    printf("client: IP_ADD_SOURCE_MEMBERSHIP on 0.0.0.0: %s\n",
+           res(setsockopt(s, IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP, &ms, sizeof ms)));
+    mr.imr_interface = me.sin_addr;
+    printf("client: IP_ADD_MEMBERSHIP on own address: %s\n", res(setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr)));
+    mr.imr_interface.s_addr = htonl(INADDR_ANY);
+    printf("client: IP_DROP_MEMBERSHIP on 0.0.0.0 then: %s\n", res(setsockopt(s, IPPROTO_IP, IP_DROP_MEMBERSHIP, &mr, sizeof mr)));
     close(s);
 
     s = socket(AF_INET, SOCK_DGRAM, 0);

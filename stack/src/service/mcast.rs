@@ -42,17 +42,20 @@ fn mreqn(val: &[u8]) -> Mreqn {
 }
 
 /// Whether `m` names our interface: by index, by address, or (neither) by the route to the
-/// group, which is ours.
+/// group, which is ours when there is one (Linux's ip_mc_find_dev: no route, no device).
 fn ours(stack: &Stack, m: &Mreqn) -> bool {
     if m.ifindex != 0 {
         return m.ifindex as u32 == tap_ifindex();
     }
-    m.address.is_unspecified() || m.address == stack.addr()
+    if m.address.is_unspecified() {
+        return stack.route_lookup(m.group).is_some();
+    }
+    m.address == stack.addr()
 }
 
 /// IP_ADD_MEMBERSHIP (`join`) or IP_DROP_MEMBERSHIP with Linux's errors: EPROTO on TCP, EINVAL
 /// for a short value or (join) a group that is not multicast, ENODEV (join) or EADDRNOTAVAIL
-/// (drop) for an interface that is not ours, then the engine's (EADDRINUSE, ENOBUFS,
+/// (drop) for an interface that is not ours (ENODEV for 0.0.0.0 without a route to the group), then the engine's (EADDRINUSE, ENOBUFS,
 /// EADDRNOTAVAIL for a group not joined).
 pub fn membership(stack: &mut Stack, p: Proto, join: bool, val: &[u8]) -> Result<(), i32> {
     let Proto::Udp(h) = p else { return Err(libc::EPROTO) };
@@ -70,7 +73,9 @@ pub fn membership(stack: &mut Stack, p: Proto, join: bool, val: &[u8]) -> Result
         stack.udp.join_group(h, m.group.into()).map_err(Error::errno)
     } else {
         if !ours(stack, &m) {
-            return Err(libc::EADDRNOTAVAIL);
+            // ip_mc_leave_group: no interface named and none found is ENODEV.
+            let unnamed = m.ifindex == 0 && m.address.is_unspecified();
+            return Err(if unnamed { libc::ENODEV } else { libc::EADDRNOTAVAIL });
         }
         stack.udp.leave_group(h, m.group.into()).map_err(Error::errno)
     }
@@ -224,6 +229,14 @@ mod tests {
         assert_eq!(s.udp_route(h, unicast, None), Ok(()), "unicast is not this check's");
         assert_eq!(s.udp_route(h, g, Some(IpAddress::v4(0, 0, 0, 0))), Err(Error::NetUnreachable));
         assert_eq!(s.udp_route(h, g, Some(us)), Ok(()), "IP_PKTINFO's ipi_spec_dst names the device");
+        // Memberships: 0.0.0.0 finds no device without a route (ip_mc_find_dev): ENODEV.
+        let gb = g.as_v4().octets();
+        assert_eq!(membership(&mut s, p, true, &mreq(gb, [0; 4])), Err(libc::ENODEV));
+        assert_eq!(membership(&mut s, p, false, &mreq(gb, [0; 4])), Err(libc::ENODEV));
+        let src = [gb, [0; 4], [10, 0, 0, 1]].concat();
+        assert_eq!(source_membership(&mut s, p, libc::IP_ADD_SOURCE_MEMBERSHIP, &src), Err(libc::ENODEV));
+        membership(&mut s, p, true, &mreq(gb, us.as_v4().octets())).unwrap();
+        membership(&mut s, p, false, &mreq(gb, us.as_v4().octets())).unwrap();
         // IP_MULTICAST_IF: our address, the loopback; 0.0.0.0 goes back to the route's choice.
         multicast_if(&mut s, p, &us.as_v4().octets()).unwrap();
         assert_eq!(s.udp_route(h, g, None), Ok(()));

@@ -149,12 +149,20 @@ cl_tap_frames() {
 # to the compared text, for counts that legitimately vary (retransmissions). Writes DIR/out (the
 # compared text: exit statuses and both stdouts), DIR/srv.err and DIR/cli.err.
 CL_CASE_ENV=()
+CL_PREV_ENV=0
 cl_pair() {
   local dir=$1 srv=$2 cli=$3 flags=${4:-}
-  local stdout_ready=0 mask=""
+  local stdout_ready=0 mask="" tap
   [[ $flags == *ready=stdout* ]] && stdout_ready=1
   CL_CASE_ENV=()
   [[ $flags =~ (^|[ ,])env=([A-Z_]+=[^ ,]*) ]] && CL_CASE_ENV=("${BASH_REMATCH[2]}")
+  # TAPSTACK_* settings (TAPSTACK_GW...) belong to the TAP's shared service, which outlives a
+  # case by its idle grace: a case with its own settings, and the case after it, wait until the
+  # service before them is gone, so that they start one with their own (svc_idle, bounded).
+  if [ ${#CL_CASE_ENV[@]} -gt 0 ] || [ "$CL_PREV_ENV" = 1 ]; then
+    for tap in "${CL_TAPS[@]}"; do ( svc_idle "$SRV_NS" "$tap" ) || true; done
+  fi
+  CL_PREV_ENV=$(( ${#CL_CASE_ENV[@]} > 0 ))
   [[ $flags == *mask=* ]] && mask=${flags#*mask=}
   mkdir -p "$dir"
   local ready=$dir/ready

@@ -75,6 +75,10 @@ CASES=(
   "shut_late|shut_late server -p 7070|shut_late client -c @HOST -p 7070"
   "send_edges|send_edges server -p 7071|send_edges client -c @HOST -p 7071"
   "mcast_if|mcast_if server -p 7072|mcast_if client -c @HOST -p 7072"
+  # Datagrams and connect to a group with no route to it (no default route anywhere).
+  "mcast_route|mcast_route server -p 7073|mcast_route client -c @HOST -p 7073|env=TAPSTACK_GW=none"
+  # Source filters (IP_ADD_SOURCE_MEMBERSHIP, IP_BLOCK_SOURCE...): errors and what each socket hears.
+  "mcast_source|mcast_source server -p 7074|mcast_source client -c @HOST -p 7074"
   "udp_peer|udp_peer server 7020 300 72 8000|udp_peer client @HOST 7020 300 72 8000|ready=stdout mask=s/ on port [0-9]+//; s/, [0-9]+ (resent|stale replies|duplicates)//g"
 )
 

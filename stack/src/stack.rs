@@ -122,10 +122,7 @@ impl Stack {
     fn dispatch(&mut self, now: Instant) {
         // Memberships first: a datagram sent right after a join finds the group reported.
         while let Some((group, join)) = self.udp.take_igmp() {
-            let group = group.as_v4();
-            let r =
-                if join { crate::wire::igmp::Repr::Report { group } } else { crate::wire::igmp::Repr::Leave { group } };
-            self.iface.send_igmp(now, r);
+            self.iface.igmp_membership(now, group.as_v4(), join);
         }
         let iface = &mut self.iface;
         // The transports hand family-neutral addresses; IPv4 output takes them here.
@@ -242,6 +239,26 @@ impl Stack {
     /// The next hop for `dst` (None: no route), for diagnostics.
     pub fn route_lookup(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
         self.iface.routes.next_hop(dst)
+    }
+
+    /// The route check of a UDP datagram (or connect) of `h` to `dst` (Linux's
+    /// ip_route_output_key_hash): a group with no route covering it (no default route, say)
+    /// is ENETUNREACH unless the socket names the device (`UdpStack::names_multicast_device`:
+    /// IP_MULTICAST_IF, its own address, IP_PKTINFO's `spec_src`). Unicast is not checked here.
+    pub fn udp_route(
+        &self,
+        h: crate::socket::udp::UdpHandle,
+        dst: crate::wire::ip::IpAddress,
+        spec_src: Option<crate::wire::ip::IpAddress>,
+    ) -> crate::Result<()> {
+        if !dst.is_multicast() || self.iface.routes.lookup(dst.as_v4()).is_some() {
+            return Ok(());
+        }
+        if self.udp.names_multicast_device(h, spec_src)? {
+            Ok(())
+        } else {
+            Err(crate::Error::NetUnreachable)
+        }
     }
 
     /// IP_TTL / IP_TOS for the socket of `protocol` (6 or 17; 1 for an ICMP datagram socket,

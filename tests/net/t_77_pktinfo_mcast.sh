@@ -7,7 +7,8 @@
 #    239.7.3.6 gets the kernel's datagrams to the group (and tcpdump on the kernel side sees its
 #    IGMPv2 report and, when it leaves, the leave); a shimmed sender's datagrams to the group
 #    reach a kernel receiver, with the TTL it set (IP_MULTICAST_TTL); a router's query is
-#    answered with a report within its Max Resp Time (after a random delay).
+#    answered with a report within its Max Resp Time (after a random delay); a join's report
+#    is repeated once within the Unsolicited Report Interval (10 s).
 # Kernel side: tap0 10.0.0.1/24; tapstack side: 10.0.0.2.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -163,12 +164,13 @@ hpid=$!
 _NETNS_PIDS+=("$hpid")
 for _ in $(seq 1 100); do [ -e "$WORK/held.joined" ] && break; sleep 0.1; done
 [ -e "$WORK/held.joined" ] || { echo "FAIL: the shimmed member did not join"; exit 1; }
-sleep 0.5  # the join's own report goes first
+sleep 0.5  # the join's own report goes first (its repeat may come any time within 10 s)
 in_ns "$PY" "$WORK/query.py" 20 10.0.0.1
 reports=""
 for _ in $(seq 1 60); do  # bounded: 6 s
   reports=$(tcpdump -r "$WORK/query.pcap" -n -tt 2>/dev/null | grep -E 'igmp (query|v2 report 239\.7\.3\.9)' || true)
-  [ "$(echo "$reports" | grep -c '10.0.0.2 > 239.7.3.9: igmp v2 report')" -ge 2 ] && break
+  echo "$reports" | awk '/igmp query/ { q = 1; next }
+    q && /10\.0\.0\.2 > 239\.7\.3\.9: igmp v2 report/ { f = 1 } END { exit !f }' && break
   sleep 0.1
 done
 : > "$WORK/held"
@@ -184,3 +186,32 @@ echo "$reports" | awk '
         if (d < 0 || d > 3.5) { printf "FAIL: the report came %.3f s after the query (Max Resp Time 2 s)\n", d; exit 1 }
         printf "ok: a query with Max Resp Time 2 s answered after %.3f s (random delay, RFC 2236 3)\n", d }' \
   || { echo "$reports"; exit 1; }
+
+# 2d. A join's report is repeated once, after a random delay below the Unsolicited Report
+# Interval (10 s; RFC 2236 3, Linux in IGMPv2 mode): the service wakes for the repeat.
+in_ns tcpdump -i tap0 -n -tt -U -w "$WORK/join.pcap" igmp 2>/dev/null &
+tpid=$!
+_NETNS_PIDS+=("$tpid")
+for _ in $(seq 1 100); do [ "$(stat -c %s "$WORK/join.pcap" 2>/dev/null || echo 0)" -ge 24 ] && break; sleep 0.1; done
+[ "$(stat -c %s "$WORK/join.pcap" 2>/dev/null || echo 0)" -ge 24 ] || { echo "FAIL: tcpdump did not start"; exit 1; }
+ts 30 "$PY" "$WORK/hold.py" 239.7.3.10 10.0.0.2 "$WORK/held2" &
+hpid=$!
+_NETNS_PIDS+=("$hpid")
+joins=""
+for _ in $(seq 1 130); do  # bounded: 13 s
+  joins=$(tcpdump -r "$WORK/join.pcap" -n -tt 2>/dev/null | grep -E '10\.0\.0\.2 > 239\.7\.3\.10: igmp v2 report' || true)
+  [ "$(echo "$joins" | grep -c report)" -ge 2 ] && break
+  sleep 0.1
+done
+sleep 1  # a third report would come too soon after the second to miss
+joins=$(tcpdump -r "$WORK/join.pcap" -n -tt 2>/dev/null | grep -E '10\.0\.0\.2 > 239\.7\.3\.10: igmp v2 report' || true)
+: > "$WORK/held2"
+wait "$hpid" || true
+kill "$tpid" 2>/dev/null || true
+wait "$tpid" 2>/dev/null || true
+echo "$joins" | awk '
+  NR == 1 { t1 = $1 } NR == 2 { t2 = $1 }
+  END { if (NR != 2) { printf "FAIL: %d reports for 239.7.3.10 after the join (want 2)\n", NR; exit 1 }
+        if (t2 - t1 > 11.5) { printf "FAIL: the repeat came %.3f s after the first report (within 10 s)\n", t2 - t1; exit 1 }
+        printf "ok: the join report repeated once, %.3f s later (Unsolicited Report Interval 10 s)\n", t2 - t1 }' \
+  || { echo "$joins"; exit 1; }

@@ -83,6 +83,18 @@ pub(crate) fn socket(domain: c_int, kind: u8, flags: c_int) -> c_int {
     }
 }
 
+/// The route check of a datagram of UDP socket `fd` to group `dst` (`Op::Route`): Err(errno)
+/// when Linux's route lookup would fail it (ENETUNREACH), Ok if it may leave or the service
+/// cannot say.
+pub(crate) fn udp_route(fd: c_int, dst: std::net::Ipv4Addr) -> Result<(), c_int> {
+    let mut m = Msg::new(Op::Route);
+    m.ip = dst.octets();
+    match call(&m, fd) {
+        Err(Some(x)) if x > 0 => Err(x),
+        _ => Ok(()),
+    }
+}
+
 /// The common shape of a request about `fd`: Ok(reply) if the service answered 0.
 fn call(m: &Msg, fd: c_int) -> Result<Msg, Option<c_int>> {
     match ask(m, fd) {

@@ -466,6 +466,17 @@ pub(crate) fn local_addr() -> Option<std::net::Ipv4Addr> {
     *A.get_or_init(|| tapstack::config::Config::from_env().ok().map(|c| c.addr))
 }
 
+/// Whether this host's routes (TAPSTACK_ADDR's subnet, TAPSTACK_GW's default route) cover
+/// `dst`; a datagram to a group they do not cover asks the service (`hooks::udp_route`).
+pub(crate) fn routed(dst: std::net::Ipv4Addr) -> bool {
+    use tapstack::iface::route::Routes;
+    static R: once_cell::sync::OnceCell<Option<Routes>> = once_cell::sync::OnceCell::new();
+    let r = R.get_or_init(|| {
+        tapstack::config::Config::from_env().ok().map(|c| Routes::new(c.addr, c.prefix_len, c.gateway))
+    });
+    r.as_ref().is_none_or(|r| r.lookup(dst).is_some())
+}
+
 /// The subnet broadcast address of this host (from TAPSTACK_ADDR), for the SO_BROADCAST check.
 pub(crate) fn subnet_broadcast() -> Option<std::net::Ipv4Addr> {
     static B: once_cell::sync::OnceCell<Option<std::net::Ipv4Addr>> = once_cell::sync::OnceCell::new();

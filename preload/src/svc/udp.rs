@@ -31,17 +31,17 @@ pub(crate) unsafe fn udp_sendmsg(fd: c_int, m: &msghdr, flags: c_int, to: Option
 }
 
 /// The source address an IP_PKTINFO control message asks for (Some(0.0.0.0): the route's
-/// choice), with Linux's EINVAL for a malformed control buffer (CMSG_OK), an SOL_IP message of
+/// choice) and whether it names an interface (`ipi_ifindex`), with Linux's EINVAL for a malformed control buffer (CMSG_OK), an SOL_IP message of
 /// the wrong length or of a type sendmsg does not take; ENETUNREACH for a source not ours. IP_TTL
 /// and IP_TOS messages are checked as Linux checks them but not applied; other levels pass.
-unsafe fn control_source(m: &msghdr) -> Result<Option<std::net::Ipv4Addr>, c_int> {
+unsafe fn control_source(m: &msghdr) -> Result<(Option<std::net::Ipv4Addr>, bool), c_int> {
     if m.msg_controllen == 0 || m.msg_control.is_null() {
-        return Ok(None);
+        return Ok((None, false));
     }
     let base = m.msg_control as *const u8;
     let total = m.msg_controllen;
     let hdr = std::mem::size_of::<libc::cmsghdr>();
-    let (mut off, mut src) = (0usize, None);
+    let (mut off, mut src, mut ifindex) = (0usize, None, false);
     while off + hdr <= total {
         let c = std::ptr::read_unaligned(base.add(off) as *const libc::cmsghdr);
         let len = c.cmsg_len as usize;
@@ -52,6 +52,7 @@ unsafe fn control_source(m: &msghdr) -> Result<Option<std::net::Ipv4Addr>, c_int
         if c.cmsg_level == libc::SOL_IP {
             match c.cmsg_type {
                 libc::IP_PKTINFO if len == libc::CMSG_LEN(12) as usize => {
+                    ifindex = std::ptr::read_unaligned(data as *const c_int) != 0;
                     let a = std::slice::from_raw_parts(data.add(4), 4);
                     src = Some(std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]));
                 }
@@ -73,7 +74,7 @@ unsafe fn control_source(m: &msghdr) -> Result<Option<std::net::Ipv4Addr>, c_int
             Err(libc::EINVAL)
         }
         Some(a) if !(a.is_unspecified() || a.is_loopback() || Some(a) == super::local_addr()) => Err(libc::ENETUNREACH),
-        s => Ok(s),
+        s => Ok((s, ifindex)),
     }
 }
 
@@ -98,15 +99,27 @@ unsafe fn send_record(
     if total > 65507 {
         return err(libc::EMSGSIZE);
     }
-    let src = match msg.map(|m| control_source(m)) {
+    let (mut src, ifindex) = match msg.map(|m| control_source(m)) {
         Some(Err(x)) => return err(x),
         Some(Ok(s)) => s,
-        None => None,
+        None => (None, false),
     };
     if let Some(d) = to {
         let b = d.ip().is_broadcast() || Some(*d.ip()) == super::subnet_broadcast();
         if b && !super::broadcast_ok(fd) {
             return err(libc::EACCES);
+        }
+        // A group no route covers: Linux's udp_sendmsg fails with ENETUNREACH unless the socket
+        // names the device (IP_MULTICAST_IF, its address): the service knows (one round trip,
+        // only then). IP_PKTINFO naming an interface or one of our addresses is enough.
+        if d.ip().is_multicast() && src.is_none_or(|a| a.is_unspecified()) && !super::routed(*d.ip()) {
+            if ifindex {
+                // The interface's address is the source Linux picks (inet_select_addr), and
+                // tells the service the device is named.
+                src = super::local_addr().or(src);
+            } else if let Err(x) = super::hooks::udp_route(fd, *d.ip()) {
+                return err(x);
+            }
         }
     }
     let hdr = proto::udp_hdr_from(to, src);

@@ -4,15 +4,20 @@
 //! are the UDP engine's (`socket/udp_mcast.rs`). A query is answered as RFC 2236 3 says: each
 //! group concerned gets a report after a random delay up to the query's Max Resp Time (an
 //! earlier running timer is kept), and a report another host sends for the group meanwhile
-//! cancels ours (Linux's igmp_heard_report). Simplifications: the report on joining is sent
-//! once (no repeat after the Unsolicited Report Interval), without the Router Alert option
-//! (receivers do not require it).
+//! cancels ours (Linux's igmp_heard_report). A join's report is sent at once and repeated once
+//! after a random delay below the Unsolicited Report Interval (10 s; RFC 2236 3 and 8.4, Linux's
+//! igmp_group_added with the Robustness Variable 2 in IGMPv2 mode); a query or another host's
+//! report meanwhile takes the repeat's place or cancels it, as in Linux (igmp_mod_timer,
+//! igmp_stop_timer). Leaving sends one Leave Group if the group's last report was ours (RFC
+//! 2236 3, Linux's `reporter`). Simplification: no Router Alert option (receivers do not
+//! require it).
 use super::Interface;
 use crate::socket::udp::UdpStack;
 use crate::time::Instant;
 use crate::wire::ethernet::MacAddr;
 use crate::wire::igmp::{self, group_mac, Repr};
 use crate::wire::ipv4::Ipv4Repr;
+use std::net::Ipv4Addr;
 
 impl Interface {
     /// True for the Ethernet address of a group this host belongs to (all-hosts included):
@@ -30,6 +35,19 @@ impl Interface {
         self.stats.igmp_sent += 1;
         let dst = r.destination();
         self.send_ip(now, self.addr, dst, igmp::PROTOCOL, &r.to_bytes());
+    }
+
+    /// The host's first member joined `group` (`join`) or its last one left it: RFC 2236 3's
+    /// unsolicited report at once, its repeat timer started (Unsolicited Report Interval); or
+    /// the timer stopped and a Leave Group sent if the last report was ours.
+    pub(crate) fn igmp_membership(&mut self, now: Instant, group: Ipv4Addr, join: bool) {
+        if join {
+            self.send_igmp(now, Repr::Report { group });
+            self.igmp.reported(group);
+            self.igmp.start(now, group, super::igmp_timers::UNSOLICITED_REPORT_INTERVAL);
+        } else if self.igmp.left(group) {
+            self.send_igmp(now, Repr::Leave { group });
+        }
     }
 
     /// An IGMP message for us: a query (general, or about one of our groups) starts a delayed
@@ -62,6 +80,7 @@ impl Interface {
         while let Some(g) = self.igmp.take_due(now) {
             if udp.host_joined(g.into()) && g != crate::socket::udp::mcast::ALL_HOSTS.as_v4() {
                 self.send_igmp(now, Repr::Report { group: g });
+                self.igmp.reported(g);
             }
         }
     }
@@ -74,7 +93,6 @@ mod tests {
     use crate::socket::tcp::{TcpConfig, TcpStack};
     use crate::time::Duration;
     use crate::wire::ipv4::{self, protocol};
-    use std::net::Ipv4Addr;
 
     const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
     const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -147,6 +165,82 @@ mod tests {
             t += Duration::from_millis(1);
         }
         out
+    }
+
+    /// What `Stack::dispatch` does with the memberships' IGMP messages.
+    fn memberships(iface: &mut Interface, udp: &mut UdpStack, now: Instant) {
+        while let Some((g, join)) = udp.take_igmp() {
+            iface.igmp_membership(now, g.as_v4(), join);
+        }
+    }
+
+    /// RFC 2236 3 and Linux's igmp_group_added in IGMPv2 mode (Robustness Variable 2): a join's
+    /// report leaves at once and once more after a random delay below the Unsolicited Report
+    /// Interval (10 s), then no more; different hosts pick different delays; the interface
+    /// wakes for it. A leave sends one Leave Group, to all-routers.
+    #[test]
+    fn join_report_repeated_once() {
+        let t0 = Instant::from_secs(1);
+        let report = (group_mac(G), G, 1, Repr::Report { group: G });
+        let mut delays = Vec::new();
+        for seed in 1..=8u64 {
+            let (mut iface, mut tcp, mut udp, h) = host(seed, &[]);
+            udp.join_group(h, G.into()).unwrap();
+            memberships(&mut iface, &mut udp, t0);
+            assert_eq!(sent(&mut iface), vec![report], "the first report at once");
+            let due = iface.igmp.due(G).expect("the repeat's timer");
+            assert_eq!(iface.poll_at(t0), Some(due), "the interface wakes for it");
+            let r = reports_until(&mut iface, &mut tcp, &mut udp, t0, t0 + Duration::from_secs(12));
+            assert_eq!(r.len(), 1, "one repeat: {r:?}");
+            assert!(r[0].0 == G && r[0].1 < t0 + Duration::from_secs(10), "within 10 s: {r:?}");
+            assert_eq!(iface.igmp.poll_at(), None, "no third report");
+            delays.push(r[0].1 - t0);
+            udp.leave_group(h, G.into()).unwrap();
+            memberships(&mut iface, &mut udp, t0 + Duration::from_secs(12));
+            let all_routers = igmp::ALL_ROUTERS;
+            assert_eq!(sent(&mut iface), vec![(group_mac(all_routers), all_routers, 1, Repr::Leave { group: G })]);
+        }
+        delays.sort();
+        delays.dedup();
+        assert!(delays.len() >= 6, "random delays: {delays:?}");
+    }
+
+    /// While the repeat waits: a query with a shorter Max Resp Time answers instead (one report,
+    /// no repeat after it: Linux's igmp_mod_timer); another host's report cancels it and makes
+    /// the last report not ours, so leaving sends no Leave (RFC 2236 3, Linux's `reporter`);
+    /// leaving stops it.
+    #[test]
+    fn join_repeat_meets_query_report_and_leave() {
+        let t0 = Instant::from_secs(1);
+        let all = crate::socket::udp::mcast::ALL_HOSTS.as_v4();
+        let joined = |seed| {
+            let (mut iface, tcp, mut udp, h) = host(seed, &[]);
+            udp.join_group(h, G.into()).unwrap();
+            memberships(&mut iface, &mut udp, t0);
+            assert_eq!(sent(&mut iface).len(), 1);
+            (iface, tcp, udp, h)
+        };
+        // A query (Max Resp Time 0.1 s): its report, then nothing until 12 s.
+        let (mut iface, mut tcp, mut udp, _) = joined(4);
+        let q = igmp_frame(all, Repr::Query { max_resp: 1, group: Ipv4Addr::UNSPECIFIED });
+        iface.receive_frame(t0, &q, &mut tcp, &mut udp);
+        let r = reports_until(&mut iface, &mut tcp, &mut udp, t0, t0 + Duration::from_secs(12));
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert!(r[0].1 < t0 + Duration::from_millis(100));
+        // Another host's report: no repeat, and no Leave when we go.
+        let (mut iface, mut tcp, mut udp, h) = joined(5);
+        iface.receive_frame(t0, &igmp_frame(G, Repr::Report { group: G }), &mut tcp, &mut udp);
+        assert!(reports_until(&mut iface, &mut tcp, &mut udp, t0, t0 + Duration::from_secs(12)).is_empty());
+        udp.leave_group(h, G.into()).unwrap();
+        memberships(&mut iface, &mut udp, t0 + Duration::from_secs(12));
+        assert!(sent(&mut iface).is_empty(), "the last report was another host's: no Leave");
+        // Leaving while the repeat waits: the Leave, and no report after it.
+        let (mut iface, mut tcp, mut udp, h) = joined(6);
+        udp.leave_group(h, G.into()).unwrap();
+        memberships(&mut iface, &mut udp, t0);
+        assert_eq!(sent(&mut iface).into_iter().map(|x| x.3).collect::<Vec<_>>(), vec![Repr::Leave { group: G }]);
+        assert!(reports_until(&mut iface, &mut tcp, &mut udp, t0, t0 + Duration::from_secs(12)).is_empty());
+        assert_eq!(iface.igmp.poll_at(), None);
     }
 
     /// RFC 2236 3: a query's reports leave after a random delay below Max Resp Time, not at

@@ -1,24 +1,31 @@
 //! IGMPv2 delay timers (RFC 2236 3): a query starts one per group concerned, at a random delay
-//! below its Max Resp Time; the interface (`igmp.rs`) sends the group's report when it runs
-//! out, unless another host's report cancelled it.
-use std::collections::BTreeMap;
+//! below its Max Resp Time, and a join one for the repeat of its report, at a random delay
+//! below the Unsolicited Report Interval; the interface (`igmp.rs`) sends the group's report
+//! when it runs out, unless another host's report cancelled it. Also the groups whose last
+//! report was ours (Linux's `reporter` flag, which decides whether leaving sends a Leave).
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use crate::time::{Duration, Instant};
 
 /// RFC 2236 4: a query with Max Resp Time 0 comes from an IGMPv1 router, which means 10 s.
 const V1_MAX_RESP: u8 = 100;
+/// RFC 2236 8.10 Unsolicited Report Interval, 10 s in tenths (Linux's
+/// igmpv2_unsolicited_report_interval, 10000 ms).
+pub(crate) const UNSOLICITED_REPORT_INTERVAL: u8 = 100;
 
 /// Reports waiting for their delay (RFC 2236 3: a "delay timer" per group).
 #[derive(Debug)]
 pub(crate) struct ReportTimers {
     due: BTreeMap<Ipv4Addr, Instant>,
+    /// Groups whose last report on the link was ours (RFC 2236 3's flag; Linux `reporter`).
+    reporter: BTreeSet<Ipv4Addr>,
     rng: u64,
 }
 
 impl ReportTimers {
     pub(crate) fn new(seed: u64) -> ReportTimers {
-        ReportTimers { due: BTreeMap::new(), rng: seed ^ 0x4947_4d50_0000_0001 }
+        ReportTimers { due: BTreeMap::new(), reporter: BTreeSet::new(), rng: seed ^ 0x4947_4d50_0000_0001 }
     }
 
     /// A delay chosen uniformly in [0, `max_resp` tenths of a second), at millisecond grain
@@ -43,9 +50,23 @@ impl ReportTimers {
         }
     }
 
-    /// Another host reported `group`: ours is not needed (RFC 2236 3).
+    /// Another host reported `group`: ours is not needed, and the last report is not ours
+    /// (RFC 2236 3; Linux's igmp_stop_timer also ends the join's repeats).
     pub(crate) fn cancel(&mut self, group: Ipv4Addr) {
         self.due.remove(&group);
+        self.reporter.remove(&group);
+    }
+
+    /// We sent a report for `group`.
+    pub(crate) fn reported(&mut self, group: Ipv4Addr) {
+        self.reporter.insert(group);
+    }
+
+    /// The host left `group`: its timer stops; returns whether the last report was ours (RFC
+    /// 2236 3: then a Leave Group follows).
+    pub(crate) fn left(&mut self, group: Ipv4Addr) -> bool {
+        self.due.remove(&group);
+        self.reporter.remove(&group)
     }
 
     /// A group whose report is due at `now`, its timer removed.

@@ -1,8 +1,10 @@
 //! IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP and IP_MULTICAST_IF in the service: the `ip_mreq`,
 //! `ip_mreqn` or `in_addr` bytes read as Linux's do_ip_setsockopt reads them, the interface
 //! they name resolved (ip_mc_find_dev; tapstack has one interface, the TAP, named by its
-//! kernel index or our address), then the UDP engine (`socket/udp_mcast.rs`). Not done:
-//! IP_ADD_SOURCE_MEMBERSHIP and the other source filters (ENOPROTOOPT).
+//! kernel index or our address), then the UDP engine (`socket/udp_mcast.rs`); whether an
+//! IP_MULTICAST_IF names an interface decides if a group needs a route (`Stack::udp_route`).
+//! IP_ADD_SOURCE_MEMBERSHIP and the other source options (an `ip_mreq_source`) go to the
+//! engine's source filters (`socket/udp_msf.rs`). Not done: IP_MSFILTER, MCAST_* (ENOPROTOOPT).
 use std::net::Ipv4Addr;
 
 use super::engine::Proto;
@@ -40,17 +42,20 @@ fn mreqn(val: &[u8]) -> Mreqn {
 }
 
 /// Whether `m` names our interface: by index, by address, or (neither) by the route to the
-/// group, which is ours.
+/// group, which is ours when there is one (Linux's ip_mc_find_dev: no route, no device).
 fn ours(stack: &Stack, m: &Mreqn) -> bool {
     if m.ifindex != 0 {
         return m.ifindex as u32 == tap_ifindex();
     }
-    m.address.is_unspecified() || m.address == stack.addr()
+    if m.address.is_unspecified() {
+        return stack.route_lookup(m.group).is_some();
+    }
+    m.address == stack.addr()
 }
 
 /// IP_ADD_MEMBERSHIP (`join`) or IP_DROP_MEMBERSHIP with Linux's errors: EPROTO on TCP, EINVAL
 /// for a short value or (join) a group that is not multicast, ENODEV (join) or EADDRNOTAVAIL
-/// (drop) for an interface that is not ours, then the engine's (EADDRINUSE, ENOBUFS,
+/// (drop) for an interface that is not ours (ENODEV for 0.0.0.0 without a route to the group), then the engine's (EADDRINUSE, ENOBUFS,
 /// EADDRNOTAVAIL for a group not joined).
 pub fn membership(stack: &mut Stack, p: Proto, join: bool, val: &[u8]) -> Result<(), i32> {
     let Proto::Udp(h) = p else { return Err(libc::EPROTO) };
@@ -68,10 +73,42 @@ pub fn membership(stack: &mut Stack, p: Proto, join: bool, val: &[u8]) -> Result
         stack.udp.join_group(h, m.group.into()).map_err(Error::errno)
     } else {
         if !ours(stack, &m) {
-            return Err(libc::EADDRNOTAVAIL);
+            // ip_mc_leave_group: no interface named and none found is ENODEV.
+            let unnamed = m.ifindex == 0 && m.address.is_unspecified();
+            return Err(if unnamed { libc::ENODEV } else { libc::EADDRNOTAVAIL });
         }
         stack.udp.leave_group(h, m.group.into()).map_err(Error::errno)
     }
+}
+
+/// IP_ADD_SOURCE_MEMBERSHIP, IP_DROP_SOURCE_MEMBERSHIP, IP_BLOCK_SOURCE or IP_UNBLOCK_SOURCE
+/// (`name`) with Linux's errors (do_ip_setsockopt, ip_mc_join_group_ssm, ip_mc_source): EINVAL
+/// for a value that is not one `ip_mreq_source` (12 bytes) or a group that is not multicast,
+/// ENODEV for an interface address not ours, then the engine's. On a stream socket Linux joins
+/// as well (IP_ADD_SOURCE_MEMBERSHIP succeeds) and the others find no join they may change
+/// (EINVAL); tapstack keeps no memberships for TCP: the same answers, nothing joined.
+pub fn source_membership(stack: &mut Stack, p: Proto, name: i32, val: &[u8]) -> Result<(), i32> {
+    use crate::socket::udp::msf::SourceOp;
+    if val.len() != 12 {
+        return Err(libc::EINVAL);
+    }
+    let (group, address, source) = (ip_at(val, 0), ip_at(val, 4), ip_at(val, 8));
+    if !group.is_multicast() {
+        return Err(libc::EINVAL);
+    }
+    if !ours(stack, &Mreqn { group, address, ifindex: 0 }) {
+        return Err(libc::ENODEV);
+    }
+    let op = match name {
+        libc::IP_ADD_SOURCE_MEMBERSHIP => SourceOp::AddMembership,
+        libc::IP_DROP_SOURCE_MEMBERSHIP => SourceOp::DropMembership,
+        libc::IP_BLOCK_SOURCE => SourceOp::Block,
+        _ => SourceOp::Unblock,
+    };
+    let Proto::Udp(h) = p else {
+        return if op == SourceOp::AddMembership { Ok(()) } else { Err(libc::EINVAL) };
+    };
+    stack.udp.source_filter(h, group.into(), source.into(), op).map_err(Error::errno)
 }
 
 /// The loopback device's index in every network namespace (Linux's LOOPBACK_IFINDEX).
@@ -101,7 +138,9 @@ pub fn multicast_if(stack: &mut Stack, p: Proto, val: &[u8]) -> Result<[u8; 4], 
         i if i as u32 == tap_ifindex() => false,
         _ => return Err(libc::EADDRNOTAVAIL),
     };
-    stack.udp.set_multicast_if(h, McIf { loopback, addr: address.into() }).map_err(Error::errno)?;
+    // Linux: index 0 and 0.0.0.0 reset mc_index (the route's choice again); anything else names one.
+    let named = ifindex != 0 || !address.is_unspecified();
+    stack.udp.set_multicast_if(h, McIf { loopback, addr: address.into(), named }).map_err(Error::errno)?;
     Ok(address.octets())
 }
 
@@ -139,5 +178,88 @@ mod tests {
         assert_eq!(multicast_if(&mut s, u, &lo_index), Ok([0; 4]), "ip_mreqn: the loopback by index");
         let other_index = [[0u8; 4], [0; 4], 77i32.to_ne_bytes()].concat();
         assert_eq!(multicast_if(&mut s, u, &other_index), Err(libc::EADDRNOTAVAIL));
+    }
+
+    /// The `ip_mreq_source` options as Linux answers them (c-tests/mcast_source.c): the value's
+    /// length, the group, the interface, a stream socket; the engine's errors behind.
+    #[test]
+    fn source_options_as_linux() {
+        use libc::{IP_ADD_SOURCE_MEMBERSHIP as ADD, IP_BLOCK_SOURCE as BLOCK, IP_DROP_SOURCE_MEMBERSHIP as DROP};
+        let cfg = Config::from_lookup(|_| None).unwrap();
+        let mut s = Stack::new(&cfg, 1);
+        let us = s.addr().octets();
+        let (u, t) = (Proto::Udp(s.udp.socket()), Proto::Tcp(s.tcp.socket()));
+        let src = |g: [u8; 4], i: [u8; 4], x: [u8; 4]| [g, i, x].concat();
+        let (g, s1) = ([239, 7, 3, 20], [10, 0, 0, 77]);
+        assert_eq!(source_membership(&mut s, u, ADD, &src(g, us, s1)[..8]), Err(libc::EINVAL));
+        assert_eq!(source_membership(&mut s, u, ADD, &[src(g, us, s1), vec![0; 4]].concat()), Err(libc::EINVAL));
+        assert_eq!(source_membership(&mut s, u, ADD, &src([10, 0, 0, 5], us, s1)), Err(libc::EINVAL));
+        assert_eq!(source_membership(&mut s, u, ADD, &src(g, [10, 9, 9, 9], s1)), Err(libc::ENODEV));
+        assert_eq!(source_membership(&mut s, u, DROP, &src(g, us, s1)), Err(libc::EINVAL), "no join");
+        assert_eq!(source_membership(&mut s, u, ADD, &src(g, us, s1)), Ok(()));
+        assert_eq!(source_membership(&mut s, u, ADD, &src(g, [0; 4], s1)), Err(libc::EADDRNOTAVAIL));
+        assert_eq!(source_membership(&mut s, u, BLOCK, &src(g, us, s1)), Err(libc::EINVAL));
+        assert_eq!(source_membership(&mut s, u, DROP, &src(g, us, s1)), Ok(()));
+        assert!(!s.udp.host_joined(Ipv4Addr::from(g).into()), "the last source dropped: left");
+        assert_eq!(source_membership(&mut s, t, ADD, &src(g, us, s1)), Ok(()), "Linux joins a TCP socket");
+        assert_eq!(source_membership(&mut s, t, BLOCK, &src(g, us, s1)), Err(libc::EINVAL));
+    }
+
+    /// Linux's route lookup for a datagram (or connect) to a group (ip_route_output_key_hash):
+    /// with a default route the group goes by it; with only the on-link /24, ENETUNREACH unless
+    /// the socket names the device (IP_MULTICAST_IF, its own address, IP_PKTINFO's source);
+    /// c-tests/mcast_route.c checks the same against the kernel.
+    #[test]
+    fn group_without_a_route_as_linux() {
+        use crate::wire::ip::{IpAddress, IpEndpoint};
+        let g: IpAddress = Ipv4Addr::new(239, 1, 2, 3).into();
+        let local: IpAddress = Ipv4Addr::new(224, 0, 0, 251).into();
+        let unicast: IpAddress = Ipv4Addr::new(10, 0, 0, 1).into();
+        let with_gw = Stack::new(&Config::from_lookup(|_| None).unwrap(), 1);
+        let mut w = with_gw;
+        let h = w.udp.socket();
+        assert_eq!(w.udp_route(h, g, None), Ok(()), "the default route covers every group");
+        let cfg = Config::from_lookup(|k| (k == "TAPSTACK_GW").then(|| "none".to_string())).unwrap();
+        let mut s = Stack::new(&cfg, 1);
+        let us: IpAddress = s.addr().into();
+        let h = s.udp.socket();
+        let p = Proto::Udp(h);
+        assert_eq!(s.udp_route(h, g, None), Err(Error::NetUnreachable));
+        assert_eq!(s.udp_route(h, local, None), Err(Error::NetUnreachable), "224.0.0.x too");
+        assert_eq!(s.udp_route(h, unicast, None), Ok(()), "unicast is not this check's");
+        assert_eq!(s.udp_route(h, g, Some(IpAddress::v4(0, 0, 0, 0))), Err(Error::NetUnreachable));
+        assert_eq!(s.udp_route(h, g, Some(us)), Ok(()), "IP_PKTINFO's ipi_spec_dst names the device");
+        // Memberships: 0.0.0.0 finds no device without a route (ip_mc_find_dev): ENODEV.
+        let gb = g.as_v4().octets();
+        assert_eq!(membership(&mut s, p, true, &mreq(gb, [0; 4])), Err(libc::ENODEV));
+        assert_eq!(membership(&mut s, p, false, &mreq(gb, [0; 4])), Err(libc::ENODEV));
+        let src = [gb, [0; 4], [10, 0, 0, 1]].concat();
+        assert_eq!(source_membership(&mut s, p, libc::IP_ADD_SOURCE_MEMBERSHIP, &src), Err(libc::ENODEV));
+        membership(&mut s, p, true, &mreq(gb, us.as_v4().octets())).unwrap();
+        membership(&mut s, p, false, &mreq(gb, us.as_v4().octets())).unwrap();
+        // IP_MULTICAST_IF: our address, the loopback; 0.0.0.0 goes back to the route's choice.
+        multicast_if(&mut s, p, &us.as_v4().octets()).unwrap();
+        assert_eq!(s.udp_route(h, g, None), Ok(()));
+        multicast_if(&mut s, p, &[0; 4]).unwrap();
+        assert_eq!(s.udp_route(h, g, None), Err(Error::NetUnreachable));
+        multicast_if(&mut s, p, &[127, 0, 0, 1]).unwrap();
+        assert_eq!(s.udp_route(h, g, None), Ok(()));
+        multicast_if(&mut s, p, &mreq([0; 4], [0; 4])).unwrap();
+        assert_eq!(s.udp_route(h, g, None), Err(Error::NetUnreachable));
+        // Bound to 0.0.0.0 or to a group: no source address; to ours (or by connect): one.
+        s.udp.bind(h, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 5000)).unwrap();
+        assert_eq!(s.udp_route(h, g, None), Err(Error::NetUnreachable));
+        let m = s.udp.socket();
+        s.udp.bind(m, IpEndpoint::new(g, 5001)).unwrap();
+        assert_eq!(s.udp_route(m, g, None), Err(Error::NetUnreachable));
+        let b = s.udp.socket();
+        s.udp.bind(b, IpEndpoint::new(us, 0)).unwrap();
+        assert_eq!(s.udp_route(b, g, None), Ok(()));
+        s.udp.connect(h, Some(IpEndpoint::new(unicast, 53))).unwrap();
+        assert_eq!(s.udp_route(h, g, None), Ok(()), "connect set the source address");
+        // A route covering the groups (as the default route does).
+        let c = s.udp.socket();
+        s.add_route(Ipv4Addr::new(224, 0, 0, 0), 4, None);
+        assert_eq!(s.udp_route(c, g, None), Ok(()));
     }
 }

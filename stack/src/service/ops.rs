@@ -284,7 +284,12 @@ impl Service {
                         None => return Msg::reply(op, libc::EINVAL),
                     },
                 };
-                let r = stack.udp.connect(h, remote.map(Into::into));
+                // Linux's __ip4_datagram_connect looks the route up first (ENETUNREACH).
+                let r = match remote {
+                    Some(a) => stack.udp_route(h, (*a.ip()).into(), None),
+                    None => Ok(()),
+                }
+                .and_then(|()| stack.udp.connect(h, remote.map(Into::into)));
                 if r.is_ok() {
                     opts::apply_ip_opts(stack, s.proto, &s.opts);
                 }
@@ -498,6 +503,10 @@ impl Service {
                 }
                 Err(e) => Msg::reply(op, e),
             },
+            (Op::Route, Proto::Udp(h)) => {
+                let dst = Ipv4Addr::from(m.ip);
+                Msg::reply(op, stack.udp_route(h, dst.into(), None).err().map_or(0, Error::errno))
+            }
             (Op::Reason, p) => {
                 // b = 1: only look (poll's POLLERR), do not consume.
                 let peek = m.b == 1;

@@ -185,6 +185,13 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
             super::mcast::membership(stack, p, name == libc::IP_ADD_MEMBERSHIP, val)?
         }
         (libc::IPPROTO_IP, libc::IP_MULTICAST_IF) => o.mc_addr = super::mcast::multicast_if(stack, p, val)?,
+        (
+            libc::IPPROTO_IP,
+            libc::IP_ADD_SOURCE_MEMBERSHIP
+            | libc::IP_DROP_SOURCE_MEMBERSHIP
+            | libc::IP_BLOCK_SOURCE
+            | libc::IP_UNBLOCK_SOURCE,
+        ) => super::mcast::source_membership(stack, p, name, val)?,
         (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::ENOPROTOOPT),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
             let on = int(val)? != 0;

@@ -67,9 +67,12 @@ pub enum Op {
     /// which Linux keeps readable (`b` = 1: MSG_PEEK, left queued); reply `c` = the bytes
     /// queued before this read (FIONREAD asks with `a` = 0).
     LateRead = 17,
+    /// May a UDP datagram to the group in `ip` leave now (the shim asks when it knows no route
+    /// to it)? Reply a = 0, or the errno Linux's route lookup gives (ENETUNREACH).
+    Route = 18,
     /// The service's TAP settings (`Config::service_settings`) in `data`: a program that
     /// attaches to a running service says which of its own settings do not apply.
-    Config = 18,
+    Config = 19,
     /// A socket the client made itself, with no reply (socket() does not wait): passes the
     /// service's end `a`, then the program's end `b` (for its identity; the service closes its
     /// copy). `kind`, `b` and `c` (the family) as for `Socket`. If the service cannot take it, the first request
@@ -102,7 +105,8 @@ impl Op {
             15 => Sockets,
             16 => Counters,
             17 => LateRead,
-            18 => Config,
+            18 => Route,
+            19 => Config,
             20 => Adopt,
             40 => ErrQueue,
             _ => return None,
@@ -375,7 +379,7 @@ mod tests {
             let _ = Msg::decode(&vec![0xffu8; n]);
         }
         assert_eq!(Msg::decode(&[0u8; HEADER]).unwrap().op(), None);
-        for v in (1..=18u8).chain([20, 40]) {
+        for v in (1..=19u8).chain([20, 40]) {
             assert_eq!(Op::from_u8(v).map(|o| o as u8), Some(v));
         }
         assert_eq!(Op::from_u8(40), Some(Op::ErrQueue));

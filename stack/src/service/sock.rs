@@ -486,7 +486,10 @@ fn pump_udp_in(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8]
             }
             let (dst, data) = split_udp(s.tx.rest());
             let src = super::proto::parse_udp_src(s.tx.rest()).map(Into::into);
-            match stack.udp.send_from(h, data, dst.map(Into::into), src) {
+            // The shim checked the route already (`Op::Route`); a group it could not reach
+            // never leaves.
+            let routed = dst.map_or(Ok(()), |d| stack.udp_route(h, (*d.ip()).into(), src));
+            match routed.and_then(|()| stack.udp.send_from(h, data, dst.map(Into::into), src)) {
                 Err(Error::WouldBlock) => return Ok(()),
                 Ok(_) if s.opts.ip_opts_set => {
                     // The send may have bound the socket (its port, or a ping identifier): IP_TTL

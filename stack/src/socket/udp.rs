@@ -47,16 +47,38 @@ const EPHEMERAL: core::ops::RangeInclusive<u16> = 32768..=60999;
 
 /// IP_MULTICAST_IF of a socket (Linux's mc_index and mc_addr): the interface its datagrams to
 /// a group leave by (the link unless `loopback`) and, when not 0.0.0.0, their source address
-/// if the socket is not bound to one.
+/// if the socket is not bound to one. `named`: an interface was named at all (mc_index != 0),
+/// so that a datagram to a group needs no route (`udp_mcast.rs`, `names_multicast_device`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct McIf {
     pub loopback: bool,
     pub addr: IpAddress,
+    pub named: bool,
 }
 
 impl Default for McIf {
     fn default() -> McIf {
-        McIf { loopback: false, addr: IpAddress::v4(0, 0, 0, 0) }
+        McIf { loopback: false, addr: IpAddress::v4(0, 0, 0, 0), named: false }
+    }
+}
+
+/// A socket's source filter for one group (Linux's `sfmode` and `sflist`; `udp_msf.rs`). A
+/// joined group without one is any-source (EXCLUDE mode, no list).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct McFilter {
+    /// INCLUDE mode (else EXCLUDE).
+    include: bool,
+    /// The sources; None until one was set (then a mode may still change).
+    list: Option<Vec<IpAddress>>,
+}
+
+impl McFilter {
+    /// Linux's ip_mc_sf_allow for a socket that joined the group.
+    fn allows(&self, src: IpAddress) -> bool {
+        match &self.list {
+            None => !self.include,
+            Some(l) => self.include == l.contains(&src),
+        }
     }
 }
 
@@ -96,6 +118,8 @@ struct Socket {
     recv_ttl: bool,
     /// IP_ADD_MEMBERSHIP: the groups this socket joined (`udp_mcast.rs`).
     groups: Vec<IpAddress>,
+    /// Source filters of joined groups (`udp_msf.rs`); a group without one is any-source.
+    filters: BTreeMap<IpAddress, McFilter>,
     /// IP_MULTICAST_LOOP (default on): its datagrams to a group the host joined come back.
     mc_loop: bool,
     /// IP_MULTICAST_TTL (default 1): the TTL its looped-back copies arrive with.
@@ -126,6 +150,7 @@ impl Socket {
             ping: false,
             recv_ttl: false,
             groups: Vec::new(),
+            filters: BTreeMap::new(),
             mc_loop: true,
             mc_ttl: 1,
             mc_all: true,
@@ -160,6 +185,9 @@ pub struct UdpStack {
     /// they call for (group, join), taken by the interface (`udp_mcast.rs`).
     groups: BTreeMap<IpAddress, u32>,
     igmp: VecDeque<(IpAddress, bool)>,
+    /// Group -> members of it that have a source filter (`udp_msf.rs`): fewer than its members
+    /// means some member takes any source.
+    filtered: BTreeMap<IpAddress, u32>,
 }
 
 /// splitmix64: a small seeded generator for ephemeral ports.
@@ -188,6 +216,7 @@ impl UdpStack {
             stats: UdpStats::default(),
             groups: BTreeMap::new(),
             igmp: VecDeque::new(),
+            filtered: BTreeMap::new(),
         }
     }
 
@@ -489,6 +518,8 @@ mod err;
 mod input;
 #[path = "udp_mcast.rs"]
 pub mod mcast;
+#[path = "udp_msf.rs"]
+pub mod msf;
 #[path = "udp_opts.rs"]
 mod opts;
 #[path = "udp_ping.rs"]

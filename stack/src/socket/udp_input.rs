@@ -51,6 +51,10 @@ impl UdpStack {
         tos: Option<u8>,
     ) -> bool {
         let _ = now;
+        if dst.is_multicast() && !self.host_allows(src, dst) {
+            // Not for this host: no member takes this source (Linux's ip_check_mc_rcu).
+            return true;
+        }
         let packet = match wire::Packet::new_checked(datagram) {
             Ok(p) => p,
             Err(_) => {
@@ -75,7 +79,7 @@ impl UdpStack {
             // Broadcasts go to every matching socket (RFC 1122 4.1.3.5 leaves it open; Linux
             // does this); a group's datagrams to those that may hear it (Linux ip_mc_sf_allow).
             self.sockets_on(to.port())
-                .filter(|(_, s)| s.score(from, to).is_some() && s.hears(dst))
+                .filter(|(_, s)| s.score(from, to).is_some() && s.hears(src, dst))
                 .map(|(h, _)| h)
                 .collect()
         } else {

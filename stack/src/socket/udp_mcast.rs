@@ -13,13 +13,17 @@ pub const MAX_MEMBERSHIPS: usize = 20;
 pub const ALL_HOSTS: IpAddress = IpAddress::v4(224, 0, 0, 1);
 
 impl super::Socket {
-    /// Whether a datagram to `dst` may reach this socket: anything not multicast; a group it
-    /// joined; any group the host joined while IP_MULTICAST_ALL is on (Linux's default).
-    pub(super) fn hears(&self, dst: IpAddress) -> bool {
+    /// Whether a datagram from `src` to `dst` may reach this socket (Linux's ip_mc_sf_allow):
+    /// anything not multicast; a group it joined, as its source filter allows (`udp_msf.rs`);
+    /// any other group the host joined while IP_MULTICAST_ALL is on (Linux's default).
+    pub(super) fn hears(&self, src: IpAddress, dst: IpAddress) -> bool {
         if !dst.is_multicast() {
             return true;
         }
-        self.mc_all || self.groups.contains(&dst)
+        if !self.groups.contains(&dst) {
+            return self.mc_all;
+        }
+        self.filters.get(&dst).is_none_or(|f| f.allows(src))
     }
 }
 
@@ -55,6 +59,9 @@ impl UdpStack {
             return Err(Error::AddrNotAvailable);
         };
         s.groups.remove(i);
+        if s.filters.remove(&group).is_some() {
+            self.unfilter(group);
+        }
         self.host_leave(group);
         Ok(())
     }
@@ -73,10 +80,13 @@ impl UdpStack {
 
     /// Drops every membership of a socket being closed (Linux ip_mc_drop_socket).
     pub(super) fn leave_all(&mut self, h: UdpHandle) {
-        let groups = match self.get_mut(h) {
-            Ok(s) => std::mem::take(&mut s.groups),
+        let (groups, filters) = match self.get_mut(h) {
+            Ok(s) => (std::mem::take(&mut s.groups), std::mem::take(&mut s.filters)),
             Err(_) => return,
         };
+        for g in filters.into_keys() {
+            self.unfilter(g);
+        }
         for g in groups {
             self.host_leave(g);
         }
@@ -108,6 +118,17 @@ impl UdpStack {
         Ok(())
     }
 
+    /// Whether a datagram of `h` to a group has its device without a route (Linux's
+    /// ip_route_output_key_hash for a multicast destination): an interface named by
+    /// IP_MULTICAST_IF (an oif), or a source address of ours: the socket's own (bound, or set by
+    /// connect), IP_MULTICAST_IF's, or IP_PKTINFO's `spec_src` (the device holding it). A socket
+    /// bound to 0.0.0.0, a broadcast or a group address has none (`inet_saddr` is 0).
+    pub fn names_multicast_device(&self, h: UdpHandle, spec_src: Option<IpAddress>) -> Result<bool> {
+        let s = self.get(h)?;
+        let own = |a: IpAddress| !(a.is_unspecified() || self.is_broadcast(a) || a.is_multicast());
+        Ok(spec_src.is_some_and(own) || s.mc_if.named || own(*s.local.ip()))
+    }
+
     pub fn set_multicast_loop(&mut self, h: UdpHandle, on: bool) -> Result<()> {
         self.get_mut(h)?.mc_loop = on;
         Ok(())
@@ -132,12 +153,12 @@ impl UdpStack {
     /// IP_MULTICAST_LOOP: a datagram we send to a group this host joined is also received by
     /// our own sockets on its port (as if it came back from the link).
     pub(super) fn loop_multicast(&mut self, from: IpEndpoint, to: IpEndpoint, payload: &[u8], ttl: u8) {
-        if !self.host_joined(*to.ip()) {
+        if !self.host_allows(*from.ip(), *to.ip()) {
             return;
         }
         let targets: Vec<u32> = self
             .sockets_on(to.port())
-            .filter(|(_, s)| s.score(from, to).is_some() && s.hears(*to.ip()))
+            .filter(|(_, s)| s.score(from, to).is_some() && s.hears(*from.ip(), *to.ip()))
             .map(|(h, _)| h)
             .collect();
         self.queue_rx(&targets, from, *to.ip(), payload, Some(ttl), None);
@@ -228,7 +249,7 @@ mod tests {
         u.bind(m, ep(IpAddress::v4(0, 0, 0, 0), 5000)).unwrap();
         u.join_group(m, G).unwrap();
         let s = u.socket();
-        let lo = McIf { loopback: true, addr: IpAddress::v4(127, 0, 0, 1) };
+        let lo = McIf { loopback: true, addr: IpAddress::v4(127, 0, 0, 1), named: true };
         u.set_multicast_if(s, lo).unwrap();
         assert_eq!(u.send_to(s, b"lo", Some(ep(G, 5000))), Ok(2));
         let mut out = 0;
@@ -239,7 +260,7 @@ mod tests {
         // A unicast datagram is not concerned.
         u.send_to(s, b"uni", Some(ep(IpAddress::v4(10, 0, 0, 1), 5000))).unwrap();
         u.dispatch(now, &mut |_, dst, _| assert_eq!(dst, IpAddress::v4(10, 0, 0, 1)));
-        u.set_multicast_if(s, McIf { loopback: false, addr: US }).unwrap();
+        u.set_multicast_if(s, McIf { loopback: false, addr: US, named: true }).unwrap();
         u.send_to(s, b"link", Some(ep(G, 5000))).unwrap();
         let mut srcs = vec![];
         u.dispatch(now, &mut |src, _, _| srcs.push(src));

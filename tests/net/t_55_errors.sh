@@ -9,7 +9,7 @@ shim_setup t55
 # 1. closed port: curl reports "Connection refused".
 rx0=$(tap_bytes rx)
 out=$(ts 20 curl -sS -v --max-time 10 http://10.0.0.1:9/ 2>&1 || true)
-echo "$out" | grep -q "Connection refused" || { echo "FAIL: closed port: curl said: $out"; exit 1; }
+grep -q "Connection refused" <<<"$out" || { echo "FAIL: closed port: curl said: $out"; exit 1; }
 crossed rx 54 "$rx0" "SYN to the closed port"
 echo "ok: closed port -> Connection refused"
 

@@ -26,7 +26,7 @@ out=$(ts 30 "$PY" -c '
 import os, socket
 s = socket.socket(); s.connect(("10.0.0.1", 8000))
 os.execv("/bin/sh", ["sh", "-c", "ls -l /proc/self/fd/"])')
-if echo "$out" | grep -Eq 'tun|eventfd'; then echo "FAIL: descriptors leaked across exec:"; echo "$out"; exit 1; fi
+if grep -Eq 'tun|eventfd' <<<"$out"; then echo "FAIL: descriptors leaked across exec:"; echo "$out"; exit 1; fi
 echo "ok: exec leaves no TAP or socket descriptor behind"
 
 # 3. fork after the stack started: the child cannot use inherited sockets (EBADF) nor make new
@@ -96,6 +96,6 @@ try:
 except KeyboardInterrupt:
     now = time.time()
     print("interrupted after %.1f s, %.1f s after the signal" % (now - t, now - sent[0]))')
-echo "$out" | grep -Eq '^interrupted after (0\.[4-9]|[1-9][0-9]*\.[0-9]) s, (0\.[0-9]|1\.0) s after the signal$' \
+grep -Eq '^interrupted after (0\.[4-9]|[1-9][0-9]*\.[0-9]) s, (0\.[0-9]|1\.0) s after the signal$' <<<"$out" \
   || { echo "FAIL: SIGINT during a blocking recv: $out"; exit 1; }
 echo "ok: SIGINT interrupts a blocking recv() ($out)"

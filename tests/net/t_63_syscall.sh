@@ -30,14 +30,14 @@ echo "ok: shimmed dig @10.0.0.1 files.test (UDP) -> $out"
 
 before=$(tap_bytes rx)
 out=$(ts 30 host -W 3 seven.test 10.0.0.1)
-echo "$out" | grep -q 'seven.test has address 10.0.0.7' || { echo "FAIL: host: $out"; exit 1; }
+grep -q 'seven.test has address 10.0.0.7' <<<"$out" || { echo "FAIL: host: $out"; exit 1; }
 [ "$(queries seven.test)" -ge 1 ] || { echo "FAIL: dnsmasq saw no query for seven.test from 10.0.0.2"; exit 1; }
 crossed rx 60 "$before" "host"
 echo "ok: shimmed host seven.test 10.0.0.1"
 
 n0=$(queries files.test)
 out=$(ts 30 nslookup -timeout=3 files.test 10.0.0.1)
-echo "$out" | grep -q 'Address: 10.0.0.1$' || { echo "FAIL: nslookup: $out"; exit 1; }
+grep -q 'Address: 10.0.0.1$' <<<"$out" || { echo "FAIL: nslookup: $out"; exit 1; }
 [ "$(queries files.test)" -gt "$n0" ] || { echo "FAIL: nslookup's query did not come from 10.0.0.2"; exit 1; }
 echo "ok: shimmed nslookup files.test 10.0.0.1"
 

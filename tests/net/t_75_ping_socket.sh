@@ -42,7 +42,7 @@ grep -Eq '^[0-9]+ bytes from 10.0.1.2: icmp_seq=1 ttl=63 ' "$WORK/ping2" \
   cat "$WORK/ping2"; echo "FAIL: ping through the router"; exit 1; }
 out=$(ts 30 ping -c 1 -t 1 -W 2 10.0.1.2 2>&1 || true)
 echo "$out"
-echo "$out" | grep -Eq 'From 10\.0\.0\.1.*(Time to live exceeded|TTL exceeded)' || {
+grep -Eq 'From 10\.0\.0\.1.*(Time to live exceeded|TTL exceeded)' <<<"$out" || {
   echo "FAIL: the router's time exceeded did not reach ping"; exit 1; }
 
 # 3. Raw sockets go to the kernel, with one line on stderr however many are opened.
@@ -51,6 +51,6 @@ import socket
 for _ in range(3):
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP); s.close()
 print("raw ok")' 2>&1 >/dev/null)
-[ "$(echo "$err" | grep -c 'raw sockets are not served by tapstack')" -eq 1 ] || {
+[ "$(grep -c 'raw sockets are not served by tapstack' <<<"$err")" -eq 1 ] || {
   echo "FAIL: expected one note about raw sockets, got: $err"; exit 1; }
 echo "ok: ping through tapstack's ICMP datagram sockets; raw sockets noted once"

@@ -29,14 +29,15 @@ rx0=$(tap_bytes rx)
 out=""
 for _ in $(seq 1 20); do
   out=$(in_ns dig +tries=1 +time=1 @10.0.0.2 seven.test A 2>&1) || true
-  echo "$out" | grep -q 'status: NOERROR' && break
+  grep -q 'status: NOERROR' <<<"$out" && break
   kill -0 "$dpid" 2>/dev/null || break
   sleep 0.3
 done
-echo "$out" | grep -Eq '^seven\.test\.[[:space:]]+[0-9]+[[:space:]]+IN[[:space:]]+A[[:space:]]+10\.0\.0\.7$' || {
+# (here-strings, not `echo | grep -q`: under pipefail grep's early exit can fail echo with SIGPIPE)
+grep -Eq '^seven\.test\.[[:space:]]+[0-9]+[[:space:]]+IN[[:space:]]+A[[:space:]]+10\.0\.0\.7$' <<<"$out" || {
   echo "FAIL: kernel dig @10.0.0.2 seven.test (dnsmasq under tapstack, no --bind-interfaces):"; echo "$out"
   echo "-- dnsmasq stderr:"; cat "$WORK/dnsmasq.err"; echo "-- dnsmasq log:"; tail -n 20 "$WORK/dnsmasq.log"; exit 1; }
-echo "$out" | grep -q ';; SERVER: 10.0.0.2#53(10.0.0.2) (UDP)' || { echo "FAIL: the answer did not come from 10.0.0.2 over UDP:"; echo "$out" | tail -5; exit 1; }
+grep -q ';; SERVER: 10.0.0.2#53(10.0.0.2) (UDP)' <<<"$out" || { echo "FAIL: the answer did not come from 10.0.0.2 over UDP:"; echo "$out" | tail -5; exit 1; }
 grep -q 'query\[A\] seven.test from 10.0.0.1' "$WORK/dnsmasq.log" || { echo "FAIL: dnsmasq logged no query from 10.0.0.1"; exit 1; }
 grep -qi 'bind-interfaces\|failed to' "$WORK/dnsmasq.err" "$WORK/dnsmasq.log" && { echo "FAIL: dnsmasq complained:"; cat "$WORK/dnsmasq.err"; exit 1; }
 crossed rx 60 "$rx0" "dnsmasq's answer"
@@ -102,14 +103,14 @@ echo "ok: a shimmed member of 239.7.3.6 receives the kernel's datagram to the gr
 igmp=""
 for _ in $(seq 1 100); do
   igmp=$(tcpdump -r "$WORK/igmp.pcap" -n 2>/dev/null || true)
-  echo "$igmp" | grep -q 'igmp leave 239.7.3.6' && break
+  grep -q 'igmp leave 239.7.3.6' <<<"$igmp" && break
   sleep 0.1
 done
 kill "$tpid" 2>/dev/null || true
 wait "$tpid" 2>/dev/null || true
-echo "$igmp" | grep -q '10.0.0.2 > 239.7.3.6: igmp v2 report 239.7.3.6' \
+grep -q '10.0.0.2 > 239.7.3.6: igmp v2 report 239.7.3.6' <<<"$igmp" \
   || { echo "FAIL: the kernel side saw no IGMPv2 report for 239.7.3.6 from 10.0.0.2:"; echo "$igmp"; exit 1; }
-echo "$igmp" | grep -q '10.0.0.2 > 224.0.0.2: igmp leave 239.7.3.6' \
+grep -q '10.0.0.2 > 224.0.0.2: igmp leave 239.7.3.6' <<<"$igmp" \
   || { echo "FAIL: the kernel side saw no IGMP leave for 239.7.3.6 from 10.0.0.2:"; echo "$igmp"; exit 1; }
 echo "ok: the kernel side saw tapstack's IGMPv2 report on join and leave on drop"
 

@@ -28,9 +28,9 @@ in_ns dig +short +tries=1 +time=2 @10.0.0.1 files.test | grep -qx 10.0.0.1 || { 
 n0=$(grep -c 'from 10.0.0.2' "$WORK/dnsmasq.log" || true)
 rx0=$(tap_bytes rx)
 out=$(ts 30 dig +tries=1 +time=5 @10.0.0.1 seven.test A 2>&1) || true
-echo "$out" | grep -Eq '^seven\.test\.[[:space:]]+[0-9]+[[:space:]]+IN[[:space:]]+A[[:space:]]+10\.0\.0\.7$' \
+grep -Eq '^seven\.test\.[[:space:]]+[0-9]+[[:space:]]+IN[[:space:]]+A[[:space:]]+10\.0\.0\.7$' <<<"$out" \
   || { echo "FAIL: shimmed dig @10.0.0.1 seven.test:"; echo "$out"; exit 1; }
-echo "$out" | grep -q ';; SERVER: 10.0.0.1#53(10.0.0.1) (UDP)' || { echo "FAIL: dig did not ask over UDP:"; echo "$out" | tail -5; exit 1; }
+grep -q ';; SERVER: 10.0.0.1#53(10.0.0.1) (UDP)' <<<"$out" || { echo "FAIL: dig did not ask over UDP:"; echo "$out" | tail -5; exit 1; }
 grep -q 'query\[A\] seven.test from 10.0.0.2' "$WORK/dnsmasq.log" || { echo "FAIL: dnsmasq saw no query from 10.0.0.2"; exit 1; }
 crossed rx 60 "$rx0" "dig query"
 echo "ok: shimmed dig @10.0.0.1 seven.test (UDP) answered 10.0.0.7 through tapstack"
@@ -38,7 +38,7 @@ echo "ok: shimmed dig @10.0.0.1 seven.test (UDP) answered 10.0.0.7 through tapst
 # 2. host NAME SERVER (A, AAAA and MX queries over UDP).
 rx0=$(tap_bytes rx)
 out=$(ts 30 host -W 5 files.test 10.0.0.1 2>&1) || true
-echo "$out" | grep -qx 'files.test has address 10.0.0.1' || { echo "FAIL: shimmed host files.test 10.0.0.1:"; echo "$out"; exit 1; }
+grep -qx 'files.test has address 10.0.0.1' <<<"$out" || { echo "FAIL: shimmed host files.test 10.0.0.1:"; echo "$out"; exit 1; }
 grep -q 'query\[A\] files.test from 10.0.0.2' "$WORK/dnsmasq.log" || { echo "FAIL: dnsmasq saw no query for files.test from 10.0.0.2"; exit 1; }
 crossed rx 60 "$rx0" "host queries"
 n1=$(grep -c 'from 10.0.0.2' "$WORK/dnsmasq.log" || true)
@@ -47,5 +47,5 @@ echo "ok: shimmed host files.test 10.0.0.1 answered through tapstack ($((n1 - n0
 
 # 3. An unknown name: NXDOMAIN is an answer too (status in dig's header), not a timeout.
 out=$(ts 30 dig +tries=1 +time=5 @10.0.0.1 nope.test A 2>&1) || true
-echo "$out" | grep -q 'status: NXDOMAIN' || { echo "FAIL: dig nope.test:"; echo "$out"; exit 1; }
+grep -q 'status: NXDOMAIN' <<<"$out" || { echo "FAIL: dig nope.test:"; echo "$out"; exit 1; }
 echo "ok: shimmed dig gets NXDOMAIN for an unknown name"

@@ -141,7 +141,7 @@ while True:
   ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   line=$(tail -n +$((n0 + 1)) "$WORK/k.log" | head -n 1)
   [ -n "$line" ] || { echo "FAIL: SIGKILL of a shimmed client ($mode): the kernel peer saw no end within 5 s"; exit 1; }
-  echo "$line" | grep -Eq " $mode ($want)\$" || { echo "FAIL: SIGKILL of a shimmed client ($mode): kernel peer: '$line', expected $want"; exit 1; }
+  grep -Eq " $mode ($want)\$" <<<"$line" || { echo "FAIL: SIGKILL of a shimmed client ($mode): kernel peer: '$line', expected $want"; exit 1; }
   echo "ok: SIGKILL of a shimmed client ($mode): the kernel peer saw '${line#* }' after ${ms} ms"
 }
 kill9 d 'ConnectionResetError|BrokenPipeError'
@@ -185,7 +185,7 @@ touch "$WORK/killed"
 netns_wait_grep "$WORK/b.out" '^fresh ok' 20 || { echo "FAIL: after the service was killed:"; cat "$WORK/b.out" "$WORK/b.err"; exit 1; }
 res=$(grep '^after the kill' "$WORK/b.out")
 echo "   $res"
-echo "$res" | grep -Eq '^after the kill: (ECONNRESET|ENETDOWN) (0\.[0-9]+|1\.00)$' \
+grep -Eq '^after the kill: (ECONNRESET|ENETDOWN) (0\.[0-9]+|1\.00)$' <<<"$res" \
   || { echo "FAIL: the next call after the service died: '$res' (want ECONNRESET or ENETDOWN within 1 s)"; exit 1; }
 svc2=$(svc_pid)
 [ -n "$svc2" ] && [ "$svc2" != "$svc" ] || { echo "FAIL: no fresh service after the kill (old $svc, now '$svc2')"; exit 1; }

@@ -100,7 +100,7 @@ netns_bg "$NS" "$PY" "$WORK/tls.py" kserver "$WORK/c.pem" "$WORK/k.pem"
 netns_wait_port "$NS" 4434
 tx0=$(tap_bytes tx)
 out=$(ts 15 "$PY" "$WORK/tls.py" client 10.0.0.1 4434 2>&1) || true
-echo "$out" | grep -Eq "^read 1048576 bytes, end: (b''|SSLEOFError), [0-9]\.[0-9] s$" \
+grep -Eq "^read 1048576 bytes, end: (b''|SSLEOFError), [0-9]\.[0-9] s$" <<<"$out" \
   || { echo "FAIL: python ssl client reading to EOF: '$out' (spinning until the timeout?)"; exit 1; }
 crossed tx 1048576 "$tx0" "python ssl download"
 echo "ok: python ssl client: $out"

@@ -33,7 +33,7 @@ for _ in $(seq 100); do [ -e "$WORK/b.ready" ] && break; sleep 0.1; done
 out=$(ts 20 "$PY" -c '
 import socket
 s = socket.socket(); s.bind(("0.0.0.0", 9000))' 2>&1 || true)
-echo "$out" | grep -q "Errno 98" || { echo "FAIL: a listener without SO_REUSEPORT joined: $out"; exit 1; }
+grep -q "Errno 98" <<<"$out" || { echo "FAIL: a listener without SO_REUSEPORT joined: $out"; exit 1; }
 echo "ok: bind without SO_REUSEPORT on the shared port: EADDRINUSE"
 rx0=$(tap_bytes rx)
 got=$(in_ns "$PY" -c '

@@ -11,7 +11,7 @@ for pair in ip:iproute2 ping:iputils-ping arping:iputils-arping tcpdump:tcpdump 
             openssl:openssl ss:iproute2 java:default-jdk-headless node:nodejs traceroute:traceroute \
             redis-server:redis-server redis-benchmark:redis-tools git:git rsync:rsync \
             memcached:memcached psql:postgresql-client pgbench:postgresql-client vsftpd:vsftpd \
-            ssh:openssh-client scp:openssh-client; do
+            ssh:openssh-client scp:openssh-client hey:hey; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

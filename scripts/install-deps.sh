@@ -11,7 +11,8 @@ for pair in ip:iproute2 ping:iputils-ping arping:iputils-arping tcpdump:tcpdump 
             openssl:openssl ss:iproute2 java:default-jdk-headless node:nodejs traceroute:traceroute \
             redis-server:redis-server redis-benchmark:redis-tools git:git rsync:rsync \
             memcached:memcached psql:postgresql-client pgbench:postgresql-client vsftpd:vsftpd \
-            ssh:openssh-client scp:openssh-client; do
+            ssh:openssh-client scp:openssh-client hey:hey \
+            haproxy:haproxy; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
@@ -39,7 +40,7 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   echo "install-deps: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  # Packages with a service (nginx, redis-server, memcached, postgresql, vsftpd, openssh-server) must not start it in the root namespace: the tests start
+  # Packages with a service (nginx, redis-server, memcached, postgresql, vsftpd, openssh-server, haproxy) must not start it in the root namespace: the tests start
   # their own copies inside their namespaces. policy-rc.d exit 101 = "action forbidden".
   prc=/usr/sbin/policy-rc.d made_prc=0
   if [ ! -e "$prc" ]; then

@@ -13,6 +13,7 @@
 //!   calls the real libc function.
 //! - `resolve`: getaddrinfo and friends, answered from the hosts file and DNS over tapstack.
 //! - `syscall`: libc's `syscall()` for the socket-call numbers on tapstack descriptors.
+//! - `ifaddrs`: getifaddrs shows the TAP with tapstack's address, not the kernel's.
 //! - `ids`: setuid and friends: a root program that gives up root first makes sure the service runs.
 //! - `sandbox`: prctl and seccomp: a program in a seccomp sandbox gets write(2) for write().
 //!
@@ -26,6 +27,7 @@ pub(crate) mod dup;
 pub(crate) mod epoll;
 pub(crate) mod errq;
 mod ids;
+mod ifaddrs;
 pub(crate) mod io;
 pub(crate) mod opts;
 pub(crate) mod poll;

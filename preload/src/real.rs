@@ -108,6 +108,8 @@ real! {
     fn setreuid(ruid: libc::uid_t, euid: libc::uid_t) -> c_int;
     fn setresuid(ruid: libc::uid_t, euid: libc::uid_t, suid: libc::uid_t) -> c_int;
 
+    fn getifaddrs(ifap: *mut *mut libc::ifaddrs) -> c_int;
+
 }
 
 real_variadic! {

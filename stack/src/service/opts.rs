@@ -11,6 +11,7 @@ use crate::Error;
 
 use super::engine::Proto;
 
+pub mod device;
 mod kept;
 pub mod tfo;
 pub use kept::Kept;
@@ -44,6 +45,8 @@ pub struct Opts {
     pub mc_addr: [u8; 4],
     /// TCP_FASTOPEN, TCP_FASTOPEN_CONNECT, TCP_FASTOPEN_NO_COOKIE (`tfo`).
     pub tfo: tfo::Tfo,
+    /// SO_BINDTODEVICE (`device`): the TAP or the loopback, kept.
+    pub device: Option<device::Device>,
 }
 
 impl Default for Opts {
@@ -68,6 +71,7 @@ impl Default for Opts {
             recvtos: false,
             mc_addr: [0; 4],
             tfo: tfo::Tfo::default(),
+            device: None,
         }
     }
 }
@@ -150,6 +154,10 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
             let v = (onoff != 0).then_some(secs.max(0));
             o.linger = v;
             engine(stack, p, TcpOption::Linger(v.map(|s| Duration::from_secs(s as u64))))?;
+        }
+        (libc::SOL_SOCKET, libc::SO_BINDTODEVICE) => {
+            let tap = super::mcast::tap_ifindex() as i32;
+            o.device = device::bind(val, tap, crate::phy::tap::ifindex)?;
         }
         (libc::IPPROTO_IP, libc::IP_TTL) => {
             let v = int(val)?;
@@ -402,8 +410,8 @@ pub fn get_opt(stack: &mut Stack, p: Proto, o: &Opts, listening: bool, level: i3
             Some(v) => (2 * v).min(i32::MAX as usize) as i32,
             None => 16384,
         },
-        // Never bound to a device: the empty name, length 0 (Linux sock_getbindtodevice).
-        (libc::SOL_SOCKET, libc::SO_BINDTODEVICE) => return Ok(Vec::new()),
+        // The device's name with its NUL; unbound: the empty name, length 0.
+        (libc::SOL_SOCKET, libc::SO_BINDTODEVICE) => return Ok(device::name(&o.device)),
         (libc::SOL_SOCKET, libc::SO_LINGER) => {
             let mut b = i(o.linger.is_some() as i32);
             b.extend_from_slice(&o.linger.unwrap_or(0).to_ne_bytes());

@@ -387,9 +387,9 @@ impl World {
             }
             Op::App(h, c) => {
                 // Mostly the newest handles: they are the ones with something going on.
-                // (saturating: fewer handles than the offset picks the oldest, in debug builds too)
+                // (wrapping, as release builds computed it: the found cases keep their meaning)
                 let k =
-                    if h & 0x80 != 0 { *h as usize } else { self.handles.len().saturating_sub(1 + (*h as usize & 3)) };
+                    if h & 0x80 != 0 { *h as usize } else { self.handles.len().wrapping_sub(1 + (*h as usize & 3)) };
                 self.call(self.handles[k % self.handles.len()], c)
             }
             Op::Advance(ms) => self.h.now += Duration::from_millis(*ms as u64),

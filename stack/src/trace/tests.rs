@@ -161,7 +161,7 @@ fn handshake_data_and_close_events() {
     let (d0, syn) = s[0];
     assert_eq!(d0, Dir::Out);
     assert_eq!(syn.flags, flags::SYN);
-    assert_eq!((syn.mss, syn.wscale, syn.sack_perm), (Some(1460), Some(3), true));
+    assert_eq!((syn.mss, syn.wscale, syn.sack_perm), (Some(1460), Some(7), true));
     assert!(syn.ts.is_some() && syn.ack.is_none());
     let (d1, synack) = s[1];
     assert_eq!(d1, Dir::In);
@@ -226,7 +226,7 @@ fn ladder_rows_relative_and_summarised() {
     let find = |pat: &str| lines.iter().position(|l| l.contains(pat)).unwrap_or_else(|| panic!("no row {pat:?}"));
     let any = |pats: &[&str]| pats.iter().filter_map(|p| lines.iter().position(|l| l.contains(p))).min().unwrap();
     let syn = find("|- S 0:0(0) win 65535 ");
-    assert!(lines[syn + 1].contains("<mss 1460,ws 3,sackOK,TS>"));
+    assert!(lines[syn + 1].contains("<mss 1460,ws 7,sackOK,TS>"));
     let synack = find(" S. 0:0(0) ack 1 win ");
     let ack = find("|- . 1:1(0) ack 1 win ");
     assert!(syn < synack && synack < ack);

@@ -364,9 +364,18 @@ impl TcpStack {
         let may_hold = self.server_first.get(&remote).is_none_or(|&(_, until)| now >= until);
         let t = self.user_mut(h)?;
         // Fresh control block state (a socket may connect again after a failure).
-        let keep = (t.reuse_addr, t.nodelay, t.timers.keepalive.clone(), t.linger, t.want_rx, t.want_tx);
+        let keep = (
+            t.reuse_addr,
+            t.nodelay,
+            t.timers.keepalive.clone(),
+            t.linger,
+            t.want_rx,
+            t.want_tx,
+            t.rx_locked,
+            t.tx_locked,
+        );
         let mut n = Tcb::new(&cfg, now);
-        (n.reuse_addr, n.nodelay, n.timers.keepalive, n.linger, n.want_rx, n.want_tx) = keep;
+        (n.reuse_addr, n.nodelay, n.timers.keepalive, n.linger, n.want_rx, n.want_tx, n.rx_locked, n.tx_locked) = keep;
         n.window_clamp = t.window_clamp;
         n.local = local;
         n.remote = remote;

@@ -65,6 +65,7 @@ impl TcpStack {
                 return Ok(0);
             }
             t.rx.discard(n);
+            t.autotune_rx(now, n);
             // Window update (RFC 1122 4.2.3.3): once the window can grow by enough.
             let cap = t.rx.capacity();
             if t.synchronized() && !t.peer_fin {
@@ -104,6 +105,7 @@ impl TcpStack {
             TcpOption::RecvBuffer(n) => {
                 let n = n.clamp(4096, 64 << 20);
                 t.want_rx = n;
+                t.rx_locked = true;
                 if t.rx.capacity() > 0 && t.assembler.is_empty() && n <= (65535usize << t.opts.rcv_wscale) {
                     t.rx.grow(n);
                 }
@@ -115,6 +117,7 @@ impl TcpStack {
             TcpOption::SendBuffer(n) => {
                 let n = n.clamp(4096, 64 << 20);
                 t.want_tx = n;
+                t.tx_locked = true;
                 if t.tx.capacity() > 0 {
                     t.tx.grow(n);
                 }

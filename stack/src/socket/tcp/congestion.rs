@@ -91,8 +91,21 @@ impl CongestionControl {
     /// New data `acked` bytes acknowledged outside recovery.
     pub fn on_ack(&mut self, now: Instant, acked: u32, srtt: Duration) {
         if self.cwnd < self.ssthresh {
-            // RFC 5681 3.1 with RFC 3465 L = 2.
-            self.cwnd = self.cwnd.saturating_add(acked.min(2 * self.mss));
+            // Slow start by the bytes acknowledged (RFC 3465 byte counting, Linux
+            // tcp_slow_start): no per-ACK limit, since a receiver's ACK may cover many segments
+            // (a stretch ACK of a GRO'd burst, ours after a burst): RFC 3465's L = 2 would then
+            // grow the window by two segments per round trip, not double it. Up to ssthresh;
+            // the rest of the ACK counts for congestion avoidance.
+            let room = self.ssthresh - self.cwnd;
+            self.cwnd = self.cwnd.saturating_add(acked.min(room));
+            if acked <= room {
+                return;
+            }
+            let rest = acked - room;
+            match self.algo {
+                Congestion::Reno => self.reno_ca(rest),
+                Congestion::Cubic => self.cubic_ca(now, rest, srtt),
+            }
             return;
         }
         match self.algo {

@@ -199,6 +199,9 @@ impl Tcb {
                         self.send_rst = true;
                         return;
                     }
+                    if let (Some((_, tsecr)), false) = (seg.timestamp, seg.payload.is_empty()) {
+                        self.rx_rtt_sample(now, tsecr);
+                    }
                     self.receive_data(now, cfg, seq, seg.payload);
                 }
                 _ => self.ack.now = true,
@@ -399,6 +402,7 @@ impl Tcb {
                 self.loss.dupacks = 0;
                 if self.cc.is_cwnd_limited() {
                     self.cc.on_ack(now, acked as u32, self.rtt.srtt);
+                    self.autotune_tx();
                 }
             }
             self.changed = true;

@@ -14,6 +14,7 @@
 
 mod api;
 mod assembler;
+mod autotune;
 mod buffer;
 mod calls;
 mod congestion;

@@ -194,7 +194,9 @@ impl TcpStack {
         let l = self.socks.get(&r.listener);
         let want_rx = l.map_or(self.config.rx_buffer, |l| l.want_rx);
         let clamp = l.map_or(u32::MAX, |l| l.clamp()) as usize;
-        let ws = r.wscale.map(|_| wscale_for(want_rx));
+        // As large as the child's buffer may grow (`Tcb::alloc_buffers`).
+        let most = if l.is_some_and(|l| l.rx_locked) { want_rx } else { want_rx.max(self.config.rx_buffer_max) };
+        let ws = r.wscale.map(|_| wscale_for(most));
         let ts_offset = isn::ts_offset(&self.config.isn_secret, *key.0.ip(), *key.1.ip());
         let tsval = tsval.unwrap_or_else(|| ts_offset.wrapping_add(now.total_millis() as u32));
         self.synacks.push(SynAck {
@@ -240,6 +242,7 @@ impl TcpStack {
         c.timers.keepalive = l.timers.keepalive.clone();
         c.linger = l.linger;
         (c.want_rx, c.want_tx) = (l.want_rx, l.want_tx);
+        (c.rx_locked, c.tx_locked) = (l.rx_locked, l.tx_locked);
         c.window_clamp = l.window_clamp;
         c.parent = Some(lid);
         c.alloc_buffers(c.want_rx, c.want_tx);

@@ -9,7 +9,7 @@ use super::listener::Listener;
 use super::rtt::RttEstimator;
 use super::seq::SeqNum;
 use super::types::{TcpConfig, TcpInfo, TcpState};
-use super::vars::{AckState, DeliveryRate, LossRecovery, Rack, RecvSeq, SendSeq, TcbTrace, TcpOpts, Timers};
+use super::vars::{AckState, DeliveryRate, LossRecovery, Rack, RecvSeq, RxTune, SendSeq, TcbTrace, TcpOpts, Timers};
 use crate::error::Error;
 use crate::socket::Readiness;
 use crate::time::{Duration, Instant};
@@ -95,6 +95,17 @@ pub struct Tcb {
     /// This block's entry in the stack's timer index.
     pub timer_key: Option<Instant>,
     /// SO_RCVBUF / SO_SNDBUF for buffers not yet allocated.
+    /// SO_RCVBUF was set: the receive buffer is the program's, not auto-tuned (Linux
+    /// SOCK_RCVBUF_LOCK).
+    pub rx_locked: bool,
+    /// Receive auto-tuning's limit (`TcpConfig::rx_buffer_max`).
+    pub rx_max: usize,
+    /// SO_SNDBUF was set: the send buffer is not auto-tuned (Linux SOCK_SNDBUF_LOCK).
+    pub tx_locked: bool,
+    /// Send auto-tuning's limit (`TcpConfig::tx_buffer_max`).
+    pub tx_max: usize,
+    /// Receive auto-tuning's measurements (`autotune.rs`).
+    pub rx_tune: RxTune,
     pub want_rx: usize,
     pub want_tx: usize,
     /// Delivery-rate estimate (`ss -i`).
@@ -151,6 +162,11 @@ impl Tcb {
             queued: false,
             timer_key: None,
             want_rx: cfg.rx_buffer,
+            rx_locked: false,
+            rx_max: cfg.rx_buffer_max,
+            tx_locked: false,
+            tx_max: cfg.tx_buffer_max,
+            rx_tune: RxTune::default(),
             want_tx: cfg.tx_buffer,
             delivery: Default::default(),
             tr: None,
@@ -165,9 +181,11 @@ impl Tcb {
         if self.tx.capacity() == 0 {
             self.tx = RingBuffer::new(tx.max(1024));
         }
-        // RFC 7323 2.3: smallest shift that lets the whole buffer be advertised.
+        // RFC 7323 2.3: smallest shift that lets the whole buffer be advertised, as large as
+        // auto-tuning may make it (Linux sizes it from tcp_rmem[2] the same way).
         let mut ws = 0u8;
-        while (self.rx.capacity() >> ws) > 65535 && ws < 14 {
+        let most = if self.rx_locked { self.rx.capacity() } else { self.rx.capacity().max(self.rx_max) };
+        while (most >> ws) > 65535 && ws < 14 {
             ws += 1;
         }
         self.opts.rcv_wscale = ws;

@@ -46,6 +46,14 @@ pub struct TcpConfig {
     pub rx_buffer: usize,
     /// Default send buffer per connection (at least 256 KiB).
     pub tx_buffer: usize,
+    /// Most a receive buffer grows to by auto-tuning (Linux tcp_rmem[2], 6 MiB): a peer whose
+    /// sending our window limits gets a larger one (`Tcb::autotune_rx`). The window scale of
+    /// every SYN allows it. SO_RCVBUF fixes a socket's buffer, as on Linux. Equal to
+    /// `rx_buffer`: no auto-tuning.
+    pub rx_buffer_max: usize,
+    /// Most a send buffer grows to by auto-tuning (Linux tcp_wmem[2], 4 MiB): twice the
+    /// congestion window (`Tcb::autotune_tx`). SO_SNDBUF fixes it. Equal to `tx_buffer`: none.
+    pub tx_buffer_max: usize,
     /// RFC 6298 lower bound on RTO (default 200 ms).
     pub rto_min: Duration,
     /// Upper bound on RTO (default 60 s).
@@ -105,6 +113,8 @@ impl TcpConfig {
             mss: (mtu.saturating_sub(40)).min(u16::MAX as usize) as u16,
             rx_buffer: 256 * 1024,
             tx_buffer: 256 * 1024,
+            rx_buffer_max: 6 << 20,
+            tx_buffer_max: 4 << 20,
             rto_min: Duration::from_millis(200),
             rto_max: Duration::from_secs(60),
             rto_initial: Duration::from_secs(1),

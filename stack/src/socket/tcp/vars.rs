@@ -256,3 +256,14 @@ pub struct TcbTrace {
     /// Highest sequence number received from the peer (retransmission inference).
     pub(super) hi_rcv: Option<SeqNum>,
 }
+
+/// Receive buffer auto-tuning's measurements (Linux `rcv_rtt_est` and `rcvq_space`).
+#[derive(Clone, Debug, Default)]
+pub struct RxTune {
+    /// The receiver's round-trip estimate in ms, from the timestamps the peer echoes on data.
+    pub rtt_ms: Option<u32>,
+    /// Start of the current measurement: when, and the bytes the program had read by then.
+    pub since: Option<Instant>,
+    /// Bytes the program read since `since`.
+    pub copied: usize,
+}

@@ -25,7 +25,7 @@ fn syn_ack_carries_our_options_and_echoes_theirs() {
     let sa = &o[0];
     assert_eq!(sa.flags, flags::SYN);
     assert_eq!(sa.ack, Some(1001));
-    assert_eq!((sa.mss, sa.ws, sa.sack_perm), (Some(1460), Some(3), true));
+    assert_eq!((sa.mss, sa.ws, sa.sack_perm), (Some(1460), Some(7), true)); // sized for 6 MiB (auto-tuning)
     assert_eq!(sa.ts.map(|t| t.1), Some(555));
     assert_eq!(sa.window, 65535); // never scaled in a SYN
     assert_eq!(sa.len, 0);
@@ -98,8 +98,8 @@ fn sack_blocks_after_a_hole_and_delayed_ack() {
     let o = h.out();
     assert_eq!((o[0].ack, o[0].sack.clone()), (Some(4001), vec![(5001, 6001)]));
     assert_eq!(h.s.recv_queue(c), 3000);
-    // Window reflects buffered bytes (scale 3).
-    assert_eq!(o[0].window as usize, (256 * 1024 - 3000) >> 3);
+    // Window reflects buffered bytes (scale 7: room for auto-tuning up to 6 MiB).
+    assert_eq!(o[0].window as usize, (256 * 1024 - 3000) >> 7);
 }
 
 #[test]

@@ -5,7 +5,7 @@ use crate::wire::ip::{IpAddress, IpEndpoint};
 use super::*;
 use crate::wire::tcp::{flags, TcpRepr};
 
-use super::harness::{pattern, transfer, Pair, A, B};
+use super::harness::{cfg, pattern, transfer, Pair, A, B};
 
 #[test]
 fn handshake_negotiates_options() {
@@ -14,13 +14,13 @@ fn handshake_negotiates_options() {
     let syn = p.log[0].repr();
     assert!(syn.syn() && syn.ack.is_none());
     assert_eq!(syn.mss, Some(1460));
-    assert_eq!(syn.window_scale, Some(3));
+    assert_eq!(syn.window_scale, Some(7)); // room for 6 MiB (rx_buffer_max), as Linux
     assert!(syn.sack_permitted && syn.timestamp.is_some());
     let synack = p.log[1].repr();
     assert!(synack.syn() && synack.ack == Some(syn.seq.wrapping_add(1)));
     let ia = p.a.info(c).unwrap();
     assert!(ia.timestamps && ia.sack);
-    assert_eq!((ia.wscale_snd, ia.wscale_rcv), (3, 3));
+    assert_eq!((ia.wscale_snd, ia.wscale_rcv), (7, 7));
     assert_eq!(ia.snd_mss, 1448);
     assert_eq!(p.b.state(s), Ok(TcpState::Established));
     assert_eq!(p.b.remote_addr(s), p.a.local_addr(c));
@@ -197,7 +197,13 @@ fn challenge_ack_for_in_window_rst() {
 
 #[test]
 fn advertised_window_never_exceeds_buffer() {
-    let mut p = Pair::new();
+    // Fixed buffers (no auto-tuning, as after SO_RCVBUF/SO_SNDBUF): the limits are 256 KiB.
+    let fixed = |ip, s| {
+        let mut c = cfg(ip, s);
+        (c.rx_buffer_max, c.tx_buffer_max) = (c.rx_buffer, c.tx_buffer);
+        c
+    };
+    let mut p = Pair::with(fixed(A, 1), fixed(B, 2));
     let (c, _l, s) = p.connect(80);
     let d = pattern(600_000, 7);
     let got = transfer(&mut p, true, c, s, &d, Duration::from_secs(30));

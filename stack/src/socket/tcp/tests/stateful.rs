@@ -237,6 +237,9 @@ impl World {
         cfg.isn_secret = [7; 16];
         cfg.rx_buffer = buf;
         cfg.tx_buffer = buf;
+        // Auto-tuning may double them once (bounded, so the invariant below has a limit).
+        cfg.rx_buffer_max = 2 * buf;
+        cfg.tx_buffer_max = 2 * buf;
         cfg.max_syn_backlog = synq; // small: SYN cookies answer the SYNs beyond it
         if synq < 256 {
             // Small caps too: connections close without TIME-WAIT, close() resets.
@@ -254,7 +257,13 @@ impl World {
                 Peer { local, remote, nxt: 1_000_000 * (i as u32 + 1), ts: 100, ..Peer::default() }
             })
             .collect();
-        World { h: H { s, now: Instant::from_secs(100) }, peers, handles: vec![l], max_buf: buf.max(4096), out: 0 }
+        World {
+            h: H { s, now: Instant::from_secs(100) },
+            peers,
+            handles: vec![l],
+            max_buf: (2 * buf).max(4096),
+            out: 0,
+        }
     }
 
     /// Runs the stack's output and teaches the peers what it sent.

@@ -205,6 +205,24 @@ int udp_bound(const char *host, int port, int reuse) {
     return fd;
 }
 
+struct in_addr recv_hello(int s, struct sockaddr_in *client) {
+    char buf[64], cbuf[256];
+    struct iovec io = { buf, sizeof buf - 1 };
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_name = client;
+    m.msg_namelen = sizeof *client;
+    m.msg_iov = &io;
+    m.msg_iovlen = 1;
+    m.msg_control = cbuf;
+    m.msg_controllen = sizeof cbuf;
+    if (recvmsg(s, &m, 0) != 5) die("no hello", errno);
+    struct in_addr me = { 0 };
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
+        if (h->cmsg_level == IPPROTO_IP && h->cmsg_type == IP_PKTINFO) me = ((struct in_pktinfo *)CMSG_DATA(h))->ipi_addr;
+    return me;
+}
+
 void signal_ready(const struct opts *o) {
     if (!o->ready_file) return;
     char tmp[4096];

@@ -64,6 +64,10 @@ int tcp_connect(const char *host, int port);
 int tcp_listener(int port, int backlog);
 /* A UDP socket bound to host:port (NULL: INADDR_ANY), with SO_REUSEADDR first if reuse. */
 int udp_bound(const char *host, int port, int reuse);
+/* The multicast cases' first step: receives the client's 5-byte hello on S (IP_PKTINFO on)
+ * and returns its sender in CLIENT and the address it came to (IP_PKTINFO's ipi_addr: ours,
+ * to join on); dies without it. */
+struct in_addr recv_hello(int s, struct sockaddr_in *client);
 /* Creates the readiness file (if any) once the listener exists. */
 void signal_ready(const struct opts *o);
 void set_nonblock(int fd, int on);

@@ -49,23 +49,9 @@ static int server(const struct opts *o) {
     if (setsockopt(s, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) < 0) DIE("IP_PKTINFO");
     signal_ready(o);
     /* The client's hello tells the server its own address (IP_PKTINFO), to join on. */
-    char buf[64], cbuf[256];
+    char buf[64];
     struct sockaddr_in from, client;
-    struct iovec io = { buf, sizeof buf - 1 };
-    struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_name = &client;
-    m.msg_namelen = sizeof client;
-    m.msg_iov = &io;
-    m.msg_iovlen = 1;
-    m.msg_control = cbuf;
-    m.msg_controllen = sizeof cbuf;
-    long n = recvmsg(s, &m, 0);
-    if (n != 5) die("no hello", errno);
-    struct in_addr me = { 0 };
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
-        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) me = ((struct in_pktinfo *)CMSG_DATA(c))->ipi_addr;
-    join(s, me);
+    join(s, recv_hello(s, &client));
     if (sendto(s, "joined", 6, 0, (struct sockaddr *)&client, sizeof client) != 6) DIE("joined");
     printf("server: hello\n");
     for (int i = 0; i < 20; i++) {

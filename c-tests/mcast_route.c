@@ -54,24 +54,12 @@ static int server(const struct opts *o) {
     pktinfo_on(s);
     signal_ready(o);
     /* The client's hello: its address, and ours (IP_PKTINFO's ipi_addr) to join on. */
-    char buf[64], cbuf[256];
+    char buf[64];
     struct sockaddr_in client, from;
-    struct iovec io = { buf, sizeof buf - 1 };
-    struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_name = &client;
-    m.msg_namelen = sizeof client;
-    m.msg_iov = &io;
-    m.msg_iovlen = 1;
-    m.msg_control = cbuf;
-    m.msg_controllen = sizeof cbuf;
-    if (recvmsg(s, &m, 0) != 5) die("no hello", errno);
     struct ip_mreq mr;
     memset(&mr, 0, sizeof mr);
     inet_pton(AF_INET, GROUP, &mr.imr_multiaddr);
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
-        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO)
-            mr.imr_interface = ((struct in_pktinfo *)CMSG_DATA(c))->ipi_addr;
+    mr.imr_interface = recv_hello(s, &client);
     if (setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr) < 0) DIE("IP_ADD_MEMBERSHIP");
     if (sendto(s, "joined", 6, 0, (struct sockaddr *)&client, sizeof client) != 6) DIE("joined");
     printf("server: hello\n");

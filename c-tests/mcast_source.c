@@ -71,21 +71,9 @@ static int server(const struct opts *o) {
     int one = 1;
     if (setsockopt(c, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) < 0) DIE("IP_PKTINFO");
     signal_ready(o);
-    char buf[64], cbuf[256];
+    char buf[64];
     struct sockaddr_in client;
-    struct iovec io = { buf, sizeof buf - 1 };
-    struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_name = &client;
-    m.msg_namelen = sizeof client;
-    m.msg_iov = &io;
-    m.msg_iovlen = 1;
-    m.msg_control = cbuf;
-    m.msg_controllen = sizeof cbuf;
-    if (recvmsg(c, &m, 0) != 5) die("no hello", errno);
-    struct in_addr me = { 0 };
-    for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
-        if (h->cmsg_level == IPPROTO_IP && h->cmsg_type == IP_PKTINFO) me = ((struct in_pktinfo *)CMSG_DATA(h))->ipi_addr;
+    struct in_addr me = recv_hello(c, &client);
     char csrc[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &client.sin_addr, csrc, sizeof csrc);
     int dp = o->port + 1;

@@ -7,7 +7,8 @@
 # Usage: bench/ab-service.sh [-r ROUNDS] [-w "conn up down pp"] VARIANT...
 #   VARIANT = NAME=DIR, DIR holding libtapstack_preload.so and tapstackd (a build). Ratios are
 #   to the last variant. Example: bench/ab-service.sh new=target/release base=/tmp/base
-# Environment: AB_CONN_SECS (3), AB_MIB (256), AB_ROUNDS_PP (10000).
+# Environment: AB_CONN_SECS (3), AB_MIB (256), AB_ROUNDS_PP (10000), AB_LOAD=1 (one CPU-bound
+# shell loop runs beside every run, as make bench's loaded rows; bounded, ended by PID).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -64,9 +65,16 @@ one() {
     >"$WORK/srv.out" 2>&1 &
   local spid=$! i
   for ((i = 0; i < 200; i++)); do [ -e "$WORK/ready" ] && break; sleep 0.02; done
+  local hog=""
+  if [ "${AB_LOAD:-0}" = 1 ]; then
+    timeout -k 2 130 bash -c 'while :; do :; done' &
+    hog=$!
+    sleep 0.2
+  fi
   timeout 120 ip netns exec "$TOPO_NS" env "${env[@]}" LD_PRELOAD="$dir/libtapstack_preload.so" \
     "$CL_BIN/${cargv[0]}" "${cargv[@]:1}" -w 100 >"$WORK/cli.out" 2>&1
   wait "$spid"
+  if [ -n "$hog" ]; then kill "$hog" 2>/dev/null; wait "$hog" 2>/dev/null; fi
   if [ -n "$svc" ]; then kill "$svc" 2>/dev/null; wait "$svc" 2>/dev/null; fi
   local v
   v=$(awk -v k="$key" '$1 == k { print $2; exit }' "$WORK/$side.out")

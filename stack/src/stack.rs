@@ -33,6 +33,9 @@ const MAX_RX_PER_POLL: usize = 1024;
 const UDP_RX_BATCH: usize = 64;
 /// Rounds of dispatch + local delivery per poll (a local exchange needs a few).
 const LOOPBACK_ROUNDS: usize = 8;
+/// Largest TSO segment's payload: its IPv4 datagram (with a 60-byte TCP header) stays under
+/// the 64 KiB of the length field and of the TAP's GSO limit (`phy::gso`).
+pub const TSO_MAX: usize = 65_000 - 20 - 60;
 
 /// SplitMix64, to derive independent values from one seed.
 fn splitmix(x: &mut u64) -> u64 {
@@ -72,6 +75,18 @@ impl Stack {
         self.iface.tx_tcp_partial = on;
     }
 
+    /// TCP hands the device segments of up to `max` bytes of new data, which the device cuts
+    /// into MSS-sized ones (TSO, `Device::transmit_gso`): one header built, one frame queued and
+    /// one record written per 44 segments instead of 44; on the wire the same segments as one
+    /// MSS at a time (tests/tcp_tso.rs). For the TAP with offloads and nothing between it and
+    /// the stack that reads frames; 0 turns it off. Segments to ourselves, or waiting for ARP,
+    /// are cut here; a device without the offload cuts them itself (`phy::transmit_split`).
+    pub fn set_tso(&mut self, max: usize) {
+        let max = max.min(TSO_MAX);
+        self.tcp.set_tso_max(max);
+        self.iface.tso = max > 0;
+    }
+
     /// Processes one received Ethernet frame (answers are queued, sent by `poll`).
     pub fn receive_frame(&mut self, now: Instant, frame: &[u8]) {
         self.iface.receive_frame(now, frame, &mut self.tcp, &mut self.udp);
@@ -102,9 +117,9 @@ impl Stack {
             }
             self.iface.deliver_loopback(now, &mut self.tcp, &mut self.udp, super::iface::MAX_LOOPBACK_QUEUE);
         }
-        while let Some(frame) = self.iface.tx.pop_front() {
+        while let Some(f) = self.iface.tx.pop_front() {
             // The device may keep the frame (no copy); what it hands back is reused.
-            let spare = dev.transmit_buf(now, frame);
+            let spare = if f.gso > 0 { dev.transmit_gso(now, f.buf, f.gso) } else { dev.transmit_buf(now, f.buf) };
             self.iface.stats.tx_frames += 1;
             if let Some(b) = spare {
                 self.iface.recycle(b);
@@ -128,9 +143,9 @@ impl Stack {
         // The transports hand family-neutral addresses; IPv4 output takes them here.
         // TCP's segments come behind room for the headers: IP output takes the buffer itself
         // and leaves a recycled one for the next segment.
-        self.tcp.dispatch_bufs(now, &mut |src, dst, buf| {
+        self.tcp.dispatch_bufs(now, &mut |src, dst, buf, gso| {
             let frame = std::mem::replace(buf, iface.take_buf());
-            iface.send_ip_frame(now, src.as_v4(), dst.as_v4(), protocol::TCP, frame)
+            iface.send_ip_frame(now, src.as_v4(), dst.as_v4(), protocol::TCP, frame, gso)
         });
         self.udp
             .dispatch(now, &mut |src, dst, dgram| iface.send_ip(now, src.as_v4(), dst.as_v4(), protocol::UDP, dgram));

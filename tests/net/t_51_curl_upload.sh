@@ -34,6 +34,11 @@ got=$(ts 120 curl -sS --fail --max-time 100 -H 'Expect:' -T "$WORK/up" http://10
 [ "$got" = "$want" ] || { echo "FAIL: PUT: server saw sha256 '$got', sent $want"; exit 1; }
 crossed rx 16777216 "$rx0" "curl PUT"
 echo "ok: curl PUT 16 MiB through tapstack, server sha256 equal"
+# The upload went as TSO super-segments, cut by the kernel (the service still runs: TIME-WAIT).
+stats=$(ip netns exec "$NS" env TAPSTACK_TAP=tap0 "$ROOT/scripts/tapstack" stats)
+tso=$(awk '$1 == "ip.tso_out" { print $2 }' <<<"$stats")
+[ "${tso:-0}" -ge 100 ] || { echo "FAIL: ${tso:-no} TSO super-segments for 16 MiB"; printf '%s\n' "$stats"; exit 1; }
+echo "ok: $tso TSO super-segments"
 rx0=$(tap_bytes rx)
 got=$(ts 120 curl -sS --fail --max-time 100 -H 'Expect:' -H 'Content-Type: application/octet-stream' \
       --data-binary @"$WORK/up" http://10.0.0.1:8001/post)

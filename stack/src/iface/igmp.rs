@@ -116,7 +116,7 @@ mod tests {
     /// The IGMP messages among the frames queued, with their Ethernet and IP destinations.
     fn sent(iface: &mut Interface) -> Vec<(MacAddr, Ipv4Addr, u8, Repr)> {
         let mut v = Vec::new();
-        for f in iface.tx.drain(..) {
+        for f in iface.tx.drain(..).map(|f| f.buf) {
             let ip = ipv4::Packet::new_checked(&f[14..]).unwrap();
             if ip.protocol() == protocol::IGMP {
                 let r = Repr::parse(&igmp::Packet::new_checked(ip.payload()).unwrap()).unwrap();

@@ -310,7 +310,7 @@ mod tests {
         iface.learned(now, PEER, [2, 0, 0, 0, 0, 1]);
         static BIG: [u8; 3000] = [7; 3000];
         iface.send_ip(now, US, PEER, protocol::TCP, &partial_seg(US, PEER, &BIG));
-        let frames: Vec<Vec<u8>> = iface.tx.drain(..).collect();
+        let frames: Vec<Vec<u8>> = iface.tx.drain(..).map(|f| f.buf).collect();
         assert!(frames.len() >= 3, "fragmented: {} frames", frames.len());
         let mut whole = vec![0u8; 20 + 3000];
         for f in &frames {

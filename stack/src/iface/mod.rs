@@ -14,6 +14,7 @@ pub mod route;
 pub mod stats;
 
 use crate::wire::tcp::TcpPacket;
+use crate::wire::tcp_gso;
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
@@ -42,6 +43,9 @@ const _: () = assert!(TX_HEADROOM == crate::socket::tcp::HEADROOM);
 /// Frame buffers kept for reuse (`Interface::recycle`), and the largest kept.
 const MAX_FREE_BUFS: usize = 256;
 const MAX_FREE_BUF_CAPACITY: usize = 16 * 1024;
+/// Buffers of TCP super-segments (TSO) kept for reuse, at most this many and this large.
+const MAX_FREE_BIG: usize = 16;
+const MAX_FREE_BIG_CAPACITY: usize = 80 * 1024;
 /// TTL of datagrams we originate (Linux's default).
 pub const DEFAULT_TTL: u8 = 64;
 
@@ -67,9 +71,10 @@ pub struct Interface {
     pub(crate) arp: ArpCache,
     pub(crate) reasm: Reassembler,
     pub(crate) ident: u16,
-    pub(crate) tx: VecDeque<Vec<u8>>,
+    pub(crate) tx: VecDeque<TxFrame>,
     /// Buffers of transmitted frames, reused for the next ones (`take_buf`, `recycle`).
     pub(crate) free_bufs: Vec<Vec<u8>>,
+    pub(crate) free_big: Vec<Vec<u8>>,
     pub(crate) loopback: VecDeque<LocalDatagram>,
     pub(crate) stats: Stats,
     pub(crate) pings: Vec<PingReply>,
@@ -83,8 +88,18 @@ pub struct Interface {
     /// TCP hands us segments with only the pseudo-header sum (`TcpConfig::tx_partial_checksum`):
     /// the device finishes it; we finish it ourselves only before cutting fragments.
     pub(crate) tx_tcp_partial: bool,
+    /// The device cuts TCP super-segments itself (TSO, `Stack::set_tso`).
+    pub(crate) tso: bool,
     /// Membership reports waiting for their random delay (`igmp.rs`).
     pub(crate) igmp: igmp_timers::ReportTimers,
+}
+
+/// A frame queued for the device. `gso`: 0, or the payload of each segment the device must
+/// cut this TCP super-segment into (TSO, `Device::transmit_gso`).
+#[derive(Debug)]
+pub(crate) struct TxFrame {
+    pub buf: Vec<u8>,
+    pub gso: u16,
 }
 
 /// IP header fields a socket may set (IP_TTL, IP_TOS, IP_MULTICAST_TTL).
@@ -109,6 +124,7 @@ impl Interface {
             ident: (seed ^ (seed >> 16) ^ (seed >> 32)) as u16,
             tx: VecDeque::new(),
             free_bufs: Vec::new(),
+            free_big: Vec::new(),
             loopback: VecDeque::new(),
             stats: Stats::default(),
             pings: Vec::new(),
@@ -117,6 +133,7 @@ impl Interface {
             default_ttl: DEFAULT_TTL,
             rx_checksum_ok: false,
             tx_tcp_partial: false,
+            tso: false,
             igmp: igmp_timers::ReportTimers::new(seed),
         }
     }
@@ -148,12 +165,48 @@ impl Interface {
         frame.reserve(TX_HEADROOM + payload.len());
         frame.resize(TX_HEADROOM, 0);
         frame.extend_from_slice(payload);
-        self.send_ip_frame(now, src, dst, protocol, frame);
+        self.send_ip_frame(now, src, dst, protocol, frame, 0);
+    }
+
+    /// True if a TCP super-segment to `dst` can go to the device whole (TSO): the device cuts
+    /// it, the destination is not ours, and the next hop's address is known (a frame waiting
+    /// for ARP is a datagram of the wire's size).
+    fn offloads_to(&self, now: Instant, dst: Ipv4Addr) -> bool {
+        self.tso
+            && !self.is_local(dst)
+            && !dst.is_unspecified()
+            && !dst.is_multicast()
+            && !self.is_broadcast(dst)
+            && self.routes.next_hop(dst).is_some_and(|h| self.arp.lookup(now, h).is_some())
+    }
+
+    /// Sends TCP super-segment `frame` (behind `TX_HEADROOM`) as the segments of `gso` bytes
+    /// of payload the device would have cut it into (`wire::tcp_gso`).
+    fn send_split(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, frame: Vec<u8>, gso: u16) {
+        let partial = self.tx_tcp_partial;
+        let mut scratch = self.take_buf();
+        let mut pieces = Vec::new();
+        let r = tcp_gso::split_segment(&frame[TX_HEADROOM..], gso.into(), src, dst, partial, &mut scratch, &mut |s| {
+            pieces.push(s.to_vec())
+        });
+        self.recycle(scratch);
+        self.recycle(frame);
+        if r.is_err() {
+            self.stats.tx_dropped += 1;
+            return;
+        }
+        self.stats.tso_split += 1;
+        for p in pieces {
+            let mut f = self.take_buf();
+            f.resize(TX_HEADROOM, 0);
+            f.extend_from_slice(&p);
+            self.send_ip_frame(now, src, dst, ipv4::protocol::TCP, f, 0);
+        }
     }
 
     /// `send_ip` for a payload already at `frame[TX_HEADROOM..]`: the Ethernet and IPv4 headers
     /// are written in place in front of it and the frame is queued without a copy (unless it
-    /// must be fragmented).
+    /// must be fragmented). `gso`: 0, or the segment size of a TCP super-segment (TSO).
     pub(crate) fn send_ip_frame(
         &mut self,
         now: Instant,
@@ -161,8 +214,12 @@ impl Interface {
         dst: Ipv4Addr,
         protocol: u8,
         mut frame: Vec<u8>,
+        gso: u16,
     ) {
         let src = if src.is_unspecified() { source_for(self.addr.into(), dst.into()).as_v4() } else { src };
+        if gso > 0 && !(protocol == ipv4::protocol::TCP && self.offloads_to(now, dst)) {
+            return self.send_split(now, src, dst, frame, gso);
+        }
         if self.is_local(dst) {
             if self.loopback.len() >= MAX_LOOPBACK_QUEUE {
                 self.stats.tx_dropped += 1;
@@ -216,9 +273,16 @@ impl Interface {
         // RFC 1191: TCP segments carry DF, so a smaller link on the path answers "fragmentation
         // needed" and TCP lowers its MSS (Linux's IP_PMTUDISC_WANT default; TCP never needs
         // fragmenting, its segments are sized to the MTU).
-        let fits = payload_len + ipv4::HEADER_LEN <= self.mtu;
+        let fits = gso > 0 || payload_len + ipv4::HEADER_LEN <= self.mtu;
         repr.dont_frag = protocol == ipv4::protocol::TCP && fits;
         repr.ident = self.next_ident();
+        if gso > 0 {
+            // The device numbers the segments from this ident on (Linux ip_select_ident_segs).
+            let hl = usize::from(frame.get(TX_HEADROOM + 12).copied().unwrap_or(0x50) >> 4) * 4;
+            let segs = payload_len.saturating_sub(hl).div_ceil(usize::from(gso)).max(1);
+            self.ident = self.ident.wrapping_add(segs as u16 - 1);
+            self.stats.tso_out += 1;
+        }
         let mut datagrams = Vec::new();
         let single = if fits {
             // The common case: the header in place, the frame itself queued.
@@ -257,7 +321,7 @@ impl Interface {
         };
         for d in single.into_iter().chain(datagrams) {
             match dst_mac {
-                Some(mac) => self.queue_prepared(mac, EtherType::Ipv4, d),
+                Some(mac) => self.queue_prepared(mac, EtherType::Ipv4, d, gso),
                 None => self.enqueue_for_arp(now, next_hop, d),
             }
         }
@@ -265,15 +329,19 @@ impl Interface {
 
     /// An empty frame buffer, recycled if one is free (see `recycle`).
     pub(crate) fn take_buf(&mut self) -> Vec<u8> {
-        self.free_bufs.pop().unwrap_or_default()
+        self.free_big.pop().or_else(|| self.free_bufs.pop()).unwrap_or_default()
     }
 
     /// Keeps `frame`'s memory for a later frame (once transmitted or dropped), so a steady
     /// stream of segments allocates nothing; bounded in count and per-buffer size.
     pub(crate) fn recycle(&mut self, mut frame: Vec<u8>) {
-        if self.free_bufs.len() < MAX_FREE_BUFS && frame.capacity() <= MAX_FREE_BUF_CAPACITY {
-            frame.clear();
-            self.free_bufs.push(frame);
+        frame.clear();
+        if frame.capacity() <= MAX_FREE_BUF_CAPACITY {
+            if self.free_bufs.len() < MAX_FREE_BUFS {
+                self.free_bufs.push(frame);
+            }
+        } else if self.free_big.len() < MAX_FREE_BIG && frame.capacity() <= MAX_FREE_BIG_CAPACITY {
+            self.free_big.push(frame);
         }
     }
 
@@ -310,11 +378,11 @@ impl Interface {
             return;
         }
         let eth = EthernetRepr { src_addr: self.mac, dst_addr: dst, ethertype };
-        self.tx.push_back(eth.build(payload));
+        self.tx.push_back(TxFrame { buf: eth.build(payload), gso: 0 });
     }
 
     /// Queues `frame`, whose first `ethernet::HEADER_LEN` bytes are room for the header.
-    fn queue_prepared(&mut self, dst: MacAddr, ethertype: EtherType, mut frame: Vec<u8>) {
+    fn queue_prepared(&mut self, dst: MacAddr, ethertype: EtherType, mut frame: Vec<u8>, gso: u16) {
         if self.tx.len() >= MAX_TX_QUEUE {
             self.stats.tx_dropped += 1;
             self.recycle(frame);
@@ -322,14 +390,14 @@ impl Interface {
         }
         let eth = EthernetRepr { src_addr: self.mac, dst_addr: dst, ethertype };
         eth.emit(&mut ethernet::Frame::new_unchecked(&mut frame[..]));
-        self.tx.push_back(frame);
+        self.tx.push_back(TxFrame { buf: frame, gso });
     }
 
     /// Sends the datagrams that waited for `ip` to resolve to `mac`.
     pub(crate) fn learned(&mut self, now: Instant, ip: Ipv4Addr, mac: MacAddr) {
         let queued = self.arp.fill(now, ip, mac);
         for d in queued {
-            self.queue_prepared(mac, EtherType::Ipv4, d);
+            self.queue_prepared(mac, EtherType::Ipv4, d, 0);
         }
     }
 

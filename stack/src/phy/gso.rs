@@ -147,6 +147,30 @@ pub fn single_header(f: &[u8], partial_tcp: bool) -> [u8; VNET_HDR_LEN] {
     }
 }
 
+/// The header of a TCP super-segment the stack made itself (TSO, `Device::transmit_gso`):
+/// like a joined super-frame's, cut into segments of `gso_size` bytes of payload. None if `f`
+/// is not TCP/IPv4 without IP options.
+pub fn tso_header(f: &[u8], gso_size: u16) -> Option<[u8; VNET_HDR_LEN]> {
+    let eth = Frame::new_checked(f).ok().filter(|e| e.ethertype() == EtherType::Ipv4)?;
+    let ip = ipv4::Packet::new_checked(eth.payload()).ok()?;
+    if ip.protocol() != tcp::PROTOCOL || ip.header_len() != ipv4::HEADER_LEN || ip.more_frags() || ip.frag_offset() != 0
+    {
+        return None;
+    }
+    let t = TcpPacket::new_checked(ip.payload()).ok()?;
+    Some(
+        VnetHdr {
+            flags: VNET_F_NEEDS_CSUM,
+            gso_type: GSO_TCPV4,
+            hdr_len: (ETH_IP + t.header_len()) as u16,
+            gso_size,
+            csum_start: ETH_IP as u16,
+            csum_offset: TCP_CHECKSUM_AT,
+        }
+        .emit(),
+    )
+}
+
 /// Most frames joined into one super-frame (each is one part of the gathered write).
 pub const MAX_PARTS: usize = 64;
 /// Buffers of written frames kept for reuse (`Coalescer::spare`).

@@ -29,6 +29,13 @@ pub trait Device {
         self.transmit(now, &frame);
         Some(frame)
     }
+    /// `transmit_buf` of a TCP super-segment (TSO, `Stack::set_tso`) to be sent as segments of
+    /// `gso_size` bytes of payload. A device that cannot offload it (the default) cuts it here,
+    /// into exactly the frames the stack would have sent one MSS at a time.
+    fn transmit_gso(&mut self, now: Instant, frame: Vec<u8>, gso_size: u16) -> Option<Vec<u8>> {
+        transmit_split(self, now, &frame, gso_size);
+        Some(frame)
+    }
     /// True if the transport checksum of the frame `receive` last returned is known good, so
     /// the stack need not verify it: the kernel handed it over locally made (CHECKSUM_PARTIAL:
     /// never computed, the data never crossed a wire) or already verified (DATA_VALID). Linux
@@ -40,5 +47,13 @@ pub trait Device {
     /// When the device itself next needs attention (e.g. a delayed frame in a fault injector).
     fn poll_at(&self) -> Option<Instant> {
         None
+    }
+}
+
+/// `Device::transmit_gso` done in software: `frame` cut into its segments (full checksums),
+/// each handed to `dev.transmit`; a frame that is not TCP/IPv4 goes as it is.
+pub fn transmit_split<D: Device + ?Sized>(dev: &mut D, now: Instant, frame: &[u8], gso_size: u16) {
+    if crate::wire::tcp_gso::split_frame(frame, gso_size.into(), false, &mut |f| dev.transmit(now, f)).is_err() {
+        dev.transmit(now, frame);
     }
 }

@@ -269,6 +269,22 @@ impl Device for TapDevice {
         }
     }
 
+    /// A TCP super-segment goes out whole, the kernel cutting it (virtio_net_hdr GSO), after
+    /// whatever the batch holds.
+    fn transmit_gso(&mut self, now: Instant, frame: Vec<u8>, gso_size: u16) -> Option<Vec<u8>> {
+        let hdr = if self.vnet && self.tx_partial { super::gso::tso_header(&frame, gso_size) } else { None };
+        let Some(hdr) = hdr else {
+            super::transmit_split(self, now, &frame, gso_size);
+            return Some(frame);
+        };
+        self.stats.tx_frames += 1;
+        match &self.batch {
+            Some(b) => b.lock().push_record(&hdr, &frame),
+            None => write_record(self.fd, true, &mut self.stats.tx_dropped, &hdr, &[&frame[..]]),
+        }
+        Some(frame)
+    }
+
     fn transmit(&mut self, _now: Instant, frame: &[u8]) {
         if let Some(b) = &self.batch {
             self.stats.tx_frames += 1;
@@ -340,6 +356,12 @@ impl TxBatch {
     fn flush(&mut self) {
         let (fd, vnet, dropped) = (self.fd, self.vnet, &mut self.dropped);
         self.gso.flush(&mut |h, parts| write_record(fd, vnet, dropped, h, parts));
+    }
+
+    /// Writes a frame with its own virtio_net_hdr, after what is held (order kept).
+    fn push_record(&mut self, hdr: &[u8; VNET_HDR_LEN], f: &[u8]) {
+        self.flush();
+        write_record(self.fd, self.vnet, &mut self.dropped, hdr, &[f]);
     }
 }
 

@@ -56,6 +56,8 @@ pub struct OpenedDevice {
     pub tap_fd: i32,
     /// The TAP finishes TCP checksums: call `Stack::set_tcp_checksum_offload(true)`.
     pub tcp_checksum_offload: bool,
+    /// The TAP cuts TCP super-segments, nothing between reads frames: `Stack::set_tso`.
+    pub tso: bool,
 }
 
 /// Opens the TAP named in `config` and stacks pcap, faults and trace on it.
@@ -77,6 +79,9 @@ pub fn open_device(config: &Config) -> Result<OpenedDevice, RuntimeError> {
         // Impairments apply per frame: frames as on a wire, not 64 KiB super-frames.
         tap.receive_wire_size();
     }
+    // TSO only where every frame goes to the TAP as the stack made it (a capture, faults and
+    // the frame trace see wire-sized segments).
+    let tso = tcp_checksum_offload && !config.trace;
     let tap_fd = tap.raw_fd();
     // Wire order: TAP <- pcap (what really crossed the wire) <- faults <- trace <- meter.
     let mut dev = DynDevice(Box::new(tap));
@@ -90,7 +95,7 @@ pub fn open_device(config: &Config) -> Result<OpenedDevice, RuntimeError> {
     if config.trace {
         dev = DynDevice(Box::new(crate::phy::trace::TraceDevice::new(dev)));
     }
-    Ok(OpenedDevice { dev: dev.0, tx_flush, tap_fd, tcp_checksum_offload })
+    Ok(OpenedDevice { dev: dev.0, tx_flush, tap_fd, tcp_checksum_offload, tso })
 }
 
 /// An owned, type-erased device (so the wrappers can be stacked as configured).
@@ -108,6 +113,9 @@ impl Device for DynDevice {
     }
     fn transmit_buf(&mut self, now: Instant, frame: Vec<u8>) -> Option<Vec<u8>> {
         self.0.transmit_buf(now, frame)
+    }
+    fn transmit_gso(&mut self, now: Instant, frame: Vec<u8>, gso_size: u16) -> Option<Vec<u8>> {
+        self.0.transmit_gso(now, frame, gso_size)
     }
     fn rx_checksum_ok(&self) -> bool {
         self.0.rx_checksum_ok()
@@ -140,6 +148,10 @@ impl Device for Meter {
     fn transmit_buf(&mut self, now: Instant, frame: Vec<u8>) -> Option<Vec<u8>> {
         self.tx += 1;
         self.inner.transmit_buf(now, frame)
+    }
+    fn transmit_gso(&mut self, now: Instant, frame: Vec<u8>, gso_size: u16) -> Option<Vec<u8>> {
+        self.tx += 1;
+        self.inner.transmit_gso(now, frame, gso_size)
     }
     fn rx_checksum_ok(&self) -> bool {
         self.inner.rx_checksum_ok()
@@ -229,6 +241,7 @@ impl Runtime {
         let kick_fd = sys::eventfd().map_err(|e| RuntimeError(format!("eventfd: {}", sys::strerror(e))))?;
         let mut stack = Stack::new(&config, sys::random_u64());
         stack.set_tcp_checksum_offload(opened.tcp_checksum_offload);
+        stack.set_tso(if opened.tso { crate::stack::TSO_MAX } else { 0 });
         install_tracer(&config, &mut stack)?;
         tracing::info!(
             target: "tapstack::runtime",

@@ -49,6 +49,10 @@ impl Device for Gate {
         self.sent = true;
         self.inner.transmit_buf(now, frame)
     }
+    fn transmit_gso(&mut self, now: Instant, frame: Vec<u8>, gso_size: u16) -> Option<Vec<u8>> {
+        self.sent = true;
+        self.inner.transmit_gso(now, frame, gso_size)
+    }
     fn rx_checksum_ok(&self) -> bool {
         self.inner.rx_checksum_ok()
     }

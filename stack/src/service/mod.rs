@@ -130,6 +130,7 @@ impl Service {
         mcast::set_tap_ifindex(crate::phy::tap::ifindex(&cfg.tap).unwrap_or(0).max(0) as u32);
         let mut stack = Stack::new(&cfg, crate::sys::random_u64());
         stack.set_tcp_checksum_offload(opened.tcp_checksum_offload);
+        stack.set_tso(if opened.tso { crate::stack::TSO_MAX } else { 0 });
         // With busy polling, the ACK ending a program's connect waits up to the budget for its
         // first bytes (`TcpConfig::handshake_ack_hold`): the server is woken once, not twice.
         stack.tcp.set_handshake_ack_hold(crate::time::Duration::from_micros(opts.busy_poll.as_micros() as u64));

@@ -9,6 +9,7 @@ pub mod igmp;
 pub mod ip;
 pub mod ipv4;
 pub mod tcp;
+pub mod tcp_gso;
 pub mod udp;
 
 /// Why a packet could not be parsed. Malformed input is always this, never a panic.

@@ -2,7 +2,7 @@
 //! SYN-ACKs and TIME-WAIT ACKs, then the output of every control block touched since the last
 //! call; keeps the timer index and the index of control blocks with output left
 //! (`has_pending_output`); reports readiness changes (`take_changed`).
-use super::output::{Emitter, HEADROOM};
+use super::output::{Emitter, SegmentSink, HEADROOM};
 use super::ports::has_output;
 use super::table::{TcpStack, SERVER_FIRST_AFTER, SERVER_FIRST_FOR, SERVER_FIRST_MAX};
 use super::trace;
@@ -16,21 +16,26 @@ impl TcpStack {
     /// the bytes being a complete TCP header+payload with a valid checksum (or only its
     /// pseudo-header sum under `tx_partial_checksum`).
     pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(IpAddress, IpAddress, &[u8])) {
-        self.dispatch_bufs(now, &mut |src, dst, buf| emit(src, dst, &buf[HEADROOM..]));
+        let tso = std::mem::take(&mut self.config.tso_max); // slices: one MSS each
+        self.dispatch_bufs(now, &mut |src, dst, buf, _| emit(src, dst, &buf[HEADROOM..]));
+        self.config.tso_max = tso;
     }
 
     /// `dispatch` handing over buffers instead of slices: each segment sits at
     /// `buf[HEADROOM..]` behind room for the link and IP headers, and `emit` may take the `Vec`
     /// (IP output then fills the headers in place and queues it without copying), leaving
-    /// another one (e.g. recycled) in its place for the next segment.
-    pub fn dispatch_bufs(&mut self, now: Instant, emit: &mut dyn FnMut(IpAddress, IpAddress, &mut Vec<u8>)) {
+    /// another one (e.g. recycled) in its place for the next segment. The last argument is the
+    /// segment's GSO size: 0 for a segment to send as it is, else the payload of each segment
+    /// the device must cut it into (`TcpConfig::tso_max`).
+    pub fn dispatch_bufs(&mut self, now: Instant, emit: &mut SegmentSink) {
         self.run_trims(now);
         let mut buf = std::mem::take(&mut self.scratch);
         let partial = self.config.tx_partial_checksum;
-        self.dispatch_synq(now, &mut Emitter { buf: &mut buf, emit, partial });
-        self.dispatch_tw(now, &mut Emitter { buf: &mut buf, emit, partial });
+        self.dispatch_synq(now, &mut Emitter { buf: &mut buf, emit, partial, tso: 0 });
+        self.dispatch_tw(now, &mut Emitter { buf: &mut buf, emit, partial, tso: 0 });
         self.scratch = buf;
-        let mut e = Emitter { buf: &mut self.scratch, emit, partial };
+        let tso = self.config.tso_max;
+        let mut e = Emitter { buf: &mut self.scratch, emit, partial, tso };
         for r in self.rsts.drain(..) {
             let repr = TcpRepr {
                 src_port: r.local.port(),

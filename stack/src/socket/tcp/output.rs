@@ -14,14 +14,21 @@ use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 /// IPv4 headers (no options), so IP output fills them in place and moves the buffer on.
 pub const HEADROOM: usize = crate::wire::ethernet::HEADER_LEN + crate::wire::ipv4::HEADER_LEN;
 
+/// The segment sink of [`Emitter`]: source, destination, the buffer (segment at `HEADROOM..`)
+/// and the GSO size (0: send as it is; else the device cuts the segment into ones of that
+/// payload, `TcpConfig::tso_max`).
+pub type SegmentSink<'a> = dyn FnMut(IpAddress, IpAddress, &mut Vec<u8>, u16) + 'a;
+
 /// Where segments go: a reusable buffer and the caller's sink. The sink gets the buffer with
 /// the segment (TCP header + payload) at `HEADROOM..`; it may take the `Vec` (leaving another,
 /// e.g. a recycled one, in its place).
 pub struct Emitter<'a> {
     pub buf: &'a mut Vec<u8>,
-    pub emit: &'a mut dyn FnMut(IpAddress, IpAddress, &mut Vec<u8>),
+    pub emit: &'a mut SegmentSink<'a>,
     /// Leave the checksum to the device (`TcpConfig::tx_partial_checksum`).
     pub partial: bool,
+    /// Largest payload of one segment of new data (TSO, `TcpConfig::tso_max`); 0: one MSS.
+    pub tso: usize,
 }
 
 impl Emitter<'_> {
@@ -34,7 +41,7 @@ impl Emitter<'_> {
         if self.partial {
             TcpPacket::new_unchecked(&mut self.buf[HEADROOM..]).fill_partial_checksum(src, dst);
         }
-        (self.emit)(src, dst, self.buf);
+        (self.emit)(src, dst, self.buf, 0);
     }
 }
 
@@ -81,10 +88,16 @@ impl Tcb {
         let opt_extra = repr.options_len().saturating_sub(if self.opts.ts_ok { 12 } else { 0 });
         // Never more than the send buffer holds from `seq` on (defensive: callers bound it).
         let avail = if seq >= self.snd.tx_base { self.tx.len().saturating_sub(seq.since(self.snd.tx_base)) } else { 0 };
-        let len = if syn { 0 } else { len.min(self.eff_mss().saturating_sub(opt_extra)).min(avail) };
+        // One segment's payload; with TSO (plain data, no SACK blocks: every segment the
+        // device cuts carries the same header) whole multiples of it, and the tail.
+        let seg = self.eff_mss().saturating_sub(opt_extra).max(1);
+        let cap =
+            if e.tso > seg && opt_extra == 0 && fl & (flags::SYN | flags::RST) == 0 { e.tso / seg * seg } else { seg };
+        let len = if syn { 0 } else { len.min(cap).min(avail) };
+        let gso = if len > seg { seg as u16 } else { 0 };
         let mut fl = fl;
-        if len > 0 && fl & flags::FIN != 0 && seq + len != self.data_end() {
-            fl &= !flags::FIN; // shortened: the FIN goes later
+        if len > 0 && seq + len != self.data_end() {
+            fl &= !(flags::FIN | flags::PSH); // shortened: the FIN (and the push) go later
         }
         repr.flags = fl;
         let hl = repr.header_len();
@@ -105,15 +118,34 @@ impl Tcb {
         } else {
             TcpPacket::new_unchecked(&mut e.buf[HEADROOM..]).fill_checksum(src, dst);
         }
-        (e.emit)(src, dst, e.buf);
-        self.tr_out(&repr, len);
-        self.counters.segs_out += 1;
+        (e.emit)(src, dst, e.buf, gso);
         let occupied = len + (fl & flags::FIN != 0) as usize;
-        if occupied > 0 && !syn {
-            self.loss.sent.on_send(seq, seq + occupied, now);
-            if seq + occupied > self.snd.max {
-                self.timers.last_send = Some(now); // new data (Linux lsndtime)
+        if gso == 0 {
+            self.tr_out(&repr, len);
+            self.counters.segs_out += 1;
+            if occupied > 0 && !syn {
+                self.loss.sent.on_send(seq, seq + occupied, now);
             }
+        } else {
+            // The segments the device makes, each sent, traced and counted as if built here.
+            let mut off = 0;
+            while off < len {
+                let n = seg.min(len - off);
+                let last = off + n == len;
+                let mut r = repr;
+                r.seq = (seq + off).0;
+                if !last {
+                    r.flags &= !(flags::PSH | flags::FIN);
+                }
+                self.tr_out(&r, n);
+                self.counters.segs_out += 1;
+                let fin = (last && fl & flags::FIN != 0) as usize;
+                self.loss.sent.on_send(seq + off, seq + off + n + fin, now);
+                off += n;
+            }
+        }
+        if occupied > 0 && !syn && seq + occupied > self.snd.max {
+            self.timers.last_send = Some(now); // new data (Linux lsndtime)
         }
         if has_ack {
             let adv =
@@ -374,7 +406,13 @@ impl Tcb {
                 // zero-window probe (Linux __tcp_retransmit_skb).
                 wnd_avail = mss;
             }
-            let mut len = unsent.min(mss).min(cwnd_avail).min(wnd_avail);
+            // New data may go as one TSO segment of whole MSS multiples (and the tail), cut
+            // by the device into exactly the segments an MSS at a time would make.
+            let burst = if e.tso > mss && !is_retx { e.tso / mss * mss } else { mss };
+            let mut len = unsent.min(burst).min(cwnd_avail).min(wnd_avail);
+            if len > mss && len < unsent {
+                len -= len % mss;
+            }
             if is_retx {
                 if let Some(ns) = self.loss.scoreboard.next_sacked(self.snd.nxt) {
                     len = len.min(ns.since(self.snd.nxt));
@@ -416,7 +454,7 @@ impl Tcb {
             }
             let sent = self.send_segment(now, e, seq, len, fl);
             let fin_sent = fin && sent == len;
-            if sent > 0 && sent < mss {
+            if !sent.is_multiple_of(mss) {
                 self.snd.sml = seq + sent; // Minshall: end of the last small segment
             }
             if is_retx {
@@ -427,7 +465,9 @@ impl Tcb {
                 self.rack.pto_at = None;
                 self.counters.bytes_sent += sent as u64;
                 if self.rtt_probe.is_none() && self.timers.backoff == 0 && !self.loss.in_recovery {
-                    self.rtt_probe = Some((seq + sent + fin_sent as usize, now));
+                    // Timed from its first MSS, as if the segments had been sent one by one.
+                    let first = if sent > mss { mss } else { sent + fin_sent as usize };
+                    self.rtt_probe = Some((seq + first, now));
                 }
             }
             self.snd.nxt = seq + sent + fin_sent as usize;

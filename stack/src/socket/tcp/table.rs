@@ -121,6 +121,11 @@ impl TcpStack {
         self.config.tx_partial_checksum = on;
     }
 
+    /// See `TcpConfig::tso_max`.
+    pub fn set_tso_max(&mut self, bytes: usize) {
+        self.config.tso_max = bytes;
+    }
+
     /// See `TcpConfig::handshake_ack_hold`.
     pub fn set_handshake_ack_hold(&mut self, d: crate::time::Duration) {
         self.config.handshake_ack_hold = d;

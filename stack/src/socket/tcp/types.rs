@@ -95,6 +95,10 @@ pub struct TcpConfig {
     /// Segments leave with only the pseudo-header sum in the checksum field: the device
     /// finishes it (Stack::set_tcp_checksum_offload; a TAP with offloads). Off by default.
     pub tx_partial_checksum: bool,
+    /// Largest payload of new data handed to the device as one segment, which the device cuts
+    /// into MSS-sized ones (TSO: Stack::set_tso, a TAP with offloads; the segments and their
+    /// accounting are those of MSS-sized sends). 0, the default: every segment at most one MSS.
+    pub tso_max: usize,
     /// How long the ACK that completes an active open may wait for the program's first data
     /// to ride on it (zero: sent at once, the default). Linux holds it while data is pending
     /// (tcp_rcv_synsent_state_process: "save one ACK"); a client that writes right after
@@ -107,6 +111,7 @@ impl TcpConfig {
     pub fn new(local_addr: IpAddress, mtu: usize) -> TcpConfig {
         TcpConfig {
             tx_partial_checksum: false,
+            tso_max: 0,
             handshake_ack_hold: Duration::ZERO,
             local_addr,
             prefix_len: 32,

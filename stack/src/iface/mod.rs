@@ -168,12 +168,11 @@ impl Interface {
         self.send_ip_frame(now, src, dst, protocol, frame, 0);
     }
 
-    /// True if a TCP super-segment to `dst` can go to the device whole (TSO): the device cuts
-    /// it, the destination is not ours, and the next hop's address is known (a frame waiting
-    /// for ARP is a datagram of the wire's size).
+    /// True if a TCP super-segment to `dst` (not ours) can go to the device whole (TSO): the
+    /// device cuts it, and the next hop's address is known (a frame waiting for ARP is a
+    /// datagram of the wire's size).
     fn offloads_to(&self, now: Instant, dst: Ipv4Addr) -> bool {
         self.tso
-            && !self.is_local(dst)
             && !dst.is_unspecified()
             && !dst.is_multicast()
             && !self.is_broadcast(dst)
@@ -217,7 +216,8 @@ impl Interface {
         gso: u16,
     ) {
         let src = if src.is_unspecified() { source_for(self.addr.into(), dst.into()).as_v4() } else { src };
-        if gso > 0 && !(protocol == ipv4::protocol::TCP && self.offloads_to(now, dst)) {
+        // A super-segment to ourselves is delivered whole, as over Linux's 64 KiB loopback.
+        if gso > 0 && !self.is_local(dst) && !(protocol == ipv4::protocol::TCP && self.offloads_to(now, dst)) {
             return self.send_split(now, src, dst, frame, gso);
         }
         if self.is_local(dst) {
@@ -227,6 +227,7 @@ impl Interface {
                 return;
             }
             let partial = self.tx_tcp_partial && protocol == ipv4::protocol::TCP;
+            self.stats.tso_out += u64::from(gso > 0);
             frame.drain(..TX_HEADROOM);
             self.loopback.push_back(LocalDatagram { src, dst, protocol, payload: frame, partial });
             return;

@@ -82,8 +82,8 @@ pub struct Stats {
     pub igmp_in: u64,
     pub igmp_bad: u64,
     pub igmp_sent: u64,
-    /// TCP super-segments handed to the device whole (TSO), and those cut here instead
-    /// (to ourselves, or waiting for ARP; `Stack::set_tso`).
+    /// TCP super-segments sent whole (TSO: to the device, or to ourselves), and those cut
+    /// here instead (next hop not resolved, a device without the offload; `Stack::set_tso`).
     pub tso_out: u64,
     pub tso_split: u64,
 }

@@ -146,6 +146,25 @@ mod tests {
             assert_eq!(t.checksum(), TcpPacket::new_unchecked(&full[..]).checksum(), "pseudo-header sum only");
         }
         assert!(split_frame(&frame[..30], 1448, true, &mut |_| panic!()).is_err());
+        // Total: any bytes, any size, no panic (valid frames with random fields included).
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let mut f = if next() % 2 == 0 { frame.clone() } else { vec![0u8; (next() % 200) as usize] };
+            for _ in 0..(next() % 6) {
+                let i = (next() as usize) % f.len().max(1);
+                if let Some(b) = f.get_mut(i) {
+                    *b = next() as u8;
+                }
+            }
+            f.truncate((next() as usize) % (f.len() + 1));
+            let _ = split_frame(&f, (next() % 3000) as usize, next() % 2 == 0, &mut |_| {});
+        }
         assert!(split_segment(&seg, 0, A, B, true, &mut Vec::new(), &mut |_| panic!()).is_err());
     }
 }

@@ -28,6 +28,7 @@ pub(crate) mod epoll;
 pub(crate) mod errq;
 mod ids;
 mod ifaddrs;
+mod ifreq;
 pub(crate) mod io;
 pub(crate) mod opts;
 pub(crate) mod poll;

@@ -2,7 +2,8 @@
 //! the service (`tapstack::service::opts`), except SO_RCVTIMEO/SO_SNDTIMEO, which live on the
 //! program's descriptor where the kernel's own waits honour them. fcntl is the kernel's (the
 //! descriptor is real); only F_DUPFD* record the duplicate. ioctl answers the queue sizes and
-//! errors Linux gives for sockets.
+//! errors Linux gives for sockets, and the interface addresses with the TAP's as tapstack's
+//! (`ifreq.rs`).
 //!
 //! Safety (for every hook here): the arguments are the program's own, handed unchanged to
 //! `svc::route`/`svc::hooks` or to libc under the same contract as the program's call.
@@ -47,6 +48,10 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_int {
     let k = svc::kind(fd);
+    if crate::ifreq::handles(req) {
+        // The TAP's address is tapstack's (SIOCGIFADDR, SIOCGIFCONF...), on any socket.
+        return crate::ifreq::ioctl(fd, k != 0, req, arg);
+    }
     if k == 0 {
         return real::ioctl(fd, req, arg);
     }

@@ -109,6 +109,7 @@ real! {
     fn setresuid(ruid: libc::uid_t, euid: libc::uid_t, suid: libc::uid_t) -> c_int;
 
     fn getifaddrs(ifap: *mut *mut libc::ifaddrs) -> c_int;
+    fn freeifaddrs(ifa: *mut libc::ifaddrs) -> ();
 
 }
 

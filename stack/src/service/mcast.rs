@@ -4,13 +4,18 @@
 //! kernel index or our address), then the UDP engine (`socket/udp_mcast.rs`); whether an
 //! IP_MULTICAST_IF names an interface decides if a group needs a route (`Stack::udp_route`).
 //! IP_ADD_SOURCE_MEMBERSHIP and the other source options (an `ip_mreq_source`) go to the
-//! engine's source filters (`socket/udp_msf.rs`). Not done: IP_MSFILTER, MCAST_* (ENOPROTOOPT).
+//! engine's source filters (`socket/udp_msf.rs`). The protocol-independent options of RFC 3678
+//! (MCAST_JOIN_GROUP...: an interface by index) read their `group_req` / `group_source_req` in
+//! `mcast/group.rs` and come here the same way. Not done: IP_MSFILTER, MCAST_MSFILTER
+//! (ENOPROTOOPT).
 use std::net::Ipv4Addr;
 
 use super::engine::Proto;
 use crate::socket::udp::McIf;
 use crate::stack::Stack;
 use crate::Error;
+
+pub(crate) mod group;
 
 /// The kernel's index of the TAP (what if_nametoindex tells the program): IP_PKTINFO's
 /// `ipi_ifindex` and the interface `ip_mreqn` may name. Set once when the service starts.
@@ -29,6 +34,14 @@ struct Mreqn {
     group: Ipv4Addr,
     address: Ipv4Addr,
     ifindex: i32,
+}
+
+/// The socket an option acts on: a UDP socket keeps memberships; a stream socket (Linux joins
+/// it too for the options that do not refuse it) is checked the same way and keeps none.
+#[derive(Copy, Clone)]
+enum Member {
+    Udp(crate::socket::udp::UdpHandle),
+    Stream,
 }
 
 fn ip_at(v: &[u8], o: usize) -> Ipv4Addr {
@@ -62,22 +75,35 @@ pub fn membership(stack: &mut Stack, p: Proto, join: bool, val: &[u8]) -> Result
     if val.len() < 8 {
         return Err(libc::EINVAL);
     }
-    let m = mreqn(val);
+    join_leave(stack, Member::Udp(h), join, &mreqn(val))
+}
+
+/// Linux's ip_mc_join_group (`join`) or ip_mc_leave_group for the `ip_mreqn` `m`: EINVAL (join)
+/// for a group that is not multicast, ENODEV (join) or EADDRNOTAVAIL (leave) for an interface
+/// not ours (ENODEV for none named and no route to the group), then the engine's. A stream
+/// socket's join succeeds and its leave finds nothing joined (EADDRNOTAVAIL).
+fn join_leave(stack: &mut Stack, who: Member, join: bool, m: &Mreqn) -> Result<(), i32> {
     if join {
         if !m.group.is_multicast() {
             return Err(libc::EINVAL);
         }
-        if !ours(stack, &m) {
+        if !ours(stack, m) {
             return Err(libc::ENODEV);
         }
-        stack.udp.join_group(h, m.group.into()).map_err(Error::errno)
+        match who {
+            Member::Udp(h) => stack.udp.join_group(h, m.group.into()).map_err(Error::errno),
+            Member::Stream => Ok(()),
+        }
     } else {
-        if !ours(stack, &m) {
+        if !ours(stack, m) {
             // ip_mc_leave_group: no interface named and none found is ENODEV.
             let unnamed = m.ifindex == 0 && m.address.is_unspecified();
             return Err(if unnamed { libc::ENODEV } else { libc::EADDRNOTAVAIL });
         }
-        stack.udp.leave_group(h, m.group.into()).map_err(Error::errno)
+        match who {
+            Member::Udp(h) => stack.udp.leave_group(h, m.group.into()).map_err(Error::errno),
+            Member::Stream => Err(libc::EADDRNOTAVAIL),
+        }
     }
 }
 
@@ -93,22 +119,40 @@ pub fn source_membership(stack: &mut Stack, p: Proto, name: i32, val: &[u8]) -> 
         return Err(libc::EINVAL);
     }
     let (group, address, source) = (ip_at(val, 0), ip_at(val, 4), ip_at(val, 8));
-    if !group.is_multicast() {
-        return Err(libc::EINVAL);
-    }
-    if !ours(stack, &Mreqn { group, address, ifindex: 0 }) {
-        return Err(libc::ENODEV);
-    }
     let op = match name {
         libc::IP_ADD_SOURCE_MEMBERSHIP => SourceOp::AddMembership,
         libc::IP_DROP_SOURCE_MEMBERSHIP => SourceOp::DropMembership,
         libc::IP_BLOCK_SOURCE => SourceOp::Block,
         _ => SourceOp::Unblock,
     };
-    let Proto::Udp(h) = p else {
+    let who = match p {
+        Proto::Udp(h) => Member::Udp(h),
+        Proto::Tcp(_) => Member::Stream,
+    };
+    source_filter(stack, who, op, &Mreqn { group, address, ifindex: 0 }, source)
+}
+
+/// Linux's ip_mc_source (after ip_mc_join_group_ssm for an INCLUDE join) for the group and
+/// interface of `m`: EINVAL for a group that is not multicast, ENODEV for an interface not ours,
+/// then the engine's. A stream socket: the join succeeds, the others find no join (EINVAL).
+fn source_filter(
+    stack: &mut Stack,
+    who: Member,
+    op: crate::socket::udp::msf::SourceOp,
+    m: &Mreqn,
+    source: Ipv4Addr,
+) -> Result<(), i32> {
+    use crate::socket::udp::msf::SourceOp;
+    if !m.group.is_multicast() {
+        return Err(libc::EINVAL);
+    }
+    if !ours(stack, m) {
+        return Err(libc::ENODEV);
+    }
+    let Member::Udp(h) = who else {
         return if op == SourceOp::AddMembership { Ok(()) } else { Err(libc::EINVAL) };
     };
-    stack.udp.source_filter(h, group.into(), source.into(), op).map_err(Error::errno)
+    stack.udp.source_filter(h, m.group.into(), source.into(), op).map_err(Error::errno)
 }
 
 /// The loopback device's index in every network namespace (Linux's LOOPBACK_IFINDEX).

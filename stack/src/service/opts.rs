@@ -200,6 +200,16 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
             | libc::IP_BLOCK_SOURCE
             | libc::IP_UNBLOCK_SOURCE,
         ) => super::mcast::source_membership(stack, p, name, val)?,
+        (libc::IPPROTO_IP, libc::MCAST_JOIN_GROUP | libc::MCAST_LEAVE_GROUP) => {
+            super::mcast::group::membership(stack, p, name == libc::MCAST_JOIN_GROUP, val)?
+        }
+        (
+            libc::IPPROTO_IP,
+            libc::MCAST_JOIN_SOURCE_GROUP
+            | libc::MCAST_LEAVE_SOURCE_GROUP
+            | libc::MCAST_BLOCK_SOURCE
+            | libc::MCAST_UNBLOCK_SOURCE,
+        ) => super::mcast::group::source(stack, p, name, val)?,
         (libc::IPPROTO_TCP, _) if !tcp => return Err(libc::ENOPROTOOPT),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
             let on = int(val)? != 0;

@@ -165,18 +165,23 @@ impl Tcb {
     }
 
     /// Pure ACKs for the points owed inside one burst (see `ack_points`), oldest first. Each
-    /// advertises the final ACK's right edge (capped at the buffer size).
+    /// advertises the final ACK's right edge (capped at the buffer size and at the clamp).
     fn send_ack_points(&mut self, now: Instant, e: &mut Emitter) {
         if self.ack.points.is_empty() {
             return;
         }
         let points = std::mem::take(&mut self.ack.points);
         let edge = self.rcv.adv.max(self.rcv.nxt + self.rcv_window() as usize);
+        // No point's window above TCP_WINDOW_CLAMP, unless what was offered before this burst
+        // (never taken back) already reaches further: the window `rcv_window` would have
+        // given at that point.
+        let (before, clamp) = (self.rcv.adv, self.clamp() as usize);
         for &p in &points {
             if p >= self.rcv.nxt {
                 break; // the final ACK covers it
             }
-            let bytes = edge.since(p).min(self.rx.capacity()) as u32;
+            let offered = if before > p { before.since(p) } else { 0 };
+            let bytes = edge.since(p).min(self.rx.capacity()).min(clamp.max(offered)) as u32;
             let wnd = (bytes >> self.opts.rcv_wscale).min(65535) as u16;
             let r = TcpRepr {
                 src_port: self.local.port(),

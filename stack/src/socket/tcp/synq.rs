@@ -194,8 +194,9 @@ impl TcpStack {
         let l = self.socks.get(&r.listener);
         let want_rx = l.map_or(self.config.rx_buffer, |l| l.want_rx);
         let clamp = l.map_or(u32::MAX, |l| l.clamp()) as usize;
-        // As large as the child's buffer may grow (`Tcb::alloc_buffers`).
+        // As large as the child's buffer may grow, or its clamp (`Tcb::alloc_buffers`).
         let most = if l.is_some_and(|l| l.rx_locked) { want_rx } else { want_rx.max(self.config.rx_buffer_max) };
+        let most = most.min(clamp);
         let ws = r.wscale.map(|_| wscale_for(most));
         let ts_offset = isn::ts_offset(&self.config.isn_secret, *key.0.ip(), *key.1.ip());
         let tsval = tsval.unwrap_or_else(|| ts_offset.wrapping_add(now.total_millis() as u32));

@@ -182,9 +182,11 @@ impl Tcb {
             self.tx = RingBuffer::new(tx.max(1024));
         }
         // RFC 7323 2.3: smallest shift that lets the whole buffer be advertised, as large as
-        // auto-tuning may make it (Linux sizes it from tcp_rmem[2] the same way).
+        // auto-tuning may make it, or TCP_WINDOW_CLAMP if smaller (Linux's
+        // tcp_select_initial_window: min of tcp_rmem[2] and the window clamp).
         let mut ws = 0u8;
         let most = if self.rx_locked { self.rx.capacity() } else { self.rx.capacity().max(self.rx_max) };
+        let most = most.min(self.clamp() as usize);
         while (most >> ws) > 65535 && ws < 14 {
             ws += 1;
         }

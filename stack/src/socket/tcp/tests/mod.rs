@@ -5,6 +5,7 @@
 //! - `sender.rs`, `timers.rs`: regressions of the sender and of the timers (issue 11).
 //! - `harden.rs`: SYN flood and cookies, TIME-WAIT and orphan caps, bounded loss recovery.
 //! - `inplace.rs`: `send_with`/`recv_with`, the caller writing and reading the rings in place.
+//! - `clamp.rs`: TCP_WINDOW_CLAMP against receive-buffer auto-tuning.
 //! - `icmp.rs`: ICMP errors for TCP; `ports.rs`: ephemeral ports and timestamp offsets;
 //!   `reuseport.rs`: SO_REUSEPORT listeners sharing a port.
 //! - `fuzz.rs`: arbitrary segments; `stateful.rs` (+ `stateful_inv.rs` invariants,
@@ -26,6 +27,7 @@ use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 #[allow(unused_imports)]
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+mod clamp;
 mod fuzz;
 mod handshake;
 mod harden;

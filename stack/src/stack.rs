@@ -111,20 +111,13 @@ impl Stack {
         }
         self.iface.poll_timers(now, &mut self.tcp, &mut self.udp);
         for _ in 0..LOOPBACK_ROUNDS {
-            self.dispatch(now);
+            self.dispatch(now, dev);
             if self.iface.loopback.is_empty() {
                 break;
             }
             self.iface.deliver_loopback(now, &mut self.tcp, &mut self.udp, super::iface::MAX_LOOPBACK_QUEUE);
         }
-        while let Some(f) = self.iface.tx.pop_front() {
-            // The device may keep the frame (no copy); what it hands back is reused.
-            let spare = if f.gso > 0 { dev.transmit_gso(now, f.buf, f.gso) } else { dev.transmit_buf(now, f.buf) };
-            self.iface.stats.tx_frames += 1;
-            if let Some(b) = spare {
-                self.iface.recycle(b);
-            }
-        }
+        self.iface.flush_tx(now, dev);
         self.tcp.trace_flush();
         let next = earliest(self.poll_at(now), dev.poll_at());
         if more || rx >= MAX_RX_PER_POLL {
@@ -133,8 +126,9 @@ impl Stack {
         next
     }
 
-    /// Hands every segment TCP and UDP have ready to IP output.
-    fn dispatch(&mut self, now: Instant) {
+    /// Hands every segment TCP and UDP have ready to IP output (a zero-copy super-segment
+    /// straight to `dev`, after the frames queued before it).
+    fn dispatch(&mut self, now: Instant, dev: &mut dyn Device) {
         // Memberships first: a datagram sent right after a join finds the group reported.
         while let Some((group, join)) = self.udp.take_igmp() {
             self.iface.igmp_membership(now, group.as_v4(), join);
@@ -143,9 +137,13 @@ impl Stack {
         // The transports hand family-neutral addresses; IPv4 output takes them here.
         // TCP's segments come behind room for the headers: IP output takes the buffer itself
         // and leaves a recycled one for the next segment.
-        self.tcp.dispatch_bufs(now, &mut |src, dst, buf, gso| {
-            let frame = std::mem::replace(buf, iface.take_buf());
-            iface.send_ip_frame(now, src.as_v4(), dst.as_v4(), protocol::TCP, frame, gso)
+        self.tcp.dispatch_bufs(now, &mut |src, dst, buf, gso, parts| {
+            if parts.is_empty() {
+                let frame = std::mem::replace(buf, iface.take_buf());
+                iface.send_ip_frame(now, src.as_v4(), dst.as_v4(), protocol::TCP, frame, gso)
+            } else {
+                iface.send_tcp_parts(now, src.as_v4(), dst.as_v4(), buf, parts, gso, dev)
+            }
         });
         self.udp
             .dispatch(now, &mut |src, dst, dgram| iface.send_ip(now, src.as_v4(), dst.as_v4(), protocol::UDP, dgram));

@@ -1,10 +1,12 @@
 //! TSO (`Stack::set_tso`): TCP hands the device super-segments of up to 44 MSS of new data,
-//! which the device (here the in-memory link's default `transmit_gso`) cuts into MSS-sized
-//! segments. Nothing on the wire may change: the same transfers, both ways at once, under
-//! loss, reordering, duplication and corruption, must put exactly the same frames on the link
-//! with TSO as without (headers, sequence numbers, flags, IP idents, checksums, timing), and
-//! deliver every byte. Fails if a super-segment leaves uncut (the link drops frames over its
-//! MTU), if its cuts differ from MSS-at-a-time segments, or if TSO is never used.
+//! which the device cuts into MSS-sized segments; with checksums left to the device, the
+//! payload goes to it straight from the send ring (`Device::transmit_gso_parts`). Nothing on
+//! the wire may change: the same transfers, both ways at once, under loss, reordering,
+//! duplication and corruption, must put exactly the same frames on the link with TSO (and
+//! partial checksums, finished by the device as the TAP's kernel does) as without (headers,
+//! sequence numbers, flags, IP idents, checksums, timing), and deliver every byte. Fails if a
+//! super-segment leaves uncut (the link drops frames over its MTU), if its cuts differ from
+//! MSS-at-a-time segments, or if TSO is never used.
 mod common;
 
 use std::cell::RefCell;
@@ -12,9 +14,62 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::rc::Rc;
 
 use common::*;
-use tapstack::phy::link::{Dir, Link};
+use tapstack::phy::link::{Dir, Link, LinkEnd};
+use tapstack::phy::Device;
 use tapstack::socket::tcp::TcpHandle;
 use tapstack::time::{Duration, Instant};
+use tapstack::wire::tcp::TcpPacket;
+use tapstack::Stack;
+
+/// The link end behind a device that finishes TCP checksums (what the TAP's kernel does with
+/// NEEDS_CSUM): every TCP frame leaves with its full checksum. Super-segments are cut by the
+/// trait's defaults (`transmit_gso`, `transmit_gso_parts`), then finished here.
+struct Finishing(LinkEnd);
+
+impl Device for Finishing {
+    fn mtu(&self) -> usize {
+        self.0.mtu()
+    }
+    fn receive(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.0.receive(now, buf)
+    }
+    fn transmit(&mut self, now: Instant, frame: &[u8]) {
+        let mut f = frame.to_vec();
+        if f.len() >= 54 && f[12..14] == [8, 0] && f[23] == 6 && f[14] == 0x45 {
+            let src = Ipv4Addr::new(f[26], f[27], f[28], f[29]);
+            let dst = Ipv4Addr::new(f[30], f[31], f[32], f[33]);
+            let end = 14 + u16::from_be_bytes([f[16], f[17]]) as usize;
+            TcpPacket::new_unchecked(&mut f[34..end]).fill_checksum(src, dst);
+        }
+        self.0.transmit(now, &f)
+    }
+    fn poll_at(&self) -> Option<Instant> {
+        self.0.poll_at()
+    }
+}
+
+struct Host2 {
+    stack: Stack,
+    dev: Finishing,
+}
+
+impl Host for Host2 {
+    fn poll(&mut self, now: Instant) {
+        self.stack.poll(now, &mut self.dev);
+    }
+    fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        self.stack.poll_at(now)
+    }
+}
+
+fn host(ip: Ipv4Addr, mac: [u8; 6], dev: LinkEnd, seed: u64, tso: bool) -> Host2 {
+    let mut stack = Stack::new(&host_config(ip, mac, 1500), seed);
+    if tso {
+        stack.set_tcp_checksum_offload(true);
+        stack.set_tso(tapstack::stack::TSO_MAX);
+    }
+    Host2 { stack, dev: Finishing(dev) }
+}
 
 const BYTES: u64 = 3 << 20;
 
@@ -23,24 +78,22 @@ type Frames = Vec<(Dir, Instant, Vec<u8>)>;
 /// Moves BYTES each way at once over a harsh link; returns every frame offered to the link and
 /// the TSO super-segments both stacks handed their devices.
 fn run(tso: bool) -> (Frames, u64) {
-    let mut sim = stack_pair(Link::symmetric(1500, harsh(77, 2)), 77);
-    if tso {
-        sim.a.stack.set_tso(tapstack::stack::TSO_MAX);
-        sim.b.stack.set_tso(tapstack::stack::TSO_MAX);
-    }
+    let link = Link::symmetric(1500, harsh(77, 2));
+    let (a, b) = (host(A_IP, A_MAC, link.a(), 155, tso), host(B_IP, B_MAC, link.b(), 156, tso));
+    let mut sim = Sim::new(link, a, b);
     let frames = Rc::new(RefCell::new(Frames::new()));
     let f2 = frames.clone();
     sim.link.add_monitor(Box::new(move |dir, now, f| f2.borrow_mut().push((dir, now, f.to_vec()))));
-    let l = sim.b.tcp().socket();
-    sim.b.tcp().bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9300).into()).unwrap();
-    sim.b.tcp().listen(l, 4).unwrap();
-    let ha = sim.a.tcp().socket();
+    let l = sim.b.stack.tcp.socket();
+    sim.b.stack.tcp.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9300).into()).unwrap();
+    sim.b.stack.tcp.listen(l, 4).unwrap();
+    let ha = sim.a.stack.tcp.socket();
     let now = sim.now;
-    sim.a.tcp().connect(now, ha, SocketAddrV4::new(B_IP, 9300).into()).unwrap();
+    sim.a.stack.tcp.connect(now, ha, SocketAddrV4::new(B_IP, 9300).into()).unwrap();
     let mut hb: Option<TcpHandle> = None;
     assert!(sim.run_until(Duration::from_secs(30), |s| {
         if hb.is_none() {
-            hb = s.b.tcp().accept(l).ok();
+            hb = s.b.stack.tcp.accept(l).ok();
         }
         hb.is_some()
     }));
@@ -49,10 +102,10 @@ fn run(tso: bool) -> (Frames, u64) {
     let (mut sink_b, mut sink_a) = (Sink::new(Pattern(1), BYTES, sim.now), Sink::new(Pattern(2), BYTES, sim.now));
     let done = sim.run_until(Duration::from_secs(600), |s| {
         let now = s.now;
-        fill(s.a.tcp(), now, ha, &mut src_a);
-        fill(s.b.tcp(), now, hb, &mut src_b);
-        drain(s.b.tcp(), now, hb, &mut sink_b);
-        drain(s.a.tcp(), now, ha, &mut sink_a);
+        fill(&mut s.a.stack.tcp, now, ha, &mut src_a);
+        fill(&mut s.b.stack.tcp, now, hb, &mut src_b);
+        drain(&mut s.b.stack.tcp, now, hb, &mut sink_b);
+        drain(&mut s.a.stack.tcp, now, ha, &mut sink_a);
         sink_a.received == BYTES && sink_b.received == BYTES
     });
     assert!(done, "tso={tso}: {} and {} of {BYTES} bytes arrived", sink_b.received, sink_a.received);

@@ -12,9 +12,9 @@ mod input;
 pub mod reassembly;
 pub mod route;
 pub mod stats;
+mod tso;
 
 use crate::wire::tcp::TcpPacket;
-use crate::wire::tcp_gso;
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
@@ -168,38 +168,36 @@ impl Interface {
         self.send_ip_frame(now, src, dst, protocol, frame, 0);
     }
 
-    /// True if a TCP super-segment to `dst` (not ours) can go to the device whole (TSO): the
-    /// device cuts it, and the next hop's address is known (a frame waiting for ARP is a
-    /// datagram of the wire's size).
-    fn offloads_to(&self, now: Instant, dst: Ipv4Addr) -> bool {
-        self.tso
-            && !dst.is_unspecified()
-            && !dst.is_multicast()
-            && !self.is_broadcast(dst)
-            && self.routes.next_hop(dst).is_some_and(|h| self.arp.lookup(now, h).is_some())
+    /// The IPv4 header of a datagram of ours of `payload_len` bytes starting with `head`: TTL
+    /// (1 to a group, RFC 1112 6.1), and the socket's IP_TTL / IP_TOS / IP_MULTICAST_TTL, found
+    /// by the TCP/UDP source port or an echo request's identifier (ping sockets) in `head`.
+    fn ip_repr(&self, src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, head: &[u8], payload_len: usize) -> Ipv4Repr {
+        let mut repr = Ipv4Repr::new(src, dst, protocol, payload_len, 0);
+        repr.ttl = if dst.is_multicast() { 1 } else { self.default_ttl };
+        let key = match protocol {
+            ipv4::protocol::TCP | ipv4::protocol::UDP if head.len() >= 2 => Some([head[0], head[1]]),
+            ipv4::protocol::ICMP if head.len() >= 8 && head[0] == 8 => Some([head[4], head[5]]),
+            _ => None,
+        };
+        if let (false, Some(key)) = (self.ip_opts.is_empty(), key) {
+            let port = u16::from_be_bytes(key);
+            if let Some(o) = self.ip_opts.get(&(protocol, port)) {
+                repr.ttl = if dst.is_multicast() { o.mc_ttl.unwrap_or(repr.ttl) } else { o.ttl.unwrap_or(repr.ttl) };
+                repr.dscp_ecn = o.tos.unwrap_or(repr.dscp_ecn);
+            }
+        }
+        repr
     }
 
-    /// Sends TCP super-segment `frame` (behind `TX_HEADROOM`) as the segments of `gso` bytes
-    /// of payload the device would have cut it into (`wire::tcp_gso`).
-    fn send_split(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, frame: Vec<u8>, gso: u16) {
-        let partial = self.tx_tcp_partial;
-        let mut scratch = self.take_buf();
-        let mut pieces = Vec::new();
-        let r = tcp_gso::split_segment(&frame[TX_HEADROOM..], gso.into(), src, dst, partial, &mut scratch, &mut |s| {
-            pieces.push(s.to_vec())
-        });
-        self.recycle(scratch);
-        self.recycle(frame);
-        if r.is_err() {
-            self.stats.tx_dropped += 1;
-            return;
-        }
-        self.stats.tso_split += 1;
-        for p in pieces {
-            let mut f = self.take_buf();
-            f.resize(TX_HEADROOM, 0);
-            f.extend_from_slice(&p);
-            self.send_ip_frame(now, src, dst, ipv4::protocol::TCP, f, 0);
+    /// Hands every queued frame to `dev`, in order; the buffers it gives back are kept.
+    pub(crate) fn flush_tx(&mut self, now: Instant, dev: &mut dyn crate::phy::Device) {
+        while let Some(f) = self.tx.pop_front() {
+            // The device may keep the frame (no copy); what it hands back is reused.
+            let spare = if f.gso > 0 { dev.transmit_gso(now, f.buf, f.gso) } else { dev.transmit_buf(now, f.buf) };
+            self.stats.tx_frames += 1;
+            if let Some(b) = spare {
+                self.recycle(b);
+            }
         }
     }
 
@@ -238,23 +236,7 @@ impl Interface {
             return;
         }
         let payload_len = frame.len() - TX_HEADROOM;
-        let mut repr = Ipv4Repr::new(src, dst, protocol, payload_len, 0);
-        // RFC 1112 6.1: multicast defaults to TTL 1 (stays on the link).
-        repr.ttl = if dst.is_multicast() { 1 } else { self.default_ttl };
-        // The socket's key: TCP/UDP source port; an echo request's identifier (ping sockets).
-        let payload = &frame[TX_HEADROOM..];
-        let key = match protocol {
-            ipv4::protocol::TCP | ipv4::protocol::UDP if payload.len() >= 2 => Some([payload[0], payload[1]]),
-            ipv4::protocol::ICMP if payload.len() >= 8 && payload[0] == 8 => Some([payload[4], payload[5]]),
-            _ => None,
-        };
-        if let (false, Some(key)) = (self.ip_opts.is_empty(), key) {
-            let port = u16::from_be_bytes(key);
-            if let Some(o) = self.ip_opts.get(&(protocol, port)) {
-                repr.ttl = if dst.is_multicast() { o.mc_ttl.unwrap_or(repr.ttl) } else { o.ttl.unwrap_or(repr.ttl) };
-                repr.dscp_ecn = o.tos.unwrap_or(repr.dscp_ecn);
-            }
-        }
+        let mut repr = self.ip_repr(src, dst, protocol, &frame[TX_HEADROOM..], payload_len);
         // Broadcasts go to the Ethernet broadcast address without ARP (RFC 1122 3.3.6).
         let (next_hop, dst_mac) = if self.is_broadcast(dst) {
             (dst, Some(ethernet::BROADCAST))
@@ -278,11 +260,7 @@ impl Interface {
         repr.dont_frag = protocol == ipv4::protocol::TCP && fits;
         repr.ident = self.next_ident();
         if gso > 0 {
-            // The device numbers the segments from this ident on (Linux ip_select_ident_segs).
-            let hl = usize::from(frame.get(TX_HEADROOM + 12).copied().unwrap_or(0x50) >> 4) * 4;
-            let segs = payload_len.saturating_sub(hl).div_ceil(usize::from(gso)).max(1);
-            self.ident = self.ident.wrapping_add(segs as u16 - 1);
-            self.stats.tso_out += 1;
+            self.tso_idents(&frame[TX_HEADROOM..], payload_len, gso);
         }
         let mut datagrams = Vec::new();
         let single = if fits {

@@ -150,14 +150,15 @@ pub fn single_header(f: &[u8], partial_tcp: bool) -> [u8; VNET_HDR_LEN] {
 /// The header of a TCP super-segment the stack made itself (TSO, `Device::transmit_gso`):
 /// like a joined super-frame's, cut into segments of `gso_size` bytes of payload. None if `f`
 /// is not TCP/IPv4 without IP options.
+/// Only the headers are read (`f` may be just them: `Device::transmit_gso_parts`).
 pub fn tso_header(f: &[u8], gso_size: u16) -> Option<[u8; VNET_HDR_LEN]> {
     let eth = Frame::new_checked(f).ok().filter(|e| e.ethertype() == EtherType::Ipv4)?;
-    let ip = ipv4::Packet::new_checked(eth.payload()).ok()?;
-    if ip.protocol() != tcp::PROTOCOL || ip.header_len() != ipv4::HEADER_LEN || ip.more_frags() || ip.frag_offset() != 0
-    {
+    let ip = eth.payload();
+    // Version 4, no options, TCP, not a fragment (flags and offset: only DF may be set).
+    if ip.len() < ipv4::HEADER_LEN || ip[0] != 0x45 || ip[9] != tcp::PROTOCOL || ip[6] & 0x3f != 0 || ip[7] != 0 {
         return None;
     }
-    let t = TcpPacket::new_checked(ip.payload()).ok()?;
+    let t = TcpPacket::new_checked(&ip[ipv4::HEADER_LEN..]).ok()?;
     Some(
         VnetHdr {
             flags: VNET_F_NEEDS_CSUM,

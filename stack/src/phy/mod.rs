@@ -36,6 +36,17 @@ pub trait Device {
         transmit_split(self, now, &frame, gso_size);
         Some(frame)
     }
+    /// `transmit_gso` of a super-segment given as its headers (`head`: Ethernet, IPv4, TCP,
+    /// the IP length already the whole's) and its payload `parts`, borrowed from TCP's send
+    /// ring: the TAP writes them in one gathered write; the default joins them first.
+    fn transmit_gso_parts(&mut self, now: Instant, head: &[u8], parts: &[&[u8]], gso_size: u16) {
+        let mut f = Vec::with_capacity(head.len() + parts.iter().map(|p| p.len()).sum::<usize>());
+        f.extend_from_slice(head);
+        for p in parts {
+            f.extend_from_slice(p);
+        }
+        self.transmit_gso(now, f, gso_size);
+    }
     /// True if the transport checksum of the frame `receive` last returned is known good, so
     /// the stack need not verify it: the kernel handed it over locally made (CHECKSUM_PARTIAL:
     /// never computed, the data never crossed a wire) or already verified (DATA_VALID). Linux

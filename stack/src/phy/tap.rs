@@ -279,10 +279,36 @@ impl Device for TapDevice {
         };
         self.stats.tx_frames += 1;
         match &self.batch {
-            Some(b) => b.lock().push_record(&hdr, &frame),
+            Some(b) => b.lock().push_record(&hdr, &[&frame[..]]),
             None => write_record(self.fd, true, &mut self.stats.tx_dropped, &hdr, &[&frame[..]]),
         }
         Some(frame)
+    }
+
+    /// The zero-copy form: headers and the send ring's bytes in one gathered write.
+    fn transmit_gso_parts(&mut self, now: Instant, head: &[u8], parts: &[&[u8]], gso_size: u16) {
+        let hdr = if self.vnet && self.tx_partial && parts.len() < MAX_PARTS {
+            super::gso::tso_header(head, gso_size)
+        } else {
+            None
+        };
+        let Some(hdr) = hdr else {
+            let mut f = head.to_vec();
+            for p in parts {
+                f.extend_from_slice(p);
+            }
+            self.transmit_gso(now, f, gso_size);
+            return;
+        };
+        self.stats.tx_frames += 1;
+        let mut all: [&[u8]; MAX_PARTS] = [&[]; MAX_PARTS];
+        all[0] = head;
+        all[1..=parts.len()].copy_from_slice(parts);
+        let all = &all[..=parts.len()];
+        match &self.batch {
+            Some(b) => b.lock().push_record(&hdr, all),
+            None => write_record(self.fd, true, &mut self.stats.tx_dropped, &hdr, all),
+        }
     }
 
     fn transmit(&mut self, _now: Instant, frame: &[u8]) {
@@ -359,9 +385,9 @@ impl TxBatch {
     }
 
     /// Writes a frame with its own virtio_net_hdr, after what is held (order kept).
-    fn push_record(&mut self, hdr: &[u8; VNET_HDR_LEN], f: &[u8]) {
+    fn push_record(&mut self, hdr: &[u8; VNET_HDR_LEN], parts: &[&[u8]]) {
         self.flush();
-        write_record(self.fd, self.vnet, &mut self.dropped, hdr, &[f]);
+        write_record(self.fd, self.vnet, &mut self.dropped, hdr, parts);
     }
 }
 

@@ -117,6 +117,9 @@ impl Device for DynDevice {
     fn transmit_gso(&mut self, now: Instant, frame: Vec<u8>, gso_size: u16) -> Option<Vec<u8>> {
         self.0.transmit_gso(now, frame, gso_size)
     }
+    fn transmit_gso_parts(&mut self, now: Instant, head: &[u8], parts: &[&[u8]], gso_size: u16) {
+        self.0.transmit_gso_parts(now, head, parts, gso_size)
+    }
     fn rx_checksum_ok(&self) -> bool {
         self.0.rx_checksum_ok()
     }
@@ -152,6 +155,10 @@ impl Device for Meter {
     fn transmit_gso(&mut self, now: Instant, frame: Vec<u8>, gso_size: u16) -> Option<Vec<u8>> {
         self.tx += 1;
         self.inner.transmit_gso(now, frame, gso_size)
+    }
+    fn transmit_gso_parts(&mut self, now: Instant, head: &[u8], parts: &[&[u8]], gso_size: u16) {
+        self.tx += 1;
+        self.inner.transmit_gso_parts(now, head, parts, gso_size)
     }
     fn rx_checksum_ok(&self) -> bool {
         self.inner.rx_checksum_ok()

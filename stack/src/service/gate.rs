@@ -53,6 +53,10 @@ impl Device for Gate {
         self.sent = true;
         self.inner.transmit_gso(now, frame, gso_size)
     }
+    fn transmit_gso_parts(&mut self, now: Instant, head: &[u8], parts: &[&[u8]], gso_size: u16) {
+        self.sent = true;
+        self.inner.transmit_gso_parts(now, head, parts, gso_size)
+    }
     fn rx_checksum_ok(&self) -> bool {
         self.inner.rx_checksum_ok()
     }

@@ -174,8 +174,13 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     /// Writes only the pseudo-header sum (RFC 9293 3.1) into the checksum field, for a device
     /// that finishes it over the header and payload (CHECKSUM_PARTIAL: a TAP with offloads).
     pub fn fill_partial_checksum(&mut self, src: impl Into<IpAddress>, dst: impl Into<IpAddress>) {
-        let len = self.buffer.as_ref().len() as u32;
-        let partial = checksum::fold(&[checksum::pseudo_header(src, dst, PROTOCOL, len)]);
+        let len = self.buffer.as_ref().len();
+        self.fill_partial_checksum_len(src, dst, len);
+    }
+    /// `fill_partial_checksum` for a segment of `len` bytes of which this buffer holds only the
+    /// header (the payload goes to the device separately, `Device::transmit_gso_parts`).
+    pub fn fill_partial_checksum_len(&mut self, src: impl Into<IpAddress>, dst: impl Into<IpAddress>, len: usize) {
+        let partial = checksum::fold(&[checksum::pseudo_header(src, dst, PROTOCOL, len as u32)]);
         self.set_checksum(partial);
     }
 

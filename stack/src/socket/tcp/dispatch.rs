@@ -17,7 +17,7 @@ impl TcpStack {
     /// pseudo-header sum under `tx_partial_checksum`).
     pub fn dispatch(&mut self, now: Instant, emit: &mut dyn FnMut(IpAddress, IpAddress, &[u8])) {
         let tso = std::mem::take(&mut self.config.tso_max); // slices: one MSS each
-        self.dispatch_bufs(now, &mut |src, dst, buf, _| emit(src, dst, &buf[HEADROOM..]));
+        self.dispatch_bufs(now, &mut |src, dst, buf, _, _| emit(src, dst, &buf[HEADROOM..]));
         self.config.tso_max = tso;
     }
 

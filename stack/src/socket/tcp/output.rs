@@ -14,10 +14,12 @@ use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 /// IPv4 headers (no options), so IP output fills them in place and moves the buffer on.
 pub const HEADROOM: usize = crate::wire::ethernet::HEADER_LEN + crate::wire::ipv4::HEADER_LEN;
 
-/// The segment sink of [`Emitter`]: source, destination, the buffer (segment at `HEADROOM..`)
-/// and the GSO size (0: send as it is; else the device cuts the segment into ones of that
-/// payload, `TcpConfig::tso_max`).
-pub type SegmentSink<'a> = dyn FnMut(IpAddress, IpAddress, &mut Vec<u8>, u16) + 'a;
+/// The segment sink of [`Emitter`]: source, destination, the buffer (segment at `HEADROOM..`),
+/// the GSO size (0: send as it is; else the device cuts the segment into ones of that payload,
+/// `TcpConfig::tso_max`) and, for a super-segment under `partial`, its payload borrowed from the
+/// send ring (the buffer then holds only the header, and the sink must not keep it: IP output
+/// hands both to the device at once, `Interface::send_tcp_parts`); empty otherwise.
+pub type SegmentSink<'a> = dyn FnMut(IpAddress, IpAddress, &mut Vec<u8>, u16, &[&[u8]]) + 'a;
 
 /// Where segments go: a reusable buffer and the caller's sink. The sink gets the buffer with
 /// the segment (TCP header + payload) at `HEADROOM..`; it may take the `Vec` (leaving another,
@@ -41,7 +43,7 @@ impl Emitter<'_> {
         if self.partial {
             TcpPacket::new_unchecked(&mut self.buf[HEADROOM..]).fill_partial_checksum(src, dst);
         }
-        (self.emit)(src, dst, self.buf, 0);
+        (self.emit)(src, dst, self.buf, 0, &[]);
     }
 }
 
@@ -101,24 +103,28 @@ impl Tcb {
         }
         repr.flags = fl;
         let hl = repr.header_len();
-        // Header after the headroom, then the payload appended (never zero-filled first).
+        // Header after the headroom, then the payload appended (never zero-filled first); a
+        // super-segment whose checksum the device finishes keeps its payload in the ring, for
+        // the device to take from there (one copy less).
+        let zero_copy = gso > 0 && e.partial;
         e.buf.clear();
-        e.buf.reserve(HEADROOM + hl + len);
+        e.buf.reserve(HEADROOM + hl + if zero_copy { 0 } else { len });
         e.buf.resize(HEADROOM + hl, 0);
         repr.emit_header(&mut e.buf[HEADROOM..]);
-        if len > 0 {
-            let off = seq.since(self.snd.tx_base);
-            let (a, b) = self.tx.slices(off, len);
+        let (a, b) = if len > 0 { self.tx.slices(seq.since(self.snd.tx_base), len) } else { (&[][..], &[][..]) };
+        if !zero_copy {
             e.buf.extend_from_slice(a);
             e.buf.extend_from_slice(b);
         }
         let (src, dst) = (*self.local.ip(), *self.remote.ip());
-        if e.partial {
-            TcpPacket::new_unchecked(&mut e.buf[HEADROOM..]).fill_partial_checksum(src, dst);
-        } else {
-            TcpPacket::new_unchecked(&mut e.buf[HEADROOM..]).fill_checksum(src, dst);
+        let mut t = TcpPacket::new_unchecked(&mut e.buf[HEADROOM..]);
+        match (e.partial, zero_copy) {
+            (true, true) => t.fill_partial_checksum_len(src, dst, hl + len),
+            (true, false) => t.fill_partial_checksum(src, dst),
+            (false, _) => t.fill_checksum(src, dst),
         }
-        (e.emit)(src, dst, e.buf, gso);
+        let parts = [a, b];
+        (e.emit)(src, dst, e.buf, gso, if zero_copy { &parts[..1 + usize::from(!b.is_empty())] } else { &[] });
         let occupied = len + (fl & flags::FIN != 0) as usize;
         if gso == 0 {
             self.tr_out(&repr, len);

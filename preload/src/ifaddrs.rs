@@ -13,7 +13,7 @@ use libc::{c_int, ifaddrs, sockaddr, sockaddr_in};
 use crate::real;
 
 /// The TAP's name and tapstack's address, prefix length (from the TAPSTACK_* environment).
-fn ours() -> Option<&'static (String, Ipv4Addr, u8)> {
+pub(crate) fn ours() -> Option<&'static (String, Ipv4Addr, u8)> {
     static O: once_cell::sync::OnceCell<Option<(String, Ipv4Addr, u8)>> = once_cell::sync::OnceCell::new();
     O.get_or_init(|| tapstack::config::Config::from_env().ok().map(|c| (c.tap, c.addr, c.prefix_len))).as_ref()
 }

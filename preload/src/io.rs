@@ -4,13 +4,14 @@
 //! A shared-stack socket is a kernel descriptor (one end of a socketpair), so TCP data moves
 //! through the kernel's own calls: `svc::route` only maps the end of a stream to the error the
 //! connection ended with and decides EPIPE; UDP calls add or strip the datagram header.
-//! sendfile, splice and stdio work on the descriptor natively and need no hook.
+//! sendfile, splice and stdio work on the descriptor natively and need no hook. recv, recvfrom
+//! and recvmsg of the kernel's NETLINK_ROUTE sockets go through `netlink` (the TAP's address).
 //!
 //! Safety (for every hook here): the arguments are the program's own, handed unchanged to
 //! `svc::route` or to libc under the same contract as the program's call.
 use libc::{c_int, c_uint, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
-use crate::{real, svc};
+use crate::{netlink, real, svc};
 
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
@@ -29,8 +30,11 @@ pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, bufl
 
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
-    svc::route::recv(fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut())
-        .unwrap_or_else(|| real::recv(fd, buf, n, flags))
+    svc::route::recv(fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()).unwrap_or_else(|| {
+        let r = real::recv(fd, buf, n, flags);
+        netlink::after_recv(fd, buf, n, r);
+        r
+    })
 }
 
 #[no_mangle]
@@ -38,8 +42,11 @@ pub unsafe extern "C" fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, bufl
     if svc::kind(fd) != 0 && n > buflen {
         libc::abort();
     }
-    svc::route::recv(fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut())
-        .unwrap_or_else(|| real::__recv_chk(fd, buf, n, buflen, flags))
+    svc::route::recv(fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()).unwrap_or_else(|| {
+        let r = real::__recv_chk(fd, buf, n, buflen, flags);
+        netlink::after_recv(fd, buf, n, r);
+        r
+    })
 }
 
 #[no_mangle]
@@ -51,7 +58,11 @@ pub unsafe extern "C" fn recvfrom(
     addr: *mut sockaddr,
     len: *mut socklen_t,
 ) -> ssize_t {
-    svc::route::recv(fd, buf, n, flags, addr, len).unwrap_or_else(|| real::recvfrom(fd, buf, n, flags, addr, len))
+    svc::route::recv(fd, buf, n, flags, addr, len).unwrap_or_else(|| {
+        let r = real::recvfrom(fd, buf, n, flags, addr, len);
+        netlink::after_recv(fd, buf, n, r);
+        r
+    })
 }
 
 #[no_mangle]
@@ -67,8 +78,11 @@ pub unsafe extern "C" fn __recvfrom_chk(
     if svc::kind(fd) != 0 && n > buflen {
         libc::abort();
     }
-    svc::route::recv(fd, buf, n, flags, addr, len)
-        .unwrap_or_else(|| real::__recvfrom_chk(fd, buf, n, buflen, flags, addr, len))
+    svc::route::recv(fd, buf, n, flags, addr, len).unwrap_or_else(|| {
+        let r = real::__recvfrom_chk(fd, buf, n, buflen, flags, addr, len);
+        netlink::after_recv(fd, buf, n, r);
+        r
+    })
 }
 
 #[no_mangle]
@@ -110,7 +124,11 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
 
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    svc::route::recvmsg(fd, msg, flags).unwrap_or_else(|| real::recvmsg(fd, msg, flags))
+    svc::route::recvmsg(fd, msg, flags).unwrap_or_else(|| {
+        let r = real::recvmsg(fd, msg, flags);
+        netlink::after_recvmsg(fd, msg, r);
+        r
+    })
 }
 
 #[no_mangle]

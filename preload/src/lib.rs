@@ -14,6 +14,8 @@
 //! - `resolve`: getaddrinfo and friends, answered from the hosts file and DNS over tapstack.
 //! - `syscall`: libc's `syscall()` for the socket-call numbers on tapstack descriptors.
 //! - `ifaddrs`: getifaddrs shows the TAP with tapstack's address, not the kernel's.
+//! - `netlink`: so do the rtnetlink address messages a program reads from its own NETLINK_ROUTE
+//!   socket.
 //! - `ids`: setuid and friends: a root program that gives up root first makes sure the service runs.
 //! - `sandbox`: prctl and seccomp: a program in a seccomp sandbox gets write(2) for write().
 //!
@@ -29,6 +31,7 @@ pub(crate) mod errq;
 mod ids;
 mod ifaddrs;
 pub(crate) mod io;
+mod netlink;
 pub(crate) mod opts;
 pub(crate) mod poll;
 pub(crate) mod real;

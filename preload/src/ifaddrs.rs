@@ -1,6 +1,6 @@
-//! getifaddrs(3): the program's host is tapstack, so the TAP's IPv4 entries show tapstack's
-//! address (TAPSTACK_ADDR), its netmask and its subnet broadcast instead of the kernel's side of
-//! the TAP. Found with `ssh -B tap0` (OpenSSH's BindInterface): ssh takes the interface's address
+//! getifaddrs(3), and the interface-address ioctls of tapstack sockets: the program's host is
+//! tapstack, so the TAP's IPv4 entries show tapstack's address (TAPSTACK_ADDR), its netmask and
+//! its subnet broadcast instead of the kernel's side of the TAP. Found with `ssh -B tap0` (OpenSSH's BindInterface): ssh takes the interface's address
 //! from getifaddrs and binds to it, and binding the kernel's 10.0.0.1 failed under tapstack with
 //! EADDRNOTAVAIL. The list is libc's own (freeifaddrs frees it); only the sockaddr_in values
 //! of the TAP's AF_INET entries change, in place. A TAP without a kernel IPv4 address has no
@@ -64,6 +64,64 @@ pub unsafe extern "C" fn getifaddrs(ifap: *mut *mut ifaddrs) -> c_int {
         }
     }
     r
+}
+
+/// `struct ifconf`: the length of the buffer (in: its size; out: the bytes filled) and the buffer.
+#[repr(C)]
+struct IfConf {
+    len: c_int,
+    buf: *mut u8,
+}
+
+/// ioctl(SIOCGIFADDR, SIOCGIFDSTADDR, SIOCGIFBRDADDR, SIOCGIFNETMASK) on a tapstack socket:
+/// Linux answers them on any AF_INET socket, and the program's descriptor is a socketpair
+/// end (ENOTTY there). The TAP has tapstack's address (`tapstack::client::ifreq`), also when
+/// the kernel gives it none (a program finds its interface by asking each name); any other
+/// name is asked of a kernel AF_INET socket, with its errno (ENODEV, EADDRNOTAVAIL ...).
+///
+/// # Safety
+/// `arg` is the program's ioctl argument: null or a `struct ifreq`.
+pub(crate) unsafe fn inet_addr_ioctl(req: libc::c_ulong, arg: *mut libc::c_void) -> c_int {
+    use tapstack::client::ifreq;
+    if arg.is_null() {
+        return crate::fail(libc::EFAULT);
+    }
+    let ifr = std::slice::from_raw_parts_mut(arg as *mut u8, ifreq::IFREQ_LEN);
+    if let Some((tap, addr, prefix)) = ours() {
+        if let (true, Some(v)) = (ifreq::name(ifr) == tap.as_bytes(), ifreq::tap_value(req, *addr, *prefix)) {
+            ifreq::set_sockaddr_in(ifr, v);
+            return 0;
+        }
+    }
+    let s = match tapstack::sys::syscall(
+        libc::SYS_socket,
+        &[libc::AF_INET as usize, (libc::SOCK_DGRAM | libc::SOCK_CLOEXEC) as usize, 0],
+    ) {
+        Ok(s) => s,
+        Err(e) => return crate::fail(e),
+    };
+    let r = tapstack::sys::syscall(libc::SYS_ioctl, &[s, req as usize, arg as usize]);
+    let _ = tapstack::sys::syscall(libc::SYS_close, &[s]);
+    match r {
+        Ok(_) => 0,
+        Err(e) => crate::fail(e),
+    }
+}
+
+/// After ioctl(SIOCGIFCONF) succeeded on a tapstack socket (the kernel lists every interface's
+/// IPv4 address on any socket): the TAP's entries show tapstack's address.
+///
+/// # Safety
+/// `arg` is the program's `struct ifconf` of the call that succeeded.
+pub(crate) unsafe fn after_ifconf(arg: *mut libc::c_void) {
+    if arg.is_null() {
+        return;
+    }
+    let c = &*(arg as *const IfConf);
+    if let (false, Ok(len), Some((tap, addr, _))) = (c.buf.is_null(), usize::try_from(c.len), ours()) {
+        let b = std::slice::from_raw_parts_mut(c.buf, len);
+        tapstack::client::ifreq::rewrite_ifconf(b, tap.as_bytes(), *addr);
+    }
 }
 
 #[cfg(test)]

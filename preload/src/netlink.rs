@@ -42,9 +42,16 @@ pub(crate) fn mirror(old: c_int, new: c_int) {
 fn sockopt(fd: c_int, name: c_int) -> Option<c_int> {
     let mut v: c_int = 0;
     let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+    let args = [
+        fd as usize,
+        libc::SOL_SOCKET as usize,
+        name as usize,
+        &mut v as *mut c_int as usize,
+        &mut len as *mut _ as usize,
+    ];
     // SAFETY: v and len are live locals of the sizes the kernel is told.
-    let r = unsafe { libc::syscall(libc::SYS_getsockopt, fd, libc::SOL_SOCKET, name, &mut v as *mut c_int, &mut len) };
-    (r == 0).then_some(v)
+    let r = unsafe { tapstack::sys::syscall(libc::SYS_getsockopt, &args) };
+    r.is_ok().then_some(v)
 }
 
 /// The TAP's interface index and tapstack's address and prefix length; None without a

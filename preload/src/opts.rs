@@ -2,7 +2,8 @@
 //! the service (`tapstack::service::opts`), except SO_RCVTIMEO/SO_SNDTIMEO, which live on the
 //! program's descriptor where the kernel's own waits honour them. fcntl is the kernel's (the
 //! descriptor is real); only F_DUPFD* record the duplicate. ioctl answers the queue sizes and
-//! errors Linux gives for sockets.
+//! errors Linux gives for sockets, and the interface-address ioctls as an AF_INET socket does
+//! (`ifaddrs`).
 //!
 //! Safety (for every hook here): the arguments are the program's own, handed unchanged to
 //! `svc::route`/`svc::hooks` or to libc under the same contract as the program's call.
@@ -67,6 +68,16 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_i
             let late = svc::hooks::late_queued(fd);
             let v = arg as *mut c_int;
             *v = (*v as usize).saturating_add(late).min(c_int::MAX as usize) as c_int;
+        }
+        return r;
+    }
+    if tapstack::client::ifreq::is_inet_addr_ioctl(req) {
+        return crate::ifaddrs::inet_addr_ioctl(req, arg);
+    }
+    if req == tapstack::client::ifreq::SIOCGIFCONF {
+        let r = real::ioctl(fd, req, arg);
+        if r == 0 {
+            crate::ifaddrs::after_ifconf(arg);
         }
         return r;
     }

@@ -19,6 +19,7 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     }
     svc::forget(fd);
     crate::netlink::forget(fd);
+    crate::pmtu::forget(fd);
     real::close(fd)
 }
 
@@ -27,6 +28,7 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     let r = real::dup(fd);
     svc::mirror(fd, r);
     crate::netlink::mirror(fd, r);
+    crate::pmtu::mirror(fd, r);
     r
 }
 
@@ -39,6 +41,7 @@ unsafe fn dup_onto(old: c_int, new: c_int, real_call: impl FnOnce() -> c_int) ->
     if r >= 0 {
         svc::mirror(old, r);
         crate::netlink::mirror(old, r);
+        crate::pmtu::mirror(old, r);
     }
     r
 }

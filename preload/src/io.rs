@@ -11,7 +11,18 @@
 //! `svc::route` or to libc under the same contract as the program's call.
 use libc::{c_int, c_uint, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
-use crate::{netlink, real, svc};
+use crate::{fail, netlink, pmtu, real, svc};
+
+/// The bytes `cnt` iovecs at `iov` hold (0 for a null array or a negative count).
+///
+/// # Safety
+/// `iov` is null or valid for `cnt` iovecs.
+unsafe fn iov_len(iov: *const iovec, cnt: usize) -> usize {
+    if iov.is_null() || cnt > libc::UIO_MAXIOV as usize {
+        return 0;
+    }
+    std::slice::from_raw_parts(iov, cnt).iter().fold(0usize, |a, v| a.saturating_add(v.iov_len))
+}
 
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
@@ -87,11 +98,17 @@ pub unsafe extern "C" fn __recvfrom_chk(
 
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
+    if pmtu::too_big(fd, n, std::ptr::null(), 0) {
+        return fail(libc::EMSGSIZE);
+    }
     svc::route::send(fd, buf, n, 0, std::ptr::null(), 0).unwrap_or_else(|| real::write(fd, buf, n))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
+    if pmtu::too_big(fd, n, std::ptr::null(), 0) {
+        return fail(libc::EMSGSIZE);
+    }
     svc::route::send(fd, buf, n, flags, std::ptr::null(), 0).unwrap_or_else(|| real::send(fd, buf, n, flags))
 }
 
@@ -104,6 +121,9 @@ pub unsafe extern "C" fn sendto(
     addr: *const sockaddr,
     len: socklen_t,
 ) -> ssize_t {
+    if pmtu::too_big(fd, n, addr, len) {
+        return fail(libc::EMSGSIZE);
+    }
     svc::route::send(fd, buf, n, flags, addr, len).unwrap_or_else(|| real::sendto(fd, buf, n, flags, addr, len))
 }
 
@@ -114,11 +134,25 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssiz
 
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    if pmtu::marked(fd) && pmtu::too_big(fd, iov_len(iov, cnt as usize), std::ptr::null(), 0) {
+        return fail(libc::EMSGSIZE);
+    }
     svc::route::writev(fd, iov, cnt).unwrap_or_else(|| real::writev(fd, iov, cnt))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    if pmtu::marked(fd)
+        && !msg.is_null()
+        && pmtu::too_big(
+            fd,
+            iov_len((*msg).msg_iov, (*msg).msg_iovlen),
+            (*msg).msg_name as *const sockaddr,
+            (*msg).msg_namelen,
+        )
+    {
+        return fail(libc::EMSGSIZE);
+    }
     svc::route::sendmsg(fd, msg, flags).unwrap_or_else(|| real::sendmsg(fd, msg, flags))
 }
 

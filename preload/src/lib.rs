@@ -14,6 +14,7 @@
 //! - `resolve`: getaddrinfo and friends, answered from the hosts file and DNS over tapstack.
 //! - `syscall`: libc's `syscall()` for the socket-call numbers on tapstack descriptors.
 //! - `ifaddrs`: getifaddrs shows the TAP with tapstack's address, not the kernel's.
+//! - `pmtu`: EMSGSIZE for a UDP datagram over the MTU when IP_MTU_DISCOVER forbids fragments.
 //! - `netlink`: so do the rtnetlink address messages a program reads from its own NETLINK_ROUTE
 //!   socket.
 //! - `ids`: setuid and friends: a root program that gives up root first makes sure the service runs.
@@ -33,6 +34,7 @@ mod ifaddrs;
 pub(crate) mod io;
 mod netlink;
 pub(crate) mod opts;
+mod pmtu;
 pub(crate) mod poll;
 pub(crate) mod real;
 mod resolve;

@@ -46,7 +46,9 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     } else {
         svc::KIND_UDP
     };
-    svc::hooks::socket(domain, kind, flags)
+    let fd = svc::hooks::socket(domain, kind, flags);
+    crate::pmtu::forget(fd); // a number reused without our close (close_range) has no mark
+    fd
 }
 
 #[no_mangle]

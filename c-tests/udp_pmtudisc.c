@@ -13,6 +13,7 @@
 #include "common.h"
 
 #include <arpa/inet.h>
+#include <linux/errqueue.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,39 @@ static const char *result(int s, ssize_t r, size_t n) {
     return b;
 }
 
+/* With IP_RECVERR the refused send queues a local error (Linux's ip_local_error): no data, the
+ * destination with the socket's peer port (0 unconnected) as msg_name, EMSGSIZE from
+ * SO_EE_ORIGIN_LOCAL with the MTU in ee_info, no offender. Then the queue is empty. */
+static void local_error(const char *who, int s, const struct sockaddr_in *server, int connected) {
+    char data[64], ctl[512];
+    struct sockaddr_in from;
+    memset(&from, 0xff, sizeof from);
+    struct iovec io = { data, sizeof data };
+    struct msghdr m = { .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &io, .msg_iovlen = 1,
+                        .msg_control = ctl, .msg_controllen = sizeof ctl };
+    ssize_t n = recvmsg(s, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
+    if (n < 0) {
+        printf("%s: MSG_ERRQUEUE: %s\n", who, errno_name(errno));
+        return;
+    }
+    printf("%s: MSG_ERRQUEUE: %zd bytes, flags%s%s, name %s, port %s\n", who, n,
+           m.msg_flags & MSG_ERRQUEUE ? " MSG_ERRQUEUE" : "", m.msg_flags & MSG_CTRUNC ? " MSG_CTRUNC" : "",
+           from.sin_addr.s_addr == server->sin_addr.s_addr ? "the server" : "another address",
+           from.sin_port == 0 ? "0" : from.sin_port == server->sin_port ? (connected ? "the peer's" : "the server's") : "another");
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_IP || c->cmsg_type != IP_RECVERR) {
+            printf("%s:   cmsg level %d type %d\n", who, c->cmsg_level, c->cmsg_type);
+            continue;
+        }
+        struct sock_extended_err *e = (struct sock_extended_err *)CMSG_DATA(c);
+        struct sockaddr_in *off = (struct sockaddr_in *)SO_EE_OFFENDER(e);
+        printf("%s:   IP_RECVERR %s origin %s type %d code %d info %u, offender family %d\n", who, errno_name((int)e->ee_errno),
+               e->ee_origin == SO_EE_ORIGIN_LOCAL ? "LOCAL" : "other", e->ee_type, e->ee_code, e->ee_info, off->sin_family);
+    }
+    n = recvmsg(s, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
+    printf("%s: MSG_ERRQUEUE again: %s\n", who, n < 0 ? errno_name(errno) : "an entry");
+}
+
 static int client(const struct opts *o) {
     static char data[MAXD];
     memset(data, 'd', sizeof data);
@@ -93,6 +127,26 @@ static int client(const struct opts *o) {
         close(c);
         close(u);
     }
+    /* IP_RECVERR: the local error queued with the refusal. */
+    int on = 1, dov2 = IP_PMTUDISC_DO;
+    int rc = socket(AF_INET, SOCK_DGRAM, 0), ru = socket(AF_INET, SOCK_DGRAM, 0);
+    if (rc < 0 || ru < 0) DIE("socket");
+    for (int i = 0; i < 2; i++) {
+        int s = i ? ru : rc;
+        if (setsockopt(s, IPPROTO_IP, IP_RECVERR, &on, sizeof on) < 0) DIE("IP_RECVERR");
+        if (setsockopt(s, IPPROTO_IP, IP_MTU_DISCOVER, &dov2, sizeof dov2) < 0) DIE("IP_MTU_DISCOVER");
+    }
+    if (connect(rc, (struct sockaddr *)&sa, sizeof sa) < 0) DIE("connect");
+    printf("RECVERR connected: send 4000 %s\n", send(rc, data, 4000, 0) < 0 ? errno_name(errno) : "sent");
+    local_error("RECVERR connected", rc, &sa, 1);
+    printf("RECVERR connected: sendto 4000 %s\n",
+           sendto(rc, data, 4000, 0, (struct sockaddr *)&sa, sizeof sa) < 0 ? errno_name(errno) : "sent");
+    local_error("RECVERR connected, sendto", rc, &sa, 1);
+    printf("RECVERR unconnected: sendto 4000 %s\n",
+           sendto(ru, data, 4000, 0, (struct sockaddr *)&sa, sizeof sa) < 0 ? errno_name(errno) : "sent");
+    local_error("RECVERR unconnected", ru, &sa, 0);
+    close(rc);
+    close(ru);
     /* The loopback's MTU is 65536: DO sends 4000 bytes there. */
     int l = socket(AF_INET, SOCK_DGRAM, 0), r = udp_bound("127.0.0.1", 0, 0);
     int dov = IP_PMTUDISC_DO;

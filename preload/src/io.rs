@@ -158,6 +158,9 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
 
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    if let Some(n) = pmtu::recv_local_error(fd, msg, flags) {
+        return n;
+    }
     svc::route::recvmsg(fd, msg, flags).unwrap_or_else(|| {
         let r = real::recvmsg(fd, msg, flags);
         netlink::after_recvmsg(fd, msg, r);

@@ -10,12 +10,15 @@
 //! here, before the shim hands the datagram over: setsockopt marks the sockets whose mode never
 //! fragments ([`after_setsockopt`]); a send of more than `MTU - 28` bytes on a marked socket
 //! fails with EMSGSIZE unless it goes to this host (the loopback's MTU, 65536). The MTU is the
-//! link's (TAPSTACK_MTU), so that a send that fits costs one atomic load more. Not done: for DO,
-//! a path MTU below the link's (a "fragmentation needed", RFC 1191: getsockopt IP_MTU shows it,
-//! the send is not refused); sendmmsg; Linux's error-queue entry for the failed send
-//! (IP_RECVERR); the DF bit on the wire. A mark does not survive exec (the socket then
-//! fragments as before).
-use std::net::Ipv4Addr;
+//! link's (TAPSTACK_MTU), so that a send that fits costs one atomic load more. With IP_RECVERR
+//! the failure also queues what Linux's ip_local_error does: recvmsg(MSG_ERRQUEUE) returns no
+//! data, the destination as msg_name, and a `sock_extended_err` {EMSGSIZE, SO_EE_ORIGIN_LOCAL,
+//! ee_info = the MTU} with no offender; tracepath reads the MTU there (its "send failed"
+//! otherwise). These entries are the shim's, read before the service's ICMP errors. Not done:
+//! for DO, a path MTU below the link's (a "fragmentation needed", RFC 1191: getsockopt IP_MTU
+//! shows it, the send is not refused); sendmmsg; POLLERR for a queued local error; the DF bit
+//! on the wire. A mark does not survive exec (the socket then fragments as before).
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use libc::{c_int, c_void, sockaddr, sockaddr_in, socklen_t};
 use tapstack::client::fdtable::FdBits;
@@ -24,6 +27,14 @@ use crate::svc;
 
 /// UDP sockets whose IP_MTU_DISCOVER is DO, PROBE or INTERFACE.
 static NO_FRAG: FdBits = FdBits::new();
+/// UDP sockets with IP_RECVERR on.
+static RECVERR: FdBits = FdBits::new();
+/// Local EMSGSIZE errors not yet read: (descriptor, destination, MTU), oldest first.
+static LOCAL: parking_lot::Mutex<Vec<(c_int, SocketAddrV4, u32)>> = parking_lot::Mutex::new(Vec::new());
+/// Linux's bound on a socket's error queue is its receive buffer; a few entries are plenty.
+const LOCAL_MAX: usize = 64;
+/// linux/errqueue.h SO_EE_ORIGIN_LOCAL.
+const SO_EE_ORIGIN_LOCAL: u8 = 1;
 
 /// IPv4 and UDP headers.
 const HEADERS: usize = 28;
@@ -40,7 +51,8 @@ pub(crate) unsafe fn after_setsockopt(
     len: socklen_t,
     r: c_int,
 ) {
-    if r != 0 || level != libc::IPPROTO_IP || name != libc::IP_MTU_DISCOVER || val.is_null() || len < 1 {
+    let ours = name == libc::IP_MTU_DISCOVER || name == libc::IP_RECVERR;
+    if r != 0 || level != libc::IPPROTO_IP || !ours || val.is_null() || len < 1 {
         return;
     }
     if !svc::is_udp(svc::kind(fd)) {
@@ -52,6 +64,10 @@ pub(crate) unsafe fn after_setsockopt(
     } else {
         c_int::from(*(val as *const u8))
     };
+    if name == libc::IP_RECVERR {
+        RECVERR.set(fd, v != 0);
+        return;
+    }
     let no_frag = matches!(v, libc::IP_PMTUDISC_DO | libc::IP_PMTUDISC_PROBE | libc::IP_PMTUDISC_INTERFACE);
     NO_FRAG.set(fd, no_frag);
 }
@@ -59,8 +75,10 @@ pub(crate) unsafe fn after_setsockopt(
 /// `fd` is a new socket or was closed: no mark.
 #[inline]
 pub(crate) fn forget(fd: c_int) {
-    if NO_FRAG.contains(fd) {
+    if NO_FRAG.contains(fd) || RECVERR.contains(fd) {
         NO_FRAG.set(fd, false);
+        RECVERR.set(fd, false);
+        LOCAL.lock().retain(|e| e.0 != fd);
     }
 }
 
@@ -69,6 +87,7 @@ pub(crate) fn forget(fd: c_int) {
 pub(crate) fn mirror(old: c_int, new: c_int) {
     if new >= 0 && old != new && (NO_FRAG.contains(old) || NO_FRAG.contains(new)) {
         NO_FRAG.set(new, NO_FRAG.contains(old));
+        RECVERR.set(new, RECVERR.contains(old));
     }
 }
 
@@ -118,5 +137,71 @@ unsafe fn check(fd: c_int, n: usize, dst: *const sockaddr, dlen: socklen_t) -> b
     if ip.is_loopback() || ip.is_unspecified() || ip == ours {
         return false; // this host: the loopback's MTU
     }
+    if RECVERR.contains(fd) && svc::family(fd) == 0 {
+        // Linux queues the datagram's destination address with the socket's peer port
+        // (inet_dport: 0 when not connected), not the port sent to.
+        let port = if dst.is_null() {
+            u16::from_be(to.sin_port)
+        } else {
+            let mut l = std::mem::size_of::<sockaddr_in>() as socklen_t;
+            let r = crate::socket::getpeername(fd, &mut peer as *mut sockaddr_in as *mut sockaddr, &mut l);
+            if r == 0 {
+                u16::from_be(peer.sin_port)
+            } else {
+                0
+            }
+        };
+        let mut q = LOCAL.lock();
+        if q.iter().filter(|e| e.0 == fd).count() < LOCAL_MAX {
+            q.push((fd, SocketAddrV4::new(ip, port), link_mtu.min(u32::MAX as usize) as u32));
+        }
+    }
     true
+}
+
+/// recvmsg(MSG_ERRQUEUE) on `fd` while a local error of ours waits: that error, laid out as
+/// Linux's ip_recv_error (0 bytes of data). None: ask the service as usual.
+///
+/// # Safety
+/// `msg` is the program's msghdr (null allowed).
+pub(crate) unsafe fn recv_local_error(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> Option<libc::ssize_t> {
+    if flags & libc::MSG_ERRQUEUE == 0 || msg.is_null() || !RECVERR.contains(fd) {
+        return None;
+    }
+    let (dst, mtu) = {
+        let mut q = LOCAL.lock();
+        let i = q.iter().position(|e| e.0 == fd)?;
+        let (_, d, m) = q.remove(i);
+        (d, m)
+    };
+    let e = tapstack::service::errq::ErrEntry {
+        errno: libc::EMSGSIZE,
+        origin: SO_EE_ORIGIN_LOCAL,
+        icmp_type: 0,
+        icmp_code: 0,
+        info: mtu,
+        offender: None,
+        dst,
+        payload: Vec::new(),
+        next_errno: 0,
+    };
+    let n = crate::errq::fill_errqueue_msg(&mut *msg, &e, |name, len| {
+        let sin = sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: dst.port().to_be(),
+            sin_addr: libc::in_addr { s_addr: u32::from(*dst.ip()).to_be() },
+            sin_zero: [0; 8],
+        };
+        let full = std::mem::size_of::<sockaddr_in>();
+        // SAFETY: `name` is the program's msg_name, valid for *len bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                &sin as *const sockaddr_in as *const u8,
+                name as *mut u8,
+                full.min(*len as usize),
+            )
+        };
+        *len = full as socklen_t;
+    });
+    Some(n as libc::ssize_t)
 }

@@ -159,6 +159,11 @@ static void client(const struct opts *o) {
     printf("read back: SO_BUSY_POLL %d SO_INCOMING_CPU %d SO_RXQ_OVFL %d SO_MAX_PACING_RATE %d\n",
            GETI(f, SOL_SOCKET, SO_BUSY_POLL), GETI(f, SOL_SOCKET, SO_INCOMING_CPU), GETI(f, SOL_SOCKET, SO_RXQ_OVFL),
            GETI(f, SOL_SOCKET, SO_MAX_PACING_RATE));
+    struct ucred uc;
+    memset(&uc, 0x55, sizeof uc);
+    len = sizeof uc;
+    int pc = getsockopt(f, SOL_SOCKET, SO_PEERCRED, &uc, &len);
+    printf("SO_PEERCRED: %s, length %u, pid %d uid %d gid %d\n", res(pc), (unsigned)len, (int)uc.pid, (int)uc.uid, (int)uc.gid);
     close(f);
 
     char one = 1;

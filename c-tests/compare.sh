@@ -81,6 +81,11 @@ CASES=(
   "mcast_source|mcast_source server -p 7074|mcast_source client -c @HOST -p 7074"
   # The protocol-independent API (MCAST_JOIN_GROUP, MCAST_BLOCK_SOURCE...; RFC 3678), by index.
   "mcast_group|mcast_group server -p 7100|mcast_group client -c @HOST -p 7100"
+  # The interface-address ioctls (SIOCGIFADDR, SIOCGIFNETMASK, SIOCGIFCONF ...) as a program
+  # finds its own interface: ENOTTY on a tapstack socket before the shim answered them.
+  "ifreq_ioctl|ifreq_ioctl server -p 7090|ifreq_ioctl client -c @HOST -p 7090"
+  # IP_MTU_DISCOVER DO/PROBE/INTERFACE: EMSGSIZE for a datagram over the MTU (no fragments).
+  "udp_pmtudisc|udp_pmtudisc server -p 7091|udp_pmtudisc client -c @HOST -p 7091"
   "udp_peer|udp_peer server 7020 300 72 8000|udp_peer client @HOST 7020 300 72 8000|ready=stdout mask=s/ on port [0-9]+//; s/, [0-9]+ (resent|stale replies|duplicates)//g"
 )
 

@@ -142,6 +142,30 @@ static void client(const struct opts *o) {
     printf("read back: TCP_SYNCNT %d TCP_LINGER2 %d SO_SNDLOWAT %d\n", GETI(s, IPPROTO_TCP, TCP_SYNCNT),
            GETI(s, IPPROTO_TCP, TCP_LINGER2), GETI(s, SOL_SOCKET, SO_SNDLOWAT));
 
+    /* Options Linux answers on any socket (a fresh one: nothing received yet, so no CPU or
+     * NAPI queue): they were ENOPROTOOPT under tapstack. */
+    int f = tcp_socket();
+    printf("defaults: SO_BUSY_POLL %d SO_PREFER_BUSY_POLL %d SO_INCOMING_CPU %d SO_INCOMING_NAPI_ID %d "
+           "SO_RXQ_OVFL %d SO_WIFI_STATUS %d SO_NOFCS %d SO_MAX_PACING_RATE %d\n", GETI(f, SOL_SOCKET, SO_BUSY_POLL),
+           GETI(f, SOL_SOCKET, SO_PREFER_BUSY_POLL), GETI(f, SOL_SOCKET, SO_INCOMING_CPU),
+           GETI(f, SOL_SOCKET, SO_INCOMING_NAPI_ID), GETI(f, SOL_SOCKET, SO_RXQ_OVFL), GETI(f, SOL_SOCKET, SO_WIFI_STATUS),
+           GETI(f, SOL_SOCKET, SO_NOFCS), GETI(f, SOL_SOCKET, SO_MAX_PACING_RATE));
+    SETI(f, SOL_SOCKET, SO_BUSY_POLL, 50);
+    SETI(f, SOL_SOCKET, SO_BUSY_POLL, -1);
+    SETI(f, SOL_SOCKET, SO_INCOMING_CPU, 1);
+    SETI(f, SOL_SOCKET, SO_INCOMING_NAPI_ID, 1);
+    SETI(f, SOL_SOCKET, SO_RXQ_OVFL, 7);
+    SETI(f, SOL_SOCKET, SO_MAX_PACING_RATE, 1000000);
+    printf("read back: SO_BUSY_POLL %d SO_INCOMING_CPU %d SO_RXQ_OVFL %d SO_MAX_PACING_RATE %d\n",
+           GETI(f, SOL_SOCKET, SO_BUSY_POLL), GETI(f, SOL_SOCKET, SO_INCOMING_CPU), GETI(f, SOL_SOCKET, SO_RXQ_OVFL),
+           GETI(f, SOL_SOCKET, SO_MAX_PACING_RATE));
+    struct ucred uc;
+    memset(&uc, 0x55, sizeof uc);
+    len = sizeof uc;
+    int pc = getsockopt(f, SOL_SOCKET, SO_PEERCRED, &uc, &len);
+    printf("SO_PEERCRED: %s, length %u, pid %d uid %d gid %d\n", res(pc), (unsigned)len, (int)uc.pid, (int)uc.uid, (int)uc.gid);
+    close(f);
+
     char one = 1;
     printf("set SO_KEEPALIVE with optlen 1: %s\n", res(setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &one, 1)));
     printf("set TCP_NODELAY with optlen 1: %s\n", res(setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, 1)));

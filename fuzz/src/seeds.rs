@@ -128,5 +128,36 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ),
         ("dns", "query", query),
         ("dns", "response", resp),
+        ("rtnl", "addr_dump", rtnl_dump()),
     ]
+}
+
+/// An RTM_GETADDR dump as the kernel answers it: lo's 127.0.0.1/8, then interface 7's
+/// 10.0.0.1/24 with its broadcast (the fuzz target rewrites interface 7), then NLMSG_DONE.
+fn rtnl_dump() -> Vec<u8> {
+    fn msg(ty: u16, payload: &[u8]) -> Vec<u8> {
+        let mut m = ((16 + payload.len()) as u32).to_ne_bytes().to_vec();
+        m.extend_from_slice(&ty.to_ne_bytes());
+        m.extend_from_slice(&2u16.to_ne_bytes()); // NLM_F_MULTI
+        m.extend_from_slice(&[0; 8]);
+        m.extend_from_slice(payload);
+        m
+    }
+    fn addr(prefix: u8, index: u32, a: [u8; 4], bcast: bool) -> Vec<u8> {
+        let mut p = vec![2, prefix, 0x80, 0];
+        p.extend_from_slice(&index.to_ne_bytes());
+        let mut attrs: Vec<(u16, Vec<u8>)> = vec![(1, a.to_vec()), (2, a.to_vec())];
+        if bcast {
+            attrs.push((4, vec![a[0], a[1], a[2], 255]));
+        }
+        attrs.push((3, b"tap0\0".to_vec()));
+        for (t, v) in attrs {
+            p.extend_from_slice(&((4 + v.len()) as u16).to_ne_bytes());
+            p.extend_from_slice(&t.to_ne_bytes());
+            p.extend_from_slice(&v);
+            p.resize((p.len() + 3) & !3, 0);
+        }
+        msg(20, &p)
+    }
+    [addr(8, 1, [127, 0, 0, 1], false), addr(24, 7, [10, 0, 0, 1], true), msg(3, &0i32.to_ne_bytes())].concat()
 }

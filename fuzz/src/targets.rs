@@ -35,6 +35,7 @@ pub const TARGETS: &[Target] = &[
     Target { name: "tcp_segment", run: tcp_segments, fix: fix_tcp_chunks, max_len: 8192 },
     Target { name: "dns", run: dns, fix: no_fix, max_len: 4096 },
     Target { name: "stack", run: stack, fix: fix_stack_chunks, max_len: 8192 },
+    Target { name: "rtnl", run: rtnl, fix: no_fix, max_len: 4096 },
 ];
 
 pub fn target(name: &str) -> Option<&'static Target> {
@@ -426,5 +427,26 @@ impl tapstack::phy::Device for Sink {
     }
     fn transmit(&mut self, _now: Instant, _frame: &[u8]) {
         self.sent += 1;
+    }
+}
+
+/// `client::rtnl::rewrite_addrs` (rtnetlink address messages the shim rewrites for a program):
+/// never a panic, the length unchanged (it works in place), and idempotent (a second pass
+/// changes the same messages and no byte).
+fn rtnl(b: &[u8]) -> u64 {
+    use tapstack::client::rtnl::rewrite_addrs;
+    let mut x = b.to_vec();
+    let n = rewrite_addrs(&mut x, 7, DST, 24);
+    assert_eq!(x.len(), b.len());
+    let mut y = x.clone();
+    assert_eq!(rewrite_addrs(&mut y, 7, DST, 24), n, "a second pass finds other messages");
+    assert_eq!(x, y, "a second pass changes bytes");
+    // 10 + messages rewritten; 5 if a whole message header was read but none was ours.
+    if n > 0 {
+        10 + n.min(50) as u64
+    } else if b.len() >= 16 {
+        5
+    } else {
+        0
     }
 }

@@ -18,6 +18,8 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         return 0;
     }
     svc::forget(fd);
+    crate::netlink::forget(fd);
+    crate::pmtu::forget(fd);
     real::close(fd)
 }
 
@@ -25,6 +27,8 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     let r = real::dup(fd);
     svc::mirror(fd, r);
+    crate::netlink::mirror(fd, r);
+    crate::pmtu::mirror(fd, r);
     r
 }
 
@@ -36,6 +40,8 @@ unsafe fn dup_onto(old: c_int, new: c_int, real_call: impl FnOnce() -> c_int) ->
     let r = real_call();
     if r >= 0 {
         svc::mirror(old, r);
+        crate::netlink::mirror(old, r);
+        crate::pmtu::mirror(old, r);
     }
     r
 }

@@ -14,6 +14,9 @@
 //! - `resolve`: getaddrinfo and friends, answered from the hosts file and DNS over tapstack.
 //! - `syscall`: libc's `syscall()` for the socket-call numbers on tapstack descriptors.
 //! - `ifaddrs`: getifaddrs shows the TAP with tapstack's address, not the kernel's.
+//! - `pmtu`: EMSGSIZE for a UDP datagram over the MTU when IP_MTU_DISCOVER forbids fragments.
+//! - `netlink`: so do the rtnetlink address messages a program reads from its own NETLINK_ROUTE
+//!   socket.
 //! - `ids`: setuid and friends: a root program that gives up root first makes sure the service runs.
 //! - `sandbox`: prctl and seccomp: a program in a seccomp sandbox gets write(2) for write().
 //!
@@ -30,7 +33,9 @@ mod ids;
 mod ifaddrs;
 mod ifreq;
 pub(crate) mod io;
+mod netlink;
 pub(crate) mod opts;
+mod pmtu;
 pub(crate) mod poll;
 pub(crate) mod real;
 mod resolve;

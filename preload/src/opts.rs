@@ -13,7 +13,13 @@ use crate::{real, svc};
 
 #[no_mangle]
 pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
-    svc::route::setsockopt(fd, level, name, val, len).unwrap_or_else(|| real::setsockopt(fd, level, name, val, len))
+    match svc::route::setsockopt(fd, level, name, val, len) {
+        Some(r) => {
+            crate::pmtu::after_setsockopt(fd, level, name, val, len, r);
+            r
+        }
+        None => real::setsockopt(fd, level, name, val, len),
+    }
 }
 
 #[no_mangle]

@@ -1,6 +1,7 @@
 //! socket, bind, listen, accept, accept4, connect, shutdown, getsockname, getpeername.
 //! AF_INET SOCK_STREAM (TCP) and SOCK_DGRAM (UDP) sockets become sockets of the shared stack
-//! (`svc`); everything else (AF_UNIX, AF_NETLINK, raw sockets) goes to libc untouched.
+//! (`svc`); everything else (AF_UNIX, AF_NETLINK, raw sockets) goes to libc untouched (a
+//! NETLINK_ROUTE socket is noted: `netlink` rewrites the TAP's addresses it reads).
 //!
 //! Safety (for every hook here): the arguments are the program's own, handed unchanged to
 //! `svc::route` or to libc under the same contract as the program's call.
@@ -33,7 +34,9 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
         return fail(libc::EPROTONOSUPPORT);
     }
     if !inet || !(tcp || udp || ping) || flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
-        return real::socket(domain, ty, protocol);
+        let fd = real::socket(domain, ty, protocol);
+        crate::netlink::created(fd, domain, protocol);
+        return fd;
     }
     let Some(_guard) = crate::ShimGuard::enter_masked() else { return real::socket(domain, ty, protocol) };
     let kind = if tcp {
@@ -43,7 +46,9 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     } else {
         svc::KIND_UDP
     };
-    svc::hooks::socket(domain, kind, flags)
+    let fd = svc::hooks::socket(domain, kind, flags);
+    crate::pmtu::forget(fd); // a number reused without our close (close_range) has no mark
+    fd
 }
 
 #[no_mangle]

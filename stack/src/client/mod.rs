@@ -8,9 +8,11 @@
 //! - [`fdtable`]: descriptor -> kind of shared-stack socket, and the set of the shim's own
 //!   descriptors; one atomic load per lookup.
 //! - [`ipv6opt`]: the IPPROTO_IPV6 socket options of an AF_INET6 socket (IPV6_V6ONLY ...).
+//! - [`rtnl`]: rtnetlink address messages a program reads show the TAP with tapstack's address.
 pub mod dual;
 pub mod fdtable;
 pub mod ipv6opt;
+pub mod rtnl;
 pub mod sockaddr;
 #[cfg(test)]
 mod sockaddr_tests;

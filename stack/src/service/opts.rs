@@ -381,6 +381,11 @@ fn i(v: i32) -> Vec<u8> {
 /// getsockopt(level, name): the value bytes (the shim truncates to the caller's length).
 pub fn get_opt(stack: &mut Stack, p: Proto, o: &Opts, listening: bool, level: i32, name: i32) -> Result<Vec<u8>, i32> {
     let tcp = matches!(p, Proto::Tcp(_));
+    if (level, name) == (libc::SOL_SOCKET, libc::SO_PEERCRED) {
+        // An inet socket has no peer process: Linux's cred_to_ucred gives pid 0, uid and gid -1
+        // (ENOPROTOOPT before; a program asks it of any socket it was handed).
+        return Ok([0u32, u32::MAX, u32::MAX].iter().flat_map(|v| v.to_ne_bytes()).collect());
+    }
     let v: i32 = match (level, name) {
         (libc::SOL_SOCKET, libc::SO_ERROR) => {
             let e = match p {
@@ -518,6 +523,8 @@ mod tests {
         set_opt(&mut s, p, &mut o, libc::SOL_SOCKET, libc::SO_SNDBUF, &4096i32.to_ne_bytes()).unwrap();
         assert_eq!(get_opt(&mut s, p, &o, false, libc::SOL_SOCKET, libc::SO_SNDBUF).unwrap(), i(8192));
         assert_eq!(get_opt(&mut s, p, &o, true, libc::SOL_SOCKET, libc::SO_ACCEPTCONN).unwrap(), i(1));
+        let cred = get_opt(&mut s, p, &o, true, libc::SOL_SOCKET, libc::SO_PEERCRED).unwrap();
+        assert_eq!(cred, [i(0), i(-1), i(-1)].concat(), "no peer process: pid 0, uid and gid -1");
         assert_eq!(get_opt(&mut s, p, &o, false, libc::SOL_SOCKET, libc::SO_ERROR).unwrap(), i(0));
         assert_eq!(get_opt(&mut s, p, &o, false, libc::SOL_SOCKET, libc::SO_BINDTODEVICE).unwrap(), Vec::<u8>::new());
         assert_eq!(get_opt(&mut s, p, &o, false, 999, 1), Err(libc::ENOPROTOOPT));

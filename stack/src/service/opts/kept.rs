@@ -32,7 +32,8 @@ enum Form {
     /// TCP_LINGER2: seconds; negative kept as -1, above 120 (TCP_FIN_TIMEOUT_MAX) as 120, 0
     /// reads back as the default (net.ipv4.tcp_fin_timeout, 60).
     Linger2,
-    /// Read only (SO_SNDLOWAT: Linux's setsockopt refuses it with ENOPROTOOPT, reads 1).
+    /// Read only (SO_SNDLOWAT: Linux's setsockopt refuses it with ENOPROTOOPT, reads 1;
+    /// SO_INCOMING_NAPI_ID).
     ReadOnly,
 }
 
@@ -58,6 +59,18 @@ const TABLE: &[(i32, i32, bool, i32, Form)] = &[
     (libc::IPPROTO_TCP, libc::TCP_SYNCNT, true, 6, Form::SynCnt),
     (libc::IPPROTO_TCP, libc::TCP_LINGER2, true, 0, Form::Linger2),
     (libc::SOL_SOCKET, libc::SO_SNDLOWAT, false, 1, Form::ReadOnly),
+    // Busy polling (net.core.busy_read = 0), the CPU and NAPI queue a socket's packets came
+    // in on (-1 and 0: none, as for a socket that has received nothing), the receive-queue
+    // overflow counter and wireless status messages, FCS, and the pacing cap (~0: none; read
+    // in 4 bytes). Found by asking a socket what Linux answers on any: these were ENOPROTOOPT.
+    (libc::SOL_SOCKET, libc::SO_BUSY_POLL, false, 0, Form::NonNegative),
+    (libc::SOL_SOCKET, libc::SO_PREFER_BUSY_POLL, false, 0, Form::Bool),
+    (libc::SOL_SOCKET, libc::SO_INCOMING_CPU, false, -1, Form::Raw),
+    (libc::SOL_SOCKET, libc::SO_INCOMING_NAPI_ID, false, 0, Form::ReadOnly),
+    (libc::SOL_SOCKET, libc::SO_RXQ_OVFL, false, 0, Form::Bool),
+    (libc::SOL_SOCKET, libc::SO_WIFI_STATUS, false, 0, Form::Bool),
+    (libc::SOL_SOCKET, libc::SO_NOFCS, false, 0, Form::Bool),
+    (libc::SOL_SOCKET, libc::SO_MAX_PACING_RATE, false, -1, Form::Raw),
 ];
 
 /// net.ipv4.tcp_fin_timeout's default and TCP_FIN_TIMEOUT_MAX, in seconds.
@@ -144,6 +157,17 @@ impl Kept {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn socket_level_options_linux_answers_on_any_socket() {
+        let mut k = Kept::default();
+        assert_eq!(k.get(false, libc::SOL_SOCKET, libc::SO_INCOMING_CPU), Some(-1));
+        assert_eq!(k.get(true, libc::SOL_SOCKET, libc::SO_MAX_PACING_RATE), Some(-1));
+        assert_eq!(k.set(true, libc::SOL_SOCKET, libc::SO_BUSY_POLL, -1), Some(Err(libc::EINVAL)));
+        assert_eq!(k.set(false, libc::SOL_SOCKET, libc::SO_INCOMING_NAPI_ID, 1), Some(Err(libc::ENOPROTOOPT)));
+        k.set(false, libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 7).unwrap().unwrap();
+        assert_eq!(k.get(false, libc::SOL_SOCKET, libc::SO_RXQ_OVFL), Some(1));
+    }
 
     #[test]
     fn read_back_as_linux() {

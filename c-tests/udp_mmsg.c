@@ -45,9 +45,16 @@ static struct iovec rio[8];
 static struct sockaddr_in from[8];
 static struct mmsghdr rm[8];
 
+/* What the second thread's send_batch printed, printed by the main thread after the join (the
+ * echoes can reach the blocked recvmmsg, and its lines be printed, before that thread's printf
+ * runs: the order of the output would be a race). */
+static char later_line[160];
+
 /* Sends datagrams FIRST..FIRST+N-1 ("datagram K") with one sendmmsg; with_addr: each names
- * the peer. */
-static void send_batch(int first, int n, int with_addr) {
+ * the peer. Prints the result, or keeps it in OUT (of OUTLEN bytes) if OUT is not NULL. */
+static void send_batch_to(int first, int n, int with_addr, char *out, size_t outlen);
+static void send_batch(int first, int n, int with_addr) { send_batch_to(first, n, with_addr, NULL, 0); }
+static void send_batch_to(int first, int n, int with_addr, char *out, size_t outlen) {
     struct mmsghdr m[8];
     struct iovec io[8];
     char b[8][32];
@@ -63,15 +70,18 @@ static void send_batch(int first, int n, int with_addr) {
         }
     }
     int r = sendmmsg(fd, m, (unsigned)n, 0);
-    printf("client: sendmmsg(%d) -> %d, lengths", n, r);
-    for (int i = 0; i < r; i++) printf(" %u", m[i].msg_len);
-    printf("\n");
+    char line[160];
+    int k = snprintf(line, sizeof line, "client: sendmmsg(%d) -> %d, lengths", n, r);
+    for (int i = 0; i < r && k > 0 && (size_t)k < sizeof line; i++)
+        k += snprintf(line + k, sizeof line - (size_t)k, " %u", m[i].msg_len);
+    if (out) snprintf(out, outlen, "%s\n", line);
+    else printf("%s\n", line);
 }
 
 static void *later(void *arg) {
     (void)arg;
     sleep_ms(300);
-    send_batch(3, 3, 1);
+    send_batch_to(3, 3, 1, later_line, sizeof later_line);
     return NULL;
 }
 
@@ -116,6 +126,7 @@ static int client(const char *host, int port) {
     pthread_create(&t, NULL, later, NULL);
     receive("blocking recvmmsg(6), 3 now and 3 in 300 ms", 6, 0, 64, 1);
     pthread_join(t, NULL);
+    printf("%s", later_line); /* the second thread's send, after the receive it raced */
     send_batch(6, 3, 1);
     sleep_ms(300);
     receive("recvmmsg(6, MSG_WAITFORONE) with 3 there", 6, MSG_WAITFORONE, 64, 1);

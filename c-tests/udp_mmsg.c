@@ -74,8 +74,15 @@ static void send_batch_to(int first, int n, int with_addr, char *out, size_t out
     int k = snprintf(line, sizeof line, "client: sendmmsg(%d) -> %d, lengths", n, r);
     for (int i = 0; i < r && k > 0 && (size_t)k < sizeof line; i++)
         k += snprintf(line + k, sizeof line - (size_t)k, " %u", m[i].msg_len);
-    if (out) snprintf(out, outlen, "%s\n", line);
-    else printf("%s\n", line);
+    if (out) {
+        size_t l = strlen(line);
+        if (l + 2 > outlen) l = outlen - 2;
+        memcpy(out, line, l);
+        out[l] = '\n';
+        out[l + 1] = 0;
+    } else {
+        printf("%s\n", line);
+    }
 }
 
 static void *later(void *arg) {

@@ -441,3 +441,17 @@ int run_role(int argc, char **argv, const char *usage, int (*server)(const struc
     die("role must be 'server' or 'client -c HOST'", 0);
     return 2;
 }
+
+void print_datagrams(int s, const char *name) {
+    char buf[64];
+    printf("server: %s received:", name);
+    for (int i = 0; i < 10; i++) {
+        struct pollfd p = { s, POLLIN, 0 };
+        if (poll(&p, 1, 200) != 1) break;
+        long n = recv(s, buf, sizeof buf - 1, 0);
+        if (n < 0) DIE("recv");
+        buf[n] = 0;
+        printf(" '%s'", buf);
+    }
+    printf("\n");
+}

@@ -114,21 +114,6 @@ static int data_socket(int port) {
     return s;
 }
 
-/* Prints every datagram waiting on s (up to 200 ms for each). */
-static void drain(int s, const char *name) {
-    char buf[64];
-    printf("server: %s received:", name);
-    for (int i = 0; i < 10; i++) {
-        struct pollfd p = { s, POLLIN, 0 };
-        if (poll(&p, 1, 200) != 1) break;
-        long n = recv(s, buf, sizeof buf - 1, 0);
-        if (n < 0) DIE("recv");
-        buf[n] = 0;
-        printf(" '%s'", buf);
-    }
-    printf("\n");
-}
-
 static int server(const struct opts *o) {
     int c = udp_bound(NULL, o->port, 1);
     int one = 1;
@@ -156,20 +141,20 @@ static int server(const struct opts *o) {
     printf("server: joined\n");
     struct pollfd p = { c, POLLIN, 0 };
     if (poll(&p, 1, 10000) != 1 || recv(c, buf, sizeof buf, 0) < 0) die("no done", errno);
-    drain(asm_, "any-source " G_ASM);
-    drain(inc, "INCLUDE {client} of " G_INC);
-    drain(other, "INCLUDE {" OTHER_SRC "} of " G_OTHER);
-    drain(block, "any-source " G_BLK " blocking the client");
-    drain(plain, "any-source " G_BLK);
-    drain(left, G_LEFT " joined and left");
-    drain(inc_left, G_INC " joined with the client and the source left");
+    print_datagrams(asm_, "any-source " G_ASM);
+    print_datagrams(inc, "INCLUDE {client} of " G_INC);
+    print_datagrams(other, "INCLUDE {" OTHER_SRC "} of " G_OTHER);
+    print_datagrams(block, "any-source " G_BLK " blocking the client");
+    print_datagrams(plain, "any-source " G_BLK);
+    print_datagrams(left, G_LEFT " joined and left");
+    print_datagrams(inc_left, G_INC " joined with the client and the source left");
     /* Unblocked, the client's next datagram reaches it; left, the plain one no longer hears. */
     must(source_opt(block, MCAST_UNBLOCK_SOURCE, idx, G_BLK, csrc), "unblock");
     must(group_opt(plain, MCAST_LEAVE_GROUP, idx, G_BLK), "leave plain");
     if (sendto(c, "again", 5, 0, (struct sockaddr *)&client, sizeof client) != 5) DIE("again");
     if (poll(&p, 1, 10000) != 1 || recv(c, buf, sizeof buf, 0) < 0) die("no done", errno);
-    drain(block, "any-source " G_BLK " after MCAST_UNBLOCK_SOURCE");
-    drain(plain, "any-source " G_BLK " after MCAST_LEAVE_GROUP");
+    print_datagrams(block, "any-source " G_BLK " after MCAST_UNBLOCK_SOURCE");
+    print_datagrams(plain, "any-source " G_BLK " after MCAST_LEAVE_GROUP");
     return 0;
 }
 

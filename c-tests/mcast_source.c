@@ -51,21 +51,6 @@ static void must(long r, const char *what) {
     if (r < 0) DIE(what);
 }
 
-/* Prints every datagram waiting on s (up to 200 ms for each). */
-static void drain(int s, const char *name) {
-    char buf[64];
-    printf("server: %s received:", name);
-    for (int i = 0; i < 10; i++) {
-        struct pollfd p = { s, POLLIN, 0 };
-        if (poll(&p, 1, 200) != 1) break;
-        long n = recv(s, buf, sizeof buf - 1, 0);
-        if (n < 0) DIE("recv");
-        buf[n] = 0;
-        printf(" '%s'", buf);
-    }
-    printf("\n");
-}
-
 static int server(const struct opts *o) {
     int c = udp_bound(NULL, o->port, 1);
     int one = 1;
@@ -88,16 +73,16 @@ static int server(const struct opts *o) {
     printf("server: joined\n");
     struct pollfd p = { c, POLLIN, 0 };
     if (poll(&p, 1, 10000) != 1 || recv(c, buf, sizeof buf, 0) < 0) die("no done", errno);
-    drain(inc, "INCLUDE {client} of " G_INC);
-    drain(other, "INCLUDE {" OTHER_SRC "} of " G_OTHER);
-    drain(block, "any-source " G_ASM " blocking the client");
-    drain(asm_, "any-source " G_ASM);
-    drain(bystander, "the bystander (no group, IP_MULTICAST_ALL on)");
+    print_datagrams(inc, "INCLUDE {client} of " G_INC);
+    print_datagrams(other, "INCLUDE {" OTHER_SRC "} of " G_OTHER);
+    print_datagrams(block, "any-source " G_ASM " blocking the client");
+    print_datagrams(asm_, "any-source " G_ASM);
+    print_datagrams(bystander, "the bystander (no group, IP_MULTICAST_ALL on)");
     /* Unblocked, the client's next datagram reaches it. */
     must(source_opt(block, IP_UNBLOCK_SOURCE, G_ASM, me, csrc, sizeof(struct ip_mreq_source)), "unblock");
     if (sendto(c, "again", 5, 0, (struct sockaddr *)&client, sizeof client) != 5) DIE("again");
     if (poll(&p, 1, 10000) != 1 || recv(c, buf, sizeof buf, 0) < 0) die("no done", errno);
-    drain(block, "any-source " G_ASM " after IP_UNBLOCK_SOURCE");
+    print_datagrams(block, "any-source " G_ASM " after IP_UNBLOCK_SOURCE");
     return 0;
 }
 

@@ -128,7 +128,7 @@ unsafe fn check(fd: c_int, n: usize, dst: *const sockaddr, dlen: socklen_t) -> b
         *(dst as *const sockaddr_in)
     } else {
         let mut l = std::mem::size_of::<sockaddr_in>() as socklen_t;
-        if crate::socket::getpeername(fd, &mut peer as *mut sockaddr_in as *mut sockaddr, &mut l) != 0 {
+        if peer_name(fd, &mut peer, &mut l) != 0 {
             return false; // not connected: the usual path gives its error
         }
         peer
@@ -144,7 +144,7 @@ unsafe fn check(fd: c_int, n: usize, dst: *const sockaddr, dlen: socklen_t) -> b
             u16::from_be(to.sin_port)
         } else {
             let mut l = std::mem::size_of::<sockaddr_in>() as socklen_t;
-            let r = crate::socket::getpeername(fd, &mut peer as *mut sockaddr_in as *mut sockaddr, &mut l);
+            let r = peer_name(fd, &mut peer, &mut l);
             if r == 0 {
                 u16::from_be(peer.sin_port)
             } else {
@@ -204,4 +204,14 @@ pub(crate) unsafe fn recv_local_error(fd: c_int, msg: *mut libc::msghdr, flags: 
         *len = full as socklen_t;
     });
     Some(n as libc::ssize_t)
+}
+
+/// The connected peer of `fd` as getpeername(2) gives it (the service's view for a socket of
+/// ours); not the exported hook, so that this file does not lean on `socket.rs`.
+///
+/// # Safety
+/// `peer` and `len` are valid for writes.
+unsafe fn peer_name(fd: c_int, peer: &mut sockaddr_in, len: &mut socklen_t) -> c_int {
+    let (a, l) = (peer as *mut sockaddr_in as *mut sockaddr, len as *mut socklen_t);
+    svc::route::getname(fd, a, l, true).unwrap_or_else(|| crate::real::getpeername(fd, a, l))
 }

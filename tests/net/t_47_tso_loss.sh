@@ -74,7 +74,7 @@ netns_bg "$NS" "$PY" "$WORK/srv.py" "$WORK/got"
 netns_wait_port "$NS" 7110
 # A shimmed program kept alive meanwhile, so the service (and its counters) outlives the transfers
 # even if none of their connections stays in TIME-WAIT.
-ts 50 "$PY" -c 'import socket, time; s = socket.socket(); s.bind(("10.0.0.2", 7111)); s.listen(1); time.sleep(45)' &
+(ts 50 "$PY" -c 'import socket, time; s = socket.socket(); s.bind(("10.0.0.2", 7111)); s.listen(1); time.sleep(45)' &)
 in_ns nft -f - <<'NFT'
 table netdev t47 {
   chain in { type filter hook ingress device tap0 priority 0; ip saddr 10.0.0.2 tcp dport 7110 numgen random mod 100 < 3 counter drop; }

@@ -54,7 +54,7 @@ reasm() { ip netns exec "$NS2" awk '/^Ip: [A-Z]/ { for (i = 2; i <= NF; i++) if 
                                      /^Ip: [0-9]/ { print $c }' /proc/net/snmp; }
 r_before=$(reasm)
 # A shimmed program kept alive meanwhile: the service (and its counters) outlives the upload.
-ts 50 "$PY" -c 'import socket, time; s = socket.socket(); s.bind(("10.0.0.2", 7111)); s.listen(1); time.sleep(45)' &
+(ts 50 "$PY" -c 'import socket, time; s = socket.socket(); s.bind(("10.0.0.2", 7111)); s.listen(1); time.sleep(45)' &)
 mss=$(ts 30 "$PY" -c '
 import socket, sys
 s = socket.create_connection(("10.0.1.2", 7110), timeout=20)

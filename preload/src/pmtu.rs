@@ -184,6 +184,8 @@ pub(crate) unsafe fn recv_local_error(fd: c_int, msg: *mut libc::msghdr, flags: 
         dst,
         payload: Vec::new(),
         next_errno: 0,
+        ttl: None,
+        tos: None,
     };
     let n = crate::errq::fill_errqueue_msg(&mut *msg, &e, |name, len| {
         let sin = sockaddr_in {

@@ -16,8 +16,8 @@
 //! ee_info = the MTU} with no offender; tracepath reads the MTU there (its "send failed"
 //! otherwise). These entries are the shim's, read before the service's ICMP errors. Not done:
 //! for DO, a path MTU below the link's (a "fragmentation needed", RFC 1191: getsockopt IP_MTU
-//! shows it, the send is not refused); sendmmsg; EPOLLERR for a queued local error (poll and
-//! ppoll report POLLERR, [`local_pending`]); the DF bit on the wire. A mark does not survive exec (the socket then fragments as before).
+//! shows it, the send is not refused); sendmmsg; select's view of a queued local error (poll,
+//! ppoll and epoll report POLLERR / EPOLLERR, [`local_pending`]); the DF bit on the wire. A mark does not survive exec (the socket then fragments as before).
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use libc::{c_int, c_void, sockaddr, sockaddr_in, socklen_t};

@@ -81,6 +81,10 @@ CASES=(
   "mcast_source|mcast_source server -p 7074|mcast_source client -c @HOST -p 7074"
   # The protocol-independent API (MCAST_JOIN_GROUP, MCAST_BLOCK_SOURCE...; RFC 3678), by index.
   "mcast_group|mcast_group server -p 7100|mcast_group client -c @HOST -p 7100"
+  # The whole-filter options IP_MSFILTER and MCAST_MSFILTER, set and read back.
+  "mcast_msf|mcast_msf server -p 7120|mcast_msf client -c @HOST -p 7120"
+  # An ICMP error read from the error queue with IP_RECVTTL / IP_RECVTOS: IP_TTL, IP_TOS first.
+  "udp_errttl|udp_errttl server -p 7125|udp_errttl client -c @HOST -p 7125"
   # The interface-address ioctls (SIOCGIFADDR, SIOCGIFNETMASK, SIOCGIFCONF ...) as a program
   # finds its own interface: ENOTTY on a tapstack socket before the shim answered them.
   "ifreq_ioctl|ifreq_ioctl server -p 7090|ifreq_ioctl client -c @HOST -p 7090"

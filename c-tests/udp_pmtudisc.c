@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <linux/errqueue.h>
+#include <sys/epoll.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +66,8 @@ static const char *result(int s, ssize_t r, size_t n) {
 
 /* With IP_RECVERR the refused send queues a local error (Linux's ip_local_error): no data, the
  * destination with the socket's peer port (0 unconnected) as msg_name, EMSGSIZE from
- * SO_EE_ORIGIN_LOCAL with the MTU in ee_info, no offender. Then the queue is empty. */
+ * SO_EE_ORIGIN_LOCAL with the MTU in ee_info, no offender; poll and epoll report POLLERR until
+ * it is read. Then the queue is empty. */
 static void local_error(const char *who, int s, const struct sockaddr_in *server, int connected) {
     char data[64], ctl[512];
     struct sockaddr_in from;
@@ -73,6 +75,19 @@ static void local_error(const char *who, int s, const struct sockaddr_in *server
     struct iovec io = { data, sizeof data };
     struct msghdr m = { .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &io, .msg_iovlen = 1,
                         .msg_control = ctl, .msg_controllen = sizeof ctl };
+    /* datagram_poll: POLLERR while the error queue holds it, asked for or not. */
+    char pf[64];
+    struct pollfd p = { .fd = s, .events = POLLIN };
+    int pr = poll(&p, 1, 0);
+    printf("%s: poll before: %d %s\n", who, pr, poll_flags(p.revents, pf, sizeof pf));
+    int ep = epoll_create1(0);
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 77 };
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) < 0) DIE("epoll");
+    ev.events = 0;
+    ev.data.u64 = 0;
+    pr = epoll_wait(ep, &ev, 1, 0);
+    printf("%s: epoll before: %d %s data %llu\n", who, pr, epoll_flags(ev.events, pf, sizeof pf),
+           (unsigned long long)ev.data.u64);
     ssize_t n = recvmsg(s, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
     if (n < 0) {
         printf("%s: MSG_ERRQUEUE: %s\n", who, errno_name(errno));
@@ -94,6 +109,13 @@ static void local_error(const char *who, int s, const struct sockaddr_in *server
     }
     n = recvmsg(s, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
     printf("%s: MSG_ERRQUEUE again: %s\n", who, n < 0 ? errno_name(errno) : "an entry");
+    p.revents = 0;
+    pr = poll(&p, 1, 0);
+    printf("%s: poll after: %d %s\n", who, pr, poll_flags(p.revents, pf, sizeof pf));
+    ev.events = 0;
+    pr = epoll_wait(ep, &ev, 1, 0);
+    printf("%s: epoll after: %d\n", who, pr);
+    close(ep);
 }
 
 static int client(const struct opts *o) {

@@ -1,7 +1,10 @@
 //! epoll_ctl, epoll_wait, epoll_pwait. Shared-stack sockets are kernel descriptors, so the
 //! kernel's epoll watches them with everything else; the hooks only let a wait on an epoll
 //! instance that watches a TCP socket of ours poll before it sleeps, as `poll` does
-//! (`svc::spin`). epoll_pwait with a signal mask, and epoll_pwait2, go straight to libc.
+//! (`svc::spin`), and report EPOLLERR for a UDP socket with a local error of the shim's queued
+//! (`pmtu`: the kernel cannot see it; Linux's datagram_poll reports it while the error queue is
+//! not empty): the UDP sockets of ours added to an instance are remembered with their data.
+//! epoll_pwait with a signal mask, and epoll_pwait2, go straight to libc.
 //!
 //! Safety (for every hook here): the arguments are the program's own, handed unchanged to libc
 //! under the same contract as the program's call.
@@ -14,17 +17,65 @@ use crate::{real, svc};
 /// lets a wait poll that need not).
 static WATCHES_OURS: FdBits = FdBits::new();
 
+/// (epoll instance, UDP socket of ours, its registration's data): who to tell of a local error.
+/// Bounded: past `UDP_WATCHES_MAX` entries new ones are not remembered.
+static UDP_WATCHES: parking_lot::Mutex<Vec<(c_int, c_int, u64)>> = parking_lot::Mutex::new(Vec::new());
+const UDP_WATCHES_MAX: usize = 4096;
+
 #[no_mangle]
 pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int {
     let r = real::epoll_ctl(epfd, op, fd, ev);
     if r == 0 && op == libc::EPOLL_CTL_ADD && svc::kind(fd) == svc::KIND_TCP {
         WATCHES_OURS.set(epfd, true);
     }
+    if r == 0 && svc::is_udp(svc::kind(fd)) {
+        let mut w = UDP_WATCHES.lock();
+        w.retain(|e| (e.0, e.1) != (epfd, fd));
+        if op != libc::EPOLL_CTL_DEL && !ev.is_null() && w.len() < UDP_WATCHES_MAX {
+            let data = (*ev).u64;
+            w.push((epfd, fd, data));
+        }
+    }
     r
+}
+
+/// Some UDP socket watched by `epfd` has a local error queued: the events ready now, with
+/// EPOLLERR for those sockets (added to their entry, or a new one if there is room). None: no
+/// such socket.
+unsafe fn local_errors(epfd: c_int, ev: *mut epoll_event, max: c_int) -> Option<c_int> {
+    if !crate::pmtu::any_local() || ev.is_null() || max <= 0 {
+        return None;
+    }
+    let failed: Vec<u64> =
+        UDP_WATCHES.lock().iter().filter(|e| e.0 == epfd && crate::pmtu::local_pending(e.1)).map(|e| e.2).collect();
+    if failed.is_empty() {
+        return None;
+    }
+    let r = real::epoll_wait(epfd, ev, max, 0);
+    if r < 0 {
+        return Some(r);
+    }
+    let out = std::slice::from_raw_parts_mut(ev, max as usize);
+    let mut n = r as usize;
+    for data in failed {
+        // (epoll_event is packed on x86-64: its fields are read by value.)
+        match out[..n].iter().position(|e| ({ e.u64 }) == data) {
+            Some(i) => out[i].events = { out[i].events } | libc::EPOLLERR as u32,
+            None if n < out.len() => {
+                out[n] = epoll_event { events: libc::EPOLLERR as u32, u64: data };
+                n += 1;
+            }
+            None => {}
+        }
+    }
+    Some(n as c_int)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int) -> c_int {
+    if let Some(r) = local_errors(epfd, ev, max) {
+        return r;
+    }
     if timeout != 0 && WATCHES_OURS.contains(epfd) {
         return svc::spin::wait(timeout, |t| real::epoll_wait(epfd, ev, max, t));
     }
@@ -39,6 +90,9 @@ pub unsafe extern "C" fn epoll_pwait(
     timeout: c_int,
     mask: *const sigset_t,
 ) -> c_int {
+    if let Some(r) = local_errors(epfd, ev, max) {
+        return r;
+    }
     if mask.is_null() && timeout != 0 && WATCHES_OURS.contains(epfd) {
         return svc::spin::wait(timeout, |t| real::epoll_pwait(epfd, ev, max, t, mask));
     }

@@ -1,7 +1,7 @@
 //! IP_RECVERR and recvmsg(MSG_ERRQUEUE), laid out as Linux's ip_recv_error does (msg_name = the
 //! original destination, data = the original payload, one SOL_IP/IP_RECVERR control message
-//! holding `struct sock_extended_err` followed by the offender's `sockaddr_in`, MSG_ERRQUEUE in
-//! msg_flags). The queue itself lives in the
+//! holding `struct sock_extended_err` followed by the offender's `sockaddr_in`, after IP_TTL and
+//! IP_TOS for an ICMP error when IP_RECVTTL / IP_RECVTOS are on, MSG_ERRQUEUE in msg_flags). The queue itself lives in the
 //! service (`tapstack::service::errq`, asked by `svc::errq`); these helpers only copy it out.
 use libc::{c_int, iovec, msghdr, sockaddr, sockaddr_in};
 
@@ -20,8 +20,8 @@ struct SockExtendedErr {
     ee_data: u32,
 }
 
-/// The control message bytes (header + sock_extended_err + offender), CMSG_SPACE-aligned.
-fn cmsg_bytes(e: &ErrEntry) -> Vec<u8> {
+/// `struct sock_extended_err` followed by the offender's `sockaddr_in` (IP_RECVERR's data).
+fn recverr_bytes(e: &ErrEntry) -> Vec<u8> {
     let ee = SockExtendedErr {
         ee_errno: e.errno as u32,
         ee_origin: e.origin,
@@ -37,30 +37,60 @@ fn cmsg_bytes(e: &ErrEntry) -> Vec<u8> {
         sin_addr: libc::in_addr { s_addr: e.offender.map(|a| u32::from(a).to_be()).unwrap_or(0) },
         sin_zero: [0; 8],
     };
-    let ee_len = std::mem::size_of::<SockExtendedErr>();
-    let data_len = ee_len + std::mem::size_of::<sockaddr_in>();
-    // SAFETY: CMSG_* are pure arithmetic on lengths.
-    let (space, len) =
-        unsafe { (libc::CMSG_SPACE(data_len as u32) as usize, libc::CMSG_LEN(data_len as u32) as usize) };
-    let mut out = vec![0u8; space];
-    let hdr = libc::cmsghdr { cmsg_len: len as _, cmsg_level: libc::SOL_IP, cmsg_type: libc::IP_RECVERR };
-    let hl = len - data_len;
+    let (ee_len, off_len) = (std::mem::size_of::<SockExtendedErr>(), std::mem::size_of::<sockaddr_in>());
+    let mut out = vec![0u8; ee_len + off_len];
     // SAFETY: plain-old-data structs copied into a buffer sized for them.
     unsafe {
-        std::ptr::copy_nonoverlapping(&hdr as *const _ as *const u8, out.as_mut_ptr(), std::mem::size_of_val(&hdr));
-        std::ptr::copy_nonoverlapping(&ee as *const _ as *const u8, out.as_mut_ptr().add(hl), ee_len);
-        std::ptr::copy_nonoverlapping(
-            &off as *const _ as *const u8,
-            out.as_mut_ptr().add(hl + ee_len),
-            std::mem::size_of::<sockaddr_in>(),
-        );
+        std::ptr::copy_nonoverlapping(&ee as *const _ as *const u8, out.as_mut_ptr(), ee_len);
+        std::ptr::copy_nonoverlapping(&off as *const _ as *const u8, out.as_mut_ptr().add(ee_len), off_len);
     }
     out
 }
 
+/// The control messages in Linux's order: ip_cmsg_recv's IP_TTL (an int) and IP_TOS (one
+/// byte) for an ICMP error on a socket that asked for them, then IP_RECVERR.
+fn cmsgs(e: &ErrEntry) -> Vec<(c_int, Vec<u8>)> {
+    let mut v = Vec::new();
+    if let Some(ttl) = e.ttl {
+        v.push((libc::IP_TTL, (ttl as c_int).to_ne_bytes().to_vec()));
+    }
+    if let Some(tos) = e.tos {
+        v.push((libc::IP_TOS, vec![tos]));
+    }
+    v.push((libc::IP_RECVERR, recverr_bytes(e)));
+    v
+}
+
+/// Linux's put_cmsg of one SOL_IP message at `*at` in a control buffer of `room` bytes: no room
+/// for a header -> MSG_CTRUNC and nothing; else as much as fits (cmsg_len says how much,
+/// MSG_CTRUNC if cut), and `*at` moves past it (CMSG_SPACE, at most to the end).
+///
+/// # Safety
+/// `ctl` is valid for writes of `room` bytes.
+unsafe fn put_cmsg(ctl: *mut u8, room: usize, at: &mut usize, flags: &mut c_int, ty: c_int, data: &[u8]) {
+    let left = room - *at;
+    if left < libc::CMSG_LEN(0) as usize {
+        *flags |= libc::MSG_CTRUNC;
+        return;
+    }
+    let full = libc::CMSG_LEN(data.len() as u32) as usize;
+    let len = full.min(left);
+    if len < full {
+        *flags |= libc::MSG_CTRUNC;
+    }
+    let hdr = libc::cmsghdr { cmsg_len: len as _, cmsg_level: libc::SOL_IP, cmsg_type: ty };
+    let hl = libc::CMSG_LEN(0) as usize;
+    let mut bytes = vec![0u8; len];
+    std::ptr::copy_nonoverlapping(&hdr as *const _ as *const u8, bytes.as_mut_ptr(), std::mem::size_of_val(&hdr));
+    bytes[hl..].copy_from_slice(&data[..len - hl]);
+    std::ptr::copy_nonoverlapping(bytes.as_ptr(), ctl.add(*at), len);
+    *at += (libc::CMSG_SPACE(data.len() as u32) as usize).min(left);
+}
+
 /// Lays out one dequeued error in `m` as Linux's ip_recv_error: the payload in the iovecs
-/// (MSG_TRUNC if cut), the original destination through `name`, one IP_RECVERR control
-/// message (MSG_CTRUNC if cut), MSG_ERRQUEUE in msg_flags. Returns the bytes copied.
+/// (MSG_TRUNC if cut), the original destination through `name`, IP_TTL / IP_TOS when given
+/// and the IP_RECVERR control message (MSG_CTRUNC if cut), MSG_ERRQUEUE in msg_flags. Returns
+/// the bytes copied.
 ///
 /// # Safety
 /// `m`'s iovecs, name and control buffer are the program's, valid for their stated lengths.
@@ -84,23 +114,15 @@ pub(crate) unsafe fn fill_errqueue_msg(
         name(m.msg_name as *mut sockaddr, &mut len);
         m.msg_namelen = len;
     }
-    // put_cmsg: no room for the header -> MSG_CTRUNC and nothing; else as much as fits.
-    let cm = cmsg_bytes(e);
-    let hdr_len = libc::CMSG_LEN(0) as usize;
-    if m.msg_control.is_null() || m.msg_controllen < hdr_len {
+    if m.msg_control.is_null() {
         m.msg_flags |= libc::MSG_CTRUNC;
         m.msg_controllen = 0;
     } else {
-        let room = m.msg_controllen;
-        let n = cm.len().min(room);
-        std::ptr::copy_nonoverlapping(cm.as_ptr(), m.msg_control as *mut u8, n);
-        if n < cm.len() {
-            m.msg_flags |= libc::MSG_CTRUNC;
-            // The header's cmsg_len says what was copied.
-            let h = m.msg_control as *mut libc::cmsghdr;
-            (*h).cmsg_len = n as _;
+        let (ctl, room, mut at) = (m.msg_control as *mut u8, m.msg_controllen, 0);
+        for (ty, data) in cmsgs(e) {
+            put_cmsg(ctl, room, &mut at, &mut m.msg_flags, ty, &data);
         }
-        m.msg_controllen = n;
+        m.msg_controllen = at;
     }
     copied
 }

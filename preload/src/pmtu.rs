@@ -16,8 +16,8 @@
 //! ee_info = the MTU} with no offender; tracepath reads the MTU there (its "send failed"
 //! otherwise). These entries are the shim's, read before the service's ICMP errors. Not done:
 //! for DO, a path MTU below the link's (a "fragmentation needed", RFC 1191: getsockopt IP_MTU
-//! shows it, the send is not refused); sendmmsg; POLLERR for a queued local error; the DF bit
-//! on the wire. A mark does not survive exec (the socket then fragments as before).
+//! shows it, the send is not refused); sendmmsg; select's view of a queued local error (poll,
+//! ppoll and epoll report POLLERR / EPOLLERR, [`local_pending`]); the DF bit on the wire. A mark does not survive exec (the socket then fragments as before).
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use libc::{c_int, c_void, sockaddr, sockaddr_in, socklen_t};
@@ -31,6 +31,8 @@ static NO_FRAG: FdBits = FdBits::new();
 static RECVERR: FdBits = FdBits::new();
 /// Local EMSGSIZE errors not yet read: (descriptor, destination, MTU), oldest first.
 static LOCAL: parking_lot::Mutex<Vec<(c_int, SocketAddrV4, u32)>> = parking_lot::Mutex::new(Vec::new());
+/// How many entries `LOCAL` holds: poll looks at it with one atomic load.
+static QUEUED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 /// Linux's bound on a socket's error queue is its receive buffer; a few entries are plenty.
 const LOCAL_MAX: usize = 64;
 /// linux/errqueue.h SO_EE_ORIGIN_LOCAL.
@@ -78,8 +80,26 @@ pub(crate) fn forget(fd: c_int) {
     if NO_FRAG.contains(fd) || RECVERR.contains(fd) {
         NO_FRAG.set(fd, false);
         RECVERR.set(fd, false);
-        LOCAL.lock().retain(|e| e.0 != fd);
+        let mut q = LOCAL.lock();
+        q.retain(|e| e.0 != fd);
+        counted(&q);
     }
+}
+
+fn counted(q: &[(c_int, SocketAddrV4, u32)]) {
+    QUEUED.store(q.len(), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Some descriptor has a local error queued (one atomic load).
+#[inline]
+pub(crate) fn any_local() -> bool {
+    QUEUED.load(std::sync::atomic::Ordering::Relaxed) != 0
+}
+
+/// `fd` has a local error queued: Linux's datagram_poll reports POLLERR while the error queue
+/// is not empty.
+pub(crate) fn local_pending(fd: c_int) -> bool {
+    any_local() && LOCAL.lock().iter().any(|e| e.0 == fd)
 }
 
 /// `new` became a duplicate of `old`.
@@ -154,6 +174,7 @@ unsafe fn check(fd: c_int, n: usize, dst: *const sockaddr, dlen: socklen_t) -> b
         let mut q = LOCAL.lock();
         if q.iter().filter(|e| e.0 == fd).count() < LOCAL_MAX {
             q.push((fd, SocketAddrV4::new(ip, port), link_mtu.min(u32::MAX as usize) as u32));
+            counted(&q);
         }
     }
     true
@@ -172,6 +193,7 @@ pub(crate) unsafe fn recv_local_error(fd: c_int, msg: *mut libc::msghdr, flags: 
         let mut q = LOCAL.lock();
         let i = q.iter().position(|e| e.0 == fd)?;
         let (_, d, m) = q.remove(i);
+        counted(&q);
         (d, m)
     };
     let e = tapstack::service::errq::ErrEntry {
@@ -184,6 +206,8 @@ pub(crate) unsafe fn recv_local_error(fd: c_int, msg: *mut libc::msghdr, flags: 
         dst,
         payload: Vec::new(),
         next_errno: 0,
+        ttl: None,
+        tos: None,
     };
     let n = crate::errq::fill_errqueue_msg(&mut *msg, &e, |name, len| {
         let sin = sockaddr_in {

@@ -1,7 +1,8 @@
 //! poll, ppoll, __poll_chk, __ppoll_chk. Shared-stack sockets are kernel descriptors, so the
 //! kernel polls them with everything else (select, pselect and epoll need no hook); after the
 //! kernel's answer `svc::route::fix_poll` adds what Linux reports that the socketpair cannot
-//! (POLLERR for a connection that ended with an error, or a UDP socket whose next record is one).
+//! (POLLERR for a connection that ended with an error, or a UDP socket whose next record is one,
+//! or one with a local error of the shim's queued: `local_errors`).
 //!
 //! Safety (for every hook here): the arguments are the program's own, handed unchanged to libc
 //! under the same contract as the program's call; `fix_poll` then reads the same `nfds`
@@ -18,6 +19,31 @@ unsafe fn fixed(fds: *mut pollfd, nfds: nfds_t, r: c_int) -> c_int {
     r
 }
 
+/// Some entry has a local error queued (`pmtu`, an EMSGSIZE send with IP_RECVERR), which the
+/// kernel cannot see: Linux reports POLLERR for it at once (datagram_poll: the error queue is
+/// not empty), so the answer is what is ready now, that POLLERR included. None: no such entry.
+unsafe fn local_errors(fds: *mut pollfd, nfds: nfds_t) -> Option<c_int> {
+    if fds.is_null() || !crate::pmtu::any_local() {
+        return None;
+    }
+    let all = std::slice::from_raw_parts(fds, nfds as usize);
+    if !all.iter().any(|p| crate::pmtu::local_pending(p.fd)) {
+        return None;
+    }
+    let r = real::poll(fds, nfds, 0);
+    if r < 0 {
+        return Some(r);
+    }
+    fixed(fds, nfds, r);
+    let all = std::slice::from_raw_parts_mut(fds, nfds as usize);
+    for p in all.iter_mut() {
+        if crate::pmtu::local_pending(p.fd) {
+            p.revents |= libc::POLLERR;
+        }
+    }
+    Some(all.iter().filter(|p| p.revents != 0).count() as c_int)
+}
+
 /// A TCP socket of ours is among the entries: a wait for it may poll first (`svc::spin`).
 unsafe fn ours(fds: *const pollfd, nfds: nfds_t) -> bool {
     !fds.is_null() && (0..nfds as usize).any(|i| svc::kind((*fds.add(i)).fd) == svc::KIND_TCP)
@@ -25,6 +51,9 @@ unsafe fn ours(fds: *const pollfd, nfds: nfds_t) -> bool {
 
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
+    if let Some(r) = local_errors(fds, nfds) {
+        return r;
+    }
     let r = if timeout != 0 && ours(fds, nfds) {
         svc::spin::wait(timeout, |t| real::poll(fds, nfds, t))
     } else {
@@ -35,6 +64,9 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) ->
 
 #[no_mangle]
 pub unsafe extern "C" fn __poll_chk(fds: *mut pollfd, nfds: nfds_t, timeout: c_int, fdslen: size_t) -> c_int {
+    if let Some(r) = local_errors(fds, nfds) {
+        return r;
+    }
     let r = if timeout != 0 && ours(fds, nfds) {
         svc::spin::wait(timeout, |t| real::__poll_chk(fds, nfds, t, fdslen))
     } else {
@@ -45,6 +77,9 @@ pub unsafe extern "C" fn __poll_chk(fds: *mut pollfd, nfds: nfds_t, timeout: c_i
 
 #[no_mangle]
 pub unsafe extern "C" fn ppoll(fds: *mut pollfd, nfds: nfds_t, ts: *const timespec, mask: *const sigset_t) -> c_int {
+    if let Some(r) = local_errors(fds, nfds) {
+        return r;
+    }
     fixed(fds, nfds, real::ppoll(fds, nfds, ts, mask))
 }
 
@@ -56,5 +91,8 @@ pub unsafe extern "C" fn __ppoll_chk(
     mask: *const sigset_t,
     fdslen: size_t,
 ) -> c_int {
+    if let Some(r) = local_errors(fds, nfds) {
+        return r;
+    }
     fixed(fds, nfds, real::__ppoll_chk(fds, nfds, ts, mask, fdslen))
 }

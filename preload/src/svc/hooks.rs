@@ -396,6 +396,15 @@ pub(crate) unsafe fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut 
     m.a = level;
     m.b = name;
     m.c = *len as i32;
+    if level == libc::IPPROTO_IP && (name == libc::IP_MSFILTER || name == libc::MCAST_MSFILTER) && *len > 0 {
+        // The value is read too (Linux's ip_mc_msfget / ip_mc_gsfget): it names the group and
+        // the room for sources.
+        if val.is_null() {
+            return err(libc::EFAULT);
+        }
+        let n = (*len as usize).min(proto::MAX_DATA);
+        m.data = std::slice::from_raw_parts(val as *const u8, n).to_vec();
+    }
     match call(&m, fd) {
         Ok(r) => {
             if val.is_null() && *len > 0 {

@@ -67,12 +67,13 @@ impl Interface {
                 tracing::debug!(target: "tapstack::icmp", from = %ip.src_addr, code, about = %quoted.header.dst_addr, "destination unreachable");
                 self.stats.icmp_unreachable_received += 1;
                 let (t, info) = (msg_type::DST_UNREACHABLE, next_hop_mtu as u32);
-                self.surface_error(now, ip.src_addr, t, code, info, &quoted, tcp, udp);
+                self.surface_error(now, (ip.src_addr, ip.ttl, ip.dscp_ecn), t, code, info, &quoted, tcp, udp);
             }
             Icmpv4Repr::TimeExceeded { code, quoted } => {
                 // A soft error for connections (RFC 1122 4.2.3.9); traceroute's answer.
                 self.stats.icmp_time_exceeded_received += 1;
-                self.surface_error(now, ip.src_addr, msg_type::TIME_EXCEEDED, code, 0, &quoted, tcp, udp);
+                let from = (ip.src_addr, ip.ttl, ip.dscp_ecn);
+                self.surface_error(now, from, msg_type::TIME_EXCEEDED, code, 0, &quoted, tcp, udp);
             }
             Icmpv4Repr::Redirect { gateway, quoted, .. } => self.redirect(ip.src_addr, gateway, &quoted),
         }
@@ -102,12 +103,13 @@ impl Interface {
 
     /// RFC 1122 3.2.2.1 / 4.2.3.9: hands an ICMP error from `offender` to the transport that
     /// sent the quoted datagram, identified by the quoted addresses and the first 4 bytes
-    /// (ports). TCP counts the errors it rejects (`icmp_out_of_window`).
+    /// (ports). TCP counts the errors it rejects (`icmp_out_of_window`). `from` is the ICMP
+    /// message's IP source (the offender), TTL and TOS (reported with the error).
     #[allow(clippy::too_many_arguments)]
     fn surface_error(
         &mut self,
         now: Instant,
-        offender: Ipv4Addr,
+        from: (Ipv4Addr, u8, u8),
         icmp_type: u8,
         code: u8,
         info: u32,
@@ -125,10 +127,12 @@ impl Interface {
             icmp_type,
             icmp_code: code,
             info,
-            offender: offender.into(),
+            offender: from.0.into(),
             local: SocketAddrV4::new(q.header.src_addr, sport).into(),
             remote: SocketAddrV4::new(q.header.dst_addr, dport).into(),
             quoted: q.data,
+            ttl: from.1,
+            tos: from.2,
         };
         match q.header.protocol {
             protocol::TCP => _ = tcp.icmp_error(now, &r),
@@ -176,7 +180,7 @@ impl Interface {
             seen.push(key);
             self.stats.arp_failure_reported += 1;
             let (us, t) = (self.addr, msg_type::DST_UNREACHABLE);
-            self.surface_error(now, us, t, unreachable::HOST, 0, &Quoted { header, data }, tcp, udp);
+            self.surface_error(now, (us, 64, 0xc0), t, unreachable::HOST, 0, &Quoted { header, data }, tcp, udp);
         }
     }
 

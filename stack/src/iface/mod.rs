@@ -174,6 +174,13 @@ impl Interface {
     fn ip_repr(&self, src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, head: &[u8], payload_len: usize) -> Ipv4Repr {
         let mut repr = Ipv4Repr::new(src, dst, protocol, payload_len, 0);
         repr.ttl = if dst.is_multicast() { 1 } else { self.default_ttl };
+        if protocol == ipv4::protocol::ICMP && head.first().is_some_and(|&t| crate::wire::icmpv4::msg_type::is_error(t))
+        {
+            // Linux's icmp_send: an error goes with IPTOS_PREC_INTERNETCONTROL (and the quoted
+            // datagram's TOS bits, RT_TOS).
+            let quoted_tos = head.get(crate::wire::icmpv4::HEADER_LEN + 1).map_or(0, |&t| t & 0x1e);
+            repr.dscp_ecn = 0xc0 | quoted_tos;
+        }
         let key = match protocol {
             ipv4::protocol::TCP | ipv4::protocol::UDP if head.len() >= 2 => Some([head[0], head[1]]),
             ipv4::protocol::ICMP if head.len() >= 8 && head[0] == 8 => Some([head[4], head[5]]),

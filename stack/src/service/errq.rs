@@ -30,10 +30,16 @@ pub struct ErrEntry {
     pub dst: SocketAddrV4,
     pub payload: Vec<u8>,
     pub next_errno: i32,
+    /// The ICMP error's IP TTL, given when the socket has IP_RECVTTL (an IP_TTL control
+    /// message, as Linux's ip_recv_error adds through ip_cmsg_recv for an ICMP error).
+    pub ttl: Option<u8>,
+    /// Its TOS byte, given when the socket has IP_RECVTOS (IP_TOS).
+    pub tos: Option<u8>,
 }
 
-/// Bytes of `data` before the payload: flags, offender, errno, next errno.
-const FIXED: usize = 13;
+/// Bytes of `data` before the payload: flags, offender, errno, next errno, which of TTL and
+/// TOS are there, TTL, TOS.
+const FIXED: usize = 16;
 
 impl ErrEntry {
     pub fn new(e: &SockError, next_errno: i32) -> ErrEntry {
@@ -47,6 +53,8 @@ impl ErrEntry {
             dst: e.dst.into(),
             payload: e.payload.clone(),
             next_errno,
+            ttl: None,
+            tos: None,
         }
     }
 
@@ -61,6 +69,9 @@ impl ErrEntry {
         d.extend_from_slice(&self.offender.map_or([0; 4], |a| a.octets()));
         d.extend_from_slice(&self.errno.to_le_bytes());
         d.extend_from_slice(&self.next_errno.to_le_bytes());
+        d.push(self.ttl.is_some() as u8 | (self.tos.is_some() as u8) << 1);
+        d.push(self.ttl.unwrap_or(0));
+        d.push(self.tos.unwrap_or(0));
         d.extend_from_slice(&self.payload);
         m.data = d;
         m
@@ -83,6 +94,8 @@ impl ErrEntry {
             dst: m.addr(),
             payload: d[FIXED..].to_vec(),
             next_errno: i32_at(9),
+            ttl: (d[13] & 1 != 0).then_some(d[14]),
+            tos: (d[13] & 2 != 0).then_some(d[15]),
         })
     }
 }
@@ -102,7 +115,13 @@ impl Service {
                 // Dequeuing re-armed the pending error with the next entry's errno: clear it
                 // here, the shim asks for it once it has dropped the stale record.
                 let next = udp.take_error(h).map_or(0, Error::errno);
-                ErrEntry::new(&e, next)
+                let mut r = ErrEntry::new(&e, next);
+                // ip_recv_error: an ICMP error's IP header answers IP_RECVTTL and IP_RECVTOS.
+                if let Some((ttl, tos)) = e.ip_ttl_tos {
+                    r.ttl = udp.recv_ttl(h).then_some(ttl);
+                    r.tos = s.opts.recvtos.then_some(tos);
+                }
+                r
             }),
             Proto::Tcp(h) => self.stack.tcp.recv_error(h).map(|e| ErrEntry::new(&e, 0)),
         };
@@ -129,10 +148,12 @@ mod tests {
             dst: "10.0.1.2:33434".parse().unwrap(),
             payload: b"probe".to_vec(),
             next_errno: libc::ECONNREFUSED,
+            ttl: Some(63),
+            tos: None,
         };
         let m = Msg::decode(&e.encode().encode()).unwrap();
         assert_eq!(ErrEntry::decode(&m), Some(e.clone()));
-        let local = ErrEntry { offender: None, payload: vec![], next_errno: 0, ..e };
+        let local = ErrEntry { offender: None, payload: vec![], next_errno: 0, ttl: None, tos: Some(0xc0), ..e };
         assert_eq!(ErrEntry::decode(&local.encode()), Some(local));
     }
 

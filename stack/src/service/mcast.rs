@@ -6,8 +6,8 @@
 //! IP_ADD_SOURCE_MEMBERSHIP and the other source options (an `ip_mreq_source`) go to the
 //! engine's source filters (`socket/udp_msf.rs`). The protocol-independent options of RFC 3678
 //! (MCAST_JOIN_GROUP...: an interface by index) read their `group_req` / `group_source_req` in
-//! `mcast/group.rs` and come here the same way. Not done: IP_MSFILTER, MCAST_MSFILTER
-//! (ENOPROTOOPT).
+//! `mcast/group.rs` and come here the same way; the whole-filter options IP_MSFILTER and
+//! MCAST_MSFILTER (set and get) theirs in `mcast/msf.rs`.
 use std::net::Ipv4Addr;
 
 use super::engine::Proto;
@@ -16,6 +16,7 @@ use crate::stack::Stack;
 use crate::Error;
 
 pub(crate) mod group;
+pub(crate) mod msf;
 
 /// The kernel's index of the TAP (what if_nametoindex tells the program): IP_PKTINFO's
 /// `ipi_ifindex` and the interface `ip_mreqn` may name. Set once when the service starts.

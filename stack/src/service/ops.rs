@@ -487,6 +487,16 @@ impl Service {
                     Err(e) => Msg::reply(op, e),
                 }
             }
+            (Op::SetOpt, p) if super::mcast::msf::handles(m.a, m.b) => {
+                let r = super::mcast::msf::set(stack, p, m.b, &m.data, m.c.max(0) as usize);
+                Msg::reply(op, r.err().unwrap_or(0))
+            }
+            (Op::GetOpt, p) if super::mcast::msf::handles(m.a, m.b) => {
+                match super::mcast::msf::get(stack, p, m.b, &m.data, m.c.max(0) as usize) {
+                    Ok(v) => Msg { data: v, ..Msg::reply(op, 0) },
+                    Err(e) => Msg::reply(op, e),
+                }
+            }
             (Op::SetOpt, p) => {
                 let r = opts::set_opt(stack, p, &mut s.opts, m.a, m.b, &m.data);
                 Msg::reply(op, r.err().unwrap_or(0))

@@ -26,6 +26,10 @@ pub struct IcmpReport<'a> {
     pub remote: IpEndpoint,
     /// The quoted transport header and whatever of its payload the ICMP message carried.
     pub quoted: &'a [u8],
+    /// The TTL and TOS byte of the ICMP message's own IP header (IP_RECVTTL and IP_RECVTOS
+    /// report them on the error queue, as Linux's ip_recv_error calls ip_cmsg_recv).
+    pub ttl: u8,
+    pub tos: u8,
 }
 
 impl IcmpReport<'_> {
@@ -62,6 +66,8 @@ pub struct SockError {
     pub offender: Option<IpAddress>,
     pub dst: IpEndpoint,
     pub payload: Vec<u8>,
+    /// The ICMP message's IP TTL and TOS (None for local errors: Linux adds no IP_TTL/IP_TOS).
+    pub ip_ttl_tos: Option<(u8, u8)>,
 }
 
 impl SockError {
@@ -78,6 +84,7 @@ impl SockError {
             offender: Some(r.offender),
             dst: r.remote,
             payload: payload[..payload.len().min(MAX_PAYLOAD)].to_vec(),
+            ip_ttl_tos: Some((r.ttl, r.tos)),
         }
     }
 }
@@ -144,6 +151,8 @@ mod tests {
             local: IpEndpoint::new(IpAddress::v4(10, 0, 0, 2), 5000),
             remote: IpEndpoint::new(IpAddress::v4(10, 0, 1, 2), 33434),
             quoted: &[0x13, 0x88, 0x82, 0x9a, 0, 12, 0, 0, b'h', b'i'],
+            ttl: 63,
+            tos: 0xc0,
         }
     }
 

@@ -11,8 +11,19 @@ impl UdpStack {
     /// ICMP destination unreachable `code` quoting a datagram we sent from `local` to `remote`
     /// (no quote: see `icmp_error`). Without IP_RECVERR only connected sockets see it.
     pub fn icmp_unreachable(&mut self, local: IpEndpoint, remote: IpEndpoint, code: u8) {
-        let r =
-            IcmpReport { icmp_type: 3, icmp_code: code, info: 0, offender: *remote.ip(), local, remote, quoted: &[] };
+        // As our own host's icmp_send would send it: the default TTL, IPTOS_PREC_INTERNETCONTROL.
+        let (ttl, tos) = (64, 0xc0);
+        let r = IcmpReport {
+            icmp_type: 3,
+            icmp_code: code,
+            info: 0,
+            offender: *remote.ip(),
+            local,
+            remote,
+            quoted: &[],
+            ttl,
+            tos,
+        };
         self.icmp_error(&r);
     }
 

@@ -122,6 +122,40 @@ impl UdpStack {
                 .any(|s| s.groups.contains(&group) && s.filters.get(&group).is_some_and(|f| f.allows(src)))
     }
 
+    /// IP_MSFILTER / MCAST_MSFILTER's whole-filter set (Linux's ip_mc_msfilter once the group,
+    /// mode and interface are checked): the filter of `h`'s membership of `group` becomes
+    /// (`include`, `sources`) in the order given; EINVAL without a prior join, ENOBUFS past
+    /// [`MAX_SOURCES`]. No sources: no list (EXCLUDE, {} is any-source again); the caller
+    /// leaves the group for (INCLUDE, {}) as Linux does.
+    pub fn set_source_filter(
+        &mut self,
+        h: UdpHandle,
+        group: IpAddress,
+        include: bool,
+        sources: &[IpAddress],
+    ) -> Result<()> {
+        if sources.len() > MAX_SOURCES {
+            return Err(Error::NoBufferSpace);
+        }
+        if !self.get(h)?.groups.contains(&group) {
+            return Err(Error::InvalidInput);
+        }
+        let list = (!sources.is_empty()).then(|| sources.to_vec());
+        self.set_filter(h, group, McFilter { include, list })
+    }
+
+    /// IP_MSFILTER / MCAST_MSFILTER's get (Linux's ip_mc_msfget): the mode of `h`'s membership
+    /// of `group` (INCLUDE or not; an any-source join is EXCLUDE) and all its sources;
+    /// EADDRNOTAVAIL without a join.
+    pub fn source_filter_of(&self, h: UdpHandle, group: IpAddress) -> Result<(bool, Vec<IpAddress>)> {
+        let s = self.get(h)?;
+        if !s.groups.contains(&group) {
+            return Err(Error::AddrNotAvailable);
+        }
+        let f = s.filters.get(&group).cloned().unwrap_or_default();
+        Ok((f.include, f.list.unwrap_or_default()))
+    }
+
     /// `h`'s filter for `group`: (INCLUDE mode, its sources), None for an any-source
     /// membership or none (tests, diagnostics).
     pub fn source_list(&self, h: UdpHandle, group: IpAddress) -> Option<(bool, Vec<IpAddress>)> {

@@ -31,6 +31,11 @@ impl UdpStack {
         Ok(())
     }
 
+    /// Whether IP_RECVTTL is on (the error queue reports the ICMP error's TTL then).
+    pub fn recv_ttl(&self, h: UdpHandle) -> bool {
+        self.get(h).is_ok_and(|s| s.recv_ttl)
+    }
+
     /// True for an ICMP datagram socket.
     pub fn is_ping(&self, h: UdpHandle) -> bool {
         self.sockets.get(&h.0).is_some_and(|s| s.ping)
@@ -217,6 +222,8 @@ mod tests {
             local,
             remote: IpEndpoint::new(PEER, 0),
             quoted: &quoted,
+            ttl: 63,
+            tos: 0,
         };
         assert!(!u.ping_error(&r), "soft, unconnected, no IP_RECVERR");
         u.set_recverr(p, true).unwrap();

@@ -500,6 +500,8 @@ fn recverr_queues_icmp_errors_for_unconnected_sockets() {
         local,
         remote: sa(A, 33434),
         quoted: &quoted,
+        ttl: 63,
+        tos: 0,
     };
     let hop = IpAddress::v4(10, 0, 0, 254);
     // Without IP_RECVERR an unconnected socket ignores it (Linux).

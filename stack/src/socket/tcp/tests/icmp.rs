@@ -13,7 +13,7 @@ const B: IpAddress = IpAddress::v4(10, 0, 0, 2);
 const ROUTER: IpAddress = IpAddress::v4(10, 0, 0, 254);
 
 fn report(local: IpEndpoint, remote: IpEndpoint, t: u8, code: u8, info: u32, quoted: &[u8]) -> IcmpReport<'_> {
-    IcmpReport { icmp_type: t, icmp_code: code, info, offender: ROUTER, local, remote, quoted }
+    IcmpReport { icmp_type: t, icmp_code: code, info, offender: ROUTER, local, remote, quoted, ttl: 63, tos: 0 }
 }
 
 /// The first 8 bytes of a TCP header from `local` to `remote` with sequence number `seq`.

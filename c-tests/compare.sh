@@ -64,6 +64,8 @@ CASES=(
   "sig_longjmp|sig_longjmp server -p 7033 -w 30|sig_longjmp client -c @HOST -p 7033 -w 30"
   "urgent_trunc|urgent_trunc server -p 7031|urgent_trunc client -c @HOST -p 7031"
   "tcp_opts|tcp_opts server -p 7034|tcp_opts client -c @HOST -p 7034"
+  # TCP_MAXSEG: range, the value read while closed/listening, the MSS each end sends with.
+  "tcp_maxseg|tcp_maxseg server -p 7130|tcp_maxseg client -c @HOST -p 7130"
   # A process that gave up root (setuid to nobody, as memcached -u): its sockets, EACCES for a
   # privileged port, EADDRINUSE for another user's SO_REUSEPORT group.
   "user_rights|user_rights server -p 7060|user_rights client -c @HOST -p 7060"

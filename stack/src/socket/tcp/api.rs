@@ -234,6 +234,7 @@ impl TcpStack {
                 TcpOption::WindowClamp((t.rx.capacity() as u32).min(65535u32 << t.opts.rcv_wscale))
             }
             TcpOption::WindowClamp(_) => TcpOption::WindowClamp(t.window_clamp),
+            TcpOption::MaxSeg(_) => TcpOption::MaxSeg(t.opts.user_mss),
         })
     }
     /// SO_REUSEADDR as set.
@@ -377,6 +378,10 @@ impl TcpStack {
         let mut n = Tcb::new(&cfg, now);
         (n.reuse_addr, n.nodelay, n.timers.keepalive, n.linger, n.want_rx, n.want_tx, n.rx_locked, n.tx_locked) = keep;
         n.window_clamp = t.window_clamp;
+        n.opts.user_mss = t.opts.user_mss;
+        if n.opts.user_mss > 0 {
+            n.opts.rcv_mss = n.opts.rcv_mss.min(n.opts.user_mss); // TCP_MAXSEG bounds our SYN's MSS
+        }
         n.local = local;
         n.remote = remote;
         n.bound = true;

@@ -91,8 +91,16 @@ impl TcpStack {
         }
     }
     pub(super) fn set_option_inner(&mut self, h: TcpHandle, opt: TcpOption) -> Result<()> {
+        let cfg_mss = self.config.mss;
         let t = self.user_mut(h)?;
         match opt {
+            TcpOption::MaxSeg(n) => {
+                // Linux keeps it at any time; it acts on the SYN (ours, or a listener's children's).
+                t.opts.user_mss = n;
+                if matches!(t.state, TcpState::Closed | TcpState::Listen) {
+                    t.opts.rcv_mss = if n > 0 { cfg_mss.min(n) } else { cfg_mss };
+                }
+            }
             TcpOption::NoDelay(on) => {
                 t.nodelay = on;
                 t.pending = true;

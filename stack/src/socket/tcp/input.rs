@@ -307,6 +307,9 @@ impl Tcb {
     /// Records the peer's SYN options (RFC 9293 3.7.1 MSS, RFC 7323, RFC 2018).
     pub fn take_syn_options(&mut self, seg: &TcpRepr) {
         self.opts.snd_mss = seg.mss.unwrap_or(536).max(64);
+        if self.opts.user_mss > 0 {
+            self.opts.snd_mss = self.opts.snd_mss.min(self.opts.user_mss); // Linux mss_clamp
+        }
         match seg.window_scale {
             Some(ws) => self.opts.snd_wscale = ws.min(14),
             None => {

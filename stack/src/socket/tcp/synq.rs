@@ -206,7 +206,10 @@ impl TcpStack {
             iss: r.iss,
             ack: r.irs.wrapping_add(1),
             window: want_rx.clamp(1024, 65535).min(clamp) as u16,
-            mss: self.config.mss,
+            mss: match l.map_or(0, |l| l.opts.user_mss) {
+                0 => self.config.mss,
+                user => self.config.mss.min(user), // TCP_MAXSEG (Linux tcp_advertise_mss)
+            },
             wscale: ws,
             sack: r.sack,
             ts: r.ts.map(|t| (tsval, t)),
@@ -253,7 +256,12 @@ impl TcpStack {
         c.rcv.nxt = c.rcv.irs + 1;
         c.rcv.wup = c.rcv.nxt;
         c.rcv.adv = c.rcv.nxt + c.want_rx.clamp(1024, 65535).min(c.clamp() as usize);
-        c.opts.snd_mss = r.mss;
+        // TCP_MAXSEG of the listener: the child's advertised MSS and its sending MSS's bound.
+        c.opts.user_mss = l.opts.user_mss;
+        if c.opts.user_mss > 0 {
+            c.opts.rcv_mss = c.opts.rcv_mss.min(c.opts.user_mss);
+        }
+        c.opts.snd_mss = if c.opts.user_mss > 0 { r.mss.min(c.opts.user_mss) } else { r.mss };
         match r.wscale {
             Some(w) => c.opts.snd_wscale = w,
             None => (c.opts.snd_wscale, c.opts.rcv_wscale) = (0, 0),

@@ -222,4 +222,8 @@ pub enum TcpOption {
     SendBuffer(usize),
     /// TCP_WINDOW_CLAMP in bytes (0: none): the largest window advertised.
     WindowClamp(u32),
+    /// TCP_MAXSEG (0: none): the user's MSS (Linux rx_opt.user_mss), which bounds the MSS we
+    /// advertise in our SYN and the one we send with; set before the SYN, inherited by accepted
+    /// connections.
+    MaxSeg(u16),
 }

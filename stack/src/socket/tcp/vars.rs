@@ -77,6 +77,8 @@ pub struct TcpOpts {
     pub rcv_mss: u16,
     /// MSS the path MTU allows (RFC 1191; u16::MAX until a "fragmentation needed" arrives).
     pub mtu_mss: u16,
+    /// TCP_MAXSEG as set (0: none), bounding `rcv_mss` and `snd_mss` (Linux user_mss).
+    pub user_mss: u16,
 }
 
 impl TcpOpts {
@@ -92,6 +94,7 @@ impl TcpOpts {
             snd_mss: 536,
             rcv_mss: mss,
             mtu_mss: u16::MAX,
+            user_mss: 0,
         }
     }
 }

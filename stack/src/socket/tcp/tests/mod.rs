@@ -34,6 +34,7 @@ mod harden;
 mod harness;
 mod icmp;
 mod inplace;
+mod maxseg;
 mod ports;
 mod reuseport;
 mod segments;

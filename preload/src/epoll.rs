@@ -22,6 +22,17 @@ static WATCHES_OURS: FdBits = FdBits::new();
 static UDP_WATCHES: parking_lot::Mutex<Vec<(c_int, c_int, u64)>> = parking_lot::Mutex::new(Vec::new());
 const UDP_WATCHES_MAX: usize = 4096;
 
+/// A new socket of ours got number `fd`: the UDP registrations remembered for the file that
+/// had it before (closed without EPOLL_CTL_DEL, which the kernel drops by itself) are stale.
+pub(crate) fn forget(fd: c_int) {
+    if fd >= 0 {
+        let mut w = UDP_WATCHES.lock();
+        if !w.is_empty() {
+            w.retain(|e| e.1 != fd);
+        }
+    }
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int {
     let r = real::epoll_ctl(epfd, op, fd, ev);

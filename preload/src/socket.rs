@@ -48,6 +48,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     };
     let fd = svc::hooks::socket(domain, kind, flags);
     crate::pmtu::forget(fd); // a number reused without our close (close_range) has no mark
+    crate::epoll::forget(fd); // nor the epoll registrations of the file that had it
     fd
 }
 

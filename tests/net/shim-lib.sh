@@ -146,3 +146,46 @@ no_leftovers() {
   ip netns exec "$NS" env TAPSTACK_TAP=tap0 "$ROOT/scripts/tapstack" ss -tan 2>&1 | sed 's/^/     /'
   exit 1
 }
+
+# router_setup SUFFIX [MTU [ADVMSS]]: the kernel's side of tap0 (NS, 10.0.0.1) becomes a router
+# to a target namespace NS2 (10.0.1.2) over a veth 10.0.1.1 -- 10.0.1.2 of MTU (default the
+# veth's), the target routing back through it (advertising ADVMSS when given): forwarding on,
+# no ICMP rate limit in either namespace; fails unless the router reaches the target.
+#   tapstack 10.0.0.2 --tap0-- 10.0.0.1 [NS, router] 10.0.1.1 --veth-- 10.0.1.2 [NS2]
+router_setup() {
+  local suffix=$1 mtu=${2:-} advmss=${3:-} n
+  netns_make NS2 "$suffix"
+  ip -n "$NS" link add r0 ${mtu:+mtu "$mtu"} type veth peer name h0 netns "$NS2"
+  ip -n "$NS" addr add 10.0.1.1/24 dev r0
+  ip -n "$NS" link set r0 up
+  if [ -n "$mtu" ]; then ip -n "$NS2" link set h0 mtu "$mtu"; fi
+  ip -n "$NS2" addr add 10.0.1.2/24 dev h0
+  ip -n "$NS2" link set h0 up
+  ip -n "$NS2" route add default via 10.0.1.1 ${advmss:+advmss "$advmss"}
+  in_ns sysctl -qw net.ipv4.ip_forward=1
+  for n in "$NS" "$NS2"; do ip netns exec "$n" sysctl -qw net.ipv4.icmp_ratelimit=0; done
+  in_ns ping -c 1 -W 2 10.0.1.2 >/dev/null || { echo "FAIL: the router cannot reach the target"; return 1; }
+}
+
+# sha_sink NETNS IP PORT FILE: a kernel server in NETNS that reads one connection to its end
+# and writes the SHA-256 of what it got to FILE; returns once it listens.
+sha_sink() {
+  netns_bg "$1" "$PY" -c '
+import hashlib, socket, sys
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2]))); l.listen(1)
+c, _ = l.accept(); h = hashlib.sha256()
+while True:
+    b = c.recv(65536)
+    if not b: break
+    h.update(b)
+open(sys.argv[3], "w").write(h.hexdigest())
+' "$2" "$3" "$4"
+  netns_wait_port "$1" "$3"
+}
+
+# reasm_reqds NETNS: the IP fragments NETNS has had to reassemble (ReasmReqds, /proc/net/snmp).
+reasm_reqds() {
+  ip netns exec "$1" awk '/^Ip: [A-Z]/ { for (i = 2; i <= NF; i++) if ($i == "ReasmReqds") c = i }
+                          /^Ip: [0-9]/ { print $c }' /proc/net/snmp
+}

@@ -11,16 +11,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 shim_setup t41
 netns_deadline 90
 command -v tracepath >/dev/null || { echo "FAIL: tracepath is not installed (iputils-tracepath)"; exit 1; }
-netns_make NS2 t41b
-ip -n "$NS" link add r0 type veth peer name h0 netns "$NS2"
-ip -n "$NS" addr add 10.0.1.1/24 dev r0
-ip -n "$NS" link set r0 up
-ip -n "$NS2" addr add 10.0.1.2/24 dev h0
-ip -n "$NS2" link set h0 up
-ip -n "$NS2" route add default via 10.0.1.1
-in_ns sysctl -qw net.ipv4.ip_forward=1
-for n in "$NS" "$NS2"; do ip netns exec "$n" sysctl -qw net.ipv4.icmp_ratelimit=0; done
-in_ns ping -c 1 -W 2 10.0.1.2 >/dev/null || { echo "FAIL: the router cannot reach the target"; exit 1; }
+router_setup t41b
 
 ts 60 tracepath -n -m 5 10.0.1.2 > "$WORK/tp" 2>&1 || true
 cat "$WORK/tp"

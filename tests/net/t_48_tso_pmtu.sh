@@ -19,17 +19,7 @@ if ! command -v nft >/dev/null 2>&1; then
 fi
 shim_setup t48
 netns_deadline 60
-netns_make NS2 t48b
-ip -n "$NS" link add r0 mtu 1280 type veth peer name h0 netns "$NS2"
-ip -n "$NS" addr add 10.0.1.1/24 dev r0
-ip -n "$NS" link set r0 up
-ip -n "$NS2" link set h0 mtu 1280
-ip -n "$NS2" addr add 10.0.1.2/24 dev h0
-ip -n "$NS2" link set h0 up
-ip -n "$NS2" route add default via 10.0.1.1 advmss 1460
-in_ns sysctl -qw net.ipv4.ip_forward=1
-in_ns sysctl -qw net.ipv4.icmp_ratelimit=0
-in_ns ping -c 1 -W 2 10.0.1.2 >/dev/null || { echo "FAIL: the router cannot reach the target"; exit 1; }
+router_setup t48b 1280 1460
 in_ns nft -f - <<'NFT'
 table netdev t48 {
   chain in { type filter hook ingress device tap0 priority 0; ip saddr 10.0.0.2 tcp dport 7110 numgen random mod 100 < 2 counter drop; }
@@ -38,20 +28,8 @@ table netdev t48 {
 NFT
 
 head -c 4M /dev/urandom > "$WORK/up"
-netns_bg "$NS2" "$PY" -c '
-import hashlib, socket, sys
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("10.0.1.2", 7110)); l.listen(1)
-c, _ = l.accept(); h = hashlib.sha256()
-while True:
-    b = c.recv(65536)
-    if not b: break
-    h.update(b)
-open(sys.argv[1], "w").write(h.hexdigest())
-' "$WORK/got.sha"
-netns_wait_port "$NS2" 7110
-reasm() { ip netns exec "$NS2" awk '/^Ip: [A-Z]/ { for (i = 2; i <= NF; i++) if ($i == "ReasmReqds") c = i }
-                                     /^Ip: [0-9]/ { print $c }' /proc/net/snmp; }
+sha_sink "$NS2" 10.0.1.2 7110 "$WORK/got.sha"
+reasm() { reasm_reqds "$NS2"; }
 r_before=$(reasm)
 # A shimmed program kept alive meanwhile: the service (and its counters) outlives the upload.
 (ts 50 "$PY" -c 'import socket, time; s = socket.socket(); s.bind(("10.0.0.2", 7111)); s.listen(1); time.sleep(45)' &)

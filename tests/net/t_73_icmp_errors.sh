@@ -17,18 +17,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 shim_setup t73
 netns_deadline 120
 command -v traceroute >/dev/null || { echo "FAIL: traceroute is not installed (scripts/install-deps.sh)"; exit 1; }
-netns_make NS2 t73b
-# The veth pair is created inside the router namespace, its peer moved straight into NS2.
-ip -n "$NS" link add r0 type veth peer name h0 netns "$NS2"
-ip -n "$NS" addr add 10.0.1.1/24 dev r0
-ip -n "$NS" link set r0 up
-ip -n "$NS2" addr add 10.0.1.2/24 dev h0
-ip -n "$NS2" link set h0 up
-ip -n "$NS2" route add default via 10.0.1.1
-in_ns sysctl -qw net.ipv4.ip_forward=1
-# No ICMP rate limit in the router and the target (three probes per hop arrive at once).
-for n in "$NS" "$NS2"; do ip netns exec "$n" sysctl -qw net.ipv4.icmp_ratelimit=0; done
-in_ns ping -c 1 -W 2 10.0.1.2 >/dev/null || { echo "FAIL: the router cannot reach the target"; exit 1; }
+# The router (no ICMP rate limit in it or the target: three probes per hop arrive at once).
+router_setup t73b
 
 # 1. traceroute through two hops, and to the router itself.
 rx_before=$(tap_bytes rx)

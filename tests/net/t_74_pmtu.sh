@@ -12,35 +12,12 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/net/shim-lib.sh"
 shim_setup t74
 netns_deadline 120
-netns_make NS2 t74b
-ip -n "$NS" link add r0 mtu 1280 type veth peer name h0 netns "$NS2"
-ip -n "$NS" addr add 10.0.1.1/24 dev r0
-ip -n "$NS" link set r0 up
-ip -n "$NS2" link set h0 mtu 1280
-ip -n "$NS2" addr add 10.0.1.2/24 dev h0
-ip -n "$NS2" link set h0 up
-ip -n "$NS2" route add default via 10.0.1.1 advmss 1460
-in_ns sysctl -qw net.ipv4.ip_forward=1
-in_ns sysctl -qw net.ipv4.icmp_ratelimit=0
-in_ns ping -c 1 -W 2 10.0.1.2 >/dev/null || { echo "FAIL: the router cannot reach the target"; exit 1; }
+router_setup t74b 1280 1460
 
 head -c 4M /dev/urandom > "$WORK/up"
 # The target: reads one connection to the end and writes the SHA-256 of what it got.
-netns_bg "$NS2" "$PY" -c '
-import hashlib, socket, sys
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("10.0.1.2", 7074)); l.listen(1)
-c, _ = l.accept(); h = hashlib.sha256()
-while True:
-    b = c.recv(65536)
-    if not b: break
-    h.update(b)
-open(sys.argv[1], "w").write(h.hexdigest())
-' "$WORK/got.sha"
-netns_wait_port "$NS2" 7074
-# ReasmReqds of the target namespace (column found by name in /proc/net/snmp).
-reasm() { ip netns exec "$NS2" awk '/^Ip: [A-Z]/ { for (i = 2; i <= NF; i++) if ($i == "ReasmReqds") c = i }
-                                     /^Ip: [0-9]/ { print $c }' /proc/net/snmp; }
+sha_sink "$NS2" 10.0.1.2 7074 "$WORK/got.sha"
+reasm() { reasm_reqds "$NS2"; }
 r_before=$(reasm)
 TAPSTACK_PCAP=$WORK/t.pcap ts 60 "$PY" -c '
 import socket, sys

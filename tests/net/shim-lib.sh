@@ -189,3 +189,11 @@ reasm_reqds() {
   ip netns exec "$1" awk '/^Ip: [A-Z]/ { for (i = 2; i <= NF; i++) if ($i == "ReasmReqds") c = i }
                           /^Ip: [0-9]/ { print $c }' /proc/net/snmp
 }
+
+# need_cmd CMD PACKAGE: CMD must be installed (scripts/install-deps.sh installs PACKAGE): under
+# CI=true a missing one fails the test; elsewhere the test is skipped (exit 77).
+need_cmd() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  [ "${CI:-}" = "true" ] && { echo "FAIL: $1 ($2) missing: scripts/install-deps.sh"; exit 1; }
+  echo "skip: $1 ($2) missing"; exit 77
+}

@@ -11,10 +11,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/net/shim-lib.sh"
-if ! command -v nft >/dev/null 2>&1; then
-  [ "${CI:-}" = "true" ] && { echo "FAIL: nft (nftables) missing: scripts/install-deps.sh"; exit 1; }
-  echo "skip: nft (nftables) missing"; exit 77
-fi
+need_cmd nft nftables
 shim_setup t47
 netns_deadline 60
 

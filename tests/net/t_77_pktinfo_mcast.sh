@@ -44,13 +44,21 @@ crossed rx 60 "$rx0" "dnsmasq's answer"
 echo "ok: dnsmasq under tapstack without --bind-interfaces (IP_PKTINFO) answers the kernel's dig from 10.0.0.2"
 kill "$dpid" 2>/dev/null || true
 
+# capture_igmp FILE: tcpdump of tap0's IGMP into FILE, started once the file holds its header
+# (bounded: 10 s; its pid in tpid). igmp_seen FILE REGEX: the captured lines matching REGEX.
+# stop_capture: ends it.
+capture_igmp() {
+  in_ns tcpdump -i tap0 -n -tt -U -w "$1" igmp 2>/dev/null &
+  tpid=$!
+  _NETNS_PIDS+=("$tpid")
+  for _ in $(seq 1 100); do [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge 24 ] && break; sleep 0.1; done
+  [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge 24 ] || { echo "FAIL: tcpdump did not start"; exit 1; }
+}
+igmp_seen() { tcpdump -r "$1" -n -tt 2>/dev/null | grep -E "$2" || true; }
+stop_capture() { kill "$tpid" 2>/dev/null || true; wait "$tpid" 2>/dev/null || true; }
+
 # 2a. Kernel sender -> shimmed member of 239.7.3.6; the kernel side sees the IGMP messages.
-in_ns tcpdump -i tap0 -n -U -w "$WORK/igmp.pcap" igmp 2>/dev/null &
-tpid=$!
-_NETNS_PIDS+=("$tpid")
-# Capturing once the file holds its header (bounded: 10 s).
-for _ in $(seq 1 100); do [ "$(stat -c %s "$WORK/igmp.pcap" 2>/dev/null || echo 0)" -ge 24 ] && break; sleep 0.1; done
-[ "$(stat -c %s "$WORK/igmp.pcap" 2>/dev/null || echo 0)" -ge 24 ] || { echo "FAIL: tcpdump did not start"; exit 1; }
+capture_igmp "$WORK/igmp.pcap"
 cat > "$WORK/recv.py" <<'EOF'
 import socket, struct, sys
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's values, when Python lacks the names
@@ -102,12 +110,11 @@ echo "ok: a shimmed member of 239.7.3.6 receives the kernel's datagram to the gr
 # The leave follows the receiver's IP_DROP_MEMBERSHIP; wait for it (bounded: 10 s).
 igmp=""
 for _ in $(seq 1 100); do
-  igmp=$(tcpdump -r "$WORK/igmp.pcap" -n 2>/dev/null || true)
+  igmp=$(igmp_seen "$WORK/igmp.pcap" igmp)
   grep -q 'igmp leave 239.7.3.6' <<<"$igmp" && break
   sleep 0.1
 done
-kill "$tpid" 2>/dev/null || true
-wait "$tpid" 2>/dev/null || true
+stop_capture
 grep -q '10.0.0.2 > 239.7.3.6: igmp v2 report 239.7.3.6' <<<"$igmp" \
   || { echo "FAIL: the kernel side saw no IGMPv2 report for 239.7.3.6 from 10.0.0.2:"; echo "$igmp"; exit 1; }
 grep -q '10.0.0.2 > 224.0.0.2: igmp leave 239.7.3.6' <<<"$igmp" \
@@ -155,11 +162,7 @@ s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(iface))
 s.sendto(m, ("224.0.0.1", 0))
 EOF
-in_ns tcpdump -i tap0 -n -tt -U -w "$WORK/query.pcap" igmp 2>/dev/null &
-tpid=$!
-_NETNS_PIDS+=("$tpid")
-for _ in $(seq 1 100); do [ "$(stat -c %s "$WORK/query.pcap" 2>/dev/null || echo 0)" -ge 24 ] && break; sleep 0.1; done
-[ "$(stat -c %s "$WORK/query.pcap" 2>/dev/null || echo 0)" -ge 24 ] || { echo "FAIL: tcpdump did not start"; exit 1; }
+capture_igmp "$WORK/query.pcap"
 ts 30 "$PY" "$WORK/hold.py" 239.7.3.9 10.0.0.2 "$WORK/held" &
 hpid=$!
 _NETNS_PIDS+=("$hpid")
@@ -169,15 +172,14 @@ sleep 0.5  # the join's own report goes first (its repeat may come any time with
 in_ns "$PY" "$WORK/query.py" 20 10.0.0.1
 reports=""
 for _ in $(seq 1 60); do  # bounded: 6 s
-  reports=$(tcpdump -r "$WORK/query.pcap" -n -tt 2>/dev/null | grep -E 'igmp (query|v2 report 239\.7\.3\.9)' || true)
+  reports=$(igmp_seen "$WORK/query.pcap" 'igmp (query|v2 report 239\.7\.3\.9)')
   echo "$reports" | awk '/igmp query/ { q = 1; next }
     q && /10\.0\.0\.2 > 239\.7\.3\.9: igmp v2 report/ { f = 1 } END { exit !f }' && break
   sleep 0.1
 done
 : > "$WORK/held"
 wait "$hpid" || true
-kill "$tpid" 2>/dev/null || true
-wait "$tpid" 2>/dev/null || true
+stop_capture
 # The query's time, then the first report after it: at most 2 s later (plus 1.5 s of slack for
 # a loaded machine; without the timer's wake-up it would never come).
 echo "$reports" | awk '
@@ -190,26 +192,21 @@ echo "$reports" | awk '
 
 # 2d. A join's report is repeated once, after a random delay below the Unsolicited Report
 # Interval (10 s; RFC 2236 3, Linux in IGMPv2 mode): the service wakes for the repeat.
-in_ns tcpdump -i tap0 -n -tt -U -w "$WORK/join.pcap" igmp 2>/dev/null &
-tpid=$!
-_NETNS_PIDS+=("$tpid")
-for _ in $(seq 1 100); do [ "$(stat -c %s "$WORK/join.pcap" 2>/dev/null || echo 0)" -ge 24 ] && break; sleep 0.1; done
-[ "$(stat -c %s "$WORK/join.pcap" 2>/dev/null || echo 0)" -ge 24 ] || { echo "FAIL: tcpdump did not start"; exit 1; }
+capture_igmp "$WORK/join.pcap"
 ts 30 "$PY" "$WORK/hold.py" 239.7.3.10 10.0.0.2 "$WORK/held2" &
 hpid=$!
 _NETNS_PIDS+=("$hpid")
 joins=""
 for _ in $(seq 1 130); do  # bounded: 13 s
-  joins=$(tcpdump -r "$WORK/join.pcap" -n -tt 2>/dev/null | grep -E '10\.0\.0\.2 > 239\.7\.3\.10: igmp v2 report' || true)
+  joins=$(igmp_seen "$WORK/join.pcap" '10\.0\.0\.2 > 239\.7\.3\.10: igmp v2 report')
   [ "$(echo "$joins" | grep -c report)" -ge 2 ] && break
   sleep 0.1
 done
 sleep 1  # a third report would come too soon after the second to miss
-joins=$(tcpdump -r "$WORK/join.pcap" -n -tt 2>/dev/null | grep -E '10\.0\.0\.2 > 239\.7\.3\.10: igmp v2 report' || true)
+joins=$(igmp_seen "$WORK/join.pcap" '10\.0\.0\.2 > 239\.7\.3\.10: igmp v2 report')
 : > "$WORK/held2"
 wait "$hpid" || true
-kill "$tpid" 2>/dev/null || true
-wait "$tpid" 2>/dev/null || true
+stop_capture
 echo "$joins" | awk '
   NR == 1 { t1 = $1 } NR == 2 { t2 = $1 }
   END { if (NR != 2) { printf "FAIL: %d reports for 239.7.3.10 after the join (want 2)\n", NR; exit 1 }

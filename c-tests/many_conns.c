@@ -2,7 +2,8 @@
  * The client opens K connections at once with non-blocking connect() and epoll, sends an 8-byte
  * request on each as soon as it is connected, checks each 8-byte reply, holds all K open and
  * idle for MS milliseconds, then closes them all. The server (epoll, non-blocking) answers
- * each request and exits once it has seen K connections closed by the client. With -t the
+ * every request (bench/src/idle_conns.c sends a second one after its hold) and exits once it
+ * has seen K connections closed by the client. With -t the
  * client also prints its peak RSS (bench: memory per connection). */
 #include "common.h"
 
@@ -113,7 +114,7 @@ static int server(const struct opts *o, long k) {
     if (epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev) < 0) DIE("epoll_ctl listener");
     struct conn *c = calloc((size_t)k, sizeof *c);
     if (!c) die("out of memory", 0);
-    long accepted = 0, served = 0, closed = 0, bad = 0;
+    long accepted = 0, served = 0, closed = 0, bad = 0, peak = 0;
     struct epoll_event evs[256];
     while (closed + bad < k) {
         int n = epoll_wait(ep, evs, 256, 10000);
@@ -135,35 +136,36 @@ static int server(const struct opts *o, long k) {
                     if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) DIE("epoll_ctl ADD");
                     accepted++;
                 }
+                if (accepted - closed - bad > peak) peak = accepted - closed - bad;
                 continue;
             }
             struct conn *cc = &c[evs[j].data.u64];
-            if (cc->state == 0) {
-                ssize_t r = read(cc->fd, cc->buf + cc->got, (size_t)(MSG - cc->got));
-                if (r < 0 && errno == EAGAIN) continue;
-                if (r <= 0) { bad++; epoll_ctl(ep, EPOLL_CTL_DEL, cc->fd, NULL); close(cc->fd); continue; }
-                cc->got += (int)r;
-                if (cc->got < MSG) continue;
-                char rep[MSG];
-                encode(rep, 'A', decode(cc->buf) * 7u + 1u);
-                if (cc->buf[0] != 'Q' || write(cc->fd, rep, MSG) != MSG) {
-                    bad++; epoll_ctl(ep, EPOLL_CTL_DEL, cc->fd, NULL); close(cc->fd); continue;
-                }
-                served++;
-                cc->state = 1;
-            } else {
-                char b;
-                ssize_t r = read(cc->fd, &b, 1);
-                if (r < 0 && errno == EAGAIN) continue;
-                if (r != 0) bad++; else closed++;
+            /* state 0: within a request (got bytes of it); 1: answered, between requests. */
+            ssize_t r = read(cc->fd, cc->buf + cc->got, (size_t)(MSG - cc->got));
+            if (r < 0 && errno == EAGAIN) continue;
+            if (r <= 0) {
+                if (r == 0 && cc->state == 1 && cc->got == 0) closed++; else bad++;
                 epoll_ctl(ep, EPOLL_CTL_DEL, cc->fd, NULL);
                 close(cc->fd);
+                continue;
             }
+            cc->got += (int)r;
+            cc->state = 0;
+            if (cc->got < MSG) continue;
+            char rep[MSG];
+            encode(rep, 'A', decode(cc->buf) * 7u + 1u);
+            if (cc->buf[0] != 'Q' || write(cc->fd, rep, MSG) != MSG) {
+                bad++; epoll_ctl(ep, EPOLL_CTL_DEL, cc->fd, NULL); close(cc->fd); continue;
+            }
+            served++;
+            cc->state = 1;
+            cc->got = 0;
         }
     }
     close(ep);
     close(lfd);
     printf("accepted %ld, served %ld, closed by client %ld, bad %ld\n", accepted, served, closed, bad);
+    printf("peak open %ld\n", peak);
     free(c);
     return bad ? 1 : 0;
 }

@@ -112,7 +112,7 @@ SVC_GRACE_WAIT=${SVC_GRACE_WAIT:-15}
 # on its own after its idle grace, except while a connection of ours is in TIME-WAIT (2 MSL =
 # 60 s: our side closed first, RFC 9293 3.6.1). If after SECS only the service is left and
 # every connection it lists is in TIME-WAIT, it is stopped by PID with SIGTERM (a clean stop:
-# trace and pcap complete) and must be gone within 5 s.
+# trace and pcap complete) and must be gone within 5 s, with its keepers.
 service_done() {
   local secs=$1 what=$2 i left pid states
   for ((i = 0; i < secs * 10; i++)); do
@@ -123,6 +123,8 @@ service_done() {
   pid=$(svc_pid)
   states=$(ip netns exec "$NS" env TAPSTACK_TAP=tap0 "$ROOT/scripts/tapstack" ss -tan 2>/dev/null \
     | awk 'NR > 1 { print $2 }' | sort -u | tr '\n' ' ')
+  # The service's keepers (stack/src/service/keep.rs) end with it.
+  left=$(for p in $left; do tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q -- '--keeper' || echo "$p"; done)
   if [ -n "$pid" ] && [ "$left" = "$pid" ] && [ "$states" = "TIME-WAIT " ]; then
     kill -TERM "$pid"
     echo "   $what: the service stays for TIME-WAIT; stopped by SIGTERM (pid $pid)"

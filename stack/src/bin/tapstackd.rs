@@ -15,6 +15,12 @@ use tapstack::config::Config;
 use tapstack::service::{Options, Service, StartError};
 
 fn main() {
+    // A keeper the service started (tapstack::service::keep): holds idle connections' ends.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() == 3 && args[0] == "--keeper" {
+        let (Ok(ctl), Ok(fetch)) = (args[1].parse::<i32>(), args[2].parse::<i32>()) else { std::process::exit(2) };
+        std::process::exit(tapstack::service::keep::keeper_main(ctl, fetch));
+    }
     let mut persist = false;
     for a in std::env::args().skip(1) {
         match a.as_str() {

@@ -11,15 +11,18 @@
 //! - `sock`: one socket and the data pump between its pair and the engine.
 //! - `opts`: socket options over the shared stack (pure, tested).
 //! - `ops`: the control requests.
+//! - `keep`, `store`: idle connections' ends held by keeper processes near RLIMIT_NOFILE.
 //!
 //! One thread: an epoll loop over the TAP, the attach socket, the clients' control connections
 //! and every socket's end `a`; the stack's own deadline is the epoll timeout. This module runs
 //! only inside `tapstackd` (never preloaded), so it may call libc directly.
+mod attach;
 mod bind_rights;
 mod engine;
 pub mod errq;
 pub mod fdpass;
 mod gate;
+pub mod keep;
 mod mcast;
 mod ops;
 pub mod opts;
@@ -30,6 +33,7 @@ mod reap;
 mod shut;
 pub mod sock;
 mod stop;
+mod store;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -61,6 +65,7 @@ const T_ATTACH: u64 = 2 << 60;
 const T_CLIENT: u64 = 3 << 60;
 const T_SOCK: u64 = 4 << 60;
 const T_STOP: u64 = 5 << 60;
+const T_KEEP: u64 = 6 << 60;
 const T_MASK: u64 = 0xf << 60;
 
 /// Marks a program's end so that an exec'd program recognises it (`proto::PROGRAM_END_PRIORITY`).
@@ -109,6 +114,21 @@ pub struct Service {
     /// Service ends of forgotten sockets, closed once the events at hand are handled (see
     /// `close_forgotten`).
     closing: Vec<i32>,
+    /// Keeper processes holding idle connections' ends (`keep.rs`), ticket -> slot, and the
+    /// descriptor budget that decides when (`store.rs`).
+    keep: keep::Keepers,
+    kept: HashMap<u64, usize>,
+    budget: store::Budget,
+    last_scan: u32,
+    store_cursor: usize,
+    /// The keepers' returns wait: no descriptor to spare.
+    keep_blocked: bool,
+    /// Control connections not read until descriptors are spare again.
+    paused: Vec<i32>,
+    /// Stored sockets to pump once descriptors are spare again.
+    deferred: Vec<usize>,
+    /// Since when (ms) requests have waited for a spare descriptor.
+    starved_since: Option<u32>,
 }
 
 /// Why the service could not start; `Busy` means another service already serves this TAP.
@@ -122,7 +142,7 @@ impl Service {
     /// Binds the attach point first (so racing starters agree: the loser gets `Busy` and
     /// never touches the TAP), then opens the TAP.
     pub fn new(cfg: Config, opts: Options) -> Result<Service, StartError> {
-        let attach_fd = bind_attach(&cfg.tap)?;
+        let attach_fd = attach::bind_attach(&cfg.tap)?;
         crate::log::init(&cfg).map_err(StartError::Failed)?;
         let opened = open_device(&cfg).map_err(|RuntimeError(e)| StartError::Failed(e))?;
         let epfd =
@@ -167,6 +187,15 @@ impl Service {
             closing: Vec::new(),
             diag_fd: fdpass::sock_diag_socket().unwrap_or(-1),
             next_sweep: std::time::Instant::now(),
+            keep: keep::Keepers::default(),
+            kept: HashMap::new(),
+            budget: store::Budget::new(crate::sys::raise_nofile_limit().unwrap_or(1024)),
+            last_scan: 0,
+            store_cursor: 0,
+            keep_blocked: false,
+            paused: Vec::new(),
+            deferred: Vec::new(),
+            starved_since: None,
         };
         s.ep_add(s.tap_fd, libc::EPOLLIN as u32, T_TAP);
         s.ep_add(s.attach_fd, libc::EPOLLIN as u32, T_ATTACH);
@@ -202,6 +231,7 @@ impl Service {
             }
             self.sweep_zombies();
             self.close_forgotten();
+            self.keep_pressure();
             // Those may have served requests (a connect: its SYN's timer, a held ACK).
             let now = self.now();
             let next = earliest(next, earliest(self.stack.poll_at(now), self.dev.poll_at()));
@@ -209,6 +239,9 @@ impl Service {
             if !self.zombies.is_empty() {
                 let d = self.next_sweep.saturating_duration_since(std::time::Instant::now());
                 timeout = Some(timeout.map_or(d, |t| t.min(d)));
+            }
+            if self.keep_waiting() {
+                timeout = Some(timeout.map_or(store::RETRY, |t| t.min(store::RETRY)));
             }
             if self.idle_since.is_some() {
                 timeout = Some(timeout.map_or(self.opts.idle, |t| t.min(self.opts.idle)));
@@ -226,6 +259,7 @@ impl Service {
                     T_ATTACH => self.accept_clients(),
                     T_CLIENT => self.client_ready((tok & !T_MASK) as i32, e),
                     T_SOCK => self.sock_event((tok & !T_MASK) as usize, e),
+                    T_KEEP => self.keep_event((tok & !T_MASK) as usize),
                     T_STOP if self.stop_requested() => {
                         tracing::info!(target: "tapstack::service", "stopped by a signal");
                         self.stack.tcp.trace_finish();
@@ -343,30 +377,15 @@ impl Service {
         since.elapsed() >= self.opts.idle
     }
 
-    fn accept_clients(&mut self) {
-        loop {
-            let Ok(fd) = fdpass::accept4(self.attach_fd, libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) else { return };
-            match fdpass::peer_cred(fd) {
-                Ok((pid, uid)) => {
-                    self.clients.insert(fd, perm::Peer::of(pid, uid));
-                    self.ep_add(fd, libc::EPOLLIN as u32, T_CLIENT | fd as u64);
-                }
-                Err(_) => {
-                    let _ = crate::sys::close(fd);
-                }
-            }
-        }
-    }
-
-    fn drop_client(&mut self, fd: i32) {
-        self.ep_del(fd);
-        self.clients.remove(&fd);
-        let _ = crate::sys::close(fd);
-    }
-
     fn client_ready(&mut self, fd: i32, events: u32) {
         let mut buf = [0u8; proto::MAX_MSG];
         loop {
+            if events & (libc::EPOLLHUP | libc::EPOLLERR) as u32 == 0 && !self.fd_room(4) {
+                // A request may carry descriptors and one the service cannot take is lost: the
+                // program waits until idle connections go to keepers (`store.rs`).
+                self.pause_client(fd);
+                return;
+            }
             match fdpass::recv_with_fds(fd, &mut buf, libc::MSG_DONTWAIT) {
                 Ok((0, fds)) => {
                     for f in fds.into_iter().flatten() {
@@ -439,7 +458,12 @@ impl Service {
     /// Moves everything that can move for socket `i`, then updates its epoll interest or
     /// forgets it when the program is gone.
     fn pump(&mut self, i: usize, now: Instant) {
+        if !self.unstore(i) {
+            return; // its end stays with a keeper for now: the engine keeps what it holds
+        }
+        let now_ms = self.now_ms();
         let Some(s) = self.socks.get_mut(i).and_then(|s| s.as_mut()) else { return };
+        s.active = now_ms;
         if s.parked && s.dead {
             return; // a zombie: only the sweep looks at it
         }
@@ -513,6 +537,7 @@ impl Service {
     fn install_as(&mut self, proto: Proto, a: i32, ident: (u64, u64)) -> Result<usize, i32> {
         let mut s = Sock::new(proto, a, ident);
         s.uid = self.peer.uid;
+        s.active = self.now_ms();
         let i = match self.free.pop() {
             Some(i) => {
                 self.socks[i] = Some(s);
@@ -552,7 +577,7 @@ impl Service {
             self.stack.tcp.control_blocks(),
             self.stack.stats().rx_frames,
             self.stack.stats().tx_frames
-        )
+        ) + &self.keep_stats()
     }
 }
 
@@ -562,24 +587,6 @@ impl Drop for Service {
         let _ = crate::sys::close(self.attach_fd);
         if self.diag_fd >= 0 {
             let _ = crate::sys::close(self.diag_fd);
-        }
-    }
-}
-
-/// Binds and listens on `\0tapstack.<tap>`; EADDRINUSE means another service is there.
-fn bind_attach(tap: &str) -> Result<i32, StartError> {
-    let name = proto::attach_name(tap);
-    let fd = crate::sys::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0)
-        .map_err(|e| StartError::Failed(format!("cannot create the attach socket: {}", crate::sys::strerror(e))))?;
-    match fdpass::bind_listen_abstract(fd, &name, 512) {
-        Ok(()) => Ok(fd),
-        Err(e) => {
-            let _ = crate::sys::close(fd);
-            Err(if e == libc::EADDRINUSE {
-                StartError::Busy
-            } else {
-                StartError::Failed(format!("cannot bind @{name}: {}", crate::sys::strerror(e)))
-            })
         }
     }
 }

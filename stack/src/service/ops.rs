@@ -57,6 +57,9 @@ impl Service {
             r.kind = 0;
             return (r, None);
         };
+        if !self.unstore(i) {
+            return (Msg::reply(op, libc::ENOBUFS), None);
+        }
         let now = self.now();
         let r = match o {
             Op::Ident => {
@@ -362,6 +365,7 @@ impl Service {
             }
         }
         s.hold = Some(Hold { b, filler });
+        super::sock::HOLDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         *kept = true;
         s.connecting = true;
         s.interest = u32::MAX; // re-evaluated by the pump

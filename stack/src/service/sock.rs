@@ -40,6 +40,16 @@ pub(crate) fn urgent_inline(a: i32) {
     let _ = fdpass::setsockopt_int(a, libc::SOL_SOCKET, libc::SO_OOBINLINE, 1);
 }
 
+/// Connects in progress in this process, each holding one more descriptor (`Hold::b`): the
+/// descriptor budget counts them (`store.rs`).
+pub static HOLDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Closes a hold's copy of the program's end.
+fn release_hold(hold: Hold) {
+    HOLDS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    let _ = crate::sys::close(hold.b);
+}
+
 /// A connect in progress: the service holds a copy of the program's end, stuffed with
 /// `filler` bytes so it does not poll writable before the handshake ends.
 pub struct Hold {
@@ -136,6 +146,10 @@ pub struct Sock {
     pub interest: u32,
     /// Removed from epoll while the engine cannot take what `a` has (HUP would spin).
     pub parked: bool,
+    /// `a` is with a keeper (`keep.rs`) under this ticket (`a` is -1 then); 0 when in hand.
+    pub stored: u64,
+    /// When it last moved (the service's clock, ms): only long-idle connections are stored.
+    pub active: u32,
 }
 
 /// Storage a drained `Pending` keeps (more goes back to the allocator).
@@ -174,6 +188,8 @@ impl Sock {
             dead: false,
             interest: 0,
             parked: false,
+            stored: 0,
+            active: 0,
         }
     }
 
@@ -254,8 +270,9 @@ fn pump_tcp_out(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scr
                     }
                 }
                 set_pair_buffer(hold.b);
-                let _ = crate::sys::close(hold.b);
-                s.hold = None;
+                if let Some(hold) = s.hold.take() {
+                    release_hold(hold);
+                }
                 if matches!(stack.tcp.state(h), Ok(TcpState::Closed) | Err(_)) {
                     // Refused, unreachable, timed out: the error waits for SO_ERROR.
                     s.dead = true;
@@ -567,6 +584,6 @@ pub fn close(stack: &mut Stack, now: Instant, s: &mut Sock, reset: bool) {
         Proto::Udp(h) => stack.udp.close(h),
     }
     if let Some(hold) = s.hold.take() {
-        let _ = crate::sys::close(hold.b);
+        release_hold(hold);
     }
 }

@@ -16,6 +16,7 @@
 #include <linux/errqueue.h>
 #include <sys/epoll.h>
 #include <poll.h>
+#include <sys/select.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,10 +65,24 @@ static const char *result(int s, ssize_t r, size_t n) {
     return b;
 }
 
+/* select(s) for reading and writing, without waiting: "n r w" (POLLERR puts a socket in both
+ * sets, fs/select.c). */
+static const char *select_now(int s, char *buf, size_t len) {
+    fd_set r, w;
+    FD_ZERO(&r);
+    FD_ZERO(&w);
+    FD_SET(s, &r);
+    FD_SET(s, &w);
+    struct timeval tv = { 0, 0 };
+    int n = select(s + 1, &r, &w, NULL, &tv);
+    snprintf(buf, len, "%d%s%s", n, FD_ISSET(s, &r) ? " readable" : "", FD_ISSET(s, &w) ? " writable" : "");
+    return buf;
+}
+
 /* With IP_RECVERR the refused send queues a local error (Linux's ip_local_error): no data, the
  * destination with the socket's peer port (0 unconnected) as msg_name, EMSGSIZE from
- * SO_EE_ORIGIN_LOCAL with the MTU in ee_info, no offender; poll and epoll report POLLERR until
- * it is read. Then the queue is empty. */
+ * SO_EE_ORIGIN_LOCAL with the MTU in ee_info, no offender; poll, epoll and select report it
+ * (POLLERR; readable and writable) until it is read. Then the queue is empty. */
 static void local_error(const char *who, int s, const struct sockaddr_in *server, int connected) {
     char data[64], ctl[512];
     struct sockaddr_in from;
@@ -80,6 +95,7 @@ static void local_error(const char *who, int s, const struct sockaddr_in *server
     struct pollfd p = { .fd = s, .events = POLLIN };
     int pr = poll(&p, 1, 0);
     printf("%s: poll before: %d %s\n", who, pr, poll_flags(p.revents, pf, sizeof pf));
+    printf("%s: select before: %s\n", who, select_now(s, pf, sizeof pf));
     int ep = epoll_create1(0);
     struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 77 };
     if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) < 0) DIE("epoll");
@@ -112,6 +128,7 @@ static void local_error(const char *who, int s, const struct sockaddr_in *server
     p.revents = 0;
     pr = poll(&p, 1, 0);
     printf("%s: poll after: %d %s\n", who, pr, poll_flags(p.revents, pf, sizeof pf));
+    printf("%s: select after: %s\n", who, select_now(s, pf, sizeof pf));
     ev.events = 0;
     pr = epoll_wait(ep, &ev, 1, 0);
     printf("%s: epoll after: %d\n", who, pr);

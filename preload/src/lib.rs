@@ -40,6 +40,7 @@ pub(crate) mod poll;
 pub(crate) mod real;
 mod resolve;
 pub(crate) mod sandbox;
+mod select;
 pub(crate) mod socket;
 pub(crate) mod svc;
 mod syscall;

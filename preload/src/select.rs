@@ -1,0 +1,77 @@
+//! select, pselect. Shared-stack sockets are kernel descriptors, so the kernel answers for
+//! every descriptor; what it cannot see is a local error of the shim's queued on a UDP socket
+//! (`pmtu`: an EMSGSIZE send with IP_RECVERR), which Linux reports at once in the read and
+//! write sets asked for (POLLERR belongs to both POLLIN_SET and POLLOUT_SET, fs/select.c), as
+//! poll reports it (`poll::local_errors`). Without one queued (one atomic load) the call goes
+//! straight to libc.
+//!
+//! Safety (for every hook here): the arguments are the program's own, handed unchanged to libc
+//! under the same contract as the program's call; the sets are read and written for
+//! descriptors below `nfds` (at most FD_SETSIZE), as libc does.
+use libc::{c_int, fd_set, sigset_t, timespec, timeval};
+
+use crate::real;
+
+/// Some descriptor of the read or write set has a local error queued: the answer is what is
+/// ready now (the kernel's, without waiting) plus those. None: no such descriptor.
+unsafe fn local_errors(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) -> Option<c_int> {
+    if !crate::pmtu::any_local() || nfds <= 0 {
+        return None;
+    }
+    let n = nfds.min(libc::FD_SETSIZE as c_int);
+    let asked = |set: *mut fd_set, fd: c_int| !set.is_null() && libc::FD_ISSET(fd, set);
+    let errs: Vec<c_int> =
+        (0..n).filter(|&fd| (asked(r, fd) || asked(w, fd)) && crate::pmtu::local_pending(fd)).collect();
+    if errs.is_empty() {
+        return None;
+    }
+    let (r0, w0) = (copy(r), copy(w));
+    let mut now = timeval { tv_sec: 0, tv_usec: 0 };
+    let got = real::select(nfds, r, w, e, &mut now);
+    if got < 0 {
+        return Some(got);
+    }
+    for fd in errs {
+        if r0.as_ref().is_some_and(|s| libc::FD_ISSET(fd, s)) {
+            libc::FD_SET(fd, r);
+        }
+        if w0.as_ref().is_some_and(|s| libc::FD_ISSET(fd, s)) {
+            libc::FD_SET(fd, w);
+        }
+    }
+    let count = |set: *mut fd_set| if set.is_null() { 0 } else { (0..n).filter(|&fd| libc::FD_ISSET(fd, set)).count() };
+    Some((count(r) + count(w) + count(e)) as c_int)
+}
+
+unsafe fn copy(set: *const fd_set) -> Option<fd_set> {
+    (!set.is_null()).then(|| *set)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn select(
+    nfds: c_int,
+    r: *mut fd_set,
+    w: *mut fd_set,
+    e: *mut fd_set,
+    tv: *mut timeval,
+) -> c_int {
+    if let Some(x) = local_errors(nfds, r, w, e) {
+        return x;
+    }
+    real::select(nfds, r, w, e, tv)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pselect(
+    nfds: c_int,
+    r: *mut fd_set,
+    w: *mut fd_set,
+    e: *mut fd_set,
+    ts: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    if let Some(x) = local_errors(nfds, r, w, e) {
+        return x;
+    }
+    real::pselect(nfds, r, w, e, ts, mask)
+}

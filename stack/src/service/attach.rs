@@ -23,22 +23,22 @@ impl Service {
         self.clients.remove(&fd);
         let _ = crate::sys::close(fd);
     }
-}
 
-/// Binds and listens on `\0tapstack.<tap>`; EADDRINUSE means another service is there.
-pub(super) fn bind_attach(tap: &str) -> Result<i32, StartError> {
-    let name = proto::attach_name(tap);
-    let fd = crate::sys::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0)
-        .map_err(|e| StartError::Failed(format!("cannot create the attach socket: {}", crate::sys::strerror(e))))?;
-    match fdpass::bind_listen_abstract(fd, &name, 512) {
-        Ok(()) => Ok(fd),
-        Err(e) => {
-            let _ = crate::sys::close(fd);
-            Err(if e == libc::EADDRINUSE {
-                StartError::Busy
-            } else {
-                StartError::Failed(format!("cannot bind @{name}: {}", crate::sys::strerror(e)))
-            })
+    /// Binds and listens on `\0tapstack.<tap>`; EADDRINUSE means another service is there.
+    pub(super) fn bind_attach(tap: &str) -> Result<i32, StartError> {
+        let name = proto::attach_name(tap);
+        let fd = crate::sys::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0)
+            .map_err(|e| StartError::Failed(format!("cannot create the attach socket: {}", crate::sys::strerror(e))))?;
+        match fdpass::bind_listen_abstract(fd, &name, 512) {
+            Ok(()) => Ok(fd),
+            Err(e) => {
+                let _ = crate::sys::close(fd);
+                Err(if e == libc::EADDRINUSE {
+                    StartError::Busy
+                } else {
+                    StartError::Failed(format!("cannot bind @{name}: {}", crate::sys::strerror(e)))
+                })
+            }
         }
     }
 }

@@ -32,6 +32,29 @@ const MAX_KEEPERS: usize = 16;
 /// How long the service waits for a descriptor it asked back before giving the socket up.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How soon the loop looks again while programs or keepers wait for descriptors.
+pub const RETRY: Duration = Duration::from_millis(20);
+
+/// Descriptor budget of a service whose limit is `limit`: above `high` in hand, idle
+/// connections are stored until `low` are; fewer than `spare` free and anything idle goes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Budget {
+    pub high: usize,
+    pub low: usize,
+    pub spare: usize,
+}
+
+impl Budget {
+    pub fn new(limit: u64) -> Budget {
+        let limit = limit.min(1 << 40) as usize;
+        Budget {
+            high: limit - (limit / 8).min(1024),
+            low: limit - (limit / 4).min(2048),
+            spare: limit - (limit / 32).clamp(8, 64),
+        }
+    }
+}
+
 fn record(op: u32, ticket: u64) -> [u8; 16] {
     let mut m = [0u8; 16];
     m[0..4].copy_from_slice(&op.to_le_bytes());
@@ -366,6 +389,16 @@ pub fn keeper_main(ctl: i32, fetch: i32) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn budget_leaves_room_at_every_size() {
+        let b = Budget::new(20_000);
+        assert_eq!((b.high, b.low, b.spare), (18_976, 17_952, 19_936));
+        let b = Budget::new(300);
+        assert!(b.low < b.high && b.high < b.spare && b.spare < 300, "{b:?}");
+        let b = Budget::new(1 << 20);
+        assert!(b.low < b.high && b.high < b.spare && b.spare < 1 << 20);
+    }
 
     #[test]
     fn records_round_trip_and_reject_other_lengths() {

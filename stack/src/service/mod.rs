@@ -118,7 +118,7 @@ pub struct Service {
     /// descriptor budget that decides when (`store.rs`).
     keep: keep::Keepers,
     kept: HashMap<u64, usize>,
-    budget: store::Budget,
+    budget: keep::Budget,
     last_scan: u32,
     store_cursor: usize,
     /// The keepers' returns wait: no descriptor to spare.
@@ -142,7 +142,7 @@ impl Service {
     /// Binds the attach point first (so racing starters agree: the loser gets `Busy` and
     /// never touches the TAP), then opens the TAP.
     pub fn new(cfg: Config, opts: Options) -> Result<Service, StartError> {
-        let attach_fd = attach::bind_attach(&cfg.tap)?;
+        let attach_fd = Service::bind_attach(&cfg.tap)?;
         crate::log::init(&cfg).map_err(StartError::Failed)?;
         let opened = open_device(&cfg).map_err(|RuntimeError(e)| StartError::Failed(e))?;
         let epfd =
@@ -189,7 +189,7 @@ impl Service {
             next_sweep: std::time::Instant::now(),
             keep: keep::Keepers::default(),
             kept: HashMap::new(),
-            budget: store::Budget::new(crate::sys::raise_nofile_limit().unwrap_or(1024)),
+            budget: keep::Budget::new(crate::sys::raise_nofile_limit().unwrap_or(1024)),
             last_scan: 0,
             store_cursor: 0,
             keep_blocked: false,
@@ -241,7 +241,7 @@ impl Service {
                 timeout = Some(timeout.map_or(d, |t| t.min(d)));
             }
             if self.keep_waiting() {
-                timeout = Some(timeout.map_or(store::RETRY, |t| t.min(store::RETRY)));
+                timeout = Some(timeout.map_or(keep::RETRY, |t| t.min(keep::RETRY)));
             }
             if self.idle_since.is_some() {
                 timeout = Some(timeout.map_or(self.opts.idle, |t| t.min(self.opts.idle)));

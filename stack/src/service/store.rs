@@ -14,28 +14,6 @@ const IDLE_MS: u32 = 500;
 const SCAN_EVERY_MS: u32 = 100;
 /// How long a request waits for a descriptor to be spare before it goes on regardless.
 const STARVED_MS: u32 = 2000;
-/// How soon the loop looks again while programs or keepers wait for descriptors.
-pub const RETRY: std::time::Duration = std::time::Duration::from_millis(20);
-
-/// Descriptor budget of a service whose limit is `limit`: above `high` in hand, idle
-/// connections are stored until `low` are; fewer than `spare` free and anything idle goes.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Budget {
-    pub high: usize,
-    pub low: usize,
-    pub spare: usize,
-}
-
-impl Budget {
-    pub fn new(limit: u64) -> Budget {
-        let limit = limit.min(1 << 40) as usize;
-        Budget {
-            high: limit - (limit / 8).min(1024),
-            low: limit - (limit / 4).min(2048),
-            spare: limit - (limit / 32).clamp(8, 64),
-        }
-    }
-}
 
 /// Can `s` go to a keeper: an established TCP connection with nothing moving either way and
 /// nothing the service holds for it beyond its state.
@@ -275,16 +253,6 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn budget_leaves_room_at_every_size() {
-        let b = Budget::new(20_000);
-        assert_eq!((b.high, b.low, b.spare), (18_976, 17_952, 19_936));
-        let b = Budget::new(300);
-        assert!(b.low < b.high && b.high < b.spare && b.spare < 300, "{b:?}");
-        let b = Budget::new(1 << 20);
-        assert!(b.low < b.high && b.high < b.spare && b.spare < 1 << 20);
-    }
 
     #[test]
     fn fresh_sockets_are_not_stored() {

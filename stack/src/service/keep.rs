@@ -262,6 +262,33 @@ impl Keepers {
     }
 }
 
+/// The keeper's side: reads every STORE queued on the control pair, holds each descriptor and
+/// watches it (`out` gets those that cannot be watched: back at once). False when the service
+/// is gone.
+fn take_stores(ctl: i32, ep: i32, held: &mut HashMap<u64, i32>, out: &mut VecDeque<u64>) -> bool {
+    let watch = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
+    let mut buf = [0u8; 32];
+    loop {
+        match fdpass::recv_with_fd(ctl, &mut buf, libc::MSG_DONTWAIT) {
+            Ok((0, _)) => return false,
+            Ok((k, Some(fd))) => match parse(&buf[..k]) {
+                Some((OP_STORE, t)) => {
+                    held.insert(t, fd);
+                    if fdpass::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, watch, t).is_err() {
+                        out.push_back(t);
+                    }
+                }
+                _ => {
+                    let _ = crate::sys::close(fd);
+                }
+            },
+            Ok(_) | Err(libc::EINTR) => continue,
+            Err(libc::EAGAIN) => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
 /// The keeper process (`tapstackd --keeper CTL FETCH`): holds what the service stores, gives
 /// each back when its program end moves or when asked, exits when the service is gone.
 /// Returns the exit status.
@@ -298,32 +325,22 @@ pub fn keeper_main(ctl: i32, fetch: i32) -> i32 {
     let mut held: HashMap<u64, i32> = HashMap::new();
     let mut out: VecDeque<u64> = VecDeque::new();
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
-    let watch = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
     let mut buf = [0u8; 32];
     loop {
         let n = fdpass::epoll_wait(ep, &mut events, -1).unwrap_or(0);
         for ev in &events[..n] {
             match ev.u64 {
-                CTL => loop {
-                    match fdpass::recv_with_fd(ctl, &mut buf, libc::MSG_DONTWAIT) {
-                        Ok((0, _)) => return 0, // the service is gone
-                        Ok((k, Some(fd))) => match parse(&buf[..k]) {
-                            Some((OP_STORE, t)) => {
-                                held.insert(t, fd);
-                                if fdpass::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, watch, t).is_err() {
-                                    out.push_back(t);
-                                }
-                            }
-                            _ => {
-                                let _ = crate::sys::close(fd);
-                            }
-                        },
-                        Ok(_) | Err(libc::EINTR) => continue,
-                        Err(libc::EAGAIN) => break,
-                        Err(_) => return 0,
+                CTL => {
+                    if !take_stores(ctl, ep, &mut held, &mut out) {
+                        return 0;
                     }
-                },
+                }
                 FETCH => loop {
+                    // A STORE is sent before any FETCH of it, on the other pair: read the stores
+                    // first, or a fetch could overtake its own store.
+                    if !take_stores(ctl, ep, &mut held, &mut out) {
+                        return 0;
+                    }
                     match fdpass::recv_with_fd(fetch, &mut buf, libc::MSG_DONTWAIT) {
                         Ok((0, _)) => return 0,
                         Ok((k, None)) => {

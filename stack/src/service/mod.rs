@@ -243,6 +243,9 @@ impl Service {
             if self.keep_waiting() {
                 timeout = Some(timeout.map_or(keep::RETRY, |t| t.min(keep::RETRY)));
             }
+            if !self.dirty.is_empty() {
+                timeout = Some(Duration::ZERO); // sockets handed back to be pumped (`store.rs`)
+            }
             if self.idle_since.is_some() {
                 timeout = Some(timeout.map_or(self.opts.idle, |t| t.min(self.opts.idle)));
             }

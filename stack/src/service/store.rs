@@ -107,7 +107,11 @@ impl Service {
         }
         let now = self.now_ms();
         let since = *self.starved_since.get_or_insert(now);
-        self.keep.broken() || now.wrapping_sub(since) >= STARVED_MS
+        let give_up = self.keep.broken() || now.wrapping_sub(since) >= STARVED_MS;
+        if give_up && !self.keep.broken() {
+            tracing::warn!(target: "tapstack::service", "no descriptor spare for {} ms: a request goes on regardless", now.wrapping_sub(since));
+        }
+        give_up
     }
 
     /// Stops reading control connection `fd` until descriptors are spare (`keep_pressure`).

@@ -172,24 +172,6 @@ pub fn close(fd: i32) -> Result<(), i32> {
     unsafe { syscall(libc::SYS_close, &[fd as usize]) }.map(|_| ())
 }
 
-/// dup3(old, new, 0): `new` now names what `old` does (close-on-exec clear).
-pub fn dup_to(old: i32, new: i32) -> Result<(), i32> {
-    // SAFETY: integer arguments.
-    unsafe { syscall(libc::SYS_dup3, &[old as usize, new as usize, 0]) }.map(|_| ())
-}
-
-/// close_range(first, ~0, 0): closes every descriptor from `first` up.
-pub fn close_from(first: u32) -> Result<(), i32> {
-    // SAFETY: integer arguments.
-    unsafe { syscall(libc::SYS_close_range, &[first as usize, u32::MAX as usize, 0]) }.map(|_| ())
-}
-
-/// prctl(PR_SET_PDEATHSIG, SIGKILL): this process ends with the thread that started it.
-pub fn die_with_parent() -> Result<(), i32> {
-    // SAFETY: integer arguments.
-    unsafe { syscall(libc::SYS_prctl, &[libc::PR_SET_PDEATHSIG as usize, libc::SIGKILL as usize]) }.map(|_| ())
-}
-
 /// openat(AT_FDCWD, path, flags, mode). EINTR is retried.
 pub fn open(path: &CStr, flags: i32, mode: u32) -> Result<i32, i32> {
     // SAFETY: path is NUL-terminated and outlives the call.

@@ -296,7 +296,7 @@ pub fn keeper_main(ctl: i32, fetch: i32) -> i32 {
     // Nothing else of the service's: the two pairs become 3 and 4, every other inherited
     // descriptor is closed.
     let moved = |from: i32, to: i32| {
-        if from != to && crate::sys::dup_to(from, to).is_ok() {
+        if from != to && crate::sys::unix::dup_to(from, to).is_ok() {
             let _ = crate::sys::close(from);
         }
     };
@@ -309,9 +309,9 @@ pub fn keeper_main(ctl: i32, fetch: i32) -> i32 {
     moved(ctl, 3);
     moved(fetch, 4);
     let (ctl, fetch) = (3, 4);
-    let _ = crate::sys::close_from(5);
+    let _ = crate::sys::unix::close_from(5);
     // PR_SET_PDEATHSIG fires when the thread that forked us ends: the service is one thread.
-    let _ = crate::sys::die_with_parent();
+    let _ = crate::sys::unix::die_with_parent();
     let _ = crate::sys::raise_nofile_limit();
     let Ok(ep) = fdpass::epoll_create() else { return 1 };
     const CTL: u64 = u64::MAX;

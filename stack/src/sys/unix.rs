@@ -425,3 +425,21 @@ pub fn ifindex_exists(i: u32) -> bool {
     // SAFETY: name has IF_NAMESIZE bytes, as if_indextoname requires.
     !unsafe { libc::if_indextoname(i, name.as_mut_ptr()) }.is_null()
 }
+
+/// dup3(old, new, 0): `new` now names what `old` does (close-on-exec clear).
+pub fn dup_to(old: i32, new: i32) -> Result<(), i32> {
+    // SAFETY: integer arguments.
+    unsafe { super::syscall(libc::SYS_dup3, &[old as usize, new as usize, 0]) }.map(|_| ())
+}
+
+/// close_range(first, ~0, 0): closes every descriptor from `first` up.
+pub fn close_from(first: u32) -> Result<(), i32> {
+    // SAFETY: integer arguments.
+    unsafe { super::syscall(libc::SYS_close_range, &[first as usize, u32::MAX as usize, 0]) }.map(|_| ())
+}
+
+/// prctl(PR_SET_PDEATHSIG, SIGKILL): this process ends with the thread that started it.
+pub fn die_with_parent() -> Result<(), i32> {
+    // SAFETY: integer arguments.
+    unsafe { super::syscall(libc::SYS_prctl, &[libc::PR_SET_PDEATHSIG as usize, libc::SIGKILL as usize]) }.map(|_| ())
+}

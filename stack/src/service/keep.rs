@@ -97,11 +97,6 @@ impl Keepers {
         self.broken
     }
 
-    /// Descriptors held by keepers now.
-    pub fn held(&self) -> usize {
-        self.list.iter().map(|k| k.held).sum()
-    }
-
     /// The control descriptors, with their keeper's index (for epoll).
     pub fn control_fds(&self) -> impl Iterator<Item = (usize, i32)> + '_ {
         self.list.iter().enumerate().map(|(i, k)| (i, k.fd))

@@ -442,6 +442,15 @@ int run_role(int argc, char **argv, const char *usage, int (*server)(const struc
     return 2;
 }
 
+void answer_hello(int s, struct sockaddr_in *client) {
+    char buf[64];
+    socklen_t cl = sizeof *client;
+    struct pollfd p = { s, POLLIN, 0 };
+    if (poll(&p, 1, 10000) != 1 || recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)client, &cl) < 0)
+        die("no hello", errno);
+    if (sendto(s, "hi", 2, 0, (struct sockaddr *)client, cl) != 2) DIE("hi");
+}
+
 void print_datagrams(int s, const char *name) {
     char buf[64];
     printf("server: %s received:", name);

@@ -68,6 +68,9 @@ int udp_bound(const char *host, int port, int reuse);
  * and returns its sender in CLIENT and the address it came to (IP_PKTINFO's ipi_addr: ours,
  * to join on); dies without it. */
 struct in_addr recv_hello(int s, struct sockaddr_in *client);
+/* A UDP server's first step: waits up to 10 s for the client's hello on S and answers "hi";
+ * returns the client's address in CLIENT; dies without a hello. */
+void answer_hello(int s, struct sockaddr_in *client);
 /* Prints "server: NAME received:" and every datagram waiting on s (up to 200 ms for each, at most 10). */
 void print_datagrams(int s, const char *name);
 /* Creates the readiness file (if any) once the listener exists. */

@@ -190,13 +190,8 @@ static unsigned recv_info(int s, struct in_addr *me) {
 static int server(const struct opts *o) {
     int c = udp_bound(NULL, o->port, 1);
     signal_ready(o);
-    char buf[64];
     struct sockaddr_in client;
-    socklen_t cl = sizeof client;
-    struct pollfd p = { c, POLLIN, 0 };
-    if (poll(&p, 1, 10000) != 1 || recvfrom(c, buf, sizeof buf, 0, (struct sockaddr *)&client, &cl) < 0)
-        die("no hello", errno);
-    if (sendto(c, "hi", 2, 0, (struct sockaddr *)&client, cl) != 2) DIE("hi");
+    answer_hello(c, &client);
     printf("server: answered\n");
     return 0;
 }

@@ -68,13 +68,10 @@ static int errsock(const struct sockaddr_in *to, int ttl, int tos) {
 static int server(const struct opts *o) {
     int c = udp_bound(NULL, o->port, 1);
     signal_ready(o);
-    char buf[64];
     struct sockaddr_in client;
-    socklen_t cl = sizeof client;
+    answer_hello(c, &client);
+    char buf[64];
     struct pollfd p = { c, POLLIN, 0 };
-    if (poll(&p, 1, 10000) != 1 || recvfrom(c, buf, sizeof buf, 0, (struct sockaddr *)&client, &cl) < 0)
-        die("no hello", errno);
-    if (sendto(c, "hi", 2, 0, (struct sockaddr *)&client, cl) != 2) DIE("hi");
     if (poll(&p, 1, 20000) != 1 || recv(c, buf, sizeof buf, 0) < 0) die("no done", errno);
     printf("server: done\n");
     return 0;

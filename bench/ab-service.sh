@@ -4,11 +4,12 @@
 # per workload, one after the other, so the machine's drift hits them alike; prints every
 # figure and the medians. Only measures; every process runs under `timeout`.
 #
-# Usage: bench/ab-service.sh [-r ROUNDS] [-w "conn up down pp"] VARIANT...
+# Usage: bench/ab-service.sh [-r ROUNDS] [-w "conn up down pp s8up s8down"] VARIANT...
 #   VARIANT = NAME=DIR, DIR holding libtapstack_preload.so and tapstackd (a build). Ratios are
 #   to the last variant. Example: bench/ab-service.sh new=target/release base=/tmp/base
-# Environment: AB_CONN_SECS (3), AB_MIB (256), AB_ROUNDS_PP (10000), AB_LOAD=1 (one CPU-bound
-# shell loop runs beside every run, as make bench's loaded rows; bounded, ended by PID).
+# Environment: AB_CONN_SECS (3), AB_MIB (256), AB_STREAM_MIB (128 per stream, s8up/s8down), AB_ROUNDS_PP (10000), AB_LOAD=1 (one CPU-bound
+# shell loop runs beside every run, as make bench's loaded rows; bounded, ended by PID),
+# AB_SPAWNED=1 (no service started here: the client's shim starts it, as in make bench).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -35,47 +36,68 @@ WORK=$(mktemp -d /tmp/ab-service.XXXXXX)
 _NETNS_TMP+=("$WORK")   # removed by netns-lib's EXIT trap
 declare -A V
 PORT=7400
+SMIB=${AB_STREAM_MIB:-128}
+cc -std=gnu11 -O2 -Wall -Wextra -Werror -pthread -o "$WORK/streams" bench/src/streams.c || exit 1
 
 # one VARIANT WORKLOAD: one run; appends the figure to V[name,workload].
 one() {
   local name=${1%%=*} w=$2 dir srv cli key side svc=""
   dir=$(cd "${1#*=}" && pwd)
-  PORT=$((PORT + 1))
+  PORT=$((PORT + 10))
   case $w in
     conn) srv="accept_rate server -p $PORT -t"; cli="accept_rate client -c 10.0.0.1 -p $PORT -T $SECS -t"
           key=conn_per_s; side=cli;;
     up) srv="bulk_recv -l -p $PORT -t"; cli="bulk_send -c 10.0.0.1 -p $PORT -m $MIB -t"; key=mib_per_s; side=srv;;
     down) srv="bulk_send -l -p $PORT -m $MIB -t"; cli="bulk_recv -c 10.0.0.1 -p $PORT -t"; key=mib_per_s; side=cli;;
     pp) srv="pingpong server -p $PORT"; cli="pingpong client -c 10.0.0.1 -p $PORT -n $PPN -t"; key=median_us; side=cli;;
+    s8up) srv="bulk_recv -l -p @PORT -t"; cli="streams -c 10.0.0.1 -p $PORT -k 8 -d up -m $SMIB"; key=mib_per_s; side=cli;;
+    s8down) srv="bulk_send -l -p @PORT -m $SMIB -t"; cli="streams -c 10.0.0.1 -p $PORT -k 8 -d down -m $SMIB"
+            key=mib_per_s; side=cli;;
   esac
+  local nsrv=1
+  case $w in s8*) nsrv=8;; esac
   local env=(TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 TAPSTACK_GW=10.0.0.1 TAPSTACK_MAC=02:00:00:00:00:02)
   # This build's service, started here (and ended by its PID after the run).
   env+=(TAPSTACK_SERVICE="$dir/tapstackd")
-  ip netns exec "$TOPO_NS" env "${env[@]}" timeout 120 "$dir/tapstackd" --persist >"$WORK/svc.log" 2>&1 &
-  svc=$!
   local i
-  for ((i = 0; i < 100; i++)); do
-    ip netns exec "$TOPO_NS" ss -xl 2>/dev/null | grep -q "@tapstack\.tap0 " && break
-    sleep 0.02
-  done
-  rm -f "$WORK/ready"
-  read -r -a sargv <<<"$srv"
+  if [ "${AB_SPAWNED:-0}" != 1 ]; then
+    ip netns exec "$TOPO_NS" env "${env[@]}" timeout 120 "$dir/tapstackd" --persist >"$WORK/svc.log" 2>&1 &
+    svc=$!
+    for ((i = 0; i < 100; i++)); do
+      ip netns exec "$TOPO_NS" ss -xl 2>/dev/null | grep -q "@tapstack\.tap0 " && break
+      sleep 0.02
+    done
+  fi
   read -r -a cargv <<<"$cli"
-  timeout 120 ip netns exec "$TOPO_NS" "$CL_BIN/${sargv[0]}" "${sargv[@]:1}" -R "$WORK/ready" -w 100 \
-    >"$WORK/srv.out" 2>&1 &
-  local spid=$! i
-  for ((i = 0; i < 200; i++)); do [ -e "$WORK/ready" ] && break; sleep 0.02; done
-  local hog=""
+  local spids=() i k
+  for ((k = 0; k < nsrv; k++)); do
+    rm -f "$WORK/ready$k"
+    read -r -a sargv <<<"${srv//@PORT/$((PORT + k))}"
+    timeout 120 ip netns exec "$TOPO_NS" "$CL_BIN/${sargv[0]}" "${sargv[@]:1}" -R "$WORK/ready$k" -w 100 \
+      >"$WORK/srv$k.out" 2>&1 &
+    spids+=($!)
+    for ((i = 0; i < 200; i++)); do [ -e "$WORK/ready$k" ] && break; sleep 0.02; done
+  done
+  cp "$WORK/srv0.out" "$WORK/srv.out" 2>/dev/null
+  local hog="" ccmd="$CL_BIN/${cargv[0]}"
+  [ "${cargv[0]}" = streams ] && ccmd="$WORK/streams"
   if [ "${AB_LOAD:-0}" = 1 ]; then
     timeout -k 2 130 bash -c 'while :; do :; done' &
     hog=$!
     sleep 0.2
   fi
   timeout 120 ip netns exec "$TOPO_NS" env "${env[@]}" LD_PRELOAD="$dir/libtapstack_preload.so" \
-    "$CL_BIN/${cargv[0]}" "${cargv[@]:1}" -w 100 >"$WORK/cli.out" 2>&1
-  wait "$spid"
+    "$ccmd" "${cargv[@]:1}" $([ "$nsrv" = 1 ] && echo "-w 100") >"$WORK/cli.out" 2>&1
+  wait "${spids[@]}"
+  cp "$WORK/srv0.out" "$WORK/srv.out" 2>/dev/null
   if [ -n "$hog" ]; then kill "$hog" 2>/dev/null; wait "$hog" 2>/dev/null; fi
   if [ -n "$svc" ]; then kill "$svc" 2>/dev/null; wait "$svc" 2>/dev/null; fi
+  if [ "${AB_SPAWNED:-0}" = 1 ]; then
+    # The service the client started: this variant's binary, ended by PID before the next run
+    # (another variant's client would attach to it).
+    for p in $(pgrep -f "^$dir/tapstackd"); do kill "$p" 2>/dev/null; done
+    for ((i = 0; i < 50; i++)); do pgrep -f "^$dir/tapstackd" >/dev/null || break; sleep 0.05; done
+  fi
   local v
   v=$(awk -v k="$key" '$1 == k { print $2; exit }' "$WORK/$side.out")
   [ "$w" = pp ] && v="$v/$(awk '$1 == "p99_us" { print $2; exit }' "$WORK/cli.out")"

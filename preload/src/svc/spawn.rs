@@ -1,4 +1,5 @@
-//! Starting `tapstackd` from a shimmed process: detached (double fork, setsid), stdio to
+//! Starting `tapstackd` from a shimmed process: detached (double fork, a process group of its
+//! own in the starter's session: see [`fork_service`]), stdio to
 //! /dev/null or TAPSTACK_SERVICE_LOG (stderr stays the program's when TAPSTACK_TRACE asks for
 //! output and no service log is set), without LD_PRELOAD. Racing starters agree through the
 //! attach point: every loser's service finds it bound and exits at once.
@@ -131,7 +132,15 @@ fn fork_service(report: i32) -> Result<(), String> {
             return Err("fork failed".into());
         }
         if pid == 0 {
-            libc::syscall(libc::SYS_setsid);
+            // A process group of its own: the terminal's signals (^C, ^Z, hang-up) go to the
+            // foreground group and the session leader, not to the service. Not a session of its
+            // own (setsid): with autogroup scheduling (kernel.sched_autogroup_enabled, the
+            // default of desktop distributions) a new session is a new scheduling group, and a
+            // sched_yield in the service's polling loop (`Service::wait`) then yields only
+            // within that group: the kernel peer it waits for, woken in the programs' group,
+            // waited for the end of the service's slice. With one core busy that made the
+            // ping-pong median 27.7 us against 21.0 (bench/PERF.md, tenth session).
+            libc::syscall(libc::SYS_setpgid, 0 as c_long, 0 as c_long);
             // The report pipe out of the way of 0-2 (a program that closed stdin may have had
             // it as descriptor 0, which the redirections below replace).
             let report = libc::syscall(libc::SYS_fcntl, report as c_long, libc::F_DUPFD as c_long, 16 as c_long);

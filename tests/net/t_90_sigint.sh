@@ -2,7 +2,9 @@
 # Ctrl-C ends a shimmed python3 blocked in accept() within 1 s (issue 10, signals): SIGINT sent
 # from outside (as a terminal does) to a python3 whose main thread blocks in accept() on a
 # tapstack listener, (a) with Python's own handler (KeyboardInterrupt), (b) with SIGINT's default
-# action (the process dies of the signal). Also (c) blocked in recv() on a connection.
+# action (the process dies of the signal). Also (c) blocked in recv() on a connection. (d) The
+# service the program started is in the program's session but not its process group: ^C to the
+# program's group leaves the service.
 # Kernel side: tap0 10.0.0.1/24; tapstack side: 10.0.0.2.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -59,3 +61,37 @@ c = socket.create_connection(("10.0.0.1", 7400), timeout=10); c.settimeout(None)
 print("blocked", os.getpid(), flush=True)
 c.recv(10)' 130
 crossed rx 40 "$rx0" "the blocked recv's connection"
+
+# (d) The service a program starts stays out of the terminal's way and in its scheduling group:
+# a process group of its own (its starter's first fork made it; the service, forked once more,
+# is in it), in the starting program's session (bench/PERF.md, tenth session:
+# in a session of its own, with autogroup scheduling, its polling sched_yield could not hand the
+# CPU to the peer it waited for). The program runs as a shell job would, in a new session and
+# group; ^C to that group ends the program and leaves the service.
+service_done 15 "before the process-group case"
+: > "$WORK/grp.out"
+ts 30 setsid "$PY" -c '
+import os, socket
+c = socket.create_connection(("10.0.0.1", 7400), timeout=10); c.settimeout(None)
+print("blocked", os.getpid(), os.getpgid(0), os.getsid(0), flush=True)
+c.recv(10)' > "$WORK/grp.out" 2> "$WORK/grp.err" &
+job=$!
+_NETNS_PIDS+=("$job")
+netns_wait_grep "$WORK/grp.out" '^blocked [0-9]+' 15 || { echo "FAIL: grp: did not start"; cat "$WORK/grp.err"; exit 1; }
+read -r _ ppid ppgid psid < "$WORK/grp.out"
+svc=$(svc_pid)
+[ -n "$svc" ] || { echo "FAIL: grp: no service"; exit 1; }
+# /proc/PID/stat: the fields after the command name's closing parenthesis: state ppid pgrp session.
+read -r _ _ spgid ssid _ < <(sed 's/^.*) //' "/proc/$svc/stat")
+[ "$spgid" != "$ppgid" ] || { echo "FAIL: the service ($svc) shares the program's process group $ppgid"; exit 1; }
+[ "$ssid" = "$psid" ] || { echo "FAIL: the service is in session $ssid, the program that started it in $psid"; exit 1; }
+if [ -r "/proc/$svc/autogroup" ]; then
+  a=$(cut -d' ' -f1 "/proc/$svc/autogroup"); b=$(cut -d' ' -f1 "/proc/$ppid/autogroup")
+  [ "$a" = "$b" ] || { echo "FAIL: the service's scheduling group $a is not the program's $b"; exit 1; }
+fi
+echo "ok: the service $svc: process group $spgid (the program's: $ppgid), the program's session $psid"
+kill -INT -- "-$ppgid"
+rc=0; wait "$job" || rc=$?
+[ "$rc" = 130 ] || { echo "FAIL: grp: exit status $rc after ^C to its group, expected 130"; cat "$WORK/grp.err"; exit 1; }
+alive "$svc" || { echo "FAIL: ^C to the program's group ended the service too"; exit 1; }
+echo "ok: ^C to the program's group ended it (exit 130), the service $svc lives on"

@@ -4,7 +4,8 @@
 # tapstack listener, (a) with Python's own handler (KeyboardInterrupt), (b) with SIGINT's default
 # action (the process dies of the signal). Also (c) blocked in recv() on a connection. (d) The
 # service the program started is in the program's session but not its process group: ^C to the
-# program's group leaves the service.
+# program's group leaves the service. (e) Nor does its terminal stop it: two programs connect in
+# a `stty tostop` terminal while the service writes its frame trace there.
 # Kernel side: tap0 10.0.0.1/24; tapstack side: 10.0.0.2.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -95,3 +96,28 @@ rc=0; wait "$job" || rc=$?
 [ "$rc" = 130 ] || { echo "FAIL: grp: exit status $rc after ^C to its group, expected 130"; cat "$WORK/grp.err"; exit 1; }
 alive "$svc" || { echo "FAIL: ^C to the program's group ended the service too"; exit 1; }
 echo "ok: ^C to the program's group ended it (exit 130), the service $svc lives on"
+
+# (e) ... and its terminal cannot stop it: in a terminal with `stty tostop`, a service writing
+# its frame trace (TAPSTACK_TRACE=1) to the program's terminal from a background group would get
+# SIGTTOU (stopped: the next program cannot connect) without the service ignoring it.
+command -v script >/dev/null || { echo "FAIL: script (util-linux) is not installed"; exit 1; }
+service_done 15 "before the terminal case"
+netns_bg "$NS" "$PY" -c '
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.0.0.1", 7403)); s.listen(16)
+time.sleep(60)'
+netns_wait_port "$NS" 7403
+cat > "$WORK/conn.py" <<'PY'
+import socket, sys
+socket.create_connection(("10.0.0.1", 7403), timeout=3).close()
+print("connected", sys.argv[1])
+PY
+run="ip netns exec $NS env TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 TAPSTACK_GW=10.0.0.1 TAPSTACK_LIB=$LIB"
+run+=" TAPSTACK_TRACE=1 timeout -k 2 8 $ROOT/scripts/tapstack $PY $WORK/conn.py"
+timeout -k 5 40 script -qc "stty tostop; $run 1 > $WORK/tty1.out; sleep 0.3; $run 2 > $WORK/tty2.out" "$WORK/typescript" > /dev/null || true
+for i in 1 2; do
+  grep -qx "connected $i" "$WORK/tty$i.out" || { echo "FAIL: program $i in a tostop terminal did not connect"; tail -5 "$WORK/typescript"; exit 1; }
+done
+grep -aq "10.0.0.1" "$WORK/typescript" || { echo "FAIL: no frame trace reached the terminal"; exit 1; }
+echo "ok: two programs in a tostop terminal connected, the service's trace on that terminal"

@@ -66,7 +66,14 @@ fn main() {
         eprintln!("tapstackd: cannot raise RLIMIT_NOFILE: {}", tapstack::sys::strerror(e));
     }
     // SIGPIPE: a program that vanished must not kill the service (writes get EPIPE).
-    tapstack::service::fdpass::ignore_sigpipe();
+    tapstack::service::fdpass::ignore_signals(&[libc::SIGPIPE]);
+    if report.is_some() {
+        // Started by a program's shim: a background process group of that program's session
+        // (preload/src/svc/spawn.rs). Its terminal must not stop it: with `stty tostop` a
+        // write of its trace to the program's terminal would raise SIGTTOU (or fail with EIO,
+        // its group being orphaned), and ^Z belongs to the program.
+        tapstack::service::fdpass::ignore_signals(&[libc::SIGTTOU, libc::SIGTTIN, libc::SIGTSTP]);
+    }
     let tap = cfg.tap.clone();
     let mut svc = match Service::new(
         cfg,

@@ -4,7 +4,7 @@
 //! open (sock_diag). Errors are `Err(errno)`; errno is never touched.
 pub use crate::sys::unix::{
     abstract_addr, accept4, bind_listen_abstract, connect_abstract, epoll_create, epoll_ctl, epoll_wait,
-    epoll_wait_for, getsockopt_int, getuid, identity, ifindex_exists, ignore_sigpipe, peer_cred, recv, recv_vectored,
+    epoll_wait_for, getsockopt_int, getuid, identity, ifindex_exists, ignore_signals, peer_cred, recv, recv_vectored,
     recv_with_fd, recv_with_fds, send, send_vectored, send_with_fd, send_with_fds, set_nonblock, setsockopt_int,
     shutdown, socketpair, unread,
 };

@@ -403,8 +403,8 @@ pub fn bind_listen_abstract(fd: i32, name: &str, backlog: i32) -> Result<(), i32
     unsafe { sc(libc::SYS_listen, &[fd as i64, backlog as i64]) }.map(|_| ())
 }
 
-/// Ignores SIGPIPE (rt_sigaction with SIG_IGN): a vanished program must not kill the service.
-pub fn ignore_sigpipe() {
+/// Ignores each of `sigs` (rt_sigaction with SIG_IGN).
+pub fn ignore_signals(sigs: &[i32]) {
     #[repr(C)]
     struct Act {
         handler: usize,
@@ -413,8 +413,10 @@ pub fn ignore_sigpipe() {
         mask: u64,
     }
     let act = Act { handler: 1, flags: 0, restorer: 0, mask: 0 }; // SIG_IGN
-                                                                  // SAFETY: a kernel sigaction struct on the stack; no old action wanted.
-    let _ = unsafe { sc(libc::SYS_rt_sigaction, &[libc::SIGPIPE as i64, &act as *const Act as i64, 0, 8]) };
+    for &sig in sigs {
+        // SAFETY: a kernel sigaction struct on the stack; no old action wanted.
+        let _ = unsafe { sc(libc::SYS_rt_sigaction, &[sig as i64, &act as *const Act as i64, 0, 8]) };
+    }
 }
 
 /// A network interface of this namespace has index `i` (a bind to a link-local IPv6 address

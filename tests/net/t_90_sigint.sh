@@ -115,9 +115,11 @@ print("connected", sys.argv[1])
 PY
 run="ip netns exec $NS env TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 TAPSTACK_GW=10.0.0.1 TAPSTACK_LIB=$LIB"
 run+=" TAPSTACK_TRACE=1 timeout -k 2 8 $ROOT/scripts/tapstack $PY $WORK/conn.py"
-timeout -k 5 40 script -qc "stty tostop; $run 1 > $WORK/tty1.out; sleep 0.3; $run 2 > $WORK/tty2.out" "$WORK/typescript" > /dev/null || true
+rc=0
+timeout -k 5 40 script -eqc "stty tostop; $run 1 > $WORK/tty1.out; sleep 0.3; $run 2 > $WORK/tty2.out" "$WORK/typescript" > /dev/null || rc=$?
 for i in 1 2; do
   grep -qx "connected $i" "$WORK/tty$i.out" || { echo "FAIL: program $i in a tostop terminal did not connect"; tail -5 "$WORK/typescript"; exit 1; }
 done
+[ "$rc" = 0 ] || { echo "FAIL: the terminal's session ended with status $rc"; exit 1; }
 grep -aq "10.0.0.1" "$WORK/typescript" || { echo "FAIL: no frame trace reached the terminal"; exit 1; }
 echo "ok: two programs in a tostop terminal connected, the service's trace on that terminal"

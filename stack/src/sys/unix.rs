@@ -405,17 +405,12 @@ pub fn bind_listen_abstract(fd: i32, name: &str, backlog: i32) -> Result<(), i32
 
 /// Ignores each of `sigs` (rt_sigaction with SIG_IGN).
 pub fn ignore_signals(sigs: &[i32]) {
-    #[repr(C)]
-    struct Act {
-        handler: usize,
-        flags: u64,
-        restorer: usize,
-        mask: u64,
-    }
-    let act = Act { handler: 1, flags: 0, restorer: 0, mask: 0 }; // SIG_IGN
+    let act = crate::sys::KernelSigaction { handler: 1, ..Default::default() }; // SIG_IGN
     for &sig in sigs {
         // SAFETY: a kernel sigaction struct on the stack; no old action wanted.
-        let _ = unsafe { sc(libc::SYS_rt_sigaction, &[sig as i64, &act as *const Act as i64, 0, 8]) };
+        let _ = unsafe {
+            sc(libc::SYS_rt_sigaction, &[sig as i64, &act as *const crate::sys::KernelSigaction as i64, 0, 8])
+        };
     }
 }
 

@@ -6,7 +6,7 @@ need=()
 # command:package (the command proves the package is there).
 for pair in ip:iproute2 ping:iputils-ping arping:iputils-arping tcpdump:tcpdump nft:nftables nc:netcat-openbsd \
             iperf3:iperf3 dnsmasq:dnsmasq-base curl:curl wget:wget python3:python3 gcc:gcc \
-            strace:strace sha256sum:coreutils setpriv:util-linux timeout:coreutils awk:mawk \
+            strace:strace sha256sum:coreutils setpriv:util-linux script:bsdutils timeout:coreutils awk:mawk \
             nginx:nginx ab:apache2-utils socat:socat dig:bind9-dnsutils host:bind9-dnsutils \
             openssl:openssl ss:iproute2 java:default-jdk-headless node:nodejs traceroute:traceroute \
             redis-server:redis-server redis-benchmark:redis-tools git:git rsync:rsync \

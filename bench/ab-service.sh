@@ -4,7 +4,7 @@
 # per workload, one after the other, so the machine's drift hits them alike; prints every
 # figure and the medians. Only measures; every process runs under `timeout`.
 #
-# Usage: bench/ab-service.sh [-r ROUNDS] [-w "conn up down pp s8up s8down"] VARIANT...
+# Usage: bench/ab-service.sh [-r ROUNDS] [-w "conn conn4 up down pp s8up s8down"] VARIANT...
 #   VARIANT = NAME=DIR, DIR holding libtapstack_preload.so and tapstackd (a build). Ratios are
 #   to the last variant. Example: bench/ab-service.sh new=target/release base=/tmp/base
 # Environment: AB_CONN_SECS (3), AB_MIB (256), AB_STREAM_MIB (128 per stream, s8up/s8down), AB_ROUNDS_PP (10000), AB_LOAD=1 (one CPU-bound
@@ -47,6 +47,8 @@ one() {
   case $w in
     conn) srv="accept_rate server -p $PORT -t"; cli="accept_rate client -c 10.0.0.1 -p $PORT -T $SECS -t"
           key=conn_per_s; side=cli;;
+    conn4) srv="accept_rate server -p @PORT -t"; cli="accept_rate client -c 10.0.0.1 -p @PORT -T $SECS -t"
+          key=conn_per_s; side=cli;;
     up) srv="bulk_recv -l -p $PORT -t"; cli="bulk_send -c 10.0.0.1 -p $PORT -m $MIB -t"; key=mib_per_s; side=srv;;
     down) srv="bulk_send -l -p $PORT -m $MIB -t"; cli="bulk_recv -c 10.0.0.1 -p $PORT -t"; key=mib_per_s; side=cli;;
     pp) srv="pingpong server -p $PORT"; cli="pingpong client -c 10.0.0.1 -p $PORT -n $PPN -t"; key=median_us; side=cli;;
@@ -55,7 +57,7 @@ one() {
             key=mib_per_s; side=cli;;
   esac
   local nsrv=1
-  case $w in s8*) nsrv=8;; esac
+  case $w in s8*) nsrv=8;; conn4) nsrv=4;; esac
   local env=(TAPSTACK_TAP=tap0 TAPSTACK_ADDR=10.0.0.2/24 TAPSTACK_GW=10.0.0.1 TAPSTACK_MAC=02:00:00:00:00:02)
   # This build's service, started here (and ended by its PID after the run).
   env+=(TAPSTACK_SERVICE="$dir/tapstackd")
@@ -86,8 +88,30 @@ one() {
     hog=$!
     sleep 0.2
   fi
+  local stat0
+  stat0=$(head -1 /proc/stat)
+  if [ "$w" = conn4 ]; then
+    # Four client processes at once, one per server; the figure is their sum.
+    local cpids=()
+    for ((k = 0; k < nsrv; k++)); do
+      read -r -a cargv <<<"${cli//@PORT/$((PORT + k))}"
+      timeout 120 ip netns exec "$TOPO_NS" env "${env[@]}" LD_PRELOAD="$dir/libtapstack_preload.so" \
+        "$ccmd" "${cargv[@]:1}" >"$WORK/cli$k.out" 2>&1 &
+      cpids+=($!)
+    done
+    wait "${cpids[@]}"
+    awk '$1 == "conn_per_s" { s += $2; n++ } END { if (n == 4) print "conn_per_s", s }' "$WORK"/cli[0-3].out >"$WORK/cli.out"
+  else
   timeout 120 ip netns exec "$TOPO_NS" env "${env[@]}" LD_PRELOAD="$dir/libtapstack_preload.so" \
     "$ccmd" "${cargv[@]:1}" $([ "$nsrv" = 1 ] && echo "-w 100") >"$WORK/cli.out" 2>&1
+  fi
+  # The machine's idle share while the client ran (AB_IDLE=1): a second service thread can only
+  # gain where there is some.
+  if [ "${AB_IDLE:-0}" = 1 ]; then
+    printf '%s\n%s\n' "$stat0" "$(head -1 /proc/stat)" |
+      awk '{ t = 0; for (i = 2; i <= NF; i++) t += $i; T[NR] = t; I[NR] = $5 + $6 }
+           END { printf "  idle %.0f %%\n", 100 * (I[2] - I[1]) / (T[2] - T[1]) }'
+  fi
   wait "${spids[@]}"
   cp "$WORK/srv0.out" "$WORK/srv.out" 2>/dev/null
   if [ -n "$hog" ]; then kill "$hog" 2>/dev/null; wait "$hog" 2>/dev/null; fi

@@ -1,7 +1,8 @@
 //! socket, bind, listen, accept, accept4, connect, shutdown, getsockname, getpeername.
-//! AF_INET SOCK_STREAM (TCP) and SOCK_DGRAM (UDP) sockets become sockets of the shared stack
-//! (`svc`); everything else (AF_UNIX, AF_NETLINK, raw sockets) goes to libc untouched (a
-//! NETLINK_ROUTE socket is noted: `netlink` rewrites the TAP's addresses it reads).
+//! AF_INET SOCK_STREAM (TCP), SOCK_DGRAM (UDP, ICMP) and SOCK_RAW sockets become sockets of the
+//! shared stack (`svc`); everything else (AF_UNIX, AF_NETLINK, AF_PACKET, IPv6 raw sockets) goes
+//! to libc untouched (a NETLINK_ROUTE socket is noted: `netlink` rewrites the TAP's addresses it
+//! reads).
 //!
 //! Safety (for every hook here): the arguments are the program's own, handed unchanged to
 //! `svc::route` or to libc under the same contract as the program's call.
@@ -9,11 +10,12 @@ use libc::{c_int, sockaddr, socklen_t};
 
 use crate::{fail, real, svc};
 
-/// A raw socket (SOCK_RAW) goes to the kernel, so its traffic bypasses tapstack: say so once.
+/// An IPv6 raw socket (SOCK_RAW) goes to the kernel, so its traffic bypasses tapstack: say so
+/// once.
 fn note_raw_socket() {
     static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        crate::eprint_raw("tapstack: raw sockets are not served by tapstack; this one is the kernel's");
+        crate::eprint_raw("tapstack: IPv6 raw sockets are not served by tapstack; this one is the kernel's");
     }
 }
 
@@ -25,7 +27,10 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     let udp = base == libc::SOCK_DGRAM && (protocol == 0 || protocol == libc::IPPROTO_UDP);
     // ICMP datagram ("ping") sockets (IPPROTO_ICMP, as Linux's net.ipv4.ping_group_range allows).
     let ping = domain == libc::AF_INET && base == libc::SOCK_DGRAM && protocol == libc::IPPROTO_ICMP;
-    if domain == libc::AF_INET && base == libc::SOCK_RAW {
+    if domain == libc::AF_INET && base == libc::SOCK_RAW && flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) == 0 {
+        return raw_socket(protocol, flags);
+    }
+    if domain == libc::AF_INET6 && base == libc::SOCK_RAW {
         note_raw_socket();
     }
     let inet = domain == libc::AF_INET || domain == libc::AF_INET6;
@@ -49,6 +54,27 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     let fd = svc::hooks::socket(domain, kind, flags);
     crate::pmtu::forget(fd); // a number reused without our close (close_range) has no mark
     crate::epoll::forget(fd); // nor the epoll registrations of the file that had it
+    fd
+}
+
+/// socket(AF_INET, SOCK_RAW, protocol): a raw socket of the shared stack (`udp_raw.rs` in the
+/// stack). The kernel says whether this process may have one and with which errno (EPERM
+/// without CAP_NET_RAW, EPROTONOSUPPORT for protocol 0, EINVAL beyond 255): a raw socket of
+/// its own is made and closed first.
+unsafe fn raw_socket(protocol: c_int, flags: c_int) -> c_int {
+    let probe = real::socket(libc::AF_INET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, protocol);
+    if probe < 0 {
+        return probe;
+    }
+    let e = crate::errno();
+    real::sys_close(probe);
+    crate::set_errno(e);
+    let Some(_guard) = crate::ShimGuard::enter_masked() else {
+        return real::socket(libc::AF_INET, libc::SOCK_RAW | flags, protocol);
+    };
+    let fd = svc::hooks::socket_of(libc::AF_INET, tapstack::service::proto::KIND_RAW, flags, protocol as u16);
+    crate::pmtu::forget(fd);
+    crate::epoll::forget(fd);
     fd
 }
 

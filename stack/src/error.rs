@@ -43,6 +43,10 @@ pub enum Error {
     NotSupported,
     /// EACCES (e.g. broadcast without SO_BROADCAST)
     PermissionDenied,
+    /// EDESTADDRREQ: a datagram with no destination on a socket not connected (raw sockets).
+    DestinationRequired,
+    /// ENOPROTOOPT: an option the socket's protocol does not have.
+    NoProtocolOption,
 }
 
 impl Error {
@@ -70,6 +74,8 @@ impl Error {
             BadHandle => libc::EBADF,
             NotSupported => libc::EOPNOTSUPP,
             PermissionDenied => libc::EACCES,
+            DestinationRequired => libc::EDESTADDRREQ,
+            NoProtocolOption => libc::ENOPROTOOPT,
         }
     }
 }

@@ -148,6 +148,7 @@ impl Stack {
         self.udp
             .dispatch(now, &mut |src, dst, dgram| iface.send_ip(now, src.as_v4(), dst.as_v4(), protocol::UDP, dgram));
         self.udp.dispatch_icmp(now, &mut |src, dst, m| iface.send_ip(now, src.as_v4(), dst.as_v4(), protocol::ICMP, m));
+        self.udp.dispatch_raw(&mut |d| iface.send_raw(now, d));
     }
 
     /// True while anything is waiting to leave: TCP data or FIN not yet acknowledged, UDP

@@ -92,7 +92,7 @@ pub(crate) unsafe fn udp_dest(
         Target::Unspec => return Ok(None),
         t => t.engine().ok_or(libc::EINVAL)?,
     };
-    // udp_sendmsg: `if (dport == 0) return -EINVAL;` (a ping socket's port is ignored).
+    // udp_sendmsg: `if (dport == 0) return -EINVAL;` (a ping or raw socket's port is ignored).
     if dst.port() == 0 && family(fd) & FAM_PING == 0 {
         return Err(libc::EINVAL);
     }

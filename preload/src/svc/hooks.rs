@@ -52,8 +52,13 @@ fn set_fd_flags(fd: c_int, flags: c_int) {
 /// for an ICMP datagram socket. The pair is made here, the service told without a round trip
 /// (`super::new_socket`).
 pub(crate) fn socket(domain: c_int, kind: u8, flags: c_int) -> c_int {
+    socket_of(domain, kind, flags, 0)
+}
+
+/// [`socket`] of a raw socket's `protocol` too (kind KIND_RAW).
+pub(crate) fn socket_of(domain: c_int, kind: u8, flags: c_int, protocol: u16) -> c_int {
     let e = Errno::save();
-    match super::new_socket(domain, kind, flags) {
+    match super::new_socket(domain, kind, flags, protocol) {
         Ok(fd) => {
             if fd as usize >= tapstack::client::fdtable::MAX_FDS {
                 crate::real::sys_close(fd);
@@ -67,7 +72,7 @@ pub(crate) fn socket(domain: c_int, kind: u8, flags: c_int) -> c_int {
                 fd,
                 if kind == KIND_TCP {
                     KIND_TCP_NEW
-                } else if kind == proto::KIND_PING {
+                } else if kind == proto::KIND_PING || kind == proto::KIND_RAW {
                     KIND_UDP
                 } else {
                     kind
@@ -75,7 +80,7 @@ pub(crate) fn socket(domain: c_int, kind: u8, flags: c_int) -> c_int {
             );
             // What the service's `Dual::for_family(domain)` reports (IPV6_V6ONLY off, as Linux's
             // default net.ipv6.bindv6only = 0).
-            let ping = if kind == proto::KIND_PING { proto::FAM_PING } else { 0 };
+            let ping = if matches!(kind, proto::KIND_PING | proto::KIND_RAW) { proto::FAM_PING } else { 0 };
             set_family(fd, proto::family_flags(&tapstack::client::dual::Dual::for_family(domain)) | ping);
             e.ok(fd)
         }

@@ -323,7 +323,7 @@ pub(crate) fn request(m: &Msg, fd: Option<c_int>) -> Result<(Msg, Option<c_int>)
 /// A new socket of `kind` (`Op::Adopt`): the pair is made here and the service's end sent
 /// without waiting for an answer (the channel is ordered: the service has it before any later
 /// request). Returns the program's end, made with `SOCK_CLOEXEC` (the caller clears it).
-pub(crate) fn new_socket(domain: c_int, kind: u8, flags: c_int) -> Result<c_int, c_int> {
+pub(crate) fn new_socket(domain: c_int, kind: u8, flags: c_int, protocol: u16) -> Result<c_int, c_int> {
     let ty = if kind == KIND_TCP { libc::SOCK_STREAM } else { libc::SOCK_SEQPACKET };
     // Held across the pair's making so that no fork copies the service's end into a child.
     let _held = crate::SignalsHeld::hold();
@@ -335,6 +335,7 @@ pub(crate) fn new_socket(domain: c_int, kind: u8, flags: c_int) -> Result<c_int,
     m.kind = kind;
     m.b = flags;
     m.c = domain;
+    m.port = protocol;
     let sent = fdpass::send_with_fds(c.fd, &m.encode(), &[a, b], 0);
     crate::real::sys_close(a);
     if sent.is_err() {

@@ -134,6 +134,8 @@ impl Interface {
             ttl: from.1,
             tos: from.2,
         };
+        // Raw sockets of the quoted protocol hear it first (Linux icmp_socket_deliver).
+        _ = udp.raw_error(q.header.protocol, &r);
         match q.header.protocol {
             protocol::TCP => _ = tcp.icmp_error(now, &r),
             protocol::UDP => _ = udp.icmp_error(&r),

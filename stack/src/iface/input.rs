@@ -174,7 +174,7 @@ impl Interface {
         self.deliver(now, &repr, packet.payload(), tcp, udp);
     }
 
-    /// Transport demux (protocol 1, 6, 17) of a whole datagram addressed to us.
+    /// Transport demux (protocol 1, 2, 6, 17, and raw sockets) of a whole datagram addressed to us.
     pub(crate) fn deliver(
         &mut self,
         now: Instant,
@@ -183,6 +183,8 @@ impl Interface {
         tcp: &mut TcpStack,
         udp: &mut UdpStack,
     ) {
+        // Raw sockets read their copies first (Linux ip_local_deliver_finish).
+        let raw = self.deliver_raw(repr, payload, udp);
         match repr.protocol {
             protocol::ICMP => self.receive_icmp(now, repr, payload, tcp, udp),
             protocol::TCP => {
@@ -202,6 +204,8 @@ impl Interface {
                     self.icmp_dst_unreachable(now, repr, payload, unreachable::PORT);
                 }
             }
+            // A protocol only a raw socket speaks is no error.
+            _ if raw => {}
             _ => {
                 self.stats.ip_unknown_protocol += 1;
                 self.icmp_dst_unreachable(now, repr, payload, unreachable::PROTOCOL);

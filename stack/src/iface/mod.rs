@@ -9,6 +9,7 @@ mod icmp;
 pub mod igmp;
 mod igmp_timers;
 mod input;
+mod raw;
 pub mod reassembly;
 pub mod route;
 pub mod stats;
@@ -85,6 +86,9 @@ pub struct Interface {
     /// The device vouches for the transport checksum of the frame being received (set only
     /// for the duration of `receive_frame_offloaded`).
     pub(crate) rx_checksum_ok: bool,
+    /// The IP_TTL / IP_TOS of the raw socket whose datagram is being sent (set only for the
+    /// duration of `send_raw`).
+    pub(crate) tx_opts: Option<IpOpts>,
     /// TCP hands us segments with only the pseudo-header sum (`TcpConfig::tx_partial_checksum`):
     /// the device finishes it; we finish it ourselves only before cutting fragments.
     pub(crate) tx_tcp_partial: bool,
@@ -132,6 +136,7 @@ impl Interface {
             ip_opts: HashMap::new(),
             default_ttl: DEFAULT_TTL,
             rx_checksum_ok: false,
+            tx_opts: None,
             tx_tcp_partial: false,
             tso: false,
             igmp: igmp_timers::ReportTimers::new(seed),
@@ -186,12 +191,14 @@ impl Interface {
             ipv4::protocol::ICMP if head.len() >= 8 && head[0] == 8 => Some([head[4], head[5]]),
             _ => None,
         };
-        if let (false, Some(key)) = (self.ip_opts.is_empty(), key) {
-            let port = u16::from_be_bytes(key);
-            if let Some(o) = self.ip_opts.get(&(protocol, port)) {
-                repr.ttl = if dst.is_multicast() { o.mc_ttl.unwrap_or(repr.ttl) } else { o.ttl.unwrap_or(repr.ttl) };
-                repr.dscp_ecn = o.tos.unwrap_or(repr.dscp_ecn);
-            }
+        let opts = match (self.tx_opts, self.ip_opts.is_empty(), key) {
+            (Some(o), _, _) => Some(o),
+            (None, false, Some(key)) => self.ip_opts.get(&(protocol, u16::from_be_bytes(key))).copied(),
+            _ => None,
+        };
+        if let Some(o) = opts {
+            repr.ttl = if dst.is_multicast() { o.mc_ttl.unwrap_or(repr.ttl) } else { o.ttl.unwrap_or(repr.ttl) };
+            repr.dscp_ecn = o.tos.unwrap_or(repr.dscp_ecn);
         }
         repr
     }
@@ -244,21 +251,9 @@ impl Interface {
         }
         let payload_len = frame.len() - TX_HEADROOM;
         let mut repr = self.ip_repr(src, dst, protocol, &frame[TX_HEADROOM..], payload_len);
-        // Broadcasts go to the Ethernet broadcast address without ARP (RFC 1122 3.3.6).
-        let (next_hop, dst_mac) = if self.is_broadcast(dst) {
-            (dst, Some(ethernet::BROADCAST))
-        } else if dst.is_multicast() {
-            (dst, Some(crate::wire::igmp::group_mac(dst)))
-        } else {
-            match self.routes.next_hop(dst) {
-                Some(h) => (h, None),
-                None => {
-                    tracing::trace!(target: "tapstack::ip", %dst, "no route");
-                    self.stats.no_route += 1;
-                    self.recycle(frame);
-                    return;
-                }
-            }
+        let Some((next_hop, dst_mac)) = self.next_hop(dst) else {
+            self.recycle(frame);
+            return;
         };
         // RFC 1191: TCP segments carry DF, so a smaller link on the path answers "fragmentation
         // needed" and TCP lowers its MSS (Linux's IP_PMTUDISC_WANT default; TCP never needs
@@ -293,24 +288,44 @@ impl Interface {
             }
             None
         };
-        let dst_mac = match dst_mac {
-            Some(m) => Some(m),
-            None => match self.arp.lookup_for_send(now, next_hop) {
-                Some((mac, refresh)) => {
-                    if refresh {
-                        self.send_arp_request_to(next_hop, mac);
-                    }
-                    Some(mac)
-                }
-                None => None,
-            },
-        };
+        let dst_mac = self.resolve(now, next_hop, dst_mac);
         for d in single.into_iter().chain(datagrams) {
             match dst_mac {
                 Some(mac) => self.queue_prepared(mac, EtherType::Ipv4, d, gso),
                 None => self.enqueue_for_arp(now, next_hop, d),
             }
         }
+    }
+
+    /// Where a datagram to `dst` goes on the link: its next hop, and the MAC when no ARP is
+    /// needed (broadcasts go to the Ethernet broadcast address, RFC 1122 3.3.6; groups to
+    /// their MAC). None (counted): no route.
+    pub(crate) fn next_hop(&mut self, dst: Ipv4Addr) -> Option<(Ipv4Addr, Option<MacAddr>)> {
+        if self.is_broadcast(dst) {
+            Some((dst, Some(ethernet::BROADCAST)))
+        } else if dst.is_multicast() {
+            Some((dst, Some(crate::wire::igmp::group_mac(dst))))
+        } else {
+            let hop = self.routes.next_hop(dst);
+            if hop.is_none() {
+                tracing::trace!(target: "tapstack::ip", %dst, "no route");
+                self.stats.no_route += 1;
+            }
+            hop.map(|h| (h, None))
+        }
+    }
+
+    /// The next hop's MAC: `known`, else the ARP cache's (refreshed when due); None while ARP
+    /// resolves it.
+    pub(crate) fn resolve(&mut self, now: Instant, next_hop: Ipv4Addr, known: Option<MacAddr>) -> Option<MacAddr> {
+        if known.is_some() {
+            return known;
+        }
+        let (mac, refresh) = self.arp.lookup_for_send(now, next_hop)?;
+        if refresh {
+            self.send_arp_request_to(next_hop, mac);
+        }
+        Some(mac)
     }
 
     /// An empty frame buffer, recycled if one is free (see `recycle`).

@@ -12,7 +12,9 @@ use crate::Error;
 use super::engine::Proto;
 use super::fdpass;
 use super::opts;
-use super::proto::{family_flags, Msg, Op, FAM_PING, KIND_PING, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP};
+use super::proto::{
+    family_flags, Msg, Op, FAM_PING, KIND_PING, KIND_RAW, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP,
+};
 use super::sock::Hold;
 use super::Service;
 
@@ -104,6 +106,9 @@ impl Service {
             KIND_TCP => (Proto::Tcp(self.stack.tcp.socket()), libc::SOCK_STREAM),
             KIND_UDP => (Proto::Udp(self.stack.udp.socket()), libc::SOCK_SEQPACKET),
             KIND_PING => (Proto::Udp(self.stack.udp.ping_socket()), libc::SOCK_SEQPACKET),
+            KIND_RAW if (1..=255).contains(&m.port) => {
+                (Proto::Udp(self.stack.udp.raw_socket(m.port as u8)), libc::SOCK_SEQPACKET)
+            }
             _ => return (Msg::reply(m.op, libc::EINVAL), None),
         };
         let fail = |s: &mut Service, e: i32| {
@@ -163,6 +168,7 @@ impl Service {
                 KIND_TCP => Ok(Proto::Tcp(self.stack.tcp.socket())),
                 KIND_UDP => Ok(Proto::Udp(self.stack.udp.socket())),
                 KIND_PING => Ok(Proto::Udp(self.stack.udp.ping_socket())),
+                KIND_RAW if (1..=255).contains(&m.port) => Ok(Proto::Udp(self.stack.udp.raw_socket(m.port as u8))),
                 _ => Err(libc::EINVAL),
             };
             proto.and_then(|p| {
@@ -565,10 +571,11 @@ fn local_port(stack: &crate::stack::Stack, p: Proto) -> bool {
     .is_some_and(|a| a.port() != 0)
 }
 
-/// [`FAM_PING`] for an ICMP datagram socket, else 0 (the family flags of Ident and setsockopt).
+/// [`FAM_PING`] for an ICMP datagram or raw socket, else 0 (the family flags of Ident and setsockopt).
 fn ping_flag(stack: &crate::stack::Stack, p: Proto) -> i32 {
     match p {
         Proto::Udp(h) if stack.udp.is_ping(h) => FAM_PING,
+        Proto::Udp(h) if stack.udp.raw_protocol(h).is_some() => FAM_PING,
         _ => 0,
     }
 }

@@ -13,6 +13,7 @@ use super::engine::Proto;
 
 pub mod device;
 mod kept;
+pub mod raw;
 pub mod tfo;
 pub use kept::Kept;
 
@@ -100,6 +101,9 @@ fn engine(stack: &mut Stack, p: Proto, opt: TcpOption) -> Result<(), i32> {
 /// setsockopt(level, name, value).
 pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32, val: &[u8]) -> Result<(), i32> {
     let tcp = matches!(p, Proto::Tcp(_));
+    if let Some(r) = raw::set(stack, p, level, name, val) {
+        return r;
+    }
     match (level, name) {
         (libc::SOL_SOCKET, libc::SO_REUSEADDR) | (libc::SOL_SOCKET, libc::SO_REUSEPORT) => {
             let on = int(val)? != 0;
@@ -298,14 +302,19 @@ pub fn apply_ip_opts(stack: &mut Stack, p: Proto, o: &Opts) {
     if !o.ip_opts_set {
         return;
     }
+    let mc_ttl = o.kept.get(false, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL).unwrap_or(1) as u8;
+    let opts = crate::iface::IpOpts { ttl: Some(o.ip_ttl as u8), tos: Some(o.ip_tos as u8), mc_ttl: Some(mc_ttl) };
     let (proto, local) = match p {
         Proto::Tcp(h) => (6u8, stack.tcp.local_addr(h)),
         Proto::Udp(h) if stack.udp.is_ping(h) => (1u8, stack.udp.local_addr(h)), // the echo identifier
+        Proto::Udp(h) if stack.udp.raw_protocol(h).is_some() => {
+            // No port to find it by: the socket's datagrams carry them.
+            let _ = stack.udp.set_raw_ip_opts(h, opts);
+            return;
+        }
         Proto::Udp(h) => (17u8, stack.udp.local_addr(h)),
     };
     if let Some(port) = local.map(|a| a.port()).filter(|&p| p != 0) {
-        let mc_ttl = o.kept.get(false, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL).unwrap_or(1) as u8;
-        let opts = crate::iface::IpOpts { ttl: Some(o.ip_ttl as u8), tos: Some(o.ip_tos as u8), mc_ttl: Some(mc_ttl) };
         stack.set_ip_opts(proto, port, opts);
     }
 }
@@ -390,6 +399,9 @@ pub fn get_opt(stack: &mut Stack, p: Proto, o: &Opts, listening: bool, level: i3
         // An inet socket has no peer process: Linux's cred_to_ucred gives pid 0, uid and gid -1
         // (ENOPROTOOPT before; a program asks it of any socket it was handed).
         return Ok([0u32, u32::MAX, u32::MAX].iter().flat_map(|v| v.to_ne_bytes()).collect());
+    }
+    if let Some(r) = raw::get(stack, p, level, name) {
+        return r;
     }
     let v: i32 = match (level, name) {
         (libc::SOL_SOCKET, libc::SO_ERROR) => {

@@ -124,13 +124,17 @@ pub const KIND_TCP_NEW: u8 = 5;
 /// Socket requests only: an ICMP datagram ("ping") socket, socket(AF_INET, SOCK_DGRAM,
 /// IPPROTO_ICMP); it is a UDP-kind socket (datagram records) afterwards.
 pub const KIND_PING: u8 = 6;
+/// Socket requests only: a raw IPv4 socket, socket(AF_INET, SOCK_RAW, protocol), the protocol
+/// in `port`; a UDP-kind socket (datagram records) afterwards.
+pub const KIND_RAW: u8 = 7;
 
 /// [`family_flags`]: the socket is AF_INET6.
 pub const FAM_INET6: i32 = 1;
 /// [`family_flags`]: IPV6_V6ONLY is set.
 pub const FAM_V6ONLY: i32 = 2;
-/// Also in `b`: an ICMP datagram ("ping") socket, whose destination port is ignored (UDP
-/// refuses port 0 with EINVAL, as Linux's udp_sendmsg; ping_v4_sendmsg does not look).
+/// Also in `b`: an ICMP datagram ("ping") or raw socket, whose destination port is ignored
+/// (UDP refuses port 0 with EINVAL, as Linux's udp_sendmsg; ping_v4_sendmsg and raw_sendmsg
+/// do not look).
 pub const FAM_PING: i32 = 4;
 
 /// What the shim caches about a socket's family (it translates UDP destinations and sources

@@ -114,6 +114,14 @@ struct Socket {
     errq: crate::socket::errqueue::ErrQueue,
     /// An ICMP datagram ("ping") socket; its port is the echo identifier.
     ping: bool,
+    /// A raw IP socket of this protocol (`udp_raw.rs`); it has no port.
+    raw: Option<u8>,
+    /// IP_HDRINCL (raw sockets): the application writes the IP header.
+    hdrincl: bool,
+    /// ICMP_FILTER (raw ICMP sockets): bit n set = ICMP type n is not delivered.
+    icmp_filter: u32,
+    /// IP_TTL / IP_TOS of a raw socket, carried by each of its datagrams.
+    raw_opts: crate::iface::IpOpts,
     /// IP_RECVTTL.
     recv_ttl: bool,
     /// IP_ADD_MEMBERSHIP: the groups this socket joined (`udp_mcast.rs`).
@@ -148,6 +156,10 @@ impl Socket {
             error: None,
             errq: Default::default(),
             ping: false,
+            raw: None,
+            hdrincl: false,
+            icmp_filter: 0,
+            raw_opts: Default::default(),
             recv_ttl: false,
             groups: Vec::new(),
             filters: BTreeMap::new(),
@@ -179,6 +191,10 @@ pub struct UdpStack {
     tx: VecDeque<TxDatagram>,
     /// Echo requests of ICMP datagram sockets (`udp_ping.rs`).
     tx_icmp: VecDeque<TxDatagram>,
+    /// Datagrams of raw sockets (`udp_raw.rs`).
+    tx_raw: VecDeque<raw::TxRaw>,
+    /// Open raw sockets per protocol (input skips the search while there are none).
+    raw_count: [u16; 256],
     changed: BTreeSet<u32>,
     stats: UdpStats,
     /// Host-level group memberships (group -> sockets that joined it) and the IGMP messages
@@ -212,6 +228,8 @@ impl UdpStack {
             bind_seq: 0,
             tx: VecDeque::new(),
             tx_icmp: VecDeque::new(),
+            tx_raw: VecDeque::new(),
+            raw_count: [0; 256],
             changed: BTreeSet::new(),
             stats: UdpStats::default(),
             groups: BTreeMap::new(),
@@ -249,7 +267,7 @@ impl UdpStack {
             .into_iter()
             .flatten()
             .filter_map(|h| self.sockets.get(h).map(|s| (*h, s)))
-            .filter(move |(_, s)| s.ping == ping)
+            .filter(move |(_, s)| s.ping == ping && s.raw.is_none())
     }
 
     fn set_port(&mut self, h: u32, port: u16) {
@@ -287,7 +305,7 @@ impl UdpStack {
 
     /// True while datagrams wait for `dispatch`.
     pub fn has_pending_output(&self) -> bool {
-        !self.tx.is_empty() || !self.tx_icmp.is_empty() || !self.igmp.is_empty()
+        !self.tx.is_empty() || !self.tx_icmp.is_empty() || !self.tx_raw.is_empty() || !self.igmp.is_empty()
     }
 
     /// Datagrams (or errors) arrived for a socket since the last `take_changed`.
@@ -353,6 +371,9 @@ impl UdpStack {
 
     pub fn bind(&mut self, h: UdpHandle, local: IpEndpoint) -> Result<()> {
         let s = self.get(h)?;
+        if s.raw.is_some() {
+            return self.raw_bind(h, *local.ip());
+        }
         if s.local.port() != 0 {
             return Err(Error::InvalidInput); // already bound
         }
@@ -393,6 +414,9 @@ impl UdpStack {
         };
         let bcast = self.is_broadcast(*remote.ip());
         let s = self.get(h)?;
+        if s.raw.is_some() {
+            return self.raw_connect(h, *remote.ip());
+        }
         if bcast && !s.broadcast {
             return Err(Error::PermissionDenied);
         }
@@ -432,6 +456,9 @@ impl UdpStack {
         }
         if s.ping {
             return self.ping_send(h, data, dst);
+        }
+        if s.raw.is_some() {
+            return self.raw_send(h, data, dst, spec_src);
         }
         let dst = match dst.or(s.remote) {
             Some(d) => d,
@@ -501,6 +528,9 @@ impl UdpStack {
         self.leave_all(h);
         if let Some(s) = self.sockets.remove(&h.0) {
             self.changed.remove(&h.0);
+            if let Some(p) = s.raw {
+                self.raw_count[p as usize] -= 1;
+            }
             let port = s.local.port();
             if let Some(v) = self.ports.get_mut(&port) {
                 v.retain(|&x| x != h.0);
@@ -524,6 +554,8 @@ pub mod msf;
 mod opts;
 #[path = "udp_ping.rs"]
 mod ping;
+#[path = "udp_raw.rs"]
+pub mod raw;
 
 #[cfg(test)]
 #[path = "udp_tests.rs"]

@@ -118,7 +118,8 @@ impl UdpStack {
             }
             s.rx_bytes += cost;
             s.rx.push_back(Datagram { from, data: payload.to_vec(), ttl, dst, tos });
-            self.stats.in_datagrams += 1;
+            // (A raw socket's copy is not a UDP datagram.)
+            self.stats.in_datagrams += u64::from(s.raw.is_none());
             self.changed.insert(h);
         }
     }

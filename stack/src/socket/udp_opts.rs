@@ -62,9 +62,13 @@ impl UdpStack {
         self.get_mut(h).ok()?.error.take()
     }
 
-    /// getsockname(): 0.0.0.0:0 for an unbound socket, as Linux reports.
+    /// getsockname(): 0.0.0.0:0 for an unbound socket, as Linux reports (a raw socket's "port"
+    /// is its protocol there, Linux's inet_sport).
     pub fn local_addr(&self, h: UdpHandle) -> Option<IpEndpoint> {
-        self.get(h).ok().map(|s| s.local)
+        self.get(h).ok().map(|s| match s.raw {
+            Some(p) => IpEndpoint::new(*s.local.ip(), p.into()),
+            None => s.local,
+        })
     }
 
     pub fn remote_addr(&self, h: UdpHandle) -> Option<IpEndpoint> {

@@ -92,6 +92,8 @@ CASES=(
   "ifreq_ioctl|ifreq_ioctl server -p 7090|ifreq_ioctl client -c @HOST -p 7090"
   # IP_MTU_DISCOVER DO/PROBE/INTERFACE: EMSGSIZE for a datagram over the MTU (no fragments).
   "udp_pmtudisc|udp_pmtudisc server -p 7091|udp_pmtudisc client -c @HOST -p 7091"
+  # Raw sockets: ICMP echo by hand, ICMP_FILTER, IPPROTO_RAW, raw UDP and its error queue.
+  "raw_ip|raw_ip server -p 7170|raw_ip client -c @HOST -p 7170"
   "udp_peer|udp_peer server 7020 300 72 8000|udp_peer client @HOST 7020 300 72 8000|ready=stdout mask=s/ on port [0-9]+//; s/, [0-9]+ (resent|stale replies|duplicates)//g"
 )
 

@@ -118,7 +118,7 @@ pub(crate) fn marked(fd: c_int) -> bool {
 }
 
 /// tapstack's address and the link MTU (TAPSTACK_ADDR, TAPSTACK_MTU).
-fn link() -> Option<(Ipv4Addr, usize)> {
+pub(crate) fn link() -> Option<(Ipv4Addr, usize)> {
     static L: once_cell::sync::OnceCell<Option<(Ipv4Addr, usize)>> = once_cell::sync::OnceCell::new();
     *L.get_or_init(|| tapstack::config::Config::from_env().ok().map(|c| (c.addr, c.mtu)))
 }

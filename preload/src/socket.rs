@@ -10,15 +10,6 @@ use libc::{c_int, sockaddr, socklen_t};
 
 use crate::{fail, real, svc};
 
-/// An IPv6 raw socket (SOCK_RAW) goes to the kernel, so its traffic bypasses tapstack: say so
-/// once.
-fn note_raw_socket() {
-    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        crate::eprint_raw("tapstack: IPv6 raw sockets are not served by tapstack; this one is the kernel's");
-    }
-}
-
 #[no_mangle]
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     let base = ty & 0xf;
@@ -29,9 +20,6 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     let ping = domain == libc::AF_INET && base == libc::SOCK_DGRAM && protocol == libc::IPPROTO_ICMP;
     if domain == libc::AF_INET && base == libc::SOCK_RAW && flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) == 0 {
         return raw_socket(protocol, flags);
-    }
-    if domain == libc::AF_INET6 && base == libc::SOCK_RAW {
-        note_raw_socket();
     }
     let inet = domain == libc::AF_INET || domain == libc::AF_INET6;
     if inet && base == libc::SOCK_STREAM && protocol == 262 {
@@ -63,7 +51,15 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
 /// its own is made and closed first.
 unsafe fn raw_socket(protocol: c_int, flags: c_int) -> c_int {
     let probe = real::socket(libc::AF_INET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, protocol);
-    if probe < 0 {
+    if probe < 0 || protocol > 255 {
+        // (Linux takes up to IPPROTO_MAX, 262; no IPv4 datagram carries more than 255: the
+        // kernel's socket, which will never hear anything either.)
+        if probe >= 0 && flags & libc::SOCK_CLOEXEC == 0 {
+            real::fcntl(probe, libc::F_SETFD, 0);
+        }
+        if probe >= 0 && flags & libc::SOCK_NONBLOCK != 0 {
+            real::fcntl(probe, libc::F_SETFL, libc::O_NONBLOCK as libc::c_ulong);
+        }
         return probe;
     }
     let e = crate::errno();

@@ -386,6 +386,16 @@ pub(crate) unsafe fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *cons
     finish(&e, r, || crate::real::setsockopt(fd, level, name, val, len))
 }
 
+/// IP_HDRINCL of a raw socket (false for any other, or when the service cannot say): the shim
+/// asks only for the lengths where it decides an errno (`udp::send_record`).
+pub(crate) fn hdrincl(fd: c_int) -> bool {
+    let mut m = Msg::new(Op::GetOpt);
+    m.a = libc::IPPROTO_IP;
+    m.b = libc::IP_HDRINCL;
+    m.c = 4;
+    call(&m, fd).is_ok_and(|r| r.data.get(..4).is_some_and(|v| v != [0; 4]))
+}
+
 pub(crate) unsafe fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int {
     if native_opt(level, name) {
         return crate::real::getsockopt(fd, level, name, val, len);

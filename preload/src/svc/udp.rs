@@ -96,7 +96,20 @@ unsafe fn send_record(
     if to.is_none() && super::kind(fd) != KIND_UDP_CONNECTED {
         return err(libc::EDESTADDRREQ);
     }
-    if total > 65507 {
+    if super::family(fd) & proto::FAM_PING != 0 {
+        // An ICMP datagram or raw socket: 65,535 bytes with the IP header, which raw_sendmsg
+        // with IP_HDRINCL takes from the data (then at least 20 bytes of it, EINVAL, and never
+        // more than the link's MTU away from this host, EMSGSIZE: raw_send_hdrinc).
+        let (ours, mtu) = crate::pmtu::link().unwrap_or((std::net::Ipv4Addr::UNSPECIFIED, usize::MAX));
+        let hdrincl = (total < 20 || total > mtu.min(65515)) && super::hooks::hdrincl(fd);
+        let away = to.is_none_or(|d| !(d.ip().is_loopback() || d.ip().is_unspecified() || *d.ip() == ours));
+        if (total > 65515 && !hdrincl) || (hdrincl && total > mtu && away) {
+            return err(libc::EMSGSIZE);
+        }
+        if hdrincl && total < 20 {
+            return err(libc::EINVAL);
+        }
+    } else if total > 65507 {
         return err(libc::EMSGSIZE);
     }
     let (mut src, ifindex) = match msg.map(|m| control_source(m)) {

@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use super::{Interface, LocalDatagram};
-use crate::socket::udp::raw::TxRaw;
+use crate::socket::udp::TxRaw;
 use crate::socket::udp::UdpStack;
 use crate::time::Instant;
 use crate::wire::checksum;
@@ -34,7 +34,7 @@ impl Interface {
     pub(crate) fn send_raw(&mut self, now: Instant, d: &TxRaw) {
         let (src, dst) = (d.src.as_v4(), d.dst.as_v4());
         if !d.hdrincl {
-            self.tx_opts = Some(d.opts);
+            self.tx_opts = Some(super::IpOpts { ttl: d.ttl, tos: d.tos, mc_ttl: None });
             self.send_ip(now, src, dst, d.protocol, &d.data);
             self.tx_opts = None;
             return;

@@ -16,6 +16,8 @@ pub mod snapshot;
 pub enum Proto {
     Tcp,
     Udp,
+    /// A raw IP socket (its protocol in the local port, as ss -n shows it).
+    Raw,
 }
 
 /// One socket of the table.
@@ -46,6 +48,8 @@ pub struct SockEntry {
 pub struct SsOpts {
     pub tcp: bool,
     pub udp: bool,
+    /// `-w`: raw sockets.
+    pub raw: bool,
     /// `-a`: listening and non-listening; `-l`: listening only; default: non-listening only.
     pub all: bool,
     pub listening: bool,
@@ -59,23 +63,25 @@ impl SsOpts {
         let mut o = SsOpts::default();
         for a in args {
             let Some(fl) = a.strip_prefix('-').filter(|f| !f.is_empty() && !f.starts_with('-')) else {
-                return Err(format!("ss: unknown argument {a:?} (flags: -t -u -a -l -n -i)"));
+                return Err(format!("ss: unknown argument {a:?} (flags: -t -u -w -a -l -n -i)"));
             };
             for c in fl.chars() {
                 match c {
                     't' => o.tcp = true,
                     'u' => o.udp = true,
+                    'w' => o.raw = true,
                     'a' => o.all = true,
                     'l' => o.listening = true,
                     'n' => {}
                     'i' => o.info = true,
-                    _ => return Err(format!("ss: unknown flag -{c} (flags: -t -u -a -l -n -i)")),
+                    _ => return Err(format!("ss: unknown flag -{c} (flags: -t -u -w -a -l -n -i)")),
                 }
             }
         }
-        if !o.tcp && !o.udp {
+        if !o.tcp && !o.udp && !o.raw {
             o.tcp = true;
             o.udp = true;
+            o.raw = true;
         }
         Ok(o)
     }
@@ -83,7 +89,7 @@ impl SsOpts {
 
 fn ss_state(e: &SockEntry) -> &'static str {
     match (e.proto, e.state) {
-        (Proto::Udp, _) => {
+        (Proto::Udp | Proto::Raw, _) => {
             if e.remote.is_some() {
                 "ESTAB"
             } else {
@@ -102,7 +108,7 @@ fn ss_state(e: &SockEntry) -> &'static str {
 fn listening(e: &SockEntry) -> bool {
     match e.proto {
         Proto::Tcp => e.state == Some(TcpState::Listen),
-        Proto::Udp => e.remote.is_none(),
+        Proto::Udp | Proto::Raw => e.remote.is_none(),
     }
 }
 
@@ -163,6 +169,7 @@ pub fn format_ss(entries: &[SockEntry], o: SsOpts) -> String {
         .filter(|e| match e.proto {
             Proto::Tcp => o.tcp,
             Proto::Udp => o.udp,
+            Proto::Raw => o.raw,
         })
         .filter(|e| o.all || (o.listening == listening(e)))
         .collect();
@@ -173,7 +180,11 @@ pub fn format_ss(entries: &[SockEntry], o: SsOpts) -> String {
         "Netid", "State", "Recv-Q", "Send-Q", "Local Address:Port", "Peer Address:Port"
     );
     for e in shown {
-        let netid = if e.proto == Proto::Tcp { "tcp" } else { "udp" };
+        let netid = match e.proto {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::Raw => "raw",
+        };
         let peer = e.remote.map_or_else(|| "0.0.0.0:*".to_string(), |r| r.to_string());
         let owner = match &e.owner {
             Some((name, pid)) => format!("users:((\"{name}\",pid={pid}))"),

@@ -4,13 +4,13 @@ use crate::socket::tcp::TcpStack;
 use crate::socket::udp::UdpStack;
 use crate::wire::ip::{IpAddress, IpEndpoint};
 
-/// TCP control blocks (in handle order), then UDP sockets.
+/// TCP control blocks (in handle order), then UDP (and raw) sockets.
 pub fn table(tcp: &TcpStack, udp: &UdpStack) -> Vec<SockEntry> {
     let mut v = tcp.snapshot();
     for h in udp.handles() {
         let local = udp.local_addr(h).unwrap_or(IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 0));
         v.push(SockEntry {
-            proto: Proto::Udp,
+            proto: if udp.raw_protocol(h).is_some() { Proto::Raw } else { Proto::Udp },
             handle: h.0,
             state: None,
             local,

@@ -101,7 +101,7 @@ fn engine(stack: &mut Stack, p: Proto, opt: TcpOption) -> Result<(), i32> {
 /// setsockopt(level, name, value).
 pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32, val: &[u8]) -> Result<(), i32> {
     let tcp = matches!(p, Proto::Tcp(_));
-    if let Some(r) = raw::set(stack, p, level, name, val) {
+    if let Some(r) = raw::set(stack, p, level, name, val, int(val)) {
         return r;
     }
     match (level, name) {
@@ -309,7 +309,7 @@ pub fn apply_ip_opts(stack: &mut Stack, p: Proto, o: &Opts) {
         Proto::Udp(h) if stack.udp.is_ping(h) => (1u8, stack.udp.local_addr(h)), // the echo identifier
         Proto::Udp(h) if stack.udp.raw_protocol(h).is_some() => {
             // No port to find it by: the socket's datagrams carry them.
-            let _ = stack.udp.set_raw_ip_opts(h, opts);
+            let _ = stack.udp.set_raw_ip_opts(h, opts.ttl, opts.tos);
             return;
         }
         Proto::Udp(h) => (17u8, stack.udp.local_addr(h)),

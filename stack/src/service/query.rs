@@ -46,7 +46,7 @@ impl Service {
                 for e in &mut table {
                     let i = match e.proto {
                         Proto::Tcp if e.handle != 0 => self.by_tcp.get(&e.handle),
-                        Proto::Udp => self.by_udp.get(&e.handle),
+                        Proto::Udp | Proto::Raw => self.by_udp.get(&e.handle),
                         _ => None,
                     };
                     if let Some(s) = i.and_then(|&i| self.socks.get(i)).and_then(|s| s.as_ref()) {

@@ -121,7 +121,7 @@ struct Socket {
     /// ICMP_FILTER (raw ICMP sockets): bit n set = ICMP type n is not delivered.
     icmp_filter: u32,
     /// IP_TTL / IP_TOS of a raw socket, carried by each of its datagrams.
-    raw_opts: crate::iface::IpOpts,
+    raw_ttl_tos: (Option<u8>, Option<u8>),
     /// IP_RECVTTL.
     recv_ttl: bool,
     /// IP_ADD_MEMBERSHIP: the groups this socket joined (`udp_mcast.rs`).
@@ -159,7 +159,7 @@ impl Socket {
             raw: None,
             hdrincl: false,
             icmp_filter: 0,
-            raw_opts: Default::default(),
+            raw_ttl_tos: (None, None),
             recv_ttl: false,
             groups: Vec::new(),
             filters: BTreeMap::new(),
@@ -178,6 +178,21 @@ struct TxDatagram {
     datagram: Vec<u8>,
 }
 
+/// A datagram of a raw socket (`udp_raw.rs`) waiting for IP output.
+pub struct TxRaw {
+    handle: u32,
+    /// The source address (without IP_HDRINCL; with it, for a header that left it 0).
+    pub src: IpAddress,
+    pub dst: IpAddress,
+    pub protocol: u8,
+    /// `data` is the whole datagram, header written by the application (IP_HDRINCL).
+    pub hdrincl: bool,
+    pub data: Vec<u8>,
+    /// The socket's IP_TTL and IP_TOS (its header otherwise).
+    pub ttl: Option<u8>,
+    pub tos: Option<u8>,
+}
+
 pub struct UdpStack {
     local_addr: IpAddress,
     prefix_len: u8,
@@ -192,7 +207,7 @@ pub struct UdpStack {
     /// Echo requests of ICMP datagram sockets (`udp_ping.rs`).
     tx_icmp: VecDeque<TxDatagram>,
     /// Datagrams of raw sockets (`udp_raw.rs`).
-    tx_raw: VecDeque<raw::TxRaw>,
+    tx_raw: VecDeque<TxRaw>,
     /// Open raw sockets per protocol (input skips the search while there are none).
     raw_count: [u16; 256],
     changed: BTreeSet<u32>,

@@ -7,9 +7,8 @@
 //! source, identification, total length and checksum filled in as Linux's raw_send_hdrinc).
 use crate::wire::ip::{IpAddress, IpEndpoint};
 
-use super::{UdpHandle, UdpStack};
+use super::{TxRaw, UdpHandle, UdpStack};
 use crate::error::{Error, Result};
-use crate::iface::IpOpts;
 use crate::socket::errqueue::{IcmpReport, SockError};
 
 /// IPPROTO_RAW: the application writes every header (IP_HDRINCL on from the start).
@@ -19,20 +18,6 @@ const ICMP: u8 = 1;
 const MAX_DATAGRAM: usize = 65_535;
 /// An IPv4 header without options.
 const IP_HEADER: usize = 20;
-
-/// A datagram of a raw socket waiting for IP output.
-pub struct TxRaw {
-    handle: u32,
-    /// The source address (without IP_HDRINCL; with it, for a header that left it 0).
-    pub src: IpAddress,
-    pub dst: IpAddress,
-    pub protocol: u8,
-    /// `data` is the whole datagram, header written by the application (IP_HDRINCL).
-    pub hdrincl: bool,
-    pub data: Vec<u8>,
-    /// The socket's IP_TTL and IP_TOS (its header otherwise).
-    pub opts: IpOpts,
-}
 
 impl UdpStack {
     /// A new raw socket of `protocol` (1..=255; IPPROTO_RAW writes its own headers).
@@ -66,9 +51,9 @@ impl UdpStack {
         self.sockets.get(&h.0).is_some_and(|s| s.hdrincl)
     }
 
-    /// IP_TTL, IP_TOS and IP_MULTICAST_TTL of a raw socket (its datagrams carry them).
-    pub fn set_raw_ip_opts(&mut self, h: UdpHandle, opts: IpOpts) -> Result<()> {
-        self.get_mut(h)?.raw_opts = opts;
+    /// IP_TTL and IP_TOS of a raw socket (its datagrams carry them).
+    pub fn set_raw_ip_opts(&mut self, h: UdpHandle, ttl: Option<u8>, tos: Option<u8>) -> Result<()> {
+        self.get_mut(h)?.raw_ttl_tos = (ttl, tos);
         Ok(())
     }
 
@@ -165,8 +150,8 @@ impl UdpStack {
         };
         let s = self.get_mut(h)?;
         s.tx_bytes += data.len();
-        let opts = s.raw_opts;
-        self.tx_raw.push_back(TxRaw { handle: h.0, src, dst, protocol, hdrincl, data: data.to_vec(), opts });
+        let (ttl, tos) = s.raw_ttl_tos;
+        self.tx_raw.push_back(TxRaw { handle: h.0, src, dst, protocol, hdrincl, data: data.to_vec(), ttl, tos });
         Ok(data.len())
     }
 
@@ -194,7 +179,6 @@ impl UdpStack {
     /// (or to none), connected to its source (or to none), and, for ICMP, not filtering its
     /// type. Returns whether a raw socket of the protocol exists (then an unknown protocol
     /// gets no ICMP error, as Linux's raw_local_deliver).
-    #[allow(clippy::too_many_arguments)]
     pub fn raw_input(
         &mut self,
         src: IpAddress,

@@ -33,7 +33,7 @@ fn query(fd: i32, op: proto::Op, data: &[u8], b: i32) -> Result<String, String> 
 
 fn run() -> Result<(), (String, u8)> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = || ("usage: tapstack ss [-t] [-u] [-a|-l] [-n] [-i] | tapstack stats [-a]".to_string(), 2);
+    let usage = || ("usage: tapstack ss [-t] [-u] [-w] [-a|-l] [-n] [-i] | tapstack stats [-a]".to_string(), 2);
     let (cmd, rest) = args.split_first().ok_or_else(usage)?;
     let (op, data, b) = match cmd.as_str() {
         "ss" => {

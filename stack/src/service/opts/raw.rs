@@ -11,12 +11,20 @@ pub const SOL_RAW: i32 = 255;
 pub const ICMP_FILTER: i32 = 1;
 
 /// setsockopt of a raw option: None if `(level, name)` is none of them (the caller goes on).
-pub fn set(stack: &mut Stack, p: Proto, level: i32, name: i32, val: &[u8]) -> Option<Result<(), i32>> {
+/// `int`: the value read as an int (EINVAL if too short).
+pub fn set(
+    stack: &mut Stack,
+    p: Proto,
+    level: i32,
+    name: i32,
+    val: &[u8],
+    int: Result<i32, i32>,
+) -> Option<Result<(), i32>> {
     let Proto::Udp(h) = p else { return None };
     let raw = stack.udp.raw_protocol(h).is_some();
     Some(match (level, name) {
         (libc::IPPROTO_IP, libc::IP_HDRINCL) => {
-            super::int(val).and_then(|v| stack.udp.set_hdrincl(h, v != 0).map_err(Error::errno))
+            int.and_then(|v| stack.udp.set_hdrincl(h, v != 0).map_err(Error::errno))
         }
         (SOL_RAW, ICMP_FILTER) if raw => {
             // Linux raw_seticmpfilter: at most 4 bytes are taken, fewer overwrite the first.

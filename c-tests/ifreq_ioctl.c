@@ -8,11 +8,15 @@
  * which Linux answers the address requests with ENOTTY: Java's NetworkInterface showed the
  * TAP with prefix 0 and busybox ifconfig no address. Addresses are printed only as relations
  * (the topologies use different ones).
+ * SIOCGARP (arp(7)) on that interface: the peer's entry (resolved, an Ethernet address), none
+ * for an address never used (ENXIO), and Linux's errors (no or an unknown device ENODEV, an
+ * IPv6 address EPFNOSUPPORT, ATF_NETMASK without ATF_PUBL EINVAL).
  */
 #include "common.h"
 
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -30,6 +34,23 @@ static int ifaddr(int s, unsigned long req, const char *name, struct in_addr *ou
     }
     *out = ((struct sockaddr_in *)&r.ifr_addr)->sin_addr;
     return 0;
+}
+
+/* SIOCGARP of ADDR on interface DEV (family FAM, flags FLAGS) on s: "OK ..." or the errno. */
+static const char *arp(int s, const char *dev, int fam, in_addr_t addr, int flags) {
+    static char out[96];
+    struct arpreq r;
+    memset(&r, 0, sizeof r);
+    r.arp_pa.sa_family = (sa_family_t)fam;
+    ((struct sockaddr_in *)&r.arp_pa)->sin_addr.s_addr = addr;
+    r.arp_flags = flags;
+    snprintf(r.arp_dev, sizeof r.arp_dev, "%s", dev);
+    if (ioctl(s, SIOCGARP, &r) < 0) return errno_name(errno);
+    static const unsigned char zero[6];
+    snprintf(out, sizeof out, "OK, flags%s%s, hardware %s, address %s, device %s", r.arp_flags & ATF_COM ? " ATF_COM" : "",
+             r.arp_flags & ATF_PERM ? " ATF_PERM" : "", r.arp_ha.sa_family == ARPHRD_ETHER ? "Ethernet" : "other",
+             memcmp(r.arp_ha.sa_data, zero, 6) ? "set" : "zero", strcmp(r.arp_dev, dev) ? "changed" : "kept");
+    return out;
 }
 
 /* The address relations of socket s (peer: the other side's address, or 0.0.0.0). */
@@ -73,6 +94,16 @@ static void report(const char *who, int s, struct in_addr peer) {
             /* The kernel lists only interfaces with an IPv4 address: "not listed" is as good. */
             printf("%s: SIOCGIFCONF shows my interface with: %s\n", who,
                    strcmp(v, "another address") == 0 ? v : "my address or nothing");
+        }
+        if (peer.s_addr) {
+            in_addr_t unused = (peer.s_addr & mask.s_addr) | htonl(99);
+            printf("%s: SIOCGARP peer: %s\n", who, arp(s, found, AF_INET, peer.s_addr, 0));
+            printf("%s: SIOCGARP unused address: %s\n", who, arp(s, found, AF_INET, unused, 0));
+            printf("%s: SIOCGARP no device: %s\n", who, arp(s, "", AF_INET, peer.s_addr, 0));
+            printf("%s: SIOCGARP nosuch0: %s\n", who, arp(s, "nosuch0", AF_INET, peer.s_addr, 0));
+            printf("%s: SIOCGARP AF_INET6: %s\n", who, arp(s, found, AF_INET6, peer.s_addr, 0));
+            printf("%s: SIOCGARP ATF_NETMASK: %s\n", who, arp(s, found, AF_INET, peer.s_addr, ATF_NETMASK));
+            printf("%s: SIOCGARP NULL: %s\n", who, ioctl(s, SIOCGARP, NULL) < 0 ? errno_name(errno) : "OK");
         }
     }
     int r = ifaddr(s, SIOCGIFADDR, "lo", &a);

@@ -26,6 +26,7 @@
 #![allow(clippy::missing_safety_doc)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod arpreq;
 pub(crate) mod dup;
 pub(crate) mod epoll;
 pub(crate) mod errq;

@@ -61,6 +61,10 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_i
     if k == 0 {
         return real::ioctl(fd, req, arg);
     }
+    if req == libc::SIOCGARP {
+        let _g = crate::ShimGuard::enter();
+        return crate::arpreq::siocgarp(fd, arg);
+    }
     if req == libc::FIONREAD && svc::is_udp(k) {
         return svc::hooks::udp_fionread(fd, arg);
     }

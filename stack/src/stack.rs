@@ -229,6 +229,11 @@ impl Stack {
         self.iface.mtu
     }
 
+    /// The ARP cache's entry for `ip` (SIOCGARP): (MAC, resolved), see `ArpCache::entry`.
+    pub fn arp_entry(&self, ip: Ipv4Addr) -> Option<([u8; 6], bool)> {
+        self.iface.arp.entry(ip)
+    }
+
     /// ARP cache lookup (for tests and diagnostics).
     pub fn arp_lookup(&self, now: Instant, ip: Ipv4Addr) -> Option<[u8; 6]> {
         self.iface.arp.lookup(now, ip)

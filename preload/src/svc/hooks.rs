@@ -386,6 +386,18 @@ pub(crate) unsafe fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *cons
     finish(&e, r, || crate::real::setsockopt(fd, level, name, val, len))
 }
 
+/// SIOCGARP: the service's ARP entry for `ip` ((MAC, ATF_* flags)) or the errno (ENXIO).
+pub(crate) fn arp_entry(fd: c_int, ip: [u8; 4]) -> Result<([u8; 6], c_int), c_int> {
+    let mut m = Msg::new(Op::Ioctl);
+    m.b = libc::SIOCGARP as c_int;
+    m.ip = ip;
+    match call(&m, fd) {
+        Ok(r) if r.data.len() >= 6 => Ok((r.data[..6].try_into().expect("6 bytes"), r.c)),
+        Ok(_) => Err(libc::EIO),
+        Err(e) => Err(e.unwrap_or(libc::EIO)),
+    }
+}
+
 /// IP_HDRINCL of a raw socket (false for any other, or when the service cannot say): the shim
 /// asks only for the lengths where it decides an errno (`udp::send_record`).
 pub(crate) fn hdrincl(fd: c_int) -> bool {

@@ -87,6 +87,15 @@ impl ArpCache {
         self.entries.get(&ip).filter(|e| e.expires_at > now).map(|e| e.mac)
     }
 
+    /// What SIOCGARP shows for `ip`: Some((mac, true)) for an entry (expired or not, as
+    /// Linux's stale neighbours), Some(([0; 6], false)) while it is being resolved, else None.
+    pub fn entry(&self, ip: Ipv4Addr) -> Option<(MacAddr, bool)> {
+        match self.entries.get(&ip) {
+            Some(e) => Some((e.mac, true)),
+            None => self.pending.contains_key(&ip).then_some(([0; 6], false)),
+        }
+    }
+
     /// Inserts or refreshes `ip -> mac`; returns the datagrams that were waiting for it.
     pub fn fill(&mut self, now: Instant, ip: Ipv4Addr, mac: MacAddr) -> VecDeque<Vec<u8>> {
         if !self.entries.contains_key(&ip) && self.entries.len() >= MAX_ENTRIES {

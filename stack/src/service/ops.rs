@@ -523,6 +523,7 @@ impl Service {
                 }
                 Err(e) => Msg::reply(op, e),
             },
+            (Op::Ioctl, _) if m.b as libc::c_ulong == libc::SIOCGARP => super::query::arp_entry(stack, m),
             (Op::Route, Proto::Udp(h)) => {
                 let dst = Ipv4Addr::from(m.ip);
                 Msg::reply(op, stack.udp_route(h, dst.into(), None).err().map_or(0, Error::errno))

@@ -55,7 +55,8 @@ pub enum Op {
     Ident = 12,
     /// Service counters as text (tests).
     Stats = 13,
-    /// ioctl(b = request); reply c = value (FIONREAD, TIOCOUTQ).
+    /// ioctl(b = request): SIOCGARP for the address in `ip`: reply a = 0 (`data` = the MAC,
+    /// c = the ATF_* flags) or ENXIO.
     Ioctl = 14,
     /// `tapstack ss`: `data` = ss flags (`-tuna`...), `a` = byte offset; reply `data` = that
     /// page of the table's text, `c` = its total length.

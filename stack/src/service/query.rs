@@ -27,6 +27,20 @@ fn socket_owners() -> HashMap<u64, (String, i32)> {
     m
 }
 
+/// SIOCGARP: the ARP cache's entry for `m.ip` (Linux's arp_req_get: ATF_COM when resolved, no
+/// flag and no address while it is being resolved, ENXIO for none).
+pub(super) fn arp_entry(stack: &crate::stack::Stack, m: &Msg) -> Msg {
+    match stack.arp_entry(std::net::Ipv4Addr::from(m.ip)) {
+        Some((mac, done)) => {
+            let mut r = Msg::reply(m.op, 0);
+            r.c = if done { libc::ATF_COM } else { 0 };
+            r.data = mac.to_vec();
+            r
+        }
+        None => Msg::reply(m.op, libc::ENXIO),
+    }
+}
+
 impl Service {
     /// The text of a `Sockets` / `Counters` request, one page of it per reply.
     pub(super) fn query(&mut self, o: Op, m: &Msg) -> Msg {

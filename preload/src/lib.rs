@@ -30,6 +30,7 @@ mod arpreq;
 pub(crate) mod dup;
 pub(crate) mod epoll;
 pub(crate) mod errq;
+mod exec;
 mod ids;
 mod ifaddrs;
 mod ifreq;

@@ -5,7 +5,8 @@
 # program, and its traffic silently took the kernel's stack. The launcher refuses a Go program
 # as it refuses a static one: one line on stderr, exit 126, nothing sent. `hey` (Debian's Go
 # HTTP load generator) is the real program; a copy under another name is refused too (found by
-# its contents, not its name); curl beside it still crosses tap0.
+# its contents, not its name); curl beside it still crosses tap0. Run by a shimmed program
+# (sh, Python, env), hey runs with one warning line on stderr (the shim's exec hooks).
 # Kernel side: tap0 10.0.0.1/24; tapstack side: 10.0.0.2.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -51,6 +52,23 @@ grep -q '\[200\].*4 responses' "$WORK/hey.out" || { echo "FAIL: hey with LD_PREL
 d=$(( $(tap_bytes rx) - rx0 + $(tap_bytes tx) - tx0 ))
 [ "$d" -lt 4000 ] || { echo "FAIL: hey's requests crossed tap0 ($d bytes): Go's sockets reach tapstack now; revisit the launcher's refusal"; exit 1; }
 echo "ok: preloaded by hand, hey's 4 requests took the kernel's stack ($d bytes on tap0)"
+
+# Deeper down (a shell, a Python subprocess, env's execvp), the shim lets hey run (it may not
+# use the network at all) but never silently: one line on stderr names it, from each exec path
+# (execve, vfork + execve, execvp). Were the check gone, hey would run with no word.
+for how in "sh -c" "python3" "env"; do
+  case $how in
+    "sh -c") cmd=(sh -c "hey -n 4 -c 1 $url");;
+    python3) cmd=("$PY" -c "import subprocess, sys; sys.exit(subprocess.run(['hey', '-n', '4', '-c', '1', '$url']).returncode)");;
+    env) cmd=(env hey -n 4 -c 1 "$url");;
+  esac
+  rc=0
+  ts 30 "${cmd[@]}" > "$WORK/out" 2> "$WORK/err" || rc=$?
+  [ "$rc" = 0 ] && grep -q '\[200\].*4 responses' "$WORK/out" || { echo "FAIL: hey under $how did not run:"; cat "$WORK/out" "$WORK/err"; exit 1; }
+  [ "$(grep -c 'tapstack: /usr/bin/hey is a Go program' "$WORK/err")" = 1 ] \
+    || { echo "FAIL: hey under $how: no one-line warning on stderr:"; cat "$WORK/err"; exit 1; }
+done
+echo "ok: hey run by sh, by a Python subprocess and by env: it runs, and stderr says it is a Go program"
 
 # A C program beside it still runs through tapstack.
 rx0=$(tap_bytes rx)

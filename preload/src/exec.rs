@@ -1,0 +1,263 @@
+//! execve and its family: a program the shimmed process runs that LD_PRELOAD cannot reach, a
+//! statically linked one (no PT_INTERP: the dynamic loader never runs) or a Go program (its
+//! runtime makes its socket system calls itself), puts its sockets on the kernel's stack. The
+//! launcher refuses such a program at the top (`scripts/tapstack`); deeper down (a shell, make,
+//! a Python subprocess) the exec goes on, since the program may not use the network at all,
+//! but one line on stderr says so: a fall-back to the kernel is never silent.
+//!
+//! The check runs where exec runs, in a child after fork or vfork, so it makes only system
+//! calls (openat, pread, close, write) on stack buffers: no allocation, no lock. execve and
+//! execv are the system call itself; the functions that search PATH or spawn are libc's,
+//! resolved when the library is loaded (`init`), never first in a child.
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use libc::{c_char, c_int, pid_t, posix_spawn_file_actions_t, posix_spawnattr_t};
+
+/// What makes a program out of LD_PRELOAD's reach.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Reach {
+    Static,
+    Go,
+}
+
+/// Reads exactly `buf.len()` bytes at `off` (false on a short read or an error).
+fn pread_all(fd: i32, buf: &mut [u8], off: u64) -> bool {
+    tapstack::sys::pread(fd, buf, off as i64).is_ok_and(|n| n == buf.len())
+}
+
+fn u16_at(b: &[u8], i: usize) -> usize {
+    u16::from_le_bytes([b[i], b[i + 1]]) as usize
+}
+
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
+
+fn u64_at(b: &[u8], i: usize) -> u64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(x)
+}
+
+/// The ELF64 little-endian executable in `fd`: Static without a program interpreter, Go with
+/// a `.go.buildinfo` section; None for anything else (a dynamic program, a script, ELF32).
+fn probe_fd(fd: i32, name: &[u8]) -> Option<Reach> {
+    let mut eh = [0u8; 64];
+    if !pread_all(fd, &mut eh, 0) || eh[..4] != *b"\x7fELF" || eh[4] != 2 || eh[5] != 1 {
+        return None;
+    }
+    if !matches!(u16_at(&eh, 16), 2 | 3) {
+        return None;
+    }
+    let (phoff, phent, phnum) = (u64_at(&eh, 32), u16_at(&eh, 54), u16_at(&eh, 56));
+    let mut interp = false;
+    let mut ph = [0u8; 56];
+    for i in 0..phnum.min(256) {
+        if phent < 4 || !pread_all(fd, &mut ph[..4], phoff + (i * phent) as u64) {
+            return None;
+        }
+        interp |= u32_at(&ph, 0) == 3; // PT_INTERP
+    }
+    // The dynamic loader itself has none and honours LD_PRELOAD.
+    let base = name.rsplit(|&c| c == b'/').next().unwrap_or(name);
+    if !interp && !base.starts_with(b"ld-") && !base.starts_with(b"ld.so") {
+        return Some(Reach::Static);
+    }
+    let (shoff, shent, shnum, shstrndx) = (u64_at(&eh, 40), u16_at(&eh, 58), u16_at(&eh, 60), u16_at(&eh, 62));
+    let mut sh = [0u8; 64];
+    if shent < 64 || shstrndx >= shnum || !pread_all(fd, &mut sh, shoff + (shstrndx * shent) as u64) {
+        return None;
+    }
+    let (stroff, strsize) = (u64_at(&sh, 24), u64_at(&sh, 32));
+    let mut names = [0u8; 4096];
+    let n = (strsize as usize).min(names.len());
+    if !pread_all(fd, &mut names[..n], stroff) {
+        return None;
+    }
+    const GO: &[u8] = b".go.buildinfo\0";
+    for i in 0..shnum.min(512) {
+        if !pread_all(fd, &mut sh[..4], shoff + (i * shent) as u64) {
+            return None;
+        }
+        let at = u32_at(&sh, 0) as usize;
+        if names.get(at..at + GO.len()) == Some(GO) {
+            return Some(Reach::Go);
+        }
+    }
+    None
+}
+
+/// `probe_fd` of the file at `path` (NUL-terminated).
+unsafe fn probe(path: *const c_char) -> Option<Reach> {
+    if path.is_null() {
+        return None;
+    }
+    let p = std::ffi::CStr::from_ptr(path);
+    let fd = tapstack::sys::open(p, libc::O_RDONLY | libc::O_CLOEXEC, 0).ok()?;
+    let r = probe_fd(fd, p.to_bytes());
+    let _ = tapstack::sys::close(fd);
+    r
+}
+
+/// One line on stderr if the program at `path` is out of LD_PRELOAD's reach.
+unsafe fn warn(path: *const c_char) {
+    let Some(r) = probe(path) else { return };
+    let mut line = [0u8; 512];
+    let mut n = 0;
+    let mut put = |s: &[u8]| {
+        let k = s.len().min(line.len() - n);
+        line[n..n + k].copy_from_slice(&s[..k]);
+        n += k;
+    };
+    put(b"tapstack: ");
+    put(&std::ffi::CStr::from_ptr(path).to_bytes()[..std::ffi::CStr::from_ptr(path).to_bytes().len().min(300)]);
+    put(match r {
+        Reach::Static => b" is statically linked: LD_PRELOAD cannot reach it, its sockets use the kernel's stack, not tapstack\n",
+        Reach::Go => b" is a Go program: it makes its socket system calls without libc, so they use the kernel's stack, not tapstack\n",
+    });
+    let _ = tapstack::sys::write_all(2, &line[..n]);
+}
+
+/// `warn` for `file` as execvp finds it: itself if it names a path, else the first executable
+/// regular file of that name in PATH (the caller's environment, as glibc searches).
+unsafe fn warn_search(file: *const c_char) {
+    if file.is_null() {
+        return;
+    }
+    let f = std::ffi::CStr::from_ptr(file).to_bytes();
+    if f.is_empty() || f.contains(&b'/') {
+        return warn(file);
+    }
+    let path = libc::getenv(c"PATH".as_ptr());
+    let dirs: &[u8] = if path.is_null() { b"/bin:/usr/bin" } else { std::ffi::CStr::from_ptr(path).to_bytes() };
+    let mut buf = [0u8; 4096];
+    for d in dirs.split(|&c| c == b':') {
+        let d: &[u8] = if d.is_empty() { b"." } else { d };
+        if d.len() + 1 + f.len() + 1 > buf.len() {
+            continue;
+        }
+        buf[..d.len()].copy_from_slice(d);
+        buf[d.len()] = b'/';
+        buf[d.len() + 1..d.len() + 1 + f.len()].copy_from_slice(f);
+        buf[d.len() + 1 + f.len()] = 0;
+        let p = buf.as_ptr() as *const c_char;
+        let args = [libc::AT_FDCWD as usize, p as usize, libc::X_OK as usize, 0];
+        if tapstack::sys::syscall(libc::SYS_faccessat, &args[..3]).is_ok() {
+            return warn(p);
+        }
+    }
+}
+
+extern "C" {
+    static environ: *const *const c_char;
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+    warn(path);
+    libc::syscall(libc::SYS_execve, path, argv, envp) as c_int
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
+    warn(path);
+    libc::syscall(libc::SYS_execve, path, argv, environ) as c_int
+}
+
+/// libc's execvp, execvpe, posix_spawn and posix_spawnp, resolved by `init`.
+static LIBC: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
+const NAMES: [&std::ffi::CStr; 4] = [c"execvp", c"execvpe", c"posix_spawn", c"posix_spawnp"];
+
+/// libc's function `i` of [`NAMES`] (resolved now if `init` did not run).
+fn libc_fn(i: usize) -> usize {
+    match LIBC[i].load(Ordering::Acquire) {
+        0 => {
+            // SAFETY: a NUL-terminated name; dlsym is thread-safe.
+            let p = unsafe { libc::dlsym(libc::RTLD_NEXT, NAMES[i].as_ptr()) } as usize;
+            LIBC[i].store(p, Ordering::Release);
+            p
+        }
+        p => p,
+    }
+}
+
+type SpawnFn = unsafe extern "C" fn(
+    *mut pid_t,
+    *const c_char,
+    *const posix_spawn_file_actions_t,
+    *const posix_spawnattr_t,
+    *const *mut c_char,
+    *const *mut c_char,
+) -> c_int;
+
+#[no_mangle]
+pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
+    warn_search(file);
+    let f: unsafe extern "C" fn(*const c_char, *const *const c_char) -> c_int = std::mem::transmute(libc_fn(0));
+    f(file, argv)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+    warn_search(file);
+    let f: unsafe extern "C" fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int =
+        std::mem::transmute(libc_fn(1));
+    f(file, argv, envp)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawn(
+    pid: *mut pid_t,
+    path: *const c_char,
+    actions: *const posix_spawn_file_actions_t,
+    attr: *const posix_spawnattr_t,
+    argv: *const *mut c_char,
+    envp: *const *mut c_char,
+) -> c_int {
+    warn(path);
+    let f: SpawnFn = std::mem::transmute(libc_fn(2));
+    f(pid, path, actions, attr, argv, envp)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawnp(
+    pid: *mut pid_t,
+    file: *const c_char,
+    actions: *const posix_spawn_file_actions_t,
+    attr: *const posix_spawnattr_t,
+    argv: *const *mut c_char,
+    envp: *const *mut c_char,
+) -> c_int {
+    warn_search(file);
+    let f: SpawnFn = std::mem::transmute(libc_fn(3));
+    f(pid, file, actions, attr, argv, envp)
+}
+
+/// Resolves libc's functions above when the library is loaded, so that a child after fork or
+/// vfork never calls dlsym (which takes the loader's lock) to reach them.
+extern "C" fn init() {
+    for i in 0..NAMES.len() {
+        libc_fn(i);
+    }
+}
+
+#[used]
+#[link_section = ".init_array"]
+static INIT: extern "C" fn() = init;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_test_binary_is_dynamic_and_not_go_and_bin_sh_too() {
+        let me = std::ffi::CString::new(std::env::current_exe().unwrap().to_str().unwrap()).unwrap();
+        // SAFETY: NUL-terminated paths.
+        unsafe {
+            assert_eq!(probe(me.as_ptr()), None);
+            assert_eq!(probe(c"/bin/sh".as_ptr()), None);
+            assert_eq!(probe(c"/nonexistent".as_ptr()), None);
+            assert_eq!(probe(c"/etc/passwd".as_ptr()), None);
+        }
+    }
+}

@@ -3,6 +3,9 @@
  *     must surface as ECONNREFUSED on the next recv() (poll reports it readable/POLLERR).
  *  2. An unconnected socket sendto()s the same port: the ICMP error must NOT be reported to
  *     it (Linux without IP_RECVERR, RFC 1122 4.1.3.3 leaves it to the application).
+ *  3. A connected socket that only sends: the error fails its next send (Linux's sock_error
+ *     in sock_alloc_send_pskb; that datagram is not sent) and the one after succeeds; again,
+ *     then SO_ERROR reads the error once.
  * Prints one line per case; exit 0 if both behave as Linux does. Self-contained. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -86,6 +89,27 @@ int main(int argc, char **argv) {
     printf("unconnected socket: poll %d, recvfrom -> %s\n", r, n < 0 ? refused_errname(e2) : "data");
     if (!(r == 0 && n < 0 && e2 == EAGAIN)) ok = 0;
     close(u);
+
+    /* Case 3: a sender only. */
+    int s3 = socket(AF_INET, SOCK_DGRAM, 0);
+    if (s3 < 0 || connect(s3, (struct sockaddr *)&peer, sizeof peer) < 0) {
+        perror("udp_refused: socket/connect");
+        return 2;
+    }
+    const char *got[3];
+    for (int i = 0; i < 3; i++) {
+        got[i] = send(s3, "ping", 4, 0) < 0 ? refused_errname(errno) : "sent";
+        usleep(300000);
+    }
+    printf("sender: send, send, send -> %s, %s, %s\n", got[0], got[1], got[2]);
+    if (strcmp(got[1], "ECONNREFUSED") != 0 || strcmp(got[2], "sent") != 0) ok = 0;
+    int so = -1, so2 = -1;
+    socklen_t sl = sizeof so;
+    getsockopt(s3, SOL_SOCKET, SO_ERROR, &so, &sl);
+    getsockopt(s3, SOL_SOCKET, SO_ERROR, &so2, &sl);
+    printf("sender: SO_ERROR %s, then %s\n", refused_errname(so), refused_errname(so2));
+    if (so != ECONNREFUSED || so2 != 0) ok = 0;
+    close(s3);
     printf("%s\n", ok ? "PASS" : "FAIL");
     return ok ? 0 : 1;
 }

@@ -68,11 +68,40 @@ pub(crate) unsafe fn recv_errqueue(fd: c_int, buf: *mut libc::c_void, n: usize, 
 /// Drops the error record at the head of a UDP socket's stream, if there is one (the caller
 /// holds the shim's guard, so libc's syscall() goes straight to the kernel).
 unsafe fn drop_error_record(fd: c_int) {
+    take_error_record(fd);
+}
+
+/// Takes the error record at the head of a UDP socket's stream: its errno, or None (nothing
+/// read) when the head is a datagram or the stream is empty. errno is left as it was.
+pub(crate) unsafe fn take_error_record(fd: c_int) -> Option<c_int> {
+    let saved = errno();
     let mut h = [0u8; UDP_HDR];
     let peek = |h: &mut [u8; UDP_HDR], f: c_int| {
         libc::syscall(libc::SYS_recvfrom, fd, h.as_mut_ptr(), UDP_HDR, f | libc::MSG_DONTWAIT, 0usize, 0usize)
     };
-    if peek(&mut h, libc::MSG_PEEK) as usize == UDP_HDR && proto::udp_hdr_error(&h).is_some() {
+    let e = (peek(&mut h, libc::MSG_PEEK) as usize == UDP_HDR).then(|| proto::udp_hdr_error(&h)).flatten();
+    if e.is_some() {
         peek(&mut h, 0);
     }
+    set_errno(saved);
+    e
+}
+
+/// Linux's sock_error at the start of a UDP send (sock_alloc_send_pskb): a pending error (an
+/// ICMP error on a connected socket, or on any with IP_RECVERR) fails the send, which then
+/// sends nothing, and is consumed. Here it is an error record at the head of the stream; a
+/// thread looks at most once a millisecond (a peek is a system call; an ICMP error takes a
+/// round trip to come), so a sender learns it at its first send a millisecond after the last
+/// look, instead of never (its recv or poll(POLLIN) saw it before).
+pub(crate) unsafe fn send_error(fd: c_int) -> Option<c_int> {
+    thread_local! {
+        static LAST: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+    }
+    let now = std::time::Instant::now();
+    let due = LAST.with(|l| l.get().is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_millis(1)));
+    if !due {
+        return None;
+    }
+    LAST.with(|l| l.set(Some(now)));
+    take_error_record(fd)
 }

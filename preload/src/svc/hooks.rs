@@ -433,9 +433,17 @@ pub(crate) unsafe fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut 
         m.data = std::slice::from_raw_parts(val as *const u8, n).to_vec();
     }
     match call(&m, fd) {
-        Ok(r) => {
+        Ok(mut r) => {
             if val.is_null() && *len > 0 {
                 return err(libc::EFAULT);
+            }
+            if (level, name) == (libc::SOL_SOCKET, libc::SO_ERROR) && r.data == [0; 4] && super::is_udp(super::kind(fd))
+            {
+                // A UDP socket's pending error is the error record at the head of its stream:
+                // SO_ERROR reads and clears it, as Linux's sock_error.
+                if let Some(x) = super::errq::take_error_record(fd) {
+                    r.data = x.to_ne_bytes().to_vec();
+                }
             }
             let n = (*len as usize).min(r.data.len());
             if n > 0 {

@@ -57,6 +57,9 @@ impl Interface {
                 if udp.echo_reply(ip.src_addr.into(), ip.dst_addr.into(), ip.ttl, payload) {
                     return;
                 }
+                if udp.has_raw(protocol::ICMP) {
+                    return; // a raw ICMP socket read its copy: nothing ignored
+                }
                 if self.pings.len() >= MAX_PING_REPLIES {
                     self.stats.icmp_ignored += 1;
                     return;

@@ -6,7 +6,10 @@
  * header written by hand: its source, identification, length and checksum left 0 and filled
  * in); a UDP datagram written on a raw UDP socket, echoed by the server and its copy read with
  * its header; IP_RECVERR on a raw UDP socket: the port unreachable for a datagram to a closed
- * port, from the error queue; EADDRNOTAVAIL, EDESTADDRREQ, EINVAL, EMSGSIZE.
+ * port, from the error queue; EADDRNOTAVAIL, EDESTADDRREQ, EINVAL, EMSGSIZE; a protocol HOST
+ * does not speak (253): its "protocol unreachable" does not fail the next send of a raw socket
+ * (raw_sendmsg never looks at the pending error) unless IP_HDRINCL is on (raw_send_hdrinc
+ * does), and is read from the error queue.
  * The server echoes UDP datagrams on PORT until "done" (PORT+1 is closed). */
 #include "common.h"
 
@@ -242,6 +245,40 @@ static int client(const struct opts *o) {
                errno_name((int)ee.ee_errno), ee.ee_origin, ee.ee_type, ee.ee_code);
     }
     close(u);
+
+    int x = socket(AF_INET, SOCK_RAW, 253);
+    if (x < 0 || setsockopt(x, IPPROTO_IP, IP_RECVERR, &one, sizeof one) < 0 ||
+        connect(x, (struct sockaddr *)&srv, sizeof srv) < 0)
+        DIE("socket 253");
+    const char *s1 = send(x, "exp45678", 8, 0) < 0 ? errno_name(errno) : "sent";
+    usleep(300000);
+    const char *s2 = send(x, "exp45678", 8, 0) < 0 ? errno_name(errno) : "sent";
+    usleep(300000);
+    printf("client: protocol 253: send, send -> %s, %s\n", s1, s2);
+    int entries = 0;
+    struct sock_extended_err first;
+    memset(&first, 0, sizeof first);
+    for (;;) {
+        mh.msg_control = cbuf, mh.msg_controllen = sizeof cbuf;
+        if (recvmsg(x, &mh, MSG_ERRQUEUE) < 0) break;
+        struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+        if (entries++ == 0 && h && h->cmsg_type == IP_RECVERR) memcpy(&first, CMSG_DATA(h), sizeof first);
+    }
+    int soerr = 0;
+    socklen_t sol = sizeof soerr;
+    getsockopt(x, SOL_SOCKET, SO_ERROR, &soerr, &sol);
+    printf("client: protocol 253: %s, error queue %s, first %s type %u code %u\n", errno_name(soerr),
+           entries ? "not empty" : "empty", errno_name((int)first.ee_errno), first.ee_type, first.ee_code);
+    if (setsockopt(x, IPPROTO_IP, IP_HDRINCL, &one, sizeof one) < 0) DIE("IP_HDRINCL");
+    memset(pkt, 0, 40);
+    pkt[0] = 0x45, pkt[8] = 64, pkt[9] = 253;
+    memcpy(pkt + 16, &host, 4);
+    memcpy(pkt + 20, "exp45678", 8);
+    s1 = send(x, pkt, 28, 0) < 0 ? errno_name(errno) : "sent";
+    usleep(300000);
+    s2 = send(x, pkt, 28, 0) < 0 ? errno_name(errno) : "sent";
+    printf("client: protocol 253 with IP_HDRINCL: send, send -> %s, %s\n", s1, s2);
+    close(x);
 
     if (send(c, "done", 4, 0) != 4) DIE("done");
     close(c);

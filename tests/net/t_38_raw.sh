@@ -22,8 +22,12 @@ netns_wait_port "$NS2" 8080
 for method in -I "-T -p 8080"; do
   rx0=$(tap_bytes rx); tx0=$(tap_bytes tx)
   # shellcheck disable=SC2086 # the method's words
-  ts 60 traceroute -n -q 2 -m 4 $method 10.0.1.2 > "$WORK/tr" 2>&1 || true
+  rc=0
+  # -w 5,0,0: up to 5 s for every probe (by default a probe still unanswered 10 times the next
+  # hop's round trip is given up: under load, hop 1 read "*").
+  ts 60 traceroute -n -q 2 -m 4 -w 5,0,0 $method 10.0.1.2 > "$WORK/tr" 2>&1 || rc=$?
   cat "$WORK/tr"
+  [ "$rc" = 0 ] || { echo "FAIL: traceroute $method exited $rc"; exit 1; }
   grep -Eq '^ *1 +10\.0\.0\.1 ' "$WORK/tr" || { echo "FAIL: traceroute $method: hop 1 is not the router 10.0.0.1"; exit 1; }
   grep -Eq '^ *2 +10\.0\.1\.2 ' "$WORK/tr" || { echo "FAIL: traceroute $method: hop 2 is not the target"; exit 1; }
   ! grep -Eq '^ *3 ' "$WORK/tr" || { echo "FAIL: traceroute $method: went past the target"; exit 1; }
@@ -43,8 +47,10 @@ time.sleep(float(sys.argv[1]))
 EOF
 ts 30 python3 "$WORK/hold.py" 5 > "$WORK/hold.out" 2>&1 &
 netns_wait_grep "$WORK/hold.out" open 10
-ip netns exec "$NS" env TAPSTACK_TAP=tap0 "$ROOT/scripts/tapstack" ss -wan > "$WORK/ss" 2>&1 || true
+rc=0
+ip netns exec "$NS" env TAPSTACK_TAP=tap0 "$ROOT/scripts/tapstack" ss -wan > "$WORK/ss" 2>&1 || rc=$?
 cat "$WORK/ss"
+[ "$rc" = 0 ] || { echo "FAIL: tapstack ss -wan exited $rc"; exit 1; }
 grep -Eq '^raw +UNCONN .* 0\.0\.0\.0:1 .*python3' "$WORK/ss" || { echo "FAIL: ss -wa does not list the raw socket"; exit 1; }
 ! grep -Eq '^(tcp|udp) ' "$WORK/ss" || { echo "FAIL: ss -wa lists other sockets"; exit 1; }
 echo "ok: tapstack ss -wa lists the raw socket"

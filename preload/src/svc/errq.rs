@@ -68,28 +68,44 @@ pub(crate) unsafe fn recv_errqueue(fd: c_int, buf: *mut libc::c_void, n: usize, 
 /// Drops the error record at the head of a UDP socket's stream, if there is one (the caller
 /// holds the shim's guard, so libc's syscall() goes straight to the kernel).
 unsafe fn drop_error_record(fd: c_int) {
-    take_error_record(fd);
+    // Every one heading it: the service emits one per error it sets, and errors that came one
+    // after another (each queued too) may have left more than one; the error the queue still
+    // holds is re-armed after (one record), as Linux's pending error is one value.
+    for _ in 0..64 {
+        if take_error_record(fd).is_none() {
+            break;
+        }
+    }
 }
 
 /// Takes the error record at the head of a UDP socket's stream: its errno, or None (nothing
-/// read) when the head is a datagram or the stream is empty. errno is left as it was.
-pub(crate) unsafe fn take_error_record(fd: c_int) -> Option<c_int> {
+/// read) when the head is a datagram or the stream is empty, or when `keep` says so of the
+/// errno found. errno is left as it was.
+pub(crate) unsafe fn take_error_record_unless(fd: c_int, keep: impl FnOnce() -> bool) -> Option<c_int> {
     let saved = errno();
     let mut h = [0u8; UDP_HDR];
     let peek = |h: &mut [u8; UDP_HDR], f: c_int| {
         libc::syscall(libc::SYS_recvfrom, fd, h.as_mut_ptr(), UDP_HDR, f | libc::MSG_DONTWAIT, 0usize, 0usize)
     };
-    let e = (peek(&mut h, libc::MSG_PEEK) as usize == UDP_HDR).then(|| proto::udp_hdr_error(&h)).flatten();
-    if e.is_some() {
+    let mut e = (peek(&mut h, libc::MSG_PEEK) as usize == UDP_HDR).then(|| proto::udp_hdr_error(&h)).flatten();
+    if e.is_some() && keep() {
+        e = None;
+    } else if e.is_some() {
         peek(&mut h, 0);
     }
     set_errno(saved);
     e
 }
 
+/// [`take_error_record_unless`] that always takes it.
+pub(crate) unsafe fn take_error_record(fd: c_int) -> Option<c_int> {
+    take_error_record_unless(fd, || false)
+}
+
 /// Linux's sock_error at the start of a UDP send (sock_alloc_send_pskb): a pending error (an
 /// ICMP error on a connected socket, or on any with IP_RECVERR) fails the send, which then
-/// sends nothing, and is consumed. Here it is an error record at the head of the stream; a
+/// sends nothing, and is consumed (ICMP datagram sockets and raw sockets with IP_HDRINCL too;
+/// not raw sockets without). Here it is an error record at the head of the stream; a
 /// thread looks at most once a millisecond (a peek is a system call; an ICMP error takes a
 /// round trip to come), so a sender learns it at its first send a millisecond after the last
 /// look, instead of never (its recv or poll(POLLIN) saw it before).
@@ -103,5 +119,8 @@ pub(crate) unsafe fn send_error(fd: c_int) -> Option<c_int> {
         return None;
     }
     LAST.with(|l| l.set(Some(now)));
-    take_error_record(fd)
+    // A raw socket's send reports it only with IP_HDRINCL (raw_send_hdrinc allocates with
+    // sock_alloc_send_skb; without, raw_sendmsg's ip_append_data does not): the service says
+    // which, asked only when an error heads the stream of an ICMP or raw socket.
+    take_error_record_unless(fd, || super::family(fd) & proto::FAM_PING != 0 && super::hooks::raw_without_hdrincl(fd))
 }

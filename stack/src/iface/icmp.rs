@@ -120,7 +120,8 @@ impl Interface {
         tcp: &mut TcpStack,
         udp: &mut UdpStack,
     ) {
-        if !self.is_local(q.header.src_addr) || q.data.len() < 4 || q.header.frag_offset != 0 {
+        // Linux's icmp_unreach takes an error only with 8 bytes of the quoted datagram's payload.
+        if !self.is_local(q.header.src_addr) || q.data.len() < 8 || q.header.frag_offset != 0 {
             self.stats.icmp_ignored += 1;
             return;
         }

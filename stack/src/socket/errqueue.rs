@@ -43,7 +43,10 @@ impl IcmpReport<'_> {
         match (self.icmp_type, self.icmp_code) {
             (3, 4) => Some((Error::MessageTooLong, false)),
             (3, 0 | 6 | 9 | 11) => Some((Error::NetUnreachable, true)),
-            (3, 2 | 3) => Some((Error::ConnectionRefused, true)),
+            // Linux's icmp_err_convert: protocol unreachable is ENOPROTOOPT, port unreachable
+            // ECONNREFUSED, both hard.
+            (3, 2) => Some((Error::NoProtocolOption, true)),
+            (3, 3) => Some((Error::ConnectionRefused, true)),
             (3, 5) => Some((Error::NotSupported, false)),
             (3, 1 | 7 | 8 | 10 | 12..=15) => Some((Error::HostUnreachable, true)),
             (11, _) => Some((Error::HostUnreachable, false)),
@@ -159,6 +162,7 @@ mod tests {
     #[test]
     fn errno_as_linux() {
         assert_eq!(report(3, 3).errno(), Some((Error::ConnectionRefused, true)));
+        assert_eq!(report(3, 2).errno(), Some((Error::NoProtocolOption, true)));
         assert_eq!(report(3, 1).errno(), Some((Error::HostUnreachable, true)));
         assert_eq!(report(3, 4).errno(), Some((Error::MessageTooLong, false)));
         assert_eq!(report(11, 0).errno(), Some((Error::HostUnreachable, false)));

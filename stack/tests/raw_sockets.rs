@@ -177,3 +177,23 @@ fn an_icmp_error_reaches_the_raw_socket_of_the_quoted_protocol() {
     assert!(found, "the port unreachable in the raw UDP socket's error queue");
     assert_eq!(s.a.stack.udp.local_addr(u).map(|e| e.port()), Some(17), "getsockname: the protocol");
 }
+
+#[test]
+fn a_pending_error_fails_a_raw_send_only_with_ip_hdrincl() {
+    let mut s = sim();
+    let a = s.a.stack.udp.raw_socket(253);
+    s.a.stack.udp.set_recverr(a, true).unwrap();
+    s.a.stack.udp.connect(a, Some(ep(B_IP))).unwrap();
+    s.a.stack.udp.send_to(a, b"exp45678", None).unwrap();
+    // B speaks no protocol 253: its "protocol unreachable" (8 bytes of payload quoted).
+    assert!(s.run_until(Duration::from_secs(1), |s| s.a.stack.udp.readiness(a).error));
+    // Linux's raw_sendmsg never looks at the pending error: the send goes.
+    assert!(s.a.stack.udp.send_to(a, b"exp45678", None).is_ok());
+    // raw_send_hdrinc does: with IP_HDRINCL it fails with it (ENOPROTOOPT, icmp_err_convert).
+    s.a.stack.udp.set_hdrincl(a, true).unwrap();
+    let mut p = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 253, 0, 0, 0, 0, 0, 0];
+    p.extend_from_slice(&B_IP.octets());
+    p.extend_from_slice(b"exp45678");
+    assert_eq!(s.a.stack.udp.send_to(a, &p, None).unwrap_err().errno(), libc::ENOPROTOOPT);
+    assert!(s.a.stack.udp.send_to(a, &p, None).is_ok(), "reported once");
+}

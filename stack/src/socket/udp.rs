@@ -393,12 +393,7 @@ impl UdpStack {
             return Err(Error::InvalidInput); // already bound
         }
         let addr = *local.ip();
-        if !(addr.is_unspecified()
-            || addr == self.local_addr
-            || addr.is_loopback()
-            || self.is_broadcast(addr)
-            || addr.is_multicast())
-        {
+        if !self.bindable(addr) {
             return Err(Error::AddrNotAvailable);
         }
         let port = if local.port() == 0 {
@@ -413,6 +408,16 @@ impl UdpStack {
         s.addr_bound = !addr.is_unspecified();
         self.set_port(h.0, port);
         Ok(())
+    }
+
+    /// An address a socket may bind: any, ours, a loopback one, a broadcast or a group (Linux's
+    /// inet_addr_type: local, broadcast or multicast; else EADDRNOTAVAIL).
+    fn bindable(&self, addr: IpAddress) -> bool {
+        addr.is_unspecified()
+            || addr == self.local_addr
+            || addr.is_loopback()
+            || self.is_broadcast(addr)
+            || addr.is_multicast()
     }
 
     /// connect(): default destination and source filter; port 0 address 0.0.0.0 (AF_UNSPEC) disconnects.
@@ -465,6 +470,10 @@ impl UdpStack {
         spec_src: Option<IpAddress>,
     ) -> Result<usize> {
         let s = self.get_mut(h)?;
+        if s.raw.is_some() && !s.hdrincl {
+            // Linux's raw_sendmsg never looks at the pending error (raw_send_hdrinc does).
+            return self.raw_send(h, data, dst, spec_src);
+        }
         if let Some(e) = s.error.take() {
             // Linux reports a pending ICMP error on the next send as well (sock_error).
             return Err(e);

@@ -80,12 +80,7 @@ impl UdpStack {
     /// bind() of a raw socket: a local address only (no port, no sharing rules); one of ours,
     /// a broadcast or a group, else EADDRNOTAVAIL (Linux raw_bind).
     pub(super) fn raw_bind(&mut self, h: UdpHandle, addr: IpAddress) -> Result<()> {
-        if !(addr.is_unspecified()
-            || addr == self.local_addr
-            || addr.is_loopback()
-            || self.is_broadcast(addr)
-            || addr.is_multicast())
-        {
+        if !self.bindable(addr) {
             return Err(Error::AddrNotAvailable);
         }
         let s = self.get_mut(h)?;

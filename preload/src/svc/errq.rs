@@ -97,6 +97,35 @@ pub(crate) unsafe fn take_error_record_unless(fd: c_int, keep: impl FnOnce() -> 
     e
 }
 
+/// An int option of `fd` as the service reads it (None when it cannot say).
+fn int_opt(fd: c_int, level: c_int, name: c_int) -> Option<c_int> {
+    let mut m = Msg::new(Op::GetOpt);
+    m.a = level;
+    m.b = name;
+    m.c = 4;
+    let (r, passed) = ask(&m, fd).ok()?;
+    if let Some(f) = passed {
+        crate::real::sys_close(f);
+    }
+    if r.a != 0 {
+        return None;
+    }
+    Some(c_int::from_ne_bytes(r.data.get(..4)?.try_into().ok()?))
+}
+
+/// IP_HDRINCL of a raw socket (false for any other, or when the service cannot say): asked
+/// only for the lengths where the shim decides an errno (`udp::send_record`) and for a send
+/// behind an error record.
+pub(crate) fn hdrincl(fd: c_int) -> bool {
+    int_opt(fd, libc::IPPROTO_IP, libc::IP_HDRINCL).is_some_and(|v| v != 0)
+}
+
+/// A raw socket without IP_HDRINCL, whose sends never report a pending error (Linux's
+/// raw_sendmsg appends to the socket with no transport header, never sock_alloc_send_skb).
+fn raw_without_hdrincl(fd: c_int) -> bool {
+    int_opt(fd, libc::SOL_SOCKET, libc::SO_TYPE) == Some(libc::SOCK_RAW) && !hdrincl(fd)
+}
+
 /// [`take_error_record_unless`] that always takes it.
 pub(crate) unsafe fn take_error_record(fd: c_int) -> Option<c_int> {
     take_error_record_unless(fd, || false)
@@ -122,5 +151,5 @@ pub(crate) unsafe fn send_error(fd: c_int) -> Option<c_int> {
     // A raw socket's send reports it only with IP_HDRINCL (raw_send_hdrinc allocates with
     // sock_alloc_send_skb; without, raw_sendmsg's ip_append_data does not): the service says
     // which, asked only when an error heads the stream of an ICMP or raw socket.
-    take_error_record_unless(fd, || super::family(fd) & proto::FAM_PING != 0 && super::hooks::raw_without_hdrincl(fd))
+    take_error_record_unless(fd, || super::family(fd) & proto::FAM_PING != 0 && raw_without_hdrincl(fd))
 }

@@ -398,27 +398,6 @@ pub(crate) fn arp_entry(fd: c_int, ip: [u8; 4]) -> Result<([u8; 6], c_int), c_in
     }
 }
 
-/// An int option of `fd` as the service reads it (None when it cannot say).
-fn int_opt(fd: c_int, level: c_int, name: c_int) -> Option<c_int> {
-    let mut m = Msg::new(Op::GetOpt);
-    m.a = level;
-    m.b = name;
-    m.c = 4;
-    call(&m, fd).ok().and_then(|r| Some(c_int::from_ne_bytes(r.data.get(..4)?.try_into().ok()?)))
-}
-
-/// IP_HDRINCL of a raw socket (false for any other, or when the service cannot say): the shim
-/// asks only for the lengths where it decides an errno (`udp::send_record`).
-pub(crate) fn hdrincl(fd: c_int) -> bool {
-    int_opt(fd, libc::IPPROTO_IP, libc::IP_HDRINCL).is_some_and(|v| v != 0)
-}
-
-/// A raw socket without IP_HDRINCL, whose sends never report a pending error (Linux's
-/// raw_sendmsg appends to the socket with no transport header, never sock_alloc_send_skb).
-pub(crate) fn raw_without_hdrincl(fd: c_int) -> bool {
-    int_opt(fd, libc::SOL_SOCKET, libc::SO_TYPE) == Some(libc::SOCK_RAW) && !hdrincl(fd)
-}
-
 pub(crate) unsafe fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int {
     if native_opt(level, name) {
         return crate::real::getsockopt(fd, level, name, val, len);

@@ -101,7 +101,7 @@ unsafe fn send_record(
         // with IP_HDRINCL takes from the data (then at least 20 bytes of it, EINVAL, and never
         // more than the link's MTU away from this host, EMSGSIZE: raw_send_hdrinc).
         let (ours, mtu) = crate::pmtu::link().unwrap_or((std::net::Ipv4Addr::UNSPECIFIED, usize::MAX));
-        let hdrincl = (total < 20 || total > mtu.min(65515)) && super::hooks::hdrincl(fd);
+        let hdrincl = (total < 20 || total > mtu.min(65515)) && super::errq::hdrincl(fd);
         let away = to.is_none_or(|d| !(d.ip().is_loopback() || d.ip().is_unspecified() || *d.ip() == ours));
         if (total > 65515 && !hdrincl) || (hdrincl && total > mtu && away) {
             return err(libc::EMSGSIZE);

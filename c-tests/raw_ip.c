@@ -215,6 +215,10 @@ static int client(const struct opts *o) {
                (size_t)m == ihl + 20 && memcmp(b + ihl + 8, "raw udp data", 12) == 0 ? "echoed" : "differs");
         break;
     }
+    /* The ICMP errors HOST sends from here on (4) must pass Linux's per-peer rate limit (one a
+     * second, bursts of 6, spent by the cases before this one in the same namespaces, as
+     * udp_errttl's six): wait for the bucket to fill that far. */
+    sleep(4);
     /* To the closed PORT+1 with IP_RECVERR: the port unreachable in the error queue. */
     int one = 1;
     if (setsockopt(u, IPPROTO_IP, IP_RECVERR, &one, sizeof one) < 0) DIE("IP_RECVERR");

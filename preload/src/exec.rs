@@ -110,7 +110,8 @@ unsafe fn warn(path: *const c_char) {
         n += k;
     };
     put(b"tapstack: ");
-    put(&std::ffi::CStr::from_ptr(path).to_bytes()[..std::ffi::CStr::from_ptr(path).to_bytes().len().min(300)]);
+    let name = std::ffi::CStr::from_ptr(path).to_bytes();
+    put(&name[..name.len().min(300)]);
     put(match r {
         Reach::Static => b" is statically linked: LD_PRELOAD cannot reach it, its sockets use the kernel's stack, not tapstack\n",
         Reach::Go => b" is a Go program: it makes its socket system calls without libc, so they use the kernel's stack, not tapstack\n",

@@ -51,20 +51,15 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
 /// its own is made and closed first.
 unsafe fn raw_socket(protocol: c_int, flags: c_int) -> c_int {
     let probe = real::socket(libc::AF_INET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, protocol);
-    if probe < 0 || protocol > 255 {
-        // (Linux takes up to IPPROTO_MAX, 262; no IPv4 datagram carries more than 255: the
-        // kernel's socket, which will never hear anything either.)
-        if probe >= 0 && flags & libc::SOCK_CLOEXEC == 0 {
-            real::fcntl(probe, libc::F_SETFD, 0);
-        }
-        if probe >= 0 && flags & libc::SOCK_NONBLOCK != 0 {
-            real::fcntl(probe, libc::F_SETFL, libc::O_NONBLOCK as libc::c_ulong);
-        }
+    if probe < 0 {
         return probe;
     }
-    let e = crate::errno();
     real::sys_close(probe);
-    crate::set_errno(e);
+    if protocol > 255 {
+        // Linux takes up to IPPROTO_MAX (262); no IPv4 datagram carries more than 255: the
+        // kernel's socket, which will never hear anything either.
+        return real::socket(libc::AF_INET, libc::SOCK_RAW | flags, protocol);
+    }
     let Some(_guard) = crate::ShimGuard::enter_masked() else {
         return real::socket(libc::AF_INET, libc::SOCK_RAW | flags, protocol);
     };

@@ -46,19 +46,18 @@ impl Interface {
         frame.clear();
         frame.resize(ethernet::HEADER_LEN, 0);
         frame.extend_from_slice(&d.data);
-        let p = &mut frame[ethernet::HEADER_LEN..];
-        let ihl = usize::from(p[0] & 0x0f) * 4;
+        let ihl = usize::from(d.data[0] & 0x0f) * 4;
         if ihl >= ipv4::HEADER_LEN {
+            let id = (d.data[4..6] == [0, 0]).then(|| self.next_ident());
+            let p = &mut frame[ethernet::HEADER_LEN..];
             if p[12..16] == [0; 4] {
                 p[12..16].copy_from_slice(&src.octets());
             }
             let len = p.len() as u16;
             p[2..4].copy_from_slice(&len.to_be_bytes());
-            if p[4..6] == [0, 0] {
-                let id = self.next_ident();
-                frame[ethernet::HEADER_LEN + 4..ethernet::HEADER_LEN + 6].copy_from_slice(&id.to_be_bytes());
+            if let Some(id) = id {
+                p[4..6].copy_from_slice(&id.to_be_bytes());
             }
-            let p = &mut frame[ethernet::HEADER_LEN..];
             p[10..12].copy_from_slice(&[0, 0]);
             let c = checksum::checksum(&p[..ihl]);
             p[10..12].copy_from_slice(&c.to_be_bytes());

@@ -470,8 +470,12 @@ impl UdpStack {
         spec_src: Option<IpAddress>,
     ) -> Result<usize> {
         let s = self.get_mut(h)?;
-        if s.raw.is_some() && !s.hdrincl {
-            // Linux's raw_sendmsg never looks at the pending error (raw_send_hdrinc does).
+        if s.raw.is_some() {
+            // Linux's raw_send_hdrinc reports a pending error (sock_error); raw_sendmsg never
+            // looks at it.
+            if let Some(e) = s.error.take_if(|_| s.hdrincl) {
+                return Err(e);
+            }
             return self.raw_send(h, data, dst, spec_src);
         }
         if let Some(e) = s.error.take() {
@@ -480,9 +484,6 @@ impl UdpStack {
         }
         if s.ping {
             return self.ping_send(h, data, dst);
-        }
-        if s.raw.is_some() {
-            return self.raw_send(h, data, dst, spec_src);
         }
         let dst = match dst.or(s.remote) {
             Some(d) => d,

@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use libc::{c_char, c_int, pid_t, posix_spawn_file_actions_t, posix_spawnattr_t};
 
+use crate::keepenv::keeping;
+
 /// What makes a program out of LD_PRELOAD's reach.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum Reach {
@@ -156,13 +158,20 @@ extern "C" {
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
     warn(path);
-    libc::syscall(libc::SYS_execve, path, argv, envp) as c_int
+    keeping(envp, |e| libc::syscall(libc::SYS_execve, path, argv, e) as c_int)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
     warn(path);
-    libc::syscall(libc::SYS_execve, path, argv, environ) as c_int
+    keeping(environ, |e| libc::syscall(libc::SYS_execve, path, argv, e) as c_int)
+}
+
+/// fexecve is execveat of the descriptor itself (as glibc's, without its /proc fallback for
+/// kernels before 3.19).
+#[no_mangle]
+pub unsafe extern "C" fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+    keeping(envp, |e| libc::syscall(libc::SYS_execveat, fd, c"".as_ptr(), argv, e, libc::AT_EMPTY_PATH) as c_int)
 }
 
 /// libc's execvp, execvpe, posix_spawn and posix_spawnp, resolved by `init`.
@@ -194,8 +203,10 @@ type SpawnFn = unsafe extern "C" fn(
 #[no_mangle]
 pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
     warn_search(file);
-    let f: unsafe extern "C" fn(*const c_char, *const *const c_char) -> c_int = std::mem::transmute(libc_fn(0));
-    f(file, argv)
+    // libc's execvpe with the environment kept (execvp itself would pass `environ` as it is).
+    let f: unsafe extern "C" fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int =
+        std::mem::transmute(libc_fn(1));
+    keeping(environ, |e| f(file, argv, e))
 }
 
 #[no_mangle]
@@ -203,7 +214,7 @@ pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char
     warn_search(file);
     let f: unsafe extern "C" fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int =
         std::mem::transmute(libc_fn(1));
-    f(file, argv, envp)
+    keeping(envp, |e| f(file, argv, e))
 }
 
 #[no_mangle]
@@ -217,7 +228,7 @@ pub unsafe extern "C" fn posix_spawn(
 ) -> c_int {
     warn(path);
     let f: SpawnFn = std::mem::transmute(libc_fn(2));
-    f(pid, path, actions, attr, argv, envp)
+    keeping(envp as _, |e| f(pid, path, actions, attr, argv, e as _))
 }
 
 #[no_mangle]
@@ -231,7 +242,7 @@ pub unsafe extern "C" fn posix_spawnp(
 ) -> c_int {
     warn_search(file);
     let f: SpawnFn = std::mem::transmute(libc_fn(3));
-    f(pid, file, actions, attr, argv, envp)
+    keeping(envp as _, |e| f(pid, file, actions, attr, argv, e as _))
 }
 
 /// Resolves libc's functions above when the library is loaded, so that a child after fork or
@@ -240,6 +251,7 @@ extern "C" fn init() {
     for i in 0..NAMES.len() {
         libc_fn(i);
     }
+    crate::keepenv::init();
 }
 
 #[used]

@@ -18,6 +18,8 @@
 //! - `netlink`: so do the rtnetlink address messages a program reads from its own NETLINK_ROUTE
 //!   socket.
 //! - `ids`: setuid and friends: a root program that gives up root first makes sure the service runs.
+//! - `exec`, `keepenv`: execve and its family: a program out of LD_PRELOAD's reach is named on
+//!   stderr, and an environment rebuilt by the program keeps tapstack's LD_PRELOAD.
 //! - `sandbox`: prctl and seccomp: a program in a seccomp sandbox gets write(2) for write().
 //!
 //! Every descriptor that is not a tapstack socket goes straight to the real libc function.
@@ -35,6 +37,7 @@ mod ids;
 mod ifaddrs;
 mod ifreq;
 pub(crate) mod io;
+mod keepenv;
 mod netlink;
 pub(crate) mod opts;
 mod pmtu;

@@ -2,7 +2,8 @@
  * Raw IPv4 sockets (raw(7)), as traceroute -I/-T, mtr, ping's fallback and nmap use them: the
  * errno of socket() for a bad protocol; SO_TYPE, SO_PROTOCOL, IP_HDRINCL and getsockname (the
  * protocol in the port); an echo request written by hand and its reply read back with its IP
- * header (ICMP); ICMP_FILTER; a connected raw socket hears only its peer; IPPROTO_RAW (the IP
+ * header (ICMP); ICMP_FILTER; a connected raw socket hears only its peer and has no peer name
+ * (getpeername: ENOTCONN); IPPROTO_RAW (the IP
  * header written by hand: its source, identification, length and checksum left 0 and filled
  * in); a UDP datagram written on a raw UDP socket, echoed by the server and its copy read with
  * its header; IP_RECVERR on a raw UDP socket: the port unreachable for a datagram to a closed
@@ -155,6 +156,12 @@ static int client(const struct opts *o) {
     /* A second ICMP socket connected elsewhere hears nothing of HOST. */
     int r2 = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
     if (r2 < 0 || connect(r2, (struct sockaddr *)&far, sizeof far) < 0) DIE("connect far");
+    /* Connected, yet no peer name: a raw socket has no port (inet_getname). */
+    struct sockaddr_in pn;
+    socklen_t pnl = sizeof pn;
+    errno = 0;
+    int pr = getpeername(r2, (struct sockaddr *)&pn, &pnl);
+    printf("getpeername connected raw: %d %s\n", pr, errno_name(errno));
     send_echo(r, &srv, id, 3);
     await_reply("unconnected socket", r, id, 3, 3000, host);
     await_reply("socket connected elsewhere", r2, id, 3, 300, host);

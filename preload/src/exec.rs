@@ -13,96 +13,44 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use libc::{c_char, c_int, pid_t, posix_spawn_file_actions_t, posix_spawnattr_t};
 
+use tapstack::client::exec::{elf_reach, shebang_interpreter, Reach};
+
 use crate::keepenv::keeping;
 
-/// What makes a program out of LD_PRELOAD's reach.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Reach {
-    Static,
-    Go,
-}
-
-/// Reads exactly `buf.len()` bytes at `off` (false on a short read or an error).
-fn pread_all(fd: i32, buf: &mut [u8], off: u64) -> bool {
-    tapstack::sys::pread(fd, buf, off as i64).is_ok_and(|n| n == buf.len())
-}
-
-fn u16_at(b: &[u8], i: usize) -> usize {
-    u16::from_le_bytes([b[i], b[i + 1]]) as usize
-}
-
-fn u32_at(b: &[u8], i: usize) -> u32 {
-    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
-}
-
-fn u64_at(b: &[u8], i: usize) -> u64 {
-    let mut x = [0u8; 8];
-    x.copy_from_slice(&b[i..i + 8]);
-    u64::from_le_bytes(x)
-}
-
-/// The ELF64 little-endian executable in `fd`: Static without a program interpreter, Go with
-/// a `.go.buildinfo` section; None for anything else (a dynamic program, a script, ELF32).
-fn probe_fd(fd: i32, name: &[u8]) -> Option<Reach> {
-    let mut eh = [0u8; 64];
-    if !pread_all(fd, &mut eh, 0) || eh[..4] != *b"\x7fELF" || eh[4] != 2 || eh[5] != 1 {
-        return None;
-    }
-    if !matches!(u16_at(&eh, 16), 2 | 3) {
-        return None;
-    }
-    let (phoff, phent, phnum) = (u64_at(&eh, 32), u16_at(&eh, 54), u16_at(&eh, 56));
-    let mut interp = false;
-    let mut ph = [0u8; 56];
-    for i in 0..phnum.min(256) {
-        if phent < 4 || !pread_all(fd, &mut ph[..4], phoff + (i * phent) as u64) {
-            return None;
-        }
-        interp |= u32_at(&ph, 0) == 3; // PT_INTERP
-    }
-    // The dynamic loader itself has none and honours LD_PRELOAD.
-    let base = name.rsplit(|&c| c == b'/').next().unwrap_or(name);
-    if !interp && !base.starts_with(b"ld-") && !base.starts_with(b"ld.so") {
-        return Some(Reach::Static);
-    }
-    let (shoff, shent, shnum, shstrndx) = (u64_at(&eh, 40), u16_at(&eh, 58), u16_at(&eh, 60), u16_at(&eh, 62));
-    let mut sh = [0u8; 64];
-    if shent < 64 || shstrndx >= shnum || !pread_all(fd, &mut sh, shoff + (shstrndx * shent) as u64) {
-        return None;
-    }
-    let (stroff, strsize) = (u64_at(&sh, 24), u64_at(&sh, 32));
-    let mut names = [0u8; 4096];
-    let n = (strsize as usize).min(names.len());
-    if !pread_all(fd, &mut names[..n], stroff) {
-        return None;
-    }
-    const GO: &[u8] = b".go.buildinfo\0";
-    for i in 0..shnum.min(512) {
-        if !pread_all(fd, &mut sh[..4], shoff + (i * shent) as u64) {
-            return None;
-        }
-        let at = u32_at(&sh, 0) as usize;
-        if names.get(at..at + GO.len()) == Some(GO) {
-            return Some(Reach::Go);
-        }
-    }
-    None
-}
-
-/// `probe_fd` of the file at `path` (NUL-terminated).
+/// `elf_reach` of the file at `path` (NUL-terminated).
 unsafe fn probe(path: *const c_char) -> Option<Reach> {
     if path.is_null() {
         return None;
     }
     let p = std::ffi::CStr::from_ptr(path);
     let fd = tapstack::sys::open(p, libc::O_RDONLY | libc::O_CLOEXEC, 0).ok()?;
-    let r = probe_fd(fd, p.to_bytes());
+    let read_at = |buf: &mut [u8], off: u64| tapstack::sys::pread(fd, buf, off as i64).is_ok_and(|n| n == buf.len());
+    let r = elf_reach(read_at, p.to_bytes());
     let _ = tapstack::sys::close(fd);
     r
 }
 
-/// One line on stderr if the program at `path` is out of LD_PRELOAD's reach.
+/// The interpreter a `#!` script at `path` names, NUL-terminated in `buf` (None for anything
+/// else).
+unsafe fn interpreter(path: *const c_char, buf: &mut [u8; 256]) -> Option<*const c_char> {
+    let fd = tapstack::sys::open(std::ffi::CStr::from_ptr(path), libc::O_RDONLY | libc::O_CLOEXEC, 0).ok()?;
+    let n = tapstack::sys::pread(fd, &mut buf[..255], 0).unwrap_or(0);
+    let _ = tapstack::sys::close(fd);
+    let name = shebang_interpreter(&buf[..n], n < 255)?;
+    let (from, len) = (name.as_ptr() as usize - buf.as_ptr() as usize, name.len());
+    buf.copy_within(from..from + len, 0);
+    buf[len] = 0;
+    Some(buf.as_ptr() as *const c_char)
+}
+
+/// One line on stderr if the program at `path` is out of LD_PRELOAD's reach: itself, or for a
+/// `#!` script its interpreter (as the launcher checks its command).
 unsafe fn warn(path: *const c_char) {
+    if path.is_null() {
+        return;
+    }
+    let mut interp = [0u8; 256];
+    let path = interpreter(path, &mut interp).unwrap_or(path);
     let Some(r) = probe(path) else { return };
     let mut line = [0u8; 512];
     let mut n = 0;
@@ -257,20 +205,3 @@ extern "C" fn init() {
 #[used]
 #[link_section = ".init_array"]
 static INIT: extern "C" fn() = init;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn this_test_binary_is_dynamic_and_not_go_and_bin_sh_too() {
-        let me = std::ffi::CString::new(std::env::current_exe().unwrap().to_str().unwrap()).unwrap();
-        // SAFETY: NUL-terminated paths.
-        unsafe {
-            assert_eq!(probe(me.as_ptr()), None);
-            assert_eq!(probe(c"/bin/sh".as_ptr()), None);
-            assert_eq!(probe(c"/nonexistent".as_ptr()), None);
-            assert_eq!(probe(c"/etc/passwd".as_ptr()), None);
-        }
-    }
-}

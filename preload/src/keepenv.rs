@@ -16,6 +16,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use libc::c_char;
 use once_cell::sync::OnceCell;
+use tapstack::client::exec::preload_has;
 
 struct Keep {
     /// This library's file name, to find it in an LD_PRELOAD value.
@@ -51,7 +52,7 @@ pub(crate) fn init() {
         for (k, v) in std::env::vars_os() {
             let (k, v) = (k.as_bytes(), v.as_bytes());
             if k == b"LD_PRELOAD" {
-                armed = has_lib(v, &name);
+                armed = preload_has(v, &name);
             } else if k.starts_with(b"TAPSTACK_") && k != b"TAPSTACK_SERVICE_REPORT_FD" {
                 vars.push([k, b"=", v, b"\0"].concat());
             }
@@ -61,11 +62,6 @@ pub(crate) fn init() {
         }
         Ok(Keep { name, preload: [PRELOAD, &path[..], b"\0"].concat(), vars })
     });
-}
-
-/// Whether an LD_PRELOAD value (entries split by spaces or colons) names the file `name`.
-fn has_lib(value: &[u8], name: &[u8]) -> bool {
-    value.split(|&c| c == b' ' || c == b':').any(|e| e.rsplit(|&c| c == b'/').next() == Some(name))
 }
 
 /// The entry `e` (NUL-terminated) as bytes, without its NUL.
@@ -90,7 +86,7 @@ pub(crate) unsafe fn keeping<R>(envp: *const *const c_char, f: impl FnOnce(*cons
     while !envp.is_null() && !(*envp.add(n)).is_null() {
         let e = entry(*envp.add(n));
         if preload_at.is_none() && e.starts_with(PRELOAD) {
-            if has_lib(&e[PRELOAD.len()..], &keep.name) {
+            if preload_has(&e[PRELOAD.len()..], &keep.name) {
                 return f(envp);
             }
             preload_at = Some(n);
@@ -161,20 +157,4 @@ pub(crate) unsafe fn keeping<R>(envp: *const *const c_char, f: impl FnOnce(*cons
         libc::munmap(p, bytes);
     }
     r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_the_library_in_an_ld_preload_value() {
-        let name = b"libtapstack_preload.so";
-        assert!(has_lib(b"/x/y/libtapstack_preload.so", name));
-        assert!(has_lib(b"libfoo.so /x/libtapstack_preload.so", name));
-        assert!(has_lib(b"libfoo.so:libtapstack_preload.so", name));
-        assert!(!has_lib(b"/x/libtapstack_preload.so.1", name));
-        assert!(!has_lib(b"", name));
-        assert_eq!(key(b"TAPSTACK_TAP=tap0"), b"TAPSTACK_TAP=");
-    }
 }

@@ -2,7 +2,9 @@
 # A statically linked program ignores LD_PRELOAD and would silently use the kernel's stack
 # (issue 10). The launcher detects it: `tapstack ./static-client` prints a one-line refusal and
 # exits nonzero without running the program (no connection reaches the kernel server, nothing
-# on stdout). The same program linked dynamically runs through tapstack (control).
+# on stdout). The same program linked dynamically runs through tapstack (control). Run by a
+# shimmed shell the static program runs with one warning line, and so does a `#!` script whose
+# interpreter it is (the warning names the interpreter).
 # Kernel side: tap0 10.0.0.1/24; tapstack side: 10.0.0.2.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -68,3 +70,13 @@ ts 30 sh -c "'$WORK/static-cli'; '$WORK/dyn-cli'" > "$WORK/out" 2> "$WORK/err" |
 [ "$(wc -l < "$WORK/err")" = 1 ] && grep -q "tapstack: $WORK/static-cli is statically linked" "$WORK/err" \
   || { echo "FAIL: sh -c static-cli: expected one warning line, got: $(cat "$WORK/err")"; exit 1; }
 echo "ok: run by a shimmed shell, the static program runs with a warning: $(cat "$WORK/err")"
+
+# A `#!` script whose interpreter is the static program: the warning names the interpreter.
+printf '#!%s\n' "$WORK/static-cli" > "$WORK/script"
+chmod +x "$WORK/script"
+rc=0
+ts 30 sh -c "'$WORK/script'" > "$WORK/out" 2> "$WORK/err" || rc=$?
+[ "$rc" = 0 ] && grep -q 'program ran' "$WORK/out" || { echo "FAIL: sh -c script: exit $rc, $(cat "$WORK/out" "$WORK/err")"; exit 1; }
+[ "$(wc -l < "$WORK/err")" = 1 ] && grep -q "tapstack: $WORK/static-cli is statically linked" "$WORK/err" \
+  || { echo "FAIL: sh -c script: expected one warning line naming its interpreter, got: $(cat "$WORK/err")"; exit 1; }
+echo "ok: a script with a static interpreter runs with a warning: $(cat "$WORK/err")"

@@ -9,7 +9,10 @@
 //!   descriptors; one atomic load per lookup.
 //! - [`ipv6opt`]: the IPPROTO_IPV6 socket options of an AF_INET6 socket (IPV6_V6ONLY ...).
 //! - [`rtnl`]: rtnetlink address messages a program reads show the TAP with tapstack's address.
+//! - [`exec`]: what the exec hooks read of a program: static or Go (out of LD_PRELOAD's reach),
+//!   a script's interpreter, the shim in an LD_PRELOAD value.
 pub mod dual;
+pub mod exec;
 pub mod fdtable;
 pub mod ipv6opt;
 pub mod rtnl;

@@ -469,7 +469,8 @@ impl Service {
                         Ok(TcpState::Closed) | Ok(TcpState::Listen) | Ok(TcpState::SynSent) | Err(_) => None,
                         _ => stack.tcp.remote_addr(h),
                     },
-                    Proto::Udp(h) => stack.udp.remote_addr(h),
+                    // Linux's inet_getname: no peer without a port (a raw socket's is always 0).
+                    Proto::Udp(h) => stack.udp.remote_addr(h).filter(|a| a.port != 0),
                 };
                 match a {
                     Some(a) => {

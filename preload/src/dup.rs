@@ -10,7 +10,7 @@ use libc::{c_int, c_uint};
 
 use crate::{fail, real, svc};
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     if svc::is_internal(fd) {
         // The program never got this number from us and must not take the channel down with a
@@ -23,7 +23,7 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     real::close(fd)
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     let r = real::dup(fd);
     svc::mirror(fd, r);
@@ -46,17 +46,17 @@ unsafe fn dup_onto(old: c_int, new: c_int, real_call: impl FnOnce() -> c_int) ->
     r
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     dup_onto(old, new, || real::dup2(old, new))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     dup_onto(old, new, || real::dup3(old, new, flags))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     // CLOSE_RANGE_CLOEXEC only marks descriptors; CLOSE_RANGE_UNSHARE first unshares the table,
     // after which the closes still act on the right (now private) table.

@@ -33,7 +33,7 @@ pub(crate) fn forget(fd: c_int) {
     }
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int {
     let r = real::epoll_ctl(epfd, op, fd, ev);
     if r == 0 && op == libc::EPOLL_CTL_ADD && svc::kind(fd) == svc::KIND_TCP {
@@ -82,7 +82,7 @@ unsafe fn local_errors(epfd: c_int, ev: *mut epoll_event, max: c_int) -> Option<
     Some(n as c_int)
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int) -> c_int {
     if let Some(r) = local_errors(epfd, ev, max) {
         return r;
@@ -93,7 +93,7 @@ pub unsafe extern "C" fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_in
     real::epoll_wait(epfd, ev, max, timeout)
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn epoll_pwait(
     epfd: c_int,
     ev: *mut epoll_event,

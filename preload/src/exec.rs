@@ -103,13 +103,13 @@ extern "C" {
     static environ: *const *const c_char;
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
     warn(path);
     keeping(envp, |e| libc::syscall(libc::SYS_execve, path, argv, e) as c_int)
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
     warn(path);
     keeping(environ, |e| libc::syscall(libc::SYS_execve, path, argv, e) as c_int)
@@ -117,7 +117,7 @@ pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) 
 
 /// fexecve is execveat of the descriptor itself (as glibc's, without its /proc fallback for
 /// kernels before 3.19).
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
     keeping(envp, |e| libc::syscall(libc::SYS_execveat, fd, c"".as_ptr(), argv, e, libc::AT_EMPTY_PATH) as c_int)
 }
@@ -148,7 +148,7 @@ type SpawnFn = unsafe extern "C" fn(
     *const *mut c_char,
 ) -> c_int;
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
     warn_search(file);
     // libc's execvpe with the environment kept (execvp itself would pass `environ` as it is).
@@ -157,7 +157,7 @@ pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char)
     keeping(environ, |e| f(file, argv, e))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
     warn_search(file);
     let f: unsafe extern "C" fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int =
@@ -165,7 +165,7 @@ pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char
     keeping(envp, |e| f(file, argv, e))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn posix_spawn(
     pid: *mut pid_t,
     path: *const c_char,
@@ -179,7 +179,7 @@ pub unsafe extern "C" fn posix_spawn(
     keeping(envp as _, |e| f(pid, path, actions, attr, argv, e as _))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn posix_spawnp(
     pid: *mut pid_t,
     file: *const c_char,
@@ -202,6 +202,7 @@ extern "C" fn init() {
     crate::keepenv::init();
 }
 
+#[cfg(not(test))]
 #[used]
 #[link_section = ".init_array"]
 static INIT: extern "C" fn() = init;

@@ -30,25 +30,25 @@ fn before(new: uid_t) {
     crate::set_errno(saved);
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn setuid(uid: uid_t) -> c_int {
     before(uid);
     real::setuid(uid)
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn seteuid(euid: uid_t) -> c_int {
     before(euid);
     real::seteuid(euid)
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn setreuid(ruid: uid_t, euid: uid_t) -> c_int {
     before(euid);
     real::setreuid(ruid, euid)
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn setresuid(ruid: uid_t, euid: uid_t, suid: uid_t) -> c_int {
     before(euid);
     real::setresuid(ruid, euid, suid)

@@ -171,7 +171,7 @@ unsafe fn take_added(head: *mut ifaddrs) -> Vec<*mut Added> {
     mine
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn getifaddrs(ifap: *mut *mut ifaddrs) -> c_int {
     let r = real::getifaddrs(ifap);
     if r == 0 && !ifap.is_null() {
@@ -187,7 +187,7 @@ pub unsafe extern "C" fn getifaddrs(ifap: *mut *mut ifaddrs) -> c_int {
     r
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn freeifaddrs(ifa: *mut ifaddrs) {
     // SAFETY: the program hands back a list getifaddrs gave it (ours inserted in libc's).
     let mine = unsafe { take_added(ifa) };

@@ -24,13 +24,13 @@ unsafe fn iov_len(iov: *const iovec, cnt: usize) -> usize {
     std::slice::from_raw_parts(iov, cnt).iter().fold(0usize, |a, v| a.saturating_add(v.iov_len))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
     svc::route::recv(fd, buf, n, 0, std::ptr::null_mut(), std::ptr::null_mut())
         .unwrap_or_else(|| real::read(fd, buf, n))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t {
     if svc::kind(fd) != 0 && n > buflen {
         libc::abort();
@@ -39,7 +39,7 @@ pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, bufl
         .unwrap_or_else(|| real::__read_chk(fd, buf, n, buflen))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
     svc::route::recv(fd, buf, n, flags, std::ptr::null_mut(), std::ptr::null_mut()).unwrap_or_else(|| {
         let r = real::recv(fd, buf, n, flags);
@@ -48,7 +48,7 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_i
     })
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int) -> ssize_t {
     if svc::kind(fd) != 0 && n > buflen {
         libc::abort();
@@ -60,7 +60,7 @@ pub unsafe extern "C" fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, bufl
     })
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn recvfrom(
     fd: c_int,
     buf: *mut c_void,
@@ -76,7 +76,7 @@ pub unsafe extern "C" fn recvfrom(
     })
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn __recvfrom_chk(
     fd: c_int,
     buf: *mut c_void,
@@ -96,7 +96,7 @@ pub unsafe extern "C" fn __recvfrom_chk(
     })
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
     if pmtu::too_big(fd, n, std::ptr::null(), 0) {
         return fail(libc::EMSGSIZE);
@@ -104,7 +104,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
     svc::route::send(fd, buf, n, 0, std::ptr::null(), 0).unwrap_or_else(|| real::write(fd, buf, n))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
     if pmtu::too_big(fd, n, std::ptr::null(), 0) {
         return fail(libc::EMSGSIZE);
@@ -112,7 +112,7 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c
     svc::route::send(fd, buf, n, flags, std::ptr::null(), 0).unwrap_or_else(|| real::send(fd, buf, n, flags))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn sendto(
     fd: c_int,
     buf: *const c_void,
@@ -127,12 +127,12 @@ pub unsafe extern "C" fn sendto(
     svc::route::send(fd, buf, n, flags, addr, len).unwrap_or_else(|| real::sendto(fd, buf, n, flags, addr, len))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     svc::route::readv(fd, iov, cnt).unwrap_or_else(|| real::readv(fd, iov, cnt))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     if pmtu::marked(fd) && pmtu::too_big(fd, iov_len(iov, cnt as usize), std::ptr::null(), 0) {
         return fail(libc::EMSGSIZE);
@@ -140,7 +140,7 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssi
     svc::route::writev(fd, iov, cnt).unwrap_or_else(|| real::writev(fd, iov, cnt))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     if pmtu::marked(fd)
         && !msg.is_null()
@@ -156,7 +156,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
     svc::route::sendmsg(fd, msg, flags).unwrap_or_else(|| real::sendmsg(fd, msg, flags))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     if let Some(n) = pmtu::recv_local_error(fd, msg, flags) {
         return n;
@@ -168,12 +168,12 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
     })
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> c_int {
     svc::route::sendmmsg(fd, v, n, flags).unwrap_or_else(|| real::sendmmsg(fd, v, n, flags))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn recvmmsg(
     fd: c_int,
     v: *mut libc::mmsghdr,

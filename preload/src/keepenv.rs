@@ -158,3 +158,64 @@ pub(crate) unsafe fn keeping<R>(envp: *const *const c_char, f: impl FnOnce(*cons
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::{CStr, CString};
+
+    /// `keeping` of `env` (None: a null envp), as strings, and whether it passed `env` itself.
+    fn kept(env: Option<&[&str]>) -> (Vec<String>, bool) {
+        let owned: Vec<CString> = env.unwrap_or(&[]).iter().map(|s| CString::new(*s).unwrap()).collect();
+        let mut ptrs: Vec<*const c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        let envp = if env.is_some() { ptrs.as_ptr() } else { std::ptr::null() };
+        // SAFETY: a NULL-terminated array of NUL-terminated strings (or null); `f` reads the
+        // array it is given before `keeping` returns.
+        unsafe {
+            keeping(envp, |e| {
+                let mut out = Vec::new();
+                let mut i = 0;
+                while !(*e.add(i)).is_null() {
+                    out.push(CStr::from_ptr(*e.add(i)).to_str().unwrap().to_string());
+                    i += 1;
+                }
+                (out, e == envp)
+            })
+        }
+    }
+
+    #[test]
+    fn an_environment_without_the_shim_gets_it_back() {
+        let _ = KEEP.set(Keep {
+            name: b"libtapstack_preload.so".to_vec(),
+            preload: b"LD_PRELOAD=/x/libtapstack_preload.so\0".to_vec(),
+            vars: vec![b"TAPSTACK_TAP=tap0\0".to_vec(), b"TAPSTACK_DNS=10.0.0.1\0".to_vec()],
+        });
+        // The program's own LD_PRELOAD entries follow ours; its TAPSTACK_DNS stays.
+        let (env, same) = kept(Some(&["FOO=1", "LD_PRELOAD=libfoo.so", "TAPSTACK_DNS=10.0.0.9"]));
+        assert!(!same);
+        assert_eq!(
+            env,
+            ["LD_PRELOAD=/x/libtapstack_preload.so libfoo.so", "FOO=1", "TAPSTACK_DNS=10.0.0.9", "TAPSTACK_TAP=tap0"]
+        );
+        // Already there (any directory): the same array.
+        let (env, same) = kept(Some(&["LD_PRELOAD=/y/libtapstack_preload.so", "FOO=1"]));
+        assert!(same);
+        assert_eq!(env.len(), 2);
+        // Null and empty environments.
+        let want = ["LD_PRELOAD=/x/libtapstack_preload.so", "TAPSTACK_TAP=tap0", "TAPSTACK_DNS=10.0.0.1"];
+        assert_eq!(kept(None).0, want);
+        assert_eq!(kept(Some(&[])).0, want);
+        // Larger than the stack buffers: mapped.
+        let big: Vec<String> = (0..3000).map(|i| format!("V{i}=x")).collect();
+        let big: Vec<&str> = big.iter().map(|s| s.as_str()).collect();
+        let (env, _) = kept(Some(&big));
+        assert_eq!(env.len(), 3003);
+        assert_eq!(env[0], "LD_PRELOAD=/x/libtapstack_preload.so");
+        assert_eq!(env[3000], "V2999=x");
+        let long = format!("LD_PRELOAD={}", "/l/libz.so ".repeat(500));
+        let (env, _) = kept(Some(&[long.as_str()]));
+        assert!(env[0].starts_with("LD_PRELOAD=/x/libtapstack_preload.so /l/libz.so") && env[0].len() > 5000);
+    }
+}

@@ -11,7 +11,7 @@ use libc::{c_int, c_ulong, c_void, socklen_t};
 
 use crate::{real, svc};
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
     match svc::route::setsockopt(fd, level, name, val, len) {
         Some(r) => {
@@ -22,7 +22,7 @@ pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *
     }
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn getsockopt(
     fd: c_int,
     level: c_int,
@@ -41,17 +41,17 @@ fn after_fcntl(fd: c_int, cmd: c_int, r: c_int) -> c_int {
     r
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
     after_fcntl(fd, cmd, real::fcntl(fd, cmd, arg))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
     after_fcntl(fd, cmd, real::fcntl64(fd, cmd, arg))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_int {
     let k = svc::kind(fd);
     if crate::ifreq::handles(req) {

@@ -49,7 +49,7 @@ unsafe fn ours(fds: *const pollfd, nfds: nfds_t) -> bool {
     !fds.is_null() && (0..nfds as usize).any(|i| svc::kind((*fds.add(i)).fd) == svc::KIND_TCP)
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
     if let Some(r) = local_errors(fds, nfds) {
         return r;
@@ -62,7 +62,7 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) ->
     fixed(fds, nfds, r)
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn __poll_chk(fds: *mut pollfd, nfds: nfds_t, timeout: c_int, fdslen: size_t) -> c_int {
     if let Some(r) = local_errors(fds, nfds) {
         return r;
@@ -75,7 +75,7 @@ pub unsafe extern "C" fn __poll_chk(fds: *mut pollfd, nfds: nfds_t, timeout: c_i
     fixed(fds, nfds, r)
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn ppoll(fds: *mut pollfd, nfds: nfds_t, ts: *const timespec, mask: *const sigset_t) -> c_int {
     if let Some(r) = local_errors(fds, nfds) {
         return r;
@@ -83,7 +83,7 @@ pub unsafe extern "C" fn ppoll(fds: *mut pollfd, nfds: nfds_t, ts: *const timesp
     fixed(fds, nfds, real::ppoll(fds, nfds, ts, mask))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn __ppoll_chk(
     fds: *mut pollfd,
     nfds: nfds_t,

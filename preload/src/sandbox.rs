@@ -41,7 +41,7 @@ pub(crate) fn note(n: c_long, args: &[c_long], ok: bool) {
 /// Called by C code as `prctl(option, ...)` (variadic in C: on x86_64 the integer arguments
 /// arrive as with a fixed signature, see `syscall.rs`); the arguments must be valid for
 /// `option`, as for the real prctl, which is this system call with five arguments.
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn prctl(option: c_int, a2: c_ulong, a3: c_ulong, a4: c_ulong, a5: c_ulong) -> c_int {
     let args = [option as usize, a2 as usize, a3 as usize, a4 as usize, a5 as usize];
     // SAFETY: the program's own call, passed on unchanged (glibc's prctl does the same).

@@ -47,7 +47,7 @@ unsafe fn copy(set: *const fd_set) -> Option<fd_set> {
     (!set.is_null()).then(|| *set)
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn select(
     nfds: c_int,
     r: *mut fd_set,
@@ -61,7 +61,7 @@ pub unsafe extern "C" fn select(
     real::select(nfds, r, w, e, tv)
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn pselect(
     nfds: c_int,
     r: *mut fd_set,

@@ -10,7 +10,7 @@ use libc::{c_int, sockaddr, socklen_t};
 
 use crate::{fail, real, svc};
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     let base = ty & 0xf;
     let flags = ty & !0xf;
@@ -69,42 +69,42 @@ unsafe fn raw_socket(protocol: c_int, flags: c_int) -> c_int {
     fd
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     svc::route::bind(fd, addr, len).unwrap_or_else(|| real::bind(fd, addr, len))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     svc::route::listen(fd, backlog).unwrap_or_else(|| real::listen(fd, backlog))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     svc::route::accept4(fd, addr, len, 0).unwrap_or_else(|| real::accept(fd, addr, len))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
     svc::route::accept4(fd, addr, len, flags).unwrap_or_else(|| real::accept4(fd, addr, len, flags))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     svc::route::connect(fd, addr, len).unwrap_or_else(|| real::connect(fd, addr, len))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
     svc::route::shutdown(fd, how).unwrap_or_else(|| real::shutdown(fd, how))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     svc::route::getname(fd, addr, len, false).unwrap_or_else(|| real::getsockname(fd, addr, len))
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     svc::route::getname(fd, addr, len, true).unwrap_or_else(|| real::getpeername(fd, addr, len))
 }

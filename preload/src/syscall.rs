@@ -80,7 +80,7 @@ fn direct(n: c_long, a: [c_long; 6]) -> c_long {
 /// Called by C code as `syscall(n, ...)`; see the module documentation for why the fixed
 /// signature receives the variadic arguments. The arguments must be valid for call `n`, as for
 /// the real `syscall()`.
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn syscall(
     n: c_long,
     a1: c_long,

@@ -96,7 +96,7 @@ unsafe fn ghbn_r(
     }
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn gethostbyname_r(
     name: *const c_char,
     ret: *mut hostent,
@@ -108,7 +108,7 @@ pub unsafe extern "C" fn gethostbyname_r(
     ghbn_r(name, libc::AF_INET, ret, buf, buflen, result, h_errnop)
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn gethostbyname2_r(
     name: *const c_char,
     af: c_int,
@@ -153,12 +153,12 @@ unsafe fn ghbn(name: *const c_char, af: c_int) -> *mut hostent {
     })
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
     ghbn(name, libc::AF_INET)
 }
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
     ghbn(name, af)
 }

@@ -38,7 +38,7 @@ unsafe fn opt_str<'a>(p: *const c_char) -> Result<Option<&'a str>, c_int> {
 }
 
 /// getaddrinfo(3) for IPv4 (and numeric IPv6) through tapstack.
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn getaddrinfo(
     node: *const c_char,
     service: *const c_char,
@@ -197,7 +197,7 @@ unsafe fn build_list(addrs: &Addrs, ports: &[(c_int, c_int, u16)], canon: Option
 }
 
 /// freeaddrinfo(3): the same walk as glibc's (so lists from either are freed correctly).
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn freeaddrinfo(mut ai: *mut addrinfo) {
     while !ai.is_null() {
         let next = (*ai).ai_next;
@@ -208,7 +208,7 @@ pub unsafe extern "C" fn freeaddrinfo(mut ai: *mut addrinfo) {
 }
 
 /// gai_strerror(3) with glibc's messages.
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub extern "C" fn gai_strerror(code: c_int) -> *const c_char {
     names::gai_message(code).as_ptr() as *const c_char
 }

@@ -27,7 +27,7 @@ unsafe fn put(buf: *mut c_char, len: socklen_t, s: &str) -> Result<(), c_int> {
 }
 
 /// getnameinfo(3): numeric or hosts-file names (no PTR queries), services(5) names.
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn getnameinfo(
     sa: *const sockaddr,
     salen: socklen_t,

@@ -4,7 +4,7 @@
  *  sendfile() from a file to the socket, EPOLLONESHOT (one event until re-armed), close()
  *  removing a socket from an epoll set, POLLNVAL for a closed descriptor, zero-length read,
  *  MSG_PEEK|MSG_DONTWAIT on an empty socket, shutdown(SHUT_RDWR), connect() to 0.0.0.0 (this
- *  host) and to a broadcast address (ENETUNREACH).
+ *  host) and to a broadcast address (ENETUNREACH), closefrom(3) then a new connection.
  *  server: accept4() flags, the listener's port held by a TIME_WAIT connection (bind without
  *  SO_REUSEADDR fails with EADDRINUSE, with it succeeds), then serves a second connection. */
 #include "common.h"
@@ -169,6 +169,12 @@ static int client(const struct opts *o) {
     k = poll(&p, 1, 0);
     printf("poll on the closed descriptor: %d %s\n", k, poll_flags(p.revents, fl, sizeof fl));
     close(s);
+
+    /* closefrom(3), as daemons and OpenSSH call it: every descriptor of ours is closed and the
+     * next socket works (glibc's closefrom closed tapstack's control channel from inside libc). */
+    int d = dup(1);
+    closefrom(3);
+    printf("closefrom(3): a descriptor above 2 is %s\n", d >= 3 && fcntl(d, F_GETFD) < 0 && errno == EBADF ? "closed" : "open");
 
     /* Third connection: the server rebinds its port after TIME_WAIT; retry while refused. */
     int s3 = -1;

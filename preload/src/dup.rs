@@ -84,3 +84,25 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
     }
     real::close_range(lo, last, flags)
 }
+
+/// closefrom (glibc 2.34; daemons and OpenSSH close every descriptor above stderr with it):
+/// glibc's runs its close_range inside libc, past the hook above, and took the shim's control
+/// channel with it (the next connect failed with ENETDOWN). Closes as close_range does, around
+/// the shim's own descriptors; on a kernel without close_range, one close per descriptor.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn closefrom(low: c_int) {
+    let low = low.max(0) as c_uint;
+    let saved = crate::errno();
+    if close_range(low, c_uint::MAX, 0) == 0 {
+        return;
+    }
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let max = match libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) {
+        0 => lim.rlim_cur.min(1 << 20) as c_uint,
+        _ => 1024,
+    };
+    for fd in low..max {
+        close(fd as c_int);
+    }
+    crate::set_errno(saved);
+}

@@ -7,10 +7,13 @@
  *
  * Client: fprintf LINES lines, then "END"; sendfile FILE_BYTES from a temporary file; splice
  * PIPE_BYTES through a pipe; shutdown(SHUT_WR); then fgets the server's summary and fread the
- * server's sendfile reply to the end. Server: the mirror image. Both print digests. */
+ * server's sendfile reply to the end; a file opened after fclose of a stream on a TCP and on a
+ * UDP socket gets its number and reads as a file. Server: the mirror image. Both print
+ * digests. */
 #include "common.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +141,19 @@ static int server(const struct opts *o) {
     return 0;
 }
 
+/* A file opened after fclose freed NUM1 or NUM2 (the numbers of a stream on a WHAT socket):
+ * read whole, and poll says POLLIN. */
+static void reopened_file(const struct opts *o, int num1, int num2, const char *what) {
+    char hex[65], buf[8192], fl[128];
+    int f = temp_file(o->seed + 5, 3000, hex);
+    long got = read_full(f, buf, sizeof buf);
+    struct pollfd p = {.fd = f, .events = POLLIN};
+    int k = poll(&p, 1, 0);
+    printf("client: a file on the number of a closed %s stream: %s, read %ld bytes, poll %d %s\n", what,
+           f == num1 || f == num2 ? "yes" : "no", got, k, poll_flags(p.revents, fl, sizeof fl));
+    close(f);
+}
+
 static int client(const struct opts *o) {
     int s = tcp_connect(o->host, o->port);
     FILE *out = fdopen(dup(s), "w");
@@ -172,8 +188,17 @@ static int client(const struct opts *o) {
     }
     fread_digest(in, REPLY_BYTES, hex);
     printf("client: %d bytes by fread (the server's sendfile), sha256 %s\n", REPLY_BYTES, hex);
+    int nin = fileno(in), nout = fileno(out);
     fclose(in);
     fclose(out);
+    /* The numbers fclose freed (glibc closes inside libc) go to the next files: files, not
+     * sockets, whether the stream wrapped a TCP or a UDP socket. */
+    reopened_file(o, nin, nout, "TCP");
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    FILE *uf = u < 0 ? NULL : fdopen(u, "w");
+    if (!uf) DIE("fdopen udp");
+    fclose(uf);
+    reopened_file(o, u, u, "UDP");
     close(s);
     return 0;
 }

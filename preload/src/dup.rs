@@ -1,4 +1,5 @@
-//! close, close_range, dup, dup2, dup3. The descriptors are the kernel's; these hooks keep the
+//! close, close_range, closefrom, dup, dup2, dup3, and stdio's fclose and freopen (a socket
+//! wrapped by fdopen is closed inside libc). The descriptors are the kernel's; these hooks keep the
 //! shim's table of shared-stack sockets (`svc::kind`) in step, and keep the program from
 //! closing or replacing the shim's own descriptors (the control channel to the service and
 //! per-thread signalfds), which it never got from us. They run even when re-entered, so the
@@ -17,10 +18,60 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         // blanket close: pretend it is closed.
         return 0;
     }
+    forget(fd);
+    real::close(fd)
+}
+
+/// `fd` is about to be closed: no longer a socket of ours.
+fn forget(fd: c_int) {
     svc::forget(fd);
     crate::netlink::forget(fd);
     crate::pmtu::forget(fd);
-    real::close(fd)
+}
+
+/// fclose: glibc closes the stream's descriptor inside libc, past `close`; a socket wrapped by
+/// fdopen kept its mark, and the next file opened on that number was taken for the socket (its
+/// reads failed with ENOTSOCK, its poll said nothing). Forgotten first, as `close` does: the
+/// stream's last buffered bytes still reach the pair, whose TCP data path is the kernel's.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn fclose(f: *mut libc::FILE) -> c_int {
+    if !f.is_null() {
+        let fd = libc::fileno(f);
+        if fd >= 0 && !svc::is_internal(fd) {
+            forget(fd);
+        }
+    }
+    real::fclose(f)
+}
+
+/// freopen with a path closes the stream's descriptor inside libc, as fclose.
+unsafe fn reopening(path: *const libc::c_char, f: *mut libc::FILE) {
+    if !path.is_null() && !f.is_null() {
+        let fd = libc::fileno(f);
+        if fd >= 0 && !svc::is_internal(fd) {
+            forget(fd);
+        }
+    }
+}
+
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn freopen(
+    path: *const libc::c_char,
+    mode: *const libc::c_char,
+    f: *mut libc::FILE,
+) -> *mut libc::FILE {
+    reopening(path, f);
+    real::freopen(path, mode, f)
+}
+
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn freopen64(
+    path: *const libc::c_char,
+    mode: *const libc::c_char,
+    f: *mut libc::FILE,
+) -> *mut libc::FILE {
+    reopening(path, f);
+    real::freopen64(path, mode, f)
 }
 
 #[cfg_attr(not(test), no_mangle)]

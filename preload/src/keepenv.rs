@@ -5,7 +5,8 @@
 //! hands to its new binary) a bare socketpair end. As on one host with one stack, a program
 //! started under tapstack stays on it: when the new environment's LD_PRELOAD lacks this library
 //! it is put first there, and each TAPSTACK_* variable this process started with that the new
-//! environment does not set is added (one it sets is its own choice and kept).
+//! environment does not set is added (one it sets is its own choice and kept), also when the
+//! program passed LD_PRELOAD on itself (lighttpd's CGI environment keeps only that).
 //!
 //! Armed only when this process started with the library in its own LD_PRELOAD (the launcher's
 //! way). Runs where exec runs, in a child after fork or vfork: the additions are prepared when
@@ -83,18 +84,23 @@ pub(crate) unsafe fn keeping<R>(envp: *const *const c_char, f: impl FnOnce(*cons
     let Some(keep) = KEEP.get() else { return f(envp) };
     let mut n = 0;
     let mut preload_at = None;
+    let mut has_ours = false;
     while !envp.is_null() && !(*envp.add(n)).is_null() {
         let e = entry(*envp.add(n));
         if preload_at.is_none() && e.starts_with(PRELOAD) {
-            if preload_has(&e[PRELOAD.len()..], &keep.name) {
-                return f(envp);
-            }
+            has_ours = preload_has(&e[PRELOAD.len()..], &keep.name);
             preload_at = Some(n);
         }
         n += 1;
     }
     let is_set = |k: &[u8]| (0..n).any(|i| entry(*envp.add(i)).starts_with(k));
     let missing = keep.vars.iter().filter(|v| !is_set(key(v))).count();
+    if has_ours && missing == 0 {
+        return f(envp);
+    }
+    // A program that passes LD_PRELOAD on by itself (lighttpd's CGI environment) but not the
+    // TAPSTACK_* variables gets those: its LD_PRELOAD entry stays as it is.
+    let preload_at = if has_ours { None } else { preload_at };
     let total = n + missing + 2;
     // The merged LD_PRELOAD: ours, a space, the program's.
     let old = preload_at.map_or(&[][..], |i| &entry(*envp.add(i))[PRELOAD.len()..]);
@@ -139,8 +145,10 @@ pub(crate) unsafe fn keeping<R>(envp: *const *const c_char, f: impl FnOnce(*cons
     }
     text[len] = 0;
     let mut k = 0;
-    ptrs[k] = text.as_ptr() as *const c_char;
-    k += 1;
+    if !has_ours {
+        ptrs[k] = text.as_ptr() as *const c_char;
+        k += 1;
+    }
     for i in 0..n {
         if Some(i) != preload_at {
             ptrs[k] = *envp.add(i);
@@ -199,10 +207,18 @@ mod tests {
             env,
             ["LD_PRELOAD=/x/libtapstack_preload.so libfoo.so", "FOO=1", "TAPSTACK_DNS=10.0.0.9", "TAPSTACK_TAP=tap0"]
         );
-        // Already there (any directory): the same array.
-        let (env, same) = kept(Some(&["LD_PRELOAD=/y/libtapstack_preload.so", "FOO=1"]));
+        // Already there (any directory), and the variables too: the same array.
+        let all = ["LD_PRELOAD=/y/libtapstack_preload.so", "FOO=1", "TAPSTACK_TAP=tap1", "TAPSTACK_DNS=x"];
+        let (env, same) = kept(Some(&all));
         assert!(same);
-        assert_eq!(env.len(), 2);
+        assert_eq!(env, all);
+        // LD_PRELOAD passed on without the variables (lighttpd's CGI environment): they are added.
+        let (env, same) = kept(Some(&["LD_PRELOAD=/y/libtapstack_preload.so", "FOO=1"]));
+        assert!(!same);
+        assert_eq!(
+            env,
+            ["LD_PRELOAD=/y/libtapstack_preload.so", "FOO=1", "TAPSTACK_TAP=tap0", "TAPSTACK_DNS=10.0.0.1"]
+        );
         // Null and empty environments.
         let want = ["LD_PRELOAD=/x/libtapstack_preload.so", "TAPSTACK_TAP=tap0", "TAPSTACK_DNS=10.0.0.1"];
         assert_eq!(kept(None).0, want);

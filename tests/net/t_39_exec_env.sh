@@ -5,7 +5,8 @@
 #  1. `env -i FOO=bar TAPSTACK_DNS=10.0.0.9 python3` run by a shimmed shell: the child has
 #     LD_PRELOAD with the library, TAPSTACK_TAP from the shell, its own FOO and its own
 #     TAPSTACK_DNS (not the shell's), and its connection to the kernel side crosses the TAP
-#     (without the shim it would reach 10.0.0.1 over the kernel's loopback).
+#     (without the shim it would reach 10.0.0.1 over the kernel's loopback). Given LD_PRELOAD
+#     alone (as lighttpd builds a CGI's environment), the child gets TAPSTACK_TAP too.
 #  2. A Python parent hands its tapstack listener to a subprocess started with env={} and
 #     pass_fds: the child accepts on it and echoes to a kernel-side client.
 #  3. nginx's binary upgrade (USR2: the master execs its binary with only TZ and NGINX=fds in the
@@ -41,6 +42,12 @@ crossed rx 22 "$rx0" "env -i child's connection"
 for _ in $(seq 1 30); do grep -q "env -i child" "$WORK/got" && break; sleep 0.1; done
 grep -q "env -i child" "$WORK/got" || { echo "FAIL: the env -i child's data did not arrive"; exit 1; }
 echo "ok: env -i child kept tapstack (LD_PRELOAD, TAPSTACK_TAP; its own FOO and TAPSTACK_DNS)"
+# LD_PRELOAD passed on by the program itself but no TAPSTACK_* (lighttpd's CGI environment).
+out=$(ts 30 sh -c "exec env -i LD_PRELOAD=\"\$LD_PRELOAD\" FOO=cgi $PY '$WORK/child.py'" 2>&1) \
+  || { echo "FAIL: env -i LD_PRELOAD child: $out"; exit 1; }
+want=$'preload True\ntap tap0 foo cgi dns None'
+[ "$out" = "$want" ] || { echo "FAIL: env -i LD_PRELOAD child's environment:"; echo "$out"; exit 1; }
+echo "ok: a child given LD_PRELOAD alone gets TAPSTACK_TAP too"
 
 # 2. a listener handed to a subprocess with env={}
 cat > "$WORK/parent.py" <<'PY'

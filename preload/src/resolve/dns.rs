@@ -22,11 +22,11 @@ pub(super) fn resolver_conf() -> tapstack::dns::ResolvConf {
 /// DNS A lookup of `name` over tapstack.
 pub(super) fn dns_lookup(name: &str) -> Result<Answer, ResolveError> {
     let conf = resolver_conf();
-    dns_run(Lookup::new(name, &conf, random_u64()), &conf)
+    dns_run(&mut Lookup::new(name, &conf, random_u64()), &conf)
 }
 
 /// Runs one lookup over tapstack UDP (and TCP after TC), bounded by its timeouts.
-pub(super) fn dns_run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answer, ResolveError> {
+pub(super) fn dns_run(lookup: &mut Lookup, conf: &tapstack::dns::ResolvConf) -> Result<Answer, ResolveError> {
     // The lookup's own clock (independent of the runtime, which may not be needed at all).
     let epoch = std::time::Instant::now();
     let clock = || tapstack::Instant::from_micros(epoch.elapsed().as_micros() as u64);

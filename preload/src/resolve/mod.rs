@@ -1,5 +1,6 @@
 //! Name resolution through tapstack: getaddrinfo, freeaddrinfo, gai_strerror, gethostbyname,
-//! gethostbyname_r, gethostbyname2, gethostbyname2_r, getnameinfo.
+//! gethostbyname_r, gethostbyname2, gethostbyname2_r, getnameinfo, and raw DNS for the programs
+//! that parse answers themselves: res_query, res_search, res_querydomain, res_send (`res`).
 //!
 //! glibc's resolver makes its socket calls inside libc, out of LD_PRELOAD's reach, so these
 //! replace it. Order: numeric hosts (never DNS), then the hosts file (`TAPSTACK_HOSTS` or
@@ -19,6 +20,7 @@ mod byname;
 mod dns;
 mod gai;
 mod nameinfo;
+mod res;
 
 use dns::{dns_lookup, dns_run, resolver_conf};
 

@@ -80,7 +80,7 @@ unsafe fn gni(
                 // Then a PTR query over tapstack, as glibc asks DNS after the hosts file.
                 None => {
                     let conf = resolver_conf();
-                    dns_run(Lookup::reverse(a, &conf, random_u64()), &conf)
+                    dns_run(&mut Lookup::reverse(a, &conf, random_u64()), &conf)
                         .map(|a| a.canonical)
                         .map_err(|e| failure = e)
                         .ok()

@@ -219,8 +219,16 @@ struct Outstanding {
 /// One resolution of one name to IPv4 addresses.
 pub struct Lookup {
     conf: ResolvConf,
-    /// TYPE_A (forward) or TYPE_PTR (reverse).
+    /// TYPE_A (forward) or TYPE_PTR (reverse), or any type of a raw lookup.
     qtype: u16,
+    /// CLASS_IN, or any class of a raw lookup.
+    qclass: u16,
+    /// An address lookup, or a raw one for libc's res_* functions (`raw.rs`).
+    mode: Mode,
+    /// The response a raw lookup keeps (the last one seen, or the answer).
+    raw: Option<Vec<u8>>,
+    /// res_send's query, sent as it is (its ID too).
+    fixed: Option<Vec<u8>>,
     servers: Vec<Ipv4Addr>,
     candidates: Vec<Name>,
     cand: usize,
@@ -266,6 +274,10 @@ impl Lookup {
         Lookup {
             conf: conf.clone(),
             qtype: wire::TYPE_A,
+            qclass: wire::CLASS_IN,
+            mode: Mode::Addr,
+            raw: None,
+            fixed: None,
             servers,
             candidates,
             cand: 0,
@@ -326,8 +338,13 @@ impl Lookup {
             };
             let idx = (self.first_server + self.tries as usize) % self.servers.len();
             let server = IpEndpoint::new(self.servers[idx].into(), DNS_PORT);
-            let id = splitmix(&mut self.rng) as u16;
-            let query = wire::build_query(id, &qname, self.qtype);
+            let (id, query) = match &self.fixed {
+                Some(q) => (u16::from_be_bytes([q[0], q[1]]), q.clone()),
+                None => {
+                    let id = splitmix(&mut self.rng) as u16;
+                    (id, wire::build_query_class(id, &qname, self.qtype, self.qclass))
+                }
+            };
             self.outstanding =
                 Some(Outstanding { id, server, question: qname, deadline: now + self.conf.timeout, tcp: false });
             return Action::SendUdp { server, query };
@@ -376,7 +393,7 @@ impl Lookup {
             && h.opcode == 0
             && qs.len() == 1
             && qs[0].qtype == self.qtype
-            && qs[0].qclass == wire::CLASS_IN
+            && qs[0].qclass == self.qclass
             && qs[0].name.eq_ignore_case(&o.question)
     }
 
@@ -392,7 +409,10 @@ impl Lookup {
             let o = self.outstanding.as_mut().expect("checked above");
             o.tcp = true;
             o.deadline = now + self.conf.timeout;
-            let query = wire::build_query(o.id, &o.question, self.qtype);
+            let query = match &self.fixed {
+                Some(q) => q.clone(),
+                None => wire::build_query_class(o.id, &o.question, self.qtype, self.qclass),
+            };
             self.next = Some(Action::SendTcp { server: o.server, query });
             return true;
         }
@@ -431,6 +451,9 @@ impl Lookup {
 
     /// Handles a validated response.
     fn answer(&mut self, msg: &[u8]) {
+        if self.mode != Mode::Addr {
+            return self.answer_raw(msg);
+        }
         let o = self.outstanding.take().expect("answer() needs an outstanding query");
         let m = match Message::parse(msg) {
             Ok(m) => m,
@@ -523,6 +546,20 @@ pub fn follow_chain(m: &Message, qname: &Name) -> Option<Answer> {
     }
     None
 }
+
+/// What a lookup returns.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Addresses (getaddrinfo, gethostbyname) or a host name (getnameinfo).
+    Addr,
+    /// res_query, res_search: the response with answers (`raw.rs`).
+    Raw,
+    /// res_send: the response to a query given whole (`raw.rs`).
+    Send,
+}
+
+#[path = "raw.rs"]
+mod raw;
 
 #[cfg(test)]
 #[path = "resolver_tests.rs"]

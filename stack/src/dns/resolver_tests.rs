@@ -343,3 +343,92 @@ fn reverse_lookup() {
     l.on_udp(t, sa(NS1), &reply(&q, wire::RCODE_NXDOMAIN, vec![], false));
     assert_eq!(l.poll(t), Action::Done(Err(ResolveError::NotFound)));
 }
+
+const TYPE_TXT: u16 = 16;
+
+fn txt(name: &str, text: &[u8]) -> Record {
+    let mut data = vec![text.len() as u8];
+    data.extend_from_slice(text);
+    Record {
+        name: Name::from_dotted(name).unwrap(),
+        rtype: TYPE_TXT,
+        class: wire::CLASS_IN,
+        ttl: 60,
+        data: RData::Other(data),
+    }
+}
+
+#[test]
+fn raw_search_tries_the_candidates_and_returns_the_response() {
+    let c = ResolvConf { search: vec!["test".into()], ..conf(&[NS1]) };
+    let mut l = Lookup::raw("seven", wire::CLASS_IN, TYPE_TXT, &c, 7, true);
+    let t = Instant::from_millis(0);
+    let (s, q) = expect_udp(l.poll(t));
+    assert_eq!((s, q.questions[0].name.to_string(), q.questions[0].qtype), (sa(NS1), "seven.test".into(), TYPE_TXT));
+    assert!(l.on_udp(t, s, &reply(&q, wire::RCODE_NXDOMAIN, vec![], false)));
+    let (s, q) = expect_udp(l.poll(t));
+    assert_eq!(q.questions[0].name.to_string(), "seven");
+    let resp = reply(&q, wire::RCODE_NOERROR, vec![txt("seven", b"hello")], false);
+    assert!(l.on_udp(t, s, &resp));
+    assert!(matches!(l.poll(t), Action::Done(Ok(_))));
+    assert_eq!(l.raw_answer(), Some(&resp[..]), "the response itself");
+}
+
+#[test]
+fn raw_query_is_the_name_alone_and_no_data_is_an_error_with_its_response() {
+    let c = ResolvConf { search: vec!["test".into()], ..conf(&[NS1]) };
+    let mut l = Lookup::raw("seven", wire::CLASS_IN, TYPE_TXT, &c, 7, false);
+    let t = Instant::from_millis(0);
+    let (s, q) = expect_udp(l.poll(t));
+    assert_eq!(q.questions[0].name.to_string(), "seven", "no search list");
+    let resp = reply(&q, wire::RCODE_NOERROR, vec![], false);
+    assert!(l.on_udp(t, s, &resp));
+    assert_eq!(l.poll(t), Action::Done(Err(ResolveError::NoData)));
+    assert_eq!(l.raw_answer(), Some(&resp[..]));
+    // Truncated: the same class and type over TCP.
+    let mut l = Lookup::raw("big.test", 3 /* CH */, TYPE_TXT, &c, 9, false);
+    let (s, q) = expect_udp(l.poll(t));
+    assert_eq!(q.questions[0].qclass, 3);
+    let mut chaos = reply(&q, wire::RCODE_NOERROR, vec![], true);
+    assert!(l.on_udp(t, s, &chaos));
+    match l.poll(t) {
+        Action::SendTcp { query, .. } => assert_eq!(Message::parse(&query).unwrap().questions, q.questions),
+        other => panic!("expected SendTcp, got {other:?}"),
+    }
+    chaos[7] = 1; // one answer, as ancount says; the record itself is not parsed
+    chaos[2] &= !0x02; // no TC
+    chaos.extend_from_slice(&[0xc0, 12, 0, 16, 0, 3, 0, 0, 0, 60, 0, 2, 1, b'x']);
+    assert!(l.on_tcp(t, &chaos));
+    assert!(matches!(l.poll(t), Action::Done(Ok(_))));
+    assert_eq!(l.raw_answer(), Some(&chaos[..]));
+}
+
+#[test]
+fn send_keeps_the_query_and_takes_nxdomain_as_an_answer() {
+    let query = wire::build_query(0x1234, &Name::from_dotted("nope.test").unwrap(), wire::TYPE_A);
+    let mut l = Lookup::send(&query, &conf(&[NS1, NS2]), 5);
+    let t = Instant::from_millis(0);
+    let (s, q) = match l.poll(t) {
+        Action::SendUdp { server, query: sent } => {
+            assert_eq!(sent, query, "the bytes as given");
+            (server, Message::parse(&sent).unwrap())
+        }
+        other => panic!("expected SendUdp, got {other:?}"),
+    };
+    assert_eq!(s, sa(NS1));
+    let mut wrong = reply(&q, wire::RCODE_NXDOMAIN, vec![], false);
+    wrong[1] ^= 1; // another ID: ignored
+    assert!(!l.on_udp(t, s, &wrong));
+    assert!(l.on_udp(t, s, &reply(&q, wire::RCODE_SERVFAIL, vec![], false)));
+    let (s2, q2) = expect_udp(l.poll(t));
+    assert_eq!((s2, q2.header.id), (sa(NS2), 0x1234), "SERVFAIL: the next server, same query");
+    let nx = reply(&q2, wire::RCODE_NXDOMAIN, vec![], false);
+    assert!(l.on_udp(t, s2, &nx));
+    assert!(matches!(l.poll(t), Action::Done(Ok(_))));
+    assert_eq!(l.raw_answer(), Some(&nx[..]));
+    // Not a query: fails at once, nothing sent.
+    let mut l = Lookup::send(&[1, 2, 3], &conf(&[NS1]), 5);
+    assert_eq!(l.poll(t), Action::Done(Err(ResolveError::Fail)));
+    let mut l = Lookup::send(&nx, &conf(&[NS1]), 5);
+    assert_eq!(l.poll(t), Action::Done(Err(ResolveError::Fail)), "a response is no query");
+}

@@ -361,9 +361,14 @@ impl Message {
 
 /// A standard query (RD set) for `name`/`qtype` class IN with the given ID.
 pub fn build_query(id: u16, name: &Name, qtype: u16) -> Vec<u8> {
+    build_query_class(id, name, qtype, CLASS_IN)
+}
+
+/// `build_query` of class `qclass` (res_query's class argument).
+pub fn build_query_class(id: u16, name: &Name, qtype: u16, qclass: u16) -> Vec<u8> {
     let m = Message {
         header: Header { id, rd: true, ..Header::default() },
-        questions: vec![Question { name: name.clone(), qtype, qclass: CLASS_IN }],
+        questions: vec![Question { name: name.clone(), qtype, qclass }],
         ..Message::default()
     };
     m.emit().expect("a single-question query always fits")

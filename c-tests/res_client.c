@@ -1,0 +1,77 @@
+/* res_client [state]: libc's raw DNS calls (resolver(3)) against the nameserver of
+ * /etc/resolv.conf (search test), each result on one line: the length or -1 with h_errno, the
+ * rcode, and the answer records (MX, TXT, A, SRV). With "state": the nameserver is set in the
+ * program's resolver state (_res.nsaddr_list: 10.0.0.1) instead, and one TXT query is made. */
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <resolv.h>
+#include <stdio.h>
+#include <string.h>
+
+static void show(const char *what, int n, const unsigned char *ans) {
+    if (n < 0) {
+        printf("%s: -1 h_errno %d\n", what, h_errno);
+        return;
+    }
+    ns_msg m;
+    if (ns_initparse(ans, n, &m) < 0) {
+        printf("%s: %d bytes, unparsable\n", what, n);
+        return;
+    }
+    printf("%s: rcode %d answers %d", what, ns_msg_getflag(m, ns_f_rcode), ns_msg_count(m, ns_s_an));
+    for (int i = 0; i < ns_msg_count(m, ns_s_an); i++) {
+        ns_rr rr;
+        if (ns_parserr(&m, ns_s_an, i, &rr) < 0) break;
+        const unsigned char *d = ns_rr_rdata(rr);
+        char name[NS_MAXDNAME];
+        switch (ns_rr_type(rr)) {
+        case ns_t_a: printf(" A %s", inet_ntop(AF_INET, d, name, sizeof name)); break;
+        case ns_t_txt: printf(" TXT \"%.*s\"", d[0], (const char *)d + 1); break;
+        case ns_t_mx:
+            ns_name_uncompress(ns_msg_base(m), ns_msg_end(m), d + 2, name, sizeof name);
+            printf(" MX %d %s", ns_get16(d), name);
+            break;
+        case ns_t_srv:
+            ns_name_uncompress(ns_msg_base(m), ns_msg_end(m), d + 6, name, sizeof name);
+            printf(" SRV %d %d %d %s", ns_get16(d), ns_get16(d + 2), ns_get16(d + 4), name);
+            break;
+        default: printf(" type %d", ns_rr_type(rr));
+        }
+    }
+    printf("\n");
+}
+
+int main(int argc, char **argv) {
+    unsigned char ans[4096], q[512];
+    if (res_init() != 0) { printf("res_init failed\n"); return 1; }
+    if (argc > 1 && strcmp(argv[1], "state") == 0) {
+        _res.nscount = 1;
+        _res.nsaddr_list[0].sin_family = AF_INET;
+        _res.nsaddr_list[0].sin_port = htons(53);
+        inet_pton(AF_INET, "10.0.0.1", &_res.nsaddr_list[0].sin_addr);
+        show("state res_query txt.test TXT", res_query("txt.test", C_IN, T_TXT, ans, sizeof ans), ans);
+        return 0;
+    }
+    show("res_query mx.test MX", res_query("mx.test", C_IN, T_MX, ans, sizeof ans), ans);
+    show("res_query txt.test TXT", res_query("txt.test", C_IN, T_TXT, ans, sizeof ans), ans);
+    show("res_query _ldap._tcp.test SRV", res_query("_ldap._tcp.test", C_IN, T_SRV, ans, sizeof ans), ans);
+    show("res_search seven A", res_search("seven", C_IN, T_A, ans, sizeof ans), ans);
+    show("res_query seven A", res_query("seven", C_IN, T_A, ans, sizeof ans), ans);
+    show("res_querydomain seven test A", res_querydomain("seven", "test", C_IN, T_A, ans, sizeof ans), ans);
+    show("res_query nope.test A", res_query("nope.test", C_IN, T_A, ans, sizeof ans), ans);
+    show("res_query seven.test MX", res_query("seven.test", C_IN, T_MX, ans, sizeof ans), ans);
+    int ql = res_mkquery(QUERY, "txt.test", C_IN, T_TXT, NULL, 0, NULL, q, sizeof q);
+    show("res_send txt.test TXT", res_send(q, ql, ans, sizeof ans), ans);
+    ql = res_mkquery(QUERY, "nope.test", C_IN, T_A, NULL, 0, NULL, q, sizeof q);
+    show("res_send nope.test A", res_send(q, ql, ans, sizeof ans), ans);
+    struct __res_state st;
+    memset(&st, 0, sizeof st);
+    if (res_ninit(&st) != 0) { printf("res_ninit failed\n"); return 1; }
+    show("res_nsearch mx MX", res_nsearch(&st, "mx", C_IN, T_MX, ans, sizeof ans), ans);
+    res_nclose(&st);
+    int n = res_query("txt.test", C_IN, T_TXT, ans, 20);
+    printf("res_query into 20 bytes: %d, TC %d\n", n, n >= 3 ? (ans[2] & 2) != 0 : -1);
+    return 0;
+}

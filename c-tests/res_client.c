@@ -1,6 +1,6 @@
 /* res_client [state]: libc's raw DNS calls (resolver(3)) against the nameserver of
  * /etc/resolv.conf (search test), each result on one line: the length or -1 with h_errno, the
- * rcode, and the answer records (MX, TXT, A, SRV). With "state": the nameserver is set in the
+ * rcode, and the answer records (MX, TXT, A, SRV); gethostbyaddr(_r). With "state": the nameserver is set in the
  * program's resolver state (_res.nsaddr_list: 10.0.0.1) instead, and one TXT query is made. */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
@@ -71,6 +71,19 @@ int main(int argc, char **argv) {
     if (res_ninit(&st) != 0) { printf("res_ninit failed\n"); return 1; }
     show("res_nsearch mx MX", res_nsearch(&st, "mx", C_IN, T_MX, ans, sizeof ans), ans);
     res_nclose(&st);
+    /* gethostbyaddr: the PTR record (glibc's looks it up inside libc too). */
+    struct in_addr a7, a99;
+    inet_pton(AF_INET, "10.0.0.7", &a7);
+    inet_pton(AF_INET, "10.0.0.99", &a99);
+    struct hostent *he = gethostbyaddr(&a7, sizeof a7, AF_INET);
+    printf("gethostbyaddr 10.0.0.7: %s\n", he ? he->h_name : "none");
+    he = gethostbyaddr(&a99, sizeof a99, AF_INET);
+    printf("gethostbyaddr 10.0.0.99: %s h_errno %d\n", he ? he->h_name : "none", he ? 0 : h_errno);
+    struct hostent hb, *hr = NULL;
+    char hbuf[1024];
+    int herr = 0;
+    int rr = gethostbyaddr_r(&a7, sizeof a7, AF_INET, &hb, hbuf, sizeof hbuf, &hr, &herr);
+    printf("gethostbyaddr_r 10.0.0.7: %d %s\n", rr, hr ? hr->h_name : "none");
     int n = res_query("txt.test", C_IN, T_TXT, ans, 20);
     printf("res_query into 20 bytes: %d, TC %d\n", n, n >= 3 ? (ans[2] & 2) != 0 : -1);
     return 0;

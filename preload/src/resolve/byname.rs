@@ -1,5 +1,9 @@
-//! The gethostbyname family: gethostbyname(2) and their reentrant `_r` forms.
+//! The gethostbyname family: gethostbyname(2) and their reentrant `_r` forms; the hostent
+//! they share with gethostbyaddr (`byaddr.rs`).
 use super::*;
+
+/// What a hostent holds: Ok(canonical name, addresses) or an h_errno value.
+pub(super) type Found = Result<(String, Vec<Ipv4Addr>), c_int>;
 
 /// Resolves for the gethostbyname family: Ok(canonical name, addresses) or an h_errno value.
 unsafe fn hostent_lookup(name: *const c_char, af: c_int) -> Result<(String, Vec<Ipv4Addr>), c_int> {
@@ -65,6 +69,19 @@ unsafe fn ghbn_r(
     h_errnop: *mut c_int,
 ) -> c_int {
     let _guard = crate::ShimGuard::enter();
+    hostent_r(&hostent_lookup(name, af), ret, buf, buflen, result, h_errnop)
+}
+
+/// The reentrant forms' contract for what was `found`: the hostent laid out in `buf`, 0, or
+/// ERANGE (`buf` too small), EAGAIN (TRY_AGAIN) or ENOENT with `*h_errnop` set.
+pub(super) unsafe fn hostent_r(
+    found: &Found,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: usize,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
     if !result.is_null() {
         *result = ptr::null_mut();
     }
@@ -73,9 +90,9 @@ unsafe fn ghbn_r(
             *h_errnop = v;
         }
     };
-    match hostent_lookup(name, af) {
+    match found {
         Ok((canon, addrs)) => {
-            if ret.is_null() || !fill_hostent(ret, buf, buflen, &canon, &addrs) {
+            if ret.is_null() || !fill_hostent(ret, buf, buflen, canon, addrs) {
                 set_h(NO_RECOVERY);
                 return libc::ERANGE;
             }
@@ -85,7 +102,7 @@ unsafe fn ghbn_r(
             set_h(0);
             0
         }
-        Err(h) => {
+        &Err(h) => {
             set_h(h);
             if h == TRY_AGAIN {
                 libc::EAGAIN
@@ -130,6 +147,16 @@ thread_local! {
 }
 
 unsafe fn ghbn(name: *const c_char, af: c_int) -> *mut hostent {
+    let found = {
+        let _guard = crate::ShimGuard::enter();
+        hostent_lookup(name, af)
+    };
+    hostent_static(&found)
+}
+
+/// The non-reentrant forms' contract: a per-thread hostent for what was `found`, or null with
+/// h_errno set.
+pub(super) unsafe fn hostent_static(found: &Found) -> *mut hostent {
     HOSTENT.with(|cell| {
         // Re-entered on this thread (a signal handler): no result rather than a panic.
         let Ok(mut guard) = cell.try_borrow_mut() else {
@@ -142,7 +169,7 @@ unsafe fn ghbn(name: *const c_char, af: c_int) -> *mut hostent {
             buf.resize(size, 0);
             let mut result = ptr::null_mut();
             let mut h = 0;
-            let r = ghbn_r(name, af, he, buf.as_mut_ptr() as *mut c_char, size, &mut result, &mut h);
+            let r = hostent_r(found, he, buf.as_mut_ptr() as *mut c_char, size, &mut result, &mut h);
             if r == libc::ERANGE && size < (1 << 20) {
                 size *= 4;
                 continue;

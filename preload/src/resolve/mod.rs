@@ -1,5 +1,5 @@
 //! Name resolution through tapstack: getaddrinfo, freeaddrinfo, gai_strerror, gethostbyname,
-//! gethostbyname_r, gethostbyname2, gethostbyname2_r, getnameinfo, and raw DNS for the programs
+//! gethostbyname_r, gethostbyname2, gethostbyname2_r, getnameinfo, gethostbyaddr(_r), and raw DNS for the programs
 //! that parse answers themselves: res_query, res_search, res_querydomain, res_send (`res`).
 //!
 //! glibc's resolver makes its socket calls inside libc, out of LD_PRELOAD's reach, so these
@@ -16,6 +16,7 @@ use libc::{addrinfo, c_char, c_int, hostent, sockaddr, sockaddr_in, sockaddr_in6
 use tapstack::dns::names::{self, Services};
 use tapstack::dns::{Action, Answer, Hosts, Lookup, ResolveError};
 
+mod byaddr;
 mod byname;
 mod dns;
 mod gai;

@@ -31,7 +31,8 @@ netns_cleanup() {
     for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   done
-  for ns in "${_NETNS_LIST[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  # /etc/netns/NS: files `ip netns exec` bind-mounts over /etc (shim_setup's resolv.conf).
+  for ns in "${_NETNS_LIST[@]}"; do ip netns del "$ns" 2>/dev/null || true; rm -rf "/etc/netns/$ns"; done
   _NETNS_PIDS=(); _NETNS_LIST=()
 }
 trap netns_cleanup EXIT

@@ -1,5 +1,6 @@
 # Shared set-up of the shim's network tests (t_5*): source it after setting ROOT, then call
-# `shim_setup TAG`. It gives: NS (a namespace with tap0, kernel side 10.0.0.1/24), WORK (a temp
+# `shim_setup TAG`. It gives: NS (a namespace with tap0, kernel side 10.0.0.1/24, its own
+# resolv.conf naming 10.0.0.1), WORK (a temp
 # dir removed on exit), LIB, PY, and the helpers in_ns, ts (run through tapstack, bounded), sha,
 # tap_bytes and crossed (proof that bytes went through tap0, i.e. through tapstack).
 . "$ROOT/scripts/netns-lib.sh"
@@ -13,6 +14,13 @@ shim_setup() {
   trap 'ns_kill_all; netns_cleanup; rm -rf "$WORK"' EXIT
   netns_make NS "$1"
   netns_tap "$NS" tap0 10.0.0.1/24
+  # A resolver configuration of the namespace's own (`ip netns exec` bind-mounts it over
+  # /etc/resolv.conf; netns_cleanup removes it): the kernel side, where no DNS server listens
+  # unless a test starts one, so a lookup fails at once with port unreachable, on either stack.
+  # The host's nameserver would be a black hole behind the TAP's gateway: lookups through
+  # tapstack (python http.server's getfqdn at startup) waited out every timeout.
+  mkdir -p "/etc/netns/$NS"
+  printf 'nameserver 10.0.0.1\noptions timeout:2 attempts:1\n' > "/etc/netns/$NS/resolv.conf"
 }
 
 # in_ns CMD...: kernel stack inside the namespace. ts SECS CMD...: through tapstack, bounded.

@@ -22,13 +22,7 @@ unsafe fn addr_lookup(addr: *const c_void, len: socklen_t, ty: c_int) -> Found {
         return Ok((n.to_string(), vec![ip]));
     }
     let conf = resolver_conf();
-    match dns_run(&mut Lookup::reverse(ip, &conf, random_u64()), &conf) {
-        Ok(a) => Ok((a.canonical, vec![ip])),
-        Err(ResolveError::NotFound) => Err(HOST_NOT_FOUND),
-        Err(ResolveError::NoData) => Err(NO_DATA),
-        Err(ResolveError::TryAgain) => Err(TRY_AGAIN),
-        Err(ResolveError::Fail) => Err(NO_RECOVERY),
-    }
+    dns_run(&mut Lookup::reverse(ip, &conf, random_u64()), &conf).map(|a| (a.canonical, vec![ip])).map_err(h_errno_of)
 }
 
 #[cfg_attr(not(test), no_mangle)]

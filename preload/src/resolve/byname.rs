@@ -18,13 +18,7 @@ unsafe fn hostent_lookup(name: *const c_char, af: c_int) -> Result<(String, Vec<
     if let Some(a) = names::inet_aton(n) {
         return Ok((n.to_string(), vec![a]));
     }
-    match resolve_name(n) {
-        Ok(a) => Ok((a.canonical, a.addrs.iter().map(|a| a.as_v4()).collect())),
-        Err(ResolveError::NotFound) => Err(HOST_NOT_FOUND),
-        Err(ResolveError::NoData) => Err(NO_DATA),
-        Err(ResolveError::TryAgain) => Err(TRY_AGAIN),
-        Err(ResolveError::Fail) => Err(NO_RECOVERY),
-    }
+    resolve_name(n).map(|a| (a.canonical, a.addrs.iter().map(|a| a.as_v4()).collect())).map_err(h_errno_of)
 }
 
 /// Lays out a hostent's strings and arrays inside `buf` (gethostbyname_r's contract).

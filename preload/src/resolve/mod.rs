@@ -53,6 +53,16 @@ extern "C" {
     fn __h_errno_location() -> *mut c_int;
 }
 
+/// glibc's h_errno for a lookup that failed with `e`.
+fn h_errno_of(e: ResolveError) -> c_int {
+    match e {
+        ResolveError::NotFound => HOST_NOT_FOUND,
+        ResolveError::NoData => NO_DATA,
+        ResolveError::TryAgain => TRY_AGAIN,
+        ResolveError::Fail => NO_RECOVERY,
+    }
+}
+
 fn set_h_errno(v: c_int) {
     // SAFETY: glibc returns the calling thread's h_errno slot.
     unsafe { *__h_errno_location() = v }

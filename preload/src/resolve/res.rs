@@ -68,15 +68,7 @@ unsafe fn run(mut lookup: Lookup, conf: &tapstack::dns::ResolvConf, answer: *mut
             n as c_int
         }
         (Ok(_), _) => fail(NO_RECOVERY, libc::EINVAL),
-        (Err(e), _) => {
-            let h = match e {
-                ResolveError::NotFound => HOST_NOT_FOUND,
-                ResolveError::NoData => NO_DATA,
-                ResolveError::TryAgain => TRY_AGAIN,
-                ResolveError::Fail => NO_RECOVERY,
-            };
-            fail(h, if e == ResolveError::TryAgain { libc::ETIMEDOUT } else { libc::EINVAL })
-        }
+        (Err(e), _) => fail(h_errno_of(e), if e == ResolveError::TryAgain { libc::ETIMEDOUT } else { libc::EINVAL }),
     }
 }
 

@@ -4,8 +4,11 @@
  * SO_TYPE/SO_PROTOCOL/SO_DOMAIN/SO_ACCEPTCONN/SO_ERROR, SO_RCVBUF, SO_SNDBUF, TCP_NODELAY,
  * SO_KEEPALIVE (+ TCP_KEEPIDLE/INTVL/CNT), SO_LINGER, SO_REUSEADDR, SO_RCVTIMEO, IP_TTL,
  * TCP_MAXSEG, IP_MTU (connected: the path MTU; unconnected: ENOTCONN), short optlen (EINVAL),
- * unknown options (ENOPROTOOPT); getsockname/getpeername before and after connect; and on the
- * server, what an accepted socket inherits from its listener (TCP_NODELAY, SO_KEEPALIVE). */
+ * unknown options (ENOPROTOOPT), TCP_CONGESTION by name (reno, cubic, an unknown one: ENOENT;
+ * on UDP: ENOPROTOOPT), options Linux keeps (IP_BIND_ADDRESS_NO_PORT, TCP_THIN_LINEAR_TIMEOUTS,
+ * UDP_GRO, SO_TIMESTAMPNS); getsockname/getpeername before and after connect; and on the
+ * server, what an accepted socket inherits from its listener (TCP_NODELAY, SO_KEEPALIVE,
+ * TCP_CONGESTION). */
 #include "common.h"
 
 #include <arpa/inet.h>
@@ -181,6 +184,31 @@ static void client(const struct opts *o) {
     int rc = getsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, dev, &len);
     printf("get SO_BINDTODEVICE: %s, length %u\n", res(rc), rc == 0 ? (unsigned)len : 0u);
 
+    /* TCP_CONGESTION by name (not the default: the host's sysctl), and options Linux keeps. */
+    char ca[16];
+    socklen_t cal = sizeof ca;
+    printf("set TCP_CONGESTION reno: %s\n", res(setsockopt(s, IPPROTO_TCP, TCP_CONGESTION, "reno", 4)));
+    memset(ca, 0, sizeof ca);
+    printf("get TCP_CONGESTION: %s %s\n", res(getsockopt(s, IPPROTO_TCP, TCP_CONGESTION, ca, &cal)), ca);
+    printf("set TCP_CONGESTION nosuch: %s\n", res(setsockopt(s, IPPROTO_TCP, TCP_CONGESTION, "nosuch", 6)));
+    printf("set TCP_CONGESTION cubic: %s\n", res(setsockopt(s, IPPROTO_TCP, TCP_CONGESTION, "cubic", 5)));
+    cal = sizeof ca;
+    memset(ca, 0, sizeof ca);
+    printf("get TCP_CONGESTION: %s %s\n", res(getsockopt(s, IPPROTO_TCP, TCP_CONGESTION, ca, &cal)), ca);
+    SETI(s, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1);
+    printf("IP_BIND_ADDRESS_NO_PORT: %d\n", GETI(s, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT));
+    SETI(s, IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, 1);
+    SETI(s, IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, 2);
+    printf("TCP_THIN_LINEAR_TIMEOUTS: %d\n", GETI(s, IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS));
+    SETI(s, IPPROTO_UDP, 104 /* UDP_GRO */, 1);
+    int us = socket(AF_INET, SOCK_DGRAM, 0);
+    printf("udp set TCP_CONGESTION: %s\n", res(setsockopt(us, IPPROTO_TCP, TCP_CONGESTION, "reno", 4)));
+    SETI(us, IPPROTO_UDP, 104 /* UDP_GRO */, 1);
+    printf("udp UDP_GRO: %d\n", GETI(us, IPPROTO_UDP, 104));
+    SETI(us, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+    printf("udp SO_TIMESTAMPNS: %d\n", GETI(us, SOL_SOCKET, SO_TIMESTAMPNS));
+    close(us);
+
     names(s, "before connect:", NULL, 0);
     struct sockaddr_in sa;
     make_addr(&sa, o->host, o->port);
@@ -221,6 +249,7 @@ static void server(const struct opts *o) {
     int on = 1;
     if (setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) < 0) DIE("TCP_NODELAY");
     if (setsockopt(lfd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) < 0) DIE("SO_KEEPALIVE");
+    if (setsockopt(lfd, IPPROTO_TCP, TCP_CONGESTION, "reno", 4) < 0) DIE("TCP_CONGESTION");
     printf("server: listener SO_ACCEPTCONN %d\n", GETI(lfd, SOL_SOCKET, SO_ACCEPTCONN));
     signal_ready(o);
     struct sockaddr_in peer;
@@ -239,6 +268,10 @@ static void server(const struct opts *o) {
     printf("server: accepted getsockname port %s addr %s\n",
            ntohs(a.sin_port) == o->port ? "= listen port" : "wrong",
            a.sin_addr.s_addr == htonl(INADDR_ANY) ? "any" : "specific");
+    char ca[16] = {0};
+    socklen_t cal = sizeof ca;
+    getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, ca, &cal);
+    printf("server: accepted inherits TCP_CONGESTION %s\n", ca);
     names(fd, "server: accepted", NULL, 0);
     char b;
     if (read_full(fd, &b, 1) != 1 || b != 'x' || write(fd, "y", 1) != 1) die("exchange failed", errno);

@@ -5,12 +5,13 @@
 //! them.
 use std::time::Duration;
 
-use crate::socket::tcp::{TcpInfo, TcpOption, TcpState};
+use crate::socket::tcp::{Congestion, TcpInfo, TcpOption, TcpState};
 use crate::stack::Stack;
 use crate::Error;
 
 use super::engine::Proto;
 
+mod congestion;
 pub mod device;
 mod kept;
 pub mod raw;
@@ -253,6 +254,14 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
         (libc::IPPROTO_TCP, _) if tfo::get(stack, tcp_handle(p)?, &o.tfo, name).is_some() => {
             tfo::set(stack, tcp_handle(p)?, &mut o.tfo, name, int(val)?).unwrap_or(Err(libc::ENOPROTOOPT))?
         }
+        (libc::IPPROTO_TCP, libc::TCP_CONGESTION) => {
+            let Proto::Tcp(h) = p else { return Err(libc::ENOPROTOOPT) };
+            let a = congestion::by_name(val)?;
+            stack.tcp.set_option(h, TcpOption::Congestion(a)).map_err(Error::errno)?;
+        }
+        // Another protocol's level: ip_setsockopt's answer (tcp_setsockopt and udp_setsockopt
+        // pass it on).
+        (libc::IPPROTO_UDP, _) if tcp => return Err(libc::ENOPROTOOPT),
         // MSG_ZEROCOPY would promise completions on the error queue that never come: refused
         // as Linux refuses it on a socket that cannot (the program then copies).
         (libc::SOL_SOCKET, libc::SO_ZEROCOPY) if int(val)? != 0 => return Err(libc::EOPNOTSUPP),
@@ -484,7 +493,13 @@ pub fn get_opt(stack: &mut Stack, p: Proto, o: &Opts, listening: bool, level: i3
                 return Ok(tcp_info_bytes(&info, unacked));
             }
         }
-        (libc::IPPROTO_TCP, libc::TCP_CONGESTION) => return Ok(b"cubic\0".to_vec()),
+        (libc::IPPROTO_TCP, libc::TCP_CONGESTION) => {
+            let Proto::Tcp(h) = p else { return Err(libc::ENOPROTOOPT) };
+            return match stack.tcp.get_option(h, TcpOption::Congestion(Congestion::Cubic)) {
+                Ok(TcpOption::Congestion(a)) => Ok(congestion::name(a)),
+                _ => Ok(congestion::name(Congestion::Cubic)),
+            };
+        }
         (libc::IPPROTO_TCP, _) if tfo::get(stack, tcp_handle(p)?, &o.tfo, name).is_some() => {
             tfo::get(stack, tcp_handle(p)?, &o.tfo, name).unwrap_or(Err(libc::ENOPROTOOPT))?
         }

@@ -32,6 +32,8 @@ enum Form {
     /// TCP_LINGER2: seconds; negative kept as -1, above 120 (TCP_FIN_TIMEOUT_MAX) as 120, 0
     /// reads back as the default (net.ipv4.tcp_fin_timeout, 60).
     Linger2,
+    /// 0 or 1, else EINVAL (TCP_THIN_LINEAR_TIMEOUTS).
+    ZeroOne,
     /// Read only (SO_SNDLOWAT: Linux's setsockopt refuses it with ENOPROTOOPT, reads 1;
     /// SO_INCOMING_NAPI_ID).
     ReadOnly,
@@ -71,7 +73,18 @@ const TABLE: &[(i32, i32, bool, i32, Form)] = &[
     (libc::SOL_SOCKET, libc::SO_WIFI_STATUS, false, 0, Form::Bool),
     (libc::SOL_SOCKET, libc::SO_NOFCS, false, 0, Form::Bool),
     (libc::SOL_SOCKET, libc::SO_MAX_PACING_RATE, false, -1, Form::Raw),
+    // Found by comparing setsockopt on both stacks: nanosecond receive timestamps (kept
+    // without a timestamp, as SO_TIMESTAMP), a port chosen at connect rather than at bind
+    // (tapstack's bind(port 0) already picks one that suits), thin-stream timeouts (0 or 1),
+    // and UDP receive offload (a datagram at a time is what it allows).
+    (libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, false, 0, Form::Bool),
+    (libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, false, 0, Form::Bool),
+    (libc::IPPROTO_TCP, libc::TCP_THIN_LINEAR_TIMEOUTS, true, 0, Form::ZeroOne),
+    (libc::IPPROTO_UDP, UDP_GRO, false, 0, Form::Bool),
 ];
+
+/// UDP_GRO (linux/udp.h).
+const UDP_GRO: i32 = 104;
 
 /// net.ipv4.tcp_fin_timeout's default and TCP_FIN_TIMEOUT_MAX, in seconds.
 const FIN_TIMEOUT: i32 = 60;
@@ -123,6 +136,8 @@ impl Kept {
             Form::LowWater => v.max(1),
             Form::NonNegative if v < 0 => return Some(Err(libc::EINVAL)),
             Form::NonNegative => v,
+            Form::ZeroOne if !(0..=1).contains(&v) => return Some(Err(libc::EINVAL)),
+            Form::ZeroOne => v,
             Form::PmtuDisc if !(0..=5).contains(&v) => return Some(Err(libc::EINVAL)),
             Form::PmtuDisc => v,
             Form::McastTtl if tcp => return Some(Err(libc::EINVAL)),

@@ -235,6 +235,7 @@ impl TcpStack {
             }
             TcpOption::WindowClamp(_) => TcpOption::WindowClamp(t.window_clamp),
             TcpOption::MaxSeg(_) => TcpOption::MaxSeg(t.opts.user_mss),
+            TcpOption::Congestion(_) => TcpOption::Congestion(t.cc.algo),
         })
     }
     /// SO_REUSEADDR as set.

@@ -122,6 +122,7 @@ impl TcpStack {
                 t.window_clamp = n;
                 t.pending = true; // a window update may be due (it never shrinks what was offered)
             }
+            TcpOption::Congestion(a) => t.cc.set_algo(a),
             TcpOption::SendBuffer(n) => {
                 let n = n.clamp(4096, 64 << 20);
                 t.want_tx = n;

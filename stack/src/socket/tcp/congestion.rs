@@ -51,6 +51,15 @@ impl CongestionControl {
             usage_seq: SeqNum(0),
         }
     }
+    /// TCP_CONGESTION: another algorithm from now on (Linux tcp_reinit_congestion_control):
+    /// the window and threshold stay, the algorithm's own state starts afresh.
+    pub fn set_algo(&mut self, algo: Congestion) {
+        if algo != self.algo {
+            self.algo = algo;
+            self.ca_acked = 0;
+            (self.w_max, self.k, self.epoch, self.w_est) = (0.0, 0.0, None, 0.0);
+        }
+    }
     /// After a send attempt: `limited` if cwnd stopped it; `flight` bytes now outstanding.
     pub fn validate(&mut self, snd_una: SeqNum, snd_nxt: SeqNum, flight: u32, limited: bool) {
         if snd_una >= self.usage_seq || limited || (!self.cwnd_limited && flight > self.max_flight) {

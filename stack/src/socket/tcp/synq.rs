@@ -248,6 +248,7 @@ impl TcpStack {
         (c.want_rx, c.want_tx) = (l.want_rx, l.want_tx);
         (c.rx_locked, c.tx_locked) = (l.rx_locked, l.tx_locked);
         c.window_clamp = l.window_clamp;
+        c.cc.set_algo(l.cc.algo);
         c.parent = Some(lid);
         c.alloc_buffers(c.want_rx, c.want_tx);
         c.init_send(r.iss);

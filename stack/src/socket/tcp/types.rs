@@ -226,4 +226,6 @@ pub enum TcpOption {
     /// advertise in our SYN and the one we send with; set before the SYN, inherited by accepted
     /// connections.
     MaxSeg(u16),
+    /// TCP_CONGESTION: the algorithm of this connection (inherited by accepted connections).
+    Congestion(Congestion),
 }

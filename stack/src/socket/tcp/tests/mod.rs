@@ -27,6 +27,7 @@ use crate::wire::tcp::{flags, TcpPacket, TcpRepr};
 #[allow(unused_imports)]
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+mod ca;
 mod clamp;
 mod fuzz;
 mod handshake;

@@ -8,8 +8,10 @@
  * decides when its service queues a datagram, Linux when recvmsg reads it). It answers with sendmsg and an IP_PKTINFO
  * message naming its address as the source (the client checks where the answer came from),
  * and with ipi_spec_dst 0.0.0.0 (the route's choice); a foreign source, a wrong cmsg_len and
- * an SOL_IP message sendmsg does not take fail. Addresses are never printed, only how they
- * relate. */
+ * an SOL_IP message sendmsg does not take fail. The client reads the answers with
+ * SO_TIMESTAMP, then SO_TIMESTAMPNS on (SCM_TIMESTAMP, SCM_TIMESTAMPNS: a receive time within
+ * 10 s of now; one on turns the other off, as getsockopt shows). Addresses are never printed,
+ * only how they relate. */
 #include "common.h"
 
 #include <arpa/inet.h>
@@ -21,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 static int getint(int s, int name) {
@@ -158,13 +162,60 @@ static void reply(int s, const char *host) {
     }
     char buf[256];
     struct sockaddr_in from;
-    socklen_t fl = sizeof from;
-    ssize_t n = recvfrom(s, buf, sizeof buf - 1, 0, (struct sockaddr *)&from, &fl);
-    if (n < 0) DIE("recvfrom");
+    union {
+        char b[256];
+        struct cmsghdr align;
+    } u;
+    struct iovec io = {buf, sizeof buf - 1};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_name = &from;
+    m.msg_namelen = sizeof from;
+    m.msg_iov = &io;
+    m.msg_iovlen = 1;
+    m.msg_control = u.b;
+    m.msg_controllen = sizeof u.b;
+    ssize_t n = recvmsg(s, &m, 0);
+    if (n < 0) DIE("recvmsg");
     buf[n] = 0;
     char f[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &from.sin_addr, f, sizeof f);
     printf("client: answer \"%s\" from the server's address %s\n", buf, strcmp(f, host) ? "no" : "yes");
+    /* SO_TIMESTAMP / SO_TIMESTAMPNS: the receive time, within 10 s of now. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET) {
+            printf("client:   cmsg level %d type %d\n", c->cmsg_level, c->cmsg_type);
+            continue;
+        }
+        long long sec = -1, sub = -1;
+        if (c->cmsg_type == SCM_TIMESTAMP && c->cmsg_len == CMSG_LEN(sizeof(struct timeval))) {
+            struct timeval tv;
+            memcpy(&tv, CMSG_DATA(c), sizeof tv);
+            sec = tv.tv_sec, sub = tv.tv_usec < 1000000 ? 0 : -1;
+        } else if (c->cmsg_type == SCM_TIMESTAMPNS && c->cmsg_len == CMSG_LEN(sizeof(struct timespec))) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            sec = ts.tv_sec, sub = ts.tv_nsec < 1000000000 ? 0 : -1;
+        }
+        printf("client:   cmsg %s, within 10 s of now: %s\n",
+               c->cmsg_type == SCM_TIMESTAMP ? "SCM_TIMESTAMP" : c->cmsg_type == SCM_TIMESTAMPNS ? "SCM_TIMESTAMPNS" : "other",
+               sub == 0 && sec <= now.tv_sec && sec >= now.tv_sec - 10 ? "yes" : "no");
+    }
+}
+
+static void timestamps(int s) {
+    int ts = -1, ns = -1;
+    socklen_t l = sizeof ts;
+    getsockopt(s, SOL_SOCKET, SO_TIMESTAMP, &ts, &l);
+    l = sizeof ns;
+    getsockopt(s, SOL_SOCKET, SO_TIMESTAMPNS, &ns, &l);
+    printf("client: SO_TIMESTAMP %d SO_TIMESTAMPNS %d\n", ts, ns);
+}
+
+static void set_sol(int s, int name, int v) {
+    if (setsockopt(s, SOL_SOCKET, name, &v, sizeof v) < 0) DIE("setsockopt SOL_SOCKET");
 }
 
 static int client(const char *host, int port) {
@@ -174,12 +225,20 @@ static int client(const char *host, int port) {
     struct sockaddr_in a;
     make_addr(&a, host, port);
     const char *msgs[] = {"one", "two", "three", "four", "five"};
+    /* Receive timestamps, set before the answers are sent (tapstack stamps a datagram when its
+     * service queues it): SO_TIMESTAMP for the first two, SO_TIMESTAMPNS for the third. */
+    set_sol(s, SO_TIMESTAMP, 1);
+    timestamps(s);
     if (sendto(s, msgs[0], strlen(msgs[0]), 0, (struct sockaddr *)&a, sizeof a) < 0) DIE("sendto");
     reply(s, host);
     reply(s, host);
+    set_sol(s, SO_TIMESTAMPNS, 1);
+    timestamps(s);
     for (int i = 1; i < 4; i++)
         if (sendto(s, msgs[i], strlen(msgs[i]), 0, (struct sockaddr *)&a, sizeof a) < 0) DIE("sendto");
     reply(s, host);
+    set_sol(s, SO_TIMESTAMP, 0);
+    timestamps(s);
     if (sendto(s, msgs[4], strlen(msgs[4]), 0, (struct sockaddr *)&a, sizeof a) < 0) DIE("sendto");
     printf("client: done\n");
     return 0;

@@ -245,8 +245,9 @@ pub(crate) unsafe fn udp_fionread(fd: c_int, arg: *mut c_void) -> c_int {
     e.ok(0)
 }
 
-/// recvmsg's control messages for one datagram, in Linux's order (ip_cmsg_recv_offset:
-/// IP_PKTINFO, IP_TTL, IP_TOS), each written as Linux's put_cmsg writes it: one that does not
+/// recvmsg's control messages for one datagram, in Linux's order (sock_recv_cmsgs first:
+/// SCM_TIMESTAMP or SCM_TIMESTAMPNS; then ip_cmsg_recv_offset: IP_PKTINFO, IP_TTL, IP_TOS),
+/// each written as Linux's put_cmsg writes it: one that does not
 /// fit whole is cut to the room left and MSG_CTRUNC set; none without room for a header.
 unsafe fn put_cmsgs(m: &mut msghdr, info: &proto::RxInfo) {
     let mut room = if m.msg_control.is_null() { 0 } else { m.msg_controllen };
@@ -270,6 +271,14 @@ unsafe fn put_cmsgs(m: &mut msghdr, info: &proto::RxInfo) {
         at = at.add(step);
         room -= step;
     };
+    if let Some(t) = info.tstamp {
+        // struct timeval or struct timespec: seconds, then microseconds or nanoseconds.
+        let (secs, frac) = ((t.ns / 1_000_000_000) as i64, (t.ns % 1_000_000_000) as i64);
+        let mut b = [0u8; 16];
+        b[0..8].copy_from_slice(&secs.to_ne_bytes());
+        b[8..16].copy_from_slice(&(if t.nanos { frac } else { frac / 1000 }).to_ne_bytes());
+        put(libc::SOL_SOCKET, if t.nanos { libc::SCM_TIMESTAMPNS } else { libc::SCM_TIMESTAMP }, &b);
+    }
     if let Some(p) = info.pktinfo {
         let mut b = [0u8; 12];
         b[0..4].copy_from_slice(&(p.ifindex as c_int).to_ne_bytes());

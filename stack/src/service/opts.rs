@@ -43,6 +43,8 @@ pub struct Opts {
     /// IP_PKTINFO and IP_RECVTOS (kept in `kept` for getsockopt; cached for the data path).
     pub pktinfo: bool,
     pub recvtos: bool,
+    /// SO_TIMESTAMP (1) or SO_TIMESTAMPNS (2) on, 0 off (cached for the data path).
+    pub tstamp: u8,
     /// IP_MULTICAST_IF's address (Linux's mc_addr, read back by getsockopt).
     pub mc_addr: [u8; 4],
     /// TCP_FASTOPEN, TCP_FASTOPEN_CONNECT, TCP_FASTOPEN_NO_COOKIE (`tfo`).
@@ -71,6 +73,7 @@ impl Default for Opts {
             kept: Kept::default(),
             pktinfo: false,
             recvtos: false,
+            tstamp: 0,
             mc_addr: [0; 4],
             tfo: tfo::Tfo::default(),
             device: None,
@@ -279,6 +282,9 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
                     r?
                 }
             }
+            if level == libc::SOL_SOCKET && matches!(name, libc::SO_TIMESTAMP | libc::SO_TIMESTAMPNS) {
+                timestamps(o, tcp, name);
+            }
             if level == libc::IPPROTO_IP {
                 let on = o.kept.get(tcp, level, name) == Some(1);
                 match (name, p) {
@@ -303,6 +309,20 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
         }
     }
     Ok(())
+}
+
+/// SO_TIMESTAMP and SO_TIMESTAMPNS as Linux's sock_set_timestamp: one is on at a time (setting
+/// one on turns the other off; either off turns both off), and SO_TIMESTAMP reads 0 while
+/// SO_TIMESTAMPNS is on.
+fn timestamps(o: &mut Opts, tcp: bool, name: i32) {
+    let on = o.kept.get(tcp, libc::SOL_SOCKET, name) == Some(1);
+    let other = if name == libc::SO_TIMESTAMP { libc::SO_TIMESTAMPNS } else { libc::SO_TIMESTAMP };
+    let _ = o.kept.set(tcp, libc::SOL_SOCKET, other, 0);
+    o.tstamp = match (on, name) {
+        (false, _) => 0,
+        (true, libc::SO_TIMESTAMP) => 1,
+        (true, _) => 2,
+    };
 }
 
 /// Hands IP_TTL/IP_TOS to the stack for the socket's local port (once it has one: called

@@ -247,7 +247,7 @@ impl Msg {
 /// datagram's destination (`ipi_addr`), 12..16 the local address a reply would come from
 /// (`ipi_spec_dst`), 16..20 the interface index (`ipi_ifindex`, little endian); on the way out
 /// 12..16 the source an IP_PKTINFO control message asked for. 20: the TOS byte (IP_RECVTOS).
-pub const UDP_HDR: usize = 24;
+pub const UDP_HDR: usize = 32;
 
 /// Header flags (byte 6).
 pub const HDR_ADDR: u8 = 1;
@@ -255,6 +255,10 @@ pub const HDR_ERROR: u8 = 2;
 pub const HDR_TTL: u8 = 4;
 pub const HDR_PKTINFO: u8 = 8;
 pub const HDR_TOS: u8 = 16;
+/// A receive timestamp (bytes 24..32, nanoseconds since the epoch), for SCM_TIMESTAMP...
+pub const HDR_TSTAMP: u8 = 32;
+/// ... or, with this bit too, for SCM_TIMESTAMPNS.
+pub const HDR_TSTAMPNS: u8 = 64;
 
 /// `struct in_pktinfo` as the header carries it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -270,6 +274,24 @@ pub struct RxInfo {
     pub ttl: Option<u8>,
     pub tos: Option<u8>,
     pub pktinfo: Option<PktInfo>,
+    pub tstamp: Option<Tstamp>,
+}
+
+/// When a datagram was received (SO_TIMESTAMP, SO_TIMESTAMPNS: CLOCK_REALTIME).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Tstamp {
+    /// Nanoseconds since the epoch.
+    pub ns: u64,
+    /// SCM_TIMESTAMPNS (a timespec) rather than SCM_TIMESTAMP (a timeval).
+    pub nanos: bool,
+}
+
+impl Tstamp {
+    /// CLOCK_REALTIME now.
+    pub fn now(nanos: bool) -> Tstamp {
+        let ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        Tstamp { ns, nanos }
+    }
 }
 
 /// Encodes a UDP datagram header on the way out: the destination (None: the connected peer).
@@ -315,6 +337,10 @@ pub fn udp_hdr_rx(from: SocketAddrV4, info: &RxInfo) -> [u8; UDP_HDR] {
         h[6] |= HDR_TOS;
         h[20] = t;
     }
+    if let Some(t) = info.tstamp {
+        h[6] |= HDR_TSTAMP | if t.nanos { HDR_TSTAMPNS } else { 0 };
+        h[24..32].copy_from_slice(&t.ns.to_le_bytes());
+    }
     h
 }
 
@@ -331,6 +357,11 @@ pub fn parse_udp_rx(h: &[u8]) -> RxInfo {
             ifindex: u32::from_le_bytes([h[16], h[17], h[18], h[19]]),
             spec_dst: ip(12),
             addr: ip(8),
+        }),
+        tstamp: (h[6] & HDR_TSTAMP != 0).then(|| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&h[24..32]);
+            Tstamp { ns: u64::from_le_bytes(b), nanos: h[6] & HDR_TSTAMPNS != 0 }
         }),
     }
 }
@@ -431,9 +462,12 @@ mod tests {
                 spec_dst: Ipv4Addr::new(10, 0, 0, 2),
                 addr: Ipv4Addr::new(239, 1, 2, 3),
             }),
+            tstamp: Some(Tstamp { ns: 1_764_900_000_123_456_789, nanos: true }),
         };
         let t = udp_hdr_rx(a, &info);
         assert_eq!((parse_udp_hdr(&t), parse_udp_rx(&t)), (Some(Some(a)), info));
+        let us = RxInfo { tstamp: Some(Tstamp { ns: 5, nanos: false }), ..RxInfo::default() };
+        assert_eq!(parse_udp_rx(&udp_hdr_rx(a, &us)), us);
         assert_eq!(parse_udp_rx(&udp_hdr_rx(a, &RxInfo::default())), RxInfo::default());
         assert_eq!(parse_udp_rx(&udp_err_hdr(111)), RxInfo::default());
         assert_eq!(parse_udp_rx(&[0xff; 7]), RxInfo::default());

@@ -555,7 +555,9 @@ fn rx_info(stack: &Stack, o: &Opts, m: &crate::socket::udp::RecvMeta) -> super::
             addr: dst,
         }
     });
-    super::proto::RxInfo { ttl: m.ttl, tos: m.tos.filter(|_| o.recvtos), pktinfo }
+    // SO_TIMESTAMP(NS): when the service queues it (Linux stamps at the device; the same clock).
+    let tstamp = (o.tstamp != 0).then(|| super::proto::Tstamp::now(o.tstamp == 2));
+    super::proto::RxInfo { ttl: m.ttl, tos: m.tos.filter(|_| o.recvtos), pktinfo, tstamp }
 }
 
 fn split_udp(rec: &[u8]) -> (Option<SocketAddrV4>, &[u8]) {

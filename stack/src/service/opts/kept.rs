@@ -73,8 +73,8 @@ const TABLE: &[(i32, i32, bool, i32, Form)] = &[
     (libc::SOL_SOCKET, libc::SO_WIFI_STATUS, false, 0, Form::Bool),
     (libc::SOL_SOCKET, libc::SO_NOFCS, false, 0, Form::Bool),
     (libc::SOL_SOCKET, libc::SO_MAX_PACING_RATE, false, -1, Form::Raw),
-    // Found by comparing setsockopt on both stacks: nanosecond receive timestamps (kept
-    // without a timestamp, as SO_TIMESTAMP), a port chosen at connect rather than at bind
+    // Found by comparing setsockopt on both stacks: nanosecond receive timestamps (on UDP
+    // acted on as SO_TIMESTAMP, `opts::timestamps`), a port chosen at connect rather than at bind
     // (tapstack's bind(port 0) already picks one that suits), thin-stream timeouts (0 or 1),
     // and UDP receive offload (a datagram at a time is what it allows).
     (libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, false, 0, Form::Bool),

@@ -1,6 +1,7 @@
 /* res_client [state]: libc's raw DNS calls (resolver(3)) against the nameserver of
  * /etc/resolv.conf (search test), each result on one line: the length or -1 with h_errno, the
- * rcode, and the answer records (MX, TXT, A, SRV); gethostbyaddr(_r). With "state": the nameserver is set in the
+ * rcode, and the answer records (MX, TXT, A, SRV); gethostbyaddr(_r); getaddrinfo_a (GAI_WAIT,
+ * and GAI_NOWAIT with gai_suspend and a SIGEV_THREAD notification). With "state": the nameserver is set in the
  * program's resolver state (_res.nsaddr_list: 10.0.0.1) instead, and one TXT query is made. */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
@@ -8,7 +9,10 @@
 #include <netinet/in.h>
 #include <resolv.h>
 #include <stdio.h>
+#include <signal.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static void show(const char *what, int n, const unsigned char *ans) {
     if (n < 0) {
@@ -41,6 +45,21 @@ static void show(const char *what, int n, const unsigned char *ans) {
         }
     }
     printf("\n");
+}
+
+static volatile int notes;
+static void notified(union sigval v) {
+    (void)v;
+    notes++;
+}
+
+static const char *gerr(int e) { return e == 0 ? "ok" : gai_strerror(e); }
+
+/* The first IPv4 address of a getaddrinfo result. */
+static const char *show_ai(const struct addrinfo *ai) {
+    static char b[INET_ADDRSTRLEN];
+    if (!ai) return "none";
+    return inet_ntop(AF_INET, &((const struct sockaddr_in *)ai->ai_addr)->sin_addr, b, sizeof b);
 }
 
 int main(int argc, char **argv) {
@@ -84,6 +103,33 @@ int main(int argc, char **argv) {
     int herr = 0;
     int rr = gethostbyaddr_r(&a7, sizeof a7, AF_INET, &hb, hbuf, sizeof hbuf, &hr, &herr);
     printf("gethostbyaddr_r 10.0.0.7: %d %s\n", rr, hr ? hr->h_name : "none");
+    /* getaddrinfo_a: one list waited for, one resolved in the background (gai_suspend, then a
+     * SIGEV_THREAD notification). */
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    struct gaicb g1 = {.ar_name = "seven.test", .ar_request = &hints}, g2 = {.ar_name = "mail.test", .ar_request = &hints},
+                 g3 = {.ar_name = "nope.test", .ar_request = &hints};
+    struct gaicb *wait_list[] = {&g1, NULL, &g3};
+    int r = getaddrinfo_a(GAI_WAIT, wait_list, 3, NULL);
+    printf("getaddrinfo_a GAI_WAIT: %d; seven.test %s %s; nope.test %s\n", r, gerr(gai_error(&g1)),
+           show_ai(g1.ar_result), gerr(gai_error(&g3)));
+    struct gaicb *bg[] = {&g2};
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD;
+    sev.sigev_notify_function = notified;
+    r = getaddrinfo_a(GAI_NOWAIT, bg, 1, &sev);
+    struct timespec tmo = {10, 0};
+    const struct gaicb *const *susp = (const struct gaicb *const *)bg;
+    int sr = gai_suspend(susp, 1, &tmo);
+    for (int i = 0; i < 1000 && !notes; i++) usleep(10000);
+    printf("getaddrinfo_a GAI_NOWAIT: %d; gai_suspend %d; mail.test %s %s; notified %d\n", r, sr,
+           gerr(gai_error(&g2)), show_ai(g2.ar_result), notes);
+    printf("gai_cancel of a finished request: %s\n", gai_cancel(&g2) == EAI_ALLDONE ? "EAI_ALLDONE" : "other");
+    freeaddrinfo(g1.ar_result);
+    freeaddrinfo(g2.ar_result);
     int n = res_query("txt.test", C_IN, T_TXT, ans, 20);
     printf("res_query into 20 bytes: %d, TC %d\n", n, n >= 3 ? (ans[2] & 2) != 0 : -1);
     return 0;

@@ -5,8 +5,9 @@
 # the kernel's stack unseen. `c-tests/bin/res_client` asks a dnsmasq on the kernel side for MX,
 # TXT, SRV and A records, a search-list name, an unknown name (HOST_NOT_FOUND), a name without
 # the type asked (NO_DATA), res_send of queries made by res_mkquery, and a response cut to a
-# 20-byte buffer, and gethostbyaddr(_r) of a name and of an address without one (whose PTR
-# lookups glibc makes inside libc too): its output under tapstack is the kernel's, dnsmasq saw every query
+# 20-byte buffer, gethostbyaddr(_r) of a name and of an address without one (whose PTR
+# lookups glibc makes inside libc too), and getaddrinfo_a (GAI_WAIT; GAI_NOWAIT with
+# gai_suspend and a SIGEV_THREAD notification; gai_cancel): its output under tapstack is the kernel's, dnsmasq saw every query
 # come from 10.0.0.2, and the TAP counters moved. Then with a dead nameserver in resolv.conf
 # and the live one set in the program's resolver state (_res.nsaddr_list): the state's server
 # answers, under both stacks.
@@ -45,7 +46,7 @@ n1=$(grep -c 'from 10.0.0.2' "$WORK/dnsmasq.log" || true)
 grep -q "query\[PTR\] 7.0.0.10.in-addr.arpa from 10.0.0.2" "$WORK/dnsmasq.log" || { echo "FAIL: no PTR query from 10.0.0.2"; exit 1; }
 crossed rx 600 "$rx0" "res_client's queries"
 sed 's/^/   /' "$WORK/ts.out"
-echo "ok: res_query, res_search, res_querydomain, res_send, res_nsearch, gethostbyaddr(_r) through tapstack, as the kernel's ($((n1 - n0)) queries from 10.0.0.2)"
+echo "ok: res_query, res_search, res_querydomain, res_send, res_nsearch, gethostbyaddr(_r), getaddrinfo_a through tapstack, as the kernel's ($((n1 - n0)) queries from 10.0.0.2)"
 
 # The program's own nameserver, set in its resolver state: resolv.conf names a dead one.
 printf 'nameserver 10.0.0.9\nsearch test\noptions timeout:1 attempts:1\n' > "$NSETC/resolv.conf"

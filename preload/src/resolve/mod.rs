@@ -1,5 +1,6 @@
 //! Name resolution through tapstack: getaddrinfo, freeaddrinfo, gai_strerror, gethostbyname,
-//! gethostbyname_r, gethostbyname2, gethostbyname2_r, getnameinfo, gethostbyaddr(_r), and raw DNS for the programs
+//! gethostbyname_r, gethostbyname2, gethostbyname2_r, getnameinfo, gethostbyaddr(_r),
+//! getaddrinfo_a and its companions (`gai_a`), and raw DNS for the programs
 //! that parse answers themselves: res_query, res_search, res_querydomain, res_send (`res`).
 //!
 //! glibc's resolver makes its socket calls inside libc, out of LD_PRELOAD's reach, so these
@@ -20,6 +21,7 @@ mod byaddr;
 mod byname;
 mod dns;
 mod gai;
+mod gai_a;
 mod nameinfo;
 mod res;
 

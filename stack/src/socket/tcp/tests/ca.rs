@@ -1,11 +1,9 @@
 //! TCP_CONGESTION (`TcpOption::Congestion`): read back as set, inherited by an accepted
 //! connection from its listener (Linux: the child takes the listener's icsk_ca_ops), and
 //! switched during a transfer, which goes on intact (tcp_reinit_congestion_control).
-use crate::wire::ip::{IpAddress, IpEndpoint};
-
 use super::*;
 
-use super::harness::{pattern, transfer, Pair, B};
+use super::harness::{pattern, transfer, Pair};
 
 fn algo(t: &TcpStack, h: TcpHandle) -> Congestion {
     match t.get_option(h, TcpOption::Congestion(Congestion::Cubic)) {
@@ -17,20 +15,11 @@ fn algo(t: &TcpStack, h: TcpHandle) -> Congestion {
 #[test]
 fn reno_is_inherited_and_switching_keeps_the_transfer_intact() {
     let mut p = Pair::new();
-    let l = p.b.socket();
-    p.b.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 80)).unwrap();
-    assert_eq!(algo(&p.b, l), Congestion::Cubic, "the default");
-    p.b.set_option(l, TcpOption::Congestion(Congestion::Reno)).unwrap();
+    let (c, l, s) = p.connect_set(80, |p, l| {
+        assert_eq!(algo(&p.b, l), Congestion::Cubic, "the default");
+        p.b.set_option(l, TcpOption::Congestion(Congestion::Reno)).unwrap();
+    });
     assert_eq!(algo(&p.b, l), Congestion::Reno);
-    p.b.listen(l, 8).unwrap();
-    let c = p.a.socket();
-    p.a.connect(p.now, c, IpEndpoint::new(B, 80)).unwrap();
-    let mut s = None;
-    assert!(p.run_until(Duration::from_secs(5), |p| {
-        s = s.or_else(|| p.b.accept(l).ok());
-        s.is_some()
-    }));
-    let s = s.unwrap();
     assert_eq!(algo(&p.b, s), Congestion::Reno, "inherited from the listener");
     assert_eq!(algo(&p.a, c), Congestion::Cubic);
     let data = pattern(2 << 20, 3);

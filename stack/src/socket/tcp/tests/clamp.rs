@@ -4,7 +4,6 @@
 //! tcp_select_initial_window does (min of tcp_rmem[2] and window_clamp), and a clamp lowered
 //! during a transfer never moves the right edge beyond it (the window offered before is not
 //! shrunk, RFC 9293 3.8.6.2.2, as Linux's tcp_select_window).
-use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use super::*;
 
@@ -19,18 +18,8 @@ fn window(s: &Seg, ws: u8) -> (u32, u32) {
 
 /// A listener at B with TCP_WINDOW_CLAMP `clamp`, A connected to it; (client, accepted).
 fn clamped_pair(p: &mut Pair, clamp: u32) -> (TcpHandle, TcpHandle) {
-    let l = p.b.socket();
-    p.b.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 80)).unwrap();
-    p.b.set_option(l, TcpOption::WindowClamp(clamp)).unwrap();
-    p.b.listen(l, 8).unwrap();
-    let c = p.a.socket();
-    p.a.connect(p.now, c, IpEndpoint::new(B, 80)).unwrap();
-    let mut s = None;
-    assert!(p.run_until(Duration::from_secs(5), |p| {
-        s = s.or_else(|| p.b.accept(l).ok());
-        s.is_some()
-    }));
-    (c, s.unwrap())
+    let (c, _, s) = p.connect_set(80, |p, l| p.b.set_option(l, TcpOption::WindowClamp(clamp)).unwrap());
+    (c, s)
 }
 
 fn rcvbuf(p: &Pair, s: TcpHandle) -> usize {

@@ -265,8 +265,18 @@ impl Pair {
     }
     /// B listens on `port`, A connects; returns (a_conn, b_listener, b_conn).
     pub fn connect(&mut self, port: u16) -> (TcpHandle, TcpHandle, TcpHandle) {
+        self.connect_set(port, |_, _| {})
+    }
+    /// `connect`, with `set` applied to B's listener before it listens (the options its
+    /// connections inherit).
+    pub fn connect_set(
+        &mut self,
+        port: u16,
+        set: impl FnOnce(&mut Pair, TcpHandle),
+    ) -> (TcpHandle, TcpHandle, TcpHandle) {
         let l = self.b.socket();
         self.b.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), port)).unwrap();
+        set(self, l);
         self.b.listen(l, 8).unwrap();
         let c = self.a.socket();
         self.a.s.connect(self.now, c, IpEndpoint::new(B, port)).unwrap();

@@ -104,7 +104,7 @@ pub(crate) unsafe fn keeping<R>(envp: *const *const c_char, f: impl FnOnce(*cons
     let total = n + missing + 2;
     // The merged LD_PRELOAD: ours, a space, the program's.
     let old = preload_at.map_or(&[][..], |i| &entry(*envp.add(i))[PRELOAD.len()..]);
-    let merged_len = keep.preload.len() + 1 + old.len();
+    let merged_len = if has_ours { 0 } else { keep.preload.len() + 1 + old.len() };
     let mut ptrs_stack = [std::ptr::null::<c_char>(); STACK_PTRS];
     let mut text_stack = [0u8; 4096];
     let bytes = total * std::mem::size_of::<*const c_char>() + merged_len;
@@ -134,18 +134,18 @@ pub(crate) unsafe fn keeping<R>(envp: *const *const c_char, f: impl FnOnce(*cons
         ),
         None => (&mut ptrs_stack[..], &mut text_stack[..]),
     };
-    // "LD_PRELOAD=/path/lib.so" (without its NUL), then " old" when the program had one.
-    let ours = &keep.preload[..keep.preload.len() - 1];
-    text[..ours.len()].copy_from_slice(ours);
-    let mut len = ours.len();
-    if !old.is_empty() {
-        text[len] = b' ';
-        text[len + 1..len + 1 + old.len()].copy_from_slice(old);
-        len += 1 + old.len();
-    }
-    text[len] = 0;
     let mut k = 0;
     if !has_ours {
+        // "LD_PRELOAD=/path/lib.so" (without its NUL), then " old" when the program had one.
+        let ours = &keep.preload[..keep.preload.len() - 1];
+        text[..ours.len()].copy_from_slice(ours);
+        let mut len = ours.len();
+        if !old.is_empty() {
+            text[len] = b' ';
+            text[len + 1..len + 1 + old.len()].copy_from_slice(old);
+            len += 1 + old.len();
+        }
+        text[len] = 0;
         ptrs[k] = text.as_ptr() as *const c_char;
         k += 1;
     }

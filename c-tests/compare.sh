@@ -94,6 +94,8 @@ CASES=(
   "udp_pmtudisc|udp_pmtudisc server -p 7091|udp_pmtudisc client -c @HOST -p 7091"
   # Raw sockets: ICMP echo by hand, ICMP_FILTER, IPPROTO_RAW, raw UDP and its error queue.
   "raw_ip|raw_ip server -p 7170|raw_ip client -c @HOST -p 7170"
+  # Random sequences of socket calls (seeded): every call's result the same as the kernel's.
+  "seq_fuzz|seq_fuzz server -p 7180|seq_fuzz client -c @HOST -p 7180 -s ${SEQ_FUZZ_SEED:-1} -k ${SEQ_FUZZ_SEEDS:-8} -n 40"
   "udp_peer|udp_peer server 7020 300 72 8000|udp_peer client @HOST 7020 300 72 8000|ready=stdout mask=s/ on port [0-9]+//; s/, [0-9]+ (resent|stale replies|duplicates)//g"
 )
 

@@ -30,7 +30,7 @@ pub(super) fn err<T: From<i8>>(e: c_int) -> T {
     T::from(-1)
 }
 
-fn is_nonblock(fd: c_int) -> bool {
+pub(super) fn is_nonblock(fd: c_int) -> bool {
     // SAFETY: raw fcntl(F_GETFL) on a descriptor the program passed.
     let fl = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) };
     fl >= 0 && (fl as c_int) & libc::O_NONBLOCK != 0
@@ -101,7 +101,7 @@ pub(crate) fn udp_route(fd: c_int, dst: std::net::Ipv4Addr) -> Result<(), c_int>
 }
 
 /// The common shape of a request about `fd`: Ok(reply) if the service answered 0.
-fn call(m: &Msg, fd: c_int) -> Result<Msg, Option<c_int>> {
+pub(super) fn call(m: &Msg, fd: c_int) -> Result<Msg, Option<c_int>> {
     match ask(m, fd) {
         Ok((r, passed)) => {
             if let Some(f) = passed {
@@ -318,6 +318,9 @@ pub(crate) unsafe fn shutdown(fd: c_int, how: c_int) -> c_int {
     match call(&m, fd) {
         Ok(_) => {
             let k = super::kind(fd);
+            if k == KIND_TCP_LISTEN && how != libc::SHUT_WR {
+                set_kind(fd, KIND_TCP_NEW); // stopped: CLOSE until listen() again
+            }
             if k == KIND_TCP && how == libc::SHUT_RD {
                 super::set_rd_shut(fd);
             }

@@ -6,7 +6,7 @@
 use std::net::SocketAddrV4;
 
 use libc::{c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
-use tapstack::service::proto::{self, UDP_HDR};
+use tapstack::service::proto::{self, Msg, Op, UDP_HDR};
 
 use super::addr::write_peer;
 use super::hooks::{err, Errno};
@@ -178,6 +178,20 @@ pub(crate) unsafe fn udp_recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
     let n = crate::native_wait(true, || crate::raw_syscall(libc::SYS_recvmsg, &[fd as usize, mp, flags as usize]));
     if n < 0 {
         return -1;
+    }
+    if n == 0 {
+        // The pair's end of stream: the socket was shut down for reading (service/shut.rs),
+        // so an empty queue reads 0 as on Linux; or the service is gone.
+        return match super::hooks::call(&Msg::new(Op::Reason), fd) {
+            Err(None) | Err(Some(libc::ENETDOWN)) => err(libc::ECONNRESET),
+            // Linux's empty queue after SHUT_RD: EAGAIN when not waiting, 0 when waiting.
+            _ if flags & libc::MSG_DONTWAIT != 0 || super::hooks::is_nonblock(fd) => err(libc::EAGAIN),
+            _ => {
+                m.msg_namelen = 0;
+                m.msg_flags = 0;
+                e.ok(0)
+            }
+        };
     }
     if (n as usize) < UDP_HDR {
         return err(libc::ECONNRESET); // the service is gone

@@ -332,10 +332,17 @@ impl Service {
         if state == Ok(TcpState::Listen) {
             return Msg::reply(op, libc::EISCONN);
         }
-        if state == Ok(TcpState::Closed) && s.connecting {
+        if state == Ok(TcpState::Closed) && s.connecting && !s.was_connected {
             s.connecting = false;
+            s.connect_failed = true;
             let e = stack.tcp.take_error(h).map(Error::errno).unwrap_or(libc::ECONNABORTED);
             return Msg::reply(op, e);
+        }
+        if state == Ok(TcpState::Closed) && (s.was_connected || s.listen_shut) {
+            // Linux keeps SS_CONNECTED once connect() returned 0 or accept() made the socket:
+            // a connection that ended is not made again on the same socket. A listener that
+            // shutdown() stopped: EINVAL.
+            return Msg::reply(op, if s.listen_shut { libc::EINVAL } else { libc::EISCONN });
         }
         match stack.tcp.connect(now, h, remote.into()) {
             Ok(()) => {}
@@ -347,6 +354,7 @@ impl Service {
                 if s.connecting && e != Error::Already {
                     s.connecting = false;
                     if let Some(p) = stack.tcp.take_error(h) {
+                        s.connect_failed = true;
                         return Msg::reply(op, p.errno());
                     }
                 }
@@ -434,6 +442,10 @@ impl Service {
                 Msg::reply(op, 0)
             }
             (Op::Listen, Proto::Tcp(h)) => {
+                if s.connect_failed || (s.connecting && !s.listening) {
+                    // inet_listen: not SS_UNCONNECTED (a connect is or was under way).
+                    return Msg::reply(op, libc::EINVAL);
+                }
                 let backlog = m.a.clamp(1, 4096) as usize;
                 if s.dual.virt.is_some() {
                     // Bound to an IPv6-only address: listens, and only IPv6 could ever connect.
@@ -452,12 +464,10 @@ impl Service {
             (Op::Listen, Proto::Udp(_)) => Msg::reply(op, libc::EOPNOTSUPP),
             (Op::Shutdown, Proto::Tcp(h)) => super::shut::tcp(stack, now, s, h, m.a, op),
             (Op::LateRead, Proto::Tcp(h)) => super::shut::late_read(stack, now, s, h, m),
-            (Op::Shutdown, Proto::Udp(h)) => {
-                Msg::reply(op, if stack.udp.remote_addr(h).is_some() { 0 } else { libc::ENOTCONN })
-            }
+            (Op::Shutdown, Proto::Udp(h)) => super::shut::udp(stack, s, h, m.a, op),
             (Op::SockName, p) => {
                 let a = match p {
-                    Proto::Tcp(h) => stack.tcp.local_addr(h),
+                    Proto::Tcp(h) => stack.tcp.sock_name(h),
                     Proto::Udp(h) => stack.udp.local_addr(h),
                 };
                 let a = a.map_or_else(unspecified, Into::into);

@@ -12,6 +12,7 @@
 //! so that it is read after the 0 as on Linux; unread, it keeps the window closing as on Linux,
 //! and close() resets the connection as Linux does with unread data.
 use crate::socket::tcp::{TcpHandle, TcpState};
+use crate::socket::udp::UdpHandle;
 use crate::socket::Shutdown;
 use crate::stack::Stack;
 use crate::time::Instant;
@@ -19,6 +20,9 @@ use crate::time::Instant;
 use super::fdpass;
 use super::proto::{Msg, MAX_DATA};
 use super::sock::Sock;
+
+/// Tokens written to wake the accept() calls blocked on a listener that shutdown() stopped.
+const WAKE_TOKENS: usize = 64;
 
 /// shutdown(how) on TCP socket `s` (engine handle `h`); the reply to the shim.
 pub(super) fn tcp(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, how: i32, op: u8) -> Msg {
@@ -34,10 +38,19 @@ pub(super) fn tcp(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, h
             if let Err(e) = stack.tcp.shutdown(now, h, how) {
                 return Msg::reply(op, e.errno());
             }
-            if s.listening && how != Shutdown::Write && !s.eof_to_a {
-                // Wakes every accept() blocked on the listener (EINVAL, as Linux).
-                let _ = fdpass::shutdown(s.a, libc::SHUT_WR);
-                s.eof_to_a = true;
+            if s.listening && how != Shutdown::Write {
+                // The listener stops (Linux: CLOSE; accept() is EINVAL until listen() again,
+                // which HAProxy does to resume a paused listener). Tokens without a connection
+                // wake the accept() calls blocked on it, in every process: each asks and hears
+                // EINVAL; after a new listen() a stale one is a spurious wake-up (EAGAIN).
+                // The pair stays open for that listen().
+                s.listening = false;
+                s.listen_shut = true;
+                for c in s.accept_q.drain(..) {
+                    stack.tcp.abort(now, c); // as the engine's own queue: reset (inet_csk_listen_stop)
+                }
+                s.tokens = 0;
+                let _ = fdpass::send(s.a, &[0u8; WAKE_TOKENS], 0);
             }
         }
         _ => {
@@ -57,6 +70,23 @@ pub(super) fn tcp(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, h
         }
     }
     Msg::reply(op, 0)
+}
+
+/// shutdown(how) on UDP socket `s`, as Linux's inet_shutdown: ENOTCONN unless connected, but
+/// the flags are set either way ("to wake up other listeners ... even on unconnected UDP
+/// sockets"). Reading shut: the program's end `b` gets the pair's end of stream, so a recv()
+/// blocked on it returns 0 (programs stop a receiving thread this way), an empty queue reads 0
+/// (EAGAIN without waiting) and poll reports POLLIN|POLLRDHUP, exactly as a UDP socket's;
+/// datagrams queued before stay readable, later ones are dropped (Linux would still queue
+/// them). Writing shut: nothing (sends go on; Linux's fail with EPIPE).
+pub(super) fn udp(stack: &mut Stack, s: &mut Sock, h: UdpHandle, how: i32, op: u8) -> Msg {
+    if !(libc::SHUT_RD..=libc::SHUT_RDWR).contains(&how) {
+        return Msg::reply(op, libc::EINVAL);
+    }
+    if how != libc::SHUT_WR {
+        let _ = fdpass::shutdown(s.a, libc::SHUT_WR);
+    }
+    Msg::reply(op, if stack.udp.remote_addr(h).is_some() { 0 } else { libc::ENOTCONN })
 }
 
 /// `Op::LateRead` on TCP socket `s`: up to `m.a` bytes the engine holds (peeked with

@@ -138,6 +138,11 @@ pub struct Sock {
     pub prog_shut_wr: bool,
     /// The connection was established once (a later Closed is a reset or an end).
     pub was_connected: bool,
+    /// A connect() reported the connection's failure: listen() is EINVAL from then on, as on
+    /// Linux (connect() may try again).
+    pub connect_failed: bool,
+    /// shutdown() stopped this listener: connect() is EINVAL, as Linux's after that.
+    pub listen_shut: bool,
     /// The connection is over (reset, refused, timed out, or both directions closed): `a` is
     /// shut down both ways (the program reads EOF, its writes fail with EPIPE) and out of
     /// epoll; the service waits for the program's close through sock_diag.
@@ -185,6 +190,8 @@ impl Sock {
             reason: 0,
             prog_shut_wr: false,
             was_connected: false,
+            connect_failed: false,
+            listen_shut: false,
             dead: false,
             interest: 0,
             parked: false,
@@ -379,6 +386,7 @@ fn pump_udp_out(stack: &mut Stack, s: &mut Sock, h: UdpHandle, scratch: &mut [u8
                 s.rx.set(d);
                 return;
             }
+            Err(libc::EPIPE) => {} // the program shut down reading (shut::udp): dropped
             Err(_) => return,
         }
     }

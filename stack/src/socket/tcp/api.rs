@@ -36,6 +36,8 @@ impl TcpStack {
         let t = self.user_mut(h)?;
         t.local = IpEndpoint::new(ip, port);
         t.bound = true;
+        t.port_locked = local.port() != 0;
+        t.addr_locked = !ip.is_unspecified();
         self.ports.bind(port, h.0);
         Ok(())
     }
@@ -260,6 +262,11 @@ impl TcpStack {
     pub fn local_addr(&self, h: TcpHandle) -> Option<IpEndpoint> {
         self.user(h).ok().filter(|t| t.bound).map(|t| t.local)
     }
+    /// getsockname: the local address, also the port an ended connection released
+    /// (`release_auto_port`), as Linux's inet_sport outlives inet_put_port.
+    pub fn sock_name(&self, h: TcpHandle) -> Option<IpEndpoint> {
+        self.user(h).ok().filter(|t| t.bound || t.local.port() != 0).map(|t| t.local)
+    }
     pub fn remote_addr(&self, h: TcpHandle) -> Option<IpEndpoint> {
         self.user(h)
             .ok()
@@ -386,6 +393,7 @@ impl TcpStack {
         n.local = local;
         n.remote = remote;
         n.bound = true;
+        (n.port_locked, n.addr_locked) = (t.port_locked, t.addr_locked);
         n.active = true;
         n.alloc_buffers(n.want_rx, n.want_tx);
         n.init_send(iss);

@@ -164,6 +164,7 @@ impl TcpStack {
         t.changed = true;
         let port = t.local.port();
         self.unlisten(port, id);
+        self.release_auto_port(id);
         self.note(id);
         for c in children {
             if let Some(ct) = self.socks.get_mut(&c) {

@@ -20,6 +20,11 @@ pub struct Tcb {
     pub remote: IpEndpoint,
     /// bind() or connect() gave this socket a local port.
     pub bound: bool,
+    /// bind() named the port (Linux SOCK_BINDPORT_LOCK): the socket keeps it when it closes;
+    /// an automatic one (connect, listen, bind to port 0) is released then, as tcp_set_state.
+    pub port_locked: bool,
+    /// bind() named the address (SOCK_BINDADDR_LOCK).
+    pub addr_locked: bool,
     pub reuse_addr: bool,
     /// SO_REUSEPORT.
     pub reuse_port: bool,
@@ -122,6 +127,8 @@ impl Tcb {
             local: unspec,
             remote: unspec,
             bound: false,
+            port_locked: false,
+            addr_locked: false,
             reuse_addr: false,
             reuse_port: false,
             listener: None,

@@ -106,15 +106,16 @@ impl TcpStack {
 
     /// A socket the user holds reached CLOSED: an automatic local port goes back to the pool
     /// (Linux tcp_set_state -> inet_put_port without SOCK_BINDPORT_LOCK), so bind() works
-    /// again; getsockname keeps showing the old port, as inet_sport stays (and the address
-    /// turns to 0.0.0.0 unless bound by the user).
+    /// again; getsockname keeps showing the old port, as inet_sport stays.
     pub(super) fn release_auto_port(&mut self, id: u32) {
         let Some(t) = self.socks.get_mut(&id) else { return };
         if !t.bound || t.port_locked || t.state != TcpState::Closed {
             return;
         }
         t.bound = false;
-        if !t.addr_locked {
+        // A connect that failed is disconnected (tcp_disconnect resets the source address);
+        // a connection that ended keeps it.
+        if !t.addr_locked && !t.ever_connected {
             t.local = IpEndpoint::new(t.local.ip().unspecified(), t.local.port());
         }
         let port = t.local.port();

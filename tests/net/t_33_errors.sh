@@ -80,10 +80,14 @@ echo "exit $rc: $(cat "$T/d.err")"
 grep -q '^tapstack: TAP device tapdel is gone' "$T/d.err"
 
 echo "== permission denied (unprivileged user)"
+# A TAP owned by root: Linux (tun_not_capable) refuses it to another user without CAP_NET_ADMIN
+# whatever /dev/net/tun's mode (udev makes it 0666 on some machines, and a TAP without an owner
+# is then open to anyone).
+ip -n "$NS" tuntap add dev tapown mode tap user 0 group 0
 cp "$TAPSTACK_HOST" "$T/tapstack-host"
 chmod 755 "$T/tapstack-host"
 rc=0
-timeout 10 ip netns exec "$NS" env "${BASE[@]}" setpriv --reuid=65534 --regid=65534 --clear-groups \
+timeout 10 ip netns exec "$NS" env "${BASE[@]}" TAPSTACK_TAP=tapown setpriv --reuid=65534 --regid=65534 --clear-groups \
   "$T/tapstack-host" >"$T/out" 2>"$T/err" || rc=$?
 echo "exit $rc: $(cat "$T/err")"
 [ "$rc" -eq 2 ]

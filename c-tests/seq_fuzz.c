@@ -36,6 +36,7 @@ struct slot {
     int lo;     /* UDP: connected to a loopback port */
     int failed; /* TCP: a connect failed or did not finish */
     int listening;
+    int shut; /* UDP: the shutdown() directions asked (1 RD, 2 WR) */
 };
 
 static struct slot S[SLOTS];
@@ -109,7 +110,7 @@ static void op(int step) {
         snprintf(what, sizeof what, "s%d socket %s%s", i, s->udp ? "udp" : "tcp", s->nb ? " nb" : "");
         if (r >= 0) {
             s->fd = r;
-            s->conn = s->lo = s->failed = s->listening = 0;
+            s->conn = s->lo = s->failed = s->listening = s->shut = 0;
             set_timeouts(r);
             r = 0;
         }
@@ -139,11 +140,6 @@ static void op(int step) {
             r = res(connect(s->fd, &un, sizeof un));
             if (s->udp && r == 0) s->conn = s->lo = 0;
             snprintf(what, sizeof what, "s%d connect unspec", i);
-            break;
-        }
-        if (!s->udp && s->conn && s->nb) { /* known: 0 once that connection ended (EISCONN) */
-            snprintf(what, sizeof what, "wait");
-            r = 0;
             break;
         }
         dest(&sa, d);
@@ -210,11 +206,6 @@ static void op(int step) {
     case 8:
     case 9: { /* recv */
         int peek = pick(4) == 0;
-        if (!s->udp && s->failed && !s->conn) { /* known: 0 where Linux says ENOTCONN */
-            snprintf(what, sizeof what, "wait");
-            r = 0;
-            break;
-        }
         r = res(recvfrom(s->fd, buf, sizeof buf, MSG_DONTWAIT | (peek ? MSG_PEEK : 0), (struct sockaddr *)&sa, &sl));
         if (s->udp && r >= 0)
             snprintf(what, sizeof what, "s%d recv%s from %s", i, peek ? " peek" : "", pname(ntohs(sa.sin_port)));
@@ -224,15 +215,14 @@ static void op(int step) {
     }
     case 10: { /* shutdown */
         int how = pick(3);
-        /* Known differences: an unconnected TCP socket keeps no shutdown flags; UDP's
-         * SHUT_WR does not fail later sends. */
-        if (s->udp) how = SHUT_RD;
+        /* Known difference: an unconnected TCP socket keeps no shutdown flags. */
         if (!s->udp && !s->conn && !s->listening) {
             snprintf(what, sizeof what, "wait");
             r = 0;
             break;
         }
         r = res(shutdown(s->fd, how));
+        if (s->udp) s->shut |= how + 1;
         snprintf(what, sizeof what, "s%d shutdown %s", i, how == 0 ? "RD" : how == 1 ? "WR" : "RDWR");
         break;
     }
@@ -244,8 +234,9 @@ static void op(int step) {
     case 12: { /* poll */
         struct pollfd p = {s->fd, POLLIN | POLLOUT | POLLRDHUP, 0};
         /* Known difference: readiness is the socketpair's, which cannot show a TCP socket
-         * that is not connected (POLLOUT|POLLHUP) nor a listener (no POLLOUT). */
-        if (!s->udp && (!s->conn || s->failed || s->listening)) {
+         * that is not connected (POLLOUT|POLLHUP), a listener (no POLLOUT), nor the POLLHUP of
+         * a UDP socket shut both ways. */
+        if ((!s->udp && (!s->conn || s->failed || s->listening)) || (s->udp && s->shut == 3)) {
             snprintf(what, sizeof what, "wait");
             r = 0;
             break;

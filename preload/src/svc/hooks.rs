@@ -324,12 +324,22 @@ pub(crate) unsafe fn shutdown(fd: c_int, how: c_int) -> c_int {
             if k == KIND_TCP && how == libc::SHUT_RD {
                 super::set_rd_shut(fd);
             }
+            if super::is_udp(k) && how != libc::SHUT_RD {
+                super::set_udp_wr_shut(fd);
+            }
             if k == KIND_TCP && (how == libc::SHUT_WR || how == libc::SHUT_RDWR) {
                 // The FIN follows the data the program already wrote: shut the pair's write
                 // side itself (the read side is the service's: it ends `a`'s writing).
                 libc::syscall(libc::SYS_shutdown, fd, libc::SHUT_WR);
             }
             e.ok(0)
+        }
+        Err(Some(libc::ENOTCONN)) if super::is_udp(super::kind(fd)) => {
+            // inet_shutdown sets the flags of an unconnected socket too (shut::udp did its part).
+            if how != libc::SHUT_RD {
+                super::set_udp_wr_shut(fd);
+            }
+            err(libc::ENOTCONN)
         }
         Err(Some(x)) => err(x),
         Err(None) => crate::real::shutdown(fd, how),
@@ -478,7 +488,9 @@ pub(crate) fn after_read(fd: c_int, r: ssize_t, asked: usize, dst: &[libc::iovec
     if r == 0 {
         return e.ok(0);
     }
-    match call(&Msg::new(Op::Reason), fd) {
+    let mut m = Msg::new(Op::Reason);
+    m.c = 1; // for a read: a socket that never connected reads ENOTCONN
+    match call(&m, fd) {
         Ok(_) | Err(None) => e.ok(0),
         Err(Some(libc::ENETDOWN)) => err(libc::ECONNRESET),
         Err(Some(x)) => err(x),

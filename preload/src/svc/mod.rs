@@ -63,6 +63,12 @@ pub(crate) fn rd_shut(fd: c_int) -> bool {
 pub(crate) fn set_rd_shut(fd: c_int) {
     KINDS.set_rd_shut(fd);
 }
+pub(crate) fn udp_wr_shut(fd: c_int) -> bool {
+    KINDS.udp_wr_shut(fd)
+}
+pub(crate) fn set_udp_wr_shut(fd: c_int) {
+    KINDS.set_udp_wr_shut(fd);
+}
 /// `proto::family_flags` of the socket at `fd` (0: AF_INET or not ours).
 pub(crate) fn family(fd: c_int) -> i32 {
     KINDS.family(fd)

@@ -138,6 +138,9 @@ unsafe fn send_record(
     if let Some(x) = super::errq::send_error(fd) {
         return err(x);
     }
+    if super::udp_wr_shut(fd) {
+        return err(libc::EPIPE); // after the pending error, as sock_alloc_send_pskb
+    }
     let hdr = proto::udp_hdr_from(to, src);
     let mut v: Vec<iovec> = Vec::with_capacity(cnt + 1);
     v.push(iovec { iov_base: hdr.as_ptr() as *mut c_void, iov_len: UDP_HDR });

@@ -39,7 +39,8 @@ const BROADCAST: u8 = 0x80;
 /// The family flags (`proto::FAM_*`, three bits) sit at this shift.
 const FAM_SHIFT: u8 = 4;
 const FAM_MASK: u8 = 0x7 << FAM_SHIFT;
-/// shutdown(SHUT_RD) on a TCP socket.
+/// The shutdown bit: shutdown(SHUT_RD) on a TCP socket, shutdown(SHUT_WR) on a UDP one (the
+/// direction the service cannot express on that socket's pair).
 const RD_SHUT: u8 = 0x08;
 /// Everything but the kind.
 const FLAGS: u8 = BROADCAST | FAM_MASK | RD_SHUT;
@@ -115,6 +116,17 @@ impl KindTable {
         if let Some(i) = slot(fd) {
             self.slots[i].fetch_or(RD_SHUT, Ordering::Relaxed);
         }
+    }
+
+    /// The program shut down writing on UDP socket `fd`: its sends fail with EPIPE, as Linux's
+    /// (sock_alloc_send_pskb). The same bit as TCP's SHUT_RD.
+    #[inline]
+    pub fn udp_wr_shut(&self, fd: i32) -> bool {
+        self.rd_shut(fd)
+    }
+
+    pub fn set_udp_wr_shut(&self, fd: i32) {
+        self.set_rd_shut(fd);
     }
 
     /// `fd` was closed: it is nothing any more. True if it was a tapstack socket.
@@ -238,6 +250,11 @@ mod tests {
         assert!(!t.rd_shut(6));
         t.set_rd_shut(-1);
         assert!(!t.rd_shut(-1));
+        // UDP's SHUT_WR, the same bit, kept when connect() turns the kind to CONNECTED.
+        t.set_kind(8, KIND_UDP);
+        t.set_udp_wr_shut(8);
+        t.set_kind(8, KIND_UDP_CONNECTED);
+        assert!(t.udp_wr_shut(8));
     }
 
     #[test]

@@ -339,9 +339,8 @@ impl Service {
             return Msg::reply(op, e);
         }
         if state == Ok(TcpState::Closed) && (s.was_connected || s.listen_shut) {
-            // Linux keeps SS_CONNECTED once connect() returned 0 or accept() made the socket:
-            // a connection that ended is not made again on the same socket. A listener that
-            // shutdown() stopped: EINVAL.
+            // Linux keeps SS_CONNECTED once connected: an ended connection is not made again on
+            // the same socket (EISCONN). A listener that shutdown() stopped: EINVAL.
             return Msg::reply(op, if s.listen_shut { libc::EINVAL } else { libc::EISCONN });
         }
         match stack.tcp.connect(now, h, remote.into()) {
@@ -443,7 +442,11 @@ impl Service {
             }
             (Op::Listen, Proto::Tcp(h)) => {
                 if s.connect_failed || (s.connecting && !s.listening) {
-                    // inet_listen: not SS_UNCONNECTED (a connect is or was under way).
+                    // inet_listen: not SS_UNCONNECTED (a connect is or was under way); after a
+                    // failed connect Linux has taken a port by then (a later bind is EINVAL).
+                    if s.connect_failed && stack.tcp.local_addr(h).is_none() {
+                        let _ = stack.tcp.bind(h, unspecified().into());
+                    }
                     return Msg::reply(op, libc::EINVAL);
                 }
                 let backlog = m.a.clamp(1, 4096) as usize;
@@ -539,23 +542,7 @@ impl Service {
                 let dst = Ipv4Addr::from(m.ip);
                 Msg::reply(op, stack.udp_route(h, dst.into(), None).err().map_or(0, Error::errno))
             }
-            (Op::Reason, p) => {
-                // b = 1: only look (poll's POLLERR), do not consume.
-                let peek = m.b == 1;
-                let mut e = if peek { s.reason } else { std::mem::take(&mut s.reason) };
-                if e == 0 {
-                    if let Proto::Tcp(h) = p {
-                        if peek {
-                            if stack.tcp.readiness(h).error {
-                                e = libc::EIO; // some error is pending: that is all poll needs
-                            }
-                        } else if let Some(x) = stack.tcp.take_error(h) {
-                            e = x.errno();
-                        }
-                    }
-                }
-                Msg::reply(op, e)
-            }
+            (Op::Reason, p) => super::shut::reason(stack, s, p, m),
             _ => Msg::reply(op, libc::EINVAL),
         }
     }

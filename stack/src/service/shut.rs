@@ -1,4 +1,5 @@
-//! shutdown() on a TCP socket of the service, as Linux's inet_shutdown and tcp_shutdown.
+//! shutdown() on a socket of the service, as Linux's inet_shutdown and tcp_shutdown, and why a
+//! program's read or write found the end (`Op::Reason`).
 //!
 //! SHUT_RD sends nothing to the peer. Linux then keeps delivering: data already queued and
 //! data that arrives later stay readable, and a read returns 0 only when the queue is empty
@@ -19,7 +20,7 @@ use crate::time::Instant;
 
 use super::fdpass;
 use super::proto::{Msg, MAX_DATA};
-use super::sock::Sock;
+use super::sock::{Proto, Sock};
 
 /// Tokens written to wake the accept() calls blocked on a listener that shutdown() stopped.
 const WAKE_TOKENS: usize = 64;
@@ -54,6 +55,10 @@ pub(super) fn tcp(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, h
             }
         }
         _ => {
+            // inet_shutdown: a non-blocking connect that finished is SS_CONNECTED from here on
+            // (a later connect() is EISCONN, not the "0 once" of a connect that completes it).
+            s.connecting = false;
+            s.was_connected = true;
             if how != Shutdown::Read {
                 s.prog_shut_wr = true;
             }
@@ -127,4 +132,24 @@ fn make_room(a: i32, queued: usize) {
     if fdpass::setsockopt_int(a, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, v).is_err() {
         let _ = fdpass::setsockopt_int(a, libc::SOL_SOCKET, libc::SO_SNDBUF, v);
     }
+}
+
+/// `Op::Reason`: why the program's read (`m.c` = 1) or write on socket `s` found the pair's end:
+/// the errno the connection ended with, once (`m.b` = 1: only look, for poll's POLLERR), 0 for
+/// a plain end; ENOTCONN for a read on a socket whose connect failed (never connected).
+pub(super) fn reason(stack: &mut Stack, s: &mut Sock, p: Proto, m: &Msg) -> Msg {
+    let peek = m.b == 1;
+    let mut e = if peek { s.reason } else { std::mem::take(&mut s.reason) };
+    if let (0, Proto::Tcp(h)) = (e, p) {
+        if peek {
+            if stack.tcp.readiness(h).error {
+                e = libc::EIO; // some error is pending: that is all poll needs
+            }
+        } else if let Some(x) = stack.tcp.take_error(h) {
+            e = x.errno();
+        } else if m.c == 1 && !s.was_connected && stack.tcp.state(h) == Ok(TcpState::Closed) {
+            e = libc::ENOTCONN;
+        }
+    }
+    Msg::reply(m.op, e)
 }

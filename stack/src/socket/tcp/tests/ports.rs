@@ -267,3 +267,26 @@ mod index {
         assert!(busy > 100 && quiet > 100, "pending output {busy} times, none {quiet} times");
     }
 }
+
+/// Linux tcp_set_state(CLOSE) -> inet_put_port: a socket the user still holds gives back an
+/// automatic port when its connection ends (bind() works again, getsockname keeps the old
+/// number), and keeps a port bind() named.
+#[test]
+fn an_ended_connection_releases_an_automatic_port_only() {
+    use super::harness::{Pair, A, B};
+    let mut p = Pair::new();
+    let refused = IpEndpoint::new(B, 9); // nobody listens: B answers RST
+    let h = p.a.socket();
+    p.a.s.connect(p.now, h, refused).unwrap();
+    let port = p.a.local_addr(h).unwrap().port();
+    assert!(p.run_until(Duration::from_secs(5), |p| p.a.state(h) == Ok(TcpState::Closed)));
+    assert_eq!(p.a.local_addr(h), None, "the automatic port is released");
+    assert_eq!(p.a.sock_name(h).map(|a| a.port()), Some(port), "getsockname keeps the number");
+    p.a.bind(h, IpEndpoint::new(A, 5000)).expect("bind after the failure");
+    let named = p.a.socket();
+    p.a.bind(named, IpEndpoint::new(A, 5001)).unwrap();
+    p.a.s.connect(p.now, named, refused).unwrap();
+    assert!(p.run_until(Duration::from_secs(5), |p| p.a.state(named) == Ok(TcpState::Closed)));
+    assert_eq!(p.a.local_addr(named).map(|a| a.port()), Some(5001), "a named port stays");
+    assert_eq!(p.a.bind(named, IpEndpoint::new(A, 5002)), Err(Error::InvalidInput));
+}

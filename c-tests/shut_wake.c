@@ -1,0 +1,124 @@
+/* shutdown() as a wake-up and a pause, compared with the kernel (the server side is
+ * `seq_fuzz server`, which this client ends with QUIT):
+ *  1. UDP: a thread blocked in recvfrom() on an unconnected socket wakes with 0 when another
+ *     thread calls shutdown(SHUT_RDWR) (which itself fails with ENOTCONN); then sends fail with
+ *     EPIPE and a non-blocking read says EAGAIN.
+ *  2. A listener paused with shutdown(SHUT_WR) + shutdown(SHUT_RD) and resumed with listen(),
+ *     as HAProxy does: a blocked accept() wakes with EINVAL, accept() and connect() on it are
+ *     EINVAL while paused, a client is refused, and after listen() a client is accepted and
+ *     served on the same descriptor.
+ *  3. A failed blocking connect: recv() is ENOTCONN, listen() EINVAL, bind() to a port works.
+ *
+ *   shut_wake client -c HOST -p PORT
+ */
+#include "common.h"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *res(int r) { return r < 0 ? errno_name(errno) : "0"; }
+static const char *nres(ssize_t r) {
+    static char b[32];
+    if (r < 0) return errno_name(errno);
+    snprintf(b, sizeof b, "%zd", r);
+    return b;
+}
+
+static int fd_in_thread;
+static void *blocked_recv(void *arg) {
+    char b[16];
+    ssize_t n = recvfrom(fd_in_thread, b, sizeof b, 0, NULL, NULL);
+    printf("udp: blocked recvfrom returned %s\n", nres(n));
+    return arg;
+}
+static void *blocked_accept(void *arg) {
+    int c = accept(fd_in_thread, NULL, NULL);
+    printf("listener: blocked accept returned %s\n", c < 0 ? errno_name(errno) : "a connection");
+    if (c >= 0) close(c);
+    return arg;
+}
+
+static void on_loopback(struct sockaddr_in *a, int port) { make_addr(a, "127.0.0.1", port); }
+
+static int client(const struct opts *o) {
+    int port = o->port + 1; /* this client's loopback ports: port+1, port+2 */
+    struct sockaddr_in a;
+    pthread_t t;
+
+    /* 1. UDP */
+    int u = udp_bound("127.0.0.1", port, 0);
+    fd_in_thread = u;
+    pthread_create(&t, NULL, blocked_recv, NULL);
+    usleep(200000);
+    printf("udp: shutdown SHUT_RDWR unconnected: %s\n", res(shutdown(u, SHUT_RDWR)));
+    pthread_join(t, NULL);
+    on_loopback(&a, port);
+    printf("udp: sendto after SHUT_WR: %s\n", nres(sendto(u, "x", 1, 0, (struct sockaddr *)&a, sizeof a)));
+    char b[16];
+    printf("udp: recv MSG_DONTWAIT: %s\n", nres(recv(u, b, sizeof b, MSG_DONTWAIT)));
+    close(u);
+
+    /* 2. Listener paused and resumed */
+    int l = tcp_socket();
+    int one = 1;
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    on_loopback(&a, port);
+    if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 8) < 0) DIE("listener");
+    fd_in_thread = l;
+    pthread_create(&t, NULL, blocked_accept, NULL);
+    usleep(200000);
+    printf("listener: shutdown SHUT_WR: %s\n", res(shutdown(l, SHUT_WR)));
+    printf("listener: shutdown SHUT_RD: %s\n", res(shutdown(l, SHUT_RD)));
+    pthread_join(t, NULL);
+    printf("listener: accept while paused: %s\n", res(accept(l, NULL, NULL)));
+    struct sockaddr_in r;
+    make_addr(&r, o->host, o->port);
+    printf("listener: connect on it while paused: %s\n", res(connect(l, (struct sockaddr *)&r, sizeof r)));
+    int c = tcp_socket();
+    printf("listener: a client while paused: %s\n", res(connect(c, (struct sockaddr *)&a, sizeof a)));
+    close(c);
+    printf("listener: listen again: %s\n", res(listen(l, 8)));
+    c = tcp_socket();
+    printf("listener: a client after: %s\n", res(connect(c, (struct sockaddr *)&a, sizeof a)));
+    int s = accept(l, NULL, NULL);
+    printf("listener: accept after: %s\n", s < 0 ? errno_name(errno) : "a connection");
+    if (s >= 0) {
+        ssize_t w = write(c, "hello", 5);
+        ssize_t n = read(s, b, sizeof b);
+        printf("listener: %s bytes written, %s read\n", nres(w), nres(n));
+        close(s);
+    }
+    close(c);
+    close(l);
+
+    /* 3. A failed blocking connect */
+    c = tcp_socket();
+    on_loopback(&a, port + 1); /* nobody listens */
+    printf("refused: connect: %s\n", res(connect(c, (struct sockaddr *)&a, sizeof a)));
+    printf("refused: recv: %s\n", nres(recv(c, b, sizeof b, MSG_DONTWAIT)));
+    printf("refused: listen: %s\n", res(listen(c, 1)));
+    on_loopback(&a, port + 1);
+    printf("refused: bind to a port: %s\n", res(bind(c, (struct sockaddr *)&a, sizeof a)));
+    close(c);
+
+    int q = tcp_connect(o->host, o->port); /* ends `seq_fuzz server` */
+    if (write(q, "QUIT", 4) != 4) DIE("quit");
+    if (read(q, b, 1) < 0) DIE("quit");
+    close(q);
+    return 0;
+}
+
+static int server(const struct opts *o) {
+    (void)o;
+    fprintf(stderr, "shut_wake: the server side is `seq_fuzz server`\n");
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    watchdog(30);
+    return run_role(argc, argv, "shut_wake client -c HOST -p PORT", server, client);
+}

@@ -206,6 +206,11 @@ static void op(int step) {
     case 8:
     case 9: { /* recv */
         int peek = pick(4) == 0;
+        if (s->udp && (s->shut & 1)) { /* known: datagrams after SHUT_RD are dropped */
+            snprintf(what, sizeof what, "wait");
+            r = 0;
+            break;
+        }
         r = res(recvfrom(s->fd, buf, sizeof buf, MSG_DONTWAIT | (peek ? MSG_PEEK : 0), (struct sockaddr *)&sa, &sl));
         if (s->udp && r >= 0)
             snprintf(what, sizeof what, "s%d recv%s from %s", i, peek ? " peek" : "", pname(ntohs(sa.sin_port)));
@@ -248,6 +253,11 @@ static void op(int step) {
     }
     case 13: { /* SO_ERROR, FIONREAD */
         int v = 0, q = -1;
+        if (s->udp && (s->shut & 1)) { /* known, as recv */
+            snprintf(what, sizeof what, "wait");
+            r = 0;
+            break;
+        }
         socklen_t vl = sizeof v;
         r = res(getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &v, &vl));
         int rq = res(ioctl(s->fd, FIONREAD, &q));

@@ -28,16 +28,18 @@ static const char *nres(ssize_t r) {
     return b;
 }
 
+/* The blocked calls' results, printed after the join (output order is the main thread's). */
 static int fd_in_thread;
+static char woke[64];
 static void *blocked_recv(void *arg) {
     char b[16];
     ssize_t n = recvfrom(fd_in_thread, b, sizeof b, 0, NULL, NULL);
-    printf("udp: blocked recvfrom returned %s\n", nres(n));
+    snprintf(woke, sizeof woke, "%s", nres(n));
     return arg;
 }
 static void *blocked_accept(void *arg) {
     int c = accept(fd_in_thread, NULL, NULL);
-    printf("listener: blocked accept returned %s\n", c < 0 ? errno_name(errno) : "a connection");
+    snprintf(woke, sizeof woke, "%s", c < 0 ? errno_name(errno) : "a connection");
     if (c >= 0) close(c);
     return arg;
 }
@@ -56,6 +58,7 @@ static int client(const struct opts *o) {
     usleep(200000);
     printf("udp: shutdown SHUT_RDWR unconnected: %s\n", res(shutdown(u, SHUT_RDWR)));
     pthread_join(t, NULL);
+    printf("udp: blocked recvfrom returned %s\n", woke);
     on_loopback(&a, port);
     printf("udp: sendto after SHUT_WR: %s\n", nres(sendto(u, "x", 1, 0, (struct sockaddr *)&a, sizeof a)));
     char b[16];
@@ -74,6 +77,7 @@ static int client(const struct opts *o) {
     printf("listener: shutdown SHUT_WR: %s\n", res(shutdown(l, SHUT_WR)));
     printf("listener: shutdown SHUT_RD: %s\n", res(shutdown(l, SHUT_RD)));
     pthread_join(t, NULL);
+    printf("listener: blocked accept returned %s\n", woke);
     printf("listener: accept while paused: %s\n", res(accept(l, NULL, NULL)));
     struct sockaddr_in r;
     make_addr(&r, o->host, o->port);

@@ -248,6 +248,9 @@ pub(crate) unsafe fn connect_with(fd: c_int, addr: *const sockaddr, len: socklen
     m.c = blocking as i32;
     let first = call(&m, fd);
     if matches!(&first, Ok(rep) if rep.kind == 1) {
+        if k == KIND_TCP_LISTEN {
+            set_kind(fd, KIND_TCP_NEW); // AF_UNSPEC stopped the listener
+        }
         return e.ok(0); // AF_UNSPEC on a socket never connected: nothing to dissolve
     }
     if matches!(first, Ok(_) | Err(Some(libc::EINPROGRESS)) | Err(Some(libc::EALREADY)) | Err(Some(libc::EISCONN)))

@@ -311,7 +311,13 @@ impl Service {
         let remote = match t {
             // AF_UNSPEC: Linux dissolves the association; on a socket that has none that is a no-op.
             Target::Unspec => {
-                let e = if stack.tcp.state(h) == Ok(TcpState::Closed) { 0 } else { libc::EAFNOSUPPORT };
+                let st = stack.tcp.state(h);
+                if st == Ok(TcpState::Listen) {
+                    // tcp_disconnect stops a listener (SS_UNCONNECTED after: it may connect).
+                    super::shut::tcp(stack, now, s, h, libc::SHUT_RD, op);
+                    s.listen_shut = false;
+                }
+                let e = if matches!(st, Ok(TcpState::Closed | TcpState::Listen)) { 0 } else { libc::EAFNOSUPPORT };
                 let mut r = Msg::reply(op, e);
                 r.kind = 1;
                 return r;
@@ -335,6 +341,7 @@ impl Service {
         if state == Ok(TcpState::Closed) && s.connecting && !s.was_connected {
             s.connecting = false;
             s.connect_failed = true;
+            stack.tcp.reset_source(h);
             let e = stack.tcp.take_error(h).map(Error::errno).unwrap_or(libc::ECONNABORTED);
             return Msg::reply(op, e);
         }
@@ -354,6 +361,7 @@ impl Service {
                     s.connecting = false;
                     if let Some(p) = stack.tcp.take_error(h) {
                         s.connect_failed = true;
+                        stack.tcp.reset_source(h);
                         return Msg::reply(op, p.errno());
                     }
                 }

@@ -136,7 +136,8 @@ fn make_room(a: i32, queued: usize) {
 
 /// `Op::Reason`: why the program's read (`m.c` = 1) or write on socket `s` found the pair's end:
 /// the errno the connection ended with, once (`m.b` = 1: only look, for poll's POLLERR), 0 for
-/// a plain end; ENOTCONN for a read on a socket whose connect failed (never connected).
+/// a plain end; ENOTCONN for a read on a socket whose failed connect a connect() reported
+/// (Linux's tcp_disconnect clears RCV_SHUTDOWN; unreported, the read gives 0).
 pub(super) fn reason(stack: &mut Stack, s: &mut Sock, p: Proto, m: &Msg) -> Msg {
     let peek = m.b == 1;
     let mut e = if peek { s.reason } else { std::mem::take(&mut s.reason) };
@@ -147,7 +148,7 @@ pub(super) fn reason(stack: &mut Stack, s: &mut Sock, p: Proto, m: &Msg) -> Msg 
             }
         } else if let Some(x) = stack.tcp.take_error(h) {
             e = x.errno();
-        } else if m.c == 1 && !s.was_connected && stack.tcp.state(h) == Ok(TcpState::Closed) {
+        } else if m.c == 1 && s.connect_failed && !s.was_connected && stack.tcp.state(h) == Ok(TcpState::Closed) {
             e = libc::ENOTCONN;
         }
     }

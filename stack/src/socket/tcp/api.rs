@@ -262,6 +262,15 @@ impl TcpStack {
     pub fn local_addr(&self, h: TcpHandle) -> Option<IpEndpoint> {
         self.user(h).ok().filter(|t| t.bound).map(|t| t.local)
     }
+    /// A failed connect that connect() reported (Linux tcp_disconnect): the source address goes
+    /// back to 0.0.0.0 unless bind() named it (SOCK_BINDADDR_LOCK).
+    pub fn reset_source(&mut self, h: TcpHandle) {
+        if let Ok(t) = self.user_mut(h) {
+            if t.state == TcpState::Closed && !t.addr_locked {
+                t.local = IpEndpoint::new(t.local.ip().unspecified(), t.local.port());
+            }
+        }
+    }
     /// getsockname: the local address, also the port an ended connection released
     /// (`release_auto_port`), as Linux's inet_sport outlives inet_put_port.
     pub fn sock_name(&self, h: TcpHandle) -> Option<IpEndpoint> {

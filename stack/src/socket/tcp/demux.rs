@@ -113,11 +113,6 @@ impl TcpStack {
             return;
         }
         t.bound = false;
-        // A connect that failed is disconnected (tcp_disconnect resets the source address);
-        // a connection that ended keeps it.
-        if !t.addr_locked && !t.ever_connected {
-            t.local = IpEndpoint::new(t.local.ip().unspecified(), t.local.port());
-        }
         let port = t.local.port();
         self.ports.unbind(port, id);
     }

@@ -318,17 +318,19 @@ pub(crate) unsafe fn shutdown(fd: c_int, how: c_int) -> c_int {
     let e = Errno::save();
     let mut m = Msg::new(Op::Shutdown);
     m.a = how;
-    match call(&m, fd) {
+    let r = call(&m, fd);
+    let k = super::kind(fd);
+    if super::is_udp(k) && how != libc::SHUT_RD && matches!(r, Ok(_) | Err(Some(libc::ENOTCONN))) {
+        // inet_shutdown sets the flags of an unconnected socket too (the service did SHUT_RD's).
+        super::set_udp_wr_shut(fd);
+    }
+    match r {
         Ok(_) => {
-            let k = super::kind(fd);
             if k == KIND_TCP_LISTEN && how != libc::SHUT_WR {
                 set_kind(fd, KIND_TCP_NEW); // stopped: CLOSE until listen() again
             }
             if k == KIND_TCP && how == libc::SHUT_RD {
                 super::set_rd_shut(fd);
-            }
-            if super::is_udp(k) && how != libc::SHUT_RD {
-                super::set_udp_wr_shut(fd);
             }
             if k == KIND_TCP && (how == libc::SHUT_WR || how == libc::SHUT_RDWR) {
                 // The FIN follows the data the program already wrote: shut the pair's write
@@ -336,13 +338,6 @@ pub(crate) unsafe fn shutdown(fd: c_int, how: c_int) -> c_int {
                 libc::syscall(libc::SYS_shutdown, fd, libc::SHUT_WR);
             }
             e.ok(0)
-        }
-        Err(Some(libc::ENOTCONN)) if super::is_udp(super::kind(fd)) => {
-            // inet_shutdown sets the flags of an unconnected socket too (shut::udp did its part).
-            if how != libc::SHUT_RD {
-                super::set_udp_wr_shut(fd);
-            }
-            err(libc::ENOTCONN)
         }
         Err(Some(x)) => err(x),
         Err(None) => crate::real::shutdown(fd, how),

@@ -9,7 +9,8 @@
 #   to the last variant. Example: bench/ab-service.sh new=target/release base=/tmp/base
 # Environment: AB_CONN_SECS (3), AB_MIB (256), AB_STREAM_MIB (128 per stream, s8up/s8down), AB_ROUNDS_PP (10000), AB_LOAD=1 (one CPU-bound
 # shell loop runs beside every run, as make bench's loaded rows; bounded, ended by PID),
-# AB_SPAWNED=1 (no service started here: the client's shim starts it, as in make bench).
+# AB_SPAWNED=1 (no service started here: the client's shim starts it, as in make bench),
+# AB_IDLE=1 / AB_CPU=1 (print the machine's idle share / busy CPU seconds and the service's).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -88,8 +89,9 @@ one() {
     hog=$!
     sleep 0.2
   fi
-  local stat0
+  local stat0 ctxt0
   stat0=$(head -1 /proc/stat)
+  ctxt0=$(awk '$1 == "ctxt" { print $2 }' /proc/stat)
   if [ "$w" = conn4 ]; then
     # Four client processes at once, one per server; the figure is their sum.
     local cpids=()
@@ -112,6 +114,18 @@ one() {
       awk '{ t = 0; for (i = 2; i <= NF; i++) t += $i; T[NR] = t; I[NR] = $5 + $6 }
            END { printf "  idle %.0f %%\n", 100 * (I[2] - I[1]) / (T[2] - T[1]) }'
   fi
+  # CPU time while the client ran (AB_CPU=1): the machine's busy seconds and the service's own
+  # (utime + stime so far), steadier than the rates for a change that saves work per byte.
+  local cpu=""
+  if [ "${AB_CPU:-0}" = 1 ]; then
+    local spid sticks=0
+    spid=$(pgrep -f "^$dir/tapstackd" | head -1)
+    [ -n "$spid" ] && sticks=$(awk '{ print $14 + $15 }' "/proc/$spid/stat" 2>/dev/null)
+    cpu=$(printf '%s\n%s\n' "$stat0" "$(head -1 /proc/stat)" |
+      awk -v s="${sticks:-0}" '{ t = 0; for (i = 2; i <= NF; i++) t += $i; B[NR] = t - $5 - $6 }
+           END { printf "  cpu %.2f s, service %.2f s, ", (B[2] - B[1]) / 100, s / 100 }')
+    cpu+=$(awk -v c0="$ctxt0" '$1 == "ctxt" { printf "%d context switches", $2 - c0 }' /proc/stat)
+  fi
   wait "${spids[@]}"
   cp "$WORK/srv0.out" "$WORK/srv.out" 2>/dev/null
   if [ -n "$hog" ]; then kill "$hog" 2>/dev/null; wait "$hog" 2>/dev/null; fi
@@ -126,6 +140,7 @@ one() {
   v=$(awk -v k="$key" '$1 == k { print $2; exit }' "$WORK/$side.out")
   [ "$w" = pp ] && v="$v/$(awk '$1 == "p99_us" { print $2; exit }' "$WORK/cli.out")"
   printf '%-10s %-5s %s\n' "$name" "$w" "${v:-FAILED}"
+  [ -n "$cpu" ] && echo "$cpu"
   V[$name,$w]="${V[$name,$w]:-} ${v:-}"
 }
 

@@ -7,7 +7,11 @@
  *     as HAProxy does: a blocked accept() wakes with EINVAL, accept() and connect() on it are
  *     EINVAL while paused, a client is refused, and after listen() a client is accepted and
  *     served on the same descriptor.
- *  3. A failed blocking connect: recv() is ENOTCONN, listen() EINVAL, bind() to a port works.
+ *  3. A failed blocking connect: recv() is ENOTCONN, listen() EINVAL, then bind().
+ *  4. connect() again on the socket whose connect failed, until the server is up (the "wait for
+ *     the port" loop): blocking, non-blocking (ECONNABORTED first) with poll, and with an
+ *     epoll registration made once before the first attempt, on the loopback; and to the server
+ *     host after a refused port; the connection then carries data both ways.
  *
  *   shut_wake client -c HOST -p PORT
  */
@@ -15,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,7 +52,7 @@ static void *blocked_accept(void *arg) {
 static void on_loopback(struct sockaddr_in *a, int port) { make_addr(a, "127.0.0.1", port); }
 
 static int client(const struct opts *o) {
-    int port = o->port + 1; /* this client's loopback ports: port+1, port+2 */
+    int port = o->port + 1; /* this client's loopback ports: port+1 to port+5 */
     struct sockaddr_in a;
     pthread_t t;
 
@@ -107,6 +112,83 @@ static int client(const struct opts *o) {
     printf("refused: listen: %s\n", res(listen(c, 1)));
     on_loopback(&a, port + 1);
     printf("refused: bind to a port: %s\n", res(bind(c, (struct sockaddr *)&a, sizeof a)));
+    close(c);
+
+    /* 4. connect() again after a failure */
+    for (int nb = 0; nb < 3; nb++) {
+        const char *m = nb == 2 ? "again (epoll)" : nb ? "again (non-blocking)" : "again (blocking)";
+        c = tcp_socket();
+        if (nb) set_nonblock(c, 1);
+        int ep = -1;
+        if (nb == 2) { /* registered once, before the first attempt: it must see the last one */
+            struct epoll_event ev = { .events = EPOLLOUT, .data.u64 = 7 };
+            ep = epoll_create1(0);
+            if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev) < 0) DIE("epoll");
+        }
+        on_loopback(&a, port + 2 + nb); /* nobody listens yet */
+        int r = connect(c, (struct sockaddr *)&a, sizeof a);
+        printf("%s: connect: %s\n", m, res(r));
+        if (nb) {
+            struct pollfd p = { .fd = c, .events = POLLOUT };
+            int e = 0;
+            socklen_t el = sizeof e;
+            char f[96];
+            if (ep >= 0) {
+                struct epoll_event got = { 0 };
+                int pr = epoll_wait(ep, &got, 1, 2000);
+                /* Known difference: epoll cannot show EPOLLERR for a failed connect (poll does). */
+                printf("%s: epoll_wait %d %s data %llu\n", m, pr, epoll_flags(got.events & ~EPOLLERR, f, sizeof f),
+                       (unsigned long long)got.data.u64);
+            } else {
+                int pr = poll(&p, 1, 2000);
+                printf("%s: poll %d %s\n", m, pr, poll_flags(p.revents, f, sizeof f));
+            }
+            getsockopt(c, SOL_SOCKET, SO_ERROR, &e, &el);
+            printf("%s: SO_ERROR %s\n", m, e ? errno_name(e) : "0");
+            printf("%s: connect: %s\n", m, res(connect(c, (struct sockaddr *)&a, sizeof a)));
+        }
+        int l = tcp_socket();
+        int one = 1;
+        setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 4) < 0) DIE("listen");
+        r = connect(c, (struct sockaddr *)&a, sizeof a);
+        if (nb) {
+            struct pollfd p = { .fd = c, .events = POLLOUT };
+            int e = 0;
+            socklen_t el = sizeof e;
+            char f[96];
+            printf("%s: connect once listening: %s\n", m, res(r));
+            if (ep >= 0) {
+                struct epoll_event got = { 0 };
+                int pr = epoll_wait(ep, &got, 1, 2000);
+                printf("%s: epoll_wait %d %s data %llu\n", m, pr, epoll_flags(got.events, f, sizeof f),
+                       (unsigned long long)got.data.u64);
+            } else {
+                int pr = poll(&p, 1, 2000);
+                printf("%s: poll %d %s\n", m, pr, poll_flags(p.revents, f, sizeof f));
+            }
+            getsockopt(c, SOL_SOCKET, SO_ERROR, &e, &el);
+            printf("%s: SO_ERROR %s\n", m, e ? errno_name(e) : "0");
+            set_nonblock(c, 0);
+        } else {
+            printf("%s: connect once listening: %s\n", m, res(r));
+        }
+        int s = accept(l, NULL, NULL);
+        ssize_t w = write(c, "ping", 4), n = s < 0 ? -1 : read(s, b, sizeof b);
+        ssize_t w2 = s < 0 ? -1 : write(s, "pong!", 5), n2 = read(c, b, sizeof b);
+        printf("%s: wrote %zd, read %zd; back: wrote %zd, read %zd\n", m, w, n, w2, n2);
+        if (s >= 0) close(s);
+        if (ep >= 0) close(ep);
+        close(c);
+        close(l);
+    }
+    c = tcp_socket();
+    make_addr(&a, o->host, o->port + 6); /* a port the server host refuses */
+    printf("again (remote): connect to a closed port: %s\n", res(connect(c, (struct sockaddr *)&a, sizeof a)));
+    make_addr(&a, o->host, o->port);
+    printf("again (remote): connect to the server: %s\n", res(connect(c, (struct sockaddr *)&a, sizeof a)));
+    ssize_t w = write(c, "hello", 5), n = read(c, b, sizeof b);
+    printf("again (remote): wrote %zd, %zd echoed\n", w, n);
     close(c);
 
     int q = tcp_connect(o->host, o->port); /* ends `seq_fuzz server` */

@@ -71,6 +71,15 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_i
     if k == svc::KIND_TCP_LISTEN && matches!(req, libc::FIONREAD | libc::TIOCOUTQ | 0x894b) {
         return crate::fail(libc::EINVAL); // Linux: no queues on a listener (checked first)
     }
+    if req == libc::FIONREAD && k == svc::KIND_TCP_NEW {
+        // Never connected, or a listener shutdown() paused (its pair may still hold wake-up
+        // tokens): nothing to read, as Linux's tcp_inq of a closed socket.
+        if arg.is_null() {
+            return crate::fail(libc::EFAULT);
+        }
+        *(arg as *mut c_int) = 0;
+        return 0;
+    }
     if req == 0x8905 /* SIOCATMARK */ && svc::is_udp(k) {
         return crate::fail(libc::ENOTTY); // Linux: no SIOCATMARK on UDP sockets
     }

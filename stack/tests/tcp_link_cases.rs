@@ -121,7 +121,7 @@ fn small_mtu_and_many_connections() {
     });
     let done = clients.iter().filter(|c| c.done()).count();
     assert!(ok, "{done} of {n} clients done, {} accepted", servers.len());
-    let mut ports: Vec<u16> = clients.iter().map(|c| sim.a.tcp().local_addr(c.h).unwrap().port()).collect();
+    let mut ports: Vec<u16> = clients.iter().map(|c| sim.a.tcp().sock_name(c.h).unwrap().port()).collect();
     ports.sort();
     ports.dedup();
     assert_eq!(ports.len(), n as usize, "ephemeral ports must differ");

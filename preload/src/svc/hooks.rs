@@ -246,7 +246,11 @@ pub(crate) unsafe fn connect_with(fd: c_int, addr: *const sockaddr, len: socklen
     }
     let blocking = !dontwait && !is_nonblock(fd);
     m.c = blocking as i32;
-    let first = call(&m, fd);
+    let mut first = call(&m, fd);
+    if first == Err(Some(proto::RENEW)) {
+        // The last connect failed and spent the pair: a new one, then connect again.
+        first = super::renew(fd).map_err(Some).and_then(|()| call(&m, fd));
+    }
     if matches!(&first, Ok(rep) if rep.kind == 1) {
         if k == KIND_TCP_LISTEN {
             set_kind(fd, KIND_TCP_NEW); // AF_UNSPEC stopped the listener

@@ -10,6 +10,8 @@ pub(crate) mod addr;
 pub(crate) mod dns;
 pub(crate) mod errq;
 pub(crate) mod hooks;
+mod renew;
+pub(crate) use renew::renew;
 pub(crate) mod route;
 pub(crate) mod signals;
 mod spawn;

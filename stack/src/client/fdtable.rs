@@ -118,6 +118,14 @@ impl KindTable {
         }
     }
 
+    /// The socket at `fd` starts over (a new pair after a failed connect: Linux's
+    /// tcp_disconnect clears the shutdown flags).
+    pub fn clear_rd_shut(&self, fd: i32) {
+        if let Some(i) = slot(fd) {
+            self.slots[i].fetch_and(!RD_SHUT, Ordering::Relaxed);
+        }
+    }
+
     /// The program shut down writing on UDP socket `fd`: its sends fail with EPIPE, as Linux's
     /// (sock_alloc_send_pskb). The same bit as TCP's SHUT_RD.
     #[inline]
@@ -255,6 +263,12 @@ mod tests {
         t.set_udp_wr_shut(8);
         t.set_kind(8, KIND_UDP_CONNECTED);
         assert!(t.udp_wr_shut(8));
+        // A new pair after a failed connect clears it, and only it.
+        t.set_broadcast(7, true);
+        t.clear_rd_shut(7);
+        assert!(!t.rd_shut(7));
+        assert!(t.broadcast(7) && t.kind(7) == KIND_TCP);
+        t.clear_rd_shut(-1);
     }
 
     #[test]

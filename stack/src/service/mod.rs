@@ -12,6 +12,7 @@
 //! - `opts`: socket options over the shared stack (pure, tested).
 //! - `ops`: the control requests.
 //! - `keep`, `store`: idle connections' ends held by keeper processes near RLIMIT_NOFILE.
+//! - `renew`: a new pair for a socket whose failed connect spent its own.
 //!
 //! One thread: an epoll loop over the TAP, the attach socket, the clients' control connections
 //! and every socket's end `a`; the stack's own deadline is the epoll timeout. This module runs
@@ -30,6 +31,7 @@ mod perm;
 pub mod proto;
 mod query;
 mod reap;
+mod renew;
 mod shut;
 pub mod sock;
 mod stop;

@@ -95,6 +95,7 @@ impl Service {
                 }
             }
             Op::ErrQueue => self.op_errqueue(i, &m),
+            Op::Renew => return self.op_renew(i, op),
             _ => self.op_simple(i, o, &m),
         };
         self.pump(i, now);
@@ -123,13 +124,7 @@ impl Service {
             Ok(p) => p,
             Err(e) => return fail(self, e),
         };
-        let _ = fdpass::set_nonblock(a);
-        if ty == libc::SOCK_STREAM {
-            super::sock::urgent_inline(a);
-        }
-        super::sock::set_pair_buffer(a);
-        super::sock::set_pair_buffer(b);
-        super::mark_program_end(b);
+        super::renew::prepare_pair(a, b, ty == libc::SOCK_STREAM);
         let i = match self.install(proto, a, b) {
             Ok(i) => i,
             Err(e) => {
@@ -172,13 +167,7 @@ impl Service {
                 _ => Err(libc::EINVAL),
             };
             proto.and_then(|p| {
-                let _ = fdpass::set_nonblock(a);
-                if matches!(p, Proto::Tcp(_)) {
-                    super::sock::urgent_inline(a);
-                }
-                super::sock::set_pair_buffer(a);
-                super::sock::set_pair_buffer(b);
-                super::mark_program_end(b);
+                super::renew::prepare_pair(a, b, matches!(p, Proto::Tcp(_)));
                 self.install_as(p, a, id.expect("checked"))
                     .map(|i| {
                         if let Some(s) = self.socks[i].as_mut() {
@@ -246,11 +235,7 @@ impl Service {
                 return (Msg::reply(op, e), None);
             }
         };
-        let _ = fdpass::set_nonblock(a);
-        super::sock::urgent_inline(a);
-        super::sock::set_pair_buffer(a);
-        super::sock::set_pair_buffer(b);
-        super::mark_program_end(b);
+        super::renew::prepare_pair(a, b, true);
         let c = match self.install(Proto::Tcp(h), a, b) {
             Ok(c) => c,
             Err(e) => {
@@ -317,7 +302,14 @@ impl Service {
                     super::shut::tcp(stack, now, s, h, libc::SHUT_RD, op);
                     s.listen_shut = false;
                 }
-                let e = if matches!(st, Ok(TcpState::Closed | TcpState::Listen)) { 0 } else { libc::EAFNOSUPPORT };
+                let closed = matches!(st, Ok(TcpState::Closed | TcpState::Listen));
+                if closed {
+                    // tcp_disconnect: an address bind() did not name goes, and a failed
+                    // connect is forgotten (SS_UNCONNECTED: the next connect is a new one).
+                    stack.tcp.reset_source(h);
+                    s.connecting = false;
+                }
+                let e = if closed { 0 } else { libc::EAFNOSUPPORT };
                 let mut r = Msg::reply(op, e);
                 r.kind = 1;
                 return r;
@@ -338,17 +330,26 @@ impl Service {
         if state == Ok(TcpState::Listen) {
             return Msg::reply(op, libc::EISCONN);
         }
-        if state == Ok(TcpState::Closed) && s.connecting && !s.was_connected {
+        if state == Ok(TcpState::Closed) && s.connecting {
+            // Failed, or made and ended before connect() looked again: Linux's sock_error path
+            // (the error, else ECONNABORTED) and tcp_disconnect (unconnected from then on).
             s.connecting = false;
             s.connect_failed = true;
+            s.was_connected = false;
             stack.tcp.reset_source(h);
             let e = stack.tcp.take_error(h).map(Error::errno).unwrap_or(libc::ECONNABORTED);
             return Msg::reply(op, e);
         }
-        if state == Ok(TcpState::Closed) && (s.was_connected || s.listen_shut) {
-            // Linux keeps SS_CONNECTED once connected: an ended connection is not made again on
-            // the same socket (EISCONN). A listener that shutdown() stopped: EINVAL.
-            return Msg::reply(op, if s.listen_shut { libc::EINVAL } else { libc::EISCONN });
+        let connected = s.was_connected && !s.connecting;
+        if connected || (state == Ok(TcpState::Closed) && s.listen_shut) {
+            // Linux keeps SS_CONNECTED once connected: a connection, ended or not, is not made
+            // again on the same socket (EISCONN); a non-blocking connect that finished is told
+            // by the next connect() first (below). A listener that shutdown() stopped: EINVAL.
+            return Msg::reply(op, if connected { libc::EISCONN } else { libc::EINVAL });
+        }
+        if s.dead {
+            // The pair was shut down to report the earlier failure: a new one first (`renew.rs`).
+            return Msg::reply(op, super::proto::RENEW);
         }
         match stack.tcp.connect(now, h, remote.into()) {
             Ok(()) => {}

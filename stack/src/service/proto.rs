@@ -79,6 +79,11 @@ pub enum Op {
     /// copy). `kind`, `b` and `c` (the family) as for `Socket`. If the service cannot take it, the first request
     /// about the program's end gets the errno.
     Adopt = 20,
+    /// A new pair for a TCP socket whose earlier connect failed (the service shut the old pair
+    /// down both ways to report it; Linux's socket may connect again): the reply passes the
+    /// program's new end, which the shim puts in the old one's place (`service::renew`).
+    /// Asked when a connect is answered [`RENEW`].
+    Renew = 21,
     /// recvmsg(MSG_ERRQUEUE): the oldest queued ICMP error (`service::errq` encodes it); reply
     /// a = EAGAIN when the queue is empty. With b = 1: re-arm the pending error (c = errno) on a
     /// UDP socket, as Linux does after the dequeue when more entries wait.
@@ -109,11 +114,16 @@ impl Op {
             18 => Route,
             19 => Config,
             20 => Adopt,
+            21 => Renew,
             40 => ErrQueue,
             _ => return None,
         })
     }
 }
+
+/// Reply `a` to a connect on a socket whose pair an earlier failed connect spent: ask
+/// `Op::Renew`, then connect again.
+pub const RENEW: i32 = -2;
 
 /// Socket kinds.
 pub const KIND_TCP: u8 = 1;
@@ -415,7 +425,7 @@ mod tests {
             let _ = Msg::decode(&vec![0xffu8; n]);
         }
         assert_eq!(Msg::decode(&[0u8; HEADER]).unwrap().op(), None);
-        for v in (1..=19u8).chain([20, 40]) {
+        for v in (1..=21u8).chain([40]) {
             assert_eq!(Op::from_u8(v).map(|o| o as u8), Some(v));
         }
         assert_eq!(Op::from_u8(40), Some(Op::ErrQueue));

@@ -97,6 +97,8 @@ struct Socket {
     local: IpEndpoint,
     /// True if the address was set by bind(), not implied by connect().
     addr_bound: bool,
+    /// bind() named the port (Linux SOCK_BINDPORT_LOCK): a disconnect keeps it.
+    port_locked: bool,
     remote: Option<IpEndpoint>,
     broadcast: bool,
     /// SO_REUSEADDR/SO_REUSEPORT: may share its port with other sockets that also set it.
@@ -144,6 +146,7 @@ impl Socket {
         Socket {
             local: IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 0),
             addr_bound: false,
+            port_locked: false,
             remote: None,
             broadcast: false,
             reuse: false,
@@ -271,29 +274,6 @@ impl UdpStack {
         }
     }
 
-    /// The UDP sockets bound to `port`.
-    fn sockets_on(&self, port: u16) -> impl Iterator<Item = (u32, &Socket)> + '_ {
-        self.sockets_of(port, false)
-    }
-    /// The UDP sockets (`ping` false) or ICMP datagram sockets (true) bound to `port`.
-    fn sockets_of(&self, port: u16, ping: bool) -> impl Iterator<Item = (u32, &Socket)> + '_ {
-        self.ports
-            .get(&port)
-            .into_iter()
-            .flatten()
-            .filter_map(|h| self.sockets.get(h).map(|s| (*h, s)))
-            .filter(move |(_, s)| s.ping == ping && s.raw.is_none())
-    }
-
-    fn set_port(&mut self, h: u32, port: u16) {
-        self.bind_seq += 1;
-        if let Some(s) = self.sockets.get_mut(&h) {
-            s.bind_seq = self.bind_seq;
-            s.local.set_port(port);
-            self.ports.entry(port).or_default().push(h);
-        }
-    }
-
     /// Every open socket's handle, in order (`tapstack ss`).
     pub fn handles(&self) -> Vec<UdpHandle> {
         self.sockets.keys().map(|&h| UdpHandle(h)).collect()
@@ -347,43 +327,6 @@ impl UdpStack {
         self.sockets.get_mut(&h.0).ok_or(Error::BadHandle)
     }
 
-    /// True if binding `addr:port` would clash with another socket: overlapping addresses,
-    /// unless both set SO_REUSEADDR (Linux udp_lib_lport_inuse).
-    fn in_use(&self, except: u32, addr: IpAddress, port: u16) -> bool {
-        let reuse = self.sockets.get(&except).is_some_and(|s| s.reuse);
-        let ping = self.sockets.get(&except).is_some_and(|s| s.ping);
-        self.sockets_of(port, ping).any(|(h, s)| {
-            h != except
-                && !(reuse && s.reuse)
-                && (s.local.ip().is_unspecified() || addr.is_unspecified() || *s.local.ip() == addr)
-        })
-    }
-
-    /// A free ephemeral port, from a seeded random start (RFC 6056 algorithm 1 style).
-    fn ephemeral(&mut self, except: u32) -> Result<u16> {
-        let (lo, hi) = self.ephemeral;
-        let span = (hi - lo) as u64 + 1;
-        let start = splitmix(&mut self.rng) % span;
-        let ping = self.sockets.get(&except).is_some_and(|s| s.ping);
-        for i in 0..span {
-            let port = lo + ((start + i) % span) as u16;
-            // Never shared, even with SO_REUSEADDR (Linux skips every port in use).
-            if !self.sockets_of(port, ping).any(|(h, _)| h != except) {
-                return Ok(port);
-            }
-        }
-        Err(Error::AddrInUse)
-    }
-
-    fn autobind(&mut self, h: UdpHandle) -> Result<()> {
-        if self.get(h)?.local.port() != 0 {
-            return Ok(());
-        }
-        let port = self.ephemeral(h.0)?;
-        self.set_port(h.0, port);
-        Ok(())
-    }
-
     pub fn bind(&mut self, h: UdpHandle, local: IpEndpoint) -> Result<()> {
         let s = self.get(h)?;
         if s.raw.is_some() {
@@ -406,29 +349,24 @@ impl UdpStack {
         let s = self.get_mut(h)?;
         s.local.set_ip(addr);
         s.addr_bound = !addr.is_unspecified();
+        s.port_locked = local.port() != 0;
         self.set_port(h.0, port);
         Ok(())
-    }
-
-    /// An address a socket may bind: any, ours, a loopback one, a broadcast or a group (Linux's
-    /// inet_addr_type: local, broadcast or multicast; else EADDRNOTAVAIL).
-    fn bindable(&self, addr: IpAddress) -> bool {
-        addr.is_unspecified()
-            || addr == self.local_addr
-            || addr.is_loopback()
-            || self.is_broadcast(addr)
-            || addr.is_multicast()
     }
 
     /// connect(): default destination and source filter; port 0 address 0.0.0.0 (AF_UNSPEC) disconnects.
     pub fn connect(&mut self, h: UdpHandle, remote: Option<IpEndpoint>) -> Result<()> {
         let remote = remote.filter(|r| !(r.ip().is_unspecified() && r.port() == 0));
         let Some(remote) = remote else {
-            // AF_UNSPEC: dissolve the association; an address implied by connect() is undone.
+            // AF_UNSPEC: dissolve the association; an address implied by connect() is undone,
+            // and a port bind() did not name goes back (Linux __udp_disconnect).
             let s = self.get_mut(h)?;
             s.remote = None;
             if !s.addr_bound {
                 s.local.set_ip(IpAddress::v4(0, 0, 0, 0));
+            }
+            if !s.port_locked && s.raw.is_none() {
+                self.unhash(h.0);
             }
             return Ok(());
         };
@@ -556,13 +494,7 @@ impl UdpStack {
             if let Some(p) = s.raw {
                 self.raw_count[p as usize] -= 1;
             }
-            let port = s.local.port();
-            if let Some(v) = self.ports.get_mut(&port) {
-                v.retain(|&x| x != h.0);
-                if v.is_empty() {
-                    self.ports.remove(&port);
-                }
-            }
+            self.unlist(h.0, s.local.port());
         }
     }
 }
@@ -579,6 +511,8 @@ pub mod msf;
 mod opts;
 #[path = "udp_ping.rs"]
 mod ping;
+#[path = "udp_ports.rs"]
+mod ports;
 #[path = "udp_raw.rs"]
 pub mod raw;
 

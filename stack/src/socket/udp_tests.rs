@@ -156,11 +156,12 @@ fn connect_filters_and_defaults() {
     // sendto with an explicit address on a connected socket is allowed.
     b.send_to(s, b"x", Some(sa(other, 1))).unwrap();
     assert_eq!(out(&mut b)[0].1, other);
-    // AF_UNSPEC disconnects: source filter gone, implied address undone, port kept.
+    // AF_UNSPEC disconnects: source filter gone, implied address undone, the port connect()
+    // chose given back (`disconnect_releases_an_unnamed_port`).
     b.connect(s, None).unwrap();
     assert_eq!(b.remote_addr(s), None);
-    assert_eq!(b.local_addr(s), Some(sa(IpAddress::v4(0, 0, 0, 0), p)));
-    assert!(b.process(T, other, B, &w::build(other, B, 4000, p, b"any")));
+    assert_eq!(b.local_addr(s), Some(sa(IpAddress::v4(0, 0, 0, 0), 0)));
+    assert!(!b.process(T, other, B, &w::build(other, B, 4000, p, b"none")));
     b.connect(s, Some(sa(A, 1))).unwrap();
     b.connect(s, Some(sa(IpAddress::v4(0, 0, 0, 0), 0))).unwrap();
     assert_eq!(b.remote_addr(s), None);
@@ -525,4 +526,32 @@ fn recverr_queues_icmp_errors_for_unconnected_sockets() {
     b.icmp_error(&r(11, 0, hop));
     b.set_recverr(u, false).unwrap();
     assert_eq!(b.recv_error(u), Err(Error::WouldBlock));
+}
+
+/// connect(AF_UNSPEC) gives back a port that bind() did not name (Linux __udp_disconnect:
+/// SOCK_BINDPORT_LOCK), so another socket may bind it; a named one stays.
+#[test]
+fn disconnect_releases_an_unnamed_port() {
+    let any = IpAddress::v4(0, 0, 0, 0);
+    let mut u = UdpStack::new(A, 1);
+    let auto = u.socket();
+    u.connect(auto, Some(sa(B, 53))).unwrap();
+    let p = u.local_addr(auto).unwrap().port();
+    assert_ne!(p, 0, "connect binds a port");
+    u.connect(auto, None).unwrap();
+    assert_eq!(u.local_addr(auto), Some(sa(any, 0)), "disconnect: unbound again");
+    let other = u.socket();
+    u.bind(other, sa(any, p)).expect("the port is free");
+    let by_zero = u.socket();
+    u.bind(by_zero, sa(any, 0)).unwrap();
+    u.connect(by_zero, None).unwrap();
+    assert_eq!(u.local_addr(by_zero).unwrap().port(), 0, "bind(port 0) does not lock the port");
+    let named = u.socket();
+    u.bind(named, sa(any, 5300)).unwrap();
+    u.connect(named, Some(sa(B, 53))).unwrap();
+    u.connect(named, None).unwrap();
+    assert_eq!(u.local_addr(named), Some(sa(any, 5300)));
+    // A datagram sent after the disconnect binds a new port.
+    u.send_to(auto, b"x", Some(sa(B, 53))).unwrap();
+    assert_ne!(u.local_addr(auto).unwrap().port(), 0);
 }

@@ -126,7 +126,8 @@ fn run_sink(n: usize, chunk: usize, trace: bool, nodelay: bool, drop: Drop) -> (
                 got += k;
             }
         }
-        if closed_b && w.a.state(h) == Ok(TcpState::TimeWait) {
+        // TIME-WAIT reached: the socket itself is CLOSED then, a record waits (Linux's).
+        if closed_b && w.a.state(h) == Ok(TcpState::Closed) {
             break;
         }
         w.step();

@@ -258,8 +258,12 @@ pub struct TransferReport {
     pub close: CloseWatch,
 }
 
+/// Each end's state; a socket whose connection is in TIME-WAIT is CLOSED, its stack holding a
+/// record of the connection (Linux's tcp_time_wait): shown as TIME_WAIT while the record lasts.
 fn states(sim: &mut Sim<Node, Node>, ha: TcpHandle, hb: TcpHandle) -> [TcpState; 2] {
-    [sim.a.tcp().state(ha).expect("state A"), sim.b.tcp().state(hb).expect("state B")]
+    let tw = [sim.a.tcp().time_wait_count(), sim.b.tcp().time_wait_count()];
+    let st = [sim.a.tcp().state(ha).expect("state A"), sim.b.tcp().state(hb).expect("state B")];
+    [0, 1].map(|i| if st[i] == TcpState::Closed && tw[i] > 0 { TcpState::TimeWait } else { st[i] })
 }
 
 /// Moves `bytes` each way at once over an established connection, checks every byte, closes

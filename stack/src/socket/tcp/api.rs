@@ -38,6 +38,7 @@ impl TcpStack {
         t.bound = true;
         t.port_locked = local.port() != 0;
         t.addr_locked = !ip.is_unspecified();
+        t.closed_since_bind = false;
         self.ports.bind(port, h.0);
         Ok(())
     }

@@ -109,10 +109,10 @@ impl TcpStack {
     /// again; getsockname keeps showing the old port, as inet_sport stays.
     pub(super) fn release_auto_port(&mut self, id: u32) {
         let Some(t) = self.socks.get_mut(&id) else { return };
-        if !t.bound || t.port_locked || t.state != TcpState::Closed {
+        if !t.bound || t.port_locked || t.state != TcpState::Closed || !t.closed_since_bind {
             return;
         }
-        t.bound = false;
+        (t.bound, t.closed_since_bind) = (false, false);
         let port = t.local.port();
         self.ports.unbind(port, id);
     }

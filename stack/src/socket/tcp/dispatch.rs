@@ -110,6 +110,7 @@ impl TcpStack {
             self.schedule_trim(id, now);
             match self.socks.get(&id) {
                 Some(t) if t.state == TcpState::TimeWait && t.orphan => self.enter_tw_record(id, now),
+                Some(t) if t.state == TcpState::TimeWait => self.user_time_wait(id, now),
                 Some(t) if t.state == TcpState::Closed || t.parent.is_some() => self.after_event(id),
                 _ => {}
             }

@@ -25,6 +25,9 @@ pub struct Tcb {
     pub port_locked: bool,
     /// bind() named the address (SOCK_BINDADDR_LOCK).
     pub addr_locked: bool,
+    /// Reached CLOSED from another state since the port was taken: an automatic port goes back
+    /// then (`release_auto_port`), once; a socket only bound, never connected, keeps it.
+    pub closed_since_bind: bool,
     pub reuse_addr: bool,
     /// SO_REUSEPORT.
     pub reuse_port: bool,
@@ -128,6 +131,7 @@ impl Tcb {
             remote: unspec,
             bound: false,
             port_locked: false,
+            closed_since_bind: false,
             addr_locked: false,
             reuse_addr: false,
             reuse_port: false,
@@ -213,6 +217,7 @@ impl Tcb {
         if self.state != s {
             tracing::trace!(local = %self.local, remote = %self.remote, "tcp {:?} -> {:?}", self.state, s);
             self.tr_state(self.state, s);
+            self.closed_since_bind |= s == TcpState::Closed;
             self.state = s;
             self.changed = true;
         }

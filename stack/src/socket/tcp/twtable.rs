@@ -1,4 +1,4 @@
-//! The socket table's TIME-WAIT side: an orphan entering TIME-WAIT becomes a compact record
+//! The socket table's TIME-WAIT side: a connection entering TIME-WAIT becomes a compact record
 //! (`timewait.rs`), capped at `max_tw_buckets`; lookup and input of records, their expiry and
 //! the ACKs they owe.
 use crate::wire::ip::IpEndpoint;
@@ -39,6 +39,41 @@ impl TcpStack {
         if owes_ack {
             self.queue_tw_ack(key);
         }
+    }
+    /// A connection its user still holds reached TIME-WAIT: as Linux's tcp_time_wait, a record
+    /// waits out 2MSL for the 4-tuple and the socket itself turns CLOSED (tcp_done): an
+    /// automatic port goes back (the record holds its own), shutdown() and getpeername() say
+    /// ENOTCONN, bind() works, reads give what is left and then 0. The trace shows the
+    /// connection's TIME-WAIT ending when the record's does, not here.
+    pub(super) fn user_time_wait(&mut self, id: u32, now: Instant) {
+        let Some(t) = self.socks.get_mut(&id) else { return };
+        if t.orphan || t.state != TcpState::TimeWait {
+            return;
+        }
+        let keyable = *t.local.ip() == self.config.local_addr;
+        let key = tw_key((t.local, t.remote));
+        let rec = Self::tw_record(t, now, self.config.msl * 2);
+        let owes_ack = t.ack.now || t.ack.delack_at.is_some();
+        (t.ack.now, t.ack.delack_at, t.timers.timewait_at) = (false, None, None);
+        // Not through set_state: the connection's TIME-WAIT goes on in the record.
+        (t.state, t.changed, t.closed_since_bind) = (TcpState::Closed, true, true);
+        let (old, next) = (t.timer_key, t.next_timer());
+        t.timer_key = next;
+        if let Some(o) = old {
+            self.timers.remove(&(o, id));
+        }
+        if let Some(n) = next {
+            self.timers.insert((n, id));
+        }
+        if keyable && self.tw.len() < self.config.max_tw_buckets {
+            self.tw_insert(key, rec);
+            if owes_ack {
+                self.queue_tw_ack(key);
+            }
+        } else if keyable {
+            self.stats.tw_overflows += 1;
+        }
+        self.after_event(id); // off the connection table; an automatic port goes back
     }
     fn tw_record(t: &Tcb, now: Instant, two_msl: Duration) -> TwRec {
         let wnd = t.rcv_window();

@@ -289,4 +289,15 @@ fn an_ended_connection_releases_an_automatic_port_only() {
     assert!(p.run_until(Duration::from_secs(5), |p| p.a.state(named) == Ok(TcpState::Closed)));
     assert_eq!(p.a.local_addr(named).map(|a| a.port()), Some(5001), "a named port stays");
     assert_eq!(p.a.bind(named, IpEndpoint::new(A, 5002)), Err(Error::InvalidInput));
+    // bind(port 0) after a failure: the port it picks stays while nothing connects, however
+    // often the socket is touched; only the end of a connection gives it back.
+    let again = p.a.socket();
+    p.a.s.connect(p.now, again, refused).unwrap();
+    assert!(p.run_until(Duration::from_secs(5), |p| p.a.state(again) == Ok(TcpState::Closed)));
+    p.a.bind(again, IpEndpoint::new(A, 0)).unwrap();
+    let picked = p.a.local_addr(again).map(|a| a.port());
+    p.a.s.set_option(again, TcpOption::NoDelay(true)).unwrap();
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.a.local_addr(again).map(|a| a.port()), picked);
+    assert_eq!(p.a.bind(again, IpEndpoint::new(A, 5003)), Err(Error::InvalidInput), "still bound");
 }

@@ -232,11 +232,15 @@ fn time_wait_ignores_rst() {
     h.out();
     h.feed(&h.seg(1001, Some(iss + 2), flags::FIN));
     h.out();
-    assert_eq!(h.s.state(c), Ok(TcpState::TimeWait));
+    // The socket is CLOSED, its TIME-WAIT a record (Linux tcp_time_wait).
+    assert_eq!(h.s.state(c), Ok(TcpState::Closed));
+    assert_eq!(h.s.time_wait_count(), 1);
     // A duplicate FIN is ACKed; the peer (already closed) answers RST: RFC 1337 says keep waiting.
     h.feed(&h.seg(1002, None, flags::RST));
-    assert_eq!(h.s.state(c), Ok(TcpState::TimeWait));
+    assert_eq!(h.s.time_wait_count(), 1);
     assert!(h.out().is_empty());
+    h.feed(&h.seg(1001, Some(iss + 2), flags::FIN));
+    assert_eq!(h.out()[0].ack, Some(1002), "the record ACKs a retransmitted FIN");
 }
 
 #[test]

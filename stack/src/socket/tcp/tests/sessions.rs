@@ -64,7 +64,9 @@ fn data_both_ways_and_close() {
     assert_eq!(p.a.recv(p.now, c, &mut buf), Ok(4));
     p.b.close(p.now, s);
     p.run_for(Duration::from_millis(100));
-    assert_eq!(p.a.state(c), Ok(TcpState::TimeWait));
+    // TIME-WAIT: a record holds the 4-tuple, the socket itself is CLOSED (Linux tcp_time_wait).
+    assert_eq!(p.a.state(c), Ok(TcpState::Closed));
+    assert_eq!(p.a.s.time_wait_count(), 1);
     assert_eq!(p.a.recv(p.now, c, &mut buf), Ok(0));
     assert!(p.a.readiness(c).hup);
     assert!(!p.a.has_pending_output() && !p.b.has_pending_output());

@@ -450,8 +450,9 @@ impl Service {
                 Msg::reply(op, 0)
             }
             (Op::Listen, Proto::Tcp(h)) => {
-                if s.connect_failed || (s.connecting && !s.listening) {
-                    // inet_listen: not SS_UNCONNECTED (a connect is or was under way); after a
+                if s.connect_failed || s.was_connected || (s.connecting && !s.listening) {
+                    // inet_listen: not SS_UNCONNECTED (a connect is or was under way, or the
+                    // socket was connected: SS_CONNECTED stays after the connection ends); after a
                     // failed connect Linux has taken a port by then (a later bind is EINVAL).
                     if s.connect_failed && stack.tcp.local_addr(h).is_none() {
                         let _ = stack.tcp.bind(h, unspecified().into());

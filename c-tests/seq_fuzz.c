@@ -136,12 +136,11 @@ static void op(int step) {
     case 3:
     case 4: { /* connect, or AF_UNSPEC (disconnect) */
         int d = pick(4);
-        /* Known difference: TCP's AF_UNSPEC on a connection (Linux resets it). */
-        if (pick(s->udp ? 4 : 10) == 0 && (s->udp || !s->conn)) {
+        if (pick(s->udp ? 4 : 10) == 0) {
             struct sockaddr un = {.sa_family = AF_UNSPEC};
             r = res(connect(s->fd, &un, sizeof un));
             if (s->udp && r == 0) s->conn = s->lo = 0;
-            if (!s->udp && r == 0) s->listening = 0; /* a listener stops */
+            if (!s->udp && r == 0) s->listening = s->conn = 0; /* a listener stops, a connection resets */
             snprintf(what, sizeof what, "s%d connect unspec", i);
             break;
         }

@@ -12,6 +12,8 @@
  *     the port" loop): blocking, non-blocking (ECONNABORTED first) with poll, and with an
  *     epoll registration made once before the first attempt, on the loopback; and to the server
  *     host after a refused port; the connection then carries data both ways.
+ *  5. connect(AF_UNSPEC) on a connection: the peer is reset, the socket reads ECONNRESET then
+ *     ENOTCONN, and it connects again.
  *
  *   shut_wake client -c HOST -p PORT
  */
@@ -52,7 +54,7 @@ static void *blocked_accept(void *arg) {
 static void on_loopback(struct sockaddr_in *a, int port) { make_addr(a, "127.0.0.1", port); }
 
 static int client(const struct opts *o) {
-    int port = o->port + 1; /* this client's loopback ports: port+1 to port+5 */
+    int port = o->port + 1; /* this client's loopback ports: port+1 to port+6 */
     struct sockaddr_in a;
     pthread_t t;
 
@@ -190,6 +192,39 @@ static int client(const struct opts *o) {
     ssize_t w = write(c, "hello", 5), n = read(c, b, sizeof b);
     printf("again (remote): wrote %zd, %zd echoed\n", w, n);
     close(c);
+
+    /* 5. connect(AF_UNSPEC) on a connection */
+    {
+        int l = tcp_socket(), one = 1, e = 0;
+        socklen_t el = sizeof e;
+        on_loopback(&a, port + 5);
+        setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 4) < 0) DIE("listen");
+        c = tcp_socket();
+        if (connect(c, (struct sockaddr *)&a, sizeof a) < 0) DIE("connect");
+        int s = accept(l, NULL, NULL);
+        if (s < 0 || write(s, "unread", 6) != 6) DIE("accept");
+        usleep(100000);
+        struct sockaddr un = { .sa_family = AF_UNSPEC };
+        printf("unspec: connect(AF_UNSPEC): %s\n", res(connect(c, &un, sizeof un)));
+        usleep(100000);
+        printf("unspec: the peer reads: %s\n", nres(recv(s, b, sizeof b, MSG_DONTWAIT)));
+        getsockopt(c, SOL_SOCKET, SO_ERROR, &e, &el);
+        printf("unspec: SO_ERROR %s\n", e ? errno_name(e) : "0");
+        printf("unspec: recv: %s\n", nres(recv(c, b, sizeof b, MSG_DONTWAIT)));
+        printf("unspec: send: %s\n", nres(send(c, "x", 1, MSG_NOSIGNAL)));
+        struct sockaddr_in pa;
+        socklen_t pl = sizeof pa;
+        printf("unspec: getpeername: %s\n", res(getpeername(c, (struct sockaddr *)&pa, &pl)));
+        printf("unspec: connect again: %s\n", res(connect(c, (struct sockaddr *)&a, sizeof a)));
+        close(s);
+        s = accept(l, NULL, NULL);
+        ssize_t w = write(c, "ping", 4), n = s < 0 ? -1 : read(s, b, sizeof b);
+        printf("unspec: wrote %zd, read %zd\n", w, n);
+        if (s >= 0) close(s);
+        close(c);
+        close(l);
+    }
 
     int q = tcp_connect(o->host, o->port); /* ends `seq_fuzz server` */
     if (write(q, "QUIT", 4) != 4) DIE("quit");

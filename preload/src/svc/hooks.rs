@@ -251,11 +251,17 @@ pub(crate) unsafe fn connect_with(fd: c_int, addr: *const sockaddr, len: socklen
         // The last connect failed and spent the pair: a new one, then connect again.
         first = super::renew(fd).map_err(Some).and_then(|()| call(&m, fd));
     }
-    if matches!(&first, Ok(rep) if rep.kind == 1) {
+    if let Some(rep) = first.as_ref().ok().filter(|r| r.kind == 1) {
         if k == KIND_TCP_LISTEN {
             set_kind(fd, KIND_TCP_NEW); // AF_UNSPEC stopped the listener
         }
-        return e.ok(0); // AF_UNSPEC on a socket never connected: nothing to dissolve
+        if rep.b == 1 {
+            // A connection reset (or a spent pair): Linux purges the receive queue, so what
+            // the pair still holds is dropped; its end of stream stays (then ENOTCONN).
+            let mut buf = [0u8; 4096];
+            while tapstack::service::fdpass::recv(fd, &mut buf, 0).is_ok_and(|n| n > 0) {}
+        }
+        return e.ok(0);
     }
     if matches!(first, Ok(_) | Err(Some(libc::EINPROGRESS)) | Err(Some(libc::EALREADY)) | Err(Some(libc::EISCONN)))
         && k != KIND_TCP_LISTEN

@@ -301,16 +301,18 @@ impl Service {
                     // tcp_disconnect stops a listener (SS_UNCONNECTED after: it may connect).
                     super::shut::tcp(stack, now, s, h, libc::SHUT_RD, op);
                     s.listen_shut = false;
+                } else if !matches!(st, Ok(TcpState::Closed) | Err(_)) {
+                    // A connection is reset (or a connect abandoned) at once; the pair goes with
+                    // what it holds (Linux purges the queues), the next connect gets a new one.
+                    let _ = stack.tcp.disconnect(now, h);
+                    (s.dead, s.was_connected, s.connect_failed) = (true, false, true);
                 }
-                let closed = matches!(st, Ok(TcpState::Closed | TcpState::Listen));
-                if closed {
-                    // tcp_disconnect: an address bind() did not name goes, and a failed
-                    // connect is forgotten (SS_UNCONNECTED: the next connect is a new one).
-                    stack.tcp.reset_source(h);
-                    s.connecting = false;
-                }
-                let e = if closed { 0 } else { libc::EAFNOSUPPORT };
-                let mut r = Msg::reply(op, e);
+                // An address bind() did not name goes, and a failed connect is forgotten
+                // (SS_UNCONNECTED: the next connect is a new one).
+                stack.tcp.reset_source(h);
+                s.connecting = false;
+                let mut r = Msg::reply(op, 0);
+                r.b = s.dead as i32; // the shim drops what the old pair still holds for the program
                 r.kind = 1;
                 return r;
             }

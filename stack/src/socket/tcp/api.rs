@@ -265,6 +265,16 @@ impl TcpStack {
     }
     /// A failed connect that connect() reported (Linux tcp_disconnect): the source address goes
     /// back to 0.0.0.0 unless bind() named it (SOCK_BINDADDR_LOCK).
+    /// connect(AF_UNSPEC) (Linux tcp_disconnect): a connection is reset (RST to the peer, its
+    /// queues dropped, SO_ERROR ECONNRESET), a connect under way abandoned, a listener stopped;
+    /// the socket is CLOSED and may connect again (its automatic port goes back as it closes).
+    pub fn disconnect(&mut self, now: Instant, h: TcpHandle) -> Result<()> {
+        let _ = now;
+        let r = self.disconnect_inner(h);
+        self.note(h.0);
+        self.settle(h.0);
+        r
+    }
     pub fn reset_source(&mut self, h: TcpHandle) {
         if let Ok(t) = self.user_mut(h) {
             if t.state == TcpState::Closed && !t.addr_locked {

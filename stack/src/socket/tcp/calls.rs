@@ -1,5 +1,6 @@
 //! Bodies of the socket calls whose public wrappers in `api.rs` also schedule the control
 //! block for `dispatch` (send, recv, accept, options, SO_ERROR, stopping a listener).
+use super::input::{Rst, MAX_QUEUED_RST};
 use super::table::TcpStack;
 use super::types::{TcpHandle, TcpOption, TcpState};
 use crate::error::{Error, Result};
@@ -154,6 +155,29 @@ impl TcpStack {
         Ok(TcpHandle(child))
     }
     /// A listener stops: its unaccepted connections are reset (Linux inet_csk_listen_stop).
+    pub(super) fn disconnect_inner(&mut self, h: TcpHandle) -> Result<()> {
+        let t = self.user_mut(h)?;
+        match t.state {
+            TcpState::Closed => {}
+            TcpState::Listen => self.stop_listening(h.0),
+            TcpState::SynSent => t.terminate(Some(Error::ConnectionReset)),
+            _ => {
+                // tcp_need_reset (and CLOSING/LAST-ACK with data unsent): RST to the peer, sent
+                // as one for a closed port so that the socket is CLOSED at once; the queues go.
+                let rst =
+                    Rst { local: t.local, remote: t.remote, seq: t.snd.nxt.max(t.snd.max).0, ack: Some(t.rcv.nxt.0) };
+                t.rx.discard(t.rx.len());
+                t.tx.discard(t.tx.len());
+                t.fin_queued = false;
+                t.terminate(Some(Error::ConnectionReset));
+                if self.rsts.len() < MAX_QUEUED_RST {
+                    self.rsts.push(rst);
+                }
+            }
+        }
+        self.after_event(h.0); // off the connection table; an automatic port goes back
+        Ok(())
+    }
     pub(super) fn stop_listening(&mut self, id: u32) {
         let Some(t) = self.socks.get_mut(&id) else { return };
         let children: Vec<u32> = t.listener.as_ref().map(|l| l.children().collect()).unwrap_or_default();

@@ -301,3 +301,33 @@ fn an_ended_connection_releases_an_automatic_port_only() {
     assert_eq!(p.a.local_addr(again).map(|a| a.port()), picked);
     assert_eq!(p.a.bind(again, IpEndpoint::new(A, 5003)), Err(Error::InvalidInput), "still bound");
 }
+
+/// connect(AF_UNSPEC) on a connection (Linux tcp_disconnect): the peer gets an RST, the socket
+/// is CLOSED with ECONNRESET pending and its automatic port given back, and it connects again.
+#[test]
+fn disconnect_resets_and_the_socket_connects_again() {
+    use super::harness::{Pair, B};
+    let mut p = Pair::new();
+    let (c, l, s) = p.connect(80);
+    p.a.send(p.now, c, b"queued").unwrap();
+    p.a.s.disconnect(p.now, c).unwrap();
+    assert_eq!(p.a.state(c), Ok(TcpState::Closed), "at once: connect() may follow");
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.b.state(s), Ok(TcpState::Closed), "the peer was reset");
+    assert!(p.log.iter().any(|x| x.src == super::harness::A && x.repr().rst()));
+    assert_eq!(p.a.s.take_error(c), Some(Error::ConnectionReset));
+    assert_eq!(p.a.local_addr(c), None, "the automatic port went back");
+    p.a.s.connect(p.now, c, IpEndpoint::new(B, 80)).unwrap();
+    assert!(p.run_until(Duration::from_secs(2), |p| p.a.state(c) == Ok(TcpState::Established)));
+    p.a.send(p.now, c, b"again").unwrap();
+    p.run_for(Duration::from_millis(50));
+    let s2 = p.b.s.accept(l).expect("a second connection");
+    let mut buf = [0u8; 16];
+    assert_eq!(p.b.recv(p.now, s2, &mut buf), Ok(5), "not the dropped `queued`");
+    // A connect under way is abandoned without an RST; a closed socket is left as it is.
+    let d = p.a.socket();
+    p.a.s.connect(p.now, d, IpEndpoint::new(B, 81)).unwrap();
+    p.a.s.disconnect(p.now, d).unwrap();
+    assert_eq!(p.a.state(d), Ok(TcpState::Closed));
+    assert_eq!(p.a.s.disconnect(p.now, d), Ok(()));
+}

@@ -53,6 +53,27 @@ static void *blocked_accept(void *arg) {
 
 static void on_loopback(struct sockaddr_in *a, int port) { make_addr(a, "127.0.0.1", port); }
 
+/* Waits for a non-blocking connect on `c` (with epoll instance `ep`, else poll) and prints
+ * the readiness and SO_ERROR. */
+static void wait_connect(const char *m, int c, int ep) {
+    int e = 0;
+    socklen_t el = sizeof e;
+    char f[96];
+    if (ep >= 0) {
+        struct epoll_event got = { 0 };
+        int pr = epoll_wait(ep, &got, 1, 2000);
+        /* Known difference: epoll cannot show EPOLLERR for a failed connect (poll does). */
+        printf("%s: epoll_wait %d %s data %llu\n", m, pr, epoll_flags(got.events & ~EPOLLERR, f, sizeof f),
+               (unsigned long long)got.data.u64);
+    } else {
+        struct pollfd p = { .fd = c, .events = POLLOUT };
+        int pr = poll(&p, 1, 2000);
+        printf("%s: poll %d %s\n", m, pr, poll_flags(p.revents, f, sizeof f));
+    }
+    getsockopt(c, SOL_SOCKET, SO_ERROR, &e, &el);
+    printf("%s: SO_ERROR %s\n", m, e ? errno_name(e) : "0");
+}
+
 static int client(const struct opts *o) {
     int port = o->port + 1; /* this client's loopback ports: port+1 to port+6 */
     struct sockaddr_in a;
@@ -131,22 +152,7 @@ static int client(const struct opts *o) {
         int r = connect(c, (struct sockaddr *)&a, sizeof a);
         printf("%s: connect: %s\n", m, res(r));
         if (nb) {
-            struct pollfd p = { .fd = c, .events = POLLOUT };
-            int e = 0;
-            socklen_t el = sizeof e;
-            char f[96];
-            if (ep >= 0) {
-                struct epoll_event got = { 0 };
-                int pr = epoll_wait(ep, &got, 1, 2000);
-                /* Known difference: epoll cannot show EPOLLERR for a failed connect (poll does). */
-                printf("%s: epoll_wait %d %s data %llu\n", m, pr, epoll_flags(got.events & ~EPOLLERR, f, sizeof f),
-                       (unsigned long long)got.data.u64);
-            } else {
-                int pr = poll(&p, 1, 2000);
-                printf("%s: poll %d %s\n", m, pr, poll_flags(p.revents, f, sizeof f));
-            }
-            getsockopt(c, SOL_SOCKET, SO_ERROR, &e, &el);
-            printf("%s: SO_ERROR %s\n", m, e ? errno_name(e) : "0");
+            wait_connect(m, c, ep);
             printf("%s: connect: %s\n", m, res(connect(c, (struct sockaddr *)&a, sizeof a)));
         }
         int l = tcp_socket();
@@ -154,26 +160,10 @@ static int client(const struct opts *o) {
         setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 4) < 0) DIE("listen");
         r = connect(c, (struct sockaddr *)&a, sizeof a);
+        printf("%s: connect once listening: %s\n", m, res(r));
         if (nb) {
-            struct pollfd p = { .fd = c, .events = POLLOUT };
-            int e = 0;
-            socklen_t el = sizeof e;
-            char f[96];
-            printf("%s: connect once listening: %s\n", m, res(r));
-            if (ep >= 0) {
-                struct epoll_event got = { 0 };
-                int pr = epoll_wait(ep, &got, 1, 2000);
-                printf("%s: epoll_wait %d %s data %llu\n", m, pr, epoll_flags(got.events, f, sizeof f),
-                       (unsigned long long)got.data.u64);
-            } else {
-                int pr = poll(&p, 1, 2000);
-                printf("%s: poll %d %s\n", m, pr, poll_flags(p.revents, f, sizeof f));
-            }
-            getsockopt(c, SOL_SOCKET, SO_ERROR, &e, &el);
-            printf("%s: SO_ERROR %s\n", m, e ? errno_name(e) : "0");
+            wait_connect(m, c, ep);
             set_nonblock(c, 0);
-        } else {
-            printf("%s: connect once listening: %s\n", m, res(r));
         }
         int s = accept(l, NULL, NULL);
         ssize_t w = write(c, "ping", 4), n = s < 0 ? -1 : read(s, b, sizeof b);

@@ -308,9 +308,10 @@ impl Service {
                     (s.dead, s.was_connected, s.connect_failed) = (true, false, true);
                 }
                 // An address bind() did not name goes, and a failed connect is forgotten
-                // (SS_UNCONNECTED: the next connect is a new one).
+                // (SS_UNCONNECTED: the next connect is a new one); listen() stays EINVAL on a
+                // socket that ever tried to connect (as this kernel answers).
                 stack.tcp.reset_source(h);
-                s.connecting = false;
+                s.connect_failed |= std::mem::take(&mut s.connecting);
                 let mut r = Msg::reply(op, 0);
                 r.b = s.dead as i32; // the shim drops what the old pair still holds for the program
                 r.kind = 1;

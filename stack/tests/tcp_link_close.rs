@@ -56,7 +56,7 @@ fn half_close_then_reverse_transfer() {
     assert!(b_sink.complete());
     // A is the active closer: TIME_WAIT; B: LAST_ACK then CLOSED.
     let ok = sim.run_until(Duration::from_secs(30), |s| {
-        time_wait(s.a.tcp(), ha) && s.b.tcp().state(hb) == Ok(TcpState::Closed)
+        conn_state(s.a.tcp(), ha) == TcpState::TimeWait && s.b.tcp().state(hb) == Ok(TcpState::Closed)
     });
     assert!(ok, "after close: A {:?} B {:?}", sim.a.tcp().state(ha), sim.b.tcp().state(hb));
 }
@@ -104,7 +104,7 @@ fn reading_after_fin_sends_no_window_update() {
             s.b.tcp().shutdown(now, hb, tapstack::socket::Shutdown::Write).unwrap();
             src.shut = true;
         }
-        time_wait(s.a.tcp(), ha) && s.b.tcp().state(hb) == Ok(TcpState::Closed)
+        conn_state(s.a.tcp(), ha) == TcpState::TimeWait && s.b.tcp().state(hb) == Ok(TcpState::Closed)
     });
     assert!(ok, "A {:?} B {:?}", sim.a.tcp().state(ha), sim.b.tcp().state(hb));
     let entered = sim.now;
@@ -144,14 +144,7 @@ fn simultaneous_close_both_time_wait() {
     sim.b.tcp().shutdown(now, hb, tapstack::socket::Shutdown::Write).unwrap();
     let mut seen = Vec::new();
     let ok = sim.run_until(Duration::from_secs(5), |s| {
-        let tw = |t: &mut tapstack::socket::tcp::TcpStack, h| {
-            if time_wait(t, h) {
-                TcpState::TimeWait
-            } else {
-                t.state(h).unwrap()
-            }
-        };
-        let st = (tw(s.a.tcp(), ha), tw(s.b.tcp(), hb));
+        let st = (conn_state(s.a.tcp(), ha), conn_state(s.b.tcp(), hb));
         if seen.last() != Some(&st) {
             seen.push(st);
         }
@@ -350,10 +343,4 @@ fn rto_follows_the_measured_rtt_and_backs_off() {
         second + tol >= first * 2 || second + tol >= rto,
         "second resend after {second:?} (first {first:?}): no backoff"
     );
-}
-
-/// The connection of socket `h` is in TIME-WAIT: the socket itself is CLOSED and its stack holds
-/// a TIME-WAIT record (Linux's tcp_time_wait; these tests have one connection per stack).
-fn time_wait(t: &mut tapstack::socket::tcp::TcpStack, h: tapstack::socket::tcp::TcpHandle) -> bool {
-    t.state(h) == Ok(TcpState::Closed) && t.time_wait_count() > 0
 }

@@ -258,12 +258,18 @@ pub struct TransferReport {
     pub close: CloseWatch,
 }
 
-/// Each end's state; a socket whose connection is in TIME-WAIT is CLOSED, its stack holding a
-/// record of the connection (Linux's tcp_time_wait): shown as TIME_WAIT while the record lasts.
+/// The state of socket `h`'s connection: a socket whose connection is in TIME-WAIT is CLOSED,
+/// its stack holding a record of the connection (Linux's tcp_time_wait), shown as TIME_WAIT
+/// while a record lasts (these tests have one connection per stack).
+pub fn conn_state(t: &mut TcpStack, h: TcpHandle) -> TcpState {
+    match t.state(h).expect("state") {
+        TcpState::Closed if t.time_wait_count() > 0 => TcpState::TimeWait,
+        st => st,
+    }
+}
+
 fn states(sim: &mut Sim<Node, Node>, ha: TcpHandle, hb: TcpHandle) -> [TcpState; 2] {
-    let tw = [sim.a.tcp().time_wait_count(), sim.b.tcp().time_wait_count()];
-    let st = [sim.a.tcp().state(ha).expect("state A"), sim.b.tcp().state(hb).expect("state B")];
-    [0, 1].map(|i| if st[i] == TcpState::Closed && tw[i] > 0 { TcpState::TimeWait } else { st[i] })
+    [conn_state(sim.a.tcp(), ha), conn_state(sim.b.tcp(), hb)]
 }
 
 /// Moves `bytes` each way at once over an established connection, checks every byte, closes

@@ -1,5 +1,6 @@
 //! Bodies of the socket calls whose public wrappers in `api.rs` also schedule the control
-//! block for `dispatch` (send, recv, accept, options, SO_ERROR, stopping a listener).
+//! block for `dispatch` (send, recv, accept, options, SO_ERROR, stopping a listener,
+//! connect(AF_UNSPEC)).
 use super::input::{Rst, MAX_QUEUED_RST};
 use super::table::TcpStack;
 use super::types::{TcpHandle, TcpOption, TcpState};
@@ -154,7 +155,7 @@ impl TcpStack {
         self.note(child);
         Ok(TcpHandle(child))
     }
-    /// A listener stops: its unaccepted connections are reset (Linux inet_csk_listen_stop).
+    /// connect(AF_UNSPEC), `TcpStack::disconnect`.
     pub(super) fn disconnect_inner(&mut self, h: TcpHandle) -> Result<()> {
         let t = self.user_mut(h)?;
         match t.state {
@@ -178,6 +179,7 @@ impl TcpStack {
         self.after_event(h.0); // off the connection table; an automatic port goes back
         Ok(())
     }
+    /// A listener stops: its unaccepted connections are reset (Linux inet_csk_listen_stop).
     pub(super) fn stop_listening(&mut self, id: u32) {
         let Some(t) = self.socks.get_mut(&id) else { return };
         let children: Vec<u32> = t.listener.as_ref().map(|l| l.children().collect()).unwrap_or_default();

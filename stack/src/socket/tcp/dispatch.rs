@@ -91,16 +91,7 @@ impl TcpStack {
                 }
             }
             trace::drain(&mut self.tracer, t, now);
-            let next = t.next_timer();
-            if next != t.timer_key {
-                if let Some(old) = t.timer_key {
-                    self.timers.remove(&(old, id));
-                }
-                if let Some(n) = next {
-                    self.timers.insert((n, id));
-                }
-                t.timer_key = next;
-            }
+            Self::reindex_timer(&mut self.timers, t, id);
             if t.changed {
                 self.changed_ids.push(id);
             }

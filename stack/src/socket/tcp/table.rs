@@ -153,6 +153,20 @@ impl TcpStack {
         }
     }
 
+    /// Keeps control block `id`'s entry in the timer index at its next deadline.
+    pub(super) fn reindex_timer(timers: &mut BTreeSet<(Instant, u32)>, t: &mut Tcb, id: u32) {
+        let next = t.next_timer();
+        if next != t.timer_key {
+            if let Some(old) = t.timer_key {
+                timers.remove(&(old, id));
+            }
+            if let Some(n) = next {
+                timers.insert((n, id));
+            }
+            t.timer_key = next;
+        }
+    }
+
     /// Queues control block `id` for the next `dispatch` (output, timer re-index, readiness).
     pub(super) fn note(&mut self, id: u32) {
         if let Some(t) = self.socks.get_mut(&id) {

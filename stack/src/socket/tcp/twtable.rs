@@ -31,6 +31,10 @@ impl TcpStack {
         let rec = Self::tw_record(t, now, self.config.msl * 2);
         let owes_ack = t.ack.now || t.ack.delack_at.is_some();
         self.remove(id);
+        self.keep_record(key, rec, owes_ack);
+    }
+    /// Stores a TIME-WAIT record unless `max_tw_buckets` exist (then the connection just ends).
+    fn keep_record(&mut self, key: TwKey, rec: TwRec, owes_ack: bool) {
         if self.tw.len() >= self.config.max_tw_buckets {
             self.stats.tw_overflows += 1;
             return;
@@ -57,21 +61,9 @@ impl TcpStack {
         (t.ack.now, t.ack.delack_at, t.timers.timewait_at) = (false, None, None);
         // Not through set_state: the connection's TIME-WAIT goes on in the record.
         (t.state, t.changed, t.closed_since_bind) = (TcpState::Closed, true, true);
-        let (old, next) = (t.timer_key, t.next_timer());
-        t.timer_key = next;
-        if let Some(o) = old {
-            self.timers.remove(&(o, id));
-        }
-        if let Some(n) = next {
-            self.timers.insert((n, id));
-        }
-        if keyable && self.tw.len() < self.config.max_tw_buckets {
-            self.tw_insert(key, rec);
-            if owes_ack {
-                self.queue_tw_ack(key);
-            }
-        } else if keyable {
-            self.stats.tw_overflows += 1;
+        Self::reindex_timer(&mut self.timers, t, id);
+        if keyable {
+            self.keep_record(key, rec, owes_ack);
         }
         self.after_event(id); // off the connection table; an automatic port goes back
     }

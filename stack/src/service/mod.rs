@@ -8,9 +8,9 @@
 //! - `fdpass`: raw syscalls shared with the shim (descriptor passing, credentials).
 //! - `gate`: the TAP device, read only when it can have something.
 //! - `engine`: which engine (TCP or UDP) a socket lives in.
-//! - `sock`: one socket and the data pump between its pair and the engine.
+//! - `sock`: one socket; `pump`, `pump_udp`: the data between its pair and the engine.
 //! - `opts`: socket options over the shared stack (pure, tested).
-//! - `ops`: the control requests.
+//! - `ops`: the control requests; `connect`: connect() of either protocol.
 //! - `keep`, `store`: idle connections' ends held by keeper processes near RLIMIT_NOFILE.
 //! - `renew`: a new pair for a socket whose failed connect spent its own.
 //!
@@ -19,6 +19,7 @@
 //! only inside `tapstackd` (never preloaded), so it may call libc directly.
 mod attach;
 mod bind_rights;
+mod connect;
 mod engine;
 pub mod errq;
 pub mod fdpass;
@@ -29,6 +30,8 @@ mod ops;
 pub mod opts;
 mod perm;
 pub mod proto;
+mod pump;
+mod pump_udp;
 mod query;
 mod reap;
 mod renew;
@@ -382,69 +385,6 @@ impl Service {
         since.elapsed() >= self.opts.idle
     }
 
-    fn client_ready(&mut self, fd: i32, events: u32) {
-        let mut buf = [0u8; proto::MAX_MSG];
-        loop {
-            if events & (libc::EPOLLHUP | libc::EPOLLERR) as u32 == 0 && !self.fd_room(4) {
-                // A request may carry descriptors and one the service cannot take is lost: the
-                // program waits until idle connections go to keepers (`store.rs`).
-                self.pause_client(fd);
-                return;
-            }
-            match fdpass::recv_with_fds(fd, &mut buf, libc::MSG_DONTWAIT) {
-                Ok((0, fds)) => {
-                    for f in fds.into_iter().flatten() {
-                        let _ = crate::sys::close(f);
-                    }
-                    self.drop_client(fd);
-                    return;
-                }
-                Ok((n, [passed, second])) => {
-                    self.peer = self.clients.get(&fd).copied().unwrap_or(perm::Peer::SERVICE);
-                    let m = proto::Msg::decode(&buf[..n]);
-                    if let Ok(m) = &m {
-                        if m.op() == Some(proto::Op::Adopt) {
-                            // No reply: socket() did not wait.
-                            self.op_adopt(m, passed, second);
-                            continue;
-                        }
-                    }
-                    if let Some(f) = second {
-                        let _ = crate::sys::close(f);
-                    }
-                    let mut kept = false;
-                    let reply = match m {
-                        Ok(m) => self.request(m, passed, &mut kept),
-                        Err(_) => (proto::Msg::reply(0, libc::EINVAL), None),
-                    };
-                    if let Some(f) = passed {
-                        if !kept {
-                            let _ = crate::sys::close(f);
-                        }
-                    }
-                    let (msg, out_fd) = reply;
-                    let r = fdpass::send_with_fd(fd, &msg.encode(), out_fd, libc::MSG_DONTWAIT);
-                    if let Some(f) = out_fd {
-                        // The client has its own copy now (or is gone).
-                        let _ = crate::sys::close(f);
-                    }
-                    if r.is_err() {
-                        self.drop_client(fd);
-                        return;
-                    }
-                }
-                Err(libc::EAGAIN) => break,
-                Err(_) => {
-                    self.drop_client(fd);
-                    return;
-                }
-            }
-        }
-        if events & (libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
-            self.drop_client(fd);
-        }
-    }
-
     fn sock_event(&mut self, i: usize, e: u32) {
         let now = self.now();
         if let Some(s) = self.socks.get_mut(i).and_then(|s| s.as_mut()) {
@@ -473,14 +413,14 @@ impl Service {
             return; // a zombie: only the sweep looks at it
         }
         let mut reset = false;
-        if let Err(e) = sock::pump_in(&mut self.stack, now, s, &mut self.scratch) {
+        if let Err(e) = pump::pump_in(&mut self.stack, now, s, &mut self.scratch) {
             // ECONNRESET: the program closed its end with data unread.
             reset = e == libc::ECONNRESET;
             s.a_hup = true;
             s.a_eof = true;
             s.tx = sock::Pending::default();
         }
-        sock::pump_out(&mut self.stack, now, s, &mut self.scratch);
+        pump::pump_out(&mut self.stack, now, s, &mut self.scratch);
         if s.a_hup && s.listening {
             s.a_eof = true;
         }

@@ -69,7 +69,7 @@ pub(super) fn tcp(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, h
                     // With no connect's filler to take back (`hold`), the pump needs no
                     // scratch buffer. (A connect the pump has not finished yet gets the same
                     // at the next round: the engine marked the socket changed.)
-                    super::sock::pump_out(stack, now, s, &mut []);
+                    super::pump::pump_out(stack, now, s, &mut []);
                 }
             }
         }

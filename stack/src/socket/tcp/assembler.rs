@@ -58,6 +58,12 @@ impl Assembler {
         self.ranges.drain(..n);
         rcv_nxt
     }
+    /// The part of `[start, end)` already held (the first held range it meets), if any: a
+    /// duplicate to report with D-SACK (RFC 2883 4).
+    pub fn held(&self, start: SeqNum, end: SeqNum) -> Option<(SeqNum, SeqNum)> {
+        let &(s, e) = self.ranges.iter().find(|&&(s, e)| s < end && start < e)?;
+        Some((s.max(start), e.min(end)))
+    }
     /// Up to `max` SACK blocks: the most recent range first, then the others in order.
     pub fn sack_blocks(&self, max: usize) -> [Option<(u32, u32)>; 4] {
         let mut out = [None; 4];

@@ -67,6 +67,7 @@ impl Tcb {
             if let Some((tsval, _)) = seg.timestamp {
                 if (self.opts.ts_recent.wrapping_sub(tsval) as i32) > 1 && self.state != TcpState::SynReceived {
                     self.ack.now = true;
+                    self.dup_received(seq, seq + seg_len);
                     return;
                 }
             }
@@ -92,6 +93,7 @@ impl Tcb {
             }
             if seg_len > 0 && !seg.syn() {
                 self.ack.now = true; // duplicate data: the duplicate ACK matters to the sender
+                self.dup_received(seq, seq + seg_len);
             } else {
                 self.oow_ack(now);
             }
@@ -204,7 +206,10 @@ impl Tcb {
                     }
                     self.receive_data(now, cfg, seq, seg.payload);
                 }
-                _ => self.ack.now = true,
+                _ => {
+                    self.ack.now = true;
+                    self.dup_received(seq, seq + seg.payload.len());
+                }
             }
         }
 
@@ -426,6 +431,7 @@ impl Tcb {
         let mut start = seq;
         let mut data = payload;
         if start < self.rcv.nxt {
+            self.dup_received(start, start + data.len());
             let skip = self.rcv.nxt.since(start);
             if skip >= data.len() {
                 self.ack.now = true;
@@ -478,12 +484,39 @@ impl Tcb {
                 }
             }
         } else {
+            if let Some((s, e)) = self.assembler.held(start, start + data.len()) {
+                self.note_dsack(s, e);
+            }
             if self.assembler.add(start, start + data.len()) {
                 self.rx.write_at(self.rx.len() + off, data);
             }
             self.ack.now = true; // out of order: duplicate ACK with SACK at once
             self.tr_ack_why(crate::trace::Reason::DupAck);
         }
+    }
+
+    /// A segment `[start, end)` that may repeat what was received: the part below RCV.NXT is
+    /// a duplicate to report (Linux tcp_send_dupack), at once (the sender retransmitted: it
+    /// is recovering and waits for word).
+    fn dup_received(&mut self, start: SeqNum, end: SeqNum) {
+        if start < self.rcv.nxt {
+            self.note_dsack(start, end.min(self.rcv.nxt));
+            self.ack.now = true;
+        }
+    }
+
+    /// Reports `[start, end)` as received twice in the next ACK (RFC 2883). One block per
+    /// ACK: a second duplicate extends the first when they touch, else waits for the next
+    /// ACK's turn (Linux tcp_dsack_extend).
+    fn note_dsack(&mut self, start: SeqNum, end: SeqNum) {
+        if !self.opts.sack_ok || end <= start {
+            return;
+        }
+        self.ack.dsack = match self.ack.dsack {
+            None => Some((start, end)),
+            Some((s, e)) if start <= e && s <= end => Some((s.min(start), e.max(end))),
+            keep => keep,
+        };
     }
 
     /// Consumes the peer's FIN once all data before it arrived.

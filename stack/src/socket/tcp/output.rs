@@ -83,8 +83,16 @@ impl Tcb {
             if self.opts.ts_ok {
                 repr.timestamp = Some((self.ts_now(now), self.opts.ts_recent));
             }
-            if self.opts.sack_ok && !self.assembler.is_empty() && fl & flags::RST == 0 {
-                repr.sack = self.assembler.sack_blocks(if self.opts.ts_ok { 3 } else { 4 });
+            if self.opts.sack_ok && fl & flags::RST == 0 {
+                // A D-SACK block first (RFC 2883 4), then the out-of-order ranges.
+                let max = if self.opts.ts_ok { 3 } else { 4 };
+                let d = has_ack.then_some(self.ack.dsack).flatten();
+                let blocks = self.assembler.sack_blocks(max - d.is_some() as usize);
+                if let Some((s, e)) = d {
+                    repr.sack = [Some((s.0, e.0)), blocks[0], blocks[1], blocks[2]];
+                } else if !self.assembler.is_empty() {
+                    repr.sack = blocks;
+                }
             }
         }
         let opt_extra = repr.options_len().saturating_sub(if self.opts.ts_ok { 12 } else { 0 });
@@ -162,6 +170,7 @@ impl Tcb {
             }
             self.rcv.wup = self.rcv.nxt;
             self.ack.now = false;
+            self.ack.dsack = None;
             self.ack.delack_at = None;
             self.ack.hold_ridden |= std::mem::take(&mut self.ack.holding);
             self.ack.segs_unacked = 0;

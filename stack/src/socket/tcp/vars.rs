@@ -122,6 +122,10 @@ pub struct AckState {
     pub points: Vec<super::seq::SeqNum>,
     /// Last rate-limited out-of-window / challenge ACK.
     pub last_oow: Option<Instant>,
+    /// A duplicate segment's range, reported once as the first SACK block of the next ACK
+    /// (D-SACK, RFC 2883; Linux `duplicate_sack`): the sender learns its retransmission was
+    /// spurious and undoes the window reduction.
+    pub dsack: Option<(super::seq::SeqNum, super::seq::SeqNum)>,
 }
 
 /// Keepalive settings (RFC 1122 4.2.3.6), Linux defaults.

@@ -158,6 +158,12 @@ pub fn info_line(i: &TcpInfo) -> String {
     if i.fast_retransmits > 0 || i.rto_expirations > 0 {
         let _ = write!(s, " fast_retrans:{} rto_expired:{}", i.fast_retransmits, i.rto_expirations);
     }
+    if i.dsacks > 0 || i.undos > 0 {
+        let _ = write!(s, " dsack_dups:{} undos:{}", i.dsacks, i.undos);
+    }
+    if i.reord_seen {
+        let _ = write!(s, " reord_seen");
+    }
     let _ = write!(s, " snd_wnd:{} rcv_wnd:{}", i.snd_wnd, i.rcv_wnd);
     s
 }

@@ -411,6 +411,8 @@ pub fn tcp_info_bytes(i: &TcpInfo, unacked_bytes: usize) -> Vec<u8> {
     put(&mut t, 120, &i.bytes_acked.to_ne_bytes());
     put(&mut t, 128, &i.bytes_received.to_ne_bytes());
     put(&mut t, 200, &i.bytes_sent.to_ne_bytes());
+    put(&mut t, 216, &(i.dsacks.min(u32::MAX as u64) as u32).to_ne_bytes());
+    put(&mut t, 220, &(i.reord_seen as u32).to_ne_bytes());
     put(&mut t, 228, &i.snd_wnd.to_ne_bytes());
     put(&mut t, 232, &i.rcv_wnd.to_ne_bytes());
     put(&mut t, 240, &(i.rto_expirations.min(u16::MAX as u64) as u16).to_ne_bytes());

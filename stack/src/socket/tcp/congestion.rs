@@ -183,10 +183,34 @@ impl CongestionControl {
         self.cwnd = self.mss;
         self.ca_acked = 0;
     }
+    /// A reduction found spurious (every retransmission it caused was D-SACKed): the state
+    /// before it comes back, cwnd and ssthresh no lower than now (Linux
+    /// tcp_undo_cwnd_reduction; CUBIC's W_max and epoch with them).
+    pub fn undo(&mut self, prior: &CongestionControl) {
+        let (cwnd, ssthresh) = (self.cwnd.max(prior.cwnd), self.ssthresh.max(prior.ssthresh));
+        (self.w_max, self.k, self.epoch, self.w_est) = (prior.w_max, prior.k, prior.epoch, prior.w_est);
+        (self.cwnd, self.ssthresh, self.ca_acked) = (cwnd, ssthresh, 0);
+    }
     /// Leaving recovery (RFC 6582 3.2 step 3): cwnd = min(ssthresh, flight + mss).
     pub fn on_recovery_exit(&mut self, flight: u32) {
         self.cwnd = self.ssthresh.min(flight.saturating_add(self.mss)).max(2 * self.mss);
     }
+}
+
+/// What a loss episode's window reduction would undo (RFC 3708's detection by D-SACK, Linux
+/// undo_marker/undo_retrans): the congestion state before it, the sequence range the episode
+/// retransmitted from, and its retransmissions not yet shown spurious.
+#[derive(Clone, Debug)]
+pub struct Undo {
+    pub prior: CongestionControl,
+    /// SND.UNA and SND.MAX when the episode began: a D-SACK outside says nothing of it.
+    pub from: SeqNum,
+    pub to: SeqNum,
+    /// `TcpInfo::retransmits` when it began, and the segments D-SACKed since.
+    pub retrans_at: u64,
+    pub dsacked: u64,
+    /// Our timestamp clock when it began: an echo older than this is of an original.
+    pub ts: u32,
 }
 
 #[cfg(test)]

@@ -358,6 +358,9 @@ impl Tcb {
             }
         }
         let ecr = seg.timestamp.filter(|_| self.opts.ts_ok).map(|t| t.1);
+        if self.opts.sack_ok {
+            self.rack_dsack(ack, &seg.sack);
+        }
         let new_sack = self.opts.sack_ok && self.sack_update(now, ack, &seg.sack, ecr, ack <= self.snd.max);
         let pure = seg.payload.is_empty() && !seg.syn() && !seg.fin() && !window_changed && !new_sack;
         self.tlp_process_ack(ack, &seg.sack, ack > self.snd.una, pure);
@@ -397,8 +400,11 @@ impl Tcb {
                 if ack >= self.loss.recover {
                     self.loss.in_recovery = false;
                     self.loss.dupacks = 0;
-                    let flight = self.snd.max.since(self.snd.una) as u32;
-                    self.cc.on_recovery_exit(flight);
+                    self.rack_recovery_done();
+                    if !self.undo_if_delayed(ecr) {
+                        let flight = self.snd.max.since(self.snd.una) as u32;
+                        self.cc.on_recovery_exit(flight);
+                    }
                 } else {
                     // Partial ACK (RFC 6582 3.2 step 4): the next hole is lost too.
                     if !self.opts.sack_ok || self.loss.scoreboard.is_empty() {

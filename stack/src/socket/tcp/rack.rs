@@ -18,7 +18,88 @@ impl Tcb {
             None => return self.rtt.rto,
         };
         let min_rtt = self.rtt.min_rtt.unwrap_or(rtt);
-        rtt + (min_rtt / 4).min(self.rtt.srtt).max(Duration::from_millis(1))
+        let reo_wnd = (min_rtt / 4 * self.rack.reo_wnd_mult.max(1)).min(self.rtt.srtt);
+        // Before reordering was seen, at least 1 ms (the three-duplicate rule finds a loss
+        // sooner); after, the window as RFC 8985 and Linux size it (the rule is off).
+        rtt + if self.rack.reord_seen { reo_wnd } else { reo_wnd.max(Duration::from_millis(1)) }
+    }
+    /// RFC 8985 6.2 step 4 with a D-SACK (RFC 2883 4: the first block lies below the
+    /// cumulative ACK, or within the second block): once per round, the reordering window
+    /// grows, and a D-SACK after we retransmitted is reordering evidence (the original arrived
+    /// too). A probe's D-SACK is the TLP's (`tlp_process_ack`).
+    pub fn rack_dsack(&mut self, ack: SeqNum, sack: &[Option<(u32, u32)>; 4]) {
+        if self.rack.dsack_round.is_some_and(|r| self.snd.una >= r) {
+            self.rack.dsack_round = None;
+        }
+        let Some((l, r)) = sack[0] else { return };
+        let (l, r) = (SeqNum(l), SeqNum(r));
+        let inside = sack[1].is_some_and(|(l1, r1)| SeqNum(l1) <= l && r <= SeqNum(r1));
+        let probe = self.rack.tlp_end_seq.is_some_and(|h| l < h && h <= r);
+        if !(l < ack || inside) {
+            return;
+        }
+        self.counters.dsacks += 1;
+        if probe || self.counters.retransmits == 0 {
+            return;
+        }
+        self.rack.reord_seen = true;
+        self.undo_if_spurious(l, r);
+        if self.rack.dsack_round.is_none() {
+            self.rack.dsack_round = Some(self.snd.nxt);
+            self.rack.reo_wnd_mult = (self.rack.reo_wnd_mult.max(1) + 1).min(255);
+            self.rack.reo_wnd_persist = 16;
+        }
+    }
+    /// Remembers the congestion state before a loss episode's reduction (fast recovery, or
+    /// the first timeout of an RTO episode), for `undo_if_spurious`.
+    pub fn undo_mark(&mut self, now: Instant) {
+        self.undo = Some(Box::new(super::congestion::Undo {
+            prior: self.cc.clone(),
+            from: self.snd.una,
+            to: self.snd.max,
+            retrans_at: self.counters.retransmits,
+            dsacked: 0,
+            ts: self.ts_now(now),
+        }));
+    }
+    /// The ACK that ends a fast recovery echoes a timestamp sent before the episode began: the
+    /// hole was filled by the original, not by our retransmission, so the loss was not one
+    /// (Eifel detection, RFC 3522; Linux tcp_packet_delayed in tcp_try_undo_recovery). True if
+    /// the reduction was undone.
+    pub fn undo_if_delayed(&mut self, ecr: Option<u32>) -> bool {
+        let (Some(e), Some(u)) = (ecr.filter(|_| self.opts.ts_ok), self.undo.as_deref()) else { return false };
+        if e == 0 || (e.wrapping_sub(u.ts) as i32) >= 0 {
+            return false;
+        }
+        let u = self.undo.take().expect("present");
+        self.cc.undo(&u.prior);
+        self.counters.undos += 1;
+        true
+    }
+    /// A D-SACK of `[l, r)`: if it lies in the last episode's range, its segments count as
+    /// spurious retransmissions; once all the episode's are, its reduction is undone (Linux
+    /// tcp_try_undo_dsack, RFC 3708 with D-SACK).
+    fn undo_if_spurious(&mut self, l: SeqNum, r: SeqNum) {
+        let mss = self.eff_mss().max(1);
+        let Some(u) = self.undo.as_deref_mut() else { return };
+        if l < u.from || r > u.to {
+            return;
+        }
+        u.dsacked += r.since(l).div_ceil(mss) as u64;
+        let sent = self.counters.retransmits - u.retrans_at;
+        if sent > 0 && u.dsacked >= sent {
+            let u = self.undo.take().expect("present");
+            self.cc.undo(&u.prior);
+            self.counters.undos += 1;
+        }
+    }
+    /// Leaving a recovery (fast or RTO): 16 of them without a D-SACK and the reordering
+    /// window is back to min_RTT/4 (RFC 8985 6.2 step 4).
+    pub fn rack_recovery_done(&mut self) {
+        self.rack.reo_wnd_persist = self.rack.reo_wnd_persist.saturating_sub(1);
+        if self.rack.reo_wnd_persist == 0 {
+            self.rack.reo_wnd_mult = 1;
+        }
     }
     /// RACK_sent_after (RFC 8985 6.2): was (t1, e1) sent after (t2, e2)?
     fn sent_after(t1: Instant, e1: SeqNum, t2: Instant, e2: SeqNum) -> bool {
@@ -51,8 +132,10 @@ impl Tcb {
     /// Returns when the oldest watched transmission will be lost (the RACK reorder timer).
     pub fn detect_loss(&mut self, now: Instant) -> Option<Instant> {
         let hi = self.loss.scoreboard.highest();
-        if let Some(t) = self.loss.scoreboard.dupthresh_point(3 * self.eff_mss()) {
-            self.loss.sent.mark_dupthresh(self.snd.una, t);
+        if !self.rack.reord_seen {
+            if let Some(t) = self.loss.scoreboard.dupthresh_point(3 * self.eff_mss()) {
+                self.loss.sent.mark_dupthresh(self.snd.una, t);
+            }
         }
         if hi.is_none() && self.rack.xmit_ts.is_none() {
             return None;
@@ -87,7 +170,17 @@ impl Tcb {
         r
     }
     /// RFC 8985 6.2 step 2 for one newly delivered record (see `sack_update`).
-    fn rack_consider(&self, best: &mut Option<(Instant, SeqNum, Duration)>, now: Instant, r: &Rec, ecr: Option<u32>) {
+    fn rack_consider(
+        &mut self,
+        best: &mut Option<(Instant, SeqNum, Duration)>,
+        now: Instant,
+        r: &Rec,
+        ecr: Option<u32>,
+    ) {
+        // Step 3: delivered after a later segment, never retransmitted: reordering.
+        if r.retx == 0 && self.rack.fack.is_some_and(|f| r.end < f) {
+            self.rack.reord_seen = true;
+        }
         let rtt = now - r.sent;
         if r.retx > 0 {
             let older = ecr.is_some_and(|e| (e.wrapping_sub(self.ts_now(r.sent)) as i32) < 0);
@@ -141,6 +234,11 @@ impl Tcb {
                 i += 1;
             }
         }
+        // RACK.fack: the highest delivered, cumulatively or by SACK.
+        let delivered = self.loss.scoreboard.highest().map_or(acked_upto, |h| h.max(acked_upto));
+        if delivered <= self.snd.max && self.rack.fack.is_none_or(|f| delivered > f) {
+            self.rack.fack = Some(delivered);
+        }
         if let Some((t, e, rtt)) = best {
             self.rtt.note_min(rtt);
             self.rack.rtt = Some(rtt);
@@ -184,15 +282,19 @@ impl Tcb {
             return;
         }
         let sack_lost = self.opts.sack_ok && self.loss.sent.lost_unsent() > 0;
-        if self.loss.dupacks >= 3 || sack_lost {
-            self.enter_recovery();
+        // With SACK, once reordering was seen only RACK's timing says lost (Linux
+        // tcp_time_to_recover with RACK: no duplicate-ACK threshold).
+        let dupthresh = !(self.opts.sack_ok && self.rack.reord_seen) && self.loss.dupacks >= 3;
+        if dupthresh || sack_lost {
+            self.enter_recovery(now);
         }
     }
     /// RFC 6582 3.2 step 2 / RFC 6675 5 step 4.
-    pub fn enter_recovery(&mut self) {
+    pub fn enter_recovery(&mut self, now: Instant) {
         self.loss.in_recovery = true;
         self.loss.recover = self.snd.max;
         let flight = self.snd.max.since(self.snd.una) as u32;
+        self.undo_mark(now);
         self.cc.on_fast_loss(flight);
         self.loss.rexmit_head = true;
         self.rtt_probe = None;

@@ -90,6 +90,8 @@ pub struct Tcb {
     /// RFC 6298 timing of one segment: (seq that must be acked, time sent).
     pub rtt_probe: Option<(SeqNum, Instant)>,
     pub cc: CongestionControl,
+    /// The last loss episode's reduction, until D-SACKs show it spurious (`rack_dsack`).
+    pub undo: Option<Box<super::congestion::Undo>>,
 
     pub nodelay: bool,
     pub linger: Option<Duration>,
@@ -165,6 +167,7 @@ impl Tcb {
             rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
             rtt_probe: None,
             cc: CongestionControl::new(cfg.congestion, cfg.mss),
+            undo: None,
             nodelay: false,
             linger: None,
             counters: TcpInfo::default(),
@@ -303,6 +306,7 @@ impl Tcb {
         i.rttvar = self.rtt.rttvar;
         i.rto = self.rtt.backed_off(self.timers.backoff);
         i.cwnd = self.cc.cwnd;
+        i.reord_seen = self.rack.reord_seen;
         i.ssthresh = self.cc.ssthresh;
         // Like Linux tcpi_snd_mss: payload bytes per full segment (MSS less the timestamp option).
         i.snd_mss = self.eff_mss() as u16;

@@ -153,6 +153,9 @@ impl Tcb {
             return;
         }
         let flight = self.snd.max.since(self.snd.una) as u32;
+        if self.timers.backoff == 1 {
+            self.undo_mark(now);
+        }
         self.cc.on_rto(flight, self.timers.backoff == 1);
         self.loss.in_recovery = false;
         self.loss.dupacks = 0;

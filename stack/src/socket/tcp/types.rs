@@ -194,6 +194,12 @@ pub struct TcpInfo {
     pub fast_retransmits: u64,
     /// Retransmission timeouts that fired.
     pub rto_expirations: u64,
+    /// Window reductions undone: every retransmission of the episode was D-SACKed (spurious).
+    pub undos: u64,
+    /// D-SACK blocks received (Linux tcpi_dsack_dups counts segments).
+    pub dsacks: u64,
+    /// Reordering was seen (RACK.reordering_seen; Linux tcpi_reord_seen counts events).
+    pub reord_seen: bool,
     /// Current consecutive-backoff count.
     pub backoff: u32,
     pub wscale_snd: u8,

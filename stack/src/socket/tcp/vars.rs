@@ -224,6 +224,18 @@ pub struct Rack {
     pub tlp_pending: bool,
     /// One probe per tail: cleared when SND.UNA advances.
     pub tlp_used: bool,
+    /// RACK.reordering_seen (RFC 8985 6.2 step 3): a segment never retransmitted was delivered
+    /// after a later one, or a D-SACK showed a retransmission spurious. From then on losses are
+    /// found by time only (no three-duplicate rule), as Linux with RACK.
+    pub reord_seen: bool,
+    /// RACK.fack: the highest end of a segment delivered (step 3).
+    pub fack: Option<SeqNum>,
+    /// RACK.reo_wnd_mult, RACK.reo_wnd_persist and RACK.dsack_round (step 4): the reordering
+    /// window grows by min_RTT/4 per round with a D-SACK, back to one after 16 recoveries
+    /// without.
+    pub reo_wnd_mult: u32,
+    pub reo_wnd_persist: u32,
+    pub dsack_round: Option<SeqNum>,
 }
 
 /// Delivery-rate sampling: bytes acknowledged over a window of at least one SRTT (1 ms min).

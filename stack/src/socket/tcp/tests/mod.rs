@@ -7,7 +7,7 @@
 //! - `inplace.rs`: `send_with`/`recv_with`, the caller writing and reading the rings in place.
 //! - `clamp.rs`: TCP_WINDOW_CLAMP against receive-buffer auto-tuning; `dsack.rs`: D-SACK blocks.
 //! - `icmp.rs`: ICMP errors for TCP; `ports.rs`: ephemeral ports and timestamp offsets;
-//!   `reuseport.rs`: SO_REUSEPORT listeners sharing a port.
+//!   `reuseport.rs`: SO_REUSEPORT listeners sharing a port; `reorder.rs`: a reordering path.
 //! - `fuzz.rs`: arbitrary segments; `stateful.rs` (+ `stateful_inv.rs` invariants,
 //!   `stateful_found.rs` minimal cases): the stateful fuzzer.
 use super::*;
@@ -38,6 +38,7 @@ mod icmp;
 mod inplace;
 mod maxseg;
 mod ports;
+mod reorder;
 mod reuseport;
 mod segments;
 mod sender;

@@ -183,9 +183,9 @@ impl CongestionControl {
         self.cwnd = self.mss;
         self.ca_acked = 0;
     }
-    /// A reduction found spurious (every retransmission it caused was D-SACKed): the state
-    /// before it comes back, cwnd and ssthresh no lower than now (Linux
-    /// tcp_undo_cwnd_reduction; CUBIC's W_max and epoch with them).
+    /// A reduction found spurious (every retransmission it caused was D-SACKed, or the
+    /// originals filled the holes): the state before it comes back, cwnd and ssthresh no lower
+    /// than now (Linux tcp_undo_cwnd_reduction; CUBIC's W_max and epoch with them).
     pub fn undo(&mut self, prior: &CongestionControl) {
         let (cwnd, ssthresh) = (self.cwnd.max(prior.cwnd), self.ssthresh.max(prior.ssthresh));
         (self.w_max, self.k, self.epoch, self.w_est) = (prior.w_max, prior.k, prior.epoch, prior.w_est);
@@ -197,9 +197,10 @@ impl CongestionControl {
     }
 }
 
-/// What a loss episode's window reduction would undo (RFC 3708's detection by D-SACK, Linux
-/// undo_marker/undo_retrans): the congestion state before it, the sequence range the episode
-/// retransmitted from, and its retransmissions not yet shown spurious.
+/// What a loss episode's window reduction would undo (RFC 3708's detection by D-SACK and RFC
+/// 3522's by timestamps; Linux undo_marker, undo_retrans, retrans_stamp): the congestion state
+/// before it, the sequence range it retransmitted from, the count of its retransmissions
+/// shown spurious, and when it began.
 #[derive(Clone, Debug)]
 pub struct Undo {
     pub prior: CongestionControl,

@@ -512,8 +512,8 @@ impl Tcb {
     }
 
     /// Reports `[start, end)` as received twice in the next ACK (RFC 2883). One block per
-    /// ACK: a second duplicate extends the first when they touch, else waits for the next
-    /// ACK's turn (Linux tcp_dsack_extend).
+    /// ACK: a second duplicate before it leaves extends the first when they touch, else goes
+    /// unreported (Linux tcp_dsack_extend).
     fn note_dsack(&mut self, start: SeqNum, end: SeqNum) {
         if !self.opts.sack_ok || end <= start {
             return;

@@ -437,10 +437,9 @@ impl Tcb {
         let mut start = seq;
         let mut data = payload;
         if start < self.rcv.nxt {
-            self.dup_received(start, start + data.len());
+            self.dup_received(start, start + data.len()); // the duplicate ACK is owed at once
             let skip = self.rcv.nxt.since(start);
             if skip >= data.len() {
-                self.ack.now = true;
                 return;
             }
             data = &data[skip..];

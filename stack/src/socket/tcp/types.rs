@@ -194,7 +194,8 @@ pub struct TcpInfo {
     pub fast_retransmits: u64,
     /// Retransmission timeouts that fired.
     pub rto_expirations: u64,
-    /// Window reductions undone: every retransmission of the episode was D-SACKed (spurious).
+    /// Window reductions undone as spurious: every retransmission of the episode was D-SACKed,
+    /// or the originals filled the holes (Eifel).
     pub undos: u64,
     /// D-SACK blocks received (Linux tcpi_dsack_dups counts segments).
     pub dsacks: u64,

@@ -385,6 +385,7 @@ impl Tcb {
             }
             self.loss.scoreboard.prune(ack);
             self.loss.sent.prune(ack);
+            self.mark_trimmed_sacked();
             self.rack.tlp_used = false;
             self.rack.pto_at = None;
             if let Some((s, t)) = self.rtt_probe {

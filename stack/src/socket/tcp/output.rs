@@ -314,12 +314,16 @@ impl Tcb {
             self.loss.rexmit_head = false;
             // Only what was sent before: never new data beyond SND.MAX (the peer's ACK of it
             // would be for "unsent" data and be dropped).
-            let sent_before = self.snd.max.since(self.snd.una);
-            let len = self.data_end().since(self.snd.una).min(mss).min(sent_before);
-            let fin = self.fin_seq().is_some_and(|f| self.snd.una + len == f && f < self.snd.max);
+            // With SACK, the first hole: what the peer SACKed is not resent (RFC 6675 NextSeg).
+            let (at, hole_end) = match self.opts.sack_ok {
+                true => self.unsacked_piece(self.snd.una, self.snd.max).unwrap_or((self.snd.max, self.snd.max)),
+                false => (self.snd.una, self.snd.max),
+            };
+            let len = self.data_end().min(hole_end).since(at).min(mss);
+            let fin = self.fin_seq().is_some_and(|f| at + len == f && f < self.snd.max);
             if len > 0 || fin {
                 self.tr_why(Reason::FastRetransmit);
-                self.send_segment(now, e, self.snd.una, len, if fin { flags::FIN } else { 0 });
+                self.send_segment(now, e, at, len, if fin { flags::FIN } else { 0 });
                 self.counters.retransmits += 1;
                 self.arm_rto(now);
             }

@@ -143,7 +143,8 @@ impl Tcb {
         let wait = self.rack_wait();
         while let Some(i) = self.loss.sent.timed_front() {
             let r = *self.loss.sent.get(i);
-            if !(hi.is_some_and(|h| r.start < h) || self.before_rack(&r)) {
+            // Below the highest SACK says "sent before it" only of a first transmission.
+            if !((r.retx == 0 && hi.is_some_and(|h| r.start < h)) || self.before_rack(&r)) {
                 return None; // sent after everything delivered: the TLP and the RTO watch it
             }
             if now < r.sent + wait {
@@ -168,6 +169,18 @@ impl Tcb {
         let r = self.loss.sent.check_sacked(|a, b| self.loss.scoreboard.sacked_end(a).is_some_and(|e| e >= b));
         sentlog::WORK.with(|w| w.set(work));
         r
+    }
+    /// After a cumulative ACK trimmed the front record, what is left of it may lie wholly
+    /// inside a SACKed block (its tail was SACKed, its head now ACKed): mark it SACKED, as the
+    /// scoreboard holds it (Linux tcp_shifted_skb / tcp_sacktag_walk see the trimmed skb too).
+    pub(super) fn mark_trimmed_sacked(&mut self) {
+        if self.loss.sent.len() == 0 {
+            return;
+        }
+        let r = *self.loss.sent.get(0);
+        if !r.sacked && self.loss.scoreboard.sacked_end(r.start).is_some_and(|e| e >= r.end) {
+            self.loss.sent.mark_sacked(0);
+        }
     }
     /// RFC 8985 6.2 step 2 for one newly delivered record (see `sack_update`).
     fn rack_consider(

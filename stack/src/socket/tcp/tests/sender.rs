@@ -278,3 +278,26 @@ fn a_redundant_tail_loss_probe_does_not_reduce_cwnd() {
     h.feed(&h.seg(1001, Some(end + 100), 0));
     assert_eq!(h.s.info(c).unwrap().ssthresh, u32::MAX);
 }
+
+#[test]
+fn a_trimmed_record_left_wholly_sacked_is_marked_sacked() {
+    // A middlebox resegmented: the receiver SACKs the second half of segment 0, then a
+    // cumulative ACK covers its first half. What is left of segment 0 is SACKed (the test build
+    // checks every record's mark against the scoreboard after each ACK) and is not resent when
+    // segment 1 is repaired (fast retransmit starts at the first hole, RFC 6675 NextSeg).
+    let mut h = H::new();
+    let (c, iss) = established_rtt(&mut h, Duration::from_millis(20));
+    let s = |k: u32| iss + 1 + k * MSS;
+    h.s.send(h.now, c, &[4u8; 4 * MSS as usize]).unwrap();
+    assert_eq!(h.out().len(), 4);
+    let half = s(0) + MSS / 2;
+    let mut a = h.seg(1001, Some(s(0)), 0);
+    a.sack = [Some((half, s(1))), Some((s(2), s(4))), None, None];
+    h.feed(&a);
+    let mut a = h.seg(1001, Some(half), 0);
+    a.sack = [Some((half, s(1))), Some((s(2), s(4))), None, None];
+    h.feed(&a);
+    let o = h.advance(Duration::from_millis(100));
+    // Once: the retransmission is not lost again for lying below the highest SACK.
+    assert_eq!(data_segs(&o), vec![(s(1), MSS as usize)], "only the hole, once: {o:?}");
+}

@@ -32,6 +32,12 @@ static int so_error(int fd) {
 }
 
 static const char *res(ssize_t r) { return r < 0 ? errno_name(errno) : "OK"; }
+static const char *nres(ssize_t r) {
+    static char b[32];
+    if (r < 0) return errno_name(errno);
+    snprintf(b, sizeof b, "%zd", r);
+    return b;
+}
 
 static int server(const struct opts *o) {
     char fl[128];
@@ -83,6 +89,17 @@ static int client(const struct opts *o) {
     socklen_t plen = sizeof peer;
     r = getpeername(fd, (struct sockaddr *)&peer, &plen);
     printf("closed port: getpeername %s\n", res(r));
+    /* A failure no connect() reported reads as an end of stream (tcp_done's RCV_SHUTDOWN); the
+     * next connect() reports it (ECONNABORTED, its error taken) and unconnects the socket
+     * (tcp_disconnect: ENOTCONN); a new attempt that fails unreported reads 0 again. */
+    char one[1];
+    printf("closed port: recv %s\n", nres(recv(fd, one, 1, MSG_DONTWAIT)));
+    printf("closed port: connect again %s\n", res(connect(fd, (struct sockaddr *)&sa, sizeof sa)));
+    printf("closed port: recv %s\n", nres(recv(fd, one, 1, MSG_DONTWAIT)));
+    printf("closed port: a new attempt %s\n", res(connect(fd, (struct sockaddr *)&sa, sizeof sa)));
+    wait_fd(fd, POLLOUT, 5000);
+    printf("closed port: SO_ERROR %s\n", errno_name(so_error(fd)));
+    printf("closed port: recv %s\n", nres(recv(fd, one, 1, MSG_DONTWAIT)));
     close(fd);
 
     /* 2. The server. */

@@ -109,7 +109,10 @@ impl Service {
             return Msg::reply(op, super::proto::RENEW);
         }
         match stack.tcp.connect(now, h, remote.into()) {
-            Ok(()) => {}
+            // A new attempt: what an earlier failure's connect() reported is forgotten (Linux's
+            // tcp_disconnect ran then; this attempt failing unreported leaves RCV_SHUTDOWN set
+            // by tcp_done, and the read gives 0, not ENOTCONN).
+            Ok(()) => s.connect_failed = false,
             Err(Error::AlreadyConnected) if s.connecting => {
                 s.connecting = false;
                 return Msg::reply(op, 0);

@@ -14,6 +14,8 @@
  *     host after a refused port; the connection then carries data both ways.
  *  5. connect(AF_UNSPEC) on a connection: the peer is reset, the socket reads ECONNRESET then
  *     ENOTCONN, and it connects again.
+ *  6. connect(AF_UNSPEC) on a listener stops it as shutdown() does: connect() is EINVAL, a
+ *     read ENOTCONN (the accept wake-ups never read as data), and listen() resumes it.
  *
  *   shut_wake client -c HOST -p PORT
  */
@@ -75,7 +77,7 @@ static void wait_connect(const char *m, int c, int ep) {
 }
 
 static int client(const struct opts *o) {
-    int port = o->port + 1; /* this client's loopback ports: port+1 to port+6 */
+    int port = o->port + 1; /* this client's loopback ports: port+1 to port+5 */
     struct sockaddr_in a;
     pthread_t t;
 
@@ -211,6 +213,35 @@ static int client(const struct opts *o) {
         s = accept(l, NULL, NULL);
         ssize_t w = write(c, "ping", 4), n = s < 0 ? -1 : read(s, b, sizeof b);
         printf("unspec: wrote %zd, read %zd\n", w, n);
+        if (s >= 0) close(s);
+        close(c);
+        close(l);
+    }
+
+    /* 6. connect(AF_UNSPEC) on a listener */
+    {
+        int l = tcp_socket(); /* not bound: listen() picks the port */
+        socklen_t al = sizeof a;
+        if (listen(l, 4) < 0 || getsockname(l, (struct sockaddr *)&a, &al) < 0) DIE("listen");
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        struct sockaddr un = { .sa_family = AF_UNSPEC };
+        printf("listener unspec: connect(AF_UNSPEC): %s\n", res(connect(l, &un, sizeof un)));
+        struct sockaddr_in r;
+        make_addr(&r, o->host, o->port);
+        printf("listener unspec: connect: %s\n", res(connect(l, (struct sockaddr *)&r, sizeof r)));
+        printf("listener unspec: recv: %s\n", nres(recv(l, b, sizeof b, MSG_DONTWAIT)));
+        printf("listener unspec: accept: %s\n", res(accept(l, NULL, NULL)));
+        printf("listener unspec: listen again: %s\n", res(listen(l, 4)));
+        /* The port listen() picked went with the stop (inet_put_port): listen() picks again. */
+        struct sockaddr_in a2;
+        al = sizeof a2;
+        getsockname(l, (struct sockaddr *)&a2, &al);
+        printf("listener unspec: the same port: %s\n", a2.sin_port == a.sin_port ? "yes" : "no");
+        a.sin_port = a2.sin_port;
+        c = tcp_socket();
+        printf("listener unspec: a client: %s\n", res(connect(c, (struct sockaddr *)&a, sizeof a)));
+        int s = accept(l, NULL, NULL);
+        printf("listener unspec: accept after: %s\n", s < 0 ? errno_name(errno) : "a connection");
         if (s >= 0) close(s);
         close(c);
         close(l);

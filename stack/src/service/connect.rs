@@ -52,9 +52,10 @@ impl Service {
             Target::Unspec => {
                 let st = stack.tcp.state(h);
                 if st == Ok(TcpState::Listen) {
-                    // tcp_disconnect stops a listener (SS_UNCONNECTED after: it may connect).
+                    // tcp_disconnect stops a listener, as shutdown() does (inet_shutdown runs the
+                    // same): connect() is EINVAL from then on and listen() resumes it (this
+                    // kernel's answers). The wake-up tokens stay in the pair, never read as data.
                     super::shut::tcp(stack, now, s, h, libc::SHUT_RD, op);
-                    s.listen_shut = false;
                 } else if !matches!(st, Ok(TcpState::Closed) | Err(_)) {
                     // A connection is reset (or a connect abandoned) at once; the pair goes with
                     // what it holds (Linux purges the queues), the next connect gets a new one.

@@ -138,6 +138,18 @@ static int client(const struct opts *o) {
     on_loopback(&a, port + 1);
     printf("refused: bind to a port: %s\n", res(bind(c, (struct sockaddr *)&a, sizeof a)));
     close(c);
+    /* The address bind() named stays when the failure releases the port bind() left to us
+     * (SOCK_BINDADDR_LOCK): a loopback source still cannot reach the server host (EINVAL). */
+    c = tcp_socket();
+    on_loopback(&a, 0);
+    a.sin_addr.s_addr = htonl(0x7f000002); /* 127.0.0.2 */
+    printf("refused: bind 127.0.0.2:0: %s\n", res(bind(c, (struct sockaddr *)&a, sizeof a)));
+    on_loopback(&a, port + 1);
+    printf("refused: connect: %s\n", res(connect(c, (struct sockaddr *)&a, sizeof a)));
+    struct sockaddr_in srv;
+    make_addr(&srv, o->host, o->port);
+    printf("refused: then to the server host: %s\n", res(connect(c, (struct sockaddr *)&srv, sizeof srv)));
+    close(c);
 
     /* 4. connect() again after a failure */
     for (int nb = 0; nb < 3; nb++) {

@@ -348,7 +348,7 @@ impl TcpStack {
         // else loopback (`curl http://0.0.0.0:8000/` reaches a server listening on 0.0.0.0).
         let remote = if remote.ip().is_unspecified() {
             let to = match *t.local.ip() {
-                a if t.bound && !a.is_unspecified() => a,
+                a if (t.bound || t.addr_locked) && !a.is_unspecified() => a,
                 _ => IpAddress::v4(127, 0, 0, 1),
             };
             IpEndpoint::new(to, remote.port())
@@ -363,9 +363,10 @@ impl TcpStack {
         {
             return Err(Error::NetUnreachable);
         }
-        // The source address: the bound one, else what the route to `remote` gives.
+        // The source address: the bound one (kept when a failed connect released the port bind()
+        // left to us: SOCK_BINDADDR_LOCK), else what the route to `remote` gives.
         let src_ip = match *t.local.ip() {
-            a if t.bound && !a.is_unspecified() => a,
+            a if (t.bound || t.addr_locked) && !a.is_unspecified() => a,
             _ => crate::iface::route::source_for(own, *remote.ip()),
         };
         if !crate::iface::route::source_reaches(own, src_ip, *remote.ip()) {

@@ -100,6 +100,14 @@ static int client(const struct opts *o) {
     wait_fd(fd, POLLOUT, 5000);
     printf("closed port: SO_ERROR %s\n", errno_name(so_error(fd)));
     printf("closed port: recv %s\n", nres(recv(fd, one, 1, MSG_DONTWAIT)));
+    /* A port bound after the failure is free as soon as the socket is closed. */
+    struct sockaddr_in any;
+    make_addr(&any, NULL, o->port + 3);
+    printf("closed port: bind %s\n", res(bind(fd, (struct sockaddr *)&any, sizeof any)));
+    close(fd);
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0) DIE("socket");
+    printf("closed port: its port bound again after close: %s\n", res(bind(fd, (struct sockaddr *)&any, sizeof any)));
     close(fd);
 
     /* 2. The server. */

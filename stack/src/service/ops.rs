@@ -86,8 +86,12 @@ impl Service {
             Op::Bind => {
                 let r = self.op_simple(i, o, &m);
                 // The port may belong to a socket the program already closed (the kernel's
-                // close frees it at once; we learn it from `a`'s hang-up): handle those first.
-                if r.a == libc::EADDRINUSE && self.reap_hangups() && self.socks.get(i).is_some_and(|s| s.is_some()) {
+                // close frees it at once; we learn it from `a`'s hang-up, or for a socket whose
+                // connection ended, from the sweep): handle those first.
+                if r.a == libc::EADDRINUSE
+                    && (self.reap_hangups() | self.sweep_zombies_now())
+                    && self.socks.get(i).is_some_and(|s| s.is_some())
+                {
                     self.op_simple(i, o, &m)
                 } else {
                     r

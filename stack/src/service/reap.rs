@@ -70,6 +70,15 @@ impl Service {
         self.zombies = keep;
     }
 
+    /// The sweep at once, not waiting for its 250 ms (a bind() that found its port taken): true
+    /// if it forgot a socket.
+    pub(super) fn sweep_zombies_now(&mut self) -> bool {
+        let before = self.zombies.len();
+        self.next_sweep = std::time::Instant::now();
+        self.sweep_zombies();
+        self.zombies.len() < before
+    }
+
     pub(super) fn forget(&mut self, i: usize, s: Sock) {
         if !s.parked {
             self.ep_del(s.a);

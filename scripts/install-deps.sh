@@ -9,6 +9,7 @@ for pair in ip:iproute2 ping:iputils-ping arping:iputils-arping tcpdump:tcpdump 
             strace:strace sha256sum:coreutils setpriv:util-linux script:bsdutils timeout:coreutils awk:mawk \
             nginx:nginx ab:apache2-utils socat:socat dig:bind9-dnsutils host:bind9-dnsutils \
             openssl:openssl ss:iproute2 java:default-jdk-headless node:nodejs traceroute:traceroute \
+            tracepath:iputils-tracepath hostname:hostname \
             redis-server:redis-server redis-benchmark:redis-tools git:git rsync:rsync \
             memcached:memcached psql:postgresql-client pgbench:postgresql-client vsftpd:vsftpd \
             ssh:openssh-client scp:openssh-client hey:hey \

@@ -190,9 +190,8 @@ static void op(int step) {
     case 7: { /* send */
         int n = pick(3) == 0 ? 1 : pick(2) ? 100 : 1000, d = pick(5);
         memset(buf, 'a' + step % 26, (size_t)n);
-        /* Known differences: a UDP socket whose connect chose a loopback source, or that is
-         * bound to one, sends to a remote address (Linux: EINVAL); a send without an address
-         * does not bind (Linux's autobind comes before EDESTADDRREQ). */
+        /* Known difference: a UDP socket whose connect chose a loopback source, or that is
+         * bound to one, sends to a remote address (Linux: EINVAL). */
         if (s->udp && (s->lo || s->lobound) && d >= 3) d = pick(3);
         /* After SHUT_WR: EPIPE, where Linux binds first (shut_wake tests EPIPE); after SHUT_RD
          * an ICMP error a send causes is dropped, not reported by the next send. */
@@ -201,7 +200,6 @@ static void op(int step) {
             r = 0;
             break;
         }
-        if (s->udp && !s->conn && d == 4) d = pick(4);
         if (s->udp && d < 4) {
             dest(&sa, d);
             r = res(sendto(s->fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, sizeof sa));

@@ -382,6 +382,9 @@ pub(crate) unsafe fn send(
     let to = match super::addr::udp_dest(fd, addr, len, false, n) {
         Ok(t) => t,
         Err(e) => {
+            if e == libc::EMSGSIZE {
+                super::udp::autobind(fd); // as udp_sendmsg's own checks, after inet_send_prepare
+            }
             crate::set_errno(e);
             return Some(-1);
         }
@@ -465,6 +468,9 @@ pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> Opt
     let to = match super::addr::udp_dest(fd, m.msg_name as *const sockaddr, m.msg_namelen, true, total) {
         Ok(t) => t,
         Err(e) => {
+            if e == libc::EMSGSIZE {
+                super::udp::autobind(fd); // as udp_sendmsg's own checks, after inet_send_prepare
+            }
             crate::set_errno(e);
             return Some(-1);
         }

@@ -78,6 +78,27 @@ unsafe fn control_source(m: &msghdr) -> Result<(Option<std::net::Ipv4Addr>, bool
     }
 }
 
+/// Linux's inet_send_prepare binds an unbound UDP socket to a port before udp_sendmsg looks
+/// at the datagram (so a send that then fails, EMSGSIZE or EDESTADDRREQ, leaves it bound): the
+/// same with bind(ANY:0) of the socket's family, whose EINVAL on a bound socket is ignored. Only
+/// on those error paths (a round trip).
+pub(crate) fn autobind(fd: c_int) {
+    if super::family(fd) & proto::FAM_PING != 0 {
+        return; // raw and ping sockets have no port to pick
+    }
+    let mut m = Msg::new(Op::Bind);
+    m.data = if super::family(fd) & proto::FAM_INET6 != 0 {
+        let mut a = [0u8; std::mem::size_of::<libc::sockaddr_in6>()];
+        a[..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
+        a.to_vec()
+    } else {
+        let mut a = [0u8; std::mem::size_of::<libc::sockaddr_in>()];
+        a[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+        a.to_vec()
+    };
+    let _ = super::hooks::call(&m, fd);
+}
+
 unsafe fn send_record(
     fd: c_int,
     iov: *const iovec,
@@ -91,9 +112,11 @@ unsafe fn send_record(
     // udp_sendmsg: `if (len > 0xFFFF) return -EMSGSIZE;` before it looks for a destination
     // (writev comes here without `addr::udp_dest`'s check).
     if total > 0xFFFF {
+        autobind(fd);
         return err(libc::EMSGSIZE);
     }
     if to.is_none() && super::kind(fd) != KIND_UDP_CONNECTED {
+        autobind(fd);
         return err(libc::EDESTADDRREQ);
     }
     if super::family(fd) & proto::FAM_PING != 0 {

@@ -10,7 +10,7 @@ use libc::{c_int, c_void, sockaddr, socklen_t, ssize_t};
 use tapstack::service::proto::{self, Msg, Op};
 
 use super::addr::{set_family, user_bytes, write_name};
-pub(crate) use super::udp::{udp_fionread, udp_recv, udp_recvmsg, udp_send, udp_sendmsg};
+pub(crate) use super::udp::{autobind as udp_autobind, udp_fionread, udp_recv, udp_recvmsg, udp_send, udp_sendmsg};
 use super::{ask, set_kind, KIND_TCP, KIND_TCP_LISTEN, KIND_TCP_NEW, KIND_UDP, KIND_UDP_CONNECTED};
 use crate::{errno, set_errno};
 

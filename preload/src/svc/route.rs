@@ -383,7 +383,7 @@ pub(crate) unsafe fn send(
         Ok(t) => t,
         Err(e) => {
             if e == libc::EMSGSIZE {
-                super::udp::autobind(fd); // as udp_sendmsg's own checks, after inet_send_prepare
+                hooks::udp_autobind(fd); // as udp_sendmsg's own checks, after inet_send_prepare
             }
             crate::set_errno(e);
             return Some(-1);
@@ -469,7 +469,7 @@ pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> Opt
         Ok(t) => t,
         Err(e) => {
             if e == libc::EMSGSIZE {
-                super::udp::autobind(fd); // as udp_sendmsg's own checks, after inet_send_prepare
+                hooks::udp_autobind(fd); // as udp_sendmsg's own checks, after inet_send_prepare
             }
             crate::set_errno(e);
             return Some(-1);

@@ -109,6 +109,24 @@ static int client(const struct opts *o) {
     if (fd < 0) DIE("socket");
     printf("closed port: its port bound again after close: %s\n", res(bind(fd, (struct sockaddr *)&any, sizeof any)));
     close(fd);
+    /* A bind() that meets a port in use clears the address the failed connect left (inet_bind
+     * sets it before get_port fails); getsockname then says 0.0.0.0 with the old port. */
+    int busy = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in bp;
+    make_addr(&bp, NULL, o->port + 4);
+    if (busy < 0 || bind(busy, (struct sockaddr *)&bp, sizeof bp) < 0 || listen(busy, 1) < 0) DIE("busy port");
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0) DIE("socket");
+    connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    wait_fd(fd, POLLOUT, 5000);
+    (void)so_error(fd);
+    printf("closed port: bind to a port in use: %s\n", res(bind(fd, (struct sockaddr *)&bp, sizeof bp)));
+    struct sockaddr_in me;
+    socklen_t ml = sizeof me;
+    getsockname(fd, (struct sockaddr *)&me, &ml);
+    printf("closed port: then the address: %s\n", me.sin_addr.s_addr == htonl(INADDR_ANY) ? "0.0.0.0" : "kept");
+    close(fd);
+    close(busy);
 
     /* 2. The server. */
     make_addr(&sa, o->host, o->port);

@@ -29,6 +29,10 @@ impl TcpStack {
             self.ephemeral_port(h.0, None)?
         } else {
             if self.bind_conflict(h.0, local, reuse) {
+                // inet_bind set the address before get_port failed, and then clears it: an
+                // address an earlier connect left goes (the port getsockname shows stays).
+                let t = self.user_mut(h)?;
+                t.local = IpEndpoint::new(t.local.ip().unspecified(), t.local.port());
                 return Err(Error::AddrInUse);
             }
             local.port()

@@ -86,16 +86,11 @@ pub(crate) fn autobind(fd: c_int) {
     if super::family(fd) & proto::FAM_PING != 0 {
         return; // raw and ping sockets have no port to pick
     }
+    use tapstack::client::sockaddr::{encode, Domain, Name, Style};
+    let domain = if super::family(fd) & proto::FAM_INET6 != 0 { Domain::Inet6 } else { Domain::Inet };
+    let any = Name::V4(SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)); // `::` on AF_INET6
     let mut m = Msg::new(Op::Bind);
-    m.data = if super::family(fd) & proto::FAM_INET6 != 0 {
-        let mut a = [0u8; std::mem::size_of::<libc::sockaddr_in6>()];
-        a[..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
-        a.to_vec()
-    } else {
-        let mut a = [0u8; std::mem::size_of::<libc::sockaddr_in>()];
-        a[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
-        a.to_vec()
-    };
+    m.data = encode(domain, any, Style::default()).bytes().to_vec();
     let _ = super::hooks::call(&m, fd);
 }
 

@@ -16,6 +16,9 @@
  *     ENOTCONN, and it connects again.
  *  6. connect(AF_UNSPEC) on a listener stops it as shutdown() does: connect() is EINVAL, a
  *     read ENOTCONN (the accept wake-ups never read as data), and listen() resumes it.
+ *  7. A connection over the loopback keeps its TIME-WAIT on the side that closed first: bind()
+ *     to that address and port is EADDRINUSE without SO_REUSEADDR (also to 0.0.0.0), allowed
+ *     with it; the side that closed second keeps nothing.
  *
  *   shut_wake client -c HOST -p PORT
  */
@@ -257,6 +260,44 @@ static int client(const struct opts *o) {
         if (s >= 0) close(s);
         close(c);
         close(l);
+    }
+
+    /* 7. TIME-WAIT over the loopback: the server closing first (its listener with
+     * SO_REUSEADDR, then with SO_REUSEPORT alone), then the client (without either) */
+    for (int mode = 0; mode < 3; mode++) {
+        static const char *const how[] = {"server first", "client first", "server first, SO_REUSEPORT"};
+        int l = tcp_socket(), one = 1, server_first = mode != 1;
+        /* The option also lets an earlier run's TIME-WAIT (same option) be: */
+        on_loopback(&a, port + 6 + (mode == 2));
+        setsockopt(l, SOL_SOCKET, mode == 2 ? SO_REUSEPORT : SO_REUSEADDR, &one, sizeof one);
+        if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 4) < 0) DIE("listen");
+        c = tcp_socket();
+        struct sockaddr_in ca;
+        socklen_t cl = sizeof ca;
+        on_loopback(&ca, 0);
+        if (bind(c, (struct sockaddr *)&ca, sizeof ca) < 0 || getsockname(c, (struct sockaddr *)&ca, &cl) < 0)
+            DIE("bind");
+        if (connect(c, (struct sockaddr *)&a, sizeof a) < 0) DIE("connect");
+        int s = accept(l, NULL, NULL);
+        if (s < 0) DIE("accept");
+        close(server_first ? s : c);
+        usleep(100000);
+        close(server_first ? c : s);
+        close(l);
+        usleep(100000);
+        for (int which = 0; which < 2; which++) { /* the listener's port, the client's */
+            struct sockaddr_in t = which ? ca : a, any = t;
+            any.sin_addr.s_addr = htonl(INADDR_ANY);
+            printf("loopback tw (%s): %s port:", how[mode], which ? "client" : "listener");
+            for (int k = 0; k < 4; k++) { /* plain, on 0.0.0.0, SO_REUSEADDR, SO_REUSEPORT */
+                int x = tcp_socket();
+                if (k >= 2) setsockopt(x, SOL_SOCKET, k == 2 ? SO_REUSEADDR : SO_REUSEPORT, &one, sizeof one);
+                struct sockaddr_in *to = k == 1 ? &any : &t;
+                printf(" %s", res(bind(x, (struct sockaddr *)to, sizeof *to)));
+                close(x);
+            }
+            printf("\n");
+        }
     }
 
     int q = tcp_connect(o->host, o->port); /* ends `seq_fuzz server` */

@@ -116,13 +116,13 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
             } else {
                 o.reuseport = on;
             }
-            let r = o.reuseaddr || o.reuseport;
             match p {
+                // Apart, as Linux's sk_reuse and sk_reuseport (inet_bind_conflict).
                 Proto::Tcp(h) => {
-                    stack.tcp.set_reuse_addr(h, r).map_err(Error::errno)?;
+                    stack.tcp.set_reuse_addr(h, o.reuseaddr).map_err(Error::errno)?;
                     stack.tcp.set_reuse_port(h, o.reuseport).map_err(Error::errno)?;
                 }
-                Proto::Udp(h) => stack.udp.set_reuse_addr(h, r).map_err(Error::errno)?,
+                Proto::Udp(h) => stack.udp.set_reuse_addr(h, o.reuseaddr || o.reuseport).map_err(Error::errno)?,
             }
         }
         (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => {

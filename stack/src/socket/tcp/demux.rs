@@ -162,8 +162,8 @@ impl TcpStack {
                 && !(reuse_port && o.reuse_port)
                 && o.local.port() == addr.port()
                 && (o.local.ip().is_unspecified() || addr.ip().is_unspecified() || o.local.ip() == addr.ip())
-                && !(reuse && o.state != TcpState::Listen && (o.reuse_addr || o.state == TcpState::TimeWait))
-        }) || (!reuse && self.tw_holds_port(addr.port()))
+                && !(reuse && o.state != TcpState::Listen && o.reuse_addr)
+        }) || self.tw_blocks(addr.port(), reuse, reuse_port)
     }
 
     /// A free local port for `id`: for bind(0) (`conn` None) or for a connection from `conn.0`

@@ -29,7 +29,7 @@ impl TcpStack {
         let mut reqs: Vec<_> = self.reqs.keys().copied().collect();
         reqs.sort();
         v.extend(reqs.into_iter().map(|k| bare(TcpState::SynReceived, k)));
-        let mut tw: Vec<_> = self.tw.keys().map(|&k| self.key_of(k)).collect();
+        let mut tw: Vec<_> = self.tw.iter().map(|(&k, r)| Self::key_of(k, r)).collect();
         tw.sort();
         v.extend(tw.into_iter().map(|k| bare(TcpState::TimeWait, k)));
         v

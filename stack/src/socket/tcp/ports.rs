@@ -14,8 +14,16 @@ use super::types::TcpState;
 pub(super) struct PortIndex {
     /// (local port, handle) of every control block with `bound` set.
     pub(super) bound: BTreeSet<(u16, u32)>,
-    /// TIME-WAIT records per local port.
-    pub(super) tw: HashMap<u16, u32>,
+    /// TIME-WAIT records per local port (of any local address).
+    pub(super) tw: HashMap<u16, TwPort>,
+}
+
+/// The TIME-WAIT records of one local port: how many, and the options all of them had since
+/// the port's first (`TwRec::flags`' REUSE_ADDR 1 and REUSE_PORT 2).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) struct TwPort {
+    pub(super) n: u32,
+    pub(super) shared: u8,
 }
 
 impl PortIndex {
@@ -31,22 +39,27 @@ impl PortIndex {
     pub fn holders(&self, port: u16) -> impl Iterator<Item = u32> + '_ {
         self.bound.range((port, 0)..=(port, u32::MAX)).map(|&(_, id)| id)
     }
-    /// A TIME-WAIT record for local port `port` was made.
-    pub fn tw_add(&mut self, port: u16) {
-        *self.tw.entry(port).or_insert(0) += 1;
+    /// A TIME-WAIT record for local port `port` was made; `reuse` its REUSE_ADDR / REUSE_PORT.
+    pub fn tw_add(&mut self, port: u16, reuse: u8) {
+        let e = self.tw.entry(port).or_insert(TwPort { n: 0, shared: 3 });
+        e.n += 1;
+        e.shared &= reuse;
     }
     /// A TIME-WAIT record for local port `port` was freed.
     pub fn tw_del(&mut self, port: u16) {
-        if let Some(n) = self.tw.get_mut(&port) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(e) = self.tw.get_mut(&port) {
+            e.n -= 1;
+            if e.n == 0 {
                 self.tw.remove(&port);
             }
         }
     }
-    /// True if a TIME-WAIT record holds `port`.
-    pub fn tw_holds(&self, port: u16) -> bool {
-        self.tw.contains_key(&port)
+    /// True if a TIME-WAIT record on `port` blocks a bind() by a socket with `reuse` bits
+    /// (SO_REUSEADDR 1, SO_REUSEPORT 2): one whose socket shared neither option with it (Linux
+    /// inet_bind_conflict with tw_reuse / tw_reuseport). Judged by the options every record
+    /// of the port had (exact while they had the same, as the connections of one listener).
+    pub fn tw_blocks(&self, port: u16, reuse: u8) -> bool {
+        self.tw.get(&port).is_some_and(|e| e.shared & reuse == 0)
     }
 }
 

@@ -241,7 +241,7 @@ impl TcpStack {
         let mut c = Tcb::new(&cfg, now);
         (c.local, c.remote) = key;
         c.bound = true;
-        c.reuse_addr = l.reuse_addr;
+        (c.reuse_addr, c.reuse_port) = (l.reuse_addr, l.reuse_port);
         c.nodelay = l.nodelay;
         c.timers.keepalive = l.timers.keepalive.clone();
         c.linger = l.linger;

@@ -4,14 +4,17 @@
 //! let a new SYN reopen the 4-tuple. The number of records is capped (Linux
 //! tcp_max_tw_buckets): beyond it a connection closes without TIME-WAIT, counted. This file
 //! holds the record and its answers; `twtable.rs` the socket table's side (enter, look up, expire).
-use crate::wire::ip::IpEndpoint;
+use crate::wire::ip::{IpAddress, IpEndpoint};
 
 use super::listener::Key;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::TcpRepr;
 
-/// A record's key: remote address and port, local port (the local address is the stack's).
-/// Ordered like the 4-tuple (remote address, remote port, local port).
+/// A record's key: remote address and port, local port. The local address (the stack's, or a
+/// loopback one: a connection over 127.0.0.0/8 waits out its TIME-WAIT too, as on Linux) is in
+/// the record (`TwRec::local_ip`), which keeps the key 8 bytes: two records that differ only
+/// in it (127.0.0.1:p and 127.0.0.2:p to one peer) cannot both be kept, the later replaces
+/// the earlier. Ordered like the 4-tuple (remote address, remote port, local port).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TwKey {
     pub(super) remote: IpEndpoint,
@@ -31,6 +34,7 @@ pub fn tw_key(key: Key) -> TwKey {
     TwKey { remote: key.1, local_port: key.0.port() }
 }
 
+/// 40 bytes (the 10,000-record budget of `tests/tcp_memory.rs`).
 #[derive(Copy, Clone, Debug)]
 pub struct TwRec {
     /// Our next sequence number (SND.MAX): the seq of every ACK we send.
@@ -40,12 +44,25 @@ pub struct TwRec {
     pub ts_offset: u32,
     /// Receive window in bytes (acceptability) and as advertised (scaled).
     pub rcv_wnd: u32,
+    /// Last rate-limited ACK (RFC 5961 7), in milliseconds of the clock (wrapping), valid if
+    /// `flags & ACKED`.
+    pub last_ack_ms: u32,
+    /// The connection's local address.
+    pub local_ip: IpAddress,
     pub window: u16,
     pub ts_ok: bool,
+    /// REUSE_ADDR and REUSE_PORT: the socket's SO_REUSEADDR and SO_REUSEPORT (Linux tw_reuse,
+    /// tw_reuseport: which later bind() calls this record does not block); ACKED.
+    pub flags: u8,
     pub expires: Instant,
-    /// Last rate-limited ACK (RFC 5961 7), `Instant::ZERO` for never.
-    pub last_ack: Instant,
 }
+
+const _: () = assert!(std::mem::size_of::<TwRec>() <= 40);
+
+/// `TwRec::flags`: SO_REUSEADDR, SO_REUSEPORT, a rate-limited ACK was sent.
+pub const REUSE_ADDR: u8 = 1;
+pub const REUSE_PORT: u8 = 2;
+pub const ACKED: u8 = 4;
 
 /// Upper bound on TIME-WAIT ACKs queued between two dispatches.
 pub(super) const MAX_QUEUED_TW_ACK: usize = 1024;
@@ -61,8 +78,9 @@ pub enum TwAction {
 
 impl TwRec {
     pub(super) fn oow_ack(&mut self, now: Instant) -> TwAction {
-        if self.last_ack == Instant::ZERO || now - self.last_ack >= Duration::from_millis(500) {
-            self.last_ack = now;
+        let ms = now.total_millis() as u32;
+        if self.flags & ACKED == 0 || ms.wrapping_sub(self.last_ack_ms) >= 500 {
+            (self.last_ack_ms, self.flags) = (ms, self.flags | ACKED);
             TwAction::Ack
         } else {
             TwAction::Nothing

@@ -7,24 +7,20 @@ use super::listener::Key;
 use super::output::Emitter;
 use super::table::TcpStack;
 use super::tcb::Tcb;
-use super::timewait::{tw_key, TwAction, TwKey, TwRec, MAX_QUEUED_TW_ACK};
+use super::timewait::{tw_key, TwAction, TwKey, TwRec, MAX_QUEUED_TW_ACK, REUSE_ADDR, REUSE_PORT};
 use super::types::TcpState;
 use crate::time::{Duration, Instant};
 use crate::trace::{TimerKind, TraceKind};
 use crate::wire::tcp::TcpRepr;
 
 impl TcpStack {
-    pub(super) fn key_of(&self, k: TwKey) -> Key {
-        (IpEndpoint::new(self.config.local_addr, k.local_port), k.remote)
+    pub(super) fn key_of(k: TwKey, r: &TwRec) -> Key {
+        (IpEndpoint::new(r.local_ip, k.local_port), k.remote)
     }
     /// An orphan in TIME-WAIT: its control block becomes a record (or goes, if the cap bites).
     pub(super) fn enter_tw_record(&mut self, id: u32, now: Instant) {
         let Some(t) = self.socks.get(&id) else { return };
         if !(t.orphan && t.state == TcpState::TimeWait) {
-            return;
-        }
-        if *t.local.ip() != self.config.local_addr {
-            self.remove(id); // not keyable (never happens for connections of this host)
             return;
         }
         let key = tw_key((t.local, t.remote));
@@ -54,7 +50,6 @@ impl TcpStack {
         if t.orphan || t.state != TcpState::TimeWait {
             return;
         }
-        let keyable = *t.local.ip() == self.config.local_addr;
         let key = tw_key((t.local, t.remote));
         let rec = Self::tw_record(t, now, self.config.msl * 2);
         let owes_ack = t.ack.now || t.ack.delack_at.is_some();
@@ -62,9 +57,7 @@ impl TcpStack {
         // Not through set_state: the connection's TIME-WAIT goes on in the record.
         (t.state, t.changed, t.closed_since_bind) = (TcpState::Closed, true, true);
         Self::reindex_timer(&mut self.timers, t, id);
-        if keyable {
-            self.keep_record(key, rec, owes_ack);
-        }
+        self.keep_record(key, rec, owes_ack);
         self.after_event(id); // off the connection table; an automatic port goes back
     }
     fn tw_record(t: &Tcb, now: Instant, two_msl: Duration) -> TwRec {
@@ -77,19 +70,27 @@ impl TcpStack {
             rcv_wnd: wnd.max(t.rcv.adv.since(t.rcv.nxt) as u32),
             window: (wnd >> t.opts.rcv_wscale).min(65535) as u16,
             ts_ok: t.opts.ts_ok,
+            flags: if t.reuse_addr { REUSE_ADDR } else { 0 } | if t.reuse_port { REUSE_PORT } else { 0 },
+            local_ip: *t.local.ip(),
+            last_ack_ms: 0,
             expires: t.timers.timewait_at.unwrap_or(now + two_msl),
-            last_ack: Instant::ZERO,
         }
     }
+    /// Stores a record (one with the same key but another local address goes: `TwKey`).
     fn tw_insert(&mut self, key: TwKey, rec: TwRec) {
-        self.tw_timers.insert((rec.expires, key));
-        if self.tw.insert(key, rec).is_none() {
-            self.ports.tw_add(key.local_port);
+        if let Some(old) = self.tw.insert(key, rec) {
+            self.tw_timers.remove(&(old.expires, key));
+            self.ports.tw_del(key.local_port);
         }
+        self.tw_timers.insert((rec.expires, key));
+        self.ports.tw_add(key.local_port, rec.flags & (REUSE_ADDR | REUSE_PORT));
     }
     /// Frees a TIME-WAIT record.
-    pub(super) fn tw_remove(&mut self, key: Key) {
-        let key = tw_key(key);
+    pub(super) fn tw_remove(&mut self, full: Key) {
+        if !self.tw_exists(full) {
+            return;
+        }
+        let key = tw_key(full);
         if let Some(r) = self.tw.remove(&key) {
             self.tw_timers.remove(&(r.expires, key));
             self.ports.tw_del(key.local_port);
@@ -97,7 +98,7 @@ impl TcpStack {
     }
     /// True if a TIME-WAIT record exists for the 4-tuple.
     pub(super) fn tw_exists(&self, key: Key) -> bool {
-        !self.tw.is_empty() && *key.0.ip() == self.config.local_addr && self.tw.contains_key(&tw_key(key))
+        !self.tw.is_empty() && self.tw.get(&tw_key(key)).is_some_and(|r| r.local_ip == *key.0.ip())
     }
     fn queue_tw_ack(&mut self, key: TwKey) {
         if self.tw_acks.len() < MAX_QUEUED_TW_ACK {
@@ -109,7 +110,7 @@ impl TcpStack {
     pub(super) fn tw_input(&mut self, now: Instant, full: Key, seg: &TcpRepr, has_listener: bool) -> bool {
         let two_msl = self.config.msl * 2;
         let key = tw_key(full);
-        let Some(r) = self.tw.get_mut(&key) else { return false };
+        let Some(r) = self.tw.get_mut(&key).filter(|r| r.local_ip == *full.0.ip()) else { return false };
         let old = r.expires;
         match r.input(now, seg, two_msl) {
             TwAction::Nothing => {}
@@ -141,11 +142,11 @@ impl TcpStack {
                 break;
             }
             self.tw_timers.pop_first();
-            if self.tw.get(&key).is_some_and(|r| r.expires == at) {
+            if let Some(r) = self.tw.get(&key).filter(|r| r.expires == at).copied() {
                 self.tw.remove(&key);
                 self.ports.tw_del(key.local_port);
                 if self.tracing() {
-                    let k = self.key_of(key);
+                    let k = Self::key_of(key, &r);
                     self.trace_event(now, k, TraceKind::Timer(TimerKind::TimeWait));
                     self.trace_event(now, k, TraceKind::State { from: TcpState::TimeWait, to: TcpState::Closed });
                 }
@@ -153,15 +154,17 @@ impl TcpStack {
         }
         for key in std::mem::take(&mut self.tw_acks) {
             if let Some(r) = self.tw.get(&key) {
-                let k = self.key_of(key);
+                let k = Self::key_of(key, r);
                 let ack = r.ack(k, now);
                 e.send(*k.0.ip(), *k.1.ip(), &ack);
                 self.trace_stack_seg(now, *k.0.ip(), *k.1.ip(), &ack);
             }
         }
     }
-    /// True if a TIME-WAIT record holds local port `port` (bind conflicts without SO_REUSEADDR).
-    pub(super) fn tw_holds_port(&self, port: u16) -> bool {
-        self.ports.tw_holds(port)
+    /// True if a TIME-WAIT record of `port` blocks a bind() by a socket with these
+    /// SO_REUSEADDR / SO_REUSEPORT settings: a record allows it only if both sockets set one of
+    /// them (Linux inet_bind_conflict with tw_reuse / tw_reuseport).
+    pub(super) fn tw_blocks(&self, port: u16, reuse: bool, reuse_port: bool) -> bool {
+        self.ports.tw_blocks(port, reuse as u8 | (reuse_port as u8) << 1)
     }
 }

@@ -130,7 +130,8 @@ mod index {
         for &k in s.tw.keys() {
             *tw.entry(k.local_port).or_default() += 1;
         }
-        assert_eq!(s.ports.tw, tw, "TIME-WAIT port counts");
+        let counts: HashMap<u16, u32> = s.ports.tw.iter().map(|(&p, e)| (p, e.n)).collect();
+        assert_eq!(counts, tw, "TIME-WAIT port counts");
         let scan =
             !s.rsts.is_empty() || !s.synacks.is_empty() || !s.tw_acks.is_empty() || s.socks.values().any(has_output);
         assert_eq!(s.has_pending_output(), scan, "has_pending_output");

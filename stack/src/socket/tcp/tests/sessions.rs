@@ -315,18 +315,33 @@ fn bind_conflicts_follow_linux() {
     let port = p.a.local_addr(y).unwrap().port();
     assert!((32768..=60999).contains(&port));
     assert_eq!(p.a.bind(y, IpEndpoint::new(A, 7002)), Err(Error::InvalidInput));
-    // A server restarting while its old connection sits in TIME-WAIT needs SO_REUSEADDR.
-    let (c, l, s) = p.connect(8080);
-    p.b.close(p.now, s);
-    p.run_for(Duration::from_millis(50));
-    p.a.close(p.now, c);
-    p.b.close(p.now, l);
-    p.run_for(Duration::from_millis(50));
-    let n = p.b.socket();
-    assert_eq!(p.b.bind(n, IpEndpoint::new(B, 8080)), Err(Error::AddrInUse));
-    p.b.set_reuse_addr(n, true).unwrap();
-    p.b.bind(n, IpEndpoint::new(B, 8080)).unwrap();
-    p.b.listen(n, 1).unwrap();
+    // A server restarting while its old connection sits in TIME-WAIT needs SO_REUSEADDR, on
+    // the old listener (the record's tw_reuse) and the new socket; SO_REUSEPORT likewise.
+    for (port, old, reuse, want) in [
+        (8080, (true, false), (true, false), Ok(())),
+        (8081, (false, false), (true, false), Err(Error::AddrInUse)),
+        (8082, (true, false), (false, true), Err(Error::AddrInUse)),
+        (8083, (false, true), (false, true), Ok(())),
+        (8084, (true, true), (false, false), Err(Error::AddrInUse)),
+    ] {
+        let (c, l, s) = p.connect_set(port, |p, l| {
+            p.b.set_reuse_addr(l, old.0).unwrap();
+            p.b.set_reuse_port(l, old.1).unwrap();
+        });
+        p.b.close(p.now, s);
+        p.run_for(Duration::from_millis(50));
+        p.a.close(p.now, c);
+        p.b.close(p.now, l);
+        p.run_for(Duration::from_millis(50));
+        let n = p.b.socket();
+        assert_eq!(p.b.bind(n, IpEndpoint::new(B, port)), Err(Error::AddrInUse));
+        p.b.set_reuse_addr(n, reuse.0).unwrap();
+        p.b.set_reuse_port(n, reuse.1).unwrap();
+        assert_eq!(p.b.bind(n, IpEndpoint::new(B, port)), want, "port {port}");
+        if want.is_ok() {
+            p.b.listen(n, 1).unwrap();
+        }
+    }
 }
 
 #[test]

@@ -19,6 +19,9 @@
  *  7. A connection over the loopback keeps its TIME-WAIT on the side that closed first: bind()
  *     to that address and port is EADDRINUSE without SO_REUSEADDR (also to 0.0.0.0), allowed
  *     with it; the side that closed second keeps nothing.
+ *  8. connect() from a port bind() named to the peer its TIME-WAIT is with succeeds (Linux's
+ *     tcp_twsk_unique takes over a TIME-WAIT that saw timestamps for a bound port; the
+ *     tcp_tw_reuse sysctl is for ports it picks).
  *
  *   shut_wake client -c HOST -p PORT
  */
@@ -298,6 +301,27 @@ static int client(const struct opts *o) {
             }
             printf("\n");
         }
+    }
+
+    /* 8. connect() again from the same bound port to the same server host, in TIME-WAIT */
+    {
+        int one = 1;
+        struct sockaddr_in ca, sa;
+        socklen_t cl = sizeof ca;
+        make_addr(&sa, o->host, o->port);
+        c = tcp_socket();
+        setsockopt(c, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        make_addr(&ca, "0.0.0.0", 0);
+        if (bind(c, (struct sockaddr *)&ca, sizeof ca) < 0 || getsockname(c, (struct sockaddr *)&ca, &cl) < 0)
+            DIE("bind");
+        if (connect(c, (struct sockaddr *)&sa, sizeof sa) < 0) DIE("connect");
+        close(c); /* first: this side keeps the TIME-WAIT (the server closes on EOF) */
+        usleep(200000);
+        c = tcp_socket();
+        setsockopt(c, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        printf("tw reconnect: bind the same port: %s\n", res(bind(c, (struct sockaddr *)&ca, sizeof ca)));
+        printf("tw reconnect: connect the same peer: %s\n", res(connect(c, (struct sockaddr *)&sa, sizeof sa)));
+        close(c);
     }
 
     int q = tcp_connect(o->host, o->port); /* ends `seq_fuzz server` */

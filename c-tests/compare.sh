@@ -98,6 +98,8 @@ CASES=(
   "seq_fuzz|seq_fuzz server -p 7180|seq_fuzz client -c @HOST -p 7180 -s ${SEQ_FUZZ_SEED:-1} -k ${SEQ_FUZZ_SEEDS:-8} -n 40"
   # shutdown() waking a blocked UDP recv and accept, a listener paused and resumed (HAProxy).
   "shut_wake|seq_fuzz server -p 7183|shut_wake client -c @HOST -p 7183"
+  # Every socket option of a list with odd lengths and values: errno order and stored values.
+  "opt_sweep|seq_fuzz server -p 7192|opt_sweep client -c @HOST -p 7192"
   "udp_peer|udp_peer server 7020 300 72 8000|udp_peer client @HOST 7020 300 72 8000|ready=stdout mask=s/ on port [0-9]+//; s/, [0-9]+ (resent|stale replies|duplicates)//g"
 )
 

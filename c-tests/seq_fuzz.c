@@ -1,8 +1,8 @@
 /* Random sequences of socket calls, the same on every stack: a differential test. From a seed,
  * draws N calls (socket, bind, listen, connect, accept, send, recv, shutdown, close, poll,
- * SO_ERROR, SO_LINGER, SO_REUSEADDR, getsockname/getpeername, FIONREAD, UDP connect/disconnect)
- * on up to six descriptors and prints each call with its result: the count or the errno, with
- * no address, ephemeral port or timing. Every socket lives on the client host: TCP and UDP over
+ * SO_ERROR, SO_LINGER, SO_REUSEADDR, SO_REUSEPORT, getsockname/getpeername, FIONREAD, UDP
+ * connect/disconnect) on up to six descriptors and prints each call with its result: the count
+ * or the errno, with no address, ephemeral port or timing. Every socket lives on the client host: TCP and UDP over
  * its own loopback (127.0.0.1, three fixed ports), and connections to the server host's
  * listener (TCP, port -p) and UDP echo (port -p). A call that could wait is bounded the same way
  * on both stacks: SO_RCVTIMEO/SO_SNDTIMEO of 200 ms on blocking sockets, recv and send with
@@ -275,14 +275,15 @@ static void op(int step) {
         break;
     }
     case 14: { /* options */
-        if (pick(2)) {
+        int o = pick(4);
+        if (o < 2) {
             struct linger l = {1, 0};
             r = res(setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &l, sizeof l));
             snprintf(what, sizeof what, "s%d SO_LINGER 1,0", i);
         } else {
-            int one = pick(2);
-            r = res(setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
-            snprintf(what, sizeof what, "s%d SO_REUSEADDR %d", i, one);
+            int one = pick(2), name = o == 2 ? SO_REUSEADDR : SO_REUSEPORT;
+            r = res(setsockopt(s->fd, SOL_SOCKET, name, &one, sizeof one));
+            snprintf(what, sizeof what, "s%d %s %d", i, o == 2 ? "SO_REUSEADDR" : "SO_REUSEPORT", one);
         }
         break;
     }

@@ -14,9 +14,11 @@ use super::engine::Proto;
 mod congestion;
 pub mod device;
 mod kept;
+mod lengths;
 pub mod raw;
 pub mod tfo;
 pub use kept::Kept;
+use lengths::{int, ip_int, length_rule, TCP_ULP};
 
 /// Per-socket options the service keeps (the engine gets the ones it implements).
 #[derive(Clone, Debug)]
@@ -81,13 +83,6 @@ impl Default for Opts {
     }
 }
 
-fn int(v: &[u8]) -> Result<i32, i32> {
-    if v.len() < 4 {
-        return Err(libc::EINVAL);
-    }
-    Ok(i32::from_ne_bytes([v[0], v[1], v[2], v[3]]))
-}
-
 fn tcp_handle(p: Proto) -> Result<crate::socket::tcp::TcpHandle, i32> {
     match p {
         Proto::Tcp(h) => Ok(h),
@@ -105,9 +100,11 @@ fn engine(stack: &mut Stack, p: Proto, opt: TcpOption) -> Result<(), i32> {
 /// setsockopt(level, name, value).
 pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32, val: &[u8]) -> Result<(), i32> {
     let tcp = matches!(p, Proto::Tcp(_));
-    if let Some(r) = raw::set(stack, p, level, name, val, int(val)) {
+    let v = if level == libc::IPPROTO_IP { Ok(ip_int(val)) } else { int(val) };
+    if let Some(r) = raw::set(stack, p, level, name, val, v) {
         return r;
     }
+    length_rule(tcp, level, name, val.len())?;
     match (level, name) {
         (libc::SOL_SOCKET, libc::SO_REUSEADDR) | (libc::SOL_SOCKET, libc::SO_REUSEPORT) => {
             let on = int(val)? != 0;
@@ -168,7 +165,7 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
             o.device = device::bind(val, tap, crate::phy::tap::ifindex)?;
         }
         (libc::IPPROTO_IP, libc::IP_TTL) => {
-            let v = int(val)?;
+            let v = ip_int(val);
             o.ip_ttl = match v {
                 -1 => 64,
                 1..=255 => v,
@@ -178,12 +175,14 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
             apply_ip_opts(stack, p, o);
         }
         (libc::IPPROTO_IP, libc::IP_TOS) => {
-            o.ip_tos = int(val)? & 0xff;
+            // TCP keeps the ECN bits its own (do_ip_setsockopt): a program sets the rest.
+            let v = ip_int(val);
+            o.ip_tos = if tcp { (v & 0xfc) | (o.ip_tos & 3) } else { v & 0xff };
             o.ip_opts_set = true;
             apply_ip_opts(stack, p, o);
         }
         (libc::IPPROTO_IP, libc::IP_RECVERR) => {
-            let on = int(val)? != 0;
+            let on = ip_int(val) != 0;
             match p {
                 Proto::Tcp(h) => stack.tcp.set_recverr(h, on).map_err(Error::errno)?,
                 Proto::Udp(h) => stack.udp.set_recverr(h, on).map_err(Error::errno)?,
@@ -191,12 +190,17 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
         }
         (libc::IPPROTO_IP, libc::IP_RECVTTL) => {
             // UDP sockets accept it; ICMP datagram sockets then report each echo reply's TTL.
-            let on = int(val)? != 0;
+            let on = ip_int(val) != 0;
             if let Proto::Udp(h) = p {
                 stack.udp.set_recv_ttl(h, on).map_err(Error::errno)?;
             }
+            let _ = o.kept.set(tcp, level, name, on as i32);
         }
-        (libc::IPPROTO_IP, libc::IP_RETOPTS) if val.len() <= 40 => {} // accepted, not sent
+        (libc::SOL_SOCKET, libc::SO_PASSCRED) => return Err(libc::EOPNOTSUPP), // AF_UNIX's
+        (libc::IPPROTO_TCP, TCP_ULP) if tcp => {
+            // No upper-layer protocol (kTLS) here: tcp_set_ulp's answer for an unknown name.
+            return Err(if val.is_empty() { libc::EINVAL } else { libc::ENOENT });
+        }
         (libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP) | (libc::IPPROTO_IP, libc::IP_DROP_MEMBERSHIP) => {
             super::mcast::membership(stack, p, name == libc::IP_ADD_MEMBERSHIP, val)?
         }
@@ -267,14 +271,19 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
         (libc::IPPROTO_UDP, _) if tcp => return Err(libc::ENOPROTOOPT),
         // MSG_ZEROCOPY would promise completions on the error queue that never come: refused
         // as Linux refuses it on a socket that cannot (the program then copies).
+        (libc::SOL_SOCKET, libc::SO_ZEROCOPY) if !(0..=1).contains(&int(val)?) => return Err(libc::EINVAL),
         (libc::SOL_SOCKET, libc::SO_ZEROCOPY) if int(val)? != 0 => return Err(libc::EOPNOTSUPP),
         _ => {
             // IPPROTO_IP options also take a single byte (do_ip_setsockopt), as mDNS
             // responders pass IP_MULTICAST_TTL and IP_MULTICAST_LOOP.
-            let v = match val.len() {
-                1..=3 if level == libc::IPPROTO_IP => Ok(val[0] as i32),
-                _ => int(val),
-            };
+            // do_ip_setsockopt: these want at least the byte.
+            let byte = matches!(name, libc::IP_MULTICAST_TTL | libc::IP_MULTICAST_LOOP | libc::IP_MULTICAST_ALL);
+            if level == libc::IPPROTO_IP
+                && val.is_empty()
+                && (byte || matches!(name, libc::IP_FREEBIND | libc::IP_MINTTL))
+            {
+                return Err(libc::EINVAL);
+            }
             match o.kept.set(tcp, level, name, v.unwrap_or(0)) {
                 None => return Err(libc::ENOPROTOOPT),
                 Some(r) => {
@@ -435,6 +444,8 @@ pub fn get_opt(stack: &mut Stack, p: Proto, o: &Opts, listening: bool, level: i3
         return r;
     }
     let v: i32 = match (level, name) {
+        (libc::SOL_SOCKET, libc::SO_PASSCRED) => return Err(libc::EOPNOTSUPP),
+        (libc::IPPROTO_TCP, TCP_ULP) if tcp => return Ok(Vec::new()),
         (libc::SOL_SOCKET, libc::SO_ERROR) => {
             let e = match p {
                 Proto::Tcp(h) => stack.tcp.take_error(h),

@@ -37,6 +37,12 @@ enum Form {
     /// Read only (SO_SNDLOWAT: Linux's setsockopt refuses it with ENOPROTOOPT, reads 1;
     /// SO_INCOMING_NAPI_ID).
     ReadOnly,
+    /// 0 ..= 255, else EINVAL (IP_MINTTL).
+    Byte,
+    /// A datagram socket's boolean; EINVAL on a stream socket (IP_RECVFRAGSIZE).
+    DgramBool,
+    /// Obsolete: 0 or 1 accepted (else EINVAL), reads 0 (TCP_THIN_DUPACK).
+    Obsolete,
 }
 
 /// (level, name, TCP only, Linux's default, form).
@@ -51,7 +57,7 @@ const TABLE: &[(i32, i32, bool, i32, Form)] = &[
     (libc::IPPROTO_IP, libc::IP_PKTINFO, false, 0, Form::Bool),
     (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, false, 1, Form::McastTtl),
     (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, false, 1, Form::Bool),
-    (libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, false, 1, Form::Bool),
+    (libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, false, 1, Form::ZeroOne),
     (libc::IPPROTO_IP, libc::IP_RECVTOS, false, 0, Form::Bool),
     (libc::IPPROTO_TCP, libc::TCP_QUICKACK, true, 1, Form::Bool),
     (libc::IPPROTO_TCP, libc::TCP_CORK, true, 0, Form::Bool),
@@ -81,7 +87,29 @@ const TABLE: &[(i32, i32, bool, i32, Form)] = &[
     (libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, false, 0, Form::Bool),
     (libc::IPPROTO_TCP, libc::TCP_THIN_LINEAR_TIMEOUTS, true, 0, Form::ZeroOne),
     (libc::IPPROTO_UDP, UDP_GRO, false, 0, Form::Bool),
+    // Found by sweeping every option with values and lengths on both stacks (2026-12-06):
+    // flags Linux stores for any inet socket, and IP_FREEBIND (bind() to an address that is
+    // not ours still fails here: kept, not acted on).
+    (libc::SOL_SOCKET, libc::SO_DONTROUTE, false, 0, Form::Bool),
+    (libc::SOL_SOCKET, libc::SO_NO_CHECK, false, 0, Form::Bool),
+    (libc::SOL_SOCKET, libc::SO_SELECT_ERR_QUEUE, false, 0, Form::Bool),
+    (libc::SOL_SOCKET, libc::SO_LOCK_FILTER, false, 0, Form::Bool),
+    (libc::IPPROTO_IP, libc::IP_FREEBIND, false, 0, Form::Bool),
+    (libc::IPPROTO_IP, libc::IP_RECVTTL, false, 0, Form::Bool),
+    (libc::IPPROTO_IP, libc::IP_RECVOPTS, false, 0, Form::Bool),
+    (libc::IPPROTO_IP, libc::IP_RETOPTS, false, 0, Form::Bool),
+    (libc::IPPROTO_IP, libc::IP_PASSSEC, false, 0, Form::Bool),
+    (libc::IPPROTO_IP, libc::IP_RECVORIGDSTADDR, false, 0, Form::Bool),
+    (libc::IPPROTO_IP, libc::IP_CHECKSUM, false, 0, Form::Bool),
+    (libc::IPPROTO_IP, libc::IP_MINTTL, false, 0, Form::Byte),
+    (libc::IPPROTO_IP, IP_RECVFRAGSIZE, false, 0, Form::DgramBool),
+    (libc::IPPROTO_IP, libc::IP_HDRINCL, false, 0, Form::ReadOnly),
+    (libc::IPPROTO_IP, libc::IP_NODEFRAG, false, 0, Form::ReadOnly),
+    (libc::IPPROTO_TCP, libc::TCP_THIN_DUPACK, true, 0, Form::Obsolete),
 ];
+
+/// IP_RECVFRAGSIZE (linux/in.h).
+const IP_RECVFRAGSIZE: i32 = 25;
 
 /// UDP_GRO (linux/udp.h).
 const UDP_GRO: i32 = 104;
@@ -149,6 +177,12 @@ impl Kept {
             Form::SynCnt => v,
             Form::Linger2 => v.clamp(-1, FIN_TIMEOUT_MAX),
             Form::ReadOnly => return Some(Err(libc::ENOPROTOOPT)),
+            Form::Byte if !(0..=255).contains(&v) => return Some(Err(libc::EINVAL)),
+            Form::Byte => v,
+            Form::DgramBool if tcp => return Some(Err(libc::EINVAL)),
+            Form::DgramBool => (v != 0) as i32,
+            Form::Obsolete if !(0..=1).contains(&v) => return Some(Err(libc::EINVAL)),
+            Form::Obsolete => 0,
         };
         match self.0.iter_mut().find(|e| e.0 == level && e.1 == name) {
             Some(e) => e.2 = stored,

@@ -100,6 +100,8 @@ CASES=(
   "shut_wake|seq_fuzz server -p 7183|shut_wake client -c @HOST -p 7183"
   # Every socket option of a list with odd lengths and values: errno order and stored values.
   "opt_sweep|seq_fuzz server -p 7192|opt_sweep client -c @HOST -p 7192"
+  # send() and recv() with each MSG_* flag on TCP and UDP: results, and whether data left.
+  "msg_flags|seq_fuzz server -p 7193|msg_flags client -c @HOST -p 7193"
   "udp_peer|udp_peer server 7020 300 72 8000|udp_peer client @HOST 7020 300 72 8000|ready=stdout mask=s/ on port [0-9]+//; s/, [0-9]+ (resent|stale replies|duplicates)//g"
 )
 

@@ -2,9 +2,9 @@
  * draws N calls (socket, bind, listen, connect, accept, send, recv, shutdown, close, poll,
  * SO_ERROR, SO_LINGER, SO_REUSEADDR, SO_REUSEPORT, getsockname/getpeername, FIONREAD, UDP
  * connect/disconnect) on up to six descriptors and prints each call with its result: the count
- * or the errno, with no address, ephemeral port or timing. Every socket lives on the client host: TCP and UDP over
- * its own loopback (127.0.0.1, three fixed ports), and connections to the server host's
- * listener (TCP, port -p) and UDP echo (port -p). A call that could wait is bounded the same way
+ * or the errno, with no address, ephemeral port or timing. Every socket lives on the client
+ * host: TCP and UDP over its own loopback (127.0.0.1, three fixed ports), and connections to
+ * the server host's listener (TCP, port -p) and UDP echo (port -p). A call that could wait is bounded the same way
  * on both stacks: SO_RCVTIMEO/SO_SNDTIMEO of 200 ms on blocking sockets, recv and send with
  * MSG_DONTWAIT, and 30 ms for the traffic to settle after each call.
  *

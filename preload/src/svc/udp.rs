@@ -13,6 +13,11 @@ use super::hooks::{err, Errno};
 use super::KIND_UDP_CONNECTED;
 use crate::errno;
 
+/// MSG_CMSG_COMPAT (linux/socket.h): set only by the kernel's 32-bit entry points.
+const MSG_CMSG_COMPAT: c_int = 0x8000_0000_u32 as c_int;
+/// MSG_PROBE (linux/socket.h, glibc's MSG_PROXY): probe the path, send nothing.
+const MSG_PROBE: c_int = 0x10;
+
 /// send/sendto/write on a UDP socket: one record, header + data.
 pub(crate) unsafe fn udp_send(
     fd: c_int,
@@ -21,7 +26,9 @@ pub(crate) unsafe fn udp_send(
     flags: c_int,
     to: Option<SocketAddrV4>,
 ) -> ssize_t {
-    send_record(fd, iov, cnt, flags, to, None)
+    // MSG_CMSG_COMPAT means nothing to send/sendto (Linux ignores it there); the pair's
+    // sendmsg would refuse it.
+    send_record(fd, iov, cnt, flags & !MSG_CMSG_COMPAT, to, None)
 }
 
 /// sendmsg on a UDP socket: `udp_send` with the control messages Linux's ip_cmsg_send reads
@@ -159,6 +166,9 @@ unsafe fn send_record(
     if super::udp_wr_shut(fd) {
         return err(libc::EPIPE); // after the pending error, as sock_alloc_send_pskb
     }
+    if flags & MSG_PROBE != 0 {
+        return e.ok(total as ssize_t); // udp_sendmsg: checked, routed, not sent
+    }
     let hdr = proto::udp_hdr_from(to, src);
     let mut v: Vec<iovec> = Vec::with_capacity(cnt + 1);
     v.push(iovec { iov_base: hdr.as_ptr() as *mut c_void, iov_len: UDP_HDR });
@@ -196,6 +206,8 @@ pub(crate) unsafe fn udp_recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
     mh.msg_iov = v.as_mut_ptr();
     mh.msg_iovlen = v.len();
     let mp = &mut mh as *mut msghdr as usize;
+    // udp_recvmsg ignores MSG_OOB (the pair would refuse it).
+    let flags = flags & !libc::MSG_OOB;
     let n = crate::native_wait(true, || crate::raw_syscall(libc::SYS_recvmsg, &[fd as usize, mp, flags as usize]));
     if n < 0 {
         return -1;
@@ -250,7 +262,7 @@ pub(crate) unsafe fn udp_recv(
         m.msg_name = addr as *mut c_void;
         m.msg_namelen = *len;
     }
-    let r = udp_recvmsg(fd, &mut m, flags);
+    let r = udp_recvmsg(fd, &mut m, flags & !MSG_CMSG_COMPAT); // as in `udp_send`
     if r >= 0 && !len.is_null() {
         *len = if addr.is_null() { 0 } else { m.msg_namelen };
     }

@@ -16,7 +16,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     let flags = ty & !0xf;
     let tcp = base == libc::SOCK_STREAM && (protocol == 0 || protocol == libc::IPPROTO_TCP);
     let udp = base == libc::SOCK_DGRAM && (protocol == 0 || protocol == libc::IPPROTO_UDP);
-    // ICMP datagram ("ping") sockets (IPPROTO_ICMP, as Linux's net.ipv4.ping_group_range allows).
+    // ICMP datagram ("ping") sockets (IPPROTO_ICMP, where net.ipv4.ping_group_range allows).
     let ping = domain == libc::AF_INET && base == libc::SOCK_DGRAM && protocol == libc::IPPROTO_ICMP;
     if domain == libc::AF_INET && base == libc::SOCK_RAW && flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) == 0 {
         return raw_socket(protocol, flags);
@@ -30,6 +30,15 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
         let fd = real::socket(domain, ty, protocol);
         crate::netlink::created(fd, domain, protocol);
         return fd;
+    }
+    if ping {
+        // Whether this process may have one (its groups in the namespace's
+        // net.ipv4.ping_group_range, else EACCES): the kernel says, as for raw sockets.
+        let probe = real::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, libc::IPPROTO_ICMP);
+        if probe < 0 {
+            return probe;
+        }
+        real::sys_close(probe);
     }
     let Some(_guard) = crate::ShimGuard::enter_masked() else { return real::socket(domain, ty, protocol) };
     let kind = if tcp {

@@ -17,6 +17,9 @@ ip -n "$NS2" route add default via 10.0.1.1
 in_ns sysctl -qw net.ipv4.ip_forward=1
 in_ns sysctl -qw net.ipv4.icmp_ratelimit=0
 
+# ICMP datagram sockets for every group (this namespace's default allows none: see the end).
+in_ns sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+
 # 1. tapstack ping: echo requests leave through tap0 with our address, replies come back.
 rx_before=$(tap_bytes rx)
 # -w: ping waits for every reply (bounded); `-c 3` alone gives the last one only 200 ms (see
@@ -44,4 +47,15 @@ echo "$out"
 grep -Eq 'From 10\.0\.0\.1.*(Time to live exceeded|TTL exceeded)' <<<"$out" || {
   echo "FAIL: the router's time exceeded did not reach ping"; exit 1; }
 
+# Last: who may have an ICMP datagram socket is the namespace's net.ipv4.ping_group_range, as on
+# Linux: nobody by default (EACCES; ping then opens a raw socket), then every group.
+probe='import socket, errno
+try: socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP).close(); print("ok")
+except OSError as e: print(errno.errorcode[e.errno])'
+in_ns sysctl -qw net.ipv4.ping_group_range="1 0"
+k=$(in_ns python3 -c "$probe"); t=$(ts 20 python3 -c "$probe")
+[ "$k" = EACCES ] && [ "$t" = EACCES ] || { echo "FAIL: ping socket with no group allowed: kernel $k, tapstack $t"; exit 1; }
+in_ns sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+k=$(in_ns python3 -c "$probe"); t=$(ts 20 python3 -c "$probe")
+[ "$k" = ok ] && [ "$t" = ok ] || { echo "FAIL: ping socket with every group allowed: kernel $k, tapstack $t"; exit 1; }
 echo "ok: ping through tapstack's ICMP datagram sockets"

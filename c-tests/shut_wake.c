@@ -7,7 +7,8 @@
  *     as HAProxy does: a blocked accept() wakes with EINVAL, accept() and connect() on it are
  *     EINVAL while paused, a client is refused, and after listen() a client is accepted and
  *     served on the same descriptor.
- *  3. A failed blocking connect: recv() is ENOTCONN, listen() EINVAL, then bind().
+ *  3. A failed blocking connect: recv() is ENOTCONN, listen() EINVAL, then bind(); a connect
+ *     refused at once after it (EINVAL) leaves the socket unconnected (send EPIPE).
  *  4. connect() again on the socket whose connect failed, until the server is up (the "wait for
  *     the port" loop): blocking, non-blocking (ECONNABORTED first) with poll, and with an
  *     epoll registration made once before the first attempt, on the loopback; and to the server
@@ -155,6 +156,9 @@ static int client(const struct opts *o) {
     struct sockaddr_in srv;
     make_addr(&srv, o->host, o->port);
     printf("refused: then to the server host: %s\n", res(connect(c, (struct sockaddr *)&srv, sizeof srv)));
+    /* Refused at once: still an unconnected socket (seq_fuzz seed 132 of the SO_REUSEPORT draw). */
+    printf("refused: send: %s\n", nres(send(c, "x", 1, MSG_NOSIGNAL)));
+    printf("refused: recv: %s\n", nres(recv(c, b, sizeof b, MSG_DONTWAIT)));
     close(c);
 
     /* 4. connect() again after a failure */

@@ -250,6 +250,11 @@ pub(crate) unsafe fn connect_with(fd: c_int, addr: *const sockaddr, len: socklen
     if first == Err(Some(proto::RENEW)) {
         // The last connect failed and spent the pair: a new one, then connect again.
         first = super::renew(fd).map_err(Some).and_then(|()| call(&m, fd));
+        if matches!(first, Err(Some(x)) if ![libc::EINPROGRESS, libc::EALREADY, libc::EISCONN].contains(&x)) {
+            // Refused at once (EINVAL, ENETUNREACH...): a socket on a fresh pair that never
+            // connected, whose sends are EPIPE as Linux's, not data into the pair.
+            set_kind(fd, KIND_TCP_NEW);
+        }
     }
     if let Some(rep) = first.as_ref().ok().filter(|r| r.kind == 1) {
         if k == KIND_TCP_LISTEN {

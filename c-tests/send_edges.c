@@ -5,7 +5,7 @@
  *    past that check and fail later (EDESTADDRREQ unconnected, EMSGSIZE with a destination).
  *    The same through write, writev, send, sendmsg and sendmmsg;
  *  - send(MSG_DONTWAIT | MSG_FASTOPEN) with an address on a blocking TCP socket that is not
- *    connected, with Linux's default net.ipv4.tcp_fastopen = 1 and no cookie: the SYN leaves
+ *    connected (its connect to a closed port failed first), with Linux's default net.ipv4.tcp_fastopen = 1 and no cookie: the SYN leaves
  *    and the call returns EINPROGRESS at once (tcp_sendmsg_fastopen passes MSG_DONTWAIT on as
  *    O_NONBLOCK); the connection completes (POLLOUT, SO_ERROR 0) and a plain send follows. */
 #include "common.h"
@@ -99,6 +99,12 @@ static int client(const struct opts *o) {
     struct sockaddr_in sa;
     make_addr(&sa, o->host, o->port);
     int fd = tcp_socket();
+    /* A connect that fails first: MSG_FASTOPEN connects the socket again (Linux's
+     * __inet_stream_connect from tcp_sendmsg_fastopen), not EISCONN. */
+    struct sockaddr_in closed;
+    make_addr(&closed, o->host, o->port + 28); /* nobody listens there */
+    printf("connect to a closed port first: %s\n",
+           connect(fd, (struct sockaddr *)&closed, sizeof closed) < 0 ? errno_name(errno) : "connected");
     long n = sendto(fd, "dwfo", 4, MSG_DONTWAIT | MSG_FASTOPEN, (struct sockaddr *)&sa, sizeof sa);
     int e = errno;
     printf("blocking socket, sendto MSG_DONTWAIT|MSG_FASTOPEN: %s\n", n < 0 ? errno_name(e) : "sent");

@@ -7,7 +7,7 @@
 use libc::{c_int, c_uint, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
 use super::hooks;
-use super::{is_udp, kind, probe, KIND_TCP, KIND_TCP_NEW};
+use super::{is_udp, kind, probe, KIND_TCP};
 use crate::{real, ShimGuard};
 
 /// The kind of `fd` for a socket call (identifying an inherited descriptor), with the
@@ -365,7 +365,7 @@ pub(crate) unsafe fn send(
     if flags & libc::MSG_FASTOPEN != 0 && !is_udp(k) {
         drop(g);
         let plain = flags & !libc::MSG_FASTOPEN;
-        return fastopen(fd, k, addr, len, flags, || send(fd, buf, n, plain, std::ptr::null(), 0));
+        return fastopen(fd, addr, len, flags, || send(fd, buf, n, plain, std::ptr::null(), 0));
     }
     if k != KIND_TCP && !is_udp(k) {
         return Some(hooks::unconnected_send(flags));
@@ -397,19 +397,15 @@ pub(crate) unsafe fn send(
 /// tcp_sendmsg_fastopen with net.ipv4.tcp_fastopen = 1: an unconnected socket connects to
 /// `addr` (no cookie, so no data in the SYN), then `send` sends the data once the handshake is
 /// done; non-blocking (O_NONBLOCK or MSG_DONTWAIT in `flags`) the call returns EINPROGRESS as
-/// soon as the SYN is on its way. A connected socket gives EISCONN.
+/// soon as the SYN is on its way. A connected socket or a listener gives EISCONN (the
+/// service's answer to the connect); one whose connect failed connects again.
 unsafe fn fastopen(
     fd: c_int,
-    k: u8,
     addr: *const sockaddr,
     len: socklen_t,
     flags: c_int,
     send: impl FnOnce() -> Option<ssize_t>,
 ) -> Option<ssize_t> {
-    if k != KIND_TCP_NEW {
-        crate::set_errno(libc::EISCONN);
-        return Some(-1);
-    }
     let r = if flags & libc::MSG_DONTWAIT != 0 {
         let _g = sock_call(fd)?;
         hooks::connect_with(fd, addr, len, true)
@@ -452,7 +448,7 @@ pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> Opt
         c.msg_name = std::ptr::null_mut();
         c.msg_namelen = 0;
         let plain = flags & !libc::MSG_FASTOPEN;
-        return fastopen(fd, k, m.msg_name as *const sockaddr, m.msg_namelen, flags, || sendmsg(fd, &c, plain));
+        return fastopen(fd, m.msg_name as *const sockaddr, m.msg_namelen, flags, || sendmsg(fd, &c, plain));
     }
     if k != KIND_TCP && !is_udp(k) {
         return Some(hooks::unconnected_send(flags));

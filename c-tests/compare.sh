@@ -102,6 +102,8 @@ CASES=(
   "opt_sweep|seq_fuzz server -p 7192|opt_sweep client -c @HOST -p 7192"
   # send() and recv() with each MSG_* flag on TCP and UDP: results, and whether data left.
   "msg_flags|seq_fuzz server -p 7193|msg_flags client -c @HOST -p 7193"
+  # Argument checks of shutdown, listen, accept4, getsockname/getpeername and bind.
+  "call_edges|seq_fuzz server -p 7194|call_edges client -c @HOST -p 7194"
   "udp_peer|udp_peer server 7020 300 72 8000|udp_peer client @HOST 7020 300 72 8000|ready=stdout mask=s/ on port [0-9]+//; s/, [0-9]+ (resent|stale replies|duplicates)//g"
 )
 

@@ -85,8 +85,10 @@ pub(crate) unsafe fn listen(fd: c_int, backlog: c_int) -> Option<c_int> {
 }
 pub(crate) unsafe fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> Option<c_int> {
     let (k, _g) = sock_call(fd)?;
-    if is_udp(k) {
-        crate::set_errno(libc::EOPNOTSUPP);
+    // __sys_accept4 checks the flags before the socket's accept (EOPNOTSUPP for UDP).
+    let bad_flags = flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0;
+    if bad_flags || is_udp(k) {
+        crate::set_errno(if bad_flags { libc::EINVAL } else { libc::EOPNOTSUPP });
         return Some(-1);
     }
     Some(hooks::accept4(fd, addr, len, flags))

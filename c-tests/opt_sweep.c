@@ -1,6 +1,6 @@
 /* opt_sweep client -c HOST -p PORT (the server side is `seq_fuzz server`, ended with QUIT)
  * Every socket option of a list, on a fresh TCP socket, a UDP socket, a listener and a
- * connection to the server host, asked the way a careless program might: getsockopt with 4, 1
+ * connection to the server host, each of AF_INET and of AF_INET6 (dual-stack), asked the way a careless program might: getsockopt with 4, 1
  * and 0 bytes, setsockopt with the values 0, 1, 2, 7, 255, 256, -1 and 100000 (each read back),
  * then with 1 byte and with 0. Each answer is printed (the errno, the length, the value where it
  * does not depend on the stack's sizing), so the order in which Linux checks a length, a level
@@ -9,6 +9,7 @@
  * IP_LOCAL_PORT_RANGE, UDP_SEGMENT, UDP_CORK...) are left out: they answer ENOPROTOOPT. */
 #include "common.h"
 
+#include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -45,19 +46,31 @@ static const struct opt OPTS[] = {
     O(IPPROTO_TCP, TCP_NOTSENT_LOWAT), O(IPPROTO_TCP, TCP_FASTOPEN), O(IPPROTO_TCP, TCP_FASTOPEN_CONNECT),
     O(IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS), O(IPPROTO_TCP, TCP_THIN_DUPACK), O(IPPROTO_TCP, TCP_ULP),
     {IPPROTO_TCP, 34, "TCP_FASTOPEN_NO_COOKIE", 0},
+    O(IPPROTO_IPV6, IPV6_V6ONLY), O(IPPROTO_IPV6, IPV6_TCLASS), O(IPPROTO_IPV6, IPV6_UNICAST_HOPS),
+    O(IPPROTO_IPV6, IPV6_MULTICAST_HOPS), O(IPPROTO_IPV6, IPV6_MULTICAST_LOOP), O(IPPROTO_IPV6, IPV6_RECVPKTINFO),
+    O(IPPROTO_IPV6, IPV6_RECVTCLASS), O(IPPROTO_IPV6, IPV6_MTU_DISCOVER), O(IPPROTO_IPV6, IPV6_RECVERR),
+    O(IPPROTO_IPV6, IPV6_DONTFRAG),
 };
 
-static int fresh(const struct opts *o, int kind) { /* 0 TCP, 1 UDP, 2 listener, 3 connection */
-    int fd = socket(AF_INET, kind == 1 ? SOCK_DGRAM : SOCK_STREAM, 0);
+/* 0 TCP, 1 UDP, 2 listener, 3 connection; of family `af` (AF_INET6: dual-stack, the server
+ * host as ::ffff:HOST). */
+static int fresh(const struct opts *o, int af, int kind) {
+    int fd = socket(af, kind == 1 ? SOCK_DGRAM : SOCK_STREAM, 0);
     if (fd < 0) DIE("socket");
     struct sockaddr_in a;
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
     if (kind == 2) {
         make_addr(&a, "0.0.0.0", 0);
-        if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 4) < 0) DIE("listen");
+        int r = af == AF_INET ? bind(fd, (struct sockaddr *)&a, sizeof a) : bind(fd, (struct sockaddr *)&a6, sizeof a6);
+        if (r < 0 || listen(fd, 4) < 0) DIE("listen");
     }
     if (kind == 3) {
         make_addr(&a, o->host, o->port);
-        if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) DIE("connect");
+        a6.sin6_port = a.sin_port;
+        a6.sin6_addr.s6_addr[10] = a6.sin6_addr.s6_addr[11] = 0xff;
+        memcpy(&a6.sin6_addr.s6_addr[12], &a.sin_addr, 4);
+        int r = af == AF_INET ? connect(fd, (struct sockaddr *)&a, sizeof a) : connect(fd, (struct sockaddr *)&a6, sizeof a6);
+        if (r < 0) DIE("connect");
     }
     return fd;
 }
@@ -66,11 +79,12 @@ static const char *res(int r) { return r < 0 ? errno_name(errno) : "ok"; }
 
 static int client(const struct opts *o) {
     static const int vals[] = {0, 1, 2, 7, 255, 256, -1, 100000};
-    static const char *const kinds[] = {"tcp", "udp", "listener", "connection"};
-    for (int k = 0; k < 4; k++)
+    static const char *const kinds[] = {"tcp", "udp", "listener", "connection",
+                                        "tcp6", "udp6", "listener6", "connection6"};
+    for (int k = 0; k < 8; k++)
         for (size_t i = 0; i < sizeof OPTS / sizeof *OPTS; i++) {
             const struct opt *t = &OPTS[i];
-            int fd = fresh(o, k), v = 12345;
+            int fd = fresh(o, k < 4 ? AF_INET : AF_INET6, k % 4), v = 12345;
             unsigned char c = 0x5a;
             socklen_t l = sizeof v;
             int r = getsockopt(fd, t->level, t->name, &v, &l);

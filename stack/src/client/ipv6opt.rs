@@ -38,7 +38,8 @@ impl Default for Ipv6Opts {
             recvpktinfo: false,
             recvtclass: false,
             recverr: false,
-            mtu_discover: 0,
+            // IPV6_PMTUDISC_WANT, as Linux reports for a new socket.
+            mtu_discover: 1,
             dontfrag: false,
         }
     }
@@ -95,10 +96,8 @@ impl Ipv6Opts {
                 need_int((0..=5).contains(&val))?;
                 self.mtu_discover = val;
             }
-            libc::IPV6_DONTFRAG => {
-                need_int(true)?;
-                self.dontfrag = val != 0;
-            }
+            // No length check in do_ipv6_setsockopt: a short value is 0.
+            libc::IPV6_DONTFRAG => self.dontfrag = val != 0,
             _ => return Err(ENOPROTOOPT),
         }
         Ok(())

@@ -141,6 +141,7 @@ impl Service {
         r.b = family_flags(&dual);
         if let Some(s) = self.socks[i].as_mut() {
             s.dual = dual;
+            opts::family_defaults(&mut self.stack, proto, &mut s.opts, m.c);
         }
         r.kind = m.kind;
         (r, Some(b))
@@ -175,6 +176,7 @@ impl Service {
                     .map(|i| {
                         if let Some(s) = self.socks[i].as_mut() {
                             s.dual = Dual::for_family(m.c);
+                            opts::family_defaults(&mut self.stack, p, &mut s.opts, m.c);
                         }
                     })
                     .inspect_err(|_| {
@@ -388,7 +390,9 @@ impl Service {
                 Ok(v) => Msg { data: v.to_ne_bytes().to_vec(), ..Msg::reply(op, 0) },
                 Err(e) => Msg::reply(op, e),
             },
-            (Op::GetOpt, p) => match opts::get_opt(stack, p, &s.opts, s.listening, m.a, m.b) {
+            (Op::GetOpt, p) => match opts::get_opt(stack, p, &s.opts, s.listening, m.a, m.b)
+                .map_err(|e| opts::family_errno(e, m.a, s.dual.family()))
+            {
                 Ok(v) => {
                     let mut r = Msg::reply(op, 0);
                     r.data = v;

@@ -541,6 +541,28 @@ pub fn get_opt(stack: &mut Stack, p: Proto, o: &Opts, listening: bool, level: i3
     Ok(i(v))
 }
 
+/// What an AF_INET6 socket starts with that an AF_INET one does not: IP_MULTICAST_ALL off
+/// (inet6_create clears mc_all).
+pub fn family_defaults(stack: &mut Stack, p: Proto, o: &mut Opts, af: i32) {
+    if af == libc::AF_INET6 {
+        let _ = o.kept.set(matches!(p, Proto::Tcp(_)), libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, 0);
+        if let Proto::Udp(h) = p {
+            let _ = stack.udp.set_multicast_all(h, false);
+        }
+    }
+}
+
+/// getsockopt of another protocol's level: EOPNOTSUPP from ip_getsockopt (AF_INET), but
+/// ENOPROTOOPT from ipv6_getsockopt (AF_INET6).
+pub fn family_errno(e: i32, level: i32, af: i32) -> i32 {
+    let foreign = matches!(level, libc::IPPROTO_TCP | libc::IPPROTO_UDP);
+    if e == libc::EOPNOTSUPP && foreign && af == libc::AF_INET6 {
+        libc::ENOPROTOOPT
+    } else {
+        e
+    }
+}
+
 /// getsockopt(IP_MTU), Linux ip_sockglue.c: the path MTU to the connected peer (RFC 1191: what a
 /// "fragmentation needed" taught, else the link MTU); ENOTCONN without a peer.
 pub fn ip_mtu(stack: &Stack, p: Proto, now: crate::time::Instant) -> Result<i32, i32> {

@@ -87,7 +87,18 @@ pub(crate) unsafe fn udp_dest(
         return Err(libc::EMSGSIZE);
     }
     let bytes = u.as_ref().map(|(b, n)| &b[..*n]);
-    let t = sa::parse(info(fd, Kind::Dgram), Op::SendTo, bytes, &tapstack::service::fdpass::ifindex_exists)?;
+    let si = info(fd, Kind::Dgram);
+    let t = sa::parse(si, Op::SendTo, bytes, &tapstack::service::fdpass::ifindex_exists)?;
+    if si.domain == Domain::Inet6 && super::kind(fd) == super::KIND_UDP_CONNECTED {
+        // udpv6_sendmsg on a socket connected to an IPv4 peer (a v4-mapped source): `::1` is
+        // EAFNOSUPPORT (ip6_dst_lookup_tail), AF_UNSPEC looks the peer up as IPv6 (ENETUNREACH).
+        let v6_loopback = bytes.is_some_and(|b| b.len() >= 24 && b[8..23].iter().all(|&x| x == 0) && b[23] == 1);
+        match t {
+            Target::Unspec if bytes.is_some() => return Err(libc::ENETUNREACH),
+            Target::Loopback6(_) if v6_loopback => return Err(libc::EAFNOSUPPORT),
+            _ => {}
+        }
+    }
     let dst = match t {
         Target::Unspec => return Ok(None),
         t => t.engine().ok_or(libc::EINVAL)?,

@@ -364,6 +364,11 @@ pub(crate) unsafe fn send(
     len: socklen_t,
 ) -> Option<ssize_t> {
     let (k, g) = data_call(fd)?;
+    if !addr.is_null() && len as usize > std::mem::size_of::<libc::sockaddr_storage>() {
+        // __sys_sendto's move_addr_to_kernel, before any protocol (TCP too).
+        crate::set_errno(libc::EINVAL);
+        return Some(-1);
+    }
     if flags & libc::MSG_FASTOPEN != 0 && !is_udp(k) {
         drop(g);
         let plain = flags & !libc::MSG_FASTOPEN;

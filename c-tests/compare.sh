@@ -106,6 +106,8 @@ CASES=(
   "call_edges|seq_fuzz server -p 7194|call_edges client -c @HOST -p 7194"
   # sendto/connect with destinations of every shape, AF_INET and AF_INET6, TCP and UDP.
   "addr_edges|seq_fuzz server -p 7195|addr_edges client -c @HOST -p 7195"
+  # recv/recvfrom/recvmsg edges: truncation, peeking, address lengths and null pointers.
+  "recv_edges|seq_fuzz server -p 7196|recv_edges client -c @HOST -p 7196"
   "udp_peer|udp_peer server 7020 300 72 8000|udp_peer client @HOST 7020 300 72 8000|ready=stdout mask=s/ on port [0-9]+//; s/, [0-9]+ (resent|stale replies|duplicates)//g"
 )
 

@@ -143,10 +143,7 @@ pub(crate) unsafe fn recv(
     Some(match k {
         KIND_TCP if flags & libc::MSG_TRUNC != 0 => {
             let r = tcp_trunc(fd, n, flags);
-            if r >= 0 && !len.is_null() {
-                *len = 0;
-            }
-            r
+            tcp_name_len(r, addr, len)
         }
         KIND_TCP => {
             // read(): the read system call, as the program asked (a seccomp sandbox may allow
@@ -159,9 +156,7 @@ pub(crate) unsafe fn recv(
                     real::recvfrom(fd, buf, n, flags | extra, std::ptr::null_mut(), std::ptr::null_mut())
                 }
             });
-            if r >= 0 && !len.is_null() {
-                *len = 0;
-            }
+            let r = tcp_name_len(r, addr, len);
             let iov = iovec { iov_base: buf, iov_len: n };
             tcp_after_read(fd, r, &iov, 1, flags)
         }
@@ -352,6 +347,22 @@ fn now_ns() -> i128 {
     // SAFETY: one timespec on the stack.
     unsafe { libc::syscall(libc::SYS_clock_gettime, libc::CLOCK_MONOTONIC, &mut t as *mut libc::timespec) };
     t.tv_sec as i128 * 1_000_000_000 + t.tv_nsec as i128
+}
+
+/// recvfrom's address length after a TCP read `r` (no name: 0), written only when the program
+/// gave an address, as __sys_recvfrom; an address without a length is EFAULT (the data read).
+///
+/// # Safety
+/// `len` is null or points to a writable length.
+unsafe fn tcp_name_len(r: ssize_t, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t {
+    if r >= 0 && !addr.is_null() {
+        if len.is_null() {
+            crate::set_errno(libc::EFAULT);
+            return -1;
+        }
+        *len = 0;
+    }
+    r
 }
 
 /// write/send/sendto on a UDP socket (TCP: the kernel's own; an address is ignored, as Linux).

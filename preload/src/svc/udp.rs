@@ -263,8 +263,13 @@ pub(crate) unsafe fn udp_recv(
         m.msg_namelen = *len;
     }
     let r = udp_recvmsg(fd, &mut m, flags & !MSG_CMSG_COMPAT); // as in `udp_send`
-    if r >= 0 && !len.is_null() {
-        *len = if addr.is_null() { 0 } else { m.msg_namelen };
+                                                               // __sys_recvfrom writes the length only with an address (a null address leaves it alone),
+                                                               // and an address without a length is EFAULT once the datagram is taken.
+    if r >= 0 && !addr.is_null() {
+        if len.is_null() {
+            return err(libc::EFAULT);
+        }
+        *len = m.msg_namelen;
     }
     r
 }

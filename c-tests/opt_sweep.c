@@ -1,10 +1,12 @@
 /* opt_sweep client -c HOST -p PORT (the server side is `seq_fuzz server`, ended with QUIT)
  * Every socket option of a list, on a fresh TCP socket, a UDP socket, a listener and a
- * connection to the server host, each of AF_INET and of AF_INET6 (dual-stack), asked the way a careless program might: getsockopt with 4, 1
- * and 0 bytes, setsockopt with the values 0, 1, 2, 7, 255, 256, -1 and 100000 (each read back),
- * then with 1 byte and with 0. Each answer is printed (the errno, the length, the value where it
- * does not depend on the stack's sizing), so the order in which Linux checks a length, a level
- * and a name, and how it stores each value, are compared with the kernel's. Options tapstack
+ * connection to the server host, each of AF_INET and of AF_INET6 (dual-stack), asked the way a
+ * careless program might: getsockopt with 4, 1 and 0 bytes, setsockopt with the values 0, 1, 2,
+ * 7, 255, 256, -1 and 100000 (each read back), then with 1 byte, with 0 and with a null value
+ * (and getsockopt with a null value and a null length). Each answer is printed (the errno, the
+ * length, the value where it depends neither on the stack's sizing nor on sysctls), so the
+ * order in which Linux checks a length, a level and a name, and how it stores each value, are
+ * compared with the kernel's. Options tapstack
  * does not implement (TCP_INQ, TCP_REPAIR, TCP_MD5SIG, SO_PEEK_OFF on TCP, IP_TRANSPARENT,
  * IP_LOCAL_PORT_RANGE, UDP_SEGMENT, UDP_CORK...) are left out: they answer ENOPROTOOPT. */
 #include "common.h"
@@ -19,11 +21,14 @@
 struct opt {
     int level, name;
     const char *n;
-    int sized; /* the value depends on buffer sizes or the path: not printed */
+    int sized; /* the value depends on buffer sizes, the path or sysctls: not printed */
 };
 #define O(l, x) {l, x, #x, 0}
 #define S(l, x) {l, x, #x, 1}
 static const struct opt OPTS[] = {
+    O(SOL_SOCKET, SO_BINDTODEVICE), O(SOL_SOCKET, SO_LINGER), S(SOL_SOCKET, SO_RCVBUF), S(IPPROTO_TCP, TCP_INFO),
+    S(IPPROTO_TCP, TCP_CONGESTION), O(IPPROTO_IP, IP_MULTICAST_IF), O(SOL_SOCKET, SO_PEERCRED),
+    {IPPROTO_UDP, 104, "UDP_GRO", 0},
     O(SOL_SOCKET, SO_REUSEADDR), O(SOL_SOCKET, SO_REUSEPORT), O(SOL_SOCKET, SO_KEEPALIVE),
     O(SOL_SOCKET, SO_BROADCAST), O(SOL_SOCKET, SO_OOBINLINE), O(SOL_SOCKET, SO_PRIORITY),
     O(SOL_SOCKET, SO_MARK), O(SOL_SOCKET, SO_TIMESTAMP), O(SOL_SOCKET, SO_TIMESTAMPNS),
@@ -96,7 +101,11 @@ static int client(const struct opts *o) {
             if (r == 0) t->sized ? printf(" len %u", l) : printf(" len %u value %d", l, c);
             l = 0;
             r = getsockopt(fd, t->level, t->name, &v, &l);
-            printf("; 0 bytes: %s len %u\n", res(r), l);
+            printf("; 0 bytes: %s len %u", res(r), l);
+            l = 4;
+            r = getsockopt(fd, t->level, t->name, NULL, &l);
+            printf("; null value: %s len %u", res(r), l);
+            printf("; null length: %s\n", res(getsockopt(fd, t->level, t->name, &v, NULL)));
             for (size_t j = 0; j < sizeof vals / sizeof *vals; j++) {
                 int x = vals[j];
                 r = setsockopt(fd, t->level, t->name, &x, sizeof x);
@@ -110,7 +119,8 @@ static int client(const struct opts *o) {
             r = setsockopt(fd, t->level, t->name, &one, 1);
             printf("%s %s set 1 byte: %s", kinds[k], t->n, res(r));
             r = setsockopt(fd, t->level, t->name, &one, 0);
-            printf("; 0 bytes: %s\n", res(r));
+            printf("; 0 bytes: %s", res(r));
+            printf("; null value: %s\n", res(setsockopt(fd, t->level, t->name, NULL, 4)));
             close(fd);
         }
     int q = tcp_connect(o->host, o->port); /* ends `seq_fuzz server` */

@@ -390,7 +390,17 @@ pub(crate) unsafe fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *cons
         return crate::real::setsockopt(fd, level, name, val, len);
     }
     let e = Errno::save();
-    // IPPROTO_IPV6 reads a NULL value as 0 (do_ipv6_setsockopt).
+    // IPPROTO_IPV6 reads a NULL value as 0 (do_ipv6_setsockopt). Another protocol's level, and
+    // IP_MTU (read only), are refused before the value is read.
+    let k = super::kind(fd);
+    let tcp = k == KIND_TCP || k == KIND_TCP_LISTEN || k == KIND_TCP_NEW;
+    let foreign = (level == libc::IPPROTO_TCP && super::is_udp(k)) || (level == libc::IPPROTO_UDP && tcp);
+    if val.is_null() && len > 0 && (foreign || (level, name) == (libc::IPPROTO_IP, libc::IP_MTU)) {
+        return err(libc::ENOPROTOOPT);
+    }
+    if val.is_null() && len > 0 && tcp && (level, name) == (libc::IPPROTO_IP, libc::IP_MULTICAST_IF) {
+        return err(libc::EINVAL); // not on a stream socket, before the value is read
+    }
     if val.is_null() && len > 0 && level != libc::IPPROTO_IPV6 {
         return err(libc::EFAULT);
     }
@@ -429,6 +439,17 @@ pub(crate) unsafe fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut 
         return crate::real::getsockopt(fd, level, name, val, len);
     }
     let e = Errno::save();
+    let k = super::kind(fd);
+    let tcp = k == KIND_TCP || k == KIND_TCP_LISTEN || k == KIND_TCP_NEW;
+    let v6 = super::family(fd) & proto::FAM_INET6 != 0;
+    let foreign = (level == libc::IPPROTO_TCP && super::is_udp(k))
+        || (level == libc::IPPROTO_UDP && tcp)
+        || (level == libc::IPPROTO_IPV6 && !v6);
+    if foreign {
+        // Another protocol's level: ip_getsockopt (EOPNOTSUPP) or ipv6_getsockopt
+        // (ENOPROTOOPT) answers before the length is read.
+        return err(if v6 { libc::ENOPROTOOPT } else { libc::EOPNOTSUPP });
+    }
     if len.is_null() {
         return err(libc::EFAULT);
     }
@@ -450,7 +471,9 @@ pub(crate) unsafe fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut 
     }
     match call(&m, fd) {
         Ok(mut r) => {
-            if val.is_null() && *len > 0 {
+            // copy_to_user of what there is: nothing to copy (an unbound SO_BINDTODEVICE)
+            // never looks at the buffer.
+            if val.is_null() && *len > 0 && !r.data.is_empty() {
                 return err(libc::EFAULT);
             }
             if (level, name) == (libc::SOL_SOCKET, libc::SO_ERROR) && r.data == [0; 4] && super::is_udp(super::kind(fd))

@@ -108,6 +108,8 @@ CASES=(
   "addr_edges|seq_fuzz server -p 7195|addr_edges client -c @HOST -p 7195"
   # recv/recvfrom/recvmsg edges: truncation, peeking, address lengths and null pointers.
   "recv_edges|seq_fuzz server -p 7196|recv_edges client -c @HOST -p 7196"
+  # One call on a loopback TCP connection in each state (CLOSE-WAIT, reset, half-closed...).
+  "tcp_states|seq_fuzz server -p 7197|tcp_states client -c @HOST -p 7197"
   "udp_peer|udp_peer server 7020 300 72 8000|udp_peer client @HOST 7020 300 72 8000|ready=stdout mask=s/ on port [0-9]+//; s/, [0-9]+ (resent|stale replies|duplicates)//g"
 )
 

@@ -150,7 +150,7 @@ impl Service {
         s.hold = Some(Hold { b, filler });
         super::sock::HOLDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         *kept = true;
-        s.connecting = true;
+        (s.connecting, s.peer_fin) = (true, false);
         s.interest = u32::MAX; // re-evaluated by the pump
         Msg::reply(op, libc::EINPROGRESS)
     }

@@ -111,7 +111,7 @@ fn pump_tcp_out(stack: &mut Stack, now: Instant, s: &mut Sock, h: TcpHandle, scr
         match (r, wrote) {
             (Ok(0), None) => {
                 let _ = fdpass::shutdown(s.a, libc::SHUT_WR);
-                s.eof_to_a = true;
+                (s.eof_to_a, s.peer_fin) = (true, true);
                 return;
             }
             (Ok(_), Some((Ok(k), n))) if k == n => continue,

@@ -137,9 +137,14 @@ fn make_room(a: i32, queued: usize) {
 /// `Op::Reason`: why the program's read (`m.c` = 1) or write on socket `s` found the pair's end:
 /// the errno the connection ended with, once (`m.b` = 1: only look, for poll's POLLERR), 0 for
 /// a plain end; ENOTCONN for a read on a socket whose failed connect a connect() reported
-/// (Linux's tcp_disconnect clears RCV_SHUTDOWN; unreported, the read gives 0).
+/// (Linux's tcp_disconnect clears RCV_SHUTDOWN; unreported, the read gives 0). A read after
+/// the peer's FIN ends with 0 whatever came later (tcp_recvmsg looks at SOCK_DONE before
+/// sk_err): the error stays.
 pub(super) fn reason(stack: &mut Stack, s: &mut Sock, p: Proto, m: &Msg) -> Msg {
     let peek = m.b == 1;
+    if m.c == 1 && !peek && s.peer_fin && s.reason == 0 && matches!(p, Proto::Tcp(_)) {
+        return Msg::reply(m.op, 0);
+    }
     let mut e = if peek { s.reason } else { std::mem::take(&mut s.reason) };
     if let (0, Proto::Tcp(h)) = (e, p) {
         if peek {

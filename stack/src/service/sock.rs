@@ -124,6 +124,9 @@ pub struct Sock {
     pub fin_sent: bool,
     /// We shut `a` down for writing (the program reads EOF).
     pub eof_to_a: bool,
+    /// That EOF was the peer's FIN (Linux's SOCK_DONE): reads end with 0 from then on, and an
+    /// error that comes later (a reset in CLOSE-WAIT) stays for SO_ERROR and the next send.
+    pub peer_fin: bool,
     /// Why the program's read returned 0 (errno), 0 for a plain end of stream.
     pub reason: i32,
     /// The program shut down its writing (through the shim's shutdown()).
@@ -179,6 +182,7 @@ impl Sock {
             a_dry: false,
             fin_sent: false,
             eof_to_a: false,
+            peer_fin: false,
             reason: 0,
             prog_shut_wr: false,
             was_connected: false,

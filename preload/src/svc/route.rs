@@ -7,7 +7,7 @@
 use libc::{c_int, c_uint, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
 use super::hooks;
-use super::{is_udp, kind, probe, KIND_TCP};
+use super::{is_udp, kind, probe, KIND_TCP, KIND_TCP_NEW};
 use crate::{real, ShimGuard};
 
 /// The kind of `fd` for a socket call (identifying an inherited descriptor), with the
@@ -383,7 +383,7 @@ pub(crate) unsafe fn send(
     if flags & libc::MSG_FASTOPEN != 0 && !is_udp(k) {
         drop(g);
         let plain = flags & !libc::MSG_FASTOPEN;
-        return fastopen(fd, addr, len, flags, || send(fd, buf, n, plain, std::ptr::null(), 0));
+        return fastopen(fd, k, addr, len, flags, || send(fd, buf, n, plain, std::ptr::null(), 0));
     }
     if k != KIND_TCP && !is_udp(k) {
         return Some(hooks::unconnected_send(flags));
@@ -416,14 +416,22 @@ pub(crate) unsafe fn send(
 /// `addr` (no cookie, so no data in the SYN), then `send` sends the data once the handshake is
 /// done; non-blocking (O_NONBLOCK or MSG_DONTWAIT in `flags`) the call returns EINPROGRESS as
 /// soon as the SYN is on its way. A connected socket or a listener gives EISCONN (the
-/// service's answer to the connect); one whose connect failed connects again.
+/// service's answer to the connect, or at once without an address); one whose connect failed
+/// connects again.
 unsafe fn fastopen(
     fd: c_int,
+    k: u8,
     addr: *const sockaddr,
     len: socklen_t,
     flags: c_int,
     send: impl FnOnce() -> Option<ssize_t>,
 ) -> Option<ssize_t> {
+    if addr.is_null() && k != KIND_TCP_NEW {
+        // __inet_stream_connect without an address: a connected socket or a listener is
+        // EISCONN before anything looks for one (a fresh socket: tcp_v4_pre_connect's EINVAL).
+        crate::set_errno(libc::EISCONN);
+        return Some(-1);
+    }
     let r = if flags & libc::MSG_DONTWAIT != 0 {
         let _g = sock_call(fd)?;
         hooks::connect_with(fd, addr, len, true)
@@ -466,7 +474,7 @@ pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> Opt
         c.msg_name = std::ptr::null_mut();
         c.msg_namelen = 0;
         let plain = flags & !libc::MSG_FASTOPEN;
-        return fastopen(fd, m.msg_name as *const sockaddr, m.msg_namelen, flags, || sendmsg(fd, &c, plain));
+        return fastopen(fd, k, m.msg_name as *const sockaddr, m.msg_namelen, flags, || sendmsg(fd, &c, plain));
     }
     if k != KIND_TCP && !is_udp(k) {
         return Some(hooks::unconnected_send(flags));

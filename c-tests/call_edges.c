@@ -80,21 +80,11 @@ static int client(const struct opts *o) {
             printf("%s bind length %u: %s\n", n, blens[i], res(bind(fd, (struct sockaddr *)&a, blens[i])));
         close(fd);
     }
-    int q = tcp_connect(o->host, o->port); /* ends `seq_fuzz server` */
-    char b;
-    if (write(q, "QUIT", 4) != 4) DIE("quit");
-    if (read(q, &b, 1) < 0) DIE("quit");
-    close(q);
+    seq_fuzz_quit(o);
     return 0;
-}
-
-static int server(const struct opts *o) {
-    (void)o;
-    fprintf(stderr, "call_edges: the server side is `seq_fuzz server`\n");
-    return 2;
 }
 
 int main(int argc, char **argv) {
     watchdog(60);
-    return run_role(argc, argv, "call_edges client -c HOST -p PORT", server, client);
+    return run_role(argc, argv, "call_edges client -c HOST -p PORT", seq_fuzz_only, client);
 }

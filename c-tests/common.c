@@ -183,6 +183,20 @@ int tcp_connect(const char *host, int port) {
     return fd;
 }
 
+void seq_fuzz_quit(const struct opts *o) {
+    int q = tcp_connect(o->host, o->port);
+    char b;
+    if (write(q, "QUIT", 4) != 4) DIE("quit");
+    if (read(q, &b, 1) < 0) DIE("quit");
+    close(q);
+}
+
+int seq_fuzz_only(const struct opts *o) {
+    (void)o;
+    fprintf(stderr, "the server side of this program is `seq_fuzz server`\n");
+    return 2;
+}
+
 int tcp_listener(int port, int backlog) {
     struct sockaddr_in sa;
     make_addr(&sa, NULL, port);

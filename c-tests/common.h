@@ -61,6 +61,10 @@ const char *epoll_flags(uint32_t events, char *buf, size_t len);
 int tcp_socket(void);
 void make_addr(struct sockaddr_in *sa, const char *host, int port);
 int tcp_connect(const char *host, int port);
+/* Ends `seq_fuzz server` on HOST:PORT (QUIT, then its answer): the server side of the
+ * client-only programs. Their own server role is `seq_fuzz_only`: it says so and fails. */
+void seq_fuzz_quit(const struct opts *o);
+int seq_fuzz_only(const struct opts *o);
 int tcp_listener(int port, int backlog);
 /* A UDP socket bound to host:port (NULL: INADDR_ANY), with SO_REUSEADDR first if reuse. */
 int udp_bound(const char *host, int port, int reuse);

@@ -49,21 +49,11 @@ static int client(const struct opts *o) {
             printf("; recv %zd %s [%.4s]\n", r, res(r), r > 0 ? in : "");
             close(fd);
         }
-    int q = tcp_connect(o->host, o->port); /* ends `seq_fuzz server` */
-    char b;
-    if (write(q, "QUIT", 4) != 4) DIE("quit");
-    if (read(q, &b, 1) < 0) DIE("quit");
-    close(q);
+    seq_fuzz_quit(o);
     return 0;
-}
-
-static int server(const struct opts *o) {
-    (void)o;
-    fprintf(stderr, "msg_flags: the server side is `seq_fuzz server`\n");
-    return 2;
 }
 
 int main(int argc, char **argv) {
     watchdog(60);
-    return run_role(argc, argv, "msg_flags client -c HOST -p PORT", server, client);
+    return run_role(argc, argv, "msg_flags client -c HOST -p PORT", seq_fuzz_only, client);
 }

@@ -392,12 +392,11 @@ pub(crate) unsafe fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *cons
     let e = Errno::save();
     // IPPROTO_IPV6 reads a NULL value as 0 (do_ipv6_setsockopt). Another protocol's level, and
     // IP_MTU (read only), are refused before the value is read.
-    let k = super::kind(fd);
-    let tcp = k == KIND_TCP || k == KIND_TCP_LISTEN || k == KIND_TCP_NEW;
-    let foreign = (level == libc::IPPROTO_TCP && super::is_udp(k)) || (level == libc::IPPROTO_UDP && tcp);
-    if val.is_null() && len > 0 && (foreign || (level, name) == (libc::IPPROTO_IP, libc::IP_MTU)) {
+    let foreign = foreign_level(fd, level);
+    if val.is_null() && len > 0 && (foreign.is_some() || (level, name) == (libc::IPPROTO_IP, libc::IP_MTU)) {
         return err(libc::ENOPROTOOPT);
     }
+    let tcp = !super::is_udp(super::kind(fd));
     if val.is_null() && len > 0 && tcp && (level, name) == (libc::IPPROTO_IP, libc::IP_MULTICAST_IF) {
         return err(libc::EINVAL); // not on a stream socket, before the value is read
     }
@@ -434,20 +433,29 @@ pub(crate) fn arp_entry(fd: c_int, ip: [u8; 4]) -> Result<([u8; 6], c_int), c_in
     }
 }
 
+/// Some(AF_INET6?) if `level` belongs to another protocol than socket `fd`'s (IPPROTO_TCP on
+/// UDP, IPPROTO_UDP on TCP, IPPROTO_IPV6 on AF_INET): Linux refuses it before it reads the
+/// option's value or length.
+fn foreign_level(fd: c_int, level: c_int) -> Option<bool> {
+    let (k, v6) = (super::kind(fd), super::family(fd) & proto::FAM_INET6 != 0);
+    let udp = super::is_udp(k);
+    let foreign = match level {
+        libc::IPPROTO_TCP => udp,
+        libc::IPPROTO_UDP => !udp,
+        libc::IPPROTO_IPV6 => !v6,
+        _ => false,
+    };
+    foreign.then_some(v6)
+}
+
 pub(crate) unsafe fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int {
     if native_opt(level, name) {
         return crate::real::getsockopt(fd, level, name, val, len);
     }
     let e = Errno::save();
-    let k = super::kind(fd);
-    let tcp = k == KIND_TCP || k == KIND_TCP_LISTEN || k == KIND_TCP_NEW;
-    let v6 = super::family(fd) & proto::FAM_INET6 != 0;
-    let foreign = (level == libc::IPPROTO_TCP && super::is_udp(k))
-        || (level == libc::IPPROTO_UDP && tcp)
-        || (level == libc::IPPROTO_IPV6 && !v6);
-    if foreign {
-        // Another protocol's level: ip_getsockopt (EOPNOTSUPP) or ipv6_getsockopt
-        // (ENOPROTOOPT) answers before the length is read.
+    if let Some(v6) = foreign_level(fd, level) {
+        // ip_getsockopt (EOPNOTSUPP) or ipv6_getsockopt (ENOPROTOOPT) answers before the
+        // length is read.
         return err(if v6 { libc::ENOPROTOOPT } else { libc::EOPNOTSUPP });
     }
     if len.is_null() {

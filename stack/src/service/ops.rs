@@ -390,9 +390,7 @@ impl Service {
                 Ok(v) => Msg { data: v.to_ne_bytes().to_vec(), ..Msg::reply(op, 0) },
                 Err(e) => Msg::reply(op, e),
             },
-            (Op::GetOpt, p) => match opts::get_opt(stack, p, &s.opts, s.listening, m.a, m.b)
-                .map_err(|e| opts::family_errno(e, m.a, s.dual.family()))
-            {
+            (Op::GetOpt, p) => match opts::get_opt(stack, p, &s.opts, s.listening, m.a, m.b) {
                 Ok(v) => {
                     let mut r = Msg::reply(op, 0);
                     r.data = v;

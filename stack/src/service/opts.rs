@@ -552,17 +552,6 @@ pub fn family_defaults(stack: &mut Stack, p: Proto, o: &mut Opts, af: i32) {
     }
 }
 
-/// getsockopt of another protocol's level: EOPNOTSUPP from ip_getsockopt (AF_INET), but
-/// ENOPROTOOPT from ipv6_getsockopt (AF_INET6).
-pub fn family_errno(e: i32, level: i32, af: i32) -> i32 {
-    let foreign = matches!(level, libc::IPPROTO_TCP | libc::IPPROTO_UDP);
-    if e == libc::EOPNOTSUPP && foreign && af == libc::AF_INET6 {
-        libc::ENOPROTOOPT
-    } else {
-        e
-    }
-}
-
 /// getsockopt(IP_MTU), Linux ip_sockglue.c: the path MTU to the connected peer (RFC 1191: what a
 /// "fragmentation needed" taught, else the link MTU); ENOTCONN without a peer.
 pub fn ip_mtu(stack: &Stack, p: Proto, now: crate::time::Instant) -> Result<i32, i32> {

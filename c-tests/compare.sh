@@ -110,6 +110,8 @@ CASES=(
   "recv_edges|seq_fuzz server -p 7196|recv_edges client -c @HOST -p 7196"
   # One call on a loopback TCP connection in each state (CLOSE-WAIT, reset, half-closed...).
   "tcp_states|seq_fuzz server -p 7197|tcp_states client -c @HOST -p 7197"
+  # TCP_CORK (held under the MSS until the cork comes out, a FIN or ~200 ms), UDP_CORK, MSG_MORE on UDP.
+  "cork|cork server -p 7198|cork client -c @HOST -p 7198"
   "udp_peer|udp_peer server 7020 300 72 8000|udp_peer client @HOST 7020 300 72 8000|ready=stdout mask=s/ on port [0-9]+//; s/, [0-9]+ (resent|stale replies|duplicates)//g"
 )
 

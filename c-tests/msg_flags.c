@@ -4,8 +4,8 @@
  * a TCP connection and a connected UDP socket to the echo: what each call returns, whether the
  * echo comes back within a second, and what a recv with the same flag reads of it. E.g.
  * MSG_PROBE (0x10) sends nothing on UDP, MSG_OOB is EOPNOTSUPP on UDP sends and ignored by its
- * receives, MSG_CMSG_COMPAT means nothing to send()/recv(). Left out: MSG_MORE (tapstack sends
- * at once where Linux corks: a timing, not a result). */
+ * receives, MSG_CMSG_COMPAT means nothing to send()/recv(). Left out: MSG_MORE (a timing on
+ * TCP, where tapstack sends at once and Linux holds; `cork.c` has it on UDP). */
 #include "common.h"
 
 #include <poll.h>

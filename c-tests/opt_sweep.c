@@ -8,7 +8,7 @@
  * order in which Linux checks a length, a level and a name, and how it stores each value, are
  * compared with the kernel's. Options tapstack
  * does not implement (TCP_INQ, TCP_REPAIR, TCP_MD5SIG, SO_PEEK_OFF on TCP, IP_TRANSPARENT,
- * IP_LOCAL_PORT_RANGE, UDP_SEGMENT, UDP_CORK...) are left out: they answer ENOPROTOOPT. */
+ * IP_LOCAL_PORT_RANGE, UDP_SEGMENT...) are left out: they answer ENOPROTOOPT. */
 #include "common.h"
 
 #include <netinet/in.h>

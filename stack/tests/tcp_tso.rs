@@ -160,3 +160,36 @@ fn show(f: &(Dir, Instant, Vec<u8>)) -> String {
         b.len()
     )
 }
+
+/// TCP_CORK with and without TSO: whole segments leave at once, the tail under the MSS is not
+/// carried inside a super-segment but waits for the persist timer (Linux tcp_mss_split_point).
+#[test]
+fn a_corked_tail_stays_out_of_super_segments() {
+    use tapstack::phy::fault::FaultConfig;
+    use tapstack::socket::tcp::TcpOption;
+    for tso in [false, true] {
+        let cfg = FaultConfig { delay: Duration::from_millis(1), ..Default::default() };
+        let link = Link::symmetric(1500, cfg);
+        let (a, b) = (host(A_IP, A_MAC, link.a(), 11, tso), host(B_IP, B_MAC, link.b(), 12, tso));
+        let mut sim = Sim::new(link, a, b);
+        let l = sim.b.stack.tcp.socket();
+        sim.b.stack.tcp.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9301).into()).unwrap();
+        sim.b.stack.tcp.listen(l, 4).unwrap();
+        let ha = sim.a.stack.tcp.socket();
+        let now = sim.now;
+        sim.a.stack.tcp.connect(now, ha, SocketAddrV4::new(B_IP, 9301).into()).unwrap();
+        let mut hb: Option<TcpHandle> = None;
+        assert!(sim.run_until(Duration::from_secs(5), |s| {
+            hb = hb.or_else(|| s.b.stack.tcp.accept(l).ok());
+            hb.is_some()
+        }));
+        let hb = hb.unwrap();
+        sim.a.stack.tcp.set_option(ha, TcpOption::Cork(true)).unwrap();
+        let t0 = sim.now;
+        assert_eq!(sim.a.stack.tcp.send(t0, ha, &[5u8; 70000]), Ok(70000));
+        sim.run_until(Duration::from_millis(100), |_| false);
+        assert_eq!(sim.b.stack.tcp.recv_queue(hb), 48 * 1448, "tso={tso}: whole segments only");
+        assert!(sim.run_until(Duration::from_secs(3), |s| s.b.stack.tcp.recv_queue(hb) == 70000));
+        assert!(sim.now - t0 >= Duration::from_millis(200), "tso={tso}: the tail after {:?}", sim.now - t0);
+    }
+}

@@ -8,6 +8,7 @@
 //! options, names...) into control requests, and adds/strips the datagram header on UDP.
 pub(crate) mod addr;
 pub(crate) mod dns;
+mod ends;
 pub(crate) mod errq;
 pub(crate) mod hooks;
 mod renew;
@@ -16,6 +17,7 @@ pub(crate) mod route;
 pub(crate) mod signals;
 mod spawn;
 pub(crate) mod spin;
+mod ucork;
 pub(crate) mod udp;
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -129,6 +131,7 @@ fn own_copy(owner: c_int, me: c_int) -> bool {
 pub(crate) fn forget(fd: c_int) {
     if kind(fd) != 0 && table_owner() {
         KINDS.forget(fd);
+        ucork::forget(fd);
     }
 }
 
@@ -136,6 +139,7 @@ pub(crate) fn forget(fd: c_int) {
 pub(crate) fn mirror(old: c_int, new: c_int) {
     if new >= 0 && new != old && (kind(old) != 0 || kind(new) != 0) && table_owner() {
         KINDS.mirror(old, new);
+        ucork::mirror(old, new);
     }
 }
 

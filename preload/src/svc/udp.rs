@@ -117,6 +117,21 @@ unsafe fn send_record(
         autobind(fd);
         return err(libc::EMSGSIZE);
     }
+    let more = flags & libc::MSG_MORE != 0;
+    let corkable = super::family(fd) & proto::FAM_PING == 0;
+    if corkable && super::ucork::pending(fd) {
+        // Linux's udp_sendmsg goes straight to appending: no destination, route or size check
+        // of this piece alone.
+        let piece: Vec<&[u8]> = (0..cnt).map(|i| iov_bytes(&*iov.add(i))).collect();
+        return match super::ucork::append(fd, &piece, more, None, None) {
+            Err(x) => err(x),
+            Ok(None) => e.ok(total as ssize_t),
+            Ok(Some(p)) => match datagram(fd, p.to, p.src, &[iov_of(&p.data)], flags) {
+                n if n < 0 => n,
+                _ => e.ok(total as ssize_t),
+            },
+        };
+    }
     if to.is_none() && super::kind(fd) != KIND_UDP_CONNECTED {
         autobind(fd);
         return err(libc::EDESTADDRREQ);
@@ -169,16 +184,43 @@ unsafe fn send_record(
     if flags & MSG_PROBE != 0 {
         return e.ok(total as ssize_t); // udp_sendmsg: checked, routed, not sent
     }
-    let hdr = proto::udp_hdr_from(to, src);
-    let mut v: Vec<iovec> = Vec::with_capacity(cnt + 1);
-    v.push(iovec { iov_base: hdr.as_ptr() as *mut c_void, iov_len: UDP_HDR });
-    for i in 0..cnt {
-        v.push(*iov.add(i));
+    if corkable && super::ucork::joins(fd, more) {
+        // The first piece of a datagram (MSG_MORE or UDP_CORK): checked as a datagram of its
+        // own would be, then kept.
+        let piece: Vec<&[u8]> = (0..cnt).map(|i| iov_bytes(&*iov.add(i))).collect();
+        return match super::ucork::append(fd, &piece, more, to, src) {
+            Err(x) => err(x),
+            Ok(None) => e.ok(total as ssize_t),
+            Ok(Some(p)) => match datagram(fd, p.to, p.src, &[iov_of(&p.data)], flags) {
+                n if n < 0 => n,
+                _ => e.ok(total as ssize_t),
+            },
+        };
     }
+    let n = datagram(fd, to, src, std::slice::from_raw_parts(iov, cnt), flags);
+    if n < 0 {
+        return n;
+    }
+    e.ok(n)
+}
+
+/// One datagram into the pair: the header, then `iov`. The payload's length, or -1 with errno.
+unsafe fn datagram(
+    fd: c_int,
+    to: Option<SocketAddrV4>,
+    src: Option<std::net::Ipv4Addr>,
+    iov: &[iovec],
+    flags: c_int,
+) -> ssize_t {
+    let hdr = proto::udp_hdr_from(to, src);
+    let mut v: Vec<iovec> = Vec::with_capacity(iov.len() + 1);
+    v.push(iovec { iov_base: hdr.as_ptr() as *mut c_void, iov_len: UDP_HDR });
+    v.extend_from_slice(iov);
     let mut mh: msghdr = std::mem::zeroed();
     mh.msg_iov = v.as_mut_ptr();
     mh.msg_iovlen = v.len();
-    let (mp, f) = (&mh as *const msghdr as usize, (flags | libc::MSG_NOSIGNAL) as usize);
+    let f = (flags & !libc::MSG_MORE) | libc::MSG_NOSIGNAL;
+    let (mp, f) = (&mh as *const msghdr as usize, f as usize);
     let n = crate::native_wait(true, || crate::raw_syscall(libc::SYS_sendmsg, &[fd as usize, mp, f]));
     if n < 0 {
         if errno() == libc::EPIPE {
@@ -186,7 +228,29 @@ unsafe fn send_record(
         }
         return -1;
     }
-    e.ok((n as usize).saturating_sub(UDP_HDR) as ssize_t)
+    (n as usize).saturating_sub(UDP_HDR) as ssize_t
+}
+
+/// setsockopt(UDP_CORK, 0) succeeded on `fd`: what was pending leaves as one datagram.
+pub(crate) fn uncorked(fd: c_int) {
+    if let Some(p) = super::ucork::set(fd, false) {
+        // SAFETY: `p.data` outlives the call.
+        unsafe { datagram(fd, p.to, p.src, &[iov_of(&p.data)], 0) };
+    }
+}
+
+/// The bytes an iovec of the program's names.
+///
+/// Safety: `v` describes memory the program passed to a send call.
+unsafe fn iov_bytes(v: &iovec) -> &[u8] {
+    if v.iov_len == 0 || v.iov_base.is_null() {
+        return &[];
+    }
+    std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len)
+}
+
+fn iov_of(d: &[u8]) -> iovec {
+    iovec { iov_base: d.as_ptr() as *mut c_void, iov_len: d.len() }
 }
 
 /// recvmsg on a UDP socket: strips the header into msg_name (or reports the error it carries).

@@ -62,6 +62,14 @@ impl Service {
             return (Msg::reply(op, libc::ENOBUFS), None);
         }
         let now = self.now();
+        if o == Op::SetOpt && m.a == libc::IPPROTO_TCP && matches!(m.b, libc::TCP_CORK | libc::TCP_NODELAY) {
+            // What the program wrote before the call leaves under the old setting, as it left
+            // its send() on Linux.
+            self.pump(i, now);
+            if self.socks.get(i).is_none_or(|s| s.is_none()) {
+                return (Msg::reply(op, libc::EBADF), None);
+            }
+        }
         let r = match o {
             Op::Ident => {
                 let s = self.socks[i].as_ref().expect("looked up");
@@ -219,6 +227,9 @@ impl Service {
         };
         if o.nodelay {
             set(TcpOption::NoDelay(true));
+        }
+        if o.kept.get(true, libc::IPPROTO_TCP, libc::TCP_CORK) == Some(1) {
+            set(TcpOption::Cork(true));
         }
         if o.keepalive {
             set(TcpOption::KeepAlive(true));

@@ -294,6 +294,9 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
             if level == libc::SOL_SOCKET && matches!(name, libc::SO_TIMESTAMP | libc::SO_TIMESTAMPNS) {
                 timestamps(o, tcp, name);
             }
+            if (level, name) == (libc::IPPROTO_TCP, libc::TCP_CORK) {
+                engine(stack, p, TcpOption::Cork(o.kept.get(tcp, level, name) == Some(1)))?;
+            }
             if level == libc::IPPROTO_IP {
                 let on = o.kept.get(tcp, level, name) == Some(1);
                 match (name, p) {

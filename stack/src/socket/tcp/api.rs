@@ -224,6 +224,7 @@ impl TcpStack {
         let t = self.user(h)?;
         Ok(match kind {
             TcpOption::NoDelay(_) => TcpOption::NoDelay(t.nodelay),
+            TcpOption::Cork(_) => TcpOption::Cork(t.cork),
             TcpOption::KeepAlive(_) => TcpOption::KeepAlive(t.timers.keepalive.on),
             TcpOption::KeepIdle(_) => TcpOption::KeepIdle(t.timers.keepalive.idle),
             TcpOption::KeepIntvl(_) => TcpOption::KeepIntvl(t.timers.keepalive.intvl),
@@ -411,6 +412,7 @@ impl TcpStack {
         let mut n = Tcb::new(&cfg, now);
         (n.reuse_addr, n.nodelay, n.timers.keepalive, n.linger, n.want_rx, n.want_tx, n.rx_locked, n.tx_locked) = keep;
         n.window_clamp = t.window_clamp;
+        n.cork = t.cork;
         n.opts.user_mss = t.opts.user_mss;
         if n.opts.user_mss > 0 {
             n.opts.rcv_mss = n.opts.rcv_mss.min(n.opts.user_mss); // TCP_MAXSEG bounds our SYN's MSS

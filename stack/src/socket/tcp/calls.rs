@@ -104,7 +104,16 @@ impl TcpStack {
                 }
             }
             TcpOption::NoDelay(on) => {
+                // Linux __tcp_sock_set_nodelay: turned on, it pushes what is queued.
                 t.nodelay = on;
+                t.push |= on && !t.tx.is_empty();
+                t.pending = true;
+            }
+            TcpOption::Cork(on) => {
+                // Linux __tcp_sock_set_cork: removed, what is queued is pushed (past Nagle
+                // too when TCP_NODELAY is on).
+                t.push |= !on && t.cork && t.nodelay && !t.tx.is_empty();
+                t.cork = on;
                 t.pending = true;
             }
             TcpOption::KeepAlive(on) => t.timers.keepalive.on = on,

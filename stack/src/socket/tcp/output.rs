@@ -238,6 +238,15 @@ impl Tcb {
         }
     }
 
+    /// Whether a segment under the MSS that ends the queued data waits: Nagle (RFC 896) with
+    /// Minshall's refinement, as Linux (only while an earlier *small* segment is
+    /// unacknowledged, so the tail of a large write is not held for a delayed ACK), or the cork
+    /// whatever is in flight (Linux tcp_nagle_check); a push overrides both.
+    fn holds_small(&self) -> bool {
+        let minshall = self.snd.sml > self.snd.una && self.snd.sml <= self.snd.nxt;
+        !self.push && (self.cork || (!self.nodelay && minshall))
+    }
+
     /// Arms the retransmission timer if it is not running (RFC 6298 5.1).
     fn arm_rto(&mut self, now: Instant) {
         if self.timers.rto_at.is_none() {
@@ -434,7 +443,10 @@ impl Tcb {
             // by the device into exactly the segments an MSS at a time would make.
             let burst = if e.tso > mss && !is_retx { e.tso / mss * mss } else { mss };
             let mut len = unsent.min(burst).min(cwnd_avail).min(wnd_avail);
-            if len > mss && len < unsent {
+            // A burst of more than one MSS leaves its tail under the MSS behind when that is
+            // cut off by the window or cwnd, or held by Nagle or the cork (Linux
+            // tcp_mss_split_point): it then waits exactly as a segment of its own would.
+            if len > mss && (len < unsent || (!fin_pending && !is_retx && self.holds_small())) {
                 len -= len % mss;
             }
             if is_retx {
@@ -449,10 +461,7 @@ impl Tcb {
             }
             if len < mss && !fin && !is_retx {
                 if len == unsent {
-                    // Nagle (RFC 896) with Minshall's refinement, as Linux: a small segment
-                    // waits only while an earlier *small* segment is unacknowledged, so the
-                    // tail of a large write is not held for a delayed ACK.
-                    if !self.nodelay && self.snd.sml > self.snd.una && self.snd.sml <= self.snd.nxt {
+                    if self.holds_small() {
                         self.tr_nagle_hold();
                         break;
                     }
@@ -504,6 +513,7 @@ impl Tcb {
                 break;
             }
         }
+        self.push = false;
         if sent_any || cwnd_stop {
             // RFC 7661: cwnd grows only if it, not the application or the peer, limits sending.
             let pipe = self.pipe();

@@ -243,6 +243,7 @@ impl TcpStack {
         c.bound = true;
         (c.reuse_addr, c.reuse_port) = (l.reuse_addr, l.reuse_port);
         c.nodelay = l.nodelay;
+        c.cork = l.cork;
         c.timers.keepalive = l.timers.keepalive.clone();
         c.linger = l.linger;
         (c.want_rx, c.want_tx) = (l.want_rx, l.want_tx);

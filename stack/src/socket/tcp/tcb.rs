@@ -94,6 +94,12 @@ pub struct Tcb {
     pub undo: Option<Box<super::congestion::Undo>>,
 
     pub nodelay: bool,
+    /// TCP_CORK (Linux TCP_NAGLE_CORK): a segment under the MSS waits for more data, for
+    /// the cork's removal or for the persist timer (at least 200 ms; Linux tcp_probe0_base).
+    pub cork: bool,
+    /// Linux TCP_NAGLE_PUSH: what is queued now leaves in spite of Nagle and the cork (set
+    /// by TCP_NODELAY turned on, and by removing the cork while it is on); one output only.
+    pub push: bool,
     pub linger: Option<Duration>,
     pub counters: TcpInfo,
     /// Readiness may have changed (reported by `take_changed`).
@@ -169,6 +175,8 @@ impl Tcb {
             cc: CongestionControl::new(cfg.congestion, cfg.mss),
             undo: None,
             nodelay: false,
+            cork: false,
+            push: false,
             linger: None,
             counters: TcpInfo::default(),
             changed: false,

@@ -231,6 +231,9 @@ impl Service {
         if o.kept.get(true, libc::IPPROTO_TCP, libc::TCP_CORK) == Some(1) {
             set(TcpOption::Cork(true));
         }
+        if let Some(ms) = o.kept.get(true, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT).filter(|&v| v > 0) {
+            set(TcpOption::UserTimeout(ms as u32));
+        }
         if o.keepalive {
             set(TcpOption::KeepAlive(true));
         }

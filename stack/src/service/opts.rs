@@ -294,8 +294,15 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
             if level == libc::SOL_SOCKET && matches!(name, libc::SO_TIMESTAMP | libc::SO_TIMESTAMPNS) {
                 timestamps(o, tcp, name);
             }
-            if (level, name) == (libc::IPPROTO_TCP, libc::TCP_CORK) {
-                engine(stack, p, TcpOption::Cork(o.kept.get(tcp, level, name) == Some(1)))?;
+            match (level, name) {
+                (libc::IPPROTO_TCP, libc::TCP_CORK) => {
+                    engine(stack, p, TcpOption::Cork(o.kept.get(tcp, level, name) == Some(1)))?
+                }
+                (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => {
+                    let ms = o.kept.get(tcp, level, name).unwrap_or(0).max(0) as u32;
+                    engine(stack, p, TcpOption::UserTimeout(ms))?
+                }
+                _ => {}
             }
             if level == libc::IPPROTO_IP {
                 let on = o.kept.get(tcp, level, name) == Some(1);

@@ -225,6 +225,9 @@ impl TcpStack {
         Ok(match kind {
             TcpOption::NoDelay(_) => TcpOption::NoDelay(t.nodelay),
             TcpOption::Cork(_) => TcpOption::Cork(t.cork),
+            TcpOption::UserTimeout(_) => {
+                TcpOption::UserTimeout(t.timers.user_timeout.as_millis().min(u32::MAX as u128) as u32)
+            }
             TcpOption::KeepAlive(_) => TcpOption::KeepAlive(t.timers.keepalive.on),
             TcpOption::KeepIdle(_) => TcpOption::KeepIdle(t.timers.keepalive.idle),
             TcpOption::KeepIntvl(_) => TcpOption::KeepIntvl(t.timers.keepalive.intvl),
@@ -413,6 +416,7 @@ impl TcpStack {
         (n.reuse_addr, n.nodelay, n.timers.keepalive, n.linger, n.want_rx, n.want_tx, n.rx_locked, n.tx_locked) = keep;
         n.window_clamp = t.window_clamp;
         n.cork = t.cork;
+        n.timers.user_timeout = t.timers.user_timeout;
         n.opts.user_mss = t.opts.user_mss;
         if n.opts.user_mss > 0 {
             n.opts.rcv_mss = n.opts.rcv_mss.min(n.opts.user_mss); // TCP_MAXSEG bounds our SYN's MSS

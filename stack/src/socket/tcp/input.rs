@@ -274,6 +274,7 @@ impl Tcb {
             self.syn_rto_fallback();
             self.timers.backoff = 0;
             self.timers.retries = 0;
+            self.timers.retrans_stamp = None;
             self.timers.last_rx = now;
             self.set_state(TcpState::Established);
             self.ever_connected = true;
@@ -355,6 +356,7 @@ impl Tcb {
             if w > 0 {
                 self.timers.persist_at = None;
                 self.timers.persist_backoff = 0;
+                self.timers.probes_stamp = None;
             }
         }
         let ecr = seg.timestamp.filter(|_| self.opts.ts_ok).map(|t| t.1);
@@ -396,6 +398,7 @@ impl Tcb {
             }
             self.timers.backoff = 0;
             self.timers.retries = 0;
+            self.timers.retrans_stamp = None;
             self.timers.rto_at = if self.snd.una == self.snd.max { None } else { Some(now + self.rtt.rto) };
             if self.loss.in_recovery {
                 if ack >= self.loss.recover {

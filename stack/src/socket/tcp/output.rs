@@ -238,6 +238,13 @@ impl Tcb {
         }
     }
 
+    /// A segment is being resent: counted, and the user timeout runs from the first resend
+    /// (Linux tcp_retransmit_skb's retrans_stamp).
+    fn count_retransmit(&mut self, now: Instant) {
+        self.counters.retransmits += 1;
+        self.timers.retrans_stamp.get_or_insert(now);
+    }
+
     /// Whether a segment under the MSS that ends the queued data waits: Nagle (RFC 896) with
     /// Minshall's refinement, as Linux (only while an earlier *small* segment is
     /// unacknowledged, so the tail of a large write is not held for a delayed ACK), or the cork
@@ -250,7 +257,19 @@ impl Tcb {
     /// Arms the retransmission timer if it is not running (RFC 6298 5.1).
     fn arm_rto(&mut self, now: Instant) {
         if self.timers.rto_at.is_none() {
-            self.timers.rto_at = Some(now + self.rtt.backed_off(self.timers.backoff));
+            let at = now + self.rtt.backed_off(self.timers.backoff);
+            self.timers.rto_at = Some(self.clamp_to_user_timeout(now, at, self.timers.retrans_stamp));
+        }
+    }
+
+    /// A timer due at `at` fires no later than TCP_USER_TIMEOUT after `since` (Linux
+    /// tcp_clamp_rto_to_user_timeout, tcp_clamp_probe0_to_user_timeout).
+    fn clamp_to_user_timeout(&self, now: Instant, at: Instant, since: Option<Instant>) -> Instant {
+        match since {
+            Some(s) if !self.timers.user_timeout.is_zero() => {
+                at.min((s + self.timers.user_timeout).max(now + crate::time::Duration::from_millis(2)))
+            }
+            _ => at,
         }
     }
 
@@ -282,10 +301,11 @@ impl Tcb {
                 if self.snd.nxt == self.snd.iss {
                     let fl = flags::SYN; // with ACK in SYN-RECEIVED (send_segment adds it)
                     if self.snd.max != self.snd.iss {
-                        self.counters.retransmits += 1;
+                        self.count_retransmit(now);
                         self.tr_why(Reason::Rto);
                     } else if self.timers.backoff == 0 {
                         self.rtt_probe = Some((self.snd.iss + 1, now));
+                        self.timers.retrans_stamp = Some(now); // Linux tcp_connect
                     }
                     self.send_segment(now, e, self.snd.iss, 0, fl);
                     self.snd.nxt = self.snd.iss + 1;
@@ -333,7 +353,7 @@ impl Tcb {
             if len > 0 || fin {
                 self.tr_why(Reason::FastRetransmit);
                 self.send_segment(now, e, at, len, if fin { flags::FIN } else { 0 });
-                self.counters.retransmits += 1;
+                self.count_retransmit(now);
                 self.arm_rto(now);
             }
         }
@@ -363,7 +383,7 @@ impl Tcb {
                     }
                     self.tr_why(Reason::Rack);
                     let sent = self.send_segment(now, e, s, len, if fin { flags::FIN } else { 0 });
-                    self.counters.retransmits += 1;
+                    self.count_retransmit(now);
                     self.arm_rto(now);
                     at = s + sent.max(1);
                 }
@@ -392,7 +412,7 @@ impl Tcb {
                 let len = data_end.since(s);
                 self.tr_why(Reason::TlpRetransmit);
                 self.send_segment(now, e, s, len, if fin { flags::FIN } else { 0 });
-                self.counters.retransmits += 1;
+                self.count_retransmit(now);
                 (self.rack.tlp_end_seq, self.rack.tlp_is_retrans) = (Some(self.snd.max), true);
             }
             self.arm_rto(now);
@@ -491,7 +511,7 @@ impl Tcb {
                 self.snd.sml = seq + sent; // Minshall: end of the last small segment
             }
             if is_retx {
-                self.counters.retransmits += 1;
+                self.count_retransmit(now);
                 // A resend cut at other boundaries may run past SND.MAX: those bytes are new.
                 self.counters.bytes_sent += (seq + sent).since(self.snd.max) as u64;
             } else {
@@ -527,7 +547,7 @@ impl Tcb {
         if may_send && waiting && self.snd.una == self.snd.max {
             if self.timers.persist_at.is_none() {
                 let d = self.rtt.backed_off(self.timers.persist_backoff).max(cfg.rto_min);
-                self.timers.persist_at = Some(now + d);
+                self.timers.persist_at = Some(self.clamp_to_user_timeout(now, now + d, self.timers.probes_stamp));
             }
         } else {
             self.timers.persist_at = None;

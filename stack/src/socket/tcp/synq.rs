@@ -244,6 +244,7 @@ impl TcpStack {
         (c.reuse_addr, c.reuse_port) = (l.reuse_addr, l.reuse_port);
         c.nodelay = l.nodelay;
         c.cork = l.cork;
+        c.timers.user_timeout = l.timers.user_timeout;
         c.timers.keepalive = l.timers.keepalive.clone();
         c.linger = l.linger;
         (c.want_rx, c.want_tx) = (l.want_rx, l.want_tx);

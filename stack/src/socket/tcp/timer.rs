@@ -79,6 +79,12 @@ impl Tcb {
         if self.timers.persist_at.is_some_and(|t| t <= now) {
             self.timers.persist_at = None;
             self.tr_timer(TimerKind::Persist);
+            // TCP_USER_TIMEOUT counts from the first probe (Linux tcp_probe_timer).
+            let since = *self.timers.probes_stamp.get_or_insert(now);
+            if !self.timers.user_timeout.is_zero() && now - since >= self.timers.user_timeout {
+                self.terminate(Some(Error::TimedOut));
+                return true;
+            }
             // Linux tcp_probe_timer: the count restarts with every acceptable ACK (so a peer
             // that answers is probed for ever, RFC 1122 4.2.2.17); unanswered, give up after
             // tcp_retries2, or tcp_orphan_retries once the application closed the socket.
@@ -92,7 +98,14 @@ impl Tcb {
             fired = true;
         }
         if self.keepalive_at().is_some_and(|t| t <= now) {
-            if self.timers.keepalive.probes >= self.timers.keepalive.cnt {
+            // With TCP_USER_TIMEOUT, the time since the peer was last heard from decides once a
+            // probe went unanswered, not the count (Linux tcp_keepalive_timer).
+            let ut = self.timers.user_timeout;
+            let dead = match ut.is_zero() {
+                true => self.timers.keepalive.probes >= self.timers.keepalive.cnt,
+                false => self.timers.keepalive.probes > 0 && now - self.timers.last_rx >= ut,
+            };
+            if dead {
                 self.terminate(Some(Error::TimedOut));
                 return true;
             }
@@ -129,14 +142,24 @@ impl Tcb {
         }
         self.counters.rto_expirations += 1;
         let syn = matches!(self.state, TcpState::SynSent | TcpState::SynReceived);
+        // TCP_USER_TIMEOUT (RFC 5482): counted from the first resend (or our SYN), once one was
+        // made (Linux retransmits_timed_out); the RTO is clamped to it (arm_rto).
+        let ut = self.timers.user_timeout;
+        let stamp = *self.timers.retrans_stamp.get_or_insert(now);
+        let user_expired = !ut.is_zero() && now - stamp >= ut;
         if self.snd.wnd == 0 && !syn && !self.orphan {
             // The peer shrank its window to zero: the head resent is a window probe (Linux
             // tcp_retransmit_timer), not counted as a retry. A peer that answers is probed for
-            // ever; silence for twice the maximum RTO aborts (tcp_rtx_probe0_timed_out).
-            if now - self.timers.last_rx > cfg.rto_max * 2 {
+            // ever; silence for twice the maximum RTO (or the user timeout) aborts
+            // (tcp_rtx_probe0_timed_out).
+            let silence = if ut.is_zero() { cfg.rto_max * 2 } else { ut.min(cfg.rto_max * 2) };
+            if user_expired || now - self.timers.last_rx >= silence {
                 self.terminate(Some(Error::TimedOut));
                 return;
             }
+        } else if self.timers.retries > 0 && user_expired {
+            self.terminate(Some(Error::TimedOut));
+            return;
         } else {
             self.timers.retries += 1;
         }

@@ -233,6 +233,8 @@ pub enum TcpOption {
     /// advertise in our SYN and the one we send with; set before the SYN, inherited by accepted
     /// connections.
     MaxSeg(u16),
+    /// TCP_USER_TIMEOUT in milliseconds (0: off; RFC 5482, Linux tcp(7)).
+    UserTimeout(u32),
     /// TCP_CORK: hold segments under the MSS (see `Tcb::cork`); removing it sends them.
     Cork(bool),
     /// TCP_CONGESTION: the algorithm of this connection (inherited by accepted connections).

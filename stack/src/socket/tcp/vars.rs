@@ -161,6 +161,14 @@ pub struct Timers {
     pub last_send: Option<Instant>,
     /// TIME-WAIT (2*MSL) or the orphaned FIN-WAIT-2 timeout.
     pub timewait_at: Option<Instant>,
+    /// TCP_USER_TIMEOUT (RFC 5482; zero: off): how long sent data may stay unacknowledged, a
+    /// zero window unopened, or a keepalive unanswered, before the connection is dropped.
+    pub user_timeout: Duration,
+    /// When the first resend since the last progress left, or our SYN (Linux retrans_stamp):
+    /// the user timeout counts from there.
+    pub retrans_stamp: Option<Instant>,
+    /// When the first zero-window probe of this episode left (Linux icsk_probes_tstamp).
+    pub probes_stamp: Option<Instant>,
 }
 
 impl Timers {
@@ -183,6 +191,9 @@ impl Timers {
             last_rx: now,
             last_send: None,
             timewait_at: None,
+            user_timeout: Duration::ZERO,
+            retrans_stamp: None,
+            probes_stamp: None,
         }
     }
 }

@@ -2,7 +2,8 @@
 //! fed hand-built segments, or two joined by a delayed, lossy link; virtual clock).
 //! - `segments.rs`: exact answers to hand-built segments (handshake, RST, SACK, RTO, TIME-WAIT).
 //! - `sessions.rs`: two engines: negotiated options, data and close, windows, errnos, binds.
-//! - `sender.rs`, `timers.rs`: regressions of the sender and of the timers (issue 11).
+//! - `sender.rs`, `timers.rs`: regressions of the sender and of the timers (issue 11);
+//!   `user_timeout.rs`: TCP_USER_TIMEOUT.
 //! - `harden.rs`: SYN flood and cookies, TIME-WAIT and orphan caps, bounded loss recovery.
 //! - `inplace.rs`: `send_with`/`recv_with`, the caller writing and reading the rings in place.
 //! - `clamp.rs`: TCP_WINDOW_CLAMP against receive-buffer auto-tuning; `dsack.rs`: D-SACK blocks;
@@ -49,3 +50,4 @@ mod stateful;
 mod stateful_found;
 mod stateful_inv;
 mod timers;
+mod user_timeout;

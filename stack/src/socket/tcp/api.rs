@@ -225,6 +225,7 @@ impl TcpStack {
         Ok(match kind {
             TcpOption::NoDelay(_) => TcpOption::NoDelay(t.nodelay),
             TcpOption::Cork(_) => TcpOption::Cork(t.cork),
+            TcpOption::SynCnt(_) => TcpOption::SynCnt(t.timers.syn_cnt),
             TcpOption::UserTimeout(_) => {
                 TcpOption::UserTimeout(t.timers.user_timeout.as_millis().min(u32::MAX as u128) as u32)
             }
@@ -417,6 +418,7 @@ impl TcpStack {
         n.window_clamp = t.window_clamp;
         n.cork = t.cork;
         n.timers.user_timeout = t.timers.user_timeout;
+        n.timers.syn_cnt = t.timers.syn_cnt;
         n.opts.user_mss = t.opts.user_mss;
         if n.opts.user_mss > 0 {
             n.opts.rcv_mss = n.opts.rcv_mss.min(n.opts.user_mss); // TCP_MAXSEG bounds our SYN's MSS

@@ -117,6 +117,7 @@ impl TcpStack {
                 t.pending = true;
             }
             TcpOption::KeepAlive(on) => t.timers.keepalive.on = on,
+            TcpOption::SynCnt(n) => t.timers.syn_cnt = n,
             TcpOption::UserTimeout(ms) => t.timers.user_timeout = Duration::from_millis(ms as u64),
             TcpOption::KeepIdle(d) => t.timers.keepalive.idle = d.max(Duration::from_secs(1)),
             TcpOption::KeepIntvl(d) => t.timers.keepalive.intvl = d.max(Duration::from_secs(1)),

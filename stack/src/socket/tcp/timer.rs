@@ -147,6 +147,12 @@ impl Tcb {
         let ut = self.timers.user_timeout;
         let stamp = *self.timers.retrans_stamp.get_or_insert(now);
         let user_expired = !ut.is_zero() && now - stamp >= ut;
+        // Our SYN (Linux tcp_write_timeout): given up after TCP_SYNCNT + tcp_syn_linear_timeouts
+        // resends, or once the time exponential backoff would take for TCP_SYNCNT of them has
+        // passed since the SYN (tcp_model_timeout).
+        let syn_sent = self.state == TcpState::SynSent;
+        let syn_cnt = if self.timers.syn_cnt > 0 { self.timers.syn_cnt as u32 } else { cfg.syn_retries };
+        let syn_model = model_timeout(syn_cnt, cfg.rto_initial, cfg.rto_max);
         if self.snd.wnd == 0 && !syn && !self.orphan {
             // The peer shrank its window to zero: the head resent is a window probe (Linux
             // tcp_retransmit_timer), not counted as a retry. A peer that answers is probed for
@@ -157,19 +163,25 @@ impl Tcb {
                 self.terminate(Some(Error::TimedOut));
                 return;
             }
-        } else if self.timers.retries > 0 && user_expired {
+        } else if self.timers.retries > 0 && (user_expired || (syn_sent && now - stamp >= syn_model)) {
             self.terminate(Some(Error::TimedOut));
             return;
         } else {
             self.timers.retries += 1;
         }
-        let limit = if syn { cfg.syn_retries } else { self.retry_limit(cfg) };
+        let limit = match self.state {
+            TcpState::SynSent => syn_cnt + cfg.syn_linear_timeouts,
+            _ if syn => cfg.syn_retries,
+            _ => self.retry_limit(cfg),
+        };
         if self.timers.retries > limit {
             let e = if self.state == TcpState::SynReceived && !self.active { None } else { Some(Error::TimedOut) };
             self.terminate(e);
             return;
         }
-        self.timers.backoff += 1;
+        if !(syn_sent && self.timers.retries <= cfg.syn_linear_timeouts) {
+            self.timers.backoff += 1; // the first SYN timeouts are linear (tcp_syn_linear_timeouts)
+        }
         self.rtt_probe = None; // Karn's rule
         if syn {
             self.snd.nxt = self.snd.iss;
@@ -194,5 +206,16 @@ impl Tcb {
         self.loss.scoreboard.clear();
         self.loss.sent.clear_marks();
         self.snd.nxt = self.snd.una;
+    }
+}
+
+/// How long `n` retransmissions take with exponential backoff from `base`, capped at `max`
+/// (Linux tcp_model_timeout).
+fn model_timeout(n: u32, base: crate::time::Duration, max: crate::time::Duration) -> crate::time::Duration {
+    let thresh = (max.as_micros() / base.as_micros().max(1)).max(1).ilog2();
+    if n <= thresh {
+        base * ((2u32 << n) - 1)
+    } else {
+        base * ((2u32 << thresh) - 1) + max * (n - thresh)
     }
 }

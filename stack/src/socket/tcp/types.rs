@@ -56,7 +56,7 @@ pub struct TcpConfig {
     pub tx_buffer_max: usize,
     /// RFC 6298 lower bound on RTO (default 200 ms).
     pub rto_min: Duration,
-    /// Upper bound on RTO (default 60 s).
+    /// Upper bound on RTO (default 120 s, Linux TCP_RTO_MAX).
     pub rto_max: Duration,
     /// Initial RTO before any RTT sample (default 1 s).
     pub rto_initial: Duration,
@@ -66,8 +66,12 @@ pub struct TcpConfig {
     pub msl: Duration,
     /// Retransmissions of a data segment before the connection is aborted with ETIMEDOUT (15).
     pub max_retries: u32,
-    /// SYN retransmissions before connect fails with ETIMEDOUT (6).
+    /// SYN retransmissions before connect fails with ETIMEDOUT (6, net.ipv4.tcp_syn_retries;
+    /// TCP_SYNCNT sets a socket's own).
     pub syn_retries: u32,
+    /// Our SYN's first retransmission timeouts that do not back off (4,
+    /// net.ipv4.tcp_syn_linear_timeouts): SYNs leave at 0, 1, 2, 3, 4, 5, 7, 11, 19... s.
+    pub syn_linear_timeouts: u32,
     /// Retransmissions or unanswered window probes before an orphaned connection (closed by
     /// the application) is dropped: Linux tcp_orphan_retries (sysctl 0 means 8).
     pub orphan_retries: u32,
@@ -121,12 +125,13 @@ impl TcpConfig {
             rx_buffer_max: 6 << 20,
             tx_buffer_max: 4 << 20,
             rto_min: Duration::from_millis(200),
-            rto_max: Duration::from_secs(60),
+            rto_max: Duration::from_secs(120),
             rto_initial: Duration::from_secs(1),
             delayed_ack: Duration::from_millis(40),
             msl: Duration::from_secs(30),
             max_retries: 15,
             syn_retries: 6,
+            syn_linear_timeouts: 4,
             orphan_retries: 8,
             congestion: Congestion::Cubic,
             isn_secret: [0; 16],
@@ -233,6 +238,8 @@ pub enum TcpOption {
     /// advertise in our SYN and the one we send with; set before the SYN, inherited by accepted
     /// connections.
     MaxSeg(u16),
+    /// TCP_SYNCNT: SYN retransmissions before connect() gives up (1-127; 0: the stack's).
+    SynCnt(u8),
     /// TCP_USER_TIMEOUT in milliseconds (0: off; RFC 5482, Linux tcp(7)).
     UserTimeout(u32),
     /// TCP_CORK: hold segments under the MSS (see `Tcb::cork`); removing it sends them.

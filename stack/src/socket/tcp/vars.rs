@@ -169,6 +169,8 @@ pub struct Timers {
     pub retrans_stamp: Option<Instant>,
     /// When the first zero-window probe of this episode left (Linux icsk_probes_tstamp).
     pub probes_stamp: Option<Instant>,
+    /// TCP_SYNCNT (Linux icsk_syn_retries; 0: `TcpConfig::syn_retries`).
+    pub syn_cnt: u8,
 }
 
 impl Timers {
@@ -194,6 +196,7 @@ impl Timers {
             user_timeout: Duration::ZERO,
             retrans_stamp: None,
             probes_stamp: None,
+            syn_cnt: 0,
         }
     }
 }

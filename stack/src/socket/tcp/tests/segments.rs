@@ -140,17 +140,21 @@ fn rto_backs_off_exponentially_then_aborts() {
     let t0 = h.now;
     let o = h.out();
     assert_eq!((o[0].seq, o[0].len), (iss + 1, 5));
-    let o = h.advance(Duration::from_secs(3000));
+    let o = h.advance(Duration::from_millis(924_500));
     let times: Vec<u64> = o.iter().filter(|s| s.len == 5).map(|s| (s.at - t0).as_millis() as u64).collect();
-    // RTO 200 ms (the handshake RTT sample was ~0) doubling, capped at 60 s; 15 retries.
+    // RTO 200 ms (the handshake RTT sample was ~0) doubling, capped at 120 s (Linux
+    // TCP_RTO_MAX); 15 retries (tcp_retries2), then the abort at the 16th timeout: 924.6 s,
+    // Linux's figure for tcp_retries2 = 15.
     let mut expect = Vec::new();
     let (mut t, mut r) = (0u64, 200u64);
     for _ in 0..15 {
         t += r;
         expect.push(t);
-        r = (r * 2).min(60_000);
+        r = (r * 2).min(120_000);
     }
     assert_eq!(times, expect);
+    assert_eq!(h.s.state(c), Ok(TcpState::Established));
+    h.advance(Duration::from_millis(200));
     assert_eq!(h.s.take_error(c), Some(Error::TimedOut));
     assert_eq!(h.s.state(c), Ok(TcpState::Closed));
     assert_eq!(h.s.info(c).unwrap().rto_expirations, 16);

@@ -1,6 +1,7 @@
-//! TCP_USER_TIMEOUT (RFC 5482, Linux tcp(7)): a connection whose data stays unacknowledged, whose
-//! SYN goes unanswered, whose zero window stays shut or whose keepalives go unanswered for the
-//! user timeout is dropped with ETIMEDOUT, long before the retry counts would drop it.
+//! TCP_USER_TIMEOUT (RFC 5482, Linux tcp(7)): a connection whose data stays unacknowledged,
+//! whose SYN goes unanswered, whose zero window stays shut or whose keepalives go unanswered for
+//! the user timeout is dropped with ETIMEDOUT, long before the retry counts would drop it. And
+//! TCP_SYNCNT, the count of SYN resends, with Linux's timing.
 use super::*;
 
 use super::harness::{Pair, B};
@@ -101,4 +102,21 @@ fn the_user_timeout_is_kept_across_connect_and_inherited() {
     p.a.set_option(c2, TcpOption::UserTimeout(900)).unwrap();
     p.a.connect(p.now, c2, IpEndpoint::new(B, 80)).unwrap();
     assert_eq!(p.a.get_option(c2, TcpOption::UserTimeout(0)), Ok(TcpOption::UserTimeout(900)));
+}
+
+#[test]
+fn tcp_syncnt_bounds_connect_as_linux() {
+    // Measured on Linux 6.18 against a host dropping SYNs: TCP_SYNCNT 1, 2, 3 give ETIMEDOUT
+    // after 3, 7 and 19 s (SYNs a second apart at first: tcp_syn_linear_timeouts).
+    for (n, secs) in [(1u8, 3u64), (2, 7), (3, 19)] {
+        let mut p = Pair::new();
+        p.drop = Box::new(|_| true);
+        let c = p.a.socket();
+        p.a.set_option(c, TcpOption::SynCnt(n)).unwrap();
+        assert_eq!(p.a.get_option(c, TcpOption::SynCnt(0)), Ok(TcpOption::SynCnt(n)));
+        p.a.connect(p.now, c, IpEndpoint::new(B, 80)).unwrap();
+        let took = until_closed(&mut p, c, Duration::from_secs(300)).expect("given up");
+        assert_eq!(took, Duration::from_secs(secs), "TCP_SYNCNT {n}");
+        assert_eq!(p.a.take_error(c), Some(Error::TimedOut));
+    }
 }

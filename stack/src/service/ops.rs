@@ -304,8 +304,11 @@ impl Service {
                     },
                     Err(e) => return Msg::reply(op, e),
                 };
+                let no_port = s.opts.kept.get(true, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT) == Some(1);
                 let r = match p {
+                    Proto::Tcp(h) if no_port && a.port() == 0 => stack.tcp.bind_address(h, (*a.ip()).into()),
                     Proto::Tcp(h) => stack.tcp.bind(h, a.into()),
+                    Proto::Udp(h) if no_port && a.port() == 0 => stack.udp.bind_address(h, (*a.ip()).into()),
                     Proto::Udp(h) => stack.udp.bind(h, a.into()),
                 };
                 if let Err(e) = r {

@@ -66,6 +66,25 @@ impl UdpStack {
         Ok(())
     }
 
+    /// bind() of an address alone (IP_BIND_ADDRESS_NO_PORT, port 0): the port is taken at the
+    /// first send or connect (Linux inet_bind with BIND_NO_PORT, then inet_autobind).
+    pub fn bind_address(&mut self, h: UdpHandle, addr: IpAddress) -> Result<()> {
+        let s = self.get(h)?;
+        if s.raw.is_some() {
+            return self.raw_bind(h, addr);
+        }
+        if s.local.port() != 0 {
+            return Err(Error::InvalidInput); // already bound
+        }
+        if !self.bindable(addr) {
+            return Err(Error::AddrNotAvailable);
+        }
+        let s = self.get_mut(h)?;
+        s.local.set_ip(addr);
+        s.addr_bound = !addr.is_unspecified();
+        Ok(())
+    }
+
     /// An address a socket may bind: any, ours, a loopback one, a broadcast or a group (Linux's
     /// inet_addr_type: local, broadcast or multicast; else EADDRNOTAVAIL).
     pub(super) fn bindable(&self, addr: IpAddress) -> bool {

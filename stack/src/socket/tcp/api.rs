@@ -46,6 +46,22 @@ impl TcpStack {
         self.ports.bind(port, h.0);
         Ok(())
     }
+    /// bind() of an address alone (IP_BIND_ADDRESS_NO_PORT, port 0): no port is taken now;
+    /// connect() picks one for its 4-tuple, listen() one of its own (Linux inet_bind with
+    /// BIND_NO_PORT). getsockname shows the address and port 0 until then.
+    pub fn bind_address(&mut self, h: TcpHandle, ip: IpAddress) -> Result<()> {
+        let t = self.user(h)?;
+        if t.bound || t.state != TcpState::Closed {
+            return Err(Error::InvalidInput);
+        }
+        if !(ip.is_unspecified() || ip == self.config.local_addr || ip.is_loopback()) {
+            return Err(Error::AddrNotAvailable);
+        }
+        let t = self.user_mut(h)?;
+        t.local = IpEndpoint::new(ip, 0);
+        t.addr_locked = !ip.is_unspecified();
+        Ok(())
+    }
     /// SO_REUSEADDR.
     pub fn set_reuse_addr(&mut self, h: TcpHandle, on: bool) -> Result<()> {
         self.user_mut(h)?.reuse_addr = on;
@@ -71,7 +87,9 @@ impl TcpStack {
             _ => return Err(Error::InvalidInput),
         }
         if !t.bound {
-            self.bind(h, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 0))?;
+            // An address bound alone (IP_BIND_ADDRESS_NO_PORT) keeps it (inet_csk_get_port).
+            let ip = if t.addr_locked { *t.local.ip() } else { IpAddress::v4(0, 0, 0, 0) };
+            self.bind(h, IpEndpoint::new(ip, 0))?;
         }
         let t = self.user(h)?;
         let local = t.local;
@@ -294,7 +312,7 @@ impl TcpStack {
     /// getsockname: the local address, also the port an ended connection released
     /// (`release_auto_port`), as Linux's inet_sport outlives inet_put_port.
     pub fn sock_name(&self, h: TcpHandle) -> Option<IpEndpoint> {
-        self.user(h).ok().filter(|t| t.bound || t.local.port() != 0).map(|t| t.local)
+        self.user(h).ok().filter(|t| t.bound || t.local.port() != 0 || t.addr_locked).map(|t| t.local)
     }
     pub fn remote_addr(&self, h: TcpHandle) -> Option<IpEndpoint> {
         self.user(h)

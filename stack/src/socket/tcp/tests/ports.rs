@@ -3,7 +3,7 @@
 //! server's TIME-WAIT nor fail its PAWS check.
 use crate::wire::ip::{IpAddress, IpEndpoint};
 
-use super::harness::{H, PEER, US};
+use super::harness::{Pair, A, B, H, PEER, US};
 use super::*;
 use crate::wire::tcp::flags;
 
@@ -331,4 +331,27 @@ fn disconnect_resets_and_the_socket_connects_again() {
     p.a.s.disconnect(p.now, d).unwrap();
     assert_eq!(p.a.state(d), Ok(TcpState::Closed));
     assert_eq!(p.a.s.disconnect(p.now, d), Ok(()));
+}
+
+/// IP_BIND_ADDRESS_NO_PORT: an address bound alone takes no port; connect picks one for its
+/// 4-tuple and keeps the address, listen one of its own.
+#[test]
+fn an_address_bound_alone_takes_its_port_at_connect_or_listen() {
+    let mut p = Pair::new();
+    let l = p.b.socket();
+    p.b.bind(l, IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 80)).unwrap();
+    p.b.listen(l, 8).unwrap();
+    let c = p.a.socket();
+    p.a.bind_address(c, A).unwrap();
+    assert_eq!(p.a.sock_name(c), Some(IpEndpoint::new(A, 0)));
+    assert_eq!(p.a.bind_address(c, IpAddress::v4(192, 0, 2, 1)), Err(Error::AddrNotAvailable));
+    p.a.connect(p.now, c, IpEndpoint::new(B, 80)).unwrap();
+    let name = p.a.sock_name(c).unwrap();
+    assert_eq!(*name.ip(), A);
+    assert_ne!(name.port(), 0);
+    let s = p.a.socket();
+    p.a.bind_address(s, A).unwrap();
+    p.a.listen(s, 4).unwrap();
+    let name = p.a.sock_name(s).unwrap();
+    assert_eq!((*name.ip(), name.port() != 0), (A, true));
 }

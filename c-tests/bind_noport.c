@@ -1,0 +1,113 @@
+/* bind_noport client -c HOST -p PORT (the server side is `seq_fuzz server`: a TCP and a UDP echo
+ * on PORT, ended with QUIT)
+ * IP_BIND_ADDRESS_NO_PORT (Linux inet_bind with BIND_NO_PORT), as proxies use it to pick a source
+ * address without using up a port per socket: bind() of an address with port 0 takes no port
+ * (getsockname shows port 0), may be repeated, and a later bind with a port takes that one;
+ * connect() (TCP and UDP), listen() and a UDP send then pick the port, keeping the bound
+ * address. Without the option bind takes a port at once. Printed: results and errnos, whether
+ * a port is set and whether the address is the one bound; no address or port itself. */
+#include "common.h"
+
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+static struct in_addr ours;
+
+static const char *res(int r) { return r < 0 ? errno_name(errno) : "ok"; }
+
+static void name(const char *what, int s) {
+    struct sockaddr_in a;
+    socklen_t l = sizeof a;
+    memset(&a, 0, sizeof a);
+    int r = getsockname(s, (struct sockaddr *)&a, &l);
+    printf("  %s: getsockname %s, port %s, address %s\n", what, res(r), a.sin_port ? "set" : "0",
+           a.sin_addr.s_addr == INADDR_ANY ? "any" : a.sin_addr.s_addr == ours.s_addr ? "the bound one" : "another");
+}
+
+static int sock(int type, int noport) {
+    int s = socket(AF_INET, type, 0);
+    if (s < 0) DIE("socket");
+    if (setsockopt(s, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &noport, sizeof noport) < 0) DIE("setsockopt");
+    int v = -1;
+    socklen_t l = sizeof v;
+    if (getsockopt(s, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &v, &l) < 0 || v != noport) die("read back", 0);
+    return s;
+}
+
+static int bind_to(int s, struct in_addr ip, int port) {
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr = ip;
+    a.sin_port = htons((uint16_t)port);
+    return bind(s, (struct sockaddr *)&a, sizeof a);
+}
+
+static int client(const struct opts *o) {
+    signal(SIGPIPE, SIG_IGN);
+    struct sockaddr_in srv;
+    make_addr(&srv, o->host, o->port);
+    /* Our address: the source a connected UDP socket gets towards the server. */
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in me;
+    socklen_t ml = sizeof me;
+    if (u < 0 || connect(u, (struct sockaddr *)&srv, sizeof srv) < 0 || getsockname(u, (struct sockaddr *)&me, &ml) < 0)
+        DIE("own address");
+    ours = me.sin_addr;
+    close(u);
+    struct in_addr any = {INADDR_ANY};
+    for (int udp = 0; udp < 2; udp++) {
+        int type = udp ? SOCK_DGRAM : SOCK_STREAM;
+        printf("%s\n", udp ? "UDP" : "TCP");
+        for (int noport = 0; noport < 2; noport++) {
+            printf(" IP_BIND_ADDRESS_NO_PORT %d\n", noport);
+            int s = sock(type, noport);
+            printf(" bind ours:0 %s\n", res(bind_to(s, ours, 0)));
+            name("bound", s);
+            printf(" bind ours:0 again %s\n", res(bind_to(s, ours, 0)));
+            printf(" bind ours:%d %s\n", o->port + 1, res(bind_to(s, ours, o->port + 1)));
+            name("bound with a port", s);
+            close(s);
+            s = sock(type, noport);
+            printf(" bind any:0 %s\n", res(bind_to(s, any, 0)));
+            name("bound", s);
+            printf(" connect %s\n", res(connect(s, (struct sockaddr *)&srv, sizeof srv)));
+            name("connected", s);
+            close(s);
+            s = sock(type, noport);
+            bind_to(s, ours, 0);
+            printf(" bind ours:0, connect %s\n", res(connect(s, (struct sockaddr *)&srv, sizeof srv)));
+            name("connected", s);
+            if (!udp) {
+                char b[4];
+                printf(" echo %s\n", send(s, "abc", 3, 0) == 3 && read_full(s, b, 3) == 3 && !memcmp(b, "abc", 3) ? "ok" : "lost");
+            }
+            close(s);
+            s = sock(type, noport);
+            bind_to(s, ours, 0);
+            if (udp) {
+                ssize_t r = sendto(s, "x", 1, 0, (struct sockaddr *)&srv, sizeof srv);
+                printf(" bind ours:0, sendto %s\n", r < 0 ? errno_name(errno) : "ok");
+                name("after sendto", s);
+            } else {
+                printf(" bind ours:0, listen %s\n", res(listen(s, 4)));
+                name("listening", s);
+            }
+            close(s);
+        }
+    }
+    seq_fuzz_quit(o);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    watchdog(60);
+    return run_role(argc, argv, "bind_noport client -c HOST -p PORT", seq_fuzz_only, client);
+}

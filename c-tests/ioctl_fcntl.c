@@ -5,6 +5,8 @@
  * SIOCATMARK write an int, an unknown request is ENOTTY, a NULL result pointer is EFAULT, and
  * FIONREAD on a listener is EINVAL. fcntl: F_GETFL/F_SETFL (O_NONBLOCK, O_APPEND kept in the flags),
  * F_GETFD/F_SETFD, F_DUPFD/F_DUPFD_CLOEXEC (the copy is the same socket), F_GETOWN/F_SETOWN.
+ * SIOCGSTAMP/SIOCGSTAMPNS: ENOENT on TCP and on UDP until a datagram arrived, then a recent
+ * time; the IPv4 interface-address requests on AF_INET6 sockets: ENOTTY (inet6_ioctl).
  * Each result is printed as OK/value or the errno name and compared with the kernel's. */
 #include "common.h"
 
@@ -14,6 +16,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *res(long r) {
@@ -120,6 +126,32 @@ static int server(const struct opts *o) {
     return 0;
 }
 
+/* SIOCGSTAMP/SIOCGSTAMPNS on UDP socket `u`: ENOENT until a datagram arrived (sent to itself
+ * over the loopback), then a recent time. */
+static void stamp_calls(int u) {
+    struct timeval tv;
+    struct timespec ts;
+    printf("udp: SIOCGSTAMP before any datagram: %s\n", res(ioctl(u, SIOCGSTAMP, &tv)));
+    struct sockaddr_in lo;
+    socklen_t l = sizeof lo;
+    memset(&lo, 0, sizeof lo);
+    lo.sin_family = AF_INET;
+    lo.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(u, (struct sockaddr *)&lo, sizeof lo) < 0 || getsockname(u, (struct sockaddr *)&lo, &l) < 0) DIE("bind");
+    if (sendto(u, "x", 1, 0, (struct sockaddr *)&lo, sizeof lo) != 1) DIE("sendto");
+    struct pollfd p = { .fd = u, .events = POLLIN };
+    poll(&p, 1, 2000);
+    printf("udp: SIOCGSTAMP with a datagram queued, unread: %s\n", res(ioctl(u, SIOCGSTAMP, &tv)));
+    char b[4];
+    if (recv(u, b, sizeof b, 0) != 1) DIE("recv");
+    long r = ioctl(u, SIOCGSTAMP, &tv);
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    printf("udp: SIOCGSTAMP after a datagram: %s, within 10 s: %s\n", res(r), r == 0 && labs(now.tv_sec - tv.tv_sec) < 10 ? "yes" : "no");
+    r = ioctl(u, SIOCGSTAMPNS, &ts);
+    printf("udp: SIOCGSTAMPNS: %s, nanoseconds in range: %s\n", res(r), r == 0 && ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000 ? "yes" : "no");
+}
+
 static int client(const struct opts *o) {
     int s = tcp_socket();
     common_calls("unconnected", s);
@@ -137,6 +169,11 @@ static int client(const struct opts *o) {
     char b[4];
     printf("connected: reply after the copy closed: %ld\n", read_full(s, b, 1));
     int_ioctls("connected, idle", s);
+    {
+        struct timeval tv;
+        const char *who = "connected";
+        SHOW("%s: SIOCGSTAMP on TCP: %s%s\n", ioctl(s, SIOCGSTAMP, &tv), "");
+    }
     shutdown(s, SHUT_WR);
     printf("connected: EOF: %ld\n", read_full(s, b, 1));
     close(s);
@@ -145,7 +182,24 @@ static int client(const struct opts *o) {
     if (u < 0) DIE("udp socket");
     common_calls("udp", u);
     int_ioctls("udp", u);
+    stamp_calls(u);
     close(u);
+    /* AF_INET6 sockets: Linux's inet6_ioctl has no IPv4 interface-address requests. */
+    for (int k = 0; k < 2; k++) {
+        int v6 = socket(AF_INET6, k ? SOCK_DGRAM : SOCK_STREAM, 0);
+        if (v6 < 0) DIE("AF_INET6 socket");
+        static const struct { unsigned long req; const char *name; } ifr[] = {
+            { SIOCGIFADDR, "SIOCGIFADDR" }, { SIOCGIFNETMASK, "SIOCGIFNETMASK" },
+            { SIOCGIFBRDADDR, "SIOCGIFBRDADDR" }, { SIOCGIFDSTADDR, "SIOCGIFDSTADDR" },
+        };
+        for (size_t i = 0; i < sizeof ifr / sizeof ifr[0]; i++) {
+            struct ifreq r;
+            memset(&r, 0, sizeof r);
+            strcpy(r.ifr_name, "lo");
+            printf("AF_INET6 %s: %s of lo: %s\n", k ? "udp" : "tcp", ifr[i].name, res(ioctl(v6, ifr[i].req, &r)));
+        }
+        close(v6);
+    }
     /* The calls on a closed descriptor: EBADF, as for any other. */
     const char *who = "closed";
     SHOW("%s: FIOCLEX: %s%s\n", ioctl(s, FIOCLEX, NULL), "");

@@ -5,7 +5,7 @@
 //! AF_INET socket (devinet_ioctl; ENOTTY on the AF_UNIX pair behind a socket of ours), so on
 //! our sockets they are asked of a kernel AF_INET socket, as the program's socket would have
 //! been one: other interfaces read as the kernel reports them (ENODEV for no such interface,
-//! EADDRNOTAVAIL for one without IPv4). SIOCGIFCONF (any socket: Linux's dev_ifconf) lists the
+//! EADDRNOTAVAIL for one without IPv4). An AF_INET6 socket of ours answers ENOTTY, as Linux's. SIOCGIFCONF (any socket: Linux's dev_ifconf) lists the
 //! TAP with tapstack's address, in its place by interface index when the kernel lists none.
 use std::net::Ipv4Addr;
 
@@ -60,6 +60,9 @@ pub(crate) unsafe fn ioctl(fd: c_int, ours_fd: bool, req: c_ulong, arg: *mut c_v
             ifconf(fd, ifc, room);
         }
         return r;
+    }
+    if ours_fd && crate::svc::family(fd) & tapstack::service::proto::FAM_INET6 != 0 {
+        return crate::fail(libc::ENOTTY); // inet6_ioctl: no IPv4 address requests
     }
     let saved = crate::errno();
     let r = if ours_fd {

@@ -94,6 +94,9 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_i
         }
         return r;
     }
+    if matches!(req, 0x8906 | 0x8907 | 0x8010_8906 | 0x8010_8907) {
+        return svc::udp::timestamp(fd, k, req, arg); // SIOCGSTAMP(NS), old and _NEW
+    }
     const SIOCOUTQNSD: c_ulong = 0x894b;
     if req == SIOCOUTQNSD && !svc::is_udp(k) {
         // Bytes not yet sent: what still waits in the pair (SIOCOUTQ of the program's end).

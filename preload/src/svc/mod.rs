@@ -132,6 +132,7 @@ pub(crate) fn forget(fd: c_int) {
     if kind(fd) != 0 && table_owner() {
         KINDS.forget(fd);
         ucork::forget(fd);
+        udp::forget(fd);
     }
 }
 

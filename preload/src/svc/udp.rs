@@ -253,6 +253,34 @@ fn iov_of(d: &[u8]) -> iovec {
     iovec { iov_base: d.as_ptr() as *mut c_void, iov_len: d.len() }
 }
 
+/// UDP sockets of ours that received a datagram (SIOCGSTAMP then has a time to give).
+static RECEIVED: tapstack::client::fdtable::FdBits = tapstack::client::fdtable::FdBits::new();
+
+/// `fd` is closed or reused.
+pub(crate) fn forget(fd: c_int) {
+    RECEIVED.set(fd, false);
+}
+
+/// SIOCGSTAMP / SIOCGSTAMPNS (`req`, the timeval or timespec forms, old and _NEW: 16 bytes
+/// each on 64-bit) on socket `fd` of kind `k`, as Linux's sock_gettstamp: ENOENT until a
+/// datagram arrived (always on TCP, whose receives never stamp the socket), then the time of
+/// the call (the first call after a receive without timestamps on gives the current time).
+pub(crate) unsafe fn timestamp(fd: c_int, k: u8, req: libc::c_ulong, arg: *mut c_void) -> c_int {
+    if !super::is_udp(k) || !RECEIVED.contains(fd) {
+        return err(libc::ENOENT);
+    }
+    if arg.is_null() {
+        return err(libc::EFAULT);
+    }
+    let e = Errno::save();
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts);
+    let frac = if req & 0xff == 0x07 { ts.tv_nsec } else { ts.tv_nsec / 1000 };
+    let v: [i64; 2] = [ts.tv_sec, frac];
+    std::ptr::copy_nonoverlapping(v.as_ptr() as *const u8, arg as *mut u8, 16);
+    e.ok(0)
+}
+
 /// recvmsg on a UDP socket: strips the header into msg_name (or reports the error it carries).
 pub(crate) unsafe fn udp_recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     let e = Errno::save();
@@ -306,6 +334,7 @@ pub(crate) unsafe fn udp_recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
         }
         _ => m.msg_namelen = 0,
     }
+    RECEIVED.set(fd, true);
     e.ok((n as usize - UDP_HDR) as ssize_t)
 }
 

@@ -108,8 +108,9 @@ except OSError as e:
 PY
 timeout 30 ip netns exec "$KNS" python3 "$WORK/syn.py" 10.0.1.1 > "$WORK/syn-kernel.out" 2>&1 &
 kp=$!
-ts 30 python3 "$WORK/syn.py" 10.0.0.1 > "$WORK/syn-tapstack.out" 2>&1 || true
-wait "$kp" || true
+ts 30 python3 "$WORK/syn.py" 10.0.0.1 > "$WORK/syn-tapstack.out" 2>&1 ||
+  { echo "FAIL: the shimmed client exited $?"; cat "$WORK/syn-tapstack.out"; exit 1; }
+wait "$kp" || { echo "FAIL: the kernel client exited $?"; cat "$WORK/syn-kernel.out"; exit 1; }
 echo "   kernel: $(cat "$WORK/syn-kernel.out")"; echo "   tapstack: $(cat "$WORK/syn-tapstack.out")"
 grep -q 'ETIMEDOUT within' "$WORK/syn-kernel.out" || { echo "FAIL: the kernel did not time out as expected"; exit 1; }
 diff "$WORK/syn-kernel.out" "$WORK/syn-tapstack.out" || { echo "FAIL: TCP_SYNCNT: tapstack and the kernel differ"; exit 1; }

@@ -122,15 +122,7 @@ unsafe fn send_record(
     if corkable && super::ucork::pending(fd) {
         // Linux's udp_sendmsg goes straight to appending: no destination, route or size check
         // of this piece alone.
-        let piece: Vec<&[u8]> = (0..cnt).map(|i| iov_bytes(&*iov.add(i))).collect();
-        return match super::ucork::append(fd, &piece, more, None, None) {
-            Err(x) => err(x),
-            Ok(None) => e.ok(total as ssize_t),
-            Ok(Some(p)) => match datagram(fd, p.to, p.src, &[iov_of(&p.data)], flags) {
-                n if n < 0 => n,
-                _ => e.ok(total as ssize_t),
-            },
-        };
+        return corked(fd, iov, cnt, flags, None, None, &e);
     }
     if to.is_none() && super::kind(fd) != KIND_UDP_CONNECTED {
         autobind(fd);
@@ -187,21 +179,37 @@ unsafe fn send_record(
     if corkable && super::ucork::joins(fd, more) {
         // The first piece of a datagram (MSG_MORE or UDP_CORK): checked as a datagram of its
         // own would be, then kept.
-        let piece: Vec<&[u8]> = (0..cnt).map(|i| iov_bytes(&*iov.add(i))).collect();
-        return match super::ucork::append(fd, &piece, more, to, src) {
-            Err(x) => err(x),
-            Ok(None) => e.ok(total as ssize_t),
-            Ok(Some(p)) => match datagram(fd, p.to, p.src, &[iov_of(&p.data)], flags) {
-                n if n < 0 => n,
-                _ => e.ok(total as ssize_t),
-            },
-        };
+        return corked(fd, iov, cnt, flags, to, src, &e);
     }
     let n = datagram(fd, to, src, std::slice::from_raw_parts(iov, cnt), flags);
     if n < 0 {
         return n;
     }
     e.ok(n)
+}
+
+/// A send joining a datagram (`ucork`): the piece is kept (the first one with its destination
+/// and source), and the whole datagram leaves when the piece ends it. The piece's length, or
+/// -1 with errno.
+unsafe fn corked(
+    fd: c_int,
+    iov: *const iovec,
+    cnt: usize,
+    flags: c_int,
+    to: Option<SocketAddrV4>,
+    src: Option<std::net::Ipv4Addr>,
+    e: &Errno,
+) -> ssize_t {
+    let piece: Vec<&[u8]> = (0..cnt).map(|i| iov_bytes(&*iov.add(i))).collect();
+    let total = piece.iter().map(|p| p.len()).sum::<usize>() as ssize_t;
+    match super::ucork::append(fd, &piece, flags & libc::MSG_MORE != 0, to, src) {
+        Err(x) => err(x),
+        Ok(None) => e.ok(total),
+        Ok(Some(p)) => match datagram(fd, p.to, p.src, &[iov_of(&p.data)], flags) {
+            n if n < 0 => n,
+            _ => e.ok(total),
+        },
+    }
 }
 
 /// One datagram into the pair: the header, then `iov`. The payload's length, or -1 with errno.
@@ -334,7 +342,9 @@ pub(crate) unsafe fn udp_recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
         }
         _ => m.msg_namelen = 0,
     }
-    RECEIVED.set(fd, true);
+    if !RECEIVED.contains(fd) {
+        RECEIVED.set(fd, true);
+    }
     e.ok((n as usize - UDP_HDR) as ssize_t)
 }
 

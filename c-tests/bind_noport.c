@@ -4,8 +4,11 @@
  * address without using up a port per socket: bind() of an address with port 0 takes no port
  * (getsockname shows port 0), may be repeated, and a later bind with a port takes that one;
  * connect() (TCP and UDP), listen() and a UDP send then pick the port, keeping the bound
- * address. Without the option bind takes a port at once. Printed: results and errnos, whether
- * a port is set and whether the address is the one bound; no address or port itself. */
+ * address. Without the option bind takes a port at once. Then IP_FREEBIND: bind() to an
+ * address that is not ours (10.0.0.77) fails with EADDRNOTAVAIL without it and works with it
+ * (listen too), while connect() and a UDP send from there find no route (ENETUNREACH); a TCP
+ * bind to a group address works with it. Printed: results and errnos, whether a port is set
+ * and whether the address is the one bound; no address or port itself. */
 #include "common.h"
 
 #include <arpa/inet.h>
@@ -48,6 +51,38 @@ static int bind_to(int s, struct in_addr ip, int port) {
     a.sin_addr = ip;
     a.sin_port = htons((uint16_t)port);
     return bind(s, (struct sockaddr *)&a, sizeof a);
+}
+
+static void freebind(const struct sockaddr_in *srv) {
+    struct in_addr foreign, group;
+    inet_pton(AF_INET, "10.0.0.77", &foreign);
+    inet_pton(AF_INET, "224.0.0.9", &group);
+    for (int udp = 0; udp < 2; udp++)
+        for (int fb = 0; fb < 2; fb++) {
+            int type = udp ? SOCK_DGRAM : SOCK_STREAM;
+            int s = socket(AF_INET, type, 0);
+            if (s < 0 || setsockopt(s, IPPROTO_IP, IP_FREEBIND, &fb, sizeof fb) < 0) DIE("IP_FREEBIND");
+            printf("%s IP_FREEBIND %d: bind another host's address %s\n", udp ? "UDP" : "TCP", fb, res(bind_to(s, foreign, 0)));
+            ours = foreign;
+            name("bound", s);
+            if (udp) {
+                ssize_t r = sendto(s, "x", 1, 0, (const struct sockaddr *)srv, sizeof *srv);
+                printf(" sendto %s\n", r < 0 ? errno_name(errno) : "ok");
+            } else {
+                int l = socket(AF_INET, SOCK_STREAM, 0);
+                setsockopt(l, IPPROTO_IP, IP_FREEBIND, &fb, sizeof fb);
+                bind_to(l, foreign, 0);
+                printf(" another bound there: listen %s\n", res(listen(l, 1)));
+                close(l);
+            }
+            printf(" connect %s\n", res(connect(s, (const struct sockaddr *)srv, sizeof *srv)));
+            close(s);
+        }
+    int one = 1;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(s, IPPROTO_IP, IP_FREEBIND, &one, sizeof one);
+    printf("TCP IP_FREEBIND 1: bind a group address %s\n", res(bind_to(s, group, 0)));
+    close(s);
 }
 
 static int client(const struct opts *o) {
@@ -103,6 +138,7 @@ static int client(const struct opts *o) {
             close(s);
         }
     }
+    freebind(&srv);
     seq_fuzz_quit(o);
     return 0;
 }

@@ -137,6 +137,9 @@ pub(crate) unsafe fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c
         Err(x) => return err(x),
     };
     let r = call(&m, fd);
+    if r.is_ok() && super::is_udp(super::kind(fd)) {
+        super::udp::note_bound(fd, &m.data);
+    }
     finish(&e, r, || crate::real::bind(fd, addr, len))
 }
 

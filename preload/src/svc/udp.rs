@@ -173,6 +173,9 @@ unsafe fn send_record(
     if super::udp_wr_shut(fd) {
         return err(libc::EPIPE); // after the pending error, as sock_alloc_send_pskb
     }
+    if FOREIGN.contains(fd) && src.is_none() {
+        return err(libc::ENETUNREACH); // the route lookup for the bound source fails
+    }
     if flags & MSG_PROBE != 0 {
         return e.ok(total as ssize_t); // udp_sendmsg: checked, routed, not sent
     }
@@ -264,9 +267,34 @@ fn iov_of(d: &[u8]) -> iovec {
 /// UDP sockets of ours that received a datagram (SIOCGSTAMP then has a time to give).
 static RECEIVED: tapstack::client::fdtable::FdBits = tapstack::client::fdtable::FdBits::new();
 
+/// UDP sockets of ours bound with IP_FREEBIND to an address that is not ours: their sends
+/// have no route (ENETUNREACH, as Linux's route lookup for such a source).
+static FOREIGN: tapstack::client::fdtable::FdBits = tapstack::client::fdtable::FdBits::new();
+
 /// `fd` is closed or reused.
 pub(crate) fn forget(fd: c_int) {
     RECEIVED.set(fd, false);
+    FOREIGN.set(fd, false);
+}
+
+/// A bind() of UDP socket `fd` to the sockaddr `sa` succeeded.
+pub(crate) fn note_bound(fd: c_int, sa: &[u8]) {
+    let fam = sa.get(..2).map(|b| u16::from_ne_bytes([b[0], b[1]]) as c_int);
+    let ip = match fam {
+        Some(libc::AF_INET) => sa.get(4..8),
+        Some(libc::AF_INET6) if sa.get(8..20) == Some(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff][..]) => {
+            sa.get(20..24)
+        }
+        _ => None,
+    };
+    let Some(ip) = ip.map(|b| std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3])) else { return };
+    let ours = ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || Some(ip) == super::local_addr()
+        || Some(ip) == super::subnet_broadcast();
+    FOREIGN.set(fd, !ours);
 }
 
 /// SIOCGSTAMP / SIOCGSTAMPNS (`req`, the timeval or timespec forms, old and _NEW: 16 bytes

@@ -31,6 +31,13 @@ pub fn source_reaches(own: IpAddress, src: IpAddress, dst: IpAddress) -> bool {
     !src.is_loopback() || dst.is_loopback() || dst == own || dst.is_unspecified()
 }
 
+/// Whether `src` may be a datagram's or a connection's source here: none yet, ours, or a loopback
+/// one. Another (bound with IP_FREEBIND) has no route: Linux's ip_route_output_key_hash_rcu
+/// answers ENETUNREACH for a source no device holds.
+pub fn source_is_ours(own: IpAddress, src: IpAddress) -> bool {
+    src.is_unspecified() || src == own || src.is_loopback()
+}
+
 /// Most routes a table holds (the on-link and default routes included).
 pub const MAX_ROUTES: usize = 256;
 

@@ -312,6 +312,8 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
                 let on = o.kept.get(tcp, level, name) == Some(1);
                 match (name, p) {
                     (libc::IP_PKTINFO, _) => o.pktinfo = on,
+                    (libc::IP_FREEBIND, Proto::Tcp(_)) => engine(stack, p, TcpOption::FreeBind(on))?,
+                    (libc::IP_FREEBIND, Proto::Udp(h)) => stack.udp.set_freebind(h, on).map_err(Error::errno)?,
                     (libc::IP_RECVTOS, _) => o.recvtos = on,
                     (libc::IP_MULTICAST_LOOP, Proto::Udp(h)) => {
                         stack.udp.set_multicast_loop(h, on).map_err(Error::errno)?

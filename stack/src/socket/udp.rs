@@ -101,6 +101,8 @@ struct Socket {
     port_locked: bool,
     remote: Option<IpEndpoint>,
     broadcast: bool,
+    /// IP_FREEBIND: bind() takes an address that is not ours.
+    freebind: bool,
     /// SO_REUSEADDR/SO_REUSEPORT: may share its port with other sockets that also set it.
     reuse: bool,
     /// Order of binding: among equally specific sockets the newest bound one receives
@@ -149,6 +151,7 @@ impl Socket {
             port_locked: false,
             remote: None,
             broadcast: false,
+            freebind: false,
             reuse: false,
             bind_seq: 0,
             rx: VecDeque::new(),
@@ -336,7 +339,7 @@ impl UdpStack {
             return Err(Error::InvalidInput); // already bound
         }
         let addr = *local.ip();
-        if !self.bindable(addr) {
+        if !self.bindable(addr) && !s.freebind {
             return Err(Error::AddrNotAvailable);
         }
         let port = if local.port() == 0 {
@@ -378,7 +381,11 @@ impl UdpStack {
         if bcast && !s.broadcast {
             return Err(Error::PermissionDenied);
         }
-        if !crate::iface::route::source_reaches(self.local_addr, *s.local.ip(), *remote.ip()) {
+        let bound = *s.local.ip();
+        if !(self.bindable(bound) || crate::iface::route::source_is_ours(self.local_addr, bound)) {
+            return Err(Error::NetUnreachable); // bound with IP_FREEBIND to an address not ours
+        }
+        if !crate::iface::route::source_reaches(self.local_addr, bound, *remote.ip()) {
             return Err(Error::InvalidInput);
         }
         self.autobind(h)?;
@@ -471,6 +478,9 @@ impl UdpStack {
             }
             a => a,
         };
+        if !crate::iface::route::source_is_ours(self.local_addr, src_ip) {
+            return Err(Error::NetUnreachable); // bound with IP_FREEBIND to an address not ours
+        }
         if !crate::iface::route::source_reaches(self.local_addr, src_ip, dst_ip) {
             return Err(Error::InvalidInput);
         }

@@ -13,6 +13,12 @@ impl UdpStack {
         Ok(())
     }
 
+    /// IP_FREEBIND: bind() may take an address that is not ours.
+    pub fn set_freebind(&mut self, h: UdpHandle, on: bool) -> Result<()> {
+        self.get_mut(h)?.freebind = on;
+        Ok(())
+    }
+
     /// SO_REUSEADDR / SO_REUSEPORT: sockets that all set it may bind the same address and port
     /// (a datagram goes to the most specific, then the most recently bound, socket).
     pub fn set_reuse_addr(&mut self, h: UdpHandle, on: bool) -> Result<()> {

@@ -76,7 +76,7 @@ impl UdpStack {
         if s.local.port() != 0 {
             return Err(Error::InvalidInput); // already bound
         }
-        if !self.bindable(addr) {
+        if !self.bindable(addr) && !s.freebind {
             return Err(Error::AddrNotAvailable);
         }
         let s = self.get_mut(h)?;

@@ -90,8 +90,8 @@ const TABLE: &[(i32, i32, bool, i32, Form)] = &[
     // UDP_CORK: the shim builds the corked datagram (`preload/src/svc/ucork.rs`).
     (libc::IPPROTO_UDP, libc::UDP_CORK, false, 0, Form::Bool),
     // Found by sweeping every option with values and lengths on both stacks (2026-12-06):
-    // flags Linux stores for any inet socket, and IP_FREEBIND (bind() to an address that is
-    // not ours still fails here: kept, not acted on).
+    // flags Linux stores for any inet socket, and IP_FREEBIND (stored here, acted on by the
+    // engine: bind() to an address not ours, `opts.rs`).
     (libc::SOL_SOCKET, libc::SO_DONTROUTE, false, 0, Form::Bool),
     (libc::SOL_SOCKET, libc::SO_NO_CHECK, false, 0, Form::Bool),
     (libc::SOL_SOCKET, libc::SO_SELECT_ERR_QUEUE, false, 0, Form::Bool),

@@ -20,8 +20,8 @@ impl TcpStack {
             return Err(Error::InvalidInput);
         }
         let ip = *local.ip();
-        // Ours: the interface address and the loopback network 127.0.0.0/8.
-        if !(ip.is_unspecified() || ip == self.config.local_addr || ip.is_loopback()) {
+        // Ours: the interface address and the loopback network 127.0.0.0/8 (any with IP_FREEBIND).
+        if !(ip.is_unspecified() || ip == self.config.local_addr || ip.is_loopback() || t.freebind) {
             return Err(Error::AddrNotAvailable);
         }
         let reuse = t.reuse_addr;
@@ -54,7 +54,7 @@ impl TcpStack {
         if t.bound || t.state != TcpState::Closed {
             return Err(Error::InvalidInput);
         }
-        if !(ip.is_unspecified() || ip == self.config.local_addr || ip.is_loopback()) {
+        if !(ip.is_unspecified() || ip == self.config.local_addr || ip.is_loopback() || t.freebind) {
             return Err(Error::AddrNotAvailable);
         }
         let t = self.user_mut(h)?;
@@ -244,6 +244,7 @@ impl TcpStack {
             TcpOption::NoDelay(_) => TcpOption::NoDelay(t.nodelay),
             TcpOption::Cork(_) => TcpOption::Cork(t.cork),
             TcpOption::SynCnt(_) => TcpOption::SynCnt(t.timers.syn_cnt),
+            TcpOption::FreeBind(_) => TcpOption::FreeBind(t.freebind),
             TcpOption::UserTimeout(_) => {
                 TcpOption::UserTimeout(t.timers.user_timeout.as_millis().min(u32::MAX as u128) as u32)
             }
@@ -396,6 +397,12 @@ impl TcpStack {
             a if (t.bound || t.addr_locked) && !a.is_unspecified() => a,
             _ => crate::iface::route::source_for(own, *remote.ip()),
         };
+        if src_ip.is_multicast() || src_ip.is_broadcast() {
+            return Err(Error::InvalidInput); // bound there with IP_FREEBIND: a martian source
+        }
+        if !crate::iface::route::source_is_ours(own, src_ip) {
+            return Err(Error::NetUnreachable);
+        }
         if !crate::iface::route::source_reaches(own, src_ip, *remote.ip()) {
             return Err(Error::InvalidInput);
         }

@@ -29,6 +29,8 @@ pub struct Tcb {
     /// then (`release_auto_port`), once; a socket only bound, never connected, keeps it.
     pub closed_since_bind: bool,
     pub reuse_addr: bool,
+    /// IP_FREEBIND: bind() takes an address that is not ours (Linux inet_can_nonlocal_bind).
+    pub freebind: bool,
     /// SO_REUSEPORT.
     pub reuse_port: bool,
     /// Listening socket's queues.
@@ -142,6 +144,7 @@ impl Tcb {
             closed_since_bind: false,
             addr_locked: false,
             reuse_addr: false,
+            freebind: false,
             reuse_port: false,
             listener: None,
             parent: None,

@@ -238,6 +238,8 @@ pub enum TcpOption {
     /// advertise in our SYN and the one we send with; set before the SYN, inherited by accepted
     /// connections.
     MaxSeg(u16),
+    /// IP_FREEBIND: bind() may take an address that is not ours.
+    FreeBind(bool),
     /// TCP_SYNCNT: SYN retransmissions before connect() gives up (1-127; 0: the stack's).
     SynCnt(u8),
     /// TCP_USER_TIMEOUT in milliseconds (0: off; RFC 5482, Linux tcp(7)).

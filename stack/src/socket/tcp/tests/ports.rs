@@ -355,3 +355,25 @@ fn an_address_bound_alone_takes_its_port_at_connect_or_listen() {
     let name = p.a.sock_name(s).unwrap();
     assert_eq!((*name.ip(), name.port() != 0), (A, true));
 }
+
+/// IP_FREEBIND: bind() and listen() on an address that is not ours; connect() from it finds no
+/// route (Linux: ENETUNREACH), one from a group address is EINVAL.
+#[test]
+fn freebind_binds_an_address_not_ours_that_cannot_connect() {
+    let mut p = Pair::new();
+    let foreign = IpAddress::v4(10, 9, 9, 9);
+    let c = p.a.socket();
+    assert_eq!(p.a.bind(c, IpEndpoint::new(foreign, 0)), Err(Error::AddrNotAvailable));
+    p.a.set_option(c, TcpOption::FreeBind(true)).unwrap();
+    assert_eq!(p.a.get_option(c, TcpOption::FreeBind(false)), Ok(TcpOption::FreeBind(true)));
+    p.a.bind(c, IpEndpoint::new(foreign, 0)).unwrap();
+    assert_eq!(p.a.connect(p.now, c, IpEndpoint::new(B, 80)), Err(Error::NetUnreachable));
+    let l = p.a.socket();
+    p.a.set_option(l, TcpOption::FreeBind(true)).unwrap();
+    p.a.bind(l, IpEndpoint::new(foreign, 8080)).unwrap();
+    p.a.listen(l, 4).unwrap();
+    let g = p.a.socket();
+    p.a.set_option(g, TcpOption::FreeBind(true)).unwrap();
+    p.a.bind(g, IpEndpoint::new(IpAddress::v4(224, 0, 0, 9), 0)).unwrap();
+    assert_eq!(p.a.connect(p.now, g, IpEndpoint::new(B, 80)), Err(Error::InvalidInput));
+}

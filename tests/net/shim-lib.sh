@@ -38,10 +38,10 @@ root_service() {
   svc=$(svc_pid)
   [ -n "$svc" ] && [ "$(awk '/^Uid:/ { print $3 }' "/proc/$svc/status")" = 0 ] || { echo "FAIL: no service running as root (pid '${svc}')"; exit 1; }
 }
-# write_echo_server FILE: a Python TCP echo server (threads, one per connection) on
-# 10.0.0.1:9001, for a kernel-side peer (t_66, t_81).
+# write_echo_server FILE [ADDR]: a Python TCP echo server (threads, one per connection) on
+# ADDR:9001 (default 10.0.0.1), for a kernel-side peer (t_66, t_81, t_100).
 write_echo_server() {
-  cat > "$1" <<'PY'
+  sed "s/10\.0\.0\.1/${2:-10.0.0.1}/" > "$1" <<'PY'
 import socketserver
 class H(socketserver.BaseRequestHandler):
     def handle(self):

@@ -22,20 +22,7 @@ ip -n "$KNS" addr add 10.0.1.2/24 dev vk1
 ip -n "$KNS" link set vk1 up
 ip -n "$KNS" link set lo up
 
-cat > "$WORK/server.py" <<'PY'
-import socketserver
-class H(socketserver.BaseRequestHandler):
-    def handle(self):
-        while True:
-            b = self.request.recv(65536)
-            if not b:
-                break
-            self.request.sendall(b)
-class S(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-S(("0.0.0.0", 9001), H).serve_forever()
-PY
+write_echo_server "$WORK/server.py" 0.0.0.0
 cat > "$WORK/client.py" <<'PY'
 import errno, os, select, socket, sys, time
 host, ready, go = sys.argv[1:4]

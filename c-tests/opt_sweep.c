@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,7 +29,7 @@ struct opt {
 static const struct opt OPTS[] = {
     O(SOL_SOCKET, SO_BINDTODEVICE), O(SOL_SOCKET, SO_LINGER), S(SOL_SOCKET, SO_RCVBUF), S(IPPROTO_TCP, TCP_INFO),
     S(IPPROTO_TCP, TCP_CONGESTION), O(IPPROTO_IP, IP_MULTICAST_IF), O(SOL_SOCKET, SO_PEERCRED),
-    {IPPROTO_UDP, 104, "UDP_GRO", 0},
+    {IPPROTO_UDP, 104, "UDP_GRO", 0}, O(IPPROTO_UDP, UDP_CORK),
     O(SOL_SOCKET, SO_REUSEADDR), O(SOL_SOCKET, SO_REUSEPORT), O(SOL_SOCKET, SO_KEEPALIVE),
     O(SOL_SOCKET, SO_BROADCAST), O(SOL_SOCKET, SO_OOBINLINE), O(SOL_SOCKET, SO_PRIORITY),
     O(SOL_SOCKET, SO_MARK), O(SOL_SOCKET, SO_TIMESTAMP), O(SOL_SOCKET, SO_TIMESTAMPNS),

@@ -138,7 +138,15 @@ pub(crate) unsafe fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c
     };
     let r = call(&m, fd);
     if r.is_ok() && super::is_udp(super::kind(fd)) {
-        super::udp::note_bound(fd, &m.data);
+        let (local, bcast) = (super::local_addr(), super::subnet_broadcast());
+        super::dgram::note_bound(fd, &m.data, |ip| {
+            ip.is_unspecified()
+                || ip.is_loopback()
+                || ip.is_multicast()
+                || ip.is_broadcast()
+                || Some(ip) == local
+                || Some(ip) == bcast
+        });
     }
     finish(&e, r, || crate::real::bind(fd, addr, len))
 }
@@ -422,11 +430,7 @@ pub(crate) unsafe fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *cons
     }
     if r.is_ok() && (level, name) == (libc::IPPROTO_UDP, libc::UDP_CORK) && len >= 4 && !tcp {
         let on = std::ptr::read_unaligned(val as *const c_int) != 0;
-        if on {
-            super::ucork::set(fd, true);
-        } else {
-            super::udp::uncorked(fd);
-        }
+        super::dgram::cork(fd, on);
     }
     if r.is_ok() && level == libc::SOL_SOCKET && name == libc::SO_BROADCAST && len >= 4 {
         super::set_broadcast(fd, std::ptr::read_unaligned(val as *const c_int) != 0);

@@ -13,11 +13,11 @@ pub(crate) mod errq;
 pub(crate) mod hooks;
 mod renew;
 pub(crate) use renew::renew;
+mod dgram;
 pub(crate) mod route;
 pub(crate) mod signals;
 mod spawn;
 pub(crate) mod spin;
-mod ucork;
 pub(crate) mod udp;
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -131,8 +131,7 @@ fn own_copy(owner: c_int, me: c_int) -> bool {
 pub(crate) fn forget(fd: c_int) {
     if kind(fd) != 0 && table_owner() {
         KINDS.forget(fd);
-        ucork::forget(fd);
-        udp::forget(fd);
+        dgram::forget(fd);
     }
 }
 
@@ -140,7 +139,7 @@ pub(crate) fn forget(fd: c_int) {
 pub(crate) fn mirror(old: c_int, new: c_int) {
     if new >= 0 && new != old && (kind(old) != 0 || kind(new) != 0) && table_owner() {
         KINDS.mirror(old, new);
-        ucork::mirror(old, new);
+        dgram::mirror(old, new);
     }
 }
 

@@ -11,7 +11,6 @@ use tapstack::service::proto::{self, Msg, Op, UDP_HDR};
 use super::addr::write_peer;
 use super::hooks::{err, Errno};
 use super::KIND_UDP_CONNECTED;
-use crate::errno;
 
 /// MSG_CMSG_COMPAT (linux/socket.h): set only by the kernel's 32-bit entry points.
 const MSG_CMSG_COMPAT: c_int = 0x8000_0000_u32 as c_int;
@@ -119,7 +118,7 @@ unsafe fn send_record(
     }
     let more = flags & libc::MSG_MORE != 0;
     let corkable = super::family(fd) & proto::FAM_PING == 0;
-    if corkable && super::ucork::pending(fd) {
+    if corkable && super::dgram::pending(fd) {
         // Linux's udp_sendmsg goes straight to appending: no destination, route or size check
         // of this piece alone.
         return corked(fd, iov, cnt, flags, None, None, &e);
@@ -173,25 +172,25 @@ unsafe fn send_record(
     if super::udp_wr_shut(fd) {
         return err(libc::EPIPE); // after the pending error, as sock_alloc_send_pskb
     }
-    if FOREIGN.contains(fd) && src.is_none() {
+    if super::dgram::foreign(fd) && src.is_none() {
         return err(libc::ENETUNREACH); // the route lookup for the bound source fails
     }
     if flags & MSG_PROBE != 0 {
         return e.ok(total as ssize_t); // udp_sendmsg: checked, routed, not sent
     }
-    if corkable && super::ucork::joins(fd, more) {
+    if corkable && super::dgram::joins(fd, more) {
         // The first piece of a datagram (MSG_MORE or UDP_CORK): checked as a datagram of its
         // own would be, then kept.
         return corked(fd, iov, cnt, flags, to, src, &e);
     }
-    let n = datagram(fd, to, src, std::slice::from_raw_parts(iov, cnt), flags);
+    let n = super::dgram::datagram(fd, to, src, std::slice::from_raw_parts(iov, cnt), flags);
     if n < 0 {
         return n;
     }
     e.ok(n)
 }
 
-/// A send joining a datagram (`ucork`): the piece is kept (the first one with its destination
+/// A send joining a datagram (`dgram`): the piece is kept (the first one with its destination
 /// and source), and the whole datagram leaves when the piece ends it. The piece's length, or
 /// -1 with errno.
 unsafe fn corked(
@@ -205,48 +204,13 @@ unsafe fn corked(
 ) -> ssize_t {
     let piece: Vec<&[u8]> = (0..cnt).map(|i| iov_bytes(&*iov.add(i))).collect();
     let total = piece.iter().map(|p| p.len()).sum::<usize>() as ssize_t;
-    match super::ucork::append(fd, &piece, flags & libc::MSG_MORE != 0, to, src) {
+    match super::dgram::append(fd, &piece, flags & libc::MSG_MORE != 0, to, src) {
         Err(x) => err(x),
         Ok(None) => e.ok(total),
-        Ok(Some(p)) => match datagram(fd, p.to, p.src, &[iov_of(&p.data)], flags) {
+        Ok(Some(p)) => match super::dgram::datagram(fd, p.to, p.src, &[iov_of(&p.data)], flags) {
             n if n < 0 => n,
             _ => e.ok(total),
         },
-    }
-}
-
-/// One datagram into the pair: the header, then `iov`. The payload's length, or -1 with errno.
-unsafe fn datagram(
-    fd: c_int,
-    to: Option<SocketAddrV4>,
-    src: Option<std::net::Ipv4Addr>,
-    iov: &[iovec],
-    flags: c_int,
-) -> ssize_t {
-    let hdr = proto::udp_hdr_from(to, src);
-    let mut v: Vec<iovec> = Vec::with_capacity(iov.len() + 1);
-    v.push(iovec { iov_base: hdr.as_ptr() as *mut c_void, iov_len: UDP_HDR });
-    v.extend_from_slice(iov);
-    let mut mh: msghdr = std::mem::zeroed();
-    mh.msg_iov = v.as_mut_ptr();
-    mh.msg_iovlen = v.len();
-    let f = (flags & !libc::MSG_MORE) | libc::MSG_NOSIGNAL;
-    let (mp, f) = (&mh as *const msghdr as usize, f as usize);
-    let n = crate::native_wait(true, || crate::raw_syscall(libc::SYS_sendmsg, &[fd as usize, mp, f]));
-    if n < 0 {
-        if errno() == libc::EPIPE {
-            return err(libc::ENETDOWN);
-        }
-        return -1;
-    }
-    (n as usize).saturating_sub(UDP_HDR) as ssize_t
-}
-
-/// setsockopt(UDP_CORK, 0) succeeded on `fd`: what was pending leaves as one datagram.
-pub(crate) fn uncorked(fd: c_int) {
-    if let Some(p) = super::ucork::set(fd, false) {
-        // SAFETY: `p.data` outlives the call.
-        unsafe { datagram(fd, p.to, p.src, &[iov_of(&p.data)], 0) };
     }
 }
 
@@ -264,45 +228,12 @@ fn iov_of(d: &[u8]) -> iovec {
     iovec { iov_base: d.as_ptr() as *mut c_void, iov_len: d.len() }
 }
 
-/// UDP sockets of ours that received a datagram (SIOCGSTAMP then has a time to give).
-static RECEIVED: tapstack::client::fdtable::FdBits = tapstack::client::fdtable::FdBits::new();
-
-/// UDP sockets of ours bound with IP_FREEBIND to an address that is not ours: their sends
-/// have no route (ENETUNREACH, as Linux's route lookup for such a source).
-static FOREIGN: tapstack::client::fdtable::FdBits = tapstack::client::fdtable::FdBits::new();
-
-/// `fd` is closed or reused.
-pub(crate) fn forget(fd: c_int) {
-    RECEIVED.set(fd, false);
-    FOREIGN.set(fd, false);
-}
-
-/// A bind() of UDP socket `fd` to the sockaddr `sa` succeeded.
-pub(crate) fn note_bound(fd: c_int, sa: &[u8]) {
-    let fam = sa.get(..2).map(|b| u16::from_ne_bytes([b[0], b[1]]) as c_int);
-    let ip = match fam {
-        Some(libc::AF_INET) => sa.get(4..8),
-        Some(libc::AF_INET6) if sa.get(8..20) == Some(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff][..]) => {
-            sa.get(20..24)
-        }
-        _ => None,
-    };
-    let Some(ip) = ip.map(|b| std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3])) else { return };
-    let ours = ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || ip.is_broadcast()
-        || Some(ip) == super::local_addr()
-        || Some(ip) == super::subnet_broadcast();
-    FOREIGN.set(fd, !ours);
-}
-
 /// SIOCGSTAMP / SIOCGSTAMPNS (`req`, the timeval or timespec forms, old and _NEW: 16 bytes
 /// each on 64-bit) on socket `fd` of kind `k`, as Linux's sock_gettstamp: ENOENT until a
 /// datagram arrived (always on TCP, whose receives never stamp the socket), then the time of
 /// the call (the first call after a receive without timestamps on gives the current time).
 pub(crate) unsafe fn timestamp(fd: c_int, k: u8, req: libc::c_ulong, arg: *mut c_void) -> c_int {
-    if !super::is_udp(k) || !RECEIVED.contains(fd) {
+    if !super::is_udp(k) || !super::dgram::received(fd) {
         return err(libc::ENOENT);
     }
     if arg.is_null() {
@@ -370,9 +301,7 @@ pub(crate) unsafe fn udp_recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
         }
         _ => m.msg_namelen = 0,
     }
-    if !RECEIVED.contains(fd) {
-        RECEIVED.set(fd, true);
-    }
+    super::dgram::mark_received(fd);
     e.ok((n as usize - UDP_HDR) as ssize_t)
 }
 

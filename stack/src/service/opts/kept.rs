@@ -87,7 +87,7 @@ const TABLE: &[(i32, i32, bool, i32, Form)] = &[
     (libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, false, 0, Form::Bool),
     (libc::IPPROTO_TCP, libc::TCP_THIN_LINEAR_TIMEOUTS, true, 0, Form::ZeroOne),
     (libc::IPPROTO_UDP, UDP_GRO, false, 0, Form::Bool),
-    // UDP_CORK: the shim builds the corked datagram (`preload/src/svc/ucork.rs`).
+    // UDP_CORK: the shim builds the corked datagram (`preload/src/svc/dgram.rs`).
     (libc::IPPROTO_UDP, libc::UDP_CORK, false, 0, Form::Bool),
     // Found by sweeping every option with values and lengths on both stacks (2026-12-06):
     // flags Linux stores for any inet socket, and IP_FREEBIND (stored here, acted on by the

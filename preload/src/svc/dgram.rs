@@ -1,16 +1,22 @@
+//! What the shim keeps per UDP descriptor of ours, and the write of one datagram into its pair
+//! (`datagram`; `udp.rs` has the calls). A leaf: `udp.rs`, `hooks.rs` and `mod.rs` use it.
+//!
 //! UDP_CORK and MSG_MORE on UDP (Linux udp_sendmsg's `corkreq` and ip_append_data): the pieces
 //! of a datagram wait in the program's process until a send without MSG_MORE on an uncorked
 //! socket, or the cork's removal, sends them as one datagram to the first piece's destination
 //! (later pieces' addresses are not looked at). A piece that would take the datagram past
 //! 65,507 bytes fails with EMSGSIZE and drops what was pending; close drops it too, as Linux
 //! drops pending frames. Kept per descriptor (a dup'ed descriptor does not see the other's
-//! pieces).
+//! pieces). Also: whether a datagram was received (SIOCGSTAMP) and whether the socket is
+//! bound with IP_FREEBIND to an address that is not ours (its sends have no route).
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use libc::c_int;
+use libc::{c_int, c_void, iovec, msghdr, ssize_t};
 use parking_lot::Mutex;
+use tapstack::client::fdtable::FdBits;
+use tapstack::service::proto::{self, UDP_HDR};
 
 /// A datagram being built.
 pub(crate) struct Pending {
@@ -74,7 +80,7 @@ pub(crate) fn append(
 }
 
 /// setsockopt(UDP_CORK) succeeded on `fd`: removing the cork hands back what was pending.
-pub(crate) fn set(fd: c_int, on: bool) -> Option<Pending> {
+fn set(fd: c_int, on: bool) -> Option<Pending> {
     if !on && !USED.load(Ordering::Relaxed) {
         return None;
     }
@@ -90,8 +96,10 @@ pub(crate) fn set(fd: c_int, on: bool) -> Option<Pending> {
     p
 }
 
-/// `fd` was closed: its cork and pending pieces go.
+/// `fd` was closed: its cork, pending pieces and marks go.
 pub(crate) fn forget(fd: c_int) {
+    RECEIVED.set(fd, false);
+    FOREIGN.set(fd, false);
     if USED.load(Ordering::Relaxed) {
         CORKS.lock().remove(&fd);
     }
@@ -106,5 +114,80 @@ pub(crate) fn mirror(old: c_int, new: c_int) {
         if on {
             t.insert(new, Cork { on, pending: None });
         }
+    }
+}
+
+/// UDP sockets of ours that received a datagram (SIOCGSTAMP then has a time to give).
+static RECEIVED: FdBits = FdBits::new();
+
+/// UDP sockets of ours bound with IP_FREEBIND to an address that is not ours: their sends
+/// have no route (ENETUNREACH, as Linux's route lookup for such a source).
+static FOREIGN: FdBits = FdBits::new();
+
+pub(crate) fn received(fd: c_int) -> bool {
+    RECEIVED.contains(fd)
+}
+pub(crate) fn mark_received(fd: c_int) {
+    if !RECEIVED.contains(fd) {
+        RECEIVED.set(fd, true);
+    }
+}
+pub(crate) fn foreign(fd: c_int) -> bool {
+    FOREIGN.contains(fd)
+}
+
+/// A bind() of UDP socket `fd` to the sockaddr `sa` succeeded; `ours` tells whether an IPv4
+/// address is one of this host's (or any, loopback, broadcast or a group).
+pub(crate) fn note_bound(fd: c_int, sa: &[u8], ours: impl Fn(Ipv4Addr) -> bool) {
+    let fam = sa.get(..2).map(|b| u16::from_ne_bytes([b[0], b[1]]) as c_int);
+    let ip = match fam {
+        Some(libc::AF_INET) => sa.get(4..8),
+        Some(libc::AF_INET6) if sa.get(8..20) == Some(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff][..]) => {
+            sa.get(20..24)
+        }
+        _ => None,
+    };
+    if let Some(ip) = ip.map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3])) {
+        FOREIGN.set(fd, !ours(ip));
+    }
+}
+
+/// One datagram into the pair of `fd`: the header (destination `to`, source `src`), then
+/// `iov`. The payload's length, or -1 with errno (ENETDOWN when the service is gone).
+///
+/// Safety: `iov` describes memory that outlives the call.
+pub(crate) unsafe fn datagram(
+    fd: c_int,
+    to: Option<SocketAddrV4>,
+    src: Option<Ipv4Addr>,
+    iov: &[iovec],
+    flags: c_int,
+) -> ssize_t {
+    let hdr = proto::udp_hdr_from(to, src);
+    let mut v: Vec<iovec> = Vec::with_capacity(iov.len() + 1);
+    v.push(iovec { iov_base: hdr.as_ptr() as *mut c_void, iov_len: UDP_HDR });
+    v.extend_from_slice(iov);
+    let mut mh: msghdr = std::mem::zeroed();
+    mh.msg_iov = v.as_mut_ptr();
+    mh.msg_iovlen = v.len();
+    let f = (flags & !libc::MSG_MORE) | libc::MSG_NOSIGNAL;
+    let (mp, f) = (&mh as *const msghdr as usize, f as usize);
+    let n = crate::native_wait(true, || crate::raw_syscall(libc::SYS_sendmsg, &[fd as usize, mp, f]));
+    if n < 0 {
+        if crate::errno() == libc::EPIPE {
+            crate::set_errno(libc::ENETDOWN);
+        }
+        return -1;
+    }
+    (n as usize).saturating_sub(UDP_HDR) as ssize_t
+}
+
+/// setsockopt(UDP_CORK) succeeded on `fd`: on, later sends join; off, what was pending leaves
+/// as one datagram (its error, if any, is not the call's: Linux's udp_lib_setsockopt ignores it).
+pub(crate) fn cork(fd: c_int, on: bool) {
+    if let Some(p) = set(fd, on) {
+        let v = iovec { iov_base: p.data.as_ptr() as *mut c_void, iov_len: p.data.len() };
+        // SAFETY: `p.data` outlives the call.
+        unsafe { datagram(fd, p.to, p.src, &[v], 0) };
     }
 }

@@ -71,6 +71,22 @@ fn host(ip: Ipv4Addr, mac: [u8; 6], dev: LinkEnd, seed: u64, tso: bool) -> Host2
     Host2 { stack, dev: Finishing(dev) }
 }
 
+/// B listens on `port`, A connects: (A's connection, B's accepted one).
+fn connected(sim: &mut Sim<Host2, Host2>, port: u16) -> (TcpHandle, TcpHandle) {
+    let l = sim.b.stack.tcp.socket();
+    sim.b.stack.tcp.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into()).unwrap();
+    sim.b.stack.tcp.listen(l, 4).unwrap();
+    let ha = sim.a.stack.tcp.socket();
+    let now = sim.now;
+    sim.a.stack.tcp.connect(now, ha, SocketAddrV4::new(B_IP, port).into()).unwrap();
+    let mut hb: Option<TcpHandle> = None;
+    assert!(sim.run_until(Duration::from_secs(30), |s| {
+        hb = hb.or_else(|| s.b.stack.tcp.accept(l).ok());
+        hb.is_some()
+    }));
+    (ha, hb.unwrap())
+}
+
 const BYTES: u64 = 3 << 20;
 
 type Frames = Vec<(Dir, Instant, Vec<u8>)>;
@@ -84,20 +100,7 @@ fn run(tso: bool) -> (Frames, u64) {
     let frames = Rc::new(RefCell::new(Frames::new()));
     let f2 = frames.clone();
     sim.link.add_monitor(Box::new(move |dir, now, f| f2.borrow_mut().push((dir, now, f.to_vec()))));
-    let l = sim.b.stack.tcp.socket();
-    sim.b.stack.tcp.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9300).into()).unwrap();
-    sim.b.stack.tcp.listen(l, 4).unwrap();
-    let ha = sim.a.stack.tcp.socket();
-    let now = sim.now;
-    sim.a.stack.tcp.connect(now, ha, SocketAddrV4::new(B_IP, 9300).into()).unwrap();
-    let mut hb: Option<TcpHandle> = None;
-    assert!(sim.run_until(Duration::from_secs(30), |s| {
-        if hb.is_none() {
-            hb = s.b.stack.tcp.accept(l).ok();
-        }
-        hb.is_some()
-    }));
-    let hb = hb.unwrap();
+    let (ha, hb) = connected(&mut sim, 9300);
     let (mut src_a, mut src_b) = (Source::new(Pattern(1), BYTES), Source::new(Pattern(2), BYTES));
     let (mut sink_b, mut sink_a) = (Sink::new(Pattern(1), BYTES, sim.now), Sink::new(Pattern(2), BYTES, sim.now));
     let done = sim.run_until(Duration::from_secs(600), |s| {
@@ -172,18 +175,7 @@ fn a_corked_tail_stays_out_of_super_segments() {
         let link = Link::symmetric(1500, cfg);
         let (a, b) = (host(A_IP, A_MAC, link.a(), 11, tso), host(B_IP, B_MAC, link.b(), 12, tso));
         let mut sim = Sim::new(link, a, b);
-        let l = sim.b.stack.tcp.socket();
-        sim.b.stack.tcp.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9301).into()).unwrap();
-        sim.b.stack.tcp.listen(l, 4).unwrap();
-        let ha = sim.a.stack.tcp.socket();
-        let now = sim.now;
-        sim.a.stack.tcp.connect(now, ha, SocketAddrV4::new(B_IP, 9301).into()).unwrap();
-        let mut hb: Option<TcpHandle> = None;
-        assert!(sim.run_until(Duration::from_secs(5), |s| {
-            hb = hb.or_else(|| s.b.stack.tcp.accept(l).ok());
-            hb.is_some()
-        }));
-        let hb = hb.unwrap();
+        let (ha, hb) = connected(&mut sim, 9301);
         sim.a.stack.tcp.set_option(ha, TcpOption::Cork(true)).unwrap();
         let t0 = sim.now;
         assert_eq!(sim.a.stack.tcp.send(t0, ha, &[5u8; 70000]), Ok(70000));

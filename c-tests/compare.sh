@@ -110,7 +110,8 @@ CASES=(
   "recv_edges|seq_fuzz server -p 7196|recv_edges client -c @HOST -p 7196"
   # One call on a loopback TCP connection in each state (CLOSE-WAIT, reset, half-closed...).
   "tcp_states|seq_fuzz server -p 7197|tcp_states client -c @HOST -p 7197"
-  # TCP_CORK (held under the MSS until the cork comes out, a FIN or ~200 ms), UDP_CORK, MSG_MORE on UDP.
+  # TCP_CORK and MSG_MORE on TCP (held under the MSS until the cork comes out, the next send, a FIN or
+  # ~200 ms), UDP_CORK, MSG_MORE on UDP.
   "cork|cork server -p 7198|cork client -c @HOST -p 7198"
   # IP_BIND_ADDRESS_NO_PORT: bind() of an address takes no port; connect/listen/send pick one.
   "bind_noport|seq_fuzz server -p 7202|bind_noport client -c @HOST -p 7202"

@@ -6,6 +6,9 @@
  *   1. 10 bytes corked: nothing within 80 ms, then all of them after >= 150 ms (the timer);
  *   2. 10 bytes corked, the cork out 40 ms later: all of them, well before the timer;
  *   3. 70,000 bytes corked: some within 150 ms (whole segments), not all (the tail waits);
+ *   M. uncorked, 10 bytes with MSG_MORE, 5 without 60 ms later: nothing within 40 ms, then all
+ *      15 before the timer (MSG_MORE holds what it sends until the next send without it);
+ *   N. 10 bytes with MSG_MORE and nothing after: nothing within 80 ms, then all after the timer;
  *   4. 10 bytes corked, then shutdown(SHUT_WR): the data with the FIN, before the timer.
  * Then UDP: datagrams built with MSG_MORE and with UDP_CORK (one datagram each), one that would
  * pass 65,507 bytes (EMSGSIZE, the pending part dropped), MSG_MORE left pending at close (never
@@ -69,6 +72,18 @@ static int server(const struct opts *o) {
     got = early + read_for(fd, buf, 70000 - early, 3000);
     printf("server: 3 70000 corked: some within 150 ms: %s, all: %s, then %ld in all\n", yn(early > 0),
            yn(early == 70000), got);
+    t0 = now_ns();
+    step(fd, 'M');
+    early = read_for(fd, buf, 15, 40);
+    got = early + read_for(fd, buf, 15 - early, 3000);
+    printf("server: M MSG_MORE then a send: within 40 ms %ld bytes, %ld before 150 ms: %s\n", early, got,
+           yn(ms_since(t0) < 150));
+    t0 = now_ns();
+    step(fd, 'N');
+    early = read_for(fd, buf, 10, 80);
+    got = early + read_for(fd, buf, 10 - early, 3000);
+    printf("server: N MSG_MORE alone: within 80 ms %ld bytes, then %ld in all, after >= 150 ms: %s\n", early, got,
+           yn(ms_since(t0) >= 150));
     t0 = now_ns();
     step(fd, '4');
     got = read_for(fd, buf, 11, 3000);
@@ -170,7 +185,15 @@ static int client(const struct opts *o) {
             printf(", in again %d\n", opt(fd, IPPROTO_TCP, TCP_CORK));
         } else if (c == '3') {
             if (write_all(fd, buf, 70000) < 0) DIE("write");
+        } else if (c == 'M') {
+            set(fd, IPPROTO_TCP, TCP_CORK, 0);
+            printf("client: M more %s", res(send(fd, buf, 10, MSG_MORE)));
+            sleep_ms(60);
+            printf(", then %s\n", res(send(fd, buf, 5, 0)));
+        } else if (c == 'N') {
+            printf("client: N more %s\n", res(send(fd, buf, 10, MSG_MORE)));
         } else if (c == '4') {
+            set(fd, IPPROTO_TCP, TCP_CORK, 1);
             if (write_all(fd, buf, 10) < 0) DIE("write");
             if (shutdown(fd, SHUT_WR) < 0) DIE("shutdown");
         } else if (c == 'U') {

@@ -14,6 +14,7 @@ pub(crate) mod hooks;
 mod renew;
 pub(crate) use renew::renew;
 mod dgram;
+mod more;
 pub(crate) mod route;
 pub(crate) mod signals;
 mod spawn;
@@ -132,6 +133,7 @@ pub(crate) fn forget(fd: c_int) {
     if kind(fd) != 0 && table_owner() {
         KINDS.forget(fd);
         dgram::forget(fd);
+        more::forget(fd);
     }
 }
 

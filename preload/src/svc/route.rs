@@ -394,7 +394,9 @@ pub(crate) unsafe fn send(
         if flags == 0 && addr.is_null() && crate::sandbox::sandboxed() {
             return Some(real::write(fd, buf, n));
         }
+        super::more::before_send(fd, flags);
         let r = real::send(fd, buf, n, flags | libc::MSG_NOSIGNAL);
+        super::more::after_send(fd, flags, r);
         return Some(tcp_epipe(fd, flags, r));
     }
     let to = match super::addr::udp_dest(fd, addr, len, false, n) {
@@ -457,6 +459,7 @@ pub(crate) unsafe fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<
             return Some(real::writev(fd, iov, cnt));
         }
         let r = real::sendmsg(fd, &m, libc::MSG_NOSIGNAL);
+        super::more::after_send(fd, 0, r);
         return Some(tcp_epipe(fd, 0, r));
     }
     Some(hooks::udp_send(fd, iov, cnt.max(0) as usize, 0, None))
@@ -483,7 +486,9 @@ pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> Opt
         let mut c = *m;
         c.msg_name = std::ptr::null_mut();
         c.msg_namelen = 0;
+        super::more::before_send(fd, flags);
         let r = real::sendmsg(fd, &c, flags | libc::MSG_NOSIGNAL);
+        super::more::after_send(fd, flags, r);
         return Some(tcp_epipe(fd, flags, r));
     }
     let total = (0..m.msg_iovlen).map(|i| (*m.msg_iov.add(i)).iov_len).fold(0usize, usize::saturating_add);

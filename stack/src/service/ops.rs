@@ -62,7 +62,9 @@ impl Service {
             return (Msg::reply(op, libc::ENOBUFS), None);
         }
         let now = self.now();
-        if o == Op::SetOpt && m.a == libc::IPPROTO_TCP && matches!(m.b, libc::TCP_CORK | libc::TCP_NODELAY) {
+        if o == Op::More
+            || (o == Op::SetOpt && m.a == libc::IPPROTO_TCP && matches!(m.b, libc::TCP_CORK | libc::TCP_NODELAY))
+        {
             // What the program wrote before the call leaves under the old setting, as it left
             // its send() on Linux.
             self.pump(i, now);
@@ -107,6 +109,12 @@ impl Service {
             }
             Op::ErrQueue => self.op_errqueue(i, &m),
             Op::Renew => return self.op_renew(i, op),
+            Op::More => {
+                if let Some(Proto::Tcp(h)) = self.socks[i].as_ref().map(|s| s.proto) {
+                    let _ = self.stack.tcp.set_option(h, TcpOption::More(m.a != 0));
+                }
+                Msg::reply(op, 0)
+            }
             _ => self.op_simple(i, o, &m),
         };
         self.pump(i, now);

@@ -84,6 +84,10 @@ pub enum Op {
     /// program's new end, which the shim puts in the old one's place (`service::renew`).
     /// Asked when a connect is answered [`RENEW`].
     Renew = 21,
+    /// A TCP send with MSG_MORE follows (a = 1), or one without it was made (a = 0): the
+    /// connection's tail under the MSS waits, or no longer (`TcpOption::More`). What the pair
+    /// holds is taken first.
+    More = 22,
     /// recvmsg(MSG_ERRQUEUE): the oldest queued ICMP error (`service::errq` encodes it); reply
     /// a = EAGAIN when the queue is empty. With b = 1: re-arm the pending error (c = errno) on a
     /// UDP socket, as Linux does after the dequeue when more entries wait.
@@ -115,6 +119,7 @@ impl Op {
             19 => Config,
             20 => Adopt,
             21 => Renew,
+            22 => More,
             40 => ErrQueue,
             _ => return None,
         })

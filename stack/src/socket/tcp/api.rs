@@ -243,6 +243,7 @@ impl TcpStack {
         Ok(match kind {
             TcpOption::NoDelay(_) => TcpOption::NoDelay(t.nodelay),
             TcpOption::Cork(_) => TcpOption::Cork(t.cork),
+            TcpOption::More(_) => TcpOption::More(t.more),
             TcpOption::SynCnt(_) => TcpOption::SynCnt(t.timers.syn_cnt),
             TcpOption::FreeBind(_) => TcpOption::FreeBind(t.freebind),
             TcpOption::UserTimeout(_) => {

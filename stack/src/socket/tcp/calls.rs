@@ -116,6 +116,10 @@ impl TcpStack {
                 t.cork = on;
                 t.pending = true;
             }
+            TcpOption::More(on) => {
+                t.more = on;
+                t.pending = true;
+            }
             TcpOption::KeepAlive(on) => t.timers.keepalive.on = on,
             TcpOption::SynCnt(n) => t.timers.syn_cnt = n,
             TcpOption::FreeBind(on) => t.freebind = on,

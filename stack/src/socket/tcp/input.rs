@@ -336,6 +336,9 @@ impl Tcb {
     /// fast retransmit (RFC 5681 3.2) and NewReno partial ACKs (RFC 6582).
     fn process_ack(&mut self, now: Instant, seg: &TcpRepr, seq: SeqNum, ack: SeqNum, wscale: u8) {
         let mut window_changed = false;
+        // An ACK pushes what MSG_MORE held, under Nagle's rule alone (Linux
+        // tcp_data_snd_check after tcp_ack).
+        self.more = false;
         if ack >= self.snd.una {
             // The peer is alive (Linux tcp_ack: icsk_probes_out, rcv_tstamp). Only acceptable
             // segments count: junk outside the window must not keep a dead peer's keepalive.

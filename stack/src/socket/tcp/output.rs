@@ -248,10 +248,11 @@ impl Tcb {
     /// Whether a segment under the MSS that ends the queued data waits: Nagle (RFC 896) with
     /// Minshall's refinement, as Linux (only while an earlier *small* segment is
     /// unacknowledged, so the tail of a large write is not held for a delayed ACK), or the cork
-    /// whatever is in flight (Linux tcp_nagle_check); a push overrides both.
+    /// whatever is in flight (Linux tcp_nagle_check), as MSG_MORE does until the next ACK or
+    /// write; a push overrides them all.
     fn holds_small(&self) -> bool {
         let minshall = self.snd.sml > self.snd.una && self.snd.sml <= self.snd.nxt;
-        !self.push && (self.cork || (!self.nodelay && minshall))
+        !self.push && (self.cork || self.more || (!self.nodelay && minshall))
     }
 
     /// Arms the retransmission timer if it is not running (RFC 6298 5.1).

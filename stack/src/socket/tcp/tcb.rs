@@ -99,6 +99,10 @@ pub struct Tcb {
     /// TCP_CORK (Linux TCP_NAGLE_CORK): a segment under the MSS waits for more data, for
     /// the cork's removal or for the persist timer (at least 200 ms; Linux tcp_probe0_base).
     pub cork: bool,
+    /// MSG_MORE on the last write (Linux tcp_push's TCP_NAGLE_CORK for that push): a segment
+    /// under the MSS waits as under the cork, until a write without it, the next ACK (which
+    /// pushes under Nagle alone, Linux tcp_data_snd_check) or the persist timer.
+    pub more: bool,
     /// Linux TCP_NAGLE_PUSH: what is queued now leaves in spite of Nagle and the cork (set
     /// by TCP_NODELAY turned on, and by removing the cork while it is on); one output only.
     pub push: bool,
@@ -179,6 +183,7 @@ impl Tcb {
             undo: None,
             nodelay: false,
             cork: false,
+            more: false,
             push: false,
             linger: None,
             counters: TcpInfo::default(),

@@ -246,6 +246,9 @@ pub enum TcpOption {
     UserTimeout(u32),
     /// TCP_CORK: hold segments under the MSS (see `Tcb::cork`); removing it sends them.
     Cork(bool),
+    /// Not a socket option: whether the data written next carries MSG_MORE (see `Tcb::more`);
+    /// turned off, what is queued leaves as Nagle allows.
+    More(bool),
     /// TCP_CONGESTION: the algorithm of this connection (inherited by accepted connections).
     Congestion(Congestion),
 }

@@ -97,3 +97,42 @@ fn cork_is_kept_across_connect_and_inherited_by_accepted_connections() {
     p.a.connect(p.now, c2, IpEndpoint::new(super::harness::B, 80)).unwrap();
     assert_eq!(p.a.get_option(c2, TcpOption::Cork(false)), Ok(TcpOption::Cork(true)));
 }
+
+#[test]
+fn msg_more_holds_the_tail_until_a_write_without_it() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    p.a.set_option(c, TcpOption::NoDelay(true)).unwrap();
+    let before = p.log.len();
+    p.a.set_option(c, TcpOption::More(true)).unwrap();
+    p.a.send(p.now, c, b"header").unwrap();
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.b.recv_queue(s), 0, "MSG_MORE holds a segment under the MSS, TCP_NODELAY or not");
+    p.a.send(p.now, c, b"body").unwrap();
+    p.a.set_option(c, TcpOption::More(false)).unwrap();
+    p.run_for(Duration::from_millis(20));
+    assert_eq!(sent_by_a(&p, before), vec![10], "header and body in one segment");
+    assert_eq!(p.a.get_option(c, TcpOption::More(true)), Ok(TcpOption::More(false)));
+}
+
+#[test]
+fn msg_more_tail_leaves_with_the_next_ack_or_the_persist_timer() {
+    let mut p = Pair::new();
+    let (c, _l, s) = p.connect(80);
+    p.a.set_option(c, TcpOption::NoDelay(true)).unwrap();
+    // Data in flight: the ACK of the whole segments pushes the tail (Linux
+    // tcp_data_snd_check), long before the persist timer.
+    let t0 = p.now;
+    p.a.set_option(c, TcpOption::More(true)).unwrap();
+    p.a.send(p.now, c, &[1u8; 3000]).unwrap();
+    assert!(p.run_until(Duration::from_secs(2), |p| p.b.recv_queue(s) == 3000));
+    assert!(p.now - t0 < Duration::from_millis(100), "tail after {:?}", p.now - t0);
+    // Nothing in flight: the tail waits for the persist timer (Linux tcp_probe0_base).
+    p.b.recv(p.now, s, &mut [0u8; 4096]).unwrap();
+    p.run_for(Duration::from_millis(50));
+    let t1 = p.now;
+    p.a.set_option(c, TcpOption::More(true)).unwrap();
+    p.a.send(p.now, c, b"tail").unwrap();
+    assert!(p.run_until(Duration::from_secs(2), |p| p.b.recv_queue(s) == 4));
+    assert!(p.now - t1 >= Duration::from_millis(200), "tail after {:?}", p.now - t1);
+}

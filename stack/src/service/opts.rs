@@ -302,6 +302,10 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
                     let ms = o.kept.get(tcp, level, name).unwrap_or(0).max(0) as u32;
                     engine(stack, p, TcpOption::UserTimeout(ms))?
                 }
+                (libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT) => {
+                    let secs = o.kept.get(tcp, level, name).unwrap_or(0);
+                    engine(stack, p, TcpOption::DeferAccept(kept::secs_to_retrans(secs).clamp(0, 255) as u8))?
+                }
                 (libc::IPPROTO_TCP, libc::TCP_SYNCNT) => {
                     let n = o.kept.get(tcp, level, name).unwrap_or(0).clamp(0, 127) as u8;
                     engine(stack, p, TcpOption::SynCnt(n))?

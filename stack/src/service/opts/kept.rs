@@ -125,7 +125,7 @@ const TIMEOUT_INIT: i32 = 1;
 const RTO_MAX: i32 = 120;
 
 /// Seconds to SYN-ACK retransmissions (secs_to_retrans with timeout 1 s, max 120 s).
-fn secs_to_retrans(secs: i32) -> i32 {
+pub(crate) fn secs_to_retrans(secs: i32) -> i32 {
     if secs <= 0 {
         return 0;
     }

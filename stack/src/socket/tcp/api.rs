@@ -246,6 +246,7 @@ impl TcpStack {
             TcpOption::More(_) => TcpOption::More(t.more),
             TcpOption::SynCnt(_) => TcpOption::SynCnt(t.timers.syn_cnt),
             TcpOption::FreeBind(_) => TcpOption::FreeBind(t.freebind),
+            TcpOption::DeferAccept(_) => TcpOption::DeferAccept(t.defer_accept),
             TcpOption::UserTimeout(_) => {
                 TcpOption::UserTimeout(t.timers.user_timeout.as_millis().min(u32::MAX as u128) as u32)
             }
@@ -443,6 +444,7 @@ impl TcpStack {
         (n.reuse_addr, n.nodelay, n.timers.keepalive, n.linger, n.want_rx, n.want_tx, n.rx_locked, n.tx_locked) = keep;
         n.window_clamp = t.window_clamp;
         n.cork = t.cork;
+        n.defer_accept = t.defer_accept;
         n.timers.user_timeout = t.timers.user_timeout;
         n.timers.syn_cnt = t.timers.syn_cnt;
         n.opts.user_mss = t.opts.user_mss;

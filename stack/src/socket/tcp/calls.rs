@@ -123,6 +123,7 @@ impl TcpStack {
             TcpOption::KeepAlive(on) => t.timers.keepalive.on = on,
             TcpOption::SynCnt(n) => t.timers.syn_cnt = n,
             TcpOption::FreeBind(on) => t.freebind = on,
+            TcpOption::DeferAccept(n) => t.defer_accept = n,
             TcpOption::UserTimeout(ms) => t.timers.user_timeout = Duration::from_millis(ms as u64),
             TcpOption::KeepIdle(d) => t.timers.keepalive.idle = d.max(Duration::from_secs(1)),
             TcpOption::KeepIntvl(d) => t.timers.keepalive.intvl = d.max(Duration::from_secs(1)),

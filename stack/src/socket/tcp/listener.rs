@@ -70,6 +70,9 @@ pub struct SynReq {
     pub expires: Instant,
     /// Last SYN-ACK sent for a duplicate SYN (rate limit).
     pub last_dup: Option<Instant>,
+    /// The handshake's bare ACK came while TCP_DEFER_ACCEPT held the request (Linux
+    /// inet_request_sock.acked): the peer is established and the request waits for its data.
+    pub acked: bool,
 }
 
 /// A SYN-ACK waiting for `dispatch`.

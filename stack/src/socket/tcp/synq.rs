@@ -65,6 +65,16 @@ impl TcpStack {
                 self.queue_rst(Rst::answer(local, remote, seg));
                 return;
             }
+            let defer = self.socks.get(&lid).map_or(0, |l| l.defer_accept);
+            if r.retries < defer && seg.payload.is_empty() && !seg.fin() {
+                // Linux tcp_check_req: while TCP_DEFER_ACCEPT lasts, a bare ACK is dropped and
+                // the request waits for the peer's data.
+                if let Some(q) = self.reqs.get_mut(&key) {
+                    q.acked = true;
+                }
+                self.stats.defer_accept_drops += 1;
+                return;
+            }
             let l = self.socks.get_mut(&lid).unwrap().listener.as_mut().unwrap();
             if l.full() {
                 l.overflows += 1;
@@ -72,7 +82,8 @@ impl TcpStack {
                 return; // Linux: the ACK is dropped, the request stays (the peer resends)
             }
             self.drop_req(key);
-            let rtt = (r.retries == 0).then_some(r.sent);
+            // No sample from a request TCP_DEFER_ACCEPT kept: the peer's own delay is in it.
+            let rtt = (r.retries == 0 && !r.acked).then_some(r.sent);
             self.complete(now, lid, key, &r, rtt, seg);
             return;
         }
@@ -116,6 +127,7 @@ impl TcpStack {
             sent: now,
             expires: now,
             last_dup: None,
+            acked: false,
         };
         self.complete(now, lid, key, &r, None, seg);
     }
@@ -153,6 +165,7 @@ impl TcpStack {
             sent: now,
             expires: now + self.config.rto_initial,
             last_dup: None,
+            acked: false,
         };
         if lst.syn_queue >= max_syn {
             lst.last_synq_overflow = Some(now);
@@ -309,16 +322,23 @@ impl TcpStack {
             }
             self.req_timers.pop_first();
             let Some(mut r) = self.reqs.get(&key).copied() else { continue };
-            if r.retries as u32 >= self.config.synack_retries {
+            // Linux syn_ack_recalc: a request TCP_DEFER_ACCEPT holds after the peer's ACK
+            // outlives the SYN-ACK retries until the deferral ends, and gets no SYN-ACK until
+            // its last timeout (the peer's answer to that one completes it, data or not).
+            let defer = self.socks.get(&r.listener).map_or(0, |l| l.defer_accept);
+            if r.retries as u32 >= self.config.synack_retries && (!r.acked || r.retries >= defer) {
                 self.reqs.insert(key, r); // drop_req removes it with its (gone) timer
                 self.drop_req(key);
                 continue;
             }
-            r.retries += 1;
+            let resend = !r.acked || r.retries as u32 + 1 >= defer as u32;
+            r.retries = r.retries.saturating_add(1);
             r.expires = now + self.config.rto_initial * (1u32 << r.retries.min(6));
             self.reqs.insert(key, r);
             self.req_timers.insert((r.expires, key));
-            self.queue_synack(now, key, &r, None);
+            if resend {
+                self.queue_synack(now, key, &r, None);
+            }
         }
         for s in self.synacks.drain(..) {
             let repr = TcpRepr {

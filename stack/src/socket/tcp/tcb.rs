@@ -31,6 +31,9 @@ pub struct Tcb {
     pub reuse_addr: bool,
     /// IP_FREEBIND: bind() takes an address that is not ours (Linux inet_can_nonlocal_bind).
     pub freebind: bool,
+    /// TCP_DEFER_ACCEPT of a listener, in SYN-ACK timeouts (Linux rskq_defer_accept): until
+    /// that many, a handshake's bare ACK is dropped and the connection waits for data.
+    pub defer_accept: u8,
     /// SO_REUSEPORT.
     pub reuse_port: bool,
     /// Listening socket's queues.
@@ -149,6 +152,7 @@ impl Tcb {
             addr_locked: false,
             reuse_addr: false,
             freebind: false,
+            defer_accept: 0,
             reuse_port: false,
             listener: None,
             parent: None,

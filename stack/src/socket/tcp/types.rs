@@ -159,6 +159,9 @@ pub struct TcpStats {
     pub rsts_sent: u64,
     /// SYNs or handshake-completing ACKs dropped because a listener's accept queue was full.
     pub listen_overflows: u64,
+    /// Handshake ACKs without data a TCP_DEFER_ACCEPT listener set aside (Linux
+    /// TCPDeferAcceptDrop): the connection waits for its data.
+    pub defer_accept_drops: u64,
     /// SYN-ACKs sent with a SYN cookie (the SYN queue was full).
     pub syncookies_sent: u64,
     /// ACKs whose SYN cookie was valid (a connection was made from it).
@@ -244,6 +247,8 @@ pub enum TcpOption {
     SynCnt(u8),
     /// TCP_USER_TIMEOUT in milliseconds (0: off; RFC 5482, Linux tcp(7)).
     UserTimeout(u32),
+    /// TCP_DEFER_ACCEPT in SYN-ACK timeouts (see `Tcb::defer_accept`).
+    DeferAccept(u8),
     /// TCP_CORK: hold segments under the MSS (see `Tcb::cork`); removing it sends them.
     Cork(bool),
     /// Not a socket option: whether the data written next carries MSG_MORE (see `Tcb::more`);

@@ -7,7 +7,7 @@
 //! - `harden.rs`: SYN flood and cookies, TIME-WAIT and orphan caps, bounded loss recovery.
 //! - `inplace.rs`: `send_with`/`recv_with`, the caller writing and reading the rings in place.
 //! - `clamp.rs`: TCP_WINDOW_CLAMP against receive-buffer auto-tuning; `dsack.rs`: D-SACK blocks;
-//!   `cork.rs`: TCP_CORK.
+//!   `cork.rs`: TCP_CORK and MSG_MORE; `defer_accept.rs`: TCP_DEFER_ACCEPT.
 //! - `icmp.rs`: ICMP errors for TCP; `ports.rs`: ephemeral ports and timestamp offsets;
 //!   `reuseport.rs`: SO_REUSEPORT listeners sharing a port; `reorder.rs`: a reordering path.
 //! - `fuzz.rs`: arbitrary segments; `stateful.rs` (+ `stateful_inv.rs` invariants,
@@ -32,6 +32,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 mod ca;
 mod clamp;
 mod cork;
+mod defer_accept;
 mod dsack;
 mod fuzz;
 mod handshake;

@@ -7,7 +7,7 @@
  * length, the value where it depends neither on the stack's sizing nor on sysctls), so the
  * order in which Linux checks a length, a level and a name, and how it stores each value, are
  * compared with the kernel's. Options tapstack
- * does not implement (TCP_INQ, TCP_REPAIR, TCP_MD5SIG, SO_PEEK_OFF on TCP, IP_TRANSPARENT,
+ * does not implement (TCP_REPAIR, TCP_MD5SIG, SO_PEEK_OFF on UDP, IP_TRANSPARENT,
  * IP_LOCAL_PORT_RANGE, UDP_SEGMENT...) are left out: they answer ENOPROTOOPT. */
 #include "common.h"
 
@@ -51,7 +51,7 @@ static const struct opt OPTS[] = {
     S(IPPROTO_TCP, TCP_WINDOW_CLAMP), O(IPPROTO_TCP, TCP_QUICKACK), O(IPPROTO_TCP, TCP_USER_TIMEOUT),
     O(IPPROTO_TCP, TCP_NOTSENT_LOWAT), O(IPPROTO_TCP, TCP_FASTOPEN), O(IPPROTO_TCP, TCP_FASTOPEN_CONNECT),
     O(IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS), O(IPPROTO_TCP, TCP_THIN_DUPACK), O(IPPROTO_TCP, TCP_ULP),
-    {IPPROTO_TCP, 34, "TCP_FASTOPEN_NO_COOKIE", 0},
+    {IPPROTO_TCP, 34, "TCP_FASTOPEN_NO_COOKIE", 0}, {IPPROTO_TCP, 36, "TCP_INQ", 0},
     O(IPPROTO_IPV6, IPV6_V6ONLY), O(IPPROTO_IPV6, IPV6_TCLASS), O(IPPROTO_IPV6, IPV6_UNICAST_HOPS),
     O(IPPROTO_IPV6, IPV6_MULTICAST_HOPS), O(IPPROTO_IPV6, IPV6_MULTICAST_LOOP), O(IPPROTO_IPV6, IPV6_RECVPKTINFO),
     O(IPPROTO_IPV6, IPV6_RECVTCLASS), O(IPPROTO_IPV6, IPV6_MTU_DISCOVER), O(IPPROTO_IPV6, IPV6_RECVERR),

@@ -6,7 +6,10 @@
  * a null address with a length pointer that points nowhere (never touched: __sys_recvfrom writes
  * the length only with an address), an address without a length (EFAULT, the datagram taken),
  * recvmsg() with name lengths 0, 3 and 200 (msg_namelen and msg_flags back) and a zero-length
- * datagram; on TCP the same recvfrom address cases. */
+ * datagram; on TCP the same recvfrom address cases. Then, on a TCP connection, SO_PEEK_OFF (peeks
+ * start at the offset and move it, reads move it back, -1 turns it off) and TCP_INQ (each
+ * recvmsg ends with TCP_CM_INQ, the bytes left: into control buffers of 64, 18, 4 and no bytes,
+ * on a dup() of the socket, and at the end of stream). */
 #include "common.h"
 
 #include <poll.h>
@@ -68,6 +71,83 @@ static void names(int fd, const char *k) {
     drain(fd);
 }
 
+#ifndef SO_PEEK_OFF
+#define SO_PEEK_OFF 42
+#endif
+#ifndef TCP_INQ
+#define TCP_INQ 36
+#endif
+
+static int get_int(int fd, int level, int name) {
+    int v = -7;
+    socklen_t l = sizeof v;
+    if (getsockopt(fd, level, name, &v, &l) < 0) return -errno * 1000;
+    return v;
+}
+
+static void peek_off(int fd, int off) {
+    long r = setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off);
+    printf("tcp SO_PEEK_OFF %d: %s, reads %d\n", off, res(r), get_int(fd, SOL_SOCKET, SO_PEEK_OFF));
+}
+
+static void rd(int fd, size_t n, int flags) {
+    char b[32] = {0};
+    long r = recv(fd, b, n, flags | MSG_DONTWAIT);
+    printf("tcp recv %zu%s: %ld %s [%s], offset now %d\n", n, flags & MSG_PEEK ? " peek" : "", r, res(r), b,
+           get_int(fd, SOL_SOCKET, SO_PEEK_OFF));
+}
+
+/* recvmsg of `n` bytes with `room` bytes of control buffer (0: none): the result and the
+ * TCP_CM_INQ message as read back. */
+static void inq_read(int fd, const char *k, size_t n, size_t room) {
+    char b[32] = {0}, cbuf[64];
+    memset(cbuf, 0xee, sizeof cbuf);
+    struct iovec iov = {b, n};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = room ? cbuf : NULL, .msg_controllen = room};
+    long r = recvmsg(fd, &m, MSG_DONTWAIT);
+    printf("tcp %s recvmsg %zu, control %zu: %ld %s [%s], flags %#x, control %zu", k, n, room, r, res(r), b,
+           (unsigned)m.msg_flags, (size_t)m.msg_controllen);
+    if (m.msg_controllen >= sizeof(struct cmsghdr)) {
+        struct cmsghdr *c = (struct cmsghdr *)cbuf;
+        int v = -1;
+        if (m.msg_controllen >= CMSG_LEN(sizeof v)) memcpy(&v, CMSG_DATA(c), sizeof v);
+        printf(", cmsg %d/%d length %zu inq %d", c->cmsg_level, c->cmsg_type, (size_t)c->cmsg_len, v);
+    }
+    printf("\n");
+}
+
+static void tcp_inq_peek(const struct opts *o) {
+    int t = peer(o, AF_INET, SOCK_STREAM);
+    printf("tcp SO_PEEK_OFF at first %d, TCP_INQ %d\n", get_int(t, SOL_SOCKET, SO_PEEK_OFF), get_int(t, IPPROTO_TCP, TCP_INQ));
+    if (send(t, "0123456789abcdefghijklmnopqrstuv", 32, 0) != 32) DIE("send");
+    sleep_ms(200);
+    peek_off(t, 3);
+    rd(t, 4, MSG_PEEK);
+    rd(t, 4, MSG_PEEK);
+    rd(t, 5, 0);
+    rd(t, 3, MSG_PEEK);
+    peek_off(t, -5);
+    rd(t, 2, MSG_PEEK);
+    for (int v = -1; v <= 2; v++) {
+        long r = setsockopt(t, IPPROTO_TCP, TCP_INQ, &v, sizeof v);
+        printf("tcp TCP_INQ %d: %s, reads %d\n", v, res(r), get_int(t, IPPROTO_TCP, TCP_INQ));
+    }
+    int one = 1;
+    if (setsockopt(t, IPPROTO_TCP, TCP_INQ, &one, sizeof one) < 0) DIE("setsockopt");
+    inq_read(t, "", 3, 64);
+    inq_read(t, "", 3, 18);
+    inq_read(t, "", 3, 4);
+    inq_read(t, "", 3, 0);
+    int d = dup(t);
+    inq_read(d, "dup", 3, 64);
+    close(d);
+    if (shutdown(t, SHUT_WR) < 0) DIE("shutdown");
+    sleep_ms(200);
+    inq_read(t, "", 30, 64);
+    inq_read(t, "at the end", 30, 64);
+    close(t);
+}
+
 static int client(const struct opts *o) {
     static const size_t bufs[] = {0, 4, 10, 100};
     static const int flags[] = {0, MSG_TRUNC, MSG_PEEK, MSG_PEEK | MSG_TRUNC};
@@ -112,6 +192,7 @@ static int client(const struct opts *o) {
     int t = peer(o, AF_INET, SOCK_STREAM);
     names(t, "tcp");
     close(t);
+    tcp_inq_peek(o);
     seq_fuzz_quit(o);
     return 0;
 }

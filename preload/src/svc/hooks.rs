@@ -199,6 +199,7 @@ pub(crate) unsafe fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t
                 set_fd_flags(nfd, flags);
                 set_kind(nfd, KIND_TCP);
                 set_family(nfd, r.b);
+                super::inq::mirror(fd, nfd);
                 let _ = write_name(&r.data, addr, len);
                 return e.ok(nfd);
             }
@@ -394,12 +395,20 @@ pub(crate) unsafe fn getname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t
     }
 }
 
-fn native_opt(level: c_int, name: c_int) -> bool {
-    level == libc::SOL_SOCKET && (name == libc::SO_RCVTIMEO || name == libc::SO_SNDTIMEO)
+/// SO_PEEK_OFF (linux/asm-generic/socket.h).
+const SO_PEEK_OFF: c_int = 42;
+
+/// Options the program's end of the pair answers itself: the timeouts, and on TCP the peek
+/// offset (an AF_UNIX stream moves it on peeks and reads as Linux's TCP does, 6.10+).
+fn native_opt(fd: c_int, level: c_int, name: c_int) -> bool {
+    level == libc::SOL_SOCKET
+        && (name == libc::SO_RCVTIMEO
+            || name == libc::SO_SNDTIMEO
+            || (name == SO_PEEK_OFF && !super::is_udp(super::kind(fd))))
 }
 
 pub(crate) unsafe fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
-    if native_opt(level, name) {
+    if native_opt(fd, level, name) {
         return crate::real::setsockopt(fd, level, name, val, len);
     }
     let e = Errno::save();
@@ -431,6 +440,9 @@ pub(crate) unsafe fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *cons
     if r.is_ok() && (level, name) == (libc::IPPROTO_UDP, libc::UDP_CORK) && len >= 4 && !tcp {
         let on = std::ptr::read_unaligned(val as *const c_int) != 0;
         super::dgram::cork(fd, on);
+    }
+    if r.is_ok() && (level, name) == (libc::IPPROTO_TCP, libc::TCP_INQ) && len >= 4 && tcp {
+        super::inq::set(fd, std::ptr::read_unaligned(val as *const c_int) != 0);
     }
     if r.is_ok() && level == libc::SOL_SOCKET && name == libc::SO_BROADCAST && len >= 4 {
         super::set_broadcast(fd, std::ptr::read_unaligned(val as *const c_int) != 0);
@@ -466,7 +478,7 @@ fn foreign_level(fd: c_int, level: c_int) -> Option<bool> {
 }
 
 pub(crate) unsafe fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int {
-    if native_opt(level, name) {
+    if native_opt(fd, level, name) {
         return crate::real::getsockopt(fd, level, name, val, len);
     }
     let e = Errno::save();

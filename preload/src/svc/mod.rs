@@ -14,6 +14,7 @@ pub(crate) mod hooks;
 mod renew;
 pub(crate) use renew::renew;
 mod dgram;
+pub(crate) mod inq;
 mod more;
 pub(crate) mod route;
 pub(crate) mod signals;
@@ -134,6 +135,7 @@ pub(crate) fn forget(fd: c_int) {
         KINDS.forget(fd);
         dgram::forget(fd);
         more::forget(fd);
+        inq::forget(fd);
     }
 }
 
@@ -142,6 +144,7 @@ pub(crate) fn mirror(old: c_int, new: c_int) {
     if new >= 0 && new != old && (kind(old) != 0 || kind(new) != 0) && table_owner() {
         KINDS.mirror(old, new);
         dgram::mirror(old, new);
+        inq::mirror(old, new);
     }
 }
 

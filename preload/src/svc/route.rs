@@ -211,13 +211,16 @@ pub(crate) unsafe fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> Optio
             r
         }
         KIND_TCP => {
+            let room = if msg.is_null() { 0 } else { (*msg).msg_controllen };
             let r = super::spin::read(fd, flags, |extra| real::recvmsg(fd, msg, flags | extra));
             if r >= 0 && !msg.is_null() {
                 (*msg).msg_namelen = 0;
             }
             let (iov, cnt) =
                 if msg.is_null() { (std::ptr::null(), 0) } else { ((*msg).msg_iov as *const iovec, (*msg).msg_iovlen) };
-            tcp_after_read(fd, r, iov, cnt, flags)
+            let r = tcp_after_read(fd, r, iov, cnt, flags);
+            super::inq::put(fd, msg, room, r);
+            r
         }
         k if !is_udp(k) => hooks::listener_read(),
         _ => hooks::udp_recvmsg(fd, msg, flags),

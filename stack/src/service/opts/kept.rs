@@ -108,6 +108,8 @@ const TABLE: &[(i32, i32, bool, i32, Form)] = &[
     (libc::IPPROTO_IP, libc::IP_HDRINCL, false, 0, Form::ReadOnly),
     (libc::IPPROTO_IP, libc::IP_NODEFRAG, false, 0, Form::ReadOnly),
     (libc::IPPROTO_TCP, libc::TCP_THIN_DUPACK, true, 0, Form::Obsolete),
+    // TCP_INQ: the shim adds the TCP_CM_INQ control message to reads (`preload/src/svc/inq.rs`).
+    (libc::IPPROTO_TCP, libc::TCP_INQ, true, 0, Form::ZeroOne),
 ];
 
 /// IP_RECVFRAGSIZE (linux/in.h).

@@ -113,6 +113,8 @@ CASES=(
   # TCP_CORK and MSG_MORE on TCP (held under the MSS until the cork comes out, the next send, a FIN or
   # ~200 ms), UDP_CORK, MSG_MORE on UDP.
   "cork|cork server -p 7198|cork client -c @HOST -p 7198"
+  # UDP_SEGMENT: a send leaves as datagrams of the segment size, with Linux's checks.
+  "udp_gso|seq_fuzz server -p 7206|udp_gso client -c @HOST -p 7206"
   # TCP_DEFER_ACCEPT: a connection is accepted with its first data, a FIN, or after the deferral.
   "defer_accept|defer_accept server -p 7204|defer_accept client -c @HOST -p 7204"
   # IP_BIND_ADDRESS_NO_PORT: bind() of an address takes no port; connect/listen/send pick one.

@@ -8,7 +8,7 @@
  * order in which Linux checks a length, a level and a name, and how it stores each value, are
  * compared with the kernel's. Options tapstack
  * does not implement (TCP_REPAIR, TCP_MD5SIG, SO_PEEK_OFF on UDP, IP_TRANSPARENT,
- * IP_LOCAL_PORT_RANGE, UDP_SEGMENT...) are left out: they answer ENOPROTOOPT. */
+ * IP_LOCAL_PORT_RANGE...) are left out: they answer ENOPROTOOPT. */
 #include "common.h"
 
 #include <netinet/in.h>
@@ -29,7 +29,7 @@ struct opt {
 static const struct opt OPTS[] = {
     O(SOL_SOCKET, SO_BINDTODEVICE), O(SOL_SOCKET, SO_LINGER), S(SOL_SOCKET, SO_RCVBUF), S(IPPROTO_TCP, TCP_INFO),
     S(IPPROTO_TCP, TCP_CONGESTION), O(IPPROTO_IP, IP_MULTICAST_IF), O(SOL_SOCKET, SO_PEERCRED),
-    {IPPROTO_UDP, 104, "UDP_GRO", 0}, O(IPPROTO_UDP, UDP_CORK),
+    {IPPROTO_UDP, 104, "UDP_GRO", 0}, O(IPPROTO_UDP, UDP_CORK), {IPPROTO_UDP, 103, "UDP_SEGMENT", 0},
     O(SOL_SOCKET, SO_REUSEADDR), O(SOL_SOCKET, SO_REUSEPORT), O(SOL_SOCKET, SO_KEEPALIVE),
     O(SOL_SOCKET, SO_BROADCAST), O(SOL_SOCKET, SO_OOBINLINE), O(SOL_SOCKET, SO_PRIORITY),
     O(SOL_SOCKET, SO_MARK), O(SOL_SOCKET, SO_TIMESTAMP), O(SOL_SOCKET, SO_TIMESTAMPNS),

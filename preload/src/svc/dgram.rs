@@ -7,8 +7,10 @@
 //! (later pieces' addresses are not looked at). A piece that would take the datagram past
 //! 65,507 bytes fails with EMSGSIZE and drops what was pending; close drops it too, as Linux
 //! drops pending frames. Kept per descriptor (a dup'ed descriptor does not see the other's
-//! pieces). Also: whether a datagram was received (SIOCGSTAMP) and whether the socket is
-//! bound with IP_FREEBIND to an address that is not ours (its sends have no route).
+//! pieces). Also: whether a datagram was received (SIOCGSTAMP), whether the socket is bound
+//! with IP_FREEBIND to an address that is not ours (its sends have no route), and its
+//! UDP_SEGMENT size (`segments`: a send larger than it leaves as datagrams of that size, as
+//! Linux's UDP GSO).
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -100,6 +102,7 @@ fn set(fd: c_int, on: bool) -> Option<Pending> {
 pub(crate) fn forget(fd: c_int) {
     RECEIVED.set(fd, false);
     FOREIGN.set(fd, false);
+    set_gso(fd, 0);
     if USED.load(Ordering::Relaxed) {
         CORKS.lock().remove(&fd);
     }
@@ -107,6 +110,7 @@ pub(crate) fn forget(fd: c_int) {
 
 /// `new` became a duplicate of `old`: it shares the cork (not the pieces pending on `old`).
 pub(crate) fn mirror(old: c_int, new: c_int) {
+    set_gso(new, gso(old));
     if USED.load(Ordering::Relaxed) {
         let mut t = CORKS.lock();
         let on = t.get(&old).is_some_and(|c| c.on);
@@ -115,6 +119,93 @@ pub(crate) fn mirror(old: c_int, new: c_int) {
             t.insert(new, Cork { on, pending: None });
         }
     }
+}
+
+/// UDP_SEGMENT sizes set (0 is not kept); `GSO_USED` spares the lock until one is.
+static GSO: Mutex<BTreeMap<c_int, u16>> = Mutex::new(BTreeMap::new());
+static GSO_USED: AtomicBool = AtomicBool::new(false);
+
+/// Linux's UDP_MAX_SEGMENTS: a GSO send makes at most this many datagrams.
+const MAX_SEGMENTS: usize = 128;
+
+/// setsockopt(UDP_SEGMENT, `size`) succeeded on `fd`.
+pub(crate) fn set_gso(fd: c_int, size: u16) {
+    if size == 0 && !GSO_USED.load(Ordering::Relaxed) {
+        return;
+    }
+    GSO_USED.store(true, Ordering::Relaxed);
+    let mut t = GSO.lock();
+    if size == 0 {
+        t.remove(&fd);
+    } else {
+        t.insert(fd, size);
+    }
+}
+
+/// `fd`'s UDP_SEGMENT size (0: none).
+pub(crate) fn gso(fd: c_int) -> u16 {
+    if !GSO_USED.load(Ordering::Relaxed) {
+        return 0;
+    }
+    GSO.lock().get(&fd).copied().unwrap_or(0)
+}
+
+/// Linux udp_send_skb's checks of a GSO send of `total` bytes in `size`-byte segments over a
+/// path of `mtu` bytes: a segment with its headers must fit the path (else EMSGSIZE) and the
+/// count UDP_MAX_SEGMENTS (else EINVAL); a send up to one segment long is checked too.
+pub(crate) fn gso_check(total: usize, size: u16, mtu: usize) -> Result<(), c_int> {
+    if 20 + 8 + total.min(size as usize) > mtu {
+        return Err(libc::EMSGSIZE);
+    }
+    if total > size as usize * MAX_SEGMENTS {
+        return Err(libc::EINVAL);
+    }
+    Ok(())
+}
+
+/// `data` into the pair of `fd` as datagrams of `size` bytes (the last one shorter), in one
+/// sendmmsg. The bytes sent, or -1 with errno (ENETDOWN when the service is gone); datagrams
+/// the pair of a non-blocking socket has no room for are dropped, as a full queue drops them.
+///
+/// Safety: plain memory only; `fd` is a UDP socket of ours.
+pub(crate) unsafe fn segments(
+    fd: c_int,
+    to: Option<SocketAddrV4>,
+    src: Option<Ipv4Addr>,
+    data: &[u8],
+    size: u16,
+    flags: c_int,
+) -> ssize_t {
+    let hdr = proto::udp_hdr_from(to, src);
+    let chunks: Vec<&[u8]> = data.chunks(size.max(1) as usize).collect();
+    let mut iovs: Vec<[iovec; 2]> = chunks
+        .iter()
+        .map(|c| {
+            [
+                iovec { iov_base: hdr.as_ptr() as *mut c_void, iov_len: UDP_HDR },
+                iovec { iov_base: c.as_ptr() as *mut c_void, iov_len: c.len() },
+            ]
+        })
+        .collect();
+    let mut msgs: Vec<libc::mmsghdr> = iovs
+        .iter_mut()
+        .map(|v| {
+            let mut m: libc::mmsghdr = std::mem::zeroed();
+            m.msg_hdr.msg_iov = v.as_mut_ptr();
+            m.msg_hdr.msg_iovlen = 2;
+            m
+        })
+        .collect();
+    let f = ((flags & !libc::MSG_MORE) | libc::MSG_NOSIGNAL) as usize;
+    let (mp, n) = (msgs.as_mut_ptr() as usize, msgs.len());
+    let r = crate::native_wait(true, || crate::raw_syscall(libc::SYS_sendmmsg, &[fd as usize, mp, n, f]));
+    if r < 0 {
+        if crate::errno() == libc::EPIPE {
+            crate::set_errno(libc::ENETDOWN);
+        }
+        return -1;
+    }
+    data.len() as ssize_t
 }
 
 /// UDP sockets of ours that received a datagram (SIOCGSTAMP then has a time to give).

@@ -437,6 +437,9 @@ pub(crate) unsafe fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *cons
     if let (Ok(rep), libc::IPPROTO_IPV6) = (&r, level) {
         set_family(fd, rep.b); // IPV6_V6ONLY changes how UDP destinations read
     }
+    if r.is_ok() && (level, name) == (libc::IPPROTO_UDP, libc::UDP_SEGMENT) && len >= 4 && !tcp {
+        super::dgram::set_gso(fd, std::ptr::read_unaligned(val as *const c_int) as u16);
+    }
     if r.is_ok() && (level, name) == (libc::IPPROTO_UDP, libc::UDP_CORK) && len >= 4 && !tcp {
         let on = std::ptr::read_unaligned(val as *const c_int) != 0;
         super::dgram::cork(fd, on);

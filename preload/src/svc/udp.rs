@@ -36,18 +36,30 @@ pub(crate) unsafe fn udp_sendmsg(fd: c_int, m: &msghdr, flags: c_int, to: Option
     send_record(fd, m.msg_iov, m.msg_iovlen, flags, to, Some(m))
 }
 
-/// The source address an IP_PKTINFO control message asks for (Some(0.0.0.0): the route's
-/// choice) and whether it names an interface (`ipi_ifindex`), with Linux's EINVAL for a malformed control buffer (CMSG_OK), an SOL_IP message of
-/// the wrong length or of a type sendmsg does not take; ENETUNREACH for a source not ours. IP_TTL
-/// and IP_TOS messages are checked as Linux checks them but not applied; other levels pass.
-unsafe fn control_source(m: &msghdr) -> Result<(Option<std::net::Ipv4Addr>, bool), c_int> {
+/// What a send's control messages ask for.
+#[derive(Default)]
+struct Control {
+    /// IP_PKTINFO's source address (Some(0.0.0.0): the route's choice).
+    src: Option<std::net::Ipv4Addr>,
+    /// IP_PKTINFO names an interface (`ipi_ifindex`).
+    ifindex: bool,
+    /// UDP_SEGMENT's size for this send (udp_cmsg_send).
+    gso: Option<u16>,
+}
+
+/// The control messages of a send on a UDP socket (`udp`; a ping or raw one reads SOL_IP
+/// only), with Linux's EINVAL for a malformed control buffer (CMSG_OK), an SOL_IP message of
+/// the wrong length or of a type sendmsg does not take, an SOL_UDP one other than a 2-byte
+/// UDP_SEGMENT; ENETUNREACH for a source not ours. IP_TTL and IP_TOS messages are checked as
+/// Linux checks them but not applied; other levels pass.
+unsafe fn control(m: &msghdr, udp: bool) -> Result<Control, c_int> {
     if m.msg_controllen == 0 || m.msg_control.is_null() {
-        return Ok((None, false));
+        return Ok(Control::default());
     }
     let base = m.msg_control as *const u8;
     let total = m.msg_controllen;
     let hdr = std::mem::size_of::<libc::cmsghdr>();
-    let (mut off, mut src, mut ifindex) = (0usize, None, false);
+    let (mut off, mut src, mut ifindex, mut gso) = (0usize, None, false, None);
     while off + hdr <= total {
         let c = std::ptr::read_unaligned(base.add(off) as *const libc::cmsghdr);
         let len = c.cmsg_len as usize;
@@ -71,6 +83,12 @@ unsafe fn control_source(m: &msghdr) -> Result<(Option<std::net::Ipv4Addr>, bool
                 _ => return Err(libc::EINVAL),
             }
         }
+        if c.cmsg_level == libc::SOL_UDP && udp {
+            if c.cmsg_type != libc::UDP_SEGMENT || len != libc::CMSG_LEN(2) as usize {
+                return Err(libc::EINVAL);
+            }
+            gso = Some(std::ptr::read_unaligned(data as *const u16));
+        }
         off += (len + 7) & !7;
     }
     // Linux's route lookup (ip_route_output_key_hash): a group, broadcast or 0.x source is
@@ -80,7 +98,7 @@ unsafe fn control_source(m: &msghdr) -> Result<(Option<std::net::Ipv4Addr>, bool
             Err(libc::EINVAL)
         }
         Some(a) if !(a.is_unspecified() || a.is_loopback() || Some(a) == super::local_addr()) => Err(libc::ENETUNREACH),
-        s => Ok((s, ifindex)),
+        src => Ok(Control { src, ifindex, gso }),
     }
 }
 
@@ -143,11 +161,13 @@ unsafe fn send_record(
     } else if total > 65507 {
         return err(libc::EMSGSIZE);
     }
-    let (mut src, ifindex) = match msg.map(|m| control_source(m)) {
+    let ping = super::family(fd) & proto::FAM_PING != 0;
+    let ctl = match msg.map(|m| control(m, !ping)) {
         Some(Err(x)) => return err(x),
-        Some(Ok(s)) => s,
-        None => (None, false),
+        Some(Ok(c)) => c,
+        None => Control::default(),
     };
+    let (mut src, ifindex) = (ctl.src, ctl.ifindex);
     if let Some(d) = to {
         let b = d.ip().is_broadcast() || Some(*d.ip()) == super::subnet_broadcast();
         if b && !super::broadcast_ok(fd) {
@@ -183,6 +203,17 @@ unsafe fn send_record(
         // own would be, then kept.
         return corked(fd, iov, cnt, flags, to, src, &e);
     }
+    let gso = if ping { 0 } else { ctl.gso.unwrap_or_else(|| super::dgram::gso(fd)) };
+    if gso > 0 {
+        if let Err(x) = gso_check(total, gso) {
+            return err(x);
+        }
+        if total > gso as usize {
+            let data: Vec<u8> = (0..cnt).flat_map(|i| iov_bytes(&*iov.add(i)).iter().copied()).collect();
+            let n = super::dgram::segments(fd, to, src, &data, gso, flags);
+            return if n < 0 { n } else { e.ok(n) };
+        }
+    }
     let n = super::dgram::datagram(fd, to, src, std::slice::from_raw_parts(iov, cnt), flags);
     if n < 0 {
         return n;
@@ -207,11 +238,33 @@ unsafe fn corked(
     match super::dgram::append(fd, &piece, flags & libc::MSG_MORE != 0, to, src) {
         Err(x) => err(x),
         Ok(None) => e.ok(total),
-        Ok(Some(p)) => match super::dgram::datagram(fd, p.to, p.src, &[iov_of(&p.data)], flags) {
-            n if n < 0 => n,
-            _ => e.ok(total),
-        },
+        Ok(Some(p)) => {
+            // The datagram leaves in the socket's UDP_SEGMENT segments, checked now, as Linux
+            // checks them when it pushes the corked frames.
+            let gso = super::dgram::gso(fd);
+            let n = match gso_check(p.data.len(), gso) {
+                Err(x) => return err(x),
+                Ok(()) if gso > 0 && p.data.len() > gso as usize => {
+                    super::dgram::segments(fd, p.to, p.src, &p.data, gso, flags)
+                }
+                Ok(()) => super::dgram::datagram(fd, p.to, p.src, &[iov_of(&p.data)], flags),
+            };
+            if n < 0 {
+                n
+            } else {
+                e.ok(total)
+            }
+        }
     }
+}
+
+/// `dgram::gso_check` on the link's MTU (0: no UDP_SEGMENT, nothing to check).
+fn gso_check(total: usize, gso: u16) -> Result<(), c_int> {
+    if gso == 0 {
+        return Ok(());
+    }
+    let mtu = crate::pmtu::link().map_or(1500, |(_, m)| m);
+    super::dgram::gso_check(total, gso, mtu)
 }
 
 /// The bytes an iovec of the program's names.

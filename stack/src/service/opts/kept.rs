@@ -43,6 +43,8 @@ enum Form {
     DgramBool,
     /// Obsolete: 0 or 1 accepted (else EINVAL), reads 0 (TCP_THIN_DUPACK).
     Obsolete,
+    /// 0 ..= 65535, else EINVAL (UDP_SEGMENT).
+    U16,
 }
 
 /// (level, name, TCP only, Linux's default, form).
@@ -108,6 +110,8 @@ const TABLE: &[(i32, i32, bool, i32, Form)] = &[
     (libc::IPPROTO_IP, libc::IP_HDRINCL, false, 0, Form::ReadOnly),
     (libc::IPPROTO_IP, libc::IP_NODEFRAG, false, 0, Form::ReadOnly),
     (libc::IPPROTO_TCP, libc::TCP_THIN_DUPACK, true, 0, Form::Obsolete),
+    // UDP_SEGMENT: the shim sends the segments (`preload/src/svc/dgram.rs`).
+    (libc::IPPROTO_UDP, libc::UDP_SEGMENT, false, 0, Form::U16),
     // TCP_INQ: the shim adds the TCP_CM_INQ control message to reads (`preload/src/svc/inq.rs`).
     (libc::IPPROTO_TCP, libc::TCP_INQ, true, 0, Form::ZeroOne),
 ];
@@ -187,6 +191,8 @@ impl Kept {
             Form::DgramBool => (v != 0) as i32,
             Form::Obsolete if !(0..=1).contains(&v) => return Some(Err(libc::EINVAL)),
             Form::Obsolete => 0,
+            Form::U16 if !(0..=65535).contains(&v) => return Some(Err(libc::EINVAL)),
+            Form::U16 => v,
         };
         match self.0.iter_mut().find(|e| e.0 == level && e.1 == name) {
             Some(e) => e.2 = stored,

@@ -123,12 +123,15 @@ pub unsafe extern "C" fn gai_cancel(req: *mut Gaicb) -> c_int {
     }
 }
 
-/// Waits until one of the listed requests is done (0), the timeout passes (EAI_AGAIN), or
-/// none is listed (EAI_ALLDONE).
+/// Waits until one of the listed requests that are in progress is done (0), or the timeout
+/// passes (EAI_AGAIN); EAI_ALLDONE at once when none listed is in progress, as glibc's
+/// __gai_suspend (a finished request does not end the wait for the others).
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn gai_suspend(list: *const *const Gaicb, n: c_int, timeout: *const timespec) -> c_int {
-    let reqs: Vec<*mut Gaicb> =
-        (0..n.max(0) as usize).map(|i| *list.add(i) as *mut Gaicb).filter(|r| !r.is_null()).collect();
+    let reqs: Vec<*mut Gaicb> = (0..n.max(0) as usize)
+        .map(|i| *list.add(i) as *mut Gaicb)
+        .filter(|r| !r.is_null() && state(*r).load(Ordering::Acquire) == EAI_INPROGRESS)
+        .collect();
     if reqs.is_empty() {
         return EAI_ALLDONE;
     }

@@ -7,8 +7,13 @@
  * address. Without the option bind takes a port at once. Then IP_FREEBIND: bind() to an
  * address that is not ours (10.0.0.77) fails with EADDRNOTAVAIL without it and works with it
  * (listen too), while connect() and a UDP send from there find no route (ENETUNREACH); a TCP
- * bind to a group address works with it. Printed: results and errnos, whether a port is set
- * and whether the address is the one bound; no address or port itself. */
+ * bind to a group address works with it. Then IP_LOCAL_PORT_RANGE: the ports connect(),
+ * bind(port 0) and a UDP send pick lie within a socket's range (each end that lies within the
+ * host's 32768-60999 counts), a range of two ports gives a third connection to the server
+ * EADDRNOTAVAIL, a range outside the host's is not used, lowest above highest and a value of
+ * another size than 4 bytes are EINVAL. Printed: results and errnos, whether a port is set
+ * and whether the address is the one bound, whether a port lies within a range; no address or
+ * port itself. */
 #include "common.h"
 
 #include <arpa/inet.h>
@@ -85,6 +90,81 @@ static void freebind(const struct sockaddr_in *srv) {
     close(s);
 }
 
+#ifndef IP_LOCAL_PORT_RANGE
+#define IP_LOCAL_PORT_RANGE 51
+#endif
+
+/* A socket of `type` with IP_LOCAL_PORT_RANGE lo..hi (printed: the result and what reads back). */
+static int ranged(int type, unsigned lo, unsigned hi) {
+    int s = socket(AF_INET, type, 0);
+    if (s < 0) DIE("socket");
+    uint32_t v = lo | hi << 16, g = 7;
+    socklen_t l = sizeof g;
+    int r = setsockopt(s, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &v, sizeof v);
+    printf(" %s range %u-%u: %s", type == SOCK_DGRAM ? "UDP" : "TCP", lo, hi, res(r));
+    getsockopt(s, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &g, &l);
+    printf(", reads %u-%u\n", g & 0xffff, g >> 16);
+    return s;
+}
+
+static void port_in(int s, const char *what, unsigned lo, unsigned hi) {
+    struct sockaddr_in a;
+    socklen_t l = sizeof a;
+    memset(&a, 0, sizeof a);
+    getsockname(s, (struct sockaddr *)&a, &l);
+    unsigned p = ntohs(a.sin_port);
+    printf("  %s: port within %u-%u: %s\n", what, lo, hi, p >= lo && p <= hi ? "yes" : p ? "no" : "none");
+}
+
+static void port_range(const struct sockaddr_in *srv) {
+    const struct sockaddr *to = (const struct sockaddr *)srv;
+    printf("IP_LOCAL_PORT_RANGE\n");
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    uint32_t g = 7;
+    socklen_t l = sizeof g;
+    int r = getsockopt(s, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &g, &l);
+    printf(" at first: %s %u\n", res(r), g);
+    uint32_t bad = 40010 | 40000u << 16;
+    printf(" lowest above highest: %s\n", res(setsockopt(s, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &bad, sizeof bad)));
+    uint16_t two = 40000;
+    printf(" 2 bytes: %s\n", res(setsockopt(s, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &two, sizeof two)));
+    uint64_t eight = 40000 | 40010u << 16;
+    printf(" 8 bytes: %s\n", res(setsockopt(s, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &eight, sizeof eight)));
+    close(s);
+    s = ranged(SOCK_STREAM, 40000, 40010);
+    printf("  connect %s\n", res(connect(s, to, sizeof *srv)));
+    port_in(s, "connected", 40000, 40010);
+    close(s);
+    s = ranged(SOCK_STREAM, 40020, 40030);
+    struct in_addr any = {INADDR_ANY};
+    printf("  bind any:0 %s\n", res(bind_to(s, any, 0)));
+    port_in(s, "bound", 40020, 40030);
+    close(s);
+    s = ranged(SOCK_DGRAM, 40040, 40050);
+    ssize_t n = sendto(s, "x", 1, 0, to, sizeof *srv);
+    printf("  sendto %s\n", n < 0 ? errno_name(errno) : "ok");
+    port_in(s, "after sendto", 40040, 40050);
+    close(s);
+    s = ranged(SOCK_STREAM, 50000, 0);
+    connect(s, to, sizeof *srv);
+    port_in(s, "lowest only", 50000, 60999);
+    close(s);
+    s = ranged(SOCK_STREAM, 0, 33000);
+    connect(s, to, sizeof *srv);
+    port_in(s, "highest only", 32768, 33000);
+    close(s);
+    s = ranged(SOCK_STREAM, 1000, 2000);
+    connect(s, to, sizeof *srv);
+    port_in(s, "outside the host's", 32768, 60999);
+    close(s);
+    int c[3];
+    for (int i = 0; i < 3; i++) {
+        c[i] = ranged(SOCK_STREAM, 40060, 40061);
+        printf("  connect %d: %s\n", i + 1, res(connect(c[i], to, sizeof *srv)));
+    }
+    for (int i = 0; i < 3; i++) close(c[i]);
+}
+
 static int client(const struct opts *o) {
     signal(SIGPIPE, SIG_IGN);
     struct sockaddr_in srv;
@@ -139,6 +219,7 @@ static int client(const struct opts *o) {
         }
     }
     freebind(&srv);
+    port_range(&srv);
     seq_fuzz_quit(o);
     return 0;
 }

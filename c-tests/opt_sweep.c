@@ -8,7 +8,7 @@
  * order in which Linux checks a length, a level and a name, and how it stores each value, are
  * compared with the kernel's. Options tapstack
  * does not implement (TCP_REPAIR, TCP_MD5SIG, SO_PEEK_OFF on UDP, IP_TRANSPARENT,
- * IP_LOCAL_PORT_RANGE...) are left out: they answer ENOPROTOOPT. */
+ * TCP_SAVE_SYN...) are left out: they answer ENOPROTOOPT. */
 #include "common.h"
 
 #include <netinet/in.h>
@@ -45,6 +45,7 @@ static const struct opt OPTS[] = {
     O(IPPROTO_IP, IP_RECVORIGDSTADDR), O(IPPROTO_IP, IP_MULTICAST_ALL), O(IPPROTO_IP, IP_NODEFRAG),
     O(IPPROTO_IP, IP_CHECKSUM), O(IPPROTO_IP, IP_RECVOPTS), O(IPPROTO_IP, IP_RETOPTS),
     O(IPPROTO_IP, IP_PASSSEC), O(IPPROTO_IP, IP_MINTTL), {IPPROTO_IP, 25, "IP_RECVFRAGSIZE", 0},
+    {IPPROTO_IP, 51, "IP_LOCAL_PORT_RANGE", 0},
     O(IPPROTO_TCP, TCP_NODELAY), S(IPPROTO_TCP, TCP_MAXSEG), O(IPPROTO_TCP, TCP_CORK),
     O(IPPROTO_TCP, TCP_KEEPIDLE), O(IPPROTO_TCP, TCP_KEEPINTVL), O(IPPROTO_TCP, TCP_KEEPCNT),
     O(IPPROTO_TCP, TCP_SYNCNT), O(IPPROTO_TCP, TCP_LINGER2), O(IPPROTO_TCP, TCP_DEFER_ACCEPT),

@@ -284,6 +284,9 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
             {
                 return Err(libc::EINVAL);
             }
+            if (level, name) == (libc::IPPROTO_IP, kept::IP_LOCAL_PORT_RANGE) && val.len() != 4 {
+                return Err(libc::EINVAL); // a __u32 exactly (do_ip_setsockopt)
+            }
             match o.kept.set(tcp, level, name, v.unwrap_or(0)) {
                 None => return Err(libc::ENOPROTOOPT),
                 Some(r) => {
@@ -318,6 +321,13 @@ pub fn set_opt(stack: &mut Stack, p: Proto, o: &mut Opts, level: i32, name: i32,
                     (libc::IP_PKTINFO, _) => o.pktinfo = on,
                     (libc::IP_FREEBIND, Proto::Tcp(_)) => engine(stack, p, TcpOption::FreeBind(on))?,
                     (libc::IP_FREEBIND, Proto::Udp(h)) => stack.udp.set_freebind(h, on).map_err(Error::errno)?,
+                    (kept::IP_LOCAL_PORT_RANGE, _) => {
+                        let r = o.kept.get(tcp, level, name).unwrap_or(0) as u32;
+                        match p {
+                            Proto::Tcp(_) => engine(stack, p, TcpOption::LocalPortRange(r))?,
+                            Proto::Udp(h) => stack.udp.set_port_range(h, r).map_err(Error::errno)?,
+                        }
+                    }
                     (libc::IP_RECVTOS, _) => o.recvtos = on,
                     (libc::IP_MULTICAST_LOOP, Proto::Udp(h)) => {
                         stack.udp.set_multicast_loop(h, on).map_err(Error::errno)?

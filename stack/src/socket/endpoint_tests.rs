@@ -123,3 +123,15 @@ fn udp_datagrams_carry_neutral_endpoints_both_ways() {
     a.dispatch(now, &mut |src, dst, d| taken = Some(b.process(now, src, dst, d)));
     assert_eq!(taken, Some(false));
 }
+
+#[test]
+fn local_port_range_narrows_within_the_hosts() {
+    use super::local_port_range as r;
+    let sys = (32768, 60999);
+    assert_eq!(r(sys, 0), sys);
+    assert_eq!(r(sys, 40000 | 40010 << 16), (40000, 40010));
+    assert_eq!(r(sys, 50000), (50000, 60999), "the lowest alone");
+    assert_eq!(r(sys, 33000 << 16), (32768, 33000), "the highest alone");
+    assert_eq!(r(sys, 1000 | 2000 << 16), sys, "outside the host's range: not used");
+    assert_eq!(r(sys, 1000 | 40000 << 16), (32768, 40000), "one end within");
+}

@@ -25,6 +25,23 @@ pub struct Readiness {
     pub error: bool,
 }
 
+/// The ephemeral ports of a socket with IP_LOCAL_PORT_RANGE `sk` (low 16 bits the lowest
+/// port, high 16 the highest, 0: unset) within the host's range `sys`: each end of its own
+/// that lies within the host's range replaces the host's (Linux inet_sk_get_local_port_range).
+pub fn local_port_range(sys: (u16, u16), sk: u32) -> (u16, u16) {
+    let (mut lo, mut hi) = sys;
+    let (sk_lo, sk_hi) = ((sk & 0xffff) as u16, (sk >> 16) as u16);
+    if sk != 0 {
+        if (lo..=hi).contains(&sk_lo) {
+            lo = sk_lo;
+        }
+        if (lo..=hi).contains(&sk_hi) {
+            hi = sk_hi;
+        }
+    }
+    (lo, hi)
+}
+
 /// Which directions `shutdown` closes.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Shutdown {

@@ -103,6 +103,8 @@ struct Socket {
     broadcast: bool,
     /// IP_FREEBIND: bind() takes an address that is not ours.
     freebind: bool,
+    /// IP_LOCAL_PORT_RANGE (see `crate::socket::local_port_range`).
+    port_range: u32,
     /// SO_REUSEADDR/SO_REUSEPORT: may share its port with other sockets that also set it.
     reuse: bool,
     /// Order of binding: among equally specific sockets the newest bound one receives
@@ -152,6 +154,7 @@ impl Socket {
             remote: None,
             broadcast: false,
             freebind: false,
+            port_range: 0,
             reuse: false,
             bind_seq: 0,
             rx: VecDeque::new(),

@@ -19,6 +19,12 @@ impl UdpStack {
         Ok(())
     }
 
+    /// IP_LOCAL_PORT_RANGE: the ephemeral ports this socket may take (low 16 bits the lowest).
+    pub fn set_port_range(&mut self, h: UdpHandle, v: u32) -> Result<()> {
+        self.get_mut(h)?.port_range = v;
+        Ok(())
+    }
+
     /// SO_REUSEADDR / SO_REUSEPORT: sockets that all set it may bind the same address and port
     /// (a datagram goes to the most specific, then the most recently bound, socket).
     pub fn set_reuse_addr(&mut self, h: UdpHandle, on: bool) -> Result<()> {

@@ -43,10 +43,11 @@ impl UdpStack {
 
     /// A free ephemeral port, from a seeded random start (RFC 6056 algorithm 1 style).
     pub(super) fn ephemeral(&mut self, except: u32) -> Result<u16> {
-        let (lo, hi) = self.ephemeral;
+        let ping = self.sockets.get(&except).is_some_and(|s| s.ping);
+        let sk = self.sockets.get(&except).filter(|s| !s.ping).map_or(0, |s| s.port_range);
+        let (lo, hi) = crate::socket::local_port_range(self.ephemeral, sk);
         let span = (hi - lo) as u64 + 1;
         let start = splitmix(&mut self.rng) % span;
-        let ping = self.sockets.get(&except).is_some_and(|s| s.ping);
         for i in 0..span {
             let port = lo + ((start + i) % span) as u16;
             // Never shared, even with SO_REUSEADDR (Linux skips every port in use).

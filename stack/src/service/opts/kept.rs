@@ -45,7 +45,13 @@ enum Form {
     Obsolete,
     /// 0 ..= 65535, else EINVAL (UDP_SEGMENT).
     U16,
+    /// IP_LOCAL_PORT_RANGE: the lowest port in the low 16 bits, the highest in the high 16;
+    /// EINVAL when both are set and the lowest is above the highest.
+    PortRange,
 }
+
+/// IP_LOCAL_PORT_RANGE (linux/in.h).
+pub(crate) const IP_LOCAL_PORT_RANGE: i32 = 51;
 
 /// (level, name, TCP only, Linux's default, form).
 const TABLE: &[(i32, i32, bool, i32, Form)] = &[
@@ -110,6 +116,8 @@ const TABLE: &[(i32, i32, bool, i32, Form)] = &[
     (libc::IPPROTO_IP, libc::IP_HDRINCL, false, 0, Form::ReadOnly),
     (libc::IPPROTO_IP, libc::IP_NODEFRAG, false, 0, Form::ReadOnly),
     (libc::IPPROTO_TCP, libc::TCP_THIN_DUPACK, true, 0, Form::Obsolete),
+    // IP_LOCAL_PORT_RANGE: the engines pick ephemeral ports within it (`socket::local_port_range`).
+    (libc::IPPROTO_IP, IP_LOCAL_PORT_RANGE, false, 0, Form::PortRange),
     // UDP_SEGMENT: the shim sends the segments (`preload/src/svc/dgram.rs`).
     (libc::IPPROTO_UDP, libc::UDP_SEGMENT, false, 0, Form::U16),
     // TCP_INQ: the shim adds the TCP_CM_INQ control message to reads (`preload/src/svc/inq.rs`).
@@ -193,6 +201,13 @@ impl Kept {
             Form::Obsolete => 0,
             Form::U16 if !(0..=65535).contains(&v) => return Some(Err(libc::EINVAL)),
             Form::U16 => v,
+            Form::PortRange => {
+                let (lo, hi) = (v as u32 & 0xffff, v as u32 >> 16);
+                if lo != 0 && hi != 0 && lo > hi {
+                    return Some(Err(libc::EINVAL));
+                }
+                v
+            }
         };
         match self.0.iter_mut().find(|e| e.0 == level && e.1 == name) {
             Some(e) => e.2 = stored,

@@ -247,6 +247,7 @@ impl TcpStack {
             TcpOption::SynCnt(_) => TcpOption::SynCnt(t.timers.syn_cnt),
             TcpOption::FreeBind(_) => TcpOption::FreeBind(t.freebind),
             TcpOption::DeferAccept(_) => TcpOption::DeferAccept(t.defer_accept),
+            TcpOption::LocalPortRange(_) => TcpOption::LocalPortRange(t.port_range),
             TcpOption::UserTimeout(_) => {
                 TcpOption::UserTimeout(t.timers.user_timeout.as_millis().min(u32::MAX as u128) as u32)
             }
@@ -445,6 +446,7 @@ impl TcpStack {
         n.window_clamp = t.window_clamp;
         n.cork = t.cork;
         n.defer_accept = t.defer_accept;
+        n.port_range = t.port_range;
         n.timers.user_timeout = t.timers.user_timeout;
         n.timers.syn_cnt = t.timers.syn_cnt;
         n.opts.user_mss = t.opts.user_mss;

@@ -124,6 +124,7 @@ impl TcpStack {
             TcpOption::SynCnt(n) => t.timers.syn_cnt = n,
             TcpOption::FreeBind(on) => t.freebind = on,
             TcpOption::DeferAccept(n) => t.defer_accept = n,
+            TcpOption::LocalPortRange(v) => t.port_range = v,
             TcpOption::UserTimeout(ms) => t.timers.user_timeout = Duration::from_millis(ms as u64),
             TcpOption::KeepIdle(d) => t.timers.keepalive.idle = d.max(Duration::from_secs(1)),
             TcpOption::KeepIntvl(d) => t.timers.keepalive.intvl = d.max(Duration::from_secs(1)),

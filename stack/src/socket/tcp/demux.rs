@@ -175,7 +175,8 @@ impl TcpStack {
     /// start, then in order, skipping every bound port.
     pub(super) fn ephemeral_port(&mut self, id: u32, conn: Option<(IpAddress, IpEndpoint)>) -> Result<u16> {
         let remote = conn.map(|c| c.1);
-        let (lo, hi) = self.config.ephemeral_ports;
+        let sk = self.socks.get(&id).map_or(0, |t| t.port_range);
+        let (lo, hi) = crate::socket::local_port_range(self.config.ephemeral_ports, sk);
         let span = (hi.max(lo) - lo) as u64 + 1;
         let ip = conn.map_or(self.config.local_addr, |c| c.0);
         let (start, bucket) = match remote {

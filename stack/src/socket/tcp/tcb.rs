@@ -34,6 +34,8 @@ pub struct Tcb {
     /// TCP_DEFER_ACCEPT of a listener, in SYN-ACK timeouts (Linux rskq_defer_accept): until
     /// that many, a handshake's bare ACK is dropped and the connection waits for data.
     pub defer_accept: u8,
+    /// IP_LOCAL_PORT_RANGE (see `crate::socket::local_port_range`).
+    pub port_range: u32,
     /// SO_REUSEPORT.
     pub reuse_port: bool,
     /// Listening socket's queues.
@@ -153,6 +155,7 @@ impl Tcb {
             reuse_addr: false,
             freebind: false,
             defer_accept: 0,
+            port_range: 0,
             reuse_port: false,
             listener: None,
             parent: None,

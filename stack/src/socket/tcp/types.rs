@@ -247,6 +247,8 @@ pub enum TcpOption {
     SynCnt(u8),
     /// TCP_USER_TIMEOUT in milliseconds (0: off; RFC 5482, Linux tcp(7)).
     UserTimeout(u32),
+    /// IP_LOCAL_PORT_RANGE: the ephemeral ports this socket may take (low 16 bits the lowest).
+    LocalPortRange(u32),
     /// TCP_DEFER_ACCEPT in SYN-ACK timeouts (see `Tcb::defer_accept`).
     DeferAccept(u8),
     /// TCP_CORK: hold segments under the MSS (see `Tcb::cork`); removing it sends them.

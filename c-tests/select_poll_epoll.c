@@ -2,7 +2,9 @@
  * The same waits done four ways (select, poll, epoll level-triggered, epoll edge-triggered),
  * each on its own connection, over a mix of the TCP socket and a pipe: nothing ready (timeout),
  * only the pipe, only the socket, both, write readiness, a read/write mix, a partial read (LT
- * reports again, ET does not), and the peer's FIN before and after our own shutdown.
+ * reports again, ET does not), and the peer's FIN before and after our own shutdown; then a
+ * listener of the client's own, asked for reading and writing (never writable, readable once a
+ * connection waits).
  * The server answers one-byte commands: 'a' -> "x", 'b' -> "yy", 'q' -> close. It serves the
  * four connections one after another and exits. */
 #include "common.h"
@@ -170,7 +172,20 @@ static void run(enum mech m, const struct opts *o) {
     if (shutdown(s, SHUT_WR) < 0) DIE("shutdown");
     wait_print(m, "8d after our shutdown", rw, 1, 100);
 
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in la = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t ll = sizeof la;
+    if (l < 0 || bind(l, (struct sockaddr *)&la, sizeof la) < 0 || listen(l, 4) < 0 ||
+        getsockname(l, (struct sockaddr *)&la, &ll) < 0)
+        DIE("listener");
+    struct item lis[1] = { { l, 1, 1, "listener" } };
+    wait_print(m, "9a listener", lis, 1, 100);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || connect(c, (struct sockaddr *)&la, sizeof la) < 0) DIE("connect to the listener");
+    wait_print(m, "9b listener, a connection waiting", lis, 1, 5000);
+    close(c);
     if (m >= EPOLL_LT) close(ep);
+    close(l);
     close(pp[0]);
     close(pp[1]);
     close(s);

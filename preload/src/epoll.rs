@@ -35,6 +35,13 @@ pub(crate) fn forget(fd: c_int) {
 
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int {
+    if !ev.is_null() && op != libc::EPOLL_CTL_DEL && svc::listener_out(fd) {
+        // Linux's listener is never writable (its socketpair would be): the interest in it is
+        // not passed on. (A socket that listens after it was added keeps its registration.)
+        let out = (libc::EPOLLOUT | libc::EPOLLWRNORM | libc::EPOLLWRBAND) as u32;
+        let mut e = epoll_event { events: { (*ev).events } & !out, u64: { (*ev).u64 } };
+        return real::epoll_ctl(epfd, op, fd, &mut e);
+    }
     let r = real::epoll_ctl(epfd, op, fd, ev);
     if r == 0 && op == libc::EPOLL_CTL_ADD && svc::kind(fd) == svc::KIND_TCP {
         WATCHES_OURS.set(epfd, true);

@@ -2,7 +2,8 @@
 //! kernel polls them with everything else (select, pselect and epoll need no hook); after the
 //! kernel's answer `svc::route::fix_poll` adds what Linux reports that the socketpair cannot
 //! (POLLERR for a connection that ended with an error, or a UDP socket whose next record is one,
-//! or one with a local error of the shim's queued: `local_errors`).
+//! or one with a local error of the shim's queued: `local_errors`), and listeners of ours are
+//! asked for no write readiness (`strip_listeners`: Linux's listener is never writable).
 //!
 //! Safety (for every hook here): the arguments are the program's own, handed unchanged to libc
 //! under the same contract as the program's call; `fix_poll` then reads the same `nfds`
@@ -10,6 +11,33 @@
 use libc::{c_int, nfds_t, pollfd, sigset_t, size_t, timespec};
 
 use crate::{real, svc};
+
+/// POLLOUT and its kin.
+const OUT: i16 = libc::POLLOUT | libc::POLLWRNORM | libc::POLLWRBAND;
+
+/// Takes the write events out of the entries of listeners of ours (the kernel would report the
+/// socketpair writable; Linux's listener never is): the entries changed, with their events, to
+/// put back after the wait (`restore`).
+unsafe fn strip_listeners(fds: *mut pollfd, nfds: nfds_t) -> Vec<(usize, i16)> {
+    if fds.is_null() || !svc::any_listener() {
+        return Vec::new();
+    }
+    let all = std::slice::from_raw_parts_mut(fds, nfds as usize);
+    let mut saved = Vec::new();
+    for (i, p) in all.iter_mut().enumerate() {
+        if p.events & OUT != 0 && svc::listener_out(p.fd) {
+            saved.push((i, p.events));
+            p.events &= !OUT;
+        }
+    }
+    saved
+}
+
+unsafe fn restore(fds: *mut pollfd, saved: Vec<(usize, i16)>) {
+    for (i, ev) in saved {
+        (*fds.add(i)).events = ev;
+    }
+}
 
 /// The kernel's answer `r` with the shared stack's corrections.
 unsafe fn fixed(fds: *mut pollfd, nfds: nfds_t, r: c_int) -> c_int {
@@ -54,11 +82,13 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) ->
     if let Some(r) = local_errors(fds, nfds) {
         return r;
     }
+    let saved = strip_listeners(fds, nfds);
     let r = if timeout != 0 && ours(fds, nfds) {
         svc::spin::wait(timeout, |t| real::poll(fds, nfds, t))
     } else {
         real::poll(fds, nfds, timeout)
     };
+    restore(fds, saved);
     fixed(fds, nfds, r)
 }
 
@@ -67,11 +97,13 @@ pub unsafe extern "C" fn __poll_chk(fds: *mut pollfd, nfds: nfds_t, timeout: c_i
     if let Some(r) = local_errors(fds, nfds) {
         return r;
     }
+    let saved = strip_listeners(fds, nfds);
     let r = if timeout != 0 && ours(fds, nfds) {
         svc::spin::wait(timeout, |t| real::__poll_chk(fds, nfds, t, fdslen))
     } else {
         real::__poll_chk(fds, nfds, timeout, fdslen)
     };
+    restore(fds, saved);
     fixed(fds, nfds, r)
 }
 
@@ -80,7 +112,10 @@ pub unsafe extern "C" fn ppoll(fds: *mut pollfd, nfds: nfds_t, ts: *const timesp
     if let Some(r) = local_errors(fds, nfds) {
         return r;
     }
-    fixed(fds, nfds, real::ppoll(fds, nfds, ts, mask))
+    let saved = strip_listeners(fds, nfds);
+    let r = real::ppoll(fds, nfds, ts, mask);
+    restore(fds, saved);
+    fixed(fds, nfds, r)
 }
 
 #[cfg_attr(not(test), no_mangle)]
@@ -94,5 +129,8 @@ pub unsafe extern "C" fn __ppoll_chk(
     if let Some(r) = local_errors(fds, nfds) {
         return r;
     }
-    fixed(fds, nfds, real::__ppoll_chk(fds, nfds, ts, mask, fdslen))
+    let saved = strip_listeners(fds, nfds);
+    let r = real::__ppoll_chk(fds, nfds, ts, mask, fdslen);
+    restore(fds, saved);
+    fixed(fds, nfds, r)
 }

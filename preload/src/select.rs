@@ -2,8 +2,8 @@
 //! every descriptor; what it cannot see is a local error of the shim's queued on a UDP socket
 //! (`pmtu`: an EMSGSIZE send with IP_RECVERR), which Linux reports at once in the read and
 //! write sets asked for (POLLERR belongs to both POLLIN_SET and POLLOUT_SET, fs/select.c), as
-//! poll reports it (`poll::local_errors`). Without one queued (one atomic load) the call goes
-//! straight to libc.
+//! poll reports it (`poll::local_errors`); listeners of ours leave the write set, as Linux's
+//! listener is never writable. Without either (atomic loads) the call goes straight to libc.
 //!
 //! Safety (for every hook here): the arguments are the program's own, handed unchanged to libc
 //! under the same contract as the program's call; the sets are read and written for
@@ -43,6 +43,19 @@ unsafe fn local_errors(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_s
     Some((count(r) + count(w) + count(e)) as c_int)
 }
 
+/// Listeners of ours leave the write set before the wait: Linux's listener is never writable
+/// (the kernel would report the socketpair so).
+unsafe fn strip_listeners(nfds: c_int, w: *mut fd_set) {
+    if w.is_null() || !crate::svc::any_listener() {
+        return;
+    }
+    for fd in 0..nfds.clamp(0, libc::FD_SETSIZE as c_int) {
+        if libc::FD_ISSET(fd, w) && crate::svc::listener_out(fd) {
+            libc::FD_CLR(fd, w);
+        }
+    }
+}
+
 unsafe fn copy(set: *const fd_set) -> Option<fd_set> {
     (!set.is_null()).then(|| *set)
 }
@@ -55,6 +68,7 @@ pub unsafe extern "C" fn select(
     e: *mut fd_set,
     tv: *mut timeval,
 ) -> c_int {
+    strip_listeners(nfds, w);
     if let Some(x) = local_errors(nfds, r, w, e) {
         return x;
     }
@@ -70,6 +84,7 @@ pub unsafe extern "C" fn pselect(
     ts: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
+    strip_listeners(nfds, w);
     if let Some(x) = local_errors(nfds, r, w, e) {
         return x;
     }

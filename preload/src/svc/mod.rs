@@ -91,6 +91,26 @@ pub(crate) fn kind(fd: c_int) -> u8 {
 pub(crate) fn set_kind(fd: c_int, k: u8) {
     table_owner(); // the first socket names the owner
     KINDS.set_kind(fd, k);
+    if k == KIND_TCP_LISTEN && !LISTENED.load(Ordering::Relaxed) {
+        LISTENED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Some socket of ours listened in this process: waits then look for listeners among their
+/// descriptors (`listener_out`).
+static LISTENED: AtomicBool = AtomicBool::new(false);
+
+/// Whether write readiness asked of `fd` is to be left out: a listener of ours, which Linux
+/// never reports writable (its pair would be). False at once until some socket listened.
+#[inline]
+pub(crate) fn listener_out(fd: c_int) -> bool {
+    LISTENED.load(Ordering::Relaxed) && kind(fd) == KIND_TCP_LISTEN
+}
+
+/// Whether a wait may have a listener of ours among its descriptors.
+#[inline]
+pub(crate) fn any_listener() -> bool {
+    LISTENED.load(Ordering::Relaxed)
 }
 
 /// The process whose descriptor table the tables describe. A child made with vfork (or

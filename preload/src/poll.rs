@@ -2,8 +2,10 @@
 //! kernel polls them with everything else (select, pselect and epoll need no hook); after the
 //! kernel's answer `svc::route::fix_poll` adds what Linux reports that the socketpair cannot
 //! (POLLERR for a connection that ended with an error, or a UDP socket whose next record is one,
-//! or one with a local error of the shim's queued: `local_errors`), and listeners of ours are
-//! asked for no write readiness (`strip_listeners`: Linux's listener is never writable).
+//! or one with a local error of the shim's queued: `local_errors`); listeners of ours are asked
+//! for no write readiness (Linux's listener is never writable), and a TCP socket of ours in the
+//! CLOSE state is answered POLLHUP (and POLLOUT if asked) at once, as Linux's (`prepare`,
+//! `finish`).
 //!
 //! Safety (for every hook here): the arguments are the program's own, handed unchanged to libc
 //! under the same contract as the program's call; `fix_poll` then reads the same `nfds`
@@ -15,28 +17,64 @@ use crate::{real, svc};
 /// POLLOUT and its kin.
 const OUT: i16 = libc::POLLOUT | libc::POLLWRNORM | libc::POLLWRBAND;
 
-/// Takes the write events out of the entries of listeners of ours (the kernel would report the
-/// socketpair writable; Linux's listener never is): the entries changed, with their events, to
-/// put back after the wait (`restore`).
-unsafe fn strip_listeners(fds: *mut pollfd, nfds: nfds_t) -> Vec<(usize, i16)> {
-    if fds.is_null() || !svc::any_listener() {
-        return Vec::new();
-    }
-    let all = std::slice::from_raw_parts_mut(fds, nfds as usize);
-    let mut saved = Vec::new();
-    for (i, p) in all.iter_mut().enumerate() {
-        if p.events & OUT != 0 && svc::listener_out(p.fd) {
-            saved.push((i, p.events));
-            p.events &= !OUT;
-        }
-    }
-    saved
+/// What a wait changes around the kernel's poll for sockets of ours.
+#[derive(Default)]
+struct Pre {
+    /// Entries of listeners whose write events were taken out (Linux's listener is never
+    /// writable; the socketpair would be), with their events to put back.
+    saved: Vec<(usize, i16)>,
+    /// Some entry is a TCP socket of ours in the CLOSE state (never connected, or a listener
+    /// stopped): Linux reports POLLHUP for it at once, so the wait does not sleep.
+    closed: bool,
 }
 
-unsafe fn restore(fds: *mut pollfd, saved: Vec<(usize, i16)>) {
-    for (i, ev) in saved {
+/// One pass over the entries before the wait.
+unsafe fn prepare(fds: *mut pollfd, nfds: nfds_t) -> Pre {
+    let mut pre = Pre::default();
+    if fds.is_null() || nfds == 0 {
+        return pre;
+    }
+    let listeners = svc::any_listener();
+    for (i, p) in std::slice::from_raw_parts_mut(fds, nfds as usize).iter_mut().enumerate() {
+        match svc::kind(p.fd) {
+            svc::KIND_TCP_NEW => pre.closed = true,
+            svc::KIND_TCP_LISTEN if listeners && p.events & OUT != 0 => {
+                pre.saved.push((i, p.events));
+                p.events &= !OUT;
+            }
+            _ => {}
+        }
+    }
+    pre
+}
+
+/// The timeout of the wait: none when an entry is ready in any case.
+fn timeout_for(pre: &Pre, timeout: c_int) -> c_int {
+    if pre.closed {
+        0
+    } else {
+        timeout
+    }
+}
+
+/// After the wait (its result `r`): the events put back, the kernel's answer corrected
+/// (`fixed`), and CLOSE-state TCP sockets answered as Linux's tcp_poll does: POLLHUP, and
+/// POLLOUT (POLLWRNORM) if asked.
+unsafe fn finish(fds: *mut pollfd, nfds: nfds_t, r: c_int, pre: Pre) -> c_int {
+    for (i, ev) in pre.saved {
         (*fds.add(i)).events = ev;
     }
+    let r = fixed(fds, nfds, r);
+    if r < 0 || !pre.closed {
+        return r;
+    }
+    let all = std::slice::from_raw_parts_mut(fds, nfds as usize);
+    for p in all.iter_mut() {
+        if svc::kind(p.fd) == svc::KIND_TCP_NEW {
+            p.revents = libc::POLLHUP | (p.events & (libc::POLLOUT | libc::POLLWRNORM));
+        }
+    }
+    all.iter().filter(|p| p.revents != 0).count() as c_int
 }
 
 /// The kernel's answer `r` with the shared stack's corrections.
@@ -82,14 +120,14 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) ->
     if let Some(r) = local_errors(fds, nfds) {
         return r;
     }
-    let saved = strip_listeners(fds, nfds);
+    let pre = prepare(fds, nfds);
+    let timeout = timeout_for(&pre, timeout);
     let r = if timeout != 0 && ours(fds, nfds) {
         svc::spin::wait(timeout, |t| real::poll(fds, nfds, t))
     } else {
         real::poll(fds, nfds, timeout)
     };
-    restore(fds, saved);
-    fixed(fds, nfds, r)
+    finish(fds, nfds, r, pre)
 }
 
 #[cfg_attr(not(test), no_mangle)]
@@ -97,14 +135,14 @@ pub unsafe extern "C" fn __poll_chk(fds: *mut pollfd, nfds: nfds_t, timeout: c_i
     if let Some(r) = local_errors(fds, nfds) {
         return r;
     }
-    let saved = strip_listeners(fds, nfds);
+    let pre = prepare(fds, nfds);
+    let timeout = timeout_for(&pre, timeout);
     let r = if timeout != 0 && ours(fds, nfds) {
         svc::spin::wait(timeout, |t| real::__poll_chk(fds, nfds, t, fdslen))
     } else {
         real::__poll_chk(fds, nfds, timeout, fdslen)
     };
-    restore(fds, saved);
-    fixed(fds, nfds, r)
+    finish(fds, nfds, r, pre)
 }
 
 #[cfg_attr(not(test), no_mangle)]
@@ -112,10 +150,11 @@ pub unsafe extern "C" fn ppoll(fds: *mut pollfd, nfds: nfds_t, ts: *const timesp
     if let Some(r) = local_errors(fds, nfds) {
         return r;
     }
-    let saved = strip_listeners(fds, nfds);
+    let pre = prepare(fds, nfds);
+    let zero = timespec { tv_sec: 0, tv_nsec: 0 };
+    let ts = if pre.closed { &zero as *const timespec } else { ts };
     let r = real::ppoll(fds, nfds, ts, mask);
-    restore(fds, saved);
-    fixed(fds, nfds, r)
+    finish(fds, nfds, r, pre)
 }
 
 #[cfg_attr(not(test), no_mangle)]
@@ -129,8 +168,9 @@ pub unsafe extern "C" fn __ppoll_chk(
     if let Some(r) = local_errors(fds, nfds) {
         return r;
     }
-    let saved = strip_listeners(fds, nfds);
+    let pre = prepare(fds, nfds);
+    let zero = timespec { tv_sec: 0, tv_nsec: 0 };
+    let ts = if pre.closed { &zero as *const timespec } else { ts };
     let r = real::__ppoll_chk(fds, nfds, ts, mask, fdslen);
-    restore(fds, saved);
-    fixed(fds, nfds, r)
+    finish(fds, nfds, r, pre)
 }

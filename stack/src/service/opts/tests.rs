@@ -1,6 +1,7 @@
 //! Unit tests of `service::opts` (setsockopt/getsockopt as Linux answers them).
 use super::*;
 use crate::config::Config;
+use crate::socket::tcp::TcpInfo;
 
 fn stack() -> Stack {
     let cfg = Config::from_lookup(|_| None).unwrap();

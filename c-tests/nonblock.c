@@ -94,7 +94,10 @@ static int client(const struct opts *o) {
      * (tcp_disconnect: ENOTCONN); a new attempt that fails unreported reads 0 again. */
     char one[1];
     printf("closed port: recv %s\n", nres(recv(fd, one, 1, MSG_DONTWAIT)));
+    short all = POLLIN | POLLOUT | POLLRDHUP;
+    printf("closed port: poll unreported: %s\n", poll_flags(wait_fd(fd, all, 100), fl, sizeof fl));
     printf("closed port: connect again %s\n", res(connect(fd, (struct sockaddr *)&sa, sizeof sa)));
+    printf("closed port: poll reported: %s\n", poll_flags(wait_fd(fd, all, 100), fl, sizeof fl));
     printf("closed port: recv %s\n", nres(recv(fd, one, 1, MSG_DONTWAIT)));
     printf("closed port: a new attempt %s\n", res(connect(fd, (struct sockaddr *)&sa, sizeof sa)));
     wait_fd(fd, POLLOUT, 5000);

@@ -292,7 +292,7 @@ pub(crate) unsafe fn connect_with(fd: c_int, addr: *const sockaddr, len: socklen
         Err(None) => return crate::real::connect(fd, addr, len),
         // Blocking: wait for this attempt, or for the one a signal interrupted (EALREADY).
         Err(Some(libc::EINPROGRESS)) | Err(Some(libc::EALREADY)) if blocking => {}
-        Err(Some(x)) => return err(x),
+        Err(Some(x)) => return reported(fd, x),
     }
     // Blocking: wait natively until the program's end turns writable (the service takes its
     // filler out when the handshake ends), bounded by SO_SNDTIMEO. Signals as Linux: with a
@@ -337,10 +337,31 @@ pub(crate) unsafe fn connect_with(fd: c_int, addr: *const sockaddr, len: socklen
         match call(&m, fd) {
             Ok(_) => return e.ok(0),
             Err(Some(libc::EALREADY)) | Err(Some(libc::EINPROGRESS)) => continue,
-            Err(Some(x)) => return err(x),
+            Err(Some(x)) => return reported(fd, x),
             Err(None) => return err(libc::EBADF),
         }
     }
+}
+
+/// connect() reports error `x`. When it is the failure of the attempt (refused, timed out,
+/// unreachable, reset), Linux's __inet_stream_connect disconnects the socket: CLOSE without
+/// the shutdown flags tcp_done set, so poll says POLLHUP (and POLLOUT) alone, reads ENOTCONN
+/// and sends EPIPE, as a socket never connected (the next connect renews the pair).
+fn reported(fd: c_int, x: c_int) -> c_int {
+    let failed = [
+        libc::ECONNREFUSED,
+        libc::ETIMEDOUT,
+        libc::EHOSTUNREACH,
+        libc::ENETUNREACH,
+        libc::ECONNRESET,
+        libc::EHOSTDOWN,
+        libc::ENETDOWN,
+        libc::ECONNABORTED,
+    ];
+    if failed.contains(&x) && super::kind(fd) == KIND_TCP {
+        set_kind(fd, KIND_TCP_NEW);
+    }
+    err(x)
 }
 
 pub(crate) unsafe fn shutdown(fd: c_int, how: c_int) -> c_int {

@@ -2,9 +2,9 @@
 //! every descriptor; what it cannot see is a local error of the shim's queued on a UDP socket
 //! (`pmtu`: an EMSGSIZE send with IP_RECVERR), which Linux reports at once in the read and
 //! write sets asked for (POLLERR belongs to both POLLIN_SET and POLLOUT_SET, fs/select.c), as
-//! poll reports it (`poll::local_errors`); listeners of ours leave the write set, as Linux's
-//! listener is never writable; a TCP socket of ours in the CLOSE state is ready in both sets at
-//! once (`closed`), as Linux's.
+//! poll reports it (`poll::local_errors`), and a TCP socket of ours in the CLOSE state, ready in
+//! both sets at once (`ready_now`); listeners of ours leave the write set, as Linux's listener
+//! is never writable.
 //!
 //! Safety (for every hook here): the arguments are the program's own, handed unchanged to libc
 //! under the same contract as the program's call; the sets are read and written for
@@ -13,17 +13,22 @@ use libc::{c_int, fd_set, sigset_t, timespec, timeval};
 
 use crate::real;
 
-/// Some descriptor of the read or write set has a local error queued: the answer is what is
-/// ready now (the kernel's, without waiting) plus those. None: no such descriptor.
-unsafe fn local_errors(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) -> Option<c_int> {
-    if !crate::pmtu::any_local() || nfds <= 0 {
-        return None;
-    }
-    let n = nfds.min(libc::FD_SETSIZE as c_int);
+/// Descriptors of the read or write set that Linux reports in every set asked at once, which
+/// the kernel cannot see: a UDP socket with a local error queued (POLLERR), a TCP socket of ours
+/// in the CLOSE state (never connected, or a listener stopped: POLLHUP, which select counts in
+/// both sets). With any, the answer is what is ready now (the kernel's, without waiting) plus
+/// those. None: no such descriptor.
+unsafe fn ready_now(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) -> Option<c_int> {
+    let n = nfds.clamp(0, libc::FD_SETSIZE as c_int);
     let asked = |set: *mut fd_set, fd: c_int| !set.is_null() && libc::FD_ISSET(fd, set);
-    let errs: Vec<c_int> =
-        (0..n).filter(|&fd| (asked(r, fd) || asked(w, fd)) && crate::pmtu::local_pending(fd)).collect();
-    if errs.is_empty() {
+    let local = crate::pmtu::any_local();
+    let fds: Vec<c_int> = (0..n)
+        .filter(|&fd| {
+            (asked(r, fd) || asked(w, fd))
+                && ((local && crate::pmtu::local_pending(fd)) || crate::svc::kind(fd) == crate::svc::KIND_TCP_NEW)
+        })
+        .collect();
+    if fds.is_empty() {
         return None;
     }
     let (r0, w0) = (copy(r), copy(w));
@@ -32,7 +37,7 @@ unsafe fn local_errors(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_s
     if got < 0 {
         return Some(got);
     }
-    for fd in errs {
+    for fd in fds {
         if r0.as_ref().is_some_and(|s| libc::FD_ISSET(fd, s)) {
             libc::FD_SET(fd, r);
         }
@@ -57,37 +62,6 @@ unsafe fn strip_listeners(nfds: c_int, w: *mut fd_set) {
     }
 }
 
-/// TCP sockets of ours in the CLOSE state (never connected, or a listener stopped) asked
-/// for reading or writing: Linux's tcp_poll reports POLLHUP for them, which select counts in
-/// both sets (POLLIN_SET, and POLLOUT with it), at once. Then the answer is what is ready now
-/// plus those. None: no such descriptor.
-unsafe fn closed(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) -> Option<c_int> {
-    let n = nfds.clamp(0, libc::FD_SETSIZE as c_int);
-    let asked = |set: *mut fd_set, fd: c_int| !set.is_null() && libc::FD_ISSET(fd, set);
-    let fds: Vec<c_int> = (0..n)
-        .filter(|&fd| (asked(r, fd) || asked(w, fd)) && crate::svc::kind(fd) == crate::svc::KIND_TCP_NEW)
-        .collect();
-    if fds.is_empty() {
-        return None;
-    }
-    let (r0, w0) = (copy(r), copy(w));
-    let mut now = timeval { tv_sec: 0, tv_usec: 0 };
-    let got = real::select(nfds, r, w, e, &mut now);
-    if got < 0 {
-        return Some(got);
-    }
-    for fd in fds {
-        if r0.as_ref().is_some_and(|s| libc::FD_ISSET(fd, s)) {
-            libc::FD_SET(fd, r);
-        }
-        if w0.as_ref().is_some_and(|s| libc::FD_ISSET(fd, s)) {
-            libc::FD_SET(fd, w);
-        }
-    }
-    let count = |set: *mut fd_set| if set.is_null() { 0 } else { (0..n).filter(|&fd| libc::FD_ISSET(fd, set)).count() };
-    Some((count(r) + count(w) + count(e)) as c_int)
-}
-
 unsafe fn copy(set: *const fd_set) -> Option<fd_set> {
     (!set.is_null()).then(|| *set)
 }
@@ -101,7 +75,7 @@ pub unsafe extern "C" fn select(
     tv: *mut timeval,
 ) -> c_int {
     strip_listeners(nfds, w);
-    if let Some(x) = local_errors(nfds, r, w, e).or_else(|| closed(nfds, r, w, e)) {
+    if let Some(x) = ready_now(nfds, r, w, e) {
         return x;
     }
     real::select(nfds, r, w, e, tv)
@@ -117,7 +91,7 @@ pub unsafe extern "C" fn pselect(
     mask: *const sigset_t,
 ) -> c_int {
     strip_listeners(nfds, w);
-    if let Some(x) = local_errors(nfds, r, w, e).or_else(|| closed(nfds, r, w, e)) {
+    if let Some(x) = ready_now(nfds, r, w, e) {
         return x;
     }
     real::pselect(nfds, r, w, e, ts, mask)

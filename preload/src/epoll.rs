@@ -38,8 +38,8 @@ struct Closed {
     reported: bool,
 }
 
-/// Those registrations (dropped once the socket connects or listens); `ANY_CLOSED` spares the
-/// lock while there are none.
+/// Those registrations (dropped once the socket connects or listens); `ANY_CLOSED` (set while
+/// there are some) spares the lock otherwise.
 static CLOSED: parking_lot::Mutex<Vec<Closed>> = parking_lot::Mutex::new(Vec::new());
 static ANY_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -53,7 +53,9 @@ pub(crate) fn forget(fd: c_int) {
         }
         drop(w);
         if ANY_CLOSED.load(std::sync::atomic::Ordering::Relaxed) {
-            CLOSED.lock().retain(|c| c.fd != fd);
+            let mut c = CLOSED.lock();
+            c.retain(|w| w.fd != fd);
+            ANY_CLOSED.store(!c.is_empty(), std::sync::atomic::Ordering::Relaxed);
         }
     }
 }
@@ -72,8 +74,8 @@ fn note_closed(epfd: c_int, op: c_int, fd: c_int, ev: Option<epoll_event>) {
     c.retain(|w| (w.epfd, w.fd) != (epfd, fd));
     if let Some(e) = ev.filter(|_| closed && c.len() < UDP_WATCHES_MAX) {
         c.push(Closed { epfd, fd, events: e.events, data: e.u64, reported: false });
-        ANY_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+    ANY_CLOSED.store(!c.is_empty(), std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Registrations of sockets that left the CLOSE state get their events back (through the hook:
@@ -81,8 +83,12 @@ fn note_closed(epfd: c_int, op: c_int, fd: c_int, ev: Option<epoll_event>) {
 fn give_back() {
     let gone: Vec<Closed> = {
         let mut c = CLOSED.lock();
+        if c.iter().all(|w| svc::kind(w.fd) == svc::KIND_TCP_NEW) {
+            return;
+        }
         let (keep, gone): (Vec<Closed>, Vec<Closed>) = c.drain(..).partition(|w| svc::kind(w.fd) == svc::KIND_TCP_NEW);
         *c = keep;
+        ANY_CLOSED.store(!c.is_empty(), std::sync::atomic::Ordering::Relaxed);
         gone
     };
     for w in gone {

@@ -26,6 +26,8 @@ struct Pre {
     /// Some entry is a TCP socket of ours in the CLOSE state (never connected, or a listener
     /// stopped): Linux reports POLLHUP for it at once, so the wait does not sleep.
     closed: bool,
+    /// A TCP socket of ours is among the entries: a wait for it may poll first (`svc::spin`).
+    tcp: bool,
 }
 
 /// One pass over the entries before the wait.
@@ -37,6 +39,7 @@ unsafe fn prepare(fds: *mut pollfd, nfds: nfds_t) -> Pre {
     let listeners = svc::any_listener();
     for (i, p) in std::slice::from_raw_parts_mut(fds, nfds as usize).iter_mut().enumerate() {
         match svc::kind(p.fd) {
+            svc::KIND_TCP => pre.tcp = true,
             svc::KIND_TCP_NEW => pre.closed = true,
             svc::KIND_TCP_LISTEN if listeners && p.events & OUT != 0 => {
                 pre.saved.push((i, p.events));
@@ -110,11 +113,6 @@ unsafe fn local_errors(fds: *mut pollfd, nfds: nfds_t) -> Option<c_int> {
     Some(all.iter().filter(|p| p.revents != 0).count() as c_int)
 }
 
-/// A TCP socket of ours is among the entries: a wait for it may poll first (`svc::spin`).
-unsafe fn ours(fds: *const pollfd, nfds: nfds_t) -> bool {
-    !fds.is_null() && (0..nfds as usize).any(|i| svc::kind((*fds.add(i)).fd) == svc::KIND_TCP)
-}
-
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
     if let Some(r) = local_errors(fds, nfds) {
@@ -122,7 +120,7 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) ->
     }
     let pre = prepare(fds, nfds);
     let timeout = timeout_for(&pre, timeout);
-    let r = if timeout != 0 && ours(fds, nfds) {
+    let r = if timeout != 0 && pre.tcp {
         svc::spin::wait(timeout, |t| real::poll(fds, nfds, t))
     } else {
         real::poll(fds, nfds, timeout)
@@ -137,7 +135,7 @@ pub unsafe extern "C" fn __poll_chk(fds: *mut pollfd, nfds: nfds_t, timeout: c_i
     }
     let pre = prepare(fds, nfds);
     let timeout = timeout_for(&pre, timeout);
-    let r = if timeout != 0 && ours(fds, nfds) {
+    let r = if timeout != 0 && pre.tcp {
         svc::spin::wait(timeout, |t| real::__poll_chk(fds, nfds, t, fdslen))
     } else {
         real::__poll_chk(fds, nfds, timeout, fdslen)

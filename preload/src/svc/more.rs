@@ -35,9 +35,10 @@ pub(crate) fn before_send(fd: c_int, flags: c_int) {
     }
 }
 
-/// After a send without MSG_MORE (`r` its result) on TCP socket `fd`: the hold ends.
+/// After a send without MSG_MORE (`r` its result) on TCP socket `fd`: the hold ends if it
+/// sent anything (a send that failed or sent nothing pushes nothing, as tcp_sendmsg).
 pub(crate) fn after_send(fd: c_int, flags: c_int, r: ssize_t) {
-    if flags & libc::MSG_MORE == 0 && HELD.contains(fd) && r != 0 {
+    if flags & libc::MSG_MORE == 0 && HELD.contains(fd) && r > 0 {
         tell(fd, false);
     }
 }

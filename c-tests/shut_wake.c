@@ -2,7 +2,7 @@
  * `seq_fuzz server`, which this client ends with QUIT):
  *  1. UDP: a thread blocked in recvfrom() on an unconnected socket wakes with 0 when another
  *     thread calls shutdown(SHUT_RDWR) (which itself fails with ENOTCONN); then sends fail with
- *     EPIPE and a non-blocking read says EAGAIN.
+ *     EPIPE, a non-blocking read says EAGAIN, and poll and epoll report POLLHUP.
  *  2. A listener paused with shutdown(SHUT_WR) + shutdown(SHUT_RD) and resumed with listen(),
  *     as HAProxy does: a blocked accept() wakes with EINVAL, accept() and connect() on it are
  *     EINVAL while paused, a client is refused, and after listen() a client is accepted and
@@ -100,6 +100,22 @@ static int client(const struct opts *o) {
     printf("udp: sendto after SHUT_WR: %s\n", nres(sendto(u, "x", 1, 0, (struct sockaddr *)&a, sizeof a)));
     char b[16];
     printf("udp: recv MSG_DONTWAIT: %s\n", nres(recv(u, b, sizeof b, MSG_DONTWAIT)));
+    {
+        /* Shut both ways: POLLHUP with the rest (datagram_poll), to poll and epoll. */
+        char f[96];
+        struct pollfd p = {u, POLLIN | POLLOUT | POLLRDHUP, 0};
+        int pr = poll(&p, 1, 1000);
+        printf("udp: poll after SHUT_RDWR %d %s\n", pr, poll_flags(p.revents, f, sizeof f));
+        p.events = 0;
+        pr = poll(&p, 1, 1000);
+        printf("udp: poll for nothing %d %s\n", pr, poll_flags(p.revents, f, sizeof f));
+        int ep = epoll_create1(0);
+        struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = 7}, got;
+        if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, u, &ev) < 0) DIE("epoll");
+        pr = epoll_wait(ep, &got, 1, 1000);
+        printf("udp: epoll for writing %d %s\n", pr, pr == 1 ? epoll_flags(got.events, f, sizeof f) : "-");
+        close(ep);
+    }
     close(u);
 
     /* 2. Listener paused and resumed */

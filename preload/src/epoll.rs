@@ -20,9 +20,10 @@ use crate::{real, svc};
 /// lets a wait poll that need not).
 static WATCHES_OURS: FdBits = FdBits::new();
 
-/// (epoll instance, UDP socket of ours, its registration's data): who to tell of a local error.
-/// Bounded: past `UDP_WATCHES_MAX` entries new ones are not remembered.
-static UDP_WATCHES: parking_lot::Mutex<Vec<(c_int, c_int, u64)>> = parking_lot::Mutex::new(Vec::new());
+/// (epoll instance, UDP socket of ours, its registration's data and events): who to tell of a
+/// local error or of a shutdown both ways. Bounded: past `UDP_WATCHES_MAX` entries new ones are
+/// not remembered.
+static UDP_WATCHES: parking_lot::Mutex<Vec<(c_int, c_int, u64, u32)>> = parking_lot::Mutex::new(Vec::new());
 const UDP_WATCHES_MAX: usize = 4096;
 
 /// A registration of a TCP socket of ours made while it was in the CLOSE state: the kernel was
@@ -163,23 +164,34 @@ pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut e
         let mut w = UDP_WATCHES.lock();
         w.retain(|e| (e.0, e.1) != (epfd, fd));
         if op != libc::EPOLL_CTL_DEL && !ev.is_null() && w.len() < UDP_WATCHES_MAX {
-            let data = (*ev).u64;
-            w.push((epfd, fd, data));
+            w.push((epfd, fd, { (*ev).u64 }, { (*ev).events }));
         }
     }
     r
 }
 
-/// Some UDP socket watched by `epfd` has a local error queued: the events ready now, with
-/// EPOLLERR for those sockets (added to their entry, or a new one if there is room). None: no
-/// such socket.
+/// Some UDP socket watched by `epfd` has a local error queued (EPOLLERR: Linux's datagram_poll
+/// reports it while the error queue is not empty), or is shut down both ways (EPOLLHUP; its
+/// socketpair, shut for reading only, cannot say it): the events ready now with those added to
+/// their entries (or new ones where there is room; under EPOLLET or EPOLLONESHOT the hang-up
+/// only joins what the kernel reported, as its edge came once). None: no such socket.
 unsafe fn local_errors(epfd: c_int, ev: *mut epoll_event, max: c_int) -> Option<c_int> {
-    if !crate::pmtu::any_local() || ev.is_null() || max <= 0 {
+    let local = crate::pmtu::any_local();
+    if !(local || svc::any_udp_shut()) || ev.is_null() || max <= 0 {
         return None;
     }
-    let failed: Vec<u64> =
-        UDP_WATCHES.lock().iter().filter(|e| e.0 == epfd && crate::pmtu::local_pending(e.1)).map(|e| e.2).collect();
-    if failed.is_empty() {
+    let edge = (libc::EPOLLET | libc::EPOLLONESHOT) as u32;
+    let extra: Vec<(u64, u32, bool)> = UDP_WATCHES
+        .lock()
+        .iter()
+        .filter(|e| e.0 == epfd)
+        .filter_map(|e| {
+            let err = if local && crate::pmtu::local_pending(e.1) { libc::EPOLLERR as u32 } else { 0 };
+            let hup = if svc::udp_shut_both(e.1) { libc::EPOLLHUP as u32 } else { 0 };
+            (err | hup != 0).then_some((e.2, err | hup, err != 0 || e.3 & edge == 0))
+        })
+        .collect();
+    if extra.is_empty() {
         return None;
     }
     let r = real::epoll_wait(epfd, ev, max, 0);
@@ -188,12 +200,12 @@ unsafe fn local_errors(epfd: c_int, ev: *mut epoll_event, max: c_int) -> Option<
     }
     let out = std::slice::from_raw_parts_mut(ev, max as usize);
     let mut n = r as usize;
-    for data in failed {
+    for (data, add, new_entry) in extra {
         // (epoll_event is packed on x86-64: its fields are read by value.)
         match out[..n].iter().position(|e| ({ e.u64 }) == data) {
-            Some(i) => out[i].events = { out[i].events } | libc::EPOLLERR as u32,
-            None if n < out.len() => {
-                out[n] = epoll_event { events: libc::EPOLLERR as u32, u64: data };
+            Some(i) => out[i].events = { out[i].events } | add,
+            None if new_entry && n < out.len() => {
+                out[n] = epoll_event { events: add, u64: data };
                 n += 1;
             }
             None => {}

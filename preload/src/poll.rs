@@ -28,6 +28,8 @@ struct Pre {
     closed: bool,
     /// A TCP socket of ours is among the entries: a wait for it may poll first (`svc::spin`).
     tcp: bool,
+    /// A UDP socket of ours shut down both ways is among them: POLLHUP at once (datagram_poll).
+    hup: bool,
 }
 
 /// One pass over the entries before the wait.
@@ -39,6 +41,7 @@ unsafe fn prepare(fds: *mut pollfd, nfds: nfds_t) -> Pre {
     let listeners = svc::any_listener();
     for (i, p) in std::slice::from_raw_parts_mut(fds, nfds as usize).iter_mut().enumerate() {
         match svc::kind(p.fd) {
+            _ if svc::udp_shut_both(p.fd) => pre.hup = true,
             svc::KIND_TCP => pre.tcp = true,
             svc::KIND_TCP_NEW => pre.closed = true,
             svc::KIND_TCP_LISTEN if listeners && p.events & OUT != 0 => {
@@ -53,7 +56,7 @@ unsafe fn prepare(fds: *mut pollfd, nfds: nfds_t) -> Pre {
 
 /// The timeout of the wait: none when an entry is ready in any case.
 fn timeout_for(pre: &Pre, timeout: c_int) -> c_int {
-    if pre.closed {
+    if pre.closed || pre.hup {
         0
     } else {
         timeout
@@ -68,13 +71,15 @@ unsafe fn finish(fds: *mut pollfd, nfds: nfds_t, r: c_int, pre: Pre) -> c_int {
         (*fds.add(i)).events = ev;
     }
     let r = fixed(fds, nfds, r);
-    if r < 0 || !pre.closed {
+    if r < 0 || !(pre.closed || pre.hup) {
         return r;
     }
     let all = std::slice::from_raw_parts_mut(fds, nfds as usize);
     for p in all.iter_mut() {
         if svc::kind(p.fd) == svc::KIND_TCP_NEW {
             p.revents = libc::POLLHUP | (p.events & (libc::POLLOUT | libc::POLLWRNORM));
+        } else if pre.hup && svc::udp_shut_both(p.fd) {
+            p.revents |= libc::POLLHUP;
         }
     }
     all.iter().filter(|p| p.revents != 0).count() as c_int
@@ -150,7 +155,7 @@ pub unsafe extern "C" fn ppoll(fds: *mut pollfd, nfds: nfds_t, ts: *const timesp
     }
     let pre = prepare(fds, nfds);
     let zero = timespec { tv_sec: 0, tv_nsec: 0 };
-    let ts = if pre.closed { &zero as *const timespec } else { ts };
+    let ts = if pre.closed || pre.hup { &zero as *const timespec } else { ts };
     let r = real::ppoll(fds, nfds, ts, mask);
     finish(fds, nfds, r, pre)
 }
@@ -168,7 +173,7 @@ pub unsafe extern "C" fn __ppoll_chk(
     }
     let pre = prepare(fds, nfds);
     let zero = timespec { tv_sec: 0, tv_nsec: 0 };
-    let ts = if pre.closed { &zero as *const timespec } else { ts };
+    let ts = if pre.closed || pre.hup { &zero as *const timespec } else { ts };
     let r = real::__ppoll_chk(fds, nfds, ts, mask, fdslen);
     finish(fds, nfds, r, pre)
 }

@@ -370,9 +370,15 @@ pub(crate) unsafe fn shutdown(fd: c_int, how: c_int) -> c_int {
     m.a = how;
     let r = call(&m, fd);
     let k = super::kind(fd);
-    if super::is_udp(k) && how != libc::SHUT_RD && matches!(r, Ok(_) | Err(Some(libc::ENOTCONN))) {
-        // inet_shutdown sets the flags of an unconnected socket too (the service did SHUT_RD's).
-        super::set_udp_wr_shut(fd);
+    if super::is_udp(k) && matches!(r, Ok(_) | Err(Some(libc::ENOTCONN))) {
+        // inet_shutdown sets the flags of an unconnected socket too (the service did SHUT_RD's
+        // to the pair; the mark says it for poll's POLLHUP, `udp_shut_both`).
+        if how != libc::SHUT_RD {
+            super::set_udp_wr_shut(fd);
+        }
+        if how != libc::SHUT_WR {
+            super::set_udp_rd_shut(fd);
+        }
     }
     match r {
         Ok(_) => {

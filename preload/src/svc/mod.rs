@@ -74,6 +74,32 @@ pub(crate) fn udp_wr_shut(fd: c_int) -> bool {
 }
 pub(crate) fn set_udp_wr_shut(fd: c_int) {
     KINDS.set_udp_wr_shut(fd);
+    UDP_SHUT.store(true, Ordering::Relaxed);
+}
+
+/// Some UDP socket of this process was shut down for writing: waits look for ones shut both
+/// ways (`udp_shut_both`). False until then.
+static UDP_SHUT: AtomicBool = AtomicBool::new(false);
+
+/// UDP sockets of ours shut down for reading (the service shut their pair's reading; the
+/// table's flag bit is their writing's).
+static UDP_RD_SHUT: FdBits = FdBits::new();
+
+pub(crate) fn set_udp_rd_shut(fd: c_int) {
+    UDP_RD_SHUT.set(fd, true);
+}
+
+/// A UDP socket of ours shut down both ways: Linux's datagram_poll reports POLLHUP for it
+/// (the socketpair, shut for reading only, cannot).
+#[inline]
+pub(crate) fn udp_shut_both(fd: c_int) -> bool {
+    UDP_SHUT.load(Ordering::Relaxed) && is_udp(kind(fd)) && KINDS.udp_wr_shut(fd) && UDP_RD_SHUT.contains(fd)
+}
+
+/// Whether any UDP socket of this process was ever shut down for writing.
+#[inline]
+pub(crate) fn any_udp_shut() -> bool {
+    UDP_SHUT.load(Ordering::Relaxed)
 }
 /// `proto::family_flags` of the socket at `fd` (0: AF_INET or not ours).
 pub(crate) fn family(fd: c_int) -> i32 {
@@ -153,6 +179,9 @@ fn own_copy(owner: c_int, me: c_int) -> bool {
 pub(crate) fn forget(fd: c_int) {
     if kind(fd) != 0 && table_owner() {
         KINDS.forget(fd);
+        if UDP_RD_SHUT.contains(fd) {
+            UDP_RD_SHUT.set(fd, false);
+        }
         dgram::forget(fd);
         more::forget(fd);
         inq::forget(fd);
@@ -163,6 +192,10 @@ pub(crate) fn forget(fd: c_int) {
 pub(crate) fn mirror(old: c_int, new: c_int) {
     if new >= 0 && new != old && (kind(old) != 0 || kind(new) != 0) && table_owner() {
         KINDS.mirror(old, new);
+        let rd = UDP_RD_SHUT.contains(old);
+        if rd || UDP_RD_SHUT.contains(new) {
+            UDP_RD_SHUT.set(new, rd);
+        }
         dgram::mirror(old, new);
         inq::mirror(old, new);
     }

@@ -3,10 +3,9 @@
 //! instance that watches a TCP socket of ours poll before it sleeps, as `poll` does
 //! (`svc::spin`), and report EPOLLERR for a UDP socket with a local error of the shim's queued
 //! (`pmtu`: the kernel cannot see it; Linux's datagram_poll reports it while the error queue is
-//! not empty): the UDP sockets of ours added to an instance are remembered with their data.
-//! Likewise a TCP socket of ours added while in the CLOSE state (before any connect or listen):
-//! Linux's tcp_poll reports EPOLLHUP (and EPOLLOUT if asked) for it at once, which its socketpair
-//! cannot say (`closed`).
+//! not empty) or EPOLLHUP for one shut down both ways (its socketpair, shut for reading only,
+//! cannot say it): the UDP sockets of ours added to an instance are remembered with their data;
+//! and a listener's write interest is not passed on (Linux's listener is never writable).
 //! epoll_pwait with a signal mask, and epoll_pwait2, go straight to libc.
 //!
 //! Safety (for every hook here): the arguments are the program's own, handed unchanged to libc
@@ -26,24 +25,6 @@ static WATCHES_OURS: FdBits = FdBits::new();
 static UDP_WATCHES: parking_lot::Mutex<Vec<(c_int, c_int, u64, u32)>> = parking_lot::Mutex::new(Vec::new());
 const UDP_WATCHES_MAX: usize = 4096;
 
-/// A registration of a TCP socket of ours made while it was in the CLOSE state: the kernel was
-/// given it without write interest (the socketpair's EPOLLOUT would come and go with the
-/// service's work on it), the events asked are answered here, and given back to the kernel
-/// once the socket leaves the state (connects or listens).
-struct Closed {
-    epfd: c_int,
-    fd: c_int,
-    events: u32,
-    data: u64,
-    /// Reported once already under EPOLLET or EPOLLONESHOT (which Linux does not repeat).
-    reported: bool,
-}
-
-/// Those registrations (dropped once the socket connects or listens); `ANY_CLOSED` (set while
-/// there are some) spares the lock otherwise.
-static CLOSED: parking_lot::Mutex<Vec<Closed>> = parking_lot::Mutex::new(Vec::new());
-static ANY_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// A new socket of ours got number `fd`: the UDP registrations remembered for the file that
 /// had it before (closed without EPOLL_CTL_DEL, which the kernel drops by itself) are stale.
 pub(crate) fn forget(fd: c_int) {
@@ -52,111 +33,19 @@ pub(crate) fn forget(fd: c_int) {
         if !w.is_empty() {
             w.retain(|e| e.1 != fd);
         }
-        drop(w);
-        if ANY_CLOSED.load(std::sync::atomic::Ordering::Relaxed) {
-            let mut c = CLOSED.lock();
-            c.retain(|w| w.fd != fd);
-            ANY_CLOSED.store(!c.is_empty(), std::sync::atomic::Ordering::Relaxed);
-        }
     }
-}
-
-/// Write interest, which neither a listener nor a CLOSE-state socket of ours passes on.
-const OUT: u32 = (libc::EPOLLOUT | libc::EPOLLWRNORM | libc::EPOLLWRBAND) as u32;
-
-/// epoll_ctl of `fd` on `epfd` (event `ev`) succeeded: a TCP socket of ours in the CLOSE state
-/// is remembered (or forgotten on EPOLL_CTL_DEL, or when given again after it left the state).
-fn note_closed(epfd: c_int, op: c_int, fd: c_int, ev: Option<epoll_event>) {
-    let closed = svc::kind(fd) == svc::KIND_TCP_NEW && op != libc::EPOLL_CTL_DEL;
-    if !closed && !ANY_CLOSED.load(std::sync::atomic::Ordering::Relaxed) {
-        return;
-    }
-    let mut c = CLOSED.lock();
-    c.retain(|w| (w.epfd, w.fd) != (epfd, fd));
-    if let Some(e) = ev.filter(|_| closed && c.len() < UDP_WATCHES_MAX) {
-        c.push(Closed { epfd, fd, events: e.events, data: e.u64, reported: false });
-    }
-    ANY_CLOSED.store(!c.is_empty(), std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Registrations of sockets that left the CLOSE state get their events back (through the hook:
-/// a listener's write interest stays out).
-fn give_back() {
-    let gone: Vec<Closed> = {
-        let mut c = CLOSED.lock();
-        if c.iter().all(|w| svc::kind(w.fd) == svc::KIND_TCP_NEW) {
-            return;
-        }
-        let (keep, gone): (Vec<Closed>, Vec<Closed>) = c.drain(..).partition(|w| svc::kind(w.fd) == svc::KIND_TCP_NEW);
-        *c = keep;
-        ANY_CLOSED.store(!c.is_empty(), std::sync::atomic::Ordering::Relaxed);
-        gone
-    };
-    for w in gone {
-        // Still ours (connected or listening), not a descriptor number reused by another file.
-        if matches!(svc::kind(w.fd), svc::KIND_TCP | svc::KIND_TCP_LISTEN) {
-            let mut e = epoll_event { events: w.events, u64: w.data };
-            // SAFETY: a registration the program made; `e` lives across the call.
-            unsafe { epoll_ctl(w.epfd, libc::EPOLL_CTL_MOD, w.fd, &mut e) };
-        }
-    }
-}
-
-/// Some socket `epfd` watches is in the CLOSE state since it was added, with an event due: the
-/// events ready now, that socket's as Linux's tcp_poll gives it (EPOLLHUP, EPOLLOUT if asked),
-/// in place of the socketpair's. None: no such socket (those that left the state are dropped).
-unsafe fn closed(epfd: c_int, ev: *mut epoll_event, max: c_int) -> Option<c_int> {
-    if !ANY_CLOSED.load(std::sync::atomic::Ordering::Relaxed) || ev.is_null() || max <= 0 {
-        return None;
-    }
-    give_back();
-    let mut c = CLOSED.lock();
-    let due: Vec<usize> = (0..c.len()).filter(|&i| c[i].epfd == epfd && !c[i].reported).collect();
-    if due.is_empty() {
-        return None;
-    }
-    let r = real::epoll_wait(epfd, ev, max, 0);
-    if r < 0 {
-        return Some(r);
-    }
-    let out = std::slice::from_raw_parts_mut(ev, max as usize);
-    let mut n = r as usize;
-    for i in due {
-        let w = &mut c[i];
-        let events = libc::EPOLLHUP as u32 | (w.events & (libc::EPOLLOUT | libc::EPOLLWRNORM) as u32);
-        let at = out[..n].iter().position(|e| ({ e.u64 }) == w.data);
-        match at {
-            Some(j) => out[j].events = events,
-            None if n < out.len() => {
-                out[n] = epoll_event { events, u64: w.data };
-                n += 1;
-            }
-            None => continue,
-        }
-        w.reported = w.events & (libc::EPOLLET | libc::EPOLLONESHOT) as u32 != 0;
-    }
-    Some(n as c_int)
 }
 
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int {
-    let given = (!ev.is_null()).then(|| epoll_event { events: { (*ev).events }, u64: { (*ev).u64 } });
-    if let Some(g) =
-        given.filter(|_| op != libc::EPOLL_CTL_DEL && (svc::listener_out(fd) || svc::kind(fd) == svc::KIND_TCP_NEW))
-    {
-        // Linux's listener is never writable (its socketpair would be), and a CLOSE-state
-        // socket's readiness is answered here (`closed`): the write interest is not passed on.
-        let mut e = epoll_event { events: g.events & !OUT, u64: g.u64 };
-        let r = real::epoll_ctl(epfd, op, fd, &mut e);
-        if r == 0 {
-            note_closed(epfd, op, fd, given);
-        }
-        return r;
+    if !ev.is_null() && op != libc::EPOLL_CTL_DEL && svc::listener_out(fd) {
+        // Linux's listener is never writable (its socketpair would be): the interest in it is
+        // not passed on. (A socket that listens after it was added keeps its registration.)
+        let out = (libc::EPOLLOUT | libc::EPOLLWRNORM | libc::EPOLLWRBAND) as u32;
+        let mut e = epoll_event { events: { (*ev).events } & !out, u64: { (*ev).u64 } };
+        return real::epoll_ctl(epfd, op, fd, &mut e);
     }
     let r = real::epoll_ctl(epfd, op, fd, ev);
-    if r == 0 {
-        note_closed(epfd, op, fd, given);
-    }
     if r == 0 && op == libc::EPOLL_CTL_ADD && svc::kind(fd) == svc::KIND_TCP {
         WATCHES_OURS.set(epfd, true);
     }
@@ -216,7 +105,7 @@ unsafe fn local_errors(epfd: c_int, ev: *mut epoll_event, max: c_int) -> Option<
 
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int) -> c_int {
-    if let Some(r) = local_errors(epfd, ev, max).or_else(|| closed(epfd, ev, max)) {
+    if let Some(r) = local_errors(epfd, ev, max) {
         return r;
     }
     if timeout != 0 && WATCHES_OURS.contains(epfd) {
@@ -233,7 +122,7 @@ pub unsafe extern "C" fn epoll_pwait(
     timeout: c_int,
     mask: *const sigset_t,
 ) -> c_int {
-    if let Some(r) = local_errors(epfd, ev, max).or_else(|| closed(epfd, ev, max)) {
+    if let Some(r) = local_errors(epfd, ev, max) {
         return r;
     }
     if mask.is_null() && timeout != 0 && WATCHES_OURS.contains(epfd) {

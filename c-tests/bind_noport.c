@@ -145,18 +145,18 @@ static void port_range(const struct sockaddr_in *srv) {
     printf("  sendto %s\n", n < 0 ? errno_name(errno) : "ok");
     port_in(s, "after sendto", 40040, 40050);
     close(s);
-    s = ranged(SOCK_STREAM, 50000, 0);
-    connect(s, to, sizeof *srv);
-    port_in(s, "lowest only", 50000, 60999);
-    close(s);
-    s = ranged(SOCK_STREAM, 0, 33000);
-    connect(s, to, sizeof *srv);
-    port_in(s, "highest only", 32768, 33000);
-    close(s);
-    s = ranged(SOCK_STREAM, 1000, 2000);
-    connect(s, to, sizeof *srv);
-    port_in(s, "outside the host's", 32768, 60999);
-    close(s);
+    /* A range with one end, and one outside the host's: (set lo, hi, expected lo, hi). */
+    static const struct { unsigned lo, hi, want_lo, want_hi; const char *what; } cases[] = {
+        {50000, 0, 50000, 60999, "lowest only"},
+        {0, 33000, 32768, 33000, "highest only"},
+        {1000, 2000, 32768, 60999, "outside the host's"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        s = ranged(SOCK_STREAM, cases[i].lo, cases[i].hi);
+        connect(s, to, sizeof *srv);
+        port_in(s, cases[i].what, cases[i].want_lo, cases[i].want_hi);
+        close(s);
+    }
     int c[3];
     for (int i = 0; i < 3; i++) {
         c[i] = ranged(SOCK_STREAM, 40060, 40061);

@@ -19,9 +19,12 @@ use crate::real;
 /// both sets). With any, the answer is what is ready now (the kernel's, without waiting) plus
 /// those. None: no such descriptor.
 unsafe fn ready_now(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) -> Option<c_int> {
+    let local = crate::pmtu::any_local();
+    if !local && !crate::svc::any_tcp_closed() {
+        return None; // a process without TCP sockets of ours or local errors: straight to libc
+    }
     let n = nfds.clamp(0, libc::FD_SETSIZE as c_int);
     let asked = |set: *mut fd_set, fd: c_int| !set.is_null() && libc::FD_ISSET(fd, set);
-    let local = crate::pmtu::any_local();
     let fds: Vec<c_int> = (0..n)
         .filter(|&fd| {
             (asked(r, fd) || asked(w, fd))

@@ -120,11 +120,23 @@ pub(crate) fn set_kind(fd: c_int, k: u8) {
     if k == KIND_TCP_LISTEN && !LISTENED.load(Ordering::Relaxed) {
         LISTENED.store(true, Ordering::Relaxed);
     }
+    if k == KIND_TCP_NEW && !CLOSED_SEEN.load(Ordering::Relaxed) {
+        CLOSED_SEEN.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Some socket of ours listened in this process: waits then look for listeners among their
 /// descriptors (`listener_out`).
 static LISTENED: AtomicBool = AtomicBool::new(false);
+
+/// Some TCP socket of ours was in the CLOSE state (every one starts there): until then select
+/// need not look for such sockets among its descriptors.
+static CLOSED_SEEN: AtomicBool = AtomicBool::new(false);
+
+#[inline]
+pub(crate) fn any_tcp_closed() -> bool {
+    CLOSED_SEEN.load(Ordering::Relaxed)
+}
 
 /// Whether write readiness asked of `fd` is to be left out: a listener of ours, which Linux
 /// never reports writable (its pair would be). False at once until some socket listened.
